@@ -1,0 +1,486 @@
+// Command testbed-helper does the parts of e2e/clusters that are awkward in bash:
+// free ports, certificates and keys, kubeconfig files, readiness polling and the
+// RBAC objects for Palisade. It uses the standard library only.
+//
+//	testbed-helper ports COUNT
+//	testbed-helper pki DIR NAME
+//	testbed-helper kubeconfig OUT NAME SERVER [ca=FILE] [cert=FILE key=FILE] [token=FILE]
+//	testbed-helper wait DIR SERVER TIMEOUT_SECONDS
+//	testbed-helper bootstrap DIR SERVER
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PalisadeUser is the token user Palisade's least-privilege kubeconfig authenticates as.
+const PalisadeUser = "palisade"
+
+func main() {
+	if len(os.Args) < 2 {
+		fail(errors.New("usage: testbed-helper ports|pki|kubeconfig|wait|bootstrap ..."))
+	}
+	args := os.Args[2:]
+	var err error
+	switch os.Args[1] {
+	case "ports":
+		err = ports(args)
+	case "pki":
+		err = pki(args)
+	case "kubeconfig":
+		err = kubeconfig(args)
+	case "wait":
+		err = wait(args)
+	case "bootstrap":
+		err = bootstrap(args)
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "testbed-helper: %v\n", err)
+	os.Exit(1)
+}
+
+// ports prints COUNT distinct TCP ports that were free on 127.0.0.1 a moment ago.
+// All listeners are held open together so the kernel hands out distinct ports.
+func ports(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: ports COUNT")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		return fmt.Errorf("bad count %q", args[0])
+	}
+	out := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		out = append(out, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+	fmt.Println(strings.Join(out, " "))
+	return nil
+}
+
+// ---------------------------------------------------------------- certificates
+
+func newKey() (*ecdsa.PrivateKey, error) {
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+}
+
+func serial() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+}
+
+func writePEM(path, kind string, der []byte, mode os.FileMode) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), mode)
+}
+
+func writeKey(path string, key *ecdsa.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	return writePEM(path, "PRIVATE KEY", der, 0o600)
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+type issued struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func issue(dir, name string, tmpl *x509.Certificate, ca *issued) (*issued, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	sn, err := serial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl.SerialNumber = sn
+	tmpl.NotBefore = now.Add(-time.Hour)
+	tmpl.NotAfter = now.Add(365 * 24 * time.Hour)
+	parent, signer := tmpl, key
+	if ca != nil {
+		parent, signer = ca.cert, ca.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePEM(filepath.Join(dir, name+".crt"), "CERTIFICATE", der, 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeKey(filepath.Join(dir, name+".key"), key); err != nil {
+		return nil, err
+	}
+	return &issued{cert, key}, nil
+}
+
+// pki writes a fresh CA, the apiserver serving certificate, an admin client
+// certificate (group system:masters), the service-account key pair and the
+// static token file holding Palisade's token.
+func pki(args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: pki DIR NAME")
+	}
+	dir, name := args[0], args[1]
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ca, err := issue(dir, "ca", &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "palisade-testbed-" + name + "-ca"},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := issue(dir, "apiserver", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1)},
+	}, ca); err != nil {
+		return err
+	}
+	if _, err := issue(dir, "admin", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "testbed-admin", Organization: []string{"system:masters"}},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca); err != nil {
+		return err
+	}
+	sa, err := newKey()
+	if err != nil {
+		return err
+	}
+	if err := writeKey(filepath.Join(dir, "sa.key"), sa); err != nil {
+		return err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&sa.PublicKey)
+	if err != nil {
+		return err
+	}
+	if err := writePEM(filepath.Join(dir, "sa.pub"), "PUBLIC KEY", pub, 0o644); err != nil {
+		return err
+	}
+	for _, f := range []string{"palisade.token", "audit.token"} {
+		tok, err := randomToken()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(tok), 0o600); err != nil {
+			return err
+		}
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, "palisade.token"))
+	if err != nil {
+		return err
+	}
+	// token,user,uid[,"group,..."]; Palisade gets no group beyond system:authenticated.
+	line := fmt.Sprintf("%s,%s,%s-uid\n", tok, PalisadeUser, PalisadeUser)
+	return os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(line), 0o600)
+}
+
+// ---------------------------------------------------------------- kubeconfig
+
+func b64file(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+// kubeconfig writes a kubeconfig (as JSON, which every YAML reader accepts) with
+// the certificate data embedded, so the file stands on its own.
+func kubeconfig(args []string) error {
+	if len(args) < 3 {
+		return errors.New("usage: kubeconfig OUT NAME SERVER [ca=FILE] [cert=FILE key=FILE] [token=FILE]")
+	}
+	out, name, server := args[0], args[1], args[2]
+	cluster := map[string]any{"server": server}
+	user := map[string]any{}
+	for _, kv := range args[3:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("bad argument %q", kv)
+		}
+		switch k {
+		case "ca":
+			d, err := b64file(v)
+			if err != nil {
+				return err
+			}
+			cluster["certificate-authority-data"] = d
+		case "cert":
+			d, err := b64file(v)
+			if err != nil {
+				return err
+			}
+			user["client-certificate-data"] = d
+		case "key":
+			d, err := b64file(v)
+			if err != nil {
+				return err
+			}
+			user["client-key-data"] = d
+		case "token":
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return err
+			}
+			user["token"] = strings.TrimSpace(string(b))
+		default:
+			return fmt.Errorf("bad argument %q", kv)
+		}
+	}
+	doc := map[string]any{
+		"apiVersion":      "v1",
+		"kind":            "Config",
+		"clusters":        []any{map[string]any{"name": name, "cluster": cluster}},
+		"users":           []any{map[string]any{"name": name, "user": user}},
+		"contexts":        []any{map[string]any{"name": name, "context": map[string]any{"cluster": name, "user": name}}},
+		"current-context": name,
+		"preferences":     map[string]any{},
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, append(b, '\n'), 0o600)
+}
+
+// ---------------------------------------------------------------- admin client
+
+type admin struct {
+	server string
+	http   *http.Client
+}
+
+func newAdmin(dir, server string) (*admin, error) {
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("no CA certificate in ca.crt")
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key"))
+	if err != nil {
+		return nil, err
+	}
+	return &admin{server: strings.TrimRight(server, "/"), http: &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12,
+		}},
+	}}, nil
+}
+
+func (a *admin) do(method, path string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, a.server+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// wait polls /readyz until the apiserver answers 200, or gives up after TIMEOUT seconds.
+func wait(args []string) error {
+	if len(args) != 3 {
+		return errors.New("usage: wait DIR SERVER TIMEOUT_SECONDS")
+	}
+	secs, err := strconv.Atoi(args[2])
+	if err != nil {
+		return err
+	}
+	a, err := newAdmin(args[0], args[1])
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	last := "no answer yet"
+	for time.Now().Before(deadline) {
+		code, body, err := a.do(http.MethodGet, "/readyz?verbose", nil)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case code == http.StatusOK:
+			return nil
+		default:
+			last = fmt.Sprintf("HTTP %d\n%s", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %d s; last /readyz answer: %s", args[1], secs, last)
+}
+
+// ---------------------------------------------------------------- RBAC
+
+type rule struct {
+	APIGroups []string `json:"apiGroups"`
+	Resources []string `json:"resources"`
+	Verbs     []string `json:"verbs"`
+}
+
+var (
+	read   = []string{"get", "list", "watch"}
+	manage = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+)
+
+// palisadeRules is exactly what Palisade needs in a cluster, nothing more.
+var palisadeRules = []rule{
+	// Push policies: ValidatingAdmissionPolicies and their bindings (status is read-only).
+	{[]string{"admissionregistration.k8s.io"}, []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}, manage},
+	{[]string{"admissionregistration.k8s.io"}, []string{"validatingadmissionpolicies/status"}, []string{"get"}},
+	// Pod Security Admission: read namespaces, patch their labels.
+	{[]string{""}, []string{"namespaces"}, []string{"get", "list", "watch", "patch"}},
+	// Scan and impact preview: read workloads.
+	{[]string{""}, []string{"pods", "replicationcontrollers"}, read},
+	{[]string{"apps"}, []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, read},
+	{[]string{"batch"}, []string{"jobs", "cronjobs"}, read},
+	// Violations reported by other engines.
+	{[]string{"wgpolicyk8s.io"}, []string{"policyreports", "clusterpolicyreports"}, read},
+	{[]string{"constraints.gatekeeper.sh"}, []string{"*"}, read},
+}
+
+func (a *admin) apply(collection, name string, obj map[string]any) error {
+	code, body, err := a.do(http.MethodPost, collection, obj)
+	if err != nil {
+		return err
+	}
+	if code == http.StatusConflict {
+		code, body, err = a.do(http.MethodPut, collection+"/"+name, obj)
+		if err != nil {
+			return err
+		}
+	}
+	if code != http.StatusCreated && code != http.StatusOK {
+		return fmt.Errorf("writing %s/%s: HTTP %d: %s", collection, name, code, body)
+	}
+	return nil
+}
+
+// bootstrap creates the ClusterRole and ClusterRoleBinding for Palisade's token
+// user and waits until the authorizer honours them.
+func bootstrap(args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: bootstrap DIR SERVER")
+	}
+	a, err := newAdmin(args[0], args[1])
+	if err != nil {
+		return err
+	}
+	const rbac = "/apis/rbac.authorization.k8s.io/v1"
+	labels := map[string]any{"app.kubernetes.io/part-of": "palisade-testbed"}
+	if err := a.apply(rbac+"/clusterroles", PalisadeUser, map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+		"metadata": map[string]any{"name": PalisadeUser, "labels": labels},
+		"rules":    palisadeRules,
+	}); err != nil {
+		return err
+	}
+	if err := a.apply(rbac+"/clusterrolebindings", PalisadeUser, map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+		"metadata": map[string]any{"name": PalisadeUser, "labels": labels},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": PalisadeUser},
+		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": PalisadeUser}},
+	}); err != nil {
+		return err
+	}
+	// The RBAC authorizer reads through an informer; wait until it sees the binding.
+	review := map[string]any{
+		"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+		"spec": map[string]any{
+			"user":               PalisadeUser,
+			"groups":             []string{"system:authenticated"},
+			"resourceAttributes": map[string]any{"group": "admissionregistration.k8s.io", "resource": "validatingadmissionpolicybindings", "verb": "create"},
+		},
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body, err := a.do(http.MethodPost, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+		if err != nil {
+			return err
+		}
+		var res struct {
+			Status struct {
+				Allowed bool `json:"allowed"`
+			} `json:"status"`
+		}
+		if code == http.StatusCreated && json.Unmarshal(body, &res) == nil && res.Status.Allowed {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("RBAC for %s not effective after 30 s: HTTP %d: %s", PalisadeUser, code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
