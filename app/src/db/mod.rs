@@ -1,0 +1,154 @@
+//! The database: one pool over SQLite or PostgreSQL, and the migrations both share.
+//!
+//! Queries go through sqlx's `Any` driver with `$1`-style parameters and portable SQL, so the same
+//! statement runs on both backends. Ids are text, times are integer milliseconds since the epoch.
+
+mod url;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use url::{redact_url, DatabaseUrl};
+
+/// Every migration, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Which server is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("cannot open {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Query(#[from] sqlx::Error),
+}
+
+/// How the pool behaves; filled from the `database` section of the configuration.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+/// Which migrations the database has and which it still lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub applied: Vec<i64>,
+    pub pending: Vec<i64>,
+}
+
+/// A pool of connections to Palisade's database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Open the database at `url`. A SQLite file (and its directory) is created if missing.
+    pub async fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        if let Some(dir) = url.sqlite_parent_dir() {
+            std::fs::create_dir_all(&dir).map_err(|err| {
+                DbError::InvalidUrl(format!("cannot create directory {}: {err}", dir.display()))
+            })?;
+        }
+        let connect_error = |source| DbError::Connect {
+            url: url.redacted(),
+            source,
+        };
+        let options = AnyConnectOptions::from_str(&url.connect_string())
+            .map_err(connect_error)?
+            .disable_statement_logging();
+        let backend = url.backend();
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.connect_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(connect_error)?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Apply every pending migration. Returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize, DbError> {
+        let before = self.migration_status().await?.pending.len();
+        MIGRATOR.run(&self.pool).await?;
+        Ok(before)
+    }
+
+    /// Compare the migrations recorded in the database with the ones in this binary.
+    pub async fn migration_status(&self) -> Result<MigrationStatus, DbError> {
+        let table_exists = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        let (count,): (i64,) = sqlx::query_as(table_exists).fetch_one(&self.pool).await?;
+        let applied: Vec<i64> = if count == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
+        };
+        let pending = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+            .map(|m| m.version)
+            .collect();
+        Ok(MigrationStatus { applied, pending })
+    }
+
+    /// Close every connection; waits for checked-out connections to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,77 @@
+//! The frame around every page: brand, navigation (collapsible on narrow screens) and main content.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::sections::SECTIONS;
+
+/// Header, navigation and the page in `children`.
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let (menu_open, set_menu_open) = signal(false);
+    // Effects run only in the browser: this flips once the page is hydrated and interactive.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <div
+            class="app"
+            class:menu-open=move || menu_open.get()
+            data-hydrated=move || hydrated.get().to_string()
+        >
+            <header class="topbar">
+                <a class="brand" href="/">
+                    <span class="brand-mark" aria-hidden="true">"◆"</span>
+                    "Palisade"
+                </a>
+                <button
+                    type="button"
+                    class="menu-toggle"
+                    aria-controls="primary-nav"
+                    aria-expanded=move || menu_open.get().to_string()
+                    on:click=move |_| set_menu_open.update(|open| *open = !*open)
+                >
+                    {move || if menu_open.get() { "Close menu" } else { "Menu" }}
+                </button>
+            </header>
+            <nav id="primary-nav" class="sidebar" aria-label="Primary">
+                <ul>
+                    {SECTIONS
+                        .iter()
+                        .map(|section| {
+                            view! {
+                                <li>
+                                    <A href=section.href exact=true on:click=move |_| set_menu_open.set(false)>
+                                        {section.title}
+                                    </A>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </nav>
+            <main id="main" class="content" tabindex="-1">
+                {children()}
+            </main>
+        </div>
+    }
+}
+
+/// Shown for any path that is not a section.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+
+    view! {
+        <Title text="Not found" />
+        <header class="page-header">
+            <h1>"Page not found"</h1>
+            <p class="purpose">"There is no page at this address. Use the navigation to find your way."</p>
+        </header>
+    }
+}

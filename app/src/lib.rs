@@ -1,0 +1,82 @@
+//! Palisade's web application, shared by the server (feature `ssr`) and the browser (feature `hydrate`).
+//!
+//! Layout: [`shell`] is the HTML document the server renders; [`App`] is the router inside it.
+//! Each section of the product has a module named after its domain; [`sections`] is the one table
+//! that drives navigation and the empty states. Server-only code (database, state) sits behind
+//! `#[cfg(feature = "ssr")]` so it never reaches the wasm bundle.
+
+pub mod error;
+pub mod layout;
+pub mod overview;
+pub mod sections;
+
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+pub use error::AppError;
+
+use crate::layout::{Layout, NotFound};
+use crate::overview::OverviewPage;
+use crate::sections::{
+    SectionPage, AUDIT_LOG, CLUSTERS, COMPLIANCE, LIBRARY, POLICIES, ROLLOUTS, SETTINGS, VIOLATIONS,
+};
+
+/// The whole HTML document, rendered on the server for every page request.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The application: stylesheet, title and the routes of every section.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/palisade.css" />
+        <Title formatter=|page: String| format!("{page} · Palisade") />
+        <Router>
+            <Layout>
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=OverviewPage />
+                    <Route path=path!("/policies") view=|| view! { <SectionPage section=&POLICIES /> } />
+                    <Route path=path!("/library") view=|| view! { <SectionPage section=&LIBRARY /> } />
+                    <Route path=path!("/rollouts") view=|| view! { <SectionPage section=&ROLLOUTS /> } />
+                    <Route
+                        path=path!("/violations")
+                        view=|| view! { <SectionPage section=&VIOLATIONS /> }
+                    />
+                    <Route path=path!("/clusters") view=|| view! { <SectionPage section=&CLUSTERS /> } />
+                    <Route
+                        path=path!("/compliance")
+                        view=|| view! { <SectionPage section=&COMPLIANCE /> }
+                    />
+                    <Route path=path!("/audit") view=|| view! { <SectionPage section=&AUDIT_LOG /> } />
+                    <Route path=path!("/settings") view=|| view! { <SectionPage section=&SETTINGS /> } />
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

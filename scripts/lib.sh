@@ -1,0 +1,92 @@
+# Shared by scripts/run and scripts/test: install what the build needs, once, and reuse it after.
+# Every install step checks first, so a second run only checks.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CARGO_LEPTOS_VERSION=0.3.10
+# Build outputs are kept under $HOME so a fresh clone (as CI makes) reuses them.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
+export PATH="$HOME/.cargo/bin:$ROOT/e2e/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=""
+apt_install() {
+  command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+  if [ -z "$APT_UPDATED" ]; then
+    as_root apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# The wasm-bindgen version Cargo.lock resolved; the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_build_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown >&2
+  fi
+  if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes on 2 cores, once)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked >&2
+  fi
+  local wbg
+  wbg="$(wasm_bindgen_version)"
+  [ -n "$wbg" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
+    say "installing wasm-bindgen-cli $wbg (matches Cargo.lock)"
+    cargo install wasm-bindgen-cli --version "$wbg" >&2
+  fi
+  ensure_node_packages
+  command -v wasm-opt >/dev/null || die "wasm-opt missing after npm install (binaryen)"
+}
+
+# playwright-core (browser tests) and binaryen (wasm-opt for cargo-leptos), pinned by package-lock.json.
+ensure_node_packages() {
+  command -v npm >/dev/null || die "npm not found; install Node.js"
+  local stamp="$ROOT/e2e/node_modules/.palisade-lock"
+  if [ ! -f "$stamp" ] || ! cmp -s "$ROOT/e2e/package-lock.json" "$stamp"; then
+    say "installing npm packages for e2e/ (binaryen, playwright-core)"
+    (cd "$ROOT/e2e" && npm ci --no-audit --no-fund >&2)
+    cp "$ROOT/e2e/package-lock.json" "$stamp"
+  fi
+}
+
+ensure_test_tools() {
+  if [ ! -x /usr/bin/chromium ]; then
+    say "installing Debian's Chromium for the browser tests"
+    apt_install chromium
+  fi
+  if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "installing PostgreSQL for the database tests"
+    apt_install postgresql
+  fi
+  command -v openssl >/dev/null || apt_install openssl
+}
+
+# The directory of PostgreSQL's server binaries (initdb, pg_ctl, postgres).
+pg_bindir() {
+  if command -v initdb >/dev/null; then
+    dirname "$(readlink -f "$(command -v initdb)")"
+  else
+    ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Build the server and the release wasm bundle with cargo-leptos.
+build_site() {
+  say "building Palisade (cargo leptos build --release)"
+  (cd "$ROOT" && cargo leptos build --release >&2)
+}

@@ -1,0 +1,421 @@
+//! Configuration: defaults, then an optional TOML file, then `PALISADE__SECTION__KEY` environment
+//! variables, each overriding the one before. Unknown keys are errors, and every error names the
+//! setting it is about.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use palisade_app::db::{DatabaseUrl, PoolSettings};
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every environment variable that sets a configuration key.
+pub const ENV_PREFIX: &str = "PALISADE__";
+
+/// Every setting, with its default and meaning: printed by `palisade --help` and listed in the README.
+/// A unit test keeps this table, the `Config` struct and the README in step.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "http.address",
+        "127.0.0.1:3000",
+        "address and port the web server listens on",
+    ),
+    (
+        "http.site_root",
+        "target/site",
+        "directory of the built site (wasm, JS, CSS) served under /pkg",
+    ),
+    (
+        "http.shutdown_grace_secs",
+        "30",
+        "seconds in-flight requests get to finish after SIGTERM/SIGINT",
+    ),
+    (
+        "database.url",
+        "sqlite://data/palisade.db",
+        "sqlite://PATH (file created on first start) or postgres://USER:PASSWORD@HOST:PORT/DB",
+    ),
+    (
+        "database.max_connections",
+        "10",
+        "size of the connection pool",
+    ),
+    (
+        "database.connect_timeout_secs",
+        "5",
+        "seconds to wait for a database connection before giving up",
+    ),
+    (
+        "database.auto_migrate",
+        "true",
+        "apply pending migrations when `serve` starts (else run `palisade migrate`)",
+    ),
+    (
+        "log.format",
+        "text",
+        "`text` for people, `json` for log collectors",
+    ),
+    (
+        "log.filter",
+        "info",
+        "tracing filter, e.g. `info,palisade_server=debug`",
+    ),
+];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub address: SocketAddr,
+    pub site_root: PathBuf,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// May hold a password: never printed whole (see the `Debug` impl).
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            address: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            site_root: PathBuf::from("target/site"),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://data/palisade.db".to_owned(),
+            max_connections: 10,
+            connect_timeout_secs: 5,
+            auto_migrate: true,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &palisade_app::db::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("auto_migrate", &self.auto_migrate)
+            .finish()
+    }
+}
+
+/// A configuration problem, always about one named setting (or the file itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Load from defaults, the optional file, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Load with an explicit environment (tests pass their own); only `PALISADE__*` entries count.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("file {} does not exist or is not a file", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let mut from_env = Vec::new();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let path = key.to_ascii_lowercase().replace("__", ".");
+            if path.is_empty() || path.split('.').any(str::is_empty) {
+                return Err(ConfigError::new(
+                    name,
+                    "is not of the form PALISADE__SECTION__KEY",
+                ));
+            }
+            let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
+            figment = figment.merge(Serialized::default(&path, value));
+            from_env.push((path, name));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|err| describe_error(&err, file, &from_env))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks serde cannot make: values that parse but make no sense.
+    fn validate(&self) -> Result<(), ConfigError> {
+        DatabaseUrl::parse(&self.database.url)
+            .map_err(|err| ConfigError::new("database.url", err.to_string()))?;
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.database.connect_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "database.connect_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.filter)
+            .map_err(|err| ConfigError::new("log.filter", format!("not a valid filter: {err}")))?;
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        DatabaseUrl::parse(&self.database.url)
+            .map_err(|err| ConfigError::new("database.url", err.to_string()))
+    }
+
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.database.max_connections,
+            connect_timeout: Duration::from_secs(self.database.connect_timeout_secs),
+        }
+    }
+
+    /// `palisade --help`'s list of settings.
+    pub fn help_text() -> String {
+        let mut text = String::from(
+            "Settings (defaults, then the --config TOML file, then environment variables):\n",
+        );
+        for (key, default, meaning) in SETTINGS {
+            text.push_str(&format!(
+                "  {key:<30} {env:<40} default: {default}\n      {meaning}\n",
+                env = env_name(key)
+            ));
+        }
+        text
+    }
+}
+
+/// The environment variable that sets `key`, e.g. `PALISADE__HTTP__ADDRESS` for `http.address`.
+pub fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.to_ascii_uppercase().replace('.', "__")
+    )
+}
+
+/// Turn figment's error into one line that names the setting and where its value came from.
+fn describe_error(
+    err: &figment::Error,
+    file: Option<&Path>,
+    from_env: &[(String, String)],
+) -> ConfigError {
+    use figment::error::Kind;
+    let mut path = err.path.join(".");
+    let message = match &err.kind {
+        Kind::UnknownField(field, expected) => {
+            if err.path.last() != Some(field) {
+                path = if path.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{path}.{field}")
+                };
+            }
+            format!("unknown setting; expected one of: {}", expected.join(", "))
+        }
+        other => other.to_string(),
+    };
+    let source = from_env
+        .iter()
+        .find(|(env_path, _)| *env_path == path || env_path.starts_with(&format!("{path}.")))
+        .map(|(_, name)| format!(" (set by {name})"))
+        .or_else(|| file.map(|f| format!(" (in {})", f.display())))
+        .unwrap_or_default();
+    ConfigError::new(
+        if path.is_empty() {
+            "config".to_owned()
+        } else {
+            path
+        },
+        format!("{message}{source}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_sqlite_on_localhost() {
+        let config = Config::load_from(None, env(&[])).unwrap();
+        assert_eq!(config.http.address.to_string(), "127.0.0.1:3000");
+        assert!(config.database.url.starts_with("sqlite://"));
+        assert!(config.database.auto_migrate);
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("palisade-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("palisade.toml");
+        std::fs::write(
+            &file,
+            "[http]\naddress = \"0.0.0.0:8080\"\n[database]\nmax_connections = 3\n",
+        )
+        .unwrap();
+        let config = Config::load_from(
+            Some(&file),
+            env(&[("PALISADE__DATABASE__MAX_CONNECTIONS", "7"), ("OTHER", "x")]),
+        )
+        .unwrap();
+        assert_eq!(config.http.address.to_string(), "0.0.0.0:8080");
+        assert_eq!(config.database.max_connections, 7);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_name_the_setting_and_the_variable() {
+        let err = Config::load_from(None, env(&[("PALISADE__HTTP__PORT", "80")])).unwrap_err();
+        assert_eq!(err.setting, "http.port");
+        assert!(err.message.contains("unknown setting"), "{err}");
+        assert!(err.message.contains("PALISADE__HTTP__PORT"), "{err}");
+        let err = Config::load_from(None, env(&[("PALISADE__NOPE__X", "1")])).unwrap_err();
+        assert_eq!(err.setting, "nope");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err =
+            Config::load_from(None, env(&[("PALISADE__HTTP__ADDRESS", "localhost")])).unwrap_err();
+        assert_eq!(err.setting, "http.address", "{err}");
+        let err =
+            Config::load_from(None, env(&[("PALISADE__DATABASE__URL", "mysql://x")])).unwrap_err();
+        assert_eq!(err.setting, "database.url");
+        let err = Config::load_from(None, env(&[("PALISADE__LOG__FORMAT", "xml")])).unwrap_err();
+        assert_eq!(err.setting, "log.format", "{err}");
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let err =
+            Config::load_from(Some(Path::new("/nonexistent/palisade.toml")), env(&[])).unwrap_err();
+        assert_eq!(err.setting, "--config");
+    }
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let config = Config::load_from(
+            None,
+            env(&[(
+                "PALISADE__DATABASE__URL",
+                "postgres://palisade:hunter2@db:5432/palisade",
+            )]),
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("palisade:***@db"), "{printed}");
+    }
+
+    /// The settings table, the struct and the README must list the same keys.
+    #[test]
+    fn settings_table_struct_and_readme_agree() {
+        let defaults = Figment::from(Serialized::defaults(Config::default()));
+        let value: figment::value::Value = defaults.extract().unwrap();
+        let mut keys = Vec::new();
+        if let Some(sections) = value.as_dict() {
+            for (section, inner) in sections {
+                for key in inner
+                    .as_dict()
+                    .map(|d| d.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    keys.push(format!("{section}.{key}"));
+                }
+            }
+        }
+        keys.sort();
+        let mut table: Vec<String> = SETTINGS.iter().map(|(k, _, _)| k.to_string()).collect();
+        table.sort();
+        assert_eq!(
+            keys, table,
+            "SETTINGS must list exactly the fields of Config"
+        );
+
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for (key, _, _) in SETTINGS {
+            assert!(
+                readme.contains(&env_name(key)),
+                "README.md does not mention {}",
+                env_name(key)
+            );
+        }
+    }
+}

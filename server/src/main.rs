@@ -1,0 +1,34 @@
+use std::process::ExitCode;
+
+use palisade_server::cli::{Cli, Command};
+use palisade_server::config::Config;
+use palisade_server::{migrate, serve, shutdown_signal, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_args();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => return fail(&err),
+    };
+    telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("cannot start the async runtime: {err}")),
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => serve(config, shutdown_signal()).await,
+            Command::Migrate => migrate(config).await.map(|summary| println!("{summary}")),
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+/// One line on stderr, naming the setting at fault, and a non-zero exit.
+fn fail(err: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("palisade: error: {err}");
+    ExitCode::FAILURE
+}

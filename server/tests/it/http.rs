@@ -1,0 +1,184 @@
+//! The server over HTTP: probes, metrics, request ids, pages and a server function, on both databases.
+
+use crate::support::{request, Backend, TestServer};
+
+const SECTION_PATHS: [&str; 9] = [
+    "/",
+    "/policies",
+    "/library",
+    "/rollouts",
+    "/violations",
+    "/clusters",
+    "/compliance",
+    "/audit",
+    "/settings",
+];
+
+async fn serves_probes_pages_and_metrics(backend: Backend) {
+    let server = TestServer::start(backend, &[]).await;
+
+    let health = server.get("/healthz").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let ready = server.get("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (200, "ready\n"),
+        "{backend:?}"
+    );
+
+    // The Overview is rendered on the server, with the navigation and the hydration script.
+    let overview = server.get("/").await;
+    assert_eq!(overview.status, 200);
+    assert!(
+        overview.body.contains("<h1>Overview</h1>"),
+        "{}",
+        overview.body
+    );
+    assert!(
+        overview.body.contains("/pkg/palisade.js"),
+        "no hydration script"
+    );
+    for path in SECTION_PATHS {
+        assert!(
+            overview.body.contains(&format!("href=\"{path}\"")),
+            "no link to {path}"
+        );
+    }
+
+    // Every section renders on its own, with an honest empty state.
+    for path in &SECTION_PATHS[1..] {
+        let page = server.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            page.body.contains("class=\"empty-state\""),
+            "{path} has no empty state"
+        );
+    }
+    let missing = server.get("/no-such-page").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("Page not found"));
+
+    // The Overview's server function reads the live database.
+    let status = request(
+        server.addr,
+        "POST",
+        "/api/system_status",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "application/json"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    let expected = match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    assert_eq!(status["database"], expected);
+    assert_eq!(status["pending_migrations"], 0);
+    assert!(status["schema_version"].as_i64().is_some());
+    assert!(
+        !status.to_string().contains(&server.db.url),
+        "the database URL must not leak"
+    );
+
+    // Every response carries a request id; one the client sent is kept.
+    let generated = server.get("/healthz").await;
+    assert!(generated
+        .header("x-request-id")
+        .is_some_and(|id| id.len() >= 32));
+    let kept = request(
+        server.addr,
+        "GET",
+        "/healthz",
+        &[("x-request-id", "trace-me-42")],
+        "",
+    )
+    .await;
+    assert_eq!(kept.header("x-request-id"), Some("trace-me-42"));
+
+    // Metrics count the requests above by route template and status.
+    let metrics = server.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/plain")));
+    for line in [
+        "palisade_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 3",
+        "palisade_http_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"} 1",
+        "palisade_http_requests_total{route=\"/policies\",method=\"GET\",status=\"200\"} 1",
+        "palisade_http_request_duration_seconds_count{route=\"/\",method=\"GET\",status=\"200\"} 1",
+        "palisade_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+    ] {
+        assert!(
+            metrics.body.contains(line),
+            "missing `{line}` in\n{}",
+            metrics.body
+        );
+    }
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_serves_probes_pages_and_metrics() {
+    serves_probes_pages_and_metrics(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_serves_probes_pages_and_metrics() {
+    serves_probes_pages_and_metrics(Backend::Postgres).await;
+}
+
+/// Without migrations the server is alive but not ready, and says why; `palisade migrate` fixes it.
+async fn readiness_waits_for_migrations(backend: Backend) {
+    let server = TestServer::start(backend, &[("PALISADE__DATABASE__AUTO_MIGRATE", "false")]).await;
+    assert_eq!(server.get("/healthz").await.status, 200);
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert!(
+        ready.body.contains("migration(s) pending"),
+        "{}",
+        ready.body
+    );
+    assert!(ready.body.contains("palisade migrate"), "{}", ready.body);
+
+    let output = std::process::Command::new(crate::support::palisade_bin())
+        .arg("migrate")
+        .env("PALISADE__DATABASE__URL", &server.db.url)
+        .output()
+        .expect("run palisade migrate");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert!(
+        stdout.contains(&format!("applied {migrations} migration(s)")),
+        "{stdout}"
+    );
+
+    assert_eq!(server.get("/readyz").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_readiness_waits_for_migrations() {
+    readiness_waits_for_migrations(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_readiness_waits_for_migrations() {
+    readiness_waits_for_migrations(Backend::Postgres).await;
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the `palisade` server: one test binary, against a real SQLite file and a real
+//! PostgreSQL server (started by `scripts/test`), over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod http;
+mod startup;
+mod support;

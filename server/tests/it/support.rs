@@ -1,0 +1,216 @@
+//! Shared test support: real databases (a SQLite file or a fresh PostgreSQL database), a real server
+//! on 127.0.0.1:0, and a small HTTP client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use palisade_server::config::Config;
+use sqlx::Connection;
+
+/// The PostgreSQL server the test command starts (`scripts/test`), as an admin URL.
+pub const POSTGRES_ENV: &str = "PALISADE_TEST_POSTGRES_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists only for one test.
+pub struct TestDb {
+    pub url: String,
+    sqlite_dir: Option<PathBuf>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = scratch_dir("palisade_sqlite");
+                TestDb {
+                    url: format!("sqlite://{}/palisade.db", dir.display()),
+                    sqlite_dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+                    panic!(
+                        "{POSTGRES_ENV} is not set: the PostgreSQL tests need a real server. \
+                         Run them through `scripts/test`, which starts one, or set {POSTGRES_ENV} \
+                         to an admin URL such as postgres://postgres@127.0.0.1:5432/postgres"
+                    )
+                });
+                sqlx::any::install_default_drivers();
+                let name = unique("palisade_test");
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|err| panic!("cannot reach {POSTGRES_ENV}: {err}"));
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                conn.close().await.ok();
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(base, _)| base)
+                    .unwrap_or(&admin);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    sqlite_dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A real server, in this process, on 127.0.0.1 and a port the OS picked.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub db: TestDb,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Start against a fresh database of `backend`, with extra `PALISADE__*` settings.
+    pub async fn start(backend: Backend, settings: &[(&str, &str)]) -> TestServer {
+        let db = TestDb::new(backend).await;
+        let mut env = vec![
+            (
+                "PALISADE__HTTP__ADDRESS".to_owned(),
+                "127.0.0.1:0".to_owned(),
+            ),
+            ("PALISADE__DATABASE__URL".to_owned(), db.url.clone()),
+        ];
+        env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::load_from(None, env).expect("test config");
+        let database = palisade_server::open_database(&config)
+            .await
+            .expect("open database");
+        if config.database.auto_migrate {
+            database.migrate().await.expect("migrate");
+        }
+        let listener = palisade_server::bind(&config).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let state = palisade_server::app_state(&config, database);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(palisade_server::run(
+            listener,
+            state,
+            std::time::Duration::from_secs(5),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        TestServer {
+            addr,
+            db,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        request(self.addr, "GET", path, &[], "").await
+    }
+
+    /// Stop the server and wait for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("send request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("read body")
+        .to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// The `palisade` binary that cargo built for these tests.
+pub fn palisade_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_palisade")
+}
