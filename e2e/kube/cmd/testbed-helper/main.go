@@ -69,7 +69,9 @@ func fail(err error) {
 }
 
 // ports prints COUNT distinct TCP ports that were free on 127.0.0.1 a moment ago.
-// All listeners are held open together so the kernel hands out distinct ports.
+// They are drawn at random from below the kernel's ephemeral range, so outgoing
+// connections (an apiserver dialing etcd, say) cannot grab one before its server binds
+// it; each is checked by binding it, and all are held until the end so none repeats.
 func ports(args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: ports COUNT")
@@ -78,17 +80,47 @@ func ports(args []string) error {
 	if err != nil || n < 1 {
 		return fmt.Errorf("bad count %q", args[0])
 	}
+	lo, hi := 10000, ephemeralLow()-1
 	out := make([]string, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
+	for tries := 0; len(out) < n; tries++ {
+		var l net.Listener
+		if hi-lo >= 1000 && tries < 50*n {
+			p, err := rand.Int(rand.Reader, big.NewInt(int64(hi-lo+1)))
+			if err != nil {
+				return err
+			}
+			l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+int(p.Int64())))
+			if err != nil {
+				continue // taken; draw again
+			}
+		} else {
+			// No room below the ephemeral range: let the kernel choose.
+			if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				return err
+			}
 		}
 		defer l.Close()
 		out = append(out, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
 	fmt.Println(strings.Join(out, " "))
 	return nil
+}
+
+// ephemeralLow is the first port of net.ipv4.ip_local_port_range (32768 if unknown).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	v, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return v
 }
 
 // ---------------------------------------------------------------- certificates
