@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod telemetry;
@@ -41,11 +42,10 @@ pub async fn serve(
         apply_migrations(&db).await?;
     }
     let state = app_state(&config, db.clone());
-    tracing::info!(
-        address = %listener.local_addr().map_err(|err| ConfigError::new("http.address", err.to_string()))?,
-        database = db.backend().name(),
-        "palisade is serving"
-    );
+    let address = listener
+        .local_addr()
+        .map_err(|err| ConfigError::new("http.address", err.to_string()))?;
+    tracing::info!(%address, database = db.backend().name(), "palisade is serving");
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     run(listener, state, grace, shutdown)
         .await
@@ -114,7 +114,7 @@ pub fn app_state(config: &Config, db: Db) -> AppState {
     AppState { leptos_options, db }
 }
 
-/// Every route of the server, with request ids, tracing and metrics around them.
+/// Every route of the server, with security headers, request ids, tracing and metrics around them.
 pub fn router(state: AppState) -> Router {
     let metrics = metrics::Metrics::default();
     let routes = generate_route_list(App);
@@ -126,7 +126,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state.clone());
 
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
@@ -144,7 +144,8 @@ pub fn router(state: AppState) -> Router {
                     metrics,
                     metrics::track,
                 )),
-        )
+        );
+    headers::with_security_headers(router)
 }
 
 /// Serve `state`'s router on `listener` until `shutdown` resolves; in-flight requests then get

@@ -99,6 +99,13 @@ async fn serves_probes_pages_and_metrics(backend: Backend) {
     .await;
     assert_eq!(kept.header("x-request-id"), Some("trace-me-42"));
 
+    // Security headers on pages and probes alike.
+    for reply in [&overview, &generated] {
+        for (name, value) in palisade_server::headers::SECURITY_HEADERS {
+            assert_eq!(reply.header(name), Some(value), "{name}");
+        }
+    }
+
     // Metrics count the requests above by route template and status.
     let metrics = server.get("/metrics").await;
     assert_eq!(metrics.status, 200);

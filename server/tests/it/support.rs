@@ -147,11 +147,21 @@ impl TestServer {
         request(self.addr, "GET", path, &[], "").await
     }
 
-    /// Stop the server and wait for it to finish.
-    pub async fn stop(mut self) {
+    /// Tell the server to shut down (as SIGTERM would), without waiting.
+    pub fn signal_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Whether the server has stopped serving altogether.
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|task| task.is_finished())
+    }
+
+    /// Stop the server and wait for it to finish.
+    pub async fn stop(mut self) {
+        self.signal_stop();
         if let Some(task) = self.task.take() {
             task.await.expect("server task").expect("server result");
         }
