@@ -15,52 +15,34 @@ use serde::{Deserialize, Serialize};
 /// The prefix of every environment variable that sets a configuration key.
 pub const ENV_PREFIX: &str = "PALISADE__";
 
-/// Every setting, with its default and meaning: printed by `palisade --help` and listed in the README.
-/// A unit test keeps this table, the `Config` struct and the README in step.
-pub const SETTINGS: &[(&str, &str, &str)] = &[
-    (
-        "http.address",
-        "127.0.0.1:3000",
-        "address and port the web server listens on",
-    ),
+/// Every setting and its meaning: printed by `palisade --help` and listed in the README. Defaults
+/// come from `Config::default()`. A unit test keeps this table, the struct and the README in step.
+pub const SETTINGS: &[(&str, &str)] = &[
+    ("http.address", "address and port the web server listens on"),
     (
         "http.site_root",
-        "target/site",
         "directory of the built site (wasm, JS, CSS) served under /pkg",
     ),
     (
         "http.shutdown_grace_secs",
-        "30",
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",
     ),
     (
         "database.url",
-        "sqlite://data/palisade.db",
         "sqlite://PATH (file created on first start) or postgres://USER:PASSWORD@HOST:PORT/DB",
     ),
-    (
-        "database.max_connections",
-        "10",
-        "size of the connection pool",
-    ),
+    ("database.max_connections", "size of the connection pool"),
     (
         "database.connect_timeout_secs",
-        "5",
         "seconds to wait for a database connection before giving up",
     ),
     (
         "database.auto_migrate",
-        "true",
         "apply pending migrations when `serve` starts (else run `palisade migrate`)",
     ),
-    (
-        "log.format",
-        "text",
-        "`text` for people, `json` for log collectors",
-    ),
+    ("log.format", "`text` for people, `json` for log collectors"),
     (
         "log.filter",
-        "info",
         "tracing filter, e.g. `info,palisade_server=debug`",
     ),
 ];
@@ -245,14 +227,30 @@ impl Config {
         let mut text = String::from(
             "Settings (defaults, then the --config TOML file, then environment variables):\n",
         );
-        for (key, default, meaning) in SETTINGS {
+        for (key, meaning) in SETTINGS {
             text.push_str(&format!(
                 "  {key:<30} {env:<40} default: {default}\n      {meaning}\n",
-                env = env_name(key)
+                env = env_name(key),
+                default = default_value(key).unwrap_or_default()
             ));
         }
         text
     }
+}
+
+/// The default of a setting (`http.address`), as text, read from `Config::default()`.
+pub fn default_value(key: &str) -> Option<String> {
+    let defaults = Figment::from(Serialized::defaults(Config::default()));
+    let value: figment::value::Value = defaults.find_value(key).ok()?;
+    Some(match value {
+        figment::value::Value::String(_, text) => text,
+        other => other
+            .to_u128()
+            .map(|n| n.to_string())
+            .or_else(|| other.to_i128().map(|n| n.to_string()))
+            .or_else(|| other.to_bool().map(|b| b.to_string()))
+            .unwrap_or_default(),
+    })
 }
 
 /// The environment variable that sets `key`, e.g. `PALISADE__HTTP__ADDRESS` for `http.address`.
@@ -401,7 +399,7 @@ mod tests {
             }
         }
         keys.sort();
-        let mut table: Vec<String> = SETTINGS.iter().map(|(k, _, _)| k.to_string()).collect();
+        let mut table: Vec<String> = SETTINGS.iter().map(|(k, _)| k.to_string()).collect();
         table.sort();
         assert_eq!(
             keys, table,
@@ -410,12 +408,11 @@ mod tests {
 
         let readme =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-        for (key, _, _) in SETTINGS {
-            assert!(
-                readme.contains(&env_name(key)),
-                "README.md does not mention {}",
-                env_name(key)
-            );
+        for (key, _) in SETTINGS {
+            let default = default_value(key).unwrap();
+            assert!(!default.is_empty(), "no default for {key}");
+            let row = format!("| `{key}` | `{}` | `{default}` |", env_name(key));
+            assert!(readme.contains(&row), "README.md lacks the row `{row}`");
         }
     }
 }

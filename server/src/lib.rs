@@ -2,8 +2,8 @@
 //!
 //! `main.rs` parses the command line and calls [`serve`] or [`migrate`]. [`router`] assembles every
 //! route: probes, metrics, the server-rendered Leptos pages and their server functions, and static
-//! files. [`run`] serves a router on a listener until a shutdown future resolves, so tests drive it
-//! with their own listener and shutdown.
+//! files. [`Server::start`] does everything that can fail on a bad setting; [`Server::run`] serves
+//! until a shutdown future resolves, so tests start a real server on port 0 and stop it themselves.
 
 pub mod cli;
 pub mod config;
@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod telemetry;
 
 use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,28 +32,60 @@ pub use config::{Config, ConfigError};
 /// Everything that goes wrong before the server serves names the setting to fix.
 pub type StartupError = ConfigError;
 
-/// Open the database, apply migrations if configured, bind the address and serve until `shutdown`.
+/// A server that has bound its address and opened its database, ready to [`Server::run`].
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    grace: Duration,
+}
+
+impl Server {
+    /// Bind the address, open the database and apply migrations if configured: everything that can
+    /// fail on a bad setting happens here, before anything is served.
+    pub async fn start(config: &Config) -> Result<Server, StartupError> {
+        let listener = bind(config).await?;
+        let db = open_database(config).await?;
+        if config.database.auto_migrate {
+            apply_migrations(&db).await?;
+        }
+        Ok(Server {
+            listener,
+            state: app_state(config, db),
+            grace: Duration::from_secs(config.http.shutdown_grace_secs),
+        })
+    }
+
+    /// The address actually bound (the OS picks the port for `:0`).
+    pub fn local_addr(&self) -> Result<SocketAddr, StartupError> {
+        self.listener
+            .local_addr()
+            .map_err(|err| ConfigError::new("http.address", err.to_string()))
+    }
+
+    /// Serve until `shutdown` resolves; in-flight requests then get the grace period to finish
+    /// before their connections are dropped. Closes the database on the way out.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let address = self.local_addr()?;
+        let db = self.state.db.clone();
+        tracing::info!(%address, database = db.backend().name(), "palisade is serving");
+        serve_router(self.listener, router(self.state), self.grace, shutdown)
+            .await
+            .map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
+        db.close().await;
+        tracing::info!("palisade stopped");
+        Ok(())
+    }
+}
+
+/// `palisade serve`: start, then serve until `shutdown`.
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    let listener = bind(&config).await?;
-    let db = open_database(&config).await?;
-    if config.database.auto_migrate {
-        apply_migrations(&db).await?;
-    }
-    let state = app_state(&config, db.clone());
-    let address = listener
-        .local_addr()
-        .map_err(|err| ConfigError::new("http.address", err.to_string()))?;
-    tracing::info!(%address, database = db.backend().name(), "palisade is serving");
-    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    run(listener, state, grace, shutdown)
-        .await
-        .map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
-    db.close().await;
-    tracing::info!("palisade stopped");
-    Ok(())
+    Server::start(&config).await?.run(shutdown).await
 }
 
 /// `palisade migrate`: apply pending migrations and report what was done.
@@ -75,7 +108,7 @@ pub async fn migrate(config: Config) -> Result<String, StartupError> {
 }
 
 /// Bind the configured address, with a clear error when it is taken or not ours.
-pub async fn bind(config: &Config) -> Result<TcpListener, StartupError> {
+async fn bind(config: &Config) -> Result<TcpListener, StartupError> {
     TcpListener::bind(config.http.address).await.map_err(|err| {
         ConfigError::new(
             "http.address",
@@ -84,7 +117,7 @@ pub async fn bind(config: &Config) -> Result<TcpListener, StartupError> {
     })
 }
 
-pub async fn open_database(config: &Config) -> Result<Db, StartupError> {
+async fn open_database(config: &Config) -> Result<Db, StartupError> {
     let url = config.database_url()?;
     Db::connect(&url, &config.pool_settings())
         .await
@@ -102,7 +135,7 @@ async fn apply_migrations(db: &Db) -> Result<usize, StartupError> {
     Ok(applied)
 }
 
-pub fn app_state(config: &Config, db: Db) -> AppState {
+fn app_state(config: &Config, db: Db) -> AppState {
     let leptos_options = LeptosOptions::builder()
         .output_name(Arc::<str>::from("palisade"))
         .site_root(Arc::<str>::from(
@@ -148,16 +181,14 @@ pub fn router(state: AppState) -> Router {
     headers::with_security_headers(router)
 }
 
-/// Serve `state`'s router on `listener` until `shutdown` resolves; in-flight requests then get
-/// `grace` to finish before their connections are dropped.
-pub async fn run(
+async fn serve_router(
     listener: TcpListener,
-    state: AppState,
+    router: Router,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::Notify::new());
-    let graceful = axum::serve(listener, router(state)).with_graceful_shutdown({
+    let graceful = axum::serve(listener, router).with_graceful_shutdown({
         let stopping = stopping.clone();
         async move {
             shutdown.await;

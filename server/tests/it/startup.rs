@@ -102,7 +102,7 @@ fn help_lists_every_setting() {
     let output = Command::new(palisade_bin()).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for (key, _, _) in palisade_server::config::SETTINGS {
+    for (key, _) in palisade_server::config::SETTINGS {
         assert!(help.contains(key), "--help does not list {key}");
         assert!(
             help.contains(&palisade_server::config::env_name(key)),

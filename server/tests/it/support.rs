@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use palisade_server::config::Config;
+use palisade_server::{Server, StartupError};
 use sqlx::Connection;
 
 /// The PostgreSQL server the test command starts (`scripts/test`), as an admin URL.
@@ -101,7 +102,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub db: TestDb,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), StartupError>>>,
 }
 
 impl TestServer {
@@ -114,27 +115,19 @@ impl TestServer {
                 "127.0.0.1:0".to_owned(),
             ),
             ("PALISADE__DATABASE__URL".to_owned(), db.url.clone()),
+            (
+                "PALISADE__HTTP__SHUTDOWN_GRACE_SECS".to_owned(),
+                "5".to_owned(),
+            ),
         ];
         env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::load_from(None, env).expect("test config");
-        let database = palisade_server::open_database(&config)
-            .await
-            .expect("open database");
-        if config.database.auto_migrate {
-            database.migrate().await.expect("migrate");
-        }
-        let listener = palisade_server::bind(&config).await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let state = palisade_server::app_state(&config, database);
+        let server = Server::start(&config).await.expect("start server");
+        let addr = server.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(palisade_server::run(
-            listener,
-            state,
-            std::time::Duration::from_secs(5),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
         TestServer {
             addr,
             db,
