@@ -1,0 +1,243 @@
+//! Policy and resource source text: splitting YAML streams into documents and reporting errors at
+//! a file, line and column.
+//!
+//! Kubernetes manifests are YAML streams (`---` between documents). We split the stream ourselves so
+//! that every document knows the line it starts on; errors inside a document are then reported at the
+//! line of the whole file, not of the document.
+
+use std::fmt;
+
+use serde_json::Value;
+
+/// A problem in policy or resource source, at a place a person can find.
+///
+/// `line` and `column` are 1-based. `0` means "unknown" (for example an error about the document as a
+/// whole); [`fmt::Display`] leaves unknown parts out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SourceError {
+    /// The file name as the user gave it, or `-` for standard input; empty when there is no file.
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl SourceError {
+    pub fn new(file: &str, line: usize, column: usize, message: impl Into<String>) -> Self {
+        SourceError {
+            file: file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut wrote_place = false;
+        if !self.file.is_empty() {
+            f.write_str(&self.file)?;
+            wrote_place = true;
+        }
+        if self.line > 0 {
+            if wrote_place {
+                f.write_str(":")?;
+            }
+            write!(f, "{}", self.line)?;
+            if self.column > 0 {
+                write!(f, ":{}", self.column)?;
+            }
+            wrote_place = true;
+        }
+        if wrote_place {
+            f.write_str(": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// One YAML document of a stream, already converted to JSON values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub value: Value,
+    /// The 1-based line of the file where this document's text begins.
+    pub first_line: usize,
+    /// This document's text, exactly as in the file.
+    pub text: String,
+}
+
+impl Document {
+    /// Where `snippet` (for example a CEL expression, or one line of it) appears in this document's
+    /// text, as a 1-based (line, column) of the whole file. `offset` is a byte offset inside the snippet
+    /// (for example the column an expression parser reported). Falls back to the document's first line
+    /// when the snippet is not found verbatim (quoted YAML strings with escapes, folded scalars).
+    pub fn locate(&self, snippet: &str, offset: usize) -> (usize, usize) {
+        // Find the line of the snippet that holds `offset`, and look that line up in the text.
+        let mut consumed = 0;
+        for part in snippet.split('\n') {
+            let end = consumed + part.len();
+            if offset <= end {
+                let within = offset - consumed;
+                let needle = part.trim_start();
+                let lead = part.len() - needle.len();
+                if needle.is_empty() {
+                    break;
+                }
+                for (index, line) in self.text.lines().enumerate() {
+                    if let Some(at) = line.find(needle) {
+                        let column = at + within.saturating_sub(lead) + 1;
+                        return (self.first_line + index, column);
+                    }
+                }
+                break;
+            }
+            consumed = end + 1;
+        }
+        (self.first_line, 0)
+    }
+
+    /// A [`SourceError`] at `snippet[offset]` in this document (see [`Document::locate`]).
+    pub fn error_at(
+        &self,
+        file: &str,
+        snippet: &str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> SourceError {
+        let (line, column) = self.locate(snippet, offset);
+        SourceError::new(file, line, column, message)
+    }
+}
+
+/// Split a YAML stream into its documents and parse each one. Empty documents (nothing but comments or
+/// whitespace) are left out. `file` only names the source in errors.
+pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, SourceError> {
+    let mut documents = Vec::new();
+    for (first_line, chunk) in split_stream(text) {
+        let value: Value = match serde_yaml_ng::from_str(&chunk) {
+            Ok(value) => value,
+            Err(error) => {
+                let (line, column) = error
+                    .location()
+                    .map(|at| (first_line + at.line() - 1, at.column()))
+                    .unwrap_or((first_line, 0));
+                return Err(SourceError::new(file, line, column, yaml_message(&error)));
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        documents.push(Document {
+            value,
+            first_line,
+            text: chunk,
+        });
+    }
+    Ok(documents)
+}
+
+/// serde_yaml_ng writes places into its messages (" at line L column C"), relative to the document;
+/// we print the place in the whole file ourselves, so those are taken out.
+fn yaml_message(error: &serde_yaml_ng::Error) -> String {
+    let mut message = error.to_string();
+    while let Some(at) = message.find(" at line ") {
+        let rest = &message[at + " at line ".len()..];
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let line_len = digits(rest);
+        let after_line = &rest[line_len..];
+        let Some(column_part) = after_line.strip_prefix(" column ") else {
+            break;
+        };
+        let end = at + " at line ".len() + line_len + " column ".len() + digits(column_part);
+        message.replace_range(at..end, "");
+    }
+    message
+}
+
+/// The documents of a YAML stream with the 1-based line each starts on. A line that is exactly `---`
+/// (optionally followed by a space and content, or a comment) starts a new document; `...` ends one.
+fn split_stream(text: &str) -> Vec<(usize, String)> {
+    let mut chunks = Vec::new();
+    let mut current = String::new();
+    let mut first_line = 1;
+    for (index, line) in text.lines().enumerate() {
+        let is_start = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        let is_end = line == "...";
+        if is_start || is_end {
+            if !current.trim().is_empty() {
+                chunks.push((first_line, std::mem::take(&mut current)));
+            }
+            current.clear();
+            first_line = index + 2;
+            if is_start {
+                // Content on the marker line itself (`--- !tag` or `--- {a: 1}`) belongs to the document.
+                let rest = line[3..].trim_start();
+                if !rest.is_empty() && !rest.starts_with('#') {
+                    current.push_str(rest);
+                    current.push('\n');
+                    first_line = index + 1;
+                }
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.trim().is_empty() {
+        chunks.push((first_line, current));
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_know_their_first_line() {
+        let text = "a: 1\n---\n# comment only\n---\nb: 2\nc: 3\n";
+        let docs = parse_documents("x.yaml", text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].first_line, 1);
+        assert_eq!(docs[1].first_line, 5);
+        assert_eq!(docs[1].value["c"], 3);
+    }
+
+    #[test]
+    fn yaml_errors_are_placed_in_the_whole_file() {
+        let text = "a: 1\n---\nb: 2\nc: [1, 2\n";
+        let error = parse_documents("p.yaml", text).unwrap_err();
+        assert_eq!(error.file, "p.yaml");
+        assert!(error.line >= 4, "{error}");
+        assert!(error.to_string().starts_with("p.yaml:"), "{error}");
+        assert!(!error.message.contains(" at line "), "{error}");
+        assert!(
+            error.message.contains("while parsing a flow sequence"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn locate_finds_an_expression_line_in_a_block_scalar() {
+        let text = "spec:\n  validations:\n  - expression: >-\n      object.spec.replicas <= 5 &&\n      object.bad(\n";
+        let doc = Document {
+            value: Value::Null,
+            first_line: 10,
+            text: text.to_owned(),
+        };
+        let snippet = "object.spec.replicas <= 5 &&\nobject.bad(";
+        let offset = snippet.find("bad").unwrap();
+        assert_eq!(doc.locate(snippet, offset), (14, 14));
+    }
+
+    #[test]
+    fn display_leaves_out_unknown_parts() {
+        assert_eq!(SourceError::new("", 0, 0, "boom").to_string(), "boom");
+        assert_eq!(SourceError::new("f", 3, 0, "boom").to_string(), "f:3: boom");
+        assert_eq!(
+            SourceError::new("f", 3, 7, "boom").to_string(),
+            "f:3:7: boom"
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Test suites: gator `Suite` files, Kyverno CLI `Test` files and Palisade's own format, all reduced
+//! to a list of cases that passed, failed or were skipped (with the reason).
+//!
+//! The engine stays free of I/O: suites read the files they reference through [`Files`], which the
+//! CLI implements on the file system and tests implement in memory.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Read access to the files a suite refers to. Paths are relative to the suite file's directory, as
+/// written in the suite; implementations resolve them.
+pub trait Files {
+    /// The text of `path`, or a message saying why it cannot be read.
+    fn read(&self, path: &str) -> Result<String, String>;
+}
+
+/// How one case ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "lowercase")]
+pub enum CaseStatus {
+    Passed,
+    /// What was expected and what happened.
+    Failed(String),
+    /// Why the case could not be run (never a silent skip).
+    Skipped(String),
+}
+
+/// One case of one suite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseResult {
+    /// The suite file, as the user named it.
+    pub suite: String,
+    /// The case's name, qualified by its test group where the format has one (`test/case`).
+    pub name: String,
+    #[serde(flatten)]
+    pub status: CaseStatus,
+}
+
+impl fmt::Display for CaseResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.status {
+            CaseStatus::Passed => write!(f, "PASS {} {}", self.suite, self.name),
+            CaseStatus::Failed(why) => write!(f, "FAIL {} {}: {}", self.suite, self.name, why),
+            CaseStatus::Skipped(why) => write!(f, "SKIP {} {}: {}", self.suite, self.name, why),
+        }
+    }
+}
+
+/// Counts over many cases; prints as `N passed, M failed` and `, K skipped` when there are skips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Summary {
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Self {
+        let mut summary = Summary::default();
+        for result in results {
+            match result.status {
+                CaseStatus::Passed => summary.passed += 1,
+                CaseStatus::Failed(_) => summary.failed += 1,
+                CaseStatus::Skipped(_) => summary.skipped += 1,
+            }
+        }
+        summary
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)?;
+        if self.skipped > 0 {
+            write!(f, ", {} skipped", self.skipped)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_has_the_exact_form() {
+        let case = |status| CaseResult {
+            suite: "s".into(),
+            name: "c".into(),
+            status,
+        };
+        let results = [
+            case(CaseStatus::Passed),
+            case(CaseStatus::Passed),
+            case(CaseStatus::Failed("x".into())),
+        ];
+        assert_eq!(Summary::of(&results).to_string(), "2 passed, 1 failed");
+        let with_skip = [case(CaseStatus::Skipped("needs a cluster".into()))];
+        assert_eq!(
+            Summary::of(&with_skip).to_string(),
+            "0 passed, 0 failed, 1 skipped"
+        );
+    }
+}
