@@ -1,8 +1,10 @@
-//! The command line: `palisade [--config FILE] <serve|migrate>`.
+//! The command line: `palisade [--config FILE] <serve|migrate|test|check>`.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+use crate::commands::OutputFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +27,36 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Run policy test suites offline: gator `suite.yaml`, Kyverno `kyverno-test.yaml` and Palisade
+    /// `palisade-test.yaml` files under each path. Exit 0 when nothing failed, 1 otherwise, 2 on bad
+    /// input.
+    Test {
+        /// Suite files, or directories to search for them.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Evaluate resources against policies and print each verdict (allow, audit, warn, deny). Exit 1
+    /// when anything would be denied, 0 otherwise, 2 on bad input.
+    Check {
+        /// A file (or directory) of policies: ValidatingAdmissionPolicies with their bindings,
+        /// Gatekeeper ConstraintTemplates with their Constraints. Repeatable.
+        #[arg(long = "policy", value_name = "FILE")]
+        policies: Vec<String>,
+        /// Enforce a Pod Security Standard, e.g. `restricted`, `baseline:v1.30`,
+        /// `restricted:latest`. Repeatable.
+        #[arg(long = "pss", value_name = "LEVEL[:VERSION]")]
+        pod_security: Vec<String>,
+        /// Use a built-in library policy by id, or `all`. Repeatable.
+        #[arg(long = "library", value_name = "ID")]
+        library: Vec<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+        /// Resource files, directories, or `-` for standard input.
+        #[arg(required = true, value_name = "RESOURCE_PATH")]
+        resources: Vec<String>,
+    },
 }
 
 impl Cli {

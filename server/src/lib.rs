@@ -6,6 +6,7 @@
 //! until a shutdown future resolves, so tests start a real server on port 0 and stop it themselves.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod headers;
 pub mod health;

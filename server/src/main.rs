@@ -2,10 +2,31 @@ use std::process::ExitCode;
 
 use palisade_server::cli::{Cli, Command};
 use palisade_server::config::Config;
-use palisade_server::{migrate, serve, shutdown_signal, telemetry};
+use palisade_server::{commands, migrate, serve, shutdown_signal, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
+    // The offline commands need neither settings nor a runtime.
+    match cli.command {
+        Command::Test { paths, output } => return commands::test::run(&paths, output).into(),
+        Command::Check {
+            policies,
+            pod_security,
+            library,
+            output,
+            resources,
+        } => {
+            let args = commands::check::CheckArgs {
+                policies,
+                pod_security,
+                library,
+                resources,
+                output,
+            };
+            return commands::check::run(&args).into();
+        }
+        Command::Serve | Command::Migrate => {}
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(err) => return fail(&err),
@@ -19,6 +40,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve(config, shutdown_signal()).await,
             Command::Migrate => migrate(config).await.map(|summary| println!("{summary}")),
+            Command::Test { .. } | Command::Check { .. } => Ok(()),
         }
     });
     match outcome {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod http;
+mod offline;
 mod shutdown;
 mod startup;
 mod support;

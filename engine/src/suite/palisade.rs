@@ -1,0 +1,287 @@
+//! Palisade's own suite format, `palisade-test.yaml` (`palisade.dev/v1alpha1`, kind `PolicyTest`):
+//! policies (files of ValidatingAdmissionPolicies and bindings, Gatekeeper templates and constraints,
+//! or a Pod Security level), the namespaces and parameter objects the cases need, and cases that each
+//! expect the strictest action of all policies (allow / audit / warn / deny) and optionally a message.
+//! The format is documented in `engine/library/README.md`.
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{CaseResult, CaseStatus, Files};
+use crate::admission::{AdmissionRequest, Operation, UserInfo};
+use crate::bundle::{Bundle, Context};
+use crate::mode::Mode;
+use crate::pss::LevelVersion;
+use crate::source::{parse_documents, Document, SourceError};
+use crate::verdict::Action;
+
+pub const API_VERSION: &str = "palisade.dev/v1alpha1";
+pub const KIND: &str = "PolicyTest";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PolicyTest {
+    #[allow(dead_code)]
+    api_version: String,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    pod_security: Option<PodSecurity>,
+    #[serde(default)]
+    namespaces: Vec<Value>,
+    #[serde(default)]
+    params: Vec<Value>,
+    cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PodSecurity {
+    level: String,
+    #[serde(default)]
+    version: Option<String>,
+    /// The PSA mode the level is enforced in; `enforce` by default.
+    #[serde(default)]
+    mode: Option<Mode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Case {
+    name: String,
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    operation: Option<Operation>,
+    #[serde(default)]
+    old_object: Option<Value>,
+    #[serde(default)]
+    user_info: Option<UserInfo>,
+    expect: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Run one `palisade-test.yaml`. `Err` means the suite itself is unusable (bad YAML, a policy that
+/// does not compile); individual cases that cannot be built fail on their own.
+pub fn run(suite: &str, document: &Document, files: &dyn Files) -> Result<Vec<CaseResult>, SourceError> {
+    let test: PolicyTest = serde_json::from_value(document.value.clone())
+        .map_err(|err| SourceError::new(suite, document.first_line, 0, format!("not a valid PolicyTest: {err}")))?;
+
+    let mut bundle = Bundle::default();
+    for path in &test.policies {
+        let text = files
+            .read(path)
+            .map_err(|err| SourceError::new(suite, document.first_line, 0, format!("policy file {path}: {err}")))?;
+        bundle
+            .add_source(path, &text)
+            .map_err(|errors| first_error(suite, errors))?;
+    }
+    if let Some(pod_security) = &test.pod_security {
+        let spec = match &pod_security.version {
+            Some(version) => format!("{}:{}", pod_security.level, version),
+            None => pod_security.level.clone(),
+        };
+        let level: LevelVersion = spec
+            .parse()
+            .map_err(|err| SourceError::new(suite, document.first_line, 0, format!("podSecurity: {err}")))?;
+        bundle.add_pod_security(level, pod_security.mode.unwrap_or(Mode::Enforce));
+    }
+    if bundle.is_empty() {
+        return Err(SourceError::new(
+            suite,
+            document.first_line,
+            0,
+            "the suite names no policies and no podSecurity level",
+        ));
+    }
+
+    let context = Context {
+        namespaces: test.namespaces.iter().map(complete_namespace).collect(),
+        params: test.params.clone(),
+        ..Context::default()
+    };
+
+    Ok(test
+        .cases
+        .iter()
+        .map(|case| CaseResult {
+            suite: suite.to_owned(),
+            name: case.name.clone(),
+            status: run_case(case, &bundle, &context, files),
+        })
+        .collect())
+}
+
+fn first_error(suite: &str, errors: Vec<SourceError>) -> SourceError {
+    errors
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| SourceError::new(suite, 0, 0, "the policy could not be loaded"))
+}
+
+/// Namespaces in a suite may be written as just `metadata: {name: x}`; the apiserver always labels a
+/// namespace with its own name, and policies select on that label.
+fn complete_namespace(namespace: &Value) -> Value {
+    let mut namespace = namespace.clone();
+    if let Some(object) = namespace.as_object_mut() {
+        object.entry("apiVersion").or_insert_with(|| Value::from("v1"));
+        object.entry("kind").or_insert_with(|| Value::from("Namespace"));
+        let name = object
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let (Some(name), Some(metadata)) = (name, object.get_mut("metadata").and_then(Value::as_object_mut)) {
+            let labels = metadata
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(labels) = labels.as_object_mut() {
+                labels
+                    .entry("kubernetes.io/metadata.name")
+                    .or_insert_with(|| Value::from(name));
+            }
+        }
+    }
+    namespace
+}
+
+fn run_case(case: &Case, bundle: &Bundle, context: &Context, files: &dyn Files) -> CaseStatus {
+    let Some(expected) = Action::parse(&case.expect) else {
+        return CaseStatus::Failed(format!(
+            "expect must be allow, audit, warn or deny, not {:?}",
+            case.expect
+        ));
+    };
+    let pattern = match case.message.as_deref().map(Regex::new).transpose() {
+        Ok(pattern) => pattern,
+        Err(err) => return CaseStatus::Failed(format!("message is not a valid regular expression: {err}")),
+    };
+    let request = match build_request(case, files) {
+        Ok(request) => request,
+        Err(why) => return CaseStatus::Failed(why),
+    };
+
+    let verdict = bundle.evaluate(&request, context);
+    let actual = verdict.action();
+    let messages: Vec<&str> = verdict
+        .findings
+        .iter()
+        .filter(|f| f.action == actual)
+        .map(|f| f.message.as_str())
+        .collect();
+    let unknown: Vec<String> = verdict
+        .not_evaluable
+        .iter()
+        .map(|n| format!("{}: {}", n.policy, n.reason))
+        .collect();
+
+    if actual != expected {
+        let mut why = format!("expected {expected}, got {actual}");
+        if !messages.is_empty() {
+            why.push_str(&format!(" ({})", messages.join("; ")));
+        }
+        if !unknown.is_empty() {
+            why.push_str(&format!("; not evaluable locally: {}", unknown.join("; ")));
+        }
+        return CaseStatus::Failed(why);
+    }
+    if let Some(pattern) = pattern {
+        if !messages.iter().any(|m| pattern.is_match(m)) {
+            return CaseStatus::Failed(format!(
+                "{actual} as expected, but no message matches /{}/: {:?}",
+                pattern.as_str(),
+                messages
+            ));
+        }
+    }
+    if !unknown.is_empty() && expected == Action::Allow {
+        // "Allow" with a policy that could not be evaluated is not proof of anything.
+        return CaseStatus::Failed(format!("not evaluable locally: {}", unknown.join("; ")));
+    }
+    CaseStatus::Passed
+}
+
+fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, String> {
+    let object = match (&case.object, &case.file) {
+        (Some(object), None) => object.clone(),
+        (None, Some(path)) => {
+            let text = files.read(path)?;
+            let mut documents = parse_documents(path, &text).map_err(|err| err.to_string())?;
+            if documents.len() != 1 {
+                return Err(format!("{path}: expected one document, found {}", documents.len()));
+            }
+            documents.remove(0).value
+        }
+        (Some(_), Some(_)) => return Err("give either object or file, not both".into()),
+        (None, None) if case.old_object.is_some() => Value::Null,
+        (None, None) => return Err("the case has neither object nor file".into()),
+    };
+
+    let is_review = object.get("kind").and_then(Value::as_str) == Some("AdmissionReview");
+    let operation = case.operation.unwrap_or(if case.old_object.is_some() && object.is_null() {
+        Operation::Delete
+    } else {
+        Operation::Create
+    });
+    let mut request = if is_review {
+        AdmissionRequest::from_value(object).map_err(|err| err.to_string())?
+    } else if object.is_null() {
+        let old = case.old_object.clone().unwrap_or(Value::Null);
+        AdmissionRequest::for_object(Operation::Delete, old).map_err(|err| err.to_string())?
+    } else {
+        let mut request = AdmissionRequest::for_object(operation, object).map_err(|err| err.to_string())?;
+        if operation != Operation::Delete {
+            request.old_object = case.old_object.clone();
+        }
+        request
+    };
+    if let Some(user) = &case.user_info {
+        request.user_info = user.clone();
+    }
+    if request.namespace.is_empty() && is_namespaced(&request.kind.kind) {
+        // The apiserver takes the namespace from the request path and writes it into the object
+        // before admission; `kubectl` sends `default` when none is given.
+        request.namespace = "default".into();
+        for object in [request.object.as_mut(), request.old_object.as_mut()].into_iter().flatten() {
+            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata
+                    .entry("namespace")
+                    .or_insert_with(|| Value::from("default"));
+            }
+        }
+    }
+    Ok(request)
+}
+
+/// Namespaced kinds get the `default` namespace when a case leaves it out, as `kubectl` does.
+fn is_namespaced(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "Namespace"
+            | "Node"
+            | "PersistentVolume"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "CustomResourceDefinition"
+            | "StorageClass"
+            | "PriorityClass"
+            | "RuntimeClass"
+            | "IngressClass"
+            | "ValidatingAdmissionPolicy"
+            | "ValidatingAdmissionPolicyBinding"
+            | "ValidatingWebhookConfiguration"
+            | "MutatingWebhookConfiguration"
+            | "APIService"
+            | "CertificateSigningRequest"
+            | "ConstraintTemplate"
+    )
+}
