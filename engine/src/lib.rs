@@ -8,9 +8,11 @@
 //! - [`verdict`]: what engines answer (allow / audit / warn / deny, with messages).
 //! - [`suite`]: test suites (gator, Kyverno CLI, Palisade) reduced to passed / failed / skipped cases.
 //! - [`mode`]: the one mode model (audit → warn → enforce) and how each engine renders it.
+//! - [`pss`]: Pod Security Standards (baseline / restricted), exact per Kubernetes version.
 
 pub mod admission;
 pub mod mode;
+pub mod pss;
 pub mod source;
 pub mod suite;
 pub mod verdict;

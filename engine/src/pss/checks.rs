@@ -1,0 +1,1664 @@
+//! The individual Pod Security checks, the Kubernetes minor each behaviour starts at, and the
+//! per-(level, version) evaluation plans built from them.
+//!
+//! Evaluation runs in two passes. The fast pass reads every container once into a
+//! [`ContainerFacts`] (borrowed references only, nothing allocated) and asks each planned rule
+//! whether the pod or that container trips it, setting one bit per rule. A pod that trips nothing
+//! is allowed without a single allocation. Only the rules whose bit is set run their `describe`
+//! pass, which walks the pod again and builds the exact upstream wording.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+
+use super::{Forbidden, Level, LevelVersion, Version};
+
+type Object = Map<String, Value>;
+
+/// The level a check belongs to. Restricted includes every baseline check that no active
+/// restricted check overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckLevel {
+    Baseline,
+    Restricted,
+}
+
+/// One behaviour of one check. Checks change at given minors; each change is a `Rule` value.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    AppArmor,
+    CapabilitiesBaseline,
+    HostNamespaces,
+    HostPathVolumes,
+    HostPorts,
+    HostProbesAndLifecycle,
+    Privileged,
+    /// `relaxed_in_user_namespace`: a pod with `hostUsers: false` passes (from v1.35, baseline).
+    ProcMount {
+        relaxed_in_user_namespace: bool,
+    },
+    SeLinux {
+        allowed_types: &'static [&'static str],
+    },
+    /// Before v1.19: the alpha seccomp annotations.
+    SeccompAnnotations,
+    /// From v1.19: `securityContext.seccompProfile.type`, when set, must be allowed.
+    SeccompBaseline,
+    Sysctls {
+        allowed: &'static [&'static str],
+    },
+    WindowsHostProcess,
+    /// `windows_exempt`: pods with `spec.os.name: windows` pass (from v1.25).
+    AllowPrivilegeEscalation {
+        windows_exempt: bool,
+    },
+    CapabilitiesRestricted {
+        windows_exempt: bool,
+    },
+    RestrictedVolumes,
+    RunAsNonRoot {
+        relaxed_in_user_namespace: bool,
+    },
+    RunAsUser {
+        relaxed_in_user_namespace: bool,
+    },
+    SeccompRestricted {
+        windows_exempt: bool,
+    },
+}
+
+/// A rule and the first minor (of Kubernetes 1.x) it applies to, until the next entry.
+struct Versioned {
+    since: u32,
+    rule: Rule,
+    /// Baseline checks this (restricted) rule replaces while it is active.
+    overrides: &'static [&'static str],
+}
+
+struct CheckDef {
+    id: &'static str,
+    level: CheckLevel,
+    versions: &'static [Versioned],
+}
+
+const fn v(since: u32, rule: Rule) -> Versioned {
+    Versioned {
+        since,
+        rule,
+        overrides: &[],
+    }
+}
+
+const fn over(since: u32, rule: Rule, overrides: &'static [&'static str]) -> Versioned {
+    Versioned {
+        since,
+        rule,
+        overrides,
+    }
+}
+
+const SELINUX_TYPES_1_0: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t"];
+const SELINUX_TYPES_1_31: &[&str] = &[
+    "",
+    "container_t",
+    "container_init_t",
+    "container_kvm_t",
+    "container_engine_t",
+];
+
+const SYSCTLS_1_0: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+];
+const SYSCTLS_1_27: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+];
+const SYSCTLS_1_29: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+];
+const SYSCTLS_1_32: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+];
+const SYSCTLS_1_37: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+    "net.ipv4.tcp_slow_start_after_idle",
+    "net.ipv4.tcp_notsent_lowat",
+];
+
+const CAPABILITIES_BASELINE: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// Every check, baseline IDs first then restricted IDs, each group in byte order of the ID: the
+/// order in which the apiserver reports violations.
+const CHECKS: &[CheckDef] = &[
+    CheckDef {
+        id: "appArmorProfile",
+        level: CheckLevel::Baseline,
+        versions: &[v(0, Rule::AppArmor)],
+    },
+    CheckDef {
+        id: "capabilities_baseline",
+        level: CheckLevel::Baseline,
+        versions: &[v(0, Rule::CapabilitiesBaseline)],
+    },
+    CheckDef {
+        id: "hostNamespaces",
+        level: CheckLevel::Baseline,
+        versions: &[v(0, Rule::HostNamespaces)],
+    },
+    CheckDef {
+        id: "hostPathVolumes",
+        level: CheckLevel::Baseline,
+        versions: &[v(0, Rule::HostPathVolumes)],
+    },
+    CheckDef {
+        id: "hostPorts",
+        level: CheckLevel::Baseline,
+        versions: &[v(0, Rule::HostPorts)],
+    },
+    CheckDef {
+        id: "hostProbesAndHostLifecycle",
+        level: CheckLevel::Baseline,
+        versions: &[v(34, Rule::HostProbesAndLifecycle)],
+    },
+    CheckDef {
+        id: "privileged",
+        level: CheckLevel::Baseline,
+        versions: &[v(0, Rule::Privileged)],
+    },
+    CheckDef {
+        id: "procMount",
+        level: CheckLevel::Baseline,
+        versions: &[
+            v(
+                0,
+                Rule::ProcMount {
+                    relaxed_in_user_namespace: false,
+                },
+            ),
+            v(
+                35,
+                Rule::ProcMount {
+                    relaxed_in_user_namespace: true,
+                },
+            ),
+        ],
+    },
+    CheckDef {
+        id: "seLinuxOptions",
+        level: CheckLevel::Baseline,
+        versions: &[
+            v(
+                0,
+                Rule::SeLinux {
+                    allowed_types: SELINUX_TYPES_1_0,
+                },
+            ),
+            v(
+                31,
+                Rule::SeLinux {
+                    allowed_types: SELINUX_TYPES_1_31,
+                },
+            ),
+        ],
+    },
+    CheckDef {
+        id: "seccompProfile_baseline",
+        level: CheckLevel::Baseline,
+        versions: &[v(0, Rule::SeccompAnnotations), v(19, Rule::SeccompBaseline)],
+    },
+    CheckDef {
+        id: "sysctls",
+        level: CheckLevel::Baseline,
+        versions: &[
+            v(
+                0,
+                Rule::Sysctls {
+                    allowed: SYSCTLS_1_0,
+                },
+            ),
+            v(
+                27,
+                Rule::Sysctls {
+                    allowed: SYSCTLS_1_27,
+                },
+            ),
+            v(
+                29,
+                Rule::Sysctls {
+                    allowed: SYSCTLS_1_29,
+                },
+            ),
+            v(
+                32,
+                Rule::Sysctls {
+                    allowed: SYSCTLS_1_32,
+                },
+            ),
+            v(
+                37,
+                Rule::Sysctls {
+                    allowed: SYSCTLS_1_37,
+                },
+            ),
+        ],
+    },
+    CheckDef {
+        id: "windowsHostProcess",
+        level: CheckLevel::Baseline,
+        versions: &[v(0, Rule::WindowsHostProcess)],
+    },
+    CheckDef {
+        id: "allowPrivilegeEscalation",
+        level: CheckLevel::Restricted,
+        versions: &[
+            v(
+                8,
+                Rule::AllowPrivilegeEscalation {
+                    windows_exempt: false,
+                },
+            ),
+            v(
+                25,
+                Rule::AllowPrivilegeEscalation {
+                    windows_exempt: true,
+                },
+            ),
+        ],
+    },
+    CheckDef {
+        id: "capabilities_restricted",
+        level: CheckLevel::Restricted,
+        versions: &[
+            over(
+                22,
+                Rule::CapabilitiesRestricted {
+                    windows_exempt: false,
+                },
+                &["capabilities_baseline"],
+            ),
+            over(
+                25,
+                Rule::CapabilitiesRestricted {
+                    windows_exempt: true,
+                },
+                &["capabilities_baseline"],
+            ),
+        ],
+    },
+    CheckDef {
+        id: "procMount_restricted",
+        level: CheckLevel::Restricted,
+        versions: &[over(
+            35,
+            Rule::ProcMount {
+                relaxed_in_user_namespace: false,
+            },
+            &["procMount"],
+        )],
+    },
+    CheckDef {
+        id: "restrictedVolumes",
+        level: CheckLevel::Restricted,
+        versions: &[over(0, Rule::RestrictedVolumes, &["hostPathVolumes"])],
+    },
+    CheckDef {
+        id: "runAsNonRoot",
+        level: CheckLevel::Restricted,
+        versions: &[
+            v(
+                0,
+                Rule::RunAsNonRoot {
+                    relaxed_in_user_namespace: false,
+                },
+            ),
+            v(
+                35,
+                Rule::RunAsNonRoot {
+                    relaxed_in_user_namespace: true,
+                },
+            ),
+        ],
+    },
+    CheckDef {
+        id: "runAsUser",
+        level: CheckLevel::Restricted,
+        versions: &[
+            v(
+                23,
+                Rule::RunAsUser {
+                    relaxed_in_user_namespace: false,
+                },
+            ),
+            v(
+                35,
+                Rule::RunAsUser {
+                    relaxed_in_user_namespace: true,
+                },
+            ),
+        ],
+    },
+    CheckDef {
+        id: "seccompProfile_restricted",
+        level: CheckLevel::Restricted,
+        versions: &[
+            over(
+                19,
+                Rule::SeccompRestricted {
+                    windows_exempt: false,
+                },
+                &["seccompProfile_baseline"],
+            ),
+            over(
+                25,
+                Rule::SeccompRestricted {
+                    windows_exempt: true,
+                },
+                &["seccompProfile_baseline"],
+            ),
+        ],
+    },
+];
+
+/// The newest minor at which any check changes; `latest` and every later minor evaluate as this.
+pub const NEWEST_MINOR: u32 = newest_minor();
+
+const fn newest_minor() -> u32 {
+    let mut newest = 0;
+    let mut i = 0;
+    while i < CHECKS.len() {
+        let versions = CHECKS[i].versions;
+        let since = versions[versions.len() - 1].since;
+        if since > newest {
+            newest = since;
+        }
+        i += 1;
+    }
+    newest
+}
+
+/// The checks that run, in reporting order, for one level at one minor.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Step {
+    pub(super) id: &'static str,
+    rule: Rule,
+}
+
+/// Plans for baseline (index 0) and restricted (index 1), each for minors 0..=NEWEST_MINOR.
+static PLANS: LazyLock<[Vec<Vec<Step>>; 2]> = LazyLock::new(|| {
+    let build = |level: CheckLevel| {
+        (0..=NEWEST_MINOR)
+            .map(|minor| plan_for(level, minor))
+            .collect::<Vec<_>>()
+    };
+    [build(CheckLevel::Baseline), build(CheckLevel::Restricted)]
+});
+
+fn active(def: &CheckDef, minor: u32) -> Option<&Versioned> {
+    def.versions.iter().rev().find(|v| v.since <= minor)
+}
+
+fn plan_for(level: CheckLevel, minor: u32) -> Vec<Step> {
+    let overridden: Vec<&str> = match level {
+        CheckLevel::Baseline => Vec::new(),
+        CheckLevel::Restricted => CHECKS
+            .iter()
+            .filter(|def| def.level == CheckLevel::Restricted)
+            .filter_map(|def| active(def, minor))
+            .flat_map(|v| v.overrides.iter().copied())
+            .collect(),
+    };
+    CHECKS
+        .iter()
+        .filter(|def| level == CheckLevel::Restricted || def.level == CheckLevel::Baseline)
+        .filter(|def| !(def.level == CheckLevel::Baseline && overridden.contains(&def.id)))
+        .filter_map(|def| {
+            active(def, minor).map(|v| Step {
+                id: def.id,
+                rule: v.rule,
+            })
+        })
+        .collect()
+}
+
+/// The plan for a level and version; empty for privileged.
+pub(super) fn plan(lv: LevelVersion) -> &'static [Step] {
+    let index = match lv.level {
+        Level::Privileged => return &[],
+        Level::Baseline => 0,
+        Level::Restricted => 1,
+    };
+    let minor = match lv.version {
+        Version::Latest => NEWEST_MINOR,
+        Version::Minor(m) => m.min(NEWEST_MINOR),
+    };
+    PLANS[index]
+        .get(minor as usize)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// The IDs of the checks a level runs at a version, in reporting order.
+pub(super) fn check_ids(lv: LevelVersion) -> impl Iterator<Item = &'static str> {
+    plan(lv).iter().map(|s| s.id)
+}
+
+// ------------------------------------------------------------------ reading the pod
+
+fn object(v: Option<&Value>) -> Option<&Object> {
+    v.and_then(Value::as_object)
+}
+
+fn array(v: Option<&Value>) -> &[Value] {
+    v.and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+fn text(v: Option<&Value>) -> &str {
+    v.and_then(Value::as_str).unwrap_or("")
+}
+
+fn is_true(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_bool) == Some(true)
+}
+
+/// The fields of a (pod or container) `securityContext` the checks read, from one pass over it.
+#[derive(Debug, Default, Clone, Copy)]
+struct SecurityContext<'a> {
+    privileged: bool,
+    allow_privilege_escalation: Option<bool>,
+    capabilities: Option<&'a Object>,
+    proc_mount: Option<&'a Value>,
+    run_as_non_root: Option<bool>,
+    run_as_user_zero: bool,
+    se_linux: Option<&'a Object>,
+    seccomp: Option<&'a Object>,
+    app_armor: Option<&'a Object>,
+    host_process: bool,
+    sysctls: &'a [Value],
+}
+
+impl<'a> SecurityContext<'a> {
+    fn read(sc: Option<&'a Object>) -> Self {
+        let mut out = SecurityContext::default();
+        let Some(sc) = sc else {
+            return out;
+        };
+        for (key, value) in sc {
+            match key.as_str() {
+                "privileged" => out.privileged = value.as_bool() == Some(true),
+                "allowPrivilegeEscalation" => out.allow_privilege_escalation = value.as_bool(),
+                "capabilities" => out.capabilities = value.as_object(),
+                "procMount" if !value.is_null() => out.proc_mount = Some(value),
+                "runAsNonRoot" => out.run_as_non_root = value.as_bool(),
+                "runAsUser" => out.run_as_user_zero = value.as_i64() == Some(0),
+                "seLinuxOptions" => out.se_linux = value.as_object(),
+                "seccompProfile" => out.seccomp = value.as_object(),
+                "appArmorProfile" => out.app_armor = value.as_object(),
+                "windowsOptions" => out.host_process = is_true(value.get("hostProcess")),
+                "sysctls" => out.sysctls = array(Some(value)),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// One container (init, regular or ephemeral) as the checks see it.
+#[derive(Debug, Default, Clone, Copy)]
+struct ContainerFacts<'a> {
+    name: &'a str,
+    sc: SecurityContext<'a>,
+    ports: &'a [Value],
+    probes: [Option<&'a Object>; 3],
+    lifecycle: Option<&'a Object>,
+}
+
+impl<'a> ContainerFacts<'a> {
+    fn read(container: &'a Value) -> Self {
+        let mut out = ContainerFacts::default();
+        let Some(container) = container.as_object() else {
+            return out;
+        };
+        for (key, value) in container {
+            match key.as_str() {
+                "name" => out.name = value.as_str().unwrap_or(""),
+                "securityContext" => out.sc = SecurityContext::read(value.as_object()),
+                "ports" => out.ports = array(Some(value)),
+                "livenessProbe" => out.probes[0] = value.as_object(),
+                "readinessProbe" => out.probes[1] = value.as_object(),
+                "startupProbe" => out.probes[2] = value.as_object(),
+                "lifecycle" => out.lifecycle = value.as_object(),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// The pod-level fields the checks read.
+pub(super) struct PodFacts<'a> {
+    annotations: Option<&'a Object>,
+    spec: Option<&'a Object>,
+    sc: SecurityContext<'a>,
+    windows: bool,
+    user_namespace: bool,
+    containers: [&'a [Value]; 3],
+}
+
+impl<'a> PodFacts<'a> {
+    pub(super) fn read(metadata: &'a Value, spec: &'a Value) -> Self {
+        let annotations = object(metadata.get("annotations"));
+        let spec = spec.as_object();
+        let get = |key: &str| spec.and_then(|s| s.get(key));
+        PodFacts {
+            annotations,
+            spec,
+            sc: SecurityContext::read(object(get("securityContext"))),
+            windows: object(get("os")).is_some_and(|os| text(os.get("name")) == "windows"),
+            user_namespace: get("hostUsers").and_then(Value::as_bool) == Some(false),
+            containers: [
+                array(get("initContainers")),
+                array(get("containers")),
+                array(get("ephemeralContainers")),
+            ],
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.spec.and_then(|s| s.get(key))
+    }
+
+    fn containers(&self) -> impl Iterator<Item = ContainerFacts<'a>> + '_ {
+        self.containers
+            .iter()
+            .flat_map(|list| list.iter())
+            .map(ContainerFacts::read)
+    }
+
+    fn annotation(&self, key: &str) -> Option<&'a Value> {
+        self.annotations.and_then(|a| a.get(key))
+    }
+}
+
+// ------------------------------------------------------------------ the fast pass
+
+/// Runs `steps` over the pod. Allocation happens only for steps that find a violation.
+pub(super) fn evaluate(steps: &[Step], pod: &PodFacts<'_>, out: &mut Vec<Forbidden>) {
+    // One bit per step: set when the step might be violated (the describe pass decides).
+    let mut flagged: u64 = 0;
+    let mut container_rules: u64 = 0;
+    for (i, step) in steps.iter().enumerate().take(64) {
+        let bit = 1u64 << i;
+        if step.rule.exempt(pod) {
+            continue;
+        }
+        if step.rule.pod_violated(pod) {
+            flagged |= bit;
+        } else if step.rule.reads_containers() {
+            container_rules |= bit;
+        }
+    }
+    if container_rules != 0 {
+        for container in pod.containers() {
+            let pending = container_rules & !flagged;
+            if pending == 0 {
+                break;
+            }
+            for (i, step) in steps.iter().enumerate().take(64) {
+                let bit = 1u64 << i;
+                if pending & bit != 0 && step.rule.container_violated(pod, &container) {
+                    flagged |= bit;
+                }
+            }
+        }
+    }
+    if flagged == 0 {
+        return;
+    }
+    for (i, step) in steps.iter().enumerate().take(64) {
+        if flagged & (1u64 << i) != 0 {
+            if let Some((reason, detail)) = step.rule.describe(pod) {
+                out.push(Forbidden {
+                    check_id: step.id,
+                    reason,
+                    detail,
+                });
+            }
+        }
+    }
+}
+
+fn valid_seccomp_type(t: &str) -> bool {
+    t == "RuntimeDefault" || t == "Localhost"
+}
+
+fn valid_seccomp_annotation(v: &str) -> bool {
+    v == "runtime/default" || v == "docker/default" || v.starts_with("localhost/")
+}
+
+fn allowed_app_armor_type(t: &str) -> bool {
+    t == "RuntimeDefault" || t == "Localhost"
+}
+
+fn allowed_app_armor_annotation(v: &str) -> bool {
+    v.is_empty() || v == "runtime/default" || v.starts_with("localhost/")
+}
+
+const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
+const SECCOMP_CONTAINER_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
+const APPARMOR_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
+
+fn profile_type(profile: &Object) -> &str {
+    text(profile.get("type"))
+}
+
+fn se_linux_bad(opts: &Object, allowed_types: &[&str]) -> bool {
+    !allowed_types.contains(&text(opts.get("type")))
+        || !text(opts.get("user")).is_empty()
+        || !text(opts.get("role")).is_empty()
+}
+
+fn proc_mount_bad(value: Option<&Value>) -> bool {
+    value.is_some_and(|v| v.as_str() != Some("Default"))
+}
+
+fn host_port(port: &Value) -> i64 {
+    port.get("hostPort").and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn handler_hosts(handler: Option<&Object>) -> impl Iterator<Item = &str> {
+    handler.into_iter().flat_map(|h| {
+        ["httpGet", "tcpSocket"]
+            .into_iter()
+            .filter_map(move |kind| object(h.get(kind)))
+            .map(|action| text(action.get("host")))
+            .filter(|host| !host.is_empty())
+    })
+}
+
+fn lifecycle_handlers(lifecycle: Option<&Object>) -> [Option<&Object>; 2] {
+    match lifecycle {
+        Some(l) => [object(l.get("postStart")), object(l.get("preStop"))],
+        None => [None, None],
+    }
+}
+
+fn drops_all(caps: &Object) -> bool {
+    array(caps.get("drop"))
+        .iter()
+        .any(|c| c.as_str() == Some("ALL"))
+}
+
+fn adds(caps: Option<&Object>) -> impl Iterator<Item = &str> {
+    array(caps.and_then(|c| c.get("add")))
+        .iter()
+        .map(|c| c.as_str().unwrap_or(""))
+}
+
+const ALLOWED_VOLUME_SOURCES: &[&str] = &[
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "image",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+];
+
+const RESTRICTED_VOLUME_SOURCES: &[&str] = &[
+    "hostPath",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "fc",
+    "azureFile",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+];
+
+fn has_source(volume: &Object, key: &str) -> bool {
+    volume.get(key).is_some_and(|v| !v.is_null())
+}
+
+/// Whether the restricted level accepts a volume. A volume that names no source at all is an
+/// `emptyDir`: the apiserver defaults it so before admission (and upstream's fixtures rely on it).
+fn volume_allowed(volume: &Value) -> bool {
+    volume.as_object().is_some_and(|v| {
+        ALLOWED_VOLUME_SOURCES
+            .iter()
+            .any(|source| has_source(v, source))
+            || !RESTRICTED_VOLUME_SOURCES
+                .iter()
+                .any(|source| has_source(v, source))
+    })
+}
+
+impl Rule {
+    /// Pod-wide exemptions (Windows pods, pods in a user namespace) that make the check pass.
+    fn exempt(self, pod: &PodFacts<'_>) -> bool {
+        match self {
+            Rule::AllowPrivilegeEscalation { windows_exempt }
+            | Rule::CapabilitiesRestricted { windows_exempt }
+            | Rule::SeccompRestricted { windows_exempt } => windows_exempt && pod.windows,
+            Rule::ProcMount {
+                relaxed_in_user_namespace,
+            }
+            | Rule::RunAsNonRoot {
+                relaxed_in_user_namespace,
+            }
+            | Rule::RunAsUser {
+                relaxed_in_user_namespace,
+            } => relaxed_in_user_namespace && pod.user_namespace,
+            _ => false,
+        }
+    }
+
+    fn reads_containers(self) -> bool {
+        !matches!(
+            self,
+            Rule::HostNamespaces
+                | Rule::HostPathVolumes
+                | Rule::Sysctls { .. }
+                | Rule::RestrictedVolumes
+                | Rule::SeccompAnnotations
+        )
+    }
+
+    /// Whether the pod-level fields alone violate the check.
+    fn pod_violated(self, pod: &PodFacts<'_>) -> bool {
+        match self {
+            Rule::AppArmor => {
+                pod.sc
+                    .app_armor
+                    .is_some_and(|p| !allowed_app_armor_type(profile_type(p)))
+                    || pod.annotations.is_some_and(|a| {
+                        a.iter().any(|(k, v)| {
+                            k.starts_with(APPARMOR_PREFIX)
+                                && !allowed_app_armor_annotation(text(Some(v)))
+                        })
+                    })
+            }
+            Rule::HostNamespaces => {
+                is_true(pod.get("hostNetwork"))
+                    || is_true(pod.get("hostPID"))
+                    || is_true(pod.get("hostIPC"))
+            }
+            Rule::HostPathVolumes => array(pod.get("volumes"))
+                .iter()
+                .any(|v| v.as_object().is_some_and(|v| has_source(v, "hostPath"))),
+            Rule::RestrictedVolumes => array(pod.get("volumes")).iter().any(|v| !volume_allowed(v)),
+            Rule::SeLinux { allowed_types } => pod
+                .sc
+                .se_linux
+                .is_some_and(|o| se_linux_bad(o, allowed_types)),
+            Rule::SeccompAnnotations => {
+                pod.annotation(SECCOMP_POD_ANNOTATION)
+                    .is_some_and(|v| !valid_seccomp_annotation(text(Some(v))))
+                    || pod.annotations.is_some_and(|a| {
+                        a.iter().any(|(k, v)| {
+                            k.strip_prefix(SECCOMP_CONTAINER_PREFIX)
+                                .is_some_and(|name| {
+                                    !valid_seccomp_annotation(text(Some(v)))
+                                        && pod.containers().any(|c| c.name == name)
+                                })
+                        })
+                    })
+            }
+            Rule::SeccompBaseline | Rule::SeccompRestricted { .. } => pod
+                .sc
+                .seccomp
+                .is_some_and(|p| !valid_seccomp_type(profile_type(p))),
+            Rule::Sysctls { allowed } => pod
+                .sc
+                .sysctls
+                .iter()
+                .any(|s| !allowed.contains(&text(s.get("name")))),
+            Rule::WindowsHostProcess => pod.sc.host_process,
+            Rule::RunAsNonRoot { .. } => pod.sc.run_as_non_root == Some(false),
+            Rule::RunAsUser { .. } => pod.sc.run_as_user_zero,
+            Rule::CapabilitiesBaseline
+            | Rule::HostPorts
+            | Rule::HostProbesAndLifecycle
+            | Rule::Privileged
+            | Rule::ProcMount { .. }
+            | Rule::AllowPrivilegeEscalation { .. }
+            | Rule::CapabilitiesRestricted { .. } => false,
+        }
+    }
+
+    /// Whether one container violates the check (given the pod-level fields).
+    fn container_violated(self, pod: &PodFacts<'_>, c: &ContainerFacts<'_>) -> bool {
+        let sc = &c.sc;
+        match self {
+            Rule::AppArmor => sc
+                .app_armor
+                .is_some_and(|p| !allowed_app_armor_type(profile_type(p))),
+            Rule::CapabilitiesBaseline => {
+                adds(sc.capabilities).any(|cap| !CAPABILITIES_BASELINE.contains(&cap))
+            }
+            Rule::HostPorts => c.ports.iter().any(|p| host_port(p) != 0),
+            Rule::HostProbesAndLifecycle => {
+                c.probes.iter().any(|p| handler_hosts(*p).next().is_some())
+                    || lifecycle_handlers(c.lifecycle)
+                        .iter()
+                        .any(|h| handler_hosts(*h).next().is_some())
+            }
+            Rule::Privileged => sc.privileged,
+            Rule::ProcMount { .. } => proc_mount_bad(sc.proc_mount),
+            Rule::SeLinux { allowed_types } => {
+                sc.se_linux.is_some_and(|o| se_linux_bad(o, allowed_types))
+            }
+            Rule::SeccompBaseline => sc
+                .seccomp
+                .is_some_and(|p| !valid_seccomp_type(profile_type(p))),
+            Rule::WindowsHostProcess => sc.host_process,
+            Rule::AllowPrivilegeEscalation { .. } => sc.allow_privilege_escalation != Some(false),
+            Rule::CapabilitiesRestricted { .. } => match sc.capabilities {
+                None => true,
+                Some(caps) => {
+                    !drops_all(caps) || adds(Some(caps)).any(|cap| cap != "NET_BIND_SERVICE")
+                }
+            },
+            Rule::RunAsNonRoot { .. } => match sc.run_as_non_root {
+                Some(value) => !value,
+                None => pod.sc.run_as_non_root != Some(true),
+            },
+            Rule::RunAsUser { .. } => sc.run_as_user_zero,
+            Rule::SeccompRestricted { .. } => match sc.seccomp {
+                Some(p) => !valid_seccomp_type(profile_type(p)),
+                None => !pod
+                    .sc
+                    .seccomp
+                    .is_some_and(|p| valid_seccomp_type(profile_type(p))),
+            },
+            Rule::HostNamespaces
+            | Rule::HostPathVolumes
+            | Rule::RestrictedVolumes
+            | Rule::SeccompAnnotations
+            | Rule::Sysctls { .. } => false,
+        }
+    }
+
+    /// The reason and detail of a violation, worded as upstream words it; `None` if the pod
+    /// does not violate the check after all.
+    fn describe(self, pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
+        match self {
+            Rule::AppArmor => describe_app_armor(pod),
+            Rule::CapabilitiesBaseline => {
+                let mut containers = Vec::new();
+                let mut caps = BTreeSet::new();
+                for c in pod.containers() {
+                    let mut bad = false;
+                    for cap in adds(c.sc.capabilities) {
+                        if !CAPABILITIES_BASELINE.contains(&cap) {
+                            bad = true;
+                            caps.insert(cap);
+                        }
+                    }
+                    if bad {
+                        containers.push(c.name);
+                    }
+                }
+                (!containers.is_empty()).then(|| {
+                    (
+                        "non-default capabilities",
+                        format!(
+                            "{} {} must not include {} in securityContext.capabilities.add",
+                            pluralize("container", "containers", containers.len()),
+                            join_quote(&containers),
+                            join_quote_set(&caps),
+                        ),
+                    )
+                })
+            }
+            Rule::HostNamespaces => {
+                let mut found = Vec::new();
+                for (field, label) in [
+                    ("hostNetwork", "hostNetwork=true"),
+                    ("hostPID", "hostPID=true"),
+                    ("hostIPC", "hostIPC=true"),
+                ] {
+                    if is_true(pod.get(field)) {
+                        found.push(label);
+                    }
+                }
+                (!found.is_empty()).then(|| ("host namespaces", found.join(", ")))
+            }
+            Rule::HostPathVolumes => {
+                let names: Vec<&str> = array(pod.get("volumes"))
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .filter(|v| has_source(v, "hostPath"))
+                    .map(|v| text(v.get("name")))
+                    .collect();
+                (!names.is_empty()).then(|| {
+                    (
+                        "hostPath volumes",
+                        format!(
+                            "{} {}",
+                            pluralize("volume", "volumes", names.len()),
+                            join_quote(&names)
+                        ),
+                    )
+                })
+            }
+            Rule::HostPorts => {
+                let mut containers = Vec::new();
+                let mut ports = BTreeSet::new();
+                for c in pod.containers() {
+                    let mut bad = false;
+                    for port in c.ports {
+                        let hp = host_port(port);
+                        if hp != 0 {
+                            bad = true;
+                            ports.insert(hp.to_string());
+                        }
+                    }
+                    if bad {
+                        containers.push(c.name);
+                    }
+                }
+                (!containers.is_empty()).then(|| {
+                    (
+                        "hostPort",
+                        format!(
+                            "{} {} {} {} {}",
+                            pluralize("container", "containers", containers.len()),
+                            join_quote(&containers),
+                            pluralize("uses", "use", containers.len()),
+                            pluralize("hostPort", "hostPorts", ports.len()),
+                            ports.into_iter().collect::<Vec<_>>().join(", "),
+                        ),
+                    )
+                })
+            }
+            Rule::HostProbesAndLifecycle => {
+                let mut containers = BTreeSet::new();
+                let mut hosts = BTreeSet::new();
+                for c in pod.containers() {
+                    let handlers = c.probes.into_iter().chain(lifecycle_handlers(c.lifecycle));
+                    for handler in handlers {
+                        for host in handler_hosts(handler) {
+                            containers.insert(c.name);
+                            hosts.insert(host);
+                        }
+                    }
+                }
+                (!containers.is_empty()).then(|| {
+                    (
+                        "probe or lifecycle host",
+                        format!(
+                            "{} {} {} {} {}",
+                            pluralize("container", "containers", containers.len()),
+                            join_quote_set(&containers),
+                            pluralize("uses", "use", containers.len()),
+                            pluralize(
+                                "probe or lifecycle host",
+                                "probe or lifecycle hosts",
+                                hosts.len()
+                            ),
+                            join_quote_set(&hosts),
+                        ),
+                    )
+                })
+            }
+            Rule::Privileged => {
+                let names: Vec<&str> = pod
+                    .containers()
+                    .filter(|c| c.sc.privileged)
+                    .map(|c| c.name)
+                    .collect();
+                (!names.is_empty()).then(|| {
+                    (
+                        "privileged",
+                        format!(
+                            "{} {} must not set securityContext.privileged=true",
+                            pluralize("container", "containers", names.len()),
+                            join_quote(&names)
+                        ),
+                    )
+                })
+            }
+            Rule::ProcMount { .. } => {
+                let mut containers = Vec::new();
+                let mut types = BTreeSet::new();
+                for c in pod.containers() {
+                    if proc_mount_bad(c.sc.proc_mount) {
+                        containers.push(c.name);
+                        types.insert(text(c.sc.proc_mount));
+                    }
+                }
+                (!containers.is_empty()).then(|| {
+                    (
+                        "procMount",
+                        format!(
+                            "{} {} must not set securityContext.procMount to {}",
+                            pluralize("container", "containers", containers.len()),
+                            join_quote(&containers),
+                            join_quote_set(&types),
+                        ),
+                    )
+                })
+            }
+            Rule::SeLinux { allowed_types } => describe_se_linux(pod, allowed_types),
+            Rule::SeccompAnnotations => {
+                let mut forbidden = BTreeSet::new();
+                if let Some(value) = pod.annotation(SECCOMP_POD_ANNOTATION) {
+                    let value = text(Some(value));
+                    if !valid_seccomp_annotation(value) {
+                        forbidden.insert(format!("{SECCOMP_POD_ANNOTATION}={}", go_quote(value)));
+                    }
+                }
+                for c in pod.containers() {
+                    let key = format!("{SECCOMP_CONTAINER_PREFIX}{}", c.name);
+                    if let Some(value) = pod.annotation(&key) {
+                        let value = text(Some(value));
+                        if !valid_seccomp_annotation(value) {
+                            forbidden.insert(format!("{key}={}", go_quote(value)));
+                        }
+                    }
+                }
+                (!forbidden.is_empty()).then(|| {
+                    (
+                        "seccompProfile",
+                        format!(
+                            "forbidden {} {}",
+                            pluralize("annotation", "annotations", forbidden.len()),
+                            forbidden.into_iter().collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })
+            }
+            Rule::SeccompBaseline => describe_seccomp(pod, false),
+            Rule::SeccompRestricted { .. } => describe_seccomp(pod, true),
+            Rule::Sysctls { allowed } => {
+                let names: Vec<&str> = pod
+                    .sc
+                    .sysctls
+                    .iter()
+                    .map(|s| text(s.get("name")))
+                    .filter(|name| !allowed.contains(name))
+                    .collect();
+                (!names.is_empty()).then(|| ("forbidden sysctls", names.join(", ")))
+            }
+            Rule::WindowsHostProcess => {
+                let names: Vec<&str> = pod
+                    .containers()
+                    .filter(|c| c.sc.host_process)
+                    .map(|c| c.name)
+                    .collect();
+                let setters = setters(pod.sc.host_process, &names);
+                (!setters.is_empty()).then(|| {
+                    (
+                        "hostProcess",
+                        format!(
+                            "{} must not set securityContext.windowsOptions.hostProcess=true",
+                            setters.join(" and ")
+                        ),
+                    )
+                })
+            }
+            Rule::AllowPrivilegeEscalation { .. } => {
+                let names: Vec<&str> = pod
+                    .containers()
+                    .filter(|c| c.sc.allow_privilege_escalation != Some(false))
+                    .map(|c| c.name)
+                    .collect();
+                (!names.is_empty()).then(|| {
+                    (
+                        "allowPrivilegeEscalation != false",
+                        format!(
+                            "{} {} must set securityContext.allowPrivilegeEscalation=false",
+                            pluralize("container", "containers", names.len()),
+                            join_quote(&names)
+                        ),
+                    )
+                })
+            }
+            Rule::CapabilitiesRestricted { .. } => describe_capabilities_restricted(pod),
+            Rule::RestrictedVolumes => describe_restricted_volumes(pod),
+            Rule::RunAsNonRoot { .. } => describe_run_as_non_root(pod),
+            Rule::RunAsUser { .. } => {
+                let names: Vec<&str> = pod
+                    .containers()
+                    .filter(|c| c.sc.run_as_user_zero)
+                    .map(|c| c.name)
+                    .collect();
+                let setters = setters(pod.sc.run_as_user_zero, &names);
+                (!setters.is_empty()).then(|| {
+                    (
+                        "runAsUser=0",
+                        format!("{} must not set runAsUser=0", setters.join(" and ")),
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// `pod` (when the pod itself is at fault) and `container(s) "a", "b"`.
+fn setters(pod_at_fault: bool, containers: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    if pod_at_fault {
+        out.push("pod".to_owned());
+    }
+    if !containers.is_empty() {
+        out.push(format!(
+            "{} {}",
+            pluralize("container", "containers", containers.len()),
+            join_quote(containers)
+        ));
+    }
+    out
+}
+
+fn describe_app_armor(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
+    let mut values = BTreeSet::new();
+    let pod_bad = match pod.sc.app_armor {
+        Some(p) if !allowed_app_armor_type(profile_type(p)) => {
+            values.insert(profile_type(p).to_owned());
+            true
+        }
+        _ => false,
+    };
+    let mut containers = Vec::new();
+    for c in pod.containers() {
+        if let Some(p) = c.sc.app_armor {
+            if !allowed_app_armor_type(profile_type(p)) {
+                containers.push(c.name);
+                values.insert(profile_type(p).to_owned());
+            }
+        }
+    }
+    let mut setters = setters(pod_bad, &containers);
+    let mut annotations: Vec<String> = pod
+        .annotations
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| {
+            k.starts_with(APPARMOR_PREFIX) && !allowed_app_armor_annotation(text(Some(v)))
+        })
+        .map(|(k, v)| format!("{k}={}", go_quote(text(Some(v)))))
+        .collect();
+    let mut values: Vec<String> = values.into_iter().collect();
+    if !annotations.is_empty() {
+        annotations.sort();
+        setters.push(pluralize("annotation", "annotations", annotations.len()).to_owned());
+        values.append(&mut annotations);
+    }
+    if setters.is_empty() {
+        return None;
+    }
+    Some((
+        pluralize(
+            "forbidden AppArmor profile",
+            "forbidden AppArmor profiles",
+            values.len(),
+        ),
+        format!(
+            "{} must not set AppArmor profile type to {}",
+            setters.join(" and "),
+            join_quote(&values)
+        ),
+    ))
+}
+
+fn describe_se_linux(pod: &PodFacts<'_>, allowed_types: &[&str]) -> Option<(&'static str, String)> {
+    let mut types = BTreeSet::new();
+    let mut user = false;
+    let mut role = false;
+    let mut judge = |opts: &Object| {
+        let mut valid = true;
+        let t = text(opts.get("type"));
+        if !allowed_types.contains(&t) {
+            valid = false;
+            types.insert(t.to_owned());
+        }
+        if !text(opts.get("user")).is_empty() {
+            valid = false;
+            user = true;
+        }
+        if !text(opts.get("role")).is_empty() {
+            valid = false;
+            role = true;
+        }
+        valid
+    };
+    let pod_bad = pod.sc.se_linux.is_some_and(|o| !judge(o));
+    let mut containers = Vec::new();
+    for c in pod.containers() {
+        if let Some(o) = c.sc.se_linux {
+            if !judge(o) {
+                containers.push(c.name);
+            }
+        }
+    }
+    let setters = setters(pod_bad, &containers);
+    if setters.is_empty() {
+        return None;
+    }
+    let mut data = Vec::new();
+    if !types.is_empty() {
+        data.push(format!(
+            "{} {}",
+            pluralize("type", "types", types.len()),
+            join_quote_set(&types)
+        ));
+    }
+    if user {
+        data.push("user may not be set".to_owned());
+    }
+    if role {
+        data.push("role may not be set".to_owned());
+    }
+    Some((
+        "seLinuxOptions",
+        format!(
+            "{} set forbidden securityContext.seLinuxOptions: {}",
+            setters.join(" and "),
+            data.join("; ")
+        ),
+    ))
+}
+
+fn describe_seccomp(pod: &PodFacts<'_>, restricted: bool) -> Option<(&'static str, String)> {
+    let mut values = BTreeSet::new();
+    let mut pod_valid = false;
+    let pod_bad = match pod.sc.seccomp {
+        Some(p) if !valid_seccomp_type(profile_type(p)) => {
+            values.insert(profile_type(p));
+            true
+        }
+        Some(_) => {
+            pod_valid = true;
+            false
+        }
+        None => false,
+    };
+    let mut explicit = Vec::new();
+    let mut implicit = Vec::new();
+    for c in pod.containers() {
+        match c.sc.seccomp {
+            Some(p) => {
+                if !valid_seccomp_type(profile_type(p)) {
+                    explicit.push(c.name);
+                    values.insert(profile_type(p));
+                }
+            }
+            None => {
+                if !pod_valid {
+                    implicit.push(c.name);
+                }
+            }
+        }
+    }
+    let setters = setters(pod_bad, &explicit);
+    if !setters.is_empty() {
+        return Some((
+            "seccompProfile",
+            format!(
+                "{} must not set securityContext.seccompProfile.type to {}",
+                setters.join(" and "),
+                join_quote_set(&values)
+            ),
+        ));
+    }
+    if restricted && !implicit.is_empty() {
+        return Some((
+            "seccompProfile",
+            format!(
+                "pod or {} {} must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"",
+                pluralize("container", "containers", implicit.len()),
+                join_quote(&implicit)
+            ),
+        ));
+    }
+    None
+}
+
+fn describe_capabilities_restricted(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
+    let mut missing_drop = Vec::new();
+    let mut adding = Vec::new();
+    let mut forbidden = BTreeSet::new();
+    for c in pod.containers() {
+        let Some(caps) = c.sc.capabilities else {
+            missing_drop.push(c.name);
+            continue;
+        };
+        if !drops_all(caps) {
+            missing_drop.push(c.name);
+        }
+        let mut bad = false;
+        for cap in adds(Some(caps)) {
+            if cap != "NET_BIND_SERVICE" {
+                bad = true;
+                forbidden.insert(cap);
+            }
+        }
+        if bad {
+            adding.push(c.name);
+        }
+    }
+    let mut details = Vec::new();
+    if !missing_drop.is_empty() {
+        details.push(format!(
+            "{} {} must set securityContext.capabilities.drop=[\"ALL\"]",
+            pluralize("container", "containers", missing_drop.len()),
+            join_quote(&missing_drop)
+        ));
+    }
+    if !adding.is_empty() {
+        details.push(format!(
+            "{} {} must not include {} in securityContext.capabilities.add",
+            pluralize("container", "containers", adding.len()),
+            join_quote(&adding),
+            join_quote_set(&forbidden)
+        ));
+    }
+    (!details.is_empty()).then(|| ("unrestricted capabilities", details.join("; ")))
+}
+
+fn describe_restricted_volumes(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
+    let mut names = Vec::new();
+    let mut types = BTreeSet::new();
+    for volume in array(pod.get("volumes")) {
+        if volume_allowed(volume) {
+            continue;
+        }
+        let object = volume.as_object();
+        names.push(text(object.and_then(|v| v.get("name"))));
+        let kind = object
+            .and_then(|v| {
+                RESTRICTED_VOLUME_SOURCES
+                    .iter()
+                    .find(|source| has_source(v, source))
+            })
+            .copied()
+            .unwrap_or("unknown");
+        types.insert(kind);
+    }
+    (!names.is_empty()).then(|| {
+        (
+            "restricted volume types",
+            format!(
+                "{} {} {} {} {}",
+                pluralize("volume", "volumes", names.len()),
+                join_quote(&names),
+                pluralize("uses", "use", names.len()),
+                pluralize(
+                    "restricted volume type",
+                    "restricted volume types",
+                    types.len()
+                ),
+                join_quote_set(&types)
+            ),
+        )
+    })
+}
+
+fn describe_run_as_non_root(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
+    let pod_bad = pod.sc.run_as_non_root == Some(false);
+    let pod_true = pod.sc.run_as_non_root == Some(true);
+    let mut explicit = Vec::new();
+    let mut implicit = Vec::new();
+    for c in pod.containers() {
+        match c.sc.run_as_non_root {
+            Some(false) => explicit.push(c.name),
+            Some(true) => {}
+            None => {
+                if !pod_true {
+                    implicit.push(c.name);
+                }
+            }
+        }
+    }
+    let setters = setters(pod_bad, &explicit);
+    if !setters.is_empty() {
+        return Some((
+            "runAsNonRoot != true",
+            format!(
+                "{} must not set securityContext.runAsNonRoot=false",
+                setters.join(" and ")
+            ),
+        ));
+    }
+    (!implicit.is_empty()).then(|| {
+        (
+            "runAsNonRoot != true",
+            format!(
+                "pod or {} {} must set securityContext.runAsNonRoot=true",
+                pluralize("container", "containers", implicit.len()),
+                join_quote(&implicit)
+            ),
+        )
+    })
+}
+
+// ------------------------------------------------------------------ wording helpers
+
+fn pluralize(singular: &'static str, plural: &'static str, count: usize) -> &'static str {
+    if count == 1 {
+        singular
+    } else {
+        plural
+    }
+}
+
+/// `"a", "b"` (no escaping, as upstream), or nothing for an empty list.
+fn join_quote<S: AsRef<str>>(items: &[S]) -> String {
+    join_quote_iter(items.iter().map(AsRef::as_ref))
+}
+
+fn join_quote_set<S: AsRef<str>>(items: &BTreeSet<S>) -> String {
+    join_quote_iter(items.iter().map(AsRef::as_ref))
+}
+
+fn join_quote_iter<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        out.push_str(if i == 0 { "\"" } else { "\", \"" });
+        out.push_str(item);
+    }
+    if !out.is_empty() {
+        out.push('"');
+    }
+    out
+}
+
+/// A double-quoted string literal the way Go's `%q` verb writes it: printable characters as
+/// they are, `"` and `\` escaped, the usual short escapes, other characters as `\xHH`, `\uHHHH`
+/// or `\UHHHHHHHH`. Go's notion of "printable" is approximated: control characters, Unicode
+/// spaces other than U+0020 and the common format characters are escaped.
+pub(super) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if printable(c) => out.push(c),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn printable(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    if c.is_control() || c.is_whitespace() {
+        return false;
+    }
+    !matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{e000}'..='\u{f8ff}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_are_listed_in_reporting_order() {
+        let ids = |level| {
+            CHECKS
+                .iter()
+                .filter(|d| d.level == level)
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
+        };
+        for level in [CheckLevel::Baseline, CheckLevel::Restricted] {
+            let listed = ids(level);
+            let mut sorted = listed.clone();
+            sorted.sort_unstable();
+            assert_eq!(listed, sorted, "byte order of {level:?} IDs");
+        }
+        let first_restricted = CHECKS
+            .iter()
+            .position(|d| d.level == CheckLevel::Restricted)
+            .unwrap();
+        assert!(CHECKS[first_restricted..]
+            .iter()
+            .all(|d| d.level == CheckLevel::Restricted));
+    }
+
+    #[test]
+    fn versions_increase_and_overrides_name_baseline_checks() {
+        for def in CHECKS {
+            assert!(
+                def.versions.windows(2).all(|w| w[0].since < w[1].since),
+                "{}",
+                def.id
+            );
+            for v in def.versions {
+                for o in v.overrides {
+                    assert_eq!(def.level, CheckLevel::Restricted, "{}", def.id);
+                    assert!(CHECKS
+                        .iter()
+                        .any(|d| d.id == *o && d.level == CheckLevel::Baseline));
+                }
+            }
+        }
+        assert_eq!(NEWEST_MINOR, 37);
+    }
+
+    #[test]
+    fn plans_follow_the_versions() {
+        let ids = |level, version| check_ids(LevelVersion { level, version }).collect::<Vec<_>>();
+        let restricted_21 = ids(Level::Restricted, Version::Minor(21));
+        assert!(restricted_21.contains(&"capabilities_baseline"));
+        assert!(!restricted_21.contains(&"capabilities_restricted"));
+        let restricted_22 = ids(Level::Restricted, Version::Minor(22));
+        assert!(!restricted_22.contains(&"capabilities_baseline"));
+        assert!(restricted_22.contains(&"capabilities_restricted"));
+        assert!(!ids(Level::Restricted, Version::Minor(0)).contains(&"hostPathVolumes"));
+        assert!(ids(Level::Restricted, Version::Minor(7))
+            .iter()
+            .all(|id| *id != "allowPrivilegeEscalation"));
+        assert!(!ids(Level::Baseline, Version::Minor(33)).contains(&"hostProbesAndHostLifecycle"));
+        assert_eq!(
+            ids(Level::Baseline, Version::Latest),
+            ids(Level::Baseline, Version::Minor(99))
+        );
+        assert!(ids(Level::Privileged, Version::Latest).is_empty());
+    }
+
+    #[test]
+    fn go_quoting() {
+        assert_eq!(go_quote("unconfined"), "\"unconfined\"");
+        assert_eq!(go_quote("a\"b\\c\n\u{0}"), "\"a\\\"b\\\\c\\n\\x00\"");
+        assert_eq!(go_quote("é\u{a0}"), "\"é\\u00a0\"");
+    }
+}
