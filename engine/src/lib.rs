@@ -14,6 +14,7 @@ pub mod cel;
 pub mod mode;
 pub mod source;
 pub mod suite;
+pub mod vap;
 pub mod verdict;
 
 pub use admission::{AdmissionRequest, Operation, UserInfo};

@@ -24,7 +24,7 @@ use cel::context::VariableResolver;
 use cel::parser::Expression;
 use cel::{Context, Env, ExecutionError};
 
-pub use value::{from_json, from_optional_json, to_json, K8sNull};
+pub use value::{from_json, from_optional_json, to_json, to_static, K8sNull};
 
 /// The parse-time environment: the standard library's macros and optional syntax (`a.?b`,
 /// `orValue`), which Kubernetes enables too.
@@ -139,9 +139,16 @@ fn go_wording(error: &ExecutionError) -> String {
         ExecutionError::RemainderByZero(_) => "modulus by zero".to_owned(),
         ExecutionError::Overflow(..) => "integer overflow".to_owned(),
         ExecutionError::NoSuchOverload(_) => "no such overload".to_owned(),
+        ExecutionError::FunctionError { function, message } if function == RAW_ERROR => {
+            message.clone()
+        }
         other => other.to_string(),
     }
 }
+
+/// The function name of an [`ExecutionError::FunctionError`] whose message is to be reported as it
+/// is (a composited variable's error, raised where the variable is used).
+pub const RAW_ERROR: &str = "\u{0}palisade";
 
 /// Compile `source`, or take it from the cache.
 pub fn compile(source: &str) -> Result<Arc<Program>, CompileError> {

@@ -139,6 +139,34 @@ pub fn from_optional_json(json: Option<&Value>) -> Box<dyn Val + '_> {
     }
 }
 
+/// A copy of `val` that borrows nothing: what a composited variable's value is kept as between the
+/// expressions of one evaluation (the value may borrow from the scope it was computed in).
+pub fn to_static(val: &dyn Val) -> Result<Box<dyn Val + 'static>, ExecutionError> {
+    if let Some(s) = val.downcast_ref::<CelString>() {
+        return Ok(Box::new(CelString::from(s.inner().to_owned())));
+    }
+    if let Some(list) = val.downcast_ref::<CelList>() {
+        let items = list
+            .inner()
+            .iter()
+            .map(|item| to_static(item.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Box::new(CelList::from(items)));
+    }
+    if let Some(map) = val.downcast_ref::<CelMap>() {
+        let mut copy = HashMap::with_capacity(map.inner().len());
+        for (key, value) in map.inner() {
+            copy.insert(key.clone().into_static(), to_static(value.as_ref())?);
+        }
+        return Ok(Box::new(CelMap::from(copy)));
+    }
+    if val.get_type() == &NULL_TYPE {
+        return Ok(Box::new(K8sNull));
+    }
+    let value = cel::Value::try_from(val)?;
+    Box::<dyn Val>::try_from(value)
+}
+
 /// A CEL value back as JSON, for messages and tests. Values with no JSON form (types, optionals,
 /// durations) are written as their debug text.
 pub fn to_json(val: &dyn Val) -> Value {
