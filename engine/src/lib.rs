@@ -11,10 +11,12 @@
 //! - [`pss`]: Pod Security Standards (baseline / restricted), exact per Kubernetes version.
 
 pub mod admission;
+pub mod cel;
 pub mod mode;
 pub mod pss;
 pub mod source;
 pub mod suite;
+pub mod vap;
 pub mod verdict;
 
 pub use admission::{AdmissionRequest, Operation, UserInfo};

@@ -1,0 +1,511 @@
+//! CEL as the Kubernetes apiserver evaluates it, on the `cel` crate.
+//!
+//! - One environment for every expression: [`environment`] (what the parser knows: macros, optional
+//!   syntax) and [`root_context`] (the functions). The Kubernetes function libraries plug in at the
+//!   two places marked there.
+//! - Compile once, evaluate many: [`compile`] keeps every program it compiled, keyed by its source,
+//!   and hands out shared [`Program`]s.
+//! - Objects are `serde_json::Value`s converted by [`value::from_json`] (strings borrowed, not
+//!   copied); the variables an expression sees are given by an [`Activation`].
+//! - Nothing here panics on any input: compile errors are [`CompileError`]s with the line and
+//!   column inside the expression, evaluation errors are [`EvalError`]s worded as cel-go words them
+//!   where we know the wording, and a panic inside the interpreter is caught and reported as an error.
+
+pub mod value;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use cel::common::ast::{EntryExpr, Expr, LiteralValue};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
+use cel::parser::Expression;
+use cel::{Context, Env, ExecutionError};
+
+pub use value::{from_json, from_optional_json, to_json, to_static, K8sNull};
+
+/// The parse-time environment: the standard library's macros and optional syntax (`a.?b`,
+/// `orValue`), which Kubernetes enables too.
+pub fn environment() -> Env {
+    #[allow(unused_mut)]
+    let mut env = Env::stdlib();
+    // ---- Kubernetes CEL libraries, parse-time part (macros such as two-variable comprehensions) ----
+    // k8s::extend_env(&mut env);
+    env
+}
+
+/// The root context every evaluation runs in a child scope of: the standard functions, and the
+/// Kubernetes libraries.
+pub fn root_context() -> Context<'static, 'static> {
+    #[allow(unused_mut)]
+    let mut ctx = Context::with_env(Arc::clone(&ENV));
+    // ---- Kubernetes CEL libraries plug in here (lists, regex, url, ip/cidr, quantity, sets,
+    // strings, format, semver): ----
+    // k8s::register(&mut ctx);
+    ctx
+}
+
+static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(environment()));
+static ROOT: LazyLock<Context<'static, 'static>> = LazyLock::new(root_context);
+
+/// Programs compiled so far, by source. Bounded: when full it is emptied and refilled, which only
+/// costs recompiling.
+static CACHE: LazyLock<Mutex<HashMap<String, Arc<Program>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+const CACHE_LIMIT: usize = 20_000;
+
+/// A compiled expression.
+#[derive(Debug)]
+pub struct Program {
+    source: String,
+    expr: Expression,
+    references: References,
+}
+
+/// What an expression refers to among the variables that need care: composited `variables` and
+/// the `authorizer`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// The names `variables.<name>` (or `variables['<name>']`) used, in order of first use.
+    pub variables: Vec<String>,
+    /// `variables` is used otherwise (passed around whole), so any variable may be needed.
+    pub all_variables: bool,
+    /// `authorizer` is used.
+    pub authorizer: bool,
+}
+
+impl Program {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn references(&self) -> &References {
+        &self.references
+    }
+}
+
+/// A program that did not compile, with the place inside the expression (1-based; `0` when unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+    /// The byte offset in the expression of (`line`, `column`).
+    pub offset: usize,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The apiserver's wording: "compilation failed: ERROR: <input>:1:7: message".
+        write!(
+            f,
+            "ERROR: <input>:{}:{}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+/// A failed evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    pub message: String,
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<ExecutionError> for EvalError {
+    fn from(error: ExecutionError) -> Self {
+        EvalError {
+            message: go_wording(&error),
+        }
+    }
+}
+
+/// cel-go's words for the runtime errors the apiserver reports most (`no such key: x`), so messages
+/// built from them match; the rest keep the crate's wording.
+fn go_wording(error: &ExecutionError) -> String {
+    match error {
+        ExecutionError::NoSuchKey(key) => format!("no such key: {key}"),
+        ExecutionError::UndeclaredReference(name) => {
+            format!("undeclared reference to '{name}' (in container '')")
+        }
+        ExecutionError::DivisionByZero(_) => "division by zero".to_owned(),
+        ExecutionError::RemainderByZero(_) => "modulus by zero".to_owned(),
+        ExecutionError::Overflow(..) => "integer overflow".to_owned(),
+        ExecutionError::NoSuchOverload(_) => "no such overload".to_owned(),
+        ExecutionError::FunctionError { function, message } if function == RAW_ERROR => {
+            message.clone()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The function name of an [`ExecutionError::FunctionError`] whose message is to be reported as it
+/// is (a composited variable's error, raised where the variable is used).
+pub const RAW_ERROR: &str = "\u{0}palisade";
+
+/// Compile `source`, or take it from the cache.
+pub fn compile(source: &str) -> Result<Arc<Program>, CompileError> {
+    if let Ok(cache) = CACHE.lock() {
+        if let Some(program) = cache.get(source) {
+            return Ok(Arc::clone(program));
+        }
+    }
+    let program = Arc::new(compile_uncached(source)?);
+    if let Ok(mut cache) = CACHE.lock() {
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(source.to_owned(), Arc::clone(&program));
+    }
+    Ok(program)
+}
+
+fn compile_uncached(source: &str) -> Result<Program, CompileError> {
+    let parsed = catch_unwind(AssertUnwindSafe(|| ENV.parser().parse(source)));
+    let expr = match parsed {
+        Ok(Ok(expr)) => expr,
+        Ok(Err(errors)) => {
+            let first = errors.errors.first();
+            let (line, column) = first
+                .map(|e| (e.pos.0.max(0) as usize, e.pos.1.max(0) as usize))
+                .unwrap_or((0, 0));
+            let message = first
+                .map(|e| e.msg.clone())
+                .unwrap_or_else(|| "syntax error".to_owned());
+            return Err(CompileError {
+                message,
+                line,
+                column,
+                offset: offset_of(source, line, column),
+            });
+        }
+        Err(_) => {
+            return Err(CompileError {
+                message: "the CEL parser failed on this expression".to_owned(),
+                line: 0,
+                column: 0,
+                offset: 0,
+            })
+        }
+    };
+    let mut references = References::default();
+    collect_references(&expr, &mut references);
+    Ok(Program {
+        source: source.to_owned(),
+        expr,
+        references,
+    })
+}
+
+/// The byte offset of a 1-based (line, column in characters) place in `source`.
+fn offset_of(source: &str, line: usize, column: usize) -> usize {
+    if line == 0 {
+        return 0;
+    }
+    let mut offset = 0;
+    for (index, text) in source.split_inclusive('\n').enumerate() {
+        if index + 1 == line {
+            let chars = column.saturating_sub(1);
+            return offset
+                + text
+                    .char_indices()
+                    .nth(chars)
+                    .map(|(at, _)| at)
+                    .unwrap_or(text.len());
+        }
+        offset += text.len();
+    }
+    source.len()
+}
+
+fn collect_references(expr: &Expression, refs: &mut References) {
+    match &expr.expr {
+        Expr::Ident(name) => match name.as_str() {
+            "variables" => refs.all_variables = true,
+            "authorizer" => refs.authorizer = true,
+            _ => {}
+        },
+        Expr::Select(select) => {
+            if let Expr::Ident(name) = &select.operand.expr {
+                if name == "variables" {
+                    push_unique(&mut refs.variables, &select.field);
+                    return;
+                }
+            }
+            collect_references(&select.operand, refs);
+        }
+        Expr::Call(call) => {
+            if call.func_name == "_[_]" && call.target.is_none() && call.args.len() == 2 {
+                if let (Expr::Ident(name), Expr::Literal(LiteralValue::String(field))) =
+                    (&call.args[0].expr, &call.args[1].expr)
+                {
+                    if name == "variables" {
+                        push_unique(&mut refs.variables, field.inner());
+                        return;
+                    }
+                }
+            }
+            if let Some(target) = &call.target {
+                collect_references(target, refs);
+            }
+            for arg in &call.args {
+                collect_references(arg, refs);
+            }
+        }
+        Expr::Comprehension(comprehension) => {
+            collect_references(&comprehension.iter_range, refs);
+            collect_references(&comprehension.accu_init, refs);
+            collect_references(&comprehension.loop_cond, refs);
+            collect_references(&comprehension.loop_step, refs);
+            collect_references(&comprehension.result, refs);
+        }
+        Expr::List(list) => {
+            for element in &list.elements {
+                collect_references(element, refs);
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let EntryExpr::MapEntry(entry) = &entry.expr {
+                    collect_references(&entry.key, refs);
+                    collect_references(&entry.value, refs);
+                }
+            }
+        }
+        Expr::Struct(structure) => {
+            for entry in &structure.entries {
+                if let EntryExpr::StructField(field) = &entry.expr {
+                    collect_references(&field.value, refs);
+                }
+            }
+        }
+        Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+fn push_unique(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_owned());
+    }
+}
+
+/// The variables of one evaluation, as the admission plugins bind them. Every value is borrowed:
+/// the caller converts an object once and shares it between all the policies of a request.
+pub struct Activation<'a> {
+    pub object: &'a (dyn Val + 'a),
+    pub old_object: &'a (dyn Val + 'a),
+    pub request: &'a (dyn Val + 'a),
+    pub namespace_object: &'a (dyn Val + 'a),
+    pub params: &'a (dyn Val + 'a),
+    /// The composited variables, when the policy has any.
+    pub variables: Option<&'a (dyn Val + 'a)>,
+    /// `authorizer`, when one is available.
+    pub authorizer: Option<&'a (dyn Val + 'a)>,
+}
+
+impl VariableResolver for Activation<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        let value: &'b (dyn Val + 'b) = match variable {
+            "object" => self.object,
+            "oldObject" => self.old_object,
+            "request" => self.request,
+            "namespaceObject" => self.namespace_object,
+            "params" => self.params,
+            "variables" => self.variables?,
+            "authorizer" => self.authorizer?,
+            _ => return None,
+        };
+        Some(CowVal::Borrowed(value))
+    }
+}
+
+/// Evaluate `program` and hand the result to `inspect`, which reads what it needs from it (a bool, a
+/// string) without the result being copied.
+pub fn evaluate_with<'a, R>(
+    program: &Program,
+    activation: &'a Activation<'a>,
+    inspect: impl FnOnce(&dyn Val) -> R,
+) -> Result<R, EvalError> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let root: &Context<'_, 'a> = &ROOT;
+        let mut ctx = root.new_inner_scope();
+        ctx.set_variable_resolver(activation);
+        cel::Value::resolve_val(&program.expr, &ctx)
+            .map(|value| inspect(value.as_ref()))
+            .map_err(EvalError::from)
+    }));
+    outcome.unwrap_or_else(|_| {
+        Err(EvalError {
+            message: "internal error in the CEL interpreter".to_owned(),
+        })
+    })
+}
+
+/// Evaluate `program` to a value that outlives the evaluation (a composited variable's value).
+pub fn evaluate<'a>(
+    program: &Program,
+    activation: &'a Activation<'a>,
+) -> Result<Box<dyn Val + 'a>, EvalError> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let root: &Context<'_, 'a> = &ROOT;
+        let mut ctx = root.new_inner_scope();
+        ctx.set_variable_resolver(activation);
+        cel::Value::resolve_val(&program.expr, &ctx)
+            .map(CowVal::into_owned)
+            .map_err(EvalError::from)
+    }));
+    outcome.unwrap_or_else(|_| {
+        Err(EvalError {
+            message: "internal error in the CEL interpreter".to_owned(),
+        })
+    })
+}
+
+/// What an expression's result is, as the admission plugins read results.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Bool(bool),
+    String(String),
+    Null,
+    /// Any other type, by name.
+    Other(String),
+}
+
+impl Outcome {
+    pub fn of(value: &dyn Val) -> Outcome {
+        if let Some(b) = value.downcast_ref::<cel::common::types::CelBool>() {
+            return Outcome::Bool(*b.inner());
+        }
+        if let Some(s) = value.downcast_ref::<cel::common::types::CelString>() {
+            return Outcome::String(s.inner().to_owned());
+        }
+        if value.get_type() == &cel::common::types::NULL_TYPE {
+            return Outcome::Null;
+        }
+        Outcome::Other(value.get_type().name().to_owned())
+    }
+}
+
+/// Evaluate `program` and read its result as an [`Outcome`].
+pub fn evaluate_outcome<'a>(
+    program: &Program,
+    activation: &'a Activation<'a>,
+) -> Result<Outcome, EvalError> {
+    evaluate_with(program, activation, Outcome::of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(expr: &str, object: serde_json::Value) -> Result<Outcome, EvalError> {
+        let program = compile(expr).unwrap();
+        let object = from_json(&object);
+        let null = K8sNull;
+        let activation = Activation {
+            object: object.as_ref(),
+            old_object: &null,
+            request: &null,
+            namespace_object: &null,
+            params: &null,
+            variables: None,
+            authorizer: None,
+        };
+        evaluate_outcome(&program, &activation)
+    }
+
+    #[test]
+    fn presence_tests_on_null_are_false_as_in_cel_go() {
+        let pod = json!({"spec": {"securityContext": null}});
+        assert_eq!(
+            run("has(object.spec.securityContext.runAsNonRoot)", pod.clone()),
+            Ok(Outcome::Bool(false))
+        );
+        assert_eq!(
+            run("has(oldObject.metadata)", pod.clone()),
+            Ok(Outcome::Bool(false))
+        );
+        assert_eq!(
+            run("oldObject == null", pod.clone()),
+            Ok(Outcome::Bool(true))
+        );
+        assert_eq!(
+            run("null == oldObject", pod.clone()),
+            Ok(Outcome::Bool(true))
+        );
+        assert_eq!(
+            run("object.spec.securityContext == null", pod.clone()),
+            Ok(Outcome::Bool(true))
+        );
+        assert_eq!(
+            run("type(params) == null_type", pod.clone()),
+            Ok(Outcome::Bool(true))
+        );
+        assert_eq!(
+            run("params.maxReplicas", pod).unwrap_err().message,
+            "no such key: maxReplicas"
+        );
+    }
+
+    #[test]
+    fn numbers_are_ints_strings_compare() {
+        let deploy = json!({"spec": {"replicas": 3}, "metadata": {"name": "web"}});
+        assert_eq!(
+            run(
+                "object.spec.replicas <= 5 && object.metadata.name.startsWith('w')",
+                deploy.clone()
+            ),
+            Ok(Outcome::Bool(true))
+        );
+        assert_eq!(
+            run("'n: ' + string(object.spec.replicas)", deploy.clone()),
+            Ok(Outcome::String("n: 3".into()))
+        );
+        assert_eq!(
+            run("object.spec.missing", deploy.clone())
+                .unwrap_err()
+                .message,
+            "no such key: missing"
+        );
+        assert_eq!(
+            run("object.?spec.?missing.orValue(7) == 7", deploy),
+            Ok(Outcome::Bool(true))
+        );
+    }
+
+    #[test]
+    fn compile_errors_carry_their_place() {
+        let error = compile("object.spec.replicas <=").unwrap_err();
+        assert_eq!(error.line, 1);
+        assert!(error.column > 0, "{error:?}");
+        let error = compile("a &&\n  b +").unwrap_err();
+        assert_eq!(error.line, 2, "{error:?}");
+        assert_eq!(&"a &&\n  b +"[..error.offset].lines().count(), &2);
+    }
+
+    #[test]
+    fn programs_are_cached_by_source() {
+        let a = compile("1 + 1 == 2").unwrap();
+        let b = compile("1 + 1 == 2").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn references_find_variables_and_the_authorizer() {
+        let program =
+            compile("variables.a && has(variables.b) && variables['c'] && authorizer.group('').check('get').allowed()")
+                .unwrap();
+        let refs = program.references();
+        assert_eq!(refs.variables, ["a", "b", "c"]);
+        assert!(!refs.all_variables);
+        assert!(refs.authorizer);
+    }
+}

@@ -1,0 +1,230 @@
+//! JSON objects as CEL values, with the semantics the apiserver gives them.
+//!
+//! - Strings are borrowed from the JSON document, never copied.
+//! - Whole numbers become `int`, other numbers `double`: what the apiserver's conversion of an
+//!   unstructured object gives for integer fields (`replicas`, `runAsUser`, ports) and number fields.
+//!   Whole numbers too large for `int64` become `double`, as Go's JSON decoding makes them.
+//! - A JSON `null` (and a variable that is null: `oldObject` on CREATE, `params` without a
+//!   parameter, `namespaceObject` for a cluster-scoped object) is [`K8sNull`]: equal to `null` and of
+//!   type `null_type`, but `has(x.f)` on it is `false`, as in cel-go, where the `cel` crate's own
+//!   `null` makes it an error. See [`K8sNull`] for how.
+
+use std::any::Any;
+use std::collections::HashMap;
+
+use cel::common::traits::{Indexer, Zeroer};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, Type, NULL_TYPE,
+};
+use cel::common::value::{CowVal, Val};
+use cel::ExecutionError;
+use serde_json::Value;
+
+/// The one `null` every [`K8sNull`] hands out as its `Any` view, so that `downcast_ref::<CelNull>`
+/// (which the crate's own `null` uses for equality: `null == x`) recognises it.
+static NULL: CelNull = CelNull;
+
+/// `null`, as the apiserver's CEL sees it.
+///
+/// The `cel` crate answers `has(x.f)` by asking `x` for an indexer and calling `get(f)`: a value
+/// without an indexer (its own `null`) is an error, a `NoSuchKey` from the indexer is `false`. cel-go
+/// answers `false` for every presence test on a value that is not a container. We cannot change the
+/// crate, so this null *has* an indexer, one that finds no key: `has(x.f)` is `false`, `x.f` is the
+/// error "no such key: f" (as in cel-go). Everything else behaves as the crate's `null`: its type is
+/// `null_type`, `x == null` and `null == x` hold (the latter because [`Val::as_any`] hands out the
+/// crate's `CelNull`, which is what `null`'s equality looks for), it converts to `Value::Null`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct K8sNull;
+
+impl Val for K8sNull {
+    fn get_type(&self) -> &Type {
+        &NULL_TYPE
+    }
+
+    fn cel_type() -> &'static Type {
+        &NULL_TYPE
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        other.get_type() == &NULL_TYPE
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+
+    fn as_zeroer(&self) -> Option<&dyn Zeroer> {
+        Some(self)
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(K8sNull)
+    }
+
+    fn as_any(&self) -> Option<&dyn Any> {
+        Some(&NULL)
+    }
+}
+
+impl Indexer for K8sNull {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        Err(ExecutionError::no_such_key(&key_text(idx)))
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        Err(ExecutionError::no_such_key(&key_text(idx)))
+    }
+}
+
+impl Zeroer for K8sNull {
+    fn is_zero_value(&self) -> bool {
+        true
+    }
+}
+
+fn key_text(idx: &dyn Val) -> String {
+    match idx.downcast_ref::<CelString>() {
+        Some(s) => s.inner().to_owned(),
+        None => cel::Value::try_from(idx)
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
+    }
+}
+
+/// `json` as a CEL value that borrows its strings from `json`.
+pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
+    match json {
+        Value::Null => Box::new(K8sNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Box::new(CelInt::from(i))
+            } else {
+                Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
+            }
+        }
+        Value::String(s) => Box::new(CelString::from(s.as_str())),
+        Value::Array(items) => {
+            let items: Vec<Box<dyn Val + 'j>> = items.iter().map(from_json).collect();
+            Box::new(CelList::from(items))
+        }
+        Value::Object(fields) => {
+            let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> =
+                HashMap::with_capacity(fields.len());
+            for (key, value) in fields {
+                map.insert(CelMapKey::from(key.as_str()), from_json(value));
+            }
+            Box::new(CelMap::from(map))
+        }
+    }
+}
+
+/// An optional JSON object as a CEL value: `None` is [`K8sNull`].
+pub fn from_optional_json(json: Option<&Value>) -> Box<dyn Val + '_> {
+    match json {
+        Some(json) => from_json(json),
+        None => Box::new(K8sNull),
+    }
+}
+
+/// A copy of `val` that borrows nothing: what a composited variable's value is kept as between the
+/// expressions of one evaluation (the value may borrow from the scope it was computed in).
+pub fn to_static(val: &dyn Val) -> Result<Box<dyn Val + 'static>, ExecutionError> {
+    if let Some(s) = val.downcast_ref::<CelString>() {
+        return Ok(Box::new(CelString::from(s.inner().to_owned())));
+    }
+    if let Some(list) = val.downcast_ref::<CelList>() {
+        let items = list
+            .inner()
+            .iter()
+            .map(|item| to_static(item.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Box::new(CelList::from(items)));
+    }
+    if let Some(map) = val.downcast_ref::<CelMap>() {
+        let mut copy = HashMap::with_capacity(map.inner().len());
+        for (key, value) in map.inner() {
+            copy.insert(key.clone().into_static(), to_static(value.as_ref())?);
+        }
+        return Ok(Box::new(CelMap::from(copy)));
+    }
+    if val.get_type() == &NULL_TYPE {
+        return Ok(Box::new(K8sNull));
+    }
+    let value = cel::Value::try_from(val)?;
+    Box::<dyn Val>::try_from(value)
+}
+
+/// A CEL value back as JSON, for messages and tests. Values with no JSON form (types, optionals,
+/// durations) are written as their debug text.
+pub fn to_json(val: &dyn Val) -> Value {
+    match cel::Value::try_from(val) {
+        Ok(value) => value_to_json(&value),
+        Err(_) => Value::String(format!("{val:?}")),
+    }
+}
+
+fn value_to_json(value: &cel::Value) -> Value {
+    match value {
+        cel::Value::Null => Value::Null,
+        cel::Value::Bool(b) => Value::Bool(*b),
+        cel::Value::Int(i) => Value::from(*i),
+        cel::Value::UInt(u) => Value::from(*u),
+        cel::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        cel::Value::String(s) => Value::String(s.to_string()),
+        cel::Value::List(items) => Value::Array(items.iter().map(value_to_json).collect()),
+        cel::Value::Map(map) => {
+            let mut object = serde_json::Map::new();
+            for (key, value) in map.map.iter() {
+                object.insert(key_to_string(key), value_to_json(value));
+            }
+            Value::Object(object)
+        }
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+fn key_to_string(key: &cel::objects::Key) -> String {
+    match key {
+        cel::objects::Key::String(s) => s.to_string(),
+        cel::objects::Key::Int(i) => i.to_string(),
+        cel::objects::Key::Uint(u) => u.to_string(),
+        cel::objects::Key::Bool(b) => b.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_keep_the_integer_double_split() {
+        let whole = json!(3);
+        let fraction = json!(0.5);
+        let huge = json!(u64::MAX);
+        assert_eq!(from_json(&whole).get_type().name(), "int");
+        assert_eq!(from_json(&fraction).get_type().name(), "double");
+        assert_eq!(from_json(&huge).get_type().name(), "double");
+    }
+
+    #[test]
+    fn round_trip_to_json() {
+        let object = json!({"a": [1, "x", null, true, 1.5], "b": {"c": "d"}});
+        assert_eq!(to_json(from_json(&object).as_ref()), object);
+    }
+}

@@ -1,0 +1,498 @@
+//! Kyverno CLI `Test` files (`cli.kyverno.io/v1alpha1`, usually `kyverno-test.yaml`), run against
+//! the native ValidatingAdmissionPolicies they contain.
+//!
+//! A test names policy files, resource files, parameter files (`paramResources`), a values file
+//! (`variables`: the labels of namespaces, for `namespaceSelector` and `namespaceObject`) and a user
+//! (`userinfo`). Each row of `results` expects `pass`, `fail` or `skip` for a policy on some
+//! resources. For a native policy these mean, as in the Kyverno CLI: `fail`, some validation failed
+//! for some binding; `skip`, no binding applied (not matched, or a match condition was false);
+//! `pass`, it was evaluated and nothing failed. A policy without any binding is evaluated as if bound
+//! to everything with `Deny`, which is what the Kyverno CLI does.
+//!
+//! Rows for Kyverno's own policy kinds (ClusterPolicy, Policy, ValidatingPolicy, …) are skipped with
+//! the reason.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{CaseResult, CaseStatus, Files};
+use crate::admission::{AdmissionRequest, UserInfo};
+use crate::source::{parse_documents, Document};
+use crate::vap::{
+    self, types::ValidationAction, Binding, EvalContext, EvaluationOutcome, PolicySet,
+};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct TestFile {
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    resources: Vec<String>,
+    #[serde(default)]
+    param_resources: Vec<String>,
+    #[serde(default)]
+    variables: Option<String>,
+    #[serde(default)]
+    userinfo: Option<String>,
+    #[serde(default)]
+    results: Vec<ResultRow>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ResultRow {
+    #[serde(default)]
+    policy: String,
+    #[serde(default)]
+    rule: Option<String>,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    resources: Vec<String>,
+    /// The older single-resource form.
+    #[serde(default)]
+    resource: Option<String>,
+    #[serde(default)]
+    result: String,
+    #[serde(default)]
+    is_validating_admission_policy: bool,
+    #[serde(default)]
+    is_validating_policy: bool,
+}
+
+/// Run one Kyverno CLI test file. `suite_path` names it in the results; the files it refers to are
+/// read through `files`, relative to its directory.
+pub fn run(suite_path: &str, text: &str, files: &dyn Files) -> Vec<CaseResult> {
+    let fail_all = |why: String| {
+        vec![CaseResult {
+            suite: suite_path.to_owned(),
+            name: "(test file)".to_owned(),
+            status: CaseStatus::Failed(why),
+        }]
+    };
+    let docs = match parse_documents(suite_path, text) {
+        Ok(docs) => docs,
+        Err(error) => return fail_all(error.to_string()),
+    };
+    // A file may hold several tests, one per YAML document.
+    let mut results = Vec::new();
+    for doc in docs {
+        let test: TestFile = match serde_json::from_value(doc.value) {
+            Ok(test) => test,
+            Err(error) => return fail_all(format!("not a Kyverno test: {error}")),
+        };
+        match Inputs::load(&test, files) {
+            Ok(inputs) => results.extend(run_test(suite_path, &test, &inputs)),
+            Err(why) => results.extend(fail_all(why)),
+        }
+    }
+    results
+}
+
+fn run_test(suite_path: &str, test: &TestFile, inputs: &Inputs) -> Vec<CaseResult> {
+    let mut results = Vec::new();
+    for row in &test.results {
+        let mut names = row.resources.clone();
+        names.extend(row.resource.clone());
+        for resource in names {
+            let name = match &row.rule {
+                Some(rule) if !rule.is_empty() => {
+                    format!("{}/{rule} {} {resource}", row.policy, row.kind)
+                }
+                _ => format!("{} {} {resource}", row.policy, row.kind),
+            };
+            let status = inputs.check(row, &resource);
+            results.push(CaseResult {
+                suite: suite_path.to_owned(),
+                name,
+                status,
+            });
+        }
+    }
+    results
+}
+
+/// Everything a test file refers to, loaded.
+struct Inputs {
+    set: PolicySet,
+    /// Policies of other kinds, by name, with their kind.
+    other_policies: BTreeMap<String, String>,
+    resources: Vec<Value>,
+    namespaces: Vec<Value>,
+    user: UserInfo,
+}
+
+fn load_docs(files: &dyn Files, path: &str) -> Result<Vec<Document>, String> {
+    let text = files.read(path)?;
+    parse_documents(path, &text).map_err(|e| e.to_string())
+}
+
+fn kind_of(value: &Value) -> &str {
+    value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn name_of(value: &Value) -> &str {
+    value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Give a namespaced built-in object without a namespace the `default` one, as `kubectl` would.
+fn default_namespace(mut object: Value) -> Value {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let namespaced =
+        vap::is_builtin_api_version(&api_version) && !vap::is_cluster_scoped_kind(kind_of(&object));
+    if namespaced {
+        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            let missing = metadata
+                .get("namespace")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty);
+            if missing {
+                metadata.insert("namespace".to_owned(), Value::from("default"));
+            }
+        }
+    }
+    object
+}
+
+impl Inputs {
+    fn load(test: &TestFile, files: &dyn Files) -> Result<Inputs, String> {
+        let mut set = PolicySet::default();
+        let mut other_policies = BTreeMap::new();
+        for path in &test.policies {
+            let docs = load_docs(files, path)?;
+            let (native, others): (Vec<Document>, Vec<Document>) =
+                docs.into_iter().partition(|d| {
+                    d.value
+                        .get("apiVersion")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.starts_with("admissionregistration.k8s.io/"))
+                });
+            for doc in &others {
+                other_policies.insert(
+                    name_of(&doc.value).to_owned(),
+                    kind_of(&doc.value).to_owned(),
+                );
+            }
+            let native: Vec<Document> = native.into_iter().map(kyverno_defaults).collect();
+            let read = PolicySet::from_documents(path, &native).map_err(|errors| {
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+            set.extend(read);
+        }
+        for name in set.unbound_policies() {
+            set.bindings.push(Binding::unrestricted(
+                &name,
+                &name,
+                &[ValidationAction::Deny],
+            ));
+        }
+        for path in &test.param_resources {
+            for doc in load_docs(files, path)? {
+                set.params.push(default_namespace(doc.value));
+            }
+        }
+        let mut resources = Vec::new();
+        for path in &test.resources {
+            for doc in load_docs(files, path)? {
+                resources.push(default_namespace(doc.value));
+            }
+        }
+        let mut namespaces = Vec::new();
+        if let Some(path) = &test.variables {
+            for doc in load_docs(files, path)? {
+                namespaces.extend(namespaces_from_values(&doc.value));
+            }
+        }
+        let mut user = UserInfo::default();
+        if let Some(path) = &test.userinfo {
+            for doc in load_docs(files, path)? {
+                let info = doc
+                    .value
+                    .get("userInfo")
+                    .or_else(|| doc.value.get("requestInfo").and_then(|r| r.get("userInfo")))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                if !info.is_null() {
+                    user = serde_json::from_value(info)
+                        .map_err(|e| format!("{path}: userInfo: {e}"))?;
+                }
+            }
+        }
+        Ok(Inputs {
+            set,
+            other_policies,
+            resources,
+            namespaces,
+            user,
+        })
+    }
+
+    fn check(&self, row: &ResultRow, resource: &str) -> CaseStatus {
+        let is_native = self.set.policies.iter().any(|p| p.name == row.policy);
+        if !is_native {
+            if let Some(kind) = self.other_policies.get(&row.policy) {
+                return CaseStatus::Skipped(format!(
+                    "{kind} `{}` is a Kyverno policy kind; only native ValidatingAdmissionPolicies are evaluated",
+                    row.policy
+                ));
+            }
+            if row.is_validating_policy {
+                return CaseStatus::Skipped(
+                    "Kyverno ValidatingPolicy rows are not evaluated".to_owned(),
+                );
+            }
+            return CaseStatus::Failed(format!("no policy named `{}` in the test", row.policy));
+        }
+        if !row.is_validating_admission_policy && row.is_validating_policy {
+            return CaseStatus::Failed(format!(
+                "`{}` is a ValidatingAdmissionPolicy but the row says isValidatingPolicy",
+                row.policy
+            ));
+        }
+        let (namespace, name) = match resource.split_once('/') {
+            Some((ns, name)) => (Some(ns), name),
+            None => (None, resource),
+        };
+        let Some(object) = self.resources.iter().find(|r| {
+            name_of(r) == name
+                && (row.kind.is_empty() || kind_of(r) == row.kind)
+                && namespace.is_none_or(|ns| {
+                    r.get("metadata")
+                        .and_then(|m| m.get("namespace"))
+                        .and_then(Value::as_str)
+                        == Some(ns)
+                })
+        }) else {
+            return CaseStatus::Failed(format!("no {} resource named `{resource}`", row.kind));
+        };
+        let mut request = match AdmissionRequest::create(object.clone()) {
+            Ok(request) => request,
+            Err(error) => return CaseStatus::Failed(format!("resource `{resource}`: {error}")),
+        };
+        request.user_info = self.user.clone();
+        let ctx = EvalContext {
+            namespaces: &self.namespaces,
+            params: &[],
+            authorizer: None,
+        };
+        let result = self.set.evaluate(&request, &ctx);
+        let mine: Vec<_> = result
+            .evaluations
+            .iter()
+            .filter(|e| e.policy == row.policy)
+            .collect();
+        let mut failed = false;
+        let mut evaluated = false;
+        let mut messages = Vec::new();
+        for evaluation in &mine {
+            match &evaluation.outcome {
+                EvaluationOutcome::Evaluated { failures, .. } => {
+                    evaluated = true;
+                    if !failures.is_empty() {
+                        failed = true;
+                        messages.extend(failures.iter().map(|f| f.message.clone()));
+                    }
+                }
+                EvaluationOutcome::ConfigurationError { message, enforced } => {
+                    evaluated = true;
+                    if *enforced {
+                        failed = true;
+                        messages.push(message.clone());
+                    }
+                }
+                EvaluationOutcome::NotEvaluable { reason } => {
+                    return CaseStatus::Skipped(format!("not evaluable: {reason}"))
+                }
+                EvaluationOutcome::ConditionsNotMet => {}
+            }
+        }
+        let got = if failed {
+            "fail"
+        } else if evaluated {
+            "pass"
+        } else {
+            "skip"
+        };
+        if got == row.result {
+            CaseStatus::Passed
+        } else if messages.is_empty() {
+            CaseStatus::Failed(format!("expected {}, got {got}", row.result))
+        } else {
+            CaseStatus::Failed(format!(
+                "expected {}, got {got}: {}",
+                row.result,
+                messages.join("; ")
+            ))
+        }
+    }
+}
+
+/// The Kyverno CLI accepts policies the apiserver would refuse, and Kyverno's tests rely on it:
+/// resource rules without `operations` (read as all operations), bindings without
+/// `validationActions` (read as `[Deny]`) and a `paramRef` without `parameterNotFoundAction`
+/// (read as `Deny`). The runner fills these in; [`PolicySet`] itself reads policies as the apiserver.
+fn kyverno_defaults(mut doc: Document) -> Document {
+    let is_binding = kind_of(&doc.value) == "ValidatingAdmissionPolicyBinding";
+    let spec = doc.value.get_mut("spec");
+    let Some(spec) = spec.and_then(Value::as_object_mut) else {
+        return doc;
+    };
+    if is_binding {
+        spec.entry("validationActions")
+            .or_insert_with(|| serde_json::json!(["Deny"]));
+        if let Some(param_ref) = spec.get_mut("paramRef").and_then(Value::as_object_mut) {
+            param_ref
+                .entry("parameterNotFoundAction")
+                .or_insert_with(|| Value::from("Deny"));
+        }
+    }
+    for criteria in ["matchConstraints", "matchResources"] {
+        let Some(criteria) = spec.get_mut(criteria).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for list in ["resourceRules", "excludeResourceRules"] {
+            let Some(rules) = criteria.get_mut(list).and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for rule in rules.iter_mut().filter_map(Value::as_object_mut) {
+                rule.entry("operations")
+                    .or_insert_with(|| serde_json::json!(["*"]));
+            }
+        }
+    }
+    doc
+}
+
+/// Namespaces from a Kyverno values file: `namespaceSelector` entries (a name and labels) and
+/// `namespaces` (whole Namespace objects).
+fn namespaces_from_values(values: &Value) -> Vec<Value> {
+    let mut namespaces = Vec::new();
+    if let Some(entries) = values.get("namespaceSelector").and_then(Value::as_array) {
+        for entry in entries {
+            let name = entry.get("name").cloned().unwrap_or(Value::Null);
+            let labels = entry
+                .get("labels")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default()));
+            namespaces.push(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": labels},
+            }));
+        }
+    }
+    if let Some(entries) = values.get("namespaces").and_then(Value::as_array) {
+        namespaces.extend(entries.iter().cloned());
+    }
+    namespaces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Memory(HashMap<&'static str, &'static str>);
+
+    impl Files for Memory {
+        fn read(&self, path: &str) -> Result<String, String> {
+            self.0
+                .get(path)
+                .map(|s| s.to_string())
+                .ok_or_else(|| format!("{path}: not found"))
+        }
+    }
+
+    const POLICY: &str = "
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: max-replicas}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}
+  validations:
+  - expression: object.spec.replicas <= 2
+---
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: kyverno-one}
+spec: {}
+";
+
+    const RESOURCES: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: small}
+spec: {replicas: 1}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: big}
+spec: {replicas: 9}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pod}
+spec: {}
+";
+
+    #[test]
+    fn rows_pass_fail_skip_and_other_kinds_are_skipped_with_a_reason() {
+        let files = Memory(HashMap::from([
+            ("policy.yaml", POLICY),
+            ("resources.yaml", RESOURCES),
+        ]));
+        let test = "
+apiVersion: cli.kyverno.io/v1alpha1
+kind: Test
+policies: [policy.yaml]
+resources: [resources.yaml]
+results:
+- {policy: max-replicas, kind: Deployment, resources: [small], result: pass, isValidatingAdmissionPolicy: true}
+- {policy: max-replicas, kind: Deployment, resources: [big], result: fail, isValidatingAdmissionPolicy: true}
+- {policy: max-replicas, kind: Pod, resources: [pod], result: skip, isValidatingAdmissionPolicy: true}
+- {policy: max-replicas, kind: Deployment, resources: [big], result: pass, isValidatingAdmissionPolicy: true}
+- {policy: kyverno-one, rule: r, kind: Pod, resources: [pod], result: pass}
+";
+        let results = run("t/kyverno-test.yaml", test, &files);
+        let statuses: Vec<_> = results.iter().map(|r| &r.status).collect();
+        assert_eq!(statuses[0], &CaseStatus::Passed);
+        assert_eq!(statuses[1], &CaseStatus::Passed);
+        assert_eq!(statuses[2], &CaseStatus::Passed);
+        match statuses[3] {
+            CaseStatus::Failed(why) => assert!(why.contains("expected pass, got fail"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match statuses[4] {
+            CaseStatus::Skipped(why) => assert!(why.contains("ClusterPolicy"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_file_fails_the_whole_test() {
+        let files = Memory(HashMap::new());
+        let results = run("t", "policies: [nope.yaml]\nresults: []\n", &files);
+        assert_eq!(results.len(), 1);
+        assert!(matches!(&results[0].status, CaseStatus::Failed(why) if why.contains("nope.yaml")));
+    }
+}

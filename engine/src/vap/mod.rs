@@ -1,0 +1,1501 @@
+//! ValidatingAdmissionPolicy, evaluated locally exactly as the apiserver's admission plugin does.
+//!
+//! [`PolicySet::from_documents`] reads policies, bindings and parameter objects (any other object in
+//! the documents) and compiles every CEL expression once. [`PolicySet::evaluate`] takes one admission
+//! request and decides, for every (policy, binding, parameter) that applies, what the apiserver would
+//! do: deny with its exact message, warn, record an audit annotation, or admit.
+//!
+//! The order of work follows the apiserver: the policy's `matchConstraints`, then each binding's
+//! `matchResources`, then the parameters of the binding (`paramRef`: by name or selector, with
+//! `parameterNotFoundAction`), then per parameter the `matchConditions`, the `validations` (with
+//! `variables` computed on first use, once per evaluation), and the `auditAnnotations`. Failed
+//! validations are then dealt out by the binding's `validationActions`.
+
+pub mod matching;
+pub mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+
+use cel::common::traits::{Container, Indexer};
+use cel::common::types::{CelString, Type, MAP_TYPE};
+use cel::common::value::{CowVal, Val};
+use cel::ExecutionError;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::admission::{AdmissionRequest, Operation};
+use crate::cel::{self as celx, Activation, EvalError, Outcome, Program};
+use crate::source::{Document, SourceError};
+use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
+use matching::NamespaceInfo;
+use types::{
+    BindingDoc, FailurePolicy, LabelSelector, MatchResources, ParamKind, ParamRef,
+    ParameterNotFoundAction, PolicyDoc, ValidationAction,
+};
+
+const API_GROUP: &str = "admissionregistration.k8s.io/";
+/// The longest message a `messageExpression` may produce; longer ones are dropped (as the
+/// apiserver's `MaxEvaluatedMessageExpressionSizeBytes`).
+const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+const MAX_AUDIT_VALUE_BYTES: usize = 10 * 1024;
+const VALIDATION_FAILURE_KEY: &str = "validation.policy.admission.k8s.io/validation_failure";
+
+/// One CEL expression of a policy, compiled, with what it needs.
+#[derive(Debug, Clone)]
+struct Expr {
+    source: String,
+    program: Arc<Program>,
+    /// Indices of the policy's variables this expression needs, directly or through other
+    /// variables, in declaration order.
+    variables: Vec<usize>,
+    needs_authorizer: bool,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledValidation {
+    expr: Expr,
+    message: Option<String>,
+    message_expression: Option<Expr>,
+    reason: Option<String>,
+}
+
+/// A ValidatingAdmissionPolicy, ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    failure_policy: FailurePolicy,
+    param_kind: Option<ParamKind>,
+    match_constraints: MatchResources,
+    match_conditions: Vec<(String, Expr)>,
+    variable_names: Vec<String>,
+    variables: Vec<Expr>,
+    validations: Vec<CompiledValidation>,
+    audit_annotations: Vec<(String, Expr)>,
+}
+
+/// A ValidatingAdmissionPolicyBinding.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub name: String,
+    pub policy_name: String,
+    param_ref: Option<ParamRef>,
+    match_resources: Option<MatchResources>,
+    pub validation_actions: Vec<ValidationAction>,
+}
+
+impl Binding {
+    /// A binding of `policy` to everything it matches, with `actions`: what `kubectl` users write
+    /// when they bind a policy without further restriction.
+    pub fn unrestricted(name: &str, policy: &str, actions: &[ValidationAction]) -> Binding {
+        Binding {
+            name: name.to_owned(),
+            policy_name: policy.to_owned(),
+            param_ref: None,
+            match_resources: None,
+            validation_actions: actions.to_vec(),
+        }
+    }
+}
+
+/// Policies, bindings and parameter objects.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    pub policies: Vec<Policy>,
+    pub bindings: Vec<Binding>,
+    /// Objects that are neither policies nor bindings: candidate parameters.
+    pub params: Vec<Value>,
+}
+
+/// What the evaluation knows about the cluster beyond the request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvalContext<'a> {
+    /// Namespace objects, for `namespaceSelector` and `namespaceObject`. A namespace that is not
+    /// here is taken to exist with only the `kubernetes.io/metadata.name` label the apiserver puts on
+    /// every namespace.
+    pub namespaces: &'a [Value],
+    /// Parameter objects besides those of the policy set.
+    pub params: &'a [Value],
+    /// Answers `authorizer` checks. Without it, a policy that uses `authorizer` is not evaluable.
+    pub authorizer: Option<&'a dyn AuthorizerModel>,
+}
+
+/// A local model of the cluster's authorization (RBAC), for the `authorizer` variable.
+pub trait AuthorizerModel: std::fmt::Debug + Send + Sync {
+    /// Whether `user` may do `check` (verb, resource or path).
+    fn allowed(&self, user: &crate::admission::UserInfo, check: &AuthorizationCheck) -> bool;
+}
+
+/// One `authorizer` question.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationCheck {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub subresource: String,
+    pub namespace: String,
+    pub name: String,
+    pub path: String,
+}
+
+/// A failed validation (or an error the failure policy turns into one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub source: FailureSource,
+    pub message: String,
+    /// The reason the apiserver would put in the status (`Invalid` unless the validation says).
+    pub reason: String,
+    /// Whether this comes from an evaluation error rather than a false validation.
+    pub error: bool,
+}
+
+/// Which part of the policy a [`Failure`] comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailureSource {
+    /// `spec.validations[i]`.
+    Validation(usize),
+    /// An error in the match conditions.
+    MatchConditions,
+    /// An error in `spec.auditAnnotations` (by key): these deny whatever the binding's actions.
+    AuditAnnotation(String),
+}
+
+/// What happened for one (policy, binding, parameter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum EvaluationOutcome {
+    /// A match condition was false (or failed under `failurePolicy: Ignore`): nothing evaluated.
+    ConditionsNotMet,
+    /// The validations ran; `failures` is empty when the request passed them all.
+    Evaluated {
+        failures: Vec<Failure>,
+        audit_annotations: Vec<(String, String)>,
+    },
+    /// The binding could not be configured (parameters): the message, when the failure policy
+    /// makes it a denial.
+    ConfigurationError { message: String, enforced: bool },
+    /// Not decidable locally.
+    NotEvaluable { reason: String },
+}
+
+/// One (policy, binding, parameter) that applied to the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evaluation {
+    pub policy: String,
+    pub binding: String,
+    /// The parameter object (`namespace/name` or `name`), when the policy has parameters.
+    pub param: Option<String>,
+    #[serde(flatten)]
+    pub outcome: EvaluationOutcome,
+}
+
+/// A denial, worded as the apiserver words it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Denial {
+    pub policy: String,
+    pub binding: String,
+    pub message: String,
+    pub reason: String,
+}
+
+/// Everything the policies say about one request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct VapResult {
+    pub evaluations: Vec<Evaluation>,
+    /// In the order the apiserver finds them; the first is the one the client sees.
+    pub denials: Vec<Denial>,
+    /// Warnings returned to the client.
+    pub warnings: Vec<String>,
+    /// Audit annotations, by key (`<policy>/<key>` and the validation-failure annotation).
+    pub audit_annotations: BTreeMap<String, String>,
+    /// Failures recorded by `Audit` actions (the value of the validation-failure annotation each).
+    pub audit_failures: Vec<String>,
+    pub not_evaluable: Vec<NotEvaluable>,
+    #[serde(skip)]
+    findings: Vec<Finding>,
+}
+
+impl VapResult {
+    /// The apiserver's answer to the client when the request is denied.
+    pub fn denial_message(&self) -> Option<&str> {
+        self.denials.first().map(|d| d.message.as_str())
+    }
+
+    /// The findings: one per denial, warning and audited failure, in the order they were made.
+    pub fn into_verdict(self) -> Verdict {
+        Verdict {
+            findings: self.findings,
+            not_evaluable: self.not_evaluable,
+        }
+    }
+}
+
+impl PolicySet {
+    /// Read policies, bindings and parameter objects from `docs` (of the file `file`). Every
+    /// problem is reported, each at its place.
+    pub fn from_documents(file: &str, docs: &[Document]) -> Result<PolicySet, Vec<SourceError>> {
+        let mut set = PolicySet::default();
+        let mut errors = Vec::new();
+        for doc in docs {
+            match read_document(file, doc) {
+                Ok(Read::Policy(policy)) => set.policies.push(policy),
+                Ok(Read::Binding(binding)) => set.bindings.push(binding),
+                Ok(Read::Other) => set.params.push(doc.value.clone()),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Add the policies, bindings and parameters of `other`.
+    pub fn extend(&mut self, other: PolicySet) {
+        self.policies.extend(other.policies);
+        self.bindings.extend(other.bindings);
+        self.params.extend(other.params);
+    }
+
+    /// The policies no binding refers to.
+    pub fn unbound_policies(&self) -> Vec<String> {
+        self.policies
+            .iter()
+            .filter(|p| !self.bindings.iter().any(|b| b.policy_name == p.name))
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// Evaluate every policy against `request`.
+    pub fn evaluate(&self, request: &AdmissionRequest, ctx: &EvalContext<'_>) -> VapResult {
+        let mut result = VapResult::default();
+        let facts = RequestFacts::new(request, ctx);
+        let namespace_info = NamespaceInfo {
+            labels: facts.namespace_labels.as_ref(),
+        };
+        let values = Values::new(&facts);
+        for policy in &self.policies {
+            if !matching::matches(&policy.match_constraints, request, &namespace_info) {
+                continue;
+            }
+            let mut annotations: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for binding in self
+                .bindings
+                .iter()
+                .filter(|b| b.policy_name == policy.name)
+            {
+                if let Some(criteria) = &binding.match_resources {
+                    if !matching::matches(criteria, request, &namespace_info) {
+                        continue;
+                    }
+                }
+                let params = match collect_params(policy, binding, request, &self.params, ctx) {
+                    Ok(params) => params,
+                    Err(message) => {
+                        let message = format!("failed to configure binding: {message}");
+                        let enforced = policy.failure_policy == FailurePolicy::Fail;
+                        if enforced {
+                            result.denials.push(Denial {
+                                policy: policy.name.clone(),
+                                binding: binding.name.clone(),
+                                message: deny_message(&policy.name, &binding.name, &message),
+                                reason: "Invalid".to_owned(),
+                            });
+                        }
+                        result.evaluations.push(Evaluation {
+                            policy: policy.name.clone(),
+                            binding: binding.name.clone(),
+                            param: None,
+                            outcome: EvaluationOutcome::ConfigurationError { message, enforced },
+                        });
+                        continue;
+                    }
+                };
+                for param in params {
+                    let outcome = evaluate_unit(policy, &values, param, ctx);
+                    dispatch(policy, binding, &outcome, &mut result, &mut annotations);
+                    if let EvaluationOutcome::NotEvaluable { reason } = &outcome {
+                        result.not_evaluable.push(NotEvaluable {
+                            engine: EngineKind::Vap,
+                            policy: format!("{}/{}", policy.name, binding.name),
+                            reason: reason.clone(),
+                        });
+                    }
+                    result.evaluations.push(Evaluation {
+                        policy: policy.name.clone(),
+                        binding: binding.name.clone(),
+                        param: param.map(param_name),
+                        outcome,
+                    });
+                }
+            }
+            for (key, values) in annotations {
+                result
+                    .audit_annotations
+                    .insert(format!("{}/{key}", policy.name), values.join(", "));
+            }
+        }
+        result
+    }
+}
+
+fn deny_message(policy: &str, binding: &str, message: &str) -> String {
+    format!(
+        "ValidatingAdmissionPolicy '{policy}' with binding '{binding}' denied request: {message}"
+    )
+}
+
+/// Deal the failures of one evaluation out by the binding's actions, as the apiserver's dispatcher.
+fn dispatch(
+    policy: &Policy,
+    binding: &Binding,
+    outcome: &EvaluationOutcome,
+    result: &mut VapResult,
+    annotations: &mut BTreeMap<String, Vec<String>>,
+) {
+    let EvaluationOutcome::Evaluated {
+        failures,
+        audit_annotations,
+    } = outcome
+    else {
+        return;
+    };
+    for failure in failures {
+        let owner = format!("{}/{}", policy.name, binding.name);
+        // Audit annotation errors deny whatever the actions are.
+        if let FailureSource::AuditAnnotation(_) = failure.source {
+            let message = deny_message(&policy.name, &binding.name, &failure.message);
+            result
+                .findings
+                .push(finding(&owner, Action::Deny, &message));
+            result.denials.push(Denial {
+                policy: policy.name.clone(),
+                binding: binding.name.clone(),
+                message,
+                reason: "Invalid".to_owned(),
+            });
+            continue;
+        }
+        for action in &binding.validation_actions {
+            match action {
+                ValidationAction::Deny => {
+                    let message = deny_message(&policy.name, &binding.name, &failure.message);
+                    result
+                        .findings
+                        .push(finding(&owner, Action::Deny, &message));
+                    result.denials.push(Denial {
+                        policy: policy.name.clone(),
+                        binding: binding.name.clone(),
+                        message,
+                        reason: failure.reason.clone(),
+                    });
+                }
+                ValidationAction::Warn => {
+                    let message = format!(
+                        "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
+                        policy.name, binding.name, failure.message
+                    );
+                    result
+                        .findings
+                        .push(finding(&owner, Action::Warn, &message));
+                    result.warnings.push(message);
+                }
+                ValidationAction::Audit => {
+                    let value = json!([{
+                        "message": failure.message,
+                        "policy": binding.policy_name,
+                        "binding": binding.name,
+                        "expressionIndex": match failure.source {
+                            FailureSource::Validation(index) => index,
+                            _ => 0,
+                        },
+                        "validationActions": binding.validation_actions,
+                    }])
+                    .to_string();
+                    // The apiserver keeps the first value set for an annotation key.
+                    result
+                        .audit_annotations
+                        .entry(VALIDATION_FAILURE_KEY.to_owned())
+                        .or_insert_with(|| value.clone());
+                    result
+                        .findings
+                        .push(finding(&owner, Action::Audit, &failure.message));
+                    result.audit_failures.push(value);
+                }
+            }
+        }
+    }
+    for (key, value) in audit_annotations {
+        let values = annotations.entry(key.clone()).or_default();
+        if !values.contains(value) {
+            values.push(value.clone());
+        }
+    }
+}
+
+fn finding(policy: &str, action: Action, message: &str) -> Finding {
+    Finding {
+        engine: EngineKind::Vap,
+        policy: policy.to_owned(),
+        action,
+        message: message.to_owned(),
+    }
+}
+
+fn param_name(param: &Value) -> String {
+    let meta = param.get("metadata");
+    let text = |k: &str| {
+        meta.and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    if text("namespace").is_empty() {
+        text("name").to_owned()
+    } else {
+        format!("{}/{}", text("namespace"), text("name"))
+    }
+}
+
+/// Kinds of the core API groups that are cluster-scoped; every other built-in kind is namespaced.
+const CLUSTER_SCOPED_KINDS: &[&str] = &[
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "StorageClass",
+    "CSIDriver",
+    "CSINode",
+    "VolumeAttachment",
+    "PriorityClass",
+    "RuntimeClass",
+    "IngressClass",
+    "CustomResourceDefinition",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "CertificateSigningRequest",
+    "FlowSchema",
+    "PriorityLevelConfiguration",
+    "ComponentStatus",
+];
+
+/// Whether `kind` is one of the built-in cluster-scoped kinds.
+pub fn is_cluster_scoped_kind(kind: &str) -> bool {
+    CLUSTER_SCOPED_KINDS.contains(&kind)
+}
+
+/// Whether `api_version` belongs to a built-in API group (core, `apps`, `*.k8s.io`, …) rather than a
+/// custom resource.
+pub fn is_builtin_api_version(api_version: &str) -> bool {
+    is_builtin_group(api_version)
+}
+
+fn is_builtin_group(api_version: &str) -> bool {
+    match api_version.split_once('/') {
+        None => true,
+        Some((group, _)) => !group.contains('.') || group.ends_with(".k8s.io"),
+    }
+}
+
+fn object_namespace(object: &Value) -> &str {
+    object
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The parameters one binding evaluates its policy with (the apiserver's `CollectParams`): `None`
+/// stands for "no parameter" (`params` is null).
+fn collect_params<'p>(
+    policy: &Policy,
+    binding: &Binding,
+    request: &AdmissionRequest,
+    set_params: &'p [Value],
+    ctx: &EvalContext<'p>,
+) -> Result<Vec<Option<&'p Value>>, String> {
+    let (Some(kind), Some(param_ref)) = (&policy.param_kind, &binding.param_ref) else {
+        return Ok(vec![None]);
+    };
+    let candidates: Vec<&'p Value> = set_params
+        .iter()
+        .chain(ctx.params.iter())
+        .filter(|p| {
+            p.get("apiVersion").and_then(Value::as_str) == Some(kind.api_version.as_str())
+                && p.get("kind").and_then(Value::as_str) == Some(kind.kind.as_str())
+        })
+        .collect();
+    // Whether the parameter kind is namespaced: known for built-in kinds; for custom resources,
+    // read from the parameter objects at hand.
+    let namespaced = if is_builtin_group(&kind.api_version) {
+        !CLUSTER_SCOPED_KINDS.contains(&kind.kind.as_str())
+    } else {
+        candidates.iter().any(|p| !object_namespace(p).is_empty())
+    };
+    let mut namespace = "";
+    if namespaced {
+        namespace = if !param_ref.namespace.is_empty() {
+            &param_ref.namespace
+        } else if !request.namespace.is_empty() {
+            &request.namespace
+        } else {
+            return Err(
+                "cannot use namespaced paramRef in policy binding that matches cluster-scoped resources"
+                    .to_owned(),
+            );
+        };
+    } else if !param_ref.namespace.is_empty() {
+        return Err(
+            "paramRef.namespace must not be provided for a cluster-scoped `paramKind`".to_owned(),
+        );
+    }
+    let in_scope = candidates
+        .into_iter()
+        .filter(|p| !namespaced || object_namespace(p) == namespace);
+    let params: Vec<Option<&'p Value>> = if !param_ref.name.is_empty() {
+        in_scope
+            .filter(|p| {
+                p.get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+                    == Some(param_ref.name.as_str())
+            })
+            .take(1)
+            .map(Some)
+            .collect()
+    } else if let Some(selector) = &param_ref.selector {
+        in_scope
+            .filter(|p| matching::selector_matches(selector, &matching::labels_of(p)))
+            .map(Some)
+            .collect()
+    } else {
+        return Err("one of name or selector must be provided".to_owned());
+    };
+    if params.is_empty()
+        && param_ref.parameter_not_found_action == Some(ParameterNotFoundAction::Deny)
+    {
+        return Err(
+            "no params found for policy binding with `Deny` parameterNotFoundAction".to_owned(),
+        );
+    }
+    Ok(params)
+}
+
+/// What is known about the request besides the request itself: its namespace, and the JSON of the
+/// `request` and `namespaceObject` variables.
+struct RequestFacts<'r> {
+    request: &'r AdmissionRequest,
+    namespace_labels: Option<BTreeMap<String, String>>,
+    /// `namespaceObject`: `None` for cluster-scoped requests (and Namespaces themselves).
+    namespace_object: Option<Value>,
+    request_json: Value,
+}
+
+impl<'r> RequestFacts<'r> {
+    fn new(request: &'r AdmissionRequest, ctx: &EvalContext<'_>) -> Self {
+        let is_namespace =
+            request.resource.resource == "namespaces" && request.resource.group.is_empty();
+        let object_name = request
+            .subject()
+            .and_then(|o| o.get("metadata"))
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or(&request.name)
+            .to_owned();
+        // The namespace whose labels the namespace selector reads.
+        let selector_namespace = if is_namespace {
+            object_name.clone()
+        } else {
+            request.namespace.clone()
+        };
+        let find = |name: &str| {
+            ctx.namespaces.iter().find(|ns| {
+                ns.get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+                    == Some(name)
+            })
+        };
+        let namespace_labels = if selector_namespace.is_empty() {
+            None
+        } else if is_namespace
+            && request.sub_resource.is_empty()
+            && matches!(request.operation, Operation::Create | Operation::Update)
+        {
+            request.object.as_ref().map(matching::labels_of)
+        } else {
+            let mut labels = find(&selector_namespace)
+                .map(matching::labels_of)
+                .unwrap_or_default();
+            labels
+                .entry("kubernetes.io/metadata.name".to_owned())
+                .or_insert_with(|| selector_namespace.clone());
+            Some(labels)
+        };
+        let namespace_object = if is_namespace || request.namespace.is_empty() {
+            None
+        } else {
+            Some(match find(&request.namespace) {
+                Some(ns) => namespace_for_cel(ns),
+                None => json!({
+                    "metadata": {
+                        "name": request.namespace,
+                        "labels": {"kubernetes.io/metadata.name": request.namespace},
+                    },
+                    "spec": {"finalizers": ["kubernetes"]},
+                    "status": {"phase": "Active"},
+                }),
+            })
+        };
+        RequestFacts {
+            request,
+            namespace_labels,
+            namespace_object,
+            request_json: request_for_cel(request),
+        }
+    }
+}
+
+/// The namespace as the apiserver shows it to CEL: selected metadata fields, spec and status.
+fn namespace_for_cel(namespace: &Value) -> Value {
+    const KEPT: &[&str] = &[
+        "name",
+        "generateName",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "finalizers",
+    ];
+    let mut metadata = serde_json::Map::new();
+    if let Some(meta) = namespace.get("metadata").and_then(Value::as_object) {
+        for (key, value) in meta {
+            if KEPT.contains(&key.as_str()) {
+                metadata.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("metadata".to_owned(), Value::Object(metadata));
+    for key in ["spec", "status"] {
+        if let Some(value) = namespace.get(key) {
+            out.insert(key.to_owned(), value.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// The `request` variable: the admission request without its objects, fields left out when empty
+/// as the apiserver's conversion leaves out empty `omitempty` fields.
+fn request_for_cel(request: &AdmissionRequest) -> Value {
+    let gvk = |g: &crate::admission::GroupVersionKind| json!({"group": g.group, "version": g.version, "kind": g.kind});
+    let gvr = |g: &crate::admission::GroupVersionResource| json!({"group": g.group, "version": g.version, "resource": g.resource});
+    let mut out = serde_json::Map::new();
+    out.insert("uid".into(), json!(request.uid));
+    out.insert("kind".into(), gvk(&request.kind));
+    out.insert("resource".into(), gvr(&request.resource));
+    if !request.sub_resource.is_empty() {
+        out.insert("subResource".into(), json!(request.sub_resource));
+    }
+    out.insert(
+        "requestKind".into(),
+        gvk(request.request_kind.as_ref().unwrap_or(&request.kind)),
+    );
+    out.insert(
+        "requestResource".into(),
+        gvr(request
+            .request_resource
+            .as_ref()
+            .unwrap_or(&request.resource)),
+    );
+    let request_sub = if request.request_sub_resource.is_empty() {
+        &request.sub_resource
+    } else {
+        &request.request_sub_resource
+    };
+    if !request_sub.is_empty() {
+        out.insert("requestSubResource".into(), json!(request_sub));
+    }
+    if !request.name.is_empty() {
+        out.insert("name".into(), json!(request.name));
+    }
+    if !request.namespace.is_empty() {
+        out.insert("namespace".into(), json!(request.namespace));
+    }
+    out.insert("operation".into(), json!(request.operation.as_str()));
+    let user = &request.user_info;
+    let mut user_info = serde_json::Map::new();
+    if !user.username.is_empty() {
+        user_info.insert("username".into(), json!(user.username));
+    }
+    if !user.uid.is_empty() {
+        user_info.insert("uid".into(), json!(user.uid));
+    }
+    if !user.groups.is_empty() {
+        user_info.insert("groups".into(), json!(user.groups));
+    }
+    if !user.extra.is_empty() {
+        user_info.insert("extra".into(), Value::Object(user.extra.clone()));
+    }
+    out.insert("userInfo".into(), Value::Object(user_info));
+    out.insert("dryRun".into(), json!(request.dry_run));
+    if let Some(options) = &request.options {
+        out.insert("options".into(), options.clone());
+    }
+    Value::Object(out)
+}
+
+/// The request's objects as CEL values, converted once and shared by every policy.
+struct Values<'r> {
+    object: Box<dyn Val + 'r>,
+    old_object: Box<dyn Val + 'r>,
+    request: Box<dyn Val + 'r>,
+    namespace_object: Box<dyn Val + 'r>,
+}
+
+impl<'r> Values<'r> {
+    fn new(facts: &'r RequestFacts<'r>) -> Self {
+        Values {
+            object: celx::from_optional_json(facts.request.object.as_ref()),
+            old_object: celx::from_optional_json(facts.request.old_object.as_ref()),
+            request: celx::from_json(&facts.request_json),
+            namespace_object: celx::from_optional_json(facts.namespace_object.as_ref()),
+        }
+    }
+}
+
+/// The composited variables of one evaluation: each computed at most once.
+struct VariableCache<'p> {
+    names: &'p [String],
+    values: Vec<OnceLock<Result<Box<dyn Val>, EvalError>>>,
+}
+
+/// `variables`, as expressions see it: the computed variables, by name.
+#[derive(Debug, Clone, Copy)]
+struct VariablesView<'c> {
+    names: &'c [String],
+    values: &'c [OnceLock<Result<Box<dyn Val>, EvalError>>],
+}
+
+impl std::fmt::Debug for VariableCache<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VariableCache")
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+impl Val for VariablesView<'_> {
+    fn get_type(&self) -> &Type {
+        &MAP_TYPE
+    }
+
+    fn cel_type() -> &'static Type {
+        &MAP_TYPE
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        Some(self)
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(*self)
+    }
+}
+
+impl<'c> VariablesView<'c> {
+    fn lookup(&self, idx: &dyn Val) -> Result<&'c (dyn Val + 'static), ExecutionError> {
+        let name = idx
+            .downcast_ref::<CelString>()
+            .map(|s| s.inner().to_owned())
+            .unwrap_or_default();
+        let index = self.names.iter().position(|n| *n == name);
+        match index
+            .and_then(|i| self.values.get(i))
+            .and_then(OnceLock::get)
+        {
+            Some(Ok(value)) => Ok(value.as_ref()),
+            Some(Err(error)) => Err(ExecutionError::function_error(
+                celx::RAW_ERROR,
+                &error.message,
+            )),
+            None => Err(ExecutionError::no_such_key(&name)),
+        }
+    }
+}
+
+impl Indexer for VariablesView<'_> {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.lookup(idx).map(CowVal::Borrowed)
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.lookup(idx).map(|v| v.clone_as_boxed())
+    }
+}
+
+impl Container for VariablesView<'_> {
+    fn contains(&self, value: &dyn Val) -> Result<bool, ExecutionError> {
+        Ok(value
+            .downcast_ref::<CelString>()
+            .is_some_and(|s| self.names.iter().any(|n| n == s.inner())))
+    }
+}
+
+/// One evaluation: a policy, with a parameter, against the request's values.
+struct Unit<'u> {
+    policy: &'u Policy,
+    values: &'u Values<'u>,
+    params: &'u (dyn Val + 'u),
+    cache: VariableCache<'u>,
+}
+
+impl Unit<'_> {
+    /// Compute the variables `needed` (closed under their own needs, in declaration order).
+    fn prepare(&self, needed: &[usize]) {
+        for &index in needed {
+            if self.cache.values[index].get().is_some() {
+                continue;
+            }
+            let expr = &self.policy.variables[index];
+            let value = self
+                .run(expr, |v| celx::to_static(v).map_err(EvalError::from))
+                .and_then(|r| r)
+                .map_err(|error| EvalError {
+                    message: format!(
+                        "composited variable \"{}\" fails to evaluate: {}",
+                        self.policy.variable_names[index], error.message
+                    ),
+                });
+            let _ = self.cache.values[index].set(value);
+        }
+    }
+
+    fn run<R>(&self, expr: &Expr, inspect: impl FnOnce(&dyn Val) -> R) -> Result<R, EvalError> {
+        let view = VariablesView {
+            names: self.cache.names,
+            values: &self.cache.values,
+        };
+        let activation = Activation {
+            object: self.values.object.as_ref(),
+            old_object: self.values.old_object.as_ref(),
+            request: self.values.request.as_ref(),
+            namespace_object: self.values.namespace_object.as_ref(),
+            params: self.params,
+            variables: if self.cache.names.is_empty() {
+                None
+            } else {
+                Some(&view)
+            },
+            authorizer: None,
+        };
+        celx::evaluate_with(&expr.program, &activation, inspect)
+    }
+
+    /// Evaluate `expr` to an outcome; errors worded as the apiserver words them.
+    fn outcome(&self, expr: &Expr) -> Result<Outcome, String> {
+        self.prepare(&expr.variables);
+        self.run(expr, Outcome::of).map_err(|error| {
+            format!(
+                "expression '{}' resulted in error: {}",
+                expr.source, error.message
+            )
+        })
+    }
+}
+
+/// Evaluate one policy with one parameter (the apiserver's validator).
+fn evaluate_unit(
+    policy: &Policy,
+    values: &Values<'_>,
+    param: Option<&Value>,
+    ctx: &EvalContext<'_>,
+) -> EvaluationOutcome {
+    if ctx.authorizer.is_none() && policy_needs_authorizer(policy) {
+        return EvaluationOutcome::NotEvaluable {
+            reason: "the policy uses `authorizer` and no authorization model was given".to_owned(),
+        };
+    }
+    let params = celx::from_optional_json(param);
+    let unit = Unit {
+        policy,
+        values,
+        params: params.as_ref(),
+        cache: VariableCache {
+            names: &policy.variable_names,
+            values: (0..policy.variables.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+        },
+    };
+    let fail = policy.failure_policy == FailurePolicy::Fail;
+
+    // Match conditions: any false skips; errors follow the failure policy.
+    let mut condition_errors = Vec::new();
+    for (_, expr) in &policy.match_conditions {
+        match unit.outcome(expr) {
+            Ok(Outcome::Bool(false)) => return EvaluationOutcome::ConditionsNotMet,
+            Ok(_) => {}
+            Err(error) => condition_errors.push(error),
+        }
+    }
+    if !condition_errors.is_empty() {
+        if !fail {
+            return EvaluationOutcome::ConditionsNotMet;
+        }
+        let message = if condition_errors.len() == 1 {
+            condition_errors.remove(0)
+        } else {
+            format!("[{}]", condition_errors.join(", "))
+        };
+        return EvaluationOutcome::Evaluated {
+            failures: vec![Failure {
+                source: FailureSource::MatchConditions,
+                message,
+                reason: "Invalid".to_owned(),
+                error: true,
+            }],
+            audit_annotations: Vec::new(),
+        };
+    }
+
+    let mut failures = Vec::new();
+    for (index, validation) in policy.validations.iter().enumerate() {
+        match unit.outcome(&validation.expr) {
+            Ok(Outcome::Bool(true)) => {}
+            Ok(_) => failures.push(Failure {
+                source: FailureSource::Validation(index),
+                message: failure_message(&unit, validation),
+                reason: validation
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "Invalid".to_owned()),
+                error: false,
+            }),
+            Err(message) => {
+                if fail {
+                    failures.push(Failure {
+                        source: FailureSource::Validation(index),
+                        message,
+                        reason: "Invalid".to_owned(),
+                        error: true,
+                    });
+                }
+            }
+        }
+    }
+
+    let mut audit_annotations = Vec::new();
+    for (key, expr) in &policy.audit_annotations {
+        match unit.outcome(expr) {
+            Ok(Outcome::String(value)) => {
+                let mut value = value.trim().to_owned();
+                if !value.is_empty() {
+                    if value.len() > MAX_AUDIT_VALUE_BYTES {
+                        let mut end = MAX_AUDIT_VALUE_BYTES;
+                        while !value.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        value.truncate(end);
+                    }
+                    audit_annotations.push((key.clone(), value));
+                }
+            }
+            Ok(Outcome::Null) => {}
+            Ok(Outcome::Bool(_)) => failures.push(annotation_type_error(key, expr, "bool")),
+            Ok(Outcome::Other(kind)) => failures.push(annotation_type_error(key, expr, &kind)),
+            Err(message) => {
+                if fail {
+                    failures.push(Failure {
+                        source: FailureSource::AuditAnnotation(key.clone()),
+                        message,
+                        reason: "Invalid".to_owned(),
+                        error: true,
+                    });
+                }
+            }
+        }
+    }
+    EvaluationOutcome::Evaluated {
+        failures,
+        audit_annotations,
+    }
+}
+
+fn annotation_type_error(key: &str, expr: &Expr, kind: &str) -> Failure {
+    Failure {
+        source: FailureSource::AuditAnnotation(key.to_owned()),
+        message: format!(
+            "valueExpression '{}' resulted in unsupported return type: {kind}. Return type must be either string or null.",
+            expr.source
+        ),
+        reason: "Invalid".to_owned(),
+        error: true,
+    }
+}
+
+/// The message of a failed validation: the `messageExpression`'s, else `message`, else the
+/// expression itself.
+fn failure_message(unit: &Unit<'_>, validation: &CompiledValidation) -> String {
+    if let Some(expr) = &validation.message_expression {
+        if let Ok(Outcome::String(message)) = unit.outcome(expr) {
+            let message = message.trim();
+            if !message.is_empty() && message.len() <= MAX_MESSAGE_BYTES && !message.contains('\n')
+            {
+                return message.to_owned();
+            }
+        }
+    }
+    if let Some(message) = &validation.message {
+        let message = message.trim();
+        if !message.is_empty() {
+            return message.to_owned();
+        }
+    }
+    format!("failed expression: {}", validation.expr.source.trim())
+}
+
+fn policy_needs_authorizer(policy: &Policy) -> bool {
+    policy
+        .match_conditions
+        .iter()
+        .any(|(_, e)| e.needs_authorizer)
+        || policy.validations.iter().any(|v| v.expr.needs_authorizer)
+        || policy
+            .audit_annotations
+            .iter()
+            .any(|(_, e)| e.needs_authorizer)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading policies and bindings.
+
+enum Read {
+    Policy(Policy),
+    Binding(Binding),
+    Other,
+}
+
+fn read_document(file: &str, doc: &Document) -> Result<Read, Vec<SourceError>> {
+    let value = &doc.value;
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !api_version.starts_with(API_GROUP) {
+        return Ok(Read::Other);
+    }
+    match kind {
+        "ValidatingAdmissionPolicy" => read_policy(file, doc).map(Read::Policy),
+        "ValidatingAdmissionPolicyBinding" => read_binding(file, doc).map(Read::Binding),
+        _ => Ok(Read::Other),
+    }
+}
+
+/// A serde error placed at the token it names, when it names one.
+fn shape_error(file: &str, doc: &Document, what: &str, error: &serde_json::Error) -> SourceError {
+    let message = error.to_string();
+    let token = message
+        .split('`')
+        .nth(1)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("");
+    let (line, column) = if token.is_empty() {
+        (doc.first_line, 0)
+    } else {
+        doc.locate(token, 0)
+    };
+    SourceError::new(file, line, column, format!("{what}: {message}"))
+}
+
+struct PolicyReader<'d> {
+    file: &'d str,
+    doc: &'d Document,
+    what: String,
+    errors: Vec<SourceError>,
+    variable_names: Vec<String>,
+    variable_needs: Vec<(Vec<usize>, bool)>,
+}
+
+impl PolicyReader<'_> {
+    fn error(&mut self, snippet: &str, message: String) {
+        let (line, column) = if snippet.is_empty() {
+            (self.doc.first_line, 0)
+        } else {
+            self.doc.locate(snippet, 0)
+        };
+        self.errors.push(SourceError::new(
+            self.file,
+            line,
+            column,
+            format!("{}: {message}", self.what),
+        ));
+    }
+
+    /// Compile `source` (at `path`); `variables_before` is how many variables it may refer to.
+    fn compile(&mut self, path: &str, source: &str, variables_before: usize) -> Option<Expr> {
+        if source.trim().is_empty() {
+            self.error("", format!("{path}: Required value: expression is empty"));
+            return None;
+        }
+        let program = match celx::compile(source) {
+            Ok(program) => program,
+            Err(error) => {
+                let located = self.doc.error_at(
+                    self.file,
+                    source,
+                    error.offset,
+                    format!(
+                        "{}: {path}: Invalid value: compilation failed: {error}",
+                        self.what
+                    ),
+                );
+                self.errors.push(located);
+                return None;
+            }
+        };
+        let refs = program.references().clone();
+        let mut needed = BTreeSet::new();
+        let mut needs_authorizer = refs.authorizer;
+        let direct: Vec<usize> = if refs.all_variables {
+            (0..variables_before).collect()
+        } else {
+            let mut direct = Vec::new();
+            for name in &refs.variables {
+                match self.variable_names[..variables_before]
+                    .iter()
+                    .position(|n| n == name)
+                {
+                    Some(index) => direct.push(index),
+                    None => {
+                        self.errors.push(self.doc.error_at(
+                            self.file,
+                            source,
+                            source.find(name.as_str()).unwrap_or(0),
+                            format!(
+                                "{}: {path}: Invalid value: compilation failed: undefined field '{name}'",
+                                self.what
+                            ),
+                        ));
+                        return None;
+                    }
+                }
+            }
+            direct
+        };
+        for index in direct {
+            needed.insert(index);
+            let (deps, auth) = &self.variable_needs[index];
+            needed.extend(deps.iter().copied());
+            needs_authorizer |= auth;
+        }
+        Some(Expr {
+            source: source.to_owned(),
+            program,
+            variables: needed.into_iter().collect(),
+            needs_authorizer,
+        })
+    }
+}
+
+fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
+    let name = doc
+        .value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let what = format!("ValidatingAdmissionPolicy '{name}'");
+    let parsed: PolicyDoc = serde_json::from_value(doc.value.clone())
+        .map_err(|e| vec![shape_error(file, doc, &what, &e)])?;
+    let spec = parsed.spec;
+    let mut reader = PolicyReader {
+        file,
+        doc,
+        what,
+        errors: Vec::new(),
+        variable_names: Vec::new(),
+        variable_needs: Vec::new(),
+    };
+    if name.is_empty() {
+        reader.error("", "metadata.name: Required value".to_owned());
+    }
+    let match_constraints = match spec.match_constraints {
+        Some(m) if !m.resource_rules.is_empty() => m,
+        _ => {
+            reader.error(
+                "",
+                "spec.matchConstraints.resourceRules: Required value".to_owned(),
+            );
+            MatchResources::default()
+        }
+    };
+    check_match_resources(&mut reader, "spec.matchConstraints", &match_constraints);
+    if spec.validations.is_empty() && spec.audit_annotations.is_empty() {
+        reader.error(
+            "",
+            "spec.validations: Required value: validations or auditAnnotations must contain at least one item"
+                .to_owned(),
+        );
+    }
+    if let Some(kind) = &spec.param_kind {
+        if kind.api_version.is_empty() || kind.kind.is_empty() {
+            reader.error(
+                "paramKind",
+                "spec.paramKind: Required value: apiVersion and kind are required".to_owned(),
+            );
+        }
+    }
+    let mut variables = Vec::new();
+    for (index, variable) in spec.variables.iter().enumerate() {
+        let path = format!("spec.variables[{index}].expression");
+        if reader.variable_names.contains(&variable.name) {
+            reader.error(
+                &variable.name,
+                format!(
+                    "spec.variables[{index}].name: Duplicate value: \"{}\"",
+                    variable.name
+                ),
+            );
+        }
+        let compiled = reader.compile(&path, &variable.expression, index);
+        reader.variable_names.push(variable.name.clone());
+        match compiled {
+            Some(expr) => {
+                reader
+                    .variable_needs
+                    .push((expr.variables.clone(), expr.needs_authorizer));
+                variables.push(expr);
+            }
+            None => reader.variable_needs.push((Vec::new(), false)),
+        }
+    }
+    let all = reader.variable_names.len();
+    let mut match_conditions = Vec::new();
+    for (index, condition) in spec.match_conditions.iter().enumerate() {
+        let path = format!("spec.matchConditions[{index}].expression");
+        // Match conditions cannot use composited variables.
+        if let Some(expr) = reader.compile(&path, &condition.expression, 0) {
+            match_conditions.push((condition.name.clone(), expr));
+        }
+    }
+    let mut validations = Vec::new();
+    for (index, validation) in spec.validations.iter().enumerate() {
+        let expr = reader.compile(
+            &format!("spec.validations[{index}].expression"),
+            &validation.expression,
+            all,
+        );
+        let message_expression = match &validation.message_expression {
+            Some(source) => reader.compile(
+                &format!("spec.validations[{index}].messageExpression"),
+                source,
+                all,
+            ),
+            None => None,
+        };
+        if let Some(expr) = expr {
+            validations.push(CompiledValidation {
+                expr,
+                message: validation.message.clone(),
+                message_expression,
+                reason: validation.reason.clone(),
+            });
+        }
+    }
+    let mut audit_annotations = Vec::new();
+    for (index, annotation) in spec.audit_annotations.iter().enumerate() {
+        if annotation.key.is_empty() {
+            reader.error(
+                "",
+                format!("spec.auditAnnotations[{index}].key: Required value"),
+            );
+        }
+        if let Some(expr) = reader.compile(
+            &format!("spec.auditAnnotations[{index}].valueExpression"),
+            &annotation.value_expression,
+            all,
+        ) {
+            audit_annotations.push((annotation.key.clone(), expr));
+        }
+    }
+    if !reader.errors.is_empty() {
+        return Err(reader.errors);
+    }
+    Ok(Policy {
+        name,
+        failure_policy: spec.failure_policy.unwrap_or_default(),
+        param_kind: spec.param_kind,
+        match_constraints,
+        match_conditions,
+        variable_names: reader.variable_names,
+        variables,
+        validations,
+        audit_annotations,
+    })
+}
+
+fn check_selector(reader: &mut PolicyReader<'_>, path: &str, selector: Option<&LabelSelector>) {
+    if let Some(selector) = selector {
+        if let Err(message) = matching::validate_selector(selector) {
+            let at = selector
+                .match_expressions
+                .first()
+                .map(|r| r.key.clone())
+                .unwrap_or_default();
+            reader.error(&at, format!("{path}: {message}"));
+        }
+    }
+}
+
+fn check_match_resources(reader: &mut PolicyReader<'_>, path: &str, criteria: &MatchResources) {
+    check_selector(
+        reader,
+        &format!("{path}.namespaceSelector"),
+        criteria.namespace_selector.as_ref(),
+    );
+    check_selector(
+        reader,
+        &format!("{path}.objectSelector"),
+        criteria.object_selector.as_ref(),
+    );
+    let rules = criteria
+        .resource_rules
+        .iter()
+        .map(|r| ("resourceRules", r))
+        .chain(
+            criteria
+                .exclude_resource_rules
+                .iter()
+                .map(|r| ("excludeResourceRules", r)),
+        );
+    for (list, rule) in rules {
+        for (field, values) in [
+            ("operations", &rule.operations),
+            ("apiGroups", &rule.api_groups),
+            ("apiVersions", &rule.api_versions),
+            ("resources", &rule.resources),
+        ] {
+            if values.is_empty() {
+                reader.error("", format!("{path}.{list}: {field}: Required value"));
+            }
+        }
+        for operation in &rule.operations {
+            if !matching::known_operation(operation) {
+                reader.error(
+                    operation,
+                    format!(
+                        "{path}: operations: Unsupported value: \"{operation}\": supported values: \"*\", \"CONNECT\", \"CREATE\", \"DELETE\", \"UPDATE\""
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn read_binding(file: &str, doc: &Document) -> Result<Binding, Vec<SourceError>> {
+    let name = doc
+        .value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let what = format!("ValidatingAdmissionPolicyBinding '{name}'");
+    let parsed: BindingDoc = serde_json::from_value(doc.value.clone())
+        .map_err(|e| vec![shape_error(file, doc, &what, &e)])?;
+    let spec = parsed.spec;
+    let mut reader = PolicyReader {
+        file,
+        doc,
+        what,
+        errors: Vec::new(),
+        variable_names: Vec::new(),
+        variable_needs: Vec::new(),
+    };
+    if name.is_empty() {
+        reader.error("", "metadata.name: Required value".to_owned());
+    }
+    if spec.policy_name.is_empty() {
+        reader.error("", "spec.policyName: Required value".to_owned());
+    }
+    let actions = &spec.validation_actions;
+    if actions.is_empty() {
+        reader.error("", "spec.validationActions: Required value".to_owned());
+    }
+    if actions.contains(&ValidationAction::Deny) && actions.contains(&ValidationAction::Warn) {
+        reader.error(
+            "Warn",
+            "spec.validationActions: Invalid value: must not contain both Deny and Warn (repeating the same validation failure information in the API response and headers serves no purpose)".to_owned(),
+        );
+    }
+    let distinct: BTreeSet<&str> = actions.iter().map(|a| a.as_str()).collect();
+    if distinct.len() != actions.len() {
+        reader.error("", "spec.validationActions: Duplicate value".to_owned());
+    }
+    if let Some(param_ref) = &spec.param_ref {
+        if param_ref.name.is_empty() == param_ref.selector.is_none() {
+            reader.error(
+                "paramRef",
+                "spec.paramRef: Invalid value: one of name or selector must be set".to_owned(),
+            );
+        }
+        if param_ref.parameter_not_found_action.is_none() {
+            reader.error(
+                "paramRef",
+                "spec.paramRef.parameterNotFoundAction: Required value".to_owned(),
+            );
+        }
+        check_selector(
+            &mut reader,
+            "spec.paramRef.selector",
+            param_ref.selector.as_ref(),
+        );
+    }
+    if let Some(criteria) = &spec.match_resources {
+        check_match_resources(&mut reader, "spec.matchResources", criteria);
+    }
+    if !reader.errors.is_empty() {
+        return Err(reader.errors);
+    }
+    Ok(Binding {
+        name,
+        policy_name: spec.policy_name,
+        param_ref: spec.param_ref,
+        match_resources: spec.match_resources,
+        validation_actions: spec.validation_actions,
+    })
+}

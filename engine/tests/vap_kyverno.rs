@@ -1,0 +1,76 @@
+//! Kyverno's own CLI tests of native ValidatingAdmissionPolicies (kyverno/kyverno `test/cli`), read
+//! from `$PALISADE_ORACLES/kyverno-engine-tests/test/`: every row about a native policy must pass.
+
+use std::path::{Path, PathBuf};
+
+use palisade_engine::suite::{kyverno, CaseStatus, Files, Summary};
+
+struct Dir(PathBuf);
+
+impl Files for Dir {
+    fn read(&self, path: &str) -> Result<String, String> {
+        std::fs::read_to_string(self.0.join(path)).map_err(|e| format!("{path}: {e}"))
+    }
+}
+
+fn test_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            test_files(&path, out);
+        } else if path.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_native_vap_row_of_kyvernos_cli_tests_passes() {
+    let Ok(oracles) = std::env::var("PALISADE_ORACLES") else {
+        eprintln!(
+            "!!! PALISADE_ORACLES is not set: Kyverno's VAP conformance data was NOT checked"
+        );
+        return;
+    };
+    let root = Path::new(&oracles).join("kyverno-engine-tests/test");
+    assert!(root.is_dir(), "{} is missing", root.display());
+    let mut files = Vec::new();
+    test_files(&root, &mut files);
+    let mut native_rows = 0;
+    let mut native_files = 0;
+    let mut all = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let has_native_vap = text.contains("isValidatingAdmissionPolicy: true");
+        let dir = Dir(file.parent().unwrap().to_path_buf());
+        let name = file.strip_prefix(&root).unwrap().display().to_string();
+        let results = kyverno::run(&name, &text, &dir);
+        if has_native_vap {
+            native_files += 1;
+            native_rows += results.len();
+            for result in &results {
+                assert_eq!(result.status, CaseStatus::Passed, "{result}");
+            }
+        }
+        all.extend(results);
+    }
+    let summary = Summary::of(&all);
+    eprintln!(
+        "kyverno CLI tests: {} files, {native_files} with native VAPs ({native_rows} rows); all rows: {summary}",
+        files.len()
+    );
+    assert!(
+        native_files >= 10,
+        "only {native_files} test files with native VAPs"
+    );
+    assert!(native_rows >= 28, "only {native_rows} native VAP rows");
+    // Every other row is about a Kyverno policy kind: skipped with a reason, never failed.
+    for result in &all {
+        assert!(!matches!(result.status, CaseStatus::Failed(_)), "{result}");
+    }
+    assert_eq!(summary.passed, native_rows, "{summary}");
+}
