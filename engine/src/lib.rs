@@ -8,8 +8,10 @@
 //! - [`verdict`]: what engines answer (allow / audit / warn / deny, with messages).
 //! - [`suite`]: test suites (gator, Kyverno CLI, Palisade) reduced to passed / failed / skipped cases.
 //! - [`mode`]: the one mode model (audit → warn → enforce) and how each engine renders it.
+//! - [`library`]: the built-in policy library (embedded policies, their suites and controls).
 
 pub mod admission;
+pub mod library;
 pub mod mode;
 pub mod source;
 pub mod suite;
