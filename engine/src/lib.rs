@@ -9,9 +9,15 @@
 //! - [`suite`]: test suites (gator, Kyverno CLI, Palisade) reduced to passed / failed / skipped cases.
 //! - [`mode`]: the one mode model (audit → warn → enforce) and how each engine renders it.
 //! - [`pss`]: Pod Security Standards (baseline / restricted), exact per Kubernetes version.
+//! - [`cel`]: the CEL environment (compile cache, JSON objects as CEL values, Kubernetes libraries).
+//! - [`vap`]: ValidatingAdmissionPolicy evaluation, as the apiserver does it.
+//! - [`library`]: the built-in policy library (embedded policies, their suites and controls).
+//! - [`bundle`]: policies of every engine loaded together and evaluated as one.
 
 pub mod admission;
+pub mod bundle;
 pub mod cel;
+pub mod library;
 pub mod mode;
 pub mod pss;
 pub mod source;
