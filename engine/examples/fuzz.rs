@@ -188,6 +188,7 @@ fn mutate(corpus: &[String], rng: &mut Rng) -> String {
 
 fn load_corpus(extra: &[PathBuf]) -> Vec<String> {
     let mut corpus: Vec<String> = library::entries()
+        .unwrap_or_default()
         .iter()
         .flat_map(|e| [e.policy_yaml.to_owned(), e.test_yaml.to_owned()])
         .collect();

@@ -5,16 +5,45 @@
 //! CLI implements on the file system and tests implement in memory.
 
 pub mod kyverno;
+pub mod palisade;
 
 use std::fmt;
 
 use serde::Serialize;
+use serde_json::Value;
+
+use crate::source::{parse_documents, SourceError};
 
 /// Read access to the files a suite refers to. Paths are relative to the suite file's directory, as
 /// written in the suite; implementations resolve them.
 pub trait Files {
     /// The text of `path`, or a message saying why it cannot be read.
     fn read(&self, path: &str) -> Result<String, String>;
+}
+
+/// Run the suite in `text` (the file `name`), whichever format it is: gator `Suite`, Kyverno CLI
+/// `Test` or Palisade `PolicyTest`. `Err` when the file is not a suite at all or cannot be read as one.
+pub fn run_file(name: &str, text: &str, files: &dyn Files) -> Result<Vec<CaseResult>, SourceError> {
+    let documents = parse_documents(name, text)?;
+    let Some(document) = documents.first() else {
+        return Err(SourceError::new(name, 0, 0, "the file is empty"));
+    };
+    let api_version = document.value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let kind = document.value.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let group = api_version.split('/').next().unwrap_or_default();
+    match (group, kind) {
+        ("palisade.dev", "PolicyTest") => palisade::run(name, document, files),
+        ("cli.kyverno.io", "Test") => Ok(kyverno::run(name, text, files)),
+        _ => Err(SourceError::new(
+            name,
+            document.first_line,
+            0,
+            format!(
+                "not a test suite: expected a gator Suite (test.gatekeeper.sh), a Kyverno Test \
+                 (cli.kyverno.io) or a Palisade PolicyTest (palisade.dev), found {kind:?} of {api_version:?}"
+            ),
+        )),
+    }
 }
 
 /// How one case ended.

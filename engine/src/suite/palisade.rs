@@ -233,7 +233,15 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
         Operation::Create
     });
     let mut request = if is_review {
-        AdmissionRequest::from_value(object).map_err(|err| err.to_string())?
+        // The review supplies the request; the case's own fields override it.
+        let mut request = AdmissionRequest::from_value(object).map_err(|err| err.to_string())?;
+        if let Some(operation) = case.operation {
+            request.operation = operation;
+        }
+        if case.old_object.is_some() {
+            request.old_object = case.old_object.clone();
+        }
+        request
     } else if object.is_null() {
         let old = case.old_object.clone().unwrap_or(Value::Null);
         AdmissionRequest::for_object(Operation::Delete, old).map_err(|err| err.to_string())?

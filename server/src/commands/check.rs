@@ -5,6 +5,7 @@
 use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::pss::LevelVersion;
 use palisade_engine::source::parse_documents;
+use palisade_engine::vap::types::ValidationAction;
 use palisade_engine::{library, AdmissionRequest, Mode, Verdict};
 use serde::Serialize;
 use serde_json::Value;
@@ -120,7 +121,7 @@ fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
             Err(err) => errors.push(format!("--pss {level}: {err}")),
         }
     }
-    let entries = library::entries();
+    let entries = library::entries().map_err(|err| vec![err.to_string()])?;
     for wanted in &args.library {
         let chosen: Vec<_> = if wanted == "all" {
             entries.iter().collect()
@@ -128,7 +129,7 @@ fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
             entries.iter().filter(|e| e.id == wanted.as_str()).collect()
         };
         if chosen.is_empty() {
-            let known: Vec<_> = entries.iter().map(|e| e.id).collect();
+            let known: Vec<_> = library::ids().collect();
             errors.push(format!(
                 "--library {wanted}: no such library entry (known: all, {})",
                 known.join(", ")
@@ -142,6 +143,14 @@ fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
     }
     if !errors.is_empty() {
         return Err(errors);
+    }
+    let unbound = bundle.unbound_policies();
+    if !unbound.is_empty() {
+        eprintln!(
+            "palisade: note: no binding for {}; checking as if bound to everything with validationActions [Deny]",
+            unbound.join(", ")
+        );
+        bundle.bind_unbound(&[ValidationAction::Deny]);
     }
     if bundle.is_empty() {
         return Err(vec![

@@ -1,0 +1,257 @@
+//! Policies of every engine, loaded together and evaluated as one: what `palisade check`, Palisade
+//! test suites and (later) scans and impact previews use.
+//!
+//! A [`Bundle`] reads YAML streams and sorts each document by kind: ValidatingAdmissionPolicies and
+//! their bindings (and parameter objects) go to [`vap`](crate::vap), ConstraintTemplates and
+//! Constraints to [`gatekeeper`](crate::gatekeeper), Pod Security levels to [`pss`](crate::pss).
+//! [`Bundle::evaluate`] asks every engine and merges their findings into one [`Verdict`].
+
+use serde_json::Value;
+
+use crate::admission::AdmissionRequest;
+use crate::library::{self, Entry, EntryKind};
+use crate::mode::Mode;
+use crate::pss::{self, LevelVersion};
+use crate::source::{parse_documents, Document, SourceError};
+use crate::vap::types::ValidationAction;
+use crate::vap::{self, EvalContext, PolicySet};
+use crate::verdict::Verdict;
+
+/// Namespaces Palisade never puts policies on: the control plane's own and Palisade's.
+pub use crate::library::SYSTEM_NAMESPACES;
+
+/// What evaluation knows about the cluster beyond the request.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Namespace objects (labels matter for selectors). A namespace not listed exists with only its
+    /// `kubernetes.io/metadata.name` label, as the apiserver labels every namespace.
+    pub namespaces: Vec<Value>,
+    /// Parameter objects for `paramKind` policies, besides those loaded with the policies.
+    pub params: Vec<Value>,
+    /// Objects already in the cluster, for policies that look at others (Gatekeeper's
+    /// `data.inventory`).
+    pub inventory: Vec<Value>,
+}
+
+/// Policies of every engine.
+#[derive(Debug, Clone, Default)]
+pub struct Bundle {
+    vap: PolicySet,
+    pod_security: Vec<(LevelVersion, Mode)>,
+}
+
+impl Bundle {
+    /// Load every document of a YAML stream. Nothing is added unless the whole file loads.
+    pub fn add_source(&mut self, file: &str, text: &str) -> Result<(), Vec<SourceError>> {
+        let documents = parse_documents(file, text).map_err(|e| vec![e])?;
+        self.add_documents(file, &documents)
+    }
+
+    /// Load parsed documents of `file`. Nothing is added unless all of them load.
+    pub fn add_documents(&mut self, file: &str, documents: &[Document]) -> Result<(), Vec<SourceError>> {
+        let mut errors = Vec::new();
+        let mut vap_documents = Vec::new();
+        for document in documents {
+            let api_version = document.value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+            let kind = document.value.get("kind").and_then(Value::as_str).unwrap_or_default();
+            match (api_version, kind) {
+                (_, "") => errors.push(SourceError::new(
+                    file,
+                    document.first_line,
+                    0,
+                    "this document has no `kind`: expected a policy (ValidatingAdmissionPolicy, \
+                     ValidatingAdmissionPolicyBinding, ConstraintTemplate, a Constraint) or a parameter object",
+                )),
+                ("palisade.dev/v1alpha1", "PodSecurityEntry") => match pod_security_entry(&document.value) {
+                    Ok(level) => self.pod_security.push((level, Mode::Enforce)),
+                    Err(message) => errors.push(SourceError::new(file, document.first_line, 0, message)),
+                },
+                _ => vap_documents.push(document.clone()),
+            }
+        }
+        let vap = match PolicySet::from_documents(file, &vap_documents) {
+            Ok(set) => Some(set),
+            Err(mut found) => {
+                errors.append(&mut found);
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        if let Some(set) = vap {
+            self.vap.extend(set);
+        }
+        Ok(())
+    }
+
+    /// Enforce a Pod Security level in `mode` on every namespace except the system ones.
+    pub fn add_pod_security(&mut self, level: LevelVersion, mode: Mode) {
+        self.pod_security.push((level, mode));
+    }
+
+    /// Add a built-in library entry.
+    pub fn add_library_entry(&mut self, entry: &Entry) -> Result<(), Vec<SourceError>> {
+        let file = format!("library/{}/{}", entry.id, entry.policy_file());
+        match &entry.kind {
+            EntryKind::Vap => self.add_source(&file, entry.policy_yaml),
+            EntryKind::PodSecurity { level, version } => {
+                let level: LevelVersion = format!("{level}:{version}")
+                    .parse()
+                    .map_err(|err| vec![SourceError::new(&file, 0, 0, format!("{err}"))])?;
+                self.add_pod_security(level, Mode::Enforce);
+                Ok(())
+            }
+        }
+    }
+
+    /// Add every entry of the built-in library.
+    pub fn add_library(&mut self) -> Result<(), Vec<SourceError>> {
+        for entry in library::entries().map_err(|e| vec![e])? {
+            self.add_library_entry(&entry)?;
+        }
+        Ok(())
+    }
+
+    /// Does the bundle hold nothing to evaluate?
+    pub fn is_empty(&self) -> bool {
+        self.vap.policies.is_empty() && self.pod_security.is_empty()
+    }
+
+    /// The ValidatingAdmissionPolicies that no binding refers to. The apiserver ignores those.
+    pub fn unbound_policies(&self) -> Vec<String> {
+        self.vap.unbound_policies()
+    }
+
+    /// Bind every unbound ValidatingAdmissionPolicy to all resources with `actions`, as a user who
+    /// checks a lone policy file expects.
+    pub fn bind_unbound(&mut self, actions: &[ValidationAction]) {
+        for name in self.vap.unbound_policies() {
+            self.vap.bindings.push(vap::Binding::unrestricted(&name, &name, actions));
+        }
+    }
+
+    /// Everything every engine says about `request`.
+    pub fn evaluate(&self, request: &AdmissionRequest, context: &Context) -> Verdict {
+        let mut verdict = Verdict::default();
+        if !self.vap.policies.is_empty() {
+            let vap_context = EvalContext {
+                namespaces: &context.namespaces,
+                params: &context.params,
+                authorizer: None,
+            };
+            verdict.merge(self.vap.evaluate(request, &vap_context).into_verdict());
+        }
+        if !self.pod_security.is_empty() && !SYSTEM_NAMESPACES.contains(&request.namespace.as_str()) {
+            for (level, mode) in &self.pod_security {
+                verdict.merge(pss::evaluate(*level, *mode, request));
+            }
+        }
+        verdict
+    }
+}
+
+/// `palisade.dev/v1alpha1` `PodSecurityEntry`: `spec.level` and `spec.version`.
+fn pod_security_entry(value: &Value) -> Result<LevelVersion, String> {
+    let spec = value.get("spec");
+    let level = spec
+        .and_then(|s| s.get("level"))
+        .and_then(Value::as_str)
+        .ok_or("PodSecurityEntry needs spec.level (baseline or restricted)")?;
+    let version = spec
+        .and_then(|s| s.get("version"))
+        .and_then(Value::as_str)
+        .unwrap_or("latest");
+    format!("{level}:{version}")
+        .parse()
+        .map_err(|err| format!("PodSecurityEntry: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::verdict::{Action, EngineKind};
+
+    const POLICY: &str = "\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-latest}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+  validations:
+  - expression: \"object.spec.containers.all(c, !c.image.endsWith(':latest'))\"
+    message: no latest
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-latest}
+spec: {policyName: no-latest, validationActions: [Warn]}
+";
+
+    fn pod(namespace: &str, image: &str, privileged: bool) -> AdmissionRequest {
+        AdmissionRequest::create(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": namespace},
+            "spec": {"containers": [{"name": "c", "image": image, "securityContext": {"privileged": privileged}}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn engines_answer_together_and_the_strictest_wins() {
+        let mut bundle = Bundle::default();
+        bundle.add_source("p.yaml", POLICY).unwrap();
+        bundle.add_pod_security("baseline:latest".parse().unwrap(), Mode::Enforce);
+        let verdict = bundle.evaluate(&pod("team", "nginx:latest", true), &Context::default());
+        let engines: Vec<_> = verdict.findings.iter().map(|f| f.engine).collect();
+        assert!(engines.contains(&EngineKind::Vap), "{verdict:?}");
+        assert!(engines.contains(&EngineKind::PodSecurity), "{verdict:?}");
+        assert_eq!(verdict.action(), Action::Deny);
+
+        let only_warned = bundle.evaluate(&pod("team", "nginx:latest", false), &Context::default());
+        assert_eq!(only_warned.action(), Action::Warn);
+        let clean = bundle.evaluate(&pod("team", "nginx:1.27", false), &Context::default());
+        assert_eq!(clean.action(), Action::Allow);
+    }
+
+    #[test]
+    fn pod_security_leaves_system_namespaces_alone() {
+        let mut bundle = Bundle::default();
+        bundle.add_pod_security("restricted:latest".parse().unwrap(), Mode::Enforce);
+        let verdict = bundle.evaluate(&pod("kube-system", "pause:3.9", true), &Context::default());
+        assert_eq!(verdict.action(), Action::Allow);
+    }
+
+    #[test]
+    fn a_broken_file_adds_nothing() {
+        let mut bundle = Bundle::default();
+        let broken = POLICY.replace("!c.image.endsWith(':latest')", "!c.image.endsWith(");
+        let errors = bundle.add_source("p.yaml", &broken).unwrap_err();
+        assert!(errors[0].line > 0, "{errors:?}");
+        assert!(bundle.is_empty());
+    }
+
+    #[test]
+    fn lone_policies_can_be_bound_for_a_check() {
+        let mut bundle = Bundle::default();
+        let lone = POLICY.split("---").next().unwrap();
+        bundle.add_source("p.yaml", lone).unwrap();
+        assert_eq!(bundle.unbound_policies(), ["no-latest"]);
+        bundle.bind_unbound(&[ValidationAction::Deny]);
+        assert!(bundle.unbound_policies().is_empty());
+        let verdict = bundle.evaluate(&pod("team", "nginx:latest", false), &Context::default());
+        assert_eq!(verdict.action(), Action::Deny);
+    }
+
+    #[test]
+    fn the_whole_library_loads() {
+        let mut bundle = Bundle::default();
+        bundle.add_library().unwrap();
+        assert!(!bundle.is_empty());
+        assert!(bundle.unbound_policies().is_empty(), "{:?}", bundle.unbound_policies());
+    }
+}
