@@ -10,6 +10,7 @@
 //! - [`mode`]: the one mode model (audit → warn → enforce) and how each engine renders it.
 
 pub mod admission;
+pub mod cel;
 pub mod mode;
 pub mod source;
 pub mod suite;
