@@ -116,6 +116,16 @@ fn bind(h: &mut MacroExprHelper<'_>, name: String, value: IdedExpr, body: IdedEx
     })))
 }
 
+/// `expr` with the two names bound to the current pair. Only the macro's own arguments are
+/// wrapped, so the loop step keeps the shapes the interpreter recognises (`@result && p` folds
+/// errors as cel-go does, `@result + [e]` appends in place).
+fn bound(h: &mut MacroExprHelper<'_>, key: &str, value: &str, expr: IdedExpr) -> IdedExpr {
+    let second = pair_part(h, 1);
+    let inner = bind(h, value.to_owned(), second, expr);
+    let first = pair_part(h, 0);
+    bind(h, key.to_owned(), first, inner)
+}
+
 /// `@k8s_pair[i]`.
 fn pair_part(h: &mut MacroExprHelper<'_>, i: i64) -> IdedExpr {
     let pair = ident(h, PAIR_VAR);
@@ -151,7 +161,8 @@ fn expand(
     let Some(body) = rest.pop() else {
         return Ok(None);
     };
-    let filter = rest.pop();
+    let body = bound(h, &key, &value, body);
+    let filter = rest.pop().map(|f| bound(h, &key, &value, f));
 
     let accu = |h: &mut MacroExprHelper<'_>| ident(h, ACCU);
     let (init, cond, step, result) = match kind {
@@ -203,7 +214,7 @@ fn expand(
                     call(h, operators::ADD, vec![a, one])
                 }
                 Kind::TransformMap => {
-                    let k = ident(h, &key);
+                    let k = pair_part(h, 0);
                     call(h, MAP_INSERT, vec![a, k, body])
                 }
                 _ => call(h, MAP_MERGE, vec![a, body]),
@@ -218,11 +229,6 @@ fn expand(
             (init, cond, step, accu(h))
         }
     };
-    // Within each iteration, bind the two names, then take the step.
-    let second = pair_part(h, 1);
-    let step = bind(h, value, second, step);
-    let first = pair_part(h, 0);
-    let step = bind(h, key, first, step);
     let range = call(h, PAIRS, vec![range]);
     Ok(Some(h.next_expr(Expr::Comprehension(Box::new(
         ComprehensionExpr {
