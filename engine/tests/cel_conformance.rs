@@ -11,6 +11,7 @@
 //! The pass rate must not drop below [`MIN_PASS_RATE`], a ratchet: raise it when more pass.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use cel::common::types::CelType;
 use cel::{Context, Env, Value};
 
 /// The overall pass rate reached, as a fraction; the test fails below it.
-const MIN_PASS_RATE: f64 = 0.633;
+const MIN_PASS_RATE: f64 = 0.608;
 
 // ---------------------------------------------------------------------------------------------
 // Textproto
@@ -699,6 +700,16 @@ fn run_test(file: &str, test: &Message, envs: &mut Envs) -> Outcome {
     let expects_error = test.get("eval_error").is_some() || test.get("any_eval_errors").is_some();
     if expects_error {
         return match result {
+            // failing because a message type is unknown is not the error the test is about
+            Err(e) if e.to_string().contains("known struct") => {
+                fail("proto messages unsupported", e.to_string())
+            }
+            // nor is calling a function of a library the environment lacks
+            Err(e @ cel::ExecutionError::UndeclaredReference(_))
+                if file_category(file).is_some() =>
+            {
+                fail(category_on_failure("undeclared"), e.to_string())
+            }
             Err(_) => Outcome::Pass,
             Ok(v) => fail(
                 category_on_failure("no error where one is expected"),
@@ -764,7 +775,9 @@ fn truncate(s: &str, n: usize) -> String {
 
 fn testdata_dir() -> Option<PathBuf> {
     let Ok(root) = std::env::var("PALISADE_ORACLES") else {
-        eprintln!(
+        // Straight to stderr, past the test harness's capture, so the skip is seen.
+        let _ = writeln!(
+            std::io::stderr(),
             "!!!!! PALISADE_ORACLES is not set: the cel-spec conformance data was NOT checked. \
              Set PALISADE_ORACLES=/work/shared/oracles to run it. !!!!!"
         );
