@@ -241,16 +241,15 @@ fn is_date(s: &str) -> bool {
 
 /// RFC 3339 date-time (`T` or space or lower-case `t`, optional fraction, `Z` or an offset).
 fn is_datetime(s: &str) -> bool {
-    if s.len() < 19 || !is_date(&s[..10]) {
+    let (Some(date), Some(time)) = (s.get(..10), s.get(11..)) else {
         return false;
-    }
-    let b = s.as_bytes();
-    if !matches!(b[10], b'T' | b't' | b' ') {
+    };
+    if !is_date(date) || !matches!(s.as_bytes().get(10), Some(b'T' | b't' | b' ')) {
         return false;
     }
     full_match(
         r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?",
-        &s[11..],
+        time,
     )
 }
 
@@ -381,6 +380,8 @@ mod tests {
             "format.datetime().validate('2020-01-32T00:00:00Z').value() == ['invalid datetime']",
             "!format.labelValue().validate('my-cool-label-Value').hasValue()",
             "format.uri().validate('../x').value() == ['parse \"../x\": invalid URI for request']",
+            "format.datetime().validate('2020-01-0é00:00:00Z').hasValue()",
+            "!format.datetime().validate('2020-01-01 10:00:00.5+02:00').hasValue()",
         ]);
         assert_eq!(
             eval("format.dns1123Label().validate('contains a space').value()"),

@@ -228,4 +228,69 @@ pub(crate) mod testing {
             }
         }
     }
+
+    /// Odd inputs give values or errors, never a panic.
+    #[test]
+    fn odd_inputs_do_not_panic() {
+        let inputs = [
+            "",
+            "%",
+            "%%",
+            "%zz",
+            "é",
+            "/",
+            "//",
+            "[",
+            "]:",
+            "::",
+            ":::",
+            ".",
+            "-",
+            "+",
+            "v",
+            "1.",
+            ".5",
+            "1e",
+            "1e999999999999",
+            "1Ki1",
+            "0.0000000000000000000000000000001",
+            "99999999999999999999999999999999999999999999",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3-01",
+            "http://[::1",
+            "http://a:99999999999999999999/",
+            "2020-01-0é00:00:00Z",
+            "1.2.3.4/",
+        ];
+        let calls = [
+            "quantity(@)",
+            "isQuantity(@)",
+            "url(@)",
+            "isURL(@)",
+            "ip(@)",
+            "isIP(@)",
+            "cidr(@)",
+            "isCIDR(@)",
+            "semver(@)",
+            "semver(@, true)",
+            "isSemver(@, true)",
+            "@.find(@)",
+            "@.findAll(@, -5)",
+            "format.named('datetime').value().validate(@)",
+            "format.qualifiedName().validate(@)",
+            "format.uri().validate(@)",
+            "ip.isCanonical(@)",
+            "url(@).getQuery()",
+            "cidr('10.0.0.0/8').containsIP(@)",
+        ];
+        for input in inputs {
+            let literal = format!("'{input}'");
+            for call in calls {
+                let _ = eval(&call.replace('@', &literal));
+            }
+        }
+        assert!(eval("quantity('1e999999999999')").is_err());
+        assert!(eval("isQuantity('1e999999999999')") == Ok(Value::Bool(false)));
+    }
 }
