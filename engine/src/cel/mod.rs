@@ -1,8 +1,7 @@
 //! CEL as the Kubernetes apiserver evaluates it, on the `cel` crate.
 //!
 //! - One environment for every expression: [`environment`] (what the parser knows: macros, optional
-//!   syntax) and [`root_context`] (the functions). The Kubernetes function libraries plug in at the
-//!   two places marked there.
+//!   syntax, and the Kubernetes function libraries of [`k8s`]) and [`root_context`].
 //! - Compile once, evaluate many: [`compile`] keeps every program it compiled, keyed by its source,
 //!   and hands out shared [`Program`]s.
 //! - Objects are `serde_json::Value`s converted by [`value::from_json`] (strings borrowed, not
@@ -11,6 +10,7 @@
 //!   column inside the expression, evaluation errors are [`EvalError`]s worded as cel-go words them
 //!   where we know the wording, and a panic inside the interpreter is caught and reported as an error.
 
+pub mod k8s;
 pub mod value;
 
 use std::collections::HashMap;
@@ -29,22 +29,16 @@ pub use value::{from_json, from_optional_json, to_json, to_static, K8sNull};
 /// The parse-time environment: the standard library's macros and optional syntax (`a.?b`,
 /// `orValue`), which Kubernetes enables too.
 pub fn environment() -> Env {
-    #[allow(unused_mut)]
-    let mut env = Env::stdlib();
-    // ---- Kubernetes CEL libraries, parse-time part (macros such as two-variable comprehensions) ----
-    // k8s::extend_env(&mut env);
-    env
+    // The declarations are fixed at build time and a unit test (`the_kubernetes_environment_builds`)
+    // proves they are consistent, so the fallback to the bare standard library is never taken.
+    k8s::environment().unwrap_or_else(|_| Env::stdlib())
 }
 
 /// The root context every evaluation runs in a child scope of: the standard functions, and the
 /// Kubernetes libraries.
 pub fn root_context() -> Context<'static, 'static> {
-    #[allow(unused_mut)]
-    let mut ctx = Context::with_env(Arc::clone(&ENV));
-    // ---- Kubernetes CEL libraries plug in here (lists, regex, url, ip/cidr, quantity, sets,
-    // strings, format, semver): ----
-    // k8s::register(&mut ctx);
-    ctx
+    // The Kubernetes libraries are declared on the environment (see [`k8s::register`]).
+    Context::with_env(Arc::clone(&ENV))
 }
 
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(environment()));
@@ -420,6 +414,13 @@ mod tests {
             authorizer: None,
         };
         evaluate_outcome(&program, &activation)
+    }
+
+    #[test]
+    fn the_kubernetes_environment_builds() {
+        assert!(k8s::environment().is_ok());
+        let outcome = run("quantity('1Gi').isGreaterThan(quantity('512Mi')) && ip('10.0.0.1').family() == 4", json!({})).unwrap();
+        assert!(matches!(outcome, Outcome::Bool(true)), "{outcome:?}");
     }
 
     #[test]
