@@ -24,14 +24,72 @@ use serde_json::json;
 
 /// Fragments that tend to reach unusual corners of the parsers.
 const TOKENS: &[&str] = &[
-    ": ", "- ", "{", "}", "[", "]", "\"", "'", "\n  ", "\n- ", "null", "~", "*a", "&a ", "!!binary ", "!!int ",
-    "0x", "1e999", "-9223372036854775809", "18446744073709551616", "has(", "object.", ".all(x, ", ".exists(",
-    "size(", "matches('", "(((", ")))", "\\u0000", "\t", "---\n", "...\n", "kind: ", "apiVersion: ",
-    "expression: ", "rego: |\n", "violation[{\"msg\": m}] {", "input.review.object", "not ", "some i; ",
-    "import data.lib", "default allow = false", "params.", "variables.", "namespaceObject.", "request.",
-    "quantity('", "ip('", "cidr('", "url('", "semver('", "!= null", " ? ", " : ", "'\\", "\"\\",
-    "matchConstraints:", "validationActions: [", "paramKind:", "paramRef:", "resourceRules:", "operations: [\"*\"]",
-    "level: restricted", "version: v1.", "securityContext: {privileged: true}", "hostPath: {path: /}",
+    ": ",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    "'",
+    "\n  ",
+    "\n- ",
+    "null",
+    "~",
+    "*a",
+    "&a ",
+    "!!binary ",
+    "!!int ",
+    "0x",
+    "1e999",
+    "-9223372036854775809",
+    "18446744073709551616",
+    "has(",
+    "object.",
+    ".all(x, ",
+    ".exists(",
+    "size(",
+    "matches('",
+    "(((",
+    ")))",
+    "\\u0000",
+    "\t",
+    "---\n",
+    "...\n",
+    "kind: ",
+    "apiVersion: ",
+    "expression: ",
+    "rego: |\n",
+    "violation[{\"msg\": m}] {",
+    "input.review.object",
+    "not ",
+    "some i; ",
+    "import data.lib",
+    "default allow = false",
+    "params.",
+    "variables.",
+    "namespaceObject.",
+    "request.",
+    "quantity('",
+    "ip('",
+    "cidr('",
+    "url('",
+    "semver('",
+    "!= null",
+    " ? ",
+    " : ",
+    "'\\",
+    "\"\\",
+    "matchConstraints:",
+    "validationActions: [",
+    "paramKind:",
+    "paramRef:",
+    "resourceRules:",
+    "operations: [\"*\"]",
+    "level: restricted",
+    "version: v1.",
+    "securityContext: {privileged: true}",
+    "hostPath: {path: /}",
 ];
 
 struct Rng(u64);
@@ -76,7 +134,10 @@ fn main() {
     }
 
     let corpus = load_corpus(&extra);
-    println!("fuzz: {} seed inputs, {seconds} s, seed {seed}", corpus.len());
+    println!(
+        "fuzz: {} seed inputs, {seconds} s, seed {seed}",
+        corpus.len()
+    );
     if corpus.is_empty() {
         eprintln!("fuzz: no seed inputs");
         std::process::exit(2);

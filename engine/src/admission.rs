@@ -1,8 +1,9 @@
 //! The admission request every engine evaluates: what is being done (operation), to what (object,
 //! old object, kind, resource, namespace, name) and by whom (user info).
 //!
-//! It mirrors `admission.k8s.io/v1` `AdmissionRequest`. A bare object is treated as a CREATE by an
-//! anonymous-free test user, as `kubectl apply` of a new object would be.
+//! It mirrors `admission.k8s.io/v1` `AdmissionRequest`. A bare object is treated as a CREATE, as
+//! `kubectl apply` of a new object would be; who sends it is left empty (gator does the same) and
+//! callers that need a user take [`UserInfo::tester`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,6 +62,19 @@ pub struct UserInfo {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, Value>,
+}
+
+impl UserInfo {
+    /// The user a request comes from when a test case or `palisade check` does not say: an
+    /// authenticated, unprivileged user. The apiserver never admits a request without a user, and
+    /// policies may look at `request.userInfo.username`.
+    pub fn tester() -> UserInfo {
+        UserInfo {
+            username: "palisade:tester".into(),
+            groups: vec!["system:authenticated".into()],
+            ..UserInfo::default()
+        }
+    }
 }
 
 /// One admission request, as the apiserver hands it to admission plugins and webhooks.

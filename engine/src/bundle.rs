@@ -48,12 +48,24 @@ impl Bundle {
     }
 
     /// Load parsed documents of `file`. Nothing is added unless all of them load.
-    pub fn add_documents(&mut self, file: &str, documents: &[Document]) -> Result<(), Vec<SourceError>> {
+    pub fn add_documents(
+        &mut self,
+        file: &str,
+        documents: &[Document],
+    ) -> Result<(), Vec<SourceError>> {
         let mut errors = Vec::new();
         let mut vap_documents = Vec::new();
         for document in documents {
-            let api_version = document.value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-            let kind = document.value.get("kind").and_then(Value::as_str).unwrap_or_default();
+            let api_version = document
+                .value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let kind = document
+                .value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match (api_version, kind) {
                 (_, "") => errors.push(SourceError::new(
                     file,
@@ -83,6 +95,17 @@ impl Bundle {
             self.vap.extend(set);
         }
         Ok(())
+    }
+
+    /// Parameter objects for `paramKind` policies. One with the same kind, namespace and name as an
+    /// object already loaded (for example the sample shipped beside a policy) replaces it, as
+    /// applying it to a cluster would.
+    pub fn set_params(&mut self, params: &[Value]) {
+        for param in params {
+            let id = identity(param);
+            self.vap.params.retain(|existing| identity(existing) != id);
+            self.vap.params.push(param.clone());
+        }
     }
 
     /// Enforce a Pod Security level in `mode` on every namespace except the system ones.
@@ -127,7 +150,9 @@ impl Bundle {
     /// checks a lone policy file expects.
     pub fn bind_unbound(&mut self, actions: &[ValidationAction]) {
         for name in self.vap.unbound_policies() {
-            self.vap.bindings.push(vap::Binding::unrestricted(&name, &name, actions));
+            self.vap
+                .bindings
+                .push(vap::Binding::unrestricted(&name, &name, actions));
         }
     }
 
@@ -142,13 +167,31 @@ impl Bundle {
             };
             verdict.merge(self.vap.evaluate(request, &vap_context).into_verdict());
         }
-        if !self.pod_security.is_empty() && !SYSTEM_NAMESPACES.contains(&request.namespace.as_str()) {
+        if !self.pod_security.is_empty() && !SYSTEM_NAMESPACES.contains(&request.namespace.as_str())
+        {
             for (level, mode) in &self.pod_security {
                 verdict.merge(pss::evaluate(*level, *mode, request));
             }
         }
         verdict
     }
+}
+
+/// What makes an object itself in a cluster: API group, kind, namespace and name.
+fn identity(object: &Value) -> (String, String, String, String) {
+    let text = |value: Option<&Value>| value.and_then(Value::as_str).unwrap_or_default().to_owned();
+    let api_version = text(object.get("apiVersion"));
+    let group = match api_version.split_once('/') {
+        Some((group, _)) => group.to_owned(),
+        None => String::new(),
+    };
+    let metadata = object.get("metadata");
+    (
+        group,
+        text(object.get("kind")),
+        text(metadata.and_then(|m| m.get("namespace"))),
+        text(metadata.and_then(|m| m.get("name"))),
+    )
 }
 
 /// `palisade.dev/v1alpha1` `PodSecurityEntry`: `spec.level` and `spec.version`.
@@ -248,10 +291,25 @@ spec: {policyName: no-latest, validationActions: [Warn]}
     }
 
     #[test]
+    fn params_replace_the_sample_of_the_same_name() {
+        let mut bundle = Bundle::default();
+        let sample = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p", "namespace": "s"}, "data": {"a": "1"}});
+        let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "q", "namespace": "s"}});
+        bundle.set_params(&[sample, other.clone()]);
+        let mine = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p", "namespace": "s"}, "data": {"a": "2"}});
+        bundle.set_params(std::slice::from_ref(&mine));
+        assert_eq!(bundle.vap.params, vec![other, mine]);
+    }
+
+    #[test]
     fn the_whole_library_loads() {
         let mut bundle = Bundle::default();
         bundle.add_library().unwrap();
         assert!(!bundle.is_empty());
-        assert!(bundle.unbound_policies().is_empty(), "{:?}", bundle.unbound_policies());
+        assert!(
+            bundle.unbound_policies().is_empty(),
+            "{:?}",
+            bundle.unbound_policies()
+        );
     }
 }

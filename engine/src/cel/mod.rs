@@ -419,7 +419,11 @@ mod tests {
     #[test]
     fn the_kubernetes_environment_builds() {
         assert!(k8s::environment().is_ok());
-        let outcome = run("quantity('1Gi').isGreaterThan(quantity('512Mi')) && ip('10.0.0.1').family() == 4", json!({})).unwrap();
+        let outcome = run(
+            "quantity('1Gi').isGreaterThan(quantity('512Mi')) && ip('10.0.0.1').family() == 4",
+            json!({}),
+        )
+        .unwrap();
         assert!(matches!(outcome, Outcome::Bool(true)), "{outcome:?}");
     }
 

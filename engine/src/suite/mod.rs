@@ -28,8 +28,16 @@ pub fn run_file(name: &str, text: &str, files: &dyn Files) -> Result<Vec<CaseRes
     let Some(document) = documents.first() else {
         return Err(SourceError::new(name, 0, 0, "the file is empty"));
     };
-    let api_version = document.value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let kind = document.value.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api_version = document
+        .value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = document
+        .value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let group = api_version.split('/').next().unwrap_or_default();
     match (group, kind) {
         ("palisade.dev", "PolicyTest") => palisade::run(name, document, files),

@@ -72,15 +72,30 @@ struct Case {
 
 /// Run one `palisade-test.yaml`. `Err` means the suite itself is unusable (bad YAML, a policy that
 /// does not compile); individual cases that cannot be built fail on their own.
-pub fn run(suite: &str, document: &Document, files: &dyn Files) -> Result<Vec<CaseResult>, SourceError> {
-    let test: PolicyTest = serde_json::from_value(document.value.clone())
-        .map_err(|err| SourceError::new(suite, document.first_line, 0, format!("not a valid PolicyTest: {err}")))?;
+pub fn run(
+    suite: &str,
+    document: &Document,
+    files: &dyn Files,
+) -> Result<Vec<CaseResult>, SourceError> {
+    let test: PolicyTest = serde_json::from_value(document.value.clone()).map_err(|err| {
+        SourceError::new(
+            suite,
+            document.first_line,
+            0,
+            format!("not a valid PolicyTest: {err}"),
+        )
+    })?;
 
     let mut bundle = Bundle::default();
     for path in &test.policies {
-        let text = files
-            .read(path)
-            .map_err(|err| SourceError::new(suite, document.first_line, 0, format!("policy file {path}: {err}")))?;
+        let text = files.read(path).map_err(|err| {
+            SourceError::new(
+                suite,
+                document.first_line,
+                0,
+                format!("policy file {path}: {err}"),
+            )
+        })?;
         bundle
             .add_source(path, &text)
             .map_err(|errors| first_error(suite, errors))?;
@@ -90,9 +105,9 @@ pub fn run(suite: &str, document: &Document, files: &dyn Files) -> Result<Vec<Ca
             Some(version) => format!("{}:{}", pod_security.level, version),
             None => pod_security.level.clone(),
         };
-        let level: LevelVersion = spec
-            .parse()
-            .map_err(|err| SourceError::new(suite, document.first_line, 0, format!("podSecurity: {err}")))?;
+        let level: LevelVersion = spec.parse().map_err(|err| {
+            SourceError::new(suite, document.first_line, 0, format!("podSecurity: {err}"))
+        })?;
         bundle.add_pod_security(level, pod_security.mode.unwrap_or(Mode::Enforce));
     }
     if bundle.is_empty() {
@@ -104,9 +119,9 @@ pub fn run(suite: &str, document: &Document, files: &dyn Files) -> Result<Vec<Ca
         ));
     }
 
+    bundle.set_params(&test.params);
     let context = Context {
         namespaces: test.namespaces.iter().map(complete_namespace).collect(),
-        params: test.params.clone(),
         ..Context::default()
     };
 
@@ -133,14 +148,21 @@ fn first_error(suite: &str, errors: Vec<SourceError>) -> SourceError {
 fn complete_namespace(namespace: &Value) -> Value {
     let mut namespace = namespace.clone();
     if let Some(object) = namespace.as_object_mut() {
-        object.entry("apiVersion").or_insert_with(|| Value::from("v1"));
-        object.entry("kind").or_insert_with(|| Value::from("Namespace"));
+        object
+            .entry("apiVersion")
+            .or_insert_with(|| Value::from("v1"));
+        object
+            .entry("kind")
+            .or_insert_with(|| Value::from("Namespace"));
         let name = object
             .get("metadata")
             .and_then(|m| m.get("name"))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if let (Some(name), Some(metadata)) = (name, object.get_mut("metadata").and_then(Value::as_object_mut)) {
+        if let (Some(name), Some(metadata)) = (
+            name,
+            object.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
             let labels = metadata
                 .entry("labels")
                 .or_insert_with(|| Value::Object(Default::default()));
@@ -163,7 +185,9 @@ fn run_case(case: &Case, bundle: &Bundle, context: &Context, files: &dyn Files) 
     };
     let pattern = match case.message.as_deref().map(Regex::new).transpose() {
         Ok(pattern) => pattern,
-        Err(err) => return CaseStatus::Failed(format!("message is not a valid regular expression: {err}")),
+        Err(err) => {
+            return CaseStatus::Failed(format!("message is not a valid regular expression: {err}"))
+        }
     };
     let request = match build_request(case, files) {
         Ok(request) => request,
@@ -217,7 +241,10 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
             let text = files.read(path)?;
             let mut documents = parse_documents(path, &text).map_err(|err| err.to_string())?;
             if documents.len() != 1 {
-                return Err(format!("{path}: expected one document, found {}", documents.len()));
+                return Err(format!(
+                    "{path}: expected one document, found {}",
+                    documents.len()
+                ));
             }
             documents.remove(0).value
         }
@@ -227,11 +254,13 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
     };
 
     let is_review = object.get("kind").and_then(Value::as_str) == Some("AdmissionReview");
-    let operation = case.operation.unwrap_or(if case.old_object.is_some() && object.is_null() {
-        Operation::Delete
-    } else {
-        Operation::Create
-    });
+    let operation = case
+        .operation
+        .unwrap_or(if case.old_object.is_some() && object.is_null() {
+            Operation::Delete
+        } else {
+            Operation::Create
+        });
     let mut request = if is_review {
         // The review supplies the request; the case's own fields override it.
         let mut request = AdmissionRequest::from_value(object).map_err(|err| err.to_string())?;
@@ -246,7 +275,8 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
         let old = case.old_object.clone().unwrap_or(Value::Null);
         AdmissionRequest::for_object(Operation::Delete, old).map_err(|err| err.to_string())?
     } else {
-        let mut request = AdmissionRequest::for_object(operation, object).map_err(|err| err.to_string())?;
+        let mut request =
+            AdmissionRequest::for_object(operation, object).map_err(|err| err.to_string())?;
         if operation != Operation::Delete {
             request.old_object = case.old_object.clone();
         }
@@ -254,12 +284,17 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
     };
     if let Some(user) = &case.user_info {
         request.user_info = user.clone();
+    } else if request.user_info.username.is_empty() {
+        request.user_info = UserInfo::tester();
     }
     if request.namespace.is_empty() && is_namespaced(&request.kind.kind) {
         // The apiserver takes the namespace from the request path and writes it into the object
         // before admission; `kubectl` sends `default` when none is given.
         request.namespace = "default".into();
-        for object in [request.object.as_mut(), request.old_object.as_mut()].into_iter().flatten() {
+        for object in [request.object.as_mut(), request.old_object.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
                 metadata
                     .entry("namespace")

@@ -6,7 +6,7 @@ use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::pss::LevelVersion;
 use palisade_engine::source::parse_documents;
 use palisade_engine::vap::types::ValidationAction;
-use palisade_engine::{library, AdmissionRequest, Mode, Verdict};
+use palisade_engine::{library, AdmissionRequest, Mode, UserInfo, Verdict};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -77,8 +77,11 @@ fn check(args: &CheckArgs) -> Result<Exit, Vec<String>> {
 
     let mut results = Vec::new();
     for resource in resources {
-        let request = AdmissionRequest::from_value(resource.value.clone())
+        let mut request = AdmissionRequest::from_value(resource.value.clone())
             .map_err(|err| vec![format!("{}:{}: {err}", resource.source, resource.line)])?;
+        if request.user_info.username.is_empty() {
+            request.user_info = UserInfo::tester();
+        }
         let verdict = bundle.evaluate(&request, &context);
         results.push(Checked {
             source: resource.source,
@@ -103,7 +106,11 @@ fn check(args: &CheckArgs) -> Result<Exit, Vec<String>> {
         OutputFormat::Text => print_text(&report),
         OutputFormat::Json => super::print_json(&report),
     }
-    Ok(if report.denied > 0 { Exit::Failed } else { Exit::Ok })
+    Ok(if report.denied > 0 {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    })
 }
 
 fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
@@ -154,7 +161,8 @@ fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
     }
     if bundle.is_empty() {
         return Err(vec![
-            "nothing to check against: give --policy FILE, --pss LEVEL[:VERSION] or --library ID".into(),
+            "nothing to check against: give --policy FILE, --pss LEVEL[:VERSION] or --library ID"
+                .into(),
         ]);
     }
     Ok(bundle)
@@ -214,12 +222,25 @@ fn print_text(report: &Report<'_>) {
             println!("allow  {subject}  ({}:{})", result.source, result.line);
             continue;
         }
-        println!("{:<6} {subject}  ({}:{})", result.action.as_str(), result.source, result.line);
+        println!(
+            "{:<6} {subject}  ({}:{})",
+            result.action.as_str(),
+            result.source,
+            result.line
+        );
         for finding in &result.verdict.findings {
-            println!("  {:<6} {}: {}", finding.action.as_str(), finding.policy, finding.message);
+            println!(
+                "  {:<6} {}: {}",
+                finding.action.as_str(),
+                finding.policy,
+                finding.message
+            );
         }
         for skipped in &result.verdict.not_evaluable {
-            println!("  ?      {}: not evaluable locally: {}", skipped.policy, skipped.reason);
+            println!(
+                "  ?      {}: not evaluable locally: {}",
+                skipped.policy, skipped.reason
+            );
         }
     }
     println!(

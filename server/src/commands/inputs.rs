@@ -159,6 +159,9 @@ mod tests {
     #[test]
     fn a_missing_path_is_named_in_the_error() {
         let err = read_inputs(&["/no/such/place.yaml".into()]).unwrap_err();
-        assert_eq!(err.to_string(), "/no/such/place.yaml: no such file or directory");
+        assert_eq!(
+            err.to_string(),
+            "/no/such/place.yaml: no such file or directory"
+        );
     }
 }

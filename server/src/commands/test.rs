@@ -15,8 +15,10 @@ pub fn is_suite_file(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    matches!(name, "suite.yaml" | "kyverno-test.yaml" | "palisade-test.yaml")
-        || name.ends_with(".palisade-test.yaml")
+    matches!(
+        name,
+        "suite.yaml" | "kyverno-test.yaml" | "palisade-test.yaml"
+    ) || name.ends_with(".palisade-test.yaml")
 }
 
 #[derive(Serialize)]

@@ -66,10 +66,17 @@ fn the_built_in_library_passes_its_own_tests() {
     assert!(output.status.success(), "{out}\n{}", stderr(&output));
     let last = out.lines().last().unwrap_or_default();
     let counts: Vec<&str> = last.split(", ").collect();
-    assert!(counts[0].ends_with(" passed") && counts[1] == "0 failed", "{last}");
+    assert!(
+        counts[0].ends_with(" passed") && counts[1] == "0 failed",
+        "{last}"
+    );
     let passed: usize = counts[0].trim_end_matches(" passed").parse().unwrap();
     assert!(passed >= 40, "only {passed} library cases ran:\n{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("PASS ")).count(), passed, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("PASS ")).count(),
+        passed,
+        "{out}"
+    );
 }
 
 #[test]
@@ -89,8 +96,16 @@ fn a_failing_case_fails_the_run_with_exit_1() {
     let output = palisade(&["test", "."], &dir);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
-    assert!(out.contains("PASS ./palisade-test.yaml small is fine"), "{out}");
-    assert!(out.contains("FAIL ./palisade-test.yaml wrongly expected to pass: expected allow, got deny"), "{out}");
+    assert!(
+        out.contains("PASS ./palisade-test.yaml small is fine"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "FAIL ./palisade-test.yaml wrongly expected to pass: expected allow, got deny"
+        ),
+        "{out}"
+    );
     assert!(out.contains("at most 5 replicas"), "{out}");
     assert_eq!(out.lines().last(), Some("2 passed, 1 failed"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -101,7 +116,11 @@ fn a_path_without_suites_is_bad_input() {
     let dir = scratch_dir("palisade_empty");
     let output = palisade(&["test", "."], &dir);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("no test suites found"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no test suites found"),
+        "{}",
+        stderr(&output)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -118,9 +137,16 @@ fn check_denies_with_exit_1_and_allows_with_exit_0() {
 
     let allowed = palisade(&["check", "--policy", "policy.yaml", "ok.yaml"], &dir);
     assert_eq!(allowed.status.code(), Some(0), "{}", stdout(&allowed));
-    assert!(stdout(&allowed).contains("allow  Deployment team/small"), "{}", stdout(&allowed));
+    assert!(
+        stdout(&allowed).contains("allow  Deployment team/small"),
+        "{}",
+        stdout(&allowed)
+    );
 
-    let denied = palisade(&["check", "--policy", "policy.yaml", "ok.yaml", "bad.yaml"], &dir);
+    let denied = palisade(
+        &["check", "--policy", "policy.yaml", "ok.yaml", "bad.yaml"],
+        &dir,
+    );
     let out = stdout(&denied);
     assert_eq!(denied.status.code(), Some(1), "{out}");
     assert!(out.contains("deny   Deployment team/big"), "{out}");
@@ -128,9 +154,22 @@ fn check_denies_with_exit_1_and_allows_with_exit_0() {
         out.contains("ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas' denied request: at most 5 replicas"),
         "{out}"
     );
-    assert!(out.contains("1 denied, 0 warned, 0 audited, 1 allowed"), "{out}");
+    assert!(
+        out.contains("1 denied, 0 warned, 0 audited, 1 allowed"),
+        "{out}"
+    );
 
-    let json = palisade(&["check", "--policy", "policy.yaml", "--output", "json", "bad.yaml"], &dir);
+    let json = palisade(
+        &[
+            "check",
+            "--policy",
+            "policy.yaml",
+            "--output",
+            "json",
+            "bad.yaml",
+        ],
+        &dir,
+    );
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON output");
     assert_eq!(report["denied"], 1);
     assert_eq!(report["results"][0]["action"], "deny");
@@ -158,7 +197,10 @@ fn check_reads_standard_input_and_pod_security_levels() {
     let output = child.wait_with_output().unwrap();
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{out}{}", stderr(&output));
-    assert!(out.contains("violates PodSecurity \"restricted:latest\""), "{out}");
+    assert!(
+        out.contains("violates PodSecurity \"restricted:latest\""),
+        "{out}"
+    );
     assert!(out.contains("privileged"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -166,7 +208,11 @@ fn check_reads_standard_input_and_pod_security_levels() {
 #[test]
 fn check_reports_bad_input_with_exit_2_and_the_place() {
     let dir = scratch_dir("palisade_bad");
-    std::fs::write(dir.join("broken.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: [oops\n").unwrap();
+    std::fs::write(
+        dir.join("broken.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: [oops\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("bad-policy.yaml"),
         POLICY.replace("object.spec.replicas <= 5", "object.spec.replicas <= )"),
@@ -176,7 +222,11 @@ fn check_reports_bad_input_with_exit_2_and_the_place() {
 
     let broken = palisade(&["check", "--pss", "baseline", "broken.yaml"], &dir);
     assert_eq!(broken.status.code(), Some(2));
-    assert!(stderr(&broken).contains("palisade: error: broken.yaml:"), "{}", stderr(&broken));
+    assert!(
+        stderr(&broken).contains("palisade: error: broken.yaml:"),
+        "{}",
+        stderr(&broken)
+    );
 
     let bad_policy = palisade(&["check", "--policy", "bad-policy.yaml", "ok.yaml"], &dir);
     let err = stderr(&bad_policy);
@@ -186,10 +236,18 @@ fn check_reports_bad_input_with_exit_2_and_the_place() {
 
     let nothing = palisade(&["check", "ok.yaml"], &dir);
     assert_eq!(nothing.status.code(), Some(2));
-    assert!(stderr(&nothing).contains("nothing to check against"), "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains("nothing to check against"),
+        "{}",
+        stderr(&nothing)
+    );
 
     let unknown = palisade(&["check", "--library", "no-such-thing", "ok.yaml"], &dir);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("no such library entry"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("no such library entry"),
+        "{}",
+        stderr(&unknown)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
