@@ -70,10 +70,26 @@ pub struct Document {
 impl Document {
     /// Where `snippet` (for example a CEL expression, or one line of it) appears in this document's
     /// text, as a 1-based (line, column) of the whole file. `offset` is a byte offset inside the snippet
-    /// (for example the column an expression parser reported). Falls back to the document's first line
-    /// when the snippet is not found verbatim (quoted YAML strings with escapes, folded scalars).
+    /// (for example the column an expression parser reported). Block scalars (`|` keeps the lines,
+    /// `>` folds them into one) and plain one-line values are found; when nothing matches (quoted
+    /// strings with escapes) it falls back to the document's first line.
     pub fn locate(&self, snippet: &str, offset: usize) -> (usize, usize) {
-        // Find the line of the snippet that holds `offset`, and look that line up in the text.
+        // A line of the file whose text is a piece of the snippet covering `offset`: that is how
+        // both literal and folded block scalars lay an expression out.
+        for (index, line) in self.text.lines().enumerate() {
+            let piece = line.trim();
+            if piece.len() < 2 {
+                continue;
+            }
+            for (at, _) in snippet.match_indices(piece) {
+                if at <= offset && offset <= at + piece.len() {
+                    let indent = line.len() - line.trim_start().len();
+                    return (self.first_line + index, indent + (offset - at) + 1);
+                }
+            }
+        }
+        // The snippet's line holding `offset`, found inside a longer line of the file
+        // (`expression: "a.b == 1"`).
         let mut consumed = 0;
         for part in snippet.split('\n') {
             let end = consumed + part.len();
@@ -229,6 +245,32 @@ mod tests {
         let snippet = "object.spec.replicas <= 5 &&\nobject.bad(";
         let offset = snippet.find("bad").unwrap();
         assert_eq!(doc.locate(snippet, offset), (14, 14));
+    }
+
+    #[test]
+    fn locate_finds_an_offset_in_a_folded_scalar() {
+        let text = "spec:\n  validations:\n  - expression: >-\n      object.spec.replicas <= 5 &&\n      object.bad(\n";
+        let doc = Document {
+            value: Value::Null,
+            first_line: 1,
+            text: text.to_owned(),
+        };
+        // `>-` folds the two lines into one, joined by a space.
+        let snippet = "object.spec.replicas <= 5 && object.bad(";
+        let offset = snippet.find("bad").unwrap();
+        assert_eq!(doc.locate(snippet, offset), (5, 14));
+        assert_eq!(doc.locate(snippet, 0), (4, 7));
+    }
+
+    #[test]
+    fn locate_finds_a_quoted_one_line_value() {
+        let text = "- expression: \"object.x <= )\"\n";
+        let doc = Document {
+            value: Value::Null,
+            first_line: 3,
+            text: text.to_owned(),
+        };
+        assert_eq!(doc.locate("object.x <= )", 12), (3, 28));
     }
 
     #[test]
