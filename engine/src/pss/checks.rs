@@ -564,6 +564,8 @@ struct ContainerFacts<'a> {
     ports: &'a [Value],
     probes: [Option<&'a Object>; 3],
     lifecycle: Option<&'a Object>,
+    /// Unset host ports take the container port (see [`PodFacts::read`]).
+    host_ports_default: bool,
 }
 
 impl<'a> ContainerFacts<'a> {
@@ -588,44 +590,66 @@ impl<'a> ContainerFacts<'a> {
     }
 }
 
-/// The pod-level fields the checks read.
+/// The pod-level fields the checks read, from one pass over the spec.
 pub(super) struct PodFacts<'a> {
     annotations: Option<&'a Object>,
-    spec: Option<&'a Object>,
     sc: SecurityContext<'a>,
     windows: bool,
     user_namespace: bool,
+    host_network: bool,
+    host_pid: bool,
+    host_ipc: bool,
+    volumes: &'a [Value],
     containers: [&'a [Value]; 3],
+    host_ports_default: bool,
 }
 
 impl<'a> PodFacts<'a> {
-    pub(super) fn read(metadata: &'a Value, spec: &'a Value) -> Self {
-        let annotations = object(metadata.get("annotations"));
-        let spec = spec.as_object();
-        let get = |key: &str| spec.and_then(|s| s.get(key));
-        PodFacts {
-            annotations,
-            spec,
-            sc: SecurityContext::read(object(get("securityContext"))),
-            windows: object(get("os")).is_some_and(|os| text(os.get("name")) == "windows"),
-            user_namespace: get("hostUsers").and_then(Value::as_bool) == Some(false),
-            containers: [
-                array(get("initContainers")),
-                array(get("containers")),
-                array(get("ephemeralContainers")),
-            ],
+    /// `pod_defaults`: apply the apiserver's defaulting of Pods (not of pod templates) that
+    /// changes what the checks see: a `hostNetwork` pod's container ports get `hostPort`s.
+    pub(super) fn read(metadata: &'a Value, spec: &'a Value, pod_defaults: bool) -> Self {
+        let mut pod = PodFacts {
+            annotations: object(metadata.get("annotations")),
+            sc: SecurityContext::default(),
+            windows: false,
+            user_namespace: false,
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            volumes: &[],
+            containers: [&[]; 3],
+            host_ports_default: false,
+        };
+        for (key, value) in spec.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "securityContext" => pod.sc = SecurityContext::read(value.as_object()),
+                "os" => pod.windows = text(value.get("name")) == "windows",
+                "hostUsers" => pod.user_namespace = value.as_bool() == Some(false),
+                "hostNetwork" => pod.host_network = value.as_bool() == Some(true),
+                "hostPID" => pod.host_pid = value.as_bool() == Some(true),
+                "hostIPC" => pod.host_ipc = value.as_bool() == Some(true),
+                "volumes" => pod.volumes = array(Some(value)),
+                "initContainers" => pod.containers[0] = array(Some(value)),
+                "containers" => pod.containers[1] = array(Some(value)),
+                "ephemeralContainers" => pod.containers[2] = array(Some(value)),
+                _ => {}
+            }
         }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.spec.and_then(|s| s.get(key))
+        pod.host_ports_default = pod_defaults && pod.host_network;
+        pod
     }
 
     fn containers(&self) -> impl Iterator<Item = ContainerFacts<'a>> + '_ {
         self.containers
             .iter()
-            .flat_map(|list| list.iter())
-            .map(ContainerFacts::read)
+            .enumerate()
+            .flat_map(|(i, list)| list.iter().map(move |c| (i, c)))
+            .map(|(i, c)| {
+                let mut facts = ContainerFacts::read(c);
+                // Not for ephemeral containers (list 2), as in the apiserver.
+                facts.host_ports_default = i < 2 && self.host_ports_default;
+                facts
+            })
     }
 
     fn annotation(&self, key: &str) -> Option<&'a Value> {
@@ -715,8 +739,16 @@ fn proc_mount_bad(value: Option<&Value>) -> bool {
     value.is_some_and(|v| v.as_str() != Some("Default"))
 }
 
-fn host_port(port: &Value) -> i64 {
-    port.get("hostPort").and_then(Value::as_i64).unwrap_or(0)
+/// A port's `hostPort`; with `defaulted`, an unset one takes the `containerPort`, as the
+/// apiserver defaults it in Pods with `hostNetwork: true`.
+fn host_port(port: &Value, defaulted: bool) -> i64 {
+    match port.get("hostPort").and_then(Value::as_i64).unwrap_or(0) {
+        0 if defaulted => port
+            .get("containerPort")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        set => set,
+    }
 }
 
 fn handler_hosts(handler: Option<&Object>) -> impl Iterator<Item = &str> {
@@ -791,14 +823,17 @@ fn has_source(volume: &Object, key: &str) -> bool {
 /// Whether the restricted level accepts a volume. A volume that names no source at all is an
 /// `emptyDir`: the apiserver defaults it so before admission (and upstream's fixtures rely on it).
 fn volume_allowed(volume: &Value) -> bool {
-    volume.as_object().is_some_and(|v| {
-        ALLOWED_VOLUME_SOURCES
-            .iter()
-            .any(|source| has_source(v, source))
-            || !RESTRICTED_VOLUME_SOURCES
-                .iter()
-                .any(|source| has_source(v, source))
-    })
+    let mut restricted = false;
+    for (key, value) in volume.as_object().into_iter().flatten() {
+        if value.is_null() {
+            continue;
+        }
+        if ALLOWED_VOLUME_SOURCES.contains(&key.as_str()) {
+            return true;
+        }
+        restricted |= RESTRICTED_VOLUME_SOURCES.contains(&key.as_str());
+    }
+    volume.is_object() && !restricted
 }
 
 impl Rule {
@@ -846,15 +881,12 @@ impl Rule {
                         })
                     })
             }
-            Rule::HostNamespaces => {
-                is_true(pod.get("hostNetwork"))
-                    || is_true(pod.get("hostPID"))
-                    || is_true(pod.get("hostIPC"))
-            }
-            Rule::HostPathVolumes => array(pod.get("volumes"))
+            Rule::HostNamespaces => pod.host_network || pod.host_pid || pod.host_ipc,
+            Rule::HostPathVolumes => pod
+                .volumes
                 .iter()
                 .any(|v| v.as_object().is_some_and(|v| has_source(v, "hostPath"))),
-            Rule::RestrictedVolumes => array(pod.get("volumes")).iter().any(|v| !volume_allowed(v)),
+            Rule::RestrictedVolumes => pod.volumes.iter().any(|v| !volume_allowed(v)),
             Rule::SeLinux { allowed_types } => pod
                 .sc
                 .se_linux
@@ -904,7 +936,10 @@ impl Rule {
             Rule::CapabilitiesBaseline => {
                 adds(sc.capabilities).any(|cap| !CAPABILITIES_BASELINE.contains(&cap))
             }
-            Rule::HostPorts => c.ports.iter().any(|p| host_port(p) != 0),
+            Rule::HostPorts => c
+                .ports
+                .iter()
+                .any(|p| host_port(p, c.host_ports_default) != 0),
             Rule::HostProbesAndLifecycle => {
                 c.probes.iter().any(|p| handler_hosts(*p).next().is_some())
                     || lifecycle_handlers(c.lifecycle)
@@ -981,19 +1016,20 @@ impl Rule {
             }
             Rule::HostNamespaces => {
                 let mut found = Vec::new();
-                for (field, label) in [
-                    ("hostNetwork", "hostNetwork=true"),
-                    ("hostPID", "hostPID=true"),
-                    ("hostIPC", "hostIPC=true"),
+                for (set, label) in [
+                    (pod.host_network, "hostNetwork=true"),
+                    (pod.host_pid, "hostPID=true"),
+                    (pod.host_ipc, "hostIPC=true"),
                 ] {
-                    if is_true(pod.get(field)) {
+                    if set {
                         found.push(label);
                     }
                 }
                 (!found.is_empty()).then(|| ("host namespaces", found.join(", ")))
             }
             Rule::HostPathVolumes => {
-                let names: Vec<&str> = array(pod.get("volumes"))
+                let names: Vec<&str> = pod
+                    .volumes
                     .iter()
                     .filter_map(Value::as_object)
                     .filter(|v| has_source(v, "hostPath"))
@@ -1016,7 +1052,7 @@ impl Rule {
                 for c in pod.containers() {
                     let mut bad = false;
                     for port in c.ports {
-                        let hp = host_port(port);
+                        let hp = host_port(port, c.host_ports_default);
                         if hp != 0 {
                             bad = true;
                             ports.insert(hp.to_string());
@@ -1429,7 +1465,7 @@ fn describe_capabilities_restricted(pod: &PodFacts<'_>) -> Option<(&'static str,
 fn describe_restricted_volumes(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     let mut names = Vec::new();
     let mut types = BTreeSet::new();
-    for volume in array(pod.get("volumes")) {
+    for volume in pod.volumes.iter() {
         if volume_allowed(volume) {
             continue;
         }

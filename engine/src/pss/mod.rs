@@ -235,14 +235,28 @@ impl PssResult {
     }
 }
 
-/// Runs the checks of `lv` on a pod's `metadata` and `spec` (either may be `null`).
+/// Runs the checks of `lv` on a Pod's `metadata` and `spec` (either may be `null`).
+///
+/// The spec is read as the apiserver sees it after defaulting a Pod: in a `hostNetwork` pod a
+/// container port without `hostPort` counts as using its `containerPort` on the host, and a
+/// volume without any source is an `emptyDir`. For a workload's pod template use
+/// [`check_template`] (templates get only the volume default).
 pub fn check_pod(lv: LevelVersion, pod_metadata: &Value, pod_spec: &Value) -> PssResult {
+    check(lv, pod_metadata, pod_spec, true)
+}
+
+/// Runs the checks of `lv` on a pod template's `metadata` and `spec`, as for a Deployment.
+pub fn check_template(lv: LevelVersion, metadata: &Value, spec: &Value) -> PssResult {
+    check(lv, metadata, spec, false)
+}
+
+fn check(lv: LevelVersion, metadata: &Value, spec: &Value, pod_defaults: bool) -> PssResult {
     let mut result = PssResult::default();
     let steps = checks::plan(lv);
     if steps.is_empty() {
         return result;
     }
-    let pod = checks::PodFacts::read(pod_metadata, pod_spec);
+    let pod = checks::PodFacts::read(metadata, spec, pod_defaults);
     checks::evaluate(steps, &pod, &mut result.forbidden);
     result
 }
@@ -252,7 +266,8 @@ pub fn check_pod(lv: LevelVersion, pod_metadata: &Value, pod_spec: &Value) -> Ps
 /// ReplicationController without a template (which the apiserver does not check either).
 pub fn check_object(lv: LevelVersion, object: &Value) -> Option<PssResult> {
     let (metadata, spec) = pod_template(object)?;
-    Some(check_pod(lv, metadata, spec))
+    let is_pod = object.get("kind").and_then(Value::as_str) == Some("Pod");
+    Some(check(lv, metadata, spec, is_pod))
 }
 
 static NULL: Value = Value::Null;
