@@ -602,6 +602,9 @@ pub(super) struct PodFacts<'a> {
     volumes: &'a [Value],
     containers: [&'a [Value]; 3],
     host_ports_default: bool,
+    /// The apiserver copies a container's deprecated AppArmor annotation into its
+    /// `appArmorProfile` field (Linux Pods only, not templates).
+    app_armor_annotations_sync: bool,
 }
 
 impl<'a> PodFacts<'a> {
@@ -619,6 +622,7 @@ impl<'a> PodFacts<'a> {
             volumes: &[],
             containers: [&[]; 3],
             host_ports_default: false,
+            app_armor_annotations_sync: false,
         };
         for (key, value) in spec.as_object().into_iter().flatten() {
             match key.as_str() {
@@ -636,6 +640,7 @@ impl<'a> PodFacts<'a> {
             }
         }
         pod.host_ports_default = pod_defaults && pod.host_network;
+        pod.app_armor_annotations_sync = pod_defaults && !pod.windows;
         pod
     }
 
@@ -650,6 +655,24 @@ impl<'a> PodFacts<'a> {
                 facts.host_ports_default = i < 2 && self.host_ports_default;
                 facts
             })
+    }
+
+    /// The AppArmor profile type the apiserver gives a container that has no `appArmorProfile`
+    /// field, from its deprecated annotation. Only `unconfined` matters to the checks (the other
+    /// values become allowed types); it is not copied when the pod's own profile is the same.
+    fn app_armor_from_annotation(&self, container: &str) -> Option<&'static str> {
+        if !self.app_armor_annotations_sync {
+            return None;
+        }
+        let value = self
+            .annotations?
+            .iter()
+            .find(|(k, _)| k.strip_prefix(APPARMOR_PREFIX) == Some(container))
+            .and_then(|(_, v)| v.as_str())?;
+        let pod_unconfined = self.sc.app_armor.is_some_and(|p| {
+            profile_type(p) == "Unconfined" && p.get("localhostProfile").is_none_or(Value::is_null)
+        });
+        (value == "unconfined" && !pod_unconfined).then_some("Unconfined")
     }
 
     fn annotation(&self, key: &str) -> Option<&'a Value> {
@@ -1267,10 +1290,14 @@ fn describe_app_armor(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     };
     let mut containers = Vec::new();
     for c in pod.containers() {
-        if let Some(p) = c.sc.app_armor {
-            if !allowed_app_armor_type(profile_type(p)) {
+        let effective = match c.sc.app_armor {
+            Some(p) => Some(profile_type(p)),
+            None => pod.app_armor_from_annotation(c.name),
+        };
+        if let Some(t) = effective {
+            if !allowed_app_armor_type(t) {
                 containers.push(c.name);
-                values.insert(profile_type(p).to_owned());
+                values.insert(t.to_owned());
             }
         }
     }
