@@ -1,8 +1,10 @@
 //! Differential test of Palisade's Pod Security port against real kube-apiservers.
 //!
-//! Namespaces enforce `baseline` and `restricted` at `latest`; a few hundred seeded, varied Pods
-//! are sent to each with a server-side dry-run create. The engine must allow exactly the pods
-//! the apiserver admits, and for each denial produce the apiserver's message word for word.
+//! Namespaces enforce `baseline` and `restricted` at `latest` (and two older versions); a few
+//! hundred seeded, varied Pods are sent to each with a server-side dry-run create. The engine
+//! must allow exactly the pods the apiserver admits, and for each denial produce the
+//! apiserver's message word for word. Deployments made from some of the pods must draw the same
+//! Pod Security warning (or none) from the apiserver as from the engine.
 //!
 //! Needs running clusters: `e2e/clusters up && eval "$(e2e/clusters env)"`. Without them the
 //! test fails and says so.
@@ -12,16 +14,19 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, PostParams};
 use kube::Client;
-use palisade_engine::pss::{self, Level, LevelVersion};
+use palisade_engine::pss::{self, Level, LevelVersion, Version};
 use palisade_engine::{Action, AdmissionRequest, Mode};
-use palisade_testbed::{delete_namespace, unique_name, Cluster, Testbed};
+use palisade_testbed::{create_with_warnings, delete_namespace, unique_name, Cluster, Testbed};
 use serde_json::{json, Map, Value};
 
 /// Pods generated per run; each is sent to both namespaces.
-const PODS: usize = 1000;
+const PODS: usize = 600;
+/// Of those, how many are also sent as Deployments.
+const DEPLOYMENTS: usize = 200;
 /// How long the namespace labels may take to reach Pod Security Admission.
 const PROPAGATION: Duration = Duration::from_secs(45);
 
@@ -399,11 +404,11 @@ fn generate_pod(rng: &mut Rng, name: &str) -> Value {
 
 // ------------------------------------------------------------------ the test
 
-async fn create_namespace(client: &Client, name: &str, level: Level) -> Result<()> {
+async fn create_namespace(client: &Client, name: &str, lv: LevelVersion) -> Result<()> {
     let ns: Namespace = serde_json::from_value(json!({
         "metadata": { "name": name, "labels": {
-            "pod-security.kubernetes.io/enforce": level.as_str(),
-            "pod-security.kubernetes.io/enforce-version": "latest"
+            "pod-security.kubernetes.io/enforce": lv.level.as_str(),
+            "pod-security.kubernetes.io/enforce-version": lv.version.to_string()
         }}
     }))?;
     Api::<Namespace>::all(client.clone())
@@ -459,12 +464,29 @@ async fn engine_agrees_with_the_apiserver_on_pod_security() {
     let tb = testbed();
     on_every_cluster(&tb, |cluster| async move {
         let client = cluster.admin_client().await?;
+        // `latest` as the brief of this test; two older versions to prove the per-version
+        // behaviour against the apiserver's own (restricted before the Windows exemptions and
+        // the newer sysctls; baseline before the probe-host check).
         let namespaces = [
-            (Level::Baseline, unique_name("pss-baseline")),
-            (Level::Restricted, unique_name("pss-restricted")),
+            (
+                LevelVersion::latest(Level::Baseline),
+                unique_name("pss-baseline"),
+            ),
+            (
+                LevelVersion::latest(Level::Restricted),
+                unique_name("pss-restricted"),
+            ),
+            (
+                LevelVersion::new(Level::Restricted, Version::Minor(24)),
+                unique_name("pss-restricted-124"),
+            ),
+            (
+                LevelVersion::new(Level::Baseline, Version::Minor(33)),
+                unique_name("pss-baseline-133"),
+            ),
         ];
-        for (level, ns) in &namespaces {
-            create_namespace(&client, ns, *level).await?;
+        for (lv, ns) in &namespaces {
+            create_namespace(&client, ns, *lv).await?;
         }
         let result = compare(&client, &namespaces).await;
         for (_, ns) in &namespaces {
@@ -475,7 +497,7 @@ async fn engine_agrees_with_the_apiserver_on_pod_security() {
     .await;
 }
 
-async fn compare(client: &Client, namespaces: &[(Level, String)]) -> Result<()> {
+async fn compare(client: &Client, namespaces: &[(LevelVersion, String)]) -> Result<()> {
     for (_, ns) in namespaces {
         wait_for_enforcement(client, ns).await?;
     }
@@ -488,8 +510,8 @@ async fn compare(client: &Client, namespaces: &[(Level, String)]) -> Result<()> 
     let mut invalid = Vec::new();
     for pod in &pods {
         let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-        for (level, ns) in namespaces {
-            let lv = LevelVersion::latest(*level);
+        for (lv, ns) in namespaces {
+            let lv = *lv;
             let mut object = pod.clone();
             object["metadata"]["namespace"] = json!(ns);
             let request = AdmissionRequest::create(object)?;
@@ -523,7 +545,7 @@ async fn compare(client: &Client, namespaces: &[(Level, String)]) -> Result<()> 
     }
     let compared = allowed + denied + mismatches.len();
     eprintln!(
-        "PSS differential: {compared} dry-run creates compared ({PODS} pods x {} levels): \
+        "PSS differential, Pods: {compared} dry-run creates compared ({PODS} pods x {} policies): \
          {} agree ({allowed} admitted, {denied} denied with the same message), {} differ, \
          {} invalid pods skipped",
         namespaces.len(),
@@ -531,6 +553,15 @@ async fn compare(client: &Client, namespaces: &[(Level, String)]) -> Result<()> 
         mismatches.len(),
         invalid.len()
     );
+    let (warned, quiet, template_mismatches) = compare_templates(client, namespaces, &pods).await?;
+    eprintln!(
+        "PSS differential, Deployments: {} dry-run creates: {} agree ({warned} warned with the \
+         same text, {quiet} without a warning), {} differ",
+        warned + quiet + template_mismatches.len(),
+        warned + quiet,
+        template_mismatches.len()
+    );
+    mismatches.extend(template_mismatches);
     for m in &mismatches {
         eprintln!("MISMATCH {m}\n");
     }
@@ -549,8 +580,73 @@ async fn compare(client: &Client, namespaces: &[(Level, String)]) -> Result<()> 
         invalid.len()
     );
     ensure!(
-        allowed > PODS / 10 && denied > PODS / 2,
-        "the pods are not varied enough: {allowed} admitted, {denied} denied"
+        allowed > PODS / 10 && denied > PODS / 2 && warned > 0 && quiet > 0,
+        "the pods are not varied enough: {allowed} admitted, {denied} denied, \
+         {warned} Deployments warned, {quiet} not"
     );
     Ok(())
+}
+
+/// Deployments made from the first pods: enforce does not apply to templates, but the warn
+/// level (which follows enforce) does, and the template sees no Pod defaulting.
+async fn compare_templates(
+    client: &Client,
+    namespaces: &[(LevelVersion, String)],
+    pods: &[Value],
+) -> Result<(usize, usize, Vec<String>)> {
+    let (mut warned, mut quiet) = (0usize, 0usize);
+    let mut mismatches = Vec::new();
+    let pp = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    for pod in pods.iter().take(DEPLOYMENTS) {
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let mut template_metadata = pod["metadata"].clone();
+        if let Some(m) = template_metadata.as_object_mut() {
+            m.remove("name");
+        }
+        template_metadata["labels"] = json!({"app": name});
+        let deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": template_metadata, "spec": pod["spec"]}
+            }
+        });
+        for (lv, ns) in namespaces {
+            let mut object = deployment.clone();
+            object["metadata"]["namespace"] = json!(ns);
+            let verdict = pss::evaluate(*lv, Mode::Enforce, &AdmissionRequest::create(object)?);
+            let ours = verdict
+                .findings
+                .iter()
+                .find(|f| f.action == Action::Warn)
+                .map(|f| f.message.clone());
+            ensure!(
+                verdict.action() != Action::Deny,
+                "enforce must not deny a Deployment: {verdict:?}"
+            );
+            let typed: Deployment = serde_json::from_value(deployment.clone())?;
+            let api = Api::<Deployment>::namespaced(client.clone(), ns);
+            let created = create_with_warnings(&api, &pp, &typed)
+                .await
+                .with_context(|| format!("dry-run create of Deployment {name} in {ns}"))?;
+            let server: Vec<&String> = created
+                .warnings
+                .iter()
+                .filter(|w| w.contains("PodSecurity"))
+                .collect();
+            match (server.as_slice(), &ours) {
+                ([], None) => quiet += 1,
+                ([theirs], Some(ours)) if *theirs == ours => warned += 1,
+                _ => mismatches.push(format!(
+                    "{lv} Deployment {name}:\n  apiserver: {server:?}\n  engine:    {ours:?}\n{}",
+                    serde_json::to_string_pretty(&deployment).unwrap_or_default()
+                )),
+            }
+        }
+    }
+    Ok((warned, quiet, mismatches))
 }
