@@ -1651,6 +1651,8 @@ fn printable(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -1716,6 +1718,207 @@ mod tests {
             ids(Level::Baseline, Version::Minor(99))
         );
         assert!(ids(Level::Privileged, Version::Latest).is_empty());
+    }
+
+    /// Every check's `describe` run on every pod, skipping only exemptions: what the fast pass
+    /// must agree with.
+    fn exhaustive(lv: LevelVersion, pod: &PodFacts<'_>) -> Vec<Forbidden> {
+        plan(lv)
+            .iter()
+            .filter(|step| !step.rule.exempt(pod))
+            .filter_map(|step| {
+                step.rule.describe(pod).map(|(reason, detail)| Forbidden {
+                    check_id: step.id,
+                    reason,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % n
+        }
+        fn pick(&mut self, items: &[Value]) -> Value {
+            items[self.below(items.len() as u64) as usize].clone()
+        }
+        /// Sets `key` to one of `choices` half of the time.
+        fn maybe(&mut self, object: &mut Value, key: &str, choices: &[Value]) {
+            if self.below(2) == 0 {
+                object[key] = self.pick(choices);
+            }
+        }
+    }
+
+    /// Pods with every field the checks read, set to good, bad, empty, null or ill-typed values.
+    fn random_pod(rng: &mut Rng) -> (Value, Value) {
+        let profile = [
+            json!({"type": "RuntimeDefault"}),
+            json!({"type": "Localhost"}),
+            json!({"type": "Unconfined"}),
+            json!({}),
+            Value::Null,
+        ];
+        let sc = |rng: &mut Rng| {
+            let mut sc = json!({});
+            rng.maybe(
+                &mut sc,
+                "privileged",
+                &[json!(true), json!(false), Value::Null],
+            );
+            rng.maybe(
+                &mut sc,
+                "allowPrivilegeEscalation",
+                &[json!(true), json!(false), Value::Null],
+            );
+            rng.maybe(
+                &mut sc,
+                "capabilities",
+                &[
+                    json!({"drop": ["ALL"]}),
+                    json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}),
+                    json!({"add": ["CHOWN", "SYS_ADMIN"]}),
+                    json!({}),
+                    Value::Null,
+                ],
+            );
+            rng.maybe(
+                &mut sc,
+                "procMount",
+                &[json!("Default"), json!("Unmasked"), json!(""), Value::Null],
+            );
+            rng.maybe(
+                &mut sc,
+                "runAsNonRoot",
+                &[json!(true), json!(false), Value::Null],
+            );
+            rng.maybe(&mut sc, "runAsUser", &[json!(0), json!(1000), Value::Null]);
+            rng.maybe(&mut sc, "seccompProfile", &profile);
+            rng.maybe(&mut sc, "appArmorProfile", &profile);
+            rng.maybe(
+                &mut sc,
+                "seLinuxOptions",
+                &[
+                    json!({"type": "container_t"}),
+                    json!({"type": "spc_t", "user": "u"}),
+                    json!({"type": "container_engine_t", "role": "r"}),
+                    json!({}),
+                ],
+            );
+            rng.maybe(
+                &mut sc,
+                "windowsOptions",
+                &[json!({"hostProcess": true}), json!({"hostProcess": false})],
+            );
+            rng.maybe(
+                &mut sc,
+                "sysctls",
+                &[
+                    json!([{"name": "kernel.shm_rmid_forced"}]),
+                    json!([{"name": "net.ipv4.tcp_rmem"}, {"name": "kernel.msgmax"}]),
+                    json!([{"name": "net.ipv4.tcp_notsent_lowat"}]),
+                ],
+            );
+            sc
+        };
+        let probe = [
+            json!({"httpGet": {"host": "h", "port": 1}}),
+            json!({"tcpSocket": {"host": ""}}),
+            json!({"tcpSocket": {"host": "10.0.0.1"}}),
+            json!({}),
+        ];
+        let container = |rng: &mut Rng, name: String| {
+            let mut c = json!({"name": name});
+            let choices = [sc(rng), sc(rng), json!({}), Value::Null];
+            rng.maybe(&mut c, "securityContext", &choices);
+            rng.maybe(
+                &mut c,
+                "ports",
+                &[
+                    json!([{"containerPort": 80}]),
+                    json!([{"containerPort": 80, "hostPort": 80}, {"hostPort": 0}]),
+                ],
+            );
+            rng.maybe(&mut c, "readinessProbe", &probe);
+            rng.maybe(
+                &mut c,
+                "lifecycle",
+                &[json!({"preStop": probe[0]}), json!({"postStart": probe[2]})],
+            );
+            c
+        };
+        let mut spec = json!({});
+        for key in ["initContainers", "containers", "ephemeralContainers"] {
+            if rng.below(3) > 0 {
+                let n = rng.below(3);
+                spec[key] = json!((0..n)
+                    .map(|i| container(rng, format!("{key}{i}")))
+                    .collect::<Vec<_>>());
+            }
+        }
+        spec["securityContext"] = sc(rng);
+        for key in ["hostNetwork", "hostPID", "hostIPC"] {
+            rng.maybe(&mut spec, key, &[json!(true), json!(false)]);
+        }
+        rng.maybe(&mut spec, "hostUsers", &[json!(false), json!(true)]);
+        rng.maybe(
+            &mut spec,
+            "os",
+            &[json!({"name": "windows"}), json!({"name": "linux"})],
+        );
+        rng.maybe(
+            &mut spec,
+            "volumes",
+            &[
+                json!([{"name": "a", "emptyDir": {}}, {"name": "b"}]),
+                json!([{"name": "h", "hostPath": {"path": "/"}}]),
+                json!([{"name": "n", "nfs": {}}, {"name": "s", "secret": {}, "hostPath": {}}]),
+            ],
+        );
+        let mut metadata = json!({});
+        rng.maybe(
+            &mut metadata,
+            "annotations",
+            &[
+                json!({"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}),
+                json!({"container.seccomp.security.alpha.kubernetes.io/containers0": "x"}),
+                json!({"container.apparmor.security.beta.kubernetes.io/containers0": "unconfined"}),
+                json!({"container.apparmor.security.beta.kubernetes.io/other": "localhost/p"}),
+            ],
+        );
+        (metadata, spec)
+    }
+
+    #[test]
+    fn the_fast_pass_agrees_with_describing_every_check() {
+        let mut rng = Rng(42);
+        let mut denied = 0;
+        for _ in 0..3000 {
+            let (metadata, spec) = random_pod(&mut rng);
+            for pod_defaults in [true, false] {
+                let pod = PodFacts::read(&metadata, &spec, pod_defaults);
+                for level in [Level::Baseline, Level::Restricted] {
+                    for minor in [0, 8, 18, 19, 22, 24, 25, 31, 34, 35, 37] {
+                        let lv = LevelVersion::new(level, Version::Minor(minor));
+                        let mut fast = Vec::new();
+                        evaluate(plan(lv), &pod, &mut fast);
+                        assert_eq!(fast, exhaustive(lv, &pod), "{lv}\n{metadata}\n{spec}");
+                        denied += usize::from(!fast.is_empty());
+                    }
+                }
+            }
+        }
+        assert!(
+            denied > 1000,
+            "the random pods are too tame: {denied} denials"
+        );
     }
 
     #[test]

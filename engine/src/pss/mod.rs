@@ -607,6 +607,65 @@ mod tests {
     }
 
     #[test]
+    fn pods_are_read_as_the_apiserver_defaults_them_and_templates_are_not() {
+        let spec = json!({"hostNetwork": true, "containers": [
+            {"name": "web", "image": "i", "ports": [{"containerPort": 8080}]}]});
+        let lv = lv("baseline:latest");
+        assert_eq!(
+            check_pod(lv, &Value::Null, &spec).details(),
+            "host namespaces (hostNetwork=true), hostPort (container \"web\" uses hostPort 8080)"
+        );
+        assert_eq!(
+            check_template(lv, &Value::Null, &spec).details(),
+            "host namespaces (hostNetwork=true)"
+        );
+
+        let metadata = json!({"annotations": {
+            "container.apparmor.security.beta.kubernetes.io/web": "unconfined"}});
+        let spec = json!({"containers": [{"name": "web", "image": "i"}]});
+        let annotation = "container.apparmor.security.beta.kubernetes.io/web=\"unconfined\"";
+        assert_eq!(
+            check_pod(lv, &metadata, &spec).details(),
+            format!("forbidden AppArmor profiles (container \"web\" and annotation must not set AppArmor profile type to \"Unconfined\", \"{annotation}\")")
+        );
+        assert_eq!(
+            check_template(lv, &metadata, &spec).details(),
+            format!("forbidden AppArmor profile (annotation must not set AppArmor profile type to \"{annotation}\")")
+        );
+    }
+
+    #[test]
+    fn versions_change_what_is_checked() {
+        let spec = json!({"os": {"name": "windows"}, "securityContext": {"runAsNonRoot": true},
+            "containers": [{"name": "w", "image": "i"}]});
+        assert!(!check_pod(lv("restricted:v1.24"), &Value::Null, &spec).allowed());
+        assert!(check_pod(lv("restricted:v1.25"), &Value::Null, &spec).allowed());
+        let sysctl =
+            json!({"securityContext": {"sysctls": [{"name": "net.ipv4.tcp_notsent_lowat"}]}});
+        assert!(!check_pod(lv("baseline:v1.36"), &Value::Null, &sysctl).allowed());
+        assert!(check_pod(lv("baseline:v1.37"), &Value::Null, &sysctl).allowed());
+        assert!(check_pod(lv("baseline:latest"), &Value::Null, &sysctl).allowed());
+        assert_eq!(
+            lv("restricted:v1.21").check_ids().collect::<Vec<_>>(),
+            [
+                "appArmorProfile",
+                "capabilities_baseline",
+                "hostNamespaces",
+                "hostPorts",
+                "privileged",
+                "procMount",
+                "seLinuxOptions",
+                "sysctls",
+                "windowsHostProcess",
+                "allowPrivilegeEscalation",
+                "restrictedVolumes",
+                "runAsNonRoot",
+                "seccompProfile_restricted",
+            ]
+        );
+    }
+
+    #[test]
     fn malformed_input_never_panics() {
         let spec = json!({"containers": [1, null, {"name": 3, "securityContext": "x",
             "ports": [{"hostPort": "80"}, 7]}], "volumes": [null, 1, {}], "securityContext": []});
