@@ -185,16 +185,18 @@ fn single_core(c: &mut Criterion) {
 
     // The same kind of pods, few enough to stay in cache: what the checks cost apart from
     // fetching 10,000 pod trees from memory.
-    let hot: Vec<Value> = pods.iter().take(100).cloned().collect();
-    let mut group = c.benchmark_group("pss");
-    group.throughput(Throughput::Elements(hot.len() as u64));
-    for level in [Level::Baseline, Level::Restricted] {
-        let lv = LevelVersion::latest(level);
-        group.bench_function(format!("{level}/100-varied-pods-in-cache"), |b| {
-            b.iter(|| check_all(lv, black_box(&hot)))
-        });
+    for n in [100, 1000] {
+        let hot: Vec<Value> = pods.iter().take(n).cloned().collect();
+        let mut group = c.benchmark_group("pss");
+        group.throughput(Throughput::Elements(hot.len() as u64));
+        for level in [Level::Baseline, Level::Restricted] {
+            let lv = LevelVersion::latest(level);
+            group.bench_function(format!("{level}/{n}-varied-pods"), |b| {
+                b.iter(|| check_all(lv, black_box(&hot)))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 
     let mut rng = Rng(7);
     let typical = pod(&mut rng, 0, true);
