@@ -564,6 +564,8 @@ struct ContainerFacts<'a> {
     ports: &'a [Value],
     probes: [Option<&'a Object>; 3],
     lifecycle: Option<&'a Object>,
+    /// Unset host ports take the container port (see [`PodFacts::read`]).
+    host_ports_default: bool,
 }
 
 impl<'a> ContainerFacts<'a> {
@@ -588,44 +590,89 @@ impl<'a> ContainerFacts<'a> {
     }
 }
 
-/// The pod-level fields the checks read.
+/// The pod-level fields the checks read, from one pass over the spec.
 pub(super) struct PodFacts<'a> {
     annotations: Option<&'a Object>,
-    spec: Option<&'a Object>,
     sc: SecurityContext<'a>,
     windows: bool,
     user_namespace: bool,
+    host_network: bool,
+    host_pid: bool,
+    host_ipc: bool,
+    volumes: &'a [Value],
     containers: [&'a [Value]; 3],
+    host_ports_default: bool,
+    /// The apiserver copies a container's deprecated AppArmor annotation into its
+    /// `appArmorProfile` field (Linux Pods only, not templates).
+    app_armor_annotations_sync: bool,
 }
 
 impl<'a> PodFacts<'a> {
-    pub(super) fn read(metadata: &'a Value, spec: &'a Value) -> Self {
-        let annotations = object(metadata.get("annotations"));
-        let spec = spec.as_object();
-        let get = |key: &str| spec.and_then(|s| s.get(key));
-        PodFacts {
-            annotations,
-            spec,
-            sc: SecurityContext::read(object(get("securityContext"))),
-            windows: object(get("os")).is_some_and(|os| text(os.get("name")) == "windows"),
-            user_namespace: get("hostUsers").and_then(Value::as_bool) == Some(false),
-            containers: [
-                array(get("initContainers")),
-                array(get("containers")),
-                array(get("ephemeralContainers")),
-            ],
+    /// `pod_defaults`: apply the apiserver's defaulting of Pods (not of pod templates) that
+    /// changes what the checks see: a `hostNetwork` pod's container ports get `hostPort`s.
+    pub(super) fn read(metadata: &'a Value, spec: &'a Value, pod_defaults: bool) -> Self {
+        let mut pod = PodFacts {
+            annotations: object(metadata.get("annotations")),
+            sc: SecurityContext::default(),
+            windows: false,
+            user_namespace: false,
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            volumes: &[],
+            containers: [&[]; 3],
+            host_ports_default: false,
+            app_armor_annotations_sync: false,
+        };
+        for (key, value) in spec.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "securityContext" => pod.sc = SecurityContext::read(value.as_object()),
+                "os" => pod.windows = text(value.get("name")) == "windows",
+                "hostUsers" => pod.user_namespace = value.as_bool() == Some(false),
+                "hostNetwork" => pod.host_network = value.as_bool() == Some(true),
+                "hostPID" => pod.host_pid = value.as_bool() == Some(true),
+                "hostIPC" => pod.host_ipc = value.as_bool() == Some(true),
+                "volumes" => pod.volumes = array(Some(value)),
+                "initContainers" => pod.containers[0] = array(Some(value)),
+                "containers" => pod.containers[1] = array(Some(value)),
+                "ephemeralContainers" => pod.containers[2] = array(Some(value)),
+                _ => {}
+            }
         }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.spec.and_then(|s| s.get(key))
+        pod.host_ports_default = pod_defaults && pod.host_network;
+        pod.app_armor_annotations_sync = pod_defaults && !pod.windows;
+        pod
     }
 
     fn containers(&self) -> impl Iterator<Item = ContainerFacts<'a>> + '_ {
         self.containers
             .iter()
-            .flat_map(|list| list.iter())
-            .map(ContainerFacts::read)
+            .enumerate()
+            .flat_map(|(i, list)| list.iter().map(move |c| (i, c)))
+            .map(|(i, c)| {
+                let mut facts = ContainerFacts::read(c);
+                // Not for ephemeral containers (list 2), as in the apiserver.
+                facts.host_ports_default = i < 2 && self.host_ports_default;
+                facts
+            })
+    }
+
+    /// The AppArmor profile type the apiserver gives a container that has no `appArmorProfile`
+    /// field, from its deprecated annotation. Only `unconfined` matters to the checks (the other
+    /// values become allowed types); it is not copied when the pod's own profile is the same.
+    fn app_armor_from_annotation(&self, container: &str) -> Option<&'static str> {
+        if !self.app_armor_annotations_sync {
+            return None;
+        }
+        let value = self
+            .annotations?
+            .iter()
+            .find(|(k, _)| k.strip_prefix(APPARMOR_PREFIX) == Some(container))
+            .and_then(|(_, v)| v.as_str())?;
+        let pod_unconfined = self.sc.app_armor.is_some_and(|p| {
+            profile_type(p) == "Unconfined" && p.get("localhostProfile").is_none_or(Value::is_null)
+        });
+        (value == "unconfined" && !pod_unconfined).then_some("Unconfined")
     }
 
     fn annotation(&self, key: &str) -> Option<&'a Value> {
@@ -715,8 +762,16 @@ fn proc_mount_bad(value: Option<&Value>) -> bool {
     value.is_some_and(|v| v.as_str() != Some("Default"))
 }
 
-fn host_port(port: &Value) -> i64 {
-    port.get("hostPort").and_then(Value::as_i64).unwrap_or(0)
+/// A port's `hostPort`; with `defaulted`, an unset one takes the `containerPort`, as the
+/// apiserver defaults it in Pods with `hostNetwork: true`.
+fn host_port(port: &Value, defaulted: bool) -> i64 {
+    match port.get("hostPort").and_then(Value::as_i64).unwrap_or(0) {
+        0 if defaulted => port
+            .get("containerPort")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        set => set,
+    }
 }
 
 fn handler_hosts(handler: Option<&Object>) -> impl Iterator<Item = &str> {
@@ -791,14 +846,17 @@ fn has_source(volume: &Object, key: &str) -> bool {
 /// Whether the restricted level accepts a volume. A volume that names no source at all is an
 /// `emptyDir`: the apiserver defaults it so before admission (and upstream's fixtures rely on it).
 fn volume_allowed(volume: &Value) -> bool {
-    volume.as_object().is_some_and(|v| {
-        ALLOWED_VOLUME_SOURCES
-            .iter()
-            .any(|source| has_source(v, source))
-            || !RESTRICTED_VOLUME_SOURCES
-                .iter()
-                .any(|source| has_source(v, source))
-    })
+    let mut restricted = false;
+    for (key, value) in volume.as_object().into_iter().flatten() {
+        if value.is_null() {
+            continue;
+        }
+        if ALLOWED_VOLUME_SOURCES.contains(&key.as_str()) {
+            return true;
+        }
+        restricted |= RESTRICTED_VOLUME_SOURCES.contains(&key.as_str());
+    }
+    volume.is_object() && !restricted
 }
 
 impl Rule {
@@ -846,15 +904,12 @@ impl Rule {
                         })
                     })
             }
-            Rule::HostNamespaces => {
-                is_true(pod.get("hostNetwork"))
-                    || is_true(pod.get("hostPID"))
-                    || is_true(pod.get("hostIPC"))
-            }
-            Rule::HostPathVolumes => array(pod.get("volumes"))
+            Rule::HostNamespaces => pod.host_network || pod.host_pid || pod.host_ipc,
+            Rule::HostPathVolumes => pod
+                .volumes
                 .iter()
                 .any(|v| v.as_object().is_some_and(|v| has_source(v, "hostPath"))),
-            Rule::RestrictedVolumes => array(pod.get("volumes")).iter().any(|v| !volume_allowed(v)),
+            Rule::RestrictedVolumes => pod.volumes.iter().any(|v| !volume_allowed(v)),
             Rule::SeLinux { allowed_types } => pod
                 .sc
                 .se_linux
@@ -904,7 +959,10 @@ impl Rule {
             Rule::CapabilitiesBaseline => {
                 adds(sc.capabilities).any(|cap| !CAPABILITIES_BASELINE.contains(&cap))
             }
-            Rule::HostPorts => c.ports.iter().any(|p| host_port(p) != 0),
+            Rule::HostPorts => c
+                .ports
+                .iter()
+                .any(|p| host_port(p, c.host_ports_default) != 0),
             Rule::HostProbesAndLifecycle => {
                 c.probes.iter().any(|p| handler_hosts(*p).next().is_some())
                     || lifecycle_handlers(c.lifecycle)
@@ -981,19 +1039,20 @@ impl Rule {
             }
             Rule::HostNamespaces => {
                 let mut found = Vec::new();
-                for (field, label) in [
-                    ("hostNetwork", "hostNetwork=true"),
-                    ("hostPID", "hostPID=true"),
-                    ("hostIPC", "hostIPC=true"),
+                for (set, label) in [
+                    (pod.host_network, "hostNetwork=true"),
+                    (pod.host_pid, "hostPID=true"),
+                    (pod.host_ipc, "hostIPC=true"),
                 ] {
-                    if is_true(pod.get(field)) {
+                    if set {
                         found.push(label);
                     }
                 }
                 (!found.is_empty()).then(|| ("host namespaces", found.join(", ")))
             }
             Rule::HostPathVolumes => {
-                let names: Vec<&str> = array(pod.get("volumes"))
+                let names: Vec<&str> = pod
+                    .volumes
                     .iter()
                     .filter_map(Value::as_object)
                     .filter(|v| has_source(v, "hostPath"))
@@ -1016,7 +1075,7 @@ impl Rule {
                 for c in pod.containers() {
                     let mut bad = false;
                     for port in c.ports {
-                        let hp = host_port(port);
+                        let hp = host_port(port, c.host_ports_default);
                         if hp != 0 {
                             bad = true;
                             ports.insert(hp.to_string());
@@ -1231,10 +1290,14 @@ fn describe_app_armor(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     };
     let mut containers = Vec::new();
     for c in pod.containers() {
-        if let Some(p) = c.sc.app_armor {
-            if !allowed_app_armor_type(profile_type(p)) {
+        let effective = match c.sc.app_armor {
+            Some(p) => Some(profile_type(p)),
+            None => pod.app_armor_from_annotation(c.name),
+        };
+        if let Some(t) = effective {
+            if !allowed_app_armor_type(t) {
                 containers.push(c.name);
-                values.insert(profile_type(p).to_owned());
+                values.insert(t.to_owned());
             }
         }
     }
@@ -1429,7 +1492,7 @@ fn describe_capabilities_restricted(pod: &PodFacts<'_>) -> Option<(&'static str,
 fn describe_restricted_volumes(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     let mut names = Vec::new();
     let mut types = BTreeSet::new();
-    for volume in array(pod.get("volumes")) {
+    for volume in pod.volumes.iter() {
         if volume_allowed(volume) {
             continue;
         }
@@ -1588,6 +1651,8 @@ fn printable(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -1653,6 +1718,207 @@ mod tests {
             ids(Level::Baseline, Version::Minor(99))
         );
         assert!(ids(Level::Privileged, Version::Latest).is_empty());
+    }
+
+    /// Every check's `describe` run on every pod, skipping only exemptions: what the fast pass
+    /// must agree with.
+    fn exhaustive(lv: LevelVersion, pod: &PodFacts<'_>) -> Vec<Forbidden> {
+        plan(lv)
+            .iter()
+            .filter(|step| !step.rule.exempt(pod))
+            .filter_map(|step| {
+                step.rule.describe(pod).map(|(reason, detail)| Forbidden {
+                    check_id: step.id,
+                    reason,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % n
+        }
+        fn pick(&mut self, items: &[Value]) -> Value {
+            items[self.below(items.len() as u64) as usize].clone()
+        }
+        /// Sets `key` to one of `choices` half of the time.
+        fn maybe(&mut self, object: &mut Value, key: &str, choices: &[Value]) {
+            if self.below(2) == 0 {
+                object[key] = self.pick(choices);
+            }
+        }
+    }
+
+    /// Pods with every field the checks read, set to good, bad, empty, null or ill-typed values.
+    fn random_pod(rng: &mut Rng) -> (Value, Value) {
+        let profile = [
+            json!({"type": "RuntimeDefault"}),
+            json!({"type": "Localhost"}),
+            json!({"type": "Unconfined"}),
+            json!({}),
+            Value::Null,
+        ];
+        let sc = |rng: &mut Rng| {
+            let mut sc = json!({});
+            rng.maybe(
+                &mut sc,
+                "privileged",
+                &[json!(true), json!(false), Value::Null],
+            );
+            rng.maybe(
+                &mut sc,
+                "allowPrivilegeEscalation",
+                &[json!(true), json!(false), Value::Null],
+            );
+            rng.maybe(
+                &mut sc,
+                "capabilities",
+                &[
+                    json!({"drop": ["ALL"]}),
+                    json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}),
+                    json!({"add": ["CHOWN", "SYS_ADMIN"]}),
+                    json!({}),
+                    Value::Null,
+                ],
+            );
+            rng.maybe(
+                &mut sc,
+                "procMount",
+                &[json!("Default"), json!("Unmasked"), json!(""), Value::Null],
+            );
+            rng.maybe(
+                &mut sc,
+                "runAsNonRoot",
+                &[json!(true), json!(false), Value::Null],
+            );
+            rng.maybe(&mut sc, "runAsUser", &[json!(0), json!(1000), Value::Null]);
+            rng.maybe(&mut sc, "seccompProfile", &profile);
+            rng.maybe(&mut sc, "appArmorProfile", &profile);
+            rng.maybe(
+                &mut sc,
+                "seLinuxOptions",
+                &[
+                    json!({"type": "container_t"}),
+                    json!({"type": "spc_t", "user": "u"}),
+                    json!({"type": "container_engine_t", "role": "r"}),
+                    json!({}),
+                ],
+            );
+            rng.maybe(
+                &mut sc,
+                "windowsOptions",
+                &[json!({"hostProcess": true}), json!({"hostProcess": false})],
+            );
+            rng.maybe(
+                &mut sc,
+                "sysctls",
+                &[
+                    json!([{"name": "kernel.shm_rmid_forced"}]),
+                    json!([{"name": "net.ipv4.tcp_rmem"}, {"name": "kernel.msgmax"}]),
+                    json!([{"name": "net.ipv4.tcp_notsent_lowat"}]),
+                ],
+            );
+            sc
+        };
+        let probe = [
+            json!({"httpGet": {"host": "h", "port": 1}}),
+            json!({"tcpSocket": {"host": ""}}),
+            json!({"tcpSocket": {"host": "10.0.0.1"}}),
+            json!({}),
+        ];
+        let container = |rng: &mut Rng, name: String| {
+            let mut c = json!({"name": name});
+            let choices = [sc(rng), sc(rng), json!({}), Value::Null];
+            rng.maybe(&mut c, "securityContext", &choices);
+            rng.maybe(
+                &mut c,
+                "ports",
+                &[
+                    json!([{"containerPort": 80}]),
+                    json!([{"containerPort": 80, "hostPort": 80}, {"hostPort": 0}]),
+                ],
+            );
+            rng.maybe(&mut c, "readinessProbe", &probe);
+            rng.maybe(
+                &mut c,
+                "lifecycle",
+                &[json!({"preStop": probe[0]}), json!({"postStart": probe[2]})],
+            );
+            c
+        };
+        let mut spec = json!({});
+        for key in ["initContainers", "containers", "ephemeralContainers"] {
+            if rng.below(3) > 0 {
+                let n = rng.below(3);
+                spec[key] = json!((0..n)
+                    .map(|i| container(rng, format!("{key}{i}")))
+                    .collect::<Vec<_>>());
+            }
+        }
+        spec["securityContext"] = sc(rng);
+        for key in ["hostNetwork", "hostPID", "hostIPC"] {
+            rng.maybe(&mut spec, key, &[json!(true), json!(false)]);
+        }
+        rng.maybe(&mut spec, "hostUsers", &[json!(false), json!(true)]);
+        rng.maybe(
+            &mut spec,
+            "os",
+            &[json!({"name": "windows"}), json!({"name": "linux"})],
+        );
+        rng.maybe(
+            &mut spec,
+            "volumes",
+            &[
+                json!([{"name": "a", "emptyDir": {}}, {"name": "b"}]),
+                json!([{"name": "h", "hostPath": {"path": "/"}}]),
+                json!([{"name": "n", "nfs": {}}, {"name": "s", "secret": {}, "hostPath": {}}]),
+            ],
+        );
+        let mut metadata = json!({});
+        rng.maybe(
+            &mut metadata,
+            "annotations",
+            &[
+                json!({"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}),
+                json!({"container.seccomp.security.alpha.kubernetes.io/containers0": "x"}),
+                json!({"container.apparmor.security.beta.kubernetes.io/containers0": "unconfined"}),
+                json!({"container.apparmor.security.beta.kubernetes.io/other": "localhost/p"}),
+            ],
+        );
+        (metadata, spec)
+    }
+
+    #[test]
+    fn the_fast_pass_agrees_with_describing_every_check() {
+        let mut rng = Rng(42);
+        let mut denied = 0;
+        for _ in 0..3000 {
+            let (metadata, spec) = random_pod(&mut rng);
+            for pod_defaults in [true, false] {
+                let pod = PodFacts::read(&metadata, &spec, pod_defaults);
+                for level in [Level::Baseline, Level::Restricted] {
+                    for minor in [0, 8, 18, 19, 22, 24, 25, 31, 34, 35, 37] {
+                        let lv = LevelVersion::new(level, Version::Minor(minor));
+                        let mut fast = Vec::new();
+                        evaluate(plan(lv), &pod, &mut fast);
+                        assert_eq!(fast, exhaustive(lv, &pod), "{lv}\n{metadata}\n{spec}");
+                        denied += usize::from(!fast.is_empty());
+                    }
+                }
+            }
+        }
+        assert!(
+            denied > 1000,
+            "the random pods are too tame: {denied} denials"
+        );
     }
 
     #[test]

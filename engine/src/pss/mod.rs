@@ -235,14 +235,28 @@ impl PssResult {
     }
 }
 
-/// Runs the checks of `lv` on a pod's `metadata` and `spec` (either may be `null`).
+/// Runs the checks of `lv` on a Pod's `metadata` and `spec` (either may be `null`).
+///
+/// The spec is read as the apiserver sees it after defaulting a Pod: in a `hostNetwork` pod a
+/// container port without `hostPort` counts as using its `containerPort` on the host, and a
+/// volume without any source is an `emptyDir`. For a workload's pod template use
+/// [`check_template`] (templates get only the volume default).
 pub fn check_pod(lv: LevelVersion, pod_metadata: &Value, pod_spec: &Value) -> PssResult {
+    check(lv, pod_metadata, pod_spec, true)
+}
+
+/// Runs the checks of `lv` on a pod template's `metadata` and `spec`, as for a Deployment.
+pub fn check_template(lv: LevelVersion, metadata: &Value, spec: &Value) -> PssResult {
+    check(lv, metadata, spec, false)
+}
+
+fn check(lv: LevelVersion, metadata: &Value, spec: &Value, pod_defaults: bool) -> PssResult {
     let mut result = PssResult::default();
     let steps = checks::plan(lv);
     if steps.is_empty() {
         return result;
     }
-    let pod = checks::PodFacts::read(pod_metadata, pod_spec);
+    let pod = checks::PodFacts::read(metadata, spec, pod_defaults);
     checks::evaluate(steps, &pod, &mut result.forbidden);
     result
 }
@@ -252,7 +266,8 @@ pub fn check_pod(lv: LevelVersion, pod_metadata: &Value, pod_spec: &Value) -> Ps
 /// ReplicationController without a template (which the apiserver does not check either).
 pub fn check_object(lv: LevelVersion, object: &Value) -> Option<PssResult> {
     let (metadata, spec) = pod_template(object)?;
-    Some(check_pod(lv, metadata, spec))
+    let is_pod = object.get("kind").and_then(Value::as_str) == Some("Pod");
+    Some(check(lv, metadata, spec, is_pod))
 }
 
 static NULL: Value = Value::Null;
@@ -588,6 +603,65 @@ mod tests {
         assert_eq!(
             evaluate(lv("baseline"), Mode::Enforce, &delete).action(),
             Action::Allow
+        );
+    }
+
+    #[test]
+    fn pods_are_read_as_the_apiserver_defaults_them_and_templates_are_not() {
+        let spec = json!({"hostNetwork": true, "containers": [
+            {"name": "web", "image": "i", "ports": [{"containerPort": 8080}]}]});
+        let lv = lv("baseline:latest");
+        assert_eq!(
+            check_pod(lv, &Value::Null, &spec).details(),
+            "host namespaces (hostNetwork=true), hostPort (container \"web\" uses hostPort 8080)"
+        );
+        assert_eq!(
+            check_template(lv, &Value::Null, &spec).details(),
+            "host namespaces (hostNetwork=true)"
+        );
+
+        let metadata = json!({"annotations": {
+            "container.apparmor.security.beta.kubernetes.io/web": "unconfined"}});
+        let spec = json!({"containers": [{"name": "web", "image": "i"}]});
+        let annotation = "container.apparmor.security.beta.kubernetes.io/web=\"unconfined\"";
+        assert_eq!(
+            check_pod(lv, &metadata, &spec).details(),
+            format!("forbidden AppArmor profiles (container \"web\" and annotation must not set AppArmor profile type to \"Unconfined\", \"{annotation}\")")
+        );
+        assert_eq!(
+            check_template(lv, &metadata, &spec).details(),
+            format!("forbidden AppArmor profile (annotation must not set AppArmor profile type to \"{annotation}\")")
+        );
+    }
+
+    #[test]
+    fn versions_change_what_is_checked() {
+        let spec = json!({"os": {"name": "windows"}, "securityContext": {"runAsNonRoot": true},
+            "containers": [{"name": "w", "image": "i"}]});
+        assert!(!check_pod(lv("restricted:v1.24"), &Value::Null, &spec).allowed());
+        assert!(check_pod(lv("restricted:v1.25"), &Value::Null, &spec).allowed());
+        let sysctl =
+            json!({"securityContext": {"sysctls": [{"name": "net.ipv4.tcp_notsent_lowat"}]}});
+        assert!(!check_pod(lv("baseline:v1.36"), &Value::Null, &sysctl).allowed());
+        assert!(check_pod(lv("baseline:v1.37"), &Value::Null, &sysctl).allowed());
+        assert!(check_pod(lv("baseline:latest"), &Value::Null, &sysctl).allowed());
+        assert_eq!(
+            lv("restricted:v1.21").check_ids().collect::<Vec<_>>(),
+            [
+                "appArmorProfile",
+                "capabilities_baseline",
+                "hostNamespaces",
+                "hostPorts",
+                "privileged",
+                "procMount",
+                "seLinuxOptions",
+                "sysctls",
+                "windowsHostProcess",
+                "allowPrivilegeEscalation",
+                "restrictedVolumes",
+                "runAsNonRoot",
+                "seccompProfile_restricted",
+            ]
         );
     }
 
