@@ -141,9 +141,12 @@ enum Outcome {
 }
 
 /// One case, resolved: the request to send.
+#[derive(Clone)]
 struct Case {
     name: String,
     operation: String,
+    /// A subresource such as `ephemeralcontainers`, or empty.
+    sub_resource: String,
     object: Value,
     expect: Action,
     message: Option<Regex>,
@@ -159,6 +162,8 @@ struct EntryRun<'a> {
     /// (resource, name) of cluster-scoped objects and params created for real.
     created: Vec<(ApiResource, Option<String>, String)>,
     resources: HashMap<(String, String), (ApiResource, bool)>,
+    /// A case the entry denies, to see when its policy is out of force again.
+    probe: Option<Case>,
 }
 
 impl<'a> EntryRun<'a> {
@@ -170,6 +175,7 @@ impl<'a> EntryRun<'a> {
             created_namespaces: Vec::new(),
             created: Vec::new(),
             resources: HashMap::new(),
+            probe: None,
         }
     }
 
@@ -288,6 +294,7 @@ impl<'a> EntryRun<'a> {
                 }
             }
         }
+        self.probe = cases.iter().find(|c| c.expect == Action::Deny).cloned();
         self.wait_until_effective(&cases).await?;
 
         for case in &cases {
@@ -360,9 +367,11 @@ impl<'a> EntryRun<'a> {
             }
             self.create_for_real(old, "old object").await?;
         }
+        let sub_resource = raw["subResource"].as_str().unwrap_or_default().to_owned();
         Ok(Case {
             name,
             operation,
+            sub_resource,
             object,
             expect,
             message,
@@ -406,7 +415,15 @@ impl<'a> EntryRun<'a> {
         };
         let request = kube::core::Request::new(url);
         let request = match case.operation.as_str() {
-            "CREATE" => request.create(&pp, serde_json::to_vec(&case.object)?),
+            "CREATE" if case.sub_resource.is_empty() => {
+                request.create(&pp, serde_json::to_vec(&case.object)?)
+            }
+            "CREATE" => request.create_subresource(
+                &case.sub_resource,
+                name,
+                &pp,
+                serde_json::to_vec(&case.object)?,
+            ),
             "UPDATE" => {
                 let mut object = case.object.clone();
                 let api: Api<DynamicObject> = match namespace {
@@ -418,7 +435,12 @@ impl<'a> EntryRun<'a> {
                     .await
                     .context("reading the stored old object")?;
                 object["metadata"]["resourceVersion"] = json!(stored.metadata.resource_version);
-                request.replace(name, &pp, serde_json::to_vec(&object)?)
+                let body = serde_json::to_vec(&object)?;
+                if case.sub_resource.is_empty() {
+                    request.replace(name, &pp, body)
+                } else {
+                    request.replace_subresource(&case.sub_resource, name, &pp, body)
+                }
             }
             "DELETE" => {
                 let dp = DeleteParams {
@@ -491,8 +513,16 @@ impl<'a> EntryRun<'a> {
         }
     }
 
+    /// Removes everything the run created. Policies and bindings go first, and the next entry
+    /// must not meet them: a deleted policy stays in force until the apiserver's informer sees the
+    /// deletion, so we wait until the entry's deny probe is no longer rejected by it.
     async fn cleanup(&mut self) {
-        for (resource, namespace, name) in self.created.iter().rev() {
+        let created = std::mem::take(&mut self.created);
+        let (policies, others): (Vec<_>, Vec<_>) = created
+            .into_iter()
+            .rev()
+            .partition(|(r, _, _)| r.kind.starts_with("ValidatingAdmissionPolicy"));
+        for (resource, namespace, name) in policies.iter().chain(others.iter()) {
             let api: Api<DynamicObject> = match namespace {
                 Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
                 None => Api::all_with(self.client.clone(), resource),
@@ -500,12 +530,35 @@ impl<'a> EntryRun<'a> {
             if let Err(e) = api.delete(name, &DeleteParams::default()).await {
                 eprintln!("cleanup of {} {name}: {e}", resource.kind);
             }
+            if resource.kind == "ValidatingAdmissionPolicy" {
+                self.wait_until_out_of_force().await;
+            }
         }
         for ns in &self.created_namespaces {
             if let Err(e) = delete_namespace(&self.client, ns).await {
                 eprintln!("cleanup of namespace {ns}: {e}");
             }
         }
+    }
+
+    async fn wait_until_out_of_force(&mut self) {
+        let Some(probe) = self.probe.clone() else {
+            return;
+        };
+        let source = format!("ValidatingAdmissionPolicy '{}'", self.entry.id);
+        let deadline = Instant::now() + PROPAGATION;
+        while Instant::now() < deadline {
+            match self.send(&probe, true).await {
+                Ok(Outcome::Rejected { message, .. }) if message.contains(&source) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ => return,
+            }
+        }
+        eprintln!(
+            "{}: still in force {PROPAGATION:?} after deletion",
+            self.entry.id
+        );
     }
 }
 
