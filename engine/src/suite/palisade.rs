@@ -63,6 +63,9 @@ struct Case {
     operation: Option<Operation>,
     #[serde(default)]
     old_object: Option<Value>,
+    /// The request goes to this subresource (`ephemeralcontainers` for `kubectl debug`).
+    #[serde(default)]
+    sub_resource: Option<String>,
     #[serde(default)]
     user_info: Option<UserInfo>,
     expect: String,
@@ -282,6 +285,9 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
         }
         request
     };
+    if let Some(sub_resource) = &case.sub_resource {
+        request.sub_resource = sub_resource.clone();
+    }
     if let Some(user) = &case.user_info {
         request.user_info = user.clone();
     } else if request.user_info.username.is_empty() {
