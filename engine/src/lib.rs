@@ -3,6 +3,7 @@
 //! This crate is pure: no I/O, no clock, no network. It decides what a policy means, so it can be
 //! unit-tested, benchmarked and later compiled to the browser on its own.
 //!
+//! - [`gatekeeper`]: Gatekeeper ConstraintTemplates (Rego, via regorus) and Constraints.
 //! - [`source`]: YAML streams into documents; errors with file, line and column.
 //! - [`admission`]: the admission request every engine evaluates.
 //! - [`verdict`]: what engines answer (allow / audit / warn / deny, with messages).
@@ -10,6 +11,7 @@
 //! - [`mode`]: the one mode model (audit → warn → enforce) and how each engine renders it.
 
 pub mod admission;
+pub mod gatekeeper;
 pub mod mode;
 pub mod source;
 pub mod suite;

@@ -4,6 +4,8 @@
 //! The engine stays free of I/O: suites read the files they reference through [`Files`], which the
 //! CLI implements on the file system and tests implement in memory.
 
+pub mod gator;
+
 use std::fmt;
 
 use serde::Serialize;
