@@ -25,6 +25,7 @@ pub mod normalise;
 pub mod template;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -49,7 +50,12 @@ pub struct Inventory {
     /// `v1` Namespaces by name.
     namespaces: BTreeMap<String, Value>,
     len: usize,
+    /// Tells inventories apart, so a template can keep an engine prepared with this one's data.
+    id: u64,
 }
+
+/// The next [`Inventory::id`].
+static NEXT_INVENTORY: AtomicU64 = AtomicU64::new(1);
 
 impl Inventory {
     pub fn empty() -> Inventory {
@@ -111,6 +117,7 @@ impl Inventory {
             data,
             namespaces,
             len: objects.len(),
+            id: NEXT_INVENTORY.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -541,10 +548,7 @@ fn evaluate(
         map.insert(regorus::Value::from("review"), review.clone());
         map.insert(regorus::Value::from("parameters"), parameters.clone());
     }
-    let mut engine = program.engine.clone();
-    if let Some(data) = &inventory.data {
-        guarded(|| engine.add_data(data.clone()))?;
-    }
+    let mut engine = program.engine_for(inventory.data.as_ref().map(|d| (inventory.id, d)))?;
     engine.set_input(input);
     let rule = program.rule.clone();
     let results = guarded(|| engine.eval_rule(rule))?;
@@ -567,4 +571,359 @@ fn evaluate(
         violations.push((message, details));
     }
     Ok(violations)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::source::parse_documents;
+
+    const TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sdemo
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sDemo
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      operations: ["CREATE", "UPDATE"]
+      rego: |
+        package k8sdemo
+
+        import data.lib.helpers.describe
+
+        violation[{"msg": msg, "details": {"op": input.review.operation}}] {
+          input.parameters.forbidden[_] == input.review.object.metadata.name
+          msg := describe(input.review)
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.echoNamespace
+          msg := sprintf("namespace object: %v", [input.review.namespaceObject.metadata.name])
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.inventoryKinds
+          other := data.inventory.namespace[ns][_]["ConfigMap"][name]
+          msg := sprintf("inventory has %v/%v", [ns, name])
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.crash
+          msg := twice(1)
+        }
+
+        twice(x) = "one" { x == 1 }
+        twice(x) = "two" { x == 1 }
+
+        violation[{"msg": msg}] {
+          input.parameters.user
+          msg := sprintf("user %v groups %v", [input.review.userInfo.username, input.review.userInfo.groups])
+        }
+      libs:
+        - |
+          package lib.helpers
+
+          describe(review) = msg {
+            msg := sprintf("%v %v is forbidden", [review.kind.kind, review.object.metadata.name])
+          }
+"#;
+
+    fn library(constraints: &str) -> Library {
+        let text = format!("{TEMPLATE}---\n{constraints}");
+        let documents = parse_documents("demo.yaml", &text).unwrap();
+        Library::from_documents("demo.yaml", &documents).unwrap()
+    }
+
+    fn constraint(name: &str, spec: Value) -> String {
+        let value = json!({
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": "K8sDemo",
+            "metadata": {"name": name},
+            "spec": spec,
+        });
+        serde_json::to_string(&value).unwrap()
+    }
+
+    fn pod(name: &str, namespace: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace}})
+    }
+
+    #[test]
+    fn a_violation_carries_message_details_and_action() {
+        let lib = library(&constraint(
+            "no-bad",
+            json!({"enforcementAction": "warn", "parameters": {"forbidden": ["bad"]}}),
+        ));
+        let review = lib
+            .review_object(
+                &pod("bad", "a"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap();
+        assert_eq!(
+            review.violations,
+            [Violation {
+                kind: "K8sDemo".into(),
+                constraint: "no-bad".into(),
+                message: "Pod bad is forbidden".into(),
+                details: json!({"op": ""}),
+                action: Action::Warn,
+                enforcement_action: "warn".into(),
+            }]
+        );
+        let fine = lib
+            .review_object(
+                &pod("good", "a"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap();
+        assert!(fine.violations.is_empty());
+        let verdict = review.into_verdict();
+        assert_eq!(verdict.action(), Action::Warn);
+        assert_eq!(verdict.findings[0].policy, "K8sDemo/no-bad");
+        assert_eq!(verdict.findings[0].message, "[no-bad] Pod bad is forbidden");
+        assert_eq!(verdict.findings[0].engine, EngineKind::Gatekeeper);
+    }
+
+    #[test]
+    fn a_request_is_reviewed_with_its_operation_and_user_and_delete_reviews_the_old_object() {
+        let lib = library(&format!(
+            "{}\n---\n{}",
+            constraint("no-bad", json!({"parameters": {"forbidden": ["bad"]}})),
+            constraint(
+                "who",
+                json!({"enforcementAction": "dryrun", "parameters": {"user": true}})
+            )
+        ));
+        let mut request = AdmissionRequest::create(pod("bad", "a")).unwrap();
+        request.user_info.username = "alice".into();
+        request.user_info.groups = vec!["dev".into()];
+        let review = lib.review(&request, &Inventory::empty()).unwrap();
+        let messages: Vec<(&str, Action)> = review
+            .violations
+            .iter()
+            .map(|v| (v.message.as_str(), v.action))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                ("Pod bad is forbidden", Action::Deny),
+                ("user alice groups [\"dev\"]", Action::Audit)
+            ]
+        );
+        assert_eq!(review.violations[0].details, json!({"op": "CREATE"}));
+
+        // The template only runs for CREATE and UPDATE at the webhook; gator ignores operations.
+        let delete = AdmissionRequest::for_object(Operation::Delete, pod("bad", "a")).unwrap();
+        assert!(lib
+            .review(&delete, &Inventory::empty())
+            .unwrap()
+            .violations
+            .is_empty());
+        let at_gator = lib
+            .review_at(&delete, &Inventory::empty(), EnforcementPoint::Gator)
+            .unwrap();
+        assert_eq!(at_gator.violations[0].message, "Pod bad is forbidden");
+        assert_eq!(at_gator.violations[0].details, json!({"op": "DELETE"}));
+    }
+
+    #[test]
+    fn the_inventory_is_data_inventory_and_supplies_namespaces() {
+        let lib = library(&format!(
+            "{}\n---\n{}",
+            constraint("inv", json!({"parameters": {"inventoryKinds": true}})),
+            constraint(
+                "ns",
+                json!({"parameters": {"echoNamespace": true},
+                       "match": {"namespaceSelector": {"matchLabels": {"env": "prod"}}}})
+            )
+        ));
+        let inventory = Inventory::from_objects(&[
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "a"}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"env": "prod"}}}),
+        ])
+        .unwrap();
+        let request = AdmissionRequest::create(pod("p", "a")).unwrap();
+        let review = lib.review(&request, &inventory).unwrap();
+        let messages: Vec<&str> = review
+            .violations
+            .iter()
+            .map(|v| v.message.as_str())
+            .collect();
+        assert_eq!(messages, ["inventory has a/cm", "namespace object: a"]);
+
+        // Without the Namespace, the selector cannot be decided: Gatekeeper counts that as violated.
+        let review = lib.review(&request, &Inventory::empty()).unwrap();
+        assert_eq!(review.violations.len(), 1);
+        assert!(review.violations[0]
+            .message
+            .contains("namespace selector for namespace-scoped object but missing Namespace"));
+        assert!(Inventory::from_objects(&[json!({"kind": "Pod"})]).is_err());
+    }
+
+    #[test]
+    fn a_runtime_error_is_a_violation_with_the_error() {
+        let lib = library(&constraint("crash", json!({"parameters": {"crash": true}})));
+        let review = lib
+            .review_object(&pod("p", "a"), &Inventory::empty(), EnforcementPoint::Gator)
+            .unwrap();
+        assert_eq!(review.violations.len(), 1, "{review:?}");
+        assert!(review.violations[0].message.contains("twice"), "{review:?}");
+    }
+
+    #[test]
+    fn scoped_constraints_only_act_where_they_are_scoped() {
+        let lib = library(&constraint(
+            "scoped",
+            json!({"enforcementAction": "scoped",
+                   "scopedEnforcementActions": [{"action": "warn", "enforcementPoints": [{"name": "validation.gatekeeper.sh"}]}],
+                   "parameters": {"forbidden": ["bad"]}}),
+        ));
+        let object = pod("bad", "a");
+        let at = |point| {
+            lib.review_object(&object, &Inventory::empty(), point)
+                .unwrap()
+                .violations
+                .iter()
+                .map(|v| v.action)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(EnforcementPoint::Validation), [Action::Warn]);
+        assert!(at(EnforcementPoint::Gator).is_empty());
+    }
+
+    #[test]
+    fn rego_errors_point_into_the_yaml_file() {
+        let broken = TEMPLATE.replace(
+            "          msg := describe(input.review)\n",
+            "          msg := describe(input.review\n",
+        );
+        let documents = parse_documents("broken.yaml", &broken).unwrap();
+        let errors = Library::from_documents("broken.yaml", &documents).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let error = &errors[0];
+        assert_eq!(error.file, "broken.yaml");
+        // The parser notices at the next line; either way the place is inside the rego block.
+        let line = broken.lines().nth(error.line - 1).unwrap();
+        assert!(error.line >= 20 && error.line <= 22, "{error}: {line}");
+        assert!(error.message.starts_with("template.rego: "), "{error}");
+
+        // An error in a library is placed in the library's lines.
+        let broken_lib = TEMPLATE.replace(
+            "          describe(review) = msg {",
+            "          describe(review) = msg {{",
+        );
+        let documents = parse_documents("lib.yaml", &broken_lib).unwrap();
+        let errors = Library::from_documents("lib.yaml", &documents).unwrap_err();
+        let lib_starts = broken_lib
+            .lines()
+            .position(|l| l.contains("package lib.helpers"))
+            .unwrap();
+        let line = broken_lib.lines().nth(errors[0].line - 1).unwrap();
+        assert!(
+            errors[0].message.starts_with("lib_0.rego: "),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].line > lib_starts + 1, "{}", errors[0]);
+        assert!(
+            line.contains("describe") || line.contains("msg :="),
+            "{}: {line}",
+            errors[0]
+        );
+        assert!(errors[0].column > 0, "{}", errors[0]);
+    }
+
+    #[test]
+    fn templates_and_constraints_are_checked() {
+        let no_violation = TEMPLATE.replace("violation[", "deny[");
+        let documents = parse_documents("t.yaml", &no_violation).unwrap();
+        let errors = Library::from_documents("t.yaml", &documents).unwrap_err();
+        assert!(
+            errors[0].message.contains("no `violation` rule"),
+            "{errors:?}"
+        );
+
+        let orphan = constraint("x", json!({}));
+        let documents = parse_documents("c.yaml", &orphan).unwrap();
+        let errors = Library::from_documents("c.yaml", &documents).unwrap_err();
+        assert!(
+            errors[0].message.contains("no ConstraintTemplate defines"),
+            "{errors:?}"
+        );
+
+        let text = format!(
+            "{TEMPLATE}---\n{}",
+            constraint("x", json!({"enforcementAction": "block"}))
+        );
+        let documents = parse_documents("c.yaml", &text).unwrap();
+        let errors = Library::from_documents("c.yaml", &documents).unwrap_err();
+        assert!(
+            errors[0].message.contains("enforcementAction"),
+            "{errors:?}"
+        );
+        assert!(errors[0].line > 1, "{errors:?}");
+    }
+
+    #[test]
+    fn a_template_with_only_cel_is_not_evaluable_rather_than_wrong() {
+        let cel_only = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8scel
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sCel
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      code:
+      - engine: K8sNativeValidation
+        source:
+          validations:
+          - expression: "true"
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sCel
+metadata:
+  name: c
+"#;
+        let documents = parse_documents("cel.yaml", cel_only).unwrap();
+        let lib = Library::from_documents("cel.yaml", &documents).unwrap();
+        let template = lib.templates().next().unwrap();
+        assert!(template.has_cel);
+        assert!(template.not_evaluable().is_some());
+        let review = lib
+            .review_object(&pod("p", "a"), &Inventory::empty(), EnforcementPoint::Gator)
+            .unwrap();
+        assert!(review.violations.is_empty());
+        assert_eq!(review.not_evaluable.len(), 1);
+        assert_eq!(review.not_evaluable[0].policy, "K8sCel/c");
+    }
+
+    #[test]
+    fn the_gator_review_of_a_bare_object_has_no_operation_or_user() {
+        let review = object_review(&pod("p", "n")).unwrap();
+        assert_eq!(review["operation"], "");
+        assert_eq!(review["userInfo"], json!({}));
+        assert_eq!(
+            review["kind"],
+            json!({"group": "", "version": "v1", "kind": "Pod"})
+        );
+        assert_eq!(review["name"], "p");
+        assert_eq!(review["namespace"], "n");
+        assert_eq!(review["oldObject"], Value::Null);
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}});
+        assert!(object_review(&node).unwrap().get("namespace").is_none());
+        assert!(object_review(&json!({"kind": "Pod"})).is_err());
+    }
 }

@@ -2,6 +2,7 @@
 //! define and their Rego, compiled once with regorus.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -50,10 +51,49 @@ impl std::fmt::Debug for Template {
 
 /// A template's compiled Rego: a prepared regorus engine (cloned for every evaluation) and the rule
 /// to evaluate, `data.<package>.violation`.
-#[derive(Clone)]
 pub(crate) struct Program {
     pub engine: regorus::Engine,
     pub rule: String,
+    /// The engine prepared with the data of the last inventory it was used with (by inventory id):
+    /// adding data to a regorus engine makes it analyse the modules again, so an engine with the
+    /// inventory is prepared once and then cloned like the plain one.
+    with_inventory: Mutex<Option<(u64, regorus::Engine)>>,
+}
+
+impl Clone for Program {
+    fn clone(&self) -> Self {
+        Program {
+            engine: self.engine.clone(),
+            rule: self.rule.clone(),
+            with_inventory: Mutex::new(None),
+        }
+    }
+}
+
+impl Program {
+    /// An engine ready to evaluate, with `data` (`{"inventory": …}`, identified by `id`) when given.
+    pub(crate) fn engine_for(
+        &self,
+        data: Option<(u64, &regorus::Value)>,
+    ) -> Result<regorus::Engine, String> {
+        let Some((id, data)) = data else {
+            return Ok(self.engine.clone());
+        };
+        let mut slot = self.with_inventory.lock().ok();
+        if let Some(Some((cached, engine))) = slot.as_deref() {
+            if *cached == id {
+                return Ok(engine.clone());
+            }
+        }
+        let mut engine = self.engine.clone();
+        let entry: regorus::Rc<str> = self.rule.as_str().into();
+        guarded(|| engine.add_data(data.clone()))?;
+        guarded(|| engine.compile_with_entrypoint(&entry))?;
+        if let Some(slot) = slot.as_deref_mut() {
+            *slot = Some((id, engine.clone()));
+        }
+        Ok(engine)
+    }
 }
 
 /// Where a template keeps its Rego.
@@ -308,7 +348,11 @@ fn compile(
     let rule = format!("{package}.violation");
     let entry: regorus::Rc<str> = rule.as_str().into();
     guarded(|| engine.compile_with_entrypoint(&entry)).map_err(&place)?;
-    Ok(Program { engine, rule })
+    Ok(Program {
+        engine,
+        rule,
+        with_inventory: Mutex::new(None),
+    })
 }
 
 /// The byte offset of 1-based `line`, `column` in `text` (clamped to the text).
