@@ -102,9 +102,9 @@ fn every_library_suite_passes() {
             },
         ),
         (
-            "hoist negated call arguments",
+            "hoist negated operands",
             Rewrites {
-                hoist_negated_call_args: false,
+                hoist_negated_operands: false,
                 ..Rewrites::ALL
             },
         ),

@@ -12,12 +12,14 @@
 //! 2. [`Rewrite::MultiBodyRule`]: Rego v0 lets one head carry several bodies, `p { a } { b }`, which
 //!    means `p { a }` and `p { b }` (an OR). regorus rejects the second body; we repeat the head in
 //!    front of it on the same line.
-//! 3. [`Rewrite::HoistNegatedCallArgs`]: OPA's compiler binds every call argument that needs
-//!    evaluation (refs, nested calls, composites) to a fresh variable *before* the expression, and the
-//!    `not` stays on the call alone; so `not f(input.missing)` is undefined (the body fails), not true.
-//!    regorus evaluates `f(undefined)` inside the negation and answers true. We write the same binding
-//!    OPA's compiler writes: `__palisade_n0__ := input.missing; not f(__palisade_n0__)`.
-//!
+//! 3. [`Rewrite::HoistNegatedOperands`]: OPA's compiler binds every operand that needs evaluation
+//!    (a ref, a nested call, a composite) to a fresh variable in an expression of its own *before* the
+//!    expression, and the `not` stays on what is left; so `not f(input.missing)` is undefined (the
+//!    body fails), not true (`rewriteDynamicTerms` in OPA's `ast/compile.go`; OPA issues 1877, 4743,
+//!    8387). regorus evaluates `f(undefined)` inside the negation and answers true. We write the
+//!    binding OPA's compiler writes, `__palisade_n0__ := input.missing; not f(__palisade_n0__)`, for
+//!    calls, comparisons (`not input.a == "x"`) and ref indexes (`not allowed[input.kind]`) whose
+//!    extent is certain from the tokens.
 //! 4. [`Rewrite::SprintfMissingArgs`]: Go's `fmt` (and so OPA's `sprintf`) prints a verb that has no
 //!    argument as `%!v(MISSING)`; regorus fails the call, which makes the whole rule undefined. When
 //!    the format is a string literal and the arguments an array literal, the number of missing
@@ -34,7 +36,7 @@ use std::fmt;
 pub enum Rewrite {
     CallAcrossNewline { line: usize },
     MultiBodyRule { line: usize },
-    HoistNegatedCallArgs { line: usize },
+    HoistNegatedOperands { line: usize },
     SprintfMissingArgs { line: usize },
 }
 
@@ -48,9 +50,9 @@ impl fmt::Display for Rewrite {
             Rewrite::MultiBodyRule { line } => {
                 write!(f, "line {line}: second body of a rule (head repeated)")
             }
-            Rewrite::HoistNegatedCallArgs { line } => write!(
+            Rewrite::HoistNegatedOperands { line } => write!(
                 f,
-                "line {line}: arguments of a negated call bound before the `not`, as OPA does"
+                "line {line}: operands of a negated expression bound before the `not`, as OPA does"
             ),
             Rewrite::SprintfMissingArgs { line } => write!(
                 f,
@@ -65,7 +67,7 @@ impl fmt::Display for Rewrite {
 pub struct Rewrites {
     pub call_across_newline: bool,
     pub multi_body_rule: bool,
-    pub hoist_negated_call_args: bool,
+    pub hoist_negated_operands: bool,
     pub sprintf_missing_args: bool,
 }
 
@@ -79,13 +81,13 @@ impl Rewrites {
     pub const ALL: Rewrites = Rewrites {
         call_across_newline: true,
         multi_body_rule: true,
-        hoist_negated_call_args: true,
+        hoist_negated_operands: true,
         sprintf_missing_args: true,
     };
     pub const NONE: Rewrites = Rewrites {
         call_across_newline: false,
         multi_body_rule: false,
-        hoist_negated_call_args: false,
+        hoist_negated_operands: false,
         sprintf_missing_args: false,
     };
 }
@@ -279,8 +281,8 @@ pub fn normalise(src: &str, enabled: Rewrites) -> (String, Vec<Rewrite>) {
         }
 
         // Rewrite 3: `not f(args)` as a whole expression.
-        if word == "not" && enabled.hoist_negated_call_args {
-            if let Some(hoist) = hoist_negated_call(src, &tokens, index) {
+        if word == "not" && enabled.hoist_negated_operands {
+            if let Some(hoist) = hoist_negated_operands(src, &tokens, index) {
                 let line = token.line;
                 edits.push(Edit::insert(token.start, &hoist.prefix));
                 for (start, end, name) in hoist.replacements {
@@ -290,7 +292,7 @@ pub fn normalise(src: &str, enabled: Rewrites) -> (String, Vec<Rewrite>) {
                         text: name,
                     });
                 }
-                rewrites.push(Rewrite::HoistNegatedCallArgs { line });
+                rewrites.push(Rewrite::HoistNegatedOperands { line });
             }
         }
 
@@ -515,77 +517,194 @@ struct Hoist {
     replacements: Vec<(usize, usize, String)>,
 }
 
-/// For `not NAME(args)` at `tokens[not_index]`, where NAME is an identifier path, the call is the whole
-/// expression (nothing but a newline, `;`, `}` or a comment follows its `)`), and at least one argument
-/// needs evaluation (more than one token): the bindings that hoist those arguments.
-fn hoist_negated_call(src: &str, tokens: &[Token], not_index: usize) -> Option<Hoist> {
-    let significant: Vec<usize> = (not_index + 1..tokens.len())
-        .filter(|&i| tokens[i].kind != Kind::Comment)
-        .take_while(|&i| tokens[i].kind != Kind::Newline)
-        .collect();
-    let text = |i: usize| &src[tokens[i].start..tokens[i].end];
-    // NAME: ident ( . ident )*, then `(` directly after the last identifier.
-    let mut k = 0;
-    let first = *significant.get(k)?;
-    if tokens[first].kind != Kind::Ident || KEYWORDS.contains(&text(first)) {
-        return None;
-    }
-    k += 1;
-    while significant.get(k).is_some_and(|&i| text(i) == ".") {
-        let ident = *significant.get(k + 1)?;
-        if tokens[ident].kind != Kind::Ident {
-            return None;
-        }
-        k += 2;
-    }
-    let open = *significant.get(k)?;
-    if text(open) != "(" || tokens[open].start != tokens[significant[k - 1]].end {
-        return None;
-    }
-    // Split the arguments at depth-1 commas, up to the matching `)`.
+/// What a term after `not` turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TermKind {
+    /// A string, number, `true`, `false` or `null`.
+    Literal,
+    /// A bare variable.
+    Var,
+    /// `a.b[c]…`
+    Ref,
+    /// `f(…)` or `a.b.f(…)`.
+    Call,
+    /// `[…]`, `{…}`.
+    Composite,
+}
+
+/// A term of a negated expression: `expr[start..end]`, with the spans (in `expr` positions, end
+/// exclusive) of its bracket indexes or call arguments.
+struct Term {
+    end: usize,
+    kind: TermKind,
+    parts: Vec<(usize, usize)>,
+}
+
+const COMPARISONS: &[&str] = &["==", "!=", "<", "<=", ">", ">="];
+
+/// OPA's compiler binds every operand that needs evaluation to a fresh variable in an expression of
+/// its own before the negated expression, so that the negation only covers the final step. For the
+/// negated expressions whose shape is certain from the tokens (the whole expression on one line, no
+/// `with`):
+///
+/// - `not f(args)`: each argument that is more than a variable or a constant;
+/// - `not a OP b` with OP a comparison: each side that is more than a variable or a constant;
+/// - `not ref`: each bracket index of the ref that is more than a variable or a constant;
+///
+/// returns the bindings to insert before `not` and the spans they replace.
+fn hoist_negated_operands(src: &str, tokens: &[Token], not_index: usize) -> Option<Hoist> {
+    // The expression: significant tokens up to its end (a newline, `;` or a bracket it did not open).
+    let mut expr: Vec<usize> = Vec::new();
     let mut depth = 0usize;
-    let mut args: Vec<Vec<usize>> = vec![Vec::new()];
-    let mut close = None;
-    for &i in &significant[k..] {
-        let t = text(i);
-        match t {
-            "(" | "[" | "{" => {
-                depth += 1;
-                if depth == 1 {
-                    continue;
-                }
-            }
-            ")" | "]" | "}" => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    close = Some(i);
-                    break;
-                }
-            }
-            "," if depth == 1 => {
-                args.push(Vec::new());
-                continue;
-            }
+    for (i, token) in tokens.iter().enumerate().skip(not_index + 1) {
+        let word = &src[token.start..token.end];
+        match token.kind {
+            Kind::Comment => continue,
+            Kind::Newline if depth == 0 => break,
+            // A line break inside the expression: its extent is not certain from one line.
+            Kind::Newline => return None,
             _ => {}
         }
-        args.last_mut()?.push(i);
+        match word {
+            "(" | "[" | "{" => depth += 1,
+            ")" | "]" | "}" => {
+                if depth == 0 {
+                    break;
+                }
+                depth -= 1;
+            }
+            ";" if depth == 0 => break,
+            "with" if depth == 0 => return None,
+            _ => {}
+        }
+        expr.push(i);
     }
-    let close = close?;
-    // Multi-line calls carry newline tokens we did not collect; stop at the line's end.
-    // The expression must end at the `)`.
-    let after = tokens[close + 1..]
-        .iter()
-        .find(|t| t.kind != Kind::Comment)
-        .map(|t| (t.kind, &src[t.start..t.end]));
-    match after {
-        None | Some((Kind::Newline, _)) | Some((Kind::Punct, ";" | "}")) => {}
-        _ => return None,
+    let text = |position: usize| {
+        let token = &tokens[expr[position]];
+        &src[token.start..token.end]
+    };
+    let adjacent = |a: usize, b: usize| tokens[expr[a]].end == tokens[expr[b]].start;
+    let matching = |open: usize| -> Option<usize> {
+        let mut depth = 0usize;
+        for position in open..expr.len() {
+            match text(position) {
+                "(" | "[" | "{" => depth += 1,
+                ")" | "]" | "}" => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(position);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    let parse_term = |start: usize| -> Option<Term> {
+        let token = tokens[*expr.get(start)?];
+        let word = text(start);
+        match token.kind {
+            Kind::Str | Kind::Number => {
+                return Some(Term {
+                    end: start + 1,
+                    kind: TermKind::Literal,
+                    parts: Vec::new(),
+                })
+            }
+            Kind::Punct if word == "[" || word == "{" => {
+                return Some(Term {
+                    end: matching(start)? + 1,
+                    kind: TermKind::Composite,
+                    parts: Vec::new(),
+                })
+            }
+            Kind::Ident if !KEYWORDS.contains(&word) => {}
+            _ => return None,
+        }
+        if matches!(word, "true" | "false" | "null") {
+            return Some(Term {
+                end: start + 1,
+                kind: TermKind::Literal,
+                parts: Vec::new(),
+            });
+        }
+        let mut term = Term {
+            end: start + 1,
+            kind: TermKind::Var,
+            parts: Vec::new(),
+        };
+        while term.end < expr.len() && adjacent(term.end - 1, term.end) {
+            match text(term.end) {
+                "." if term.end + 1 < expr.len()
+                    && tokens[expr[term.end + 1]].kind == Kind::Ident =>
+                {
+                    term.end += 2;
+                    term.kind = TermKind::Ref;
+                }
+                "[" => {
+                    let close = matching(term.end)?;
+                    term.parts.push((term.end + 1, close));
+                    term.end = close + 1;
+                    term.kind = TermKind::Ref;
+                }
+                "(" if term.parts.is_empty() => {
+                    // A call; its arguments are the parts. Anything chained after it is left alone.
+                    let close = matching(term.end)?;
+                    let mut from = term.end + 1;
+                    let mut depth = 0usize;
+                    for position in term.end + 1..close {
+                        match text(position) {
+                            "(" | "[" | "{" => depth += 1,
+                            ")" | "]" | "}" => depth = depth.saturating_sub(1),
+                            "," if depth == 0 => {
+                                term.parts.push((from, position));
+                                from = position + 1;
+                            }
+                            _ => {}
+                        }
+                    }
+                    if from < close {
+                        term.parts.push((from, close));
+                    }
+                    term.end = close + 1;
+                    term.kind = TermKind::Call;
+                    if term.end < expr.len() && matches!(text(term.end), "." | "[") {
+                        return None;
+                    }
+                    break;
+                }
+                _ => break,
+            }
+        }
+        Some(term)
+    };
+
+    let first = parse_term(0)?;
+    let mut hoisted: Vec<(usize, usize)> = Vec::new();
+    if first.end == expr.len() {
+        match first.kind {
+            TermKind::Call | TermKind::Ref => hoisted.extend(first.parts.iter().copied()),
+            _ => return None,
+        }
+    } else if COMPARISONS.contains(&text(first.end)) {
+        let second = parse_term(first.end + 1)?;
+        if second.end != expr.len() {
+            return None;
+        }
+        hoisted.push((0, first.end));
+        hoisted.push((first.end + 1, second.end));
+    } else {
+        return None;
+    }
+    // Only what needs evaluation: more than one token (a lone variable or constant stays).
+    hoisted.retain(|(from, to)| to.saturating_sub(*from) > 1);
+    if hoisted.is_empty() {
+        return None;
     }
     let mut prefix = String::new();
     let mut replacements = Vec::new();
-    for arg in args.iter().filter(|a| a.len() > 1) {
-        let (first, last) = (*arg.first()?, *arg.last()?);
-        let (start, end) = (tokens[first].start, tokens[last].end);
+    for (from, to) in hoisted {
+        let (start, end) = (tokens[expr[from]].start, tokens[expr[to - 1]].end);
         let name = format!(
             "__palisade_n{}_{}__",
             tokens[not_index].start,
@@ -593,9 +712,6 @@ fn hoist_negated_call(src: &str, tokens: &[Token], not_index: usize) -> Option<H
         );
         prefix.push_str(&format!("{name} := {}; ", &src[start..end]));
         replacements.push((start, end, name));
-    }
-    if replacements.is_empty() {
-        return None;
     }
     Some(Hoist {
         prefix,
@@ -676,18 +792,47 @@ mod tests {
             out,
             "p {\n  __palisade_n6_0__ := params.ranges; not f(rule, __palisade_n6_0__, \"x\")\n}\n"
         );
-        assert_eq!(rewrites, [Rewrite::HoistNegatedCallArgs { line: 2 }]);
+        assert_eq!(rewrites, [Rewrite::HoistNegatedOperands { line: 2 }]);
+        let (out, _) = run("p {\n  not lib.f(g(x), [a.b]) # why\n}\n");
+        assert_eq!(
+            out,
+            "p {\n  __palisade_n6_0__ := g(x); __palisade_n6_1__ := [a.b]; \
+             not lib.f(__palisade_n6_0__, __palisade_n6_1__) # why\n}\n"
+        );
     }
 
     #[test]
-    fn negations_that_are_not_whole_calls_are_left_alone() {
+    fn negated_comparisons_and_indexes_bind_their_operands_first() {
+        let (out, _) = run("p {\n  not input.a == b.c\n}\n");
+        assert_eq!(
+            out,
+            "p {\n  __palisade_n6_0__ := input.a; __palisade_n6_1__ := b.c; \
+             not __palisade_n6_0__ == __palisade_n6_1__\n}\n"
+        );
+        let (out, _) = run("p { x := 1; not y != input.b[0] }\n");
+        assert_eq!(
+            out,
+            "p { x := 1; __palisade_n12_0__ := input.b[0]; not y != __palisade_n12_0__ }\n"
+        );
+        let (out, _) = run("p {\n  not allowed[input.kind][x]\n}\n");
+        assert_eq!(
+            out,
+            "p {\n  __palisade_n6_0__ := input.kind; not allowed[__palisade_n6_0__][x]\n}\n"
+        );
+    }
+
+    #[test]
+    fn negations_whose_shape_is_not_certain_are_left_alone() {
         for src in [
             "p {\n  not f(x, y)\n}\n",
-            "p {\n  not input.a == b.c\n}\n",
-            "p {\n  not f(a.b) == 1\n}\n",
+            "p {\n  not x == 1\n}\n",
             "p {\n  not f(a.b) with input as {}\n}\n",
             "p {\n  not input.a.b\n}\n",
             "p {\n  not f (a.b)\n}\n",
+            "p {\n  not a.b + 1 > 2\n}\n",
+            "p {\n  not f(a.b).c\n}\n",
+            "p {\n  not f(a,\n    b.c)\n}\n",
+            "p {\n  not count(a.b) > 1 + 2\n}\n",
         ] {
             let (out, rewrites) = run(src);
             assert_eq!(out, src);
