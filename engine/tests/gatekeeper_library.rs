@@ -7,6 +7,7 @@
 // Test code: a missing or unreadable oracle file should stop the test loudly.
 #![allow(clippy::unwrap_used)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use palisade_engine::gatekeeper::Rewrites;
@@ -25,7 +26,9 @@ impl Files for Directory {
 
 fn library_root() -> Option<PathBuf> {
     let Some(oracles) = std::env::var_os("PALISADE_ORACLES") else {
-        eprintln!(
+        // Written to stderr directly, past the test harness's capture, so it is seen.
+        let _ = writeln!(
+            std::io::stderr(),
             "!!! PALISADE_ORACLES is not set: the gatekeeper-library conformance data was NOT checked. \
              Set PALISADE_ORACLES=/work/shared/oracles to run it."
         );

@@ -926,4 +926,40 @@ metadata:
         assert!(object_review(&node).unwrap().get("namespace").is_none());
         assert!(object_review(&json!({"kind": "Pod"})).is_err());
     }
+
+    /// A library is shared between request handlers: it must be usable from many threads at once.
+    #[test]
+    fn a_library_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Library>();
+        shared::<Inventory>();
+    }
+
+    /// regorus 0.14.1 panics on a `sprintf` width written with a non-ASCII digit (`%²v`); the panic
+    /// is caught and becomes the constraint's error, as any runtime error does.
+    #[test]
+    fn a_panic_inside_the_rego_engine_is_an_error_not_a_crash() {
+        let template = TEMPLATE.replace(
+            "msg := describe(input.review)",
+            "msg := sprintf(\"%\u{b2}v\", [input.review.object.metadata.name])",
+        );
+        let text = format!(
+            "{template}---\n{}",
+            constraint("boom", json!({"parameters": {"forbidden": ["bad"]}}))
+        );
+        let documents = parse_documents("boom.yaml", &text).unwrap();
+        let lib = Library::from_documents("boom.yaml", &documents).unwrap();
+        let review = lib
+            .review_object(
+                &pod("bad", "a"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap();
+        assert_eq!(review.violations.len(), 1, "{review:?}");
+        assert!(
+            review.violations[0].message.contains("failed internally"),
+            "{review:?}"
+        );
+    }
 }
