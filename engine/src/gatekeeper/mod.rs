@@ -16,9 +16,15 @@
 //!   namespaced object whose Namespace is unknown) or whose Rego fails at run time counts as
 //!   violated, with the error as its message.
 //!
+//! Before compiling, [`normalise`] rewrites four Rego v0 forms that regorus 0.14.1 reads differently
+//! from OPA; each rewrite keeps lines in place and is listed in [`Template::rewrites`].
+//!
 //! Not covered: schema validation of `spec.parameters` against the template's openAPIV3Schema,
-//! `external_data`, expansion templates, and Gatekeeper's restriction of `data.*` references to
-//! `data.lib.*` and `data.inventory`.
+//! `external_data`, expansion templates, Gatekeeper's restriction of `data.*` references to
+//! `data.lib.*` and `data.inventory`, and a call of an undefined function, which regorus reports only
+//! when the call is evaluated (then as the constraint's error) where OPA refuses the template. A
+//! `K8sNativeValidation` (CEL) entry next to the Rego is not run; a template with only CEL is
+//! reported as not evaluable.
 
 pub mod constraint;
 pub mod normalise;
