@@ -9,13 +9,14 @@
 use serde_json::Value;
 
 use crate::admission::AdmissionRequest;
+use crate::gatekeeper::{self, Inventory};
 use crate::library::{self, Entry, EntryKind};
 use crate::mode::Mode;
 use crate::pss::{self, LevelVersion};
 use crate::source::{parse_documents, Document, SourceError};
 use crate::vap::types::ValidationAction;
 use crate::vap::{self, EvalContext, PolicySet};
-use crate::verdict::Verdict;
+use crate::verdict::{EngineKind, NotEvaluable, Verdict};
 
 /// Namespaces Palisade never puts policies on: the control plane's own and Palisade's.
 pub use crate::library::SYSTEM_NAMESPACES;
@@ -29,14 +30,15 @@ pub struct Context {
     /// Parameter objects for `paramKind` policies, besides those loaded with the policies.
     pub params: Vec<Value>,
     /// Objects already in the cluster, for policies that look at others (Gatekeeper's
-    /// `data.inventory`).
-    pub inventory: Vec<Value>,
+    /// `data.inventory`). Build it once with [`Inventory::from_objects`] and reuse it.
+    pub inventory: Inventory,
 }
 
 /// Policies of every engine.
 #[derive(Debug, Clone, Default)]
 pub struct Bundle {
     vap: PolicySet,
+    gatekeeper: gatekeeper::Library,
     pod_security: Vec<(LevelVersion, Mode)>,
 }
 
@@ -47,6 +49,46 @@ impl Bundle {
         self.add_documents(file, &documents)
     }
 
+    /// Load several files at once. ConstraintTemplates are read before everything else, so a
+    /// Constraint finds its kind whichever file defines it. Every file's errors are reported.
+    pub fn add_sources<'a>(
+        &mut self,
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), Vec<SourceError>> {
+        let mut parsed = Vec::new();
+        let mut errors = Vec::new();
+        for (file, text) in sources {
+            match parse_documents(file, text) {
+                Ok(documents) => parsed.push((file, documents)),
+                Err(error) => errors.push(error),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let is_template = |d: &Document| gatekeeper::Template::is_template(&d.value);
+        for first_templates in [true, false] {
+            for (file, documents) in &parsed {
+                let chosen: Vec<Document> = documents
+                    .iter()
+                    .filter(|d| is_template(d) == first_templates)
+                    .cloned()
+                    .collect();
+                if chosen.is_empty() {
+                    continue;
+                }
+                if let Err(mut found) = self.add_documents(file, &chosen) {
+                    errors.append(&mut found);
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
     /// Load parsed documents of `file`. Nothing is added unless all of them load.
     pub fn add_documents(
         &mut self,
@@ -55,7 +97,14 @@ impl Bundle {
     ) -> Result<(), Vec<SourceError>> {
         let mut errors = Vec::new();
         let mut vap_documents = Vec::new();
+        let mut gatekeeper_documents = Vec::new();
         for document in documents {
+            if gatekeeper::Template::is_template(&document.value)
+                || gatekeeper::Constraint::is_constraint(&document.value)
+            {
+                gatekeeper_documents.push(document.clone());
+                continue;
+            }
             let api_version = document
                 .value
                 .get("apiVersion")
@@ -90,6 +139,9 @@ impl Bundle {
         };
         if !errors.is_empty() {
             return Err(errors);
+        }
+        if !gatekeeper_documents.is_empty() {
+            self.gatekeeper.add_documents(file, &gatekeeper_documents)?;
         }
         if let Some(set) = vap {
             self.vap.extend(set);
@@ -138,7 +190,7 @@ impl Bundle {
 
     /// Does the bundle hold nothing to evaluate?
     pub fn is_empty(&self) -> bool {
-        self.vap.policies.is_empty() && self.pod_security.is_empty()
+        self.vap.policies.is_empty() && self.pod_security.is_empty() && self.gatekeeper.constraints().next().is_none()
     }
 
     /// The ValidatingAdmissionPolicies that no binding refers to. The apiserver ignores those.
@@ -166,6 +218,16 @@ impl Bundle {
                 authorizer: None,
             };
             verdict.merge(self.vap.evaluate(request, &vap_context).into_verdict());
+        }
+        if self.gatekeeper.constraints().next().is_some() {
+            match self.gatekeeper.review(request, &context.inventory) {
+                Ok(review) => verdict.merge(review.into_verdict()),
+                Err(error) => verdict.not_evaluable.push(NotEvaluable {
+                    engine: EngineKind::Gatekeeper,
+                    policy: "(all constraints)".into(),
+                    reason: error.to_string(),
+                }),
+            }
         }
         if !self.pod_security.is_empty() && !SYSTEM_NAMESPACES.contains(&request.namespace.as_str())
         {

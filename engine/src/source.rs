@@ -74,6 +74,11 @@ impl Document {
     /// `>` folds them into one) and plain one-line values are found; when nothing matches (quoted
     /// strings with escapes) it falls back to the document's first line.
     pub fn locate(&self, snippet: &str, offset: usize) -> (usize, usize) {
+        // The whole snippet as an indented block (a literal `|` scalar): most precise, since a line
+        // such as `}` may appear many times.
+        if let Some(place) = self.locate_block(snippet, offset) {
+            return place;
+        }
         // A line of the file whose text is a piece of the snippet covering `offset`: that is how
         // both literal and folded block scalars lay an expression out.
         for (index, line) in self.text.lines().enumerate() {
@@ -111,6 +116,47 @@ impl Document {
             consumed = end + 1;
         }
         (self.first_line, 0)
+    }
+
+    /// A multi-line snippet written as a YAML block scalar (`|` or `>-`) appears in the text as the
+    /// same lines, indented. Find the run of text lines that matches every non-blank snippet line, so
+    /// that a line such as `}` that occurs many times is placed where it really is.
+    fn locate_block(&self, snippet: &str, offset: usize) -> Option<(usize, usize)> {
+        let wanted: Vec<&str> = snippet.split('\n').collect();
+        if wanted.len() < 2 {
+            return None;
+        }
+        // The snippet line holding `offset`, and the offset within it.
+        let mut consumed = 0;
+        let mut target = None;
+        for (index, part) in wanted.iter().enumerate() {
+            if offset <= consumed + part.len() {
+                target = Some((index, offset - consumed));
+                break;
+            }
+            consumed += part.len() + 1;
+        }
+        let (target, within) = target?;
+        let first = wanted.iter().position(|l| !l.trim().is_empty())?;
+        let lines: Vec<&str> = self.text.lines().collect();
+        let matches_at = |start: usize| {
+            wanted[first..].iter().enumerate().all(|(i, want)| {
+                want.trim().is_empty()
+                    || lines
+                        .get(start + i)
+                        .is_some_and(|have| have.trim() == want.trim())
+            })
+        };
+        let start = (0..lines.len()).find(|&start| matches_at(start))?;
+        let index = (start + target).checked_sub(first)?;
+        let want = wanted[target];
+        let needle = want.trim_start();
+        let lead = want.len() - needle.len();
+        let column = match lines.get(index).and_then(|have| have.find(needle)) {
+            Some(at) if !needle.is_empty() => at + within.saturating_sub(lead) + 1,
+            _ => 0,
+        };
+        Some((self.first_line + index, column))
     }
 
     /// A [`SourceError`] at `snippet[offset]` in this document (see [`Document::locate`]).
@@ -271,6 +317,21 @@ mod tests {
             text: text.to_owned(),
         };
         assert_eq!(doc.locate("object.x <= )", 12), (3, 28));
+    }
+
+    #[test]
+    fn locate_places_a_repeated_line_of_a_block_where_it_is() {
+        let text = "spec:\n  rego: |\n    p {\n      true\n    }\n    q {\n      x(\n    }\n";
+        let doc = Document {
+            value: Value::Null,
+            first_line: 1,
+            text: text.to_owned(),
+        };
+        let snippet = "p {\n  true\n}\nq {\n  x(\n}\n";
+        // The second `}` (snippet line 6) is on file line 8, not on line 5 where the first one is.
+        let offset = snippet.rfind('}').unwrap();
+        assert_eq!(doc.locate(snippet, offset), (8, 5));
+        assert_eq!(doc.locate(snippet, snippet.find("x(").unwrap() + 1), (7, 8));
     }
 
     #[test]

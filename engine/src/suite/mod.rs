@@ -4,6 +4,7 @@
 //! The engine stays free of I/O: suites read the files they reference through [`Files`], which the
 //! CLI implements on the file system and tests implement in memory.
 
+pub mod gator;
 pub mod kyverno;
 pub mod palisade;
 
@@ -42,6 +43,7 @@ pub fn run_file(name: &str, text: &str, files: &dyn Files) -> Result<Vec<CaseRes
     match (group, kind) {
         ("palisade.dev", "PolicyTest") => palisade::run(name, document, files),
         ("cli.kyverno.io", "Test") => Ok(kyverno::run(name, text, files)),
+        ("test.gatekeeper.sh", "Suite") => Ok(gator::run(name, text, files)),
         _ => Err(SourceError::new(
             name,
             document.first_line,

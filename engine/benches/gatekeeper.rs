@@ -1,0 +1,274 @@
+//! Gatekeeper reviews per second on one core: library templates (privileged containers, allowed
+//! repos, required labels, host namespaces) from `$PALISADE_ORACLES/gatekeeper-library`, with
+//! constraints written here, against 10,000 varied pods.
+//!
+//! Also measured: compiling a template (what a fresh engine per evaluation would cost, against the
+//! prepared engine cloned per evaluation that the library uses), and a review with an inventory
+//! (each evaluation then merges the inventory into the engine's data, which re-prepares it).
+
+// Benchmark setup: a missing oracle file or a broken template should stop the run loudly.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use palisade_engine::gatekeeper::{EnforcementPoint, Inventory, Library, Rewrites, Template};
+use palisade_engine::source::parse_documents;
+use serde_json::{json, Value};
+
+const TEMPLATES: &[&str] = &[
+    "pod-security-policy/privileged-containers/template.yaml",
+    "general/allowedrepos/template.yaml",
+    "general/requiredlabels/template.yaml",
+    "pod-security-policy/host-namespaces/template.yaml",
+];
+
+const CONSTRAINTS: &str = r#"
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sPSPPrivilegedContainer
+metadata:
+  name: no-privileged
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+    excludedNamespaces: ["kube-system"]
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sAllowedRepos
+metadata:
+  name: trusted-registries
+spec:
+  enforcementAction: warn
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+    excludedNamespaces: ["kube-*"]
+  parameters:
+    repos: ["registry.example.com/", "ghcr.io/palisade/"]
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sRequiredLabels
+metadata:
+  name: owner-and-app
+spec:
+  enforcementAction: dryrun
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+  parameters:
+    labels:
+    - key: owner
+    - key: app
+      allowedRegex: "^[a-z][a-z0-9-]*$"
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sPSPHostNamespace
+metadata:
+  name: no-host-namespaces
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+"#;
+
+fn library_dir() -> Option<PathBuf> {
+    let Some(oracles) = std::env::var_os("PALISADE_ORACLES") else {
+        eprintln!(
+            "!!! PALISADE_ORACLES is not set: the Gatekeeper benchmark needs the gatekeeper-library \
+             templates and was NOT run. Set PALISADE_ORACLES=/work/shared/oracles."
+        );
+        return None;
+    };
+    Some(PathBuf::from(oracles).join("gatekeeper-library/library"))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn library(dir: &Path) -> Library {
+    let mut library = Library::new();
+    for template in TEMPLATES {
+        let path = dir.join(template);
+        let documents = parse_documents(template, &read(&path)).unwrap();
+        library.add_documents(template, &documents).unwrap();
+    }
+    let documents = parse_documents("constraints.yaml", CONSTRAINTS).unwrap();
+    library
+        .add_documents("constraints.yaml", &documents)
+        .unwrap();
+    library
+}
+
+/// Pods that differ in namespace, labels, images, container count, security settings and host
+/// namespaces, so every rule body is exercised both ways.
+fn pods(count: usize) -> Vec<Value> {
+    let registries = [
+        "registry.example.com/",
+        "ghcr.io/palisade/",
+        "docker.io/library/",
+        "",
+    ];
+    let namespaces = ["default", "team-a", "team-b", "kube-system", "payments"];
+    (0..count)
+        .map(|i| {
+            let containers: Vec<Value> = (0..1 + i % 3)
+                .map(|c| {
+                    let mut container = json!({
+                        "name": format!("c{c}"),
+                        "image": format!("{}app{}:{}", registries[(i + c) % 4], i % 17, i % 5),
+                        "ports": [{"containerPort": 8080 + c}],
+                    });
+                    if (i + c) % 7 == 0 {
+                        container["securityContext"] = json!({"privileged": true});
+                    } else if (i + c) % 3 == 0 {
+                        container["securityContext"] =
+                            json!({"privileged": false, "runAsNonRoot": true});
+                    }
+                    container
+                })
+                .collect();
+            let mut labels = serde_json::Map::new();
+            if i % 4 != 0 {
+                labels.insert("owner".into(), json!(format!("team-{}", i % 9)));
+            }
+            if i % 5 != 0 {
+                let app = if i % 11 == 0 { "Bad_App" } else { "web" };
+                labels.insert("app".into(), json!(app));
+            }
+            let mut spec = json!({"containers": containers});
+            if i % 6 == 0 {
+                spec["initContainers"] =
+                    json!([{"name": "init", "image": format!("{}init:1", registries[i % 4])}]);
+            }
+            if i % 13 == 0 {
+                spec["hostPID"] = json!(true);
+            }
+            if i % 29 == 0 {
+                spec["hostIPC"] = json!(true);
+            }
+            json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": format!("pod-{i}"),
+                    "namespace": namespaces[i % namespaces.len()],
+                    "labels": labels,
+                },
+                "spec": spec,
+            })
+        })
+        .collect()
+}
+
+fn reviews(c: &mut Criterion) {
+    let Some(dir) = library_dir() else {
+        return;
+    };
+    let library = library(&dir);
+    let pods = pods(10_000);
+    let empty = Inventory::empty();
+
+    // Sanity: the mix really produces violations of every action, and not for every pod.
+    let mut violations = 0;
+    for pod in &pods {
+        violations += library
+            .review_object(pod, &empty, EnforcementPoint::Validation)
+            .unwrap()
+            .violations
+            .len();
+    }
+    eprintln!(
+        "10,000 pods, {} constraints: {violations} violations",
+        library.constraints().count()
+    );
+    assert!(violations > 1_000 && violations < 40_000);
+
+    let mut group = c.benchmark_group("gatekeeper");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(pods.len() as u64));
+    group.bench_function("review 10k pods, 4 constraints", |b| {
+        b.iter(|| {
+            for pod in &pods {
+                black_box(
+                    library
+                        .review_object(black_box(pod), &empty, EnforcementPoint::Validation)
+                        .unwrap(),
+                );
+            }
+        })
+    });
+    for template in TEMPLATES {
+        let mut single = Library::new();
+        let path = dir.join(template);
+        single
+            .add_documents(template, &parse_documents(template, &read(&path)).unwrap())
+            .unwrap();
+        let kind = single.templates().next().unwrap().kind.clone();
+        let constraint: Vec<_> = parse_documents("constraints.yaml", CONSTRAINTS)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.value["kind"] == kind.as_str())
+            .collect();
+        single
+            .add_documents("constraints.yaml", &constraint)
+            .unwrap();
+        group.bench_function(format!("review 10k pods, {kind}"), |b| {
+            b.iter(|| {
+                for pod in &pods {
+                    black_box(
+                        single
+                            .review_object(black_box(pod), &empty, EnforcementPoint::Validation)
+                            .unwrap(),
+                    );
+                }
+            })
+        });
+    }
+    group.finish();
+
+    // A fresh compile per evaluation against the clone of a prepared engine.
+    let mut group = c.benchmark_group("gatekeeper compile");
+    group.sample_size(20);
+    let path = dir.join(TEMPLATES[0]);
+    let documents = parse_documents(TEMPLATES[0], &read(&path)).unwrap();
+    group.bench_function("compile privileged-containers template", |b| {
+        b.iter(|| {
+            black_box(Template::from_document("t.yaml", &documents[0], Rewrites::ALL).unwrap())
+        })
+    });
+    let one_pod = &pods[7];
+    group.bench_function("review one pod, 4 constraints", |b| {
+        b.iter(|| {
+            black_box(
+                library
+                    .review_object(one_pod, &empty, EnforcementPoint::Validation)
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
+
+    // With an inventory of 200 objects, each evaluation merges it into the engine's data.
+    let inventory = Inventory::from_objects(&pods[..200]).unwrap();
+    let mut group = c.benchmark_group("gatekeeper inventory");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1_000));
+    group.bench_function("review 1k pods, 4 constraints, 200-object inventory", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                for pod in &pods[..1_000] {
+                    black_box(
+                        library
+                            .review_object(pod, &inventory, EnforcementPoint::Validation)
+                            .unwrap(),
+                    );
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, reviews);
+criterion_main!(benches);

@@ -1,0 +1,971 @@
+//! Gatekeeper: ConstraintTemplates (Rego, run with regorus) and their Constraints, evaluated the way
+//! Gatekeeper's validation webhook, audit and `gator` CLI evaluate them.
+//!
+//! - A [`Library`] holds templates and constraints read from YAML documents. Each template's Rego is
+//!   compiled once into a prepared regorus engine; an evaluation clones it (cheap: the compiled
+//!   modules are shared) and sets the input.
+//! - [`Library::review`] takes an [`AdmissionRequest`]; [`Library::review_object`] takes a bare
+//!   object, built into a review exactly as `gator` builds one (no operation, no user).
+//! - The Rego input is what Gatekeeper's Rego driver passes: `input.review` (the AdmissionRequest as
+//!   the apiserver serialises it, with `object` set to `oldObject` on DELETE and
+//!   `namespaceObject`), `input.parameters` (`spec.parameters`, `{}` when absent), and
+//!   `data.inventory` (from an [`Inventory`]).
+//! - Each violation is reported with the constraint's enforcement action at the enforcement point
+//!   (deny → [`Action::Deny`], warn → [`Action::Warn`], dryrun → [`Action::Audit`]). As in
+//!   Gatekeeper, a constraint that cannot be matched (for example a `namespaceSelector` on a
+//!   namespaced object whose Namespace is unknown) or whose Rego fails at run time counts as
+//!   violated, with the error as its message.
+//!
+//! Before compiling, [`normalise`] rewrites four Rego v0 forms that regorus 0.14.1 reads differently
+//! from OPA; each rewrite keeps lines in place and is listed in [`Template::rewrites`].
+//!
+//! Not covered: schema validation of `spec.parameters` against the template's openAPIV3Schema,
+//! `external_data`, expansion templates, Gatekeeper's restriction of `data.*` references to
+//! `data.lib.*` and `data.inventory`, and a call of an undefined function, which regorus reports only
+//! when the call is evaluated (then as the constraint's error) where OPA refuses the template. A
+//! `K8sNativeValidation` (CEL) entry next to the Rego is not run; a template with only CEL is
+//! reported as not evaluable.
+
+pub mod constraint;
+pub mod normalise;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::admission::{gvk_of, AdmissionRequest, Operation};
+use crate::source::{Document, SourceError};
+use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
+
+pub use constraint::{Constraint, EnforcementAction, EnforcementPoint, LabelSelector, Match};
+pub use normalise::{Rewrite, Rewrites};
+pub use template::Template;
+
+use constraint::Matchable;
+use template::guarded;
+
+/// Objects that Rego sees as `data.inventory` (Gatekeeper's replicated cluster state), and the
+/// Namespaces among them, which `namespaceSelector` needs.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// `{"inventory": {"namespace": …, "cluster": …}}`, or `None` when there are no objects.
+    data: Option<regorus::Value>,
+    /// `v1` Namespaces by name.
+    namespaces: BTreeMap<String, Value>,
+    len: usize,
+    /// Tells inventories apart, so a template can keep an engine prepared with this one's data.
+    id: u64,
+}
+
+/// The next [`Inventory::id`].
+static NEXT_INVENTORY: AtomicU64 = AtomicU64::new(1);
+
+impl Inventory {
+    pub fn empty() -> Inventory {
+        Inventory::default()
+    }
+
+    /// Build the inventory from cluster objects. Namespaced objects go to
+    /// `data.inventory.namespace[<ns>][<apiVersion>][<kind>][<name>]`, cluster-scoped ones to
+    /// `data.inventory.cluster[<apiVersion>][<kind>][<name>]`. An object without `apiVersion` or
+    /// `kind` is refused, as Gatekeeper refuses it.
+    pub fn from_objects(objects: &[Value]) -> Result<Inventory, String> {
+        let mut tree = serde_json::Map::new();
+        let mut namespaces = BTreeMap::new();
+        for object in objects {
+            let api_version = object
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty() && !v.ends_with('/'))
+                .ok_or("an inventory object has no apiVersion")?;
+            let kind = object
+                .get("kind")
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty())
+                .ok_or("an inventory object has no kind")?;
+            let metadata = object.get("metadata");
+            let field = |key: &str| {
+                metadata
+                    .and_then(|m| m.get(key))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            };
+            let (name, namespace) = (field("name"), field("namespace"));
+            let path: Vec<&str> = if namespace.is_empty() {
+                vec!["cluster", api_version, kind, name]
+            } else {
+                vec!["namespace", namespace, api_version, kind, name]
+            };
+            let mut node = &mut tree;
+            for key in &path[..path.len() - 1] {
+                let entry = node
+                    .entry((*key).to_owned())
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                if !entry.is_object() {
+                    *entry = Value::Object(serde_json::Map::new());
+                }
+                let Value::Object(next) = entry else {
+                    return Err("inventory path is not an object".to_owned());
+                };
+                node = next;
+            }
+            node.insert(name.to_owned(), object.clone());
+            if kind == "Namespace" && api_version == "v1" && namespace.is_empty() {
+                namespaces.insert(name.to_owned(), object.clone());
+            }
+        }
+        let data = (!objects.is_empty())
+            .then(|| regorus::Value::from(json!({ "inventory": Value::Object(tree) })));
+        Ok(Inventory {
+            data,
+            namespaces,
+            len: objects.len(),
+            id: NEXT_INVENTORY.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// The `v1` Namespace called `name`, if the inventory has it.
+    pub fn namespace(&self, name: &str) -> Option<&Value> {
+        self.namespaces.get(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// One violation of one constraint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    /// The constraint's kind (its template's `spec.crd.spec.names.kind`).
+    pub kind: String,
+    /// The constraint's `metadata.name`.
+    pub constraint: String,
+    /// The Rego result's `msg` (or the error, for a constraint that could not be matched or run).
+    pub message: String,
+    /// The Rego result's `details`, `{}` when absent.
+    pub details: Value,
+    /// What happens at the enforcement point of the review.
+    pub action: Action,
+    /// `spec.enforcementAction` as written (`deny`, `warn`, `dryrun`, `scoped`).
+    pub enforcement_action: String,
+}
+
+/// The outcome of reviewing one request against a library.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Review {
+    pub violations: Vec<Violation>,
+    /// Constraints whose template has no Rego this engine can run.
+    pub not_evaluable: Vec<NotEvaluable>,
+}
+
+impl Review {
+    /// As a [`Verdict`]: one finding per violation, named `<Kind>/<constraint>`, with the message as
+    /// Gatekeeper's webhook words it (`[<constraint>] <msg>`).
+    pub fn into_verdict(self) -> Verdict {
+        Verdict {
+            findings: self
+                .violations
+                .into_iter()
+                .map(|v| Finding {
+                    engine: EngineKind::Gatekeeper,
+                    policy: format!("{}/{}", v.kind, v.constraint),
+                    action: v.action,
+                    message: format!("[{}] {}", v.constraint, v.message),
+                })
+                .collect(),
+            not_evaluable: self.not_evaluable,
+        }
+    }
+}
+
+/// A reason a request could not be reviewed at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReviewError(pub String);
+
+/// ConstraintTemplates and Constraints.
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    /// By kind.
+    templates: BTreeMap<String, Template>,
+    constraints: Vec<(Constraint, regorus::Value)>,
+    rewrites: Rewrites,
+}
+
+/// What a review is about, in the two shapes Gatekeeper accepts.
+enum Subject<'a> {
+    /// A bare object, reviewed as `gator` reviews one.
+    Object(&'a Value),
+    /// An admission request.
+    Request(&'a AdmissionRequest),
+}
+
+impl Library {
+    pub fn new() -> Library {
+        Library::default()
+    }
+
+    /// A library that compiles templates with only the given source rewrites (see [`normalise`]);
+    /// [`Library::new`] applies all of them.
+    pub fn with_rewrites(rewrites: Rewrites) -> Library {
+        Library {
+            rewrites,
+            ..Library::default()
+        }
+    }
+
+    /// Read templates and constraints from `documents` (other documents are ignored).
+    pub fn from_documents(file: &str, documents: &[Document]) -> Result<Library, Vec<SourceError>> {
+        let mut library = Library::new();
+        library.add_documents(file, documents)?;
+        Ok(library)
+    }
+
+    /// Add the templates and constraints among `documents`. Templates are read first, so a file may
+    /// hold a template and its constraints; a constraint whose kind no loaded template defines is an
+    /// error (the cluster would have no such kind). On error nothing is added.
+    pub fn add_documents(
+        &mut self,
+        file: &str,
+        documents: &[Document],
+    ) -> Result<(), Vec<SourceError>> {
+        let mut errors = Vec::new();
+        let mut templates = Vec::new();
+        for document in documents.iter().filter(|d| Template::is_template(&d.value)) {
+            match Template::from_document(file, document, self.rewrites) {
+                Ok(template) => templates.push(template),
+                Err(e) => errors.extend(e),
+            }
+        }
+        let mut constraints = Vec::new();
+        for document in documents
+            .iter()
+            .filter(|d| Constraint::is_constraint(&d.value))
+        {
+            match Constraint::from_document(file, document) {
+                Ok(constraint) => {
+                    let known = self.templates.contains_key(&constraint.kind)
+                        || templates.iter().any(|t| t.kind == constraint.kind);
+                    if known {
+                        let parameters = regorus::Value::from(constraint.parameters.clone());
+                        constraints.push((constraint, parameters));
+                    } else {
+                        errors.push(SourceError::new(
+                            file,
+                            document.first_line,
+                            0,
+                            format!(
+                                "no ConstraintTemplate defines the kind {:?} of constraint {:?}",
+                                constraint.kind, constraint.name
+                            ),
+                        ));
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for template in templates {
+            self.templates.insert(template.kind.clone(), template);
+        }
+        for (constraint, parameters) in constraints {
+            self.constraints
+                .retain(|(c, _)| !(c.kind == constraint.kind && c.name == constraint.name));
+            self.constraints.push((constraint, parameters));
+        }
+        Ok(())
+    }
+
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        self.templates.values()
+    }
+
+    pub fn constraints(&self) -> impl Iterator<Item = &Constraint> {
+        self.constraints.iter().map(|(c, _)| c)
+    }
+
+    /// Review an admission request as Gatekeeper's validation webhook does.
+    pub fn review(
+        &self,
+        request: &AdmissionRequest,
+        inventory: &Inventory,
+    ) -> Result<Review, ReviewError> {
+        self.review_subject(
+            Subject::Request(request),
+            inventory,
+            EnforcementPoint::Validation,
+        )
+    }
+
+    /// Review an admission request at a given enforcement point (which decides `scoped` actions;
+    /// only the webhook honours a template's `operations`).
+    pub fn review_at(
+        &self,
+        request: &AdmissionRequest,
+        inventory: &Inventory,
+        point: EnforcementPoint,
+    ) -> Result<Review, ReviewError> {
+        self.review_subject(Subject::Request(request), inventory, point)
+    }
+
+    /// Review a bare object as `gator` does: the review carries only the object's kind, name and
+    /// namespace, with no operation and no user.
+    pub fn review_object(
+        &self,
+        object: &Value,
+        inventory: &Inventory,
+        point: EnforcementPoint,
+    ) -> Result<Review, ReviewError> {
+        self.review_subject(Subject::Object(object), inventory, point)
+    }
+
+    fn review_subject(
+        &self,
+        subject: Subject<'_>,
+        inventory: &Inventory,
+        point: EnforcementPoint,
+    ) -> Result<Review, ReviewError> {
+        let (review, operation, request_namespace) = match subject {
+            Subject::Object(object) => (
+                object_review(object)?,
+                None,
+                text(object, &["metadata", "namespace"]),
+            ),
+            Subject::Request(request) => (
+                request_review(request)?,
+                Some(request.operation),
+                request.namespace.as_str(),
+            ),
+        };
+        let namespace = (!request_namespace.is_empty())
+            .then(|| inventory.namespace(request_namespace))
+            .flatten();
+        let mut review = review;
+        // Gatekeeper's driver adds the namespace it was given; gator gives none.
+        if let Value::Object(map) = &mut review {
+            let namespace_object = match point {
+                EnforcementPoint::Gator => Value::Null,
+                _ => namespace.cloned().unwrap_or(Value::Null),
+            };
+            map.insert("namespaceObject".to_owned(), namespace_object);
+        }
+        let objects: Vec<&Value> = ["object", "oldObject"]
+            .iter()
+            .filter_map(|key| review.get(key))
+            .filter(|v| v.is_object())
+            .collect();
+        let review_value = regorus::Value::from(review.clone());
+
+        let mut result = Review::default();
+        for (constraint, parameters) in &self.constraints {
+            let Some(template) = self.templates.get(&constraint.kind) else {
+                continue;
+            };
+            if point == EnforcementPoint::Validation {
+                if let Some(operation) = operation {
+                    if !template.applies_to_operation(operation.as_str()) {
+                        continue;
+                    }
+                }
+            }
+            let Some(action) = constraint.enforcement_action.at(point) else {
+                continue;
+            };
+            let violation = |message: String, details: Value| Violation {
+                kind: constraint.kind.clone(),
+                constraint: constraint.name.clone(),
+                message,
+                details,
+                action,
+                enforcement_action: constraint.enforcement_action.as_str().to_owned(),
+            };
+            match match_any(&constraint.matcher, &objects, namespace) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(error) => {
+                    result.violations.push(violation(
+                        format!("unable to match constraints: {error}"),
+                        json!({}),
+                    ));
+                    continue;
+                }
+            }
+            let program = match &template.program {
+                Ok(program) => program,
+                Err(reason) => {
+                    result.not_evaluable.push(NotEvaluable {
+                        engine: EngineKind::Gatekeeper,
+                        policy: format!("{}/{}", constraint.kind, constraint.name),
+                        reason: reason.clone(),
+                    });
+                    continue;
+                }
+            };
+            match evaluate(program, &review_value, parameters, inventory) {
+                Ok(found) => result.violations.extend(
+                    found
+                        .into_iter()
+                        .map(|(message, details)| violation(message, details)),
+                ),
+                Err(error) => result.violations.push(violation(error, json!({}))),
+            }
+        }
+        Ok(result)
+    }
+}
+
+fn text<'a>(object: &'a Value, path: &[&str]) -> &'a str {
+    path.iter()
+        .try_fold(object, |v, key| v.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// A request matches when its object or its old object matches; Gatekeeper refuses a request with
+/// neither.
+fn match_any(
+    matcher: &Match,
+    objects: &[&Value],
+    namespace: Option<&Value>,
+) -> Result<bool, String> {
+    if objects.is_empty() {
+        return Err("neither object nor old object are defined".to_owned());
+    }
+    for object in objects {
+        if matcher.matches(&Matchable { object, namespace })? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The review `gator` builds for a bare object: kind, name, namespace and object; every other field
+/// as the apiserver's JSON encoding writes an empty AdmissionRequest.
+fn object_review(object: &Value) -> Result<Value, ReviewError> {
+    let gvk = gvk_of(object).map_err(|e| ReviewError(e.to_string()))?;
+    if gvk.version.is_empty() {
+        return Err(ReviewError("the object has no version".to_owned()));
+    }
+    let mut review = json!({
+        "uid": "",
+        "kind": {"group": gvk.group, "version": gvk.version, "kind": gvk.kind},
+        "resource": {"group": "", "version": "", "resource": ""},
+        "operation": "",
+        "userInfo": {},
+        "object": object,
+        "oldObject": null,
+        "options": null,
+    });
+    for key in ["name", "namespace"] {
+        let value = text(object, &["metadata", key]);
+        if !value.is_empty() {
+            review[key] = json!(value);
+        }
+    }
+    Ok(review)
+}
+
+/// An AdmissionRequest as `admission.k8s.io/v1` JSON (Go's `omitempty` rules), with `object` set to
+/// `oldObject` on DELETE as Gatekeeper does.
+fn request_review(request: &AdmissionRequest) -> Result<Value, ReviewError> {
+    let mut object = request.object.clone();
+    if request.operation == Operation::Delete {
+        if request.old_object.is_none() {
+            return Err(ReviewError(
+                "oldObject cannot be nil for DELETE operations".to_owned(),
+            ));
+        }
+        object = request.old_object.clone();
+    }
+    let mut user = serde_json::Map::new();
+    let info = &request.user_info;
+    if !info.username.is_empty() {
+        user.insert("username".into(), json!(info.username));
+    }
+    if !info.uid.is_empty() {
+        user.insert("uid".into(), json!(info.uid));
+    }
+    if !info.groups.is_empty() {
+        user.insert("groups".into(), json!(info.groups));
+    }
+    if !info.extra.is_empty() {
+        user.insert("extra".into(), Value::Object(info.extra.clone()));
+    }
+    let mut review = json!({
+        "uid": request.uid,
+        "kind": request.kind,
+        "resource": request.resource,
+        "operation": request.operation.as_str(),
+        "userInfo": user,
+        "object": object,
+        "oldObject": request.old_object,
+        "options": request.options,
+    });
+    let map = review.as_object_mut();
+    if let Some(map) = map {
+        let mut put = |key: &str, value: Value| {
+            map.insert(key.to_owned(), value);
+        };
+        if !request.sub_resource.is_empty() {
+            put("subResource", json!(request.sub_resource));
+        }
+        if let Some(kind) = &request.request_kind {
+            put("requestKind", json!(kind));
+        }
+        if let Some(resource) = &request.request_resource {
+            put("requestResource", json!(resource));
+        }
+        if !request.request_sub_resource.is_empty() {
+            put("requestSubResource", json!(request.request_sub_resource));
+        }
+        if !request.name.is_empty() {
+            put("name", json!(request.name));
+        }
+        if !request.namespace.is_empty() {
+            put("namespace", json!(request.namespace));
+        }
+        if request.dry_run {
+            put("dryRun", json!(true));
+        }
+    }
+    Ok(review)
+}
+
+/// Run a template's `violation` rule for one constraint. Each result with a `msg` is a violation
+/// (Gatekeeper drops results without one); `details` defaults to `{}`.
+fn evaluate(
+    program: &template::Program,
+    review: &regorus::Value,
+    parameters: &regorus::Value,
+    inventory: &Inventory,
+) -> Result<Vec<(String, Value)>, String> {
+    let mut input = regorus::Value::new_object();
+    if let Ok(map) = input.as_object_mut() {
+        map.insert(regorus::Value::from("review"), review.clone());
+        map.insert(regorus::Value::from("parameters"), parameters.clone());
+    }
+    let mut engine = program.engine_for(inventory.data.as_ref().map(|d| (inventory.id, d)))?;
+    engine.set_input(input);
+    let rule = program.rule.clone();
+    let results = guarded(|| engine.eval_rule(rule))?;
+    let items: Vec<&regorus::Value> = match &results {
+        regorus::Value::Set(set) => set.iter().collect(),
+        regorus::Value::Array(array) => array.iter().collect(),
+        _ => Vec::new(),
+    };
+    let mut violations = Vec::new();
+    for item in items {
+        let message = match &item[&regorus::Value::from("msg")] {
+            regorus::Value::Undefined => continue,
+            regorus::Value::String(s) => s.to_string(),
+            other => other.to_json_str().unwrap_or_default(),
+        };
+        let details = match &item[&regorus::Value::from("details")] {
+            regorus::Value::Undefined => json!({}),
+            other => serde_json::to_value(other).unwrap_or(Value::Null),
+        };
+        violations.push((message, details));
+    }
+    Ok(violations)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::source::parse_documents;
+
+    const TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sdemo
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sDemo
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      operations: ["CREATE", "UPDATE"]
+      rego: |
+        package k8sdemo
+
+        import data.lib.helpers.describe
+
+        violation[{"msg": msg, "details": {"op": input.review.operation}}] {
+          input.parameters.forbidden[_] == input.review.object.metadata.name
+          msg := describe(input.review)
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.echoNamespace
+          msg := sprintf("namespace object: %v", [input.review.namespaceObject.metadata.name])
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.inventoryKinds
+          other := data.inventory.namespace[ns][_]["ConfigMap"][name]
+          msg := sprintf("inventory has %v/%v", [ns, name])
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.crash
+          msg := twice(1)
+        }
+
+        twice(x) = "one" { x == 1 }
+        twice(x) = "two" { x == 1 }
+
+        violation[{"msg": msg}] {
+          input.parameters.user
+          msg := sprintf("user %v groups %v", [input.review.userInfo.username, input.review.userInfo.groups])
+        }
+      libs:
+        - |
+          package lib.helpers
+
+          describe(review) = msg {
+            msg := sprintf("%v %v is forbidden", [review.kind.kind, review.object.metadata.name])
+          }
+"#;
+
+    fn library(constraints: &str) -> Library {
+        let text = format!("{TEMPLATE}---\n{constraints}");
+        let documents = parse_documents("demo.yaml", &text).unwrap();
+        Library::from_documents("demo.yaml", &documents).unwrap()
+    }
+
+    fn constraint(name: &str, spec: Value) -> String {
+        let value = json!({
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": "K8sDemo",
+            "metadata": {"name": name},
+            "spec": spec,
+        });
+        serde_json::to_string(&value).unwrap()
+    }
+
+    fn pod(name: &str, namespace: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace}})
+    }
+
+    #[test]
+    fn a_violation_carries_message_details_and_action() {
+        let lib = library(&constraint(
+            "no-bad",
+            json!({"enforcementAction": "warn", "parameters": {"forbidden": ["bad"]}}),
+        ));
+        let review = lib
+            .review_object(
+                &pod("bad", "a"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap();
+        assert_eq!(
+            review.violations,
+            [Violation {
+                kind: "K8sDemo".into(),
+                constraint: "no-bad".into(),
+                message: "Pod bad is forbidden".into(),
+                details: json!({"op": ""}),
+                action: Action::Warn,
+                enforcement_action: "warn".into(),
+            }]
+        );
+        let fine = lib
+            .review_object(
+                &pod("good", "a"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap();
+        assert!(fine.violations.is_empty());
+        let verdict = review.into_verdict();
+        assert_eq!(verdict.action(), Action::Warn);
+        assert_eq!(verdict.findings[0].policy, "K8sDemo/no-bad");
+        assert_eq!(verdict.findings[0].message, "[no-bad] Pod bad is forbidden");
+        assert_eq!(verdict.findings[0].engine, EngineKind::Gatekeeper);
+    }
+
+    #[test]
+    fn a_request_is_reviewed_with_its_operation_and_user_and_delete_reviews_the_old_object() {
+        let lib = library(&format!(
+            "{}\n---\n{}",
+            constraint("no-bad", json!({"parameters": {"forbidden": ["bad"]}})),
+            constraint(
+                "who",
+                json!({"enforcementAction": "dryrun", "parameters": {"user": true}})
+            )
+        ));
+        let mut request = AdmissionRequest::create(pod("bad", "a")).unwrap();
+        request.user_info.username = "alice".into();
+        request.user_info.groups = vec!["dev".into()];
+        let review = lib.review(&request, &Inventory::empty()).unwrap();
+        let messages: Vec<(&str, Action)> = review
+            .violations
+            .iter()
+            .map(|v| (v.message.as_str(), v.action))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                ("Pod bad is forbidden", Action::Deny),
+                ("user alice groups [\"dev\"]", Action::Audit)
+            ]
+        );
+        assert_eq!(review.violations[0].details, json!({"op": "CREATE"}));
+
+        // The template only runs for CREATE and UPDATE at the webhook; gator ignores operations.
+        let delete = AdmissionRequest::for_object(Operation::Delete, pod("bad", "a")).unwrap();
+        assert!(lib
+            .review(&delete, &Inventory::empty())
+            .unwrap()
+            .violations
+            .is_empty());
+        let at_gator = lib
+            .review_at(&delete, &Inventory::empty(), EnforcementPoint::Gator)
+            .unwrap();
+        assert_eq!(at_gator.violations[0].message, "Pod bad is forbidden");
+        assert_eq!(at_gator.violations[0].details, json!({"op": "DELETE"}));
+    }
+
+    #[test]
+    fn the_inventory_is_data_inventory_and_supplies_namespaces() {
+        let lib = library(&format!(
+            "{}\n---\n{}",
+            constraint("inv", json!({"parameters": {"inventoryKinds": true}})),
+            constraint(
+                "ns",
+                json!({"parameters": {"echoNamespace": true},
+                       "match": {"namespaceSelector": {"matchLabels": {"env": "prod"}}}})
+            )
+        ));
+        let inventory = Inventory::from_objects(&[
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "a"}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"env": "prod"}}}),
+        ])
+        .unwrap();
+        let request = AdmissionRequest::create(pod("p", "a")).unwrap();
+        let review = lib.review(&request, &inventory).unwrap();
+        let messages: Vec<&str> = review
+            .violations
+            .iter()
+            .map(|v| v.message.as_str())
+            .collect();
+        assert_eq!(messages, ["inventory has a/cm", "namespace object: a"]);
+
+        // Without the Namespace, the selector cannot be decided: Gatekeeper counts that as violated.
+        let review = lib.review(&request, &Inventory::empty()).unwrap();
+        assert_eq!(review.violations.len(), 1);
+        assert!(review.violations[0]
+            .message
+            .contains("namespace selector for namespace-scoped object but missing Namespace"));
+        assert!(Inventory::from_objects(&[json!({"kind": "Pod"})]).is_err());
+    }
+
+    #[test]
+    fn a_runtime_error_is_a_violation_with_the_error() {
+        let lib = library(&constraint("crash", json!({"parameters": {"crash": true}})));
+        let review = lib
+            .review_object(&pod("p", "a"), &Inventory::empty(), EnforcementPoint::Gator)
+            .unwrap();
+        assert_eq!(review.violations.len(), 1, "{review:?}");
+        assert!(review.violations[0].message.contains("twice"), "{review:?}");
+    }
+
+    #[test]
+    fn scoped_constraints_only_act_where_they_are_scoped() {
+        let lib = library(&constraint(
+            "scoped",
+            json!({"enforcementAction": "scoped",
+                   "scopedEnforcementActions": [{"action": "warn", "enforcementPoints": [{"name": "validation.gatekeeper.sh"}]}],
+                   "parameters": {"forbidden": ["bad"]}}),
+        ));
+        let object = pod("bad", "a");
+        let at = |point| {
+            lib.review_object(&object, &Inventory::empty(), point)
+                .unwrap()
+                .violations
+                .iter()
+                .map(|v| v.action)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(EnforcementPoint::Validation), [Action::Warn]);
+        assert!(at(EnforcementPoint::Gator).is_empty());
+    }
+
+    #[test]
+    fn rego_errors_point_into_the_yaml_file() {
+        let broken = TEMPLATE.replace(
+            "          msg := describe(input.review)\n",
+            "          msg := describe(input.review\n",
+        );
+        let documents = parse_documents("broken.yaml", &broken).unwrap();
+        let errors = Library::from_documents("broken.yaml", &documents).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let error = &errors[0];
+        assert_eq!(error.file, "broken.yaml");
+        // The parser notices at the next line; either way the place is inside the rego block.
+        let line = broken.lines().nth(error.line - 1).unwrap();
+        assert!(error.line >= 20 && error.line <= 22, "{error}: {line}");
+        assert!(error.message.starts_with("template.rego: "), "{error}");
+
+        // An error in a library is placed in the library's lines.
+        let broken_lib = TEMPLATE.replace(
+            "          describe(review) = msg {",
+            "          describe(review) = msg {{",
+        );
+        let documents = parse_documents("lib.yaml", &broken_lib).unwrap();
+        let errors = Library::from_documents("lib.yaml", &documents).unwrap_err();
+        let lib_starts = broken_lib
+            .lines()
+            .position(|l| l.contains("package lib.helpers"))
+            .unwrap();
+        let line = broken_lib.lines().nth(errors[0].line - 1).unwrap();
+        assert!(
+            errors[0].message.starts_with("lib_0.rego: "),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].line > lib_starts + 1, "{}", errors[0]);
+        assert!(
+            line.contains("describe") || line.contains("msg :="),
+            "{}: {line}",
+            errors[0]
+        );
+        assert!(errors[0].column > 0, "{}", errors[0]);
+    }
+
+    #[test]
+    fn templates_and_constraints_are_checked() {
+        let no_violation = TEMPLATE.replace("violation[", "deny[");
+        let documents = parse_documents("t.yaml", &no_violation).unwrap();
+        let errors = Library::from_documents("t.yaml", &documents).unwrap_err();
+        assert!(
+            errors[0].message.contains("no `violation` rule"),
+            "{errors:?}"
+        );
+
+        let orphan = constraint("x", json!({}));
+        let documents = parse_documents("c.yaml", &orphan).unwrap();
+        let errors = Library::from_documents("c.yaml", &documents).unwrap_err();
+        assert!(
+            errors[0].message.contains("no ConstraintTemplate defines"),
+            "{errors:?}"
+        );
+
+        let text = format!(
+            "{TEMPLATE}---\n{}",
+            constraint("x", json!({"enforcementAction": "block"}))
+        );
+        let documents = parse_documents("c.yaml", &text).unwrap();
+        let errors = Library::from_documents("c.yaml", &documents).unwrap_err();
+        assert!(
+            errors[0].message.contains("enforcementAction"),
+            "{errors:?}"
+        );
+        assert!(errors[0].line > 1, "{errors:?}");
+    }
+
+    #[test]
+    fn a_template_with_only_cel_is_not_evaluable_rather_than_wrong() {
+        let cel_only = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8scel
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sCel
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      code:
+      - engine: K8sNativeValidation
+        source:
+          validations:
+          - expression: "true"
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sCel
+metadata:
+  name: c
+"#;
+        let documents = parse_documents("cel.yaml", cel_only).unwrap();
+        let lib = Library::from_documents("cel.yaml", &documents).unwrap();
+        let template = lib.templates().next().unwrap();
+        assert!(template.has_cel);
+        assert!(template.not_evaluable().is_some());
+        let review = lib
+            .review_object(&pod("p", "a"), &Inventory::empty(), EnforcementPoint::Gator)
+            .unwrap();
+        assert!(review.violations.is_empty());
+        assert_eq!(review.not_evaluable.len(), 1);
+        assert_eq!(review.not_evaluable[0].policy, "K8sCel/c");
+    }
+
+    #[test]
+    fn the_gator_review_of_a_bare_object_has_no_operation_or_user() {
+        let review = object_review(&pod("p", "n")).unwrap();
+        assert_eq!(review["operation"], "");
+        assert_eq!(review["userInfo"], json!({}));
+        assert_eq!(
+            review["kind"],
+            json!({"group": "", "version": "v1", "kind": "Pod"})
+        );
+        assert_eq!(review["name"], "p");
+        assert_eq!(review["namespace"], "n");
+        assert_eq!(review["oldObject"], Value::Null);
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}});
+        assert!(object_review(&node).unwrap().get("namespace").is_none());
+        assert!(object_review(&json!({"kind": "Pod"})).is_err());
+    }
+
+    /// A library is shared between request handlers: it must be usable from many threads at once.
+    #[test]
+    fn a_library_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Library>();
+        shared::<Inventory>();
+    }
+
+    /// regorus 0.14.1 panics on a `sprintf` width written with a non-ASCII digit (`%²v`); the panic
+    /// is caught and becomes the constraint's error, as any runtime error does.
+    #[test]
+    fn a_panic_inside_the_rego_engine_is_an_error_not_a_crash() {
+        let template = TEMPLATE.replace(
+            "msg := describe(input.review)",
+            "msg := sprintf(\"%\u{b2}v\", [input.review.object.metadata.name])",
+        );
+        let text = format!(
+            "{template}---\n{}",
+            constraint("boom", json!({"parameters": {"forbidden": ["bad"]}}))
+        );
+        let documents = parse_documents("boom.yaml", &text).unwrap();
+        let lib = Library::from_documents("boom.yaml", &documents).unwrap();
+        let review = lib
+            .review_object(
+                &pod("bad", "a"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap();
+        assert_eq!(review.violations.len(), 1, "{review:?}");
+        assert!(
+            review.violations[0].message.contains("failed internally"),
+            "{review:?}"
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! ConstraintTemplates (`templates.gatekeeper.sh` v1, v1beta1, v1alpha1): the constraint kind they
+//! define and their Rego, compiled once with regorus.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use super::constraint::find_key;
+use super::normalise::{normalise, Rewrite, Rewrites};
+use crate::source::{Document, SourceError};
+
+/// The only target Gatekeeper's admission templates use.
+pub const TARGET: &str = "admission.k8s.gatekeeper.sh";
+
+/// The file name regorus sees for a template's entry-point module and for its libraries.
+const ENTRY_FILE: &str = "template.rego";
+
+/// A compiled ConstraintTemplate.
+#[derive(Clone)]
+pub struct Template {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.crd.spec.names.kind`: the kind of this template's constraints.
+    pub kind: String,
+    /// `spec.targets[0].operations`: the admission operations the webhook evaluates this template
+    /// for; empty means all.
+    pub operations: Vec<String>,
+    /// Source rewrites applied before compiling (see [`super::normalise`]), with the module they were
+    /// applied to (`template.rego`, `lib_0.rego` …).
+    pub rewrites: Vec<(String, Rewrite)>,
+    /// The template also carries `K8sNativeValidation` (CEL) code. Gatekeeper may run that instead of
+    /// the Rego when its CEL driver is enabled; this engine evaluates the Rego, which upstream keeps
+    /// equivalent.
+    pub has_cel: bool,
+    pub(crate) program: Result<Program, String>,
+}
+
+impl std::fmt::Debug for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Template")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("operations", &self.operations)
+            .field("rewrites", &self.rewrites)
+            .field("has_cel", &self.has_cel)
+            .field("evaluable", &self.program.is_ok())
+            .finish()
+    }
+}
+
+/// A template's compiled Rego: a prepared regorus engine (cloned for every evaluation) and the rule
+/// to evaluate, `data.<package>.violation`.
+pub(crate) struct Program {
+    pub engine: regorus::Engine,
+    pub rule: String,
+    /// The engine prepared with the data of the last inventory it was used with (by inventory id):
+    /// adding data to a regorus engine makes it analyse the modules again, so an engine with the
+    /// inventory is prepared once and then cloned like the plain one.
+    with_inventory: Mutex<Option<(u64, regorus::Engine)>>,
+}
+
+impl Clone for Program {
+    fn clone(&self) -> Self {
+        Program {
+            engine: self.engine.clone(),
+            rule: self.rule.clone(),
+            with_inventory: Mutex::new(None),
+        }
+    }
+}
+
+impl Program {
+    /// An engine ready to evaluate, with `data` (`{"inventory": …}`, identified by `id`) when given.
+    pub(crate) fn engine_for(
+        &self,
+        data: Option<(u64, &regorus::Value)>,
+    ) -> Result<regorus::Engine, String> {
+        let Some((id, data)) = data else {
+            return Ok(self.engine.clone());
+        };
+        let mut slot = self.with_inventory.lock().ok();
+        if let Some(Some((cached, engine))) = slot.as_deref() {
+            if *cached == id {
+                return Ok(engine.clone());
+            }
+        }
+        let mut engine = self.engine.clone();
+        let entry: regorus::Rc<str> = self.rule.as_str().into();
+        guarded(|| engine.add_data(data.clone()))?;
+        guarded(|| engine.compile_with_entrypoint(&entry))?;
+        if let Some(slot) = slot.as_deref_mut() {
+            *slot = Some((id, engine.clone()));
+        }
+        Ok(engine)
+    }
+}
+
+/// Where a template keeps its Rego.
+struct RegoSource<'a> {
+    rego: &'a str,
+    libs: Vec<&'a str>,
+    v1: bool,
+}
+
+impl Template {
+    /// Whether `value` looks like a ConstraintTemplate.
+    pub fn is_template(value: &Value) -> bool {
+        value.get("kind").and_then(Value::as_str) == Some("ConstraintTemplate")
+            && value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with("templates.gatekeeper.sh/"))
+    }
+
+    /// Read and compile a ConstraintTemplate document. Errors in the document's shape or in its Rego
+    /// are returned with their place in `file`. A template without Rego (only CEL) is returned as not
+    /// evaluable, not as an error: Gatekeeper accepts it.
+    pub fn from_document(
+        file: &str,
+        document: &Document,
+        enabled: Rewrites,
+    ) -> Result<Template, Vec<SourceError>> {
+        let value = &document.value;
+        let error = |field: &str, message: &str| {
+            let (line, column) = find_key(document, field);
+            vec![SourceError::new(file, line, column, message)]
+        };
+        let name = value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let kind = value
+            .pointer("/spec/crd/spec/names/kind")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| error("names", "the template has no spec.crd.spec.names.kind"))?
+            .to_owned();
+        if !name.is_empty() && name != kind.to_lowercase() {
+            return Err(error(
+                "name",
+                &format!(
+                    "metadata.name {name:?} must be the lower-cased kind {:?}",
+                    kind.to_lowercase()
+                ),
+            ));
+        }
+        let targets = value
+            .pointer("/spec/targets")
+            .and_then(Value::as_array)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| error("targets", "the template has no spec.targets"))?;
+        if targets.len() != 1 {
+            return Err(error("targets", "a template must have exactly one target"));
+        }
+        let target = &targets[0];
+        let target_name = target.get("target").and_then(Value::as_str).unwrap_or("");
+        if target_name != TARGET {
+            return Err(error(
+                "target",
+                &format!("target {target_name:?} is not {TARGET:?}"),
+            ));
+        }
+        let operations = target
+            .get("operations")
+            .and_then(Value::as_array)
+            .map(|ops| {
+                ops.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let code = target
+            .get("code")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let has_cel = code
+            .iter()
+            .any(|c| c.get("engine").and_then(Value::as_str) == Some("K8sNativeValidation"));
+
+        let source = rego_source(target).map_err(|message| error("targets", &message))?;
+        let (program, rewrites) = match source {
+            Some(source) => {
+                let mut rewrites = Vec::new();
+                let program = compile(file, document, &source, enabled, &mut rewrites)?;
+                (Ok(program), rewrites)
+            }
+            None => {
+                let reason = if has_cel {
+                    "the template has only K8sNativeValidation (CEL) code, which this engine does not run"
+                } else {
+                    "the template has no Rego code"
+                };
+                (Err(reason.to_owned()), Vec::new())
+            }
+        };
+        Ok(Template {
+            name,
+            kind,
+            operations,
+            rewrites,
+            has_cel,
+            program,
+        })
+    }
+
+    /// Why this template cannot be evaluated, if it cannot.
+    pub fn not_evaluable(&self) -> Option<&str> {
+        self.program.as_ref().err().map(String::as_str)
+    }
+
+    /// Whether the webhook evaluates this template for `operation` (`spec.targets[0].operations`).
+    pub fn applies_to_operation(&self, operation: &str) -> bool {
+        self.operations.is_empty()
+            || self
+                .operations
+                .iter()
+                .any(|op| op == "*" || op == operation)
+    }
+}
+
+fn libs_of(value: Option<&Value>) -> Result<Vec<&str>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(libs)) => libs
+            .iter()
+            .map(|lib| {
+                lib.as_str()
+                    .ok_or_else(|| "libs must be strings".to_owned())
+            })
+            .collect(),
+        Some(_) => Err("libs must be a list of strings".to_owned()),
+    }
+}
+
+/// The Rego of a target: the legacy `rego` + `libs`, or the `code[]` entry with `engine: Rego`.
+fn rego_source(target: &Value) -> Result<Option<RegoSource<'_>>, String> {
+    if let Some(rego) = target
+        .get("rego")
+        .and_then(Value::as_str)
+        .filter(|r| !r.trim().is_empty())
+    {
+        return Ok(Some(RegoSource {
+            rego,
+            libs: libs_of(target.get("libs"))?,
+            v1: false,
+        }));
+    }
+    let Some(code) = target.get("code").and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    for entry in code {
+        if entry.get("engine").and_then(Value::as_str) != Some("Rego") {
+            continue;
+        }
+        let source = entry.get("source").unwrap_or(&Value::Null);
+        let rego = source
+            .get("rego")
+            .and_then(Value::as_str)
+            .ok_or("the Rego code has no source.rego")?;
+        return Ok(Some(RegoSource {
+            rego,
+            libs: libs_of(source.get("libs"))?,
+            v1: source.get("version").and_then(Value::as_str) == Some("v1"),
+        }));
+    }
+    Ok(None)
+}
+
+/// Run `f`, turning a panic inside regorus into an error: no template or input may bring the engine
+/// down.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("the Rego engine failed internally on this policy or input".to_owned()),
+    }
+}
+
+fn compile(
+    file: &str,
+    document: &Document,
+    source: &RegoSource<'_>,
+    enabled: Rewrites,
+    rewrites: &mut Vec<(String, Rewrite)>,
+) -> Result<Program, Vec<SourceError>> {
+    let mut modules = vec![(ENTRY_FILE.to_owned(), source.rego)];
+    for (index, lib) in source.libs.iter().enumerate() {
+        modules.push((format!("lib_{index}.rego"), lib));
+    }
+    let place = |message: String| -> Vec<SourceError> {
+        // regorus writes the place as `--> <file>:<line>:<col>`.
+        for (module, text) in &modules {
+            let marker = format!("--> {module}:");
+            if let Some(at) = message.find(&marker) {
+                let rest = &message[at + marker.len()..];
+                let mut numbers = rest
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter(|s| !s.is_empty())
+                    .map(|n| n.parse::<usize>().unwrap_or(0));
+                let line = numbers.next().unwrap_or(0);
+                let column = numbers.next().unwrap_or(0);
+                let offset = byte_offset(text, line, column);
+                let summary = message
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_owned();
+                return vec![document.error_at(file, text, offset, format!("{module}: {summary}"))];
+            }
+        }
+        let (line, column) = find_key(document, "rego");
+        vec![SourceError::new(file, line, column, message.trim())]
+    };
+
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(!source.v1);
+    // OPA (and so Gatekeeper) treats a builtin's error as undefined unless strict mode is asked for.
+    engine.set_strict_builtin_errors(false);
+    let mut package = String::new();
+    for (index, (module, text)) in modules.iter().enumerate() {
+        let (normalised, applied) = normalise(text, enabled);
+        rewrites.extend(applied.into_iter().map(|r| (module.clone(), r)));
+        let name = module.clone();
+        let added = guarded(|| engine.add_policy(name, normalised)).map_err(&place)?;
+        if index == 0 {
+            package = added;
+        }
+    }
+    let declares_violation =
+        guarded(|| engine.has_declared_rule_rooted_at(ENTRY_FILE, "violation")).unwrap_or(false);
+    if !declares_violation {
+        let (line, column) = find_key(document, "rego");
+        return Err(vec![SourceError::new(
+            file,
+            line,
+            column,
+            "the template's Rego has no `violation` rule",
+        )]);
+    }
+    let rule = format!("{package}.violation");
+    let entry: regorus::Rc<str> = rule.as_str().into();
+    guarded(|| engine.compile_with_entrypoint(&entry)).map_err(&place)?;
+    Ok(Program {
+        engine,
+        rule,
+        with_inventory: Mutex::new(None),
+    })
+}
+
+/// The byte offset of 1-based `line`, `column` in `text` (clamped to the text).
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (index, part) in text.split('\n').enumerate() {
+        if index + 1 == line {
+            return offset + column.saturating_sub(1).min(part.len());
+        }
+        offset += part.len() + 1;
+    }
+    text.len()
+}
