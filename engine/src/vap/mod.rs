@@ -14,6 +14,9 @@
 pub mod matching;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
