@@ -536,9 +536,11 @@ fn collect_params<'p>(
         })
         .collect();
     // Whether the parameter kind is namespaced: known for built-in kinds; for custom resources,
-    // read from the parameter objects at hand.
+    // read from the parameter objects at hand, or, when there are none, from the binding.
     let namespaced = if is_builtin_group(&kind.api_version) {
         !CLUSTER_SCOPED_KINDS.contains(&kind.kind.as_str())
+    } else if candidates.is_empty() {
+        !param_ref.namespace.is_empty()
     } else {
         candidates.iter().any(|p| !object_namespace(p).is_empty())
     };
