@@ -1,7 +1,10 @@
 //! The official Kubernetes ValidatingAdmissionPolicy examples (kubernetes/website), read from
 //! `$PALISADE_ORACLES/k8s-vap-examples`, with the outcomes its README takes from the documentation.
 
-use std::path::PathBuf;
+// Test helpers outside `#[test]` functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
 
 use palisade_engine::admission::{AdmissionRequest, Operation};
 use palisade_engine::source::{parse_documents, Document};
@@ -18,7 +21,7 @@ fn examples() -> Option<PathBuf> {
     Some(dir)
 }
 
-fn docs(dir: &PathBuf, files: &[&str]) -> Vec<Document> {
+fn docs(dir: &Path, files: &[&str]) -> Vec<Document> {
     let mut all = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -27,7 +30,7 @@ fn docs(dir: &PathBuf, files: &[&str]) -> Vec<Document> {
     all
 }
 
-fn load(dir: &PathBuf, files: &[&str]) -> PolicySet {
+fn load(dir: &Path, files: &[&str]) -> PolicySet {
     match PolicySet::from_documents("examples", &docs(dir, files)) {
         Ok(set) => set,
         Err(errors) => panic!("{errors:?}"),
