@@ -326,11 +326,12 @@ impl VariableResolver for Activation<'_> {
     }
 }
 
-/// Evaluate `program` and hand the result to `inspect`, which reads what it needs from it (a bool, a
-/// string) without the result being copied.
+/// Evaluate `program` with the variables `resolver` gives (an [`Activation`], or a resolver that
+/// converts each variable on first use) and hand the result to `inspect`, which reads what it needs
+/// from it (a bool, a string) without the result being copied.
 pub fn evaluate_with<'a, R>(
     program: &Program,
-    activation: &'a Activation<'a>,
+    activation: &'a dyn VariableResolver,
     inspect: impl FnOnce(&dyn Val) -> R,
 ) -> Result<R, EvalError> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -351,7 +352,7 @@ pub fn evaluate_with<'a, R>(
 /// Evaluate `program` to a value that outlives the evaluation (a composited variable's value).
 pub fn evaluate<'a>(
     program: &Program,
-    activation: &'a Activation<'a>,
+    activation: &'a dyn VariableResolver,
 ) -> Result<Box<dyn Val + 'a>, EvalError> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let root: &Context<'_, 'a> = &ROOT;
@@ -394,9 +395,9 @@ impl Outcome {
 }
 
 /// Evaluate `program` and read its result as an [`Outcome`].
-pub fn evaluate_outcome<'a>(
+pub fn evaluate_outcome(
     program: &Program,
-    activation: &'a Activation<'a>,
+    activation: &dyn VariableResolver,
 ) -> Result<Outcome, EvalError> {
     evaluate_with(program, activation, Outcome::of)
 }

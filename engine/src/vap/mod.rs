@@ -28,9 +28,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::admission::{AdmissionRequest, Operation};
-use crate::cel::{self as celx, Activation, EvalError, Outcome, Program};
+use crate::cel::{self as celx, EvalError, Outcome, Program};
 use crate::source::{Document, SourceError};
 use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
+use cel::context::VariableResolver;
 use matching::NamespaceInfo;
 use types::{
     BindingDoc, FailurePolicy, LabelSelector, MatchResources, ParamKind, ParamRef,
@@ -275,9 +276,8 @@ impl PolicySet {
     pub fn evaluate(&self, request: &AdmissionRequest, ctx: &EvalContext<'_>) -> VapResult {
         let mut result = VapResult::default();
         let facts = RequestFacts::new(request, ctx);
-        let namespace_info = NamespaceInfo {
-            labels: facts.namespace_labels.as_ref(),
-        };
+        let labels = || facts.namespace_labels();
+        let namespace_info = NamespaceInfo { labels: &labels };
         let values = Values::new(&facts);
         for policy in &self.policies {
             if !matching::matches(&policy.match_constraints, request, &namespace_info) {
@@ -594,77 +594,103 @@ fn collect_params<'p>(
 }
 
 /// What is known about the request besides the request itself: its namespace, and the JSON of the
-/// `request` and `namespaceObject` variables.
+/// `request` and `namespaceObject` variables. Each is worked out when first needed: most policies
+/// read neither.
 struct RequestFacts<'r> {
     request: &'r AdmissionRequest,
-    namespace_labels: Option<BTreeMap<String, String>>,
+    namespaces: &'r [Value],
+    namespace_labels: OnceLock<Option<BTreeMap<String, String>>>,
     /// `namespaceObject`: `None` for cluster-scoped requests (and Namespaces themselves).
-    namespace_object: Option<Value>,
-    request_json: Value,
+    namespace_object: OnceLock<Option<Value>>,
+    request_json: OnceLock<Value>,
 }
 
 impl<'r> RequestFacts<'r> {
-    fn new(request: &'r AdmissionRequest, ctx: &EvalContext<'_>) -> Self {
-        let is_namespace =
-            request.resource.resource == "namespaces" && request.resource.group.is_empty();
-        let object_name = request
-            .subject()
-            .and_then(|o| o.get("metadata"))
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or(&request.name)
-            .to_owned();
-        // The namespace whose labels the namespace selector reads.
-        let selector_namespace = if is_namespace {
-            object_name.clone()
-        } else {
-            request.namespace.clone()
-        };
-        let find = |name: &str| {
-            ctx.namespaces.iter().find(|ns| {
-                ns.get("metadata")
-                    .and_then(|m| m.get("name"))
-                    .and_then(Value::as_str)
-                    == Some(name)
-            })
-        };
-        let namespace_labels = if selector_namespace.is_empty() {
-            None
-        } else if is_namespace
-            && request.sub_resource.is_empty()
-            && matches!(request.operation, Operation::Create | Operation::Update)
-        {
-            request.object.as_ref().map(matching::labels_of)
-        } else {
-            let mut labels = find(&selector_namespace)
-                .map(matching::labels_of)
-                .unwrap_or_default();
-            labels
-                .entry("kubernetes.io/metadata.name".to_owned())
-                .or_insert_with(|| selector_namespace.clone());
-            Some(labels)
-        };
-        let namespace_object = if is_namespace || request.namespace.is_empty() {
-            None
-        } else {
-            Some(match find(&request.namespace) {
-                Some(ns) => namespace_for_cel(ns),
-                None => json!({
-                    "metadata": {
-                        "name": request.namespace,
-                        "labels": {"kubernetes.io/metadata.name": request.namespace},
-                    },
-                    "spec": {"finalizers": ["kubernetes"]},
-                    "status": {"phase": "Active"},
-                }),
-            })
-        };
+    fn new(request: &'r AdmissionRequest, ctx: &EvalContext<'r>) -> Self {
         RequestFacts {
             request,
-            namespace_labels,
-            namespace_object,
-            request_json: request_for_cel(request),
+            namespaces: ctx.namespaces,
+            namespace_labels: OnceLock::new(),
+            namespace_object: OnceLock::new(),
+            request_json: OnceLock::new(),
         }
+    }
+
+    fn is_namespace(&self) -> bool {
+        self.request.resource.resource == "namespaces" && self.request.resource.group.is_empty()
+    }
+
+    fn find_namespace(&self, name: &str) -> Option<&'r Value> {
+        self.namespaces.iter().find(|ns| {
+            ns.get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                == Some(name)
+        })
+    }
+
+    /// The labels the namespace selector reads: for a Namespace being created or updated, its own;
+    /// otherwise those of the request's namespace.
+    fn namespace_labels(&self) -> Option<&BTreeMap<String, String>> {
+        self.namespace_labels
+            .get_or_init(|| {
+                let request = self.request;
+                let selector_namespace = if self.is_namespace() {
+                    request
+                        .subject()
+                        .and_then(|o| o.get("metadata"))
+                        .and_then(|m| m.get("name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(&request.name)
+                } else {
+                    &request.namespace
+                };
+                if selector_namespace.is_empty() {
+                    None
+                } else if self.is_namespace()
+                    && request.sub_resource.is_empty()
+                    && matches!(request.operation, Operation::Create | Operation::Update)
+                {
+                    request.object.as_ref().map(matching::labels_of)
+                } else {
+                    let mut labels = self
+                        .find_namespace(selector_namespace)
+                        .map(matching::labels_of)
+                        .unwrap_or_default();
+                    labels
+                        .entry("kubernetes.io/metadata.name".to_owned())
+                        .or_insert_with(|| selector_namespace.to_owned());
+                    Some(labels)
+                }
+            })
+            .as_ref()
+    }
+
+    fn namespace_object(&self) -> Option<&Value> {
+        self.namespace_object
+            .get_or_init(|| {
+                let name = &self.request.namespace;
+                if self.is_namespace() || name.is_empty() {
+                    return None;
+                }
+                Some(match self.find_namespace(name) {
+                    Some(ns) => namespace_for_cel(ns),
+                    None => json!({
+                        "metadata": {
+                            "name": name,
+                            "labels": {"kubernetes.io/metadata.name": name},
+                        },
+                        "spec": {"finalizers": ["kubernetes"]},
+                        "status": {"phase": "Active"},
+                    }),
+                })
+            })
+            .as_ref()
+    }
+
+    fn request_json(&self) -> &Value {
+        self.request_json
+            .get_or_init(|| request_for_cel(self.request))
     }
 }
 
@@ -762,22 +788,44 @@ fn request_for_cel(request: &AdmissionRequest) -> Value {
     Value::Object(out)
 }
 
-/// The request's objects as CEL values, converted once and shared by every policy.
+/// The request's objects as CEL values, each converted on first use and shared by every policy.
 struct Values<'r> {
-    object: Box<dyn Val + 'r>,
-    old_object: Box<dyn Val + 'r>,
-    request: Box<dyn Val + 'r>,
-    namespace_object: Box<dyn Val + 'r>,
+    facts: &'r RequestFacts<'r>,
+    object: OnceLock<Box<dyn Val + 'r>>,
+    old_object: OnceLock<Box<dyn Val + 'r>>,
+    request: OnceLock<Box<dyn Val + 'r>>,
+    namespace_object: OnceLock<Box<dyn Val + 'r>>,
 }
 
 impl<'r> Values<'r> {
     fn new(facts: &'r RequestFacts<'r>) -> Self {
         Values {
-            object: celx::from_optional_json(facts.request.object.as_ref()),
-            old_object: celx::from_optional_json(facts.request.old_object.as_ref()),
-            request: celx::from_json(&facts.request_json),
-            namespace_object: celx::from_optional_json(facts.namespace_object.as_ref()),
+            facts,
+            object: OnceLock::new(),
+            old_object: OnceLock::new(),
+            request: OnceLock::new(),
+            namespace_object: OnceLock::new(),
         }
+    }
+
+    fn get(&self, name: &str) -> Option<&(dyn Val + 'r)> {
+        let facts = self.facts;
+        let value = match name {
+            "object" => self
+                .object
+                .get_or_init(|| celx::from_optional_json(facts.request.object.as_ref())),
+            "oldObject" => self
+                .old_object
+                .get_or_init(|| celx::from_optional_json(facts.request.old_object.as_ref())),
+            "request" => self
+                .request
+                .get_or_init(|| celx::from_json(facts.request_json())),
+            "namespaceObject" => self
+                .namespace_object
+                .get_or_init(|| celx::from_optional_json(facts.namespace_object())),
+            _ => return None,
+        };
+        Some(value.as_ref())
     }
 }
 
@@ -875,15 +923,34 @@ impl Container for VariablesView<'_> {
     }
 }
 
+/// The variables of one evaluation, as CEL looks them up.
+struct UnitResolver<'u, 'r> {
+    values: &'u Values<'r>,
+    params: &'u (dyn Val + 'u),
+    variables: VariablesView<'u>,
+}
+
+impl VariableResolver for UnitResolver<'_, '_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        match variable {
+            "params" => Some(CowVal::Borrowed(self.params)),
+            "variables" if !self.variables.names.is_empty() => {
+                Some(CowVal::Borrowed(&self.variables))
+            }
+            _ => self.values.get(variable).map(CowVal::Borrowed),
+        }
+    }
+}
+
 /// One evaluation: a policy, with a parameter, against the request's values.
-struct Unit<'u> {
+struct Unit<'u, 'r> {
     policy: &'u Policy,
-    values: &'u Values<'u>,
+    values: &'u Values<'r>,
     params: &'u (dyn Val + 'u),
     cache: VariableCache<'u>,
 }
 
-impl Unit<'_> {
+impl Unit<'_, '_> {
     /// Compute the variables `needed` (closed under their own needs, in declaration order).
     fn prepare(&self, needed: &[usize]) {
         for &index in needed {
@@ -905,24 +972,15 @@ impl Unit<'_> {
     }
 
     fn run<R>(&self, expr: &Expr, inspect: impl FnOnce(&dyn Val) -> R) -> Result<R, EvalError> {
-        let view = VariablesView {
-            names: self.cache.names,
-            values: &self.cache.values,
-        };
-        let activation = Activation {
-            object: self.values.object.as_ref(),
-            old_object: self.values.old_object.as_ref(),
-            request: self.values.request.as_ref(),
-            namespace_object: self.values.namespace_object.as_ref(),
+        let resolver = UnitResolver {
+            values: self.values,
             params: self.params,
-            variables: if self.cache.names.is_empty() {
-                None
-            } else {
-                Some(&view)
+            variables: VariablesView {
+                names: self.cache.names,
+                values: &self.cache.values,
             },
-            authorizer: None,
         };
-        celx::evaluate_with(&expr.program, &activation, inspect)
+        celx::evaluate_with(&expr.program, &resolver, inspect)
     }
 
     /// Evaluate `expr` to an outcome; errors worded as the apiserver words them.
@@ -1069,7 +1127,7 @@ fn annotation_type_error(key: &str, expr: &Expr, kind: &str) -> Failure {
 
 /// The message of a failed validation: the `messageExpression`'s, else `message`, else the
 /// expression itself.
-fn failure_message(unit: &Unit<'_>, validation: &CompiledValidation) -> String {
+fn failure_message(unit: &Unit<'_, '_>, validation: &CompiledValidation) -> String {
     if let Some(expr) = &validation.message_expression {
         if let Ok(Outcome::String(message)) = unit.outcome(expr) {
             let message = message.trim();
