@@ -11,6 +11,7 @@
 //!   column inside the expression, evaluation errors are [`EvalError`]s worded as cel-go words them
 //!   where we know the wording, and a panic inside the interpreter is caught and reported as an error.
 
+pub mod authz;
 pub mod value;
 
 use std::collections::HashMap;
@@ -39,8 +40,8 @@ pub fn environment() -> Env {
 /// The root context every evaluation runs in a child scope of: the standard functions, and the
 /// Kubernetes libraries.
 pub fn root_context() -> Context<'static, 'static> {
-    #[allow(unused_mut)]
     let mut ctx = Context::with_env(Arc::clone(&ENV));
+    authz::register(&mut ctx);
     // ---- Kubernetes CEL libraries plug in here (lists, regex, url, ip/cidr, quantity, sets,
     // strings, format, semver): ----
     // k8s::register(&mut ctx);

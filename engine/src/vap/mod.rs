@@ -28,6 +28,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::admission::{AdmissionRequest, Operation};
+use crate::cel::authz::AuthzVal;
+pub use crate::cel::authz::{
+    AuthorizationCheck, AuthorizationDecision, AuthorizerModel, RbacModel,
+};
 use crate::cel::{self as celx, EvalError, Outcome, Program};
 use crate::source::{Document, SourceError};
 use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
@@ -112,7 +116,7 @@ pub struct PolicySet {
 }
 
 /// What the evaluation knows about the cluster beyond the request.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EvalContext<'a> {
     /// Namespace objects, for `namespaceSelector` and `namespaceObject`. A namespace that is not
     /// here is taken to exist with only the `kubernetes.io/metadata.name` label the apiserver puts on
@@ -120,26 +124,9 @@ pub struct EvalContext<'a> {
     pub namespaces: &'a [Value],
     /// Parameter objects besides those of the policy set.
     pub params: &'a [Value],
-    /// Answers `authorizer` checks. Without it, a policy that uses `authorizer` is not evaluable.
-    pub authorizer: Option<&'a dyn AuthorizerModel>,
-}
-
-/// A local model of the cluster's authorization (RBAC), for the `authorizer` variable.
-pub trait AuthorizerModel: std::fmt::Debug + Send + Sync {
-    /// Whether `user` may do `check` (verb, resource or path).
-    fn allowed(&self, user: &crate::admission::UserInfo, check: &AuthorizationCheck) -> bool;
-}
-
-/// One `authorizer` question.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthorizationCheck {
-    pub verb: String,
-    pub group: String,
-    pub resource: String,
-    pub subresource: String,
-    pub namespace: String,
-    pub name: String,
-    pub path: String,
+    /// Answers `authorizer` checks (for example an [`RbacModel`]). Without it, a policy that uses
+    /// `authorizer` is not evaluable.
+    pub authorizer: Option<Arc<dyn AuthorizerModel>>,
 }
 
 /// A failed validation (or an error the failure policy turns into one).
@@ -317,7 +304,7 @@ impl PolicySet {
                     }
                 };
                 for param in params {
-                    let outcome = evaluate_unit(policy, &values, param, ctx);
+                    let outcome = evaluate_unit(policy, &values, param);
                     dispatch(policy, binding, &outcome, &mut result, &mut annotations);
                     if let EvaluationOutcome::NotEvaluable { reason } = &outcome {
                         result.not_evaluable.push(NotEvaluable {
@@ -599,6 +586,7 @@ fn collect_params<'p>(
 struct RequestFacts<'r> {
     request: &'r AdmissionRequest,
     namespaces: &'r [Value],
+    authorizer: Option<Arc<dyn AuthorizerModel>>,
     namespace_labels: OnceLock<Option<BTreeMap<String, String>>>,
     /// `namespaceObject`: `None` for cluster-scoped requests (and Namespaces themselves).
     namespace_object: OnceLock<Option<Value>>,
@@ -610,6 +598,7 @@ impl<'r> RequestFacts<'r> {
         RequestFacts {
             request,
             namespaces: ctx.namespaces,
+            authorizer: ctx.authorizer.clone(),
             namespace_labels: OnceLock::new(),
             namespace_object: OnceLock::new(),
             request_json: OnceLock::new(),
@@ -795,6 +784,7 @@ struct Values<'r> {
     old_object: OnceLock<Box<dyn Val + 'r>>,
     request: OnceLock<Box<dyn Val + 'r>>,
     namespace_object: OnceLock<Box<dyn Val + 'r>>,
+    authorizer: OnceLock<Option<(AuthzVal, AuthzVal)>>,
 }
 
 impl<'r> Values<'r> {
@@ -805,7 +795,31 @@ impl<'r> Values<'r> {
             old_object: OnceLock::new(),
             request: OnceLock::new(),
             namespace_object: OnceLock::new(),
+            authorizer: OnceLock::new(),
         }
+    }
+
+    /// `authorizer` and `authorizer.requestResource`, when there is an authorization model.
+    fn authorizer(&self) -> Option<&(AuthzVal, AuthzVal)> {
+        self.authorizer
+            .get_or_init(|| {
+                let model = self.facts.authorizer.clone()?;
+                let request = self.facts.request;
+                let user = Arc::new(request.user_info.clone());
+                let check = AuthorizationCheck {
+                    group: request.resource.group.clone(),
+                    resource: request.resource.resource.clone(),
+                    subresource: request.sub_resource.clone(),
+                    namespace: request.namespace.clone(),
+                    name: request.name.clone(),
+                    ..AuthorizationCheck::default()
+                };
+                Some((
+                    AuthzVal::authorizer(Arc::clone(&model), Arc::clone(&user)),
+                    AuthzVal::request_resource(model, user, check),
+                ))
+            })
+            .as_ref()
     }
 
     fn get(&self, name: &str) -> Option<&(dyn Val + 'r)> {
@@ -823,6 +837,8 @@ impl<'r> Values<'r> {
             "namespaceObject" => self
                 .namespace_object
                 .get_or_init(|| celx::from_optional_json(facts.namespace_object())),
+            "authorizer" => return self.authorizer().map(|(a, _)| a as &dyn Val),
+            "authorizer.requestResource" => return self.authorizer().map(|(_, r)| r as &dyn Val),
             _ => return None,
         };
         Some(value.as_ref())
@@ -996,13 +1012,8 @@ impl Unit<'_, '_> {
 }
 
 /// Evaluate one policy with one parameter (the apiserver's validator).
-fn evaluate_unit(
-    policy: &Policy,
-    values: &Values<'_>,
-    param: Option<&Value>,
-    ctx: &EvalContext<'_>,
-) -> EvaluationOutcome {
-    if ctx.authorizer.is_none() && policy_needs_authorizer(policy) {
+fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) -> EvaluationOutcome {
+    if values.facts.authorizer.is_none() && policy_needs_authorizer(policy) {
         return EvaluationOutcome::NotEvaluable {
             reason: "the policy uses `authorizer` and no authorization model was given".to_owned(),
         };

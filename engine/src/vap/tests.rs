@@ -625,3 +625,67 @@ fn malformed_policies_and_bindings_say_what_and_where() {
         bad_selector[0]
     );
 }
+
+#[test]
+fn the_authorizer_answers_from_an_rbac_model() {
+    let rbac = parse_documents(
+        "rbac.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: deployer}
+rules:
+- {apiGroups: [apps], resources: [deployments, deployments/scale], verbs: [create, update]}
+- {nonResourceURLs: ['/healthz*'], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: deployers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: deployer}
+subjects: [{kind: Group, name: deployers}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader, namespace: n}
+rules: [{apiGroups: [''], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: readers, namespace: n}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: ServiceAccount, name: bot}]
+",
+    )
+    .unwrap();
+    let model = RbacModel::from_objects(rbac.iter().map(|d| &d.value));
+    let set = policy(
+        "  validations:
+  - expression: authorizer.requestResource.check('create').allowed()
+    messageExpression: \"'not allowed to ' + request.operation\"
+  - expression: \"!authorizer.requestResource.check('delete').allowed()\"
+  - expression: authorizer.group('apps').resource('deployments').subresource('scale').namespace('x').check('update').allowed()
+  - expression: authorizer.path('/healthz/ready').check('get').allowed()
+  - expression: authorizer.serviceAccount('n', 'bot').group('').resource('pods').namespace('n').check('get').allowed()
+  - expression: \"!authorizer.serviceAccount('n', 'bot').group('').resource('pods').namespace('other').check('get').allowed()\"
+  - expression: \"authorizer.requestResource.check('create').reason().startsWith('RBAC: allowed by ClusterRoleBinding')\"
+",
+        "[Deny]",
+    );
+    let ctx = EvalContext {
+        authorizer: Some(Arc::new(model)),
+        ..EvalContext::default()
+    };
+    let mut request = AdmissionRequest::create(deployment("web", "n", 1)).unwrap();
+    request.user_info.username = "alice".into();
+    request.user_info.groups = vec!["deployers".into()];
+    let result = set.evaluate(&request, &ctx);
+    assert!(result.denials.is_empty(), "{:?}", result.denials);
+    assert!(result.not_evaluable.is_empty());
+    request.user_info.groups.clear();
+    let result = set.evaluate(&request, &ctx);
+    assert_eq!(
+        result.denial_message(),
+        Some(
+            "ValidatingAdmissionPolicy 'p' with binding 'b' denied request: not allowed to CREATE"
+        )
+    );
+}
