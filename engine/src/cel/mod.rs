@@ -42,6 +42,7 @@ pub fn environment() -> Env {
 pub fn root_context() -> Context<'static, 'static> {
     let mut ctx = Context::with_env(Arc::clone(&ENV));
     authz::register(&mut ctx);
+    let _ = ctx.add_function(CACHED_MATCHES, cached_matches);
     // ---- Kubernetes CEL libraries plug in here (lists, regex, url, ip/cidr, quantity, sets,
     // strings, format, semver): ----
     // k8s::register(&mut ctx);
@@ -169,9 +170,11 @@ pub fn compile(source: &str) -> Result<Arc<Program>, CompileError> {
 }
 
 fn compile_uncached(source: &str) -> Result<Program, CompileError> {
-    let parsed = catch_unwind(AssertUnwindSafe(|| ENV.parser().parse(source)));
-    let expr = match parsed {
-        Ok(Ok(expr)) => expr,
+    let parsed = catch_unwind(AssertUnwindSafe(|| {
+        ENV.parser().parse_with_source_info(source)
+    }));
+    let (expr, source_info) = match parsed {
+        Ok(Ok(parsed)) => parsed,
         Ok(Err(errors)) => {
             let first = errors.errors.first();
             let (line, column) = first
@@ -196,6 +199,22 @@ fn compile_uncached(source: &str) -> Result<Program, CompileError> {
             })
         }
     };
+    let mut expr = expr;
+    if let Err((message, id)) = precompile_regexes(&mut expr) {
+        let offset = source_info
+            .offset_for(id)
+            .map_or(0, |(start, _)| start as usize)
+            .min(source.len());
+        let before = source.get(..offset).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        return Err(CompileError {
+            message,
+            line,
+            column,
+            offset,
+        });
+    }
     let mut references = References::default();
     collect_references(&expr, &mut references);
     Ok(Program {
@@ -203,6 +222,111 @@ fn compile_uncached(source: &str) -> Result<Program, CompileError> {
         expr,
         references,
     })
+}
+
+/// The function `matches` calls are rewritten to, when their pattern is a literal: it takes the
+/// compiled regex from [`REGEXES`] instead of compiling the pattern at every call.
+const CACHED_MATCHES: &str = "palisade_matches";
+
+/// Regexes compiled so far, by pattern.
+static REGEXES: LazyLock<std::sync::RwLock<HashMap<String, Arc<regex::Regex>>>> =
+    LazyLock::new(|| std::sync::RwLock::new(HashMap::new()));
+
+fn cached_regex(pattern: &str) -> Result<Arc<regex::Regex>, String> {
+    if let Ok(regexes) = REGEXES.read() {
+        if let Some(regex) = regexes.get(pattern) {
+            return Ok(Arc::clone(regex));
+        }
+    }
+    let regex = Arc::new(regex::Regex::new(pattern).map_err(|e| e.to_string())?);
+    if let Ok(mut regexes) = REGEXES.write() {
+        if regexes.len() >= CACHE_LIMIT {
+            regexes.clear();
+        }
+        regexes.insert(pattern.to_owned(), Arc::clone(&regex));
+    }
+    Ok(regex)
+}
+
+/// Point every `matches` call with a literal pattern at the cached-regex function, compiling the
+/// pattern now: an invalid literal pattern is a compile error, as in cel-go.
+fn precompile_regexes(expr: &mut Expression) -> Result<(), (String, u64)> {
+    let id = expr.id;
+    match &mut expr.expr {
+        Expr::Call(call) => {
+            let pattern = match (call.func_name.as_str(), &call.target, call.args.as_slice()) {
+                ("matches", Some(_), [pattern]) | ("matches", None, [_, pattern]) => {
+                    match &pattern.expr {
+                        Expr::Literal(LiteralValue::String(p)) => Some(p.inner().to_owned()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(pattern) = pattern {
+                cached_regex(&pattern)
+                    .map_err(|e| (format!("invalid matches argument: {pattern}: {e}"), id))?;
+                if call.target.is_none() {
+                    // `matches(s, p)` becomes `s.palisade_matches(p)`.
+                    let subject = call.args.remove(0);
+                    call.target = Some(Box::new(subject));
+                }
+                call.func_name = CACHED_MATCHES.to_owned();
+            }
+            if let Some(target) = &mut call.target {
+                precompile_regexes(target)?;
+            }
+            for arg in &mut call.args {
+                precompile_regexes(arg)?;
+            }
+        }
+        Expr::Comprehension(c) => {
+            precompile_regexes(&mut c.iter_range)?;
+            precompile_regexes(&mut c.accu_init)?;
+            precompile_regexes(&mut c.loop_cond)?;
+            precompile_regexes(&mut c.loop_step)?;
+            precompile_regexes(&mut c.result)?;
+        }
+        Expr::Select(select) => precompile_regexes(&mut select.operand)?,
+        Expr::List(list) => {
+            for element in &mut list.elements {
+                precompile_regexes(element)?;
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &mut map.entries {
+                if let EntryExpr::MapEntry(entry) = &mut entry.expr {
+                    precompile_regexes(&mut entry.key)?;
+                    precompile_regexes(&mut entry.value)?;
+                }
+            }
+        }
+        Expr::Struct(structure) => {
+            for entry in &mut structure.entries {
+                if let EntryExpr::StructField(field) = &mut entry.expr {
+                    precompile_regexes(&mut field.value)?;
+                }
+            }
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+    Ok(())
+}
+
+/// `s.palisade_matches(pattern)`: `s.matches(pattern)` with the regex compiled once.
+fn cached_matches(ftx: &cel::FunctionContext) -> Result<bool, ExecutionError> {
+    let subject = ftx
+        .this
+        .as_ref()
+        .and_then(|t| t.downcast_ref::<cel::common::types::CelString>())
+        .ok_or_else(|| ExecutionError::no_such_overload("matches", vec![]))?;
+    let pattern = ftx
+        .args
+        .first()
+        .and_then(|p| p.downcast_ref::<cel::common::types::CelString>())
+        .ok_or_else(|| ExecutionError::no_such_overload("matches", vec![]))?;
+    let regex = cached_regex(pattern.inner()).map_err(|e| ftx.error(e))?;
+    Ok(regex.is_match(subject.inner()))
 }
 
 /// The byte offset of a 1-based (line, column in characters) place in `source`.
@@ -491,6 +615,41 @@ mod tests {
         let error = compile("a &&\n  b +").unwrap_err();
         assert_eq!(error.line, 2, "{error:?}");
         assert_eq!(&"a &&\n  b +"[..error.offset].lines().count(), &2);
+    }
+
+    #[test]
+    fn literal_regexes_are_compiled_once_and_checked_at_compile_time() {
+        let object = json!({"metadata": {"name": "web-1"}});
+        assert_eq!(
+            run(
+                "object.metadata.name.matches('^web-[0-9]+$')",
+                object.clone()
+            ),
+            Ok(Outcome::Bool(true))
+        );
+        assert_eq!(
+            run("matches(object.metadata.name, '^api')", object.clone()),
+            Ok(Outcome::Bool(false))
+        );
+        assert_eq!(
+            run(
+                "[object.metadata.name].exists(n, n.matches('1$'))",
+                object.clone()
+            ),
+            Ok(Outcome::Bool(true))
+        );
+        // A pattern that is not a literal is compiled when it is used.
+        assert_eq!(
+            run("object.metadata.name.matches(object.metadata.name)", object),
+            Ok(Outcome::Bool(true))
+        );
+        let error = compile("true && object.metadata.name.matches('(')").unwrap_err();
+        assert!(
+            error.message.contains("invalid matches argument"),
+            "{error:?}"
+        );
+        assert_eq!(error.line, 1);
+        assert!(error.column > 8, "{error:?}");
     }
 
     #[test]
