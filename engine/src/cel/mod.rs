@@ -550,10 +550,18 @@ mod tests {
 
     #[test]
     fn presence_tests_on_null_are_false_as_in_cel_go() {
-        let pod = json!({"spec": {"securityContext": null}});
+        let pod = json!({"spec": {"securityContext": null, "list": [null]}});
         assert_eq!(
-            run("has(object.spec.securityContext.runAsNonRoot)", pod.clone()),
+            run("has(object.spec.securityContext)", pod.clone()),
             Ok(Outcome::Bool(false))
+        );
+        assert_eq!(
+            run("has(object.spec.list[0].runAsNonRoot)", pod.clone()),
+            Ok(Outcome::Bool(false))
+        );
+        assert_eq!(
+            run("object.spec.list[0] == null", pod.clone()),
+            Ok(Outcome::Bool(true))
         );
         assert_eq!(
             run("has(oldObject.metadata)", pod.clone()),
@@ -567,10 +575,7 @@ mod tests {
             run("null == oldObject", pod.clone()),
             Ok(Outcome::Bool(true))
         );
-        assert_eq!(
-            run("object.spec.securityContext == null", pod.clone()),
-            Ok(Outcome::Bool(true))
-        );
+
         assert_eq!(
             run("type(params) == null_type", pod.clone()),
             Ok(Outcome::Bool(true))

@@ -4,7 +4,10 @@
 //! - Whole numbers become `int`, other numbers `double`: what the apiserver's conversion of an
 //!   unstructured object gives for integer fields (`replicas`, `runAsUser`, ports) and number fields.
 //!   Whole numbers too large for `int64` become `double`, as Go's JSON decoding makes them.
-//! - A JSON `null` (and a variable that is null: `oldObject` on CREATE, `params` without a
+//! - A field whose value is `null` is absent, as the apiserver has it: decoding into typed objects
+//!   drops nulls, and structural pruning drops them from custom resources. So
+//!   `has(object.metadata.creationTimestamp)` is `false` for `creationTimestamp: null`.
+//! - A `null` in a list (and a variable that is null: `oldObject` on CREATE, `params` without a
 //!   parameter, `namespaceObject` for a cluster-scoped object) is [`K8sNull`]: equal to `null` and of
 //!   type `null_type`, but `has(x.f)` on it is `false`, as in cel-go, where the `cel` crate's own
 //!   `null` makes it an error. See [`K8sNull`] for how.
@@ -124,7 +127,9 @@ pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
             let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> =
                 HashMap::with_capacity(fields.len());
             for (key, value) in fields {
-                map.insert(CelMapKey::from(key.as_str()), from_json(value));
+                if !value.is_null() {
+                    map.insert(CelMapKey::from(key.as_str()), from_json(value));
+                }
             }
             Box::new(CelMap::from(map))
         }
@@ -226,5 +231,11 @@ mod tests {
     fn round_trip_to_json() {
         let object = json!({"a": [1, "x", null, true, 1.5], "b": {"c": "d"}});
         assert_eq!(to_json(from_json(&object).as_ref()), object);
+    }
+
+    #[test]
+    fn null_fields_are_absent() {
+        let object = json!({"a": null, "b": 1});
+        assert_eq!(to_json(from_json(&object).as_ref()), json!({"b": 1}));
     }
 }
