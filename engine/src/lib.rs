@@ -8,6 +8,10 @@
 //! - [`verdict`]: what engines answer (allow / audit / warn / deny, with messages).
 //! - [`suite`]: test suites (gator, Kyverno CLI, Palisade) reduced to passed / failed / skipped cases.
 //! - [`mode`]: the one mode model (audit → warn → enforce) and how each engine renders it.
+//! - [`cel`]: CEL as the Kubernetes apiserver evaluates it (compile cache, JSON objects as CEL
+//!   values, `has()` on null as in cel-go, the `authorizer` library).
+//! - [`vap`]: ValidatingAdmissionPolicy and its bindings, evaluated as the apiserver's admission
+//!   plugin does, with its exact messages.
 
 pub mod admission;
 pub mod cel;

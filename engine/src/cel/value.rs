@@ -15,11 +15,13 @@
 use std::any::Any;
 use std::collections::HashMap;
 
-use cel::common::traits::{Indexer, Zeroer};
+use std::sync::Arc;
+
+use cel::common::traits::{Container, Indexer, Iterable, Sizer, Zeroer};
 use cel::common::types::{
     CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, Type, NULL_TYPE,
 };
-use cel::common::value::{CowVal, Val};
+use cel::common::value::{Builtin, BuiltinRef, CowVal, Val};
 use cel::ExecutionError;
 use serde_json::Value;
 
@@ -120,19 +122,102 @@ pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
         }
         Value::String(s) => Box::new(CelString::from(s.as_str())),
         Value::Array(items) => {
-            let items: Vec<Box<dyn Val + 'j>> = items.iter().map(from_json).collect();
+            let items: Vec<Box<dyn Val + 'j>> = items
+                .iter()
+                .map(|item| match item {
+                    // Comprehensions copy each element they bind: share objects instead.
+                    Value::Object(fields) => Box::new(SharedMap(Arc::new(map_from_json(fields)))),
+                    other => from_json(other),
+                })
+                .collect();
             Box::new(CelList::from(items))
         }
-        Value::Object(fields) => {
-            let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> =
-                HashMap::with_capacity(fields.len());
-            for (key, value) in fields {
-                if !value.is_null() {
-                    map.insert(CelMapKey::from(key.as_str()), from_json(value));
-                }
-            }
-            Box::new(CelMap::from(map))
+        Value::Object(fields) => Box::new(map_from_json(fields)),
+    }
+}
+
+fn map_from_json<'j>(fields: &'j serde_json::Map<String, Value>) -> CelMap<'j> {
+    let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> = HashMap::with_capacity(fields.len());
+    for (key, value) in fields {
+        if !value.is_null() {
+            map.insert(CelMapKey::from(key.as_str()), from_json(value));
         }
+    }
+    CelMap::from(map)
+}
+
+/// A map shared rather than copied when the interpreter copies it: what list elements are, since a
+/// comprehension (`containers.all(c, …)`) binds a copy of each element to its variable. It is the
+/// crate's own map in every respect (it hands out the map itself as its built-in view, so equality
+/// and functions taking maps see a map); only copying it costs a reference count.
+#[derive(Debug, Clone)]
+pub struct SharedMap<'j>(Arc<CelMap<'j>>);
+
+impl<'j> Val for SharedMap<'j> {
+    fn get_type(&self) -> &Type {
+        &cel::common::types::MAP_TYPE
+    }
+
+    fn cel_type() -> &'static Type {
+        &cel::common::types::MAP_TYPE
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        self.0.as_container()
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_indexer()
+    }
+
+    fn into_indexer<'v>(self: Box<Self>) -> Option<Box<dyn Indexer + 'v>>
+    where
+        Self: 'v,
+    {
+        Some(Box::new(Arc::unwrap_or_clone(self.0)))
+    }
+
+    fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_iterable()
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        self.0.as_sizer()
+    }
+
+    fn as_zeroer(&self) -> Option<&dyn Zeroer> {
+        self.0.as_zeroer()
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        self.0.equals(other)
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(SharedMap(Arc::clone(&self.0)))
+    }
+
+    fn as_builtin<'b, 'v>(&'b self) -> BuiltinRef<'b, 'v>
+    where
+        Self: 'v,
+    {
+        BuiltinRef::Map(&self.0)
+    }
+
+    fn into_builtin<'v>(self: Box<Self>) -> Option<Builtin<'v>>
+    where
+        Self: 'v,
+    {
+        Some(Builtin::Map(Arc::unwrap_or_clone(self.0)))
     }
 }
 
@@ -231,6 +316,27 @@ mod tests {
     fn round_trip_to_json() {
         let object = json!({"a": [1, "x", null, true, 1.5], "b": {"c": "d"}});
         assert_eq!(to_json(from_json(&object).as_ref()), object);
+    }
+
+    #[test]
+    fn list_elements_are_shared_maps_that_behave_as_maps() {
+        let object = json!({"items": [{"a": 1}, {"a": 2}]});
+        let value = from_json(&object);
+        let items = value
+            .as_indexer()
+            .unwrap()
+            .get(&CelString::from("items"))
+            .unwrap();
+        let list = items.downcast_ref::<CelList>().unwrap();
+        let first = list.inner()[0].as_ref();
+        assert!(first.downcast_ref::<CelMap>().is_some(), "seen as a map");
+        let literal = from_json(&object["items"][0]);
+        assert!(literal.equals(first) && first.equals(literal.as_ref()));
+        assert_eq!(to_json(first), json!({"a": 1}));
+        assert_eq!(
+            to_static(first).map(|v| to_json(v.as_ref())).ok(),
+            Some(json!({"a": 1}))
+        );
     }
 
     #[test]
