@@ -393,17 +393,18 @@ fn dispatch(
                     result.warnings.push(message);
                 }
                 ValidationAction::Audit => {
-                    let value = json!([{
-                        "message": failure.message,
-                        "policy": binding.policy_name,
-                        "binding": binding.name,
-                        "expressionIndex": match failure.source {
+                    // Field order as the apiserver writes it.
+                    let value = serde_json::to_string(&[ValidationFailureValue {
+                        message: &failure.message,
+                        policy: &binding.policy_name,
+                        binding: &binding.name,
+                        expression_index: match failure.source {
                             FailureSource::Validation(index) => index,
                             _ => 0,
                         },
-                        "validationActions": binding.validation_actions,
+                        validation_actions: &binding.validation_actions,
                     }])
-                    .to_string();
+                    .unwrap_or_default();
                     // The apiserver keeps the first value set for an annotation key.
                     result
                         .audit_annotations
@@ -423,6 +424,17 @@ fn dispatch(
             values.push(value.clone());
         }
     }
+}
+
+/// The value of the validation-failure audit annotation (one element of its list).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidationFailureValue<'a> {
+    message: &'a str,
+    policy: &'a str,
+    binding: &'a str,
+    expression_index: usize,
+    validation_actions: &'a [ValidationAction],
 }
 
 fn finding(policy: &str, action: Action, message: &str) -> Finding {
