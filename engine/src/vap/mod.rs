@@ -1226,6 +1226,52 @@ fn shape_error(file: &str, doc: &Document, what: &str, error: &serde_json::Error
     SourceError::new(file, line, column, format!("{what}: {message}"))
 }
 
+/// Where byte `offset` of the expression `source` is in the file. Expressions written as YAML
+/// folded scalars (`expression: >-`) are not in the file verbatim (their lines are joined with
+/// spaces): then the expression's first line is found, and the word at `offset` is looked for from
+/// there.
+fn locate_in_expression(doc: &Document, source: &str, offset: usize) -> (usize, usize) {
+    let (line, column) = doc.locate(source, offset);
+    if column > 0 {
+        return (line, column);
+    }
+    let trimmed = source.trim_start();
+    let lines: Vec<&str> = doc.text.lines().collect();
+    let start = [40, 20, 10].iter().find_map(|&n| {
+        let head: String = trimmed.chars().take(n).collect();
+        lines.iter().position(|l| l.contains(head.as_str()))
+    });
+    let Some(start) = start else {
+        return (line, column);
+    };
+    // The word around `offset` (the one before it when `offset` is at a space or the end).
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let is_space = |c: char| c.is_whitespace();
+    let mut word_start = source[..offset].rfind(is_space).map_or(0, |at| at + 1);
+    let mut word_end = source[offset..]
+        .find(is_space)
+        .map_or(source.len(), |at| offset + at);
+    if word_start >= word_end {
+        let before = source[..offset].trim_end();
+        word_end = before.len();
+        word_start = before.rfind(is_space).map_or(0, |at| at + 1);
+    }
+    let word = &source[word_start..word_end];
+    if !word.is_empty() {
+        for (index, text) in lines.iter().enumerate().skip(start) {
+            if let Some(at) = text.find(word) {
+                let within = offset.saturating_sub(word_start);
+                return (doc.first_line + index, at + within + 1);
+            }
+        }
+    }
+    let column = lines[start].find(|c: char| !c.is_whitespace()).unwrap_or(0) + 1;
+    (doc.first_line + start, column)
+}
+
 struct PolicyReader<'d> {
     file: &'d str,
     doc: &'d Document,
@@ -1259,16 +1305,16 @@ impl PolicyReader<'_> {
         let program = match celx::compile(source) {
             Ok(program) => program,
             Err(error) => {
-                let located = self.doc.error_at(
+                let (line, column) = locate_in_expression(self.doc, source, error.offset);
+                self.errors.push(SourceError::new(
                     self.file,
-                    source,
-                    error.offset,
+                    line,
+                    column,
                     format!(
                         "{}: {path}: Invalid value: compilation failed: {error}",
                         self.what
                     ),
-                );
-                self.errors.push(located);
+                ));
                 return None;
             }
         };
@@ -1286,10 +1332,12 @@ impl PolicyReader<'_> {
                 {
                     Some(index) => direct.push(index),
                     None => {
-                        self.errors.push(self.doc.error_at(
+                        let offset = source.find(name.as_str()).unwrap_or(0);
+                        let (line, column) = locate_in_expression(self.doc, source, offset);
+                        self.errors.push(SourceError::new(
                             self.file,
-                            source,
-                            source.find(name.as_str()).unwrap_or(0),
+                            line,
+                            column,
                             format!(
                                 "{}: {path}: Invalid value: compilation failed: undefined field '{name}'",
                                 self.what

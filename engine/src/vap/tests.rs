@@ -569,6 +569,17 @@ fn compile_errors_are_placed_in_the_file() {
     assert_eq!(errors[0].line, 10);
 }
 
+#[test]
+fn compile_errors_in_folded_expressions_are_found_on_their_line() {
+    let errors = errors(&format!(
+        "{HEAD}  validations:\n  - expression: >-\n      object.spec.replicas <= 5 &&\n      object.spec.template.bad((\n    message: m\n"
+    ));
+    let e = &errors[0];
+    // Line 12 is `      object.spec.template.bad((`.
+    assert_eq!(e.line, 12, "{e}");
+    assert!(e.column >= 7, "{e}");
+}
+
 fn errors_of_variables() -> Vec<SourceError> {
     errors(&format!(
         "{HEAD}  variables:\n  - {{name: early, expression: variables.later}}\n  - {{name: later, expression: '1'}}\n  validations:\n  - expression: 'true'\n"
