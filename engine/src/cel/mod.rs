@@ -64,6 +64,8 @@ pub struct Program {
     source: String,
     expr: Expression,
     references: References,
+    /// How deeply the expression nests: the interpreter recurses that deep.
+    depth: usize,
 }
 
 /// What an expression refers to among the variables that need care: composited `variables` and
@@ -169,7 +171,83 @@ pub fn compile(source: &str) -> Result<Arc<Program>, CompileError> {
     Ok(program)
 }
 
+/// The deepest expression accepted. cel-go's parser stops at 250 levels; the `cel` crate's
+/// interpreter recurses once per level with large stack frames, so we stop earlier.
+pub const MAX_DEPTH: usize = 200;
+
+/// Programs nested deeper than this are evaluated on a thread of their own with a large stack
+/// (unoptimised builds use far more stack per level).
+const INLINE_DEPTH: usize = if cfg!(debug_assertions) { 12 } else { 64 };
+const LARGE_STACK: usize = 256 << 20;
+
+/// Run `work` on a thread with a large stack; `None` if no thread could be started (as in a
+/// browser) or `work` panicked.
+fn on_large_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(LARGE_STACK)
+            .spawn_scoped(scope, work)
+            .ok()?
+            .join()
+            .ok()
+    })
+}
+
+/// How deeply `expr` nests, counted without recursion.
+fn depth_of<'e>(expr: &'e Expression) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&'e Expression, usize)> = vec![(expr, 1)];
+    while let Some((expr, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        let mut push = |child: &'e Expression| stack.push((child, depth + 1));
+        match &expr.expr {
+            Expr::Call(call) => {
+                if let Some(target) = &call.target {
+                    push(target);
+                }
+                call.args.iter().for_each(&mut push);
+            }
+            Expr::Comprehension(c) => {
+                for child in [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ] {
+                    push(child);
+                }
+            }
+            Expr::Select(select) => push(&select.operand),
+            Expr::List(list) => list.elements.iter().for_each(&mut push),
+            Expr::Map(map) => {
+                for entry in &map.entries {
+                    if let EntryExpr::MapEntry(entry) = &entry.expr {
+                        push(&entry.key);
+                        push(&entry.value);
+                    }
+                }
+            }
+            Expr::Struct(structure) => {
+                for entry in &structure.entries {
+                    if let EntryExpr::StructField(field) = &entry.expr {
+                        push(&field.value);
+                    }
+                }
+            }
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    deepest
+}
+
+/// Parsing recurses once per level too: it runs on a large stack (compiling is done once per
+/// expression, so the thread costs little).
 fn compile_uncached(source: &str) -> Result<Program, CompileError> {
+    on_large_stack(|| compile_here(source)).unwrap_or_else(|| compile_here(source))
+}
+
+fn compile_here(source: &str) -> Result<Program, CompileError> {
     let parsed = catch_unwind(AssertUnwindSafe(|| {
         ENV.parser().parse_with_source_info(source)
     }));
@@ -199,6 +277,15 @@ fn compile_uncached(source: &str) -> Result<Program, CompileError> {
             })
         }
     };
+    let depth = depth_of(&expr);
+    if depth > MAX_DEPTH {
+        return Err(CompileError {
+            message: format!("expression nested more than {MAX_DEPTH} levels deep"),
+            line: 1,
+            column: 1,
+            offset: 0,
+        });
+    }
     let mut expr = expr;
     if let Err((message, id)) = precompile_regexes(&mut expr) {
         let offset = source_info
@@ -221,6 +308,7 @@ fn compile_uncached(source: &str) -> Result<Program, CompileError> {
         source: source.to_owned(),
         expr,
         references,
+        depth,
     })
 }
 
@@ -454,44 +542,48 @@ impl VariableResolver for Activation<'_> {
 /// Evaluate `program` with the variables `resolver` gives (an [`Activation`], or a resolver that
 /// converts each variable on first use) and hand the result to `inspect`, which reads what it needs
 /// from it (a bool, a string) without the result being copied.
-pub fn evaluate_with<'a, R>(
+pub fn evaluate_with<'a, R: Send>(
     program: &Program,
     activation: &'a dyn VariableResolver,
-    inspect: impl FnOnce(&dyn Val) -> R,
+    inspect: impl FnOnce(&dyn Val) -> R + Send,
 ) -> Result<R, EvalError> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let root: &Context<'_, 'a> = &ROOT;
-        let mut ctx = root.new_inner_scope();
-        ctx.set_variable_resolver(activation);
-        cel::Value::resolve_val(&program.expr, &ctx)
-            .map(|value| inspect(value.as_ref()))
-            .map_err(EvalError::from)
-    }));
-    outcome.unwrap_or_else(|_| {
+    let work = || {
+        catch_unwind(AssertUnwindSafe(|| {
+            let root: &Context<'_, 'a> = &ROOT;
+            let mut ctx = root.new_inner_scope();
+            ctx.set_variable_resolver(activation);
+            cel::Value::resolve_val(&program.expr, &ctx)
+                .map(|value| inspect(value.as_ref()))
+                .map_err(EvalError::from)
+        }))
+        .unwrap_or_else(|_| Err(internal_error()))
+    };
+    if program.depth <= INLINE_DEPTH {
+        return work();
+    }
+    on_large_stack(work).unwrap_or_else(|| {
         Err(EvalError {
-            message: "internal error in the CEL interpreter".to_owned(),
+            message: "expression too deeply nested to evaluate here".to_owned(),
         })
     })
 }
 
-/// Evaluate `program` to a value that outlives the evaluation (a composited variable's value).
-pub fn evaluate<'a>(
+fn internal_error() -> EvalError {
+    EvalError {
+        message: "internal error in the CEL interpreter".to_owned(),
+    }
+}
+
+/// Evaluate `program` to a value that outlives the evaluation (a composited variable's value):
+/// a copy that borrows nothing.
+pub fn evaluate(
     program: &Program,
-    activation: &'a dyn VariableResolver,
-) -> Result<Box<dyn Val + 'a>, EvalError> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let root: &Context<'_, 'a> = &ROOT;
-        let mut ctx = root.new_inner_scope();
-        ctx.set_variable_resolver(activation);
-        cel::Value::resolve_val(&program.expr, &ctx)
-            .map(CowVal::into_owned)
-            .map_err(EvalError::from)
-    }));
-    outcome.unwrap_or_else(|_| {
-        Err(EvalError {
-            message: "internal error in the CEL interpreter".to_owned(),
-        })
+    activation: &dyn VariableResolver,
+) -> Result<Box<dyn Val>, EvalError> {
+    evaluate_with(program, activation, |value| {
+        to_static(value).map_err(EvalError::from)
     })
+    .and_then(|result| result)
 }
 
 /// What an expression's result is, as the admission plugins read results.
@@ -531,6 +623,16 @@ pub fn evaluate_outcome(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    struct NoVariables;
+
+    impl VariableResolver for NoVariables {
+        fn resolve<'b>(&'b self, _: &str) -> Option<CowVal<'b, 'b>> {
+            None
+        }
+    }
+
+    const NO_VARIABLES: NoVariables = NoVariables;
 
     fn run(expr: &str, object: serde_json::Value) -> Result<Outcome, EvalError> {
         let program = compile(expr).unwrap();
@@ -655,6 +757,53 @@ mod tests {
         );
         assert_eq!(error.line, 1);
         assert!(error.column > 8, "{error:?}");
+    }
+
+    #[test]
+    fn hostile_expressions_are_errors_not_panics() {
+        let object = json!({"x": "(", "n": 9223372036854775807_i64});
+        for expr in [
+            "1 / 0 == 1",
+            "object.n + 1 > 0",
+            "'é'.matches(object.x)",
+            "[1, 2][5] == 1",
+            "{'a': 1}['b'] == 1",
+            "object.x.size() > object",
+            "int('nope') == 1",
+            "object.x.y",
+            "dyn(object).x.y.z",
+        ] {
+            assert!(run(expr, object.clone()).is_err(), "{expr}");
+        }
+        for depth in [20, 60, 100, 5000] {
+            let deep = format!("{}1{}", "(".repeat(depth), ")".repeat(depth));
+            let list = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            for source in [deep, list] {
+                if let Ok(program) = compile(&source) {
+                    assert!(evaluate_outcome(&program, &NO_VARIABLES).is_ok());
+                }
+            }
+        }
+        for terms in [10, 100, 199, 400] {
+            let sum = vec!["1"; terms].join(" + ") + " > 0";
+            match compile(&sum) {
+                Ok(program) => assert_eq!(
+                    evaluate_outcome(&program, &NO_VARIABLES),
+                    Ok(Outcome::Bool(true))
+                ),
+                Err(error) => {
+                    assert!(terms > MAX_DEPTH, "{terms}: {error}");
+                    assert!(error.message.contains("nested"), "{error}");
+                }
+            }
+        }
+        let conditions = vec!["true"; 2000].join(" && ");
+        let program = compile(&conditions).unwrap();
+        assert_eq!(
+            evaluate_outcome(&program, &NO_VARIABLES),
+            Ok(Outcome::Bool(true))
+        );
+        let _ = object;
     }
 
     #[test]

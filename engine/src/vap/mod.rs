@@ -999,7 +999,11 @@ impl Unit<'_, '_> {
         }
     }
 
-    fn run<R>(&self, expr: &Expr, inspect: impl FnOnce(&dyn Val) -> R) -> Result<R, EvalError> {
+    fn run<R: Send>(
+        &self,
+        expr: &Expr,
+        inspect: impl FnOnce(&dyn Val) -> R + Send,
+    ) -> Result<R, EvalError> {
         let resolver = UnitResolver {
             values: self.values,
             params: self.params,
