@@ -15,7 +15,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cel::common::traits::{Container, Indexer, Iterable, Sizer, Zeroer};
 use cel::common::types::{
@@ -108,7 +108,10 @@ fn key_text(idx: &dyn Val) -> String {
     }
 }
 
-/// `json` as a CEL value that borrows its strings from `json`.
+/// `json` as a CEL value that borrows its strings from `json`. Objects and arrays are converted
+/// lazily: a [`LazyMap`] or [`LazyList`] builds the crate's own map or list (one level, with lazy
+/// children) the first time an expression looks into it, so the parts of an object no expression
+/// reads (`managedFields`, `status`, most of `spec`) are never converted.
 pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
     match json {
         Value::Null => Box::new(K8sNull),
@@ -121,103 +124,183 @@ pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
             }
         }
         Value::String(s) => Box::new(CelString::from(s.as_str())),
-        Value::Array(items) => {
-            let items: Vec<Box<dyn Val + 'j>> = items
-                .iter()
-                .map(|item| match item {
-                    // Comprehensions copy each element they bind: share objects instead.
-                    Value::Object(fields) => Box::new(SharedMap(Arc::new(map_from_json(fields)))),
-                    other => from_json(other),
-                })
-                .collect();
-            Box::new(CelList::from(items))
-        }
-        Value::Object(fields) => Box::new(map_from_json(fields)),
+        Value::Array(items) => Box::new(Lazy::<CelList<'j>>::new(LazySource::List(items))),
+        Value::Object(fields) => Box::new(Lazy::<CelMap<'j>>::new(LazySource::Map(fields))),
     }
 }
 
-fn map_from_json<'j>(fields: &'j serde_json::Map<String, Value>) -> CelMap<'j> {
-    let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> = HashMap::with_capacity(fields.len());
-    for (key, value) in fields {
-        if !value.is_null() {
-            map.insert(CelMapKey::from(key.as_str()), from_json(value));
-        }
-    }
-    CelMap::from(map)
+/// What a lazy value is built from.
+#[derive(Debug, Clone, Copy)]
+pub enum LazySource<'j> {
+    Map(&'j serde_json::Map<String, Value>),
+    List(&'j [Value]),
 }
 
-/// A map shared rather than copied when the interpreter copies it: what list elements are, since a
-/// comprehension (`containers.all(c, …)`) binds a copy of each element to its variable. It is the
-/// crate's own map in every respect (it hands out the map itself as its built-in view, so equality
-/// and functions taking maps see a map); only copying it costs a reference count.
+/// A JSON object or array as the crate's own map or list, built when first needed and shared by
+/// every copy (the interpreter copies values freely: a comprehension binds a copy of each element).
+/// To the interpreter it is that map or list in every respect: it hands it out as its built-in
+/// view, so equality and functions taking maps or lists see one.
 #[derive(Debug, Clone)]
-pub struct SharedMap<'j>(Arc<CelMap<'j>>);
+pub struct Lazy<'j, T> {
+    source: LazySource<'j>,
+    built: Arc<OnceLock<T>>,
+}
 
-impl<'j> Val for SharedMap<'j> {
-    fn get_type(&self) -> &Type {
-        &cel::common::types::MAP_TYPE
+/// A lazily converted JSON object.
+pub type LazyMap<'j> = Lazy<'j, CelMap<'j>>;
+/// A lazily converted JSON array.
+pub type LazyList<'j> = Lazy<'j, CelList<'j>>;
+
+impl<'j, T> Lazy<'j, T> {
+    fn new(source: LazySource<'j>) -> Self {
+        Lazy {
+            source,
+            built: Arc::new(OnceLock::new()),
+        }
+    }
+}
+
+/// Building the built-in value of a [`Lazy`].
+pub trait Build<'j>: Sized {
+    fn build(source: LazySource<'j>) -> Self;
+    fn cel_type() -> &'static Type;
+    fn view<'b>(&'b self) -> BuiltinRef<'b, 'j>;
+    fn into_builtin(self) -> Builtin<'j>;
+}
+
+impl<'j> Build<'j> for CelMap<'j> {
+    fn build(source: LazySource<'j>) -> Self {
+        let LazySource::Map(fields) = source else {
+            return CelMap::default();
+        };
+        let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> =
+            HashMap::with_capacity(fields.len());
+        for (key, value) in fields {
+            if !value.is_null() {
+                map.insert(CelMapKey::from(key.as_str()), from_json(value));
+            }
+        }
+        CelMap::from(map)
     }
 
     fn cel_type() -> &'static Type {
         &cel::common::types::MAP_TYPE
     }
 
+    fn view<'b>(&'b self) -> BuiltinRef<'b, 'j> {
+        BuiltinRef::Map(self)
+    }
+
+    fn into_builtin(self) -> Builtin<'j> {
+        Builtin::Map(self)
+    }
+}
+
+impl<'j> Build<'j> for CelList<'j> {
+    fn build(source: LazySource<'j>) -> Self {
+        let LazySource::List(items) = source else {
+            return CelList::default();
+        };
+        CelList::from(items.iter().map(from_json).collect::<Vec<_>>())
+    }
+
+    fn cel_type() -> &'static Type {
+        &cel::common::types::LIST_TYPE
+    }
+
+    fn view<'b>(&'b self) -> BuiltinRef<'b, 'j> {
+        BuiltinRef::List(self)
+    }
+
+    fn into_builtin(self) -> Builtin<'j> {
+        Builtin::List(self)
+    }
+}
+
+impl<'j, T> Lazy<'j, T>
+where
+    T: Build<'j> + Val + Clone + 'j,
+{
+    fn get(&self) -> &T {
+        self.built.get_or_init(|| T::build(self.source))
+    }
+}
+
+impl<'j, T> Val for Lazy<'j, T>
+where
+    T: Build<'j> + Val + Clone + std::fmt::Debug + Send + Sync + 'j,
+{
+    fn get_type(&self) -> &Type {
+        <T as Build>::cel_type()
+    }
+
+    fn cel_type() -> &'static Type {
+        <T as Build>::cel_type()
+    }
+
+    fn as_adder<'b, 'v>(&'b self) -> Option<&'b (dyn cel::common::traits::Adder + 'v)>
+    where
+        Self: 'v,
+    {
+        self.get().as_adder()
+    }
+
     fn as_container(&self) -> Option<&dyn Container> {
-        self.0.as_container()
+        self.get().as_container()
     }
 
     fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
     where
         Self: 'v,
     {
-        self.0.as_indexer()
+        self.get().as_indexer()
     }
 
     fn into_indexer<'v>(self: Box<Self>) -> Option<Box<dyn Indexer + 'v>>
     where
         Self: 'v,
     {
-        Some(Box::new(Arc::unwrap_or_clone(self.0)))
+        Box::new(self.get().clone()).into_indexer()
     }
 
     fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
     where
         Self: 'v,
     {
-        self.0.as_iterable()
+        self.get().as_iterable()
     }
 
     fn as_sizer(&self) -> Option<&dyn Sizer> {
-        self.0.as_sizer()
+        self.get().as_sizer()
     }
 
     fn as_zeroer(&self) -> Option<&dyn Zeroer> {
-        self.0.as_zeroer()
+        self.get().as_zeroer()
     }
 
     fn equals(&self, other: &dyn Val) -> bool {
-        self.0.equals(other)
+        self.get().equals(other)
     }
 
     fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
     where
         Self: 'v,
     {
-        Box::new(SharedMap(Arc::clone(&self.0)))
+        Box::new(self.clone())
     }
 
     fn as_builtin<'b, 'v>(&'b self) -> BuiltinRef<'b, 'v>
     where
         Self: 'v,
     {
-        BuiltinRef::Map(&self.0)
+        self.get().view()
     }
 
     fn into_builtin<'v>(self: Box<Self>) -> Option<Builtin<'v>>
     where
         Self: 'v,
     {
-        Some(Builtin::Map(Arc::unwrap_or_clone(self.0)))
+        Some(self.get().clone().into_builtin())
     }
 }
 
