@@ -185,13 +185,41 @@ fn bench(c: &mut Criterion) {
             );
         }
     }
+    // The same on every core at once: CPU time per evaluation shows whether threads slow each
+    // other down (shared state), whatever else the machine runs.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = requests.len().div_ceil(threads);
+    let cpu: Vec<Option<f64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .chunks(chunk)
+            .map(|part| {
+                let set = &set;
+                scope.spawn(move || {
+                    let start = thread_cpu_time()?;
+                    for _ in 0..5 {
+                        black_box(evaluate_all(set, part));
+                    }
+                    Some((thread_cpu_time()? - start).as_secs_f64())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    if let Some(seconds) = cpu.into_iter().sum::<Option<f64>>() {
+        let evaluations = (5 * PODS * POLICY_COUNT) as f64;
+        eprintln!(
+            "vap: on {threads} threads at once, {:.2} us of CPU per evaluation ({:.0} per CPU-second per core)",
+            seconds * 1e6 / evaluations,
+            evaluations / seconds
+        );
+    }
+
     let mut group = c.benchmark_group("vap");
     group.sample_size(10);
     group.throughput(Throughput::Elements((PODS * POLICY_COUNT) as u64));
     group.bench_function("one core: 4 policies x 10k pods", |b| {
         b.iter(|| evaluate_all(&set, &requests))
     });
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     group.bench_function(format!("{threads} threads: 4 policies x 10k pods"), |b| {
         b.iter(|| {
             let chunk = requests.len().div_ceil(threads);
