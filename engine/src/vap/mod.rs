@@ -1600,7 +1600,7 @@ fn read_binding(file: &str, doc: &Document) -> Result<Binding, Vec<SourceError>>
             "spec.validationActions: Invalid value: must not contain both Deny and Warn (repeating the same validation failure information in the API response and headers serves no purpose)".to_owned(),
         );
     }
-    let distinct: BTreeSet<&str> = actions.iter().map(|a| a.as_str()).collect();
+    let distinct: std::collections::HashSet<&ValidationAction> = actions.iter().collect();
     if distinct.len() != actions.len() {
         reader.error("", "spec.validationActions: Duplicate value".to_owned());
     }
