@@ -190,7 +190,9 @@ impl Bundle {
 
     /// Does the bundle hold nothing to evaluate?
     pub fn is_empty(&self) -> bool {
-        self.vap.policies.is_empty() && self.pod_security.is_empty() && self.gatekeeper.constraints().next().is_none()
+        self.vap.policies.is_empty()
+            && self.pod_security.is_empty()
+            && self.gatekeeper.constraints().next().is_none()
     }
 
     /// The ValidatingAdmissionPolicies that no binding refers to. The apiserver ignores those.

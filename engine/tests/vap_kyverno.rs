@@ -1,6 +1,9 @@
 //! Kyverno's own CLI tests of native ValidatingAdmissionPolicies (kyverno/kyverno `test/cli`), read
 //! from `$PALISADE_ORACLES/kyverno-engine-tests/test/`: every row about a native policy must pass.
 
+// Test helpers outside `#[test]` functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use palisade_engine::suite::{kyverno, CaseStatus, Files, Summary};

@@ -10,6 +10,7 @@
 //!   column inside the expression, evaluation errors are [`EvalError`]s worded as cel-go words them
 //!   where we know the wording, and a panic inside the interpreter is caught and reported as an error.
 
+pub mod authz;
 pub mod k8s;
 pub mod value;
 
@@ -37,8 +38,12 @@ pub fn environment() -> Env {
 /// The root context every evaluation runs in a child scope of: the standard functions, and the
 /// Kubernetes libraries.
 pub fn root_context() -> Context<'static, 'static> {
-    // The Kubernetes libraries are declared on the environment (see [`k8s::register`]).
-    Context::with_env(Arc::clone(&ENV))
+    // The Kubernetes libraries are declared on the environment (see [`k8s::register`]); the
+    // `authorizer` library and the cached `matches` are functions of the context.
+    let mut ctx = Context::with_env(Arc::clone(&ENV));
+    authz::register(&mut ctx);
+    let _ = ctx.add_function(CACHED_MATCHES, cached_matches);
+    ctx
 }
 
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(environment()));
@@ -56,6 +61,8 @@ pub struct Program {
     source: String,
     expr: Expression,
     references: References,
+    /// How deeply the expression nests: the interpreter recurses that deep.
+    depth: usize,
 }
 
 /// What an expression refers to among the variables that need care: composited `variables` and
@@ -161,10 +168,88 @@ pub fn compile(source: &str) -> Result<Arc<Program>, CompileError> {
     Ok(program)
 }
 
+/// The deepest expression accepted. cel-go's parser stops at 250 levels; the `cel` crate's
+/// interpreter recurses once per level with large stack frames, so we stop earlier.
+pub const MAX_DEPTH: usize = 200;
+
+/// Programs nested deeper than this are evaluated on a thread of their own with a large stack
+/// (unoptimised builds use far more stack per level).
+const INLINE_DEPTH: usize = if cfg!(debug_assertions) { 12 } else { 64 };
+const LARGE_STACK: usize = 256 << 20;
+
+/// Run `work` on a thread with a large stack; `None` if no thread could be started (as in a
+/// browser) or `work` panicked.
+fn on_large_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(LARGE_STACK)
+            .spawn_scoped(scope, work)
+            .ok()?
+            .join()
+            .ok()
+    })
+}
+
+/// How deeply `expr` nests, counted without recursion.
+fn depth_of<'e>(expr: &'e Expression) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&'e Expression, usize)> = vec![(expr, 1)];
+    while let Some((expr, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        let mut push = |child: &'e Expression| stack.push((child, depth + 1));
+        match &expr.expr {
+            Expr::Call(call) => {
+                if let Some(target) = &call.target {
+                    push(target);
+                }
+                call.args.iter().for_each(&mut push);
+            }
+            Expr::Comprehension(c) => {
+                for child in [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ] {
+                    push(child);
+                }
+            }
+            Expr::Select(select) => push(&select.operand),
+            Expr::List(list) => list.elements.iter().for_each(&mut push),
+            Expr::Map(map) => {
+                for entry in &map.entries {
+                    if let EntryExpr::MapEntry(entry) = &entry.expr {
+                        push(&entry.key);
+                        push(&entry.value);
+                    }
+                }
+            }
+            Expr::Struct(structure) => {
+                for entry in &structure.entries {
+                    if let EntryExpr::StructField(field) = &entry.expr {
+                        push(&field.value);
+                    }
+                }
+            }
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    deepest
+}
+
+/// Parsing recurses once per level too: it runs on a large stack (compiling is done once per
+/// expression, so the thread costs little).
 fn compile_uncached(source: &str) -> Result<Program, CompileError> {
-    let parsed = catch_unwind(AssertUnwindSafe(|| ENV.parser().parse(source)));
-    let expr = match parsed {
-        Ok(Ok(expr)) => expr,
+    on_large_stack(|| compile_here(source)).unwrap_or_else(|| compile_here(source))
+}
+
+fn compile_here(source: &str) -> Result<Program, CompileError> {
+    let parsed = catch_unwind(AssertUnwindSafe(|| {
+        ENV.parser().parse_with_source_info(source)
+    }));
+    let (expr, source_info) = match parsed {
+        Ok(Ok(parsed)) => parsed,
         Ok(Err(errors)) => {
             let first = errors.errors.first();
             let (line, column) = first
@@ -189,13 +274,144 @@ fn compile_uncached(source: &str) -> Result<Program, CompileError> {
             })
         }
     };
+    let depth = depth_of(&expr);
+    if depth > MAX_DEPTH {
+        return Err(CompileError {
+            message: format!("expression nested more than {MAX_DEPTH} levels deep"),
+            line: 1,
+            column: 1,
+            offset: 0,
+        });
+    }
+    let mut expr = expr;
+    if let Err((message, id)) = precompile_regexes(&mut expr) {
+        let offset = source_info
+            .offset_for(id)
+            .map_or(0, |(start, _)| start as usize)
+            .min(source.len());
+        let before = source.get(..offset).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        return Err(CompileError {
+            message,
+            line,
+            column,
+            offset,
+        });
+    }
     let mut references = References::default();
     collect_references(&expr, &mut references);
     Ok(Program {
         source: source.to_owned(),
         expr,
         references,
+        depth,
     })
+}
+
+/// The function `matches` calls are rewritten to, when their pattern is a literal: it takes the
+/// compiled regex from [`REGEXES`] instead of compiling the pattern at every call.
+const CACHED_MATCHES: &str = "palisade_matches";
+
+/// Regexes compiled so far, by pattern.
+static REGEXES: LazyLock<std::sync::RwLock<HashMap<String, Arc<regex::Regex>>>> =
+    LazyLock::new(|| std::sync::RwLock::new(HashMap::new()));
+
+fn cached_regex(pattern: &str) -> Result<Arc<regex::Regex>, String> {
+    if let Ok(regexes) = REGEXES.read() {
+        if let Some(regex) = regexes.get(pattern) {
+            return Ok(Arc::clone(regex));
+        }
+    }
+    let regex = Arc::new(regex::Regex::new(pattern).map_err(|e| e.to_string())?);
+    if let Ok(mut regexes) = REGEXES.write() {
+        if regexes.len() >= CACHE_LIMIT {
+            regexes.clear();
+        }
+        regexes.insert(pattern.to_owned(), Arc::clone(&regex));
+    }
+    Ok(regex)
+}
+
+/// Point every `matches` call with a literal pattern at the cached-regex function, compiling the
+/// pattern now: an invalid literal pattern is a compile error, as in cel-go.
+fn precompile_regexes(expr: &mut Expression) -> Result<(), (String, u64)> {
+    let id = expr.id;
+    match &mut expr.expr {
+        Expr::Call(call) => {
+            let pattern = match (call.func_name.as_str(), &call.target, call.args.as_slice()) {
+                ("matches", Some(_), [pattern]) | ("matches", None, [_, pattern]) => {
+                    match &pattern.expr {
+                        Expr::Literal(LiteralValue::String(p)) => Some(p.inner().to_owned()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(pattern) = pattern {
+                cached_regex(&pattern)
+                    .map_err(|e| (format!("invalid matches argument: {pattern}: {e}"), id))?;
+                if call.target.is_none() {
+                    // `matches(s, p)` becomes `s.palisade_matches(p)`.
+                    let subject = call.args.remove(0);
+                    call.target = Some(Box::new(subject));
+                }
+                call.func_name = CACHED_MATCHES.to_owned();
+            }
+            if let Some(target) = &mut call.target {
+                precompile_regexes(target)?;
+            }
+            for arg in &mut call.args {
+                precompile_regexes(arg)?;
+            }
+        }
+        Expr::Comprehension(c) => {
+            precompile_regexes(&mut c.iter_range)?;
+            precompile_regexes(&mut c.accu_init)?;
+            precompile_regexes(&mut c.loop_cond)?;
+            precompile_regexes(&mut c.loop_step)?;
+            precompile_regexes(&mut c.result)?;
+        }
+        Expr::Select(select) => precompile_regexes(&mut select.operand)?,
+        Expr::List(list) => {
+            for element in &mut list.elements {
+                precompile_regexes(element)?;
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &mut map.entries {
+                if let EntryExpr::MapEntry(entry) = &mut entry.expr {
+                    precompile_regexes(&mut entry.key)?;
+                    precompile_regexes(&mut entry.value)?;
+                }
+            }
+        }
+        Expr::Struct(structure) => {
+            for entry in &mut structure.entries {
+                if let EntryExpr::StructField(field) = &mut entry.expr {
+                    precompile_regexes(&mut field.value)?;
+                }
+            }
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+    Ok(())
+}
+
+/// `s.palisade_matches(pattern)`: `s.matches(pattern)` with the regex compiled once.
+fn cached_matches(ftx: &cel::FunctionContext) -> Result<bool, ExecutionError> {
+    let subject = ftx
+        .this
+        .as_ref()
+        .and_then(|t| t.downcast_ref::<cel::common::types::CelString>())
+        .ok_or_else(|| ExecutionError::no_such_overload("matches", vec![]))?;
+    let pattern = ftx
+        .args
+        .first()
+        .and_then(|p| p.downcast_ref::<cel::common::types::CelString>())
+        .ok_or_else(|| ExecutionError::no_such_overload("matches", vec![]))?;
+    let regex = cached_regex(pattern.inner()).map_err(|e| ftx.error(e))?;
+    Ok(regex.is_match(subject.inner()))
 }
 
 /// The byte offset of a 1-based (line, column in characters) place in `source`.
@@ -320,46 +536,51 @@ impl VariableResolver for Activation<'_> {
     }
 }
 
-/// Evaluate `program` and hand the result to `inspect`, which reads what it needs from it (a bool, a
-/// string) without the result being copied.
-pub fn evaluate_with<'a, R>(
+/// Evaluate `program` with the variables `resolver` gives (an [`Activation`], or a resolver that
+/// converts each variable on first use) and hand the result to `inspect`, which reads what it needs
+/// from it (a bool, a string) without the result being copied.
+pub fn evaluate_with<'a, R: Send>(
     program: &Program,
-    activation: &'a Activation<'a>,
-    inspect: impl FnOnce(&dyn Val) -> R,
+    activation: &'a dyn VariableResolver,
+    inspect: impl FnOnce(&dyn Val) -> R + Send,
 ) -> Result<R, EvalError> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let root: &Context<'_, 'a> = &ROOT;
-        let mut ctx = root.new_inner_scope();
-        ctx.set_variable_resolver(activation);
-        cel::Value::resolve_val(&program.expr, &ctx)
-            .map(|value| inspect(value.as_ref()))
-            .map_err(EvalError::from)
-    }));
-    outcome.unwrap_or_else(|_| {
+    let work = || {
+        catch_unwind(AssertUnwindSafe(|| {
+            let root: &Context<'_, 'a> = &ROOT;
+            let mut ctx = root.new_inner_scope();
+            ctx.set_variable_resolver(activation);
+            cel::Value::resolve_val(&program.expr, &ctx)
+                .map(|value| inspect(value.as_ref()))
+                .map_err(EvalError::from)
+        }))
+        .unwrap_or_else(|_| Err(internal_error()))
+    };
+    if program.depth <= INLINE_DEPTH {
+        return work();
+    }
+    on_large_stack(work).unwrap_or_else(|| {
         Err(EvalError {
-            message: "internal error in the CEL interpreter".to_owned(),
+            message: "expression too deeply nested to evaluate here".to_owned(),
         })
     })
 }
 
-/// Evaluate `program` to a value that outlives the evaluation (a composited variable's value).
-pub fn evaluate<'a>(
+fn internal_error() -> EvalError {
+    EvalError {
+        message: "internal error in the CEL interpreter".to_owned(),
+    }
+}
+
+/// Evaluate `program` to a value that outlives the evaluation (a composited variable's value):
+/// a copy that borrows nothing.
+pub fn evaluate(
     program: &Program,
-    activation: &'a Activation<'a>,
-) -> Result<Box<dyn Val + 'a>, EvalError> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let root: &Context<'_, 'a> = &ROOT;
-        let mut ctx = root.new_inner_scope();
-        ctx.set_variable_resolver(activation);
-        cel::Value::resolve_val(&program.expr, &ctx)
-            .map(CowVal::into_owned)
-            .map_err(EvalError::from)
-    }));
-    outcome.unwrap_or_else(|_| {
-        Err(EvalError {
-            message: "internal error in the CEL interpreter".to_owned(),
-        })
+    activation: &dyn VariableResolver,
+) -> Result<Box<dyn Val>, EvalError> {
+    evaluate_with(program, activation, |value| {
+        to_static(value).map_err(EvalError::from)
     })
+    .and_then(|result| result)
 }
 
 /// What an expression's result is, as the admission plugins read results.
@@ -388,9 +609,9 @@ impl Outcome {
 }
 
 /// Evaluate `program` and read its result as an [`Outcome`].
-pub fn evaluate_outcome<'a>(
+pub fn evaluate_outcome(
     program: &Program,
-    activation: &'a Activation<'a>,
+    activation: &dyn VariableResolver,
 ) -> Result<Outcome, EvalError> {
     evaluate_with(program, activation, Outcome::of)
 }
@@ -399,6 +620,16 @@ pub fn evaluate_outcome<'a>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    struct NoVariables;
+
+    impl VariableResolver for NoVariables {
+        fn resolve<'b>(&'b self, _: &str) -> Option<CowVal<'b, 'b>> {
+            None
+        }
+    }
+
+    const NO_VARIABLES: NoVariables = NoVariables;
 
     fn run(expr: &str, object: serde_json::Value) -> Result<Outcome, EvalError> {
         let program = compile(expr).unwrap();
@@ -429,10 +660,18 @@ mod tests {
 
     #[test]
     fn presence_tests_on_null_are_false_as_in_cel_go() {
-        let pod = json!({"spec": {"securityContext": null}});
+        let pod = json!({"spec": {"securityContext": null, "list": [null]}});
         assert_eq!(
-            run("has(object.spec.securityContext.runAsNonRoot)", pod.clone()),
+            run("has(object.spec.securityContext)", pod.clone()),
             Ok(Outcome::Bool(false))
+        );
+        assert_eq!(
+            run("has(object.spec.list[0].runAsNonRoot)", pod.clone()),
+            Ok(Outcome::Bool(false))
+        );
+        assert_eq!(
+            run("object.spec.list[0] == null", pod.clone()),
+            Ok(Outcome::Bool(true))
         );
         assert_eq!(
             run("has(oldObject.metadata)", pod.clone()),
@@ -446,10 +685,7 @@ mod tests {
             run("null == oldObject", pod.clone()),
             Ok(Outcome::Bool(true))
         );
-        assert_eq!(
-            run("object.spec.securityContext == null", pod.clone()),
-            Ok(Outcome::Bool(true))
-        );
+
         assert_eq!(
             run("type(params) == null_type", pod.clone()),
             Ok(Outcome::Bool(true))
@@ -494,6 +730,88 @@ mod tests {
         let error = compile("a &&\n  b +").unwrap_err();
         assert_eq!(error.line, 2, "{error:?}");
         assert_eq!(&"a &&\n  b +"[..error.offset].lines().count(), &2);
+    }
+
+    #[test]
+    fn literal_regexes_are_compiled_once_and_checked_at_compile_time() {
+        let object = json!({"metadata": {"name": "web-1"}});
+        assert_eq!(
+            run(
+                "object.metadata.name.matches('^web-[0-9]+$')",
+                object.clone()
+            ),
+            Ok(Outcome::Bool(true))
+        );
+        assert_eq!(
+            run("matches(object.metadata.name, '^api')", object.clone()),
+            Ok(Outcome::Bool(false))
+        );
+        assert_eq!(
+            run(
+                "[object.metadata.name].exists(n, n.matches('1$'))",
+                object.clone()
+            ),
+            Ok(Outcome::Bool(true))
+        );
+        // A pattern that is not a literal is compiled when it is used.
+        assert_eq!(
+            run("object.metadata.name.matches(object.metadata.name)", object),
+            Ok(Outcome::Bool(true))
+        );
+        let error = compile("true && object.metadata.name.matches('(')").unwrap_err();
+        assert!(
+            error.message.contains("invalid matches argument"),
+            "{error:?}"
+        );
+        assert_eq!(error.line, 1);
+        assert!(error.column > 8, "{error:?}");
+    }
+
+    #[test]
+    fn hostile_expressions_are_errors_not_panics() {
+        let object = json!({"x": "(", "n": 9223372036854775807_i64});
+        for expr in [
+            "1 / 0 == 1",
+            "object.n + 1 > 0",
+            "'é'.matches(object.x)",
+            "[1, 2][5] == 1",
+            "{'a': 1}['b'] == 1",
+            "object.x.size() > object",
+            "int('nope') == 1",
+            "object.x.y",
+            "dyn(object).x.y.z",
+        ] {
+            assert!(run(expr, object.clone()).is_err(), "{expr}");
+        }
+        for depth in [20, 60, 100, 5000] {
+            let deep = format!("{}1{}", "(".repeat(depth), ")".repeat(depth));
+            let list = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            for source in [deep, list] {
+                if let Ok(program) = compile(&source) {
+                    assert!(evaluate_outcome(&program, &NO_VARIABLES).is_ok());
+                }
+            }
+        }
+        for terms in [10, 100, 199, 400] {
+            let sum = vec!["1"; terms].join(" + ") + " > 0";
+            match compile(&sum) {
+                Ok(program) => assert_eq!(
+                    evaluate_outcome(&program, &NO_VARIABLES),
+                    Ok(Outcome::Bool(true))
+                ),
+                Err(error) => {
+                    assert!(terms > MAX_DEPTH, "{terms}: {error}");
+                    assert!(error.message.contains("nested"), "{error}");
+                }
+            }
+        }
+        let conditions = vec!["true"; 2000].join(" && ");
+        let program = compile(&conditions).unwrap();
+        assert_eq!(
+            evaluate_outcome(&program, &NO_VARIABLES),
+            Ok(Outcome::Bool(true))
+        );
+        let _ = object;
     }
 
     #[test]

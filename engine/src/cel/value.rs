@@ -4,7 +4,10 @@
 //! - Whole numbers become `int`, other numbers `double`: what the apiserver's conversion of an
 //!   unstructured object gives for integer fields (`replicas`, `runAsUser`, ports) and number fields.
 //!   Whole numbers too large for `int64` become `double`, as Go's JSON decoding makes them.
-//! - A JSON `null` (and a variable that is null: `oldObject` on CREATE, `params` without a
+//! - A field whose value is `null` is absent, as the apiserver has it: decoding into typed objects
+//!   drops nulls, and structural pruning drops them from custom resources. So
+//!   `has(object.metadata.creationTimestamp)` is `false` for `creationTimestamp: null`.
+//! - A `null` in a list (and a variable that is null: `oldObject` on CREATE, `params` without a
 //!   parameter, `namespaceObject` for a cluster-scoped object) is [`K8sNull`]: equal to `null` and of
 //!   type `null_type`, but `has(x.f)` on it is `false`, as in cel-go, where the `cel` crate's own
 //!   `null` makes it an error. See [`K8sNull`] for how.
@@ -12,11 +15,13 @@
 use std::any::Any;
 use std::collections::HashMap;
 
-use cel::common::traits::{Indexer, Zeroer};
+use std::sync::{Arc, OnceLock};
+
+use cel::common::traits::{Container, Indexer, Iterable, Sizer, Zeroer};
 use cel::common::types::{
     CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, Type, NULL_TYPE,
 };
-use cel::common::value::{CowVal, Val};
+use cel::common::value::{Builtin, BuiltinRef, CowVal, Val};
 use cel::ExecutionError;
 use serde_json::Value;
 
@@ -103,7 +108,10 @@ fn key_text(idx: &dyn Val) -> String {
     }
 }
 
-/// `json` as a CEL value that borrows its strings from `json`.
+/// `json` as a CEL value that borrows its strings from `json`. Objects and arrays are converted
+/// lazily: a [`LazyMap`] or [`LazyList`] builds the crate's own map or list (one level, with lazy
+/// children) the first time an expression looks into it, so the parts of an object no expression
+/// reads (`managedFields`, `status`, most of `spec`) are never converted.
 pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
     match json {
         Value::Null => Box::new(K8sNull),
@@ -116,18 +124,183 @@ pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
             }
         }
         Value::String(s) => Box::new(CelString::from(s.as_str())),
-        Value::Array(items) => {
-            let items: Vec<Box<dyn Val + 'j>> = items.iter().map(from_json).collect();
-            Box::new(CelList::from(items))
+        Value::Array(items) => Box::new(Lazy::<CelList<'j>>::new(LazySource::List(items))),
+        Value::Object(fields) => Box::new(Lazy::<CelMap<'j>>::new(LazySource::Map(fields))),
+    }
+}
+
+/// What a lazy value is built from.
+#[derive(Debug, Clone, Copy)]
+pub enum LazySource<'j> {
+    Map(&'j serde_json::Map<String, Value>),
+    List(&'j [Value]),
+}
+
+/// A JSON object or array as the crate's own map or list, built when first needed and shared by
+/// every copy (the interpreter copies values freely: a comprehension binds a copy of each element).
+/// To the interpreter it is that map or list in every respect: it hands it out as its built-in
+/// view, so equality and functions taking maps or lists see one.
+#[derive(Debug, Clone)]
+pub struct Lazy<'j, T> {
+    source: LazySource<'j>,
+    built: Arc<OnceLock<T>>,
+}
+
+/// A lazily converted JSON object.
+pub type LazyMap<'j> = Lazy<'j, CelMap<'j>>;
+/// A lazily converted JSON array.
+pub type LazyList<'j> = Lazy<'j, CelList<'j>>;
+
+impl<'j, T> Lazy<'j, T> {
+    fn new(source: LazySource<'j>) -> Self {
+        Lazy {
+            source,
+            built: Arc::new(OnceLock::new()),
         }
-        Value::Object(fields) => {
-            let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> =
-                HashMap::with_capacity(fields.len());
-            for (key, value) in fields {
+    }
+}
+
+/// Building the built-in value of a [`Lazy`].
+pub trait Build<'j>: Sized {
+    fn build(source: LazySource<'j>) -> Self;
+    fn cel_type() -> &'static Type;
+    fn view<'b>(&'b self) -> BuiltinRef<'b, 'j>;
+    fn into_builtin(self) -> Builtin<'j>;
+}
+
+impl<'j> Build<'j> for CelMap<'j> {
+    fn build(source: LazySource<'j>) -> Self {
+        let LazySource::Map(fields) = source else {
+            return CelMap::default();
+        };
+        let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> =
+            HashMap::with_capacity(fields.len());
+        for (key, value) in fields {
+            if !value.is_null() {
                 map.insert(CelMapKey::from(key.as_str()), from_json(value));
             }
-            Box::new(CelMap::from(map))
         }
+        CelMap::from(map)
+    }
+
+    fn cel_type() -> &'static Type {
+        &cel::common::types::MAP_TYPE
+    }
+
+    fn view<'b>(&'b self) -> BuiltinRef<'b, 'j> {
+        BuiltinRef::Map(self)
+    }
+
+    fn into_builtin(self) -> Builtin<'j> {
+        Builtin::Map(self)
+    }
+}
+
+impl<'j> Build<'j> for CelList<'j> {
+    fn build(source: LazySource<'j>) -> Self {
+        let LazySource::List(items) = source else {
+            return CelList::default();
+        };
+        CelList::from(items.iter().map(from_json).collect::<Vec<_>>())
+    }
+
+    fn cel_type() -> &'static Type {
+        &cel::common::types::LIST_TYPE
+    }
+
+    fn view<'b>(&'b self) -> BuiltinRef<'b, 'j> {
+        BuiltinRef::List(self)
+    }
+
+    fn into_builtin(self) -> Builtin<'j> {
+        Builtin::List(self)
+    }
+}
+
+impl<'j, T> Lazy<'j, T>
+where
+    T: Build<'j> + Val + Clone + 'j,
+{
+    fn get(&self) -> &T {
+        self.built.get_or_init(|| T::build(self.source))
+    }
+}
+
+impl<'j, T> Val for Lazy<'j, T>
+where
+    T: Build<'j> + Val + Clone + std::fmt::Debug + Send + Sync + 'j,
+{
+    fn get_type(&self) -> &Type {
+        <T as Build>::cel_type()
+    }
+
+    fn cel_type() -> &'static Type {
+        <T as Build>::cel_type()
+    }
+
+    fn as_adder<'b, 'v>(&'b self) -> Option<&'b (dyn cel::common::traits::Adder + 'v)>
+    where
+        Self: 'v,
+    {
+        self.get().as_adder()
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        self.get().as_container()
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        self.get().as_indexer()
+    }
+
+    fn into_indexer<'v>(self: Box<Self>) -> Option<Box<dyn Indexer + 'v>>
+    where
+        Self: 'v,
+    {
+        Box::new(self.get().clone()).into_indexer()
+    }
+
+    fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
+    where
+        Self: 'v,
+    {
+        self.get().as_iterable()
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        self.get().as_sizer()
+    }
+
+    fn as_zeroer(&self) -> Option<&dyn Zeroer> {
+        self.get().as_zeroer()
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        self.get().equals(other)
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+
+    fn as_builtin<'b, 'v>(&'b self) -> BuiltinRef<'b, 'v>
+    where
+        Self: 'v,
+    {
+        self.get().view()
+    }
+
+    fn into_builtin<'v>(self: Box<Self>) -> Option<Builtin<'v>>
+    where
+        Self: 'v,
+    {
+        Some(self.get().clone().into_builtin())
     }
 }
 
@@ -226,5 +399,32 @@ mod tests {
     fn round_trip_to_json() {
         let object = json!({"a": [1, "x", null, true, 1.5], "b": {"c": "d"}});
         assert_eq!(to_json(from_json(&object).as_ref()), object);
+    }
+
+    #[test]
+    fn list_elements_are_shared_maps_that_behave_as_maps() {
+        let object = json!({"items": [{"a": 1}, {"a": 2}]});
+        let value = from_json(&object);
+        let items = value
+            .as_indexer()
+            .unwrap()
+            .get(&CelString::from("items"))
+            .unwrap();
+        let list = items.downcast_ref::<CelList>().unwrap();
+        let first = list.inner()[0].as_ref();
+        assert!(first.downcast_ref::<CelMap>().is_some(), "seen as a map");
+        let literal = from_json(&object["items"][0]);
+        assert!(literal.equals(first) && first.equals(literal.as_ref()));
+        assert_eq!(to_json(first), json!({"a": 1}));
+        assert_eq!(
+            to_static(first).map(|v| to_json(v.as_ref())).ok(),
+            Some(json!({"a": 1}))
+        );
+    }
+
+    #[test]
+    fn null_fields_are_absent() {
+        let object = json!({"a": null, "b": 1});
+        assert_eq!(to_json(from_json(&object).as_ref()), json!({"b": 1}));
     }
 }

@@ -78,8 +78,9 @@ pub fn labels_of(object: &Value) -> BTreeMap<String, String> {
 
 /// What the matcher needs to know about the request's namespace.
 pub struct NamespaceInfo<'a> {
-    /// The namespace's labels, when the request is namespaced (or is about a Namespace).
-    pub labels: Option<&'a BTreeMap<String, String>>,
+    /// The namespace's labels, when the request is namespaced (or is about a Namespace); asked for
+    /// only when a namespace selector needs them.
+    pub labels: &'a dyn Fn() -> Option<&'a BTreeMap<String, String>>,
 }
 
 /// Whether `criteria` select `request`. `namespace_labels` are the labels of the request's namespace
@@ -94,7 +95,7 @@ pub fn matches(
     let cluster_scoped = request.namespace.is_empty() && request.resource.resource != "namespaces";
     if !cluster_scoped && !is_empty_selector(criteria.namespace_selector.as_ref()) {
         let empty = BTreeMap::new();
-        let labels = namespace.labels.unwrap_or(&empty);
+        let labels = (namespace.labels)().unwrap_or(&empty);
         if let Some(selector) = &criteria.namespace_selector {
             if !selector_matches(selector, labels) {
                 return false;
@@ -263,7 +264,11 @@ mod tests {
         .unwrap()
     }
 
-    const NO_NS: NamespaceInfo<'static> = NamespaceInfo { labels: None };
+    fn no_labels() -> Option<&'static BTreeMap<String, String>> {
+        None
+    }
+
+    const NO_NS: NamespaceInfo<'static> = NamespaceInfo { labels: &no_labels };
 
     #[test]
     fn resource_rules_with_wildcards_and_subresources() {
@@ -343,39 +348,27 @@ mod tests {
         }));
         let prod = labels(&[("env", "prod")]);
         let dev = labels(&[("env", "dev")]);
-        assert!(matches(
-            &criteria,
-            &pod("a", "team"),
-            &NamespaceInfo {
-                labels: Some(&prod)
-            }
-        ));
-        assert!(!matches(
-            &criteria,
-            &pod("a", "team"),
-            &NamespaceInfo { labels: Some(&dev) }
-        ));
+        let prod_labels = || Some(&prod);
+        let dev_labels = || Some(&dev);
+        let in_prod = NamespaceInfo {
+            labels: &prod_labels,
+        };
+        let in_dev = NamespaceInfo {
+            labels: &dev_labels,
+        };
+        assert!(matches(&criteria, &pod("a", "team"), &in_prod));
+        assert!(!matches(&criteria, &pod("a", "team"), &in_dev));
         // A cluster-scoped object is never excluded by the namespace selector.
         let node = AdmissionRequest::create(json!({
             "apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "labels": {"app": "web"}}
         }))
         .unwrap();
-        assert!(matches(
-            &criteria,
-            &node,
-            &NamespaceInfo { labels: Some(&dev) }
-        ));
+        assert!(matches(&criteria, &node, &in_dev));
         let other = AdmissionRequest::create(json!({
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "team"}
         }))
         .unwrap();
-        assert!(!matches(
-            &criteria,
-            &other,
-            &NamespaceInfo {
-                labels: Some(&prod)
-            }
-        ));
+        assert!(!matches(&criteria, &other, &in_prod));
         assert!(OPERATIONS.iter().all(|op| known_operation(op.as_str())));
     }
 }

@@ -14,6 +14,9 @@
 pub mod matching;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
@@ -25,9 +28,14 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::admission::{AdmissionRequest, Operation};
-use crate::cel::{self as celx, Activation, EvalError, Outcome, Program};
+use crate::cel::authz::AuthzVal;
+pub use crate::cel::authz::{
+    AuthorizationCheck, AuthorizationDecision, AuthorizerModel, RbacModel,
+};
+use crate::cel::{self as celx, EvalError, Outcome, Program};
 use crate::source::{Document, SourceError};
 use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
+use cel::context::VariableResolver;
 use matching::NamespaceInfo;
 use types::{
     BindingDoc, FailurePolicy, LabelSelector, MatchResources, ParamKind, ParamRef,
@@ -108,7 +116,7 @@ pub struct PolicySet {
 }
 
 /// What the evaluation knows about the cluster beyond the request.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EvalContext<'a> {
     /// Namespace objects, for `namespaceSelector` and `namespaceObject`. A namespace that is not
     /// here is taken to exist with only the `kubernetes.io/metadata.name` label the apiserver puts on
@@ -116,26 +124,9 @@ pub struct EvalContext<'a> {
     pub namespaces: &'a [Value],
     /// Parameter objects besides those of the policy set.
     pub params: &'a [Value],
-    /// Answers `authorizer` checks. Without it, a policy that uses `authorizer` is not evaluable.
-    pub authorizer: Option<&'a dyn AuthorizerModel>,
-}
-
-/// A local model of the cluster's authorization (RBAC), for the `authorizer` variable.
-pub trait AuthorizerModel: std::fmt::Debug + Send + Sync {
-    /// Whether `user` may do `check` (verb, resource or path).
-    fn allowed(&self, user: &crate::admission::UserInfo, check: &AuthorizationCheck) -> bool;
-}
-
-/// One `authorizer` question.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthorizationCheck {
-    pub verb: String,
-    pub group: String,
-    pub resource: String,
-    pub subresource: String,
-    pub namespace: String,
-    pub name: String,
-    pub path: String,
+    /// Answers `authorizer` checks (for example an [`RbacModel`]). Without it, a policy that uses
+    /// `authorizer` is not evaluable.
+    pub authorizer: Option<Arc<dyn AuthorizerModel>>,
 }
 
 /// A failed validation (or an error the failure policy turns into one).
@@ -272,9 +263,8 @@ impl PolicySet {
     pub fn evaluate(&self, request: &AdmissionRequest, ctx: &EvalContext<'_>) -> VapResult {
         let mut result = VapResult::default();
         let facts = RequestFacts::new(request, ctx);
-        let namespace_info = NamespaceInfo {
-            labels: facts.namespace_labels.as_ref(),
-        };
+        let labels = || facts.namespace_labels();
+        let namespace_info = NamespaceInfo { labels: &labels };
         let values = Values::new(&facts);
         for policy in &self.policies {
             if !matching::matches(&policy.match_constraints, request, &namespace_info) {
@@ -314,7 +304,7 @@ impl PolicySet {
                     }
                 };
                 for param in params {
-                    let outcome = evaluate_unit(policy, &values, param, ctx);
+                    let outcome = evaluate_unit(policy, &values, param);
                     dispatch(policy, binding, &outcome, &mut result, &mut annotations);
                     if let EvaluationOutcome::NotEvaluable { reason } = &outcome {
                         result.not_evaluable.push(NotEvaluable {
@@ -403,17 +393,18 @@ fn dispatch(
                     result.warnings.push(message);
                 }
                 ValidationAction::Audit => {
-                    let value = json!([{
-                        "message": failure.message,
-                        "policy": binding.policy_name,
-                        "binding": binding.name,
-                        "expressionIndex": match failure.source {
+                    // Field order as the apiserver writes it.
+                    let value = serde_json::to_string(&[ValidationFailureValue {
+                        message: &failure.message,
+                        policy: &binding.policy_name,
+                        binding: &binding.name,
+                        expression_index: match failure.source {
                             FailureSource::Validation(index) => index,
                             _ => 0,
                         },
-                        "validationActions": binding.validation_actions,
+                        validation_actions: &binding.validation_actions,
                     }])
-                    .to_string();
+                    .unwrap_or_default();
                     // The apiserver keeps the first value set for an annotation key.
                     result
                         .audit_annotations
@@ -433,6 +424,17 @@ fn dispatch(
             values.push(value.clone());
         }
     }
+}
+
+/// The value of the validation-failure audit annotation (one element of its list).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidationFailureValue<'a> {
+    message: &'a str,
+    policy: &'a str,
+    binding: &'a str,
+    expression_index: usize,
+    validation_actions: &'a [ValidationAction],
 }
 
 fn finding(policy: &str, action: Action, message: &str) -> Finding {
@@ -533,9 +535,11 @@ fn collect_params<'p>(
         })
         .collect();
     // Whether the parameter kind is namespaced: known for built-in kinds; for custom resources,
-    // read from the parameter objects at hand.
+    // read from the parameter objects at hand, or, when there are none, from the binding.
     let namespaced = if is_builtin_group(&kind.api_version) {
         !CLUSTER_SCOPED_KINDS.contains(&kind.kind.as_str())
+    } else if candidates.is_empty() {
+        !param_ref.namespace.is_empty()
     } else {
         candidates.iter().any(|p| !object_namespace(p).is_empty())
     };
@@ -589,77 +593,105 @@ fn collect_params<'p>(
 }
 
 /// What is known about the request besides the request itself: its namespace, and the JSON of the
-/// `request` and `namespaceObject` variables.
+/// `request` and `namespaceObject` variables. Each is worked out when first needed: most policies
+/// read neither.
 struct RequestFacts<'r> {
     request: &'r AdmissionRequest,
-    namespace_labels: Option<BTreeMap<String, String>>,
+    namespaces: &'r [Value],
+    authorizer: Option<Arc<dyn AuthorizerModel>>,
+    namespace_labels: OnceLock<Option<BTreeMap<String, String>>>,
     /// `namespaceObject`: `None` for cluster-scoped requests (and Namespaces themselves).
-    namespace_object: Option<Value>,
-    request_json: Value,
+    namespace_object: OnceLock<Option<Value>>,
+    request_json: OnceLock<Value>,
 }
 
 impl<'r> RequestFacts<'r> {
-    fn new(request: &'r AdmissionRequest, ctx: &EvalContext<'_>) -> Self {
-        let is_namespace =
-            request.resource.resource == "namespaces" && request.resource.group.is_empty();
-        let object_name = request
-            .subject()
-            .and_then(|o| o.get("metadata"))
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or(&request.name)
-            .to_owned();
-        // The namespace whose labels the namespace selector reads.
-        let selector_namespace = if is_namespace {
-            object_name.clone()
-        } else {
-            request.namespace.clone()
-        };
-        let find = |name: &str| {
-            ctx.namespaces.iter().find(|ns| {
-                ns.get("metadata")
-                    .and_then(|m| m.get("name"))
-                    .and_then(Value::as_str)
-                    == Some(name)
-            })
-        };
-        let namespace_labels = if selector_namespace.is_empty() {
-            None
-        } else if is_namespace
-            && request.sub_resource.is_empty()
-            && matches!(request.operation, Operation::Create | Operation::Update)
-        {
-            request.object.as_ref().map(matching::labels_of)
-        } else {
-            let mut labels = find(&selector_namespace)
-                .map(matching::labels_of)
-                .unwrap_or_default();
-            labels
-                .entry("kubernetes.io/metadata.name".to_owned())
-                .or_insert_with(|| selector_namespace.clone());
-            Some(labels)
-        };
-        let namespace_object = if is_namespace || request.namespace.is_empty() {
-            None
-        } else {
-            Some(match find(&request.namespace) {
-                Some(ns) => namespace_for_cel(ns),
-                None => json!({
-                    "metadata": {
-                        "name": request.namespace,
-                        "labels": {"kubernetes.io/metadata.name": request.namespace},
-                    },
-                    "spec": {"finalizers": ["kubernetes"]},
-                    "status": {"phase": "Active"},
-                }),
-            })
-        };
+    fn new(request: &'r AdmissionRequest, ctx: &EvalContext<'r>) -> Self {
         RequestFacts {
             request,
-            namespace_labels,
-            namespace_object,
-            request_json: request_for_cel(request),
+            namespaces: ctx.namespaces,
+            authorizer: ctx.authorizer.clone(),
+            namespace_labels: OnceLock::new(),
+            namespace_object: OnceLock::new(),
+            request_json: OnceLock::new(),
         }
+    }
+
+    fn is_namespace(&self) -> bool {
+        self.request.resource.resource == "namespaces" && self.request.resource.group.is_empty()
+    }
+
+    fn find_namespace(&self, name: &str) -> Option<&'r Value> {
+        self.namespaces.iter().find(|ns| {
+            ns.get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                == Some(name)
+        })
+    }
+
+    /// The labels the namespace selector reads: for a Namespace being created or updated, its own;
+    /// otherwise those of the request's namespace.
+    fn namespace_labels(&self) -> Option<&BTreeMap<String, String>> {
+        self.namespace_labels
+            .get_or_init(|| {
+                let request = self.request;
+                let selector_namespace = if self.is_namespace() {
+                    request
+                        .subject()
+                        .and_then(|o| o.get("metadata"))
+                        .and_then(|m| m.get("name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(&request.name)
+                } else {
+                    &request.namespace
+                };
+                if selector_namespace.is_empty() {
+                    None
+                } else if self.is_namespace()
+                    && request.sub_resource.is_empty()
+                    && matches!(request.operation, Operation::Create | Operation::Update)
+                {
+                    request.object.as_ref().map(matching::labels_of)
+                } else {
+                    let mut labels = self
+                        .find_namespace(selector_namespace)
+                        .map(matching::labels_of)
+                        .unwrap_or_default();
+                    labels
+                        .entry("kubernetes.io/metadata.name".to_owned())
+                        .or_insert_with(|| selector_namespace.to_owned());
+                    Some(labels)
+                }
+            })
+            .as_ref()
+    }
+
+    fn namespace_object(&self) -> Option<&Value> {
+        self.namespace_object
+            .get_or_init(|| {
+                let name = &self.request.namespace;
+                if self.is_namespace() || name.is_empty() {
+                    return None;
+                }
+                Some(match self.find_namespace(name) {
+                    Some(ns) => namespace_for_cel(ns),
+                    None => json!({
+                        "metadata": {
+                            "name": name,
+                            "labels": {"kubernetes.io/metadata.name": name},
+                        },
+                        "spec": {"finalizers": ["kubernetes"]},
+                        "status": {"phase": "Active"},
+                    }),
+                })
+            })
+            .as_ref()
+    }
+
+    fn request_json(&self) -> &Value {
+        self.request_json
+            .get_or_init(|| request_for_cel(self.request))
     }
 }
 
@@ -757,22 +789,71 @@ fn request_for_cel(request: &AdmissionRequest) -> Value {
     Value::Object(out)
 }
 
-/// The request's objects as CEL values, converted once and shared by every policy.
+/// The request's objects as CEL values, each converted on first use and shared by every policy.
 struct Values<'r> {
-    object: Box<dyn Val + 'r>,
-    old_object: Box<dyn Val + 'r>,
-    request: Box<dyn Val + 'r>,
-    namespace_object: Box<dyn Val + 'r>,
+    facts: &'r RequestFacts<'r>,
+    object: OnceLock<Box<dyn Val + 'r>>,
+    old_object: OnceLock<Box<dyn Val + 'r>>,
+    request: OnceLock<Box<dyn Val + 'r>>,
+    namespace_object: OnceLock<Box<dyn Val + 'r>>,
+    authorizer: OnceLock<Option<(AuthzVal, AuthzVal)>>,
 }
 
 impl<'r> Values<'r> {
     fn new(facts: &'r RequestFacts<'r>) -> Self {
         Values {
-            object: celx::from_optional_json(facts.request.object.as_ref()),
-            old_object: celx::from_optional_json(facts.request.old_object.as_ref()),
-            request: celx::from_json(&facts.request_json),
-            namespace_object: celx::from_optional_json(facts.namespace_object.as_ref()),
+            facts,
+            object: OnceLock::new(),
+            old_object: OnceLock::new(),
+            request: OnceLock::new(),
+            namespace_object: OnceLock::new(),
+            authorizer: OnceLock::new(),
         }
+    }
+
+    /// `authorizer` and `authorizer.requestResource`, when there is an authorization model.
+    fn authorizer(&self) -> Option<&(AuthzVal, AuthzVal)> {
+        self.authorizer
+            .get_or_init(|| {
+                let model = self.facts.authorizer.clone()?;
+                let request = self.facts.request;
+                let user = Arc::new(request.user_info.clone());
+                let check = AuthorizationCheck {
+                    group: request.resource.group.clone(),
+                    resource: request.resource.resource.clone(),
+                    subresource: request.sub_resource.clone(),
+                    namespace: request.namespace.clone(),
+                    name: request.name.clone(),
+                    ..AuthorizationCheck::default()
+                };
+                Some((
+                    AuthzVal::authorizer(Arc::clone(&model), Arc::clone(&user)),
+                    AuthzVal::request_resource(model, user, check),
+                ))
+            })
+            .as_ref()
+    }
+
+    fn get(&self, name: &str) -> Option<&(dyn Val + 'r)> {
+        let facts = self.facts;
+        let value = match name {
+            "object" => self
+                .object
+                .get_or_init(|| celx::from_optional_json(facts.request.object.as_ref())),
+            "oldObject" => self
+                .old_object
+                .get_or_init(|| celx::from_optional_json(facts.request.old_object.as_ref())),
+            "request" => self
+                .request
+                .get_or_init(|| celx::from_json(facts.request_json())),
+            "namespaceObject" => self
+                .namespace_object
+                .get_or_init(|| celx::from_optional_json(facts.namespace_object())),
+            "authorizer" => return self.authorizer().map(|(a, _)| a as &dyn Val),
+            "authorizer.requestResource" => return self.authorizer().map(|(_, r)| r as &dyn Val),
+            _ => return None,
+        };
+        Some(value.as_ref())
     }
 }
 
@@ -870,15 +951,34 @@ impl Container for VariablesView<'_> {
     }
 }
 
+/// The variables of one evaluation, as CEL looks them up.
+struct UnitResolver<'u, 'r> {
+    values: &'u Values<'r>,
+    params: &'u (dyn Val + 'u),
+    variables: VariablesView<'u>,
+}
+
+impl VariableResolver for UnitResolver<'_, '_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        match variable {
+            "params" => Some(CowVal::Borrowed(self.params)),
+            "variables" if !self.variables.names.is_empty() => {
+                Some(CowVal::Borrowed(&self.variables))
+            }
+            _ => self.values.get(variable).map(CowVal::Borrowed),
+        }
+    }
+}
+
 /// One evaluation: a policy, with a parameter, against the request's values.
-struct Unit<'u> {
+struct Unit<'u, 'r> {
     policy: &'u Policy,
-    values: &'u Values<'u>,
+    values: &'u Values<'r>,
     params: &'u (dyn Val + 'u),
     cache: VariableCache<'u>,
 }
 
-impl Unit<'_> {
+impl Unit<'_, '_> {
     /// Compute the variables `needed` (closed under their own needs, in declaration order).
     fn prepare(&self, needed: &[usize]) {
         for &index in needed {
@@ -899,25 +999,20 @@ impl Unit<'_> {
         }
     }
 
-    fn run<R>(&self, expr: &Expr, inspect: impl FnOnce(&dyn Val) -> R) -> Result<R, EvalError> {
-        let view = VariablesView {
-            names: self.cache.names,
-            values: &self.cache.values,
-        };
-        let activation = Activation {
-            object: self.values.object.as_ref(),
-            old_object: self.values.old_object.as_ref(),
-            request: self.values.request.as_ref(),
-            namespace_object: self.values.namespace_object.as_ref(),
+    fn run<R: Send>(
+        &self,
+        expr: &Expr,
+        inspect: impl FnOnce(&dyn Val) -> R + Send,
+    ) -> Result<R, EvalError> {
+        let resolver = UnitResolver {
+            values: self.values,
             params: self.params,
-            variables: if self.cache.names.is_empty() {
-                None
-            } else {
-                Some(&view)
+            variables: VariablesView {
+                names: self.cache.names,
+                values: &self.cache.values,
             },
-            authorizer: None,
         };
-        celx::evaluate_with(&expr.program, &activation, inspect)
+        celx::evaluate_with(&expr.program, &resolver, inspect)
     }
 
     /// Evaluate `expr` to an outcome; errors worded as the apiserver words them.
@@ -933,13 +1028,8 @@ impl Unit<'_> {
 }
 
 /// Evaluate one policy with one parameter (the apiserver's validator).
-fn evaluate_unit(
-    policy: &Policy,
-    values: &Values<'_>,
-    param: Option<&Value>,
-    ctx: &EvalContext<'_>,
-) -> EvaluationOutcome {
-    if ctx.authorizer.is_none() && policy_needs_authorizer(policy) {
+fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) -> EvaluationOutcome {
+    if values.facts.authorizer.is_none() && policy_needs_authorizer(policy) {
         return EvaluationOutcome::NotEvaluable {
             reason: "the policy uses `authorizer` and no authorization model was given".to_owned(),
         };
@@ -1064,7 +1154,7 @@ fn annotation_type_error(key: &str, expr: &Expr, kind: &str) -> Failure {
 
 /// The message of a failed validation: the `messageExpression`'s, else `message`, else the
 /// expression itself.
-fn failure_message(unit: &Unit<'_>, validation: &CompiledValidation) -> String {
+fn failure_message(unit: &Unit<'_, '_>, validation: &CompiledValidation) -> String {
     if let Some(expr) = &validation.message_expression {
         if let Ok(Outcome::String(message)) = unit.outcome(expr) {
             let message = message.trim();
@@ -1140,6 +1230,52 @@ fn shape_error(file: &str, doc: &Document, what: &str, error: &serde_json::Error
     SourceError::new(file, line, column, format!("{what}: {message}"))
 }
 
+/// Where byte `offset` of the expression `source` is in the file. Expressions written as YAML
+/// folded scalars (`expression: >-`) are not in the file verbatim (their lines are joined with
+/// spaces): then the expression's first line is found, and the word at `offset` is looked for from
+/// there.
+fn locate_in_expression(doc: &Document, source: &str, offset: usize) -> (usize, usize) {
+    let (line, column) = doc.locate(source, offset);
+    if column > 0 {
+        return (line, column);
+    }
+    let trimmed = source.trim_start();
+    let lines: Vec<&str> = doc.text.lines().collect();
+    let start = [40, 20, 10].iter().find_map(|&n| {
+        let head: String = trimmed.chars().take(n).collect();
+        lines.iter().position(|l| l.contains(head.as_str()))
+    });
+    let Some(start) = start else {
+        return (line, column);
+    };
+    // The word around `offset` (the one before it when `offset` is at a space or the end).
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let is_space = |c: char| c.is_whitespace();
+    let mut word_start = source[..offset].rfind(is_space).map_or(0, |at| at + 1);
+    let mut word_end = source[offset..]
+        .find(is_space)
+        .map_or(source.len(), |at| offset + at);
+    if word_start >= word_end {
+        let before = source[..offset].trim_end();
+        word_end = before.len();
+        word_start = before.rfind(is_space).map_or(0, |at| at + 1);
+    }
+    let word = &source[word_start..word_end];
+    if !word.is_empty() {
+        for (index, text) in lines.iter().enumerate().skip(start) {
+            if let Some(at) = text.find(word) {
+                let within = offset.saturating_sub(word_start);
+                return (doc.first_line + index, at + within + 1);
+            }
+        }
+    }
+    let column = lines[start].find(|c: char| !c.is_whitespace()).unwrap_or(0) + 1;
+    (doc.first_line + start, column)
+}
+
 struct PolicyReader<'d> {
     file: &'d str,
     doc: &'d Document,
@@ -1173,16 +1309,16 @@ impl PolicyReader<'_> {
         let program = match celx::compile(source) {
             Ok(program) => program,
             Err(error) => {
-                let located = self.doc.error_at(
+                let (line, column) = locate_in_expression(self.doc, source, error.offset);
+                self.errors.push(SourceError::new(
                     self.file,
-                    source,
-                    error.offset,
+                    line,
+                    column,
                     format!(
                         "{}: {path}: Invalid value: compilation failed: {error}",
                         self.what
                     ),
-                );
-                self.errors.push(located);
+                ));
                 return None;
             }
         };
@@ -1200,10 +1336,12 @@ impl PolicyReader<'_> {
                 {
                     Some(index) => direct.push(index),
                     None => {
-                        self.errors.push(self.doc.error_at(
+                        let offset = source.find(name.as_str()).unwrap_or(0);
+                        let (line, column) = locate_in_expression(self.doc, source, offset);
+                        self.errors.push(SourceError::new(
                             self.file,
-                            source,
-                            source.find(name.as_str()).unwrap_or(0),
+                            line,
+                            column,
                             format!(
                                 "{}: {path}: Invalid value: compilation failed: undefined field '{name}'",
                                 self.what
@@ -1462,7 +1600,7 @@ fn read_binding(file: &str, doc: &Document) -> Result<Binding, Vec<SourceError>>
             "spec.validationActions: Invalid value: must not contain both Deny and Warn (repeating the same validation failure information in the API response and headers serves no purpose)".to_owned(),
         );
     }
-    let distinct: BTreeSet<&str> = actions.iter().map(|a| a.as_str()).collect();
+    let distinct: std::collections::HashSet<&ValidationAction> = actions.iter().collect();
     if distinct.len() != actions.len() {
         reader.error("", "spec.validationActions: Duplicate value".to_owned());
     }

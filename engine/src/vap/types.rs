@@ -186,20 +186,5 @@ pub enum ParameterNotFoundAction {
     Deny,
 }
 
-/// One entry of a binding's `validationActions`.
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Hash)]
-pub enum ValidationAction {
-    Deny,
-    Warn,
-    Audit,
-}
-
-impl ValidationAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValidationAction::Deny => "Deny",
-            ValidationAction::Warn => "Warn",
-            ValidationAction::Audit => "Audit",
-        }
-    }
-}
+/// One entry of a binding's `validationActions`: the mode model's own type.
+pub use crate::mode::VapAction as ValidationAction;

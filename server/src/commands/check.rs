@@ -117,7 +117,11 @@ fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
     let mut bundle = Bundle::default();
     let mut errors = Vec::new();
     let policy_inputs = read_inputs(&args.policies).map_err(|err| vec![err.to_string()])?;
-    if let Err(found) = bundle.add_sources(policy_inputs.iter().map(|i| (i.name.as_str(), i.text.as_str()))) {
+    if let Err(found) = bundle.add_sources(
+        policy_inputs
+            .iter()
+            .map(|i| (i.name.as_str(), i.text.as_str())),
+    ) {
         errors.extend(found.into_iter().map(|e| e.to_string()));
     }
     for level in &args.pod_security {

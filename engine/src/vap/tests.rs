@@ -1,0 +1,699 @@
+//! One test per semantic rule of the apiserver's ValidatingAdmissionPolicy plugin.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::source::parse_documents;
+
+fn set(yaml: &str) -> PolicySet {
+    let docs = parse_documents("p.yaml", yaml).unwrap();
+    match PolicySet::from_documents("p.yaml", &docs) {
+        Ok(set) => set,
+        Err(errors) => panic!("{errors:?}"),
+    }
+}
+
+fn errors(yaml: &str) -> Vec<SourceError> {
+    let docs = parse_documents("p.yaml", yaml).unwrap();
+    PolicySet::from_documents("p.yaml", &docs).unwrap_err()
+}
+
+fn deployment(name: &str, namespace: &str, replicas: i64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {"replicas": replicas}
+    })
+}
+
+fn eval(set: &PolicySet, object: Value) -> VapResult {
+    set.evaluate(
+        &AdmissionRequest::create(object).unwrap(),
+        &EvalContext::default(),
+    )
+}
+
+fn eval_in(set: &PolicySet, object: Value, ctx: &EvalContext<'_>) -> VapResult {
+    set.evaluate(&AdmissionRequest::create(object).unwrap(), ctx)
+}
+
+const HEAD: &str = "
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: p}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}
+";
+
+fn binding(actions: &str) -> String {
+    format!(
+        "---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: b}}
+spec:
+  policyName: p
+  validationActions: {actions}
+"
+    )
+}
+
+fn policy(body: &str, actions: &str) -> PolicySet {
+    set(&format!("{HEAD}{body}{}", binding(actions)))
+}
+
+#[test]
+fn a_denial_is_worded_as_the_apiserver_words_it() {
+    let set = policy(
+        "  validations:\n  - expression: object.spec.replicas <= 5\n",
+        "[Deny]",
+    );
+    let result = eval(&set, deployment("web", "team", 7));
+    assert_eq!(
+        result.denial_message(),
+        Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: failed expression: object.spec.replicas <= 5")
+    );
+    assert_eq!(result.denials[0].reason, "Invalid");
+    assert!(eval(&set, deployment("web", "team", 5)).denials.is_empty());
+    let verdict = result.into_verdict();
+    assert_eq!(verdict.action(), Action::Deny);
+    assert_eq!(verdict.findings[0].policy, "p/b");
+}
+
+#[test]
+fn message_expression_then_message_then_the_expression() {
+    let set = policy(
+        "  validations:
+  - expression: object.spec.replicas <= 5
+    message: too many
+    messageExpression: \"'replicas ' + string(object.spec.replicas) + ' > 5'\"
+    reason: Forbidden
+  - expression: object.spec.replicas <= 5
+    message: '  too many  '
+    messageExpression: \"object.spec.replicas\"
+  - expression: object.spec.replicas <= 5
+    messageExpression: \"'two\\\\nlines'\"
+  - expression: object.spec.replicas <= 5
+    messageExpression: \"object.nope\"
+",
+        "[Deny]",
+    );
+    let result = eval(&set, deployment("web", "team", 9));
+    let messages: Vec<_> = result.denials.iter().map(|d| d.message.as_str()).collect();
+    let prefix = "ValidatingAdmissionPolicy 'p' with binding 'b' denied request: ";
+    assert_eq!(messages[0], format!("{prefix}replicas 9 > 5"));
+    assert_eq!(result.denials[0].reason, "Forbidden");
+    // A non-string message expression falls back to the (trimmed) message.
+    assert_eq!(messages[1], format!("{prefix}too many"));
+    // Multi-line and failing message expressions fall back to the expression.
+    assert_eq!(
+        messages[2],
+        format!("{prefix}failed expression: object.spec.replicas <= 5")
+    );
+    assert_eq!(
+        messages[3],
+        format!("{prefix}failed expression: object.spec.replicas <= 5")
+    );
+}
+
+#[test]
+fn a_policy_that_does_not_match_is_not_evaluated() {
+    let set = policy("  validations:\n  - expression: 'false'\n", "[Deny]");
+    let pod =
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "n"}});
+    let result = eval(&set, pod);
+    assert!(result.evaluations.is_empty());
+    let mut delete =
+        AdmissionRequest::for_object(Operation::Delete, deployment("web", "n", 1)).unwrap();
+    delete.user_info.username = "u".into();
+    assert!(set
+        .evaluate(&delete, &EvalContext::default())
+        .evaluations
+        .is_empty());
+}
+
+#[test]
+fn the_binding_narrows_the_policy_with_selectors_and_exclusions() {
+    let set = set(&format!(
+        "{HEAD}  validations:\n  - expression: 'false'\n---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: b}}
+spec:
+  policyName: p
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchExpressions: [{{key: env, operator: In, values: [prod]}}]
+    objectSelector:
+      matchLabels: {{app: web}}
+    excludeResourceRules:
+    - {{apiGroups: [apps], apiVersions: [v1], operations: ['*'], resources: [deployments], resourceNames: [web-legacy]}}
+"
+    ));
+    let prod = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"env": "prod"}}}),
+    ];
+    let ctx = EvalContext {
+        namespaces: &prod,
+        ..EvalContext::default()
+    };
+    assert_eq!(
+        eval_in(&set, deployment("web", "shop", 1), &ctx)
+            .denials
+            .len(),
+        1
+    );
+    // Another namespace (unknown: only its name label), another app, an excluded name.
+    assert!(eval_in(&set, deployment("web", "dev", 1), &ctx)
+        .denials
+        .is_empty());
+    assert!(eval_in(&set, deployment("api", "shop", 1), &ctx)
+        .denials
+        .is_empty());
+    let mut legacy = deployment("web-legacy", "shop", 1);
+    legacy["metadata"]["labels"]["app"] = json!("web");
+    assert!(eval_in(&set, legacy, &ctx).denials.is_empty());
+}
+
+#[test]
+fn an_unknown_namespace_still_has_its_name_label_and_object() {
+    let set = set(&format!(
+        "{HEAD}  validations:\n  - expression: namespaceObject.metadata.name != 'default'\n---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: b}}
+spec:
+  policyName: p
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: default}}}}
+"
+    ));
+    assert_eq!(eval(&set, deployment("web", "default", 1)).denials.len(), 1);
+    assert!(eval(&set, deployment("web", "other", 1))
+        .evaluations
+        .is_empty());
+}
+
+fn param_set(param_ref: &str, params: &str) -> PolicySet {
+    set(&format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: p}}
+spec:
+  paramKind: {{apiVersion: v1, kind: ConfigMap}}
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
+  validations:
+  - expression: object.spec.replicas <= int(params.data.max)
+    messageExpression: \"'max ' + params.data.max\"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: b}}
+spec:
+  policyName: p
+  validationActions: [Deny]
+  paramRef: {param_ref}
+{params}"
+    ))
+}
+
+const PARAMS: &str = "---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: limits, namespace: team, labels: {tier: a}}
+data: {max: '3'}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: strict, namespace: team, labels: {tier: a}}
+data: {max: '1'}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: limits, namespace: other}
+data: {max: '100'}
+";
+
+#[test]
+fn params_by_name_in_the_request_namespace() {
+    let set = param_set("{name: limits, parameterNotFoundAction: Deny}", PARAMS);
+    let result = eval(&set, deployment("web", "team", 4));
+    assert_eq!(result.evaluations.len(), 1);
+    assert_eq!(result.evaluations[0].param.as_deref(), Some("team/limits"));
+    assert!(result
+        .denial_message()
+        .unwrap()
+        .ends_with("denied request: max 3"));
+    assert!(eval(&set, deployment("web", "other", 4)).denials.is_empty());
+}
+
+#[test]
+fn one_evaluation_per_param_a_selector_selects() {
+    let set = param_set(
+        "{selector: {matchLabels: {tier: a}}, parameterNotFoundAction: Allow}",
+        PARAMS,
+    );
+    let result = eval(&set, deployment("web", "team", 2));
+    assert_eq!(result.evaluations.len(), 2);
+    assert_eq!(result.denials.len(), 1, "only `strict` (max 1) denies");
+    assert!(result.denial_message().unwrap().ends_with("max 1"));
+}
+
+#[test]
+fn params_not_found_follow_the_action() {
+    let allow = param_set("{name: missing, parameterNotFoundAction: Allow}", PARAMS);
+    let result = eval(&allow, deployment("web", "team", 100));
+    assert!(result.evaluations.is_empty() && result.denials.is_empty());
+    let deny = param_set("{name: missing, parameterNotFoundAction: Deny}", PARAMS);
+    let result = eval(&deny, deployment("web", "team", 1));
+    assert_eq!(
+        result.denial_message(),
+        Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction")
+    );
+    // A namespaced parameter kind cannot be looked up for a cluster-scoped request.
+    let node = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {"replicas": 1}});
+    let message = eval(&deny, node).denial_message().unwrap().to_owned();
+    assert!(
+        message.contains("cannot use namespaced paramRef"),
+        "{message}"
+    );
+}
+
+#[test]
+fn evaluation_errors_follow_the_failure_policy() {
+    let fail = policy(
+        "  validations:\n  - expression: object.spec.missing > 1\n",
+        "[Deny]",
+    );
+    let result = eval(&fail, deployment("web", "n", 1));
+    assert_eq!(
+        result.denial_message(),
+        Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: expression 'object.spec.missing > 1' resulted in error: no such key: missing")
+    );
+    let ignore = policy(
+        "  failurePolicy: Ignore\n  validations:\n  - expression: object.spec.missing > 1\n",
+        "[Deny]",
+    );
+    let result = eval(&ignore, deployment("web", "n", 1));
+    assert!(result.denials.is_empty());
+    assert_eq!(result.evaluations.len(), 1);
+}
+
+#[test]
+fn match_conditions_all_true_false_skips_errors_follow_the_failure_policy() {
+    let body = |failure: &str, conditions: &str| {
+        policy(
+            &format!("  failurePolicy: {failure}\n  matchConditions:\n{conditions}  validations:\n  - expression: 'false'\n"),
+            "[Deny]",
+        )
+    };
+    let ok = "  - {name: a, expression: 'true'}\n";
+    let no = "  - {name: b, expression: object.metadata.name == 'other'}\n";
+    let err = "  - {name: c, expression: object.nope == 1}\n";
+    assert_eq!(
+        eval(&body("Fail", ok), deployment("web", "n", 1))
+            .denials
+            .len(),
+        1
+    );
+    let skipped = eval(
+        &body("Fail", &format!("{ok}{no}")),
+        deployment("web", "n", 1),
+    );
+    assert_eq!(
+        skipped.evaluations[0].outcome,
+        EvaluationOutcome::ConditionsNotMet
+    );
+    // A false condition wins over an error.
+    let skipped = eval(
+        &body("Fail", &format!("{err}{no}")),
+        deployment("web", "n", 1),
+    );
+    assert_eq!(
+        skipped.evaluations[0].outcome,
+        EvaluationOutcome::ConditionsNotMet
+    );
+    let failed = eval(
+        &body("Fail", &format!("{ok}{err}")),
+        deployment("web", "n", 1),
+    );
+    assert_eq!(
+        failed.denial_message(),
+        Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: expression 'object.nope == 1' resulted in error: no such key: nope")
+    );
+    let ignored = eval(
+        &body("Ignore", &format!("{ok}{err}")),
+        deployment("web", "n", 1),
+    );
+    assert!(ignored.denials.is_empty());
+}
+
+#[test]
+fn variables_are_lazy_chained_and_errors_surface_where_used() {
+    let set = policy(
+        "  variables:
+  - {name: broken, expression: object.spec.nope}
+  - {name: replicas, expression: object.spec.replicas}
+  - {name: double, expression: variables.replicas * 2}
+  validations:
+  - expression: variables.double <= 10
+    messageExpression: \"'double is ' + string(variables.double)\"
+  - expression: object.spec.replicas < 100 || variables.broken
+",
+        "[Deny]",
+    );
+    let result = eval(&set, deployment("web", "n", 6));
+    let messages: Vec<_> = result.denials.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].ends_with("denied request: double is 12"));
+    let result = eval(&set, deployment("web", "n", 200));
+    assert!(result.denials.iter().any(|d| d.message.ends_with(
+        "expression 'object.spec.replicas < 100 || variables.broken' resulted in error: composited variable \"broken\" fails to evaluate: no such key: nope"
+    )), "{:?}", result.denials);
+}
+
+#[test]
+fn each_variable_is_computed_once_per_evaluation() {
+    let set = policy(
+        "  variables:\n  - {name: n, expression: object.metadata.name}\n  validations:\n  - expression: variables.n == 'web'\n  - expression: variables.n != ''\n",
+        "[Deny]",
+    );
+    let policy = &set.policies[0];
+    let request = AdmissionRequest::create(deployment("web", "n", 1)).unwrap();
+    let facts = RequestFacts::new(&request, &EvalContext::default());
+    let values = Values::new(&facts);
+    let params = crate::cel::K8sNull;
+    let unit = Unit {
+        policy,
+        values: &values,
+        params: &params,
+        cache: VariableCache {
+            names: &policy.variable_names,
+            values: vec![OnceLock::new()],
+        },
+    };
+    assert_eq!(
+        unit.outcome(&policy.validations[0].expr),
+        Ok(Outcome::Bool(true))
+    );
+    let first = unit.cache.values[0]
+        .get()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .as_ref() as *const dyn Val;
+    assert_eq!(
+        unit.outcome(&policy.validations[1].expr),
+        Ok(Outcome::Bool(true))
+    );
+    let second = unit.cache.values[0]
+        .get()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .as_ref() as *const dyn Val;
+    assert!(
+        std::ptr::addr_eq(first, second),
+        "the variable was computed again"
+    );
+}
+
+#[test]
+fn audit_annotations_are_published_omitted_or_errors() {
+    let set = set(&format!(
+        "{HEAD}  auditAnnotations:
+  - {{key: high, valueExpression: \"object.spec.replicas > 50 ? 'set to ' + string(object.spec.replicas) : null\"}}
+  - {{key: blank, valueExpression: \"'  '\"}}
+{}{}",
+        binding("[Audit]"),
+        binding("[Audit]").replace("name: b}", "name: b2}")
+    ));
+    let result = eval(&set, deployment("web", "n", 128));
+    assert_eq!(
+        result.audit_annotations.get("p/high").map(String::as_str),
+        Some("set to 128")
+    );
+    assert!(!result.audit_annotations.contains_key("p/blank"));
+    assert!(eval(&set, deployment("web", "n", 3))
+        .audit_annotations
+        .is_empty());
+    let wrong = policy(
+        "  auditAnnotations:\n  - {key: k, valueExpression: object.spec.replicas}\n",
+        "[Audit]",
+    );
+    let result = eval(&wrong, deployment("web", "n", 3));
+    assert_eq!(
+        result.denial_message(),
+        Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: valueExpression 'object.spec.replicas' resulted in unsupported return type: int. Return type must be either string or null.")
+    );
+}
+
+#[test]
+fn audit_annotation_values_of_several_params_are_joined() {
+    let set = set(&format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: p}}
+spec:
+  paramKind: {{apiVersion: v1, kind: ConfigMap}}
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
+  auditAnnotations:
+  - {{key: max, valueExpression: params.data.max}}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: b}}
+spec:
+  policyName: p
+  validationActions: [Audit]
+  paramRef: {{selector: {{matchLabels: {{tier: a}}}}, parameterNotFoundAction: Allow}}
+{PARAMS}"
+    ));
+    let result = eval(&set, deployment("web", "team", 1));
+    assert_eq!(
+        result.audit_annotations.get("p/max").map(String::as_str),
+        Some("3, 1")
+    );
+}
+
+#[test]
+fn validation_actions_deny_warn_and_audit() {
+    let body = "  validations:\n  - expression: object.spec.replicas <= 5\n    message: too many\n";
+    let warn = eval(&policy(body, "[Warn, Audit]"), deployment("web", "n", 9));
+    assert!(warn.denials.is_empty());
+    assert_eq!(
+        warn.warnings,
+        ["Validation failed for ValidatingAdmissionPolicy 'p' with binding 'b': too many"]
+    );
+    assert_eq!(
+        warn.audit_annotations[VALIDATION_FAILURE_KEY],
+        r#"[{"message":"too many","policy":"p","binding":"b","expressionIndex":0,"validationActions":["Warn","Audit"]}]"#
+    );
+    let verdict = warn.into_verdict();
+    assert_eq!(verdict.action(), Action::Warn);
+    assert_eq!(verdict.findings.len(), 2);
+    let audit = eval(&policy(body, "[Audit]"), deployment("web", "n", 9)).into_verdict();
+    assert_eq!(audit.action(), Action::Audit);
+    let deny = eval(&policy(body, "[Deny, Audit]"), deployment("web", "n", 9));
+    assert_eq!(deny.denials.len(), 1);
+    assert_eq!(deny.audit_failures.len(), 1);
+}
+
+#[test]
+fn request_old_object_and_namespace_object_variables() {
+    let set = policy(
+        "  validations:
+  - expression: oldObject == null && request.operation == 'CREATE' && request.namespace == 'n'
+  - expression: \"!has(request.userInfo.username) && request.kind.kind == 'Deployment' && request.resource.resource == 'deployments'\"
+  - expression: namespaceObject.metadata.name == 'n' && params == null
+",
+        "[Deny]",
+    );
+    let result = eval(&set, deployment("web", "n", 1));
+    assert!(result.denials.is_empty(), "{:?}", result.denials);
+    let mut request = AdmissionRequest::create(deployment("web", "n", 1)).unwrap();
+    request.user_info.username = "alice".into();
+    let result = set.evaluate(&request, &EvalContext::default());
+    assert_eq!(result.denials.len(), 1);
+    assert!(result.denials[0]
+        .message
+        .contains("has(request.userInfo.username)"));
+}
+
+#[test]
+fn the_authorizer_without_a_model_is_not_evaluable() {
+    let set = policy(
+        "  validations:\n  - expression: authorizer.group('').resource('pods').check('create').allowed()\n",
+        "[Deny]",
+    );
+    let result = eval(&set, deployment("web", "n", 1));
+    assert!(result.denials.is_empty());
+    assert_eq!(result.not_evaluable.len(), 1);
+    assert!(result.not_evaluable[0].reason.contains("authorizer"));
+    assert_eq!(result.into_verdict().not_evaluable.len(), 1);
+}
+
+#[test]
+fn compile_errors_are_placed_in_the_file() {
+    let errors = errors(&format!(
+        "# leading comment\n{HEAD}  validations:\n  - expression: object.spec.replicas <=\n"
+    ));
+    assert_eq!(errors.len(), 1);
+    let e = &errors[0];
+    // Line 11 is `  - expression: object.spec.replicas <=`; the parser stops at the end of it.
+    assert_eq!(
+        (e.file.as_str(), e.line, e.column),
+        ("p.yaml", 11, 40),
+        "{e}"
+    );
+    assert!(
+        e.message.contains(
+            "spec.validations[0].expression: Invalid value: compilation failed: ERROR: <input>:1:"
+        ),
+        "{e}"
+    );
+    let errors = errors_of_variables();
+    assert!(
+        errors[0].message.contains("undefined field 'later'"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(errors[0].line, 10);
+}
+
+#[test]
+fn compile_errors_in_folded_expressions_are_found_on_their_line() {
+    let errors = errors(&format!(
+        "{HEAD}  validations:\n  - expression: >-\n      object.spec.replicas <= 5 &&\n      object.spec.template.bad((\n    message: m\n"
+    ));
+    let e = &errors[0];
+    // Line 12 is `      object.spec.template.bad((`.
+    assert_eq!(e.line, 12, "{e}");
+    assert!(e.column >= 7, "{e}");
+}
+
+fn errors_of_variables() -> Vec<SourceError> {
+    errors(&format!(
+        "{HEAD}  variables:\n  - {{name: early, expression: variables.later}}\n  - {{name: later, expression: '1'}}\n  validations:\n  - expression: 'true'\n"
+    ))
+}
+
+#[test]
+fn malformed_policies_and_bindings_say_what_and_where() {
+    let wrong_type = errors(&format!("{HEAD}  validations:\n  - expression: 5\n"));
+    assert!(
+        wrong_type[0]
+            .message
+            .contains("invalid type: integer `5`, expected a string"),
+        "{}",
+        wrong_type[0]
+    );
+    assert_eq!(wrong_type[0].line, 10);
+    let missing = errors("apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata: {name: p}\nspec:\n  validations: [{expression: 'true'}]\n");
+    assert!(missing[0]
+        .message
+        .contains("spec.matchConstraints.resourceRules: Required value"));
+    let both = errors(&format!(
+        "{HEAD}  validations:\n  - expression: 'true'\n{}",
+        binding("[Deny, Warn]")
+    ));
+    assert!(
+        both[0]
+            .message
+            .contains("must not contain both Deny and Warn"),
+        "{}",
+        both[0]
+    );
+    let bad_action = errors(&format!(
+        "{HEAD}  validations:\n  - expression: 'true'\n{}",
+        binding("[Denyy]")
+    ));
+    assert!(
+        bad_action[0].message.contains("unknown variant `Denyy`"),
+        "{}",
+        bad_action[0]
+    );
+    assert_eq!(bad_action[0].line, 17, "the `validationActions` line");
+    let bad_selector = errors(&format!(
+        "{HEAD}    objectSelector:\n      matchExpressions: [{{key: app, operator: Equals, values: [a]}}]\n  validations:\n  - expression: 'true'\n"
+    ));
+    assert!(
+        bad_selector[0]
+            .message
+            .contains("Unsupported value: \"Equals\""),
+        "{}",
+        bad_selector[0]
+    );
+}
+
+#[test]
+fn the_authorizer_answers_from_an_rbac_model() {
+    let rbac = parse_documents(
+        "rbac.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: deployer}
+rules:
+- {apiGroups: [apps], resources: [deployments, deployments/scale], verbs: [create, update]}
+- {nonResourceURLs: ['/healthz*'], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: deployers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: deployer}
+subjects: [{kind: Group, name: deployers}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader, namespace: n}
+rules: [{apiGroups: [''], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: readers, namespace: n}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: ServiceAccount, name: bot}]
+",
+    )
+    .unwrap();
+    let model = RbacModel::from_objects(rbac.iter().map(|d| &d.value));
+    let set = policy(
+        "  validations:
+  - expression: authorizer.requestResource.check('create').allowed()
+    messageExpression: \"'not allowed to ' + request.operation\"
+  - expression: \"!authorizer.requestResource.check('delete').allowed()\"
+  - expression: authorizer.group('apps').resource('deployments').subresource('scale').namespace('x').check('update').allowed()
+  - expression: authorizer.path('/healthz/ready').check('get').allowed()
+  - expression: authorizer.serviceAccount('n', 'bot').group('').resource('pods').namespace('n').check('get').allowed()
+  - expression: \"!authorizer.serviceAccount('n', 'bot').group('').resource('pods').namespace('other').check('get').allowed()\"
+  - expression: \"authorizer.requestResource.check('create').reason().startsWith('RBAC: allowed by ClusterRoleBinding')\"
+",
+        "[Deny]",
+    );
+    let ctx = EvalContext {
+        authorizer: Some(Arc::new(model)),
+        ..EvalContext::default()
+    };
+    let mut request = AdmissionRequest::create(deployment("web", "n", 1)).unwrap();
+    request.user_info.username = "alice".into();
+    request.user_info.groups = vec!["deployers".into()];
+    let result = set.evaluate(&request, &ctx);
+    assert!(result.denials.is_empty(), "{:?}", result.denials);
+    assert!(result.not_evaluable.is_empty());
+    request.user_info.groups.clear();
+    let result = set.evaluate(&request, &ctx);
+    assert_eq!(
+        result.denial_message(),
+        Some(
+            "ValidatingAdmissionPolicy 'p' with binding 'b' denied request: not allowed to CREATE"
+        )
+    );
+}
