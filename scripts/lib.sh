@@ -5,7 +5,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARGO_LEPTOS_VERSION=0.3.10
 # Build outputs are kept under $HOME so a fresh clone (as CI makes) reuses them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
-export PATH="$HOME/.cargo/bin:$ROOT/e2e/node_modules/.bin:$PATH"
+# Tools we build (cargo-leptos, wasm-bindgen-cli) live there too, so they survive a fresh clone.
+TOOLS_ROOT="$HOME/.cache/palisade/tools"
+export PATH="$TOOLS_ROOT/bin:$HOME/.cargo/bin:$ROOT/e2e/node_modules/.bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -36,14 +38,14 @@ ensure_build_tools() {
   fi
   if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
     say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes on 2 cores, once)"
-    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked >&2
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --root "$TOOLS_ROOT" >&2
   fi
   local wbg
   wbg="$(wasm_bindgen_version)"
   [ -n "$wbg" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
     say "installing wasm-bindgen-cli $wbg (matches Cargo.lock)"
-    cargo install wasm-bindgen-cli --version "$wbg" >&2
+    cargo install wasm-bindgen-cli --version "$wbg" --root "$TOOLS_ROOT" >&2
   fi
   ensure_node_packages
   command -v wasm-opt >/dev/null || die "wasm-opt missing after npm install (binaryen)"
