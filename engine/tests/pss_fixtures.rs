@@ -69,6 +69,16 @@ fn upstream_fixtures_pass_and_fail_as_upstream_says() {
                     let result = pss::check_object(lv, &docs[0].value)
                         .unwrap_or_else(|| panic!("{name}: not a pod"));
                     counts[li][oi] += 1;
+                    // The allocation-free verdict names exactly the checks the full result words.
+                    let verdict = pss::verdict_object(lv, &docs[0].value).unwrap();
+                    assert!(
+                        verdict
+                            .failed_checks()
+                            .eq(result.forbidden.iter().map(|f| f.check_id)),
+                        "{name}: verdict {:?} disagrees with {:?}",
+                        verdict.failed_checks().collect::<Vec<_>>(),
+                        result.forbidden
+                    );
                     let want_allowed = outcome == "pass";
                     if result.allowed() == want_allowed {
                         passed += 1;

@@ -235,12 +235,49 @@ impl PssResult {
     }
 }
 
+/// Which checks a pod fails, found without wording anything: what a scan needs per pod. `Copy`,
+/// and computing it allocates nothing; [`check_pod`] gives the same checks with the apiserver's
+/// wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PssVerdict {
+    lv: LevelVersion,
+    /// Bit `i`: the `i`-th check of `lv`'s plan (see [`LevelVersion::check_ids`]) fails.
+    failed: u64,
+}
+
+impl PssVerdict {
+    pub fn allowed(&self) -> bool {
+        self.failed == 0
+    }
+
+    /// The level and version the pod was checked at.
+    pub fn level_version(&self) -> LevelVersion {
+        self.lv
+    }
+
+    /// How many checks fail.
+    pub fn failed_count(&self) -> usize {
+        self.failed.count_ones() as usize
+    }
+
+    /// The IDs of the failed checks (upstream's, e.g. `runAsNonRoot`), in reporting order: the
+    /// same as the `check_id`s of [`PssResult::forbidden`].
+    pub fn failed_checks(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.lv
+            .check_ids()
+            .enumerate()
+            .filter(|(i, _)| *i < 64 && self.failed & (1u64 << i) != 0)
+            .map(|(_, id)| id)
+    }
+}
+
 /// Runs the checks of `lv` on a Pod's `metadata` and `spec` (either may be `null`).
 ///
 /// The spec is read as the apiserver sees it after defaulting a Pod: in a `hostNetwork` pod a
 /// container port without `hostPort` counts as using its `containerPort` on the host, and a
 /// volume without any source is an `emptyDir`. For a workload's pod template use
-/// [`check_template`] (templates get only the volume default).
+/// [`check_template`] (templates get only the volume default). For the verdict alone, without
+/// wording, use [`verdict_pod`].
 pub fn check_pod(lv: LevelVersion, pod_metadata: &Value, pod_spec: &Value) -> PssResult {
     check(lv, pod_metadata, pod_spec, true)
 }
@@ -250,6 +287,33 @@ pub fn check_template(lv: LevelVersion, metadata: &Value, spec: &Value) -> PssRe
     check(lv, metadata, spec, false)
 }
 
+/// [`check_pod`]'s verdict without the wording: allocation-free.
+pub fn verdict_pod(lv: LevelVersion, pod_metadata: &Value, pod_spec: &Value) -> PssVerdict {
+    verdict(lv, pod_metadata, pod_spec, true)
+}
+
+/// [`check_template`]'s verdict without the wording.
+pub fn verdict_template(lv: LevelVersion, metadata: &Value, spec: &Value) -> PssVerdict {
+    verdict(lv, metadata, spec, false)
+}
+
+/// [`check_object`]'s verdict without the wording; `None` where `check_object` gives `None`.
+pub fn verdict_object(lv: LevelVersion, object: &Value) -> Option<PssVerdict> {
+    let (metadata, spec) = pod_template(object)?;
+    let is_pod = object.get("kind").and_then(Value::as_str) == Some("Pod");
+    Some(verdict(lv, metadata, spec, is_pod))
+}
+
+fn verdict(lv: LevelVersion, metadata: &Value, spec: &Value, pod_defaults: bool) -> PssVerdict {
+    let steps = checks::plan(lv);
+    let failed = if steps.is_empty() {
+        0
+    } else {
+        checks::flag(steps, &checks::PodFacts::read(metadata, spec, pod_defaults))
+    };
+    PssVerdict { lv, failed }
+}
+
 fn check(lv: LevelVersion, metadata: &Value, spec: &Value, pod_defaults: bool) -> PssResult {
     let mut result = PssResult::default();
     let steps = checks::plan(lv);
@@ -257,7 +321,10 @@ fn check(lv: LevelVersion, metadata: &Value, spec: &Value, pod_defaults: bool) -
         return result;
     }
     let pod = checks::PodFacts::read(metadata, spec, pod_defaults);
-    checks::evaluate(steps, &pod, &mut result.forbidden);
+    let failed = checks::flag(steps, &pod);
+    if failed != 0 {
+        checks::describe(steps, &pod, failed, &mut result.forbidden);
+    }
     result
 }
 
