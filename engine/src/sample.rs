@@ -348,13 +348,14 @@ fn volumes(rng: &mut Rng) -> Vec<Value> {
 
 /// Labels: an `app` label always (workload selectors use it), and the library's required labels
 /// sometimes, each on its own.
-fn labels(rng: &mut Rng, app: &str) -> Map<String, Value> {
+fn labels(rng: &mut Rng, app: &str, hardened: bool) -> Map<String, Value> {
+    let likely = if hardened { HARDENING } else { 60 };
     let mut labels = Map::new();
     labels.insert("app".into(), json!(app));
-    if rng.chance(60) {
+    if rng.chance(likely) {
         labels.insert("app.kubernetes.io/name".into(), json!(app));
     }
-    if rng.chance(60) {
+    if rng.chance(likely) {
         labels.insert("owner".into(), json!(rng.pick(&["team-a", "team-b"])));
     }
     if rng.chance(20) {
@@ -363,9 +364,115 @@ fn labels(rng: &mut Rng, app: &str) -> Map<String, Value> {
     labels
 }
 
+/// Images a hardened container uses: from the library's sample allow-list, pinned by digest.
+const HARDENED_IMAGES: &[&str] = &[
+    "registry.example.com/shop/api:1.4.2@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+    "ghcr.io/example-org/tool@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+];
+
+/// Percent chance that each hardening step of a hardened pod is taken: most are, so a hardened
+/// pod breaks one or two rules rather than all of them.
+const HARDENING: u64 = 90;
+
+/// Fixes a Linux container along each line the library checks, each step with [`HARDENING`]
+/// percent chance, keeping it valid (no privileged or added SYS_ADMIN once escalation is off).
+fn harden_container(rng: &mut Rng, c: &mut Value) {
+    if rng.chance(HARDENING) {
+        c["image"] = json!(rng.pick(HARDENED_IMAGES));
+    }
+    if rng.chance(HARDENING) {
+        c["resources"] = json!({"requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"}});
+    }
+    if rng.chance(HARDENING) {
+        if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
+            env.retain(|e| {
+                let name = e["name"].as_str().unwrap_or_default();
+                e["valueFrom"].get("secretKeyRef").is_none()
+                    && !["API_TOKEN", "api_key", "SERVICE_SECRET"].contains(&name)
+            });
+        }
+        if let Some(map) = c.as_object_mut() {
+            map.remove("envFrom");
+        }
+    }
+    if !c["securityContext"].is_object() {
+        c["securityContext"] = json!({});
+    }
+    let sc = &mut c["securityContext"];
+    if rng.chance(HARDENING) {
+        sc["allowPrivilegeEscalation"] = json!(false);
+        if let Some(map) = sc.as_object_mut() {
+            map.remove("privileged");
+        }
+        if let Some(add) = sc["capabilities"]
+            .get_mut("add")
+            .and_then(Value::as_array_mut)
+        {
+            add.retain(|a| a != "SYS_ADMIN");
+        }
+    }
+    if rng.chance(HARDENING) {
+        let keep_bind = rng.chance(30);
+        sc["capabilities"] = if keep_bind {
+            json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]})
+        } else {
+            json!({"drop": ["ALL"]})
+        };
+    }
+    if rng.chance(HARDENING) {
+        sc["runAsNonRoot"] = json!(true);
+        if sc["runAsUser"] == 0 {
+            sc["runAsUser"] = json!(1000);
+        }
+    }
+    if rng.chance(HARDENING) {
+        sc["readOnlyRootFilesystem"] = json!(true);
+    }
+    if rng.chance(HARDENING) && sc["seccompProfile"]["type"] == "Unconfined" {
+        sc["seccompProfile"] = json!({"type": "RuntimeDefault"});
+    }
+}
+
+/// Fixes a Linux pod spec (host namespaces, hostPath volumes, token automount, root user,
+/// seccomp) and its containers, each step with [`HARDENING`] percent chance.
+fn harden_spec(rng: &mut Rng, spec: &mut Map<String, Value>) {
+    for field in ["containers", "initContainers"] {
+        if let Some(containers) = spec.get_mut(field).and_then(Value::as_array_mut) {
+            for c in containers {
+                harden_container(rng, c);
+            }
+        }
+    }
+    if rng.chance(HARDENING) {
+        for field in ["hostNetwork", "hostPID", "hostIPC"] {
+            spec.remove(field);
+        }
+    }
+    if rng.chance(HARDENING) {
+        if let Some(volumes) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+            volumes.retain(|v| v.get("hostPath").is_none());
+        }
+    }
+    if rng.chance(HARDENING) {
+        spec.insert("automountServiceAccountToken".into(), json!(false));
+    }
+    let psc = spec.entry("securityContext").or_insert_with(|| json!({}));
+    if rng.chance(HARDENING) {
+        psc["runAsNonRoot"] = json!(true);
+        if psc["runAsUser"] == 0 {
+            psc["runAsUser"] = json!(1000);
+        }
+    }
+    if rng.chance(HARDENING) {
+        psc["seccompProfile"] = json!({"type": "RuntimeDefault"});
+    }
+}
+
 /// One varied, valid pod spec. `restart_policy` is what the owning kind allows (`None`: leave it
-/// unset, which a Pod defaults to `Always`).
-fn pod_spec(rng: &mut Rng, restart_policy: Option<&str>) -> (Map<String, Value>, bool) {
+/// unset, which a Pod defaults to `Always`). Also says whether the pod is Windows and whether it
+/// was hardened.
+fn pod_spec(rng: &mut Rng, restart_policy: Option<&str>) -> (Map<String, Value>, bool, bool) {
     let windows = rng.chance(8);
     let host_process = windows && rng.chance(50);
     let mut shape = PodShape {
@@ -481,13 +588,24 @@ fn pod_spec(rng: &mut Rng, restart_policy: Option<&str>) -> (Map<String, Value>,
         }
     }
     spec.insert("securityContext".into(), Value::Object(psc));
-    (spec, shape.windows)
+    // Half the Linux pods are hardened: they break a rule or two, not nearly all of them.
+    let hardened = !shape.windows && rng.chance(50);
+    if hardened {
+        harden_spec(rng, &mut spec);
+    }
+    (spec, shape.windows, hardened)
 }
 
 /// Pod metadata for `spec`: labels and, sometimes, the old AppArmor annotation on a container
 /// that has no AppArmor field.
-fn pod_metadata(rng: &mut Rng, app: &str, spec: &Map<String, Value>, windows: bool) -> Value {
-    let mut metadata = json!({"labels": labels(rng, app)});
+fn pod_metadata(
+    rng: &mut Rng,
+    app: &str,
+    spec: &Map<String, Value>,
+    windows: bool,
+    hardened: bool,
+) -> Value {
+    let mut metadata = json!({"labels": labels(rng, app, hardened)});
     if !windows && rng.chance(6) {
         let spec_has_field = spec
             .get("securityContext")
@@ -512,8 +630,8 @@ fn pod_metadata(rng: &mut Rng, app: &str, spec: &Map<String, Value>, windows: bo
 /// One varied, valid Pod named `name`, in one of [`NAMESPACES`].
 pub fn pod(rng: &mut Rng, name: &str) -> Value {
     let namespace = rng.pick(NAMESPACES);
-    let (spec, windows) = pod_spec(rng, None);
-    let mut metadata = pod_metadata(rng, name, &spec, windows);
+    let (spec, windows, hardened) = pod_spec(rng, None);
+    let mut metadata = pod_metadata(rng, name, &spec, windows, hardened);
     metadata["name"] = json!(name);
     metadata["namespace"] = json!(namespace);
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
@@ -537,8 +655,8 @@ pub fn workload(rng: &mut Rng, name: &str) -> Value {
     } else {
         None
     };
-    let (spec, windows) = pod_spec(rng, restart);
-    let template_metadata = pod_metadata(rng, name, &spec, windows);
+    let (spec, windows, hardened) = pod_spec(rng, restart);
+    let template_metadata = pod_metadata(rng, name, &spec, windows, hardened);
     let template = json!({"metadata": template_metadata, "spec": spec});
     let selector = json!({"matchLabels": {"app": name}});
     let workload_spec = match kind {
@@ -558,7 +676,7 @@ pub fn workload(rng: &mut Rng, name: &str) -> Value {
     json!({
         "apiVersion": api_version,
         "kind": kind,
-        "metadata": {"name": name, "namespace": namespace, "labels": labels(rng, name)},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels(rng, name, hardened)},
         "spec": workload_spec,
     })
 }
@@ -572,7 +690,9 @@ pub fn pods(seed: u64, n: usize) -> Vec<Value> {
 /// `n` varied objects of every kind in [`KINDS`] named `w-0`, `w-1` …, from `seed`.
 pub fn workloads(seed: u64, n: usize) -> Vec<Value> {
     let mut rng = Rng::new(seed);
-    (0..n).map(|i| workload(&mut rng, &format!("w-{i}"))).collect()
+    (0..n)
+        .map(|i| workload(&mut rng, &format!("w-{i}")))
+        .collect()
 }
 
 /// The image every container of the object uses, for quick summaries in demos.
@@ -618,7 +738,10 @@ mod tests {
             match object["kind"].as_str().unwrap() {
                 "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
                     assert_eq!(&object["spec"]["selector"]["matchLabels"]["app"], name);
-                    assert_eq!(&object["spec"]["template"]["metadata"]["labels"]["app"], name);
+                    assert_eq!(
+                        &object["spec"]["template"]["metadata"]["labels"]["app"],
+                        name
+                    );
                     let restart = &object["spec"]["template"]["spec"]["restartPolicy"];
                     assert!(restart.is_null() || restart == "Always", "{object}");
                 }
