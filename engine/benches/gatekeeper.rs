@@ -1,6 +1,6 @@
 //! Gatekeeper reviews per second on one core: library templates (privileged containers, allowed
 //! repos, required labels, host namespaces) from `$PALISADE_ORACLES/gatekeeper-library`, with
-//! constraints written here, against 10,000 varied pods.
+//! constraints written here, against 10,000 varied pods from `palisade_engine::sample`.
 //!
 //! Also measured: compiling a template (what a fresh engine per evaluation would cost, against the
 //! prepared engine cloned per evaluation that the library uses), and a review with an inventory
@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use palisade_engine::gatekeeper::{EnforcementPoint, Inventory, Library, Rewrites, Template};
+use palisade_engine::sample;
 use palisade_engine::source::parse_documents;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const TEMPLATES: &[&str] = &[
     "pod-security-policy/privileged-containers/template.yaml",
@@ -44,7 +45,7 @@ spec:
     kinds: [{apiGroups: [""], kinds: ["Pod"]}]
     excludedNamespaces: ["kube-*"]
   parameters:
-    repos: ["registry.example.com/", "ghcr.io/palisade/"]
+    repos: ["registry.example.com/", "ghcr.io/example-org/"]
 ---
 apiVersion: constraints.gatekeeper.sh/v1beta1
 kind: K8sRequiredLabels
@@ -98,65 +99,11 @@ fn library(dir: &Path) -> Library {
     library
 }
 
-/// Pods that differ in namespace, labels, images, container count, security settings and host
-/// namespaces, so every rule body is exercised both ways.
+/// Varied pods from `palisade_engine::sample` (namespaces, labels, images and registries,
+/// container counts, security settings, host namespaces), so every rule body is exercised both
+/// ways.
 fn pods(count: usize) -> Vec<Value> {
-    let registries = [
-        "registry.example.com/",
-        "ghcr.io/palisade/",
-        "docker.io/library/",
-        "",
-    ];
-    let namespaces = ["default", "team-a", "team-b", "kube-system", "payments"];
-    (0..count)
-        .map(|i| {
-            let containers: Vec<Value> = (0..1 + i % 3)
-                .map(|c| {
-                    let mut container = json!({
-                        "name": format!("c{c}"),
-                        "image": format!("{}app{}:{}", registries[(i + c) % 4], i % 17, i % 5),
-                        "ports": [{"containerPort": 8080 + c}],
-                    });
-                    if (i + c) % 7 == 0 {
-                        container["securityContext"] = json!({"privileged": true});
-                    } else if (i + c) % 3 == 0 {
-                        container["securityContext"] =
-                            json!({"privileged": false, "runAsNonRoot": true});
-                    }
-                    container
-                })
-                .collect();
-            let mut labels = serde_json::Map::new();
-            if i % 4 != 0 {
-                labels.insert("owner".into(), json!(format!("team-{}", i % 9)));
-            }
-            if i % 5 != 0 {
-                let app = if i % 11 == 0 { "Bad_App" } else { "web" };
-                labels.insert("app".into(), json!(app));
-            }
-            let mut spec = json!({"containers": containers});
-            if i % 6 == 0 {
-                spec["initContainers"] =
-                    json!([{"name": "init", "image": format!("{}init:1", registries[i % 4])}]);
-            }
-            if i % 13 == 0 {
-                spec["hostPID"] = json!(true);
-            }
-            if i % 29 == 0 {
-                spec["hostIPC"] = json!(true);
-            }
-            json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": format!("pod-{i}"),
-                    "namespace": namespaces[i % namespaces.len()],
-                    "labels": labels,
-                },
-                "spec": spec,
-            })
-        })
-        .collect()
+    sample::pods(0x6a7e_0001, count)
 }
 
 fn reviews(c: &mut Criterion) {

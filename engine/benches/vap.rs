@@ -1,6 +1,7 @@
 //! ValidatingAdmissionPolicy throughput: four simple field-check policies (privileged containers,
-//! runAsNonRoot, `:latest` images, a required label) against 10,000 varied pods. The figure that
-//! matters is policy × object evaluations per second, on one core and on all cores.
+//! runAsNonRoot, `:latest` images, a required label) against 10,000 varied pods from
+//! `palisade_engine::sample`. The figure that matters is policy × object evaluations per second,
+//! on one core and on all cores.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,9 +9,9 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use palisade_engine::admission::AdmissionRequest;
+use palisade_engine::sample;
 use palisade_engine::source::parse_documents;
 use palisade_engine::vap::{EvalContext, PolicySet};
-use serde_json::{json, Value};
 
 const POLICIES: &str = r#"
 apiVersion: admissionregistration.k8s.io/v1
@@ -51,13 +52,13 @@ spec:
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: require-team}
+metadata: {name: require-owner}
 spec:
   matchConstraints:
     resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}]
   validations:
-  - expression: "has(object.metadata.labels) && 'team' in object.metadata.labels"
-    message: pods need a team label
+  - expression: "has(object.metadata.labels) && 'owner' in object.metadata.labels"
+    message: pods need an owner label
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicyBinding
@@ -76,78 +77,19 @@ spec: {policyName: no-latest, validationActions: [Warn]}
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicyBinding
-metadata: {name: require-team}
-spec: {policyName: require-team, validationActions: [Audit]}
+metadata: {name: require-owner}
+spec: {policyName: require-owner, validationActions: [Audit]}
 "#;
 
 const POLICY_COUNT: usize = 4;
 const PODS: usize = 10_000;
 
-/// A small deterministic generator, so every run sees the same pods.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
-fn pod(i: usize, rng: &mut Lcg) -> Value {
-    let images = [
-        "nginx:1.27",
-        "nginx:latest",
-        "redis",
-        "ghcr.io/acme/api:v2.3.1",
-        "busybox:1.36",
-    ];
-    let containers: Vec<Value> = (0..1 + rng.next(3))
-        .map(|c| {
-            let mut container = json!({
-                "name": format!("c{c}"),
-                "image": images[rng.next(images.len() as u64) as usize],
-                "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
-            });
-            match rng.next(4) {
-                0 => {}
-                1 => container["securityContext"] = json!({"privileged": true}),
-                2 => {
-                    container["securityContext"] =
-                        json!({"runAsNonRoot": true, "allowPrivilegeEscalation": false})
-                }
-                _ => {
-                    container["securityContext"] =
-                        json!({"runAsNonRoot": false, "readOnlyRootFilesystem": true})
-                }
-            }
-            container
-        })
-        .collect();
-    let mut labels = json!({"app": format!("app-{}", i % 97)});
-    if rng.next(5) > 0 {
-        labels["team"] = json!(format!("team-{}", i % 13));
-    }
-    let mut spec = json!({"containers": containers, "restartPolicy": "Always"});
-    if rng.next(3) == 0 {
-        spec["securityContext"] = json!({"runAsNonRoot": true});
-    }
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": format!("pod-{i}"), "namespace": format!("ns-{}", i % 20), "labels": labels},
-        "spec": spec,
-    })
-}
-
 fn setup() -> (PolicySet, Vec<AdmissionRequest>) {
     let docs = parse_documents("bench.yaml", POLICIES).unwrap();
     let set = PolicySet::from_documents("bench.yaml", &docs).unwrap();
-    let mut rng = Lcg(42);
-    let requests = (0..PODS)
-        .map(|i| AdmissionRequest::create(pod(i, &mut rng)).unwrap())
+    let requests = sample::pods(42, PODS)
+        .into_iter()
+        .map(|pod| AdmissionRequest::create(pod).unwrap())
         .collect();
     (set, requests)
 }

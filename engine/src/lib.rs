@@ -14,6 +14,7 @@
 //! - [`gatekeeper`]: Gatekeeper ConstraintTemplates (Rego, through regorus) and Constraints.
 //! - [`bundle`]: policies of every engine loaded together and evaluated as one.
 //! - [`library`]: the built-in policy library (embedded policies, their suites and controls).
+//! - [`sample`]: seeded, varied, valid workloads for benchmarks, differential tests and demos.
 //! - [`suite`]: test suites (gator, Kyverno CLI, Palisade) reduced to passed / failed / skipped cases.
 //! - [`mode`]: the one mode model (audit → warn → enforce) and how each engine renders it.
 
@@ -24,6 +25,7 @@ pub mod gatekeeper;
 pub mod library;
 pub mod mode;
 pub mod pss;
+pub mod sample;
 pub mod source;
 pub mod suite;
 pub mod vap;

@@ -194,7 +194,10 @@ pub struct Denial {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct VapResult {
     pub evaluations: Vec<Evaluation>,
-    /// In the order the apiserver finds them; the first is the one the client sees.
+    /// In the order this engine finds them (policies, then their bindings, as loaded). The
+    /// apiserver reports just one of several: the first in its policy cache, whose order is not
+    /// predictable (it changed between two runs of testbed/tests/library_differential.rs with
+    /// the same policies recreated), so a client may see any of them.
     pub denials: Vec<Denial>,
     /// Warnings returned to the client.
     pub warnings: Vec<String>,
@@ -208,7 +211,8 @@ pub struct VapResult {
 }
 
 impl VapResult {
-    /// The apiserver's answer to the client when the request is denied.
+    /// The apiserver's answer to the client when the request is denied (with several denials,
+    /// the apiserver may report another of [`denials`](Self::denials)).
     pub fn denial_message(&self) -> Option<&str> {
         self.denials.first().map(|d| d.message.as_str())
     }
