@@ -75,6 +75,17 @@ pub struct References {
     pub all_variables: bool,
     /// `authorizer` is used.
     pub authorizer: bool,
+    /// `params` is used.
+    pub params: bool,
+}
+
+impl References {
+    /// Does the value depend only on the request (`object`, `oldObject`, `request`,
+    /// `namespaceObject`), so that every policy evaluating the same expression on the same request
+    /// gets the same value?
+    pub fn request_only(&self) -> bool {
+        self.variables.is_empty() && !self.all_variables && !self.authorizer && !self.params
+    }
 }
 
 impl Program {
@@ -440,6 +451,7 @@ fn collect_references(expr: &Expression, refs: &mut References) {
         Expr::Ident(name) => match name.as_str() {
             "variables" => refs.all_variables = true,
             "authorizer" => refs.authorizer = true,
+            "params" => refs.params = true,
             _ => {}
         },
         Expr::Select(select) => {

@@ -17,8 +17,8 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cel::common::traits::{Container, Indexer};
 use cel::common::types::{CelString, Type, MAP_TYPE};
@@ -801,7 +801,14 @@ struct Values<'r> {
     request: OnceLock<Box<dyn Val + 'r>>,
     namespace_object: OnceLock<Box<dyn Val + 'r>>,
     authorizer: OnceLock<Option<(AuthzVal, AuthzVal)>>,
+    /// Composited variables whose expression reads only the request, by program: policies of one
+    /// request that declare the same variable (the library's `spec` and `containers`) compute and
+    /// copy it once instead of once each. The error is kept without the variable's name.
+    shared: Mutex<HashMap<usize, VariableValue>>,
 }
+
+/// A composited variable's value once computed (or why it could not be).
+type VariableValue = Result<Arc<dyn Val>, EvalError>;
 
 impl<'r> Values<'r> {
     fn new(facts: &'r RequestFacts<'r>) -> Self {
@@ -812,6 +819,7 @@ impl<'r> Values<'r> {
             request: OnceLock::new(),
             namespace_object: OnceLock::new(),
             authorizer: OnceLock::new(),
+            shared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -864,14 +872,14 @@ impl<'r> Values<'r> {
 /// The composited variables of one evaluation: each computed at most once.
 struct VariableCache<'p> {
     names: &'p [String],
-    values: Vec<OnceLock<Result<Box<dyn Val>, EvalError>>>,
+    values: Vec<OnceLock<VariableValue>>,
 }
 
 /// `variables`, as expressions see it: the computed variables, by name.
 #[derive(Debug, Clone, Copy)]
 struct VariablesView<'c> {
     names: &'c [String],
-    values: &'c [OnceLock<Result<Box<dyn Val>, EvalError>>],
+    values: &'c [OnceLock<VariableValue>],
 }
 
 impl std::fmt::Debug for VariableCache<'_> {
@@ -990,17 +998,42 @@ impl Unit<'_, '_> {
                 continue;
             }
             let expr = &self.policy.variables[index];
-            let value = self
-                .run(expr, |v| celx::to_static(v).map_err(EvalError::from))
-                .and_then(|r| r)
-                .map_err(|error| EvalError {
-                    message: format!(
-                        "composited variable \"{}\" fails to evaluate: {}",
-                        self.policy.variable_names[index], error.message
-                    ),
-                });
+            let value = self.computed(expr).map_err(|error| EvalError {
+                message: format!(
+                    "composited variable \"{}\" fails to evaluate: {}",
+                    self.policy.variable_names[index], error.message
+                ),
+            });
             let _ = self.cache.values[index].set(value);
         }
+    }
+
+    /// The value of a variable's expression, from the request-wide cache when it reads only the
+    /// request.
+    fn computed(&self, expr: &Expr) -> VariableValue {
+        let compute = || {
+            self.run(expr, |v| celx::to_static(v).map_err(EvalError::from))
+                .and_then(|r| r)
+                .map(Arc::<dyn Val>::from)
+        };
+        if !expr.program.references().request_only() {
+            return compute();
+        }
+        let key = Arc::as_ptr(&expr.program) as usize;
+        if let Some(found) = self
+            .values
+            .shared
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return found;
+        }
+        let value = compute();
+        if let Ok(mut shared) = self.values.shared.lock() {
+            shared.insert(key, value.clone());
+        }
+        value
     }
 
     fn run<R: Send>(

@@ -697,3 +697,51 @@ subjects: [{kind: ServiceAccount, name: bot}]
         )
     );
 }
+
+#[test]
+fn variables_reading_only_the_request_are_shared_and_others_are_not() {
+    // Two policies declare the same request-only variable; a third variable reads params, so each
+    // param gets its own value even though its source is the same.
+    let policy = |name: &str| {
+        format!(
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  paramKind: {{apiVersion: v1, kind: ConfigMap}}
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
+  variables:
+  - {{name: replicas, expression: object.spec.replicas}}
+  - {{name: limit, expression: int(params.data.max)}}
+  validations:
+  - expression: variables.replicas <= variables.limit
+    messageExpression: \"'{name}: ' + string(variables.replicas) + ' > ' + string(variables.limit)\"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec:
+  policyName: {name}
+  validationActions: [Deny]
+  paramRef: {{selector: {{matchLabels: {{tier: a}}}}, parameterNotFoundAction: Deny}}
+---
+"
+        )
+    };
+    let set = set(&format!("{}{}{PARAMS}", policy("one"), policy("two")));
+    let result = eval(&set, deployment("web", "team", 2));
+    let mut messages: Vec<&str> = result.denials.iter().map(|d| d.message.as_str()).collect();
+    messages.sort();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages[0].ends_with("one: 2 > 1"), "{messages:?}");
+    assert!(messages[1].ends_with("two: 2 > 1"), "{messages:?}");
+    assert_eq!(
+        result.evaluations.len(),
+        4,
+        "two params for each of two policies"
+    );
+    // A second request gets its own values.
+    assert!(eval(&set, deployment("web", "team", 1)).denials.is_empty());
+}
