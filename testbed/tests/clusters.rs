@@ -7,6 +7,10 @@
 //! per run and everything created is deleted again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::*;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -20,43 +24,12 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use palisade_testbed::{
-    create_with_warnings, delete_namespace, unique_name, AuditReceiver, Cluster, Testbed,
+    create_with_warnings, delete_namespace, unique_name, AuditReceiver, Cluster,
     VAP_VALIDATION_FAILURE_ANNOTATION,
 };
 use serde_json::{json, Value};
 
-/// How long an admission policy may take to become effective after it is created.
-const PROPAGATION: Duration = Duration::from_secs(45);
 const LATEST_MESSAGE: &str = "images must not use the :latest tag";
-const TEST_LABEL: &str = "palisade-testbed/test";
-
-fn testbed() -> Testbed {
-    Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
-/// Runs `check` on every cluster at once and fails with every cluster's error.
-async fn on_every_cluster<F, Fut>(tb: &Testbed, check: F)
-where
-    F: Fn(Cluster) -> Fut,
-    Fut: Future<Output = Result<()>> + Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    for cluster in tb.clusters.clone() {
-        let name = cluster.name.clone();
-        let fut = check(cluster);
-        set.spawn(async move { (name, fut.await) });
-    }
-    let mut failures = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((_, Ok(()))) => {}
-            Ok((name, Err(e))) => failures.push(format!("{name}: {e:#}")),
-            Err(e) => failures.push(format!("task failed: {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
-}
 
 fn from_json<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("test object matches its type")

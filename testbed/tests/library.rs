@@ -11,8 +11,12 @@
 //! test fails and says so. Everything created is deleted again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::*;
+
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -25,41 +29,9 @@ use palisade_engine::library::{self, Entry, EntryKind, SYSTEM_NAMESPACES};
 use palisade_engine::source::parse_documents;
 use palisade_engine::suite::{CaseResult, CaseStatus, Files, Summary};
 use palisade_engine::{Action, Mode};
-use palisade_testbed::{delete_namespace, unique_name, warning_text, Cluster, Testbed};
+use palisade_testbed::{delete_namespace, unique_name, warning_text, Cluster};
 use regex::Regex;
 use serde_json::{json, Value};
-
-/// How long a new policy, binding, parameter or namespace label may take to reach admission.
-const PROPAGATION: Duration = Duration::from_secs(45);
-const TEST_LABEL: &str = "palisade-testbed/test";
-
-fn testbed() -> Testbed {
-    Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
-/// Runs `check` on every cluster at once and fails with every cluster's error.
-async fn on_every_cluster<F, Fut>(tb: &Testbed, check: F)
-where
-    F: Fn(Cluster) -> Fut,
-    Fut: Future<Output = Result<()>> + Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    for cluster in tb.clusters.clone() {
-        let name = cluster.name.clone();
-        let fut = check(cluster);
-        set.spawn(async move { (name, fut.await) });
-    }
-    let mut failures = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((_, Ok(()))) => {}
-            Ok((name, Err(e))) => failures.push(format!("{name}: {e:#}")),
-            Err(e) => failures.push(format!("task failed: {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
-}
 
 #[tokio::test]
 async fn every_library_case_holds_on_the_apiserver() {

@@ -15,8 +15,12 @@
 //! fails and says so. Everything created is deleted again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::*;
+
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _, Result};
@@ -31,44 +35,14 @@ use palisade_engine::pss::{Level, LevelVersion};
 use palisade_engine::sample::{self, Rng};
 use palisade_engine::source::parse_documents;
 use palisade_engine::{Action, AdmissionRequest, EngineKind, Mode, Verdict};
-use palisade_testbed::{delete_namespace, unique_name, warning_text, Cluster, Testbed};
+use palisade_testbed::{delete_namespace, unique_name, warning_text};
 use serde_json::{json, Value};
 
 /// Objects per run: workloads of every kind, then Pods.
 const WORKLOADS: usize = 400;
 const PODS: usize = 200;
 const DEFAULT_SEED: u64 = 0x11b_d1ff_0001;
-/// How long policies, parameters and namespace labels may take to reach admission.
-const PROPAGATION: Duration = Duration::from_secs(45);
 const VAP_MARK: &str = "ValidatingAdmissionPolicy '";
-
-fn testbed() -> Testbed {
-    Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
-/// Runs `check` on every cluster at once and fails with every cluster's error.
-async fn on_every_cluster<F, Fut>(tb: &Testbed, check: F)
-where
-    F: Fn(Cluster) -> Fut,
-    Fut: Future<Output = Result<()>> + Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    for cluster in tb.clusters.clone() {
-        let name = cluster.name.clone();
-        let fut = check(cluster);
-        set.spawn(async move { (name, fut.await) });
-    }
-    let mut failures = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((_, Ok(()))) => {}
-            Ok((name, Err(e))) => failures.push(format!("{name}: {e:#}")),
-            Err(e) => failures.push(format!("task failed: {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
-}
 
 fn seed() -> u64 {
     std::env::var("PALISADE_SAMPLE_SEED")

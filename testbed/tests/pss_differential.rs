@@ -10,7 +10,10 @@
 //! test fails and says so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::future::Future;
+mod common;
+
+use common::*;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -20,43 +23,13 @@ use kube::api::{Api, PostParams};
 use kube::Client;
 use palisade_engine::pss::{self, Level, LevelVersion, Version};
 use palisade_engine::{Action, AdmissionRequest, Mode};
-use palisade_testbed::{create_with_warnings, delete_namespace, unique_name, Cluster, Testbed};
+use palisade_testbed::{create_with_warnings, delete_namespace, unique_name};
 use serde_json::{json, Map, Value};
 
 /// Pods generated per run; each is sent to both namespaces.
 const PODS: usize = 600;
 /// Of those, how many are also sent as Deployments.
 const DEPLOYMENTS: usize = 200;
-/// How long the namespace labels may take to reach Pod Security Admission.
-const PROPAGATION: Duration = Duration::from_secs(45);
-
-fn testbed() -> Testbed {
-    Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
-/// Runs `check` on every cluster at once and fails with every cluster's error.
-async fn on_every_cluster<F, Fut>(tb: &Testbed, check: F)
-where
-    F: Fn(Cluster) -> Fut,
-    Fut: Future<Output = Result<()>> + Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    for cluster in tb.clusters.clone() {
-        let name = cluster.name.clone();
-        let fut = check(cluster);
-        set.spawn(async move { (name, fut.await) });
-    }
-    let mut failures = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((_, Ok(()))) => {}
-            Ok((name, Err(e))) => failures.push(format!("{name}: {e:#}")),
-            Err(e) => failures.push(format!("task failed: {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
-}
 
 // ------------------------------------------------------------------ seeded pod generator
 
