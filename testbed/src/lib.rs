@@ -259,16 +259,11 @@ where
     let request = kube::core::Request::new(api.resource_url())
         .create(pp, serde_json::to_vec(obj)?)
         .map_err(kube::Error::BuildRequest)?;
-    let response = client.send(request.map(kube::client::Body::from)).await?;
-    let status = response.status();
-    let warnings = response
-        .headers()
-        .get_all(http::header::WARNING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(warning_text)
-        .collect();
-    let body = response.into_body().collect_bytes().await?;
+    let Reply {
+        status,
+        warnings,
+        body,
+    } = send_with_warnings(&client, request).await?;
     if status.is_client_error() || status.is_server_error() {
         let mut st: kube::core::Status = serde_json::from_slice(&body).unwrap_or_else(|_| {
             kube::core::Status::failure(&String::from_utf8_lossy(&body), "unparsable error body")
@@ -281,6 +276,43 @@ where
     Ok(Created {
         object: serde_json::from_slice(&body)?,
         warnings,
+    })
+}
+
+/// The apiserver's raw answer to a request: status, `Warning` headers (as text) and body.
+pub struct Reply {
+    pub status: http::StatusCode,
+    pub warnings: Vec<String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The message of the `Status` the apiserver returned, or the body as text.
+    pub fn message(&self) -> String {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned())
+    }
+}
+
+/// Sends `request` and keeps what kube's typed API drops: the `Warning` headers, and the status
+/// without turning a rejection into an error.
+pub async fn send_with_warnings(client: &Client, request: http::Request<Vec<u8>>) -> Result<Reply> {
+    let response = client.send(request.map(kube::client::Body::from)).await?;
+    let status = response.status();
+    let warnings = response
+        .headers()
+        .get_all(http::header::WARNING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(warning_text)
+        .collect();
+    let body = response.into_body().collect_bytes().await?.to_vec();
+    Ok(Reply {
+        status,
+        warnings,
+        body,
     })
 }
 

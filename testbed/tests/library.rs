@@ -29,7 +29,7 @@ use palisade_engine::library::{self, Entry, EntryKind, SYSTEM_NAMESPACES};
 use palisade_engine::source::parse_documents;
 use palisade_engine::suite::{CaseResult, CaseStatus, Files, Summary};
 use palisade_engine::{Action, Mode};
-use palisade_testbed::{delete_namespace, unique_name, warning_text, Cluster};
+use palisade_testbed::{delete_namespace, send_with_warnings, unique_name, Cluster};
 use regex::Regex;
 use serde_json::{json, Value};
 
@@ -424,30 +424,15 @@ impl<'a> EntryRun<'a> {
             other => bail!("case {:?}: operation {other} is not supported", case.name),
         }
         .map_err(kube::Error::BuildRequest)?;
-        let response = self
-            .client
-            .send(request.map(kube::client::Body::from))
-            .await?;
-        let status = response.status();
-        let warnings: Vec<String> = response
-            .headers()
-            .get_all(http::header::WARNING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(warning_text)
-            .collect();
-        let body = response.into_body().collect_bytes().await?;
-        if status.is_success() {
-            return Ok(Outcome::Admitted { warnings });
+        let reply = send_with_warnings(&self.client, request).await?;
+        if reply.status.is_success() {
+            return Ok(Outcome::Admitted {
+                warnings: reply.warnings,
+            });
         }
-        let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
-        let message = parsed["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
         Ok(Outcome::Rejected {
-            code: status.as_u16(),
-            message,
+            code: reply.status.as_u16(),
+            message: reply.message(),
         })
     }
 

@@ -35,7 +35,7 @@ use palisade_engine::pss::{Level, LevelVersion};
 use palisade_engine::sample::{self, Rng};
 use palisade_engine::source::parse_documents;
 use palisade_engine::{Action, AdmissionRequest, EngineKind, Mode, Verdict};
-use palisade_testbed::{delete_namespace, unique_name, warning_text};
+use palisade_testbed::{delete_namespace, send_with_warnings, unique_name};
 use serde_json::{json, Value};
 
 /// Objects per run: workloads of every kind, then Pods.
@@ -231,31 +231,16 @@ impl Run {
         let request = kube::core::Request::new(url)
             .create(&pp, serde_json::to_vec(object)?)
             .map_err(kube::Error::BuildRequest)?;
-        let response = self
-            .client
-            .send(request.map(kube::client::Body::from))
-            .await?;
-        let status = response.status();
-        let warnings: Vec<String> = response
-            .headers()
-            .get_all(http::header::WARNING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(warning_text)
-            .collect();
-        let body = response.into_body().collect_bytes().await?;
-        if status.is_success() {
-            return Ok(Outcome::Admitted { warnings });
+        let reply = send_with_warnings(&self.client, request).await?;
+        if reply.status.is_success() {
+            return Ok(Outcome::Admitted {
+                warnings: reply.warnings,
+            });
         }
-        let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
-        let message = parsed["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
         Ok(Outcome::Rejected {
-            code: status.as_u16(),
-            message,
-            warnings,
+            code: reply.status.as_u16(),
+            message: reply.message(),
+            warnings: reply.warnings,
         })
     }
 

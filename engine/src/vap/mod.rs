@@ -1405,7 +1405,13 @@ impl PolicyReader<'_> {
     }
 }
 
-fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
+/// The name, the typed document and a reader for errors, for a policy or binding document. The
+/// name is required; its absence is reported like the apiserver does and reading goes on.
+fn start_reading<'d, T: serde::de::DeserializeOwned>(
+    file: &'d str,
+    doc: &'d Document,
+    kind: &str,
+) -> Result<(String, T, PolicyReader<'d>), Vec<SourceError>> {
     let name = doc
         .value
         .get("metadata")
@@ -1413,10 +1419,9 @@ fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let what = format!("ValidatingAdmissionPolicy '{name}'");
-    let parsed: PolicyDoc = serde_json::from_value(doc.value.clone())
+    let what = format!("{kind} '{name}'");
+    let parsed: T = serde_json::from_value(doc.value.clone())
         .map_err(|e| vec![shape_error(file, doc, &what, &e)])?;
-    let spec = parsed.spec;
     let mut reader = PolicyReader {
         file,
         doc,
@@ -1428,6 +1433,13 @@ fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
     if name.is_empty() {
         reader.error("", "metadata.name: Required value".to_owned());
     }
+    Ok((name, parsed, reader))
+}
+
+fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
+    let (name, parsed, mut reader) =
+        start_reading::<PolicyDoc>(file, doc, "ValidatingAdmissionPolicy")?;
+    let spec = parsed.spec;
     let match_constraints = match spec.match_constraints {
         Some(m) if !m.resource_rules.is_empty() => m,
         _ => {
@@ -1602,28 +1614,9 @@ fn check_match_resources(reader: &mut PolicyReader<'_>, path: &str, criteria: &M
 }
 
 fn read_binding(file: &str, doc: &Document) -> Result<Binding, Vec<SourceError>> {
-    let name = doc
-        .value
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let what = format!("ValidatingAdmissionPolicyBinding '{name}'");
-    let parsed: BindingDoc = serde_json::from_value(doc.value.clone())
-        .map_err(|e| vec![shape_error(file, doc, &what, &e)])?;
+    let (name, parsed, mut reader) =
+        start_reading::<BindingDoc>(file, doc, "ValidatingAdmissionPolicyBinding")?;
     let spec = parsed.spec;
-    let mut reader = PolicyReader {
-        file,
-        doc,
-        what,
-        errors: Vec::new(),
-        variable_names: Vec::new(),
-        variable_needs: Vec::new(),
-    };
-    if name.is_empty() {
-        reader.error("", "metadata.name: Required value".to_owned());
-    }
     if spec.policy_name.is_empty() {
         reader.error("", "spec.policyName: Required value".to_owned());
     }
