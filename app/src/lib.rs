@@ -5,6 +5,8 @@
 //! that drives navigation and the empty states. Server-only code (database, state) sits behind
 //! `#[cfg(feature = "ssr")]` so it never reaches the wasm bundle.
 
+pub mod audit;
+pub mod auth;
 pub mod error;
 pub mod layout;
 pub mod overview;

@@ -14,6 +14,29 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use url::{redact_url, DatabaseUrl};
 
+/// A new random id: 128 bits from the operating system's generator, as 32 lowercase hex digits.
+pub fn new_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    // The system generator only fails when the OS has no entropy source at all; a time-and-counter
+    // id is then still unique within this process and the database's primary keys catch the rest.
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        static FALLBACK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let count = FALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bytes[..8].copy_from_slice(&now_ms().to_be_bytes());
+        bytes[8..].copy_from_slice(&count.to_be_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Now, in milliseconds since the epoch: how every time is stored. Read at the edge (server
+/// functions, handlers, workers) and passed into domain code as a parameter.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Every migration, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
