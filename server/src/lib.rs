@@ -11,6 +11,7 @@ pub mod config;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod rest;
 pub mod telemetry;
 
 use std::future::{Future, IntoFuture};
@@ -163,7 +164,8 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(rest::router(state))
         .route(
             "/metrics",
             get(metrics::handler).with_state(metrics.clone()),

@@ -1,0 +1,177 @@
+//! The OpenAPI 3.1 document of `/api/v1`, assembled from each module's [`Operation`]s and served at
+//! `/api/v1/openapi.json`. Written by hand rather than derived: the API is small, and one list per
+//! module keeps the description next to the handler it describes.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use palisade_app::auth::Action;
+use palisade_app::state::AppState;
+use serde_json::{json, Map, Value};
+
+/// One documented route.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: &'static str,
+    /// The OpenAPI path template, e.g. `/api/v1/policies/{id}`.
+    pub path: &'static str,
+    /// What the caller must be allowed to do; `None` only for public operations (this document).
+    pub action: Option<Action>,
+    /// A stable name, `verb_noun`, e.g. `list_policies`.
+    pub id: &'static str,
+    pub summary: &'static str,
+    /// JSON Schema of the request body, if any.
+    pub request: Option<Value>,
+    /// A valid request body: shown in the document and sent by the authorization table test.
+    pub example: Option<Value>,
+    /// JSON Schema of the successful response.
+    pub response: Value,
+    /// The status of a successful response, e.g. 200 or 201.
+    pub success: u16,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/openapi.json", get(document))
+}
+
+pub fn operations() -> Vec<Operation> {
+    vec![Operation {
+        method: "GET",
+        path: "/api/v1/openapi.json",
+        action: None,
+        id: "get_openapi",
+        summary: "This document.",
+        request: None,
+        example: None,
+        response: json!({ "type": "object" }),
+        success: 200,
+    }]
+}
+
+async fn document() -> Json<Value> {
+    Json(build(&super::operations()))
+}
+
+/// The whole document for `operations`.
+pub fn build(operations: &[Operation]) -> Value {
+    let mut paths = Map::new();
+    for op in operations {
+        let entry = paths
+            .entry(op.path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(methods) = entry {
+            methods.insert(op.method.to_ascii_lowercase(), describe(op));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Palisade API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Author, test and stage Kubernetes security policies. Authenticate with an API token (Settings → API tokens) sent as `Authorization: Bearer <token>`. Each operation's `x-palisade-role` is the lowest role allowed to call it (viewer < author < approver < admin). Errors are JSON objects with one key naming the kind: NotFound, Unauthenticated, Forbidden, Invalid, Conflict or Internal.",
+        },
+        "servers": [{ "url": "/" }],
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "An API token." },
+                "session": { "type": "apiKey", "in": "cookie", "name": "palisade_session" },
+            },
+            "schemas": { "Error": error_schema() },
+        },
+        "paths": paths,
+    })
+}
+
+fn describe(op: &Operation) -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        op.success.to_string(),
+        json!({
+            "description": "Success",
+            "content": { "application/json": { "schema": op.response } },
+        }),
+    );
+    let error = |text: &str| {
+        json!({
+            "description": text,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+        })
+    };
+    responses.insert("400".into(), error("Invalid input: says what and where"));
+    if op.action.is_some() {
+        responses.insert("401".into(), error("No valid session or token"));
+        responses.insert("403".into(), error("The caller's role is too low"));
+    }
+    let mut parameters = Vec::new();
+    for part in op.path.split('/') {
+        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            parameters.push(json!({
+                "name": name, "in": "path", "required": true, "schema": { "type": "string" },
+            }));
+        }
+    }
+    let mut operation = json!({
+        "operationId": op.id,
+        "summary": op.summary,
+        "parameters": parameters,
+        "responses": responses,
+    });
+    match op.action {
+        Some(action) => {
+            operation["security"] = json!([{ "bearer": [] }, { "session": [] }]);
+            operation["x-palisade-action"] = json!(action);
+            operation["x-palisade-role"] = json!(action.required_role());
+        }
+        None => operation["security"] = json!([]),
+    }
+    if let Some(schema) = &op.request {
+        let mut content = json!({ "schema": schema });
+        if let Some(example) = &op.example {
+            content["example"] = example.clone();
+        }
+        operation["requestBody"] =
+            json!({ "required": true, "content": { "application/json": content } });
+    }
+    operation
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "One key naming the kind of error; its value (if any) says what and where.",
+        "minProperties": 1,
+        "maxProperties": 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_unique_named_and_authorized_unless_public() {
+        let operations = crate::rest::operations();
+        let mut seen = std::collections::HashSet::new();
+        for op in &operations {
+            assert!(
+                seen.insert((op.method, op.path)),
+                "{} {} twice",
+                op.method,
+                op.path
+            );
+            assert!(op.path.starts_with("/api/v1/"), "{}", op.path);
+            if op.action.is_none() {
+                assert_eq!(op.id, "get_openapi", "only the document itself is public");
+            }
+            if op.request.is_some() {
+                assert!(op.example.is_some(), "{} needs an example body", op.id);
+            }
+        }
+        let document = build(&operations);
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(
+            document["paths"]["/api/v1/me"]["get"]["x-palisade-role"],
+            "viewer"
+        );
+    }
+}
