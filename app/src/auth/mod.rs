@@ -7,6 +7,9 @@
 //! [`authorize`] (through `ssr::require` or `ssr::Caller::require`) before touching any data. Roles
 //! are ordered, `viewer < author < approver < admin`, and each action needs one role or higher.
 
+pub mod account;
+pub mod pages;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -49,6 +52,15 @@ impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// How people can sign in on this installation; shown by the sign-in page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOptions {
+    /// The one-time bootstrap secret of the local admin is accepted.
+    pub local: bool,
+    /// Single sign-on through the configured OpenID provider.
+    pub sso: bool,
 }
 
 /// How a principal proved who it is.
@@ -216,6 +228,11 @@ pub mod ssr {
     pub fn require(action: Action) -> Result<Principal, AppError> {
         authorize(current_principal().as_ref(), action)
     }
+
+    /// The Content-Security-Policy nonce of this response, put in the request's extensions by the
+    /// server's header middleware; the shell hands it to Leptos so its inline scripts carry it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CspNonce(pub String);
 
     /// For REST handlers: the request's principal, if any. Extracting never fails; call
     /// [`Caller::require`] with the handler's action before anything else.

@@ -4,6 +4,7 @@
 
 mod http;
 mod offline;
+mod sessions;
 mod shutdown;
 mod startup;
 mod support;
