@@ -26,9 +26,7 @@ pub use error::AppError;
 
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
-use crate::sections::{
-    SectionPage, AUDIT_LOG, CLUSTERS, COMPLIANCE, LIBRARY, POLICIES, ROLLOUTS, SETTINGS, VIOLATIONS,
-};
+use crate::sections::{SectionPage, CLUSTERS, COMPLIANCE, LIBRARY, POLICIES, ROLLOUTS, VIOLATIONS};
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -83,8 +81,8 @@ pub fn App() -> impl IntoView {
                         path=path!("/compliance")
                         view=|| view! { <SectionPage section=&COMPLIANCE /> }
                     />
-                    <Route path=path!("/audit") view=|| view! { <SectionPage section=&AUDIT_LOG /> } />
-                    <Route path=path!("/settings") view=|| view! { <SectionPage section=&SETTINGS /> } />
+                    <Route path=path!("/audit") view=audit::pages::AuditLogPage />
+                    <Route path=path!("/settings") view=auth::settings::SettingsPage />
                 </Routes>
             </Layout>
         </Router>

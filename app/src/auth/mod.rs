@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod pages;
+pub mod settings;
 
 use serde::{Deserialize, Serialize};
 
@@ -225,8 +226,14 @@ pub mod ssr {
     }
 
     /// For server functions: authorize the current request for `action`, returning who it is.
+    /// A refusal also sets the response's status (401 or 403), so server functions answer like
+    /// REST handlers do.
     pub fn require(action: Action) -> Result<Principal, AppError> {
-        authorize(current_principal().as_ref(), action)
+        authorize(current_principal().as_ref(), action).inspect_err(|err| {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(err.status());
+            }
+        })
     }
 
     /// The Content-Security-Policy nonce of this response, put in the request's extensions by the

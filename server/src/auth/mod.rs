@@ -27,6 +27,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use palisade_app::auth::account::ssr::find_user;
 use palisade_app::auth::account::{CurrentSession, SessionLimits};
+use palisade_app::auth::settings::SignInSettings;
 use palisade_app::auth::{Principal, SignInOptions, Via};
 use palisade_app::db::{now_ms, Db};
 use palisade_app::AppError;
@@ -54,6 +55,8 @@ pub struct Auth {
     pub oidc: Option<Arc<oidc::Sso>>,
     /// Where the provider sends people back after RP-initiated logout.
     pub public_url: String,
+    /// What the Settings page shows admins.
+    pub sign_in: SignInSettings,
 }
 
 impl Auth {
@@ -79,6 +82,18 @@ impl Auth {
                 .trim()
                 .trim_end_matches('/')
                 .to_owned(),
+            sign_in: SignInSettings {
+                local: local_login_enabled(config),
+                issuer: config
+                    .oidc
+                    .enabled()
+                    .then(|| config.oidc.issuer_url.clone()),
+                groups_claim: config.oidc.groups_claim.clone(),
+                role_groups: oidc::role_groups(&config.oidc),
+                idle_minutes: i64::try_from(config.auth.session_idle_minutes).unwrap_or(i64::MAX),
+                absolute_hours: i64::try_from(config.auth.session_absolute_hours)
+                    .unwrap_or(i64::MAX),
+            },
         }
     }
 
@@ -132,6 +147,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
     let from = ClientAddr::of(request.extensions()).0;
     request.extensions_mut().insert(auth.options.clone());
+    request.extensions_mut().insert(auth.sign_in.clone());
     request.extensions_mut().insert(SessionLimits {
         idle_ms: auth.store.idle_ms,
         absolute_ms: auth.store.absolute_ms,

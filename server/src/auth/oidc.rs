@@ -44,3 +44,16 @@ impl Sso {
         Vec::new()
     }
 }
+
+/// Each role and the groups that give it, highest role first (the first match wins at sign-in).
+pub fn role_groups(
+    config: &crate::config::OidcConfig,
+) -> Vec<(palisade_app::auth::Role, Vec<String>)> {
+    use palisade_app::auth::Role;
+    vec![
+        (Role::Admin, config.admin_groups.clone()),
+        (Role::Approver, config.approver_groups.clone()),
+        (Role::Author, config.author_groups.clone()),
+        (Role::Viewer, config.viewer_groups.clone()),
+    ]
+}

@@ -7,6 +7,7 @@
 //! as every role to prove the two agree. Handlers only extract, authorize and call the same service
 //! code the UI's server functions call; errors leave as [`AppError`](palisade_app::AppError) JSON.
 
+pub mod audit;
 pub mod me;
 pub mod openapi;
 pub mod tokens;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(me::routes())
         .merge(tokens::routes())
+        .merge(audit::routes())
         .with_state(state)
 }
 
@@ -31,6 +33,7 @@ pub fn operations() -> Vec<Operation> {
         openapi::operations(),
         me::operations(),
         tokens::operations(),
+        audit::operations(),
     ]
     .concat()
 }
