@@ -5,6 +5,7 @@
 mod authz;
 mod http;
 mod offline;
+mod secrets;
 mod sessions;
 mod shutdown;
 mod startup;
