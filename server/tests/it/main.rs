@@ -5,6 +5,7 @@
 mod authz;
 mod http;
 mod offline;
+mod oidc;
 mod secrets;
 mod sessions;
 mod shutdown;

@@ -320,3 +320,32 @@ async fn sqlite_api_tokens() {
 async fn postgres_api_tokens() {
     api_tokens(Backend::Postgres).await;
 }
+
+/// Sign-in attempts are limited per client address: the 4th in a minute gets 429.
+async fn sign_in_is_rate_limited(backend: Backend) {
+    let server = TestServer::start(
+        backend,
+        &[("PALISADE__AUTH__LOGIN_ATTEMPTS_PER_MINUTE", "3")],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(sign_in(&server, "pbs_wrong", None).await.status, 303);
+    }
+    let limited = sign_in(&server, "pbs_wrong", None).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.header("retry-after"), Some("60"));
+    // Even the right secret waits: the limit is on attempts, not failures.
+    let secret = server.bootstrap.clone().unwrap();
+    assert_eq!(sign_in(&server, &secret, None).await.status, 429);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_sign_in_is_rate_limited() {
+    sign_in_is_rate_limited(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_sign_in_is_rate_limited() {
+    sign_in_is_rate_limited(Backend::Postgres).await;
+}
