@@ -7,8 +7,10 @@
 //! as every role to prove the two agree. Handlers only extract, authorize and call the same service
 //! code the UI's server functions call; errors leave as [`AppError`](palisade_app::AppError) JSON.
 
+pub mod audit;
 pub mod me;
 pub mod openapi;
+pub mod tokens;
 
 use axum::Router;
 use palisade_app::state::AppState;
@@ -20,10 +22,18 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(openapi::routes())
         .merge(me::routes())
+        .merge(tokens::routes())
+        .merge(audit::routes())
         .with_state(state)
 }
 
 /// Every documented operation, in the order the OpenAPI document lists them.
 pub fn operations() -> Vec<Operation> {
-    [openapi::operations(), me::operations()].concat()
+    [
+        openapi::operations(),
+        me::operations(),
+        tokens::operations(),
+        audit::operations(),
+    ]
+    .concat()
 }
