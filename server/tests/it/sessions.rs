@@ -298,6 +298,56 @@ async fn api_tokens(backend: Backend) {
         401
     );
 
+    // The audit log has the creation and the revocation, for admins only, as a page and as exports.
+    let admin = server.login_token(Role::Admin).await;
+    assert_eq!(
+        server
+            .call("GET", "/api/v1/audit", &author, "")
+            .await
+            .status,
+        403
+    );
+    let page = server
+        .call("GET", "/api/v1/audit?action=token.&limit=2", &admin, "")
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page: Value = serde_json::from_str(&page.body).unwrap();
+    // Three tokens created (two by login_token, one through the API), one revoked; a page of two.
+    assert_eq!(page["total"], 4, "{page}");
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    let revokes = server
+        .call("GET", "/api/v1/audit?action=token.revoke", &admin, "")
+        .await;
+    let revokes: Value = serde_json::from_str(&revokes.body).unwrap();
+    assert_eq!(revokes["total"], 1, "{revokes}");
+    assert_eq!(revokes["entries"][0]["target_id"], id.as_str());
+    assert_eq!(revokes["entries"][0]["actor_name"], "Test author");
+    let csv = server
+        .call(
+            "GET",
+            "/api/v1/audit/export?format=csv&action=token.revoke",
+            &admin,
+            "",
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/csv")));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", csv.body);
+    assert!(lines[0].starts_with("id,at_ms,actor,actor_name,action"));
+    assert!(lines[1].contains(",token.revoke,token,") && lines[1].contains(&id));
+    let json = server
+        .call("GET", "/api/v1/audit/export?action=token.", &admin, "")
+        .await;
+    let json: Vec<Value> = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(json.len(), 4);
+    assert!(
+        !csv.body.contains(secret.rsplit('_').next().unwrap()),
+        "no secret in the audit log"
+    );
+
     // An expired token is refused.
     sqlx::query("UPDATE api_tokens SET expires_ms = $1")
         .bind(now_ms() - 1)
