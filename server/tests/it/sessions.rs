@@ -399,3 +399,48 @@ async fn sqlite_sign_in_is_rate_limited() {
 async fn postgres_sign_in_is_rate_limited() {
     sign_in_is_rate_limited(Backend::Postgres).await;
 }
+
+/// Behind https: the session cookie is `Secure` and HSTS is on; a cross-site sign-in form is refused.
+async fn https_hardening(backend: Backend) {
+    let server = TestServer::start(
+        backend,
+        &[("PALISADE__HTTP__PUBLIC_URL", "https://palisade.example.com")],
+    )
+    .await;
+    let secret = server.bootstrap.clone().unwrap();
+    let forged = request(
+        server.addr,
+        "POST",
+        "/auth/local",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &format!("secret={secret}"),
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let signed_in = sign_in(&server, &secret, None).await;
+    assert_eq!(
+        signed_in.status, 303,
+        "the forged attempt did not use the secret up"
+    );
+    let set_cookie = signed_in.header("set-cookie").unwrap();
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+    assert_eq!(
+        signed_in.header("strict-transport-security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_https_hardening() {
+    https_hardening(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_https_hardening() {
+    https_hardening(Backend::Postgres).await;
+}
