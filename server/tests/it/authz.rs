@@ -153,3 +153,34 @@ async fn sqlite_every_route_as_every_role() {
 async fn postgres_every_route_as_every_role() {
     every_route_as_every_role(Backend::Postgres).await;
 }
+
+/// Server functions answer refusals and missing things with the same statuses as REST.
+#[tokio::test]
+async fn server_function_errors_keep_their_status() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    let viewer = format!("Bearer {}", server.login_token(Role::Viewer).await);
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("accept", "application/json"),
+        ("authorization", viewer.as_str()),
+    ];
+    let higher = request(
+        server.addr,
+        "POST",
+        "/api/create_my_token",
+        &headers,
+        "request[name]=x&request[role]=admin&request[expires_in_days]=1",
+    )
+    .await;
+    assert_eq!(higher.status, 403, "{}", higher.body);
+    let missing = request(
+        server.addr,
+        "POST",
+        "/api/revoke_my_token",
+        &headers,
+        "id=nope",
+    )
+    .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    server.stop().await;
+}
