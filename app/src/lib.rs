@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod layout;
 pub mod overview;
+pub mod policies;
 pub mod sections;
 
 #[cfg(feature = "ssr")]
