@@ -259,7 +259,7 @@ fn identity(object: &Value) -> (String, String, String, String) {
 }
 
 /// `palisade.dev/v1alpha1` `PodSecurityEntry`: `spec.level` and `spec.version`.
-fn pod_security_entry(value: &Value) -> Result<LevelVersion, String> {
+pub(crate) fn pod_security_entry(value: &Value) -> Result<LevelVersion, String> {
     let spec = value.get("spec");
     let level = spec
         .and_then(|s| s.get("level"))

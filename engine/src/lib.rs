@@ -17,6 +17,7 @@
 //! - [`sample`]: seeded, varied, valid workloads for benchmarks, differential tests and demos.
 //! - [`suite`]: test suites (gator, Kyverno CLI, Palisade) reduced to passed / failed / skipped cases.
 //! - [`mode`]: the one mode model (audit → warn → enforce) and how each engine renders it.
+//! - [`render`]: a policy rendered into the exact manifests each engine receives in a mode.
 
 pub mod admission;
 pub mod bundle;
@@ -25,6 +26,7 @@ pub mod gatekeeper;
 pub mod library;
 pub mod mode;
 pub mod pss;
+pub mod render;
 pub mod sample;
 pub mod source;
 pub mod suite;

@@ -57,6 +57,19 @@ pub enum EngineKind {
     PodSecurity,
     /// Gatekeeper ConstraintTemplate + Constraint (Rego).
     Gatekeeper,
+    /// Resource templates (NetworkPolicy, RBAC): applied as written, checked by scans.
+    Resource,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Vap => "vap",
+            EngineKind::PodSecurity => "pod-security",
+            EngineKind::Gatekeeper => "gatekeeper",
+            EngineKind::Resource => "resource",
+        }
+    }
 }
 
 /// One policy's answer for one request, when it has something to say.

@@ -1,0 +1,523 @@
+//! What each engine receives in each mode: a policy's source rendered into the exact manifests a
+//! cluster gets when the policy runs there in `audit`, `warn` or `enforce` (see [`crate::mode`]).
+//!
+//! - ValidatingAdmissionPolicy: the policy as written; every binding gets the mode's
+//!   `validationActions`; a policy without a binding gets one. Parameter objects go along.
+//! - Gatekeeper: the ConstraintTemplate as written; every Constraint gets the mode's
+//!   `enforcementAction` (`dryrun`, `warn`, `deny`).
+//! - Pod Security (`PodSecurityEntry`): the Pod Security Admission labels of the mode, as a
+//!   Namespace patch applied to each target namespace ([`pod_security_labels`]).
+//! - Resource templates (NetworkPolicy, RBAC): applied as written in `enforce` only; in `audit` and
+//!   `warn` nothing is applied and scans report where they are missing.
+//!
+//! Unless a document opts out with the annotation `palisade.dev/include-system-namespaces: "true"`,
+//! every binding and constraint excludes the system namespaces ([`SYSTEM_NAMESPACES`]), so a policy
+//! never blocks the control plane. Objects Palisade owns carry `app.kubernetes.io/managed-by:
+//! palisade`. Server-set metadata (uid, resourceVersion, managedFields, status, …) is dropped.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::bundle::{pod_security_entry, Bundle};
+use crate::gatekeeper::{Constraint, Template};
+use crate::library::SYSTEM_NAMESPACES;
+use crate::mode::{Mode, VapAction};
+use crate::pss::LevelVersion;
+use crate::source::{parse_documents, SourceError};
+use crate::verdict::EngineKind;
+
+/// The label every object Palisade owns in a cluster carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "palisade");
+
+/// The annotation that keeps a binding or constraint from excluding the system namespaces.
+pub const INCLUDE_SYSTEM_NAMESPACES: &str = "palisade.dev/include-system-namespaces";
+
+/// The name a Pod Security Namespace patch carries until it is applied to a real namespace.
+pub const EACH_NAMESPACE: &str = "<each target namespace>";
+
+/// Resource kinds applied as they are (in `enforce`).
+const RESOURCE_KINDS: [&str; 5] = [
+    "NetworkPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+];
+
+/// One object as a cluster receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub engine: EngineKind,
+    pub kind: String,
+    pub name: String,
+    pub object: Value,
+    /// What a reader should know about how this manifest is applied.
+    pub note: Option<String>,
+}
+
+/// Render `source` (one policy: a YAML stream) for `mode`. The source is validated by the engine
+/// first; errors carry file, line and column.
+pub fn render(file: &str, source: &str, mode: Mode) -> Result<Vec<Manifest>, Vec<SourceError>> {
+    Bundle::default().add_source(file, source)?;
+    let documents = parse_documents(file, source).map_err(|e| vec![e])?;
+    let mut manifests = Vec::new();
+    let mut policies = Vec::new();
+    let mut bound = Vec::new();
+    let mut errors = Vec::new();
+    for document in &documents {
+        let value = &document.value;
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let api_version = value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let group = api_version.split_once('/').map_or("", |(group, _)| group);
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let manifest = |engine, object, note: Option<String>| Manifest {
+            engine,
+            kind: kind.to_owned(),
+            name: name.clone(),
+            object,
+            note,
+        };
+        match (group, kind) {
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+                policies.push(name.clone());
+                manifests.push(manifest(EngineKind::Vap, owned(value), None));
+            }
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+                if let Some(policy) = value.pointer("/spec/policyName").and_then(Value::as_str) {
+                    bound.push(policy.to_owned());
+                }
+                let object = vap_binding(owned(value), mode);
+                manifests.push(manifest(EngineKind::Vap, object, None));
+            }
+            _ if Template::is_template(value) => {
+                manifests.push(manifest(EngineKind::Gatekeeper, owned(value), None));
+            }
+            _ if Constraint::is_constraint(value) => {
+                let object = constraint(owned(value), mode);
+                manifests.push(manifest(EngineKind::Gatekeeper, object, None));
+            }
+            ("palisade.dev", "PodSecurityEntry") => match pod_security_entry(value) {
+                Ok(level) => manifests.push(Manifest {
+                    engine: EngineKind::PodSecurity,
+                    kind: "Namespace".to_owned(),
+                    name: EACH_NAMESPACE.to_owned(),
+                    object: pod_security_patch(EACH_NAMESPACE, level, mode),
+                    note: Some(format!(
+                        "Pod Security Admission reads these labels: Palisade sets them with \
+                         server-side apply on every target namespace except {}, and changes no \
+                         other field of the namespace.",
+                        SYSTEM_NAMESPACES.join(", ")
+                    )),
+                }),
+                Err(message) => {
+                    errors.push(SourceError::new(file, document.first_line, 0, message))
+                }
+            },
+            (_, kind) if RESOURCE_KINDS.contains(&kind) => {
+                if mode == Mode::Enforce {
+                    manifests.push(manifest(EngineKind::Resource, owned(value), None));
+                } else {
+                    manifests.push(manifest(
+                        EngineKind::Resource,
+                        Value::Null,
+                        Some(format!(
+                            "In {mode} mode this {kind} is not applied; scans report where it is \
+                             missing. It is applied in enforce mode."
+                        )),
+                    ));
+                }
+            }
+            _ => manifests.push(manifest(
+                EngineKind::Vap,
+                owned(value),
+                Some("A parameter object of the policy, applied with it.".to_owned()),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    for policy in policies.iter().filter(|p| !bound.contains(p)) {
+        let object = vap_binding(
+            json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": { "name": policy, "labels": { MANAGED_BY.0: MANAGED_BY.1 } },
+                "spec": { "policyName": policy },
+            }),
+            mode,
+        );
+        manifests.push(Manifest {
+            engine: EngineKind::Vap,
+            kind: "ValidatingAdmissionPolicyBinding".to_owned(),
+            name: policy.clone(),
+            object,
+            note: Some(
+                "The source has no binding for this policy: Palisade binds it to every namespace \
+                 except the system ones."
+                    .to_owned(),
+            ),
+        });
+    }
+    Ok(manifests)
+}
+
+/// The Pod Security Admission labels of `level` in `mode`: `<mode>` and `<mode>-version` for the
+/// mode and every milder one it includes.
+pub fn pod_security_labels(level: LevelVersion, mode: Mode) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    for label in mode.psa_labels() {
+        labels.insert(label.key().to_owned(), level.level.as_str().to_owned());
+        labels.insert(
+            format!("{}-version", label.key()),
+            level.version.to_string(),
+        );
+    }
+    labels
+}
+
+/// The Namespace patch that puts `level` in `mode` on namespace `name`, for server-side apply.
+pub fn pod_security_patch(name: &str, level: LevelVersion, mode: Mode) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": name, "labels": pod_security_labels(level, mode) },
+    })
+}
+
+/// The manifests as one YAML stream, each preceded by its note as a comment. Manifests that are
+/// not applied in this mode appear only as their note.
+pub fn to_yaml(manifests: &[Manifest]) -> String {
+    let mut out = String::new();
+    for manifest in manifests {
+        if !out.is_empty() {
+            out.push_str("---\n");
+        }
+        out.push_str(&format!(
+            "# {} {} ({})\n",
+            manifest.kind,
+            manifest.name,
+            manifest.engine.as_str()
+        ));
+        if let Some(note) = &manifest.note {
+            out.push_str(&format!("# {note}\n"));
+        }
+        if !manifest.object.is_null() {
+            match serde_yaml_ng::to_string(&manifest.object) {
+                Ok(yaml) => out.push_str(&yaml),
+                // A JSON value always serialises; keep the stream valid if it ever does not.
+                Err(err) => out.push_str(&format!("# cannot render: {err}\n")),
+            }
+        }
+    }
+    out
+}
+
+/// A copy of `value` as it is applied: server-set metadata and status dropped, managed-by label on.
+fn owned(value: &Value) -> Value {
+    let mut object = value.clone();
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in [
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "managedFields",
+            "selfLink",
+        ] {
+            metadata.remove(key);
+        }
+        let labels = metadata
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert(MANAGED_BY.0.to_owned(), MANAGED_BY.1.into());
+        }
+    }
+    object
+}
+
+fn includes_system_namespaces(object: &Value) -> bool {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(INCLUDE_SYSTEM_NAMESPACES))
+        .and_then(Value::as_str)
+        == Some("true")
+}
+
+/// A binding with the mode's actions and, unless opted out, a namespace selector term that leaves
+/// the system namespaces out (terms are ANDed, so the author's own selector still applies).
+fn vap_binding(mut object: Value, mode: Mode) -> Value {
+    let actions: Vec<&str> = mode
+        .vap_actions()
+        .iter()
+        .map(|action| match action {
+            VapAction::Deny => "Deny",
+            VapAction::Warn => "Warn",
+            VapAction::Audit => "Audit",
+        })
+        .collect();
+    let exclude = !includes_system_namespaces(&object);
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return object;
+    };
+    spec.insert("validationActions".to_owned(), json!(actions));
+    if exclude {
+        let expressions = spec
+            .entry("matchResources")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|m| m.entry("namespaceSelector").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+            .map(|s| s.entry("matchExpressions").or_insert_with(|| json!([])))
+            .and_then(Value::as_array_mut);
+        if let Some(expressions) = expressions {
+            let already = expressions.iter().any(|e| {
+                e["key"] == "kubernetes.io/metadata.name"
+                    && e["operator"] == "NotIn"
+                    && SYSTEM_NAMESPACES.iter().all(|ns| {
+                        e["values"]
+                            .as_array()
+                            .is_some_and(|v| v.contains(&(*ns).into()))
+                    })
+            });
+            if !already {
+                expressions.push(json!({
+                    "key": "kubernetes.io/metadata.name",
+                    "operator": "NotIn",
+                    "values": SYSTEM_NAMESPACES,
+                }));
+            }
+        }
+    }
+    object
+}
+
+/// A Constraint with the mode's `enforcementAction` and the system namespaces excluded.
+fn constraint(mut object: Value, mode: Mode) -> Value {
+    let action = match mode {
+        Mode::Audit => "dryrun",
+        Mode::Warn => "warn",
+        Mode::Enforce => "deny",
+    };
+    let exclude = !includes_system_namespaces(&object);
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return object;
+    };
+    spec.insert("enforcementAction".to_owned(), action.into());
+    if exclude {
+        let excluded = spec
+            .entry("match")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|m| m.entry("excludedNamespaces").or_insert_with(|| json!([])))
+            .and_then(Value::as_array_mut);
+        if let Some(excluded) = excluded {
+            for ns in SYSTEM_NAMESPACES {
+                if !excluded.contains(&ns.into()) {
+                    excluded.push(ns.into());
+                }
+            }
+        }
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library;
+
+    const LONE_VAP: &str = "\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: no-latest
+  uid: 1234
+  resourceVersion: \"99\"
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+  validations:
+  - expression: \"object.spec.containers.all(c, !c.image.endsWith(':latest'))\"
+status: {typeChecking: {}}
+";
+
+    #[test]
+    fn a_lone_policy_gets_a_binding_with_the_modes_actions_and_no_system_namespaces() {
+        for (mode, actions) in [
+            (Mode::Audit, json!(["Audit"])),
+            (Mode::Warn, json!(["Warn", "Audit"])),
+            (Mode::Enforce, json!(["Deny", "Audit"])),
+        ] {
+            let manifests = render("p.yaml", LONE_VAP, mode).unwrap();
+            assert_eq!(manifests.len(), 2);
+            let policy = &manifests[0].object;
+            assert_eq!(policy["metadata"].get("uid"), None);
+            assert_eq!(policy.get("status"), None);
+            assert_eq!(policy["metadata"]["labels"][MANAGED_BY.0], "palisade");
+            let binding = &manifests[1];
+            assert_eq!(binding.kind, "ValidatingAdmissionPolicyBinding");
+            assert!(binding.note.is_some());
+            assert_eq!(binding.object["spec"]["policyName"], "no-latest");
+            assert_eq!(binding.object["spec"]["validationActions"], actions);
+            let selector = &binding.object["spec"]["matchResources"]["namespaceSelector"];
+            assert_eq!(
+                selector["matchExpressions"][0]["values"],
+                json!(SYSTEM_NAMESPACES)
+            );
+        }
+    }
+
+    #[test]
+    fn every_library_entry_renders_in_every_mode_and_bindings_keep_one_exclusion() {
+        for entry in library::entries().unwrap() {
+            let source = entry.policy_yaml;
+            for mode in Mode::ALL {
+                let manifests = render(entry.id, source, mode)
+                    .unwrap_or_else(|e| panic!("{}: {e:?}", entry.id));
+                assert!(!manifests.is_empty(), "{}", entry.id);
+                for manifest in &manifests {
+                    if manifest.kind == "ValidatingAdmissionPolicyBinding" {
+                        let expressions = manifest.object["spec"]["matchResources"]
+                            ["namespaceSelector"]["matchExpressions"]
+                            .as_array()
+                            .unwrap();
+                        let exclusions = expressions
+                            .iter()
+                            .filter(|e| e["key"] == "kubernetes.io/metadata.name")
+                            .count();
+                        assert_eq!(exclusions, 1, "{} in {mode}", entry.id);
+                    }
+                }
+                // The rendered stream is valid YAML that loads back into the engine.
+                let yaml = to_yaml(&manifests);
+                if manifests
+                    .iter()
+                    .all(|m| m.engine != EngineKind::PodSecurity)
+                {
+                    Bundle::default()
+                        .add_source("rendered.yaml", &yaml)
+                        .unwrap_or_else(|e| panic!("{}: {e:?}\n{yaml}", entry.id));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pod_security_renders_the_labels_of_the_mode_and_the_milder_ones() {
+        let source = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\n\
+                      metadata: {name: restricted}\nspec: {level: restricted, version: v1.30}\n";
+        let warn = render("pss.yaml", source, Mode::Warn).unwrap();
+        assert_eq!(warn.len(), 1);
+        assert_eq!(
+            warn[0].object["metadata"]["labels"],
+            json!({
+                "pod-security.kubernetes.io/audit": "restricted",
+                "pod-security.kubernetes.io/audit-version": "v1.30",
+                "pod-security.kubernetes.io/warn": "restricted",
+                "pod-security.kubernetes.io/warn-version": "v1.30",
+            })
+        );
+        let enforce = render("pss.yaml", source, Mode::Enforce).unwrap();
+        assert_eq!(
+            enforce[0].object["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "restricted"
+        );
+        let patch = pod_security_patch("team-a", "baseline".parse().unwrap(), Mode::Audit);
+        assert_eq!(patch["metadata"]["name"], "team-a");
+        assert_eq!(
+            patch["metadata"]["labels"]["pod-security.kubernetes.io/audit-version"],
+            "latest"
+        );
+    }
+
+    #[test]
+    fn constraints_get_the_modes_enforcement_action() {
+        let source = "\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8srequiredlabels}
+spec:
+  crd: {spec: {names: {kind: K8sRequiredLabels}}}
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8srequiredlabels
+      violation[{\"msg\": \"no owner\"}] { not input.review.object.metadata.labels.owner }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sRequiredLabels
+metadata: {name: need-owner}
+spec:
+  match:
+    excludedNamespaces: [kube-system]
+";
+        for (mode, action) in [
+            (Mode::Audit, "dryrun"),
+            (Mode::Warn, "warn"),
+            (Mode::Enforce, "deny"),
+        ] {
+            let manifests = render("gk.yaml", source, mode).unwrap();
+            assert_eq!(manifests.len(), 2);
+            assert_eq!(manifests[0].kind, "ConstraintTemplate");
+            let constraint = &manifests[1].object;
+            assert_eq!(constraint["spec"]["enforcementAction"], action);
+            assert_eq!(
+                constraint["spec"]["match"]["excludedNamespaces"],
+                json!(SYSTEM_NAMESPACES)
+            );
+        }
+    }
+
+    #[test]
+    fn a_binding_that_opts_in_to_system_namespaces_is_left_alone() {
+        let source = format!(
+            "{LONE_VAP}---\napiVersion: admissionregistration.k8s.io/v1\n\
+             kind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: everywhere\n  \
+             annotations: {{{INCLUDE_SYSTEM_NAMESPACES}: \"true\"}}\n\
+             spec: {{policyName: no-latest, validationActions: [Deny]}}\n"
+        );
+        let manifests = render("p.yaml", &source, Mode::Audit).unwrap();
+        assert_eq!(manifests.len(), 2, "the author's binding is used");
+        assert_eq!(
+            manifests[1].object["spec"]["validationActions"],
+            json!(["Audit"])
+        );
+        assert_eq!(manifests[1].object["spec"].get("matchResources"), None);
+    }
+
+    #[test]
+    fn resource_templates_are_applied_only_in_enforce() {
+        let source = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+                      metadata: {name: default-deny}\nspec: {podSelector: {}, policyTypes: [Ingress]}\n";
+        let audit = render("np.yaml", source, Mode::Audit).unwrap();
+        assert!(audit[0].object.is_null());
+        assert!(to_yaml(&audit).contains("is not applied"));
+        let enforce = render("np.yaml", source, Mode::Enforce).unwrap();
+        assert_eq!(enforce[0].object["kind"], "NetworkPolicy");
+    }
+
+    #[test]
+    fn invalid_sources_are_refused_with_their_position() {
+        let broken = LONE_VAP.replace("endsWith(':latest'))", "endsWith(");
+        let errors = render("p.yaml", &broken, Mode::Enforce).unwrap_err();
+        // Line 12 holds the broken expression.
+        assert_eq!(errors[0].line, 12, "{errors:?}");
+    }
+}
