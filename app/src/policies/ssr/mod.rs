@@ -533,7 +533,7 @@ pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, App
         .into_iter()
         .map(|mode| RenderedMode {
             mode,
-            yaml: render::manifests(&current.content.source, mode),
+            yaml: render::manifests(&current.content, mode),
         })
         .collect();
     Ok(Staging {
@@ -550,7 +550,7 @@ pub async fn manifests(db: &Db, who: &Principal, key: &str, mode: Mode) -> Resul
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     let current = version_of(db, &row.id, row.current_version).await?;
-    render::manifests(&current.content.source, mode).map_err(AppError::Invalid)
+    render::manifests(&current.content, mode).map_err(AppError::Invalid)
 }
 
 /// Set (or with `None`, clear) the intended mode of the policy in `environment`.
@@ -616,18 +616,60 @@ pub async fn library(db: &Db, who: &Principal) -> Result<Vec<LibraryEntry>, AppE
         .collect())
 }
 
-/// Rendering a policy's source into what each engine receives in a mode.
+/// Rendering a version into what each engine receives in a mode.
 pub mod render {
-    use crate::policies::Mode;
+    use palisade_engine::render::{render, to_yaml};
+    use palisade_engine::source::parse_documents;
+    use serde_json::Value;
 
-    /// The manifests for `mode`, as YAML, or why they cannot be rendered.
-    pub fn manifests(source: &str, mode: Mode) -> Result<String, String> {
-        let mode = match mode {
+    use super::validate::SOURCE_FILE;
+    use crate::policies::{Content, Mode};
+
+    pub fn engine_mode(mode: Mode) -> palisade_engine::Mode {
+        match mode {
             Mode::Audit => palisade_engine::Mode::Audit,
             Mode::Warn => palisade_engine::Mode::Warn,
             Mode::Enforce => palisade_engine::Mode::Enforce,
+        }
+    }
+
+    /// The manifests for `mode` as one YAML stream, or why they cannot be rendered. The version's
+    /// parameter objects go along, replacing samples of the same kind and name in the source.
+    pub fn manifests(content: &Content, mode: Mode) -> Result<String, String> {
+        let mut manifests = render(SOURCE_FILE, &content.source, engine_mode(mode)).map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        let params = if content.params.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse_documents("params.yaml", &content.params).map_err(|e| e.to_string())?
         };
-        let _ = (source, mode);
-        Err("rendering manifests needs engine::render, which is not in this build yet".into())
+        let text = |value: &Value, key: &str| {
+            value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+        };
+        let mut yaml_params = String::new();
+        for param in &params {
+            let kind = text(&param.value, "kind");
+            let name = param
+                .value
+                .get("metadata")
+                .map(|m| text(m, "name"))
+                .unwrap_or_default();
+            manifests.retain(|m| !(m.kind == kind && m.name == name));
+            yaml_params.push_str(&format!("---\n# {kind} {name} (parameters of this version)\n"));
+            yaml_params.push_str(
+                &serde_yaml_ng::to_string(&param.value).map_err(|e| e.to_string())?,
+            );
+        }
+        let mut out = to_yaml(&manifests);
+        if out.is_empty() {
+            yaml_params = yaml_params.trim_start_matches("---\n").to_owned();
+        }
+        out.push_str(&yaml_params);
+        Ok(out)
     }
 }

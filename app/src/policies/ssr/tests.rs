@@ -236,6 +236,11 @@ async fn lifecycle(backend: Backend) {
     let dev = staged.modes.iter().find(|m| m.environment == "dev").unwrap();
     assert_eq!(dev.mode, Some(Mode::Warn));
     assert!(staged.live.is_empty());
+    let enforce = staged.manifests.iter().find(|m| m.mode == Mode::Enforce).unwrap();
+    let yaml = enforce.yaml.as_ref().unwrap();
+    assert!(yaml.contains("- Deny") && yaml.contains("ValidatingAdmissionPolicyBinding"), "{yaml}");
+    let audit = manifests(&db, &viewer(), &id, Mode::Audit).await.unwrap();
+    assert!(audit.contains("- Audit") && !audit.contains("- Deny"), "{audit}");
     let staged = set_mode(&db, &ada, 5_001, &id, "dev", Some(Mode::Enforce)).await.unwrap();
     assert_eq!(staged.modes[0].mode, Some(Mode::Enforce));
     assert!(matches!(
@@ -398,6 +403,17 @@ fn drafts_are_checked_part_by_part() {
     let parts: Vec<Part> = problems.iter().map(|p| p.part).collect();
     assert_eq!(parts, [Part::Params, Part::Controls, Part::Test(0), Part::Test(1)], "{problems:?}");
     assert_eq!(problems[1].line, 2);
+}
+
+#[test]
+fn manifests_carry_the_versions_parameters() {
+    let entry = palisade_engine::library::entry("allowed-registries").unwrap().unwrap();
+    let mut content = library::content(&entry).unwrap();
+    content.params = content.params.replace("registry.example.com/", "mine.example/");
+    let yaml = render::manifests(&content, Mode::Warn).unwrap();
+    assert!(yaml.contains("mine.example/"), "{yaml}");
+    assert_eq!(yaml.matches("# ConfigMap palisade-allowed-registries").count(), 1, "{yaml}");
+    assert!(yaml.contains("- Warn"));
 }
 
 #[test]
