@@ -9,6 +9,7 @@
 
 pub mod me;
 pub mod openapi;
+pub mod policies;
 
 use axum::Router;
 use palisade_app::state::AppState;
@@ -20,10 +21,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(openapi::routes())
         .merge(me::routes())
+        .merge(policies::routes())
         .with_state(state)
 }
 
 /// Every documented operation, in the order the OpenAPI document lists them.
 pub fn operations() -> Vec<Operation> {
-    [openapi::operations(), me::operations()].concat()
+    [
+        openapi::operations(),
+        me::operations(),
+        policies::operations(),
+    ]
+    .concat()
 }
