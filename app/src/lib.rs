@@ -27,8 +27,9 @@ pub use error::AppError;
 
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
+use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
 use crate::sections::{
-    SectionPage, AUDIT_LOG, CLUSTERS, COMPLIANCE, LIBRARY, POLICIES, ROLLOUTS, SETTINGS, VIOLATIONS,
+    SectionPage, AUDIT_LOG, CLUSTERS, COMPLIANCE, ROLLOUTS, SETTINGS, VIOLATIONS,
 };
 
 /// The whole HTML document, rendered on the server for every page request.
@@ -64,8 +65,10 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=OverviewPage />
-                    <Route path=path!("/policies") view=|| view! { <SectionPage section=&POLICIES /> } />
-                    <Route path=path!("/library") view=|| view! { <SectionPage section=&LIBRARY /> } />
+                    <Route path=path!("/policies") view=PoliciesPage />
+                    <Route path=path!("/policies/new") view=NewPolicyPage />
+                    <Route path=path!("/policies/:id") view=PolicyPage />
+                    <Route path=path!("/library") view=LibraryPage />
                     <Route path=path!("/rollouts") view=|| view! { <SectionPage section=&ROLLOUTS /> } />
                     <Route
                         path=path!("/violations")
