@@ -7,9 +7,11 @@
 //! as every role to prove the two agree. Handlers only extract, authorize and call the same service
 //! code the UI's server functions call; errors leave as [`AppError`](palisade_app::AppError) JSON.
 
+pub mod audit;
 pub mod me;
 pub mod openapi;
 pub mod policies;
+pub mod tokens;
 
 use axum::Router;
 use palisade_app::state::AppState;
@@ -22,6 +24,8 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(me::routes())
         .merge(policies::routes())
+        .merge(tokens::routes())
+        .merge(audit::routes())
         .with_state(state)
 }
 
@@ -31,6 +35,8 @@ pub fn operations() -> Vec<Operation> {
         openapi::operations(),
         me::operations(),
         policies::operations(),
+        tokens::operations(),
+        audit::operations(),
     ]
     .concat()
 }

@@ -147,10 +147,12 @@ async fn get_version(
     service::version(&state.db, &who, &id, number).await.map(Json)
 }
 
+/// Both are required; optional here so that a caller without them learns about authorization
+/// first, and then gets a message naming them.
 #[derive(Debug, Deserialize)]
 struct DiffQuery {
-    from: i64,
-    to: i64,
+    from: Option<i64>,
+    to: Option<i64>,
 }
 
 async fn diff_versions(
@@ -160,9 +162,12 @@ async fn diff_versions(
     Query(range): Query<DiffQuery>,
 ) -> Result<Json<policies::VersionDiff>, AppError> {
     let who = caller.require(Action::Read)?;
-    service::diff(&state.db, &who, &id, range.from, range.to)
-        .await
-        .map(Json)
+    let (Some(from), Some(to)) = (range.from, range.to) else {
+        return Err(AppError::Invalid(
+            "say which versions to compare: ?from=1&to=2".into(),
+        ));
+    };
+    service::diff(&state.db, &who, &id, from, to).await.map(Json)
 }
 
 async fn run_tests(
