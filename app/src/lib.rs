@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod layout;
 pub mod overview;
+pub mod policies;
 pub mod sections;
 
 #[cfg(feature = "ssr")]
@@ -26,7 +27,8 @@ pub use error::AppError;
 
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
-use crate::sections::{SectionPage, CLUSTERS, COMPLIANCE, LIBRARY, POLICIES, ROLLOUTS, VIOLATIONS};
+use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
+use crate::sections::{SectionPage, CLUSTERS, COMPLIANCE, ROLLOUTS, VIOLATIONS};
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -69,8 +71,10 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=OverviewPage />
                     <Route path=path!("/login") view=auth::pages::LoginPage />
-                    <Route path=path!("/policies") view=|| view! { <SectionPage section=&POLICIES /> } />
-                    <Route path=path!("/library") view=|| view! { <SectionPage section=&LIBRARY /> } />
+                    <Route path=path!("/policies") view=PoliciesPage />
+                    <Route path=path!("/policies/new") view=NewPolicyPage />
+                    <Route path=path!("/policies/:id") view=PolicyPage />
+                    <Route path=path!("/library") view=LibraryPage />
                     <Route path=path!("/rollouts") view=|| view! { <SectionPage section=&ROLLOUTS /> } />
                     <Route
                         path=path!("/violations")

@@ -73,6 +73,14 @@ struct Case {
     message: Option<String>,
 }
 
+/// What the engines said about one case's request: the strictest action and its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub action: Action,
+    /// The messages of the findings with that action (empty for `allow`).
+    pub messages: Vec<String>,
+}
+
 /// Run one `palisade-test.yaml`. `Err` means the suite itself is unusable (bad YAML, a policy that
 /// does not compile); individual cases that cannot be built fail on their own.
 pub fn run(
@@ -80,6 +88,19 @@ pub fn run(
     document: &Document,
     files: &dyn Files,
 ) -> Result<Vec<CaseResult>, SourceError> {
+    Ok(run_observed(suite, document, files)?
+        .into_iter()
+        .map(|(result, _)| result)
+        .collect())
+}
+
+/// [`run`], keeping what the engines said about each case (`None` when its request could not be
+/// built), for callers that show the engine's message next to a passing case too.
+pub fn run_observed(
+    suite: &str,
+    document: &Document,
+    files: &dyn Files,
+) -> Result<Vec<(CaseResult, Option<Observed>)>, SourceError> {
     let test: PolicyTest = serde_json::from_value(document.value.clone()).map_err(|err| {
         SourceError::new(
             suite,
@@ -131,10 +152,14 @@ pub fn run(
     Ok(test
         .cases
         .iter()
-        .map(|case| CaseResult {
-            suite: suite.to_owned(),
-            name: case.name.clone(),
-            status: run_case(case, &bundle, &context, files),
+        .map(|case| {
+            let (status, observed) = run_case(case, &bundle, &context, files);
+            let result = CaseResult {
+                suite: suite.to_owned(),
+                name: case.name.clone(),
+                status,
+            };
+            (result, observed)
         })
         .collect())
 }
@@ -179,22 +204,29 @@ fn complete_namespace(namespace: &Value) -> Value {
     namespace
 }
 
-fn run_case(case: &Case, bundle: &Bundle, context: &Context, files: &dyn Files) -> CaseStatus {
+fn run_case(
+    case: &Case,
+    bundle: &Bundle,
+    context: &Context,
+    files: &dyn Files,
+) -> (CaseStatus, Option<Observed>) {
     let Some(expected) = Action::parse(&case.expect) else {
-        return CaseStatus::Failed(format!(
+        let why = format!(
             "expect must be allow, audit, warn or deny, not {:?}",
             case.expect
-        ));
+        );
+        return (CaseStatus::Failed(why), None);
     };
     let pattern = match case.message.as_deref().map(Regex::new).transpose() {
         Ok(pattern) => pattern,
         Err(err) => {
-            return CaseStatus::Failed(format!("message is not a valid regular expression: {err}"))
+            let why = format!("message is not a valid regular expression: {err}");
+            return (CaseStatus::Failed(why), None);
         }
     };
     let request = match build_request(case, files) {
         Ok(request) => request,
-        Err(why) => return CaseStatus::Failed(why),
+        Err(why) => return (CaseStatus::Failed(why), None),
     };
 
     let verdict = bundle.evaluate(&request, context);
@@ -205,12 +237,28 @@ fn run_case(case: &Case, bundle: &Bundle, context: &Context, files: &dyn Files) 
         .filter(|f| f.action == actual)
         .map(|f| f.message.as_str())
         .collect();
+    let observed = Observed {
+        action: actual,
+        messages: messages.iter().map(|m| (*m).to_owned()).collect(),
+    };
     let unknown: Vec<String> = verdict
         .not_evaluable
         .iter()
         .map(|n| format!("{}: {}", n.policy, n.reason))
         .collect();
+    (
+        judge(expected, actual, &messages, &unknown, pattern.as_ref()),
+        Some(observed),
+    )
+}
 
+fn judge(
+    expected: Action,
+    actual: Action,
+    messages: &[&str],
+    unknown: &[String],
+    pattern: Option<&Regex>,
+) -> CaseStatus {
     if actual != expected {
         let mut why = format!("expected {expected}, got {actual}");
         if !messages.is_empty() {

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod me;
 pub mod openapi;
+pub mod policies;
 pub mod tokens;
 
 use axum::Router;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(openapi::routes())
         .merge(me::routes())
+        .merge(policies::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
         .with_state(state)
@@ -32,6 +34,7 @@ pub fn operations() -> Vec<Operation> {
     [
         openapi::operations(),
         me::operations(),
+        policies::operations(),
         tokens::operations(),
         audit::operations(),
     ]

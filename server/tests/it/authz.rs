@@ -38,6 +38,51 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::ReadAuditLog),
         "query[offset]=0",
     ),
+    // The policies domain's server functions take JSON (their arguments are nested).
+    ("/api/list_policies", Some(Action::Read), r#"{"filter":{}}"#),
+    ("/api/get_policy", Some(Action::Read), r#"{"id":"nonexistent"}"#),
+    (
+        "/api/get_version",
+        Some(Action::Read),
+        r#"{"id":"nonexistent","number":1}"#,
+    ),
+    (
+        "/api/check_policy",
+        Some(Action::Read),
+        r#"{"content":{"source":""}}"#,
+    ),
+    (
+        "/api/create_policy",
+        Some(Action::EditPolicies),
+        r#"{"new":{"from":"library","entry":"nonexistent"}}"#,
+    ),
+    (
+        "/api/save_version",
+        Some(Action::EditPolicies),
+        r#"{"id":"nonexistent","base_version":1,"content":{"source":"x"},"note":""}"#,
+    ),
+    (
+        "/api/diff_versions",
+        Some(Action::Read),
+        r#"{"id":"nonexistent","from":1,"to":2}"#,
+    ),
+    (
+        "/api/run_tests",
+        Some(Action::EditPolicies),
+        r#"{"id":"nonexistent","number":1}"#,
+    ),
+    (
+        "/api/get_test_run",
+        Some(Action::Read),
+        r#"{"id":"nonexistent","number":1}"#,
+    ),
+    ("/api/get_staging", Some(Action::Read), r#"{"id":"nonexistent"}"#),
+    (
+        "/api/set_mode",
+        Some(Action::EditPolicies),
+        r#"{"id":"nonexistent","environment":"dev","mode":"audit"}"#,
+    ),
+    ("/api/list_library", Some(Action::Read), "{}"),
 ];
 
 /// What a caller of `role` (None: anonymous) must get for an operation needing `needed`.
@@ -78,7 +123,11 @@ async fn every_route_as_every_role(backend: Backend) {
             let needed = operation["x-palisade-role"]
                 .as_str()
                 .map(|r| Role::parse(r).unwrap());
-            let url = path.replace("{id}", "nonexistent");
+            let url = path
+                .replace("{id}", "nonexistent")
+                .replace("{number}", "1")
+                .replace("{environment}", "dev")
+                .replace("{mode}", "audit");
             assert!(!url.contains('{'), "fill the parameters of {path}");
             let body = operation["requestBody"]["content"]["application/json"]["example"]
                 .as_object()
@@ -128,8 +177,13 @@ async fn every_route_as_every_role(backend: Backend) {
     for (path, action, body) in SERVER_FUNCTIONS {
         let needed = action.map(Action::required_role);
         for caller in &callers {
+            let content_type = if body.starts_with('{') {
+                "application/json"
+            } else {
+                "application/x-www-form-urlencoded"
+            };
             let mut headers = vec![
-                ("content-type", "application/x-www-form-urlencoded"),
+                ("content-type", content_type),
                 ("accept", "application/json"),
             ];
             let bearer;

@@ -5,6 +5,7 @@
 mod authz;
 mod http;
 mod offline;
+mod policies;
 mod oidc;
 mod secrets;
 mod sessions;

@@ -1,0 +1,521 @@
+//! Policies: authored, tested and staged in the browser.
+//!
+//! A policy is a name, an engine and a category; everything else lives in immutable
+//! [`Version`]s (source YAML, parameter objects, description, remediation, control tags and test
+//! cases). Saving makes a new version; a save that changes nothing, or whose source the engine
+//! rejects, writes nothing. Test runs are stored with the version they ran against. The intended
+//! mode per environment (audit → warn → enforce) is what rollouts will aim for.
+//!
+//! Layout: the wire types are at the top of this file, then the server functions (`verb_noun`,
+//! each authorizing first); [`diff`] is the line diff; the pages are in `pages`; the service,
+//! its validation and queries are in [`ssr`] (server only).
+
+pub mod diff;
+mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+pub use diff::{DiffLine, DiffOp, FileDiff};
+pub use pages::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
+
+/// Which engine evaluates and enforces a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// ValidatingAdmissionPolicy + binding (CEL).
+    Vap,
+    /// Gatekeeper ConstraintTemplate + Constraint (Rego).
+    Gatekeeper,
+    /// A Pod Security Standards level, as namespace labels (`PodSecurityEntry`).
+    PodSecurity,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 3] = [Engine::Vap, Engine::Gatekeeper, Engine::PodSecurity];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Vap => "vap",
+            Engine::Gatekeeper => "gatekeeper",
+            Engine::PodSecurity => "pod-security",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Engine::Vap => "ValidatingAdmissionPolicy (CEL)",
+            Engine::Gatekeeper => "Gatekeeper (Rego)",
+            Engine::PodSecurity => "Pod Security Standards",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Engine> {
+        Engine::ALL.into_iter().find(|e| e.as_str() == text)
+    }
+}
+
+/// The categories of the built-in library; every policy has one.
+pub const CATEGORIES: [&str; 5] = [
+    "pod-security",
+    "supply-chain",
+    "rbac",
+    "network",
+    "configuration",
+];
+
+/// Control frameworks a tag may name (`cis:5.2.2`, `nsa-cisa:rbac`, `pci-dss:2.2.6`, `soc2:CC6.1`).
+pub const FRAMEWORKS: [(&str, &str); 4] = [
+    ("cis", "CIS Kubernetes Benchmark"),
+    ("nsa-cisa", "NSA/CISA hardening guide"),
+    ("pci-dss", "PCI DSS"),
+    ("soc2", "SOC 2"),
+];
+
+/// The environments the staging view always shows; others appear once a mode is set for them.
+pub const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
+
+/// How hard a policy bites in an environment. Ordered: `Audit < Warn < Enforce`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Audit,
+    Warn,
+    Enforce,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Audit, Mode::Warn, Mode::Enforce];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Audit => "audit",
+            Mode::Warn => "warn",
+            Mode::Enforce => "enforce",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+}
+
+/// What a test case expects: the strictest action of the policy on its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    Allow,
+    Audit,
+    Warn,
+    Deny,
+}
+
+impl Expect {
+    pub const ALL: [Expect; 4] = [Expect::Allow, Expect::Audit, Expect::Warn, Expect::Deny];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Allow => "allow",
+            Expect::Audit => "audit",
+            Expect::Warn => "warn",
+            Expect::Deny => "deny",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Expect> {
+        Expect::ALL.into_iter().find(|e| e.as_str() == text)
+    }
+}
+
+/// One test case of a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCase {
+    pub name: String,
+    /// The object (a CREATE), or an `admission.k8s.io/v1` AdmissionReview for UPDATE and DELETE
+    /// (operation, object, oldObject, userInfo), as YAML.
+    pub yaml: String,
+    pub expect: Expect,
+    /// A regular expression the engine's message must match (unanchored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Everything a version holds that its author writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Content {
+    /// The policy's YAML: VAP + binding, ConstraintTemplate + Constraint, or a PodSecurityEntry.
+    pub source: String,
+    /// Parameter objects for `paramKind` policies (a YAML stream); empty when none.
+    #[serde(default)]
+    pub params: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub remediation: String,
+    /// Control tags, `framework:id`.
+    #[serde(default)]
+    pub controls: Vec<String>,
+    #[serde(default)]
+    pub tests: Vec<TestCase>,
+}
+
+/// Which part of a draft a [`Problem`] is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Source,
+    Params,
+    Controls,
+    /// The test case at this index (0-based).
+    Test(usize),
+    /// The policy's name, title or category.
+    Policy,
+}
+
+impl Part {
+    pub fn describe(self) -> String {
+        match self {
+            Part::Source => "policy".into(),
+            Part::Params => "parameters".into(),
+            Part::Controls => "control tags".into(),
+            Part::Test(index) => format!("test case {}", index + 1),
+            Part::Policy => "policy".into(),
+        }
+    }
+}
+
+/// Something the engine (or a simpler check) refuses, at a place the editor can point to.
+/// `line` and `column` are 1-based; 0 means the part as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// `"source"`, `"params"`, `"controls"`, `"policy"` or `{"test": index}`.
+    pub part: Part,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.part.describe())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if self.column > 0 {
+                write!(f, ":{}", self.column)?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// How a new policy starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum NewPolicy {
+    /// A copy of a built-in library entry: its policy, description, remediation, controls and cases.
+    Library { entry: String },
+    /// Existing YAML, pasted: the engine is detected from the kinds.
+    Yaml {
+        source: String,
+        #[serde(default)]
+        params: String,
+    },
+    /// A small, valid starting point for `engine`, named `name`.
+    Blank { engine: Engine, name: String },
+}
+
+/// The answer to a save: a new version, or why nothing was saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SaveOutcome {
+    Saved { policy_id: String, version: i64 },
+    /// The engine (or a check) refused the draft; nothing was written.
+    Invalid { problems: Vec<Problem> },
+}
+
+/// A row of the policy list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    pub id: String,
+    pub name: String,
+    pub title: String,
+    pub engine: Engine,
+    pub category: String,
+    pub origin: String,
+    pub current_version: i64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub controls: Vec<String>,
+    pub test_count: usize,
+    /// The newest test run of the current version, if any.
+    pub last_run: Option<RunSummary>,
+    /// Intended mode per environment, environments in a stable order.
+    pub modes: Vec<EnvironmentMode>,
+}
+
+/// Filters of the policy list; empty strings mean "any".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PolicyFilter {
+    /// Matches name, title and description, case-insensitively.
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub engine: String,
+    #[serde(default)]
+    pub category: String,
+    /// A framework prefix: policies with at least one control tag of it.
+    #[serde(default)]
+    pub framework: String,
+    /// A mode: policies intended to run in it in at least one environment; `none` for unstaged.
+    #[serde(default)]
+    pub mode: String,
+}
+
+/// One immutable version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    pub number: i64,
+    #[serde(flatten)]
+    pub content: Content,
+    pub note: String,
+    pub author_id: String,
+    pub author_name: String,
+    pub created_ms: i64,
+    pub content_hash: String,
+}
+
+/// A version in the history list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub number: i64,
+    pub note: String,
+    pub author_name: String,
+    pub created_ms: i64,
+    pub content_hash: String,
+    pub test_count: usize,
+    pub last_run: Option<RunSummary>,
+}
+
+/// A policy with its current version and history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDetail {
+    pub policy: PolicySummary,
+    pub current: Version,
+    /// Newest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// Counts of a test run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub version: i64,
+    pub run_ms: i64,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub duration_us: i64,
+}
+
+/// How one case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatus {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// One case's result: what was expected, what the engine decided and said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub name: String,
+    pub expected: Expect,
+    /// `allow`, `audit`, `warn` or `deny`; `None` when the request could not be built.
+    pub actual: Option<String>,
+    pub status: CaseStatus,
+    /// Why it failed (empty when it passed).
+    pub reason: String,
+    /// The engine's messages for the strictest action.
+    pub messages: Vec<String>,
+}
+
+/// A stored test run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRun {
+    pub id: String,
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    pub run_by_name: String,
+    /// Set when the cases could not run at all.
+    pub error: Option<String>,
+    pub results: Vec<CaseResult>,
+}
+
+/// The intended mode of a policy in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentMode {
+    pub environment: String,
+    /// `None` when no mode is set: the policy is not meant to run there.
+    pub mode: Option<Mode>,
+    pub updated_ms: Option<i64>,
+    pub updated_by_name: Option<String>,
+}
+
+/// Per policy: the intended modes, what is live where, and what each mode renders to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staging {
+    pub policy_id: String,
+    pub version: i64,
+    pub modes: Vec<EnvironmentMode>,
+    /// Deployments per cluster; empty until rollouts exist (the page says so).
+    pub live: Vec<LiveDeployment>,
+    /// The manifests each engine receives, per mode, as YAML.
+    pub manifests: Vec<RenderedMode>,
+}
+
+/// What runs on one cluster (filled in by rollouts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveDeployment {
+    pub cluster: String,
+    pub environment: String,
+    pub version: i64,
+    pub mode: Mode,
+}
+
+/// The manifests of one mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderedMode {
+    pub mode: Mode,
+    /// `Ok(yaml)` or why it could not be rendered.
+    pub yaml: Result<String, String>,
+}
+
+/// The line diff of two versions, part by part (only parts that differ are listed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionDiff {
+    pub from: i64,
+    pub to: i64,
+    pub files: Vec<FileDiff>,
+}
+
+/// A built-in library entry, as the library page and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryEntry {
+    pub id: String,
+    pub title: String,
+    pub category: String,
+    pub severity: String,
+    pub engine: Engine,
+    pub description: String,
+    pub remediation: String,
+    pub controls: Vec<String>,
+    pub test_count: usize,
+    /// The policy adopted from this entry, if one exists (same name).
+    pub adopted_as: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server functions: the UI's private RPC. Each authorizes, then calls the service.
+
+#[cfg(feature = "ssr")]
+fn db() -> Result<crate::db::Db, AppError> {
+    use_context::<crate::state::AppState>()
+        .map(|state| state.db)
+        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
+}
+
+#[server(endpoint = "list_policies", input = Json)]
+pub async fn list_policies(filter: PolicyFilter) -> Result<Vec<PolicySummary>, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::list(&db()?, &who, &filter).await
+}
+
+#[server(endpoint = "get_policy", input = Json)]
+pub async fn get_policy(id: String) -> Result<PolicyDetail, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::detail(&db()?, &who, &id).await
+}
+
+#[server(endpoint = "get_version", input = Json)]
+pub async fn get_version(id: String, number: i64) -> Result<Version, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::version(&db()?, &who, &id, number).await
+}
+
+#[server(endpoint = "check_policy", input = Json)]
+pub async fn check_policy(content: Content) -> Result<Vec<Problem>, AppError> {
+    let _who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    Ok(ssr::validate::check(&content).problems)
+}
+
+#[server(endpoint = "create_policy", input = Json)]
+pub async fn create_policy(new: NewPolicy) -> Result<SaveOutcome, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
+    ssr::create(&db()?, &who, crate::db::now_ms(), new).await
+}
+
+#[server(endpoint = "save_version", input = Json)]
+pub async fn save_version(
+    id: String,
+    base_version: i64,
+    content: Content,
+    note: String,
+) -> Result<SaveOutcome, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
+    ssr::save(
+        &db()?,
+        &who,
+        crate::db::now_ms(),
+        &id,
+        base_version,
+        content,
+        &note,
+    )
+    .await
+}
+
+#[server(endpoint = "diff_versions", input = Json)]
+pub async fn diff_versions(id: String, from: i64, to: i64) -> Result<VersionDiff, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::diff(&db()?, &who, &id, from, to).await
+}
+
+#[server(endpoint = "run_tests", input = Json)]
+pub async fn run_tests(id: String, number: i64) -> Result<TestRun, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
+    ssr::run_tests(&db()?, &who, crate::db::now_ms(), &id, number).await
+}
+
+#[server(endpoint = "get_test_run", input = Json)]
+pub async fn get_test_run(id: String, number: i64) -> Result<Option<TestRun>, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::latest_run(&db()?, &who, &id, number).await
+}
+
+#[server(endpoint = "get_staging", input = Json)]
+pub async fn get_staging(id: String) -> Result<Staging, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::staging(&db()?, &who, &id).await
+}
+
+#[server(endpoint = "set_mode", input = Json)]
+pub async fn set_mode(
+    id: String,
+    environment: String,
+    mode: Option<Mode>,
+) -> Result<Staging, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
+    ssr::set_mode(&db()?, &who, crate::db::now_ms(), &id, &environment, mode).await
+}
+
+#[server(endpoint = "list_library", input = Json)]
+pub async fn list_library() -> Result<Vec<LibraryEntry>, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::library(&db()?, &who).await
+}

@@ -1,0 +1,675 @@
+//! The policies service: every operation the pages and `/api/v1` offer, for one principal.
+//!
+//! Each function authorizes the principal through [`authorize`] (the server function or REST
+//! handler did too; the service never trusts that it was called correctly), validates with the
+//! engine, and owns its transaction: the change and its audit entry commit together or not at all.
+//! Queries are in [`queries`]; validation and test runs, which are pure, in [`validate`].
+
+pub mod library;
+pub mod queries;
+pub mod templates;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::audit::ssr::{record, Event};
+use crate::auth::{authorize, Action, Principal};
+use crate::db::{new_id, Db};
+use crate::error::AppError;
+use crate::policies::diff::diff_lines;
+use crate::policies::{
+    Content, Engine, EnvironmentMode, LibraryEntry, Mode, NewPolicy, PolicyDetail, PolicyFilter,
+    PolicySummary, RenderedMode, SaveOutcome, Staging, TestRun, Version, VersionDiff, ENVIRONMENTS,
+};
+use queries::PolicyRow;
+
+fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
+    move |err| AppError::internal(context, err)
+}
+
+/// SHA-256 of a version's content, as hex: equal content, equal hash.
+pub fn content_hash(content: &Content) -> String {
+    let canonical = serde_json::to_vec(content).unwrap_or_default();
+    ring::digest::digest(&ring::digest::SHA256, &canonical)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Normalise what a person typed: trimmed tags without duplicates, texts without trailing blanks.
+fn tidy(mut content: Content) -> Content {
+    let mut seen = std::collections::HashSet::new();
+    content.controls = content
+        .controls
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty() && seen.insert(c.clone()))
+        .collect();
+    content.description = content.description.trim().to_owned();
+    content.remediation = content.remediation.trim().to_owned();
+    for case in &mut content.tests {
+        case.name = case.name.trim().to_owned();
+        case.message = case
+            .message
+            .take()
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty());
+    }
+    content
+}
+
+/// Is `name` usable as an environment (`dev`, `prod-eu`)?
+pub fn valid_environment(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=40).contains(&name.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+}
+
+/// The policies that match `filter`, by name.
+pub async fn list(
+    db: &Db,
+    who: &Principal,
+    filter: &PolicyFilter,
+) -> Result<Vec<PolicySummary>, AppError> {
+    authorize(Some(who), Action::Read)?;
+    if !filter.engine.is_empty() && Engine::parse(&filter.engine).is_none() {
+        return Err(AppError::Invalid(format!(
+            "engine must be vap, gatekeeper or pod-security, not {:?}",
+            filter.engine
+        )));
+    }
+    if !filter.mode.is_empty() && filter.mode != "none" && Mode::parse(&filter.mode).is_none() {
+        return Err(AppError::Invalid(format!(
+            "mode must be audit, warn, enforce or none, not {:?}",
+            filter.mode
+        )));
+    }
+    let rows = queries::list_policies(db.pool(), filter)
+        .await
+        .map_err(db_error("listing policies"))?;
+    let modes = queries::all_modes(db.pool())
+        .await
+        .map_err(db_error("reading modes"))?;
+    let runs = queries::latest_runs_of_current_versions(db.pool())
+        .await
+        .map_err(db_error("reading test runs"))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let policy_modes = modes_of(&modes, &row.id);
+            let last_run = runs.get(&row.version_id).cloned();
+            row.into_summary(policy_modes, last_run)
+        })
+        .collect())
+}
+
+fn modes_of(all: &[queries::ModeRow], policy_id: &str) -> Vec<EnvironmentMode> {
+    let mut by_env: BTreeMap<String, EnvironmentMode> = BTreeMap::new();
+    for row in all.iter().filter(|m| m.policy_id == policy_id) {
+        by_env.insert(
+            row.environment.clone(),
+            EnvironmentMode {
+                environment: row.environment.clone(),
+                mode: Mode::parse(&row.mode),
+                updated_ms: Some(row.updated_ms),
+                updated_by_name: Some(row.updated_by_name.clone()),
+            },
+        );
+    }
+    let mut modes: Vec<EnvironmentMode> = ENVIRONMENTS
+        .iter()
+        .map(|env| {
+            by_env.remove(*env).unwrap_or(EnvironmentMode {
+                environment: (*env).to_owned(),
+                mode: None,
+                updated_ms: None,
+                updated_by_name: None,
+            })
+        })
+        .collect();
+    modes.extend(by_env.into_values());
+    modes
+}
+
+/// The policy with id (or, for API users, name) `key`.
+async fn find(db: &Db, key: &str) -> Result<PolicyRow, AppError> {
+    queries::find_policy(db.pool(), key)
+        .await
+        .map_err(db_error("reading a policy"))?
+        .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))
+}
+
+/// A policy with its current version and its history, newest first.
+pub async fn detail(db: &Db, who: &Principal, key: &str) -> Result<PolicyDetail, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let row = find(db, key).await?;
+    let current = version_of(db, &row.id, row.current_version).await?;
+    let versions = queries::version_infos(db.pool(), &row.id)
+        .await
+        .map_err(db_error("reading versions"))?;
+    let modes = queries::modes_of_policy(db.pool(), &row.id)
+        .await
+        .map_err(db_error("reading modes"))?;
+    let last_run = versions
+        .iter()
+        .find(|v| v.number == row.current_version)
+        .and_then(|v| v.last_run.clone());
+    let policy_modes = modes_of(&modes, &row.id);
+    let summary = row.into_summary(policy_modes, last_run);
+    Ok(PolicyDetail {
+        policy: summary,
+        current,
+        versions,
+    })
+}
+
+async fn version_of(db: &Db, policy_id: &str, number: i64) -> Result<Version, AppError> {
+    queries::version(db.pool(), policy_id, number)
+        .await
+        .map_err(db_error("reading a version"))?
+        .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))
+}
+
+/// One version of a policy.
+pub async fn version(db: &Db, who: &Principal, key: &str, number: i64) -> Result<Version, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let row = find(db, key).await?;
+    version_of(db, &row.id, number).await
+}
+
+/// Create a policy from the library, from pasted YAML or from a blank template. Nothing is
+/// written unless the engine accepts the whole first version.
+pub async fn create(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    new: NewPolicy,
+) -> Result<SaveOutcome, AppError> {
+    authorize(Some(who), Action::EditPolicies)?;
+    let (content, origin, title, category) = match new {
+        NewPolicy::Library { entry } => {
+            let found = palisade_engine::library::entry(&entry)
+                .map_err(|err| AppError::internal("reading the library", err))?
+                .ok_or_else(|| AppError::NotFound(format!("no library entry {entry:?}")))?;
+            let content = library::content(&found)?;
+            (
+                content,
+                format!("library:{}", found.id),
+                Some(found.title.clone()),
+                Some(found.category.as_str().to_owned()),
+            )
+        }
+        NewPolicy::Yaml { source, params } => (
+            Content {
+                source,
+                params,
+                ..Content::default()
+            },
+            "yaml".to_owned(),
+            None,
+            None,
+        ),
+        NewPolicy::Blank { engine, name } => {
+            let name = name.trim().to_owned();
+            if !validate::valid_name(&name) {
+                return Ok(SaveOutcome::Invalid {
+                    problems: vec![crate::policies::Problem {
+                        part: crate::policies::Part::Policy,
+                        line: 0,
+                        column: 0,
+                        message: format!(
+                            "{name:?} is not a valid name: lower-case letters, digits, `-` and \
+                             `.`, starting and ending with a letter or digit"
+                        ),
+                    }],
+                });
+            }
+            (
+                templates::blank(engine, &name),
+                "blank".to_owned(),
+                None,
+                None,
+            )
+        }
+    };
+    let content = tidy(content);
+    let checked = validate::check(&content);
+    if !checked.problems.is_empty() {
+        return Ok(SaveOutcome::Invalid {
+            problems: checked.problems,
+        });
+    }
+    let (Some(engine), Some(name)) = (checked.engine, checked.name.clone()) else {
+        return Err(AppError::internal("creating a policy", "a valid draft without engine or name"));
+    };
+    let title = title.or(checked.title).unwrap_or_else(|| name.clone());
+    let category = category
+        .or(checked.category)
+        .unwrap_or_else(|| match engine {
+            Engine::PodSecurity => "pod-security".to_owned(),
+            _ => "configuration".to_owned(),
+        });
+
+    let mut tx = db.pool().begin().await.map_err(db_error("starting a transaction"))?;
+    if queries::find_policy(&mut *tx, &name)
+        .await
+        .map_err(db_error("checking a name"))?
+        .is_some()
+    {
+        return Err(AppError::Conflict(format!(
+            "a policy named {name:?} exists already; open it and save a new version instead"
+        )));
+    }
+    let id = new_id();
+    let policy = queries::NewPolicyRow {
+        id: &id,
+        name: &name,
+        title: &title,
+        engine,
+        category: &category,
+        origin: &origin,
+        now,
+    };
+    queries::insert_policy(&mut *tx, &policy)
+        .await
+        .map_err(|err| unique_or(err, &name))?;
+    let hash = content_hash(&content);
+    queries::insert_version(&mut *tx, &id, 1, &content, "first version", who, now, &hash)
+        .await
+        .map_err(db_error("saving a version"))?;
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: "policy.create",
+            target_kind: "policy",
+            target_id: &id,
+            detail: json!({ "name": name, "origin": origin, "version": 1, "content_hash": hash }),
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    tx.commit().await.map_err(db_error("committing"))?;
+    Ok(SaveOutcome::Saved {
+        policy_id: id,
+        version: 1,
+    })
+}
+
+/// A concurrent create of the same name loses on the UNIQUE constraint: that is a conflict.
+fn unique_or(err: sqlx::Error, name: &str) -> AppError {
+    let unique = err
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation());
+    if unique {
+        AppError::Conflict(format!("a policy named {name:?} exists already"))
+    } else {
+        AppError::internal("saving a policy", err)
+    }
+}
+
+/// Save `content` as the next version of the policy, if the engine accepts it and it differs from
+/// the current version. `base_version` is the version the author edited: if someone saved since,
+/// the save is refused as a conflict rather than silently overwriting their work.
+pub async fn save(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    key: &str,
+    base_version: i64,
+    content: Content,
+    note: &str,
+) -> Result<SaveOutcome, AppError> {
+    authorize(Some(who), Action::EditPolicies)?;
+    let row = find(db, key).await?;
+    let content = tidy(content);
+    let checked = validate::check(&content);
+    if !checked.problems.is_empty() {
+        return Ok(SaveOutcome::Invalid {
+            problems: checked.problems,
+        });
+    }
+    if checked.engine != Some(row.engine()) {
+        return Ok(SaveOutcome::Invalid {
+            problems: vec![crate::policies::Problem {
+                part: crate::policies::Part::Source,
+                line: 1,
+                column: 1,
+                message: format!(
+                    "this policy is a {}; a different engine needs a policy of its own",
+                    row.engine().label()
+                ),
+            }],
+        });
+    }
+    if checked.name.as_deref() != Some(row.name.as_str()) {
+        return Ok(SaveOutcome::Invalid {
+            problems: vec![crate::policies::Problem {
+                part: crate::policies::Part::Source,
+                line: 1,
+                column: 1,
+                message: format!(
+                    "metadata.name must stay {:?}: clusters know the policy by that name",
+                    row.name
+                ),
+            }],
+        });
+    }
+    let mut tx = db.pool().begin().await.map_err(db_error("starting a transaction"))?;
+    let current = queries::version(&mut *tx, &row.id, row.current_version)
+        .await
+        .map_err(db_error("reading the current version"))?
+        .ok_or_else(|| AppError::internal("saving", "the current version is missing"))?;
+    if base_version != current.number {
+        return Err(AppError::Conflict(format!(
+            "version {} was saved after version {base_version}, which you edited: reload, and \
+             apply your change to the new version",
+            current.number
+        )));
+    }
+    let hash = content_hash(&content);
+    if hash == current.content_hash {
+        return Err(AppError::Invalid(format!(
+            "nothing to save: version {} has exactly this content",
+            current.number
+        )));
+    }
+    let number = current.number + 1;
+    let note = note.trim();
+    queries::insert_version(&mut *tx, &row.id, number, &content, note, who, now, &hash)
+        .await
+        .map_err(db_error("saving a version"))?;
+    let moved = queries::advance_policy(&mut *tx, &row.id, current.number, number, now)
+        .await
+        .map_err(db_error("moving the policy to its new version"))?;
+    if !moved {
+        return Err(AppError::Conflict(
+            "someone saved this policy at the same moment: reload and try again".into(),
+        ));
+    }
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: "policy.save",
+            target_kind: "policy",
+            target_id: &row.id,
+            detail: json!({ "name": row.name, "version": number, "note": note, "content_hash": hash }),
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    tx.commit().await.map_err(db_error("committing"))?;
+    Ok(SaveOutcome::Saved {
+        policy_id: row.id,
+        version: number,
+    })
+}
+
+/// The parts of a version as the diff shows them, in order.
+fn parts(version: &Version) -> Vec<(&'static str, String)> {
+    let tests = serde_yaml_ng::to_string(&version.content.tests).unwrap_or_default();
+    vec![
+        ("policy.yaml", version.content.source.clone()),
+        ("params.yaml", version.content.params.clone()),
+        ("description", version.content.description.clone()),
+        ("remediation", version.content.remediation.clone()),
+        ("controls", version.content.controls.join("\n")),
+        ("tests.yaml", tests),
+    ]
+}
+
+/// The line diff from version `from` to version `to` (any two, either order).
+pub async fn diff(
+    db: &Db,
+    who: &Principal,
+    key: &str,
+    from: i64,
+    to: i64,
+) -> Result<VersionDiff, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let row = find(db, key).await?;
+    let old = version_of(db, &row.id, from).await?;
+    let new = version_of(db, &row.id, to).await?;
+    let files = parts(&old)
+        .into_iter()
+        .zip(parts(&new))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((name, a), (_, b))| diff_lines(name, &a, &b, 3))
+        .collect();
+    Ok(VersionDiff { from, to, files })
+}
+
+/// Run the cases of version `number` and store the results with it.
+pub async fn run_tests(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    key: &str,
+    number: i64,
+) -> Result<TestRun, AppError> {
+    authorize(Some(who), Action::EditPolicies)?;
+    let row = find(db, key).await?;
+    let version_id = queries::version_id(db.pool(), &row.id, number)
+        .await
+        .map_err(db_error("reading a version"))?
+        .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))?;
+    let version = version_of(db, &row.id, number).await?;
+    let content = version.content;
+    // The engine is synchronous and CPU-bound: keep it off the async workers.
+    let ran = tokio::task::spawn_blocking(move || validate::run_cases(&content))
+        .await
+        .map_err(|err| AppError::internal("running tests", err))?;
+    let run = queries::NewRun {
+        id: new_id(),
+        version_id,
+        number,
+        now,
+        who,
+        ran,
+    };
+    let mut tx = db.pool().begin().await.map_err(db_error("starting a transaction"))?;
+    queries::insert_run(&mut *tx, &run)
+        .await
+        .map_err(db_error("storing a test run"))?;
+    let stored = run.into_test_run();
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: "policy.run_tests",
+            target_kind: "policy",
+            target_id: &row.id,
+            detail: json!({
+                "version": number,
+                "passed": stored.summary.passed,
+                "failed": stored.summary.failed,
+                "skipped": stored.summary.skipped,
+            }),
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    tx.commit().await.map_err(db_error("committing"))?;
+    Ok(stored)
+}
+
+/// The newest stored test run of version `number`, if it was ever run.
+pub async fn latest_run(
+    db: &Db,
+    who: &Principal,
+    key: &str,
+    number: i64,
+) -> Result<Option<TestRun>, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let row = find(db, key).await?;
+    queries::latest_run(db.pool(), &row.id, number)
+        .await
+        .map_err(db_error("reading a test run"))
+}
+
+/// Intended modes, what is live where, and the rendered manifests of the current version.
+pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let row = find(db, key).await?;
+    let modes = queries::modes_of_policy(db.pool(), &row.id)
+        .await
+        .map_err(db_error("reading modes"))?;
+    let current = version_of(db, &row.id, row.current_version).await?;
+    let manifests = Mode::ALL
+        .into_iter()
+        .map(|mode| RenderedMode {
+            mode,
+            yaml: render::manifests(&current.content, mode),
+        })
+        .collect();
+    Ok(Staging {
+        policy_id: row.id.clone(),
+        version: row.current_version,
+        modes: modes_of(&modes, &row.id),
+        live: Vec::new(),
+        manifests,
+    })
+}
+
+/// The manifests of the current version in `mode`, as one YAML stream.
+pub async fn manifests(db: &Db, who: &Principal, key: &str, mode: Mode) -> Result<String, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let row = find(db, key).await?;
+    let current = version_of(db, &row.id, row.current_version).await?;
+    render::manifests(&current.content, mode).map_err(AppError::Invalid)
+}
+
+/// Set (or with `None`, clear) the intended mode of the policy in `environment`.
+pub async fn set_mode(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    key: &str,
+    environment: &str,
+    mode: Option<Mode>,
+) -> Result<Staging, AppError> {
+    authorize(Some(who), Action::EditPolicies)?;
+    let environment = environment.trim();
+    if !valid_environment(environment) {
+        return Err(AppError::Invalid(format!(
+            "{environment:?} is not an environment name: 1 to 40 lower-case letters, digits and `-`"
+        )));
+    }
+    let row = find(db, key).await?;
+    let mut tx = db.pool().begin().await.map_err(db_error("starting a transaction"))?;
+    let before = queries::mode_of(&mut *tx, &row.id, environment)
+        .await
+        .map_err(db_error("reading a mode"))?;
+    queries::set_mode(&mut *tx, &row.id, environment, mode, who, now)
+        .await
+        .map_err(db_error("setting a mode"))?;
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: "policy.set_mode",
+            target_kind: "policy",
+            target_id: &row.id,
+            detail: json!({
+                "environment": environment,
+                "from": before,
+                "to": mode.map(Mode::as_str),
+            }),
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    tx.commit().await.map_err(db_error("committing"))?;
+    staging(db, who, &row.id).await
+}
+
+/// Every library entry, with the policy adopted from it if any.
+pub async fn library(db: &Db, who: &Principal) -> Result<Vec<LibraryEntry>, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let adopted = queries::adopted(db.pool())
+        .await
+        .map_err(db_error("reading adopted entries"))?;
+    Ok(library::entries()?
+        .iter()
+        .map(|entry| {
+            let adopted_as = adopted
+                .iter()
+                .find(|(origin, _)| origin.strip_prefix("library:") == Some(entry.id))
+                .map(|(_, id)| id.clone());
+            library::describe(entry, adopted_as)
+        })
+        .collect())
+}
+
+/// Rendering a version into what each engine receives in a mode.
+pub mod render {
+    use palisade_engine::render::{render, to_yaml};
+    use palisade_engine::source::parse_documents;
+    use serde_json::Value;
+
+    use super::validate::SOURCE_FILE;
+    use crate::policies::{Content, Mode};
+
+    pub fn engine_mode(mode: Mode) -> palisade_engine::Mode {
+        match mode {
+            Mode::Audit => palisade_engine::Mode::Audit,
+            Mode::Warn => palisade_engine::Mode::Warn,
+            Mode::Enforce => palisade_engine::Mode::Enforce,
+        }
+    }
+
+    /// The manifests for `mode` as one YAML stream, or why they cannot be rendered. The version's
+    /// parameter objects go along, replacing samples of the same kind and name in the source.
+    pub fn manifests(content: &Content, mode: Mode) -> Result<String, String> {
+        let mut manifests = render(SOURCE_FILE, &content.source, engine_mode(mode)).map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        let params = if content.params.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse_documents("params.yaml", &content.params).map_err(|e| e.to_string())?
+        };
+        let text = |value: &Value, key: &str| {
+            value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+        };
+        let mut yaml_params = String::new();
+        for param in &params {
+            let kind = text(&param.value, "kind");
+            let name = param
+                .value
+                .get("metadata")
+                .map(|m| text(m, "name"))
+                .unwrap_or_default();
+            manifests.retain(|m| !(m.kind == kind && m.name == name));
+            yaml_params.push_str(&format!("---\n# {kind} {name} (parameters of this version)\n"));
+            yaml_params.push_str(
+                &serde_yaml_ng::to_string(&param.value).map_err(|e| e.to_string())?,
+            );
+        }
+        let mut out = to_yaml(&manifests);
+        if out.is_empty() {
+            yaml_params = yaml_params.trim_start_matches("---\n").to_owned();
+        }
+        out.push_str(&yaml_params);
+        Ok(out)
+    }
+}

@@ -1,0 +1,185 @@
+//! Small, valid starting points for a blank policy of each engine.
+
+use crate::policies::{Content, Engine, Expect, TestCase};
+
+/// The first version of a blank policy named `name`. (Gatekeeper names a template after the
+/// constraint kind it defines, lower-cased: `require-owner` becomes the kind `RequireOwner` and
+/// the template, and so the policy, `requireowner`.)
+pub fn blank(engine: Engine, name: &str) -> Content {
+    match engine {
+        Engine::Vap => Content {
+            source: VAP.replace("NAME", name),
+            description: "Describe what this policy checks and why.".into(),
+            remediation: "Say what to change when it finds something.".into(),
+            tests: vec![
+                case("a labelled pod is allowed", LABELLED_POD, Expect::Allow, None),
+                case(
+                    "a pod without an owner label is denied",
+                    UNLABELLED_POD,
+                    Expect::Deny,
+                    Some("owner label"),
+                ),
+            ],
+            ..Content::default()
+        },
+        Engine::Gatekeeper => Content {
+            source: GATEKEEPER
+                .replace("PACKAGE", &name.replace(['-', '.'], "_"))
+                .replace("TEMPLATE", &kind_of(name).to_lowercase())
+                .replace("NAME", name)
+                .replace("KIND", &kind_of(name)),
+            description: "Describe what this policy checks and why.".into(),
+            remediation: "Say what to change when it finds something.".into(),
+            tests: vec![
+                case("a labelled pod is allowed", LABELLED_POD, Expect::Allow, None),
+                case(
+                    "a pod without an owner label is denied",
+                    UNLABELLED_POD,
+                    Expect::Deny,
+                    Some("owner"),
+                ),
+            ],
+            ..Content::default()
+        },
+        Engine::PodSecurity => Content {
+            source: POD_SECURITY.replace("NAME", name),
+            description: "The Pod Security Standards baseline level, as namespace labels.".into(),
+            remediation: "Change the pods the apiserver names so they meet the level.".into(),
+            tests: vec![
+                case("an ordinary pod is allowed", LABELLED_POD, Expect::Allow, None),
+                case("a privileged pod is denied", PRIVILEGED_POD, Expect::Deny, Some("privileged")),
+            ],
+            ..Content::default()
+        },
+    }
+}
+
+fn case(name: &str, yaml: &str, expect: Expect, message: Option<&str>) -> TestCase {
+    TestCase {
+        name: name.into(),
+        yaml: yaml.into(),
+        expect,
+        message: message.map(Into::into),
+    }
+}
+
+/// A Gatekeeper constraint kind from a policy name: `require-owner` → `RequireOwner`.
+fn kind_of(name: &str) -> String {
+    name.split(['-', '.'])
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
+const VAP: &str = "\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: NAME
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [\"\"]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [pods]
+  validations:
+  - expression: \"has(object.metadata.labels) && 'owner' in object.metadata.labels\"
+    message: every pod needs an owner label
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: NAME
+spec:
+  policyName: NAME
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchExpressions:
+      - key: kubernetes.io/metadata.name
+        operator: NotIn
+        values: [kube-system, kube-public, kube-node-lease, palisade-system]
+";
+
+const GATEKEEPER: &str = "\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: TEMPLATE
+spec:
+  crd:
+    spec:
+      names:
+        kind: KIND
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package PACKAGE
+
+      violation[{\"msg\": msg}] {
+        not input.review.object.metadata.labels.owner
+        msg := \"every pod needs an owner label\"
+      }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: KIND
+metadata:
+  name: NAME
+spec:
+  match:
+    kinds:
+    - apiGroups: [\"\"]
+      kinds: [Pod]
+    excludedNamespaces: [kube-system, kube-public, kube-node-lease, palisade-system]
+";
+
+const POD_SECURITY: &str = "\
+apiVersion: palisade.dev/v1alpha1
+kind: PodSecurityEntry
+metadata:
+  name: NAME
+spec:
+  level: baseline
+  version: latest
+";
+
+const LABELLED_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {owner: team-a}
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/app:1.0
+";
+
+const UNLABELLED_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/app:1.0
+";
+
+const PRIVILEGED_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/app:1.0
+    securityContext: {privileged: true}
+";

@@ -1,0 +1,427 @@
+//! The policies service against real databases: a SQLite file and a fresh PostgreSQL database
+//! (`PALISADE_TEST_POSTGRES_URL`, which `scripts/test` sets; the PostgreSQL tests fail loudly
+//! without it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use sqlx::Connection;
+
+use super::*;
+use crate::auth::Role;
+use crate::db::{DatabaseUrl, PoolSettings};
+use crate::policies::{Expect, Part, Problem, TestCase};
+
+const POSTGRES_ENV: &str = "PALISADE_TEST_POSTGRES_URL";
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn database(backend: Backend) -> Db {
+    let url = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(unique("palisade_policies"));
+            std::fs::create_dir_all(&dir).unwrap();
+            format!("sqlite://{}/palisade.db", dir.display())
+        }
+        Backend::Postgres => {
+            let admin = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+                panic!("{POSTGRES_ENV} is not set: the PostgreSQL tests need a real server")
+            });
+            sqlx::any::install_default_drivers();
+            let name = unique("palisade_policies");
+            let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.ok();
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+            format!("{base}/{name}")
+        }
+    };
+    let settings = PoolSettings {
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(5),
+    };
+    let db = Db::connect(&DatabaseUrl::parse(&url).unwrap(), &settings)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    db
+}
+
+fn author() -> Principal {
+    Principal::new("u-author", "Ada Author", Role::Author)
+}
+
+fn viewer() -> Principal {
+    Principal::new("u-viewer", "Vic Viewer", Role::Viewer)
+}
+
+async fn count(db: &Db, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
+async fn audit_actions(db: &Db) -> Vec<String> {
+    sqlx::query_scalar("SELECT action FROM audit_entries ORDER BY at_ms, action")
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+}
+
+fn saved(outcome: SaveOutcome) -> (String, i64) {
+    match outcome {
+        SaveOutcome::Saved { policy_id, version } => (policy_id, version),
+        SaveOutcome::Invalid { problems } => panic!("not saved: {problems:?}"),
+    }
+}
+
+fn invalid(outcome: SaveOutcome) -> Vec<Problem> {
+    match outcome {
+        SaveOutcome::Invalid { problems } => problems,
+        SaveOutcome::Saved { .. } => panic!("an invalid draft was saved"),
+    }
+}
+
+async fn lifecycle(backend: Backend) {
+    let db = database(backend).await;
+    let ada = author();
+
+    // A viewer is refused by the one authorize function, and nothing is written.
+    let refused = create(
+        &db,
+        &viewer(),
+        1_000,
+        NewPolicy::Library {
+            entry: "disallow-privileged".into(),
+        },
+    )
+    .await;
+    assert!(matches!(refused, Err(AppError::Forbidden(m)) if m.contains("author")));
+    assert_eq!(count(&db, "policies").await, 0);
+
+    // Adopt from the library: policy, texts, tags and cases copied.
+    let (id, first_number) = saved(
+        create(
+            &db,
+            &ada,
+            1_000,
+            NewPolicy::Library {
+                entry: "disallow-privileged".into(),
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(first_number, 1);
+    let detail = detail(&db, &viewer(), &id).await.unwrap();
+    assert_eq!(detail.policy.name, "disallow-privileged");
+    assert_eq!(detail.policy.engine, Engine::Vap);
+    assert_eq!(detail.policy.category, "pod-security");
+    assert!(detail.current.content.controls.iter().any(|c| c.starts_with("cis:")));
+    assert!(!detail.current.content.description.is_empty());
+    assert!(detail.current.content.tests.len() >= 3);
+    assert_eq!(detail.current.author_name, "Ada Author");
+    // The same entry twice is a conflict, not a second policy.
+    let twice = create(
+        &db,
+        &ada,
+        1_001,
+        NewPolicy::Library {
+            entry: "disallow-privileged".into(),
+        },
+    )
+    .await;
+    assert!(matches!(twice, Err(AppError::Conflict(_))), "{twice:?}");
+
+    // A broken CEL expression is refused at its line; nothing is written.
+    let before_versions = count(&db, "policy_versions").await;
+    let before_audit = count(&db, "audit_entries").await;
+    let mut broken = detail.current.content.clone();
+    let line = broken
+        .source
+        .lines()
+        .position(|l| l.contains("size(variables.privileged) == 0"))
+        .unwrap()
+        + 1;
+    broken.source = broken
+        .source
+        .replace("size(variables.privileged) == 0", "size(variables.privileged) == = 0");
+    let problems = invalid(save(&db, &ada, 2_000, &id, 1, broken, "broken").await.unwrap());
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.part == Part::Source && p.line == line),
+        "expected a problem at line {line}: {problems:?}"
+    );
+    assert_eq!(count(&db, "policy_versions").await, before_versions);
+    assert_eq!(count(&db, "audit_entries").await, before_audit);
+
+    // Saving exactly what is there is refused: every version is a change.
+    let same = save(&db, &ada, 2_000, &id, 1, detail.current.content.clone(), "").await;
+    assert!(matches!(same, Err(AppError::Invalid(m)) if m.contains("nothing to save")));
+
+    // A real change is version 2; version 1 stays exactly as it was.
+    let mut changed = detail.current.content.clone();
+    changed.remediation = "Remove privileged: true.".into();
+    changed.tests.push(TestCase {
+        name: "a plain pod is denied (wrong on purpose)".into(),
+        yaml: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: nginx:1.27}\n".into(),
+        expect: Expect::Deny,
+        message: None,
+    });
+    let (_, two) = saved(
+        save(&db, &ada, 3_000, &id, 1, changed.clone(), "clearer remediation")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(two, 2);
+    let first = version(&db, &viewer(), &id, 1).await.unwrap();
+    assert_eq!(first, detail.current, "version 1 changed after a save");
+    // Saving on top of an old version is a conflict.
+    let mut late = detail.current.content.clone();
+    late.description = "late".into();
+    let stale = save(&db, &ada, 3_500, &id, 1, late, "").await;
+    assert!(matches!(stale, Err(AppError::Conflict(_))), "{stale:?}");
+
+    // The diff shows the change, with line numbers.
+    let diff = diff(&db, &viewer(), &id, 1, 2).await.unwrap();
+    let names: Vec<&str> = diff.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["remediation", "tests.yaml"]);
+    assert!(diff.files[0]
+        .lines
+        .iter()
+        .any(|l| l.op == crate::policies::DiffOp::Added && l.text.contains("privileged: true")));
+
+    // Tests: the deliberately wrong case fails with the engine's verdict; results are stored.
+    let refused_run = run_tests(&db, &viewer(), 4_000, &id, 2).await;
+    assert!(matches!(refused_run, Err(AppError::Forbidden(_))));
+    let run = run_tests(&db, &ada, 4_000, &id, 2).await.unwrap();
+    assert_eq!(run.summary.failed, 1, "{run:?}");
+    assert_eq!(run.summary.passed, changed.tests.len() - 1);
+    let wrong = run.results.last().unwrap();
+    assert_eq!(wrong.actual.as_deref(), Some("allow"));
+    assert!(wrong.reason.contains("expected deny, got allow"), "{wrong:?}");
+    let denied = run.results.iter().find(|r| r.expected == Expect::Deny && r.status == crate::policies::CaseStatus::Passed).unwrap();
+    assert!(denied.messages.iter().any(|m| m.contains("rivileged")), "{denied:?}");
+    let stored = latest_run(&db, &viewer(), &id, 2).await.unwrap().unwrap();
+    assert_eq!(stored, run);
+    assert!(latest_run(&db, &viewer(), &id, 1).await.unwrap().is_none());
+
+    // Staging: modes per environment; nothing live yet.
+    let refused_mode = set_mode(&db, &viewer(), 5_000, &id, "prod", Some(Mode::Enforce)).await;
+    assert!(matches!(refused_mode, Err(AppError::Forbidden(_))));
+    let staged = set_mode(&db, &ada, 5_000, &id, "dev", Some(Mode::Warn)).await.unwrap();
+    let dev = staged.modes.iter().find(|m| m.environment == "dev").unwrap();
+    assert_eq!(dev.mode, Some(Mode::Warn));
+    assert!(staged.live.is_empty());
+    let enforce = staged.manifests.iter().find(|m| m.mode == Mode::Enforce).unwrap();
+    let yaml = enforce.yaml.as_ref().unwrap();
+    assert!(yaml.contains("- Deny") && yaml.contains("ValidatingAdmissionPolicyBinding"), "{yaml}");
+    let audit = manifests(&db, &viewer(), &id, Mode::Audit).await.unwrap();
+    assert!(audit.contains("- Audit") && !audit.contains("- Deny"), "{audit}");
+    let staged = set_mode(&db, &ada, 5_001, &id, "dev", Some(Mode::Enforce)).await.unwrap();
+    assert_eq!(staged.modes[0].mode, Some(Mode::Enforce));
+    assert!(matches!(
+        set_mode(&db, &ada, 5_002, &id, "Prod EU", Some(Mode::Audit)).await,
+        Err(AppError::Invalid(_))
+    ));
+
+    // The list: search and filters.
+    saved(
+        create(&db, &ada, 6_000, NewPolicy::Library { entry: "pod-security-baseline".into() })
+            .await
+            .unwrap(),
+    );
+    let all = list(&db, &viewer(), &PolicyFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let privileged = &all[0];
+    assert_eq!(privileged.name, "disallow-privileged");
+    assert_eq!(privileged.current_version, 2);
+    assert_eq!(privileged.last_run.as_ref().map(|r| r.failed), Some(1));
+    let only = |filter: PolicyFilter| {
+        let db = db.clone();
+        async move {
+            list(&db, &viewer(), &filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(only(PolicyFilter { q: "DISALLOW-PRIV".into(), ..Default::default() }).await, ["disallow-privileged"]);
+    assert_eq!(only(PolicyFilter { q: "100%_".into(), ..Default::default() }).await, Vec::<String>::new());
+    assert_eq!(only(PolicyFilter { engine: "pod-security".into(), ..Default::default() }).await, ["pod-security-baseline"]);
+    assert_eq!(only(PolicyFilter { mode: "enforce".into(), ..Default::default() }).await, ["disallow-privileged"]);
+    assert_eq!(only(PolicyFilter { mode: "none".into(), ..Default::default() }).await, ["pod-security-baseline"]);
+    assert_eq!(only(PolicyFilter { framework: "soc2".into(), ..Default::default() }).await.len(), 2);
+    assert!(list(&db, &viewer(), &PolicyFilter { mode: "loud".into(), ..Default::default() }).await.is_err());
+
+    // Library: the adopted entries point at their policies.
+    let entries = library(&db, &viewer()).await.unwrap();
+    let adopted = entries.iter().find(|e| e.id == "disallow-privileged").unwrap();
+    assert_eq!(adopted.adopted_as.as_deref(), Some(id.as_str()));
+
+    // Every change left an audit entry, in its own transaction.
+    let actions = audit_actions(&db).await;
+    for action in ["policy.create", "policy.save", "policy.run_tests", "policy.set_mode"] {
+        assert!(actions.iter().any(|a| a == action), "{action} missing in {actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| *a == "policy.create").count(), 2);
+    assert_eq!(actions.iter().filter(|a| *a == "policy.save").count(), 1);
+    db.close().await;
+}
+
+async fn pasted_yaml(backend: Backend) {
+    let db = database(backend).await;
+    let ada = author();
+    // Gatekeeper: template + constraint, engine detected.
+    let blank = templates::blank(Engine::Gatekeeper, "require-owner");
+    let (id, _) = saved(
+        create(&db, &ada, 1, NewPolicy::Yaml { source: blank.source.clone(), params: String::new() })
+            .await
+            .unwrap(),
+    );
+    // Gatekeeper names a template after its constraint kind, lower-cased.
+    let detail = detail(&db, &ada, "requireowner").await.unwrap();
+    assert_eq!(detail.policy.id, id);
+    assert_eq!(detail.policy.engine, Engine::Gatekeeper);
+    // A template without a constraint is refused with a reason.
+    let lone = blank.source.split("\n---\n").next().unwrap().to_owned();
+    let problems = invalid(
+        create(&db, &ada, 2, NewPolicy::Yaml { source: lone, params: String::new() })
+            .await
+            .unwrap(),
+    );
+    assert!(problems[0].message.contains("no Constraint"), "{problems:?}");
+    // Pod Security entry.
+    let pss = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata: {name: pss-restricted}\nspec: {level: restricted, version: latest}\n";
+    saved(create(&db, &ada, 3, NewPolicy::Yaml { source: pss.into(), params: String::new() }).await.unwrap());
+    let bad_level = pss.replace("restricted,", "strict,").replace("pss-restricted", "pss-strict");
+    assert!(!invalid(create(&db, &ada, 4, NewPolicy::Yaml { source: bad_level, params: String::new() }).await.unwrap()).is_empty());
+    // YAML that is not a policy, and broken YAML at its line.
+    let problems = invalid(
+        create(&db, &ada, 5, NewPolicy::Yaml { source: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n".into(), params: String::new() })
+            .await
+            .unwrap(),
+    );
+    assert!(problems[0].message.contains("no policy here"));
+    let problems = invalid(
+        create(&db, &ada, 6, NewPolicy::Yaml { source: "apiVersion: v1\nkind: [\n".into(), params: String::new() })
+            .await
+            .unwrap(),
+    );
+    assert!(problems[0].line >= 2, "{problems:?}");
+    // Blank templates of every engine are valid and their own cases pass.
+    for engine in Engine::ALL {
+        let name = format!("blank-{}", engine.as_str());
+        let (id, _) = saved(create(&db, &ada, 7, NewPolicy::Blank { engine, name }).await.unwrap());
+        let run = run_tests(&db, &ada, 8, &id, 1).await.unwrap();
+        assert_eq!(run.summary.failed + run.summary.skipped, 0, "{engine:?}: {run:?}");
+        assert!(run.summary.passed >= 2);
+    }
+    assert!(matches!(
+        create(&db, &ada, 9, NewPolicy::Blank { engine: Engine::Vap, name: "Bad Name".into() }).await.unwrap(),
+        SaveOutcome::Invalid { .. }
+    ));
+    // 3 policies from YAML, 3 blank; the refused ones wrote nothing.
+    assert_eq!(count(&db, "policies").await, 5);
+    assert_eq!(count(&db, "policy_versions").await, 5);
+    assert_eq!(audit_actions(&db).await.iter().filter(|a| *a == "policy.create").count(), 5);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_policy_lifecycle() {
+    lifecycle(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_policy_lifecycle() {
+    lifecycle(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn sqlite_pasted_yaml_and_blank_templates() {
+    pasted_yaml(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_pasted_yaml_and_blank_templates() {
+    pasted_yaml(Backend::Postgres).await;
+}
+
+#[test]
+fn every_library_entry_adopts_and_passes_its_own_cases() {
+    for entry in library::entries().unwrap() {
+        let content = library::content(&entry).unwrap();
+        let checked = validate::check(&content);
+        assert!(checked.problems.is_empty(), "{}: {:?}", entry.id, checked.problems);
+        assert_eq!(checked.name.as_deref(), Some(entry.id));
+        let ran = validate::run_cases(&content);
+        assert!(ran.error.is_none(), "{}: {:?}", entry.id, ran.error);
+        let bad: Vec<_> = ran
+            .results
+            .iter()
+            .filter(|r| r.status != crate::policies::CaseStatus::Passed)
+            .collect();
+        assert!(bad.is_empty(), "{}: {bad:?}", entry.id);
+        assert!(!ran.results.is_empty());
+    }
+}
+
+#[test]
+fn drafts_are_checked_part_by_part() {
+    let mut content = templates::blank(Engine::Vap, "p");
+    content.controls = vec!["cis:5.2.2".into(), "iso:27001".into()];
+    content.tests[1].message = Some("(".into());
+    content.tests[0].yaml = "kind: Pod\n".into();
+    content.params = "apiVersion: v1\nkind: ConfigMap\n".into();
+    let problems = validate::check(&content).problems;
+    let parts: Vec<Part> = problems.iter().map(|p| p.part).collect();
+    assert_eq!(parts, [Part::Params, Part::Controls, Part::Test(0), Part::Test(1)], "{problems:?}");
+    assert_eq!(problems[1].line, 2);
+}
+
+#[test]
+fn manifests_carry_the_versions_parameters() {
+    let entry = palisade_engine::library::entry("allowed-registries").unwrap().unwrap();
+    let mut content = library::content(&entry).unwrap();
+    content.params = content.params.replace("registry.example.com/", "mine.example/");
+    let yaml = render::manifests(&content, Mode::Warn).unwrap();
+    assert!(yaml.contains("mine.example/"), "{yaml}");
+    assert_eq!(yaml.matches("# ConfigMap palisade-allowed-registries").count(), 1, "{yaml}");
+    assert!(yaml.contains("- Warn"));
+}
+
+#[test]
+fn content_hashes_change_with_any_part() {
+    let content = templates::blank(Engine::Vap, "p");
+    let mut other = content.clone();
+    assert_eq!(content_hash(&content), content_hash(&other));
+    other.tests[0].expect = Expect::Warn;
+    assert_ne!(content_hash(&content), content_hash(&other));
+    assert_eq!(content_hash(&content).len(), 64);
+}

@@ -1,0 +1,463 @@
+//! `/api/v1/policies` and `/api/v1/library`: policies, their versions, diffs, test runs, staging
+//! and manifests, and the built-in library. Handlers extract, authorize and call the same service
+//! the UI's server functions call (`palisade_app::policies::ssr`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use palisade_app::auth::ssr::Caller;
+use palisade_app::auth::Action;
+use palisade_app::db::now_ms;
+use palisade_app::policies::{
+    self, ssr as service, Content, Mode, NewPolicy, PolicyFilter, SaveOutcome,
+};
+use palisade_app::state::AppState;
+use palisade_app::AppError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::Operation;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/policies", get(list_policies).post(create_policy))
+        .route("/api/v1/policies/check", post(check_policy))
+        .route("/api/v1/policies/{id}", get(get_policy))
+        .route(
+            "/api/v1/policies/{id}/versions",
+            get(list_versions).post(save_version),
+        )
+        .route("/api/v1/policies/{id}/versions/{number}", get(get_version))
+        .route("/api/v1/policies/{id}/diff", get(diff_versions))
+        .route(
+            "/api/v1/policies/{id}/versions/{number}/test-runs",
+            post(run_tests),
+        )
+        .route(
+            "/api/v1/policies/{id}/versions/{number}/test-runs/latest",
+            get(get_test_run),
+        )
+        .route("/api/v1/policies/{id}/staging", get(get_staging))
+        .route("/api/v1/policies/{id}/modes/{environment}", put(set_mode))
+        .route("/api/v1/policies/{id}/manifests/{mode}", get(get_manifests))
+        .route("/api/v1/library", get(list_library))
+}
+
+/// A save refused by the engine: 400, with one problem per line as `part:line:column: message`.
+fn saved_or_invalid(outcome: SaveOutcome) -> Result<(String, i64), AppError> {
+    match outcome {
+        SaveOutcome::Saved { policy_id, version } => Ok((policy_id, version)),
+        SaveOutcome::Invalid { problems } => Err(AppError::Invalid(
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )),
+    }
+}
+
+async fn list_policies(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(filter): Query<PolicyFilter>,
+) -> Result<Json<Vec<policies::PolicySummary>>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::list(&state.db, &who, &filter).await.map(Json)
+}
+
+async fn create_policy(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(new): Json<NewPolicy>,
+) -> Result<(StatusCode, Json<policies::PolicyDetail>), AppError> {
+    let who = caller.require(Action::EditPolicies)?;
+    let (id, _) = saved_or_invalid(service::create(&state.db, &who, now_ms(), new).await?)?;
+    let detail = service::detail(&state.db, &who, &id).await?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}
+
+async fn check_policy(
+    caller: Caller,
+    Json(content): Json<Content>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Action::Read)?;
+    let problems = service::validate::check(&content).problems;
+    Ok(Json(json!({ "valid": problems.is_empty(), "problems": problems })))
+}
+
+async fn get_policy(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<policies::PolicyDetail>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::detail(&state.db, &who, &id).await.map(Json)
+}
+
+async fn list_versions(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<policies::VersionInfo>>, AppError> {
+    let who = caller.require(Action::Read)?;
+    Ok(Json(service::detail(&state.db, &who, &id).await?.versions))
+}
+
+/// The body of a save: the whole new content, the version it was based on and a note.
+#[derive(Debug, Deserialize)]
+struct SaveRequest {
+    base_version: i64,
+    #[serde(default)]
+    note: String,
+    #[serde(flatten)]
+    content: Content,
+}
+
+async fn save_version(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(request): Json<SaveRequest>,
+) -> Result<(StatusCode, Json<policies::Version>), AppError> {
+    let who = caller.require(Action::EditPolicies)?;
+    let outcome = service::save(
+        &state.db,
+        &who,
+        now_ms(),
+        &id,
+        request.base_version,
+        request.content,
+        &request.note,
+    )
+    .await?;
+    let (policy_id, number) = saved_or_invalid(outcome)?;
+    let version = service::version(&state.db, &who, &policy_id, number).await?;
+    Ok((StatusCode::CREATED, Json(version)))
+}
+
+async fn get_version(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, number)): Path<(String, i64)>,
+) -> Result<Json<policies::Version>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::version(&state.db, &who, &id, number).await.map(Json)
+}
+
+/// Both are required; optional here so that a caller without them learns about authorization
+/// first, and then gets a message naming them.
+#[derive(Debug, Deserialize)]
+struct DiffQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+async fn diff_versions(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(range): Query<DiffQuery>,
+) -> Result<Json<policies::VersionDiff>, AppError> {
+    let who = caller.require(Action::Read)?;
+    let (Some(from), Some(to)) = (range.from, range.to) else {
+        return Err(AppError::Invalid(
+            "say which versions to compare: ?from=1&to=2".into(),
+        ));
+    };
+    service::diff(&state.db, &who, &id, from, to).await.map(Json)
+}
+
+async fn run_tests(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, number)): Path<(String, i64)>,
+) -> Result<(StatusCode, Json<policies::TestRun>), AppError> {
+    let who = caller.require(Action::EditPolicies)?;
+    let run = service::run_tests(&state.db, &who, now_ms(), &id, number).await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
+async fn get_test_run(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, number)): Path<(String, i64)>,
+) -> Result<Json<policies::TestRun>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::latest_run(&state.db, &who, &id, number)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("version {number} has not been tested yet")))
+}
+
+async fn get_staging(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<policies::Staging>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::staging(&state.db, &who, &id).await.map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+struct ModeRequest {
+    /// `audit`, `warn`, `enforce`, or null to clear.
+    mode: Option<Mode>,
+}
+
+async fn set_mode(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, environment)): Path<(String, String)>,
+    Json(request): Json<ModeRequest>,
+) -> Result<Json<policies::Staging>, AppError> {
+    let who = caller.require(Action::EditPolicies)?;
+    service::set_mode(&state.db, &who, now_ms(), &id, &environment, request.mode)
+        .await
+        .map(Json)
+}
+
+async fn get_manifests(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, mode)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let who = caller.require(Action::Read)?;
+    let mode = Mode::parse(&mode).ok_or_else(|| {
+        AppError::Invalid(format!("mode must be audit, warn or enforce, not {mode:?}"))
+    })?;
+    let detail = service::detail(&state.db, &who, &id).await?;
+    let yaml = service::manifests(&state.db, &who, &detail.policy.id, mode).await?;
+    let file = format!(
+        "attachment; filename=\"{}-v{}-{}.yaml\"",
+        detail.policy.name,
+        detail.policy.current_version,
+        mode.as_str()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/yaml; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        yaml,
+    )
+        .into_response())
+}
+
+async fn list_library(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<policies::LibraryEntry>>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::library(&state.db, &who).await.map(Json)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The OpenAPI description of the routes above.
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn content_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["source"],
+        "properties": {
+            "source": { "type": "string", "description": "The policy YAML: VAP + binding, ConstraintTemplate + Constraint, or a palisade.dev/v1alpha1 PodSecurityEntry." },
+            "params": { "type": "string", "description": "Parameter objects (a YAML stream) for paramKind policies." },
+            "description": string(),
+            "remediation": string(),
+            "controls": { "type": "array", "items": { "type": "string", "pattern": "^(cis|nsa-cisa|pci-dss|soc2):.+$" } },
+            "tests": { "type": "array", "items": test_case_schema() },
+        },
+    })
+}
+
+fn test_case_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "yaml", "expect"],
+        "properties": {
+            "name": string(),
+            "yaml": { "type": "string", "description": "The object (a CREATE), or an admission.k8s.io/v1 AdmissionReview for UPDATE and DELETE." },
+            "expect": { "enum": ["allow", "audit", "warn", "deny"] },
+            "message": { "type": "string", "description": "A regular expression the engine's message must match." },
+        },
+    })
+}
+
+fn summary_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "name", "title", "engine", "category", "current_version"],
+        "properties": {
+            "id": string(), "name": string(), "title": string(),
+            "engine": { "enum": ["vap", "gatekeeper", "pod-security"] },
+            "category": string(), "origin": string(),
+            "current_version": { "type": "integer" },
+            "controls": { "type": "array", "items": string() },
+            "test_count": { "type": "integer" },
+            "last_run": run_summary_schema(),
+            "modes": { "type": "array", "items": { "type": "object" } },
+        },
+    })
+}
+
+fn run_summary_schema() -> Value {
+    json!({
+        "type": ["object", "null"],
+        "properties": {
+            "version": { "type": "integer" }, "run_ms": { "type": "integer" },
+            "passed": { "type": "integer" }, "failed": { "type": "integer" },
+            "skipped": { "type": "integer" }, "duration_us": { "type": "integer" },
+        },
+    })
+}
+
+fn version_schema() -> Value {
+    let mut schema = content_schema();
+    schema["required"] = json!(["number", "source", "author_name", "created_ms", "content_hash"]);
+    if let Some(properties) = schema["properties"].as_object_mut() {
+        properties.insert("number".into(), json!({ "type": "integer" }));
+        properties.insert("note".into(), string());
+        properties.insert("author_id".into(), string());
+        properties.insert("author_name".into(), string());
+        properties.insert("created_ms".into(), json!({ "type": "integer" }));
+        properties.insert("content_hash".into(), string());
+    }
+    schema
+}
+
+fn detail_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["policy", "current", "versions"],
+        "properties": {
+            "policy": summary_schema(),
+            "current": version_schema(),
+            "versions": { "type": "array", "items": { "type": "object" } },
+        },
+    })
+}
+
+fn test_run_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "passed", "failed", "results"],
+        "properties": {
+            "id": string(),
+            "passed": { "type": "integer" }, "failed": { "type": "integer" },
+            "skipped": { "type": "integer" }, "duration_us": { "type": "integer" },
+            "error": { "type": ["string", "null"] },
+            "results": { "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "name": string(),
+                    "expected": { "enum": ["allow", "audit", "warn", "deny"] },
+                    "actual": { "type": ["string", "null"] },
+                    "status": { "enum": ["passed", "failed", "skipped"] },
+                    "reason": string(),
+                    "messages": { "type": "array", "items": string() },
+                },
+            } },
+        },
+    })
+}
+
+fn staging_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["policy_id", "version", "modes", "live", "manifests"],
+        "properties": {
+            "policy_id": string(),
+            "version": { "type": "integer" },
+            "modes": { "type": "array", "items": { "type": "object", "properties": {
+                "environment": string(),
+                "mode": { "enum": ["audit", "warn", "enforce", null] },
+            } } },
+            "live": { "type": "array", "description": "Empty until rollouts exist." },
+            "manifests": { "type": "array" },
+        },
+    })
+}
+
+const EXAMPLE_SOURCE: &str = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata:\n  name: pod-security-baseline-api\nspec:\n  level: baseline\n  version: latest\n";
+
+pub fn operations() -> Vec<Operation> {
+    let op = |method, path, action, id, summary, request: Option<(Value, Value)>, response, success| {
+        let (request, example) = match request {
+            Some((schema, example)) => (Some(schema), Some(example)),
+            None => (None, None),
+        };
+        Operation {
+            method,
+            path,
+            action: Some(action),
+            id,
+            summary,
+            request,
+            example,
+            response,
+            success,
+        }
+    };
+    vec![
+        op("GET", "/api/v1/policies", Action::Read, "list_policies",
+            "Policies, by name. Query parameters (all optional): q (searches name, title and description), engine (vap, gatekeeper, pod-security), category, framework (cis, nsa-cisa, pci-dss, soc2), mode (audit, warn, enforce, or none for policies with no intended mode).",
+            None, json!({ "type": "array", "items": summary_schema() }), 200),
+        op("POST", "/api/v1/policies", Action::EditPolicies, "create_policy",
+            "Create a policy from a library entry ({from: library, entry}), from pasted YAML ({from: yaml, source, params}; the engine is detected) or from a blank template ({from: blank, engine, name}). Nothing is saved unless the engine accepts it; a refusal is 400 with one problem per line, `part:line:column: message`.",
+            Some((json!({
+                "oneOf": [
+                    { "type": "object", "required": ["from", "entry"], "properties": { "from": { "const": "library" }, "entry": string() } },
+                    { "type": "object", "required": ["from", "source"], "properties": { "from": { "const": "yaml" }, "source": string(), "params": string() } },
+                    { "type": "object", "required": ["from", "engine", "name"], "properties": { "from": { "const": "blank" }, "engine": { "enum": ["vap", "gatekeeper", "pod-security"] }, "name": string() } },
+                ],
+            }), json!({ "from": "yaml", "source": EXAMPLE_SOURCE }))),
+            detail_schema(), 201),
+        op("POST", "/api/v1/policies/check", Action::Read, "check_policy",
+            "Validate a draft with the engine without saving it: every problem with its part (source, params, controls, policy or {test: index}), line and column.",
+            Some((content_schema(), json!({ "source": EXAMPLE_SOURCE }))),
+            json!({ "type": "object", "properties": { "valid": { "type": "boolean" }, "problems": { "type": "array" } } }), 200),
+        op("GET", "/api/v1/policies/{id}", Action::Read, "get_policy",
+            "A policy (by id or name) with its current version and its history.",
+            None, detail_schema(), 200),
+        op("GET", "/api/v1/policies/{id}/versions", Action::Read, "list_versions",
+            "Every version of a policy, newest first, with author, time, note, content hash and the newest test run.",
+            None, json!({ "type": "array", "items": { "type": "object" } }), 200),
+        op("POST", "/api/v1/policies/{id}/versions", Action::EditPolicies, "save_version",
+            "Save a new immutable version. base_version is the version you edited: if another was saved since, 409. A save that changes nothing is 400; one the engine refuses is 400 with the problems.",
+            Some((json!({
+                "allOf": [content_schema(), { "type": "object", "required": ["base_version"], "properties": { "base_version": { "type": "integer" }, "note": string() } }],
+            }), json!({ "base_version": 1, "note": "audit first", "source": EXAMPLE_SOURCE.replace("baseline", "restricted").replace("pod-security-restricted-api", "pod-security-baseline-api") }))),
+            version_schema(), 201),
+        op("GET", "/api/v1/policies/{id}/versions/{number}", Action::Read, "get_version",
+            "One version: source, parameters, description, remediation, control tags and test cases.",
+            None, version_schema(), 200),
+        op("GET", "/api/v1/policies/{id}/diff", Action::Read, "diff_versions",
+            "The line diff between two versions (query parameters from and to), part by part, with line numbers; only parts that differ are listed.",
+            None, json!({ "type": "object", "properties": { "from": { "type": "integer" }, "to": { "type": "integer" }, "files": { "type": "array" } } }), 200),
+        op("POST", "/api/v1/policies/{id}/versions/{number}/test-runs", Action::EditPolicies, "run_tests",
+            "Run the version's test cases and store the results with it: each case's expected and actual action, pass or fail, and the engine's messages.",
+            None, test_run_schema(), 201),
+        op("GET", "/api/v1/policies/{id}/versions/{number}/test-runs/latest", Action::Read, "get_test_run",
+            "The newest stored test run of a version (404 if it was never run).",
+            None, test_run_schema(), 200),
+        op("GET", "/api/v1/policies/{id}/staging", Action::Read, "get_staging",
+            "Intended mode per environment, what is live where (empty until rollouts exist) and the manifests of the current version for each mode.",
+            None, staging_schema(), 200),
+        op("PUT", "/api/v1/policies/{id}/modes/{environment}", Action::EditPolicies, "set_mode",
+            "Set the intended mode (audit, warn, enforce) of the policy in an environment, or clear it with null.",
+            Some((json!({ "type": "object", "required": ["mode"], "properties": { "mode": { "enum": ["audit", "warn", "enforce", null] } } }), json!({ "mode": "audit" }))),
+            staging_schema(), 200),
+        op("GET", "/api/v1/policies/{id}/manifests/{mode}", Action::Read, "get_manifests",
+            "The manifests each engine receives for the current version in a mode (audit, warn, enforce), as a YAML download (application/yaml).",
+            None, json!({ "type": "string", "description": "YAML stream" }), 200),
+        op("GET", "/api/v1/library", Action::Read, "list_library",
+            "The built-in library: each entry's title, category, severity, engine, description, remediation, control tags, number of test cases, and the policy adopted from it if any. Adopt with POST /api/v1/policies {from: library, entry}.",
+            None, json!({ "type": "array", "items": { "type": "object" } }), 200),
+    ]
+}
