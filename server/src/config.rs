@@ -42,6 +42,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("log.format", "`text` for people, `json` for log collectors"),
     (
+        "secrets.key_file",
+        "file holding the 64-hex-digit key that seals cluster credentials (`openssl rand -hex 32`)",
+    ),
+    (
+        "secrets.key",
+        "the same key given directly (prefer the file); never stored in the database",
+    ),
+    (
         "log.filter",
         "tracing filter, e.g. `info,palisade_server=debug`",
     ),
@@ -53,6 +61,61 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub secrets: SecretsConfig,
+}
+
+/// Where the key that seals cluster credentials comes from. At most one of the two; both empty
+/// means no key (clusters cannot be registered then).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub key_file: String,
+    /// Secret: never printed (see the `Debug` impl).
+    pub key: String,
+}
+
+impl fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("key_file", &self.key_file)
+            .field(
+                "key",
+                &if self.key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .finish()
+    }
+}
+
+impl SecretsConfig {
+    /// The sealer for the configured key, `None` when no key is configured.
+    pub fn sealer(&self) -> Result<Option<palisade_app::secrets::Sealer>, ConfigError> {
+        use palisade_app::secrets::Sealer;
+        match (self.key.trim().is_empty(), self.key_file.trim().is_empty()) {
+            (true, true) => Ok(None),
+            (false, false) => Err(ConfigError::new(
+                "secrets.key",
+                "set secrets.key or secrets.key_file, not both",
+            )),
+            (false, true) => Sealer::from_hex(&self.key)
+                .map(Some)
+                .map_err(|err| ConfigError::new("secrets.key", err.to_string())),
+            (true, false) => {
+                let text = std::fs::read_to_string(&self.key_file).map_err(|err| {
+                    ConfigError::new(
+                        "secrets.key_file",
+                        format!("cannot read {}: {err}", self.key_file),
+                    )
+                })?;
+                Sealer::from_hex(&text)
+                    .map(Some)
+                    .map_err(|err| ConfigError::new("secrets.key_file", err.to_string()))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,6 +270,7 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|err| ConfigError::new("log.filter", format!("not a valid filter: {err}")))?;
+        self.secrets.sealer()?;
         Ok(())
     }
 
@@ -381,6 +445,39 @@ mod tests {
         assert!(printed.contains("palisade:***@db"), "{printed}");
     }
 
+    const KEY: &str = "8f9e0d1c2b3a49586776859493a2b1c0d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f";
+
+    #[test]
+    fn the_secrets_key_comes_from_one_place_and_is_never_printed() {
+        let config = Config::load_from(None, env(&[("PALISADE__SECRETS__KEY", KEY)])).unwrap();
+        assert!(config.secrets.sealer().unwrap().is_some());
+        assert!(!format!("{config:?}").contains(KEY));
+        let none = Config::load_from(None, env(&[])).unwrap();
+        assert!(none.secrets.sealer().unwrap().is_none());
+        let err = Config::load_from(None, env(&[("PALISADE__SECRETS__KEY", "abc")])).unwrap_err();
+        assert_eq!(err.setting, "secrets.key");
+        assert!(err.message.contains("64 hex digits"), "{err}");
+        assert!(
+            !err.message.contains("abc"),
+            "the bad key is not echoed: {err}"
+        );
+        let err = Config::load_from(
+            None,
+            env(&[
+                ("PALISADE__SECRETS__KEY", KEY),
+                ("PALISADE__SECRETS__KEY_FILE", "/tmp/k"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("not both"), "{err}");
+        let err = Config::load_from(
+            None,
+            env(&[("PALISADE__SECRETS__KEY_FILE", "/nonexistent/key")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.setting, "secrets.key_file");
+    }
+
     /// The settings table, the struct and the README must list the same keys.
     #[test]
     fn settings_table_struct_and_readme_agree() {
@@ -410,8 +507,13 @@ mod tests {
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for (key, _) in SETTINGS {
             let default = default_value(key).unwrap();
-            assert!(!default.is_empty(), "no default for {key}");
-            let row = format!("| `{key}` | `{}` | `{default}` |", env_name(key));
+            // An empty default (an optional setting) is written "(none)" in the README.
+            let default = if default.is_empty() {
+                "(none)".to_owned()
+            } else {
+                format!("`{default}`")
+            };
+            let row = format!("| `{key}` | `{}` | {default} |", env_name(key));
             assert!(readme.contains(&row), "README.md lacks the row `{row}`");
         }
     }

@@ -7,6 +7,7 @@
 //! as every role to prove the two agree. Handlers only extract, authorize and call the same service
 //! code the UI's server functions call; errors leave as [`AppError`](palisade_app::AppError) JSON.
 
+pub mod clusters;
 pub mod me;
 pub mod openapi;
 
@@ -20,10 +21,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(openapi::routes())
         .merge(me::routes())
+        .merge(clusters::routes())
         .with_state(state)
 }
 
 /// Every documented operation, in the order the OpenAPI document lists them.
 pub fn operations() -> Vec<Operation> {
-    [openapi::operations(), me::operations()].concat()
+    [
+        openapi::operations(),
+        me::operations(),
+        clusters::operations(),
+    ]
+    .concat()
 }
