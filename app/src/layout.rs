@@ -35,6 +35,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 >
                     {move || if menu_open.get() { "Close menu" } else { "Menu" }}
                 </button>
+                <crate::auth::pages::UserMenu />
             </header>
             <nav id="primary-nav" class="sidebar" aria-label="Primary">
                 <ul>

@@ -30,12 +30,17 @@ pub use error::AppError;
 use crate::clusters::page::ClustersPage;
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
-use crate::sections::{
-    SectionPage, AUDIT_LOG, COMPLIANCE, LIBRARY, POLICIES, ROLLOUTS, SETTINGS, VIOLATIONS,
-};
+use crate::sections::{SectionPage, COMPLIANCE, LIBRARY, POLICIES, ROLLOUTS, VIOLATIONS};
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // Inline scripts carry the nonce of this response's Content-Security-Policy.
+    #[cfg(feature = "ssr")]
+    if let Some(nonce) = use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<auth::ssr::CspNonce>().cloned())
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -67,6 +72,7 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=OverviewPage />
+                    <Route path=path!("/login") view=auth::pages::LoginPage />
                     <Route path=path!("/policies") view=|| view! { <SectionPage section=&POLICIES /> } />
                     <Route path=path!("/library") view=|| view! { <SectionPage section=&LIBRARY /> } />
                     <Route path=path!("/rollouts") view=|| view! { <SectionPage section=&ROLLOUTS /> } />
@@ -79,8 +85,8 @@ pub fn App() -> impl IntoView {
                         path=path!("/compliance")
                         view=|| view! { <SectionPage section=&COMPLIANCE /> }
                     />
-                    <Route path=path!("/audit") view=|| view! { <SectionPage section=&AUDIT_LOG /> } />
-                    <Route path=path!("/settings") view=|| view! { <SectionPage section=&SETTINGS /> } />
+                    <Route path=path!("/audit") view=audit::pages::AuditLogPage />
+                    <Route path=path!("/settings") view=auth::settings::SettingsPage />
                 </Routes>
             </Layout>
         </Router>

@@ -23,6 +23,7 @@ pub struct SystemStatus {
 /// The installation's version, database and schema state. Holds nothing secret: no URL, no path.
 #[server(endpoint = "system_status")]
 pub async fn get_system_status() -> Result<SystemStatus, AppError> {
+    crate::auth::ssr::require(crate::auth::Action::Read)?;
     let state = expect_context::<crate::state::AppState>();
     let status = state
         .db

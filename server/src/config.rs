@@ -28,6 +28,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "seconds in-flight requests get to finish after SIGTERM/SIGINT",
     ),
     (
+        "http.public_url",
+        "the address people use, e.g. https://palisade.example.com; https makes cookies Secure and turns on HSTS",
+    ),
+    (
+        "http.max_body_bytes",
+        "largest request body accepted, in bytes",
+    ),
+    (
         "database.url",
         "sqlite://PATH (file created on first start) or postgres://USER:PASSWORD@HOST:PORT/DB",
     ),
@@ -50,6 +58,46 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "the same key given directly (prefer the file); never stored in the database",
     ),
     (
+        "auth.keep_local_admin",
+        "keep the bootstrap admin login even when OIDC is configured",
+    ),
+    (
+        "auth.session_idle_minutes",
+        "a session ends after this many minutes without a request",
+    ),
+    (
+        "auth.session_absolute_hours",
+        "a session ends this many hours after sign-in, however active",
+    ),
+    (
+        "auth.login_attempts_per_minute",
+        "sign-in attempts allowed per client address and minute",
+    ),
+    (
+        "oidc.issuer_url",
+        "the OpenID provider's issuer URL; empty turns single sign-on off",
+    ),
+    ("oidc.client_id", "Palisade's client id at the provider"),
+    (
+        "oidc.client_secret",
+        "Palisade's client secret at the provider (never printed)",
+    ),
+    (
+        "oidc.redirect_url",
+        "the callback URL registered at the provider; default: http.public_url + /auth/oidc/callback",
+    ),
+    (
+        "oidc.groups_claim",
+        "the ID token or userinfo claim that lists a user's groups",
+    ),
+    ("oidc.viewer_groups", "groups whose members get the viewer role"),
+    ("oidc.author_groups", "groups whose members get the author role"),
+    (
+        "oidc.approver_groups",
+        "groups whose members get the approver role",
+    ),
+    ("oidc.admin_groups", "groups whose members get the admin role"),
+    (
         "log.filter",
         "tracing filter, e.g. `info,palisade_server=debug`",
     ),
@@ -62,6 +110,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub secrets: SecretsConfig,
+    pub auth: AuthConfig,
+    pub oidc: OidcConfig,
 }
 
 /// Where the key that seals cluster credentials comes from. At most one of the two; both empty
@@ -120,10 +170,93 @@ impl SecretsConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub keep_local_admin: bool,
+    pub session_idle_minutes: u64,
+    pub session_absolute_hours: u64,
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            keep_local_admin: false,
+            session_idle_minutes: 60,
+            session_absolute_hours: 12,
+            login_attempts_per_minute: 10,
+        }
+    }
+}
+
+/// Single sign-on. Off while `issuer_url` is empty.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    pub issuer_url: String,
+    pub client_id: String,
+    /// Never printed (see the `Debug` impl).
+    pub client_secret: String,
+    pub redirect_url: String,
+    pub groups_claim: String,
+    pub viewer_groups: Vec<String>,
+    pub author_groups: Vec<String>,
+    pub approver_groups: Vec<String>,
+    pub admin_groups: Vec<String>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            issuer_url: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            redirect_url: String::new(),
+            groups_claim: "groups".to_owned(),
+            viewer_groups: Vec::new(),
+            author_groups: Vec::new(),
+            approver_groups: Vec::new(),
+            admin_groups: Vec::new(),
+        }
+    }
+}
+
+impl OidcConfig {
+    pub fn enabled(&self) -> bool {
+        !self.issuer_url.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &if self.client_secret.is_empty() {
+                    ""
+                } else {
+                    "***"
+                },
+            )
+            .field("redirect_url", &self.redirect_url)
+            .field("groups_claim", &self.groups_claim)
+            .field("viewer_groups", &self.viewer_groups)
+            .field("author_groups", &self.author_groups)
+            .field("approver_groups", &self.approver_groups)
+            .field("admin_groups", &self.admin_groups)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub address: SocketAddr,
     pub site_root: PathBuf,
     pub shutdown_grace_secs: u64,
+    pub public_url: String,
+    pub max_body_bytes: usize,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -156,6 +289,8 @@ impl Default for HttpConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 3000)),
             site_root: PathBuf::from("target/site"),
             shutdown_grace_secs: 30,
+            public_url: String::new(),
+            max_body_bytes: 1024 * 1024,
         }
     }
 }
@@ -268,6 +403,41 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let public_url = self.http.public_url.trim();
+        if !(public_url.is_empty()
+            || public_url.starts_with("https://")
+            || public_url.starts_with("http://"))
+        {
+            return Err(ConfigError::new(
+                "http.public_url",
+                "must start with https:// or http://",
+            ));
+        }
+        if self.auth.session_idle_minutes == 0 || self.auth.session_absolute_hours == 0 {
+            return Err(ConfigError::new(
+                "auth.session_idle_minutes",
+                "session timeouts must be at least 1",
+            ));
+        }
+        if self.oidc.enabled() {
+            for (key, value) in [
+                ("oidc.client_id", &self.oidc.client_id),
+                ("oidc.client_secret", &self.oidc.client_secret),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        key,
+                        "is required when oidc.issuer_url is set",
+                    ));
+                }
+            }
+            if self.oidc.redirect_url.trim().is_empty() && public_url.is_empty() {
+                return Err(ConfigError::new(
+                    "oidc.redirect_url",
+                    "set it, or set http.public_url, when oidc.issuer_url is set",
+                ));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|err| ConfigError::new("log.filter", format!("not a valid filter: {err}")))?;
         self.secrets.sealer()?;
@@ -284,6 +454,11 @@ impl Config {
             max_connections: self.database.max_connections,
             connect_timeout: Duration::from_secs(self.database.connect_timeout_secs),
         }
+    }
+
+    /// Whether people reach Palisade over TLS (cookies Secure, HSTS on).
+    pub fn is_https(&self) -> bool {
+        self.http.public_url.trim().starts_with("https://")
     }
 
     /// `palisade --help`'s list of settings.
@@ -506,14 +681,14 @@ mod tests {
         let readme =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for (key, _) in SETTINGS {
+            // Settings that are off until set (single sign-on, the public URL) have no default.
             let default = default_value(key).unwrap();
-            // An empty default (an optional setting) is written "(none)" in the README.
-            let default = if default.is_empty() {
-                "(none)".to_owned()
+            let shown = if default.is_empty() {
+                "—".to_owned()
             } else {
                 format!("`{default}`")
             };
-            let row = format!("| `{key}` | `{}` | {default} |", env_name(key));
+            let row = format!("| `{key}` | `{}` | {shown} |", env_name(key));
             assert!(readme.contains(&row), "README.md lacks the row `{row}`");
         }
     }

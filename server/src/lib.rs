@@ -5,6 +5,7 @@
 //! files. [`Server::start`] does everything that can fail on a bad setting; [`Server::run`] serves
 //! until a shutdown future resolves, so tests start a real server on port 0 and stop it themselves.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -40,7 +41,12 @@ pub type StartupError = ConfigError;
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    auth: auth::Auth,
     grace: Duration,
+    max_body_bytes: usize,
+    /// Printed once on stdout by [`Server::run`] unless taken before (tests take it).
+    bootstrap: Option<auth::bootstrap::BootstrapSecret>,
+    sign_in_url: String,
 }
 
 impl Server {
@@ -54,11 +60,44 @@ impl Server {
         }
         let sealer = config.secrets.sealer()?;
         check_secrets_key(&db, sealer.as_ref()).await?;
+        let sso = auth::oidc::discover(config).await?;
+        let auth = auth::Auth::new(config, db.clone(), sso);
+        let bootstrap = if auth.options.local && config.database.auto_migrate {
+            Some(
+                auth::bootstrap::create(&db, palisade_app::db::now_ms())
+                    .await
+                    .map_err(|err| ConfigError::new("database.url", err.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let sign_in_url = match config.http.public_url.trim() {
+            "" => format!(
+                "http://{}/login",
+                listener.local_addr().unwrap_or(config.http.address)
+            ),
+            url => format!("{}/login", url.trim_end_matches('/')),
+        };
         Ok(Server {
             listener,
             state: app_state(config, db, sealer),
+            auth,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
+            max_body_bytes: config.http.max_body_bytes,
+            bootstrap,
+            sign_in_url,
         })
+    }
+
+    /// The local admin's one-time secret of this start, if local sign-in is on. Whoever takes it
+    /// prints it; otherwise [`Server::run`] prints it on stdout (never to the log).
+    pub fn take_bootstrap_secret(&mut self) -> Option<auth::bootstrap::BootstrapSecret> {
+        self.bootstrap.take()
+    }
+
+    /// The authentication state (sessions, sign-in options), for tests.
+    pub fn auth(&self) -> &auth::Auth {
+        &self.auth
     }
 
     /// The address actually bound (the OS picks the port for `:0`).
@@ -77,7 +116,15 @@ impl Server {
         let address = self.local_addr()?;
         let db = self.state.db.clone();
         tracing::info!(%address, database = db.backend().name(), "palisade is serving");
-        serve_router(self.listener, router(self.state), self.grace, shutdown)
+        if let Some(secret) = &self.bootstrap {
+            // stdout, not the log: the operator reads it once; log collectors never see it.
+            println!(
+                "{}",
+                auth::bootstrap::announcement(secret, &self.sign_in_url)
+            );
+        }
+        let router = router(self.state, self.auth, self.max_body_bytes);
+        serve_router(self.listener, router, self.grace, shutdown)
             .await
             .map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
         db.close().await;
@@ -174,7 +221,7 @@ fn app_state(config: &Config, db: Db, sealer: Option<Sealer>) -> AppState {
 }
 
 /// Every route of the server, with security headers, request ids, tracing and metrics around them.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, auth: auth::Auth, max_body_bytes: usize) -> Router {
     let metrics = metrics::Metrics::default();
     let routes = generate_route_list(App);
     let pages = Router::new()
@@ -182,6 +229,7 @@ pub fn router(state: AppState) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
+        .route_layer(axum::middleware::from_fn(auth::require_login))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state.clone());
 
@@ -194,7 +242,26 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(metrics::handler).with_state(metrics.clone()),
         )
+        .merge(auth::login::routes(auth.clone()))
         .merge(pages)
+        .layer(
+            ServiceBuilder::new()
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    max_body_bytes,
+                ))
+                .map_request(|request: http::Request<_>| request.map(axum::body::Body::new))
+                .layer(axum::middleware::from_fn_with_state(
+                    auth::csrf::Origins {
+                        public: public_origin(&auth.public_url),
+                    },
+                    auth::csrf::check,
+                ))
+                .layer(auth.session_layer())
+                .layer(axum::middleware::from_fn_with_state(
+                    auth.clone(),
+                    auth::authenticate,
+                )),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(telemetry::set_request_id())
@@ -205,7 +272,14 @@ pub fn router(state: AppState) -> Router {
                     metrics::track,
                 )),
         );
-    headers::with_security_headers(router)
+    headers::with_security_headers(router, &headers::Policy::new(&auth))
+}
+
+/// `https://host:port` of a URL, for comparing with `Origin`.
+fn public_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
 }
 
 async fn serve_router(
@@ -215,7 +289,8 @@ async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::Notify::new());
-    let graceful = axum::serve(listener, router).with_graceful_shutdown({
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let graceful = axum::serve(listener, service).with_graceful_shutdown({
         let stopping = stopping.clone();
         async move {
             shutdown.await;

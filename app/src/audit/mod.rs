@@ -24,12 +24,150 @@ pub struct AuditEntry {
     pub from: String,
 }
 
+pub mod pages;
+
+/// A filter over the audit log, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    /// Only entries by this user id or display name.
+    pub actor: Option<String>,
+    /// Only entries whose action starts with this (`session.`, `token.create`).
+    pub action: Option<String>,
+    /// Only entries at or after this time (ms).
+    pub since_ms: Option<i64>,
+    /// Only entries before this time (ms).
+    pub until_ms: Option<i64>,
+    pub offset: i64,
+    /// Entries per page (1 to 500; default 50).
+    pub limit: Option<i64>,
+}
+
+/// One page of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// How many entries match the filter in all.
+    pub total: i64,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// The most entries one export holds.
+pub const EXPORT_LIMIT: i64 = 100_000;
+
+/// Entries as CSV (RFC 4180 quoting), with a header line.
+pub fn to_csv(entries: &[AuditEntry]) -> String {
+    fn field(text: &str) -> String {
+        // A leading = + - @ would be a formula in a spreadsheet: prefix it so it stays text.
+        let text = if text.starts_with(['=', '+', '-', '@']) {
+            format!("'{text}")
+        } else {
+            text.to_owned()
+        };
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    }
+    let mut out =
+        String::from("id,at_ms,actor,actor_name,action,target_kind,target_id,detail,from\r\n");
+    for e in entries {
+        let row = [
+            field(&e.id),
+            e.at_ms.to_string(),
+            field(&e.actor),
+            field(&e.actor_name),
+            field(&e.action),
+            field(&e.target_kind),
+            field(&e.target_id),
+            field(&e.detail),
+            field(&e.from),
+        ];
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use sqlx::Any;
+    use sqlx::{Any, Row};
 
+    use super::{AuditEntry, AuditPage, AuditQuery};
     use crate::auth::Principal;
-    use crate::db::new_id;
+    use crate::db::{new_id, Db};
+
+    const FILTER: &str = "($1 = '' OR actor = $1 OR actor_name = $1) \
+         AND ($2 = '' OR action LIKE $3) AND at_ms >= $4 AND at_ms < $5";
+
+    fn like_prefix(text: &str) -> String {
+        let escaped: String = text
+            .chars()
+            .filter(|c| !matches!(c, '%' | '_' | '\\'))
+            .collect();
+        format!("{escaped}%")
+    }
+
+    /// Entries matching `query`, newest first, `limit` at most (capped at `max_limit`).
+    pub async fn list(
+        db: &Db,
+        query: &AuditQuery,
+        max_limit: i64,
+    ) -> Result<AuditPage, sqlx::Error> {
+        let actor = query.actor.clone().unwrap_or_default();
+        let action = query.action.clone().unwrap_or_default();
+        let since = query.since_ms.unwrap_or(0);
+        let until = query.until_ms.unwrap_or(i64::MAX);
+        let limit = query.limit.unwrap_or(50).clamp(1, max_limit);
+        let offset = query.offset.max(0);
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM audit_entries WHERE {FILTER}"
+        ))
+        .bind(actor.trim())
+        .bind(action.trim())
+        .bind(like_prefix(action.trim()))
+        .bind(since)
+        .bind(until)
+        .fetch_one(db.pool())
+        .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT id, at_ms, actor, actor_name, action, target_kind, target_id, detail, remote_addr \
+             FROM audit_entries WHERE {FILTER} ORDER BY at_ms DESC, id LIMIT $6 OFFSET $7"
+        ))
+        .bind(actor.trim())
+        .bind(action.trim())
+        .bind(like_prefix(action.trim()))
+        .bind(since)
+        .bind(until)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.pool())
+        .await?;
+        let entries = rows
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    at_ms: row.try_get("at_ms")?,
+                    actor: row.try_get("actor")?,
+                    actor_name: row.try_get("actor_name")?,
+                    action: row.try_get("action")?,
+                    target_kind: row.try_get("target_kind")?,
+                    target_id: row.try_get("target_id")?,
+                    detail: row.try_get("detail")?,
+                    from: row.try_get("remote_addr")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(AuditPage {
+            entries,
+            total,
+            offset,
+            limit,
+        })
+    }
 
     /// What happened, for [`record`].
     #[derive(Debug, Clone)]

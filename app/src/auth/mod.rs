@@ -7,6 +7,10 @@
 //! [`authorize`] (through `ssr::require` or `ssr::Caller::require`) before touching any data. Roles
 //! are ordered, `viewer < author < approver < admin`, and each action needs one role or higher.
 
+pub mod account;
+pub mod pages;
+pub mod settings;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -49,6 +53,15 @@ impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// How people can sign in on this installation; shown by the sign-in page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOptions {
+    /// The one-time bootstrap secret of the local admin is accepted.
+    pub local: bool,
+    /// Single sign-on through the configured OpenID provider.
+    pub sso: bool,
 }
 
 /// How a principal proved who it is.
@@ -213,9 +226,20 @@ pub mod ssr {
     }
 
     /// For server functions: authorize the current request for `action`, returning who it is.
+    /// A refusal also sets the response's status (401 or 403), so server functions answer like
+    /// REST handlers do.
     pub fn require(action: Action) -> Result<Principal, AppError> {
-        authorize(current_principal().as_ref(), action)
+        authorize(current_principal().as_ref(), action).inspect_err(|err| {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(err.status());
+            }
+        })
     }
+
+    /// The Content-Security-Policy nonce of this response, put in the request's extensions by the
+    /// server's header middleware; the shell hands it to Leptos so its inline scripts carry it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CspNonce(pub String);
 
     /// For REST handlers: the request's principal, if any. Extracting never fails; call
     /// [`Caller::require`] with the handler's action before anything else.

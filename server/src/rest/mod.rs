@@ -7,9 +7,11 @@
 //! as every role to prove the two agree. Handlers only extract, authorize and call the same service
 //! code the UI's server functions call; errors leave as [`AppError`](palisade_app::AppError) JSON.
 
+pub mod audit;
 pub mod clusters;
 pub mod me;
 pub mod openapi;
+pub mod tokens;
 
 use axum::Router;
 use palisade_app::state::AppState;
@@ -21,6 +23,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(openapi::routes())
         .merge(me::routes())
+        .merge(tokens::routes())
+        .merge(audit::routes())
         .merge(clusters::routes())
         .with_state(state)
 }
@@ -30,6 +34,8 @@ pub fn operations() -> Vec<Operation> {
     [
         openapi::operations(),
         me::operations(),
+        tokens::operations(),
+        audit::operations(),
         clusters::operations(),
     ]
     .concat()

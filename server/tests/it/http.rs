@@ -1,5 +1,7 @@
 //! The server over HTTP: probes, metrics, request ids, pages and a server function, on both databases.
 
+use palisade_app::auth::Role;
+
 use crate::support::{request, Backend, TestServer};
 
 const SECTION_PATHS: [&str; 9] = [
@@ -16,6 +18,13 @@ const SECTION_PATHS: [&str; 9] = [
 
 async fn serves_probes_pages_and_metrics(backend: Backend) {
     let server = TestServer::start(backend, &[]).await;
+    let token = server.login_token(Role::Viewer).await;
+    let bearer = format!("Bearer {token}");
+    let as_viewer = |path: &'static str| {
+        let bearer = bearer.clone();
+        let addr = server.addr;
+        async move { request(addr, "GET", path, &[("authorization", &bearer)], "").await }
+    };
 
     let health = server.get("/healthz").await;
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
@@ -27,7 +36,7 @@ async fn serves_probes_pages_and_metrics(backend: Backend) {
     );
 
     // The Overview is rendered on the server, with the navigation and the hydration script.
-    let overview = server.get("/").await;
+    let overview = as_viewer("/").await;
     assert_eq!(overview.status, 200);
     assert!(
         overview.body.contains("<h1>Overview</h1>"),
@@ -47,14 +56,21 @@ async fn serves_probes_pages_and_metrics(backend: Backend) {
 
     // Every section renders on its own, with an honest empty state.
     for path in &SECTION_PATHS[1..] {
-        let page = server.get(path).await;
+        let page = as_viewer(path).await;
         assert_eq!(page.status, 200, "{path}");
         assert!(
             page.body.contains("class=\"empty-state\""),
             "{path} has no empty state"
         );
     }
-    let missing = server.get("/no-such-page").await;
+    // Without a session or token, a page sends the browser to sign in and back.
+    let anonymous = server.get("/rollouts?x=1").await;
+    assert_eq!(anonymous.status, 303, "{}", anonymous.body);
+    assert_eq!(
+        anonymous.header("location"),
+        Some("/login?next=%2Frollouts%3Fx%3D1")
+    );
+    let missing = as_viewer("/no-such-page").await;
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("Page not found"));
 
@@ -66,6 +82,7 @@ async fn serves_probes_pages_and_metrics(backend: Backend) {
         &[
             ("content-type", "application/x-www-form-urlencoded"),
             ("accept", "application/json"),
+            ("authorization", &bearer),
         ],
         "",
     )

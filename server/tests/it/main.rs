@@ -2,8 +2,12 @@
 //! PostgreSQL server (started by `scripts/test`), over real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod authz;
 mod http;
 mod offline;
+mod oidc;
+mod secrets;
+mod sessions;
 mod shutdown;
 mod startup;
 mod support;

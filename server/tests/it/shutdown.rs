@@ -7,11 +7,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout};
 
+use palisade_app::auth::Role;
+
 use crate::support::{Backend, TestServer};
 
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_request_finish() {
     let mut server = TestServer::start(Backend::Sqlite, &[]).await;
+    let token = server.login_token(Role::Viewer).await;
     let body = "reason=in-flight";
     let (first, rest) = body.split_at(6);
 
@@ -19,7 +22,7 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let head = format!(
         "POST /api/system_status HTTP/1.1\r\nhost: {}\r\naccept: application/json\r\n\
-         content-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n",
+         authorization: Bearer {token}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n",
         server.addr,
         body.len()
     );

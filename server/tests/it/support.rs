@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use palisade_app::auth::account::ssr::upsert_user;
+use palisade_app::auth::{Principal, Role, Via};
 use palisade_server::config::Config;
 use palisade_server::{Server, StartupError};
 use sqlx::Connection;
@@ -101,6 +103,12 @@ impl Drop for TestDb {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub db: TestDb,
+    /// The server's own pool, for arranging data directly.
+    pub pool: palisade_app::db::Db,
+    /// The server's authentication state (its session store), for arranging sessions directly.
+    pub auth: palisade_server::auth::Auth,
+    /// This start's one-time bootstrap secret (local sign-in), if local sign-in is on.
+    pub bootstrap: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), StartupError>>>,
 }
@@ -122,8 +130,13 @@ impl TestServer {
         ];
         env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::load_from(None, env).expect("test config");
-        let server = Server::start(&config).await.expect("start server");
+        let mut server = Server::start(&config).await.expect("start server");
         let addr = server.local_addr().expect("local addr");
+        let bootstrap = server
+            .take_bootstrap_secret()
+            .map(|secret| secret.reveal().to_owned());
+        let pool = server.auth().db.clone();
+        let auth = server.auth().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -131,6 +144,9 @@ impl TestServer {
         TestServer {
             addr,
             db,
+            pool,
+            auth,
+            bootstrap,
             stop: Some(stop),
             task: Some(task),
         }
@@ -138,6 +154,82 @@ impl TestServer {
 
     pub async fn get(&self, path: &str) -> Reply {
         request(self.addr, "GET", path, &[], "").await
+    }
+
+    /// A user with `role` (created directly in the database) and an API token for them, made
+    /// through the same function Settings uses. Returns the token's secret.
+    pub async fn login_token(&self, role: Role) -> String {
+        self.user_token(role).await.1
+    }
+
+    /// Like [`TestServer::login_token`], also returning the user's principal.
+    pub async fn user_token(&self, role: Role) -> (Principal, String) {
+        let now = palisade_app::db::now_ms();
+        let subject = unique(role.name());
+        let user_id = upsert_user(
+            self.pool.pool(),
+            "test",
+            &subject,
+            &format!("Test {role}"),
+            "",
+            role,
+            now,
+        )
+        .await
+        .expect("create user");
+        let principal = Principal {
+            user_id,
+            display_name: format!("Test {role}"),
+            role,
+            via: Via::Token,
+            from: "127.0.0.1".into(),
+        };
+        let (_, secret) = palisade_server::auth::tokens::issue(
+            &self.pool,
+            &principal,
+            "test",
+            role,
+            now + 24 * 60 * 60 * 1000,
+        )
+        .await
+        .expect("issue token");
+        (principal, secret)
+    }
+
+    /// `method path` with `Authorization: Bearer <token>` and a JSON body (if not empty).
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: &str) -> Reply {
+        let bearer = format!("Bearer {token}");
+        request(
+            self.addr,
+            method,
+            path,
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+                ("accept", "application/json"),
+            ],
+            body,
+        )
+        .await
+    }
+
+    /// Sign in as the local admin with this start's bootstrap secret, as a browser's form would;
+    /// returns the `Cookie` header value of the new session.
+    pub async fn session_cookie(&self) -> String {
+        let secret = self.bootstrap.as_deref().expect("local sign-in is on");
+        let reply = request(
+            self.addr,
+            "POST",
+            "/auth/local",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", &format!("http://{}", self.addr)),
+            ],
+            &format!("secret={secret}&next=%2F"),
+        )
+        .await;
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        cookie_of(&reply).expect("a session cookie")
     }
 
     /// Tell the server to shut down (as SIGTERM would), without waiting.
@@ -166,6 +258,18 @@ pub struct Reply {
     pub status: u16,
     pub headers: hyper::HeaderMap,
     pub body: String,
+}
+
+/// The `name=value` of the session cookie a reply sets, if any.
+pub fn cookie_of(reply: &Reply) -> Option<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("palisade_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
 }
 
 impl Reply {

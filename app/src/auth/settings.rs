@@ -1,0 +1,317 @@
+//! The Settings page: one's API tokens (create with a role and expiry, the secret shown once,
+//! revoke), one's sessions (an admin sees everyone's), and the sign-in settings in effect.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use super::account::{NewToken, SessionInfo, TokenInfo, TokenRequest};
+use super::Role;
+use crate::audit::pages::format_ms;
+use crate::error::AppError;
+
+/// Sign-in as configured, for admins to check (no secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInSettings {
+    pub local: bool,
+    /// The provider's issuer URL, if single sign-on is on.
+    pub issuer: Option<String>,
+    pub groups_claim: String,
+    /// Each role and the groups that give it, highest role first.
+    pub role_groups: Vec<(Role, Vec<String>)>,
+    pub idle_minutes: i64,
+    pub absolute_hours: i64,
+}
+
+#[server(endpoint = "list_my_tokens")]
+pub async fn list_my_tokens() -> Result<Vec<TokenInfo>, AppError> {
+    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let state = expect_context::<crate::state::AppState>();
+    super::account::ssr::list_tokens(&state.db, &who, who.has(Role::Admin)).await
+}
+
+#[server(endpoint = "create_my_token")]
+pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError> {
+    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let state = expect_context::<crate::state::AppState>();
+    let now = crate::db::now_ms();
+    let expires_ms = super::account::ssr::validate_request(&who, &request, now)?;
+    super::account::ssr::issue_token(
+        &state.db,
+        &who,
+        &request.name,
+        request.role,
+        expires_ms,
+        now,
+    )
+    .await
+}
+
+#[server(endpoint = "revoke_my_token")]
+pub async fn revoke_my_token(id: String) -> Result<(), AppError> {
+    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let state = expect_context::<crate::state::AppState>();
+    super::account::ssr::revoke_token(&state.db, &who, &id, crate::db::now_ms()).await
+}
+
+#[server(endpoint = "list_my_sessions")]
+pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
+    use super::account::{CurrentSession, SessionLimits};
+    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let state = expect_context::<crate::state::AppState>();
+    let parts = use_context::<axum::http::request::Parts>();
+    let extension = |parts: &axum::http::request::Parts| {
+        (
+            parts
+                .extensions
+                .get::<CurrentSession>()
+                .map(|c| c.0.clone()),
+            parts.extensions.get::<SessionLimits>().copied(),
+        )
+    };
+    let (current, limits) = parts.as_ref().map(extension).unwrap_or_default();
+    let limits =
+        limits.ok_or_else(|| AppError::internal("listing sessions", "no session limits"))?;
+    super::account::ssr::list_sessions(
+        &state.db,
+        &who,
+        who.has(Role::Admin),
+        current.as_deref(),
+        limits,
+        crate::db::now_ms(),
+    )
+    .await
+}
+
+#[server(endpoint = "revoke_my_session")]
+pub async fn revoke_my_session(id: String) -> Result<(), AppError> {
+    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let state = expect_context::<crate::state::AppState>();
+    super::account::ssr::revoke_session(&state.db, &who, &id, crate::db::now_ms()).await
+}
+
+#[server(endpoint = "sign_in_settings")]
+pub async fn get_sign_in_settings() -> Result<SignInSettings, AppError> {
+    super::ssr::require(super::Action::ManageSettings)?;
+    use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<SignInSettings>().cloned())
+        .ok_or_else(|| AppError::internal("reading sign-in settings", "not provided"))
+}
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let me = Resource::new(|| (), |_| super::pages::who_am_i());
+    let create = ServerAction::<CreateMyToken>::new();
+    let revoke = ServerAction::<RevokeMyToken>::new();
+    let end_session = ServerAction::<RevokeMySession>::new();
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_my_tokens(),
+    );
+    let sessions = Resource::new(move || end_session.version().get(), |_| list_my_sessions());
+
+    view! {
+        <Title text="Settings" />
+        <header class="page-header">
+            <h1>"Settings"</h1>
+            <p class="purpose">"API tokens, sessions, and how people sign in."</p>
+        </header>
+        <section class="panel" aria-labelledby="tokens-heading">
+            <div class="panel-header">
+                <h2 id="tokens-heading">"API tokens"</h2>
+            </div>
+            <p class="muted">
+                "For scripts and CI: send as " <code>"Authorization: Bearer <token>"</code>
+                ". A token acts as you, with the role you give it (at most your own)."
+            </p>
+            <ActionForm action=create attr:class="token-form">
+                <label>"Name " <input type="text" name="request[name]" required maxlength="100" /></label>
+                <label>
+                    "Role "
+                    <select name="request[role]">
+                        <Transition fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                let mine = me.await.map(|p| p.role).unwrap_or(Role::Viewer);
+                                Role::ALL
+                                    .into_iter()
+                                    .filter(|role| *role <= mine)
+                                    .map(|role| view! { <option value=role.name()>{role.name()}</option> })
+                                    .collect_view()
+                            })}
+                        </Transition>
+                    </select>
+                </label>
+                <label>
+                    "Expires in "
+                    <input type="number" name="request[expires_in_days]" value="30" min="1" max="366" required />
+                    " days"
+                </label>
+                <button type="submit" class="button">"Create token"</button>
+            </ActionForm>
+            {move || match create.value().get() {
+                Some(Ok(created)) => view! {
+                    <div class="new-secret" role="status">
+                        <p>"Copy this token now; it will not be shown again:"</p>
+                        <code class="secret" data-testid="new-token-secret">{created.secret}</code>
+                    </div>
+                }.into_any(),
+                Some(Err(err)) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                None => ().into_any(),
+            }}
+            <Transition fallback=|| view! { <p class="muted">"Loading tokens…"</p> }>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <div class="empty-state"><p>"No API tokens yet."</p></div>
+                        }.into_any(),
+                        Ok(list) => view! { <TokenTable list revoke /> }.into_any(),
+                        Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="panel" aria-labelledby="sessions-heading">
+            <div class="panel-header">
+                <h2 id="sessions-heading">"Sessions"</h2>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading sessions…"</p> }>
+                {move || Suspend::new(async move {
+                    match sessions.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <div class="empty-state"><p>"No signed-in browser sessions (API tokens have none)."</p></div>
+                        }.into_any(),
+                        Ok(list) => view! { <SessionTable list end_session /> }.into_any(),
+                        Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let admin = me.await.map(|p| p.has(Role::Admin)).unwrap_or(false);
+                admin.then(|| view! { <SignInPanel /> })
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TokenTable(list: Vec<TokenInfo>, revoke: ServerAction<RevokeMyToken>) -> impl IntoView {
+    view! {
+        <table class="data-table tokens-table">
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"User"</th>
+                    <th scope="col">"Created"</th>
+                    <th scope="col">"Expires"</th>
+                    <th scope="col">"Last used"</th>
+                    <th scope="col">"State"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {list.into_iter().map(|t| {
+                    let id = t.id.clone();
+                    view! {
+                        <tr data-token=t.id.clone()>
+                            <td>{t.name.clone()}</td>
+                            <td>{t.role.name()}</td>
+                            <td>{t.user_name.clone()}</td>
+                            <td>{format_ms(t.created_ms)}</td>
+                            <td>{format_ms(t.expires_ms)}</td>
+                            <td>{t.last_used_ms.map_or_else(|| "never".to_owned(), format_ms)}</td>
+                            <td>
+                                {match t.revoked_ms {
+                                    Some(at) => format!("revoked {}", format_ms(at)).into_any(),
+                                    None => view! {
+                                        <button type="button" class="button small danger"
+                                            on:click=move |_| { revoke.dispatch(RevokeMyToken { id: id.clone() }); }>
+                                            "Revoke"
+                                        </button>
+                                    }.into_any(),
+                                }}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn SessionTable(
+    list: Vec<SessionInfo>,
+    end_session: ServerAction<RevokeMySession>,
+) -> impl IntoView {
+    view! {
+        <table class="data-table sessions-table">
+            <thead>
+                <tr>
+                    <th scope="col">"User"</th>
+                    <th scope="col">"Signed in"</th>
+                    <th scope="col">"Last seen"</th>
+                    <th scope="col"></th>
+                </tr>
+            </thead>
+            <tbody>
+                {list.into_iter().map(|s| {
+                    let id = s.id.clone();
+                    view! {
+                        <tr>
+                            <td>{s.user_name.clone()} {s.current.then_some(" (this session)")}</td>
+                            <td>{format_ms(s.created_ms)}</td>
+                            <td>{format_ms(s.last_seen_ms)}</td>
+                            <td>
+                                <button type="button" class="button small danger"
+                                    on:click=move |_| { end_session.dispatch(RevokeMySession { id: id.clone() }); }>
+                                    "End session"
+                                </button>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn SignInPanel() -> impl IntoView {
+    let settings = Resource::new(|| (), |_| get_sign_in_settings());
+    view! {
+        <section class="panel" aria-labelledby="signin-heading">
+            <div class="panel-header">
+                <h2 id="signin-heading">"Sign-in and roles"</h2>
+            </div>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    settings.await.ok().map(|s| view! {
+                        <dl class="facts">
+                            <dt>"Single sign-on"</dt>
+                            <dd>{s.issuer.clone().unwrap_or_else(|| "off (set oidc.issuer_url)".to_owned())}</dd>
+                            <dt>"Local bootstrap admin"</dt>
+                            <dd>{if s.local { "on" } else { "off" }}</dd>
+                            <dt>"Groups claim"</dt>
+                            <dd><code>{s.groups_claim.clone()}</code></dd>
+                            <dt>"Session timeouts"</dt>
+                            <dd>{format!("{} minutes idle, {} hours at most", s.idle_minutes, s.absolute_hours)}</dd>
+                        </dl>
+                        <table class="data-table role-mapping">
+                            <thead><tr><th scope="col">"Role"</th><th scope="col">"Groups"</th></tr></thead>
+                            <tbody>
+                                {s.role_groups.into_iter().map(|(role, groups)| view! {
+                                    <tr>
+                                        <td>{role.name()}</td>
+                                        <td>{if groups.is_empty() { "—".to_owned() } else { groups.join(", ") }}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    })
+                })}
+            </Transition>
+        </section>
+    }
+}

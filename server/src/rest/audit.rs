@@ -1,0 +1,131 @@
+//! `/api/v1/audit`: the audit log for admins, a page at a time or whole as JSON or CSV.
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use palisade_app::audit::ssr::list;
+use palisade_app::audit::{to_csv, AuditPage, AuditQuery, EXPORT_LIMIT};
+use palisade_app::auth::ssr::Caller;
+use palisade_app::auth::Action;
+use palisade_app::state::AppState;
+use palisade_app::AppError;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Operation;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/audit", get(get_audit))
+        .route("/api/v1/audit/export", get(export_audit))
+}
+
+fn entry_schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "string" }, "at_ms": { "type": "integer" },
+            "actor": { "type": "string" }, "actor_name": { "type": "string" },
+            "action": { "type": "string" }, "target_kind": { "type": "string" },
+            "target_id": { "type": "string" }, "detail": { "type": "string" },
+            "from": { "type": "string" },
+        },
+    })
+}
+
+pub fn operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "GET",
+            path: "/api/v1/audit",
+            action: Some(Action::ReadAuditLog),
+            id: "list_audit_entries",
+            summary: "Audit log entries, newest first. Query: actor, action (prefix), since_ms, until_ms, offset, limit (≤ 500).",
+            request: None,
+            example: None,
+            response: json!({
+                "type": "object",
+                "properties": {
+                    "entries": { "type": "array", "items": entry_schema() },
+                    "total": { "type": "integer" }, "offset": { "type": "integer" }, "limit": { "type": "integer" },
+                },
+            }),
+            success: 200,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/audit/export",
+            action: Some(Action::ReadAuditLog),
+            id: "export_audit_entries",
+            summary: "Every matching entry (up to 100,000) as a download: format=json (default) or csv. Same filters as the list.",
+            request: None,
+            example: None,
+            response: json!({ "type": "array", "items": entry_schema() }),
+            success: 200,
+        },
+    ]
+}
+
+async fn get_audit(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, AppError> {
+    caller.require(Action::ReadAuditLog)?;
+    list(&state.db, &query, 500)
+        .await
+        .map(Json)
+        .map_err(|err| AppError::internal("reading the audit log", err))
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(flatten)]
+    filter: AuditQuery,
+}
+
+async fn export_audit(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, AppError> {
+    caller.require(Action::ReadAuditLog)?;
+    let format = query.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv") {
+        return Err(AppError::Invalid("format: json or csv".into()));
+    }
+    let filter = AuditQuery {
+        offset: 0,
+        limit: Some(EXPORT_LIMIT),
+        ..query.filter
+    };
+    let page = list(&state.db, &filter, EXPORT_LIMIT)
+        .await
+        .map_err(|err| AppError::internal("exporting the audit log", err))?;
+    Ok(if format == "csv" {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.csv\"",
+                ),
+            ],
+            to_csv(&page.entries),
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit.json\"",
+            )],
+            Json(page.entries),
+        )
+            .into_response()
+    })
+}

@@ -1,0 +1,196 @@
+//! `/api/v1/tokens` and `/api/v1/sessions`: the caller's API tokens and browser sessions (an
+//! admin's lists hold everyone's). Creating a token returns its secret once.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Extension, Json, Router};
+use palisade_app::auth::account::ssr::{
+    issue_token, list_sessions, list_tokens, revoke_session, revoke_token, validate_request,
+};
+use palisade_app::auth::account::{
+    CurrentSession, NewToken, SessionInfo, SessionLimits, TokenInfo, TokenRequest,
+};
+use palisade_app::auth::ssr::Caller;
+use palisade_app::auth::{Action, Role};
+use palisade_app::db::now_ms;
+use palisade_app::state::AppState;
+use palisade_app::AppError;
+use serde_json::json;
+
+use super::Operation;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tokens", get(get_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", delete(delete_token))
+        .route("/api/v1/sessions", get(get_sessions))
+        .route("/api/v1/sessions/{id}", delete(delete_session))
+}
+
+fn token_schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "required": ["id", "name", "role", "user_id", "created_ms", "expires_ms"],
+        "properties": {
+            "id": { "type": "string" },
+            "name": { "type": "string" },
+            "role": { "enum": ["viewer", "author", "approver", "admin"] },
+            "user_id": { "type": "string" },
+            "user_name": { "type": "string" },
+            "created_ms": { "type": "integer" },
+            "expires_ms": { "type": "integer" },
+            "last_used_ms": { "type": ["integer", "null"] },
+            "revoked_ms": { "type": ["integer", "null"] },
+        },
+    })
+}
+
+pub fn operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "GET",
+            path: "/api/v1/tokens",
+            action: Some(Action::ManageOwnTokens),
+            id: "list_tokens",
+            summary: "The caller's API tokens (an admin's list holds everyone's). Never their secrets.",
+            request: None,
+            example: None,
+            response: json!({ "type": "array", "items": token_schema() }),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/tokens",
+            action: Some(Action::ManageOwnTokens),
+            id: "create_token",
+            summary: "Create an API token with a role no higher than the caller's. The response holds its secret, shown this once.",
+            request: Some(json!({
+                "type": "object",
+                "required": ["name", "role", "expires_in_days"],
+                "properties": {
+                    "name": { "type": "string", "maxLength": 100 },
+                    "role": { "enum": ["viewer", "author", "approver", "admin"] },
+                    "expires_in_days": { "type": "integer", "minimum": 1, "maximum": 366 },
+                },
+            })),
+            example: Some(json!({ "name": "ci", "role": "viewer", "expires_in_days": 30 })),
+            response: json!({
+                "type": "object",
+                "required": ["token", "secret"],
+                "properties": { "token": token_schema(), "secret": { "type": "string" } },
+            }),
+            success: 201,
+        },
+        Operation {
+            method: "DELETE",
+            path: "/api/v1/tokens/{id}",
+            action: Some(Action::ManageOwnTokens),
+            id: "revoke_token",
+            summary: "Revoke a token (one's own; an admin's, anyone's). It stops working at once.",
+            request: None,
+            example: None,
+            response: json!({}),
+            success: 204,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/sessions",
+            action: Some(Action::ManageOwnTokens),
+            id: "list_sessions",
+            summary: "The caller's signed-in browser sessions (an admin's list holds everyone's).",
+            request: None,
+            example: None,
+            response: json!({ "type": "array", "items": { "type": "object" } }),
+            success: 200,
+        },
+        Operation {
+            method: "DELETE",
+            path: "/api/v1/sessions/{id}",
+            action: Some(Action::ManageOwnTokens),
+            id: "revoke_session",
+            summary: "End a session (one's own; an admin's, anyone's). Its cookie stops working at once.",
+            request: None,
+            example: None,
+            response: json!({}),
+            success: 204,
+        },
+    ]
+}
+
+async fn get_tokens(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<TokenInfo>>, AppError> {
+    let who = caller.require(Action::ManageOwnTokens)?;
+    list_tokens(&state.db, &who, who.has(Role::Admin))
+        .await
+        .map(Json)
+}
+
+async fn create_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(request): Json<TokenRequest>,
+) -> Result<(StatusCode, Json<NewToken>), AppError> {
+    let who = caller.require(Action::ManageOwnTokens)?;
+    let now = now_ms();
+    let expires_ms = validate_request(&who, &request, now)?;
+    let created = issue_token(
+        &state.db,
+        &who,
+        &request.name,
+        request.role,
+        expires_ms,
+        now,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn delete_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let who = caller.require(Action::ManageOwnTokens)?;
+    revoke_token(&state.db, &who, &id, now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_sessions(
+    caller: Caller,
+    State(state): State<AppState>,
+    current: Option<Extension<CurrentSession>>,
+    limits: Option<Extension<SessionLimits>>,
+) -> Result<Json<Vec<SessionInfo>>, AppError> {
+    let who = caller.require(Action::ManageOwnTokens)?;
+    let limits = limits.map_or(
+        SessionLimits {
+            idle_ms: i64::MAX / 4,
+            absolute_ms: i64::MAX / 4,
+        },
+        |Extension(limits)| limits,
+    );
+    let current = current.map(|Extension(CurrentSession(id))| id);
+    list_sessions(
+        &state.db,
+        &who,
+        who.has(Role::Admin),
+        current.as_deref(),
+        limits,
+        now_ms(),
+    )
+    .await
+    .map(Json)
+}
+
+async fn delete_session(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let who = caller.require(Action::ManageOwnTokens)?;
+    revoke_session(&state.db, &who, &id, now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

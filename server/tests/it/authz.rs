@@ -1,0 +1,183 @@
+//! The authorization table: every documented `/api/v1` operation and every server function, called
+//! as anonymous, viewer, author, approver and admin. Anonymous gets 401; a role below the required
+//! one gets 403; the required role and above get neither (the call may still fail for other reasons,
+//! such as a nonexistent id, which is fine: it got past authorization).
+
+use std::collections::BTreeMap;
+
+use palisade_app::auth::{Action, Role};
+use serde_json::Value;
+
+use crate::support::{request, Backend, TestServer};
+
+/// Every server function: its path, the action it performs (`None`: public) and a valid body.
+const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
+    ("/api/system_status", Some(Action::Read), ""),
+    ("/api/sign_in_options", None, ""),
+    ("/api/who_am_i", Some(Action::Read), ""),
+    ("/api/list_my_tokens", Some(Action::ManageOwnTokens), ""),
+    (
+        "/api/create_my_token",
+        Some(Action::ManageOwnTokens),
+        "request[name]=ci&request[role]=viewer&request[expires_in_days]=7",
+    ),
+    (
+        "/api/revoke_my_token",
+        Some(Action::ManageOwnTokens),
+        "id=nonexistent",
+    ),
+    ("/api/list_my_sessions", Some(Action::ManageOwnTokens), ""),
+    (
+        "/api/revoke_my_session",
+        Some(Action::ManageOwnTokens),
+        "id=nonexistent",
+    ),
+    ("/api/sign_in_settings", Some(Action::ManageSettings), ""),
+    ("/api/list_clusters", Some(Action::Read), ""),
+    (
+        "/api/kubeconfig_contexts",
+        Some(Action::ManageClusters),
+        "kubeconfig=apiVersion%3A%20v1",
+    ),
+    (
+        "/api/register_cluster",
+        Some(Action::ManageClusters),
+        "input[name]=c1&input[environment]=dev&input[credentials][kind]=token\
+         &input[credentials][api_url]=https%3A%2F%2F203.0.113.10%3A6443\
+         &input[credentials][ca_pem]=&input[credentials][token]=t",
+    ),
+    (
+        "/api/update_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent&change[disabled]=true",
+    ),
+    (
+        "/api/remove_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent",
+    ),
+    (
+        "/api/check_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent",
+    ),
+    (
+        "/api/audit_entries",
+        Some(Action::ReadAuditLog),
+        "query[offset]=0",
+    ),
+];
+
+/// What a caller of `role` (None: anonymous) must get for an operation needing `needed`.
+fn check(what: &str, role: Option<Role>, needed: Option<Role>, status: u16, body: &str) {
+    match (role, needed) {
+        (_, None) => assert!(
+            status != 401 && status != 403,
+            "{what} is public: {status} {body}"
+        ),
+        (None, Some(_)) => assert_eq!(status, 401, "{what} as anonymous: {body}"),
+        (Some(role), Some(needed)) if role < needed => {
+            assert_eq!(status, 403, "{what} as {role}: {body}")
+        }
+        (Some(role), Some(_)) => {
+            assert!(
+                status != 401 && status != 403,
+                "{what} as {role}: {status} {body}"
+            )
+        }
+    }
+}
+
+async fn every_route_as_every_role(backend: Backend) {
+    let server = TestServer::start(backend, &[]).await;
+    let mut tokens = BTreeMap::new();
+    for role in Role::ALL {
+        tokens.insert(role, server.login_token(role).await);
+    }
+    let callers: Vec<Option<Role>> = std::iter::once(None)
+        .chain(Role::ALL.into_iter().map(Some))
+        .collect();
+
+    let document: Value =
+        serde_json::from_str(&server.get("/api/v1/openapi.json").await.body).unwrap();
+    let mut operations = 0;
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let needed = operation["x-palisade-role"]
+                .as_str()
+                .map(|r| Role::parse(r).unwrap());
+            let url = path.replace("{id}", "nonexistent");
+            assert!(!url.contains('{'), "fill the parameters of {path}");
+            let body = operation["requestBody"]["content"]["application/json"]["example"]
+                .as_object()
+                .map(|_| {
+                    operation["requestBody"]["content"]["application/json"]["example"].to_string()
+                })
+                .unwrap_or_default();
+            for caller in &callers {
+                let reply = match caller {
+                    Some(role) => {
+                        server
+                            .call(&method.to_ascii_uppercase(), &url, &tokens[role], &body)
+                            .await
+                    }
+                    None => {
+                        request(
+                            server.addr,
+                            &method.to_ascii_uppercase(),
+                            &url,
+                            &[("content-type", "application/json")],
+                            &body,
+                        )
+                        .await
+                    }
+                };
+                let what = format!("{} {path}", method.to_ascii_uppercase());
+                check(&what, *caller, needed, reply.status, &reply.body);
+            }
+            operations += 1;
+        }
+    }
+    assert!(operations >= 7, "only {operations} operations documented");
+
+    // The table above lists exactly the registered server functions.
+    let registered: std::collections::BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_owned())
+        .collect();
+    let listed: std::collections::BTreeSet<String> = SERVER_FUNCTIONS
+        .iter()
+        .map(|(path, _, _)| (*path).to_owned())
+        .collect();
+    assert_eq!(
+        registered, listed,
+        "SERVER_FUNCTIONS must list every server function"
+    );
+
+    for (path, action, body) in SERVER_FUNCTIONS {
+        let needed = action.map(Action::required_role);
+        for caller in &callers {
+            let mut headers = vec![
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("accept", "application/json"),
+            ];
+            let bearer;
+            if let Some(role) = caller {
+                bearer = format!("Bearer {}", tokens[role]);
+                headers.push(("authorization", bearer.as_str()));
+            }
+            let reply = request(server.addr, "POST", path, &headers, body).await;
+            check(path, *caller, needed, reply.status, &reply.body);
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_every_route_as_every_role() {
+    every_route_as_every_role(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_every_route_as_every_role() {
+    every_route_as_every_role(Backend::Postgres).await;
+}

@@ -1,0 +1,351 @@
+//! Sign-in, sessions and API tokens over HTTP, on both databases: the bootstrap secret works once,
+//! the session id changes at sign-in, logout and revocation end a session at once, the idle and
+//! absolute timeouts hold (time as a parameter), and tokens are bound to a role and revocable.
+
+use palisade_app::auth::Role;
+use palisade_app::db::now_ms;
+use serde_json::Value;
+use tower_sessions::session::{Id, Record};
+
+use crate::support::{cookie_of, request, Backend, TestServer};
+
+async fn me(server: &TestServer, cookie: &str) -> u16 {
+    request(server.addr, "GET", "/api/v1/me", &[("cookie", cookie)], "")
+        .await
+        .status
+}
+
+async fn sign_in(server: &TestServer, secret: &str, cookie: Option<&str>) -> crate::support::Reply {
+    let origin = format!("http://{}", server.addr);
+    let mut headers = vec![
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", origin.as_str()),
+    ];
+    if let Some(cookie) = cookie {
+        headers.push(("cookie", cookie));
+    }
+    request(
+        server.addr,
+        "POST",
+        "/auth/local",
+        &headers,
+        &format!("secret={secret}&next=%2Fpolicies"),
+    )
+    .await
+}
+
+async fn sessions_and_sign_in(backend: Backend) {
+    let server = TestServer::start(backend, &[]).await;
+    let secret = server.bootstrap.clone().expect("a bootstrap secret");
+    assert!(secret.starts_with("pbs_") && secret.len() > 40);
+
+    // A wrong secret is refused back to the sign-in page, without a session.
+    let wrong = sign_in(&server, "pbs_wrong", None).await;
+    assert_eq!(wrong.status, 303);
+    assert!(wrong
+        .header("location")
+        .is_some_and(|l| l.starts_with("/login?error=invalid_secret")));
+    assert!(cookie_of(&wrong).is_none());
+
+    // A session planted before sign-in (as an attacker would) is not the one signed in.
+    let planted = Record {
+        id: Id::default(),
+        data: Default::default(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    assert!(server
+        .auth
+        .store
+        .create_at(&planted, now_ms())
+        .await
+        .unwrap());
+    let planted_cookie = format!("palisade_session={}", planted.id);
+    let signed_in = sign_in(&server, &secret, Some(&planted_cookie)).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.header("location"), Some("/policies"));
+    let set_cookie = signed_in.header("set-cookie").unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain http here: {set_cookie}"
+    );
+    let cookie = cookie_of(&signed_in).unwrap();
+    assert_ne!(cookie, planted_cookie, "the session id changes at sign-in");
+    assert_eq!(me(&server, &planted_cookie).await, 401);
+    assert_eq!(me(&server, &cookie).await, 200);
+    let who: Value = serde_json::from_str(
+        &request(server.addr, "GET", "/api/v1/me", &[("cookie", &cookie)], "")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(who["role"], "admin");
+    assert_eq!(who["via"], "session");
+
+    // Pages render for the session.
+    let page = request(server.addr, "GET", "/policies", &[("cookie", &cookie)], "").await;
+    assert_eq!(page.status, 200);
+
+    // The bootstrap secret works once.
+    let again = sign_in(&server, &secret, None).await;
+    assert!(again
+        .header("location")
+        .is_some_and(|l| l.starts_with("/login?error=invalid_secret")));
+
+    // Logout ends the session: the old cookie is refused afterwards.
+    let origin = format!("http://{}", server.addr);
+    let out = request(
+        server.addr,
+        "POST",
+        "/auth/logout",
+        &[("cookie", &cookie), ("origin", &origin)],
+        "",
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.header("location"), Some("/login?signed_out=1"));
+    assert_eq!(me(&server, &cookie).await, 401);
+
+    // The audit log has the sign-in and the sign-out, from this address.
+    let actions: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, remote_addr FROM audit_entries WHERE action LIKE 'session.%' ORDER BY at_ms, action",
+    )
+    .fetch_all(server.pool.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        vec![
+            ("session.login".to_owned(), "127.0.0.1".to_owned()),
+            ("session.logout".to_owned(), "127.0.0.1".to_owned())
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_sessions_and_sign_in() {
+    sessions_and_sign_in(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_sessions_and_sign_in() {
+    sessions_and_sign_in(Backend::Postgres).await;
+}
+
+/// Idle and absolute timeouts, with the clock as a parameter, and revocation by an admin.
+async fn timeouts_and_revocation(backend: Backend) {
+    let server = TestServer::start(
+        backend,
+        &[
+            ("PALISADE__AUTH__SESSION_IDLE_MINUTES", "30"),
+            ("PALISADE__AUTH__SESSION_ABSOLUTE_HOURS", "2"),
+        ],
+    )
+    .await;
+    let store = &server.auth.store;
+    let minute = 60_000;
+    let t0 = now_ms();
+    let record = Record {
+        id: Id::default(),
+        data: [("uid".to_owned(), Value::from("someone"))].into(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+    };
+    assert!(store.create_at(&record, t0).await.unwrap());
+    // Active every 20 minutes: alive past the idle timeout's length...
+    for step in 1..=5 {
+        assert!(
+            store
+                .load_at(&record.id, t0 + step * 20 * minute)
+                .await
+                .unwrap()
+                .is_some(),
+            "step {step}"
+        );
+    }
+    // ...but not past the absolute timeout, however active.
+    assert!(store
+        .load_at(&record.id, t0 + 121 * minute)
+        .await
+        .unwrap()
+        .is_none());
+
+    let idle = Record {
+        id: Id::default(),
+        ..record.clone()
+    };
+    assert!(store.create_at(&idle, t0).await.unwrap());
+    assert!(store
+        .load_at(&idle.id, t0 + 29 * minute)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        store
+            .load_at(&idle.id, t0 + 60 * minute)
+            .await
+            .unwrap()
+            .is_none(),
+        "idle 31 minutes"
+    );
+
+    // An admin lists everyone's sessions and revokes one; its cookie stops working at once.
+    let cookie = server.session_cookie().await;
+    assert_eq!(me(&server, &cookie).await, 200);
+    let admin = server.login_token(Role::Admin).await;
+    let listed = server.call("GET", "/api/v1/sessions", &admin, "").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let listed: Vec<Value> = serde_json::from_str(&listed.body).unwrap();
+    let local = listed
+        .iter()
+        .find(|s| s["user_name"] == "Local admin")
+        .expect("the local admin's session is listed");
+    let id = local["id"].as_str().unwrap();
+    assert_ne!(
+        Some(id),
+        cookie.strip_prefix("palisade_session="),
+        "ids are hashed"
+    );
+    // A viewer cannot revoke someone else's session (it does not exist for them).
+    let viewer = server.login_token(Role::Viewer).await;
+    let refused = server
+        .call("DELETE", &format!("/api/v1/sessions/{id}"), &viewer, "")
+        .await;
+    assert_eq!(refused.status, 404);
+    assert_eq!(me(&server, &cookie).await, 200);
+    let revoked = server
+        .call("DELETE", &format!("/api/v1/sessions/{id}"), &admin, "")
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.body);
+    assert_eq!(me(&server, &cookie).await, 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_timeouts_and_revocation() {
+    timeouts_and_revocation(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_timeouts_and_revocation() {
+    timeouts_and_revocation(Backend::Postgres).await;
+}
+
+/// Tokens: created with a role no higher than the creator's, shown once, listed without the secret,
+/// revocable; expired, revoked and malformed tokens are refused.
+async fn api_tokens(backend: Backend) {
+    let server = TestServer::start(backend, &[]).await;
+    let author = server.login_token(Role::Author).await;
+    let too_high = server
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &author,
+            r#"{"name":"ci","role":"admin","expires_in_days":30}"#,
+        )
+        .await;
+    assert_eq!(too_high.status, 403, "{}", too_high.body);
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &author,
+            r#"{"name":"ci","role":"viewer","expires_in_days":30}"#,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let created: Value = serde_json::from_str(&created.body).unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let id = created["token"]["id"].as_str().unwrap().to_owned();
+    let me: Value =
+        serde_json::from_str(&server.call("GET", "/api/v1/me", &secret, "").await.body).unwrap();
+    assert_eq!(me["role"], "viewer");
+    assert_eq!(me["via"], "token");
+
+    let listed = server.call("GET", "/api/v1/tokens", &author, "").await;
+    assert_eq!(listed.status, 200);
+    assert!(listed.body.contains(&id));
+    assert!(
+        !listed.body.contains(secret.rsplit('_').next().unwrap()),
+        "no secret in lists"
+    );
+    let stored: Vec<String> = sqlx::query_scalar("SELECT secret_hash FROM api_tokens")
+        .fetch_all(server.pool.pool())
+        .await
+        .unwrap();
+    assert!(stored
+        .iter()
+        .all(|h| h.len() == 64 && !secret.contains(h.as_str())));
+
+    // A tampered secret, a malformed token and (after revocation) the token itself: 401.
+    let mut tampered = secret.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == '0' { '1' } else { '0' });
+    for bad in [tampered.as_str(), "pal_nope", "garbage"] {
+        assert_eq!(
+            server.call("GET", "/api/v1/me", bad, "").await.status,
+            401,
+            "{bad}"
+        );
+    }
+    let revoked = server
+        .call("DELETE", &format!("/api/v1/tokens/{id}"), &author, "")
+        .await;
+    assert_eq!(revoked.status, 204);
+    assert_eq!(
+        server.call("GET", "/api/v1/me", &secret, "").await.status,
+        401
+    );
+
+    // An expired token is refused.
+    sqlx::query("UPDATE api_tokens SET expires_ms = $1")
+        .bind(now_ms() - 1)
+        .execute(server.pool.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        server.call("GET", "/api/v1/me", &author, "").await.status,
+        401
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_api_tokens() {
+    api_tokens(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_api_tokens() {
+    api_tokens(Backend::Postgres).await;
+}
+
+/// Sign-in attempts are limited per client address: the 4th in a minute gets 429.
+async fn sign_in_is_rate_limited(backend: Backend) {
+    let server = TestServer::start(
+        backend,
+        &[("PALISADE__AUTH__LOGIN_ATTEMPTS_PER_MINUTE", "3")],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(sign_in(&server, "pbs_wrong", None).await.status, 303);
+    }
+    let limited = sign_in(&server, "pbs_wrong", None).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.header("retry-after"), Some("60"));
+    // Even the right secret waits: the limit is on attempts, not failures.
+    let secret = server.bootstrap.clone().unwrap();
+    assert_eq!(sign_in(&server, &secret, None).await.status, 429);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_sign_in_is_rate_limited() {
+    sign_in_is_rate_limited(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_sign_in_is_rate_limited() {
+    sign_in_is_rate_limited(Backend::Postgres).await;
+}
