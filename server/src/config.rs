@@ -354,7 +354,8 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let defaults = Figment::from(Serialized::defaults(Config::default()));
+        let mut figment = defaults.clone();
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError::new(
@@ -376,7 +377,16 @@ impl Config {
                     "is not of the form PALISADE__SECTION__KEY",
                 ));
             }
-            let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
+            // A setting whose default is text stays text, exactly as written: a key or secret of
+            // digits (or one that looks like `1e5`) must not turn into a number.
+            let value: figment::value::Value = if defaults
+                .find_value(&path)
+                .is_ok_and(|v| matches!(v, figment::value::Value::String(..)))
+            {
+                figment::value::Value::from(value)
+            } else {
+                value.parse().unwrap_or_else(|never| match never {})
+            };
             figment = figment.merge(Serialized::default(&path, value));
             from_env.push((path, name));
         }
@@ -627,6 +637,9 @@ mod tests {
         let config = Config::load_from(None, env(&[("PALISADE__SECRETS__KEY", KEY)])).unwrap();
         assert!(config.secrets.sealer().unwrap().is_some());
         assert!(!format!("{config:?}").contains(KEY));
+        let digits = "0".repeat(63) + "1";
+        let config = Config::load_from(None, env(&[("PALISADE__SECRETS__KEY", &digits)])).unwrap();
+        assert_eq!(config.secrets.key, digits, "text settings stay text");
         let none = Config::load_from(None, env(&[])).unwrap();
         assert!(none.secrets.sealer().unwrap().is_none());
         let err = Config::load_from(None, env(&[("PALISADE__SECRETS__KEY", "abc")])).unwrap_err();
