@@ -40,6 +40,21 @@ impl ClusterConnector for FakeCluster {
             })
         })
     }
+    fn apply<'a>(
+        &'a self,
+        _credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>> {
+        Box::pin(async move { Ok(manifest.clone()) })
+    }
+
+    fn get<'a>(
+        &'a self,
+        _credentials: &'a Credentials,
+        _manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 fn token_input(token: &str) -> CredentialsInput {
@@ -411,4 +426,119 @@ async fn registers_the_test_bed_clusters_over_the_api() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.body.contains("\"via-form\""), "{}", reply.body);
     server.stop().await;
+}
+
+/// What rollouts will build on: the rendered manifests of a library policy, server-side applied
+/// with Palisade's least-privilege credentials, read back, then re-applied in a stricter mode; and
+/// Pod Security labels put on an existing namespace.
+#[tokio::test]
+async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() {
+    use palisade_app::clusters::ssr::{ClusterConnector as _, KubeConnector};
+    use palisade_engine::mode::Mode;
+    use palisade_engine::render::{pod_security_patch, render};
+
+    let testbed = testbed();
+    let cluster = &testbed.clusters[0];
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {
+        kubeconfig,
+        context: None,
+    })
+    .unwrap();
+    let connector = KubeConnector::default();
+    let entry = palisade_engine::library::entry("disallow-privileged")
+        .unwrap()
+        .unwrap();
+    let admin = cluster.admin_client().await.unwrap();
+
+    for (mode, actions) in [
+        (Mode::Audit, json!(["Audit"])),
+        (Mode::Warn, json!(["Warn", "Audit"])),
+        (Mode::Enforce, json!(["Deny", "Audit"])),
+    ] {
+        let manifests = render(entry.id, entry.policy_yaml, mode).unwrap();
+        for manifest in &manifests {
+            let applied = connector
+                .apply(&credentials, &manifest.object)
+                .await
+                .unwrap_or_else(|e| panic!("{} {}: {e}", manifest.kind, manifest.name));
+            let managers: Vec<&str> = applied["metadata"]["managedFields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|f| f["manager"].as_str())
+                .collect();
+            assert!(managers.contains(&"palisade"), "{managers:?}");
+            let live = connector
+                .get(&credentials, &manifest.object)
+                .await
+                .unwrap()
+                .expect("the applied object is there");
+            assert_eq!(
+                live["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                "palisade"
+            );
+            if manifest.kind == "ValidatingAdmissionPolicyBinding" {
+                assert_eq!(live["spec"]["validationActions"], actions, "{mode}");
+            }
+        }
+    }
+
+    // A missing object reads back as None; a kind the cluster lacks is the apiserver's own error.
+    let missing = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": "no-such-policy-here" },
+    });
+    assert_eq!(connector.get(&credentials, &missing).await.unwrap(), None);
+    let unknown = json!({
+        "apiVersion": "templates.gatekeeper.sh/v1",
+        "kind": "ConstraintTemplate",
+        "metadata": { "name": "x" },
+    });
+    assert!(connector.apply(&credentials, &unknown).await.is_err());
+
+    // Pod Security labels on a namespace that exists: only the labels change.
+    let namespace = palisade_testbed::unique_name("palisade-it");
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(admin.clone());
+    let ns: k8s_openapi::api::core::v1::Namespace = serde_json::from_value(
+        json!({ "metadata": { "name": namespace, "labels": { "team": "a" } } }),
+    )
+    .unwrap();
+    namespaces.create(&Default::default(), &ns).await.unwrap();
+    let patch = pod_security_patch(&namespace, "restricted:v1.30".parse().unwrap(), Mode::Warn);
+    connector.apply(&credentials, &patch).await.unwrap();
+    let live = connector.get(&credentials, &patch).await.unwrap().unwrap();
+    assert_eq!(live["metadata"]["labels"]["team"], "a");
+    assert_eq!(
+        live["metadata"]["labels"]["pod-security.kubernetes.io/warn"],
+        "restricted"
+    );
+    assert_eq!(
+        live["metadata"]["labels"]["pod-security.kubernetes.io/audit-version"],
+        "v1.30"
+    );
+    assert_eq!(
+        live["metadata"]["labels"].get("pod-security.kubernetes.io/enforce"),
+        None
+    );
+
+    // Clean up what this test made (the policy and binding share the entry's name).
+    palisade_testbed::delete_namespace(&admin, &namespace)
+        .await
+        .unwrap();
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    let bindings: kube::Api<ValidatingAdmissionPolicyBinding> = kube::Api::all(admin.clone());
+    bindings
+        .delete(entry.id, &Default::default())
+        .await
+        .unwrap();
+    let policies: kube::Api<ValidatingAdmissionPolicy> = kube::Api::all(admin);
+    policies
+        .delete(entry.id, &Default::default())
+        .await
+        .unwrap();
 }

@@ -43,7 +43,26 @@ pub trait ClusterConnector: Send + Sync {
         &'a self,
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<Probe, ClusterError>>;
+
+    /// Server-side apply of one manifest with field manager `palisade` (forcing ownership of the
+    /// fields it sets); returns the object as the cluster now holds it.
+    fn apply<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>>;
+
+    /// The live object named like `manifest` (same apiVersion, kind, namespace and name), or
+    /// `None` when the cluster has none: for read-back and drift checks.
+    fn get<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>>;
 }
+
+/// The field manager of everything Palisade applies.
+pub const FIELD_MANAGER: &str = "palisade";
 
 /// The real connector: one short-lived `kube::Client` per call, with timeouts so one slow cluster
 /// cannot hold a caller for long.
@@ -111,6 +130,101 @@ impl ClusterConnector for KubeConnector {
                 },
             })
         })
+    }
+
+    fn apply<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>> {
+        Box::pin(self.apply_manifest(credentials, manifest))
+    }
+
+    fn get<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>> {
+        Box::pin(self.get_manifest(credentials, manifest))
+    }
+}
+
+/// Where a manifest lives: its API (resolved by discovery, so plural names are the cluster's own),
+/// namespace and name.
+struct Target {
+    api: kube::Api<kube::core::DynamicObject>,
+    name: String,
+}
+
+async fn target(client: &Client, manifest: &serde_json::Value) -> Result<Target, ClusterError> {
+    use kube::core::GroupVersionKind;
+    use kube::discovery::Scope;
+    let text = |pointer: &str| {
+        manifest
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+    };
+    let (Some(api_version), Some(kind), Some(name)) =
+        (text("/apiVersion"), text("/kind"), text("/metadata/name"))
+    else {
+        return Err(ClusterError::Api {
+            code: 422,
+            message: "the manifest needs apiVersion, kind and metadata.name".to_owned(),
+        });
+    };
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .map_err(from_kube)?;
+    let api = match (capabilities.scope, text("/metadata/namespace")) {
+        (Scope::Namespaced, Some(namespace)) => {
+            kube::Api::namespaced_with(client.clone(), namespace, &resource)
+        }
+        (Scope::Namespaced, None) => kube::Api::default_namespaced_with(client.clone(), &resource),
+        (Scope::Cluster, _) => kube::Api::all_with(client.clone(), &resource),
+    };
+    Ok(Target {
+        api,
+        name: name.to_owned(),
+    })
+}
+
+impl KubeConnector {
+    async fn apply_manifest(
+        &self,
+        credentials: &Credentials,
+        manifest: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClusterError> {
+        use kube::api::{Patch, PatchParams};
+        let client = self.client(credentials).await?;
+        let target = target(&client, manifest).await?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let applied = target
+            .api
+            .patch(&target.name, &params, &Patch::Apply(manifest))
+            .await
+            .map_err(from_kube)?;
+        serde_json::to_value(applied).map_err(|err| ClusterError::Api {
+            code: 500,
+            message: err.to_string(),
+        })
+    }
+
+    async fn get_manifest(
+        &self,
+        credentials: &Credentials,
+        manifest: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, ClusterError> {
+        let client = self.client(credentials).await?;
+        let target = target(&client, manifest).await?;
+        let live = target.api.get_opt(&target.name).await.map_err(from_kube)?;
+        live.map(serde_json::to_value)
+            .transpose()
+            .map_err(|err| ClusterError::Api {
+                code: 500,
+                message: err.to_string(),
+            })
     }
 }
 

@@ -286,6 +286,23 @@ pub async fn remove(db: &Db, who: &Principal, now: i64, id: &str) -> Result<(), 
     Ok(())
 }
 
+/// The credentials of an enabled cluster, opened with the configured key: what rollouts and scans
+/// hand to the connector.
+pub async fn open_credentials(
+    ctx: &Context<'_>,
+    id: &str,
+) -> Result<(Cluster, Credentials), AppError> {
+    let stored = load(ctx.db, id).await?;
+    if stored.cluster.disabled {
+        return Err(AppError::Conflict(format!(
+            "cluster `{}` is disabled",
+            stored.cluster.name
+        )));
+    }
+    let credentials = open(ctx.sealer, &stored)?;
+    Ok((stored.cluster, credentials))
+}
+
 /// Probe a cluster now and store what was found.
 pub async fn check(
     ctx: &Context<'_>,
@@ -362,6 +379,21 @@ mod tests {
                     })
                 }
             })
+        }
+        fn apply<'a>(
+            &'a self,
+            _credentials: &'a Credentials,
+            manifest: &'a serde_json::Value,
+        ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>> {
+            Box::pin(async move { Ok(manifest.clone()) })
+        }
+
+        fn get<'a>(
+            &'a self,
+            _credentials: &'a Credentials,
+            _manifest: &'a serde_json::Value,
+        ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>> {
+            Box::pin(async { Ok(None) })
         }
     }
 
