@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clusters;
 pub mod error;
 pub mod layout;
 pub mod overview;
@@ -15,6 +16,8 @@ pub mod sections;
 
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod secrets;
 #[cfg(feature = "ssr")]
 pub mod state;
 
@@ -25,10 +28,11 @@ use leptos_router::path;
 
 pub use error::AppError;
 
+use crate::clusters::page::ClustersPage;
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
 use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
-use crate::sections::{SectionPage, CLUSTERS, COMPLIANCE, ROLLOUTS, VIOLATIONS};
+use crate::sections::{SectionPage, COMPLIANCE, ROLLOUTS, VIOLATIONS};
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -80,7 +84,7 @@ pub fn App() -> impl IntoView {
                         path=path!("/violations")
                         view=|| view! { <SectionPage section=&VIOLATIONS /> }
                     />
-                    <Route path=path!("/clusters") view=|| view! { <SectionPage section=&CLUSTERS /> } />
+                    <Route path=path!("/clusters") view=ClustersPage />
                     <Route
                         path=path!("/compliance")
                         view=|| view! { <SectionPage section=&COMPLIANCE /> }

@@ -33,6 +33,34 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         "id=nonexistent",
     ),
     ("/api/sign_in_settings", Some(Action::ManageSettings), ""),
+    ("/api/list_clusters", Some(Action::Read), ""),
+    (
+        "/api/kubeconfig_contexts",
+        Some(Action::ManageClusters),
+        "kubeconfig=apiVersion%3A%20v1",
+    ),
+    (
+        "/api/register_cluster",
+        Some(Action::ManageClusters),
+        "input[name]=c1&input[environment]=dev&input[credentials][kind]=token\
+         &input[credentials][api_url]=https%3A%2F%2F203.0.113.10%3A6443\
+         &input[credentials][ca_pem]=&input[credentials][token]=t",
+    ),
+    (
+        "/api/update_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent&change[disabled]=true",
+    ),
+    (
+        "/api/remove_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent",
+    ),
+    (
+        "/api/check_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent",
+    ),
     (
         "/api/audit_entries",
         Some(Action::ReadAuditLog),
@@ -40,7 +68,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
     ),
     // The policies domain's server functions take JSON (their arguments are nested).
     ("/api/list_policies", Some(Action::Read), r#"{"filter":{}}"#),
-    ("/api/get_policy", Some(Action::Read), r#"{"id":"nonexistent"}"#),
+    (
+        "/api/get_policy",
+        Some(Action::Read),
+        r#"{"id":"nonexistent"}"#,
+    ),
     (
         "/api/get_version",
         Some(Action::Read),
@@ -76,7 +108,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::Read),
         r#"{"id":"nonexistent","number":1}"#,
     ),
-    ("/api/get_staging", Some(Action::Read), r#"{"id":"nonexistent"}"#),
+    (
+        "/api/get_staging",
+        Some(Action::Read),
+        r#"{"id":"nonexistent"}"#,
+    ),
     (
         "/api/set_mode",
         Some(Action::EditPolicies),

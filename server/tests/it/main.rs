@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authz;
+mod clusters;
 mod http;
 mod offline;
-mod policies;
 mod oidc;
+mod policies;
 mod secrets;
 mod sessions;
 mod shutdown;
