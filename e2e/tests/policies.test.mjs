@@ -1,0 +1,146 @@
+// Policies in the browser: adopt from the library, see an engine error at its line in the editor,
+// fix it and save a version, run the tests and see a failing case, compare two versions.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launchChromium, loginAsLocalAdmin, startPalisade, watchForErrors } from './harness.mjs';
+
+const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
+const GOOD = 'size(variables.privileged) == 0';
+const BROKEN = 'size(variables.privileged) == = 0';
+
+let server;
+let browser;
+let page;
+let problems;
+
+async function hydrated() {
+  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+}
+
+async function openTab(name) {
+  await page.click(`[data-testid="tab-${name}"]`);
+  await page.waitForSelector(`[data-testid="tab-${name}"][aria-selected="true"]`);
+}
+
+async function saveAndWait(version) {
+  await page.click('[data-testid="save-version"]');
+  await page.waitForFunction(
+    (v) => document.querySelector('[data-testid="policy-title"]')
+      && document.querySelector('.page-header .purpose')?.textContent.includes(`version ${v} of ${v}`),
+    version,
+  );
+}
+
+before(async () => {
+  mkdirSync(OUTPUT, { recursive: true });
+  server = await startPalisade();
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  problems = watchForErrors(page);
+  await loginAsLocalAdmin(page, server, '/library');
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a policy is created from the library', async () => {
+  await page.goto(`${server.url}/library`, { waitUntil: 'networkidle' });
+  await hydrated();
+  const entries = await page.locator('[data-testid="library-entry"]').count();
+  assert.ok(entries >= 18, `only ${entries} library entries`);
+  await page.click('[data-testid="adopt-disallow-privileged"]');
+  await page.waitForURL(/\/policies\/[0-9a-f]{32}$/);
+  await page.waitForSelector('[data-testid="policy-title"]');
+  assert.match(await page.textContent('[data-testid="policy-title"]'), /[Pp]rivileged/);
+  assert.match(await page.textContent('.page-header .purpose'), /version 1 of 1/);
+  await page.screenshot({ path: join(OUTPUT, 'policy-overview.png'), fullPage: true });
+});
+
+test('an engine error shows at its line, the caret goes there, and the fix saves a version', async () => {
+  await openTab('edit');
+  const editor = page.locator('[data-testid="source-editor"]');
+  const original = await editor.inputValue();
+  const line = original.split('\n').findIndex((l) => l.includes(GOOD)) + 1;
+  assert.ok(line > 1, 'the library policy has the expression');
+  const lines = original.split('\n').length;
+  assert.equal(await page.locator('[data-testid="gutter"] .gutter-line').count(), lines);
+
+  await editor.fill(original.replace(GOOD, BROKEN));
+  await editor.press(process.platform === 'darwin' ? 'Meta+s' : 'Control+s');
+  const problem = page.locator('[data-testid="problem"]').first();
+  await problem.waitFor();
+  assert.equal(await problem.getAttribute('data-line'), String(line));
+  assert.match(await page.textContent('[data-testid="save-status"]'), /Not saved/);
+  await page.waitForSelector(`[data-testid="gutter"] .gutter-line.has-error[data-line="${line}"]`);
+  await page.screenshot({ path: join(OUTPUT, 'policy-error.png'), fullPage: true });
+
+  // Choosing the problem puts the caret on its line, in the editor.
+  await problem.click();
+  const caret = await editor.evaluate((el) => ({
+    focused: document.activeElement === el,
+    line: el.value.slice(0, el.selectionStart).split('\n').length,
+  }));
+  assert.deepEqual(caret, { focused: true, line });
+
+  // The fix: a clearer message, saved as version 2 with a note.
+  const fixed = original.replaceAll('containers are not allowed', 'containers are never allowed');
+  assert.notEqual(fixed, original);
+  await editor.fill(fixed);
+  await page.fill('[data-testid="change-note"]', 'clearer message');
+  await saveAndWait(2);
+});
+
+test('running the tests shows a failing case with the engine\'s verdict', async () => {
+  await openTab('tests');
+  await page.fill('[data-testid="case-name"]', 'a plain pod is denied (wrong on purpose)');
+  await page.fill('[data-testid="case-yaml"]', 'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: app, image: nginx:1.27}\n');
+  await page.selectOption('[data-testid="case-expect"]', 'deny');
+  await page.click('[data-testid="add-case"]');
+  await saveAndWait(3);
+  await openTab('tests');
+  await page.click('[data-testid="run-tests"]');
+  const failed = page.locator('[data-testid="case-result"][data-status="FAIL"]');
+  await failed.first().waitFor();
+  assert.equal(await failed.count(), 1);
+  assert.match(await failed.first().textContent(), /wrong on purpose.*expected deny, got allow/s);
+  const passed = await page.locator('[data-testid="case-result"][data-status="pass"]').count();
+  assert.ok(passed >= 3, `${passed} passing cases`);
+  // A passing deny case shows the engine's message.
+  assert.match(await page.textContent('[data-testid="run-results"]'), /privileged containers are never allowed/);
+  await page.screenshot({ path: join(OUTPUT, 'policy-tests.png'), fullPage: true });
+});
+
+test('two versions compare line by line', async () => {
+  await openTab('history');
+  assert.equal(await page.locator('[data-testid="version-row"]').count(), 3);
+  await page.selectOption('[data-testid="diff-from"]', '1');
+  await page.selectOption('[data-testid="diff-to"]', '3');
+  await page.click('[data-testid="compare"]');
+  await page.waitForSelector('[data-testid="diff"]');
+  const removed = await page.locator('[data-testid="diff-removed"]').allTextContents();
+  const added = await page.locator('[data-testid="diff-added"]').allTextContents();
+  assert.ok(removed.some((t) => t.includes('are not allowed')), removed.join('\n'));
+  assert.ok(added.some((t) => t.includes('are never allowed')), added.join('\n'));
+  assert.ok(added.some((t) => t.includes('wrong on purpose')), added.join('\n'));
+  await page.screenshot({ path: join(OUTPUT, 'policy-diff.png'), fullPage: true });
+});
+
+test('the list finds the policy and the staging tab renders each mode', async () => {
+  await openTab('staging');
+  await page.waitForSelector('[data-testid="no-rollouts"]');
+  await page.selectOption('[data-testid="mode-dev"]', 'warn');
+  await page.click('[data-testid="manifests-warn"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="manifests"]')?.textContent.includes('- Warn'));
+  await page.goto(`${server.url}/policies`, { waitUntil: 'networkidle' });
+  await hydrated();
+  await page.selectOption('[data-testid="filter-mode"]', 'warn');
+  await page.waitForSelector('[data-testid="policy-row"]');
+  await page.fill('[data-testid="policy-search"]', 'no-such-policy');
+  await page.waitForSelector('[data-testid="no-matches"]');
+  assert.deepEqual(problems, []);
+});
