@@ -4,6 +4,8 @@
 //! Each section of the product has a module named after its domain; [`sections`] is the one table
 //! that drives navigation and the empty states. Server-only code (database, state) sits behind
 //! `#[cfg(feature = "ssr")]` so it never reaches the wasm bundle.
+// The policy workspace is one deep view tree; its hydrate type nests past the default limit.
+#![recursion_limit = "256"]
 
 pub mod audit;
 pub mod auth;
