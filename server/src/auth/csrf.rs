@@ -24,10 +24,11 @@ pub fn allowed(method: &Method, headers: &HeaderMap, origins: &Origins) -> bool 
     if text(header::AUTHORIZATION).is_some_and(|v| v.starts_with("Bearer ")) {
         return true;
     }
+    // Browsers that send Sec-Fetch-Site say exactly where a request comes from (scripts cannot set
+    // it); trust it. (With `Referrer-Policy: no-referrer` their `Origin` is "null" even for
+    // same-origin form posts, so it cannot decide for them.) Otherwise compare `Origin`.
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
-        }
+        return matches!(site, "same-origin" | "none");
     }
     match text(header::ORIGIN) {
         None => true,
