@@ -37,16 +37,19 @@ for (const role of ['author', 'approver', 'viewer']) {
   test(`${role} signs in and sees the role`, async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    const problems = watchForErrors(page);
     await loginAs(page, server, role, '/settings');
     assert.equal(new URL(page.url()).pathname, '/settings');
+    // The provider's development pages load web fonts from the internet; watch Palisade's page only.
+    const problems = watchForErrors(page);
+    await page.reload({ waitUntil: 'networkidle' });
+    await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
     assert.equal(await page.textContent('.role-badge'), role);
     assert.equal(await page.textContent('.user-name'), role);
     // Tokens can be made up to one's own role, no higher.
     const offered = await page.$$eval('select[name="request[role]"] option', (o) => o.map((x) => x.value));
     const order = ['viewer', 'author', 'approver', 'admin'];
     assert.deepEqual(offered, order.slice(0, order.indexOf(role) + 1));
-    assert.deepEqual(problems.filter((p) => !p.includes('/interaction/')), []);
+    assert.deepEqual(problems, []);
     await context.close();
   });
 }
@@ -85,49 +88,50 @@ test('logout ends the session: the old cookie is refused afterwards', async () =
   assert.equal(before.status, 200);
   await page.getByRole('button', { name: 'Sign out' }).click();
   // RP-initiated logout: the provider's own page (it asks to confirm).
-  await page.waitForURL((url) => url.href.startsWith(provider.issuer));
+  await page.waitForURL((url) => url.href.startsWith(provider.issuer), { timeout: 10_000 }).catch((err) => {
+    throw new Error(`${err.message}\nat ${page.url()}`);
+  });
   const after = await fetch(`${server.url}/api/v1/me`, { headers: { cookie } });
   assert.equal(after.status, 401);
   await context.close();
 });
 
-test('a tampered state is refused', async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.route('**/auth/oidc/callback?*', (route) => {
-    const url = new URL(route.request().url());
-    url.searchParams.set('state', `${url.searchParams.get('state')}x`);
-    return route.continue({ url: url.href });
+/**
+ * Make the provider see a different `param` (state or nonce) than Palisade keeps in the session:
+ * rewrite it in Palisade's redirect to the provider. (Playwright does not route redirected
+ * requests, so the redirect response itself is rewritten.)
+ */
+async function tamperAuthorizeRequest(page, param) {
+  await page.route('**/auth/oidc/start*', async (route) => {
+    const response = await route.fetch({ maxRedirects: 0 });
+    const location = new URL(response.headers().location);
+    location.searchParams.set(param, `${location.searchParams.get(param)}-tampered`);
+    await route.fulfill({ response, headers: { ...response.headers(), location: location.href } });
   });
-  await page.goto(`${server.url}/login`, { waitUntil: 'networkidle' });
-  await page.getByRole('link', { name: 'Sign in with single sign-on' }).click();
-  await page.fill('input[name="login"]', 'author');
-  await page.fill('input[name="password"]', 'any');
-  await page.click('button[type="submit"]');
-  await page.waitForURL((url) => url.href.startsWith(server.url) || url.pathname.startsWith('/interaction/'));
-  if (!page.url().startsWith(server.url)) await page.click('button[type="submit"]');
-  await page.waitForSelector('[data-error="state"]');
-  const me = await fetch(`${server.url}/api/v1/me`, { headers: { cookie: await cookieHeader(context) } });
-  assert.equal(me.status, 401);
-  await context.close();
-});
+}
 
-test('a tampered nonce is refused', async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  // The nonce the provider puts in the ID token is not the one Palisade keeps in the session.
-  await page.route(`${provider.issuer}/auth?*`, (route) => {
-    const url = new URL(route.request().url());
-    url.searchParams.set('nonce', 'tampered-nonce');
-    return route.continue({ url: url.href });
-  });
+async function signInThroughProvider(page) {
   await page.goto(`${server.url}/login`, { waitUntil: 'networkidle' });
   await page.getByRole('link', { name: 'Sign in with single sign-on' }).click();
+  await page.waitForSelector('input[name="login"]');
   await page.fill('input[name="login"]', 'author');
   await page.fill('input[name="password"]', 'any');
   await page.click('button[type="submit"]');
   await page.waitForURL((url) => url.href.startsWith(server.url) || url.pathname.startsWith('/interaction/'));
   if (!page.url().startsWith(server.url)) await page.click('button[type="submit"]');
-  await page.waitForSelector('[data-error="nonce"]');
-  await context.close();
-});
+}
+
+for (const param of ['state', 'nonce']) {
+  test(`a tampered ${param} is refused`, async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await tamperAuthorizeRequest(page, param);
+    await signInThroughProvider(page);
+    await page.waitForSelector(`[data-error="${param}"]`, { timeout: 15_000 }).catch((err) => {
+      throw new Error(`${err.message}\nat ${page.url()}`);
+    });
+    const me = await fetch(`${server.url}/api/v1/me`, { headers: { cookie: await cookieHeader(context) } });
+    assert.equal(me.status, 401);
+    await context.close();
+  });
+}
