@@ -25,7 +25,11 @@ fn hundred_cases(entry: &str) -> Content {
 }
 
 fn bench(c: &mut Criterion) {
-    for entry in ["disallow-privileged", "allowed-registries", "pod-security-restricted"] {
+    for entry in [
+        "disallow-privileged",
+        "allowed-registries",
+        "pod-security-restricted",
+    ] {
         let content = hundred_cases(entry);
         let ran = validate::run_cases(&content);
         assert_eq!(ran.results.len(), 100);

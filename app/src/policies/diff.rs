@@ -104,7 +104,10 @@ pub fn diff_lines(name: &str, old: &str, new: &str, context: usize) -> FileDiff 
     let old_lines: Vec<&str> = old.lines().collect();
     let new_lines: Vec<&str> = new.lines().collect();
     let script = edit_script(&old_lines, &new_lines);
-    let changed: Vec<bool> = script.iter().map(|(op, _, _)| *op != DiffOp::Same).collect();
+    let changed: Vec<bool> = script
+        .iter()
+        .map(|(op, _, _)| *op != DiffOp::Same)
+        .collect();
     // A same line is kept when a change is within `context` lines of it.
     let mut keep = vec![false; script.len()];
     for (index, is_change) in changed.iter().enumerate() {
@@ -235,7 +238,11 @@ mod tests {
             let old: Vec<&str> = old.lines().collect();
             let new: Vec<&str> = new.lines().collect();
             let edits = replay(&old, &new);
-            assert_eq!(edits, old.len() + new.len() - 2 * lcs(&old, &new), "{old:?} → {new:?}");
+            assert_eq!(
+                edits,
+                old.len() + new.len() - 2 * lcs(&old, &new),
+                "{old:?} → {new:?}"
+            );
         }
     }
 
@@ -244,7 +251,9 @@ mod tests {
         // A small linear congruential generator: deterministic, no dependency.
         let mut seed: u64 = 42;
         let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) as usize
         };
         let words = ["a", "b", "c", "d", "e"];
@@ -258,7 +267,10 @@ mod tests {
 
     #[test]
     fn readable_diffs_number_lines_and_fold_unchanged_stretches() {
-        let old = (1..=20).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+        let old = (1..=20)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let new = old.replace("line 10", "line ten") + "\nline 21";
         let diff = diff_lines("policy.yaml", &old, &new, 2);
         assert_eq!((diff.added, diff.removed), (2, 1));

@@ -234,9 +234,14 @@ pub enum NewPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SaveOutcome {
-    Saved { policy_id: String, version: i64 },
+    Saved {
+        policy_id: String,
+        version: i64,
+    },
     /// The engine (or a check) refused the draft; nothing was written.
-    Invalid { problems: Vec<Problem> },
+    Invalid {
+        problems: Vec<Problem>,
+    },
 }
 
 /// A row of the policy list.

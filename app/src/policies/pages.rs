@@ -44,7 +44,8 @@ pub fn format_time(ms: i64) -> String {
 }
 
 fn error_view(err: AppError) -> AnyView {
-    view! { <p class="error" role="alert" data-testid="load-error">{err.to_string()}</p> }.into_any()
+    view! { <p class="error" role="alert" data-testid="load-error">{err.to_string()}</p> }
+        .into_any()
 }
 
 fn run_badge(summary: &PolicySummary) -> AnyView {
@@ -165,7 +166,7 @@ fn FilterSelect(
 #[component]
 fn PolicyTable(list: Vec<PolicySummary>) -> impl IntoView {
     view! {
-        <table class="table" data-testid="policy-list">
+        <table class="table data-table" data-testid="policy-list">
             <thead>
                 <tr>
                     <th scope="col">"Policy"</th>
@@ -211,7 +212,11 @@ fn PolicyTable(list: Vec<PolicySummary>) -> impl IntoView {
 // ---------------------------------------------------------------------------------------------
 // /policies/new and /library
 
-fn go_to_policy(outcome: Result<SaveOutcome, AppError>, problems: RwSignal<Vec<Problem>>, error: RwSignal<Option<String>>) {
+fn go_to_policy(
+    outcome: Result<SaveOutcome, AppError>,
+    problems: RwSignal<Vec<Problem>>,
+    error: RwSignal<Option<String>>,
+) {
     match outcome {
         Ok(SaveOutcome::Saved { policy_id, .. }) => {
             let navigate = use_navigate();
@@ -354,7 +359,7 @@ pub fn LibraryPage() -> impl IntoView {
                 match entries.await {
                     Err(err) => error_view(err),
                     Ok(list) => view! {
-                        <ul class="entries" data-testid="library-list">
+                        <ul class="entries data-table" data-testid="library-list">
                             {list.into_iter().map(|entry| view! { <LibraryCard entry problems error /> }).collect_view()}
                         </ul>
                     }.into_any(),
@@ -372,7 +377,10 @@ fn LibraryCard(
 ) -> impl IntoView {
     let id = entry.id.clone();
     let action = match entry.adopted_as.clone() {
-        Some(policy) => view! { <a class="button" href=format!("/policies/{policy}")>"Open policy"</a> }.into_any(),
+        Some(policy) => {
+            view! { <a class="button" href=format!("/policies/{policy}")>"Open policy"</a> }
+                .into_any()
+        }
         None => view! {
             <button
                 type="button"
@@ -418,7 +426,13 @@ enum Tab {
 }
 
 impl Tab {
-    const ALL: [Tab; 5] = [Tab::Overview, Tab::Edit, Tab::Tests, Tab::History, Tab::Staging];
+    const ALL: [Tab; 5] = [
+        Tab::Overview,
+        Tab::Edit,
+        Tab::Tests,
+        Tab::History,
+        Tab::Staging,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -711,7 +725,10 @@ fn EditTab(draft: Draft, saving: Saving, save: Callback<()>) -> impl IntoView {
                     saving.status.set(Some(if count == 0 {
                         "The engine accepts this draft.".into()
                     } else {
-                        format!("The engine found {count} problem{}.", if count == 1 { "" } else { "s" })
+                        format!(
+                            "The engine found {count} problem{}.",
+                            if count == 1 { "" } else { "s" }
+                        )
                     }));
                 }
                 Err(err) => saving.error.set(Some(err.to_string())),
@@ -826,7 +843,12 @@ fn ProblemList(problems: Signal<Vec<Problem>>, on_pick: Callback<Problem>) -> im
 }
 
 #[component]
-fn TestsTab(detail: PolicyDetail, draft: Draft, saving: Saving, save: Callback<()>) -> impl IntoView {
+fn TestsTab(
+    detail: PolicyDetail,
+    draft: Draft,
+    saving: Saving,
+    save: Callback<()>,
+) -> impl IntoView {
     let policy_id = detail.policy.id.clone();
     let number = detail.policy.current_version;
     let stored = Resource::new(
@@ -971,7 +993,11 @@ fn RunResults(run: TestRun) -> impl IntoView {
         "{} passed, {} failed{} · {:.1} ms · run by {} at {}",
         run.summary.passed,
         run.summary.failed,
-        if run.summary.skipped > 0 { format!(", {} skipped", run.summary.skipped) } else { String::new() },
+        if run.summary.skipped > 0 {
+            format!(", {} skipped", run.summary.skipped)
+        } else {
+            String::new()
+        },
         run.summary.duration_us as f64 / 1000.0,
         run.run_by_name,
         format_time(run.summary.run_ms)
@@ -1023,7 +1049,12 @@ fn HistoryTab(detail: PolicyDetail) -> impl IntoView {
         });
     };
     let numbers: Vec<i64> = detail.versions.iter().map(|v| v.number).collect();
-    let options = move || numbers.iter().map(|n| view! { <option value=n.to_string()>{format!("v{n}")}</option> }).collect_view();
+    let options = move || {
+        numbers
+            .iter()
+            .map(|n| view! { <option value=n.to_string()>{format!("v{n}")}</option> })
+            .collect_view()
+    };
     view! {
         <section class="panel" aria-labelledby="history-heading">
             <h2 id="history-heading">"Versions"</h2>

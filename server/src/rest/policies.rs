@@ -85,7 +85,9 @@ async fn check_policy(
 ) -> Result<Json<Value>, AppError> {
     caller.require(Action::Read)?;
     let problems = service::validate::check(&content).problems;
-    Ok(Json(json!({ "valid": problems.is_empty(), "problems": problems })))
+    Ok(Json(
+        json!({ "valid": problems.is_empty(), "problems": problems }),
+    ))
 }
 
 async fn get_policy(
@@ -144,7 +146,9 @@ async fn get_version(
     Path((id, number)): Path<(String, i64)>,
 ) -> Result<Json<policies::Version>, AppError> {
     let who = caller.require(Action::Read)?;
-    service::version(&state.db, &who, &id, number).await.map(Json)
+    service::version(&state.db, &who, &id, number)
+        .await
+        .map(Json)
 }
 
 /// Both are required; optional here so that a caller without them learns about authorization
@@ -167,7 +171,9 @@ async fn diff_versions(
             "say which versions to compare: ?from=1&to=2".into(),
         ));
     };
-    service::diff(&state.db, &who, &id, from, to).await.map(Json)
+    service::diff(&state.db, &who, &id, from, to)
+        .await
+        .map(Json)
 }
 
 async fn run_tests(
@@ -238,7 +244,10 @@ async fn get_manifests(
     );
     Ok((
         [
-            (header::CONTENT_TYPE, "application/yaml; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_TYPE,
+                "application/yaml; charset=utf-8".to_owned(),
+            ),
             (header::CONTENT_DISPOSITION, file),
         ],
         yaml,
@@ -319,7 +328,13 @@ fn run_summary_schema() -> Value {
 
 fn version_schema() -> Value {
     let mut schema = content_schema();
-    schema["required"] = json!(["number", "source", "author_name", "created_ms", "content_hash"]);
+    schema["required"] = json!([
+        "number",
+        "source",
+        "author_name",
+        "created_ms",
+        "content_hash"
+    ]);
     if let Some(properties) = schema["properties"].as_object_mut() {
         properties.insert("number".into(), json!({ "type": "integer" }));
         properties.insert("note".into(), string());
@@ -387,23 +402,24 @@ fn staging_schema() -> Value {
 const EXAMPLE_SOURCE: &str = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata:\n  name: pod-security-baseline-api\nspec:\n  level: baseline\n  version: latest\n";
 
 pub fn operations() -> Vec<Operation> {
-    let op = |method, path, action, id, summary, request: Option<(Value, Value)>, response, success| {
-        let (request, example) = match request {
-            Some((schema, example)) => (Some(schema), Some(example)),
-            None => (None, None),
+    let op =
+        |method, path, action, id, summary, request: Option<(Value, Value)>, response, success| {
+            let (request, example) = match request {
+                Some((schema, example)) => (Some(schema), Some(example)),
+                None => (None, None),
+            };
+            Operation {
+                method,
+                path,
+                action: Some(action),
+                id,
+                summary,
+                request,
+                example,
+                response,
+                success,
+            }
         };
-        Operation {
-            method,
-            path,
-            action: Some(action),
-            id,
-            summary,
-            request,
-            example,
-            response,
-            success,
-        }
-    };
     vec![
         op("GET", "/api/v1/policies", Action::Read, "list_policies",
             "Policies, by name. Query parameters (all optional): q (searches name, title and description), engine (vap, gatekeeper, pod-security), category, framework (cis, nsa-cisa, pci-dss, soc2), mode (audit, warn, enforce, or none for policies with no intended mode).",

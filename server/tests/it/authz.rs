@@ -40,7 +40,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
     ),
     // The policies domain's server functions take JSON (their arguments are nested).
     ("/api/list_policies", Some(Action::Read), r#"{"filter":{}}"#),
-    ("/api/get_policy", Some(Action::Read), r#"{"id":"nonexistent"}"#),
+    (
+        "/api/get_policy",
+        Some(Action::Read),
+        r#"{"id":"nonexistent"}"#,
+    ),
     (
         "/api/get_version",
         Some(Action::Read),
@@ -76,7 +80,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::Read),
         r#"{"id":"nonexistent","number":1}"#,
     ),
-    ("/api/get_staging", Some(Action::Read), r#"{"id":"nonexistent"}"#),
+    (
+        "/api/get_staging",
+        Some(Action::Read),
+        r#"{"id":"nonexistent"}"#,
+    ),
     (
         "/api/set_mode",
         Some(Action::EditPolicies),

@@ -5,8 +5,8 @@
 mod authz;
 mod http;
 mod offline;
-mod policies;
 mod oidc;
+mod policies;
 mod secrets;
 mod sessions;
 mod shutdown;

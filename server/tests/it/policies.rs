@@ -22,24 +22,44 @@ async fn policies_over_rest(backend: Backend) {
     let entries = body(&library);
     assert!(entries.as_array().unwrap().len() >= 18);
     let adopt = json!({ "from": "library", "entry": "disallow-latest-tag" }).to_string();
-    let refused = server.call("POST", "/api/v1/policies", &viewer, &adopt).await;
+    let refused = server
+        .call("POST", "/api/v1/policies", &viewer, &adopt)
+        .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    let created = server.call("POST", "/api/v1/policies", &author, &adopt).await;
+    let created = server
+        .call("POST", "/api/v1/policies", &author, &adopt)
+        .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let detail = body(&created);
     let id = detail["policy"]["id"].as_str().unwrap().to_owned();
     assert_eq!(detail["policy"]["name"], "disallow-latest-tag");
     assert_eq!(detail["current"]["number"], 1);
-    let again = server.call("POST", "/api/v1/policies", &author, &adopt).await;
+    let again = server
+        .call("POST", "/api/v1/policies", &author, &adopt)
+        .await;
     assert_eq!(again.status, 409, "{}", again.body);
 
     // Broken YAML is refused with its line; nothing is created.
     let broken = json!({ "from": "yaml", "source": "apiVersion: v1\nkind: [\n" }).to_string();
-    let refused = server.call("POST", "/api/v1/policies", &author, &broken).await;
+    let refused = server
+        .call("POST", "/api/v1/policies", &author, &broken)
+        .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
-    assert!(body(&refused)["Invalid"].as_str().unwrap().starts_with("policy:"), "{}", refused.body);
+    assert!(
+        body(&refused)["Invalid"]
+            .as_str()
+            .unwrap()
+            .starts_with("policy:"),
+        "{}",
+        refused.body
+    );
     let check = server
-        .call("POST", "/api/v1/policies/check", &viewer, &json!({ "source": "apiVersion: v1\nkind: [\n" }).to_string())
+        .call(
+            "POST",
+            "/api/v1/policies/check",
+            &viewer,
+            &json!({ "source": "apiVersion: v1\nkind: [\n" }).to_string(),
+        )
         .await;
     assert_eq!(check.status, 200);
     assert_eq!(body(&check)["valid"], false);
@@ -51,17 +71,26 @@ async fn policies_over_rest(backend: Backend) {
     content["base_version"] = json!(1);
     content["note"] = json!("clearer");
     let path = "/api/v1/policies/disallow-latest-tag/versions";
-    let saved = server.call("POST", path, &author, &content.to_string()).await;
+    let saved = server
+        .call("POST", path, &author, &content.to_string())
+        .await;
     assert_eq!(saved.status, 201, "{}", saved.body);
     assert_eq!(body(&saved)["number"], 2);
     assert_eq!(body(&saved)["author_name"], "Test author");
-    let stale = server.call("POST", path, &author, &content.to_string()).await;
+    let stale = server
+        .call("POST", path, &author, &content.to_string())
+        .await;
     assert_eq!(stale.status, 409, "{}", stale.body);
     let versions = server.call("GET", path, &viewer, "").await;
     assert_eq!(body(&versions).as_array().unwrap().len(), 2);
 
     let diff = server
-        .call("GET", &format!("/api/v1/policies/{id}/diff?from=1&to=2"), &viewer, "")
+        .call(
+            "GET",
+            &format!("/api/v1/policies/{id}/diff?from=1&to=2"),
+            &viewer,
+            "",
+        )
         .await;
     assert_eq!(diff.status, 200, "{}", diff.body);
     assert_eq!(body(&diff)["files"][0]["name"], "remediation");
@@ -74,36 +103,67 @@ async fn policies_over_rest(backend: Backend) {
     let run = body(&run);
     assert_eq!(run["failed"], 0, "{run}");
     assert!(run["passed"].as_u64().unwrap() >= 3);
-    let latest = server.call("GET", &format!("{runs}/latest"), &viewer, "").await;
+    let latest = server
+        .call("GET", &format!("{runs}/latest"), &viewer, "")
+        .await;
     assert_eq!(body(&latest)["id"], run["id"]);
     let never = server
-        .call("GET", &format!("/api/v1/policies/{id}/versions/1/test-runs/latest"), &viewer, "")
+        .call(
+            "GET",
+            &format!("/api/v1/policies/{id}/versions/1/test-runs/latest"),
+            &viewer,
+            "",
+        )
         .await;
     assert_eq!(never.status, 404);
 
     // Staging: modes per environment, manifests per mode as a YAML download.
     let mode = format!("/api/v1/policies/{id}/modes/staging");
-    assert_eq!(server.call("PUT", &mode, &viewer, r#"{"mode":"warn"}"#).await.status, 403);
-    let staged = server.call("PUT", &mode, &author, r#"{"mode":"warn"}"#).await;
+    assert_eq!(
+        server
+            .call("PUT", &mode, &viewer, r#"{"mode":"warn"}"#)
+            .await
+            .status,
+        403
+    );
+    let staged = server
+        .call("PUT", &mode, &author, r#"{"mode":"warn"}"#)
+        .await;
     assert_eq!(staged.status, 200, "{}", staged.body);
     let staging = body(&staged);
     assert_eq!(staging["modes"][1]["environment"], "staging");
     assert_eq!(staging["modes"][1]["mode"], "warn");
     assert_eq!(staging["live"], json!([]));
-    let listed = server.call("GET", "/api/v1/policies?mode=warn", &viewer, "").await;
+    let listed = server
+        .call("GET", "/api/v1/policies?mode=warn", &viewer, "")
+        .await;
     assert_eq!(body(&listed).as_array().unwrap().len(), 1);
-    let none = server.call("GET", "/api/v1/policies?mode=enforce", &viewer, "").await;
+    let none = server
+        .call("GET", "/api/v1/policies?mode=enforce", &viewer, "")
+        .await;
     assert_eq!(body(&none), json!([]));
     let yaml = server
-        .call("GET", &format!("/api/v1/policies/{id}/manifests/warn"), &viewer, "")
+        .call(
+            "GET",
+            &format!("/api/v1/policies/{id}/manifests/warn"),
+            &viewer,
+            "",
+        )
         .await;
     assert_eq!(yaml.status, 200, "{}", yaml.body);
-    assert!(yaml.header("content-type").unwrap().starts_with("application/yaml"));
+    assert!(yaml
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/yaml"));
     assert!(yaml
         .header("content-disposition")
         .unwrap()
         .contains("disallow-latest-tag-v2-warn.yaml"));
-    assert!(yaml.body.contains("- Warn") && yaml.body.contains("- Audit"), "{}", yaml.body);
+    assert!(
+        yaml.body.contains("- Warn") && yaml.body.contains("- Audit"),
+        "{}",
+        yaml.body
+    );
 
     // Every change is in the audit log.
     let actions: Vec<String> = sqlx::query_scalar(
@@ -114,7 +174,12 @@ async fn policies_over_rest(backend: Backend) {
     .unwrap();
     assert_eq!(
         actions,
-        ["policy.create", "policy.save", "policy.run_tests", "policy.set_mode"]
+        [
+            "policy.create",
+            "policy.save",
+            "policy.run_tests",
+            "policy.set_mode"
+        ]
     );
     server.stop().await;
 }

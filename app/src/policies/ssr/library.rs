@@ -80,7 +80,10 @@ pub fn content(entry: &Entry) -> Result<Content, AppError> {
 
 fn test_case(entry: &Entry, case: &Value) -> Result<TestCase, AppError> {
     let field = |key: &str| case.get(key).filter(|v| !v.is_null());
-    let name = field("name").and_then(Value::as_str).unwrap_or("case").to_owned();
+    let name = field("name")
+        .and_then(Value::as_str)
+        .unwrap_or("case")
+        .to_owned();
     let expect = field("expect")
         .and_then(Value::as_str)
         .and_then(Expect::parse)
@@ -92,12 +95,11 @@ fn test_case(entry: &Entry, case: &Value) -> Result<TestCase, AppError> {
             let text = entry
                 .file(path)
                 .ok_or_else(|| AppError::internal("library case", format!("no file {path}")))?;
-            let document = parse_documents(path, text)
+            parse_documents(path, text)
                 .map_err(|err| AppError::internal("library case", err))?
                 .into_iter()
                 .next()
-                .map(|d| d.value);
-            document
+                .map(|d| d.value)
         }
         (None, None) => None,
     };
@@ -108,7 +110,9 @@ fn test_case(entry: &Entry, case: &Value) -> Result<TestCase, AppError> {
         let mut request = Map::new();
         request.insert(
             "operation".into(),
-            field("operation").cloned().unwrap_or_else(|| json!("CREATE")),
+            field("operation")
+                .cloned()
+                .unwrap_or_else(|| json!("CREATE")),
         );
         if let Some(object) = object {
             request.insert("object".into(), object);

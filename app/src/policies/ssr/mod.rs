@@ -181,7 +181,12 @@ async fn version_of(db: &Db, policy_id: &str, number: i64) -> Result<Version, Ap
 }
 
 /// One version of a policy.
-pub async fn version(db: &Db, who: &Principal, key: &str, number: i64) -> Result<Version, AppError> {
+pub async fn version(
+    db: &Db,
+    who: &Principal,
+    key: &str,
+    number: i64,
+) -> Result<Version, AppError> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     version_of(db, &row.id, number).await
@@ -250,7 +255,10 @@ pub async fn create(
         });
     }
     let (Some(engine), Some(name)) = (checked.engine, checked.name.clone()) else {
-        return Err(AppError::internal("creating a policy", "a valid draft without engine or name"));
+        return Err(AppError::internal(
+            "creating a policy",
+            "a valid draft without engine or name",
+        ));
     };
     let title = title.or(checked.title).unwrap_or_else(|| name.clone());
     let category = category
@@ -260,7 +268,11 @@ pub async fn create(
             _ => "configuration".to_owned(),
         });
 
-    let mut tx = db.pool().begin().await.map_err(db_error("starting a transaction"))?;
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
     if queries::find_policy(&mut *tx, &name)
         .await
         .map_err(db_error("checking a name"))?
@@ -366,7 +378,11 @@ pub async fn save(
             }],
         });
     }
-    let mut tx = db.pool().begin().await.map_err(db_error("starting a transaction"))?;
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
     let current = queries::version(&mut *tx, &row.id, row.current_version)
         .await
         .map_err(db_error("reading the current version"))?
@@ -480,8 +496,12 @@ pub async fn run_tests(
         who,
         ran,
     };
-    let mut tx = db.pool().begin().await.map_err(db_error("starting a transaction"))?;
-    queries::insert_run(&mut *tx, &run)
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
+    queries::insert_run(&mut tx, &run)
         .await
         .map_err(db_error("storing a test run"))?;
     let stored = run.into_test_run();
@@ -546,7 +566,12 @@ pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, App
 }
 
 /// The manifests of the current version in `mode`, as one YAML stream.
-pub async fn manifests(db: &Db, who: &Principal, key: &str, mode: Mode) -> Result<String, AppError> {
+pub async fn manifests(
+    db: &Db,
+    who: &Principal,
+    key: &str,
+    mode: Mode,
+) -> Result<String, AppError> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     let current = version_of(db, &row.id, row.current_version).await?;
@@ -570,11 +595,15 @@ pub async fn set_mode(
         )));
     }
     let row = find(db, key).await?;
-    let mut tx = db.pool().begin().await.map_err(db_error("starting a transaction"))?;
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
     let before = queries::mode_of(&mut *tx, &row.id, environment)
         .await
         .map_err(db_error("reading a mode"))?;
-    queries::set_mode(&mut *tx, &row.id, environment, mode, who, now)
+    queries::set_mode(&mut tx, &row.id, environment, mode, who, now)
         .await
         .map_err(db_error("setting a mode"))?;
     record(
@@ -636,20 +665,25 @@ pub mod render {
     /// The manifests for `mode` as one YAML stream, or why they cannot be rendered. The version's
     /// parameter objects go along, replacing samples of the same kind and name in the source.
     pub fn manifests(content: &Content, mode: Mode) -> Result<String, String> {
-        let mut manifests = render(SOURCE_FILE, &content.source, engine_mode(mode)).map_err(|errors| {
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
+        let mut manifests =
+            render(SOURCE_FILE, &content.source, engine_mode(mode)).map_err(|errors| {
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
         let params = if content.params.trim().is_empty() {
             Vec::new()
         } else {
             parse_documents("params.yaml", &content.params).map_err(|e| e.to_string())?
         };
         let text = |value: &Value, key: &str| {
-            value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
         };
         let mut yaml_params = String::new();
         for param in &params {
@@ -660,10 +694,11 @@ pub mod render {
                 .map(|m| text(m, "name"))
                 .unwrap_or_default();
             manifests.retain(|m| !(m.kind == kind && m.name == name));
-            yaml_params.push_str(&format!("---\n# {kind} {name} (parameters of this version)\n"));
-            yaml_params.push_str(
-                &serde_yaml_ng::to_string(&param.value).map_err(|e| e.to_string())?,
-            );
+            yaml_params.push_str(&format!(
+                "---\n# {kind} {name} (parameters of this version)\n"
+            ));
+            yaml_params
+                .push_str(&serde_yaml_ng::to_string(&param.value).map_err(|e| e.to_string())?);
         }
         let mut out = to_yaml(&manifests);
         if out.is_empty() {

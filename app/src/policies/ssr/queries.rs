@@ -105,14 +105,17 @@ pub async fn list_policies<'e, E: Executor<'e, Database = Any>>(
         sql.push_str(&format!(" AND p.category = {p}"));
     }
     if !filter.framework.is_empty() {
-        let p = next(&mut binds, like_pattern(&format!("\"{}:", filter.framework)));
+        let p = next(
+            &mut binds,
+            like_pattern(&format!("\"{}:", filter.framework)),
+        );
         sql.push_str(&format!(" AND v.controls LIKE {p} ESCAPE '\\'"));
     }
     match filter.mode.as_str() {
         "" => {}
-        "none" => sql.push_str(
-            " AND NOT EXISTS (SELECT 1 FROM policy_modes m WHERE m.policy_id = p.id)",
-        ),
+        "none" => {
+            sql.push_str(" AND NOT EXISTS (SELECT 1 FROM policy_modes m WHERE m.policy_id = p.id)")
+        }
         mode => {
             let p = next(&mut binds, mode.to_owned());
             sql.push_str(&format!(
@@ -476,7 +479,11 @@ pub struct NewRun<'a> {
 
 impl NewRun<'_> {
     fn count(&self, status: CaseStatus) -> usize {
-        self.ran.results.iter().filter(|r| r.status == status).count()
+        self.ran
+            .results
+            .iter()
+            .filter(|r| r.status == status)
+            .count()
     }
 
     pub fn into_test_run(self) -> TestRun {
@@ -583,14 +590,16 @@ pub async fn latest_run(
         error: Some(row.error.clone()).filter(|e| !e.is_empty()),
         results: results
             .into_iter()
-            .map(|(name, expected, actual, status, reason, messages)| CaseResult {
-                name,
-                expected: Expect::parse(&expected).unwrap_or(Expect::Allow),
-                actual: Some(actual).filter(|a| !a.is_empty()),
-                status: parse_status(&status),
-                reason,
-                messages: serde_json::from_str(&messages).unwrap_or_default(),
-            })
+            .map(
+                |(name, expected, actual, status, reason, messages)| CaseResult {
+                    name,
+                    expected: Expect::parse(&expected).unwrap_or(Expect::Allow),
+                    actual: Some(actual).filter(|a| !a.is_empty()),
+                    status: parse_status(&status),
+                    reason,
+                    messages: serde_json::from_str(&messages).unwrap_or_default(),
+                },
+            )
             .collect(),
     }))
 }

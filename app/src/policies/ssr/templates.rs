@@ -12,7 +12,12 @@ pub fn blank(engine: Engine, name: &str) -> Content {
             description: "Describe what this policy checks and why.".into(),
             remediation: "Say what to change when it finds something.".into(),
             tests: vec![
-                case("a labelled pod is allowed", LABELLED_POD, Expect::Allow, None),
+                case(
+                    "a labelled pod is allowed",
+                    LABELLED_POD,
+                    Expect::Allow,
+                    None,
+                ),
                 case(
                     "a pod without an owner label is denied",
                     UNLABELLED_POD,
@@ -31,7 +36,12 @@ pub fn blank(engine: Engine, name: &str) -> Content {
             description: "Describe what this policy checks and why.".into(),
             remediation: "Say what to change when it finds something.".into(),
             tests: vec![
-                case("a labelled pod is allowed", LABELLED_POD, Expect::Allow, None),
+                case(
+                    "a labelled pod is allowed",
+                    LABELLED_POD,
+                    Expect::Allow,
+                    None,
+                ),
                 case(
                     "a pod without an owner label is denied",
                     UNLABELLED_POD,
@@ -46,8 +56,18 @@ pub fn blank(engine: Engine, name: &str) -> Content {
             description: "The Pod Security Standards baseline level, as namespace labels.".into(),
             remediation: "Change the pods the apiserver names so they meet the level.".into(),
             tests: vec![
-                case("an ordinary pod is allowed", LABELLED_POD, Expect::Allow, None),
-                case("a privileged pod is denied", PRIVILEGED_POD, Expect::Deny, Some("privileged")),
+                case(
+                    "an ordinary pod is allowed",
+                    LABELLED_POD,
+                    Expect::Allow,
+                    None,
+                ),
+                case(
+                    "a privileged pod is denied",
+                    PRIVILEGED_POD,
+                    Expect::Deny,
+                    Some("privileged"),
+                ),
             ],
             ..Content::default()
         },

@@ -139,7 +139,12 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(detail.policy.name, "disallow-privileged");
     assert_eq!(detail.policy.engine, Engine::Vap);
     assert_eq!(detail.policy.category, "pod-security");
-    assert!(detail.current.content.controls.iter().any(|c| c.starts_with("cis:")));
+    assert!(detail
+        .current
+        .content
+        .controls
+        .iter()
+        .any(|c| c.starts_with("cis:")));
     assert!(!detail.current.content.description.is_empty());
     assert!(detail.current.content.tests.len() >= 3);
     assert_eq!(detail.current.author_name, "Ada Author");
@@ -165,10 +170,15 @@ async fn lifecycle(backend: Backend) {
         .position(|l| l.contains("size(variables.privileged) == 0"))
         .unwrap()
         + 1;
-    broken.source = broken
-        .source
-        .replace("size(variables.privileged) == 0", "size(variables.privileged) == = 0");
-    let problems = invalid(save(&db, &ada, 2_000, &id, 1, broken, "broken").await.unwrap());
+    broken.source = broken.source.replace(
+        "size(variables.privileged) == 0",
+        "size(variables.privileged) == = 0",
+    );
+    let problems = invalid(
+        save(&db, &ada, 2_000, &id, 1, broken, "broken")
+            .await
+            .unwrap(),
+    );
     assert!(
         problems
             .iter()
@@ -192,9 +202,17 @@ async fn lifecycle(backend: Backend) {
         message: None,
     });
     let (_, two) = saved(
-        save(&db, &ada, 3_000, &id, 1, changed.clone(), "clearer remediation")
-            .await
-            .unwrap(),
+        save(
+            &db,
+            &ada,
+            3_000,
+            &id,
+            1,
+            changed.clone(),
+            "clearer remediation",
+        )
+        .await
+        .unwrap(),
     );
     assert_eq!(two, 2);
     let first = version(&db, &viewer(), &id, 1).await.unwrap();
@@ -222,9 +240,19 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(run.summary.passed, changed.tests.len() - 1);
     let wrong = run.results.last().unwrap();
     assert_eq!(wrong.actual.as_deref(), Some("allow"));
-    assert!(wrong.reason.contains("expected deny, got allow"), "{wrong:?}");
-    let denied = run.results.iter().find(|r| r.expected == Expect::Deny && r.status == crate::policies::CaseStatus::Passed).unwrap();
-    assert!(denied.messages.iter().any(|m| m.contains("rivileged")), "{denied:?}");
+    assert!(
+        wrong.reason.contains("expected deny, got allow"),
+        "{wrong:?}"
+    );
+    let denied = run
+        .results
+        .iter()
+        .find(|r| r.expected == Expect::Deny && r.status == crate::policies::CaseStatus::Passed)
+        .unwrap();
+    assert!(
+        denied.messages.iter().any(|m| m.contains("rivileged")),
+        "{denied:?}"
+    );
     let stored = latest_run(&db, &viewer(), &id, 2).await.unwrap().unwrap();
     assert_eq!(stored, run);
     assert!(latest_run(&db, &viewer(), &id, 1).await.unwrap().is_none());
@@ -232,16 +260,34 @@ async fn lifecycle(backend: Backend) {
     // Staging: modes per environment; nothing live yet.
     let refused_mode = set_mode(&db, &viewer(), 5_000, &id, "prod", Some(Mode::Enforce)).await;
     assert!(matches!(refused_mode, Err(AppError::Forbidden(_))));
-    let staged = set_mode(&db, &ada, 5_000, &id, "dev", Some(Mode::Warn)).await.unwrap();
-    let dev = staged.modes.iter().find(|m| m.environment == "dev").unwrap();
+    let staged = set_mode(&db, &ada, 5_000, &id, "dev", Some(Mode::Warn))
+        .await
+        .unwrap();
+    let dev = staged
+        .modes
+        .iter()
+        .find(|m| m.environment == "dev")
+        .unwrap();
     assert_eq!(dev.mode, Some(Mode::Warn));
     assert!(staged.live.is_empty());
-    let enforce = staged.manifests.iter().find(|m| m.mode == Mode::Enforce).unwrap();
+    let enforce = staged
+        .manifests
+        .iter()
+        .find(|m| m.mode == Mode::Enforce)
+        .unwrap();
     let yaml = enforce.yaml.as_ref().unwrap();
-    assert!(yaml.contains("- Deny") && yaml.contains("ValidatingAdmissionPolicyBinding"), "{yaml}");
+    assert!(
+        yaml.contains("- Deny") && yaml.contains("ValidatingAdmissionPolicyBinding"),
+        "{yaml}"
+    );
     let audit = manifests(&db, &viewer(), &id, Mode::Audit).await.unwrap();
-    assert!(audit.contains("- Audit") && !audit.contains("- Deny"), "{audit}");
-    let staged = set_mode(&db, &ada, 5_001, &id, "dev", Some(Mode::Enforce)).await.unwrap();
+    assert!(
+        audit.contains("- Audit") && !audit.contains("- Deny"),
+        "{audit}"
+    );
+    let staged = set_mode(&db, &ada, 5_001, &id, "dev", Some(Mode::Enforce))
+        .await
+        .unwrap();
     assert_eq!(staged.modes[0].mode, Some(Mode::Enforce));
     assert!(matches!(
         set_mode(&db, &ada, 5_002, &id, "Prod EU", Some(Mode::Audit)).await,
@@ -250,11 +296,20 @@ async fn lifecycle(backend: Backend) {
 
     // The list: search and filters.
     saved(
-        create(&db, &ada, 6_000, NewPolicy::Library { entry: "pod-security-baseline".into() })
-            .await
-            .unwrap(),
+        create(
+            &db,
+            &ada,
+            6_000,
+            NewPolicy::Library {
+                entry: "pod-security-baseline".into(),
+            },
+        )
+        .await
+        .unwrap(),
     );
-    let all = list(&db, &viewer(), &PolicyFilter::default()).await.unwrap();
+    let all = list(&db, &viewer(), &PolicyFilter::default())
+        .await
+        .unwrap();
     assert_eq!(all.len(), 2);
     let privileged = &all[0];
     assert_eq!(privileged.name, "disallow-privileged");
@@ -271,23 +326,86 @@ async fn lifecycle(backend: Backend) {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(only(PolicyFilter { q: "DISALLOW-PRIV".into(), ..Default::default() }).await, ["disallow-privileged"]);
-    assert_eq!(only(PolicyFilter { q: "100%_".into(), ..Default::default() }).await, Vec::<String>::new());
-    assert_eq!(only(PolicyFilter { engine: "pod-security".into(), ..Default::default() }).await, ["pod-security-baseline"]);
-    assert_eq!(only(PolicyFilter { mode: "enforce".into(), ..Default::default() }).await, ["disallow-privileged"]);
-    assert_eq!(only(PolicyFilter { mode: "none".into(), ..Default::default() }).await, ["pod-security-baseline"]);
-    assert_eq!(only(PolicyFilter { framework: "soc2".into(), ..Default::default() }).await.len(), 2);
-    assert!(list(&db, &viewer(), &PolicyFilter { mode: "loud".into(), ..Default::default() }).await.is_err());
+    assert_eq!(
+        only(PolicyFilter {
+            q: "DISALLOW-PRIV".into(),
+            ..Default::default()
+        })
+        .await,
+        ["disallow-privileged"]
+    );
+    assert_eq!(
+        only(PolicyFilter {
+            q: "100%_".into(),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        only(PolicyFilter {
+            engine: "pod-security".into(),
+            ..Default::default()
+        })
+        .await,
+        ["pod-security-baseline"]
+    );
+    assert_eq!(
+        only(PolicyFilter {
+            mode: "enforce".into(),
+            ..Default::default()
+        })
+        .await,
+        ["disallow-privileged"]
+    );
+    assert_eq!(
+        only(PolicyFilter {
+            mode: "none".into(),
+            ..Default::default()
+        })
+        .await,
+        ["pod-security-baseline"]
+    );
+    assert_eq!(
+        only(PolicyFilter {
+            framework: "soc2".into(),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert!(list(
+        &db,
+        &viewer(),
+        &PolicyFilter {
+            mode: "loud".into(),
+            ..Default::default()
+        }
+    )
+    .await
+    .is_err());
 
     // Library: the adopted entries point at their policies.
     let entries = library(&db, &viewer()).await.unwrap();
-    let adopted = entries.iter().find(|e| e.id == "disallow-privileged").unwrap();
+    let adopted = entries
+        .iter()
+        .find(|e| e.id == "disallow-privileged")
+        .unwrap();
     assert_eq!(adopted.adopted_as.as_deref(), Some(id.as_str()));
 
     // Every change left an audit entry, in its own transaction.
     let actions = audit_actions(&db).await;
-    for action in ["policy.create", "policy.save", "policy.run_tests", "policy.set_mode"] {
-        assert!(actions.iter().any(|a| a == action), "{action} missing in {actions:?}");
+    for action in [
+        "policy.create",
+        "policy.save",
+        "policy.run_tests",
+        "policy.set_mode",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} missing in {actions:?}"
+        );
     }
     assert_eq!(actions.iter().filter(|a| *a == "policy.create").count(), 2);
     assert_eq!(actions.iter().filter(|a| *a == "policy.save").count(), 1);
@@ -300,9 +418,17 @@ async fn pasted_yaml(backend: Backend) {
     // Gatekeeper: template + constraint, engine detected.
     let blank = templates::blank(Engine::Gatekeeper, "require-owner");
     let (id, _) = saved(
-        create(&db, &ada, 1, NewPolicy::Yaml { source: blank.source.clone(), params: String::new() })
-            .await
-            .unwrap(),
+        create(
+            &db,
+            &ada,
+            1,
+            NewPolicy::Yaml {
+                source: blank.source.clone(),
+                params: String::new(),
+            },
+        )
+        .await
+        .unwrap(),
     );
     // Gatekeeper names a template after its constraint kind, lower-cased.
     let detail = detail(&db, &ada, "requireowner").await.unwrap();
@@ -311,45 +437,124 @@ async fn pasted_yaml(backend: Backend) {
     // A template without a constraint is refused with a reason.
     let lone = blank.source.split("\n---\n").next().unwrap().to_owned();
     let problems = invalid(
-        create(&db, &ada, 2, NewPolicy::Yaml { source: lone, params: String::new() })
-            .await
-            .unwrap(),
+        create(
+            &db,
+            &ada,
+            2,
+            NewPolicy::Yaml {
+                source: lone,
+                params: String::new(),
+            },
+        )
+        .await
+        .unwrap(),
     );
-    assert!(problems[0].message.contains("no Constraint"), "{problems:?}");
+    assert!(
+        problems[0].message.contains("no Constraint"),
+        "{problems:?}"
+    );
     // Pod Security entry.
     let pss = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata: {name: pss-restricted}\nspec: {level: restricted, version: latest}\n";
-    saved(create(&db, &ada, 3, NewPolicy::Yaml { source: pss.into(), params: String::new() }).await.unwrap());
-    let bad_level = pss.replace("restricted,", "strict,").replace("pss-restricted", "pss-strict");
-    assert!(!invalid(create(&db, &ada, 4, NewPolicy::Yaml { source: bad_level, params: String::new() }).await.unwrap()).is_empty());
+    saved(
+        create(
+            &db,
+            &ada,
+            3,
+            NewPolicy::Yaml {
+                source: pss.into(),
+                params: String::new(),
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let bad_level = pss
+        .replace("restricted,", "strict,")
+        .replace("pss-restricted", "pss-strict");
+    assert!(!invalid(
+        create(
+            &db,
+            &ada,
+            4,
+            NewPolicy::Yaml {
+                source: bad_level,
+                params: String::new()
+            }
+        )
+        .await
+        .unwrap()
+    )
+    .is_empty());
     // YAML that is not a policy, and broken YAML at its line.
     let problems = invalid(
-        create(&db, &ada, 5, NewPolicy::Yaml { source: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n".into(), params: String::new() })
-            .await
-            .unwrap(),
+        create(
+            &db,
+            &ada,
+            5,
+            NewPolicy::Yaml {
+                source: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n".into(),
+                params: String::new(),
+            },
+        )
+        .await
+        .unwrap(),
     );
     assert!(problems[0].message.contains("no policy here"));
     let problems = invalid(
-        create(&db, &ada, 6, NewPolicy::Yaml { source: "apiVersion: v1\nkind: [\n".into(), params: String::new() })
-            .await
-            .unwrap(),
+        create(
+            &db,
+            &ada,
+            6,
+            NewPolicy::Yaml {
+                source: "apiVersion: v1\nkind: [\n".into(),
+                params: String::new(),
+            },
+        )
+        .await
+        .unwrap(),
     );
     assert!(problems[0].line >= 2, "{problems:?}");
     // Blank templates of every engine are valid and their own cases pass.
     for engine in Engine::ALL {
         let name = format!("blank-{}", engine.as_str());
-        let (id, _) = saved(create(&db, &ada, 7, NewPolicy::Blank { engine, name }).await.unwrap());
+        let (id, _) = saved(
+            create(&db, &ada, 7, NewPolicy::Blank { engine, name })
+                .await
+                .unwrap(),
+        );
         let run = run_tests(&db, &ada, 8, &id, 1).await.unwrap();
-        assert_eq!(run.summary.failed + run.summary.skipped, 0, "{engine:?}: {run:?}");
+        assert_eq!(
+            run.summary.failed + run.summary.skipped,
+            0,
+            "{engine:?}: {run:?}"
+        );
         assert!(run.summary.passed >= 2);
     }
     assert!(matches!(
-        create(&db, &ada, 9, NewPolicy::Blank { engine: Engine::Vap, name: "Bad Name".into() }).await.unwrap(),
+        create(
+            &db,
+            &ada,
+            9,
+            NewPolicy::Blank {
+                engine: Engine::Vap,
+                name: "Bad Name".into()
+            }
+        )
+        .await
+        .unwrap(),
         SaveOutcome::Invalid { .. }
     ));
     // 3 policies from YAML, 3 blank; the refused ones wrote nothing.
     assert_eq!(count(&db, "policies").await, 5);
     assert_eq!(count(&db, "policy_versions").await, 5);
-    assert_eq!(audit_actions(&db).await.iter().filter(|a| *a == "policy.create").count(), 5);
+    assert_eq!(
+        audit_actions(&db)
+            .await
+            .iter()
+            .filter(|a| *a == "policy.create")
+            .count(),
+        5
+    );
     db.close().await;
 }
 
@@ -378,7 +583,12 @@ fn every_library_entry_adopts_and_passes_its_own_cases() {
     for entry in library::entries().unwrap() {
         let content = library::content(&entry).unwrap();
         let checked = validate::check(&content);
-        assert!(checked.problems.is_empty(), "{}: {:?}", entry.id, checked.problems);
+        assert!(
+            checked.problems.is_empty(),
+            "{}: {:?}",
+            entry.id,
+            checked.problems
+        );
         assert_eq!(checked.name.as_deref(), Some(entry.id));
         let ran = validate::run_cases(&content);
         assert!(ran.error.is_none(), "{}: {:?}", entry.id, ran.error);
@@ -401,18 +611,31 @@ fn drafts_are_checked_part_by_part() {
     content.params = "apiVersion: v1\nkind: ConfigMap\n".into();
     let problems = validate::check(&content).problems;
     let parts: Vec<Part> = problems.iter().map(|p| p.part).collect();
-    assert_eq!(parts, [Part::Params, Part::Controls, Part::Test(0), Part::Test(1)], "{problems:?}");
+    assert_eq!(
+        parts,
+        [Part::Params, Part::Controls, Part::Test(0), Part::Test(1)],
+        "{problems:?}"
+    );
     assert_eq!(problems[1].line, 2);
 }
 
 #[test]
 fn manifests_carry_the_versions_parameters() {
-    let entry = palisade_engine::library::entry("allowed-registries").unwrap().unwrap();
+    let entry = palisade_engine::library::entry("allowed-registries")
+        .unwrap()
+        .unwrap();
     let mut content = library::content(&entry).unwrap();
-    content.params = content.params.replace("registry.example.com/", "mine.example/");
+    content.params = content
+        .params
+        .replace("registry.example.com/", "mine.example/");
     let yaml = render::manifests(&content, Mode::Warn).unwrap();
     assert!(yaml.contains("mine.example/"), "{yaml}");
-    assert_eq!(yaml.matches("# ConfigMap palisade-allowed-registries").count(), 1, "{yaml}");
+    assert_eq!(
+        yaml.matches("# ConfigMap palisade-allowed-registries")
+            .count(),
+        1,
+        "{yaml}"
+    );
     assert!(yaml.contains("- Warn"));
 }
 

@@ -171,11 +171,16 @@ fn check_source(source: &str, checked: &mut Checked) {
             .filter(|s| !s.is_empty())
     };
     checked.title = annotation("palisade.dev/title");
-    checked.category = annotation("palisade.dev/category").filter(|c| CATEGORIES.contains(&c.as_str()));
+    checked.category =
+        annotation("palisade.dev/category").filter(|c| CATEGORIES.contains(&c.as_str()));
     // The engine itself: CEL and Rego compile, bindings refer to their policies, levels exist.
     let mut bundle = palisade_engine::bundle::Bundle::default();
     if let Err(errors) = bundle.add_source(SOURCE_FILE, source) {
-        problems.extend(errors.into_iter().map(|e| from_source_error(Part::Source, e)));
+        problems.extend(
+            errors
+                .into_iter()
+                .map(|e| from_source_error(Part::Source, e)),
+        );
     }
 }
 
@@ -234,7 +239,12 @@ fn check_tests(content: &Content, problems: &mut Vec<Problem>) {
         if case.name.trim().is_empty() {
             problems.push(problem(part, 0, 0, "the case needs a name"));
         } else if !names.insert(case.name.trim()) {
-            problems.push(problem(part, 0, 0, format!("a case named {:?} comes earlier", case.name)));
+            problems.push(problem(
+                part,
+                0,
+                0,
+                format!("a case named {:?} comes earlier", case.name),
+            ));
         }
         if let Err(message) = case_object(&case.yaml) {
             problems.push(from_source_error(part, message));
@@ -267,7 +277,8 @@ pub fn case_object(yaml: &str) -> Result<Value, SourceError> {
         ));
     }
     let document = documents.remove(0);
-    if text(&document.value, &["kind"]).is_none() || text(&document.value, &["apiVersion"]).is_none()
+    if text(&document.value, &["kind"]).is_none()
+        || text(&document.value, &["apiVersion"]).is_none()
     {
         return Err(SourceError::new(
             "case.yaml",
