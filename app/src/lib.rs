@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clusters;
 pub mod error;
 pub mod layout;
 pub mod overview;
@@ -18,6 +19,8 @@ pub mod sections;
 
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod secrets;
 #[cfg(feature = "ssr")]
 pub mod state;
 
@@ -28,10 +31,11 @@ use leptos_router::path;
 
 pub use error::AppError;
 
+use crate::clusters::page::ClustersPage;
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
 use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
-use crate::sections::{SectionPage, CLUSTERS, COMPLIANCE, ROLLOUTS, VIOLATIONS};
+use crate::sections::{SectionPage, COMPLIANCE, ROLLOUTS, VIOLATIONS};
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -83,7 +87,7 @@ pub fn App() -> impl IntoView {
                         path=path!("/violations")
                         view=|| view! { <SectionPage section=&VIOLATIONS /> }
                     />
-                    <Route path=path!("/clusters") view=|| view! { <SectionPage section=&CLUSTERS /> } />
+                    <Route path=path!("/clusters") view=ClustersPage />
                     <Route
                         path=path!("/compliance")
                         view=|| view! { <SectionPage section=&COMPLIANCE /> }

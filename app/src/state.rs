@@ -1,17 +1,46 @@
 //! What every request handler and server function can reach on the server.
 
+use std::sync::Arc;
+
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
+use crate::clusters::ssr::{ClusterConnector, Context as ClustersContext};
 use crate::db::Db;
+use crate::secrets::Sealer;
 
 /// Shared, cheaply clonable state of a running server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// Where the site's files are and how to render; read by leptos_axum.
     pub leptos_options: LeptosOptions,
     /// The connection pool, SQLite or PostgreSQL.
     pub db: Db,
+    /// The key that seals cluster credentials; `None` when none is configured (then clusters
+    /// cannot be registered, and start-up refuses if any exist).
+    pub sealer: Option<Arc<Sealer>>,
+    /// How the server reaches clusters: `KubeConnector` in production, a fake in unit tests.
+    pub clusters: Arc<dyn ClusterConnector>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .field("sealer", &self.sealer.as_ref().map(|_| "<configured>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// What the clusters service needs, borrowed from this state.
+    pub fn clusters_context(&self) -> ClustersContext<'_> {
+        ClustersContext {
+            db: &self.db,
+            sealer: self.sealer.as_deref(),
+            connector: self.clusters.as_ref(),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -4,8 +4,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+
+const E2E = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export const CHROMIUM = process.env.PALISADE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -17,8 +22,97 @@ function required(name) {
   return value;
 }
 
-/** Start `palisade serve` and resolve once it logs its address. */
-export async function startPalisade() {
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export const OIDC_CLIENT_SECRET = 'e2e-client-secret-7c21';
+
+/**
+ * Start the test OpenID provider (e2e/oidc/provider.mjs) for a Palisade at `palisadeUrl`; its users
+ * `viewer`, `author`, `approver`, `admin` are in the groups palisade-viewers/authors/approvers/admins.
+ */
+export async function startOidcProvider(palisadeUrl) {
+  const child = spawn(process.execPath, [join(E2E, 'oidc', 'provider.mjs')], {
+    cwd: E2E,
+    env: {
+      ...process.env,
+      OIDC_CLIENT_SECRET,
+      OIDC_REDIRECT_URI: `${palisadeUrl}/auth/oidc/callback`,
+      OIDC_POST_LOGOUT_URI: `${palisadeUrl}/login?signed_out=1`,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const issuer = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the OIDC provider did not start within 15 s')), 15_000);
+    child.once('exit', (code) => reject(new Error(`the OIDC provider exited with ${code}`)));
+    lines.on('line', (line) => {
+      try {
+        const { issuer } = JSON.parse(line);
+        clearTimeout(timer);
+        resolve(issuer);
+      } catch { /* notices */ }
+    });
+  });
+  return {
+    issuer,
+    pid: child.pid,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      process.kill(child.pid, 'SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Palisade with single sign-on through a fresh test provider: `{ server, provider }`. */
+export async function startPalisadeWithSso() {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const provider = await startOidcProvider(url);
+  const server = await startPalisade({
+    PALISADE__HTTP__ADDRESS: `127.0.0.1:${port}`,
+    PALISADE__HTTP__PUBLIC_URL: url,
+    PALISADE__OIDC__ISSUER_URL: provider.issuer,
+    PALISADE__OIDC__CLIENT_ID: 'palisade',
+    PALISADE__OIDC__CLIENT_SECRET: OIDC_CLIENT_SECRET,
+    PALISADE__OIDC__VIEWER_GROUPS: '["palisade-viewers"]',
+    PALISADE__OIDC__AUTHOR_GROUPS: '["palisade-authors"]',
+    PALISADE__OIDC__APPROVER_GROUPS: '["palisade-approvers"]',
+    PALISADE__OIDC__ADMIN_GROUPS: '["palisade-admins"]',
+    PALISADE__AUTH__LOGIN_ATTEMPTS_PER_MINUTE: '1000',
+  });
+  return { server, provider };
+}
+
+/**
+ * Sign `page` in as the test provider's user `role` (viewer, author, approver, admin) through the
+ * real SSO flow, and wait until Palisade shows the role in the user menu.
+ */
+export async function loginAs(page, server, role, next = '/') {
+  await page.goto(`${server.url}/login?next=${encodeURIComponent(next)}`, { waitUntil: 'networkidle' });
+  await page.getByRole('link', { name: 'Sign in with single sign-on' }).click();
+  await page.waitForSelector('input[name="login"]');
+  await page.fill('input[name="login"]', role);
+  await page.fill('input[name="password"]', 'any');
+  await page.click('button[type="submit"]');
+  // The provider asks for consent once per sign-in.
+  await page.waitForURL((url) => url.href.startsWith(server.url) || url.pathname.startsWith('/interaction/'));
+  if (!page.url().startsWith(server.url)) {
+    await page.click('button[type="submit"]');
+  }
+  await page.waitForURL((url) => url.href.startsWith(server.url) && url.pathname !== '/login');
+  await page.waitForSelector(`.role-badge[data-role="${role}"]`);
+}
+
+/** Start `palisade serve` and resolve once it logs its address. `env` adds settings. */
+export async function startPalisade(env = {}) {
   const bin = required('PALISADE_BIN');
   const siteRoot = required('PALISADE_SITE_ROOT');
   const dir = mkdtempSync(join(tmpdir(), 'palisade-e2e-'));
@@ -29,8 +123,15 @@ export async function startPalisade() {
       PALISADE__HTTP__ADDRESS: '127.0.0.1:0',
       PALISADE__HTTP__SITE_ROOT: siteRoot,
       PALISADE__LOG__FORMAT: 'json',
+      ...env,
     },
-    stdio: ['ignore', 'inherit', 'pipe'],
+    // stdout carries the one-time bootstrap secret (local sign-in), read by `bootstrapSecret`.
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let secret;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const found = line.trim();
+    if (found.startsWith('pbs_')) secret = found;
   });
   const lines = createInterface({ input: child.stderr });
   const address = await new Promise((resolve, reject) => {
@@ -50,6 +151,8 @@ export async function startPalisade() {
   return {
     url: `http://${address}`,
     pid: child.pid,
+    /** This start's one-time bootstrap secret, when local sign-in is on. */
+    bootstrapSecret: () => secret,
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       process.kill(child.pid, 'SIGTERM');
@@ -84,4 +187,13 @@ export function watchForErrors(page) {
   page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
   page.on('response', (res) => { if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`); });
   return problems;
+}
+
+/** Sign `page` in as the local admin with the server's bootstrap secret (no SSO configured). */
+export async function loginAsLocalAdmin(page, server, next = '/') {
+  await page.goto(`${server.url}/login?next=${encodeURIComponent(next)}`, { waitUntil: 'networkidle' });
+  await page.fill('input[name="secret"]', server.bootstrapSecret());
+  await page.click('form.login-local button[type="submit"]');
+  await page.waitForURL((url) => url.pathname !== '/login');
+  await page.waitForSelector('.role-badge[data-role="admin"]');
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, startPalisade, watchForErrors } from './harness.mjs';
+import { launchChromium, loginAsLocalAdmin, startPalisade, watchForErrors } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 const SECTIONS = [
@@ -21,21 +21,34 @@ const SECTIONS = [
 
 let server;
 let browser;
+// Signed in once as the local admin (the bootstrap secret works once); every page shares it.
+let context;
+let cookie;
 
 before(async () => {
   mkdirSync(OUTPUT, { recursive: true });
   server = await startPalisade();
   browser = await launchChromium();
+  context = await browser.newContext();
+  const page = await context.newPage();
+  await loginAsLocalAdmin(page, server);
+  cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  await page.close();
 });
 
 after(async () => {
+  await context?.close();
   await browser?.close();
   await server?.stop();
 });
 
 test('the Overview is in the raw HTML the server sends', async () => {
-  const response = await fetch(`${server.url}/`);
+  const anonymous = await fetch(`${server.url}/`, { redirect: 'manual' });
+  assert.equal(anonymous.status, 303);
+  assert.equal(anonymous.headers.get('location'), '/login?next=%2F');
+  const response = await fetch(`${server.url}/`, { headers: { cookie } });
   assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-security-policy') ?? '', /script-src 'self' 'nonce-/);
   const html = await response.text();
   assert.match(html, /<h1>Overview<\/h1>/);
   for (const [title, href] of SECTIONS) {
@@ -45,7 +58,8 @@ test('the Overview is in the raw HTML the server sends', async () => {
 });
 
 test('the page hydrates, navigates client-side to every section, and logs no errors', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1280, height: 800 });
   const problems = watchForErrors(page);
   await page.goto(`${server.url}/`, { waitUntil: 'networkidle' });
   await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
@@ -65,8 +79,12 @@ test('the page hydrates, navigates client-side to every section, and logs no err
     const current = await page.getAttribute(`nav a[href="${href}"]`, 'aria-current');
     assert.equal(current, 'page', `${title} is not marked as the current page`);
     if (href !== '/') {
-      const empty = await page.textContent('.empty-state');
-      assert.ok(empty && empty.length > 40, `${title} has no empty state`);
+      // Each section has an honest empty state, or (audit log, settings) the entries it already has.
+      await page.waitForSelector('.empty-state, .data-table');
+      if (await page.isVisible('.empty-state') && !(await page.isVisible('.data-table'))) {
+        const empty = await page.textContent('.empty-state');
+        assert.ok(empty && empty.length > 15, `${title} has no empty state`);
+      }
     }
     assert.equal(await page.evaluate(() => window.__palisadeMarker), 'same-document', `${title} reloaded the page`);
   }
@@ -75,7 +93,8 @@ test('the page hydrates, navigates client-side to every section, and logs no err
 });
 
 test('on a narrow screen the menu opens and closes', async () => {
-  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
   const problems = watchForErrors(page);
   await page.goto(`${server.url}/violations`, { waitUntil: 'networkidle' });
   await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });

@@ -50,6 +50,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("log.format", "`text` for people, `json` for log collectors"),
     (
+        "secrets.key_file",
+        "file holding the 64-hex-digit key that seals cluster credentials (`openssl rand -hex 32`)",
+    ),
+    (
+        "secrets.key",
+        "the same key given directly (prefer the file); never stored in the database",
+    ),
+    (
         "auth.keep_local_admin",
         "keep the bootstrap admin login even when OIDC is configured",
     ),
@@ -101,8 +109,63 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub secrets: SecretsConfig,
     pub auth: AuthConfig,
     pub oidc: OidcConfig,
+}
+
+/// Where the key that seals cluster credentials comes from. At most one of the two; both empty
+/// means no key (clusters cannot be registered then).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub key_file: String,
+    /// Secret: never printed (see the `Debug` impl).
+    pub key: String,
+}
+
+impl fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("key_file", &self.key_file)
+            .field(
+                "key",
+                &if self.key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .finish()
+    }
+}
+
+impl SecretsConfig {
+    /// The sealer for the configured key, `None` when no key is configured.
+    pub fn sealer(&self) -> Result<Option<palisade_app::secrets::Sealer>, ConfigError> {
+        use palisade_app::secrets::Sealer;
+        match (self.key.trim().is_empty(), self.key_file.trim().is_empty()) {
+            (true, true) => Ok(None),
+            (false, false) => Err(ConfigError::new(
+                "secrets.key",
+                "set secrets.key or secrets.key_file, not both",
+            )),
+            (false, true) => Sealer::from_hex(&self.key)
+                .map(Some)
+                .map_err(|err| ConfigError::new("secrets.key", err.to_string())),
+            (true, false) => {
+                let text = std::fs::read_to_string(&self.key_file).map_err(|err| {
+                    ConfigError::new(
+                        "secrets.key_file",
+                        format!("cannot read {}: {err}", self.key_file),
+                    )
+                })?;
+                Sealer::from_hex(&text)
+                    .map(Some)
+                    .map_err(|err| ConfigError::new("secrets.key_file", err.to_string()))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -291,7 +354,8 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let defaults = Figment::from(Serialized::defaults(Config::default()));
+        let mut figment = defaults.clone();
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError::new(
@@ -313,7 +377,16 @@ impl Config {
                     "is not of the form PALISADE__SECTION__KEY",
                 ));
             }
-            let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
+            // A setting whose default is text stays text, exactly as written: a key or secret of
+            // digits (or one that looks like `1e5`) must not turn into a number.
+            let value: figment::value::Value = if defaults
+                .find_value(&path)
+                .is_ok_and(|v| matches!(v, figment::value::Value::String(..)))
+            {
+                figment::value::Value::from(value)
+            } else {
+                value.parse().unwrap_or_else(|never| match never {})
+            };
             figment = figment.merge(Serialized::default(&path, value));
             from_env.push((path, name));
         }
@@ -377,6 +450,7 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|err| ConfigError::new("log.filter", format!("not a valid filter: {err}")))?;
+        self.secrets.sealer()?;
         Ok(())
     }
 
@@ -554,6 +628,42 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("palisade:***@db"), "{printed}");
+    }
+
+    const KEY: &str = "8f9e0d1c2b3a49586776859493a2b1c0d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f";
+
+    #[test]
+    fn the_secrets_key_comes_from_one_place_and_is_never_printed() {
+        let config = Config::load_from(None, env(&[("PALISADE__SECRETS__KEY", KEY)])).unwrap();
+        assert!(config.secrets.sealer().unwrap().is_some());
+        assert!(!format!("{config:?}").contains(KEY));
+        let digits = "0".repeat(63) + "1";
+        let config = Config::load_from(None, env(&[("PALISADE__SECRETS__KEY", &digits)])).unwrap();
+        assert_eq!(config.secrets.key, digits, "text settings stay text");
+        let none = Config::load_from(None, env(&[])).unwrap();
+        assert!(none.secrets.sealer().unwrap().is_none());
+        let err = Config::load_from(None, env(&[("PALISADE__SECRETS__KEY", "abc")])).unwrap_err();
+        assert_eq!(err.setting, "secrets.key");
+        assert!(err.message.contains("64 hex digits"), "{err}");
+        assert!(
+            !err.message.contains("abc"),
+            "the bad key is not echoed: {err}"
+        );
+        let err = Config::load_from(
+            None,
+            env(&[
+                ("PALISADE__SECRETS__KEY", KEY),
+                ("PALISADE__SECRETS__KEY_FILE", "/tmp/k"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("not both"), "{err}");
+        let err = Config::load_from(
+            None,
+            env(&[("PALISADE__SECRETS__KEY_FILE", "/nonexistent/key")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.setting, "secrets.key_file");
     }
 
     /// The settings table, the struct and the README must list the same keys.

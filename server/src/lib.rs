@@ -24,7 +24,9 @@ use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use palisade_app::clusters::ssr::KubeConnector;
 use palisade_app::db::Db;
+use palisade_app::secrets::Sealer;
 use palisade_app::state::AppState;
 use palisade_app::{shell, App};
 use tokio::net::TcpListener;
@@ -56,6 +58,8 @@ impl Server {
         if config.database.auto_migrate {
             apply_migrations(&db).await?;
         }
+        let sealer = config.secrets.sealer()?;
+        check_secrets_key(&db, sealer.as_ref()).await?;
         let sso = auth::oidc::discover(config).await?;
         let auth = auth::Auth::new(config, db.clone(), sso);
         let bootstrap = if auth.options.local && config.database.auto_migrate {
@@ -76,7 +80,7 @@ impl Server {
         };
         Ok(Server {
             listener,
-            state: app_state(config, db),
+            state: app_state(config, db, sealer),
             auth,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
             max_body_bytes: config.http.max_body_bytes,
@@ -184,7 +188,22 @@ async fn apply_migrations(db: &Db) -> Result<usize, StartupError> {
     Ok(applied)
 }
 
-fn app_state(config: &Config, db: Db) -> AppState {
+/// Refuse to start when stored cluster credentials cannot be opened: no key, or the wrong one.
+/// Skipped while migrations are pending (`palisade migrate` comes first).
+async fn check_secrets_key(db: &Db, sealer: Option<&Sealer>) -> Result<(), StartupError> {
+    let status = db
+        .migration_status()
+        .await
+        .map_err(|err| ConfigError::new("database.url", err.to_string()))?;
+    if !status.pending.is_empty() {
+        return Ok(());
+    }
+    palisade_app::clusters::ssr::service::check_key(db, sealer)
+        .await
+        .map_err(|message| ConfigError::new("secrets.key", message))
+}
+
+fn app_state(config: &Config, db: Db, sealer: Option<Sealer>) -> AppState {
     let leptos_options = LeptosOptions::builder()
         .output_name(Arc::<str>::from("palisade"))
         .site_root(Arc::<str>::from(
@@ -193,7 +212,12 @@ fn app_state(config: &Config, db: Db) -> AppState {
         .site_pkg_dir(Arc::<str>::from("pkg"))
         .site_addr(config.http.address)
         .build();
-    AppState { leptos_options, db }
+    AppState {
+        leptos_options,
+        db,
+        sealer: sealer.map(Arc::new),
+        clusters: Arc::new(KubeConnector::default()),
+    }
 }
 
 /// Every route of the server, with security headers, request ids, tracing and metrics around them.

@@ -229,17 +229,29 @@ pub mod ssr {
     /// A refusal also sets the response's status (401 or 403), so server functions answer like
     /// REST handlers do.
     pub fn require(action: Action) -> Result<Principal, AppError> {
-        authorize(current_principal().as_ref(), action).inspect_err(|err| {
-            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                response.set_status(err.status());
-            }
-        })
+        with_status(authorize(current_principal().as_ref(), action))
     }
 
     /// The Content-Security-Policy nonce of this response, put in the request's extensions by the
     /// server's header middleware; the shell hands it to Leptos so its inline scripts carry it.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct CspNonce(pub String);
+
+    /// For server functions: give a failed result its HTTP status (404, 403, …) instead of 500.
+    pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+        // Only for a call of the server function itself: during page rendering the page's own
+        // status stands (a section shows "only admins" with 200, not a 403 page).
+        let called_directly = use_context::<Parts>().is_some_and(|parts| {
+            parts.uri.path().starts_with("/api/") && !parts.uri.path().starts_with("/api/v1/")
+        });
+        result.inspect_err(|err| {
+            if called_directly {
+                if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                    response.set_status(err.status());
+                }
+            }
+        })
+    }
 
     /// For REST handlers: the request's principal, if any. Extracting never fails; call
     /// [`Caller::require`] with the handler's action before anything else.

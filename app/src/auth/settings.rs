@@ -35,8 +35,9 @@ pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
     let state = expect_context::<crate::state::AppState>();
     let now = crate::db::now_ms();
-    let expires_ms = super::account::ssr::validate_request(&who, &request, now)?;
-    super::account::ssr::issue_token(
+    let expires_ms =
+        super::ssr::with_status(super::account::ssr::validate_request(&who, &request, now))?;
+    let created = super::account::ssr::issue_token(
         &state.db,
         &who,
         &request.name,
@@ -44,14 +45,17 @@ pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError
         expires_ms,
         now,
     )
-    .await
+    .await;
+    super::ssr::with_status(created)
 }
 
 #[server(endpoint = "revoke_my_token")]
 pub async fn revoke_my_token(id: String) -> Result<(), AppError> {
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
     let state = expect_context::<crate::state::AppState>();
-    super::account::ssr::revoke_token(&state.db, &who, &id, crate::db::now_ms()).await
+    super::ssr::with_status(
+        super::account::ssr::revoke_token(&state.db, &who, &id, crate::db::now_ms()).await,
+    )
 }
 
 #[server(endpoint = "list_my_sessions")]
@@ -87,7 +91,9 @@ pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
 pub async fn revoke_my_session(id: String) -> Result<(), AppError> {
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
     let state = expect_context::<crate::state::AppState>();
-    super::account::ssr::revoke_session(&state.db, &who, &id, crate::db::now_ms()).await
+    super::ssr::with_status(
+        super::account::ssr::revoke_session(&state.db, &who, &id, crate::db::now_ms()).await,
+    )
 }
 
 #[server(endpoint = "sign_in_settings")]

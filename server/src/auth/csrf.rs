@@ -24,10 +24,10 @@ pub fn allowed(method: &Method, headers: &HeaderMap, origins: &Origins) -> bool 
     if text(header::AUTHORIZATION).is_some_and(|v| v.starts_with("Bearer ")) {
         return true;
     }
+    // Sec-Fetch-Site, when the browser sends it, decides: scripts cannot forge it, and it is there
+    // even when `Referrer-Policy: no-referrer` makes the browser send `Origin: null` on a form post.
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
-        }
+        return matches!(site, "same-origin" | "none");
     }
     match text(header::ORIGIN) {
         None => true,
@@ -104,6 +104,13 @@ mod tests {
                 headers(&[host, ("sec-fetch-site", "same-origin")]),
                 true,
             ),
+            // A same-origin form post under `Referrer-Policy: no-referrer`: Origin is "null".
+            (
+                Method::POST,
+                headers(&[host, ("sec-fetch-site", "same-origin"), ("origin", "null")]),
+                true,
+            ),
+            (Method::POST, headers(&[host, ("origin", "null")]), false),
             (
                 Method::POST,
                 headers(&[

@@ -263,4 +263,14 @@ mod tests {
         assert_eq!(safe_next(None), "/");
         assert_eq!(url_encode("/a b?c=d&e"), "%2Fa%20b%3Fc%3Dd%26e");
     }
+
+    #[test]
+    fn the_local_admin_gives_way_to_sso_unless_kept() {
+        let mut config = Config::default();
+        assert!(local_login_enabled(&config));
+        config.oidc.issuer_url = "https://id.example.com".into();
+        assert!(!local_login_enabled(&config));
+        config.auth.keep_local_admin = true;
+        assert!(local_login_enabled(&config));
+    }
 }

@@ -8,6 +8,7 @@
 //! code the UI's server functions call; errors leave as [`AppError`](palisade_app::AppError) JSON.
 
 pub mod audit;
+pub mod clusters;
 pub mod me;
 pub mod openapi;
 pub mod policies;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(policies::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
+        .merge(clusters::routes())
         .with_state(state)
 }
 
@@ -37,6 +39,7 @@ pub fn operations() -> Vec<Operation> {
         policies::operations(),
         tokens::operations(),
         audit::operations(),
+        clusters::operations(),
     ]
     .concat()
 }

@@ -33,6 +33,34 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         "id=nonexistent",
     ),
     ("/api/sign_in_settings", Some(Action::ManageSettings), ""),
+    ("/api/list_clusters", Some(Action::Read), ""),
+    (
+        "/api/kubeconfig_contexts",
+        Some(Action::ManageClusters),
+        "kubeconfig=apiVersion%3A%20v1",
+    ),
+    (
+        "/api/register_cluster",
+        Some(Action::ManageClusters),
+        "input[name]=c1&input[environment]=dev&input[credentials][kind]=token\
+         &input[credentials][api_url]=https%3A%2F%2F203.0.113.10%3A6443\
+         &input[credentials][ca_pem]=&input[credentials][token]=t",
+    ),
+    (
+        "/api/update_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent&change[disabled]=true",
+    ),
+    (
+        "/api/remove_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent",
+    ),
+    (
+        "/api/check_cluster",
+        Some(Action::ManageClusters),
+        "id=nonexistent",
+    ),
     (
         "/api/audit_entries",
         Some(Action::ReadAuditLog),
@@ -214,4 +242,35 @@ async fn sqlite_every_route_as_every_role() {
 #[tokio::test]
 async fn postgres_every_route_as_every_role() {
     every_route_as_every_role(Backend::Postgres).await;
+}
+
+/// Server functions answer refusals and missing things with the same statuses as REST.
+#[tokio::test]
+async fn server_function_errors_keep_their_status() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    let viewer = format!("Bearer {}", server.login_token(Role::Viewer).await);
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("accept", "application/json"),
+        ("authorization", viewer.as_str()),
+    ];
+    let higher = request(
+        server.addr,
+        "POST",
+        "/api/create_my_token",
+        &headers,
+        "request[name]=x&request[role]=admin&request[expires_in_days]=1",
+    )
+    .await;
+    assert_eq!(higher.status, 403, "{}", higher.body);
+    let missing = request(
+        server.addr,
+        "POST",
+        "/api/revoke_my_token",
+        &headers,
+        "id=nope",
+    )
+    .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    server.stop().await;
 }

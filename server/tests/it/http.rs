@@ -54,6 +54,33 @@ async fn serves_probes_pages_and_metrics(backend: Backend) {
         );
     }
 
+    // The Content-Security-Policy's nonce is the one the page's inline scripts carry, and no
+    // inline script goes without it.
+    let csp = overview
+        .header("content-security-policy")
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy");
+    let scripts = overview.body.matches("<script").count();
+    assert!(scripts > 0);
+    assert_eq!(
+        overview.body.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "every inline script carries this response's nonce:\n{}",
+        overview.body
+    );
+    let again = as_viewer("/").await;
+    assert_ne!(
+        again.header("content-security-policy"),
+        Some(csp.as_str()),
+        "a new nonce each time"
+    );
+
     // Every section renders on its own, with an honest empty state (the library always has
     // its built-in entries).
     for path in &SECTION_PATHS[1..] {
@@ -135,7 +162,7 @@ async fn serves_probes_pages_and_metrics(backend: Backend) {
         "palisade_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 3",
         "palisade_http_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"} 1",
         "palisade_http_requests_total{route=\"/policies\",method=\"GET\",status=\"200\"} 1",
-        "palisade_http_request_duration_seconds_count{route=\"/\",method=\"GET\",status=\"200\"} 1",
+        "palisade_http_request_duration_seconds_count{route=\"/\",method=\"GET\",status=\"200\"} 2",
         "palisade_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
     ] {
         assert!(

@@ -298,6 +298,56 @@ async fn api_tokens(backend: Backend) {
         401
     );
 
+    // The audit log has the creation and the revocation, for admins only, as a page and as exports.
+    let admin = server.login_token(Role::Admin).await;
+    assert_eq!(
+        server
+            .call("GET", "/api/v1/audit", &author, "")
+            .await
+            .status,
+        403
+    );
+    let page = server
+        .call("GET", "/api/v1/audit?action=token.&limit=2", &admin, "")
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page: Value = serde_json::from_str(&page.body).unwrap();
+    // Three tokens created (two by login_token, one through the API), one revoked; a page of two.
+    assert_eq!(page["total"], 4, "{page}");
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    let revokes = server
+        .call("GET", "/api/v1/audit?action=token.revoke", &admin, "")
+        .await;
+    let revokes: Value = serde_json::from_str(&revokes.body).unwrap();
+    assert_eq!(revokes["total"], 1, "{revokes}");
+    assert_eq!(revokes["entries"][0]["target_id"], id.as_str());
+    assert_eq!(revokes["entries"][0]["actor_name"], "Test author");
+    let csv = server
+        .call(
+            "GET",
+            "/api/v1/audit/export?format=csv&action=token.revoke",
+            &admin,
+            "",
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/csv")));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", csv.body);
+    assert!(lines[0].starts_with("id,at_ms,actor,actor_name,action"));
+    assert!(lines[1].contains(",token.revoke,token,") && lines[1].contains(&id));
+    let json = server
+        .call("GET", "/api/v1/audit/export?action=token.", &admin, "")
+        .await;
+    let json: Vec<Value> = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(json.len(), 4);
+    assert!(
+        !csv.body.contains(secret.rsplit('_').next().unwrap()),
+        "no secret in the audit log"
+    );
+
     // An expired token is refused.
     sqlx::query("UPDATE api_tokens SET expires_ms = $1")
         .bind(now_ms() - 1)
@@ -348,4 +398,49 @@ async fn sqlite_sign_in_is_rate_limited() {
 #[tokio::test]
 async fn postgres_sign_in_is_rate_limited() {
     sign_in_is_rate_limited(Backend::Postgres).await;
+}
+
+/// Behind https: the session cookie is `Secure` and HSTS is on; a cross-site sign-in form is refused.
+async fn https_hardening(backend: Backend) {
+    let server = TestServer::start(
+        backend,
+        &[("PALISADE__HTTP__PUBLIC_URL", "https://palisade.example.com")],
+    )
+    .await;
+    let secret = server.bootstrap.clone().unwrap();
+    let forged = request(
+        server.addr,
+        "POST",
+        "/auth/local",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &format!("secret={secret}"),
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let signed_in = sign_in(&server, &secret, None).await;
+    assert_eq!(
+        signed_in.status, 303,
+        "the forged attempt did not use the secret up"
+    );
+    let set_cookie = signed_in.header("set-cookie").unwrap();
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+    assert_eq!(
+        signed_in.header("strict-transport-security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_https_hardening() {
+    https_hardening(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_https_hardening() {
+    https_hardening(Backend::Postgres).await;
 }

@@ -1,0 +1,339 @@
+//! The Clusters page: every registered cluster with its health, version and capabilities, and the
+//! form that registers a new one.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::{
+    check_cluster, kubeconfig_contexts, list_clusters, parse_labels, register_cluster,
+    remove_cluster, update_cluster, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
+};
+use crate::error::AppError;
+use crate::sections::{EmptyState, CLUSTERS};
+
+#[component]
+pub fn ClustersPage() -> impl IntoView {
+    let clusters = Resource::new(|| (), |_| list_clusters());
+    let refresh = move || clusters.refetch();
+
+    view! {
+        <Title text=CLUSTERS.title />
+        <header class="page-header">
+            <h1>{CLUSTERS.title}</h1>
+            <p class="purpose">{CLUSTERS.purpose}</p>
+        </header>
+        <section class="panel" aria-labelledby="clusters-heading">
+            <div class="panel-header">
+                <h2 id="clusters-heading">"Registered clusters"</h2>
+                <button type="button" class="button" on:click=move |_| refresh()>
+                    "Refresh"
+                </button>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading clusters…"</p> }>
+                {move || Suspend::new(async move {
+                    match clusters.await {
+                        Ok(list) if list.is_empty() => {
+                            view! { <EmptyState message=CLUSTERS.empty /> }.into_any()
+                        }
+                        Ok(list) => view! { <ClusterTable list on_change=refresh /> }.into_any(),
+                        Err(err) => {
+                            view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
+        <RegisterForm on_registered=refresh />
+    }
+}
+
+#[component]
+fn ClusterTable(
+    list: Vec<Cluster>,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="clusters-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Environment"</th>
+                        <th scope="col">"Health"</th>
+                        <th scope="col">"Kubernetes"</th>
+                        <th scope="col">"Capabilities"</th>
+                        <th scope="col">"Labels"</th>
+                        <th scope="col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {list
+                        .into_iter()
+                        .map(|cluster| view! { <ClusterRow cluster on_change /> })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn ClusterRow(
+    cluster: Cluster,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let (error, set_error) = signal(None::<String>);
+    let id = StoredValue::new(cluster.id.clone());
+    let disabled = cluster.disabled;
+    let run = move |result: Result<(), AppError>| match result {
+        Ok(()) => {
+            set_error.set(None);
+            on_change();
+        }
+        Err(err) => set_error.set(Some(err.to_string())),
+    };
+    let check = Action::new(move |_: &()| async move {
+        run(check_cluster(id.get_value()).await.map(|_| ()));
+    });
+    let toggle = Action::new(move |_: &()| async move {
+        let change = ClusterChange {
+            disabled: Some(!disabled),
+            ..ClusterChange::default()
+        };
+        run(update_cluster(id.get_value(), change).await.map(|_| ()));
+    });
+    let remove = Action::new(move |_: &()| async move {
+        run(remove_cluster(id.get_value()).await);
+    });
+    let (confirm, set_confirm) = signal(false);
+    let health = if disabled {
+        "disabled"
+    } else {
+        cluster.health.as_str()
+    };
+    let capabilities = [
+        (
+            cluster.capabilities.validating_admission_policy,
+            "ValidatingAdmissionPolicy",
+        ),
+        (cluster.capabilities.gatekeeper, "Gatekeeper"),
+        (cluster.capabilities.kyverno, "Kyverno"),
+        (cluster.capabilities.policy_reports, "PolicyReports"),
+    ]
+    .into_iter()
+    .filter(|(present, _)| *present)
+    .map(|(_, name)| name)
+    .collect::<Vec<_>>()
+    .join(", ");
+    let labels = cluster
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let last_error = cluster.last_error.clone();
+    let unreachable = cluster.health == Health::Unreachable && !disabled;
+    view! {
+        <tr data-testid="cluster-row" data-name=cluster.name.clone()>
+            <th scope="row">
+                {cluster.name.clone()}
+                <div class="muted small">{cluster.api_url.clone()}</div>
+            </th>
+            <td>{cluster.environment.clone()}</td>
+            <td>
+                <span class=format!("badge badge-{health}") data-testid="cluster-health">{health}</span>
+                <Show when=move || unreachable>
+                    <div class="error small">{last_error.clone()}</div>
+                </Show>
+            </td>
+            <td data-testid="cluster-version">{cluster.k8s_version.clone()}</td>
+            <td data-testid="cluster-capabilities">
+                {if capabilities.is_empty() { "none detected".to_owned() } else { capabilities }}
+            </td>
+            <td>{labels}</td>
+            <td class="actions">
+                <button type="button" class="button" disabled=disabled on:click=move |_| { check.dispatch(()); }>
+                    "Check now"
+                </button>
+                <button type="button" class="button" on:click=move |_| { toggle.dispatch(()); }>
+                    {if disabled { "Enable" } else { "Disable" }}
+                </button>
+                <Show
+                    when=move || confirm.get()
+                    fallback=move || view! {
+                        <button type="button" class="button danger" on:click=move |_| set_confirm.set(true)>
+                            "Remove"
+                        </button>
+                    }
+                >
+                    <button type="button" class="button danger" on:click=move |_| { remove.dispatch(()); }>
+                        "Confirm removal"
+                    </button>
+                    <button type="button" class="button" on:click=move |_| set_confirm.set(false)>
+                        "Cancel"
+                    </button>
+                </Show>
+                {move || error.get().map(|e| view! { <p class="error small" role="alert">{e}</p> })}
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn RegisterForm(on_registered: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let environment = RwSignal::new("dev".to_owned());
+    let labels = RwSignal::new(String::new());
+    let use_token = RwSignal::new(false);
+    let kubeconfig = RwSignal::new(String::new());
+    let context = RwSignal::new(String::new());
+    let contexts = RwSignal::new(Vec::<String>::new());
+    let api_url = RwSignal::new(String::new());
+    let ca_pem = RwSignal::new(String::new());
+    let token = RwSignal::new(String::new());
+    let (message, set_message) = signal(None::<Result<String, String>>);
+
+    let read_contexts = Action::new(move |_: &()| async move {
+        match kubeconfig_contexts(kubeconfig.get_untracked()).await {
+            Ok(found) => {
+                context.set(found.first().cloned().unwrap_or_default());
+                contexts.set(found);
+                set_message.set(None);
+            }
+            Err(err) => set_message.set(Some(Err(err.to_string()))),
+        }
+    });
+    let register = Action::new(move |_: &()| async move {
+        let labels = match parse_labels(&labels.get_untracked()) {
+            Ok(labels) => labels,
+            Err(err) => {
+                set_message.set(Some(Err(err.to_string())));
+                return;
+            }
+        };
+        let credentials = if use_token.get_untracked() {
+            CredentialsInput::Token {
+                api_url: api_url.get_untracked(),
+                ca_pem: ca_pem.get_untracked(),
+                token: token.get_untracked(),
+            }
+        } else {
+            CredentialsInput::Kubeconfig {
+                kubeconfig: kubeconfig.get_untracked(),
+                context: Some(context.get_untracked()).filter(|c| !c.is_empty()),
+            }
+        };
+        let input = NewCluster {
+            name: name.get_untracked(),
+            environment: environment.get_untracked(),
+            labels,
+            credentials,
+        };
+        match register_cluster(input).await {
+            Ok(cluster) => {
+                let text = match cluster.health {
+                    Health::Reachable => format!(
+                        "Registered {}: reachable, Kubernetes {}.",
+                        cluster.name, cluster.k8s_version
+                    ),
+                    _ => format!(
+                        "Registered {}, but it is not reachable: {}",
+                        cluster.name, cluster.last_error
+                    ),
+                };
+                set_message.set(Some(Ok(text)));
+                // The secrets leave the page once they are stored.
+                kubeconfig.set(String::new());
+                token.set(String::new());
+                name.set(String::new());
+                on_registered();
+            }
+            Err(err) => set_message.set(Some(Err(err.to_string()))),
+        }
+    });
+    let pending = register.pending();
+
+    view! {
+        <section class="panel" aria-labelledby="register-heading">
+            <h2 id="register-heading">"Register a cluster"</h2>
+            <form
+                class="form"
+                data-testid="register-cluster"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    register.dispatch(());
+                }
+            >
+                <label>
+                    "Name"
+                    <input type="text" name="name" required bind:value=name placeholder="prod-eu-1" />
+                </label>
+                <label>
+                    "Environment"
+                    <input type="text" name="environment" required bind:value=environment placeholder="dev, staging or prod" />
+                </label>
+                <label>
+                    "Labels"
+                    <input type="text" name="labels" bind:value=labels placeholder="team=payments, region=eu" />
+                </label>
+                <fieldset>
+                    <legend>"Credentials"</legend>
+                    <label class="inline">
+                        <input type="radio" name="credential-kind" checked=move || !use_token.get() on:change=move |_| use_token.set(false) />
+                        "Kubeconfig"
+                    </label>
+                    <label class="inline">
+                        <input type="radio" name="credential-kind" checked=move || use_token.get() on:change=move |_| use_token.set(true) />
+                        "API URL, CA and token"
+                    </label>
+                </fieldset>
+                <Show
+                    when=move || use_token.get()
+                    fallback=move || view! {
+                        <label>
+                            "Kubeconfig (with everything embedded: kubectl config view --raw --minify --flatten)"
+                            <textarea name="kubeconfig" rows="8" spellcheck="false" bind:value=kubeconfig></textarea>
+                        </label>
+                        <div class="row">
+                            <button type="button" class="button" on:click=move |_| { read_contexts.dispatch(()); }>
+                                "Read contexts"
+                            </button>
+                            <label class="inline">
+                                "Context"
+                                <select name="context" on:change=move |ev| context.set(event_target_value(&ev))>
+                                    {move || contexts.get().into_iter().map(|c| {
+                                        let selected = c == context.get();
+                                        view! { <option value=c.clone() selected=selected>{c.clone()}</option> }
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                        </div>
+                    }
+                >
+                    <label>
+                        "API server URL"
+                        <input type="url" name="api-url" bind:value=api_url placeholder="https://203.0.113.10:6443" />
+                    </label>
+                    <label>
+                        "CA certificate (PEM)"
+                        <textarea name="ca" rows="4" spellcheck="false" bind:value=ca_pem></textarea>
+                    </label>
+                    <label>
+                        "Bearer token"
+                        <input type="password" name="token" autocomplete="off" bind:value=token />
+                    </label>
+                </Show>
+                <p class="muted small">
+                    "Credentials are encrypted with the server's secrets key before they are stored, and never shown again."
+                </p>
+                <button type="submit" class="button primary" disabled=move || pending.get()>
+                    {move || if pending.get() { "Registering…" } else { "Register" }}
+                </button>
+                {move || message.get().map(|m| match m {
+                    Ok(text) => view! { <p class="success" role="status" data-testid="register-result">{text}</p> }.into_any(),
+                    Err(text) => view! { <p class="error" role="alert" data-testid="register-error">{text}</p> }.into_any(),
+                })}
+            </form>
+        </section>
+    }
+}

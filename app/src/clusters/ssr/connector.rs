@@ -1,0 +1,248 @@
+//! Reaching a cluster, behind a narrow trait: the real one speaks to kube-apiservers through
+//! `kube::Client`; unit tests use a fake. Only the verbs Palisade uses are here (rollouts add
+//! apply, read-back and delete).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+
+use super::credentials::Credentials;
+use crate::clusters::Capabilities;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The apiserver's `gitVersion`, e.g. `v1.37.2`.
+    pub version: String,
+    pub capabilities: Capabilities,
+}
+
+/// Why a cluster could not be reached or refused us, in words an operator can act on. Never holds
+/// a credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    #[error("the credentials cannot be used: {0}")]
+    Credentials(String),
+    #[error("the cluster refused the credentials (401 Unauthorized): the token or certificate is wrong or expired")]
+    Unauthorized,
+    #[error("the cluster's API answered {code}: {message}")]
+    Api { code: u16, message: String },
+    #[error("cannot reach the cluster: {0}")]
+    Unreachable(String),
+}
+
+/// How Palisade talks to clusters.
+pub trait ClusterConnector: Send + Sync {
+    /// Version and admission capabilities of the cluster these credentials reach.
+    fn probe<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Probe, ClusterError>>;
+
+    /// Server-side apply of one manifest with field manager `palisade` (forcing ownership of the
+    /// fields it sets); returns the object as the cluster now holds it.
+    fn apply<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>>;
+
+    /// The live object named like `manifest` (same apiVersion, kind, namespace and name), or
+    /// `None` when the cluster has none: for read-back and drift checks.
+    fn get<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>>;
+}
+
+/// The field manager of everything Palisade applies.
+pub const FIELD_MANAGER: &str = "palisade";
+
+/// The real connector: one short-lived `kube::Client` per call, with timeouts so one slow cluster
+/// cannot hold a caller for long.
+#[derive(Debug, Clone)]
+pub struct KubeConnector {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+impl Default for KubeConnector {
+    fn default() -> Self {
+        KubeConnector {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl KubeConnector {
+    /// A client for `credentials`.
+    pub async fn client(&self, credentials: &Credentials) -> Result<Client, ClusterError> {
+        let kubeconfig = Kubeconfig::from_yaml(&credentials.kubeconfig)
+            .map_err(|err| ClusterError::Credentials(err.to_string()))?;
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|err| ClusterError::Credentials(err.to_string()))?;
+        config.connect_timeout = Some(self.connect_timeout);
+        config.read_timeout = Some(self.read_timeout);
+        config.write_timeout = Some(self.read_timeout);
+        Client::try_from(config).map_err(|err| ClusterError::Credentials(err.to_string()))
+    }
+}
+
+impl ClusterConnector for KubeConnector {
+    fn probe<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Probe, ClusterError>> {
+        Box::pin(async move {
+            let client = self.client(credentials).await?;
+            let version = client.apiserver_version().await.map_err(from_kube)?;
+            let groups = client.list_api_groups().await.map_err(from_kube)?;
+            let has_group = |names: &[&str]| {
+                groups
+                    .groups
+                    .iter()
+                    .any(|g| names.contains(&g.name.as_str()))
+            };
+            let validating_admission_policy = has_group(&["admissionregistration.k8s.io"])
+                && client
+                    .list_api_group_resources("admissionregistration.k8s.io/v1")
+                    .await
+                    .map_err(from_kube)?
+                    .resources
+                    .iter()
+                    .any(|r| r.name == "validatingadmissionpolicies");
+            Ok(Probe {
+                version: version.git_version,
+                capabilities: Capabilities {
+                    validating_admission_policy,
+                    gatekeeper: has_group(&["templates.gatekeeper.sh"]),
+                    kyverno: has_group(&["kyverno.io", "policies.kyverno.io"]),
+                    policy_reports: has_group(&["wgpolicyk8s.io"]),
+                },
+            })
+        })
+    }
+
+    fn apply<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>> {
+        Box::pin(self.apply_manifest(credentials, manifest))
+    }
+
+    fn get<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>> {
+        Box::pin(self.get_manifest(credentials, manifest))
+    }
+}
+
+/// Where a manifest lives: its API (resolved by discovery, so plural names are the cluster's own),
+/// namespace and name.
+struct Target {
+    api: kube::Api<kube::core::DynamicObject>,
+    name: String,
+}
+
+async fn target(client: &Client, manifest: &serde_json::Value) -> Result<Target, ClusterError> {
+    use kube::core::GroupVersionKind;
+    use kube::discovery::Scope;
+    let text = |pointer: &str| {
+        manifest
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+    };
+    let (Some(api_version), Some(kind), Some(name)) =
+        (text("/apiVersion"), text("/kind"), text("/metadata/name"))
+    else {
+        return Err(ClusterError::Api {
+            code: 422,
+            message: "the manifest needs apiVersion, kind and metadata.name".to_owned(),
+        });
+    };
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .map_err(from_kube)?;
+    let api = match (capabilities.scope, text("/metadata/namespace")) {
+        (Scope::Namespaced, Some(namespace)) => {
+            kube::Api::namespaced_with(client.clone(), namespace, &resource)
+        }
+        (Scope::Namespaced, None) => kube::Api::default_namespaced_with(client.clone(), &resource),
+        (Scope::Cluster, _) => kube::Api::all_with(client.clone(), &resource),
+    };
+    Ok(Target {
+        api,
+        name: name.to_owned(),
+    })
+}
+
+impl KubeConnector {
+    async fn apply_manifest(
+        &self,
+        credentials: &Credentials,
+        manifest: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClusterError> {
+        use kube::api::{Patch, PatchParams};
+        let client = self.client(credentials).await?;
+        let target = target(&client, manifest).await?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let applied = target
+            .api
+            .patch(&target.name, &params, &Patch::Apply(manifest))
+            .await
+            .map_err(from_kube)?;
+        serde_json::to_value(applied).map_err(|err| ClusterError::Api {
+            code: 500,
+            message: err.to_string(),
+        })
+    }
+
+    async fn get_manifest(
+        &self,
+        credentials: &Credentials,
+        manifest: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, ClusterError> {
+        let client = self.client(credentials).await?;
+        let target = target(&client, manifest).await?;
+        let live = target.api.get_opt(&target.name).await.map_err(from_kube)?;
+        live.map(serde_json::to_value)
+            .transpose()
+            .map_err(|err| ClusterError::Api {
+                code: 500,
+                message: err.to_string(),
+            })
+    }
+}
+
+/// A kube error in an operator's words: the apiserver's own message for API errors, the innermost
+/// cause for network and TLS failures.
+pub fn from_kube(err: kube::Error) -> ClusterError {
+    match err {
+        kube::Error::Api(status) if status.code == 401 => ClusterError::Unauthorized,
+        kube::Error::Api(status) => ClusterError::Api {
+            code: status.code,
+            message: status.message.clone(),
+        },
+        other => {
+            let mut cause: &dyn std::error::Error = &other;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            ClusterError::Unreachable(cause.to_string())
+        }
+    }
+}

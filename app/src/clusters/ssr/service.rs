@@ -1,0 +1,459 @@
+//! The clusters service: registration, changes, removal and checks. It owns transactions; network
+//! calls to clusters happen outside them. Every change is written to the audit log in the same
+//! transaction.
+
+use serde_json::json;
+
+use super::connector::Probe;
+use super::credentials::Credentials;
+use super::queries;
+use super::Context;
+use crate::audit::ssr::{record, Event};
+use crate::auth::Principal;
+use crate::clusters::{
+    validate_labels, validate_name, Capabilities, Cluster, ClusterChange, CredentialsInput, Health,
+    NewCluster,
+};
+use crate::db::{new_id, Db};
+use crate::error::AppError;
+use crate::secrets::Sealer;
+
+const NO_KEY: &str = "no secrets key is configured, so cluster credentials cannot be stored: set \
+     secrets.key_file (a file holding 64 hex digits, from `openssl rand -hex 32`) or \
+     PALISADE__SECRETS__KEY and restart Palisade";
+
+fn db_error(context: &str) -> impl Fn(sqlx::Error) -> AppError + '_ {
+    move |err| AppError::internal(context, err)
+}
+
+pub async fn list(db: &Db) -> Result<Vec<Cluster>, AppError> {
+    queries::list(db.pool())
+        .await
+        .map_err(db_error("listing clusters"))
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Cluster, AppError> {
+    Ok(load(db, id).await?.cluster)
+}
+
+async fn load(db: &Db, id: &str) -> Result<queries::Stored, AppError> {
+    queries::get(db.pool(), id)
+        .await
+        .map_err(db_error("reading a cluster"))?
+        .ok_or_else(|| AppError::NotFound(format!("cluster {id}")))
+}
+
+fn kind_of(input: &CredentialsInput) -> &'static str {
+    match input {
+        CredentialsInput::Kubeconfig { .. } => "kubeconfig",
+        CredentialsInput::Token { .. } => "token",
+    }
+}
+
+fn seal(sealer: &Sealer, credentials: &Credentials, id: &str) -> Result<String, AppError> {
+    sealer
+        .seal(credentials.kubeconfig.as_bytes(), id)
+        .map_err(|err| AppError::internal("sealing cluster credentials", err))
+}
+
+fn open(sealer: Option<&Sealer>, stored: &queries::Stored) -> Result<Credentials, AppError> {
+    let sealer = sealer.ok_or_else(|| AppError::Conflict(NO_KEY.to_owned()))?;
+    let plain = sealer
+        .open(&stored.sealed, &stored.cluster.id)
+        .map_err(|err| AppError::internal("opening cluster credentials", err))?;
+    let kubeconfig = String::from_utf8(plain)
+        .map_err(|err| AppError::internal("opening cluster credentials", err))?;
+    Ok(Credentials {
+        kubeconfig,
+        api_url: stored.cluster.api_url.clone(),
+    })
+}
+
+/// Apply what a probe found (or why it failed) to `cluster`.
+fn apply_probe(cluster: &mut Cluster, result: Result<Probe, super::ClusterError>, now: i64) {
+    cluster.last_checked_ms = now;
+    match result {
+        Ok(probe) => {
+            cluster.health = Health::Reachable;
+            cluster.k8s_version = probe.version;
+            cluster.capabilities = probe.capabilities;
+            cluster.last_error = String::new();
+        }
+        Err(err) => {
+            cluster.health = Health::Unreachable;
+            cluster.last_error = err.to_string();
+        }
+    }
+}
+
+/// Register a cluster. The credentials are checked and the cluster probed first; an unreachable
+/// cluster is still registered (so it can be fixed later), with the reason shown.
+pub async fn register(
+    ctx: &Context<'_>,
+    who: &Principal,
+    now: i64,
+    input: NewCluster,
+) -> Result<Cluster, AppError> {
+    let name = input.name.trim().to_owned();
+    let environment = input.environment.trim().to_owned();
+    validate_name("name", &name)?;
+    validate_name("environment", &environment)?;
+    validate_labels(&input.labels)?;
+    let credentials = Credentials::from_input(&input.credentials)?;
+    let sealer = ctx
+        .sealer
+        .ok_or_else(|| AppError::Conflict(NO_KEY.to_owned()))?;
+    if queries::name_taken(ctx.db.pool(), &name)
+        .await
+        .map_err(db_error("checking a cluster name"))?
+    {
+        return Err(AppError::Conflict(format!(
+            "a cluster named `{name}` is already registered"
+        )));
+    }
+    let mut cluster = Cluster {
+        id: new_id(),
+        name,
+        environment,
+        labels: input.labels,
+        api_url: credentials.api_url.clone(),
+        credential_kind: kind_of(&input.credentials).to_owned(),
+        disabled: false,
+        reconcile: false,
+        health: Health::Unknown,
+        k8s_version: String::new(),
+        capabilities: Capabilities::default(),
+        last_error: String::new(),
+        last_checked_ms: 0,
+        created_ms: now,
+        created_by: who.display_name.clone(),
+    };
+    apply_probe(&mut cluster, ctx.connector.probe(&credentials).await, now);
+    let sealed = seal(sealer, &credentials, &cluster.id)?;
+
+    let mut tx = ctx
+        .db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("registering a cluster"))?;
+    queries::insert(&mut *tx, &cluster, &sealed)
+        .await
+        .map_err(|err| unique_or_internal(err, &cluster.name))?;
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: "cluster.register",
+            target_kind: "cluster",
+            target_id: &cluster.id,
+            detail: json!({
+                "name": cluster.name,
+                "environment": cluster.environment,
+                "api_url": cluster.api_url,
+                "credentials": cluster.credential_kind,
+                "health": cluster.health.as_str(),
+            }),
+        },
+    )
+    .await
+    .map_err(db_error("auditing a cluster registration"))?;
+    tx.commit()
+        .await
+        .map_err(db_error("registering a cluster"))?;
+    tracing::info!(cluster = %cluster.name, health = cluster.health.as_str(), "cluster registered");
+    Ok(cluster)
+}
+
+fn unique_or_internal(err: sqlx::Error, name: &str) -> AppError {
+    let unique = err
+        .as_database_error()
+        .is_some_and(|db| db.is_unique_violation());
+    if unique {
+        AppError::Conflict(format!("a cluster named `{name}` is already registered"))
+    } else {
+        AppError::internal("storing a cluster", err)
+    }
+}
+
+/// Change a cluster. New credentials are checked and probed before they replace the old ones.
+pub async fn update(
+    ctx: &Context<'_>,
+    who: &Principal,
+    now: i64,
+    id: &str,
+    change: ClusterChange,
+) -> Result<Cluster, AppError> {
+    let stored = load(ctx.db, id).await?;
+    let mut cluster = stored.cluster;
+    let mut changed = Vec::new();
+    if let Some(environment) = change.environment.map(|e| e.trim().to_owned()) {
+        validate_name("environment", &environment)?;
+        if environment != cluster.environment {
+            cluster.environment = environment;
+            changed.push("environment");
+        }
+    }
+    if let Some(labels) = change.labels {
+        validate_labels(&labels)?;
+        if labels != cluster.labels {
+            cluster.labels = labels;
+            changed.push("labels");
+        }
+    }
+    if let Some(disabled) = change.disabled.filter(|d| *d != cluster.disabled) {
+        cluster.disabled = disabled;
+        changed.push(if disabled { "disabled" } else { "enabled" });
+    }
+    if let Some(reconcile) = change.reconcile.filter(|r| *r != cluster.reconcile) {
+        cluster.reconcile = reconcile;
+        changed.push("reconcile");
+    }
+    let mut sealed = None;
+    if let Some(input) = &change.credentials {
+        let credentials = Credentials::from_input(input)?;
+        let sealer = ctx
+            .sealer
+            .ok_or_else(|| AppError::Conflict(NO_KEY.to_owned()))?;
+        apply_probe(&mut cluster, ctx.connector.probe(&credentials).await, now);
+        cluster.api_url = credentials.api_url.clone();
+        cluster.credential_kind = kind_of(input).to_owned();
+        sealed = Some(seal(sealer, &credentials, &cluster.id)?);
+        changed.push("credentials");
+    }
+    if changed.is_empty() {
+        return Ok(cluster);
+    }
+    let mut tx = ctx
+        .db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("updating a cluster"))?;
+    let rows = queries::update(&mut *tx, &cluster, sealed.as_deref(), now)
+        .await
+        .map_err(db_error("updating a cluster"))?;
+    if rows == 0 {
+        return Err(AppError::NotFound(format!("cluster {id}")));
+    }
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: "cluster.update",
+            target_kind: "cluster",
+            target_id: &cluster.id,
+            detail: json!({ "name": cluster.name, "changed": changed }),
+        },
+    )
+    .await
+    .map_err(db_error("auditing a cluster change"))?;
+    tx.commit().await.map_err(db_error("updating a cluster"))?;
+    Ok(cluster)
+}
+
+/// Remove a cluster and its sealed credentials. Palisade leaves what it applied in the cluster.
+pub async fn remove(db: &Db, who: &Principal, now: i64, id: &str) -> Result<(), AppError> {
+    let cluster = get(db, id).await?;
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("removing a cluster"))?;
+    if queries::delete(&mut *tx, id)
+        .await
+        .map_err(db_error("removing a cluster"))?
+        == 0
+    {
+        return Err(AppError::NotFound(format!("cluster {id}")));
+    }
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: "cluster.remove",
+            target_kind: "cluster",
+            target_id: id,
+            detail: json!({ "name": cluster.name, "environment": cluster.environment }),
+        },
+    )
+    .await
+    .map_err(db_error("auditing a cluster removal"))?;
+    tx.commit().await.map_err(db_error("removing a cluster"))?;
+    Ok(())
+}
+
+/// The credentials of an enabled cluster, opened with the configured key: what rollouts and scans
+/// hand to the connector.
+pub async fn open_credentials(
+    ctx: &Context<'_>,
+    id: &str,
+) -> Result<(Cluster, Credentials), AppError> {
+    let stored = load(ctx.db, id).await?;
+    if stored.cluster.disabled {
+        return Err(AppError::Conflict(format!(
+            "cluster `{}` is disabled",
+            stored.cluster.name
+        )));
+    }
+    let credentials = open(ctx.sealer, &stored)?;
+    Ok((stored.cluster, credentials))
+}
+
+/// Probe a cluster now and store what was found.
+pub async fn check(
+    ctx: &Context<'_>,
+    _who: &Principal,
+    now: i64,
+    id: &str,
+) -> Result<Cluster, AppError> {
+    let stored = load(ctx.db, id).await?;
+    if stored.cluster.disabled {
+        return Err(AppError::Conflict(format!(
+            "cluster `{}` is disabled: enable it to check it",
+            stored.cluster.name
+        )));
+    }
+    let credentials = open(ctx.sealer, &stored)?;
+    let mut cluster = stored.cluster;
+    apply_probe(&mut cluster, ctx.connector.probe(&credentials).await, now);
+    queries::update(ctx.db.pool(), &cluster, None, now)
+        .await
+        .map_err(db_error("recording a cluster check"))?;
+    Ok(cluster)
+}
+
+/// The start-up check: when clusters exist, the key must be there and must open every cluster's
+/// credentials. The error says what to fix; it never includes a credential.
+pub async fn check_key(db: &Db, sealer: Option<&Sealer>) -> Result<(), String> {
+    let sealed = queries::all_sealed(db.pool())
+        .await
+        .map_err(|err| format!("cannot read clusters: {err}"))?;
+    if sealed.is_empty() {
+        return Ok(());
+    }
+    let Some(sealer) = sealer else {
+        return Err(format!(
+            "{} cluster(s) have sealed credentials but no secrets key is configured: set \
+             secrets.key_file or PALISADE__SECRETS__KEY to the key they were sealed with",
+            sealed.len()
+        ));
+    };
+    for (id, name, value) in &sealed {
+        if sealer.open(value, id).is_err() {
+            return Err(format!(
+                "the configured secrets key does not open the credentials of cluster `{name}`: \
+                 it is not the key they were sealed with"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clusters::ssr::{BoxFuture, ClusterConnector, ClusterError};
+
+    /// A fake cluster behind the connector trait: reachable unless the token says otherwise.
+    struct Fake;
+
+    impl ClusterConnector for Fake {
+        fn probe<'a>(
+            &'a self,
+            credentials: &'a Credentials,
+        ) -> BoxFuture<'a, Result<Probe, ClusterError>> {
+            Box::pin(async move {
+                if credentials.kubeconfig.contains("bad-token") {
+                    Err(ClusterError::Unauthorized)
+                } else {
+                    Ok(Probe {
+                        version: "v1.37.2".into(),
+                        capabilities: Capabilities {
+                            validating_admission_policy: true,
+                            ..Capabilities::default()
+                        },
+                    })
+                }
+            })
+        }
+        fn apply<'a>(
+            &'a self,
+            _credentials: &'a Credentials,
+            manifest: &'a serde_json::Value,
+        ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>> {
+            Box::pin(async move { Ok(manifest.clone()) })
+        }
+
+        fn get<'a>(
+            &'a self,
+            _credentials: &'a Credentials,
+            _manifest: &'a serde_json::Value,
+        ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>> {
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    fn token(token: &str) -> CredentialsInput {
+        CredentialsInput::Token {
+            api_url: "https://127.0.0.1:6443".into(),
+            ca_pem: String::new(),
+            token: token.into(),
+        }
+    }
+
+    #[test]
+    fn probes_set_health_version_and_the_reason() {
+        let mut cluster = Cluster {
+            id: "c".into(),
+            name: "c".into(),
+            environment: "dev".into(),
+            labels: Default::default(),
+            api_url: String::new(),
+            credential_kind: "token".into(),
+            disabled: false,
+            reconcile: false,
+            health: Health::Unknown,
+            k8s_version: String::new(),
+            capabilities: Capabilities::default(),
+            last_error: String::new(),
+            last_checked_ms: 0,
+            created_ms: 0,
+            created_by: String::new(),
+        };
+        let fake = Fake;
+        let ok = futures_lite(fake.probe(&Credentials::from_input(&token("good")).unwrap()));
+        apply_probe(&mut cluster, ok, 5);
+        assert_eq!(
+            (cluster.health, cluster.k8s_version.as_str()),
+            (Health::Reachable, "v1.37.2")
+        );
+        assert!(cluster.capabilities.validating_admission_policy);
+        let bad = futures_lite(fake.probe(&Credentials::from_input(&token("bad-token")).unwrap()));
+        apply_probe(&mut cluster, bad, 6);
+        assert_eq!(cluster.health, Health::Unreachable);
+        assert!(cluster.last_error.contains("401"), "{}", cluster.last_error);
+        assert_eq!(cluster.last_checked_ms, 6);
+        // What was known from the last good probe stays.
+        assert_eq!(cluster.k8s_version, "v1.37.2");
+    }
+
+    fn futures_lite<T>(future: BoxFuture<'_, T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn the_fake_refuses_what_the_real_one_would() {
+        let credentials = Credentials::from_input(&token("bad-token")).unwrap();
+        assert_eq!(
+            futures_lite(Fake.probe(&credentials)),
+            Err(ClusterError::Unauthorized)
+        );
+    }
+}

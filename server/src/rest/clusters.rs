@@ -1,0 +1,275 @@
+//! `/api/v1/clusters`: register, list, change, check and remove clusters. Credentials go in, never
+//! come out.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use palisade_app::auth::ssr::Caller;
+use palisade_app::auth::Action;
+use palisade_app::clusters::ssr::service;
+use palisade_app::clusters::{Cluster, ClusterChange, NewCluster};
+use palisade_app::db::now_ms;
+use palisade_app::state::AppState;
+use palisade_app::AppError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::Operation;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/clusters", get(list).post(register))
+        .route(
+            "/api/v1/clusters/{id}",
+            get(read).patch(update).delete(remove),
+        )
+        .route("/api/v1/clusters/{id}/check", post(check))
+        .route("/api/v1/clusters/contexts", post(contexts))
+}
+
+fn cluster_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "A registered cluster. Never includes its credentials.",
+        "properties": {
+            "id": { "type": "string" },
+            "name": { "type": "string" },
+            "environment": { "type": "string" },
+            "labels": { "type": "object", "additionalProperties": { "type": "string" } },
+            "api_url": { "type": "string" },
+            "credential_kind": { "enum": ["kubeconfig", "token"] },
+            "disabled": { "type": "boolean" },
+            "reconcile": { "type": "boolean" },
+            "health": { "enum": ["unknown", "reachable", "unreachable"] },
+            "k8s_version": { "type": "string" },
+            "capabilities": {
+                "type": "object",
+                "properties": {
+                    "validating_admission_policy": { "type": "boolean" },
+                    "gatekeeper": { "type": "boolean" },
+                    "kyverno": { "type": "boolean" },
+                    "policy_reports": { "type": "boolean" },
+                },
+            },
+            "last_error": { "type": "string" },
+            "last_checked_ms": { "type": "integer" },
+            "created_ms": { "type": "integer" },
+            "created_by": { "type": "string" },
+        },
+    })
+}
+
+fn credentials_schema() -> Value {
+    json!({
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["kind", "kubeconfig"],
+                "properties": {
+                    "kind": { "const": "kubeconfig" },
+                    "kubeconfig": { "type": "string", "description": "Everything embedded: kubectl config view --raw --minify --flatten" },
+                    "context": { "type": ["string", "null"], "description": "Defaults to the current context." },
+                },
+            },
+            {
+                "type": "object",
+                "required": ["kind", "api_url", "ca_pem", "token"],
+                "properties": {
+                    "kind": { "const": "token" },
+                    "api_url": { "type": "string", "format": "uri" },
+                    "ca_pem": { "type": "string" },
+                    "token": { "type": "string" },
+                },
+            },
+        ],
+    })
+}
+
+pub fn operations() -> Vec<Operation> {
+    let token_example = json!({
+        "kind": "token",
+        "api_url": "https://203.0.113.10:6443",
+        "ca_pem": "",
+        "token": "example-token",
+    });
+    vec![
+        Operation {
+            method: "GET",
+            path: "/api/v1/clusters",
+            action: Some(Action::Read),
+            id: "list_clusters",
+            summary: "Every registered cluster, by environment then name.",
+            request: None,
+            example: None,
+            response: json!({ "type": "array", "items": cluster_schema() }),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/clusters",
+            action: Some(Action::ManageClusters),
+            id: "register_cluster",
+            summary: "Register a cluster from a kubeconfig context or URL + CA + token. The cluster is probed; an unreachable one is registered with the reason.",
+            request: Some(json!({
+                "type": "object",
+                "required": ["name", "environment", "credentials"],
+                "properties": {
+                    "name": { "type": "string" },
+                    "environment": { "type": "string" },
+                    "labels": { "type": "object", "additionalProperties": { "type": "string" } },
+                    "credentials": credentials_schema(),
+                },
+            })),
+            example: Some(json!({
+                "name": "example-cluster",
+                "environment": "dev",
+                "labels": { "team": "platform" },
+                "credentials": token_example,
+            })),
+            response: cluster_schema(),
+            success: 201,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/clusters/{id}",
+            action: Some(Action::Read),
+            id: "get_cluster",
+            summary: "One cluster.",
+            request: None,
+            example: None,
+            response: cluster_schema(),
+            success: 200,
+        },
+        Operation {
+            method: "PATCH",
+            path: "/api/v1/clusters/{id}",
+            action: Some(Action::ManageClusters),
+            id: "update_cluster",
+            summary: "Change environment, labels, credentials, reconcile, or disable / enable.",
+            request: Some(json!({
+                "type": "object",
+                "properties": {
+                    "environment": { "type": "string" },
+                    "labels": { "type": "object", "additionalProperties": { "type": "string" } },
+                    "disabled": { "type": "boolean" },
+                    "reconcile": { "type": "boolean" },
+                    "credentials": credentials_schema(),
+                },
+            })),
+            example: Some(json!({ "disabled": true })),
+            response: cluster_schema(),
+            success: 200,
+        },
+        Operation {
+            method: "DELETE",
+            path: "/api/v1/clusters/{id}",
+            action: Some(Action::ManageClusters),
+            id: "remove_cluster",
+            summary: "Remove a cluster and its sealed credentials.",
+            request: None,
+            example: None,
+            response: json!({ "type": "null" }),
+            success: 204,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/clusters/{id}/check",
+            action: Some(Action::ManageClusters),
+            id: "check_cluster",
+            summary: "Probe a cluster now: reachability, Kubernetes version, admission capabilities.",
+            request: None,
+            example: None,
+            response: cluster_schema(),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/clusters/contexts",
+            action: Some(Action::ManageClusters),
+            id: "list_kubeconfig_contexts",
+            summary: "The context names of a kubeconfig, current context first.",
+            request: Some(json!({
+                "type": "object",
+                "required": ["kubeconfig"],
+                "properties": { "kubeconfig": { "type": "string" } },
+            })),
+            example: Some(json!({ "kubeconfig": "apiVersion: v1\nkind: Config\ncontexts: []\n" })),
+            response: json!({ "type": "array", "items": { "type": "string" } }),
+            success: 200,
+        },
+    ]
+}
+
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<Cluster>>, AppError> {
+    caller.require(Action::Read)?;
+    service::list(&state.db).await.map(Json)
+}
+
+async fn register(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(input): Json<NewCluster>,
+) -> Result<(StatusCode, Json<Cluster>), AppError> {
+    let who = caller.require(Action::ManageClusters)?;
+    let cluster = service::register(&state.clusters_context(), &who, now_ms(), input).await?;
+    Ok((StatusCode::CREATED, Json(cluster)))
+}
+
+async fn read(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Cluster>, AppError> {
+    caller.require(Action::Read)?;
+    service::get(&state.db, &id).await.map(Json)
+}
+
+async fn update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(change): Json<ClusterChange>,
+) -> Result<Json<Cluster>, AppError> {
+    let who = caller.require(Action::ManageClusters)?;
+    service::update(&state.clusters_context(), &who, now_ms(), &id, change)
+        .await
+        .map(Json)
+}
+
+async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let who = caller.require(Action::ManageClusters)?;
+    service::remove(&state.db, &who, now_ms(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn check(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Cluster>, AppError> {
+    let who = caller.require(Action::ManageClusters)?;
+    service::check(&state.clusters_context(), &who, now_ms(), &id)
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize)]
+struct ContextsRequest {
+    kubeconfig: String,
+}
+
+async fn contexts(
+    caller: Caller,
+    Json(request): Json<ContextsRequest>,
+) -> Result<Json<Vec<String>>, AppError> {
+    caller.require(Action::ManageClusters)?;
+    palisade_app::clusters::ssr::credentials::contexts(&request.kubeconfig).map(Json)
+}
