@@ -4,7 +4,8 @@
 //! Each section of the product has a module named after its domain; [`sections`] is the one table
 //! that drives navigation and the empty states. Server-only code (database, state) sits behind
 //! `#[cfg(feature = "ssr")]` so it never reaches the wasm bundle.
-// The policy workspace is one deep view tree; its hydrate type nests past the default limit.
+// Deeply nested views (the policy pages) exceed the default when the browser build computes their
+// layouts; 256 is what Leptos suggests.
 #![recursion_limit = "256"]
 
 pub mod audit;

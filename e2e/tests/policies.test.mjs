@@ -87,8 +87,9 @@ test('an engine error shows at its line, the caret goes there, and the fix saves
   }));
   assert.deepEqual(caret, { focused: true, line });
 
-  // The fix: a clearer message, saved as version 2 with a note.
-  const fixed = original.replaceAll('containers are not allowed', 'containers are never allowed');
+  // The fix: the expression back, and a firmer static message (the cases match the message
+  // expression's text, which stays), saved as version 2 with a note.
+  const fixed = original.replace('    message: privileged containers are not allowed\n', '    message: privileged containers are never allowed\n');
   assert.notEqual(fixed, original);
   await editor.fill(fixed);
   await page.fill('[data-testid="change-note"]', 'clearer message');
@@ -111,7 +112,7 @@ test('running the tests shows a failing case with the engine\'s verdict', async 
   const passed = await page.locator('[data-testid="case-result"][data-status="pass"]').count();
   assert.ok(passed >= 3, `${passed} passing cases`);
   // A passing deny case shows the engine's message.
-  assert.match(await page.textContent('[data-testid="run-results"]'), /privileged containers are never allowed/);
+  assert.match(await page.textContent('[data-testid="run-results"]'), /privileged containers are not allowed: /);
   await page.screenshot({ path: join(OUTPUT, 'policy-tests.png'), fullPage: true });
 });
 

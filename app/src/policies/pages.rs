@@ -166,7 +166,7 @@ fn FilterSelect(
 #[component]
 fn PolicyTable(list: Vec<PolicySummary>) -> impl IntoView {
     view! {
-        <table class="table" data-testid="policy-list">
+        <table class="table data-table" data-testid="policy-list">
             <thead>
                 <tr>
                     <th scope="col">"Policy"</th>
@@ -359,7 +359,7 @@ pub fn LibraryPage() -> impl IntoView {
                 match entries.await {
                     Err(err) => error_view(err),
                     Ok(list) => view! {
-                        <ul class="entries" data-testid="library-list">
+                        <ul class="entries data-table" data-testid="library-list">
                             {list.into_iter().map(|entry| view! { <LibraryCard entry problems error /> }).collect_view()}
                         </ul>
                     }.into_any(),
