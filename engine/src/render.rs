@@ -59,8 +59,8 @@ pub struct Manifest {
 /// Render `source` (one policy: a YAML stream) for `mode`. The source is validated by the engine
 /// first; errors carry file, line and column.
 pub fn render(file: &str, source: &str, mode: Mode) -> Result<Vec<Manifest>, Vec<SourceError>> {
-    Bundle::default().add_source(file, source)?;
     let documents = parse_documents(file, source).map_err(|e| vec![e])?;
+    Bundle::default().add_documents(file, &documents)?;
     let mut manifests = Vec::new();
     let mut policies = Vec::new();
     let mut bound = Vec::new();
