@@ -15,6 +15,7 @@ pub mod error;
 pub mod layout;
 pub mod overview;
 pub mod policies;
+pub mod rollouts;
 pub mod sections;
 
 #[cfg(feature = "ssr")]
@@ -35,7 +36,8 @@ use crate::clusters::page::ClustersPage;
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
 use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
-use crate::sections::{SectionPage, COMPLIANCE, ROLLOUTS, VIOLATIONS};
+use crate::rollouts::pages::{RolloutPage, RolloutsPage};
+use crate::sections::{SectionPage, COMPLIANCE, VIOLATIONS};
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -82,7 +84,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/policies/new") view=NewPolicyPage />
                     <Route path=path!("/policies/:id") view=PolicyPage />
                     <Route path=path!("/library") view=LibraryPage />
-                    <Route path=path!("/rollouts") view=|| view! { <SectionPage section=&ROLLOUTS /> } />
+                    <Route path=path!("/rollouts") view=RolloutsPage />
+                    <Route path=path!("/rollouts/:id") view=RolloutPage />
                     <Route
                         path=path!("/violations")
                         view=|| view! { <SectionPage section=&VIOLATIONS /> }

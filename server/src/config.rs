@@ -101,6 +101,30 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "log.filter",
         "tracing filter, e.g. `info,palisade_server=debug`",
     ),
+    (
+        "rollouts.concurrency",
+        "rollout steps (one cluster each) this server runs at once",
+    ),
+    (
+        "rollouts.poll_ms",
+        "milliseconds between the rollout executor's looks for work",
+    ),
+    (
+        "rollouts.lease_secs",
+        "seconds a claimed step stays claimed without renewal; a stopped server's steps are taken over after this",
+    ),
+    (
+        "rollouts.max_attempts",
+        "claims of one step (interrupted attempts) before it fails for good",
+    ),
+    (
+        "rollouts.retries",
+        "tries of one call to a cluster on a transient error (backoff doubles from 250 ms)",
+    ),
+    (
+        "rollouts.drift_interval_secs",
+        "seconds between comparisons of deployments with the live objects; 0 turns it off",
+    ),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -112,6 +136,47 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub auth: AuthConfig,
     pub oidc: OidcConfig,
+    pub rollouts: RolloutsConfig,
+}
+
+/// How the rollout executor paces itself (see `palisade_app::rollouts::ssr::Settings`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloutsConfig {
+    pub concurrency: usize,
+    pub poll_ms: u64,
+    pub lease_secs: u64,
+    pub max_attempts: i64,
+    pub retries: u32,
+    pub drift_interval_secs: u64,
+}
+
+impl Default for RolloutsConfig {
+    fn default() -> Self {
+        RolloutsConfig {
+            concurrency: 8,
+            poll_ms: 500,
+            lease_secs: 15,
+            max_attempts: 5,
+            retries: 3,
+            drift_interval_secs: 300,
+        }
+    }
+}
+
+impl RolloutsConfig {
+    pub fn settings(&self) -> palisade_app::rollouts::ssr::Settings {
+        palisade_app::rollouts::ssr::Settings {
+            concurrency: self.concurrency,
+            poll: Duration::from_millis(self.poll_ms),
+            lease: Duration::from_secs(self.lease_secs),
+            max_attempts: self.max_attempts,
+            retries: self.retries,
+            backoff: Duration::from_millis(250),
+            drift_every: (self.drift_interval_secs > 0)
+                .then(|| Duration::from_secs(self.drift_interval_secs)),
+        }
+    }
 }
 
 /// Where the key that seals cluster credentials comes from. At most one of the two; both empty
@@ -447,6 +512,19 @@ impl Config {
                     "set it, or set http.public_url, when oidc.issuer_url is set",
                 ));
             }
+        }
+        for (key, value) in [
+            ("rollouts.concurrency", self.rollouts.concurrency as u64),
+            ("rollouts.poll_ms", self.rollouts.poll_ms),
+            ("rollouts.lease_secs", self.rollouts.lease_secs),
+            ("rollouts.retries", u64::from(self.rollouts.retries)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if self.rollouts.max_attempts < 1 {
+            return Err(ConfigError::new("rollouts.max_attempts", "must be at least 1"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|err| ConfigError::new("log.filter", format!("not a valid filter: {err}")))?;

@@ -47,6 +47,8 @@ pub struct Server {
     /// Printed once on stdout by [`Server::run`] unless taken before (tests take it).
     bootstrap: Option<auth::bootstrap::BootstrapSecret>,
     sign_in_url: String,
+    /// Advances rollouts and checks drift while the server runs.
+    executor: Arc<palisade_app::rollouts::ssr::Executor>,
 }
 
 impl Server {
@@ -78,9 +80,17 @@ impl Server {
             ),
             url => format!("{}/login", url.trim_end_matches('/')),
         };
+        let state = app_state(config, db, sealer);
+        let executor = Arc::new(palisade_app::rollouts::ssr::Executor::new(
+            state.db.clone(),
+            state.sealer.clone(),
+            state.clusters.clone(),
+            config.rollouts.settings(),
+        ));
         Ok(Server {
             listener,
-            state: app_state(config, db, sealer),
+            state,
+            executor,
             auth,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
             max_body_bytes: config.http.max_body_bytes,
@@ -124,8 +134,12 @@ impl Server {
             );
         }
         let router = router(self.state, self.auth, self.max_body_bytes);
-        serve_router(self.listener, router, self.grace, shutdown)
-            .await
+        let (stop_executor, stopped) = tokio::sync::watch::channel(false);
+        let executor = tokio::spawn(self.executor.clone().run(stopped));
+        let served = serve_router(self.listener, router, self.grace, shutdown).await;
+        let _ = stop_executor.send(true);
+        let _ = executor.await;
+        served
             .map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
         db.close().await;
         tracing::info!("palisade stopped");

@@ -12,6 +12,7 @@ pub mod clusters;
 pub mod me;
 pub mod openapi;
 pub mod policies;
+pub mod rollouts;
 pub mod tokens;
 
 use axum::Router;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(clusters::routes())
+        .merge(rollouts::routes())
         .with_state(state)
 }
 
@@ -40,6 +42,7 @@ pub fn operations() -> Vec<Operation> {
         tokens::operations(),
         audit::operations(),
         clusters::operations(),
+        rollouts::operations(),
     ]
     .concat()
 }

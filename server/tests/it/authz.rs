@@ -119,6 +119,29 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         r#"{"id":"nonexistent","environment":"dev","mode":"audit"}"#,
     ),
     ("/api/list_library", Some(Action::Read), "{}"),
+    // Rollouts (JSON arguments).
+    ("/api/list_rollouts", Some(Action::Read), r#"{"policy":null}"#),
+    (
+        "/api/get_rollout",
+        Some(Action::Read),
+        r#"{"id":"nonexistent"}"#,
+    ),
+    (
+        "/api/propose_rollout",
+        Some(Action::ProposeRollout),
+        r#"{"input":{"policy":"nonexistent","mode":"audit","waves":[{"selector":{}}]}}"#,
+    ),
+    (
+        "/api/decide_rollout",
+        Some(Action::Approve),
+        r#"{"id":"nonexistent","approve":true,"comment":""}"#,
+    ),
+    (
+        "/api/operate_rollout",
+        Some(Action::OperateRollout),
+        r#"{"id":"nonexistent","operation":"pause"}"#,
+    ),
+    ("/api/list_deployments", Some(Action::Read), r#"{"policy":null}"#),
 ];
 
 /// What a caller of `role` (None: anonymous) must get for an operation needing `needed`.

@@ -55,6 +55,14 @@ impl ClusterConnector for FakeCluster {
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>> {
         Box::pin(async { Ok(None) })
     }
+
+    fn delete<'a>(
+        &'a self,
+        _credentials: &'a Credentials,
+        _manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<bool, ClusterError>> {
+        Box::pin(async { Ok(false) })
+    }
 }
 
 fn token_input(token: &str) -> CredentialsInput {

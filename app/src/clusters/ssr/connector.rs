@@ -1,6 +1,6 @@
 //! Reaching a cluster, behind a narrow trait: the real one speaks to kube-apiservers through
-//! `kube::Client`; unit tests use a fake. Only the verbs Palisade uses are here (rollouts add
-//! apply, read-back and delete).
+//! `kube::Client`; unit tests use a fake. Only the verbs Palisade uses are here: probe,
+//! server-side apply, read-back and delete.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,6 +59,13 @@ pub trait ClusterConnector: Send + Sync {
         credentials: &'a Credentials,
         manifest: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>>;
+
+    /// Delete the live object named like `manifest`; `Ok(false)` when there was none.
+    fn delete<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<bool, ClusterError>>;
 }
 
 /// The field manager of everything Palisade applies.
@@ -147,6 +154,14 @@ impl ClusterConnector for KubeConnector {
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClusterError>> {
         Box::pin(self.get_manifest(credentials, manifest))
     }
+
+    fn delete<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        manifest: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<bool, ClusterError>> {
+        Box::pin(self.delete_manifest(credentials, manifest))
+    }
 }
 
 /// Where a manifest lives: its API (resolved by discovery, so plural names are the cluster's own),
@@ -225,6 +240,26 @@ impl KubeConnector {
                 code: 500,
                 message: err.to_string(),
             })
+    }
+}
+
+impl KubeConnector {
+    async fn delete_manifest(
+        &self,
+        credentials: &Credentials,
+        manifest: &serde_json::Value,
+    ) -> Result<bool, ClusterError> {
+        let client = self.client(credentials).await?;
+        let target = target(&client, manifest).await?;
+        match target
+            .api
+            .delete(&target.name, &kube::api::DeleteParams::default())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(err) => Err(from_kube(err)),
+        }
     }
 }
 

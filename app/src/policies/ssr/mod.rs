@@ -662,6 +662,36 @@ pub mod render {
         }
     }
 
+    /// The objects a cluster receives for `mode`, as JSON, in the order they are applied: the
+    /// rendered manifests, then the version's parameter objects (which replace samples of the
+    /// same kind and name in the source).
+    pub fn objects(content: &Content, mode: Mode) -> Result<Vec<Value>, String> {
+        let manifests =
+            render(SOURCE_FILE, &content.source, engine_mode(mode)).map_err(|errors| {
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        let params = if content.params.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse_documents("params.yaml", &content.params).map_err(|e| e.to_string())?
+        };
+        let same = |a: &Value, b: &Value| {
+            a.get("kind") == b.get("kind")
+                && a.pointer("/metadata/name") == b.pointer("/metadata/name")
+        };
+        let mut objects: Vec<Value> = manifests
+            .into_iter()
+            .map(|m| m.object)
+            .filter(|object| !params.iter().any(|p| same(object, &p.value)))
+            .collect();
+        objects.extend(params.into_iter().map(|p| p.value));
+        Ok(objects)
+    }
+
     /// The manifests for `mode` as one YAML stream, or why they cannot be rendered. The version's
     /// parameter objects go along, replacing samples of the same kind and name in the source.
     pub fn manifests(content: &Content, mode: Mode) -> Result<String, String> {

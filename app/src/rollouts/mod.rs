@@ -1,0 +1,499 @@
+//! Rollouts: a policy version moved to a mode on a set of clusters, wave by wave, each wave behind
+//! its gates (approvals from someone other than the proposer, a soak time, a violation threshold).
+//!
+//! The state machine lives in the database (`ssr::queries`), so a server killed mid-rollout picks
+//! up where it stopped and replicas never run one step twice: the executor (`ssr::executor`) claims
+//! a step with a compare-and-set and only the claim's holder may finish it. Every step lands in the
+//! audit log. A rollout's kind is `apply` (what people propose), `rollback` (re-apply what each
+//! cluster had before an apply) or `remove` (take the policy's objects off the clusters).
+
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::policies::Mode;
+
+/// Where a rollout is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutState {
+    /// The current wave waits for approvals.
+    PendingApproval,
+    /// The current wave is being applied or soaked.
+    Applying,
+    /// An operator paused it: nothing new starts; steps already sent finish.
+    Paused,
+    Applied,
+    Failed,
+    Rejected,
+    Aborted,
+    /// A rollback undid it.
+    RolledBack,
+}
+
+impl RolloutState {
+    pub const ALL: [RolloutState; 8] = [
+        RolloutState::PendingApproval,
+        RolloutState::Applying,
+        RolloutState::Paused,
+        RolloutState::Applied,
+        RolloutState::Failed,
+        RolloutState::Rejected,
+        RolloutState::Aborted,
+        RolloutState::RolledBack,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::PendingApproval => "pending_approval",
+            RolloutState::Applying => "applying",
+            RolloutState::Paused => "paused",
+            RolloutState::Applied => "applied",
+            RolloutState::Failed => "failed",
+            RolloutState::Rejected => "rejected",
+            RolloutState::Aborted => "aborted",
+            RolloutState::RolledBack => "rolled_back",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RolloutState> {
+        RolloutState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Nothing more happens to a rollout in this state (a finished apply can still be rolled back).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RolloutState::Applied
+                | RolloutState::Failed
+                | RolloutState::Rejected
+                | RolloutState::Aborted
+                | RolloutState::RolledBack
+        )
+    }
+}
+
+/// What a rollout does on each cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutKind {
+    /// Apply a policy version in a mode.
+    Apply,
+    /// Put back what each cluster had before an apply (or remove what the apply added).
+    Rollback,
+    /// Remove the policy's objects (Pod Security: its labels) from the clusters.
+    Remove,
+}
+
+impl RolloutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutKind::Apply => "apply",
+            RolloutKind::Rollback => "rollback",
+            RolloutKind::Remove => "remove",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RolloutKind> {
+        [RolloutKind::Apply, RolloutKind::Rollback, RolloutKind::Remove]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// Where a wave is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaveState {
+    /// An earlier wave is not done yet.
+    Waiting,
+    /// Waits for approvals.
+    Approval,
+    Applying,
+    /// Applied; waiting out the soak time before the next wave.
+    Soaking,
+    Done,
+    Failed,
+    /// The rollout ended (rejected, aborted) before this wave ran.
+    Skipped,
+}
+
+impl WaveState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaveState::Waiting => "waiting",
+            WaveState::Approval => "approval",
+            WaveState::Applying => "applying",
+            WaveState::Soaking => "soaking",
+            WaveState::Done => "done",
+            WaveState::Failed => "failed",
+            WaveState::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<WaveState> {
+        [
+            WaveState::Waiting,
+            WaveState::Approval,
+            WaveState::Applying,
+            WaveState::Soaking,
+            WaveState::Done,
+            WaveState::Failed,
+            WaveState::Skipped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// Where one cluster of a wave is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Pending,
+    Running,
+    Applied,
+    Failed,
+    Skipped,
+}
+
+impl StepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Applied => "applied",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<StepState> {
+        [
+            StepState::Pending,
+            StepState::Running,
+            StepState::Applied,
+            StepState::Failed,
+            StepState::Skipped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            StepState::Applied | StepState::Failed | StepState::Skipped
+        )
+    }
+}
+
+/// Which clusters a wave takes: those of an environment, those carrying all the labels, or both.
+/// An empty selector takes every enabled cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selector {
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Selector {
+    pub fn matches(&self, environment: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.environment
+            .as_deref()
+            .is_none_or(|wanted| wanted == environment)
+            && self
+                .labels
+                .iter()
+                .all(|(key, value)| labels.get(key) == Some(value))
+    }
+
+    /// `environment=prod, tier=1` as people read it.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .environment
+            .iter()
+            .map(|env| format!("environment={env}"))
+            .collect();
+        parts.extend(self.labels.iter().map(|(k, v)| format!("{k}={v}")));
+        if parts.is_empty() {
+            "every cluster".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// A wave as it is proposed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewWave {
+    /// e.g. `dev`, `staging`, `prod`; defaults to the environment or `wave N`.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub selector: Selector,
+    /// Approvals needed before the wave starts (from people other than the proposer). The first
+    /// wave needs at least one.
+    #[serde(default = "one")]
+    pub approvals: u32,
+    /// Seconds to wait after the wave is applied before the next one may start.
+    #[serde(default)]
+    pub soak_secs: u64,
+    /// Most new violations tolerated during the soak (checked once violations are collected).
+    #[serde(default)]
+    pub violation_threshold: Option<u64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A proposal: move `policy`'s `version` (its current version when absent) to `mode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRollout {
+    /// The policy's id or name.
+    pub policy: String,
+    #[serde(default)]
+    pub version: Option<i64>,
+    pub mode: Mode,
+    pub waves: Vec<NewWave>,
+    /// Pod Security policies: the namespaces that get the labels.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// One approval or rejection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub wave: i64,
+    pub user_name: String,
+    pub approve: bool,
+    pub comment: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wave {
+    pub position: i64,
+    pub name: String,
+    pub selector: Selector,
+    pub approvals_required: i64,
+    pub soak_secs: i64,
+    pub violation_threshold: Option<i64>,
+    pub state: WaveState,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: String,
+    pub wave: i64,
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub state: StepState,
+    pub attempts: i64,
+    pub applies: i64,
+    /// What happened last; the apiserver's own words when it refused.
+    pub message: String,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+}
+
+/// A rollout as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutSummary {
+    pub id: String,
+    pub kind: RolloutKind,
+    pub parent_id: String,
+    pub policy_id: String,
+    pub policy_name: String,
+    pub version: i64,
+    pub mode: Mode,
+    pub state: RolloutState,
+    pub current_wave: i64,
+    pub proposer_id: String,
+    pub proposer_name: String,
+    pub note: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    /// Steps applied / all steps.
+    pub applied: i64,
+    pub steps: i64,
+}
+
+/// A rollout with its waves, decisions and per-cluster steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub summary: RolloutSummary,
+    pub namespaces: Vec<String>,
+    pub waves: Vec<Wave>,
+    pub decisions: Vec<Decision>,
+    pub steps: Vec<Step>,
+}
+
+/// What an operator can do to a running rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Pause,
+    Resume,
+    Abort,
+    /// Put back each cluster's previous deployment (a new rollout of kind `rollback`).
+    Rollback,
+    /// Take the policy's objects off this rollout's clusters (a new rollout of kind `remove`).
+    Remove,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Pause => "pause",
+            Operation::Resume => "resume",
+            Operation::Abort => "abort",
+            Operation::Rollback => "rollback",
+            Operation::Remove => "remove",
+        }
+    }
+}
+
+/// Whether the live objects still match what Palisade applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Drift {
+    Unknown,
+    InSync,
+    Drifted,
+}
+
+impl Drift {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Drift::Unknown => "unknown",
+            Drift::InSync => "in_sync",
+            Drift::Drifted => "drifted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Drift {
+        match text {
+            "in_sync" => Drift::InSync,
+            "drifted" => Drift::Drifted,
+            _ => Drift::Unknown,
+        }
+    }
+}
+
+/// What is live where: the desired state of one policy on one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub policy_id: String,
+    pub policy_name: String,
+    pub version: i64,
+    pub mode: Mode,
+    pub rollout_id: String,
+    pub applied_ms: i64,
+    pub drift: Drift,
+    /// Which object drifted and how ("… was deleted", "… spec.validationActions differs").
+    pub drift_detail: String,
+    pub checked_ms: i64,
+}
+
+#[cfg(feature = "ssr")]
+fn state() -> Result<crate::state::AppState, AppError> {
+    use_context::<crate::state::AppState>()
+        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
+}
+
+/// Rollouts, newest first; only those of one policy when `policy` is set.
+#[server(endpoint = "list_rollouts", input = Json)]
+pub async fn list_rollouts(policy: Option<String>) -> Result<Vec<RolloutSummary>, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::service::list(&state()?.db, &who, policy.as_deref()).await
+}
+
+#[server(endpoint = "get_rollout", input = Json)]
+pub async fn get_rollout(id: String) -> Result<Rollout, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::service::get(&state()?.db, &who, &id).await
+}
+
+/// Propose a rollout; it waits for the first wave's approvals.
+#[server(endpoint = "propose_rollout", input = Json)]
+pub async fn propose_rollout(input: NewRollout) -> Result<Rollout, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::ProposeRollout)?;
+    ssr::service::propose(&state()?.db, &who, crate::db::now_ms(), input).await
+}
+
+/// Approve (or reject) the wave that waits for approval, with a comment.
+#[server(endpoint = "decide_rollout", input = Json)]
+pub async fn decide_rollout(id: String, approve: bool, comment: String) -> Result<Rollout, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
+    ssr::service::decide(&state()?.db, &who, crate::db::now_ms(), &id, approve, &comment).await
+}
+
+/// Pause, resume, abort, roll back or remove. Rollback and removal return the new rollout.
+#[server(endpoint = "operate_rollout", input = Json)]
+pub async fn operate_rollout(id: String, operation: Operation) -> Result<Rollout, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::OperateRollout)?;
+    ssr::service::operate(&state()?.db, &who, crate::db::now_ms(), &id, operation).await
+}
+
+/// What is live where, with drift; only one policy's when `policy` is set.
+#[server(endpoint = "list_deployments", input = Json)]
+pub async fn list_deployments(policy: Option<String>) -> Result<Vec<Deployment>, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::service::deployments(&state()?.db, &who, policy.as_deref()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_print_and_parse_back() {
+        for state in RolloutState::ALL {
+            assert_eq!(RolloutState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(RolloutState::parse("approved"), None);
+        assert!(RolloutState::Applied.is_final() && !RolloutState::Paused.is_final());
+        for kind in [RolloutKind::Apply, RolloutKind::Rollback, RolloutKind::Remove] {
+            assert_eq!(RolloutKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(StepState::parse("running"), Some(StepState::Running));
+        assert_eq!(WaveState::parse("soaking"), Some(WaveState::Soaking));
+    }
+
+    #[test]
+    fn selectors_take_an_environment_and_every_label() {
+        let labels: BTreeMap<String, String> =
+            [("tier".to_owned(), "1".to_owned()), ("team".to_owned(), "a".to_owned())].into();
+        let by_env = Selector {
+            environment: Some("prod".into()),
+            labels: BTreeMap::new(),
+        };
+        assert!(by_env.matches("prod", &labels));
+        assert!(!by_env.matches("dev", &labels));
+        let by_labels = Selector {
+            environment: None,
+            labels: [("tier".to_owned(), "1".to_owned())].into(),
+        };
+        assert!(by_labels.matches("dev", &labels));
+        assert!(!by_labels.matches("dev", &BTreeMap::new()));
+        assert!(Selector::default().matches("anything", &BTreeMap::new()));
+        assert_eq!(Selector::default().describe(), "every cluster");
+        assert_eq!(by_env.describe(), "environment=prod");
+    }
+}

@@ -1,0 +1,110 @@
+//! Drift: the periodic comparison of what Palisade applied (a deployment) with what the cluster
+//! holds. An object deleted or edited in the cluster is drift; it is shown on the deployment and,
+//! on a cluster set to reconcile, applied again. Every change of drift state is audited.
+
+use serde_json::json;
+
+use super::executor::{system, Executor};
+use super::plan::{self, Plan};
+use super::queries;
+use crate::audit::ssr::{record, Event};
+use crate::clusters::ssr::service as clusters;
+use crate::error::AppError;
+use crate::rollouts::Drift;
+
+fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
+    move |err| AppError::internal(context, err)
+}
+
+/// What one check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriftReport {
+    pub checked: usize,
+    pub drifted: usize,
+    pub reapplied: usize,
+}
+
+impl Executor {
+    /// Compare every deployment with its cluster now.
+    pub async fn check_drift(&self, now: i64) -> Result<DriftReport, AppError> {
+        let deployments = queries::all_desired(self.db.pool())
+            .await
+            .map_err(db_error("reading deployments"))?;
+        let mut report = DriftReport::default();
+        for (cluster_id, policy_id, desired, before) in deployments {
+            let (cluster, credentials) =
+                match clusters::open_credentials(&self.context(), &cluster_id).await {
+                    Ok(found) => found,
+                    // Disabled or removed clusters, or no key: nothing to compare with.
+                    Err(AppError::NotFound(_) | AppError::Conflict(_)) => continue,
+                    Err(err) => return Err(err),
+                };
+            report.checked += 1;
+            let plan = Plan {
+                apply: desired.manifests.clone(),
+                delete: Vec::new(),
+                leaves: Some((desired.version, desired.mode)),
+            };
+            let found = match self.in_place(&credentials, &plan).await {
+                Ok(()) => None,
+                Err(detail) => Some(detail),
+            };
+            let (drift, detail, action) = match found {
+                None => (Drift::InSync, String::new(), None),
+                Some(detail) if cluster.reconcile => {
+                    report.drifted += 1;
+                    match self.send(&credentials, &plan).await {
+                        Ok(()) => {
+                            report.reapplied += 1;
+                            (
+                                Drift::InSync,
+                                format!("re-applied after drift: {detail}"),
+                                Some("deployment.reconcile"),
+                            )
+                        }
+                        Err(err) => (
+                            Drift::Drifted,
+                            format!("{detail}; re-applying failed: {err}"),
+                            Some("deployment.drift"),
+                        ),
+                    }
+                }
+                Some(detail) => {
+                    report.drifted += 1;
+                    (Drift::Drifted, detail, Some("deployment.drift"))
+                }
+            };
+            let mut tx = self
+                .db
+                .pool()
+                .begin()
+                .await
+                .map_err(db_error("starting a transaction"))?;
+            queries::set_drift(&mut *tx, &cluster_id, &policy_id, drift, &detail, now)
+                .await
+                .map_err(db_error("saving drift"))?;
+            let news = action == Some("deployment.reconcile") || before != drift;
+            if let (Some(action), true) = (action, news) {
+                record(
+                    &mut *tx,
+                    &system(),
+                    now,
+                    Event {
+                        action,
+                        target_kind: "deployment",
+                        target_id: &format!("{cluster_id}/{policy_id}"),
+                        detail: json!({
+                            "cluster": cluster.name,
+                            "detail": detail,
+                            "objects": desired.manifests.iter().map(plan::describe).collect::<Vec<_>>(),
+                        }),
+                    },
+                )
+                .await
+                .map_err(db_error("recording the audit entry"))?;
+            }
+            tx.commit().await.map_err(db_error("committing"))?;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,11 @@
+//! Server-side rollouts: the queries, the service behind the server functions and REST handlers,
+//! the pure plan of a step, the executor loop and the drift check.
+
+pub mod drift;
+pub mod executor;
+pub mod plan;
+pub mod queries;
+pub mod service;
+
+pub use drift::DriftReport;
+pub use executor::{Executor, Settings};

@@ -1,0 +1,649 @@
+//! The rollouts service: propose, decide, operate, read. Every function takes the principal,
+//! authorizes again, owns its transaction and records the audit entry inside it.
+
+use serde_json::json;
+
+use super::plan::{self, Plan};
+use super::queries::{self, NewRolloutRow, NewWaveRow};
+use crate::audit::ssr::{record, Event};
+use crate::auth::{authorize, ensure_not_own, Action, Principal};
+use crate::clusters::validate_name;
+use crate::db::{new_id, Db};
+use crate::error::AppError;
+use crate::policies::ssr::queries as policy_queries;
+use crate::rollouts::{
+    Deployment, NewRollout, Operation, Rollout, RolloutKind, RolloutState, RolloutSummary,
+    Selector, WaveState,
+};
+
+/// Most waves one rollout may have.
+const MAX_WAVES: usize = 10;
+
+fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
+    move |err| AppError::internal(context, err)
+}
+
+async fn policy_id(db: &Db, key: &str) -> Result<String, AppError> {
+    Ok(policy_queries::find_policy(db.pool(), key)
+        .await
+        .map_err(db_error("reading a policy"))?
+        .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))?
+        .id)
+}
+
+pub async fn list(
+    db: &Db,
+    who: &Principal,
+    policy: Option<&str>,
+) -> Result<Vec<RolloutSummary>, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let policy_id = match policy.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(key) => Some(policy_id(db, key).await?),
+        None => None,
+    };
+    queries::list(db.pool(), policy_id.as_deref())
+        .await
+        .map_err(db_error("listing rollouts"))
+}
+
+pub async fn get(db: &Db, who: &Principal, id: &str) -> Result<Rollout, AppError> {
+    authorize(Some(who), Action::Read)?;
+    load(db, id).await
+}
+
+pub(super) async fn load(db: &Db, id: &str) -> Result<Rollout, AppError> {
+    let summary = queries::get(db.pool(), id)
+        .await
+        .map_err(db_error("reading a rollout"))?
+        .ok_or_else(|| AppError::NotFound(format!("no rollout {id:?}")))?;
+    let pool = db.pool();
+    Ok(Rollout {
+        namespaces: queries::namespaces(pool, id)
+            .await
+            .map_err(db_error("reading a rollout"))?,
+        waves: queries::waves(pool, id)
+            .await
+            .map_err(db_error("reading waves"))?,
+        decisions: queries::decisions(pool, id)
+            .await
+            .map_err(db_error("reading decisions"))?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect(),
+        steps: queries::steps(pool, id)
+            .await
+            .map_err(db_error("reading steps"))?,
+        summary,
+    })
+}
+
+pub async fn deployments(
+    db: &Db,
+    who: &Principal,
+    policy: Option<&str>,
+) -> Result<Vec<Deployment>, AppError> {
+    authorize(Some(who), Action::Read)?;
+    let policy_id = match policy.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(key) => Some(policy_id(db, key).await?),
+        None => None,
+    };
+    queries::deployments(db.pool(), policy_id.as_deref())
+        .await
+        .map_err(db_error("listing deployments"))
+}
+
+/// Propose moving a policy version to a mode, in waves. The clusters of each wave are chosen now
+/// (a cluster belongs to the first wave that selects it), so approvers see exactly where it goes;
+/// the manifests are rendered now too, so a policy that cannot render is refused here.
+pub async fn propose(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    input: NewRollout,
+) -> Result<Rollout, AppError> {
+    authorize(Some(who), Action::ProposeRollout)?;
+    let policy = policy_queries::find_policy(db.pool(), input.policy.trim())
+        .await
+        .map_err(db_error("reading a policy"))?
+        .ok_or_else(|| AppError::NotFound(format!("no policy {:?}", input.policy)))?;
+    let number = input.version.unwrap_or(policy.current_version);
+    let version = policy_queries::version(db.pool(), &policy.id, number)
+        .await
+        .map_err(db_error("reading a version"))?
+        .ok_or_else(|| {
+            AppError::NotFound(format!("policy `{}` has no version {number}", policy.name))
+        })?;
+    if input.waves.is_empty() || input.waves.len() > MAX_WAVES {
+        return Err(AppError::Invalid(format!(
+            "a rollout has 1 to {MAX_WAVES} waves; this one has {}",
+            input.waves.len()
+        )));
+    }
+    let mut namespaces: Vec<String> = input
+        .namespaces
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for namespace in &namespaces {
+        validate_name("namespace", namespace)?;
+    }
+    let objects = plan::desired_objects(&version.content, input.mode, &namespaces)
+        .map_err(|err| AppError::Invalid(format!("version {number} cannot be rolled out: {err}")))?;
+    let needs_gatekeeper = objects.iter().any(|o| {
+        o.get("apiVersion")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|v| v.contains("gatekeeper.sh"))
+    });
+
+    let clusters = crate::clusters::ssr::queries::list(db.pool())
+        .await
+        .map_err(db_error("listing clusters"))?;
+    let mut taken: Vec<&str> = Vec::new();
+    let mut waves = Vec::new();
+    for (position, wave) in input.waves.iter().enumerate() {
+        let name = match wave.name.trim() {
+            "" => wave
+                .selector
+                .environment
+                .clone()
+                .unwrap_or_else(|| format!("wave {}", position + 1)),
+            name => name.to_owned(),
+        };
+        if position == 0 && wave.approvals == 0 {
+            return Err(AppError::Invalid(
+                "the first wave needs at least one approval".into(),
+            ));
+        }
+        if wave.approvals > 5 {
+            return Err(AppError::Invalid(format!(
+                "wave `{name}`: at most 5 approvals can be required"
+            )));
+        }
+        let members: Vec<_> = clusters
+            .iter()
+            .filter(|c| !c.disabled && !taken.contains(&c.id.as_str()))
+            .filter(|c| wave.selector.matches(&c.environment, &c.labels))
+            .collect();
+        if members.is_empty() {
+            return Err(AppError::Invalid(format!(
+                "wave `{name}` ({}) selects no enabled cluster that an earlier wave does not already take",
+                wave.selector.describe()
+            )));
+        }
+        if needs_gatekeeper {
+            if let Some(without) = members.iter().find(|c| !c.capabilities.gatekeeper) {
+                return Err(AppError::Invalid(format!(
+                    "cluster `{}` has no Gatekeeper, which this policy needs",
+                    without.name
+                )));
+            }
+        }
+        taken.extend(members.iter().map(|c| c.id.as_str()));
+        waves.push((name, wave, members));
+    }
+
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
+    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &policy.id)
+        .await
+        .map_err(db_error("reading rollouts"))?
+    {
+        return Err(AppError::Conflict(format!(
+            "rollout {other} of policy `{}` has not finished: let it finish, or abort or reject it first",
+            policy.name
+        )));
+    }
+    let id = new_id();
+    queries::insert(
+        &mut *tx,
+        &NewRolloutRow {
+            id: &id,
+            kind: RolloutKind::Apply,
+            parent_id: "",
+            policy_id: &policy.id,
+            version: number,
+            mode: input.mode,
+            namespaces: &namespaces,
+            state: RolloutState::PendingApproval,
+            proposer_id: &who.user_id,
+            proposer_name: &who.display_name,
+            note: input.note.trim(),
+            now,
+        },
+    )
+    .await
+    .map_err(db_error("saving a rollout"))?;
+    for (position, (name, wave, members)) in waves.iter().enumerate() {
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        queries::insert_wave(
+            &mut *tx,
+            &id,
+            &NewWaveRow {
+                position,
+                name,
+                selector: &wave.selector,
+                approvals_required: i64::from(wave.approvals),
+                soak_secs: i64::try_from(wave.soak_secs).unwrap_or(i64::MAX),
+                violation_threshold: wave
+                    .violation_threshold
+                    .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+                state: if position == 0 {
+                    WaveState::Approval
+                } else {
+                    WaveState::Waiting
+                },
+                started_ms: 0,
+            },
+        )
+        .await
+        .map_err(db_error("saving a wave"))?;
+        for cluster in members {
+            queries::insert_step(&mut *tx, &new_id(), &id, position, &cluster.id, &cluster.name, "")
+                .await
+                .map_err(db_error("saving a step"))?;
+        }
+    }
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: "rollout.propose",
+            target_kind: "rollout",
+            target_id: &id,
+            detail: json!({
+                "policy": policy.name,
+                "version": number,
+                "mode": input.mode.as_str(),
+                "waves": waves.iter().map(|(name, wave, members)| json!({
+                    "name": name,
+                    "selector": wave.selector.describe(),
+                    "approvals": wave.approvals,
+                    "clusters": members.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }),
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    tx.commit().await.map_err(db_error("committing"))?;
+    load(db, &id).await
+}
+
+/// Approve or reject the wave waiting for approval. Nobody decides on their own rollout, and each
+/// person decides once per wave. Enough approvals start the wave; one rejection ends the rollout.
+pub async fn decide(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    id: &str,
+    approve: bool,
+    comment: &str,
+) -> Result<Rollout, AppError> {
+    authorize(Some(who), Action::Approve)?;
+    let rollout = load(db, id).await?;
+    let summary = &rollout.summary;
+    ensure_not_own(who, &summary.proposer_id, "rollout")?;
+    if summary.state != RolloutState::PendingApproval {
+        return Err(AppError::Conflict(format!(
+            "this rollout is {}, not waiting for approval",
+            summary.state.as_str()
+        )));
+    }
+    let comment = comment.trim();
+    if !approve && comment.is_empty() {
+        return Err(AppError::Invalid(
+            "say why in a comment when you reject a rollout".into(),
+        ));
+    }
+    let wave = rollout
+        .waves
+        .iter()
+        .find(|w| w.position == summary.current_wave && w.state == WaveState::Approval)
+        .ok_or_else(|| AppError::Conflict("no wave of this rollout waits for approval".into()))?;
+    let decided = queries::decisions(db.pool(), id)
+        .await
+        .map_err(db_error("reading decisions"))?;
+    if decided
+        .iter()
+        .any(|(user, d)| user == &who.user_id && d.wave == wave.position)
+    {
+        return Err(AppError::Conflict(format!(
+            "you already decided on wave `{}`",
+            wave.name
+        )));
+    }
+    let approvals = decided
+        .iter()
+        .filter(|(_, d)| d.wave == wave.position && d.approve)
+        .count()
+        + usize::from(approve);
+
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
+    queries::insert_decision(
+        &mut *tx,
+        id,
+        wave.position,
+        &who.user_id,
+        &who.display_name,
+        approve,
+        comment,
+        now,
+    )
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            AppError::Conflict(format!("you already decided on wave `{}`", wave.name))
+        }
+        _ => AppError::internal("saving a decision", err),
+    })?;
+    let changed = if !approve {
+        queries::set_wave_state(
+            &mut *tx,
+            id,
+            wave.position,
+            WaveState::Approval,
+            WaveState::Skipped,
+            None,
+            Some(now),
+        )
+        .await
+        .map_err(db_error("rejecting a wave"))?;
+        queries::skip_open_waves(&mut *tx, id)
+            .await
+            .map_err(db_error("skipping waves"))?;
+        queries::skip_pending_steps(&mut *tx, id, "the rollout was rejected", now)
+            .await
+            .map_err(db_error("skipping steps"))?;
+        queries::set_state(
+            &mut *tx,
+            id,
+            &[RolloutState::PendingApproval],
+            RolloutState::Rejected,
+            None,
+            now,
+        )
+        .await
+        .map_err(db_error("rejecting a rollout"))?
+    } else if i64::try_from(approvals).unwrap_or(i64::MAX) >= wave.approvals_required {
+        queries::set_wave_state(
+            &mut *tx,
+            id,
+            wave.position,
+            WaveState::Approval,
+            WaveState::Applying,
+            Some(now),
+            None,
+        )
+        .await
+        .map_err(db_error("starting a wave"))?
+            && queries::set_state(
+                &mut *tx,
+                id,
+                &[RolloutState::PendingApproval],
+                RolloutState::Applying,
+                None,
+                now,
+            )
+            .await
+            .map_err(db_error("starting a rollout"))?
+    } else {
+        true
+    };
+    if !changed {
+        return Err(AppError::Conflict(
+            "the rollout changed meanwhile; reload and decide again".into(),
+        ));
+    }
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: if approve {
+                "rollout.approve"
+            } else {
+                "rollout.reject"
+            },
+            target_kind: "rollout",
+            target_id: id,
+            detail: json!({
+                "wave": wave.name,
+                "comment": comment,
+                "approvals": approvals,
+                "required": wave.approvals_required,
+            }),
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    tx.commit().await.map_err(db_error("committing"))?;
+    load(db, id).await
+}
+
+/// Pause, resume or abort a rollout; or start a rollback or removal of an applied (or failed) one,
+/// which runs at once as a new rollout of one wave.
+pub async fn operate(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    id: &str,
+    operation: Operation,
+) -> Result<Rollout, AppError> {
+    authorize(Some(who), Action::OperateRollout)?;
+    let rollout = load(db, id).await?;
+    let state = rollout.summary.state;
+    let (from, to): (&[RolloutState], RolloutState) = match operation {
+        Operation::Pause => (&[RolloutState::Applying], RolloutState::Paused),
+        Operation::Resume => (&[RolloutState::Paused], RolloutState::Applying),
+        Operation::Abort => (
+            &[
+                RolloutState::PendingApproval,
+                RolloutState::Applying,
+                RolloutState::Paused,
+            ],
+            RolloutState::Aborted,
+        ),
+        Operation::Rollback | Operation::Remove => {
+            return undo(db, who, now, &rollout, operation).await;
+        }
+    };
+    if !from.contains(&state) {
+        return Err(AppError::Conflict(format!(
+            "a rollout that is {} cannot be {}d",
+            state.as_str(),
+            operation.as_str()
+        )));
+    }
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
+    if !queries::set_state(&mut *tx, id, from, to, None, now)
+        .await
+        .map_err(db_error("changing a rollout"))?
+    {
+        return Err(AppError::Conflict(
+            "the rollout changed meanwhile; reload and try again".into(),
+        ));
+    }
+    if operation == Operation::Abort {
+        queries::skip_open_waves(&mut *tx, id)
+            .await
+            .map_err(db_error("skipping waves"))?;
+        queries::skip_pending_steps(&mut *tx, id, "the rollout was aborted", now)
+            .await
+            .map_err(db_error("skipping steps"))?;
+    }
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: match operation {
+                Operation::Pause => "rollout.pause",
+                Operation::Resume => "rollout.resume",
+                _ => "rollout.abort",
+            },
+            target_kind: "rollout",
+            target_id: id,
+            detail: json!({ "from": state.as_str() }),
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    tx.commit().await.map_err(db_error("committing"))?;
+    load(db, id).await
+}
+
+/// A rollback (each cluster back to what it had before `rollout`) or a removal (the policy's
+/// objects off `rollout`'s clusters), as a new rollout that starts at once.
+async fn undo(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    rollout: &Rollout,
+    operation: Operation,
+) -> Result<Rollout, AppError> {
+    let summary = &rollout.summary;
+    if !matches!(summary.state, RolloutState::Applied | RolloutState::Failed) {
+        return Err(AppError::Conflict(format!(
+            "only an applied or failed rollout can be {}; this one is {}",
+            if operation == Operation::Rollback {
+                "rolled back"
+            } else {
+                "removed"
+            },
+            summary.state.as_str()
+        )));
+    }
+    if summary.kind != RolloutKind::Apply {
+        return Err(AppError::Conflict(
+            "a rollback or removal is undone by a new rollout, not by another rollback".into(),
+        ));
+    }
+    let steps = queries::applied_steps(db.pool(), &summary.id)
+        .await
+        .map_err(db_error("reading steps"))?;
+    if steps.is_empty() {
+        return Err(AppError::Conflict(
+            "no cluster of this rollout was applied, so there is nothing to undo".into(),
+        ));
+    }
+    let mut plans = Vec::new();
+    for (cluster_id, cluster_name, previous) in steps {
+        let current = queries::deployment(db.pool(), &cluster_id, &summary.policy_id)
+            .await
+            .map_err(db_error("reading a deployment"))?;
+        let plan: Plan = if operation == Operation::Rollback {
+            let previous: Option<queries::Desired> = if previous.is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::from_str(&previous)
+                        .map_err(|err| AppError::internal("reading a previous deployment", err))?,
+                )
+            };
+            plan::rollback(current.as_ref(), previous.as_ref())
+        } else {
+            plan::removal(current.as_ref())
+        };
+        plans.push((cluster_id, cluster_name, plan));
+    }
+    let kind = if operation == Operation::Rollback {
+        RolloutKind::Rollback
+    } else {
+        RolloutKind::Remove
+    };
+
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
+    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &summary.policy_id)
+        .await
+        .map_err(db_error("reading rollouts"))?
+    {
+        return Err(AppError::Conflict(format!(
+            "rollout {other} of this policy has not finished: let it finish, or abort it first"
+        )));
+    }
+    let new = new_id();
+    queries::insert(
+        &mut *tx,
+        &NewRolloutRow {
+            id: &new,
+            kind,
+            parent_id: &summary.id,
+            policy_id: &summary.policy_id,
+            version: summary.version,
+            mode: summary.mode,
+            namespaces: &rollout.namespaces,
+            state: RolloutState::Applying,
+            proposer_id: &who.user_id,
+            proposer_name: &who.display_name,
+            note: &format!("{} of rollout {}", kind.as_str(), summary.id),
+            now,
+        },
+    )
+    .await
+    .map_err(db_error("saving a rollout"))?;
+    queries::insert_wave(
+        &mut *tx,
+        &new,
+        &NewWaveRow {
+            position: 0,
+            name: kind.as_str(),
+            selector: &Selector::default(),
+            approvals_required: 0,
+            soak_secs: 0,
+            violation_threshold: None,
+            state: WaveState::Applying,
+            started_ms: now,
+        },
+    )
+    .await
+    .map_err(db_error("saving a wave"))?;
+    for (cluster_id, cluster_name, plan) in &plans {
+        let plan = serde_json::to_string(plan)
+            .map_err(|err| AppError::internal("saving a plan", err))?;
+        queries::insert_step(&mut *tx, &new_id(), &new, 0, cluster_id, cluster_name, &plan)
+            .await
+            .map_err(db_error("saving a step"))?;
+    }
+    record(
+        &mut *tx,
+        who,
+        now,
+        Event {
+            action: if kind == RolloutKind::Rollback {
+                "rollout.rollback"
+            } else {
+                "rollout.remove"
+            },
+            target_kind: "rollout",
+            target_id: &new,
+            detail: json!({
+                "of": summary.id,
+                "policy": summary.policy_name,
+                "clusters": plans.iter().map(|(_, name, _)| name.as_str()).collect::<Vec<_>>(),
+            }),
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    tx.commit().await.map_err(db_error("committing"))?;
+    load(db, &new).await
+}

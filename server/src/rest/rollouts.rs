@@ -1,0 +1,400 @@
+//! `/api/v1/rollouts` and `/api/v1/deployments`: propose, approve or reject, operate and watch
+//! rollouts; see what is live where and check it for drift.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use palisade_app::auth::ssr::Caller;
+use palisade_app::auth::Action;
+use palisade_app::db::now_ms;
+use palisade_app::rollouts::ssr::{service, Executor, Settings};
+use palisade_app::rollouts::{Deployment, NewRollout, Operation as RolloutOperation, Rollout, RolloutSummary};
+use palisade_app::state::AppState;
+use palisade_app::AppError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::Operation;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/rollouts", get(list).post(propose))
+        .route("/api/v1/rollouts/{id}", get(read))
+        .route("/api/v1/rollouts/{id}/approve", post(approve))
+        .route("/api/v1/rollouts/{id}/reject", post(reject))
+        .route("/api/v1/rollouts/{id}/{operation}", post(operate))
+        .route("/api/v1/deployments", get(deployments))
+        .route("/api/v1/deployments/check-drift", post(check_drift))
+}
+
+fn summary_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "string" },
+            "kind": { "enum": ["apply", "rollback", "remove"] },
+            "parent_id": { "type": "string", "description": "The rollout a rollback or removal undoes." },
+            "policy_id": { "type": "string" },
+            "policy_name": { "type": "string" },
+            "version": { "type": "integer" },
+            "mode": { "enum": ["audit", "warn", "enforce"] },
+            "state": { "enum": ["pending_approval", "applying", "paused", "applied", "failed", "rejected", "aborted", "rolled_back"] },
+            "current_wave": { "type": "integer" },
+            "proposer_id": { "type": "string" },
+            "proposer_name": { "type": "string" },
+            "note": { "type": "string" },
+            "created_ms": { "type": "integer" },
+            "updated_ms": { "type": "integer" },
+            "applied": { "type": "integer", "description": "Steps applied." },
+            "steps": { "type": "integer", "description": "Steps in all (one per cluster)." },
+        },
+    })
+}
+
+fn rollout_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "summary": summary_schema(),
+            "namespaces": { "type": "array", "items": { "type": "string" } },
+            "waves": { "type": "array", "items": { "type": "object", "properties": {
+                "position": { "type": "integer" },
+                "name": { "type": "string" },
+                "selector": selector_schema(),
+                "approvals_required": { "type": "integer" },
+                "soak_secs": { "type": "integer" },
+                "violation_threshold": { "type": ["integer", "null"] },
+                "state": { "enum": ["waiting", "approval", "applying", "soaking", "done", "failed", "skipped"] },
+                "started_ms": { "type": "integer" },
+                "finished_ms": { "type": "integer" },
+            } } },
+            "decisions": { "type": "array", "items": { "type": "object", "properties": {
+                "wave": { "type": "integer" },
+                "user_name": { "type": "string" },
+                "approve": { "type": "boolean" },
+                "comment": { "type": "string" },
+                "at_ms": { "type": "integer" },
+            } } },
+            "steps": { "type": "array", "items": { "type": "object", "properties": {
+                "id": { "type": "string" },
+                "wave": { "type": "integer" },
+                "cluster_id": { "type": "string" },
+                "cluster_name": { "type": "string" },
+                "state": { "enum": ["pending", "running", "applied", "failed", "skipped"] },
+                "attempts": { "type": "integer" },
+                "applies": { "type": "integer", "description": "Times the manifests were sent." },
+                "message": { "type": "string", "description": "The apiserver's own words when it refused." },
+                "started_ms": { "type": "integer" },
+                "finished_ms": { "type": "integer" },
+            } } },
+        },
+    })
+}
+
+fn selector_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "environment": { "type": ["string", "null"] },
+            "labels": { "type": "object", "additionalProperties": { "type": "string" } },
+        },
+    })
+}
+
+fn comment_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": { "comment": { "type": "string" } },
+    })
+}
+
+fn deployment_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "cluster_id": { "type": "string" },
+            "cluster_name": { "type": "string" },
+            "policy_id": { "type": "string" },
+            "policy_name": { "type": "string" },
+            "version": { "type": "integer" },
+            "mode": { "enum": ["audit", "warn", "enforce"] },
+            "rollout_id": { "type": "string" },
+            "applied_ms": { "type": "integer" },
+            "drift": { "enum": ["unknown", "in_sync", "drifted"] },
+            "drift_detail": { "type": "string" },
+            "checked_ms": { "type": "integer" },
+        },
+    })
+}
+
+fn operate_operation(
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+) -> Operation {
+    Operation {
+        method: "POST",
+        path,
+        action: Some(Action::OperateRollout),
+        id,
+        summary,
+        request: None,
+        example: None,
+        response: rollout_schema(),
+        success: 200,
+    }
+}
+
+pub fn operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "GET",
+            path: "/api/v1/rollouts",
+            action: Some(Action::Read),
+            id: "list_rollouts",
+            summary: "Rollouts, newest first; `?policy=` (id or name) for one policy's.",
+            request: None,
+            example: None,
+            response: json!({ "type": "array", "items": summary_schema() }),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/rollouts",
+            action: Some(Action::ProposeRollout),
+            id: "propose_rollout",
+            summary: "Propose moving a policy version to a mode, in waves of clusters chosen by environment or labels. The first wave waits for approvals.",
+            request: Some(json!({
+                "type": "object",
+                "required": ["policy", "mode", "waves"],
+                "properties": {
+                    "policy": { "type": "string", "description": "Policy id or name." },
+                    "version": { "type": ["integer", "null"], "description": "Defaults to the current version." },
+                    "mode": { "enum": ["audit", "warn", "enforce"] },
+                    "namespaces": { "type": "array", "items": { "type": "string" }, "description": "Pod Security policies label these namespaces." },
+                    "note": { "type": "string" },
+                    "waves": { "type": "array", "minItems": 1, "maxItems": 10, "items": { "type": "object", "properties": {
+                        "name": { "type": "string" },
+                        "selector": selector_schema(),
+                        "approvals": { "type": "integer", "minimum": 0, "maximum": 5, "description": "Default 1; the first wave needs at least 1." },
+                        "soak_secs": { "type": "integer", "minimum": 0 },
+                        "violation_threshold": { "type": ["integer", "null"] },
+                    } } },
+                },
+            })),
+            example: Some(json!({
+                "policy": "disallow-privileged",
+                "mode": "audit",
+                "waves": [
+                    { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
+                    { "name": "prod", "selector": { "environment": "prod" }, "approvals": 1, "soak_secs": 3600 },
+                ],
+            })),
+            response: rollout_schema(),
+            success: 201,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/rollouts/{id}",
+            action: Some(Action::Read),
+            id: "get_rollout",
+            summary: "A rollout with its waves, decisions and per-cluster steps.",
+            request: None,
+            example: None,
+            response: rollout_schema(),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/rollouts/{id}/approve",
+            action: Some(Action::Approve),
+            id: "approve_rollout",
+            summary: "Approve the wave waiting for approval (never your own rollout).",
+            request: Some(comment_schema()),
+            example: Some(json!({ "comment": "tests pass; audit clean for a week" })),
+            response: rollout_schema(),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/rollouts/{id}/reject",
+            action: Some(Action::Approve),
+            id: "reject_rollout",
+            summary: "Reject the rollout, saying why; nothing more is applied.",
+            request: Some(comment_schema()),
+            example: Some(json!({ "comment": "breaks the payments namespace" })),
+            response: rollout_schema(),
+            success: 200,
+        },
+        operate_operation(
+            "/api/v1/rollouts/{id}/pause",
+            "pause_rollout",
+            "Pause: nothing new starts; steps already sent finish.",
+        ),
+        operate_operation(
+            "/api/v1/rollouts/{id}/resume",
+            "resume_rollout",
+            "Resume a paused rollout.",
+        ),
+        operate_operation(
+            "/api/v1/rollouts/{id}/abort",
+            "abort_rollout",
+            "Abort: steps not started are skipped; applied ones stay (roll back to undo them).",
+        ),
+        operate_operation(
+            "/api/v1/rollouts/{id}/rollback",
+            "rollback_rollout",
+            "Put back each cluster's previous deployment of the policy; returns the new rollback rollout.",
+        ),
+        operate_operation(
+            "/api/v1/rollouts/{id}/remove",
+            "remove_rollout",
+            "Remove the policy's objects from the rollout's clusters; returns the new removal rollout.",
+        ),
+        Operation {
+            method: "GET",
+            path: "/api/v1/deployments",
+            action: Some(Action::Read),
+            id: "list_deployments",
+            summary: "What is live where: per cluster and policy, the version, mode and drift; `?policy=` for one policy.",
+            request: None,
+            example: None,
+            response: json!({ "type": "array", "items": deployment_schema() }),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/deployments/check-drift",
+            action: Some(Action::OperateRollout),
+            id: "check_drift",
+            summary: "Compare every deployment with its cluster now (re-applying where the cluster is set to reconcile).",
+            request: None,
+            example: None,
+            response: json!({ "type": "object", "properties": {
+                "checked": { "type": "integer" },
+                "drifted": { "type": "integer" },
+                "reapplied": { "type": "integer" },
+            } }),
+            success: 200,
+        },
+    ]
+}
+
+#[derive(Debug, Deserialize)]
+struct PolicyQuery {
+    #[serde(default)]
+    policy: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CommentBody {
+    #[serde(default)]
+    comment: String,
+}
+
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<PolicyQuery>,
+) -> Result<Json<Vec<RolloutSummary>>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::list(&state.db, &who, query.policy.as_deref())
+        .await
+        .map(Json)
+}
+
+async fn propose(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(input): Json<NewRollout>,
+) -> Result<(StatusCode, Json<Rollout>), AppError> {
+    let who = caller.require(Action::ProposeRollout)?;
+    let rollout = service::propose(&state.db, &who, now_ms(), input).await?;
+    Ok((StatusCode::CREATED, Json(rollout)))
+}
+
+async fn read(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Rollout>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::get(&state.db, &who, &id).await.map(Json)
+}
+
+async fn approve(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<CommentBody>>,
+) -> Result<Json<Rollout>, AppError> {
+    let who = caller.require(Action::Approve)?;
+    let comment = body.map(|Json(b)| b.comment).unwrap_or_default();
+    service::decide(&state.db, &who, now_ms(), &id, true, &comment)
+        .await
+        .map(Json)
+}
+
+async fn reject(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<CommentBody>>,
+) -> Result<Json<Rollout>, AppError> {
+    let who = caller.require(Action::Approve)?;
+    let comment = body.map(|Json(b)| b.comment).unwrap_or_default();
+    service::decide(&state.db, &who, now_ms(), &id, false, &comment)
+        .await
+        .map(Json)
+}
+
+async fn operate(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, operation)): Path<(String, String)>,
+) -> Result<Json<Rollout>, AppError> {
+    let who = caller.require(Action::OperateRollout)?;
+    let operation = match operation.as_str() {
+        "pause" => RolloutOperation::Pause,
+        "resume" => RolloutOperation::Resume,
+        "abort" => RolloutOperation::Abort,
+        "rollback" => RolloutOperation::Rollback,
+        "remove" => RolloutOperation::Remove,
+        other => {
+            return Err(AppError::NotFound(format!(
+                "no rollout operation `{other}`: pause, resume, abort, rollback or remove"
+            )))
+        }
+    };
+    service::operate(&state.db, &who, now_ms(), &id, operation)
+        .await
+        .map(Json)
+}
+
+async fn deployments(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<PolicyQuery>,
+) -> Result<Json<Vec<Deployment>>, AppError> {
+    let who = caller.require(Action::Read)?;
+    service::deployments(&state.db, &who, query.policy.as_deref())
+        .await
+        .map(Json)
+}
+
+async fn check_drift(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    caller.require(Action::OperateRollout)?;
+    let executor = Executor::new(
+        state.db.clone(),
+        state.sealer.clone(),
+        state.clusters.clone(),
+        Settings::default(),
+    );
+    let report = executor.check_drift(now_ms()).await?;
+    Ok(Json(json!({
+        "checked": report.checked,
+        "drifted": report.drifted,
+        "reapplied": report.reapplied,
+    })))
+}
