@@ -8,6 +8,7 @@ mod http;
 mod offline;
 mod oidc;
 mod policies;
+mod rollouts;
 mod secrets;
 mod sessions;
 mod shutdown;

@@ -301,15 +301,22 @@ pub async fn request(
     let request = builder
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("request");
-    let response = sender.send_request(request).await.expect("send request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
+    // A server that never answers fails the test with the request named, rather than hanging it.
+    let answer = async {
+        let response = sender.send_request(request).await.expect("send request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("read body")
+            .to_bytes();
+        (status, headers, bytes)
+    };
+    let (status, headers, bytes) = tokio::time::timeout(std::time::Duration::from_secs(60), answer)
         .await
-        .expect("read body")
-        .to_bytes();
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer within 60 s"));
     Reply {
         status,
         headers,

@@ -1,0 +1,586 @@
+//! Rollouts on the real test bed: a ValidatingAdmissionPolicy rolled out audit → warn → enforce
+//! across three kube-apiservers in two waves, with what the apiserver really does checked at each
+//! mode; approvals (never one's own); an unreachable cluster reported while the others apply;
+//! drift after an out-of-band delete, re-applied once the cluster reconciles; rollback.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::PostParams;
+use kube::Api;
+use palisade_app::auth::Role;
+use palisade_testbed::{create_with_warnings, AuditReceiver, VAP_VALIDATION_FAILURE_ANNOTATION};
+use serde_json::{json, Value};
+
+use crate::support::{Backend, TestServer};
+
+const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+/// How long the apiserver may take to start enforcing a policy it was just given.
+const PROPAGATION: Duration = Duration::from_secs(45);
+
+fn testbed() -> palisade_testbed::Testbed {
+    palisade_testbed::Testbed::from_env()
+        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
+}
+
+fn json_of(reply: &crate::support::Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+}
+
+/// Poll the rollout until `done` says so, or fail after `within` with its last state.
+async fn wait_for(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let reply = server
+            .call("GET", &format!("/api/v1/rollouts/{id}"), token, "")
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let rollout = json_of(&reply);
+        if done(&rollout) {
+            return rollout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached within {within:?}; the rollout is {rollout:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn state(rollout: &Value) -> &str {
+    rollout["summary"]["state"].as_str().unwrap_or_default()
+}
+
+fn privileged(name: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{
+                    "name": "app",
+                    "image": "registry.example.com/app:1.0",
+                    "securityContext": { "privileged": true },
+                }] },
+            },
+        },
+    }))
+    .unwrap()
+}
+
+/// What the apiserver does with a privileged Deployment now.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    /// Admitted without a warning; `audited` when the audit event carries the VAP annotation.
+    Admitted { audited: bool },
+    Warned(String),
+    Denied(String),
+}
+
+async fn try_privileged(
+    api: &Api<Deployment>,
+    namespace: &str,
+    name: &str,
+    receiver: &AuditReceiver,
+) -> Seen {
+    match create_with_warnings(api, &PostParams::default(), &privileged(name)).await {
+        Ok(created) if !created.warnings.is_empty() => Seen::Warned(created.warnings.join("; ")),
+        Ok(_) => {
+            let event = receiver
+                .wait_for(Duration::from_secs(10), "the audit event of a create", |e| {
+                    e.object_ref("namespace") == Some(namespace)
+                        && e.object_ref("name") == Some(name)
+                        && e.field("verb") == Some("create")
+                })
+                .await
+                .expect("the apiserver's audit webhook delivers the create");
+            Seen::Admitted {
+                audited: event
+                    .annotation(VAP_VALIDATION_FAILURE_ANNOTATION)
+                    .is_some_and(|v| v.contains("privileged")),
+            }
+        }
+        Err(err) => Seen::Denied(err.to_string()),
+    }
+}
+
+/// Keep creating privileged Deployments until the apiserver does what `expected` says.
+async fn until_the_apiserver(
+    cluster: &palisade_testbed::Cluster,
+    namespace: &str,
+    receiver: &AuditReceiver,
+    expected: impl Fn(&Seen) -> bool,
+    what: &str,
+) -> Seen {
+    let client = cluster.admin_client().await.unwrap();
+    let api: Api<Deployment> = Api::namespaced(client, namespace);
+    let deadline = Instant::now() + PROPAGATION;
+    for attempt in 0.. {
+        let name = format!("priv-{attempt}");
+        let seen = try_privileged(&api, namespace, &name, receiver).await;
+        if expected(&seen) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: {what} not seen within {PROPAGATION:?}; last: {seen:?}",
+            cluster.name
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
+    let testbed = testbed();
+    assert!(
+        testbed.clusters.len() >= 3,
+        "the test bed must run 3 clusters"
+    );
+    let receiver = AuditReceiver::shared(&testbed)
+        .unwrap_or_else(|e| panic!("cannot receive the test bed's audit events: {e}"));
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
+            ("PALISADE__ROLLOUTS__RETRIES", "2"),
+            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+        ],
+    )
+    .await;
+    let admin = server.login_token(Role::Admin).await;
+    let author = server.login_token(Role::Author).await;
+    let approver = server.login_token(Role::Approver).await;
+    let second_approver = server.login_token(Role::Approver).await;
+
+    // Three real clusters: one dev, two prod; a test namespace on each.
+    let namespace = palisade_testbed::unique_name("rollout-it");
+    let mut ids = Vec::new();
+    for (i, cluster) in testbed.clusters.iter().take(3).enumerate() {
+        let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+        let environment = if i == 0 { "dev" } else { "prod" };
+        let body = json!({
+            "name": format!("rollout-{}", cluster.name),
+            "environment": environment,
+            "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig },
+        });
+        let reply = server
+            .call("POST", "/api/v1/clusters", &admin, &body.to_string())
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        ids.push(json_of(&reply)["id"].as_str().unwrap().to_owned());
+        let namespaces: Api<Namespace> = Api::all(cluster.admin_client().await.unwrap());
+        let ns: Namespace =
+            serde_json::from_value(json!({ "metadata": { "name": namespace } })).unwrap();
+        namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    }
+
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
+        )
+        .await;
+    assert!(created.status == 201 || created.status == 200, "{}", created.body);
+    let proposal = |mode: &str| {
+        json!({
+            "policy": "disallow-privileged",
+            "mode": mode,
+            "note": format!("to {mode}"),
+            "waves": [
+                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
+                { "name": "prod", "selector": { "environment": "prod" }, "approvals": 2 },
+            ],
+        })
+        .to_string()
+    };
+
+    let mut previous_rollout = String::new();
+    for (mode, actions) in [
+        ("audit", json!(["Audit"])),
+        ("warn", json!(["Warn", "Audit"])),
+        ("enforce", json!(["Deny", "Audit"])),
+    ] {
+        let reply = server
+            .call("POST", "/api/v1/rollouts", &author, &proposal(mode))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let rollout = json_of(&reply);
+        let id = rollout["summary"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(state(&rollout), "pending_approval");
+        assert_eq!(rollout["steps"].as_array().unwrap().len(), 3);
+
+        // Gates: the proposer cannot approve; an author lacks the role; a second proposal waits.
+        let own = server
+            .call("POST", &format!("/api/v1/rollouts/{id}/approve"), &author, "{}")
+            .await;
+        assert_eq!(own.status, 403, "{}", own.body);
+        let again = server
+            .call("POST", "/api/v1/rollouts", &author, &proposal(mode))
+            .await;
+        assert_eq!(again.status, 409, "{}", again.body);
+
+        // Wave 1 (dev) after one approval; nothing touches prod before wave 2 is approved.
+        let approved = server
+            .call(
+                "POST",
+                &format!("/api/v1/rollouts/{id}/approve"),
+                &approver,
+                &json!({ "comment": "dev first" }).to_string(),
+            )
+            .await;
+        assert_eq!(approved.status, 200, "{}", approved.body);
+        let waiting = wait_for(&server, &admin, &id, Duration::from_secs(60), "wave 2 waits", |r| {
+            r["summary"]["current_wave"] == 1 && state(r) == "pending_approval"
+        })
+        .await;
+        let steps = waiting["steps"].as_array().unwrap();
+        assert_eq!(steps[0]["state"], "applied", "{waiting:#}");
+        assert!(steps[1..].iter().all(|s| s["state"] == "pending"), "{waiting:#}");
+        assert_eq!(steps[0]["applies"], 1);
+
+        // Wave 2 needs two approvals from two people.
+        for (who, expected) in [(&approver, 200), (&approver, 409), (&second_approver, 200)] {
+            let reply = server
+                .call("POST", &format!("/api/v1/rollouts/{id}/approve"), who, "{}")
+                .await;
+            assert_eq!(reply.status, expected, "{}", reply.body);
+        }
+        let done = wait_for(&server, &admin, &id, Duration::from_secs(60), "applied", |r| {
+            state(r) == "applied"
+        })
+        .await;
+        for step in done["steps"].as_array().unwrap() {
+            assert_eq!(step["state"], "applied", "{done:#}");
+            assert_eq!(step["applies"], 1, "each step is sent once: {done:#}");
+        }
+
+        // What each apiserver holds and does now.
+        for cluster in testbed.clusters.iter().take(3) {
+            let client = cluster.admin_client().await.unwrap();
+            let bindings: Api<kube::core::DynamicObject> = Api::all_with(
+                client,
+                &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+                    "admissionregistration.k8s.io",
+                    "v1",
+                    "ValidatingAdmissionPolicyBinding",
+                )),
+            );
+            let binding = bindings.get("disallow-privileged").await.unwrap();
+            assert_eq!(binding.data["spec"]["validationActions"], actions, "{mode}");
+            let seen = match mode {
+                "audit" => {
+                    until_the_apiserver(
+                        cluster,
+                        &namespace,
+                        receiver,
+                        |s| *s == Seen::Admitted { audited: true },
+                        "admitted with the audit annotation",
+                    )
+                    .await
+                }
+                "warn" => {
+                    until_the_apiserver(
+                        cluster,
+                        &namespace,
+                        receiver,
+                        |s| matches!(s, Seen::Warned(w) if w.contains("privileged")),
+                        "admitted with a warning",
+                    )
+                    .await
+                }
+                _ => {
+                    until_the_apiserver(
+                        cluster,
+                        &namespace,
+                        receiver,
+                        |s| matches!(s, Seen::Denied(m) if m.contains("privileged")),
+                        "denied",
+                    )
+                    .await
+                }
+            };
+            eprintln!("{}: {mode}: {seen:?}", cluster.name);
+        }
+        previous_rollout = id;
+    }
+
+    // What is live where.
+    let live = json_of(&server.call("GET", "/api/v1/deployments", &admin, "").await);
+    let live = live.as_array().unwrap();
+    assert_eq!(live.len(), 3, "{live:?}");
+    assert!(live.iter().all(|d| d["mode"] == "enforce" && d["drift"] == "in_sync"), "{live:?}");
+
+    // Drift: the binding deleted out of band on the dev cluster.
+    let dev = &testbed.clusters[0];
+    let vap_binding = kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+    ));
+    let bindings: Api<kube::core::DynamicObject> =
+        Api::all_with(dev.admin_client().await.unwrap(), &vap_binding);
+    bindings
+        .delete("disallow-privileged", &Default::default())
+        .await
+        .unwrap();
+    let report = json_of(
+        &server
+            .call("POST", "/api/v1/deployments/check-drift", &approver, "")
+            .await,
+    );
+    assert_eq!(report["drifted"], 1, "{report}");
+    assert_eq!(report["reapplied"], 0, "{report}");
+    let live = json_of(&server.call("GET", "/api/v1/deployments", &admin, "").await);
+    let drifted: Vec<&Value> = live
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["drift"] == "drifted")
+        .collect();
+    assert_eq!(drifted.len(), 1, "{live:#}");
+    assert_eq!(drifted[0]["cluster_id"], ids[0].as_str());
+    assert!(
+        drifted[0]["drift_detail"]
+            .as_str()
+            .unwrap()
+            .contains("ValidatingAdmissionPolicyBinding disallow-privileged is missing"),
+        "{live:#}"
+    );
+    // Set to reconcile, the cluster gets it back.
+    let reply = server
+        .call(
+            "PATCH",
+            &format!("/api/v1/clusters/{}", ids[0]),
+            &admin,
+            &json!({ "reconcile": true }).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let report = json_of(
+        &server
+            .call("POST", "/api/v1/deployments/check-drift", &approver, "")
+            .await,
+    );
+    assert_eq!(report["reapplied"], 1, "{report}");
+    let binding = bindings.get("disallow-privileged").await.unwrap();
+    assert_eq!(binding.data["spec"]["validationActions"], json!(["Deny", "Audit"]));
+
+    // Roll back the enforce rollout: every cluster is back in warn.
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{previous_rollout}/rollback"),
+            &approver,
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let rollback = json_of(&reply);
+    assert_eq!(rollback["summary"]["kind"], "rollback");
+    let rollback_id = rollback["summary"]["id"].as_str().unwrap().to_owned();
+    wait_for(&server, &admin, &rollback_id, Duration::from_secs(60), "rolled back", |r| {
+        state(r) == "applied"
+    })
+    .await;
+    let parent = json_of(
+        &server
+            .call("GET", &format!("/api/v1/rollouts/{previous_rollout}"), &admin, "")
+            .await,
+    );
+    assert_eq!(state(&parent), "rolled_back");
+    for cluster in testbed.clusters.iter().take(3) {
+        let bindings: Api<kube::core::DynamicObject> =
+            Api::all_with(cluster.admin_client().await.unwrap(), &vap_binding);
+        let binding = bindings.get("disallow-privileged").await.unwrap();
+        assert_eq!(
+            binding.data["spec"]["validationActions"],
+            json!(["Warn", "Audit"]),
+            "{}",
+            cluster.name
+        );
+    }
+
+    // Remove the policy: the objects leave every cluster.
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{rollback_id}/remove"),
+            &approver,
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 409, "a rollback is not removed: {}", reply.body);
+
+    // The audit log has every step.
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_entries WHERE action LIKE 'rollout.%' OR action LIKE 'deployment.%'",
+    )
+    .fetch_all(server.pool.pool())
+    .await
+    .unwrap();
+    for expected in [
+        "rollout.propose",
+        "rollout.approve",
+        "rollout.step_applied",
+        "rollout.wave_applied",
+        "rollout.wave_done",
+        "rollout.applied",
+        "rollout.rollback",
+        "deployment.drift",
+        "deployment.reconcile",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} missing from {actions:?}");
+    }
+
+    for cluster in testbed.clusters.iter().take(3) {
+        let client = cluster.admin_client().await.unwrap();
+        let bindings: Api<kube::core::DynamicObject> = Api::all_with(client.clone(), &vap_binding);
+        let _ = bindings
+            .delete("disallow-privileged", &Default::default())
+            .await;
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+        let _ = deployments
+            .delete_collection(&Default::default(), &Default::default())
+            .await;
+        let _ = palisade_testbed::delete_namespace(&client, &namespace).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_fails_alone_and_is_reported() {
+    let testbed = testbed();
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
+            ("PALISADE__ROLLOUTS__RETRIES", "2"),
+        ],
+    )
+    .await;
+    let admin = server.login_token(Role::Admin).await;
+    let author = server.login_token(Role::Author).await;
+    let approver = server.login_token(Role::Approver).await;
+
+    // A real cluster, and one whose apiserver is stopped (nothing listens on its port).
+    let cluster = &testbed.clusters[1];
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let stopped_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let stopped = kubeconfig.replace(
+        cluster.api_url.trim_end_matches('/'),
+        &format!("https://127.0.0.1:{stopped_port}"),
+    );
+    assert_ne!(stopped, kubeconfig, "the kubeconfig names the API URL");
+    for (name, config) in [("live", &kubeconfig), ("stopped", &stopped)] {
+        let body = json!({
+            "name": name,
+            "environment": "staging",
+            "credentials": { "kind": "kubeconfig", "kubeconfig": config },
+        });
+        let reply = server
+            .call("POST", "/api/v1/clusters", &admin, &body.to_string())
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "library", "entry": "disallow-host-namespaces" }).to_string(),
+        )
+        .await;
+    assert!(created.status == 201 || created.status == 200, "{}", created.body);
+    let policy_name = "disallow-host-namespaces";
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({
+                "policy": policy_name,
+                "mode": "audit",
+                "waves": [
+                    { "selector": { "environment": "staging" } },
+                    { "selector": { "environment": "prod" } },
+                ],
+            })
+            .to_string(),
+        )
+        .await;
+    // The second wave selects nothing: refused, with the wave named.
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("environment=prod"), "{}", reply.body);
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({
+                "policy": policy_name,
+                "mode": "audit",
+                "waves": [{ "selector": { "environment": "staging" } }],
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = json_of(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let reply = server
+        .call("POST", &format!("/api/v1/rollouts/{id}/approve"), &approver, "{}")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let done = wait_for(&server, &admin, &id, Duration::from_secs(90), "finished", |r| {
+        state(r) == "failed"
+    })
+    .await;
+    let steps = done["steps"].as_array().unwrap();
+    let by_name = |name: &str| steps.iter().find(|s| s["cluster_name"] == name).unwrap();
+    assert_eq!(by_name("live")["state"], "applied", "{done:#}");
+    assert_eq!(by_name("stopped")["state"], "failed", "{done:#}");
+    let message = by_name("stopped")["message"].as_str().unwrap();
+    assert!(message.contains("cannot reach the cluster"), "{message}");
+
+    let client = cluster.admin_client().await.unwrap();
+    let policies: Api<kube::core::DynamicObject> = Api::all_with(
+        client,
+        &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+        )),
+    );
+    let live = policies.get(&policy_name).await.unwrap();
+    assert_eq!(live.data["spec"]["validationActions"], json!(["Audit"]));
+
+    // Removing the failed rollout's policy takes it off the cluster that got it.
+    let reply = server
+        .call("POST", &format!("/api/v1/rollouts/{id}/remove"), &approver, "")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let removal = json_of(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    wait_for(&server, &admin, &removal, Duration::from_secs(60), "removed", |r| {
+        state(r) == "applied"
+    })
+    .await;
+    assert!(policies.get_opt(&policy_name).await.unwrap().is_none());
+    server.stop().await;
+}
