@@ -524,7 +524,10 @@ impl Config {
             }
         }
         if self.rollouts.max_attempts < 1 {
-            return Err(ConfigError::new("rollouts.max_attempts", "must be at least 1"));
+            return Err(ConfigError::new(
+                "rollouts.max_attempts",
+                "must be at least 1",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|err| ConfigError::new("log.filter", format!("not a valid filter: {err}")))?;

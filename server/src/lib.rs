@@ -139,8 +139,7 @@ impl Server {
         let served = serve_router(self.listener, router, self.grace, shutdown).await;
         let _ = stop_executor.send(true);
         let _ = executor.await;
-        served
-            .map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
+        served.map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
         db.close().await;
         tracing::info!("palisade stopped");
         Ok(())

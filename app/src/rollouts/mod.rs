@@ -102,9 +102,13 @@ impl RolloutKind {
     }
 
     pub fn parse(text: &str) -> Option<RolloutKind> {
-        [RolloutKind::Apply, RolloutKind::Rollback, RolloutKind::Remove]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            RolloutKind::Apply,
+            RolloutKind::Rollback,
+            RolloutKind::Remove,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 
@@ -439,9 +443,21 @@ pub async fn propose_rollout(input: NewRollout) -> Result<Rollout, AppError> {
 
 /// Approve (or reject) the wave that waits for approval, with a comment.
 #[server(endpoint = "decide_rollout", input = Json)]
-pub async fn decide_rollout(id: String, approve: bool, comment: String) -> Result<Rollout, AppError> {
+pub async fn decide_rollout(
+    id: String,
+    approve: bool,
+    comment: String,
+) -> Result<Rollout, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    ssr::service::decide(&state()?.db, &who, crate::db::now_ms(), &id, approve, &comment).await
+    ssr::service::decide(
+        &state()?.db,
+        &who,
+        crate::db::now_ms(),
+        &id,
+        approve,
+        &comment,
+    )
+    .await
 }
 
 /// Pause, resume, abort, roll back or remove. Rollback and removal return the new rollout.
@@ -469,7 +485,11 @@ mod tests {
         }
         assert_eq!(RolloutState::parse("approved"), None);
         assert!(RolloutState::Applied.is_final() && !RolloutState::Paused.is_final());
-        for kind in [RolloutKind::Apply, RolloutKind::Rollback, RolloutKind::Remove] {
+        for kind in [
+            RolloutKind::Apply,
+            RolloutKind::Rollback,
+            RolloutKind::Remove,
+        ] {
             assert_eq!(RolloutKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(StepState::parse("running"), Some(StepState::Running));
@@ -478,8 +498,11 @@ mod tests {
 
     #[test]
     fn selectors_take_an_environment_and_every_label() {
-        let labels: BTreeMap<String, String> =
-            [("tier".to_owned(), "1".to_owned()), ("team".to_owned(), "a".to_owned())].into();
+        let labels: BTreeMap<String, String> = [
+            ("tier".to_owned(), "1".to_owned()),
+            ("team".to_owned(), "a".to_owned()),
+        ]
+        .into();
         let by_env = Selector {
             environment: Some("prod".into()),
             labels: BTreeMap::new(),

@@ -9,7 +9,9 @@ use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
 use palisade_app::rollouts::ssr::{service, Executor, Settings};
-use palisade_app::rollouts::{Deployment, NewRollout, Operation as RolloutOperation, Rollout, RolloutSummary};
+use palisade_app::rollouts::{
+    Deployment, NewRollout, Operation as RolloutOperation, Rollout, RolloutSummary,
+};
 use palisade_app::state::AppState;
 use palisade_app::AppError;
 use serde::Deserialize;
@@ -128,11 +130,7 @@ fn deployment_schema() -> Value {
     })
 }
 
-fn operate_operation(
-    path: &'static str,
-    id: &'static str,
-    summary: &'static str,
-) -> Operation {
+fn operate_operation(path: &'static str, id: &'static str, summary: &'static str) -> Operation {
     Operation {
         method: "POST",
         path,
@@ -383,7 +381,10 @@ async fn deployments(
         .map(Json)
 }
 
-async fn check_drift(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+async fn check_drift(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, AppError> {
     caller.require(Action::OperateRollout)?;
     let executor = Executor::new(
         state.db.clone(),

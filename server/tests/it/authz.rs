@@ -120,7 +120,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
     ),
     ("/api/list_library", Some(Action::Read), "{}"),
     // Rollouts (JSON arguments).
-    ("/api/list_rollouts", Some(Action::Read), r#"{"policy":null}"#),
+    (
+        "/api/list_rollouts",
+        Some(Action::Read),
+        r#"{"policy":null}"#,
+    ),
     (
         "/api/get_rollout",
         Some(Action::Read),
@@ -141,7 +145,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::OperateRollout),
         r#"{"id":"nonexistent","operation":"pause"}"#,
     ),
-    ("/api/list_deployments", Some(Action::Read), r#"{"policy":null}"#),
+    (
+        "/api/list_deployments",
+        Some(Action::Read),
+        r#"{"policy":null}"#,
+    ),
 ];
 
 /// What a caller of `role` (None: anonymous) must get for an operation needing `needed`.

@@ -81,7 +81,9 @@ fn privileged(name: &str) -> Deployment {
 #[derive(Debug, PartialEq)]
 enum Seen {
     /// Admitted without a warning; `audited` when the audit event carries the VAP annotation.
-    Admitted { audited: bool },
+    Admitted {
+        audited: bool,
+    },
     Warned(String),
     Denied(String),
 }
@@ -96,11 +98,15 @@ async fn try_privileged(
         Ok(created) if !created.warnings.is_empty() => Seen::Warned(created.warnings.join("; ")),
         Ok(_) => {
             let event = receiver
-                .wait_for(Duration::from_secs(10), "the audit event of a create", |e| {
-                    e.object_ref("namespace") == Some(namespace)
-                        && e.object_ref("name") == Some(name)
-                        && e.field("verb") == Some("create")
-                })
+                .wait_for(
+                    Duration::from_secs(10),
+                    "the audit event of a create",
+                    |e| {
+                        e.object_ref("namespace") == Some(namespace)
+                            && e.object_ref("name") == Some(name)
+                            && e.field("verb") == Some("create")
+                    },
+                )
                 .await
                 .expect("the apiserver's audit webhook delivers the create");
             Seen::Admitted {
@@ -183,7 +189,10 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
         let namespaces: Api<Namespace> = Api::all(cluster.admin_client().await.unwrap());
         let ns: Namespace =
             serde_json::from_value(json!({ "metadata": { "name": namespace } })).unwrap();
-        namespaces.create(&PostParams::default(), &ns).await.unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
     }
 
     let created = server
@@ -194,7 +203,11 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
             &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
         )
         .await;
-    assert!(created.status == 201 || created.status == 200, "{}", created.body);
+    assert!(
+        created.status == 201 || created.status == 200,
+        "{}",
+        created.body
+    );
     let proposal = |mode: &str| {
         json!({
             "policy": "disallow-privileged",
@@ -225,7 +238,12 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
 
         // Gates: the proposer cannot approve; an author lacks the role; a second proposal waits.
         let own = server
-            .call("POST", &format!("/api/v1/rollouts/{id}/approve"), &author, "{}")
+            .call(
+                "POST",
+                &format!("/api/v1/rollouts/{id}/approve"),
+                &author,
+                "{}",
+            )
             .await;
         assert_eq!(own.status, 403, "{}", own.body);
         let again = server
@@ -243,13 +261,21 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
             )
             .await;
         assert_eq!(approved.status, 200, "{}", approved.body);
-        let waiting = wait_for(&server, &admin, &id, Duration::from_secs(60), "wave 2 waits", |r| {
-            r["summary"]["current_wave"] == 1 && state(r) == "pending_approval"
-        })
+        let waiting = wait_for(
+            &server,
+            &admin,
+            &id,
+            Duration::from_secs(60),
+            "wave 2 waits",
+            |r| r["summary"]["current_wave"] == 1 && state(r) == "pending_approval",
+        )
         .await;
         let steps = waiting["steps"].as_array().unwrap();
         assert_eq!(steps[0]["state"], "applied", "{waiting:#}");
-        assert!(steps[1..].iter().all(|s| s["state"] == "pending"), "{waiting:#}");
+        assert!(
+            steps[1..].iter().all(|s| s["state"] == "pending"),
+            "{waiting:#}"
+        );
         assert_eq!(steps[0]["applies"], 1);
 
         // Wave 2 needs two approvals from two people.
@@ -259,9 +285,14 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
                 .await;
             assert_eq!(reply.status, expected, "{}", reply.body);
         }
-        let done = wait_for(&server, &admin, &id, Duration::from_secs(60), "applied", |r| {
-            state(r) == "applied"
-        })
+        let done = wait_for(
+            &server,
+            &admin,
+            &id,
+            Duration::from_secs(60),
+            "applied",
+            |r| state(r) == "applied",
+        )
         .await;
         for step in done["steps"].as_array().unwrap() {
             assert_eq!(step["state"], "applied", "{done:#}");
@@ -322,7 +353,11 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     let live = json_of(&server.call("GET", "/api/v1/deployments", &admin, "").await);
     let live = live.as_array().unwrap();
     assert_eq!(live.len(), 3, "{live:?}");
-    assert!(live.iter().all(|d| d["mode"] == "enforce" && d["drift"] == "in_sync"), "{live:?}");
+    assert!(
+        live.iter()
+            .all(|d| d["mode"] == "enforce" && d["drift"] == "in_sync"),
+        "{live:?}"
+    );
 
     // Drift: the binding deleted out of band on the dev cluster.
     let dev = &testbed.clusters[0];
@@ -377,7 +412,10 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     );
     assert_eq!(report["reapplied"], 1, "{report}");
     let binding = bindings.get("disallow-privileged").await.unwrap();
-    assert_eq!(binding.data["spec"]["validationActions"], json!(["Deny", "Audit"]));
+    assert_eq!(
+        binding.data["spec"]["validationActions"],
+        json!(["Deny", "Audit"])
+    );
 
     // Roll back the enforce rollout: every cluster is back in warn.
     let reply = server
@@ -392,13 +430,23 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     let rollback = json_of(&reply);
     assert_eq!(rollback["summary"]["kind"], "rollback");
     let rollback_id = rollback["summary"]["id"].as_str().unwrap().to_owned();
-    wait_for(&server, &admin, &rollback_id, Duration::from_secs(60), "rolled back", |r| {
-        state(r) == "applied"
-    })
+    wait_for(
+        &server,
+        &admin,
+        &rollback_id,
+        Duration::from_secs(60),
+        "rolled back",
+        |r| state(r) == "applied",
+    )
     .await;
     let parent = json_of(
         &server
-            .call("GET", &format!("/api/v1/rollouts/{previous_rollout}"), &admin, "")
+            .call(
+                "GET",
+                &format!("/api/v1/rollouts/{previous_rollout}"),
+                &admin,
+                "",
+            )
             .await,
     );
     assert_eq!(state(&parent), "rolled_back");
@@ -423,7 +471,11 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
             "",
         )
         .await;
-    assert_eq!(reply.status, 409, "a rollback is not removed: {}", reply.body);
+    assert_eq!(
+        reply.status, 409,
+        "a rollback is not removed: {}",
+        reply.body
+    );
 
     // The audit log has every step.
     let actions: Vec<String> = sqlx::query_scalar(
@@ -443,7 +495,10 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
         "deployment.drift",
         "deployment.reconcile",
     ] {
-        assert!(actions.iter().any(|a| a == expected), "{expected} missing from {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing from {actions:?}"
+        );
     }
 
     for cluster in testbed.clusters.iter().take(3) {
@@ -508,7 +563,11 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
             &json!({ "from": "library", "entry": "disallow-host-namespaces" }).to_string(),
         )
         .await;
-    assert!(created.status == 201 || created.status == 200, "{}", created.body);
+    assert!(
+        created.status == 201 || created.status == 200,
+        "{}",
+        created.body
+    );
     let policy_name = "disallow-host-namespaces";
     let reply = server
         .call(
@@ -543,14 +602,27 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let id = json_of(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let id = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let reply = server
-        .call("POST", &format!("/api/v1/rollouts/{id}/approve"), &approver, "{}")
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/approve"),
+            &approver,
+            "{}",
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let done = wait_for(&server, &admin, &id, Duration::from_secs(90), "finished", |r| {
-        state(r) == "failed"
-    })
+    let done = wait_for(
+        &server,
+        &admin,
+        &id,
+        Duration::from_secs(90),
+        "finished",
+        |r| state(r) == "failed",
+    )
     .await;
     let steps = done["steps"].as_array().unwrap();
     let by_name = |name: &str| steps.iter().find(|s| s["cluster_name"] == name).unwrap();
@@ -568,19 +640,32 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
             "ValidatingAdmissionPolicyBinding",
         )),
     );
-    let live = policies.get(&policy_name).await.unwrap();
+    let live = policies.get(policy_name).await.unwrap();
     assert_eq!(live.data["spec"]["validationActions"], json!(["Audit"]));
 
     // Removing the failed rollout's policy takes it off the cluster that got it.
     let reply = server
-        .call("POST", &format!("/api/v1/rollouts/{id}/remove"), &approver, "")
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/remove"),
+            &approver,
+            "",
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let removal = json_of(&reply)["summary"]["id"].as_str().unwrap().to_owned();
-    wait_for(&server, &admin, &removal, Duration::from_secs(60), "removed", |r| {
-        state(r) == "applied"
-    })
+    let removal = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(
+        &server,
+        &admin,
+        &removal,
+        Duration::from_secs(60),
+        "removed",
+        |r| state(r) == "applied",
+    )
     .await;
-    assert!(policies.get_opt(&policy_name).await.unwrap().is_none());
+    assert!(policies.get_opt(policy_name).await.unwrap().is_none());
     server.stop().await;
 }

@@ -45,10 +45,7 @@ impl Executor {
                 delete: Vec::new(),
                 leaves: Some((desired.version, desired.mode)),
             };
-            let found = match self.in_place(&credentials, &plan).await {
-                Ok(()) => None,
-                Err(detail) => Some(detail),
-            };
+            let found = self.in_place(&credentials, &plan).await.err();
             let (drift, detail, action) = match found {
                 None => (Drift::InSync, String::new(), None),
                 Some(detail) if cluster.reconcile => {

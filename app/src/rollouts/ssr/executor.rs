@@ -20,7 +20,9 @@ use super::queries::{self, Desired};
 use super::service::load;
 use crate::audit::ssr::{record, Event};
 use crate::auth::{Principal, Role};
-use crate::clusters::ssr::{service as clusters, ClusterConnector, ClusterError, Context, Credentials};
+use crate::clusters::ssr::{
+    service as clusters, ClusterConnector, ClusterError, Context, Credentials,
+};
 use crate::db::{new_id, now_ms, Db};
 use crate::error::AppError;
 use crate::policies::ssr::queries as policy_queries;
@@ -485,7 +487,8 @@ impl Executor {
             .map_err(db_error("reading a rollout"))?
             .ok_or_else(|| AppError::NotFound(format!("rollout {}", work.rollout_id)))?;
         let step = &work.step;
-        let finish = |state, message: String| self.finish(id, claim, &summary, step, state, message, None);
+        let finish =
+            |state, message: String| self.finish(id, claim, &summary, step, state, message, None);
         if step.attempts > self.settings.max_attempts {
             return finish(
                 StepState::Failed,
@@ -496,14 +499,17 @@ impl Executor {
             )
             .await;
         }
-        let (_cluster, credentials) = match clusters::open_credentials(&self.context(), &step.cluster_id).await {
-            Ok(found) => found,
-            Err(AppError::NotFound(_)) => {
-                return finish(StepState::Skipped, "the cluster was removed".into()).await
-            }
-            Err(AppError::Conflict(message)) => return finish(StepState::Skipped, message).await,
-            Err(err) => return Err(err),
-        };
+        let (_cluster, credentials) =
+            match clusters::open_credentials(&self.context(), &step.cluster_id).await {
+                Ok(found) => found,
+                Err(AppError::NotFound(_)) => {
+                    return finish(StepState::Skipped, "the cluster was removed".into()).await
+                }
+                Err(AppError::Conflict(message)) => {
+                    return finish(StepState::Skipped, message).await
+                }
+                Err(err) => return Err(err),
+            };
         let plan = match self.plan(&summary, &work).await {
             Ok(plan) => plan,
             Err(message) => return finish(StepState::Failed, message).await,
@@ -531,7 +537,11 @@ impl Executor {
             return finish(StepState::Failed, message).await;
         }
         if let Err(message) = self.in_place(&credentials, &plan).await {
-            return finish(StepState::Failed, format!("read-back after apply: {message}")).await;
+            return finish(
+                StepState::Failed,
+                format!("read-back after apply: {message}"),
+            )
+            .await;
         }
         let message = format!(
             "applied {} object(s){}, read back as desired",
@@ -542,8 +552,16 @@ impl Executor {
                 format!(", removed {}", plan.delete.len())
             }
         );
-        self.finish(id, claim, &summary, step, StepState::Applied, message, Some(&plan))
-            .await
+        self.finish(
+            id,
+            claim,
+            &summary,
+            step,
+            StepState::Applied,
+            message,
+            Some(&plan),
+        )
+        .await
     }
 
     /// What the step does: fixed at proposal for rollbacks and removals; rendered from the version
@@ -568,9 +586,10 @@ impl Executor {
             .await
             .map_err(internal)?;
         let apply = plan::desired_objects(&version.content, summary.mode, &namespaces)?;
-        let current = queries::deployment(self.db.pool(), &work.step.cluster_id, &summary.policy_id)
-            .await
-            .map_err(internal)?;
+        let current =
+            queries::deployment(self.db.pool(), &work.step.cluster_id, &summary.policy_id)
+                .await
+                .map_err(internal)?;
         let kept: Vec<String> = apply.iter().map(plan::identity).collect();
         let delete = current
             .map(|c| {
@@ -633,7 +652,11 @@ impl Executor {
 
     /// Whether the cluster holds the plan's outcome: every applied object as desired, every deleted
     /// one gone. The error says which object is not.
-    pub(super) async fn in_place(&self, credentials: &Credentials, plan: &Plan) -> Result<(), String> {
+    pub(super) async fn in_place(
+        &self,
+        credentials: &Credentials,
+        plan: &Plan,
+    ) -> Result<(), String> {
         for object in &plan.apply {
             let live = self
                 .retry(|| self.connector.get(credentials, object))
@@ -691,7 +714,10 @@ impl Executor {
             .await
             .map_err(db_error("finishing a step"))?
         {
-            tracing::warn!(step = id, "a step's claim was taken over before it finished");
+            tracing::warn!(
+                step = id,
+                "a step's claim was taken over before it finished"
+            );
             return Ok(());
         }
         if let (StepState::Applied, Some(plan)) = (state, plan) {

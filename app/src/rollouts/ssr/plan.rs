@@ -137,11 +137,7 @@ pub fn difference(desired: &Value, live: &Value) -> Option<String> {
                             .unwrap_or(json!({}))
                     };
                     return ["labels", "annotations"].iter().find_map(|part| {
-                        walk(
-                            &meta(part),
-                            &live_meta(part),
-                            &format!("metadata.{part}"),
-                        )
+                        walk(&meta(part), &live_meta(part), &format!("metadata.{part}"))
                     });
                 }
                 let here = if path.is_empty() {
@@ -164,7 +160,9 @@ pub fn difference(desired: &Value, live: &Value) -> Option<String> {
                     .enumerate()
                     .find_map(|(i, (w, h))| walk(w, h, &format!("{path}[{i}]")))
             }
-            (Value::Number(a), Value::Number(b)) => (a.as_f64() != b.as_f64()).then(|| path.to_owned()),
+            (Value::Number(a), Value::Number(b)) => {
+                (a.as_f64() != b.as_f64()).then(|| path.to_owned())
+            }
             (a, b) => (a != b).then(|| path.to_owned()),
         }
     }
@@ -219,7 +217,11 @@ mod tests {
         let current = Desired {
             version: 2,
             mode: Mode::Enforce,
-            manifests: vec![policy.clone(), binding(json!(["Deny", "Audit"])), extra.clone()],
+            manifests: vec![
+                policy.clone(),
+                binding(json!(["Deny", "Audit"])),
+                extra.clone(),
+            ],
             rollout_id: "r2".into(),
         };
         let plan = rollback(Some(&current), Some(&previous));
@@ -240,8 +242,7 @@ mod tests {
             source: "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata:\n  name: restricted\nspec:\n  level: restricted\n  version: v1.30\n".into(),
             ..Content::default()
         };
-        let objects =
-            desired_objects(&content, Mode::Warn, &["a".into(), "b".into()]).unwrap();
+        let objects = desired_objects(&content, Mode::Warn, &["a".into(), "b".into()]).unwrap();
         let names: Vec<&str> = objects
             .iter()
             .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))

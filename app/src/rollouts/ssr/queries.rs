@@ -284,8 +284,7 @@ pub async fn insert_decision<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     rollout_id: &str,
     wave: i64,
-    user_id: &str,
-    user_name: &str,
+    who: &crate::auth::Principal,
     approve: bool,
     comment: &str,
     now: i64,
@@ -296,8 +295,8 @@ pub async fn insert_decision<'e, E: Executor<'e, Database = Any>>(
     )
     .bind(rollout_id)
     .bind(wave)
-    .bind(user_id)
-    .bind(user_name)
+    .bind(&who.user_id)
+    .bind(&who.display_name)
     .bind(if approve { "approve" } else { "reject" })
     .bind(comment)
     .bind(now)
@@ -358,7 +357,8 @@ pub async fn insert_step<'e, E: Executor<'e, Database = Any>>(
     Ok(())
 }
 
-const STEP_COLUMNS: &str = "id, wave, cluster_id, cluster_name, state, attempts, applies, message, \
+const STEP_COLUMNS: &str =
+    "id, wave, cluster_id, cluster_name, state, attempts, applies, message, \
      started_ms, finished_ms";
 
 fn step(row: &AnyRow) -> Result<Step, sqlx::Error> {

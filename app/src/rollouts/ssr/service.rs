@@ -130,8 +130,10 @@ pub async fn propose(
     for namespace in &namespaces {
         validate_name("namespace", namespace)?;
     }
-    let objects = plan::desired_objects(&version.content, input.mode, &namespaces)
-        .map_err(|err| AppError::Invalid(format!("version {number} cannot be rolled out: {err}")))?;
+    let objects =
+        plan::desired_objects(&version.content, input.mode, &namespaces).map_err(|err| {
+            AppError::Invalid(format!("version {number} cannot be rolled out: {err}"))
+        })?;
     let needs_gatekeeper = objects.iter().any(|o| {
         o.get("apiVersion")
             .and_then(serde_json::Value::as_str)
@@ -244,9 +246,17 @@ pub async fn propose(
         .await
         .map_err(db_error("saving a wave"))?;
         for cluster in members {
-            queries::insert_step(&mut *tx, &new_id(), &id, position, &cluster.id, &cluster.name, "")
-                .await
-                .map_err(db_error("saving a step"))?;
+            queries::insert_step(
+                &mut *tx,
+                &new_id(),
+                &id,
+                position,
+                &cluster.id,
+                &cluster.name,
+                "",
+            )
+            .await
+            .map_err(db_error("saving a step"))?;
         }
     }
     record(
@@ -330,23 +340,14 @@ pub async fn decide(
         .begin()
         .await
         .map_err(db_error("starting a transaction"))?;
-    queries::insert_decision(
-        &mut *tx,
-        id,
-        wave.position,
-        &who.user_id,
-        &who.display_name,
-        approve,
-        comment,
-        now,
-    )
-    .await
-    .map_err(|err| match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            AppError::Conflict(format!("you already decided on wave `{}`", wave.name))
-        }
-        _ => AppError::internal("saving a decision", err),
-    })?;
+    queries::insert_decision(&mut *tx, id, wave.position, who, approve, comment, now)
+        .await
+        .map_err(|err| match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                AppError::Conflict(format!("you already decided on wave `{}`", wave.name))
+            }
+            _ => AppError::internal("saving a decision", err),
+        })?;
     let changed = if !approve {
         queries::set_wave_state(
             &mut *tx,
@@ -617,11 +618,19 @@ async fn undo(
     .await
     .map_err(db_error("saving a wave"))?;
     for (cluster_id, cluster_name, plan) in &plans {
-        let plan = serde_json::to_string(plan)
-            .map_err(|err| AppError::internal("saving a plan", err))?;
-        queries::insert_step(&mut *tx, &new_id(), &new, 0, cluster_id, cluster_name, &plan)
-            .await
-            .map_err(db_error("saving a step"))?;
+        let plan =
+            serde_json::to_string(plan).map_err(|err| AppError::internal("saving a plan", err))?;
+        queries::insert_step(
+            &mut *tx,
+            &new_id(),
+            &new,
+            0,
+            cluster_id,
+            cluster_name,
+            &plan,
+        )
+        .await
+        .map_err(db_error("saving a step"))?;
     }
     record(
         &mut *tx,
