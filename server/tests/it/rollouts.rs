@@ -669,3 +669,137 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
     assert!(policies.get_opt(policy_name).await.unwrap().is_none());
     server.stop().await;
 }
+
+/// Two executors (as two server replicas would run) over one PostgreSQL database and a simulated
+/// fleet: every step is claimed by exactly one of them, so each cluster receives the policy once.
+#[tokio::test]
+async fn postgres_two_replicas_never_run_a_step_twice() {
+    use std::sync::Arc;
+
+    use palisade_app::clusters::ssr::{service as clusters, Context};
+    use palisade_app::clusters::{CredentialsInput, NewCluster};
+    use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
+    use palisade_app::rollouts::ssr::{Executor, Settings};
+    use palisade_app::secrets::Sealer;
+
+    // The server's own executor sleeps for the whole test: only the two below work.
+    let server = TestServer::start(
+        Backend::Postgres,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__ROLLOUTS__POLL_MS", "3600000"),
+        ],
+    )
+    .await;
+    let (admin, _) = server.user_token(Role::Admin).await;
+    let author = server.login_token(Role::Author).await;
+    let approver = server.login_token(Role::Approver).await;
+    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
+    let fleet = Arc::new(SimulatedFleet::new(Duration::from_millis(5)));
+    let context = Context {
+        db: &server.pool,
+        sealer: Some(&sealer),
+        connector: fleet.as_ref(),
+    };
+    const CLUSTERS: usize = 40;
+    for i in 0..CLUSTERS {
+        let input = NewCluster {
+            name: format!("sim-{i}"),
+            environment: "prod".into(),
+            labels: Default::default(),
+            credentials: CredentialsInput::Token {
+                api_url: format!("https://sim-{i}.example:6443"),
+                ca_pem: String::new(),
+                token: format!("token-{i}"),
+            },
+        };
+        clusters::register(&context, &admin, palisade_app::db::now_ms(), input)
+            .await
+            .unwrap();
+    }
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
+        )
+        .await;
+    assert!(created.status == 201 || created.status == 200, "{}", created.body);
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({ "policy": "disallow-privileged", "mode": "enforce", "waves": [{ "selector": {} }] })
+                .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = json_of(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let reply = server
+        .call("POST", &format!("/api/v1/rollouts/{id}/approve"), &approver, "{}")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    let settings = Settings {
+        concurrency: 6,
+        drift_every: None,
+        ..Settings::default()
+    };
+    let replicas: Vec<Arc<Executor>> = (0..2)
+        .map(|_| {
+            Arc::new(Executor::new(
+                server.pool.clone(),
+                Some(sealer.clone()),
+                fleet.clone(),
+                settings.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut tasks = Vec::new();
+    for replica in &replicas {
+        let (replica, pool, id) = (replica.clone(), server.pool.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ran = 0;
+            loop {
+                ran += replica.round(palisade_app::db::now_ms()).await.unwrap();
+                let state: String = sqlx::query_scalar("SELECT state FROM rollouts WHERE id = $1")
+                    .bind(&id)
+                    .fetch_one(pool.pool())
+                    .await
+                    .unwrap();
+                if state == "applied" {
+                    return ran;
+                }
+                assert!(Instant::now() < deadline, "the rollout is still {state}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    let mut ran = Vec::new();
+    for task in tasks {
+        ran.push(task.await.unwrap());
+    }
+    assert_eq!(ran.iter().sum::<usize>(), CLUSTERS, "each step claimed once: {ran:?}");
+    assert!(ran.iter().all(|&n| n > 0), "both replicas worked: {ran:?}");
+    let applies = fleet.applies();
+    assert_eq!(applies.len(), CLUSTERS);
+    // disallow-privileged is a policy and its binding: two objects, each applied once.
+    assert!(applies.values().all(|&n| n == 2), "{applies:?}");
+    assert!(
+        fleet.peak_in_flight() <= 2 * settings.concurrency,
+        "peak {} calls in flight",
+        fleet.peak_in_flight()
+    );
+    let steps: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT attempts, applies FROM rollout_steps WHERE rollout_id = $1")
+            .bind(&id)
+            .fetch_all(server.pool.pool())
+            .await
+            .unwrap();
+    assert_eq!(steps.len(), CLUSTERS);
+    assert!(steps.iter().all(|&s| s == (1, 1)), "{steps:?}");
+    server.stop().await;
+}

@@ -6,6 +6,7 @@ pub mod executor;
 pub mod plan;
 pub mod queries;
 pub mod service;
+pub mod simulated;
 
 pub use drift::DriftReport;
 pub use executor::{Executor, Settings};
