@@ -454,7 +454,7 @@ async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() 
     })
     .unwrap();
     let connector = KubeConnector::default();
-    let entry = palisade_engine::library::entry("disallow-privileged")
+    let entry = palisade_engine::library::entry("disallow-host-path")
         .unwrap()
         .unwrap();
     let admin = cluster.admin_client().await.unwrap();

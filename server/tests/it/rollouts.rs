@@ -725,7 +725,11 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
             &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
         )
         .await;
-    assert!(created.status == 201 || created.status == 200, "{}", created.body);
+    assert!(
+        created.status == 201 || created.status == 200,
+        "{}",
+        created.body
+    );
     let reply = server
         .call(
             "POST",
@@ -736,9 +740,17 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let id = json_of(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let id = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let reply = server
-        .call("POST", &format!("/api/v1/rollouts/{id}/approve"), &approver, "{}")
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/approve"),
+            &approver,
+            "{}",
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 
@@ -782,7 +794,11 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
     for task in tasks {
         ran.push(task.await.unwrap());
     }
-    assert_eq!(ran.iter().sum::<usize>(), CLUSTERS, "each step claimed once: {ran:?}");
+    assert_eq!(
+        ran.iter().sum::<usize>(),
+        CLUSTERS,
+        "each step claimed once: {ran:?}"
+    );
     assert!(ran.iter().all(|&n| n > 0), "both replicas worked: {ran:?}");
     let applies = fleet.applies();
     assert_eq!(applies.len(), CLUSTERS);
@@ -802,4 +818,209 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
     assert_eq!(steps.len(), CLUSTERS);
     assert!(steps.iter().all(|&s| s == (1, 1)), "{steps:?}");
     server.stop().await;
+}
+
+/// The real binary killed with SIGKILL in the middle of a rollout, then started again on the same
+/// database: the rollout completes, every cluster applied, and no step was sent twice (the one
+/// that was interrupted is read back first and not sent again when it had landed).
+#[tokio::test]
+async fn a_rollout_survives_sigkill_of_the_server() {
+    use palisade_app::auth::Principal;
+    use palisade_app::clusters::ssr::{service as clusters, Context, KubeConnector};
+    use palisade_app::clusters::{CredentialsInput, NewCluster};
+    use palisade_app::db::{now_ms, DatabaseUrl, Db, PoolSettings};
+    use palisade_app::policies::{Mode, NewPolicy};
+    use palisade_app::rollouts::{NewRollout, NewWave, Selector};
+    use palisade_app::secrets::Sealer;
+
+    let testbed = testbed();
+    let dir = crate::support::scratch_dir("palisade_sigkill");
+    let url = format!("sqlite://{}/palisade.db", dir.display());
+    let db = Db::connect(
+        &DatabaseUrl::parse(&url).unwrap(),
+        &PoolSettings {
+            max_connections: 4,
+            connect_timeout: Duration::from_secs(5),
+        },
+    )
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+
+    // Arranged directly in the database: three real clusters, a policy, an approved rollout.
+    let admin = Principal::new("admin-1", "Admin", Role::Admin);
+    let author = Principal::new("author-1", "Author", Role::Author);
+    let approver = Principal::new("approver-1", "Approver", Role::Approver);
+    let sealer = Sealer::from_hex(KEY).unwrap();
+    let connector = KubeConnector::default();
+    let context = Context {
+        db: &db,
+        sealer: Some(&sealer),
+        connector: &connector,
+    };
+    for cluster in testbed.clusters.iter().take(3) {
+        let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+        let input = NewCluster {
+            name: format!("killed-{}", cluster.name),
+            environment: "prod".into(),
+            labels: Default::default(),
+            credentials: CredentialsInput::Kubeconfig {
+                kubeconfig,
+                context: None,
+            },
+        };
+        clusters::register(&context, &admin, now_ms(), input)
+            .await
+            .unwrap();
+    }
+    palisade_app::policies::ssr::create(
+        &db,
+        &author,
+        now_ms(),
+        NewPolicy::Library {
+            entry: "require-run-as-non-root".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let rollout = palisade_app::rollouts::ssr::service::propose(
+        &db,
+        &author,
+        now_ms(),
+        NewRollout {
+            policy: "require-run-as-non-root".into(),
+            version: None,
+            mode: Mode::Warn,
+            waves: vec![NewWave {
+                name: "all".into(),
+                selector: Selector::default(),
+                approvals: 1,
+                soak_secs: 0,
+                violation_threshold: None,
+            }],
+            namespaces: Vec::new(),
+            note: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let id = rollout.summary.id.clone();
+    palisade_app::rollouts::ssr::service::decide(&db, &approver, now_ms(), &id, true, "go")
+        .await
+        .unwrap();
+
+    let start = || {
+        std::process::Command::new(crate::support::palisade_bin())
+            .arg("serve")
+            .env("PALISADE__HTTP__ADDRESS", "127.0.0.1:0")
+            .env("PALISADE__DATABASE__URL", &url)
+            .env("PALISADE__SECRETS__KEY", KEY)
+            .env("PALISADE__ROLLOUTS__CONCURRENCY", "1")
+            .env("PALISADE__ROLLOUTS__POLL_MS", "50")
+            .env("PALISADE__ROLLOUTS__LEASE_SECS", "2")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start palisade")
+    };
+    let steps = || async {
+        sqlx::query_as::<_, (String, String, i64, i64, String)>(
+            "SELECT cluster_name, state, attempts, applies, message FROM rollout_steps \
+             WHERE rollout_id = $1 ORDER BY cluster_name",
+        )
+        .bind(&id)
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+    };
+
+    // Kill it as soon as it has started on the clusters and before it has finished them all.
+    let mut first = start();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = steps().await;
+        let started = now.iter().any(|s| s.1 != "pending");
+        let finished = now.iter().filter(|s| s.1 == "applied").count();
+        if started && finished < now.len() {
+            first.kill().unwrap();
+            first.wait().unwrap();
+            break;
+        }
+        assert!(
+            finished < now.len(),
+            "finished before it could be killed: {now:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the rollout never started: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let at_kill = steps().await;
+    eprintln!("at SIGKILL: {at_kill:?}");
+    assert!(at_kill.iter().any(|s| s.1 != "applied"), "{at_kill:?}");
+
+    // Started again, it completes.
+    let mut second = start();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let state: String = sqlx::query_scalar("SELECT state FROM rollouts WHERE id = $1")
+            .bind(&id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        if state == "applied" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not applied after the restart: {state}, {:?}",
+            steps().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let after = steps().await;
+    eprintln!("after the restart: {after:?}");
+    assert_eq!(after.len(), 3);
+    for (cluster, state, attempts, applies, message) in &after {
+        assert_eq!(state, "applied", "{cluster}: {message}");
+        assert!(*attempts <= 2, "{cluster}: {attempts} attempts");
+        // An interrupted step is read back before it is sent again: sent twice only when the
+        // first send had not landed.
+        if *applies > 1 {
+            assert_eq!(*attempts, 2, "{cluster}");
+        }
+        assert!(
+            *applies <= *attempts,
+            "{cluster}: {applies} sends in {attempts} attempts"
+        );
+    }
+    // Steps that had finished before the kill were not touched again.
+    for before in at_kill.iter().filter(|s| s.1 == "applied") {
+        let now = after.iter().find(|s| s.0 == before.0).unwrap();
+        assert_eq!((now.2, now.3), (before.2, before.3), "{}", before.0);
+    }
+    for cluster in testbed.clusters.iter().take(3) {
+        let bindings: Api<kube::core::DynamicObject> = Api::all_with(
+            cluster.admin_client().await.unwrap(),
+            &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingAdmissionPolicyBinding",
+            )),
+        );
+        let binding = bindings.get("require-run-as-non-root").await.unwrap();
+        assert_eq!(
+            binding.data["spec"]["validationActions"],
+            json!(["Warn", "Audit"])
+        );
+        let _ = bindings
+            .delete("require-run-as-non-root", &Default::default())
+            .await;
+    }
+    db.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -703,14 +703,9 @@ impl Executor {
             .begin()
             .await
             .map_err(db_error("starting a transaction"))?;
-        let previous = queries::deployment(&mut *tx, &step.cluster_id, &summary.policy_id)
-            .await
-            .map_err(db_error("reading a deployment"))?;
-        let previous_text = previous
-            .as_ref()
-            .and_then(|p| serde_json::to_string(p).ok())
-            .unwrap_or_default();
-        if !queries::finish_step(&mut *tx, id, claim, state, &message, &previous_text, now)
+        // The first statement writes, so on SQLite the transaction takes the write lock at once
+        // (waiting its turn) instead of failing to upgrade a read lock another writer got first.
+        if !queries::finish_step(&mut *tx, id, claim, state, &message, now)
             .await
             .map_err(db_error("finishing a step"))?
         {
@@ -719,6 +714,17 @@ impl Executor {
                 "a step's claim was taken over before it finished"
             );
             return Ok(());
+        }
+        let previous = queries::deployment(&mut *tx, &step.cluster_id, &summary.policy_id)
+            .await
+            .map_err(db_error("reading a deployment"))?;
+        if let Some(previous) = previous
+            .as_ref()
+            .and_then(|p| serde_json::to_string(p).ok())
+        {
+            queries::set_previous(&mut *tx, id, &previous)
+                .await
+                .map_err(db_error("keeping the previous deployment"))?;
         }
         if let (StepState::Applied, Some(plan)) = (state, plan) {
             match plan.leaves {

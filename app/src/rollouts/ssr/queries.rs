@@ -81,16 +81,18 @@ pub async fn active_ids<'e, E: Executor<'e, Database = Any>>(
         .await
 }
 
-/// A rollout of `policy_id` that has not finished, if any.
+/// A rollout of `policy_id` other than `except` that has not finished, if any.
 pub async fn unfinished_of_policy<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     policy_id: &str,
+    except: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT id FROM rollouts WHERE policy_id = $1 \
+        "SELECT id FROM rollouts WHERE policy_id = $1 AND id <> $2 \
          AND state IN ('pending_approval', 'applying', 'paused') LIMIT 1",
     )
     .bind(policy_id)
+    .bind(except)
     .fetch_optional(executor)
     .await
 }
@@ -508,22 +510,34 @@ pub async fn finish_step<'e, E: Executor<'e, Database = Any>>(
     claim: &str,
     state: StepState,
     message: &str,
-    previous: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE rollout_steps SET state = $1, message = $2, previous = $3, finished_ms = $4, \
-         lease_ms = 0 WHERE id = $5 AND claim = $6 AND state = 'running'",
+        "UPDATE rollout_steps SET state = $1, message = $2, finished_ms = $3, \
+         lease_ms = 0 WHERE id = $4 AND claim = $5 AND state = 'running'",
     )
     .bind(state.as_str())
     .bind(message)
-    .bind(previous)
     .bind(now)
     .bind(id)
     .bind(claim)
     .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Keep on a finished step the deployment it replaced (JSON), for a rollback.
+pub async fn set_previous<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: &str,
+    previous: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE rollout_steps SET previous = $1 WHERE id = $2")
+        .bind(previous)
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(())
 }
 
 /// Every step not yet run becomes `skipped`, with why.

@@ -192,15 +192,6 @@ pub async fn propose(
         .begin()
         .await
         .map_err(db_error("starting a transaction"))?;
-    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &policy.id)
-        .await
-        .map_err(db_error("reading rollouts"))?
-    {
-        return Err(AppError::Conflict(format!(
-            "rollout {other} of policy `{}` has not finished: let it finish, or abort or reject it first",
-            policy.name
-        )));
-    }
     let id = new_id();
     queries::insert(
         &mut *tx,
@@ -221,6 +212,16 @@ pub async fn propose(
     )
     .await
     .map_err(db_error("saving a rollout"))?;
+    // Checked after the insert, in the same transaction: the insert takes the write lock first.
+    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &policy.id, &id)
+        .await
+        .map_err(db_error("reading rollouts"))?
+    {
+        return Err(AppError::Conflict(format!(
+            "rollout {other} of policy `{}` has not finished: let it finish, or abort or reject it first",
+            policy.name
+        )));
+    }
     for (position, (name, wave, members)) in waves.iter().enumerate() {
         let position = i64::try_from(position).unwrap_or(i64::MAX);
         queries::insert_wave(
@@ -573,14 +574,6 @@ async fn undo(
         .begin()
         .await
         .map_err(db_error("starting a transaction"))?;
-    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &summary.policy_id)
-        .await
-        .map_err(db_error("reading rollouts"))?
-    {
-        return Err(AppError::Conflict(format!(
-            "rollout {other} of this policy has not finished: let it finish, or abort it first"
-        )));
-    }
     let new = new_id();
     queries::insert(
         &mut *tx,
@@ -601,6 +594,14 @@ async fn undo(
     )
     .await
     .map_err(db_error("saving a rollout"))?;
+    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &summary.policy_id, &new)
+        .await
+        .map_err(db_error("reading rollouts"))?
+    {
+        return Err(AppError::Conflict(format!(
+            "rollout {other} of this policy has not finished: let it finish, or abort it first"
+        )));
+    }
     queries::insert_wave(
         &mut *tx,
         &new,
