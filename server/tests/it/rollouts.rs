@@ -909,19 +909,29 @@ async fn a_rollout_survives_sigkill_of_the_server() {
         .await
         .unwrap();
 
+    /// The server process, killed with SIGKILL (and reaped) when dropped, even by a failing assert.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let start = || {
-        std::process::Command::new(crate::support::palisade_bin())
-            .arg("serve")
-            .env("PALISADE__HTTP__ADDRESS", "127.0.0.1:0")
-            .env("PALISADE__DATABASE__URL", &url)
-            .env("PALISADE__SECRETS__KEY", KEY)
-            .env("PALISADE__ROLLOUTS__CONCURRENCY", "1")
-            .env("PALISADE__ROLLOUTS__POLL_MS", "50")
-            .env("PALISADE__ROLLOUTS__LEASE_SECS", "2")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start palisade")
+        Killed(
+            std::process::Command::new(crate::support::palisade_bin())
+                .arg("serve")
+                .env("PALISADE__HTTP__ADDRESS", "127.0.0.1:0")
+                .env("PALISADE__DATABASE__URL", &url)
+                .env("PALISADE__SECRETS__KEY", KEY)
+                .env("PALISADE__ROLLOUTS__CONCURRENCY", "1")
+                .env("PALISADE__ROLLOUTS__POLL_MS", "50")
+                .env("PALISADE__ROLLOUTS__LEASE_SECS", "2")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start palisade"),
+        )
     };
     let steps = || async {
         sqlx::query_as::<_, (String, String, i64, i64, String)>(
@@ -935,15 +945,14 @@ async fn a_rollout_survives_sigkill_of_the_server() {
     };
 
     // Kill it as soon as it has started on the clusters and before it has finished them all.
-    let mut first = start();
+    let first = start();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let now = steps().await;
         let started = now.iter().any(|s| s.1 != "pending");
         let finished = now.iter().filter(|s| s.1 == "applied").count();
         if started && finished < now.len() {
-            first.kill().unwrap();
-            first.wait().unwrap();
+            drop(first);
             break;
         }
         assert!(
@@ -961,7 +970,7 @@ async fn a_rollout_survives_sigkill_of_the_server() {
     assert!(at_kill.iter().any(|s| s.1 != "applied"), "{at_kill:?}");
 
     // Started again, it completes.
-    let mut second = start();
+    let second = start();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let state: String = sqlx::query_scalar("SELECT state FROM rollouts WHERE id = $1")
@@ -979,8 +988,7 @@ async fn a_rollout_survives_sigkill_of_the_server() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    second.kill().unwrap();
-    second.wait().unwrap();
+    drop(second);
 
     let after = steps().await;
     eprintln!("after the restart: {after:?}");
