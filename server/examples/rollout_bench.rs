@@ -1,0 +1,220 @@
+//! Rollout benchmark: the wall time to apply one policy (disallow-privileged, in enforce) to
+//!
+//! - 200 clusters simulated behind the cluster trait (each call waits `--latency-ms`, default 20),
+//!   with the executor's concurrency limit checked against the most calls ever in flight; and
+//! - the test bed's real clusters, when its variables are set (`eval "$(e2e/clusters env)"`).
+//!
+//! It also prints the process's peak resident memory. Run:
+//! `cargo run --release -p palisade-server --example rollout_bench -- [--clusters N] [--latency-ms MS]`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use palisade_app::auth::{Principal, Role};
+use palisade_app::clusters::ssr::{service as clusters, ClusterConnector, Context, KubeConnector};
+use palisade_app::clusters::{CredentialsInput, NewCluster};
+use palisade_app::db::{now_ms, DatabaseUrl, Db, PoolSettings};
+use palisade_app::policies::{Mode, NewPolicy};
+use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
+use palisade_app::rollouts::ssr::{service, Executor, Settings};
+use palisade_app::rollouts::{NewRollout, NewWave, Selector};
+use palisade_app::secrets::Sealer;
+
+const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
+        .unwrap_or(default)
+}
+
+/// Peak resident set size of this process, from /proc (Linux).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// A fresh SQLite database with the policy and the given clusters; returns it and an approved
+/// rollout of the policy to every cluster.
+async fn arrange(
+    connector: &dyn ClusterConnector,
+    sealer: &Sealer,
+    inputs: Vec<NewCluster>,
+) -> (Db, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "palisade-bench-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/bench.db", dir.display());
+    let db = Db::connect(
+        &DatabaseUrl::parse(&url).unwrap(),
+        &PoolSettings {
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+        },
+    )
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    let admin = Principal::new("admin", "Admin", Role::Admin);
+    let author = Principal::new("author", "Author", Role::Author);
+    let approver = Principal::new("approver", "Approver", Role::Approver);
+    let context = Context {
+        db: &db,
+        sealer: Some(sealer),
+        connector,
+    };
+    for input in inputs {
+        clusters::register(&context, &admin, now_ms(), input)
+            .await
+            .unwrap();
+    }
+    palisade_app::policies::ssr::create(
+        &db,
+        &author,
+        now_ms(),
+        NewPolicy::Library {
+            entry: "disallow-privileged".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let rollout = service::propose(
+        &db,
+        &author,
+        now_ms(),
+        NewRollout {
+            policy: "disallow-privileged".into(),
+            version: None,
+            mode: Mode::Enforce,
+            waves: vec![NewWave {
+                name: "all".into(),
+                selector: Selector::default(),
+                approvals: 1,
+                soak_secs: 0,
+                violation_threshold: None,
+            }],
+            namespaces: Vec::new(),
+            note: "benchmark".into(),
+        },
+    )
+    .await
+    .unwrap();
+    service::decide(&db, &approver, now_ms(), &rollout.summary.id, true, "")
+        .await
+        .unwrap();
+    (db, rollout.summary.id, dir)
+}
+
+/// Run the executor until the rollout is applied (every step applied); the wall time it took.
+async fn execute(executor: &Executor, db: &Db, id: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        executor.round(now_ms()).await.unwrap();
+        let viewer = Principal::new("viewer", "Viewer", Role::Viewer);
+        let rollout = service::get(db, &viewer, id).await.unwrap();
+        match rollout.summary.state.as_str() {
+            "applied" => {
+                let took = started.elapsed();
+                let not_applied: Vec<_> = rollout
+                    .steps
+                    .iter()
+                    .filter(|s| s.state.as_str() != "applied")
+                    .map(|s| (&s.cluster_name, s.state.as_str(), &s.message))
+                    .collect();
+                assert!(not_applied.is_empty(), "{not_applied:?}");
+                return took;
+            }
+            "applying" | "pending_approval" => {}
+            other => panic!("the rollout ended {other}"),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let count = arg("--clusters", 200);
+    let latency = Duration::from_millis(arg("--latency-ms", 20));
+    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
+    let settings = Settings::default();
+
+    let fleet = Arc::new(SimulatedFleet::new(latency));
+    let inputs = (0..count)
+        .map(|i| NewCluster {
+            name: format!("sim-{i}"),
+            environment: "prod".into(),
+            labels: Default::default(),
+            credentials: CredentialsInput::Token {
+                api_url: format!("https://sim-{i}.example:6443"),
+                ca_pem: String::new(),
+                token: format!("token-{i}"),
+            },
+        })
+        .collect();
+    let (db, id, dir) = arrange(fleet.as_ref(), &sealer, inputs).await;
+    let executor = Executor::new(
+        db.clone(),
+        Some(sealer.clone()),
+        fleet.clone(),
+        settings.clone(),
+    );
+    let took = execute(&executor, &db, &id).await;
+    let applies: usize = fleet.applies().values().sum();
+    println!(
+        "simulated: {count} clusters, {} ms per call, concurrency {}: applied in {:.2} s \
+         ({applies} applies, peak {} calls in flight), peak RSS {:.1} MiB",
+        latency.as_millis(),
+        settings.concurrency,
+        took.as_secs_f64(),
+        fleet.peak_in_flight(),
+        peak_rss_mib()
+    );
+    assert!(fleet.peak_in_flight() <= settings.concurrency);
+    db.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+
+    let Ok(testbed) = palisade_testbed::Testbed::from_env() else {
+        println!("real clusters: skipped, the test bed's variables are not set (eval \"$(e2e/clusters env)\")");
+        return;
+    };
+    let connector = Arc::new(KubeConnector::default());
+    let inputs = testbed
+        .clusters
+        .iter()
+        .map(|cluster| NewCluster {
+            name: format!("bench-{}", cluster.name),
+            environment: "prod".into(),
+            labels: Default::default(),
+            credentials: CredentialsInput::Kubeconfig {
+                kubeconfig: std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap(),
+                context: None,
+            },
+        })
+        .collect();
+    let (db, id, dir) = arrange(connector.as_ref(), &sealer, inputs).await;
+    let executor = Executor::new(db.clone(), Some(sealer), connector, settings);
+    let took = execute(&executor, &db, &id).await;
+    println!(
+        "real: {} test-bed clusters: applied and read back in {:.2} s",
+        testbed.clusters.len(),
+        took.as_secs_f64()
+    );
+    db.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
