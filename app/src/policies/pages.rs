@@ -1204,7 +1204,7 @@ fn StagingView(
         <section class="panel" aria-labelledby="live-heading">
             <h2 id="live-heading">"What is live where"</h2>
             {if staging.live.is_empty() {
-                view! { <p class="empty-state" data-testid="no-rollouts">"No rollouts yet: this policy runs on no cluster. Once rollouts exist, each cluster's version and mode will show here."</p> }.into_any()
+                view! { <p class="empty-state" data-testid="no-rollouts">"This policy runs on no cluster yet. Once a rollout of it is applied, each cluster's version and mode will show here."</p> }.into_any()
             } else {
                 view! {
                     <ul>{staging.live.iter().map(|d| view! { <li>{format!("{} ({}): v{} in {}", d.cluster, d.environment, d.version, d.mode.as_str())}</li> }).collect_view()}</ul>

@@ -358,6 +358,20 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
             .all(|d| d["mode"] == "enforce" && d["drift"] == "in_sync"),
         "{live:?}"
     );
+    let staging = json_of(
+        &server
+            .call(
+                "GET",
+                "/api/v1/policies/disallow-privileged/staging",
+                &author,
+                "",
+            )
+            .await,
+    );
+    let on = staging["live"].as_array().unwrap();
+    assert_eq!(on.len(), 3, "{staging}");
+    assert!(on.iter().all(|d| d["mode"] == "enforce"), "{staging}");
+    assert_eq!(on.iter().filter(|d| d["environment"] == "prod").count(), 2);
 
     // Drift: the binding deleted out of band on the dev cluster.
     let dev = &testbed.clusters[0];

@@ -23,8 +23,9 @@ use crate::db::{new_id, Db};
 use crate::error::AppError;
 use crate::policies::diff::diff_lines;
 use crate::policies::{
-    Content, Engine, EnvironmentMode, LibraryEntry, Mode, NewPolicy, PolicyDetail, PolicyFilter,
-    PolicySummary, RenderedMode, SaveOutcome, Staging, TestRun, Version, VersionDiff, ENVIRONMENTS,
+    Content, Engine, EnvironmentMode, LibraryEntry, LiveDeployment, Mode, NewPolicy, PolicyDetail,
+    PolicyFilter, PolicySummary, RenderedMode, SaveOutcome, Staging, TestRun, Version, VersionDiff,
+    ENVIRONMENTS,
 };
 use queries::PolicyRow;
 
@@ -556,11 +557,29 @@ pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, App
             yaml: render::manifests(&current.content, mode),
         })
         .collect();
+    let clusters = crate::clusters::ssr::queries::list(db.pool())
+        .await
+        .map_err(db_error("listing clusters"))?;
+    let live = crate::rollouts::ssr::queries::deployments(db.pool(), Some(&row.id))
+        .await
+        .map_err(db_error("reading deployments"))?
+        .into_iter()
+        .map(|d| LiveDeployment {
+            environment: clusters
+                .iter()
+                .find(|c| c.id == d.cluster_id)
+                .map(|c| c.environment.clone())
+                .unwrap_or_default(),
+            cluster: d.cluster_name,
+            version: d.version,
+            mode: d.mode,
+        })
+        .collect();
     Ok(Staging {
         policy_id: row.id.clone(),
         version: row.current_version,
         modes: modes_of(&modes, &row.id),
-        live: Vec::new(),
+        live,
         manifests,
     })
 }
