@@ -1046,3 +1046,190 @@ async fn a_rollout_survives_sigkill_of_the_server() {
     db.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Pod Security policy rolled out in enforce labels the named namespace (its other labels kept),
+/// and the apiserver then denies a violating Pod there; removing the policy takes the labels away.
+#[tokio::test]
+async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied() {
+    use k8s_openapi::api::core::v1::Pod;
+
+    let testbed = testbed();
+    let cluster = &testbed.clusters[2];
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
+            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+        ],
+    )
+    .await;
+    let admin = server.login_token(Role::Admin).await;
+    let author = server.login_token(Role::Author).await;
+    let approver = server.login_token(Role::Approver).await;
+    let client = cluster.admin_client().await.unwrap();
+    let namespace = palisade_testbed::unique_name("psa-rollout");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(
+        json!({ "metadata": { "name": namespace, "labels": { "team": "payments" } } }),
+    )
+    .unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/clusters",
+            &admin,
+            &json!({
+                "name": "psa",
+                "environment": "psa",
+                "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig },
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "library", "entry": "pod-security-restricted" }).to_string(),
+        )
+        .await;
+    assert!(
+        created.status == 201 || created.status == 200,
+        "{}",
+        created.body
+    );
+    let proposal = |namespaces: Value| {
+        json!({
+            "policy": "pod-security-restricted",
+            "mode": "enforce",
+            "namespaces": namespaces,
+            "waves": [{ "selector": { "environment": "psa" } }],
+        })
+        .to_string()
+    };
+    // A Pod Security policy without namespaces is refused, saying why.
+    let reply = server
+        .call("POST", "/api/v1/rollouts", &author, &proposal(json!([])))
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("namespace"), "{}", reply.body);
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &proposal(json!([namespace])),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/approve"),
+            &approver,
+            "{}",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    wait_for(
+        &server,
+        &admin,
+        &id,
+        Duration::from_secs(60),
+        "applied",
+        |r| state(r) == "applied",
+    )
+    .await;
+
+    let live = namespaces.get(&namespace).await.unwrap();
+    let labels = live.metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("team").map(String::as_str), Some("payments"));
+    for mode in ["enforce", "warn", "audit"] {
+        assert_eq!(
+            labels
+                .get(&format!("pod-security.kubernetes.io/{mode}"))
+                .map(String::as_str),
+            Some("restricted"),
+            "{labels:?}"
+        );
+    }
+
+    // The apiserver denies a Pod that breaks the restricted level.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "host-pid" },
+        "spec": { "hostPID": true, "containers": [{ "name": "c", "image": "busybox:1" }] },
+    }))
+    .unwrap();
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let deadline = Instant::now() + PROPAGATION;
+    loop {
+        match pods.create(&dry_run, &pod).await {
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                assert!(status.message.contains("PodSecurity"), "{}", status.message);
+                break;
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "a hostPID Pod was not denied: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Removing the policy lets go of the labels, and only of them.
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/remove"),
+            &approver,
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let removal = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(
+        &server,
+        &admin,
+        &removal,
+        Duration::from_secs(60),
+        "removed",
+        |r| state(r) == "applied",
+    )
+    .await;
+    let labels = namespaces
+        .get(&namespace)
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(labels.get("team").map(String::as_str), Some("payments"));
+    assert!(
+        !labels
+            .keys()
+            .any(|k| k.starts_with("pod-security.kubernetes.io/")),
+        "{labels:?}"
+    );
+    let _ = palisade_testbed::delete_namespace(&client, &namespace).await;
+    server.stop().await;
+}
