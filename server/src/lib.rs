@@ -133,12 +133,14 @@ impl Server {
                 auth::bootstrap::announcement(secret, &self.sign_in_url)
             );
         }
+        let sweeper = tokio::spawn(sweep_sessions(self.auth.store.clone()));
         let router = router(self.state, self.auth, self.max_body_bytes);
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped));
         let served = serve_router(self.listener, router, self.grace, shutdown).await;
         let _ = stop_executor.send(true);
         let _ = executor.await;
+        sweeper.abort();
         served.map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
         db.close().await;
         tracing::info!("palisade stopped");
@@ -319,6 +321,20 @@ async fn serve_router(
         } => {
             tracing::warn!(grace_secs = grace.as_secs(), "grace period over; dropping open connections");
             Ok(())
+        }
+    }
+}
+
+/// Every ten minutes, delete the sessions that can no longer be used (expired, idle too long, too
+/// old or revoked), so the table does not grow without end.
+async fn sweep_sessions(store: auth::store::SqlStore) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match store.delete_expired_at(palisade_app::db::now_ms()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed ended sessions"),
+            Err(err) => tracing::warn!(error = %err, "removing ended sessions"),
         }
     }
 }

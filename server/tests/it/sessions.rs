@@ -219,6 +219,33 @@ async fn timeouts_and_revocation(backend: Backend) {
         .await;
     assert_eq!(revoked.status, 204, "{}", revoked.body);
     assert_eq!(me(&server, &cookie).await, 401);
+
+    // The sweep removes the ended sessions (too old, idle, revoked) and keeps a live one.
+    let live = Record {
+        id: Id::default(),
+        ..record.clone()
+    };
+    let now = now_ms();
+    assert!(store.create_at(&live, now).await.unwrap());
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions")
+            .fetch_one(server.pool.pool())
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    // Now: only the revoked session has ended.
+    assert_eq!(store.delete_expired_at(now).await.unwrap(), 1);
+    assert_eq!(count().await, before - 1);
+    assert!(store
+        .load_at(&live.id, now + minute)
+        .await
+        .unwrap()
+        .is_some());
+    // Past the absolute timeout, every one of them has.
+    let removed = store.delete_expired_at(now + 121 * minute).await.unwrap();
+    assert_eq!(removed, u64::try_from(before - 1).unwrap());
+    assert_eq!(count().await, 0);
     server.stop().await;
 }
 
