@@ -76,3 +76,30 @@ pub fn NotFound() -> impl IntoView {
         </header>
     }
 }
+
+/// Read the text of the file chosen in an `<input type=file>` into `into` (in the browser): the
+/// upload of policy test cases and of kubeconfigs.
+pub fn read_file_into(ev: leptos::ev::Event, into: RwSignal<String>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(file) = input.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                if let Some(text) = text.as_string() {
+                    into.set(text);
+                }
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ev, into);
+}

@@ -294,6 +294,10 @@ fn RegisterForm(on_registered: impl Fn() + Copy + Send + Sync + 'static) -> impl
                             "Kubeconfig (with everything embedded: kubectl config view --raw --minify --flatten)"
                             <textarea name="kubeconfig" rows="8" spellcheck="false" bind:value=kubeconfig></textarea>
                         </label>
+                        <label>
+                            "…or upload the kubeconfig file"
+                            <input type="file" data-testid="kubeconfig-file" on:change=move |ev| crate::layout::read_file_into(ev, kubeconfig) />
+                        </label>
                         <div class="row">
                             <button type="button" class="button" on:click=move |_| { read_contexts.dispatch(()); }>
                                 "Read contexts"

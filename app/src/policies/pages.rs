@@ -945,7 +945,7 @@ fn TestsTab(
                 </label>
                 <label>
                     "…or upload a file"
-                    <input type="file" accept=".yaml,.yml,.json" data-testid="case-file" on:change=move |ev| read_file_into(ev, yaml) />
+                    <input type="file" accept=".yaml,.yml,.json" data-testid="case-file" on:change=move |ev| crate::layout::read_file_into(ev, yaml) />
                 </label>
                 <label>
                     "Expected"
@@ -959,32 +959,6 @@ fn TestsTab(
             <SaveBar draft saving save />
         </section>
     }
-}
-
-/// Read the chosen file's text into `into` (in the browser).
-fn read_file_into(ev: leptos::ev::Event, into: RwSignal<String>) {
-    #[cfg(feature = "hydrate")]
-    {
-        use leptos::wasm_bindgen::JsCast;
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        let Some(file) = input.files().and_then(|files| files.get(0)) else {
-            return;
-        };
-        spawn_local(async move {
-            if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
-                if let Some(text) = text.as_string() {
-                    into.set(text);
-                }
-            }
-        });
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (ev, into);
 }
 
 #[component]
