@@ -71,8 +71,11 @@ export async function startOidcProvider(palisadeUrl) {
   };
 }
 
-/** Palisade with single sign-on through a fresh test provider: `{ server, provider }`. */
-export async function startPalisadeWithSso() {
+/**
+ * Palisade with single sign-on through a fresh test provider: `{ server, provider }`. `env` adds
+ * settings (e.g. `PALISADE__SECRETS__KEY`) on top of the SSO ones.
+ */
+export async function startPalisadeWithSso(env = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const provider = await startOidcProvider(url);
@@ -87,6 +90,7 @@ export async function startPalisadeWithSso() {
     PALISADE__OIDC__APPROVER_GROUPS: '["palisade-approvers"]',
     PALISADE__OIDC__ADMIN_GROUPS: '["palisade-admins"]',
     PALISADE__AUTH__LOGIN_ATTEMPTS_PER_MINUTE: '1000',
+    ...env,
   });
   return { server, provider };
 }
