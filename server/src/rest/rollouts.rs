@@ -323,26 +323,32 @@ async fn read(
 
 async fn approve(
     caller: Caller,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
+    state: State<AppState>,
+    id: Path<String>,
     body: Option<Json<CommentBody>>,
 ) -> Result<Json<Rollout>, AppError> {
-    let who = caller.require(Action::Approve)?;
-    let comment = body.map(|Json(b)| b.comment).unwrap_or_default();
-    service::decide(&state.db, &who, now_ms(), &id, true, &comment)
-        .await
-        .map(Json)
+    decide(caller, state, id, body, true).await
 }
 
 async fn reject(
     caller: Caller,
+    state: State<AppState>,
+    id: Path<String>,
+    body: Option<Json<CommentBody>>,
+) -> Result<Json<Rollout>, AppError> {
+    decide(caller, state, id, body, false).await
+}
+
+async fn decide(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Option<Json<CommentBody>>,
+    approve: bool,
 ) -> Result<Json<Rollout>, AppError> {
     let who = caller.require(Action::Approve)?;
     let comment = body.map(|Json(b)| b.comment).unwrap_or_default();
-    service::decide(&state.db, &who, now_ms(), &id, false, &comment)
+    service::decide(&state.db, &who, now_ms(), &id, approve, &comment)
         .await
         .map(Json)
 }

@@ -55,6 +55,18 @@ async fn wait_for(
     }
 }
 
+/// The cluster's ValidatingAdmissionPolicyBindings.
+fn vap_bindings(client: kube::Client) -> Api<kube::core::DynamicObject> {
+    Api::all_with(
+        client,
+        &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+        )),
+    )
+}
+
 fn state(rollout: &Value) -> &str {
     rollout["summary"]["state"].as_str().unwrap_or_default()
 }
@@ -302,14 +314,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
         // What each apiserver holds and does now.
         for cluster in testbed.clusters.iter().take(3) {
             let client = cluster.admin_client().await.unwrap();
-            let bindings: Api<kube::core::DynamicObject> = Api::all_with(
-                client,
-                &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-                    "admissionregistration.k8s.io",
-                    "v1",
-                    "ValidatingAdmissionPolicyBinding",
-                )),
-            );
+            let bindings = vap_bindings(client);
             let binding = bindings.get("disallow-privileged").await.unwrap();
             assert_eq!(binding.data["spec"]["validationActions"], actions, "{mode}");
             let seen = match mode {
@@ -375,13 +380,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
 
     // Drift: the binding deleted out of band on the dev cluster.
     let dev = &testbed.clusters[0];
-    let vap_binding = kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingAdmissionPolicyBinding",
-    ));
-    let bindings: Api<kube::core::DynamicObject> =
-        Api::all_with(dev.admin_client().await.unwrap(), &vap_binding);
+    let bindings = vap_bindings(dev.admin_client().await.unwrap());
     bindings
         .delete("disallow-privileged", &Default::default())
         .await
@@ -466,7 +465,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     assert_eq!(state(&parent), "rolled_back");
     for cluster in testbed.clusters.iter().take(3) {
         let bindings: Api<kube::core::DynamicObject> =
-            Api::all_with(cluster.admin_client().await.unwrap(), &vap_binding);
+            vap_bindings(cluster.admin_client().await.unwrap());
         let binding = bindings.get("disallow-privileged").await.unwrap();
         assert_eq!(
             binding.data["spec"]["validationActions"],
@@ -517,7 +516,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
 
     for cluster in testbed.clusters.iter().take(3) {
         let client = cluster.admin_client().await.unwrap();
-        let bindings: Api<kube::core::DynamicObject> = Api::all_with(client.clone(), &vap_binding);
+        let bindings = vap_bindings(client.clone());
         let _ = bindings
             .delete("disallow-privileged", &Default::default())
             .await;
@@ -646,14 +645,7 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
     assert!(message.contains("cannot reach the cluster"), "{message}");
 
     let client = cluster.admin_client().await.unwrap();
-    let policies: Api<kube::core::DynamicObject> = Api::all_with(
-        client,
-        &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "admissionregistration.k8s.io",
-            "v1",
-            "ValidatingAdmissionPolicyBinding",
-        )),
-    );
+    let policies = vap_bindings(client);
     let live = policies.get(policy_name).await.unwrap();
     assert_eq!(live.data["spec"]["validationActions"], json!(["Audit"]));
 
@@ -1026,14 +1018,8 @@ async fn a_rollout_survives_sigkill_of_the_server() {
         assert_eq!((now.2, now.3), (before.2, before.3), "{}", before.0);
     }
     for cluster in testbed.clusters.iter().take(3) {
-        let bindings: Api<kube::core::DynamicObject> = Api::all_with(
-            cluster.admin_client().await.unwrap(),
-            &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-                "admissionregistration.k8s.io",
-                "v1",
-                "ValidatingAdmissionPolicyBinding",
-            )),
-        );
+        let bindings: Api<kube::core::DynamicObject> =
+            vap_bindings(cluster.admin_client().await.unwrap());
         let binding = bindings.get("require-run-as-non-root").await.unwrap();
         assert_eq!(
             binding.data["spec"]["validationActions"],

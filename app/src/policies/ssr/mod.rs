@@ -681,10 +681,17 @@ pub mod render {
         }
     }
 
-    /// The objects a cluster receives for `mode`, as JSON, in the order they are applied: the
-    /// rendered manifests, then the version's parameter objects (which replace samples of the
-    /// same kind and name in the source).
-    pub fn objects(content: &Content, mode: Mode) -> Result<Vec<Value>, String> {
+    /// The rendered manifests of `content` in `mode`, and its parameter objects.
+    fn rendered(
+        content: &Content,
+        mode: Mode,
+    ) -> Result<
+        (
+            Vec<palisade_engine::render::Manifest>,
+            Vec<palisade_engine::source::Document>,
+        ),
+        String,
+    > {
         let manifests =
             render(SOURCE_FILE, &content.source, engine_mode(mode)).map_err(|errors| {
                 errors
@@ -698,6 +705,14 @@ pub mod render {
         } else {
             parse_documents("params.yaml", &content.params).map_err(|e| e.to_string())?
         };
+        Ok((manifests, params))
+    }
+
+    /// The objects a cluster receives for `mode`, as JSON, in the order they are applied: the
+    /// rendered manifests, then the version's parameter objects (which replace samples of the
+    /// same kind and name in the source).
+    pub fn objects(content: &Content, mode: Mode) -> Result<Vec<Value>, String> {
+        let (manifests, params) = rendered(content, mode)?;
         let same = |a: &Value, b: &Value| {
             a.get("kind") == b.get("kind")
                 && a.pointer("/metadata/name") == b.pointer("/metadata/name")
@@ -714,19 +729,7 @@ pub mod render {
     /// The manifests for `mode` as one YAML stream, or why they cannot be rendered. The version's
     /// parameter objects go along, replacing samples of the same kind and name in the source.
     pub fn manifests(content: &Content, mode: Mode) -> Result<String, String> {
-        let mut manifests =
-            render(SOURCE_FILE, &content.source, engine_mode(mode)).map_err(|errors| {
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })?;
-        let params = if content.params.trim().is_empty() {
-            Vec::new()
-        } else {
-            parse_documents("params.yaml", &content.params).map_err(|e| e.to_string())?
-        };
+        let (mut manifests, params) = rendered(content, mode)?;
         let text = |value: &Value, key: &str| {
             value
                 .get(key)

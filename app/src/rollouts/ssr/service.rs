@@ -23,12 +23,16 @@ fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
     move |err| AppError::internal(context, err)
 }
 
-async fn policy_id(db: &Db, key: &str) -> Result<String, AppError> {
-    Ok(policy_queries::find_policy(db.pool(), key)
+/// The id of the policy a filter names (by id or name); `None` when the filter is empty.
+async fn policy_filter(db: &Db, policy: Option<&str>) -> Result<Option<String>, AppError> {
+    let Some(key) = policy.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let row = policy_queries::find_policy(db.pool(), key)
         .await
         .map_err(db_error("reading a policy"))?
-        .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))?
-        .id)
+        .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))?;
+    Ok(Some(row.id))
 }
 
 pub async fn list(
@@ -37,10 +41,7 @@ pub async fn list(
     policy: Option<&str>,
 ) -> Result<Vec<RolloutSummary>, AppError> {
     authorize(Some(who), Action::Read)?;
-    let policy_id = match policy.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(key) => Some(policy_id(db, key).await?),
-        None => None,
-    };
+    let policy_id = policy_filter(db, policy).await?;
     queries::list(db.pool(), policy_id.as_deref())
         .await
         .map_err(db_error("listing rollouts"))
@@ -83,10 +84,7 @@ pub async fn deployments(
     policy: Option<&str>,
 ) -> Result<Vec<Deployment>, AppError> {
     authorize(Some(who), Action::Read)?;
-    let policy_id = match policy.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(key) => Some(policy_id(db, key).await?),
-        None => None,
-    };
+    let policy_id = policy_filter(db, policy).await?;
     queries::deployments(db.pool(), policy_id.as_deref())
         .await
         .map_err(db_error("listing deployments"))
