@@ -67,6 +67,33 @@ fn vap_bindings(client: kube::Client) -> Api<kube::core::DynamicObject> {
     )
 }
 
+/// `operation` (`rollback` or `remove`) on a finished rollout, then wait until the rollout it
+/// starts is applied; returns that new rollout.
+async fn undo_and_wait(server: &TestServer, operator: &str, id: &str, operation: &str) -> Value {
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/{operation}"),
+            operator,
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let started = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(
+        server,
+        operator,
+        &started,
+        Duration::from_secs(60),
+        operation,
+        |r| state(r) == "applied",
+    )
+    .await
+}
+
 fn state(rollout: &Value) -> &str {
     rollout["summary"]["state"].as_str().unwrap_or_default()
 }
@@ -431,27 +458,9 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     );
 
     // Roll back the enforce rollout: every cluster is back in warn.
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{previous_rollout}/rollback"),
-            &approver,
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let rollback = json_of(&reply);
+    let rollback = undo_and_wait(&server, &approver, &previous_rollout, "rollback").await;
     assert_eq!(rollback["summary"]["kind"], "rollback");
     let rollback_id = rollback["summary"]["id"].as_str().unwrap().to_owned();
-    wait_for(
-        &server,
-        &admin,
-        &rollback_id,
-        Duration::from_secs(60),
-        "rolled back",
-        |r| state(r) == "applied",
-    )
-    .await;
     let parent = json_of(
         &server
             .call(
@@ -464,8 +473,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     );
     assert_eq!(state(&parent), "rolled_back");
     for cluster in testbed.clusters.iter().take(3) {
-        let bindings: Api<kube::core::DynamicObject> =
-            vap_bindings(cluster.admin_client().await.unwrap());
+        let bindings = vap_bindings(cluster.admin_client().await.unwrap());
         let binding = bindings.get("disallow-privileged").await.unwrap();
         assert_eq!(
             binding.data["spec"]["validationActions"],
@@ -650,28 +658,7 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
     assert_eq!(live.data["spec"]["validationActions"], json!(["Audit"]));
 
     // Removing the failed rollout's policy takes it off the cluster that got it.
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/remove"),
-            &approver,
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let removal = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    wait_for(
-        &server,
-        &admin,
-        &removal,
-        Duration::from_secs(60),
-        "removed",
-        |r| state(r) == "applied",
-    )
-    .await;
+    undo_and_wait(&server, &approver, &id, "remove").await;
     assert!(policies.get_opt(policy_name).await.unwrap().is_none());
     server.stop().await;
 }
@@ -1018,8 +1005,7 @@ async fn a_rollout_survives_sigkill_of_the_server() {
         assert_eq!((now.2, now.3), (before.2, before.3), "{}", before.0);
     }
     for cluster in testbed.clusters.iter().take(3) {
-        let bindings: Api<kube::core::DynamicObject> =
-            vap_bindings(cluster.admin_client().await.unwrap());
+        let bindings = vap_bindings(cluster.admin_client().await.unwrap());
         let binding = bindings.get("require-run-as-non-root").await.unwrap();
         assert_eq!(
             binding.data["spec"]["validationActions"],
@@ -1180,28 +1166,7 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
     }
 
     // Removing the policy lets go of the labels, and only of them.
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/remove"),
-            &approver,
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let removal = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    wait_for(
-        &server,
-        &admin,
-        &removal,
-        Duration::from_secs(60),
-        "removed",
-        |r| state(r) == "applied",
-    )
-    .await;
+    undo_and_wait(&server, &approver, &id, "remove").await;
     let labels = namespaces
         .get(&namespace)
         .await
