@@ -391,6 +391,11 @@ pub struct LiveDeployment {
     pub environment: String,
     pub version: i64,
     pub mode: Mode,
+    /// Whether the live objects still match what was applied, at the last check.
+    pub drift: crate::rollouts::Drift,
+    /// Which object drifted and how; empty when in sync.
+    pub drift_detail: String,
+    pub checked_ms: i64,
 }
 
 /// The manifests of one mode.

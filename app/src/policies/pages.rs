@@ -20,6 +20,7 @@ use super::{
     FRAMEWORKS,
 };
 use crate::error::AppError;
+use crate::rollouts::{check_drift, Drift};
 
 /// `YYYY-MM-DD HH:MM UTC` for milliseconds since the epoch (no time zone database needed).
 pub fn format_time(ms: i64) -> String {
@@ -1116,16 +1117,24 @@ fn StagingTab(id: String) -> impl IntoView {
             reload.update(|n| *n += 1);
         });
     });
+    let checked = RwSignal::new(None::<AppError>);
+    let check = Callback::new(move |()| {
+        spawn_local(async move {
+            checked.set(check_drift().await.err());
+            reload.update(|n| *n += 1);
+        });
+    });
     view! {
         {move || match updated.get() {
             Some(Err(err)) => error_view(err),
             _ => ().into_any(),
         }}
+        {move || checked.get().map(error_view)}
         <Transition fallback=|| view! { <p class="muted">"Loading staging…"</p> }>
             {move || Suspend::new(async move {
                 match staging.await {
                     Err(err) => error_view(err),
-                    Ok(staging) => view! { <StagingView staging change shown_mode /> }.into_any(),
+                    Ok(staging) => view! { <StagingView staging change check shown_mode /> }.into_any(),
                 }
             })}
         </Transition>
@@ -1136,6 +1145,7 @@ fn StagingTab(id: String) -> impl IntoView {
 fn StagingView(
     staging: Staging,
     change: Callback<(String, Option<Mode>)>,
+    check: Callback<()>,
     shown_mode: RwSignal<Mode>,
 ) -> impl IntoView {
     let id = staging.policy_id.clone();
@@ -1181,7 +1191,31 @@ fn StagingView(
                 view! { <p class="empty-state" data-testid="no-rollouts">"This policy runs on no cluster yet. Once a rollout of it is applied, each cluster's version and mode will show here."</p> }.into_any()
             } else {
                 view! {
-                    <ul>{staging.live.iter().map(|d| view! { <li>{format!("{} ({}): v{} in {}", d.cluster, d.environment, d.version, d.mode.as_str())}</li> }).collect_view()}</ul>
+                    <table class="table" data-testid="live">
+                        <thead><tr><th scope="col">"Cluster"</th><th scope="col">"Environment"</th><th scope="col">"Version"</th><th scope="col">"Mode"</th><th scope="col">"Drift"</th></tr></thead>
+                        <tbody>
+                            {staging.live.iter().map(|d| {
+                                let (badge, text) = match d.drift {
+                                    Drift::InSync => ("badge good", "in sync".to_owned()),
+                                    Drift::Drifted => ("badge bad", format!("drifted: {}", d.drift_detail)),
+                                    Drift::Unknown => ("badge muted", "not checked yet".to_owned()),
+                                };
+                                let checked = (d.checked_ms > 0).then(|| format!(" (checked {})", format_time(d.checked_ms)));
+                                view! {
+                                    <tr data-testid="live-row" data-cluster=d.cluster.clone()>
+                                        <th scope="row">{d.cluster.clone()}</th>
+                                        <td>{d.environment.clone()}</td>
+                                        <td>{format!("v{}", d.version)}</td>
+                                        <td>{d.mode.as_str()}</td>
+                                        <td><span class=badge data-testid="drift">{text}</span><span class="muted">{checked}</span></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <p>
+                        <button type="button" class="button small" data-testid="check-drift" on:click=move |_| check.run(())>"Check drift now"</button>
+                    </p>
                 }.into_any()
             }}
         </section>

@@ -474,6 +474,22 @@ pub async fn list_deployments(policy: Option<String>) -> Result<Vec<Deployment>,
     ssr::service::deployments(&state()?.db, &who, policy.as_deref()).await
 }
 
+/// Compare every deployment with its cluster now (re-applying where the cluster reconciles);
+/// returns how many were checked, drifted and re-applied.
+#[server(endpoint = "check_drift", input = Json)]
+pub async fn check_drift() -> Result<(usize, usize, usize), AppError> {
+    crate::auth::ssr::require(crate::auth::Action::OperateRollout)?;
+    let state = state()?;
+    let executor = ssr::Executor::new(
+        state.db.clone(),
+        state.sealer.clone(),
+        state.clusters.clone(),
+        ssr::Settings::default(),
+    );
+    let report = executor.check_drift(crate::db::now_ms()).await?;
+    Ok((report.checked, report.drifted, report.reapplied))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

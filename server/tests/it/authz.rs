@@ -150,6 +150,7 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::Read),
         r#"{"policy":null}"#,
     ),
+    ("/api/check_drift", Some(Action::OperateRollout), "{}"),
 ];
 
 /// What a caller of `role` (None: anonymous) must get for an operation needing `needed`.

@@ -428,6 +428,33 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
         .collect();
     assert_eq!(drifted.len(), 1, "{live:#}");
     assert_eq!(drifted[0]["cluster_id"], ids[0].as_str());
+    // The policy's staging shows it too.
+    let staging = json_of(
+        &server
+            .call(
+                "GET",
+                "/api/v1/policies/disallow-privileged/staging",
+                &author,
+                "",
+            )
+            .await,
+    );
+    let drifts: Vec<&str> = staging["live"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["drift"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        drifts.iter().filter(|d| **d == "drifted").count(),
+        1,
+        "{staging}"
+    );
+    assert_eq!(
+        drifts.iter().filter(|d| **d == "in_sync").count(),
+        2,
+        "{staging}"
+    );
     assert!(
         drifted[0]["drift_detail"]
             .as_str()

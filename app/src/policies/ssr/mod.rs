@@ -573,6 +573,9 @@ pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, App
             cluster: d.cluster_name,
             version: d.version,
             mode: d.mode,
+            drift: d.drift,
+            drift_detail: d.drift_detail,
+            checked_ms: d.checked_ms,
         })
         .collect();
     Ok(Staging {
