@@ -235,6 +235,20 @@ test('an approver approves in another browser and watches the rollout apply with
   await page.waitForFunction(
     () => document.querySelector('[data-testid="rollout-state"]')?.textContent.trim() === 'pending_approval',
   );
+
+  // The review an approver decides on. Creating a policy from the library stores no test run (only
+  // running the tests does), so the panel says so rather than showing counts; the manifests are
+  // those of the current version, which this rollout applies, in its mode.
+  await page.waitForSelector('[data-testid="review-tests"]');
+  assert.equal((await page.textContent('[data-testid="review-tests"]')).trim(), 'No test run stored for version 1.');
+  assert.equal(await page.locator('[data-testid="review-version-note"]').count(), 0);
+  const manifests = await page.textContent('[data-testid="review-manifests"]');
+  assert.match(manifests, /ValidatingAdmissionPolicyBinding/);
+  assert.match(manifests, /\bAudit\b/);
+  const policyLink = page.locator('[data-testid="review-policy"]');
+  assert.equal(await policyLink.getAttribute('href'), `/policies/${policyId}`);
+  assert.equal((await policyLink.textContent()).trim(), ENTRY);
+
   let navigations = 0;
   page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) navigations += 1; });
   await page.evaluate(() => { window.__marker = 1; });
@@ -270,6 +284,9 @@ test('an approver approves in another browser and watches the rollout apply with
   await waitForRollout(page, removalId, 'applied', 'applied', 'after Remove policy');
   assert.equal(await page.evaluate(() => window.__marker), 1, 'following the removal reloaded the page');
   assert.match(await page.textContent('.facts'), /remove: take the policy off the clusters/);
+  // A removal has nothing new to review: the panel is only for applies.
+  await page.waitForSelector('[data-testid="review-loading"]', { state: 'detached' });
+  assert.equal(await page.locator('[data-testid="rollout-review"]').count(), 0);
   await page.screenshot({ path: join(OUTPUT, 'rollout-removed.png'), fullPage: true });
   assert.equal((await kube(VAP)).status, 404, `${ENTRY} is still on the cluster after the removal`);
   assert.equal((await kube(BINDING)).status, 404, `${ENTRY}'s binding is still on the cluster after the removal`);
