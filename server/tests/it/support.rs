@@ -70,13 +70,18 @@ impl TestDb {
                 });
                 sqlx::any::install_default_drivers();
                 let name = unique("palisade_test");
-                let mut conn = sqlx::AnyConnection::connect(&admin)
+                let limit = std::time::Duration::from_secs(30);
+                let mut conn = tokio::time::timeout(limit, sqlx::AnyConnection::connect(&admin))
                     .await
+                    .unwrap_or_else(|_| panic!("{POSTGRES_ENV} did not answer within 30 s"))
                     .unwrap_or_else(|err| panic!("cannot reach {POSTGRES_ENV}: {err}"));
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
+                tokio::time::timeout(
+                    limit,
+                    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("CREATE DATABASE {name} took over 30 s"))
+                .expect("create test database");
                 conn.close().await.ok();
                 let base = admin
                     .rsplit_once('/')
@@ -130,7 +135,11 @@ impl TestServer {
         ];
         env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::load_from(None, env).expect("test config");
-        let mut server = Server::start(&config).await.expect("start server");
+        let mut server =
+            tokio::time::timeout(std::time::Duration::from_secs(60), Server::start(&config))
+                .await
+                .expect("the server did not start within 60 s")
+                .expect("start server");
         let addr = server.local_addr().expect("local addr");
         let bootstrap = server
             .take_bootstrap_secret()
@@ -248,7 +257,11 @@ impl TestServer {
     pub async fn stop(mut self) {
         self.signal_stop();
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server result");
+            tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .expect("the server did not stop within 30 s of its shutdown signal")
+                .expect("server task")
+                .expect("server result");
         }
     }
 }
@@ -286,6 +299,37 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Reply {
+    use std::time::Duration;
+    if let Some(reply) = send_once(addr, method, path, headers, body, Duration::from_secs(20)).await
+    {
+        return reply;
+    }
+    // A page whose streamed body never ends is a known race in Leptos' streaming SSR
+    // (leptos-rs/leptos#4698: a <Suspense> loses its wake-up; a few requests in a hundred under
+    // parallel load). A GET is safe to repeat, so it is retried once, loudly; anything else, or a
+    // second hang, fails the test with the request named.
+    assert!(method == "GET", "{method} {path}: no answer within 20 s");
+    // Written to the process's stderr directly, so it shows even though the test passes.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("!!! GET {path}: the response did not finish within 20 s (leptos-rs/leptos#4698); retrying once\n").as_bytes(),
+    );
+    send_once(addr, method, path, headers, body, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| {
+            panic!("{method} {path}: no answer within 20 s, nor within 60 s on a retry")
+        })
+}
+
+/// One request on a fresh connection; `None` when the whole answer did not arrive within `limit`.
+async fn send_once(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    limit: std::time::Duration,
+) -> Option<Reply> {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -301,7 +345,6 @@ pub async fn request(
     let request = builder
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("request");
-    // A server that never answers fails the test with the request named, rather than hanging it.
     let answer = async {
         let response = sender.send_request(request).await.expect("send request");
         let status = response.status().as_u16();
@@ -314,14 +357,12 @@ pub async fn request(
             .to_bytes();
         (status, headers, bytes)
     };
-    let (status, headers, bytes) = tokio::time::timeout(std::time::Duration::from_secs(60), answer)
-        .await
-        .unwrap_or_else(|_| panic!("{method} {path}: no answer within 60 s"));
-    Reply {
+    let (status, headers, bytes) = tokio::time::timeout(limit, answer).await.ok()?;
+    Some(Reply {
         status,
         headers,
         body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    })
 }
 
 /// The `palisade` binary that cargo built for these tests.
