@@ -309,6 +309,9 @@ pub async fn request(
     // parallel load). A GET is safe to repeat, so it is retried once, loudly; anything else, or a
     // second hang, fails the test with the request named.
     assert!(method == "GET", "{method} {path}: no answer within 20 s");
+    if let Ok(mut retried) = RETRIED.lock() {
+        retried.push((addr, path.to_owned()));
+    }
     // Written to the process's stderr directly, so it shows even though the test passes.
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
@@ -319,6 +322,18 @@ pub async fn request(
         .unwrap_or_else(|| {
             panic!("{method} {path}: no answer within 20 s, nor within 60 s on a retry")
         })
+}
+
+/// The GETs [`request`] had to send twice: (server, path).
+static RETRIED: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// How many times `path` on the server at `addr` was sent twice, so tests that count requests
+/// (metrics) can count the retries too.
+pub fn retries(addr: SocketAddr, path: &str) -> usize {
+    RETRIED
+        .lock()
+        .map(|r| r.iter().filter(|(a, p)| *a == addr && p == path).count())
+        .unwrap_or_default()
 }
 
 /// One request on a fresh connection; `None` when the whole answer did not arrive within `limit`.
