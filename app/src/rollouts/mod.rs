@@ -479,14 +479,7 @@ pub async fn list_deployments(policy: Option<String>) -> Result<Vec<Deployment>,
 #[server(endpoint = "check_drift", input = Json)]
 pub async fn check_drift() -> Result<(usize, usize, usize), AppError> {
     crate::auth::ssr::require(crate::auth::Action::OperateRollout)?;
-    let state = state()?;
-    let executor = ssr::Executor::new(
-        state.db.clone(),
-        state.sealer.clone(),
-        state.clusters.clone(),
-        ssr::Settings::default(),
-    );
-    let report = executor.check_drift(crate::db::now_ms()).await?;
+    let report = ssr::drift::check_now(&state()?).await?;
     Ok((report.checked, report.drifted, report.reapplied))
 }
 

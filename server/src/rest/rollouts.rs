@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
-use palisade_app::rollouts::ssr::{service, Executor, Settings};
+use palisade_app::rollouts::ssr::{drift, service};
 use palisade_app::rollouts::{
     Deployment, NewRollout, Operation as RolloutOperation, Rollout, RolloutSummary,
 };
@@ -392,13 +392,7 @@ async fn check_drift(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, AppError> {
     caller.require(Action::OperateRollout)?;
-    let executor = Executor::new(
-        state.db.clone(),
-        state.sealer.clone(),
-        state.clusters.clone(),
-        Settings::default(),
-    );
-    let report = executor.check_drift(now_ms()).await?;
+    let report = drift::check_now(&state).await?;
     Ok(Json(json!({
         "checked": report.checked,
         "drifted": report.drifted,

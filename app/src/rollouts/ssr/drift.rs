@@ -24,6 +24,19 @@ pub struct DriftReport {
     pub reapplied: usize,
 }
 
+/// Check drift now, on request (the server function and the REST handler), with the server's
+/// database, key and connector.
+pub async fn check_now(state: &crate::state::AppState) -> Result<DriftReport, AppError> {
+    Executor::new(
+        state.db.clone(),
+        state.sealer.clone(),
+        state.clusters.clone(),
+        super::Settings::default(),
+    )
+    .check_drift(crate::db::now_ms())
+    .await
+}
+
 impl Executor {
     /// Compare every deployment with its cluster now.
     pub async fn check_drift(&self, now: i64) -> Result<DriftReport, AppError> {
