@@ -17,6 +17,7 @@ pub mod overview;
 pub mod policies;
 pub mod rollouts;
 pub mod sections;
+pub mod violations;
 
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -37,7 +38,8 @@ use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
 use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
 use crate::rollouts::pages::{RolloutPage, RolloutsPage};
-use crate::sections::{SectionPage, COMPLIANCE, VIOLATIONS};
+use crate::sections::{SectionPage, COMPLIANCE};
+use crate::violations::pages::ViolationsPage;
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -86,10 +88,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/library") view=LibraryPage />
                     <Route path=path!("/rollouts") view=RolloutsPage />
                     <Route path=path!("/rollouts/:id") view=RolloutPage />
-                    <Route
-                        path=path!("/violations")
-                        view=|| view! { <SectionPage section=&VIOLATIONS /> }
-                    />
+                    <Route path=path!("/violations") view=ViolationsPage />
                     <Route path=path!("/clusters") view=ClustersPage />
                     <Route
                         path=path!("/compliance")

@@ -125,6 +125,26 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "rollouts.drift_interval_secs",
         "seconds between comparisons of deployments with the live objects; 0 turns it off",
     ),
+    (
+        "ingest.max_in_flight",
+        "audit batches this server counts at once; more wait for a slot",
+    ),
+    (
+        "ingest.wait_ms",
+        "milliseconds a batch waits for a slot before it is answered 429 with Retry-After",
+    ),
+    (
+        "ingest.retry_after_secs",
+        "the Retry-After of a 429 answer",
+    ),
+    (
+        "ingest.deny_spike_per_hour",
+        "denials of one policy on one cluster in one hour that raise a deny-spike notice; 0 turns it off",
+    ),
+    (
+        "ingest.audit_id_retention_hours",
+        "hours an audit ID is remembered, so a re-sent batch counts once",
+    ),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -137,6 +157,30 @@ pub struct Config {
     pub auth: AuthConfig,
     pub oidc: OidcConfig,
     pub rollouts: RolloutsConfig,
+    pub ingest: IngestConfig,
+}
+
+/// How audit batches from the clusters are taken in (see `rest::ingest`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_in_flight: usize,
+    pub wait_ms: u64,
+    pub retry_after_secs: u64,
+    pub deny_spike_per_hour: i64,
+    pub audit_id_retention_hours: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_in_flight: 4,
+            wait_ms: 2000,
+            retry_after_secs: 1,
+            deny_spike_per_hour: 100,
+            audit_id_retention_hours: 48,
+        }
+    }
 }
 
 /// How the rollout executor paces itself (see `palisade_app::rollouts::ssr::Settings`).
@@ -518,10 +562,22 @@ impl Config {
             ("rollouts.poll_ms", self.rollouts.poll_ms),
             ("rollouts.lease_secs", self.rollouts.lease_secs),
             ("rollouts.retries", u64::from(self.rollouts.retries)),
+            ("ingest.max_in_flight", self.ingest.max_in_flight as u64),
+            ("ingest.retry_after_secs", self.ingest.retry_after_secs),
+            (
+                "ingest.audit_id_retention_hours",
+                self.ingest.audit_id_retention_hours,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
+        }
+        if self.ingest.deny_spike_per_hour < 0 {
+            return Err(ConfigError::new(
+                "ingest.deny_spike_per_hour",
+                "must be 0 (off) or more",
+            ));
         }
         if self.rollouts.max_attempts < 1 {
             return Err(ConfigError::new(

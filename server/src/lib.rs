@@ -49,6 +49,8 @@ pub struct Server {
     sign_in_url: String,
     /// Advances rollouts and checks drift while the server runs.
     executor: Arc<palisade_app::rollouts::ssr::Executor>,
+    /// How audit batches from clusters are admitted.
+    ingest: rest::violations::Gate,
 }
 
 impl Server {
@@ -94,6 +96,12 @@ impl Server {
             auth,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
             max_body_bytes: config.http.max_body_bytes,
+            ingest: rest::violations::Gate::new(
+                config.ingest.max_in_flight,
+                Duration::from_millis(config.ingest.wait_ms),
+                config.ingest.retry_after_secs,
+                config.ingest.deny_spike_per_hour,
+            ),
             bootstrap,
             sign_in_url,
         })
@@ -134,7 +142,7 @@ impl Server {
             );
         }
         let sweeper = tokio::spawn(sweep_sessions(self.auth.store.clone()));
-        let router = router(self.state, self.auth, self.max_body_bytes);
+        let router = router(self.state, self.auth, self.max_body_bytes, self.ingest.clone());
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped));
         let served = serve_router(self.listener, router, self.grace, shutdown).await;
@@ -236,7 +244,12 @@ fn app_state(config: &Config, db: Db, sealer: Option<Sealer>) -> AppState {
 }
 
 /// Every route of the server, with security headers, request ids, tracing and metrics around them.
-pub fn router(state: AppState, auth: auth::Auth, max_body_bytes: usize) -> Router {
+pub fn router(
+    state: AppState,
+    auth: auth::Auth,
+    max_body_bytes: usize,
+    ingest: rest::violations::Gate,
+) -> Router {
     let metrics = metrics::Metrics::default();
     let routes = generate_route_list(App);
     let pages = Router::new()
@@ -252,7 +265,7 @@ pub fn router(state: AppState, auth: auth::Auth, max_body_bytes: usize) -> Route
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state.clone())
-        .merge(rest::router(state))
+        .merge(rest::router(state, ingest))
         .route(
             "/metrics",
             get(metrics::handler).with_state(metrics.clone()),

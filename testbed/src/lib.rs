@@ -410,6 +410,74 @@ impl ReceivedAudit {
 struct Inbox {
     events: Mutex<Vec<ReceivedAudit>>,
     notify: tokio::sync::Notify,
+    forwards: Mutex<Vec<Forward>>,
+    next_forward: AtomicU64,
+}
+
+/// Where the batches of one test-bed cluster are relayed to, with which token.
+#[derive(Clone)]
+struct Forward {
+    id: u64,
+    path: String,
+    to: SocketAddr,
+    to_path: String,
+    authorization: String,
+    statuses: Arc<Mutex<Vec<u16>>>,
+}
+
+/// Relays a cluster's audit batches while it lives (see [`AuditReceiver::forward`]).
+pub struct Forwarding {
+    id: u64,
+    inbox: Arc<Inbox>,
+    statuses: Arc<Mutex<Vec<u16>>>,
+}
+
+impl std::fmt::Debug for Forwarding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarding").field("id", &self.id).finish()
+    }
+}
+
+impl Forwarding {
+    /// The status of every relayed batch, in order.
+    pub fn statuses(&self) -> Vec<u16> {
+        self.statuses.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        if let Ok(mut forwards) = self.inbox.forwards.lock() {
+            forwards.retain(|f| f.id != self.id);
+        }
+    }
+}
+
+/// POSTs `body` over plain HTTP/1.1 and returns the status (0 when the target did not answer).
+async fn relay(forward: &Forward, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(forward.to).await.ok()?;
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            forward.to_path,
+            forward.to,
+            forward.authorization,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.ok()?;
+        stream.write_all(body).await.ok()?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.ok()?;
+        let line = String::from_utf8_lossy(&reply[..reply.len().min(64)]).into_owned();
+        line.split_whitespace().nth(1)?.parse::<u16>().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(20), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
 }
 
 impl Inbox {
@@ -538,6 +606,36 @@ impl AuditReceiver {
         Ok(AuditReceiver { addr, inbox })
     }
 
+    /// From now until the returned handle is dropped, every batch posted to `path` (e.g.
+    /// `/audit/cluster-1`) is also POSTed to `http://{to}{to_path}` with `authorization`, and the
+    /// apiserver is answered 429 or 5xx when the target answers so (so it sends the batch again,
+    /// as it would to the target directly). A target that cannot be reached is not waited for.
+    pub fn forward(
+        &self,
+        path: &str,
+        to: SocketAddr,
+        to_path: &str,
+        authorization: &str,
+    ) -> Forwarding {
+        let id = self.inbox.next_forward.fetch_add(1, Ordering::Relaxed);
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        if let Ok(mut forwards) = self.inbox.forwards.lock() {
+            forwards.push(Forward {
+                id,
+                path: path.to_owned(),
+                to,
+                to_path: to_path.to_owned(),
+                authorization: authorization.to_owned(),
+                statuses: statuses.clone(),
+            });
+        }
+        Forwarding {
+            id,
+            inbox: self.inbox.clone(),
+            statuses,
+        }
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -594,10 +692,25 @@ fn router(inbox: Arc<Inbox>) -> axum::Router {
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            match inbox.push(uri.path(), authorization, &body) {
-                Ok(_) => (StatusCode::OK, String::new()),
-                Err(e) => (StatusCode::BAD_REQUEST, e),
+            if let Err(e) = inbox.push(uri.path(), authorization, &body) {
+                return (StatusCode::BAD_REQUEST, e);
             }
+            let forwards: Vec<Forward> = inbox
+                .forwards
+                .lock()
+                .map(|f| f.iter().filter(|f| f.path == uri.path()).cloned().collect())
+                .unwrap_or_default();
+            let mut answer = StatusCode::OK;
+            for forward in forwards {
+                let status = relay(&forward, &body).await;
+                if let Ok(mut statuses) = forward.statuses.lock() {
+                    statuses.push(status);
+                }
+                if status == 429 || status >= 500 {
+                    answer = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                }
+            }
+            (answer, String::new())
         }
     })
 }

@@ -56,21 +56,24 @@ pub struct AuditPage {
 /// The most entries one export holds.
 pub const EXPORT_LIMIT: i64 = 100_000;
 
+/// One CSV field (RFC 4180 quoting). A leading `=`, `+`, `-` or `@` would be a formula in a
+/// spreadsheet, so it is prefixed with `'` and stays text.
+pub fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
 /// Entries as CSV (RFC 4180 quoting), with a header line.
 pub fn to_csv(entries: &[AuditEntry]) -> String {
-    fn field(text: &str) -> String {
-        // A leading = + - @ would be a formula in a spreadsheet: prefix it so it stays text.
-        let text = if text.starts_with(['=', '+', '-', '@']) {
-            format!("'{text}")
-        } else {
-            text.to_owned()
-        };
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    }
+    use csv_field as field;
     let mut out =
         String::from("id,at_ms,actor,actor_name,action,target_kind,target_id,detail,from\r\n");
     for e in entries {

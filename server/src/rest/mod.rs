@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod policies;
 pub mod rollouts;
 pub mod tokens;
+pub mod violations;
 
 use axum::Router;
 use palisade_app::state::AppState;
@@ -21,7 +22,7 @@ use palisade_app::state::AppState;
 pub use openapi::Operation;
 
 /// Every `/api/v1` route.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, gate: violations::Gate) -> Router {
     Router::new()
         .merge(openapi::routes())
         .merge(me::routes())
@@ -30,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(clusters::routes())
         .merge(rollouts::routes())
+        .merge(violations::routes())
+        .layer(axum::Extension(gate))
         .with_state(state)
 }
 
@@ -43,6 +46,7 @@ pub fn operations() -> Vec<Operation> {
         audit::operations(),
         clusters::operations(),
         rollouts::operations(),
+        violations::operations(),
     ]
     .concat()
 }

@@ -75,6 +75,7 @@ pub fn build(operations: &[Operation]) -> Value {
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "An API token." },
                 "session": { "type": "apiKey", "in": "cookie", "name": "palisade_session" },
+                "clusterToken": { "type": "http", "scheme": "bearer", "description": "A cluster's ingest token (pali_…), for /api/v1/ingest only." },
             },
             "schemas": { "Error": error_schema() },
         },
@@ -116,6 +117,18 @@ fn describe(op: &Operation) -> Value {
         "parameters": parameters,
         "responses": responses,
     });
+    if op.path.starts_with("/api/v1/ingest/") {
+        // Clusters, not people: their own ingest token.
+        operation["responses"]["401"] = error("No valid cluster ingest token");
+        operation["responses"]["429"] =
+            error("Too many batches at once: send it again after Retry-After");
+        operation["security"] = json!([{ "clusterToken": [] }]);
+        operation["x-palisade-auth"] = json!("cluster-ingest-token");
+        if let Some(schema) = &op.request {
+            operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema, "example": op.example } } });
+        }
+        return operation;
+    }
     match op.action {
         Some(action) => {
             operation["security"] = json!([{ "bearer": [] }, { "session": [] }]);

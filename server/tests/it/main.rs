@@ -14,3 +14,4 @@ mod sessions;
 mod shutdown;
 mod startup;
 mod support;
+mod violations;

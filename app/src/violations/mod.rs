@@ -1,0 +1,272 @@
+//! Violations: what the clusters report back. Their apiservers post audit events to
+//! `POST /api/v1/ingest/audit` (each cluster with its own token); `ssr::events` reads them into
+//! violations and `ssr::store` counts them, once per audit ID, with hourly rollups for the charts and
+//! the promotion evidence. The explorer (`pages`) filters, pages (by key, never by offset), charts and
+//! exports them.
+
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// What the cluster did about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Audit,
+    Warn,
+    Deny,
+}
+
+impl Action {
+    pub const ALL: [Action; 3] = [Action::Audit, Action::Warn, Action::Deny];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Audit => "audit",
+            Action::Warn => "warn",
+            Action::Deny => "deny",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+/// Where Palisade learnt of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The apiserver's audit webhook.
+    Audit,
+    /// Palisade's own scan of the cluster's objects.
+    Scan,
+    /// A PolicyReport or Gatekeeper's constraint status.
+    Report,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Audit, Source::Scan, Source::Report];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Audit => "audit",
+            Source::Scan => "scan",
+            Source::Report => "report",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One distinct violation: a policy, a resource, an action and a source on one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub id: String,
+    pub cluster_id: String,
+    pub cluster_name: String,
+    /// The Palisade policy, when the reported name is one Palisade deployed there.
+    pub policy_id: String,
+    /// The name as reported (a ValidatingAdmissionPolicy, a constraint, `pod-security:<level>`).
+    pub policy: String,
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub action: Action,
+    pub source: Source,
+    pub message: String,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub count: i64,
+    /// 0 while open.
+    pub resolved_ms: i64,
+}
+
+/// Which violations to show. Empty strings and `None` mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViolationFilter {
+    #[serde(default)]
+    pub cluster: String,
+    #[serde(default)]
+    pub namespace: String,
+    /// A reported policy name or a Palisade policy id.
+    #[serde(default)]
+    pub policy: String,
+    #[serde(default)]
+    pub action: Option<Action>,
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// Seen at or after (ms).
+    #[serde(default)]
+    pub since_ms: Option<i64>,
+    /// Seen within the last this many days (the server's clock).
+    #[serde(default)]
+    pub within_days: Option<i64>,
+    /// Seen before (ms).
+    #[serde(default)]
+    pub until_ms: Option<i64>,
+    /// Only the ones still open.
+    #[serde(default)]
+    pub open: bool,
+    /// The `next` of the previous page.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Rows per page (1 to 500; default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// One page of violations, most recently seen first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViolationPage {
+    pub items: Vec<Violation>,
+    /// Pass as `after` for the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// Counts over time, one line per series.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chart {
+    /// The start of each bucket (ms).
+    pub buckets: Vec<i64>,
+    pub bucket_ms: i64,
+    pub series: Vec<Series>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Series {
+    pub name: String,
+    /// One count per bucket.
+    pub counts: Vec<i64>,
+}
+
+/// The explorer's two charts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charts {
+    pub by_policy: Chart,
+    pub by_cluster: Chart,
+}
+
+/// A cluster's new ingest token: shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestToken {
+    pub cluster_id: String,
+    pub token: String,
+    /// Where the cluster's apiserver posts (`--audit-webhook-config-file` server).
+    pub url: String,
+}
+
+/// The most rows one export holds.
+pub const EXPORT_LIMIT: i64 = 100_000;
+
+/// Violations as CSV (RFC 4180 quoting), with a header line.
+pub fn to_csv(items: &[Violation]) -> String {
+    use crate::audit::csv_field as field;
+    let mut out = String::from(
+        "id,cluster,policy_id,policy,resource,namespace,name,uid,action,source,message,first_ms,last_ms,count,resolved_ms\r\n",
+    );
+    for v in items {
+        let row = [
+            field(&v.id),
+            field(&v.cluster_name),
+            field(&v.policy_id),
+            field(&v.policy),
+            field(&v.resource),
+            field(&v.namespace),
+            field(&v.name),
+            field(&v.uid),
+            v.action.as_str().to_owned(),
+            v.source.as_str().to_owned(),
+            field(&v.message),
+            v.first_ms.to_string(),
+            v.last_ms.to_string(),
+            v.count.to_string(),
+            v.resolved_ms.to_string(),
+        ];
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(feature = "ssr")]
+fn state() -> Result<crate::state::AppState, AppError> {
+    use_context::<crate::state::AppState>()
+        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
+}
+
+/// One page of violations.
+#[server(endpoint = "list_violations", input = Json)]
+pub async fn list_violations(filter: ViolationFilter) -> Result<ViolationPage, AppError> {
+    crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::queries::list(&state()?.db, &filter, crate::db::now_ms()).await
+}
+
+/// Counts per day over the last `days` (1 to 90) per policy and per cluster, with the filter's
+/// cluster, namespace-free dimensions (policy, action) applied.
+#[server(endpoint = "violation_charts", input = Json)]
+pub async fn violation_charts(filter: ViolationFilter, days: i64) -> Result<Charts, AppError> {
+    crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::queries::charts(&state()?.db, &filter, days, crate::db::now_ms()).await
+}
+
+/// A new ingest token for a cluster (the old one stops working).
+#[server(endpoint = "rotate_ingest_token", input = Json)]
+pub async fn rotate_ingest_token(cluster_id: String) -> Result<IngestToken, AppError> {
+    let who = crate::auth::ssr::require(crate::auth::Action::ManageClusters)?;
+    ssr::ingest::rotate(&state()?.db, &who, &cluster_id, crate::db::now_ms()).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn names_print_and_parse_back() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        for s in Source::ALL {
+            assert_eq!(Source::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Action::parse("allow"), None);
+        assert!(Action::Deny > Action::Warn && Action::Warn > Action::Audit);
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let v = Violation {
+            id: "i".into(),
+            cluster_id: "c".into(),
+            cluster_name: "prod-1".into(),
+            policy_id: String::new(),
+            policy: "p".into(),
+            resource: "pods".into(),
+            namespace: "ns".into(),
+            name: "=cmd".into(),
+            uid: String::new(),
+            action: Action::Deny,
+            source: Source::Audit,
+            message: "a, \"b\"".into(),
+            first_ms: 1,
+            last_ms: 2,
+            count: 3,
+            resolved_ms: 0,
+        };
+        let csv = to_csv(&[v]);
+        let line = csv.lines().nth(1).unwrap();
+        assert!(line.contains(",'=cmd,"), "{line}");
+        assert!(line.contains(",\"a, \"\"b\"\"\","), "{line}");
+        assert!(line.contains(",deny,audit,"), "{line}");
+    }
+}

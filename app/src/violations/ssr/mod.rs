@@ -1,0 +1,7 @@
+//! Server side of violations: reading audit events (`events`), ingest tokens and batches
+//! (`ingest`), writing (`store`) and reading (`queries`).
+
+pub mod events;
+pub mod ingest;
+pub mod queries;
+pub mod store;

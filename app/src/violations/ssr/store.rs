@@ -1,0 +1,342 @@
+//! Writing violations: one upsert per distinct violation and one per hourly count, many rows per
+//! statement, inside the caller's transaction.
+
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Row};
+
+use crate::violations::{Action, Source};
+
+/// An hour, the width of a `violation_counts` bucket.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// One violation as a source reports it, before it is counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub policy_id: String,
+    pub policy: String,
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub action: Action,
+    pub source: Source,
+    pub message: String,
+    pub at_ms: i64,
+}
+
+/// The row key of a violation: a digest of what makes it distinct.
+pub fn violation_id(cluster_id: &str, f: &Finding) -> String {
+    let key = [
+        cluster_id,
+        &f.policy,
+        &f.resource,
+        &f.namespace,
+        &f.name,
+        f.action.as_str(),
+        f.source.as_str(),
+    ]
+    .join("\u{0}");
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An hourly count that this write took across a threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crossing {
+    pub bucket_ms: i64,
+    pub policy: String,
+    pub action: Action,
+    pub count: i64,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Distinct violations touched.
+    pub violations: usize,
+    /// Of those, rows that did not exist before.
+    pub opened: usize,
+    /// Denials whose hourly count reached `deny_spike` with this write.
+    pub spikes: Vec<Crossing>,
+}
+
+struct Aggregate<'a> {
+    finding: &'a Finding,
+    first_ms: i64,
+    last_ms: i64,
+    count: i64,
+}
+
+/// Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
+const ROWS: usize = 400;
+
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push('$');
+            out.push_str(&(r * columns + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Counts `findings` on `cluster_id`: each distinct violation's row grows (or is opened, or
+/// re-opened when it had been resolved), and the hourly counts of events (audit, report) and of new
+/// scan findings grow. `deny_spike` (0: off) is the hourly denial count per policy that is
+/// reported back in [`Written::spikes`] when this write reaches it.
+pub async fn record(
+    conn: &mut AnyConnection,
+    cluster_id: &str,
+    findings: &[Finding],
+    deny_spike: i64,
+) -> Result<Written, sqlx::Error> {
+    let mut aggregates: HashMap<String, Aggregate> = HashMap::new();
+    for f in findings {
+        let id = violation_id(cluster_id, f);
+        let entry = aggregates.entry(id).or_insert(Aggregate {
+            finding: f,
+            first_ms: f.at_ms,
+            last_ms: f.at_ms,
+            count: 0,
+        });
+        entry.count += 1;
+        entry.first_ms = entry.first_ms.min(f.at_ms);
+        if f.at_ms >= entry.last_ms {
+            entry.last_ms = f.at_ms;
+            entry.finding = f;
+        }
+    }
+    let rows: Vec<(String, Aggregate)> = aggregates.into_iter().collect();
+    let mut written = Written {
+        violations: rows.len(),
+        ..Written::default()
+    };
+    let mut buckets: HashMap<(i64, &str, &str, Action), i64> = HashMap::new();
+    for chunk in rows.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO violations (id, cluster_id, policy_id, policy, resource, namespace, name, \
+             uid, action, source, message, first_ms, last_ms, count, resolved_ms) VALUES {} \
+             ON CONFLICT (id) DO UPDATE SET count = violations.count + excluded.count, \
+             last_ms = CASE WHEN excluded.last_ms > violations.last_ms THEN excluded.last_ms \
+             ELSE violations.last_ms END, \
+             message = CASE WHEN excluded.last_ms >= violations.last_ms THEN excluded.message \
+             ELSE violations.message END, \
+             policy_id = CASE WHEN excluded.policy_id <> '' THEN excluded.policy_id \
+             ELSE violations.policy_id END, \
+             resolved_ms = 0 \
+             RETURNING id, count",
+            placeholders(chunk.len(), 15)
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, a) in chunk {
+            let f = a.finding;
+            query = query
+                .bind(id.as_str())
+                .bind(cluster_id)
+                .bind(f.policy_id.as_str())
+                .bind(f.policy.as_str())
+                .bind(f.resource.as_str())
+                .bind(f.namespace.as_str())
+                .bind(f.name.as_str())
+                .bind(f.uid.as_str())
+                .bind(f.action.as_str())
+                .bind(f.source.as_str())
+                .bind(f.message.as_str())
+                .bind(a.first_ms)
+                .bind(a.last_ms)
+                .bind(a.count)
+                .bind(0_i64);
+        }
+        let returned = query.fetch_all(&mut *conn).await?;
+        let mut new_ids = std::collections::HashSet::new();
+        for row in returned {
+            let id: String = row.try_get("id")?;
+            let count: i64 = row.try_get("count")?;
+            if let Some((_, a)) = chunk.iter().find(|(i, _)| *i == id) {
+                if count == a.count {
+                    written.opened += 1;
+                    new_ids.insert(id);
+                }
+            }
+        }
+        for (id, a) in chunk {
+            let f = a.finding;
+            // A scan sees the same violation every pass: only a new one is an event.
+            if f.source == Source::Scan && !new_ids.contains(id) {
+                continue;
+            }
+            let per_event = if f.source == Source::Scan { 1 } else { a.count };
+            *buckets
+                .entry((
+                    a.last_ms - a.last_ms.rem_euclid(HOUR_MS),
+                    f.policy.as_str(),
+                    f.policy_id.as_str(),
+                    f.action,
+                ))
+                .or_default() += per_event;
+        }
+    }
+    let buckets: Vec<_> = buckets.into_iter().collect();
+    for chunk in buckets.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO violation_counts (bucket_ms, cluster_id, policy_id, policy, action, count) \
+             VALUES {} ON CONFLICT (bucket_ms, cluster_id, policy, action) DO UPDATE SET \
+             count = violation_counts.count + excluded.count, \
+             policy_id = CASE WHEN excluded.policy_id <> '' THEN excluded.policy_id \
+             ELSE violation_counts.policy_id END \
+             RETURNING bucket_ms, policy, action, count",
+            placeholders(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((bucket, policy, policy_id, action), count) in chunk {
+            query = query
+                .bind(*bucket)
+                .bind(cluster_id)
+                .bind(*policy_id)
+                .bind(*policy)
+                .bind(action.as_str())
+                .bind(*count);
+        }
+        let returned = query.fetch_all(&mut *conn).await?;
+        if deny_spike <= 0 {
+            continue;
+        }
+        for row in returned {
+            let action: String = row.try_get("action")?;
+            if action != "deny" {
+                continue;
+            }
+            let bucket: i64 = row.try_get("bucket_ms")?;
+            let policy: String = row.try_get("policy")?;
+            let total: i64 = row.try_get("count")?;
+            let added = chunk
+                .iter()
+                .find(|((b, p, _, a), _)| *b == bucket && *p == policy && *a == Action::Deny)
+                .map_or(0, |(_, c)| *c);
+            if total >= deny_spike && total - added < deny_spike {
+                written.spikes.push(Crossing {
+                    bucket_ms: bucket,
+                    policy,
+                    action: Action::Deny,
+                    count: total,
+                });
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Marks open `source` violations of `policy` on `cluster_id` that were not seen since `since_ms`
+/// as resolved at `now_ms`; returns how many.
+pub async fn resolve_unseen(
+    conn: &mut AnyConnection,
+    cluster_id: &str,
+    policy: &str,
+    source: Source,
+    since_ms: i64,
+    now_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE violations SET resolved_ms = $1 WHERE cluster_id = $2 AND policy = $3 \
+         AND source = $4 AND resolved_ms = 0 AND last_ms < $5",
+    )
+    .bind(now_ms)
+    .bind(cluster_id)
+    .bind(policy)
+    .bind(source.as_str())
+    .bind(since_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Of `audit_ids` (already prefixed with the cluster), the ones not counted before; they are
+/// remembered from now on.
+pub async fn first_sightings(
+    conn: &mut AnyConnection,
+    cluster_id: &str,
+    audit_ids: &[String],
+    now_ms: i64,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut fresh = std::collections::HashSet::new();
+    for chunk in audit_ids.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO ingested_events (audit_id, cluster_id, at_ms) VALUES {} \
+             ON CONFLICT (audit_id) DO NOTHING RETURNING audit_id",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str()).bind(cluster_id).bind(now_ms);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            fresh.insert(row.try_get::<String, _>("audit_id")?);
+        }
+    }
+    Ok(fresh)
+}
+
+/// Forgets audit IDs older than `before_ms` (a batch older than that is no longer re-sent).
+pub async fn sweep_audit_ids(
+    conn: &mut AnyConnection,
+    before_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM ingested_events WHERE at_ms < $1")
+        .bind(before_ms)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn placeholders_number_every_parameter() {
+        assert_eq!(placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
+    }
+
+    #[test]
+    fn ids_depend_on_what_makes_a_violation_distinct() {
+        let f = Finding {
+            policy_id: String::new(),
+            policy: "p".into(),
+            resource: "pods".into(),
+            namespace: "ns".into(),
+            name: "x".into(),
+            uid: String::new(),
+            action: Action::Audit,
+            source: Source::Audit,
+            message: "m".into(),
+            at_ms: 1,
+        };
+        let later = Finding {
+            message: "other".into(),
+            at_ms: 9,
+            ..f.clone()
+        };
+        assert_eq!(violation_id("c", &f), violation_id("c", &later));
+        assert_eq!(violation_id("c", &f).len(), 32);
+        assert_ne!(violation_id("c", &f), violation_id("d", &f));
+        let denied = Finding {
+            action: Action::Deny,
+            ..f.clone()
+        };
+        assert_ne!(violation_id("c", &f), violation_id("c", &denied));
+    }
+}

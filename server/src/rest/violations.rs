@@ -1,0 +1,332 @@
+//! `/api/v1/ingest/audit`, where clusters' apiservers post their audit events, and
+//! `/api/v1/violations`, where people and scripts read what came of them.
+//!
+//! Ingest is authenticated by the cluster's own token (`pali_…`, see
+//! `palisade_app::violations::ssr::ingest`), never by a user's. At most `ingest.max_in_flight`
+//! batches are counted at once; a batch that finds no slot within `ingest.wait_ms` is answered 429
+//! with `Retry-After` (the apiserver's webhook backend sends it again), never dropped. A 200 means
+//! the batch is committed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use palisade_app::auth::ssr::Caller;
+use palisade_app::auth::Action;
+use palisade_app::db::now_ms;
+use palisade_app::state::AppState;
+use palisade_app::violations::ssr::{ingest, queries};
+use palisade_app::violations::{to_csv, ViolationFilter, EXPORT_LIMIT};
+use palisade_app::AppError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+use super::Operation;
+
+/// How ingest admits batches; one per server.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    slots: Arc<Semaphore>,
+    wait: Duration,
+    retry_after_secs: u64,
+    deny_spike: i64,
+}
+
+impl Gate {
+    pub fn new(max_in_flight: usize, wait: Duration, retry_after_secs: u64, deny_spike: i64) -> Gate {
+        Gate {
+            slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            wait,
+            retry_after_secs,
+            deny_spike,
+        }
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(ingest::PATH, post(ingest_audit))
+        .route("/api/v1/violations", get(list))
+        .route("/api/v1/violations/export", get(export))
+        .route("/api/v1/violations/charts", get(charts))
+        .route("/api/v1/clusters/{id}/ingest-token", post(rotate_token))
+}
+
+fn violation_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "string" },
+            "cluster_id": { "type": "string" },
+            "cluster_name": { "type": "string" },
+            "policy_id": { "type": "string", "description": "The Palisade policy, when the reported name is one Palisade deployed there; empty otherwise." },
+            "policy": { "type": "string", "description": "The name the engine reported: a ValidatingAdmissionPolicy, a Constraint, pod-security:<level>, or an admission webhook." },
+            "resource": { "type": "string", "examples": ["apps/deployments", "pods"] },
+            "namespace": { "type": "string" },
+            "name": { "type": "string" },
+            "uid": { "type": "string" },
+            "action": { "enum": ["audit", "warn", "deny"] },
+            "source": { "enum": ["audit", "scan", "report"] },
+            "message": { "type": "string" },
+            "first_ms": { "type": "integer" },
+            "last_ms": { "type": "integer" },
+            "count": { "type": "integer" },
+            "resolved_ms": { "type": "integer", "description": "0 while open." },
+        },
+    })
+}
+
+pub fn operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "POST",
+            path: ingest::PATH,
+            action: None,
+            id: "ingest_audit",
+            summary: "Where a cluster's kube-apiserver posts its audit events (audit.k8s.io/v1 EventList, as --audit-webhook-config-file sends them), authenticated by that cluster's ingest token (Authorization: Bearer pali_…; see POST /api/v1/clusters/{id}/ingest-token). ValidatingAdmissionPolicy validation failures, Pod Security audit violations and admission denials become violations; an audit ID counts once. 200 means committed; 429 with Retry-After means send it again later.",
+            request: Some(json!({
+                "type": "object",
+                "required": ["items"],
+                "properties": { "kind": { "const": "EventList" }, "apiVersion": { "const": "audit.k8s.io/v1" }, "items": { "type": "array" } },
+            })),
+            example: Some(json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [] })),
+            response: json!({
+                "type": "object",
+                "properties": {
+                    "events": { "type": "integer" },
+                    "violations": { "type": "integer" },
+                    "duplicates": { "type": "integer" },
+                },
+            }),
+            success: 200,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/violations",
+            action: Some(Action::Read),
+            id: "list_violations",
+            summary: "One page of violations, most recently seen first. Query: cluster (id), namespace, policy (reported name or Palisade policy id), action, source, since_ms, until_ms, within_days, open=true, after (the previous page's next), limit (1-500).",
+            request: None,
+            example: None,
+            response: json!({
+                "type": "object",
+                "properties": {
+                    "items": { "type": "array", "items": violation_schema() },
+                    "next": { "type": ["string", "null"] },
+                },
+            }),
+            success: 200,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/violations/export",
+            action: Some(Action::Read),
+            id: "export_violations",
+            summary: "Every matching violation (up to 100,000) as a download: format=csv (default) or json. Same filters as the list.",
+            request: None,
+            example: None,
+            response: json!({ "type": "array", "items": violation_schema() }),
+            success: 200,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/violations/charts",
+            action: Some(Action::Read),
+            id: "chart_violations",
+            summary: "Counts per day over the last `days` (1-90, default 14), per policy and per cluster. Filters: cluster, policy, action.",
+            request: None,
+            example: None,
+            response: json!({ "type": "object" }),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/clusters/{id}/ingest-token",
+            action: Some(Action::ManageClusters),
+            id: "rotate_ingest_token",
+            summary: "A new ingest token for the cluster, shown once; the previous one stops working at once. Put it in the apiserver's audit webhook kubeconfig (an https URL: clients send tokens over TLS only).",
+            request: None,
+            example: None,
+            response: json!({
+                "type": "object",
+                "properties": { "cluster_id": { "type": "string" }, "token": { "type": "string" }, "url": { "type": "string" } },
+            }),
+            success: 200,
+        },
+    ]
+}
+
+fn too_busy(gate: &Gate) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, gate.retry_after_secs.to_string())],
+        Json(json!({ "Busy": "too many audit batches at once; send this one again after Retry-After" })),
+    )
+        .into_response()
+}
+
+async fn ingest_audit(
+    State(state): State<AppState>,
+    Extension(gate): Extension<Gate>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    let Some(cluster_id) = ingest::authenticate(&state.db, bearer).await? else {
+        return Err(AppError::Unauthenticated);
+    };
+    let Ok(Ok(_permit)) = tokio::time::timeout(gate.wait, gate.slots.acquire()).await else {
+        tracing::warn!(cluster = %cluster_id, "audit batch refused with 429: every ingest slot is busy");
+        return Ok(too_busy(&gate));
+    };
+    let accepted = ingest::accept(&state.db, &cluster_id, &body, now_ms(), gate.deny_spike).await?;
+    if !accepted.written.spikes.is_empty() {
+        for spike in &accepted.written.spikes {
+            tracing::warn!(cluster = %cluster_id, policy = %spike.policy, count = spike.count, "deny spike");
+        }
+    }
+    Ok(Json(accepted).into_response())
+}
+
+/// The query string of the list, export and charts. Every value arrives as text (flattened
+/// numbers do not survive URL decoding), and is read here with an error naming the parameter.
+#[derive(Debug, Default, Deserialize)]
+struct RawFilter {
+    cluster: Option<String>,
+    namespace: Option<String>,
+    policy: Option<String>,
+    action: Option<String>,
+    source: Option<String>,
+    since_ms: Option<String>,
+    until_ms: Option<String>,
+    within_days: Option<String>,
+    open: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+    format: Option<String>,
+    days: Option<String>,
+}
+
+fn number(name: &str, value: Option<&String>) -> Result<Option<i64>, AppError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| AppError::Invalid(format!("{name}: {v:?} is not a whole number")))
+        })
+        .transpose()
+}
+
+impl RawFilter {
+    fn filter(&self) -> Result<ViolationFilter, AppError> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let action = match self.action.as_deref().filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => Some(palisade_app::violations::Action::parse(a).ok_or_else(|| {
+                AppError::Invalid(format!("action: {a:?} is not audit, warn or deny"))
+            })?),
+        };
+        let source = match self.source.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(palisade_app::violations::Source::parse(s).ok_or_else(|| {
+                AppError::Invalid(format!("source: {s:?} is not audit, scan or report"))
+            })?),
+        };
+        Ok(ViolationFilter {
+            cluster: text(&self.cluster),
+            namespace: text(&self.namespace),
+            policy: text(&self.policy),
+            action,
+            source,
+            since_ms: number("since_ms", self.since_ms.as_ref())?,
+            until_ms: number("until_ms", self.until_ms.as_ref())?,
+            within_days: number("within_days", self.within_days.as_ref())?,
+            open: matches!(self.open.as_deref(), Some("true" | "1")),
+            after: self.after.clone().filter(|a| !a.is_empty()),
+            limit: number("limit", self.limit.as_ref())?,
+        })
+    }
+}
+
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<RawFilter>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Action::Read)?;
+    let page = queries::list(&state.db, &query.filter()?, now_ms()).await?;
+    Ok(Json(json!(page)))
+}
+
+async fn export(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<RawFilter>,
+) -> Result<Response, AppError> {
+    caller.require(Action::Read)?;
+    let format = query.format.as_deref().unwrap_or("csv");
+    if !matches!(format, "json" | "csv") {
+        return Err(AppError::Invalid("format: json or csv".into()));
+    }
+    let filter = ViolationFilter {
+        after: None,
+        limit: Some(EXPORT_LIMIT),
+        ..query.filter()?
+    };
+    let page = queries::page(&state.db, &filter, EXPORT_LIMIT, now_ms()).await?;
+    Ok(if format == "csv" {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"violations.csv\"",
+                ),
+            ],
+            to_csv(&page.items),
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"violations.json\"",
+            )],
+            Json(page.items),
+        )
+            .into_response()
+    })
+}
+
+async fn charts(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<RawFilter>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Action::Read)?;
+    let days = number("days", query.days.as_ref())?.unwrap_or(14);
+    let charts = queries::charts(&state.db, &query.filter()?, days, now_ms()).await?;
+    Ok(Json(json!(charts)))
+}
+
+async fn rotate_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let who = caller.require(Action::ManageClusters)?;
+    let token = ingest::rotate(&state.db, &who, &id, now_ms()).await?;
+    Ok(Json(json!(token)))
+}

@@ -1,0 +1,443 @@
+//! Violation telemetry: audit batches posted with a cluster's ingest token become violations,
+//! counted once per audit ID, on both databases; a busy server answers 429 and loses nothing; and
+//! the test bed's real apiservers report what their admission chain audited and denied.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::PostParams;
+use kube::Api;
+use palisade_app::auth::Role;
+use palisade_testbed::AuditReceiver;
+use serde_json::{json, Value};
+
+use crate::support::{request, Backend, Reply, TestServer};
+
+const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+const INGEST: &str = "/api/v1/ingest/audit";
+
+fn json_of(reply: &Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+}
+
+async fn post_batch(server: &TestServer, token: &str, body: &str) -> Reply {
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![("content-type", "application/json")];
+    if !token.is_empty() {
+        headers.push(("authorization", bearer.as_str()));
+    }
+    request(server.addr, "POST", INGEST, &headers, body).await
+}
+
+/// A cluster (unreachable: ingest does not need to reach it) and its ingest token.
+async fn cluster_with_token(server: &TestServer, admin: &str, name: &str) -> (String, String) {
+    let body = json!({
+        "name": name,
+        "environment": "dev",
+        "credentials": { "kind": "token", "api_url": "https://127.0.0.1:9", "ca_pem": "", "token": "t" },
+    });
+    let reply = server
+        .call("POST", "/api/v1/clusters", admin, &body.to_string())
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = json_of(&reply)["id"].as_str().unwrap().to_owned();
+    let reply = server
+        .call("POST", &format!("/api/v1/clusters/{id}/ingest-token"), admin, "")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let token = json_of(&reply)["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("pali_"), "{token}");
+    (id, token)
+}
+
+fn event(id: &str, namespace: &str, annotations: Value, status: Value) -> Value {
+    json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+        "auditID": id, "stage": "ResponseComplete", "verb": "create",
+        "objectRef": {"resource": "deployments", "namespace": namespace, "name": format!("web-{id}"),
+                      "apiGroup": "apps", "apiVersion": "v1"},
+        "responseStatus": status,
+        "stageTimestamp": "2026-12-02T21:00:00.250000Z",
+        "annotations": annotations,
+    })
+}
+
+fn sample_batch() -> String {
+    let vap = json!([{"message": "privileged containers are not allowed", "policy": "disallow-privileged",
+                      "binding": "disallow-privileged-binding", "expressionIndex": 0,
+                      "validationActions": ["Audit"]}])
+    .to_string();
+    json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [
+        event("e1", "team-a", json!({"validation.policy.admission.k8s.io/validation_failure": vap}), json!({"code": 201})),
+        event("e2", "team-a", json!({"pod-security.kubernetes.io/audit-violations": "would violate PodSecurity \"restricted:latest\": runAsNonRoot != true"}), json!({"code": 201})),
+        event("e3", "team-b", json!({}), json!({"code": 403, "message": "admission webhook \"validation.gatekeeper.sh\" denied the request: [must-have-owner] missing label owner"})),
+        event("e4", "team-b", json!({"authorization.k8s.io/decision": "allow"}), json!({"code": 201})),
+        event("e5", "team-b", json!({}), json!({"code": 403, "message": "pods \"x\" is forbidden: violates PodSecurity \"baseline:latest\": privileged"})),
+    ]})
+    .to_string()
+}
+
+async fn ingest_counts_each_audit_id_once(backend: Backend) {
+    let server = TestServer::start(backend, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let admin = server.login_token(Role::Admin).await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let (cluster, token) = cluster_with_token(&server, &admin, "ingest-1").await;
+
+    // Only the cluster's own current token is let in.
+    assert_eq!(post_batch(&server, "", &sample_batch()).await.status, 401);
+    assert_eq!(post_batch(&server, &viewer, &sample_batch()).await.status, 401);
+    let forged = format!("pali_{cluster}_{}", "0".repeat(64));
+    assert_eq!(post_batch(&server, &forged, &sample_batch()).await.status, 401);
+    let bad = post_batch(&server, &token, "{\"kind\":\"Pod\"}").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("EventList"), "{}", bad.body);
+
+    let first = post_batch(&server, &token, &sample_batch()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(
+        json_of(&first),
+        json!({"events": 5, "violations": 4, "duplicates": 0})
+    );
+    // The apiserver sends a batch again when it did not hear back: nothing counts twice.
+    let again = post_batch(&server, &token, &sample_batch()).await;
+    assert_eq!(
+        json_of(&again),
+        json!({"events": 5, "violations": 4, "duplicates": 4})
+    );
+
+    let list = json_of(&server.call("GET", "/api/v1/violations", &viewer, "").await);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{list:#}");
+    assert!(items.iter().all(|v| v["count"] == 1 && v["cluster_name"] == "ingest-1"));
+    let by = |policy: &str| {
+        items
+            .iter()
+            .find(|v| v["policy"] == policy)
+            .unwrap_or_else(|| panic!("no {policy} in {list:#}"))
+    };
+    assert_eq!(by("disallow-privileged")["action"], "audit");
+    assert_eq!(by("disallow-privileged")["resource"], "apps/deployments");
+    assert_eq!(by("pod-security:restricted")["message"], "runAsNonRoot != true");
+    assert_eq!(by("must-have-owner")["action"], "deny");
+    assert_eq!(by("pod-security:baseline")["action"], "deny");
+
+    // Filters and pages by key.
+    let denied = json_of(
+        &server
+            .call("GET", "/api/v1/violations?action=deny&namespace=team-b", &viewer, "")
+            .await,
+    );
+    assert_eq!(denied["items"].as_array().unwrap().len(), 2, "{denied:#}");
+    let bad_filter = server
+        .call("GET", "/api/v1/violations?action=allow", &viewer, "")
+        .await;
+    assert_eq!(bad_filter.status, 400, "{}", bad_filter.body);
+    assert!(bad_filter.body.contains("action"), "{}", bad_filter.body);
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = json_of(
+            &server
+                .call(
+                    "GET",
+                    &format!("/api/v1/violations?limit=3&after={after}"),
+                    &viewer,
+                    "",
+                )
+                .await,
+        );
+        for v in page["items"].as_array().unwrap() {
+            seen.push(v["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (4, 4), "{seen:?}");
+
+    // CSV export and the daily charts.
+    let csv = server
+        .call("GET", "/api/v1/violations/export?format=csv", &viewer, "")
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(csv.body.lines().count(), 5, "{}", csv.body);
+    assert!(csv.body.starts_with("id,cluster,policy_id,policy,"), "{}", csv.body);
+    let charts = json_of(
+        &server
+            .call("GET", "/api/v1/violations/charts?days=90", &viewer, "")
+            .await,
+    );
+    let total: i64 = charts["by_policy"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["counts"].as_array().unwrap().iter().map(|c| c.as_i64().unwrap()))
+        .sum();
+    // The sample is dated 2026-12-02; within 90 days of the test's clock.
+    assert_eq!(total, 4, "{charts:#}");
+
+    // The explorer page renders the same rows on the server.
+    let page = server
+        .call("GET", "/violations?action=deny", &viewer, "")
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("must-have-owner"), "{}", page.body);
+    assert!(!page.body.contains("runAsNonRoot != true"), "filtered out");
+
+    // A new token retires the old one; every rotation is audited.
+    let reply = server
+        .call("POST", &format!("/api/v1/clusters/{cluster}/ingest-token"), &admin, "")
+        .await;
+    let fresh = json_of(&reply)["token"].as_str().unwrap().to_owned();
+    assert_eq!(post_batch(&server, &token, &sample_batch()).await.status, 401);
+    assert_eq!(post_batch(&server, &fresh, &sample_batch()).await.status, 200);
+    let audit = json_of(
+        &server
+            .call("GET", "/api/v1/audit?action=cluster.ingest_token", &admin, "")
+            .await,
+    );
+    assert_eq!(audit["total"], 2, "{audit:#}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_ingest_counts_each_audit_id_once() {
+    ingest_counts_each_audit_id_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_ingest_counts_each_audit_id_once() {
+    ingest_counts_each_audit_id_once(Backend::Postgres).await;
+}
+
+/// One batch of `n` PSA audit events with ids `<prefix>-<i>`.
+fn big_batch(prefix: &str, n: usize) -> String {
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            event(
+                &format!("{prefix}-{i}"),
+                "load",
+                json!({"pod-security.kubernetes.io/audit-violations": "would violate PodSecurity \"restricted:latest\": x"}),
+                json!({"code": 201}),
+            )
+        })
+        .collect();
+    json!({"kind": "EventList", "items": items}).to_string()
+}
+
+#[tokio::test]
+async fn a_busy_server_answers_429_with_retry_after_and_loses_nothing() {
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__INGEST__MAX_IN_FLIGHT", "1"),
+            ("PALISADE__INGEST__WAIT_MS", "0"),
+            ("PALISADE__INGEST__RETRY_AFTER_SECS", "1"),
+        ],
+    )
+    .await;
+    let admin = server.login_token(Role::Admin).await;
+    let (_, token) = cluster_with_token(&server, &admin, "busy").await;
+    let batches = 12;
+    let per_batch = 400;
+    let mut senders = Vec::new();
+    for b in 0..batches {
+        let body = big_batch(&format!("b{b}"), per_batch);
+        let token = token.clone();
+        let addr = server.addr;
+        senders.push(tokio::spawn(async move {
+            // What the apiserver's webhook backend does: send again after a refusal.
+            let mut refusals = Vec::new();
+            loop {
+                let bearer = format!("Bearer {token}");
+                let reply = request(
+                    addr,
+                    "POST",
+                    INGEST,
+                    &[("content-type", "application/json"), ("authorization", &bearer)],
+                    &body,
+                )
+                .await;
+                match reply.status {
+                    200 => return refusals,
+                    429 => {
+                        refusals.push(reply.header("retry-after").map(str::to_owned));
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    other => panic!("batch {b}: {other} {}", reply.body),
+                }
+            }
+        }));
+    }
+    let mut refusals = Vec::new();
+    for sender in senders {
+        refusals.extend(sender.await.unwrap());
+    }
+    assert!(
+        !refusals.is_empty(),
+        "12 concurrent batches with one slot and no wait: some must be refused"
+    );
+    assert!(refusals.iter().all(|r| r.as_deref() == Some("1")), "{refusals:?}");
+    // Every event of every batch was counted exactly once.
+    let list = json_of(
+        &server
+            .call("GET", "/api/v1/violations?limit=500", &admin, "")
+            .await,
+    );
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), batches * per_batch, "one violation per deployment");
+    assert!(items.iter().all(|v| v["count"] == 1));
+    server.stop().await;
+}
+
+fn testbed() -> palisade_testbed::Testbed {
+    palisade_testbed::Testbed::from_env()
+        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
+}
+
+/// Polls the violations list until `pred` holds for one, or fails with the last list.
+async fn wait_for_violation(
+    server: &TestServer,
+    token: &str,
+    query: &str,
+    within: Duration,
+    mut poke: impl FnMut(),
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let list = json_of(
+            &server
+                .call("GET", &format!("/api/v1/violations?{query}"), token, "")
+                .await,
+        );
+        if let Some(hit) = list["items"].as_array().unwrap().iter().find(|v| pred(v)) {
+            return hit.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no matching violation for {query} within {within:?}: {list:#}"
+        );
+        poke();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_test_beds_apiservers_report_audits_and_denials() {
+    let testbed = testbed();
+    let receiver = AuditReceiver::shared(&testbed)
+        .unwrap_or_else(|e| panic!("cannot receive the test bed's audit events: {e}"));
+    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let admin = server.login_token(Role::Admin).await;
+    let cluster = &testbed.clusters[0];
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/clusters",
+            &admin,
+            &json!({ "name": "ingest-real", "environment": "dev",
+                     "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig } })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = json_of(&reply)["id"].as_str().unwrap().to_owned();
+    let token = json_of(
+        &server
+            .call("POST", &format!("/api/v1/clusters/{id}/ingest-token"), &admin, "")
+            .await,
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The apiserver's webhook posts to the shared receiver (over http, where client-go sends no
+    // token); the receiver relays each batch as it came, with the cluster's ingest token, and
+    // answers the apiserver with Palisade's status.
+    let relay = receiver.forward(
+        &cluster.audit_path(),
+        server.addr,
+        INGEST,
+        &format!("Bearer {token}"),
+    );
+
+    // A namespace that audits `restricted` and enforces `baseline`.
+    let namespace = palisade_testbed::unique_name("ingest-it");
+    let client = cluster.admin_client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": namespace, "labels": {
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/enforce": "baseline",
+    } } }))
+    .unwrap();
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+
+    // A Deployment that baseline admits but restricted audits.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    let plain: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "plain" },
+        "spec": { "selector": { "matchLabels": { "app": "plain" } },
+                  "template": { "metadata": { "labels": { "app": "plain" } },
+                                "spec": { "containers": [{ "name": "app", "image": "registry.example.com/app:1.0" }] } } },
+    }))
+    .unwrap();
+    deployments.create(&PostParams::default(), &plain).await.unwrap();
+    // A privileged Pod that baseline denies.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let privileged: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "root" },
+        "spec": { "containers": [{ "name": "app", "image": "registry.example.com/app:1.0",
+                                   "securityContext": { "privileged": true } }] },
+    }))
+    .unwrap();
+    let denied = pods.create(&PostParams::default(), &privileged).await;
+    assert!(denied.is_err(), "baseline must deny a privileged pod");
+
+    let query = format!("namespace={namespace}&cluster={id}");
+    let audited = wait_for_violation(
+        &server,
+        &admin,
+        &query,
+        Duration::from_secs(60),
+        || {},
+        |v| v["policy"] == "pod-security:restricted" && v["action"] == "audit",
+    )
+    .await;
+    assert_eq!(audited["resource"], "apps/deployments");
+    assert_eq!(audited["name"], "plain");
+    assert_eq!(audited["source"], "audit");
+    assert!(
+        audited["message"].as_str().unwrap().contains("runAsNonRoot"),
+        "{audited:#}"
+    );
+    let refused = wait_for_violation(
+        &server,
+        &admin,
+        &query,
+        Duration::from_secs(60),
+        || {},
+        |v| v["policy"] == "pod-security:baseline" && v["action"] == "deny",
+    )
+    .await;
+    assert_eq!(refused["resource"], "pods");
+    assert_eq!(refused["name"], "root");
+    assert!(
+        refused["message"].as_str().unwrap().contains("privileged"),
+        "{refused:#}"
+    );
+    let statuses = relay.statuses();
+    assert!(
+        !statuses.is_empty() && statuses.iter().all(|s| *s == 200),
+        "every relayed batch is accepted: {statuses:?}"
+    );
+    drop(relay);
+    server.stop().await;
+}
