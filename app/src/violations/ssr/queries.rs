@@ -256,7 +256,7 @@ pub async fn charts(
         c.text("r.action = ?", action.as_str());
     }
     let sql = format!(
-        "SELECT r.bucket_ms, r.policy, COALESCE(c.name, r.cluster_id) AS cluster, SUM(r.count) AS n \
+        "SELECT r.bucket_ms, r.policy, COALESCE(c.name, r.cluster_id) AS cluster, CAST(SUM(r.count) AS BIGINT) AS n \
          FROM violation_counts r LEFT JOIN clusters c ON c.id = r.cluster_id {} \
          GROUP BY r.bucket_ms, r.policy, COALESCE(c.name, r.cluster_id)",
         c.clause()
@@ -307,7 +307,7 @@ pub async fn counts_since(
     since_ms: i64,
 ) -> Result<HashMap<String, i64>, AppError> {
     let rows = sqlx::query(
-        "SELECT cluster_id, SUM(count) AS n FROM violation_counts \
+        "SELECT cluster_id, CAST(SUM(count) AS BIGINT) AS n FROM violation_counts \
          WHERE policy_id = $1 AND bucket_ms >= $2 GROUP BY cluster_id",
     )
     .bind(policy_id)
