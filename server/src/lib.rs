@@ -142,7 +142,12 @@ impl Server {
             );
         }
         let sweeper = tokio::spawn(sweep_sessions(self.auth.store.clone()));
-        let router = router(self.state, self.auth, self.max_body_bytes, self.ingest.clone());
+        let router = router(
+            self.state,
+            self.auth,
+            self.max_body_bytes,
+            self.ingest.clone(),
+        );
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped));
         let served = serve_router(self.listener, router, self.grace, shutdown).await;

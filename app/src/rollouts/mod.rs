@@ -251,7 +251,7 @@ pub struct NewWave {
     /// Seconds to wait after the wave is applied before the next one may start.
     #[serde(default)]
     pub soak_secs: u64,
-    /// Most new violations tolerated during the soak (checked once violations are collected).
+    /// Most violations of the policy its clusters may report during the soak; more fail the wave.
     #[serde(default)]
     pub violation_threshold: Option<u64>,
 }

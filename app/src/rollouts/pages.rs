@@ -649,6 +649,7 @@ struct ReviewData {
     summary: RolloutSummary,
     tests: Result<Option<TestRun>, AppError>,
     staging: Result<Staging, AppError>,
+    evidence: Result<crate::violations::Evidence, AppError>,
 }
 
 /// What an approver needs to decide, loaded once per rollout (outside the refetching
@@ -665,10 +666,12 @@ fn Review(id: Memo<String>) -> impl IntoView {
             }
             let tests = get_test_run(summary.policy_id.clone(), summary.version).await;
             let staging = get_staging(summary.policy_id.clone()).await;
+            let evidence = crate::violations::rollout_evidence(summary.id.clone(), 7).await;
             Ok::<_, AppError>(Some(ReviewData {
                 summary,
                 tests,
                 staging,
+                evidence,
             }))
         },
     );
@@ -703,7 +706,34 @@ fn ReviewPanel(data: ReviewData) -> impl IntoView {
         summary: s,
         tests,
         staging,
+        evidence,
     } = data;
+    let evidence_view = match evidence {
+        Ok(e) => {
+            let tone = if e.clean() { "good" } else { "bad" };
+            let workloads = (!e.workloads.is_empty()).then(|| {
+                view! {
+                    <ul class="review-workloads" data-testid="review-workloads">
+                        {e.workloads.iter().map(|v| view! {
+                            <li>
+                                {format!("{} · {} {}/{} · {} ×{}", v.cluster_name, v.resource, v.namespace, v.name, v.action.as_str(), v.count)}
+                                <span class="muted">{format!(" {}", v.message)}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }
+            });
+            view! {
+                <p class=format!("review-evidence {tone}") data-testid="review-evidence">{e.summary()}</p>
+                {workloads}
+                <p class="muted small">
+                    <a href=format!("/violations?policy={}&days={}", e.policy_id, e.days)>"All of this policy's violations"</a>
+                </p>
+            }
+            .into_any()
+        }
+        Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+    };
     let version = s.version;
     let mode = s.mode;
 
@@ -810,6 +840,8 @@ fn ReviewPanel(data: ReviewData) -> impl IntoView {
             {tests_view}
             <h3>{format!("What the clusters receive in {} mode", mode.as_str())}</h3>
             {manifests_view}
+            <h3>"Violations on these clusters (last 7 days)"</h3>
+            {evidence_view}
             <p>
                 "Source, test cases and history: "
                 <a href=format!("/policies/{}", s.policy_id) data-testid="review-policy">{s.policy_name.clone()}</a>

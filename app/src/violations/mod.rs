@@ -165,6 +165,60 @@ pub struct IngestToken {
     pub url: String,
 }
 
+/// One cluster's part of the evidence for a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterEvidence {
+    pub cluster_id: String,
+    pub cluster_name: String,
+    /// Violations of the policy counted on this cluster in the period.
+    pub violations: i64,
+}
+
+/// Whether a policy ran clean on a rollout's clusters: the evidence to promote it, or the
+/// workloads still in the way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub policy_id: String,
+    pub days: i64,
+    pub since_ms: i64,
+    pub clusters: Vec<ClusterEvidence>,
+    /// The most recent violations of the period (at most 50), newest first.
+    pub workloads: Vec<Violation>,
+}
+
+impl Evidence {
+    pub fn clean(&self) -> bool {
+        self.clusters.iter().all(|c| c.violations == 0)
+    }
+
+    /// One sentence: the claim a promotion rests on, or what stands in its way.
+    pub fn summary(&self) -> String {
+        let names: Vec<&str> = self
+            .clusters
+            .iter()
+            .map(|c| c.cluster_name.as_str())
+            .collect();
+        let days = if self.days == 1 {
+            "1 day".to_owned()
+        } else {
+            format!("{} days", self.days)
+        };
+        if self.clean() {
+            format!(
+                "No new violations for {days} on these clusters: {}.",
+                names.join(", ")
+            )
+        } else {
+            let total: i64 = self.clusters.iter().map(|c| c.violations).sum();
+            let dirty = self.clusters.iter().filter(|c| c.violations > 0).count();
+            format!(
+                "{total} violations in the last {days} on {dirty} of {} clusters.",
+                self.clusters.len()
+            )
+        }
+    }
+}
+
 /// The most rows one export holds.
 pub const EXPORT_LIMIT: i64 = 100_000;
 
@@ -217,6 +271,14 @@ pub async fn list_violations(filter: ViolationFilter) -> Result<ViolationPage, A
 pub async fn violation_charts(filter: ViolationFilter, days: i64) -> Result<Charts, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
     ssr::queries::charts(&state()?.db, &filter, days, crate::db::now_ms()).await
+}
+
+/// The evidence for promoting a rollout's policy on its clusters: violations over the last
+/// `days` (1 to 90).
+#[server(endpoint = "rollout_evidence", input = Json)]
+pub async fn rollout_evidence(id: String, days: i64) -> Result<Evidence, AppError> {
+    crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::queries::evidence(&state()?.db, &id, days, crate::db::now_ms()).await
 }
 
 /// A new ingest token for a cluster (the old one stops working).

@@ -271,7 +271,10 @@ pub fn ChartView(title: &'static str, chart: Chart) -> impl IntoView {
     let n = chart.buckets.len().max(2);
     let x = move |i: usize| i as f64 * W / (n - 1) as f64;
     let y = move |c: i64| H - c as f64 * H / max as f64;
-    let first = chart.buckets.first().map(|b| format_ms(*b)[..10].to_owned());
+    let first = chart
+        .buckets
+        .first()
+        .map(|b| format_ms(*b)[..10].to_owned());
     let last = chart.buckets.last().map(|b| format_ms(*b)[..10].to_owned());
     let empty = chart.series.is_empty();
     view! {

@@ -39,7 +39,12 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(max_in_flight: usize, wait: Duration, retry_after_secs: u64, deny_spike: i64) -> Gate {
+    pub fn new(
+        max_in_flight: usize,
+        wait: Duration,
+        retry_after_secs: u64,
+        deny_spike: i64,
+    ) -> Gate {
         Gate {
             slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
             wait,
@@ -56,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/violations/export", get(export))
         .route("/api/v1/violations/charts", get(charts))
         .route("/api/v1/clusters/{id}/ingest-token", post(rotate_token))
+        .route("/api/v1/rollouts/{id}/evidence", get(evidence))
 }
 
 fn violation_schema() -> Value {
@@ -143,6 +149,28 @@ pub fn operations() -> Vec<Operation> {
             request: None,
             example: None,
             response: json!({ "type": "object" }),
+            success: 200,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/rollouts/{id}/evidence",
+            action: Some(Action::Read),
+            id: "rollout_evidence",
+            summary: "The evidence for promoting the rollout's policy: its violations on the rollout's clusters over the last `days` (1-90, default 7), per cluster, with the most recent workloads still in the way and a one-line summary (`clean` when none).",
+            request: None,
+            example: None,
+            response: json!({
+                "type": "object",
+                "properties": {
+                    "policy_id": { "type": "string" },
+                    "days": { "type": "integer" },
+                    "since_ms": { "type": "integer" },
+                    "clean": { "type": "boolean" },
+                    "summary": { "type": "string" },
+                    "clusters": { "type": "array", "items": { "type": "object" } },
+                    "workloads": { "type": "array", "items": violation_schema() },
+                },
+            }),
             success: 200,
         },
         Operation {
@@ -319,6 +347,23 @@ async fn charts(
     let days = number("days", query.days.as_ref())?.unwrap_or(14);
     let charts = queries::charts(&state.db, &query.filter()?, days, now_ms()).await?;
     Ok(Json(json!(charts)))
+}
+
+async fn evidence(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<RawFilter>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Action::Read)?;
+    let days = number("days", query.days.as_ref())?.unwrap_or(7);
+    let evidence = queries::evidence(&state.db, &id, days, now_ms()).await?;
+    let summary = evidence.summary();
+    let clean = evidence.clean();
+    let mut body = json!(evidence);
+    body["summary"] = json!(summary);
+    body["clean"] = json!(clean);
+    Ok(Json(body))
 }
 
 async fn rotate_token(

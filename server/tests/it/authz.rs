@@ -77,6 +77,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         r#"{"filter":{},"days":7}"#,
     ),
     (
+        "/api/rollout_evidence",
+        Some(Action::Read),
+        r#"{"id":"nonexistent","days":7}"#,
+    ),
+    (
         "/api/rotate_ingest_token",
         Some(Action::ManageClusters),
         r#"{"cluster_id":"nonexistent"}"#,

@@ -43,7 +43,12 @@ async fn cluster_with_token(server: &TestServer, admin: &str, name: &str) -> (St
     assert_eq!(reply.status, 201, "{}", reply.body);
     let id = json_of(&reply)["id"].as_str().unwrap().to_owned();
     let reply = server
-        .call("POST", &format!("/api/v1/clusters/{id}/ingest-token"), admin, "")
+        .call(
+            "POST",
+            &format!("/api/v1/clusters/{id}/ingest-token"),
+            admin,
+            "",
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let token = json_of(&reply)["token"].as_str().unwrap().to_owned();
@@ -86,9 +91,15 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
 
     // Only the cluster's own current token is let in.
     assert_eq!(post_batch(&server, "", &sample_batch()).await.status, 401);
-    assert_eq!(post_batch(&server, &viewer, &sample_batch()).await.status, 401);
+    assert_eq!(
+        post_batch(&server, &viewer, &sample_batch()).await.status,
+        401
+    );
     let forged = format!("pali_{cluster}_{}", "0".repeat(64));
-    assert_eq!(post_batch(&server, &forged, &sample_batch()).await.status, 401);
+    assert_eq!(
+        post_batch(&server, &forged, &sample_batch()).await.status,
+        401
+    );
     let bad = post_batch(&server, &token, "{\"kind\":\"Pod\"}").await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("EventList"), "{}", bad.body);
@@ -109,7 +120,9 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     let list = json_of(&server.call("GET", "/api/v1/violations", &viewer, "").await);
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 4, "{list:#}");
-    assert!(items.iter().all(|v| v["count"] == 1 && v["cluster_name"] == "ingest-1"));
+    assert!(items
+        .iter()
+        .all(|v| v["count"] == 1 && v["cluster_name"] == "ingest-1"));
     let by = |policy: &str| {
         items
             .iter()
@@ -118,14 +131,22 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     };
     assert_eq!(by("disallow-privileged")["action"], "audit");
     assert_eq!(by("disallow-privileged")["resource"], "apps/deployments");
-    assert_eq!(by("pod-security:restricted")["message"], "runAsNonRoot != true");
+    assert_eq!(
+        by("pod-security:restricted")["message"],
+        "runAsNonRoot != true"
+    );
     assert_eq!(by("must-have-owner")["action"], "deny");
     assert_eq!(by("pod-security:baseline")["action"], "deny");
 
     // Filters and pages by key.
     let denied = json_of(
         &server
-            .call("GET", "/api/v1/violations?action=deny&namespace=team-b", &viewer, "")
+            .call(
+                "GET",
+                "/api/v1/violations?action=deny&namespace=team-b",
+                &viewer,
+                "",
+            )
             .await,
     );
     assert_eq!(denied["items"].as_array().unwrap().len(), 2, "{denied:#}");
@@ -167,7 +188,11 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     assert_eq!(csv.status, 200);
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
     assert_eq!(csv.body.lines().count(), 5, "{}", csv.body);
-    assert!(csv.body.starts_with("id,cluster,policy_id,policy,"), "{}", csv.body);
+    assert!(
+        csv.body.starts_with("id,cluster,policy_id,policy,"),
+        "{}",
+        csv.body
+    );
     let charts = json_of(
         &server
             .call("GET", "/api/v1/violations/charts?days=90", &viewer, "")
@@ -177,7 +202,13 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|s| s["counts"].as_array().unwrap().iter().map(|c| c.as_i64().unwrap()))
+        .flat_map(|s| {
+            s["counts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_i64().unwrap())
+        })
         .sum();
     // The sample is dated 2026-12-02; within 90 days of the test's clock.
     assert_eq!(total, 4, "{charts:#}");
@@ -192,11 +223,22 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
 
     // A new token retires the old one; every rotation is audited.
     let reply = server
-        .call("POST", &format!("/api/v1/clusters/{cluster}/ingest-token"), &admin, "")
+        .call(
+            "POST",
+            &format!("/api/v1/clusters/{cluster}/ingest-token"),
+            &admin,
+            "",
+        )
         .await;
     let fresh = json_of(&reply)["token"].as_str().unwrap().to_owned();
-    assert_eq!(post_batch(&server, &token, &sample_batch()).await.status, 401);
-    assert_eq!(post_batch(&server, &fresh, &sample_batch()).await.status, 200);
+    assert_eq!(
+        post_batch(&server, &token, &sample_batch()).await.status,
+        401
+    );
+    assert_eq!(
+        post_batch(&server, &fresh, &sample_batch()).await.status,
+        200
+    );
     let audit = json_of(
         &server
             .call("GET", "/api/v1/audit?action=cluster.ingest", &admin, "")
@@ -261,7 +303,10 @@ async fn a_busy_server_answers_429_with_retry_after_and_loses_nothing() {
                     addr,
                     "POST",
                     INGEST,
-                    &[("content-type", "application/json"), ("authorization", &bearer)],
+                    &[
+                        ("content-type", "application/json"),
+                        ("authorization", &bearer),
+                    ],
                     &body,
                 )
                 .await;
@@ -284,7 +329,10 @@ async fn a_busy_server_answers_429_with_retry_after_and_loses_nothing() {
         !refusals.is_empty(),
         "12 concurrent batches with one slot and no wait: some must be refused"
     );
-    assert!(refusals.iter().all(|r| r.as_deref() == Some("1")), "{refusals:?}");
+    assert!(
+        refusals.iter().all(|r| r.as_deref() == Some("1")),
+        "{refusals:?}"
+    );
     // Every event of every batch was counted exactly once.
     let mut rows = 0;
     let mut after = String::new();
@@ -367,7 +415,12 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     let id = json_of(&reply)["id"].as_str().unwrap().to_owned();
     let token = json_of(
         &server
-            .call("POST", &format!("/api/v1/clusters/{id}/ingest-token"), &admin, "")
+            .call(
+                "POST",
+                &format!("/api/v1/clusters/{id}/ingest-token"),
+                &admin,
+                "",
+            )
             .await,
     )["token"]
         .as_str()
@@ -387,12 +440,16 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     let namespace = palisade_testbed::unique_name("ingest-it");
     let client = cluster.admin_client().await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": namespace, "labels": {
+    let ns: Namespace =
+        serde_json::from_value(json!({ "metadata": { "name": namespace, "labels": {
         "pod-security.kubernetes.io/audit": "restricted",
         "pod-security.kubernetes.io/enforce": "baseline",
     } } }))
-    .unwrap();
-    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+        .unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
 
     // A Deployment that baseline admits but restricted audits.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
@@ -403,7 +460,10 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
                                 "spec": { "containers": [{ "name": "app", "image": "registry.example.com/app:1.0" }] } } },
     }))
     .unwrap();
-    deployments.create(&PostParams::default(), &plain).await.unwrap();
+    deployments
+        .create(&PostParams::default(), &plain)
+        .await
+        .unwrap();
     // A privileged Pod that baseline denies.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let privileged: Pod = serde_json::from_value(json!({
@@ -433,7 +493,10 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     assert_eq!(audited["name"], "plain");
     assert_eq!(audited["source"], "audit");
     assert!(
-        audited["message"].as_str().unwrap().contains("runAsNonRoot"),
+        audited["message"]
+            .as_str()
+            .unwrap()
+            .contains("runAsNonRoot"),
         "{audited:#}"
     );
     let refused = wait_for_violation(
@@ -458,4 +521,208 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     );
     drop(relay);
     server.stop().await;
+}
+
+async fn wave_state(server: &TestServer, id: &str, position: i64) -> String {
+    sqlx::query_scalar("SELECT state FROM rollout_waves WHERE rollout_id = $1 AND position = $2")
+        .bind(id)
+        .bind(position)
+        .fetch_one(server.pool.pool())
+        .await
+        .unwrap()
+}
+
+/// A wave whose clusters report more violations during the soak than its threshold fails the
+/// rollout; the evidence names the cluster and the workload.
+#[tokio::test]
+async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says_why() {
+    use std::sync::Arc;
+
+    use palisade_app::clusters::ssr::{service as clusters, Context};
+    use palisade_app::clusters::{CredentialsInput, NewCluster};
+    use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
+    use palisade_app::rollouts::ssr::{Executor, Settings};
+    use palisade_app::secrets::Sealer;
+    use palisade_app::violations::ssr::ingest;
+
+    // The server's own executor sleeps: the test drives one with its own clock.
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__ROLLOUTS__POLL_MS", "3600000"),
+        ],
+    )
+    .await;
+    let (admin, _) = server.user_token(Role::Admin).await;
+    let author = server.login_token(Role::Author).await;
+    let approver = server.login_token(Role::Approver).await;
+    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
+    let fleet = Arc::new(SimulatedFleet::new(Duration::from_millis(1)));
+    let context = Context {
+        db: &server.pool,
+        sealer: Some(&sealer),
+        connector: fleet.as_ref(),
+    };
+    let mut ids = Vec::new();
+    for env in ["dev", "prod"] {
+        let input = NewCluster {
+            name: format!("gate-{env}"),
+            environment: env.into(),
+            labels: Default::default(),
+            credentials: CredentialsInput::Token {
+                api_url: format!("https://gate-{env}.example:6443"),
+                ca_pem: String::new(),
+                token: "t".into(),
+            },
+        };
+        let cluster = clusters::register(&context, &admin, palisade_app::db::now_ms(), input)
+            .await
+            .unwrap();
+        ids.push(cluster.id);
+    }
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
+        )
+        .await;
+    assert!(
+        created.status == 201 || created.status == 200,
+        "{}",
+        created.body
+    );
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
+                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1,
+                  "soak_secs": 60, "violation_threshold": 0 },
+                { "name": "prod", "selector": { "environment": "prod" }, "approvals": 0 },
+            ] })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/approve"),
+            &approver,
+            "{}",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    let executor = Executor::new(
+        server.pool.clone(),
+        Some(sealer.clone()),
+        fleet.clone(),
+        Settings {
+            drift_every: None,
+            ..Settings::default()
+        },
+    );
+    let t0 = palisade_app::db::now_ms();
+    for _ in 0..50 {
+        executor.round(t0).await.unwrap();
+        if wave_state(&server, &id, 0).await == "soaking" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(wave_state(&server, &id, 0).await, "soaking");
+    let evidence = json_of(
+        &server
+            .call(
+                "GET",
+                &format!("/api/v1/rollouts/{id}/evidence"),
+                &approver,
+                "",
+            )
+            .await,
+    );
+    assert_eq!(evidence["clean"], true, "{evidence:#}");
+    assert!(
+        evidence["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("No new violations for 7 days on these clusters: gate-dev"),
+        "{evidence:#}"
+    );
+
+    // The dev cluster's apiserver audits a privileged Deployment under the rolled-out policy.
+    let token = ingest::rotate(&server.pool, &admin, &ids[0], t0)
+        .await
+        .unwrap()
+        .token;
+    let vap = json!([{ "message": "privileged containers are not allowed", "policy": "disallow-privileged",
+                       "validationActions": ["Audit"] }])
+    .to_string();
+    let mut e = event(
+        "gate-1",
+        "shop",
+        json!({ "validation.policy.admission.k8s.io/validation_failure": vap }),
+        json!({"code": 201}),
+    );
+    e["stageTimestamp"] = json!(null);
+    let batch = json!({ "kind": "EventList", "items": [e] }).to_string();
+    let reply = post_batch(&server, &token, &batch).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    // The soak ends: the gate counts 1 > 0, the rollout fails, prod never starts.
+    executor.round(t0 + 61_000).await.unwrap();
+    assert_eq!(wave_state(&server, &id, 0).await, "failed");
+    assert_eq!(wave_state(&server, &id, 1).await, "skipped");
+    let rollout = json_of(
+        &server
+            .call("GET", &format!("/api/v1/rollouts/{id}"), &approver, "")
+            .await,
+    );
+    assert_eq!(rollout["summary"]["state"], "failed", "{rollout:#}");
+    let evidence = json_of(
+        &server
+            .call(
+                "GET",
+                &format!("/api/v1/rollouts/{id}/evidence"),
+                &approver,
+                "",
+            )
+            .await,
+    );
+    assert_eq!(evidence["clean"], false, "{evidence:#}");
+    assert_eq!(evidence["clusters"][0]["cluster_name"], "gate-dev");
+    assert_eq!(evidence["clusters"][0]["violations"], 1);
+    let workload = &evidence["workloads"][0];
+    assert_eq!(workload["name"], "web-gate-1");
+    assert_eq!(workload["namespace"], "shop");
+    // The reported name was matched to the Palisade policy deployed on that cluster.
+    assert_eq!(workload["policy_id"], evidence["policy_id"], "{evidence:#}");
+    let audit = json_of(
+        &server
+            .call(
+                "GET",
+                "/api/v1/audit?action=rollout.failed",
+                &admin_token(&server).await,
+                "",
+            )
+            .await,
+    );
+    assert!(
+        audit.to_string().contains("more than the threshold of 0"),
+        "{audit:#}"
+    );
+    server.stop().await;
+}
+
+async fn admin_token(server: &TestServer) -> String {
+    server.login_token(Role::Admin).await
 }

@@ -355,6 +355,28 @@ impl Executor {
                 if now < wave.finished_ms + wave.soak_secs.saturating_mul(1000) {
                     return Ok(());
                 }
+                if let Some(threshold) = wave.violation_threshold {
+                    // The violation gate: what the wave's clusters reported during the soak.
+                    let clusters: Vec<String> = rollout
+                        .steps
+                        .iter()
+                        .filter(|s| s.wave == wave.position)
+                        .map(|s| s.cluster_id.clone())
+                        .collect();
+                    let counts = crate::violations::ssr::queries::counts_since(
+                        &self.db,
+                        &summary.policy_id,
+                        &clusters,
+                        wave.finished_ms,
+                    )
+                    .await?;
+                    let seen: i64 = counts.values().sum();
+                    if seen > threshold {
+                        return self
+                            .fail_on_threshold(tx, id, wave, seen, threshold, now)
+                            .await;
+                    }
+                }
                 if !queries::set_wave_state(
                     &mut *tx,
                     id,
@@ -466,6 +488,75 @@ impl Executor {
     }
 
     /// Run one claimed step to its end, then let go of the claim.
+    /// Ends a soaked wave whose clusters reported more violations than its threshold allows:
+    /// the wave and the rollout fail, later waves are skipped.
+    async fn fail_on_threshold(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        wave: &crate::rollouts::Wave,
+        seen: i64,
+        threshold: i64,
+        now: i64,
+    ) -> Result<(), AppError> {
+        if !queries::set_wave_state(
+            &mut *tx,
+            id,
+            wave.position,
+            WaveState::Soaking,
+            WaveState::Failed,
+            None,
+            None,
+        )
+        .await
+        .map_err(db_error("failing a wave"))?
+        {
+            return Ok(());
+        }
+        queries::skip_open_waves(&mut *tx, id)
+            .await
+            .map_err(db_error("skipping waves"))?;
+        queries::skip_pending_steps(
+            &mut *tx,
+            id,
+            "not started: an earlier wave exceeded its violation threshold",
+            now,
+        )
+        .await
+        .map_err(db_error("skipping steps"))?;
+        queries::set_state(
+            &mut *tx,
+            id,
+            &[RolloutState::Applying],
+            RolloutState::Failed,
+            None,
+            now,
+        )
+        .await
+        .map_err(db_error("failing a rollout"))?;
+        record(
+            &mut *tx,
+            &system(),
+            now,
+            Event {
+                action: "rollout.failed",
+                target_kind: "rollout",
+                target_id: id,
+                detail: json!({
+                    "wave": wave.name,
+                    "reason": format!(
+                        "{seen} violations during the soak, more than the threshold of {threshold}"
+                    ),
+                }),
+            },
+        )
+        .await
+        .map_err(db_error("recording the audit entry"))?;
+        tx.commit()
+            .await
+            .map_err(db_error("committing a failed wave"))
+    }
+
     async fn run_step(&self, id: &str, claim: &str) {
         if let Err(err) = self.try_step(id, claim).await {
             tracing::warn!(step = id, error = %err, "a rollout step could not be recorded");

@@ -262,7 +262,11 @@ pub fn rfc3339_ms(text: &str) -> Option<i64> {
     let mut millis = 0;
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        let first3: String = fraction[..digits].chars().chain("000".chars()).take(3).collect();
+        let first3: String = fraction[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
         millis = first3.parse::<i64>().ok()?;
         rest = &fraction[digits..];
     }
@@ -308,8 +312,10 @@ mod tests {
     }
 
     fn batch(items: Vec<serde_json::Value>) -> Vec<u8> {
-        serde_json::to_vec(&json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}))
-            .unwrap()
+        serde_json::to_vec(
+            &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -355,8 +361,9 @@ mod tests {
 
     #[test]
     fn a_vap_deny_counts_once() {
-        let failures = json!([{"message": "m", "policy": "p1", "validationActions": ["Deny", "Audit"]}])
-            .to_string();
+        let failures =
+            json!([{"message": "m", "policy": "p1", "validationActions": ["Deny", "Audit"]}])
+                .to_string();
         let body = batch(vec![event(
             json!({ VAP_ANNOTATION: failures }),
             json!({"code": 403, "message": "deployments.apps \"web\" is forbidden: ValidatingAdmissionPolicy 'p1' with binding 'b1' denied request: m"}),
@@ -371,7 +378,11 @@ mod tests {
         )]);
         let (_, seen) = parse(&body, 0).unwrap();
         assert_eq!(
-            (seen[0].policy.as_str(), seen[0].action, seen[0].message.as_str()),
+            (
+                seen[0].policy.as_str(),
+                seen[0].action,
+                seen[0].message.as_str()
+            ),
             ("p1", Action::Deny, "m")
         );
     }
@@ -428,7 +439,10 @@ mod tests {
                 json!({}),
                 json!({"code": 403, "message": "deployments.apps is forbidden: User \"u\" cannot create resource"}),
             ),
-            event(json!({"authorization.k8s.io/decision": "allow"}), json!({"code": 200})),
+            event(
+                json!({"authorization.k8s.io/decision": "allow"}),
+                json!({"code": 200}),
+            ),
         ]);
         let (n, seen) = parse(&body, 0).unwrap();
         assert_eq!((n, seen.len()), (3, 0), "{seen:?}");

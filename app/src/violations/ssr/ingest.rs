@@ -100,7 +100,8 @@ pub async fn authenticate(db: &Db, bearer: &str) -> Result<Option<String>, AppEr
     let disabled: i64 = row
         .try_get("disabled")
         .map_err(db_error("checking an ingest token"))?;
-    let matches = !hash.is_empty() && constant_time_eq(sha256_hex(secret).as_bytes(), hash.as_bytes());
+    let matches =
+        !hash.is_empty() && constant_time_eq(sha256_hex(secret).as_bytes(), hash.as_bytes());
     Ok((matches && disabled == 0).then(|| id.to_owned()))
 }
 
@@ -133,7 +134,8 @@ pub fn reported_names(objects: &[serde_json::Value]) -> Vec<String> {
         let kind = object["kind"].as_str().unwrap_or_default();
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
-        if kind == "ValidatingAdmissionPolicy" || api_version.starts_with("constraints.gatekeeper.sh/")
+        if kind == "ValidatingAdmissionPolicy"
+            || api_version.starts_with("constraints.gatekeeper.sh/")
         {
             out.push(name.to_owned());
         } else if kind == "Namespace" {
@@ -175,7 +177,8 @@ pub async fn accept(
     now_ms: i64,
     deny_spike: i64,
 ) -> Result<Accepted, AppError> {
-    let (events, observed) = events::parse(body, now_ms).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let (events, observed) =
+        events::parse(body, now_ms).map_err(|e| AppError::Invalid(e.to_string()))?;
     let mut accepted = Accepted {
         events,
         violations: observed.len(),
@@ -251,7 +254,11 @@ mod tests {
         ];
         assert_eq!(
             reported_names(&objects),
-            ["must-have-owner", "no-privileged", "pod-security:restricted"]
+            [
+                "must-have-owner",
+                "no-privileged",
+                "pod-security:restricted"
+            ]
         );
     }
 }

@@ -10,7 +10,8 @@ use sqlx::Row;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::violations::{
-    Action, Chart, Charts, Series, Source, Violation, ViolationFilter, ViolationPage,
+    Action, Chart, Charts, ClusterEvidence, Evidence, Series, Source, Violation, ViolationFilter,
+    ViolationPage,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -31,13 +32,15 @@ struct Conditions {
 impl Conditions {
     fn text(&mut self, template: &str, value: &str) {
         self.next += 1;
-        self.sql.push(template.replace('?', &format!("${}", self.next)));
+        self.sql
+            .push(template.replace('?', &format!("${}", self.next)));
         self.text.push((self.next, value.to_owned()));
     }
 
     fn number(&mut self, template: &str, value: i64) {
         self.next += 1;
-        self.sql.push(template.replace('?', &format!("${}", self.next)));
+        self.sql
+            .push(template.replace('?', &format!("${}", self.next)));
         self.numbers.push((self.next, value));
     }
 
@@ -71,7 +74,10 @@ fn conditions(filter: &ViolationFilter, alias: &str, now_ms: i64) -> Conditions 
         c.text(&format!("{} = ?", col("cluster_id")), filter.cluster.trim());
     }
     if !filter.namespace.trim().is_empty() {
-        c.text(&format!("{} = ?", col("namespace")), filter.namespace.trim());
+        c.text(
+            &format!("{} = ?", col("namespace")),
+            filter.namespace.trim(),
+        );
     }
     if !filter.policy.trim().is_empty() {
         // A Palisade policy id is 32 hex digits; anything else is a reported name.
@@ -109,7 +115,11 @@ fn cursor(v: &Violation) -> String {
 }
 
 fn parse_cursor(text: &str) -> Result<(i64, String), AppError> {
-    let bad = || AppError::Invalid(format!("after: {text:?} is not a cursor from a previous page"));
+    let bad = || {
+        AppError::Invalid(format!(
+            "after: {text:?} is not a cursor from a previous page"
+        ))
+    };
     let (ms, id) = text.split_once(':').ok_or_else(bad)?;
     let ms = ms.parse().map_err(|_| bad())?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -324,6 +334,67 @@ pub async fn counts_since(
         }
     }
     Ok(out)
+}
+
+/// The evidence for rollout `id`: its policy's violations on its clusters over the last `days`.
+pub async fn evidence(db: &Db, id: &str, days: i64, now_ms: i64) -> Result<Evidence, AppError> {
+    let days = days.clamp(1, 90);
+    let since_ms = now_ms - days * DAY_MS;
+    let policy_id: String = sqlx::query_scalar("SELECT policy_id FROM rollouts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(db_error("reading a rollout"))?
+        .ok_or_else(|| AppError::NotFound(format!("rollout {id}")))?;
+    let steps = sqlx::query(
+        "SELECT cluster_id, cluster_name FROM rollout_steps WHERE rollout_id = $1 \
+         ORDER BY wave, cluster_name",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await
+    .map_err(db_error("reading a rollout's clusters"))?;
+    let mut clusters = Vec::new();
+    for row in steps {
+        let read = || -> Result<(String, String), sqlx::Error> {
+            Ok((row.try_get("cluster_id")?, row.try_get("cluster_name")?))
+        };
+        clusters.push(read().map_err(db_error("reading a rollout's clusters"))?);
+    }
+    let ids: Vec<String> = clusters.iter().map(|(id, _)| id.clone()).collect();
+    let counts = counts_since(db, &policy_id, &ids, since_ms).await?;
+    let rows = sqlx::query(
+        "SELECT v.id, v.cluster_id, c.name AS cluster_name, v.policy_id, v.policy, v.resource, \
+         v.namespace, v.name, v.uid, v.action, v.source, v.message, v.first_ms, v.last_ms, \
+         v.count, v.resolved_ms FROM violations v LEFT JOIN clusters c ON c.id = v.cluster_id \
+         WHERE v.policy_id = $1 AND v.last_ms >= $2 ORDER BY v.last_ms DESC, v.id DESC LIMIT 500",
+    )
+    .bind(&policy_id)
+    .bind(since_ms)
+    .fetch_all(db.pool())
+    .await
+    .map_err(db_error("reading violations"))?;
+    let mut workloads = Vec::new();
+    for row in &rows {
+        let v = from_row(row).map_err(db_error("reading violations"))?;
+        if ids.contains(&v.cluster_id) && workloads.len() < 50 {
+            workloads.push(v);
+        }
+    }
+    Ok(Evidence {
+        policy_id,
+        days,
+        since_ms,
+        clusters: clusters
+            .into_iter()
+            .map(|(cluster_id, cluster_name)| ClusterEvidence {
+                violations: counts.get(&cluster_id).copied().unwrap_or(0),
+                cluster_id,
+                cluster_name,
+            })
+            .collect(),
+        workloads,
+    })
 }
 
 #[cfg(test)]

@@ -290,10 +290,7 @@ pub async fn first_sightings(
 }
 
 /// Forgets audit IDs older than `before_ms` (a batch older than that is no longer re-sent).
-pub async fn sweep_audit_ids(
-    conn: &mut AnyConnection,
-    before_ms: i64,
-) -> Result<u64, sqlx::Error> {
+pub async fn sweep_audit_ids(conn: &mut AnyConnection, before_ms: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM ingested_events WHERE at_ms < $1")
         .bind(before_ms)
         .execute(&mut *conn)
