@@ -323,6 +323,14 @@ async fn serve_router(
 ) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::Notify::new());
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    // No Nagle: a streamed page's chunks and small JSON answers go out at once instead of
+    // waiting for the client's delayed ACK (about 40 ms per response).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
     let graceful = axum::serve(listener, service).with_graceful_shutdown({
         let stopping = stopping.clone();
         async move {

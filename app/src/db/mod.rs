@@ -87,6 +87,9 @@ pub struct MigrationStatus {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time; writers that would collide queue here instead of in
+    /// SQLite's busy handler, which sleeps in steps of milliseconds.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -123,7 +126,20 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(connect_error)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// Hold this around a busy write transaction: on SQLite it lets one writer of this process in
+    /// at a time; on PostgreSQL (many writers) it is `None` and waits for nothing.
+    pub async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writer.lock().await),
+            Backend::Postgres => None,
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -193,6 +193,7 @@ pub async fn accept(
         .collect();
     ids.sort();
     ids.dedup();
+    let _turn = db.write_turn().await;
     let mut tx = db
         .pool()
         .begin()

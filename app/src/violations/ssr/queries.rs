@@ -265,36 +265,55 @@ pub async fn charts(
     if let Some(action) = filter.action {
         c.text("r.action = ?", action.as_str());
     }
-    let sql = format!(
-        "SELECT r.bucket_ms, r.policy, COALESCE(c.name, r.cluster_id) AS cluster, CAST(SUM(r.count) AS BIGINT) AS n \
-         FROM violation_counts r LEFT JOIN clusters c ON c.id = r.cluster_id {} \
-         GROUP BY r.bucket_ms, r.policy, COALESCE(c.name, r.cluster_id)",
-        c.clause()
-    );
-    let rows = c
-        .bind(sqlx::query(&sql))
-        .fetch_all(db.pool())
-        .await
-        .map_err(db_error("charting violations"))?;
+    // Two small aggregations by day (no join): the rollup has one row per hour, cluster, policy
+    // and action, and a page should not group tens of thousands of them by name.
     let n = days as usize;
     let mut by_policy: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut by_cluster: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for row in rows {
-        let read = || -> Result<(i64, String, String, i64), sqlx::Error> {
-            Ok((
-                row.try_get("bucket_ms")?,
-                row.try_get("policy")?,
-                row.try_get("cluster")?,
-                row.try_get("n")?,
-            ))
-        };
-        let (bucket, policy, cluster, count) = read().map_err(db_error("charting violations"))?;
-        let day = ((bucket - first) / DAY_MS) as usize;
-        if day >= n {
-            continue;
+    let names: HashMap<String, String> = sqlx::query("SELECT id, name FROM clusters")
+        .fetch_all(db.pool())
+        .await
+        .map_err(db_error("charting violations"))?
+        .iter()
+        .filter_map(|row| Some((row.try_get("id").ok()?, row.try_get("name").ok()?)))
+        .collect();
+    for (column, into) in [
+        ("r.policy", &mut by_policy),
+        ("r.cluster_id", &mut by_cluster),
+    ] {
+        let sql = format!(
+            "SELECT (r.bucket_ms - {first}) / {DAY_MS} AS day, {column} AS series, \
+             CAST(SUM(r.count) AS BIGINT) AS n FROM violation_counts r {} \
+             GROUP BY (r.bucket_ms - {first}) / {DAY_MS}, {column}",
+            c.clause()
+        );
+        let rows = c
+            .bind(sqlx::query(&sql))
+            .fetch_all(db.pool())
+            .await
+            .map_err(db_error("charting violations"))?;
+        for row in rows {
+            let read = || -> Result<(i64, String, i64), sqlx::Error> {
+                Ok((
+                    row.try_get("day")?,
+                    row.try_get("series")?,
+                    row.try_get("n")?,
+                ))
+            };
+            let (day, series, count) = read().map_err(db_error("charting violations"))?;
+            let Ok(day) = usize::try_from(day) else {
+                continue;
+            };
+            if day >= n {
+                continue;
+            }
+            let series = if column == "r.cluster_id" {
+                names.get(&series).cloned().unwrap_or(series)
+            } else {
+                series
+            };
+            into.entry(series).or_insert_with(|| vec![0; n])[day] += count;
         }
-        by_policy.entry(policy).or_insert_with(|| vec![0; n])[day] += count;
-        by_cluster.entry(cluster).or_insert_with(|| vec![0; n])[day] += count;
     }
     let buckets: Vec<i64> = (0..days).map(|d| first + d * DAY_MS).collect();
     let chart = |series| Chart {

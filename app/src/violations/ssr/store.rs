@@ -74,7 +74,9 @@ struct Aggregate<'a> {
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
 const ROWS: usize = 400;
 
-fn placeholders(rows: usize, columns: usize) -> String {
+/// `(…),(…)` for `rows` rows of `columns` parameters. SQLite gets anonymous `?`: it looks a named
+/// parameter up by a linear scan, which made a statement of thousands of `$N` quadratic.
+fn placeholders(sqlite: bool, rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 5);
     for r in 0..rows {
         if r > 0 {
@@ -85,12 +87,20 @@ fn placeholders(rows: usize, columns: usize) -> String {
             if c > 0 {
                 out.push(',');
             }
-            out.push('$');
-            out.push_str(&(r * columns + c + 1).to_string());
+            if sqlite {
+                out.push('?');
+            } else {
+                out.push('$');
+                out.push_str(&(r * columns + c + 1).to_string());
+            }
         }
         out.push(')');
     }
     out
+}
+
+fn is_sqlite(conn: &AnyConnection) -> bool {
+    conn.backend_name().eq_ignore_ascii_case("sqlite")
 }
 
 /// Counts `findings` on `cluster_id`: each distinct violation's row grows (or is opened, or
@@ -103,6 +113,7 @@ pub async fn record(
     findings: &[Finding],
     deny_spike: i64,
 ) -> Result<Written, sqlx::Error> {
+    let sqlite = is_sqlite(conn);
     let mut aggregates: HashMap<String, Aggregate> = HashMap::new();
     for f in findings {
         let id = violation_id(cluster_id, f);
@@ -138,7 +149,7 @@ pub async fn record(
              ELSE violations.policy_id END, \
              resolved_ms = 0 \
              RETURNING id, count",
-            placeholders(chunk.len(), 15)
+            placeholders(sqlite, chunk.len(), 15)
         );
         let mut query = sqlx::query(&sql);
         for (id, a) in chunk {
@@ -198,7 +209,7 @@ pub async fn record(
              policy_id = CASE WHEN excluded.policy_id <> '' THEN excluded.policy_id \
              ELSE violation_counts.policy_id END \
              RETURNING bucket_ms, policy, action, count",
-            placeholders(chunk.len(), 6)
+            placeholders(sqlite, chunk.len(), 6)
         );
         let mut query = sqlx::query(&sql);
         for ((bucket, policy, policy_id, action), count) in chunk {
@@ -271,12 +282,13 @@ pub async fn first_sightings(
     audit_ids: &[String],
     now_ms: i64,
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let sqlite = is_sqlite(conn);
     let mut fresh = std::collections::HashSet::new();
     for chunk in audit_ids.chunks(ROWS) {
         let sql = format!(
             "INSERT INTO ingested_events (audit_id, cluster_id, at_ms) VALUES {} \
              ON CONFLICT (audit_id) DO NOTHING RETURNING audit_id",
-            placeholders(chunk.len(), 3)
+            placeholders(sqlite, chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for id in chunk {
@@ -305,7 +317,8 @@ mod tests {
 
     #[test]
     fn placeholders_number_every_parameter() {
-        assert_eq!(placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(placeholders(false, 2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(placeholders(true, 2, 2), "(?,?),(?,?)");
     }
 
     #[test]
