@@ -145,6 +145,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "ingest.audit_id_retention_hours",
         "hours an audit ID is remembered, so a re-sent batch counts once",
     ),
+    (
+        "ingest.scan_interval_secs",
+        "seconds between background scans of every cluster's workloads (and its PolicyReports); 0 turns it off",
+    ),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -169,6 +173,7 @@ pub struct IngestConfig {
     pub retry_after_secs: u64,
     pub deny_spike_per_hour: i64,
     pub audit_id_retention_hours: u64,
+    pub scan_interval_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -179,6 +184,7 @@ impl Default for IngestConfig {
             retry_after_secs: 1,
             deny_spike_per_hour: 100,
             audit_id_retention_hours: 48,
+            scan_interval_secs: 900,
         }
     }
 }

@@ -51,6 +51,10 @@ pub struct Server {
     executor: Arc<palisade_app::rollouts::ssr::Executor>,
     /// How audit batches from clusters are admitted.
     ingest: rest::violations::Gate,
+    /// How often every cluster is scanned (`None`: never on a timer).
+    scan_every: Option<Duration>,
+    /// How long an audit ID is remembered.
+    audit_id_retention: Duration,
 }
 
 impl Server {
@@ -102,6 +106,11 @@ impl Server {
                 config.ingest.retry_after_secs,
                 config.ingest.deny_spike_per_hour,
             ),
+            scan_every: (config.ingest.scan_interval_secs > 0)
+                .then(|| Duration::from_secs(config.ingest.scan_interval_secs)),
+            audit_id_retention: Duration::from_secs(
+                config.ingest.audit_id_retention_hours.saturating_mul(3600),
+            ),
             bootstrap,
             sign_in_url,
         })
@@ -142,6 +151,11 @@ impl Server {
             );
         }
         let sweeper = tokio::spawn(sweep_sessions(self.auth.store.clone()));
+        let telemetry = tokio::spawn(telemetry_worker(
+            self.state.clone(),
+            self.scan_every,
+            self.audit_id_retention,
+        ));
         let router = router(
             self.state,
             self.auth,
@@ -154,6 +168,7 @@ impl Server {
         let _ = stop_executor.send(true);
         let _ = executor.await;
         sweeper.abort();
+        telemetry.abort();
         served.map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
         db.close().await;
         tracing::info!("palisade stopped");
@@ -353,6 +368,42 @@ async fn serve_router(
 
 /// Every ten minutes, delete the sessions that can no longer be used (expired, idle too long, too
 /// old or revoked), so the table does not grow without end.
+/// Scans every cluster on a timer and forgets audit IDs past their retention, until aborted.
+async fn telemetry_worker(state: AppState, scan_every: Option<Duration>, retention: Duration) {
+    use palisade_app::violations::ssr::{scan, store};
+    let tick = Duration::from_secs(60);
+    let mut last_scan: Option<std::time::Instant> = None;
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = palisade_app::db::now_ms();
+        let before = now - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
+        match state.db.pool().acquire().await {
+            Ok(mut conn) => {
+                if let Err(err) = store::sweep_audit_ids(&mut conn, before).await {
+                    tracing::warn!(error = %err, "cannot forget old audit ids");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot forget old audit ids"),
+        }
+        let Some(every) = scan_every else { continue };
+        if last_scan.is_some_and(|at| at.elapsed() < every) {
+            continue;
+        }
+        last_scan = Some(std::time::Instant::now());
+        match scan::scan_all(
+            &state.db,
+            state.sealer.as_deref(),
+            state.clusters.as_ref(),
+            now,
+        )
+        .await
+        {
+            Ok(scans) => tracing::info!(totals = ?scan::totals(&scans), "background scan done"),
+            Err(err) => tracing::warn!(error = %err, "background scan failed"),
+        }
+    }
+}
+
 async fn sweep_sessions(store: auth::store::SqlStore) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
     loop {

@@ -219,6 +219,28 @@ impl Evidence {
     }
 }
 
+/// What a scan reports, shared by the browser and the server.
+pub mod ssr_types {
+    use serde::{Deserialize, Serialize};
+
+    /// What one cluster's scan did.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ClusterScan {
+        pub cluster_id: String,
+        pub cluster_name: String,
+        /// Objects evaluated.
+        pub objects: usize,
+        /// Violations found (scan and reports).
+        pub findings: usize,
+        /// Of those, new ones.
+        pub opened: usize,
+        /// Earlier findings no longer there.
+        pub resolved: u64,
+        /// What could not be read; a scan with errors resolves nothing.
+        pub errors: Vec<String>,
+    }
+}
+
 /// The most rows one export holds.
 pub const EXPORT_LIMIT: i64 = 100_000;
 
@@ -279,6 +301,38 @@ pub async fn violation_charts(filter: ViolationFilter, days: i64) -> Result<Char
 pub async fn rollout_evidence(id: String, days: i64) -> Result<Evidence, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
     ssr::queries::evidence(&state()?.db, &id, days, crate::db::now_ms()).await
+}
+
+/// Scan one cluster (or every cluster with deployments) now: its workloads against what Palisade
+/// deployed there, and its PolicyReports.
+#[server(endpoint = "scan_clusters", input = Json)]
+pub async fn scan_clusters(
+    cluster_id: Option<String>,
+) -> Result<Vec<ssr_types::ClusterScan>, AppError> {
+    crate::auth::ssr::require(crate::auth::Action::OperateRollout)?;
+    let state = state()?;
+    let now = crate::db::now_ms();
+    match cluster_id {
+        Some(id) => Ok(vec![
+            ssr::scan::scan_cluster(
+                &state.db,
+                state.sealer.as_deref(),
+                state.clusters.as_ref(),
+                &id,
+                now,
+            )
+            .await?,
+        ]),
+        None => {
+            ssr::scan::scan_all(
+                &state.db,
+                state.sealer.as_deref(),
+                state.clusters.as_ref(),
+                now,
+            )
+            .await
+        }
+    }
 }
 
 /// A new ingest token for a cluster (the old one stops working).

@@ -62,6 +62,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/violations/charts", get(charts))
         .route("/api/v1/clusters/{id}/ingest-token", post(rotate_token))
         .route("/api/v1/rollouts/{id}/evidence", get(evidence))
+        .route("/api/v1/clusters/{id}/scan", post(scan_one))
 }
 
 fn violation_schema() -> Value {
@@ -169,6 +170,25 @@ pub fn operations() -> Vec<Operation> {
                     "summary": { "type": "string" },
                     "clusters": { "type": "array", "items": { "type": "object" } },
                     "workloads": { "type": "array", "items": violation_schema() },
+                },
+            }),
+            success: 200,
+        },
+        Operation {
+            method: "POST",
+            path: "/api/v1/clusters/{id}/scan",
+            action: Some(Action::OperateRollout),
+            id: "scan_cluster",
+            summary: "Scan the cluster now: every workload (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs; those a controller owns through their owner), read page by page and evaluated against what Palisade deployed there; its PolicyReports and the status of its Gatekeeper constraints. Opens scan violations, and resolves the earlier ones a complete scan no longer finds.",
+            request: None,
+            example: None,
+            response: json!({
+                "type": "object",
+                "properties": {
+                    "cluster_id": { "type": "string" }, "cluster_name": { "type": "string" },
+                    "objects": { "type": "integer" }, "findings": { "type": "integer" },
+                    "opened": { "type": "integer" }, "resolved": { "type": "integer" },
+                    "errors": { "type": "array", "items": { "type": "string" } },
                 },
             }),
             success: 200,
@@ -364,6 +384,23 @@ async fn evidence(
     body["summary"] = json!(summary);
     body["clean"] = json!(clean);
     Ok(Json(body))
+}
+
+async fn scan_one(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Action::OperateRollout)?;
+    let scan = palisade_app::violations::ssr::scan::scan_cluster(
+        &state.db,
+        state.sealer.as_deref(),
+        state.clusters.as_ref(),
+        &id,
+        now_ms(),
+    )
+    .await?;
+    Ok(Json(json!(scan)))
 }
 
 async fn rotate_token(

@@ -82,6 +82,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         r#"{"id":"nonexistent","days":7}"#,
     ),
     (
+        "/api/scan_clusters",
+        Some(Action::OperateRollout),
+        r#"{"cluster_id":"nonexistent"}"#,
+    ),
+    (
         "/api/rotate_ingest_token",
         Some(Action::ManageClusters),
         r#"{"cluster_id":"nonexistent"}"#,

@@ -514,6 +514,96 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
         refused["message"].as_str().unwrap().contains("privileged"),
         "{refused:#}"
     );
+    // The scan: what Palisade deployed here (a `restricted` Pod Security level for the namespace)
+    // against the live workloads, page by page.
+    let labels = json!([{ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": namespace, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest" } } }]);
+    sqlx::query(
+        "INSERT INTO deployments (cluster_id, policy_id, version, mode, manifests, rollout_id, applied_ms) \
+         VALUES ($1, 'psa-scan-test', 1, 'enforce', $2, '', $3)",
+    )
+    .bind(&id)
+    .bind(labels.to_string())
+    .bind(palisade_app::db::now_ms())
+    .execute(server.pool.pool())
+    .await
+    .unwrap();
+    let approver = server.login_token(Role::Approver).await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let refused = server
+        .call("POST", &format!("/api/v1/clusters/{id}/scan"), &viewer, "")
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let scan = json_of(
+        &server
+            .call(
+                "POST",
+                &format!("/api/v1/clusters/{id}/scan"),
+                &approver,
+                "",
+            )
+            .await,
+    );
+    assert_eq!(scan["errors"], json!([]), "{scan:#}");
+    assert!(scan["objects"].as_u64().unwrap() >= 1, "{scan:#}");
+    let scanned = json_of(
+        &server
+            .call(
+                "GET",
+                &format!("/api/v1/violations?{query}&source=scan"),
+                &viewer,
+                "",
+            )
+            .await,
+    );
+    let found = scanned["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "plain")
+        .unwrap_or_else(|| panic!("the scan did not find the plain Deployment: {scanned:#}"))
+        .clone();
+    assert_eq!(found["policy"], "pod-security:restricted");
+    assert_eq!(found["policy_id"], "psa-scan-test");
+    assert_eq!(found["resource"], "apps/deployments");
+    assert_eq!(found["resolved_ms"], 0);
+    // Fixed in the cluster: the next scan resolves it.
+    deployments
+        .delete("plain", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let scan = json_of(
+        &server
+            .call(
+                "POST",
+                &format!("/api/v1/clusters/{id}/scan"),
+                &approver,
+                "",
+            )
+            .await,
+    );
+    assert!(scan["resolved"].as_u64().unwrap() >= 1, "{scan:#}");
+    let open = json_of(
+        &server
+            .call(
+                "GET",
+                &format!("/api/v1/violations?{query}&source=scan&open=true"),
+                &viewer,
+                "",
+            )
+            .await,
+    );
+    assert!(
+        open["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["name"] != "plain"),
+        "{open:#}"
+    );
+
     let statuses = relay.statuses();
     assert!(
         !statuses.is_empty() && statuses.iter().all(|s| *s == 200),

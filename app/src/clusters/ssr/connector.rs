@@ -66,7 +66,24 @@ pub trait ClusterConnector: Send + Sync {
         credentials: &'a Credentials,
         manifest: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<bool, ClusterError>>;
+
+    /// One page (at most `limit`) of every object of a kind, in all namespaces, and the token of
+    /// the next page. A kind the cluster does not serve is an empty list.
+    fn list<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        api_version: &'a str,
+        kind: &'a str,
+        continue_token: Option<&'a str>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<ListPage, ClusterError>> {
+        let _ = (credentials, api_version, kind, continue_token, limit);
+        Box::pin(async { Ok((Vec::new(), None)) })
+    }
 }
+
+/// Objects of one list call and the continue token of the next, if any.
+pub type ListPage = (Vec<serde_json::Value>, Option<String>);
 
 /// The field manager of everything Palisade applies.
 pub const FIELD_MANAGER: &str = "palisade";
@@ -161,6 +178,58 @@ impl ClusterConnector for KubeConnector {
         manifest: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<bool, ClusterError>> {
         Box::pin(self.delete_manifest(credentials, manifest))
+    }
+
+    fn list<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        api_version: &'a str,
+        kind: &'a str,
+        continue_token: Option<&'a str>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<ListPage, ClusterError>> {
+        Box::pin(self.list_kind(credentials, api_version, kind, continue_token, limit))
+    }
+}
+
+impl KubeConnector {
+    async fn list_kind(
+        &self,
+        credentials: &Credentials,
+        api_version: &str,
+        kind: &str,
+        continue_token: Option<&str>,
+        limit: u32,
+    ) -> Result<ListPage, ClusterError> {
+        use kube::core::GroupVersionKind;
+        let client = self.client(credentials).await?;
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let resource = match kube::discovery::pinned_kind(&client, &gvk).await {
+            Ok((resource, _)) => resource,
+            // Not served here (no such CRD): nothing to list.
+            Err(kube::Error::Discovery(_)) => return Ok((Vec::new(), None)),
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok((Vec::new(), None)),
+            Err(err) => return Err(from_kube(err)),
+        };
+        let api: kube::Api<kube::core::DynamicObject> = kube::Api::all_with(client, &resource);
+        let mut params = kube::api::ListParams::default().limit(limit);
+        if let Some(token) = continue_token {
+            params = params.continue_token(token);
+        }
+        let list = api.list(&params).await.map_err(from_kube)?;
+        let next = list.metadata.continue_.filter(|t| !t.is_empty());
+        let items = list
+            .items
+            .into_iter()
+            .map(|item| {
+                serde_json::to_value(item).map_err(|err| ClusterError::Api {
+                    code: 500,
+                    message: err.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, next))
     }
 }
 

@@ -4,4 +4,5 @@
 pub mod events;
 pub mod ingest;
 pub mod queries;
+pub mod scan;
 pub mod store;

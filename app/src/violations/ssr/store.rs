@@ -250,23 +250,21 @@ pub async fn record(
     Ok(written)
 }
 
-/// Marks open `source` violations of `policy` on `cluster_id` that were not seen since `since_ms`
-/// as resolved at `now_ms`; returns how many.
+/// Marks open `source` violations on `cluster_id` that were not seen since `since_ms` (the start
+/// of a complete scan) as resolved at `now_ms`; returns how many.
 pub async fn resolve_unseen(
     conn: &mut AnyConnection,
     cluster_id: &str,
-    policy: &str,
     source: Source,
     since_ms: i64,
     now_ms: i64,
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE violations SET resolved_ms = $1 WHERE cluster_id = $2 AND policy = $3 \
-         AND source = $4 AND resolved_ms = 0 AND last_ms < $5",
+        "UPDATE violations SET resolved_ms = $1 WHERE cluster_id = $2 AND source = $3 \
+         AND resolved_ms = 0 AND last_ms < $4",
     )
     .bind(now_ms)
     .bind(cluster_id)
-    .bind(policy)
     .bind(source.as_str())
     .bind(since_ms)
     .execute(&mut *conn)

@@ -1,0 +1,612 @@
+//! The background scan: per cluster, every workload is read (page by page, so a large cluster
+//! never sits in memory whole) and evaluated with the engine against what Palisade deployed there.
+//! What fails opens (or keeps open) a `scan` violation; what a complete pass no longer finds is
+//! resolved. The same pass reads what other engines report: PolicyReports
+//! (`wgpolicyk8s.io/v1alpha2`) and the status of the Gatekeeper constraints Palisade deployed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use palisade_engine::bundle::{Bundle, Context};
+use palisade_engine::pss::LevelVersion;
+use palisade_engine::{AdmissionRequest, EngineKind};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::store::{self, Finding};
+use crate::clusters::ssr::{service as clusters, ClusterConnector, Context as ClustersContext};
+use crate::db::Db;
+use crate::error::AppError;
+use crate::secrets::Sealer;
+use crate::violations::{Action, Source};
+
+/// The workload kinds a scan reads.
+pub const KINDS: &[(&str, &str)] = &[
+    ("v1", "Pod"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("apps/v1", "ReplicaSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+];
+
+/// Objects per list call.
+pub const PAGE: u32 = 250;
+
+pub use crate::violations::ssr_types::ClusterScan;
+
+fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
+    move |err| AppError::internal(context, err)
+}
+
+/// The engine's name of a finding's policy as the apiserver reports it (and ingest records it).
+fn reported(engine: EngineKind, policy: &str) -> String {
+    match engine {
+        EngineKind::PodSecurity => {
+            let level = policy.split(':').next().unwrap_or(policy);
+            format!("pod-security:{level}")
+        }
+        // `Kind/name`: the constraint's name.
+        EngineKind::Gatekeeper => policy.rsplit('/').next().unwrap_or(policy).to_owned(),
+        // `policy` or `policy/binding`.
+        _ => policy.split('/').next().unwrap_or(policy).to_owned(),
+    }
+}
+
+fn action_of(action: palisade_engine::Action) -> Option<Action> {
+    match action {
+        palisade_engine::Action::Allow => None,
+        palisade_engine::Action::Audit => Some(Action::Audit),
+        palisade_engine::Action::Warn => Some(Action::Warn),
+        palisade_engine::Action::Deny => Some(Action::Deny),
+    }
+}
+
+/// What Palisade deployed on a cluster, ready to evaluate: one bundle of the admission policies,
+/// the Pod Security levels per namespace, the constraints (for their status), and which Palisade
+/// policy each reported name belongs to.
+#[derive(Default)]
+pub struct Deployed {
+    pub bundle: Bundle,
+    pub pod_security: HashMap<String, Vec<(LevelVersion, palisade_engine::Mode)>>,
+    pub constraints: Vec<Value>,
+    pub names: HashMap<String, String>,
+}
+
+impl Deployed {
+    /// From `(policy id, manifests)` pairs; a deployment that does not load is reported in the
+    /// returned errors and left out.
+    pub fn from_deployments(deployments: &[(String, Vec<Value>)]) -> (Deployed, Vec<String>) {
+        let mut deployed = Deployed::default();
+        let mut errors = Vec::new();
+        let mut sources = Vec::new();
+        for (policy_id, objects) in deployments {
+            for name in super::ingest::reported_names(objects) {
+                deployed.names.insert(name, policy_id.clone());
+            }
+            let mut text = String::new();
+            for object in objects {
+                if object["kind"] == "Namespace" {
+                    let ns = object["metadata"]["name"].as_str().unwrap_or_default();
+                    let labels = object["metadata"]["labels"].as_object();
+                    for (mode, engine_mode) in [
+                        ("enforce", palisade_engine::Mode::Enforce),
+                        ("warn", palisade_engine::Mode::Warn),
+                        ("audit", palisade_engine::Mode::Audit),
+                    ] {
+                        let label = |key: String| {
+                            labels
+                                .and_then(|l| l.get(&key))
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                        };
+                        if let Some(level) = label(format!("pod-security.kubernetes.io/{mode}")) {
+                            let version =
+                                label(format!("pod-security.kubernetes.io/{mode}-version"))
+                                    .unwrap_or_else(|| "latest".into());
+                            match format!("{level}:{version}").parse::<LevelVersion>() {
+                                Ok(lv) => deployed
+                                    .pod_security
+                                    .entry(ns.to_owned())
+                                    .or_default()
+                                    .push((lv, engine_mode)),
+                                Err(err) => errors.push(format!("namespace {ns}: {err}")),
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if object["apiVersion"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("constraints.gatekeeper.sh/"))
+                {
+                    deployed.constraints.push(object.clone());
+                }
+                text.push_str(&object.to_string());
+                text.push_str("\n---\n");
+            }
+            if !text.is_empty() {
+                sources.push((policy_id.clone(), text));
+            }
+        }
+        for (policy_id, text) in &sources {
+            if let Err(problems) = deployed.bundle.add_source(policy_id, text) {
+                errors.push(format!(
+                    "policy {policy_id} does not load: {}",
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+        }
+        (deployed, errors)
+    }
+
+    /// Every violation of `object` (a workload read from the cluster), with `now_ms` as its time.
+    pub fn evaluate(&self, object: Value, context: &Context, now_ms: i64) -> Vec<Finding> {
+        let Ok(request) = AdmissionRequest::create(object) else {
+            return Vec::new();
+        };
+        let resource = if request.resource.group.is_empty() {
+            request.resource.resource.clone()
+        } else {
+            format!("{}/{}", request.resource.group, request.resource.resource)
+        };
+        let mut verdict = self.bundle.evaluate(&request, context);
+        if let Some(levels) = self.pod_security.get(&request.namespace) {
+            let mut psa = Bundle::default();
+            for (level, mode) in levels {
+                psa.add_pod_security(*level, *mode);
+            }
+            verdict.merge(psa.evaluate(&request, context));
+        }
+        let uid = request
+            .object
+            .as_ref()
+            .and_then(|o| o["metadata"]["uid"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let mut out: Vec<Finding> = verdict
+            .findings
+            .into_iter()
+            .filter_map(|f| {
+                let action = action_of(f.action)?;
+                let policy = reported(f.engine, &f.policy);
+                Some(Finding {
+                    policy_id: self.names.get(&policy).cloned().unwrap_or_default(),
+                    policy,
+                    resource: resource.clone(),
+                    namespace: request.namespace.clone(),
+                    name: request.name.clone(),
+                    uid: uid.clone(),
+                    action,
+                    source: Source::Scan,
+                    message: f.message,
+                    at_ms: now_ms,
+                })
+            })
+            .collect();
+        // One row per policy and action: the engines may report a policy once per binding.
+        out.sort_by(|a, b| (&a.policy, a.action).cmp(&(&b.policy, b.action)));
+        out.dedup_by(|a, b| a.policy == b.policy && a.action == b.action);
+        out
+    }
+}
+
+/// A workload that a controller owns is checked through its owner (a Pod of a ReplicaSet of a
+/// Deployment is one workload, reported once, on the Deployment).
+fn owned(object: &Value) -> bool {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|owners| owners.iter().any(|o| o["controller"] == true))
+}
+
+/// Violations a PolicyReport (or ClusterPolicyReport) lists: its failed and warned results.
+pub fn report_findings(report: &Value, now_ms: i64) -> Vec<Finding> {
+    let report_ns = report["metadata"]["namespace"].as_str().unwrap_or_default();
+    let scope = &report["scope"];
+    let mut out = Vec::new();
+    for result in report["results"].as_array().into_iter().flatten() {
+        let action = match result["result"].as_str() {
+            Some("fail") | Some("error") => Action::Audit,
+            Some("warn") => Action::Warn,
+            _ => continue,
+        };
+        let policy = result["policy"]
+            .as_str()
+            .unwrap_or("policy-report")
+            .to_owned();
+        let message = result["message"].as_str().unwrap_or_default().to_owned();
+        let resources: Vec<&Value> = match result["resources"].as_array() {
+            Some(list) if !list.is_empty() => list.iter().collect(),
+            _ if scope.is_object() => vec![scope],
+            _ => Vec::new(),
+        };
+        for r in resources {
+            let kind = r["kind"].as_str().unwrap_or_default();
+            let api_version = r["apiVersion"].as_str().unwrap_or("v1");
+            let group = api_version.split_once('/').map_or("", |(g, _)| g);
+            let plural = palisade_engine::admission::resource_for_kind(kind);
+            out.push(Finding {
+                policy_id: String::new(),
+                policy: policy.clone(),
+                resource: if group.is_empty() {
+                    plural
+                } else {
+                    format!("{group}/{plural}")
+                },
+                namespace: r["namespace"].as_str().unwrap_or(report_ns).to_owned(),
+                name: r["name"].as_str().unwrap_or_default().to_owned(),
+                uid: r["uid"].as_str().unwrap_or_default().to_owned(),
+                action,
+                source: Source::Report,
+                message: message.clone(),
+                at_ms: now_ms,
+            });
+        }
+    }
+    out
+}
+
+/// Violations a Gatekeeper constraint's status lists (its audit's findings).
+pub fn constraint_findings(constraint: &Value, now_ms: i64) -> Vec<Finding> {
+    let name = constraint["metadata"]["name"].as_str().unwrap_or_default();
+    let mut out = Vec::new();
+    for v in constraint["status"]["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let action = match v["enforcementAction"].as_str() {
+            Some("deny") => Action::Deny,
+            Some("warn") => Action::Warn,
+            _ => Action::Audit,
+        };
+        let kind = v["kind"].as_str().unwrap_or_default();
+        let group = v["group"].as_str().unwrap_or_default();
+        let plural = palisade_engine::admission::resource_for_kind(kind);
+        out.push(Finding {
+            policy_id: String::new(),
+            policy: name.to_owned(),
+            resource: if group.is_empty() {
+                plural
+            } else {
+                format!("{group}/{plural}")
+            },
+            namespace: v["namespace"].as_str().unwrap_or_default().to_owned(),
+            name: v["name"].as_str().unwrap_or_default().to_owned(),
+            uid: String::new(),
+            action,
+            source: Source::Report,
+            message: v["message"].as_str().unwrap_or_default().to_owned(),
+            at_ms: now_ms,
+        });
+    }
+    out
+}
+
+async fn deployments_of(db: &Db, cluster_id: &str) -> Result<Vec<(String, Vec<Value>)>, AppError> {
+    let rows = sqlx::query("SELECT policy_id, manifests FROM deployments WHERE cluster_id = $1")
+        .bind(cluster_id)
+        .fetch_all(db.pool())
+        .await
+        .map_err(db_error("reading deployments"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let policy_id: String = row
+            .try_get("policy_id")
+            .map_err(db_error("reading deployments"))?;
+        let manifests: String = row
+            .try_get("manifests")
+            .map_err(db_error("reading deployments"))?;
+        out.push((
+            policy_id,
+            serde_json::from_str(&manifests).unwrap_or_default(),
+        ));
+    }
+    Ok(out)
+}
+
+async fn write(
+    db: &Db,
+    cluster_id: &str,
+    findings: &[Finding],
+    scan: &mut ClusterScan,
+) -> Result<(), AppError> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let _turn = db.write_turn().await;
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(db_error("starting a transaction"))?;
+    let written = store::record(&mut tx, cluster_id, findings, 0)
+        .await
+        .map_err(db_error("recording scan findings"))?;
+    tx.commit()
+        .await
+        .map_err(db_error("committing scan findings"))?;
+    scan.findings += findings.len();
+    scan.opened += written.opened;
+    Ok(())
+}
+
+/// Scans one cluster now.
+pub async fn scan_cluster(
+    db: &Db,
+    sealer: Option<&Sealer>,
+    connector: &dyn ClusterConnector,
+    cluster_id: &str,
+    now_ms: i64,
+) -> Result<ClusterScan, AppError> {
+    let context = ClustersContext {
+        db,
+        sealer,
+        connector,
+    };
+    let (cluster, credentials) = clusters::open_credentials(&context, cluster_id).await?;
+    let mut scan = ClusterScan {
+        cluster_id: cluster.id.clone(),
+        cluster_name: cluster.name.clone(),
+        ..ClusterScan::default()
+    };
+    let deployments = deployments_of(db, cluster_id).await?;
+    let (deployed, errors) = Deployed::from_deployments(&deployments);
+    scan.errors.extend(errors);
+
+    // Namespaces first: their labels decide what namespace selectors match.
+    let mut namespaces = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        match connector
+            .list(&credentials, "v1", "Namespace", token.as_deref(), PAGE)
+            .await
+        {
+            Ok((items, next)) => {
+                namespaces.extend(items);
+                token = next;
+            }
+            Err(err) => {
+                scan.errors.push(format!("namespaces: {err}"));
+                break;
+            }
+        }
+        if token.is_none() {
+            break;
+        }
+    }
+    let engine_context = Context {
+        namespaces,
+        ..Context::default()
+    };
+    if !deployments.is_empty() {
+        for (api_version, kind) in KINDS {
+            let mut token: Option<String> = None;
+            loop {
+                let (items, next) = match connector
+                    .list(&credentials, api_version, kind, token.as_deref(), PAGE)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(err) => {
+                        scan.errors.push(format!("{kind}: {err}"));
+                        break;
+                    }
+                };
+                let mut findings = Vec::new();
+                for mut object in items {
+                    if owned(&object) {
+                        continue;
+                    }
+                    object["apiVersion"] = Value::from(*api_version);
+                    object["kind"] = Value::from(*kind);
+                    scan.objects += 1;
+                    findings.extend(deployed.evaluate(object, &engine_context, now_ms));
+                }
+                write(db, cluster_id, &findings, &mut scan).await?;
+                token = next;
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    // Other engines' reports, where the cluster has them.
+    if cluster.capabilities.policy_reports {
+        for kind in ["PolicyReport", "ClusterPolicyReport"] {
+            let mut token: Option<String> = None;
+            loop {
+                let (items, next) = match connector
+                    .list(
+                        &credentials,
+                        "wgpolicyk8s.io/v1alpha2",
+                        kind,
+                        token.as_deref(),
+                        PAGE,
+                    )
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(err) => {
+                        scan.errors.push(format!("{kind}: {err}"));
+                        break;
+                    }
+                };
+                let findings: Vec<Finding> = items
+                    .iter()
+                    .flat_map(|r| report_findings(r, now_ms))
+                    .collect();
+                write(db, cluster_id, &findings, &mut scan).await?;
+                token = next;
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    for constraint in &deployed.constraints {
+        match connector.get(&credentials, constraint).await {
+            Ok(Some(live)) => {
+                let mut findings = constraint_findings(&live, now_ms);
+                for f in &mut findings {
+                    f.policy_id = deployed.names.get(&f.policy).cloned().unwrap_or_default();
+                }
+                write(db, cluster_id, &findings, &mut scan).await?;
+            }
+            Ok(None) => {}
+            Err(err) => scan.errors.push(format!(
+                "constraint {}: {err}",
+                constraint["metadata"]["name"].as_str().unwrap_or_default()
+            )),
+        }
+    }
+    if scan.errors.is_empty() {
+        let _turn = db.write_turn().await;
+        let mut tx = db
+            .pool()
+            .begin()
+            .await
+            .map_err(db_error("starting a transaction"))?;
+        for source in [Source::Scan, Source::Report] {
+            scan.resolved += store::resolve_unseen(&mut tx, cluster_id, source, now_ms, now_ms)
+                .await
+                .map_err(db_error("resolving findings"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(db_error("committing resolutions"))?;
+    }
+    Ok(scan)
+}
+
+/// Scans every enabled cluster that has deployments, one after the other.
+pub async fn scan_all(
+    db: &Db,
+    sealer: Option<&Sealer>,
+    connector: &dyn ClusterConnector,
+    now_ms: i64,
+) -> Result<Vec<ClusterScan>, AppError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT c.id FROM clusters c JOIN deployments d ON d.cluster_id = c.id \
+         WHERE c.disabled = 0 ORDER BY c.id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .map_err(db_error("listing clusters to scan"))?;
+    let mut out = Vec::new();
+    for id in ids {
+        match scan_cluster(db, sealer, connector, &id, now_ms).await {
+            Ok(scan) => out.push(scan),
+            Err(err) => out.push(ClusterScan {
+                cluster_id: id,
+                errors: vec![err.to_string()],
+                ..ClusterScan::default()
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Totals of several scans, for logs.
+pub fn totals(scans: &[ClusterScan]) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    out.insert("clusters", scans.len());
+    out.insert("objects", scans.iter().map(|s| s.objects).sum());
+    out.insert("findings", scans.iter().map(|s| s.findings).sum());
+    out.insert("errors", scans.iter().map(|s| s.errors.len()).sum());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_match_what_the_apiserver_reports() {
+        assert_eq!(
+            reported(EngineKind::PodSecurity, "restricted:latest"),
+            "pod-security:restricted"
+        );
+        assert_eq!(
+            reported(EngineKind::Gatekeeper, "K8sRequiredLabels/must-have-owner"),
+            "must-have-owner"
+        );
+        assert_eq!(
+            reported(EngineKind::Vap, "no-privileged/no-privileged-binding"),
+            "no-privileged"
+        );
+    }
+
+    #[test]
+    fn deployed_policies_find_violations_and_owned_objects_are_skipped() {
+        let psa = vec![
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {
+            "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/enforce-version": "latest"}}}),
+        ];
+        let (deployed, errors) = Deployed::from_deployments(&[("p1".into(), psa)]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root", "namespace": "shop", "uid": "u1"},
+            "spec": {"containers": [{"name": "c", "image": "i", "securityContext": {"privileged": true}}]}});
+        let found = deployed.evaluate(pod.clone(), &Context::default(), 7);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].policy, "pod-security:baseline");
+        assert_eq!(found[0].policy_id, "p1");
+        assert_eq!(found[0].action, Action::Deny);
+        assert_eq!(
+            (
+                found[0].resource.as_str(),
+                found[0].uid.as_str(),
+                found[0].at_ms
+            ),
+            ("pods", "u1", 7)
+        );
+        // Another namespace is not labelled: nothing to say.
+        let mut elsewhere = pod.clone();
+        elsewhere["metadata"]["namespace"] = json!("other");
+        assert!(deployed
+            .evaluate(elsewhere, &Context::default(), 7)
+            .is_empty());
+        let mut child = pod;
+        child["metadata"]["ownerReferences"] =
+            json!([{"kind": "ReplicaSet", "name": "r", "controller": true}]);
+        assert!(owned(&child));
+    }
+
+    #[test]
+    fn policy_reports_and_constraint_status_become_findings() {
+        let report = json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+        "metadata": {"name": "r", "namespace": "shop"},
+        "results": [
+            {"policy": "require-labels", "result": "fail", "message": "label team is required",
+             "resources": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "shop", "uid": "u"}]},
+            {"policy": "ok-policy", "result": "pass", "resources": [{"kind": "Pod", "name": "x"}]},
+            {"policy": "warn-policy", "result": "warn", "message": "w", "resources": [{"kind": "Pod", "name": "p"}]},
+        ]});
+        let found = report_findings(&report, 1);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].resource, "apps/deployments");
+        assert_eq!(found[0].source, Source::Report);
+        assert_eq!(found[1].action, Action::Warn);
+        assert_eq!(found[1].namespace, "shop");
+        let constraint = json!({"metadata": {"name": "must-have-owner"}, "status": {"violations": [
+            {"enforcementAction": "dryrun", "kind": "Namespace", "name": "team-a", "message": "you must provide owner"},
+            {"enforcementAction": "deny", "group": "apps", "kind": "Deployment", "namespace": "a", "name": "d", "message": "m"},
+        ]}});
+        let found = constraint_findings(&constraint, 1);
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            (found[0].action, found[0].resource.as_str()),
+            (Action::Audit, "namespaces")
+        );
+        assert_eq!(
+            (found[1].action, found[1].resource.as_str()),
+            (Action::Deny, "apps/deployments")
+        );
+    }
+}
