@@ -130,7 +130,10 @@ pub async fn record(
             entry.finding = f;
         }
     }
-    let rows: Vec<(String, Aggregate)> = aggregates.into_iter().collect();
+    // In key order, so concurrent writers (PostgreSQL) lock rows in the same order and never
+    // deadlock each other.
+    let mut rows: Vec<(String, Aggregate)> = aggregates.into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut written = Written {
         violations: rows.len(),
         ..Written::default()
@@ -200,7 +203,8 @@ pub async fn record(
                 .or_default() += per_event;
         }
     }
-    let buckets: Vec<_> = buckets.into_iter().collect();
+    let mut buckets: Vec<_> = buckets.into_iter().collect();
+    buckets.sort_by(|a, b| a.0.cmp(&b.0));
     for chunk in buckets.chunks(ROWS) {
         let sql = format!(
             "INSERT INTO violation_counts (bucket_ms, cluster_id, policy_id, policy, action, count) \
