@@ -103,14 +103,19 @@ pub mod ssr {
     use crate::db::{new_id, Db};
 
     const FILTER: &str = "($1 = '' OR actor = $1 OR actor_name = $1) \
-         AND ($2 = '' OR action LIKE $3) AND at_ms >= $4 AND at_ms < $5";
+         AND ($2 = '' OR action LIKE $3 ESCAPE '!') AND at_ms >= $4 AND at_ms < $5";
 
+    /// `text` as a LIKE prefix: its own `%`, `_` and `!` match themselves (`!` is the escape).
     fn like_prefix(text: &str) -> String {
-        let escaped: String = text
-            .chars()
-            .filter(|c| !matches!(c, '%' | '_' | '\\'))
-            .collect();
-        format!("{escaped}%")
+        let mut escaped = String::with_capacity(text.len() + 1);
+        for c in text.chars() {
+            if matches!(c, '%' | '_' | '!') {
+                escaped.push('!');
+            }
+            escaped.push(c);
+        }
+        escaped.push('%');
+        escaped
     }
 
     /// Entries matching `query`, newest first, `limit` at most (capped at `max_limit`).

@@ -106,6 +106,35 @@ fn ClusterRow(
         run(remove_cluster(id.get_value()).await);
     });
     let (confirm, set_confirm) = signal(false);
+    let (ingest, set_ingest) = signal(None::<crate::violations::IngestToken>);
+    let rotate = Action::new(move |_: &()| async move {
+        match crate::violations::rotate_ingest_token(id.get_value()).await {
+            Ok(token) => {
+                set_error.set(None);
+                set_ingest.set(Some(token));
+            }
+            Err(err) => set_error.set(Some(err.to_string())),
+        }
+    });
+    let (scanned, set_scanned) = signal(None::<String>);
+    let scan = Action::new(move |_: &()| async move {
+        match crate::violations::scan_clusters(Some(id.get_value())).await {
+            Ok(scans) => {
+                set_error.set(None);
+                set_scanned.set(scans.first().map(|s| {
+                    if s.errors.is_empty() {
+                        format!(
+                            "Scanned {} objects: {} findings, {} new, {} resolved.",
+                            s.objects, s.findings, s.opened, s.resolved
+                        )
+                    } else {
+                        format!("Scan incomplete: {}", s.errors.join("; "))
+                    }
+                }));
+            }
+            Err(err) => set_error.set(Some(err.to_string())),
+        }
+    });
     let health = if disabled {
         "disabled"
     } else {
@@ -158,6 +187,12 @@ fn ClusterRow(
                 <button type="button" class="button" on:click=move |_| { toggle.dispatch(()); }>
                     {if disabled { "Enable" } else { "Disable" }}
                 </button>
+                <button type="button" class="button" disabled=disabled on:click=move |_| { scan.dispatch(()); } data-testid="cluster-scan">
+                    "Scan now"
+                </button>
+                <button type="button" class="button" on:click=move |_| { rotate.dispatch(()); } data-testid="cluster-ingest-token">
+                    "New ingest token"
+                </button>
                 <Show
                     when=move || confirm.get()
                     fallback=move || view! {
@@ -174,9 +209,23 @@ fn ClusterRow(
                     </button>
                 </Show>
                 {move || error.get().map(|e| view! { <p class="error small" role="alert">{e}</p> })}
+                {move || scanned.get().map(|text| view! { <p class="small" data-testid="cluster-scan-result">{text}</p> })}
+                {move || ingest.get().map(|t| view! {
+                    <div class="notice small" data-testid="cluster-ingest-shown">
+                        <p>"The cluster's new ingest token, shown once (the previous one no longer works). Give the apiserver this webhook kubeconfig with "<code>"--audit-webhook-config-file"</code>" (an https address: clients send tokens over TLS only):"</p>
+                        <pre class="code">{webhook_kubeconfig(&t.url, &t.token)}</pre>
+                    </div>
+                })}
             </td>
         </tr>
     }
+}
+
+/// The kubeconfig an apiserver's audit webhook needs to post to Palisade with `token`.
+pub fn webhook_kubeconfig(path: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n  - name: palisade\n    cluster:\n      server: https://PALISADE-HOST{path}\ncontexts:\n  - name: palisade\n    context: {{ cluster: palisade, user: palisade }}\ncurrent-context: palisade\nusers:\n  - name: palisade\n    user:\n      token: {token}\n"
+    )
 }
 
 #[component]

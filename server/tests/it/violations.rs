@@ -241,7 +241,12 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     );
     let audit = json_of(
         &server
-            .call("GET", "/api/v1/audit?action=cluster.ingest", &admin, "")
+            .call(
+                "GET",
+                "/api/v1/audit?action=cluster.ingest_token",
+                &admin,
+                "",
+            )
             .await,
     );
     assert_eq!(audit["total"], 2, "{audit:#}");

@@ -1,0 +1,145 @@
+// Violations in the browser: an admin gives a cluster an ingest token on the Clusters page, the
+// cluster posts an audit batch with it, and the explorer shows what came of it: charts drawn as SVG,
+// a table that filters through the URL, and a CSV export of the same filter.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchChromium, loginAsLocalAdmin, startPalisade, watchForErrors } from './harness.mjs';
+
+const SECRETS_KEY = '8a1c3e5f7b9d0f2a4c6e8a0b2d4f6a8c1e3a5c7e9b1d3f5a7c9e1b3d5f7a9c2e';
+
+let server;
+let browser;
+let context;
+let page;
+let problems;
+
+async function hydrated() {
+  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+}
+
+/** Three audit events as a kube-apiserver's webhook posts them: audited, denied, denied. */
+function batch() {
+  const event = (id, namespace, annotations, status) => ({
+    kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: id,
+    stage: 'ResponseComplete', verb: 'create',
+    objectRef: { resource: 'deployments', apiGroup: 'apps', apiVersion: 'v1', namespace, name: `web-${id}` },
+    responseStatus: status, annotations,
+  });
+  const failure = JSON.stringify([{
+    message: 'privileged containers are not allowed', policy: 'disallow-privileged',
+    validationActions: ['Audit'],
+  }]);
+  return {
+    kind: 'EventList',
+    apiVersion: 'audit.k8s.io/v1',
+    items: [
+      event('b1', 'shop', { 'validation.policy.admission.k8s.io/validation_failure': failure }, { code: 201 }),
+      event('b2', 'payments', {}, {
+        code: 403,
+        message: 'admission webhook "validation.gatekeeper.sh" denied the request: [must-have-owner] label owner is required',
+      }),
+      event('b3', 'payments', {}, {
+        code: 403,
+        message: 'pods "x" is forbidden: violates PodSecurity "baseline:latest": privileged',
+      }),
+    ],
+  };
+}
+
+before(async () => {
+  server = await startPalisade({ PALISADE__SECRETS__KEY: SECRETS_KEY });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  await loginAsLocalAdmin(page, server, '/clusters');
+  await hydrated();
+  await page.waitForLoadState('networkidle');
+  problems = watchForErrors(page);
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a cluster gets an ingest token on the Clusters page and its audit batch is counted', async () => {
+  const registered = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/clusters', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'edge-1', environment: 'prod',
+        credentials: { kind: 'token', api_url: 'https://127.0.0.1:9', ca_pem: '', token: 't' },
+      }),
+    });
+    return { status: res.status, body: await res.text() };
+  });
+  assert.equal(registered.status, 201, registered.body);
+  await page.reload({ waitUntil: 'networkidle' });
+  await hydrated();
+  const row = page.locator('[data-testid="cluster-row"][data-name="edge-1"]');
+  await row.locator('[data-testid="cluster-ingest-token"]').click();
+  const shown = await row.locator('[data-testid="cluster-ingest-shown"] pre').textContent({ timeout: 10_000 });
+  assert.match(shown, /server: https:\/\/PALISADE-HOST\/api\/v1\/ingest\/audit/);
+  const token = shown.match(/token: (pali_\S+)/)?.[1];
+  assert.ok(token, shown);
+
+  // What the apiserver's webhook does with that kubeconfig.
+  const post = (body, auth) => fetch(`${server.url}/api/v1/ingest/audit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  assert.equal((await post(batch())).status, 401, 'no token, no ingest');
+  const res = await post(batch(), token);
+  const answer = await res.text();
+  assert.equal(res.status, 200, answer);
+  assert.deepEqual(JSON.parse(answer), { events: 3, violations: 3, duplicates: 0 });
+  assert.deepEqual(problems, []);
+});
+
+test('the explorer charts, filters through the URL and exports the same filter', async () => {
+  await page.goto(`${server.url}/violations`, { waitUntil: 'networkidle' });
+  await hydrated();
+  const rows = page.locator('.violations-table tbody tr');
+  assert.equal(await rows.count(), 3);
+  // Both charts are drawn, one line per series, with a legend naming them.
+  const charts = page.locator('figure.chart');
+  assert.equal(await charts.count(), 2);
+  assert.ok(await page.locator('figure.chart').first().locator('svg polyline').count() >= 3);
+  const legend = await page.locator('figure.chart').first().locator('.legend').textContent();
+  for (const name of ['disallow-privileged', 'must-have-owner', 'pod-security:baseline']) {
+    assert.ok(legend.includes(name), `legend lacks ${name}: ${legend}`);
+  }
+  assert.ok((await page.locator('figure.chart').nth(1).locator('.legend').textContent()).includes('edge-1'));
+
+  // Filter: denials in payments. The filter lands in the URL, so the view can be shared.
+  await page.selectOption('select[name="action"]', 'deny');
+  await page.fill('input[name="namespace"]', 'payments');
+  await Promise.all([
+    page.waitForURL((url) => url.searchParams.get('action') === 'deny'),
+    page.getByRole('button', { name: 'Apply' }).click(),
+  ]);
+  await page.waitForLoadState('networkidle');
+  await hydrated();
+  assert.equal(new URL(page.url()).searchParams.get('namespace'), 'payments');
+  await page.waitForFunction(() => document.querySelectorAll('.violations-table tbody tr').length === 2);
+  const text = await page.locator('.violations-table').textContent();
+  assert.ok(!text.includes('disallow-privileged'), text);
+  assert.ok(text.includes('must-have-owner') && text.includes('pod-security:baseline'), text);
+
+  // The export link carries the same filter.
+  const href = await page.getByRole('link', { name: 'Export CSV' }).getAttribute('href');
+  assert.match(href, /action=deny/);
+  const csv = await page.evaluate(async (href) => {
+    const res = await fetch(href);
+    return { type: res.headers.get('content-type'), body: await res.text() };
+  }, href);
+  assert.equal(csv.type, 'text/csv; charset=utf-8');
+  const lines = csv.body.trim().split('\r\n');
+  assert.equal(lines.length, 3, csv.body);
+  assert.ok(lines[0].startsWith('id,cluster,policy_id,policy,'), lines[0]);
+  assert.ok(lines.slice(1).every((l) => l.includes(',deny,audit,')), csv.body);
+  assert.deepEqual(problems, []);
+});
