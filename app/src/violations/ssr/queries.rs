@@ -250,14 +250,20 @@ pub async fn charts(
     let days = days.clamp(1, 90);
     let first = now_ms - now_ms.rem_euclid(DAY_MS) - (days - 1) * DAY_MS;
     let mut c = Conditions::default();
-    c.number("r.bucket_ms >= ?", first);
+    c.number("r.day_ms >= ?", first);
     if !filter.cluster.trim().is_empty() {
         c.text("r.cluster_id = ?", filter.cluster.trim());
     }
     if !filter.policy.trim().is_empty() {
         let policy = filter.policy.trim();
         if policy.len() == 32 && policy.bytes().all(|b| b.is_ascii_hexdigit()) {
-            c.text("r.policy_id = ?", policy);
+            // A Palisade policy: the names it was reported under.
+            c.sql.push(format!(
+                "r.policy IN (SELECT DISTINCT policy FROM violation_counts WHERE policy_id = ${})",
+                c.next + 1
+            ));
+            c.next += 1;
+            c.text.push((c.next, policy.to_owned()));
         } else {
             c.text("r.policy = ?", policy);
         }
@@ -265,8 +271,7 @@ pub async fn charts(
     if let Some(action) = filter.action {
         c.text("r.action = ?", action.as_str());
     }
-    // Two small aggregations by day (no join): the rollup has one row per hour, cluster, policy
-    // and action, and a page should not group tens of thousands of them by name.
+    // Two small aggregations of the daily rollup (no join), one per chart.
     let n = days as usize;
     let mut by_policy: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut by_cluster: BTreeMap<String, Vec<i64>> = BTreeMap::new();
@@ -282,9 +287,9 @@ pub async fn charts(
         ("r.cluster_id", &mut by_cluster),
     ] {
         let sql = format!(
-            "SELECT (r.bucket_ms - {first}) / {DAY_MS} AS day, {column} AS series, \
-             CAST(SUM(r.count) AS BIGINT) AS n FROM violation_counts r {} \
-             GROUP BY (r.bucket_ms - {first}) / {DAY_MS}, {column}",
+            "SELECT (r.day_ms - {first}) / {DAY_MS} AS day, {column} AS series, \
+             CAST(SUM(r.count) AS BIGINT) AS n FROM violation_days r {} \
+             GROUP BY r.day_ms, {column}",
             c.clause()
         );
         let rows = c

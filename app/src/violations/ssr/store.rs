@@ -9,6 +9,8 @@ use crate::violations::{Action, Source};
 
 /// An hour, the width of a `violation_counts` bucket.
 pub const HOUR_MS: i64 = 3_600_000;
+/// A day, the width of a `violation_days` bucket.
+pub const DAY_MS: i64 = 86_400_000;
 
 /// One violation as a source reports it, before it is counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +207,32 @@ pub async fn record(
     }
     let mut buckets: Vec<_> = buckets.into_iter().collect();
     buckets.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut days: HashMap<(i64, &str, Action), i64> = HashMap::new();
+    for ((bucket, policy, _, action), count) in &buckets {
+        *days
+            .entry((bucket - bucket.rem_euclid(DAY_MS), *policy, *action))
+            .or_default() += count;
+    }
+    let mut days: Vec<_> = days.into_iter().collect();
+    days.sort_by(|a, b| a.0.cmp(&b.0));
+    for chunk in days.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO violation_days (day_ms, cluster_id, policy, action, count) VALUES {} \
+             ON CONFLICT (day_ms, cluster_id, policy, action) DO UPDATE SET \
+             count = violation_days.count + excluded.count",
+            placeholders(sqlite, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((day, policy, action), count) in chunk {
+            query = query
+                .bind(*day)
+                .bind(cluster_id)
+                .bind(*policy)
+                .bind(action.as_str())
+                .bind(*count);
+        }
+        query.execute(&mut *conn).await?;
+    }
     for chunk in buckets.chunks(ROWS) {
         let sql = format!(
             "INSERT INTO violation_counts (bucket_ms, cluster_id, policy_id, policy, action, count) \
