@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod clusters;
 pub mod error;
+pub mod exceptions;
 pub mod layout;
 pub mod overview;
 pub mod policies;
