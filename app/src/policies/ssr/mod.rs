@@ -485,10 +485,15 @@ pub async fn run_tests(
         .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))?;
     let version = version_of(db, &row.id, number).await?;
     let content = version.content;
+    let exceptions = crate::exceptions::ssr::active_for(db, &row.id, now).await?;
     // The engine is synchronous and CPU-bound: keep it off the async workers.
-    let ran = tokio::task::spawn_blocking(move || validate::run_cases(&content))
-        .await
-        .map_err(|err| AppError::internal("running tests", err))?;
+    let ran = tokio::task::spawn_blocking(move || {
+        let mut ran = validate::run_cases(&content);
+        validate::honour_exceptions(&content, &mut ran, &exceptions, now);
+        ran
+    })
+    .await
+    .map_err(|err| AppError::internal("running tests", err))?;
     let run = queries::NewRun {
         id: new_id(),
         version_id,
