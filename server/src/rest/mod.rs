@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod clusters;
+pub mod exceptions;
 pub mod me;
 pub mod openapi;
 pub mod policies;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(clusters::routes())
         .merge(rollouts::routes())
+        .merge(exceptions::routes())
         .with_state(state)
 }
 
@@ -43,6 +45,7 @@ pub fn operations() -> Vec<Operation> {
         audit::operations(),
         clusters::operations(),
         rollouts::operations(),
+        exceptions::operations(),
     ]
     .concat()
 }

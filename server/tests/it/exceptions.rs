@@ -1,0 +1,220 @@
+//! `/api/v1/exceptions` over HTTP with real API tokens, on both databases: request as an author,
+//! field-by-field refusals, no self-approval, approval by another approver, the exclusion in the
+//! manifests a rollout renders, expiry, revocation and the audit trail.
+
+use palisade_app::auth::Role;
+use palisade_app::exceptions::ssr::{active_for, exclusions, service};
+use palisade_app::exceptions::{ExceptionState, DAY_MS};
+use palisade_app::policies::Mode;
+use palisade_app::rollouts::ssr::plan::desired_objects;
+use serde_json::{json, Value};
+
+use crate::support::{Backend, TestServer};
+
+fn body(reply: &crate::support::Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("not JSON: {}", reply.body))
+}
+
+async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
+    let adopt = json!({ "from": "library", "entry": entry }).to_string();
+    let created = server
+        .call("POST", "/api/v1/policies", token, &adopt)
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    body(&created)["policy"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn exceptions_over_rest(backend: Backend) {
+    let server = TestServer::start(backend, &[]).await;
+    let author = server.login_token(Role::Author).await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let (approver, approver_token) = server.user_token(Role::Approver).await;
+    let other_approver = server.login_token(Role::Approver).await;
+    let privileged = adopt(&server, &author, "disallow-privileged").await;
+    let baseline = adopt(&server, &author, "pod-security-baseline").await;
+    let now = palisade_app::db::now_ms();
+    let in_30_days = now + 30 * DAY_MS;
+
+    let request = |policy: &str, scope: Value, justification: &str, expires_ms: i64| {
+        json!({
+            "policy": policy,
+            "scope": scope,
+            "justification": justification,
+            "ticket": "SEC-42",
+            "expires_ms": expires_ms,
+        })
+        .to_string()
+    };
+    let legacy = json!({ "kind": "namespaces", "namespaces": ["legacy"] });
+
+    // Refusals name the field; viewers cannot request.
+    for (input, field) in [
+        (request(&privileged, legacy.clone(), " ", in_30_days), "justification"),
+        (request(&privileged, legacy.clone(), "j", now - 1), "expires_ms"),
+        (request(&privileged, legacy.clone(), "j", now + 400 * DAY_MS), "expires_ms"),
+        (
+            request(&privileged, json!({ "kind": "namespaces", "namespaces": ["Bad_NS"] }), "j", in_30_days),
+            "scope.namespaces",
+        ),
+        (
+            request(&baseline, json!({ "kind": "selector", "labels": { "app": "x" } }), "j", in_30_days),
+            "only a namespace",
+        ),
+    ] {
+        let refused = server
+            .call("POST", "/api/v1/exceptions", &author, &input)
+            .await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains(field), "{field}: {}", refused.body);
+    }
+    let refused = server
+        .call(
+            "POST",
+            "/api/v1/exceptions",
+            &viewer,
+            &request(&privileged, legacy.clone(), "j", in_30_days),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // An author requests; it waits.
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/exceptions",
+            &author,
+            &request("disallow-privileged", legacy.clone(), "node agent needs it", in_30_days),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let exception = body(&created);
+    let id = exception["id"].as_str().unwrap().to_owned();
+    assert_eq!(exception["state"], "requested");
+    assert_eq!(exception["requester_name"], "Test author");
+    assert!(active_for(&server.pool, &privileged, now).await.unwrap().is_empty());
+
+    // Nobody approves their own request; authors do not approve at all.
+    let own = server
+        .call(
+            "POST",
+            "/api/v1/exceptions",
+            &approver_token,
+            &request(&privileged, json!({ "kind": "resource", "resource_kind": "Deployment", "namespace": "shop", "name": "web" }), "mine", in_30_days),
+        )
+        .await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    let own_id = body(&own)["id"].as_str().unwrap().to_owned();
+    let approve = json!({ "approve": true, "comment": "ok" }).to_string();
+    let selfish = server
+        .call("POST", &format!("/api/v1/exceptions/{own_id}/decision"), &approver_token, &approve)
+        .await;
+    assert_eq!(selfish.status, 403, "{}", selfish.body);
+    assert!(selfish.body.contains("your own"), "{}", selfish.body);
+    let by_author = server
+        .call("POST", &format!("/api/v1/exceptions/{id}/decision"), &author, &approve)
+        .await;
+    assert_eq!(by_author.status, 403, "{}", by_author.body);
+    let no_reason = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{own_id}/decision"),
+            &other_approver,
+            &json!({ "approve": false }).to_string(),
+        )
+        .await;
+    assert_eq!(no_reason.status, 400, "{}", no_reason.body);
+    assert!(no_reason.body.contains("comment"), "{}", no_reason.body);
+
+    // A different approver approves it.
+    let approved = server
+        .call("POST", &format!("/api/v1/exceptions/{id}/decision"), &approver_token, &approve)
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(body(&approved)["state"], "approved");
+    assert_eq!(body(&approved)["decider_name"], "Test approver");
+    let again = server
+        .call("POST", &format!("/api/v1/exceptions/{id}/decision"), &other_approver, &approve)
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    let listed = server
+        .call("GET", "/api/v1/exceptions?policy=disallow-privileged", &viewer, "")
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(body(&listed).as_array().unwrap().len(), 2);
+
+    // The manifests a rollout renders now leave the namespace out of the binding.
+    let active = exclusions(&server.pool, &privileged, now).await.unwrap();
+    assert_eq!(active.len(), 1);
+    let version = palisade_app::policies::ssr::queries::version(server.pool.pool(), &privileged, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let objects = desired_objects(&version.content, Mode::Enforce, &[], &active).unwrap();
+    let binding = objects
+        .iter()
+        .find(|o| o["kind"] == "ValidatingAdmissionPolicyBinding")
+        .unwrap();
+    let terms = binding
+        .pointer("/spec/matchResources/namespaceSelector/matchExpressions")
+        .unwrap()
+        .as_array()
+        .unwrap();
+    assert!(
+        terms.iter().any(|t| t["operator"] == "NotIn" && t["values"] == json!(["legacy"])),
+        "{binding}"
+    );
+    let without = desired_objects(&version.content, Mode::Enforce, &[], &[]).unwrap();
+    assert_ne!(objects, without);
+
+    // Past its expiry it no longer applies, and reads as expired.
+    let later = in_30_days + 1;
+    assert!(exclusions(&server.pool, &privileged, later).await.unwrap().is_empty());
+    let expired = service::get(&server.pool, &approver, later, &id).await.unwrap();
+    assert_eq!(expired.state, ExceptionState::Expired);
+
+    // Revoked, it stops applying at once.
+    let revoke = json!({ "comment": "agent upgraded" }).to_string();
+    let revoked = server
+        .call("POST", &format!("/api/v1/exceptions/{id}/revoke"), &other_approver, &revoke)
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(body(&revoked)["state"], "revoked");
+    assert!(exclusions(&server.pool, &privileged, now).await.unwrap().is_empty());
+    let twice = server
+        .call("POST", &format!("/api/v1/exceptions/{id}/revoke"), &other_approver, &revoke)
+        .await;
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    let read = server
+        .call("GET", &format!("/api/v1/exceptions/{id}"), &viewer, "")
+        .await;
+    assert_eq!(body(&read)["state"], "revoked");
+    let missing = server
+        .call("GET", "/api/v1/exceptions/nope", &viewer, "")
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+
+    // Every change is in the audit log.
+    let mut actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_entries WHERE target_kind = 'exception' AND target_id = $1",
+    )
+    .bind(&id)
+    .fetch_all(server.pool.pool())
+    .await
+    .unwrap();
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["exception.approved", "exception.requested", "exception.revoked"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_exceptions_over_rest() {
+    exceptions_over_rest(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_exceptions_over_rest() {
+    exceptions_over_rest(Backend::Postgres).await;
+}
