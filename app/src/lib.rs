@@ -34,6 +34,7 @@ use leptos_router::path;
 pub use error::AppError;
 
 use crate::clusters::page::ClustersPage;
+use crate::exceptions::pages::ExceptionsPage;
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
 use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
@@ -87,6 +88,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/library") view=LibraryPage />
                     <Route path=path!("/rollouts") view=RolloutsPage />
                     <Route path=path!("/rollouts/:id") view=RolloutPage />
+                    <Route path=path!("/exceptions") view=ExceptionsPage />
                     <Route
                         path=path!("/violations")
                         view=|| view! { <SectionPage section=&VIOLATIONS /> }
