@@ -154,13 +154,15 @@ fn array_at<'a>(object: &'a mut Value, path: &[&str]) -> Option<&'a mut Vec<Valu
     for (index, key) in path.iter().enumerate() {
         let last = index + 1 == path.len();
         let map = at.as_object_mut()?;
-        at = map.entry((*key).to_owned()).or_insert_with(|| {
-            if last {
-                json!([])
-            } else {
-                json!({})
-            }
-        });
+        at = map.entry((*key).to_owned()).or_insert_with(
+            || {
+                if last {
+                    json!([])
+                } else {
+                    json!({})
+                }
+            },
+        );
     }
     at.as_array_mut()
 }
@@ -176,7 +178,12 @@ fn vap_binding(object: &mut Value, exclusions: &[Exclusion]) {
                 let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
                 if let Some(terms) = array_at(
                     object,
-                    &["spec", "matchResources", "namespaceSelector", "matchExpressions"],
+                    &[
+                        "spec",
+                        "matchResources",
+                        "namespaceSelector",
+                        "matchExpressions",
+                    ],
                 ) {
                     terms.push(not_in("kubernetes.io/metadata.name", &names));
                 }
@@ -184,7 +191,12 @@ fn vap_binding(object: &mut Value, exclusions: &[Exclusion]) {
             Scope::Selector { labels } if labels.len() == 1 => {
                 if let Some(terms) = array_at(
                     object,
-                    &["spec", "matchResources", "objectSelector", "matchExpressions"],
+                    &[
+                        "spec",
+                        "matchResources",
+                        "objectSelector",
+                        "matchExpressions",
+                    ],
                 ) {
                     for (key, value) in labels {
                         terms.push(not_in(key, &[value]));

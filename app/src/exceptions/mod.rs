@@ -58,9 +58,7 @@ impl ExceptionState {
     }
 
     pub fn parse(text: &str) -> Option<ExceptionState> {
-        ExceptionState::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        ExceptionState::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -336,7 +334,10 @@ mod tests {
             },
             ExceptionState::Approved,
         );
-        assert!(!empty.covers("Pod", "a", "b", &both, 0), "empty covers nothing");
+        assert!(
+            !empty.covers("Pod", "a", "b", &both, 0),
+            "empty covers nothing"
+        );
     }
 
     #[test]

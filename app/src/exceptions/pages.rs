@@ -79,7 +79,8 @@ pub fn parse_scope(kind: &str, text: &str) -> Result<Scope, String> {
         }
         "resource" => {
             let mut words = text.split_whitespace();
-            let (Some(resource_kind), Some(place), None) = (words.next(), words.next(), words.next())
+            let (Some(resource_kind), Some(place), None) =
+                (words.next(), words.next(), words.next())
             else {
                 return Err(
                     "Scope: a resource is `Kind namespace/name`, e.g. `Deployment shop/web`."

@@ -17,9 +17,7 @@ fn body(reply: &crate::support::Reply) -> Value {
 
 async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
     let adopt = json!({ "from": "library", "entry": entry }).to_string();
-    let created = server
-        .call("POST", "/api/v1/policies", token, &adopt)
-        .await;
+    let created = server.call("POST", "/api/v1/policies", token, &adopt).await;
     assert_eq!(created.status, 201, "{}", created.body);
     body(&created)["policy"]["id"].as_str().unwrap().to_owned()
 }
@@ -49,15 +47,34 @@ async fn exceptions_over_rest(backend: Backend) {
 
     // Refusals name the field; viewers cannot request.
     for (input, field) in [
-        (request(&privileged, legacy.clone(), " ", in_30_days), "justification"),
-        (request(&privileged, legacy.clone(), "j", now - 1), "expires_ms"),
-        (request(&privileged, legacy.clone(), "j", now + 400 * DAY_MS), "expires_ms"),
         (
-            request(&privileged, json!({ "kind": "namespaces", "namespaces": ["Bad_NS"] }), "j", in_30_days),
+            request(&privileged, legacy.clone(), " ", in_30_days),
+            "justification",
+        ),
+        (
+            request(&privileged, legacy.clone(), "j", now - 1),
+            "expires_ms",
+        ),
+        (
+            request(&privileged, legacy.clone(), "j", now + 400 * DAY_MS),
+            "expires_ms",
+        ),
+        (
+            request(
+                &privileged,
+                json!({ "kind": "namespaces", "namespaces": ["Bad_NS"] }),
+                "j",
+                in_30_days,
+            ),
             "scope.namespaces",
         ),
         (
-            request(&baseline, json!({ "kind": "selector", "labels": { "app": "x" } }), "j", in_30_days),
+            request(
+                &baseline,
+                json!({ "kind": "selector", "labels": { "app": "x" } }),
+                "j",
+                in_30_days,
+            ),
             "only a namespace",
         ),
     ] {
@@ -83,7 +100,12 @@ async fn exceptions_over_rest(backend: Backend) {
             "POST",
             "/api/v1/exceptions",
             &author,
-            &request("disallow-privileged", legacy.clone(), "node agent needs it", in_30_days),
+            &request(
+                "disallow-privileged",
+                legacy.clone(),
+                "node agent needs it",
+                in_30_days,
+            ),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
@@ -91,7 +113,10 @@ async fn exceptions_over_rest(backend: Backend) {
     let id = exception["id"].as_str().unwrap().to_owned();
     assert_eq!(exception["state"], "requested");
     assert_eq!(exception["requester_name"], "Test author");
-    assert!(active_for(&server.pool, &privileged, now).await.unwrap().is_empty());
+    assert!(active_for(&server.pool, &privileged, now)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Nobody approves their own request; authors do not approve at all.
     let own = server
@@ -106,12 +131,22 @@ async fn exceptions_over_rest(backend: Backend) {
     let own_id = body(&own)["id"].as_str().unwrap().to_owned();
     let approve = json!({ "approve": true, "comment": "ok" }).to_string();
     let selfish = server
-        .call("POST", &format!("/api/v1/exceptions/{own_id}/decision"), &approver_token, &approve)
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{own_id}/decision"),
+            &approver_token,
+            &approve,
+        )
         .await;
     assert_eq!(selfish.status, 403, "{}", selfish.body);
     assert!(selfish.body.contains("your own"), "{}", selfish.body);
     let by_author = server
-        .call("POST", &format!("/api/v1/exceptions/{id}/decision"), &author, &approve)
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/decision"),
+            &author,
+            &approve,
+        )
         .await;
     assert_eq!(by_author.status, 403, "{}", by_author.body);
     let no_reason = server
@@ -127,17 +162,32 @@ async fn exceptions_over_rest(backend: Backend) {
 
     // A different approver approves it.
     let approved = server
-        .call("POST", &format!("/api/v1/exceptions/{id}/decision"), &approver_token, &approve)
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/decision"),
+            &approver_token,
+            &approve,
+        )
         .await;
     assert_eq!(approved.status, 200, "{}", approved.body);
     assert_eq!(body(&approved)["state"], "approved");
     assert_eq!(body(&approved)["decider_name"], "Test approver");
     let again = server
-        .call("POST", &format!("/api/v1/exceptions/{id}/decision"), &other_approver, &approve)
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/decision"),
+            &other_approver,
+            &approve,
+        )
         .await;
     assert_eq!(again.status, 409, "{}", again.body);
     let listed = server
-        .call("GET", "/api/v1/exceptions?policy=disallow-privileged", &viewer, "")
+        .call(
+            "GET",
+            "/api/v1/exceptions?policy=disallow-privileged",
+            &viewer,
+            "",
+        )
         .await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(body(&listed).as_array().unwrap().len(), 2);
@@ -160,7 +210,9 @@ async fn exceptions_over_rest(backend: Backend) {
         .as_array()
         .unwrap();
     assert!(
-        terms.iter().any(|t| t["operator"] == "NotIn" && t["values"] == json!(["legacy"])),
+        terms
+            .iter()
+            .any(|t| t["operator"] == "NotIn" && t["values"] == json!(["legacy"])),
         "{binding}"
     );
     let without = desired_objects(&version.content, Mode::Enforce, &[], &[]).unwrap();
@@ -168,20 +220,38 @@ async fn exceptions_over_rest(backend: Backend) {
 
     // Past its expiry it no longer applies, and reads as expired.
     let later = in_30_days + 1;
-    assert!(exclusions(&server.pool, &privileged, later).await.unwrap().is_empty());
-    let expired = service::get(&server.pool, &approver, later, &id).await.unwrap();
+    assert!(exclusions(&server.pool, &privileged, later)
+        .await
+        .unwrap()
+        .is_empty());
+    let expired = service::get(&server.pool, &approver, later, &id)
+        .await
+        .unwrap();
     assert_eq!(expired.state, ExceptionState::Expired);
 
     // Revoked, it stops applying at once.
     let revoke = json!({ "comment": "agent upgraded" }).to_string();
     let revoked = server
-        .call("POST", &format!("/api/v1/exceptions/{id}/revoke"), &other_approver, &revoke)
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/revoke"),
+            &other_approver,
+            &revoke,
+        )
         .await;
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     assert_eq!(body(&revoked)["state"], "revoked");
-    assert!(exclusions(&server.pool, &privileged, now).await.unwrap().is_empty());
+    assert!(exclusions(&server.pool, &privileged, now)
+        .await
+        .unwrap()
+        .is_empty());
     let twice = server
-        .call("POST", &format!("/api/v1/exceptions/{id}/revoke"), &other_approver, &revoke)
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/revoke"),
+            &other_approver,
+            &revoke,
+        )
         .await;
     assert_eq!(twice.status, 409, "{}", twice.body);
     let read = server
@@ -204,7 +274,11 @@ async fn exceptions_over_rest(backend: Backend) {
     actions.sort();
     assert_eq!(
         actions,
-        ["exception.approved", "exception.requested", "exception.revoked"]
+        [
+            "exception.approved",
+            "exception.requested",
+            "exception.revoked"
+        ]
     );
     server.stop().await;
 }

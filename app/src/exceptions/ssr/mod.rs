@@ -14,10 +14,7 @@ pub async fn active_for(db: &Db, policy_id: &str, now_ms: i64) -> Result<Vec<Exc
     let rows = queries::active_for(db.pool(), policy_id, now_ms)
         .await
         .map_err(|err| AppError::internal("reading active exceptions", err))?;
-    Ok(rows
-        .into_iter()
-        .filter(|e| e.is_active(now_ms))
-        .collect())
+    Ok(rows.into_iter().filter(|e| e.is_active(now_ms)).collect())
 }
 
 /// A scope in the engine's terms.

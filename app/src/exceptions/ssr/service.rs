@@ -187,7 +187,9 @@ pub async fn request(
 ) -> Result<Exception, AppError> {
     authorize(Some(who), Action::RequestException)?;
     if input.policy.trim().is_empty() {
-        return Err(AppError::Invalid("policy: pick the policy to except".into()));
+        return Err(AppError::Invalid(
+            "policy: pick the policy to except".into(),
+        ));
     }
     let justification = input.justification.trim();
     if justification.is_empty() {

@@ -397,22 +397,22 @@ pub fn run_cases(content: &Content) -> Ran {
 /// object, or its old object on DELETE).
 fn case_identity(yaml: &str) -> Option<(String, String, String, BTreeMap<String, String>)> {
     let value = case_object(yaml).ok()?;
-    let (object, namespace) = if value.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
-    {
-        let request = value.get("request")?;
-        let object = request
-            .get("object")
-            .filter(|o| !o.is_null())
-            .or_else(|| request.get("oldObject"))?
-            .clone();
-        let namespace = request
-            .get("namespace")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        (object, namespace)
-    } else {
-        (value, None)
-    };
+    let (object, namespace) =
+        if value.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
+            let request = value.get("request")?;
+            let object = request
+                .get("object")
+                .filter(|o| !o.is_null())
+                .or_else(|| request.get("oldObject"))?
+                .clone();
+            let namespace = request
+                .get("namespace")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            (object, namespace)
+        } else {
+            (value, None)
+        };
     let field = |pointer: &str| {
         object
             .pointer(pointer)
@@ -511,7 +511,12 @@ mod exception_tests {
             ..Content::default()
         };
         let mut ran = run_cases(&content);
-        assert_eq!(ran.results[0].status, CaseStatus::Failed, "{:?}", ran.results);
+        assert_eq!(
+            ran.results[0].status,
+            CaseStatus::Failed,
+            "{:?}",
+            ran.results
+        );
         let exception = Exception {
             id: "exc1".into(),
             policy_id: "p".into(),
@@ -533,13 +538,18 @@ mod exception_tests {
             updated_ms: 0,
         };
         let mut expired = ran.clone();
-        honour_exceptions(&content, &mut expired, &[exception.clone()], 2_000);
+        honour_exceptions(&content, &mut expired, std::slice::from_ref(&exception), 2_000);
         assert_eq!(expired.results[0].status, CaseStatus::Failed);
         honour_exceptions(&content, &mut ran, &[exception], 1_000);
         assert_eq!(ran.results[0].status, CaseStatus::Passed);
         assert_eq!(ran.results[0].actual.as_deref(), Some("allow"));
         assert_eq!(ran.results[0].reason, "allowed: exception exc1 covers it");
-        assert_eq!(ran.results[1].status, CaseStatus::Passed, "{:?}", ran.results[1]);
+        assert_eq!(
+            ran.results[1].status,
+            CaseStatus::Passed,
+            "{:?}",
+            ran.results[1]
+        );
         assert_eq!(ran.results[1].actual.as_deref(), Some("deny"));
     }
 }

@@ -246,7 +246,8 @@ mod tests {
             source: "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata:\n  name: restricted\nspec:\n  level: restricted\n  version: v1.30\n".into(),
             ..Content::default()
         };
-        let objects = desired_objects(&content, Mode::Warn, &["a".into(), "b".into()], &[]).unwrap();
+        let objects =
+            desired_objects(&content, Mode::Warn, &["a".into(), "b".into()], &[]).unwrap();
         let names: Vec<&str> = objects
             .iter()
             .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
@@ -274,9 +275,13 @@ mod tests {
                 namespaces: vec!["b".into()],
             },
         }];
-        let objects =
-            desired_objects(&content, Mode::Enforce, &["a".into(), "b".into()], &exclusions)
-                .unwrap();
+        let objects = desired_objects(
+            &content,
+            Mode::Enforce,
+            &["a".into(), "b".into()],
+            &exclusions,
+        )
+        .unwrap();
         let names: Vec<&str> = objects
             .iter()
             .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
