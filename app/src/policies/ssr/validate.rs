@@ -538,7 +538,12 @@ mod exception_tests {
             updated_ms: 0,
         };
         let mut expired = ran.clone();
-        honour_exceptions(&content, &mut expired, std::slice::from_ref(&exception), 2_000);
+        honour_exceptions(
+            &content,
+            &mut expired,
+            std::slice::from_ref(&exception),
+            2_000,
+        );
         assert_eq!(expired.results[0].status, CaseStatus::Failed);
         honour_exceptions(&content, &mut ran, &[exception], 1_000);
         assert_eq!(ran.results[0].status, CaseStatus::Passed);
