@@ -292,3 +292,213 @@ async fn sqlite_exceptions_over_rest() {
 async fn postgres_exceptions_over_rest() {
     exceptions_over_rest(Backend::Postgres).await;
 }
+
+/// A Deployment whose pod template asks for a privileged container.
+fn privileged_deployment(name: &str, labels: Value) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": labels },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{
+                    "name": "app",
+                    "image": "registry.example.com/app:1.0",
+                    "securityContext": { "privileged": true },
+                }] },
+            },
+        },
+    }))
+    .unwrap()
+}
+
+/// On a real kube-apiserver, under enforce: the excepted namespace, the excepted named resource
+/// and the excepted label set are admitted; the same privileged Deployment elsewhere is denied.
+#[tokio::test]
+async fn exceptions_reach_the_apiserver_under_enforce() {
+    use std::time::{Duration, Instant};
+
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::PostParams;
+    use kube::Api;
+
+    let testbed = palisade_testbed::Testbed::from_env()
+        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"));
+    let cluster = &testbed.clusters[0];
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            (
+                "PALISADE__SECRETS__KEY",
+                "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            ),
+            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
+            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+        ],
+    )
+    .await;
+    let admin = server.login_token(Role::Admin).await;
+    let author = server.login_token(Role::Author).await;
+    let approver = server.login_token(Role::Approver).await;
+    let client = cluster.admin_client().await.unwrap();
+    let excepted = palisade_testbed::unique_name("exc-legacy");
+    let other = palisade_testbed::unique_name("exc-shop");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for name in [&excepted, &other] {
+        let ns: Namespace =
+            serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/clusters",
+            &admin,
+            &json!({
+                "name": "exc",
+                "environment": "exc",
+                "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig },
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    adopt(&server, &author, "disallow-privileged").await;
+
+    let in_30_days = palisade_app::db::now_ms() + 30 * DAY_MS;
+    for scope in [
+        json!({ "kind": "namespaces", "namespaces": [excepted] }),
+        json!({ "kind": "resource", "resource_kind": "Deployment", "namespace": other, "name": "agent" }),
+        json!({ "kind": "selector", "labels": { "team": "infra", "tier": "system" } }),
+    ] {
+        let reply = server
+            .call(
+                "POST",
+                "/api/v1/exceptions",
+                &author,
+                &json!({
+                    "policy": "disallow-privileged",
+                    "scope": scope,
+                    "justification": "node agent",
+                    "expires_ms": in_30_days,
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let id = body(&reply)["id"].as_str().unwrap().to_owned();
+        let reply = server
+            .call(
+                "POST",
+                &format!("/api/v1/exceptions/{id}/decision"),
+                &approver,
+                &json!({ "approve": true }).to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({
+                "policy": "disallow-privileged",
+                "mode": "enforce",
+                "waves": [{ "selector": { "environment": "exc" } }],
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let rollout = body(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{rollout}/approve"),
+            &approver,
+            "{}",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = server
+            .call("GET", &format!("/api/v1/rollouts/{rollout}"), &admin, "")
+            .await;
+        let state = body(&reply)["summary"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if state == "applied" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && state != "failed",
+            "the rollout is {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let in_other: Api<Deployment> = Api::namespaced(client.clone(), &other);
+    let in_excepted: Api<Deployment> = Api::namespaced(client.clone(), &excepted);
+    // Wait until the apiserver enforces the policy where no exception applies.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        match in_other
+            .create(&dry_run, &privileged_deployment("web", json!({})))
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 422 || status.code == 403 => {
+                assert!(status.message.contains("privileged"), "{}", status.message);
+                break;
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "a privileged Deployment outside the exceptions was not denied: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    in_excepted
+        .create(&dry_run, &privileged_deployment("web", json!({})))
+        .await
+        .expect("the excepted namespace admits a privileged Deployment");
+    in_other
+        .create(&dry_run, &privileged_deployment("agent", json!({})))
+        .await
+        .expect("the excepted named Deployment is admitted");
+    in_other
+        .create(
+            &dry_run,
+            &privileged_deployment("infra", json!({ "team": "infra", "tier": "system" })),
+        )
+        .await
+        .expect("a Deployment carrying every excepted label is admitted");
+    let partial = in_other
+        .create(
+            &dry_run,
+            &privileged_deployment("half", json!({ "team": "infra" })),
+        )
+        .await;
+    assert!(
+        partial.is_err(),
+        "one of the two excepted labels is not enough"
+    );
+
+    for name in [&excepted, &other] {
+        let _ = palisade_testbed::delete_namespace(&client, name).await;
+    }
+    server.stop().await;
+}
