@@ -342,12 +342,17 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
     let author = server.login_token(Role::Author).await;
     let approver = server.login_token(Role::Approver).await;
     let client = cluster.admin_client().await.unwrap();
+    // Its binding takes only this test's namespaces, so tests sharing the clusters are not
+    // affected by it.
+    let policy = palisade_testbed::unique_name("exc-no-privileged");
     let excepted = palisade_testbed::unique_name("exc-legacy");
     let other = palisade_testbed::unique_name("exc-shop");
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for name in [&excepted, &other] {
-        let ns: Namespace =
-            serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+        let ns: Namespace = serde_json::from_value(
+            json!({ "metadata": { "name": name, "labels": { "palisade-test": policy } } }),
+        )
+        .unwrap();
         namespaces
             .create(&PostParams::default(), &ns)
             .await
@@ -368,7 +373,49 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    adopt(&server, &author, "disallow-privileged").await;
+    // A policy of its own name: other tests roll out the library's `disallow-privileged` to the
+    // same clusters at the same time, so this test judges only its own policy's verdicts.
+    let source = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: NAME
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [apps]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [deployments]
+  validations:
+  - expression: >-
+      !object.spec.template.spec.containers.exists(c, has(c.securityContext) &&
+      has(c.securityContext.privileged) && c.securityContext.privileged)
+    message: no privileged containers
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: NAME
+spec:
+  policyName: NAME
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        palisade-test: NAME
+"#
+    .replace("NAME", &policy);
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "yaml", "source": source }).to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let mine = |result: &Result<Deployment, kube::Error>| matches!(result, Err(kube::Error::Api(status)) if status.message.contains(&policy));
 
     let in_30_days = palisade_app::db::now_ms() + 30 * DAY_MS;
     for scope in [
@@ -382,7 +429,7 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
                 "/api/v1/exceptions",
                 &author,
                 &json!({
-                    "policy": "disallow-privileged",
+                    "policy": policy,
                     "scope": scope,
                     "justification": "node agent",
                     "expires_ms": in_30_days,
@@ -409,7 +456,7 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
             "/api/v1/rollouts",
             &author,
             &json!({
-                "policy": "disallow-privileged",
+                "policy": policy,
                 "mode": "enforce",
                 "waves": [{ "selector": { "environment": "exc" } }],
             })
@@ -453,50 +500,83 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
     };
     let in_other: Api<Deployment> = Api::namespaced(client.clone(), &other);
     let in_excepted: Api<Deployment> = Api::namespaced(client.clone(), &excepted);
-    // Wait until the apiserver enforces the policy where no exception applies.
-    let deadline = Instant::now() + Duration::from_secs(45);
-    loop {
-        match in_other
-            .create(&dry_run, &privileged_deployment("web", json!({})))
-            .await
-        {
-            Err(kube::Error::Api(status)) if status.code == 422 || status.code == 403 => {
-                assert!(status.message.contains("privileged"), "{}", status.message);
-                break;
+    // Wait until the apiserver enforces the policy where no exception applies. (Another test's
+    // policy in enforce may deny first and hide ours for a while; keep asking.)
+    async fn until_ours_denies(
+        api: &Api<Deployment>,
+        deployment: &Deployment,
+        ours: &str,
+        what: &str,
+    ) {
+        let dry_run = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let result = api.create(&dry_run, deployment).await;
+            if matches!(&result, Err(kube::Error::Api(s)) if s.message.contains(ours)) {
+                return;
             }
-            other => assert!(
+            assert!(
                 Instant::now() < deadline,
-                "a privileged Deployment outside the exceptions was not denied: {other:?}"
-            ),
+                "{what}: not denied by {ours}: {result:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    in_excepted
+    until_ours_denies(
+        &in_other,
+        &privileged_deployment("web", json!({})),
+        &policy,
+        "a privileged Deployment outside the exceptions",
+    )
+    .await;
+    let result = in_excepted
         .create(&dry_run, &privileged_deployment("web", json!({})))
-        .await
-        .expect("the excepted namespace admits a privileged Deployment");
-    in_other
+        .await;
+    assert!(!mine(&result), "the excepted namespace: {result:?}");
+    let result = in_other
         .create(&dry_run, &privileged_deployment("agent", json!({})))
-        .await
-        .expect("the excepted named Deployment is admitted");
-    in_other
+        .await;
+    assert!(!mine(&result), "the excepted named Deployment: {result:?}");
+    let result = in_other
         .create(
             &dry_run,
             &privileged_deployment("infra", json!({ "team": "infra", "tier": "system" })),
         )
-        .await
-        .expect("a Deployment carrying every excepted label is admitted");
-    let partial = in_other
-        .create(
-            &dry_run,
-            &privileged_deployment("half", json!({ "team": "infra" })),
+        .await;
+    assert!(!mine(&result), "every excepted label: {result:?}");
+    until_ours_denies(
+        &in_other,
+        &privileged_deployment("half", json!({ "team": "infra" })),
+        &policy,
+        "one of the two excepted labels is not enough",
+    )
+    .await;
+
+    // Take the policy off the cluster again.
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{rollout}/remove"),
+            &approver,
+            "",
         )
         .await;
-    assert!(
-        partial.is_err(),
-        "one of the two excepted labels is not enough"
-    );
-
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let removal = body(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = server
+            .call("GET", &format!("/api/v1/rollouts/{removal}"), &admin, "")
+            .await;
+        if body(&reply)["summary"]["state"] == "applied" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "removal: {}", reply.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     for name in [&excepted, &other] {
         let _ = palisade_testbed::delete_namespace(&client, name).await;
     }
