@@ -217,6 +217,18 @@ async fn exceptions_over_rest(backend: Backend) {
     );
     let without = desired_objects(&version.content, Mode::Enforce, &[], &[]).unwrap();
     assert_ne!(objects, without);
+    // The manifests the Staging tab and the rollout review show carry it too.
+    let yaml = server
+        .call(
+            "GET",
+            "/api/v1/policies/disallow-privileged/manifests/enforce",
+            &viewer,
+            "",
+        )
+        .await;
+    assert_eq!(yaml.status, 200, "{}", yaml.body);
+    assert!(yaml.body.contains("- legacy"), "{}", yaml.body);
+    assert!(yaml.body.contains(&id), "{}", yaml.body);
 
     // Past its expiry it no longer applies, and reads as expired.
     let later = in_30_days + 1;
