@@ -168,8 +168,11 @@ impl Exception {
     ) -> bool {
         self.is_active(now_ms)
             && match &self.scope {
+                // As the apiserver matches a namespace selector: a Namespace object by its own
+                // name, anything else by the namespace it lives in.
                 Scope::Namespaces { namespaces } => {
-                    !namespace.is_empty() && namespaces.iter().any(|n| n == namespace)
+                    let place = if kind == "Namespace" { name } else { namespace };
+                    !place.is_empty() && namespaces.iter().any(|n| n == place)
                 }
                 Scope::Selector { labels: wanted } => {
                     !wanted.is_empty() && wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
@@ -178,7 +181,8 @@ impl Exception {
                     resource_kind,
                     namespace: ns,
                     name: wanted,
-                } => resource_kind.eq_ignore_ascii_case(kind) && ns == namespace && wanted == name,
+                    // Exactly as the match condition on `request.kind.kind` compares it.
+                } => resource_kind == kind && ns == namespace && wanted == name,
             }
     }
 }
@@ -288,7 +292,8 @@ mod tests {
         let none = BTreeMap::new();
         assert!(e.covers("Pod", "team-b", "x", &none, 999));
         assert!(!e.covers("Pod", "team-c", "x", &none, 999));
-        assert!(!e.covers("Namespace", "", "team-a", &none, 999));
+        assert!(e.covers("Namespace", "", "team-a", &none, 999));
+        assert!(!e.covers("Namespace", "", "team-c", &none, 999));
         assert!(!e.covers("Pod", "team-a", "x", &none, 1_000), "expired");
     }
 
@@ -352,7 +357,10 @@ mod tests {
         );
         let none = BTreeMap::new();
         assert!(e.covers("Deployment", "shop", "web", &none, 0));
-        assert!(e.covers("deployment", "shop", "web", &none, 0));
+        assert!(
+            !e.covers("deployment", "shop", "web", &none, 0),
+            "kinds are exact"
+        );
         assert!(!e.covers("Deployment", "other", "web", &none, 0));
         assert!(!e.covers("Pod", "shop", "web", &none, 0));
         assert!(!e.covers("Deployment", "shop", "api", &none, 0));
