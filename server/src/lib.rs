@@ -134,6 +134,7 @@ impl Server {
             );
         }
         let sweeper = tokio::spawn(sweep_sessions(self.auth.store.clone()));
+        let exception_sweeper = tokio::spawn(sweep_exceptions(db.clone()));
         let router = router(self.state, self.auth, self.max_body_bytes);
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped));
@@ -141,6 +142,7 @@ impl Server {
         let _ = stop_executor.send(true);
         let _ = executor.await;
         sweeper.abort();
+        exception_sweeper.abort();
         served.map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
         db.close().await;
         tracing::info!("palisade stopped");
@@ -335,6 +337,20 @@ async fn sweep_sessions(store: auth::store::SqlStore) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "removed ended sessions"),
             Err(err) => tracing::warn!(error = %err, "removing ended sessions"),
+        }
+    }
+}
+
+/// Records exceptions whose expiry passed as `expired` (with an audit entry), once a minute.
+async fn sweep_exceptions(db: palisade_app::db::Db) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        let now = palisade_app::db::now_ms();
+        match palisade_app::exceptions::ssr::service::sweep_expired(&db, now).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "recorded expired exceptions"),
+            Err(err) => tracing::warn!(error = %err, "recording expired exceptions"),
         }
     }
 }

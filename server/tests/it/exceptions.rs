@@ -275,6 +275,31 @@ async fn exceptions_over_rest(backend: Backend) {
         .await;
     assert_eq!(missing.status, 404, "{}", missing.body);
 
+    // The sweep records what expired (the approver's own request, still waiting), once.
+    assert_eq!(
+        service::sweep_expired(&server.pool, later).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        service::sweep_expired(&server.pool, later).await.unwrap(),
+        0
+    );
+    let swept = service::get(&server.pool, &approver, now, &own_id)
+        .await
+        .unwrap();
+    assert_eq!(swept.state, ExceptionState::Expired);
+    let expired_entries: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_entries WHERE target_kind = 'exception' AND target_id = $1",
+    )
+    .bind(&own_id)
+    .fetch_all(server.pool.pool())
+    .await
+    .unwrap();
+    assert!(
+        expired_entries.contains(&"exception.expired".to_owned()),
+        "{expired_entries:?}"
+    );
+
     // Every change is in the audit log.
     let mut actions: Vec<String> = sqlx::query_scalar(
         "SELECT action FROM audit_entries WHERE target_kind = 'exception' AND target_id = $1",

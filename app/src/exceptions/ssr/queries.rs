@@ -216,3 +216,38 @@ pub async fn rollout_exclusions<'e, E: Executor<'e, Database = Any>>(
         .fetch_optional(executor)
         .await
 }
+
+/// Requested or approved exceptions whose expiry has passed at `now_ms`, with their stored state.
+pub async fn due_to_expire<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    now_ms: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, state FROM policy_exceptions \
+         WHERE state IN ('requested', 'approved') AND expires_ms <= $1 ORDER BY expires_ms LIMIT 500",
+    )
+    .bind(now_ms)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("state")?)))
+        .collect()
+}
+
+/// Record that an exception expired (keeping who decided it); false when it changed meanwhile.
+pub async fn mark_expired<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: &str,
+    from: &str,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE policy_exceptions SET state = 'expired', updated_ms = $1 WHERE id = $2 AND state = $3",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .bind(from)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -383,3 +383,43 @@ async fn change(
     tx.commit().await.map_err(db_error("committing"))?;
     load(db, now, &exception.id).await
 }
+
+/// Record as `expired` every requested or approved exception whose expiry has passed at `now`,
+/// each with an `exception.expired` audit entry by the server itself; returns how many. Reads
+/// derive expiry anyway: this makes it visible in the audit log and the stored state.
+pub async fn sweep_expired(db: &Db, now: i64) -> Result<usize, AppError> {
+    let server = Principal::new("palisade", "Palisade", crate::auth::Role::Admin);
+    let due = queries::due_to_expire(db.pool(), now)
+        .await
+        .map_err(db_error("reading expired exceptions"))?;
+    let mut expired = 0;
+    for (id, state) in due {
+        let mut tx = db
+            .pool()
+            .begin()
+            .await
+            .map_err(db_error("starting a transaction"))?;
+        if !queries::mark_expired(&mut *tx, &id, &state, now)
+            .await
+            .map_err(db_error("expiring an exception"))?
+        {
+            continue;
+        }
+        record(
+            &mut *tx,
+            &server,
+            now,
+            Event {
+                action: "exception.expired",
+                target_kind: "exception",
+                target_id: &id,
+                detail: json!({ "was": state }),
+            },
+        )
+        .await
+        .map_err(db_error("recording the audit entry"))?;
+        tx.commit().await.map_err(db_error("committing"))?;
+        expired += 1;
+    }
+    Ok(expired)
+}
