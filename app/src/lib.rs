@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod clusters;
 pub mod error;
+pub mod exceptions;
 pub mod layout;
 pub mod overview;
 pub mod policies;
@@ -34,6 +35,7 @@ use leptos_router::path;
 pub use error::AppError;
 
 use crate::clusters::page::ClustersPage;
+use crate::exceptions::pages::ExceptionsPage;
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
 use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
@@ -89,6 +91,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/rollouts") view=RolloutsPage />
                     <Route path=path!("/rollouts/:id") view=RolloutPage />
                     <Route path=path!("/violations") view=ViolationsPage />
+                    <Route path=path!("/exceptions") view=ExceptionsPage />
                     <Route path=path!("/clusters") view=ClustersPage />
                     <Route
                         path=path!("/compliance")

@@ -47,6 +47,13 @@ pub const ROLLOUTS: Section = Section {
     empty: "No rollouts yet. A rollout proposed for a policy version will appear here with its waves, approvals and the progress of each cluster.",
 };
 
+pub const EXCEPTIONS: Section = Section {
+    href: "/exceptions",
+    title: "Exceptions",
+    purpose: "Leave a policy out for a namespace, a label selector or one resource, with a justification, a ticket and an expiry, approved by someone else.",
+    empty: "No exceptions yet. An exception requested for a policy will be listed here with its scope, expiry and approval; once approved it is rendered into each engine's exclusion at the policy's next rollout.",
+};
+
 pub const VIOLATIONS: Section = Section {
     href: "/violations",
     title: "Violations",
@@ -83,11 +90,12 @@ pub const SETTINGS: Section = Section {
 };
 
 /// Every section, in navigation order.
-pub const SECTIONS: [&Section; 9] = [
+pub const SECTIONS: [&Section; 10] = [
     &OVERVIEW,
     &POLICIES,
     &LIBRARY,
     &ROLLOUTS,
+    &EXCEPTIONS,
     &VIOLATIONS,
     &CLUSTERS,
     &COMPLIANCE,

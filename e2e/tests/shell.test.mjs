@@ -12,6 +12,7 @@ const SECTIONS = [
   ['Policies', '/policies'],
   ['Library', '/library'],
   ['Rollouts', '/rollouts'],
+  ['Exceptions', '/exceptions'],
   ['Violations', '/violations'],
   ['Clusters', '/clusters'],
   ['Compliance', '/compliance'],

@@ -22,6 +22,7 @@
 pub mod admission;
 pub mod bundle;
 pub mod cel;
+pub mod exclusions;
 pub mod gatekeeper;
 pub mod library;
 pub mod mode;

@@ -162,6 +162,7 @@ impl Server {
             self.max_body_bytes,
             self.ingest.clone(),
         );
+        let exception_sweeper = tokio::spawn(sweep_exceptions(db.clone()));
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped));
         let served = serve_router(self.listener, router, self.grace, shutdown).await;
@@ -169,6 +170,7 @@ impl Server {
         let _ = executor.await;
         sweeper.abort();
         telemetry.abort();
+        exception_sweeper.abort();
         served.map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
         db.close().await;
         tracing::info!("palisade stopped");
@@ -412,6 +414,20 @@ async fn sweep_sessions(store: auth::store::SqlStore) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "removed ended sessions"),
             Err(err) => tracing::warn!(error = %err, "removing ended sessions"),
+        }
+    }
+}
+
+/// Records exceptions whose expiry passed as `expired` (with an audit entry), once a minute.
+async fn sweep_exceptions(db: palisade_app::db::Db) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        let now = palisade_app::db::now_ms();
+        match palisade_app::exceptions::ssr::service::sweep_expired(&db, now).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "recorded expired exceptions"),
+            Err(err) => tracing::warn!(error = %err, "recording expired exceptions"),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod clusters;
+pub mod exceptions;
 pub mod me;
 pub mod openapi;
 pub mod policies;
@@ -32,6 +33,7 @@ pub fn router(state: AppState, gate: violations::Gate) -> Router {
         .merge(clusters::routes())
         .merge(rollouts::routes())
         .merge(violations::routes())
+        .merge(exceptions::routes())
         .layer(axum::Extension(gate))
         .with_state(state)
 }
@@ -47,6 +49,7 @@ pub fn operations() -> Vec<Operation> {
         clusters::operations(),
         rollouts::operations(),
         violations::operations(),
+        exceptions::operations(),
     ]
     .concat()
 }

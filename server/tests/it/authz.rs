@@ -176,6 +176,32 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         r#"{"policy":null}"#,
     ),
     ("/api/check_drift", Some(Action::OperateRollout), "{}"),
+    // Exceptions (JSON arguments).
+    (
+        "/api/list_exceptions",
+        Some(Action::Read),
+        r#"{"policy":null}"#,
+    ),
+    (
+        "/api/get_exception",
+        Some(Action::Read),
+        r#"{"id":"nonexistent"}"#,
+    ),
+    (
+        "/api/request_exception",
+        Some(Action::RequestException),
+        r#"{"input":{"policy":"nonexistent","scope":{"kind":"namespaces","namespaces":["a"]},"justification":"j","expires_ms":4102444800000}}"#,
+    ),
+    (
+        "/api/decide_exception",
+        Some(Action::Approve),
+        r#"{"id":"nonexistent","approve":true,"comment":""}"#,
+    ),
+    (
+        "/api/revoke_exception",
+        Some(Action::Approve),
+        r#"{"id":"nonexistent","comment":""}"#,
+    ),
 ];
 
 /// What a caller of `role` (None: anonymous) must get for an operation needing `needed`.

@@ -4,11 +4,12 @@ use palisade_app::auth::Role;
 
 use crate::support::{request, Backend, TestServer};
 
-const SECTION_PATHS: [&str; 9] = [
+const SECTION_PATHS: [&str; 10] = [
     "/",
     "/policies",
     "/library",
     "/rollouts",
+    "/exceptions",
     "/violations",
     "/clusters",
     "/compliance",

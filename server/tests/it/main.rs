@@ -4,6 +4,7 @@
 
 mod authz;
 mod clusters;
+mod exceptions;
 mod http;
 mod offline;
 mod oidc;

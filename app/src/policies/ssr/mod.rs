@@ -485,10 +485,15 @@ pub async fn run_tests(
         .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))?;
     let version = version_of(db, &row.id, number).await?;
     let content = version.content;
+    let exceptions = crate::exceptions::ssr::active_for(db, &row.id, now).await?;
     // The engine is synchronous and CPU-bound: keep it off the async workers.
-    let ran = tokio::task::spawn_blocking(move || validate::run_cases(&content))
-        .await
-        .map_err(|err| AppError::internal("running tests", err))?;
+    let ran = tokio::task::spawn_blocking(move || {
+        let mut ran = validate::run_cases(&content);
+        validate::honour_exceptions(&content, &mut ran, &exceptions, now);
+        ran
+    })
+    .await
+    .map_err(|err| AppError::internal("running tests", err))?;
     let run = queries::NewRun {
         id: new_id(),
         version_id,
@@ -550,11 +555,14 @@ pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, App
         .await
         .map_err(db_error("reading modes"))?;
     let current = version_of(db, &row.id, row.current_version).await?;
+    // What the next rollout would carry: the exceptions active now (a read, so the clock is read
+    // here rather than passed in).
+    let exclusions = crate::exceptions::ssr::exclusions(db, &row.id, crate::db::now_ms()).await?;
     let manifests = Mode::ALL
         .into_iter()
         .map(|mode| RenderedMode {
             mode,
-            yaml: render::manifests(&current.content, mode),
+            yaml: render::manifests_excluding(&current.content, mode, &exclusions),
         })
         .collect();
     let clusters = crate::clusters::ssr::queries::list(db.pool())
@@ -597,7 +605,8 @@ pub async fn manifests(
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     let current = version_of(db, &row.id, row.current_version).await?;
-    render::manifests(&current.content, mode).map_err(AppError::Invalid)
+    let exclusions = crate::exceptions::ssr::exclusions(db, &row.id, crate::db::now_ms()).await?;
+    render::manifests_excluding(&current.content, mode, &exclusions).map_err(AppError::Invalid)
 }
 
 /// Set (or with `None`, clear) the intended mode of the policy in `environment`.
@@ -732,7 +741,37 @@ pub mod render {
     /// The manifests for `mode` as one YAML stream, or why they cannot be rendered. The version's
     /// parameter objects go along, replacing samples of the same kind and name in the source.
     pub fn manifests(content: &Content, mode: Mode) -> Result<String, String> {
+        manifests_excluding(content, mode, &[])
+    }
+
+    /// [`manifests`] with the policy's active exceptions written into each engine's exclusion,
+    /// as the next rollout applies them.
+    pub fn manifests_excluding(
+        content: &Content,
+        mode: Mode,
+        exclusions: &[palisade_engine::exclusions::Exclusion],
+    ) -> Result<String, String> {
         let (mut manifests, params) = rendered(content, mode)?;
+        if !exclusions.is_empty() {
+            let ids: Vec<&str> = exclusions.iter().map(|e| e.id.as_str()).collect();
+            for manifest in &mut manifests {
+                if manifest.object.is_null() {
+                    continue;
+                }
+                let before = manifest.object.clone();
+                let after = palisade_engine::exclusions::apply(vec![before.clone()], exclusions)?
+                    .pop()
+                    .unwrap_or(Value::Null);
+                if after != before {
+                    let note = format!("Carries the exclusions of exceptions {}.", ids.join(", "));
+                    manifest.note = Some(match manifest.note.take() {
+                        Some(old) => format!("{old} {note}"),
+                        None => note,
+                    });
+                }
+                manifest.object = after;
+            }
+        }
         let text = |value: &Value, key: &str| {
             value
                 .get(key)

@@ -676,7 +676,17 @@ impl Executor {
         let namespaces = queries::namespaces(self.db.pool(), &summary.id)
             .await
             .map_err(internal)?;
-        let apply = plan::desired_objects(&version.content, summary.mode, &namespaces)?;
+        let exclusions: Vec<palisade_engine::exclusions::Exclusion> =
+            match crate::exceptions::ssr::queries::rollout_exclusions(self.db.pool(), &summary.id)
+                .await
+                .map_err(internal)?
+            {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| format!("unreadable exclusions of the rollout: {e}"))?,
+                None => Vec::new(),
+            };
+        let apply =
+            plan::desired_objects(&version.content, summary.mode, &namespaces, &exclusions)?;
         let current =
             queries::deployment(self.db.pool(), &work.step.cluster_id, &summary.policy_id)
                 .await

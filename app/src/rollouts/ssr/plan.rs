@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use palisade_engine::exclusions::Exclusion;
+
 use super::queries::Desired;
 use crate::policies::Content;
 use crate::policies::Mode;
@@ -20,11 +22,13 @@ pub struct Plan {
 }
 
 /// The objects an apply of `content` in `mode` sends: the rendered manifests, with each Pod
-/// Security Namespace patch repeated for every namespace.
+/// Security Namespace patch repeated for every namespace, and the policy's active exceptions
+/// written into each engine's exclusion (`palisade_engine::exclusions`).
 pub fn desired_objects(
     content: &Content,
     mode: Mode,
     namespaces: &[String],
+    exclusions: &[Exclusion],
 ) -> Result<Vec<Value>, String> {
     let objects = crate::policies::ssr::render::objects(content, mode)?;
     let mut out = Vec::new();
@@ -46,7 +50,7 @@ pub fn desired_objects(
             out.push(object);
         }
     }
-    Ok(out)
+    palisade_engine::exclusions::apply(out, exclusions)
 }
 
 /// `apiVersion kind namespace/name`: how an object is told apart from another.
@@ -242,7 +246,8 @@ mod tests {
             source: "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata:\n  name: restricted\nspec:\n  level: restricted\n  version: v1.30\n".into(),
             ..Content::default()
         };
-        let objects = desired_objects(&content, Mode::Warn, &["a".into(), "b".into()]).unwrap();
+        let objects =
+            desired_objects(&content, Mode::Warn, &["a".into(), "b".into()], &[]).unwrap();
         let names: Vec<&str> = objects
             .iter()
             .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
@@ -252,9 +257,35 @@ mod tests {
             objects[0]["metadata"]["labels"]["pod-security.kubernetes.io/warn"],
             "restricted"
         );
-        let err = desired_objects(&content, Mode::Warn, &[]).unwrap_err();
+        let err = desired_objects(&content, Mode::Warn, &[], &[]).unwrap_err();
         assert!(err.contains("namespace"), "{err}");
         assert_eq!(bare_namespace(&objects[1])["metadata"]["name"], "b");
         assert!(is_namespace(&objects[0]));
+    }
+
+    #[test]
+    fn an_excepted_namespace_is_left_unlabelled() {
+        let content = Content {
+            source: "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata:\n  name: restricted\nspec:\n  level: restricted\n  version: v1.30\n".into(),
+            ..Content::default()
+        };
+        let exclusions = [Exclusion {
+            id: "e1".into(),
+            scope: palisade_engine::exclusions::Scope::Namespaces {
+                namespaces: vec!["b".into()],
+            },
+        }];
+        let objects = desired_objects(
+            &content,
+            Mode::Enforce,
+            &["a".into(), "b".into()],
+            &exclusions,
+        )
+        .unwrap();
+        let names: Vec<&str> = objects
+            .iter()
+            .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+            .collect();
+        assert_eq!(names, ["a"]);
     }
 }

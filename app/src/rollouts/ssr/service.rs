@@ -128,8 +128,11 @@ pub async fn propose(
     for namespace in &namespaces {
         validate_name("namespace", namespace)?;
     }
-    let objects =
-        plan::desired_objects(&version.content, input.mode, &namespaces).map_err(|err| {
+    // The policy's active exceptions are fixed now, with the rollout, so every step applies
+    // exactly the exclusions the approvers saw.
+    let exclusions = crate::exceptions::ssr::exclusions(db, &policy.id, now).await?;
+    let objects = plan::desired_objects(&version.content, input.mode, &namespaces, &exclusions)
+        .map_err(|err| {
             AppError::Invalid(format!("version {number} cannot be rolled out: {err}"))
         })?;
     let needs_gatekeeper = objects.iter().any(|o| {
@@ -220,6 +223,13 @@ pub async fn propose(
             policy.name
         )));
     }
+    if !exclusions.is_empty() {
+        let text = serde_json::to_string(&exclusions)
+            .map_err(|err| AppError::internal("encoding exclusions", err))?;
+        crate::exceptions::ssr::queries::save_rollout_exclusions(&mut *tx, &id, &text)
+            .await
+            .map_err(db_error("saving the rollout's exclusions"))?;
+    }
     for (position, (name, wave, members)) in waves.iter().enumerate() {
         let position = i64::try_from(position).unwrap_or(i64::MAX);
         queries::insert_wave(
@@ -270,6 +280,7 @@ pub async fn propose(
                 "policy": policy.name,
                 "version": number,
                 "mode": input.mode.as_str(),
+                "exceptions": exclusions.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
                 "waves": waves.iter().map(|(name, wave, members)| json!({
                     "name": name,
                     "selector": wave.selector.describe(),

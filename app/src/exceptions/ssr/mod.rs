@@ -1,0 +1,61 @@
+//! Server-side exceptions: the queries, the service behind the server functions and REST
+//! handlers, and what other domains ask: [`active_for`] (rollouts render these, the scan skips
+//! what they cover) and [`exclusions`] (the same, in the engine's terms).
+
+pub mod queries;
+pub mod service;
+
+use crate::db::Db;
+use crate::error::AppError;
+use crate::exceptions::{Exception, Scope};
+
+/// The exceptions of `policy_id` that are active at `now_ms` (approved, not expired).
+pub async fn active_for(db: &Db, policy_id: &str, now_ms: i64) -> Result<Vec<Exception>, AppError> {
+    let rows = queries::active_for(db.pool(), policy_id, now_ms)
+        .await
+        .map_err(|err| AppError::internal("reading active exceptions", err))?;
+    Ok(rows.into_iter().filter(|e| e.is_active(now_ms)).collect())
+}
+
+/// A scope in the engine's terms.
+pub fn engine_scope(scope: &Scope) -> palisade_engine::exclusions::Scope {
+    use palisade_engine::exclusions::Scope as Engine;
+    match scope {
+        Scope::Namespaces { namespaces } => Engine::Namespaces {
+            namespaces: namespaces.clone(),
+        },
+        Scope::Selector { labels } => Engine::Selector {
+            labels: labels.clone(),
+        },
+        Scope::Resource {
+            resource_kind,
+            namespace,
+            name,
+        } => Engine::Resource {
+            kind: resource_kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        },
+    }
+}
+
+/// An exception as the engine's renderer takes it.
+pub fn exclusion(exception: &Exception) -> palisade_engine::exclusions::Exclusion {
+    palisade_engine::exclusions::Exclusion {
+        id: exception.id.clone(),
+        scope: engine_scope(&exception.scope),
+    }
+}
+
+/// The active exceptions of `policy_id` in the engine's terms.
+pub async fn exclusions(
+    db: &Db,
+    policy_id: &str,
+    now_ms: i64,
+) -> Result<Vec<palisade_engine::exclusions::Exclusion>, AppError> {
+    Ok(active_for(db, policy_id, now_ms)
+        .await?
+        .iter()
+        .map(exclusion)
+        .collect())
+}

@@ -1,0 +1,488 @@
+//! Exceptions rendered into each engine's own exclusion mechanism. Pure: the caller hands in the
+//! objects [`crate::render`] produced (JSON, as a cluster receives them) and the active exceptions of
+//! the policy; [`apply`] returns the objects with the exclusions written in.
+//!
+//! What each engine gets, per scope:
+//!
+//! | scope | ValidatingAdmissionPolicy | Gatekeeper Constraint | Pod Security |
+//! |---|---|---|---|
+//! | namespaces | binding `matchResources.namespaceSelector`: a `NotIn` term on `kubernetes.io/metadata.name` | `spec.match.excludedNamespaces` | the namespace is not labelled |
+//! | label selector, one key | binding `matchResources.objectSelector`: a `NotIn` term | `spec.match.labelSelector`: a `NotIn` term | refused |
+//! | label selector, several keys | a `matchConditions` entry on the policy (CEL) | refused | refused |
+//! | named resource | a `matchConditions` entry on the policy (CEL) | refused | refused |
+//!
+//! Why CEL for several keys and for a named resource: selector terms are ANDed, so "not (a=1 and
+//! b=2)" cannot be written as terms (a `NotIn` per key would leave out every object carrying
+//! either label). `excludeResourceRules` can name a resource but cannot say in which namespace,
+//! so it would leave out same-named objects in every namespace; a match condition on
+//! `request.kind`, `request.namespace` and `request.name` leaves out exactly the one object.
+//! Gatekeeper's match has no "exclude this name" and its label selector has the same AND problem,
+//! so those scopes are refused there with a message ([`supported`]), as they are for Pod Security,
+//! whose only unit is the namespace.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// What an exception leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scope {
+    /// Every object in these namespaces.
+    Namespaces { namespaces: Vec<String> },
+    /// Every object carrying all these labels.
+    Selector { labels: BTreeMap<String, String> },
+    /// One object: its kind (`Deployment`), namespace (empty for cluster-scoped) and name.
+    Resource {
+        #[serde(rename = "resource_kind")]
+        kind: String,
+        namespace: String,
+        name: String,
+    },
+}
+
+/// One exception as the renderer needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exclusion {
+    /// The exception's id; names the match condition it becomes, so a reader can trace it.
+    pub id: String,
+    pub scope: Scope,
+}
+
+/// The engines an exclusion can be written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Vap,
+    Gatekeeper,
+    PodSecurity,
+}
+
+/// Whether `scope` can be written into `target`'s exclusion; `Err` says why not, in words for the
+/// person requesting the exception.
+pub fn supported(target: Target, scope: &Scope) -> Result<(), String> {
+    match (target, scope) {
+        (_, Scope::Namespaces { .. }) | (Target::Vap, _) => Ok(()),
+        (Target::Gatekeeper, Scope::Selector { labels }) if labels.len() == 1 => Ok(()),
+        (Target::Gatekeeper, Scope::Selector { .. }) => Err(
+            "a Gatekeeper constraint can leave out objects by one label only (its label selector \
+             cannot say \"not all of these\"); request one exception per label, or a namespace"
+                .to_owned(),
+        ),
+        (Target::Gatekeeper, Scope::Resource { .. }) => Err(
+            "a Gatekeeper constraint cannot leave out one named resource; request a namespace or \
+             a single-label exception instead"
+                .to_owned(),
+        ),
+        (Target::PodSecurity, _) => Err(
+            "Pod Security works per namespace (the namespace's labels): only a namespace \
+             exception can be honoured"
+                .to_owned(),
+        ),
+    }
+}
+
+/// The objects with `exclusions` written in: bindings and policies (VAP), constraints
+/// (Gatekeeper), Pod Security namespace patches (dropped for excepted namespaces). Other objects
+/// pass unchanged. An exclusion the object's engine cannot express is an error.
+pub fn apply(objects: Vec<Value>, exclusions: &[Exclusion]) -> Result<Vec<Value>, String> {
+    if exclusions.is_empty() {
+        return Ok(objects);
+    }
+    let excepted_namespaces: Vec<&str> = exclusions
+        .iter()
+        .filter_map(|e| match &e.scope {
+            Scope::Namespaces { namespaces } => Some(namespaces.iter().map(String::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut out = Vec::with_capacity(objects.len());
+    for mut object in objects {
+        let kind = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let group = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .and_then(|v| v.split_once('/'))
+            .map_or("", |(group, _)| group)
+            .to_owned();
+        match (group.as_str(), kind.as_str()) {
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+                vap_binding(&mut object, exclusions);
+            }
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+                vap_policy(&mut object, exclusions);
+            }
+            ("constraints.gatekeeper.sh", _) => constraint(&mut object, exclusions)?,
+            ("", "Namespace") if is_pod_security_patch(&object) => {
+                for exclusion in exclusions {
+                    supported(Target::PodSecurity, &exclusion.scope)?;
+                }
+                let name = object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if excepted_namespaces.contains(&name) {
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(object);
+    }
+    Ok(out)
+}
+
+fn is_pod_security_patch(object: &Value) -> bool {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .is_some_and(|labels| {
+            labels
+                .keys()
+                .any(|k| k.starts_with("pod-security.kubernetes.io/"))
+        })
+}
+
+/// `spec.<path...>` as a mutable array, created empty when missing.
+fn array_at<'a>(object: &'a mut Value, path: &[&str]) -> Option<&'a mut Vec<Value>> {
+    let mut at = object;
+    for (index, key) in path.iter().enumerate() {
+        let last = index + 1 == path.len();
+        let map = at.as_object_mut()?;
+        at = map.entry((*key).to_owned()).or_insert_with(
+            || {
+                if last {
+                    json!([])
+                } else {
+                    json!({})
+                }
+            },
+        );
+    }
+    at.as_array_mut()
+}
+
+fn not_in(key: &str, values: &[&str]) -> Value {
+    json!({ "key": key, "operator": "NotIn", "values": values })
+}
+
+fn vap_binding(object: &mut Value, exclusions: &[Exclusion]) {
+    for exclusion in exclusions {
+        match &exclusion.scope {
+            Scope::Namespaces { namespaces } => {
+                let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+                if let Some(terms) = array_at(
+                    object,
+                    &[
+                        "spec",
+                        "matchResources",
+                        "namespaceSelector",
+                        "matchExpressions",
+                    ],
+                ) {
+                    terms.push(not_in("kubernetes.io/metadata.name", &names));
+                }
+            }
+            Scope::Selector { labels } if labels.len() == 1 => {
+                if let Some(terms) = array_at(
+                    object,
+                    &[
+                        "spec",
+                        "matchResources",
+                        "objectSelector",
+                        "matchExpressions",
+                    ],
+                ) {
+                    for (key, value) in labels {
+                        terms.push(not_in(key, &[value]));
+                    }
+                }
+            }
+            // Several labels and named resources go on the policy (see the module's table).
+            Scope::Selector { .. } | Scope::Resource { .. } => {}
+        }
+    }
+}
+
+/// A CEL string literal.
+fn cel_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The CEL match condition that is false (the request is left out) for what `scope` names; `None`
+/// when the scope is written into the binding instead.
+pub fn match_condition(scope: &Scope) -> Option<String> {
+    match scope {
+        Scope::Selector { labels } if labels.len() > 1 => {
+            let all = labels
+                .iter()
+                .map(|(key, value)| {
+                    let key = cel_string(key);
+                    format!(
+                        "{key} in object.metadata.labels && object.metadata.labels[{key}] == {}",
+                        cel_string(value)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" && ");
+            Some(format!(
+                "!(object != null && has(object.metadata.labels) && {all})"
+            ))
+        }
+        Scope::Resource {
+            kind,
+            namespace,
+            name,
+        } => Some(format!(
+            "!(request.kind.kind == {} && request.namespace == {} && request.name == {})",
+            cel_string(kind),
+            cel_string(namespace),
+            cel_string(name)
+        )),
+        _ => None,
+    }
+}
+
+fn vap_policy(object: &mut Value, exclusions: &[Exclusion]) {
+    for exclusion in exclusions {
+        if let Some(expression) = match_condition(&exclusion.scope) {
+            if let Some(conditions) = array_at(object, &["spec", "matchConditions"]) {
+                conditions.push(json!({
+                    "name": format!("palisade-exception-{}", exclusion.id.to_ascii_lowercase()),
+                    "expression": expression,
+                }));
+            }
+        }
+    }
+}
+
+fn constraint(object: &mut Value, exclusions: &[Exclusion]) -> Result<(), String> {
+    for exclusion in exclusions {
+        supported(Target::Gatekeeper, &exclusion.scope)?;
+        match &exclusion.scope {
+            Scope::Namespaces { namespaces } => {
+                if let Some(excluded) = array_at(object, &["spec", "match", "excludedNamespaces"]) {
+                    for namespace in namespaces {
+                        let namespace = Value::from(namespace.as_str());
+                        if !excluded.contains(&namespace) {
+                            excluded.push(namespace);
+                        }
+                    }
+                }
+            }
+            Scope::Selector { labels } => {
+                if let Some(terms) = array_at(
+                    object,
+                    &["spec", "match", "labelSelector", "matchExpressions"],
+                ) {
+                    for (key, value) in labels {
+                        terms.push(not_in(key, &[value]));
+                    }
+                }
+            }
+            // Refused by `supported` above.
+            Scope::Resource { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exclusion(id: &str, scope: Scope) -> Exclusion {
+        Exclusion {
+            id: id.to_owned(),
+            scope,
+        }
+    }
+
+    fn namespaces(names: &[&str]) -> Scope {
+        Scope::Namespaces {
+            namespaces: names.iter().map(|n| (*n).to_owned()).collect(),
+        }
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Scope {
+        Scope::Selector {
+            labels: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn binding() -> Value {
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": { "name": "p" },
+            "spec": {
+                "policyName": "p",
+                "validationActions": ["Deny", "Audit"],
+                "matchResources": { "namespaceSelector": { "matchExpressions": [
+                    { "key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"] }
+                ] } }
+            }
+        })
+    }
+
+    fn policy() -> Value {
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": { "name": "p" },
+            "spec": { "validations": [{ "expression": "true" }] }
+        })
+    }
+
+    fn gatekeeper_constraint() -> Value {
+        json!({
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": "K8sPSPPrivilegedContainer",
+            "metadata": { "name": "c" },
+            "spec": { "enforcementAction": "deny", "match": { "excludedNamespaces": ["kube-system"] } }
+        })
+    }
+
+    #[test]
+    fn no_exclusions_change_nothing() {
+        let objects = vec![binding(), policy(), gatekeeper_constraint()];
+        assert_eq!(apply(objects.clone(), &[]), Ok(objects));
+    }
+
+    #[test]
+    fn a_vap_binding_leaves_out_namespaces_next_to_the_system_ones() {
+        let out = apply(
+            vec![binding()],
+            &[exclusion("e1", namespaces(&["team-a", "team-b"]))],
+        )
+        .unwrap();
+        let terms = out[0]
+            .pointer("/spec/matchResources/namespaceSelector/matchExpressions")
+            .unwrap();
+        assert_eq!(
+            terms,
+            &json!([
+                { "key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"] },
+                { "key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["team-a", "team-b"] }
+            ])
+        );
+    }
+
+    #[test]
+    fn a_single_label_goes_to_the_object_selector_and_several_to_a_match_condition() {
+        let out = apply(
+            vec![binding(), policy()],
+            &[
+                exclusion("E1", labels(&[("legacy", "true")])),
+                exclusion("E2", labels(&[("app", "db"), ("tier", "data")])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out[0]
+                .pointer("/spec/matchResources/objectSelector/matchExpressions")
+                .unwrap(),
+            &json!([{ "key": "legacy", "operator": "NotIn", "values": ["true"] }])
+        );
+        let conditions = out[1].pointer("/spec/matchConditions").unwrap();
+        assert_eq!(conditions.as_array().unwrap().len(), 1);
+        assert_eq!(conditions[0]["name"], "palisade-exception-e2");
+        assert_eq!(
+            conditions[0]["expression"],
+            "!(object != null && has(object.metadata.labels) && 'app' in object.metadata.labels \
+             && object.metadata.labels['app'] == 'db' && 'tier' in object.metadata.labels \
+             && object.metadata.labels['tier'] == 'data')"
+        );
+    }
+
+    #[test]
+    fn a_named_resource_becomes_an_exact_match_condition_on_the_policy() {
+        let scope = Scope::Resource {
+            kind: "Deployment".into(),
+            namespace: "shop".into(),
+            name: "it's".into(),
+        };
+        let out = apply(vec![binding(), policy()], &[exclusion("e3", scope)]).unwrap();
+        assert_eq!(out[0], binding(), "the binding is unchanged");
+        assert_eq!(
+            out[1].pointer("/spec/matchConditions/0/expression").unwrap(),
+            "!(request.kind.kind == 'Deployment' && request.namespace == 'shop' && request.name == 'it\\'s')"
+        );
+    }
+
+    #[test]
+    fn a_constraint_gets_excluded_namespaces_and_a_label_term() {
+        let out = apply(
+            vec![gatekeeper_constraint()],
+            &[
+                exclusion("e1", namespaces(&["team-a", "kube-system"])),
+                exclusion("e2", labels(&[("legacy", "true")])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out[0].pointer("/spec/match/excludedNamespaces").unwrap(),
+            &json!(["kube-system", "team-a"])
+        );
+        assert_eq!(
+            out[0]
+                .pointer("/spec/match/labelSelector/matchExpressions")
+                .unwrap(),
+            &json!([{ "key": "legacy", "operator": "NotIn", "values": ["true"] }])
+        );
+    }
+
+    #[test]
+    fn a_constraint_refuses_what_it_cannot_express() {
+        let named = Scope::Resource {
+            kind: "Pod".into(),
+            namespace: "a".into(),
+            name: "b".into(),
+        };
+        let err = apply(vec![gatekeeper_constraint()], &[exclusion("e", named)]).unwrap_err();
+        assert!(err.contains("named resource"), "{err}");
+        let two = labels(&[("a", "1"), ("b", "2")]);
+        let err = apply(vec![gatekeeper_constraint()], &[exclusion("e", two)]).unwrap_err();
+        assert!(err.contains("one label"), "{err}");
+    }
+
+    #[test]
+    fn pod_security_leaves_an_excepted_namespace_unlabelled_and_refuses_other_scopes() {
+        let patch = |name: &str| {
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": { "name": name, "labels": { "pod-security.kubernetes.io/enforce": "restricted" } }
+            })
+        };
+        let out = apply(
+            vec![patch("a"), patch("b")],
+            &[exclusion("e", namespaces(&["b"]))],
+        )
+        .unwrap();
+        assert_eq!(out, vec![patch("a")]);
+        let err = apply(vec![patch("a")], &[exclusion("e", labels(&[("x", "y")]))]).unwrap_err();
+        assert!(err.contains("only a namespace"), "{err}");
+        assert!(supported(Target::PodSecurity, &namespaces(&["a"])).is_ok());
+        assert!(supported(Target::Vap, &labels(&[("a", "1"), ("b", "2")])).is_ok());
+    }
+}

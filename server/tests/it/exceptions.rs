@@ -1,0 +1,621 @@
+//! `/api/v1/exceptions` over HTTP with real API tokens, on both databases: request as an author,
+//! field-by-field refusals, no self-approval, approval by another approver, the exclusion in the
+//! manifests a rollout renders, expiry, revocation and the audit trail.
+
+use palisade_app::auth::Role;
+use palisade_app::exceptions::ssr::{active_for, exclusions, service};
+use palisade_app::exceptions::{ExceptionState, DAY_MS};
+use palisade_app::policies::Mode;
+use palisade_app::rollouts::ssr::plan::desired_objects;
+use serde_json::{json, Value};
+
+use crate::support::{Backend, TestServer};
+
+fn body(reply: &crate::support::Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("not JSON: {}", reply.body))
+}
+
+async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
+    let adopt = json!({ "from": "library", "entry": entry }).to_string();
+    let created = server.call("POST", "/api/v1/policies", token, &adopt).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    body(&created)["policy"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn exceptions_over_rest(backend: Backend) {
+    let server = TestServer::start(backend, &[]).await;
+    let author = server.login_token(Role::Author).await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let (approver, approver_token) = server.user_token(Role::Approver).await;
+    let other_approver = server.login_token(Role::Approver).await;
+    let privileged = adopt(&server, &author, "disallow-privileged").await;
+    let baseline = adopt(&server, &author, "pod-security-baseline").await;
+    let now = palisade_app::db::now_ms();
+    let in_30_days = now + 30 * DAY_MS;
+
+    let request = |policy: &str, scope: Value, justification: &str, expires_ms: i64| {
+        json!({
+            "policy": policy,
+            "scope": scope,
+            "justification": justification,
+            "ticket": "SEC-42",
+            "expires_ms": expires_ms,
+        })
+        .to_string()
+    };
+    let legacy = json!({ "kind": "namespaces", "namespaces": ["legacy"] });
+
+    // Refusals name the field; viewers cannot request.
+    for (input, field) in [
+        (
+            request(&privileged, legacy.clone(), " ", in_30_days),
+            "justification",
+        ),
+        (
+            request(&privileged, legacy.clone(), "j", now - 1),
+            "expires_ms",
+        ),
+        (
+            request(&privileged, legacy.clone(), "j", now + 400 * DAY_MS),
+            "expires_ms",
+        ),
+        (
+            request(
+                &privileged,
+                json!({ "kind": "namespaces", "namespaces": ["Bad_NS"] }),
+                "j",
+                in_30_days,
+            ),
+            "scope.namespaces",
+        ),
+        (
+            request(
+                &baseline,
+                json!({ "kind": "selector", "labels": { "app": "x" } }),
+                "j",
+                in_30_days,
+            ),
+            "only a namespace",
+        ),
+    ] {
+        let refused = server
+            .call("POST", "/api/v1/exceptions", &author, &input)
+            .await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains(field), "{field}: {}", refused.body);
+    }
+    let refused = server
+        .call(
+            "POST",
+            "/api/v1/exceptions",
+            &viewer,
+            &request(&privileged, legacy.clone(), "j", in_30_days),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // An author requests; it waits.
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/exceptions",
+            &author,
+            &request(
+                "disallow-privileged",
+                legacy.clone(),
+                "node agent needs it",
+                in_30_days,
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let exception = body(&created);
+    let id = exception["id"].as_str().unwrap().to_owned();
+    assert_eq!(exception["state"], "requested");
+    assert_eq!(exception["requester_name"], "Test author");
+    assert!(active_for(&server.pool, &privileged, now)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Nobody approves their own request; authors do not approve at all.
+    let own = server
+        .call(
+            "POST",
+            "/api/v1/exceptions",
+            &approver_token,
+            &request(&privileged, json!({ "kind": "resource", "resource_kind": "Deployment", "namespace": "shop", "name": "web" }), "mine", in_30_days),
+        )
+        .await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    let own_id = body(&own)["id"].as_str().unwrap().to_owned();
+    let approve = json!({ "approve": true, "comment": "ok" }).to_string();
+    let selfish = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{own_id}/decision"),
+            &approver_token,
+            &approve,
+        )
+        .await;
+    assert_eq!(selfish.status, 403, "{}", selfish.body);
+    assert!(selfish.body.contains("your own"), "{}", selfish.body);
+    let by_author = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/decision"),
+            &author,
+            &approve,
+        )
+        .await;
+    assert_eq!(by_author.status, 403, "{}", by_author.body);
+    let no_reason = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{own_id}/decision"),
+            &other_approver,
+            &json!({ "approve": false }).to_string(),
+        )
+        .await;
+    assert_eq!(no_reason.status, 400, "{}", no_reason.body);
+    assert!(no_reason.body.contains("comment"), "{}", no_reason.body);
+
+    // A different approver approves it.
+    let approved = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/decision"),
+            &approver_token,
+            &approve,
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(body(&approved)["state"], "approved");
+    assert_eq!(body(&approved)["decider_name"], "Test approver");
+    let again = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/decision"),
+            &other_approver,
+            &approve,
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    let listed = server
+        .call(
+            "GET",
+            "/api/v1/exceptions?policy=disallow-privileged",
+            &viewer,
+            "",
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(body(&listed).as_array().unwrap().len(), 2);
+
+    // The manifests a rollout renders now leave the namespace out of the binding.
+    let active = exclusions(&server.pool, &privileged, now).await.unwrap();
+    assert_eq!(active.len(), 1);
+    let version = palisade_app::policies::ssr::queries::version(server.pool.pool(), &privileged, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let objects = desired_objects(&version.content, Mode::Enforce, &[], &active).unwrap();
+    let binding = objects
+        .iter()
+        .find(|o| o["kind"] == "ValidatingAdmissionPolicyBinding")
+        .unwrap();
+    let terms = binding
+        .pointer("/spec/matchResources/namespaceSelector/matchExpressions")
+        .unwrap()
+        .as_array()
+        .unwrap();
+    assert!(
+        terms
+            .iter()
+            .any(|t| t["operator"] == "NotIn" && t["values"] == json!(["legacy"])),
+        "{binding}"
+    );
+    let without = desired_objects(&version.content, Mode::Enforce, &[], &[]).unwrap();
+    assert_ne!(objects, without);
+    // The manifests the Staging tab and the rollout review show carry it too.
+    let yaml = server
+        .call(
+            "GET",
+            "/api/v1/policies/disallow-privileged/manifests/enforce",
+            &viewer,
+            "",
+        )
+        .await;
+    assert_eq!(yaml.status, 200, "{}", yaml.body);
+    assert!(yaml.body.contains("- legacy"), "{}", yaml.body);
+    assert!(yaml.body.contains(&id), "{}", yaml.body);
+
+    // Past its expiry it no longer applies, and reads as expired.
+    let later = in_30_days + 1;
+    assert!(exclusions(&server.pool, &privileged, later)
+        .await
+        .unwrap()
+        .is_empty());
+    let expired = service::get(&server.pool, &approver, later, &id)
+        .await
+        .unwrap();
+    assert_eq!(expired.state, ExceptionState::Expired);
+
+    // Revoked, it stops applying at once.
+    let revoke = json!({ "comment": "agent upgraded" }).to_string();
+    let revoked = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/revoke"),
+            &other_approver,
+            &revoke,
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(body(&revoked)["state"], "revoked");
+    assert!(exclusions(&server.pool, &privileged, now)
+        .await
+        .unwrap()
+        .is_empty());
+    let twice = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{id}/revoke"),
+            &other_approver,
+            &revoke,
+        )
+        .await;
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    let read = server
+        .call("GET", &format!("/api/v1/exceptions/{id}"), &viewer, "")
+        .await;
+    assert_eq!(body(&read)["state"], "revoked");
+    let missing = server
+        .call("GET", "/api/v1/exceptions/nope", &viewer, "")
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+
+    // The sweep records what expired (the approver's own request, still waiting), once.
+    assert_eq!(
+        service::sweep_expired(&server.pool, later).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        service::sweep_expired(&server.pool, later).await.unwrap(),
+        0
+    );
+    let swept = service::get(&server.pool, &approver, now, &own_id)
+        .await
+        .unwrap();
+    assert_eq!(swept.state, ExceptionState::Expired);
+    let expired_entries: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_entries WHERE target_kind = 'exception' AND target_id = $1",
+    )
+    .bind(&own_id)
+    .fetch_all(server.pool.pool())
+    .await
+    .unwrap();
+    assert!(
+        expired_entries.contains(&"exception.expired".to_owned()),
+        "{expired_entries:?}"
+    );
+
+    // Every change is in the audit log.
+    let mut actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_entries WHERE target_kind = 'exception' AND target_id = $1",
+    )
+    .bind(&id)
+    .fetch_all(server.pool.pool())
+    .await
+    .unwrap();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "exception.approved",
+            "exception.requested",
+            "exception.revoked"
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_exceptions_over_rest() {
+    exceptions_over_rest(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_exceptions_over_rest() {
+    exceptions_over_rest(Backend::Postgres).await;
+}
+
+/// A Deployment whose pod template asks for a privileged container.
+fn privileged_deployment(name: &str, labels: Value) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": labels },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{
+                    "name": "app",
+                    "image": "registry.example.com/app:1.0",
+                    "securityContext": { "privileged": true },
+                }] },
+            },
+        },
+    }))
+    .unwrap()
+}
+
+/// On a real kube-apiserver, under enforce: the excepted namespace, the excepted named resource
+/// and the excepted label set are admitted; the same privileged Deployment elsewhere is denied.
+#[tokio::test]
+async fn exceptions_reach_the_apiserver_under_enforce() {
+    use std::time::{Duration, Instant};
+
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::PostParams;
+    use kube::Api;
+
+    let testbed = palisade_testbed::Testbed::from_env()
+        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"));
+    let cluster = &testbed.clusters[0];
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            (
+                "PALISADE__SECRETS__KEY",
+                "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            ),
+            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
+            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+        ],
+    )
+    .await;
+    let admin = server.login_token(Role::Admin).await;
+    let author = server.login_token(Role::Author).await;
+    let approver = server.login_token(Role::Approver).await;
+    let client = cluster.admin_client().await.unwrap();
+    // Its binding takes only this test's namespaces, so tests sharing the clusters are not
+    // affected by it.
+    let policy = palisade_testbed::unique_name("exc-no-privileged");
+    let excepted = palisade_testbed::unique_name("exc-legacy");
+    let other = palisade_testbed::unique_name("exc-shop");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for name in [&excepted, &other] {
+        let ns: Namespace = serde_json::from_value(
+            json!({ "metadata": { "name": name, "labels": { "palisade-test": policy } } }),
+        )
+        .unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/clusters",
+            &admin,
+            &json!({
+                "name": "exc",
+                "environment": "exc",
+                "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig },
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    // A policy of its own name: other tests roll out the library's `disallow-privileged` to the
+    // same clusters at the same time, so this test judges only its own policy's verdicts.
+    let source = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: NAME
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [apps]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [deployments]
+  validations:
+  - expression: >-
+      !object.spec.template.spec.containers.exists(c, has(c.securityContext) &&
+      has(c.securityContext.privileged) && c.securityContext.privileged)
+    message: no privileged containers
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: NAME
+spec:
+  policyName: NAME
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        palisade-test: NAME
+"#
+    .replace("NAME", &policy);
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "yaml", "source": source }).to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let mine = |result: &Result<Deployment, kube::Error>| matches!(result, Err(kube::Error::Api(status)) if status.message.contains(&policy));
+
+    let in_30_days = palisade_app::db::now_ms() + 30 * DAY_MS;
+    for scope in [
+        json!({ "kind": "namespaces", "namespaces": [excepted] }),
+        json!({ "kind": "resource", "resource_kind": "Deployment", "namespace": other, "name": "agent" }),
+        json!({ "kind": "selector", "labels": { "team": "infra", "tier": "system" } }),
+    ] {
+        let reply = server
+            .call(
+                "POST",
+                "/api/v1/exceptions",
+                &author,
+                &json!({
+                    "policy": policy,
+                    "scope": scope,
+                    "justification": "node agent",
+                    "expires_ms": in_30_days,
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let id = body(&reply)["id"].as_str().unwrap().to_owned();
+        let reply = server
+            .call(
+                "POST",
+                &format!("/api/v1/exceptions/{id}/decision"),
+                &approver,
+                &json!({ "approve": true }).to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({
+                "policy": policy,
+                "mode": "enforce",
+                "waves": [{ "selector": { "environment": "exc" } }],
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let rollout = body(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{rollout}/approve"),
+            &approver,
+            "{}",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = server
+            .call("GET", &format!("/api/v1/rollouts/{rollout}"), &admin, "")
+            .await;
+        let state = body(&reply)["summary"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if state == "applied" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && state != "failed",
+            "the rollout is {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let in_other: Api<Deployment> = Api::namespaced(client.clone(), &other);
+    let in_excepted: Api<Deployment> = Api::namespaced(client.clone(), &excepted);
+    // Wait until the apiserver enforces the policy where no exception applies. (Another test's
+    // policy in enforce may deny first and hide ours for a while; keep asking.)
+    async fn until_ours_denies(
+        api: &Api<Deployment>,
+        deployment: &Deployment,
+        ours: &str,
+        what: &str,
+    ) {
+        let dry_run = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let result = api.create(&dry_run, deployment).await;
+            if matches!(&result, Err(kube::Error::Api(s)) if s.message.contains(ours)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not denied by {ours}: {result:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    until_ours_denies(
+        &in_other,
+        &privileged_deployment("web", json!({})),
+        &policy,
+        "a privileged Deployment outside the exceptions",
+    )
+    .await;
+    let result = in_excepted
+        .create(&dry_run, &privileged_deployment("web", json!({})))
+        .await;
+    assert!(!mine(&result), "the excepted namespace: {result:?}");
+    let result = in_other
+        .create(&dry_run, &privileged_deployment("agent", json!({})))
+        .await;
+    assert!(!mine(&result), "the excepted named Deployment: {result:?}");
+    let result = in_other
+        .create(
+            &dry_run,
+            &privileged_deployment("infra", json!({ "team": "infra", "tier": "system" })),
+        )
+        .await;
+    assert!(!mine(&result), "every excepted label: {result:?}");
+    until_ours_denies(
+        &in_other,
+        &privileged_deployment("half", json!({ "team": "infra" })),
+        &policy,
+        "one of the two excepted labels is not enough",
+    )
+    .await;
+
+    // Take the policy off the cluster again.
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{rollout}/remove"),
+            &approver,
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let removal = body(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = server
+            .call("GET", &format!("/api/v1/rollouts/{removal}"), &admin, "")
+            .await;
+        if body(&reply)["summary"]["state"] == "applied" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "removal: {}", reply.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for name in [&excepted, &other] {
+        let _ = palisade_testbed::delete_namespace(&client, name).await;
+    }
+    server.stop().await;
+}
