@@ -71,6 +71,10 @@ pub struct Deployed {
     pub pod_security: HashMap<String, Vec<(LevelVersion, palisade_engine::Mode)>>,
     pub constraints: Vec<Value>,
     pub names: HashMap<String, String>,
+    /// Active exceptions per Palisade policy: what they cover is not a violation.
+    pub exceptions: HashMap<String, Vec<crate::exceptions::Exception>>,
+    /// The time exceptions are judged at.
+    pub now_ms: i64,
 }
 
 impl Deployed {
@@ -162,20 +166,39 @@ impl Deployed {
             }
             verdict.merge(psa.evaluate(&request, context));
         }
-        let uid = request
-            .object
-            .as_ref()
-            .and_then(|o| o["metadata"]["uid"].as_str())
+        let metadata = request.object.as_ref().map(|o| &o["metadata"]);
+        let uid = metadata
+            .and_then(|m| m["uid"].as_str())
             .unwrap_or_default()
             .to_owned();
+        let labels: std::collections::BTreeMap<String, String> = metadata
+            .and_then(|m| m["labels"].as_object())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let kind = request.kind.kind.clone();
+        let excepted = |policy_id: &str| {
+            self.exceptions.get(policy_id).is_some_and(|list| {
+                list.iter().any(|e| {
+                    e.covers(&kind, &request.namespace, &request.name, &labels, self.now_ms)
+                })
+            })
+        };
         let mut out: Vec<Finding> = verdict
             .findings
             .into_iter()
             .filter_map(|f| {
                 let action = action_of(f.action)?;
                 let policy = reported(f.engine, &f.policy);
+                let policy_id = self.names.get(&policy).cloned().unwrap_or_default();
+                if excepted(&policy_id) {
+                    return None;
+                }
                 Some(Finding {
-                    policy_id: self.names.get(&policy).cloned().unwrap_or_default(),
+                    policy_id,
                     policy,
                     resource: resource.clone(),
                     namespace: request.namespace.clone(),
@@ -355,8 +378,15 @@ pub async fn scan_cluster(
         ..ClusterScan::default()
     };
     let deployments = deployments_of(db, cluster_id).await?;
-    let (deployed, errors) = Deployed::from_deployments(&deployments);
+    let (mut deployed, errors) = Deployed::from_deployments(&deployments);
     scan.errors.extend(errors);
+    deployed.now_ms = now_ms;
+    for (policy_id, _) in &deployments {
+        let active = crate::exceptions::ssr::active_for(db, policy_id, now_ms).await?;
+        if !active.is_empty() {
+            deployed.exceptions.insert(policy_id.clone(), active);
+        }
+    }
 
     // Namespaces first: their labels decide what namespace selectors match.
     let mut namespaces = Vec::new();
@@ -572,6 +602,31 @@ mod tests {
         assert!(deployed
             .evaluate(elsewhere, &Context::default(), 7)
             .is_empty());
+        // An approved exception for the namespace leaves the pod out while it lasts.
+        let mut excepted = Deployed::from_deployments(&[("p1".into(), vec![json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "shop", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}})])]).0;
+        excepted.now_ms = 7;
+        excepted.exceptions.insert("p1".into(), vec![crate::exceptions::Exception {
+            id: "e1".into(),
+            policy_id: "p1".into(),
+            policy_name: "psa".into(),
+            scope: crate::exceptions::Scope::Namespaces { namespaces: vec!["shop".into()] },
+            justification: "legacy".into(),
+            ticket: String::new(),
+            expires_ms: 10,
+            state: crate::exceptions::ExceptionState::Approved,
+            requester_id: "a".into(),
+            requester_name: "A".into(),
+            decider_id: "b".into(),
+            decider_name: "B".into(),
+            decision_comment: String::new(),
+            decided_ms: 1,
+            created_ms: 1,
+            updated_ms: 1,
+        }]);
+        assert!(excepted.evaluate(pod.clone(), &Context::default(), 7).is_empty());
+        excepted.now_ms = 11;
+        assert_eq!(excepted.evaluate(pod.clone(), &Context::default(), 11).len(), 1, "expired");
         let mut child = pod;
         child["metadata"]["ownerReferences"] =
             json!([{"kind": "ReplicaSet", "name": "r", "controller": true}]);
