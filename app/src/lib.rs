@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clusters;
+pub mod compliance;
 pub mod error;
 pub mod exceptions;
 pub mod layout;
@@ -35,12 +36,12 @@ use leptos_router::path;
 pub use error::AppError;
 
 use crate::clusters::page::ClustersPage;
+use crate::compliance::pages::CompliancePage;
 use crate::exceptions::pages::ExceptionsPage;
 use crate::layout::{Layout, NotFound};
 use crate::overview::OverviewPage;
 use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
 use crate::rollouts::pages::{RolloutPage, RolloutsPage};
-use crate::sections::{SectionPage, COMPLIANCE};
 use crate::violations::pages::ViolationsPage;
 
 /// The whole HTML document, rendered on the server for every page request.
@@ -93,10 +94,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/violations") view=ViolationsPage />
                     <Route path=path!("/exceptions") view=ExceptionsPage />
                     <Route path=path!("/clusters") view=ClustersPage />
-                    <Route
-                        path=path!("/compliance")
-                        view=|| view! { <SectionPage section=&COMPLIANCE /> }
-                    />
+                    <Route path=path!("/compliance") view=CompliancePage />
                     <Route path=path!("/audit") view=audit::pages::AuditLogPage />
                     <Route path=path!("/settings") view=auth::settings::SettingsPage />
                 </Routes>

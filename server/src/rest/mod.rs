@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod clusters;
+pub mod compliance;
 pub mod exceptions;
 pub mod me;
 pub mod openapi;
@@ -34,6 +35,7 @@ pub fn router(state: AppState, gate: violations::Gate) -> Router {
         .merge(rollouts::routes())
         .merge(violations::routes())
         .merge(exceptions::routes())
+        .merge(compliance::routes())
         .layer(axum::Extension(gate))
         .with_state(state)
 }
@@ -50,6 +52,7 @@ pub fn operations() -> Vec<Operation> {
         rollouts::operations(),
         violations::operations(),
         exceptions::operations(),
+        compliance::operations(),
     ]
     .concat()
 }

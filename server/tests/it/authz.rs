@@ -86,6 +86,12 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::OperateRollout),
         r#"{"cluster_id":"nonexistent"}"#,
     ),
+    ("/api/compliance_frameworks", Some(Action::Read), "{}"),
+    (
+        "/api/compliance_posture",
+        Some(Action::Read),
+        r#"{"framework":"cis"}"#,
+    ),
     (
         "/api/rotate_ingest_token",
         Some(Action::ManageClusters),
@@ -246,7 +252,8 @@ async fn every_route_as_every_role(backend: Backend) {
                 .replace("{id}", "nonexistent")
                 .replace("{number}", "1")
                 .replace("{environment}", "dev")
-                .replace("{mode}", "audit");
+                .replace("{mode}", "audit")
+                .replace("{framework}", "cis");
             assert!(!url.contains('{'), "fill the parameters of {path}");
             let body = operation["requestBody"]["content"]["application/json"]["example"]
                 .as_object()

@@ -4,6 +4,7 @@
 
 mod authz;
 mod clusters;
+mod compliance;
 mod exceptions;
 mod http;
 mod offline;

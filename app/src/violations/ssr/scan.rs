@@ -183,7 +183,13 @@ impl Deployed {
         let excepted = |policy_id: &str| {
             self.exceptions.get(policy_id).is_some_and(|list| {
                 list.iter().any(|e| {
-                    e.covers(&kind, &request.namespace, &request.name, &labels, self.now_ms)
+                    e.covers(
+                        &kind,
+                        &request.namespace,
+                        &request.name,
+                        &labels,
+                        self.now_ms,
+                    )
                 })
             })
         };
@@ -606,27 +612,40 @@ mod tests {
         let mut excepted = Deployed::from_deployments(&[("p1".into(), vec![json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": "shop", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}})])]).0;
         excepted.now_ms = 7;
-        excepted.exceptions.insert("p1".into(), vec![crate::exceptions::Exception {
-            id: "e1".into(),
-            policy_id: "p1".into(),
-            policy_name: "psa".into(),
-            scope: crate::exceptions::Scope::Namespaces { namespaces: vec!["shop".into()] },
-            justification: "legacy".into(),
-            ticket: String::new(),
-            expires_ms: 10,
-            state: crate::exceptions::ExceptionState::Approved,
-            requester_id: "a".into(),
-            requester_name: "A".into(),
-            decider_id: "b".into(),
-            decider_name: "B".into(),
-            decision_comment: String::new(),
-            decided_ms: 1,
-            created_ms: 1,
-            updated_ms: 1,
-        }]);
-        assert!(excepted.evaluate(pod.clone(), &Context::default(), 7).is_empty());
+        excepted.exceptions.insert(
+            "p1".into(),
+            vec![crate::exceptions::Exception {
+                id: "e1".into(),
+                policy_id: "p1".into(),
+                policy_name: "psa".into(),
+                scope: crate::exceptions::Scope::Namespaces {
+                    namespaces: vec!["shop".into()],
+                },
+                justification: "legacy".into(),
+                ticket: String::new(),
+                expires_ms: 10,
+                state: crate::exceptions::ExceptionState::Approved,
+                requester_id: "a".into(),
+                requester_name: "A".into(),
+                decider_id: "b".into(),
+                decider_name: "B".into(),
+                decision_comment: String::new(),
+                decided_ms: 1,
+                created_ms: 1,
+                updated_ms: 1,
+            }],
+        );
+        assert!(excepted
+            .evaluate(pod.clone(), &Context::default(), 7)
+            .is_empty());
         excepted.now_ms = 11;
-        assert_eq!(excepted.evaluate(pod.clone(), &Context::default(), 11).len(), 1, "expired");
+        assert_eq!(
+            excepted
+                .evaluate(pod.clone(), &Context::default(), 11)
+                .len(),
+            1,
+            "expired"
+        );
         let mut child = pod;
         child["metadata"]["ownerReferences"] =
             json!([{"kind": "ReplicaSet", "name": "r", "controller": true}]);

@@ -1,0 +1,253 @@
+//! Compliance posture: frameworks (CIS Kubernetes Benchmark, NSA/CISA hardening guide, PCI DSS,
+//! SOC 2) → controls → the policies that serve them (library entries carry their controls) → a
+//! status per cluster, from what is deployed where (`deployments`) and what the clusters reported
+//! in the window (`violation_counts`). A score per framework and per cluster, and an evidence export.
+
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// Where one control stands on one cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A covering policy is enforced there and nothing was reported in the window.
+    Enforced,
+    /// Covering policies run there in audit or warn only, and nothing was reported in the window.
+    AuditedClean,
+    /// A covering policy reported violations there in the window.
+    Violations,
+    /// No covering policy is deployed there.
+    NotCovered,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Enforced => "enforced",
+            Status::AuditedClean => "audited_clean",
+            Status::Violations => "violations",
+            Status::NotCovered => "not_covered",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Enforced => "enforced",
+            Status::AuditedClean => "audited, clean",
+            Status::Violations => "violations",
+            Status::NotCovered => "not covered",
+        }
+    }
+
+    /// Whether it counts towards the score.
+    pub fn passing(self) -> bool {
+        matches!(self, Status::Enforced | Status::AuditedClean)
+    }
+}
+
+/// The status of a control on a cluster, from the modes its covering policies run in there and the
+/// violations they reported in the window.
+pub fn status_of(modes: &[crate::policies::Mode], violations: i64) -> Status {
+    use crate::policies::Mode;
+    if modes.is_empty() {
+        Status::NotCovered
+    } else if violations > 0 {
+        Status::Violations
+    } else if modes.contains(&Mode::Enforce) {
+        Status::Enforced
+    } else {
+        Status::AuditedClean
+    }
+}
+
+/// Passing cells as a whole percentage of all cells (0 when there are none).
+pub fn score(statuses: impl IntoIterator<Item = Status>) -> i64 {
+    let (mut passing, mut all) = (0i64, 0i64);
+    for s in statuses {
+        all += 1;
+        passing += i64::from(s.passing());
+    }
+    if all == 0 {
+        0
+    } else {
+        passing * 100 / all
+    }
+}
+
+/// A policy serving a control.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    /// Empty when the library entry was not adopted as a policy yet.
+    pub policy_id: String,
+    pub name: String,
+    pub library_entry: String,
+}
+
+/// One cell: a control on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cell {
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub status: Status,
+    pub violations: i64,
+    /// The covering deployments there: `policy name vN mode`, with when and by which rollout.
+    pub deployments: Vec<DeploymentRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRef {
+    pub policy_id: String,
+    pub policy_name: String,
+    pub version: i64,
+    pub mode: String,
+    pub applied_ms: i64,
+    pub rollout_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlRow {
+    /// e.g. `5.2.2`
+    pub id: String,
+    pub title: String,
+    pub policies: Vec<PolicyRef>,
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterScore {
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub score: i64,
+}
+
+/// A framework's posture across every enabled cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posture {
+    /// `cis`, `nsa-cisa`, `pci-dss`, `soc2`
+    pub framework: String,
+    pub name: String,
+    pub score: i64,
+    pub window_days: i64,
+    pub generated_ms: i64,
+    pub clusters: Vec<ClusterScore>,
+    pub controls: Vec<ControlRow>,
+}
+
+/// One framework in the overview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameworkSummary {
+    pub framework: String,
+    pub name: String,
+    pub score: i64,
+    pub controls: usize,
+}
+
+/// The window violations are counted over.
+pub const WINDOW_DAYS: i64 = 7;
+
+/// Evidence as CSV (RFC 4180), one row per control and cluster.
+pub fn to_csv(posture: &Posture) -> String {
+    use crate::audit::csv_field as field;
+    let mut out = String::from(
+        "framework,control,title,cluster,status,violations,policies,deployments,generated_ms\r\n",
+    );
+    for control in &posture.controls {
+        let policies = control
+            .policies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        for cell in &control.cells {
+            let deployments = cell
+                .deployments
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} v{} {} (rollout {}, applied {})",
+                        d.policy_name, d.version, d.mode, d.rollout_id, d.applied_ms
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let row = [
+                field(&posture.framework),
+                field(&control.id),
+                field(&control.title),
+                field(&cell.cluster_name),
+                cell.status.as_str().to_owned(),
+                cell.violations.to_string(),
+                field(&policies),
+                field(&deployments),
+                posture.generated_ms.to_string(),
+            ];
+            out.push_str(&row.join(","));
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+#[cfg(feature = "ssr")]
+fn state() -> Result<crate::state::AppState, AppError> {
+    use_context::<crate::state::AppState>()
+        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
+}
+
+/// Every framework with its score.
+#[server(endpoint = "compliance_frameworks", input = Json)]
+pub async fn compliance_frameworks() -> Result<Vec<FrameworkSummary>, AppError> {
+    crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::summaries(&state()?.db, crate::db::now_ms()).await
+}
+
+/// One framework's controls × clusters.
+#[server(endpoint = "compliance_posture", input = Json)]
+pub async fn compliance_posture(framework: String) -> Result<Posture, AppError> {
+    crate::auth::ssr::require(crate::auth::Action::Read)?;
+    ssr::posture(&state()?.db, &framework, crate::db::now_ms()).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::policies::Mode;
+
+    #[test]
+    fn statuses_follow_modes_and_violations() {
+        let cases = [
+            (vec![], 0, Status::NotCovered),
+            (vec![], 5, Status::NotCovered),
+            (vec![Mode::Enforce], 0, Status::Enforced),
+            (vec![Mode::Audit, Mode::Enforce], 0, Status::Enforced),
+            (vec![Mode::Audit], 0, Status::AuditedClean),
+            (vec![Mode::Warn], 0, Status::AuditedClean),
+            (vec![Mode::Enforce], 1, Status::Violations),
+            (vec![Mode::Audit], 3, Status::Violations),
+        ];
+        for (modes, violations, expected) in cases {
+            assert_eq!(
+                status_of(&modes, violations),
+                expected,
+                "{modes:?} {violations}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_score_is_the_share_of_passing_cells() {
+        use Status::*;
+        assert_eq!(score([]), 0);
+        assert_eq!(score([Enforced, AuditedClean, Violations, NotCovered]), 50);
+        assert_eq!(score([Enforced, Enforced, NotCovered]), 66);
+        assert_eq!(score([Enforced]), 100);
+    }
+}

@@ -1,0 +1,142 @@
+//! The compliance page: a framework picker with each score, then the chosen framework's controls ×
+//! clusters, with the evidence downloads.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::{compliance_frameworks, compliance_posture, Posture, WINDOW_DAYS};
+
+#[component]
+pub fn CompliancePage() -> impl IntoView {
+    let query = use_query_map();
+    let framework = Memo::new(move |_| {
+        query
+            .get()
+            .get("framework")
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| "cis".to_owned())
+    });
+    let frameworks = Resource::new(|| (), |()| compliance_frameworks());
+    let posture = Resource::new(move || framework.get(), compliance_posture);
+    view! {
+        <Title text="Compliance" />
+        <header class="page-header">
+            <h1>"Compliance"</h1>
+            <p class="purpose">
+                {format!("Each framework's controls, the policies that serve them, and where they stand on every cluster: enforced, audited and clean, with violations in the last {WINDOW_DAYS} days, or not covered.")}
+            </p>
+        </header>
+        <Suspense fallback=|| view! { <p class="muted">"Scoring…"</p> }>
+            {move || Suspend::new(async move {
+                let current = framework.get_untracked();
+                match frameworks.await {
+                    Ok(list) => view! {
+                        <nav class="tabs" aria-label="Frameworks" data-testid="frameworks">
+                            {list.into_iter().map(|f| {
+                                let active = f.framework == current;
+                                view! {
+                                    <a
+                                        href=format!("/compliance?framework={}", f.framework)
+                                        class=if active { "tab active" } else { "tab" }
+                                        aria-current=if active { "page" } else { "false" }
+                                        data-framework=f.framework.clone()
+                                    >
+                                        {f.name}" "<span class="score">{format!("{}%", f.score)}</span>
+                                    </a>
+                                }
+                            }).collect_view()}
+                        </nav>
+                    }
+                    .into_any(),
+                    Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <Suspense fallback=|| view! { <p class="muted">"Reading the posture…"</p> }>
+            {move || Suspend::new(async move {
+                match posture.await {
+                    Ok(p) => view! { <PostureView posture=p /> }.into_any(),
+                    Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn PostureView(posture: Posture) -> impl IntoView {
+    let Posture {
+        framework,
+        name,
+        score,
+        clusters,
+        controls,
+        ..
+    } = posture;
+    let export = |format: &str| format!("/api/v1/compliance/{framework}/evidence?format={format}");
+    let (json, csv) = (export("json"), export("csv"));
+    if clusters.is_empty() {
+        return view! {
+            <div class="empty-state">
+                <p>"No clusters yet. Register a cluster and roll out policies from the library: each control then shows where it is enforced, audited or not covered."</p>
+            </div>
+        }
+        .into_any();
+    }
+    view! {
+        <section class="panel">
+            <h2>{name}" "<span class="score" data-testid="framework-score">{format!("{score}%")}</span></h2>
+            <p class="muted small">"The score is the share of control × cluster cells that are enforced or audited and clean."</p>
+            <p>
+                <a class="button small" href=json download="evidence.json" rel="external">"Evidence (JSON)"</a>
+                " "
+                <a class="button small" href=csv download="evidence.csv" rel="external">"Evidence (CSV)"</a>
+            </p>
+            <table class="data-table compliance-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Control"</th>
+                        <th scope="col">"Policies"</th>
+                        {clusters.iter().map(|c| view! {
+                            <th scope="col">{c.cluster_name.clone()}<div class="muted small">{format!("{}%", c.score)}</div></th>
+                        }).collect_view()}
+                    </tr>
+                </thead>
+                <tbody>
+                    {controls.into_iter().map(|row| view! {
+                        <tr data-testid="control-row" data-control=row.id.clone()>
+                            <th scope="row"><code>{row.id.clone()}</code>" "{row.title.clone()}</th>
+                            <td class="small">
+                                {row.policies.iter().map(|p| if p.policy_id.is_empty() {
+                                    view! { <span class="muted" title="library entry, not adopted">{p.name.clone()}</span>" " }.into_any()
+                                } else {
+                                    view! { <a href=format!("/policies/{}", p.policy_id)>{p.name.clone()}</a>" " }.into_any()
+                                }).collect_view()}
+                            </td>
+                            {row.cells.into_iter().map(|cell| {
+                                let detail = cell
+                                    .deployments
+                                    .iter()
+                                    .map(|d| format!("{} v{} {}", d.policy_name, d.version, d.mode))
+                                    .collect::<Vec<_>>()
+                                    .join(", ");
+                                let text = if cell.violations > 0 {
+                                    format!("{} ({})", cell.status.label(), cell.violations)
+                                } else {
+                                    cell.status.label().to_owned()
+                                };
+                                view! {
+                                    <td title=detail data-cluster=cell.cluster_name.clone() data-status=cell.status.as_str()>
+                                        <span class=format!("badge status-{}", cell.status.as_str())>{text}</span>
+                                    </td>
+                                }
+                            }).collect_view()}
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}

@@ -1,0 +1,323 @@
+//! Computing a framework's posture from the library's control tags, the policies adopted from it,
+//! what is deployed where, and the violations counted in the window.
+
+use std::collections::{BTreeMap, HashMap};
+
+use palisade_engine::library::{Control, Framework};
+use sqlx::Row;
+
+use super::{
+    score, status_of, Cell, ClusterScore, ControlRow, DeploymentRef, FrameworkSummary, PolicyRef,
+    Posture, WINDOW_DAYS,
+};
+use crate::db::Db;
+use crate::error::AppError;
+use crate::policies::Mode;
+
+fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
+    move |err| AppError::internal(context, err)
+}
+
+/// The framework's name as people say it.
+pub fn framework_name(framework: Framework) -> &'static str {
+    match framework {
+        Framework::Cis => "CIS Kubernetes Benchmark",
+        Framework::NsaCisa => "NSA/CISA Kubernetes Hardening Guide",
+        Framework::PciDss => "PCI DSS",
+        Framework::Soc2 => "SOC 2",
+    }
+}
+
+/// A short title of a control, in our words; the id alone when we have none.
+pub fn control_title(control: &Control) -> String {
+    let title = match (control.framework, control.id.as_str()) {
+        (Framework::Cis, "5.1.1") => "The cluster-admin role is used only where required",
+        (Framework::Cis, "5.1.3") => "Wildcards in Roles and ClusterRoles are avoided",
+        (Framework::Cis, "5.1.6") => "Service account tokens are mounted only where needed",
+        (Framework::Cis, "5.2.1") => "An active policy control mechanism admits pods",
+        (Framework::Cis, "5.2.2") => "Privileged containers are not admitted",
+        (Framework::Cis, "5.2.3") => "Containers do not share the host's process namespace",
+        (Framework::Cis, "5.2.4") => "Containers do not share the host's IPC namespace",
+        (Framework::Cis, "5.2.5") => "Containers do not share the host's network namespace",
+        (Framework::Cis, "5.2.6") => "Privilege escalation is not allowed",
+        (Framework::Cis, "5.2.7") => "Containers do not run as root",
+        (Framework::Cis, "5.2.8") => "The NET_RAW capability is not granted",
+        (Framework::Cis, "5.2.9") => "No capabilities are added",
+        (Framework::Cis, "5.2.10") => "Capabilities are dropped",
+        (Framework::Cis, "5.2.11") => "Windows HostProcess containers are not admitted",
+        (Framework::Cis, "5.2.12") => "HostPath volumes are not used",
+        (Framework::Cis, "5.2.13") => "Host ports are not used",
+        (Framework::Cis, "5.3.2") => "Every namespace has NetworkPolicies",
+        (Framework::Cis, "5.4.1") => "Secrets are read as files, not environment variables",
+        (Framework::Cis, "5.5.1") => "Image provenance is controlled",
+        (Framework::Cis, "5.7.2") => "A seccomp profile is set",
+        (Framework::Cis, "5.7.3") => "A security context is applied to pods and containers",
+        (Framework::NsaCisa, "immutable-filesystems") => "Container filesystems are read-only",
+        (Framework::NsaCisa, "network-policies") => "Network traffic is separated by policy",
+        (Framework::NsaCisa, "non-root-containers") => "Containers run as non-root users",
+        (Framework::NsaCisa, "pod-security-enforcement") => "Pod security is enforced",
+        (Framework::NsaCisa, "rbac") => "Access follows least privilege",
+        (Framework::NsaCisa, "resource-policies") => "Resource use is limited",
+        (Framework::NsaCisa, "secrets") => "Secrets are protected",
+        (Framework::NsaCisa, "secure-images") => "Images come from trusted sources",
+        (Framework::NsaCisa, "service-account-tokens") => "Service account tokens are limited",
+        (Framework::PciDss, "1.3.2") => "Outbound traffic from sensitive systems is restricted",
+        (Framework::PciDss, "12.5.1") => "An inventory of system components is kept",
+        (Framework::PciDss, "2.2.6") => "System security parameters prevent misuse",
+        (Framework::PciDss, "7.2.2") => "Access is granted by job function",
+        (Framework::PciDss, "7.2.5") => "System accounts have the least privilege needed",
+        (Framework::PciDss, "8.6.2") => "No passwords are hard-coded in configuration",
+        (Framework::Soc2, "A1.1") => "Capacity is managed",
+        (Framework::Soc2, "CC6.1") => "Logical access to systems is secured",
+        (Framework::Soc2, "CC6.3") => "Access is granted by role",
+        (Framework::Soc2, "CC6.6") => "System boundaries are protected",
+        (Framework::Soc2, "CC6.8") => "Unauthorised software is prevented",
+        (Framework::Soc2, "CC8.1") => "Changes are authorised and tested",
+        _ => "",
+    };
+    if title.is_empty() {
+        control.to_string()
+    } else {
+        title.to_owned()
+    }
+}
+
+fn parse_framework(text: &str) -> Result<Framework, AppError> {
+    Framework::parse(text).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "framework {text:?}; there are {}",
+            Framework::ALL
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Orders control ids numerically where they are numbers (`5.2.10` after `5.2.9`).
+fn control_key(id: &str) -> Vec<(u64, String)> {
+    id.split('.')
+        .map(|part| match part.parse::<u64>() {
+            Ok(n) => (n, String::new()),
+            Err(_) => (u64::MAX, part.to_owned()),
+        })
+        .collect()
+}
+
+/// The posture of `framework` now.
+pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, AppError> {
+    let framework = parse_framework(framework)?;
+    let entries = crate::policies::ssr::library::entries()?;
+    // Controls → the library entries tagged with them.
+    let mut controls: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for entry in &entries {
+        for control in entry.controls.iter().filter(|c| c.framework == framework) {
+            controls
+                .entry(control.id.clone())
+                .or_default()
+                .push(entry.id);
+        }
+    }
+    // Entries → the policies adopted from them.
+    let adopted = crate::policies::ssr::queries::adopted(db.pool())
+        .await
+        .map_err(db_error("reading adopted policies"))?;
+    let mut policies_of: HashMap<String, Vec<String>> = HashMap::new();
+    for (origin, policy_id) in adopted {
+        if let Some(entry) = origin.strip_prefix("library:") {
+            policies_of
+                .entry(entry.to_owned())
+                .or_default()
+                .push(policy_id);
+        }
+    }
+    let names: HashMap<String, String> = sqlx::query("SELECT id, name FROM policies")
+        .fetch_all(db.pool())
+        .await
+        .map_err(db_error("reading policies"))?
+        .iter()
+        .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("name").ok()?)))
+        .collect();
+    let clusters: Vec<(String, String)> =
+        sqlx::query("SELECT id, name FROM clusters WHERE disabled = 0 ORDER BY environment, name")
+            .fetch_all(db.pool())
+            .await
+            .map_err(db_error("reading clusters"))?
+            .iter()
+            .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("name").ok()?)))
+            .collect();
+    // (cluster, policy) → the deployment there.
+    let mut deployed: HashMap<(String, String), DeploymentRef> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT cluster_id, policy_id, version, mode, applied_ms, rollout_id FROM deployments",
+    )
+    .fetch_all(db.pool())
+    .await
+    .map_err(db_error("reading deployments"))?
+    {
+        let read = || -> Result<(String, DeploymentRef), sqlx::Error> {
+            let policy_id: String = row.try_get("policy_id")?;
+            Ok((
+                row.try_get("cluster_id")?,
+                DeploymentRef {
+                    policy_name: names.get(&policy_id).cloned().unwrap_or_default(),
+                    policy_id,
+                    version: row.try_get("version")?,
+                    mode: row.try_get("mode")?,
+                    applied_ms: row.try_get("applied_ms")?,
+                    rollout_id: row.try_get("rollout_id")?,
+                },
+            ))
+        };
+        let (cluster, d) = read().map_err(db_error("reading deployments"))?;
+        deployed.insert((cluster, d.policy_id.clone()), d);
+    }
+    // (cluster, policy) → violations counted in the window.
+    let since = now_ms - WINDOW_DAYS * 86_400_000;
+    let mut counted: HashMap<(String, String), i64> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT cluster_id, policy_id, CAST(SUM(count) AS BIGINT) AS n FROM violation_counts \
+         WHERE bucket_ms >= $1 AND policy_id <> '' GROUP BY cluster_id, policy_id",
+    )
+    .bind(since - since.rem_euclid(3_600_000))
+    .fetch_all(db.pool())
+    .await
+    .map_err(db_error("counting violations"))?
+    {
+        let read = || -> Result<(String, String, i64), sqlx::Error> {
+            Ok((
+                row.try_get("cluster_id")?,
+                row.try_get("policy_id")?,
+                row.try_get("n")?,
+            ))
+        };
+        let (cluster, policy, n) = read().map_err(db_error("counting violations"))?;
+        counted.insert((cluster, policy), n);
+    }
+
+    let mut rows = Vec::new();
+    for (id, entry_ids) in &controls {
+        let policies: Vec<PolicyRef> = entry_ids
+            .iter()
+            .flat_map(|entry| {
+                let adopted = policies_of.get(*entry).cloned().unwrap_or_default();
+                if adopted.is_empty() {
+                    vec![PolicyRef {
+                        policy_id: String::new(),
+                        name: (*entry).to_owned(),
+                        library_entry: (*entry).to_owned(),
+                    }]
+                } else {
+                    adopted
+                        .into_iter()
+                        .map(|policy_id| PolicyRef {
+                            name: names.get(&policy_id).cloned().unwrap_or_default(),
+                            policy_id,
+                            library_entry: (*entry).to_owned(),
+                        })
+                        .collect()
+                }
+            })
+            .collect();
+        let cells = clusters
+            .iter()
+            .map(|(cluster_id, cluster_name)| {
+                let deployments: Vec<DeploymentRef> = policies
+                    .iter()
+                    .filter(|p| !p.policy_id.is_empty())
+                    .filter_map(|p| {
+                        deployed
+                            .get(&(cluster_id.clone(), p.policy_id.clone()))
+                            .cloned()
+                    })
+                    .collect();
+                let modes: Vec<Mode> = deployments
+                    .iter()
+                    .filter_map(|d| Mode::parse(&d.mode))
+                    .collect();
+                let violations: i64 = deployments
+                    .iter()
+                    .map(|d| {
+                        counted
+                            .get(&(cluster_id.clone(), d.policy_id.clone()))
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .sum();
+                Cell {
+                    cluster_id: cluster_id.clone(),
+                    cluster_name: cluster_name.clone(),
+                    status: status_of(&modes, violations),
+                    violations,
+                    deployments,
+                }
+            })
+            .collect();
+        rows.push(ControlRow {
+            title: control_title(&Control {
+                framework,
+                id: id.clone(),
+            }),
+            id: id.clone(),
+            policies,
+            cells,
+        });
+    }
+    rows.sort_by_key(|r| control_key(&r.id));
+    let cluster_scores = clusters
+        .iter()
+        .enumerate()
+        .map(|(i, (cluster_id, cluster_name))| ClusterScore {
+            cluster_id: cluster_id.clone(),
+            cluster_name: cluster_name.clone(),
+            score: score(rows.iter().map(|r| r.cells[i].status)),
+        })
+        .collect();
+    Ok(Posture {
+        framework: framework.as_str().to_owned(),
+        name: framework_name(framework).to_owned(),
+        score: score(rows.iter().flat_map(|r| r.cells.iter().map(|c| c.status))),
+        window_days: WINDOW_DAYS,
+        generated_ms: now_ms,
+        clusters: cluster_scores,
+        controls: rows,
+    })
+}
+
+/// Every framework with its score.
+pub async fn summaries(db: &Db, now_ms: i64) -> Result<Vec<FrameworkSummary>, AppError> {
+    let mut out = Vec::new();
+    for framework in Framework::ALL {
+        let p = posture(db, framework.as_str(), now_ms).await?;
+        out.push(FrameworkSummary {
+            framework: p.framework,
+            name: p.name,
+            score: p.score,
+            controls: p.controls.len(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn every_tagged_control_has_a_title_and_ids_sort_as_numbers() {
+        for entry in crate::policies::ssr::library::entries().unwrap() {
+            for control in &entry.controls {
+                assert_ne!(
+                    control_title(control),
+                    control.to_string(),
+                    "no title for {control}"
+                );
+            }
+        }
+        let mut ids = vec!["5.2.10", "5.2.9", "5.1.1", "A1.1", "CC6.1"];
+        ids.sort_by_key(|id| control_key(id));
+        assert_eq!(ids, ["5.1.1", "5.2.9", "5.2.10", "A1.1", "CC6.1"]);
+    }
+}

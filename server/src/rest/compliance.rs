@@ -1,0 +1,150 @@
+//! `/api/v1/compliance`: each framework's score, its controls × clusters, and the evidence export
+//! (JSON or CSV), which is recorded in the audit log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use palisade_app::audit::ssr::{record, Event};
+use palisade_app::auth::ssr::Caller;
+use palisade_app::auth::Action;
+use palisade_app::compliance::{ssr, to_csv};
+use palisade_app::db::now_ms;
+use palisade_app::state::AppState;
+use palisade_app::AppError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::Operation;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/compliance", get(list))
+        .route("/api/v1/compliance/{framework}", get(read))
+        .route("/api/v1/compliance/{framework}/evidence", get(evidence))
+}
+
+pub fn operations() -> Vec<Operation> {
+    let posture = json!({
+        "type": "object",
+        "properties": {
+            "framework": { "enum": ["cis", "nsa-cisa", "pci-dss", "soc2"] },
+            "name": { "type": "string" },
+            "score": { "type": "integer", "description": "Percent of control × cluster cells that are enforced or audited and clean." },
+            "window_days": { "type": "integer" },
+            "generated_ms": { "type": "integer" },
+            "clusters": { "type": "array", "items": { "type": "object" } },
+            "controls": { "type": "array", "items": { "type": "object", "properties": {
+                "id": { "type": "string" }, "title": { "type": "string" },
+                "policies": { "type": "array" },
+                "cells": { "type": "array", "items": { "type": "object", "properties": {
+                    "cluster_name": { "type": "string" },
+                    "status": { "enum": ["enforced", "audited_clean", "violations", "not_covered"] },
+                    "violations": { "type": "integer" },
+                    "deployments": { "type": "array" },
+                } } },
+            } } },
+        },
+    });
+    vec![
+        Operation {
+            method: "GET",
+            path: "/api/v1/compliance",
+            action: Some(Action::Read),
+            id: "list_frameworks",
+            summary: "Every framework (CIS Kubernetes Benchmark, NSA/CISA hardening guide, PCI DSS, SOC 2) with its score and number of controls.",
+            request: None,
+            example: None,
+            response: json!({ "type": "array", "items": { "type": "object" } }),
+            success: 200,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/compliance/{framework}",
+            action: Some(Action::Read),
+            id: "read_framework",
+            summary: "The framework's controls, the policies serving each, and the status per enabled cluster: enforced, audited_clean, violations (in the last 7 days) or not_covered.",
+            request: None,
+            example: None,
+            response: posture.clone(),
+            success: 200,
+        },
+        Operation {
+            method: "GET",
+            path: "/api/v1/compliance/{framework}/evidence",
+            action: Some(Action::Read),
+            id: "export_evidence",
+            summary: "The same as a download for auditors: format=json (default) or csv (one row per control and cluster, with the deployments behind it). Each export is recorded in the audit log.",
+            request: None,
+            example: None,
+            response: posture,
+            success: 200,
+        },
+    ]
+}
+
+async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    caller.require(Action::Read)?;
+    Ok(Json(json!(ssr::summaries(&state.db, now_ms()).await?)))
+}
+
+async fn read(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(framework): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    caller.require(Action::Read)?;
+    Ok(Json(json!(
+        ssr::posture(&state.db, &framework, now_ms()).await?
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
+async fn evidence(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(framework): Path<String>,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, AppError> {
+    let who = caller.require(Action::Read)?;
+    let format = query.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv") {
+        return Err(AppError::Invalid("format: json or csv".into()));
+    }
+    let now = now_ms();
+    let posture = ssr::posture(&state.db, &framework, now).await?;
+    record(
+        state.db.pool(),
+        &who,
+        now,
+        Event {
+            action: "compliance.export",
+            target_kind: "framework",
+            target_id: &posture.framework,
+            detail: json!({ "format": format, "score": posture.score }),
+        },
+    )
+    .await
+    .map_err(|err| AppError::internal("recording the audit entry", err))?;
+    let file = format!(
+        "attachment; filename=\"{}-evidence.{format}\"",
+        posture.framework
+    );
+    Ok(if format == "csv" {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, file),
+            ],
+            to_csv(&posture),
+        )
+            .into_response()
+    } else {
+        ([(header::CONTENT_DISPOSITION, file)], Json(posture)).into_response()
+    })
+}

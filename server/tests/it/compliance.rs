@@ -1,0 +1,189 @@
+//! Compliance posture on both databases: what is deployed where and what was reported decide each
+//! control's status per cluster, the score follows, and the evidence exports (audited) say the same.
+
+use palisade_app::auth::Role;
+use serde_json::{json, Value};
+
+use crate::support::{Backend, Reply, TestServer};
+
+const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+
+fn json_of(reply: &Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+}
+
+async fn posture_follows_deployments_and_violations(backend: Backend) {
+    let server = TestServer::start(backend, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let admin = server.login_token(Role::Admin).await;
+    let author = server.login_token(Role::Author).await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let mut clusters = Vec::new();
+    for name in ["comp-a", "comp-b"] {
+        let body = json!({ "name": name, "environment": "prod",
+            "credentials": { "kind": "token", "api_url": "https://127.0.0.1:9", "ca_pem": "", "token": "t" } });
+        let reply = server
+            .call("POST", "/api/v1/clusters", &admin, &body.to_string())
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        clusters.push(json_of(&reply)["id"].as_str().unwrap().to_owned());
+    }
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
+        )
+        .await;
+    assert!(
+        created.status == 201 || created.status == 200,
+        "{}",
+        created.body
+    );
+    let policy = json_of(&created)["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Before anything is deployed, every cell is not covered and the score is 0.
+    let before = json_of(
+        &server
+            .call("GET", "/api/v1/compliance/cis", &viewer, "")
+            .await,
+    );
+    assert_eq!(before["score"], 0, "{before:#}");
+    let row = |p: &Value, id: &str| {
+        p["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no control {id}: {p:#}"))
+    };
+    let c522 = row(&before, "5.2.2");
+    assert_eq!(c522["title"], "Privileged containers are not admitted");
+    assert!(c522["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["policy_id"] == policy.as_str()));
+    assert!(c522["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["status"] == "not_covered"));
+
+    // Enforced on comp-a; audited on comp-b, which reported three violations within the hour.
+    let now = palisade_app::db::now_ms();
+    for (cluster, mode) in [(&clusters[0], "enforce"), (&clusters[1], "audit")] {
+        sqlx::query("INSERT INTO deployments (cluster_id, policy_id, version, mode, manifests, rollout_id, applied_ms) VALUES ($1, $2, 1, $3, '[]', 'r-1', $4)")
+            .bind(cluster).bind(&policy).bind(mode).bind(now)
+            .execute(server.pool.pool()).await.unwrap();
+    }
+    sqlx::query("INSERT INTO violation_counts (bucket_ms, cluster_id, policy_id, policy, action, count) VALUES ($1, $2, $3, 'disallow-privileged', 'audit', 3)")
+        .bind(now - now.rem_euclid(3_600_000)).bind(&clusters[1]).bind(&policy)
+        .execute(server.pool.pool()).await.unwrap();
+
+    let after = json_of(
+        &server
+            .call("GET", "/api/v1/compliance/cis", &viewer, "")
+            .await,
+    );
+    let cells = row(&after, "5.2.2")["cells"].as_array().unwrap().clone();
+    let cell = |name: &str| {
+        cells
+            .iter()
+            .find(|c| c["cluster_name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cell("comp-a")["status"], "enforced", "{cells:#?}");
+    assert_eq!(cell("comp-a")["deployments"][0]["mode"], "enforce");
+    assert_eq!(cell("comp-b")["status"], "violations");
+    assert_eq!(cell("comp-b")["violations"], 3);
+    // The score is the share of passing cells.
+    let all: Vec<&Value> = after["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["cells"].as_array().unwrap())
+        .collect();
+    let passing = all
+        .iter()
+        .filter(|c| c["status"] == "enforced" || c["status"] == "audited_clean")
+        .count();
+    assert_eq!(
+        after["score"].as_u64().unwrap() as usize,
+        passing * 100 / all.len()
+    );
+    assert!(passing >= 1);
+    let summaries = json_of(&server.call("GET", "/api/v1/compliance", &viewer, "").await);
+    assert_eq!(summaries.as_array().unwrap().len(), 4, "{summaries:#}");
+    assert!(summaries
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["framework"] == "soc2" && f["score"].as_u64().unwrap() > 0));
+
+    // Evidence for auditors, each export in the audit log.
+    let csv = server
+        .call(
+            "GET",
+            "/api/v1/compliance/cis/evidence?format=csv",
+            &viewer,
+            "",
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines.len(), 1 + all.len(), "{}", csv.body);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("cis,5.2.2,") && l.contains(",comp-a,enforced,0,")),
+        "{}",
+        csv.body
+    );
+    let evidence = json_of(
+        &server
+            .call("GET", "/api/v1/compliance/pci-dss/evidence", &viewer, "")
+            .await,
+    );
+    assert_eq!(evidence["framework"], "pci-dss");
+    assert_eq!(evidence["window_days"], 7);
+    let audit = json_of(
+        &server
+            .call("GET", "/api/v1/audit?action=compliance.export", &admin, "")
+            .await,
+    );
+    assert_eq!(audit["total"], 2, "{audit:#}");
+    let unknown = server
+        .call("GET", "/api/v1/compliance/iso-27001", &viewer, "")
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    // The page shows the matrix.
+    let page = server
+        .call("GET", "/compliance?framework=cis", &viewer, "")
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("data-status=\"enforced\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Privileged containers are not admitted"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_posture_follows_deployments_and_violations() {
+    posture_follows_deployments_and_violations(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_posture_follows_deployments_and_violations() {
+    posture_follows_deployments_and_violations(Backend::Postgres).await;
+}
