@@ -146,6 +146,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "hours an audit ID is remembered, so a re-sent batch counts once",
     ),
     (
+        "notifications.webhook_url",
+        "Slack-compatible incoming webhook for approval requests, failed rollouts and deny spikes; empty: none (secret: only its host is logged)",
+    ),
+    (
+        "notifications.max_attempts",
+        "tries of one notification before it is given up (backoff doubles from 1 s)",
+    ),
+    (
         "ingest.scan_interval_secs",
         "seconds between background scans of every cluster's workloads (and its PolicyReports); 0 turns it off",
     ),
@@ -162,6 +170,41 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub rollouts: RolloutsConfig,
     pub ingest: IngestConfig,
+    pub notifications: NotificationsConfig,
+}
+
+/// Where notices go (see `notify`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Secret (a Slack webhook URL is its own credential): never printed.
+    pub webhook_url: String,
+    pub max_attempts: i64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            webhook_url: String::new(),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl fmt::Debug for NotificationsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotificationsConfig")
+            .field(
+                "webhook_url",
+                &if self.webhook_url.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
 }
 
 /// How audit batches from the clusters are taken in (see `rest::ingest`).
@@ -578,6 +621,19 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
+        }
+        let hook = self.notifications.webhook_url.trim();
+        if !hook.is_empty() && !(hook.starts_with("https://") || hook.starts_with("http://")) {
+            return Err(ConfigError::new(
+                "notifications.webhook_url",
+                "must be an http(s) URL",
+            ));
+        }
+        if self.notifications.max_attempts < 1 {
+            return Err(ConfigError::new(
+                "notifications.max_attempts",
+                "must be at least 1",
+            ));
         }
         if self.ingest.deny_spike_per_hour < 0 {
             return Err(ConfigError::new(

@@ -12,6 +12,7 @@ pub mod config;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod notify;
 pub mod rest;
 pub mod telemetry;
 
@@ -55,6 +56,8 @@ pub struct Server {
     scan_every: Option<Duration>,
     /// How long an audit ID is remembered.
     audit_id_retention: Duration,
+    /// Where notices go.
+    notifications: notify::Settings,
 }
 
 impl Server {
@@ -111,6 +114,13 @@ impl Server {
             audit_id_retention: Duration::from_secs(
                 config.ingest.audit_id_retention_hours.saturating_mul(3600),
             ),
+            notifications: notify::Settings {
+                webhook_url: config.notifications.webhook_url.trim().to_owned(),
+                public_url: config.http.public_url.trim().to_owned(),
+                max_attempts: config.notifications.max_attempts,
+                poll: Duration::from_millis(500),
+                timeout: Duration::from_secs(10),
+            },
             bootstrap,
             sign_in_url,
         })
@@ -163,6 +173,7 @@ impl Server {
             self.ingest.clone(),
         );
         let exception_sweeper = tokio::spawn(sweep_exceptions(db.clone()));
+        let notifier = tokio::spawn(notify::run(db.clone(), self.notifications.clone()));
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped));
         let served = serve_router(self.listener, router, self.grace, shutdown).await;
@@ -171,6 +182,7 @@ impl Server {
         sweeper.abort();
         telemetry.abort();
         exception_sweeper.abort();
+        notifier.abort();
         served.map_err(|err| ConfigError::new("http.address", format!("server stopped: {err}")))?;
         db.close().await;
         tracing::info!("palisade stopped");

@@ -45,7 +45,7 @@ const PENDING_KEY: &str = "oidc_pending";
 /// How long a sign-in may take at the provider.
 const PENDING_MS: i64 = 10 * 60 * 1000;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 type OidcClient = CoreClient<
     EndpointSet,
     EndpointNotSet,
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Sso {
 #[error("{0}")]
 pub struct HttpError(String);
 
-fn https_client() -> Result<HttpsClient, HttpError> {
+pub(crate) fn https_client() -> Result<HttpsClient, HttpError> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|err| HttpError(format!("no TLS root certificates: {err}")))?

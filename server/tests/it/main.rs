@@ -7,6 +7,7 @@ mod clusters;
 mod compliance;
 mod exceptions;
 mod http;
+mod notify;
 mod offline;
 mod oidc;
 mod policies;

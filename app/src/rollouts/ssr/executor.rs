@@ -349,6 +349,13 @@ impl Executor {
                     )
                     .await
                     .map_err(db_error("recording the audit entry"))?;
+                    notify_failed(
+                        &mut tx,
+                        summary,
+                        &format!("wave {} failed on {}", wave.name, failed.join(", ")),
+                        now,
+                    )
+                    .await?;
                 }
             }
             WaveState::Soaking => {
@@ -443,6 +450,28 @@ impl Executor {
                     )
                     .await
                     .map_err(db_error("recording the audit entry"))?;
+                    if needs_approval {
+                        crate::notify::ssr::enqueue(
+                            &mut tx,
+                            now,
+                            &crate::notify::Notice {
+                                kind: crate::notify::NoticeKind::ApprovalRequested,
+                                title: format!(
+                                    "Approval requested: {} to {}, wave {}",
+                                    summary.policy_name,
+                                    summary.mode.as_str(),
+                                    next.name
+                                ),
+                                text: format!(
+                                    "Wave {} is done; wave {} waits for approval.",
+                                    wave.name, next.name
+                                ),
+                                link: Some(format!("/rollouts/{id}")),
+                            },
+                        )
+                        .await
+                        .map_err(db_error("queueing a notification"))?;
+                    }
                 } else {
                     queries::set_state(
                         &mut *tx,
@@ -552,6 +581,16 @@ impl Executor {
         )
         .await
         .map_err(db_error("recording the audit entry"))?;
+        notify_failed(
+            &mut tx,
+            &load(&self.db, id).await?.summary,
+            &format!(
+                "wave {}: {seen} violations during the soak, more than the threshold of {threshold}",
+                wave.name
+            ),
+            now,
+        )
+        .await?;
         tx.commit()
             .await
             .map_err(db_error("committing a failed wave"))
@@ -876,6 +915,31 @@ impl Executor {
 }
 
 /// Await every future, concurrently, on this task.
+/// Queue the notice that a rollout failed, in the transaction that fails it.
+async fn notify_failed(
+    tx: &mut sqlx::AnyConnection,
+    summary: &crate::rollouts::RolloutSummary,
+    why: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    crate::notify::ssr::enqueue(
+        tx,
+        now,
+        &crate::notify::Notice {
+            kind: crate::notify::NoticeKind::RolloutFailed,
+            title: format!(
+                "Rollout failed: {} to {}",
+                summary.policy_name,
+                summary.mode.as_str()
+            ),
+            text: format!("{why}. Later waves will not start."),
+            link: Some(format!("/rollouts/{}", summary.id)),
+        },
+    )
+    .await
+    .map_err(db_error("queueing a notification"))
+}
+
 async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
     let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
     std::future::poll_fn(|cx| {

@@ -292,6 +292,28 @@ pub async fn propose(
     )
     .await
     .map_err(db_error("recording the audit entry"))?;
+    let first = waves.first().map_or("", |(name, _, _)| name.as_str());
+    crate::notify::ssr::enqueue(
+        &mut tx,
+        now,
+        &crate::notify::Notice {
+            kind: crate::notify::NoticeKind::ApprovalRequested,
+            title: format!(
+                "Approval requested: {} to {}",
+                policy.name,
+                input.mode.as_str()
+            ),
+            text: format!(
+                "{} proposed version {number} of {} in {} mode; wave {first} waits for approval.",
+                who.display_name,
+                policy.name,
+                input.mode.as_str()
+            ),
+            link: Some(format!("/rollouts/{id}")),
+        },
+    )
+    .await
+    .map_err(db_error("queueing a notification"))?;
     tx.commit().await.map_err(db_error("committing"))?;
     load(db, &id).await
 }

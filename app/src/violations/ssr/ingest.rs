@@ -216,6 +216,23 @@ pub async fn accept(
             .await
             .map_err(db_error("recording violations"))?;
     }
+    for spike in &accepted.written.spikes {
+        crate::notify::ssr::enqueue(
+            &mut tx,
+            now_ms,
+            &crate::notify::Notice {
+                kind: crate::notify::NoticeKind::DenySpike,
+                title: format!("Deny spike: {}", spike.policy),
+                text: format!(
+                    "{} requests denied by {} on cluster {cluster_id} within the hour (threshold {deny_spike}).",
+                    spike.count, spike.policy
+                ),
+                link: Some(format!("/violations?cluster={cluster_id}&action=deny&days=1")),
+            },
+        )
+        .await
+        .map_err(db_error("queueing a notification"))?;
+    }
     tx.commit()
         .await
         .map_err(db_error("committing violations"))?;
