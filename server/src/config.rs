@@ -623,7 +623,7 @@ impl Config {
             }
         }
         let hook = self.notifications.webhook_url.trim();
-        if !hook.is_empty() && !(hook.starts_with("https://") || hook.starts_with("http://")) {
+        if !(hook.is_empty() || hook.starts_with("https://") || hook.starts_with("http://")) {
             return Err(ConfigError::new(
                 "notifications.webhook_url",
                 "must be an http(s) URL",
