@@ -38,9 +38,67 @@ pub async fn get_system_status() -> Result<SystemStatus, AppError> {
     })
 }
 
+/// Live counts for the overview's cards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub policies: i64,
+    pub clusters: i64,
+    pub reachable: i64,
+    pub rollouts_in_flight: i64,
+    /// Violations counted in the last 24 hours, and of those denials.
+    pub violations_24h: i64,
+    pub denied_24h: i64,
+}
+
+/// How many policies, clusters, rollouts in flight and recent violations there are.
+#[server(endpoint = "overview_counts")]
+pub async fn get_overview_counts() -> Result<Counts, AppError> {
+    crate::auth::ssr::require(crate::auth::Action::Read)?;
+    let state = expect_context::<crate::state::AppState>();
+    let since = crate::db::now_ms() - 86_400_000;
+    let one = |sql: &'static str, bind: Option<i64>| {
+        let pool = state.db.pool().clone();
+        async move {
+            let mut query = sqlx::query_scalar::<_, i64>(sql);
+            if let Some(b) = bind {
+                query = query.bind(b);
+            }
+            query
+                .fetch_one(&pool)
+                .await
+                .map_err(|err| AppError::internal("counting for the overview", err))
+        }
+    };
+    Ok(Counts {
+        policies: one("SELECT COUNT(*) FROM policies", None).await?,
+        clusters: one("SELECT COUNT(*) FROM clusters WHERE disabled = 0", None).await?,
+        reachable: one(
+            "SELECT COUNT(*) FROM clusters WHERE disabled = 0 AND health = 'reachable'",
+            None,
+        )
+        .await?,
+        rollouts_in_flight: one(
+            "SELECT COUNT(*) FROM rollouts WHERE state IN ('pending_approval', 'applying', 'paused')",
+            None,
+        )
+        .await?,
+        violations_24h: one(
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM violation_counts WHERE bucket_ms >= $1",
+            Some(since - since.rem_euclid(3_600_000)),
+        )
+        .await?,
+        denied_24h: one(
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM violation_counts WHERE bucket_ms >= $1 AND action = 'deny'",
+            Some(since - since.rem_euclid(3_600_000)),
+        )
+        .await?,
+    })
+}
+
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let status = Resource::new(|| (), |_| get_system_status());
+    let counts = Resource::new(|| (), |_| get_overview_counts());
 
     view! {
         <Title text="Overview" />
@@ -50,11 +108,33 @@ pub fn OverviewPage() -> impl IntoView {
                 "Posture across every cluster: policies and the modes they run in, rollouts in flight, and the violations clusters report back."
             </p>
         </header>
-        <div class="cards">
-            <SummaryCard title="Policies" href=POLICIES.href text="No policies yet. Write one or adopt one from the library." />
-            <SummaryCard title="Clusters" href=CLUSTERS.href text="No clusters connected yet." />
-            <SummaryCard title="Violations" href=VIOLATIONS.href text="Nothing reported yet: no cluster sends violations." />
-        </div>
+        <Suspense fallback=|| view! { <p class="muted">"Counting…"</p> }>
+            {move || Suspend::new(async move {
+                let c = counts.await.unwrap_or_default();
+                let policies = if c.policies == 0 {
+                    "No policies yet. Write one or adopt one from the library.".to_owned()
+                } else {
+                    format!("{} policies.", c.policies)
+                };
+                let clusters = if c.clusters == 0 {
+                    "No clusters connected yet.".to_owned()
+                } else {
+                    format!("{} clusters, {} reachable; {} rollouts in flight.", c.clusters, c.reachable, c.rollouts_in_flight)
+                };
+                let violations = if c.violations_24h == 0 {
+                    "Nothing reported in the last 24 hours.".to_owned()
+                } else {
+                    format!("{} violations in the last 24 hours, {} of them denied.", c.violations_24h, c.denied_24h)
+                };
+                view! {
+                    <div class="cards" data-testid="overview-cards">
+                        <SummaryCard title="Policies" href=POLICIES.href text=policies />
+                        <SummaryCard title="Clusters" href=CLUSTERS.href text=clusters />
+                        <SummaryCard title="Violations" href=VIOLATIONS.href text=violations />
+                    </div>
+                }
+            })}
+        </Suspense>
         <section class="panel" aria-labelledby="system-heading">
             <div class="panel-header">
                 <h2 id="system-heading">"This installation"</h2>
@@ -75,7 +155,7 @@ pub fn OverviewPage() -> impl IntoView {
 }
 
 #[component]
-fn SummaryCard(title: &'static str, href: &'static str, text: &'static str) -> impl IntoView {
+fn SummaryCard(title: &'static str, href: &'static str, text: String) -> impl IntoView {
     view! {
         <a class="card" href=href>
             <h2>{title}</h2>

@@ -173,7 +173,7 @@ mod tests {
                 op.path
             );
             assert!(op.path.starts_with("/api/v1/"), "{}", op.path);
-            if op.action.is_none() {
+            if op.action.is_none() && !op.path.starts_with("/api/v1/ingest/") {
                 assert_eq!(op.id, "get_openapi", "only the document itself is public");
             }
             if op.request.is_some() {
@@ -186,5 +186,10 @@ mod tests {
             document["paths"]["/api/v1/me"]["get"]["x-palisade-role"],
             "viewer"
         );
+        // Ingest is for clusters, with their own tokens; never public.
+        let ingest = &document["paths"]["/api/v1/ingest/audit"]["post"];
+        assert_eq!(ingest["x-palisade-auth"], "cluster-ingest-token");
+        assert_eq!(ingest["security"][0]["clusterToken"], serde_json::json!([]));
+        assert!(ingest["responses"]["429"].is_object());
     }
 }
