@@ -300,62 +300,22 @@ impl Executor {
                     )
                     .await
                     .map_err(db_error("recording the audit entry"))?;
-                } else {
-                    if !queries::set_wave_state(
-                        &mut *tx,
-                        id,
-                        wave.position,
-                        WaveState::Applying,
-                        WaveState::Failed,
-                        None,
-                        Some(now),
-                    )
-                    .await
-                    .map_err(db_error("failing a wave"))?
-                    {
-                        return Ok(());
-                    }
-                    queries::skip_open_waves(&mut *tx, id)
-                        .await
-                        .map_err(db_error("skipping waves"))?;
-                    queries::skip_pending_steps(
-                        &mut *tx,
-                        id,
-                        "not started: an earlier wave failed",
-                        now,
-                    )
-                    .await
-                    .map_err(db_error("skipping steps"))?;
-                    queries::set_state(
-                        &mut *tx,
-                        id,
-                        &[RolloutState::Applying],
-                        RolloutState::Failed,
-                        None,
-                        now,
-                    )
-                    .await
-                    .map_err(db_error("failing a rollout"))?;
-                    record(
-                        &mut *tx,
-                        &system,
-                        now,
-                        Event {
-                            action: "rollout.failed",
-                            target_kind: "rollout",
-                            target_id: id,
-                            detail: json!({ "wave": wave.name, "failed_clusters": failed }),
-                        },
-                    )
-                    .await
-                    .map_err(db_error("recording the audit entry"))?;
-                    notify_failed(
-                        &mut tx,
-                        summary,
-                        &format!("wave {} failed on {}", wave.name, failed.join(", ")),
-                        now,
-                    )
-                    .await?;
+                } else if !fail_wave(
+                    &mut tx,
+                    summary,
+                    wave,
+                    WaveState::Applying,
+                    Some(now),
+                    Failure {
+                        skipped: "not started: an earlier wave failed",
+                        detail: json!({ "wave": wave.name, "failed_clusters": failed }),
+                        why: format!("wave {} failed on {}", wave.name, failed.join(", ")),
+                    },
+                    now,
+                )
+                .await?
+                {
+                    return Ok(());
                 }
             }
             WaveState::Soaking => {
@@ -528,69 +488,26 @@ impl Executor {
         threshold: i64,
         now: i64,
     ) -> Result<(), AppError> {
-        if !queries::set_wave_state(
-            &mut *tx,
-            id,
-            wave.position,
+        let summary = load(&self.db, id).await?.summary;
+        let why =
+            format!("{seen} violations during the soak, more than the threshold of {threshold}");
+        if !fail_wave(
+            &mut tx,
+            &summary,
+            wave,
             WaveState::Soaking,
-            WaveState::Failed,
             None,
-            None,
+            Failure {
+                skipped: "not started: an earlier wave exceeded its violation threshold",
+                detail: json!({ "wave": wave.name, "reason": why }),
+                why: format!("wave {}: {why}", wave.name),
+            },
+            now,
         )
-        .await
-        .map_err(db_error("failing a wave"))?
+        .await?
         {
             return Ok(());
         }
-        queries::skip_open_waves(&mut *tx, id)
-            .await
-            .map_err(db_error("skipping waves"))?;
-        queries::skip_pending_steps(
-            &mut *tx,
-            id,
-            "not started: an earlier wave exceeded its violation threshold",
-            now,
-        )
-        .await
-        .map_err(db_error("skipping steps"))?;
-        queries::set_state(
-            &mut *tx,
-            id,
-            &[RolloutState::Applying],
-            RolloutState::Failed,
-            None,
-            now,
-        )
-        .await
-        .map_err(db_error("failing a rollout"))?;
-        record(
-            &mut *tx,
-            &system(),
-            now,
-            Event {
-                action: "rollout.failed",
-                target_kind: "rollout",
-                target_id: id,
-                detail: json!({
-                    "wave": wave.name,
-                    "reason": format!(
-                        "{seen} violations during the soak, more than the threshold of {threshold}"
-                    ),
-                }),
-            },
-        )
-        .await
-        .map_err(db_error("recording the audit entry"))?;
-        notify_failed(
-            &mut tx,
-            &load(&self.db, id).await?.summary,
-            &format!(
-                "wave {}: {seen} violations during the soak, more than the threshold of {threshold}",
-                wave.name
-            ),
-            now,
-        )
-        .await?;
         tx.commit()
             .await
             .map_err(db_error("committing a failed wave"))
@@ -915,6 +832,72 @@ impl Executor {
 }
 
 /// Await every future, concurrently, on this task.
+/// Why a wave failed: what skipped steps say, the audit entry's detail, and the notice's words.
+struct Failure {
+    skipped: &'static str,
+    detail: serde_json::Value,
+    why: String,
+}
+
+/// Fails `wave` (from state `from`) and its rollout, skips what was still to come, and records and
+/// announces it, all in `tx`. `false` when another worker moved the wave first.
+async fn fail_wave(
+    tx: &mut sqlx::AnyConnection,
+    summary: &crate::rollouts::RolloutSummary,
+    wave: &crate::rollouts::Wave,
+    from: WaveState,
+    finished: Option<i64>,
+    failure: Failure,
+    now: i64,
+) -> Result<bool, AppError> {
+    let id = summary.id.as_str();
+    if !queries::set_wave_state(
+        &mut *tx,
+        id,
+        wave.position,
+        from,
+        WaveState::Failed,
+        None,
+        finished,
+    )
+    .await
+    .map_err(db_error("failing a wave"))?
+    {
+        return Ok(false);
+    }
+    queries::skip_open_waves(&mut *tx, id)
+        .await
+        .map_err(db_error("skipping waves"))?;
+    queries::skip_pending_steps(&mut *tx, id, failure.skipped, now)
+        .await
+        .map_err(db_error("skipping steps"))?;
+    queries::set_state(
+        &mut *tx,
+        id,
+        &[RolloutState::Applying],
+        RolloutState::Failed,
+        None,
+        now,
+    )
+    .await
+    .map_err(db_error("failing a rollout"))?;
+    record(
+        &mut *tx,
+        &system(),
+        now,
+        Event {
+            action: "rollout.failed",
+            target_kind: "rollout",
+            target_id: id,
+            detail: failure.detail,
+        },
+    )
+    .await
+    .map_err(db_error("recording the audit entry"))?;
+    notify_failed(tx, summary, &failure.why, now).await?;
+    Ok(true)
+}
+
 /// Queue the notice that a rollout failed, in the transaction that fails it.
 async fn notify_failed(
     tx: &mut sqlx::AnyConnection,
