@@ -4,6 +4,8 @@
 -- Each cluster posts audit events with its own token; only the SHA-256 of the secret is kept.
 ALTER TABLE clusters ADD COLUMN ingest_token_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE clusters ADD COLUMN ingest_token_ms BIGINT NOT NULL DEFAULT 0;
+-- Until when a server holds the cluster's next timed scan, so replicas do not scan it twice.
+ALTER TABLE clusters ADD COLUMN scan_due_ms BIGINT NOT NULL DEFAULT 0;
 
 -- One row per distinct violation: the same policy, resource, action and source on one cluster is
 -- one row whose count and last-seen time grow. `id` is a digest of those fields, so an upsert needs

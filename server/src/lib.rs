@@ -386,7 +386,6 @@ async fn serve_router(
 async fn telemetry_worker(state: AppState, scan_every: Option<Duration>, retention: Duration) {
     use palisade_app::violations::ssr::{scan, store};
     let tick = Duration::from_secs(60);
-    let mut last_scan: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(tick).await;
         let now = palisade_app::db::now_ms();
@@ -400,18 +399,16 @@ async fn telemetry_worker(state: AppState, scan_every: Option<Duration>, retenti
             Err(err) => tracing::warn!(error = %err, "cannot forget old audit ids"),
         }
         let Some(every) = scan_every else { continue };
-        if last_scan.is_some_and(|at| at.elapsed() < every) {
-            continue;
-        }
-        last_scan = Some(std::time::Instant::now());
-        match scan::scan_all(
+        match scan::scan_due(
             &state.db,
             state.sealer.as_deref(),
             state.clusters.as_ref(),
             now,
+            i64::try_from(every.as_millis()).unwrap_or(i64::MAX / 2),
         )
         .await
         {
+            Ok(scans) if scans.is_empty() => {}
             Ok(scans) => tracing::info!(totals = ?scan::totals(&scans), "background scan done"),
             Err(err) => tracing::warn!(error = %err, "background scan failed"),
         }

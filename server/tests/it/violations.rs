@@ -821,3 +821,79 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
 async fn admin_token(server: &TestServer) -> String {
     server.login_token(Role::Admin).await
 }
+
+/// Of two servers running the timed scan at the same moment, one scans each cluster; the next
+/// interval it is due again.
+async fn a_timed_scan_is_claimed_once(backend: Backend) {
+    use std::sync::Arc;
+
+    use palisade_app::clusters::ssr::{service as clusters, Context};
+    use palisade_app::clusters::{CredentialsInput, NewCluster};
+    use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
+    use palisade_app::secrets::Sealer;
+    use palisade_app::violations::ssr::scan;
+
+    let server = TestServer::start(backend, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let (admin, _) = server.user_token(Role::Admin).await;
+    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
+    let fleet = SimulatedFleet::new(Duration::from_millis(1));
+    let context = Context {
+        db: &server.pool,
+        sealer: Some(&sealer),
+        connector: &fleet,
+    };
+    let input = NewCluster {
+        name: "timed".into(),
+        environment: "prod".into(),
+        labels: Default::default(),
+        credentials: CredentialsInput::Token {
+            api_url: "https://timed.example:6443".into(),
+            ca_pem: String::new(),
+            token: "t".into(),
+        },
+    };
+    let now = palisade_app::db::now_ms();
+    let cluster = clusters::register(&context, &admin, now, input)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO deployments (cluster_id, policy_id, version, mode, manifests, rollout_id, applied_ms) VALUES ($1, 'p', 1, 'audit', '[]', '', $2)")
+        .bind(&cluster.id)
+        .bind(now)
+        .execute(server.pool.pool())
+        .await
+        .unwrap();
+    let every = 900_000;
+    let (a, b) = tokio::join!(
+        scan::scan_due(&server.pool, Some(&sealer), &fleet, now, every),
+        scan::scan_due(&server.pool, Some(&sealer), &fleet, now, every),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.len() + b.len(),
+        1,
+        "one of the two scans the cluster: {a:?} {b:?}"
+    );
+    assert!(a
+        .iter()
+        .chain(&b)
+        .all(|s| s.errors.is_empty() && s.cluster_name == "timed"));
+    let early = scan::scan_due(&server.pool, Some(&sealer), &fleet, now + every - 1, every)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "not due yet: {early:?}");
+    let later = scan::scan_due(&server.pool, Some(&sealer), &fleet, now + every, every)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_a_timed_scan_is_claimed_once() {
+    a_timed_scan_is_claimed_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_a_timed_scan_is_claimed_once() {
+    a_timed_scan_is_claimed_once(Backend::Postgres).await;
+}

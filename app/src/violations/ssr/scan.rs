@@ -519,7 +519,52 @@ pub async fn scan_cluster(
     Ok(scan)
 }
 
-/// Scans every enabled cluster that has deployments, one after the other.
+/// The timed scan: every enabled cluster with deployments whose scan is due, claimed first (a
+/// compare-and-set on `scan_due_ms`), so that of several replicas one scans each cluster per
+/// `every_ms`.
+pub async fn scan_due(
+    db: &Db,
+    sealer: Option<&Sealer>,
+    connector: &dyn ClusterConnector,
+    now_ms: i64,
+    every_ms: i64,
+) -> Result<Vec<ClusterScan>, AppError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT c.id FROM clusters c JOIN deployments d ON d.cluster_id = c.id \
+         WHERE c.disabled = 0 AND c.scan_due_ms <= $1 ORDER BY c.id",
+    )
+    .bind(now_ms)
+    .fetch_all(db.pool())
+    .await
+    .map_err(db_error("listing clusters to scan"))?;
+    let mut out = Vec::new();
+    for id in ids {
+        let claimed =
+            sqlx::query("UPDATE clusters SET scan_due_ms = $1 WHERE id = $2 AND scan_due_ms <= $3")
+                .bind(now_ms + every_ms)
+                .bind(&id)
+                .bind(now_ms)
+                .execute(db.pool())
+                .await
+                .map_err(db_error("claiming a scan"))?
+                .rows_affected()
+                == 1;
+        if !claimed {
+            continue;
+        }
+        match scan_cluster(db, sealer, connector, &id, now_ms).await {
+            Ok(scan) => out.push(scan),
+            Err(err) => out.push(ClusterScan {
+                cluster_id: id,
+                errors: vec![err.to_string()],
+                ..ClusterScan::default()
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Scans every enabled cluster that has deployments, one after the other (on request).
 pub async fn scan_all(
     db: &Db,
     sealer: Option<&Sealer>,
