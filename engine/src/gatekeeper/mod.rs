@@ -28,6 +28,7 @@
 
 pub mod constraint;
 pub mod normalise;
+pub mod rego;
 pub mod template;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,302 @@
+//! The Rego layer: regorus set up as Gatekeeper's OPA sets itself up, and the checks Gatekeeper's
+//! admission of a ConstraintTemplate makes before it accepts the Rego.
+//!
+//! - [`engine`] is the one place an engine is made, for templates and for the OPA conformance test:
+//!   every builtin group OPA has, builtin errors read as undefined (OPA's non-strict mode, which
+//!   Gatekeeper uses), and the builtins Palisade never runs answered with an error that says so.
+//! - [`BUILTINS`] is OPA's builtin table (name, arity, how Palisade answers a call). The save-time
+//!   check reads it to refuse a call of an undefined function or with the wrong number of arguments,
+//!   and to warn, naming the line, about a call that cannot be evaluated locally.
+//! - [`check`] parses the modules as Gatekeeper would (Rego v0 unless the template says v1), and
+//!   walks every call. Rule conflicts that OPA's compiler refuses (a function defined with two
+//!   arities, a rule that is both a function and a value) are refused here too.
+
+/// How Palisade answers a call of an OPA builtin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Evaluated with OPA's semantics.
+    Evaluated,
+    /// Never executed by Palisade: the reason is part of every message about it.
+    NotLocal(&'static str),
+}
+
+use super::normalise::{normalise, Rewrite, Rewrites};
+use super::template::guarded;
+
+/// The reasons a builtin is not run locally.
+const NETWORK: &str = "it calls out over the network";
+const RUNTIME: &str = "it reads the Gatekeeper process's own runtime";
+const RANDOM: &str = "its result is random, so a local answer could not equal the cluster's";
+
+/// OPA's builtins as of OPA v1 (the versions Gatekeeper 3.x embeds): name, number of arguments,
+/// and how Palisade answers a call. Operators (`plus`, `eq`, …) are not listed: they are written
+/// as infix and cannot be misnamed.
+pub const BUILTINS: &[(&str, u8, Support)] = &[
+    ("abs", 1, Support::Evaluated),
+    ("all", 1, Support::Evaluated),
+    ("any", 1, Support::Evaluated),
+    ("array.concat", 2, Support::Evaluated),
+    ("array.flatten", 1, Support::Evaluated),
+    ("array.reverse", 1, Support::Evaluated),
+    ("array.slice", 3, Support::Evaluated),
+    ("base64.decode", 1, Support::Evaluated),
+    ("base64.encode", 1, Support::Evaluated),
+    ("base64.is_valid", 1, Support::Evaluated),
+    ("base64url.decode", 1, Support::Evaluated),
+    ("base64url.encode", 1, Support::Evaluated),
+    ("base64url.encode_no_pad", 1, Support::Evaluated),
+    ("bits.and", 2, Support::Evaluated),
+    ("bits.lsh", 2, Support::Evaluated),
+    ("bits.negate", 1, Support::Evaluated),
+    ("bits.or", 2, Support::Evaluated),
+    ("bits.rsh", 2, Support::Evaluated),
+    ("bits.xor", 2, Support::Evaluated),
+    ("cast_array", 1, Support::Evaluated),
+    ("cast_boolean", 1, Support::Evaluated),
+    ("cast_null", 1, Support::Evaluated),
+    ("cast_object", 1, Support::Evaluated),
+    ("cast_set", 1, Support::Evaluated),
+    ("cast_string", 1, Support::Evaluated),
+    ("ceil", 1, Support::Evaluated),
+    ("concat", 2, Support::Evaluated),
+    ("contains", 2, Support::Evaluated),
+    ("count", 1, Support::Evaluated),
+    ("crypto.hmac.equal", 2, Support::Evaluated),
+    ("crypto.hmac.md5", 2, Support::Evaluated),
+    ("crypto.hmac.sha1", 2, Support::Evaluated),
+    ("crypto.hmac.sha256", 2, Support::Evaluated),
+    ("crypto.hmac.sha512", 2, Support::Evaluated),
+    ("crypto.md5", 1, Support::Evaluated),
+    ("crypto.parse_private_keys", 1, Support::Evaluated),
+    ("crypto.sha1", 1, Support::Evaluated),
+    ("crypto.sha256", 1, Support::Evaluated),
+    ("crypto.x509.parse_and_verify_certificates", 1, Support::Evaluated),
+    (
+        "crypto.x509.parse_and_verify_certificates_with_options",
+        2,
+        Support::Evaluated,
+    ),
+    ("crypto.x509.parse_certificate_request", 1, Support::Evaluated),
+    ("crypto.x509.parse_certificates", 1, Support::Evaluated),
+    ("crypto.x509.parse_keypair", 2, Support::Evaluated),
+    ("crypto.x509.parse_rsa_private_key", 1, Support::Evaluated),
+    ("endswith", 2, Support::Evaluated),
+    ("floor", 1, Support::Evaluated),
+    ("format_int", 2, Support::Evaluated),
+    ("glob.match", 3, Support::Evaluated),
+    ("glob.quote_meta", 1, Support::Evaluated),
+    ("graph.reachable", 2, Support::Evaluated),
+    ("graph.reachable_paths", 2, Support::Evaluated),
+    ("graphql.is_valid", 2, Support::Evaluated),
+    ("graphql.parse", 2, Support::Evaluated),
+    ("graphql.parse_and_verify", 2, Support::Evaluated),
+    ("graphql.parse_query", 1, Support::Evaluated),
+    ("graphql.parse_schema", 1, Support::Evaluated),
+    ("graphql.schema_is_valid", 1, Support::Evaluated),
+    ("hex.decode", 1, Support::Evaluated),
+    ("hex.encode", 1, Support::Evaluated),
+    ("http.send", 1, Support::NotLocal(NETWORK)),
+    ("indexof", 2, Support::Evaluated),
+    ("indexof_n", 2, Support::Evaluated),
+    ("intersection", 1, Support::Evaluated),
+    ("io.jwt.decode", 1, Support::Evaluated),
+    ("io.jwt.decode_verify", 2, Support::Evaluated),
+    ("io.jwt.encode_sign", 3, Support::Evaluated),
+    ("io.jwt.encode_sign_raw", 3, Support::Evaluated),
+    ("io.jwt.verify_eddsa", 2, Support::Evaluated),
+    ("io.jwt.verify_es256", 2, Support::Evaluated),
+    ("io.jwt.verify_es384", 2, Support::Evaluated),
+    ("io.jwt.verify_es512", 2, Support::Evaluated),
+    ("io.jwt.verify_hs256", 2, Support::Evaluated),
+    ("io.jwt.verify_hs384", 2, Support::Evaluated),
+    ("io.jwt.verify_hs512", 2, Support::Evaluated),
+    ("io.jwt.verify_ps256", 2, Support::Evaluated),
+    ("io.jwt.verify_ps384", 2, Support::Evaluated),
+    ("io.jwt.verify_ps512", 2, Support::Evaluated),
+    ("io.jwt.verify_rs256", 2, Support::Evaluated),
+    ("io.jwt.verify_rs384", 2, Support::Evaluated),
+    ("io.jwt.verify_rs512", 2, Support::Evaluated),
+    ("is_array", 1, Support::Evaluated),
+    ("is_boolean", 1, Support::Evaluated),
+    ("is_null", 1, Support::Evaluated),
+    ("is_number", 1, Support::Evaluated),
+    ("is_object", 1, Support::Evaluated),
+    ("is_set", 1, Support::Evaluated),
+    ("is_string", 1, Support::Evaluated),
+    ("json.filter", 2, Support::Evaluated),
+    ("json.is_valid", 1, Support::Evaluated),
+    ("json.marshal", 1, Support::Evaluated),
+    ("json.marshal_with_options", 2, Support::Evaluated),
+    ("json.match_schema", 2, Support::Evaluated),
+    ("json.patch", 2, Support::Evaluated),
+    ("json.remove", 2, Support::Evaluated),
+    ("json.unmarshal", 1, Support::Evaluated),
+    ("json.verify_schema", 1, Support::Evaluated),
+    ("lower", 1, Support::Evaluated),
+    ("max", 1, Support::Evaluated),
+    ("min", 1, Support::Evaluated),
+    ("net.cidr_contains", 2, Support::Evaluated),
+    ("net.cidr_contains_matches", 2, Support::Evaluated),
+    ("net.cidr_expand", 1, Support::Evaluated),
+    ("net.cidr_intersects", 2, Support::Evaluated),
+    ("net.cidr_is_valid", 1, Support::Evaluated),
+    ("net.cidr_merge", 1, Support::Evaluated),
+    ("net.cidr_overlap", 2, Support::Evaluated),
+    ("net.lookup_ip_addr", 1, Support::NotLocal(NETWORK)),
+    ("numbers.range", 2, Support::Evaluated),
+    ("numbers.range_step", 3, Support::Evaluated),
+    ("object.filter", 2, Support::Evaluated),
+    ("object.get", 3, Support::Evaluated),
+    ("object.keys", 1, Support::Evaluated),
+    ("object.remove", 2, Support::Evaluated),
+    ("object.subset", 2, Support::Evaluated),
+    ("object.union", 2, Support::Evaluated),
+    ("object.union_n", 1, Support::Evaluated),
+    ("opa.runtime", 0, Support::NotLocal(RUNTIME)),
+    ("product", 1, Support::Evaluated),
+    ("providers.aws.sign_req", 3, Support::Evaluated),
+    ("rand.intn", 2, Support::NotLocal(RANDOM)),
+    ("re_match", 2, Support::Evaluated),
+    ("regex.find_all_string_submatch_n", 3, Support::Evaluated),
+    ("regex.find_n", 3, Support::Evaluated),
+    ("regex.globs_match", 2, Support::Evaluated),
+    ("regex.is_valid", 1, Support::Evaluated),
+    ("regex.match", 2, Support::Evaluated),
+    ("regex.replace", 3, Support::Evaluated),
+    ("regex.split", 2, Support::Evaluated),
+    ("regex.template_match", 4, Support::Evaluated),
+    ("rego.metadata.chain", 0, Support::Evaluated),
+    ("rego.metadata.rule", 0, Support::Evaluated),
+    ("rego.parse_module", 2, Support::Evaluated),
+    ("replace", 3, Support::Evaluated),
+    ("round", 1, Support::Evaluated),
+    ("semver.compare", 2, Support::Evaluated),
+    ("semver.is_valid", 1, Support::Evaluated),
+    ("set_diff", 2, Support::Evaluated),
+    ("sort", 1, Support::Evaluated),
+    ("split", 2, Support::Evaluated),
+    ("sprintf", 2, Support::Evaluated),
+    ("startswith", 2, Support::Evaluated),
+    ("strings.any_prefix_match", 2, Support::Evaluated),
+    ("strings.any_suffix_match", 2, Support::Evaluated),
+    ("strings.count", 2, Support::Evaluated),
+    ("strings.render_template", 2, Support::Evaluated),
+    ("strings.replace_n", 2, Support::Evaluated),
+    ("strings.reverse", 1, Support::Evaluated),
+    ("strings.split_n", 3, Support::Evaluated),
+    ("substring", 3, Support::Evaluated),
+    ("sum", 1, Support::Evaluated),
+    ("time.add_date", 4, Support::Evaluated),
+    ("time.clock", 1, Support::Evaluated),
+    ("time.date", 1, Support::Evaluated),
+    ("time.diff", 2, Support::Evaluated),
+    ("time.format", 1, Support::Evaluated),
+    ("time.now_ns", 0, Support::Evaluated),
+    ("time.parse_duration_ns", 1, Support::Evaluated),
+    ("time.parse_ns", 2, Support::Evaluated),
+    ("time.parse_rfc3339_ns", 1, Support::Evaluated),
+    ("time.weekday", 1, Support::Evaluated),
+    ("to_number", 1, Support::Evaluated),
+    ("trace", 1, Support::Evaluated),
+    ("trim", 2, Support::Evaluated),
+    ("trim_left", 2, Support::Evaluated),
+    ("trim_prefix", 2, Support::Evaluated),
+    ("trim_right", 2, Support::Evaluated),
+    ("trim_space", 1, Support::Evaluated),
+    ("trim_suffix", 2, Support::Evaluated),
+    ("type_name", 1, Support::Evaluated),
+    ("union", 1, Support::Evaluated),
+    ("units.parse", 1, Support::Evaluated),
+    ("units.parse_bytes", 1, Support::Evaluated),
+    ("upper", 1, Support::Evaluated),
+    ("uri.is_valid", 1, Support::Evaluated),
+    ("uri.parse", 1, Support::Evaluated),
+    ("urlquery.decode", 1, Support::Evaluated),
+    ("urlquery.decode_object", 1, Support::Evaluated),
+    ("urlquery.encode", 1, Support::Evaluated),
+    ("urlquery.encode_object", 1, Support::Evaluated),
+    ("uuid.parse", 1, Support::Evaluated),
+    ("uuid.rfc4122", 1, Support::Evaluated),
+    ("walk", 1, Support::Evaluated),
+    ("yaml.is_valid", 1, Support::Evaluated),
+    ("yaml.marshal", 1, Support::Evaluated),
+    ("yaml.unmarshal", 1, Support::Evaluated),
+];
+
+/// The entry of [`BUILTINS`] called `name`.
+pub fn builtin(name: &str) -> Option<(u8, Support)> {
+    BUILTINS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, arity, support)| (*arity, *support))
+}
+
+/// The message of an evaluation that reached a builtin Palisade never runs.
+pub fn not_local_message(name: &str, reason: &str) -> String {
+    format!("{name} is not evaluable locally: {reason}")
+}
+
+/// A regorus engine set up as Gatekeeper's OPA: Rego v0 unless `v1`, builtin errors read as
+/// undefined, and every builtin Palisade never runs answered with an error naming it.
+pub fn engine(v1: bool) -> regorus::Engine {
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(!v1);
+    engine.set_strict_builtin_errors(false);
+    for (name, arity, support) in BUILTINS {
+        if let Support::NotLocal(reason) = support {
+            let message = not_local_message(name, reason);
+            // Registered on a fresh engine, so the name is free; an error here would only mean the
+            // builtin keeps regorus's own answer, and `check` still refuses to evaluate it.
+            let _ = engine.add_extension(
+                (*name).to_owned(),
+                *arity,
+                Box::new(move |_: Vec<regorus::Value>| -> anyhow::Result<regorus::Value> {
+                    Err(anyhow::anyhow!(message.clone()))
+                }),
+            );
+        }
+    }
+    engine
+}
+
+/// Add one module to `engine` after the source normalisation every template gets (see
+/// [`super::normalise`]), returning its package path (`data.…`) and the rewrites applied.
+pub fn add_module(
+    engine: &mut regorus::Engine,
+    name: &str,
+    text: &str,
+) -> Result<String, String> {
+    add_module_with(engine, name, text, Rewrites::ALL).map(|(package, _)| package)
+}
+
+/// [`add_module`] with a chosen set of rewrites, also returning the rewrites applied.
+pub fn add_module_with(
+    engine: &mut regorus::Engine,
+    name: &str,
+    text: &str,
+    enabled: Rewrites,
+) -> Result<(String, Vec<Rewrite>), String> {
+    let (normalised, applied) = normalise(text, enabled);
+    let package = guarded(|| engine.add_policy(name.to_owned(), normalised))?;
+    Ok((package, applied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn print_diff() {
+        let have: std::collections::BTreeSet<&str> = regorus::unstable::BUILTINS.keys().copied().collect();
+        for (name, arity, _) in BUILTINS {
+            match regorus::unstable::BUILTINS.get(name) {
+                None => println!("MISSING {name}"),
+                Some((_, a)) if a != arity => println!("ARITY {name} {a} vs {arity}"),
+                _ => {}
+            }
+        }
+        for name in have {
+            if builtin(name).is_none() { println!("EXTRA {name}"); }
+        }
+    }
+}
