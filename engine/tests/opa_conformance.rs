@@ -151,8 +151,7 @@ fn run_case(case: &Value, v1: bool) -> Outcome {
     let strict = case.get("strict_error").and_then(Value::as_bool) == Some(true);
     let want_error = case.get("want_error").is_some() || case.get("want_error_code").is_some();
     let result = (|| -> Result<Vec<Value>, String> {
-        let mut engine = rego::engine(v1);
-        engine.set_strict_builtin_errors(strict);
+        let mut engine = rego::engine_with(v1, strict);
         if let Some(data) = case.get("data").filter(|d| d.is_object()) {
             engine
                 .add_data(regorus::Value::from(data.clone()))
@@ -197,13 +196,7 @@ fn run_case(case: &Value, v1: bool) -> Outcome {
                     },
                 };
                 if sort {
-                    if let Value::Object(map) = &mut value {
-                        for v in map.values_mut() {
-                            if let Value::Array(items) = v {
-                                items.sort_by_key(canonical);
-                            }
-                        }
-                    }
+                    sort_binding_arrays(&mut value);
                 }
                 Ok(value)
             })
@@ -221,11 +214,14 @@ fn run_case(case: &Value, v1: bool) -> Outcome {
         )),
         (Err(e), false) => Outcome::Fail(format!("error: {}", first_line(&e))),
         (Ok(got), false) => {
-            let want = case
+            let mut want = case
                 .get("want_result")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
+            if case.get("sort_bindings").and_then(Value::as_bool) == Some(true) {
+                want.iter_mut().for_each(sort_binding_arrays);
+            }
             let mut want: Vec<String> = want.iter().map(canonical).collect();
             let mut have: Vec<String> = got.iter().map(canonical).collect();
             want.sort();
@@ -238,6 +234,18 @@ fn run_case(case: &Value, v1: bool) -> Outcome {
                     truncate(&want.join(", ")),
                     truncate(&have.join(", "))
                 ))
+            }
+        }
+    }
+}
+
+/// With `sort_bindings`, the order of an array bound to a variable does not count: both sides are
+/// sorted the same way.
+fn sort_binding_arrays(value: &mut Value) {
+    if let Value::Object(map) = value {
+        for v in map.values_mut() {
+            if let Value::Array(items) = v {
+                items.sort_by_key(canonical);
             }
         }
     }

@@ -26,6 +26,7 @@
 //! `K8sNativeValidation` (CEL) entry next to the Rego is not run; a template with only CEL is
 //! reported as not evaluable.
 
+mod builtins;
 pub mod constraint;
 pub mod normalise;
 pub mod rego;

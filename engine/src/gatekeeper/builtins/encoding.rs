@@ -1,0 +1,22 @@
+//! `json.is_valid` and `yaml.is_valid`: OPA answers false for any argument that is not a valid
+//! document in a string, where regorus fails on a non-string.
+
+use super::Builtin;
+use regorus::Value;
+
+pub(super) const BUILTINS: &[(&str, u8, Builtin)] =
+    &[("json.is_valid", 1, json_is_valid), ("yaml.is_valid", 1, yaml_is_valid)];
+
+fn json_is_valid(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::from(match args.first() {
+        Some(Value::String(text)) => serde_json::from_str::<serde_json::Value>(text).is_ok(),
+        _ => false,
+    }))
+}
+
+fn yaml_is_valid(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::from(match args.first() {
+        Some(Value::String(text)) => serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).is_ok(),
+        _ => false,
+    }))
+}

@@ -1,0 +1,84 @@
+//! Builtins that regorus 0.14.1 lacks or answers differently from OPA, written here with OPA's
+//! semantics and registered on every engine as extensions (which regorus consults before its own
+//! builtins).
+//!
+//! Each builtin is a plain function of its arguments. An `Err` is a builtin error: OPA (and so
+//! Gatekeeper) reads it as undefined unless strict builtin errors are asked for, and so does
+//! [`register`].
+
+mod collections;
+mod deprecated;
+mod encoding;
+mod net;
+mod strings;
+mod time;
+mod units;
+
+use regorus::Value;
+
+/// A builtin: its arguments in, its value or a builtin error out.
+pub(crate) type Builtin = fn(&[Value]) -> Result<Value, String>;
+
+/// Every builtin of this module: name, number of arguments, function.
+fn all() -> impl Iterator<Item = &'static (&'static str, u8, Builtin)> {
+    collections::BUILTINS
+        .iter()
+        .chain(deprecated::BUILTINS)
+        .chain(encoding::BUILTINS)
+        .chain(net::BUILTINS)
+        .chain(strings::BUILTINS)
+        .chain(time::BUILTINS)
+        .chain(units::BUILTINS)
+}
+
+/// The names of the builtins this module provides.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    all().map(|(name, _, _)| *name)
+}
+
+/// Register every builtin of this module on `engine`. With `strict`, a builtin error is an
+/// evaluation error; without, the call is undefined (OPA's default, and Gatekeeper's).
+pub(crate) fn register(engine: &mut regorus::Engine, strict: bool) {
+    for (name, arity, builtin) in all() {
+        let (name, builtin) = (*name, *builtin);
+        // A fresh engine has no extensions, so the name is free.
+        let _ = engine.add_extension(
+            name.to_owned(),
+            *arity,
+            Box::new(move |args: Vec<Value>| -> anyhow::Result<Value> {
+                match builtin(&args) {
+                    Ok(value) => Ok(value),
+                    Err(message) if strict => Err(anyhow::anyhow!("{name}: {message}")),
+                    Err(_) => Ok(Value::Undefined),
+                }
+            }),
+        );
+    }
+}
+
+/// The argument at `index` as a string, or the error OPA gives for another type.
+pub(crate) fn string_arg(args: &[Value], index: usize) -> Result<&str, String> {
+    match args.get(index) {
+        Some(Value::String(s)) => Ok(s.as_ref()),
+        Some(other) => Err(format!(
+            "operand {} must be string but got {}",
+            index + 1,
+            type_name(other)
+        )),
+        None => Err(format!("operand {} is missing", index + 1)),
+    }
+}
+
+/// OPA's name for the type of `value`.
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Set(_) => "set",
+        Value::Object(_) => "object",
+        Value::Undefined => "undefined",
+    }
+}

@@ -1,0 +1,3 @@
+use super::Builtin;
+
+pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[];
