@@ -29,7 +29,7 @@ fn re_match(args: &[Value]) -> Result<Value, String> {
 
 fn set_of(args: &[Value], index: usize) -> Result<&BTreeSet<Value>, String> {
     match args.get(index) {
-        Some(Value::Set(set)) => Ok(set),
+        Some(Value::Set(set)) => Ok(set.as_ref()),
         other => Err(format!(
             "operand {} must be set but got {}",
             index + 1,
