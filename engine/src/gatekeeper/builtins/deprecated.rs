@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::{string_arg, type_name, Builtin};
+use regorus::value::Set;
 use regorus::Value;
 
 pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[
@@ -27,7 +28,7 @@ fn re_match(args: &[Value]) -> Result<Value, String> {
     Ok(Value::from(regex.is_match(value)))
 }
 
-fn set_of(args: &[Value], index: usize) -> Result<&BTreeSet<Value>, String> {
+fn set_of(args: &[Value], index: usize) -> Result<&Set, String> {
     match args.get(index) {
         Some(Value::Set(set)) => Ok(set.as_ref()),
         other => Err(format!(
@@ -41,7 +42,7 @@ fn set_of(args: &[Value], index: usize) -> Result<&BTreeSet<Value>, String> {
 /// `a - b` for sets.
 fn set_diff(args: &[Value]) -> Result<Value, String> {
     let (a, b) = (set_of(args, 0)?, set_of(args, 1)?);
-    Ok(Value::from(a.difference(b).cloned().collect::<BTreeSet<_>>()))
+    Ok(a.difference(b).into_value())
 }
 
 /// The elements of an array or set.
