@@ -179,6 +179,14 @@ fn run_case(case: &Value, v1: bool) -> Outcome {
             rego::add_module(&mut engine, &format!("module_{index}.rego"), text)
                 .map_err(|e| e.to_string())?;
         }
+        // What Gatekeeper's admission refuses, the layer refuses before evaluating.
+        let checked = rego::check(&mut engine);
+        if let Some(error) = checked.errors.first() {
+            return Err(format!(
+                "rego_type_error: {}:{}:{}: {}",
+                error.module, error.line, error.column, error.message
+            ));
+        }
         let results = engine
             .eval_query(query.to_owned(), false)
             .map_err(|e| e.to_string())?;

@@ -20,6 +20,10 @@ pub enum Support {
     NotLocal(&'static str),
 }
 
+use std::collections::BTreeMap;
+
+use regorus::unstable::{Expr, Literal, Module, Query, Rule, RuleBody, RuleHead};
+
 use super::normalise::{normalise, Rewrite, Rewrites};
 use super::template::guarded;
 
@@ -285,6 +289,380 @@ pub fn add_module_with(
     let (normalised, applied) = normalise(text, enabled);
     let package = guarded(|| engine.add_policy(name.to_owned(), normalised))?;
     Ok((package, applied))
+}
+
+/// Where a finding of [`check`] is: the module (as named when added), 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub module: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// What [`check`] found in a template's modules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// What Gatekeeper refuses when the template is created: undefined functions, wrong arity,
+    /// conflicting rules.
+    pub errors: Vec<Finding>,
+    /// Calls Gatekeeper accepts but Palisade cannot evaluate locally (network, runtime, or a builtin
+    /// Palisade does not implement). A template with any of these is not evaluable locally.
+    pub not_local: Vec<Finding>,
+}
+
+/// How Palisade answers a call of the builtin `name`, `None` when OPA has no such builtin.
+pub fn support(name: &str) -> Option<(u8, Support)> {
+    let (arity, support) = builtin(name)?;
+    let implemented = regorus::unstable::BUILTINS.contains_key(name)
+        || super::builtins::names().any(|own| own == name);
+    Some(match support {
+        Support::Evaluated if !implemented => (arity, Support::NotLocal(UNIMPLEMENTED)),
+        other => (arity, other),
+    })
+}
+
+/// The reason given for an OPA builtin Palisade has no implementation of.
+const UNIMPLEMENTED: &str = "Palisade does not implement this builtin yet";
+
+/// Check the modules of `engine` (added with [`add_module`]) as Gatekeeper's admission of a
+/// ConstraintTemplate does: every called function exists (a builtin of Gatekeeper's OPA, or a
+/// function defined in the modules) with that number of arguments, and no two rules conflict.
+pub fn check(engine: &mut regorus::Engine) -> Checked {
+    let modules: Vec<_> = engine.get_modules().iter().cloned().collect();
+    let mut checked = Checked::default();
+    let mut functions: BTreeMap<String, (usize, Finding)> = BTreeMap::new();
+    let mut values: BTreeMap<String, Finding> = BTreeMap::new();
+    for module in &modules {
+        let Some(package) = path_of(&module.package.refr) else {
+            continue;
+        };
+        let package = format!("data.{package}");
+        for rule in &module.policy {
+            let (refr, args) = match rule.as_ref() {
+                Rule::Spec {
+                    head: RuleHead::Func { refr, args, .. },
+                    ..
+                } => (refr, Some(args.len())),
+                Rule::Spec {
+                    head: RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. },
+                    ..
+                } => (refr, None),
+                Rule::Default { refr, args, .. } => {
+                    (refr, (!args.is_empty()).then_some(args.len()))
+                }
+            };
+            let Some(name) = path_of(refr) else {
+                continue;
+            };
+            let full = format!("{package}.{name}");
+            let at = finding(module_name(module), refr.span(), String::new());
+            match args {
+                Some(arity) => {
+                    if let Some(value) = values.get(&full) {
+                        checked.errors.push(Finding {
+                            message: format!(
+                                "rule conflict: {full} is a function here and a value rule at line {}",
+                                value.line
+                            ),
+                            ..at.clone()
+                        });
+                    }
+                    match functions.get(&full) {
+                        Some((known, first)) if *known != arity => {
+                            checked.errors.push(Finding {
+                                message: format!(
+                                    "rule conflict: function {full} takes {arity} arguments here and {known} at line {}",
+                                    first.line
+                                ),
+                                ..at.clone()
+                            });
+                        }
+                        Some(_) => {}
+                        None => {
+                            functions.insert(full, (arity, at));
+                        }
+                    }
+                }
+                None => {
+                    if let Some((_, function)) = functions.get(&full) {
+                        checked.errors.push(Finding {
+                            message: format!(
+                                "rule conflict: {full} is a value rule here and a function at line {}",
+                                function.line
+                            ),
+                            ..at.clone()
+                        });
+                    }
+                    values.entry(full).or_insert(at);
+                }
+            }
+        }
+    }
+    for module in &modules {
+        let Some(package) = path_of(&module.package.refr) else {
+            continue;
+        };
+        let scope = Scope {
+            module: module_name(module),
+            package: format!("data.{package}"),
+            imports: module
+                .imports
+                .iter()
+                .filter_map(|import| {
+                    let path = path_of(&import.refr)?;
+                    let alias = match &import.r#as {
+                        Some(alias) => alias.text().to_owned(),
+                        None => path.rsplit('.').next().unwrap_or(&path).to_owned(),
+                    };
+                    Some((alias, path))
+                })
+                .collect(),
+            functions: &functions,
+        };
+        for rule in &module.policy {
+            visit_rule(rule, &mut |expr| scope.call(expr, &mut checked));
+        }
+    }
+    checked
+}
+
+/// What a call's name is resolved against.
+struct Scope<'a> {
+    module: String,
+    package: String,
+    /// Import alias → imported path (`data.lib.helpers`, `future.keywords.in` …).
+    imports: BTreeMap<String, String>,
+    functions: &'a BTreeMap<String, (usize, Finding)>,
+}
+
+impl Scope<'_> {
+    fn call(&self, expr: &Expr, checked: &mut Checked) {
+        let Expr::Call { fcn, params, .. } = expr else {
+            return;
+        };
+        let Some(name) = path_of(fcn) else {
+            return;
+        };
+        if name == "print" || name.starts_with("internal.") {
+            return;
+        }
+        let span = fcn.span();
+        let at = |message: String| finding(self.module.clone(), span, message);
+        let given = params.len();
+        // A function of these modules: by its full path, relative to the package, or via an import.
+        let (head, rest) = name.split_once('.').map_or((name.as_str(), ""), |(h, r)| (h, r));
+        let mut candidates = vec![format!("{}.{name}", self.package)];
+        if name.starts_with("data.") {
+            candidates.push(name.clone());
+        }
+        if let Some(imported) = self.imports.get(head) {
+            candidates.push(if rest.is_empty() {
+                imported.clone()
+            } else {
+                format!("{imported}.{rest}")
+            });
+        }
+        if let Some((arity, _)) = candidates.iter().find_map(|c| self.functions.get(c)) {
+            if given != *arity && given != arity + 1 {
+                checked.errors.push(at(format!(
+                    "function {name} takes {arity} argument{}, called with {given}",
+                    if *arity == 1 { "" } else { "s" }
+                )));
+            }
+            return;
+        }
+        match support(&name) {
+            None => checked
+                .errors
+                .push(at(format!("undefined function {name}"))),
+            Some((arity, support)) => {
+                let arity = usize::from(arity);
+                if given != arity && given != arity + 1 {
+                    checked.errors.push(at(format!(
+                        "{name} takes {arity} argument{}, called with {given} (arity mismatch)",
+                        if arity == 1 { "" } else { "s" }
+                    )));
+                } else if let Support::NotLocal(reason) = support {
+                    checked.not_local.push(at(not_local_message(&name, reason)));
+                }
+            }
+        }
+    }
+}
+
+fn module_name(module: &Module) -> String {
+    module.package.span.source.get_path().to_string()
+}
+
+fn finding(module: String, span: &regorus::unstable::Span, message: String) -> Finding {
+    Finding {
+        module,
+        line: span.line as usize,
+        column: span.col as usize,
+        message,
+    }
+}
+
+/// The dotted path of a reference made of names (`data.lib.f`, `strings.any_prefix_match`), or
+/// `None` for anything else.
+fn path_of(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Var { span, .. } => Some(span.text().to_owned()),
+        Expr::RefDot { refr, field, .. } => Some(format!("{}.{}", path_of(refr)?, field.0.text())),
+        Expr::RefBrack { refr, index, .. } => match index.as_ref() {
+            Expr::String { value, .. } => {
+                Some(format!("{}.{}", path_of(refr)?, value.as_string().ok()?))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn visit_rule(rule: &Rule, f: &mut dyn FnMut(&Expr)) {
+    match rule {
+        Rule::Spec { head, bodies, .. } => {
+            match head {
+                RuleHead::Compr { refr, assign, .. } => {
+                    visit_expr(refr, f);
+                    if let Some(assign) = assign {
+                        visit_expr(&assign.value, f);
+                    }
+                }
+                RuleHead::Set { refr, key, .. } => {
+                    visit_expr(refr, f);
+                    if let Some(key) = key {
+                        visit_expr(key, f);
+                    }
+                }
+                RuleHead::Func {
+                    refr, args, assign, ..
+                } => {
+                    visit_expr(refr, f);
+                    args.iter().for_each(|a| visit_expr(a, f));
+                    if let Some(assign) = assign {
+                        visit_expr(&assign.value, f);
+                    }
+                }
+            }
+            for body in bodies {
+                visit_body(body, f);
+            }
+        }
+        Rule::Default {
+            refr, args, value, ..
+        } => {
+            visit_expr(refr, f);
+            args.iter().for_each(|a| visit_expr(a, f));
+            visit_expr(value, f);
+        }
+    }
+}
+
+fn visit_body(body: &RuleBody, f: &mut dyn FnMut(&Expr)) {
+    if let Some(assign) = &body.assign {
+        visit_expr(&assign.value, f);
+    }
+    visit_query(&body.query, f);
+}
+
+fn visit_query(query: &Query, f: &mut dyn FnMut(&Expr)) {
+    for stmt in &query.stmts {
+        match &stmt.literal {
+            Literal::SomeVars { .. } => {}
+            Literal::SomeIn {
+                key,
+                value,
+                collection,
+                ..
+            } => {
+                if let Some(key) = key {
+                    visit_expr(key, f);
+                }
+                visit_expr(value, f);
+                visit_expr(collection, f);
+            }
+            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => visit_expr(expr, f),
+            Literal::Every { domain, query, .. } => {
+                visit_expr(domain, f);
+                visit_query(query, f);
+            }
+        }
+        // `with f as g` names a function without calling it; only the replacement's calls count.
+        for modifier in &stmt.with_mods {
+            visit_expr(&modifier.r#as, f);
+        }
+    }
+}
+
+/// Visit `expr` and every expression inside it, outermost first. Written with an explicit stack,
+/// so a deeply nested expression cannot overflow the thread's stack.
+fn visit_expr(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
+    let mut stack: Vec<&Expr> = vec![expr];
+    while let Some(expr) = stack.pop() {
+        f(expr);
+        match expr {
+            Expr::String { .. }
+            | Expr::RawString { .. }
+            | Expr::Number { .. }
+            | Expr::Bool { .. }
+            | Expr::Null { .. }
+            | Expr::Var { .. } => {}
+            Expr::Array { items, .. } | Expr::Set { items, .. } => {
+                stack.extend(items.iter().map(|i| i.as_ref()));
+            }
+            Expr::Object { fields, .. } => {
+                for (_, key, value) in fields {
+                    stack.push(key);
+                    stack.push(value);
+                }
+            }
+            Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
+                stack.push(term);
+                visit_query(query, f);
+            }
+            Expr::ObjectCompr {
+                key, value, query, ..
+            } => {
+                stack.push(key);
+                stack.push(value);
+                visit_query(query, f);
+            }
+            Expr::Call { fcn, params, .. } => {
+                // The function's name is not an expression to check; a computed one would be.
+                if !matches!(fcn.as_ref(), Expr::Var { .. } | Expr::RefDot { .. }) {
+                    stack.push(fcn);
+                }
+                stack.extend(params.iter().map(|p| p.as_ref()));
+            }
+            Expr::UnaryExpr { expr, .. } => stack.push(expr),
+            Expr::RefDot { refr, .. } => stack.push(refr),
+            Expr::RefBrack { refr, index, .. } => {
+                stack.push(refr);
+                stack.push(index);
+            }
+            Expr::BinExpr { lhs, rhs, .. }
+            | Expr::BoolExpr { lhs, rhs, .. }
+            | Expr::ArithExpr { lhs, rhs, .. }
+            | Expr::AssignExpr { lhs, rhs, .. } => {
+                stack.push(lhs);
+                stack.push(rhs);
+            }
+            Expr::Membership {
+                key,
+                value,
+                collection,
+                ..
+            } => {
+                if let Some(key) = key {
+                    stack.push(key);
+                }
+                stack.push(value);
+                stack.push(collection);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

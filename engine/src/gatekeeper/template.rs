@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use super::constraint::find_key;
-use super::normalise::{normalise, Rewrite, Rewrites};
+use super::normalise::{Rewrite, Rewrites};
+use super::rego;
 use crate::source::{Document, SourceError};
 
 /// The only target Gatekeeper's admission templates use.
@@ -33,6 +34,10 @@ pub struct Template {
     /// the Rego when its CEL driver is enabled; this engine evaluates the Rego, which upstream keeps
     /// equivalent.
     pub has_cel: bool,
+    /// Calls Gatekeeper accepts but Palisade never evaluates locally (`http.send`, a builtin it does
+    /// not implement …), each at its place in the document: warnings at save, and the reason the
+    /// template is not evaluable.
+    pub not_local: Vec<SourceError>,
     pub(crate) program: Result<Program, String>,
 }
 
@@ -183,11 +188,22 @@ impl Template {
             .any(|c| c.get("engine").and_then(Value::as_str) == Some("K8sNativeValidation"));
 
         let source = rego_source(target).map_err(|message| error("targets", &message))?;
+        let mut not_local = Vec::new();
         let (program, rewrites) = match source {
             Some(source) => {
                 let mut rewrites = Vec::new();
-                let program = compile(file, document, &source, enabled, &mut rewrites)?;
-                (Ok(program), rewrites)
+                let (program, calls) = compile(file, document, &source, enabled, &mut rewrites)?;
+                not_local = calls;
+                // Said, never guessed: a template that calls what Palisade does not run is not
+                // evaluated at all, and says which call and where.
+                let program = match not_local.first() {
+                    None => Ok(program),
+                    Some(call) => Err(format!(
+                        "not evaluable locally: line {}, column {}: {}",
+                        call.line, call.column, call.message
+                    )),
+                };
+                (program, rewrites)
             }
             None => {
                 let reason = if has_cel {
@@ -204,6 +220,7 @@ impl Template {
             operations,
             rewrites,
             has_cel,
+            not_local,
             program,
         })
     }
@@ -287,7 +304,7 @@ fn compile(
     source: &RegoSource<'_>,
     enabled: Rewrites,
     rewrites: &mut Vec<(String, Rewrite)>,
-) -> Result<Program, Vec<SourceError>> {
+) -> Result<(Program, Vec<SourceError>), Vec<SourceError>> {
     let mut modules = vec![(ENTRY_FILE.to_owned(), source.rego)];
     for (index, lib) in source.libs.iter().enumerate() {
         modules.push((format!("lib_{index}.rego"), lib));
@@ -320,20 +337,30 @@ fn compile(
         vec![SourceError::new(file, line, column, message.trim())]
     };
 
-    let mut engine = regorus::Engine::new();
-    engine.set_rego_v0(!source.v1);
-    // OPA (and so Gatekeeper) treats a builtin's error as undefined unless strict mode is asked for.
-    engine.set_strict_builtin_errors(false);
+    let mut engine = rego::engine(source.v1);
     let mut package = String::new();
     for (index, (module, text)) in modules.iter().enumerate() {
-        let (normalised, applied) = normalise(text, enabled);
+        let (added, applied) =
+            rego::add_module_with(&mut engine, module, text, enabled).map_err(&place)?;
         rewrites.extend(applied.into_iter().map(|r| (module.clone(), r)));
-        let name = module.clone();
-        let added = guarded(|| engine.add_policy(name, normalised)).map_err(&place)?;
         if index == 0 {
             package = added;
         }
     }
+    // What Gatekeeper refuses when the template is created is refused here, at its place.
+    let checked = guarded(|| Ok(rego::check(&mut engine))).map_err(&place)?;
+    if !checked.errors.is_empty() {
+        return Err(checked
+            .errors
+            .iter()
+            .map(|f| finding_error(file, document, &modules, f))
+            .collect());
+    }
+    let not_local: Vec<SourceError> = checked
+        .not_local
+        .iter()
+        .map(|f| finding_error(file, document, &modules, f))
+        .collect();
     let declares_violation =
         guarded(|| engine.has_declared_rule_rooted_at(ENTRY_FILE, "violation")).unwrap_or(false);
     if !declares_violation {
@@ -348,11 +375,33 @@ fn compile(
     let rule = format!("{package}.violation");
     let entry: regorus::Rc<str> = rule.as_str().into();
     guarded(|| engine.compile_with_entrypoint(&entry)).map_err(&place)?;
-    Ok(Program {
-        engine,
-        rule,
-        with_inventory: Mutex::new(None),
-    })
+    Ok((
+        Program {
+            engine,
+            rule,
+            with_inventory: Mutex::new(None),
+        },
+        not_local,
+    ))
+}
+
+/// A finding of [`rego::check`] at its place in the template document.
+fn finding_error(
+    file: &str,
+    document: &Document,
+    modules: &[(String, &str)],
+    finding: &rego::Finding,
+) -> SourceError {
+    match modules.iter().find(|(name, _)| *name == finding.module) {
+        Some((name, text)) => {
+            let offset = byte_offset(text, finding.line, finding.column);
+            document.error_at(file, text, offset, format!("{name}: {}", finding.message))
+        }
+        None => {
+            let (line, column) = find_key(document, "rego");
+            SourceError::new(file, line, column, finding.message.clone())
+        }
+    }
 }
 
 /// The byte offset of 1-based `line`, `column` in `text` (clamped to the text).
