@@ -213,6 +213,47 @@ struct Open {
     top_level_body: bool,
 }
 
+/// The places `src` uses one of the keywords Rego v0 has only when imported (`if`, `contains`,
+/// `in`, `every`): keyword, 1-based line and column. A name after `.` (`input.in`) and the
+/// `contains(…)` builtin are not keywords.
+pub(crate) fn keyword_uses(src: &str) -> Vec<(&'static str, usize, usize)> {
+    const FUTURE: &[&str] = &["if", "contains", "in", "every"];
+    let tokens: Vec<Token> = tokenize(src)
+        .into_iter()
+        .filter(|t| !matches!(t.kind, Kind::Comment))
+        .collect();
+    let text = |t: &Token| &src[t.start..t.end];
+    let mut uses = Vec::new();
+    for (index, token) in tokens.iter().enumerate() {
+        if token.kind != Kind::Ident {
+            continue;
+        }
+        let Some(keyword) = FUTURE.iter().find(|k| **k == text(token)) else {
+            continue;
+        };
+        let before = index.checked_sub(1).map(|i| &tokens[i]);
+        let after = tokens.get(index + 1);
+        let after_dot = before.is_some_and(|t| text(t) == ".");
+        let called = after.is_some_and(|t| text(t) == "(");
+        // `in` reads as a keyword only between two terms (`x in xs`); elsewhere it is a name.
+        let between_terms = before.is_some_and(|t| match t.kind {
+            Kind::Ident | Kind::Number | Kind::Str => true,
+            Kind::Punct => matches!(text(t), ")" | "]" | "}"),
+            _ => false,
+        }) && after.is_some_and(|t| match t.kind {
+            Kind::Ident | Kind::Number | Kind::Str => true,
+            Kind::Punct => matches!(text(t), "(" | "[" | "{"),
+            _ => false,
+        });
+        if after_dot || (*keyword == "contains" && called) || (*keyword == "in" && !between_terms) {
+            continue;
+        }
+        let line_start = src[..token.start].rfind('\n').map_or(0, |at| at + 1);
+        uses.push((*keyword, token.line, token.start - line_start + 1));
+    }
+    uses
+}
+
 /// Apply the enabled rewrites to `src`. Returns the new text and what was rewritten.
 pub fn normalise(src: &str, enabled: Rewrites) -> (String, Vec<Rewrite>) {
     let tokens = tokenize(src);

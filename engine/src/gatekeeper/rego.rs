@@ -423,8 +423,40 @@ pub fn check(engine: &mut regorus::Engine) -> Checked {
         for rule in &module.policy {
             visit_rule(rule, &mut |expr| scope.call(expr, &mut checked));
         }
+        if !module.rego_v1 {
+            v0_keywords(module, &scope, &mut checked);
+        }
     }
     checked
+}
+
+/// In Rego v0, `if`, `contains`, `in` and `every` are keywords only when imported from
+/// `future.keywords` (or with `import rego.v1`); OPA refuses a v0 module that uses them otherwise,
+/// where regorus reads them anyway.
+fn v0_keywords(module: &Module, scope: &Scope<'_>, checked: &mut Checked) {
+    let imported = |keyword: &str| {
+        scope.imports.values().any(|path| {
+            path == "future.keywords"
+                || path == "rego.v1"
+                || path.strip_prefix("future.keywords.") == Some(keyword)
+                // `every x in xs` brings `in` with it.
+                || (keyword == "in" && path == "future.keywords.every")
+        })
+    };
+    let text = module.package.span.source.get_contents();
+    for (keyword, line, column) in super::normalise::keyword_uses(text) {
+        if !imported(keyword) {
+            checked.errors.push(Finding {
+                module: scope.module.clone(),
+                line,
+                column,
+                message: format!(
+                    "`{keyword}` is a keyword in Rego v0 only after `import future.keywords.{keyword}` \
+                     (or `import rego.v1`); Gatekeeper refuses this template without it"
+                ),
+            });
+        }
+    }
 }
 
 /// What a call's name is resolved against.
@@ -447,7 +479,7 @@ impl Scope<'_> {
         if name == "print" || name.starts_with("internal.") {
             return;
         }
-        let span = fcn.span();
+        let span = leftmost(fcn).span();
         let at = |message: String| finding(self.module.clone(), span, message);
         let given = params.len();
         // A function of these modules: by its full path, relative to the package, or via an import.
@@ -489,6 +521,14 @@ impl Scope<'_> {
             }
         }
     }
+}
+
+/// The first name of a reference (`strings` in `strings.count`), where a call's text begins.
+fn leftmost(mut expr: &Expr) -> &Expr {
+    while let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = expr {
+        expr = refr;
+    }
+    expr
 }
 
 fn module_name(module: &Module) -> String {
@@ -669,18 +709,145 @@ fn visit_expr(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
 mod tests {
     use super::*;
 
+    /// Check `modules` (Rego v0 unless `v1`) and return the findings as `module:line:column message`.
+    fn findings(modules: &[&str], v1: bool) -> (Vec<String>, Vec<String>) {
+        let mut engine = engine(v1);
+        for (index, text) in modules.iter().enumerate() {
+            add_module(&mut engine, &format!("m{index}.rego"), text)
+                .unwrap_or_else(|e| panic!("module {index} does not parse: {e}"));
+        }
+        let checked = check(&mut engine);
+        let show = |f: &Finding| format!("{}:{}:{} {}", f.module, f.line, f.column, f.message);
+        (
+            checked.errors.iter().map(show).collect(),
+            checked.not_local.iter().map(show).collect(),
+        )
+    }
+
     #[test]
-    fn print_diff() {
-        let have: std::collections::BTreeSet<&str> = regorus::unstable::BUILTINS.keys().copied().collect();
-        for (name, arity, _) in BUILTINS {
-            match regorus::unstable::BUILTINS.get(name) {
-                None => println!("MISSING {name}"),
-                Some((_, a)) if a != arity => println!("ARITY {name} {a} vs {arity}"),
-                _ => {}
-            }
+    fn every_builtin_regorus_has_is_in_the_table() {
+        // The table is OPA's; regorus must not offer a builtin Gatekeeper's OPA lacks without the
+        // table saying so (its two internal set helpers aside).
+        for name in regorus::unstable::BUILTINS.keys() {
+            assert!(
+                name.starts_with("__builtin_") || builtin(name).is_some() || *name == "strings.split_n",
+                "regorus has {name}, which the table does not list"
+            );
         }
-        for name in have {
-            if builtin(name).is_none() { println!("EXTRA {name}"); }
-        }
+    }
+
+    #[test]
+    fn a_builtin_is_evaluated_not_local_or_unimplemented() {
+        assert_eq!(support("count"), Some((1, Support::Evaluated)));
+        assert_eq!(support("re_match"), Some((2, Support::Evaluated)), "our own builtin");
+        assert_eq!(support("http.send"), Some((1, Support::NotLocal(NETWORK))));
+        assert_eq!(support("graphql.parse"), Some((2, Support::NotLocal(UNIMPLEMENTED))));
+        assert_eq!(support("strings.split_n"), None, "newer than Gatekeeper's OPA");
+        assert_eq!(support("no.such"), None);
+    }
+
+    #[test]
+    fn an_undefined_function_is_refused_at_its_place() {
+        let (errors, _) = findings(
+            &["package t\n\nviolation[{\"msg\": m}] {\n  m := strings.no_such(input.x)\n}\n"],
+            false,
+        );
+        assert_eq!(errors, ["m0.rego:4:8 undefined function strings.no_such"]);
+    }
+
+    #[test]
+    fn a_wrong_arity_is_refused_for_builtins_and_own_functions() {
+        let (errors, _) = findings(
+            &[
+                "package t\n\nf(a, b) = a\n\nviolation[{\"msg\": m}] {\n  m := sprintf(\"%v\")\n  f(1)\n}\n",
+            ],
+            false,
+        );
+        assert_eq!(
+            errors,
+            [
+                "m0.rego:6:8 sprintf takes 2 arguments, called with 1 (arity mismatch)",
+                "m0.rego:7:3 function f takes 2 arguments, called with 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_output_argument_is_not_an_arity_mismatch() {
+        let (errors, _) = findings(&["package t\n\np { count([1], n); n == 1 }\n"], false);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn functions_resolve_through_packages_and_imports() {
+        let lib = "package lib.helpers\n\nname(o) = n { n := o.metadata.name }\n";
+        let main = "package t\n\nimport data.lib.helpers\nimport data.lib.helpers.name as nm\n\n\
+                    violation[{\"msg\": m}] {\n  m := helpers.name(input)\n  nm(input)\n  data.lib.helpers.name(input)\n}\n";
+        let (errors, _) = findings(&[main, lib], false);
+        assert!(errors.is_empty(), "{errors:?}");
+        let missing = "package t\n\nimport data.lib.helpers\n\np { helpers.other(input) }\n";
+        let (errors, _) = findings(&[missing, lib], false);
+        assert_eq!(errors, ["m0.rego:5:5 undefined function helpers.other"]);
+    }
+
+    #[test]
+    fn rule_conflicts_are_refused() {
+        let (errors, _) = findings(&["package t\n\nf(a) = 1\nf(a, b) = 2\n\ng = 1\ng(x) = 2\n"], false);
+        assert_eq!(
+            errors,
+            [
+                "m0.rego:4:1 rule conflict: function data.t.f takes 2 arguments here and 1 at line 3",
+                "m0.rego:7:1 rule conflict: data.t.g is a function here and a value rule at line 6",
+            ]
+        );
+    }
+
+    #[test]
+    fn network_and_runtime_calls_are_not_local_and_named() {
+        let (errors, not_local) = findings(
+            &["package t\n\nviolation[{\"msg\": \"x\"}] {\n  r := http.send({\"method\": \"get\"})\n  opa.runtime()\n}\n"],
+            false,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            not_local,
+            [
+                "m0.rego:4:8 http.send is not evaluable locally: it calls out over the network",
+                "m0.rego:5:3 opa.runtime is not evaluable locally: it reads the Gatekeeper process's own runtime",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_not_local_builtin_fails_when_evaluated_anyway() {
+        let mut engine = engine(true);
+        add_module(&mut engine, "m.rego", "package t\n\np := http.send({})\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let error = engine
+            .eval_rule("data.t.p".to_owned())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("http.send is not evaluable locally"), "{error}");
+    }
+
+    #[test]
+    fn v0_and_v1_syntax_follow_the_template() {
+        let v1_only = "package t\n\nviolation contains {\"msg\": \"x\"} if { input.a }\n";
+        assert_eq!(findings(&[v1_only], true), (vec![], vec![]));
+        // Rego v0 has these keywords only when imported.
+        let (errors, _) = findings(&[v1_only], false);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("m0.rego:3:11 `contains` is a keyword"), "{errors:?}");
+        assert!(errors[1].starts_with("m0.rego:3:33 `if` is a keyword"), "{errors:?}");
+        let imported = format!("package t\nimport future.keywords.if\nimport future.keywords.contains\n{}", &v1_only[10..]);
+        assert_eq!(findings(&[&imported], false), (vec![], vec![]));
+        // `contains(…)` the builtin and `input.in` the field are not keywords.
+        let names = "package t\n\np { contains(input.in, \"x\") }\n";
+        assert_eq!(findings(&[names], false), (vec![], vec![]));
+        // A v0 body in a v1 template is a syntax error at its place.
+        let v0_only = "package t\n\nviolation[{\"msg\": \"x\"}] { input.a }\n";
+        let v1 = add_module(&mut engine(true), "m.rego", v0_only).err().unwrap_or_default();
+        assert!(v1.contains("m.rego:3:"), "{v1}");
     }
 }
