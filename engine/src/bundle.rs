@@ -89,6 +89,15 @@ impl Bundle {
         }
     }
 
+    /// What the engines accept but want the author to know, at its place: calls in a
+    /// ConstraintTemplate's Rego that Palisade cannot evaluate locally.
+    pub fn warnings(&self) -> Vec<SourceError> {
+        self.gatekeeper
+            .templates()
+            .flat_map(|t| t.not_local.iter().cloned())
+            .collect()
+    }
+
     /// Load parsed documents of `file`. Nothing is added unless all of them load.
     pub fn add_documents(
         &mut self,

@@ -457,9 +457,7 @@ fn opa_conformance() {
     }
     for (note, _) in KNOWN_FAILURES {
         if !failures.iter().any(|(_, n, _)| n == note) {
-            problems.push(format!(
-                "{note} passes now: remove it from KNOWN_FAILURES"
-            ));
+            problems.push(format!("{note} passes now: remove it from KNOWN_FAILURES"));
         }
     }
     assert!(

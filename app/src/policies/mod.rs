@@ -199,10 +199,24 @@ pub struct Problem {
     pub line: usize,
     pub column: usize,
     pub message: String,
+    /// A warning does not stop a save: the engine accepts the draft but says something the author
+    /// should know (for example a Rego call Palisade cannot evaluate locally).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
+}
+
+impl Problem {
+    /// Whether any of `problems` stops a save (a warning does not).
+    pub fn any_blocking(problems: &[Problem]) -> bool {
+        problems.iter().any(|p| !p.warning)
+    }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.warning {
+            write!(f, "warning: ")?;
+        }
         write!(f, "{}", self.part.describe())?;
         if self.line > 0 {
             write!(f, ":{}", self.line)?;
@@ -237,11 +251,12 @@ pub enum SaveOutcome {
     Saved {
         policy_id: String,
         version: i64,
+        /// What the engine warned about in the saved version.
+        #[serde(default)]
+        warnings: Vec<Problem>,
     },
     /// The engine (or a check) refused the draft; nothing was written.
-    Invalid {
-        problems: Vec<Problem>,
-    },
+    Invalid { problems: Vec<Problem> },
 }
 
 /// A row of the policy list.

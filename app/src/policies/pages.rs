@@ -557,13 +557,23 @@ fn Workspace(detail: PolicyDetail, tab: RwSignal<Tab>, reload: RwSignal<u32>) ->
             let outcome = save_version(id, base, content, note).await;
             saving.busy.set(false);
             match outcome {
-                Ok(SaveOutcome::Saved { version, .. }) => {
-                    saving.problems.set(Vec::new());
-                    saving.status.set(Some(format!("Saved version {version}.")));
+                Ok(SaveOutcome::Saved {
+                    version, warnings, ..
+                }) => {
+                    let count = warnings.len();
+                    saving.problems.set(warnings);
+                    saving.status.set(Some(if count == 0 {
+                        format!("Saved version {version}.")
+                    } else {
+                        format!(
+                            "Saved version {version}, with {count} warning{}.",
+                            if count == 1 { "" } else { "s" }
+                        )
+                    }));
                     reload.update(|n| *n += 1);
                 }
                 Ok(SaveOutcome::Invalid { problems }) => {
-                    let count = problems.len();
+                    let count = problems.iter().filter(|p| !p.warning).count();
                     saving.problems.set(problems);
                     saving.status.set(Some(format!(
                         "Not saved: the engine found {count} problem{}.",
@@ -721,9 +731,15 @@ fn EditTab(draft: Draft, saving: Saving, save: Callback<()>) -> impl IntoView {
         spawn_local(async move {
             match check_policy(content).await {
                 Ok(problems) => {
-                    let count = problems.len();
+                    let count = problems.iter().filter(|p| !p.warning).count();
+                    let warnings = problems.len() - count;
                     saving.problems.set(problems);
-                    saving.status.set(Some(if count == 0 {
+                    saving.status.set(Some(if count == 0 && warnings > 0 {
+                        format!(
+                            "The engine accepts this draft, with {warnings} warning{}.",
+                            if warnings == 1 { "" } else { "s" }
+                        )
+                    } else if count == 0 {
                         "The engine accepts this draft.".into()
                     } else {
                         format!(
@@ -830,10 +846,11 @@ fn ProblemList(problems: Signal<Vec<Problem>>, on_pick: Callback<Problem>) -> im
                     };
                     let line = problem.line;
                     let picked = problem.clone();
+                    let (class, label) = if problem.warning { ("warning", "Warning: ") } else { ("", "") };
                     view! {
-                        <li>
+                        <li class=class>
                             <button type="button" class="link" data-testid="problem" data-line=line on:click=move |_| on_pick.run(picked.clone())>
-                                <strong>{place}</strong>": "{problem.message.clone()}
+                                {label}<strong>{place}</strong>": "{problem.message.clone()}
                             </button>
                         </li>
                     }

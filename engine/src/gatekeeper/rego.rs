@@ -74,13 +74,21 @@ pub const BUILTINS: &[(&str, u8, Support)] = &[
     ("crypto.parse_private_keys", 1, Support::Evaluated),
     ("crypto.sha1", 1, Support::Evaluated),
     ("crypto.sha256", 1, Support::Evaluated),
-    ("crypto.x509.parse_and_verify_certificates", 1, Support::Evaluated),
+    (
+        "crypto.x509.parse_and_verify_certificates",
+        1,
+        Support::Evaluated,
+    ),
     (
         "crypto.x509.parse_and_verify_certificates_with_options",
         2,
         Support::Evaluated,
     ),
-    ("crypto.x509.parse_certificate_request", 1, Support::Evaluated),
+    (
+        "crypto.x509.parse_certificate_request",
+        1,
+        Support::Evaluated,
+    ),
     ("crypto.x509.parse_certificates", 1, Support::Evaluated),
     ("crypto.x509.parse_keypair", 2, Support::Evaluated),
     ("crypto.x509.parse_rsa_private_key", 1, Support::Evaluated),
@@ -260,9 +268,11 @@ pub fn engine_with(v1: bool, strict: bool) -> regorus::Engine {
             let _ = engine.add_extension(
                 (*name).to_owned(),
                 *arity,
-                Box::new(move |_: Vec<regorus::Value>| -> anyhow::Result<regorus::Value> {
-                    Err(anyhow::anyhow!(message.clone()))
-                }),
+                Box::new(
+                    move |_: Vec<regorus::Value>| -> anyhow::Result<regorus::Value> {
+                        Err(anyhow::anyhow!(message.clone()))
+                    },
+                ),
             );
         }
     }
@@ -271,11 +281,7 @@ pub fn engine_with(v1: bool, strict: bool) -> regorus::Engine {
 
 /// Add one module to `engine` after the source normalisation every template gets (see
 /// [`super::normalise`]), returning its package path (`data.…`) and the rewrites applied.
-pub fn add_module(
-    engine: &mut regorus::Engine,
-    name: &str,
-    text: &str,
-) -> Result<String, String> {
+pub fn add_module(engine: &mut regorus::Engine, name: &str, text: &str) -> Result<String, String> {
     add_module_with(engine, name, text, Rewrites::ALL).map(|(package, _)| package)
 }
 
@@ -329,7 +335,7 @@ const UNIMPLEMENTED: &str = "Palisade does not implement this builtin yet";
 /// ConstraintTemplate does: every called function exists (a builtin of Gatekeeper's OPA, or a
 /// function defined in the modules) with that number of arguments, and no two rules conflict.
 pub fn check(engine: &mut regorus::Engine) -> Checked {
-    let modules: Vec<_> = engine.get_modules().iter().cloned().collect();
+    let modules = engine.get_modules().to_vec();
     let mut checked = Checked::default();
     let mut functions: BTreeMap<String, (usize, Finding)> = BTreeMap::new();
     let mut values: BTreeMap<String, Finding> = BTreeMap::new();
@@ -483,7 +489,9 @@ impl Scope<'_> {
         let at = |message: String| finding(self.module.clone(), span, message);
         let given = params.len();
         // A function of these modules: by its full path, relative to the package, or via an import.
-        let (head, rest) = name.split_once('.').map_or((name.as_str(), ""), |(h, r)| (h, r));
+        let (head, rest) = name
+            .split_once('.')
+            .map_or((name.as_str(), ""), |(h, r)| (h, r));
         let mut candidates = vec![format!("{}.{name}", self.package)];
         if name.starts_with("data.") {
             candidates.push(name.clone());
@@ -730,7 +738,9 @@ mod tests {
         // table saying so (its two internal set helpers aside).
         for name in regorus::unstable::BUILTINS.keys() {
             assert!(
-                name.starts_with("__builtin_") || builtin(name).is_some() || *name == "strings.split_n",
+                name.starts_with("__builtin_")
+                    || builtin(name).is_some()
+                    || *name == "strings.split_n",
                 "regorus has {name}, which the table does not list"
             );
         }
@@ -739,10 +749,21 @@ mod tests {
     #[test]
     fn a_builtin_is_evaluated_not_local_or_unimplemented() {
         assert_eq!(support("count"), Some((1, Support::Evaluated)));
-        assert_eq!(support("re_match"), Some((2, Support::Evaluated)), "our own builtin");
+        assert_eq!(
+            support("re_match"),
+            Some((2, Support::Evaluated)),
+            "our own builtin"
+        );
         assert_eq!(support("http.send"), Some((1, Support::NotLocal(NETWORK))));
-        assert_eq!(support("graphql.parse"), Some((2, Support::NotLocal(UNIMPLEMENTED))));
-        assert_eq!(support("strings.split_n"), None, "newer than Gatekeeper's OPA");
+        assert_eq!(
+            support("graphql.parse"),
+            Some((2, Support::NotLocal(UNIMPLEMENTED)))
+        );
+        assert_eq!(
+            support("strings.split_n"),
+            None,
+            "newer than Gatekeeper's OPA"
+        );
         assert_eq!(support("no.such"), None);
     }
 
@@ -792,7 +813,10 @@ mod tests {
 
     #[test]
     fn rule_conflicts_are_refused() {
-        let (errors, _) = findings(&["package t\n\nf(a) = 1\nf(a, b) = 2\n\ng = 1\ng(x) = 2\n"], false);
+        let (errors, _) = findings(
+            &["package t\n\nf(a) = 1\nf(a, b) = 2\n\ng = 1\ng(x) = 2\n"],
+            false,
+        );
         assert_eq!(
             errors,
             [
@@ -828,7 +852,10 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(error.contains("http.send is not evaluable locally"), "{error}");
+        assert!(
+            error.contains("http.send is not evaluable locally"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -838,16 +865,27 @@ mod tests {
         // Rego v0 has these keywords only when imported.
         let (errors, _) = findings(&[v1_only], false);
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].starts_with("m0.rego:3:11 `contains` is a keyword"), "{errors:?}");
-        assert!(errors[1].starts_with("m0.rego:3:33 `if` is a keyword"), "{errors:?}");
-        let imported = format!("package t\nimport future.keywords.if\nimport future.keywords.contains\n{}", &v1_only[10..]);
+        assert!(
+            errors[0].starts_with("m0.rego:3:11 `contains` is a keyword"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].starts_with("m0.rego:3:33 `if` is a keyword"),
+            "{errors:?}"
+        );
+        let imported = format!(
+            "package t\nimport future.keywords.if\nimport future.keywords.contains\n{}",
+            &v1_only[10..]
+        );
         assert_eq!(findings(&[&imported], false), (vec![], vec![]));
         // `contains(…)` the builtin and `input.in` the field are not keywords.
         let names = "package t\n\np { contains(input.in, \"x\") }\n";
         assert_eq!(findings(&[names], false), (vec![], vec![]));
         // A v0 body in a v1 template is a syntax error at its place.
         let v0_only = "package t\n\nviolation[{\"msg\": \"x\"}] { input.a }\n";
-        let v1 = add_module(&mut engine(true), "m.rego", v0_only).err().unwrap_or_default();
+        let v1 = add_module(&mut engine(true), "m.rego", v0_only)
+            .err()
+            .unwrap_or_default();
         assert!(v1.contains("m.rego:3:"), "{v1}");
     }
 }

@@ -11,7 +11,7 @@ use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
 use palisade_app::policies::{
-    self, ssr as service, Content, Mode, NewPolicy, PolicyFilter, SaveOutcome,
+    self, ssr as service, Content, Mode, NewPolicy, PolicyFilter, Problem, SaveOutcome,
 };
 use palisade_app::state::AppState;
 use palisade_app::AppError;
@@ -48,7 +48,9 @@ pub fn routes() -> Router<AppState> {
 /// A save refused by the engine: 400, with one problem per line as `part:line:column: message`.
 fn saved_or_invalid(outcome: SaveOutcome) -> Result<(String, i64), AppError> {
     match outcome {
-        SaveOutcome::Saved { policy_id, version } => Ok((policy_id, version)),
+        SaveOutcome::Saved {
+            policy_id, version, ..
+        } => Ok((policy_id, version)),
         SaveOutcome::Invalid { problems } => Err(AppError::Invalid(
             problems
                 .iter()
@@ -86,7 +88,7 @@ async fn check_policy(
     caller.require(Action::Read)?;
     let problems = service::validate::check(&content).problems;
     Ok(Json(
-        json!({ "valid": problems.is_empty(), "problems": problems }),
+        json!({ "valid": !Problem::any_blocking(&problems), "problems": problems }),
     ))
 }
 

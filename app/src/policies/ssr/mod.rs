@@ -237,6 +237,7 @@ pub async fn create(
                             "{name:?} is not a valid name: lower-case letters, digits, `-` and \
                              `.`, starting and ending with a letter or digit"
                         ),
+                        warning: false,
                     }],
                 });
             }
@@ -250,11 +251,12 @@ pub async fn create(
     };
     let content = tidy(content);
     let checked = validate::check(&content);
-    if !checked.problems.is_empty() {
+    if crate::policies::Problem::any_blocking(&checked.problems) {
         return Ok(SaveOutcome::Invalid {
             problems: checked.problems,
         });
     }
+    let warnings = checked.problems.clone();
     let (Some(engine), Some(name)) = (checked.engine, checked.name.clone()) else {
         return Err(AppError::internal(
             "creating a policy",
@@ -317,6 +319,7 @@ pub async fn create(
     Ok(SaveOutcome::Saved {
         policy_id: id,
         version: 1,
+        warnings,
     })
 }
 
@@ -348,11 +351,12 @@ pub async fn save(
     let row = find(db, key).await?;
     let content = tidy(content);
     let checked = validate::check(&content);
-    if !checked.problems.is_empty() {
+    if crate::policies::Problem::any_blocking(&checked.problems) {
         return Ok(SaveOutcome::Invalid {
             problems: checked.problems,
         });
     }
+    let warnings = checked.problems.clone();
     if checked.engine != Some(row.engine()) {
         return Ok(SaveOutcome::Invalid {
             problems: vec![crate::policies::Problem {
@@ -363,6 +367,7 @@ pub async fn save(
                     "this policy is a {}; a different engine needs a policy of its own",
                     row.engine().label()
                 ),
+                warning: false,
             }],
         });
     }
@@ -376,6 +381,7 @@ pub async fn save(
                     "metadata.name must stay {:?}: clusters know the policy by that name",
                     row.name
                 ),
+                warning: false,
             }],
         });
     }
@@ -432,6 +438,7 @@ pub async fn save(
     Ok(SaveOutcome::Saved {
         policy_id: row.id,
         version: number,
+        warnings,
     })
 }
 

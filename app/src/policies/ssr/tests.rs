@@ -92,7 +92,9 @@ async fn audit_actions(db: &Db) -> Vec<String> {
 
 fn saved(outcome: SaveOutcome) -> (String, i64) {
     match outcome {
-        SaveOutcome::Saved { policy_id, version } => (policy_id, version),
+        SaveOutcome::Saved {
+            policy_id, version, ..
+        } => (policy_id, version),
         SaveOutcome::Invalid { problems } => panic!("not saved: {problems:?}"),
     }
 }

@@ -39,6 +39,7 @@ fn problem(part: Part, line: usize, column: usize, message: impl Into<String>) -
         line,
         column,
         message: message.into(),
+        warning: false,
     }
 }
 
@@ -177,12 +178,16 @@ fn check_source(source: &str, checked: &mut Checked) {
         annotation("palisade.dev/category").filter(|c| CATEGORIES.contains(&c.as_str()));
     // The engine itself: CEL and Rego compile, bindings refer to their policies, levels exist.
     let mut bundle = palisade_engine::bundle::Bundle::default();
-    if let Err(errors) = bundle.add_source(SOURCE_FILE, source) {
-        problems.extend(
+    match bundle.add_source(SOURCE_FILE, source) {
+        Err(errors) => problems.extend(
             errors
                 .into_iter()
                 .map(|e| from_source_error(Part::Source, e)),
-        );
+        ),
+        Ok(()) => problems.extend(bundle.warnings().into_iter().map(|e| Problem {
+            warning: true,
+            ..from_source_error(Part::Source, e)
+        })),
     }
 }
 

@@ -85,7 +85,9 @@ fn cast_array(args: &[Value]) -> Result<Value, String> {
 fn cast_set(args: &[Value]) -> Result<Value, String> {
     match args.first() {
         Some(v @ Value::Set(_)) => Ok(v.clone()),
-        Some(Value::Array(items)) => Ok(Value::from(items.iter().cloned().collect::<BTreeSet<_>>())),
+        Some(Value::Array(items)) => {
+            Ok(Value::from(items.iter().cloned().collect::<BTreeSet<_>>()))
+        }
         other => Err(format!(
             "operand 1 must be one of {{array, set}} but got {}",
             other.map_or("nothing", type_name)

@@ -4,8 +4,10 @@
 use super::Builtin;
 use regorus::Value;
 
-pub(super) const BUILTINS: &[(&str, u8, Builtin)] =
-    &[("json.is_valid", 1, json_is_valid), ("yaml.is_valid", 1, yaml_is_valid)];
+pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[
+    ("json.is_valid", 1, json_is_valid),
+    ("yaml.is_valid", 1, yaml_is_valid),
+];
 
 fn json_is_valid(args: &[Value]) -> Result<Value, String> {
     Ok(Value::from(match args.first() {
