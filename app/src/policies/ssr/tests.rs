@@ -650,3 +650,38 @@ fn content_hashes_change_with_any_part() {
     assert_ne!(content_hash(&content), content_hash(&other));
     assert_eq!(content_hash(&content).len(), 64);
 }
+
+#[test]
+fn rego_is_checked_at_save_as_gatekeeper_admits_it() {
+    let blank = templates::blank(Engine::Gatekeeper, "require-owner");
+    let line = "msg := \"every pod needs an owner label\"";
+    assert!(blank.source.contains(line));
+    // A call Palisade never evaluates is a warning at its place; the draft still saves.
+    let mut content = blank.clone();
+    content.source = blank.source.replace(
+        line,
+        "msg := sprintf(\"%v\", [http.send({\"method\": \"get\", \"url\": \"https://x\"}).status_code])",
+    );
+    let problems = validate::check(&content).problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].warning);
+    assert!(!crate::policies::Problem::any_blocking(&problems));
+    assert_eq!((problems[0].line, problems[0].column), (17, 31));
+    assert!(
+        problems[0]
+            .message
+            .contains("http.send is not evaluable locally"),
+        "{problems:?}"
+    );
+    // An undefined function is refused, at its line and column.
+    content.source = blank.source.replace(line, "msg := strings.no_such(\"x\")");
+    let problems = validate::check(&content).problems;
+    assert!(crate::policies::Problem::any_blocking(&problems));
+    assert_eq!((problems[0].line, problems[0].column), (17, 16));
+    assert!(
+        problems[0]
+            .message
+            .contains("undefined function strings.no_such"),
+        "{problems:?}"
+    );
+}
