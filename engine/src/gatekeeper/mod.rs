@@ -19,10 +19,12 @@
 //! Before compiling, [`normalise`] rewrites four Rego v0 forms that regorus 0.14.1 reads differently
 //! from OPA; each rewrite keeps lines in place and is listed in [`Template::rewrites`].
 //!
+//! The Rego goes through [`rego`]: the engine set up as Gatekeeper's OPA, and the checks Gatekeeper
+//! makes when a template is created (undefined functions, arity, rule conflicts, v0 keywords).
+//!
 //! Not covered: schema validation of `spec.parameters` against the template's openAPIV3Schema,
-//! `external_data`, expansion templates, Gatekeeper's restriction of `data.*` references to
-//! `data.lib.*` and `data.inventory`, and a call of an undefined function, which regorus reports only
-//! when the call is evaluated (then as the constraint's error) where OPA refuses the template. A
+//! `external_data`, expansion templates, and Gatekeeper's restriction of `data.*` references to
+//! `data.lib.*` and `data.inventory`. A
 //! `K8sNativeValidation` (CEL) entry next to the Rego is not run; a template with only CEL is
 //! reported as not evaluable.
 
