@@ -972,4 +972,111 @@ metadata:
             "{review:?}"
         );
     }
+
+    /// A template of one's own in Rego v1, with a Constraint matching Pods.
+    fn own_template(rego: &str) -> Library {
+        let indented: String = rego.lines().map(|l| format!("            {l}\n")).collect();
+        let text = format!(
+            "apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sown
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sOwn
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      code:
+      - engine: Rego
+        source:
+          version: v1
+          rego: |
+{indented}---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sOwn
+metadata:
+  name: own
+spec: {{}}
+"
+        );
+        let documents = parse_documents("own.yaml", &text).unwrap();
+        Library::from_documents("own.yaml", &documents).unwrap()
+    }
+
+    fn annotated_pod(expires: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "p", "namespace": "a", "annotations": {"expires": expires}}})
+    }
+
+    #[test]
+    fn time_builtins_evaluate_as_in_gatekeeper() {
+        // Before: "could not find function time.parse_rfc3339_ns" made every Pod a violation.
+        let lib = own_template(
+            "package k8sown\n\nviolation contains {\"msg\": \"expired\"} if {\n  \
+             expires := time.parse_rfc3339_ns(input.review.object.metadata.annotations.expires)\n  \
+             expires < time.parse_rfc3339_ns(\"2026-01-01T00:00:00Z\")\n}\n",
+        );
+        let review = |expires: &str| {
+            lib.review_object(
+                &annotated_pod(expires),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap()
+        };
+        assert!(review("2030-06-01T00:00:00Z").violations.is_empty());
+        let expired = review("2020-06-01T00:00:00+02:00");
+        assert_eq!(expired.violations.len(), 1, "{expired:?}");
+        assert_eq!(expired.violations[0].message, "expired");
+        assert!(expired.not_evaluable.is_empty());
+    }
+
+    #[test]
+    fn a_template_calling_the_network_is_not_evaluable_and_says_where() {
+        let lib = own_template(
+            "package k8sown\n\nviolation contains {\"msg\": \"x\"} if {\n  \
+             r := http.send({\"method\": \"get\", \"url\": \"https://example.com\"})\n  r.status_code != 200\n}\n",
+        );
+        let template = lib.templates().next().unwrap();
+        assert_eq!(template.not_local.len(), 1);
+        // The Rego starts on line 17 of the file; the call is on its fourth line.
+        let at = (template.not_local[0].line, template.not_local[0].column);
+        assert_eq!(at, (20, 20), "{:?}", template.not_local);
+        let review = lib
+            .review_object(
+                &annotated_pod("x"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap();
+        assert!(review.violations.is_empty(), "never guessed: {review:?}");
+        assert_eq!(review.not_evaluable.len(), 1);
+        assert!(
+            review.not_evaluable[0]
+                .reason
+                .contains("http.send is not evaluable locally"),
+            "{review:?}"
+        );
+    }
+
+    #[test]
+    fn an_undefined_function_is_refused_when_the_template_loads() {
+        let text = TEMPLATE.replace(
+            "          input.parameters.user\n",
+            "          strings.no_such(input.parameters.user)\n",
+        );
+        assert_ne!(text, TEMPLATE);
+        let documents = parse_documents("demo.yaml", &text).unwrap();
+        let errors = Library::from_documents("demo.yaml", &documents).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .message
+                .contains("undefined function strings.no_such"),
+            "{errors:?}"
+        );
+        assert!(errors[0].line > 1 && errors[0].column > 1, "{errors:?}");
+    }
 }
