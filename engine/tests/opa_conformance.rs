@@ -113,8 +113,6 @@ const GATEKEEPER_GROUPS: &[&str] = &[
 /// honest: an entry that no longer matches a failing case makes the test fail, so it leaves the
 /// list when its cases pass.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    ("casts/", "the output-argument form `cast_x(v, out)` of a builtin Palisade supplies itself: regorus 0.14.1 knows output arguments only of its own builtins"),
-    ("sets/set_diff: refs", "the output-argument form of `set_diff`, as for casts"),
     ("withkeyword/builtin", "`with` replacing a builtin by another builtin or mocking `http.send`/`io.jwt`: regorus 0.14.1 refuses builtin-to-builtin replacement"),
     ("withkeyword/function: direct call, built-in replacement", "as above: a builtin as the replacement"),
     ("globmatch/empty pattern alternative", "regorus's glob matcher reads an empty alternative `{,a}` as matching nothing"),

@@ -36,6 +36,13 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     all().map(|(name, _, _)| *name)
 }
 
+/// The number of arguments of the builtin of this module called `name`.
+pub fn arity(name: &str) -> Option<u8> {
+    all()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, arity, _)| *arity)
+}
+
 /// Register every builtin of this module on `engine`. With `strict`, a builtin error is an
 /// evaluation error; without, the call is undefined (OPA's default, and Gatekeeper's).
 pub(crate) fn register(engine: &mut regorus::Engine, strict: bool) {
