@@ -7,8 +7,10 @@
 //! [`register`].
 
 mod collections;
+mod crypto;
 mod deprecated;
 mod encoding;
+mod jwt;
 mod net;
 mod strings;
 mod time;
@@ -23,8 +25,10 @@ pub(crate) type Builtin = fn(&[Value]) -> Result<Value, String>;
 fn all() -> impl Iterator<Item = &'static (&'static str, u8, Builtin)> {
     collections::BUILTINS
         .iter()
+        .chain(crypto::BUILTINS)
         .chain(deprecated::BUILTINS)
         .chain(encoding::BUILTINS)
+        .chain(jwt::BUILTINS)
         .chain(net::BUILTINS)
         .chain(strings::BUILTINS)
         .chain(time::BUILTINS)

@@ -49,10 +49,15 @@ pub(super) fn rewrite(engine: &regorus::Engine, text: &str) -> String {
             };
             let output_span = output.span();
             let (start, end) = (output_span.start as usize, output_span.end as usize);
-            // Remove `, out` (or just `out` for a builtin without arguments).
-            let remove_from = match arity.checked_sub(1).and_then(|i| params.get(i)) {
-                Some(previous) => previous.span().end as usize,
-                None => start,
+            // Remove `, out` (or just `out` for a builtin without arguments). The comma is searched
+            // for in the text: a string argument's span leaves out its closing quote.
+            let remove_from = if arity == 0 {
+                start
+            } else {
+                match text.get(..start).and_then(|before| before.rfind(',')) {
+                    Some(comma) => comma,
+                    None => return,
+                }
             };
             let removed = text.get(remove_from..end).unwrap_or("\n");
             let output_text = text.get(start..end).unwrap_or("\n");
@@ -89,6 +94,12 @@ mod tests {
         assert_eq!(
             rewrite(&engine, text),
             "package t\n\np = x {\n  x = cast_set([1, 1])\n}\n\nq { count([1], n) }\n"
+        );
+        let v1 = super::super::engine(true);
+        let text = "package t\n\np contains h if {\n\tcrypto.md5(\"a, b\", h)\n}\n";
+        assert_eq!(
+            rewrite(&v1, text),
+            "package t\n\np contains h if {\n\th = crypto.md5(\"a, b\")\n}\n"
         );
     }
 
