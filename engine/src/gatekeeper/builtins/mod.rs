@@ -15,6 +15,7 @@ mod net;
 mod strings;
 mod time;
 mod units;
+mod uri;
 
 use regorus::Value;
 
@@ -33,6 +34,7 @@ fn all() -> impl Iterator<Item = &'static (&'static str, u8, Builtin)> {
         .chain(strings::BUILTINS)
         .chain(time::BUILTINS)
         .chain(units::BUILTINS)
+        .chain(uri::BUILTINS)
 }
 
 /// The names of the builtins this module provides.
