@@ -437,7 +437,7 @@ pub fn operations() -> Vec<Operation> {
             }), json!({ "from": "yaml", "source": EXAMPLE_SOURCE }))),
             detail_schema(), 201),
         op("POST", "/api/v1/policies/check", Action::Read, "check_policy",
-            "Validate a draft with the engine without saving it: every problem with its part (source, params, controls, policy or {test: index}), line and column.",
+            "Validate a draft with the engine without saving it: every problem with its part (source, params, controls, policy or {test: index}), line and column. A problem with `warning: true` (for example a Rego call that cannot be evaluated locally) does not make the draft invalid.",
             Some((content_schema(), json!({ "source": EXAMPLE_SOURCE }))),
             json!({ "type": "object", "properties": { "valid": { "type": "boolean" }, "problems": { "type": "array" } } }), 200),
         op("GET", "/api/v1/policies/{id}", Action::Read, "get_policy",
