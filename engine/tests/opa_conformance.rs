@@ -125,9 +125,6 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
     ("aggregates/member check set with with both key and value", "regorus answers `k, v in set` undefined where OPA answers true"),
     ("negation/not-body", "OPA 1.17's improved negation (`future.keywords.not`, `not { … }` bodies) is not in regorus 0.14.1"),
     ("replacen/semantics/", "regorus's strings.replace_n replaces pattern after pattern; Go's Replacer (OPA's) scans once, leftmost match first"),
-    ("netcidrintersects/", "net.cidr_intersects is not implemented yet: a template calling it is reported not evaluable locally"),
-    ("netcidrmerge/", "net.cidr_merge is not implemented yet: a template calling it is reported not evaluable locally"),
-    ("netcidrcontainsmatches/", "net.cidr_contains_matches is not implemented yet: a template calling it is reported not evaluable locally"),
     ("time/parse duration nanos", "OPA's time.parse_duration_ns also reads days, weeks and years; regorus's does not"),
 ];
 
@@ -264,7 +261,10 @@ fn run_case(group: &str, case: &Value, v1: bool) -> Outcome {
             // OPA's text may carry a place prefix ("test-0.rego:4: eval_type_error: …"); its last
             // part is the message proper.
             let message = wanted.rsplit(": eval_").next().unwrap_or(wanted);
-            let message = message.split_once(": ").filter(|(code, _)| code.ends_with("_error")).map_or(message, |(_, m)| m);
+            let message = message
+                .split_once(": ")
+                .filter(|(code, _)| code.ends_with("_error"))
+                .map_or(message, |(_, m)| m);
             let same_text = !message.is_empty() && error.contains(message);
             if !same_text && !message.is_empty() && std::env::var_os("OPA_SHOW_TEXTS").is_some() {
                 println!("  TEXT want {message:?}, got {:?}", first_line(&error));
