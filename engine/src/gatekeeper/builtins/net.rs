@@ -225,14 +225,17 @@ fn range_to_nets(mut first: u128, last: u128, v4: bool) -> Vec<Net> {
     nets
 }
 
+/// A range being merged: first and last address, and the network as given (with its text for a
+/// bare address) while it is not merged with another.
+type Range = (u128, u128, Option<(Net, Option<String>)>);
+
 fn merge(args: &[Value]) -> Result<Value, String> {
     let elements: Vec<&Value> = match args.first() {
         Some(Value::Array(items)) => items.iter().collect(),
         Some(Value::Set(items)) => items.iter().collect(),
         _ => return Err("operand must be an array".to_owned()),
     };
-    // (first, last, the network as given when not merged with another).
-    let mut ranges: Vec<(u128, u128, Option<(Net, Option<String>)>)> = Vec::new();
+    let mut ranges: Vec<Range> = Vec::new();
     for element in elements {
         let (net, text) = merge_element(element)?;
         ranges.push((net.first, net.last(), Some((net, text))));
