@@ -124,8 +124,6 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
     ("walkbuiltin/array path not overwritten", "regorus's `walk` loses paths through arrays of objects in this case"),
     ("aggregates/member check set with with both key and value", "regorus answers `k, v in set` undefined where OPA answers true"),
     ("negation/not-body", "OPA 1.17's improved negation (`future.keywords.not`, `not { … }` bodies) is not in regorus 0.14.1"),
-    ("replacen/semantics/", "regorus's strings.replace_n replaces pattern after pattern; Go's Replacer (OPA's) scans once, leftmost match first"),
-    ("time/parse duration nanos", "OPA's time.parse_duration_ns also reads days, weeks and years; regorus's does not"),
 ];
 
 /// What marks a case as testing something Gatekeeper's OPA (v1.17.1) does not have: such a case is
