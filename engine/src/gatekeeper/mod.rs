@@ -1079,4 +1079,27 @@ spec: {{}}
         );
         assert!(errors[0].line > 1 && errors[0].column > 1, "{errors:?}");
     }
+
+    #[test]
+    fn builtins_palisade_supplies_evaluate_in_a_template() {
+        // net.cidr_intersects is one of the engine's own builtins, registered only where called.
+        let lib = own_template(
+            "package k8sown\n\nviolation contains {\"msg\": \"inside\"} if {\n  \
+             net.cidr_intersects(input.review.object.metadata.annotations.expires, \"10.0.0.0/8\")\n}\n",
+        );
+        let review = |cidr: &str| {
+            lib.review_object(
+                &annotated_pod(cidr),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap()
+            .violations
+            .len()
+        };
+        assert_eq!(review("10.1.0.0/16"), 1);
+        assert_eq!(review("192.168.0.0/16"), 0);
+        // A builtin error is undefined, as in OPA: no violation, no error.
+        assert_eq!(review("not a cidr"), 0);
+    }
 }

@@ -337,7 +337,7 @@ fn compile(
         vec![SourceError::new(file, line, column, message.trim())]
     };
 
-    let mut engine = rego::engine(source.v1);
+    let mut engine = rego::template_engine(source.v1);
     let mut package = String::new();
     for (index, (module, text)) in modules.iter().enumerate() {
         let (added, applied) =
@@ -356,6 +356,7 @@ fn compile(
             .map(|f| finding_error(file, document, &modules, f))
             .collect());
     }
+    rego::register_called(&mut engine, &checked);
     let not_local: Vec<SourceError> = checked
         .not_local
         .iter()

@@ -49,10 +49,16 @@ pub fn arity(name: &str) -> Option<u8> {
         .map(|(_, arity, _)| *arity)
 }
 
-/// Register every builtin of this module on `engine`. With `strict`, a builtin error is an
+/// Register the builtins of this module on `engine`: all of them, or only those `wanted` names.
+/// Every extension an engine carries is copied each time the engine is cloned for an evaluation,
+/// so a template's engine gets only the ones it calls. With `strict`, a builtin error is an
 /// evaluation error; without, the call is undefined (OPA's default, and Gatekeeper's).
-pub(crate) fn register(engine: &mut regorus::Engine, strict: bool) {
-    for (name, arity, builtin) in all() {
+pub(crate) fn register(
+    engine: &mut regorus::Engine,
+    strict: bool,
+    wanted: Option<&dyn Fn(&str) -> bool>,
+) {
+    for (name, arity, builtin) in all().filter(|(name, _, _)| wanted.is_none_or(|w| w(name))) {
         let (name, builtin) = (*name, *builtin);
         // A fresh engine has no extensions, so the name is free.
         let _ = engine.add_extension(

@@ -24,6 +24,8 @@ pub struct Checked {
     /// What Gatekeeper refuses when the template is created: undefined functions, wrong arity,
     /// conflicting rules.
     pub errors: Vec<Finding>,
+    /// The builtins the modules call, by name.
+    pub called: std::collections::BTreeSet<String>,
     /// Calls Gatekeeper accepts but Palisade cannot evaluate locally (network, runtime, or a builtin
     /// Palisade does not implement). A template with any of these is not evaluable locally.
     pub not_local: Vec<Finding>,
@@ -233,6 +235,7 @@ impl Scope<'_> {
                 .errors
                 .push(at(format!("undefined function {name}"))),
             Some((arity, support)) => {
+                checked.called.insert(name.clone());
                 let arity = usize::from(arity);
                 if given != arity && given != arity + 1 {
                     checked.errors.push(at(format!(

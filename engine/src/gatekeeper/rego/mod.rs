@@ -255,13 +255,28 @@ pub fn engine(v1: bool) -> regorus::Engine {
     engine_with(v1, false)
 }
 
+/// An engine for a template: as [`engine`], but without Palisade's own builtins until
+/// [`register_called`] adds those the template calls (an engine is cloned for every evaluation,
+/// with every extension it carries).
+pub fn template_engine(v1: bool) -> regorus::Engine {
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(!v1);
+    engine.set_strict_builtin_errors(false);
+    engine
+}
+
+/// Register on `engine` Palisade's own builtins among those `checked` found called.
+pub fn register_called(engine: &mut regorus::Engine, checked: &Checked) {
+    super::builtins::register(engine, false, Some(&|name| checked.called.contains(name)));
+}
+
 /// [`engine`], with builtin errors as evaluation errors when `strict` (OPA's `strict-builtin-errors`;
 /// the conformance cases ask for it, Gatekeeper never does).
 pub fn engine_with(v1: bool, strict: bool) -> regorus::Engine {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(!v1);
     engine.set_strict_builtin_errors(strict);
-    super::builtins::register(&mut engine, strict);
+    super::builtins::register(&mut engine, strict, None);
     for (name, arity, support) in BUILTINS {
         if let Support::NotLocal(reason) = support {
             let message = not_local_message(name, reason);
