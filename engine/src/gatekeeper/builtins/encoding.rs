@@ -1,5 +1,6 @@
 //! `json.is_valid` and `yaml.is_valid`: OPA answers false for any argument that is not a valid
-//! document in a string, where regorus fails on a non-string.
+//! document in a string, where regorus fails on a non-string. `json.match_schema`: OPA answers
+//! `[true, []]` for a match, regorus `[true, null]`.
 
 use super::Builtin;
 use regorus::Value;
@@ -7,7 +8,20 @@ use regorus::Value;
 pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("json.is_valid", 1, json_is_valid),
     ("yaml.is_valid", 1, yaml_is_valid),
+    ("json.match_schema", 2, match_schema),
 ];
+
+fn match_schema(args: &[Value]) -> Result<Value, String> {
+    let answer = super::regorus_builtin("json.match_schema", args)?;
+    Ok(match &answer {
+        Value::Array(pair)
+            if pair.len() == 2 && matches!(pair.get(1), Some(Value::Null | Value::Undefined)) =>
+        {
+            Value::from(vec![pair[0].clone(), Value::new_array()])
+        }
+        _ => answer,
+    })
+}
 
 fn json_is_valid(args: &[Value]) -> Result<Value, String> {
     Ok(Value::from(match args.first() {

@@ -4,8 +4,7 @@
 //! an exponent of five digits or more the same way (no real quantity comes near), and hand
 //! everything else to regorus's own implementation, which agrees with OPA on the rest.
 
-use regorus::unstable::{Expr, Ref, Span};
-use regorus::{Source, Value};
+use regorus::Value;
 
 use super::{string_arg, Builtin};
 
@@ -45,35 +44,7 @@ fn guarded(name: &'static str, args: &[Value]) -> Result<Value, String> {
     if exponent_too_large(text) {
         return Err("exponent too large".to_owned());
     }
-    let Some((builtin, _)) = regorus::unstable::BUILTINS.get(name) else {
-        return Err(format!("{name} is not available"));
-    };
-    // regorus's builtins want the call's place for their messages; this one is synthetic.
-    let source =
-        Source::from_contents(name.to_owned(), text.to_owned()).map_err(|e| e.to_string())?;
-    let span = Span {
-        source,
-        line: 1,
-        col: 1,
-        start: 0,
-        end: 0,
-    };
-    let params = [Ref::new(Expr::String {
-        span: span.clone(),
-        value: args[0].clone(),
-        eidx: 0,
-    })];
-    builtin(&span, &params, args, true).map_err(|e| {
-        let message = e.to_string();
-        message
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or(&message)
-            .trim()
-            .trim_start_matches("error: ")
-            .to_owned()
-    })
+    super::regorus_builtin(name, args)
 }
 
 #[cfg(test)]
