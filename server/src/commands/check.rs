@@ -153,6 +153,9 @@ fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
     if !errors.is_empty() {
         return Err(errors);
     }
+    for warning in bundle.warnings() {
+        eprintln!("palisade: warning: {warning}");
+    }
     let unbound = bundle.unbound_policies();
     if !unbound.is_empty() {
         eprintln!(

@@ -251,3 +251,104 @@ fn check_reports_bad_input_with_exit_2_and_the_place() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Gatekeeper template of one's own, with a Constraint on Pods; `RULE_BODY` is its rule's body.
+const TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sowner
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sOwner
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8sowner
+
+        violation[{"msg": msg}] {
+          RULE_BODY
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sOwner
+metadata:
+  name: owner
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+"#;
+
+#[test]
+fn check_refuses_rego_gatekeeper_would_refuse_and_warns_about_what_it_cannot_run() {
+    let dir = scratch_dir("palisade_rego");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: team\n  labels: {owner: me}\nspec:\n  containers:\n  - name: c\n    image: nginx\n";
+    std::fs::write(dir.join("pod.yaml"), pod).unwrap();
+    let write = |name: &str, body: &str| {
+        std::fs::write(dir.join(name), TEMPLATE.replace("RULE_BODY", body)).unwrap();
+    };
+    write(
+        "undefined.yaml",
+        "msg := strings.no_such(input.review.object.metadata.name)",
+    );
+    write("arity.yaml", "msg := sprintf(\"owner %v\")");
+    write(
+        "network.yaml",
+        "r := http.send({\"method\": \"get\", \"url\": \"https://example.com\"})\n          msg := r.body",
+    );
+    write(
+        "builtins.yaml",
+        "not re_match(\"^[a-z]+$\", input.review.object.metadata.labels.owner)\n          msg := \"bad owner\"",
+    );
+
+    // Refused as Gatekeeper refuses the template, at the call's line (16) and column.
+    let undefined = palisade(&["check", "--policy", "undefined.yaml", "pod.yaml"], &dir);
+    let err = stderr(&undefined);
+    assert_eq!(undefined.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("undefined.yaml:16:18:") && err.contains("undefined function strings.no_such"),
+        "{err}"
+    );
+    let arity = palisade(&["check", "--policy", "arity.yaml", "pod.yaml"], &dir);
+    let err = stderr(&arity);
+    assert_eq!(arity.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("arity.yaml:16:18:") && err.contains("arity mismatch"),
+        "{err}"
+    );
+
+    // Accepted with a warning at its place; the template is not evaluable, never guessed.
+    let network = palisade(&["check", "--policy", "network.yaml", "pod.yaml"], &dir);
+    let err = stderr(&network);
+    assert_eq!(network.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("palisade: warning: network.yaml:16:16:")
+            && err.contains("http.send is not evaluable locally"),
+        "{err}"
+    );
+    assert!(
+        stdout(&network).contains("not evaluable"),
+        "{}",
+        stdout(&network)
+    );
+
+    // A deprecated v0 builtin Palisade supplies itself evaluates.
+    let builtins = palisade(&["check", "--policy", "builtins.yaml", "pod.yaml"], &dir);
+    assert_eq!(
+        builtins.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&builtins),
+        stderr(&builtins)
+    );
+    std::fs::write(
+        dir.join("pod.yaml"),
+        pod.replace("owner: me", "owner: Me-1"),
+    )
+    .unwrap();
+    let denied = palisade(&["check", "--policy", "builtins.yaml", "pod.yaml"], &dir);
+    assert_eq!(denied.status.code(), Some(1), "{}", stdout(&denied));
+    assert!(stdout(&denied).contains("bad owner"), "{}", stdout(&denied));
+    let _ = std::fs::remove_dir_all(&dir);
+}
