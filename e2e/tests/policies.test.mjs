@@ -145,3 +145,64 @@ test('the list finds the policy and the staging tab renders each mode', async ()
   await page.waitForSelector('[data-testid="no-matches"]');
   assert.deepEqual(problems, []);
 });
+
+// A Gatekeeper template whose Rego calls the network: Gatekeeper accepts it, Palisade never runs it.
+const NETWORK_TEMPLATE = `apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8scallsout
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sCallsOut
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8scallsout
+
+        violation[{"msg": msg}] {
+          r := http.send({"method": "get", "url": "https://example.com"})
+          msg := r.body
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sCallsOut
+metadata:
+  name: calls-out
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+`;
+
+test('Rego is checked as Gatekeeper admits it: a network call is a warning at its line, an undefined function is refused', async () => {
+  await page.goto(`${server.url}/policies/new`, { waitUntil: 'networkidle' });
+  await hydrated();
+  await page.fill('[data-testid="paste-yaml"]', NETWORK_TEMPLATE);
+  await page.click('[data-testid="create-from-yaml"]');
+  await page.waitForURL(/\/policies\/[0-9a-f]{32}$/);
+  await page.waitForSelector('[data-testid="policy-title"]');
+
+  await openTab('edit');
+  const callLine = NETWORK_TEMPLATE.split('\n').findIndex((l) => l.includes('http.send')) + 1;
+  await page.click('[data-testid="check-policy"]');
+  const warning = page.locator('[data-testid="problems"] li.warning [data-testid="problem"]').first();
+  await warning.waitFor();
+  assert.equal(await warning.getAttribute('data-line'), String(callLine));
+  assert.match(await warning.textContent(), /Warning: .*http\.send is not evaluable locally/);
+  assert.match(await page.textContent('[data-testid="save-status"]'), /accepts this draft, with 1 warning/);
+  await page.waitForSelector(`[data-testid="gutter"] .gutter-line.has-warning[data-line="${callLine}"]`);
+  await page.screenshot({ path: join(OUTPUT, 'policy-rego-warning.png'), fullPage: true });
+
+  const editor = page.locator('[data-testid="source-editor"]');
+  const source = await editor.inputValue();
+  await editor.fill(source.replace('msg := r.body', 'msg := strings.no_such(r.body)'));
+  await editor.press(process.platform === 'darwin' ? 'Meta+s' : 'Control+s');
+  await page.waitForFunction(() => /Not saved/.test(document.querySelector('[data-testid="save-status"]')?.textContent ?? ''));
+  const refused = page.locator('[data-testid="problems"] li:not(.warning) [data-testid="problem"]').first();
+  await refused.waitFor();
+  assert.equal(await refused.getAttribute('data-line'), String(callLine + 1));
+  assert.match(await refused.textContent(), /undefined function strings\.no_such/);
+  await page.waitForSelector(`[data-testid="gutter"] .gutter-line.has-error[data-line="${callLine + 1}"]`);
+  assert.deepEqual(problems, []);
+});

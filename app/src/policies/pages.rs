@@ -770,17 +770,21 @@ fn EditTab(draft: Draft, saving: Saving, save: Callback<()>) -> impl IntoView {
                 <div class="gutter" aria-hidden="true" node_ref=gutter data-testid="gutter">
                     {move || {
                         let lines = draft.source.get().split('\n').count();
-                        let marked: Vec<(usize, String)> = source_problems
+                        let marked: Vec<(usize, String, bool)> = source_problems
                             .get()
                             .iter()
-                            .map(|p| (p.line, p.message.clone()))
+                            .map(|p| (p.line, p.message.clone(), p.warning))
                             .collect();
                         (1..=lines)
                             .map(|n| {
-                                let message = marked.iter().find(|(line, _)| *line == n).map(|(_, m)| m.clone());
-                                let has_error = message.is_some();
+                                // An error on a line outranks a warning on it.
+                                let on_line = || marked.iter().filter(move |(line, _, _)| *line == n);
+                                let mark = on_line().find(|(_, _, warning)| !warning).or_else(|| on_line().next());
+                                let has_error = mark.is_some_and(|(_, _, warning)| !warning);
+                                let has_warning = mark.is_some_and(|(_, _, warning)| *warning);
+                                let message = mark.map(|(_, m, _)| m.clone());
                                 view! {
-                                    <div class="gutter-line" class:has-error=has_error title=message.unwrap_or_default() data-line=n>
+                                    <div class="gutter-line" class:has-error=has_error class:has-warning=has_warning title=message.unwrap_or_default() data-line=n>
                                         {n}
                                     </div>
                                 }
