@@ -24,6 +24,7 @@ pub mod bundle;
 pub mod cel;
 pub mod exclusions;
 pub mod gatekeeper;
+pub mod go_url;
 pub mod library;
 pub mod mode;
 pub mod pss;
