@@ -1,7 +1,10 @@
-//! The one error type that crosses the wire between the server and the browser.
+//! Errors, in two layers.
 //!
-//! It carries only what a user may see. Internal details are logged on the server and replaced by
-//! [`AppError::Internal`]; [`AppError::status`] is the single place where errors become HTTP statuses.
+//! [`AppError`] is the one error type that crosses the wire between the server and the browser: it
+//! carries only what a user may see, and [`AppError::status`] is the single place where errors
+//! become HTTP statuses. Inside the server, services return [`ServerError`]: either an answer for
+//! the user (an `AppError`) or a fault that keeps its cause and the place it was met. A fault
+//! becomes [`AppError::Internal`] once, where a request leaves the server, and is logged there.
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -61,6 +64,126 @@ impl AppError {
     }
 }
 
+/// A failure inside the server. `?` turns a database error into a fault that remembers where the
+/// `?` stands; an [`AppError`] passes through unchanged.
+#[cfg(feature = "ssr")]
+#[derive(Debug)]
+pub enum ServerError {
+    /// An answer for the user: not found, not allowed, invalid, conflict.
+    User(AppError),
+    /// Something broke that the user cannot fix: its cause and the place it was met.
+    Fault {
+        cause: Box<dyn std::error::Error + Send + Sync>,
+        at: &'static std::panic::Location<'static>,
+    },
+}
+
+/// What a service returns.
+#[cfg(feature = "ssr")]
+pub type ServerResult<T> = Result<T, ServerError>;
+
+#[cfg(feature = "ssr")]
+impl ServerError {
+    /// A fault with `cause`, located where this is called.
+    #[track_caller]
+    pub fn fault(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ServerError::Fault {
+            cause: cause.into(),
+            at: std::panic::Location::caller(),
+        }
+    }
+
+    /// The user's answer, when this is one (tests and callers that branch on it).
+    pub fn user(&self) -> Option<&AppError> {
+        match self {
+            ServerError::User(err) => Some(err),
+            ServerError::Fault { .. } => None,
+        }
+    }
+}
+
+/// `result.or_fault()?`: any other error becomes a fault located at that line.
+#[cfg(feature = "ssr")]
+pub trait OrFault<T> {
+    fn or_fault(self) -> ServerResult<T>;
+}
+
+#[cfg(feature = "ssr")]
+impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> OrFault<T> for Result<T, E> {
+    #[track_caller]
+    fn or_fault(self) -> ServerResult<T> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(err) => Err(ServerError::fault(err)),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::User(err) => err.fmt(f),
+            ServerError::Fault { cause, at } => write!(f, "{cause} (at {at})"),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::User(err) => Some(err),
+            ServerError::Fault { cause, .. } => Some(cause.as_ref()),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<AppError> for ServerError {
+    fn from(err: AppError) -> Self {
+        ServerError::User(err)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for ServerError {
+    #[track_caller]
+    fn from(err: sqlx::Error) -> Self {
+        ServerError::fault(err)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<serde_json::Error> for ServerError {
+    #[track_caller]
+    fn from(err: serde_json::Error) -> Self {
+        ServerError::fault(err)
+    }
+}
+
+/// Where a request leaves the server: a fault is logged with its cause and place, and the user
+/// sees only [`AppError::Internal`].
+#[cfg(feature = "ssr")]
+impl From<ServerError> for AppError {
+    fn from(err: ServerError) -> Self {
+        match err {
+            ServerError::User(err) => err,
+            ServerError::Fault { cause, at } => {
+                tracing::error!(error = %cause, at = %at, "internal error");
+                AppError::Internal
+            }
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for ServerError {
+    fn into_response(self) -> axum::response::Response {
+        AppError::from(self).into_response()
+    }
+}
+
 #[cfg(feature = "ssr")]
 impl axum::response::IntoResponse for AppError {
     fn into_response(self) -> axum::response::Response {
@@ -94,6 +217,42 @@ mod tests {
         let error = AppError::internal("loading", "password=hunter2 at db.internal");
         assert_eq!(error, AppError::Internal);
         assert!(!error.to_string().contains("hunter2"));
+    }
+
+    fn located() -> Result<(), ServerError> {
+        Err(sqlx::Error::RowNotFound)?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_fault_keeps_its_cause_and_the_place_of_its_question_mark() {
+        let Err(err) = located() else {
+            panic!("expected a fault");
+        };
+        let text = err.to_string();
+        assert!(text.contains("no rows returned"), "{text}");
+        assert!(text.contains("app/src/error.rs:"), "{text}");
+        assert_eq!(err.user(), None);
+        assert_eq!(AppError::from(err), AppError::Internal);
+    }
+
+    #[test]
+    fn or_fault_locates_the_caller() {
+        let result: Result<(), std::fmt::Error> = Err(std::fmt::Error);
+        let line = line!() + 1;
+        let err = result.or_fault().err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            text.contains(&format!("app/src/error.rs:{line}:")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_user_answer_passes_through_unchanged() {
+        let err = ServerError::from(AppError::Conflict("version".into()));
+        assert_eq!(err.user(), Some(&AppError::Conflict("version".into())));
+        assert_eq!(AppError::from(err), AppError::Conflict("version".into()));
     }
 
     #[test]

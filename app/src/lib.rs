@@ -35,6 +35,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 pub use error::AppError;
+#[cfg(feature = "ssr")]
+pub use error::{OrFault, ServerError, ServerResult};
 
 use crate::clusters::page::ClustersPage;
 use crate::compliance::pages::CompliancePage;

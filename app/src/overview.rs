@@ -24,7 +24,7 @@ pub struct SystemStatus {
 #[server(endpoint = "system_status")]
 pub async fn get_system_status() -> Result<SystemStatus, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
-    let state = expect_context::<crate::state::AppState>();
+    let state = crate::state::current()?;
     let status = state
         .db
         .migration_status()
@@ -54,7 +54,7 @@ pub struct Counts {
 #[server(endpoint = "overview_counts")]
 pub async fn get_overview_counts() -> Result<Counts, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
-    let state = expect_context::<crate::state::AppState>();
+    let state = crate::state::current()?;
     let since = crate::db::now_ms() - 86_400_000;
     let one = |sql: &'static str, bind: Option<i64>| {
         let pool = state.db.pool().clone();

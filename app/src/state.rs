@@ -7,6 +7,7 @@ use leptos::prelude::LeptosOptions;
 
 use crate::clusters::ssr::{ClusterConnector, Context as ClustersContext};
 use crate::db::Db;
+use crate::error::AppError;
 use crate::secrets::Sealer;
 
 /// Shared, cheaply clonable state of a running server.
@@ -41,6 +42,13 @@ impl AppState {
             connector: self.clusters.as_ref(),
         }
     }
+}
+
+/// The server's state, from the context of the server function being run (the server puts it
+/// there for every request).
+pub fn current() -> Result<AppState, AppError> {
+    leptos::prelude::use_context::<AppState>()
+        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -10,7 +10,7 @@ use crate::error::AppError;
 #[server(endpoint = "audit_entries")]
 pub async fn get_audit_entries(query: AuditQuery) -> Result<AuditPage, AppError> {
     crate::auth::ssr::require(crate::auth::Action::ReadAuditLog)?;
-    let state = expect_context::<crate::state::AppState>();
+    let state = crate::state::current()?;
     super::ssr::list(&state.db, &query, 500)
         .await
         .map_err(|err| AppError::internal("reading the audit log", err))

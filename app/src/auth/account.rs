@@ -76,12 +76,12 @@ pub mod ssr {
     use crate::audit::ssr::{record, Event};
     use crate::auth::{Principal, Role, Via};
     use crate::db::{new_id, Db};
-    use crate::error::AppError;
+    use crate::error::{AppError, ServerResult};
 
     const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
     /// `bytes` random bytes from the system generator, as lowercase hex.
-    pub fn random_hex(bytes: usize) -> Result<String, AppError> {
+    pub fn random_hex(bytes: usize) -> ServerResult<String> {
         use ring::rand::SecureRandom;
         let mut buffer = vec![0u8; bytes];
         ring::rand::SystemRandom::new()
@@ -106,10 +106,6 @@ pub mod ssr {
         }
         let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
         std::hint::black_box(diff) == 0
-    }
-
-    fn internal(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-        move |err| AppError::internal(context, err)
     }
 
     // ---- users ----
@@ -254,20 +250,17 @@ pub mod ssr {
         role: Role,
         expires_ms: i64,
         now_ms: i64,
-    ) -> Result<NewToken, AppError> {
+    ) -> ServerResult<NewToken> {
         if role > creator.role {
             return Err(AppError::Forbidden(format!(
                 "a token cannot have a higher role than yours ({})",
                 creator.role
-            )));
+            ))
+            .into());
         }
         let id = random_hex(16)?;
         let secret = random_hex(32)?;
-        let mut tx = db
-            .pool()
-            .begin()
-            .await
-            .map_err(internal("creating a token"))?;
+        let mut tx = db.begin().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, user_id, name, role, secret_hash, created_ms, expires_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -280,8 +273,7 @@ pub mod ssr {
         .bind(now_ms)
         .bind(expires_ms)
         .execute(&mut *tx)
-        .await
-        .map_err(internal("creating a token"))?;
+        .await?;
         record(
             &mut *tx,
             creator,
@@ -293,9 +285,8 @@ pub mod ssr {
                 detail: serde_json::json!({ "name": name.trim(), "role": role, "expires_ms": expires_ms }),
             },
         )
-        .await
-        .map_err(internal("auditing a new token"))?;
-        tx.commit().await.map_err(internal("creating a token"))?;
+        .await?;
+        tx.commit().await?;
         Ok(NewToken {
             token: TokenInfo {
                 id: id.clone(),
@@ -313,11 +304,7 @@ pub mod ssr {
     }
 
     /// The caller's own tokens, or everyone's when `all` (admins only; checked by the caller).
-    pub async fn list_tokens(
-        db: &Db,
-        who: &Principal,
-        all: bool,
-    ) -> Result<Vec<TokenInfo>, AppError> {
+    pub async fn list_tokens(db: &Db, who: &Principal, all: bool) -> ServerResult<Vec<TokenInfo>> {
         let sql = format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE ($1 = 1 OR t.user_id = $2) ORDER BY t.created_ms DESC, t.id"
@@ -326,42 +313,27 @@ pub mod ssr {
             .bind(i64::from(all))
             .bind(&who.user_id)
             .fetch_all(db.pool())
-            .await
-            .map_err(internal("listing tokens"))?;
-        rows.iter()
-            .map(token_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(internal("reading tokens"))
+            .await?;
+        Ok(rows.iter().map(token_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Revoke a token: one's own, or anyone's for admins. Audited.
-    pub async fn revoke_token(
-        db: &Db,
-        who: &Principal,
-        id: &str,
-        now_ms: i64,
-    ) -> Result<(), AppError> {
-        let mut tx = db
-            .pool()
-            .begin()
-            .await
-            .map_err(internal("revoking a token"))?;
+    pub async fn revoke_token(db: &Db, who: &Principal, id: &str, now_ms: i64) -> ServerResult<()> {
+        let mut tx = db.begin().await?;
         let owner: Option<String> =
             sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
-                .await
-                .map_err(internal("revoking a token"))?;
+                .await?;
         match owner {
             Some(owner) if owner == who.user_id || who.has(Role::Admin) => {}
-            _ => return Err(AppError::NotFound(format!("token {id}"))),
+            _ => return Err(AppError::NotFound(format!("token {id}")).into()),
         }
         sqlx::query("UPDATE api_tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
             .bind(now_ms)
             .bind(id)
             .execute(&mut *tx)
-            .await
-            .map_err(internal("revoking a token"))?;
+            .await?;
         record(
             &mut *tx,
             who,
@@ -373,9 +345,8 @@ pub mod ssr {
                 detail: serde_json::json!({}),
             },
         )
-        .await
-        .map_err(internal("auditing a token revocation"))?;
-        tx.commit().await.map_err(internal("revoking a token"))
+        .await?;
+        Ok(tx.commit().await?)
     }
 
     /// The principal a Bearer token stands for, if the token is well formed, known, unexpired,
@@ -386,7 +357,7 @@ pub mod ssr {
         bearer: &str,
         from: &str,
         now_ms: i64,
-    ) -> Result<Option<Principal>, AppError> {
+    ) -> ServerResult<Option<Principal>> {
         let Some((id, secret)) = bearer
             .strip_prefix("pal_")
             .and_then(|rest| rest.split_once('_'))
@@ -403,8 +374,7 @@ pub mod ssr {
         )
         .bind(id)
         .fetch_optional(db.pool())
-        .await
-        .map_err(internal("checking a token"))?;
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let read = |row: &AnyRow| -> Result<_, sqlx::Error> {
             Ok((
@@ -420,7 +390,7 @@ pub mod ssr {
             ))
         };
         let (hash, role, expires_ms, revoked_ms, last_used_ms, user_id, name, user_role, disabled) =
-            read(&row).map_err(internal("checking a token"))?;
+            read(&row)?;
         let matches = constant_time_eq(sha256_hex(secret).as_bytes(), hash.as_bytes());
         if !matches || revoked_ms.is_some() || expires_ms <= now_ms || disabled != 0 {
             return Ok(None);
@@ -434,8 +404,7 @@ pub mod ssr {
                 .bind(now_ms)
                 .bind(id)
                 .execute(db.pool())
-                .await
-                .map_err(internal("recording a token's use"))?;
+                .await?;
         }
         Ok(Some(Principal {
             user_id,
@@ -457,7 +426,7 @@ pub mod ssr {
         current: Option<&str>,
         limits: SessionLimits,
         now_ms: i64,
-    ) -> Result<Vec<SessionInfo>, AppError> {
+    ) -> ServerResult<Vec<SessionInfo>> {
         let SessionLimits {
             idle_ms,
             absolute_ms,
@@ -475,9 +444,9 @@ pub mod ssr {
         .bind(i64::from(all))
         .bind(&who.user_id)
         .fetch_all(db.pool())
-        .await
-        .map_err(internal("listing sessions"))?;
-        rows.iter()
+        .await?;
+        Ok(rows
+            .iter()
             .map(|row| {
                 let id: String = row.try_get("id")?;
                 Ok(SessionInfo {
@@ -490,8 +459,7 @@ pub mod ssr {
                     expires_ms: row.try_get("expires_ms")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(internal("reading sessions"))
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// End a session: one's own, or anyone's for admins. Its cookie stops working at once. Audited.
@@ -500,28 +468,22 @@ pub mod ssr {
         who: &Principal,
         id: &str,
         now_ms: i64,
-    ) -> Result<(), AppError> {
-        let mut tx = db
-            .pool()
-            .begin()
-            .await
-            .map_err(internal("revoking a session"))?;
+    ) -> ServerResult<()> {
+        let mut tx = db.begin().await?;
         let owner: Option<Option<String>> =
             sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
-                .await
-                .map_err(internal("revoking a session"))?;
+                .await?;
         match owner.flatten() {
             Some(owner) if owner == who.user_id || who.has(Role::Admin) => {}
-            _ => return Err(AppError::NotFound(format!("session {id}"))),
+            _ => return Err(AppError::NotFound(format!("session {id}")).into()),
         }
         sqlx::query("UPDATE sessions SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
             .bind(now_ms)
             .bind(id)
             .execute(&mut *tx)
-            .await
-            .map_err(internal("revoking a session"))?;
+            .await?;
         record(
             &mut *tx,
             who,
@@ -533,9 +495,8 @@ pub mod ssr {
                 detail: serde_json::json!({}),
             },
         )
-        .await
-        .map_err(internal("auditing a session revocation"))?;
-        tx.commit().await.map_err(internal("revoking a session"))
+        .await?;
+        Ok(tx.commit().await?)
     }
 
     #[cfg(test)]

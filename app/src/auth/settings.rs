@@ -26,17 +26,18 @@ pub struct SignInSettings {
 #[server(endpoint = "list_my_tokens")]
 pub async fn list_my_tokens() -> Result<Vec<TokenInfo>, AppError> {
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
-    let state = expect_context::<crate::state::AppState>();
-    super::account::ssr::list_tokens(&state.db, &who, who.has(Role::Admin)).await
+    let state = crate::state::current()?;
+    Ok(super::account::ssr::list_tokens(&state.db, &who, who.has(Role::Admin)).await?)
 }
 
 #[server(endpoint = "create_my_token")]
 pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError> {
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
-    let state = expect_context::<crate::state::AppState>();
+    let state = crate::state::current()?;
     let now = crate::db::now_ms();
-    let expires_ms =
-        super::ssr::with_status(super::account::ssr::validate_request(&who, &request, now))?;
+    let expires_ms = super::ssr::with_status(Ok(super::account::ssr::validate_request(
+        &who, &request, now,
+    )?))?;
     let created = super::account::ssr::issue_token(
         &state.db,
         &who,
@@ -46,23 +47,27 @@ pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError
         now,
     )
     .await;
-    super::ssr::with_status(created)
+    super::ssr::with_status(Ok(created?))
 }
 
 #[server(endpoint = "revoke_my_token")]
 pub async fn revoke_my_token(id: String) -> Result<(), AppError> {
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
-    let state = expect_context::<crate::state::AppState>();
-    super::ssr::with_status(
-        super::account::ssr::revoke_token(&state.db, &who, &id, crate::db::now_ms()).await,
+    let state = crate::state::current()?;
+    super::ssr::with_status(Ok(super::account::ssr::revoke_token(
+        &state.db,
+        &who,
+        &id,
+        crate::db::now_ms(),
     )
+    .await?))
 }
 
 #[server(endpoint = "list_my_sessions")]
 pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
     use super::account::{CurrentSession, SessionLimits};
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
-    let state = expect_context::<crate::state::AppState>();
+    let state = crate::state::current()?;
     let parts = use_context::<axum::http::request::Parts>();
     let extension = |parts: &axum::http::request::Parts| {
         (
@@ -76,7 +81,7 @@ pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
     let (current, limits) = parts.as_ref().map(extension).unwrap_or_default();
     let limits =
         limits.ok_or_else(|| AppError::internal("listing sessions", "no session limits"))?;
-    super::account::ssr::list_sessions(
+    Ok(super::account::ssr::list_sessions(
         &state.db,
         &who,
         who.has(Role::Admin),
@@ -84,16 +89,20 @@ pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
         limits,
         crate::db::now_ms(),
     )
-    .await
+    .await?)
 }
 
 #[server(endpoint = "revoke_my_session")]
 pub async fn revoke_my_session(id: String) -> Result<(), AppError> {
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
-    let state = expect_context::<crate::state::AppState>();
-    super::ssr::with_status(
-        super::account::ssr::revoke_session(&state.db, &who, &id, crate::db::now_ms()).await,
+    let state = crate::state::current()?;
+    super::ssr::with_status(Ok(super::account::ssr::revoke_session(
+        &state.db,
+        &who,
+        &id,
+        crate::db::now_ms(),
     )
+    .await?))
 }
 
 #[server(endpoint = "sign_in_settings")]

@@ -206,8 +206,8 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, AppError> {
 pub async fn list_clusters() -> Result<Vec<Cluster>, AppError> {
     use crate::auth::{ssr::require, Action};
     require(Action::Read)?;
-    let state = expect_context::<crate::state::AppState>();
-    ssr::service::list(&state.db).await
+    let state = crate::state::current()?;
+    Ok(ssr::service::list(&state.db).await?)
 }
 
 /// The context names of a pasted kubeconfig, for the context chooser.
@@ -215,7 +215,7 @@ pub async fn list_clusters() -> Result<Vec<Cluster>, AppError> {
 pub async fn kubeconfig_contexts(kubeconfig: String) -> Result<Vec<String>, AppError> {
     use crate::auth::{ssr::require, Action};
     require(Action::ManageClusters)?;
-    ssr::credentials::contexts(&kubeconfig)
+    Ok(ssr::credentials::contexts(&kubeconfig)?)
 }
 
 /// Register a cluster: check the credentials, probe the cluster, seal and store.
@@ -223,8 +223,8 @@ pub async fn kubeconfig_contexts(kubeconfig: String) -> Result<Vec<String>, AppE
 pub async fn register_cluster(input: NewCluster) -> Result<Cluster, AppError> {
     use crate::auth::{ssr::require, Action};
     let who = require(Action::ManageClusters)?;
-    let state = expect_context::<crate::state::AppState>();
-    ssr::service::register(&state.clusters_context(), &who, crate::db::now_ms(), input).await
+    let state = crate::state::current()?;
+    Ok(ssr::service::register(&state.clusters_context(), &who, crate::db::now_ms(), input).await?)
 }
 
 /// Change a cluster's environment, labels, credentials, or disable / enable it.
@@ -232,15 +232,15 @@ pub async fn register_cluster(input: NewCluster) -> Result<Cluster, AppError> {
 pub async fn update_cluster(id: String, change: ClusterChange) -> Result<Cluster, AppError> {
     use crate::auth::{ssr::require, Action};
     let who = require(Action::ManageClusters)?;
-    let state = expect_context::<crate::state::AppState>();
-    ssr::service::update(
+    let state = crate::state::current()?;
+    Ok(ssr::service::update(
         &state.clusters_context(),
         &who,
         crate::db::now_ms(),
         &id,
         change,
     )
-    .await
+    .await?)
 }
 
 /// Remove a cluster and its sealed credentials.
@@ -248,8 +248,8 @@ pub async fn update_cluster(id: String, change: ClusterChange) -> Result<Cluster
 pub async fn remove_cluster(id: String) -> Result<(), AppError> {
     use crate::auth::{ssr::require, Action};
     let who = require(Action::ManageClusters)?;
-    let state = expect_context::<crate::state::AppState>();
-    ssr::service::remove(&state.db, &who, crate::db::now_ms(), &id).await
+    let state = crate::state::current()?;
+    Ok(ssr::service::remove(&state.db, &who, crate::db::now_ms(), &id).await?)
 }
 
 /// Probe a cluster now: reachability, version and capabilities.
@@ -257,8 +257,8 @@ pub async fn remove_cluster(id: String) -> Result<(), AppError> {
 pub async fn check_cluster(id: String) -> Result<Cluster, AppError> {
     use crate::auth::{ssr::require, Action};
     let who = require(Action::ManageClusters)?;
-    let state = expect_context::<crate::state::AppState>();
-    ssr::service::check(&state.clusters_context(), &who, crate::db::now_ms(), &id).await
+    let state = crate::state::current()?;
+    Ok(ssr::service::check(&state.clusters_context(), &who, crate::db::now_ms(), &id).await?)
 }
 
 #[cfg(test)]

@@ -195,24 +195,23 @@ pub fn to_csv(posture: &Posture) -> String {
     out
 }
 
-#[cfg(feature = "ssr")]
-fn state() -> Result<crate::state::AppState, AppError> {
-    use_context::<crate::state::AppState>()
-        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
-}
-
 /// Every framework with its score.
 #[server(endpoint = "compliance_frameworks", input = Json)]
 pub async fn compliance_frameworks() -> Result<Vec<FrameworkSummary>, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::summaries(&state()?.db, crate::db::now_ms()).await
+    Ok(ssr::summaries(&crate::state::current()?.db, crate::db::now_ms()).await?)
 }
 
 /// One framework's controls × clusters.
 #[server(endpoint = "compliance_posture", input = Json)]
 pub async fn compliance_posture(framework: String) -> Result<Posture, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::posture(&state()?.db, &framework, crate::db::now_ms()).await
+    Ok(ssr::posture(
+        &crate::state::current()?.db,
+        &framework,
+        crate::db::now_ms(),
+    )
+    .await?)
 }
 
 #[cfg(test)]

@@ -11,12 +11,8 @@ use super::{
     Posture, WINDOW_DAYS,
 };
 use crate::db::Db;
-use crate::error::AppError;
+use crate::error::{AppError, ServerResult};
 use crate::policies::Mode;
-
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
-}
 
 /// The framework's name as people say it.
 pub fn framework_name(framework: Framework) -> &'static str {
@@ -82,8 +78,8 @@ pub fn control_title(control: &Control) -> String {
     }
 }
 
-fn parse_framework(text: &str) -> Result<Framework, AppError> {
-    Framework::parse(text).ok_or_else(|| {
+fn parse_framework(text: &str) -> ServerResult<Framework> {
+    Ok(Framework::parse(text).ok_or_else(|| {
         AppError::NotFound(format!(
             "framework {text:?}; there are {}",
             Framework::ALL
@@ -92,7 +88,7 @@ fn parse_framework(text: &str) -> Result<Framework, AppError> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
-    })
+    })?)
 }
 
 /// Orders control ids numerically where they are numbers (`5.2.10` after `5.2.9`).
@@ -106,7 +102,7 @@ fn control_key(id: &str) -> Vec<(u64, String)> {
 }
 
 /// The posture of `framework` now.
-pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, AppError> {
+pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Posture> {
     let framework = parse_framework(framework)?;
     let entries = crate::policies::ssr::library::entries()?;
     // Controls → the library entries tagged with them.
@@ -120,9 +116,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, A
         }
     }
     // Entries → the policies adopted from them.
-    let adopted = crate::policies::ssr::queries::adopted(db.pool())
-        .await
-        .map_err(db_error("reading adopted policies"))?;
+    let adopted = crate::policies::ssr::queries::adopted(db.pool()).await?;
     let mut policies_of: HashMap<String, Vec<String>> = HashMap::new();
     for (origin, policy_id) in adopted {
         if let Some(entry) = origin.strip_prefix("library:") {
@@ -134,16 +128,14 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, A
     }
     let names: HashMap<String, String> = sqlx::query("SELECT id, name FROM policies")
         .fetch_all(db.pool())
-        .await
-        .map_err(db_error("reading policies"))?
+        .await?
         .iter()
         .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("name").ok()?)))
         .collect();
     let clusters: Vec<(String, String)> =
         sqlx::query("SELECT id, name FROM clusters WHERE disabled = 0 ORDER BY environment, name")
             .fetch_all(db.pool())
-            .await
-            .map_err(db_error("reading clusters"))?
+            .await?
             .iter()
             .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("name").ok()?)))
             .collect();
@@ -153,8 +145,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, A
         "SELECT cluster_id, policy_id, version, mode, applied_ms, rollout_id FROM deployments",
     )
     .fetch_all(db.pool())
-    .await
-    .map_err(db_error("reading deployments"))?
+    .await?
     {
         let read = || -> Result<(String, DeploymentRef), sqlx::Error> {
             let policy_id: String = row.try_get("policy_id")?;
@@ -170,7 +161,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, A
                 },
             ))
         };
-        let (cluster, d) = read().map_err(db_error("reading deployments"))?;
+        let (cluster, d) = read()?;
         deployed.insert((cluster, d.policy_id.clone()), d);
     }
     // (cluster, policy) → violations counted in the window.
@@ -182,8 +173,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, A
     )
     .bind(since - since.rem_euclid(3_600_000))
     .fetch_all(db.pool())
-    .await
-    .map_err(db_error("counting violations"))?
+    .await?
     {
         let read = || -> Result<(String, String, i64), sqlx::Error> {
             Ok((
@@ -192,7 +182,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, A
                 row.try_get("n")?,
             ))
         };
-        let (cluster, policy, n) = read().map_err(db_error("counting violations"))?;
+        let (cluster, policy, n) = read()?;
         counted.insert((cluster, policy), n);
     }
 
@@ -286,7 +276,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> Result<Posture, A
 }
 
 /// Every framework with its score.
-pub async fn summaries(db: &Db, now_ms: i64) -> Result<Vec<FrameworkSummary>, AppError> {
+pub async fn summaries(db: &Db, now_ms: i64) -> ServerResult<Vec<FrameworkSummary>> {
     let mut out = Vec::new();
     for framework in Framework::ALL {
         let p = posture(db, framework.as_str(), now_ms).await?;

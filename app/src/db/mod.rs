@@ -82,6 +82,9 @@ pub struct MigrationStatus {
     pub pending: Vec<i64>,
 }
 
+/// A transaction on Palisade's database.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
 /// A pool of connections to Palisade's database.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -144,6 +147,11 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Start a transaction: the change and its audit entry commit together or not at all.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.pool.begin().await
     }
 
     pub fn pool(&self) -> &AnyPool {

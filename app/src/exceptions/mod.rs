@@ -187,36 +187,42 @@ impl Exception {
     }
 }
 
-#[cfg(feature = "ssr")]
-fn state() -> Result<crate::state::AppState, AppError> {
-    use_context::<crate::state::AppState>()
-        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
-}
-
 /// Exceptions, newest first; only one policy's when `policy` is set.
 #[server(endpoint = "list_exceptions", input = Json)]
 pub async fn list_exceptions(policy: Option<String>) -> Result<Vec<Exception>, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    crate::auth::ssr::with_status(
-        ssr::service::list(&state()?.db, &who, crate::db::now_ms(), policy.as_deref()).await,
+    crate::auth::ssr::with_status(Ok(ssr::service::list(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        policy.as_deref(),
     )
+    .await?))
 }
 
 #[server(endpoint = "get_exception", input = Json)]
 pub async fn get_exception(id: String) -> Result<Exception, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    crate::auth::ssr::with_status(
-        ssr::service::get(&state()?.db, &who, crate::db::now_ms(), &id).await,
+    crate::auth::ssr::with_status(Ok(ssr::service::get(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        &id,
     )
+    .await?))
 }
 
 /// Request an exception; it waits for an approver other than you.
 #[server(endpoint = "request_exception", input = Json)]
 pub async fn request_exception(input: NewException) -> Result<Exception, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::RequestException)?;
-    crate::auth::ssr::with_status(
-        ssr::service::request(&state()?.db, &who, crate::db::now_ms(), input).await,
+    crate::auth::ssr::with_status(Ok(ssr::service::request(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        input,
     )
+    .await?))
 }
 
 /// Approve or reject a requested exception, with a comment (required to reject).
@@ -227,26 +233,29 @@ pub async fn decide_exception(
     comment: String,
 ) -> Result<Exception, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    crate::auth::ssr::with_status(
-        ssr::service::decide(
-            &state()?.db,
-            &who,
-            crate::db::now_ms(),
-            &id,
-            approve,
-            &comment,
-        )
-        .await,
+    crate::auth::ssr::with_status(Ok(ssr::service::decide(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        &id,
+        approve,
+        &comment,
     )
+    .await?))
 }
 
 /// End an exception before its expiry (requested or approved ones).
 #[server(endpoint = "revoke_exception", input = Json)]
 pub async fn revoke_exception(id: String, comment: String) -> Result<Exception, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    crate::auth::ssr::with_status(
-        ssr::service::revoke(&state()?.db, &who, crate::db::now_ms(), &id, &comment).await,
+    crate::auth::ssr::with_status(Ok(ssr::service::revoke(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        &id,
+        &comment,
     )
+    .await?))
 }
 
 #[cfg(test)]

@@ -448,29 +448,22 @@ pub struct LibraryEntry {
 // ---------------------------------------------------------------------------------------------
 // Server functions: the UI's private RPC. Each authorizes, then calls the service.
 
-#[cfg(feature = "ssr")]
-fn db() -> Result<crate::db::Db, AppError> {
-    use_context::<crate::state::AppState>()
-        .map(|state| state.db)
-        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
-}
-
 #[server(endpoint = "list_policies", input = Json)]
 pub async fn list_policies(filter: PolicyFilter) -> Result<Vec<PolicySummary>, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::list(&db()?, &who, &filter).await
+    Ok(ssr::list(&crate::state::current()?.db, &who, &filter).await?)
 }
 
 #[server(endpoint = "get_policy", input = Json)]
 pub async fn get_policy(id: String) -> Result<PolicyDetail, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::detail(&db()?, &who, &id).await
+    Ok(ssr::detail(&crate::state::current()?.db, &who, &id).await?)
 }
 
 #[server(endpoint = "get_version", input = Json)]
 pub async fn get_version(id: String, number: i64) -> Result<Version, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::version(&db()?, &who, &id, number).await
+    Ok(ssr::version(&crate::state::current()?.db, &who, &id, number).await?)
 }
 
 #[server(endpoint = "check_policy", input = Json)]
@@ -482,7 +475,7 @@ pub async fn check_policy(content: Content) -> Result<Vec<Problem>, AppError> {
 #[server(endpoint = "create_policy", input = Json)]
 pub async fn create_policy(new: NewPolicy) -> Result<SaveOutcome, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
-    ssr::create(&db()?, &who, crate::db::now_ms(), new).await
+    Ok(ssr::create(&crate::state::current()?.db, &who, crate::db::now_ms(), new).await?)
 }
 
 #[server(endpoint = "save_version", input = Json)]
@@ -493,8 +486,8 @@ pub async fn save_version(
     note: String,
 ) -> Result<SaveOutcome, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
-    ssr::save(
-        &db()?,
+    Ok(ssr::save(
+        &crate::state::current()?.db,
         &who,
         crate::db::now_ms(),
         &id,
@@ -502,31 +495,38 @@ pub async fn save_version(
         content,
         &note,
     )
-    .await
+    .await?)
 }
 
 #[server(endpoint = "diff_versions", input = Json)]
 pub async fn diff_versions(id: String, from: i64, to: i64) -> Result<VersionDiff, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::diff(&db()?, &who, &id, from, to).await
+    Ok(ssr::diff(&crate::state::current()?.db, &who, &id, from, to).await?)
 }
 
 #[server(endpoint = "run_tests", input = Json)]
 pub async fn run_tests(id: String, number: i64) -> Result<TestRun, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
-    ssr::run_tests(&db()?, &who, crate::db::now_ms(), &id, number).await
+    Ok(ssr::run_tests(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        &id,
+        number,
+    )
+    .await?)
 }
 
 #[server(endpoint = "get_test_run", input = Json)]
 pub async fn get_test_run(id: String, number: i64) -> Result<Option<TestRun>, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::latest_run(&db()?, &who, &id, number).await
+    Ok(ssr::latest_run(&crate::state::current()?.db, &who, &id, number).await?)
 }
 
 #[server(endpoint = "get_staging", input = Json)]
 pub async fn get_staging(id: String) -> Result<Staging, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::staging(&db()?, &who, &id).await
+    Ok(ssr::staging(&crate::state::current()?.db, &who, &id).await?)
 }
 
 #[server(endpoint = "set_mode", input = Json)]
@@ -536,11 +536,19 @@ pub async fn set_mode(
     mode: Option<Mode>,
 ) -> Result<Staging, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
-    ssr::set_mode(&db()?, &who, crate::db::now_ms(), &id, &environment, mode).await
+    Ok(ssr::set_mode(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        &id,
+        &environment,
+        mode,
+    )
+    .await?)
 }
 
 #[server(endpoint = "list_library", input = Json)]
 pub async fn list_library() -> Result<Vec<LibraryEntry>, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::library(&db()?, &who).await
+    Ok(ssr::library(&crate::state::current()?.db, &who).await?)
 }

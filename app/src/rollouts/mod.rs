@@ -415,30 +415,30 @@ pub struct Deployment {
     pub checked_ms: i64,
 }
 
-#[cfg(feature = "ssr")]
-fn state() -> Result<crate::state::AppState, AppError> {
-    use_context::<crate::state::AppState>()
-        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
-}
-
 /// Rollouts, newest first; only those of one policy when `policy` is set.
 #[server(endpoint = "list_rollouts", input = Json)]
 pub async fn list_rollouts(policy: Option<String>) -> Result<Vec<RolloutSummary>, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::service::list(&state()?.db, &who, policy.as_deref()).await
+    Ok(ssr::service::list(&crate::state::current()?.db, &who, policy.as_deref()).await?)
 }
 
 #[server(endpoint = "get_rollout", input = Json)]
 pub async fn get_rollout(id: String) -> Result<Rollout, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::service::get(&state()?.db, &who, &id).await
+    Ok(ssr::service::get(&crate::state::current()?.db, &who, &id).await?)
 }
 
 /// Propose a rollout; it waits for the first wave's approvals.
 #[server(endpoint = "propose_rollout", input = Json)]
 pub async fn propose_rollout(input: NewRollout) -> Result<Rollout, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::ProposeRollout)?;
-    ssr::service::propose(&state()?.db, &who, crate::db::now_ms(), input).await
+    Ok(ssr::service::propose(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        input,
+    )
+    .await?)
 }
 
 /// Approve (or reject) the wave that waits for approval, with a comment.
@@ -449,29 +449,36 @@ pub async fn decide_rollout(
     comment: String,
 ) -> Result<Rollout, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    ssr::service::decide(
-        &state()?.db,
+    Ok(ssr::service::decide(
+        &crate::state::current()?.db,
         &who,
         crate::db::now_ms(),
         &id,
         approve,
         &comment,
     )
-    .await
+    .await?)
 }
 
 /// Pause, resume, abort, roll back or remove. Rollback and removal return the new rollout.
 #[server(endpoint = "operate_rollout", input = Json)]
 pub async fn operate_rollout(id: String, operation: Operation) -> Result<Rollout, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::OperateRollout)?;
-    ssr::service::operate(&state()?.db, &who, crate::db::now_ms(), &id, operation).await
+    Ok(ssr::service::operate(
+        &crate::state::current()?.db,
+        &who,
+        crate::db::now_ms(),
+        &id,
+        operation,
+    )
+    .await?)
 }
 
 /// What is live where, with drift; only one policy's when `policy` is set.
 #[server(endpoint = "list_deployments", input = Json)]
 pub async fn list_deployments(policy: Option<String>) -> Result<Vec<Deployment>, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::service::deployments(&state()?.db, &who, policy.as_deref()).await
+    Ok(ssr::service::deployments(&crate::state::current()?.db, &who, policy.as_deref()).await?)
 }
 
 /// Compare every deployment with its cluster now (re-applying where the cluster reconciles);
@@ -479,7 +486,7 @@ pub async fn list_deployments(policy: Option<String>) -> Result<Vec<Deployment>,
 #[server(endpoint = "check_drift", input = Json)]
 pub async fn check_drift() -> Result<(usize, usize, usize), AppError> {
     crate::auth::ssr::require(crate::auth::Action::OperateRollout)?;
-    let report = ssr::drift::check_now(&state()?).await?;
+    let report = ssr::drift::check_now(&crate::state::current()?).await?;
     Ok((report.checked, report.drifted, report.reapplied))
 }
 

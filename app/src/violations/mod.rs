@@ -274,17 +274,11 @@ pub fn to_csv(items: &[Violation]) -> String {
     out
 }
 
-#[cfg(feature = "ssr")]
-fn state() -> Result<crate::state::AppState, AppError> {
-    use_context::<crate::state::AppState>()
-        .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
-}
-
 /// One page of violations.
 #[server(endpoint = "list_violations", input = Json)]
 pub async fn list_violations(filter: ViolationFilter) -> Result<ViolationPage, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::queries::list(&state()?.db, &filter, crate::db::now_ms()).await
+    Ok(ssr::queries::list(&crate::state::current()?.db, &filter, crate::db::now_ms()).await?)
 }
 
 /// Counts per day over the last `days` (1 to 90) per policy and per cluster, with the filter's
@@ -292,7 +286,13 @@ pub async fn list_violations(filter: ViolationFilter) -> Result<ViolationPage, A
 #[server(endpoint = "violation_charts", input = Json)]
 pub async fn violation_charts(filter: ViolationFilter, days: i64) -> Result<Charts, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::queries::charts(&state()?.db, &filter, days, crate::db::now_ms()).await
+    Ok(ssr::queries::charts(
+        &crate::state::current()?.db,
+        &filter,
+        days,
+        crate::db::now_ms(),
+    )
+    .await?)
 }
 
 /// The evidence for promoting a rollout's policy on its clusters: violations over the last
@@ -300,7 +300,10 @@ pub async fn violation_charts(filter: ViolationFilter, days: i64) -> Result<Char
 #[server(endpoint = "rollout_evidence", input = Json)]
 pub async fn rollout_evidence(id: String, days: i64) -> Result<Evidence, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
-    ssr::queries::evidence(&state()?.db, &id, days, crate::db::now_ms()).await
+    Ok(
+        ssr::queries::evidence(&crate::state::current()?.db, &id, days, crate::db::now_ms())
+            .await?,
+    )
 }
 
 /// Scan one cluster (or every cluster with deployments) now: its workloads against what Palisade
@@ -310,7 +313,7 @@ pub async fn scan_clusters(
     cluster_id: Option<String>,
 ) -> Result<Vec<ssr_types::ClusterScan>, AppError> {
     crate::auth::ssr::require(crate::auth::Action::OperateRollout)?;
-    let state = state()?;
+    let state = crate::state::current()?;
     let now = crate::db::now_ms();
     match cluster_id {
         Some(id) => Ok(vec![
@@ -323,15 +326,13 @@ pub async fn scan_clusters(
             )
             .await?,
         ]),
-        None => {
-            ssr::scan::scan_all(
-                &state.db,
-                state.sealer.as_deref(),
-                state.clusters.as_ref(),
-                now,
-            )
-            .await
-        }
+        None => Ok(ssr::scan::scan_all(
+            &state.db,
+            state.sealer.as_deref(),
+            state.clusters.as_ref(),
+            now,
+        )
+        .await?),
     }
 }
 
@@ -339,7 +340,13 @@ pub async fn scan_clusters(
 #[server(endpoint = "rotate_ingest_token", input = Json)]
 pub async fn rotate_ingest_token(cluster_id: String) -> Result<IngestToken, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::ManageClusters)?;
-    ssr::ingest::rotate(&state()?.db, &who, &cluster_id, crate::db::now_ms()).await
+    Ok(ssr::ingest::rotate(
+        &crate::state::current()?.db,
+        &who,
+        &cluster_id,
+        crate::db::now_ms(),
+    )
+    .await?)
 }
 
 #[cfg(test)]

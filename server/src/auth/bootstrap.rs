@@ -30,7 +30,6 @@ impl std::fmt::Debug for BootstrapSecret {
 pub async fn create(db: &Db, now_ms: i64) -> Result<BootstrapSecret, AppError> {
     let secret = format!("pbs_{}", random_hex(24)?);
     let mut tx = db
-        .pool()
         .begin()
         .await
         .map_err(|e| AppError::internal("creating the bootstrap secret", e))?;

@@ -10,7 +10,7 @@ use palisade_app::audit::{to_csv, AuditPage, AuditQuery, EXPORT_LIMIT};
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::state::AppState;
-use palisade_app::AppError;
+use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -72,12 +72,12 @@ async fn get_audit(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<AuditQuery>,
-) -> Result<Json<AuditPage>, AppError> {
+) -> Result<Json<AuditPage>, ServerError> {
     caller.require(Action::ReadAuditLog)?;
-    list(&state.db, &query, 500)
+    Ok(list(&state.db, &query, 500)
         .await
         .map(Json)
-        .map_err(|err| AppError::internal("reading the audit log", err))
+        .map_err(|err| AppError::internal("reading the audit log", err))?)
 }
 
 #[derive(Deserialize)]
@@ -92,11 +92,11 @@ async fn export_audit(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<ExportQuery>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ServerError> {
     caller.require(Action::ReadAuditLog)?;
     let format = query.format.as_deref().unwrap_or("json");
     if !matches!(format, "json" | "csv") {
-        return Err(AppError::Invalid("format: json or csv".into()));
+        return Err(AppError::Invalid("format: json or csv".into()).into());
     }
     let filter = AuditQuery {
         offset: 0,

@@ -11,7 +11,7 @@ use palisade_app::clusters::ssr::service;
 use palisade_app::clusters::{Cluster, ClusterChange, NewCluster};
 use palisade_app::db::now_ms;
 use palisade_app::state::AppState;
-use palisade_app::AppError;
+use palisade_app::ServerError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -204,7 +204,7 @@ pub fn operations() -> Vec<Operation> {
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Vec<Cluster>>, AppError> {
+) -> Result<Json<Vec<Cluster>>, ServerError> {
     caller.require(Action::Read)?;
     service::list(&state.db).await.map(Json)
 }
@@ -213,7 +213,7 @@ async fn register(
     caller: Caller,
     State(state): State<AppState>,
     Json(input): Json<NewCluster>,
-) -> Result<(StatusCode, Json<Cluster>), AppError> {
+) -> Result<(StatusCode, Json<Cluster>), ServerError> {
     let who = caller.require(Action::ManageClusters)?;
     let cluster = service::register(&state.clusters_context(), &who, now_ms(), input).await?;
     Ok((StatusCode::CREATED, Json(cluster)))
@@ -223,7 +223,7 @@ async fn read(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Cluster>, AppError> {
+) -> Result<Json<Cluster>, ServerError> {
     caller.require(Action::Read)?;
     service::get(&state.db, &id).await.map(Json)
 }
@@ -233,7 +233,7 @@ async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(change): Json<ClusterChange>,
-) -> Result<Json<Cluster>, AppError> {
+) -> Result<Json<Cluster>, ServerError> {
     let who = caller.require(Action::ManageClusters)?;
     service::update(&state.clusters_context(), &who, now_ms(), &id, change)
         .await
@@ -244,7 +244,7 @@ async fn remove(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
+) -> Result<StatusCode, ServerError> {
     let who = caller.require(Action::ManageClusters)?;
     service::remove(&state.db, &who, now_ms(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -254,7 +254,7 @@ async fn check(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Cluster>, AppError> {
+) -> Result<Json<Cluster>, ServerError> {
     let who = caller.require(Action::ManageClusters)?;
     service::check(&state.clusters_context(), &who, now_ms(), &id)
         .await
@@ -269,7 +269,7 @@ struct ContextsRequest {
 async fn contexts(
     caller: Caller,
     Json(request): Json<ContextsRequest>,
-) -> Result<Json<Vec<String>>, AppError> {
+) -> Result<Json<Vec<String>>, ServerError> {
     caller.require(Action::ManageClusters)?;
     palisade_app::clusters::ssr::credentials::contexts(&request.kubeconfig).map(Json)
 }

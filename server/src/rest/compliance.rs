@@ -12,7 +12,7 @@ use palisade_app::auth::Action;
 use palisade_app::compliance::{ssr, to_csv};
 use palisade_app::db::now_ms;
 use palisade_app::state::AppState;
-use palisade_app::AppError;
+use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -84,7 +84,7 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
     caller.require(Action::Read)?;
     Ok(Json(json!(ssr::summaries(&state.db, now_ms()).await?)))
 }
@@ -93,7 +93,7 @@ async fn read(
     caller: Caller,
     State(state): State<AppState>,
     Path(framework): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ServerError> {
     caller.require(Action::Read)?;
     Ok(Json(json!(
         ssr::posture(&state.db, &framework, now_ms()).await?
@@ -110,11 +110,11 @@ async fn evidence(
     State(state): State<AppState>,
     Path(framework): Path<String>,
     Query(query): Query<ExportQuery>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ServerError> {
     let who = caller.require(Action::Read)?;
     let format = query.format.as_deref().unwrap_or("json");
     if !matches!(format, "json" | "csv") {
-        return Err(AppError::Invalid("format: json or csv".into()));
+        return Err(AppError::Invalid("format: json or csv".into()).into());
     }
     let now = now_ms();
     let posture = ssr::posture(&state.db, &framework, now).await?;

@@ -11,7 +11,7 @@ use palisade_app::db::now_ms;
 use palisade_app::exceptions::ssr::service;
 use palisade_app::exceptions::{Exception, NewException};
 use palisade_app::state::AppState;
-use palisade_app::AppError;
+use palisade_app::ServerError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -180,7 +180,7 @@ async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<PolicyQuery>,
-) -> Result<Json<Vec<Exception>>, AppError> {
+) -> Result<Json<Vec<Exception>>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::list(&state.db, &who, now_ms(), query.policy.as_deref())
         .await
@@ -191,7 +191,7 @@ async fn request(
     caller: Caller,
     State(state): State<AppState>,
     Json(input): Json<NewException>,
-) -> Result<(StatusCode, Json<Exception>), AppError> {
+) -> Result<(StatusCode, Json<Exception>), ServerError> {
     let who = caller.require(Action::RequestException)?;
     let exception = service::request(&state.db, &who, now_ms(), input).await?;
     Ok((StatusCode::CREATED, Json(exception)))
@@ -201,7 +201,7 @@ async fn read(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Exception>, AppError> {
+) -> Result<Json<Exception>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::get(&state.db, &who, now_ms(), &id).await.map(Json)
 }
@@ -211,7 +211,7 @@ async fn decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(body): Json<DecisionBody>,
-) -> Result<Json<Exception>, AppError> {
+) -> Result<Json<Exception>, ServerError> {
     let who = caller.require(Action::Approve)?;
     service::decide(&state.db, &who, now_ms(), &id, body.approve, &body.comment)
         .await
@@ -223,7 +223,7 @@ async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Option<Json<CommentBody>>,
-) -> Result<Json<Exception>, AppError> {
+) -> Result<Json<Exception>, ServerError> {
     let who = caller.require(Action::Approve)?;
     let comment = body.map(|Json(b)| b.comment).unwrap_or_default();
     service::revoke(&state.db, &who, now_ms(), &id, &comment)

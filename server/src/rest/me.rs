@@ -5,7 +5,7 @@ use axum::{Json, Router};
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::{Action, Principal};
 use palisade_app::state::AppState;
-use palisade_app::AppError;
+use palisade_app::ServerError;
 use serde_json::json;
 
 use super::Operation;
@@ -37,6 +37,6 @@ pub fn operations() -> Vec<Operation> {
     }]
 }
 
-async fn get_me(caller: Caller) -> Result<Json<Principal>, AppError> {
-    caller.require(Action::Read).map(Json)
+async fn get_me(caller: Caller) -> Result<Json<Principal>, ServerError> {
+    Ok(caller.require(Action::Read).map(Json)?)
 }

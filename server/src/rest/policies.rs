@@ -14,7 +14,7 @@ use palisade_app::policies::{
     self, ssr as service, Content, Mode, NewPolicy, PolicyFilter, Problem, SaveOutcome,
 };
 use palisade_app::state::AppState;
-use palisade_app::AppError;
+use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -46,7 +46,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A save refused by the engine: 400, with one problem per line as `part:line:column: message`.
-fn saved_or_invalid(outcome: SaveOutcome) -> Result<(String, i64), AppError> {
+fn saved_or_invalid(outcome: SaveOutcome) -> Result<(String, i64), ServerError> {
     match outcome {
         SaveOutcome::Saved {
             policy_id, version, ..
@@ -57,7 +57,8 @@ fn saved_or_invalid(outcome: SaveOutcome) -> Result<(String, i64), AppError> {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("\n"),
-        )),
+        )
+        .into()),
     }
 }
 
@@ -65,7 +66,7 @@ async fn list_policies(
     caller: Caller,
     State(state): State<AppState>,
     Query(filter): Query<PolicyFilter>,
-) -> Result<Json<Vec<policies::PolicySummary>>, AppError> {
+) -> Result<Json<Vec<policies::PolicySummary>>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::list(&state.db, &who, &filter).await.map(Json)
 }
@@ -74,7 +75,7 @@ async fn create_policy(
     caller: Caller,
     State(state): State<AppState>,
     Json(new): Json<NewPolicy>,
-) -> Result<(StatusCode, Json<policies::PolicyDetail>), AppError> {
+) -> Result<(StatusCode, Json<policies::PolicyDetail>), ServerError> {
     let who = caller.require(Action::EditPolicies)?;
     let (id, _) = saved_or_invalid(service::create(&state.db, &who, now_ms(), new).await?)?;
     let detail = service::detail(&state.db, &who, &id).await?;
@@ -84,7 +85,7 @@ async fn create_policy(
 async fn check_policy(
     caller: Caller,
     Json(content): Json<Content>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ServerError> {
     caller.require(Action::Read)?;
     let problems = service::validate::check(&content).problems;
     Ok(Json(
@@ -96,7 +97,7 @@ async fn get_policy(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<policies::PolicyDetail>, AppError> {
+) -> Result<Json<policies::PolicyDetail>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::detail(&state.db, &who, &id).await.map(Json)
 }
@@ -105,7 +106,7 @@ async fn list_versions(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Vec<policies::VersionInfo>>, AppError> {
+) -> Result<Json<Vec<policies::VersionInfo>>, ServerError> {
     let who = caller.require(Action::Read)?;
     Ok(Json(service::detail(&state.db, &who, &id).await?.versions))
 }
@@ -125,7 +126,7 @@ async fn save_version(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(request): Json<SaveRequest>,
-) -> Result<(StatusCode, Json<policies::Version>), AppError> {
+) -> Result<(StatusCode, Json<policies::Version>), ServerError> {
     let who = caller.require(Action::EditPolicies)?;
     let outcome = service::save(
         &state.db,
@@ -146,7 +147,7 @@ async fn get_version(
     caller: Caller,
     State(state): State<AppState>,
     Path((id, number)): Path<(String, i64)>,
-) -> Result<Json<policies::Version>, AppError> {
+) -> Result<Json<policies::Version>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::version(&state.db, &who, &id, number)
         .await
@@ -166,12 +167,10 @@ async fn diff_versions(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(range): Query<DiffQuery>,
-) -> Result<Json<policies::VersionDiff>, AppError> {
+) -> Result<Json<policies::VersionDiff>, ServerError> {
     let who = caller.require(Action::Read)?;
     let (Some(from), Some(to)) = (range.from, range.to) else {
-        return Err(AppError::Invalid(
-            "say which versions to compare: ?from=1&to=2".into(),
-        ));
+        return Err(AppError::Invalid("say which versions to compare: ?from=1&to=2".into()).into());
     };
     service::diff(&state.db, &who, &id, from, to)
         .await
@@ -182,7 +181,7 @@ async fn run_tests(
     caller: Caller,
     State(state): State<AppState>,
     Path((id, number)): Path<(String, i64)>,
-) -> Result<(StatusCode, Json<policies::TestRun>), AppError> {
+) -> Result<(StatusCode, Json<policies::TestRun>), ServerError> {
     let who = caller.require(Action::EditPolicies)?;
     let run = service::run_tests(&state.db, &who, now_ms(), &id, number).await?;
     Ok((StatusCode::CREATED, Json(run)))
@@ -192,19 +191,19 @@ async fn get_test_run(
     caller: Caller,
     State(state): State<AppState>,
     Path((id, number)): Path<(String, i64)>,
-) -> Result<Json<policies::TestRun>, AppError> {
+) -> Result<Json<policies::TestRun>, ServerError> {
     let who = caller.require(Action::Read)?;
-    service::latest_run(&state.db, &who, &id, number)
+    Ok(service::latest_run(&state.db, &who, &id, number)
         .await?
         .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("version {number} has not been tested yet")))
+        .ok_or_else(|| AppError::NotFound(format!("version {number} has not been tested yet")))?)
 }
 
 async fn get_staging(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<policies::Staging>, AppError> {
+) -> Result<Json<policies::Staging>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::staging(&state.db, &who, &id).await.map(Json)
 }
@@ -220,7 +219,7 @@ async fn set_mode(
     State(state): State<AppState>,
     Path((id, environment)): Path<(String, String)>,
     Json(request): Json<ModeRequest>,
-) -> Result<Json<policies::Staging>, AppError> {
+) -> Result<Json<policies::Staging>, ServerError> {
     let who = caller.require(Action::EditPolicies)?;
     service::set_mode(&state.db, &who, now_ms(), &id, &environment, request.mode)
         .await
@@ -231,7 +230,7 @@ async fn get_manifests(
     caller: Caller,
     State(state): State<AppState>,
     Path((id, mode)): Path<(String, String)>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ServerError> {
     let who = caller.require(Action::Read)?;
     let mode = Mode::parse(&mode).ok_or_else(|| {
         AppError::Invalid(format!("mode must be audit, warn or enforce, not {mode:?}"))
@@ -260,7 +259,7 @@ async fn get_manifests(
 async fn list_library(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Vec<policies::LibraryEntry>>, AppError> {
+) -> Result<Json<Vec<policies::LibraryEntry>>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::library(&state.db, &who).await.map(Json)
 }

@@ -13,7 +13,7 @@ use palisade_app::rollouts::{
     Deployment, NewRollout, Operation as RolloutOperation, Rollout, RolloutSummary,
 };
 use palisade_app::state::AppState;
-use palisade_app::AppError;
+use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -295,7 +295,7 @@ async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<PolicyQuery>,
-) -> Result<Json<Vec<RolloutSummary>>, AppError> {
+) -> Result<Json<Vec<RolloutSummary>>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::list(&state.db, &who, query.policy.as_deref())
         .await
@@ -306,7 +306,7 @@ async fn propose(
     caller: Caller,
     State(state): State<AppState>,
     Json(input): Json<NewRollout>,
-) -> Result<(StatusCode, Json<Rollout>), AppError> {
+) -> Result<(StatusCode, Json<Rollout>), ServerError> {
     let who = caller.require(Action::ProposeRollout)?;
     let rollout = service::propose(&state.db, &who, now_ms(), input).await?;
     Ok((StatusCode::CREATED, Json(rollout)))
@@ -316,7 +316,7 @@ async fn read(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Rollout>, AppError> {
+) -> Result<Json<Rollout>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::get(&state.db, &who, &id).await.map(Json)
 }
@@ -326,7 +326,7 @@ async fn approve(
     state: State<AppState>,
     id: Path<String>,
     body: Option<Json<CommentBody>>,
-) -> Result<Json<Rollout>, AppError> {
+) -> Result<Json<Rollout>, ServerError> {
     decide(caller, state, id, body, true).await
 }
 
@@ -335,7 +335,7 @@ async fn reject(
     state: State<AppState>,
     id: Path<String>,
     body: Option<Json<CommentBody>>,
-) -> Result<Json<Rollout>, AppError> {
+) -> Result<Json<Rollout>, ServerError> {
     decide(caller, state, id, body, false).await
 }
 
@@ -345,7 +345,7 @@ async fn decide(
     Path(id): Path<String>,
     body: Option<Json<CommentBody>>,
     approve: bool,
-) -> Result<Json<Rollout>, AppError> {
+) -> Result<Json<Rollout>, ServerError> {
     let who = caller.require(Action::Approve)?;
     let comment = body.map(|Json(b)| b.comment).unwrap_or_default();
     service::decide(&state.db, &who, now_ms(), &id, approve, &comment)
@@ -357,7 +357,7 @@ async fn operate(
     caller: Caller,
     State(state): State<AppState>,
     Path((id, operation)): Path<(String, String)>,
-) -> Result<Json<Rollout>, AppError> {
+) -> Result<Json<Rollout>, ServerError> {
     let who = caller.require(Action::OperateRollout)?;
     let operation = match operation.as_str() {
         "pause" => RolloutOperation::Pause,
@@ -368,7 +368,8 @@ async fn operate(
         other => {
             return Err(AppError::NotFound(format!(
                 "no rollout operation `{other}`: pause, resume, abort, rollback or remove"
-            )))
+            ))
+            .into())
         }
     };
     service::operate(&state.db, &who, now_ms(), &id, operation)
@@ -380,7 +381,7 @@ async fn deployments(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<PolicyQuery>,
-) -> Result<Json<Vec<Deployment>>, AppError> {
+) -> Result<Json<Vec<Deployment>>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::deployments(&state.db, &who, query.policy.as_deref())
         .await
@@ -390,7 +391,7 @@ async fn deployments(
 async fn check_drift(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ServerError> {
     caller.require(Action::OperateRollout)?;
     let report = drift::check_now(&state).await?;
     Ok(Json(json!({

@@ -15,7 +15,7 @@ use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::{Action, Role};
 use palisade_app::db::now_ms;
 use palisade_app::state::AppState;
-use palisade_app::AppError;
+use palisade_app::ServerError;
 use serde_json::json;
 
 use super::Operation;
@@ -121,7 +121,7 @@ pub fn operations() -> Vec<Operation> {
 async fn get_tokens(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Vec<TokenInfo>>, AppError> {
+) -> Result<Json<Vec<TokenInfo>>, ServerError> {
     let who = caller.require(Action::ManageOwnTokens)?;
     list_tokens(&state.db, &who, who.has(Role::Admin))
         .await
@@ -132,7 +132,7 @@ async fn create_token(
     caller: Caller,
     State(state): State<AppState>,
     Json(request): Json<TokenRequest>,
-) -> Result<(StatusCode, Json<NewToken>), AppError> {
+) -> Result<(StatusCode, Json<NewToken>), ServerError> {
     let who = caller.require(Action::ManageOwnTokens)?;
     let now = now_ms();
     let expires_ms = validate_request(&who, &request, now)?;
@@ -152,7 +152,7 @@ async fn delete_token(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
+) -> Result<StatusCode, ServerError> {
     let who = caller.require(Action::ManageOwnTokens)?;
     revoke_token(&state.db, &who, &id, now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -163,7 +163,7 @@ async fn get_sessions(
     State(state): State<AppState>,
     current: Option<Extension<CurrentSession>>,
     limits: Option<Extension<SessionLimits>>,
-) -> Result<Json<Vec<SessionInfo>>, AppError> {
+) -> Result<Json<Vec<SessionInfo>>, ServerError> {
     let who = caller.require(Action::ManageOwnTokens)?;
     let limits = limits.map_or(
         SessionLimits {
@@ -189,7 +189,7 @@ async fn delete_session(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
+) -> Result<StatusCode, ServerError> {
     let who = caller.require(Action::ManageOwnTokens)?;
     revoke_session(&state.db, &who, &id, now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -22,7 +22,7 @@ use palisade_app::db::now_ms;
 use palisade_app::state::AppState;
 use palisade_app::violations::ssr::{ingest, queries};
 use palisade_app::violations::{to_csv, ViolationFilter, EXPORT_LIMIT};
-use palisade_app::AppError;
+use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
@@ -224,7 +224,7 @@ async fn ingest_audit(
     Extension(gate): Extension<Gate>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, AppError> {
+) -> Result<Response, ServerError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -232,7 +232,7 @@ async fn ingest_audit(
         .map(str::trim)
         .unwrap_or_default();
     let Some(cluster_id) = ingest::authenticate(&state.db, bearer).await? else {
-        return Err(AppError::Unauthenticated);
+        return Err(AppError::Unauthenticated.into());
     };
     let Ok(Ok(_permit)) = tokio::time::timeout(gate.wait, gate.slots.acquire()).await else {
         tracing::warn!(cluster = %cluster_id, "audit batch refused with 429: every ingest slot is busy");
@@ -266,19 +266,19 @@ struct RawFilter {
     days: Option<String>,
 }
 
-fn number(name: &str, value: Option<&String>) -> Result<Option<i64>, AppError> {
-    value
+fn number(name: &str, value: Option<&String>) -> Result<Option<i64>, ServerError> {
+    Ok(value
         .filter(|v| !v.trim().is_empty())
         .map(|v| {
             v.trim()
                 .parse()
                 .map_err(|_| AppError::Invalid(format!("{name}: {v:?} is not a whole number")))
         })
-        .transpose()
+        .transpose()?)
 }
 
 impl RawFilter {
-    fn filter(&self) -> Result<ViolationFilter, AppError> {
+    fn filter(&self) -> Result<ViolationFilter, ServerError> {
         let text = |v: &Option<String>| v.clone().unwrap_or_default();
         let action = match self.action.as_deref().filter(|a| !a.is_empty()) {
             None => None,
@@ -312,7 +312,7 @@ async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<RawFilter>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ServerError> {
     caller.require(Action::Read)?;
     let page = queries::list(&state.db, &query.filter()?, now_ms()).await?;
     Ok(Json(json!(page)))
@@ -322,11 +322,11 @@ async fn export(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<RawFilter>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ServerError> {
     caller.require(Action::Read)?;
     let format = query.format.as_deref().unwrap_or("csv");
     if !matches!(format, "json" | "csv") {
-        return Err(AppError::Invalid("format: json or csv".into()));
+        return Err(AppError::Invalid("format: json or csv".into()).into());
     }
     let filter = ViolationFilter {
         after: None,
@@ -362,7 +362,7 @@ async fn charts(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<RawFilter>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ServerError> {
     caller.require(Action::Read)?;
     let days = number("days", query.days.as_ref())?.unwrap_or(14);
     let charts = queries::charts(&state.db, &query.filter()?, days, now_ms()).await?;
@@ -374,7 +374,7 @@ async fn evidence(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<RawFilter>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ServerError> {
     caller.require(Action::Read)?;
     let days = number("days", query.days.as_ref())?.unwrap_or(7);
     let evidence = queries::evidence(&state.db, &id, days, now_ms()).await?;
@@ -390,7 +390,7 @@ async fn scan_one(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ServerError> {
     caller.require(Action::OperateRollout)?;
     let scan = palisade_app::violations::ssr::scan::scan_cluster(
         &state.db,
@@ -407,7 +407,7 @@ async fn rotate_token(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ServerError> {
     let who = caller.require(Action::ManageClusters)?;
     let token = ingest::rotate(&state.db, &who, &id, now_ms()).await?;
     Ok(Json(json!(token)))

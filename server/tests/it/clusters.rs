@@ -106,9 +106,11 @@ async fn registration_seals_audits_and_refuses_bad_input(backend: Backend) {
         sealer: None,
         ..ctx
     };
-    let err = service::register(&no_key, &admin, 1, new_cluster("prod-1", "t0k3n-secret"))
-        .await
-        .unwrap_err();
+    let err: AppError =
+        service::register(&no_key, &admin, 1, new_cluster("prod-1", "t0k3n-secret"))
+            .await
+            .unwrap_err()
+            .into();
     assert!(
         matches!(&err, AppError::Conflict(m) if m.contains("secrets.key_file")),
         "{err:?}"
@@ -169,9 +171,10 @@ async fn registration_seals_audits_and_refuses_bad_input(backend: Backend) {
     ];
     for input in refusals {
         let name = input.name.clone();
-        let err = service::register(&ctx, &admin, 11, input)
+        let err: AppError = service::register(&ctx, &admin, 11, input)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .into();
         assert!(
             matches!(err, AppError::Conflict(_) | AppError::Invalid(_)),
             "{name}: {err:?}"
@@ -197,9 +200,10 @@ async fn registration_seals_audits_and_refuses_bad_input(backend: Backend) {
         .unwrap();
     assert!(disabled.disabled);
     assert_eq!(disabled.labels["team"], "payments");
-    let err = service::check(&ctx, &admin, 14, &cluster.id)
+    let err: AppError = service::check(&ctx, &admin, 14, &cluster.id)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into();
     assert!(matches!(err, AppError::Conflict(m) if m.contains("disabled")));
     let enable = ClusterChange {
         disabled: Some(false),
@@ -244,7 +248,9 @@ async fn registration_seals_audits_and_refuses_bad_input(backend: Backend) {
     // Remove: gone, audited; removing again is NotFound.
     service::remove(db, &admin, 18, &refused.id).await.unwrap();
     assert!(matches!(
-        service::remove(db, &admin, 19, &refused.id).await,
+        service::remove(db, &admin, 19, &refused.id)
+            .await
+            .map_err(AppError::from),
         Err(AppError::NotFound(_))
     ));
     assert_eq!(

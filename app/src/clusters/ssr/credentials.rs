@@ -13,7 +13,7 @@ use kube::config::{
 };
 
 use crate::clusters::CredentialsInput;
-use crate::error::AppError;
+use crate::error::{AppError, OrFault, ServerResult};
 
 /// A one-context kubeconfig (as JSON text) and the API URL it points at. Secret: `Debug` shows
 /// only the URL.
@@ -33,7 +33,7 @@ impl fmt::Debug for Credentials {
 
 impl Credentials {
     /// Check and reduce what the user gave.
-    pub fn from_input(input: &CredentialsInput) -> Result<Credentials, AppError> {
+    pub fn from_input(input: &CredentialsInput) -> ServerResult<Credentials> {
         match input {
             CredentialsInput::Kubeconfig {
                 kubeconfig,
@@ -48,9 +48,8 @@ impl Credentials {
     }
 
     /// Read back stored credentials (already checked when they were stored).
-    pub fn parse(&self) -> Result<Kubeconfig, AppError> {
-        Kubeconfig::from_yaml(&self.kubeconfig)
-            .map_err(|err| AppError::internal("reading stored cluster credentials", err))
+    pub fn parse(&self) -> ServerResult<Kubeconfig> {
+        Kubeconfig::from_yaml(&self.kubeconfig).or_fault()
     }
 }
 
@@ -59,7 +58,7 @@ fn invalid(message: impl Into<String>) -> AppError {
 }
 
 /// The context names of a kubeconfig, current context first.
-pub fn contexts(kubeconfig: &str) -> Result<Vec<String>, AppError> {
+pub fn contexts(kubeconfig: &str) -> ServerResult<Vec<String>> {
     let config = parse(kubeconfig)?;
     let mut names: Vec<String> = config.contexts.iter().map(|c| c.name.clone()).collect();
     if let Some(current) = &config.current_context {
@@ -69,23 +68,23 @@ pub fn contexts(kubeconfig: &str) -> Result<Vec<String>, AppError> {
         }
     }
     if names.is_empty() {
-        return Err(invalid("the kubeconfig has no contexts"));
+        return Err(invalid("the kubeconfig has no contexts").into());
     }
     Ok(names)
 }
 
-fn parse(kubeconfig: &str) -> Result<Kubeconfig, AppError> {
+fn parse(kubeconfig: &str) -> ServerResult<Kubeconfig> {
     if kubeconfig.trim().is_empty() {
-        return Err(invalid("the kubeconfig is empty"));
+        return Err(invalid("the kubeconfig is empty").into());
     }
     // The parser's own message names the line and column; it never repeats secret values.
-    Kubeconfig::from_yaml(kubeconfig)
-        .map_err(|err| invalid(format!("not a valid kubeconfig: {err}")))
+    Ok(Kubeconfig::from_yaml(kubeconfig)
+        .map_err(|err| invalid(format!("not a valid kubeconfig: {err}")))?)
 }
 
 const EMBED: &str = "embed it: `kubectl config view --raw --minify --flatten --context NAME` writes a kubeconfig with everything inline";
 
-fn from_kubeconfig(kubeconfig: &str, context: Option<&str>) -> Result<Credentials, AppError> {
+fn from_kubeconfig(kubeconfig: &str, context: Option<&str>) -> ServerResult<Credentials> {
     let config = parse(kubeconfig)?;
     let wanted = match context.map(str::trim).filter(|c| !c.is_empty()) {
         Some(name) => name.to_owned(),
@@ -133,21 +132,19 @@ fn from_kubeconfig(kubeconfig: &str, context: Option<&str>) -> Result<Credential
     build(wanted, context, cluster, user_name, user, api_url)
 }
 
-fn from_token(api_url: &str, ca_pem: &str, token: &str) -> Result<Credentials, AppError> {
+fn from_token(api_url: &str, ca_pem: &str, token: &str) -> ServerResult<Credentials> {
     let token = token.trim();
     if token.is_empty() {
-        return Err(invalid("the token is empty"));
+        return Err(invalid("the token is empty").into());
     }
     if token.chars().any(char::is_whitespace) {
-        return Err(invalid(
-            "the token contains whitespace: paste it on its own",
-        ));
+        return Err(invalid("the token contains whitespace: paste it on its own").into());
     }
     let ca_pem = ca_pem.trim();
     if !ca_pem.is_empty() && !ca_pem.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(invalid(
-            "the CA certificate must be PEM (-----BEGIN CERTIFICATE----- …)",
-        ));
+        return Err(
+            invalid("the CA certificate must be PEM (-----BEGIN CERTIFICATE----- …)").into(),
+        );
     }
     let cluster = KubeCluster {
         server: Some(api_url.trim().to_owned()),
@@ -176,7 +173,7 @@ fn from_token(api_url: &str, ca_pem: &str, token: &str) -> Result<Credentials, A
 }
 
 /// The server URL, after refusing what a server cannot or must not use.
-fn check_cluster(cluster: &KubeCluster) -> Result<String, AppError> {
+fn check_cluster(cluster: &KubeCluster) -> ServerResult<String> {
     let server = cluster
         .server
         .clone()
@@ -188,20 +185,23 @@ fn check_cluster(cluster: &KubeCluster) -> Result<String, AppError> {
     if uri.scheme_str() != Some("https") || uri.host().is_none() {
         return Err(invalid(format!(
             "`{server}`: Palisade talks to clusters over https only"
-        )));
+        ))
+        .into());
     }
     if cluster.insecure_skip_tls_verify == Some(true) {
         return Err(invalid(
             "insecure-skip-tls-verify is set: give the cluster's CA certificate instead",
-        ));
+        )
+        .into());
     }
     if let Some(path) = &cluster.certificate_authority {
         return Err(invalid(format!(
             "the cluster's CA is a file reference ({path}): {EMBED}"
-        )));
+        ))
+        .into());
     }
     if cluster.proxy_url.is_some() {
-        return Err(invalid("proxy-url is not supported"));
+        return Err(invalid("proxy-url is not supported").into());
     }
     Ok(server.trim_end_matches('/').to_owned())
 }
@@ -243,7 +243,7 @@ fn build(
     user_name: String,
     user: AuthInfo,
     api_url: String,
-) -> Result<Credentials, AppError> {
+) -> ServerResult<Credentials> {
     context.namespace = None;
     let config = Kubeconfig {
         clusters: vec![NamedCluster {
@@ -264,8 +264,7 @@ fn build(
         current_context: Some(context_name),
         ..Kubeconfig::default()
     };
-    let kubeconfig = serde_json::to_string(&config)
-        .map_err(|err| AppError::internal("writing cluster credentials", err))?;
+    let kubeconfig = serde_json::to_string(&config).or_fault()?;
     Ok(Credentials {
         kubeconfig,
         api_url,
@@ -319,7 +318,7 @@ contexts:
   context: {cluster: prod, user: prod-admin}
 ";
 
-    fn kubeconfig(text: &str, context: Option<&str>) -> Result<Credentials, AppError> {
+    fn kubeconfig(text: &str, context: Option<&str>) -> ServerResult<Credentials> {
         Credentials::from_input(&CredentialsInput::Kubeconfig {
             kubeconfig: text.to_owned(),
             context: context.map(str::to_owned),

@@ -15,32 +15,25 @@ use crate::clusters::{
     NewCluster,
 };
 use crate::db::{new_id, Db};
-use crate::error::AppError;
+use crate::error::{AppError, OrFault, ServerResult};
 use crate::secrets::Sealer;
 
 const NO_KEY: &str = "no secrets key is configured, so cluster credentials cannot be stored: set \
      secrets.key_file (a file holding 64 hex digits, from `openssl rand -hex 32`) or \
      PALISADE__SECRETS__KEY and restart Palisade";
 
-fn db_error(context: &str) -> impl Fn(sqlx::Error) -> AppError + '_ {
-    move |err| AppError::internal(context, err)
+pub async fn list(db: &Db) -> ServerResult<Vec<Cluster>> {
+    Ok(queries::list(db.pool()).await?)
 }
 
-pub async fn list(db: &Db) -> Result<Vec<Cluster>, AppError> {
-    queries::list(db.pool())
-        .await
-        .map_err(db_error("listing clusters"))
-}
-
-pub async fn get(db: &Db, id: &str) -> Result<Cluster, AppError> {
+pub async fn get(db: &Db, id: &str) -> ServerResult<Cluster> {
     Ok(load(db, id).await?.cluster)
 }
 
-async fn load(db: &Db, id: &str) -> Result<queries::Stored, AppError> {
-    queries::get(db.pool(), id)
-        .await
-        .map_err(db_error("reading a cluster"))?
-        .ok_or_else(|| AppError::NotFound(format!("cluster {id}")))
+async fn load(db: &Db, id: &str) -> ServerResult<queries::Stored> {
+    Ok(queries::get(db.pool(), id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("cluster {id}")))?)
 }
 
 fn kind_of(input: &CredentialsInput) -> &'static str {
@@ -50,19 +43,16 @@ fn kind_of(input: &CredentialsInput) -> &'static str {
     }
 }
 
-fn seal(sealer: &Sealer, credentials: &Credentials, id: &str) -> Result<String, AppError> {
+fn seal(sealer: &Sealer, credentials: &Credentials, id: &str) -> ServerResult<String> {
     sealer
         .seal(credentials.kubeconfig.as_bytes(), id)
-        .map_err(|err| AppError::internal("sealing cluster credentials", err))
+        .or_fault()
 }
 
-fn open(sealer: Option<&Sealer>, stored: &queries::Stored) -> Result<Credentials, AppError> {
+fn open(sealer: Option<&Sealer>, stored: &queries::Stored) -> ServerResult<Credentials> {
     let sealer = sealer.ok_or_else(|| AppError::Conflict(NO_KEY.to_owned()))?;
-    let plain = sealer
-        .open(&stored.sealed, &stored.cluster.id)
-        .map_err(|err| AppError::internal("opening cluster credentials", err))?;
-    let kubeconfig = String::from_utf8(plain)
-        .map_err(|err| AppError::internal("opening cluster credentials", err))?;
+    let plain = sealer.open(&stored.sealed, &stored.cluster.id).or_fault()?;
+    let kubeconfig = String::from_utf8(plain).or_fault()?;
     Ok(Credentials {
         kubeconfig,
         api_url: stored.cluster.api_url.clone(),
@@ -93,7 +83,7 @@ pub async fn register(
     who: &Principal,
     now: i64,
     input: NewCluster,
-) -> Result<Cluster, AppError> {
+) -> ServerResult<Cluster> {
     let name = input.name.trim().to_owned();
     let environment = input.environment.trim().to_owned();
     validate_name("name", &name)?;
@@ -103,13 +93,10 @@ pub async fn register(
     let sealer = ctx
         .sealer
         .ok_or_else(|| AppError::Conflict(NO_KEY.to_owned()))?;
-    if queries::name_taken(ctx.db.pool(), &name)
-        .await
-        .map_err(db_error("checking a cluster name"))?
-    {
-        return Err(AppError::Conflict(format!(
-            "a cluster named `{name}` is already registered"
-        )));
+    if queries::name_taken(ctx.db.pool(), &name).await? {
+        return Err(
+            AppError::Conflict(format!("a cluster named `{name}` is already registered")).into(),
+        );
     }
     let mut cluster = Cluster {
         id: new_id(),
@@ -131,12 +118,7 @@ pub async fn register(
     apply_probe(&mut cluster, ctx.connector.probe(&credentials).await, now);
     let sealed = seal(sealer, &credentials, &cluster.id)?;
 
-    let mut tx = ctx
-        .db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("registering a cluster"))?;
+    let mut tx = ctx.db.begin().await?;
     queries::insert(&mut *tx, &cluster, &sealed)
         .await
         .map_err(|err| unique_or_internal(err, &cluster.name))?;
@@ -157,11 +139,8 @@ pub async fn register(
             }),
         },
     )
-    .await
-    .map_err(db_error("auditing a cluster registration"))?;
-    tx.commit()
-        .await
-        .map_err(db_error("registering a cluster"))?;
+    .await?;
+    tx.commit().await?;
     tracing::info!(cluster = %cluster.name, health = cluster.health.as_str(), "cluster registered");
     Ok(cluster)
 }
@@ -184,7 +163,7 @@ pub async fn update(
     now: i64,
     id: &str,
     change: ClusterChange,
-) -> Result<Cluster, AppError> {
+) -> ServerResult<Cluster> {
     let stored = load(ctx.db, id).await?;
     let mut cluster = stored.cluster;
     let mut changed = Vec::new();
@@ -225,17 +204,10 @@ pub async fn update(
     if changed.is_empty() {
         return Ok(cluster);
     }
-    let mut tx = ctx
-        .db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("updating a cluster"))?;
-    let rows = queries::update(&mut *tx, &cluster, sealed.as_deref(), now)
-        .await
-        .map_err(db_error("updating a cluster"))?;
+    let mut tx = ctx.db.begin().await?;
+    let rows = queries::update(&mut *tx, &cluster, sealed.as_deref(), now).await?;
     if rows == 0 {
-        return Err(AppError::NotFound(format!("cluster {id}")));
+        return Err(AppError::NotFound(format!("cluster {id}")).into());
     }
     record(
         &mut *tx,
@@ -248,26 +220,17 @@ pub async fn update(
             detail: json!({ "name": cluster.name, "changed": changed }),
         },
     )
-    .await
-    .map_err(db_error("auditing a cluster change"))?;
-    tx.commit().await.map_err(db_error("updating a cluster"))?;
+    .await?;
+    tx.commit().await?;
     Ok(cluster)
 }
 
 /// Remove a cluster and its sealed credentials. Palisade leaves what it applied in the cluster.
-pub async fn remove(db: &Db, who: &Principal, now: i64, id: &str) -> Result<(), AppError> {
+pub async fn remove(db: &Db, who: &Principal, now: i64, id: &str) -> ServerResult<()> {
     let cluster = get(db, id).await?;
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("removing a cluster"))?;
-    if queries::delete(&mut *tx, id)
-        .await
-        .map_err(db_error("removing a cluster"))?
-        == 0
-    {
-        return Err(AppError::NotFound(format!("cluster {id}")));
+    let mut tx = db.begin().await?;
+    if queries::delete(&mut *tx, id).await? == 0 {
+        return Err(AppError::NotFound(format!("cluster {id}")).into());
     }
     record(
         &mut *tx,
@@ -280,24 +243,19 @@ pub async fn remove(db: &Db, who: &Principal, now: i64, id: &str) -> Result<(), 
             detail: json!({ "name": cluster.name, "environment": cluster.environment }),
         },
     )
-    .await
-    .map_err(db_error("auditing a cluster removal"))?;
-    tx.commit().await.map_err(db_error("removing a cluster"))?;
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// The credentials of an enabled cluster, opened with the configured key: what rollouts and scans
 /// hand to the connector.
-pub async fn open_credentials(
-    ctx: &Context<'_>,
-    id: &str,
-) -> Result<(Cluster, Credentials), AppError> {
+pub async fn open_credentials(ctx: &Context<'_>, id: &str) -> ServerResult<(Cluster, Credentials)> {
     let stored = load(ctx.db, id).await?;
     if stored.cluster.disabled {
-        return Err(AppError::Conflict(format!(
-            "cluster `{}` is disabled",
-            stored.cluster.name
-        )));
+        return Err(
+            AppError::Conflict(format!("cluster `{}` is disabled", stored.cluster.name)).into(),
+        );
     }
     let credentials = open(ctx.sealer, &stored)?;
     Ok((stored.cluster, credentials))
@@ -309,20 +267,19 @@ pub async fn check(
     _who: &Principal,
     now: i64,
     id: &str,
-) -> Result<Cluster, AppError> {
+) -> ServerResult<Cluster> {
     let stored = load(ctx.db, id).await?;
     if stored.cluster.disabled {
         return Err(AppError::Conflict(format!(
             "cluster `{}` is disabled: enable it to check it",
             stored.cluster.name
-        )));
+        ))
+        .into());
     }
     let credentials = open(ctx.sealer, &stored)?;
     let mut cluster = stored.cluster;
     apply_probe(&mut cluster, ctx.connector.probe(&credentials).await, now);
-    queries::update(ctx.db.pool(), &cluster, None, now)
-        .await
-        .map_err(db_error("recording a cluster check"))?;
+    queries::update(ctx.db.pool(), &cluster, None, now).await?;
     Ok(cluster)
 }
 

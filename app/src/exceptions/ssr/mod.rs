@@ -6,14 +6,14 @@ pub mod queries;
 pub mod service;
 
 use crate::db::Db;
-use crate::error::AppError;
+use crate::error::{OrFault, ServerResult};
 use crate::exceptions::{Exception, Scope};
 
 /// The exceptions of `policy_id` that are active at `now_ms` (approved, not expired).
-pub async fn active_for(db: &Db, policy_id: &str, now_ms: i64) -> Result<Vec<Exception>, AppError> {
+pub async fn active_for(db: &Db, policy_id: &str, now_ms: i64) -> ServerResult<Vec<Exception>> {
     let rows = queries::active_for(db.pool(), policy_id, now_ms)
         .await
-        .map_err(|err| AppError::internal("reading active exceptions", err))?;
+        .or_fault()?;
     Ok(rows.into_iter().filter(|e| e.is_active(now_ms)).collect())
 }
 
@@ -52,7 +52,7 @@ pub async fn exclusions(
     db: &Db,
     policy_id: &str,
     now_ms: i64,
-) -> Result<Vec<palisade_engine::exclusions::Exclusion>, AppError> {
+) -> ServerResult<Vec<palisade_engine::exclusions::Exclusion>> {
     Ok(active_for(db, policy_id, now_ms)
         .await?
         .iter()

@@ -9,7 +9,7 @@ use crate::audit::ssr::{record, Event};
 use crate::auth::{authorize, ensure_not_own, Action, Principal};
 use crate::clusters::{validate_labels, validate_name};
 use crate::db::{new_id, Db};
-use crate::error::AppError;
+use crate::error::{AppError, ServerResult};
 use crate::exceptions::{Exception, ExceptionState, NewException, Scope, DAY_MS, MAX_DAYS};
 use crate::policies::ssr::queries as policy_queries;
 use crate::policies::Engine;
@@ -18,10 +18,6 @@ use crate::policies::Engine;
 const MAX_NAMESPACES: usize = 50;
 /// Most labels one selector may have.
 const MAX_LABELS: usize = 10;
-
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
-}
 
 /// The state as of `now`: a requested or approved exception whose expiry passed is expired.
 fn as_of(mut exception: Exception, now: i64) -> Exception {
@@ -35,11 +31,10 @@ fn as_of(mut exception: Exception, now: i64) -> Exception {
     exception
 }
 
-async fn policy_id(db: &Db, key: &str) -> Result<policy_queries::PolicyRow, AppError> {
-    policy_queries::find_policy(db.pool(), key)
-        .await
-        .map_err(db_error("reading a policy"))?
-        .ok_or_else(|| AppError::NotFound(format!("policy: there is no policy {key:?}")))
+async fn policy_id(db: &Db, key: &str) -> ServerResult<policy_queries::PolicyRow> {
+    Ok(policy_queries::find_policy(db.pool(), key)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("policy: there is no policy {key:?}")))?)
 }
 
 pub async fn list(
@@ -47,35 +42,33 @@ pub async fn list(
     who: &Principal,
     now: i64,
     policy: Option<&str>,
-) -> Result<Vec<Exception>, AppError> {
+) -> ServerResult<Vec<Exception>> {
     authorize(Some(who), Action::Read)?;
     let filter = match policy.map(str::trim).filter(|p| !p.is_empty()) {
         Some(key) => Some(policy_id(db, key).await?.id),
         None => None,
     };
     Ok(queries::list(db.pool(), filter.as_deref())
-        .await
-        .map_err(db_error("listing exceptions"))?
+        .await?
         .into_iter()
         .map(|e| as_of(e, now))
         .collect())
 }
 
-pub async fn get(db: &Db, who: &Principal, now: i64, id: &str) -> Result<Exception, AppError> {
+pub async fn get(db: &Db, who: &Principal, now: i64, id: &str) -> ServerResult<Exception> {
     authorize(Some(who), Action::Read)?;
     load(db, now, id).await
 }
 
-async fn load(db: &Db, now: i64, id: &str) -> Result<Exception, AppError> {
-    queries::get(db.pool(), id.trim())
-        .await
-        .map_err(db_error("reading an exception"))?
+async fn load(db: &Db, now: i64, id: &str) -> ServerResult<Exception> {
+    Ok(queries::get(db.pool(), id.trim())
+        .await?
         .map(|e| as_of(e, now))
-        .ok_or_else(|| AppError::NotFound(format!("no exception {id:?}")))
+        .ok_or_else(|| AppError::NotFound(format!("no exception {id:?}")))?)
 }
 
 /// A resource kind as Kubernetes spells it: `Deployment`, `CronJob`.
-fn validate_kind(kind: &str) -> Result<(), AppError> {
+fn validate_kind(kind: &str) -> ServerResult<()> {
     let ok = kind.len() <= 63
         && kind.starts_with(|c: char| c.is_ascii_uppercase())
         && kind.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -85,12 +78,12 @@ fn validate_kind(kind: &str) -> Result<(), AppError> {
         Err(AppError::Invalid(format!(
             "scope.resource_kind `{kind}` must be a Kubernetes kind such as `Deployment`: a capital \
              letter, then letters and digits"
-        )))
+        )).into())
     }
 }
 
 /// An object name: a DNS subdomain (lowercase letters, digits, `-` and `.`, at most 253).
-fn validate_object_name(name: &str) -> Result<(), AppError> {
+fn validate_object_name(name: &str) -> ServerResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 253
         && name
@@ -104,12 +97,13 @@ fn validate_object_name(name: &str) -> Result<(), AppError> {
         Err(AppError::Invalid(format!(
             "scope.name `{name}` must be a Kubernetes object name: lowercase letters, digits, `-` \
              and `.`, starting and ending with a letter or digit"
-        )))
+        ))
+        .into())
     }
 }
 
 /// The scope, trimmed and checked; errors name the field.
-fn clean_scope(scope: Scope) -> Result<Scope, AppError> {
+fn clean_scope(scope: Scope) -> ServerResult<Scope> {
     match scope {
         Scope::Namespaces { namespaces } => {
             let mut namespaces: Vec<String> = namespaces
@@ -122,7 +116,8 @@ fn clean_scope(scope: Scope) -> Result<Scope, AppError> {
             if namespaces.is_empty() || namespaces.len() > MAX_NAMESPACES {
                 return Err(AppError::Invalid(format!(
                     "scope.namespaces: name 1 to {MAX_NAMESPACES} namespaces"
-                )));
+                ))
+                .into());
             }
             for namespace in &namespaces {
                 validate_name("scope.namespaces: namespace", namespace)?;
@@ -138,7 +133,8 @@ fn clean_scope(scope: Scope) -> Result<Scope, AppError> {
                 return Err(AppError::Invalid(format!(
                     "scope.labels: give 1 to {MAX_LABELS} labels (key=value) that the excepted \
                      objects all carry"
-                )));
+                ))
+                .into());
             }
             validate_labels(&labels)
                 .map_err(|err| AppError::Invalid(format!("scope.labels: {err}")))?;
@@ -184,37 +180,35 @@ pub async fn request(
     who: &Principal,
     now: i64,
     input: NewException,
-) -> Result<Exception, AppError> {
+) -> ServerResult<Exception> {
     authorize(Some(who), Action::RequestException)?;
     if input.policy.trim().is_empty() {
-        return Err(AppError::Invalid(
-            "policy: pick the policy to except".into(),
-        ));
+        return Err(AppError::Invalid("policy: pick the policy to except".into()).into());
     }
     let justification = input.justification.trim();
     if justification.is_empty() {
         return Err(AppError::Invalid(
             "justification: say why the policy cannot be met here (required)".into(),
-        ));
+        )
+        .into());
     }
     if justification.chars().count() > 4000 {
-        return Err(AppError::Invalid(
-            "justification: at most 4000 characters".into(),
-        ));
+        return Err(AppError::Invalid("justification: at most 4000 characters".into()).into());
     }
     let ticket = input.ticket.trim();
     if ticket.chars().count() > 200 {
-        return Err(AppError::Invalid("ticket: at most 200 characters".into()));
+        return Err(AppError::Invalid("ticket: at most 200 characters".into()).into());
     }
     if input.expires_ms <= now {
-        return Err(AppError::Invalid(
-            "expires_ms: the expiry must lie in the future".into(),
-        ));
+        return Err(
+            AppError::Invalid("expires_ms: the expiry must lie in the future".into()).into(),
+        );
     }
     if input.expires_ms > now + MAX_DAYS * DAY_MS {
         return Err(AppError::Invalid(format!(
             "expires_ms: an exception runs at most {MAX_DAYS} days; request again to renew it"
-        )));
+        ))
+        .into());
     }
     let scope = clean_scope(input.scope)?;
     let policy = policy_id(db, input.policy.trim()).await?;
@@ -239,14 +233,8 @@ pub async fn request(
         created_ms: now,
         updated_ms: now,
     };
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
-    queries::insert(&mut *tx, &exception)
-        .await
-        .map_err(db_error("saving an exception"))?;
+    let mut tx = db.begin().await?;
+    queries::insert(&mut *tx, &exception).await?;
     record(
         &mut *tx,
         who,
@@ -263,9 +251,8 @@ pub async fn request(
             }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     Ok(exception)
 }
 
@@ -278,7 +265,7 @@ pub async fn decide(
     id: &str,
     approve: bool,
     comment: &str,
-) -> Result<Exception, AppError> {
+) -> ServerResult<Exception> {
     authorize(Some(who), Action::Approve)?;
     let exception = load(db, now, id).await?;
     ensure_not_own(who, &exception.requester_id, "exception request")?;
@@ -286,13 +273,14 @@ pub async fn decide(
         return Err(AppError::Conflict(format!(
             "this exception is {}, not waiting for a decision",
             exception.state.as_str()
-        )));
+        ))
+        .into());
     }
     let comment = comment.trim();
     if !approve && comment.is_empty() {
-        return Err(AppError::Invalid(
-            "comment: say why when you reject an exception".into(),
-        ));
+        return Err(
+            AppError::Invalid("comment: say why when you reject an exception".into()).into(),
+        );
     }
     let (to, action) = if approve {
         (ExceptionState::Approved, "exception.approved")
@@ -309,7 +297,7 @@ pub async fn revoke(
     now: i64,
     id: &str,
     comment: &str,
-) -> Result<Exception, AppError> {
+) -> ServerResult<Exception> {
     authorize(Some(who), Action::Approve)?;
     let exception = load(db, now, id).await?;
     if !matches!(
@@ -319,7 +307,8 @@ pub async fn revoke(
         return Err(AppError::Conflict(format!(
             "this exception is {} already",
             exception.state.as_str()
-        )));
+        ))
+        .into());
     }
     change(
         db,
@@ -341,12 +330,8 @@ async fn change(
     to: ExceptionState,
     action: &str,
     comment: &str,
-) -> Result<Exception, AppError> {
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
+) -> ServerResult<Exception> {
+    let mut tx = db.begin().await?;
     let changed = queries::transition(
         &mut *tx,
         &exception.id,
@@ -356,12 +341,11 @@ async fn change(
         comment,
         now,
     )
-    .await
-    .map_err(db_error("updating an exception"))?;
+    .await?;
     if !changed {
-        return Err(AppError::Conflict(
-            "this exception changed meanwhile; reload it".into(),
-        ));
+        return Err(
+            AppError::Conflict("this exception changed meanwhile; reload it".into()).into(),
+        );
     }
     record(
         &mut *tx,
@@ -378,31 +362,21 @@ async fn change(
             }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     load(db, now, &exception.id).await
 }
 
 /// Record as `expired` every requested or approved exception whose expiry has passed at `now`,
 /// each with an `exception.expired` audit entry by the server itself; returns how many. Reads
 /// derive expiry anyway: this makes it visible in the audit log and the stored state.
-pub async fn sweep_expired(db: &Db, now: i64) -> Result<usize, AppError> {
+pub async fn sweep_expired(db: &Db, now: i64) -> ServerResult<usize> {
     let server = Principal::new("palisade", "Palisade", crate::auth::Role::Admin);
-    let due = queries::due_to_expire(db.pool(), now)
-        .await
-        .map_err(db_error("reading expired exceptions"))?;
+    let due = queries::due_to_expire(db.pool(), now).await?;
     let mut expired = 0;
     for (id, state) in due {
-        let mut tx = db
-            .pool()
-            .begin()
-            .await
-            .map_err(db_error("starting a transaction"))?;
-        if !queries::mark_expired(&mut *tx, &id, &state, now)
-            .await
-            .map_err(db_error("expiring an exception"))?
-        {
+        let mut tx = db.begin().await?;
+        if !queries::mark_expired(&mut *tx, &id, &state, now).await? {
             continue;
         }
         record(
@@ -416,9 +390,8 @@ pub async fn sweep_expired(db: &Db, now: i64) -> Result<usize, AppError> {
                 detail: json!({ "was": state }),
             },
         )
-        .await
-        .map_err(db_error("recording the audit entry"))?;
-        tx.commit().await.map_err(db_error("committing"))?;
+        .await?;
+        tx.commit().await?;
         expired += 1;
     }
     Ok(expired)

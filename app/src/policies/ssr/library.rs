@@ -4,12 +4,12 @@ use palisade_engine::library::{self, Entry, EntryKind};
 use palisade_engine::source::parse_documents;
 use serde_json::{json, Map, Value};
 
-use crate::error::AppError;
+use crate::error::{AppError, OrFault, ServerResult};
 use crate::policies::{Content, Engine, Expect, LibraryEntry, TestCase};
 
 /// Every entry of the library, read from the binary.
-pub fn entries() -> Result<Vec<Entry>, AppError> {
-    library::entries().map_err(|err| AppError::internal("reading the built-in library", err))
+pub fn entries() -> ServerResult<Vec<Entry>> {
+    library::entries().or_fault()
 }
 
 pub fn engine_of(entry: &Entry) -> Engine {
@@ -35,17 +35,17 @@ pub fn describe(entry: &Entry, adopted_as: Option<String>) -> LibraryEntry {
     }
 }
 
-fn yaml(value: &Value) -> Result<String, AppError> {
-    serde_yaml_ng::to_string(value).map_err(|err| AppError::internal("writing YAML", err))
+fn yaml(value: &Value) -> ServerResult<String> {
+    serde_yaml_ng::to_string(value).or_fault()
 }
 
 /// The first version of a policy adopted from `entry`: its policy, parameters, texts, controls
 /// and every case of its suite (a case that sends UPDATE, DELETE or a subresource request becomes
 /// an AdmissionReview).
-pub fn content(entry: &Entry) -> Result<Content, AppError> {
+pub fn content(entry: &Entry) -> ServerResult<Content> {
     let suite_file = format!("library/{}/palisade-test.yaml", entry.id);
     let suite = parse_documents(&suite_file, entry.test_yaml)
-        .map_err(|err| AppError::internal("reading a library suite", err))?
+        .or_fault()?
         .into_iter()
         .next()
         .map(|d| d.value)
@@ -78,7 +78,7 @@ pub fn content(entry: &Entry) -> Result<Content, AppError> {
     })
 }
 
-fn test_case(entry: &Entry, case: &Value) -> Result<TestCase, AppError> {
+fn test_case(entry: &Entry, case: &Value) -> ServerResult<TestCase> {
     let field = |key: &str| case.get(key).filter(|v| !v.is_null());
     let name = field("name")
         .and_then(Value::as_str)
@@ -96,7 +96,7 @@ fn test_case(entry: &Entry, case: &Value) -> Result<TestCase, AppError> {
                 .file(path)
                 .ok_or_else(|| AppError::internal("library case", format!("no file {path}")))?;
             parse_documents(path, text)
-                .map_err(|err| AppError::internal("library case", err))?
+                .or_fault()?
                 .into_iter()
                 .next()
                 .map(|d| d.value)

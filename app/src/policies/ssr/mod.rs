@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::audit::ssr::{record, Event};
 use crate::auth::{authorize, Action, Principal};
 use crate::db::{new_id, Db};
-use crate::error::AppError;
+use crate::error::{AppError, OrFault, ServerResult};
 use crate::policies::diff::diff_lines;
 use crate::policies::{
     Content, Engine, EnvironmentMode, LibraryEntry, LiveDeployment, Mode, NewPolicy, PolicyDetail,
@@ -28,10 +28,6 @@ use crate::policies::{
     ENVIRONMENTS,
 };
 use queries::PolicyRow;
-
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
-}
 
 /// SHA-256 of a version's content, as hex: equal content, equal hash.
 pub fn content_hash(content: &Content) -> String {
@@ -81,29 +77,25 @@ pub async fn list(
     db: &Db,
     who: &Principal,
     filter: &PolicyFilter,
-) -> Result<Vec<PolicySummary>, AppError> {
+) -> ServerResult<Vec<PolicySummary>> {
     authorize(Some(who), Action::Read)?;
     if !filter.engine.is_empty() && Engine::parse(&filter.engine).is_none() {
         return Err(AppError::Invalid(format!(
             "engine must be vap, gatekeeper or pod-security, not {:?}",
             filter.engine
-        )));
+        ))
+        .into());
     }
     if !filter.mode.is_empty() && filter.mode != "none" && Mode::parse(&filter.mode).is_none() {
         return Err(AppError::Invalid(format!(
             "mode must be audit, warn, enforce or none, not {:?}",
             filter.mode
-        )));
+        ))
+        .into());
     }
-    let rows = queries::list_policies(db.pool(), filter)
-        .await
-        .map_err(db_error("listing policies"))?;
-    let modes = queries::all_modes(db.pool())
-        .await
-        .map_err(db_error("reading modes"))?;
-    let runs = queries::latest_runs_of_current_versions(db.pool())
-        .await
-        .map_err(db_error("reading test runs"))?;
+    let rows = queries::list_policies(db.pool(), filter).await?;
+    let modes = queries::all_modes(db.pool()).await?;
+    let runs = queries::latest_runs_of_current_versions(db.pool()).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -143,24 +135,19 @@ fn modes_of(all: &[queries::ModeRow], policy_id: &str) -> Vec<EnvironmentMode> {
 }
 
 /// The policy with id (or, for API users, name) `key`.
-async fn find(db: &Db, key: &str) -> Result<PolicyRow, AppError> {
-    queries::find_policy(db.pool(), key)
-        .await
-        .map_err(db_error("reading a policy"))?
-        .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))
+async fn find(db: &Db, key: &str) -> ServerResult<PolicyRow> {
+    Ok(queries::find_policy(db.pool(), key)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))?)
 }
 
 /// A policy with its current version and its history, newest first.
-pub async fn detail(db: &Db, who: &Principal, key: &str) -> Result<PolicyDetail, AppError> {
+pub async fn detail(db: &Db, who: &Principal, key: &str) -> ServerResult<PolicyDetail> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     let current = version_of(db, &row.id, row.current_version).await?;
-    let versions = queries::version_infos(db.pool(), &row.id)
-        .await
-        .map_err(db_error("reading versions"))?;
-    let modes = queries::modes_of_policy(db.pool(), &row.id)
-        .await
-        .map_err(db_error("reading modes"))?;
+    let versions = queries::version_infos(db.pool(), &row.id).await?;
+    let modes = queries::modes_of_policy(db.pool(), &row.id).await?;
     let last_run = versions
         .iter()
         .find(|v| v.number == row.current_version)
@@ -174,20 +161,14 @@ pub async fn detail(db: &Db, who: &Principal, key: &str) -> Result<PolicyDetail,
     })
 }
 
-async fn version_of(db: &Db, policy_id: &str, number: i64) -> Result<Version, AppError> {
-    queries::version(db.pool(), policy_id, number)
-        .await
-        .map_err(db_error("reading a version"))?
-        .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))
+async fn version_of(db: &Db, policy_id: &str, number: i64) -> ServerResult<Version> {
+    Ok(queries::version(db.pool(), policy_id, number)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))?)
 }
 
 /// One version of a policy.
-pub async fn version(
-    db: &Db,
-    who: &Principal,
-    key: &str,
-    number: i64,
-) -> Result<Version, AppError> {
+pub async fn version(db: &Db, who: &Principal, key: &str, number: i64) -> ServerResult<Version> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     version_of(db, &row.id, number).await
@@ -200,12 +181,12 @@ pub async fn create(
     who: &Principal,
     now: i64,
     new: NewPolicy,
-) -> Result<SaveOutcome, AppError> {
+) -> ServerResult<SaveOutcome> {
     authorize(Some(who), Action::EditPolicies)?;
     let (content, origin, title, category) = match new {
         NewPolicy::Library { entry } => {
             let found = palisade_engine::library::entry(&entry)
-                .map_err(|err| AppError::internal("reading the library", err))?
+                .or_fault()?
                 .ok_or_else(|| AppError::NotFound(format!("no library entry {entry:?}")))?;
             let content = library::content(&found)?;
             (
@@ -261,7 +242,8 @@ pub async fn create(
         return Err(AppError::internal(
             "creating a policy",
             "a valid draft without engine or name",
-        ));
+        )
+        .into());
     };
     let title = title.or(checked.title).unwrap_or_else(|| name.clone());
     let category = category
@@ -271,19 +253,12 @@ pub async fn create(
             _ => "configuration".to_owned(),
         });
 
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
-    if queries::find_policy(&mut *tx, &name)
-        .await
-        .map_err(db_error("checking a name"))?
-        .is_some()
-    {
+    let mut tx = db.begin().await?;
+    if queries::find_policy(&mut *tx, &name).await?.is_some() {
         return Err(AppError::Conflict(format!(
             "a policy named {name:?} exists already; open it and save a new version instead"
-        )));
+        ))
+        .into());
     }
     let id = new_id();
     let policy = queries::NewPolicyRow {
@@ -299,9 +274,7 @@ pub async fn create(
         .await
         .map_err(|err| unique_or(err, &name))?;
     let hash = content_hash(&content);
-    queries::insert_version(&mut *tx, &id, 1, &content, "first version", who, now, &hash)
-        .await
-        .map_err(db_error("saving a version"))?;
+    queries::insert_version(&mut *tx, &id, 1, &content, "first version", who, now, &hash).await?;
     record(
         &mut *tx,
         who,
@@ -313,9 +286,8 @@ pub async fn create(
             detail: json!({ "name": name, "origin": origin, "version": 1, "content_hash": hash }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     Ok(SaveOutcome::Saved {
         policy_id: id,
         version: 1,
@@ -346,7 +318,7 @@ pub async fn save(
     base_version: i64,
     content: Content,
     note: &str,
-) -> Result<SaveOutcome, AppError> {
+) -> ServerResult<SaveOutcome> {
     authorize(Some(who), Action::EditPolicies)?;
     let row = find(db, key).await?;
     let content = tidy(content);
@@ -385,41 +357,35 @@ pub async fn save(
             }],
         });
     }
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
+    let mut tx = db.begin().await?;
     let current = queries::version(&mut *tx, &row.id, row.current_version)
-        .await
-        .map_err(db_error("reading the current version"))?
+        .await?
         .ok_or_else(|| AppError::internal("saving", "the current version is missing"))?;
     if base_version != current.number {
         return Err(AppError::Conflict(format!(
             "version {} was saved after version {base_version}, which you edited: reload, and \
              apply your change to the new version",
             current.number
-        )));
+        ))
+        .into());
     }
     let hash = content_hash(&content);
     if hash == current.content_hash {
         return Err(AppError::Invalid(format!(
             "nothing to save: version {} has exactly this content",
             current.number
-        )));
+        ))
+        .into());
     }
     let number = current.number + 1;
     let note = note.trim();
-    queries::insert_version(&mut *tx, &row.id, number, &content, note, who, now, &hash)
-        .await
-        .map_err(db_error("saving a version"))?;
-    let moved = queries::advance_policy(&mut *tx, &row.id, current.number, number, now)
-        .await
-        .map_err(db_error("moving the policy to its new version"))?;
+    queries::insert_version(&mut *tx, &row.id, number, &content, note, who, now, &hash).await?;
+    let moved = queries::advance_policy(&mut *tx, &row.id, current.number, number, now).await?;
     if !moved {
         return Err(AppError::Conflict(
             "someone saved this policy at the same moment: reload and try again".into(),
-        ));
+        )
+        .into());
     }
     record(
         &mut *tx,
@@ -432,9 +398,8 @@ pub async fn save(
             detail: json!({ "name": row.name, "version": number, "note": note, "content_hash": hash }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     Ok(SaveOutcome::Saved {
         policy_id: row.id,
         version: number,
@@ -462,7 +427,7 @@ pub async fn diff(
     key: &str,
     from: i64,
     to: i64,
-) -> Result<VersionDiff, AppError> {
+) -> ServerResult<VersionDiff> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     let old = version_of(db, &row.id, from).await?;
@@ -483,12 +448,11 @@ pub async fn run_tests(
     now: i64,
     key: &str,
     number: i64,
-) -> Result<TestRun, AppError> {
+) -> ServerResult<TestRun> {
     authorize(Some(who), Action::EditPolicies)?;
     let row = find(db, key).await?;
     let version_id = queries::version_id(db.pool(), &row.id, number)
-        .await
-        .map_err(db_error("reading a version"))?
+        .await?
         .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))?;
     let version = version_of(db, &row.id, number).await?;
     let content = version.content;
@@ -500,7 +464,7 @@ pub async fn run_tests(
         ran
     })
     .await
-    .map_err(|err| AppError::internal("running tests", err))?;
+    .or_fault()?;
     let run = queries::NewRun {
         id: new_id(),
         version_id,
@@ -509,14 +473,8 @@ pub async fn run_tests(
         who,
         ran,
     };
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
-    queries::insert_run(&mut tx, &run)
-        .await
-        .map_err(db_error("storing a test run"))?;
+    let mut tx = db.begin().await?;
+    queries::insert_run(&mut tx, &run).await?;
     let stored = run.into_test_run();
     record(
         &mut *tx,
@@ -534,9 +492,8 @@ pub async fn run_tests(
             }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     Ok(stored)
 }
 
@@ -546,21 +503,17 @@ pub async fn latest_run(
     who: &Principal,
     key: &str,
     number: i64,
-) -> Result<Option<TestRun>, AppError> {
+) -> ServerResult<Option<TestRun>> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
-    queries::latest_run(db.pool(), &row.id, number)
-        .await
-        .map_err(db_error("reading a test run"))
+    Ok(queries::latest_run(db.pool(), &row.id, number).await?)
 }
 
 /// Intended modes, what is live where, and the rendered manifests of the current version.
-pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, AppError> {
+pub async fn staging(db: &Db, who: &Principal, key: &str) -> ServerResult<Staging> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
-    let modes = queries::modes_of_policy(db.pool(), &row.id)
-        .await
-        .map_err(db_error("reading modes"))?;
+    let modes = queries::modes_of_policy(db.pool(), &row.id).await?;
     let current = version_of(db, &row.id, row.current_version).await?;
     // What the next rollout would carry: the exceptions active now (a read, so the clock is read
     // here rather than passed in).
@@ -572,12 +525,9 @@ pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, App
             yaml: render::manifests_excluding(&current.content, mode, &exclusions),
         })
         .collect();
-    let clusters = crate::clusters::ssr::queries::list(db.pool())
-        .await
-        .map_err(db_error("listing clusters"))?;
+    let clusters = crate::clusters::ssr::queries::list(db.pool()).await?;
     let live = crate::rollouts::ssr::queries::deployments(db.pool(), Some(&row.id))
-        .await
-        .map_err(db_error("reading deployments"))?
+        .await?
         .into_iter()
         .map(|d| LiveDeployment {
             environment: clusters
@@ -603,17 +553,15 @@ pub async fn staging(db: &Db, who: &Principal, key: &str) -> Result<Staging, App
 }
 
 /// The manifests of the current version in `mode`, as one YAML stream.
-pub async fn manifests(
-    db: &Db,
-    who: &Principal,
-    key: &str,
-    mode: Mode,
-) -> Result<String, AppError> {
+pub async fn manifests(db: &Db, who: &Principal, key: &str, mode: Mode) -> ServerResult<String> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     let current = version_of(db, &row.id, row.current_version).await?;
     let exclusions = crate::exceptions::ssr::exclusions(db, &row.id, crate::db::now_ms()).await?;
-    render::manifests_excluding(&current.content, mode, &exclusions).map_err(AppError::Invalid)
+    Ok(
+        render::manifests_excluding(&current.content, mode, &exclusions)
+            .map_err(AppError::Invalid)?,
+    )
 }
 
 /// Set (or with `None`, clear) the intended mode of the policy in `environment`.
@@ -624,26 +572,19 @@ pub async fn set_mode(
     key: &str,
     environment: &str,
     mode: Option<Mode>,
-) -> Result<Staging, AppError> {
+) -> ServerResult<Staging> {
     authorize(Some(who), Action::EditPolicies)?;
     let environment = environment.trim();
     if !valid_environment(environment) {
         return Err(AppError::Invalid(format!(
             "{environment:?} is not an environment name: 1 to 40 lower-case letters, digits and `-`"
-        )));
+        ))
+        .into());
     }
     let row = find(db, key).await?;
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
-    let before = queries::mode_of(&mut *tx, &row.id, environment)
-        .await
-        .map_err(db_error("reading a mode"))?;
-    queries::set_mode(&mut tx, &row.id, environment, mode, who, now)
-        .await
-        .map_err(db_error("setting a mode"))?;
+    let mut tx = db.begin().await?;
+    let before = queries::mode_of(&mut *tx, &row.id, environment).await?;
+    queries::set_mode(&mut tx, &row.id, environment, mode, who, now).await?;
     record(
         &mut *tx,
         who,
@@ -659,18 +600,15 @@ pub async fn set_mode(
             }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     staging(db, who, &row.id).await
 }
 
 /// Every library entry, with the policy adopted from it if any.
-pub async fn library(db: &Db, who: &Principal) -> Result<Vec<LibraryEntry>, AppError> {
+pub async fn library(db: &Db, who: &Principal) -> ServerResult<Vec<LibraryEntry>> {
     authorize(Some(who), Action::Read)?;
-    let adopted = queries::adopted(db.pool())
-        .await
-        .map_err(db_error("reading adopted entries"))?;
+    let adopted = queries::adopted(db.pool()).await?;
     Ok(library::entries()?
         .iter()
         .map(|entry| {

@@ -11,6 +11,7 @@ use sqlx::Connection;
 use super::*;
 use crate::auth::Role;
 use crate::db::{DatabaseUrl, PoolSettings};
+use crate::error::ServerError;
 use crate::policies::{Expect, Part, Problem, TestCase};
 
 const POSTGRES_ENV: &str = "PALISADE_TEST_POSTGRES_URL";
@@ -120,7 +121,9 @@ async fn lifecycle(backend: Backend) {
         },
     )
     .await;
-    assert!(matches!(refused, Err(AppError::Forbidden(m)) if m.contains("author")));
+    assert!(
+        matches!(refused, Err(ServerError::User(AppError::Forbidden(m))) if m.contains("author"))
+    );
     assert_eq!(count(&db, "policies").await, 0);
 
     // Adopt from the library: policy, texts, tags and cases copied.
@@ -160,7 +163,10 @@ async fn lifecycle(backend: Backend) {
         },
     )
     .await;
-    assert!(matches!(twice, Err(AppError::Conflict(_))), "{twice:?}");
+    assert!(
+        matches!(twice, Err(ServerError::User(AppError::Conflict(_)))),
+        "{twice:?}"
+    );
 
     // A broken CEL expression is refused at its line; nothing is written.
     let before_versions = count(&db, "policy_versions").await;
@@ -192,7 +198,9 @@ async fn lifecycle(backend: Backend) {
 
     // Saving exactly what is there is refused: every version is a change.
     let same = save(&db, &ada, 2_000, &id, 1, detail.current.content.clone(), "").await;
-    assert!(matches!(same, Err(AppError::Invalid(m)) if m.contains("nothing to save")));
+    assert!(
+        matches!(same, Err(ServerError::User(AppError::Invalid(m))) if m.contains("nothing to save"))
+    );
 
     // A real change is version 2; version 1 stays exactly as it was.
     let mut changed = detail.current.content.clone();
@@ -223,7 +231,10 @@ async fn lifecycle(backend: Backend) {
     let mut late = detail.current.content.clone();
     late.description = "late".into();
     let stale = save(&db, &ada, 3_500, &id, 1, late, "").await;
-    assert!(matches!(stale, Err(AppError::Conflict(_))), "{stale:?}");
+    assert!(
+        matches!(stale, Err(ServerError::User(AppError::Conflict(_)))),
+        "{stale:?}"
+    );
 
     // The diff shows the change, with line numbers.
     let diff = diff(&db, &viewer(), &id, 1, 2).await.unwrap();
@@ -236,7 +247,10 @@ async fn lifecycle(backend: Backend) {
 
     // Tests: the deliberately wrong case fails with the engine's verdict; results are stored.
     let refused_run = run_tests(&db, &viewer(), 4_000, &id, 2).await;
-    assert!(matches!(refused_run, Err(AppError::Forbidden(_))));
+    assert!(matches!(
+        refused_run,
+        Err(ServerError::User(AppError::Forbidden(_)))
+    ));
     let run = run_tests(&db, &ada, 4_000, &id, 2).await.unwrap();
     assert_eq!(run.summary.failed, 1, "{run:?}");
     assert_eq!(run.summary.passed, changed.tests.len() - 1);
@@ -261,7 +275,10 @@ async fn lifecycle(backend: Backend) {
 
     // Staging: modes per environment; nothing live yet.
     let refused_mode = set_mode(&db, &viewer(), 5_000, &id, "prod", Some(Mode::Enforce)).await;
-    assert!(matches!(refused_mode, Err(AppError::Forbidden(_))));
+    assert!(matches!(
+        refused_mode,
+        Err(ServerError::User(AppError::Forbidden(_)))
+    ));
     let staged = set_mode(&db, &ada, 5_000, &id, "dev", Some(Mode::Warn))
         .await
         .unwrap();
@@ -293,7 +310,7 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(staged.modes[0].mode, Some(Mode::Enforce));
     assert!(matches!(
         set_mode(&db, &ada, 5_002, &id, "Prod EU", Some(Mode::Audit)).await,
-        Err(AppError::Invalid(_))
+        Err(ServerError::User(AppError::Invalid(_)))
     ));
 
     // The list: search and filters.

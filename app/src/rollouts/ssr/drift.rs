@@ -9,12 +9,8 @@ use super::plan::{self, Plan};
 use super::queries;
 use crate::audit::ssr::{record, Event};
 use crate::clusters::ssr::service as clusters;
-use crate::error::AppError;
+use crate::error::{AppError, ServerError, ServerResult};
 use crate::rollouts::Drift;
-
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
-}
 
 /// What one check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,7 +22,7 @@ pub struct DriftReport {
 
 /// Check drift now, on request (the server function and the REST handler), with the server's
 /// database, key and connector.
-pub async fn check_now(state: &crate::state::AppState) -> Result<DriftReport, AppError> {
+pub async fn check_now(state: &crate::state::AppState) -> ServerResult<DriftReport> {
     Executor::new(
         state.db.clone(),
         state.sealer.clone(),
@@ -39,17 +35,17 @@ pub async fn check_now(state: &crate::state::AppState) -> Result<DriftReport, Ap
 
 impl Executor {
     /// Compare every deployment with its cluster now.
-    pub async fn check_drift(&self, now: i64) -> Result<DriftReport, AppError> {
-        let deployments = queries::all_desired(self.db.pool())
-            .await
-            .map_err(db_error("reading deployments"))?;
+    pub async fn check_drift(&self, now: i64) -> ServerResult<DriftReport> {
+        let deployments = queries::all_desired(self.db.pool()).await?;
         let mut report = DriftReport::default();
         for (cluster_id, policy_id, desired, before) in deployments {
             let (cluster, credentials) =
                 match clusters::open_credentials(&self.context(), &cluster_id).await {
                     Ok(found) => found,
                     // Disabled or removed clusters, or no key: nothing to compare with.
-                    Err(AppError::NotFound(_) | AppError::Conflict(_)) => continue,
+                    Err(ServerError::User(AppError::NotFound(_) | AppError::Conflict(_))) => {
+                        continue
+                    }
                     Err(err) => return Err(err),
                 };
             report.checked += 1;
@@ -84,15 +80,8 @@ impl Executor {
                     (Drift::Drifted, detail, Some("deployment.drift"))
                 }
             };
-            let mut tx = self
-                .db
-                .pool()
-                .begin()
-                .await
-                .map_err(db_error("starting a transaction"))?;
-            queries::set_drift(&mut *tx, &cluster_id, &policy_id, drift, &detail, now)
-                .await
-                .map_err(db_error("saving drift"))?;
+            let mut tx = self.db.begin().await?;
+            queries::set_drift(&mut *tx, &cluster_id, &policy_id, drift, &detail, now).await?;
             let news = action == Some("deployment.reconcile") || before != drift;
             if let (Some(action), true) = (action, news) {
                 record(
@@ -110,10 +99,9 @@ impl Executor {
                         }),
                     },
                 )
-                .await
-                .map_err(db_error("recording the audit entry"))?;
+                .await?;
             }
-            tx.commit().await.map_err(db_error("committing"))?;
+            tx.commit().await?;
         }
         Ok(report)
     }

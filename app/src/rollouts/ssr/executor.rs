@@ -24,7 +24,7 @@ use crate::clusters::ssr::{
     service as clusters, ClusterConnector, ClusterError, Context, Credentials,
 };
 use crate::db::{new_id, now_ms, Db};
-use crate::error::AppError;
+use crate::error::{AppError, ServerError};
 use crate::policies::ssr::queries as policy_queries;
 use crate::rollouts::{RolloutKind, RolloutState, StepState, WaveState};
 use crate::secrets::Sealer;
@@ -549,13 +549,13 @@ impl Executor {
         let (_cluster, credentials) =
             match clusters::open_credentials(&self.context(), &step.cluster_id).await {
                 Ok(found) => found,
-                Err(AppError::NotFound(_)) => {
+                Err(ServerError::User(AppError::NotFound(_))) => {
                     return finish(StepState::Skipped, "the cluster was removed".into()).await
                 }
-                Err(AppError::Conflict(message)) => {
+                Err(ServerError::User(AppError::Conflict(message))) => {
                     return finish(StepState::Skipped, message).await
                 }
-                Err(err) => return Err(err),
+                Err(err) => return Err(err.into()),
             };
         let plan = match self.plan(&summary, &work).await {
             Ok(plan) => plan,

@@ -9,7 +9,7 @@ use crate::audit::ssr::{record, Event};
 use crate::auth::{authorize, ensure_not_own, Action, Principal};
 use crate::clusters::validate_name;
 use crate::db::{new_id, Db};
-use crate::error::AppError;
+use crate::error::{AppError, OrFault, ServerResult};
 use crate::policies::ssr::queries as policy_queries;
 use crate::rollouts::{
     Deployment, NewRollout, Operation, Rollout, RolloutKind, RolloutState, RolloutSummary,
@@ -19,18 +19,13 @@ use crate::rollouts::{
 /// Most waves one rollout may have.
 const MAX_WAVES: usize = 10;
 
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
-}
-
 /// The id of the policy a filter names (by id or name); `None` when the filter is empty.
-async fn policy_filter(db: &Db, policy: Option<&str>) -> Result<Option<String>, AppError> {
+async fn policy_filter(db: &Db, policy: Option<&str>) -> ServerResult<Option<String>> {
     let Some(key) = policy.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
     let row = policy_queries::find_policy(db.pool(), key)
-        .await
-        .map_err(db_error("reading a policy"))?
+        .await?
         .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))?;
     Ok(Some(row.id))
 }
@@ -39,41 +34,31 @@ pub async fn list(
     db: &Db,
     who: &Principal,
     policy: Option<&str>,
-) -> Result<Vec<RolloutSummary>, AppError> {
+) -> ServerResult<Vec<RolloutSummary>> {
     authorize(Some(who), Action::Read)?;
     let policy_id = policy_filter(db, policy).await?;
-    queries::list(db.pool(), policy_id.as_deref())
-        .await
-        .map_err(db_error("listing rollouts"))
+    Ok(queries::list(db.pool(), policy_id.as_deref()).await?)
 }
 
-pub async fn get(db: &Db, who: &Principal, id: &str) -> Result<Rollout, AppError> {
+pub async fn get(db: &Db, who: &Principal, id: &str) -> ServerResult<Rollout> {
     authorize(Some(who), Action::Read)?;
     load(db, id).await
 }
 
-pub(super) async fn load(db: &Db, id: &str) -> Result<Rollout, AppError> {
+pub(super) async fn load(db: &Db, id: &str) -> ServerResult<Rollout> {
     let summary = queries::get(db.pool(), id)
-        .await
-        .map_err(db_error("reading a rollout"))?
+        .await?
         .ok_or_else(|| AppError::NotFound(format!("no rollout {id:?}")))?;
     let pool = db.pool();
     Ok(Rollout {
-        namespaces: queries::namespaces(pool, id)
-            .await
-            .map_err(db_error("reading a rollout"))?,
-        waves: queries::waves(pool, id)
-            .await
-            .map_err(db_error("reading waves"))?,
+        namespaces: queries::namespaces(pool, id).await?,
+        waves: queries::waves(pool, id).await?,
         decisions: queries::decisions(pool, id)
-            .await
-            .map_err(db_error("reading decisions"))?
+            .await?
             .into_iter()
             .map(|(_, d)| d)
             .collect(),
-        steps: queries::steps(pool, id)
-            .await
-            .map_err(db_error("reading steps"))?,
+        steps: queries::steps(pool, id).await?,
         summary,
     })
 }
@@ -82,12 +67,10 @@ pub async fn deployments(
     db: &Db,
     who: &Principal,
     policy: Option<&str>,
-) -> Result<Vec<Deployment>, AppError> {
+) -> ServerResult<Vec<Deployment>> {
     authorize(Some(who), Action::Read)?;
     let policy_id = policy_filter(db, policy).await?;
-    queries::deployments(db.pool(), policy_id.as_deref())
-        .await
-        .map_err(db_error("listing deployments"))
+    Ok(queries::deployments(db.pool(), policy_id.as_deref()).await?)
 }
 
 /// Propose moving a policy version to a mode, in waves. The clusters of each wave are chosen now
@@ -98,16 +81,14 @@ pub async fn propose(
     who: &Principal,
     now: i64,
     input: NewRollout,
-) -> Result<Rollout, AppError> {
+) -> ServerResult<Rollout> {
     authorize(Some(who), Action::ProposeRollout)?;
     let policy = policy_queries::find_policy(db.pool(), input.policy.trim())
-        .await
-        .map_err(db_error("reading a policy"))?
+        .await?
         .ok_or_else(|| AppError::NotFound(format!("no policy {:?}", input.policy)))?;
     let number = input.version.unwrap_or(policy.current_version);
     let version = policy_queries::version(db.pool(), &policy.id, number)
-        .await
-        .map_err(db_error("reading a version"))?
+        .await?
         .ok_or_else(|| {
             AppError::NotFound(format!("policy `{}` has no version {number}", policy.name))
         })?;
@@ -115,7 +96,8 @@ pub async fn propose(
         return Err(AppError::Invalid(format!(
             "a rollout has 1 to {MAX_WAVES} waves; this one has {}",
             input.waves.len()
-        )));
+        ))
+        .into());
     }
     let mut namespaces: Vec<String> = input
         .namespaces
@@ -141,9 +123,7 @@ pub async fn propose(
             .is_some_and(|v| v.contains("gatekeeper.sh"))
     });
 
-    let clusters = crate::clusters::ssr::queries::list(db.pool())
-        .await
-        .map_err(db_error("listing clusters"))?;
+    let clusters = crate::clusters::ssr::queries::list(db.pool()).await?;
     let mut taken: Vec<&str> = Vec::new();
     let mut waves = Vec::new();
     for (position, wave) in input.waves.iter().enumerate() {
@@ -156,14 +136,15 @@ pub async fn propose(
             name => name.to_owned(),
         };
         if position == 0 && wave.approvals == 0 {
-            return Err(AppError::Invalid(
-                "the first wave needs at least one approval".into(),
-            ));
+            return Err(
+                AppError::Invalid("the first wave needs at least one approval".into()).into(),
+            );
         }
         if wave.approvals > 5 {
             return Err(AppError::Invalid(format!(
                 "wave `{name}`: at most 5 approvals can be required"
-            )));
+            ))
+            .into());
         }
         let members: Vec<_> = clusters
             .iter()
@@ -174,25 +155,22 @@ pub async fn propose(
             return Err(AppError::Invalid(format!(
                 "wave `{name}` ({}) selects no enabled cluster that an earlier wave does not already take",
                 wave.selector.describe()
-            )));
+            )).into());
         }
         if needs_gatekeeper {
             if let Some(without) = members.iter().find(|c| !c.capabilities.gatekeeper) {
                 return Err(AppError::Invalid(format!(
                     "cluster `{}` has no Gatekeeper, which this policy needs",
                     without.name
-                )));
+                ))
+                .into());
             }
         }
         taken.extend(members.iter().map(|c| c.id.as_str()));
         waves.push((name, wave, members));
     }
 
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
+    let mut tx = db.begin().await?;
     let id = new_id();
     queries::insert(
         &mut *tx,
@@ -211,24 +189,17 @@ pub async fn propose(
             now,
         },
     )
-    .await
-    .map_err(db_error("saving a rollout"))?;
+    .await?;
     // Checked after the insert, in the same transaction: the insert takes the write lock first.
-    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &policy.id, &id)
-        .await
-        .map_err(db_error("reading rollouts"))?
-    {
+    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &policy.id, &id).await? {
         return Err(AppError::Conflict(format!(
             "rollout {other} of policy `{}` has not finished: let it finish, or abort or reject it first",
             policy.name
-        )));
+        )).into());
     }
     if !exclusions.is_empty() {
-        let text = serde_json::to_string(&exclusions)
-            .map_err(|err| AppError::internal("encoding exclusions", err))?;
-        crate::exceptions::ssr::queries::save_rollout_exclusions(&mut *tx, &id, &text)
-            .await
-            .map_err(db_error("saving the rollout's exclusions"))?;
+        let text = serde_json::to_string(&exclusions).or_fault()?;
+        crate::exceptions::ssr::queries::save_rollout_exclusions(&mut *tx, &id, &text).await?;
     }
     for (position, (name, wave, members)) in waves.iter().enumerate() {
         let position = i64::try_from(position).unwrap_or(i64::MAX);
@@ -252,8 +223,7 @@ pub async fn propose(
                 started_ms: 0,
             },
         )
-        .await
-        .map_err(db_error("saving a wave"))?;
+        .await?;
         for cluster in members {
             queries::insert_step(
                 &mut *tx,
@@ -264,8 +234,7 @@ pub async fn propose(
                 &cluster.name,
                 "",
             )
-            .await
-            .map_err(db_error("saving a step"))?;
+            .await?;
         }
     }
     record(
@@ -290,8 +259,7 @@ pub async fn propose(
             }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
+    .await?;
     let first = waves.first().map_or("", |(name, _, _)| name.as_str());
     crate::notify::ssr::enqueue(
         &mut tx,
@@ -312,9 +280,8 @@ pub async fn propose(
             link: Some(format!("/rollouts/{id}")),
         },
     )
-    .await
-    .map_err(db_error("queueing a notification"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     load(db, &id).await
 }
 
@@ -327,7 +294,7 @@ pub async fn decide(
     id: &str,
     approve: bool,
     comment: &str,
-) -> Result<Rollout, AppError> {
+) -> ServerResult<Rollout> {
     authorize(Some(who), Action::Approve)?;
     let rollout = load(db, id).await?;
     let summary = &rollout.summary;
@@ -336,30 +303,28 @@ pub async fn decide(
         return Err(AppError::Conflict(format!(
             "this rollout is {}, not waiting for approval",
             summary.state.as_str()
-        )));
+        ))
+        .into());
     }
     let comment = comment.trim();
     if !approve && comment.is_empty() {
-        return Err(AppError::Invalid(
-            "say why in a comment when you reject a rollout".into(),
-        ));
+        return Err(
+            AppError::Invalid("say why in a comment when you reject a rollout".into()).into(),
+        );
     }
     let wave = rollout
         .waves
         .iter()
         .find(|w| w.position == summary.current_wave && w.state == WaveState::Approval)
         .ok_or_else(|| AppError::Conflict("no wave of this rollout waits for approval".into()))?;
-    let decided = queries::decisions(db.pool(), id)
-        .await
-        .map_err(db_error("reading decisions"))?;
+    let decided = queries::decisions(db.pool(), id).await?;
     if decided
         .iter()
         .any(|(user, d)| user == &who.user_id && d.wave == wave.position)
     {
-        return Err(AppError::Conflict(format!(
-            "you already decided on wave `{}`",
-            wave.name
-        )));
+        return Err(
+            AppError::Conflict(format!("you already decided on wave `{}`", wave.name)).into(),
+        );
     }
     let approvals = decided
         .iter()
@@ -367,11 +332,7 @@ pub async fn decide(
         .count()
         + usize::from(approve);
 
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
+    let mut tx = db.begin().await?;
     queries::insert_decision(&mut *tx, id, wave.position, who, approve, comment, now)
         .await
         .map_err(|err| match &err {
@@ -390,14 +351,9 @@ pub async fn decide(
             None,
             Some(now),
         )
-        .await
-        .map_err(db_error("rejecting a wave"))?;
-        queries::skip_open_waves(&mut *tx, id)
-            .await
-            .map_err(db_error("skipping waves"))?;
-        queries::skip_pending_steps(&mut *tx, id, "the rollout was rejected", now)
-            .await
-            .map_err(db_error("skipping steps"))?;
+        .await?;
+        queries::skip_open_waves(&mut *tx, id).await?;
+        queries::skip_pending_steps(&mut *tx, id, "the rollout was rejected", now).await?;
         queries::set_state(
             &mut *tx,
             id,
@@ -406,8 +362,7 @@ pub async fn decide(
             None,
             now,
         )
-        .await
-        .map_err(db_error("rejecting a rollout"))?
+        .await?
     } else if i64::try_from(approvals).unwrap_or(i64::MAX) >= wave.approvals_required {
         queries::set_wave_state(
             &mut *tx,
@@ -418,8 +373,7 @@ pub async fn decide(
             Some(now),
             None,
         )
-        .await
-        .map_err(db_error("starting a wave"))?
+        .await?
             && queries::set_state(
                 &mut *tx,
                 id,
@@ -428,15 +382,15 @@ pub async fn decide(
                 None,
                 now,
             )
-            .await
-            .map_err(db_error("starting a rollout"))?
+            .await?
     } else {
         true
     };
     if !changed {
         return Err(AppError::Conflict(
             "the rollout changed meanwhile; reload and decide again".into(),
-        ));
+        )
+        .into());
     }
     record(
         &mut *tx,
@@ -458,9 +412,8 @@ pub async fn decide(
             }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     load(db, id).await
 }
 
@@ -472,7 +425,7 @@ pub async fn operate(
     now: i64,
     id: &str,
     operation: Operation,
-) -> Result<Rollout, AppError> {
+) -> ServerResult<Rollout> {
     authorize(Some(who), Action::OperateRollout)?;
     let rollout = load(db, id).await?;
     let state = rollout.summary.state;
@@ -496,28 +449,19 @@ pub async fn operate(
             "a rollout that is {} cannot be {}d",
             state.as_str(),
             operation.as_str()
-        )));
+        ))
+        .into());
     }
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
-    if !queries::set_state(&mut *tx, id, from, to, None, now)
-        .await
-        .map_err(db_error("changing a rollout"))?
-    {
+    let mut tx = db.begin().await?;
+    if !queries::set_state(&mut *tx, id, from, to, None, now).await? {
         return Err(AppError::Conflict(
             "the rollout changed meanwhile; reload and try again".into(),
-        ));
+        )
+        .into());
     }
     if operation == Operation::Abort {
-        queries::skip_open_waves(&mut *tx, id)
-            .await
-            .map_err(db_error("skipping waves"))?;
-        queries::skip_pending_steps(&mut *tx, id, "the rollout was aborted", now)
-            .await
-            .map_err(db_error("skipping steps"))?;
+        queries::skip_open_waves(&mut *tx, id).await?;
+        queries::skip_pending_steps(&mut *tx, id, "the rollout was aborted", now).await?;
     }
     record(
         &mut *tx,
@@ -534,9 +478,8 @@ pub async fn operate(
             detail: json!({ "from": state.as_str() }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     load(db, id).await
 }
 
@@ -548,7 +491,7 @@ async fn undo(
     now: i64,
     rollout: &Rollout,
     operation: Operation,
-) -> Result<Rollout, AppError> {
+) -> ServerResult<Rollout> {
     let summary = &rollout.summary;
     if !matches!(summary.state, RolloutState::Applied | RolloutState::Failed) {
         return Err(AppError::Conflict(format!(
@@ -559,34 +502,30 @@ async fn undo(
                 "removed"
             },
             summary.state.as_str()
-        )));
+        ))
+        .into());
     }
     if summary.kind != RolloutKind::Apply {
         return Err(AppError::Conflict(
             "a rollback or removal is undone by a new rollout, not by another rollback".into(),
-        ));
+        )
+        .into());
     }
-    let steps = queries::applied_steps(db.pool(), &summary.id)
-        .await
-        .map_err(db_error("reading steps"))?;
+    let steps = queries::applied_steps(db.pool(), &summary.id).await?;
     if steps.is_empty() {
         return Err(AppError::Conflict(
             "no cluster of this rollout was applied, so there is nothing to undo".into(),
-        ));
+        )
+        .into());
     }
     let mut plans = Vec::new();
     for (cluster_id, cluster_name, previous) in steps {
-        let current = queries::deployment(db.pool(), &cluster_id, &summary.policy_id)
-            .await
-            .map_err(db_error("reading a deployment"))?;
+        let current = queries::deployment(db.pool(), &cluster_id, &summary.policy_id).await?;
         let plan: Plan = if operation == Operation::Rollback {
             let previous: Option<queries::Desired> = if previous.is_empty() {
                 None
             } else {
-                Some(
-                    serde_json::from_str(&previous)
-                        .map_err(|err| AppError::internal("reading a previous deployment", err))?,
-                )
+                Some(serde_json::from_str(&previous).or_fault()?)
             };
             plan::rollback(current.as_ref(), previous.as_ref())
         } else {
@@ -600,11 +539,7 @@ async fn undo(
         RolloutKind::Remove
     };
 
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
+    let mut tx = db.begin().await?;
     let new = new_id();
     queries::insert(
         &mut *tx,
@@ -623,15 +558,12 @@ async fn undo(
             now,
         },
     )
-    .await
-    .map_err(db_error("saving a rollout"))?;
-    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &summary.policy_id, &new)
-        .await
-        .map_err(db_error("reading rollouts"))?
-    {
+    .await?;
+    if let Some(other) = queries::unfinished_of_policy(&mut *tx, &summary.policy_id, &new).await? {
         return Err(AppError::Conflict(format!(
             "rollout {other} of this policy has not finished: let it finish, or abort it first"
-        )));
+        ))
+        .into());
     }
     queries::insert_wave(
         &mut *tx,
@@ -647,11 +579,9 @@ async fn undo(
             started_ms: now,
         },
     )
-    .await
-    .map_err(db_error("saving a wave"))?;
+    .await?;
     for (cluster_id, cluster_name, plan) in &plans {
-        let plan =
-            serde_json::to_string(plan).map_err(|err| AppError::internal("saving a plan", err))?;
+        let plan = serde_json::to_string(plan).or_fault()?;
         queries::insert_step(
             &mut *tx,
             &new_id(),
@@ -661,8 +591,7 @@ async fn undo(
             cluster_name,
             &plan,
         )
-        .await
-        .map_err(db_error("saving a step"))?;
+        .await?;
     }
     record(
         &mut *tx,
@@ -683,8 +612,7 @@ async fn undo(
             }),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit().await.map_err(db_error("committing"))?;
+    .await?;
+    tx.commit().await?;
     load(db, &new).await
 }

@@ -16,7 +16,7 @@ use crate::audit::ssr::{record, Event};
 use crate::auth::account::ssr::{constant_time_eq, random_hex, sha256_hex};
 use crate::auth::Principal;
 use crate::db::Db;
-use crate::error::AppError;
+use crate::error::{AppError, ServerResult};
 use crate::violations::{IngestToken, Source};
 
 /// Where clusters post.
@@ -24,23 +24,15 @@ pub const PATH: &str = "/api/v1/ingest/audit";
 /// The prefix that tells an ingest token from an API token.
 pub const TOKEN_PREFIX: &str = "pali_";
 
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
-}
-
 /// A new token for `cluster_id`; the previous one stops working at once.
 pub async fn rotate(
     db: &Db,
     who: &Principal,
     cluster_id: &str,
     now_ms: i64,
-) -> Result<IngestToken, AppError> {
+) -> ServerResult<IngestToken> {
     let secret = random_hex(32)?;
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
+    let mut tx = db.begin().await?;
     let changed = sqlx::query(
         "UPDATE clusters SET ingest_token_hash = $1, ingest_token_ms = $2 WHERE id = $3",
     )
@@ -48,10 +40,9 @@ pub async fn rotate(
     .bind(now_ms)
     .bind(cluster_id)
     .execute(&mut *tx)
-    .await
-    .map_err(db_error("storing an ingest token"))?;
+    .await?;
     if changed.rows_affected() == 0 {
-        return Err(AppError::NotFound(format!("cluster {cluster_id}")));
+        return Err(AppError::NotFound(format!("cluster {cluster_id}")).into());
     }
     record(
         &mut *tx,
@@ -64,11 +55,8 @@ pub async fn rotate(
             detail: json!({}),
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
-    tx.commit()
-        .await
-        .map_err(db_error("committing an ingest token"))?;
+    .await?;
+    tx.commit().await?;
     Ok(IngestToken {
         cluster_id: cluster_id.to_owned(),
         token: format!("{TOKEN_PREFIX}{cluster_id}_{secret}"),
@@ -78,7 +66,7 @@ pub async fn rotate(
 
 /// The cluster a Bearer ingest token belongs to, if it checks out (an enabled cluster whose current
 /// token it is).
-pub async fn authenticate(db: &Db, bearer: &str) -> Result<Option<String>, AppError> {
+pub async fn authenticate(db: &Db, bearer: &str) -> ServerResult<Option<String>> {
     let Some((id, secret)) = bearer
         .strip_prefix(TOKEN_PREFIX)
         .and_then(|rest| rest.split_once('_'))
@@ -91,15 +79,10 @@ pub async fn authenticate(db: &Db, bearer: &str) -> Result<Option<String>, AppEr
     let row = sqlx::query("SELECT ingest_token_hash, disabled FROM clusters WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
-        .await
-        .map_err(db_error("checking an ingest token"))?;
+        .await?;
     let Some(row) = row else { return Ok(None) };
-    let hash: String = row
-        .try_get("ingest_token_hash")
-        .map_err(db_error("checking an ingest token"))?;
-    let disabled: i64 = row
-        .try_get("disabled")
-        .map_err(db_error("checking an ingest token"))?;
+    let hash: String = row.try_get("ingest_token_hash")?;
+    let disabled: i64 = row.try_get("disabled")?;
     let matches =
         !hash.is_empty() && constant_time_eq(sha256_hex(secret).as_bytes(), hash.as_bytes());
     Ok((matches && disabled == 0).then(|| id.to_owned()))
@@ -176,7 +159,7 @@ pub async fn accept(
     body: &[u8],
     now_ms: i64,
     deny_spike: i64,
-) -> Result<Accepted, AppError> {
+) -> ServerResult<Accepted> {
     let (events, observed) =
         events::parse(body, now_ms).map_err(|e| AppError::Invalid(e.to_string()))?;
     let mut accepted = Accepted {
@@ -194,17 +177,9 @@ pub async fn accept(
     ids.sort();
     ids.dedup();
     let _turn = db.write_turn().await;
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
-    let fresh = store::first_sightings(&mut tx, cluster_id, &ids, now_ms)
-        .await
-        .map_err(db_error("recording audit ids"))?;
-    let names = deployed_names(&mut tx, cluster_id)
-        .await
-        .map_err(db_error("reading deployments"))?;
+    let mut tx = db.begin().await?;
+    let fresh = store::first_sightings(&mut tx, cluster_id, &ids, now_ms).await?;
+    let names = deployed_names(&mut tx, cluster_id).await?;
     let findings: Vec<Finding> = observed
         .into_iter()
         .filter(|o| fresh.contains(&format!("{cluster_id}/{}", o.audit_id)))
@@ -212,9 +187,7 @@ pub async fn accept(
         .collect();
     accepted.duplicates = accepted.violations - findings.len();
     if !findings.is_empty() {
-        accepted.written = store::record(&mut tx, cluster_id, &findings, deny_spike)
-            .await
-            .map_err(db_error("recording violations"))?;
+        accepted.written = store::record(&mut tx, cluster_id, &findings, deny_spike).await?;
     }
     for spike in &accepted.written.spikes {
         crate::notify::ssr::enqueue(
@@ -230,12 +203,9 @@ pub async fn accept(
                 link: Some(format!("/violations?cluster={cluster_id}&action=deny&days=1")),
             },
         )
-        .await
-        .map_err(db_error("queueing a notification"))?;
+        .await?;
     }
-    tx.commit()
-        .await
-        .map_err(db_error("committing violations"))?;
+    tx.commit().await?;
     Ok(accepted)
 }
 

@@ -8,17 +8,13 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::db::Db;
-use crate::error::AppError;
+use crate::error::{AppError, ServerResult};
 use crate::violations::{
     Action, Chart, Charts, ClusterEvidence, Evidence, Series, Source, Violation, ViolationFilter,
     ViolationPage,
 };
 
 const DAY_MS: i64 = 86_400_000;
-
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
-}
 
 /// A WHERE clause built from the conditions a filter sets, with its parameters in order.
 #[derive(Default)]
@@ -114,7 +110,7 @@ fn cursor(v: &Violation) -> String {
     format!("{}:{}", v.last_ms, v.id)
 }
 
-fn parse_cursor(text: &str) -> Result<(i64, String), AppError> {
+fn parse_cursor(text: &str) -> ServerResult<(i64, String)> {
     let bad = || {
         AppError::Invalid(format!(
             "after: {text:?} is not a cursor from a previous page"
@@ -123,7 +119,7 @@ fn parse_cursor(text: &str) -> Result<(i64, String), AppError> {
     let (ms, id) = text.split_once(':').ok_or_else(bad)?;
     let ms = ms.parse().map_err(|_| bad())?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
+        return Err(bad().into());
     }
     Ok((ms, id.to_owned()))
 }
@@ -160,7 +156,7 @@ pub async fn page(
     filter: &ViolationFilter,
     max_limit: i64,
     now_ms: i64,
-) -> Result<ViolationPage, AppError> {
+) -> ServerResult<ViolationPage> {
     let limit = filter.limit.unwrap_or(50).clamp(1, max_limit);
     let mut c = conditions(filter, "v.", now_ms);
     if let Some(after) = filter.after.as_deref().filter(|a| !a.is_empty()) {
@@ -183,16 +179,8 @@ pub async fn page(
         c.clause(),
         limit + 1
     );
-    let rows = c
-        .bind(sqlx::query(&sql))
-        .fetch_all(db.pool())
-        .await
-        .map_err(db_error("listing violations"))?;
-    let mut items = rows
-        .iter()
-        .map(from_row)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(db_error("reading violations"))?;
+    let rows = c.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     let next = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(cursor)
@@ -203,11 +191,7 @@ pub async fn page(
 }
 
 /// The explorer's page size limit.
-pub async fn list(
-    db: &Db,
-    filter: &ViolationFilter,
-    now_ms: i64,
-) -> Result<ViolationPage, AppError> {
+pub async fn list(db: &Db, filter: &ViolationFilter, now_ms: i64) -> ServerResult<ViolationPage> {
     page(db, filter, 500, now_ms).await
 }
 
@@ -246,7 +230,7 @@ pub async fn charts(
     filter: &ViolationFilter,
     days: i64,
     now_ms: i64,
-) -> Result<Charts, AppError> {
+) -> ServerResult<Charts> {
     let days = days.clamp(1, 90);
     let first = now_ms - now_ms.rem_euclid(DAY_MS) - (days - 1) * DAY_MS;
     let mut c = Conditions::default();
@@ -277,8 +261,7 @@ pub async fn charts(
     let mut by_cluster: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let names: HashMap<String, String> = sqlx::query("SELECT id, name FROM clusters")
         .fetch_all(db.pool())
-        .await
-        .map_err(db_error("charting violations"))?
+        .await?
         .iter()
         .filter_map(|row| Some((row.try_get("id").ok()?, row.try_get("name").ok()?)))
         .collect();
@@ -292,11 +275,7 @@ pub async fn charts(
              GROUP BY r.day_ms, {column}",
             c.clause()
         );
-        let rows = c
-            .bind(sqlx::query(&sql))
-            .fetch_all(db.pool())
-            .await
-            .map_err(db_error("charting violations"))?;
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
         for row in rows {
             let read = || -> Result<(i64, String, i64), sqlx::Error> {
                 Ok((
@@ -305,7 +284,7 @@ pub async fn charts(
                     row.try_get("n")?,
                 ))
             };
-            let (day, series, count) = read().map_err(db_error("charting violations"))?;
+            let (day, series, count) = read()?;
             let Ok(day) = usize::try_from(day) else {
                 continue;
             };
@@ -339,7 +318,7 @@ pub async fn counts_since(
     policy_id: &str,
     cluster_ids: &[String],
     since_ms: i64,
-) -> Result<HashMap<String, i64>, AppError> {
+) -> ServerResult<HashMap<String, i64>> {
     let rows = sqlx::query(
         "SELECT cluster_id, CAST(SUM(count) AS BIGINT) AS n FROM violation_counts \
          WHERE policy_id = $1 AND bucket_ms >= $2 GROUP BY cluster_id",
@@ -347,12 +326,11 @@ pub async fn counts_since(
     .bind(policy_id)
     .bind(since_ms - since_ms.rem_euclid(super::store::HOUR_MS))
     .fetch_all(db.pool())
-    .await
-    .map_err(db_error("counting violations"))?;
+    .await?;
     let mut out: HashMap<String, i64> = cluster_ids.iter().map(|c| (c.clone(), 0)).collect();
     for row in rows {
-        let cluster: String = row.try_get("cluster_id").map_err(db_error("counting"))?;
-        let n: i64 = row.try_get("n").map_err(db_error("counting"))?;
+        let cluster: String = row.try_get("cluster_id")?;
+        let n: i64 = row.try_get("n")?;
         if let Some(slot) = out.get_mut(&cluster) {
             *slot = n;
         }
@@ -361,14 +339,13 @@ pub async fn counts_since(
 }
 
 /// The evidence for rollout `id`: its policy's violations on its clusters over the last `days`.
-pub async fn evidence(db: &Db, id: &str, days: i64, now_ms: i64) -> Result<Evidence, AppError> {
+pub async fn evidence(db: &Db, id: &str, days: i64, now_ms: i64) -> ServerResult<Evidence> {
     let days = days.clamp(1, 90);
     let since_ms = now_ms - days * DAY_MS;
     let policy_id: String = sqlx::query_scalar("SELECT policy_id FROM rollouts WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
-        .await
-        .map_err(db_error("reading a rollout"))?
+        .await?
         .ok_or_else(|| AppError::NotFound(format!("rollout {id}")))?;
     let steps = sqlx::query(
         "SELECT cluster_id, cluster_name FROM rollout_steps WHERE rollout_id = $1 \
@@ -376,14 +353,13 @@ pub async fn evidence(db: &Db, id: &str, days: i64, now_ms: i64) -> Result<Evide
     )
     .bind(id)
     .fetch_all(db.pool())
-    .await
-    .map_err(db_error("reading a rollout's clusters"))?;
+    .await?;
     let mut clusters = Vec::new();
     for row in steps {
         let read = || -> Result<(String, String), sqlx::Error> {
             Ok((row.try_get("cluster_id")?, row.try_get("cluster_name")?))
         };
-        clusters.push(read().map_err(db_error("reading a rollout's clusters"))?);
+        clusters.push(read()?);
     }
     let ids: Vec<String> = clusters.iter().map(|(id, _)| id.clone()).collect();
     let counts = counts_since(db, &policy_id, &ids, since_ms).await?;
@@ -396,11 +372,10 @@ pub async fn evidence(db: &Db, id: &str, days: i64, now_ms: i64) -> Result<Evide
     .bind(&policy_id)
     .bind(since_ms)
     .fetch_all(db.pool())
-    .await
-    .map_err(db_error("reading violations"))?;
+    .await?;
     let mut workloads = Vec::new();
     for row in &rows {
-        let v = from_row(row).map_err(db_error("reading violations"))?;
+        let v = from_row(row)?;
         if ids.contains(&v.cluster_id) && workloads.len() < 50 {
             workloads.push(v);
         }

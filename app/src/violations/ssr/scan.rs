@@ -15,7 +15,7 @@ use sqlx::Row;
 use super::store::{self, Finding};
 use crate::clusters::ssr::{service as clusters, ClusterConnector, Context as ClustersContext};
 use crate::db::Db;
-use crate::error::AppError;
+use crate::error::ServerResult;
 use crate::secrets::Sealer;
 use crate::violations::{Action, Source};
 
@@ -34,10 +34,6 @@ pub const KINDS: &[(&str, &str)] = &[
 pub const PAGE: u32 = 250;
 
 pub use crate::violations::ssr_types::ClusterScan;
-
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
-}
 
 /// The engine's name of a finding's policy as the apiserver reports it (and ingest records it).
 fn reported(engine: EngineKind, policy: &str) -> String {
@@ -316,20 +312,15 @@ pub fn constraint_findings(constraint: &Value, now_ms: i64) -> Vec<Finding> {
     out
 }
 
-async fn deployments_of(db: &Db, cluster_id: &str) -> Result<Vec<(String, Vec<Value>)>, AppError> {
+async fn deployments_of(db: &Db, cluster_id: &str) -> ServerResult<Vec<(String, Vec<Value>)>> {
     let rows = sqlx::query("SELECT policy_id, manifests FROM deployments WHERE cluster_id = $1")
         .bind(cluster_id)
         .fetch_all(db.pool())
-        .await
-        .map_err(db_error("reading deployments"))?;
+        .await?;
     let mut out = Vec::new();
     for row in rows {
-        let policy_id: String = row
-            .try_get("policy_id")
-            .map_err(db_error("reading deployments"))?;
-        let manifests: String = row
-            .try_get("manifests")
-            .map_err(db_error("reading deployments"))?;
+        let policy_id: String = row.try_get("policy_id")?;
+        let manifests: String = row.try_get("manifests")?;
         out.push((
             policy_id,
             serde_json::from_str(&manifests).unwrap_or_default(),
@@ -343,22 +334,14 @@ async fn write(
     cluster_id: &str,
     findings: &[Finding],
     scan: &mut ClusterScan,
-) -> Result<(), AppError> {
+) -> ServerResult<()> {
     if findings.is_empty() {
         return Ok(());
     }
     let _turn = db.write_turn().await;
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(db_error("starting a transaction"))?;
-    let written = store::record(&mut tx, cluster_id, findings, 0)
-        .await
-        .map_err(db_error("recording scan findings"))?;
-    tx.commit()
-        .await
-        .map_err(db_error("committing scan findings"))?;
+    let mut tx = db.begin().await?;
+    let written = store::record(&mut tx, cluster_id, findings, 0).await?;
+    tx.commit().await?;
     scan.findings += findings.len();
     scan.opened += written.opened;
     Ok(())
@@ -371,7 +354,7 @@ pub async fn scan_cluster(
     connector: &dyn ClusterConnector,
     cluster_id: &str,
     now_ms: i64,
-) -> Result<ClusterScan, AppError> {
+) -> ServerResult<ClusterScan> {
     let context = ClustersContext {
         db,
         sealer,
@@ -502,19 +485,12 @@ pub async fn scan_cluster(
     }
     if scan.errors.is_empty() {
         let _turn = db.write_turn().await;
-        let mut tx = db
-            .pool()
-            .begin()
-            .await
-            .map_err(db_error("starting a transaction"))?;
+        let mut tx = db.begin().await?;
         for source in [Source::Scan, Source::Report] {
-            scan.resolved += store::resolve_unseen(&mut tx, cluster_id, source, now_ms, now_ms)
-                .await
-                .map_err(db_error("resolving findings"))?;
+            scan.resolved +=
+                store::resolve_unseen(&mut tx, cluster_id, source, now_ms, now_ms).await?;
         }
-        tx.commit()
-            .await
-            .map_err(db_error("committing resolutions"))?;
+        tx.commit().await?;
     }
     Ok(scan)
 }
@@ -528,15 +504,14 @@ pub async fn scan_due(
     connector: &dyn ClusterConnector,
     now_ms: i64,
     every_ms: i64,
-) -> Result<Vec<ClusterScan>, AppError> {
+) -> ServerResult<Vec<ClusterScan>> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT c.id FROM clusters c JOIN deployments d ON d.cluster_id = c.id \
          WHERE c.disabled = 0 AND c.scan_due_ms <= $1 ORDER BY c.id",
     )
     .bind(now_ms)
     .fetch_all(db.pool())
-    .await
-    .map_err(db_error("listing clusters to scan"))?;
+    .await?;
     let mut out = Vec::new();
     for id in ids {
         let claimed =
@@ -545,8 +520,7 @@ pub async fn scan_due(
                 .bind(&id)
                 .bind(now_ms)
                 .execute(db.pool())
-                .await
-                .map_err(db_error("claiming a scan"))?
+                .await?
                 .rows_affected()
                 == 1;
         if !claimed {
@@ -570,14 +544,13 @@ pub async fn scan_all(
     sealer: Option<&Sealer>,
     connector: &dyn ClusterConnector,
     now_ms: i64,
-) -> Result<Vec<ClusterScan>, AppError> {
+) -> ServerResult<Vec<ClusterScan>> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT c.id FROM clusters c JOIN deployments d ON d.cluster_id = c.id \
          WHERE c.disabled = 0 ORDER BY c.id",
     )
     .fetch_all(db.pool())
-    .await
-    .map_err(db_error("listing clusters to scan"))?;
+    .await?;
     let mut out = Vec::new();
     for id in ids {
         match scan_cluster(db, sealer, connector, &id, now_ms).await {
