@@ -162,6 +162,14 @@ impl From<serde_json::Error> for ServerError {
     }
 }
 
+#[cfg(feature = "ssr")]
+impl From<crate::wire::UnknownValue> for ServerError {
+    #[track_caller]
+    fn from(err: crate::wire::UnknownValue) -> Self {
+        ServerError::fault(err)
+    }
+}
+
 /// Where a request leaves the server: a fault is logged with its cause and place, and the user
 /// sees only [`AppError::Internal`].
 #[cfg(feature = "ssr")]

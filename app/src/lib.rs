@@ -21,6 +21,7 @@ pub mod policies;
 pub mod rollouts;
 pub mod sections;
 pub mod violations;
+pub mod wire;
 
 #[cfg(feature = "ssr")]
 pub mod db;

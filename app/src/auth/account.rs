@@ -148,7 +148,7 @@ pub mod ssr {
                 )
                 .bind(display_name)
                 .bind(email)
-                .bind(role.name())
+                .bind(role.as_str())
                 .bind(now_ms)
                 .bind(&id)
                 .execute(executor)
@@ -166,7 +166,7 @@ pub mod ssr {
                 .bind(subject)
                 .bind(display_name)
                 .bind(email)
-                .bind(role.name())
+                .bind(role.as_str())
                 .bind(now_ms)
                 .execute(executor)
                 .await?;
@@ -187,7 +187,7 @@ pub mod ssr {
                 id: row.try_get("id")?,
                 display_name: row.try_get("display_name")?,
                 email: row.try_get("email")?,
-                role: Role::parse(&role).unwrap_or(Role::Viewer),
+                role: Role::decode(&role)?,
                 disabled: row.try_get::<i64, _>("disabled")? != 0,
             })
         })
@@ -204,7 +204,7 @@ pub mod ssr {
         Ok(TokenInfo {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
-            role: Role::parse(&role).unwrap_or(Role::Viewer),
+            role: Role::decode(&role)?,
             user_id: row.try_get("user_id")?,
             user_name: row.try_get("user_name")?,
             created_ms: row.try_get("created_ms")?,
@@ -268,7 +268,7 @@ pub mod ssr {
         .bind(&id)
         .bind(&creator.user_id)
         .bind(name.trim())
-        .bind(role.name())
+        .bind(role.as_str())
         .bind(sha256_hex(&secret))
         .bind(now_ms)
         .bind(expires_ms)
@@ -395,9 +395,7 @@ pub mod ssr {
         if !matches || revoked_ms.is_some() || expires_ms <= now_ms || disabled != 0 {
             return Ok(None);
         }
-        let (Some(role), Some(user_role)) = (Role::parse(&role), Role::parse(&user_role)) else {
-            return Ok(None);
-        };
+        let (role, user_role) = (Role::decode(&role)?, Role::decode(&user_role)?);
         // Recording every use would write on every request; once a minute is enough to show it.
         if last_used_ms.is_none_or(|used| now_ms - used > 60_000) {
             sqlx::query("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")

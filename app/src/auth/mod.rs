@@ -11,47 +11,23 @@ pub mod account;
 pub mod pages;
 pub mod settings;
 
+use crate::wire::wire_enum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// A user's role, from their group claims (or an API token's own role). Higher roles include lower.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads everything a team sees: policies, tests, rollouts, clusters, violations, compliance.
-    Viewer,
-    /// Writes policies and their tests, proposes rollouts, requests exceptions.
-    Author,
-    /// Approves or rejects rollouts and exceptions (never their own) and operates rollouts.
-    Approver,
-    /// Manages clusters, sign-in, roles and tokens of others; reads the audit log.
-    Admin,
-}
-
-impl Role {
-    /// Every role, lowest first.
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Author, Role::Approver, Role::Admin];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Author => "author",
-            Role::Approver => "approver",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.name().eq_ignore_ascii_case(text.trim()))
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+wire_enum! {
+    /// A user's role, from their group claims (or an API token's own role). Higher roles include lower.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    pub enum Role as "role" {
+        /// Reads everything a team sees: policies, tests, rollouts, clusters, violations, compliance.
+        Viewer = "viewer",
+        /// Writes policies and their tests, proposes rollouts, requests exceptions.
+        Author = "author",
+        /// Approves or rejects rollouts and exceptions (never their own) and operates rollouts.
+        Approver = "approver",
+        /// Manages clusters, sign-in, roles and tokens of others; reads the audit log.
+        Admin = "admin",
     }
 }
 
@@ -285,9 +261,9 @@ mod tests {
         assert!(Role::Viewer < Role::Author && Role::Author < Role::Approver);
         assert!(Role::Approver < Role::Admin);
         for role in Role::ALL {
-            assert_eq!(Role::parse(role.name()), Some(role));
+            assert_eq!(Role::parse(role.as_str()), Some(role));
         }
-        assert_eq!(Role::parse(" Admin "), Some(Role::Admin));
+        assert_eq!(Role::parse(" Admin "), None);
         assert_eq!(Role::parse("root"), None);
     }
 
@@ -303,7 +279,10 @@ mod tests {
                     let Err(AppError::Forbidden(message)) = result else {
                         panic!("{action:?} as {role} should be forbidden, got {result:?}");
                     };
-                    assert!(message.contains(action.required_role().name()), "{message}");
+                    assert!(
+                        message.contains(action.required_role().as_str()),
+                        "{message}"
+                    );
                 }
             }
             assert_eq!(authorize(None, action), Err(AppError::Unauthenticated));

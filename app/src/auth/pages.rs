@@ -117,8 +117,8 @@ pub fn UserMenu() -> impl IntoView {
                         view! {
                             <div class="user-menu">
                                 <span class="user-name">{me.display_name.clone()}</span>
-                                <span class="role-badge" data-role=me.role.name()>
-                                    {me.role.name()}
+                                <span class="role-badge" data-role=me.role.as_str()>
+                                    {me.role.as_str()}
                                 </span>
                                 <form method="post" action="/auth/logout">
                                     <button type="submit" class="button small">"Sign out"</button>

@@ -150,7 +150,7 @@ pub fn SettingsPage() -> impl IntoView {
                                 Role::ALL
                                     .into_iter()
                                     .filter(|role| *role <= mine)
-                                    .map(|role| view! { <option value=role.name()>{role.name()}</option> })
+                                    .map(|role| view! { <option value=role.as_str()>{role.as_str()}</option> })
                                     .collect_view()
                             })}
                         </Transition>
@@ -231,7 +231,7 @@ fn TokenTable(list: Vec<TokenInfo>, revoke: ServerAction<RevokeMyToken>) -> impl
                     view! {
                         <tr data-token=t.id.clone()>
                             <td>{t.name.clone()}</td>
-                            <td>{t.role.name()}</td>
+                            <td>{t.role.as_str()}</td>
                             <td>{t.user_name.clone()}</td>
                             <td>{format_ms(t.created_ms)}</td>
                             <td>{format_ms(t.expires_ms)}</td>
@@ -318,7 +318,7 @@ fn SignInPanel() -> impl IntoView {
                             <tbody>
                                 {s.role_groups.into_iter().map(|(role, groups)| view! {
                                     <tr>
-                                        <td>{role.name()}</td>
+                                        <td>{role.as_str()}</td>
                                         <td>{if groups.is_empty() { "—".to_owned() } else { groups.join(", ") }}</td>
                                     </tr>
                                 }).collect_view()}

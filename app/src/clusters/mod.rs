@@ -10,6 +10,7 @@ pub mod page;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+use crate::wire::wire_enum;
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
@@ -17,31 +18,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// Whether Palisade could reach a cluster at its last check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// Not checked yet.
-    Unknown,
-    Reachable,
-    Unreachable,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Reachable => "reachable",
-            Health::Unreachable => "unreachable",
-        }
-    }
-
-    pub fn parse(text: &str) -> Health {
-        match text {
-            "reachable" => Health::Reachable,
-            "unreachable" => Health::Unreachable,
-            _ => Health::Unknown,
-        }
+wire_enum! {
+    /// Whether Palisade could reach a cluster at its last check.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Health as "health" {
+        /// Not checked yet.
+        Unknown = "unknown",
+        Reachable = "reachable",
+        Unreachable = "unreachable",
     }
 }
 

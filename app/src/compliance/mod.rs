@@ -7,36 +7,29 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+use crate::wire::wire_enum;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// Where one control stands on one cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// A covering policy is enforced there and nothing was reported in the window.
-    Enforced,
-    /// Covering policies run there in audit or warn only, and nothing was reported in the window.
-    AuditedClean,
-    /// A covering policy reported violations there in the window.
-    Violations,
-    /// No covering policy is deployed there.
-    NotCovered,
+wire_enum! {
+    /// Where one control stands on one cluster.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Status as "status" {
+        /// A covering policy is enforced there and nothing was reported in the window.
+        Enforced = "enforced",
+        /// Covering policies run there in audit or warn only, and nothing was reported in the window.
+        AuditedClean = "audited_clean",
+        /// A covering policy reported violations there in the window.
+        Violations = "violations",
+        /// No covering policy is deployed there.
+        NotCovered = "not_covered",
+    }
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Enforced => "enforced",
-            Status::AuditedClean => "audited_clean",
-            Status::Violations => "violations",
-            Status::NotCovered => "not_covered",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Status::Enforced => "enforced",

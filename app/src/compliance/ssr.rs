@@ -130,15 +130,15 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
         .fetch_all(db.pool())
         .await?
         .iter()
-        .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("name").ok()?)))
-        .collect();
+        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
     let clusters: Vec<(String, String)> =
         sqlx::query("SELECT id, name FROM clusters WHERE disabled = 0 ORDER BY environment, name")
             .fetch_all(db.pool())
             .await?
             .iter()
-            .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("name").ok()?)))
-            .collect();
+            .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
     // (cluster, policy) → the deployment there.
     let mut deployed: HashMap<(String, String), DeploymentRef> = HashMap::new();
     for row in sqlx::query(
@@ -212,7 +212,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
             .collect();
         let cells = clusters
             .iter()
-            .map(|(cluster_id, cluster_name)| {
+            .map(|(cluster_id, cluster_name)| -> ServerResult<Cell> {
                 let deployments: Vec<DeploymentRef> = policies
                     .iter()
                     .filter(|p| !p.policy_id.is_empty())
@@ -224,8 +224,8 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
                     .collect();
                 let modes: Vec<Mode> = deployments
                     .iter()
-                    .filter_map(|d| Mode::parse(&d.mode))
-                    .collect();
+                    .map(|d| Mode::decode(&d.mode))
+                    .collect::<Result<_, _>>()?;
                 let violations: i64 = deployments
                     .iter()
                     .map(|d| {
@@ -235,15 +235,15 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
                             .unwrap_or(0)
                     })
                     .sum();
-                Cell {
+                Ok(Cell {
                     cluster_id: cluster_id.clone(),
                     cluster_name: cluster_name.clone(),
                     status: status_of(&modes, violations),
                     violations,
                     deployments,
-                }
+                })
             })
-            .collect();
+            .collect::<ServerResult<_>>()?;
         rows.push(ControlRow {
             title: control_title(&Control {
                 framework,

@@ -82,6 +82,18 @@ pub struct MigrationStatus {
     pub pending: Vec<i64>,
 }
 
+/// Read a JSON text column strictly: unreadable JSON is a decoding error naming the column, never an
+/// empty default.
+pub fn json_column<T: serde::de::DeserializeOwned>(
+    column: &str,
+    text: &str,
+) -> Result<T, sqlx::Error> {
+    serde_json::from_str(text).map_err(|err| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(err),
+    })
+}
+
 /// A transaction on Palisade's database.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 

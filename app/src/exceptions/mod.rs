@@ -12,6 +12,7 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+use crate::wire::wire_enum;
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
@@ -25,40 +26,17 @@ pub const MAX_DAYS: i64 = 365;
 
 pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Where an exception is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExceptionState {
-    /// Waits for an approver.
-    Requested,
-    Approved,
-    Rejected,
-    Revoked,
-    /// Its expiry passed (derived from `expires_ms` when read).
-    Expired,
-}
-
-impl ExceptionState {
-    pub const ALL: [ExceptionState; 5] = [
-        ExceptionState::Requested,
-        ExceptionState::Approved,
-        ExceptionState::Rejected,
-        ExceptionState::Revoked,
-        ExceptionState::Expired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExceptionState::Requested => "requested",
-            ExceptionState::Approved => "approved",
-            ExceptionState::Rejected => "rejected",
-            ExceptionState::Revoked => "revoked",
-            ExceptionState::Expired => "expired",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ExceptionState> {
-        ExceptionState::ALL.into_iter().find(|s| s.as_str() == text)
+wire_enum! {
+    /// Where an exception is in its life.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum ExceptionState as "exception state" {
+        /// Waits for an approver.
+        Requested = "requested",
+        Approved = "approved",
+        Rejected = "rejected",
+        Revoked = "revoked",
+        /// Its expiry passed (derived from `expires_ms` when read).
+        Expired = "expired",
     }
 }
 

@@ -16,6 +16,7 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+use crate::wire::wire_enum;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
@@ -25,39 +26,26 @@ use crate::error::AppError;
 pub use diff::{DiffLine, DiffOp, FileDiff};
 pub use pages::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
 
-/// Which engine evaluates and enforces a policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Engine {
-    /// ValidatingAdmissionPolicy + binding (CEL).
-    Vap,
-    /// Gatekeeper ConstraintTemplate + Constraint (Rego).
-    Gatekeeper,
-    /// A Pod Security Standards level, as namespace labels (`PodSecurityEntry`).
-    PodSecurity,
+wire_enum! {
+    /// Which engine evaluates and enforces a policy.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum Engine as "engine" {
+        /// ValidatingAdmissionPolicy + binding (CEL).
+        Vap = "vap",
+        /// Gatekeeper ConstraintTemplate + Constraint (Rego).
+        Gatekeeper = "gatekeeper",
+        /// A Pod Security Standards level, as namespace labels (`PodSecurityEntry`).
+        PodSecurity = "pod-security",
+    }
 }
 
 impl Engine {
-    pub const ALL: [Engine; 3] = [Engine::Vap, Engine::Gatekeeper, Engine::PodSecurity];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Vap => "vap",
-            Engine::Gatekeeper => "gatekeeper",
-            Engine::PodSecurity => "pod-security",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Engine::Vap => "ValidatingAdmissionPolicy (CEL)",
             Engine::Gatekeeper => "Gatekeeper (Rego)",
             Engine::PodSecurity => "Pod Security Standards",
         }
-    }
-
-    pub fn parse(text: &str) -> Option<Engine> {
-        Engine::ALL.into_iter().find(|e| e.as_str() == text)
     }
 }
 
@@ -81,55 +69,24 @@ pub const FRAMEWORKS: [(&str, &str); 4] = [
 /// The environments the staging view always shows; others appear once a mode is set for them.
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
 
-/// How hard a policy bites in an environment. Ordered: `Audit < Warn < Enforce`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Audit,
-    Warn,
-    Enforce,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Audit, Mode::Warn, Mode::Enforce];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Audit => "audit",
-            Mode::Warn => "warn",
-            Mode::Enforce => "enforce",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.as_str() == text)
+wire_enum! {
+    /// How hard a policy bites in an environment. Ordered: `Audit < Warn < Enforce`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    pub enum Mode as "mode" {
+        Audit = "audit",
+        Warn = "warn",
+        Enforce = "enforce",
     }
 }
 
-/// What a test case expects: the strictest action of the policy on its request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expect {
-    Allow,
-    Audit,
-    Warn,
-    Deny,
-}
-
-impl Expect {
-    pub const ALL: [Expect; 4] = [Expect::Allow, Expect::Audit, Expect::Warn, Expect::Deny];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Expect::Allow => "allow",
-            Expect::Audit => "audit",
-            Expect::Warn => "warn",
-            Expect::Deny => "deny",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Expect> {
-        Expect::ALL.into_iter().find(|e| e.as_str() == text)
+wire_enum! {
+    /// What a test case expects: the strictest action of the policy on its request.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum Expect as "expectation" {
+        Allow = "allow",
+        Audit = "audit",
+        Warn = "warn",
+        Deny = "deny",
     }
 }
 
@@ -342,13 +299,14 @@ pub struct RunSummary {
     pub duration_us: i64,
 }
 
-/// How one case ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CaseStatus {
-    Passed,
-    Failed,
-    Skipped,
+wire_enum! {
+    /// How one case ended.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum CaseStatus as "case status" {
+        Passed = "passed",
+        Failed = "failed",
+        Skipped = "skipped",
+    }
 }
 
 /// One case's result: what was expected, what the engine decided and said.

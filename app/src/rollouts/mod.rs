@@ -11,6 +11,7 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+use crate::wire::wire_enum;
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
@@ -20,53 +21,26 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 use crate::policies::Mode;
 
-/// Where a rollout is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RolloutState {
-    /// The current wave waits for approvals.
-    PendingApproval,
-    /// The current wave is being applied or soaked.
-    Applying,
-    /// An operator paused it: nothing new starts; steps already sent finish.
-    Paused,
-    Applied,
-    Failed,
-    Rejected,
-    Aborted,
-    /// A rollback undid it.
-    RolledBack,
+wire_enum! {
+    /// Where a rollout is in its life.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum RolloutState as "rollout state" {
+        /// The current wave waits for approvals.
+        PendingApproval = "pending_approval",
+        /// The current wave is being applied or soaked.
+        Applying = "applying",
+        /// An operator paused it: nothing new starts; steps already sent finish.
+        Paused = "paused",
+        Applied = "applied",
+        Failed = "failed",
+        Rejected = "rejected",
+        Aborted = "aborted",
+        /// A rollback undid it.
+        RolledBack = "rolled_back",
+    }
 }
 
 impl RolloutState {
-    pub const ALL: [RolloutState; 8] = [
-        RolloutState::PendingApproval,
-        RolloutState::Applying,
-        RolloutState::Paused,
-        RolloutState::Applied,
-        RolloutState::Failed,
-        RolloutState::Rejected,
-        RolloutState::Aborted,
-        RolloutState::RolledBack,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RolloutState::PendingApproval => "pending_approval",
-            RolloutState::Applying => "applying",
-            RolloutState::Paused => "paused",
-            RolloutState::Applied => "applied",
-            RolloutState::Failed => "failed",
-            RolloutState::Rejected => "rejected",
-            RolloutState::Aborted => "aborted",
-            RolloutState::RolledBack => "rolled_back",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RolloutState> {
-        RolloutState::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
     /// Nothing more happens to a rollout in this state (a finished apply can still be rolled back).
     pub fn is_final(self) -> bool {
         matches!(
@@ -80,117 +54,50 @@ impl RolloutState {
     }
 }
 
-/// What a rollout does on each cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RolloutKind {
-    /// Apply a policy version in a mode.
-    Apply,
-    /// Put back what each cluster had before an apply (or remove what the apply added).
-    Rollback,
-    /// Remove the policy's objects (Pod Security: its labels) from the clusters.
-    Remove,
-}
-
-impl RolloutKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RolloutKind::Apply => "apply",
-            RolloutKind::Rollback => "rollback",
-            RolloutKind::Remove => "remove",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RolloutKind> {
-        [
-            RolloutKind::Apply,
-            RolloutKind::Rollback,
-            RolloutKind::Remove,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+wire_enum! {
+    /// What a rollout does on each cluster.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum RolloutKind as "rollout kind" {
+        /// Apply a policy version in a mode.
+        Apply = "apply",
+        /// Put back what each cluster had before an apply (or remove what the apply added).
+        Rollback = "rollback",
+        /// Remove the policy's objects (Pod Security: its labels) from the clusters.
+        Remove = "remove",
     }
 }
 
-/// Where a wave is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WaveState {
-    /// An earlier wave is not done yet.
-    Waiting,
-    /// Waits for approvals.
-    Approval,
-    Applying,
-    /// Applied; waiting out the soak time before the next wave.
-    Soaking,
-    Done,
-    Failed,
-    /// The rollout ended (rejected, aborted) before this wave ran.
-    Skipped,
-}
-
-impl WaveState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaveState::Waiting => "waiting",
-            WaveState::Approval => "approval",
-            WaveState::Applying => "applying",
-            WaveState::Soaking => "soaking",
-            WaveState::Done => "done",
-            WaveState::Failed => "failed",
-            WaveState::Skipped => "skipped",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<WaveState> {
-        [
-            WaveState::Waiting,
-            WaveState::Approval,
-            WaveState::Applying,
-            WaveState::Soaking,
-            WaveState::Done,
-            WaveState::Failed,
-            WaveState::Skipped,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+wire_enum! {
+    /// Where a wave is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum WaveState as "wave state" {
+        /// An earlier wave is not done yet.
+        Waiting = "waiting",
+        /// Waits for approvals.
+        Approval = "approval",
+        Applying = "applying",
+        /// Applied; waiting out the soak time before the next wave.
+        Soaking = "soaking",
+        Done = "done",
+        Failed = "failed",
+        /// The rollout ended (rejected, aborted) before this wave ran.
+        Skipped = "skipped",
     }
 }
 
-/// Where one cluster of a wave is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepState {
-    Pending,
-    Running,
-    Applied,
-    Failed,
-    Skipped,
+wire_enum! {
+    /// Where one cluster of a wave is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum StepState as "step state" {
+        Pending = "pending",
+        Running = "running",
+        Applied = "applied",
+        Failed = "failed",
+        Skipped = "skipped",
+    }
 }
 
 impl StepState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepState::Pending => "pending",
-            StepState::Running => "running",
-            StepState::Applied => "applied",
-            StepState::Failed => "failed",
-            StepState::Skipped => "skipped",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<StepState> {
-        [
-            StepState::Pending,
-            StepState::Running,
-            StepState::Applied,
-            StepState::Failed,
-            StepState::Skipped,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -346,55 +253,27 @@ pub struct Rollout {
     pub steps: Vec<Step>,
 }
 
-/// What an operator can do to a running rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Operation {
-    Pause,
-    Resume,
-    Abort,
-    /// Put back each cluster's previous deployment (a new rollout of kind `rollback`).
-    Rollback,
-    /// Take the policy's objects off this rollout's clusters (a new rollout of kind `remove`).
-    Remove,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Pause => "pause",
-            Operation::Resume => "resume",
-            Operation::Abort => "abort",
-            Operation::Rollback => "rollback",
-            Operation::Remove => "remove",
-        }
+wire_enum! {
+    /// What an operator can do to a running rollout.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Operation as "operation" {
+        Pause = "pause",
+        Resume = "resume",
+        Abort = "abort",
+        /// Put back each cluster's previous deployment (a new rollout of kind `rollback`).
+        Rollback = "rollback",
+        /// Take the policy's objects off this rollout's clusters (a new rollout of kind `remove`).
+        Remove = "remove",
     }
 }
 
-/// Whether the live objects still match what Palisade applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Drift {
-    Unknown,
-    InSync,
-    Drifted,
-}
-
-impl Drift {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Drift::Unknown => "unknown",
-            Drift::InSync => "in_sync",
-            Drift::Drifted => "drifted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Drift {
-        match text {
-            "in_sync" => Drift::InSync,
-            "drifted" => Drift::Drifted,
-            _ => Drift::Unknown,
-        }
+wire_enum! {
+    /// Whether the live objects still match what Palisade applied.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Drift as "drift" {
+        Unknown = "unknown",
+        InSync = "in_sync",
+        Drifted = "drifted",
     }
 }
 

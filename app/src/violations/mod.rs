@@ -8,62 +8,33 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+use crate::wire::wire_enum;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// What the cluster did about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Audit,
-    Warn,
-    Deny,
-}
-
-impl Action {
-    pub const ALL: [Action; 3] = [Action::Audit, Action::Warn, Action::Deny];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Audit => "audit",
-            Action::Warn => "warn",
-            Action::Deny => "deny",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.as_str() == text)
+wire_enum! {
+    /// What the cluster did about it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    pub enum Action as "action" {
+        Audit = "audit",
+        Warn = "warn",
+        Deny = "deny",
     }
 }
 
-/// Where Palisade learnt of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// The apiserver's audit webhook.
-    Audit,
-    /// Palisade's own scan of the cluster's objects.
-    Scan,
-    /// A PolicyReport or Gatekeeper's constraint status.
-    Report,
-}
-
-impl Source {
-    pub const ALL: [Source; 3] = [Source::Audit, Source::Scan, Source::Report];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Audit => "audit",
-            Source::Scan => "scan",
-            Source::Report => "report",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Source> {
-        Source::ALL.into_iter().find(|s| s.as_str() == text)
+wire_enum! {
+    /// Where Palisade learnt of it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum Source as "source" {
+        /// The apiserver's audit webhook.
+        Audit = "audit",
+        /// Palisade's own scan of the cluster's objects.
+        Scan = "scan",
+        /// A PolicyReport or Gatekeeper's constraint status.
+        Report = "report",
     }
 }
 

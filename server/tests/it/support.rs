@@ -174,7 +174,7 @@ impl TestServer {
     /// Like [`TestServer::login_token`], also returning the user's principal.
     pub async fn user_token(&self, role: Role) -> (Principal, String) {
         let now = palisade_app::db::now_ms();
-        let subject = unique(role.name());
+        let subject = unique(role.as_str());
         let user_id = upsert_user(
             self.pool.pool(),
             "test",

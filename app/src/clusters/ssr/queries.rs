@@ -31,7 +31,7 @@ fn from_row(row: &AnyRow) -> Result<Cluster, sqlx::Error> {
         credential_kind: row.try_get("credential_kind")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         reconcile: row.try_get::<i64, _>("reconcile")? != 0,
-        health: Health::parse(&row.try_get::<String, _>("health")?),
+        health: Health::decode(&row.try_get::<String, _>("health")?)?,
         k8s_version: row.try_get("k8s_version")?,
         capabilities: serde_json::from_str::<Capabilities>(&capabilities).unwrap_or_default(),
         last_error: row.try_get("last_error")?,

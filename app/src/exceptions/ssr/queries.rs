@@ -51,7 +51,7 @@ fn exception(row: &AnyRow) -> Result<Exception, sqlx::Error> {
         justification: row.try_get("justification")?,
         ticket: row.try_get("ticket")?,
         expires_ms: row.try_get("expires_ms")?,
-        state: ExceptionState::parse(&state).ok_or_else(|| decode_error("state", &state))?,
+        state: ExceptionState::decode(&state)?,
         requester_id: row.try_get("requester_id")?,
         requester_name: row.try_get("requester_name")?,
         decider_id: row.try_get("decider_id")?,

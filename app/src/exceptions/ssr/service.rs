@@ -164,12 +164,12 @@ fn clean_scope(scope: Scope) -> ServerResult<Scope> {
     }
 }
 
-fn target(engine: &str) -> palisade_engine::exclusions::Target {
+fn target(engine: Engine) -> palisade_engine::exclusions::Target {
     use palisade_engine::exclusions::Target;
-    match Engine::parse(engine) {
-        Some(Engine::Gatekeeper) => Target::Gatekeeper,
-        Some(Engine::PodSecurity) => Target::PodSecurity,
-        Some(Engine::Vap) | None => Target::Vap,
+    match engine {
+        Engine::Gatekeeper => Target::Gatekeeper,
+        Engine::PodSecurity => Target::PodSecurity,
+        Engine::Vap => Target::Vap,
     }
 }
 
@@ -212,7 +212,7 @@ pub async fn request(
     }
     let scope = clean_scope(input.scope)?;
     let policy = policy_id(db, input.policy.trim()).await?;
-    palisade_engine::exclusions::supported(target(&policy.engine), &super::engine_scope(&scope))
+    palisade_engine::exclusions::supported(target(policy.engine), &super::engine_scope(&scope))
         .map_err(|why| AppError::Invalid(format!("scope: policy `{}`: {why}", policy.name)))?;
 
     let exception = Exception {

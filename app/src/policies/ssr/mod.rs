@@ -103,7 +103,7 @@ pub async fn list(
             let last_run = runs.get(&row.version_id).cloned();
             row.into_summary(policy_modes, last_run)
         })
-        .collect())
+        .collect::<Result<_, _>>()?)
 }
 
 fn modes_of(all: &[queries::ModeRow], policy_id: &str) -> Vec<EnvironmentMode> {
@@ -113,7 +113,7 @@ fn modes_of(all: &[queries::ModeRow], policy_id: &str) -> Vec<EnvironmentMode> {
             row.environment.clone(),
             EnvironmentMode {
                 environment: row.environment.clone(),
-                mode: Mode::parse(&row.mode),
+                mode: Some(row.mode),
                 updated_ms: Some(row.updated_ms),
                 updated_by_name: Some(row.updated_by_name.clone()),
             },
@@ -153,7 +153,7 @@ pub async fn detail(db: &Db, who: &Principal, key: &str) -> ServerResult<PolicyD
         .find(|v| v.number == row.current_version)
         .and_then(|v| v.last_run.clone());
     let policy_modes = modes_of(&modes, &row.id);
-    let summary = row.into_summary(policy_modes, last_run);
+    let summary = row.into_summary(policy_modes, last_run)?;
     Ok(PolicyDetail {
         policy: summary,
         current,
@@ -329,7 +329,7 @@ pub async fn save(
         });
     }
     let warnings = checked.problems.clone();
-    if checked.engine != Some(row.engine()) {
+    if checked.engine != Some(row.engine) {
         return Ok(SaveOutcome::Invalid {
             problems: vec![crate::policies::Problem {
                 part: crate::policies::Part::Source,
@@ -337,7 +337,7 @@ pub async fn save(
                 column: 1,
                 message: format!(
                     "this policy is a {}; a different engine needs a policy of its own",
-                    row.engine().label()
+                    row.engine.label()
                 ),
                 warning: false,
             }],

@@ -7,6 +7,7 @@ use sqlx::{Any, AnyConnection, Executor, FromRow};
 
 use super::validate::Ran;
 use crate::auth::Principal;
+use crate::db::json_column;
 use crate::policies::{
     CaseResult, CaseStatus, Content, Engine, EnvironmentMode, Expect, Mode, PolicyFilter,
     PolicySummary, RunSummary, TestCase, TestRun, Version, VersionInfo,
@@ -21,7 +22,8 @@ pub struct PolicyRow {
     pub id: String,
     pub name: String,
     pub title: String,
-    pub engine: String,
+    #[sqlx(try_from = "String")]
+    pub engine: Engine,
     pub category: String,
     pub origin: String,
     pub current_version: i64,
@@ -33,18 +35,14 @@ pub struct PolicyRow {
 }
 
 impl PolicyRow {
-    pub fn engine(&self) -> Engine {
-        Engine::parse(&self.engine).unwrap_or(Engine::Vap)
-    }
-
     pub fn into_summary(
         self,
         modes: Vec<EnvironmentMode>,
         last_run: Option<RunSummary>,
-    ) -> PolicySummary {
-        let engine = self.engine();
-        let tests: Vec<TestCase> = serde_json::from_str(&self.tests).unwrap_or_default();
-        PolicySummary {
+    ) -> Result<PolicySummary, sqlx::Error> {
+        let engine = self.engine;
+        let tests: Vec<TestCase> = json_column("tests", &self.tests)?;
+        Ok(PolicySummary {
             id: self.id,
             name: self.name,
             title: self.title,
@@ -54,11 +52,11 @@ impl PolicyRow {
             current_version: self.current_version,
             created_ms: self.created_ms,
             updated_ms: self.updated_ms,
-            controls: serde_json::from_str(&self.controls).unwrap_or_default(),
+            controls: json_column("controls", &self.controls)?,
             test_count: tests.len(),
             last_run,
             modes,
-        }
+        })
     }
 }
 
@@ -150,7 +148,8 @@ pub async fn find_policy<'e, E: Executor<'e, Database = Any>>(
 pub struct ModeRow {
     pub policy_id: String,
     pub environment: String,
-    pub mode: String,
+    #[sqlx(try_from = "String")]
+    pub mode: Mode,
     pub updated_ms: i64,
     pub updated_by_name: String,
 }
@@ -348,22 +347,25 @@ pub async fn version<'e, E: Executor<'e, Database = Any>>(
     .bind(number)
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(|row| Version {
-        number: row.number,
-        content: Content {
-            source: row.source,
-            params: row.params,
-            description: row.description,
-            remediation: row.remediation,
-            controls: serde_json::from_str(&row.controls).unwrap_or_default(),
-            tests: serde_json::from_str(&row.tests).unwrap_or_default(),
-        },
-        note: row.note,
-        author_id: row.author_id,
-        author_name: row.author_name,
-        created_ms: row.created_ms,
-        content_hash: row.content_hash,
-    }))
+    row.map(|row| {
+        Ok(Version {
+            number: row.number,
+            content: Content {
+                source: row.source,
+                params: row.params,
+                description: row.description,
+                remediation: row.remediation,
+                controls: json_column("controls", &row.controls)?,
+                tests: json_column("tests", &row.tests)?,
+            },
+            note: row.note,
+            author_id: row.author_id,
+            author_name: row.author_name,
+            created_ms: row.created_ms,
+            content_hash: row.content_hash,
+        })
+    })
+    .transpose()
 }
 
 pub async fn version_id<'e, E: Executor<'e, Database = Any>>(
@@ -533,29 +535,13 @@ pub async fn insert_run(conn: &mut AnyConnection, run: &NewRun<'_>) -> Result<()
         .bind(&result.name)
         .bind(result.expected.as_str())
         .bind(result.actual.clone().unwrap_or_default())
-        .bind(status_name(result.status))
+        .bind(result.status.as_str())
         .bind(&result.reason)
         .bind(serde_json::to_string(&result.messages).unwrap_or_else(|_| "[]".into()))
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
-}
-
-fn status_name(status: CaseStatus) -> &'static str {
-    match status {
-        CaseStatus::Passed => "passed",
-        CaseStatus::Failed => "failed",
-        CaseStatus::Skipped => "skipped",
-    }
-}
-
-fn parse_status(text: &str) -> CaseStatus {
-    match text {
-        "passed" => CaseStatus::Passed,
-        "skipped" => CaseStatus::Skipped,
-        _ => CaseStatus::Failed,
-    }
 }
 
 /// The newest run of version `number` of the policy, with its per-case results.
@@ -590,17 +576,17 @@ pub async fn latest_run(
         error: Some(row.error.clone()).filter(|e| !e.is_empty()),
         results: results
             .into_iter()
-            .map(
-                |(name, expected, actual, status, reason, messages)| CaseResult {
+            .map(|(name, expected, actual, status, reason, messages)| {
+                Ok(CaseResult {
                     name,
-                    expected: Expect::parse(&expected).unwrap_or(Expect::Allow),
+                    expected: Expect::decode(&expected)?,
                     actual: Some(actual).filter(|a| !a.is_empty()),
-                    status: parse_status(&status),
+                    status: CaseStatus::decode(&status)?,
                     reason,
-                    messages: serde_json::from_str(&messages).unwrap_or_default(),
-                },
-            )
-            .collect(),
+                    messages: json_column("messages", &messages)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?,
     }))
 }
 

@@ -11,10 +11,6 @@ use crate::rollouts::{
     StepState, Wave, WaveState,
 };
 
-fn decode<T>(what: &str, value: Option<T>, text: &str) -> Result<T, sqlx::Error> {
-    value.ok_or_else(|| sqlx::Error::Decode(format!("unknown {what} `{text}`").into()))
-}
-
 const SUMMARY_COLUMNS: &str = "r.id, r.kind, r.parent_id, r.policy_id, p.name AS policy_name, \
      r.version, r.mode, r.state, r.current_wave, r.proposer_id, r.proposer_name, r.note, \
      r.created_ms, r.updated_ms, \
@@ -27,13 +23,13 @@ fn summary(row: &AnyRow) -> Result<RolloutSummary, sqlx::Error> {
     let state: String = row.try_get("state")?;
     Ok(RolloutSummary {
         id: row.try_get("id")?,
-        kind: decode("rollout kind", RolloutKind::parse(&kind), &kind)?,
+        kind: RolloutKind::decode(&kind)?,
         parent_id: row.try_get("parent_id")?,
         policy_id: row.try_get("policy_id")?,
         policy_name: row.try_get("policy_name")?,
         version: row.try_get("version")?,
-        mode: decode("mode", Mode::parse(&mode), &mode)?,
-        state: decode("rollout state", RolloutState::parse(&state), &state)?,
+        mode: Mode::decode(&mode)?,
+        state: RolloutState::decode(&state)?,
         current_wave: row.try_get("current_wave")?,
         proposer_id: row.try_get("proposer_id")?,
         proposer_name: row.try_get("proposer_name")?,
@@ -232,7 +228,7 @@ pub async fn waves<'e, E: Executor<'e, Database = Any>>(
                 approvals_required: row.try_get("approvals_required")?,
                 soak_secs: row.try_get("soak_secs")?,
                 violation_threshold: row.try_get("violation_threshold")?,
-                state: decode("wave state", WaveState::parse(&state), &state)?,
+                state: WaveState::decode(&state)?,
                 started_ms: row.try_get("started_ms")?,
                 finished_ms: row.try_get("finished_ms")?,
             })
@@ -370,7 +366,7 @@ fn step(row: &AnyRow) -> Result<Step, sqlx::Error> {
         wave: row.try_get("wave")?,
         cluster_id: row.try_get("cluster_id")?,
         cluster_name: row.try_get("cluster_name")?,
-        state: decode("step state", StepState::parse(&state), &state)?,
+        state: StepState::decode(&state)?,
         attempts: row.try_get("attempts")?,
         applies: row.try_get("applies")?,
         message: row.try_get("message")?,
@@ -609,7 +605,7 @@ pub async fn deployment<'e, E: Executor<'e, Database = Any>>(
         let manifests: String = row.try_get("manifests")?;
         Ok(Desired {
             version: row.try_get("version")?,
-            mode: decode("mode", Mode::parse(&mode), &mode)?,
+            mode: Mode::decode(&mode)?,
             manifests: serde_json::from_str(&manifests)
                 .map_err(|e| sqlx::Error::Decode(e.into()))?,
             rollout_id: row.try_get("rollout_id")?,
@@ -702,10 +698,10 @@ pub async fn deployments<'e, E: Executor<'e, Database = Any>>(
                 policy_id: row.try_get("policy_id")?,
                 policy_name: row.try_get("policy_name")?,
                 version: row.try_get("version")?,
-                mode: decode("mode", Mode::parse(&mode), &mode)?,
+                mode: Mode::decode(&mode)?,
                 rollout_id: row.try_get("rollout_id")?,
                 applied_ms: row.try_get("applied_ms")?,
-                drift: Drift::parse(&drift),
+                drift: Drift::decode(&drift)?,
                 drift_detail: row.try_get("drift_detail")?,
                 checked_ms: row.try_get("checked_ms")?,
             })
@@ -733,12 +729,12 @@ pub async fn all_desired<'e, E: Executor<'e, Database = Any>>(
                 row.try_get("policy_id")?,
                 Desired {
                     version: row.try_get("version")?,
-                    mode: decode("mode", Mode::parse(&mode), &mode)?,
+                    mode: Mode::decode(&mode)?,
                     manifests: serde_json::from_str(&manifests)
                         .map_err(|e| sqlx::Error::Decode(e.into()))?,
                     rollout_id: row.try_get("rollout_id")?,
                 },
-                Drift::parse(&drift),
+                Drift::decode(&drift)?,
             ))
         })
         .collect()
