@@ -90,6 +90,24 @@ macro_rules! wire_enum {
             }
         }
 
+        /// Stored as its text; reading an unknown text is a decoding error that names it.
+        #[cfg(feature = "ssr")]
+        impl sqlx::Type<sqlx::Any> for $name {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $name {
+            fn decode(
+                value: sqlx::any::AnyValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                Ok($name::decode(&text)?)
+            }
+        }
+
         impl std::str::FromStr for $name {
             type Err = $crate::wire::UnknownValue;
 

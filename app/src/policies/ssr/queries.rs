@@ -22,7 +22,6 @@ pub struct PolicyRow {
     pub id: String,
     pub name: String,
     pub title: String,
-    #[sqlx(try_from = "String")]
     pub engine: Engine,
     pub category: String,
     pub origin: String,
@@ -148,7 +147,6 @@ pub async fn find_policy<'e, E: Executor<'e, Database = Any>>(
 pub struct ModeRow {
     pub policy_id: String,
     pub environment: String,
-    #[sqlx(try_from = "String")]
     pub mode: Mode,
     pub updated_ms: i64,
     pub updated_by_name: String,

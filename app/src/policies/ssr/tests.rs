@@ -702,3 +702,37 @@ fn rego_is_checked_at_save_as_gatekeeper_admits_it() {
         "{problems:?}"
     );
 }
+
+/// A stored value Palisade does not know is an error, never read as some default engine.
+#[tokio::test]
+async fn an_unknown_stored_engine_is_an_error_not_a_default() {
+    let db = database(Backend::Sqlite).await;
+    let ada = author();
+    let outcome = create(
+        &db,
+        &ada,
+        1_000,
+        NewPolicy::Library {
+            entry: "disallow-privileged".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let (id, _) = saved(outcome);
+    sqlx::query("UPDATE policies SET engine = 'kyverno' WHERE id = $1")
+        .bind(&id)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    for result in [
+        list(&db, &ada, &PolicyFilter::default()).await.map(|_| ()),
+        detail(&db, &ada, &id).await.map(|_| ()),
+    ] {
+        let err = result.unwrap_err();
+        assert_eq!(err.user(), None, "{err}");
+        assert!(
+            err.to_string().contains("unknown engine `kyverno`"),
+            "{err}"
+        );
+    }
+}
