@@ -15,6 +15,7 @@ pub mod compliance;
 pub mod error;
 pub mod exceptions;
 pub mod layout;
+pub mod model;
 pub mod notify;
 pub mod overview;
 pub mod policies;

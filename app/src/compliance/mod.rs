@@ -47,8 +47,8 @@ impl Status {
 
 /// The status of a control on a cluster, from the modes its covering policies run in there and the
 /// violations they reported in the window.
-pub fn status_of(modes: &[crate::policies::Mode], violations: i64) -> Status {
-    use crate::policies::Mode;
+pub fn status_of(modes: &[crate::model::Mode], violations: i64) -> Status {
+    use crate::model::Mode;
     if modes.is_empty() {
         Status::NotCovered
     } else if violations > 0 {
@@ -211,7 +211,7 @@ pub async fn compliance_posture(framework: String) -> Result<Posture, AppError> 
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::policies::Mode;
+    use crate::model::Mode;
 
     #[test]
     fn statuses_follow_modes_and_violations() {

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
-use crate::policies::Mode;
+use crate::model::Mode;
 
 /// The framework's name as people say it.
 pub fn framework_name(framework: Framework) -> &'static str {

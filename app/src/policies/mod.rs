@@ -23,31 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+pub use crate::model::{Engine, Mode};
 pub use diff::{DiffLine, DiffOp, FileDiff};
 pub use pages::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
-
-wire_enum! {
-    /// Which engine evaluates and enforces a policy.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-    pub enum Engine as "engine" {
-        /// ValidatingAdmissionPolicy + binding (CEL).
-        Vap = "vap",
-        /// Gatekeeper ConstraintTemplate + Constraint (Rego).
-        Gatekeeper = "gatekeeper",
-        /// A Pod Security Standards level, as namespace labels (`PodSecurityEntry`).
-        PodSecurity = "pod-security",
-    }
-}
-
-impl Engine {
-    pub fn label(self) -> &'static str {
-        match self {
-            Engine::Vap => "ValidatingAdmissionPolicy (CEL)",
-            Engine::Gatekeeper => "Gatekeeper (Rego)",
-            Engine::PodSecurity => "Pod Security Standards",
-        }
-    }
-}
 
 /// The categories of the built-in library; every policy has one.
 pub const CATEGORIES: [&str; 5] = [
@@ -68,16 +46,6 @@ pub const FRAMEWORKS: [(&str, &str); 4] = [
 
 /// The environments the staging view always shows; others appear once a mode is set for them.
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
-
-wire_enum! {
-    /// How hard a policy bites in an environment. Ordered: `Audit < Warn < Enforce`.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-    pub enum Mode as "mode" {
-        Audit = "audit",
-        Warn = "warn",
-        Enforce = "enforce",
-    }
-}
 
 wire_enum! {
     /// What a test case expects: the strictest action of the policy on its request.
@@ -365,7 +333,7 @@ pub struct LiveDeployment {
     pub version: i64,
     pub mode: Mode,
     /// Whether the live objects still match what was applied, at the last check.
-    pub drift: crate::rollouts::Drift,
+    pub drift: crate::model::Drift,
     /// Which object drifted and how; empty when in sync.
     pub drift_detail: String,
     pub checked_ms: i64,

@@ -19,7 +19,7 @@ use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::policies::Mode;
+pub use crate::model::{Drift, Mode};
 
 wire_enum! {
     /// Where a rollout is in its life.
@@ -264,16 +264,6 @@ wire_enum! {
         Rollback = "rollback",
         /// Take the policy's objects off this rollout's clusters (a new rollout of kind `remove`).
         Remove = "remove",
-    }
-}
-
-wire_enum! {
-    /// Whether the live objects still match what Palisade applied.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-    pub enum Drift as "drift" {
-        Unknown = "unknown",
-        InSync = "in_sync",
-        Drifted = "drifted",
     }
 }
 

@@ -11,8 +11,8 @@ use crate::clusters::{validate_labels, validate_name};
 use crate::db::{new_id, Db};
 use crate::error::{AppError, ServerResult};
 use crate::exceptions::{Exception, ExceptionState, NewException, Scope, DAY_MS, MAX_DAYS};
+use crate::model::Engine;
 use crate::policies::ssr::queries as policy_queries;
-use crate::policies::Engine;
 
 /// Most namespaces one exception may name.
 const MAX_NAMESPACES: usize = 50;

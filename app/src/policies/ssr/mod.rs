@@ -630,14 +630,6 @@ pub mod render {
     use super::validate::SOURCE_FILE;
     use crate::policies::{Content, Mode};
 
-    pub fn engine_mode(mode: Mode) -> palisade_engine::Mode {
-        match mode {
-            Mode::Audit => palisade_engine::Mode::Audit,
-            Mode::Warn => palisade_engine::Mode::Warn,
-            Mode::Enforce => palisade_engine::Mode::Enforce,
-        }
-    }
-
     /// The rendered manifests of `content` in `mode`, and its parameter objects.
     fn rendered(
         content: &Content,
@@ -649,14 +641,13 @@ pub mod render {
         ),
         String,
     > {
-        let manifests =
-            render(SOURCE_FILE, &content.source, engine_mode(mode)).map_err(|errors| {
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })?;
+        let manifests = render(SOURCE_FILE, &content.source, mode).map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
         let params = if content.params.trim().is_empty() {
             Vec::new()
         } else {

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use palisade_engine::exclusions::Exclusion;
 
 use super::queries::Desired;
+use crate::model::Mode;
 use crate::policies::Content;
-use crate::policies::Mode;
 
 /// The name a Pod Security Namespace patch carries until it meets a real namespace.
 const EACH_NAMESPACE: &str = palisade_engine::render::EACH_NAMESPACE;

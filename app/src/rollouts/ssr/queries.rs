@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use crate::policies::Mode;
+use crate::model::Mode;
 use crate::rollouts::{
     Decision, Deployment, Drift, RolloutKind, RolloutState, RolloutSummary, Selector, Step,
     StepState, Wave, WaveState,

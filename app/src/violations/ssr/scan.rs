@@ -64,7 +64,7 @@ fn action_of(action: palisade_engine::Action) -> Option<Action> {
 #[derive(Default)]
 pub struct Deployed {
     pub bundle: Bundle,
-    pub pod_security: HashMap<String, Vec<(LevelVersion, palisade_engine::Mode)>>,
+    pub pod_security: HashMap<String, Vec<(LevelVersion, crate::model::Mode)>>,
     pub constraints: Vec<Value>,
     pub names: HashMap<String, String>,
     /// Active exceptions per Palisade policy: what they cover is not a violation.
@@ -90,9 +90,9 @@ impl Deployed {
                     let ns = object["metadata"]["name"].as_str().unwrap_or_default();
                     let labels = object["metadata"]["labels"].as_object();
                     for (mode, engine_mode) in [
-                        ("enforce", palisade_engine::Mode::Enforce),
-                        ("warn", palisade_engine::Mode::Warn),
-                        ("audit", palisade_engine::Mode::Audit),
+                        ("enforce", crate::model::Mode::Enforce),
+                        ("warn", crate::model::Mode::Warn),
+                        ("audit", crate::model::Mode::Audit),
                     ] {
                         let label = |key: String| {
                             labels
