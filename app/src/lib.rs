@@ -21,6 +21,7 @@ pub mod overview;
 pub mod policies;
 pub mod rollouts;
 pub mod sections;
+pub mod staging;
 pub mod violations;
 pub mod wire;
 

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 
 pub use crate::model::{Engine, Mode};
+// The staging view moved to its own read model on top; pages still name it from here.
+pub use crate::staging::{get_staging, set_mode, LiveDeployment, RenderedMode, Staging};
 pub use diff::{DiffLine, DiffOp, FileDiff};
 pub use pages::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
 
@@ -313,40 +315,6 @@ pub struct EnvironmentMode {
     pub updated_by_name: Option<String>,
 }
 
-/// Per policy: the intended modes, what is live where, and what each mode renders to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Staging {
-    pub policy_id: String,
-    pub version: i64,
-    pub modes: Vec<EnvironmentMode>,
-    /// Deployments per cluster; empty until rollouts exist (the page says so).
-    pub live: Vec<LiveDeployment>,
-    /// The manifests each engine receives, per mode, as YAML.
-    pub manifests: Vec<RenderedMode>,
-}
-
-/// What runs on one cluster (filled in by rollouts).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiveDeployment {
-    pub cluster: String,
-    pub environment: String,
-    pub version: i64,
-    pub mode: Mode,
-    /// Whether the live objects still match what was applied, at the last check.
-    pub drift: crate::model::Drift,
-    /// Which object drifted and how; empty when in sync.
-    pub drift_detail: String,
-    pub checked_ms: i64,
-}
-
-/// The manifests of one mode.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RenderedMode {
-    pub mode: Mode,
-    /// `Ok(yaml)` or why it could not be rendered.
-    pub yaml: Result<String, String>,
-}
-
 /// The line diff of two versions, part by part (only parts that differ are listed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionDiff {
@@ -447,30 +415,6 @@ pub async fn run_tests(id: String, number: i64) -> Result<TestRun, AppError> {
 pub async fn get_test_run(id: String, number: i64) -> Result<Option<TestRun>, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
     Ok(ssr::latest_run(&crate::state::current()?.db, &who, &id, number).await?)
-}
-
-#[server(endpoint = "get_staging", input = Json)]
-pub async fn get_staging(id: String) -> Result<Staging, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::staging(&crate::state::current()?.db, &who, &id).await?)
-}
-
-#[server(endpoint = "set_mode", input = Json)]
-pub async fn set_mode(
-    id: String,
-    environment: String,
-    mode: Option<Mode>,
-) -> Result<Staging, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
-    Ok(ssr::set_mode(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        &id,
-        &environment,
-        mode,
-    )
-    .await?)
 }
 
 #[server(endpoint = "list_library", input = Json)]

@@ -13,6 +13,8 @@ use palisade_app::db::now_ms;
 use palisade_app::policies::{
     self, ssr as service, Content, Mode, NewPolicy, PolicyFilter, Problem, SaveOutcome,
 };
+use palisade_app::staging::ssr as staging;
+use palisade_app::staging::Staging;
 use palisade_app::state::AppState;
 use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
@@ -203,9 +205,11 @@ async fn get_staging(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<policies::Staging>, ServerError> {
+) -> Result<Json<Staging>, ServerError> {
     let who = caller.require(Action::Read)?;
-    service::staging(&state.db, &who, &id).await.map(Json)
+    staging::view(&state.db, &who, &id, now_ms())
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,11 +223,11 @@ async fn set_mode(
     State(state): State<AppState>,
     Path((id, environment)): Path<(String, String)>,
     Json(request): Json<ModeRequest>,
-) -> Result<Json<policies::Staging>, ServerError> {
+) -> Result<Json<Staging>, ServerError> {
     let who = caller.require(Action::EditPolicies)?;
-    service::set_mode(&state.db, &who, now_ms(), &id, &environment, request.mode)
-        .await
-        .map(Json)
+    let now = now_ms();
+    service::set_mode(&state.db, &who, now, &id, &environment, request.mode).await?;
+    staging::view(&state.db, &who, &id, now).await.map(Json)
 }
 
 async fn get_manifests(
@@ -236,7 +240,7 @@ async fn get_manifests(
         AppError::Invalid(format!("mode must be audit, warn or enforce, not {mode:?}"))
     })?;
     let detail = service::detail(&state.db, &who, &id).await?;
-    let yaml = service::manifests(&state.db, &who, &detail.policy.id, mode).await?;
+    let yaml = staging::manifests(&state.db, &who, &detail.policy.id, mode, now_ms()).await?;
     let file = format!(
         "attachment; filename=\"{}-v{}-{}.yaml\"",
         detail.policy.name,

@@ -23,9 +23,8 @@ use crate::db::{new_id, Db};
 use crate::error::{AppError, OrFault, ServerResult};
 use crate::policies::diff::diff_lines;
 use crate::policies::{
-    Content, Engine, EnvironmentMode, LibraryEntry, LiveDeployment, Mode, NewPolicy, PolicyDetail,
-    PolicyFilter, PolicySummary, RenderedMode, SaveOutcome, Staging, TestRun, Version, VersionDiff,
-    ENVIRONMENTS,
+    Content, Engine, EnvironmentMode, LibraryEntry, Mode, NewPolicy, PolicyDetail, PolicyFilter,
+    PolicySummary, SaveOutcome, TestRun, Version, VersionDiff, ENVIRONMENTS,
 };
 use queries::PolicyRow;
 
@@ -509,59 +508,25 @@ pub async fn latest_run(
     Ok(queries::latest_run(db.pool(), &row.id, number).await?)
 }
 
-/// Intended modes, what is live where, and the rendered manifests of the current version.
-pub async fn staging(db: &Db, who: &Principal, key: &str) -> ServerResult<Staging> {
+/// What a policy intends, as the staging view reads it.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub policy_id: String,
+    pub current: Version,
+    pub modes: Vec<EnvironmentMode>,
+}
+
+/// The policy with id or name `key`: its current version and its intended mode per environment.
+pub async fn intent(db: &Db, who: &Principal, key: &str) -> ServerResult<Intent> {
     authorize(Some(who), Action::Read)?;
     let row = find(db, key).await?;
     let modes = queries::modes_of_policy(db.pool(), &row.id).await?;
     let current = version_of(db, &row.id, row.current_version).await?;
-    // What the next rollout would carry: the exceptions active now (a read, so the clock is read
-    // here rather than passed in).
-    let exclusions = crate::exceptions::ssr::exclusions(db, &row.id, crate::db::now_ms()).await?;
-    let manifests = Mode::ALL
-        .into_iter()
-        .map(|mode| RenderedMode {
-            mode,
-            yaml: render::manifests_excluding(&current.content, mode, &exclusions),
-        })
-        .collect();
-    let clusters = crate::clusters::ssr::queries::list(db.pool()).await?;
-    let live = crate::rollouts::ssr::queries::deployments(db.pool(), Some(&row.id))
-        .await?
-        .into_iter()
-        .map(|d| LiveDeployment {
-            environment: clusters
-                .iter()
-                .find(|c| c.id == d.cluster_id)
-                .map(|c| c.environment.clone())
-                .unwrap_or_default(),
-            cluster: d.cluster_name,
-            version: d.version,
-            mode: d.mode,
-            drift: d.drift,
-            drift_detail: d.drift_detail,
-            checked_ms: d.checked_ms,
-        })
-        .collect();
-    Ok(Staging {
-        policy_id: row.id.clone(),
-        version: row.current_version,
+    Ok(Intent {
         modes: modes_of(&modes, &row.id),
-        live,
-        manifests,
+        policy_id: row.id,
+        current,
     })
-}
-
-/// The manifests of the current version in `mode`, as one YAML stream.
-pub async fn manifests(db: &Db, who: &Principal, key: &str, mode: Mode) -> ServerResult<String> {
-    authorize(Some(who), Action::Read)?;
-    let row = find(db, key).await?;
-    let current = version_of(db, &row.id, row.current_version).await?;
-    let exclusions = crate::exceptions::ssr::exclusions(db, &row.id, crate::db::now_ms()).await?;
-    Ok(
-        render::manifests_excluding(&current.content, mode, &exclusions)
-            .map_err(AppError::Invalid)?,
-    )
 }
 
 /// Set (or with `None`, clear) the intended mode of the policy in `environment`.
@@ -572,7 +537,7 @@ pub async fn set_mode(
     key: &str,
     environment: &str,
     mode: Option<Mode>,
-) -> ServerResult<Staging> {
+) -> ServerResult<()> {
     authorize(Some(who), Action::EditPolicies)?;
     let environment = environment.trim();
     if !valid_environment(environment) {
@@ -602,7 +567,7 @@ pub async fn set_mode(
     )
     .await?;
     tx.commit().await?;
-    staging(db, who, &row.id).await
+    Ok(())
 }
 
 /// Every library entry, with the policy adopted from it if any.

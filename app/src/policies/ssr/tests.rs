@@ -13,6 +13,7 @@ use crate::auth::Role;
 use crate::db::{DatabaseUrl, PoolSettings};
 use crate::error::ServerError;
 use crate::policies::{Expect, Part, Problem, TestCase};
+use crate::staging::ssr as staging;
 
 const POSTGRES_ENV: &str = "PALISADE_TEST_POSTGRES_URL";
 
@@ -279,9 +280,10 @@ async fn lifecycle(backend: Backend) {
         refused_mode,
         Err(ServerError::User(AppError::Forbidden(_)))
     ));
-    let staged = set_mode(&db, &ada, 5_000, &id, "dev", Some(Mode::Warn))
+    set_mode(&db, &ada, 5_000, &id, "dev", Some(Mode::Warn))
         .await
         .unwrap();
+    let staged = staging::view(&db, &ada, &id, 5_000).await.unwrap();
     let dev = staged
         .modes
         .iter()
@@ -299,14 +301,17 @@ async fn lifecycle(backend: Backend) {
         yaml.contains("- Deny") && yaml.contains("ValidatingAdmissionPolicyBinding"),
         "{yaml}"
     );
-    let audit = manifests(&db, &viewer(), &id, Mode::Audit).await.unwrap();
+    let audit = staging::manifests(&db, &viewer(), &id, Mode::Audit, 5_000)
+        .await
+        .unwrap();
     assert!(
         audit.contains("- Audit") && !audit.contains("- Deny"),
         "{audit}"
     );
-    let staged = set_mode(&db, &ada, 5_001, &id, "dev", Some(Mode::Enforce))
+    set_mode(&db, &ada, 5_001, &id, "dev", Some(Mode::Enforce))
         .await
         .unwrap();
+    let staged = staging::view(&db, &ada, &id, 5_001).await.unwrap();
     assert_eq!(staged.modes[0].mode, Some(Mode::Enforce));
     assert!(matches!(
         set_mode(&db, &ada, 5_002, &id, "Prod EU", Some(Mode::Audit)).await,
