@@ -88,7 +88,9 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn is_page(relative: &str) -> bool {
-    relative.ends_with("/pages.rs") || relative.ends_with("/page.rs") || relative.contains("/pages/")
+    relative.ends_with("/pages.rs")
+        || relative.ends_with("/page.rs")
+        || relative.contains("/pages/")
 }
 
 /// The code of a file without comments and without its `#[cfg(test)]` module.
@@ -149,7 +151,12 @@ fn modules_depend_on_each_other_one_way() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut all = Vec::new();
     files(&src, &mut all);
-    assert!(all.len() > 40, "read only {} files under {}", all.len(), src.display());
+    assert!(
+        all.len() > 40,
+        "read only {} files under {}",
+        all.len(),
+        src.display()
+    );
 
     let mut against = Vec::new();
     let mut seen_known = BTreeSet::new();

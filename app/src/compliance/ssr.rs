@@ -116,7 +116,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
         }
     }
     // Entries → the policies adopted from them.
-    let adopted = crate::policies::ssr::queries::adopted(db.pool()).await?;
+    let adopted = crate::policies::ssr::adopted(db).await?;
     let mut policies_of: HashMap<String, Vec<String>> = HashMap::new();
     for (origin, policy_id) in adopted {
         if let Some(entry) = origin.strip_prefix("library:") {

@@ -59,3 +59,18 @@ pub async fn exclusions(
         .map(exclusion)
         .collect())
 }
+
+/// Keep, in the rollout's own transaction, the exclusions a rollout was proposed with, so every
+/// step applies exactly what its approvers saw.
+pub async fn save_rollout_exclusions(
+    tx: &mut crate::db::Tx,
+    rollout_id: &str,
+    exclusions: &[palisade_engine::exclusions::Exclusion],
+) -> ServerResult<()> {
+    if exclusions.is_empty() {
+        return Ok(());
+    }
+    let text = serde_json::to_string(exclusions)?;
+    queries::save_rollout_exclusions(&mut **tx, rollout_id, &text).await?;
+    Ok(())
+}

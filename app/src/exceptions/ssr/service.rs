@@ -9,10 +9,11 @@ use crate::audit::ssr::{record, Event};
 use crate::auth::{authorize, ensure_not_own, Action, Principal};
 use crate::clusters::{validate_labels, validate_name};
 use crate::db::{new_id, Db};
-use crate::error::{AppError, ServerResult};
+use crate::error::{AppError, ServerError, ServerResult};
 use crate::exceptions::{Exception, ExceptionState, NewException, Scope, DAY_MS, MAX_DAYS};
 use crate::model::Engine;
-use crate::policies::ssr::queries as policy_queries;
+use crate::policies::ssr as policies;
+use crate::policies::ssr::queries::PolicyRow;
 
 /// Most namespaces one exception may name.
 const MAX_NAMESPACES: usize = 50;
@@ -31,10 +32,13 @@ fn as_of(mut exception: Exception, now: i64) -> Exception {
     exception
 }
 
-async fn policy_id(db: &Db, key: &str) -> ServerResult<policy_queries::PolicyRow> {
-    Ok(policy_queries::find_policy(db.pool(), key)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("policy: there is no policy {key:?}")))?)
+async fn policy_id(db: &Db, key: &str) -> ServerResult<PolicyRow> {
+    match policies::find(db, key).await {
+        Err(ServerError::User(AppError::NotFound(_))) => {
+            Err(AppError::NotFound(format!("policy: there is no policy {key:?}")).into())
+        }
+        found => found,
+    }
 }
 
 pub async fn list(

@@ -133,8 +133,9 @@ fn modes_of(all: &[queries::ModeRow], policy_id: &str) -> Vec<EnvironmentMode> {
     modes
 }
 
-/// The policy with id (or, for API users, name) `key`.
-async fn find(db: &Db, key: &str) -> ServerResult<PolicyRow> {
+/// The policy with id (or, for API users, name) `key`. Other domains' services look policies up
+/// here (they authorize their own callers).
+pub async fn find(db: &Db, key: &str) -> ServerResult<PolicyRow> {
     Ok(queries::find_policy(db.pool(), key)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))?)
@@ -160,7 +161,8 @@ pub async fn detail(db: &Db, who: &Principal, key: &str) -> ServerResult<PolicyD
     })
 }
 
-async fn version_of(db: &Db, policy_id: &str, number: i64) -> ServerResult<Version> {
+/// Version `number` of the policy `policy_id`.
+pub async fn version_of(db: &Db, policy_id: &str, number: i64) -> ServerResult<Version> {
     Ok(queries::version(db.pool(), policy_id, number)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))?)
@@ -702,4 +704,9 @@ pub mod render {
         out.push_str(&yaml_params);
         Ok(out)
     }
+}
+
+/// `(origin, policy id)` of every policy adopted from the built-in library.
+pub async fn adopted(db: &Db) -> ServerResult<Vec<(String, String)>> {
+    Ok(queries::adopted(db.pool()).await?)
 }

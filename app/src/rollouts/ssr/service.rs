@@ -10,7 +10,7 @@ use crate::auth::{authorize, ensure_not_own, Action, Principal};
 use crate::clusters::validate_name;
 use crate::db::{new_id, Db};
 use crate::error::{AppError, OrFault, ServerResult};
-use crate::policies::ssr::queries as policy_queries;
+use crate::policies::ssr as policies;
 use crate::rollouts::{
     Deployment, NewRollout, Operation, Rollout, RolloutKind, RolloutState, RolloutSummary,
     Selector, WaveState,
@@ -24,10 +24,7 @@ async fn policy_filter(db: &Db, policy: Option<&str>) -> ServerResult<Option<Str
     let Some(key) = policy.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
-    let row = policy_queries::find_policy(db.pool(), key)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no policy {key:?}")))?;
-    Ok(Some(row.id))
+    Ok(Some(policies::find(db, key).await?.id))
 }
 
 pub async fn list(
@@ -83,15 +80,9 @@ pub async fn propose(
     input: NewRollout,
 ) -> ServerResult<Rollout> {
     authorize(Some(who), Action::ProposeRollout)?;
-    let policy = policy_queries::find_policy(db.pool(), input.policy.trim())
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no policy {:?}", input.policy)))?;
+    let policy = policies::find(db, input.policy.trim()).await?;
     let number = input.version.unwrap_or(policy.current_version);
-    let version = policy_queries::version(db.pool(), &policy.id, number)
-        .await?
-        .ok_or_else(|| {
-            AppError::NotFound(format!("policy `{}` has no version {number}", policy.name))
-        })?;
+    let version = policies::version_of(db, &policy.id, number).await?;
     if input.waves.is_empty() || input.waves.len() > MAX_WAVES {
         return Err(AppError::Invalid(format!(
             "a rollout has 1 to {MAX_WAVES} waves; this one has {}",
@@ -123,7 +114,7 @@ pub async fn propose(
             .is_some_and(|v| v.contains("gatekeeper.sh"))
     });
 
-    let clusters = crate::clusters::ssr::queries::list(db.pool()).await?;
+    let clusters = crate::clusters::ssr::service::list(db).await?;
     let mut taken: Vec<&str> = Vec::new();
     let mut waves = Vec::new();
     for (position, wave) in input.waves.iter().enumerate() {
@@ -197,10 +188,7 @@ pub async fn propose(
             policy.name
         )).into());
     }
-    if !exclusions.is_empty() {
-        let text = serde_json::to_string(&exclusions).or_fault()?;
-        crate::exceptions::ssr::queries::save_rollout_exclusions(&mut *tx, &id, &text).await?;
-    }
+    crate::exceptions::ssr::save_rollout_exclusions(&mut tx, &id, &exclusions).await?;
     for (position, (name, wave, members)) in waves.iter().enumerate() {
         let position = i64::try_from(position).unwrap_or(i64::MAX);
         queries::insert_wave(
