@@ -2,10 +2,9 @@
 # Every install step checks first, so a second run only checks.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CARGO_LEPTOS_VERSION=0.3.10
 # Build outputs are kept under $HOME so a fresh clone (as CI makes) reuses them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
-# Tools we build (cargo-leptos, wasm-bindgen-cli) live there too, so they survive a fresh clone.
+# Tools we build (wasm-bindgen-cli) live there too, so they survive a fresh clone.
 TOOLS_ROOT="$HOME/.cache/palisade/tools"
 export PATH="$TOOLS_ROOT/bin:$HOME/.cargo/bin:$ROOT/e2e/node_modules/.bin:$PATH"
 
@@ -36,22 +35,18 @@ ensure_build_tools() {
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown >&2
   fi
-  if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
-    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes on 2 cores, once)"
-    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --root "$TOOLS_ROOT" >&2
-  fi
   local wbg
   wbg="$(wasm_bindgen_version)"
   [ -n "$wbg" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
     say "installing wasm-bindgen-cli $wbg (matches Cargo.lock)"
-    cargo install wasm-bindgen-cli --version "$wbg" --root "$TOOLS_ROOT" >&2
+    cargo install wasm-bindgen-cli --version "$wbg" --locked --root "$TOOLS_ROOT" >&2
   fi
   ensure_node_packages
   command -v wasm-opt >/dev/null || die "wasm-opt missing after npm install (binaryen)"
 }
 
-# playwright-core (browser tests) and binaryen (wasm-opt for cargo-leptos), pinned by package-lock.json.
+# playwright-core (browser tests) and binaryen (wasm-opt for the browser bundle), pinned by package-lock.json.
 ensure_node_packages() {
   command -v npm >/dev/null || die "npm not found; install Node.js"
   local stamp="$ROOT/e2e/node_modules/.palisade-lock"
@@ -87,8 +82,26 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Build the server and the release wasm bundle with cargo-leptos.
+# Build the release server and the site it serves (target/site): the browser bundle (the
+# frontend crate for wasm32, its wasm-bindgen glue, shrunk by wasm-opt) and the stylesheet.
+# Plain cargo and two small tools; the file names are the ones the server's shell links to.
 build_site() {
-  say "building Palisade (cargo leptos build --release)"
-  (cd "$ROOT" && cargo leptos build --release >&2)
+  local site="$ROOT/target/site" front="$CARGO_TARGET_DIR/front"
+  local pkg="$site/pkg"
+  # The shell names the bundle `palisade.js` + `palisade.wasm` when this is set at build time.
+  export LEPTOS_OUTPUT_NAME=palisade
+  say "building the server (release)"
+  (cd "$ROOT" && cargo build --release --locked -p palisade-server --bin palisade >&2)
+  say "building the browser bundle (wasm32, profile wasm-release)"
+  (cd "$ROOT" && cargo build --locked -p palisade-frontend --lib --target wasm32-unknown-unknown \
+    --profile wasm-release --target-dir "$front" >&2)
+  rm -rf "$pkg.new" && mkdir -p "$pkg.new"
+  wasm-bindgen --target web --no-typescript --out-name palisade --out-dir "$pkg.new" \
+    "$front/wasm32-unknown-unknown/wasm-release/palisade_frontend.wasm" >&2
+  mv "$pkg.new/palisade_bg.wasm" "$pkg.new/palisade.wasm"
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    "$pkg.new/palisade.wasm" -o "$pkg.new/palisade.wasm" >&2
+  cp "$ROOT/style/main.css" "$pkg.new/palisade.css"
+  mkdir -p "$site" && cp -R "$ROOT/public/." "$site/"
+  rm -rf "$pkg" && mv "$pkg.new" "$pkg"
 }
