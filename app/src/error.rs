@@ -171,15 +171,37 @@ impl From<crate::wire::UnknownValue> for ServerError {
 }
 
 /// Where a request leaves the server: a fault is logged with its cause and place, and the user
-/// sees only [`AppError::Internal`].
+/// sees only [`AppError::Internal`]. Inside a server function called over HTTP, the response gets
+/// the error's status too (404, 409, …), as a REST handler's would.
 #[cfg(feature = "ssr")]
 impl From<ServerError> for AppError {
     fn from(err: ServerError) -> Self {
-        match err {
+        let err = match err {
             ServerError::User(err) => err,
             ServerError::Fault { cause, at } => {
                 tracing::error!(error = %cause, at = %at, "internal error");
                 AppError::Internal
+            }
+        };
+        err.answer_with_status();
+        err
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// Give the response of the server function being called its status for this error. Only for
+    /// a call of the server function itself (`/api/…`, not the REST API, whose handlers answer
+    /// with [`AppError::status`] directly): while a page renders, the page's own status stands (a
+    /// section says "only admins" with 200, not a 403 page).
+    pub fn answer_with_status(&self) {
+        use leptos::prelude::use_context;
+        let called_directly = use_context::<http::request::Parts>().is_some_and(|parts| {
+            parts.uri.path().starts_with("/api/") && !parts.uri.path().starts_with("/api/v1/")
+        });
+        if called_directly {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(self.status());
             }
         }
     }

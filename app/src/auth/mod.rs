@@ -215,18 +215,7 @@ pub mod ssr {
 
     /// For server functions: give a failed result its HTTP status (404, 403, …) instead of 500.
     pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-        // Only for a call of the server function itself: during page rendering the page's own
-        // status stands (a section shows "only admins" with 200, not a 403 page).
-        let called_directly = use_context::<Parts>().is_some_and(|parts| {
-            parts.uri.path().starts_with("/api/") && !parts.uri.path().starts_with("/api/v1/")
-        });
-        result.inspect_err(|err| {
-            if called_directly {
-                if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                    response.set_status(err.status());
-                }
-            }
-        })
+        result.inspect_err(AppError::answer_with_status)
     }
 
     /// For REST handlers: the request's principal, if any. Extracting never fails; call

@@ -35,9 +35,8 @@ pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
     let state = crate::state::current()?;
     let now = crate::db::now_ms();
-    let expires_ms = super::ssr::with_status(Ok(super::account::ssr::validate_request(
-        &who, &request, now,
-    )?))?;
+    let expires_ms =
+        super::ssr::with_status(super::account::ssr::validate_request(&who, &request, now))?;
     let created = super::account::ssr::issue_token(
         &state.db,
         &who,
@@ -47,20 +46,14 @@ pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError
         now,
     )
     .await;
-    super::ssr::with_status(Ok(created?))
+    Ok(created?)
 }
 
 #[server(endpoint = "revoke_my_token")]
 pub async fn revoke_my_token(id: String) -> Result<(), AppError> {
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
     let state = crate::state::current()?;
-    super::ssr::with_status(Ok(super::account::ssr::revoke_token(
-        &state.db,
-        &who,
-        &id,
-        crate::db::now_ms(),
-    )
-    .await?))
+    Ok(super::account::ssr::revoke_token(&state.db, &who, &id, crate::db::now_ms()).await?)
 }
 
 #[server(endpoint = "list_my_sessions")]
@@ -96,13 +89,7 @@ pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
 pub async fn revoke_my_session(id: String) -> Result<(), AppError> {
     let who = super::ssr::require(super::Action::ManageOwnTokens)?;
     let state = crate::state::current()?;
-    super::ssr::with_status(Ok(super::account::ssr::revoke_session(
-        &state.db,
-        &who,
-        &id,
-        crate::db::now_ms(),
-    )
-    .await?))
+    Ok(super::account::ssr::revoke_session(&state.db, &who, &id, crate::db::now_ms()).await?)
 }
 
 #[server(endpoint = "sign_in_settings")]

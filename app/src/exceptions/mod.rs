@@ -169,38 +169,32 @@ impl Exception {
 #[server(endpoint = "list_exceptions", input = Json)]
 pub async fn list_exceptions(policy: Option<String>) -> Result<Vec<Exception>, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    crate::auth::ssr::with_status(Ok(ssr::service::list(
+    Ok(ssr::service::list(
         &crate::state::current()?.db,
         &who,
         crate::db::now_ms(),
         policy.as_deref(),
     )
-    .await?))
+    .await?)
 }
 
 #[server(endpoint = "get_exception", input = Json)]
 pub async fn get_exception(id: String) -> Result<Exception, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    crate::auth::ssr::with_status(Ok(ssr::service::get(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        &id,
-    )
-    .await?))
+    Ok(ssr::service::get(&crate::state::current()?.db, &who, crate::db::now_ms(), &id).await?)
 }
 
 /// Request an exception; it waits for an approver other than you.
 #[server(endpoint = "request_exception", input = Json)]
 pub async fn request_exception(input: NewException) -> Result<Exception, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::RequestException)?;
-    crate::auth::ssr::with_status(Ok(ssr::service::request(
+    Ok(ssr::service::request(
         &crate::state::current()?.db,
         &who,
         crate::db::now_ms(),
         input,
     )
-    .await?))
+    .await?)
 }
 
 /// Approve or reject a requested exception, with a comment (required to reject).
@@ -211,7 +205,7 @@ pub async fn decide_exception(
     comment: String,
 ) -> Result<Exception, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    crate::auth::ssr::with_status(Ok(ssr::service::decide(
+    Ok(ssr::service::decide(
         &crate::state::current()?.db,
         &who,
         crate::db::now_ms(),
@@ -219,21 +213,21 @@ pub async fn decide_exception(
         approve,
         &comment,
     )
-    .await?))
+    .await?)
 }
 
 /// End an exception before its expiry (requested or approved ones).
 #[server(endpoint = "revoke_exception", input = Json)]
 pub async fn revoke_exception(id: String, comment: String) -> Result<Exception, AppError> {
     let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    crate::auth::ssr::with_status(Ok(ssr::service::revoke(
+    Ok(ssr::service::revoke(
         &crate::state::current()?.db,
         &who,
         crate::db::now_ms(),
         &id,
         &comment,
     )
-    .await?))
+    .await?)
 }
 
 #[cfg(test)]

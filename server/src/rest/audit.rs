@@ -3,8 +3,7 @@
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use palisade_app::audit::ssr::list;
 use palisade_app::audit::{to_csv, AuditPage, AuditQuery, EXPORT_LIMIT};
 use palisade_app::auth::ssr::Caller;
@@ -14,13 +13,7 @@ use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Operation;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/audit", get(get_audit))
-        .route("/api/v1/audit/export", get(export_audit))
-}
+use super::{Endpoint, Operation};
 
 fn entry_schema() -> serde_json::Value {
     json!({
@@ -35,7 +28,7 @@ fn entry_schema() -> serde_json::Value {
     })
 }
 
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Operation {
             method: "GET",
@@ -53,7 +46,8 @@ pub fn operations() -> Vec<Operation> {
                 },
             }),
             success: 200,
-        },
+        }
+        .with(get_audit),
         Operation {
             method: "GET",
             path: "/api/v1/audit/export",
@@ -64,7 +58,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": entry_schema() }),
             success: 200,
-        },
+        }
+        .with(export_audit),
     ]
 }
 

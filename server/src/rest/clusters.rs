@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::clusters::ssr::service;
@@ -15,18 +14,7 @@ use palisade_app::ServerError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Operation;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/clusters", get(list).post(register))
-        .route(
-            "/api/v1/clusters/{id}",
-            get(read).patch(update).delete(remove),
-        )
-        .route("/api/v1/clusters/{id}/check", post(check))
-        .route("/api/v1/clusters/contexts", post(contexts))
-}
+use super::{Endpoint, Operation};
 
 fn cluster_schema() -> Value {
     json!({
@@ -86,7 +74,7 @@ fn credentials_schema() -> Value {
     })
 }
 
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     let token_example = json!({
         "kind": "token",
         "api_url": "https://203.0.113.10:6443",
@@ -104,7 +92,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": cluster_schema() }),
             success: 200,
-        },
+        }
+        .with(list),
         Operation {
             method: "POST",
             path: "/api/v1/clusters",
@@ -129,7 +118,8 @@ pub fn operations() -> Vec<Operation> {
             })),
             response: cluster_schema(),
             success: 201,
-        },
+        }
+        .with(register),
         Operation {
             method: "GET",
             path: "/api/v1/clusters/{id}",
@@ -140,7 +130,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: cluster_schema(),
             success: 200,
-        },
+        }
+        .with(read),
         Operation {
             method: "PATCH",
             path: "/api/v1/clusters/{id}",
@@ -160,7 +151,8 @@ pub fn operations() -> Vec<Operation> {
             example: Some(json!({ "disabled": true })),
             response: cluster_schema(),
             success: 200,
-        },
+        }
+        .with(update),
         Operation {
             method: "DELETE",
             path: "/api/v1/clusters/{id}",
@@ -171,7 +163,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "null" }),
             success: 204,
-        },
+        }
+        .with(remove),
         Operation {
             method: "POST",
             path: "/api/v1/clusters/{id}/check",
@@ -182,7 +175,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: cluster_schema(),
             success: 200,
-        },
+        }
+        .with(check),
         Operation {
             method: "POST",
             path: "/api/v1/clusters/contexts",
@@ -197,7 +191,8 @@ pub fn operations() -> Vec<Operation> {
             example: Some(json!({ "kubeconfig": "apiVersion: v1\nkind: Config\ncontexts: []\n" })),
             response: json!({ "type": "array", "items": { "type": "string" } }),
             success: 200,
-        },
+        }
+        .with(contexts),
     ]
 }
 

@@ -4,8 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use palisade_app::audit::ssr::{record, Event};
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
@@ -16,16 +15,9 @@ use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Operation;
+use super::{Endpoint, Operation};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/compliance", get(list))
-        .route("/api/v1/compliance/{framework}", get(read))
-        .route("/api/v1/compliance/{framework}/evidence", get(evidence))
-}
-
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     let posture = json!({
         "type": "object",
         "properties": {
@@ -58,7 +50,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": { "type": "object" } }),
             success: 200,
-        },
+        }
+        .with(list),
         Operation {
             method: "GET",
             path: "/api/v1/compliance/{framework}",
@@ -69,7 +62,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: posture.clone(),
             success: 200,
-        },
+        }
+        .with(read),
         Operation {
             method: "GET",
             path: "/api/v1/compliance/{framework}/evidence",
@@ -80,7 +74,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: posture,
             success: 200,
-        },
+        }
+        .with(evidence),
     ]
 }
 

@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
@@ -15,15 +14,7 @@ use palisade_app::ServerError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Operation;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/exceptions", get(list).post(request))
-        .route("/api/v1/exceptions/{id}", get(read))
-        .route("/api/v1/exceptions/{id}/decision", post(decide))
-        .route("/api/v1/exceptions/{id}/revoke", post(revoke))
-}
+use super::{Endpoint, Operation};
 
 fn scope_schema() -> Value {
     json!({
@@ -71,7 +62,7 @@ fn exception_schema() -> Value {
     })
 }
 
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Operation {
             method: "GET",
@@ -83,7 +74,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": exception_schema() }),
             success: 200,
-        },
+        }
+        .with(list),
         Operation {
             method: "POST",
             path: "/api/v1/exceptions",
@@ -110,7 +102,8 @@ pub fn operations() -> Vec<Operation> {
             })),
             response: exception_schema(),
             success: 201,
-        },
+        }
+        .with(request),
         Operation {
             method: "GET",
             path: "/api/v1/exceptions/{id}",
@@ -121,7 +114,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: exception_schema(),
             success: 200,
-        },
+        }
+        .with(read),
         Operation {
             method: "POST",
             path: "/api/v1/exceptions/{id}/decision",
@@ -139,7 +133,8 @@ pub fn operations() -> Vec<Operation> {
             example: Some(json!({ "approve": true, "comment": "compensating control: node isolation" })),
             response: exception_schema(),
             success: 200,
-        },
+        }
+        .with(decide),
         Operation {
             method: "POST",
             path: "/api/v1/exceptions/{id}/revoke",
@@ -153,7 +148,8 @@ pub fn operations() -> Vec<Operation> {
             example: Some(json!({ "comment": "the agent was upgraded" })),
             response: exception_schema(),
             success: 200,
-        },
+        }
+        .with(revoke),
     ]
 }
 

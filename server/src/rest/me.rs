@@ -1,20 +1,14 @@
 //! `/api/v1/me`: who the caller is, as the server sees them.
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::{Action, Principal};
-use palisade_app::state::AppState;
 use palisade_app::ServerError;
 use serde_json::json;
 
-use super::Operation;
+use super::{Endpoint, Operation};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/me", get(get_me))
-}
-
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     vec![Operation {
         method: "GET",
         path: "/api/v1/me",
@@ -34,7 +28,8 @@ pub fn operations() -> Vec<Operation> {
             },
         }),
         success: 200,
-    }]
+    }
+    .with(get_me)]
 }
 
 async fn get_me(caller: Caller) -> Result<Json<Principal>, ServerError> {

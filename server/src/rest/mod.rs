@@ -1,7 +1,8 @@
 //! `/api/v1`: the stable, documented JSON API for automation (CI, GitOps, scripts).
 //!
-//! Each domain has a module with two functions: `routes()`, its axum routes, and `operations()`,
-//! the same routes described for the OpenAPI document. Every operation names the
+//! Each domain has a module with one function, `endpoints()`: its routes, each declared once as an
+//! OpenAPI [`Operation`] with its handler; the router and the OpenAPI document are both built from
+//! them. Every operation names the
 //! [`Action`](palisade_app::auth::Action) it performs; its handler calls
 //! `Caller::require(action)` first, and `server/tests/it/authz.rs` calls every documented operation
 //! as every role to prove the two agree. Handlers only extract, authorize and call the same service
@@ -18,41 +19,51 @@ pub mod rollouts;
 pub mod tokens;
 pub mod violations;
 
+use axum::routing::MethodRouter;
 use axum::Router;
 use palisade_app::state::AppState;
 
-pub use openapi::Operation;
+pub use openapi::{Endpoint, Operation};
 
-/// Every `/api/v1` route.
+/// Every module's endpoints, in the order the OpenAPI document lists them.
+fn endpoints() -> Vec<openapi::Endpoint> {
+    [
+        openapi::endpoints(),
+        me::endpoints(),
+        policies::endpoints(),
+        tokens::endpoints(),
+        audit::endpoints(),
+        clusters::endpoints(),
+        rollouts::endpoints(),
+        violations::endpoints(),
+        exceptions::endpoints(),
+        compliance::endpoints(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Every `/api/v1` route, from the endpoints (methods of one path are served together).
 pub fn router(state: AppState, gate: violations::Gate) -> Router {
-    Router::new()
-        .merge(openapi::routes())
-        .merge(me::routes())
-        .merge(policies::routes())
-        .merge(tokens::routes())
-        .merge(audit::routes())
-        .merge(clusters::routes())
-        .merge(rollouts::routes())
-        .merge(violations::routes())
-        .merge(exceptions::routes())
-        .merge(compliance::routes())
+    let mut paths: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for endpoint in endpoints() {
+        let path = endpoint.operation.path;
+        match paths.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, methods)) => *methods = std::mem::take(methods).merge(endpoint.handler),
+            None => paths.push((path, endpoint.handler)),
+        }
+    }
+    paths
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         .layer(axum::Extension(gate))
         .with_state(state)
 }
 
 /// Every documented operation, in the order the OpenAPI document lists them.
 pub fn operations() -> Vec<Operation> {
-    [
-        openapi::operations(),
-        me::operations(),
-        policies::operations(),
-        tokens::operations(),
-        audit::operations(),
-        clusters::operations(),
-        rollouts::operations(),
-        violations::operations(),
-        exceptions::operations(),
-        compliance::operations(),
-    ]
-    .concat()
+    endpoints().into_iter().map(|e| e.operation).collect()
 }

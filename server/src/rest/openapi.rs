@@ -1,9 +1,13 @@
-//! The OpenAPI 3.1 document of `/api/v1`, assembled from each module's [`Operation`]s and served at
-//! `/api/v1/openapi.json`. Written by hand rather than derived: the API is small, and one list per
-//! module keeps the description next to the handler it describes.
+//! The OpenAPI 3.1 document of `/api/v1`, assembled from each module's [`Endpoint`]s and served at
+//! `/api/v1/openapi.json`. Each route is declared once, as an [`Operation`] with its handler: the
+//! router and this document are both built from that one list, so no route can be served without
+//! being documented (and without passing the authorization table test, which walks the document).
+//! Written by hand rather than derived: the API is small, and one list per module keeps the
+//! description next to the handler it describes.
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Json;
 use palisade_app::auth::Action;
 use palisade_app::state::AppState;
 use serde_json::{json, Map, Value};
@@ -30,11 +34,36 @@ pub struct Operation {
     pub success: u16,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/openapi.json", get(document))
+/// A documented route and the handler that serves it.
+pub struct Endpoint {
+    pub operation: Operation,
+    pub handler: MethodRouter<AppState>,
 }
 
-pub fn operations() -> Vec<Operation> {
+impl Operation {
+    /// This operation, served by `handler` for its method.
+    pub fn with<H, T>(self, handler: H) -> Endpoint
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match self.method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            // Every method is spelled in this file's modules; the unit test below reads them all.
+            _ => MethodFilter::TRACE,
+        };
+        Endpoint {
+            handler: on(filter, handler),
+            operation: self,
+        }
+    }
+}
+
+pub fn endpoints() -> Vec<Endpoint> {
     vec![Operation {
         method: "GET",
         path: "/api/v1/openapi.json",
@@ -45,7 +74,8 @@ pub fn operations() -> Vec<Operation> {
         example: None,
         response: json!({ "type": "object" }),
         success: 200,
-    }]
+    }
+    .with(document)]
 }
 
 async fn document() -> Json<Value> {
@@ -164,6 +194,14 @@ mod tests {
     #[test]
     fn every_operation_is_unique_named_and_authorized_unless_public() {
         let operations = crate::rest::operations();
+        for op in &operations {
+            assert!(
+                ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&op.method),
+                "{} {}: unknown method",
+                op.method,
+                op.path
+            );
+        }
         let mut seen = std::collections::HashSet::new();
         for op in &operations {
             assert!(
@@ -191,5 +229,29 @@ mod tests {
         assert_eq!(ingest["x-palisade-auth"], "cluster-ingest-token");
         assert_eq!(ingest["security"][0]["clusterToken"], serde_json::json!([]));
         assert!(ingest["responses"]["429"].is_object());
+    }
+
+    /// The document as served, held against `server/openapi.json`: a change to any route, schema or
+    /// description shows in review as a diff of that file. `PALISADE_SNAPSHOT_WRITE=1` rewrites it.
+    #[test]
+    fn the_document_matches_its_snapshot() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+        let document = build(&crate::rest::operations());
+        let text = serde_json::to_string_pretty(&document).unwrap() + "\n";
+        if std::env::var_os("PALISADE_SNAPSHOT_WRITE").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let stored = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+            panic!(
+                "{}: {err}; write it with PALISADE_SNAPSHOT_WRITE=1",
+                path.display()
+            )
+        });
+        assert!(
+            stored == text,
+            "the OpenAPI document differs from {}; if the change is meant, rewrite it with \
+             PALISADE_SNAPSHOT_WRITE=1 cargo test -p palisade-server --lib openapi",
+            path.display()
+        );
     }
 }

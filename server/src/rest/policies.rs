@@ -5,8 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
@@ -20,32 +19,7 @@ use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Operation;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/policies", get(list_policies).post(create_policy))
-        .route("/api/v1/policies/check", post(check_policy))
-        .route("/api/v1/policies/{id}", get(get_policy))
-        .route(
-            "/api/v1/policies/{id}/versions",
-            get(list_versions).post(save_version),
-        )
-        .route("/api/v1/policies/{id}/versions/{number}", get(get_version))
-        .route("/api/v1/policies/{id}/diff", get(diff_versions))
-        .route(
-            "/api/v1/policies/{id}/versions/{number}/test-runs",
-            post(run_tests),
-        )
-        .route(
-            "/api/v1/policies/{id}/versions/{number}/test-runs/latest",
-            get(get_test_run),
-        )
-        .route("/api/v1/policies/{id}/staging", get(get_staging))
-        .route("/api/v1/policies/{id}/modes/{environment}", put(set_mode))
-        .route("/api/v1/policies/{id}/manifests/{mode}", get(get_manifests))
-        .route("/api/v1/library", get(list_library))
-}
+use super::{Endpoint, Operation};
 
 /// A save refused by the engine: 400, with one problem per line as `part:line:column: message`.
 fn saved_or_invalid(outcome: SaveOutcome) -> Result<(String, i64), ServerError> {
@@ -406,7 +380,7 @@ fn staging_schema() -> Value {
 
 const EXAMPLE_SOURCE: &str = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata:\n  name: pod-security-baseline-api\nspec:\n  level: baseline\n  version: latest\n";
 
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     let op =
         |method, path, action, id, summary, request: Option<(Value, Value)>, response, success| {
             let (request, example) = match request {
@@ -428,7 +402,8 @@ pub fn operations() -> Vec<Operation> {
     vec![
         op("GET", "/api/v1/policies", Action::Read, "list_policies",
             "Policies, by name. Query parameters (all optional): q (searches name, title and description), engine (vap, gatekeeper, pod-security), category, framework (cis, nsa-cisa, pci-dss, soc2), mode (audit, warn, enforce, or none for policies with no intended mode).",
-            None, json!({ "type": "array", "items": summary_schema() }), 200),
+            None, json!({ "type": "array", "items": summary_schema() }), 200)
+        .with(list_policies),
         op("POST", "/api/v1/policies", Action::EditPolicies, "create_policy",
             "Create a policy from a library entry ({from: library, entry}), from pasted YAML ({from: yaml, source, params}; the engine is detected) or from a blank template ({from: blank, engine, name}). Nothing is saved unless the engine accepts it; a refusal is 400 with one problem per line, `part:line:column: message`.",
             Some((json!({
@@ -438,47 +413,60 @@ pub fn operations() -> Vec<Operation> {
                     { "type": "object", "required": ["from", "engine", "name"], "properties": { "from": { "const": "blank" }, "engine": { "enum": ["vap", "gatekeeper", "pod-security"] }, "name": string() } },
                 ],
             }), json!({ "from": "yaml", "source": EXAMPLE_SOURCE }))),
-            detail_schema(), 201),
+            detail_schema(), 201)
+        .with(create_policy),
         op("POST", "/api/v1/policies/check", Action::Read, "check_policy",
             "Validate a draft with the engine without saving it: every problem with its part (source, params, controls, policy or {test: index}), line and column. A problem with `warning: true` (for example a Rego call that cannot be evaluated locally) does not make the draft invalid.",
             Some((content_schema(), json!({ "source": EXAMPLE_SOURCE }))),
-            json!({ "type": "object", "properties": { "valid": { "type": "boolean" }, "problems": { "type": "array" } } }), 200),
+            json!({ "type": "object", "properties": { "valid": { "type": "boolean" }, "problems": { "type": "array" } } }), 200)
+        .with(check_policy),
         op("GET", "/api/v1/policies/{id}", Action::Read, "get_policy",
             "A policy (by id or name) with its current version and its history.",
-            None, detail_schema(), 200),
+            None, detail_schema(), 200)
+        .with(get_policy),
         op("GET", "/api/v1/policies/{id}/versions", Action::Read, "list_versions",
             "Every version of a policy, newest first, with author, time, note, content hash and the newest test run.",
-            None, json!({ "type": "array", "items": { "type": "object" } }), 200),
+            None, json!({ "type": "array", "items": { "type": "object" } }), 200)
+        .with(list_versions),
         op("POST", "/api/v1/policies/{id}/versions", Action::EditPolicies, "save_version",
             "Save a new immutable version. base_version is the version you edited: if another was saved since, 409. A save that changes nothing is 400; one the engine refuses is 400 with the problems.",
             Some((json!({
                 "allOf": [content_schema(), { "type": "object", "required": ["base_version"], "properties": { "base_version": { "type": "integer" }, "note": string() } }],
             }), json!({ "base_version": 1, "note": "audit first", "source": EXAMPLE_SOURCE.replace("baseline", "restricted").replace("pod-security-restricted-api", "pod-security-baseline-api") }))),
-            version_schema(), 201),
+            version_schema(), 201)
+        .with(save_version),
         op("GET", "/api/v1/policies/{id}/versions/{number}", Action::Read, "get_version",
             "One version: source, parameters, description, remediation, control tags and test cases.",
-            None, version_schema(), 200),
+            None, version_schema(), 200)
+        .with(get_version),
         op("GET", "/api/v1/policies/{id}/diff", Action::Read, "diff_versions",
             "The line diff between two versions (query parameters from and to), part by part, with line numbers; only parts that differ are listed.",
-            None, json!({ "type": "object", "properties": { "from": { "type": "integer" }, "to": { "type": "integer" }, "files": { "type": "array" } } }), 200),
+            None, json!({ "type": "object", "properties": { "from": { "type": "integer" }, "to": { "type": "integer" }, "files": { "type": "array" } } }), 200)
+        .with(diff_versions),
         op("POST", "/api/v1/policies/{id}/versions/{number}/test-runs", Action::EditPolicies, "run_tests",
             "Run the version's test cases and store the results with it: each case's expected and actual action, pass or fail, and the engine's messages.",
-            None, test_run_schema(), 201),
+            None, test_run_schema(), 201)
+        .with(run_tests),
         op("GET", "/api/v1/policies/{id}/versions/{number}/test-runs/latest", Action::Read, "get_test_run",
             "The newest stored test run of a version (404 if it was never run).",
-            None, test_run_schema(), 200),
+            None, test_run_schema(), 200)
+        .with(get_test_run),
         op("GET", "/api/v1/policies/{id}/staging", Action::Read, "get_staging",
             "Intended mode per environment, what is live where (empty until rollouts exist) and the manifests of the current version for each mode.",
-            None, staging_schema(), 200),
+            None, staging_schema(), 200)
+        .with(get_staging),
         op("PUT", "/api/v1/policies/{id}/modes/{environment}", Action::EditPolicies, "set_mode",
             "Set the intended mode (audit, warn, enforce) of the policy in an environment, or clear it with null.",
             Some((json!({ "type": "object", "required": ["mode"], "properties": { "mode": { "enum": ["audit", "warn", "enforce", null] } } }), json!({ "mode": "audit" }))),
-            staging_schema(), 200),
+            staging_schema(), 200)
+        .with(set_mode),
         op("GET", "/api/v1/policies/{id}/manifests/{mode}", Action::Read, "get_manifests",
             "The manifests each engine receives for the current version in a mode (audit, warn, enforce), as a YAML download (application/yaml).",
-            None, json!({ "type": "string", "description": "YAML stream" }), 200),
+            None, json!({ "type": "string", "description": "YAML stream" }), 200)
+        .with(get_manifests),
         op("GET", "/api/v1/library", Action::Read, "list_library",
             "The built-in library: each entry's title, category, severity, engine, description, remediation, control tags, number of test cases, and the policy adopted from it if any. Adopt with POST /api/v1/policies {from: library, entry}.",
-            None, json!({ "type": "array", "items": { "type": "object" } }), 200),
+            None, json!({ "type": "array", "items": { "type": "object" } }), 200)
+        .with(list_library),
     ]
 }

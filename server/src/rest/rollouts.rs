@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
@@ -13,22 +12,11 @@ use palisade_app::rollouts::{
     Deployment, NewRollout, Operation as RolloutOperation, Rollout, RolloutSummary,
 };
 use palisade_app::state::AppState;
-use palisade_app::{AppError, ServerError};
+use palisade_app::ServerError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Operation;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/rollouts", get(list).post(propose))
-        .route("/api/v1/rollouts/{id}", get(read))
-        .route("/api/v1/rollouts/{id}/approve", post(approve))
-        .route("/api/v1/rollouts/{id}/reject", post(reject))
-        .route("/api/v1/rollouts/{id}/{operation}", post(operate))
-        .route("/api/v1/deployments", get(deployments))
-        .route("/api/v1/deployments/check-drift", post(check_drift))
-}
+use super::{Endpoint, Operation};
 
 fn summary_schema() -> Value {
     json!({
@@ -144,7 +132,7 @@ fn operate_operation(path: &'static str, id: &'static str, summary: &'static str
     }
 }
 
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Operation {
             method: "GET",
@@ -156,7 +144,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": summary_schema() }),
             success: 200,
-        },
+        }
+        .with(list),
         Operation {
             method: "POST",
             path: "/api/v1/rollouts",
@@ -191,7 +180,8 @@ pub fn operations() -> Vec<Operation> {
             })),
             response: rollout_schema(),
             success: 201,
-        },
+        }
+        .with(propose),
         Operation {
             method: "GET",
             path: "/api/v1/rollouts/{id}",
@@ -202,7 +192,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: rollout_schema(),
             success: 200,
-        },
+        }
+        .with(read),
         Operation {
             method: "POST",
             path: "/api/v1/rollouts/{id}/approve",
@@ -213,7 +204,8 @@ pub fn operations() -> Vec<Operation> {
             example: Some(json!({ "comment": "tests pass; audit clean for a week" })),
             response: rollout_schema(),
             success: 200,
-        },
+        }
+        .with(approve),
         Operation {
             method: "POST",
             path: "/api/v1/rollouts/{id}/reject",
@@ -224,32 +216,38 @@ pub fn operations() -> Vec<Operation> {
             example: Some(json!({ "comment": "breaks the payments namespace" })),
             response: rollout_schema(),
             success: 200,
-        },
+        }
+        .with(reject),
         operate_operation(
             "/api/v1/rollouts/{id}/pause",
             "pause_rollout",
             "Pause: nothing new starts; steps already sent finish.",
-        ),
+        )
+        .with(pause),
         operate_operation(
             "/api/v1/rollouts/{id}/resume",
             "resume_rollout",
             "Resume a paused rollout.",
-        ),
+        )
+        .with(resume),
         operate_operation(
             "/api/v1/rollouts/{id}/abort",
             "abort_rollout",
             "Abort: steps not started are skipped; applied ones stay (roll back to undo them).",
-        ),
+        )
+        .with(abort),
         operate_operation(
             "/api/v1/rollouts/{id}/rollback",
             "rollback_rollout",
             "Put back each cluster's previous deployment of the policy; returns the new rollback rollout.",
-        ),
+        )
+        .with(rollback),
         operate_operation(
             "/api/v1/rollouts/{id}/remove",
             "remove_rollout",
             "Remove the policy's objects from the rollout's clusters; returns the new removal rollout.",
-        ),
+        )
+        .with(remove),
         Operation {
             method: "GET",
             path: "/api/v1/deployments",
@@ -260,7 +258,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": deployment_schema() }),
             success: 200,
-        },
+        }
+        .with(deployments),
         Operation {
             method: "POST",
             path: "/api/v1/deployments/check-drift",
@@ -275,7 +274,8 @@ pub fn operations() -> Vec<Operation> {
                 "reapplied": { "type": "integer" },
             } }),
             success: 200,
-        },
+        }
+        .with(check_drift),
     ]
 }
 
@@ -353,28 +353,57 @@ async fn decide(
         .map(Json)
 }
 
+/// One operation on a rollout (`POST /api/v1/rollouts/{id}/pause`, …).
 async fn operate(
     caller: Caller,
-    State(state): State<AppState>,
-    Path((id, operation)): Path<(String, String)>,
+    state: AppState,
+    id: String,
+    operation: RolloutOperation,
 ) -> Result<Json<Rollout>, ServerError> {
     let who = caller.require(Action::OperateRollout)?;
-    let operation = match operation.as_str() {
-        "pause" => RolloutOperation::Pause,
-        "resume" => RolloutOperation::Resume,
-        "abort" => RolloutOperation::Abort,
-        "rollback" => RolloutOperation::Rollback,
-        "remove" => RolloutOperation::Remove,
-        other => {
-            return Err(AppError::NotFound(format!(
-                "no rollout operation `{other}`: pause, resume, abort, rollback or remove"
-            ))
-            .into())
-        }
-    };
     service::operate(&state.db, &who, now_ms(), &id, operation)
         .await
         .map(Json)
+}
+
+async fn pause(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Rollout>, ServerError> {
+    operate(caller, state, id, RolloutOperation::Pause).await
+}
+
+async fn resume(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Rollout>, ServerError> {
+    operate(caller, state, id, RolloutOperation::Resume).await
+}
+
+async fn abort(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Rollout>, ServerError> {
+    operate(caller, state, id, RolloutOperation::Abort).await
+}
+
+async fn rollback(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Rollout>, ServerError> {
+    operate(caller, state, id, RolloutOperation::Rollback).await
+}
+
+async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Rollout>, ServerError> {
+    operate(caller, state, id, RolloutOperation::Remove).await
 }
 
 async fn deployments(

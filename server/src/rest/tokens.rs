@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use palisade_app::auth::account::ssr::{
     issue_token, list_sessions, list_tokens, revoke_session, revoke_token, validate_request,
 };
@@ -18,15 +17,7 @@ use palisade_app::state::AppState;
 use palisade_app::ServerError;
 use serde_json::json;
 
-use super::Operation;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tokens", get(get_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", delete(delete_token))
-        .route("/api/v1/sessions", get(get_sessions))
-        .route("/api/v1/sessions/{id}", delete(delete_session))
-}
+use super::{Endpoint, Operation};
 
 fn token_schema() -> serde_json::Value {
     json!({
@@ -46,7 +37,7 @@ fn token_schema() -> serde_json::Value {
     })
 }
 
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Operation {
             method: "GET",
@@ -58,7 +49,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": token_schema() }),
             success: 200,
-        },
+        }
+        .with(get_tokens),
         Operation {
             method: "POST",
             path: "/api/v1/tokens",
@@ -81,7 +73,8 @@ pub fn operations() -> Vec<Operation> {
                 "properties": { "token": token_schema(), "secret": { "type": "string" } },
             }),
             success: 201,
-        },
+        }
+        .with(create_token),
         Operation {
             method: "DELETE",
             path: "/api/v1/tokens/{id}",
@@ -92,7 +85,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({}),
             success: 204,
-        },
+        }
+        .with(delete_token),
         Operation {
             method: "GET",
             path: "/api/v1/sessions",
@@ -103,7 +97,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": { "type": "object" } }),
             success: 200,
-        },
+        }
+        .with(get_sessions),
         Operation {
             method: "DELETE",
             path: "/api/v1/sessions/{id}",
@@ -114,7 +109,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({}),
             success: 204,
-        },
+        }
+        .with(delete_session),
     ]
 }
 

@@ -14,8 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
@@ -27,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use super::Operation;
+use super::{Endpoint, Operation};
 
 /// How ingest admits batches; one per server.
 #[derive(Debug, Clone)]
@@ -54,17 +53,6 @@ impl Gate {
     }
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(ingest::PATH, post(ingest_audit))
-        .route("/api/v1/violations", get(list))
-        .route("/api/v1/violations/export", get(export))
-        .route("/api/v1/violations/charts", get(charts))
-        .route("/api/v1/clusters/{id}/ingest-token", post(rotate_token))
-        .route("/api/v1/rollouts/{id}/evidence", get(evidence))
-        .route("/api/v1/clusters/{id}/scan", post(scan_one))
-}
-
 fn violation_schema() -> Value {
     json!({
         "type": "object",
@@ -89,7 +77,7 @@ fn violation_schema() -> Value {
     })
 }
 
-pub fn operations() -> Vec<Operation> {
+pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Operation {
             method: "POST",
@@ -112,7 +100,8 @@ pub fn operations() -> Vec<Operation> {
                 },
             }),
             success: 200,
-        },
+        }
+        .with(ingest_audit),
         Operation {
             method: "GET",
             path: "/api/v1/violations",
@@ -129,7 +118,8 @@ pub fn operations() -> Vec<Operation> {
                 },
             }),
             success: 200,
-        },
+        }
+        .with(list),
         Operation {
             method: "GET",
             path: "/api/v1/violations/export",
@@ -140,7 +130,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "array", "items": violation_schema() }),
             success: 200,
-        },
+        }
+        .with(export),
         Operation {
             method: "GET",
             path: "/api/v1/violations/charts",
@@ -151,7 +142,8 @@ pub fn operations() -> Vec<Operation> {
             example: None,
             response: json!({ "type": "object" }),
             success: 200,
-        },
+        }
+        .with(charts),
         Operation {
             method: "GET",
             path: "/api/v1/rollouts/{id}/evidence",
@@ -173,7 +165,8 @@ pub fn operations() -> Vec<Operation> {
                 },
             }),
             success: 200,
-        },
+        }
+        .with(evidence),
         Operation {
             method: "POST",
             path: "/api/v1/clusters/{id}/scan",
@@ -192,7 +185,8 @@ pub fn operations() -> Vec<Operation> {
                 },
             }),
             success: 200,
-        },
+        }
+        .with(scan_one),
         Operation {
             method: "POST",
             path: "/api/v1/clusters/{id}/ingest-token",
@@ -206,7 +200,8 @@ pub fn operations() -> Vec<Operation> {
                 "properties": { "cluster_id": { "type": "string" }, "token": { "type": "string" }, "url": { "type": "string" } },
             }),
             success: 200,
-        },
+        }
+        .with(rotate_token),
     ]
 }
 

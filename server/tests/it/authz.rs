@@ -368,5 +368,22 @@ async fn server_function_errors_keep_their_status() {
     )
     .await;
     assert_eq!(missing.status, 404, "{}", missing.body);
+    // Every domain's service errors get their status where they leave the server, not only the
+    // functions that ask for it.
+    let json = [
+        ("content-type", "application/json"),
+        ("accept", "application/json"),
+        ("authorization", viewer.as_str()),
+    ];
+    let no_policy = request(
+        server.addr,
+        "POST",
+        "/api/get_policy",
+        &json,
+        r#"{"id":"nope"}"#,
+    )
+    .await;
+    assert_eq!(no_policy.status, 404, "{}", no_policy.body);
+    assert!(no_policy.body.contains("NotFound"), "{}", no_policy.body);
     server.stop().await;
 }
