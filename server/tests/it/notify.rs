@@ -132,14 +132,22 @@ async fn notices_reach_the_webhook(backend: Backend) {
     );
     assert_eq!(approval["blocks"][0]["text"]["text"], text);
     assert_eq!(approval["palisade"]["kind"], "approval_requested");
-    let (attempts, sent): (i64, i64) = sqlx::query_as(
-        "SELECT attempts, sent_ms FROM notifications WHERE kind = 'approval_requested'",
-    )
-    .fetch_one(server.pool.pool())
-    .await
-    .unwrap();
+    // The webhook sees the notice before the sender hears back and marks it sent: wait for that.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (attempts, sent) = loop {
+        let (attempts, sent): (i64, i64) = sqlx::query_as(
+            "SELECT attempts, sent_ms FROM notifications WHERE kind = 'approval_requested'",
+        )
+        .fetch_one(server.pool.pool())
+        .await
+        .unwrap();
+        if sent > 0 || Instant::now() > deadline {
+            break (attempts, sent);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(attempts, 2, "refused once, then delivered");
-    assert!(sent > 0);
+    assert!(sent > 0, "delivered but never marked sent");
 
     // Three denials of one constraint within the hour cross a threshold of two: one spike notice.
     let token = json_of(
