@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Build outputs are kept under $HOME so a fresh clone (as CI makes) reuses them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
 # Tools we build (wasm-bindgen-cli) live there too, so they survive a fresh clone.
-TOOLS_ROOT="$HOME/.cache/palisade/tools"
+TOOLS_ROOT="${PALISADE_TOOLS_ROOT:-$HOME/.cache/palisade/tools}"
 export PATH="$TOOLS_ROOT/bin:$HOME/.cargo/bin:$ROOT/e2e/node_modules/.bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
