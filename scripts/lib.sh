@@ -40,7 +40,7 @@ ensure_build_tools() {
   [ -n "$wbg" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
     say "installing wasm-bindgen-cli $wbg (matches Cargo.lock)"
-    cargo install wasm-bindgen-cli --version "$wbg" --locked --root "$TOOLS_ROOT" >&2
+    cargo install wasm-bindgen-cli --version "$wbg" --root "$TOOLS_ROOT" >&2
   fi
   ensure_node_packages
   command -v wasm-opt >/dev/null || die "wasm-opt missing after npm install (binaryen)"
