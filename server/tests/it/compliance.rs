@@ -2,15 +2,12 @@
 //! control's status per cluster, the score follows, and the evidence exports (audited) say the same.
 
 use palisade_app::auth::Role;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::support::{Backend, Reply, TestServer};
+use crate::client::json_of;
+use crate::support::{Backend, TestServer};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
-
-fn json_of(reply: &Reply) -> Value {
-    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
-}
 
 async fn posture_follows_deployments_and_violations(backend: Backend) {
     let server = TestServer::start(backend, &[("PALISADE__SECRETS__KEY", KEY)]).await;
@@ -19,31 +16,20 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
     let viewer = server.login_token(Role::Viewer).await;
     let mut clusters = Vec::new();
     for name in ["comp-a", "comp-b"] {
-        let body = json!({ "name": name, "environment": "prod",
-            "credentials": { "kind": "token", "api_url": "https://127.0.0.1:9", "ca_pem": "", "token": "t" } });
-        let reply = server
-            .call("POST", "/api/v1/clusters", &admin, &body.to_string())
-            .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        clusters.push(json_of(&reply)["id"].as_str().unwrap().to_owned());
+        clusters.push(
+            server
+                .api(&admin)
+                .register_unreachable(name, "prod")
+                .await
+                .id,
+        );
     }
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
-        )
-        .await;
-    assert!(
-        created.status == 201 || created.status == 200,
-        "{}",
-        created.body
-    );
-    let policy = json_of(&created)["policy"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let policy = server
+        .api(&author)
+        .adopt("disallow-privileged")
+        .await
+        .policy
+        .id;
 
     // Before anything is deployed, every cell is not covered and the score is 0.
     let before = json_of(

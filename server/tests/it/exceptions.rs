@@ -502,15 +502,7 @@ spec:
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     let rollout = body(&reply)["summary"]["id"].as_str().unwrap().to_owned();
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{rollout}/approve"),
-            &approver,
-            "{}",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    server.api(&approver).approve(&rollout).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let reply = server

@@ -8,13 +8,10 @@ use std::time::{Duration, Instant};
 use palisade_app::auth::Role;
 use serde_json::{json, Value};
 
-use crate::support::{request, Backend, Reply, TestServer};
+use crate::client::json_of;
+use crate::support::{request, Backend, TestServer};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
-
-fn json_of(reply: &Reply) -> Value {
-    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
-}
 
 #[derive(Default)]
 struct Hook {
@@ -85,35 +82,18 @@ async fn notices_reach_the_webhook(backend: Backend) {
     .await;
     let admin = server.login_token(Role::Admin).await;
     let author = server.login_token(Role::Author).await;
-    let body = json!({ "name": "notify-1", "environment": "dev",
-        "credentials": { "kind": "token", "api_url": "https://127.0.0.1:9", "ca_pem": "", "token": "t" } });
-    let reply = server
-        .call("POST", "/api/v1/clusters", &admin, &body.to_string())
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let cluster = json_of(&reply)["id"].as_str().unwrap().to_owned();
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
-        )
-        .await;
-    assert!(
-        created.status == 201 || created.status == 200,
-        "{}",
-        created.body
-    );
-    let reply = server
-        .call("POST", "/api/v1/rollouts", &author,
-              &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [{ "selector": {} }] }).to_string())
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let rollout = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cluster = server
+        .api(&admin)
+        .register_unreachable("notify-1", "dev")
+        .await
+        .id;
+    let author_api = server.api(&author);
+    author_api.adopt("disallow-privileged").await;
+    let rollout = author_api
+        .propose(json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [{ "selector": {} }] }))
+        .await
+        .summary
+        .id;
 
     // The first delivery is refused (500); the retry lands, once.
     let approval = wait_for(&hook, "the approval request", |v| {

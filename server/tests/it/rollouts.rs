@@ -13,6 +13,7 @@ use palisade_app::auth::Role;
 use palisade_testbed::{create_with_warnings, AuditReceiver, VAP_VALIDATION_FAILURE_ANNOTATION};
 use serde_json::{json, Value};
 
+use crate::client::json_of;
 use crate::support::{Backend, TestServer};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
@@ -22,10 +23,6 @@ const PROPAGATION: Duration = Duration::from_secs(45);
 fn testbed() -> palisade_testbed::Testbed {
     palisade_testbed::Testbed::from_env()
         .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
-fn json_of(reply: &crate::support::Reply) -> Value {
-    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
 }
 
 /// Poll the rollout until `done` says so, or fail after `within` with its last state.
@@ -215,16 +212,12 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     for (i, cluster) in testbed.clusters.iter().take(3).enumerate() {
         let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
         let environment = if i == 0 { "dev" } else { "prod" };
-        let body = json!({
-            "name": format!("rollout-{}", cluster.name),
-            "environment": environment,
-            "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig },
-        });
-        let reply = server
-            .call("POST", "/api/v1/clusters", &admin, &body.to_string())
+        let name = format!("rollout-{}", cluster.name);
+        let registered = server
+            .api(&admin)
+            .register_kubeconfig(&name, environment, &kubeconfig)
             .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        ids.push(json_of(&reply)["id"].as_str().unwrap().to_owned());
+        ids.push(registered.id);
         let namespaces: Api<Namespace> = Api::all(cluster.admin_client().await.unwrap());
         let ns: Namespace =
             serde_json::from_value(json!({ "metadata": { "name": namespace } })).unwrap();
@@ -234,19 +227,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
             .unwrap();
     }
 
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
-        )
-        .await;
-    assert!(
-        created.status == 201 || created.status == 200,
-        "{}",
-        created.body
-    );
+    server.api(&author).adopt("disallow-privileged").await;
     let proposal = |mode: &str| {
         json!({
             "policy": "disallow-privileged",
@@ -603,19 +584,7 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
             .await;
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "library", "entry": "disallow-host-namespaces" }).to_string(),
-        )
-        .await;
-    assert!(
-        created.status == 201 || created.status == 200,
-        "{}",
-        created.body
-    );
+    server.api(&author).adopt("disallow-host-namespaces").await;
     let policy_name = "disallow-host-namespaces";
     let reply = server
         .call(
@@ -654,15 +623,7 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
         .as_str()
         .unwrap()
         .to_owned();
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/approve"),
-            &approver,
-            "{}",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    server.api(&approver).approve(&id).await;
     let done = wait_for(
         &server,
         &admin,
@@ -737,19 +698,7 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
             .await
             .unwrap();
     }
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
-        )
-        .await;
-    assert!(
-        created.status == 201 || created.status == 200,
-        "{}",
-        created.body
-    );
+    server.api(&author).adopt("disallow-privileged").await;
     let reply = server
         .call(
             "POST",
@@ -764,15 +713,7 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
         .as_str()
         .unwrap()
         .to_owned();
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/approve"),
-            &approver,
-            "{}",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    server.api(&approver).approve(&id).await;
 
     let settings = Settings {
         concurrency: 6,
@@ -1093,19 +1034,7 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "library", "entry": "pod-security-restricted" }).to_string(),
-        )
-        .await;
-    assert!(
-        created.status == 201 || created.status == 200,
-        "{}",
-        created.body
-    );
+    server.api(&author).adopt("pod-security-restricted").await;
     let proposal = |namespaces: Value| {
         json!({
             "policy": "pod-security-restricted",
@@ -1134,15 +1063,7 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
         .as_str()
         .unwrap()
         .to_owned();
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/approve"),
-            &approver,
-            "{}",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    server.api(&approver).approve(&id).await;
     wait_for(
         &server,
         &admin,

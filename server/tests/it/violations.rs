@@ -12,14 +12,11 @@ use palisade_app::auth::Role;
 use palisade_testbed::AuditReceiver;
 use serde_json::{json, Value};
 
+use crate::client::json_of;
 use crate::support::{request, Backend, Reply, TestServer};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 const INGEST: &str = "/api/v1/ingest/audit";
-
-fn json_of(reply: &Reply) -> Value {
-    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
-}
 
 async fn post_batch(server: &TestServer, token: &str, body: &str) -> Reply {
     let bearer = format!("Bearer {token}");
@@ -676,19 +673,7 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
             .unwrap();
         ids.push(cluster.id);
     }
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "library", "entry": "disallow-privileged" }).to_string(),
-        )
-        .await;
-    assert!(
-        created.status == 201 || created.status == 200,
-        "{}",
-        created.body
-    );
+    server.api(&author).adopt("disallow-privileged").await;
     let reply = server
         .call(
             "POST",
@@ -707,15 +692,7 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
         .as_str()
         .unwrap()
         .to_owned();
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/approve"),
-            &approver,
-            "{}",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    server.api(&approver).approve(&id).await;
 
     let executor = Executor::new(
         server.pool.clone(),

@@ -1,0 +1,110 @@
+//! A typed client of `/api/v1` for the integration tests, and the arrange steps they share
+//! (register a cluster, adopt a policy, propose a rollout, approve it).
+//!
+//! Each call sends real HTTP to the test server as one caller, checks the status the API documents
+//! for success, and decodes the body into the app's own wire types, so a test reads as the steps a
+//! user takes and fails with the server's answer when one of them is refused.
+
+use palisade_app::clusters::Cluster;
+use palisade_app::policies::PolicyDetail;
+use palisade_app::rollouts::Rollout;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::support::{Reply, TestServer};
+
+/// The body of a reply as JSON, or a panic that shows it.
+pub fn json_of(reply: &Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+}
+
+/// `/api/v1` as one caller (an API token).
+pub struct Api<'a> {
+    server: &'a TestServer,
+    token: &'a str,
+}
+
+impl TestServer {
+    /// The typed API as the holder of `token`.
+    pub fn api<'a>(&'a self, token: &'a str) -> Api<'a> {
+        Api {
+            server: self,
+            token,
+        }
+    }
+}
+
+impl Api<'_> {
+    /// `method path` with `body`; the reply must have status `expect`, and its body decodes as `T`.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        expect: u16,
+    ) -> T {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let reply = self.server.call(method, path, self.token, &body).await;
+        assert_eq!(reply.status, expect, "{method} {path}: {}", reply.body);
+        serde_json::from_str(&reply.body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}: {}", reply.body))
+    }
+
+    /// Register a cluster named `name` in `environment` with these credentials (a JSON
+    /// `CredentialsInput`).
+    pub async fn register_cluster(
+        &self,
+        name: &str,
+        environment: &str,
+        credentials: Value,
+    ) -> Cluster {
+        let body = json!({ "name": name, "environment": environment, "credentials": credentials });
+        self.send("POST", "/api/v1/clusters", Some(body), 201).await
+    }
+
+    /// Register a cluster from a kubeconfig.
+    pub async fn register_kubeconfig(
+        &self,
+        name: &str,
+        environment: &str,
+        kubeconfig: &str,
+    ) -> Cluster {
+        let credentials = json!({ "kind": "kubeconfig", "kubeconfig": kubeconfig });
+        self.register_cluster(name, environment, credentials).await
+    }
+
+    /// Register a cluster nothing listens for (for tests that never reach it).
+    pub async fn register_unreachable(&self, name: &str, environment: &str) -> Cluster {
+        let credentials = json!({
+            "kind": "token", "api_url": "https://127.0.0.1:9", "ca_pem": "", "token": "t",
+        });
+        self.register_cluster(name, environment, credentials).await
+    }
+
+    /// Adopt a library entry as a policy (201, or 200 when it was adopted already).
+    pub async fn adopt(&self, entry: &str) -> PolicyDetail {
+        let body = json!({ "from": "library", "entry": entry }).to_string();
+        let reply = self
+            .server
+            .call("POST", "/api/v1/policies", self.token, &body)
+            .await;
+        assert!(
+            reply.status == 201 || reply.status == 200,
+            "adopting {entry}: {}",
+            reply.body
+        );
+        serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+    }
+
+    /// Propose a rollout (`{policy, mode, waves, …}` as the API takes it).
+    pub async fn propose(&self, proposal: Value) -> Rollout {
+        self.send("POST", "/api/v1/rollouts", Some(proposal), 201)
+            .await
+    }
+
+    /// Approve the wave of rollout `id` that waits for approval.
+    pub async fn approve(&self, id: &str) -> Rollout {
+        let path = format!("/api/v1/rollouts/{id}/approve");
+        self.send("POST", &path, Some(json!({})), 200).await
+    }
+}
