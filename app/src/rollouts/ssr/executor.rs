@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::machine::{self, Transition};
 use super::plan::{self, Plan};
 use super::queries::{self, Desired};
 use super::service::load;
@@ -23,8 +24,8 @@ use crate::auth::{Principal, Role};
 use crate::clusters::ssr::{
     service as clusters, ClusterConnector, ClusterError, Context, Credentials,
 };
-use crate::db::{new_id, now_ms, Db};
-use crate::error::{AppError, ServerError};
+use crate::db::{new_id, now_ms, Db, Tx};
+use crate::error::{AppError, ServerError, ServerResult};
 use crate::policies::ssr::queries as policy_queries;
 use crate::rollouts::{RolloutKind, RolloutState, StepState, WaveState};
 use crate::secrets::Sealer;
@@ -75,10 +76,6 @@ pub struct Executor {
 /// Who the audit log names for what the executor does.
 pub(super) fn system() -> Principal {
     Principal::new("palisade", "Palisade (rollout executor)", Role::Admin)
-}
-
-fn db_error(context: &'static str) -> impl Fn(sqlx::Error) -> AppError {
-    move |err| AppError::internal(context, err)
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -165,7 +162,7 @@ impl Executor {
 
     /// One round, waiting for the steps it starts: advance, claim up to `concurrency` steps and run
     /// them, advance again. Returns how many steps ran. For tests and benchmarks.
-    pub async fn round(&self, now: i64) -> Result<usize, AppError> {
+    pub async fn round(&self, now: i64) -> ServerResult<usize> {
         self.advance_all(now).await?;
         let claimed = self.claim(now, self.settings.concurrency).await?;
         let count = claimed.len();
@@ -182,26 +179,22 @@ impl Executor {
         Ok(count)
     }
 
-    async fn renew(&self, now: i64) -> Result<(), AppError> {
+    async fn renew(&self, now: i64) -> ServerResult<()> {
         let claims: Vec<String> = self
             .claims
             .lock()
             .map(|c| c.iter().cloned().collect())
             .unwrap_or_default();
-        queries::renew(self.db.pool(), &claims, now + millis(self.settings.lease))
-            .await
-            .map_err(db_error("renewing leases"))
+        Ok(queries::renew(self.db.pool(), &claims, now + millis(self.settings.lease)).await?)
     }
 
     /// Claim up to `limit` steps; returns (step id, claim token) of each one won.
-    async fn claim(&self, now: i64, limit: usize) -> Result<Vec<(String, String)>, AppError> {
+    async fn claim(&self, now: i64, limit: usize) -> ServerResult<Vec<(String, String)>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let candidates =
-            queries::claimable(self.db.pool(), now, i64::try_from(limit).unwrap_or(64))
-                .await
-                .map_err(db_error("finding steps"))?;
+            queries::claimable(self.db.pool(), now, i64::try_from(limit).unwrap_or(64)).await?;
         let mut won = Vec::new();
         for id in candidates {
             let claim = new_id();
@@ -212,8 +205,7 @@ impl Executor {
                 now,
                 now + millis(self.settings.lease),
             )
-            .await
-            .map_err(db_error("claiming a step"))?
+            .await?
             {
                 if let Ok(mut claims) = self.claims.lock() {
                     claims.insert(claim.clone());
@@ -224,83 +216,79 @@ impl Executor {
         Ok(won)
     }
 
-    async fn advance_all(&self, now: i64) -> Result<(), AppError> {
-        let ids = queries::active_ids(self.db.pool())
-            .await
-            .map_err(db_error("listing rollouts"))?;
+    async fn advance_all(&self, now: i64) -> ServerResult<()> {
+        let ids = queries::active_ids(self.db.pool()).await?;
         for id in ids {
             self.advance(&id, now).await?;
         }
         Ok(())
     }
 
-    /// Move one applying rollout along: a wave whose steps all finished is failed or soaked; a
-    /// soaked wave is done and the next one waits for approval (or starts when it needs none); the
-    /// last one done applies the rollout.
-    async fn advance(&self, id: &str, now: i64) -> Result<(), AppError> {
+    /// Move one applying rollout along, as [`machine::transition`] decides: a wave whose steps all
+    /// finished soaks or fails; a soaked wave fails on its violation threshold or is done, and
+    /// then the next one waits for approval (or starts when it needs none) or the rollout is
+    /// applied. This function only applies the decision, with compare-and-set writes.
+    async fn advance(&self, id: &str, now: i64) -> ServerResult<()> {
         let rollout = load(&self.db, id).await?;
-        let summary = &rollout.summary;
-        if summary.state != RolloutState::Applying {
-            return Ok(());
-        }
-        let Some(wave) = rollout
-            .waves
-            .iter()
-            .find(|w| w.position == summary.current_wave)
-        else {
-            return Ok(());
+        let violations = match machine::question(&rollout, now) {
+            Some(question) => Some(
+                crate::violations::ssr::queries::counts_since(
+                    &self.db,
+                    &rollout.summary.policy_id,
+                    &question.cluster_ids,
+                    question.since_ms,
+                )
+                .await?
+                .values()
+                .sum::<i64>(),
+            ),
+            None => None,
         };
+        let transition = machine::transition(&rollout, now, violations);
+        let summary = &rollout.summary;
+        let wave_at = |position: i64| rollout.waves.iter().find(|w| w.position == position);
         let system = system();
-        let mut tx = self
-            .db
-            .pool()
-            .begin()
-            .await
-            .map_err(db_error("starting a transaction"))?;
-        match wave.state {
-            WaveState::Applying => {
-                let steps: Vec<_> = rollout
-                    .steps
-                    .iter()
-                    .filter(|s| s.wave == wave.position)
-                    .collect();
-                if !steps.iter().all(|s| s.state.is_final()) {
+        let mut tx = self.db.begin().await?;
+        match transition {
+            Transition::Wait => return Ok(()),
+            Transition::Soak { wave } => {
+                let Some(wave) = wave_at(wave) else {
+                    return Ok(());
+                };
+                if !queries::set_wave_state(
+                    &mut *tx,
+                    id,
+                    wave.position,
+                    WaveState::Applying,
+                    WaveState::Soaking,
+                    None,
+                    Some(now),
+                )
+                .await?
+                {
                     return Ok(());
                 }
-                let failed: Vec<&str> = steps
-                    .iter()
-                    .filter(|s| s.state == StepState::Failed)
-                    .map(|s| s.cluster_name.as_str())
-                    .collect();
-                if failed.is_empty() {
-                    if !queries::set_wave_state(
-                        &mut *tx,
-                        id,
-                        wave.position,
-                        WaveState::Applying,
-                        WaveState::Soaking,
-                        None,
-                        Some(now),
-                    )
-                    .await
-                    .map_err(db_error("soaking a wave"))?
-                    {
-                        return Ok(());
-                    }
-                    record(
-                        &mut *tx,
-                        &system,
-                        now,
-                        Event {
-                            action: "rollout.wave_applied",
-                            target_kind: "rollout",
-                            target_id: id,
-                            detail: json!({ "wave": wave.name, "soak_secs": wave.soak_secs }),
-                        },
-                    )
-                    .await
-                    .map_err(db_error("recording the audit entry"))?;
-                } else if !fail_wave(
+                record(
+                    &mut *tx,
+                    &system,
+                    now,
+                    Event {
+                        action: "rollout.wave_applied",
+                        target_kind: "rollout",
+                        target_id: id,
+                        detail: json!({ "wave": wave.name, "soak_secs": wave.soak_secs }),
+                    },
+                )
+                .await?;
+            }
+            Transition::FailWave {
+                wave,
+                failed_clusters,
+            } => {
+                let Some(wave) = wave_at(wave) else {
+                    return Ok(());
+                };
+                if !fail_wave(
                     &mut tx,
                     summary,
                     wave,
@@ -308,8 +296,12 @@ impl Executor {
                     Some(now),
                     Failure {
                         skipped: "not started: an earlier wave failed",
-                        detail: json!({ "wave": wave.name, "failed_clusters": failed }),
-                        why: format!("wave {} failed on {}", wave.name, failed.join(", ")),
+                        detail: json!({ "wave": wave.name, "failed_clusters": failed_clusters }),
+                        why: format!(
+                            "wave {} failed on {}",
+                            wave.name,
+                            failed_clusters.join(", ")
+                        ),
                     },
                     now,
                 )
@@ -318,32 +310,39 @@ impl Executor {
                     return Ok(());
                 }
             }
-            WaveState::Soaking => {
-                if now < wave.finished_ms + wave.soak_secs.saturating_mul(1000) {
+            Transition::ExceedThreshold {
+                wave,
+                seen,
+                threshold,
+            } => {
+                let Some(wave) = wave_at(wave) else {
+                    return Ok(());
+                };
+                let why = format!(
+                    "{seen} violations during the soak, more than the threshold of {threshold}"
+                );
+                if !fail_wave(
+                    &mut tx,
+                    summary,
+                    wave,
+                    WaveState::Soaking,
+                    None,
+                    Failure {
+                        skipped: "not started: an earlier wave exceeded its violation threshold",
+                        detail: json!({ "wave": wave.name, "reason": why }),
+                        why: format!("wave {}: {why}", wave.name),
+                    },
+                    now,
+                )
+                .await?
+                {
                     return Ok(());
                 }
-                if let Some(threshold) = wave.violation_threshold {
-                    // The violation gate: what the wave's clusters reported during the soak.
-                    let clusters: Vec<String> = rollout
-                        .steps
-                        .iter()
-                        .filter(|s| s.wave == wave.position)
-                        .map(|s| s.cluster_id.clone())
-                        .collect();
-                    let counts = crate::violations::ssr::queries::counts_since(
-                        &self.db,
-                        &summary.policy_id,
-                        &clusters,
-                        wave.finished_ms,
-                    )
-                    .await?;
-                    let seen: i64 = counts.values().sum();
-                    if seen > threshold {
-                        return self
-                            .fail_on_threshold(tx, id, wave, seen, threshold, now)
-                            .await;
-                    }
-                }
+            }
+            Transition::Done { wave, next } => {
+                let Some(wave) = wave_at(wave) else {
+                    return Ok(());
+                };
                 if !queries::set_wave_state(
                     &mut *tx,
                     id,
@@ -353,166 +352,137 @@ impl Executor {
                     None,
                     None,
                 )
-                .await
-                .map_err(db_error("finishing a wave"))?
+                .await?
                 {
                     return Ok(());
                 }
-                let next = rollout
-                    .waves
-                    .iter()
-                    .find(|w| w.position == wave.position + 1);
-                if let Some(next) = next {
-                    let needs_approval = next.approvals_required > 0;
-                    queries::set_wave_state(
-                        &mut *tx,
-                        id,
-                        next.position,
-                        WaveState::Waiting,
-                        if needs_approval {
-                            WaveState::Approval
-                        } else {
-                            WaveState::Applying
-                        },
-                        (!needs_approval).then_some(now),
-                        None,
-                    )
-                    .await
-                    .map_err(db_error("starting a wave"))?;
-                    queries::set_state(
-                        &mut *tx,
-                        id,
-                        &[RolloutState::Applying],
-                        if needs_approval {
-                            RolloutState::PendingApproval
-                        } else {
-                            RolloutState::Applying
-                        },
-                        Some(next.position),
-                        now,
-                    )
-                    .await
-                    .map_err(db_error("moving a rollout on"))?;
-                    record(
-                        &mut *tx,
-                        &system,
-                        now,
-                        Event {
-                            action: "rollout.wave_done",
-                            target_kind: "rollout",
-                            target_id: id,
-                            detail: json!({
-                                "wave": wave.name,
-                                "next": next.name,
-                                "next_needs_approval": needs_approval,
-                            }),
-                        },
-                    )
-                    .await
-                    .map_err(db_error("recording the audit entry"))?;
-                    if needs_approval {
-                        crate::notify::ssr::enqueue(
-                            &mut tx,
-                            now,
-                            &crate::notify::Notice {
-                                kind: crate::notify::NoticeKind::ApprovalRequested,
-                                title: format!(
-                                    "Approval requested: {} to {}, wave {}",
-                                    summary.policy_name,
-                                    summary.mode.as_str(),
-                                    next.name
-                                ),
-                                text: format!(
-                                    "Wave {} is done; wave {} waits for approval.",
-                                    wave.name, next.name
-                                ),
-                                link: Some(format!("/rollouts/{id}")),
-                            },
-                        )
-                        .await
-                        .map_err(db_error("queueing a notification"))?;
+                match next.and_then(|n| wave_at(n.position).map(|w| (n, w))) {
+                    Some((next, next_wave)) => {
+                        self.start_next(&mut tx, &rollout, wave, next, next_wave, now)
+                            .await?;
                     }
-                } else {
-                    queries::set_state(
-                        &mut *tx,
-                        id,
-                        &[RolloutState::Applying],
-                        RolloutState::Applied,
-                        None,
-                        now,
-                    )
-                    .await
-                    .map_err(db_error("finishing a rollout"))?;
-                    if summary.kind == RolloutKind::Rollback {
+                    None => {
                         queries::set_state(
                             &mut *tx,
-                            &summary.parent_id,
-                            &[RolloutState::Applied, RolloutState::Failed],
-                            RolloutState::RolledBack,
+                            id,
+                            &[RolloutState::Applying],
+                            RolloutState::Applied,
                             None,
                             now,
                         )
-                        .await
-                        .map_err(db_error("marking a rollout rolled back"))?;
+                        .await?;
+                        if summary.kind == RolloutKind::Rollback {
+                            queries::set_state(
+                                &mut *tx,
+                                &summary.parent_id,
+                                &[RolloutState::Applied, RolloutState::Failed],
+                                RolloutState::RolledBack,
+                                None,
+                                now,
+                            )
+                            .await?;
+                        }
+                        record(
+                            &mut *tx,
+                            &system,
+                            now,
+                            Event {
+                                action: "rollout.applied",
+                                target_kind: "rollout",
+                                target_id: id,
+                                detail: json!({ "kind": summary.kind.as_str(), "steps": summary.steps }),
+                            },
+                        )
+                        .await?;
                     }
-                    record(
-                        &mut *tx,
-                        &system,
-                        now,
-                        Event {
-                            action: "rollout.applied",
-                            target_kind: "rollout",
-                            target_id: id,
-                            detail: json!({ "kind": summary.kind.as_str(), "steps": summary.steps }),
-                        },
-                    )
-                    .await
-                    .map_err(db_error("recording the audit entry"))?;
                 }
             }
-            _ => return Ok(()),
         }
-        tx.commit().await.map_err(db_error("committing"))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// After `wave` is done: the next wave waits for approval (and approvers are told) or starts.
+    async fn start_next(
+        &self,
+        tx: &mut Tx,
+        rollout: &crate::rollouts::Rollout,
+        wave: &crate::rollouts::Wave,
+        next: machine::Next,
+        next_wave: &crate::rollouts::Wave,
+        now: i64,
+    ) -> ServerResult<()> {
+        let summary = &rollout.summary;
+        let id = summary.id.as_str();
+        let needs_approval = next.needs_approval;
+        queries::set_wave_state(
+            &mut **tx,
+            id,
+            next.position,
+            WaveState::Waiting,
+            if needs_approval {
+                WaveState::Approval
+            } else {
+                WaveState::Applying
+            },
+            (!needs_approval).then_some(now),
+            None,
+        )
+        .await?;
+        queries::set_state(
+            &mut **tx,
+            id,
+            &[RolloutState::Applying],
+            if needs_approval {
+                RolloutState::PendingApproval
+            } else {
+                RolloutState::Applying
+            },
+            Some(next.position),
+            now,
+        )
+        .await?;
+        record(
+            &mut **tx,
+            &system(),
+            now,
+            Event {
+                action: "rollout.wave_done",
+                target_kind: "rollout",
+                target_id: id,
+                detail: json!({
+                    "wave": wave.name,
+                    "next": next_wave.name,
+                    "next_needs_approval": needs_approval,
+                }),
+            },
+        )
+        .await?;
+        if needs_approval {
+            crate::notify::ssr::enqueue(
+                tx,
+                now,
+                &crate::notify::Notice {
+                    kind: crate::notify::NoticeKind::ApprovalRequested,
+                    title: format!(
+                        "Approval requested: {} to {}, wave {}",
+                        summary.policy_name,
+                        summary.mode.as_str(),
+                        next_wave.name
+                    ),
+                    text: format!(
+                        "Wave {} is done; wave {} waits for approval.",
+                        wave.name, next_wave.name
+                    ),
+                    link: Some(format!("/rollouts/{id}")),
+                },
+            )
+            .await?;
+        }
         Ok(())
     }
 
     /// Run one claimed step to its end, then let go of the claim.
-    /// Ends a soaked wave whose clusters reported more violations than its threshold allows:
-    /// the wave and the rollout fail, later waves are skipped.
-    async fn fail_on_threshold(
-        &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Any>,
-        id: &str,
-        wave: &crate::rollouts::Wave,
-        seen: i64,
-        threshold: i64,
-        now: i64,
-    ) -> Result<(), AppError> {
-        let summary = load(&self.db, id).await?.summary;
-        let why =
-            format!("{seen} violations during the soak, more than the threshold of {threshold}");
-        if !fail_wave(
-            &mut tx,
-            &summary,
-            wave,
-            WaveState::Soaking,
-            None,
-            Failure {
-                skipped: "not started: an earlier wave exceeded its violation threshold",
-                detail: json!({ "wave": wave.name, "reason": why }),
-                why: format!("wave {}: {why}", wave.name),
-            },
-            now,
-        )
-        .await?
-        {
-            return Ok(());
-        }
-        tx.commit()
-            .await
-            .map_err(db_error("committing a failed wave"))
-    }
-
     async fn run_step(&self, id: &str, claim: &str) {
         if let Err(err) = self.try_step(id, claim).await {
             tracing::warn!(step = id, error = %err, "a rollout step could not be recorded");
@@ -522,16 +492,12 @@ impl Executor {
         }
     }
 
-    async fn try_step(&self, id: &str, claim: &str) -> Result<(), AppError> {
-        let Some(work) = queries::claimed(self.db.pool(), id, claim)
-            .await
-            .map_err(db_error("reading a step"))?
-        else {
+    async fn try_step(&self, id: &str, claim: &str) -> ServerResult<()> {
+        let Some(work) = queries::claimed(self.db.pool(), id, claim).await? else {
             return Ok(());
         };
         let summary = queries::get(self.db.pool(), &work.rollout_id)
-            .await
-            .map_err(db_error("reading a rollout"))?
+            .await?
             .ok_or_else(|| AppError::NotFound(format!("rollout {}", work.rollout_id)))?;
         let step = &work.step;
         let finish =
@@ -555,7 +521,7 @@ impl Executor {
                 Err(ServerError::User(AppError::Conflict(message))) => {
                     return finish(StepState::Skipped, message).await
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(err),
             };
         let plan = match self.plan(&summary, &work).await {
             Ok(plan) => plan,
@@ -574,10 +540,7 @@ impl Executor {
                 )
                 .await;
         }
-        if !queries::count_apply(self.db.pool(), id, claim)
-            .await
-            .map_err(db_error("counting an apply"))?
-        {
+        if !queries::count_apply(self.db.pool(), id, claim).await? {
             return Ok(());
         }
         if let Err(message) = self.send(&credentials, &plan).await {
@@ -752,56 +715,46 @@ impl Executor {
         state: StepState,
         message: String,
         plan: Option<&Plan>,
-    ) -> Result<(), AppError> {
+    ) -> ServerResult<()> {
         let now = now_ms();
-        let mut tx = self
-            .db
-            .pool()
-            .begin()
-            .await
-            .map_err(db_error("starting a transaction"))?;
+        let mut tx = self.db.pool().begin().await?;
         // The first statement writes, so on SQLite the transaction takes the write lock at once
         // (waiting its turn) instead of failing to upgrade a read lock another writer got first.
-        if !queries::finish_step(&mut *tx, id, claim, state, &message, now)
-            .await
-            .map_err(db_error("finishing a step"))?
-        {
+        if !queries::finish_step(&mut *tx, id, claim, state, &message, now).await? {
             tracing::warn!(
                 step = id,
                 "a step's claim was taken over before it finished"
             );
             return Ok(());
         }
-        let previous = queries::deployment(&mut *tx, &step.cluster_id, &summary.policy_id)
-            .await
-            .map_err(db_error("reading a deployment"))?;
+        let previous = queries::deployment(&mut *tx, &step.cluster_id, &summary.policy_id).await?;
         if let Some(previous) = previous
             .as_ref()
             .and_then(|p| serde_json::to_string(p).ok())
         {
-            queries::set_previous(&mut *tx, id, &previous)
-                .await
-                .map_err(db_error("keeping the previous deployment"))?;
+            queries::set_previous(&mut *tx, id, &previous).await?;
         }
         if let (StepState::Applied, Some(plan)) = (state, plan) {
             match plan.leaves {
-                Some((version, mode)) => queries::upsert_deployment(
-                    &mut *tx,
-                    &step.cluster_id,
-                    &summary.policy_id,
-                    &Desired {
-                        version,
-                        mode,
-                        manifests: plan.apply.clone(),
-                        rollout_id: summary.id.clone(),
-                    },
-                    now,
-                )
-                .await
-                .map_err(db_error("saving a deployment"))?,
-                None => queries::delete_deployment(&mut *tx, &step.cluster_id, &summary.policy_id)
-                    .await
-                    .map_err(db_error("removing a deployment"))?,
+                Some((version, mode)) => {
+                    queries::upsert_deployment(
+                        &mut *tx,
+                        &step.cluster_id,
+                        &summary.policy_id,
+                        &Desired {
+                            version,
+                            mode,
+                            manifests: plan.apply.clone(),
+                            rollout_id: summary.id.clone(),
+                        },
+                        now,
+                    )
+                    .await?
+                }
+                None => {
+                    queries::delete_deployment(&mut *tx, &step.cluster_id, &summary.policy_id)
+                        .await?
+                }
             }
         }
         record(
@@ -824,9 +777,8 @@ impl Executor {
                 }),
             },
         )
-        .await
-        .map_err(db_error("recording the audit entry"))?;
-        tx.commit().await.map_err(db_error("committing"))?;
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -849,7 +801,7 @@ async fn fail_wave(
     finished: Option<i64>,
     failure: Failure,
     now: i64,
-) -> Result<bool, AppError> {
+) -> ServerResult<bool> {
     let id = summary.id.as_str();
     if !queries::set_wave_state(
         &mut *tx,
@@ -860,17 +812,12 @@ async fn fail_wave(
         None,
         finished,
     )
-    .await
-    .map_err(db_error("failing a wave"))?
+    .await?
     {
         return Ok(false);
     }
-    queries::skip_open_waves(&mut *tx, id)
-        .await
-        .map_err(db_error("skipping waves"))?;
-    queries::skip_pending_steps(&mut *tx, id, failure.skipped, now)
-        .await
-        .map_err(db_error("skipping steps"))?;
+    queries::skip_open_waves(&mut *tx, id).await?;
+    queries::skip_pending_steps(&mut *tx, id, failure.skipped, now).await?;
     queries::set_state(
         &mut *tx,
         id,
@@ -879,8 +826,7 @@ async fn fail_wave(
         None,
         now,
     )
-    .await
-    .map_err(db_error("failing a rollout"))?;
+    .await?;
     record(
         &mut *tx,
         &system(),
@@ -892,8 +838,7 @@ async fn fail_wave(
             detail: failure.detail,
         },
     )
-    .await
-    .map_err(db_error("recording the audit entry"))?;
+    .await?;
     notify_failed(tx, summary, &failure.why, now).await?;
     Ok(true)
 }
@@ -904,8 +849,8 @@ async fn notify_failed(
     summary: &crate::rollouts::RolloutSummary,
     why: &str,
     now: i64,
-) -> Result<(), AppError> {
-    crate::notify::ssr::enqueue(
+) -> ServerResult<()> {
+    Ok(crate::notify::ssr::enqueue(
         tx,
         now,
         &crate::notify::Notice {
@@ -919,8 +864,7 @@ async fn notify_failed(
             link: Some(format!("/rollouts/{}", summary.id)),
         },
     )
-    .await
-    .map_err(db_error("queueing a notification"))
+    .await?)
 }
 
 async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {

@@ -1,8 +1,9 @@
 //! Server-side rollouts: the queries, the service behind the server functions and REST handlers,
-//! the pure plan of a step, the executor loop and the drift check.
+//! the pure plan of a step, the pure wave state machine, the executor loop and the drift check.
 
 pub mod drift;
 pub mod executor;
+pub mod machine;
 pub mod plan;
 pub mod queries;
 pub mod service;
