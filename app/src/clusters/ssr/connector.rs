@@ -88,12 +88,14 @@ pub type ListPage = (Vec<serde_json::Value>, Option<String>);
 /// The field manager of everything Palisade applies.
 pub const FIELD_MANAGER: &str = "palisade";
 
-/// The real connector: one short-lived `kube::Client` per call, with timeouts so one slow cluster
+/// The real connector: one `kube::Client` per cluster, kept while its credentials stay the same
+/// (so a step's apply and its read-back share a connection), with timeouts so one slow cluster
 /// cannot hold a caller for long.
 #[derive(Debug, Clone)]
 pub struct KubeConnector {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    clients: ClientCache,
 }
 
 impl Default for KubeConnector {
@@ -101,13 +103,94 @@ impl Default for KubeConnector {
         KubeConnector {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(15),
+            clients: ClientCache::default(),
         }
     }
 }
 
+/// Clients kept at most, and how long one unused is kept.
+const CACHED_CLIENTS: usize = 256;
+const UNUSED_FOR: Duration = Duration::from_secs(600);
+
+/// What identifies a client: the SHA-256 of the whole kubeconfig (API URL, CA and credential), so
+/// changed credentials never reuse an old client, and no secret is kept as a key.
+pub fn cache_key(credentials: &Credentials) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, credentials.kubeconfig.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
+/// Which cached clients to drop before adding one at `now`: those unused for [`UNUSED_FOR`], then
+/// the least recently used while the cache would hold more than `capacity`.
+fn evictions(
+    last_used: &[([u8; 32], std::time::Instant)],
+    now: std::time::Instant,
+    capacity: usize,
+) -> Vec<[u8; 32]> {
+    let mut by_age: Vec<_> = last_used.to_vec();
+    by_age.sort_by_key(|(_, used)| *used);
+    let mut keep = by_age.len();
+    let mut out = Vec::new();
+    for (key, used) in by_age {
+        if now.saturating_duration_since(used) >= UNUSED_FOR || keep >= capacity {
+            out.push(key);
+            keep -= 1;
+        }
+    }
+    out
+}
+
+/// Each cached client by its key, with when it was last used.
+type Clients = std::collections::HashMap<[u8; 32], (Client, std::time::Instant)>;
+
+/// The cached clients, shared by clones of the connector.
+#[derive(Clone, Default)]
+struct ClientCache(std::sync::Arc<std::sync::Mutex<Clients>>);
+
+impl std::fmt::Debug for ClientCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.lock().map(|c| c.len()).unwrap_or(0);
+        f.debug_struct("ClientCache")
+            .field("clients", &count)
+            .finish()
+    }
+}
+
+impl ClientCache {
+    fn get(&self, key: &[u8; 32]) -> Option<Client> {
+        let mut clients = self.0.lock().ok()?;
+        let (client, used) = clients.get_mut(key)?;
+        *used = std::time::Instant::now();
+        Some(client.clone())
+    }
+
+    fn put(&self, key: [u8; 32], client: Client) {
+        let Ok(mut clients) = self.0.lock() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let ages: Vec<_> = clients.iter().map(|(k, (_, used))| (*k, *used)).collect();
+        for old in evictions(&ages, now, CACHED_CLIENTS) {
+            clients.remove(&old);
+        }
+        clients.insert(key, (client, now));
+    }
+}
+
 impl KubeConnector {
-    /// A client for `credentials`.
+    /// The client for `credentials`: the cached one, or a new one (then cached).
     pub async fn client(&self, credentials: &Credentials) -> Result<Client, ClusterError> {
+        let key = cache_key(credentials);
+        if let Some(client) = self.clients.get(&key) {
+            return Ok(client);
+        }
+        let client = self.new_client(credentials).await?;
+        self.clients.put(key, client.clone());
+        Ok(client)
+    }
+
+    async fn new_client(&self, credentials: &Credentials) -> Result<Client, ClusterError> {
         let kubeconfig = Kubeconfig::from_yaml(&credentials.kubeconfig)
             .map_err(|err| ClusterError::Credentials(err.to_string()))?;
         let mut config =
@@ -348,5 +431,44 @@ pub fn from_kube(err: kube::Error) -> ClusterError {
             }
             ClusterError::Unreachable(cause.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn credentials(kubeconfig: &str) -> Credentials {
+        Credentials {
+            kubeconfig: kubeconfig.to_owned(),
+            api_url: "https://127.0.0.1:6443".into(),
+        }
+    }
+
+    #[test]
+    fn changed_credentials_never_reuse_a_client() {
+        let first = cache_key(&credentials("server: a\ntoken: one"));
+        assert_eq!(first, cache_key(&credentials("server: a\ntoken: one")));
+        assert_ne!(first, cache_key(&credentials("server: a\ntoken: two")));
+        assert_ne!(first, cache_key(&credentials("server: b\ntoken: one")));
+        // The key is a digest: the token is not in it.
+        assert!(!first.windows(3).any(|w| w == b"one"));
+    }
+
+    #[test]
+    fn unused_and_least_recent_clients_are_dropped() {
+        let now = Instant::now() + UNUSED_FOR * 2;
+        let key = |n: u8| [n; 32];
+        let recent = now - Duration::from_secs(1);
+        let older = now - Duration::from_secs(2);
+        let stale = now - UNUSED_FOR;
+        // Under capacity: only the stale one goes.
+        let ages = [(key(1), recent), (key(2), stale), (key(3), older)];
+        assert_eq!(evictions(&ages, now, 10), vec![key(2)]);
+        // At capacity: room is made for one more by dropping the least recently used.
+        let ages = [(key(1), recent), (key(3), older)];
+        assert_eq!(evictions(&ages, now, 2), vec![key(3)]);
+        assert!(evictions(&[], now, 2).is_empty());
     }
 }

@@ -7,6 +7,7 @@ pub mod machine;
 pub mod plan;
 pub mod queries;
 pub mod service;
+#[cfg(feature = "test-support")]
 pub mod simulated;
 
 pub use drift::DriftReport;
