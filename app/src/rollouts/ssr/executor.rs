@@ -247,14 +247,21 @@ impl Executor {
         let transition = machine::transition(&rollout, now, violations);
         let summary = &rollout.summary;
         let wave_at = |position: i64| rollout.waves.iter().find(|w| w.position == position);
+        let position = match &transition {
+            Transition::Wait => return Ok(()),
+            Transition::Soak { wave }
+            | Transition::FailWave { wave, .. }
+            | Transition::ExceedThreshold { wave, .. }
+            | Transition::Done { wave, .. } => *wave,
+        };
+        let Some(wave) = wave_at(position) else {
+            return Ok(());
+        };
         let system = system();
         let mut tx = self.db.begin().await?;
         match transition {
             Transition::Wait => return Ok(()),
-            Transition::Soak { wave } => {
-                let Some(wave) = wave_at(wave) else {
-                    return Ok(());
-                };
+            Transition::Soak { .. } => {
                 if !queries::set_wave_state(
                     &mut *tx,
                     id,
@@ -282,12 +289,8 @@ impl Executor {
                 .await?;
             }
             Transition::FailWave {
-                wave,
-                failed_clusters,
+                failed_clusters, ..
             } => {
-                let Some(wave) = wave_at(wave) else {
-                    return Ok(());
-                };
                 if !fail_wave(
                     &mut tx,
                     summary,
@@ -311,13 +314,8 @@ impl Executor {
                 }
             }
             Transition::ExceedThreshold {
-                wave,
-                seen,
-                threshold,
+                seen, threshold, ..
             } => {
-                let Some(wave) = wave_at(wave) else {
-                    return Ok(());
-                };
                 let why = format!(
                     "{seen} violations during the soak, more than the threshold of {threshold}"
                 );
@@ -339,10 +337,7 @@ impl Executor {
                     return Ok(());
                 }
             }
-            Transition::Done { wave, next } => {
-                let Some(wave) = wave_at(wave) else {
-                    return Ok(());
-                };
+            Transition::Done { next, .. } => {
                 if !queries::set_wave_state(
                     &mut *tx,
                     id,
