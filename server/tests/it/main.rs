@@ -11,6 +11,7 @@ mod http;
 mod notify;
 mod offline;
 mod oidc;
+mod pages_load;
 mod policies;
 mod rollouts;
 mod secrets;

@@ -337,7 +337,7 @@ pub fn retries(addr: SocketAddr, path: &str) -> usize {
 }
 
 /// One request on a fresh connection; `None` when the whole answer did not arrive within `limit`.
-async fn send_once(
+pub async fn send_once(
     addr: SocketAddr,
     method: &str,
     path: &str,
