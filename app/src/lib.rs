@@ -8,6 +8,7 @@
 // layouts; 256 is what Leptos suggests.
 #![recursion_limit = "256"]
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod clusters;
@@ -102,7 +103,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/clusters") view=ClustersPage />
                     <Route path=path!("/compliance") view=CompliancePage />
                     <Route path=path!("/audit") view=audit::pages::AuditLogPage />
-                    <Route path=path!("/settings") view=auth::settings::SettingsPage />
+                    <Route path=path!("/settings") view=account::settings::SettingsPage />
                 </Routes>
             </Layout>
         </Router>

@@ -189,7 +189,7 @@ async fn main() {
         .await
         .unwrap()
         .token;
-    let user_id = palisade_app::auth::account::ssr::upsert_user(
+    let user_id = palisade_app::account::ssr::upsert_user(
         db.pool(),
         "bench",
         "viewer",

@@ -11,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
-use palisade_app::auth::account::ssr::random_hex;
+use palisade_app::account::ssr::random_hex;
 use palisade_app::auth::ssr::CspNonce;
 use tower_http::set_header::SetResponseHeaderLayer;
 

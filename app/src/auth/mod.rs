@@ -7,9 +7,7 @@
 //! [`authorize`] (through `ssr::require` or `ssr::Caller::require`) before touching any data. Roles
 //! are ordered, `viewer < author < approver < admin`, and each action needs one role or higher.
 
-pub mod account;
 pub mod pages;
-pub mod settings;
 
 use crate::wire::wire_enum;
 use serde::{Deserialize, Serialize};

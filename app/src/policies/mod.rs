@@ -24,8 +24,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 
 pub use crate::model::{Engine, Mode};
-// The staging view moved to its own read model on top; pages still name it from here.
-pub use crate::staging::{get_staging, set_mode, LiveDeployment, RenderedMode, Staging};
 pub use diff::{DiffLine, DiffOp, FileDiff};
 pub use pages::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
 

@@ -13,14 +13,14 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::diff::DiffOp;
 use super::{
-    check_policy, create_policy, diff_versions, get_policy, get_staging, get_test_run,
-    list_library, list_policies, run_tests, save_version, set_mode, CaseStatus, Content, Engine,
-    Expect, LibraryEntry, Mode, NewPolicy, Part, PolicyDetail, PolicyFilter, PolicySummary,
-    Problem, SaveOutcome, Staging, TestCase, TestRun, VersionDiff, CATEGORIES, ENVIRONMENTS,
-    FRAMEWORKS,
+    check_policy, create_policy, diff_versions, get_policy, get_test_run, list_library,
+    list_policies, run_tests, save_version, CaseStatus, Content, Engine, Expect, LibraryEntry,
+    Mode, NewPolicy, Part, PolicyDetail, PolicyFilter, PolicySummary, Problem, SaveOutcome,
+    TestCase, TestRun, VersionDiff, CATEGORIES, ENVIRONMENTS, FRAMEWORKS,
 };
 use crate::error::AppError;
 use crate::rollouts::{check_drift, Drift};
+use crate::staging::{get_staging, set_mode, Staging};
 
 /// `YYYY-MM-DD HH:MM UTC` for milliseconds since the epoch (no time zone database needed).
 pub fn format_time(ms: i64) -> String {

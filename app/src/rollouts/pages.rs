@@ -21,10 +21,9 @@ use super::{
 };
 use crate::audit::pages::format_ms;
 use crate::error::AppError;
-use crate::policies::{
-    get_staging, get_test_run, list_policies, CaseStatus, Mode, PolicyFilter, Staging, TestRun,
-};
+use crate::policies::{get_test_run, list_policies, CaseStatus, Mode, PolicyFilter, TestRun};
 use crate::sections::{EmptyState, ROLLOUTS};
+use crate::staging::{get_staging, Staging};
 
 /// What the waves field holds at first: one wave per environment, each behind one approval.
 pub const DEFAULT_WAVES: &str =

@@ -2,7 +2,7 @@
 //! stdout (never through the log), stored only as its SHA-256, and good for one sign-in as the
 //! local admin. There is no default password.
 
-use palisade_app::auth::account::ssr::{random_hex, sha256_hex};
+use palisade_app::account::ssr::{random_hex, sha256_hex};
 use palisade_app::db::{new_id, Db};
 use palisade_app::AppError;
 

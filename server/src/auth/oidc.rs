@@ -26,7 +26,7 @@ use openidconnect::{
     EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
     RedirectUrl, Scope, TokenResponse,
 };
-use palisade_app::auth::account::ssr::{constant_time_eq, upsert_user};
+use palisade_app::account::ssr::{constant_time_eq, upsert_user};
 use palisade_app::auth::{Principal, Role, Via};
 use palisade_app::db::now_ms;
 use palisade_app::AppError;

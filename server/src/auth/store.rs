@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use palisade_app::auth::account::ssr::sha256_hex;
+use palisade_app::account::ssr::sha256_hex;
 use palisade_app::db::{now_ms, Db};
 use sqlx::Row;
 use time::OffsetDateTime;

@@ -1,10 +1,10 @@
 //! API tokens: `pal_<id>_<secret>`, sent as `Authorization: Bearer …`, stored as the SHA-256 of the
 //! secret, bound to a role no higher than their creator's, with an expiry. The queries live in
-//! `palisade_app::auth::account::ssr` so the Settings page's server functions share them.
+//! `palisade_app::account::ssr` so the Settings page's server functions share them.
 
-use palisade_app::auth::account::ssr::issue_token;
-pub use palisade_app::auth::account::ssr::{list_tokens, resolve_token, revoke_token};
-pub use palisade_app::auth::account::{NewToken, TokenInfo};
+use palisade_app::account::ssr::issue_token;
+pub use palisade_app::account::ssr::{list_tokens, resolve_token, revoke_token};
+pub use palisade_app::account::{NewToken, TokenInfo};
 use palisade_app::auth::{Principal, Role};
 use palisade_app::db::{now_ms, Db};
 use palisade_app::AppError;

@@ -4,10 +4,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use palisade_app::auth::account::ssr::{
+use palisade_app::account::ssr::{
     issue_token, list_sessions, list_tokens, revoke_session, revoke_token, validate_request,
 };
-use palisade_app::auth::account::{
+use palisade_app::account::{
     CurrentSession, NewToken, SessionInfo, SessionLimits, TokenInfo, TokenRequest,
 };
 use palisade_app::auth::ssr::Caller;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use palisade_app::auth::account::ssr::upsert_user;
+use palisade_app::account::ssr::upsert_user;
 use palisade_app::auth::{Principal, Role, Via};
 use palisade_server::config::Config;
 use palisade_server::{Server, StartupError};

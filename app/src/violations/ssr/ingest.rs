@@ -12,8 +12,8 @@ use sqlx::Row;
 
 use super::events::{self, Observed};
 use super::store::{self, Finding, Written};
+use crate::account::ssr::{constant_time_eq, random_hex, sha256_hex};
 use crate::audit::ssr::{record, Event};
-use crate::auth::account::ssr::{constant_time_eq, random_hex, sha256_hex};
 use crate::auth::Principal;
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};

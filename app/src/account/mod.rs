@@ -1,10 +1,13 @@
 //! Users, API tokens and sessions as the Settings page and `/api/v1` show them, and (server only)
 //! the queries behind them. The session store itself lives in the server crate; the rows it writes
-//! are read here.
+//! are read here. It sits above `auth` (who is asking, and what they may do) and `audit` (every
+//! token and session change is audited in its own transaction).
+
+pub mod settings;
 
 use serde::{Deserialize, Serialize};
 
-use super::Role;
+use crate::auth::Role;
 
 /// An API token as listed: never its secret, which is shown once at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

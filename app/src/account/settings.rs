@@ -5,9 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use super::account::{NewToken, SessionInfo, TokenInfo, TokenRequest};
-use super::Role;
+use super::{NewToken, SessionInfo, TokenInfo, TokenRequest};
 use crate::audit::pages::format_ms;
+use crate::auth::Role;
 use crate::error::AppError;
 
 /// Sign-in as configured, for admins to check (no secret).
@@ -25,19 +25,19 @@ pub struct SignInSettings {
 
 #[server(endpoint = "list_my_tokens")]
 pub async fn list_my_tokens() -> Result<Vec<TokenInfo>, AppError> {
-    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
     let state = crate::state::current()?;
-    Ok(super::account::ssr::list_tokens(&state.db, &who, who.has(Role::Admin)).await?)
+    Ok(super::ssr::list_tokens(&state.db, &who, who.has(Role::Admin)).await?)
 }
 
 #[server(endpoint = "create_my_token")]
 pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError> {
-    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
     let state = crate::state::current()?;
     let now = crate::db::now_ms();
     let expires_ms =
-        super::ssr::with_status(super::account::ssr::validate_request(&who, &request, now))?;
-    let created = super::account::ssr::issue_token(
+        crate::auth::ssr::with_status(super::ssr::validate_request(&who, &request, now))?;
+    let created = super::ssr::issue_token(
         &state.db,
         &who,
         &request.name,
@@ -51,15 +51,15 @@ pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError
 
 #[server(endpoint = "revoke_my_token")]
 pub async fn revoke_my_token(id: String) -> Result<(), AppError> {
-    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
     let state = crate::state::current()?;
-    Ok(super::account::ssr::revoke_token(&state.db, &who, &id, crate::db::now_ms()).await?)
+    Ok(super::ssr::revoke_token(&state.db, &who, &id, crate::db::now_ms()).await?)
 }
 
 #[server(endpoint = "list_my_sessions")]
 pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
-    use super::account::{CurrentSession, SessionLimits};
-    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    use super::{CurrentSession, SessionLimits};
+    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
     let state = crate::state::current()?;
     let parts = use_context::<axum::http::request::Parts>();
     let extension = |parts: &axum::http::request::Parts| {
@@ -74,7 +74,7 @@ pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
     let (current, limits) = parts.as_ref().map(extension).unwrap_or_default();
     let limits =
         limits.ok_or_else(|| AppError::internal("listing sessions", "no session limits"))?;
-    Ok(super::account::ssr::list_sessions(
+    Ok(super::ssr::list_sessions(
         &state.db,
         &who,
         who.has(Role::Admin),
@@ -87,14 +87,14 @@ pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
 
 #[server(endpoint = "revoke_my_session")]
 pub async fn revoke_my_session(id: String) -> Result<(), AppError> {
-    let who = super::ssr::require(super::Action::ManageOwnTokens)?;
+    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
     let state = crate::state::current()?;
-    Ok(super::account::ssr::revoke_session(&state.db, &who, &id, crate::db::now_ms()).await?)
+    Ok(super::ssr::revoke_session(&state.db, &who, &id, crate::db::now_ms()).await?)
 }
 
 #[server(endpoint = "sign_in_settings")]
 pub async fn get_sign_in_settings() -> Result<SignInSettings, AppError> {
-    super::ssr::require(super::Action::ManageSettings)?;
+    crate::auth::ssr::require(crate::auth::Action::ManageSettings)?;
     use_context::<axum::http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<SignInSettings>().cloned())
         .ok_or_else(|| AppError::internal("reading sign-in settings", "not provided"))
@@ -102,7 +102,7 @@ pub async fn get_sign_in_settings() -> Result<SignInSettings, AppError> {
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| super::pages::who_am_i());
+    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
     let create = ServerAction::<CreateMyToken>::new();
     let revoke = ServerAction::<RevokeMyToken>::new();
     let end_session = ServerAction::<RevokeMySession>::new();
