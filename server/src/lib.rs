@@ -24,7 +24,7 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use palisade_app::clusters::ssr::KubeConnector;
 use palisade_app::db::Db;
 use palisade_app::secrets::Sealer;
@@ -277,6 +277,16 @@ fn app_state(config: &Config, db: Db, sealer: Option<Sealer>) -> AppState {
     }
 }
 
+/// The pages' routes, worked out once per process. Leptos finds them by rendering the whole app
+/// with resource loading switched off by one process-wide flag; a page being served in the same
+/// process while that flag is up would wait forever for a resource that never starts (its answer
+/// stops mid-body). Working them out once, before any router exists, keeps that window closed for
+/// every server this process ever builds.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Every route of the server, with security headers, request ids, tracing and metrics around them.
 pub fn router(
     state: AppState,
@@ -285,7 +295,7 @@ pub fn router(
     ingest: rest::violations::Gate,
 ) -> Router {
     let metrics = metrics::Metrics::default();
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let pages = Router::new()
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();

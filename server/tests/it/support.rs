@@ -291,7 +291,8 @@ impl Reply {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection.
+/// One HTTP/1.1 request on a fresh connection; an answer that does not finish within 20 s fails
+/// the test with the request named.
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -299,41 +300,16 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Reply {
-    use std::time::Duration;
-    if let Some(reply) = send_once(addr, method, path, headers, body, Duration::from_secs(20)).await
-    {
-        return reply;
-    }
-    // A page whose streamed body never ends is a known race in Leptos' streaming SSR
-    // (leptos-rs/leptos#4698: a <Suspense> loses its wake-up; a few requests in a hundred under
-    // parallel load). A GET is safe to repeat, so it is retried once, loudly; anything else, or a
-    // second hang, fails the test with the request named.
-    assert!(method == "GET", "{method} {path}: no answer within 20 s");
-    if let Ok(mut retried) = RETRIED.lock() {
-        retried.push((addr, path.to_owned()));
-    }
-    // Written to the process's stderr directly, so it shows even though the test passes.
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!("!!! GET {path}: the response did not finish within 20 s (leptos-rs/leptos#4698); retrying once\n").as_bytes(),
-    );
-    send_once(addr, method, path, headers, body, Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|| {
-            panic!("{method} {path}: no answer within 20 s, nor within 60 s on a retry")
-        })
-}
-
-/// The GETs [`request`] had to send twice: (server, path).
-static RETRIED: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
-
-/// How many times `path` on the server at `addr` was sent twice, so tests that count requests
-/// (metrics) can count the retries too.
-pub fn retries(addr: SocketAddr, path: &str) -> usize {
-    RETRIED
-        .lock()
-        .map(|r| r.iter().filter(|(a, p)| *a == addr && p == path).count())
-        .unwrap_or_default()
+    send_once(
+        addr,
+        method,
+        path,
+        headers,
+        body,
+        std::time::Duration::from_secs(20),
+    )
+    .await
+    .unwrap_or_else(|| panic!("{method} {path}: no complete answer within 20 s"))
 }
 
 /// One request on a fresh connection; `None` when the whole answer did not arrive within `limit`.
