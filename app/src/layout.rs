@@ -5,6 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::sections::SECTIONS;
+use crate::ui::PageHeader;
 
 /// Header, navigation and the page in `children`.
 #[component]
@@ -70,10 +71,7 @@ pub fn NotFound() -> impl IntoView {
 
     view! {
         <Title text="Not found" />
-        <header class="page-header">
-            <h1>"Page not found"</h1>
-            <p class="purpose">"There is no page at this address. Use the navigation to find your way."</p>
-        </header>
+        <PageHeader title="Page not found" purpose="There is no page at this address. Use the navigation to find your way." />
     }
 }
 

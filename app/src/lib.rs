@@ -23,6 +23,8 @@ pub mod policies;
 pub mod rollouts;
 pub mod sections;
 pub mod staging;
+pub mod time;
+pub mod ui;
 pub mod violations;
 pub mod wire;
 

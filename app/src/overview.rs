@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::sections::{CLUSTERS, POLICIES, VIOLATIONS};
+use crate::ui::PageHeader;
 
 /// The installation's own state, read live from the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,12 +103,7 @@ pub fn OverviewPage() -> impl IntoView {
 
     view! {
         <Title text="Overview" />
-        <header class="page-header">
-            <h1>"Overview"</h1>
-            <p class="purpose">
-                "Posture across every cluster: policies and the modes they run in, rollouts in flight, and the violations clusters report back."
-            </p>
-        </header>
+        <PageHeader title="Overview" purpose="Posture across every cluster: policies and the modes they run in, rollouts in flight, and the violations clusters report back." />
         <Suspense fallback=|| view! { <p class="muted">"Counting…"</p> }>
             {move || Suspend::new(async move {
                 let c = counts.await.unwrap_or_default();

@@ -3,6 +3,7 @@
 //! A section that has no data yet says plainly what will appear there and how it gets there. It never
 //! shows made-up numbers.
 
+use crate::ui::{EmptyState, PageHeader};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -108,21 +109,8 @@ pub const SECTIONS: [&Section; 10] = [
 pub fn SectionPage(section: &'static Section) -> impl IntoView {
     view! {
         <Title text=section.title />
-        <header class="page-header">
-            <h1>{section.title}</h1>
-            <p class="purpose">{section.purpose}</p>
-        </header>
+        <PageHeader title={section.title} purpose={section.purpose} />
         <EmptyState message=section.empty />
-    }
-}
-
-/// A calm, explicit "nothing here yet" panel.
-#[component]
-pub fn EmptyState(message: &'static str) -> impl IntoView {
-    view! {
-        <section class="empty-state" aria-label="Empty state">
-            <p>{message}</p>
-        </section>
     }
 }
 

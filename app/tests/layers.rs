@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 /// Lowest first. A module may name modules of its own layer or below.
 const LAYERS: &[&[&str]] = &[
     // Shared basic types and plumbing, and the table of the app's sections.
-    &["model", "wire", "error", "db", "secrets", "sections"],
+    &[
+        "model", "wire", "error", "db", "secrets", "time", "ui", "sections",
+    ],
     // Who is asking, and what they may do.
     &["auth"],
     // What every domain records or announces.

@@ -81,7 +81,7 @@ pub mod ssr {
     use crate::db::{new_id, Db};
     use crate::error::{AppError, ServerResult};
 
-    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    use crate::time::DAY_MS;
 
     /// `bytes` random bytes from the system generator, as lowercase hex.
     pub fn random_hex(bytes: usize) -> ServerResult<String> {

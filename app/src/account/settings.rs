@@ -6,9 +6,10 @@ use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use super::{NewToken, SessionInfo, TokenInfo, TokenRequest};
-use crate::audit::pages::format_ms;
 use crate::auth::Role;
 use crate::error::AppError;
+use crate::time::format_time;
+use crate::ui::PageHeader;
 
 /// Sign-in as configured, for admins to check (no secret).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,10 +115,7 @@ pub fn SettingsPage() -> impl IntoView {
 
     view! {
         <Title text="Settings" />
-        <header class="page-header">
-            <h1>"Settings"</h1>
-            <p class="purpose">"API tokens, sessions, and how people sign in."</p>
-        </header>
+        <PageHeader title="Settings" purpose="API tokens, sessions, and how people sign in." />
         <section class="panel" aria-labelledby="tokens-heading">
             <div class="panel-header">
                 <h2 id="tokens-heading">"API tokens"</h2>
@@ -220,12 +218,12 @@ fn TokenTable(list: Vec<TokenInfo>, revoke: ServerAction<RevokeMyToken>) -> impl
                             <td>{t.name.clone()}</td>
                             <td>{t.role.as_str()}</td>
                             <td>{t.user_name.clone()}</td>
-                            <td>{format_ms(t.created_ms)}</td>
-                            <td>{format_ms(t.expires_ms)}</td>
-                            <td>{t.last_used_ms.map_or_else(|| "never".to_owned(), format_ms)}</td>
+                            <td>{format_time(t.created_ms)}</td>
+                            <td>{format_time(t.expires_ms)}</td>
+                            <td>{t.last_used_ms.map_or_else(|| "never".to_owned(), format_time)}</td>
                             <td>
                                 {match t.revoked_ms {
-                                    Some(at) => format!("revoked {}", format_ms(at)).into_any(),
+                                    Some(at) => format!("revoked {}", format_time(at)).into_any(),
                                     None => view! {
                                         <button type="button" class="button small danger"
                                             on:click=move |_| { revoke.dispatch(RevokeMyToken { id: id.clone() }); }>
@@ -263,8 +261,8 @@ fn SessionTable(
                     view! {
                         <tr>
                             <td>{s.user_name.clone()} {s.current.then_some(" (this session)")}</td>
-                            <td>{format_ms(s.created_ms)}</td>
-                            <td>{format_ms(s.last_seen_ms)}</td>
+                            <td>{format_time(s.created_ms)}</td>
+                            <td>{format_time(s.last_seen_ms)}</td>
                             <td>
                                 <button type="button" class="button small danger"
                                     on:click=move |_| { end_session.dispatch(RevokeMySession { id: id.clone() }); }>

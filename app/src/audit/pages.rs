@@ -5,6 +5,9 @@ use leptos_meta::Title;
 
 use super::{AuditEntry, AuditPage, AuditQuery};
 use crate::error::AppError;
+use crate::time::format_time;
+use crate::ui::url::query;
+use crate::ui::PageHeader;
 
 /// One page of the audit log (admins only).
 #[server(endpoint = "audit_entries")]
@@ -36,21 +39,16 @@ pub fn AuditLogPage() -> impl IntoView {
         },
     );
     let export = move |format: &str| {
-        let mut url = format!("/api/v1/audit/export?format={format}");
-        for (key, value) in [("actor", actor.get()), ("action", action.get())] {
-            if !value.is_empty() {
-                url.push_str(&format!("&{key}={}", urlencode(&value)));
-            }
-        }
-        url
+        let (actor, action) = (actor.get(), action.get());
+        format!(
+            "/api/v1/audit/export?{}",
+            query(&[("format", format), ("actor", &actor), ("action", &action)])
+        )
     };
 
     view! {
         <Title text="Audit log" />
-        <header class="page-header">
-            <h1>"Audit log"</h1>
-            <p class="purpose">"Who did what, when, to what, and from where. Entries are never changed or removed."</p>
-        </header>
+        <PageHeader title="Audit log" purpose="Who did what, when, to what, and from where. Entries are never changed or removed." />
         <form class="filters" on:submit=|ev| ev.prevent_default()>
             <label>
                 "Actor "
@@ -127,7 +125,7 @@ fn AuditTable(page: AuditPage, set_offset: WriteSignal<i64>) -> impl IntoView {
         <table class="data-table audit-table">
             <thead>
                 <tr>
-                    <th scope="col">"When (UTC)"</th>
+                    <th scope="col">"When"</th>
                     <th scope="col">"Who"</th>
                     <th scope="col">"Action"</th>
                     <th scope="col">"Target"</th>
@@ -138,7 +136,7 @@ fn AuditTable(page: AuditPage, set_offset: WriteSignal<i64>) -> impl IntoView {
             <tbody>
                 {entries.into_iter().map(|e: AuditEntry| view! {
                     <tr>
-                        <td>{format_ms(e.at_ms)}</td>
+                        <td>{format_time(e.at_ms)}</td>
                         <td title=e.actor.clone()>{e.actor_name.clone()}</td>
                         <td><code>{e.action.clone()}</code></td>
                         <td>{format!("{} {}", e.target_kind, e.target_id)}</td>
@@ -169,48 +167,4 @@ fn AuditTable(page: AuditPage, set_offset: WriteSignal<i64>) -> impl IntoView {
         </nav>
     }
     .into_any()
-}
-
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC), without a date library.
-pub fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_read_as_utc_dates() {
-        assert_eq!(format_ms(0), "1970-01-01 00:00:00");
-        assert_eq!(format_ms(1_795_000_000_000), "2026-11-18 11:06:40");
-    }
 }

@@ -6,6 +6,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::{Principal, SignInOptions};
 use crate::error::AppError;
+use crate::ui::url::encode;
 
 /// How people can sign in here. Public: the sign-in page needs it before anyone is signed in, and
 /// it says nothing but which buttons to show.
@@ -129,15 +130,4 @@ pub fn UserMenu() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

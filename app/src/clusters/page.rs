@@ -9,7 +9,8 @@ use super::{
     remove_cluster, update_cluster, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
 };
 use crate::error::AppError;
-use crate::sections::{EmptyState, CLUSTERS};
+use crate::sections::CLUSTERS;
+use crate::ui::{EmptyState, PageHeader};
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
@@ -18,10 +19,7 @@ pub fn ClustersPage() -> impl IntoView {
 
     view! {
         <Title text=CLUSTERS.title />
-        <header class="page-header">
-            <h1>{CLUSTERS.title}</h1>
-            <p class="purpose">{CLUSTERS.purpose}</p>
-        </header>
+        <PageHeader title=CLUSTERS.title purpose=CLUSTERS.purpose />
         <section class="panel" aria-labelledby="clusters-heading">
             <div class="panel-header">
                 <h2 id="clusters-heading">"Registered clusters"</h2>

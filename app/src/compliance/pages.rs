@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::{compliance_frameworks, compliance_posture, Posture, WINDOW_DAYS};
+use crate::ui::PageHeader;
 
 #[component]
 pub fn CompliancePage() -> impl IntoView {
@@ -21,12 +22,7 @@ pub fn CompliancePage() -> impl IntoView {
     let posture = Resource::new(move || framework.get(), compliance_posture);
     view! {
         <Title text="Compliance" />
-        <header class="page-header">
-            <h1>"Compliance"</h1>
-            <p class="purpose">
-                {format!("Each framework's controls, the policies that serve them, and where they stand on every cluster: enforced, audited and clean, with violations in the last {WINDOW_DAYS} days, or not covered.")}
-            </p>
-        </header>
+        <PageHeader title="Compliance" purpose={format!("Each framework's controls, the policies that serve them, and where they stand on every cluster: enforced, audited and clean, with violations in the last {WINDOW_DAYS} days, or not covered.")} />
         <Suspense fallback=|| view! { <p class="muted">"Scoring…"</p> }>
             {move || Suspend::new(async move {
                 let current = framework.get_untracked();

@@ -24,7 +24,7 @@ use crate::error::AppError;
 /// Longest an exception may run: a year. Renewing means requesting again.
 pub const MAX_DAYS: i64 = 365;
 
-pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+pub use crate::time::DAY_MS;
 
 wire_enum! {
     /// Where an exception is in its life.

@@ -10,26 +10,15 @@ use super::{
     decide_exception, list_exceptions, request_exception, revoke_exception, Exception,
     ExceptionState, NewException, Scope, DAY_MS,
 };
-use crate::audit::pages::format_ms;
 use crate::auth::pages::who_am_i;
 use crate::auth::{Principal, Role};
-use crate::error::AppError;
 use crate::policies::{list_policies, PolicyFilter};
-use crate::sections::{EmptyState, EXCEPTIONS};
+use crate::sections::EXCEPTIONS;
+use crate::time::{days_from_civil, format_time};
+use crate::ui::{load_error, EmptyState, PageHeader};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing the form
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// `2027-03-31` (what a date input gives) as the end of that day, UTC, in milliseconds: the
 /// exception holds through the whole day.
@@ -115,11 +104,6 @@ fn state_tone(state: ExceptionState) -> &'static str {
     }
 }
 
-fn error_view(err: AppError) -> AnyView {
-    view! { <p class="error" role="alert" data-testid="load-error">{err.to_string()}</p> }
-        .into_any()
-}
-
 // ---------------------------------------------------------------------------------------------
 // /exceptions
 
@@ -132,10 +116,7 @@ pub fn ExceptionsPage() -> impl IntoView {
 
     view! {
         <Title text=EXCEPTIONS.title />
-        <header class="page-header">
-            <h1>{EXCEPTIONS.title}</h1>
-            <p class="purpose">{EXCEPTIONS.purpose}</p>
-        </header>
+        <PageHeader title=EXCEPTIONS.title purpose=EXCEPTIONS.purpose />
         <RequestForm refresh />
         <section class="panel" aria-labelledby="exceptions-heading">
             <div class="panel-header">
@@ -152,7 +133,7 @@ pub fn ExceptionsPage() -> impl IntoView {
                             view! { <EmptyState message=EXCEPTIONS.empty /> }.into_any()
                         }
                         Ok(list) => view! { <ExceptionTable list me refresh /> }.into_any(),
-                        Err(err) => error_view(err),
+                        Err(err) => load_error(err),
                     }
                 })}
             </Transition>
@@ -239,7 +220,7 @@ fn ExceptionRow(
         format!(
             "{} on {}: {}",
             exception.decider_name,
-            format_ms(exception.decided_ms),
+            format_time(exception.decided_ms),
             exception.decision_comment
         )
     };
@@ -257,7 +238,7 @@ fn ExceptionRow(
             <td>
                 <span class=format!("badge {}", state_tone(exception.state)) data-state=state>{state}</span>
             </td>
-            <td>{format_ms(exception.expires_ms)}</td>
+            <td>{format_time(exception.expires_ms)}</td>
             <td>{exception.requester_name.clone()}</td>
             <td>{ticket}</td>
             <td>{exception.justification.clone()}</td>
@@ -379,7 +360,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                                         </select>
                                     </label>
                                 }.into_any(),
-                                Err(err) => error_view(err),
+                                Err(err) => load_error(err),
                             }
                         })}
                     </Transition>

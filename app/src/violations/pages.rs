@@ -10,8 +10,10 @@ use super::{
     list_violations, violation_charts, Action, Chart, Source, Violation, ViolationFilter,
     ViolationPage,
 };
-use crate::audit::pages::format_ms;
 use crate::clusters::list_clusters;
+use crate::time::{format_date, format_time};
+use crate::ui::url::{encode, query};
+use crate::ui::PageHeader;
 
 const CHART_DAYS: i64 = 14;
 
@@ -37,33 +39,15 @@ pub fn filter_from_query(get: impl Fn(&str) -> Option<String>) -> ViolationFilte
 
 /// The query string of a filter, without `after` (for links that start over, and the export).
 pub fn query_of(filter: &ViolationFilter, days: &str) -> String {
-    let mut parts = Vec::new();
-    let mut push = |key: &str, value: &str| {
-        if !value.is_empty() {
-            parts.push(format!("{key}={}", encode(value)));
-        }
-    };
-    push("cluster", &filter.cluster);
-    push("namespace", &filter.namespace);
-    push("policy", &filter.policy);
-    push("action", filter.action.map_or("", Action::as_str));
-    push("source", filter.source.map_or("", Source::as_str));
-    push("days", days);
-    if filter.open {
-        push("open", "1");
-    }
-    parts.join("&")
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    query(&[
+        ("cluster", &filter.cluster),
+        ("namespace", &filter.namespace),
+        ("policy", &filter.policy),
+        ("action", filter.action.map_or("", Action::as_str)),
+        ("source", filter.source.map_or("", Source::as_str)),
+        ("days", days),
+        ("open", if filter.open { "1" } else { "" }),
+    ])
 }
 
 #[component]
@@ -92,12 +76,7 @@ pub fn ViolationsPage() -> impl IntoView {
 
     view! {
         <Title text="Violations" />
-        <header class="page-header">
-            <h1>"Violations"</h1>
-            <p class="purpose">
-                "What the clusters report back: audited, warned and denied requests from their apiservers' audit webhooks, and scan findings."
-            </p>
-        </header>
+        <PageHeader title="Violations" purpose="What the clusters report back: audited, warned and denied requests from their apiservers' audit webhooks, and scan findings." />
         <form class="filters" method="get" action="/violations">
             <label>
                 "Cluster "
@@ -215,7 +194,7 @@ fn ViolationTable(page: ViolationPage, base: String) -> impl IntoView {
         <table class="data-table violations-table">
             <thead>
                 <tr>
-                    <th scope="col">"Last seen (UTC)"</th>
+                    <th scope="col">"Last seen"</th>
                     <th scope="col">"Cluster"</th>
                     <th scope="col">"Policy"</th>
                     <th scope="col">"Action"</th>
@@ -235,7 +214,7 @@ fn ViolationTable(page: ViolationPage, base: String) -> impl IntoView {
                     let state = if v.resolved_ms > 0 { " (resolved)" } else { "" };
                     view! {
                         <tr>
-                            <td title=format!("first seen {}", format_ms(v.first_ms))>{format_ms(v.last_ms)}</td>
+                            <td title=format!("first seen {}", format_time(v.first_ms))>{format_time(v.last_ms)}</td>
                             <td>{v.cluster_name}</td>
                             <td><code>{v.policy}</code></td>
                             <td><span class=format!("badge action-{}", v.action.as_str())>{v.action.as_str()}</span></td>
@@ -271,11 +250,8 @@ pub fn ChartView(title: &'static str, chart: Chart) -> impl IntoView {
     let n = chart.buckets.len().max(2);
     let x = move |i: usize| i as f64 * W / (n - 1) as f64;
     let y = move |c: i64| H - c as f64 * H / max as f64;
-    let first = chart
-        .buckets
-        .first()
-        .map(|b| format_ms(*b)[..10].to_owned());
-    let last = chart.buckets.last().map(|b| format_ms(*b)[..10].to_owned());
+    let first = chart.buckets.first().map(|b| format_date(*b));
+    let last = chart.buckets.last().map(|b| format_date(*b));
     let empty = chart.series.is_empty();
     view! {
         <figure class="chart">

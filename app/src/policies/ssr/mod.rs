@@ -7,6 +7,7 @@
 
 pub mod library;
 pub mod queries;
+pub mod render;
 pub mod templates;
 pub mod validate;
 
@@ -586,124 +587,6 @@ pub async fn library(db: &Db, who: &Principal) -> ServerResult<Vec<LibraryEntry>
             library::describe(entry, adopted_as)
         })
         .collect())
-}
-
-/// Rendering a version into what each engine receives in a mode.
-pub mod render {
-    use palisade_engine::render::{render, to_yaml};
-    use palisade_engine::source::parse_documents;
-    use serde_json::Value;
-
-    use super::validate::SOURCE_FILE;
-    use crate::policies::{Content, Mode};
-
-    /// The rendered manifests of `content` in `mode`, and its parameter objects.
-    fn rendered(
-        content: &Content,
-        mode: Mode,
-    ) -> Result<
-        (
-            Vec<palisade_engine::render::Manifest>,
-            Vec<palisade_engine::source::Document>,
-        ),
-        String,
-    > {
-        let manifests = render(SOURCE_FILE, &content.source, mode).map_err(|errors| {
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
-        let params = if content.params.trim().is_empty() {
-            Vec::new()
-        } else {
-            parse_documents("params.yaml", &content.params).map_err(|e| e.to_string())?
-        };
-        Ok((manifests, params))
-    }
-
-    /// The objects a cluster receives for `mode`, as JSON, in the order they are applied: the
-    /// rendered manifests, then the version's parameter objects (which replace samples of the
-    /// same kind and name in the source).
-    pub fn objects(content: &Content, mode: Mode) -> Result<Vec<Value>, String> {
-        let (manifests, params) = rendered(content, mode)?;
-        let same = |a: &Value, b: &Value| {
-            a.get("kind") == b.get("kind")
-                && a.pointer("/metadata/name") == b.pointer("/metadata/name")
-        };
-        let mut objects: Vec<Value> = manifests
-            .into_iter()
-            .map(|m| m.object)
-            .filter(|object| !params.iter().any(|p| same(object, &p.value)))
-            .collect();
-        objects.extend(params.into_iter().map(|p| p.value));
-        Ok(objects)
-    }
-
-    /// The manifests for `mode` as one YAML stream, or why they cannot be rendered. The version's
-    /// parameter objects go along, replacing samples of the same kind and name in the source.
-    pub fn manifests(content: &Content, mode: Mode) -> Result<String, String> {
-        manifests_excluding(content, mode, &[])
-    }
-
-    /// [`manifests`] with the policy's active exceptions written into each engine's exclusion,
-    /// as the next rollout applies them.
-    pub fn manifests_excluding(
-        content: &Content,
-        mode: Mode,
-        exclusions: &[palisade_engine::exclusions::Exclusion],
-    ) -> Result<String, String> {
-        let (mut manifests, params) = rendered(content, mode)?;
-        if !exclusions.is_empty() {
-            let ids: Vec<&str> = exclusions.iter().map(|e| e.id.as_str()).collect();
-            for manifest in &mut manifests {
-                if manifest.object.is_null() {
-                    continue;
-                }
-                let before = manifest.object.clone();
-                let after = palisade_engine::exclusions::apply(vec![before.clone()], exclusions)?
-                    .pop()
-                    .unwrap_or(Value::Null);
-                if after != before {
-                    let note = format!("Carries the exclusions of exceptions {}.", ids.join(", "));
-                    manifest.note = Some(match manifest.note.take() {
-                        Some(old) => format!("{old} {note}"),
-                        None => note,
-                    });
-                }
-                manifest.object = after;
-            }
-        }
-        let text = |value: &Value, key: &str| {
-            value
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let mut yaml_params = String::new();
-        for param in &params {
-            let kind = text(&param.value, "kind");
-            let name = param
-                .value
-                .get("metadata")
-                .map(|m| text(m, "name"))
-                .unwrap_or_default();
-            manifests.retain(|m| !(m.kind == kind && m.name == name));
-            yaml_params.push_str(&format!(
-                "---\n# {kind} {name} (parameters of this version)\n"
-            ));
-            yaml_params
-                .push_str(&serde_yaml_ng::to_string(&param.value).map_err(|e| e.to_string())?);
-        }
-        let mut out = to_yaml(&manifests);
-        if out.is_empty() {
-            yaml_params = yaml_params.trim_start_matches("---\n").to_owned();
-        }
-        out.push_str(&yaml_params);
-        Ok(out)
-    }
 }
 
 /// `(origin, policy id)` of every policy adopted from the built-in library.

@@ -14,7 +14,7 @@ use crate::violations::{
     ViolationPage,
 };
 
-const DAY_MS: i64 = 86_400_000;
+use crate::time::DAY_MS;
 
 /// A WHERE clause built from the conditions a filter sets, with its parameters in order.
 #[derive(Default)]

@@ -1,0 +1,198 @@
+//! `/policies/new` and `/library`: a policy from a template, pasted YAML or the built-in library.
+
+use super::*;
+
+fn go_to_policy(
+    outcome: Result<SaveOutcome, AppError>,
+    problems: RwSignal<Vec<Problem>>,
+    error: RwSignal<Option<String>>,
+) {
+    match outcome {
+        Ok(SaveOutcome::Saved { policy_id, .. }) => {
+            let navigate = use_navigate();
+            navigate(&format!("/policies/{policy_id}"), Default::default());
+        }
+        Ok(SaveOutcome::Invalid { problems: found }) => {
+            error.set(Some("Nothing was created: the engine refused it.".into()));
+            problems.set(found);
+        }
+        Err(err) => error.set(Some(err.to_string())),
+    }
+}
+
+#[component]
+pub fn NewPolicyPage() -> impl IntoView {
+    let entries = Resource::new(|| (), |_| list_library());
+    let entry = RwSignal::new(String::new());
+    let yaml = RwSignal::new(String::new());
+    let engine = RwSignal::new("vap".to_owned());
+    let name = RwSignal::new(String::new());
+    let problems = RwSignal::new(Vec::<Problem>::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let create = move |new: NewPolicy| {
+        busy.set(true);
+        error.set(None);
+        problems.set(Vec::new());
+        spawn_local(async move {
+            let outcome = create_policy(new).await;
+            busy.set(false);
+            go_to_policy(outcome, problems, error);
+        });
+    };
+
+    view! {
+        <Title text="New policy" />
+        <PageHeader title="New policy" purpose="Start from the built-in library, paste the YAML of a policy you already have, or begin with a small working template. Nothing is saved until the engine accepts it." />
+        <Show when=move || error.get().is_some()>
+            <div class="error" role="alert" data-testid="create-error">
+                <p>{move || error.get().unwrap_or_default()}</p>
+                <ProblemList problems=problems.into() on_pick=Callback::new(|_| ()) />
+            </div>
+        </Show>
+        <div class="choices">
+            <section class="panel" aria-labelledby="from-library">
+                <h2 id="from-library">"From the library"</h2>
+                <Transition fallback=|| view! { <p class="muted">"Loading the library…"</p> }>
+                    {move || Suspend::new(async move {
+                        match entries.await {
+                            Err(err) => load_error(err),
+                            Ok(list) => view! {
+                                <label>
+                                    "Entry"
+                                    <select data-testid="library-select" prop:value=move || entry.get() on:change=move |ev| entry.set(event_target_value(&ev))>
+                                        <option value="">"Choose an entry"</option>
+                                        {list.into_iter().map(|e| view! { <option value=e.id.clone()>{e.title.clone()}</option> }).collect_view()}
+                                    </select>
+                                </label>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+                <button
+                    type="button"
+                    class="button primary"
+                    data-testid="create-from-library"
+                    disabled=move || entry.get().is_empty() || busy.get()
+                    on:click=move |_| create(NewPolicy::Library { entry: entry.get() })
+                >
+                    "Create from library"
+                </button>
+            </section>
+            <section class="panel" aria-labelledby="from-yaml">
+                <h2 id="from-yaml">"Paste YAML"</h2>
+                <p class="muted">"A ValidatingAdmissionPolicy with its binding, a ConstraintTemplate with a Constraint, or a palisade.dev/v1alpha1 PodSecurityEntry. The engine is detected."</p>
+                <textarea
+                    class="code"
+                    rows="12"
+                    spellcheck="false"
+                    aria-label="Policy YAML"
+                    data-testid="paste-yaml"
+                    prop:value=move || yaml.get()
+                    on:input=move |ev| yaml.set(event_target_value(&ev))
+                ></textarea>
+                <button
+                    type="button"
+                    class="button primary"
+                    data-testid="create-from-yaml"
+                    disabled=move || yaml.get().trim().is_empty() || busy.get()
+                    on:click=move |_| create(NewPolicy::Yaml { source: yaml.get(), params: String::new() })
+                >
+                    "Create from YAML"
+                </button>
+            </section>
+            <section class="panel" aria-labelledby="from-blank">
+                <h2 id="from-blank">"Blank template"</h2>
+                <label>
+                    "Engine"
+                    <select data-testid="blank-engine" prop:value=move || engine.get() on:change=move |ev| engine.set(event_target_value(&ev))>
+                        {Engine::ALL.iter().map(|e| view! { <option value=e.as_str()>{e.label()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "Name"
+                    <input type="text" data-testid="blank-name" placeholder="require-owner-label" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                </label>
+                <button
+                    type="button"
+                    class="button primary"
+                    data-testid="create-blank"
+                    disabled=move || name.get().trim().is_empty() || busy.get()
+                    on:click=move |_| create(NewPolicy::Blank { engine: Engine::parse(&engine.get()).unwrap_or(Engine::Vap), name: name.get() })
+                >
+                    "Create blank policy"
+                </button>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+pub fn LibraryPage() -> impl IntoView {
+    let entries = Resource::new(|| (), |_| list_library());
+    let problems = RwSignal::new(Vec::<Problem>::new());
+    let error = RwSignal::new(None::<String>);
+    view! {
+        <Title text="Library" />
+        <PageHeader title="Library" purpose="Built-in policies for the common mistakes, each with its test cases and the controls it satisfies. Adopting one makes it your policy: version 1 is an exact copy you can then change." />
+        <Show when=move || error.get().is_some()>
+            <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+        </Show>
+        <Transition fallback=|| view! { <p class="muted" data-testid="loading">"Loading the library…"</p> }>
+            {move || Suspend::new(async move {
+                match entries.await {
+                    Err(err) => load_error(err),
+                    Ok(list) => view! {
+                        <ul class="entries data-table" data-testid="library-list">
+                            {list.into_iter().map(|entry| view! { <LibraryCard entry problems error /> }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn LibraryCard(
+    entry: LibraryEntry,
+    problems: RwSignal<Vec<Problem>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let id = entry.id.clone();
+    let action = match entry.adopted_as.clone() {
+        Some(policy) => {
+            view! { <a class="button" href=format!("/policies/{policy}")>"Open policy"</a> }
+                .into_any()
+        }
+        None => view! {
+            <button
+                type="button"
+                class="button primary"
+                data-testid=format!("adopt-{id}")
+                on:click=move |_| {
+                    let entry = id.clone();
+                    spawn_local(async move {
+                        let outcome = create_policy(NewPolicy::Library { entry }).await;
+                        go_to_policy(outcome, problems, error);
+                    });
+                }
+            >
+                "Adopt"
+            </button>
+        }
+        .into_any(),
+    };
+    view! {
+        <li class="card entry" data-testid="library-entry">
+            <div class="entry-head">
+                <h2>{entry.title.clone()}</h2>
+                <span class=format!("badge severity-{}", entry.severity)>{entry.severity.clone()}</span>
+            </div>
+            <p class="muted mono">{format!("{} · {} · {} cases", entry.id, entry.engine.label(), entry.test_count)}</p>
+            <p>{entry.description.clone()}</p>
+            <p class="tags">{entry.controls.iter().map(|c| view! { <span class="tag">{c.clone()}</span> }).collect_view()}</p>
+            {action}
+        </li>
+    }
+}

@@ -1,0 +1,161 @@
+//! `/policies`: every policy with its engine, mode and last test run, filtered.
+
+use super::*;
+
+pub(super) fn run_badge(summary: &PolicySummary) -> AnyView {
+    match &summary.last_run {
+        None if summary.test_count == 0 => {
+            view! { <span class="badge muted">"no tests"</span> }.into_any()
+        }
+        None => view! { <span class="badge muted">{format!("{} cases, not run", summary.test_count)}</span> }
+            .into_any(),
+        Some(run) if run.failed > 0 => view! {
+            <span class="badge bad">{format!("{} failed, {} passed", run.failed, run.passed)}</span>
+        }
+        .into_any(),
+        Some(run) => view! { <span class="badge good">{format!("{} passed", run.passed)}</span> }
+            .into_any(),
+    }
+}
+
+#[component]
+pub fn PoliciesPage() -> impl IntoView {
+    let q = RwSignal::new(String::new());
+    let engine = RwSignal::new(String::new());
+    let category = RwSignal::new(String::new());
+    let framework = RwSignal::new(String::new());
+    let mode = RwSignal::new(String::new());
+    let filter = move || PolicyFilter {
+        q: q.get(),
+        engine: engine.get(),
+        category: category.get(),
+        framework: framework.get(),
+        mode: mode.get(),
+    };
+    let policies = Resource::new(filter, list_policies);
+    let filtered = move || filter() != PolicyFilter::default();
+
+    view! {
+        <Title text="Policies" />
+        <header class="page-header with-actions">
+            <div>
+                <h1>"Policies"</h1>
+                <p class="purpose">
+                    "Pod Security, ValidatingAdmissionPolicy (CEL) and Gatekeeper (Rego) policies, each with its versions, test cases and intended mode per environment."
+                </p>
+            </div>
+            <a class="button primary" href="/policies/new" data-testid="new-policy">"New policy"</a>
+        </header>
+        <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
+            <label>
+                "Search"
+                <input
+                    type="search"
+                    data-testid="policy-search"
+                    placeholder="name, title or description"
+                    prop:value=move || q.get()
+                    on:input=move |ev| q.set(event_target_value(&ev))
+                />
+            </label>
+            <FilterSelect label="Engine" value=engine options=Engine::ALL.iter().map(|e| (e.as_str().to_owned(), e.label().to_owned())).collect() testid="filter-engine" />
+            <FilterSelect label="Category" value=category options=CATEGORIES.iter().map(|c| (c.to_string(), c.to_string())).collect() testid="filter-category" />
+            <FilterSelect label="Framework" value=framework options=FRAMEWORKS.iter().map(|(id, name)| (id.to_string(), name.to_string())).collect() testid="filter-framework" />
+            <FilterSelect
+                label="Mode"
+                value=mode
+                options=Mode::ALL.iter().map(|m| (m.as_str().to_owned(), format!("{} somewhere", m.as_str()))).chain([("none".to_owned(), "not staged".to_owned())]).collect()
+                testid="filter-mode"
+            />
+        </form>
+        <Transition fallback=|| view! { <p class="muted" data-testid="loading">"Loading policies…"</p> }>
+            {move || Suspend::new(async move {
+                match policies.await {
+                    Err(err) => load_error(err),
+                    Ok(list) if list.is_empty() && filtered() => view! {
+                        <section class="empty-state" data-testid="no-matches">
+                            <p>"No policy matches these filters. Clear the search or a filter to see more."</p>
+                        </section>
+                    }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <section class="empty-state" data-testid="no-policies">
+                            <p>"No policies yet. Adopt one from the library, paste the YAML of a policy you already run, or start from a blank template."</p>
+                            <p><a class="button primary" href="/policies/new">"New policy"</a>" "<a class="button" href="/library">"Browse the library"</a></p>
+                        </section>
+                    }.into_any(),
+                    Ok(list) => view! { <PolicyTable list /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn FilterSelect(
+    label: &'static str,
+    value: RwSignal<String>,
+    options: Vec<(String, String)>,
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <select
+                data-testid=testid
+                prop:value=move || value.get()
+                on:change=move |ev| value.set(event_target_value(&ev))
+            >
+                <option value="">"Any"</option>
+                {options
+                    .into_iter()
+                    .map(|(id, name)| view! { <option value=id>{name}</option> })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+}
+
+#[component]
+fn PolicyTable(list: Vec<PolicySummary>) -> impl IntoView {
+    view! {
+        <table class="table data-table" data-testid="policy-list">
+            <thead>
+                <tr>
+                    <th scope="col">"Policy"</th>
+                    <th scope="col">"Engine"</th>
+                    <th scope="col">"Category"</th>
+                    <th scope="col">"Version"</th>
+                    <th scope="col">"Tests"</th>
+                    <th scope="col">"Modes"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {list
+                    .into_iter()
+                    .map(|p| {
+                        let href = format!("/policies/{}", p.id);
+                        let badge = run_badge(&p);
+                        let modes = p
+                            .modes
+                            .iter()
+                            .filter_map(|m| m.mode.map(|mode| format!("{} {}", m.environment, mode.as_str())))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        view! {
+                            <tr data-testid="policy-row">
+                                <td>
+                                    <a href=href>{p.title.clone()}</a>
+                                    <div class="muted mono">{p.name.clone()}</div>
+                                </td>
+                                <td>{p.engine.label()}</td>
+                                <td>{p.category.clone()}</td>
+                                <td>{format!("v{}", p.current_version)}</td>
+                                <td>{badge}</td>
+                                <td>{if modes.is_empty() { "not staged".to_owned() } else { modes }}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}

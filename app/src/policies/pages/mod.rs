@@ -1,0 +1,43 @@
+//! The pages of the policies domain: the list, a new policy and the library, and one policy's
+//! workspace with its tabs (overview, edit, tests, history, staging), one file each.
+//!
+//! Every page reads through a server function inside a `Transition`, so loading, error and empty
+//! states are explicit. The editor is a plain textarea with a line-number gutter that follows its
+//! scrolling; problems from the engine are listed and marked in the gutter, and choosing one puts
+//! the caret at its line and column. Ctrl/Cmd+S saves.
+
+mod create;
+mod edit;
+mod history;
+mod list;
+mod staging_tab;
+mod tests_tab;
+mod workspace;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::error::AppError;
+use crate::policies::diff::DiffOp;
+use crate::policies::{
+    check_policy, create_policy, diff_versions, get_policy, get_test_run, list_library,
+    list_policies, run_tests, save_version, CaseStatus, Content, Engine, Expect, LibraryEntry,
+    Mode, NewPolicy, Part, PolicyDetail, PolicyFilter, PolicySummary, Problem, SaveOutcome,
+    TestCase, TestRun, VersionDiff, CATEGORIES, ENVIRONMENTS, FRAMEWORKS,
+};
+use crate::rollouts::{check_drift, Drift};
+use crate::staging::{get_staging, set_mode, Staging};
+use crate::time::format_time;
+use crate::ui::{load_error, PageHeader};
+
+pub use self::create::{LibraryPage, NewPolicyPage};
+use self::edit::{EditTab, ProblemList, SaveBar};
+use self::history::HistoryTab;
+use self::list::run_badge;
+pub use self::list::PoliciesPage;
+use self::staging_tab::StagingTab;
+use self::tests_tab::TestsTab;
+pub use self::workspace::PolicyPage;
+use self::workspace::{Draft, Saving};

@@ -1,0 +1,166 @@
+//! The Tests tab: the policy's test cases and the results of running them.
+
+use super::*;
+
+#[component]
+pub(super) fn TestsTab(
+    detail: PolicyDetail,
+    draft: Draft,
+    saving: Saving,
+    save: Callback<()>,
+) -> impl IntoView {
+    let policy_id = detail.policy.id.clone();
+    let number = detail.policy.current_version;
+    let stored = Resource::new(
+        {
+            let id = policy_id.clone();
+            move || id.clone()
+        },
+        move |id| get_test_run(id, number),
+    );
+    let fresh = RwSignal::new(None::<Result<TestRun, AppError>>);
+    let running = RwSignal::new(false);
+    let run = move |_| {
+        running.set(true);
+        let id = policy_id.clone();
+        spawn_local(async move {
+            let result = run_tests(id, number).await;
+            fresh.set(Some(result));
+            running.set(false);
+        });
+    };
+    // A new case being written.
+    let name = RwSignal::new(String::new());
+    let yaml = RwSignal::new(String::new());
+    let expect = RwSignal::new("deny".to_owned());
+    let message = RwSignal::new(String::new());
+    let add = move |_| {
+        let case = TestCase {
+            name: name.get_untracked().trim().to_owned(),
+            yaml: yaml.get_untracked(),
+            expect: Expect::parse(&expect.get_untracked()).unwrap_or(Expect::Deny),
+            message: Some(message.get_untracked()).filter(|m| !m.trim().is_empty()),
+        };
+        draft.tests.update(|tests| tests.push(case));
+        name.set(String::new());
+        yaml.set(String::new());
+        message.set(String::new());
+    };
+    let test_problems = Memo::new(move |_| {
+        saving
+            .problems
+            .get()
+            .into_iter()
+            .filter(|p| matches!(p.part, Part::Test(_)))
+            .collect::<Vec<_>>()
+    });
+
+    view! {
+        <section class="panel" aria-labelledby="run-heading">
+            <div class="panel-header">
+                <h2 id="run-heading">{format!("Results for version {number}")}</h2>
+                <button type="button" class="button primary" data-testid="run-tests" disabled=move || running.get() on:click=run>
+                    {move || if running.get() { "Running…" } else { "Run tests" }}
+                </button>
+            </div>
+            {move || match fresh.get() {
+                Some(Ok(run)) => view! { <RunResults run /> }.into_any(),
+                Some(Err(err)) => load_error(err),
+                None => view! {
+                    <Transition fallback=|| view! { <p class="muted">"Reading the last run…"</p> }>
+                        {move || Suspend::new(async move {
+                            match stored.await {
+                                Ok(Some(run)) => view! { <RunResults run /> }.into_any(),
+                                Ok(None) => view! { <p class="muted" data-testid="never-run">"This version has not been tested yet. Run its cases to see each one's result and the engine's message."</p> }.into_any(),
+                                Err(err) => load_error(err),
+                            }
+                        })}
+                    </Transition>
+                }.into_any(),
+            }}
+        </section>
+        <section class="panel" aria-labelledby="cases-heading">
+            <h2 id="cases-heading">"Test cases"</h2>
+            <p class="muted">"Cases belong to a version: changes here are saved as a new version, then run."</p>
+            <ProblemList problems=test_problems.into() on_pick=Callback::new(|_| ()) />
+            <ol class="cases" data-testid="cases">
+                {move || draft.tests.get().into_iter().enumerate().map(|(index, case)| view! {
+                    <li class="case" data-testid="case">
+                        <div class="case-head">
+                            <strong>{case.name.clone()}</strong>
+                            <span class="badge">{format!("expects {}", case.expect.as_str())}</span>
+                            {case.message.clone().map(|m| view! { <span class="muted mono">{format!("/{m}/")}</span> })}
+                            <button type="button" class="button small" aria-label=format!("Remove case {}", case.name) on:click=move |_| draft.tests.update(|t| { if index < t.len() { t.remove(index); } })>"Remove"</button>
+                        </div>
+                        <details><summary>"YAML"</summary><pre class="code">{case.yaml.clone()}</pre></details>
+                    </li>
+                }).collect_view()}
+            </ol>
+            <fieldset class="new-case">
+                <legend>"Add a case"</legend>
+                <label>"Name"<input type="text" data-testid="case-name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) /></label>
+                <label>
+                    "Object, or an AdmissionReview for UPDATE and DELETE (YAML)"
+                    <textarea class="code" rows="8" spellcheck="false" data-testid="case-yaml" prop:value=move || yaml.get() on:input=move |ev| yaml.set(event_target_value(&ev))></textarea>
+                </label>
+                <label>
+                    "…or upload a file"
+                    <input type="file" accept=".yaml,.yml,.json" data-testid="case-file" on:change=move |ev| crate::layout::read_file_into(ev, yaml) />
+                </label>
+                <label>
+                    "Expected"
+                    <select data-testid="case-expect" prop:value=move || expect.get() on:change=move |ev| expect.set(event_target_value(&ev))>
+                        {Expect::ALL.iter().map(|e| view! { <option value=e.as_str()>{e.as_str()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Message pattern (optional regular expression)"<input type="text" data-testid="case-message" prop:value=move || message.get() on:input=move |ev| message.set(event_target_value(&ev)) /></label>
+                <button type="button" class="button" data-testid="add-case" disabled=move || name.get().trim().is_empty() || yaml.get().trim().is_empty() on:click=add>"Add case"</button>
+            </fieldset>
+            <SaveBar draft saving save />
+        </section>
+    }
+}
+
+#[component]
+fn RunResults(run: TestRun) -> impl IntoView {
+    let summary = format!(
+        "{} passed, {} failed{} · {:.1} ms · run by {} at {}",
+        run.summary.passed,
+        run.summary.failed,
+        if run.summary.skipped > 0 {
+            format!(", {} skipped", run.summary.skipped)
+        } else {
+            String::new()
+        },
+        run.summary.duration_us as f64 / 1000.0,
+        run.run_by_name,
+        format_time(run.summary.run_ms)
+    );
+    let failed = run.summary.failed > 0;
+    view! {
+        <p data-testid="run-summary" class:bad=failed>{summary}</p>
+        {run.error.clone().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        <table class="table results" data-testid="run-results">
+            <thead><tr><th scope="col">"Case"</th><th scope="col">"Result"</th><th scope="col">"Expected"</th><th scope="col">"Engine"</th><th scope="col">"Message"</th></tr></thead>
+            <tbody>
+                {run.results.into_iter().map(|r| {
+                    let (label, class) = match r.status {
+                        CaseStatus::Passed => ("pass", "good"),
+                        CaseStatus::Failed => ("FAIL", "bad"),
+                        CaseStatus::Skipped => ("skipped", "muted"),
+                    };
+                    let message = if r.messages.is_empty() { r.reason.clone() } else if r.reason.is_empty() { r.messages.join("; ") } else { format!("{} — {}", r.reason, r.messages.join("; ")) };
+                    view! {
+                        <tr data-testid="case-result" data-status=label>
+                            <td>{r.name.clone()}</td>
+                            <td><span class=format!("badge {class}")>{label}</span></td>
+                            <td>{r.expected.as_str()}</td>
+                            <td>{r.actual.clone().unwrap_or_else(|| "—".into())}</td>
+                            <td class="message">{message}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}

@@ -1,0 +1,128 @@
+//! The controls: approve or reject, pause, resume, abort, roll back, remove.
+
+use super::*;
+
+/// Approve or reject, pause, resume, abort, roll back, remove: whatever the state allows.
+#[component]
+pub(super) fn Controls(
+    id: Memo<String>,
+    state: Memo<Option<RolloutState>>,
+    refresh: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let comment = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+
+    let decide = Action::new(move |approve: &bool| {
+        let approve = *approve;
+        let id = id.get_untracked();
+        let text = comment.get_untracked();
+        async move {
+            match decide_rollout(id, approve, text).await {
+                Ok(_) => {
+                    error.set(None);
+                    comment.set(String::new());
+                    refresh();
+                }
+                Err(err) => error.set(Some(err.to_string())),
+            }
+        }
+    });
+    let operate = Action::new(move |operation: &Operation| {
+        let operation = *operation;
+        let id = id.get_untracked();
+        let navigate = navigate.clone();
+        async move {
+            match operate_rollout(id.clone(), operation).await {
+                // Rollback and removal are new rollouts: follow them.
+                Ok(rollout) if rollout.summary.id != id => {
+                    error.set(None);
+                    navigate(
+                        &format!("/rollouts/{}", rollout.summary.id),
+                        Default::default(),
+                    );
+                }
+                Ok(_) => {
+                    error.set(None);
+                    refresh();
+                }
+                Err(err) => error.set(Some(err.to_string())),
+            }
+        }
+    });
+    let deciding = decide.pending();
+    let operating = operate.pending();
+    let busy = move || deciding.get() || operating.get();
+    let is = move |wanted: &'static [RolloutState]| {
+        move || state.get().is_some_and(|s| wanted.contains(&s))
+    };
+    let finished = is(&[
+        RolloutState::Rejected,
+        RolloutState::Aborted,
+        RolloutState::RolledBack,
+    ]);
+    let button = move |label: &'static str, class: &'static str, operation: Operation| {
+        view! {
+            <button
+                type="button"
+                class=class
+                disabled=busy
+                on:click=move |_| {
+                    operate.dispatch(operation);
+                }
+            >
+                {label}
+            </button>
+        }
+    };
+
+    view! {
+        <Show when=move || state.get().is_some()>
+            <section class="panel controls" aria-labelledby="controls-heading" data-testid="rollout-controls">
+                <h2 id="controls-heading">"Actions"</h2>
+                <Show when=is(&[RolloutState::PendingApproval])>
+                    <label>
+                        "Comment"
+                        <textarea
+                            name="comment"
+                            rows="3"
+                            data-testid="decision-comment"
+                            placeholder="what you checked, or why not"
+                            prop:value=move || comment.get()
+                            on:input=move |ev| comment.set(event_target_value(&ev))
+                        ></textarea>
+                    </label>
+                    <div class="actions">
+                        <button type="button" class="button primary" disabled=busy on:click=move |_| { decide.dispatch(true); }>
+                            "Approve"
+                        </button>
+                        <button type="button" class="button danger" disabled=busy on:click=move |_| { decide.dispatch(false); }>
+                            "Reject"
+                        </button>
+                    </div>
+                </Show>
+                <div class="actions">
+                    <Show when=is(&[RolloutState::Applying])>
+                        {button("Pause", "button", Operation::Pause)}
+                    </Show>
+                    <Show when=is(&[RolloutState::Paused])>
+                        {button("Resume", "button primary", Operation::Resume)}
+                    </Show>
+                    <Show when=is(&[RolloutState::PendingApproval, RolloutState::Applying, RolloutState::Paused])>
+                        {button("Abort", "button danger", Operation::Abort)}
+                    </Show>
+                    <Show when=is(&[RolloutState::Applied, RolloutState::Failed])>
+                        {button("Roll back", "button", Operation::Rollback)}
+                        {button("Remove policy", "button danger", Operation::Remove)}
+                    </Show>
+                </div>
+                <Show when=finished>
+                    <p class="muted">"This rollout is over; nothing more can be done to it."</p>
+                </Show>
+                {move || error.get().map(|text| view! {
+                    <p class="error" role="alert" data-testid="rollout-error">{text}</p>
+                })}
+            </section>
+        </Show>
+    }
+}

@@ -1,0 +1,250 @@
+//! `/rollouts`: every rollout, and the form that proposes one.
+
+use super::*;
+
+#[component]
+pub fn RolloutsPage() -> impl IntoView {
+    let rollouts = Resource::new(|| (), |_| list_rollouts(None));
+
+    view! {
+        <Title text=ROLLOUTS.title />
+        <PageHeader title=ROLLOUTS.title purpose=ROLLOUTS.purpose />
+        <ProposeForm />
+        <section class="panel" aria-labelledby="rollouts-heading">
+            <div class="panel-header">
+                <h2 id="rollouts-heading">"All rollouts"</h2>
+                <button type="button" class="button" on:click=move |_| rollouts.refetch()>
+                    "Refresh"
+                </button>
+            </div>
+            <Transition fallback=|| view! { <p class="muted" data-testid="loading">"Loading rollouts…"</p> }>
+                {move || Suspend::new(async move {
+                    match rollouts.await {
+                        Ok(list) if list.is_empty() => {
+                            view! { <EmptyState message=ROLLOUTS.empty /> }.into_any()
+                        }
+                        Ok(list) => view! { <RolloutTable list /> }.into_any(),
+                        Err(err) => load_error(err),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn RolloutTable(list: Vec<RolloutSummary>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="rollouts-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Policy"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col">"Mode"</th>
+                        <th scope="col">"Kind"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Progress"</th>
+                        <th scope="col">"Proposed by"</th>
+                        <th scope="col">"Created"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {list
+                        .into_iter()
+                        .map(|r| {
+                            let href = format!("/rollouts/{}", r.id);
+                            let state = r.state.as_str();
+                            view! {
+                                <tr data-testid="rollout-row" data-id=r.id.clone()>
+                                    <th scope="row"><a href=href>{r.policy_name.clone()}</a></th>
+                                    <td>{version_label(r.version)}</td>
+                                    <td>{r.mode.as_str()}</td>
+                                    <td>{r.kind.as_str()}</td>
+                                    <td>
+                                        <span class=format!("badge {}", rollout_tone(r.state)) data-state=state>
+                                            {state}
+                                        </span>
+                                    </td>
+                                    <td>{format!("{}/{}", r.applied, r.steps)}</td>
+                                    <td>{r.proposer_name.clone()}</td>
+                                    <td>{format_time(r.created_ms)}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn ProposeForm() -> impl IntoView {
+    let policies = Resource::new(|| (), |_| list_policies(PolicyFilter::default()));
+    let policy = RwSignal::new(String::new());
+    let version = RwSignal::new(String::new());
+    let mode = RwSignal::new(Mode::Audit.as_str().to_owned());
+    let namespaces = RwSignal::new(String::new());
+    let note = RwSignal::new(String::new());
+    let waves = RwSignal::new(DEFAULT_WAVES.to_owned());
+    let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+
+    let propose = Action::new(move |_: &()| {
+        let navigate = navigate.clone();
+        let input = proposal(
+            &policy.get_untracked(),
+            &version.get_untracked(),
+            &mode.get_untracked(),
+            &namespaces.get_untracked(),
+            &note.get_untracked(),
+            &waves.get_untracked(),
+        );
+        async move {
+            let input = match input {
+                Ok(input) => input,
+                Err(text) => {
+                    error.set(Some(text));
+                    return;
+                }
+            };
+            match propose_rollout(input).await {
+                Ok(rollout) => {
+                    error.set(None);
+                    navigate(
+                        &format!("/rollouts/{}", rollout.summary.id),
+                        Default::default(),
+                    );
+                }
+                Err(err) => error.set(Some(err.to_string())),
+            }
+        }
+    });
+    let pending = propose.pending();
+
+    view! {
+        <section class="panel" aria-labelledby="propose-heading">
+            <h2 id="propose-heading">"Propose a rollout"</h2>
+            <form
+                class="form"
+                data-testid="propose-rollout"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    propose.dispatch(());
+                }
+            >
+                <div class="row">
+                    <Transition fallback=|| view! { <p class="muted">"Loading policies…"</p> }>
+                        {move || Suspend::new(async move {
+                            match policies.await {
+                                Ok(list) if list.is_empty() => view! {
+                                    <p class="muted" data-testid="no-policies">
+                                        "No policies yet: "<a href="/policies/new">"create one"</a>" to roll it out."
+                                    </p>
+                                }.into_any(),
+                                Ok(list) => view! {
+                                    <label>
+                                        "Policy"
+                                        <select
+                                            name="policy"
+                                            required
+                                            data-testid="propose-policy"
+                                            prop:value=move || policy.get()
+                                            on:change=move |ev| policy.set(event_target_value(&ev))
+                                        >
+                                            <option value="">"Choose a policy"</option>
+                                            {list
+                                                .into_iter()
+                                                .map(|p| view! { <option value=p.id.clone()>{p.name.clone()}</option> })
+                                                .collect_view()}
+                                        </select>
+                                    </label>
+                                }.into_any(),
+                                Err(err) => load_error(err),
+                            }
+                        })}
+                    </Transition>
+                    <label>
+                        "Version"
+                        <input
+                            type="number"
+                            name="version"
+                            min="1"
+                            step="1"
+                            placeholder="current"
+                            data-testid="propose-version"
+                            prop:value=move || version.get()
+                            on:input=move |ev| version.set(event_target_value(&ev))
+                        />
+                    </label>
+                    <label>
+                        "Mode"
+                        <select
+                            name="mode"
+                            data-testid="propose-mode"
+                            prop:value=move || mode.get()
+                            on:change=move |ev| mode.set(event_target_value(&ev))
+                        >
+                            {Mode::ALL
+                                .iter()
+                                .map(|m| view! { <option value=m.as_str()>{m.as_str()}</option> })
+                                .collect_view()}
+                        </select>
+                    </label>
+                </div>
+                <label>
+                    "Namespaces"
+                    <input
+                        type="text"
+                        name="namespaces"
+                        placeholder="payments, web"
+                        data-testid="propose-namespaces"
+                        prop:value=move || namespaces.get()
+                        on:input=move |ev| namespaces.set(event_target_value(&ev))
+                    />
+                    <span class="muted small">
+                        "Comma separated. Only Pod Security policies use them: these namespaces get the labels."
+                    </span>
+                </label>
+                <label>
+                    "Note"
+                    <input
+                        type="text"
+                        name="note"
+                        placeholder="why, and what to watch"
+                        data-testid="propose-note"
+                        prop:value=move || note.get()
+                        on:input=move |ev| note.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "Waves"
+                    <textarea
+                        name="waves"
+                        class="code"
+                        rows="4"
+                        spellcheck="false"
+                        data-testid="propose-waves"
+                        prop:value=move || waves.get()
+                        on:input=move |ev| waves.set(event_target_value(&ev))
+                    >
+                        {DEFAULT_WAVES}
+                    </textarea>
+                    <span class="muted small">
+                        "One wave per line, in order: name: key=value, key=value; approvals=N; soak=SECONDS; threshold=N. "
+                        "environment=… takes the clusters of an environment, any other key a cluster label, and no pairs every cluster. "
+                        "Everything after the first ; is optional (one approval, no soak, no threshold). "
+                        "Approvals come from people other than the proposer."
+                    </span>
+                </label>
+                <button type="submit" class="button primary" disabled=move || pending.get()>
+                    "Propose rollout"
+                </button>
+                {move || error.get().map(|text| view! {
+                    <p class="error" role="alert" data-testid="propose-error">{text}</p>
+                })}
+            </form>
+        </section>
+    }
+}

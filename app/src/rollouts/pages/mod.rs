@@ -1,0 +1,54 @@
+//! The rollout pages: `/rollouts` (the list and the form that proposes one) and `/rollouts/:id`
+//! (summary, review, controls, and the waves, decisions and per-cluster steps), one file each.
+//!
+//! A rollout that is still moving is fetched again every two seconds in the browser, inside a
+//! `Transition`, so its progress shows without reloading and without flashing. The controls sit
+//! outside that `Transition` and follow only the rollout's state, so a comment being typed keeps
+//! its focus while the tables refresh; they appear once the page is interactive.
+
+mod controls;
+mod detail;
+mod form;
+mod labels;
+mod list;
+mod progress;
+mod review;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::policies::{get_test_run, list_policies, CaseStatus, Mode, PolicyFilter, TestRun};
+use crate::rollouts::{
+    decide_rollout, get_rollout, list_rollouts, operate_rollout, propose_rollout, Decision,
+    NewRollout, NewWave, Operation, Rollout, RolloutKind, RolloutState, RolloutSummary, Selector,
+    Step, StepState, Wave, WaveState,
+};
+use crate::sections::ROLLOUTS;
+use crate::staging::{get_staging, Staging};
+use crate::time::format_time;
+use crate::ui::{load_error, EmptyState, PageHeader};
+
+use self::controls::Controls;
+pub use self::detail::RolloutPage;
+pub use self::form::parse_waves;
+use self::form::proposal;
+use self::labels::{
+    rollout_tone, soak_label, step_tone, threshold_label, version_label, wave_name, wave_tone,
+};
+pub use self::list::RolloutsPage;
+use self::progress::RolloutProgress;
+use self::review::Review;
+
+/// What the waves field holds at first: one wave per environment, each behind one approval.
+pub const DEFAULT_WAVES: &str =
+    "dev: environment=dev; approvals=1\nprod: environment=prod; approvals=1";
+
+/// How often a rollout that is still moving is fetched again.
+#[cfg(feature = "hydrate")]
+const POLL: std::time::Duration = std::time::Duration::from_secs(2);

@@ -1,0 +1,238 @@
+//! What an approver reviews: the version's test run and the exact manifests that will be applied.
+
+use super::*;
+
+/// What the review panel shows of an `apply` rollout: the stored test run of its version and the
+/// staging view of its policy (the rendered manifests of the policy's current version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ReviewData {
+    pub(super) summary: RolloutSummary,
+    pub(super) tests: Result<Option<TestRun>, AppError>,
+    pub(super) staging: Result<Staging, AppError>,
+    pub(super) evidence: Result<crate::violations::Evidence, AppError>,
+}
+
+/// What an approver needs to decide, loaded once per rollout (outside the refetching
+/// `Transition`, so it does not reload every two seconds). Only `apply` rollouts get it: rollbacks
+/// and removals put back or take off what was reviewed before, and the summary says which.
+#[component]
+pub(super) fn Review(id: Memo<String>) -> impl IntoView {
+    let review = Resource::new(
+        move || id.get(),
+        |id| async move {
+            let summary = get_rollout(id).await?.summary;
+            if summary.kind != RolloutKind::Apply {
+                return Ok(None);
+            }
+            let tests = get_test_run(summary.policy_id.clone(), summary.version).await;
+            let staging = get_staging(summary.policy_id.clone()).await;
+            let evidence = crate::violations::rollout_evidence(summary.id.clone(), 7).await;
+            Ok::<_, AppError>(Some(ReviewData {
+                summary,
+                tests,
+                staging,
+                evidence,
+            }))
+        },
+    );
+
+    view! {
+        <Suspense fallback=|| view! { <p class="muted" data-testid="review-loading">"Loading the review…"</p> }>
+            {move || Suspend::new(async move {
+                match review.await {
+                    Ok(Some(data)) => view! { <ReviewPanel data /> }.into_any(),
+                    // Not an apply; or the rollout did not load, which the summary reports.
+                    Ok(None) | Err(_) => ().into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// `3 passed, 0 failed`, with skipped cases only when there are any.
+fn run_counts(run: &TestRun) -> String {
+    let s = &run.summary;
+    let skipped = if s.skipped > 0 {
+        format!(", {} skipped", s.skipped)
+    } else {
+        String::new()
+    };
+    format!("{} passed, {} failed{skipped}", s.passed, s.failed)
+}
+
+#[component]
+fn ReviewPanel(data: ReviewData) -> impl IntoView {
+    let ReviewData {
+        summary: s,
+        tests,
+        staging,
+        evidence,
+    } = data;
+    let evidence_view = match evidence {
+        Ok(e) => {
+            let tone = if e.clean() { "good" } else { "bad" };
+            let workloads = (!e.workloads.is_empty()).then(|| {
+                view! {
+                    <ul class="review-workloads" data-testid="review-workloads">
+                        {e.workloads.iter().map(|v| view! {
+                            <li>
+                                {format!("{} · {} {}/{} · {} ×{}", v.cluster_name, v.resource, v.namespace, v.name, v.action.as_str(), v.count)}
+                                <span class="muted">{format!(" {}", v.message)}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }
+            });
+            view! {
+                <p class=format!("review-evidence {tone}") data-testid="review-evidence">{e.summary()}</p>
+                {workloads}
+                <p class="muted small">
+                    <a href=format!("/violations?policy={}&days={}", e.policy_id, e.days)>"All of this policy's violations"</a>
+                </p>
+            }
+            .into_any()
+        }
+        Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+    };
+    let version = s.version;
+    let mode = s.mode;
+
+    let tests_view = match tests {
+        Ok(None) => view! {
+            <p class="review-tests missing" data-testid="review-tests">
+                {format!("No test run stored for version {version}.")}
+            </p>
+            <p class="muted small">"Run the policy's tests on its page before approving."</p>
+        }
+        .into_any(),
+        Ok(Some(run)) => {
+            let tone = if run.summary.failed > 0 || run.error.is_some() {
+                "bad"
+            } else {
+                "good"
+            };
+            let error = run.error.clone().map(|text| {
+                view! { <p class="error">{format!("The cases could not run: {text}")}</p> }
+            });
+            let failures = run
+                .results
+                .iter()
+                .filter(|r| r.status == CaseStatus::Failed)
+                .map(|r| {
+                    view! { <li><strong>{r.name.clone()}</strong>": "{r.reason.clone()}</li> }
+                })
+                .collect::<Vec<_>>();
+            let failures = (!failures.is_empty())
+                .then(|| view! { <ul class="review-failures" data-testid="review-failures">{failures}</ul> });
+            view! {
+                <p class=format!("review-tests {tone}") data-testid="review-tests">{run_counts(&run)}</p>
+                <p class="muted small">
+                    {format!(
+                        "Version {}, run by {} at {}.",
+                        run.summary.version,
+                        run.run_by_name,
+                        format_time(run.summary.run_ms),
+                    )}
+                </p>
+                {error}
+                {failures}
+            }
+            .into_any()
+        }
+        Err(err) => view! {
+            <p class="error" role="alert" data-testid="review-tests-error">{err.to_string()}</p>
+        }
+        .into_any(),
+    };
+
+    let manifests_view = match staging {
+        Err(err) => view! {
+            <p class="error" role="alert" data-testid="review-manifests-error">{err.to_string()}</p>
+        }
+        .into_any(),
+        Ok(staging) => {
+            let other = (staging.version != version).then(|| {
+                view! {
+                    <p class="notice" data-testid="review-version-note">
+                        {format!(
+                            "These are the manifests of the current version {}; this rollout applies version {version}.",
+                            staging.version,
+                        )}
+                    </p>
+                }
+            });
+            let rendered = staging
+                .manifests
+                .into_iter()
+                .find(|m| m.mode == mode)
+                .map(|m| m.yaml);
+            let body = match rendered {
+                Some(Ok(yaml)) => view! {
+                    <details class="review-manifests">
+                        <summary>
+                            {format!("Manifests in {} mode (version {})", mode.as_str(), staging.version)}
+                        </summary>
+                        <pre class="code manifests" data-testid="review-manifests">{yaml}</pre>
+                    </details>
+                }
+                .into_any(),
+                Some(Err(why)) => view! {
+                    <p class="error" data-testid="review-manifests-error">
+                        {format!("The {} manifests cannot be rendered: {why}", mode.as_str())}
+                    </p>
+                }
+                .into_any(),
+                None => view! {
+                    <p class="muted" data-testid="review-manifests-error">
+                        {format!("No manifests are rendered for {} mode.", mode.as_str())}
+                    </p>
+                }
+                .into_any(),
+            };
+            view! { {other} {body} }.into_any()
+        }
+    };
+
+    view! {
+        <section class="panel review" aria-labelledby="review-heading" data-testid="rollout-review">
+            <h2 id="review-heading">"Review"</h2>
+            <h3>{format!("Tests of version {version}")}</h3>
+            {tests_view}
+            <h3>{format!("What the clusters receive in {} mode", mode.as_str())}</h3>
+            {manifests_view}
+            <h3>"Violations on these clusters (last 7 days)"</h3>
+            {evidence_view}
+            <p>
+                "Source, test cases and history: "
+                <a href=format!("/policies/{}", s.policy_id) data-testid="review-policy">{s.policy_name.clone()}</a>
+            </p>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_run_reads_as_counts_with_skipped_only_when_some_were() {
+        let mut run = TestRun {
+            id: "r1".into(),
+            summary: crate::policies::RunSummary {
+                version: 2,
+                run_ms: 0,
+                passed: 3,
+                failed: 0,
+                skipped: 0,
+                duration_us: 10,
+            },
+            run_by_name: "author".into(),
+            error: None,
+            results: Vec::new(),
+        };
+        assert_eq!(run_counts(&run), "3 passed, 0 failed");
+        run.summary.failed = 1;
+        run.summary.skipped = 2;
+        assert_eq!(run_counts(&run), "3 passed, 1 failed, 2 skipped");
+    }
+}
