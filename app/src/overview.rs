@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::sections::{CLUSTERS, POLICIES, VIOLATIONS};
-use crate::ui::PageHeader;
+use crate::ui::{load_error, Loading, PageHeader};
 
 /// The installation's own state, read live from the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ pub fn OverviewPage() -> impl IntoView {
     view! {
         <Title text="Overview" />
         <PageHeader title="Overview" purpose="Posture across every cluster: policies and the modes they run in, rollouts in flight, and the violations clusters report back." />
-        <Suspense fallback=|| view! { <p class="muted">"Counting…"</p> }>
+        <Suspense fallback=|| view! { <Loading text="Counting…" /> }>
             {move || Suspend::new(async move {
                 let c = counts.await.unwrap_or_default();
                 let policies = if c.policies == 0 {
@@ -138,11 +138,11 @@ pub fn OverviewPage() -> impl IntoView {
                     "Refresh"
                 </button>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Reading status…"</p> }>
+            <Transition fallback=|| view! { <Loading text="Reading status…" /> }>
                 {move || Suspend::new(async move {
                     match status.await {
                         Ok(status) => view! { <SystemStatusList status /> }.into_any(),
-                        Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                        Err(err) => load_error(err),
                     }
                 })}
             </Transition>

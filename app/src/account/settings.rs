@@ -9,7 +9,7 @@ use super::{NewToken, SessionInfo, TokenInfo, TokenRequest};
 use crate::auth::Role;
 use crate::error::AppError;
 use crate::time::format_time;
-use crate::ui::PageHeader;
+use crate::ui::{load_error, Loading, PageHeader};
 
 /// Sign-in as configured, for admins to check (no secret).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,17 +155,17 @@ pub fn SettingsPage() -> impl IntoView {
                         <code class="secret" data-testid="new-token-secret">{created.secret}</code>
                     </div>
                 }.into_any(),
-                Some(Err(err)) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                Some(Err(err)) => load_error(err),
                 None => ().into_any(),
             }}
-            <Transition fallback=|| view! { <p class="muted">"Loading tokens…"</p> }>
+            <Transition fallback=|| view! { <Loading text="Loading tokens…" /> }>
                 {move || Suspend::new(async move {
                     match tokens.await {
                         Ok(list) if list.is_empty() => view! {
                             <div class="empty-state"><p>"No API tokens yet."</p></div>
                         }.into_any(),
                         Ok(list) => view! { <TokenTable list revoke /> }.into_any(),
-                        Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                        Err(err) => load_error(err),
                     }
                 })}
             </Transition>
@@ -174,14 +174,14 @@ pub fn SettingsPage() -> impl IntoView {
             <div class="panel-header">
                 <h2 id="sessions-heading">"Sessions"</h2>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading sessions…"</p> }>
+            <Transition fallback=|| view! { <Loading text="Loading sessions…" /> }>
                 {move || Suspend::new(async move {
                     match sessions.await {
                         Ok(list) if list.is_empty() => view! {
                             <div class="empty-state"><p>"No signed-in browser sessions (API tokens have none)."</p></div>
                         }.into_any(),
                         Ok(list) => view! { <SessionTable list end_session /> }.into_any(),
-                        Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                        Err(err) => load_error(err),
                     }
                 })}
             </Transition>

@@ -7,7 +7,7 @@ use super::{AuditEntry, AuditPage, AuditQuery};
 use crate::error::AppError;
 use crate::time::format_time;
 use crate::ui::url::query;
-use crate::ui::PageHeader;
+use crate::ui::{load_error, Loading, PageHeader};
 
 /// One page of the audit log (admins only).
 #[server(endpoint = "audit_entries")]
@@ -81,7 +81,7 @@ pub fn AuditLogPage() -> impl IntoView {
                 "Export CSV"
             </a>
         </form>
-        <Transition fallback=|| view! { <p class="muted">"Reading the audit log…"</p> }>
+        <Transition fallback=|| view! { <Loading text="Reading the audit log…" /> }>
             {move || Suspend::new(async move {
                 match entries.await {
                     Ok(page) => view! { <AuditTable page set_offset /> }.into_any(),
@@ -93,7 +93,7 @@ pub fn AuditLogPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                    Err(err) => load_error(err),
                 }
             })}
         </Transition>

@@ -7,6 +7,7 @@ use leptos_router::hooks::use_query_map;
 use super::{Principal, SignInOptions};
 use crate::error::AppError;
 use crate::ui::url::encode;
+use crate::ui::Loading;
 
 /// How people can sign in here. Public: the sign-in page needs it before anyone is signed in, and
 /// it says nothing but which buttons to show.
@@ -65,7 +66,7 @@ pub fn LoginPage() -> impl IntoView {
                         }
                     })
             }}
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <Suspense fallback=|| view! { <Loading text="Loading…" /> }>
                 {move || Suspend::new(async move {
                     let options = options.await.unwrap_or_default();
                     view! {

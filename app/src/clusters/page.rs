@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::AppError;
 use crate::sections::CLUSTERS;
-use crate::ui::{EmptyState, PageHeader};
+use crate::ui::{load_error, EmptyState, ErrorNote, Loading, PageHeader};
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
@@ -27,7 +27,7 @@ pub fn ClustersPage() -> impl IntoView {
                     "Refresh"
                 </button>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading clusters…"</p> }>
+            <Transition fallback=|| view! { <Loading text="Loading clusters…" /> }>
                 {move || Suspend::new(async move {
                     match clusters.await {
                         Ok(list) if list.is_empty() => {
@@ -35,7 +35,7 @@ pub fn ClustersPage() -> impl IntoView {
                         }
                         Ok(list) => view! { <ClusterTable list on_change=refresh /> }.into_any(),
                         Err(err) => {
-                            view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
+                            load_error(err)
                         }
                     }
                 })}
@@ -382,7 +382,7 @@ fn RegisterForm(on_registered: impl Fn() + Copy + Send + Sync + 'static) -> impl
                 </button>
                 {move || message.get().map(|m| match m {
                     Ok(text) => view! { <p class="success" role="status" data-testid="register-result">{text}</p> }.into_any(),
-                    Err(text) => view! { <p class="error" role="alert" data-testid="register-error">{text}</p> }.into_any(),
+                    Err(text) => view! { <ErrorNote text=text testid="register-error" /> }.into_any(),
                 })}
             </form>
         </section>

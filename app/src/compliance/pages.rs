@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::{compliance_frameworks, compliance_posture, Posture, WINDOW_DAYS};
-use crate::ui::PageHeader;
+use crate::ui::{load_error, Loading, PageHeader};
 
 #[component]
 pub fn CompliancePage() -> impl IntoView {
@@ -23,7 +23,7 @@ pub fn CompliancePage() -> impl IntoView {
     view! {
         <Title text="Compliance" />
         <PageHeader title="Compliance" purpose={format!("Each framework's controls, the policies that serve them, and where they stand on every cluster: enforced, audited and clean, with violations in the last {WINDOW_DAYS} days, or not covered.")} />
-        <Suspense fallback=|| view! { <p class="muted">"Scoring…"</p> }>
+        <Suspense fallback=|| view! { <Loading text="Scoring…" /> }>
             {move || Suspend::new(async move {
                 let current = framework.get_untracked();
                 match frameworks.await {
@@ -45,15 +45,15 @@ pub fn CompliancePage() -> impl IntoView {
                         </nav>
                     }
                     .into_any(),
-                    Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                    Err(err) => load_error(err),
                 }
             })}
         </Suspense>
-        <Suspense fallback=|| view! { <p class="muted">"Reading the posture…"</p> }>
+        <Suspense fallback=|| view! { <Loading text="Reading the posture…" /> }>
             {move || Suspend::new(async move {
                 match posture.await {
                     Ok(p) => view! { <PostureView posture=p /> }.into_any(),
-                    Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                    Err(err) => load_error(err),
                 }
             })}
         </Suspense>

@@ -15,7 +15,7 @@ use crate::auth::{Principal, Role};
 use crate::policies::{list_policies, PolicyFilter};
 use crate::sections::EXCEPTIONS;
 use crate::time::{days_from_civil, format_time};
-use crate::ui::{load_error, EmptyState, PageHeader};
+use crate::ui::{load_error, EmptyState, ErrorNote, Loading, PageHeader};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing the form
@@ -339,7 +339,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                 }
             >
                 <div class="row">
-                    <Transition fallback=|| view! { <p class="muted">"Loading policies…"</p> }>
+                    <Transition fallback=|| view! { <Loading text="Loading policies…" /> }>
                         {move || Suspend::new(async move {
                             match policies.await {
                                 Ok(list) => view! {
@@ -433,7 +433,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                     "Request exception"
                 </button>
                 {move || error.get().map(|text| view! {
-                    <p class="error" role="alert" data-testid="exception-error">{text}</p>
+                    <ErrorNote text=text testid="exception-error" />
                 })}
                 {move || done.get().map(|text| view! {
                     <p class="notice" role="status" data-testid="exception-done">{text}</p>

@@ -13,7 +13,7 @@ use super::{
 use crate::clusters::list_clusters;
 use crate::time::{format_date, format_time};
 use crate::ui::url::{encode, query};
-use crate::ui::PageHeader;
+use crate::ui::{load_error, Loading, PageHeader};
 
 const CHART_DAYS: i64 = 14;
 
@@ -148,7 +148,7 @@ pub fn ViolationsPage() -> impl IntoView {
             <button type="submit" class="button small">"Apply"</button>
             <a class="button small" href=export download="violations.csv" rel="external">"Export CSV"</a>
         </form>
-        <Suspense fallback=|| view! { <p class="muted">"Counting…"</p> }>
+        <Suspense fallback=|| view! { <Loading text="Counting…" /> }>
             {move || Suspend::new(async move {
                 match charts.await {
                     Ok(c) => view! {
@@ -158,15 +158,15 @@ pub fn ViolationsPage() -> impl IntoView {
                         </div>
                     }
                     .into_any(),
-                    Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                    Err(err) => load_error(err),
                 }
             })}
         </Suspense>
-        <Suspense fallback=|| view! { <p class="muted">"Reading violations…"</p> }>
+        <Suspense fallback=|| view! { <Loading text="Reading violations…" /> }>
             {move || Suspend::new(async move {
                 match page.await {
                     Ok(p) => view! { <ViolationTable page=p base=query_of(&filter.get_untracked(), &days.get_untracked()) /> }.into_any(),
-                    Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+                    Err(err) => load_error(err),
                 }
             })}
         </Suspense>

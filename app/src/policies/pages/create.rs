@@ -53,7 +53,7 @@ pub fn NewPolicyPage() -> impl IntoView {
         <div class="choices">
             <section class="panel" aria-labelledby="from-library">
                 <h2 id="from-library">"From the library"</h2>
-                <Transition fallback=|| view! { <p class="muted">"Loading the library…"</p> }>
+                <Transition fallback=|| view! { <Loading text="Loading the library…" /> }>
                     {move || Suspend::new(async move {
                         match entries.await {
                             Err(err) => load_error(err),

@@ -34,7 +34,7 @@ pub(super) fn StagingTab(id: String) -> impl IntoView {
             _ => ().into_any(),
         }}
         {move || checked.get().map(load_error)}
-        <Transition fallback=|| view! { <p class="muted">"Loading staging…"</p> }>
+        <Transition fallback=|| view! { <Loading text="Loading staging…" /> }>
             {move || Suspend::new(async move {
                 match staging.await {
                     Err(err) => load_error(err),

@@ -67,7 +67,7 @@ pub(super) fn TestsTab(
                 Some(Ok(run)) => view! { <RunResults run /> }.into_any(),
                 Some(Err(err)) => load_error(err),
                 None => view! {
-                    <Transition fallback=|| view! { <p class="muted">"Reading the last run…"</p> }>
+                    <Transition fallback=|| view! { <Loading text="Reading the last run…" /> }>
                         {move || Suspend::new(async move {
                             match stored.await {
                                 Ok(Some(run)) => view! { <RunResults run /> }.into_any(),

@@ -120,7 +120,7 @@ pub(super) fn Controls(
                     <p class="muted">"This rollout is over; nothing more can be done to it."</p>
                 </Show>
                 {move || error.get().map(|text| view! {
-                    <p class="error" role="alert" data-testid="rollout-error">{text}</p>
+                    <ErrorNote text=text testid="rollout-error" />
                 })}
             </section>
         </Show>

@@ -135,7 +135,7 @@ fn ProposeForm() -> impl IntoView {
                 }
             >
                 <div class="row">
-                    <Transition fallback=|| view! { <p class="muted">"Loading policies…"</p> }>
+                    <Transition fallback=|| view! { <Loading text="Loading policies…" /> }>
                         {move || Suspend::new(async move {
                             match policies.await {
                                 Ok(list) if list.is_empty() => view! {
@@ -242,7 +242,7 @@ fn ProposeForm() -> impl IntoView {
                     "Propose rollout"
                 </button>
                 {move || error.get().map(|text| view! {
-                    <p class="error" role="alert" data-testid="propose-error">{text}</p>
+                    <ErrorNote text=text testid="propose-error" />
                 })}
             </form>
         </section>

@@ -92,7 +92,7 @@ fn ReviewPanel(data: ReviewData) -> impl IntoView {
             }
             .into_any()
         }
-        Err(err) => view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any(),
+        Err(err) => load_error(err),
     };
     let version = s.version;
     let mode = s.mode;
