@@ -9,7 +9,7 @@ use super::{NewToken, SessionInfo, TokenInfo, TokenRequest};
 use crate::auth::Role;
 use crate::error::AppError;
 use crate::time::format_time;
-use crate::ui::{load_error, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, Loading, PageHeader};
 
 /// Sign-in as configured, for admins to check (no secret).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,19 +198,7 @@ pub fn SettingsPage() -> impl IntoView {
 #[component]
 fn TokenTable(list: Vec<TokenInfo>, revoke: ServerAction<RevokeMyToken>) -> impl IntoView {
     view! {
-        <table class="data-table tokens-table">
-            <thead>
-                <tr>
-                    <th scope="col">"Name"</th>
-                    <th scope="col">"Role"</th>
-                    <th scope="col">"User"</th>
-                    <th scope="col">"Created"</th>
-                    <th scope="col">"Expires"</th>
-                    <th scope="col">"Last used"</th>
-                    <th scope="col">"State"</th>
-                </tr>
-            </thead>
-            <tbody>
+        <DataTable columns=&["Name", "Role", "User", "Created", "Expires", "Last used", "State"] class="tokens-table">
                 {list.into_iter().map(|t| {
                     let id = t.id.clone();
                     view! {
@@ -235,8 +223,7 @@ fn TokenTable(list: Vec<TokenInfo>, revoke: ServerAction<RevokeMyToken>) -> impl
                         </tr>
                     }
                 }).collect_view()}
-            </tbody>
-        </table>
+            </DataTable>
     }
 }
 
@@ -298,17 +285,14 @@ fn SignInPanel() -> impl IntoView {
                             <dt>"Session timeouts"</dt>
                             <dd>{format!("{} minutes idle, {} hours at most", s.idle_minutes, s.absolute_hours)}</dd>
                         </dl>
-                        <table class="data-table role-mapping">
-                            <thead><tr><th scope="col">"Role"</th><th scope="col">"Groups"</th></tr></thead>
-                            <tbody>
+                        <DataTable columns=&["Role", "Groups"] class="role-mapping">
                                 {s.role_groups.into_iter().map(|(role, groups)| view! {
                                     <tr>
                                         <td>{role.as_str()}</td>
                                         <td>{if groups.is_empty() { "—".to_owned() } else { groups.join(", ") }}</td>
                                     </tr>
                                 }).collect_view()}
-                            </tbody>
-                        </table>
+                            </DataTable>
                     })
                 })}
             </Transition>

@@ -7,7 +7,7 @@ use super::{AuditEntry, AuditPage, AuditQuery};
 use crate::error::AppError;
 use crate::time::format_time;
 use crate::ui::url::query;
-use crate::ui::{load_error, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, Loading, PageHeader};
 
 /// One page of the audit log (admins only).
 #[server(endpoint = "audit_entries")]
@@ -122,18 +122,7 @@ fn AuditTable(page: AuditPage, set_offset: WriteSignal<i64>) -> impl IntoView {
         offset + i64::try_from(entries.len()).unwrap_or(0)
     );
     view! {
-        <table class="data-table audit-table">
-            <thead>
-                <tr>
-                    <th scope="col">"When"</th>
-                    <th scope="col">"Who"</th>
-                    <th scope="col">"Action"</th>
-                    <th scope="col">"Target"</th>
-                    <th scope="col">"From"</th>
-                    <th scope="col">"Details"</th>
-                </tr>
-            </thead>
-            <tbody>
+        <DataTable columns=&["When", "Who", "Action", "Target", "From", "Details"] class="audit-table">
                 {entries.into_iter().map(|e: AuditEntry| view! {
                     <tr>
                         <td>{format_time(e.at_ms)}</td>
@@ -144,8 +133,7 @@ fn AuditTable(page: AuditPage, set_offset: WriteSignal<i64>) -> impl IntoView {
                         <td><code>{e.detail.clone()}</code></td>
                     </tr>
                 }).collect_view()}
-            </tbody>
-        </table>
+            </DataTable>
         <nav class="pager" aria-label="Audit log pages">
             <button
                 type="button"

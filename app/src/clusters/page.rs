@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::AppError;
 use crate::sections::CLUSTERS;
-use crate::ui::{load_error, EmptyState, ErrorNote, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, Loading, PageHeader};
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
@@ -51,27 +51,12 @@ fn ClusterTable(
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     view! {
-        <div class="table-wrap">
-            <table class="table" data-testid="clusters-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Environment"</th>
-                        <th scope="col">"Health"</th>
-                        <th scope="col">"Kubernetes"</th>
-                        <th scope="col">"Capabilities"</th>
-                        <th scope="col">"Labels"</th>
-                        <th scope="col">"Actions"</th>
-                    </tr>
-                </thead>
-                <tbody>
+        <DataTable columns=&["Name", "Environment", "Health", "Kubernetes", "Capabilities", "Labels", "Actions"] testid="clusters-table">
                     {list
                         .into_iter()
                         .map(|cluster| view! { <ClusterRow cluster on_change /> })
                         .collect_view()}
-                </tbody>
-            </table>
-        </div>
+                </DataTable>
     }
 }
 

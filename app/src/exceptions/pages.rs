@@ -15,7 +15,7 @@ use crate::auth::{Principal, Role};
 use crate::policies::{list_policies, PolicyFilter};
 use crate::sections::EXCEPTIONS;
 use crate::time::{days_from_civil, format_time};
-use crate::ui::{load_error, EmptyState, ErrorNote, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, Loading, PageHeader, Select};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing the form
@@ -148,28 +148,12 @@ fn ExceptionTable(
     refresh: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     view! {
-        <div class="table-wrap">
-            <table class="table" data-testid="exceptions-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Policy"</th>
-                        <th scope="col">"Scope"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col">"Expires"</th>
-                        <th scope="col">"Requested by"</th>
-                        <th scope="col">"Ticket"</th>
-                        <th scope="col">"Justification"</th>
-                        <th scope="col">"Decision"</th>
-                    </tr>
-                </thead>
-                <tbody>
+        <DataTable columns=&["Policy", "Scope", "State", "Expires", "Requested by", "Ticket", "Justification", "Decision"] testid="exceptions-table">
                     {list
                         .into_iter()
                         .map(|e| view! { <ExceptionRow exception=e me=me.clone() refresh /> })
                         .collect_view()}
-                </tbody>
-            </table>
-        </div>
+                </DataTable>
     }
 }
 
@@ -343,22 +327,14 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                         {move || Suspend::new(async move {
                             match policies.await {
                                 Ok(list) => view! {
-                                    <label>
-                                        "Policy"
-                                        <select
-                                            name="policy"
-                                            required
-                                            data-testid="exception-policy"
-                                            prop:value=move || policy.get()
-                                            on:change=move |ev| policy.set(event_target_value(&ev))
-                                        >
-                                            <option value="">"Choose a policy"</option>
-                                            {list
-                                                .into_iter()
-                                                .map(|p| view! { <option value=p.id.clone()>{p.name.clone()}</option> })
-                                                .collect_view()}
-                                        </select>
-                                    </label>
+                                    <Select
+                                        label="Policy"
+                                        name="policy"
+                                        testid="exception-policy"
+                                        value=policy
+                                        placeholder="Choose a policy"
+                                        options=list.into_iter().map(|p| (p.id, p.name)).collect()
+                                    />
                                 }.into_any(),
                                 Err(err) => load_error(err),
                             }

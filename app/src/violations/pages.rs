@@ -13,7 +13,7 @@ use super::{
 use crate::clusters::list_clusters;
 use crate::time::{format_date, format_time};
 use crate::ui::url::{encode, query};
-use crate::ui::{load_error, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, Loading, PageHeader};
 
 const CHART_DAYS: i64 = 14;
 
@@ -191,20 +191,7 @@ fn ViolationTable(page: ViolationPage, base: String) -> impl IntoView {
     });
     let first = format!("/violations?{base}");
     view! {
-        <table class="data-table violations-table">
-            <thead>
-                <tr>
-                    <th scope="col">"Last seen"</th>
-                    <th scope="col">"Cluster"</th>
-                    <th scope="col">"Policy"</th>
-                    <th scope="col">"Action"</th>
-                    <th scope="col">"Resource"</th>
-                    <th scope="col">"Count"</th>
-                    <th scope="col">"Source"</th>
-                    <th scope="col">"Message"</th>
-                </tr>
-            </thead>
-            <tbody>
+        <DataTable columns=&["Last seen", "Cluster", "Policy", "Action", "Resource", "Count", "Source", "Message"] class="violations-table">
                 {page.items.into_iter().map(|v: Violation| {
                     let resource = if v.namespace.is_empty() {
                         format!("{} {}", v.resource, v.name)
@@ -225,8 +212,7 @@ fn ViolationTable(page: ViolationPage, base: String) -> impl IntoView {
                         </tr>
                     }
                 }).collect_view()}
-            </tbody>
-        </table>
+            </DataTable>
         <nav class="pager" aria-label="Violation pages">
             <a class="button small" href=first>"Most recent"</a>
             {older.map(|href| view! { <a class="button small" href=href rel="next">"Older"</a> })}

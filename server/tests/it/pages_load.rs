@@ -27,11 +27,11 @@ const PAGES: [&str; 12] = [
     "/settings",
     "/no-such-page",
 ];
-const LOADS_PER_PAGE: usize = 100;
+const LOADS_PER_PAGE: usize = 500;
 const AT_ONCE: usize = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_page_loads_100_times_at_once_while_servers_start_without_a_stall() {
+async fn every_page_loads_500_times_at_once_while_servers_start_without_a_stall() {
     let server = TestServer::start(Backend::Sqlite, &[]).await;
     let cookie = server.session_cookie().await;
     let addr = server.addr;

@@ -29,9 +29,7 @@ pub(super) fn HistoryTab(detail: PolicyDetail) -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="history-heading">
             <h2 id="history-heading">"Versions"</h2>
-            <table class="table" data-testid="versions">
-                <thead><tr><th scope="col">"Version"</th><th scope="col">"Author"</th><th scope="col">"Saved"</th><th scope="col">"Note"</th><th scope="col">"Tests"</th></tr></thead>
-                <tbody>
+            <DataTable columns=&["Version", "Author", "Saved", "Note", "Tests"] testid="versions">
                     {detail.versions.iter().map(|v| view! {
                         <tr data-testid="version-row">
                             <td>{format!("v{}", v.number)}</td>
@@ -44,8 +42,7 @@ pub(super) fn HistoryTab(detail: PolicyDetail) -> impl IntoView {
                             }}</td>
                         </tr>
                     }).collect_view()}
-                </tbody>
-            </table>
+                </DataTable>
         </section>
         <section class="panel" aria-labelledby="diff-heading">
             <h2 id="diff-heading">"Compare versions"</h2>

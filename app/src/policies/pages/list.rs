@@ -117,18 +117,7 @@ fn FilterSelect(
 #[component]
 fn PolicyTable(list: Vec<PolicySummary>) -> impl IntoView {
     view! {
-        <table class="table data-table" data-testid="policy-list">
-            <thead>
-                <tr>
-                    <th scope="col">"Policy"</th>
-                    <th scope="col">"Engine"</th>
-                    <th scope="col">"Category"</th>
-                    <th scope="col">"Version"</th>
-                    <th scope="col">"Tests"</th>
-                    <th scope="col">"Modes"</th>
-                </tr>
-            </thead>
-            <tbody>
+        <DataTable columns=&["Policy", "Engine", "Category", "Version", "Tests", "Modes"] testid="policy-list">
                 {list
                     .into_iter()
                     .map(|p| {
@@ -155,7 +144,6 @@ fn PolicyTable(list: Vec<PolicySummary>) -> impl IntoView {
                         }
                     })
                     .collect_view()}
-            </tbody>
-        </table>
+            </DataTable>
     }
 }

@@ -30,7 +30,7 @@ use crate::policies::{
 use crate::rollouts::{check_drift, Drift};
 use crate::staging::{get_staging, set_mode, Staging};
 use crate::time::format_time;
-use crate::ui::{load_error, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, Loading, PageHeader};
 
 pub use self::create::{LibraryPage, NewPolicyPage};
 use self::edit::{EditTab, ProblemList, SaveBar};

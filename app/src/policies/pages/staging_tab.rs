@@ -58,9 +58,7 @@ fn StagingView(
         <section class="panel" aria-labelledby="modes-heading">
             <h2 id="modes-heading">"Intended mode per environment"</h2>
             <p class="muted">"Stage a policy audit → warn → enforce: audit records violations, warn also tells the client, enforce rejects. Rollouts will move clusters to these modes."</p>
-            <table class="table" data-testid="modes">
-                <thead><tr><th scope="col">"Environment"</th><th scope="col">"Mode"</th><th scope="col">"Set"</th></tr></thead>
-                <tbody>
+            <DataTable columns=&["Environment", "Mode", "Set"] testid="modes">
                     {staging.modes.iter().map(|m| {
                         let environment = m.environment.clone();
                         let current = m.mode.map(|m| m.as_str().to_owned()).unwrap_or_default();
@@ -85,8 +83,7 @@ fn StagingView(
                             </tr>
                         }
                     }).collect_view()}
-                </tbody>
-            </table>
+                </DataTable>
             <p class="muted">{format!("Environments shown by default: {}. Others appear once a mode is set for them through the API.", ENVIRONMENTS.join(", "))}</p>
         </section>
         <section class="panel" aria-labelledby="live-heading">
@@ -95,9 +92,7 @@ fn StagingView(
                 view! { <p class="empty-state" data-testid="no-rollouts">"This policy runs on no cluster yet. Once a rollout of it is applied, each cluster's version and mode will show here."</p> }.into_any()
             } else {
                 view! {
-                    <table class="table" data-testid="live">
-                        <thead><tr><th scope="col">"Cluster"</th><th scope="col">"Environment"</th><th scope="col">"Version"</th><th scope="col">"Mode"</th><th scope="col">"Drift"</th></tr></thead>
-                        <tbody>
+                    <DataTable columns=&["Cluster", "Environment", "Version", "Mode", "Drift"] testid="live">
                             {staging.live.iter().map(|d| {
                                 let (badge, text) = match d.drift {
                                     Drift::InSync => ("badge good", "in sync".to_owned()),
@@ -115,8 +110,7 @@ fn StagingView(
                                     </tr>
                                 }
                             }).collect_view()}
-                        </tbody>
-                    </table>
+                        </DataTable>
                     <p>
                         <button type="button" class="button small" data-testid="check-drift" on:click=move |_| check.run(())>"Check drift now"</button>
                     </p>

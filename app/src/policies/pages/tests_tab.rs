@@ -140,9 +140,7 @@ fn RunResults(run: TestRun) -> impl IntoView {
     view! {
         <p data-testid="run-summary" class:bad=failed>{summary}</p>
         {run.error.clone().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-        <table class="table results" data-testid="run-results">
-            <thead><tr><th scope="col">"Case"</th><th scope="col">"Result"</th><th scope="col">"Expected"</th><th scope="col">"Engine"</th><th scope="col">"Message"</th></tr></thead>
-            <tbody>
+        <DataTable columns=&["Case", "Result", "Expected", "Engine", "Message"] class="results" testid="run-results">
                 {run.results.into_iter().map(|r| {
                     let (label, class) = match r.status {
                         CaseStatus::Passed => ("pass", "good"),
@@ -160,7 +158,6 @@ fn RunResults(run: TestRun) -> impl IntoView {
                         </tr>
                     }
                 }).collect_view()}
-            </tbody>
-        </table>
+            </DataTable>
     }
 }

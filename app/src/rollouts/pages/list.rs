@@ -35,21 +35,7 @@ pub fn RolloutsPage() -> impl IntoView {
 #[component]
 fn RolloutTable(list: Vec<RolloutSummary>) -> impl IntoView {
     view! {
-        <div class="table-wrap">
-            <table class="table" data-testid="rollouts-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Policy"</th>
-                        <th scope="col">"Version"</th>
-                        <th scope="col">"Mode"</th>
-                        <th scope="col">"Kind"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col">"Progress"</th>
-                        <th scope="col">"Proposed by"</th>
-                        <th scope="col">"Created"</th>
-                    </tr>
-                </thead>
-                <tbody>
+        <DataTable columns=&["Policy", "Version", "Mode", "Kind", "State", "Progress", "Proposed by", "Created"] testid="rollouts-table">
                     {list
                         .into_iter()
                         .map(|r| {
@@ -73,9 +59,7 @@ fn RolloutTable(list: Vec<RolloutSummary>) -> impl IntoView {
                             }
                         })
                         .collect_view()}
-                </tbody>
-            </table>
-        </div>
+                </DataTable>
     }
 }
 
@@ -144,22 +128,14 @@ fn ProposeForm() -> impl IntoView {
                                     </p>
                                 }.into_any(),
                                 Ok(list) => view! {
-                                    <label>
-                                        "Policy"
-                                        <select
-                                            name="policy"
-                                            required
-                                            data-testid="propose-policy"
-                                            prop:value=move || policy.get()
-                                            on:change=move |ev| policy.set(event_target_value(&ev))
-                                        >
-                                            <option value="">"Choose a policy"</option>
-                                            {list
-                                                .into_iter()
-                                                .map(|p| view! { <option value=p.id.clone()>{p.name.clone()}</option> })
-                                                .collect_view()}
-                                        </select>
-                                    </label>
+                                    <Select
+                                        label="Policy"
+                                        name="policy"
+                                        testid="propose-policy"
+                                        value=policy
+                                        placeholder="Choose a policy"
+                                        options=list.into_iter().map(|p| (p.id, p.name)).collect()
+                                    />
                                 }.into_any(),
                                 Err(err) => load_error(err),
                             }

@@ -32,20 +32,7 @@ pub(super) fn RolloutProgress(rollout: Rollout) -> impl IntoView {
             })
             .collect_view();
         view! {
-            <div class="table-wrap">
-                <table class="table" data-testid="rollout-decisions">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Who"</th>
-                            <th scope="col">"Decision"</th>
-                            <th scope="col">"Wave"</th>
-                            <th scope="col">"Comment"</th>
-                            <th scope="col">"When"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
+            <DataTable columns=&["Who", "Decision", "Wave", "Comment", "When"] testid="rollout-decisions">{rows}</DataTable>
         }
         .into_any()
     };
@@ -73,21 +60,7 @@ pub(super) fn RolloutProgress(rollout: Rollout) -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="waves-heading">
             <h2 id="waves-heading">"Waves"</h2>
-            <div class="table-wrap">
-                <table class="table" data-testid="rollout-waves">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Wave"</th>
-                            <th scope="col">"Clusters"</th>
-                            <th scope="col">"Approvals"</th>
-                            <th scope="col">"Soak"</th>
-                            <th scope="col">"Violation threshold"</th>
-                            <th scope="col">"State"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{wave_rows}</tbody>
-                </table>
-            </div>
+            <DataTable columns=&["Wave", "Clusters", "Approvals", "Soak", "Violation threshold", "State"] testid="rollout-waves">{wave_rows}</DataTable>
         </section>
         <section class="panel" aria-labelledby="decisions-heading">
             <h2 id="decisions-heading">"Decisions"</h2>
@@ -95,21 +68,7 @@ pub(super) fn RolloutProgress(rollout: Rollout) -> impl IntoView {
         </section>
         <section class="panel" aria-labelledby="steps-heading">
             <h2 id="steps-heading">"Clusters"</h2>
-            <div class="table-wrap">
-                <table class="table" data-testid="rollout-steps">
-                    <thead>
-                        <tr>
-                            <th scope="col">"Cluster"</th>
-                            <th scope="col">"Wave"</th>
-                            <th scope="col">"State"</th>
-                            <th scope="col">"Attempts"</th>
-                            <th scope="col">"Applies"</th>
-                            <th scope="col">"Message"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{step_rows}</tbody>
-                </table>
-            </div>
+            <DataTable columns=&["Cluster", "Wave", "State", "Attempts", "Applies", "Message"] testid="rollout-steps">{step_rows}</DataTable>
         </section>
     }
 }
