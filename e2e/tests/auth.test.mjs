@@ -72,7 +72,7 @@ test('a viewer sees no admin or edit controls, and the server refuses edits anyw
     return [
       await post('/api/create_my_token', 'request[name]=x&request[role]=author&request[expires_in_days]=1'),
       await post('/api/sign_in_settings', ''),
-      await post('/api/audit_entries', 'query[offset]=0'),
+      await post('/api/audit_entries', 'query[limit]=1'),
     ];
   });
   assert.deepEqual(statuses, [403, 403, 403]);

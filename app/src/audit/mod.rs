@@ -38,7 +38,8 @@ pub struct AuditQuery {
     pub since_ms: Option<i64>,
     /// Only entries before this time (ms).
     pub until_ms: Option<i64>,
-    pub offset: i64,
+    /// The `next` of the previous page; the first page without it.
+    pub after: Option<String>,
     /// Entries per page (1 to 500; default 50).
     pub limit: Option<i64>,
 }
@@ -49,8 +50,8 @@ pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// How many entries match the filter in all.
     pub total: i64,
-    pub offset: i64,
-    pub limit: i64,
+    /// Pass as `after` for the next (older) page; `None` on the last one.
+    pub next: Option<String>,
 }
 
 /// The most entries one export holds.
@@ -100,7 +101,9 @@ pub mod ssr {
 
     use super::{AuditEntry, AuditPage, AuditQuery};
     use crate::auth::Principal;
+    use crate::db::cursor::{next_page, After};
     use crate::db::{new_id, Db};
+    use crate::error::ServerResult;
 
     const FILTER: &str = "($1 = '' OR actor = $1 OR actor_name = $1) \
          AND ($2 = '' OR action LIKE $3 ESCAPE '!') AND at_ms >= $4 AND at_ms < $5";
@@ -119,17 +122,16 @@ pub mod ssr {
     }
 
     /// Entries matching `query`, newest first, `limit` at most (capped at `max_limit`).
-    pub async fn list(
-        db: &Db,
-        query: &AuditQuery,
-        max_limit: i64,
-    ) -> Result<AuditPage, sqlx::Error> {
+    pub async fn list(db: &Db, query: &AuditQuery, max_limit: i64) -> ServerResult<AuditPage> {
         let actor = query.actor.clone().unwrap_or_default();
         let action = query.action.clone().unwrap_or_default();
         let since = query.since_ms.unwrap_or(0);
         let until = query.until_ms.unwrap_or(i64::MAX);
         let limit = query.limit.unwrap_or(50).clamp(1, max_limit);
-        let offset = query.offset.max(0);
+        let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+            Some(text) => Some(After::parse("after", text)?),
+            None => None,
+        };
         let total: i64 = sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM audit_entries WHERE {FILTER}"
         ))
@@ -140,20 +142,28 @@ pub mod ssr {
         .bind(until)
         .fetch_one(db.pool())
         .await?;
+        // The first page starts after the end of time: every entry is older than that.
+        let after = after.unwrap_or(After {
+            ms: i64::MAX,
+            id: String::new(),
+        });
+        let after_clause = After::condition("at_ms", "id", 7, 8);
         let rows = sqlx::query(&format!(
             "SELECT id, at_ms, actor, actor_name, action, target_kind, target_id, detail, remote_addr \
-             FROM audit_entries WHERE {FILTER} ORDER BY at_ms DESC, id LIMIT $6 OFFSET $7"
+             FROM audit_entries WHERE {FILTER} AND {after_clause} \
+             ORDER BY at_ms DESC, id DESC LIMIT $6"
         ))
         .bind(actor.trim())
         .bind(action.trim())
         .bind(like_prefix(action.trim()))
         .bind(since)
         .bind(until)
-        .bind(limit)
-        .bind(offset)
+        .bind(limit + 1)
+        .bind(after.ms)
+        .bind(after.id)
         .fetch_all(db.pool())
         .await?;
-        let entries = rows
+        let mut entries: Vec<AuditEntry> = rows
             .iter()
             .map(|row| {
                 Ok(AuditEntry {
@@ -169,11 +179,11 @@ pub mod ssr {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
+        let next = next_page(&mut entries, limit, |e| (e.at_ms, e.id.as_str()));
         Ok(AuditPage {
             entries,
             total,
-            offset,
-            limit,
+            next,
         })
     }
 

@@ -2,64 +2,73 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use super::{AuditEntry, AuditPage, AuditQuery};
 use crate::error::AppError;
 use crate::time::format_time;
 use crate::ui::url::query;
-use crate::ui::{load_error, DataTable, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, Loading, PageHeader, Pager};
 
 /// One page of the audit log (admins only).
 #[server(endpoint = "audit_entries")]
 pub async fn get_audit_entries(query: AuditQuery) -> Result<AuditPage, AppError> {
     crate::auth::ssr::require(crate::auth::Action::ReadAuditLog)?;
     let state = crate::state::current()?;
-    super::ssr::list(&state.db, &query, 500)
-        .await
-        .map_err(|err| AppError::internal("reading the audit log", err))
+    Ok(super::ssr::list(&state.db, &query, 500).await?)
 }
 
 const PAGE: i64 = 50;
 
+/// The filter a query string describes (`actor`, `action`, `after`).
+fn query_from(get: impl Fn(&str) -> Option<String>) -> AuditQuery {
+    let text =
+        |key: &str| Some(get(key).unwrap_or_default().trim().to_owned()).filter(|t| !t.is_empty());
+    AuditQuery {
+        actor: text("actor"),
+        action: text("action"),
+        after: text("after"),
+        limit: Some(PAGE),
+        ..AuditQuery::default()
+    }
+}
+
+/// The query string of a filter, without `after`.
+fn filter_of(query_: &AuditQuery) -> String {
+    query(&[
+        ("actor", query_.actor.as_deref().unwrap_or_default()),
+        ("action", query_.action.as_deref().unwrap_or_default()),
+    ])
+}
+
+/// The audit log: filters in the URL (so a view can be shared and is rendered on the server),
+/// newest first, paged by key.
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
-    let (actor, set_actor) = signal(String::new());
-    let (action, set_action) = signal(String::new());
-    let (offset, set_offset) = signal(0i64);
-    let entries = Resource::new(
-        move || (actor.get(), action.get(), offset.get()),
-        |(actor, action, offset)| {
-            get_audit_entries(AuditQuery {
-                actor: (!actor.is_empty()).then_some(actor),
-                action: (!action.is_empty()).then_some(action),
-                offset,
-                limit: Some(PAGE),
-                ..AuditQuery::default()
-            })
-        },
-    );
+    let url = use_query_map();
+    let filter = Memo::new(move |_| url.with(|q| query_from(|key| q.get(key))));
+    let entries = Resource::new(move || filter.get(), get_audit_entries);
     let export = move |format: &str| {
-        let (actor, action) = (actor.get(), action.get());
-        format!(
-            "/api/v1/audit/export?{}",
-            query(&[("format", format), ("actor", &actor), ("action", &action)])
-        )
+        let filter = filter_of(&filter.get());
+        let format = query(&[("format", format)]);
+        if filter.is_empty() {
+            format!("/api/v1/audit/export?{format}")
+        } else {
+            format!("/api/v1/audit/export?{format}&{filter}")
+        }
     };
 
     view! {
         <Title text="Audit log" />
         <PageHeader title="Audit log" purpose="Who did what, when, to what, and from where. Entries are never changed or removed." />
-        <form class="filters" on:submit=|ev| ev.prevent_default()>
+        <form class="filters" method="get" action="/audit">
             <label>
                 "Actor "
                 <input
                     type="search"
                     name="actor"
                     placeholder="user id or name"
-                    on:change=move |ev| {
-                        set_actor.set(event_target_value(&ev));
-                        set_offset.set(0);
-                    }
+                    prop:value=move || filter.get().actor.unwrap_or_default()
                 />
             </label>
             <label>
@@ -68,12 +77,10 @@ pub fn AuditLogPage() -> impl IntoView {
                     type="search"
                     name="action"
                     placeholder="e.g. session. or token.create"
-                    on:change=move |ev| {
-                        set_action.set(event_target_value(&ev));
-                        set_offset.set(0);
-                    }
+                    prop:value=move || filter.get().action.unwrap_or_default()
                 />
             </label>
+            <button type="submit" class="button small">"Apply"</button>
             <a class="button small" href=move || export("json") download="audit.json" rel="external">
                 "Export JSON"
             </a>
@@ -84,7 +91,7 @@ pub fn AuditLogPage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading text="Reading the audit log…" /> }>
             {move || Suspend::new(async move {
                 match entries.await {
-                    Ok(page) => view! { <AuditTable page set_offset /> }.into_any(),
+                    Ok(page) => view! { <AuditTable page filter=filter_of(&filter.get_untracked()) /> }.into_any(),
                     Err(AppError::Forbidden(_)) => {
                         view! {
                             <div class="empty-state">
@@ -101,7 +108,7 @@ pub fn AuditLogPage() -> impl IntoView {
 }
 
 #[component]
-fn AuditTable(page: AuditPage, set_offset: WriteSignal<i64>) -> impl IntoView {
+fn AuditTable(page: AuditPage, filter: String) -> impl IntoView {
     if page.entries.is_empty() {
         return view! {
             <div class="empty-state">
@@ -113,14 +120,9 @@ fn AuditTable(page: AuditPage, set_offset: WriteSignal<i64>) -> impl IntoView {
     let AuditPage {
         entries,
         total,
-        offset,
-        limit,
+        next,
     } = page;
-    let shown = format!(
-        "{}–{} of {total}",
-        offset + 1,
-        offset + i64::try_from(entries.len()).unwrap_or(0)
-    );
+    let shown = format!("{total} matching entries, newest first");
     view! {
         <DataTable columns=&["When", "Who", "Action", "Target", "From", "Details"] class="audit-table">
                 {entries.into_iter().map(|e: AuditEntry| view! {
@@ -134,25 +136,7 @@ fn AuditTable(page: AuditPage, set_offset: WriteSignal<i64>) -> impl IntoView {
                     </tr>
                 }).collect_view()}
             </DataTable>
-        <nav class="pager" aria-label="Audit log pages">
-            <button
-                type="button"
-                class="button small"
-                disabled=offset == 0
-                on:click=move |_| set_offset.set((offset - limit).max(0))
-            >
-                "Newer"
-            </button>
-            <span>{shown}</span>
-            <button
-                type="button"
-                class="button small"
-                disabled=offset + limit >= total
-                on:click=move |_| set_offset.set(offset + limit)
-            >
-                "Older"
-            </button>
-        </nav>
+        <Pager label="Audit log pages" path="/audit" filter next shown />
     }
     .into_any()
 }

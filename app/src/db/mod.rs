@@ -3,6 +3,7 @@
 //! Queries go through sqlx's `Any` driver with `$1`-style parameters and portable SQL, so the same
 //! statement runs on both backends. Ids are text, times are integer milliseconds since the epoch.
 
+pub mod cursor;
 mod url;
 
 use std::str::FromStr;

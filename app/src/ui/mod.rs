@@ -1,15 +1,16 @@
 //! The pieces every page is built from, so the same thing looks and behaves the same everywhere:
-//! the page header, tables, the error, empty and loading states, a required choice, and the URL
-//! encoder. Times are shown
-//! through [`crate::time`].
+//! the page header, tables, the pager, the error, empty and loading states, a required choice, and
+//! the URL encoder. Times are shown through [`crate::time`].
 
 pub mod header;
+pub mod pager;
 pub mod select;
 pub mod states;
 pub mod table;
 pub mod url;
 
 pub use header::PageHeader;
+pub use pager::Pager;
 pub use select::Select;
 pub use states::{load_error, EmptyState, ErrorNote, Loading};
 pub use table::DataTable;

@@ -12,8 +12,8 @@ use super::{
 };
 use crate::clusters::list_clusters;
 use crate::time::{format_date, format_time};
-use crate::ui::url::{encode, query};
-use crate::ui::{load_error, DataTable, Loading, PageHeader};
+use crate::ui::url::query;
+use crate::ui::{load_error, DataTable, Loading, PageHeader, Pager};
 
 const CHART_DAYS: i64 = 14;
 
@@ -185,11 +185,6 @@ fn ViolationTable(page: ViolationPage, base: String) -> impl IntoView {
         }
         .into_any();
     }
-    let older = page.next.map(|next| {
-        let sep = if base.is_empty() { "" } else { "&" };
-        format!("/violations?{base}{sep}after={}", encode(&next))
-    });
-    let first = format!("/violations?{base}");
     view! {
         <DataTable columns=&["Last seen", "Cluster", "Policy", "Action", "Resource", "Count", "Source", "Message"] class="violations-table">
                 {page.items.into_iter().map(|v: Violation| {
@@ -213,10 +208,7 @@ fn ViolationTable(page: ViolationPage, base: String) -> impl IntoView {
                     }
                 }).collect_view()}
             </DataTable>
-        <nav class="pager" aria-label="Violation pages">
-            <a class="button small" href=first>"Most recent"</a>
-            {older.map(|href| view! { <a class="button small" href=href rel="next">"Older"</a> })}
-        </nav>
+        <Pager label="Violation pages" path="/violations" filter=base next=page.next />
     }
     .into_any()
 }

@@ -35,14 +35,15 @@ pub fn endpoints() -> Vec<Endpoint> {
             path: "/api/v1/audit",
             action: Some(Action::ReadAuditLog),
             id: "list_audit_entries",
-            summary: "Audit log entries, newest first. Query: actor, action (prefix), since_ms, until_ms, offset, limit (≤ 500).",
+            summary: "Audit log entries, newest first. Query: actor, action (prefix), since_ms, until_ms, limit (≤ 500), after (the `next` of the previous page).",
             request: None,
             example: None,
             response: json!({
                 "type": "object",
                 "properties": {
                     "entries": { "type": "array", "items": entry_schema() },
-                    "total": { "type": "integer" }, "offset": { "type": "integer" }, "limit": { "type": "integer" },
+                    "total": { "type": "integer" },
+                    "next": { "type": ["string", "null"], "description": "Pass as `after` for the next (older) page; null on the last one." },
                 },
             }),
             success: 200,
@@ -69,10 +70,7 @@ async fn get_audit(
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ServerError> {
     caller.require(Action::ReadAuditLog)?;
-    Ok(list(&state.db, &query, 500)
-        .await
-        .map(Json)
-        .map_err(|err| AppError::internal("reading the audit log", err))?)
+    Ok(Json(list(&state.db, &query, 500).await?))
 }
 
 #[derive(Deserialize)]
@@ -94,13 +92,11 @@ async fn export_audit(
         return Err(AppError::Invalid("format: json or csv".into()).into());
     }
     let filter = AuditQuery {
-        offset: 0,
+        after: None,
         limit: Some(EXPORT_LIMIT),
         ..query.filter
     };
-    let page = list(&state.db, &filter, EXPORT_LIMIT)
-        .await
-        .map_err(|err| AppError::internal("exporting the audit log", err))?;
+    let page = list(&state.db, &filter, EXPORT_LIMIT).await?;
     Ok(if format == "csv" {
         (
             [

@@ -65,7 +65,7 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
     (
         "/api/audit_entries",
         Some(Action::ReadAuditLog),
-        "query[offset]=0",
+        "query[limit]=1",
     ),
     (
         "/api/list_violations",

@@ -342,6 +342,78 @@ async fn api_tokens(backend: Backend) {
     // Three tokens created (two by login_token, one through the API), one revoked; a page of two.
     assert_eq!(page["total"], 4, "{page}");
     assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    // The rest follows by key: two more, then no further page, and no entry seen twice.
+    let next = page["next"].as_str().expect("a next page").to_owned();
+    let older = server
+        .call(
+            "GET",
+            &format!("/api/v1/audit?action=token.&limit=2&after={next}"),
+            &admin,
+            "",
+        )
+        .await;
+    let older: Value = serde_json::from_str(&older.body).unwrap();
+    let ids = |page: &Value| -> Vec<String> {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (first, second) = (ids(&page), ids(&older));
+    assert_eq!(second.len(), 2, "{older}");
+    assert!(
+        first.iter().all(|id| !second.contains(id)),
+        "{first:?} {second:?}"
+    );
+    let at = |page: &Value, i: usize| page["entries"][i]["at_ms"].as_i64().unwrap();
+    assert!(at(&page, 1) >= at(&older, 0), "newest first across pages");
+    assert!(
+        older["next"].is_null(),
+        "the last page has no next: {older}"
+    );
+    // The audit page pages by the same key, in its URL: from that cursor it shows the two older
+    // entries' targets, and none that only the newest page has.
+    let cookie = server.session_cookie().await;
+    let html = request(
+        server.addr,
+        "GET",
+        &format!("/audit?action=token.&after={next}"),
+        &[("cookie", cookie.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(html.status, 200);
+    let targets = |page: &Value| -> Vec<String> {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["target_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for target in targets(&older) {
+        assert!(html.body.contains(target.as_str()), "page 2 lacks {target}");
+    }
+    let (newest, older_targets) = (targets(&page), targets(&older));
+    let only_newest: Vec<_> = newest
+        .iter()
+        .filter(|t| !older_targets.contains(t))
+        .collect();
+    assert!(!only_newest.is_empty(), "{newest:?} {older_targets:?}");
+    for target in only_newest {
+        assert!(
+            !html.body.contains(target.as_str()),
+            "page 2 repeats page 1's {target}"
+        );
+    }
+    // A cursor Palisade did not give out is a 400 that names the parameter.
+    let bad = server
+        .call("GET", "/api/v1/audit?after=12:not-hex", &admin, "")
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("after:"), "{}", bad.body);
     let revokes = server
         .call("GET", "/api/v1/audit?action=token.revoke", &admin, "")
         .await;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::db::cursor::{next_page, After};
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
 use crate::violations::{
@@ -105,25 +106,6 @@ fn conditions(filter: &ViolationFilter, alias: &str, now_ms: i64) -> Conditions 
     c
 }
 
-/// `last_ms:id` of the last row of a page.
-fn cursor(v: &Violation) -> String {
-    format!("{}:{}", v.last_ms, v.id)
-}
-
-fn parse_cursor(text: &str) -> ServerResult<(i64, String)> {
-    let bad = || {
-        AppError::Invalid(format!(
-            "after: {text:?} is not a cursor from a previous page"
-        ))
-    };
-    let (ms, id) = text.split_once(':').ok_or_else(bad)?;
-    let ms = ms.parse().map_err(|_| bad())?;
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad().into());
-    }
-    Ok((ms, id.to_owned()))
-}
-
 fn from_row(row: &AnyRow) -> Result<Violation, sqlx::Error> {
     let text = |name: &str| row.try_get::<String, _>(name);
     let action: String = text("action")?;
@@ -160,16 +142,15 @@ pub async fn page(
     let limit = filter.limit.unwrap_or(50).clamp(1, max_limit);
     let mut c = conditions(filter, "v.", now_ms);
     if let Some(after) = filter.after.as_deref().filter(|a| !a.is_empty()) {
-        let (ms, id) = parse_cursor(after)?;
+        let after = After::parse("after", after)?;
         c.next += 1;
         let ms_param = c.next;
-        c.numbers.push((ms_param, ms));
+        c.numbers.push((ms_param, after.ms));
         c.next += 1;
         let id_param = c.next;
-        c.text.push((id_param, id));
-        c.sql.push(format!(
-            "(v.last_ms < ${ms_param} OR (v.last_ms = ${ms_param} AND v.id < ${id_param}))"
-        ));
+        c.text.push((id_param, after.id));
+        c.sql
+            .push(After::condition("v.last_ms", "v.id", ms_param, id_param));
     }
     let sql = format!(
         "SELECT v.id, v.cluster_id, c.name AS cluster_name, v.policy_id, v.policy, v.resource, \
@@ -181,12 +162,7 @@ pub async fn page(
     );
     let rows = c.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
     let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    let next = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(cursor)
-    } else {
-        None
-    };
+    let next = next_page(&mut items, limit, |v| (v.last_ms, v.id.as_str()));
     Ok(ViolationPage { items, next })
 }
 
@@ -422,14 +398,6 @@ mod tests {
         };
         assert_eq!(conditions(&by_id, "", 0).clause(), "WHERE policy_id = $1");
         assert_eq!(conditions(&ViolationFilter::default(), "", 0).clause(), "");
-    }
-
-    #[test]
-    fn cursors_round_trip_and_bad_ones_are_refused() {
-        assert_eq!(parse_cursor("12:abc").unwrap(), (12, "abc".into()));
-        assert!(parse_cursor("12").is_err());
-        assert!(parse_cursor("x:abc").is_err());
-        assert!(parse_cursor("12:a'b").is_err());
     }
 
     #[test]
