@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
+use crate::auth::{Action, Principal};
 use crate::clusters::ssr::{ClusterConnector, Context as ClustersContext};
 use crate::db::Db;
 use crate::error::AppError;
@@ -49,6 +50,25 @@ impl AppState {
 pub fn current() -> Result<AppState, AppError> {
     leptos::prelude::use_context::<AppState>()
         .ok_or_else(|| AppError::internal("server function", "no AppState in context"))
+}
+
+/// What a server function starts from: the caller, already authorized for one action, the
+/// database, and the time of the request (passed on, so services never read the clock).
+pub struct Call {
+    pub who: Principal,
+    pub db: Db,
+    pub now: i64,
+}
+
+/// Authorizes the caller of the server function being run for `action`, then gathers what its
+/// service needs: the first line of every server function that acts for someone.
+pub fn authorized(action: Action) -> Result<Call, AppError> {
+    let who = crate::auth::ssr::require(action)?;
+    Ok(Call {
+        who,
+        db: current()?.db,
+        now: crate::db::now_ms(),
+    })
 }
 
 impl FromRef<AppState> for LeptosOptions {

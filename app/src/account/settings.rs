@@ -26,21 +26,19 @@ pub struct SignInSettings {
 
 #[server(endpoint = "list_my_tokens")]
 pub async fn list_my_tokens() -> Result<Vec<TokenInfo>, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
-    let state = crate::state::current()?;
-    Ok(super::ssr::list_tokens(&state.db, &who, who.has(Role::Admin)).await?)
+    let call = crate::state::authorized(crate::auth::Action::ManageOwnTokens)?;
+    Ok(super::ssr::list_tokens(&call.db, &call.who, call.who.has(Role::Admin)).await?)
 }
 
 #[server(endpoint = "create_my_token")]
 pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
-    let state = crate::state::current()?;
-    let now = crate::db::now_ms();
+    let call = crate::state::authorized(crate::auth::Action::ManageOwnTokens)?;
+    let now = call.now;
     let expires_ms =
-        crate::auth::ssr::with_status(super::ssr::validate_request(&who, &request, now))?;
+        crate::auth::ssr::with_status(super::ssr::validate_request(&call.who, &request, now))?;
     let created = super::ssr::issue_token(
-        &state.db,
-        &who,
+        &call.db,
+        &call.who,
         &request.name,
         request.role,
         expires_ms,
@@ -52,16 +50,14 @@ pub async fn create_my_token(request: TokenRequest) -> Result<NewToken, AppError
 
 #[server(endpoint = "revoke_my_token")]
 pub async fn revoke_my_token(id: String) -> Result<(), AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
-    let state = crate::state::current()?;
-    Ok(super::ssr::revoke_token(&state.db, &who, &id, crate::db::now_ms()).await?)
+    let call = crate::state::authorized(crate::auth::Action::ManageOwnTokens)?;
+    Ok(super::ssr::revoke_token(&call.db, &call.who, &id, call.now).await?)
 }
 
 #[server(endpoint = "list_my_sessions")]
 pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
     use super::{CurrentSession, SessionLimits};
-    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
-    let state = crate::state::current()?;
+    let call = crate::state::authorized(crate::auth::Action::ManageOwnTokens)?;
     let parts = use_context::<axum::http::request::Parts>();
     let extension = |parts: &axum::http::request::Parts| {
         (
@@ -76,21 +72,20 @@ pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
     let limits =
         limits.ok_or_else(|| AppError::internal("listing sessions", "no session limits"))?;
     Ok(super::ssr::list_sessions(
-        &state.db,
-        &who,
-        who.has(Role::Admin),
+        &call.db,
+        &call.who,
+        call.who.has(Role::Admin),
         current.as_deref(),
         limits,
-        crate::db::now_ms(),
+        call.now,
     )
     .await?)
 }
 
 #[server(endpoint = "revoke_my_session")]
 pub async fn revoke_my_session(id: String) -> Result<(), AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::ManageOwnTokens)?;
-    let state = crate::state::current()?;
-    Ok(super::ssr::revoke_session(&state.db, &who, &id, crate::db::now_ms()).await?)
+    let call = crate::state::authorized(crate::auth::Action::ManageOwnTokens)?;
+    Ok(super::ssr::revoke_session(&call.db, &call.who, &id, call.now).await?)
 }
 
 #[server(endpoint = "sign_in_settings")]

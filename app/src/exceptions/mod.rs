@@ -168,33 +168,21 @@ impl Exception {
 /// Exceptions, newest first; only one policy's when `policy` is set.
 #[server(endpoint = "list_exceptions", input = Json)]
 pub async fn list_exceptions(policy: Option<String>) -> Result<Vec<Exception>, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::service::list(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        policy.as_deref(),
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::service::list(&call.db, &call.who, call.now, policy.as_deref()).await?)
 }
 
 #[server(endpoint = "get_exception", input = Json)]
 pub async fn get_exception(id: String) -> Result<Exception, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::service::get(&crate::state::current()?.db, &who, crate::db::now_ms(), &id).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::service::get(&call.db, &call.who, call.now, &id).await?)
 }
 
 /// Request an exception; it waits for an approver other than you.
 #[server(endpoint = "request_exception", input = Json)]
 pub async fn request_exception(input: NewException) -> Result<Exception, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::RequestException)?;
-    Ok(ssr::service::request(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        input,
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::RequestException)?;
+    Ok(ssr::service::request(&call.db, &call.who, call.now, input).await?)
 }
 
 /// Approve or reject a requested exception, with a comment (required to reject).
@@ -204,30 +192,15 @@ pub async fn decide_exception(
     approve: bool,
     comment: String,
 ) -> Result<Exception, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    Ok(ssr::service::decide(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        &id,
-        approve,
-        &comment,
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::Approve)?;
+    Ok(ssr::service::decide(&call.db, &call.who, call.now, &id, approve, &comment).await?)
 }
 
 /// End an exception before its expiry (requested or approved ones).
 #[server(endpoint = "revoke_exception", input = Json)]
 pub async fn revoke_exception(id: String, comment: String) -> Result<Exception, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    Ok(ssr::service::revoke(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        &id,
-        &comment,
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::Approve)?;
+    Ok(ssr::service::revoke(&call.db, &call.who, call.now, &id, &comment).await?)
 }
 
 #[cfg(test)]

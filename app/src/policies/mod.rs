@@ -342,20 +342,20 @@ pub struct LibraryEntry {
 
 #[server(endpoint = "list_policies", input = Json)]
 pub async fn list_policies(filter: PolicyFilter) -> Result<Vec<PolicySummary>, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::list(&crate::state::current()?.db, &who, &filter).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::list(&call.db, &call.who, &filter).await?)
 }
 
 #[server(endpoint = "get_policy", input = Json)]
 pub async fn get_policy(id: String) -> Result<PolicyDetail, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::detail(&crate::state::current()?.db, &who, &id).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::detail(&call.db, &call.who, &id).await?)
 }
 
 #[server(endpoint = "get_version", input = Json)]
 pub async fn get_version(id: String, number: i64) -> Result<Version, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::version(&crate::state::current()?.db, &who, &id, number).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::version(&call.db, &call.who, &id, number).await?)
 }
 
 #[server(endpoint = "check_policy", input = Json)]
@@ -366,8 +366,8 @@ pub async fn check_policy(content: Content) -> Result<Vec<Problem>, AppError> {
 
 #[server(endpoint = "create_policy", input = Json)]
 pub async fn create_policy(new: NewPolicy) -> Result<SaveOutcome, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
-    Ok(ssr::create(&crate::state::current()?.db, &who, crate::db::now_ms(), new).await?)
+    let call = crate::state::authorized(crate::auth::Action::EditPolicies)?;
+    Ok(ssr::create(&call.db, &call.who, call.now, new).await?)
 }
 
 #[server(endpoint = "save_version", input = Json)]
@@ -377,11 +377,11 @@ pub async fn save_version(
     content: Content,
     note: String,
 ) -> Result<SaveOutcome, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
+    let call = crate::state::authorized(crate::auth::Action::EditPolicies)?;
     Ok(ssr::save(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
+        &call.db,
+        &call.who,
+        call.now,
         &id,
         base_version,
         content,
@@ -392,31 +392,24 @@ pub async fn save_version(
 
 #[server(endpoint = "diff_versions", input = Json)]
 pub async fn diff_versions(id: String, from: i64, to: i64) -> Result<VersionDiff, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::diff(&crate::state::current()?.db, &who, &id, from, to).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::diff(&call.db, &call.who, &id, from, to).await?)
 }
 
 #[server(endpoint = "run_tests", input = Json)]
 pub async fn run_tests(id: String, number: i64) -> Result<TestRun, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
-    Ok(ssr::run_tests(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        &id,
-        number,
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::EditPolicies)?;
+    Ok(ssr::run_tests(&call.db, &call.who, call.now, &id, number).await?)
 }
 
 #[server(endpoint = "get_test_run", input = Json)]
 pub async fn get_test_run(id: String, number: i64) -> Result<Option<TestRun>, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::latest_run(&crate::state::current()?.db, &who, &id, number).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::latest_run(&call.db, &call.who, &id, number).await?)
 }
 
 #[server(endpoint = "list_library", input = Json)]
 pub async fn list_library() -> Result<Vec<LibraryEntry>, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::library(&crate::state::current()?.db, &who).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::library(&call.db, &call.who).await?)
 }

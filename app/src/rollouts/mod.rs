@@ -287,27 +287,21 @@ pub struct Deployment {
 /// Rollouts, newest first; only those of one policy when `policy` is set.
 #[server(endpoint = "list_rollouts", input = Json)]
 pub async fn list_rollouts(policy: Option<String>) -> Result<Vec<RolloutSummary>, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::service::list(&crate::state::current()?.db, &who, policy.as_deref()).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::service::list(&call.db, &call.who, policy.as_deref()).await?)
 }
 
 #[server(endpoint = "get_rollout", input = Json)]
 pub async fn get_rollout(id: String) -> Result<Rollout, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::service::get(&crate::state::current()?.db, &who, &id).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::service::get(&call.db, &call.who, &id).await?)
 }
 
 /// Propose a rollout; it waits for the first wave's approvals.
 #[server(endpoint = "propose_rollout", input = Json)]
 pub async fn propose_rollout(input: NewRollout) -> Result<Rollout, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::ProposeRollout)?;
-    Ok(ssr::service::propose(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        input,
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::ProposeRollout)?;
+    Ok(ssr::service::propose(&call.db, &call.who, call.now, input).await?)
 }
 
 /// Approve (or reject) the wave that waits for approval, with a comment.
@@ -317,37 +311,22 @@ pub async fn decide_rollout(
     approve: bool,
     comment: String,
 ) -> Result<Rollout, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Approve)?;
-    Ok(ssr::service::decide(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        &id,
-        approve,
-        &comment,
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::Approve)?;
+    Ok(ssr::service::decide(&call.db, &call.who, call.now, &id, approve, &comment).await?)
 }
 
 /// Pause, resume, abort, roll back or remove. Rollback and removal return the new rollout.
 #[server(endpoint = "operate_rollout", input = Json)]
 pub async fn operate_rollout(id: String, operation: Operation) -> Result<Rollout, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::OperateRollout)?;
-    Ok(ssr::service::operate(
-        &crate::state::current()?.db,
-        &who,
-        crate::db::now_ms(),
-        &id,
-        operation,
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::OperateRollout)?;
+    Ok(ssr::service::operate(&call.db, &call.who, call.now, &id, operation).await?)
 }
 
 /// What is live where, with drift; only one policy's when `policy` is set.
 #[server(endpoint = "list_deployments", input = Json)]
 pub async fn list_deployments(policy: Option<String>) -> Result<Vec<Deployment>, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::service::deployments(&crate::state::current()?.db, &who, policy.as_deref()).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::service::deployments(&call.db, &call.who, policy.as_deref()).await?)
 }
 
 /// Compare every deployment with its cluster now (re-applying where the cluster reconciles);

@@ -50,8 +50,8 @@ pub struct RenderedMode {
 
 #[server(endpoint = "get_staging", input = Json)]
 pub async fn get_staging(id: String) -> Result<Staging, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::view(&crate::state::current()?.db, &who, &id, crate::db::now_ms()).await?)
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::view(&call.db, &call.who, &id, call.now).await?)
 }
 
 #[server(endpoint = "set_mode", input = Json)]
@@ -60,9 +60,9 @@ pub async fn set_mode(
     environment: String,
     mode: Option<Mode>,
 ) -> Result<Staging, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::EditPolicies)?;
+    let call = crate::state::authorized(crate::auth::Action::EditPolicies)?;
     let db = crate::state::current()?.db;
-    let now = crate::db::now_ms();
-    crate::policies::ssr::set_mode(&db, &who, now, &id, &environment, mode).await?;
-    Ok(ssr::view(&db, &who, &id, now).await?)
+    let now = call.now;
+    crate::policies::ssr::set_mode(&db, &call.who, now, &id, &environment, mode).await?;
+    Ok(ssr::view(&db, &call.who, &id, now).await?)
 }

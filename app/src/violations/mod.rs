@@ -310,14 +310,8 @@ pub async fn scan_clusters(
 /// A new ingest token for a cluster (the old one stops working).
 #[server(endpoint = "rotate_ingest_token", input = Json)]
 pub async fn rotate_ingest_token(cluster_id: String) -> Result<IngestToken, AppError> {
-    let who = crate::auth::ssr::require(crate::auth::Action::ManageClusters)?;
-    Ok(ssr::ingest::rotate(
-        &crate::state::current()?.db,
-        &who,
-        &cluster_id,
-        crate::db::now_ms(),
-    )
-    .await?)
+    let call = crate::state::authorized(crate::auth::Action::ManageClusters)?;
+    Ok(ssr::ingest::rotate(&call.db, &call.who, &cluster_id, call.now).await?)
 }
 
 #[cfg(test)]
