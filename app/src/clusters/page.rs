@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::AppError;
 use crate::sections::CLUSTERS;
-use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader};
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
@@ -286,16 +286,7 @@ fn RegisterForm(on_registered: impl Fn() + Copy + Send + Sync + 'static) -> impl
     let pending = register.pending();
 
     view! {
-        <section class="panel" aria-labelledby="register-heading">
-            <h2 id="register-heading">"Register a cluster"</h2>
-            <form
-                class="form"
-                data-testid="register-cluster"
-                on:submit=move |ev| {
-                    ev.prevent_default();
-                    register.dispatch(());
-                }
-            >
+        <FormPanel id="register" title="Register a cluster" testid="register-cluster" on_submit=move || { register.dispatch(()); }>
                 <label>
                     "Name"
                     <input type="text" name="name" required bind:value=name placeholder="prod-eu-1" />
@@ -369,7 +360,6 @@ fn RegisterForm(on_registered: impl Fn() + Copy + Send + Sync + 'static) -> impl
                     Ok(text) => view! { <p class="success" role="status" data-testid="register-result">{text}</p> }.into_any(),
                     Err(text) => view! { <ErrorNote text=text testid="register-error" /> }.into_any(),
                 })}
-            </form>
-        </section>
+        </FormPanel>
     }
 }

@@ -15,7 +15,9 @@ use crate::auth::{Principal, Role};
 use crate::policies::{list_policies, PolicyFilter};
 use crate::sections::EXCEPTIONS;
 use crate::time::{days_from_civil, format_time};
-use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, Loading, PageHeader, Select};
+use crate::ui::{
+    load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader, Select,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing the form
@@ -312,16 +314,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
     let pending = request.pending();
 
     view! {
-        <section class="panel" aria-labelledby="request-heading">
-            <h2 id="request-heading">"Request an exception"</h2>
-            <form
-                class="form"
-                data-testid="request-exception"
-                on:submit=move |ev| {
-                    ev.prevent_default();
-                    request.dispatch(());
-                }
-            >
+        <FormPanel id="request" title="Request an exception" testid="request-exception" on_submit=move || { request.dispatch(()); }>
                 <div class="row">
                     <Transition fallback=|| view! { <Loading text="Loading policies…" /> }>
                         {move || Suspend::new(async move {
@@ -414,8 +407,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                 {move || done.get().map(|text| view! {
                     <p class="notice" role="status" data-testid="exception-done">{text}</p>
                 })}
-            </form>
-        </section>
+        </FormPanel>
     }
 }
 

@@ -1,7 +1,8 @@
 //! The pieces every page is built from, so the same thing looks and behaves the same everywhere:
-//! the page header, tables, the pager, the error, empty and loading states, a required choice, and
+//! the page header, form panels, tables, the pager, the error, empty and loading states, a required choice, and
 //! the URL encoder. Times are shown through [`crate::time`].
 
+pub mod form;
 pub mod header;
 pub mod pager;
 pub mod select;
@@ -9,6 +10,7 @@ pub mod states;
 pub mod table;
 pub mod url;
 
+pub use form::FormPanel;
 pub use header::PageHeader;
 pub use pager::Pager;
 pub use select::Select;

@@ -9,7 +9,7 @@ use palisade_app::policies::Mode;
 use palisade_app::rollouts::ssr::plan::desired_objects;
 use serde_json::{json, Value};
 
-use crate::support::{Backend, TestServer};
+use crate::support::{Backend, People, TestServer};
 
 fn body(reply: &crate::support::Reply) -> Value {
     serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("not JSON: {}", reply.body))
@@ -375,9 +375,11 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
         ],
     )
     .await;
-    let admin = server.login_token(Role::Admin).await;
-    let author = server.login_token(Role::Author).await;
-    let approver = server.login_token(Role::Approver).await;
+    let People {
+        admin,
+        author,
+        approver,
+    } = server.people().await;
     let client = cluster.admin_client().await.unwrap();
     // Its binding takes only this test's namespaces, so tests sharing the clusters are not
     // affected by it.
@@ -396,20 +398,10 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
             .unwrap();
     }
     let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
-    let reply = server
-        .call(
-            "POST",
-            "/api/v1/clusters",
-            &admin,
-            &json!({
-                "name": "exc",
-                "environment": "exc",
-                "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig },
-            })
-            .to_string(),
-        )
+    server
+        .api(&admin)
+        .register_kubeconfig("exc", "exc", &kubeconfig)
         .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
     // A policy of its own name: other tests roll out the library's `disallow-privileged` to the
     // same clusters at the same time, so this test judges only its own policy's verdicts.
     let source = r#"apiVersion: admissionregistration.k8s.io/v1

@@ -14,7 +14,7 @@ use palisade_testbed::{create_with_warnings, AuditReceiver, VAP_VALIDATION_FAILU
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::support::{Backend, TestServer};
+use crate::support::{Backend, People, TestServer};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 /// How long the apiserver may take to start enforcing a policy it was just given.
@@ -201,9 +201,11 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
         ],
     )
     .await;
-    let admin = server.login_token(Role::Admin).await;
-    let author = server.login_token(Role::Author).await;
-    let approver = server.login_token(Role::Approver).await;
+    let People {
+        admin,
+        author,
+        approver,
+    } = server.people().await;
     let second_approver = server.login_token(Role::Approver).await;
 
     // Three real clusters: one dev, two prod; a test namespace on each.
@@ -557,9 +559,11 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
         ],
     )
     .await;
-    let admin = server.login_token(Role::Admin).await;
-    let author = server.login_token(Role::Author).await;
-    let approver = server.login_token(Role::Approver).await;
+    let People {
+        admin,
+        author,
+        approver,
+    } = server.people().await;
 
     // A real cluster, and one whose apiserver is stopped (nothing listens on its port).
     let cluster = &testbed.clusters[1];
@@ -574,15 +578,10 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
     );
     assert_ne!(stopped, kubeconfig, "the kubeconfig names the API URL");
     for (name, config) in [("live", &kubeconfig), ("stopped", &stopped)] {
-        let body = json!({
-            "name": name,
-            "environment": "staging",
-            "credentials": { "kind": "kubeconfig", "kubeconfig": config },
-        });
-        let reply = server
-            .call("POST", "/api/v1/clusters", &admin, &body.to_string())
+        server
+            .api(&admin)
+            .register_kubeconfig(name, "staging", config)
             .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
     }
     server.api(&author).adopt("disallow-host-namespaces").await;
     let policy_name = "disallow-host-namespaces";
@@ -1004,9 +1003,11 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
         ],
     )
     .await;
-    let admin = server.login_token(Role::Admin).await;
-    let author = server.login_token(Role::Author).await;
-    let approver = server.login_token(Role::Approver).await;
+    let People {
+        admin,
+        author,
+        approver,
+    } = server.people().await;
     let client = cluster.admin_client().await.unwrap();
     let namespace = palisade_testbed::unique_name("psa-rollout");
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -1020,20 +1021,10 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
         .unwrap();
 
     let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
-    let reply = server
-        .call(
-            "POST",
-            "/api/v1/clusters",
-            &admin,
-            &json!({
-                "name": "psa",
-                "environment": "psa",
-                "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig },
-            })
-            .to_string(),
-        )
+    server
+        .api(&admin)
+        .register_kubeconfig("psa", "psa", &kubeconfig)
         .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
     server.api(&author).adopt("pod-security-restricted").await;
     let proposal = |namespaces: Value| {
         json!({

@@ -165,6 +165,15 @@ impl TestServer {
         request(self.addr, "GET", path, &[], "").await
     }
 
+    /// Tokens of an admin, an author and an approver: the three people most scenarios need.
+    pub async fn people(&self) -> People {
+        People {
+            admin: self.login_token(Role::Admin).await,
+            author: self.login_token(Role::Author).await,
+            approver: self.login_token(Role::Approver).await,
+        }
+    }
+
     /// A user with `role` (created directly in the database) and an API token for them, made
     /// through the same function Settings uses. Returns the token's secret.
     pub async fn login_token(&self, role: Role) -> String {
@@ -289,6 +298,13 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// API tokens of three people with different roles.
+pub struct People {
+    pub admin: String,
+    pub author: String,
+    pub approver: String,
 }
 
 /// One HTTP/1.1 request on a fresh connection; an answer that does not finish within 20 s fails

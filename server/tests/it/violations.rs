@@ -29,16 +29,7 @@ async fn post_batch(server: &TestServer, token: &str, body: &str) -> Reply {
 
 /// A cluster (unreachable: ingest does not need to reach it) and its ingest token.
 async fn cluster_with_token(server: &TestServer, admin: &str, name: &str) -> (String, String) {
-    let body = json!({
-        "name": name,
-        "environment": "dev",
-        "credentials": { "kind": "token", "api_url": "https://127.0.0.1:9", "ca_pem": "", "token": "t" },
-    });
-    let reply = server
-        .call("POST", "/api/v1/clusters", admin, &body.to_string())
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let id = json_of(&reply)["id"].as_str().unwrap().to_owned();
+    let id = server.api(admin).register_unreachable(name, "dev").await.id;
     let reply = server
         .call(
             "POST",
@@ -403,18 +394,11 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     let admin = server.login_token(Role::Admin).await;
     let cluster = &testbed.clusters[0];
     let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
-    let reply = server
-        .call(
-            "POST",
-            "/api/v1/clusters",
-            &admin,
-            &json!({ "name": "ingest-real", "environment": "dev",
-                     "credentials": { "kind": "kubeconfig", "kubeconfig": kubeconfig } })
-            .to_string(),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let id = json_of(&reply)["id"].as_str().unwrap().to_owned();
+    let id = server
+        .api(&admin)
+        .register_kubeconfig("ingest-real", "dev", &kubeconfig)
+        .await
+        .id;
     let token = json_of(
         &server
             .call(

@@ -108,16 +108,7 @@ fn ProposeForm() -> impl IntoView {
     let pending = propose.pending();
 
     view! {
-        <section class="panel" aria-labelledby="propose-heading">
-            <h2 id="propose-heading">"Propose a rollout"</h2>
-            <form
-                class="form"
-                data-testid="propose-rollout"
-                on:submit=move |ev| {
-                    ev.prevent_default();
-                    propose.dispatch(());
-                }
-            >
+        <FormPanel id="propose" title="Propose a rollout" testid="propose-rollout" on_submit=move || { propose.dispatch(()); }>
                 <div class="row">
                     <Transition fallback=|| view! { <Loading text="Loading policies…" /> }>
                         {move || Suspend::new(async move {
@@ -220,7 +211,6 @@ fn ProposeForm() -> impl IntoView {
                 {move || error.get().map(|text| view! {
                     <ErrorNote text=text testid="propose-error" />
                 })}
-            </form>
-        </section>
+        </FormPanel>
     }
 }

@@ -32,7 +32,9 @@ use crate::rollouts::{
 use crate::sections::ROLLOUTS;
 use crate::staging::{get_staging, Staging};
 use crate::time::format_time;
-use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, Loading, PageHeader, Select};
+use crate::ui::{
+    load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader, Select,
+};
 
 use self::controls::Controls;
 pub use self::detail::RolloutPage;
