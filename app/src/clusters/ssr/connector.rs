@@ -89,8 +89,9 @@ pub type ListPage = (Vec<serde_json::Value>, Option<String>);
 pub const FIELD_MANAGER: &str = "palisade";
 
 /// The real connector: one `kube::Client` per cluster, kept while its credentials stay the same
-/// (so a step's apply and its read-back share a connection), with timeouts so one slow cluster
-/// cannot hold a caller for long.
+/// (so a step's apply and its read-back share a connection) together with the kinds discovery
+/// found through it (so applying ten manifests asks the apiserver where each kind lives once, not
+/// ten times), with timeouts so one slow cluster cannot hold a caller for long.
 #[derive(Debug, Clone)]
 pub struct KubeConnector {
     pub connect_timeout: Duration,
@@ -141,8 +142,80 @@ fn evictions(
     out
 }
 
-/// Each cached client by its key, with when it was last used.
-type Clients = std::collections::HashMap<[u8; 32], (Client, std::time::Instant)>;
+/// Each cached connection by its key, with when it was last used.
+type Clients = std::collections::HashMap<[u8; 32], (Connection, std::time::Instant)>;
+
+/// How long a kind found by discovery is trusted before it is looked up again.
+const KINDS_FOR: Duration = Duration::from_secs(300);
+
+/// What discovery found of each kind (`group/version/Kind`), and when.
+type Kinds = std::collections::HashMap<
+    String,
+    (
+        kube::core::ApiResource,
+        kube::discovery::ApiCapabilities,
+        std::time::Instant,
+    ),
+>;
+
+/// Whether a kind found at `found` may still be used at `now`.
+fn still_fresh(found: std::time::Instant, now: std::time::Instant) -> bool {
+    now.saturating_duration_since(found) < KINDS_FOR
+}
+
+/// One cluster's client and the kinds discovery found through it, shared by every call with the
+/// same credentials. Only kinds found are kept: one not served yet (a custom resource a
+/// controller is about to install) is asked for again on the next call.
+#[derive(Clone)]
+pub struct Connection {
+    pub client: Client,
+    kinds: std::sync::Arc<std::sync::Mutex<Kinds>>,
+}
+
+impl Connection {
+    fn new(client: Client) -> Connection {
+        Connection {
+            client,
+            kinds: std::sync::Arc::default(),
+        }
+    }
+
+    fn kind_key(gvk: &kube::core::GroupVersionKind) -> String {
+        format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind)
+    }
+
+    /// Where a kind is served and how: from this connection's memory while fresh, else from
+    /// discovery.
+    async fn kind(
+        &self,
+        gvk: &kube::core::GroupVersionKind,
+    ) -> Result<(kube::core::ApiResource, kube::discovery::ApiCapabilities), kube::Error> {
+        let key = Connection::kind_key(gvk);
+        let now = std::time::Instant::now();
+        let known = self.kinds.lock().ok().and_then(|kinds| {
+            kinds
+                .get(&key)
+                .filter(|(_, _, found)| still_fresh(*found, now))
+                .map(|(resource, capabilities, _)| (resource.clone(), capabilities.clone()))
+        });
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, gvk).await?;
+        if let Ok(mut kinds) = self.kinds.lock() {
+            kinds.insert(key, (resource.clone(), capabilities.clone(), now));
+        }
+        Ok((resource, capabilities))
+    }
+
+    /// Drops what discovery said of a kind, after the apiserver answered that it does not serve
+    /// it (a custom resource definition removed since).
+    fn forget(&self, gvk: &kube::core::GroupVersionKind) {
+        if let Ok(mut kinds) = self.kinds.lock() {
+            kinds.remove(&Connection::kind_key(gvk));
+        }
+    }
+}
 
 /// The cached clients, shared by clones of the connector.
 #[derive(Clone, Default)]
@@ -158,14 +231,14 @@ impl std::fmt::Debug for ClientCache {
 }
 
 impl ClientCache {
-    fn get(&self, key: &[u8; 32]) -> Option<Client> {
+    fn get(&self, key: &[u8; 32]) -> Option<Connection> {
         let mut clients = self.0.lock().ok()?;
-        let (client, used) = clients.get_mut(key)?;
+        let (connection, used) = clients.get_mut(key)?;
         *used = std::time::Instant::now();
-        Some(client.clone())
+        Some(connection.clone())
     }
 
-    fn put(&self, key: [u8; 32], client: Client) {
+    fn put(&self, key: [u8; 32], connection: Connection) {
         let Ok(mut clients) = self.0.lock() else {
             return;
         };
@@ -174,20 +247,20 @@ impl ClientCache {
         for old in evictions(&ages, now, CACHED_CLIENTS) {
             clients.remove(&old);
         }
-        clients.insert(key, (client, now));
+        clients.insert(key, (connection, now));
     }
 }
 
 impl KubeConnector {
-    /// The client for `credentials`: the cached one, or a new one (then cached).
-    pub async fn client(&self, credentials: &Credentials) -> Result<Client, ClusterError> {
+    /// The connection for `credentials`: the cached one, or a new one (then cached).
+    pub async fn connect(&self, credentials: &Credentials) -> Result<Connection, ClusterError> {
         let key = cache_key(credentials);
-        if let Some(client) = self.clients.get(&key) {
-            return Ok(client);
+        if let Some(connection) = self.clients.get(&key) {
+            return Ok(connection);
         }
-        let client = self.new_client(credentials).await?;
-        self.clients.put(key, client.clone());
-        Ok(client)
+        let connection = Connection::new(self.new_client(credentials).await?);
+        self.clients.put(key, connection.clone());
+        Ok(connection)
     }
 
     async fn new_client(&self, credentials: &Credentials) -> Result<Client, ClusterError> {
@@ -210,7 +283,7 @@ impl ClusterConnector for KubeConnector {
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<Probe, ClusterError>> {
         Box::pin(async move {
-            let client = self.client(credentials).await?;
+            let client = self.connect(credentials).await?.client;
             let version = client.apiserver_version().await.map_err(from_kube)?;
             let groups = client.list_api_groups().await.map_err(from_kube)?;
             let has_group = |names: &[&str]| {
@@ -285,17 +358,18 @@ impl KubeConnector {
         limit: u32,
     ) -> Result<ListPage, ClusterError> {
         use kube::core::GroupVersionKind;
-        let client = self.client(credentials).await?;
+        let connection = self.connect(credentials).await?;
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind);
-        let resource = match kube::discovery::pinned_kind(&client, &gvk).await {
+        let resource = match connection.kind(&gvk).await {
             Ok((resource, _)) => resource,
             // Not served here (no such CRD): nothing to list.
             Err(kube::Error::Discovery(_)) => return Ok((Vec::new(), None)),
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok((Vec::new(), None)),
             Err(err) => return Err(from_kube(err)),
         };
-        let api: kube::Api<kube::core::DynamicObject> = kube::Api::all_with(client, &resource);
+        let api: kube::Api<kube::core::DynamicObject> =
+            kube::Api::all_with(connection.client, &resource);
         let mut params = kube::api::ListParams::default().limit(limit);
         if let Some(token) = continue_token {
             params = params.continue_token(token);
@@ -321,9 +395,13 @@ impl KubeConnector {
 struct Target {
     api: kube::Api<kube::core::DynamicObject>,
     name: String,
+    gvk: kube::core::GroupVersionKind,
 }
 
-async fn target(client: &Client, manifest: &serde_json::Value) -> Result<Target, ClusterError> {
+async fn target(
+    connection: &Connection,
+    manifest: &serde_json::Value,
+) -> Result<Target, ClusterError> {
     use kube::core::GroupVersionKind;
     use kube::discovery::Scope;
     let text = |pointer: &str| {
@@ -341,9 +419,8 @@ async fn target(client: &Client, manifest: &serde_json::Value) -> Result<Target,
     };
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk)
-        .await
-        .map_err(from_kube)?;
+    let (resource, capabilities) = connection.kind(&gvk).await.map_err(from_kube)?;
+    let client = &connection.client;
     let api = match (capabilities.scope, text("/metadata/namespace")) {
         (Scope::Namespaced, Some(namespace)) => {
             kube::Api::namespaced_with(client.clone(), namespace, &resource)
@@ -354,6 +431,7 @@ async fn target(client: &Client, manifest: &serde_json::Value) -> Result<Target,
     Ok(Target {
         api,
         name: name.to_owned(),
+        gvk,
     })
 }
 
@@ -364,14 +442,19 @@ impl KubeConnector {
         manifest: &serde_json::Value,
     ) -> Result<serde_json::Value, ClusterError> {
         use kube::api::{Patch, PatchParams};
-        let client = self.client(credentials).await?;
-        let target = target(&client, manifest).await?;
+        let connection = self.connect(credentials).await?;
+        let target = target(&connection, manifest).await?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let applied = target
             .api
             .patch(&target.name, &params, &Patch::Apply(manifest))
             .await
-            .map_err(from_kube)?;
+            .map_err(|err| {
+                if matches!(&err, kube::Error::Api(status) if status.code == 404) {
+                    connection.forget(&target.gvk);
+                }
+                from_kube(err)
+            })?;
         serde_json::to_value(applied).map_err(|err| ClusterError::Api {
             code: 500,
             message: err.to_string(),
@@ -383,8 +466,8 @@ impl KubeConnector {
         credentials: &Credentials,
         manifest: &serde_json::Value,
     ) -> Result<Option<serde_json::Value>, ClusterError> {
-        let client = self.client(credentials).await?;
-        let target = target(&client, manifest).await?;
+        let connection = self.connect(credentials).await?;
+        let target = target(&connection, manifest).await?;
         let live = target.api.get_opt(&target.name).await.map_err(from_kube)?;
         live.map(serde_json::to_value)
             .transpose()
@@ -401,8 +484,8 @@ impl KubeConnector {
         credentials: &Credentials,
         manifest: &serde_json::Value,
     ) -> Result<bool, ClusterError> {
-        let client = self.client(credentials).await?;
-        let target = target(&client, manifest).await?;
+        let connection = self.connect(credentials).await?;
+        let target = target(&connection, manifest).await?;
         match target
             .api
             .delete(&target.name, &kube::api::DeleteParams::default())
@@ -454,6 +537,17 @@ mod tests {
         assert_ne!(first, cache_key(&credentials("server: b\ntoken: one")));
         // The key is a digest: the token is not in it.
         assert!(!first.windows(3).any(|w| w == b"one"));
+    }
+
+    #[test]
+    fn kinds_found_are_trusted_for_five_minutes() {
+        let found = Instant::now();
+        assert!(still_fresh(found, found));
+        assert!(still_fresh(
+            found,
+            found + KINDS_FOR - Duration::from_millis(1)
+        ));
+        assert!(!still_fresh(found, found + KINDS_FOR));
     }
 
     #[test]

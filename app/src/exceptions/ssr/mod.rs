@@ -60,6 +60,18 @@ pub async fn exclusions(
         .collect())
 }
 
+/// The exclusions a rollout was proposed with (none when it had none), read strictly: stored text
+/// that does not decode is an error, never an empty list.
+pub async fn rollout_exclusions(
+    db: &Db,
+    rollout_id: &str,
+) -> ServerResult<Vec<palisade_engine::exclusions::Exclusion>> {
+    match queries::rollout_exclusions(db.pool(), rollout_id).await? {
+        Some(text) => Ok(serde_json::from_str(&text)?),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Keep, in the rollout's own transaction, the exclusions a rollout was proposed with, so every
 /// step applies exactly what its approvers saw.
 pub async fn save_rollout_exclusions(

@@ -6,3 +6,5 @@ pub mod ingest;
 pub mod queries;
 pub mod scan;
 pub mod store;
+
+pub use queries::counts_since;

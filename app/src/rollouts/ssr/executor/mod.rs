@@ -28,7 +28,6 @@ use crate::clusters::ssr::{
 };
 use crate::db::{new_id, now_ms, Db, Tx};
 use crate::error::{AppError, ServerError, ServerResult};
-use crate::policies::ssr::queries as policy_queries;
 use crate::rollouts::{RolloutKind, RolloutState, StepState, WaveState};
 use crate::secrets::Sealer;
 
@@ -234,7 +233,7 @@ impl Executor {
         let rollout = load(&self.db, id).await?;
         let violations = match machine::question(&rollout, now) {
             Some(question) => Some(
-                crate::violations::ssr::queries::counts_since(
+                crate::violations::ssr::counts_since(
                     &self.db,
                     &rollout.summary.policy_id,
                     &question.cluster_ids,

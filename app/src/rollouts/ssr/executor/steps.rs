@@ -110,22 +110,27 @@ impl Executor {
             tracing::warn!(error = %e, "reading what a step applies");
             "the database could not be read; see the server log".to_owned()
         };
-        let version = policy_queries::version(self.db.pool(), &summary.policy_id, summary.version)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| format!("version {} of the policy is gone", summary.version))?;
+        let version =
+            crate::policies::ssr::version_of(&self.db, &summary.policy_id, summary.version)
+                .await
+                .map_err(|e| match e {
+                    ServerError::User(AppError::NotFound(_)) => {
+                        format!("version {} of the policy is gone", summary.version)
+                    }
+                    fault => {
+                        tracing::warn!(error = %fault, "reading the version a step applies");
+                        "the database could not be read; see the server log".to_owned()
+                    }
+                })?;
         let namespaces = queries::namespaces(self.db.pool(), &summary.id)
             .await
             .map_err(internal)?;
-        let exclusions: Vec<palisade_engine::exclusions::Exclusion> =
-            match crate::exceptions::ssr::queries::rollout_exclusions(self.db.pool(), &summary.id)
-                .await
-                .map_err(internal)?
-            {
-                Some(text) => serde_json::from_str(&text)
-                    .map_err(|e| format!("unreadable exclusions of the rollout: {e}"))?,
-                None => Vec::new(),
-            };
+        let exclusions = crate::exceptions::ssr::rollout_exclusions(&self.db, &summary.id)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "reading the exclusions a step applies");
+                "the exclusions of the rollout could not be read; see the server log".to_owned()
+            })?;
         let apply =
             plan::desired_objects(&version.content, summary.mode, &namespaces, &exclusions)?;
         let current =
