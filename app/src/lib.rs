@@ -23,6 +23,7 @@ pub mod policies;
 pub mod rollouts;
 pub mod sections;
 pub mod staging;
+pub mod testruns;
 pub mod time;
 pub mod ui;
 pub mod violations;

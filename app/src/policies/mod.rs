@@ -396,12 +396,6 @@ pub async fn diff_versions(id: String, from: i64, to: i64) -> Result<VersionDiff
     Ok(ssr::diff(&call.db, &call.who, &id, from, to).await?)
 }
 
-#[server(endpoint = "run_tests", input = Json)]
-pub async fn run_tests(id: String, number: i64) -> Result<TestRun, AppError> {
-    let call = crate::state::authorized(crate::auth::Action::EditPolicies)?;
-    Ok(ssr::run_tests(&call.db, &call.who, call.now, &id, number).await?)
-}
-
 #[server(endpoint = "get_test_run", input = Json)]
 pub async fn get_test_run(id: String, number: i64) -> Result<Option<TestRun>, AppError> {
     let call = crate::state::authorized(crate::auth::Action::Read)?;

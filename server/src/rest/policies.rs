@@ -159,7 +159,7 @@ async fn run_tests(
     Path((id, number)): Path<(String, i64)>,
 ) -> Result<(StatusCode, Json<policies::TestRun>), ServerError> {
     let who = caller.require(Action::EditPolicies)?;
-    let run = service::run_tests(&state.db, &who, now_ms(), &id, number).await?;
+    let run = palisade_app::testruns::ssr::run(&state.db, &who, now_ms(), &id, number).await?;
     Ok((StatusCode::CREATED, Json(run)))
 }
 

@@ -2,6 +2,7 @@
 //! handlers, and what other domains ask: [`active_for`] (rollouts render these, the scan skips
 //! what they cover) and [`exclusions`] (the same, in the engine's terms).
 
+pub mod cases;
 pub mod queries;
 pub mod service;
 

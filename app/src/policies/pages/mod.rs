@@ -23,12 +23,13 @@ use crate::error::AppError;
 use crate::policies::diff::DiffOp;
 use crate::policies::{
     check_policy, create_policy, diff_versions, get_policy, get_test_run, list_library,
-    list_policies, run_tests, save_version, CaseStatus, Content, Engine, Expect, LibraryEntry,
-    Mode, NewPolicy, Part, PolicyDetail, PolicyFilter, PolicySummary, Problem, SaveOutcome,
-    TestCase, TestRun, VersionDiff, CATEGORIES, ENVIRONMENTS, FRAMEWORKS,
+    list_policies, save_version, CaseStatus, Content, Engine, Expect, LibraryEntry, Mode,
+    NewPolicy, Part, PolicyDetail, PolicyFilter, PolicySummary, Problem, SaveOutcome, TestCase,
+    TestRun, VersionDiff, CATEGORIES, ENVIRONMENTS, FRAMEWORKS,
 };
 use crate::rollouts::{check_drift, Drift};
 use crate::staging::{get_staging, set_mode, Staging};
+use crate::testruns::run_tests;
 use crate::time::format_time;
 use crate::ui::{load_error, DataTable, Loading, PageHeader};
 

@@ -443,34 +443,43 @@ pub async fn diff(
     Ok(VersionDiff { from, to, files })
 }
 
-/// Run the cases of version `number` and store the results with it.
-pub async fn run_tests(
-    db: &Db,
-    who: &Principal,
-    now: i64,
-    key: &str,
-    number: i64,
-) -> ServerResult<TestRun> {
+/// A version about to be tested: its policy, the version's row and its content.
+pub struct RunInput {
+    pub policy_id: String,
+    pub version_id: String,
+    pub number: i64,
+    pub content: Content,
+}
+
+/// What a test run of version `number` of the policy `key` needs, for someone who may edit.
+pub async fn run_input(db: &Db, who: &Principal, key: &str, number: i64) -> ServerResult<RunInput> {
     authorize(Some(who), Action::EditPolicies)?;
     let row = find(db, key).await?;
     let version_id = queries::version_id(db.pool(), &row.id, number)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no version {number} of this policy")))?;
-    let version = version_of(db, &row.id, number).await?;
-    let content = version.content;
-    let exceptions = crate::exceptions::ssr::active_for(db, &row.id, now).await?;
-    // The engine is synchronous and CPU-bound: keep it off the async workers.
-    let ran = tokio::task::spawn_blocking(move || {
-        let mut ran = validate::run_cases(&content);
-        validate::honour_exceptions(&content, &mut ran, &exceptions, now);
-        ran
-    })
-    .await
-    .or_fault()?;
-    let run = queries::NewRun {
-        id: new_id(),
+    let content = version_of(db, &row.id, number).await?.content;
+    Ok(RunInput {
+        policy_id: row.id,
         version_id,
         number,
+        content,
+    })
+}
+
+/// Stores the results of a run with its version, and its audit entry, in one transaction.
+pub async fn store_run(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    input: &RunInput,
+    ran: validate::Ran,
+) -> ServerResult<TestRun> {
+    authorize(Some(who), Action::EditPolicies)?;
+    let run = queries::NewRun {
+        id: new_id(),
+        version_id: input.version_id.clone(),
+        number: input.number,
         now,
         who,
         ran,
@@ -485,9 +494,9 @@ pub async fn run_tests(
         Event {
             action: "policy.run_tests",
             target_kind: "policy",
-            target_id: &row.id,
+            target_id: &input.policy_id,
             detail: json!({
-                "version": number,
+                "version": input.number,
                 "passed": stored.summary.passed,
                 "failed": stored.summary.failed,
                 "skipped": stored.summary.skipped,

@@ -16,6 +16,7 @@ use crate::db::{DatabaseUrl, PoolSettings};
 use crate::error::ServerError;
 use crate::policies::{Expect, Part, Problem, TestCase};
 use crate::staging::ssr as staging;
+use crate::testruns::ssr::run as run_tests;
 
 const POSTGRES_ENV: &str = "PALISADE_TEST_POSTGRES_URL";
 
