@@ -125,6 +125,27 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The method as a label: the standard ones by name, anything else (a client may send any token
+/// as a method) as `other`, so made-up methods cannot grow the series without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("other", |(_, label)| label)
+}
+
 /// Middleware: time each request and record it under its matched route.
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let route = request
@@ -132,12 +153,12 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     metrics.observe(
         &route,
-        &method,
+        method,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
@@ -158,6 +179,15 @@ pub async fn handler(State(metrics): State<Metrics>) -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let made_up = Method::from_bytes(b"XYZZY").unwrap();
+        assert_eq!(method_label(&made_up), "other");
+    }
 
     #[test]
     fn renders_counts_and_cumulative_buckets() {

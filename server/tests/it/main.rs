@@ -2,6 +2,7 @@
 //! PostgreSQL server (started by `scripts/test`), over real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod authz;
 mod client;
 mod clusters;
