@@ -238,13 +238,16 @@ test('an approver approves in another browser and watches the rollout apply with
 
   // The review an approver decides on. Creating a policy from the library stores no test run (only
   // running the tests does), so the panel says so rather than showing counts; the manifests are
-  // those of the current version, which this rollout applies, in its mode.
+  // those of the proposed version, in its mode, exactly as the steps will apply them, with each
+  // cluster's diff against what it runs now (nothing yet).
   await page.waitForSelector('[data-testid="review-tests"]');
   assert.equal((await page.textContent('[data-testid="review-tests"]')).trim(), 'No test run stored for version 1.');
   assert.equal(await page.locator('[data-testid="review-version-note"]').count(), 0);
   const manifests = await page.textContent('[data-testid="review-manifests"]');
   assert.match(manifests, /ValidatingAdmissionPolicyBinding/);
   assert.match(manifests, /\bAudit\b/);
+  const clusterChange = await page.textContent('[data-testid="review-cluster"] summary');
+  assert.match(clusterChange, /runs nothing of this policy yet; \+\d+ −0 lines/);
   const policyLink = page.locator('[data-testid="review-policy"]');
   assert.equal(await policyLink.getAttribute('href'), `/policies/${policyId}`);
   assert.equal((await policyLink.textContent()).trim(), ENTRY);

@@ -291,6 +291,35 @@ pub async fn list_rollouts(policy: Option<String>) -> Result<Vec<RolloutSummary>
     Ok(ssr::service::list(&call.db, &call.who, policy.as_deref()).await?)
 }
 
+/// What an `apply` rollout will send, exactly as its steps will apply it, and how that differs
+/// from what each of its clusters runs now: what approvers review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedChange {
+    pub version: i64,
+    pub mode: Mode,
+    /// The manifests as one YAML stream.
+    pub manifests: String,
+    /// Per cluster of the rollout, in wave order.
+    pub clusters: Vec<ClusterChange>,
+}
+
+/// One cluster's part of a [`ProposedChange`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterChange {
+    pub cluster: String,
+    pub wave: String,
+    /// The version and mode of this policy the cluster runs now, if any.
+    pub running: Option<(i64, Mode)>,
+    /// From what runs there now to what this rollout applies.
+    pub diff: crate::policies::FileDiff,
+}
+
+#[server(endpoint = "get_proposed_change", input = Json)]
+pub async fn get_proposed_change(id: String) -> Result<ProposedChange, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::review::proposed(&call.db, &call.who, &id).await?)
+}
+
 #[server(endpoint = "get_rollout", input = Json)]
 pub async fn get_rollout(id: String) -> Result<Rollout, AppError> {
     let call = crate::state::authorized(crate::auth::Action::Read)?;

@@ -1,7 +1,11 @@
 //! What an attacker would try against a running server, each as real requests: every attempt is
 //! refused or absorbed within its budget, and the server still answers afterwards.
 
-use crate::support::{request, Backend, TestServer};
+use serde_json::{json, Value};
+
+use crate::support::{request, Backend, People, TestServer};
+
+const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
 /// Made-up HTTP methods (any token is a valid method on the wire) share one `other` label, so
 /// unauthenticated requests cannot grow `/metrics` without bound.
@@ -31,5 +35,64 @@ async fn made_up_methods_cannot_grow_the_metrics() {
         .unwrap_or_else(|| panic!("no `other` series in\n{}", metrics.body));
     assert!(other.ends_with(" 1000"), "{other}");
     assert_eq!(server.get("/healthz").await.status, 200);
+    server.stop().await;
+}
+
+/// What approvers review is what the steps apply: the proposed version's manifests, never the
+/// policy's current version. An author saves a version 2 and then a version 3, proposes version
+/// 2, and the review shows version 2.
+#[tokio::test]
+async fn the_review_shows_the_proposed_version_not_the_current_one() {
+    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let People { admin, author, .. } = server.people().await;
+    server
+        .api(&admin)
+        .register_unreachable("review-1", "dev")
+        .await;
+    let detail = server.api(&author).adopt("disallow-privileged").await;
+    let path = "/api/v1/policies/disallow-privileged/versions";
+    for (base, marker) in [(1, "proposed-two"), (2, "current-three")] {
+        let mut content = serde_json::to_value(&detail.current.content).unwrap();
+        content["source"] = json!(detail.current.content.source.replace(
+            "message: privileged containers are not allowed",
+            &format!("message: {marker} privileged containers are not allowed"),
+        ));
+        content["base_version"] = json!(base);
+        content["note"] = json!(marker);
+        let saved = server
+            .call("POST", path, &author, &content.to_string())
+            .await;
+        assert_eq!(saved.status, 201, "{}", saved.body);
+    }
+    let rollout = server
+        .api(&author)
+        .propose(json!({
+            "policy": "disallow-privileged", "version": 2, "mode": "audit",
+            "waves": [{ "selector": {} }],
+        }))
+        .await;
+    let reply = server
+        .call(
+            "POST",
+            "/api/get_proposed_change",
+            &admin,
+            &json!({ "id": rollout.summary.id }).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let change: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(change["version"], 2);
+    let manifests = change["manifests"].as_str().unwrap();
+    assert!(manifests.contains("proposed-two"), "{manifests}");
+    assert!(!manifests.contains("current-three"), "{manifests}");
+    // Nothing runs there yet: the diff adds every line of what will be applied.
+    let cluster = &change["clusters"][0];
+    assert_eq!(cluster["cluster"], "review-1");
+    assert!(cluster["running"].is_null());
+    assert_eq!(cluster["diff"]["removed"], 0);
+    assert_eq!(
+        cluster["diff"]["added"].as_u64().unwrap() as usize,
+        manifests.lines().count()
+    );
     server.stop().await;
 }

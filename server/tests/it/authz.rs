@@ -163,6 +163,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         r#"{"id":"nonexistent"}"#,
     ),
     (
+        "/api/get_proposed_change",
+        Some(Action::Read),
+        r#"{"id":"nonexistent"}"#,
+    ),
+    (
         "/api/propose_rollout",
         Some(Action::ProposeRollout),
         r#"{"input":{"policy":"nonexistent","mode":"audit","waves":[{"selector":{}}]}}"#,

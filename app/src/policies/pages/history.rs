@@ -64,29 +64,35 @@ pub(super) fn HistoryTab(detail: PolicyDetail) -> impl IntoView {
 fn DiffView(diff: VersionDiff) -> impl IntoView {
     view! {
         <div data-testid="diff">
-            {diff.files.into_iter().map(|file| view! {
-                <h3 class="mono">{format!("{} (+{} −{})", file.name, file.added, file.removed)}</h3>
-                <table class="diff">
-                    <tbody>
-                        {file.lines.into_iter().map(|line| {
-                            let (class, sign) = match line.op {
-                                DiffOp::Added => ("added", "+"),
-                                DiffOp::Removed => ("removed", "−"),
-                                DiffOp::Same => ("same", " "),
-                                DiffOp::Skipped => ("skipped", "⋯"),
-                            };
-                            view! {
-                                <tr class=class data-testid=format!("diff-{class}")>
-                                    <td class="num">{line.old.map(|n| n.to_string())}</td>
-                                    <td class="num">{line.new.map(|n| n.to_string())}</td>
-                                    <td class="sign">{sign}</td>
-                                    <td class="text"><code>{line.text}</code></td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            }).collect_view()}
+            {diff.files.into_iter().map(|file| view! { <FileDiffTable file /> }).collect_view()}
         </div>
+    }
+}
+
+/// One file's changes: a heading with the counts, then the lines with their numbers.
+#[component]
+pub fn FileDiffTable(file: FileDiff) -> impl IntoView {
+    view! {
+        <h3 class="mono">{format!("{} (+{} −{})", file.name, file.added, file.removed)}</h3>
+        <table class="diff">
+            <tbody>
+                {file.lines.into_iter().map(|line| {
+                    let (class, sign) = match line.op {
+                        DiffOp::Added => ("added", "+"),
+                        DiffOp::Removed => ("removed", "−"),
+                        DiffOp::Same => ("same", " "),
+                        DiffOp::Skipped => ("skipped", "⋯"),
+                    };
+                    view! {
+                        <tr class=class data-testid=format!("diff-{class}")>
+                            <td class="num">{line.old.map(|n| n.to_string())}</td>
+                            <td class="num">{line.new.map(|n| n.to_string())}</td>
+                            <td class="sign">{sign}</td>
+                            <td class="text"><code>{line.text}</code></td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }

@@ -20,7 +20,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::error::AppError;
-use crate::policies::diff::DiffOp;
+use crate::policies::diff::{DiffOp, FileDiff};
 use crate::policies::{
     check_policy, create_policy, diff_versions, get_policy, get_test_run, list_library,
     list_policies, save_version, CaseStatus, Content, Engine, Expect, LibraryEntry, Mode,
@@ -35,6 +35,7 @@ use crate::ui::{load_error, DataTable, Loading, PageHeader};
 
 pub use self::create::{LibraryPage, NewPolicyPage};
 use self::edit::{EditTab, ProblemList, SaveBar};
+pub use self::history::FileDiffTable;
 use self::history::HistoryTab;
 use self::list::run_badge;
 pub use self::list::PoliciesPage;

@@ -23,14 +23,15 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::policies::{get_test_run, list_policies, CaseStatus, Mode, PolicyFilter, TestRun};
+use crate::policies::{
+    get_test_run, list_policies, CaseStatus, FileDiffTable, Mode, PolicyFilter, TestRun,
+};
 use crate::rollouts::{
-    decide_rollout, get_rollout, list_rollouts, operate_rollout, propose_rollout, Decision,
-    NewRollout, NewWave, Operation, Rollout, RolloutKind, RolloutState, RolloutSummary, Selector,
-    Step, StepState, Wave, WaveState,
+    decide_rollout, get_proposed_change, get_rollout, list_rollouts, operate_rollout,
+    propose_rollout, Decision, NewRollout, NewWave, Operation, ProposedChange, Rollout,
+    RolloutKind, RolloutState, RolloutSummary, Selector, Step, StepState, Wave, WaveState,
 };
 use crate::sections::ROLLOUTS;
-use crate::staging::{get_staging, Staging};
 use crate::time::format_time;
 use crate::ui::{
     load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader, Select,

@@ -2,13 +2,14 @@
 
 use super::*;
 
-/// What the review panel shows of an `apply` rollout: the stored test run of its version and the
-/// staging view of its policy (the rendered manifests of the policy's current version).
+/// What the review panel shows of an `apply` rollout: the stored test run of its version, and the
+/// change it proposes (that version's manifests as its steps will apply them, and their diff
+/// against what each of its clusters runs now).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct ReviewData {
     pub(super) summary: RolloutSummary,
     pub(super) tests: Result<Option<TestRun>, AppError>,
-    pub(super) staging: Result<Staging, AppError>,
+    pub(super) change: Result<ProposedChange, AppError>,
     pub(super) evidence: Result<crate::violations::Evidence, AppError>,
 }
 
@@ -25,12 +26,12 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
                 return Ok(None);
             }
             let tests = get_test_run(summary.policy_id.clone(), summary.version).await;
-            let staging = get_staging(summary.policy_id.clone()).await;
+            let change = get_proposed_change(summary.id.clone()).await;
             let evidence = crate::violations::rollout_evidence(summary.id.clone(), 7).await;
             Ok::<_, AppError>(Some(ReviewData {
                 summary,
                 tests,
-                staging,
+                change,
                 evidence,
             }))
         },
@@ -65,7 +66,7 @@ fn ReviewPanel(data: ReviewData) -> impl IntoView {
     let ReviewData {
         summary: s,
         tests,
-        staging,
+        change,
         evidence,
     } = data;
     let evidence_view = match evidence {
@@ -145,51 +146,54 @@ fn ReviewPanel(data: ReviewData) -> impl IntoView {
         .into_any(),
     };
 
-    let manifests_view = match staging {
+    let manifests_view = match change {
         Err(err) => view! {
-            <p class="error" role="alert" data-testid="review-manifests-error">{err.to_string()}</p>
+            <ErrorNote text=err.to_string() testid="review-manifests-error" />
         }
         .into_any(),
-        Ok(staging) => {
-            let other = (staging.version != version).then(|| {
-                view! {
-                    <p class="notice" data-testid="review-version-note">
-                        {format!(
-                            "These are the manifests of the current version {}; this rollout applies version {version}.",
-                            staging.version,
-                        )}
-                    </p>
-                }
-            });
-            let rendered = staging
-                .manifests
+        Ok(change) => {
+            let clusters = change
+                .clusters
                 .into_iter()
-                .find(|m| m.mode == mode)
-                .map(|m| m.yaml);
-            let body = match rendered {
-                Some(Ok(yaml)) => view! {
-                    <details class="review-manifests">
-                        <summary>
-                            {format!("Manifests in {} mode (version {})", mode.as_str(), staging.version)}
-                        </summary>
-                        <pre class="code manifests" data-testid="review-manifests">{yaml}</pre>
-                    </details>
-                }
-                .into_any(),
-                Some(Err(why)) => view! {
-                    <p class="error" data-testid="review-manifests-error">
-                        {format!("The {} manifests cannot be rendered: {why}", mode.as_str())}
-                    </p>
-                }
-                .into_any(),
-                None => view! {
-                    <p class="muted" data-testid="review-manifests-error">
-                        {format!("No manifests are rendered for {} mode.", mode.as_str())}
-                    </p>
-                }
-                .into_any(),
-            };
-            view! { {other} {body} }.into_any()
+                .map(|c| {
+                    let running = match c.running {
+                        Some((v, m)) if v == change.version && m == change.mode => {
+                            format!("already runs version {v} in {} mode", m.as_str())
+                        }
+                        Some((v, m)) => format!("runs version {v} in {} mode now", m.as_str()),
+                        None => "runs nothing of this policy yet".to_owned(),
+                    };
+                    let unchanged = c.diff.added == 0 && c.diff.removed == 0;
+                    view! {
+                        <details class="review-cluster" data-testid="review-cluster">
+                            <summary>
+                                {format!(
+                                    "{} ({}): {running}; {}",
+                                    c.cluster,
+                                    c.wave,
+                                    if unchanged {
+                                        "no change".to_owned()
+                                    } else {
+                                        format!("+{} −{} lines", c.diff.added, c.diff.removed)
+                                    },
+                                )}
+                            </summary>
+                            <FileDiffTable file=c.diff />
+                        </details>
+                    }
+                })
+                .collect_view();
+            view! {
+                <details class="review-manifests">
+                    <summary>
+                        {format!("Manifests in {} mode (version {})", change.mode.as_str(), change.version)}
+                    </summary>
+                    <pre class="code manifests" data-testid="review-manifests">{change.manifests}</pre>
+                </details>
+                <p class="muted small">"Against what each cluster runs now:"</p>
+                {clusters}
+            }
+            .into_any()
         }
     };
 

@@ -6,6 +6,7 @@ pub mod executor;
 pub mod machine;
 pub mod plan;
 pub mod queries;
+pub mod review;
 pub mod service;
 #[cfg(feature = "test-support")]
 pub mod simulated;
