@@ -177,8 +177,29 @@ impl Document {
 pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, SourceError> {
     let mut documents = Vec::new();
     for (first_line, chunk) in split_stream(text) {
-        let value: Value = match serde_yaml_ng::from_str(&chunk) {
+        let budget = expansion_budget(chunk.len());
+        let left = std::cell::Cell::new(budget);
+        let parsed = serde::de::DeserializeSeed::deserialize(
+            Budgeted { left: &left },
+            serde_yaml_ng::Deserializer::from_str(&chunk),
+        );
+        let value: Value = match parsed {
             Ok(value) => value,
+            // Ours, or the YAML library's own limit on following aliases (a hundred jumps per event).
+            Err(error)
+                if left.get() == 0 || error.to_string().contains("repetition limit exceeded") =>
+            {
+                return Err(SourceError::new(
+                    file,
+                    first_line,
+                    0,
+                    format!(
+                        "this document expands to more than {budget} bytes through YAML aliases \
+                         (the budget is four times its size plus 1 MiB): write the repeated parts \
+                         out instead of repeating aliases"
+                    ),
+                ));
+            }
             Err(error) => {
                 let (line, column) = error
                     .location()
@@ -197,6 +218,118 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, SourceEr
         });
     }
     Ok(documents)
+}
+
+/// How many bytes a document of `len` bytes may expand to when its aliases are followed: a document
+/// without aliases stays well inside it (each node is counted at its text plus a few bytes), while
+/// a document of nested aliases ("billion laughs") is refused long before it fills memory.
+pub fn expansion_budget(len: usize) -> usize {
+    len.saturating_mul(4).saturating_add(1 << 20)
+}
+
+/// What every node costs beyond its text, so a flood of empty nodes counts too.
+const NODE_COST: usize = 8;
+
+/// A JSON value read from YAML while counting what it expands to: every scalar, sequence and map
+/// (aliases included, each time they are followed) takes its size from `left`, and reading stops
+/// with an error as soon as `left` runs out, before the expansion is built.
+struct Budgeted<'a> {
+    left: &'a std::cell::Cell<usize>,
+}
+
+impl Budgeted<'_> {
+    fn take<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
+        let cost = bytes.saturating_add(NODE_COST);
+        match self.left.get().checked_sub(cost) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => {
+                self.left.set(0);
+                Err(E::custom("the document expands beyond its budget"))
+            }
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Budgeted<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Budgeted<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.take(1)?;
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.take(8)?;
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.take(8)?;
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.take(8)?;
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.take(v.len())?;
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.take(v.len())?;
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.take(0)?;
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, deserializer)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.take(0)?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Budgeted { left: self.left })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.take(0)?;
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            self.take(key.len())?;
+            let value = map.next_value_seed(Budgeted { left: self.left })?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// serde_yaml_ng writes places into its messages (" at line L column C"), relative to the document;
@@ -255,6 +388,55 @@ fn split_stream(text: &str) -> Vec<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nested aliases: each level repeats the one before ten times, after `padding` plain items
+    /// (which raise the YAML library's own limit on following aliases, as a large document does).
+    fn laughs(levels: usize, padding: usize) -> String {
+        let mut text = format!("pad: [{}]\n", vec!["x"; padding].join(","));
+        text.push_str("a0: &a0 [\"lol lol lol lol lol lol lol lol\"]\n");
+        for level in 1..=levels {
+            let previous = format!("*a{}", level - 1);
+            let list = vec![previous.as_str(); 10].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{list}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_before_they_expand() {
+        // Six levels: a million copies of the string if followed, from 100 KB of text. The YAML
+        // library alone would follow them all (its limit grows with the document).
+        let text = laughs(6, 50_000);
+        assert!(text.len() < 110_000);
+        let err = parse_documents("bomb.yaml", &text).unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("YAML aliases"), "{err}");
+        assert!(
+            err.message
+                .contains(&expansion_budget(text.len()).to_string()),
+            "{err}"
+        );
+        // A small document of many levels meets the library's own limit: the same refusal.
+        let err = parse_documents("bomb.yaml", &laughs(7, 0)).unwrap_err();
+        assert!(err.message.contains("YAML aliases"), "{err}");
+        // A few levels stay inside the budget and read as the YAML library reads them.
+        let small = laughs(2, 3);
+        let read = parse_documents("small.yaml", &small).unwrap();
+        let plain: Value = serde_yaml_ng::from_str(&small).unwrap();
+        assert_eq!(read[0].value, plain);
+        assert_eq!(read[0].value["a2"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn documents_read_as_the_yaml_library_reads_them() {
+        let text = "kind: Pod\nmetadata:\n  name: p\n  labels: {app: web, tier: \"1\"}\nspec:\n  replicas: 3\n  ratio: 0.5\n  big: 18446744073709551615\n  neg: -4\n  on: true\n  none: ~\n  nan: .nan\n  list: [1, two, {three: 3}]\n  block: |\n    line one\n    line two\n---\n# only a comment\n---\n- 1\n- [a, b]\n";
+        let read = parse_documents("f.yaml", text).unwrap();
+        assert_eq!(read.len(), 2);
+        for doc in &read {
+            let plain: Value = serde_yaml_ng::from_str(&doc.text).unwrap();
+            assert_eq!(doc.value, plain);
+        }
+    }
 
     #[test]
     fn documents_know_their_first_line() {

@@ -96,3 +96,57 @@ async fn the_review_shows_the_proposed_version_not_the_current_one() {
     );
     server.stop().await;
 }
+
+/// The peak resident memory of this process so far, in KiB (the server runs inside it).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+/// Nested YAML aliases ("billion laughs"): a 200 KB document that would expand to a gigabyte is
+/// refused by every path that reads policy YAML, naming the budget, without the memory.
+#[tokio::test]
+async fn yaml_alias_bombs_are_refused_without_expanding() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    let People { author, .. } = server.people().await;
+    let mut bomb = format!("pad: [{}]\n", vec!["x"; 100_000].join(","));
+    bomb.push_str(&format!("a0: &a0 [\"{}\"]\n", "lol ".repeat(250)));
+    for level in 1..=6 {
+        let list = vec![format!("*a{}", level - 1); 10].join(", ");
+        bomb.push_str(&format!("a{level}: &a{level} [{list}]\n"));
+    }
+    assert!(bomb.len() < 250_000, "{}", bomb.len());
+    let before = peak_rss_kib();
+    let check = server
+        .call(
+            "POST",
+            "/api/v1/policies/check",
+            &author,
+            &json!({ "source": bomb }).to_string(),
+        )
+        .await;
+    assert_eq!(check.status, 200, "{}", check.body);
+    let check: Value = serde_json::from_str(&check.body).unwrap();
+    assert_eq!(check["valid"], false);
+    let problem = check["problems"][0]["message"].as_str().unwrap();
+    assert!(problem.contains("YAML aliases"), "{problem}");
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "yaml", "source": bomb }).to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 400, "{}", created.body);
+    assert!(created.body.contains("YAML aliases"), "{}", created.body);
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    eprintln!("alias bomb: peak RSS grew by {grown_mib} MiB");
+    assert!(grown_mib < 150, "peak RSS grew by {grown_mib} MiB");
+    assert_eq!(server.get("/healthz").await.status, 200);
+    server.stop().await;
+}
