@@ -396,7 +396,7 @@ mod tests {
         text.push_str("a0: &a0 [\"lol lol lol lol lol lol lol lol\"]\n");
         for level in 1..=levels {
             let previous = format!("*a{}", level - 1);
-            let list = vec![previous.as_str(); 10].join(", ");
+            let list = [previous.as_str(); 10].join(", ");
             text.push_str(&format!("a{level}: &a{level} [{list}]\n"));
         }
         text
