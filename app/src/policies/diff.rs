@@ -1,4 +1,4 @@
-//! A line diff (Myers' O((N+M)·D) algorithm) and the readable form the history page shows: hunks
+//! A line diff (Myers' O((N+M)·D) algorithm, in linear space) and the readable form the history page shows: hunks
 //! of changed lines with a few lines of context, each line with its old and new line numbers.
 
 use serde::{Deserialize, Serialize};
@@ -34,68 +34,134 @@ pub struct FileDiff {
     pub lines: Vec<DiffLine>,
 }
 
+/// How far one search for a middle snake may look (edits on each side of it) before the range is
+/// shown as removed and re-added instead: the diff stays correct, only no longer the shortest,
+/// and two very different texts cost time proportional to their size, not to its square.
+const MAX_SEARCH: usize = 2_000;
+
 /// The edit script turning `old` into `new`, as (op, old index, new index) with 0-based indexes;
-/// a shortest one (fewest insertions plus deletions).
+/// a shortest one (fewest insertions plus deletions) unless the texts differ beyond
+/// [`MAX_SEARCH`]. Myers' divide and conquer: memory linear in the texts' length.
 pub fn edit_script(old: &[&str], new: &[&str]) -> Vec<(DiffOp, usize, usize)> {
-    let n = old.len() as isize;
-    let m = new.len() as isize;
-    let max = n + m;
-    // v[k + offset]: the furthest x reached on diagonal k = x - y.
-    let offset = max + 1;
+    let mut script = Vec::with_capacity(old.len().max(new.len()));
+    let size = 2 * MAX_SEARCH.min(old.len() + new.len()) + 3;
+    let mut forward = vec![0usize; size];
+    let mut backward = vec![0usize; size];
+    conquer(
+        old,
+        0..old.len(),
+        new,
+        0..new.len(),
+        &mut forward,
+        &mut backward,
+        &mut script,
+    );
+    script
+}
+
+/// The edits of `old[a]` into `new[b]`, appended to `script`.
+fn conquer(
+    old: &[&str],
+    mut a: std::ops::Range<usize>,
+    new: &[&str],
+    mut b: std::ops::Range<usize>,
+    forward: &mut [usize],
+    backward: &mut [usize],
+    script: &mut Vec<(DiffOp, usize, usize)>,
+) {
+    while a.start < a.end && b.start < b.end && old[a.start] == new[b.start] {
+        script.push((DiffOp::Same, a.start, b.start));
+        a.start += 1;
+        b.start += 1;
+    }
+    let mut suffix = 0;
+    while a.start < a.end && b.start < b.end && old[a.end - 1] == new[b.end - 1] {
+        a.end -= 1;
+        b.end -= 1;
+        suffix += 1;
+    }
+    if a.is_empty() {
+        script.extend(b.clone().map(|y| (DiffOp::Added, a.start, y)));
+    } else if b.is_empty() {
+        script.extend(a.clone().map(|x| (DiffOp::Removed, x, b.start)));
+    } else if let Some((x, y)) = middle_snake(old, a.clone(), new, b.clone(), forward, backward) {
+        conquer(old, a.start..x, new, b.start..y, forward, backward, script);
+        conquer(old, x..a.end, new, y..b.end, forward, backward, script);
+    } else {
+        script.extend(a.clone().map(|x| (DiffOp::Removed, x, b.start)));
+        script.extend(b.clone().map(|y| (DiffOp::Added, a.end, y)));
+    }
+    script.extend((0..suffix).map(|i| (DiffOp::Same, a.end + i, b.end + i)));
+}
+
+/// Where a shortest edit path of `old[a]` into `new[b]` crosses its middle: the point (in whole-
+/// text indexes) that splits the problem in two, found by searching from both ends at once. `None`
+/// when the two ends do not meet within [`MAX_SEARCH`] edits each. Both ranges are non-empty and
+/// differ in their first and last lines.
+fn middle_snake(
+    old: &[&str],
+    a: std::ops::Range<usize>,
+    new: &[&str],
+    b: std::ops::Range<usize>,
+    forward: &mut [usize],
+    backward: &mut [usize],
+) -> Option<(usize, usize)> {
+    let n = a.len() as isize;
+    let m = b.len() as isize;
+    let delta = n - m;
+    let odd = delta & 1 == 1;
+    let d_max = ((n + m + 1) / 2).min(MAX_SEARCH as isize - 1);
+    // Diagonal k (x - y) of either search lives at k + offset.
+    let offset = d_max + 1;
     let at = |k: isize| (k + offset) as usize;
-    let mut v = vec![0isize; (2 * max + 3) as usize];
-    // The state of `v` before each round d, for walking back.
-    let mut trace: Vec<Vec<isize>> = Vec::new();
-    'search: for d in 0..=max {
-        trace.push(v.clone());
+    let same = |x: isize, y: isize| old[a.start + x as usize] == new[b.start + y as usize];
+    forward[at(1)] = 0;
+    backward[at(1)] = 0;
+    for d in 0..=d_max {
+        // Forward: the furthest x on each diagonal after d edits from the start.
         let mut k = -d;
         while k <= d {
-            let mut x = if k == -d || (k != d && v[at(k - 1)] < v[at(k + 1)]) {
-                v[at(k + 1)]
+            let mut x = if k == -d || (k != d && forward[at(k - 1)] < forward[at(k + 1)]) {
+                forward[at(k + 1)] as isize
             } else {
-                v[at(k - 1)] + 1
+                forward[at(k - 1)] as isize + 1
             };
             let mut y = x - k;
-            while x < n && y < m && old[x as usize] == new[y as usize] {
+            let (x0, y0) = (x, y);
+            while x < n && y < m && same(x, y) {
                 x += 1;
                 y += 1;
             }
-            v[at(k)] = x;
-            if x >= n && y >= m {
-                break 'search;
+            forward[at(k)] = x as usize;
+            // The backward search's diagonal -(k - delta) counts x from the end.
+            let back = -(k - delta);
+            if odd && back.abs() < d && x + backward[at(back)] as isize >= n {
+                return Some((a.start + x0 as usize, b.start + y0 as usize));
+            }
+            k += 2;
+        }
+        // Backward: the same from the ends, x counted from the end of each range.
+        let mut k = -d;
+        while k <= d {
+            let mut x = if k == -d || (k != d && backward[at(k - 1)] < backward[at(k + 1)]) {
+                backward[at(k + 1)] as isize
+            } else {
+                backward[at(k - 1)] as isize + 1
+            };
+            let mut y = x - k;
+            while x < n && y < m && same(n - x - 1, m - y - 1) {
+                x += 1;
+                y += 1;
+            }
+            backward[at(k)] = x as usize;
+            let ahead = -(k - delta);
+            if !odd && ahead.abs() <= d && x + forward[at(ahead)] as isize >= n {
+                return Some((a.start + (n - x) as usize, b.start + (m - y) as usize));
             }
             k += 2;
         }
     }
-    let mut script = Vec::new();
-    let (mut x, mut y) = (n, m);
-    for (d, v) in trace.iter().enumerate().rev() {
-        let d = d as isize;
-        let k = x - y;
-        let prev_k = if k == -d || (k != d && v[at(k - 1)] < v[at(k + 1)]) {
-            k + 1
-        } else {
-            k - 1
-        };
-        let prev_x = v[at(prev_k)];
-        let prev_y = prev_x - prev_k;
-        while x > prev_x && y > prev_y {
-            x -= 1;
-            y -= 1;
-            script.push((DiffOp::Same, x as usize, y as usize));
-        }
-        if d > 0 {
-            if x == prev_x {
-                script.push((DiffOp::Added, x as usize, prev_y as usize));
-            } else {
-                script.push((DiffOp::Removed, prev_x as usize, y as usize));
-            }
-            x = prev_x;
-            y = prev_y;
-        }
-    }
-    script.reverse();
-    script
+    None
 }
 
 /// The readable diff of two texts: changed lines with `context` unchanged lines around them;
@@ -190,21 +256,31 @@ mod tests {
     fn replay(old: &[&str], new: &[&str]) -> usize {
         let script = edit_script(old, new);
         let mut out = Vec::new();
+        let mut consumed = Vec::new();
         let mut edits = 0;
         for (op, x, y) in &script {
             match op {
                 DiffOp::Same => {
                     assert_eq!(old[*x], new[*y]);
                     out.push(old[*x]);
+                    consumed.push(*x);
                 }
                 DiffOp::Added => {
                     out.push(new[*y]);
                     edits += 1;
                 }
-                DiffOp::Removed | DiffOp::Skipped => edits += 1,
+                DiffOp::Removed | DiffOp::Skipped => {
+                    consumed.push(*x);
+                    edits += 1;
+                }
             }
         }
         assert_eq!(out, new, "script {script:?}");
+        // Every old line is kept or removed, once, in order.
+        assert!(
+            consumed.iter().copied().eq(0..old.len()),
+            "script {script:?}"
+        );
         edits
     }
 
@@ -263,6 +339,55 @@ mod tests {
             let edits = replay(&old, &new);
             assert_eq!(edits, old.len() + new.len() - 2 * lcs(&old, &new));
         }
+    }
+
+    #[test]
+    fn longer_random_texts_diff_minimally() {
+        let mut seed: u64 = 7;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let words = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for round in 0..300 {
+            let alphabet = 2 + round % 7;
+            let old: Vec<&str> = (0..next() % 60).map(|_| words[next() % alphabet]).collect();
+            let mut new = old.clone();
+            for _ in 0..next() % 8 {
+                let at = if new.is_empty() {
+                    0
+                } else {
+                    next() % new.len()
+                };
+                match next() % 3 {
+                    0 if !new.is_empty() => {
+                        new.remove(at);
+                    }
+                    1 => new.insert(at, words[next() % alphabet]),
+                    _ if !new.is_empty() => new[at] = words[next() % alphabet],
+                    _ => {}
+                }
+            }
+            let edits = replay(&old, &new);
+            assert_eq!(
+                edits,
+                old.len() + new.len() - 2 * lcs(&old, &new),
+                "{old:?} → {new:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn texts_too_different_to_search_still_diff_correctly() {
+        // 150,000 lines that all differ: past the search limit, shown as removed and re-added,
+        // with memory linear in the texts (the old algorithm kept a copy per edit).
+        let old: Vec<String> = (0..150_000).map(|i| format!("old {i}")).collect();
+        let new: Vec<String> = (0..150_000).map(|i| format!("new {i}")).collect();
+        let old: Vec<&str> = old.iter().map(String::as_str).collect();
+        let new: Vec<&str> = new.iter().map(String::as_str).collect();
+        assert_eq!(replay(&old, &new), 300_000);
     }
 
     #[test]

@@ -150,3 +150,70 @@ async fn yaml_alias_bombs_are_refused_without_expanding() {
     assert_eq!(server.get("/healthz").await.status, 200);
     server.stop().await;
 }
+
+/// The History tab's diff: two versions whose descriptions differ in every one of 19,000 lines are
+/// diffed in linear memory; a part past 20,000 lines is refused, naming it, instead of diffed.
+#[tokio::test]
+async fn large_diffs_stay_bounded() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    let People { author, .. } = server.people().await;
+    let detail = server.api(&author).adopt("disallow-privileged").await;
+    let path = "/api/v1/policies/disallow-privileged/versions";
+    // Short lines, so each version fits in one request: "a" 19,000 times, then "b" 150,000 times.
+    for (base, line, lines) in [(1, "a", 19_000), (2, "b", 150_000)] {
+        let mut content = serde_json::to_value(&detail.current.content).unwrap();
+        content["description"] = json!(vec![line; lines].join("\n"));
+        content["base_version"] = json!(base);
+        let saved = server
+            .call("POST", path, &author, &content.to_string())
+            .await;
+        assert_eq!(saved.status, 201, "{}", saved.body);
+    }
+    let before = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let diff = server
+        .call(
+            "GET",
+            "/api/v1/policies/disallow-privileged/diff?from=1&to=2",
+            &author,
+            "",
+        )
+        .await;
+    assert_eq!(
+        diff.status,
+        200,
+        "{}",
+        &diff.body[..diff.body.len().min(500)]
+    );
+    let diff: Value = serde_json::from_str(&diff.body).unwrap();
+    assert_eq!(diff["files"][0]["name"], "description");
+    assert_eq!(diff["files"][0]["added"], 19_000);
+    let old_lines = detail.current.content.description.lines().count();
+    assert_eq!(
+        diff["files"][0]["removed"].as_u64().unwrap() as usize,
+        old_lines
+    );
+    let too_large = server
+        .call(
+            "GET",
+            "/api/v1/policies/disallow-privileged/diff?from=2&to=3",
+            &author,
+            "",
+        )
+        .await;
+    assert_eq!(too_large.status, 400, "{}", too_large.body);
+    assert!(
+        too_large
+            .body
+            .contains("description has 150000 lines in version 3"),
+        "{}",
+        too_large.body
+    );
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    eprintln!(
+        "large diffs: {:.2} s, peak RSS grew by {grown_mib} MiB",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(grown_mib < 200, "peak RSS grew by {grown_mib} MiB");
+    server.stop().await;
+}

@@ -434,14 +434,32 @@ pub async fn diff(
     let row = find(db, key).await?;
     let old = version_of(db, &row.id, from).await?;
     let new = version_of(db, &row.id, to).await?;
-    let files = parts(&old)
+    let changed: Vec<_> = parts(&old)
         .into_iter()
         .zip(parts(&new))
         .filter(|((_, a), (_, b))| a != b)
+        .collect();
+    for ((name, a), (_, b)) in &changed {
+        for (number, text) in [(from, a), (to, b)] {
+            let lines = text.lines().count();
+            if lines > MAX_DIFF_LINES {
+                return Err(AppError::Invalid(format!(
+                    "{name} has {lines} lines in version {number}: a diff shows parts of up to \
+                     {MAX_DIFF_LINES} lines"
+                ))
+                .into());
+            }
+        }
+    }
+    let files = changed
+        .into_iter()
         .map(|((name, a), (_, b))| diff_lines(name, &a, &b, 3))
         .collect();
     Ok(VersionDiff { from, to, files })
 }
+
+/// The most lines a part of a version may have for the History tab to diff it.
+pub const MAX_DIFF_LINES: usize = 20_000;
 
 /// A version about to be tested: its policy, the version's row and its content.
 pub struct RunInput {
