@@ -217,3 +217,52 @@ async fn large_diffs_stay_bounded() {
     assert!(grown_mib < 200, "peak RSS grew by {grown_mib} MiB");
     server.stop().await;
 }
+
+/// Four eyes on the change: an approver who wrote the proposed version cannot approve its
+/// rollout, though an author proposed it; another approver can.
+#[tokio::test]
+async fn the_author_of_a_version_cannot_approve_its_rollout() {
+    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let People {
+        admin,
+        author,
+        approver,
+    } = server.people().await;
+    let other_approver = server.login_token(palisade_app::auth::Role::Approver).await;
+    server
+        .api(&admin)
+        .register_unreachable("sod-1", "dev")
+        .await;
+    let detail = server.api(&author).adopt("disallow-privileged").await;
+    // The approver writes version 2; the author proposes it.
+    let mut content = serde_json::to_value(&detail.current.content).unwrap();
+    content["remediation"] = json!("written by the approver");
+    content["base_version"] = json!(1);
+    let saved = server
+        .call(
+            "POST",
+            "/api/v1/policies/disallow-privileged/versions",
+            &approver,
+            &content.to_string(),
+        )
+        .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    let rollout = server
+        .api(&author)
+        .propose(json!({
+            "policy": "disallow-privileged", "version": 2, "mode": "audit",
+            "waves": [{ "selector": {} }],
+        }))
+        .await;
+    let path = format!("/api/v1/rollouts/{}/approve", rollout.summary.id);
+    let refused = server.call("POST", &path, &approver, "{}").await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("you wrote version 2"),
+        "{}",
+        refused.body
+    );
+    let approved = server.call("POST", &path, &other_approver, "{}").await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    server.stop().await;
+}

@@ -287,6 +287,18 @@ pub async fn decide(
     let rollout = load(db, id).await?;
     let summary = &rollout.summary;
     ensure_not_own(who, &summary.proposer_id, "rollout")?;
+    if summary.kind == RolloutKind::Apply {
+        // Four eyes on the change itself: whoever wrote the version cannot approve rolling it out,
+        // even when someone else proposed it.
+        let version = policies::version_of(db, &summary.policy_id, summary.version).await?;
+        if version.author_id == who.user_id {
+            return Err(AppError::Forbidden(format!(
+                "you wrote version {} of this policy; another approver must approve rolling it out",
+                summary.version
+            ))
+            .into());
+        }
+    }
     if summary.state != RolloutState::PendingApproval {
         return Err(AppError::Conflict(format!(
             "this rollout is {}, not waiting for approval",
