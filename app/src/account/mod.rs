@@ -77,7 +77,7 @@ pub mod ssr {
 
     use super::{NewToken, SessionInfo, SessionLimits, TokenInfo, TokenRequest, MAX_TOKEN_DAYS};
     use crate::audit::ssr::{record, Event};
-    use crate::auth::{Principal, Role, Via};
+    use crate::auth::{Principal, Role, TokenRef, Via};
     use crate::db::{new_id, Db};
     use crate::error::{AppError, ServerResult};
 
@@ -261,6 +261,16 @@ pub mod ssr {
             ))
             .into());
         }
+        // A token cannot extend its own life by making another.
+        if let Some(token) = &creator.token {
+            if expires_ms > token.expires_ms {
+                return Err(AppError::Forbidden(format!(
+                    "a token cannot outlive the token that creates it (that one expires at {})",
+                    crate::time::format_time(token.expires_ms)
+                ))
+                .into());
+            }
+        }
         let id = random_hex(16)?;
         let secret = random_hex(32)?;
         let mut tx = db.begin().await?;
@@ -285,7 +295,13 @@ pub mod ssr {
                 action: "token.create",
                 target_kind: "token",
                 target_id: &id,
-                detail: serde_json::json!({ "name": name.trim(), "role": role, "expires_ms": expires_ms }),
+                detail: serde_json::json!({
+                    "name": name.trim(),
+                    "role": role,
+                    "expires_ms": expires_ms,
+                    // Tokens made by a token, so a leaked one's offspring can be found.
+                    "created_with_token": creator.token.as_ref().map(|t| t.id.as_str()),
+                }),
             },
         )
         .await?;
@@ -413,6 +429,10 @@ pub mod ssr {
             role: role.min(user_role),
             via: Via::Token,
             from: from.to_owned(),
+            token: Some(TokenRef {
+                id: id.to_owned(),
+                expires_ms,
+            }),
         }))
     }
 

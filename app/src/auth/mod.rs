@@ -60,6 +60,16 @@ pub struct Principal {
     pub via: Via,
     /// Where the request came from (client address), for the audit log.
     pub from: String,
+    /// The API token behind the request, when there is one (never sent to browsers).
+    #[serde(skip)]
+    pub token: Option<TokenRef>,
+}
+
+/// Which API token a request came with, and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRef {
+    pub id: String,
+    pub expires_ms: i64,
 }
 
 impl Principal {
@@ -71,6 +81,7 @@ impl Principal {
             role,
             via: Via::Session,
             from: String::new(),
+            token: None,
         }
     }
 

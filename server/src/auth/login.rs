@@ -83,6 +83,7 @@ async fn local_sign_in(
         role: Role::Admin,
         via: Via::Session,
         from,
+        token: None,
     };
     start_session(&auth, &session, &principal, "local", now).await?;
     Ok(Redirect::to(&next).into_response())

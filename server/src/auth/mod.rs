@@ -196,6 +196,7 @@ async fn session_principal(auth: &Auth, session: &Session, from: &str) -> Option
             role: user.role,
             via: Via::Session,
             from: from.to_owned(),
+            token: None,
         }),
         Ok(_) => None,
         Err(err) => {

@@ -424,6 +424,7 @@ async fn callback(
         role,
         via: Via::Session,
         from,
+        token: None,
     };
     start_session(&auth, &session, &principal, "oidc", now).await?;
     session

@@ -266,3 +266,53 @@ async fn the_author_of_a_version_cannot_approve_its_rollout() {
     assert_eq!(approved.status, 200, "{}", approved.body);
     server.stop().await;
 }
+
+/// A token cannot make a token that outlives it or outranks it, and the audit log says which
+/// token made which.
+#[tokio::test]
+async fn a_token_cannot_outlive_or_outrank_the_token_that_makes_it() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    let People { admin, .. } = server.people().await;
+    let made = server
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &admin,
+            r#"{"name":"short","role":"author","expires_in_days":2}"#,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let made: Value = serde_json::from_str(&made.body).unwrap();
+    let short = made["secret"].as_str().unwrap().to_owned();
+    let short_id = made["token"]["id"].as_str().unwrap().to_owned();
+    for (body, why) in [
+        (
+            r#"{"name":"longer","role":"author","expires_in_days":3}"#,
+            "outlive",
+        ),
+        (
+            r#"{"name":"higher","role":"admin","expires_in_days":1}"#,
+            "higher role",
+        ),
+    ] {
+        let refused = server.call("POST", "/api/v1/tokens", &short, body).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(refused.body.contains(why), "{}", refused.body);
+    }
+    let child = server
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &short,
+            r#"{"name":"child","role":"viewer","expires_in_days":1}"#,
+        )
+        .await;
+    assert_eq!(child.status, 201, "{}", child.body);
+    let audit = server
+        .call("GET", "/api/v1/audit?action=token.create", &admin, "")
+        .await;
+    let audit: Value = serde_json::from_str(&audit.body).unwrap();
+    let child_entry = audit["entries"][0]["detail"].as_str().unwrap().to_owned();
+    assert!(child_entry.contains(&short_id), "{child_entry}");
+    server.stop().await;
+}

@@ -201,13 +201,15 @@ impl TestServer {
             role,
             via: Via::Token,
             from: "127.0.0.1".into(),
+            token: None,
         };
         let (_, secret) = palisade_server::auth::tokens::issue(
             &self.pool,
             &principal,
             "test",
             role,
-            now + 24 * 60 * 60 * 1000,
+            // Longer than any token it may create (a token cannot outlive its creator).
+            now + 400 * 24 * 60 * 60 * 1000,
         )
         .await
         .expect("issue token");
