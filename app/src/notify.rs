@@ -32,6 +32,14 @@ pub struct Notice {
     pub link: Option<String>,
 }
 
+/// Names and messages as Slack shows them literally: `&`, `<` and `>` are its control characters
+/// (`<!channel>` pings everyone, `<url|text>` disguises a link), so they are written as entities.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The webhook body: Slack's incoming-webhook shape, whose `text` alone carries the whole message
 /// (for receivers that read nothing else), plus a block with the same words and the link.
 pub fn slack_payload(notice: &Notice, public_url: &str) -> serde_json::Value {
@@ -43,7 +51,11 @@ pub fn slack_payload(notice: &Notice, public_url: &str) -> serde_json::Value {
             format!("{base}{path}")
         }
     });
-    let mut text = format!("*{}*\n{}", notice.title, notice.text);
+    let mut text = format!(
+        "*{}*\n{}",
+        slack_escape(&notice.title),
+        slack_escape(&notice.text)
+    );
     if let Some(link) = &link {
         text.push_str(&format!("\n<{link}>"));
     }
@@ -192,6 +204,33 @@ pub mod ssr {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn names_cannot_ping_everyone_or_disguise_links() {
+        let notice = Notice {
+            kind: NoticeKind::RolloutFailed,
+            title: "<!channel> & friends".into(),
+            text: "policy <https://evil.example|click here> failed".into(),
+            link: Some("/rollouts/abc".into()),
+        };
+        let text = slack_payload(&notice, "https://palisade.example.com")["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(text.contains("&lt;!channel&gt; &amp; friends"), "{text}");
+        assert!(
+            text.contains("&lt;https://evil.example|click here&gt;"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("<!channel>") && !text.contains("<https://evil"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("<https://palisade.example.com/rollouts/abc>"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_payload_is_slack_shaped_and_text_carries_everything() {

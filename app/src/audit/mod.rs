@@ -58,9 +58,10 @@ pub struct AuditPage {
 pub const EXPORT_LIMIT: i64 = 100_000;
 
 /// One CSV field (RFC 4180 quoting). A leading `=`, `+`, `-` or `@` would be a formula in a
-/// spreadsheet, so it is prefixed with `'` and stays text.
+/// spreadsheet, and a leading tab or carriage return can hide one; such a field is prefixed with
+/// `'` and stays text.
 pub fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_owned()
@@ -225,5 +226,27 @@ pub mod ssr {
         .execute(executor)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::csv_field;
+
+    #[test]
+    fn fields_that_a_spreadsheet_would_run_stay_text() {
+        for (text, field) in [
+            ("plain", "plain"),
+            ("=1+2", "'=1+2"),
+            ("+cmd", "'+cmd"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1+2", "'\t=1+2"),
+            ("\r=1+2", "\"'\r=1+2\""),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+        ] {
+            assert_eq!(csv_field(text), field, "{text:?}");
+        }
     }
 }
