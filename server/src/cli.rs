@@ -27,6 +27,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Print a new one-time secret for signing in as the local admin (the server prints one at
+    /// start only while no admin exists), then exit.
+    BootstrapSecret,
     /// Run policy test suites offline: gator `suite.yaml`, Kyverno `kyverno-test.yaml` and Palisade
     /// `palisade-test.yaml` files under each path. Exit 0 when nothing failed, 1 otherwise, 2 on bad
     /// input.

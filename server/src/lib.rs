@@ -29,7 +29,7 @@ use palisade_app::clusters::ssr::KubeConnector;
 use palisade_app::db::Db;
 use palisade_app::secrets::Sealer;
 use palisade_app::state::AppState;
-use palisade_app::{shell, App};
+use palisade_app::{shell, App, AppError};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
@@ -74,11 +74,17 @@ impl Server {
         let sso = auth::oidc::discover(config).await?;
         let auth = auth::Auth::new(config, db.clone(), sso);
         let bootstrap = if auth.options.local && config.database.auto_migrate {
-            Some(
-                auth::bootstrap::create(&db, palisade_app::db::now_ms())
-                    .await
-                    .map_err(|err| ConfigError::new("database.url", err.to_string()))?,
-            )
+            let database = |err: AppError| ConfigError::new("database.url", err.to_string());
+            if auth::bootstrap::admin_exists(&db).await.map_err(database)? {
+                auth::bootstrap::withdraw(&db).await.map_err(database)?;
+                None
+            } else {
+                Some(
+                    auth::bootstrap::create(&db, palisade_app::db::now_ms())
+                        .await
+                        .map_err(database)?,
+                )
+            }
         } else {
             None
         };
@@ -215,6 +221,28 @@ pub async fn migrate(config: Config) -> Result<String, StartupError> {
             .last()
             .map_or_else(|| "none".to_owned(), i64::to_string)
     ))
+}
+
+/// A new one-time secret for the local admin, asked for by an operator on the host (the server
+/// prints one at start only while no admin exists). Replaces any unused one.
+pub async fn bootstrap_secret(config: Config) -> Result<String, StartupError> {
+    let database = |err: AppError| ConfigError::new("database.url", err.to_string());
+    if !auth::local_login_enabled(&config) {
+        return Err(ConfigError::new(
+            "auth.keep_local_admin",
+            "single sign-on is on and the local admin is turned off: there is no local admin to sign in as",
+        ));
+    }
+    let db = open_database(&config).await?;
+    let secret = auth::bootstrap::create(&db, palisade_app::db::now_ms())
+        .await
+        .map_err(database)?;
+    db.close().await;
+    let sign_in_url = match config.http.public_url.trim() {
+        "" => format!("http://{}/login", config.http.address),
+        url => format!("{}/login", url.trim_end_matches('/')),
+    };
+    Ok(auth::bootstrap::announcement(&secret, &sign_in_url))
 }
 
 /// Bind the configured address, with a clear error when it is taken or not ours.

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use palisade_server::cli::{Cli, Command};
 use palisade_server::config::Config;
-use palisade_server::{commands, migrate, serve, shutdown_signal, telemetry};
+use palisade_server::{bootstrap_secret, commands, migrate, serve, shutdown_signal, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             };
             return commands::check::run(&args).into();
         }
-        Command::Serve | Command::Migrate => {}
+        Command::Serve | Command::Migrate | Command::BootstrapSecret => {}
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve(config, shutdown_signal()).await,
             Command::Migrate => migrate(config).await.map(|summary| println!("{summary}")),
+            Command::BootstrapSecret => bootstrap_secret(config)
+                .await
+                .map(|text| println!("{text}")),
             Command::Test { .. } | Command::Check { .. } => Ok(()),
         }
     });

@@ -50,6 +50,28 @@ pub async fn create(db: &Db, now_ms: i64) -> Result<BootstrapSecret, AppError> {
     Ok(BootstrapSecret(secret))
 }
 
+/// Whether anyone can already administer Palisade: an enabled user with the admin role. Then no
+/// secret is made at start (one printed at every restart would hand the installation to anyone
+/// who reads the output); an operator on the host can still ask for one with
+/// `palisade bootstrap-secret`.
+pub async fn admin_exists(db: &Db) -> Result<bool, AppError> {
+    let admins: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+            .fetch_one(db.pool())
+            .await
+            .map_err(|e| AppError::internal("looking for an admin", e))?;
+    Ok(admins > 0)
+}
+
+/// Takes back any unused secret, once an admin exists.
+pub async fn withdraw(db: &Db) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM bootstrap_secrets WHERE used_ms IS NULL")
+        .execute(db.pool())
+        .await
+        .map_err(|e| AppError::internal("withdrawing the bootstrap secret", e))?;
+    Ok(())
+}
+
 /// Use the secret: true exactly once for the right secret. The lookup is by hash, so the time it
 /// takes says nothing about the secret.
 pub async fn redeem(db: &Db, secret: &str, now_ms: i64) -> Result<bool, AppError> {

@@ -316,3 +316,69 @@ async fn a_token_cannot_outlive_or_outrank_the_token_that_makes_it() {
     assert!(child_entry.contains(&short_id), "{child_entry}");
     server.stop().await;
 }
+
+/// The bootstrap secret is printed only while no admin exists: once the local admin has signed
+/// in, a restart prints none (and takes back any unused one); an operator on the host asks for a
+/// new one with `palisade bootstrap-secret`, and it works once.
+#[tokio::test]
+async fn the_bootstrap_secret_is_printed_only_while_no_admin_exists() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    assert!(
+        server.bootstrap.is_some(),
+        "a fresh installation prints one"
+    );
+    server.session_cookie().await;
+    let env = vec![
+        (
+            "PALISADE__HTTP__ADDRESS".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        ("PALISADE__DATABASE__URL".to_owned(), server.db.url.clone()),
+    ];
+    let config = palisade_server::Config::load_from(None, env).unwrap();
+    let mut restarted = palisade_server::Server::start(&config).await.unwrap();
+    assert!(
+        restarted.take_bootstrap_secret().is_none(),
+        "a restart with an admin prints no secret"
+    );
+    drop(restarted);
+    let output = std::process::Command::new(crate::support::palisade_bin())
+        .arg("bootstrap-secret")
+        .env("PALISADE__DATABASE__URL", &server.db.url)
+        .output()
+        .expect("run palisade bootstrap-secret");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let secret = stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("pbs_"))
+        .unwrap_or_else(|| panic!("no secret in {stdout}"))
+        .to_owned();
+    let sign_in = |secret: String| {
+        let addr = server.addr;
+        async move {
+            request(
+                addr,
+                "POST",
+                "/auth/local",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("origin", &format!("http://{addr}")),
+                ],
+                &format!("secret={secret}&next=%2F"),
+            )
+            .await
+        }
+    };
+    let first = sign_in(secret.clone()).await;
+    assert_eq!(first.status, 303);
+    assert_eq!(first.header("location"), Some("/"), "the new secret works");
+    assert!(crate::support::cookie_of(&first).is_some());
+    let again = sign_in(secret).await;
+    assert_ne!(again.header("location"), Some("/"), "it works once");
+    server.stop().await;
+}
