@@ -36,6 +36,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "largest request body accepted, in bytes",
     ),
     (
+        "http.header_read_timeout_secs",
+        "seconds a client has to send a request's headers before its connection is closed (slow clients cannot hold connections open)",
+    ),
+    (
         "database.url",
         "sqlite://PATH (file created on first start) or postgres://USER:PASSWORD@HOST:PORT/DB",
     ),
@@ -415,6 +419,7 @@ pub struct HttpConfig {
     pub shutdown_grace_secs: u64,
     pub public_url: String,
     pub max_body_bytes: usize,
+    pub header_read_timeout_secs: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -449,6 +454,7 @@ impl Default for HttpConfig {
             shutdown_grace_secs: 30,
             public_url: String::new(),
             max_body_bytes: 1024 * 1024,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -562,6 +568,12 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(ConfigError::new(
                 "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.http.header_read_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "http.header_read_timeout_secs",
                 "must be at least 1",
             ));
         }

@@ -16,7 +16,7 @@ pub mod notify;
 pub mod rest;
 pub mod telemetry;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +44,7 @@ pub struct Server {
     state: AppState,
     auth: auth::Auth,
     grace: Duration,
+    header_read: Duration,
     max_body_bytes: usize,
     /// Printed once on stdout by [`Server::run`] unless taken before (tests take it).
     bootstrap: Option<auth::bootstrap::BootstrapSecret>,
@@ -108,6 +109,7 @@ impl Server {
             executor,
             auth,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
+            header_read: Duration::from_secs(config.http.header_read_timeout_secs),
             max_body_bytes: config.http.max_body_bytes,
             ingest: rest::violations::Gate::new(
                 config.ingest.max_in_flight,
@@ -182,7 +184,12 @@ impl Server {
         let notifier = tokio::spawn(notify::run(db.clone(), self.notifications.clone()));
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped));
-        let served = serve_router(self.listener, router, self.grace, shutdown).await;
+        let limits = ConnectionLimits {
+            header_read: self.header_read,
+            max_header_bytes: 64 * 1024,
+            grace: self.grace,
+        };
+        let served = serve_router(self.listener, router, limits, shutdown).await;
         let _ = stop_executor.send(true);
         let _ = executor.await;
         sweeper.abort();
@@ -385,41 +392,88 @@ fn public_origin(url: &str) -> Option<String> {
 async fn serve_router(
     listener: TcpListener,
     router: Router,
-    grace: Duration,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    // No Nagle: a streamed page's chunks and small JSON answers go out at once instead of
-    // waiting for the client's delayed ACK (about 40 ms per response).
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
-    let graceful = axum::serve(listener, service).with_graceful_shutdown({
-        let stopping = stopping.clone();
-        async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            stopping.notify_one();
-        }
-    });
-    tokio::select! {
-        result = graceful.into_future() => result,
-        () = async {
-            stopping.notified().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; dropping open connections");
-            Ok(())
+    use tower::ServiceExt;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of descriptors and the like: wait a moment instead of spinning.
+                        tracing::warn!(error = %err, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                // No Nagle: a streamed page's chunks and small JSON answers go out at once
+                // instead of waiting for the client's delayed ACK (about 40 ms per response).
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+                }
+                let router = router.clone();
+                let mut stopping = stopping.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                        let mut request = request.map(axum::body::Body::new);
+                        request
+                            .extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        router.clone().oneshot(request)
+                    });
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    builder
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(limits.header_read)
+                        .max_buf_size(limits.max_header_bytes);
+                    let connection = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    let mut connection = std::pin::pin!(connection);
+                    tokio::select! {
+                        _ = connection.as_mut() => {}
+                        _ = stopping.changed() => {
+                            connection.as_mut().graceful_shutdown();
+                            let _ = connection.await;
+                        }
+                    }
+                });
+            }
+            // Reap finished connections so the set holds only live ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut shutdown => break,
         }
     }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(limits.grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            grace_secs = limits.grace.as_secs(),
+            "grace period over; dropping open connections"
+        );
+        connections.abort_all();
+    }
+    Ok(())
 }
 
-/// Every ten minutes, delete the sessions that can no longer be used (expired, idle too long, too
-/// old or revoked), so the table does not grow without end.
+/// How long connections may take: to send a request's headers, and to finish after shutdown.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_read: Duration,
+    /// The most a connection may buffer while reading a request's head.
+    max_header_bytes: usize,
+    grace: Duration,
+}
+
 /// Scans every cluster on a timer and forgets audit IDs past their retention, until aborted.
 async fn telemetry_worker(state: AppState, scan_every: Option<Duration>, retention: Duration) {
     use palisade_app::violations::ssr::{scan, store};
@@ -453,6 +507,8 @@ async fn telemetry_worker(state: AppState, scan_every: Option<Duration>, retenti
     }
 }
 
+/// Every ten minutes, delete the sessions that can no longer be used (expired, idle too long, too
+/// old or revoked), so the table does not grow without end.
 async fn sweep_sessions(store: auth::store::SqlStore) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
     loop {

@@ -382,3 +382,35 @@ async fn the_bootstrap_secret_is_printed_only_while_no_admin_exists() {
     assert_ne!(again.header("location"), Some("/"), "it works once");
     server.stop().await;
 }
+
+/// A client that sends its headers slowly ("slowloris") cannot hold a connection open: the
+/// server closes it once `http.header_read_timeout_secs` has passed, and keeps answering others.
+#[tokio::test]
+async fn slow_headers_cannot_hold_a_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[("PALISADE__HTTP__HEADER_READ_TIMEOUT_SECS", "1")],
+    )
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 10 s");
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900) && waited.as_secs() < 5,
+        "closed after {waited:?}"
+    );
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
+    assert_eq!(server.get("/healthz").await.status, 200);
+    server.stop().await;
+}
