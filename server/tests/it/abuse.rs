@@ -414,3 +414,54 @@ async fn slow_headers_cannot_hold_a_connection() {
     assert_eq!(server.get("/healthz").await.status, 200);
     server.stop().await;
 }
+
+/// No change reaches a production cluster (by environment name or label) without an approval,
+/// whatever wave it is in.
+#[tokio::test]
+async fn production_waves_need_an_approval() {
+    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let People { admin, author, .. } = server.people().await;
+    server
+        .api(&admin)
+        .register_unreachable("edge-dev", "dev")
+        .await;
+    server
+        .api(&admin)
+        .register_unreachable("edge-prod", "production")
+        .await;
+    server.api(&author).adopt("disallow-privileged").await;
+    let refused = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
+                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
+                { "name": "rest", "selector": {}, "approvals": 0 },
+            ] })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("wave `rest` reaches production cluster `edge-prod`"),
+        "{}",
+        refused.body
+    );
+    let accepted = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
+                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
+                { "name": "rest", "selector": {}, "approvals": 1 },
+            ] })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(accepted.status, 201, "{}", accepted.body);
+    server.stop().await;
+}

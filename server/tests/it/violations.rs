@@ -641,7 +641,7 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
         connector: fleet.as_ref(),
     };
     let mut ids = Vec::new();
-    for env in ["dev", "prod"] {
+    for env in ["dev", "stage"] {
         let input = NewCluster {
             name: format!("gate-{env}"),
             environment: env.into(),
@@ -666,7 +666,7 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
             &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
                 { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1,
                   "soak_secs": 60, "violation_threshold": 0 },
-                { "name": "prod", "selector": { "environment": "prod" }, "approvals": 0 },
+                { "name": "stage", "selector": { "environment": "stage" }, "approvals": 0 },
             ] })
             .to_string(),
         )
@@ -734,7 +734,7 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
     let reply = post_batch(&server, &token, &batch).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 
-    // The soak ends: the gate counts 1 > 0, the rollout fails, prod never starts.
+    // The soak ends: the gate counts 1 > 0, the rollout fails, the next wave never starts.
     executor.round(t0 + 61_000).await.unwrap();
     assert_eq!(wave_state(&server, &id, 0).await, "failed");
     assert_eq!(wave_state(&server, &id, 1).await, "skipped");

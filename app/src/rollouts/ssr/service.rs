@@ -70,6 +70,22 @@ pub async fn deployments(
     Ok(queries::deployments(db.pool(), policy_id.as_deref()).await?)
 }
 
+/// Whether a cluster is production by its environment's name or its `environment` / `env`
+/// label (`prod`, `production`, any case): no change reaches one without an approval.
+pub fn is_production(
+    environment: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let named = |text: &str| {
+        let text = text.trim();
+        text.eq_ignore_ascii_case("prod") || text.eq_ignore_ascii_case("production")
+    };
+    named(environment)
+        || ["environment", "env"]
+            .iter()
+            .any(|key| labels.get(*key).is_some_and(|value| named(value)))
+}
+
 /// Propose moving a policy version to a mode, in waves. The clusters of each wave are chosen now
 /// (a cluster belongs to the first wave that selects it), so approvers see exactly where it goes;
 /// the manifests are rendered now too, so a policy that cannot render is refused here.
@@ -147,6 +163,18 @@ pub async fn propose(
                 "wave `{name}` ({}) selects no enabled cluster that an earlier wave does not already take",
                 wave.selector.describe()
             )).into());
+        }
+        if wave.approvals == 0 {
+            if let Some(production) = members
+                .iter()
+                .find(|c| is_production(&c.environment, &c.labels))
+            {
+                return Err(AppError::Invalid(format!(
+                    "wave `{name}` reaches production cluster `{}`: it needs at least one approval",
+                    production.name
+                ))
+                .into());
+            }
         }
         if needs_gatekeeper {
             if let Some(without) = members.iter().find(|c| !c.capabilities.gatekeeper) {
@@ -615,4 +643,25 @@ async fn undo(
     .await?;
     tx.commit().await?;
     load(db, &new).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_production;
+
+    #[test]
+    fn production_is_told_by_environment_or_label() {
+        let labels = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(is_production("prod", &labels(&[])));
+        assert!(is_production("production", &labels(&[])));
+        assert!(is_production("edge", &labels(&[("env", "PROD")])));
+        assert!(is_production("edge", &labels(&[("environment", "Production")])));
+        assert!(!is_production("dev", &labels(&[("tier", "prod")])));
+        assert!(!is_production("preprod", &labels(&[])));
+    }
 }
