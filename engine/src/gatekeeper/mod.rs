@@ -628,6 +628,18 @@ spec:
           msg := twice(1)
         }
 
+        violation[{"msg": msg}] {
+          input.parameters.range
+          count(numbers.range(0, input.parameters.range)) > 0
+          msg := sprintf("a range of %v", [count(numbers.range(1, 3))])
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.spin
+          n := count([x | some i, j; numbers.range(1, 3000)[i]; numbers.range(1, 3000)[j]; x := i * j])
+          msg := sprintf("spun %v", [n])
+        }
+
         twice(x) = "one" { x == 1 }
         twice(x) = "two" { x == 1 }
 
@@ -662,6 +674,36 @@ spec:
 
     fn pod(name: &str, namespace: &str) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace}})
+    }
+
+    #[test]
+    fn ranges_and_time_have_a_budget() {
+        let review = |spec: Value| {
+            library(&constraint("budget", spec))
+                .review_object(&pod("p", "a"), &Inventory::empty(), EnforcementPoint::Gator)
+                .unwrap()
+                .violations
+        };
+        let small = review(json!({"parameters": {"range": 5}}));
+        assert_eq!(small.len(), 1, "{small:?}");
+        assert_eq!(small[0].message, "a range of 3");
+        // A hundred billion elements would be asked for at once: refused before, as an error.
+        let huge = review(json!({"parameters": {"range": 100_000_000_000_i64}}));
+        assert_eq!(huge.len(), 1, "{huge:?}");
+        assert!(
+            huge[0].message.contains("over the budget of 1000000"),
+            "{huge:?}"
+        );
+        // Nine million iterations run into the wall-clock budget instead of holding a CPU.
+        let started = std::time::Instant::now();
+        let spun = review(json!({"parameters": {"spin": true}}));
+        assert_eq!(spun.len(), 1, "{spun:?}");
+        assert!(spun[0].message.contains("time"), "{spun:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -660,7 +660,10 @@ mod tests {
         assert!(is_production("prod", &labels(&[])));
         assert!(is_production("production", &labels(&[])));
         assert!(is_production("edge", &labels(&[("env", "PROD")])));
-        assert!(is_production("edge", &labels(&[("environment", "Production")])));
+        assert!(is_production(
+            "edge",
+            &labels(&[("environment", "Production")])
+        ));
         assert!(!is_production("dev", &labels(&[("tier", "prod")])));
         assert!(!is_production("preprod", &labels(&[])));
     }

@@ -12,12 +12,17 @@ mod deprecated;
 mod encoding;
 mod jwt;
 mod net;
+mod numbers;
 mod strings;
 mod time;
 mod units;
 mod uri;
 
 use regorus::Value;
+
+/// How a builtin's error starts when the call was over a budget: such an error ends the
+/// evaluation in every mode (it never reads as an undefined value that lets a policy pass).
+pub(crate) const OVER_BUDGET: &str = "evaluation exceeded its budget: ";
 
 /// A builtin: its arguments in, its value or a builtin error out.
 pub(crate) type Builtin = fn(&[Value]) -> Result<Value, String>;
@@ -31,6 +36,7 @@ fn all() -> impl Iterator<Item = &'static (&'static str, u8, Builtin)> {
         .chain(encoding::BUILTINS)
         .chain(jwt::BUILTINS)
         .chain(net::BUILTINS)
+        .chain(numbers::BUILTINS)
         .chain(strings::BUILTINS)
         .chain(time::BUILTINS)
         .chain(units::BUILTINS)
@@ -67,6 +73,9 @@ pub(crate) fn register(
             Box::new(move |args: Vec<Value>| -> anyhow::Result<Value> {
                 match builtin(&args) {
                     Ok(value) => Ok(value),
+                    Err(message) if message.starts_with(OVER_BUDGET) => {
+                        Err(anyhow::anyhow!("{message}"))
+                    }
                     Err(message) if strict => Err(anyhow::anyhow!("{name}: {message}")),
                     Err(_) => Ok(Value::Undefined),
                 }

@@ -262,8 +262,20 @@ pub fn template_engine(v1: bool) -> regorus::Engine {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(!v1);
     engine.set_strict_builtin_errors(false);
+    engine.set_execution_timer_config(EVALUATION_BUDGET);
     engine
 }
+
+/// How long one evaluation of a template may run before it stops with an error (checked every
+/// 256 steps): a policy that loops for minutes holds no CPU and no request.
+pub const EVALUATION_BUDGET: regorus::utils::limits::ExecutionTimerConfig =
+    regorus::utils::limits::ExecutionTimerConfig {
+        limit: std::time::Duration::from_secs(2),
+        check_interval: match std::num::NonZeroU32::new(256) {
+            Some(n) => n,
+            None => unreachable!(),
+        },
+    };
 
 /// Register on `engine` Palisade's own builtins among those `checked` found called.
 pub fn register_called(engine: &mut regorus::Engine, checked: &Checked) {
