@@ -32,7 +32,13 @@ fn main() -> ExitCode {
         Err(err) => return fail(&err),
     };
     telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Policy evaluation (tests, scans, checks) runs on the blocking pool; a bounded pool makes a
+    // burst of heavy policies wait their turn instead of starting hundreds of threads.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(32)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => return fail(&format!("cannot start the async runtime: {err}")),
     };
