@@ -7,8 +7,12 @@
 //!   `enforcementAction` (`dryrun`, `warn`, `deny`).
 //! - Pod Security (`PodSecurityEntry`): the Pod Security Admission labels of the mode, as a
 //!   Namespace patch applied to each target namespace ([`pod_security_labels`]).
-//! - Resource templates (NetworkPolicy, RBAC): applied as written in `enforce` only; in `audit` and
-//!   `warn` nothing is applied and scans report where they are missing.
+//! - Resource templates (NetworkPolicy, Role, RoleBinding): applied as written in `enforce` only;
+//!   in `audit` and `warn` nothing is applied and scans report where they are missing.
+//!
+//! Nothing else is applied ([`refusal`]): a ClusterRoleBinding, a RoleBinding to a ClusterRole, a
+//! Role granting `*`, or an object no policy declares as its parameter is an error at its line,
+//! so a policy cannot use Palisade's cluster credentials to grant itself rights.
 //!
 //! Unless a document opts out with the annotation `palisade.dev/include-system-namespaces: "true"`,
 //! every binding and constraint excludes the system namespaces ([`SYSTEM_NAMESPACES`]), so a policy
@@ -37,13 +41,97 @@ pub const INCLUDE_SYSTEM_NAMESPACES: &str = "palisade.dev/include-system-namespa
 pub const EACH_NAMESPACE: &str = "<each target namespace>";
 
 /// Resource kinds applied as they are (in `enforce`).
-const RESOURCE_KINDS: [&str; 5] = [
-    "NetworkPolicy",
-    "Role",
-    "ClusterRole",
-    "RoleBinding",
-    "ClusterRoleBinding",
-];
+/// The resource templates a policy may carry (applied in enforce only), all namespaced: nothing a
+/// policy applies with Palisade's credentials can grant cluster-wide rights.
+const RESOURCE_KINDS: [&str; 3] = ["NetworkPolicy", "Role", "RoleBinding"];
+
+/// Why a resource template is not something a policy may apply, if it is not: a Role that grants
+/// `*`, or a RoleBinding to anything but a Role (a ClusterRole such as `cluster-admin` would grant
+/// its rights in the namespace).
+fn refused_resource(kind: &str, value: &Value) -> Option<String> {
+    match kind {
+        "Role" => {
+            let rules = value.get("rules").and_then(Value::as_array)?;
+            let wildcard = rules.iter().any(|rule| {
+                ["verbs", "resources", "apiGroups"].iter().any(|field| {
+                    rule.get(*field)
+                        .and_then(Value::as_array)
+                        .is_some_and(|items| items.iter().any(|i| i.as_str() == Some("*")))
+                })
+            });
+            wildcard.then(|| {
+                "a Role in a policy cannot grant `*` (verbs, resources or API groups): name them"
+                    .to_owned()
+            })
+        }
+        "RoleBinding" => {
+            let role_kind = value.pointer("/roleRef/kind").and_then(Value::as_str);
+            (role_kind != Some("Role")).then(|| {
+                format!(
+                    "a RoleBinding in a policy can bind only a Role, not {}",
+                    match (
+                        role_kind,
+                        value.pointer("/roleRef/name").and_then(Value::as_str)
+                    ) {
+                        (Some(kind), Some(name)) => format!("the {kind} `{name}`"),
+                        _ => "a missing roleRef".to_owned(),
+                    }
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Why a policy may not apply `value`, if it may not: everything but ValidatingAdmissionPolicies
+/// and their bindings, the parameter objects they declare (`params`, from [`param_kinds`]),
+/// Gatekeeper templates and constraints, Pod Security entries, and the namespaced resource
+/// templates (with [`refused_resource`]'s limits) is refused, so nothing a policy carries is
+/// applied with Palisade's cluster credentials unless it is one of these.
+pub fn refusal(value: &Value, params: &[(String, String)]) -> Option<String> {
+    let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default();
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    let group = api_version.split_once('/').map_or("", |(group, _)| group);
+    match (group, kind) {
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy")
+        | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding")
+        | ("palisade.dev", "PodSecurityEntry") => None,
+        _ if Template::is_template(value) || Constraint::is_constraint(value) => None,
+        _ if RESOURCE_KINDS.contains(&kind) => refused_resource(kind, value),
+        _ if params
+            .iter()
+            .any(|(v, k)| v.as_str() == api_version && k.as_str() == kind) =>
+        {
+            None
+        }
+        _ => Some(format!(
+            "`{api_version} {kind}` is not something a policy may apply: a policy applies \
+             ValidatingAdmissionPolicies with their bindings and the parameter objects they \
+             declare (spec.paramKind), Gatekeeper templates and constraints, Pod Security \
+             entries, and NetworkPolicy, Role and RoleBinding templates"
+        )),
+    }
+}
+
+/// The kinds of parameter objects the policy's ValidatingAdmissionPolicies declare
+/// (`spec.paramKind`), as `(apiVersion, kind)`.
+pub fn param_kinds(documents: &[crate::source::Document]) -> Vec<(String, String)> {
+    documents
+        .iter()
+        .filter(|d| {
+            d.value.get("kind").and_then(Value::as_str) == Some("ValidatingAdmissionPolicy")
+        })
+        .filter_map(|d| {
+            let field = |name: &str| {
+                d.value
+                    .pointer(&format!("/spec/paramKind/{name}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            Some((field("apiVersion")?, field("kind")?))
+        })
+        .collect()
+}
 
 /// One object as a cluster receives it.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +149,7 @@ pub struct Manifest {
 pub fn render(file: &str, source: &str, mode: Mode) -> Result<Vec<Manifest>, Vec<SourceError>> {
     let documents = parse_documents(file, source).map_err(|e| vec![e])?;
     Bundle::default().add_documents(file, &documents)?;
+    let params = param_kinds(&documents);
     let mut manifests = Vec::new();
     let mut policies = Vec::new();
     let mut bound = Vec::new();
@@ -125,7 +214,9 @@ pub fn render(file: &str, source: &str, mode: Mode) -> Result<Vec<Manifest>, Vec
                 }
             },
             (_, kind) if RESOURCE_KINDS.contains(&kind) => {
-                if mode == Mode::Enforce {
+                if let Some(why) = refusal(value, &params) {
+                    errors.push(SourceError::new(file, document.first_line, 0, why));
+                } else if mode == Mode::Enforce {
                     manifests.push(manifest(EngineKind::Resource, owned(value), None));
                 } else {
                     manifests.push(manifest(
@@ -138,11 +229,14 @@ pub fn render(file: &str, source: &str, mode: Mode) -> Result<Vec<Manifest>, Vec
                     ));
                 }
             }
-            _ => manifests.push(manifest(
-                EngineKind::Vap,
-                owned(value),
-                Some("A parameter object of the policy, applied with it.".to_owned()),
-            )),
+            _ => match refusal(value, &params) {
+                None => manifests.push(manifest(
+                    EngineKind::Vap,
+                    owned(value),
+                    Some("A parameter object of the policy, applied with it.".to_owned()),
+                )),
+                Some(why) => errors.push(SourceError::new(file, document.first_line, 0, why)),
+            },
         }
     }
     if !errors.is_empty() {
@@ -357,6 +451,37 @@ spec:
   - expression: \"object.spec.containers.all(c, !c.image.endsWith(':latest'))\"
 status: {typeChecking: {}}
 ";
+
+    #[test]
+    fn a_policy_applies_only_what_its_engines_need() {
+        let value = |yaml: &str| -> Value { serde_yaml_ng::from_str(yaml).unwrap() };
+        let configmap = ("v1".to_owned(), "ConfigMap".to_owned());
+        let refused = |yaml: &str, params: &[(String, String)]| refusal(&value(yaml), params);
+        // Cluster-wide rights are never a policy's to grant.
+        let crb = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: x}\nroleRef: {kind: ClusterRole, name: cluster-admin}\n";
+        assert!(refused(crb, &[]).unwrap().contains("ClusterRoleBinding"));
+        let to_cluster_role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: x}\nroleRef: {kind: ClusterRole, name: cluster-admin}\n";
+        assert!(refused(to_cluster_role, &[])
+            .unwrap()
+            .contains("`cluster-admin`"));
+        let star = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: x}\nrules: [{apiGroups: [''], resources: ['*'], verbs: [get]}]\n";
+        assert!(refused(star, &[]).unwrap().contains("`*`"));
+        // What the engines need is applied.
+        let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: x}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}]\n";
+        assert_eq!(refused(role, &[]), None);
+        let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: x}\nroleRef: {kind: Role, name: x}\n";
+        assert_eq!(refused(binding, &[]), None);
+        let netpol = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\n";
+        assert_eq!(refused(netpol, &[]), None);
+        // A parameter object only of a kind a policy declares.
+        let params = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: p}\n";
+        assert!(refused(params, &[]).is_some());
+        assert_eq!(refused(params, std::slice::from_ref(&configmap)), None);
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: p}\n";
+        assert!(refused(secret, &[configmap])
+            .unwrap()
+            .contains("`v1 Secret`"));
+    }
 
     #[test]
     fn a_lone_policy_gets_a_binding_with_the_modes_actions_and_no_system_namespaces() {

@@ -465,3 +465,45 @@ async fn production_waves_need_an_approval() {
     assert_eq!(accepted.status, 201, "{}", accepted.body);
     server.stop().await;
 }
+
+/// A policy applies only what its engine needs: a ClusterRoleBinding to cluster-admin in its
+/// source or its parameters is refused at save, naming the kind and its line, and nothing is
+/// saved.
+#[tokio::test]
+async fn a_policy_cannot_carry_a_cluster_admin_binding() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    let People { author, .. } = server.people().await;
+    let detail = server.api(&author).adopt("disallow-privileged").await;
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: palisade-owns-you\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\nsubjects:\n- kind: User\n  name: mallory\n";
+    let path = "/api/v1/policies/disallow-privileged/versions";
+    for field in ["source", "params"] {
+        let mut content = serde_json::to_value(&detail.current.content).unwrap();
+        let text = if field == "source" {
+            format!("{}\n---\n{binding}", detail.current.content.source)
+        } else {
+            binding.to_owned()
+        };
+        content[field] = json!(text);
+        content["base_version"] = json!(1);
+        let refused = server
+            .call("POST", path, &author, &content.to_string())
+            .await;
+        assert!(
+            refused.status == 400 || refused.status == 422,
+            "{field}: {} {}",
+            refused.status,
+            refused.body
+        );
+        assert!(
+            refused
+                .body
+                .contains("ClusterRoleBinding` is not something a policy may apply"),
+            "{field}: {}",
+            refused.body
+        );
+    }
+    let versions = server.call("GET", path, &author, "").await;
+    let versions: Value = serde_json::from_str(&versions.body).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 1, "nothing was saved");
+    server.stop().await;
+}

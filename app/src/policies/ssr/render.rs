@@ -30,6 +30,14 @@ fn rendered(
     } else {
         parse_documents("params.yaml", &content.params).map_err(|e| e.to_string())?
     };
+    // Saving refuses these already; a version stored before that rule is refused here.
+    let source = parse_documents(SOURCE_FILE, &content.source).map_err(|e| e.to_string())?;
+    let kinds = palisade_engine::render::param_kinds(&source);
+    for document in &params {
+        if let Some(why) = palisade_engine::render::refusal(&document.value, &kinds) {
+            return Err(format!("params.yaml:{}: {why}", document.first_line));
+        }
+    }
     Ok((manifests, params))
 }
 

@@ -71,6 +71,7 @@ pub fn check(content: &Content) -> Checked {
     let mut checked = Checked::default();
     check_source(&content.source, &mut checked);
     check_params(&content.params, &mut checked.problems);
+    check_what_may_apply(content, &mut checked.problems);
     check_controls(&content.controls, &mut checked.problems);
     check_tests(content, &mut checked.problems);
     checked
@@ -213,6 +214,24 @@ fn check_params(params: &str, problems: &mut Vec<Problem>) {
                         "a parameter object needs apiVersion, kind and metadata.name",
                     ));
                 }
+            }
+        }
+    }
+}
+
+/// Refuses, at its line, every object of the source or the parameters that a policy may not apply
+/// with Palisade's credentials (see `palisade_engine::render::refusal`).
+fn check_what_may_apply(content: &Content, problems: &mut Vec<Problem>) {
+    use palisade_engine::render::{param_kinds, refusal};
+    let Ok(source) = parse_documents(SOURCE_FILE, &content.source) else {
+        return; // check_source reported it
+    };
+    let params = param_kinds(&source);
+    let extra = parse_params(&content.params).unwrap_or_default();
+    for (part, documents) in [(Part::Source, &source), (Part::Params, &extra)] {
+        for document in documents {
+            if let Some(why) = refusal(&document.value, &params) {
+                problems.push(problem(part, document.first_line, 1, why));
             }
         }
     }

@@ -36,12 +36,22 @@ fn drafts_are_checked_part_by_part() {
     content.params = "apiVersion: v1\nkind: ConfigMap\n".into();
     let problems = validate::check(&content).problems;
     let parts: Vec<Part> = problems.iter().map(|p| p.part).collect();
+    // The parameter object is incomplete, and of a kind the blank policy does not declare.
     assert_eq!(
         parts,
-        [Part::Params, Part::Controls, Part::Test(0), Part::Test(1)],
+        [
+            Part::Params,
+            Part::Params,
+            Part::Controls,
+            Part::Test(0),
+            Part::Test(1)
+        ],
         "{problems:?}"
     );
-    assert_eq!(problems[1].line, 2);
+    assert!(problems[1]
+        .message
+        .contains("`v1 ConfigMap` is not something a policy may apply"));
+    assert_eq!(problems[2].line, 2);
 }
 
 #[test]
