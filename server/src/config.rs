@@ -37,7 +37,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "http.header_read_timeout_secs",
-        "seconds a client has to send a request's headers before its connection is closed (slow clients cannot hold connections open)",
+        "seconds a client has to send a request's headers, and each part of its body, before the request ends (slow clients cannot hold connections open)",
     ),
     (
         "database.url",

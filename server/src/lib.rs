@@ -178,6 +178,7 @@ impl Server {
             self.state,
             self.auth,
             self.max_body_bytes,
+            self.header_read,
             self.ingest.clone(),
         );
         let exception_sweeper = tokio::spawn(sweep_exceptions(db.clone()));
@@ -327,6 +328,7 @@ pub fn router(
     state: AppState,
     auth: auth::Auth,
     max_body_bytes: usize,
+    body_part_timeout: Duration,
     ingest: rest::violations::Gate,
 ) -> Router {
     let metrics = metrics::Metrics::default();
@@ -355,6 +357,10 @@ pub fn router(
             ServiceBuilder::new()
                 .layer(tower_http::limit::RequestBodyLimitLayer::new(
                     max_body_bytes,
+                ))
+                // A body that stops arriving ends the request instead of holding it open.
+                .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                    body_part_timeout,
                 ))
                 .map_request(|request: http::Request<_>| request.map(axum::body::Body::new))
                 .layer(axum::middleware::from_fn_with_state(

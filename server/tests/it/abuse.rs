@@ -507,3 +507,34 @@ async fn a_policy_cannot_carry_a_cluster_admin_binding() {
     assert_eq!(versions.as_array().unwrap().len(), 1, "nothing was saved");
     server.stop().await;
 }
+
+/// A body that stops arriving ends its request: the server answers (an error) once
+/// `http.header_read_timeout_secs` has passed without a part of the body, instead of waiting for
+/// the rest forever.
+#[tokio::test]
+async fn a_stalled_body_ends_its_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[("PALISADE__HTTP__HEADER_READ_TIMEOUT_SECS", "1")],
+    )
+    .await;
+    let People { author, .. } = server.people().await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/policies/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {author}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"source\": \""
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), slow.read(&mut answer))
+        .await
+        .expect("no answer within 10 s to a stalled body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    assert_eq!(server.get("/healthz").await.status, 200);
+    server.stop().await;
+}
