@@ -220,6 +220,26 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, SourceEr
     Ok(documents)
 }
 
+/// One YAML document read with the alias budget of [`parse_documents`], for YAML that arrives
+/// inside values (a Rego policy unmarshalling an annotation) rather than as a file.
+pub fn read_yaml(text: &str) -> Result<Value, String> {
+    let left = std::cell::Cell::new(expansion_budget(text.len()));
+    serde::de::DeserializeSeed::deserialize(
+        Budgeted { left: &left },
+        serde_yaml_ng::Deserializer::from_str(text),
+    )
+    .map_err(|error| {
+        if left.get() == 0 {
+            format!(
+                "the YAML expands to more than {} bytes through aliases",
+                expansion_budget(text.len())
+            )
+        } else {
+            error.to_string()
+        }
+    })
+}
+
 /// How many bytes a document of `len` bytes may expand to when its aliases are followed: a document
 /// without aliases stays well inside it (each node is counted at its text plus a few bytes), while
 /// a document of nested aliases ("billion laughs") is refused long before it fills memory.

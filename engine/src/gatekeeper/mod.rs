@@ -635,6 +635,12 @@ spec:
         }
 
         violation[{"msg": msg}] {
+          input.parameters.yaml
+          doc := yaml.unmarshal(input.parameters.yaml)
+          msg := sprintf("yaml has %v keys", [count(doc)])
+        }
+
+        violation[{"msg": msg}] {
           input.parameters.spin
           n := count([x | some i, j; numbers.range(1, 3000)[i]; numbers.range(1, 3000)[j]; x := i * j])
           msg := sprintf("spun %v", [n])
@@ -693,6 +699,21 @@ spec:
         assert!(
             huge[0].message.contains("over the budget of 1000000"),
             "{huge:?}"
+        );
+        // YAML inside values has the alias budget of policy files.
+        let small = review(json!({"parameters": {"yaml": "a: 1\nb: [x, y]\n"}}));
+        assert_eq!(small[0].message, "yaml has 2 keys", "{small:?}");
+        let mut bomb = format!("pad: [{}]\n", vec!["x"; 50_000].join(","));
+        bomb.push_str("a0: &a0 [\"lol lol lol lol lol lol lol lol\"]\n");
+        for level in 1..=6 {
+            let list = vec![format!("*a{}", level - 1); 10].join(", ");
+            bomb.push_str(&format!("a{level}: &a{level} [{list}]\n"));
+        }
+        let refused = review(json!({"parameters": {"yaml": bomb}}));
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0].message.contains("through aliases"),
+            "{refused:?}"
         );
         // Nine million iterations run into the wall-clock budget instead of holding a CPU.
         let started = std::time::Instant::now();
