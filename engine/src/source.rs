@@ -177,18 +177,9 @@ impl Document {
 pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, SourceError> {
     let mut documents = Vec::new();
     for (first_line, chunk) in split_stream(text) {
-        let budget = expansion_budget(chunk.len());
-        let left = std::cell::Cell::new(budget);
-        let parsed = serde::de::DeserializeSeed::deserialize(
-            Budgeted { left: &left },
-            serde_yaml_ng::Deserializer::from_str(&chunk),
-        );
-        let value: Value = match parsed {
+        let value: Value = match read_budgeted(&chunk) {
             Ok(value) => value,
-            // Ours, or the YAML library's own limit on following aliases (a hundred jumps per event).
-            Err(error)
-                if left.get() == 0 || error.to_string().contains("repetition limit exceeded") =>
-            {
+            Err(Read::OverBudget(budget)) => {
                 return Err(SourceError::new(
                     file,
                     first_line,
@@ -200,7 +191,7 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, SourceEr
                     ),
                 ));
             }
-            Err(error) => {
+            Err(Read::Yaml(error)) => {
                 let (line, column) = error
                     .location()
                     .map(|at| (first_line + at.line() - 1, at.column()))
@@ -223,19 +214,35 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, SourceEr
 /// One YAML document read with the alias budget of [`parse_documents`], for YAML that arrives
 /// inside values (a Rego policy unmarshalling an annotation) rather than as a file.
 pub fn read_yaml(text: &str) -> Result<Value, String> {
-    let left = std::cell::Cell::new(expansion_budget(text.len()));
+    read_budgeted(text).map_err(|error| match error {
+        Read::OverBudget(budget) => {
+            format!("the YAML expands to more than {budget} bytes through aliases")
+        }
+        Read::Yaml(error) => error.to_string(),
+    })
+}
+
+/// Why one YAML document could not be read.
+enum Read {
+    /// Following its aliases would pass this many bytes ([`expansion_budget`]).
+    OverBudget(usize),
+    Yaml(serde_yaml_ng::Error),
+}
+
+/// One YAML document through [`Budgeted`]: over budget by our count, or by the YAML library's own
+/// limit on following aliases (a hundred jumps per event), is [`Read::OverBudget`].
+fn read_budgeted(text: &str) -> Result<Value, Read> {
+    let budget = expansion_budget(text.len());
+    let left = std::cell::Cell::new(budget);
     serde::de::DeserializeSeed::deserialize(
         Budgeted { left: &left },
         serde_yaml_ng::Deserializer::from_str(text),
     )
     .map_err(|error| {
-        if left.get() == 0 {
-            format!(
-                "the YAML expands to more than {} bytes through aliases",
-                expansion_budget(text.len())
-            )
+        if left.get() == 0 || error.to_string().contains("repetition limit exceeded") {
+            Read::OverBudget(budget)
         } else {
-            error.to_string()
+            Read::Yaml(error)
         }
     })
 }

@@ -322,16 +322,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn pseudo_random_texts_diff_minimally() {
-        // A small linear congruential generator: deterministic, no dependency.
-        let mut seed: u64 = 42;
-        let mut next = move || {
+    /// A small linear congruential generator: deterministic, no dependency.
+    fn numbers(mut seed: u64) -> impl FnMut() -> usize {
+        move || {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (seed >> 33) as usize
-        };
+        }
+    }
+
+    #[test]
+    fn pseudo_random_texts_diff_minimally() {
+        let mut next = numbers(42);
         let words = ["a", "b", "c", "d", "e"];
         for _ in 0..200 {
             let old: Vec<&str> = (0..next() % 12).map(|_| words[next() % 5]).collect();
@@ -343,13 +346,7 @@ mod tests {
 
     #[test]
     fn longer_random_texts_diff_minimally() {
-        let mut seed: u64 = 7;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        };
+        let mut next = numbers(7);
         let words = ["a", "b", "c", "d", "e", "f", "g", "h"];
         for round in 0..300 {
             let alphabet = 2 + round % 7;
