@@ -107,7 +107,7 @@ macro_rules! wire_enum {
             }
         }
 
-        $crate::__wire_enum_sqlx!($name);
+        $crate::__wire_enum_server!($name, [$($text),+]);
 
         impl std::str::FromStr for $name {
             type Err = $crate::wire::UnknownValue;
@@ -119,12 +119,13 @@ macro_rules! wire_enum {
     };
 }
 
-/// The database half of [`wire_enum!`]: present only when this crate is built for the server.
+/// The server half of [`wire_enum!`]: present only when this crate is built for the server. The
+/// value is stored as its text, and its JSON Schema (for the API document) lists every text.
 #[cfg(feature = "ssr")]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __wire_enum_sqlx {
-    ($name:ident) => {
+macro_rules! __wire_enum_server {
+    ($name:ident, [$($text:literal),+]) => {
         /// Stored as its text; reading an unknown text is a decoding error that names it.
         impl $crate::wire::sqlx::Type<$crate::wire::sqlx::Any> for $name {
             fn type_info() -> $crate::wire::sqlx::any::AnyTypeInfo {
@@ -143,16 +144,42 @@ macro_rules! __wire_enum_sqlx {
                 Ok($name::decode(&text)?)
             }
         }
+
+        impl $crate::wire::schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(
+                _: &mut $crate::wire::schemars::SchemaGenerator,
+            ) -> $crate::wire::schemars::Schema {
+                $crate::wire::enum_schema(&[$($text),+])
+            }
+        }
     };
 }
 
-/// Without the server build there is no database half.
+/// Without the server build there is no database or schema half.
 #[cfg(not(feature = "ssr"))]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __wire_enum_sqlx {
-    ($name:ident) => {};
+macro_rules! __wire_enum_server {
+    ($name:ident, [$($text:literal),+]) => {};
 }
+
+/// The JSON Schema of a [`wire_enum!`]: one of `texts`.
+#[cfg(feature = "ssr")]
+#[doc(hidden)]
+pub fn enum_schema(texts: &[&str]) -> schemars::Schema {
+    let mut schema = schemars::Schema::default();
+    schema.insert("type".into(), "string".into());
+    schema.insert("enum".into(), texts.to_vec().into());
+    schema
+}
+
+#[cfg(feature = "ssr")]
+#[doc(hidden)]
+pub use schemars;
 
 #[cfg(feature = "ssr")]
 #[doc(hidden)]

@@ -11,6 +11,7 @@ use crate::auth::Role;
 
 /// An API token as listed: never its secret, which is shown once at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
@@ -26,6 +27,7 @@ pub struct TokenInfo {
 
 /// A freshly created token: its description and the secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct NewToken {
     pub token: TokenInfo,
     /// `pal_<id>_<secret>`: send as `Authorization: Bearer …`.
@@ -34,6 +36,7 @@ pub struct NewToken {
 
 /// A signed-in browser session as listed. `id` is the stored hash, not the cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SessionInfo {
     pub id: String,
     pub user_id: String,
@@ -47,6 +50,7 @@ pub struct SessionInfo {
 
 /// What a request to create a token asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct TokenRequest {
     pub name: String,
     pub role: Role,

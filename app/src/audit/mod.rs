@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One recorded change, as the audit log page and its export show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     pub id: String,
     /// Milliseconds since the epoch.
@@ -28,6 +29,7 @@ pub mod pages;
 
 /// A filter over the audit log, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AuditQuery {
     /// Only entries by this user id or display name.
@@ -46,6 +48,7 @@ pub struct AuditQuery {
 
 /// One page of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// How many entries match the filter in all.

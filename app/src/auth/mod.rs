@@ -31,6 +31,7 @@ wire_enum! {
 
 /// How people can sign in on this installation; shown by the sign-in page.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SignInOptions {
     /// The one-time bootstrap secret of the local admin is accepted.
     pub local: bool,
@@ -40,6 +41,7 @@ pub struct SignInOptions {
 
 /// How a principal proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     /// A browser session (OIDC or the local bootstrap admin).
@@ -50,6 +52,7 @@ pub enum Via {
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Principal {
     /// Stable user id: the same person always gets the same id (for OIDC, derived from issuer and
     /// subject). An API token acts as the user who created it, with the token's role.
@@ -93,6 +96,7 @@ impl Principal {
 /// Everything a caller can ask to do, each needing one minimum [`Role`]. A new server function or
 /// REST route picks the action it performs; if none fits, add one here (and to the table test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Read policies, versions, test results, the library, clusters, rollouts, violations, compliance.

@@ -31,6 +31,7 @@ wire_enum! {
 
 /// What the cluster's API offers for admission control.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Capabilities {
     /// `admissionregistration.k8s.io/v1` serves `validatingadmissionpolicies` (Kubernetes 1.30+).
     pub validating_admission_policy: bool,
@@ -44,6 +45,7 @@ pub struct Capabilities {
 
 /// A registered cluster, as the UI and the API show it. Holds no credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Cluster {
     pub id: String,
     pub name: String,
@@ -71,6 +73,7 @@ pub struct Cluster {
 /// How to reach a cluster, as the person registering it gives it. Secret: sealed before storage
 /// and never sent back.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum CredentialsInput {
     /// A kubeconfig, with everything embedded (`kubectl config view --raw --minify --flatten`),
@@ -104,6 +107,7 @@ impl std::fmt::Debug for CredentialsInput {
 
 /// Everything needed to register a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct NewCluster {
     pub name: String,
     pub environment: String,
@@ -114,6 +118,7 @@ pub struct NewCluster {
 
 /// A change to a cluster; fields left out stay as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ClusterChange {
     #[serde(default)]
     pub environment: Option<String>,

@@ -76,6 +76,7 @@ pub fn score(statuses: impl IntoIterator<Item = Status>) -> i64 {
 
 /// A policy serving a control.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PolicyRef {
     /// Empty when the library entry was not adopted as a policy yet.
     pub policy_id: String,
@@ -85,6 +86,7 @@ pub struct PolicyRef {
 
 /// One cell: a control on a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Cell {
     pub cluster_id: String,
     pub cluster_name: String,
@@ -95,6 +97,7 @@ pub struct Cell {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct DeploymentRef {
     pub policy_id: String,
     pub policy_name: String,
@@ -105,6 +108,7 @@ pub struct DeploymentRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ControlRow {
     /// e.g. `5.2.2`
     pub id: String,
@@ -114,6 +118,7 @@ pub struct ControlRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ClusterScore {
     pub cluster_id: String,
     pub cluster_name: String,
@@ -122,6 +127,7 @@ pub struct ClusterScore {
 
 /// A framework's posture across every enabled cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Posture {
     /// `cis`, `nsa-cisa`, `pci-dss`, `soc2`
     pub framework: String,
@@ -135,6 +141,7 @@ pub struct Posture {
 
 /// One framework in the overview.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FrameworkSummary {
     pub framework: String,
     pub name: String,

@@ -42,6 +42,7 @@ wire_enum! {
 
 /// What an exception leaves out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Scope {
     /// Every object in these namespaces.
@@ -93,6 +94,7 @@ impl Scope {
 
 /// A request for an exception.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct NewException {
     /// The policy's id or name.
     pub policy: String,
@@ -108,6 +110,7 @@ pub struct NewException {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Exception {
     pub id: String,
     pub policy_id: String,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What happened to one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DiffOp {
     Same,
@@ -16,6 +17,7 @@ pub enum DiffOp {
 
 /// One line of a diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct DiffLine {
     pub op: DiffOp,
     /// 1-based line number in the old text (`None` for added and skipped lines).
@@ -27,6 +29,7 @@ pub struct DiffLine {
 
 /// The diff of one part of a version (the policy source, its parameters, its tests …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct FileDiff {
     pub name: String,
     pub added: usize,

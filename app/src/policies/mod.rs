@@ -60,6 +60,7 @@ wire_enum! {
 
 /// One test case of a version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct TestCase {
     pub name: String,
     /// The object (a CREATE), or an `admission.k8s.io/v1` AdmissionReview for UPDATE and DELETE
@@ -73,6 +74,7 @@ pub struct TestCase {
 
 /// Everything a version holds that its author writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Content {
     /// The policy's YAML: VAP + binding, ConstraintTemplate + Constraint, or a PodSecurityEntry.
     pub source: String,
@@ -92,6 +94,7 @@ pub struct Content {
 
 /// Which part of a draft a [`Problem`] is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     Source,
@@ -118,6 +121,7 @@ impl Part {
 /// Something the engine (or a simpler check) refuses, at a place the editor can point to.
 /// `line` and `column` are 1-based; 0 means the part as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Problem {
     /// `"source"`, `"params"`, `"controls"`, `"policy"` or `{"test": index}`.
     pub part: Part,
@@ -155,6 +159,7 @@ impl std::fmt::Display for Problem {
 
 /// How a new policy starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "from", rename_all = "snake_case")]
 pub enum NewPolicy {
     /// A copy of a built-in library entry: its policy, description, remediation, controls and cases.
@@ -171,6 +176,7 @@ pub enum NewPolicy {
 
 /// The answer to a save: a new version, or why nothing was saved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SaveOutcome {
     Saved {
@@ -186,6 +192,7 @@ pub enum SaveOutcome {
 
 /// A row of the policy list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PolicySummary {
     pub id: String,
     pub name: String,
@@ -206,6 +213,7 @@ pub struct PolicySummary {
 
 /// Filters of the policy list; empty strings mean "any".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PolicyFilter {
     /// Matches name, title and description, case-insensitively.
     #[serde(default)]
@@ -224,6 +232,7 @@ pub struct PolicyFilter {
 
 /// One immutable version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Version {
     pub number: i64,
     #[serde(flatten)]
@@ -237,6 +246,7 @@ pub struct Version {
 
 /// A version in the history list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct VersionInfo {
     pub number: i64,
     pub note: String,
@@ -249,6 +259,7 @@ pub struct VersionInfo {
 
 /// A policy with its current version and history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PolicyDetail {
     pub policy: PolicySummary,
     pub current: Version,
@@ -258,6 +269,7 @@ pub struct PolicyDetail {
 
 /// Counts of a test run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct RunSummary {
     pub version: i64,
     pub run_ms: i64,
@@ -279,6 +291,7 @@ wire_enum! {
 
 /// One case's result: what was expected, what the engine decided and said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct CaseResult {
     pub name: String,
     pub expected: Expect,
@@ -293,6 +306,7 @@ pub struct CaseResult {
 
 /// A stored test run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct TestRun {
     pub id: String,
     #[serde(flatten)]
@@ -305,6 +319,7 @@ pub struct TestRun {
 
 /// The intended mode of a policy in one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct EnvironmentMode {
     pub environment: String,
     /// `None` when no mode is set: the policy is not meant to run there.
@@ -315,6 +330,7 @@ pub struct EnvironmentMode {
 
 /// The line diff of two versions, part by part (only parts that differ are listed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct VersionDiff {
     pub from: i64,
     pub to: i64,
@@ -323,6 +339,7 @@ pub struct VersionDiff {
 
 /// A built-in library entry, as the library page and the API show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct LibraryEntry {
     pub id: String,
     pub title: String,

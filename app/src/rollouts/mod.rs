@@ -109,6 +109,7 @@ impl StepState {
 /// Which clusters a wave takes: those of an environment, those carrying all the labels, or both.
 /// An empty selector takes every enabled cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Selector {
     #[serde(default)]
     pub environment: Option<String>,
@@ -145,6 +146,7 @@ impl Selector {
 
 /// A wave as it is proposed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct NewWave {
     /// e.g. `dev`, `staging`, `prod`; defaults to the environment or `wave N`.
     #[serde(default)]
@@ -169,6 +171,7 @@ fn one() -> u32 {
 
 /// A proposal: move `policy`'s `version` (its current version when absent) to `mode`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct NewRollout {
     /// The policy's id or name.
     pub policy: String,
@@ -185,6 +188,7 @@ pub struct NewRollout {
 
 /// One approval or rejection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Decision {
     pub wave: i64,
     pub user_name: String,
@@ -194,6 +198,7 @@ pub struct Decision {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Wave {
     pub position: i64,
     pub name: String,
@@ -207,6 +212,7 @@ pub struct Wave {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Step {
     pub id: String,
     pub wave: i64,
@@ -223,6 +229,7 @@ pub struct Step {
 
 /// A rollout as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct RolloutSummary {
     pub id: String,
     pub kind: RolloutKind,
@@ -245,6 +252,7 @@ pub struct RolloutSummary {
 
 /// A rollout with its waves, decisions and per-cluster steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Rollout {
     pub summary: RolloutSummary,
     pub namespaces: Vec<String>,
@@ -269,6 +277,7 @@ wire_enum! {
 
 /// What is live where: the desired state of one policy on one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Deployment {
     pub cluster_id: String,
     pub cluster_name: String,
@@ -294,6 +303,7 @@ pub async fn list_rollouts(policy: Option<String>) -> Result<Vec<RolloutSummary>
 /// What an `apply` rollout will send, exactly as its steps will apply it, and how that differs
 /// from what each of its clusters runs now: what approvers review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ProposedChange {
     pub version: i64,
     pub mode: Mode,
@@ -305,6 +315,7 @@ pub struct ProposedChange {
 
 /// One cluster's part of a [`ProposedChange`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ClusterChange {
     pub cluster: String,
     pub wave: String,

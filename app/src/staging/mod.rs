@@ -16,6 +16,7 @@ use crate::policies::EnvironmentMode;
 
 /// Per policy: the intended modes, what is live where, and what each mode renders to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Staging {
     pub policy_id: String,
     pub version: i64,
@@ -28,6 +29,7 @@ pub struct Staging {
 
 /// What runs on one cluster (filled in by rollouts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct LiveDeployment {
     pub cluster: String,
     pub environment: String,
@@ -42,6 +44,7 @@ pub struct LiveDeployment {
 
 /// The manifests of one mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct RenderedMode {
     pub mode: Mode,
     /// `Ok(yaml)` or why it could not be rendered.

@@ -40,6 +40,7 @@ wire_enum! {
 
 /// One distinct violation: a policy, a resource, an action and a source on one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Violation {
     pub id: String,
     pub cluster_id: String,
@@ -64,6 +65,7 @@ pub struct Violation {
 
 /// Which violations to show. Empty strings and `None` mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ViolationFilter {
     #[serde(default)]
     pub cluster: String,
@@ -98,6 +100,7 @@ pub struct ViolationFilter {
 
 /// One page of violations, most recently seen first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ViolationPage {
     pub items: Vec<Violation>,
     /// Pass as `after` for the next page; `None` on the last one.
@@ -106,6 +109,7 @@ pub struct ViolationPage {
 
 /// Counts over time, one line per series.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Chart {
     /// The start of each bucket (ms).
     pub buckets: Vec<i64>,
@@ -114,6 +118,7 @@ pub struct Chart {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Series {
     pub name: String,
     /// One count per bucket.
@@ -122,6 +127,7 @@ pub struct Series {
 
 /// The explorer's two charts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Charts {
     pub by_policy: Chart,
     pub by_cluster: Chart,
@@ -129,6 +135,7 @@ pub struct Charts {
 
 /// A cluster's new ingest token: shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct IngestToken {
     pub cluster_id: String,
     pub token: String,
@@ -138,6 +145,7 @@ pub struct IngestToken {
 
 /// One cluster's part of the evidence for a promotion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ClusterEvidence {
     pub cluster_id: String,
     pub cluster_name: String,
@@ -148,6 +156,7 @@ pub struct ClusterEvidence {
 /// Whether a policy ran clean on a rollout's clusters: the evidence to promote it, or the
 /// workloads still in the way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Evidence {
     pub policy_id: String,
     pub days: i64,
@@ -196,6 +205,7 @@ pub mod ssr_types {
 
     /// What one cluster's scan did.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
     pub struct ClusterScan {
         pub cluster_id: String,
         pub cluster_name: String,

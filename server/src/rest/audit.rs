@@ -5,28 +5,15 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_app::audit::ssr::list;
-use palisade_app::audit::{to_csv, AuditPage, AuditQuery, EXPORT_LIMIT};
+use palisade_app::audit::{to_csv, AuditEntry, AuditPage, AuditQuery, EXPORT_LIMIT};
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::state::AppState;
 use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
-use serde_json::json;
 
+use super::openapi::schema;
 use super::{Endpoint, Operation};
-
-fn entry_schema() -> serde_json::Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "id": { "type": "string" }, "at_ms": { "type": "integer" },
-            "actor": { "type": "string" }, "actor_name": { "type": "string" },
-            "action": { "type": "string" }, "target_kind": { "type": "string" },
-            "target_id": { "type": "string" }, "detail": { "type": "string" },
-            "from": { "type": "string" },
-        },
-    })
-}
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -38,14 +25,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Audit log entries, newest first. Query: actor, action (prefix), since_ms, until_ms, limit (≤ 500), after (the `next` of the previous page).",
             request: None,
             example: None,
-            response: json!({
-                "type": "object",
-                "properties": {
-                    "entries": { "type": "array", "items": entry_schema() },
-                    "total": { "type": "integer" },
-                    "next": { "type": ["string", "null"], "description": "Pass as `after` for the next (older) page; null on the last one." },
-                },
-            }),
+            response: schema::<AuditPage>(),
             success: 200,
         }
         .with(get_audit),
@@ -57,7 +37,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Every matching entry (up to 100,000) as a download: format=json (default) or csv. Same filters as the list.",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": entry_schema() }),
+            response: schema::<Vec<AuditEntry>>(),
             success: 200,
         }
         .with(export_audit),

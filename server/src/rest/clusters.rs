@@ -12,67 +12,10 @@ use palisade_app::db::now_ms;
 use palisade_app::state::AppState;
 use palisade_app::ServerError;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::openapi::schema;
 use super::{Endpoint, Operation};
-
-fn cluster_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "A registered cluster. Never includes its credentials.",
-        "properties": {
-            "id": { "type": "string" },
-            "name": { "type": "string" },
-            "environment": { "type": "string" },
-            "labels": { "type": "object", "additionalProperties": { "type": "string" } },
-            "api_url": { "type": "string" },
-            "credential_kind": { "enum": ["kubeconfig", "token"] },
-            "disabled": { "type": "boolean" },
-            "reconcile": { "type": "boolean" },
-            "health": { "enum": ["unknown", "reachable", "unreachable"] },
-            "k8s_version": { "type": "string" },
-            "capabilities": {
-                "type": "object",
-                "properties": {
-                    "validating_admission_policy": { "type": "boolean" },
-                    "gatekeeper": { "type": "boolean" },
-                    "kyverno": { "type": "boolean" },
-                    "policy_reports": { "type": "boolean" },
-                },
-            },
-            "last_error": { "type": "string" },
-            "last_checked_ms": { "type": "integer" },
-            "created_ms": { "type": "integer" },
-            "created_by": { "type": "string" },
-        },
-    })
-}
-
-fn credentials_schema() -> Value {
-    json!({
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["kind", "kubeconfig"],
-                "properties": {
-                    "kind": { "const": "kubeconfig" },
-                    "kubeconfig": { "type": "string", "description": "Everything embedded: kubectl config view --raw --minify --flatten" },
-                    "context": { "type": ["string", "null"], "description": "Defaults to the current context." },
-                },
-            },
-            {
-                "type": "object",
-                "required": ["kind", "api_url", "ca_pem", "token"],
-                "properties": {
-                    "kind": { "const": "token" },
-                    "api_url": { "type": "string", "format": "uri" },
-                    "ca_pem": { "type": "string" },
-                    "token": { "type": "string" },
-                },
-            },
-        ],
-    })
-}
 
 pub fn endpoints() -> Vec<Endpoint> {
     let token_example = json!({
@@ -90,7 +33,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Every registered cluster, by environment then name.",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": cluster_schema() }),
+            response: schema::<Vec<Cluster>>(),
             success: 200,
         }
         .with(list),
@@ -100,23 +43,14 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::ManageClusters),
             id: "register_cluster",
             summary: "Register a cluster from a kubeconfig context or URL + CA + token. The cluster is probed; an unreachable one is registered with the reason.",
-            request: Some(json!({
-                "type": "object",
-                "required": ["name", "environment", "credentials"],
-                "properties": {
-                    "name": { "type": "string" },
-                    "environment": { "type": "string" },
-                    "labels": { "type": "object", "additionalProperties": { "type": "string" } },
-                    "credentials": credentials_schema(),
-                },
-            })),
+            request: Some(schema::<NewCluster>()),
             example: Some(json!({
                 "name": "example-cluster",
                 "environment": "dev",
                 "labels": { "team": "platform" },
                 "credentials": token_example,
             })),
-            response: cluster_schema(),
+            response: schema::<Cluster>(),
             success: 201,
         }
         .with(register),
@@ -128,7 +62,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "One cluster.",
             request: None,
             example: None,
-            response: cluster_schema(),
+            response: schema::<Cluster>(),
             success: 200,
         }
         .with(read),
@@ -138,18 +72,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::ManageClusters),
             id: "update_cluster",
             summary: "Change environment, labels, credentials, reconcile, or disable / enable.",
-            request: Some(json!({
-                "type": "object",
-                "properties": {
-                    "environment": { "type": "string" },
-                    "labels": { "type": "object", "additionalProperties": { "type": "string" } },
-                    "disabled": { "type": "boolean" },
-                    "reconcile": { "type": "boolean" },
-                    "credentials": credentials_schema(),
-                },
-            })),
+            request: Some(schema::<ClusterChange>()),
             example: Some(json!({ "disabled": true })),
-            response: cluster_schema(),
+            response: schema::<Cluster>(),
             success: 200,
         }
         .with(update),
@@ -161,7 +86,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Remove a cluster and its sealed credentials.",
             request: None,
             example: None,
-            response: json!({ "type": "null" }),
+            response: schema::<()>(),
             success: 204,
         }
         .with(remove),
@@ -173,7 +98,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Probe a cluster now: reachability, Kubernetes version, admission capabilities.",
             request: None,
             example: None,
-            response: cluster_schema(),
+            response: schema::<Cluster>(),
             success: 200,
         }
         .with(check),
@@ -183,13 +108,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::ManageClusters),
             id: "list_kubeconfig_contexts",
             summary: "The context names of a kubeconfig, current context first.",
-            request: Some(json!({
-                "type": "object",
-                "required": ["kubeconfig"],
-                "properties": { "kubeconfig": { "type": "string" } },
-            })),
+            request: Some(schema::<ContextsRequest>()),
             example: Some(json!({ "kubeconfig": "apiVersion: v1\nkind: Config\ncontexts: []\n" })),
-            response: json!({ "type": "array", "items": { "type": "string" } }),
+            response: schema::<Vec<String>>(),
             success: 200,
         }
         .with(contexts),
@@ -256,7 +177,8 @@ async fn check(
         .map(Json)
 }
 
-#[derive(Deserialize)]
+/// A kubeconfig whose contexts to list.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ContextsRequest {
     kubeconfig: String,
 }

@@ -8,37 +8,17 @@ use axum::Json;
 use palisade_app::audit::ssr::{record, Event};
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
-use palisade_app::compliance::{ssr, to_csv};
+use palisade_app::compliance::{ssr, to_csv, FrameworkSummary, Posture};
 use palisade_app::db::now_ms;
 use palisade_app::state::AppState;
 use palisade_app::{AppError, ServerError};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::openapi::schema;
 use super::{Endpoint, Operation};
 
 pub fn endpoints() -> Vec<Endpoint> {
-    let posture = json!({
-        "type": "object",
-        "properties": {
-            "framework": { "enum": ["cis", "nsa-cisa", "pci-dss", "soc2"] },
-            "name": { "type": "string" },
-            "score": { "type": "integer", "description": "Percent of control × cluster cells that are enforced or audited and clean." },
-            "window_days": { "type": "integer" },
-            "generated_ms": { "type": "integer" },
-            "clusters": { "type": "array", "items": { "type": "object" } },
-            "controls": { "type": "array", "items": { "type": "object", "properties": {
-                "id": { "type": "string" }, "title": { "type": "string" },
-                "policies": { "type": "array" },
-                "cells": { "type": "array", "items": { "type": "object", "properties": {
-                    "cluster_name": { "type": "string" },
-                    "status": { "enum": ["enforced", "audited_clean", "violations", "not_covered"] },
-                    "violations": { "type": "integer" },
-                    "deployments": { "type": "array" },
-                } } },
-            } } },
-        },
-    });
     vec![
         Operation {
             method: "GET",
@@ -48,7 +28,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Every framework (CIS Kubernetes Benchmark, NSA/CISA hardening guide, PCI DSS, SOC 2) with its score and number of controls.",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": { "type": "object" } }),
+            response: schema::<Vec<FrameworkSummary>>(),
             success: 200,
         }
         .with(list),
@@ -60,7 +40,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "The framework's controls, the policies serving each, and the status per enabled cluster: enforced, audited_clean, violations (in the last 7 days) or not_covered.",
             request: None,
             example: None,
-            response: posture.clone(),
+            response: schema::<Posture>(),
             success: 200,
         }
         .with(read),
@@ -72,27 +52,30 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "The same as a download for auditors: format=json (default) or csv (one row per control and cluster, with the deployments behind it). Each export is recorded in the audit log.",
             request: None,
             example: None,
-            response: posture,
+            response: schema::<Posture>(),
             success: 200,
         }
         .with(evidence),
     ]
 }
 
-async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ServerError> {
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<FrameworkSummary>>, ServerError> {
     caller.require(Action::Read)?;
-    Ok(Json(json!(ssr::summaries(&state.db, now_ms()).await?)))
+    ssr::summaries(&state.db, now_ms()).await.map(Json)
 }
 
 async fn read(
     caller: Caller,
     State(state): State<AppState>,
     Path(framework): Path<String>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<Posture>, ServerError> {
     caller.require(Action::Read)?;
-    Ok(Json(json!(
-        ssr::posture(&state.db, &framework, now_ms()).await?
-    )))
+    ssr::posture(&state.db, &framework, now_ms())
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize)]

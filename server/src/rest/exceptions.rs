@@ -11,56 +11,12 @@ use palisade_app::exceptions::ssr::service;
 use palisade_app::exceptions::{Exception, NewException};
 use palisade_app::state::AppState;
 use palisade_app::ServerError;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{Endpoint, Operation};
-
-fn scope_schema() -> Value {
-    json!({
-        "oneOf": [
-            { "type": "object", "required": ["kind", "namespaces"], "properties": {
-                "kind": { "const": "namespaces" },
-                "namespaces": { "type": "array", "minItems": 1, "maxItems": 50, "items": { "type": "string" } },
-            } },
-            { "type": "object", "required": ["kind", "labels"], "properties": {
-                "kind": { "const": "selector" },
-                "labels": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Objects carrying all these labels." },
-            } },
-            { "type": "object", "required": ["kind", "resource_kind", "namespace", "name"], "properties": {
-                "kind": { "const": "resource" },
-                "resource_kind": { "type": "string", "description": "e.g. Deployment" },
-                "namespace": { "type": "string", "description": "Empty for cluster-scoped objects." },
-                "name": { "type": "string" },
-            } },
-        ],
-        "description": "Pod Security policies take namespaces only; Gatekeeper policies take namespaces or a one-label selector.",
-    })
-}
-
-fn exception_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "id": { "type": "string" },
-            "policy_id": { "type": "string" },
-            "policy_name": { "type": "string" },
-            "scope": scope_schema(),
-            "justification": { "type": "string" },
-            "ticket": { "type": "string" },
-            "expires_ms": { "type": "integer" },
-            "state": { "enum": ["requested", "approved", "rejected", "revoked", "expired"] },
-            "requester_id": { "type": "string" },
-            "requester_name": { "type": "string" },
-            "decider_id": { "type": "string" },
-            "decider_name": { "type": "string" },
-            "decision_comment": { "type": "string" },
-            "decided_ms": { "type": "integer" },
-            "created_ms": { "type": "integer" },
-            "updated_ms": { "type": "integer" },
-        },
-    })
-}
+use super::openapi::schema;
+use super::{CommentBody, Endpoint, Operation, PolicyQuery};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -72,7 +28,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Exceptions, newest first, with their state as of now; `?policy=` (id or name) for one policy's.",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": exception_schema() }),
+            response: schema::<Vec<Exception>>(),
             success: 200,
         }
         .with(list),
@@ -82,17 +38,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::RequestException),
             id: "request_exception",
             summary: "Request an exception to a policy for namespaces, a label selector or one named resource, with a justification, a ticket and an expiry (at most 365 days ahead). An approver other than you decides.",
-            request: Some(json!({
-                "type": "object",
-                "required": ["policy", "scope", "justification", "expires_ms"],
-                "properties": {
-                    "policy": { "type": "string", "description": "Policy id or name." },
-                    "scope": scope_schema(),
-                    "justification": { "type": "string" },
-                    "ticket": { "type": "string" },
-                    "expires_ms": { "type": "integer", "description": "Milliseconds since the epoch; in the future, at most 365 days ahead." },
-                },
-            })),
+            request: Some(schema::<NewException>()),
             example: Some(json!({
                 "policy": "disallow-privileged",
                 "scope": { "kind": "namespaces", "namespaces": ["legacy-agents"] },
@@ -100,7 +46,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "ticket": "SEC-1234",
                 "expires_ms": 4_102_444_800_000_i64,
             })),
-            response: exception_schema(),
+            response: schema::<Exception>(),
             success: 201,
         }
         .with(request),
@@ -112,7 +58,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "One exception, with its state as of now.",
             request: None,
             example: None,
-            response: exception_schema(),
+            response: schema::<Exception>(),
             success: 200,
         }
         .with(read),
@@ -122,16 +68,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::Approve),
             id: "decide_exception",
             summary: "Approve or reject a requested exception (never your own); a rejection needs a comment.",
-            request: Some(json!({
-                "type": "object",
-                "required": ["approve"],
-                "properties": {
-                    "approve": { "type": "boolean" },
-                    "comment": { "type": "string" },
-                },
-            })),
+            request: Some(schema::<DecisionBody>()),
             example: Some(json!({ "approve": true, "comment": "compensating control: node isolation" })),
-            response: exception_schema(),
+            response: schema::<Exception>(),
             success: 200,
         }
         .with(decide),
@@ -141,33 +80,20 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::Approve),
             id: "revoke_exception",
             summary: "End a requested or approved exception now; the next rollout of the policy drops its exclusion.",
-            request: Some(json!({
-                "type": "object",
-                "properties": { "comment": { "type": "string" } },
-            })),
+            request: Some(schema::<CommentBody>()),
             example: Some(json!({ "comment": "the agent was upgraded" })),
-            response: exception_schema(),
+            response: schema::<Exception>(),
             success: 200,
         }
         .with(revoke),
     ]
 }
 
-#[derive(Debug, Deserialize)]
-struct PolicyQuery {
-    #[serde(default)]
-    policy: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
+/// An approver's decision on a requested exception.
+#[derive(Debug, Deserialize, JsonSchema)]
 struct DecisionBody {
     approve: bool,
-    #[serde(default)]
-    comment: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CommentBody {
+    /// Why; required when rejecting.
     #[serde(default)]
     comment: String,
 }

@@ -4,8 +4,8 @@ use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::{Action, Principal};
 use palisade_app::ServerError;
-use serde_json::json;
 
+use super::openapi::schema;
 use super::{Endpoint, Operation};
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -17,16 +17,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         summary: "The caller: user id, display name, role and how they signed in.",
         request: None,
         example: None,
-        response: json!({
-            "type": "object",
-            "required": ["user_id", "display_name", "role", "via"],
-            "properties": {
-                "user_id": { "type": "string" },
-                "display_name": { "type": "string" },
-                "role": { "enum": ["viewer", "author", "approver", "admin"] },
-                "via": { "enum": ["session", "token"] },
-            },
-        }),
+        response: schema::<Principal>(),
         success: 200,
     }
     .with(get_me)]

@@ -25,6 +25,21 @@ use palisade_app::state::AppState;
 
 pub use openapi::{Endpoint, Operation};
 
+/// `?policy=` (a policy's id or name) on a list.
+#[derive(Debug, serde::Deserialize)]
+struct PolicyQuery {
+    #[serde(default)]
+    policy: Option<String>,
+}
+
+/// A body that carries only an optional comment (approve, reject, revoke).
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+struct CommentBody {
+    /// Shown in the history and the audit log.
+    #[serde(default)]
+    comment: String,
+}
+
 /// Every module's endpoints, in the order the OpenAPI document lists them.
 fn endpoints() -> Vec<openapi::Endpoint> {
     [

@@ -2,15 +2,27 @@
 //! `/api/v1/openapi.json`. Each route is declared once, as an [`Operation`] with its handler: the
 //! router and this document are both built from that one list, so no route can be served without
 //! being documented (and without passing the authorization table test, which walks the document).
-//! Written by hand rather than derived: the API is small, and one list per module keeps the
-//! description next to the handler it describes.
+//! The operations are listed by hand (one list per module keeps the description next to the
+//! handler it describes); their request and response schemas are derived from the wire types
+//! themselves (`schemars`), so a field added to a type is documented without anyone writing it, and
+//! the integration tests check every JSON response they receive against this document.
 
 use axum::handler::Handler;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Json;
 use palisade_app::auth::Action;
 use palisade_app::state::AppState;
+use schemars::generate::{Contract, SchemaSettings};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
+
+/// Writes the JSON Schema of one wire type into a generator; made by [`schema`].
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T`, as an operation's request or response.
+pub fn schema<T: JsonSchema>() -> SchemaFn {
+    |generator| generator.subschema_for::<T>()
+}
 
 /// One documented route.
 #[derive(Debug, Clone)]
@@ -24,12 +36,12 @@ pub struct Operation {
     /// A stable name, `verb_noun`, e.g. `list_policies`.
     pub id: &'static str,
     pub summary: &'static str,
-    /// JSON Schema of the request body, if any.
-    pub request: Option<Value>,
+    /// The request body's type, if any.
+    pub request: Option<SchemaFn>,
     /// A valid request body: shown in the document and sent by the authorization table test.
     pub example: Option<Value>,
-    /// JSON Schema of the successful response.
-    pub response: Value,
+    /// The successful response's type.
+    pub response: SchemaFn,
     /// The status of a successful response, e.g. 200 or 201.
     pub success: u16,
 }
@@ -72,7 +84,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         summary: "This document.",
         request: None,
         example: None,
-        response: json!({ "type": "object" }),
+        response: schema::<Value>(),
         success: 200,
     }
     .with(document)]
@@ -84,15 +96,33 @@ async fn document() -> Json<Value> {
 
 /// The whole document for `operations`.
 pub fn build(operations: &[Operation]) -> Value {
+    // Responses name their types in `components/schemas`, as they are written (serialised);
+    // request bodies are inlined, as they are read (fields with defaults are optional there).
+    let mut responses = SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.contract = Contract::Serialize;
+        })
+        .into_generator();
+    let mut requests = SchemaSettings::draft2020_12()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator();
     let mut paths = Map::new();
     for op in operations {
         let entry = paths
             .entry(op.path.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(methods) = entry {
-            methods.insert(op.method.to_ascii_lowercase(), describe(op));
+            let described = describe(
+                op,
+                (op.response)(&mut responses).to_value(),
+                op.request.map(|request| request(&mut requests).to_value()),
+            );
+            methods.insert(op.method.to_ascii_lowercase(), described);
         }
     }
+    let mut schemas = responses.take_definitions(true);
+    schemas.insert("Error".into(), error_schema());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -107,21 +137,23 @@ pub fn build(operations: &[Operation]) -> Value {
                 "session": { "type": "apiKey", "in": "cookie", "name": "palisade_session" },
                 "clusterToken": { "type": "http", "scheme": "bearer", "description": "A cluster's ingest token (pali_…), for /api/v1/ingest only." },
             },
-            "schemas": { "Error": error_schema() },
+            "schemas": schemas,
         },
         "paths": paths,
     })
 }
 
-fn describe(op: &Operation) -> Value {
+fn describe(op: &Operation, response: Value, request: Option<Value>) -> Value {
     let mut responses = Map::new();
-    responses.insert(
-        op.success.to_string(),
+    let success = if op.success == 204 {
+        json!({ "description": "Done; no content" })
+    } else {
         json!({
             "description": "Success",
-            "content": { "application/json": { "schema": op.response } },
-        }),
-    );
+            "content": { "application/json": { "schema": response } },
+        })
+    };
+    responses.insert(op.success.to_string(), success);
     let error = |text: &str| {
         json!({
             "description": text,
@@ -154,7 +186,7 @@ fn describe(op: &Operation) -> Value {
             error("Too many batches at once: send it again after Retry-After");
         operation["security"] = json!([{ "clusterToken": [] }]);
         operation["x-palisade-auth"] = json!("cluster-ingest-token");
-        if let Some(schema) = &op.request {
+        if let Some(schema) = &request {
             operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema, "example": op.example } } });
         }
         return operation;
@@ -167,7 +199,7 @@ fn describe(op: &Operation) -> Value {
         }
         None => operation["security"] = json!([]),
     }
-    if let Some(schema) = &op.request {
+    if let Some(schema) = &request {
         let mut content = json!({ "schema": schema });
         if let Some(example) = &op.example {
             content["example"] = example.clone();

@@ -16,9 +16,11 @@ use palisade_app::staging::ssr as staging;
 use palisade_app::staging::Staging;
 use palisade_app::state::AppState;
 use palisade_app::{AppError, ServerError};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::openapi::{schema, SchemaFn};
 use super::{Endpoint, Operation};
 
 /// A save refused by the engine: 400, with one problem per line as `part:line:column: message`.
@@ -58,15 +60,24 @@ async fn create_policy(
     Ok((StatusCode::CREATED, Json(detail)))
 }
 
+/// What the engine says of a draft.
+#[derive(Debug, Serialize, JsonSchema)]
+struct CheckReply {
+    /// False when any problem blocks saving (warnings do not).
+    valid: bool,
+    problems: Vec<Problem>,
+}
+
 async fn check_policy(
     caller: Caller,
     Json(content): Json<Content>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<CheckReply>, ServerError> {
     caller.require(Action::Read)?;
     let problems = service::validate::check(&content).problems;
-    Ok(Json(
-        json!({ "valid": !Problem::any_blocking(&problems), "problems": problems }),
-    ))
+    Ok(Json(CheckReply {
+        valid: !Problem::any_blocking(&problems),
+        problems,
+    }))
 }
 
 async fn get_policy(
@@ -88,9 +99,11 @@ async fn list_versions(
 }
 
 /// The body of a save: the whole new content, the version it was based on and a note.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct SaveRequest {
+    /// The version the edit started from: if another was saved since, the save is a 409.
     base_version: i64,
+    /// Why this version exists, for the history.
     #[serde(default)]
     note: String,
     #[serde(flatten)]
@@ -186,7 +199,7 @@ async fn get_staging(
         .map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct ModeRequest {
     /// `audit`, `warn`, `enforce`, or null to clear.
     mode: Option<Mode>,
@@ -242,231 +255,93 @@ async fn list_library(
     service::library(&state.db, &who).await.map(Json)
 }
 
-// ---------------------------------------------------------------------------------------------
-// The OpenAPI description of the routes above.
-
-fn string() -> Value {
-    json!({ "type": "string" })
-}
-
-fn content_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["source"],
-        "properties": {
-            "source": { "type": "string", "description": "The policy YAML: VAP + binding, ConstraintTemplate + Constraint, or a palisade.dev/v1alpha1 PodSecurityEntry." },
-            "params": { "type": "string", "description": "Parameter objects (a YAML stream) for paramKind policies." },
-            "description": string(),
-            "remediation": string(),
-            "controls": { "type": "array", "items": { "type": "string", "pattern": "^(cis|nsa-cisa|pci-dss|soc2):.+$" } },
-            "tests": { "type": "array", "items": test_case_schema() },
-        },
-    })
-}
-
-fn test_case_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["name", "yaml", "expect"],
-        "properties": {
-            "name": string(),
-            "yaml": { "type": "string", "description": "The object (a CREATE), or an admission.k8s.io/v1 AdmissionReview for UPDATE and DELETE." },
-            "expect": { "enum": ["allow", "audit", "warn", "deny"] },
-            "message": { "type": "string", "description": "A regular expression the engine's message must match." },
-        },
-    })
-}
-
-fn summary_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "name", "title", "engine", "category", "current_version"],
-        "properties": {
-            "id": string(), "name": string(), "title": string(),
-            "engine": { "enum": ["vap", "gatekeeper", "pod-security"] },
-            "category": string(), "origin": string(),
-            "current_version": { "type": "integer" },
-            "controls": { "type": "array", "items": string() },
-            "test_count": { "type": "integer" },
-            "last_run": run_summary_schema(),
-            "modes": { "type": "array", "items": { "type": "object" } },
-        },
-    })
-}
-
-fn run_summary_schema() -> Value {
-    json!({
-        "type": ["object", "null"],
-        "properties": {
-            "version": { "type": "integer" }, "run_ms": { "type": "integer" },
-            "passed": { "type": "integer" }, "failed": { "type": "integer" },
-            "skipped": { "type": "integer" }, "duration_us": { "type": "integer" },
-        },
-    })
-}
-
-fn version_schema() -> Value {
-    let mut schema = content_schema();
-    schema["required"] = json!([
-        "number",
-        "source",
-        "author_name",
-        "created_ms",
-        "content_hash"
-    ]);
-    if let Some(properties) = schema["properties"].as_object_mut() {
-        properties.insert("number".into(), json!({ "type": "integer" }));
-        properties.insert("note".into(), string());
-        properties.insert("author_id".into(), string());
-        properties.insert("author_name".into(), string());
-        properties.insert("created_ms".into(), json!({ "type": "integer" }));
-        properties.insert("content_hash".into(), string());
-    }
-    schema
-}
-
-fn detail_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["policy", "current", "versions"],
-        "properties": {
-            "policy": summary_schema(),
-            "current": version_schema(),
-            "versions": { "type": "array", "items": { "type": "object" } },
-        },
-    })
-}
-
-fn test_run_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "passed", "failed", "results"],
-        "properties": {
-            "id": string(),
-            "passed": { "type": "integer" }, "failed": { "type": "integer" },
-            "skipped": { "type": "integer" }, "duration_us": { "type": "integer" },
-            "error": { "type": ["string", "null"] },
-            "results": { "type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "name": string(),
-                    "expected": { "enum": ["allow", "audit", "warn", "deny"] },
-                    "actual": { "type": ["string", "null"] },
-                    "status": { "enum": ["passed", "failed", "skipped"] },
-                    "reason": string(),
-                    "messages": { "type": "array", "items": string() },
-                },
-            } },
-        },
-    })
-}
-
-fn staging_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["policy_id", "version", "modes", "live", "manifests"],
-        "properties": {
-            "policy_id": string(),
-            "version": { "type": "integer" },
-            "modes": { "type": "array", "items": { "type": "object", "properties": {
-                "environment": string(),
-                "mode": { "enum": ["audit", "warn", "enforce", null] },
-            } } },
-            "live": { "type": "array", "description": "Empty until rollouts exist." },
-            "manifests": { "type": "array" },
-        },
-    })
-}
-
 const EXAMPLE_SOURCE: &str = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata:\n  name: pod-security-baseline-api\nspec:\n  level: baseline\n  version: latest\n";
 
 pub fn endpoints() -> Vec<Endpoint> {
-    let op =
-        |method, path, action, id, summary, request: Option<(Value, Value)>, response, success| {
-            let (request, example) = match request {
-                Some((schema, example)) => (Some(schema), Some(example)),
-                None => (None, None),
-            };
-            Operation {
-                method,
-                path,
-                action: Some(action),
-                id,
-                summary,
-                request,
-                example,
-                response,
-                success,
-            }
+    let op = |method,
+              path,
+              action,
+              id,
+              summary,
+              request: Option<(SchemaFn, Value)>,
+              response,
+              success| {
+        let (request, example) = match request {
+            Some((schema, example)) => (Some(schema), Some(example)),
+            None => (None, None),
         };
+        Operation {
+            method,
+            path,
+            action: Some(action),
+            id,
+            summary,
+            request,
+            example,
+            response,
+            success,
+        }
+    };
     vec![
         op("GET", "/api/v1/policies", Action::Read, "list_policies",
             "Policies, by name. Query parameters (all optional): q (searches name, title and description), engine (vap, gatekeeper, pod-security), category, framework (cis, nsa-cisa, pci-dss, soc2), mode (audit, warn, enforce, or none for policies with no intended mode).",
-            None, json!({ "type": "array", "items": summary_schema() }), 200)
+            None, schema::<Vec<policies::PolicySummary>>(), 200)
         .with(list_policies),
         op("POST", "/api/v1/policies", Action::EditPolicies, "create_policy",
             "Create a policy from a library entry ({from: library, entry}), from pasted YAML ({from: yaml, source, params}; the engine is detected) or from a blank template ({from: blank, engine, name}). Nothing is saved unless the engine accepts it; a refusal is 400 with one problem per line, `part:line:column: message`.",
-            Some((json!({
-                "oneOf": [
-                    { "type": "object", "required": ["from", "entry"], "properties": { "from": { "const": "library" }, "entry": string() } },
-                    { "type": "object", "required": ["from", "source"], "properties": { "from": { "const": "yaml" }, "source": string(), "params": string() } },
-                    { "type": "object", "required": ["from", "engine", "name"], "properties": { "from": { "const": "blank" }, "engine": { "enum": ["vap", "gatekeeper", "pod-security"] }, "name": string() } },
-                ],
-            }), json!({ "from": "yaml", "source": EXAMPLE_SOURCE }))),
-            detail_schema(), 201)
+            Some((schema::<NewPolicy>(), json!({ "from": "yaml", "source": EXAMPLE_SOURCE }))),
+            schema::<policies::PolicyDetail>(), 201)
         .with(create_policy),
         op("POST", "/api/v1/policies/check", Action::Read, "check_policy",
             "Validate a draft with the engine without saving it: every problem with its part (source, params, controls, policy or {test: index}), line and column. A problem with `warning: true` (for example a Rego call that cannot be evaluated locally) does not make the draft invalid.",
-            Some((content_schema(), json!({ "source": EXAMPLE_SOURCE }))),
-            json!({ "type": "object", "properties": { "valid": { "type": "boolean" }, "problems": { "type": "array" } } }), 200)
+            Some((schema::<Content>(), json!({ "source": EXAMPLE_SOURCE }))),
+            schema::<CheckReply>(), 200)
         .with(check_policy),
         op("GET", "/api/v1/policies/{id}", Action::Read, "get_policy",
             "A policy (by id or name) with its current version and its history.",
-            None, detail_schema(), 200)
+            None, schema::<policies::PolicyDetail>(), 200)
         .with(get_policy),
         op("GET", "/api/v1/policies/{id}/versions", Action::Read, "list_versions",
             "Every version of a policy, newest first, with author, time, note, content hash and the newest test run.",
-            None, json!({ "type": "array", "items": { "type": "object" } }), 200)
+            None, schema::<Vec<policies::VersionInfo>>(), 200)
         .with(list_versions),
         op("POST", "/api/v1/policies/{id}/versions", Action::EditPolicies, "save_version",
             "Save a new immutable version. base_version is the version you edited: if another was saved since, 409. A save that changes nothing is 400; one the engine refuses is 400 with the problems.",
-            Some((json!({
-                "allOf": [content_schema(), { "type": "object", "required": ["base_version"], "properties": { "base_version": { "type": "integer" }, "note": string() } }],
-            }), json!({ "base_version": 1, "note": "audit first", "source": EXAMPLE_SOURCE.replace("baseline", "restricted").replace("pod-security-restricted-api", "pod-security-baseline-api") }))),
-            version_schema(), 201)
+            Some((schema::<SaveRequest>(), json!({ "base_version": 1, "note": "audit first", "source": EXAMPLE_SOURCE.replace("baseline", "restricted").replace("pod-security-restricted-api", "pod-security-baseline-api") }))),
+            schema::<policies::Version>(), 201)
         .with(save_version),
         op("GET", "/api/v1/policies/{id}/versions/{number}", Action::Read, "get_version",
             "One version: source, parameters, description, remediation, control tags and test cases.",
-            None, version_schema(), 200)
+            None, schema::<policies::Version>(), 200)
         .with(get_version),
         op("GET", "/api/v1/policies/{id}/diff", Action::Read, "diff_versions",
             "The line diff between two versions (query parameters from and to), part by part, with line numbers; only parts that differ are listed.",
-            None, json!({ "type": "object", "properties": { "from": { "type": "integer" }, "to": { "type": "integer" }, "files": { "type": "array" } } }), 200)
+            None, schema::<policies::VersionDiff>(), 200)
         .with(diff_versions),
         op("POST", "/api/v1/policies/{id}/versions/{number}/test-runs", Action::EditPolicies, "run_tests",
             "Run the version's test cases and store the results with it: each case's expected and actual action, pass or fail, and the engine's messages.",
-            None, test_run_schema(), 201)
+            None, schema::<policies::TestRun>(), 201)
         .with(run_tests),
         op("GET", "/api/v1/policies/{id}/versions/{number}/test-runs/latest", Action::Read, "get_test_run",
             "The newest stored test run of a version (404 if it was never run).",
-            None, test_run_schema(), 200)
+            None, schema::<policies::TestRun>(), 200)
         .with(get_test_run),
         op("GET", "/api/v1/policies/{id}/staging", Action::Read, "get_staging",
             "Intended mode per environment, what is live where (empty until rollouts exist) and the manifests of the current version for each mode.",
-            None, staging_schema(), 200)
+            None, schema::<Staging>(), 200)
         .with(get_staging),
         op("PUT", "/api/v1/policies/{id}/modes/{environment}", Action::EditPolicies, "set_mode",
             "Set the intended mode (audit, warn, enforce) of the policy in an environment, or clear it with null.",
-            Some((json!({ "type": "object", "required": ["mode"], "properties": { "mode": { "enum": ["audit", "warn", "enforce", null] } } }), json!({ "mode": "audit" }))),
-            staging_schema(), 200)
+            Some((schema::<ModeRequest>(), json!({ "mode": "audit" }))),
+            schema::<Staging>(), 200)
         .with(set_mode),
         op("GET", "/api/v1/policies/{id}/manifests/{mode}", Action::Read, "get_manifests",
             "The manifests each engine receives for the current version in a mode (audit, warn, enforce), as a YAML download (application/yaml).",
-            None, json!({ "type": "string", "description": "YAML stream" }), 200)
+            None, schema::<String>(), 200)
         .with(get_manifests),
         op("GET", "/api/v1/library", Action::Read, "list_library",
             "The built-in library: each entry's title, category, severity, engine, description, remediation, control tags, number of test cases, and the policy adopted from it if any. Adopt with POST /api/v1/policies {from: library, entry}.",
-            None, json!({ "type": "array", "items": { "type": "object" } }), 200)
+            None, schema::<Vec<policies::LibraryEntry>>(), 200)
         .with(list_library),
     ]
 }

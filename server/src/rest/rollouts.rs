@@ -7,116 +7,16 @@ use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
-use palisade_app::rollouts::ssr::{drift, service};
+use palisade_app::rollouts::ssr::{drift, service, DriftReport};
 use palisade_app::rollouts::{
     Deployment, NewRollout, Operation as RolloutOperation, Rollout, RolloutSummary,
 };
 use palisade_app::state::AppState;
 use palisade_app::ServerError;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{Endpoint, Operation};
-
-fn summary_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "id": { "type": "string" },
-            "kind": { "enum": ["apply", "rollback", "remove"] },
-            "parent_id": { "type": "string", "description": "The rollout a rollback or removal undoes." },
-            "policy_id": { "type": "string" },
-            "policy_name": { "type": "string" },
-            "version": { "type": "integer" },
-            "mode": { "enum": ["audit", "warn", "enforce"] },
-            "state": { "enum": ["pending_approval", "applying", "paused", "applied", "failed", "rejected", "aborted", "rolled_back"] },
-            "current_wave": { "type": "integer" },
-            "proposer_id": { "type": "string" },
-            "proposer_name": { "type": "string" },
-            "note": { "type": "string" },
-            "created_ms": { "type": "integer" },
-            "updated_ms": { "type": "integer" },
-            "applied": { "type": "integer", "description": "Steps applied." },
-            "steps": { "type": "integer", "description": "Steps in all (one per cluster)." },
-        },
-    })
-}
-
-fn rollout_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "summary": summary_schema(),
-            "namespaces": { "type": "array", "items": { "type": "string" } },
-            "waves": { "type": "array", "items": { "type": "object", "properties": {
-                "position": { "type": "integer" },
-                "name": { "type": "string" },
-                "selector": selector_schema(),
-                "approvals_required": { "type": "integer" },
-                "soak_secs": { "type": "integer" },
-                "violation_threshold": { "type": ["integer", "null"] },
-                "state": { "enum": ["waiting", "approval", "applying", "soaking", "done", "failed", "skipped"] },
-                "started_ms": { "type": "integer" },
-                "finished_ms": { "type": "integer" },
-            } } },
-            "decisions": { "type": "array", "items": { "type": "object", "properties": {
-                "wave": { "type": "integer" },
-                "user_name": { "type": "string" },
-                "approve": { "type": "boolean" },
-                "comment": { "type": "string" },
-                "at_ms": { "type": "integer" },
-            } } },
-            "steps": { "type": "array", "items": { "type": "object", "properties": {
-                "id": { "type": "string" },
-                "wave": { "type": "integer" },
-                "cluster_id": { "type": "string" },
-                "cluster_name": { "type": "string" },
-                "state": { "enum": ["pending", "running", "applied", "failed", "skipped"] },
-                "attempts": { "type": "integer" },
-                "applies": { "type": "integer", "description": "Times the manifests were sent." },
-                "message": { "type": "string", "description": "The apiserver's own words when it refused." },
-                "started_ms": { "type": "integer" },
-                "finished_ms": { "type": "integer" },
-            } } },
-        },
-    })
-}
-
-fn selector_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "environment": { "type": ["string", "null"] },
-            "labels": { "type": "object", "additionalProperties": { "type": "string" } },
-        },
-    })
-}
-
-fn comment_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": { "comment": { "type": "string" } },
-    })
-}
-
-fn deployment_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "cluster_id": { "type": "string" },
-            "cluster_name": { "type": "string" },
-            "policy_id": { "type": "string" },
-            "policy_name": { "type": "string" },
-            "version": { "type": "integer" },
-            "mode": { "enum": ["audit", "warn", "enforce"] },
-            "rollout_id": { "type": "string" },
-            "applied_ms": { "type": "integer" },
-            "drift": { "enum": ["unknown", "in_sync", "drifted"] },
-            "drift_detail": { "type": "string" },
-            "checked_ms": { "type": "integer" },
-        },
-    })
-}
+use super::openapi::schema;
+use super::{CommentBody, Endpoint, Operation, PolicyQuery};
 
 fn operate_operation(path: &'static str, id: &'static str, summary: &'static str) -> Operation {
     Operation {
@@ -127,7 +27,7 @@ fn operate_operation(path: &'static str, id: &'static str, summary: &'static str
         summary,
         request: None,
         example: None,
-        response: rollout_schema(),
+        response: schema::<Rollout>(),
         success: 200,
     }
 }
@@ -142,7 +42,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Rollouts, newest first; `?policy=` (id or name) for one policy's.",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": summary_schema() }),
+            response: schema::<Vec<RolloutSummary>>(),
             success: 200,
         }
         .with(list),
@@ -152,24 +52,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::ProposeRollout),
             id: "propose_rollout",
             summary: "Propose moving a policy version to a mode, in waves of clusters chosen by environment or labels. The first wave waits for approvals.",
-            request: Some(json!({
-                "type": "object",
-                "required": ["policy", "mode", "waves"],
-                "properties": {
-                    "policy": { "type": "string", "description": "Policy id or name." },
-                    "version": { "type": ["integer", "null"], "description": "Defaults to the current version." },
-                    "mode": { "enum": ["audit", "warn", "enforce"] },
-                    "namespaces": { "type": "array", "items": { "type": "string" }, "description": "Pod Security policies label these namespaces." },
-                    "note": { "type": "string" },
-                    "waves": { "type": "array", "minItems": 1, "maxItems": 10, "items": { "type": "object", "properties": {
-                        "name": { "type": "string" },
-                        "selector": selector_schema(),
-                        "approvals": { "type": "integer", "minimum": 0, "maximum": 5, "description": "Default 1; the first wave needs at least 1." },
-                        "soak_secs": { "type": "integer", "minimum": 0 },
-                        "violation_threshold": { "type": ["integer", "null"] },
-                    } } },
-                },
-            })),
+            request: Some(schema::<NewRollout>()),
             example: Some(json!({
                 "policy": "disallow-privileged",
                 "mode": "audit",
@@ -178,7 +61,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                     { "name": "prod", "selector": { "environment": "prod" }, "approvals": 1, "soak_secs": 3600 },
                 ],
             })),
-            response: rollout_schema(),
+            response: schema::<Rollout>(),
             success: 201,
         }
         .with(propose),
@@ -190,7 +73,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "A rollout with its waves, decisions and per-cluster steps.",
             request: None,
             example: None,
-            response: rollout_schema(),
+            response: schema::<Rollout>(),
             success: 200,
         }
         .with(read),
@@ -200,9 +83,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::Approve),
             id: "approve_rollout",
             summary: "Approve the wave waiting for approval (never your own rollout).",
-            request: Some(comment_schema()),
+            request: Some(schema::<CommentBody>()),
             example: Some(json!({ "comment": "tests pass; audit clean for a week" })),
-            response: rollout_schema(),
+            response: schema::<Rollout>(),
             success: 200,
         }
         .with(approve),
@@ -212,9 +95,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::Approve),
             id: "reject_rollout",
             summary: "Reject the rollout, saying why; nothing more is applied.",
-            request: Some(comment_schema()),
+            request: Some(schema::<CommentBody>()),
             example: Some(json!({ "comment": "breaks the payments namespace" })),
-            response: rollout_schema(),
+            response: schema::<Rollout>(),
             success: 200,
         }
         .with(reject),
@@ -256,7 +139,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "What is live where: per cluster and policy, the version, mode and drift; `?policy=` for one policy.",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": deployment_schema() }),
+            response: schema::<Vec<Deployment>>(),
             success: 200,
         }
         .with(deployments),
@@ -268,27 +151,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Compare every deployment with its cluster now (re-applying where the cluster is set to reconcile).",
             request: None,
             example: None,
-            response: json!({ "type": "object", "properties": {
-                "checked": { "type": "integer" },
-                "drifted": { "type": "integer" },
-                "reapplied": { "type": "integer" },
-            } }),
+            response: schema::<DriftReport>(),
             success: 200,
         }
         .with(check_drift),
     ]
-}
-
-#[derive(Debug, Deserialize)]
-struct PolicyQuery {
-    #[serde(default)]
-    policy: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CommentBody {
-    #[serde(default)]
-    comment: String,
 }
 
 async fn list(
@@ -420,12 +287,7 @@ async fn deployments(
 async fn check_drift(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<DriftReport>, ServerError> {
     caller.require(Action::OperateRollout)?;
-    let report = drift::check_now(&state).await?;
-    Ok(Json(json!({
-        "checked": report.checked,
-        "drifted": report.drifted,
-        "reapplied": report.reapplied,
-    })))
+    drift::check_now(&state).await.map(Json)
 }

@@ -17,25 +17,8 @@ use palisade_app::state::AppState;
 use palisade_app::ServerError;
 use serde_json::json;
 
+use super::openapi::schema;
 use super::{Endpoint, Operation};
-
-fn token_schema() -> serde_json::Value {
-    json!({
-        "type": "object",
-        "required": ["id", "name", "role", "user_id", "created_ms", "expires_ms"],
-        "properties": {
-            "id": { "type": "string" },
-            "name": { "type": "string" },
-            "role": { "enum": ["viewer", "author", "approver", "admin"] },
-            "user_id": { "type": "string" },
-            "user_name": { "type": "string" },
-            "created_ms": { "type": "integer" },
-            "expires_ms": { "type": "integer" },
-            "last_used_ms": { "type": ["integer", "null"] },
-            "revoked_ms": { "type": ["integer", "null"] },
-        },
-    })
-}
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -47,7 +30,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "The caller's API tokens (an admin's list holds everyone's). Never their secrets.",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": token_schema() }),
+            response: schema::<Vec<TokenInfo>>(),
             success: 200,
         }
         .with(get_tokens),
@@ -57,21 +40,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: Some(Action::ManageOwnTokens),
             id: "create_token",
             summary: "Create an API token with a role no higher than the caller's. The response holds its secret, shown this once.",
-            request: Some(json!({
-                "type": "object",
-                "required": ["name", "role", "expires_in_days"],
-                "properties": {
-                    "name": { "type": "string", "maxLength": 100 },
-                    "role": { "enum": ["viewer", "author", "approver", "admin"] },
-                    "expires_in_days": { "type": "integer", "minimum": 1, "maximum": 366 },
-                },
-            })),
+            request: Some(schema::<TokenRequest>()),
             example: Some(json!({ "name": "ci", "role": "viewer", "expires_in_days": 30 })),
-            response: json!({
-                "type": "object",
-                "required": ["token", "secret"],
-                "properties": { "token": token_schema(), "secret": { "type": "string" } },
-            }),
+            response: schema::<NewToken>(),
             success: 201,
         }
         .with(create_token),
@@ -83,7 +54,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Revoke a token (one's own; an admin's, anyone's). It stops working at once.",
             request: None,
             example: None,
-            response: json!({}),
+            response: schema::<()>(),
             success: 204,
         }
         .with(delete_token),
@@ -95,7 +66,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "The caller's signed-in browser sessions (an admin's list holds everyone's).",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": { "type": "object" } }),
+            response: schema::<Vec<SessionInfo>>(),
             success: 200,
         }
         .with(get_sessions),
@@ -107,7 +78,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "End a session (one's own; an admin's, anyone's). Its cookie stops working at once.",
             request: None,
             example: None,
-            response: json!({}),
+            response: schema::<()>(),
             success: 204,
         }
         .with(delete_session),

@@ -19,13 +19,19 @@ use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
 use palisade_app::state::AppState;
+use palisade_app::violations::ssr::events::EventList;
 use palisade_app::violations::ssr::{ingest, queries};
-use palisade_app::violations::{to_csv, ViolationFilter, EXPORT_LIMIT};
+use palisade_app::violations::ssr_types::ClusterScan;
+use palisade_app::violations::{
+    to_csv, Charts, Evidence, IngestToken, Violation, ViolationFilter, ViolationPage, EXPORT_LIMIT,
+};
 use palisade_app::{AppError, ServerError};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio::sync::Semaphore;
 
+use super::openapi::schema;
 use super::{Endpoint, Operation};
 
 /// How ingest admits batches; one per server.
@@ -53,30 +59,6 @@ impl Gate {
     }
 }
 
-fn violation_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "id": { "type": "string" },
-            "cluster_id": { "type": "string" },
-            "cluster_name": { "type": "string" },
-            "policy_id": { "type": "string", "description": "The Palisade policy, when the reported name is one Palisade deployed there; empty otherwise." },
-            "policy": { "type": "string", "description": "The name the engine reported: a ValidatingAdmissionPolicy, a Constraint, pod-security:<level>, or an admission webhook." },
-            "resource": { "type": "string", "examples": ["apps/deployments", "pods"] },
-            "namespace": { "type": "string" },
-            "name": { "type": "string" },
-            "uid": { "type": "string" },
-            "action": { "enum": ["audit", "warn", "deny"] },
-            "source": { "enum": ["audit", "scan", "report"] },
-            "message": { "type": "string" },
-            "first_ms": { "type": "integer" },
-            "last_ms": { "type": "integer" },
-            "count": { "type": "integer" },
-            "resolved_ms": { "type": "integer", "description": "0 while open." },
-        },
-    })
-}
-
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Operation {
@@ -85,20 +67,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             action: None,
             id: "ingest_audit",
             summary: "Where a cluster's kube-apiserver posts its audit events (audit.k8s.io/v1 EventList, as --audit-webhook-config-file sends them), authenticated by that cluster's ingest token (Authorization: Bearer pali_…; see POST /api/v1/clusters/{id}/ingest-token). ValidatingAdmissionPolicy validation failures, Pod Security audit violations and admission denials become violations; an audit ID counts once. 200 means committed; 429 with Retry-After means send it again later.",
-            request: Some(json!({
-                "type": "object",
-                "required": ["items"],
-                "properties": { "kind": { "const": "EventList" }, "apiVersion": { "const": "audit.k8s.io/v1" }, "items": { "type": "array" } },
-            })),
+            request: Some(schema::<EventList>()),
             example: Some(json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [] })),
-            response: json!({
-                "type": "object",
-                "properties": {
-                    "events": { "type": "integer" },
-                    "violations": { "type": "integer" },
-                    "duplicates": { "type": "integer" },
-                },
-            }),
+            response: schema::<ingest::Accepted>(),
             success: 200,
         }
         .with(ingest_audit),
@@ -110,13 +81,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "One page of violations, most recently seen first. Query: cluster (id), namespace, policy (reported name or Palisade policy id), action, source, since_ms, until_ms, within_days, open=true, after (the previous page's next), limit (1-500).",
             request: None,
             example: None,
-            response: json!({
-                "type": "object",
-                "properties": {
-                    "items": { "type": "array", "items": violation_schema() },
-                    "next": { "type": ["string", "null"] },
-                },
-            }),
+            response: schema::<ViolationPage>(),
             success: 200,
         }
         .with(list),
@@ -128,7 +93,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Every matching violation (up to 100,000) as a download: format=csv (default) or json. Same filters as the list.",
             request: None,
             example: None,
-            response: json!({ "type": "array", "items": violation_schema() }),
+            response: schema::<Vec<Violation>>(),
             success: 200,
         }
         .with(export),
@@ -140,7 +105,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Counts per day over the last `days` (1-90, default 14), per policy and per cluster. Filters: cluster, policy, action.",
             request: None,
             example: None,
-            response: json!({ "type": "object" }),
+            response: schema::<Charts>(),
             success: 200,
         }
         .with(charts),
@@ -152,18 +117,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "The evidence for promoting the rollout's policy: its violations on the rollout's clusters over the last `days` (1-90, default 7), per cluster, with the most recent workloads still in the way and a one-line summary (`clean` when none).",
             request: None,
             example: None,
-            response: json!({
-                "type": "object",
-                "properties": {
-                    "policy_id": { "type": "string" },
-                    "days": { "type": "integer" },
-                    "since_ms": { "type": "integer" },
-                    "clean": { "type": "boolean" },
-                    "summary": { "type": "string" },
-                    "clusters": { "type": "array", "items": { "type": "object" } },
-                    "workloads": { "type": "array", "items": violation_schema() },
-                },
-            }),
+            response: schema::<EvidenceReply>(),
             success: 200,
         }
         .with(evidence),
@@ -175,15 +129,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "Scan the cluster now: every workload (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs; those a controller owns through their owner), read page by page and evaluated against what Palisade deployed there; its PolicyReports and the status of its Gatekeeper constraints. Opens scan violations, and resolves the earlier ones a complete scan no longer finds.",
             request: None,
             example: None,
-            response: json!({
-                "type": "object",
-                "properties": {
-                    "cluster_id": { "type": "string" }, "cluster_name": { "type": "string" },
-                    "objects": { "type": "integer" }, "findings": { "type": "integer" },
-                    "opened": { "type": "integer" }, "resolved": { "type": "integer" },
-                    "errors": { "type": "array", "items": { "type": "string" } },
-                },
-            }),
+            response: schema::<ClusterScan>(),
             success: 200,
         }
         .with(scan_one),
@@ -195,10 +141,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             summary: "A new ingest token for the cluster, shown once; the previous one stops working at once. Put it in the apiserver's audit webhook kubeconfig (an https URL: clients send tokens over TLS only).",
             request: None,
             example: None,
-            response: json!({
-                "type": "object",
-                "properties": { "cluster_id": { "type": "string" }, "token": { "type": "string" }, "url": { "type": "string" } },
-            }),
+            response: schema::<IngestToken>(),
             success: 200,
         }
         .with(rotate_token),
@@ -307,10 +250,11 @@ async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<RawFilter>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<ViolationPage>, ServerError> {
     caller.require(Action::Read)?;
-    let page = queries::list(&state.db, &query.filter()?, now_ms()).await?;
-    Ok(Json(json!(page)))
+    queries::list(&state.db, &query.filter()?, now_ms())
+        .await
+        .map(Json)
 }
 
 async fn export(
@@ -357,11 +301,23 @@ async fn charts(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<RawFilter>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<Charts>, ServerError> {
     caller.require(Action::Read)?;
     let days = number("days", query.days.as_ref())?.unwrap_or(14);
-    let charts = queries::charts(&state.db, &query.filter()?, days, now_ms()).await?;
-    Ok(Json(json!(charts)))
+    queries::charts(&state.db, &query.filter()?, days, now_ms())
+        .await
+        .map(Json)
+}
+
+/// The evidence, with its one-line summary and whether the policy ran clean.
+#[derive(Debug, Serialize, JsonSchema)]
+struct EvidenceReply {
+    #[serde(flatten)]
+    evidence: Evidence,
+    /// The claim a promotion rests on, or what stands in its way.
+    summary: String,
+    /// No violations on any of the rollout's clusters in the period.
+    clean: bool,
 }
 
 async fn evidence(
@@ -369,41 +325,41 @@ async fn evidence(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<RawFilter>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<EvidenceReply>, ServerError> {
     caller.require(Action::Read)?;
     let days = number("days", query.days.as_ref())?.unwrap_or(7);
     let evidence = queries::evidence(&state.db, &id, days, now_ms()).await?;
-    let summary = evidence.summary();
-    let clean = evidence.clean();
-    let mut body = json!(evidence);
-    body["summary"] = json!(summary);
-    body["clean"] = json!(clean);
-    Ok(Json(body))
+    Ok(Json(EvidenceReply {
+        summary: evidence.summary(),
+        clean: evidence.clean(),
+        evidence,
+    }))
 }
 
 async fn scan_one(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<ClusterScan>, ServerError> {
     caller.require(Action::OperateRollout)?;
-    let scan = palisade_app::violations::ssr::scan::scan_cluster(
+    palisade_app::violations::ssr::scan::scan_cluster(
         &state.db,
         state.sealer.as_deref(),
         state.clusters.as_ref(),
         &id,
         now_ms(),
     )
-    .await?;
-    Ok(Json(json!(scan)))
+    .await
+    .map(Json)
 }
 
 async fn rotate_token(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Json<IngestToken>, ServerError> {
     let who = caller.require(Action::ManageClusters)?;
-    let token = ingest::rotate(&state.db, &who, &id, now_ms()).await?;
-    Ok(Json(json!(token)))
+    ingest::rotate(&state.db, &who, &id, now_ms())
+        .await
+        .map(Json)
 }

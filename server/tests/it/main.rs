@@ -7,6 +7,7 @@ mod authz;
 mod client;
 mod clusters;
 mod compliance;
+mod contract;
 mod exceptions;
 mod http;
 mod notify;

@@ -318,7 +318,7 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Reply {
-    send_once(
+    let reply = send_once(
         addr,
         method,
         path,
@@ -327,7 +327,15 @@ pub async fn request(
         std::time::Duration::from_secs(20),
     )
     .await
-    .unwrap_or_else(|| panic!("{method} {path}: no complete answer within 20 s"))
+    .unwrap_or_else(|| panic!("{method} {path}: no complete answer within 20 s"));
+    super::contract::check(
+        method,
+        path,
+        reply.status,
+        reply.header("content-type"),
+        &reply.body,
+    );
+    reply
 }
 
 /// One request on a fresh connection; `None` when the whole answer did not arrive within `limit`.

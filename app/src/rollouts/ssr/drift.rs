@@ -13,10 +13,13 @@ use crate::error::{AppError, ServerError, ServerResult};
 use crate::rollouts::Drift;
 
 /// What one check found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct DriftReport {
+    /// Deployments compared with their clusters.
     pub checked: usize,
+    /// Of those, how many differ from what was applied.
     pub drifted: usize,
+    /// Of those, how many were applied again (their cluster is set to reconcile).
     pub reapplied: usize,
 }
 

@@ -44,15 +44,16 @@ pub struct Observed {
 #[error("not an audit.k8s.io/v1 EventList: {0}")]
 pub struct NotAnEventList(pub String);
 
-#[derive(Deserialize)]
-struct EventList<'a> {
+/// An audit.k8s.io/v1 EventList, as an apiserver's audit webhook posts it: only the fields read.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct EventList<'a> {
     #[serde(borrow, default)]
     kind: Option<&'a str>,
     #[serde(default)]
     items: Vec<Event>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Event {
     #[serde(rename = "auditID", default)]
@@ -71,7 +72,7 @@ struct Event {
     request_received_timestamp: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ObjectRef {
     #[serde(default)]
@@ -86,7 +87,7 @@ struct ObjectRef {
     api_group: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct Status {
     #[serde(default)]
     code: i64,
@@ -94,7 +95,7 @@ struct Status {
     message: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ValidationFailure {
     #[serde(default)]

@@ -140,7 +140,7 @@ pub fn reported_names(objects: &[serde_json::Value]) -> Vec<String> {
 }
 
 /// What one batch did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Accepted {
     /// Events in the batch.
     pub events: usize,
