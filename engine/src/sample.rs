@@ -24,16 +24,8 @@ pub const NAMESPACES: &[&str] = &["default", "team-a", "team-b", "payments", "ku
 /// The label keys the library's `require-labels` sample parameters ask for.
 pub const REQUIRED_LABELS: &[&str] = &["app.kubernetes.io/name", "owner"];
 
-/// The kinds [`workload`] makes, with their `apiVersion`.
-pub const KINDS: &[(&str, &str)] = &[
-    ("v1", "Pod"),
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "StatefulSet"),
-    ("apps/v1", "DaemonSet"),
-    ("apps/v1", "ReplicaSet"),
-    ("batch/v1", "Job"),
-    ("batch/v1", "CronJob"),
-];
+/// The kinds [`workload`] makes, with their `apiVersion`: every workload kind.
+pub use crate::pss::WORKLOAD_KINDS as KINDS;
 
 /// SplitMix64: a small, seeded, reproducible pseudo-random generator (not for cryptography).
 #[derive(Debug, Clone)]

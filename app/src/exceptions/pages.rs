@@ -12,12 +12,10 @@ use super::{
 };
 use crate::auth::pages::who_am_i;
 use crate::auth::{Principal, Role};
-use crate::policies::{list_policies, PolicyFilter};
+use crate::policies::PolicyPicker;
 use crate::sections::EXCEPTIONS;
 use crate::time::{days_from_civil, format_time};
-use crate::ui::{
-    load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader, Select,
-};
+use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, PageHeader};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing the form
@@ -263,7 +261,6 @@ fn ExceptionRow(
 
 #[component]
 fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
-    let policies = Resource::new(|| (), |_| list_policies(PolicyFilter::default()));
     let policy = RwSignal::new(String::new());
     let kind = RwSignal::new("namespaces".to_owned());
     let scope = RwSignal::new(String::new());
@@ -316,23 +313,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
     view! {
         <FormPanel id="request" title="Request an exception" testid="request-exception" on_submit=move || { request.dispatch(()); }>
                 <div class="row">
-                    <Transition fallback=|| view! { <Loading text="Loading policies…" /> }>
-                        {move || Suspend::new(async move {
-                            match policies.await {
-                                Ok(list) => view! {
-                                    <Select
-                                        label="Policy"
-                                        name="policy"
-                                        testid="exception-policy"
-                                        value=policy
-                                        placeholder="Choose a policy"
-                                        options=list.into_iter().map(|p| (p.id, p.name)).collect()
-                                    />
-                                }.into_any(),
-                                Err(err) => load_error(err),
-                            }
-                        })}
-                    </Transition>
+                    <PolicyPicker value=policy testid="exception-policy" purpose="to make an exception to" />
                     <label>
                         "Scope"
                         <select

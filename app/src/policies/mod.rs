@@ -25,7 +25,9 @@ use crate::error::AppError;
 
 pub use crate::model::{Engine, Mode};
 pub use diff::{DiffLine, DiffOp, FileDiff};
-pub use pages::{FileDiffTable, LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
+pub use pages::{
+    FileDiffTable, LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage, PolicyPicker,
+};
 
 /// The categories of the built-in library; every policy has one.
 pub const CATEGORIES: [&str; 5] = [

@@ -382,6 +382,18 @@ pub fn pod_template(object: &Value) -> Option<(&Value, &Value)> {
     }
 }
 
+/// The workload kinds people write, with their `apiVersion`: each carries a pod template that
+/// [`check_object`] finds (scans read these; the sample generator makes them).
+pub const WORKLOAD_KINDS: &[(&str, &str)] = &[
+    ("v1", "Pod"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("apps/v1", "ReplicaSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+];
+
 /// Pod subresources Pod Security Admission never looks at.
 const IGNORED_POD_SUBRESOURCES: &[&str] = &[
     "exec",

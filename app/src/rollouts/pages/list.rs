@@ -65,7 +65,6 @@ fn RolloutTable(list: Vec<RolloutSummary>) -> impl IntoView {
 
 #[component]
 fn ProposeForm() -> impl IntoView {
-    let policies = Resource::new(|| (), |_| list_policies(PolicyFilter::default()));
     let policy = RwSignal::new(String::new());
     let version = RwSignal::new(String::new());
     let mode = RwSignal::new(Mode::Audit.as_str().to_owned());
@@ -110,28 +109,7 @@ fn ProposeForm() -> impl IntoView {
     view! {
         <FormPanel id="propose" title="Propose a rollout" testid="propose-rollout" on_submit=move || { propose.dispatch(()); }>
                 <div class="row">
-                    <Transition fallback=|| view! { <Loading text="Loading policies…" /> }>
-                        {move || Suspend::new(async move {
-                            match policies.await {
-                                Ok(list) if list.is_empty() => view! {
-                                    <p class="muted" data-testid="no-policies">
-                                        "No policies yet: "<a href="/policies/new">"create one"</a>" to roll it out."
-                                    </p>
-                                }.into_any(),
-                                Ok(list) => view! {
-                                    <Select
-                                        label="Policy"
-                                        name="policy"
-                                        testid="propose-policy"
-                                        value=policy
-                                        placeholder="Choose a policy"
-                                        options=list.into_iter().map(|p| (p.id, p.name)).collect()
-                                    />
-                                }.into_any(),
-                                Err(err) => load_error(err),
-                            }
-                        })}
-                    </Transition>
+                    <PolicyPicker value=policy testid="propose-policy" purpose="to roll it out" />
                     <label>
                         "Version"
                         <input

@@ -23,9 +23,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::policies::{
-    get_test_run, list_policies, CaseStatus, FileDiffTable, Mode, PolicyFilter, TestRun,
-};
+use crate::policies::{get_test_run, CaseStatus, FileDiffTable, Mode, PolicyPicker, TestRun};
 use crate::rollouts::{
     decide_rollout, get_proposed_change, get_rollout, list_rollouts, operate_rollout,
     propose_rollout, Decision, NewRollout, NewWave, Operation, ProposedChange, Rollout,
@@ -33,9 +31,7 @@ use crate::rollouts::{
 };
 use crate::sections::ROLLOUTS;
 use crate::time::format_time;
-use crate::ui::{
-    load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader, Select,
-};
+use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, PageHeader};
 
 use self::controls::Controls;
 pub use self::detail::RolloutPage;

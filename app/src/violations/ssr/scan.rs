@@ -19,16 +19,8 @@ use crate::error::ServerResult;
 use crate::secrets::Sealer;
 use crate::violations::{Action, Source};
 
-/// The workload kinds a scan reads.
-pub const KINDS: &[(&str, &str)] = &[
-    ("v1", "Pod"),
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "StatefulSet"),
-    ("apps/v1", "DaemonSet"),
-    ("apps/v1", "ReplicaSet"),
-    ("batch/v1", "Job"),
-    ("batch/v1", "CronJob"),
-];
+/// The workload kinds a scan reads: the ones the engine finds a pod template in.
+pub use palisade_engine::pss::WORKLOAD_KINDS as KINDS;
 
 /// Objects per list call.
 pub const PAGE: u32 = 250;
@@ -486,6 +478,7 @@ pub async fn scan_cluster(
     if scan.errors.is_empty() {
         let _turn = db.write_turn().await;
         let mut tx = db.begin().await?;
+        store::mark_reported(&mut tx, cluster_id, now_ms).await?;
         for source in [Source::Scan, Source::Report] {
             scan.resolved +=
                 store::resolve_unseen(&mut tx, cluster_id, source, now_ms, now_ms).await?;
@@ -526,16 +519,28 @@ pub async fn scan_due(
         if !claimed {
             continue;
         }
-        match scan_cluster(db, sealer, connector, &id, now_ms).await {
-            Ok(scan) => out.push(scan),
-            Err(err) => out.push(ClusterScan {
-                cluster_id: id,
-                errors: vec![err.to_string()],
-                ..ClusterScan::default()
-            }),
-        }
+        out.push(scan_or_error(db, sealer, connector, id, now_ms).await);
     }
     Ok(out)
+}
+
+/// One cluster's scan; a scan that could not run is reported as its error, so one cluster's
+/// failure never hides the others'.
+async fn scan_or_error(
+    db: &Db,
+    sealer: Option<&Sealer>,
+    connector: &dyn ClusterConnector,
+    id: String,
+    now_ms: i64,
+) -> ClusterScan {
+    match scan_cluster(db, sealer, connector, &id, now_ms).await {
+        Ok(scan) => scan,
+        Err(err) => ClusterScan {
+            cluster_id: id,
+            errors: vec![err.to_string()],
+            ..ClusterScan::default()
+        },
+    }
 }
 
 /// Scans every enabled cluster that has deployments, one after the other (on request).
@@ -553,14 +558,7 @@ pub async fn scan_all(
     .await?;
     let mut out = Vec::new();
     for id in ids {
-        match scan_cluster(db, sealer, connector, &id, now_ms).await {
-            Ok(scan) => out.push(scan),
-            Err(err) => out.push(ClusterScan {
-                cluster_id: id,
-                errors: vec![err.to_string()],
-                ..ClusterScan::default()
-            }),
-        }
+        out.push(scan_or_error(db, sealer, connector, id, now_ms).await);
     }
     Ok(out)
 }
