@@ -151,6 +151,24 @@ pub struct ClusterEvidence {
     pub cluster_name: String,
     /// Violations of the policy counted on this cluster in the period.
     pub violations: i64,
+    /// When the cluster first reported anything (an audit batch or a complete scan); 0 if it
+    /// never has, in which case its zero violations prove nothing.
+    pub reporting_since_ms: i64,
+    /// When it last reported; 0 if never.
+    pub reported_ms: i64,
+}
+
+/// How long a cluster may stay silent and still count as reporting (audit batches come only when
+/// there is something to audit; scans run on their own period).
+pub const REPORTING_GAP_MS: i64 = 86_400_000;
+
+impl ClusterEvidence {
+    /// Whether the cluster reported over the whole period from `since_ms` to `until_ms`.
+    pub fn covers(&self, since_ms: i64, until_ms: i64) -> bool {
+        self.reporting_since_ms > 0
+            && self.reporting_since_ms <= since_ms
+            && self.reported_ms >= until_ms - REPORTING_GAP_MS
+    }
 }
 
 /// Whether a policy ran clean on a rollout's clusters: the evidence to promote it, or the
@@ -167,35 +185,77 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// No violations, and every cluster reported over the whole period: the claim a promotion
+    /// can rest on. Silence from a cluster that never reported is not clean.
     pub fn clean(&self) -> bool {
-        self.clusters.iter().all(|c| c.violations == 0)
+        !self.clusters.is_empty()
+            && self
+                .clusters
+                .iter()
+                .all(|c| c.violations == 0 && c.covers(self.since_ms, self.until_ms()))
     }
 
-    /// One sentence: the claim a promotion rests on, or what stands in its way.
+    /// The end of the period (when the evidence was read).
+    pub fn until_ms(&self) -> i64 {
+        self.since_ms + self.days * 86_400_000
+    }
+
+    /// What the evidence shows, in sentences that claim no more than was measured.
     pub fn summary(&self) -> String {
-        let names: Vec<&str> = self
-            .clusters
-            .iter()
-            .map(|c| c.cluster_name.as_str())
-            .collect();
+        let names = |pick: &dyn Fn(&ClusterEvidence) -> bool| -> Vec<&str> {
+            self.clusters
+                .iter()
+                .filter(|c| pick(c))
+                .map(|c| c.cluster_name.as_str())
+                .collect()
+        };
         let days = if self.days == 1 {
             "1 day".to_owned()
         } else {
             format!("{} days", self.days)
         };
-        if self.clean() {
-            format!(
-                "No new violations for {days} on these clusters: {}.",
-                names.join(", ")
-            )
+        let silent = names(&|c| c.reporting_since_ms == 0);
+        if self.clusters.is_empty() || silent.len() == self.clusters.len() {
+            return "No evidence yet: none of these clusters has sent audit events or been \
+                    scanned, so no violations does not mean clean."
+                .to_owned();
+        }
+        let mut sentences = Vec::new();
+        let total: i64 = self.clusters.iter().map(|c| c.violations).sum();
+        if total == 0 {
+            let whole = names(&|c| c.covers(self.since_ms, self.until_ms()));
+            if !whole.is_empty() {
+                sentences.push(format!(
+                    "No new violations for {days} on {}.",
+                    whole.join(", ")
+                ));
+            }
+            for c in &self.clusters {
+                if c.reporting_since_ms == 0 || c.covers(self.since_ms, self.until_ms()) {
+                    continue;
+                }
+                let from = c.reporting_since_ms.max(self.since_ms);
+                sentences.push(format!(
+                    "No violations on {} from {} to {}, while it reported.",
+                    c.cluster_name,
+                    crate::time::format_date(from),
+                    crate::time::format_date(c.reported_ms)
+                ));
+            }
         } else {
-            let total: i64 = self.clusters.iter().map(|c| c.violations).sum();
             let dirty = self.clusters.iter().filter(|c| c.violations > 0).count();
-            format!(
+            sentences.push(format!(
                 "{total} violations in the last {days} on {dirty} of {} clusters.",
                 self.clusters.len()
-            )
+            ));
         }
+        if !silent.is_empty() {
+            sentences.push(format!(
+                "No evidence from {}: not yet reported (audit events or a scan).",
+                silent.join(", ")
+            ));
+        }
+        sentences.join(" ")
     }
 }
 
@@ -339,6 +399,70 @@ mod tests {
         }
         assert_eq!(Action::parse("allow"), None);
         assert!(Action::Deny > Action::Warn && Action::Warn > Action::Audit);
+    }
+
+    /// Clusters as (name, violations, first reported on day, last reported on day); the period
+    /// runs from day 10 to day 17.
+    fn evidence(clusters: &[(&str, i64, i64, i64)]) -> Evidence {
+        const DAY: i64 = 86_400_000;
+        Evidence {
+            policy_id: "p".into(),
+            days: 7,
+            since_ms: 10 * DAY,
+            clusters: clusters
+                .iter()
+                .map(|(name, violations, first, last)| ClusterEvidence {
+                    cluster_id: format!("id-{name}"),
+                    cluster_name: (*name).into(),
+                    violations: *violations,
+                    reporting_since_ms: first * DAY,
+                    reported_ms: last * DAY,
+                })
+                .collect(),
+            workloads: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn evidence_claims_only_what_was_measured() {
+        // Nothing ever reported: silence is not clean.
+        let none = evidence(&[("dev-1", 0, 0, 0), ("dev-2", 0, 0, 0)]);
+        assert!(!none.clean());
+        assert!(
+            none.summary().starts_with("No evidence yet"),
+            "{}",
+            none.summary()
+        );
+        // Reporting over the whole period, no violations: the claim holds.
+        let full = evidence(&[("dev-1", 0, 3, 17), ("dev-2", 0, 10, 16)]);
+        assert!(full.clean());
+        assert_eq!(
+            full.summary(),
+            "No new violations for 7 days on dev-1, dev-2."
+        );
+        // One began reporting inside the period, one fell silent, one never reported: each
+        // said as such, and not clean.
+        let partial = evidence(&[
+            ("dev-1", 0, 3, 17),
+            ("dev-2", 0, 12, 17),
+            ("dev-3", 0, 3, 13),
+            ("dev-4", 0, 0, 0),
+        ]);
+        assert!(!partial.clean());
+        assert_eq!(
+            partial.summary(),
+            "No new violations for 7 days on dev-1. No violations on dev-2 from 1970-01-13 to \
+             1970-01-18, while it reported. No violations on dev-3 from 1970-01-11 to 1970-01-14, \
+             while it reported. No evidence from dev-4: not yet reported (audit events or a scan)."
+        );
+        // Violations are counted whatever the coverage.
+        let dirty = evidence(&[("dev-1", 4, 3, 17), ("dev-2", 0, 3, 17)]);
+        assert!(!dirty.clean());
+        assert_eq!(
+            dirty.summary(),
+            "4 violations in the last 7 days on 1 of 2 clusters."
+        );
+        assert!(!evidence(&[]).clean());
     }
 
     #[test]

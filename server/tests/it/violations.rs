@@ -91,6 +91,17 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     let bad = post_batch(&server, &token, "{\"kind\":\"Pod\"}").await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("EventList"), "{}", bad.body);
+    let reported = || async {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT reporting_since_ms, reported_ms FROM clusters WHERE id = $1",
+        )
+        .bind(&cluster)
+        .fetch_one(server.pool.pool())
+        .await
+        .unwrap()
+    };
+    // Refused batches are not reports.
+    assert_eq!(reported().await, (0, 0));
 
     let first = post_batch(&server, &token, &sample_batch()).await;
     assert_eq!(first.status, 200, "{}", first.body);
@@ -98,6 +109,9 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
         json_of(&first),
         json!({"events": 5, "violations": 4, "duplicates": 0})
     );
+    // An accepted batch is the cluster reporting: evidence can count on it from now on.
+    let (since, last) = reported().await;
+    assert!(since > 0 && last == since, "{since} {last}");
     // The apiserver sends a batch again when it did not hear back: nothing counts twice.
     let again = post_batch(&server, &token, &sample_batch()).await;
     assert_eq!(
@@ -696,22 +710,60 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(wave_state(&server, &id, 0).await, "soaking");
-    let evidence = json_of(
-        &server
-            .call(
-                "GET",
-                &format!("/api/v1/rollouts/{id}/evidence"),
-                &approver,
-                "",
-            )
-            .await,
-    );
-    assert_eq!(evidence["clean"], true, "{evidence:#}");
+    let read_evidence = || async {
+        json_of(
+            &server
+                .call(
+                    "GET",
+                    &format!("/api/v1/rollouts/{id}/evidence"),
+                    &approver,
+                    "",
+                )
+                .await,
+        )
+    };
+    // Nothing has reported from the dev cluster yet: no violations is not evidence of none.
+    let evidence = read_evidence().await;
+    assert_eq!(evidence["clean"], false, "{evidence:#}");
     assert!(
         evidence["summary"]
             .as_str()
             .unwrap()
-            .starts_with("No new violations for 7 days on these clusters: gate-dev"),
+            .starts_with("No evidence yet"),
+        "{evidence:#}"
+    );
+    // The dev cluster has been reporting for longer than the period, and still is; the stage
+    // cluster never has: the summary says both, and it is not clean.
+    let reporting = |id: String| {
+        let pool = server.pool.pool().clone();
+        async move {
+            sqlx::query(
+                "UPDATE clusters SET reporting_since_ms = $1, reported_ms = $2 \
+                 WHERE $3 = '' OR id = $3",
+            )
+            .bind(t0 - 8 * 86_400_000)
+            .bind(t0)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    reporting(ids[0].clone()).await;
+    let evidence = read_evidence().await;
+    assert_eq!(evidence["clean"], false, "{evidence:#}");
+    assert_eq!(
+        evidence["summary"],
+        "No new violations for 7 days on gate-dev. No evidence from gate-stage: not yet \
+         reported (audit events or a scan).",
+        "{evidence:#}"
+    );
+    // Both reporting over the whole period: clean.
+    reporting(String::new()).await;
+    let evidence = read_evidence().await;
+    assert_eq!(evidence["clean"], true, "{evidence:#}");
+    assert_eq!(
+        evidence["summary"], "No new violations for 7 days on gate-dev, gate-stage.",
         "{evidence:#}"
     );
 
@@ -744,16 +796,7 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
             .await,
     );
     assert_eq!(rollout["summary"]["state"], "failed", "{rollout:#}");
-    let evidence = json_of(
-        &server
-            .call(
-                "GET",
-                &format!("/api/v1/rollouts/{id}/evidence"),
-                &approver,
-                "",
-            )
-            .await,
-    );
+    let evidence = read_evidence().await;
     assert_eq!(evidence["clean"], false, "{evidence:#}");
     assert_eq!(evidence["clusters"][0]["cluster_name"], "gate-dev");
     assert_eq!(evidence["clusters"][0]["violations"], 1);

@@ -71,7 +71,14 @@ fn ReviewPanel(data: ReviewData) -> impl IntoView {
     } = data;
     let evidence_view = match evidence {
         Ok(e) => {
-            let tone = if e.clean() { "good" } else { "bad" };
+            // Green only for a claim that holds; red for violations; otherwise not yet known.
+            let tone = if e.clean() {
+                "good"
+            } else if e.clusters.iter().any(|c| c.violations > 0) {
+                "bad"
+            } else {
+                "unknown"
+            };
             let workloads = (!e.workloads.is_empty()).then(|| {
                 view! {
                     <ul class="review-workloads" data-testid="review-workloads">

@@ -167,7 +167,10 @@ pub async fn accept(
         violations: observed.len(),
         ..Accepted::default()
     };
+    let _turn = db.write_turn().await;
     if observed.is_empty() {
+        let mut conn = db.pool().acquire().await?;
+        store::mark_reported(&mut conn, cluster_id, now_ms).await?;
         return Ok(accepted);
     }
     let mut ids: Vec<String> = observed
@@ -176,8 +179,8 @@ pub async fn accept(
         .collect();
     ids.sort();
     ids.dedup();
-    let _turn = db.write_turn().await;
     let mut tx = db.begin().await?;
+    store::mark_reported(&mut tx, cluster_id, now_ms).await?;
     let fresh = store::first_sightings(&mut tx, cluster_id, &ids, now_ms).await?;
     let names = deployed_names(&mut tx, cluster_id).await?;
     let findings: Vec<Finding> = observed

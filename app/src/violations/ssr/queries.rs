@@ -323,21 +323,27 @@ pub async fn evidence(db: &Db, id: &str, days: i64, now_ms: i64) -> ServerResult
         .fetch_optional(db.pool())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("rollout {id}")))?;
+    // A cluster removed since the rollout has no reports: it reads as never having reported.
     let steps = sqlx::query(
-        "SELECT cluster_id, cluster_name FROM rollout_steps WHERE rollout_id = $1 \
-         ORDER BY wave, cluster_name",
+        "SELECT s.cluster_id, s.cluster_name, COALESCE(c.reporting_since_ms, 0) AS since_ms, \
+         COALESCE(c.reported_ms, 0) AS last_ms FROM rollout_steps s \
+         LEFT JOIN clusters c ON c.id = s.cluster_id WHERE s.rollout_id = $1 \
+         ORDER BY s.wave, s.cluster_name",
     )
     .bind(id)
     .fetch_all(db.pool())
     .await?;
     let mut clusters = Vec::new();
     for row in steps {
-        let read = || -> Result<(String, String), sqlx::Error> {
-            Ok((row.try_get("cluster_id")?, row.try_get("cluster_name")?))
-        };
-        clusters.push(read()?);
+        clusters.push(ClusterEvidence {
+            cluster_id: row.try_get("cluster_id")?,
+            cluster_name: row.try_get("cluster_name")?,
+            violations: 0,
+            reporting_since_ms: row.try_get("since_ms")?,
+            reported_ms: row.try_get("last_ms")?,
+        });
     }
-    let ids: Vec<String> = clusters.iter().map(|(id, _)| id.clone()).collect();
+    let ids: Vec<String> = clusters.iter().map(|c| c.cluster_id.clone()).collect();
     let counts = counts_since(db, &policy_id, &ids, since_ms).await?;
     let rows = sqlx::query(
         "SELECT v.id, v.cluster_id, c.name AS cluster_name, v.policy_id, v.policy, v.resource, \
@@ -362,10 +368,9 @@ pub async fn evidence(db: &Db, id: &str, days: i64, now_ms: i64) -> ServerResult
         since_ms,
         clusters: clusters
             .into_iter()
-            .map(|(cluster_id, cluster_name)| ClusterEvidence {
-                violations: counts.get(&cluster_id).copied().unwrap_or(0),
-                cluster_id,
-                cluster_name,
+            .map(|c| ClusterEvidence {
+                violations: counts.get(&c.cluster_id).copied().unwrap_or(0),
+                ..c
             })
             .collect(),
         workloads,

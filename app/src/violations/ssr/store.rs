@@ -304,6 +304,27 @@ pub async fn resolve_unseen(
     Ok(done.rows_affected())
 }
 
+/// Notes that `cluster_id` reported at `now_ms` (an accepted audit batch or a complete scan): its
+/// first report stays, its last moves on. At most one write a minute per cluster, however many
+/// batches arrive.
+pub async fn mark_reported(
+    conn: &mut AnyConnection,
+    cluster_id: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE clusters SET reported_ms = $1, reporting_since_ms = CASE \
+         WHEN reporting_since_ms = 0 THEN $1 ELSE reporting_since_ms END \
+         WHERE id = $2 AND reported_ms <= $3",
+    )
+    .bind(now_ms)
+    .bind(cluster_id)
+    .bind(now_ms - 60_000)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Of `audit_ids` (already prefixed with the cluster), the ones not counted before; they are
 /// remembered from now on.
 pub async fn first_sightings(
