@@ -104,6 +104,8 @@ test('the explorer charts, filters through the URL and exports the same filter',
   await hydrated();
   const rows = page.locator('.violations-table tbody tr');
   assert.equal(await rows.count(), 3);
+  // How often each was seen is said in its source's unit: audited requests here.
+  assert.equal(await rows.first().getByTestId('violation-seen').textContent(), '1 request');
   // Both charts are drawn, one line per series, with a legend naming them.
   const charts = page.locator('figure.chart');
   assert.equal(await charts.count(), 2);

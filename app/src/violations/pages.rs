@@ -186,7 +186,7 @@ fn ViolationTable(page: ViolationPage, base: String) -> impl IntoView {
         .into_any();
     }
     view! {
-        <DataTable columns=&["Last seen", "Cluster", "Policy", "Action", "Resource", "Count", "Source", "Message"] class="violations-table">
+        <DataTable columns=&["First seen", "Last seen", "Cluster", "Policy", "Action", "Resource", "Seen", "Source", "Message"] class="violations-table">
                 {page.items.into_iter().map(|v: Violation| {
                     let resource = if v.namespace.is_empty() {
                         format!("{} {}", v.resource, v.name)
@@ -194,14 +194,16 @@ fn ViolationTable(page: ViolationPage, base: String) -> impl IntoView {
                         format!("{} {}/{}", v.resource, v.namespace, v.name)
                     };
                     let state = if v.resolved_ms > 0 { " (resolved)" } else { "" };
+                    let seen = seen(v.source, v.count);
                     view! {
                         <tr>
-                            <td title=format!("first seen {}", format_time(v.first_ms))>{format_time(v.last_ms)}</td>
+                            <td>{format_time(v.first_ms)}</td>
+                            <td>{format_time(v.last_ms)}</td>
                             <td>{v.cluster_name}</td>
                             <td><code>{v.policy}</code></td>
                             <td><span class=format!("badge action-{}", v.action.as_str())>{v.action.as_str()}</span></td>
                             <td>{resource}</td>
-                            <td class="number">{v.count}</td>
+                            <td class="number" data-testid="violation-seen">{seen}</td>
                             <td>{v.source.as_str()}{state}</td>
                             <td>{v.message}</td>
                         </tr>
@@ -283,6 +285,17 @@ pub fn ChartView(title: &'static str, chart: Chart) -> impl IntoView {
     }
 }
 
+/// How often a violation was seen, in its source's own unit: an audit count is requests, while a
+/// scan or a report sees the same standing violation on every pass.
+fn seen(source: Source, count: i64) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    match source {
+        Source::Audit => format!("{count} request{plural}"),
+        Source::Scan => format!("in {count} scan{plural}"),
+        Source::Report => format!("in {count} report{plural}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -315,5 +328,13 @@ mod tests {
         assert_eq!(none.action, None);
         assert_eq!(none.within_days, None);
         assert_eq!(query_of(&none, ""), "");
+    }
+
+    #[test]
+    fn seen_speaks_in_the_sources_unit() {
+        assert_eq!(seen(Source::Audit, 1), "1 request");
+        assert_eq!(seen(Source::Audit, 12), "12 requests");
+        assert_eq!(seen(Source::Scan, 3), "in 3 scans");
+        assert_eq!(seen(Source::Report, 1), "in 1 report");
     }
 }
