@@ -139,7 +139,15 @@ test('the list finds the policy and the staging tab renders each mode', async ()
   await page.waitForFunction(() => document.querySelector('[data-testid="manifests"]')?.textContent.includes('- Warn'));
   await page.goto(`${server.url}/policies`, { waitUntil: 'networkidle' });
   await hydrated();
+  // The list says what is live (nothing yet) and, beside it, the intent that is not live.
+  await page.selectOption('[data-testid="filter-mode"]', 'none');
+  await page.waitForSelector('[data-testid="policy-row"]');
+  const live = await page.locator('[data-testid="policy-live"]').allTextContents();
+  assert.ok(live.every((t) => t.startsWith('not deployed')), live.join('\n'));
+  assert.ok(live.some((t) => t.includes('intended: dev warn')), live.join('\n'));
   await page.selectOption('[data-testid="filter-mode"]', 'warn');
+  await page.waitForSelector('[data-testid="no-matches"]');
+  await page.selectOption('[data-testid="filter-mode"]', '');
   await page.waitForSelector('[data-testid="policy-row"]');
   await page.fill('[data-testid="policy-search"]', 'no-such-policy');
   await page.waitForSelector('[data-testid="no-matches"]');

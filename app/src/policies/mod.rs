@@ -211,6 +211,59 @@ pub struct PolicySummary {
     pub last_run: Option<RunSummary>,
     /// Intended mode per environment, environments in a stable order.
     pub modes: Vec<EnvironmentMode>,
+    /// What is live: how many clusters run the policy in each mode (from rollouts), strictest
+    /// first; empty when it is deployed nowhere.
+    pub live: Vec<LiveMode>,
+}
+
+/// How many clusters run a policy in one mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct LiveMode {
+    pub mode: Mode,
+    pub clusters: i64,
+}
+
+impl PolicySummary {
+    /// What is live, in words: `enforce on 2 clusters, audit on 1`, or `not deployed`.
+    pub fn live_text(&self) -> String {
+        if self.live.is_empty() {
+            return "not deployed".to_owned();
+        }
+        self.live
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let unit = match (i, l.clusters) {
+                    (0, 1) => " cluster",
+                    (0, _) => " clusters",
+                    _ => "",
+                };
+                format!("{} on {}{unit}", l.mode.as_str(), l.clusters)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The intended modes, in words (`prod enforce, dev audit`), when they say something the live
+    /// ones do not: an intended mode that runs nowhere, or an intent while nothing is live.
+    pub fn intended_text(&self) -> Option<String> {
+        let intended: Vec<(&str, Mode)> = self
+            .modes
+            .iter()
+            .filter_map(|m| m.mode.map(|mode| (m.environment.as_str(), mode)))
+            .collect();
+        let differs = intended
+            .iter()
+            .any(|(_, mode)| !self.live.iter().any(|l| l.mode == *mode));
+        (differs && !intended.is_empty()).then(|| {
+            intended
+                .iter()
+                .map(|(env, mode)| format!("{env} {}", mode.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
 }
 
 /// Filters of the policy list; empty strings mean "any".
@@ -227,7 +280,7 @@ pub struct PolicyFilter {
     /// A framework prefix: policies with at least one control tag of it.
     #[serde(default)]
     pub framework: String,
-    /// A mode: policies intended to run in it in at least one environment; `none` for unstaged.
+    /// A mode: policies live in it on at least one cluster; `none` for policies deployed nowhere.
     #[serde(default)]
     pub mode: String,
 }
@@ -425,4 +478,64 @@ pub async fn get_test_run(id: String, number: i64) -> Result<Option<TestRun>, Ap
 pub async fn list_library() -> Result<Vec<LibraryEntry>, AppError> {
     let call = crate::state::authorized(crate::auth::Action::Read)?;
     Ok(ssr::library(&call.db, &call.who).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(modes: &[(&str, Mode)], live: &[(Mode, i64)]) -> PolicySummary {
+        PolicySummary {
+            id: "p".into(),
+            name: "p".into(),
+            title: "P".into(),
+            engine: Engine::Vap,
+            category: "Pod security".into(),
+            origin: String::new(),
+            current_version: 1,
+            created_ms: 0,
+            updated_ms: 0,
+            controls: Vec::new(),
+            test_count: 0,
+            last_run: None,
+            modes: modes
+                .iter()
+                .map(|(environment, mode)| EnvironmentMode {
+                    environment: (*environment).into(),
+                    mode: Some(*mode),
+                    updated_ms: None,
+                    updated_by_name: None,
+                })
+                .collect(),
+            live: live
+                .iter()
+                .map(|(mode, clusters)| LiveMode {
+                    mode: *mode,
+                    clusters: *clusters,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_list_says_what_is_live_and_an_intent_only_where_it_differs() {
+        let nothing = summary(&[], &[]);
+        assert_eq!(nothing.live_text(), "not deployed");
+        assert_eq!(nothing.intended_text(), None);
+
+        let planned = summary(&[("dev", Mode::Warn)], &[]);
+        assert_eq!(planned.live_text(), "not deployed");
+        assert_eq!(planned.intended_text().as_deref(), Some("dev warn"));
+
+        let live = summary(
+            &[("dev", Mode::Enforce), ("prod", Mode::Audit)],
+            &[(Mode::Enforce, 2), (Mode::Audit, 1)],
+        );
+        assert_eq!(live.live_text(), "enforce on 2 clusters, audit on 1");
+        assert_eq!(live.intended_text(), None, "every intent is live");
+
+        let behind = summary(&[("prod", Mode::Enforce)], &[(Mode::Audit, 1)]);
+        assert_eq!(behind.live_text(), "audit on 1 cluster");
+        assert_eq!(behind.intended_text().as_deref(), Some("prod enforce"));
+    }
 }

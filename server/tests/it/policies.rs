@@ -134,14 +134,37 @@ async fn policies_over_rest(backend: Backend) {
     assert_eq!(staging["modes"][1]["environment"], "staging");
     assert_eq!(staging["modes"][1]["mode"], "warn");
     assert_eq!(staging["live"], json!([]));
-    let listed = server
-        .call("GET", "/api/v1/policies?mode=warn", &viewer, "")
-        .await;
-    assert_eq!(body(&listed).as_array().unwrap().len(), 1);
-    let none = server
-        .call("GET", "/api/v1/policies?mode=enforce", &viewer, "")
-        .await;
-    assert_eq!(body(&none), json!([]));
+    // The list's mode is what is live, not what is intended: warn is only intended so far.
+    let listed = |query: &'static str| {
+        let (server, viewer) = (&server, &viewer);
+        async move {
+            let reply = server
+                .call("GET", &format!("/api/v1/policies?{query}"), viewer, "")
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            body(&reply)
+        }
+    };
+    assert_eq!(listed("mode=warn").await, json!([]));
+    let undeployed = listed("mode=none").await;
+    assert_eq!(undeployed.as_array().unwrap().len(), 1, "{undeployed:#}");
+    assert_eq!(undeployed[0]["live"], json!([]));
+    // Once a cluster runs it in enforce (as a rollout records it), that is what the list says.
+    sqlx::query(
+        "INSERT INTO deployments (cluster_id, policy_id, version, mode, manifests, rollout_id, \
+         applied_ms) VALUES ('c-1', $1, 1, 'enforce', '[]', 'r-1', 1)",
+    )
+    .bind(&id)
+    .execute(server.pool.pool())
+    .await
+    .unwrap();
+    let enforced = listed("mode=enforce").await;
+    assert_eq!(
+        enforced[0]["live"],
+        json!([{ "mode": "enforce", "clusters": 1 }])
+    );
+    assert_eq!(listed("mode=warn").await, json!([]));
+    assert_eq!(listed("mode=none").await, json!([]));
     let yaml = server
         .call(
             "GET",

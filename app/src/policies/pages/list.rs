@@ -61,9 +61,9 @@ pub fn PoliciesPage() -> impl IntoView {
             <FilterSelect label="Category" value=category options=CATEGORIES.iter().map(|c| (c.to_string(), c.to_string())).collect() testid="filter-category" />
             <FilterSelect label="Framework" value=framework options=FRAMEWORKS.iter().map(|(id, name)| (id.to_string(), name.to_string())).collect() testid="filter-framework" />
             <FilterSelect
-                label="Mode"
+                label="Live mode"
                 value=mode
-                options=Mode::ALL.iter().map(|m| (m.as_str().to_owned(), format!("{} somewhere", m.as_str()))).chain([("none".to_owned(), "not staged".to_owned())]).collect()
+                options=Mode::ALL.iter().map(|m| (m.as_str().to_owned(), format!("{} on some cluster", m.as_str()))).chain([("none".to_owned(), "not deployed".to_owned())]).collect()
                 testid="filter-mode"
             />
         </form>
@@ -117,18 +117,16 @@ fn FilterSelect(
 #[component]
 fn PolicyTable(list: Vec<PolicySummary>) -> impl IntoView {
     view! {
-        <DataTable columns=&["Policy", "Engine", "Category", "Version", "Tests", "Modes"] testid="policy-list">
+        <DataTable columns=&["Policy", "Engine", "Category", "Version", "Tests", "Live"] testid="policy-list">
                 {list
                     .into_iter()
                     .map(|p| {
                         let href = format!("/policies/{}", p.id);
                         let badge = run_badge(&p);
-                        let modes = p
-                            .modes
-                            .iter()
-                            .filter_map(|m| m.mode.map(|mode| format!("{} {}", m.environment, mode.as_str())))
-                            .collect::<Vec<_>>()
-                            .join(", ");
+                        let live = p.live_text();
+                        let intended = p.intended_text().map(|text| view! {
+                            <div class="muted small" data-testid="policy-intended">{format!("intended: {text}")}</div>
+                        });
                         view! {
                             <tr data-testid="policy-row">
                                 <td>
@@ -139,7 +137,7 @@ fn PolicyTable(list: Vec<PolicySummary>) -> impl IntoView {
                                 <td>{p.category.clone()}</td>
                                 <td>{format!("v{}", p.current_version)}</td>
                                 <td>{badge}</td>
-                                <td>{if modes.is_empty() { "not staged".to_owned() } else { modes }}</td>
+                                <td data-testid="policy-live">{live}{intended}</td>
                             </tr>
                         }
                     })

@@ -95,13 +95,15 @@ pub async fn list(
     }
     let rows = queries::list_policies(db.pool(), filter).await?;
     let modes = queries::all_modes(db.pool()).await?;
+    let mut live = queries::live_modes(db.pool(), None).await?;
     let runs = queries::latest_runs_of_current_versions(db.pool()).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
             let policy_modes = modes_of(&modes, &row.id);
             let last_run = runs.get(&row.version_id).cloned();
-            row.into_summary(policy_modes, last_run)
+            let live = live.remove(&row.id).unwrap_or_default();
+            row.into_summary(policy_modes, live, last_run)
         })
         .collect::<Result<_, _>>()?)
 }
@@ -154,7 +156,11 @@ pub async fn detail(db: &Db, who: &Principal, key: &str) -> ServerResult<PolicyD
         .find(|v| v.number == row.current_version)
         .and_then(|v| v.last_run.clone());
     let policy_modes = modes_of(&modes, &row.id);
-    let summary = row.into_summary(policy_modes, last_run)?;
+    let live = queries::live_modes(db.pool(), Some(&row.id))
+        .await?
+        .remove(&row.id)
+        .unwrap_or_default();
+    let summary = row.into_summary(policy_modes, live, last_run)?;
     Ok(PolicyDetail {
         policy: summary,
         current,

@@ -9,7 +9,7 @@ use super::validate::Ran;
 use crate::auth::Principal;
 use crate::db::json_column;
 use crate::policies::{
-    CaseResult, CaseStatus, Content, Engine, EnvironmentMode, Expect, Mode, PolicyFilter,
+    CaseResult, CaseStatus, Content, Engine, EnvironmentMode, Expect, LiveMode, Mode, PolicyFilter,
     PolicySummary, RunSummary, TestCase, TestRun, Version, VersionInfo,
 };
 
@@ -37,6 +37,7 @@ impl PolicyRow {
     pub fn into_summary(
         self,
         modes: Vec<EnvironmentMode>,
+        live: Vec<LiveMode>,
         last_run: Option<RunSummary>,
     ) -> Result<PolicySummary, sqlx::Error> {
         let engine = self.engine;
@@ -55,6 +56,7 @@ impl PolicyRow {
             test_count: tests.len(),
             last_run,
             modes,
+            live,
         })
     }
 }
@@ -108,15 +110,16 @@ pub async fn list_policies<'e, E: Executor<'e, Database = Any>>(
         );
         sql.push_str(&format!(" AND v.controls LIKE {p} ESCAPE '\\'"));
     }
+    // The mode filter is about what is live (deployments), not what is intended.
     match filter.mode.as_str() {
         "" => {}
         "none" => {
-            sql.push_str(" AND NOT EXISTS (SELECT 1 FROM policy_modes m WHERE m.policy_id = p.id)")
+            sql.push_str(" AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.policy_id = p.id)")
         }
         mode => {
             let p = next(&mut binds, mode.to_owned());
             sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM policy_modes m WHERE m.policy_id = p.id AND m.mode = {p})"
+                " AND EXISTS (SELECT 1 FROM deployments d WHERE d.policy_id = p.id AND d.mode = {p})"
             ));
         }
     }
@@ -126,6 +129,31 @@ pub async fn list_policies<'e, E: Executor<'e, Database = Any>>(
         query = query.bind(value);
     }
     query.fetch_all(executor).await
+}
+
+/// Per policy, how many clusters run it in each mode, strictest mode first; `policy_id` narrows it
+/// to one policy.
+pub async fn live_modes<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    policy_id: Option<&str>,
+) -> Result<HashMap<String, Vec<LiveMode>>, sqlx::Error> {
+    let rows: Vec<(String, Mode, i64)> = sqlx::query_as(
+        "SELECT policy_id, mode, COUNT(*) FROM deployments WHERE $1 = '' OR policy_id = $1 \
+         GROUP BY policy_id, mode",
+    )
+    .bind(policy_id.unwrap_or_default())
+    .fetch_all(executor)
+    .await?;
+    let mut out: HashMap<String, Vec<LiveMode>> = HashMap::new();
+    for (policy_id, mode, clusters) in rows {
+        out.entry(policy_id)
+            .or_default()
+            .push(LiveMode { mode, clusters });
+    }
+    for live in out.values_mut() {
+        live.sort_by_key(|l| std::cmp::Reverse(l.mode));
+    }
+    Ok(out)
 }
 
 /// The policy whose id, or else name, is `key`.

@@ -342,6 +342,16 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(privileged.name, "disallow-privileged");
     assert_eq!(privileged.current_version, 2);
     assert_eq!(privileged.last_run.as_ref().map(|r| r.failed), Some(1));
+    // Intended is not live: the mode filter reads what clusters run (a rollout's deployments).
+    assert!(privileged.live.is_empty());
+    sqlx::query(
+        "INSERT INTO deployments (cluster_id, policy_id, version, mode, manifests, rollout_id, \
+         applied_ms) VALUES ('c-1', $1, 2, 'enforce', '[]', 'r-1', 6001)",
+    )
+    .bind(&privileged.id)
+    .execute(db.pool())
+    .await
+    .unwrap();
     let only = |filter: PolicyFilter| {
         let db = db.clone();
         async move {
