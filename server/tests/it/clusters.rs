@@ -4,7 +4,7 @@
 
 use palisade_app::auth::{Principal, Role};
 use palisade_app::clusters::ssr::{
-    service, BoxFuture, ClusterConnector, ClusterError, Context, Credentials, Probe,
+    service, Applied, BoxFuture, ClusterConnector, ClusterError, Context, Credentials, Probe,
 };
 use palisade_app::clusters::{Capabilities, ClusterChange, CredentialsInput, Health, NewCluster};
 use palisade_app::error::AppError;
@@ -44,8 +44,8 @@ impl ClusterConnector for FakeCluster {
         &'a self,
         _credentials: &'a Credentials,
         manifest: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>> {
-        Box::pin(async move { Ok(manifest.clone()) })
+    ) -> BoxFuture<'a, Result<Applied, ClusterError>> {
+        Box::pin(async move { Ok(Applied::quietly(manifest.clone())) })
     }
 
     fn get<'a>(
@@ -475,7 +475,8 @@ async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() 
             let applied = connector
                 .apply(&credentials, &manifest.object)
                 .await
-                .unwrap_or_else(|e| panic!("{} {}: {e}", manifest.kind, manifest.name));
+                .unwrap_or_else(|e| panic!("{} {}: {e}", manifest.kind, manifest.name))
+                .object;
             let managers: Vec<&str> = applied["metadata"]["managedFields"]
                 .as_array()
                 .unwrap()
@@ -536,6 +537,44 @@ async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() 
     assert_eq!(
         live["metadata"]["labels"].get("pod-security.kubernetes.io/enforce"),
         None
+    );
+
+    // A pod that breaks the level already runs there: enforcing the level is still applied, and
+    // the apiserver's warnings about that pod come back with the apply.
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(admin.clone(), &namespace);
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": { "name": "privileged-web" },
+        "spec": { "containers": [{ "name": "web", "image": "nginx",
+                                   "securityContext": { "privileged": true } }] },
+    }))
+    .unwrap();
+    pods.create(&Default::default(), &pod).await.unwrap();
+    let enforce = pod_security_patch(
+        &namespace,
+        "restricted:v1.30".parse().unwrap(),
+        Mode::Enforce,
+    );
+    let applied = connector.apply(&credentials, &enforce).await.unwrap();
+    assert_eq!(
+        applied.object["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    assert!(
+        applied
+            .warnings
+            .iter()
+            .any(|w| w.contains("violate the new PodSecurity enforce level")),
+        "{:?}",
+        applied.warnings
+    );
+    assert!(
+        applied
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("privileged-web") && w.contains("privileged")),
+        "{:?}",
+        applied.warnings
     );
 
     // Clean up what this test made (the policy and binding share the entry's name).

@@ -1019,6 +1019,16 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
         .create(&PostParams::default(), &ns)
         .await
         .unwrap();
+    // A workload that breaks the restricted level runs there before the policy arrives.
+    let legacy: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "legacy-agent" },
+        "spec": { "hostPID": true, "containers": [{ "name": "agent", "image": "busybox" }] },
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &legacy)
+        .await
+        .unwrap();
 
     let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     server
@@ -1064,6 +1074,19 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
         |r| state(r) == "applied",
     )
     .await;
+    // The apiserver's warning that the existing pod already violates the level is on the step.
+    let rollout = json_of(
+        &server
+            .call("GET", &format!("/api/v1/rollouts/{id}"), &admin, "")
+            .await,
+    );
+    let message = rollout["steps"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("the apiserver warned")
+            && message.contains("violate the new PodSecurity enforce level")
+            && message.contains("legacy-agent"),
+        "{rollout:#}"
+    );
 
     let live = namespaces.get(&namespace).await.unwrap();
     let labels = live.metadata.labels.unwrap_or_default();

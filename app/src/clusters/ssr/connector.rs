@@ -36,6 +36,51 @@ pub enum ClusterError {
     Unreachable(String),
 }
 
+/// What one apply left on the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// The object as the cluster now holds it.
+    pub object: serde_json::Value,
+    /// The apiserver's warnings, in its words: for example that existing pods already violate a
+    /// Pod Security level just enforced on their namespace.
+    pub warnings: Vec<String>,
+}
+
+impl Applied {
+    /// An apply the apiserver had nothing to say about.
+    pub fn quietly(object: serde_json::Value) -> Applied {
+        Applied {
+            object,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// The text of one `Warning` response header (`299 - "text"`), unquoted; a value in another form
+/// is kept whole.
+pub fn warning_text(header: &str) -> String {
+    let Some(rest) = header.trim().strip_prefix("299 ") else {
+        return header.trim().to_owned();
+    };
+    let Some(quoted) = rest
+        .split_once(' ')
+        .map(|(_agent, text)| text.trim())
+        .and_then(|text| text.strip_prefix('"'))
+        .and_then(|text| text.strip_suffix('"'))
+    else {
+        return header.trim().to_owned();
+    };
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How Palisade talks to clusters.
 pub trait ClusterConnector: Send + Sync {
     /// Version and admission capabilities of the cluster these credentials reach.
@@ -45,12 +90,13 @@ pub trait ClusterConnector: Send + Sync {
     ) -> BoxFuture<'a, Result<Probe, ClusterError>>;
 
     /// Server-side apply of one manifest with field manager `palisade` (forcing ownership of the
-    /// fields it sets); returns the object as the cluster now holds it.
+    /// fields it sets); returns the object as the cluster now holds it, and what the apiserver
+    /// warned of while applying it.
     fn apply<'a>(
         &'a self,
         credentials: &'a Credentials,
         manifest: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>>;
+    ) -> BoxFuture<'a, Result<Applied, ClusterError>>;
 
     /// The live object named like `manifest` (same apiVersion, kind, namespace and name), or
     /// `None` when the cluster has none: for read-back and drift checks.
@@ -316,7 +362,7 @@ impl ClusterConnector for KubeConnector {
         &'a self,
         credentials: &'a Credentials,
         manifest: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<serde_json::Value, ClusterError>> {
+    ) -> BoxFuture<'a, Result<Applied, ClusterError>> {
         Box::pin(self.apply_manifest(credentials, manifest))
     }
 
@@ -394,6 +440,8 @@ impl KubeConnector {
 /// namespace and name.
 struct Target {
     api: kube::Api<kube::core::DynamicObject>,
+    /// The collection's URL path, for requests made by hand (to read their headers).
+    url: String,
     name: String,
     gvk: kube::core::GroupVersionKind,
 }
@@ -421,15 +469,18 @@ async fn target(
     let gvk = GroupVersionKind::gvk(group, version, kind);
     let (resource, capabilities) = connection.kind(&gvk).await.map_err(from_kube)?;
     let client = &connection.client;
-    let api = match (capabilities.scope, text("/metadata/namespace")) {
-        (Scope::Namespaced, Some(namespace)) => {
-            kube::Api::namespaced_with(client.clone(), namespace, &resource)
-        }
-        (Scope::Namespaced, None) => kube::Api::default_namespaced_with(client.clone(), &resource),
-        (Scope::Cluster, _) => kube::Api::all_with(client.clone(), &resource),
+    let namespace = match (capabilities.scope, text("/metadata/namespace")) {
+        (Scope::Namespaced, Some(namespace)) => Some(namespace),
+        (Scope::Namespaced, None) => Some(client.default_namespace()),
+        (Scope::Cluster, _) => None,
+    };
+    let api = match namespace {
+        Some(namespace) => kube::Api::namespaced_with(client.clone(), namespace, &resource),
+        None => kube::Api::all_with(client.clone(), &resource),
     };
     Ok(Target {
         api,
+        url: <kube::core::DynamicObject as kube::Resource>::url_path(&resource, namespace),
         name: name.to_owned(),
         gvk,
     })
@@ -440,25 +491,59 @@ impl KubeConnector {
         &self,
         credentials: &Credentials,
         manifest: &serde_json::Value,
-    ) -> Result<serde_json::Value, ClusterError> {
+    ) -> Result<Applied, ClusterError> {
         use kube::api::{Patch, PatchParams};
         let connection = self.connect(credentials).await?;
         let target = target(&connection, manifest).await?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let applied = target
-            .api
+        // Sent by hand rather than through `Api::patch`, which drops the response's headers: the
+        // apiserver's warnings are in them.
+        let request = kube::core::Request::new(&target.url)
             .patch(&target.name, &params, &Patch::Apply(manifest))
-            .await
-            .map_err(|err| {
-                if matches!(&err, kube::Error::Api(status) if status.code == 404) {
-                    connection.forget(&target.gvk);
-                }
-                from_kube(err)
+            .map_err(|err| ClusterError::Api {
+                code: 422,
+                message: err.to_string(),
             })?;
-        serde_json::to_value(applied).map_err(|err| ClusterError::Api {
+        let response = connection
+            .client
+            .send(request.map(kube::client::Body::from))
+            .await
+            .map_err(from_kube)?;
+        let status = response.status();
+        let warnings: Vec<String> = response
+            .headers()
+            .get_all(http::header::WARNING)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .map(warning_text)
+            .collect();
+        let body = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .map_err(from_kube)?;
+        if !status.is_success() {
+            if status == http::StatusCode::NOT_FOUND {
+                connection.forget(&target.gvk);
+            }
+            if status == http::StatusCode::UNAUTHORIZED {
+                return Err(ClusterError::Unauthorized);
+            }
+            // A refusal is a metav1 Status; its message is the apiserver's own words.
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|status| status["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            return Err(ClusterError::Api {
+                code: status.as_u16(),
+                message,
+            });
+        }
+        let object = serde_json::from_slice(&body).map_err(|err| ClusterError::Api {
             code: 500,
-            message: err.to_string(),
-        })
+            message: format!("the applied object could not be read: {err}"),
+        })?;
+        Ok(Applied { object, warnings })
     }
 
     async fn get_manifest(
@@ -527,6 +612,18 @@ mod tests {
             kubeconfig: kubeconfig.to_owned(),
             api_url: "https://127.0.0.1:6443".into(),
         }
+    }
+
+    #[test]
+    fn warnings_are_read_in_the_apiservers_words() {
+        assert_eq!(
+            warning_text(
+                r#"299 - "existing pods in namespace \"shop\" violate the new PodSecurity enforce level \"restricted:latest\"""#
+            ),
+            r#"existing pods in namespace "shop" violate the new PodSecurity enforce level "restricted:latest""#
+        );
+        assert_eq!(warning_text("299 - \"web: privileged\""), "web: privileged");
+        assert_eq!(warning_text("something else"), "something else");
     }
 
     #[test]

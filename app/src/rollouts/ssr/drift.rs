@@ -63,7 +63,7 @@ impl Executor {
                 Some(detail) if cluster.reconcile => {
                     report.drifted += 1;
                     match self.send(&credentials, &plan).await {
-                        Ok(()) => {
+                        Ok(_warnings) => {
                             report.reapplied += 1;
                             (
                                 Drift::InSync,

@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::plan::identity;
-use crate::clusters::ssr::{BoxFuture, ClusterConnector, ClusterError, Credentials, Probe};
+use crate::clusters::ssr::{
+    Applied, BoxFuture, ClusterConnector, ClusterError, Credentials, Probe,
+};
 use crate::clusters::Capabilities;
 
 #[derive(Debug, Default)]
@@ -85,7 +87,7 @@ impl ClusterConnector for SimulatedFleet {
         &'a self,
         credentials: &'a Credentials,
         manifest: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, ClusterError>> {
+    ) -> BoxFuture<'a, Result<Applied, ClusterError>> {
         Box::pin(async move {
             let _call = InFlight::enter(self);
             self.pause().await;
@@ -98,7 +100,7 @@ impl ClusterConnector for SimulatedFleet {
                     manifest.clone(),
                 );
             }
-            Ok(manifest.clone())
+            Ok(Applied::quietly(manifest.clone()))
         })
     }
 

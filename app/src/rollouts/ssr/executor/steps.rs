@@ -65,9 +65,10 @@ impl Executor {
         if !queries::count_apply(self.db.pool(), id, claim).await? {
             return Ok(());
         }
-        if let Err(message) = self.send(&credentials, &plan).await {
-            return finish(StepState::Failed, message).await;
-        }
+        let warnings = match self.send(&credentials, &plan).await {
+            Ok(warnings) => warnings,
+            Err(message) => return finish(StepState::Failed, message).await,
+        };
         if let Err(message) = self.in_place(&credentials, &plan).await {
             return finish(
                 StepState::Failed,
@@ -75,7 +76,7 @@ impl Executor {
             )
             .await;
         }
-        let message = format!(
+        let mut message = format!(
             "applied {} object(s){}, read back as desired",
             plan.apply.len(),
             if plan.delete.is_empty() {
@@ -84,6 +85,11 @@ impl Executor {
                 format!(", removed {}", plan.delete.len())
             }
         );
+        // What the apiserver warned of is part of what happened (for example: existing pods
+        // already violate the Pod Security level just enforced).
+        for warning in &warnings {
+            message.push_str(&format!("; the apiserver warned: {warning}"));
+        }
         self.finish(
             id,
             claim,
@@ -177,16 +183,21 @@ impl Executor {
     }
 
     /// Send the plan: apply what it applies, then delete what it deletes (a Namespace is let go of,
-    /// never deleted).
+    /// never deleted). Returns the apiserver's warnings, each with the object it came from.
     pub(in crate::rollouts::ssr) async fn send(
         &self,
         credentials: &Credentials,
         plan: &Plan,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<String>, String> {
+        let mut warnings = Vec::new();
         for object in &plan.apply {
-            self.retry(|| self.connector.apply(credentials, object))
+            let applied = self
+                .retry(|| self.connector.apply(credentials, object))
                 .await
                 .map_err(|err| format!("{}: {err}", plan::describe(object)))?;
+            for warning in applied.warnings {
+                warnings.push(format!("{}: {warning}", plan::describe(object)));
+            }
         }
         for object in &plan.delete {
             let result = if plan::is_namespace(object) {
@@ -201,7 +212,7 @@ impl Executor {
             };
             result.map_err(|err| format!("removing {}: {err}", plan::describe(object)))?;
         }
-        Ok(())
+        Ok(warnings)
     }
 
     /// Whether the cluster holds the plan's outcome: every applied object as desired, every deleted
