@@ -35,15 +35,22 @@ ensure_build_tools() {
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown >&2
   fi
+  ensure_node_packages
+  command -v wasm-opt >/dev/null || die "wasm-opt missing after npm install (binaryen)"
+}
+
+# wasm-bindgen-cli, built once at exactly the version Cargo.lock resolved. Needed only after the
+# browser bundle compiled, so callers may run this beside that build. It builds in its own target
+# directory: sharing the main one would make it wait for the build it runs beside.
+ensure_wasm_bindgen() {
   local wbg
   wbg="$(wasm_bindgen_version)"
   [ -n "$wbg" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
     say "installing wasm-bindgen-cli $wbg (matches Cargo.lock)"
-    cargo install wasm-bindgen-cli --version "$wbg" --root "$TOOLS_ROOT" >&2
+    CARGO_TARGET_DIR="$TOOLS_ROOT/build" \
+      cargo install wasm-bindgen-cli --version "$wbg" --root "$TOOLS_ROOT" >&2
   fi
-  ensure_node_packages
-  command -v wasm-opt >/dev/null || die "wasm-opt missing after npm install (binaryen)"
 }
 
 # playwright-core (browser tests) and binaryen (wasm-opt for the browser bundle), pinned by package-lock.json.
@@ -82,19 +89,27 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Build the release server and the site it serves (target/site): the browser bundle (the
-# frontend crate for wasm32, its wasm-bindgen glue, shrunk by wasm-opt) and the stylesheet.
-# Plain cargo and two small tools; the file names are the ones the server's shell links to.
-build_site() {
-  local site="$ROOT/target/site" front="$CARGO_TARGET_DIR/front"
-  local pkg="$site/pkg"
-  # The shell names the bundle `palisade.js` + `palisade.wasm` when this is set at build time.
-  export LEPTOS_OUTPUT_NAME=palisade
+# The release server.
+build_server() {
   say "building the server (release)"
   (cd "$ROOT" && cargo build --release --locked -p palisade-server --bin palisade >&2)
+}
+
+# The site the server serves (target/site): the browser bundle (the frontend crate for wasm32,
+# its wasm-bindgen glue, shrunk by wasm-opt) and the stylesheet. Plain cargo and two small
+# tools; the file names are the ones the server's shell links to. wasm-bindgen-cli is installed
+# (when missing) while the bundle compiles.
+build_site() {
+  local site="$ROOT/target/site" front="$CARGO_TARGET_DIR/front"
+  local pkg="$site/pkg" tool_pid
+  # The shell links `palisade.js` + `palisade.wasm`: LEPTOS_OUTPUT_NAME, set for every build in
+  # .cargo/config.toml.
+  ensure_wasm_bindgen &
+  tool_pid=$!
   say "building the browser bundle (wasm32, profile wasm-release)"
   (cd "$ROOT" && cargo build --locked -p palisade-frontend --lib --target wasm32-unknown-unknown \
     --profile wasm-release --target-dir "$front" >&2)
+  wait "$tool_pid" || die "wasm-bindgen-cli could not be installed"
   rm -rf "$pkg.new" && mkdir -p "$pkg.new"
   wasm-bindgen --target web --no-typescript --out-name palisade --out-dir "$pkg.new" \
     "$front/wasm32-unknown-unknown/wasm-release/palisade_frontend.wasm" >&2
@@ -104,4 +119,14 @@ build_site() {
   cp "$ROOT/style/main.css" "$pkg.new/palisade.css"
   mkdir -p "$site" && cp -R "$ROOT/public/." "$site/"
   rm -rf "$pkg" && mv "$pkg.new" "$pkg"
+}
+
+# The release server and its site, side by side: on two cores each fills the other's waits
+# (link steps, the bundle's single-threaded link-time optimisation).
+build_all() {
+  local server_pid
+  build_server &
+  server_pid=$!
+  build_site
+  wait "$server_pid" || die "the server did not build"
 }
