@@ -79,6 +79,19 @@ test('a viewer sees no admin or edit controls, and the server refuses edits anyw
   await context.close();
 });
 
+test('the Clusters page offers an author no control only an admin may use', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await loginAs(page, server, 'author', '/clusters');
+  await page.waitForSelector('[data-testid="register-needs-role"]');
+  assert.equal(
+    (await page.textContent('[data-testid="register-needs-role"]')).trim(),
+    'Registering a cluster: needs the admin role.',
+  );
+  assert.equal(await page.locator('[data-testid="register-cluster"]').count(), 0);
+  await context.close();
+});
+
 test('logout ends the session: the old cookie is refused afterwards', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -8,13 +8,16 @@ use super::{
     check_cluster, kubeconfig_contexts, list_clusters, parse_labels, register_cluster,
     remove_cluster, update_cluster, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
 };
+use crate::auth::{Action as Permission, Role};
 use crate::error::AppError;
 use crate::sections::CLUSTERS;
+use crate::ui::role::{needs, role_of};
 use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader};
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
     let clusters = Resource::new(|| (), |_| list_clusters());
+    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
     let refresh = move || clusters.refetch();
 
     view! {
@@ -29,11 +32,12 @@ pub fn ClustersPage() -> impl IntoView {
             </div>
             <Transition fallback=|| view! { <Loading text="Loading clusters…" /> }>
                 {move || Suspend::new(async move {
+                    let role = role_of(&me.await);
                     match clusters.await {
                         Ok(list) if list.is_empty() => {
                             view! { <EmptyState message=CLUSTERS.empty /> }.into_any()
                         }
-                        Ok(list) => view! { <ClusterTable list on_change=refresh /> }.into_any(),
+                        Ok(list) => view! { <ClusterTable list role on_change=refresh /> }.into_any(),
                         Err(err) => {
                             load_error(err)
                         }
@@ -41,20 +45,32 @@ pub fn ClustersPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <RegisterForm on_registered=refresh />
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match needs(role_of(&me.await), Permission::ManageClusters) {
+                    None => view! { <RegisterForm on_registered=refresh /> }.into_any(),
+                    Some(reason) => view! {
+                        <p class="muted" data-testid="register-needs-role">
+                            {format!("Registering a cluster: {}.", reason.to_lowercase())}
+                        </p>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 
 #[component]
 fn ClusterTable(
     list: Vec<Cluster>,
+    role: Option<Role>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     view! {
         <DataTable columns=&["Name", "Environment", "Health", "Kubernetes", "Capabilities", "Labels", "Actions"] testid="clusters-table">
                     {list
                         .into_iter()
-                        .map(|cluster| view! { <ClusterRow cluster on_change /> })
+                        .map(|cluster| view! { <ClusterRow cluster role on_change /> })
                         .collect_view()}
                 </DataTable>
     }
@@ -63,8 +79,14 @@ fn ClusterTable(
 #[component]
 fn ClusterRow(
     cluster: Cluster,
+    role: Option<Role>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
+    // What this role may not do here, said on the control itself.
+    let manage = needs(role, Permission::ManageClusters);
+    let operate = needs(role, Permission::OperateRollout);
+    let (may_manage, may_operate) = (manage.is_none(), operate.is_none());
+    let (manage, operate) = (manage.unwrap_or_default(), operate.unwrap_or_default());
     let (error, set_error) = signal(None::<String>);
     let id = StoredValue::new(cluster.id.clone());
     let disabled = cluster.disabled;
@@ -164,24 +186,27 @@ fn ClusterRow(
             </td>
             <td>{labels}</td>
             <td class="actions">
-                <button type="button" class="button" disabled=disabled on:click=move |_| { check.dispatch(()); }>
+                <button type="button" class="button" disabled=disabled || !may_manage title=manage.clone() on:click=move |_| { check.dispatch(()); }>
                     "Check now"
                 </button>
-                <button type="button" class="button" on:click=move |_| { toggle.dispatch(()); }>
+                <button type="button" class="button" disabled=!may_manage title=manage.clone() on:click=move |_| { toggle.dispatch(()); }>
                     {if disabled { "Enable" } else { "Disable" }}
                 </button>
-                <button type="button" class="button" disabled=disabled on:click=move |_| { scan.dispatch(()); } data-testid="cluster-scan">
+                <button type="button" class="button" disabled=disabled || !may_operate title=operate.clone() on:click=move |_| { scan.dispatch(()); } data-testid="cluster-scan">
                     "Scan now"
                 </button>
-                <button type="button" class="button" on:click=move |_| { rotate.dispatch(()); } data-testid="cluster-ingest-token">
+                <button type="button" class="button" disabled=!may_manage title=manage.clone() on:click=move |_| { rotate.dispatch(()); } data-testid="cluster-ingest-token">
                     "New ingest token"
                 </button>
                 <Show
                     when=move || confirm.get()
-                    fallback=move || view! {
-                        <button type="button" class="button danger" on:click=move |_| set_confirm.set(true)>
-                            "Remove"
-                        </button>
+                    fallback=move || {
+                        let manage = manage.clone();
+                        view! {
+                            <button type="button" class="button danger" disabled=!may_manage title=manage on:click=move |_| set_confirm.set(true) data-testid="cluster-remove">
+                                "Remove"
+                            </button>
+                        }
                     }
                 >
                     <button type="button" class="button danger" on:click=move |_| { remove.dispatch(()); }>
@@ -204,10 +229,17 @@ fn ClusterRow(
     }
 }
 
-/// The kubeconfig an apiserver's audit webhook needs to post to Palisade with `token`.
-pub fn webhook_kubeconfig(path: &str, token: &str) -> String {
+/// The kubeconfig an apiserver's audit webhook needs to post to Palisade at `url` with `token`.
+/// `url` is absolute when `http.public_url` is set; otherwise it is the path alone, and the
+/// server line says what to put before it.
+pub fn webhook_kubeconfig(url: &str, token: &str) -> String {
+    let server = if url.starts_with("https://") || url.starts_with("http://") {
+        url.to_owned()
+    } else {
+        format!("https://<Palisade's address, set http.public_url>{url}")
+    };
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n  - name: palisade\n    cluster:\n      server: https://PALISADE-HOST{path}\ncontexts:\n  - name: palisade\n    context: {{ cluster: palisade, user: palisade }}\ncurrent-context: palisade\nusers:\n  - name: palisade\n    user:\n      token: {token}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n  - name: palisade\n    cluster:\n      server: {server}\ncontexts:\n  - name: palisade\n    context: {{ cluster: palisade, user: palisade }}\ncurrent-context: palisade\nusers:\n  - name: palisade\n    user:\n      token: {token}\n"
     )
 }
 

@@ -5,6 +5,7 @@
 pub mod form;
 pub mod header;
 pub mod pager;
+pub mod role;
 pub mod select;
 pub mod states;
 pub mod table;
