@@ -23,6 +23,8 @@ pub struct AppState {
     pub sealer: Option<Arc<Sealer>>,
     /// How the server reaches clusters: `KubeConnector` in production, a fake in unit tests.
     pub clusters: Arc<dyn ClusterConnector>,
+    /// Palisade's address as clusters and people reach it (`http.public_url`); empty when not set.
+    pub public_url: Arc<str>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -185,7 +185,7 @@ async fn main() {
     .await
     .unwrap();
     let admin = Principal::new("bench", "Bench", Role::Admin);
-    let token = ingest::rotate(&db, &admin, &cluster_id, now_ms())
+    let token = ingest::rotate(&db, &admin, &cluster_id, "", now_ms())
         .await
         .unwrap()
         .token;

@@ -310,6 +310,7 @@ fn app_state(config: &Config, db: Db, sealer: Option<Sealer>) -> AppState {
         db,
         sealer: sealer.map(Arc::new),
         clusters: Arc::new(KubeConnector::default()),
+        public_url: Arc::from(config.http.public_url.trim_end_matches('/')),
     }
 }
 

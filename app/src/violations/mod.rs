@@ -139,7 +139,8 @@ pub struct Charts {
 pub struct IngestToken {
     pub cluster_id: String,
     pub token: String,
-    /// Where the cluster's apiserver posts (`--audit-webhook-config-file` server).
+    /// Where the cluster's apiserver posts (`--audit-webhook-config-file` server): absolute from
+    /// `http.public_url`, or only the path when that is not set.
     pub url: String,
 }
 
@@ -381,7 +382,8 @@ pub async fn scan_clusters(
 #[server(endpoint = "rotate_ingest_token", input = Json)]
 pub async fn rotate_ingest_token(cluster_id: String) -> Result<IngestToken, AppError> {
     let call = crate::state::authorized(crate::auth::Action::ManageClusters)?;
-    Ok(ssr::ingest::rotate(&call.db, &call.who, &cluster_id, call.now).await?)
+    let public_url = crate::state::current()?.public_url;
+    Ok(ssr::ingest::rotate(&call.db, &call.who, &cluster_id, &public_url, call.now).await?)
 }
 
 #[cfg(test)]

@@ -359,7 +359,7 @@ async fn rotate_token(
     Path(id): Path<String>,
 ) -> Result<Json<IngestToken>, ServerError> {
     let who = caller.require(Action::ManageClusters)?;
-    ingest::rotate(&state.db, &who, &id, now_ms())
+    ingest::rotate(&state.db, &who, &id, &state.public_url, now_ms())
         .await
         .map(Json)
 }

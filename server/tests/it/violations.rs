@@ -255,6 +255,61 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     server.stop().await;
 }
 
+/// The ingest address handed out is Palisade's own public address, ready for the apiserver's
+/// webhook kubeconfig; without one set, it is the path alone (the page says what to put first).
+#[tokio::test]
+async fn the_ingest_address_is_palisades_public_url() {
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            (
+                "PALISADE__HTTP__PUBLIC_URL",
+                "https://palisade.example.test/",
+            ),
+        ],
+    )
+    .await;
+    let admin = server.login_token(Role::Admin).await;
+    let id = server
+        .api(&admin)
+        .register_unreachable("edge-url", "dev")
+        .await
+        .id;
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/clusters/{id}/ingest-token"),
+            &admin,
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        json_of(&reply)["url"],
+        "https://palisade.example.test/api/v1/ingest/audit"
+    );
+    server.stop().await;
+
+    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let admin = server.login_token(Role::Admin).await;
+    let id = server
+        .api(&admin)
+        .register_unreachable("edge-path", "dev")
+        .await
+        .id;
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/clusters/{id}/ingest-token"),
+            &admin,
+            "",
+        )
+        .await;
+    assert_eq!(json_of(&reply)["url"], "/api/v1/ingest/audit");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn sqlite_ingest_counts_each_audit_id_once() {
     ingest_counts_each_audit_id_once(Backend::Sqlite).await;
@@ -768,7 +823,7 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
     );
 
     // The dev cluster's apiserver audits a privileged Deployment under the rolled-out policy.
-    let token = ingest::rotate(&server.pool, &admin, &ids[0], t0)
+    let token = ingest::rotate(&server.pool, &admin, &ids[0], "", t0)
         .await
         .unwrap()
         .token;

@@ -29,6 +29,7 @@ pub async fn rotate(
     db: &Db,
     who: &Principal,
     cluster_id: &str,
+    public_url: &str,
     now_ms: i64,
 ) -> ServerResult<IngestToken> {
     let secret = random_hex(32)?;
@@ -60,7 +61,7 @@ pub async fn rotate(
     Ok(IngestToken {
         cluster_id: cluster_id.to_owned(),
         token: format!("{TOKEN_PREFIX}{cluster_id}_{secret}"),
-        url: PATH.to_owned(),
+        url: format!("{}{PATH}", public_url.trim_end_matches('/')),
     })
 }
 
