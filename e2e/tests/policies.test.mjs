@@ -145,6 +145,7 @@ test('the list finds the policy and the staging tab renders each mode', async ()
   const live = await page.locator('[data-testid="policy-live"]').allTextContents();
   assert.ok(live.every((t) => t.startsWith('not deployed')), live.join('\n'));
   assert.ok(live.some((t) => t.includes('intended: dev warn')), live.join('\n'));
+  await page.screenshot({ path: join(OUTPUT, 'policy-list.png'), fullPage: true });
   await page.selectOption('[data-testid="filter-mode"]', 'warn');
   await page.waitForSelector('[data-testid="no-matches"]');
   await page.selectOption('[data-testid="filter-mode"]', '');

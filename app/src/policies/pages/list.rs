@@ -41,7 +41,7 @@ pub fn PoliciesPage() -> impl IntoView {
             <div>
                 <h1>"Policies"</h1>
                 <p class="purpose">
-                    "Pod Security, ValidatingAdmissionPolicy (CEL) and Gatekeeper (Rego) policies, each with its versions, test cases and intended mode per environment."
+                    "Pod Security, ValidatingAdmissionPolicy (CEL) and Gatekeeper (Rego) policies, each with its versions, test cases, and where it is live."
                 </p>
             </div>
             <a class="button primary" href="/policies/new" data-testid="new-policy">"New policy"</a>
