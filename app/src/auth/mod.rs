@@ -7,6 +7,7 @@
 //! [`authorize`] (through `ssr::require` or `ssr::Caller::require`) before touching any data. Roles
 //! are ordered, `viewer < author < approver < admin`, and each action needs one role or higher.
 
+pub mod guard;
 pub mod pages;
 
 use crate::wire::wire_enum;

@@ -8,10 +8,10 @@ use super::{
     check_cluster, kubeconfig_contexts, list_clusters, parse_labels, register_cluster,
     remove_cluster, update_cluster, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
 };
+use crate::auth::guard::{needs, role_of};
 use crate::auth::{Action as Permission, Role};
 use crate::error::AppError;
 use crate::sections::CLUSTERS;
-use crate::ui::role::{needs, role_of};
 use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader};
 
 #[component]

@@ -5,7 +5,6 @@
 pub mod form;
 pub mod header;
 pub mod pager;
-pub mod role;
 pub mod select;
 pub mod states;
 pub mod table;

@@ -259,55 +259,43 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
 /// webhook kubeconfig; without one set, it is the path alone (the page says what to put first).
 #[tokio::test]
 async fn the_ingest_address_is_palisades_public_url() {
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            (
-                "PALISADE__HTTP__PUBLIC_URL",
-                "https://palisade.example.test/",
-            ),
-        ],
-    )
-    .await;
-    let admin = server.login_token(Role::Admin).await;
-    let id = server
-        .api(&admin)
-        .register_unreachable("edge-url", "dev")
-        .await
-        .id;
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/clusters/{id}/ingest-token"),
-            &admin,
-            "",
+    for (public_url, expected) in [
+        (
+            "https://palisade.example.test/",
+            "https://palisade.example.test/api/v1/ingest/audit",
+        ),
+        ("", "/api/v1/ingest/audit"),
+    ] {
+        let server = TestServer::start(
+            Backend::Sqlite,
+            &[
+                ("PALISADE__SECRETS__KEY", KEY),
+                ("PALISADE__HTTP__PUBLIC_URL", public_url),
+            ],
         )
         .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(
-        json_of(&reply)["url"],
-        "https://palisade.example.test/api/v1/ingest/audit"
-    );
-    server.stop().await;
-
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
-    let admin = server.login_token(Role::Admin).await;
-    let id = server
-        .api(&admin)
-        .register_unreachable("edge-path", "dev")
-        .await
-        .id;
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/clusters/{id}/ingest-token"),
-            &admin,
-            "",
-        )
-        .await;
-    assert_eq!(json_of(&reply)["url"], "/api/v1/ingest/audit");
-    server.stop().await;
+        let admin = server.login_token(Role::Admin).await;
+        let id = server
+            .api(&admin)
+            .register_unreachable("edge", "dev")
+            .await
+            .id;
+        let reply = server
+            .call(
+                "POST",
+                &format!("/api/v1/clusters/{id}/ingest-token"),
+                &admin,
+                "",
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(
+            json_of(&reply)["url"],
+            expected,
+            "public URL {public_url:?}"
+        );
+        server.stop().await;
+    }
 }
 
 #[tokio::test]

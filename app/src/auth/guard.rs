@@ -2,7 +2,7 @@
 //! which role can, rather than offered and then refused. The server still authorizes every call;
 //! this only keeps the page honest about what will work.
 
-use crate::auth::{Action, Principal, Role};
+use super::{Action, Principal, Role};
 
 /// Why `role` may not do `action` (`Needs the approver role`), or `None` when it may. No role (the
 /// caller could not be read) may do nothing.
