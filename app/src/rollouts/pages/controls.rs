@@ -8,7 +8,13 @@ pub(super) fn Controls(
     id: Memo<String>,
     state: Memo<Option<RolloutState>>,
     refresh: impl Fn() + Copy + Send + Sync + 'static,
+    role: Option<crate::auth::Role>,
 ) -> impl IntoView {
+    use crate::auth::guard::needs;
+    use crate::auth::Action as Permission;
+    // What this role may not do, said on the control (the server refuses it anyway).
+    let approve_denied = needs(role, Permission::Approve);
+    let operate_denied = needs(role, Permission::OperateRollout);
     let comment = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let navigate = use_navigate();
@@ -61,12 +67,17 @@ pub(super) fn Controls(
         RolloutState::Aborted,
         RolloutState::RolledBack,
     ]);
+    let may_operate = operate_denied.is_none();
+    let may_decide = approve_denied.is_none();
+    let decide_title = StoredValue::new(approve_denied.unwrap_or_default());
+    let operate_title = StoredValue::new(operate_denied.unwrap_or_default());
     let button = move |label: &'static str, class: &'static str, operation: Operation| {
         view! {
             <button
                 type="button"
                 class=class
-                disabled=busy
+                disabled=move || busy() || !may_operate
+                title=move || operate_title.get_value()
                 on:click=move |_| {
                     operate.dispatch(operation);
                 }
@@ -93,10 +104,10 @@ pub(super) fn Controls(
                         ></textarea>
                     </label>
                     <div class="actions">
-                        <button type="button" class="button primary" disabled=busy on:click=move |_| { decide.dispatch(true); }>
+                        <button type="button" class="button primary" disabled=move || busy() || !may_decide title=move || decide_title.get_value() on:click=move |_| { decide.dispatch(true); }>
                             "Approve"
                         </button>
-                        <button type="button" class="button danger" disabled=busy on:click=move |_| { decide.dispatch(false); }>
+                        <button type="button" class="button danger" disabled=move || busy() || !may_decide title=move || decide_title.get_value() on:click=move |_| { decide.dispatch(false); }>
                             "Reject"
                         </button>
                     </div>
@@ -116,6 +127,16 @@ pub(super) fn Controls(
                         {button("Remove policy", "button danger", Operation::Remove)}
                     </Show>
                 </div>
+                // Disabled controls say why in words, not only on hover.
+                <Show when=move || !(finished() || may_decide && may_operate)>
+                    <p class="muted small" data-testid="controls-needs-role">
+                        {move || {
+                            let title = decide_title.get_value();
+                            let title = if title.is_empty() { operate_title.get_value() } else { title };
+                            format!("{title} to act on this rollout.")
+                        }}
+                    </p>
+                </Show>
                 <Show when=finished>
                     <p class="muted">"This rollout is over; nothing more can be done to it."</p>
                 </Show>

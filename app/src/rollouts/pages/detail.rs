@@ -6,6 +6,7 @@ use super::*;
 pub fn RolloutPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
     // Bumped to fetch again: by the timer while the rollout moves, and after each control.
     let tick = RwSignal::new(0u64);
     // The newest tick whose fetch came back, so the timer never stacks requests on a slow server.
@@ -75,7 +76,13 @@ pub fn RolloutPage() -> impl IntoView {
             })}
         </Transition>
         <Review id />
-        <Controls id state refresh />
+        // The controls fit the role: what it may not do is shown disabled, saying who may.
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let role = crate::auth::guard::role_of(&me.await);
+                view! { <Controls id state refresh role /> }
+            })}
+        </Transition>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match rollout.await {
