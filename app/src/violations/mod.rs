@@ -161,7 +161,7 @@ pub struct ClusterEvidence {
 
 /// How long a cluster may stay silent and still count as reporting (audit batches come only when
 /// there is something to audit; scans run on their own period).
-pub const REPORTING_GAP_MS: i64 = 86_400_000;
+pub const REPORTING_GAP_MS: i64 = crate::time::DAY_MS;
 
 impl ClusterEvidence {
     /// Whether the cluster reported over the whole period from `since_ms` to `until_ms`.
@@ -198,7 +198,7 @@ impl Evidence {
 
     /// The end of the period (when the evidence was read).
     pub fn until_ms(&self) -> i64 {
-        self.since_ms + self.days * 86_400_000
+        self.since_ms + self.days * crate::time::DAY_MS
     }
 
     /// What the evidence shows, in sentences that claim no more than was measured.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
+use crate::db::Db;
 use crate::violations::{Action, Source};
 
 /// An hour, the width of a `violation_counts` bucket.
@@ -304,6 +305,19 @@ pub async fn resolve_unseen(
     Ok(done.rows_affected())
 }
 
+/// How stale a cluster's last noted report may grow before a new report moves it on.
+const REPORT_EVERY_MS: i64 = 60_000;
+
+/// Whether a report from `cluster_id` at `now_ms` would move its last noted report (a read, so
+/// the many batches in between need no write).
+pub async fn report_is_due(db: &Db, cluster_id: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    let last: Option<i64> = sqlx::query_scalar("SELECT reported_ms FROM clusters WHERE id = $1")
+        .bind(cluster_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(last.is_some_and(|last| last <= now_ms - REPORT_EVERY_MS))
+}
+
 /// Notes that `cluster_id` reported at `now_ms` (an accepted audit batch or a complete scan): its
 /// first report stays, its last moves on. At most one write a minute per cluster, however many
 /// batches arrive.
@@ -319,7 +333,7 @@ pub async fn mark_reported(
     )
     .bind(now_ms)
     .bind(cluster_id)
-    .bind(now_ms - 60_000)
+    .bind(now_ms - REPORT_EVERY_MS)
     .execute(&mut *conn)
     .await?;
     Ok(())
