@@ -555,7 +555,18 @@ async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() 
         "restricted:v1.30".parse().unwrap(),
         Mode::Enforce,
     );
-    let applied = connector.apply(&credentials, &enforce).await.unwrap();
+    // Pod Security checks the namespace's pods from its own cache, which may not hold a pod made a
+    // moment ago: until the warning names it, take the enforce label off (the warn-only apply)
+    // and put it on again, which makes the apiserver check the pods again.
+    let mut applied = connector.apply(&credentials, &enforce).await.unwrap();
+    for _ in 0..50 {
+        if !applied.warnings.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        connector.apply(&credentials, &patch).await.unwrap();
+        applied = connector.apply(&credentials, &enforce).await.unwrap();
+    }
     assert_eq!(
         applied.object["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
         "restricted"
