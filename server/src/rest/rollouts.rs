@@ -7,9 +7,9 @@ use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
-use palisade_app::rollouts::ssr::{drift, service, DriftReport};
+use palisade_app::rollouts::ssr::{drift, review, service, DriftReport};
 use palisade_app::rollouts::{
-    Deployment, NewRollout, Operation as RolloutOperation, Rollout, RolloutSummary,
+    Deployment, NewRollout, Operation as RolloutOperation, ProposedChange, Rollout, RolloutSummary,
 };
 use palisade_app::state::AppState;
 use palisade_app::ServerError;
@@ -77,6 +77,18 @@ pub fn endpoints() -> Vec<Endpoint> {
             success: 200,
         }
         .with(read),
+        Operation {
+            method: "GET",
+            path: "/api/v1/rollouts/{id}/change",
+            action: Some(Action::Read),
+            id: "get_rollout_change",
+            summary: "What approvers review: the manifests the rollout applies and, per cluster, the diff from what runs there now (for a rollback or removal, each cluster's fixed plan).",
+            request: None,
+            example: None,
+            response: schema::<ProposedChange>(),
+            success: 200,
+        }
+        .with(change),
         Operation {
             method: "POST",
             path: "/api/v1/rollouts/{id}/approve",
@@ -186,6 +198,15 @@ async fn read(
 ) -> Result<Json<Rollout>, ServerError> {
     let who = caller.require(Action::Read)?;
     service::get(&state.db, &who, &id).await.map(Json)
+}
+
+async fn change(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ProposedChange>, ServerError> {
+    let who = caller.require(Action::Read)?;
+    review::proposed(&state.db, &who, &id).await.map(Json)
 }
 
 async fn approve(

@@ -64,25 +64,65 @@ fn vap_bindings(client: kube::Client) -> Api<kube::core::DynamicObject> {
     )
 }
 
-/// `operation` (`rollback` or `remove`) on a finished rollout, then wait until the rollout it
-/// starts is applied; returns that new rollout.
-async fn undo_and_wait(server: &TestServer, operator: &str, id: &str, operation: &str) -> Value {
+/// `operation` (`rollback` or `remove`) on a finished rollout, asked for by `asker`: it waits for
+/// an approval, which `asker` cannot give and `approver` gives; then wait until the rollout it
+/// starts is applied, and return that new rollout.
+async fn undo_and_wait(
+    server: &TestServer,
+    asker: &str,
+    approver: &str,
+    id: &str,
+    operation: &str,
+) -> Value {
     let reply = server
         .call(
             "POST",
             &format!("/api/v1/rollouts/{id}/{operation}"),
-            operator,
+            asker,
             "",
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let started = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let asked = json_of(&reply);
+    assert_eq!(state(&asked), "pending_approval", "{asked:#}");
+    let started = asked["summary"]["id"].as_str().unwrap().to_owned();
+    // The approver reviews each cluster's fixed plan against what runs there now.
+    let change = server
+        .call(
+            "GET",
+            &format!("/api/v1/rollouts/{started}/change"),
+            approver,
+            "",
+        )
+        .await;
+    assert_eq!(change.status, 200, "{}", change.body);
+    let change = json_of(&change);
+    let clusters = change["clusters"].as_array().unwrap();
+    assert_eq!(
+        clusters.len(),
+        asked["steps"].as_array().unwrap().len(),
+        "{change:#}"
+    );
+    for cluster in clusters {
+        assert!(
+            cluster["diff"]["removed"].as_u64().unwrap() > 0,
+            "a {operation} changes what runs on {}: {cluster:#}",
+            cluster["cluster"]
+        );
+    }
+    let path = format!("/api/v1/rollouts/{started}/approve");
+    let body = json!({ "comment": "" }).to_string();
+    let own = server.call("POST", &path, asker, &body).await;
+    assert_eq!(
+        own.status, 403,
+        "the asker approved their own {operation}: {}",
+        own.body
+    );
+    let approved = server.call("POST", &path, approver, &body).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
     wait_for(
         server,
-        operator,
+        asker,
         &started,
         Duration::from_secs(60),
         operation,
@@ -468,7 +508,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     );
 
     // Roll back the enforce rollout: every cluster is back in warn.
-    let rollback = undo_and_wait(&server, &approver, &previous_rollout, "rollback").await;
+    let rollback = undo_and_wait(&server, &approver, &admin, &previous_rollout, "rollback").await;
     assert_eq!(rollback["summary"]["kind"], "rollback");
     let rollback_id = rollback["summary"]["id"].as_str().unwrap().to_owned();
     let parent = json_of(
@@ -645,7 +685,7 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
     assert_eq!(live.data["spec"]["validationActions"], json!(["Audit"]));
 
     // Removing the failed rollout's policy takes it off the cluster that got it.
-    undo_and_wait(&server, &approver, &id, "remove").await;
+    undo_and_wait(&server, &approver, &admin, &id, "remove").await;
     assert!(policies.get_opt(policy_name).await.unwrap().is_none());
     server.stop().await;
 }
@@ -1128,7 +1168,7 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
     }
 
     // Removing the policy lets go of the labels, and only of them.
-    undo_and_wait(&server, &approver, &id, "remove").await;
+    undo_and_wait(&server, &approver, &admin, &id, "remove").await;
     let labels = namespaces
         .get(&namespace)
         .await

@@ -7,6 +7,9 @@ use super::*;
 pub(super) fn Controls(
     id: Memo<String>,
     state: Memo<Option<RolloutState>>,
+    /// Who asked for the rollout, and who is signed in: nobody decides on their own.
+    proposer: Memo<Option<String>>,
+    me_id: Option<String>,
     refresh: impl Fn() + Copy + Send + Sync + 'static,
     role: Option<crate::auth::Role>,
 ) -> impl IntoView {
@@ -69,7 +72,19 @@ pub(super) fn Controls(
     ]);
     let may_operate = operate_denied.is_none();
     let may_decide = approve_denied.is_none();
+    let me_id = StoredValue::new(me_id);
+    let own = move || {
+        let proposer = proposer.get();
+        me_id.with_value(|me| me.is_some() && *me == proposer)
+    };
     let decide_title = StoredValue::new(approve_denied.unwrap_or_default());
+    let decide_why = move || {
+        if own() {
+            "You asked for this rollout: another approver decides".to_owned()
+        } else {
+            decide_title.get_value()
+        }
+    };
     let operate_title = StoredValue::new(operate_denied.unwrap_or_default());
     let button = move |label: &'static str, class: &'static str, operation: Operation| {
         view! {
@@ -104,10 +119,10 @@ pub(super) fn Controls(
                         ></textarea>
                     </label>
                     <div class="actions">
-                        <button type="button" class="button primary" disabled=move || busy() || !may_decide title=move || decide_title.get_value() on:click=move |_| { decide.dispatch(true); }>
+                        <button type="button" class="button primary" disabled=move || busy() || !may_decide || own() title=decide_why on:click=move |_| { decide.dispatch(true); }>
                             "Approve"
                         </button>
-                        <button type="button" class="button danger" disabled=move || busy() || !may_decide title=move || decide_title.get_value() on:click=move |_| { decide.dispatch(false); }>
+                        <button type="button" class="button danger" disabled=move || busy() || !may_decide || own() title=decide_why on:click=move |_| { decide.dispatch(false); }>
                             "Reject"
                         </button>
                     </div>
@@ -128,6 +143,11 @@ pub(super) fn Controls(
                     </Show>
                 </div>
                 // Disabled controls say why in words, not only on hover.
+                <Show when=move || is(&[RolloutState::PendingApproval])() && own()>
+                    <p class="muted small" data-testid="controls-own">
+                        "You asked for this rollout, so another approver decides on it; you can abort it."
+                    </p>
+                </Show>
                 <Show when=move || !(finished() || may_decide && may_operate)>
                     <p class="muted small" data-testid="controls-needs-role">
                         {move || {

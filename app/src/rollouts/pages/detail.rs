@@ -24,10 +24,10 @@ pub fn RolloutPage() -> impl IntoView {
         },
     );
     // The state last seen for which rollout; effects run only in the browser, after hydration.
-    let seen = RwSignal::new(None::<(String, RolloutState)>);
+    let seen = RwSignal::new(None::<(String, RolloutState, String)>);
     Effect::new(move |_| {
         if let Some(Ok(r)) = rollout.get() {
-            let now = Some((r.summary.id, r.summary.state));
+            let now = Some((r.summary.id, r.summary.state, r.summary.proposer_id));
             if seen.get_untracked() != now {
                 seen.set(now);
             }
@@ -35,8 +35,13 @@ pub fn RolloutPage() -> impl IntoView {
     });
     let state = Memo::new(move |_| {
         seen.get()
-            .filter(|(rollout_id, _)| *rollout_id == id.get())
-            .map(|(_, state)| state)
+            .filter(|(rollout_id, _, _)| *rollout_id == id.get())
+            .map(|(_, state, _)| state)
+    });
+    let proposer = Memo::new(move |_| {
+        seen.get()
+            .filter(|(rollout_id, _, _)| *rollout_id == id.get())
+            .map(|(_, _, proposer)| proposer)
     });
     let refresh = move || tick.update(|n| *n += 1);
 
@@ -79,8 +84,10 @@ pub fn RolloutPage() -> impl IntoView {
         // The controls fit the role: what it may not do is shown disabled, saying who may.
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                let role = crate::auth::guard::role_of(&me.await);
-                view! { <Controls id state refresh role /> }
+                let me = me.await;
+                let role = crate::auth::guard::role_of(&me);
+                let me_id = me.ok().map(|p| p.user_id);
+                view! { <Controls id state proposer me_id refresh role /> }
             })}
         </Transition>
         <Transition fallback=|| ()>

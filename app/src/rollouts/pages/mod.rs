@@ -26,8 +26,8 @@ use crate::error::AppError;
 use crate::policies::{get_test_run, CaseStatus, FileDiffTable, Mode, PolicyPicker, TestRun};
 use crate::rollouts::{
     decide_rollout, get_proposed_change, get_rollout, list_rollouts, operate_rollout,
-    propose_rollout, Decision, NewRollout, NewWave, Operation, ProposedChange, Rollout,
-    RolloutKind, RolloutState, RolloutSummary, Selector, Step, StepState, Wave, WaveState,
+    propose_rollout, ClusterChange, Decision, NewRollout, NewWave, Operation, ProposedChange,
+    Rollout, RolloutKind, RolloutState, RolloutSummary, Selector, Step, StepState, Wave, WaveState,
 };
 use crate::sections::ROLLOUTS;
 use crate::time::format_time;

@@ -13,22 +13,30 @@ struct ReviewData {
     pub(super) evidence: Result<crate::violations::Evidence, AppError>,
 }
 
+/// What the review shows: for an `apply`, its tests, change and evidence; for a rollback or a
+/// removal, what its stored plan does on each cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // one value per page, never stored in bulk
+enum Reviewed {
+    Apply(ReviewData),
+    Undo(RolloutSummary, Result<ProposedChange, AppError>),
+}
+
 /// What an approver needs to decide, loaded once per rollout (outside the refetching
-/// `Transition`, so it does not reload every two seconds). Only `apply` rollouts get it: rollbacks
-/// and removals put back or take off what was reviewed before, and the summary says which.
+/// `Transition`, so it does not reload every two seconds).
 #[component]
 pub(super) fn Review(id: Memo<String>) -> impl IntoView {
     let review = Resource::new(
         move || id.get(),
         |id| async move {
             let summary = get_rollout(id).await?.summary;
+            let change = get_proposed_change(summary.id.clone()).await;
             if summary.kind != RolloutKind::Apply {
-                return Ok(None);
+                return Ok::<_, AppError>(Reviewed::Undo(summary, change));
             }
             let tests = get_test_run(summary.policy_id.clone(), summary.version).await;
-            let change = get_proposed_change(summary.id.clone()).await;
             let evidence = crate::violations::rollout_evidence(summary.id.clone(), 7).await;
-            Ok::<_, AppError>(Some(ReviewData {
+            Ok(Reviewed::Apply(ReviewData {
                 summary,
                 tests,
                 change,
@@ -41,12 +49,80 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted" data-testid="review-loading">"Loading the review…"</p> }>
             {move || Suspend::new(async move {
                 match review.await {
-                    Ok(Some(data)) => view! { <ReviewPanel data /> }.into_any(),
-                    // Not an apply; or the rollout did not load, which the summary reports.
-                    Ok(None) | Err(_) => ().into_any(),
+                    Ok(Reviewed::Apply(data)) => view! { <ReviewPanel data /> }.into_any(),
+                    Ok(Reviewed::Undo(summary, change)) => view! { <UndoPanel summary change /> }.into_any(),
+                    // The rollout did not load, which the summary reports.
+                    Err(_) => ().into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Each cluster's part of a change, folded: what it runs now and the diff. `target` is the
+/// version and mode an `apply` brings (a cluster already there has no change); `None` for a
+/// rollback or removal, where each cluster has its own target.
+fn cluster_changes(clusters: Vec<ClusterChange>, target: Option<(i64, Mode)>) -> impl IntoView {
+    clusters
+        .into_iter()
+        .map(|c| {
+            let running = match c.running {
+                Some((v, m)) if Some((v, m)) == target => {
+                    format!("already runs version {v} in {} mode", m.as_str())
+                }
+                Some((v, m)) => format!("runs version {v} in {} mode now", m.as_str()),
+                None => "runs nothing of this policy yet".to_owned(),
+            };
+            let unchanged = c.diff.added == 0 && c.diff.removed == 0;
+            view! {
+                <details class="review-cluster" data-testid="review-cluster">
+                    <summary>
+                        {format!(
+                            "{} ({}): {running}; {}",
+                            c.cluster,
+                            c.wave,
+                            if unchanged {
+                                "no change".to_owned()
+                            } else {
+                                format!("+{} −{} lines", c.diff.added, c.diff.removed)
+                            },
+                        )}
+                    </summary>
+                    <FileDiffTable file=c.diff />
+                </details>
+            }
+        })
+        .collect_view()
+}
+
+/// The review of a rollback or removal: the plan fixed when it was asked for, per cluster.
+#[component]
+fn UndoPanel(summary: RolloutSummary, change: Result<ProposedChange, AppError>) -> impl IntoView {
+    let what = if summary.kind == RolloutKind::Rollback {
+        "Each cluster gets back what it ran before the rollout this one undoes. Against what it runs now:"
+    } else {
+        "The policy's objects leave each cluster. Against what it runs now:"
+    };
+    let body = match change {
+        Ok(change) => view! {
+            <p class="muted small">{what}</p>
+            {cluster_changes(change.clusters, None)}
+        }
+        .into_any(),
+        Err(err) => {
+            view! { <ErrorNote text=err.to_string() testid="review-manifests-error" /> }.into_any()
+        }
+    };
+    view! {
+        <section class="panel review" aria-labelledby="review-heading" data-testid="rollout-review">
+            <h2 id="review-heading">"Review"</h2>
+            <h3>{format!("What the {} changes", summary.kind.as_str())}</h3>
+            {body}
+            <p>
+                "Source, test cases and history: "
+                <a href=format!("/policies/{}", summary.policy_id) data-testid="review-policy">{summary.policy_name.clone()}</a>
+            </p>
+        </section>
     }
 }
 
@@ -159,37 +235,7 @@ fn ReviewPanel(data: ReviewData) -> impl IntoView {
         }
         .into_any(),
         Ok(change) => {
-            let clusters = change
-                .clusters
-                .into_iter()
-                .map(|c| {
-                    let running = match c.running {
-                        Some((v, m)) if v == change.version && m == change.mode => {
-                            format!("already runs version {v} in {} mode", m.as_str())
-                        }
-                        Some((v, m)) => format!("runs version {v} in {} mode now", m.as_str()),
-                        None => "runs nothing of this policy yet".to_owned(),
-                    };
-                    let unchanged = c.diff.added == 0 && c.diff.removed == 0;
-                    view! {
-                        <details class="review-cluster" data-testid="review-cluster">
-                            <summary>
-                                {format!(
-                                    "{} ({}): {running}; {}",
-                                    c.cluster,
-                                    c.wave,
-                                    if unchanged {
-                                        "no change".to_owned()
-                                    } else {
-                                        format!("+{} −{} lines", c.diff.added, c.diff.removed)
-                                    },
-                                )}
-                            </summary>
-                            <FileDiffTable file=c.diff />
-                        </details>
-                    }
-                })
-                .collect_view();
+            let clusters = cluster_changes(change.clusters, Some((change.version, change.mode)));
             view! {
                 <details class="review-manifests">
                     <summary>

@@ -559,6 +559,20 @@ pub async fn skip_pending_steps<'e, E: Executor<'e, Database = Any>>(
 }
 
 /// The steps of an applied rollout with what they replaced: (cluster id, cluster name, previous).
+/// The stored plan of each step of a rollback or removal, by step id (empty for an `apply`).
+pub async fn step_plans<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    rollout_id: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, plan FROM rollout_steps WHERE rollout_id = $1")
+        .bind(rollout_id)
+        .fetch_all(executor)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("plan")?)))
+        .collect()
+}
+
 pub async fn applied_steps<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     rollout_id: &str,

@@ -2,17 +2,20 @@
 //! the steps compute them (the rollout's version, mode, namespaces and the exclusions fixed when
 //! it was proposed), and how they differ from what each of its clusters runs now. Never another
 //! version's manifests: an author cannot show approvers one version and roll out another.
+//! A rollback or removal shows each cluster's stored plan, fixed when it was asked for, the same
+//! way: what runs there now against what its step will leave.
 
 use serde_json::Value;
 
 use super::plan;
+use super::plan::Plan;
 use super::queries;
 use super::service::load;
 use crate::auth::{authorize, Action, Principal};
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
 use crate::policies::diff::diff_lines;
-use crate::rollouts::{ClusterChange, ProposedChange, RolloutKind};
+use crate::rollouts::{ClusterChange, ProposedChange, Rollout, RolloutKind};
 
 /// Lines of context around each change in a cluster's diff.
 const CONTEXT: usize = 3;
@@ -38,11 +41,7 @@ pub async fn proposed(db: &Db, who: &Principal, id: &str) -> ServerResult<Propos
     let rollout = load(db, id).await?;
     let summary = &rollout.summary;
     if summary.kind != RolloutKind::Apply {
-        return Err(AppError::Invalid(format!(
-            "rollout {id} is a {}: it puts back or takes off what an earlier rollout applied",
-            summary.kind.as_str()
-        ))
-        .into());
+        return undone(db, &rollout).await;
     }
     let version = crate::policies::ssr::version_of(db, &summary.policy_id, summary.version).await?;
     let exclusions = crate::exceptions::ssr::rollout_exclusions(db, id).await?;
@@ -83,6 +82,46 @@ pub async fn proposed(db: &Db, who: &Principal, id: &str) -> ServerResult<Propos
         version: summary.version,
         mode: summary.mode,
         manifests,
+        clusters,
+    })
+}
+
+/// What a rollback or removal does on each of its clusters: the diff from what runs there now to
+/// what its step's stored plan leaves (nothing, for a removal). No common manifests: each cluster
+/// goes back to its own earlier state.
+async fn undone(db: &Db, rollout: &Rollout) -> ServerResult<ProposedChange> {
+    let summary = &rollout.summary;
+    let plans = queries::step_plans(db.pool(), &summary.id).await?;
+    let mut clusters = Vec::new();
+    for step in &rollout.steps {
+        let stored = plans
+            .iter()
+            .find(|(id, _)| id == &step.id)
+            .map(|(_, plan)| plan.as_str())
+            .unwrap_or_default();
+        let plan: Plan = serde_json::from_str(stored)
+            .map_err(|err| AppError::internal("reading a stored step plan", err))?;
+        let running = queries::deployment(db.pool(), &step.cluster_id, &summary.policy_id).await?;
+        let now_text = match &running {
+            Some(d) => to_yaml(&d.manifests)?,
+            None => String::new(),
+        };
+        clusters.push(ClusterChange {
+            cluster: step.cluster_name.clone(),
+            wave: summary.kind.as_str().to_owned(),
+            running: running.as_ref().map(|d| (d.version, d.mode)),
+            diff: diff_lines(
+                &step.cluster_name,
+                &now_text,
+                &to_yaml(&plan.apply)?,
+                CONTEXT,
+            ),
+        });
+    }
+    Ok(ProposedChange {
+        version: summary.version,
+        mode: summary.mode,
+        manifests: String::new(),
         clusters,
     })
 }

@@ -445,8 +445,8 @@ pub async fn decide(
     load(db, id).await
 }
 
-/// Pause, resume or abort a rollout; or start a rollback or removal of an applied (or failed) one,
-/// which runs at once as a new rollout of one wave.
+/// Pause, resume or abort a rollout; or ask for a rollback or removal of an applied (or failed)
+/// one, a new rollout of one wave that waits for someone else's approval.
 pub async fn operate(
     db: &Db,
     who: &Principal,
@@ -512,7 +512,9 @@ pub async fn operate(
 }
 
 /// A rollback (each cluster back to what it had before `rollout`) or a removal (the policy's
-/// objects off `rollout`'s clusters), as a new rollout that starts at once.
+/// objects off `rollout`'s clusters), as a new rollout. Undoing changes clusters as much as
+/// applying does, so it waits for one approval from someone other than who asked, like any change;
+/// the plans are fixed now, so the approver reviews exactly what will run.
 async fn undo(
     db: &Db,
     who: &Principal,
@@ -579,7 +581,7 @@ async fn undo(
             version: summary.version,
             mode: summary.mode,
             namespaces: &rollout.namespaces,
-            state: RolloutState::Applying,
+            state: RolloutState::PendingApproval,
             proposer_id: &who.user_id,
             proposer_name: &who.display_name,
             note: &format!("{} of rollout {}", kind.as_str(), summary.id),
@@ -600,11 +602,11 @@ async fn undo(
             position: 0,
             name: kind.as_str(),
             selector: &Selector::default(),
-            approvals_required: 0,
+            approvals_required: 1,
             soak_secs: 0,
             violation_threshold: None,
-            state: WaveState::Applying,
-            started_ms: now,
+            state: WaveState::Approval,
+            started_ms: 0,
         },
     )
     .await?;
@@ -638,6 +640,27 @@ async fn undo(
                 "policy": summary.policy_name,
                 "clusters": plans.iter().map(|(_, name, _)| name.as_str()).collect::<Vec<_>>(),
             }),
+        },
+    )
+    .await?;
+    crate::notify::ssr::enqueue(
+        &mut tx,
+        now,
+        &crate::notify::Notice {
+            kind: crate::notify::NoticeKind::ApprovalRequested,
+            title: format!(
+                "Approval requested: {} of {}",
+                kind.as_str(),
+                summary.policy_name
+            ),
+            text: format!(
+                "{} asked for a {} of rollout {} of {}; it waits for another approver.",
+                who.display_name,
+                kind.as_str(),
+                summary.id,
+                summary.policy_name
+            ),
+            link: Some(format!("/rollouts/{new}")),
         },
     )
     .await?;
