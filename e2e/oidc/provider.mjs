@@ -3,9 +3,11 @@
 // the users below; unknown users are refused).
 //
 // Environment: OIDC_CLIENT_SECRET (required), OIDC_REDIRECT_URI (Palisade's callback, required),
-// OIDC_POST_LOGOUT_URI (optional). Prints one JSON line `{"issuer": "http://127.0.0.1:PORT"}` on
+// OIDC_POST_LOGOUT_URI (optional), OIDC_GROUPS_FILE (optional: a JSON object of user → groups,
+// read at every sign-in, so a test can move a user out of their groups). Prints one JSON line `{"issuer": "http://127.0.0.1:PORT"}` on
 // stdout once it listens; stop it with SIGTERM.
 import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
 const USERS = {
@@ -15,6 +17,20 @@ const USERS = {
   admin: ['palisade-admins'],
   outsider: ['somewhere-else'],
 };
+
+// A user's groups now: the groups file's entry when it has one, else the fixed list.
+function groupsOf(id) {
+  const file = process.env.OIDC_GROUPS_FILE;
+  if (file) {
+    try {
+      const groups = JSON.parse(readFileSync(file, 'utf8'))[id];
+      if (Array.isArray(groups)) return groups;
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+  }
+  return USERS[id];
+}
 
 function required(name) {
   const value = process.env[name];
@@ -55,7 +71,7 @@ const provider = new Provider(issuer, {
           name: `Test ${id}`,
           preferred_username: id,
           email: `${id}@example.test`,
-          groups: USERS[id],
+          groups: groupsOf(id),
         };
       },
     };

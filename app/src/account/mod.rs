@@ -3,6 +3,7 @@
 //! are read here. It sits above `auth` (who is asking, and what they may do) and `audit` (every
 //! token and session change is audited in its own transaction).
 
+pub mod people;
 pub mod settings;
 
 use serde::{Deserialize, Serialize};
@@ -124,7 +125,18 @@ pub mod ssr {
         pub display_name: String,
         pub email: String,
         pub role: Role,
+        /// An admin turned the account off.
         pub disabled: bool,
+        /// When the person last signed in with none of the mapped groups (0: not so).
+        pub groups_lost_ms: i64,
+    }
+
+    impl User {
+        /// May this person's sessions and tokens act? Not when an admin disabled them, nor after
+        /// a sign-in showed they left every group that gives a role.
+        pub fn may_act(&self) -> bool {
+            !self.disabled && self.groups_lost_ms == 0
+        }
     }
 
     /// Create or refresh the user `(issuer, subject)` at sign-in: name, e-mail and role come from
@@ -150,8 +162,8 @@ pub mod ssr {
         match existing {
             Some(id) => {
                 sqlx::query(
-                    "UPDATE users SET display_name = $1, email = $2, role = $3, last_login_ms = $4 \
-                     WHERE id = $5",
+                    "UPDATE users SET display_name = $1, email = $2, role = $3, last_login_ms = $4, \
+                     groups_lost_ms = 0 WHERE id = $5",
                 )
                 .bind(display_name)
                 .bind(email)
@@ -182,9 +194,28 @@ pub mod ssr {
         }
     }
 
+    /// A person signed in through `issuer` with none of the mapped groups: from now until a
+    /// sign-in with one, their sessions and API tokens do nothing. Returns the user's id, if
+    /// they were known (a stranger is not stored).
+    pub async fn lose_groups(
+        db: &Db,
+        issuer: &str,
+        subject: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "UPDATE users SET groups_lost_ms = $1 WHERE issuer = $2 AND subject = $3 RETURNING id",
+        )
+        .bind(now_ms)
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(db.pool())
+        .await
+    }
+
     pub async fn find_user(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
         let row =
-            sqlx::query("SELECT id, display_name, email, role, disabled FROM users WHERE id = $1")
+            sqlx::query("SELECT id, display_name, email, role, disabled, groups_lost_ms FROM users WHERE id = $1")
                 .bind(id)
                 .fetch_optional(db.pool())
                 .await?;
@@ -196,6 +227,7 @@ pub mod ssr {
                 email: row.try_get("email")?,
                 role: Role::decode(&role)?,
                 disabled: row.try_get::<i64, _>("disabled")? != 0,
+                groups_lost_ms: row.try_get("groups_lost_ms")?,
             })
         })
         .transpose()
@@ -392,7 +424,8 @@ pub mod ssr {
         }
         let row = sqlx::query(
             "SELECT t.secret_hash, t.role, t.expires_ms, t.revoked_ms, t.last_used_ms, \
-             u.id AS user_id, u.display_name, u.role AS user_role, u.disabled \
+             u.id AS user_id, u.display_name, u.role AS user_role, \
+             u.disabled + CASE WHEN u.groups_lost_ms = 0 THEN 0 ELSE 1 END AS disabled \
              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
         )
         .bind(id)

@@ -1,5 +1,6 @@
 //! The Settings page: one's API tokens (create with a role and expiry, the secret shown once,
-//! revoke), one's sessions (an admin sees everyone's), and the sign-in settings in effect.
+//! revoke), one's sessions (an admin sees everyone's); for admins, the people who signed in (to
+//! disable or enable) and the sign-in settings in effect.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -184,7 +185,7 @@ pub fn SettingsPage() -> impl IntoView {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 let admin = me.await.map(|p| p.has(Role::Admin)).unwrap_or(false);
-                admin.then(|| view! { <SignInPanel /> })
+                admin.then(|| view! { <super::people::PeoplePanel /> <SignInPanel /> })
             })}
         </Transition>
     }

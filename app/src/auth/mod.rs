@@ -116,7 +116,8 @@ pub enum Action {
     ManageOwnTokens,
     /// Register, edit and remove clusters and their credentials.
     ManageClusters,
-    /// Sign-in settings, other people's sessions and tokens, notification settings.
+    /// Sign-in settings, other people's sessions and tokens, disabling people, notification
+    /// settings.
     ManageSettings,
     /// Read and export the audit log.
     ReadAuditLog,

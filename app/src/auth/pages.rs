@@ -28,7 +28,7 @@ pub async fn who_am_i() -> Result<Principal, AppError> {
 pub fn describe_error(code: &str) -> &'static str {
     match code {
         "invalid_secret" => {
-            "That secret is wrong or was already used. Restart Palisade to print a new one."
+            "That secret is wrong or was already used. Run `palisade bootstrap-secret` on the host for a new one."
         }
         "state" => "The sign-in could not be completed: its state did not match. Start again.",
         "nonce" => "The identity provider's answer did not match this sign-in. Start again.",
@@ -36,6 +36,7 @@ pub fn describe_error(code: &str) -> &'static str {
         "no_role" => {
             "Your account is in none of the groups that give a role in Palisade. Ask an admin."
         }
+        "disabled" => "An admin has disabled your account in Palisade. Ask an admin.",
         "expired" => "The sign-in took too long. Start again.",
         _ => "Sign-in failed. Start again; if it keeps failing, the server log has the details.",
     }

@@ -190,7 +190,7 @@ async fn session_principal(auth: &Auth, session: &Session, from: &str) -> Option
         }
     };
     match find_user(&auth.db, &user_id).await {
-        Ok(Some(user)) if !user.disabled => Some(Principal {
+        Ok(Some(user)) if user.may_act() => Some(Principal {
             user_id: user.id,
             display_name: user.display_name,
             role: user.role,

@@ -26,7 +26,8 @@ use openidconnect::{
     EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
     RedirectUrl, Scope, TokenResponse,
 };
-use palisade_app::account::ssr::{constant_time_eq, upsert_user};
+use palisade_app::account::ssr::{constant_time_eq, find_user, lose_groups, upsert_user};
+use palisade_app::audit::ssr::{record, Event};
 use palisade_app::auth::{Principal, Role, Via};
 use palisade_app::db::now_ms;
 use palisade_app::AppError;
@@ -384,14 +385,36 @@ async fn callback(
         }
     }
     let groups = groups.unwrap_or_default();
+    let subject = claims.subject().as_str().to_owned();
     let Some(role) = role_for(&sso.role_groups, &groups) else {
+        // Someone who had a role and left every mapped group: their sessions and tokens stop
+        // now, not when they expire.
+        let lost = lose_groups(&auth.db, &sso.issuer, &subject, now)
+            .await
+            .map_err(|err| AppError::internal("ending a user's access", err))?;
+        if let Some(user_id) = lost {
+            let mut system = Principal::new("palisade", "Palisade (single sign-on)", Role::Viewer);
+            system.from.clone_from(&from);
+            record(
+                auth.db.pool(),
+                &system,
+                now,
+                Event {
+                    action: "user.groups_lost",
+                    target_kind: "user",
+                    target_id: &user_id,
+                    detail: serde_json::json!({ "groups": groups }),
+                },
+            )
+            .await
+            .map_err(|err| AppError::internal("auditing a lost role", err))?;
+        }
         return Ok(refuse(
             "no_role",
             &next,
             &format!("groups {groups:?} give no role"),
         ));
     };
-    let subject = claims.subject().as_str().to_owned();
     let email = claims
         .email()
         .map(|email| email.as_str().to_owned())
@@ -418,6 +441,12 @@ async fn callback(
     )
     .await
     .map_err(|err| AppError::internal("saving a signed-in user", err))?;
+    let user = find_user(&auth.db, &user_id)
+        .await
+        .map_err(|err| AppError::internal("reading a signed-in user", err))?;
+    if user.is_none_or(|user| user.disabled) {
+        return Ok(refuse("disabled", &next, &"an admin disabled this account"));
+    }
     let principal = Principal {
         user_id,
         display_name,

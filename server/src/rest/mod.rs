@@ -14,6 +14,7 @@ pub mod compliance;
 pub mod exceptions;
 pub mod me;
 pub mod openapi;
+pub mod people;
 pub mod policies;
 pub mod rollouts;
 pub mod tokens;
@@ -47,6 +48,7 @@ fn endpoints() -> Vec<openapi::Endpoint> {
         me::endpoints(),
         policies::endpoints(),
         tokens::endpoints(),
+        people::endpoints(),
         audit::endpoints(),
         clusters::endpoints(),
         rollouts::endpoints(),

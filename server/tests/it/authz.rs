@@ -34,6 +34,12 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         "id=nonexistent",
     ),
     ("/api/sign_in_settings", Some(Action::ManageSettings), ""),
+    ("/api/list_people", Some(Action::ManageSettings), ""),
+    (
+        "/api/set_person_disabled",
+        Some(Action::ManageSettings),
+        "id=nonexistent&disabled=true",
+    ),
     ("/api/list_clusters", Some(Action::Read), ""),
     (
         "/api/kubeconfig_contexts",

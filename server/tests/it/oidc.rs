@@ -16,12 +16,26 @@ const CLIENT_SECRET: &str = "test-client-secret-1b7e";
 struct Provider {
     child: Child,
     issuer: String,
+    /// The groups file the provider reads at every sign-in (user → groups).
+    groups: std::path::PathBuf,
+}
+
+impl Provider {
+    /// From the next sign-in on, `user` is in exactly `groups`.
+    fn set_groups(&self, user: &str, groups: &[&str]) {
+        std::fs::write(
+            &self.groups,
+            serde_json::json!({ user: groups }).to_string(),
+        )
+        .unwrap();
+    }
 }
 
 impl Drop for Provider {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.groups);
     }
 }
 
@@ -33,10 +47,16 @@ fn start_provider(palisade: &str) -> Provider {
             .is_dir(),
         "the OIDC tests need npm `oidc-provider`: run `npm ci` in e2e/"
     );
+    let groups = std::env::temp_dir().join(format!(
+        "palisade-oidc-groups-{}-{}.json",
+        std::process::id(),
+        free_port()
+    ));
     let mut child = Command::new("node")
         .arg("oidc/provider.mjs")
         .current_dir(e2e)
         .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
+        .env("OIDC_GROUPS_FILE", &groups)
         .env(
             "OIDC_REDIRECT_URI",
             format!("{palisade}/auth/oidc/callback"),
@@ -58,7 +78,11 @@ fn start_provider(palisade: &str) -> Provider {
         .as_str()
         .unwrap()
         .to_owned();
-    Provider { child, issuer }
+    Provider {
+        child,
+        issuer,
+        groups,
+    }
 }
 
 fn free_port() -> u16 {
@@ -164,6 +188,13 @@ async fn finish(server: &TestServer, callback: &str, cookie: &str, palisade: &st
     request(server.addr, "GET", path, &[("cookie", cookie)], "").await
 }
 
+/// A whole sign-in as `user`: Palisade's answer to the provider's redirect back.
+async fn sign_in_as(server: &TestServer, user: &str, palisade: &str) -> Reply {
+    let (pre, authorize) = start_sign_in(server).await;
+    let callback = through_provider(&authorize, user, palisade).await;
+    finish(server, &callback, &pre, palisade).await
+}
+
 async fn single_sign_on(backend: Backend) {
     let port = free_port();
     let palisade = format!("http://127.0.0.1:{port}");
@@ -260,6 +291,71 @@ async fn single_sign_on(backend: Backend) {
         refused.header("location")
     );
 
+    // Someone who leaves every mapped group loses their role at their next sign-in attempt: the
+    // session and API token they hold stop at once; back in a group, a sign-in restores both.
+    let signed_in = sign_in_as(&server, "author", &palisade).await;
+    let cookie = cookie_of(&signed_in).expect("a signed-in session");
+    let created = request(
+        server.addr,
+        "POST",
+        "/api/v1/tokens",
+        &[
+            ("cookie", &cookie),
+            ("origin", &palisade),
+            ("content-type", "application/json"),
+        ],
+        r#"{"name":"ci","role":"author","expires_in_days":7}"#,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let token: Value = serde_json::from_str(&created.body).unwrap();
+    let bearer = format!("Bearer {}", token["secret"].as_str().unwrap());
+    let me_by = |headers: Vec<(&'static str, String)>| {
+        let addr = server.addr;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            request(addr, "GET", "/api/v1/me", &headers, "")
+                .await
+                .status
+        }
+    };
+    assert_eq!(me_by(vec![("cookie", cookie.clone())]).await, 200);
+    assert_eq!(me_by(vec![("authorization", bearer.clone())]).await, 200);
+    provider.set_groups("author", &["somewhere-else"]);
+    let refused = sign_in_as(&server, "author", &palisade).await;
+    assert!(
+        refused
+            .header("location")
+            .is_some_and(|l| l.starts_with("/login?error=no_role")),
+        "{:?}",
+        refused.header("location")
+    );
+    assert_eq!(
+        me_by(vec![("cookie", cookie.clone())]).await,
+        401,
+        "the live session stopped"
+    );
+    assert_eq!(
+        me_by(vec![("authorization", bearer.clone())]).await,
+        401,
+        "the token stopped"
+    );
+    let lost: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries WHERE action = 'user.groups_lost'")
+            .fetch_one(server.pool.pool())
+            .await
+            .unwrap();
+    assert_eq!(lost, 1);
+    provider.set_groups("author", &["palisade-authors"]);
+    let back = sign_in_as(&server, "author", &palisade).await;
+    assert_eq!(back.header("location"), Some("/policies"));
+    assert_eq!(
+        me_by(vec![("authorization", bearer.clone())]).await,
+        200,
+        "back in a group"
+    );
+
     // A tampered state is refused, and the attempt is used up.
     let (pre, authorize) = start_sign_in(&server).await;
     let callback = through_provider(&authorize, "author", &palisade).await;
@@ -313,7 +409,7 @@ async fn single_sign_on(backend: Backend) {
             .fetch_one(server.pool.pool())
             .await
             .unwrap();
-    assert_eq!(logins, 3);
+    assert_eq!(logins, 5, "three roles, and the author twice more");
     server.stop().await;
     drop(provider);
 }

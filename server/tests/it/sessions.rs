@@ -470,6 +470,113 @@ async fn postgres_api_tokens() {
     api_tokens(Backend::Postgres).await;
 }
 
+/// An admin disables a person: their tokens stop at once and nothing else changes; enabled again,
+/// the same tokens work. Nobody disables themselves; a body with anything else is refused.
+async fn people_are_disabled_and_enabled(backend: Backend) {
+    let server = TestServer::start(backend, &[]).await;
+    let (admin_user, admin) = server.user_token(Role::Admin).await;
+    let (author_user, author) = server.user_token(Role::Author).await;
+    let path = format!("/api/v1/users/{}", author_user.user_id);
+
+    let listed = server.call("GET", "/api/v1/users", &admin, "").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let people: Value = serde_json::from_str(&listed.body).unwrap();
+    let row = |people: &Value, id: &str| {
+        people
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is not listed: {people:#}"))
+    };
+    assert_eq!(row(&people, &author_user.user_id)["access"], "active");
+
+    let off = server
+        .call("PATCH", &path, &admin, r#"{"disabled":true}"#)
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    let off: Value = serde_json::from_str(&off.body).unwrap();
+    assert_eq!(
+        (off["access"].as_str(), off["role"].as_str()),
+        (Some("disabled"), Some("author"))
+    );
+    assert_eq!(
+        server.call("GET", "/api/v1/me", &author, "").await.status,
+        401
+    );
+    // Nothing else changed: the token is not revoked, the role is kept.
+    let revoked: Option<i64> =
+        sqlx::query_scalar("SELECT revoked_ms FROM api_tokens WHERE user_id = $1")
+            .bind(&author_user.user_id)
+            .fetch_one(server.pool.pool())
+            .await
+            .unwrap();
+    assert_eq!(revoked, None);
+
+    let on = server
+        .call("PATCH", &path, &admin, r#"{"disabled":false}"#)
+        .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert_eq!(
+        server.call("GET", "/api/v1/me", &author, "").await.status,
+        200
+    );
+
+    let own = format!("/api/v1/users/{}", admin_user.user_id);
+    let myself = server
+        .call("PATCH", &own, &admin, r#"{"disabled":true}"#)
+        .await;
+    assert_eq!(myself.status, 400, "{}", myself.body);
+    assert!(
+        myself.body.contains("disabled"),
+        "names the field: {}",
+        myself.body
+    );
+    let extra = server
+        .call(
+            "PATCH",
+            &path,
+            &admin,
+            r#"{"disabled":true,"role":"admin"}"#,
+        )
+        .await;
+    assert!(
+        (400..500).contains(&extra.status),
+        "{} {}",
+        extra.status,
+        extra.body
+    );
+    assert!(
+        extra.body.contains("role"),
+        "names the field: {}",
+        extra.body
+    );
+    assert_eq!(
+        server.call("GET", "/api/v1/me", &author, "").await.status,
+        200
+    );
+
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_entries WHERE action LIKE 'user.%' ORDER BY at_ms",
+    )
+    .fetch_all(server.pool.pool())
+    .await
+    .unwrap();
+    assert_eq!(actions, ["user.disable", "user.enable"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_people_are_disabled_and_enabled() {
+    people_are_disabled_and_enabled(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_people_are_disabled_and_enabled() {
+    people_are_disabled_and_enabled(Backend::Postgres).await;
+}
+
 /// Sign-in attempts are limited per client address: the 4th in a minute gets 429.
 async fn sign_in_is_rate_limited(backend: Backend) {
     let server = TestServer::start(
