@@ -40,6 +40,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "seconds a client has to send a request's headers, and each part of its body, before the request ends (slow clients cannot hold connections open)",
     ),
     (
+        "http.trusted_proxies",
+        "addresses or ranges of your reverse proxies (e.g. [\"10.0.0.0/8\"]); only their X-Forwarded-For names the client for sign-in limits and the audit log",
+    ),
+    (
         "database.url",
         "sqlite://PATH (file created on first start) or postgres://USER:PASSWORD@HOST:PORT/DB",
     ),
@@ -75,7 +79,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "auth.login_attempts_per_minute",
-        "sign-in attempts allowed per client address and minute",
+        "sign-in attempts allowed per client address and minute (the local admin account: ten times this from all addresses together)",
     ),
     (
         "oidc.issuer_url",
@@ -420,6 +424,7 @@ pub struct HttpConfig {
     pub public_url: String,
     pub max_body_bytes: usize,
     pub header_read_timeout_secs: u64,
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -455,6 +460,7 @@ impl Default for HttpConfig {
             public_url: String::new(),
             max_body_bytes: 1024 * 1024,
             header_read_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -577,6 +583,8 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        crate::proxies::TrustedProxies::parse(&self.http.trusted_proxies)
+            .map_err(|err| ConfigError::new("http.trusted_proxies", err))?;
         if self.database.connect_timeout_secs == 0 {
             return Err(ConfigError::new(
                 "database.connect_timeout_secs",

@@ -13,6 +13,7 @@ pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod notify;
+pub mod proxies;
 pub mod rest;
 pub mod telemetry;
 
@@ -46,6 +47,8 @@ pub struct Server {
     grace: Duration,
     header_read: Duration,
     max_body_bytes: usize,
+    /// Whose `X-Forwarded-For` names the client.
+    proxies: Arc<proxies::TrustedProxies>,
     /// Printed once on stdout by [`Server::run`] unless taken before (tests take it).
     bootstrap: Option<auth::bootstrap::BootstrapSecret>,
     sign_in_url: String,
@@ -111,6 +114,10 @@ impl Server {
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
             header_read: Duration::from_secs(config.http.header_read_timeout_secs),
             max_body_bytes: config.http.max_body_bytes,
+            // Checked when the configuration was read.
+            proxies: Arc::new(
+                proxies::TrustedProxies::parse(&config.http.trusted_proxies).unwrap_or_default(),
+            ),
             ingest: rest::violations::Gate::new(
                 config.ingest.max_in_flight,
                 Duration::from_millis(config.ingest.wait_ms),
@@ -189,6 +196,7 @@ impl Server {
             header_read: self.header_read,
             max_header_bytes: 64 * 1024,
             grace: self.grace,
+            proxies: Arc::clone(&self.proxies),
         };
         let served = serve_router(self.listener, router, limits, shutdown).await;
         let _ = stop_executor.send(true);
@@ -424,10 +432,20 @@ async fn serve_router(
                     tracing::debug!(error = %err, "cannot set TCP_NODELAY");
                 }
                 let router = router.clone();
+                let trusted = Arc::clone(&limits.proxies);
+                let (header_read, max_header_bytes) = (limits.header_read, limits.max_header_bytes);
                 let mut stopping = stopping.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
                         let mut request = request.map(axum::body::Body::new);
+                        let forwarded: Vec<&str> = request
+                            .headers()
+                            .get_all("x-forwarded-for")
+                            .iter()
+                            .filter_map(|value| value.to_str().ok())
+                            .collect();
+                        let client = proxies::Client(trusted.client(peer.ip(), &forwarded));
+                        request.extensions_mut().insert(client);
                         request
                             .extensions_mut()
                             .insert(axum::extract::ConnectInfo(peer));
@@ -436,8 +454,8 @@ async fn serve_router(
                     let mut builder = hyper::server::conn::http1::Builder::new();
                     builder
                         .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(limits.header_read)
-                        .max_buf_size(limits.max_header_bytes);
+                        .header_read_timeout(header_read)
+                        .max_buf_size(max_header_bytes);
                     let connection = builder
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                     let mut connection = std::pin::pin!(connection);
@@ -473,12 +491,13 @@ async fn serve_router(
 }
 
 /// How long connections may take: to send a request's headers, and to finish after shutdown.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ConnectionLimits {
     header_read: Duration,
     /// The most a connection may buffer while reading a request's head.
     max_header_bytes: usize,
     grace: Duration,
+    proxies: Arc<proxies::TrustedProxies>,
 }
 
 /// Scans every cluster on a timer and forgets audit IDs past their retention, until aborted.

@@ -38,12 +38,15 @@ pub fn back_to_login(error: &str, next: &str) -> Response {
     Redirect::to(&format!("/login?error={error}&next={}", url_encode(next))).into_response()
 }
 
-/// Too many attempts from one address.
+/// The account limiter's key for the local admin.
+const LOCAL_ACCOUNT_KEY: &str = "local-admin";
+
+/// Too many attempts from one address, or on one account.
 pub fn too_many() -> Response {
     (
         axum::http::StatusCode::TOO_MANY_REQUESTS,
         [("retry-after", "60")],
-        "Too many sign-in attempts from your address; wait a minute and try again.\n",
+        "Too many sign-in attempts from your address or on this account; wait a minute and try again.\n",
     )
         .into_response()
 }
@@ -59,7 +62,9 @@ async fn local_sign_in(
         return Err(AppError::NotFound("local sign-in is turned off".into()));
     }
     let now = now_ms();
-    if !auth.login_limiter.allow(&from, now) {
+    // Per address, and per account: many addresses guessing together get no more tries than one.
+    if !auth.login_limiter.allow(&from, now) || !auth.account_limiter.allow(LOCAL_ACCOUNT_KEY, now)
+    {
         return Ok(too_many());
     }
     if !bootstrap::redeem(&auth.db, &form.secret, now).await? {

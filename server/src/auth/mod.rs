@@ -51,6 +51,9 @@ pub struct Auth {
     pub secure: bool,
     /// Sign-in attempts per client address.
     pub login_limiter: Arc<RateLimiter>,
+    /// Attempts on the local admin account from any address: ten addresses' worth, so guessing
+    /// from many addresses at once gains little, and one address cannot lock the account alone.
+    pub account_limiter: Arc<RateLimiter>,
     /// Single sign-on, when configured.
     pub oidc: Option<Arc<oidc::Sso>>,
     /// Where the provider sends people back after RP-initiated logout.
@@ -73,6 +76,10 @@ impl Auth {
             secure: config.is_https(),
             login_limiter: Arc::new(RateLimiter::new(
                 config.auth.login_attempts_per_minute,
+                60_000,
+            )),
+            account_limiter: Arc::new(RateLimiter::new(
+                config.auth.login_attempts_per_minute.saturating_mul(10),
                 60_000,
             )),
             oidc,
@@ -126,6 +133,10 @@ pub struct ClientAddr(pub String);
 
 impl ClientAddr {
     fn of(parts_extensions: &axum::http::Extensions) -> ClientAddr {
+        // The address behind trusted proxies, found where the connection was accepted.
+        if let Some(client) = parts_extensions.get::<crate::proxies::Client>() {
+            return ClientAddr(client.0.to_string());
+        }
         ClientAddr(
             parts_extensions
                 .get::<ConnectInfo<SocketAddr>>()

@@ -16,6 +16,16 @@ async fn me(server: &TestServer, cookie: &str) -> u16 {
 }
 
 async fn sign_in(server: &TestServer, secret: &str, cookie: Option<&str>) -> crate::support::Reply {
+    sign_in_from(server, secret, cookie, None).await
+}
+
+/// [`sign_in`] with an `X-Forwarded-For` header.
+async fn sign_in_from(
+    server: &TestServer,
+    secret: &str,
+    cookie: Option<&str>,
+    forwarded_for: Option<&str>,
+) -> crate::support::Reply {
     let origin = format!("http://{}", server.addr);
     let mut headers = vec![
         ("content-type", "application/x-www-form-urlencoded"),
@@ -23,6 +33,9 @@ async fn sign_in(server: &TestServer, secret: &str, cookie: Option<&str>) -> cra
     ];
     if let Some(cookie) = cookie {
         headers.push(("cookie", cookie));
+    }
+    if let Some(forwarded_for) = forwarded_for {
+        headers.push(("x-forwarded-for", forwarded_for));
     }
     request(
         server.addr,
@@ -593,6 +606,67 @@ async fn sign_in_is_rate_limited(backend: Backend) {
     // Even the right secret waits: the limit is on attempts, not failures.
     let secret = server.bootstrap.clone().unwrap();
     assert_eq!(sign_in(&server, &secret, None).await.status, 429);
+    server.stop().await;
+}
+
+/// Behind a trusted proxy each client has its own limit, and the local account has one over all
+/// addresses; from anyone else, `X-Forwarded-For` is ignored, so forging it buys no attempts.
+#[tokio::test]
+async fn sign_in_limits_believe_only_trusted_proxies() {
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__AUTH__LOGIN_ATTEMPTS_PER_MINUTE", "3"),
+            ("PALISADE__HTTP__TRUSTED_PROXIES", "[\"127.0.0.0/8\"]"),
+        ],
+    )
+    .await;
+    let from = |n: u32| format!("198.51.100.{n}");
+    for _ in 0..3 {
+        let reply = sign_in_from(&server, "pbs_wrong", None, Some(&from(1))).await;
+        assert_eq!(reply.status, 303);
+    }
+    let limited = sign_in_from(&server, "pbs_wrong", None, Some(&from(1))).await;
+    assert_eq!(
+        limited.status, 429,
+        "the client behind the proxy is limited"
+    );
+    // Another client behind the same proxy has its own limit...
+    assert_eq!(
+        sign_in_from(&server, "pbs_wrong", None, Some(&from(2)))
+            .await
+            .status,
+        303
+    );
+    // ...until the account's own limit (ten clients' worth, 30) is spent: 4 attempts so far.
+    let mut allowed = 0;
+    for n in 3..40 {
+        match sign_in_from(&server, "pbs_wrong", None, Some(&from(n)))
+            .await
+            .status
+        {
+            303 => allowed += 1,
+            429 => break,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(
+        allowed, 26,
+        "the local account allows 30 attempts a minute in all"
+    );
+    server.stop().await;
+
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[("PALISADE__AUTH__LOGIN_ATTEMPTS_PER_MINUTE", "3")],
+    )
+    .await;
+    for n in 1..=3 {
+        let reply = sign_in_from(&server, "pbs_wrong", None, Some(&from(n))).await;
+        assert_eq!(reply.status, 303);
+    }
+    let forged = sign_in_from(&server, "pbs_wrong", None, Some(&from(4))).await;
+    assert_eq!(forged.status, 429, "a forged X-Forwarded-For buys nothing");
     server.stop().await;
 }
 
