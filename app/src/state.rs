@@ -25,6 +25,8 @@ pub struct AppState {
     pub clusters: Arc<dyn ClusterConnector>,
     /// Palisade's address as clusters and people reach it (`http.public_url`); empty when not set.
     pub public_url: Arc<str>,
+    /// What every rollout must meet (`rollouts.production_needs_approval`).
+    pub rollout_rules: crate::rollouts::ssr::service::Rules,
 }
 
 impl std::fmt::Debug for AppState {

@@ -99,6 +99,7 @@ async fn arrange(
         &db,
         &author,
         now_ms(),
+        service::Rules::default(),
         NewRollout {
             policy: "disallow-privileged".into(),
             version: None,

@@ -134,6 +134,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "seconds between comparisons of deployments with the live objects; 0 turns it off",
     ),
     (
+        "rollouts.production_needs_approval",
+        "a wave reaching a cluster whose environment or env label says prod or production needs at least one approval; false waives it",
+    ),
+    (
         "ingest.max_in_flight",
         "audit batches this server counts at once; more wait for a slot",
     ),
@@ -250,6 +254,7 @@ pub struct RolloutsConfig {
     pub max_attempts: i64,
     pub retries: u32,
     pub drift_interval_secs: u64,
+    pub production_needs_approval: bool,
 }
 
 impl Default for RolloutsConfig {
@@ -261,6 +266,7 @@ impl Default for RolloutsConfig {
             max_attempts: 5,
             retries: 3,
             drift_interval_secs: 300,
+            production_needs_approval: true,
         }
     }
 }

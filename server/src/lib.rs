@@ -319,6 +319,9 @@ fn app_state(config: &Config, db: Db, sealer: Option<Sealer>) -> AppState {
         sealer: sealer.map(Arc::new),
         clusters: Arc::new(KubeConnector::default()),
         public_url: Arc::from(config.http.public_url.trim_end_matches('/')),
+        rollout_rules: palisade_app::rollouts::ssr::service::Rules {
+            production_needs_approval: config.rollouts.production_needs_approval,
+        },
     }
 }
 

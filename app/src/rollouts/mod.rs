@@ -341,7 +341,8 @@ pub async fn get_rollout(id: String) -> Result<Rollout, AppError> {
 #[server(endpoint = "propose_rollout", input = Json)]
 pub async fn propose_rollout(input: NewRollout) -> Result<Rollout, AppError> {
     let call = crate::state::authorized(crate::auth::Action::ProposeRollout)?;
-    Ok(ssr::service::propose(&call.db, &call.who, call.now, input).await?)
+    let rules = crate::state::current()?.rollout_rules;
+    Ok(ssr::service::propose(&call.db, &call.who, call.now, rules, input).await?)
 }
 
 /// Approve (or reject) the wave that waits for approval, with a comment.

@@ -187,7 +187,7 @@ async fn propose(
     Json(input): Json<NewRollout>,
 ) -> Result<(StatusCode, Json<Rollout>), ServerError> {
     let who = caller.require(Action::ProposeRollout)?;
-    let rollout = service::propose(&state.db, &who, now_ms(), input).await?;
+    let rollout = service::propose(&state.db, &who, now_ms(), state.rollout_rules, input).await?;
     Ok((StatusCode::CREATED, Json(rollout)))
 }
 

@@ -464,6 +464,41 @@ async fn production_waves_need_an_approval() {
         .await;
     assert_eq!(accepted.status, 201, "{}", accepted.body);
     server.stop().await;
+
+    // An operator who waives the rule (rollouts.production_needs_approval = false) may send a
+    // later wave to production without an approval; the first wave still needs one.
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__ROLLOUTS__PRODUCTION_NEEDS_APPROVAL", "false"),
+        ],
+    )
+    .await;
+    let People { admin, author, .. } = server.people().await;
+    server
+        .api(&admin)
+        .register_unreachable("edge-dev", "dev")
+        .await;
+    server
+        .api(&admin)
+        .register_unreachable("edge-prod", "production")
+        .await;
+    server.api(&author).adopt("disallow-privileged").await;
+    let waived = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &author,
+            &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
+                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
+                { "name": "rest", "selector": {}, "approvals": 0 },
+            ] })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(waived.status, 201, "{}", waived.body);
+    server.stop().await;
 }
 
 /// A policy applies only what its engine needs: a ClusterRoleBinding to cluster-admin in its

@@ -887,6 +887,7 @@ async fn a_rollout_survives_sigkill_of_the_server() {
         &db,
         &author,
         now_ms(),
+        palisade_app::rollouts::ssr::service::Rules::default(),
         NewRollout {
             policy: "require-run-as-non-root".into(),
             version: None,

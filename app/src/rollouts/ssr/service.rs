@@ -86,6 +86,22 @@ pub fn is_production(
             .any(|key| labels.get(*key).is_some_and(|value| named(value)))
 }
 
+/// Rules the operator sets for every rollout (the `rollouts.*` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// A wave that reaches a production cluster ([`is_production`]) needs an approval. On by
+    /// default; an operator may turn it off, for example where production is only a name.
+    pub production_needs_approval: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            production_needs_approval: true,
+        }
+    }
+}
+
 /// Propose moving a policy version to a mode, in waves. The clusters of each wave are chosen now
 /// (a cluster belongs to the first wave that selects it), so approvers see exactly where it goes;
 /// the manifests are rendered now too, so a policy that cannot render is refused here.
@@ -93,6 +109,7 @@ pub async fn propose(
     db: &Db,
     who: &Principal,
     now: i64,
+    rules: Rules,
     input: NewRollout,
 ) -> ServerResult<Rollout> {
     authorize(Some(who), Action::ProposeRollout)?;
@@ -164,7 +181,7 @@ pub async fn propose(
                 wave.selector.describe()
             )).into());
         }
-        if wave.approvals == 0 {
+        if wave.approvals == 0 && rules.production_needs_approval {
             if let Some(production) = members
                 .iter()
                 .find(|c| is_production(&c.environment, &c.labels))
