@@ -40,6 +40,11 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "seconds a client has to send a request's headers, and each part of its body, before the request ends (slow clients cannot hold connections open)",
     ),
     (
+        "http.tls_cert_file",
+        "PEM certificate chain: Palisade serves https itself (with http.tls_key_file; reread when either file changes)",
+    ),
+    ("http.tls_key_file", "PEM private key of http.tls_cert_file"),
+    (
         "http.trusted_proxies",
         "addresses or ranges of your reverse proxies (e.g. [\"10.0.0.0/8\"]); only their X-Forwarded-For names the client for sign-in limits and the audit log",
     ),
@@ -431,6 +436,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub header_read_timeout_secs: u64,
     pub trusted_proxies: Vec<String>,
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -467,6 +474,8 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             header_read_timeout_secs: 10,
             trusted_proxies: Vec::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
         }
     }
 }
@@ -589,6 +598,26 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let (cert, key) = (
+            self.http.tls_cert_file.trim(),
+            self.http.tls_key_file.trim(),
+        );
+        if cert.is_empty() != key.is_empty() {
+            return Err(ConfigError::new(
+                if cert.is_empty() {
+                    "http.tls_cert_file"
+                } else {
+                    "http.tls_key_file"
+                },
+                "set both http.tls_cert_file and http.tls_key_file, or neither",
+            ));
+        }
+        if !cert.is_empty() && self.http.public_url.trim().starts_with("http://") {
+            return Err(ConfigError::new(
+                "http.public_url",
+                "Palisade serves https (http.tls_cert_file is set): the public URL must start with https://",
+            ));
+        }
         crate::proxies::TrustedProxies::parse(&self.http.trusted_proxies)
             .map_err(|err| ConfigError::new("http.trusted_proxies", err))?;
         if self.database.connect_timeout_secs == 0 {
@@ -692,8 +721,19 @@ impl Config {
     }
 
     /// Whether people reach Palisade over TLS (cookies Secure, HSTS on).
+    /// Do people reach Palisade over https: it terminates TLS itself, or its public URL (a
+    /// proxy in front) says so. Cookies are `Secure` and HSTS is sent then.
     pub fn is_https(&self) -> bool {
-        self.http.public_url.trim().starts_with("https://")
+        self.tls_files().is_some() || self.http.public_url.trim().starts_with("https://")
+    }
+
+    /// The certificate and key files when Palisade terminates TLS.
+    pub fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let (cert, key) = (
+            self.http.tls_cert_file.trim(),
+            self.http.tls_key_file.trim(),
+        );
+        (!cert.is_empty() && !key.is_empty()).then(|| (PathBuf::from(cert), PathBuf::from(key)))
     }
 
     /// `palisade --help`'s list of settings.

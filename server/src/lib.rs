@@ -16,6 +16,7 @@ pub mod notify;
 pub mod proxies;
 pub mod rest;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +50,8 @@ pub struct Server {
     max_body_bytes: usize,
     /// Whose `X-Forwarded-For` names the client.
     proxies: Arc<proxies::TrustedProxies>,
+    /// TLS, when Palisade terminates it (`http.tls_cert_file`).
+    tls: Option<tokio_rustls::TlsAcceptor>,
     /// Printed once on stdout by [`Server::run`] unless taken before (tests take it).
     bootstrap: Option<auth::bootstrap::BootstrapSecret>,
     sign_in_url: String,
@@ -68,6 +71,13 @@ impl Server {
     /// Bind the address, open the database and apply migrations if configured: everything that can
     /// fail on a bad setting happens here, before anything is served.
     pub async fn start(config: &Config) -> Result<Server, StartupError> {
+        let tls = match config.tls_files() {
+            Some((cert, key)) => Some(
+                tls::acceptor(&cert, &key)
+                    .map_err(|err| ConfigError::new("http.tls_cert_file", err))?,
+            ),
+            None => None,
+        };
         let listener = bind(config).await?;
         let db = open_database(config).await?;
         if config.database.auto_migrate {
@@ -94,7 +104,8 @@ impl Server {
         };
         let sign_in_url = match config.http.public_url.trim() {
             "" => format!(
-                "http://{}/login",
+                "{}://{}/login",
+                if tls.is_some() { "https" } else { "http" },
                 listener.local_addr().unwrap_or(config.http.address)
             ),
             url => format!("{}/login", url.trim_end_matches('/')),
@@ -118,6 +129,7 @@ impl Server {
             proxies: Arc::new(
                 proxies::TrustedProxies::parse(&config.http.trusted_proxies).unwrap_or_default(),
             ),
+            tls,
             ingest: rest::violations::Gate::new(
                 config.ingest.max_in_flight,
                 Duration::from_millis(config.ingest.wait_ms),
@@ -197,6 +209,7 @@ impl Server {
             max_header_bytes: 64 * 1024,
             grace: self.grace,
             proxies: Arc::clone(&self.proxies),
+            tls: self.tls.clone(),
         };
         let served = serve_router(self.listener, router, limits, shutdown).await;
         let _ = stop_executor.send(true);
@@ -437,8 +450,24 @@ async fn serve_router(
                 let router = router.clone();
                 let trusted = Arc::clone(&limits.proxies);
                 let (header_read, max_header_bytes) = (limits.header_read, limits.max_header_bytes);
+                let tls = limits.tls.clone();
                 let mut stopping = stopping.clone();
                 connections.spawn(async move {
+                    let stream: Box<dyn Stream> = match tls {
+                        None => Box::new(stream),
+                        // The handshake has the time the request's headers would have.
+                        Some(acceptor) => match tokio::time::timeout(header_read, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => Box::new(tls),
+                            Ok(Err(err)) => {
+                                tracing::debug!(error = %err, %peer, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake took too long");
+                                return;
+                            }
+                        },
+                    };
                     let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
                         let mut request = request.map(axum::body::Body::new);
                         let forwarded: Vec<&str> = request
@@ -494,14 +523,20 @@ async fn serve_router(
 }
 
 /// How long connections may take: to send a request's headers, and to finish after shutdown.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct ConnectionLimits {
     header_read: Duration,
     /// The most a connection may buffer while reading a request's head.
     max_header_bytes: usize,
     grace: Duration,
     proxies: Arc<proxies::TrustedProxies>,
+    /// Connections start with a TLS handshake (within `header_read`) when set.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
 
 /// Scans every cluster on a timer and forgets audit IDs past their retention, until aborted.
 async fn telemetry_worker(state: AppState, scan_every: Option<Duration>, retention: Duration) {

@@ -21,4 +21,5 @@ mod sessions;
 mod shutdown;
 mod startup;
 mod support;
+mod tls;
 mod violations;
