@@ -11,13 +11,14 @@
 //!   where we know the wording, and a panic inside the interpreter is caught and reported as an error.
 
 pub mod authz;
+pub mod cache;
+pub mod cost;
 pub mod k8s;
 pub mod value;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{EntryExpr, Expr, LiteralValue};
 use cel::common::value::{CowVal, Val};
@@ -32,7 +33,9 @@ pub use value::{from_json, from_optional_json, to_json, to_static, K8sNull};
 pub fn environment() -> Env {
     // The declarations are fixed at build time and a unit test (`the_kubernetes_environment_builds`)
     // proves they are consistent, so the fallback to the bare standard library is never taken.
-    k8s::environment().unwrap_or_else(|_| Env::stdlib())
+    k8s::environment()
+        .and_then(|mut env| cost::register(&mut env).map(|()| env))
+        .unwrap_or_else(|_| Env::stdlib())
 }
 
 /// The root context every evaluation runs in a child scope of: the standard functions, and the
@@ -49,11 +52,10 @@ pub fn root_context() -> Context<'static, 'static> {
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(environment()));
 static ROOT: LazyLock<Context<'static, 'static>> = LazyLock::new(root_context);
 
-/// Programs compiled so far, by source. Bounded: when full it is emptied and refilled, which only
-/// costs recompiling.
-static CACHE: LazyLock<Mutex<HashMap<String, Arc<Program>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-const CACHE_LIMIT: usize = 20_000;
+/// Programs compiled so far, by source, within 64 MiB (a program is charged 32 bytes per byte of
+/// source, about what its syntax tree holds, plus 1 KiB).
+static CACHE: LazyLock<cache::Bounded<Arc<Program>>> =
+    LazyLock::new(|| cache::Bounded::new(64 << 20, |source| source.len() * 32 + 1024));
 
 /// A compiled expression.
 #[derive(Debug)]
@@ -164,18 +166,11 @@ pub const RAW_ERROR: &str = "\u{0}palisade";
 
 /// Compile `source`, or take it from the cache.
 pub fn compile(source: &str) -> Result<Arc<Program>, CompileError> {
-    if let Ok(cache) = CACHE.lock() {
-        if let Some(program) = cache.get(source) {
-            return Ok(Arc::clone(program));
-        }
+    if let Some(program) = CACHE.get(source) {
+        return Ok(program);
     }
     let program = Arc::new(compile_uncached(source)?);
-    if let Ok(mut cache) = CACHE.lock() {
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(source.to_owned(), Arc::clone(&program));
-    }
+    CACHE.insert(source, Arc::clone(&program));
     Ok(program)
 }
 
@@ -310,38 +305,25 @@ fn compile_here(source: &str) -> Result<Program, CompileError> {
             offset,
         });
     }
+    cost::instrument(&mut expr);
     let mut references = References::default();
     collect_references(&expr, &mut references);
     Ok(Program {
         source: source.to_owned(),
+        // Charging wraps each comprehension's range in one more call.
+        depth: depth_of(&expr),
         expr,
         references,
-        depth,
     })
 }
 
 /// The function `matches` calls are rewritten to, when their pattern is a literal: it takes the
-/// compiled regex from [`REGEXES`] instead of compiling the pattern at every call.
+/// compiled regex from the cache instead of compiling the pattern at every call.
 const CACHED_MATCHES: &str = "palisade_matches";
 
-/// Regexes compiled so far, by pattern.
-static REGEXES: LazyLock<std::sync::RwLock<HashMap<String, Arc<regex::Regex>>>> =
-    LazyLock::new(|| std::sync::RwLock::new(HashMap::new()));
-
+/// A pattern compiled once, from the regex cache the Kubernetes regex library shares.
 fn cached_regex(pattern: &str) -> Result<Arc<regex::Regex>, String> {
-    if let Ok(regexes) = REGEXES.read() {
-        if let Some(regex) = regexes.get(pattern) {
-            return Ok(Arc::clone(regex));
-        }
-    }
-    let regex = Arc::new(regex::Regex::new(pattern).map_err(|e| e.to_string())?);
-    if let Ok(mut regexes) = REGEXES.write() {
-        if regexes.len() >= CACHE_LIMIT {
-            regexes.clear();
-        }
-        regexes.insert(pattern.to_owned(), Arc::clone(&regex));
-    }
-    Ok(regex)
+    k8s::regex::compiled(pattern).map_err(|e| e.to_string())
 }
 
 /// Point every `matches` call with a literal pattern at the cached-regex function, compiling the
@@ -556,8 +538,10 @@ pub fn evaluate_with<'a, R: Send>(
     activation: &'a dyn VariableResolver,
     inspect: impl FnOnce(&dyn Val) -> R + Send,
 ) -> Result<R, EvalError> {
+    let meter = cost::Meter::start();
     let work = || {
-        catch_unwind(AssertUnwindSafe(|| {
+        let saved = meter.enter();
+        let result = catch_unwind(AssertUnwindSafe(|| {
             let root: &Context<'_, 'a> = &ROOT;
             let mut ctx = root.new_inner_scope();
             ctx.set_variable_resolver(activation);
@@ -565,16 +549,19 @@ pub fn evaluate_with<'a, R: Send>(
                 .map(|value| inspect(value.as_ref()))
                 .map_err(EvalError::from)
         }))
-        .unwrap_or_else(|_| Err(internal_error()))
+        .unwrap_or_else(|_| Err(internal_error()));
+        (result, cost::Meter::leave(saved))
     };
-    if program.depth <= INLINE_DEPTH {
-        return work();
-    }
-    on_large_stack(work).unwrap_or_else(|| {
-        Err(EvalError {
-            message: "expression too deeply nested to evaluate here".to_owned(),
+    let (result, used) = if program.depth <= INLINE_DEPTH {
+        work()
+    } else {
+        on_large_stack(work).unwrap_or_else(|| {
+            let message = "expression too deeply nested to evaluate here".to_owned();
+            (Err(EvalError { message }), 0)
         })
-    })
+    };
+    meter.finish(used);
+    result
 }
 
 fn internal_error() -> EvalError {
@@ -824,6 +811,62 @@ mod tests {
             Ok(Outcome::Bool(true))
         );
         let _ = object;
+    }
+
+    #[test]
+    fn runaway_work_is_stopped_at_the_apiservers_cost_limit() {
+        let started = std::time::Instant::now();
+        // A million-step nested loop, and a list of huge lists: each stops with the apiserver's
+        // words long before it could pin a CPU or fill memory.
+        for expr in [
+            "lists.range(2000).all(x, lists.range(2000).all(y, x + y >= 0))",
+            "lists.range(100000).map(x, lists.range(100000)).size() > 0",
+            "lists.range(1000).exists(x, lists.range(1000).exists(y, lists.range(1000).exists(z, x + y + z < 0)))",
+        ] {
+            let err = run(expr, json!({})).unwrap_err();
+            assert_eq!(err.message, cost::OVER_EXPRESSION_LIMIT, "{expr}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "stopping took {:?}",
+            started.elapsed()
+        );
+        // Ordinary loops are nowhere near it.
+        assert_eq!(
+            run("lists.range(1000).all(x, x >= 0)", json!({})),
+            Ok(Outcome::Bool(true))
+        );
+        assert_eq!(
+            run(
+                "object.items.map(i, i * 2).filter(i, i > 2).size() == 2",
+                json!({"items": [1, 2, 3]})
+            ),
+            Ok(Outcome::Bool(true))
+        );
+    }
+
+    #[test]
+    fn one_validation_call_shares_one_budget() {
+        // Each expression spends about 700,000 of its 1,000,000: alone each is fine, but a
+        // validation call has 10,000,000 for all of them.
+        let expr = "lists.range(100000).all(x, x >= 0)";
+        assert_eq!(run(expr, json!({})), Ok(Outcome::Bool(true)));
+        let results: Vec<_> =
+            cost::with_call_budget(|| (0..20).map(|_| run(expr, json!({}))).collect());
+        let first_refused = results
+            .iter()
+            .position(Result::is_err)
+            .expect("the budget runs out");
+        assert!(
+            (10..20).contains(&first_refused),
+            "refused at {first_refused}"
+        );
+        assert_eq!(
+            results[first_refused].as_ref().unwrap_err().message,
+            cost::OVER_CALL_BUDGET
+        );
+        // Outside a call, the budget is back.
+        assert_eq!(run(expr, json!({})), Ok(Outcome::Bool(true)));
     }
 
     #[test]

@@ -1064,8 +1064,17 @@ impl Unit<'_, '_> {
     }
 }
 
-/// Evaluate one policy with one parameter (the apiserver's validator).
+/// Evaluate one policy with one parameter (the apiserver's validator): one validation call, whose
+/// expressions share the apiserver's cost budget.
 fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) -> EvaluationOutcome {
+    celx::cost::with_call_budget(|| evaluate_unit_within_budget(policy, values, param))
+}
+
+fn evaluate_unit_within_budget(
+    policy: &Policy,
+    values: &Values<'_>,
+    param: Option<&Value>,
+) -> EvaluationOutcome {
     if values.facts.authorizer.is_none() && policy_needs_authorizer(policy) {
         return EvaluationOutcome::NotEvaluable {
             reason: "the policy uses `authorizer` and no authorization model was given".to_owned(),

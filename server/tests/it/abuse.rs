@@ -573,3 +573,93 @@ async fn a_stalled_body_ends_its_request() {
     assert_eq!(server.get("/healthz").await.status, 200);
     server.stop().await;
 }
+
+/// An author's CEL that would loop nine million times (or build a list of huge lists) is stopped
+/// at the apiserver's cost limit, with the apiserver's words, in the test run of a saved version:
+/// a per-case failure in well under the time the loop would take, and the server answers on.
+#[tokio::test]
+async fn runaway_cel_stops_at_the_apiservers_cost_limit() {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    let People { author, .. } = server.people().await;
+    let source = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: runaway
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["CREATE"]
+        resources: ["configmaps"]
+  validations:
+    - expression: "lists.range(3000).all(x, lists.range(3000).all(y, x + y >= 0))"
+    - expression: "lists.range(100000).map(x, lists.range(100000)).size() > 0"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: runaway
+spec:
+  policyName: runaway
+  validationActions: ["Deny"]
+"#;
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({ "from": "yaml", "source": source }).to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = serde_json::from_str::<Value>(&created.body).unwrap()["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let saved = server
+        .call(
+            "POST",
+            &format!("/api/v1/policies/{id}/versions"),
+            &author,
+            &json!({
+                "base_version": 1,
+                "note": "a case",
+                "source": source,
+                "tests": [{
+                    "name": "any config map",
+                    "yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\n",
+                    "expect": "allow",
+                }],
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    let before = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let run = server
+        .call(
+            "POST",
+            &format!("/api/v1/policies/{id}/versions/2/test-runs"),
+            &author,
+            "",
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(run.status, 201, "{}", run.body);
+    let run: Value = serde_json::from_str(&run.body).unwrap();
+    assert_eq!(run["failed"], 1, "{run:#}");
+    let text = run.to_string();
+    assert!(
+        text.contains("operation cancelled: actual cost limit exceeded"),
+        "{run:#}"
+    );
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    eprintln!("runaway CEL: refused in {took:?}, peak RSS grew by {grown_mib} MiB");
+    assert!(grown_mib < 200, "peak RSS grew by {grown_mib} MiB");
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    assert_eq!(server.get("/healthz").await.status, 200);
+    server.stop().await;
+}

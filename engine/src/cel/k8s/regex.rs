@@ -6,8 +6,7 @@
 //! the syntax Kubernetes policies use; matches are leftmost-first in both, and an empty match right
 //! after the previous match is skipped by both when finding all.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock};
 
 use ::cel::common::types::{CelString, INT_TYPE, STRING_TYPE};
 use ::cel::common::value::CowVal;
@@ -15,9 +14,7 @@ use ::cel::{DeclarationError, Env};
 use ::regex::Regex;
 
 use super::{error, int_arg, ret, str_arg, string_list, Args, Ret};
-
-/// How many distinct patterns the cache keeps before it starts over.
-const CACHE_CAPACITY: usize = 512;
+use crate::cel::cache::Bounded;
 
 pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     env.add_member_overload(
@@ -51,23 +48,14 @@ pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
 /// The compile error of an invalid pattern (not cached: invalid patterns are rare and cheap to
 /// reject again).
 pub fn compiled(pattern: &str) -> Result<Arc<Regex>, ::regex::Error> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Regex>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(re) = cache
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(pattern)
-    {
-        return Ok(re.clone());
+    // Within 64 MiB: a compiled regex is charged 256 bytes per byte of pattern plus 4 KiB.
+    static CACHE: LazyLock<Bounded<Arc<Regex>>> =
+        LazyLock::new(|| Bounded::new(64 << 20, |pattern| pattern.len() * 256 + 4096));
+    if let Some(re) = CACHE.get(pattern) {
+        return Ok(re);
     }
     let re = Arc::new(Regex::new(pattern)?);
-    let mut cache = cache
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if cache.len() >= CACHE_CAPACITY {
-        cache.clear();
-    }
-    cache.insert(pattern.to_owned(), re.clone());
+    CACHE.insert(pattern, Arc::clone(&re));
     Ok(re)
 }
 
