@@ -73,10 +73,15 @@ impl Document {
     /// (for example the column an expression parser reported). Block scalars (`|` keeps the lines,
     /// `>` folds them into one) and plain one-line values are found; when nothing matches (quoted
     /// strings with escapes) it falls back to the document's first line.
+    ///
+    /// The search does work linear in the sizes of the document and the snippet: every comparison
+    /// is paid from one budget ([`Work`]), and when it runs out the place falls back as above, so
+    /// a hostile policy cannot make finding an error's line take quadratic time.
     pub fn locate(&self, snippet: &str, offset: usize) -> (usize, usize) {
+        let mut work = Work::for_sizes(self.text.len(), snippet.len());
         // The whole snippet as an indented block (a literal `|` scalar): most precise, since a line
         // such as `}` may appear many times.
-        if let Some(place) = self.locate_block(snippet, offset) {
+        if let Some(place) = self.locate_block(snippet, offset, &mut work) {
             return place;
         }
         // A line of the file whose text is a piece of the snippet covering `offset`: that is how
@@ -85,6 +90,9 @@ impl Document {
             let piece = line.trim();
             if piece.len() < 2 {
                 continue;
+            }
+            if !work.spend(snippet.len() + piece.len()) {
+                return (self.first_line, 0);
             }
             for (at, _) in snippet.match_indices(piece) {
                 if at <= offset && offset <= at + piece.len() {
@@ -106,6 +114,9 @@ impl Document {
                     break;
                 }
                 for (index, line) in self.text.lines().enumerate() {
+                    if !work.spend(line.len() + needle.len()) {
+                        break;
+                    }
                     if let Some(at) = line.find(needle) {
                         let column = at + within.saturating_sub(lead) + 1;
                         return (self.first_line + index, column);
@@ -121,7 +132,12 @@ impl Document {
     /// A multi-line snippet written as a YAML block scalar (`|` or `>-`) appears in the text as the
     /// same lines, indented. Find the run of text lines that matches every non-blank snippet line, so
     /// that a line such as `}` that occurs many times is placed where it really is.
-    fn locate_block(&self, snippet: &str, offset: usize) -> Option<(usize, usize)> {
+    fn locate_block(
+        &self,
+        snippet: &str,
+        offset: usize,
+        work: &mut Work,
+    ) -> Option<(usize, usize)> {
         let wanted: Vec<&str> = snippet.split('\n').collect();
         if wanted.len() < 2 {
             return None;
@@ -139,12 +155,12 @@ impl Document {
         let (target, within) = target?;
         let first = wanted.iter().position(|l| !l.trim().is_empty())?;
         let lines: Vec<&str> = self.text.lines().collect();
-        let matches_at = |start: usize| {
+        let mut matches_at = |start: usize| {
             wanted[first..].iter().enumerate().all(|(i, want)| {
                 want.trim().is_empty()
-                    || lines
-                        .get(start + i)
-                        .is_some_and(|have| have.trim() == want.trim())
+                    || lines.get(start + i).is_some_and(|have| {
+                        work.spend(have.len().min(want.len()) + 1) && have.trim() == want.trim()
+                    })
             })
         };
         let start = (0..lines.len()).find(|&start| matches_at(start))?;
@@ -169,6 +185,37 @@ impl Document {
     ) -> SourceError {
         let (line, column) = self.locate(snippet, offset);
         SourceError::new(file, line, column, message)
+    }
+}
+
+/// A budget of comparisons, so that locating a snippet stays linear in the input's size.
+struct Work {
+    left: usize,
+}
+
+impl Work {
+    /// Eight passes over both texts, and some room for tiny inputs.
+    fn for_sizes(text: usize, snippet: usize) -> Work {
+        Work {
+            left: text
+                .saturating_add(snippet)
+                .saturating_mul(8)
+                .saturating_add(4096),
+        }
+    }
+
+    /// Pay `cost`; false once the budget is spent.
+    fn spend(&mut self, cost: usize) -> bool {
+        match self.left.checked_sub(cost) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => {
+                self.left = 0;
+                false
+            }
+        }
     }
 }
 
@@ -486,6 +533,32 @@ mod tests {
         assert!(
             error.message.contains("while parsing a flow sequence"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn locating_stays_linear_on_hostile_input() {
+        // A block of 20,000 `}` lines in the file and an expression of 20,000 `}` lines ending in
+        // a line the file lacks: matching the block from every start would take 400 million
+        // comparisons.
+        let lines = 20_000;
+        let mut text = String::from("expression: |\n");
+        for _ in 0..lines {
+            text.push_str("  }\n");
+        }
+        let doc = Document {
+            value: Value::Null,
+            first_line: 1,
+            text,
+        };
+        let mut snippet = "}\n".repeat(lines);
+        snippet.push_str("missing");
+        let started = std::time::Instant::now();
+        let _ = doc.locate(&snippet, snippet.len() - 1);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
         );
     }
 
