@@ -1,4 +1,5 @@
-//! The Overview: what this Palisade installation is running on, and where each kind of data will show.
+//! The Overview: what waits for the signed-in person's decision, the counts across every cluster,
+//! and what this Palisade installation is running on.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -96,14 +97,96 @@ pub async fn get_overview_counts() -> Result<Counts, AppError> {
     })
 }
 
+/// What waits for the caller's decision: rollouts and exception requests they may approve (not
+/// their own, not yet decided by them). Empty for a role that may not approve.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub rollouts: Vec<crate::rollouts::RolloutSummary>,
+    pub exceptions: Vec<crate::exceptions::Exception>,
+    /// Whether the caller may approve at all (else the panel is not shown).
+    pub approver: bool,
+}
+
+#[server(endpoint = "waiting_for_me")]
+pub async fn waiting_for_me() -> Result<Waiting, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(Waiting {
+        rollouts: crate::rollouts::ssr::service::awaiting(&call.db, &call.who).await?,
+        exceptions: crate::exceptions::ssr::service::awaiting(&call.db, &call.who, call.now)
+            .await?,
+        approver: crate::auth::authorize(Some(&call.who), crate::auth::Action::Approve).is_ok(),
+    })
+}
+
+/// "Waiting for you": each rollout and exception request the signed-in approver can decide now.
+#[component]
+fn WaitingPanel(waiting: Waiting) -> impl IntoView {
+    if !waiting.approver {
+        return ().into_any();
+    }
+    let empty = waiting.rollouts.is_empty() && waiting.exceptions.is_empty();
+    let rollouts = waiting
+        .rollouts
+        .into_iter()
+        .map(|r| {
+            let what = match r.kind {
+                crate::rollouts::RolloutKind::Apply => {
+                    format!("{} v{} to {}", r.policy_name, r.version, r.mode.as_str())
+                }
+                kind => format!("{} of {}", kind.as_str(), r.policy_name),
+            };
+            view! {
+                <li>
+                    <a href=format!("/rollouts/{}", r.id)>{format!("Rollout: {what}")}</a>
+                    <span class="muted">{format!(" · asked by {}", r.proposer_name)}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    let exceptions = waiting
+        .exceptions
+        .into_iter()
+        .map(|e| {
+            view! {
+                <li>
+                    <a href="/exceptions">{format!("Exception to {}", e.policy_name)}</a>
+                    <span class="muted">{format!(" · asked by {}: {}", e.requester_name, e.justification)}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="panel" aria-labelledby="waiting-heading" data-testid="waiting-for-you">
+            <div class="panel-header">
+                <h2 id="waiting-heading">"Waiting for you"</h2>
+            </div>
+            {if empty {
+                view! { <p class="muted">"Nothing waits for your decision."</p> }.into_any()
+            } else {
+                view! { <ul class="waiting-list">{rollouts}{exceptions}</ul> }.into_any()
+            }}
+        </section>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let status = Resource::new(|| (), |_| get_system_status());
     let counts = Resource::new(|| (), |_| get_overview_counts());
+    let waiting = Resource::new(|| (), |_| waiting_for_me());
 
     view! {
         <Title text="Overview" />
         <PageHeader title="Overview" purpose="Posture across every cluster: policies and the modes they run in, rollouts in flight, and the violations clusters report back." />
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match waiting.await {
+                    Ok(waiting) => view! { <WaitingPanel waiting /> }.into_any(),
+                    Err(err) => load_error(err),
+                }
+            })}
+        </Suspense>
         <Suspense fallback=|| view! { <Loading text="Counting…" /> }>
             {move || Suspend::new(async move {
                 let c = counts.await.unwrap_or_default();

@@ -26,7 +26,24 @@ pub struct AppState {
     /// Palisade's address as clusters and people reach it (`http.public_url`); empty when not set.
     pub public_url: Arc<str>,
     /// What every rollout must meet (`rollouts.production_needs_approval`).
-    pub rollout_rules: crate::rollouts::ssr::service::Rules,
+    pub rollout_rules: RolloutRules,
+}
+
+/// Rules the operator sets for every rollout (the `rollouts.*` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolloutRules {
+    /// A wave that reaches a production cluster (see `rollouts::ssr::service::is_production`)
+    /// needs an approval. On by default; an operator may turn it off, for example where
+    /// production is only a name.
+    pub production_needs_approval: bool,
+}
+
+impl Default for RolloutRules {
+    fn default() -> Self {
+        RolloutRules {
+            production_needs_approval: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {

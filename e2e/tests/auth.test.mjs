@@ -1,8 +1,13 @@
 // Sign-in through a real OpenID provider (npm oidc-provider), roles from groups, what a viewer may
 // not do, logout, and tampered state and nonce.
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchChromium, loginAs, startPalisadeWithSso, watchForErrors } from './harness.mjs';
+
+const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 
 let server;
 let provider;
@@ -90,6 +95,45 @@ test('the Clusters page offers an author no control only an admin may use', asyn
   );
   assert.equal(await page.locator('[data-testid="register-cluster"]').count(), 0);
   await context.close();
+});
+
+test('an admin disables a person on the People panel: their session stops at once, and comes back', async () => {
+  mkdirSync(OUTPUT, { recursive: true });
+  const authorContext = await browser.newContext();
+  const authorPage = await authorContext.newPage();
+  await loginAs(authorPage, server, 'author', '/settings');
+  const me = () => authorPage.evaluate(() => fetch('/api/v1/me').then((r) => r.status));
+  assert.equal(await me(), 200);
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await loginAs(page, server, 'admin', '/settings');
+  const problems = watchForErrors(page);
+  await page.reload({ waitUntil: 'networkidle' });
+  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+  const row = page.locator('.people-table tr', { hasText: 'author@example.test' });
+  await row.waitFor();
+  assert.equal((await row.locator('[data-testid="person-access"]').textContent()).trim(), 'active');
+  await page.screenshot({ path: join(OUTPUT, 'settings-people.png'), fullPage: true });
+
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll('.people-table tr')]
+    .some((tr) => tr.textContent.includes('author@example.test')
+      && tr.querySelector('[data-testid="person-access"]')?.textContent.trim() === 'disabled by an admin'));
+  assert.equal(await me(), 401, "the author's live session stopped");
+
+  await page.locator('.people-table tr', { hasText: 'author@example.test' })
+    .getByRole('button', { name: 'Enable' }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll('.people-table tr')]
+    .some((tr) => tr.textContent.includes('author@example.test')
+      && tr.querySelector('[data-testid="person-access"]')?.textContent.trim() === 'active'));
+  assert.equal(await me(), 200, 'enabled again, the same session works');
+
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.screenshot({ path: join(OUTPUT, 'settings-people-phone.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await context.close();
+  await authorContext.close();
 });
 
 test('logout ends the session: the old cookie is refused afterwards', async () => {

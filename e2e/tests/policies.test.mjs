@@ -114,6 +114,12 @@ test('running the tests shows a failing case with the engine\'s verdict', async 
   // A passing deny case shows the engine's message.
   assert.match(await page.textContent('[data-testid="run-results"]'), /privileged containers are not allowed: /);
   await page.screenshot({ path: join(OUTPUT, 'policy-tests.png'), fullPage: true });
+  // The selected tab is in the URL: a reload (or a shared link) opens it again.
+  assert.equal(new URL(page.url()).searchParams.get('tab'), 'tests');
+  await page.reload({ waitUntil: 'networkidle' });
+  await hydrated();
+  await page.waitForSelector('[data-testid="tab-tests"][aria-selected="true"]');
+  await page.waitForSelector('[data-testid="run-tests"]');
 });
 
 test('two versions compare line by line', async () => {

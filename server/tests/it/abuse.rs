@@ -463,6 +463,25 @@ async fn production_waves_need_an_approval() {
         )
         .await;
     assert_eq!(accepted.status, 201, "{}", accepted.body);
+    // It waits for the admin's decision on the Overview, and for nobody's who may not approve.
+    let rollout_id = serde_json::from_str::<Value>(&accepted.body).unwrap()["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let waiting = server.call("POST", "/api/waiting_for_me", &admin, "").await;
+    assert_eq!(waiting.status, 200, "{}", waiting.body);
+    let waiting: Value = serde_json::from_str(&waiting.body).unwrap();
+    assert_eq!(
+        waiting["rollouts"][0]["id"],
+        rollout_id.as_str(),
+        "{waiting:#}"
+    );
+    let mine = server
+        .call("POST", "/api/waiting_for_me", &author, "")
+        .await;
+    let mine: Value = serde_json::from_str(&mine.body).unwrap();
+    assert_eq!(mine["approver"], false, "{mine:#}");
+    assert_eq!(mine["rollouts"], json!([]));
     server.stop().await;
 
     // An operator who waives the rule (rollouts.production_needs_approval = false) may send a

@@ -14,6 +14,7 @@ use crate::support::{request, Backend, TestServer};
 const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
     ("/api/system_status", Some(Action::Read), ""),
     ("/api/overview_counts", Some(Action::Read), ""),
+    ("/api/waiting_for_me", Some(Action::Read), ""),
     ("/api/sign_in_options", None, ""),
     ("/api/who_am_i", Some(Action::Read), ""),
     ("/api/list_my_tokens", Some(Action::ManageOwnTokens), ""),

@@ -129,6 +129,30 @@ async fn exceptions_over_rest(backend: Backend) {
         .await;
     assert_eq!(own.status, 201, "{}", own.body);
     let own_id = body(&own)["id"].as_str().unwrap().to_owned();
+    // The Overview's "waiting for you": another's request, never one's own; nothing for an author.
+    let waiting = |token: &str| {
+        let token = token.to_owned();
+        let server = &server;
+        async move {
+            let reply = server.call("POST", "/api/waiting_for_me", &token, "").await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let waiting = body(&reply);
+            let ids: Vec<String> = waiting["exceptions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned())
+                .collect();
+            (waiting["approver"].as_bool().unwrap(), ids)
+        }
+    };
+    assert_eq!(waiting(&approver_token).await, (true, vec![id.clone()]));
+    let (_, for_other) = waiting(&other_approver).await;
+    assert!(
+        for_other.contains(&id) && for_other.contains(&own_id),
+        "{for_other:?}"
+    );
+    assert_eq!(waiting(&author).await, (false, Vec::new()));
     let approve = json!({ "approve": true, "comment": "ok" }).to_string();
     let selfish = server
         .call(

@@ -59,6 +59,20 @@ pub async fn list(
         .collect())
 }
 
+/// The exception requests waiting for `who`'s decision: requested, and not by them. Empty for a
+/// role that may not approve.
+pub async fn awaiting(db: &Db, who: &Principal, now: i64) -> ServerResult<Vec<Exception>> {
+    authorize(Some(who), Action::Read)?;
+    if authorize(Some(who), Action::Approve).is_err() {
+        return Ok(Vec::new());
+    }
+    Ok(list(db, who, now, None)
+        .await?
+        .into_iter()
+        .filter(|e| e.state == ExceptionState::Requested && e.requester_id != who.user_id)
+        .collect())
+}
+
 pub async fn get(db: &Db, who: &Principal, now: i64, id: &str) -> ServerResult<Exception> {
     authorize(Some(who), Action::Read)?;
     load(db, now, id).await

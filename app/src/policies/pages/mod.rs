@@ -18,7 +18,7 @@ mod workspace;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::error::AppError;
 use crate::policies::diff::{DiffOp, FileDiff};

@@ -39,6 +39,11 @@ impl Tab {
             Tab::Staging => "staging",
         }
     }
+
+    /// The tab a `?tab=` value names.
+    fn from_id(id: &str) -> Option<Tab> {
+        Tab::ALL.into_iter().find(|t| t.id() == id)
+    }
 }
 
 #[component]
@@ -47,7 +52,24 @@ pub fn PolicyPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let reload = RwSignal::new(0u32);
     let detail = Resource::new(move || (id(), reload.get()), |(id, _)| get_policy(id));
-    let tab = RwSignal::new(Tab::Overview);
+    // The selected tab lives in the URL (`?tab=tests`), so a reload or a shared link keeps it.
+    let query = use_query_map();
+    let tab = Memo::new(move |_| {
+        query
+            .read()
+            .get("tab")
+            .and_then(|t| Tab::from_id(&t))
+            .unwrap_or(Tab::Overview)
+    });
+    let navigate = use_navigate();
+    let select = Callback::new(move |t: Tab| {
+        let options = leptos_router::NavigateOptions {
+            replace: true,
+            scroll: false,
+            ..Default::default()
+        };
+        navigate(&format!("/policies/{}?tab={}", id(), t.id()), options);
+    });
 
     view! {
         <Transition fallback=|| view! { <p class="muted" data-testid="loading">"Loading the policy…"</p> }>
@@ -58,7 +80,7 @@ pub fn PolicyPage() -> impl IntoView {
                         <header class="page-header"><h1>"Policy"</h1></header>
                         {load_error(err)}
                     }.into_any(),
-                    Ok(detail) => view! { <Workspace detail tab reload /> }.into_any(),
+                    Ok(detail) => view! { <Workspace detail tab select reload /> }.into_any(),
                 }
             })}
         </Transition>
@@ -118,7 +140,12 @@ pub(super) struct Saving {
 }
 
 #[component]
-fn Workspace(detail: PolicyDetail, tab: RwSignal<Tab>, reload: RwSignal<u32>) -> impl IntoView {
+fn Workspace(
+    detail: PolicyDetail,
+    tab: Memo<Tab>,
+    select: Callback<Tab>,
+    reload: RwSignal<u32>,
+) -> impl IntoView {
     let draft = Draft::of(&detail.current.content);
     let saving = Saving {
         problems: RwSignal::new(Vec::new()),
@@ -193,7 +220,7 @@ fn Workspace(detail: PolicyDetail, tab: RwSignal<Tab>, reload: RwSignal<u32>) ->
                     data-testid=format!("tab-{}", t.id())
                     aria-selected=move || (tab.get() == t).to_string()
                     class:active=move || tab.get() == t
-                    on:click=move |_| tab.set(t)
+                    on:click=move |_| select.run(t)
                 >
                     {t.name()}
                 </button>

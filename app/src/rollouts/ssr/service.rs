@@ -37,6 +37,37 @@ pub async fn list(
     Ok(queries::list(db.pool(), policy_id.as_deref()).await?)
 }
 
+/// The rollouts waiting for `who`'s decision: pending approval, not asked for by them, not of a
+/// version they wrote, and not yet decided by them on the wave that waits. Empty for a role that
+/// may not approve.
+pub async fn awaiting(db: &Db, who: &Principal) -> ServerResult<Vec<RolloutSummary>> {
+    authorize(Some(who), Action::Read)?;
+    if authorize(Some(who), Action::Approve).is_err() {
+        return Ok(Vec::new());
+    }
+    let mut waiting = Vec::new();
+    for summary in queries::list(db.pool(), None).await? {
+        if summary.state != RolloutState::PendingApproval || summary.proposer_id == who.user_id {
+            continue;
+        }
+        if summary.kind == RolloutKind::Apply {
+            let version = policies::version_of(db, &summary.policy_id, summary.version).await?;
+            if version.author_id == who.user_id {
+                continue;
+            }
+        }
+        let decided = queries::decisions(db.pool(), &summary.id).await?;
+        if decided
+            .iter()
+            .any(|(user, d)| user == &who.user_id && d.wave == summary.current_wave)
+        {
+            continue;
+        }
+        waiting.push(summary);
+    }
+    Ok(waiting)
+}
+
 pub async fn get(db: &Db, who: &Principal, id: &str) -> ServerResult<Rollout> {
     authorize(Some(who), Action::Read)?;
     load(db, id).await
@@ -86,21 +117,7 @@ pub fn is_production(
             .any(|key| labels.get(*key).is_some_and(|value| named(value)))
 }
 
-/// Rules the operator sets for every rollout (the `rollouts.*` settings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rules {
-    /// A wave that reaches a production cluster ([`is_production`]) needs an approval. On by
-    /// default; an operator may turn it off, for example where production is only a name.
-    pub production_needs_approval: bool,
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Rules {
-            production_needs_approval: true,
-        }
-    }
-}
+pub use crate::state::RolloutRules as Rules;
 
 /// Propose moving a policy version to a mode, in waves. The clusters of each wave are chosen now
 /// (a cluster belongs to the first wave that selects it), so approvers see exactly where it goes;
