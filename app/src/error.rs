@@ -34,9 +34,16 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(msg) | ServerFnErrorErr::Deserialization(msg) => {
+            ServerFnErrorErr::Args(msg) => AppError::Invalid(msg),
+            // On the server, a body that does not decode is bad input. In the browser it is the
+            // server's answer that did not decode: a proxy's error page, or no server at all,
+            // never the person's input.
+            ServerFnErrorErr::Deserialization(msg) if cfg!(feature = "ssr") => {
                 AppError::Invalid(msg)
             }
+            ServerFnErrorErr::Deserialization(msg) => AppError::Request(format!(
+                "Palisade's answer could not be read ({msg}); is the server reachable?"
+            )),
             other => AppError::Request(other.to_string()),
         }
     }
@@ -289,5 +296,13 @@ mod tests {
     fn server_fn_argument_errors_become_invalid_input() {
         let error = AppError::from_server_fn_error(ServerFnErrorErr::Args("missing `name`".into()));
         assert_eq!(error, AppError::Invalid("missing `name`".into()));
+    }
+
+    #[test]
+    fn a_body_the_server_cannot_decode_is_invalid_input() {
+        let error = AppError::from_server_fn_error(ServerFnErrorErr::Deserialization(
+            "missing field `name`".into(),
+        ));
+        assert_eq!(error, AppError::Invalid("missing field `name`".into()));
     }
 }

@@ -46,14 +46,9 @@ pub(super) fn TestsTab(
         yaml.set(String::new());
         message.set(String::new());
     };
-    let test_problems = Memo::new(move |_| {
-        saving
-            .problems
-            .get()
-            .into_iter()
-            .filter(|p| matches!(p.part, Part::Test(_)))
-            .collect::<Vec<_>>()
-    });
+    // Every problem of the last save, whatever part it is in, next to the Save button that found
+    // it: a save from this tab can fail on the source too, and must say where.
+    let problems = saving.problems;
 
     view! {
         <section class="panel" aria-labelledby="run-heading">
@@ -82,7 +77,6 @@ pub(super) fn TestsTab(
         <section class="panel" aria-labelledby="cases-heading">
             <h2 id="cases-heading">"Test cases"</h2>
             <p class="muted">"Cases belong to a version: changes here are saved as a new version, then run."</p>
-            <ProblemList problems=test_problems.into() on_pick=Callback::new(|_| ()) />
             <ol class="cases" data-testid="cases">
                 {move || draft.tests.get().into_iter().enumerate().map(|(index, case)| view! {
                     <li class="case" data-testid="case">
@@ -116,6 +110,7 @@ pub(super) fn TestsTab(
                 <label>"Message pattern (optional regular expression)"<input type="text" data-testid="case-message" prop:value=move || message.get() on:input=move |ev| message.set(event_target_value(&ev)) /></label>
                 <button type="button" class="button" data-testid="add-case" disabled=move || name.get().trim().is_empty() || yaml.get().trim().is_empty() on:click=add>"Add case"</button>
             </fieldset>
+            <ProblemList problems=problems.into() on_pick=Callback::new(|_| ()) />
             <SaveBar draft saving save />
         </section>
     }
