@@ -286,16 +286,28 @@ test('an approver approves in another browser and watches the rollout apply with
   assert.equal(binding.status, 200, JSON.stringify(binding.body));
   assert.deepEqual(binding.body.spec.validationActions, ['Audit']);
 
-  // Removed through Palisade: a new rollout that starts at once, followed on its own page.
+  // Removed through Palisade: a new rollout, followed on its own page, that waits for another
+  // approver. The asker is told so, and the review shows what the removal takes off each cluster.
   await page.getByRole('button', { name: 'Remove policy' }).click();
   await page.waitForURL((url) => /^\/rollouts\/[0-9a-f]{32}$/.test(url.pathname) && !url.pathname.endsWith(rolloutId));
   const removalId = new URL(page.url()).pathname.split('/').pop();
-  await waitForRollout(page, removalId, 'applied', 'applied', 'after Remove policy');
+  await waitForRollout(page, removalId, 'pending_approval', 'pending', 'after Remove policy');
   assert.equal(await page.evaluate(() => window.__marker), 1, 'following the removal reloaded the page');
   assert.match(await page.textContent('.facts'), /remove: take the policy off the clusters/);
-  // A removal has nothing new to review: the panel is only for applies.
-  await page.waitForSelector('[data-testid="review-loading"]', { state: 'detached' });
-  assert.equal(await page.locator('[data-testid="rollout-review"]').count(), 0);
+  await page.waitForSelector('[data-testid="controls-own"]');
+  assert.ok(await page.getByRole('button', { name: 'Approve', exact: true }).isDisabled());
+  await page.waitForSelector('[data-testid="rollout-review"] [data-testid="review-cluster"]');
+  assert.match(
+    await page.textContent('[data-testid="review-cluster"] summary'),
+    new RegExp(`${CLUSTER} \\(remove\\): runs version 1 in audit mode now; \\+0 −\\d+ lines`),
+  );
+  await page.screenshot({ path: join(OUTPUT, 'rollout-removal-review.png'), fullPage: true });
+  const other = await signedIn('admin');
+  await other.page.goto(`${server.url}/rollouts/${removalId}`, { waitUntil: 'networkidle' });
+  await hydrated(other.page);
+  await other.page.fill('[data-testid="decision-comment"]', 'take it off');
+  await other.page.getByRole('button', { name: 'Approve', exact: true }).click();
+  await waitForRollout(page, removalId, 'applied', 'applied', 'after another approver approved the removal');
   await page.screenshot({ path: join(OUTPUT, 'rollout-removed.png'), fullPage: true });
   assert.equal((await kube(VAP)).status, 404, `${ENTRY} is still on the cluster after the removal`);
   assert.equal((await kube(BINDING)).status, 404, `${ENTRY}'s binding is still on the cluster after the removal`);

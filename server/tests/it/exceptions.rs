@@ -611,6 +611,16 @@ spec:
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let removal = body(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    // A removal waits for someone other than who asked.
+    let approved = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{removal}/approve"),
+            &admin,
+            "{}",
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let reply = server
