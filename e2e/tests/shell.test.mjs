@@ -93,6 +93,30 @@ test('the page hydrates, navigates client-side to every section, and logs no err
   await page.close();
 });
 
+test('at 375 px every section fits the screen, and an accessibility audit finds nothing serious', async () => {
+  // axe-core is injected as a script, which the Content-Security-Policy would refuse: this one
+  // context bypasses it (the pages themselves are the ones every other test loads under it).
+  const phone = await browser.newContext({ viewport: { width: 375, height: 800 }, bypassCSP: true });
+  await phone.addCookies(await context.cookies());
+  const page = await phone.newPage();
+  const problems = watchForErrors(page);
+  const axe = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'axe-core', 'axe.min.js');
+  for (const [title, href] of SECTIONS) {
+    await page.goto(`${server.url}${href}`, { waitUntil: 'networkidle' });
+    await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+    const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(widths[0] <= widths[1], `${title} is ${widths[0]} px wide on a ${widths[1]} px screen`);
+    await page.screenshot({ path: join(OUTPUT, `phone-${title.toLowerCase().replace(/ /g, '-')}.png`), fullPage: true });
+    await page.addScriptTag({ path: axe });
+    const serious = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
+      .violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`));
+    assert.deepEqual(serious, [], `${title}: serious accessibility problems`);
+  }
+  assert.deepEqual(problems, []);
+  await phone.close();
+});
+
 test('on a narrow screen the menu opens and closes', async () => {
   const page = await context.newPage();
   await page.setViewportSize({ width: 390, height: 844 });

@@ -18,7 +18,9 @@ pub fn DataTable(
         format!("table data-table {class}")
     };
     view! {
-        <div class="table-wrap">
+        // A table wider than the screen scrolls inside this wrapper; focusable, so the keyboard
+        // can scroll it too.
+        <div class="table-wrap" tabindex="0" role="region" aria-label="Table (scrolls sideways when wider than the screen)">
             <table class=class data-testid=testid>
                 <thead>
                     <tr>

@@ -78,8 +78,9 @@ pub(super) fn Controls(
         me_id.with_value(|me| me.is_some() && *me == proposer)
     };
     let decide_title = StoredValue::new(approve_denied.unwrap_or_default());
+    // The role comes first: someone who may not approve at all is told which role may.
     let decide_why = move || {
-        if own() {
+        if may_decide && own() {
             "You asked for this rollout: another approver decides".to_owned()
         } else {
             decide_title.get_value()
@@ -143,7 +144,7 @@ pub(super) fn Controls(
                     </Show>
                 </div>
                 // Disabled controls say why in words, not only on hover.
-                <Show when=move || is(&[RolloutState::PendingApproval])() && own()>
+                <Show when=move || may_decide && is(&[RolloutState::PendingApproval])() && own()>
                     <p class="muted small" data-testid="controls-own">
                         "You asked for this rollout, so another approver decides on it; you can abort it."
                     </p>
