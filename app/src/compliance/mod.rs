@@ -1,7 +1,8 @@
 //! Compliance posture: frameworks (CIS Kubernetes Benchmark, NSA/CISA hardening guide, PCI DSS,
 //! SOC 2) → controls → the policies that serve them (library entries carry their controls) → a
-//! status per cluster, from what is deployed where (`deployments`) and what the clusters reported
-//! in the window (`violation_counts`). A score per framework and per cluster, and an evidence export.
+//! status per cluster, from what is deployed where (`deployments`) and the findings still open
+//! there in the window (`violations`), each counted only against the controls whose checks it
+//! names. A score per framework and per cluster, and an evidence export.
 
 pub mod pages;
 #[cfg(feature = "ssr")]
@@ -18,11 +19,12 @@ wire_enum! {
     /// Where one control stands on one cluster.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
     pub enum Status as "status" {
-        /// A covering policy is enforced there and nothing was reported in the window.
+        /// A covering policy is enforced there and nothing open on that cluster violates the
+        /// control's checks.
         Enforced = "enforced",
         /// Covering policies run there in audit or warn only, and nothing was reported in the window.
         AuditedClean = "audited_clean",
-        /// A covering policy reported violations there in the window.
+        /// Findings open there in the window violate the control's checks.
         Violations = "violations",
         /// No covering policy is deployed there.
         NotCovered = "not_covered",

@@ -1,5 +1,6 @@
 //! Computing a framework's posture from the library's control tags, the policies adopted from it,
-//! what is deployed where, and the violations counted in the window.
+//! what is deployed where, and the open findings seen in the window, each weighed against the
+//! specific checks of each control ([`control_checks`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,6 +14,82 @@ use super::{
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
 use crate::model::Mode;
+
+/// The words a finding's message names when it concerns `control`, for the controls that one policy
+/// serves together with others (Pod Security's levels serve a dozen CIS controls, the host
+/// namespaces policy three): a finding counts against the control only when its message names one
+/// of them, ignoring case. The messages are the engines' own (the apiserver's Pod Security reasons,
+/// such as `host namespaces (hostPID=true)`, and the library policies' messages). Empty: every
+/// finding of a serving policy counts.
+pub fn control_checks(control: &Control) -> &'static [&'static str] {
+    match (control.framework, control.id.as_str()) {
+        (Framework::Cis, "5.2.2") => &["privileged"],
+        (Framework::Cis, "5.2.3") => &["hostPID"],
+        (Framework::Cis, "5.2.4") => &["hostIPC"],
+        (Framework::Cis, "5.2.5") => &["hostNetwork"],
+        (Framework::Cis, "5.2.6") => &["allowPrivilegeEscalation", "privilege escalation"],
+        (Framework::Cis, "5.2.7") => &["runAsNonRoot", "runAsUser", "as root"],
+        (Framework::Cis, "5.2.8") => &["capabilities", "NET_RAW"],
+        (Framework::Cis, "5.2.9") => &["capabilities"],
+        (Framework::Cis, "5.2.10") => &["capabilities"],
+        (Framework::Cis, "5.2.11") => &["hostProcess"],
+        (Framework::Cis, "5.2.12") => &["hostPath"],
+        (Framework::Cis, "5.2.13") => &["hostPort"],
+        (Framework::Cis, "5.7.2") => &["seccomp"],
+        _ => &[],
+    }
+}
+
+/// Does a finding with `message` concern a control whose checks are `words`?
+pub fn concerns(words: &[&str], message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    words.is_empty()
+        || words
+            .iter()
+            .any(|word| message.contains(&word.to_ascii_lowercase()))
+}
+
+/// An open finding on a cluster, as the posture weighs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The Palisade policy it is of; empty when Palisade did not deploy what reported it.
+    pub policy_id: String,
+    /// The name the engine reported (`pod-security:baseline` for Pod Security).
+    pub policy: String,
+    pub message: String,
+}
+
+/// The policies deployed on a cluster that serve one control: those serving only this control of
+/// the framework (`whole`: every finding of theirs counts) and those serving several (`by_check`:
+/// a finding counts only when it names the control's checks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Serving {
+    pub whole: Vec<String>,
+    pub by_check: Vec<String>,
+    /// Pod Security serves the control: the apiserver's own Pod Security findings from namespaces
+    /// labelled outside Palisade count too, by check.
+    pub pod_security: bool,
+}
+
+/// How many of a cluster's open findings tell against one control. So nine findings of
+/// `privileged` count against "privileged containers" and not against "host namespaces", and a
+/// hostPID workload in a namespace Palisade never labelled still counts against "host process
+/// namespace".
+pub fn findings_against(control: &Control, serving: &Serving, findings: &[Finding]) -> i64 {
+    let words = control_checks(control);
+    let count = findings
+        .iter()
+        .filter(|f| {
+            serving.whole.contains(&f.policy_id)
+                || ((serving.by_check.contains(&f.policy_id)
+                    || (serving.pod_security
+                        && f.policy_id.is_empty()
+                        && f.policy.starts_with("pod-security:")))
+                    && concerns(words, &f.message))
+        })
+        .count();
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
 
 /// The framework's name as people say it.
 pub fn framework_name(framework: Framework) -> &'static str {
@@ -115,6 +192,13 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
                 .push(entry.id);
         }
     }
+    // Entry → how many controls of this framework it serves.
+    let mut controls_per_entry: HashMap<&str, usize> = HashMap::new();
+    for entry_ids in controls.values() {
+        for entry in entry_ids {
+            *controls_per_entry.entry(entry).or_default() += 1;
+        }
+    }
     // Entries → the policies adopted from them.
     let adopted = crate::policies::ssr::adopted(db).await?;
     let mut policies_of: HashMap<String, Vec<String>> = HashMap::new();
@@ -164,30 +248,34 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
         let (cluster, d) = read()?;
         deployed.insert((cluster, d.policy_id.clone()), d);
     }
-    // (cluster, policy) → violations counted in the window.
+    // Cluster → the findings still open and seen in the window: of Palisade's policies, and the
+    // apiserver's own Pod Security findings.
     let since = now_ms - WINDOW_DAYS * 86_400_000;
-    let mut counted: HashMap<(String, String), i64> = HashMap::new();
+    let mut open: HashMap<String, Vec<Finding>> = HashMap::new();
     for row in sqlx::query(
-        "SELECT cluster_id, policy_id, CAST(SUM(count) AS BIGINT) AS n FROM violation_counts \
-         WHERE bucket_ms >= $1 AND policy_id <> '' GROUP BY cluster_id, policy_id",
+        "SELECT cluster_id, policy_id, policy, message FROM violations \
+         WHERE last_ms >= $1 AND resolved_ms = 0 \
+         AND (policy_id <> '' OR policy LIKE 'pod-security:%')",
     )
-    .bind(since - since.rem_euclid(3_600_000))
+    .bind(since)
     .fetch_all(db.pool())
     .await?
     {
-        let read = || -> Result<(String, String, i64), sqlx::Error> {
-            Ok((
-                row.try_get("cluster_id")?,
-                row.try_get("policy_id")?,
-                row.try_get("n")?,
-            ))
-        };
-        let (cluster, policy, n) = read()?;
-        counted.insert((cluster, policy), n);
+        let cluster: String = row.try_get("cluster_id")?;
+        open.entry(cluster).or_default().push(Finding {
+            policy_id: row.try_get("policy_id")?,
+            policy: row.try_get("policy")?,
+            message: row.try_get("message")?,
+        });
     }
 
     let mut rows = Vec::new();
     for (id, entry_ids) in &controls {
+        let control = Control {
+            framework,
+            id: id.clone(),
+        };
+        let pod_security = entry_ids.iter().any(|e| e.starts_with("pod-security-"));
         let policies: Vec<PolicyRef> = entry_ids
             .iter()
             .flat_map(|entry| {
@@ -210,6 +298,19 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
                 }
             })
             .collect();
+        // Whether each serving policy serves other controls of this framework too.
+        let shared = |policy_id: &str| {
+            policies
+                .iter()
+                .find(|p| p.policy_id == policy_id)
+                .is_some_and(|p| {
+                    controls_per_entry
+                        .get(p.library_entry.as_str())
+                        .copied()
+                        .unwrap_or(0)
+                        > 1
+                })
+        };
         let cells = clusters
             .iter()
             .map(|(cluster_id, cluster_name)| -> ServerResult<Cell> {
@@ -226,15 +327,20 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
                     .iter()
                     .map(|d| Mode::decode(&d.mode))
                     .collect::<Result<_, _>>()?;
-                let violations: i64 = deployments
+                let (by_check, whole): (Vec<String>, Vec<String>) = deployments
                     .iter()
-                    .map(|d| {
-                        counted
-                            .get(&(cluster_id.clone(), d.policy_id.clone()))
-                            .copied()
-                            .unwrap_or(0)
-                    })
-                    .sum();
+                    .map(|d| d.policy_id.clone())
+                    .partition(|id| shared(id));
+                let serving = Serving {
+                    whole,
+                    by_check,
+                    pod_security,
+                };
+                let violations = findings_against(
+                    &control,
+                    &serving,
+                    open.get(cluster_id).map_or(&[][..], Vec::as_slice),
+                );
                 Ok(Cell {
                     cluster_id: cluster_id.clone(),
                     cluster_name: cluster_name.clone(),
@@ -245,10 +351,7 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
             })
             .collect::<ServerResult<_>>()?;
         rows.push(ControlRow {
-            title: control_title(&Control {
-                framework,
-                id: id.clone(),
-            }),
+            title: control_title(&control),
             id: id.clone(),
             policies,
             cells,
@@ -294,6 +397,69 @@ pub async fn summaries(db: &Db, now_ms: i64) -> ServerResult<Vec<FrameworkSummar
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    fn finding(policy_id: &str, policy: &str, message: &str) -> Finding {
+        Finding {
+            policy_id: policy_id.into(),
+            policy: policy.into(),
+            message: message.into(),
+        }
+    }
+
+    fn cis(id: &str) -> Control {
+        Control {
+            framework: Framework::Cis,
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn findings_count_against_the_controls_whose_checks_they_name() {
+        // Pod Security baseline (policy p-pss) serves many controls; nine findings, all of the
+        // privileged check.
+        let privileged = finding(
+            "p-pss",
+            "pod-security:baseline",
+            "violates PodSecurity \"baseline:latest\": privileged (container \"app\" must not set securityContext.privileged=true)",
+        );
+        let nine = vec![privileged; 9];
+        let pss = Serving {
+            by_check: vec!["p-pss".into()],
+            pod_security: true,
+            ..Serving::default()
+        };
+        assert_eq!(findings_against(&cis("5.2.2"), &pss, &nine), 9);
+        assert_eq!(findings_against(&cis("5.2.3"), &pss, &nine), 0);
+        assert_eq!(findings_against(&cis("5.2.12"), &pss, &nine), 0);
+        // 5.2.1 (a policy mechanism admits pods) is served as a whole: every finding counts.
+        assert_eq!(findings_against(&cis("5.2.1"), &pss, &nine), 9);
+
+        // A hostPID workload in a namespace Palisade never labelled (the apiserver reports it
+        // under its own name): it tells against "host process namespace" wherever Pod Security
+        // serves the control, even though Palisade's enforce deployment is clean.
+        let elsewhere = vec![finding(
+            "",
+            "pod-security:baseline",
+            "would violate PodSecurity \"baseline:latest\": host namespaces (hostPID=true)",
+        )];
+        assert_eq!(findings_against(&cis("5.2.3"), &pss, &elsewhere), 1);
+        assert_eq!(findings_against(&cis("5.2.5"), &pss, &elsewhere), 0);
+        let not_pss = Serving {
+            by_check: vec!["p-hostns".into()],
+            ..Serving::default()
+        };
+        assert_eq!(findings_against(&cis("5.2.3"), &not_pss, &elsewhere), 0);
+
+        // A policy that serves one control counts every finding of its own, whatever it says.
+        let single = Serving {
+            whole: vec!["p-priv".into()],
+            ..Serving::default()
+        };
+        let own = vec![finding("p-priv", "disallow-privileged", "not allowed")];
+        assert_eq!(findings_against(&cis("5.2.2"), &single, &own), 1);
+        // Findings of policies that do not serve the control never count.
+        assert_eq!(findings_against(&cis("5.2.2"), &pss, &own), 0);
+    }
 
     #[test]
     fn every_tagged_control_has_a_title_and_ids_sort_as_numbers() {

@@ -60,15 +60,21 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
         .iter()
         .all(|c| c["status"] == "not_covered"));
 
-    // Enforced on comp-a; audited on comp-b, which reported three violations within the hour.
+    // Enforced on comp-a; audited on comp-b, where three findings of it are open.
     let now = palisade_app::db::now_ms();
     for (cluster, mode) in [(&clusters[0], "enforce"), (&clusters[1], "audit")] {
         sqlx::query("INSERT INTO deployments (cluster_id, policy_id, version, mode, manifests, rollout_id, applied_ms) VALUES ($1, $2, 1, $3, '[]', 'r-1', $4)")
             .bind(cluster).bind(&policy).bind(mode).bind(now)
             .execute(server.pool.pool()).await.unwrap();
     }
-    sqlx::query("INSERT INTO violation_counts (bucket_ms, cluster_id, policy_id, policy, action, count) VALUES ($1, $2, $3, 'disallow-privileged', 'audit', 3)")
-        .bind(now - now.rem_euclid(3_600_000)).bind(&clusters[1]).bind(&policy)
+    for n in 0..3 {
+        sqlx::query("INSERT INTO violations (id, cluster_id, policy_id, policy, resource, namespace, name, uid, action, source, message, first_ms, last_ms, count) VALUES ($1, $2, $3, 'disallow-privileged', 'pods', 'shop', $4, '', 'audit', 'scan', 'privileged containers are not allowed', $5, $5, 4)")
+            .bind(format!("v-{n}")).bind(&clusters[1]).bind(&policy).bind(format!("web-{n}")).bind(now)
+            .execute(server.pool.pool()).await.unwrap();
+    }
+    // A resolved finding (the workload was fixed) tells against nothing.
+    sqlx::query("INSERT INTO violations (id, cluster_id, policy_id, policy, resource, namespace, name, uid, action, source, message, first_ms, last_ms, count, resolved_ms) VALUES ('v-fixed', $1, $2, 'disallow-privileged', 'pods', 'shop', 'fixed', '', 'audit', 'scan', 'privileged containers are not allowed', $3, $3, 1, $3)")
+        .bind(&clusters[0]).bind(&policy).bind(now)
         .execute(server.pool.pool()).await.unwrap();
 
     let after = json_of(
