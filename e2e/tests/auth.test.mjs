@@ -130,6 +130,9 @@ test('an admin disables a person on the People panel: their session stops at onc
   assert.equal(await me(), 200, 'enabled again, the same session works');
 
   await page.setViewportSize({ width: 375, height: 800 });
+  // Several sessions and people by now: the page still fits, its tables scroll inside themselves.
+  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(scroll <= inner, `Settings is ${scroll} px wide on a ${inner} px screen`);
   await page.screenshot({ path: join(OUTPUT, 'settings-people-phone.png'), fullPage: true });
   assert.deepEqual(problems, []);
   await context.close();

@@ -135,6 +135,14 @@ test('two versions compare line by line', async () => {
   assert.ok(added.some((t) => t.includes('are never allowed')), added.join('\n'));
   assert.ok(added.some((t) => t.includes('wrong on purpose')), added.join('\n'));
   await page.screenshot({ path: join(OUTPUT, 'policy-diff.png'), fullPage: true });
+  // The compared versions are in the URL: a reload shows the same diff.
+  const url = new URL(page.url());
+  assert.deepEqual([url.searchParams.get('tab'), url.searchParams.get('from'), url.searchParams.get('to')], ['history', '1', '3']);
+  await page.reload({ waitUntil: 'networkidle' });
+  await hydrated();
+  await page.waitForSelector('[data-testid="diff"]');
+  assert.equal(await page.inputValue('[data-testid="diff-from"]'), '1');
+  assert.ok((await page.locator('[data-testid="diff-added"]').allTextContents()).some((t) => t.includes('wrong on purpose')));
 });
 
 test('the list finds the policy and the staging tab renders each mode', async () => {

@@ -229,16 +229,7 @@ fn SessionTable(
     end_session: ServerAction<RevokeMySession>,
 ) -> impl IntoView {
     view! {
-        <table class="data-table sessions-table">
-            <thead>
-                <tr>
-                    <th scope="col">"User"</th>
-                    <th scope="col">"Signed in"</th>
-                    <th scope="col">"Last seen"</th>
-                    <th scope="col"></th>
-                </tr>
-            </thead>
-            <tbody>
+        <DataTable columns=&["User", "Signed in", "Last seen", ""] class="sessions-table">
                 {list.into_iter().map(|s| {
                     let id = s.id.clone();
                     view! {
@@ -255,8 +246,7 @@ fn SessionTable(
                         </tr>
                     }
                 }).collect_view()}
-            </tbody>
-        </table>
+        </DataTable>
     }
 }
 

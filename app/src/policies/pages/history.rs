@@ -1,23 +1,51 @@
-//! The History tab: every version, and the difference between any two.
+//! The History tab: every version, and the difference between any two. The compared pair is in
+//! the URL (`?tab=history&from=1&to=3`), so a reload or a shared link shows the same diff.
 
 use super::*;
 
 #[component]
 pub(super) fn HistoryTab(detail: PolicyDetail) -> impl IntoView {
     let newest = detail.policy.current_version;
-    let from = RwSignal::new((newest - 1).max(1).to_string());
-    let to = RwSignal::new(newest.to_string());
-    let result = RwSignal::new(None::<Result<VersionDiff, AppError>>);
+    let query = use_query_map();
+    let compared = Memo::new(move |_| {
+        let query = query.read();
+        let number = |key: &str| query.get(key).and_then(|v| v.parse::<i64>().ok());
+        number("from").zip(number("to"))
+    });
+    let (first, second) = compared
+        .get_untracked()
+        .unwrap_or(((newest - 1).max(1), newest));
+    let from = RwSignal::new(first.to_string());
+    let to = RwSignal::new(second.to_string());
     let id = detail.policy.id.clone();
+    let result = Resource::new(
+        move || compared.get(),
+        move |pair| {
+            let id = id.clone();
+            async move {
+                match pair {
+                    Some((a, b)) => Some(diff_versions(id, a, b).await),
+                    None => None,
+                }
+            }
+        },
+    );
+    let navigate = use_navigate();
+    let here = detail.policy.id.clone();
     let compare = move |_| {
-        let id = id.clone();
-        let (a, b) = (
-            from.get_untracked().parse().unwrap_or(1),
-            to.get_untracked().parse().unwrap_or(1),
+        let options = leptos_router::NavigateOptions {
+            replace: true,
+            scroll: false,
+            ..Default::default()
+        };
+        navigate(
+            &format!(
+                "/policies/{here}?tab=history&from={}&to={}",
+                from.get_untracked(),
+                to.get_untracked()
+            ),
+            options,
         );
-        spawn_local(async move {
-            result.set(Some(diff_versions(id, a, b).await));
-        });
     };
     let numbers: Vec<i64> = detail.versions.iter().map(|v| v.number).collect();
     let options = move || {
@@ -51,11 +79,16 @@ pub(super) fn HistoryTab(detail: PolicyDetail) -> impl IntoView {
                 <label>"To"<select data-testid="diff-to" prop:value=move || to.get() on:change=move |ev| to.set(event_target_value(&ev))>{options}</select></label>
                 <button type="button" class="button primary" data-testid="compare" on:click=compare>"Compare"</button>
             </div>
-            {move || result.get().map(|r| match r {
-                Err(err) => load_error(err),
-                Ok(diff) if diff.files.is_empty() => view! { <p class="muted" data-testid="diff-empty">{format!("v{} and v{} are identical.", diff.from, diff.to)}</p> }.into_any(),
-                Ok(diff) => view! { <DiffView diff /> }.into_any(),
-            })}
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match result.await {
+                        None => ().into_any(),
+                        Some(Err(err)) => load_error(err),
+                        Some(Ok(diff)) if diff.files.is_empty() => view! { <p class="muted" data-testid="diff-empty">{format!("v{} and v{} are identical.", diff.from, diff.to)}</p> }.into_any(),
+                        Some(Ok(diff)) => view! { <DiffView diff /> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
     }
 }
