@@ -84,6 +84,38 @@ test('a viewer sees no admin or edit controls, and the server refuses edits anyw
   await context.close();
 });
 
+test("a viewer's policy workspace shows the controls it may not use disabled, saying which role may", async () => {
+  // An author adopts a library policy (from the page, as a person's browser would).
+  const authorContext = await browser.newContext();
+  const authorPage = await authorContext.newPage();
+  await loginAs(authorPage, server, 'author', '/settings');
+  const created = await authorPage.evaluate(async () => {
+    const res = await fetch('/api/v1/policies', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ from: 'library', entry: 'disallow-privileged' }),
+    });
+    return { status: res.status, body: await res.json() };
+  });
+  assert.ok([200, 201].includes(created.status), JSON.stringify(created.body));
+  const id = created.body.policy.id;
+  await authorContext.close();
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await loginAs(page, server, 'viewer', `/policies/${id}?tab=tests`);
+  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+  await page.waitForSelector('[data-testid="tab-tests"][aria-selected="true"]');
+  assert.ok(await page.isDisabled('[data-testid="save-version"]'));
+  assert.equal(await page.getAttribute('[data-testid="save-version"]', 'title'), 'Needs the author role');
+  assert.equal((await page.textContent('[data-testid="save-needs-role"]')).trim(), 'Needs the author role to save.');
+  assert.ok(await page.isDisabled('[data-testid="run-tests"]'));
+  await page.click('[data-testid="tab-staging"]');
+  await page.waitForSelector('[data-testid="mode-prod"]');
+  assert.ok(await page.isDisabled('[data-testid="mode-prod"]'));
+  await context.close();
+});
+
 test('the Clusters page offers an author no control only an admin may use', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

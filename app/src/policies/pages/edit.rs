@@ -22,6 +22,11 @@ fn caret_offset(text: &str, line: usize, column: usize) -> u32 {
 
 #[component]
 pub(super) fn SaveBar(draft: Draft, saving: Saving, save: Callback<()>) -> impl IntoView {
+    let denied = Rights::here().edit;
+    let may = denied.is_none();
+    let title = denied
+        .clone()
+        .unwrap_or_else(|| "Save a new version (Ctrl+S or ⌘S)".to_owned());
     view! {
         <div class="save-bar">
             <label class="grow">
@@ -38,12 +43,13 @@ pub(super) fn SaveBar(draft: Draft, saving: Saving, save: Callback<()>) -> impl 
                 type="button"
                 class="button primary"
                 data-testid="save-version"
-                disabled=move || saving.busy.get()
+                disabled=move || saving.busy.get() || !may
                 on:click=move |_| save.run(())
-                title="Save a new version (Ctrl+S or ⌘S)"
+                title=title
             >
                 "Save version"
             </button>
+            {denied.map(|why| view! { <span class="muted small" data-testid="save-needs-role">{format!("{why} to save.")}</span> })}
             <span class="status" role="status" data-testid="save-status">{move || saving.status.get().unwrap_or_default()}</span>
         </div>
         <Show when=move || saving.error.get().is_some()>

@@ -44,4 +44,4 @@ pub use self::picker::PolicyPicker;
 use self::staging_tab::StagingTab;
 use self::tests_tab::TestsTab;
 pub use self::workspace::PolicyPage;
-use self::workspace::{Draft, Saving};
+use self::workspace::{Draft, Rights, Saving};

@@ -54,6 +54,7 @@ fn StagingView(
 ) -> impl IntoView {
     let id = staging.policy_id.clone();
     let manifests = StoredValue::new(staging.manifests.clone());
+    let rights = StoredValue::new(Rights::here());
     view! {
         <section class="panel" aria-labelledby="modes-heading">
             <h2 id="modes-heading">"Intended mode per environment"</h2>
@@ -70,6 +71,8 @@ fn StagingView(
                                         aria-label=format!("Mode in {}", m.environment)
                                         data-testid=format!("mode-{}", m.environment)
                                         prop:value=current
+                                        disabled=rights.with_value(|r| r.edit.is_some())
+                                        title=rights.with_value(|r| r.edit.clone().unwrap_or_default())
                                         on:change=move |ev| change.run((environment.clone(), Mode::parse(&event_target_value(&ev))))
                                     >
                                         <option value="">"not running"</option>
@@ -112,7 +115,7 @@ fn StagingView(
                             }).collect_view()}
                         </DataTable>
                     <p>
-                        <button type="button" class="button small" data-testid="check-drift" on:click=move |_| check.run(())>"Check drift now"</button>
+                        <button type="button" class="button small" data-testid="check-drift" disabled=rights.with_value(|r| r.operate.is_some()) title=rights.with_value(|r| r.operate.clone().unwrap_or_default()) on:click=move |_| check.run(())>"Check drift now"</button>
                     </p>
                 }.into_any()
             }}

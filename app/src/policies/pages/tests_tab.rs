@@ -9,6 +9,7 @@ pub(super) fn TestsTab(
     saving: Saving,
     save: Callback<()>,
 ) -> impl IntoView {
+    let rights = StoredValue::new(Rights::here());
     let policy_id = detail.policy.id.clone();
     let number = detail.policy.current_version;
     let stored = Resource::new(
@@ -54,7 +55,7 @@ pub(super) fn TestsTab(
         <section class="panel" aria-labelledby="run-heading">
             <div class="panel-header">
                 <h2 id="run-heading">{format!("Results for version {number}")}</h2>
-                <button type="button" class="button primary" data-testid="run-tests" disabled=move || running.get() on:click=run>
+                <button type="button" class="button primary" data-testid="run-tests" disabled=move || running.get() || rights.with_value(|r| r.edit.is_some()) title=rights.with_value(|r| r.edit.clone().unwrap_or_default()) on:click=run>
                     {move || if running.get() { "Running…" } else { "Run tests" }}
                 </button>
             </div>

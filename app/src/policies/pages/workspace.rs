@@ -52,6 +52,7 @@ pub fn PolicyPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let reload = RwSignal::new(0u32);
     let detail = Resource::new(move || (id(), reload.get()), |(id, _)| get_policy(id));
+    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
     // The selected tab lives in the URL (`?tab=tests`), so a reload or a shared link keeps it.
     let query = use_query_map();
     let tab = Memo::new(move |_| {
@@ -80,10 +81,38 @@ pub fn PolicyPage() -> impl IntoView {
                         <header class="page-header"><h1>"Policy"</h1></header>
                         {load_error(err)}
                     }.into_any(),
-                    Ok(detail) => view! { <Workspace detail tab select reload /> }.into_any(),
+                    Ok(detail) => {
+                        // The controls fit the role: what it may not do is disabled, saying who may.
+                        let role = crate::auth::guard::role_of(&me.await);
+                        provide_context(Rights {
+                            edit: crate::auth::guard::needs(role, crate::auth::Action::EditPolicies),
+                            operate: crate::auth::guard::needs(role, crate::auth::Action::OperateRollout),
+                        });
+                        view! { <Workspace detail tab select reload /> }.into_any()
+                    }
                 }
             })}
         </Transition>
+    }
+}
+
+/// What the signed-in role may not do on this page, in words (`Needs the author role`); `None`
+/// where it may. The server refuses anyway; this keeps the page honest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Rights {
+    /// Saving versions, running tests, setting intended modes.
+    pub(super) edit: Option<String>,
+    /// Checking drift.
+    pub(super) operate: Option<String>,
+}
+
+impl Rights {
+    /// The rights in context (none granted when there is no context).
+    pub(super) fn here() -> Rights {
+        use_context::<Rights>().unwrap_or(Rights {
+            edit: Some("Needs the author role".into()),
+            operate: Some("Needs the approver role".into()),
+        })
     }
 }
 
