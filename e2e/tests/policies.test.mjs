@@ -120,6 +120,29 @@ test('running the tests shows a failing case with the engine\'s verdict', async 
   await hydrated();
   await page.waitForSelector('[data-testid="tab-tests"][aria-selected="true"]');
   await page.waitForSelector('[data-testid="run-tests"]');
+
+  // A case is edited in place: Edit loads it into the form, Update case puts it back changed.
+  const wrong = page.locator('[data-testid="case"]', { hasText: 'wrong on purpose' });
+  const position = await page.locator('[data-testid="case"]').evaluateAll(
+    (cases) => cases.findIndex((c) => c.textContent.includes('wrong on purpose')),
+  );
+  const count = await page.locator('[data-testid="case"]').count();
+  await wrong.locator('[data-testid="edit-case"]').click();
+  assert.equal(await page.inputValue('[data-testid="case-name"]'), 'a plain pod is denied (wrong on purpose)');
+  assert.equal(await page.inputValue('[data-testid="case-expect"]'), 'deny');
+  await page.fill('[data-testid="case-name"]', 'a plain pod is allowed');
+  await page.selectOption('[data-testid="case-expect"]', 'allow');
+  assert.equal((await page.textContent('[data-testid="add-case"]')).trim(), 'Update case');
+  await page.click('[data-testid="add-case"]');
+  const edited = page.locator('[data-testid="case"]').nth(position);
+  assert.match(await edited.textContent(), /a plain pod is allowed.*expects allow/s);
+  assert.equal(await page.locator('[data-testid="case"]').count(), count, 'edited in place, not added');
+  // Put it back as it was (the next tests compare saved versions, which this did not change).
+  await edited.locator('[data-testid="edit-case"]').click();
+  await page.fill('[data-testid="case-name"]', 'a plain pod is denied (wrong on purpose)');
+  await page.selectOption('[data-testid="case-expect"]', 'deny');
+  await page.click('[data-testid="add-case"]');
+  assert.equal((await page.textContent('[data-testid="add-case"]')).trim(), 'Add case');
 });
 
 test('two versions compare line by line', async () => {

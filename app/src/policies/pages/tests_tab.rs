@@ -35,6 +35,8 @@ pub(super) fn TestsTab(
     let yaml = RwSignal::new(String::new());
     let expect = RwSignal::new("deny".to_owned());
     let message = RwSignal::new(String::new());
+    // The case being edited in the form, by position; `None` while writing a new one.
+    let editing = RwSignal::new(None::<usize>);
     let add = move |_| {
         let case = TestCase {
             name: name.get_untracked().trim().to_owned(),
@@ -42,10 +44,24 @@ pub(super) fn TestsTab(
             expect: Expect::parse(&expect.get_untracked()).unwrap_or(Expect::Deny),
             message: Some(message.get_untracked()).filter(|m| !m.trim().is_empty()),
         };
-        draft.tests.update(|tests| tests.push(case));
+        draft.tests.update(|tests| match editing.get_untracked() {
+            Some(index) if index < tests.len() => tests[index] = case,
+            _ => tests.push(case),
+        });
+        editing.set(None);
         name.set(String::new());
         yaml.set(String::new());
         message.set(String::new());
+    };
+    // Load case `index` into the form; "Update case" puts it back changed.
+    let start_editing = move |index: usize| {
+        if let Some(case) = draft.tests.get_untracked().get(index) {
+            name.set(case.name.clone());
+            yaml.set(case.yaml.clone());
+            expect.set(case.expect.as_str().to_owned());
+            message.set(case.message.clone().unwrap_or_default());
+            editing.set(Some(index));
+        }
     };
     // Every problem of the last save, whatever part it is in, next to the Save button that found
     // it: a save from this tab can fail on the source too, and must say where.
@@ -85,14 +101,15 @@ pub(super) fn TestsTab(
                             <strong>{case.name.clone()}</strong>
                             <span class="badge">{format!("expects {}", case.expect.as_str())}</span>
                             {case.message.clone().map(|m| view! { <span class="muted mono">{format!("/{m}/")}</span> })}
-                            <button type="button" class="button small" aria-label=format!("Remove case {}", case.name) on:click=move |_| draft.tests.update(|t| { if index < t.len() { t.remove(index); } })>"Remove"</button>
+                            <button type="button" class="button small" data-testid="edit-case" aria-label=format!("Edit case {}", case.name) on:click=move |_| start_editing(index)>"Edit"</button>
+                            <button type="button" class="button small" aria-label=format!("Remove case {}", case.name) on:click=move |_| { editing.set(None); draft.tests.update(|t| { if index < t.len() { t.remove(index); } }) }>"Remove"</button>
                         </div>
                         <details><summary>"YAML"</summary><pre class="code">{case.yaml.clone()}</pre></details>
                     </li>
                 }).collect_view()}
             </ol>
             <fieldset class="new-case">
-                <legend>"Add a case"</legend>
+                <legend>{move || if editing.get().is_some() { "Edit the case" } else { "Add a case" }}</legend>
                 <label>"Name"<input type="text" data-testid="case-name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) /></label>
                 <label>
                     "Object, or an AdmissionReview for UPDATE and DELETE (YAML)"
@@ -109,7 +126,7 @@ pub(super) fn TestsTab(
                     </select>
                 </label>
                 <label>"Message pattern (optional regular expression)"<input type="text" data-testid="case-message" prop:value=move || message.get() on:input=move |ev| message.set(event_target_value(&ev)) /></label>
-                <button type="button" class="button" data-testid="add-case" disabled=move || name.get().trim().is_empty() || yaml.get().trim().is_empty() on:click=add>"Add case"</button>
+                <button type="button" class="button" data-testid="add-case" disabled=move || name.get().trim().is_empty() || yaml.get().trim().is_empty() on:click=add>{move || if editing.get().is_some() { "Update case" } else { "Add case" }}</button>
             </fieldset>
             <ProblemList problems=problems.into() on_pick=Callback::new(|_| ()) />
             <SaveBar draft saving save />
