@@ -415,33 +415,44 @@ async fn slow_headers_cannot_hold_a_connection() {
     server.stop().await;
 }
 
+/// A dev cluster, a production one (both unreachable: proposing does not reach them) and the
+/// library's disallow-privileged policy.
+async fn edge_clusters_and_a_policy(server: &TestServer, admin: &str, author: &str) {
+    server
+        .api(admin)
+        .register_unreachable("edge-dev", "dev")
+        .await;
+    server
+        .api(admin)
+        .register_unreachable("edge-prod", "production")
+        .await;
+    server.api(author).adopt("disallow-privileged").await;
+}
+
+/// Propose disallow-privileged in two waves: dev with one approval, then every other cluster
+/// (production among them) with `approvals`.
+async fn propose_reaching_production(
+    server: &TestServer,
+    author: &str,
+    approvals: u32,
+) -> crate::support::Reply {
+    let body = json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
+        { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
+        { "name": "rest", "selector": {}, "approvals": approvals },
+    ] });
+    server
+        .call("POST", "/api/v1/rollouts", author, &body.to_string())
+        .await
+}
+
 /// No change reaches a production cluster (by environment name or label) without an approval,
 /// whatever wave it is in.
 #[tokio::test]
 async fn production_waves_need_an_approval() {
     let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
     let People { admin, author, .. } = server.people().await;
-    server
-        .api(&admin)
-        .register_unreachable("edge-dev", "dev")
-        .await;
-    server
-        .api(&admin)
-        .register_unreachable("edge-prod", "production")
-        .await;
-    server.api(&author).adopt("disallow-privileged").await;
-    let refused = server
-        .call(
-            "POST",
-            "/api/v1/rollouts",
-            &author,
-            &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
-                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
-                { "name": "rest", "selector": {}, "approvals": 0 },
-            ] })
-            .to_string(),
-        )
-        .await;
+    edge_clusters_and_a_policy(&server, &admin, &author).await;
+    let refused = propose_reaching_production(&server, &author, 0).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(
         refused
@@ -450,18 +461,7 @@ async fn production_waves_need_an_approval() {
         "{}",
         refused.body
     );
-    let accepted = server
-        .call(
-            "POST",
-            "/api/v1/rollouts",
-            &author,
-            &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
-                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
-                { "name": "rest", "selector": {}, "approvals": 1 },
-            ] })
-            .to_string(),
-        )
-        .await;
+    let accepted = propose_reaching_production(&server, &author, 1).await;
     assert_eq!(accepted.status, 201, "{}", accepted.body);
     // It waits for the admin's decision on the Overview, and for nobody's who may not approve.
     let rollout_id = serde_json::from_str::<Value>(&accepted.body).unwrap()["summary"]["id"]
@@ -495,27 +495,8 @@ async fn production_waves_need_an_approval() {
     )
     .await;
     let People { admin, author, .. } = server.people().await;
-    server
-        .api(&admin)
-        .register_unreachable("edge-dev", "dev")
-        .await;
-    server
-        .api(&admin)
-        .register_unreachable("edge-prod", "production")
-        .await;
-    server.api(&author).adopt("disallow-privileged").await;
-    let waived = server
-        .call(
-            "POST",
-            "/api/v1/rollouts",
-            &author,
-            &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
-                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1 },
-                { "name": "rest", "selector": {}, "approvals": 0 },
-            ] })
-            .to_string(),
-        )
-        .await;
+    edge_clusters_and_a_policy(&server, &admin, &author).await;
+    let waived = propose_reaching_production(&server, &author, 0).await;
     assert_eq!(waived.status, 201, "{}", waived.body);
     server.stop().await;
 }

@@ -183,6 +183,15 @@ async fn start_sign_in(server: &TestServer) -> (String, String) {
     (cookie, reply.header("location").unwrap().to_owned())
 }
 
+/// Palisade sent the browser back to its sign-in page with error `code`.
+fn assert_refused(reply: &Reply, code: &str) {
+    let location = reply.header("location");
+    assert!(
+        location.is_some_and(|l| l.starts_with(&format!("/login?error={code}"))),
+        "{location:?}"
+    );
+}
+
 async fn finish(server: &TestServer, callback: &str, cookie: &str, palisade: &str) -> Reply {
     let path = callback.strip_prefix(palisade).unwrap();
     request(server.addr, "GET", path, &[("cookie", cookie)], "").await
@@ -283,13 +292,7 @@ async fn single_sign_on(backend: Backend) {
     let (pre, authorize) = start_sign_in(&server).await;
     let callback = through_provider(&authorize, "outsider", &palisade).await;
     let refused = finish(&server, &callback, &pre, &palisade).await;
-    assert!(
-        refused
-            .header("location")
-            .is_some_and(|l| l.starts_with("/login?error=no_role")),
-        "{:?}",
-        refused.header("location")
-    );
+    assert_refused(&refused, "no_role");
 
     // Someone who leaves every mapped group loses their role at their next sign-in attempt: the
     // session and API token they hold stop at once; back in a group, a sign-in restores both.
@@ -324,13 +327,7 @@ async fn single_sign_on(backend: Backend) {
     assert_eq!(me_by(vec![("authorization", bearer.clone())]).await, 200);
     provider.set_groups("author", &["somewhere-else"]);
     let refused = sign_in_as(&server, "author", &palisade).await;
-    assert!(
-        refused
-            .header("location")
-            .is_some_and(|l| l.starts_with("/login?error=no_role")),
-        "{:?}",
-        refused.header("location")
-    );
+    assert_refused(&refused, "no_role");
     assert_eq!(
         me_by(vec![("cookie", cookie.clone())]).await,
         401,
@@ -361,13 +358,7 @@ async fn single_sign_on(backend: Backend) {
     let callback = through_provider(&authorize, "author", &palisade).await;
     let tampered = callback.replace("state=", "state=x");
     let refused = finish(&server, &tampered, &pre, &palisade).await;
-    assert!(
-        refused
-            .header("location")
-            .is_some_and(|l| l.starts_with("/login?error=state")),
-        "{:?}",
-        refused.header("location")
-    );
+    assert_refused(&refused, "state");
     let replay = finish(&server, &callback, &pre, &palisade).await;
     assert!(
         replay
@@ -396,13 +387,7 @@ async fn single_sign_on(backend: Backend) {
         .await
         .unwrap();
     let refused = finish(&server, &callback, &pre, &palisade).await;
-    assert!(
-        refused
-            .header("location")
-            .is_some_and(|l| l.starts_with("/login?error=nonce")),
-        "{:?}",
-        refused.header("location")
-    );
+    assert_refused(&refused, "nonce");
 
     let logins: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries WHERE action = 'session.login'")

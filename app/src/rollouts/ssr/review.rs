@@ -15,7 +15,7 @@ use crate::auth::{authorize, Action, Principal};
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
 use crate::policies::diff::diff_lines;
-use crate::rollouts::{ClusterChange, ProposedChange, Rollout, RolloutKind};
+use crate::rollouts::{ClusterChange, ProposedChange, Rollout, RolloutKind, Step};
 
 /// Lines of context around each change in a cluster's diff.
 const CONTEXT: usize = 3;
@@ -60,23 +60,13 @@ pub async fn proposed(db: &Db, who: &Principal, id: &str) -> ServerResult<Propos
     let manifests = to_yaml(&objects)?;
     let mut clusters = Vec::new();
     for step in &rollout.steps {
-        let running = queries::deployment(db.pool(), &step.cluster_id, &summary.policy_id).await?;
-        let (now_text, runs) = match &running {
-            Some(d) => (to_yaml(&d.manifests)?, Some((d.version, d.mode))),
-            None => (String::new(), None),
-        };
         let wave = rollout
             .waves
             .iter()
             .find(|w| w.position == step.wave)
             .map(|w| w.name.clone())
             .unwrap_or_else(|| format!("wave {}", step.wave + 1));
-        clusters.push(ClusterChange {
-            cluster: step.cluster_name.clone(),
-            wave,
-            running: runs,
-            diff: diff_lines(&step.cluster_name, &now_text, &manifests, CONTEXT),
-        });
+        clusters.push(change_on(db, &summary.policy_id, step, wave, &manifests).await?);
     }
     Ok(ProposedChange {
         version: summary.version,
@@ -101,27 +91,36 @@ async fn undone(db: &Db, rollout: &Rollout) -> ServerResult<ProposedChange> {
             .unwrap_or_default();
         let plan: Plan = serde_json::from_str(stored)
             .map_err(|err| AppError::internal("reading a stored step plan", err))?;
-        let running = queries::deployment(db.pool(), &step.cluster_id, &summary.policy_id).await?;
-        let now_text = match &running {
-            Some(d) => to_yaml(&d.manifests)?,
-            None => String::new(),
-        };
-        clusters.push(ClusterChange {
-            cluster: step.cluster_name.clone(),
-            wave: summary.kind.as_str().to_owned(),
-            running: running.as_ref().map(|d| (d.version, d.mode)),
-            diff: diff_lines(
-                &step.cluster_name,
-                &now_text,
-                &to_yaml(&plan.apply)?,
-                CONTEXT,
-            ),
-        });
+        let wave = summary.kind.as_str().to_owned();
+        let target = to_yaml(&plan.apply)?;
+        clusters.push(change_on(db, &summary.policy_id, step, wave, &target).await?);
     }
     Ok(ProposedChange {
         version: summary.version,
         mode: summary.mode,
         manifests: String::new(),
         clusters,
+    })
+}
+
+/// One cluster's part of a change: what of `policy_id` runs on `step`'s cluster now, and the diff
+/// from it to `target` (the manifests the step leaves there).
+async fn change_on(
+    db: &Db,
+    policy_id: &str,
+    step: &Step,
+    wave: String,
+    target: &str,
+) -> ServerResult<ClusterChange> {
+    let running = queries::deployment(db.pool(), &step.cluster_id, policy_id).await?;
+    let now_text = match &running {
+        Some(d) => to_yaml(&d.manifests)?,
+        None => String::new(),
+    };
+    Ok(ClusterChange {
+        cluster: step.cluster_name.clone(),
+        wave,
+        running: running.as_ref().map(|d| (d.version, d.mode)),
+        diff: diff_lines(&step.cluster_name, &now_text, target, CONTEXT),
     })
 }
