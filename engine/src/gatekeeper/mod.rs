@@ -30,6 +30,7 @@
 
 mod builtins;
 pub mod constraint;
+mod input;
 pub mod normalise;
 pub mod rego;
 pub mod template;
@@ -49,7 +50,6 @@ pub use normalise::{Rewrite, Rewrites};
 pub use template::Template;
 
 use constraint::Matchable;
-use template::guarded;
 
 /// Objects that Rego sees as `data.inventory` (Gatekeeper's replicated cluster state), and the
 /// Namespaces among them, which `namespaceSelector` needs.
@@ -339,36 +339,25 @@ impl Library {
         inventory: &Inventory,
         point: EnforcementPoint,
     ) -> Result<Review, ReviewError> {
-        let (review, operation, request_namespace) = match subject {
-            Subject::Object(object) => (
-                object_review(object)?,
-                None,
-                text(object, &["metadata", "namespace"]),
-            ),
-            Subject::Request(request) => (
-                request_review(request)?,
-                Some(request.operation),
-                request.namespace.as_str(),
-            ),
+        let (operation, request_namespace) = match &subject {
+            Subject::Object(object) => (None, text(object, &["metadata", "namespace"])),
+            Subject::Request(request) => (Some(request.operation), request.namespace.as_str()),
         };
         let namespace = (!request_namespace.is_empty())
             .then(|| inventory.namespace(request_namespace))
             .flatten();
-        let mut review = review;
         // Gatekeeper's driver adds the namespace it was given; gator gives none.
-        if let Value::Object(map) = &mut review {
-            let namespace_object = match point {
-                EnforcementPoint::Gator => Value::Null,
-                _ => namespace.cloned().unwrap_or(Value::Null),
-            };
-            map.insert("namespaceObject".to_owned(), namespace_object);
-        }
-        let objects: Vec<&Value> = ["object", "oldObject"]
-            .iter()
-            .filter_map(|key| review.get(key))
-            .filter(|v| v.is_object())
-            .collect();
-        let review_value = regorus::Value::from(review.clone());
+        let namespace_object = match point {
+            EnforcementPoint::Gator => None,
+            _ => namespace,
+        };
+        let review = match subject {
+            Subject::Object(object) => object_review(object, namespace_object)?,
+            Subject::Request(request) => request_review(request, namespace_object)?,
+        };
+        let objects = review.objects();
+        // Built into Rego values when the first constraint needs it, then shared by the others.
+        let mut review_value = None;
 
         let mut result = Review::default();
         for (constraint, parameters) in &self.constraints {
@@ -415,7 +404,8 @@ impl Library {
                     continue;
                 }
             };
-            match evaluate(program, &review_value, parameters, inventory) {
+            let review_value = review_value.get_or_insert_with(|| review.to_rego());
+            match evaluate(program, review_value, parameters, inventory) {
                 Ok(found) => result.violations.extend(
                     found
                         .into_iter()
@@ -453,43 +443,93 @@ fn match_any(
     Ok(false)
 }
 
+/// A review before it becomes Rego input: its small fields as JSON, and the objects it is about,
+/// borrowed until [`ReviewInput::to_rego`] reads them.
+struct ReviewInput<'a> {
+    /// Every field but `object`, `oldObject` and `namespaceObject`.
+    head: Value,
+    object: Option<&'a Value>,
+    old_object: Option<&'a Value>,
+    namespace_object: Option<&'a Value>,
+}
+
+impl<'a> ReviewInput<'a> {
+    /// The objects constraints match against: `object` and `oldObject`, where they are objects.
+    fn objects(&self) -> Vec<&'a Value> {
+        [self.object, self.old_object]
+            .into_iter()
+            .flatten()
+            .filter(|v| v.is_object())
+            .collect()
+    }
+
+    /// `input.review`.
+    fn to_rego(&self) -> regorus::Value {
+        let mut entries: Vec<(&str, regorus::Value)> = self
+            .head
+            .as_object()
+            .map(|map| {
+                map.iter()
+                    .map(|(key, value)| (key.as_str(), input::to_rego(value)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rego_or_null =
+            |value: Option<&Value>| value.map_or(regorus::Value::Null, input::to_rego);
+        entries.push(("object", rego_or_null(self.object)));
+        entries.push(("oldObject", rego_or_null(self.old_object)));
+        entries.push(("namespaceObject", rego_or_null(self.namespace_object)));
+        input::object(entries)
+    }
+}
+
 /// The review `gator` builds for a bare object: kind, name, namespace and object; every other field
-/// as the apiserver's JSON encoding writes an empty AdmissionRequest.
-fn object_review(object: &Value) -> Result<Value, ReviewError> {
+/// as the apiserver's JSON encoding writes an empty AdmissionRequest. `namespaceObject` is the
+/// request namespace's object, null without one.
+fn object_review<'a>(
+    object: &'a Value,
+    namespace_object: Option<&'a Value>,
+) -> Result<ReviewInput<'a>, ReviewError> {
     let gvk = gvk_of(object).map_err(|e| ReviewError(e.to_string()))?;
     if gvk.version.is_empty() {
         return Err(ReviewError("the object has no version".to_owned()));
     }
-    let mut review = json!({
+    let mut head = json!({
         "uid": "",
         "kind": {"group": gvk.group, "version": gvk.version, "kind": gvk.kind},
         "resource": {"group": "", "version": "", "resource": ""},
         "operation": "",
         "userInfo": {},
-        "object": object,
-        "oldObject": null,
         "options": null,
     });
     for key in ["name", "namespace"] {
         let value = text(object, &["metadata", key]);
         if !value.is_empty() {
-            review[key] = json!(value);
+            head[key] = json!(value);
         }
     }
-    Ok(review)
+    Ok(ReviewInput {
+        head,
+        object: Some(object),
+        old_object: None,
+        namespace_object,
+    })
 }
 
 /// An AdmissionRequest as `admission.k8s.io/v1` JSON (Go's `omitempty` rules), with `object` set to
-/// `oldObject` on DELETE as Gatekeeper does.
-fn request_review(request: &AdmissionRequest) -> Result<Value, ReviewError> {
-    let mut object = request.object.clone();
+/// `oldObject` on DELETE as Gatekeeper does, and `namespaceObject`.
+fn request_review<'a>(
+    request: &'a AdmissionRequest,
+    namespace_object: Option<&'a Value>,
+) -> Result<ReviewInput<'a>, ReviewError> {
+    let mut object = request.object.as_ref();
     if request.operation == Operation::Delete {
         if request.old_object.is_none() {
             return Err(ReviewError(
                 "oldObject cannot be nil for DELETE operations".to_owned(),
             ));
         }
-        object = request.old_object.clone();
+        object = request.old_object.as_ref();
     }
     let mut user = serde_json::Map::new();
     let info = &request.user_info;
@@ -505,17 +545,15 @@ fn request_review(request: &AdmissionRequest) -> Result<Value, ReviewError> {
     if !info.extra.is_empty() {
         user.insert("extra".into(), Value::Object(info.extra.clone()));
     }
-    let mut review = json!({
+    let mut head = json!({
         "uid": request.uid,
         "kind": request.kind,
         "resource": request.resource,
         "operation": request.operation.as_str(),
         "userInfo": user,
-        "object": object,
-        "oldObject": request.old_object,
         "options": request.options,
     });
-    let map = review.as_object_mut();
+    let map = head.as_object_mut();
     if let Some(map) = map {
         let mut put = |key: &str, value: Value| {
             map.insert(key.to_owned(), value);
@@ -542,7 +580,12 @@ fn request_review(request: &AdmissionRequest) -> Result<Value, ReviewError> {
             put("dryRun", json!(true));
         }
     }
-    Ok(review)
+    Ok(ReviewInput {
+        head,
+        object,
+        old_object: request.old_object.as_ref(),
+        namespace_object,
+    })
 }
 
 /// Run a template's `violation` rule for one constraint. Each result with a `msg` is a violation
@@ -553,15 +596,9 @@ fn evaluate(
     parameters: &regorus::Value,
     inventory: &Inventory,
 ) -> Result<Vec<(String, Value)>, String> {
-    let mut input = regorus::Value::new_object();
-    if let Ok(map) = input.as_object_mut() {
-        map.insert(regorus::Value::from("review"), review.clone());
-        map.insert(regorus::Value::from("parameters"), parameters.clone());
-    }
-    let mut engine = program.engine_for(inventory.data.as_ref().map(|d| (inventory.id, d)))?;
-    engine.set_input(input);
-    let rule = program.rule.clone();
-    let results = guarded(|| engine.eval_rule(rule))?;
+    let input = input::constraint_input(review, parameters);
+    let data = inventory.data.as_ref().map(|d| (inventory.id, d));
+    let results = program.evaluate(data, input)?;
     let items: Vec<&regorus::Value> = match &results {
         regorus::Value::Set(set) => set.iter().collect(),
         regorus::Value::Array(array) => array.iter().collect(),
@@ -985,7 +1022,8 @@ metadata:
 
     #[test]
     fn the_gator_review_of_a_bare_object_has_no_operation_or_user() {
-        let review = object_review(&pod("p", "n")).unwrap();
+        let review =
+            serde_json::to_value(object_review(&pod("p", "n"), None).unwrap().to_rego()).unwrap();
         assert_eq!(review["operation"], "");
         assert_eq!(review["userInfo"], json!({}));
         assert_eq!(
@@ -996,8 +1034,11 @@ metadata:
         assert_eq!(review["namespace"], "n");
         assert_eq!(review["oldObject"], Value::Null);
         let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "x"}});
-        assert!(object_review(&node).unwrap().get("namespace").is_none());
-        assert!(object_review(&json!({"kind": "Pod"})).is_err());
+        let node_review =
+            serde_json::to_value(object_review(&node, None).unwrap().to_rego()).unwrap();
+        assert!(node_review.get("namespace").is_none());
+        assert_eq!(node_review["namespaceObject"], Value::Null);
+        assert!(object_review(&json!({"kind": "Pod"}), None).is_err());
     }
 
     /// A library is shared between request handlers: it must be usable from many threads at once.

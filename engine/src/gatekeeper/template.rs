@@ -54,40 +54,84 @@ impl std::fmt::Debug for Template {
     }
 }
 
-/// A template's compiled Rego: a prepared regorus engine (cloned for every evaluation) and the rule
-/// to evaluate, `data.<package>.violation`.
+/// A template's compiled Rego: a prepared regorus engine and the rule to evaluate,
+/// `data.<package>.violation`.
+///
+/// Evaluating needs an engine of its own (regorus keeps its evaluation state in the engine). A
+/// clone of the prepared engine shares the compiled modules but starts with empty evaluation
+/// tables that the first evaluation grows again, so engines that have evaluated are kept in a pool
+/// and reused: regorus resets their state at the start of every evaluation. Only an engine whose
+/// evaluation ended without error goes back to the pool.
 pub(crate) struct Program {
     pub engine: regorus::Engine,
     pub rule: String,
-    /// The engine prepared with the data of the last inventory it was used with (by inventory id):
-    /// adding data to a regorus engine makes it analyse the modules again, so an engine with the
-    /// inventory is prepared once and then cloned like the plain one.
-    with_inventory: Mutex<Option<(u64, regorus::Engine)>>,
+    /// Engines prepared like `engine`, idle between evaluations.
+    idle: Mutex<Vec<regorus::Engine>>,
+    /// The engine prepared with the data of the last inventory it was used with (by inventory id),
+    /// and its idle engines: adding data to a regorus engine makes it analyse the modules again, so
+    /// an engine with the inventory is prepared once and then reused like the plain one.
+    with_inventory: Mutex<Option<Prepared>>,
 }
+
+/// An engine prepared with an inventory's data, and idle engines cloned from it.
+struct Prepared {
+    inventory: u64,
+    engine: regorus::Engine,
+    idle: Vec<regorus::Engine>,
+}
+
+/// At most this many idle engines are kept per template (and per inventory): enough for every
+/// thread of a scan, few enough that the evaluation tables they hold stay small.
+const MAX_IDLE: usize = 32;
 
 impl Clone for Program {
     fn clone(&self) -> Self {
-        Program {
-            engine: self.engine.clone(),
-            rule: self.rule.clone(),
-            with_inventory: Mutex::new(None),
-        }
+        Program::new(self.engine.clone(), self.rule.clone())
     }
 }
 
 impl Program {
-    /// An engine ready to evaluate, with `data` (`{"inventory": …}`, identified by `id`) when given.
-    pub(crate) fn engine_for(
+    pub(crate) fn new(engine: regorus::Engine, rule: String) -> Program {
+        Program {
+            engine,
+            rule,
+            idle: Mutex::new(Vec::new()),
+            with_inventory: Mutex::new(None),
+        }
+    }
+
+    /// Evaluate the rule with `input`, and with `data` (`{"inventory": …}`, identified by `id`)
+    /// when given.
+    pub(crate) fn evaluate(
         &self,
         data: Option<(u64, &regorus::Value)>,
-    ) -> Result<regorus::Engine, String> {
+        input: regorus::Value,
+    ) -> Result<regorus::Value, String> {
+        let mut engine = self.take(data)?;
+        engine.set_input(input);
+        let rule = self.rule.clone();
+        let result = guarded(|| engine.eval_rule(rule));
+        if result.is_ok() {
+            // The pooled engine should not keep the review alive.
+            engine.set_input(regorus::Value::Undefined);
+            self.give_back(data.map(|(id, _)| id), engine);
+        }
+        result
+    }
+
+    /// An engine ready to evaluate: an idle one, or a clone of the prepared one.
+    fn take(&self, data: Option<(u64, &regorus::Value)>) -> Result<regorus::Engine, String> {
         let Some((id, data)) = data else {
-            return Ok(self.engine.clone());
+            let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            return Ok(idle.unwrap_or_else(|| self.engine.clone()));
         };
         let mut slot = self.with_inventory.lock().ok();
-        if let Some(Some((cached, engine))) = slot.as_deref() {
-            if *cached == id {
-                return Ok(engine.clone());
+        if let Some(Some(prepared)) = slot.as_deref_mut() {
+            if prepared.inventory == id {
+                return Ok(prepared
+                    .idle
+                    .pop()
+                    .unwrap_or_else(|| prepared.engine.clone()));
             }
         }
         let mut engine = self.engine.clone();
@@ -95,9 +139,31 @@ impl Program {
         guarded(|| engine.add_data(data.clone()))?;
         guarded(|| engine.compile_with_entrypoint(&entry))?;
         if let Some(slot) = slot.as_deref_mut() {
-            *slot = Some((id, engine.clone()));
+            *slot = Some(Prepared {
+                inventory: id,
+                engine: engine.clone(),
+                idle: Vec::new(),
+            });
         }
         Ok(engine)
+    }
+
+    fn give_back(&self, inventory: Option<u64>, engine: regorus::Engine) {
+        let Some(id) = inventory else {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < MAX_IDLE {
+                    idle.push(engine);
+                }
+            }
+            return;
+        };
+        if let Ok(mut slot) = self.with_inventory.lock() {
+            if let Some(prepared) = slot.as_mut().filter(|p| p.inventory == id) {
+                if prepared.idle.len() < MAX_IDLE {
+                    prepared.idle.push(engine);
+                }
+            }
+        }
     }
 }
 
@@ -376,14 +442,7 @@ fn compile(
     let rule = format!("{package}.violation");
     let entry: regorus::Rc<str> = rule.as_str().into();
     guarded(|| engine.compile_with_entrypoint(&entry)).map_err(&place)?;
-    Ok((
-        Program {
-            engine,
-            rule,
-            with_inventory: Mutex::new(None),
-        },
-        not_local,
-    ))
+    Ok((Program::new(engine, rule), not_local))
 }
 
 /// A finding of [`rego::check`] at its place in the template document.
