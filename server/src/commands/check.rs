@@ -4,7 +4,7 @@
 
 use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::pss::LevelVersion;
-use palisade_engine::source::parse_documents;
+use palisade_engine::source::{parse_documents, Document, SourceError};
 use palisade_engine::vap::types::ValidationAction;
 use palisade_engine::{library, AdmissionRequest, Mode, UserInfo, Verdict};
 use serde::Serialize;
@@ -75,24 +75,7 @@ fn check(args: &CheckArgs) -> Result<Exit, Vec<String>> {
         ..Context::default()
     };
 
-    let mut results = Vec::new();
-    for resource in resources {
-        let mut request = AdmissionRequest::from_value(resource.value.clone())
-            .map_err(|err| vec![format!("{}:{}: {err}", resource.source, resource.line)])?;
-        if request.user_info.username.is_empty() {
-            request.user_info = UserInfo::tester();
-        }
-        let verdict = bundle.evaluate(&request, &context);
-        results.push(Checked {
-            source: resource.source,
-            line: resource.line,
-            kind: request.kind.kind.clone(),
-            namespace: request.namespace.clone(),
-            name: request.name.clone(),
-            action: verdict.action(),
-            verdict,
-        });
-    }
+    let results = evaluate_all(&bundle, &context, resources)?;
 
     let count = |action| results.iter().filter(|r| r.action == action).count();
     let report = Report {
@@ -111,6 +94,77 @@ fn check(args: &CheckArgs) -> Result<Exit, Vec<String>> {
     } else {
         Exit::Ok
     })
+}
+
+/// How many threads share the work of a large check: the machine's cores, at most eight.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Apply `work` to every item, in order, on up to [`threads`] threads (each takes a contiguous
+/// run of items); small inputs stay on this thread.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = threads();
+    if threads < 2 || items.len() < 64 {
+        return items.into_iter().map(work).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let mut runs: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter();
+    loop {
+        let run: Vec<T> = items.by_ref().take(per_thread).collect();
+        if run.is_empty() {
+            break;
+        }
+        runs.push(run);
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|run| scope.spawn(move || run.into_iter().map(work).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| match handle.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// Every resource's verdict, in the order of the resources.
+fn evaluate_all(
+    bundle: &Bundle,
+    context: &Context,
+    resources: Vec<Resource>,
+) -> Result<Vec<Checked>, Vec<String>> {
+    in_parallel(resources, |resource| {
+        let Resource {
+            source,
+            line,
+            value,
+        } = resource;
+        let mut request =
+            AdmissionRequest::from_value(value).map_err(|err| format!("{source}:{line}: {err}"))?;
+        if request.user_info.username.is_empty() {
+            request.user_info = UserInfo::tester();
+        }
+        let verdict = bundle.evaluate(&request, context);
+        Ok(Checked {
+            source,
+            line,
+            kind: request.kind.kind.clone(),
+            namespace: request.namespace.clone(),
+            name: request.name.clone(),
+            action: verdict.action(),
+            verdict,
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>, String>>()
+    .map_err(|error| vec![error])
 }
 
 fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
@@ -184,7 +238,7 @@ fn load_resources(inputs: &[Input]) -> Result<Vec<Resource>, Vec<String>> {
     let mut resources = Vec::new();
     let mut errors = Vec::new();
     for input in inputs {
-        match parse_documents(&input.name, &input.text) {
+        match parse_stream(&input.name, &input.text) {
             Ok(documents) => {
                 for document in documents {
                     // `kubectl get -o yaml` writes a `List`; check its items one by one.
@@ -216,7 +270,68 @@ fn load_resources(inputs: &[Input]) -> Result<Vec<Resource>, Vec<String>> {
     }
 }
 
+/// [`parse_documents`] of a whole YAML stream, a large one cut at document markers into runs that
+/// are read on several threads. The documents, their lines and the first error are those of reading
+/// the stream at once.
+fn parse_stream(file: &str, text: &str) -> Result<Vec<Document>, SourceError> {
+    let runs = runs_of_documents(text, threads());
+    let parsed = in_parallel(runs, |(offset, run)| {
+        let shift = |line: usize| if line == 0 { 0 } else { line + offset };
+        match parse_documents(file, run) {
+            Ok(documents) => Ok(documents
+                .into_iter()
+                .map(|mut document| {
+                    document.first_line = shift(document.first_line);
+                    document
+                })
+                .collect::<Vec<_>>()),
+            Err(mut error) => {
+                error.line = shift(error.line);
+                Err(error)
+            }
+        }
+    });
+    let mut documents = Vec::new();
+    for run in parsed {
+        documents.extend(run?);
+    }
+    Ok(documents)
+}
+
+/// `text` cut into about `parts` runs of whole documents, each with the number of lines before it.
+/// A run ends before a line that starts a document (`---` alone, or followed by a space or a tab, as
+/// [`parse_documents`] reads them); a stream under 256 KiB stays whole.
+fn runs_of_documents(text: &str, parts: usize) -> Vec<(usize, &str)> {
+    if parts < 2 || text.len() < 256 * 1024 {
+        return vec![(0, text)];
+    }
+    let target = text.len() / parts;
+    let mut runs = Vec::new();
+    let (mut start, mut lines_before, mut line) = (0, 0, 0);
+    let mut at = 0;
+    for piece in text.split_inclusive('\n') {
+        let starts_document = piece.starts_with("---")
+            && matches!(
+                piece[3..].chars().next(),
+                None | Some(' ' | '\t' | '\n' | '\r')
+            );
+        if starts_document && at - start >= target && runs.len() + 1 < parts {
+            runs.push((lines_before, &text[start..at]));
+            start = at;
+            lines_before = line;
+        }
+        at += piece.len();
+        line += 1;
+    }
+    runs.push((lines_before, &text[start..]));
+    runs
+}
+
+/// The report as text, written to standard output at once (a line per resource otherwise costs a
+/// write each).
 fn print_text(report: &Report<'_>) {
+    use std::fmt::Write;
+    let mut out = String::new();
     for result in report.results {
         let subject = if result.namespace.is_empty() {
             format!("{} {}", result.kind, result.name)
@@ -224,17 +339,19 @@ fn print_text(report: &Report<'_>) {
             format!("{} {}/{}", result.kind, result.namespace, result.name)
         };
         if result.verdict.findings.is_empty() && result.verdict.not_evaluable.is_empty() {
-            println!("allow  {subject}  ({}:{})", result.source, result.line);
+            let _ = writeln!(out, "allow  {subject}  ({}:{})", result.source, result.line);
             continue;
         }
-        println!(
+        let _ = writeln!(
+            out,
             "{:<6} {subject}  ({}:{})",
             result.action.as_str(),
             result.source,
             result.line
         );
         for finding in &result.verdict.findings {
-            println!(
+            let _ = writeln!(
+                out,
                 "  {:<6} {}: {}",
                 finding.action.as_str(),
                 finding.policy,
@@ -242,14 +359,77 @@ fn print_text(report: &Report<'_>) {
             );
         }
         for skipped in &result.verdict.not_evaluable {
-            println!(
+            let _ = writeln!(
+                out,
                 "  ?      {}: not evaluable locally: {}",
                 skipped.policy, skipped.reason
             );
         }
     }
-    println!(
+    let _ = writeln!(
+        out,
         "{} denied, {} warned, {} audited, {} allowed",
         report.denied, report.warned, report.audited, report.allowed
     );
+    print!("{out}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream of many documents, some with content on the marker line, a `...` end and CRLF.
+    fn stream(documents: usize) -> String {
+        let mut text = String::from("# leading comment\n");
+        for i in 0..documents {
+            match i % 4 {
+                0 => text.push_str(&format!("---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  labels: {{x: \"{}\"}}\n", "y".repeat(100))),
+                1 => text.push_str(&format!("--- {{apiVersion: v1, kind: Pod, metadata: {{name: p{i}}}}}\n")),
+                2 => text.push_str(&format!("---\r\napiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n  name: p{i}\r\n...\r\n")),
+                _ => text.push_str(&format!("---\t# comment\nkind: Pod\napiVersion: v1\nmetadata: {{name: p{i}}}\nspec:\n  x: |\n    ---- not a marker\n")),
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn a_large_stream_reads_as_one_read_at_once() {
+        let text = stream(6_000);
+        assert!(text.len() > 256 * 1024);
+        let runs = runs_of_documents(&text, 3);
+        assert_eq!(runs.len(), 3);
+        assert_eq!(
+            runs.iter().map(|(_, run)| run.len()).sum::<usize>(),
+            text.len()
+        );
+        let whole = parse_documents("s.yaml", &text).unwrap();
+        let cut: Vec<(usize, Value)> = runs
+            .iter()
+            .flat_map(|(offset, run)| {
+                parse_documents("s.yaml", run)
+                    .unwrap()
+                    .into_iter()
+                    .map(move |d| (d.first_line + offset, d.value))
+            })
+            .collect();
+        let at_once: Vec<(usize, Value)> =
+            whole.into_iter().map(|d| (d.first_line, d.value)).collect();
+        assert_eq!(cut, at_once);
+        let parsed: Vec<(usize, Value)> = parse_stream("s.yaml", &text)
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.first_line, d.value))
+            .collect();
+        assert_eq!(parsed, at_once);
+    }
+
+    #[test]
+    fn an_error_is_placed_as_in_the_whole_stream() {
+        let mut text = stream(6_000);
+        text.push_str("---\nkind: Pod\nmetadata: [unclosed\n");
+        text.push_str(&stream(10));
+        let whole = parse_documents("s.yaml", &text).unwrap_err();
+        assert_eq!(parse_stream("s.yaml", &text).unwrap_err(), whole);
+        assert!(whole.line > 30_000, "{whole}");
+    }
 }
