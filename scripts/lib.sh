@@ -36,7 +36,7 @@ ensure_build_tools() {
     rustup target add wasm32-unknown-unknown >&2
   fi
   ensure_node_packages
-  command -v wasm-opt >/dev/null || die "wasm-opt missing after npm install (binaryen)"
+  [ -f "$ROOT/e2e/node_modules/binaryen/index.js" ] || die "binaryen missing after npm install"
 }
 
 # wasm-bindgen-cli, built once at exactly the version Cargo.lock resolved. Needed only after the
@@ -95,28 +95,54 @@ build_server() {
   (cd "$ROOT" && cargo build --release --locked -p palisade-server --bin palisade >&2)
 }
 
+# The splitter that cuts the browser bundle at its lazy routes (scripts/wasm-split, our own small
+# tool over wasm_split_cli_support), built once per version of its source and lock file.
+ensure_wasm_split() {
+  local stamp="$TOOLS_ROOT/palisade-wasm-split.stamp" want
+  want="$(cat "$ROOT/scripts/wasm-split/Cargo.lock" "$ROOT/scripts/wasm-split/Cargo.toml" \
+    "$ROOT/scripts/wasm-split/src/main.rs" | cksum)"
+  if ! command -v palisade-wasm-split >/dev/null || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing palisade-wasm-split (scripts/wasm-split)"
+    CARGO_TARGET_DIR="$TOOLS_ROOT/build" \
+      cargo install --locked --path "$ROOT/scripts/wasm-split" --root "$TOOLS_ROOT" --force >&2
+    echo "$want" > "$stamp"
+  fi
+}
+
 # The site the server serves (target/site): the browser bundle (the frontend crate for wasm32,
-# its wasm-bindgen glue, shrunk by wasm-opt) and the stylesheet. Plain cargo and two small
-# tools; the file names are the ones the server's shell links to. wasm-bindgen-cli is installed
-# (when missing) while the bundle compiles.
+# cut at its lazy routes into a main module and the chunks each page loads on first visit, with
+# wasm-bindgen's glue, each module shrunk by wasm-opt), the stylesheet, and a gzip copy of each
+# file (the server sends it to browsers that accept gzip). Plain cargo and three small tools; the
+# file names are the ones the server's shell links to. The tools are installed (when missing)
+# while the bundle compiles.
 build_site() {
   local site="$ROOT/target/site" front="$CARGO_TARGET_DIR/front"
   local pkg="$site/pkg" tool_pid
   # The shell links `palisade.js` + `palisade.wasm`: LEPTOS_OUTPUT_NAME, set for every build in
   # .cargo/config.toml.
-  ensure_wasm_bindgen &
+  ( ensure_wasm_bindgen && ensure_wasm_split ) &
   tool_pid=$!
   say "building the browser bundle (wasm32, profile wasm-release)"
-  (cd "$ROOT" && cargo build --locked -p palisade-frontend --lib --target wasm32-unknown-unknown \
+  # The splitter needs the linker's relocations to find what each split point reaches.
+  (cd "$ROOT" && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Clink-args=--emit-relocs" \
+    cargo build --locked -p palisade-frontend --lib --target wasm32-unknown-unknown \
     --profile wasm-release --target-dir "$front" >&2)
-  wait "$tool_pid" || die "wasm-bindgen-cli could not be installed"
+  wait "$tool_pid" || die "wasm-bindgen-cli or palisade-wasm-split could not be installed"
   rm -rf "$pkg.new" && mkdir -p "$pkg.new"
-  wasm-bindgen --target web --no-typescript --out-name palisade --out-dir "$pkg.new" \
-    "$front/wasm32-unknown-unknown/wasm-release/palisade_frontend.wasm" >&2
+  palisade-wasm-split "$front/wasm32-unknown-unknown/wasm-release/palisade_frontend.wasm" \
+    "$pkg.new" palisade >/dev/null
+  wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle --out-name palisade \
+    --out-dir "$pkg.new" "$pkg.new/palisade_split.wasm" >&2
+  rm "$pkg.new/palisade_split.wasm"
   mv "$pkg.new/palisade_bg.wasm" "$pkg.new/palisade.wasm"
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    "$pkg.new/palisade.wasm" -o "$pkg.new/palisade.wasm" >&2
+  # Every module shrunk as `wasm-opt -Oz` would, by binaryen loaded once (scripts/optimize-wasm.mjs).
+  node "$ROOT/scripts/optimize-wasm.mjs" "$pkg.new" 2>"$site.wasm-opt.log" \
+    || { cat "$site.wasm-opt.log" >&2; die "the browser bundle could not be optimized"; }
+  grep -v '^warning: unknown name subsection' "$site.wasm-opt.log" >&2 || true
+  rm -f "$site.wasm-opt.log"
   cp "$ROOT/style/main.css" "$pkg.new/palisade.css"
+  find "$pkg.new" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.json' \) \
+    -exec gzip -9 -k -n {} +
   mkdir -p "$site" && cp -R "$ROOT/public/." "$site/"
   rm -rf "$pkg" && mv "$pkg.new" "$pkg"
 }

@@ -11,9 +11,9 @@ use crate::ui::PageHeader;
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let (menu_open, set_menu_open) = signal(false);
-    // Effects run only in the browser: this flips once the page is hydrated and interactive.
+    // Flips once the page inside is hydrated and interactive (see [`PageHydrated`]).
     let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    provide_context(PageReady(set_hydrated));
 
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
@@ -61,6 +61,20 @@ pub fn Layout(children: Children) -> impl IntoView {
     }
 }
 
+/// Set by the page inside the [`Layout`] once it is hydrated.
+#[derive(Clone, Copy)]
+struct PageReady(WriteSignal<bool>);
+
+/// Put after a page's view: marks the frame `data-hydrated="true"` once the page before it is
+/// hydrated and its controls answer. A page's code may arrive after the frame's (lazy routes), so
+/// the frame alone cannot tell. Effects run only in the browser.
+#[component]
+pub fn PageHydrated() -> impl IntoView {
+    if let Some(PageReady(set)) = use_context::<PageReady>() {
+        Effect::new(move |_| set.set(true));
+    }
+}
+
 /// Shown for any path that is not a section.
 #[component]
 pub fn NotFound() -> impl IntoView {
@@ -72,6 +86,7 @@ pub fn NotFound() -> impl IntoView {
     view! {
         <Title text="Not found" />
         <PageHeader title="Page not found" purpose="There is no page at this address. Use the navigation to find your way." />
+        <PageHydrated />
     }
 }
 

@@ -39,20 +39,13 @@ pub mod state;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{lazy_route, path, Lazy, LazyRoute};
 
 pub use error::AppError;
 #[cfg(feature = "ssr")]
 pub use error::{OrFault, ServerError, ServerResult};
 
-use crate::clusters::page::ClustersPage;
-use crate::compliance::pages::CompliancePage;
-use crate::exceptions::pages::ExceptionsPage;
 use crate::layout::{Layout, NotFound};
-use crate::overview::OverviewPage;
-use crate::policies::{LibraryPage, NewPolicyPage, PoliciesPage, PolicyPage};
-use crate::rollouts::pages::{RolloutPage, RolloutsPage};
-use crate::violations::pages::ViolationsPage;
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -93,22 +86,59 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=OverviewPage />
-                    <Route path=path!("/login") view=auth::pages::LoginPage />
-                    <Route path=path!("/policies") view=PoliciesPage />
-                    <Route path=path!("/policies/new") view=NewPolicyPage />
-                    <Route path=path!("/policies/:id") view=PolicyPage />
-                    <Route path=path!("/library") view=LibraryPage />
-                    <Route path=path!("/rollouts") view=RolloutsPage />
-                    <Route path=path!("/rollouts/:id") view=RolloutPage />
-                    <Route path=path!("/violations") view=ViolationsPage />
-                    <Route path=path!("/exceptions") view=ExceptionsPage />
-                    <Route path=path!("/clusters") view=ClustersPage />
-                    <Route path=path!("/compliance") view=CompliancePage />
-                    <Route path=path!("/audit") view=audit::pages::AuditLogPage />
-                    <Route path=path!("/settings") view=account::settings::SettingsPage />
+                    <Route path=path!("/") view={Lazy::<OverviewRoute>::new()} />
+                    <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} />
+                    <Route path=path!("/policies") view={Lazy::<PoliciesRoute>::new()} />
+                    <Route path=path!("/policies/new") view={Lazy::<NewPolicyRoute>::new()} />
+                    <Route path=path!("/policies/:id") view={Lazy::<PolicyRoute>::new()} />
+                    <Route path=path!("/library") view={Lazy::<LibraryRoute>::new()} />
+                    <Route path=path!("/rollouts") view={Lazy::<RolloutsRoute>::new()} />
+                    <Route path=path!("/rollouts/:id") view={Lazy::<RolloutRoute>::new()} />
+                    <Route path=path!("/violations") view={Lazy::<ViolationsRoute>::new()} />
+                    <Route path=path!("/exceptions") view={Lazy::<ExceptionsRoute>::new()} />
+                    <Route path=path!("/clusters") view={Lazy::<ClustersRoute>::new()} />
+                    <Route path=path!("/compliance") view={Lazy::<ComplianceRoute>::new()} />
+                    <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} />
+                    <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} />
                 </Routes>
             </Layout>
         </Router>
     }
+}
+
+/// A page whose code the browser loads the first time it is visited. Each one is a split point of
+/// the browser bundle (`scripts/lib.sh::build_site` cuts the wasm there), so the first page a
+/// person opens downloads the shell and that page only. The server renders them as any page.
+macro_rules! lazy_page {
+    ($($route:ident => $page:path;)*) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page /> <layout::PageHydrated /> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    OverviewRoute => overview::OverviewPage;
+    LoginRoute => auth::pages::LoginPage;
+    PoliciesRoute => policies::PoliciesPage;
+    NewPolicyRoute => policies::NewPolicyPage;
+    PolicyRoute => policies::PolicyPage;
+    LibraryRoute => policies::LibraryPage;
+    RolloutsRoute => rollouts::pages::RolloutsPage;
+    RolloutRoute => rollouts::pages::RolloutPage;
+    ViolationsRoute => violations::pages::ViolationsPage;
+    ExceptionsRoute => exceptions::pages::ExceptionsPage;
+    ClustersRoute => clusters::page::ClustersPage;
+    ComplianceRoute => compliance::pages::CompliancePage;
+    AuditRoute => audit::pages::AuditLogPage;
+    SettingsRoute => account::settings::SettingsPage;
 }

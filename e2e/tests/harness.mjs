@@ -188,7 +188,14 @@ export function watchForErrors(page) {
   const problems = [];
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
   page.on('pageerror', (err) => problems.push(`exception: ${err.message}`));
-  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+  page.on('requestfailed', (req) => {
+    const reason = req.failure()?.errorText;
+    // Leaving a page (a sign-in redirect, a reload, a test's next `goto`) cancels what it still had
+    // on its way: the page's code, fetched ahead module by module, or an answer it was waiting
+    // for. That is not a fault; a server that fails answers with a status, caught below.
+    if (reason === 'net::ERR_ABORTED') return;
+    problems.push(`request failed: ${req.url()} ${reason}`);
+  });
   page.on('response', (res) => { if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`); });
   return problems;
 }
