@@ -289,6 +289,17 @@ pub fn entries() -> Result<Vec<Entry>, SourceError> {
     SOURCES.iter().map(parse_entry).collect()
 }
 
+/// [`entries`], read once per process: the library is part of the binary, so what it says never
+/// changes while it runs. For the server's pages, which would otherwise parse it per request.
+pub fn shared_entries() -> Result<&'static [Entry], SourceError> {
+    static ENTRIES: std::sync::OnceLock<Result<Vec<Entry>, SourceError>> =
+        std::sync::OnceLock::new();
+    ENTRIES
+        .get_or_init(entries)
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
 /// The entry `id`, if the library has it.
 pub fn entry(id: &str) -> Result<Option<Entry>, SourceError> {
     SOURCES

@@ -57,6 +57,8 @@ pub struct Finding {
     /// The name the engine reported (`pod-security:baseline` for Pod Security).
     pub policy: String,
     pub message: String,
+    /// How many open violations read so (objects that fail alike).
+    pub count: i64,
 }
 
 /// The policies deployed on a cluster that serve one control: those serving only this control of
@@ -77,7 +79,7 @@ pub struct Serving {
 /// namespace".
 pub fn findings_against(control: &Control, serving: &Serving, findings: &[Finding]) -> i64 {
     let words = control_checks(control);
-    let count = findings
+    findings
         .iter()
         .filter(|f| {
             serving.whole.contains(&f.policy_id)
@@ -87,8 +89,8 @@ pub fn findings_against(control: &Control, serving: &Serving, findings: &[Findin
                         && f.policy.starts_with("pod-security:")))
                     && concerns(words, &f.message))
         })
-        .count();
-    i64::try_from(count).unwrap_or(i64::MAX)
+        .map(|f| f.count)
+        .sum()
 }
 
 /// The framework's name as people say it.
@@ -178,28 +180,22 @@ fn control_key(id: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// The posture of `framework` now.
-pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Posture> {
-    let framework = parse_framework(framework)?;
-    let entries = crate::policies::ssr::library::entries()?;
-    // Controls → the library entries tagged with them.
-    let mut controls: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for entry in &entries {
-        for control in entry.controls.iter().filter(|c| c.framework == framework) {
-            controls
-                .entry(control.id.clone())
-                .or_default()
-                .push(entry.id);
-        }
-    }
-    // Entry → how many controls of this framework it serves.
-    let mut controls_per_entry: HashMap<&str, usize> = HashMap::new();
-    for entry_ids in controls.values() {
-        for entry in entry_ids {
-            *controls_per_entry.entry(entry).or_default() += 1;
-        }
-    }
-    // Entries → the policies adopted from them.
+/// What the postures of every framework are computed from, read from the database in one go.
+pub struct Facts {
+    /// Library entry → the policies adopted from it.
+    policies_of: HashMap<String, Vec<String>>,
+    /// Policy id → name.
+    names: HashMap<String, String>,
+    /// The enabled clusters, `(id, name)`, in the order the page shows them.
+    clusters: Vec<(String, String)>,
+    /// `(cluster, policy)` → the deployment there.
+    deployed: HashMap<(String, String), DeploymentRef>,
+    /// Cluster → the findings still open and seen in the window.
+    open: HashMap<String, Vec<Finding>>,
+}
+
+/// Reads the [`Facts`] as they are at `now_ms`.
+pub async fn facts(db: &Db, now_ms: i64) -> ServerResult<Facts> {
     let adopted = crate::policies::ssr::adopted(db).await?;
     let mut policies_of: HashMap<String, Vec<String>> = HashMap::new();
     for (origin, policy_id) in adopted {
@@ -223,7 +219,6 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
             .collect::<Result<_, sqlx::Error>>()?;
-    // (cluster, policy) → the deployment there.
     let mut deployed: HashMap<(String, String), DeploymentRef> = HashMap::new();
     for row in sqlx::query(
         "SELECT cluster_id, policy_id, version, mode, applied_ms, rollout_id FROM deployments",
@@ -248,14 +243,15 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
         let (cluster, d) = read()?;
         deployed.insert((cluster, d.policy_id.clone()), d);
     }
-    // Cluster → the findings still open and seen in the window: of Palisade's policies, and the
-    // apiserver's own Pod Security findings.
+    // Findings of Palisade's policies, and the apiserver's own Pod Security findings; the same
+    // policy and message on one cluster is one finding with a count (many objects fail alike).
     let since = now_ms - WINDOW_DAYS * 86_400_000;
     let mut open: HashMap<String, Vec<Finding>> = HashMap::new();
     for row in sqlx::query(
-        "SELECT cluster_id, policy_id, policy, message FROM violations \
+        "SELECT cluster_id, policy_id, policy, message, COUNT(*) AS n FROM violations \
          WHERE last_ms >= $1 AND resolved_ms = 0 \
-         AND (policy_id <> '' OR policy LIKE 'pod-security:%')",
+         AND (policy_id <> '' OR policy LIKE 'pod-security:%') \
+         GROUP BY cluster_id, policy_id, policy, message",
     )
     .bind(since)
     .fetch_all(db.pool())
@@ -266,7 +262,51 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
             policy_id: row.try_get("policy_id")?,
             policy: row.try_get("policy")?,
             message: row.try_get("message")?,
+            count: row.try_get("n")?,
         });
+    }
+    Ok(Facts {
+        policies_of,
+        names,
+        clusters,
+        deployed,
+        open,
+    })
+}
+
+/// The posture of `framework` now.
+pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Posture> {
+    let framework = parse_framework(framework)?;
+    posture_of(framework, &facts(db, now_ms).await?, now_ms)
+}
+
+/// The posture of `framework` from `facts`: the library's controls of it, each with the policies
+/// serving it and its status on every cluster.
+pub fn posture_of(framework: Framework, facts: &Facts, now_ms: i64) -> ServerResult<Posture> {
+    let Facts {
+        policies_of,
+        names,
+        clusters,
+        deployed,
+        open,
+    } = facts;
+    let entries = crate::policies::ssr::library::entries()?;
+    // Controls → the library entries tagged with them.
+    let mut controls: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for entry in entries {
+        for control in entry.controls.iter().filter(|c| c.framework == framework) {
+            controls
+                .entry(control.id.clone())
+                .or_default()
+                .push(entry.id);
+        }
+    }
+    // Entry → how many controls of this framework it serves.
+    let mut controls_per_entry: HashMap<&str, usize> = HashMap::new();
+    for entry_ids in controls.values() {
+        for entry in entry_ids {
+            *controls_per_entry.entry(entry).or_default() += 1;
+        }
     }
 
     let mut rows = Vec::new();
@@ -380,9 +420,10 @@ pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Post
 
 /// Every framework with its score.
 pub async fn summaries(db: &Db, now_ms: i64) -> ServerResult<Vec<FrameworkSummary>> {
+    let facts = facts(db, now_ms).await?;
     let mut out = Vec::new();
     for framework in Framework::ALL {
-        let p = posture(db, framework.as_str(), now_ms).await?;
+        let p = posture_of(framework, &facts, now_ms)?;
         out.push(FrameworkSummary {
             framework: p.framework,
             name: p.name,
@@ -403,6 +444,7 @@ mod tests {
             policy_id: policy_id.into(),
             policy: policy.into(),
             message: message.into(),
+            count: 1,
         }
     }
 

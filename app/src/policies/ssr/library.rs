@@ -7,9 +7,9 @@ use serde_json::{json, Map, Value};
 use crate::error::{AppError, OrFault, ServerResult};
 use crate::policies::{Content, Engine, Expect, LibraryEntry, TestCase};
 
-/// Every entry of the library, read from the binary.
-pub fn entries() -> ServerResult<Vec<Entry>> {
-    library::entries().or_fault()
+/// Every entry of the library, read from the binary once per process.
+pub fn entries() -> ServerResult<&'static [Entry]> {
+    library::shared_entries().or_fault()
 }
 
 pub fn engine_of(entry: &Entry) -> Engine {
@@ -30,9 +30,27 @@ pub fn describe(entry: &Entry, adopted_as: Option<String>) -> LibraryEntry {
         description: entry.description.clone(),
         remediation: entry.remediation.clone(),
         controls: entry.controls.iter().map(ToString::to_string).collect(),
-        test_count: content(entry).map_or(0, |c| c.tests.len()),
+        test_count: test_count(entry.id),
         adopted_as,
     }
+}
+
+/// How many cases the suite of entry `id` has, counted once per process (the library is part of
+/// the binary).
+fn test_count(id: &str) -> usize {
+    static COUNTS: std::sync::OnceLock<std::collections::HashMap<&'static str, usize>> =
+        std::sync::OnceLock::new();
+    COUNTS
+        .get_or_init(|| {
+            entries()
+                .unwrap_or_default()
+                .iter()
+                .map(|entry| (entry.id, content(entry).map_or(0, |c| c.tests.len())))
+                .collect()
+        })
+        .get(id)
+        .copied()
+        .unwrap_or(0)
 }
 
 fn yaml(value: &Value) -> ServerResult<String> {
