@@ -146,8 +146,7 @@ fn evaluate_all(
             line,
             value,
         } = resource;
-        let mut request =
-            AdmissionRequest::from_value(value).map_err(|err| format!("{source}:{line}: {err}"))?;
+        let mut request = request_for(value).map_err(|err| format!("{source}:{line}: {err}"))?;
         if request.user_info.username.is_empty() {
             request.user_info = UserInfo::tester();
         }
@@ -165,6 +164,34 @@ fn evaluate_all(
     .into_iter()
     .collect::<Result<Vec<_>, String>>()
     .map_err(|error| vec![error])
+}
+
+/// The request checked for one resource, as [`AdmissionRequest::from_value`] reads it: an
+/// AdmissionReview's request, or a CREATE of a bare object. A bare object is moved into its request
+/// rather than copied: the request is made from the fields that name the object (all
+/// [`AdmissionRequest::create`] reads besides keeping it) and then given the object itself.
+fn request_for(
+    value: Value,
+) -> Result<AdmissionRequest, palisade_engine::admission::AdmissionError> {
+    if value.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
+        return AdmissionRequest::from_value(value);
+    }
+    let mut names = serde_json::Map::new();
+    for key in ["apiVersion", "kind"] {
+        if let Some(field) = value.get(key) {
+            names.insert(key.to_owned(), field.clone());
+        }
+    }
+    let mut metadata = serde_json::Map::new();
+    for key in ["name", "namespace"] {
+        if let Some(field) = value.get("metadata").and_then(|m| m.get(key)) {
+            metadata.insert(key.to_owned(), field.clone());
+        }
+    }
+    names.insert("metadata".to_owned(), Value::Object(metadata));
+    let mut request = AdmissionRequest::create(Value::Object(names))?;
+    request.object = Some(value);
+    Ok(request)
 }
 
 fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
@@ -390,6 +417,38 @@ mod tests {
             }
         }
         text
+    }
+
+    #[test]
+    fn a_resource_becomes_the_request_from_value_makes() {
+        let values = [
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n", "labels": {"a": "b"}}, "spec": {"containers": []}}),
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": "odd"}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Node"}),
+            serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": "u", "operation": "DELETE", "oldObject": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "old"}}}}),
+        ];
+        for value in values {
+            assert_eq!(
+                request_for(value.clone()).unwrap(),
+                AdmissionRequest::from_value(value.clone()).unwrap(),
+                "{value}"
+            );
+        }
+        for bad in [
+            serde_json::json!({"kind": "Pod"}),
+            serde_json::json!({"apiVersion": "v1"}),
+            serde_json::json!([1]),
+        ] {
+            assert_eq!(
+                request_for(bad.clone()).unwrap_err().to_string(),
+                AdmissionRequest::from_value(bad.clone())
+                    .unwrap_err()
+                    .to_string(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
