@@ -2,6 +2,10 @@
 //! repos, required labels, host namespaces) from `$PALISADE_ORACLES/gatekeeper-library`, with
 //! constraints written here, against 10,000 varied pods from `palisade_engine::sample`.
 //!
+//! Many constraints: every template of the gatekeeper-library with every sample constraint beside
+//! it (`<template dir>/samples/*/constraint.yaml`), as a scan of a cluster with the whole library
+//! installed runs them.
+//!
 //! Also measured: compiling a template (what a fresh engine per evaluation would cost, against the
 //! prepared engine cloned per evaluation that the library uses), and a review with an inventory
 //! (each evaluation then merges the inventory into the engine's data, which re-prepares it).
@@ -106,6 +110,48 @@ fn pods(count: usize) -> Vec<Value> {
     sample::pods(0x6a7e_0001, count)
 }
 
+/// Every template of the library and every sample constraint, in a stable order.
+fn whole_library(dir: &Path) -> Library {
+    let mut templates = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.file_name().is_some_and(|n| n == "template.yaml") {
+                templates.push(path);
+            }
+        }
+    }
+    templates.sort();
+    let mut library = Library::new();
+    for template in &templates {
+        let name = template.display().to_string();
+        library
+            .add_documents(&name, &parse_documents(&name, &read(template)).unwrap())
+            .unwrap();
+        let Some(samples) = template.parent().map(|d| d.join("samples")) else {
+            continue;
+        };
+        let Ok(entries) = std::fs::read_dir(&samples) else {
+            continue;
+        };
+        let mut constraints: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path().join("constraint.yaml"))
+            .filter(|p| p.is_file())
+            .collect();
+        constraints.sort();
+        for constraint in constraints {
+            let name = constraint.display().to_string();
+            library
+                .add_documents(&name, &parse_documents(&name, &read(&constraint)).unwrap())
+                .unwrap();
+        }
+    }
+    library
+}
+
 fn reviews(c: &mut Criterion) {
     let Some(dir) = library_dir() else {
         return;
@@ -170,6 +216,29 @@ fn reviews(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+
+    // The whole library: every template with its sample constraints.
+    let whole = whole_library(&dir);
+    let count = whole.constraints().count();
+    eprintln!(
+        "whole library: {} templates, {count} constraints",
+        whole.templates().count()
+    );
+    let mut group = c.benchmark_group("gatekeeper library");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1_000));
+    group.bench_function(format!("review 1k pods, {count} constraints"), |b| {
+        b.iter(|| {
+            for pod in &pods[..1_000] {
+                black_box(
+                    whole
+                        .review_object(black_box(pod), &empty, EnforcementPoint::Validation)
+                        .unwrap(),
+                );
+            }
+        })
+    });
     group.finish();
 
     // A fresh compile per evaluation against the clone of a prepared engine.
