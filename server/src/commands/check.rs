@@ -102,10 +102,14 @@ fn threads() -> usize {
 }
 
 /// Apply `work` to every item, in order, on up to [`threads`] threads (each takes a contiguous
-/// run of items); small inputs stay on this thread.
-fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+/// run of items); fewer than `at_least` items stay on this thread.
+fn in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    at_least: usize,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
     let threads = threads();
-    if threads < 2 || items.len() < 64 {
+    if threads < 2 || items.len() < at_least.max(2) {
         return items.into_iter().map(work).collect();
     }
     let per_thread = items.len().div_ceil(threads);
@@ -140,7 +144,8 @@ fn evaluate_all(
     context: &Context,
     resources: Vec<Resource>,
 ) -> Result<Vec<Checked>, Vec<String>> {
-    in_parallel(resources, |resource| {
+    // A thread is worth starting for a few dozen resources.
+    in_parallel(resources, 64, |resource| {
         let Resource {
             source,
             line,
@@ -302,7 +307,8 @@ fn load_resources(inputs: &[Input]) -> Result<Vec<Resource>, Vec<String>> {
 /// the stream at once.
 fn parse_stream(file: &str, text: &str) -> Result<Vec<Document>, SourceError> {
     let runs = runs_of_documents(text, threads());
-    let parsed = in_parallel(runs, |(offset, run)| {
+    // Each run is a large part of the stream.
+    let parsed = in_parallel(runs, 2, |(offset, run)| {
         let shift = |line: usize| if line == 0 { 0 } else { line + offset };
         match parse_documents(file, run) {
             Ok(documents) => Ok(documents
@@ -449,6 +455,19 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn work_is_shared_between_threads_and_keeps_its_order() {
+        let done = in_parallel((0..6).collect(), 2, |i| (i, std::thread::current().id()));
+        assert_eq!(
+            done.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4, 5]
+        );
+        let threads: std::collections::HashSet<_> = done.iter().map(|(_, id)| *id).collect();
+        assert_eq!(threads.len(), threads().min(6), "{done:?}");
+        let alone = in_parallel(vec![1, 2], 64, |_| std::thread::current().id());
+        assert!(alone.iter().all(|id| *id == std::thread::current().id()));
     }
 
     #[test]
