@@ -13,74 +13,22 @@
 //! `cargo run --release -p palisade-server --example telemetry_bench -- [--database URL]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use palisade_app::auth::{Principal, Role};
 use palisade_app::db::now_ms;
 use palisade_app::violations::ssr::{ingest, store};
 use palisade_app::violations::{Action, Source};
-use palisade_server::config::Config;
-use palisade_server::Server;
 use serde_json::json;
-
-type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn num(name: &str, default: u64) -> u64 {
-    arg(name, &default.to_string())
-        .parse()
-        .unwrap_or_else(|_| panic!("{name} takes a number"))
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-/// A fresh database: a new SQLite file, or a new database on the given PostgreSQL server.
-async fn fresh_database(url: &str) -> String {
-    if url.is_empty() {
-        let dir = std::env::temp_dir().join(format!("palisade-telemetry-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        return format!("sqlite://{}/bench.db", dir.display());
-    }
-    use sqlx::ConnectOptions;
-    let name = format!("bench_{}_{}", std::process::id(), now_ms());
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let mut conn = options.connect().await.unwrap();
-    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
+use support::{
+    arg, backend, fresh_database, get, http, num, peak_rss_mib, percentile, start, viewer_token,
+    Http,
+};
 
 fn batch(prefix: &str, n: usize, offset: usize) -> String {
     let items: Vec<serde_json::Value> = (0..n)
@@ -124,47 +72,18 @@ async fn post(http: &Http, url: &str, token: &str, body: String) -> (u16, Durati
     }
 }
 
-async fn get(http: &Http, url: &str, token: &str) -> (u16, usize, Duration) {
-    let started = Instant::now();
-    let request = hyper::Request::get(url)
-        .header("authorization", format!("Bearer {token}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let reply = http.request(request).await.unwrap();
-    let status = reply.status().as_u16();
-    let body = reply.into_body().collect().await.unwrap().to_bytes();
-    (status, body.len(), started.elapsed())
-}
-
 #[tokio::main]
 async fn main() {
     let database = fresh_database(&arg("--database", "")).await;
-    let backend = if database.starts_with("sqlite") {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    };
-    let config = Config::load_from(
-        None,
-        vec![
-            (
-                "PALISADE__HTTP__ADDRESS".to_owned(),
-                "127.0.0.1:0".to_owned(),
-            ),
-            ("PALISADE__DATABASE__URL".to_owned(), database.clone()),
-            ("PALISADE__LOG__FILTER".to_owned(), "warn".to_owned()),
-            (
-                "PALISADE__HTTP__MAX_BODY_BYTES".to_owned(),
-                "8388608".to_owned(),
-            ),
-            (
-                "PALISADE__INGEST__DENY_SPIKE_PER_HOUR".to_owned(),
-                "0".to_owned(),
-            ),
+    let backend = backend(&database);
+    let server = start(
+        &database,
+        &[
+            ("PALISADE__HTTP__MAX_BODY_BYTES", "8388608"),
+            ("PALISADE__INGEST__DENY_SPIKE_PER_HOUR", "0"),
         ],
     )
-    .unwrap();
-    let server = Server::start(&config).await.unwrap();
+    .await;
     let addr = server.local_addr().unwrap();
     let db = server.auth().db.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -189,29 +108,9 @@ async fn main() {
         .await
         .unwrap()
         .token;
-    let user_id = palisade_app::account::ssr::upsert_user(
-        db.pool(),
-        "bench",
-        "viewer",
-        "Viewer",
-        "",
-        Role::Viewer,
-        now_ms(),
-    )
-    .await
-    .unwrap();
-    let viewer = Principal::new(&user_id, "Viewer", Role::Viewer);
-    let (_, page_token) = palisade_server::auth::tokens::issue(
-        &db,
-        &viewer,
-        "bench",
-        Role::Viewer,
-        now_ms() + 86_400_000,
-    )
-    .await
-    .unwrap();
+    let page_token = viewer_token(&db).await;
 
-    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let http = http();
     let url = format!("http://{addr}{}", ingest::PATH);
     println!(
         "telemetry benchmark on {backend}, {} cores",
@@ -419,9 +318,9 @@ async fn main() {
         let mut times = Vec::new();
         let mut bytes = 0;
         for _ in 0..50 {
-            let (status, len, took) = get(&http, &page_url, &page_token).await;
+            let (status, body, took) = get(&http, &page_url, &page_token).await;
             assert_eq!(status, 200, "{path}");
-            bytes = len;
+            bytes = body.len();
             times.push(took);
         }
         times.sort();
