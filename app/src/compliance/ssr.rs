@@ -274,10 +274,18 @@ pub async fn facts(db: &Db, now_ms: i64) -> ServerResult<Facts> {
     })
 }
 
+/// The [`Facts`] now, read once for all the requests that ask while the read runs (a burst of page
+/// loads would otherwise each read every open violation of the window).
+async fn shared_facts(db: &Db, now_ms: i64) -> ServerResult<std::sync::Arc<Facts>> {
+    db.shared()
+        .read("compliance.facts", || facts(db, now_ms))
+        .await
+}
+
 /// The posture of `framework` now.
 pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Posture> {
     let framework = parse_framework(framework)?;
-    posture_of(framework, &facts(db, now_ms).await?, now_ms)
+    posture_of(framework, &*shared_facts(db, now_ms).await?, now_ms)
 }
 
 /// The posture of `framework` from `facts`: the library's controls of it, each with the policies
@@ -420,7 +428,7 @@ pub fn posture_of(framework: Framework, facts: &Facts, now_ms: i64) -> ServerRes
 
 /// Every framework with its score.
 pub async fn summaries(db: &Db, now_ms: i64) -> ServerResult<Vec<FrameworkSummary>> {
-    let facts = facts(db, now_ms).await?;
+    let facts = shared_facts(db, now_ms).await?;
     let mut out = Vec::new();
     for framework in Framework::ALL {
         let p = posture_of(framework, &facts, now_ms)?;

@@ -4,6 +4,7 @@
 //! statement runs on both backends. Ids are text, times are integer milliseconds since the epoch.
 
 pub mod cursor;
+pub mod shared;
 mod url;
 
 use std::str::FromStr;
@@ -106,6 +107,8 @@ pub struct Db {
     /// SQLite has one writer at a time; writers that would collide queue here instead of in
     /// SQLite's busy handler, which sleeps in steps of milliseconds.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Heavy reads that concurrent requests share ([`Db::shared`]).
+    shared: std::sync::Arc<shared::Shared>,
 }
 
 impl Db {
@@ -146,7 +149,13 @@ impl Db {
             pool,
             backend,
             writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            shared: std::sync::Arc::default(),
         })
+    }
+
+    /// Heavy reads of this database that concurrent requests share (see [`shared`]).
+    pub fn shared(&self) -> &shared::Shared {
+        &self.shared
     }
 
     /// Hold this around a busy write transaction: on SQLite it lets one writer of this process in

@@ -6,7 +6,7 @@ use super::*;
 #[test]
 fn every_library_entry_adopts_and_passes_its_own_cases() {
     for entry in library::entries().unwrap() {
-        let content = library::content(&entry).unwrap();
+        let content = library::content(entry).unwrap();
         let checked = validate::check(&content);
         assert!(
             checked.problems.is_empty(),
