@@ -464,8 +464,8 @@ mod tests {
             done.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
             [0, 1, 2, 3, 4, 5]
         );
-        let threads: std::collections::HashSet<_> = done.iter().map(|(_, id)| *id).collect();
-        assert_eq!(threads.len(), threads().min(6), "{done:?}");
+        let used: std::collections::HashSet<_> = done.iter().map(|(_, id)| *id).collect();
+        assert_eq!(used.len(), threads().min(6), "{done:?}");
         let alone = in_parallel(vec![1, 2], 64, |_| std::thread::current().id());
         assert!(alone.iter().all(|id| *id == std::thread::current().id()));
     }
