@@ -69,32 +69,50 @@ pub fn valid_name(name: &str) -> bool {
 /// problems loads into the engine, and its cases can run.
 pub fn check(content: &Content) -> Checked {
     let mut checked = Checked::default();
-    check_source(&content.source, &mut checked);
-    check_params(&content.params, &mut checked.problems);
-    check_what_may_apply(content, &mut checked.problems);
+    // The source and the parameters are parsed once; every check below reads those documents.
+    let source = if content.source.trim().is_empty() {
+        checked
+            .problems
+            .push(problem(Part::Source, 1, 1, "the policy is empty"));
+        None
+    } else {
+        parse_documents(SOURCE_FILE, &content.source)
+            .map_err(|error| {
+                checked
+                    .problems
+                    .push(from_source_error(Part::Source, error))
+            })
+            .ok()
+    };
+    if let Some(source) = &source {
+        check_source(source, &mut checked);
+    }
+    let params = parse_params(&content.params)
+        .map_err(|error| {
+            checked
+                .problems
+                .push(from_source_error(Part::Params, error))
+        })
+        .ok();
+    if let Some(params) = &params {
+        check_params(params, &mut checked.problems);
+    }
+    if let Some(source) = &source {
+        let params = params.as_deref().unwrap_or_default();
+        check_what_may_apply(source, params, &mut checked.problems);
+    }
     check_controls(&content.controls, &mut checked.problems);
     check_tests(content, &mut checked.problems);
     checked
 }
 
-fn check_source(source: &str, checked: &mut Checked) {
+fn check_source(documents: &[Document], checked: &mut Checked) {
     let problems = &mut checked.problems;
-    if source.trim().is_empty() {
-        problems.push(problem(Part::Source, 1, 1, "the policy is empty"));
-        return;
-    }
-    let documents = match parse_documents(SOURCE_FILE, source) {
-        Ok(documents) => documents,
-        Err(error) => {
-            problems.push(from_source_error(Part::Source, error));
-            return;
-        }
-    };
     // Which engine: decided by the policy documents; parameter objects may sit beside a VAP.
     let mut mains: Vec<(Engine, &Document)> = Vec::new();
     let mut bindings = 0;
     let mut constraints = 0;
-    for document in &documents {
+    for document in documents {
         let api_version = text(&document.value, &["apiVersion"]).unwrap_or_default();
         let group = api_version.split('/').next().unwrap_or_default();
         match (group, text(&document.value, &["kind"]).unwrap_or_default()) {
@@ -177,7 +195,7 @@ fn check_source(source: &str, checked: &mut Checked) {
         annotation("palisade.dev/category").filter(|c| CATEGORIES.contains(&c.as_str()));
     // The engine itself: CEL and Rego compile, bindings refer to their policies, levels exist.
     let mut bundle = palisade_engine::bundle::Bundle::default();
-    match bundle.add_source(SOURCE_FILE, source) {
+    match bundle.add_documents(SOURCE_FILE, documents) {
         Err(errors) => problems.extend(
             errors
                 .into_iter()
@@ -197,38 +215,29 @@ fn parse_params(params: &str) -> Result<Vec<Document>, SourceError> {
     parse_documents(PARAMS_FILE, params)
 }
 
-fn check_params(params: &str, problems: &mut Vec<Problem>) {
-    match parse_params(params) {
-        Err(error) => problems.push(from_source_error(Part::Params, error)),
-        Ok(documents) => {
-            for document in documents {
-                let named = text(&document.value, &["metadata", "name"]).is_some();
-                if text(&document.value, &["kind"]).is_none()
-                    || text(&document.value, &["apiVersion"]).is_none()
-                    || !named
-                {
-                    problems.push(problem(
-                        Part::Params,
-                        document.first_line,
-                        1,
-                        "a parameter object needs apiVersion, kind and metadata.name",
-                    ));
-                }
-            }
+fn check_params(documents: &[Document], problems: &mut Vec<Problem>) {
+    for document in documents {
+        let named = text(&document.value, &["metadata", "name"]).is_some();
+        if text(&document.value, &["kind"]).is_none()
+            || text(&document.value, &["apiVersion"]).is_none()
+            || !named
+        {
+            problems.push(problem(
+                Part::Params,
+                document.first_line,
+                1,
+                "a parameter object needs apiVersion, kind and metadata.name",
+            ));
         }
     }
 }
 
 /// Refuses, at its line, every object of the source or the parameters that a policy may not apply
 /// with Palisade's credentials (see `palisade_engine::render::refusal`).
-fn check_what_may_apply(content: &Content, problems: &mut Vec<Problem>) {
+fn check_what_may_apply(source: &[Document], extra: &[Document], problems: &mut Vec<Problem>) {
     use palisade_engine::render::{param_kinds, refusal};
-    let Ok(source) = parse_documents(SOURCE_FILE, &content.source) else {
-        return; // check_source reported it
-    };
-    let params = param_kinds(&source);
-    let extra = parse_params(&content.params).unwrap_or_default();
-    for (part, documents) in [(Part::Source, &source), (Part::Params, &extra)] {
+    let params = param_kinds(source);
+    for (part, documents) in [(Part::Source, source), (Part::Params, extra)] {
         for document in documents {
             if let Some(why) = refusal(&document.value, &params) {
                 problems.push(problem(part, document.first_line, 1, why));
