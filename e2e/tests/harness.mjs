@@ -208,3 +208,14 @@ export async function loginAsLocalAdmin(page, server, next = '/') {
   await page.waitForURL((url) => url.pathname !== '/login');
   await page.waitForSelector('.role-badge[data-role="admin"]');
 }
+
+/**
+ * axe-core's serious and critical findings on `page`, in words. axe is injected as a script, which
+ * the Content-Security-Policy refuses: the page's context must be made with `bypassCSP: true`.
+ */
+export async function seriousAccessibilityProblems(page) {
+  await page.addScriptTag({ path: join(E2E, 'node_modules', 'axe-core', 'axe.min.js') });
+  return page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
+    .violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`));
+}

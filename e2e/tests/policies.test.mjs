@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, loginAsLocalAdmin, startPalisade, watchForErrors } from './harness.mjs';
+import { launchChromium, loginAsLocalAdmin, seriousAccessibilityProblems, startPalisade, watchForErrors } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 const GOOD = 'size(variables.privileged) == 0';
@@ -15,6 +15,8 @@ let server;
 let browser;
 let page;
 let problems;
+// The policy adopted by the first test, which later tests keep working on.
+let policyUrl;
 
 async function hydrated() {
   await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
@@ -55,6 +57,7 @@ test('a policy is created from the library', async () => {
   assert.ok(entries >= 18, `only ${entries} library entries`);
   await page.click('[data-testid="adopt-disallow-privileged"]');
   await page.waitForURL(/\/policies\/[0-9a-f]{32}$/);
+  policyUrl = page.url();
   await page.waitForSelector('[data-testid="policy-title"]');
   assert.match(await page.textContent('[data-testid="policy-title"]'), /[Pp]rivileged/);
   assert.match(await page.textContent('.page-header .purpose'), /version 1 of 1/);
@@ -251,4 +254,27 @@ test('Rego is checked as Gatekeeper admits it: a network call is a warning at it
   assert.match(await refused.textContent(), /undefined function strings\.no_such/);
   await page.waitForSelector(`[data-testid="gutter"] .gutter-line.has-error[data-line="${callLine + 1}"]`);
   assert.deepEqual(problems, []);
+});
+
+test('with versions, results and a staging plan, every tab of the workspace passes an accessibility audit, on a phone too', async () => {
+  const cookies = await page.context().cookies();
+  for (const viewport of [{ width: 1280, height: 900 }, { width: 375, height: 800 }]) {
+    const context = await browser.newContext({ viewport, bypassCSP: true });
+    await context.addCookies(cookies);
+    const audited = await context.newPage();
+    const seen = watchForErrors(audited);
+    for (const tab of ['overview', 'edit', 'tests', 'history', 'staging']) {
+      await audited.goto(`${policyUrl}?tab=${tab}`, { waitUntil: 'networkidle' });
+      await audited.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+      await audited.waitForSelector(`[data-testid="tab-${tab}"][aria-selected="true"]`);
+      const widths = await audited.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(widths[0] <= widths[1], `${tab} is ${widths[0]} px wide on a ${widths[1]} px screen`);
+      assert.deepEqual(await seriousAccessibilityProblems(audited), [], `${tab} at ${viewport.width} px`);
+    }
+    if (viewport.width === 375) {
+      await audited.screenshot({ path: join(OUTPUT, 'phone-policy-staging.png'), fullPage: true });
+    }
+    assert.deepEqual(seen, []);
+    await context.close();
+  }
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, loginAsLocalAdmin, startPalisade, watchForErrors } from './harness.mjs';
+import { launchChromium, loginAsLocalAdmin, seriousAccessibilityProblems, startPalisade, watchForErrors } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 const SECTIONS = [
@@ -100,18 +100,13 @@ test('at 375 px every section fits the screen, and an accessibility audit finds 
   await phone.addCookies(await context.cookies());
   const page = await phone.newPage();
   const problems = watchForErrors(page);
-  const axe = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'axe-core', 'axe.min.js');
   for (const [title, href] of SECTIONS) {
     await page.goto(`${server.url}${href}`, { waitUntil: 'networkidle' });
     await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
     const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(widths[0] <= widths[1], `${title} is ${widths[0]} px wide on a ${widths[1]} px screen`);
     await page.screenshot({ path: join(OUTPUT, `phone-${title.toLowerCase().replace(/ /g, '-')}.png`), fullPage: true });
-    await page.addScriptTag({ path: axe });
-    const serious = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
-      .violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`));
-    assert.deepEqual(serious, [], `${title}: serious accessibility problems`);
+    assert.deepEqual(await seriousAccessibilityProblems(page), [], `${title}: serious accessibility problems`);
   }
   assert.deepEqual(problems, []);
   await phone.close();

@@ -221,7 +221,7 @@ fn ClusterRow(
                 {move || ingest.get().map(|t| view! {
                     <div class="notice small" data-testid="cluster-ingest-shown">
                         <p>"The cluster's new ingest token, shown once (the previous one no longer works). Give the apiserver this webhook kubeconfig with "<code>"--audit-webhook-config-file"</code>" (an https address: clients send tokens over TLS only):"</p>
-                        <pre class="code">{webhook_kubeconfig(&t.url, &t.token)}</pre>
+                        <pre class="code" tabindex="0" aria-label="The audit webhook kubeconfig">{webhook_kubeconfig(&t.url, &t.token)}</pre>
                     </div>
                 })}
             </td>

@@ -135,7 +135,7 @@ fn StagingView(
                 match yaml {
                     Some(Ok(yaml)) => view! {
                         <p><a class="button" href=href download="" data-testid="download-manifests">{format!("Download {} YAML", mode.as_str())}</a></p>
-                        <pre class="code manifests" data-testid="manifests">{yaml}</pre>
+                        <pre class="code manifests" data-testid="manifests" tabindex="0" aria-label="The manifests of this mode">{yaml}</pre>
                     }.into_any(),
                     Some(Err(why)) => view! { <p class="error" role="alert">{why}</p> }.into_any(),
                     None => ().into_any(),

@@ -104,7 +104,7 @@ pub(super) fn TestsTab(
                             <button type="button" class="button small" data-testid="edit-case" aria-label=format!("Edit case {}", case.name) on:click=move |_| start_editing(index)>"Edit"</button>
                             <button type="button" class="button small" aria-label=format!("Remove case {}", case.name) on:click=move |_| { editing.set(None); draft.tests.update(|t| { if index < t.len() { t.remove(index); } }) }>"Remove"</button>
                         </div>
-                        <details><summary>"YAML"</summary><pre class="code">{case.yaml.clone()}</pre></details>
+                        <details><summary>"YAML"</summary><pre class="code" tabindex="0" aria-label="The case as YAML">{case.yaml.clone()}</pre></details>
                     </li>
                 }).collect_view()}
             </ol>

@@ -241,7 +241,7 @@ fn ReviewPanel(data: ReviewData) -> impl IntoView {
                     <summary>
                         {format!("Manifests in {} mode (version {})", change.mode.as_str(), change.version)}
                     </summary>
-                    <pre class="code manifests" data-testid="review-manifests">{change.manifests}</pre>
+                    <pre class="code manifests" data-testid="review-manifests" tabindex="0" aria-label="The manifests this step applies">{change.manifests}</pre>
                 </details>
                 <p class="muted small">"Against what each cluster runs now:"</p>
                 {clusters}
