@@ -24,20 +24,14 @@ use palisade_app::violations::ssr::store;
 use palisade_app::violations::{Action, Source};
 use support::{arg, backend, fresh_database, get, http, num, peak_rss_mib, percentile, start};
 
-/// Every page a signed-in person opens from the navigation.
-const PAGES: [&str; 11] = [
-    "/",
-    "/policies",
-    "/policies/new",
-    "/library",
-    "/rollouts",
-    "/violations",
-    "/exceptions",
-    "/clusters",
-    "/compliance",
-    "/audit",
-    "/settings",
-];
+/// Every page a signed-in person opens from the navigation, and the form for a new policy.
+fn pages() -> Vec<&'static str> {
+    palisade_app::sections::SECTIONS
+        .iter()
+        .map(|s| s.href)
+        .chain(["/policies/new"])
+        .collect()
+}
 
 /// What the seeded violations say: Pod Security's own reasons and library policies' messages.
 const MESSAGES: [&str; 4] = [
@@ -169,7 +163,7 @@ async fn main() {
         "  {:<16} {:>9} {:>9} {:>10}",
         "page", "p50 ms", "p95 ms", "bytes"
     );
-    for page in PAGES {
+    for page in pages() {
         let url = format!("http://{addr}{page}");
         for _ in 0..3 {
             let (status, _, _) = get(&http, &url, &token).await;

@@ -8,6 +8,8 @@
 //! `cargo run --release -p palisade-server --example rollout_bench -- [--clusters N] [--latency-ms MS]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,32 +23,9 @@ use palisade_app::rollouts::ssr::{service, Executor, Settings};
 use palisade_app::rollouts::{NewRollout, NewWave, Selector};
 use palisade_app::secrets::Sealer;
 
+use support::{num, peak_rss_mib};
+
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} takes a number"))
-        })
-        .unwrap_or(default)
-}
-
-/// Peak resident set size of this process, from /proc (Linux).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 /// A fresh SQLite database with the policy and the given clusters; returns it and an approved
 /// rollout of the policy to every cluster.
@@ -150,8 +129,8 @@ async fn execute(executor: &Executor, db: &Db, id: &str) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let count = arg("--clusters", 200);
-    let latency = Duration::from_millis(arg("--latency-ms", 20));
+    let count = num("--clusters", 200);
+    let latency = Duration::from_millis(num("--latency-ms", 20));
     let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
     let settings = Settings::default();
 

@@ -12,21 +12,15 @@ use std::time::{Duration, Instant};
 
 use crate::support::{send_once, Backend, TestServer};
 
-/// Every page a signed-in person opens from the navigation.
-const PAGES: [&str; 12] = [
-    "/",
-    "/policies",
-    "/policies/new",
-    "/library",
-    "/rollouts",
-    "/violations",
-    "/exceptions",
-    "/clusters",
-    "/compliance",
-    "/audit",
-    "/settings",
-    "/no-such-page",
-];
+/// Every page a signed-in person opens from the navigation, the form for a new policy, and a
+/// page that does not exist.
+fn pages() -> Vec<&'static str> {
+    palisade_app::sections::SECTIONS
+        .iter()
+        .map(|s| s.href)
+        .chain(["/policies/new", "/no-such-page"])
+        .collect()
+}
 const LOADS_PER_PAGE: usize = 500;
 const AT_ONCE: usize = 16;
 
@@ -35,7 +29,8 @@ async fn every_page_loads_500_times_at_once_while_servers_start_without_a_stall(
     let server = TestServer::start(Backend::Sqlite, &[]).await;
     let cookie = server.session_cookie().await;
     let addr = server.addr;
-    let work: Vec<&'static str> = PAGES
+    let pages = pages();
+    let work: Vec<&'static str> = pages
         .iter()
         .flat_map(|page| std::iter::repeat_n(*page, LOADS_PER_PAGE))
         .collect();
@@ -87,7 +82,7 @@ async fn every_page_loads_500_times_at_once_while_servers_start_without_a_stall(
     let stalled = stalled.lock().unwrap().clone();
     eprintln!(
         "{} page loads, {AT_ONCE} at once, in {:.1} s while {servers_started} other servers started; {} stalled",
-        PAGES.len() * LOADS_PER_PAGE,
+        pages.len() * LOADS_PER_PAGE,
         started.elapsed().as_secs_f64(),
         stalled.len()
     );
