@@ -171,6 +171,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "tries of one notification before it is given up (backoff doubles from 1 s)",
     ),
     (
+        "evaluation.rego_heap_ceiling_mib",
+        "MiB of heap the whole server may hold while a Rego policy runs; a policy that grows it past this stops with an error (at least 64)",
+    ),
+    (
         "ingest.scan_interval_secs",
         "seconds between background scans of every cluster's workloads (and its PolicyReports); 0 turns it off",
     ),
@@ -188,6 +192,32 @@ pub struct Config {
     pub rollouts: RolloutsConfig,
     pub ingest: IngestConfig,
     pub notifications: NotificationsConfig,
+    pub evaluation: EvaluationConfig,
+}
+
+/// Bounds on evaluating the policies people write.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationConfig {
+    pub rego_heap_ceiling_mib: u64,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        EvaluationConfig {
+            rego_heap_ceiling_mib: palisade_engine::gatekeeper::rego::DEFAULT_HEAP_CEILING >> 20,
+        }
+    }
+}
+
+impl EvaluationConfig {
+    /// The smallest ceiling accepted: below it, the server's own heap would stop every policy.
+    pub const MIN_HEAP_CEILING_MIB: u64 = 64;
+
+    /// Put the ceiling in force for this process (before the first policy is evaluated).
+    pub fn apply(&self) {
+        palisade_engine::gatekeeper::rego::set_heap_ceiling(self.rego_heap_ceiling_mib << 20);
+    }
 }
 
 /// Where notices go (see `notify`).
@@ -620,6 +650,17 @@ impl Config {
         }
         crate::proxies::TrustedProxies::parse(&self.http.trusted_proxies)
             .map_err(|err| ConfigError::new("http.trusted_proxies", err))?;
+        if self.evaluation.rego_heap_ceiling_mib < EvaluationConfig::MIN_HEAP_CEILING_MIB
+            || self.evaluation.rego_heap_ceiling_mib > u64::MAX >> 20
+        {
+            return Err(ConfigError::new(
+                "evaluation.rego_heap_ceiling_mib",
+                format!(
+                    "must be at least {} (MiB)",
+                    EvaluationConfig::MIN_HEAP_CEILING_MIB
+                ),
+            ));
+        }
         if self.database.connect_timeout_secs == 0 {
             return Err(ConfigError::new(
                 "database.connect_timeout_secs",

@@ -71,6 +71,7 @@ impl Server {
     /// Bind the address, open the database and apply migrations if configured: everything that can
     /// fail on a bad setting happens here, before anything is served.
     pub async fn start(config: &Config) -> Result<Server, StartupError> {
+        config.evaluation.apply();
         let tls = match config.tls_files() {
             Some((cert, key)) => Some(
                 tls::acceptor(&cert, &key)

@@ -359,7 +359,10 @@ fn rego_source(target: &Value) -> Result<Option<RegoSource<'_>>, String> {
 pub(crate) fn guarded<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(error.to_string()),
+        Ok(Err(error)) => Err(match error.chain().find_map(|e| e.downcast_ref()) {
+            Some(limit) => super::rego::over_budget(limit),
+            None => error.to_string(),
+        }),
         Err(_) => Err("the Rego engine failed internally on this policy or input".to_owned()),
     }
 }

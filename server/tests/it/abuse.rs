@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{request, Backend, People, TestServer};
+use crate::support::{peak_rss_kib_of, request, scratch_dir, Backend, People, Serving, TestServer};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
@@ -99,12 +99,7 @@ async fn the_review_shows_the_proposed_version_not_the_current_one() {
 
 /// The peak resident memory of this process so far, in KiB (the server runs inside it).
 fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/self/status")
+    peak_rss_kib_of("/proc/self/status")
 }
 
 /// Nested YAML aliases ("billion laughs"): a 200 KB document that would expand to a gigabyte is
@@ -662,4 +657,146 @@ spec:
     assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
     assert_eq!(server.get("/healthz").await.status, 200);
     server.stop().await;
+}
+
+/// A Gatekeeper template whose Rego doubles a string thirty times (a terabyte, unchecked) stops at
+/// the heap ceiling in the test run of a saved version: a per-case failure that names the budget,
+/// the server process (started on its own, so its memory is its own) stays near the ceiling, and it
+/// answers afterwards.
+#[tokio::test]
+async fn growing_rego_stops_at_the_heap_ceiling() {
+    // Arranges the database (migrations, an author's token); the served process shares its file.
+    let arranged = TestServer::start(Backend::Sqlite, &[]).await;
+    let author = arranged.login_token(palisade_app::auth::Role::Author).await;
+    let dir = scratch_dir("palisade_rego_heap");
+    let serving = Serving::start(
+        &dir,
+        &[
+            ("PALISADE__DATABASE__URL", arranged.db.url.as_str()),
+            ("PALISADE__EVALUATION__REGO_HEAP_CEILING_MIB", "256"),
+            ("PALISADE__INGEST__SCAN_INTERVAL_SECS", "0"),
+        ],
+    );
+    let call = |method: &'static str, path: String, body: String| {
+        let bearer = format!("Bearer {author}");
+        let addr = serving.addr;
+        async move {
+            request(
+                addr,
+                method,
+                &path,
+                &[
+                    ("authorization", bearer.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                &body,
+            )
+            .await
+        }
+    };
+    let mut doublings = String::from("          s0 := concat(\"\", [input.parameters.seed])\n");
+    for step in 1..=30 {
+        doublings.push_str(&format!(
+            "          s{step} := concat(\"\", [s{p}, s{p}])\n",
+            p = step - 1
+        ));
+    }
+    let seed = "x".repeat(1024);
+    let source = format!(
+        r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sgrow
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sGrow
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8sgrow
+
+        violation[{{"msg": msg}}] {{
+{doublings}          msg := sprintf("grew to %v", [count(s30)])
+        }}
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sGrow
+metadata:
+  name: grow
+spec:
+  match:
+    kinds:
+      - apiGroups: [""]
+        kinds: ["ConfigMap"]
+  parameters:
+    seed: "{seed}"
+"#
+    );
+    let created = call(
+        "POST",
+        "/api/v1/policies".to_owned(),
+        json!({ "from": "yaml", "source": source }).to_string(),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = serde_json::from_str::<Value>(&created.body).unwrap()["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let saved = call(
+        "POST",
+        format!("/api/v1/policies/{id}/versions"),
+        json!({
+            "base_version": 1,
+            "note": "a case",
+            "source": source,
+            "tests": [{
+                "name": "any config map",
+                "yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\n",
+                "expect": "allow",
+            }],
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+
+    let before = serving.peak_rss_kib();
+    let started = std::time::Instant::now();
+    let run = call(
+        "POST",
+        format!("/api/v1/policies/{id}/versions/2/test-runs"),
+        String::new(),
+    )
+    .await;
+    let took = started.elapsed();
+    let after = serving.peak_rss_kib();
+    assert_eq!(run.status, 201, "{}", run.body);
+    let run: Value = serde_json::from_str(&run.body).unwrap();
+    assert_eq!(run["failed"], 1, "{run:#}");
+    let text = run.to_string();
+    assert!(
+        text.contains("evaluation exceeded its budget of memory")
+            && text.contains("passed 256 MiB"),
+        "{run:#}"
+    );
+    eprintln!(
+        "growing Rego: refused in {took:?}; server peak RSS {} MiB before, {} MiB after (ceiling 256 MiB)",
+        before / 1024,
+        after / 1024
+    );
+    // The step that crosses the ceiling may allocate once more what it already held.
+    assert!(after < 1024 * 1024, "peak RSS reached {} MiB", after / 1024);
+    assert_eq!(
+        request(serving.addr, "GET", "/healthz", &[], "")
+            .await
+            .status,
+        200
+    );
+    let (exit, rest) = serving.stop().await;
+    assert!(exit.success(), "exit {exit:?}: {rest}");
+    let _ = std::fs::remove_dir_all(&dir);
+    arranged.stop().await;
 }

@@ -1,12 +1,11 @@
 //! The real binary: bad settings stop start-up with one clear line; a good start serves, creates its
 //! SQLite file, and stops cleanly on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{palisade_bin, request, scratch_dir};
+use crate::support::{palisade_bin, request, scratch_dir, Serving};
 
 /// Run `palisade serve` with `settings`, expecting it to refuse to start.
 fn refused_start(settings: &[(&str, &str)]) -> (Output, String) {
@@ -46,6 +45,15 @@ fn an_unknown_setting_names_itself() {
     let (_, line) = refused_start(&[("PALISADE__HTTP__PORT", "8080")]);
     assert!(line.contains("http.port: unknown setting"), "{line}");
     assert!(line.contains("PALISADE__HTTP__PORT"), "{line}");
+}
+
+#[test]
+fn a_rego_heap_ceiling_below_the_servers_own_heap_names_itself() {
+    let (_, line) = refused_start(&[("PALISADE__EVALUATION__REGO_HEAP_CEILING_MIB", "8")]);
+    assert!(
+        line.contains("evaluation.rego_heap_ceiling_mib: must be at least 64"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -116,56 +124,16 @@ fn help_lists_every_setting() {
 #[tokio::test]
 async fn serves_on_defaults_and_stops_on_sigterm() {
     let dir = scratch_dir("palisade_serve");
-    let mut child = Command::new(palisade_bin())
-        .arg("serve")
-        .current_dir(&dir)
-        .env("PALISADE__HTTP__ADDRESS", "127.0.0.1:0")
-        .env("PALISADE__LOG__FORMAT", "json")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut address = None;
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        let event: serde_json::Value =
-            serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        if event["message"] == "palisade is serving" {
-            address = event["address"].as_str().map(str::to_owned);
-            break;
-        }
-        line.clear();
-    }
-    let address: std::net::SocketAddr = address
-        .expect("the server logs its address")
-        .parse()
-        .unwrap();
+    let serving = Serving::start(&dir, &[]);
     assert!(
         dir.join("data/palisade.db").is_file(),
         "the SQLite file is created on first start"
     );
 
-    let ready = request(address, "GET", "/readyz", &[], "").await;
+    let ready = request(serving.addr, "GET", "/readyz", &[], "").await;
     assert_eq!(ready.status, 200);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("palisade did not stop within 20 s of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    let (exit, rest) = serving.stop().await;
     assert!(exit.success(), "exit {exit:?}: {rest}");
     assert!(rest.contains("palisade stopped"), "{rest}");
     let _ = std::fs::remove_dir_all(&dir);

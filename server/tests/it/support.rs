@@ -386,3 +386,86 @@ pub async fn send_once(
 pub fn palisade_bin() -> &'static str {
     env!("CARGO_BIN_EXE_palisade")
 }
+
+/// `palisade serve` as a process of its own, in `dir`, with `settings` and JSON logs; the test stops
+/// it by its PID (see [`Serving::stop`]).
+pub struct Serving {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    /// What the server wrote to stderr after it logged its address.
+    pub stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+impl Serving {
+    /// Start it and wait for the line that says where it serves.
+    pub fn start(dir: &std::path::Path, settings: &[(&str, &str)]) -> Serving {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(palisade_bin())
+            .arg("serve")
+            .current_dir(dir)
+            .env("PALISADE__HTTP__ADDRESS", "127.0.0.1:0")
+            .env("PALISADE__LOG__FORMAT", "json")
+            .envs(settings.iter().copied())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run palisade serve");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                panic!("palisade serve ended before it logged its address");
+            }
+            let event: serde_json::Value =
+                serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            if event["message"] == "palisade is serving" {
+                let addr = event["address"].as_str().expect("the address is logged");
+                break addr.parse().expect("a socket address");
+            }
+        };
+        Serving {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    /// The peak resident memory of the server process so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        peak_rss_kib_of(&format!("/proc/{}/status", self.child.id()))
+    }
+
+    /// Send SIGTERM and wait up to 20 s for the exit; returns its status and the rest of stderr.
+    pub async fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().expect("wait for palisade") {
+                break exit;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("palisade did not stop within 20 s of SIGTERM");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut self.stderr, &mut rest);
+        (exit, rest)
+    }
+}
+
+/// The peak resident memory (`VmHWM`) in a `/proc/…/status` file, in KiB.
+pub fn peak_rss_kib_of(status_file: &str) -> u64 {
+    let status = std::fs::read_to_string(status_file).expect("read the process status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in the process status")
+}

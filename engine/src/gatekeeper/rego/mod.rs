@@ -259,11 +259,59 @@ pub fn engine(v1: bool) -> regorus::Engine {
 /// [`register_called`] adds those the template calls (an engine is cloned for every evaluation,
 /// with every extension it carries).
 pub fn template_engine(v1: bool) -> regorus::Engine {
+    apply_heap_ceiling();
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(!v1);
     engine.set_strict_builtin_errors(false);
     engine.set_execution_timer_config(EVALUATION_BUDGET);
     engine
+}
+
+/// The heap the whole process may hold while Rego runs, unless [`set_heap_ceiling`] chose another.
+pub const DEFAULT_HEAP_CEILING: u64 = 2 << 30;
+
+static HEAP_CEILING: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Choose the heap ceiling of Rego evaluation, in bytes, before the first engine is made; the first
+/// choice stays (a later call returns `false`). Evaluation checks the process's heap as it goes and
+/// stops with an error once it is above the ceiling, so a policy that builds huge values fails
+/// instead of taking the memory of the whole process; it can overshoot by what one builtin call
+/// allocates.
+pub fn set_heap_ceiling(bytes: u64) -> bool {
+    let chosen = HEAP_CEILING.set(bytes).is_ok();
+    regorus::set_global_memory_limit(Some(heap_ceiling()));
+    chosen
+}
+
+/// The heap ceiling in force: what [`set_heap_ceiling`] chose, or [`DEFAULT_HEAP_CEILING`].
+pub fn heap_ceiling() -> u64 {
+    *HEAP_CEILING.get_or_init(|| DEFAULT_HEAP_CEILING)
+}
+
+/// Put the heap ceiling in force (once per process; every engine constructor calls it).
+fn apply_heap_ceiling() {
+    static APPLIED: std::sync::Once = std::sync::Once::new();
+    APPLIED.call_once(|| regorus::set_global_memory_limit(Some(heap_ceiling())));
+}
+
+/// The words of an evaluation stopped by one of regorus's limits.
+pub(crate) fn over_budget(limit: &regorus::LimitError) -> String {
+    const MIB: u64 = 1 << 20;
+    match limit {
+        regorus::LimitError::TimeLimitExceeded { limit, .. } => format!(
+            "evaluation exceeded its budget of {} ms of time",
+            limit.as_millis()
+        ),
+        regorus::LimitError::MemoryLimitExceeded { limit, .. } => format!(
+            "evaluation exceeded its budget of memory: the process's heap passed {} MiB while \
+             this policy ran",
+            limit / MIB
+        ),
+        regorus::LimitError::RegexSizeLimitExceeded { limit } => format!(
+            "evaluation exceeded its budget: a regular expression compiles to more than {limit} \
+             bytes"
+        ),
+    }
 }
 
 /// How long one evaluation of a template may run before it stops with an error (checked every
@@ -285,6 +333,7 @@ pub fn register_called(engine: &mut regorus::Engine, checked: &Checked) {
 /// [`engine`], with builtin errors as evaluation errors when `strict` (OPA's `strict-builtin-errors`;
 /// the conformance cases ask for it, Gatekeeper never does).
 pub fn engine_with(v1: bool, strict: bool) -> regorus::Engine {
+    apply_heap_ceiling();
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(!v1);
     engine.set_strict_builtin_errors(strict);
