@@ -49,12 +49,21 @@ thread_local! {
     static CALL_LEFT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
+/// The apiserver's runtime budget for the `matchConditions` of one policy and parameter
+/// (`RuntimeCELCostBudgetMatchConditions`), apart from the validation call's.
+pub const MATCH_CONDITIONS_BUDGET: u64 = 2_500_000;
+
 /// Run `work` as one validation call: the expressions it evaluates share [`CALL_COST_BUDGET`].
 pub fn with_call_budget<R>(work: impl FnOnce() -> R) -> R {
-    let saved = CALL_LEFT.replace(Some(CALL_COST_BUDGET));
+    with_budget(CALL_COST_BUDGET, work).0
+}
+
+/// Run `work` with `budget` shared by the expressions it evaluates; also returns what is left.
+pub fn with_budget<R>(budget: u64, work: impl FnOnce() -> R) -> (R, u64) {
+    let saved = CALL_LEFT.replace(Some(budget));
     let result = work();
-    CALL_LEFT.set(saved);
-    result
+    let left = CALL_LEFT.replace(saved).unwrap_or(0);
+    (result, left)
 }
 
 /// What [`Meter::enter`] replaced on the evaluating thread.

@@ -79,6 +79,8 @@ pub struct References {
     pub authorizer: bool,
     /// `params` is used.
     pub params: bool,
+    /// `namespaceObject` is used (what it holds depends on the phase of evaluation).
+    pub namespace_object: bool,
 }
 
 impl References {
@@ -434,6 +436,7 @@ fn collect_references(expr: &Expression, refs: &mut References) {
             "variables" => refs.all_variables = true,
             "authorizer" => refs.authorizer = true,
             "params" => refs.params = true,
+            "namespaceObject" => refs.namespace_object = true,
             _ => {}
         },
         Expr::Select(select) => {

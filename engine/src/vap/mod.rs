@@ -800,11 +800,15 @@ struct Values<'r> {
     old_object: OnceLock<Box<dyn Val + 'r>>,
     request: OnceLock<Box<dyn Val + 'r>>,
     namespace_object: OnceLock<Box<dyn Val + 'r>>,
+    /// The namespace as stored (audit annotations see it so).
+    namespace_stored: OnceLock<Box<dyn Val + 'r>>,
+    /// What a variable the phase does not bind reads: null.
+    null: Box<dyn Val + 'r>,
     authorizer: OnceLock<Option<(AuthzVal, AuthzVal)>>,
     /// Composited variables whose expression reads only the request, by program: policies of one
     /// request that declare the same variable (the library's `spec` and `containers`) compute and
     /// copy it once instead of once each. The error is kept without the variable's name.
-    shared: Mutex<HashMap<usize, VariableValue>>,
+    shared: Mutex<HashMap<(usize, u8), VariableValue>>,
 }
 
 /// A composited variable's value once computed (or why it could not be).
@@ -818,6 +822,8 @@ impl<'r> Values<'r> {
             old_object: OnceLock::new(),
             request: OnceLock::new(),
             namespace_object: OnceLock::new(),
+            namespace_stored: OnceLock::new(),
+            null: celx::from_optional_json(None),
             authorizer: OnceLock::new(),
             shared: Mutex::new(HashMap::new()),
         }
@@ -846,7 +852,29 @@ impl<'r> Values<'r> {
             .as_ref()
     }
 
-    fn get(&self, name: &str) -> Option<&(dyn Val + 'r)> {
+    fn get(&self, name: &str, phase: Phase) -> Option<&(dyn Val + 'r)> {
+        let facts = self.facts;
+        let value = match (name, phase) {
+            ("namespaceObject", Phase::Match) => &self.null,
+            ("namespaceObject", Phase::Audit) => self.namespace_stored.get_or_init(|| {
+                let stored = (!facts.is_namespace() && !facts.request.namespace.is_empty())
+                    .then(|| facts.find_namespace(&facts.request.namespace))
+                    .flatten();
+                match stored {
+                    Some(namespace) => celx::from_json(namespace),
+                    None => celx::from_optional_json(facts.namespace_object()),
+                }
+            }),
+            ("authorizer" | "authorizer.requestResource", Phase::Message | Phase::Audit) => {
+                return None
+            }
+            (name, _) => return self.get_bound(name),
+        };
+        Some(value.as_ref())
+    }
+
+    /// A variable as the validations see it.
+    fn get_bound(&self, name: &str) -> Option<&(dyn Val + 'r)> {
         let facts = self.facts;
         let value = match name {
             "object" => self
@@ -966,6 +994,7 @@ impl Container for VariablesView<'_> {
 /// The variables of one evaluation, as CEL looks them up.
 struct UnitResolver<'u, 'r> {
     values: &'u Values<'r>,
+    phase: Phase,
     params: &'u (dyn Val + 'u),
     variables: VariablesView<'u>,
 }
@@ -977,17 +1006,54 @@ impl VariableResolver for UnitResolver<'_, '_> {
             "variables" if !self.variables.names.is_empty() => {
                 Some(CowVal::Borrowed(&self.variables))
             }
-            _ => self.values.get(variable).map(CowVal::Borrowed),
+            _ => self.values.get(variable, self.phase).map(CowVal::Borrowed),
         }
     }
 }
 
-/// One evaluation: a policy, with a parameter, against the request's values.
+/// The phases of one policy's evaluation, which the apiserver runs apart: each sees its own
+/// variables, computes the composited `variables` afresh and has its own cost budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// `matchConditions`: no `namespaceObject` (null), 2,500,000 of cost.
+    Match,
+    /// `validations`: everything bound, the call's 10,000,000 of cost.
+    Validate,
+    /// `messageExpression`s: no `authorizer`, what the validations left of the budget.
+    Message,
+    /// `auditAnnotations`: no `authorizer`, the namespace as stored, a budget of their own.
+    Audit,
+}
+
+/// One evaluation: a policy, with a parameter, against the request's values, in one phase.
 struct Unit<'u, 'r> {
     policy: &'u Policy,
     values: &'u Values<'r>,
     params: &'u (dyn Val + 'u),
+    phase: Phase,
     cache: VariableCache<'u>,
+}
+
+impl<'u, 'r> Unit<'u, 'r> {
+    fn new(
+        policy: &'u Policy,
+        values: &'u Values<'r>,
+        params: &'u (dyn Val + 'u),
+        phase: Phase,
+    ) -> Self {
+        Unit {
+            policy,
+            values,
+            params,
+            phase,
+            cache: VariableCache {
+                names: &policy.variable_names,
+                values: (0..policy.variables.len())
+                    .map(|_| OnceLock::new())
+                    .collect(),
+            },
+        }
+    }
 }
 
 impl Unit<'_, '_> {
@@ -1016,10 +1082,19 @@ impl Unit<'_, '_> {
                 .and_then(|r| r)
                 .map(Arc::<dyn Val>::from)
         };
-        if !expr.program.references().request_only() {
+        let references = expr.program.references();
+        if !references.request_only() {
             return compute();
         }
-        let key = Arc::as_ptr(&expr.program) as usize;
+        // `namespaceObject` differs between phases; nothing else a request-only value reads does.
+        let key = (
+            Arc::as_ptr(&expr.program) as usize,
+            if references.namespace_object {
+                self.phase as u8
+            } else {
+                0
+            },
+        );
         if let Some(found) = self
             .values
             .shared
@@ -1043,6 +1118,7 @@ impl Unit<'_, '_> {
     ) -> Result<R, EvalError> {
         let resolver = UnitResolver {
             values: self.values,
+            phase: self.phase,
             params: self.params,
             variables: VariablesView {
                 names: self.cache.names,
@@ -1064,92 +1140,133 @@ impl Unit<'_, '_> {
     }
 }
 
-/// Evaluate one policy with one parameter (the apiserver's validator): one validation call, whose
-/// expressions share the apiserver's cost budget.
+/// Evaluate one policy with one parameter (the apiserver's validator), phase by phase.
 fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) -> EvaluationOutcome {
-    celx::cost::with_call_budget(|| evaluate_unit_within_budget(policy, values, param))
-}
-
-fn evaluate_unit_within_budget(
-    policy: &Policy,
-    values: &Values<'_>,
-    param: Option<&Value>,
-) -> EvaluationOutcome {
     if values.facts.authorizer.is_none() && policy_needs_authorizer(policy) {
         return EvaluationOutcome::NotEvaluable {
             reason: "the policy uses `authorizer` and no authorization model was given".to_owned(),
         };
     }
     let params = celx::from_optional_json(param);
-    let unit = Unit {
-        policy,
-        values,
-        params: params.as_ref(),
-        cache: VariableCache {
-            names: &policy.variable_names,
-            values: (0..policy.variables.len())
-                .map(|_| OnceLock::new())
-                .collect(),
-        },
-    };
+    let params = params.as_ref();
     let fail = policy.failure_policy == FailurePolicy::Fail;
 
     // Match conditions: any false skips; errors follow the failure policy.
-    let mut condition_errors = Vec::new();
-    for (_, expr) in &policy.match_conditions {
-        match unit.outcome(expr) {
-            Ok(Outcome::Bool(false)) => return EvaluationOutcome::ConditionsNotMet,
-            Ok(_) => {}
-            Err(error) => condition_errors.push(error),
-        }
-    }
-    if !condition_errors.is_empty() {
-        if !fail {
+    if !policy.match_conditions.is_empty() {
+        let unit = Unit::new(policy, values, params, Phase::Match);
+        let (conditions, _) = celx::cost::with_budget(celx::cost::MATCH_CONDITIONS_BUDGET, || {
+            let mut errors = Vec::new();
+            for (_, expr) in &policy.match_conditions {
+                match unit.outcome(expr) {
+                    Ok(Outcome::Bool(false)) => return Err(()),
+                    Ok(_) => {}
+                    Err(error) => errors.push(error),
+                }
+            }
+            Ok(errors)
+        });
+        let Ok(mut errors) = conditions else {
             return EvaluationOutcome::ConditionsNotMet;
+        };
+        if !errors.is_empty() {
+            if !fail {
+                return EvaluationOutcome::ConditionsNotMet;
+            }
+            let message = if errors.len() == 1 {
+                errors.remove(0)
+            } else {
+                format!("[{}]", errors.join(", "))
+            };
+            return EvaluationOutcome::Evaluated {
+                failures: vec![Failure {
+                    source: FailureSource::MatchConditions,
+                    message,
+                    reason: "Invalid".to_owned(),
+                    error: true,
+                }],
+                audit_annotations: Vec::new(),
+            };
         }
-        let message = if condition_errors.len() == 1 {
-            condition_errors.remove(0)
-        } else {
-            format!("[{}]", condition_errors.join(", "))
-        };
-        return EvaluationOutcome::Evaluated {
-            failures: vec![Failure {
-                source: FailureSource::MatchConditions,
-                message,
-                reason: "Invalid".to_owned(),
-                error: true,
-            }],
-            audit_annotations: Vec::new(),
-        };
     }
 
+    // Validations, then the messages of those that failed with what is left of the budget.
+    let validating = Unit::new(policy, values, params, Phase::Validate);
+    let (outcomes, left) = celx::cost::with_budget(celx::cost::CALL_COST_BUDGET, || {
+        policy
+            .validations
+            .iter()
+            .map(|validation| validating.outcome(&validation.expr))
+            .collect::<Vec<_>>()
+    });
+    let messaging = Unit::new(policy, values, params, Phase::Message);
+    let (messages, _) = celx::cost::with_budget(left, || {
+        policy
+            .validations
+            .iter()
+            .zip(&outcomes)
+            .map(|(validation, outcome)| match outcome {
+                Ok(Outcome::Bool(true)) | Err(_) => Ok(None),
+                Ok(_) => failure_message(&messaging, validation).map(Some),
+            })
+            .collect::<Vec<_>>()
+    });
+    // Running out of budget in a message fails every validation that did not fail on its own.
+    let out_of_budget = messages.iter().find_map(|m| m.as_ref().err());
     let mut failures = Vec::new();
-    for (index, validation) in policy.validations.iter().enumerate() {
-        match unit.outcome(&validation.expr) {
-            Ok(Outcome::Bool(true)) => {}
-            Ok(_) => failures.push(Failure {
+    for (index, (validation, (outcome, message))) in policy
+        .validations
+        .iter()
+        .zip(outcomes.into_iter().zip(messages.iter()))
+        .enumerate()
+    {
+        let error = |message: String| Failure {
+            source: FailureSource::Validation(index),
+            message,
+            reason: "Invalid".to_owned(),
+            error: true,
+        };
+        match (outcome, out_of_budget) {
+            (Err(message), _) => {
+                if fail {
+                    failures.push(error(message));
+                }
+            }
+            (Ok(_), Some(budget)) => {
+                if fail {
+                    failures.push(error(format!("failed messageExpression: {budget}")));
+                }
+            }
+            (Ok(Outcome::Bool(true)), None) => {}
+            (Ok(_), None) => failures.push(Failure {
                 source: FailureSource::Validation(index),
-                message: failure_message(&unit, validation),
+                message: message.clone().ok().flatten().unwrap_or_default(),
                 reason: validation
                     .reason
                     .clone()
                     .unwrap_or_else(|| "Invalid".to_owned()),
                 error: false,
             }),
-            Err(message) => {
-                if fail {
-                    failures.push(Failure {
-                        source: FailureSource::Validation(index),
-                        message,
-                        reason: "Invalid".to_owned(),
-                        error: true,
-                    });
-                }
-            }
         }
     }
 
+    let auditing = Unit::new(policy, values, params, Phase::Audit);
+    let (audit_annotations, annotation_failures) =
+        celx::cost::with_call_budget(|| audit_annotations(&auditing, policy, fail));
+    failures.extend(annotation_failures);
+    EvaluationOutcome::Evaluated {
+        failures,
+        audit_annotations,
+    }
+}
+
+/// The audit annotations of one evaluation, and the failures of those that could not be worked out.
+fn audit_annotations(
+    unit: &Unit<'_, '_>,
+    policy: &Policy,
+    fail: bool,
+) -> (Vec<(String, String)>, Vec<Failure>) {
     let mut audit_annotations = Vec::new();
+    let mut failures = Vec::new();
     for (key, expr) in &policy.audit_annotations {
         match unit.outcome(expr) {
             Ok(Outcome::String(value)) => {
@@ -1180,10 +1297,7 @@ fn evaluate_unit_within_budget(
             }
         }
     }
-    EvaluationOutcome::Evaluated {
-        failures,
-        audit_annotations,
-    }
+    (audit_annotations, failures)
 }
 
 fn annotation_type_error(key: &str, expr: &Expr, kind: &str) -> Failure {
@@ -1199,24 +1313,36 @@ fn annotation_type_error(key: &str, expr: &Expr, kind: &str) -> Failure {
 }
 
 /// The message of a failed validation: the `messageExpression`'s, else `message`, else the
-/// expression itself.
-fn failure_message(unit: &Unit<'_, '_>, validation: &CompiledValidation) -> String {
+/// expression itself. An error only when the message ran out of the call's cost budget (the
+/// apiserver then fails the validations instead).
+fn failure_message(unit: &Unit<'_, '_>, validation: &CompiledValidation) -> Result<String, String> {
     if let Some(expr) = &validation.message_expression {
-        if let Ok(Outcome::String(message)) = unit.outcome(expr) {
-            let message = message.trim();
-            if !message.is_empty() && message.len() <= MAX_MESSAGE_BYTES && !message.contains('\n')
-            {
-                return message.to_owned();
+        match unit.outcome(expr) {
+            Ok(Outcome::String(message)) => {
+                let message = message.trim();
+                if !message.is_empty()
+                    && message.len() <= MAX_MESSAGE_BYTES
+                    && !message.contains('\n')
+                {
+                    return Ok(message.to_owned());
+                }
             }
+            Err(error) if error.contains(celx::cost::OVER_CALL_BUDGET) => {
+                return Err(celx::cost::OVER_CALL_BUDGET.to_owned())
+            }
+            _ => {}
         }
     }
     if let Some(message) = &validation.message {
         let message = message.trim();
         if !message.is_empty() {
-            return message.to_owned();
+            return Ok(message.to_owned());
         }
     }
-    format!("failed expression: {}", validation.expr.source.trim())
+    Ok(format!(
+        "failed expression: {}",
+        validation.expr.source.trim()
+    ))
 }
 
 fn policy_needs_authorizer(policy: &Policy) -> bool {

@@ -355,6 +355,78 @@ fn match_conditions_all_true_false_skips_errors_follow_the_failure_policy() {
 }
 
 #[test]
+fn match_conditions_see_no_namespace_object() {
+    let body = |failure: &str, condition: &str| {
+        policy(
+            &format!(
+                "  failurePolicy: {failure}
+  variables:
+  - {{name: ns, expression: namespaceObject}}
+  matchConditions:
+  - {{name: c, expression: \"{condition}\"}}
+  validations:
+  - expression: variables.ns.metadata.name == 'other'
+    messageExpression: \"'in ' + variables.ns.metadata.name\"
+"
+            ),
+            "[Deny]",
+        )
+    };
+    // The apiserver gives match conditions no namespace (nor variables, refused when the policy
+    // is read); the validations see it.
+    let matched = eval(
+        &body("Fail", "namespaceObject == null"),
+        deployment("web", "n", 1),
+    );
+    assert_eq!(
+        matched.denial_message(),
+        Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: in n"),
+        "{matched:?}"
+    );
+    // Reading a field of it is an error, which follows the failure policy.
+    let read = "namespaceObject.metadata.name == 'n'";
+    let failed = eval(&body("Fail", read), deployment("web", "n", 1));
+    let message = failed.denial_message().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("expression 'namespaceObject.metadata.name == 'n'' resulted in error"),
+        "{failed:?}"
+    );
+    let ignored = eval(&body("Ignore", read), deployment("web", "n", 1));
+    assert!(ignored.denials.is_empty(), "{ignored:?}");
+    assert_eq!(
+        ignored.evaluations[0].outcome,
+        EvaluationOutcome::ConditionsNotMet
+    );
+}
+
+#[test]
+fn audit_annotations_see_the_namespace_as_stored() {
+    let namespaces = [json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "n", "ownerReferences": [{"name": "team"}]},
+    })];
+    let ctx = EvalContext {
+        namespaces: &namespaces,
+        ..EvalContext::default()
+    };
+    let set = policy(
+        "  validations:
+  - expression: \"!has(namespaceObject.metadata.ownerReferences)\"
+  auditAnnotations:
+  - {key: owner, valueExpression: \"namespaceObject.metadata.ownerReferences[0].name\"}
+",
+        "[Audit]",
+    );
+    let result = eval_in(&set, deployment("web", "n", 1), &ctx);
+    assert!(result.audit_failures.is_empty(), "{result:?}");
+    assert_eq!(
+        result.audit_annotations.get("p/owner").map(String::as_str),
+        Some("team"),
+        "{result:?}"
+    );
+}
+
+#[test]
 fn variables_are_lazy_chained_and_errors_surface_where_used() {
     let set = policy(
         "  variables:
@@ -389,15 +461,7 @@ fn each_variable_is_computed_once_per_evaluation() {
     let facts = RequestFacts::new(&request, &EvalContext::default());
     let values = Values::new(&facts);
     let params = crate::cel::K8sNull;
-    let unit = Unit {
-        policy,
-        values: &values,
-        params: &params,
-        cache: VariableCache {
-            names: &policy.variable_names,
-            values: vec![OnceLock::new()],
-        },
-    };
+    let unit = Unit::new(policy, &values, &params, Phase::Validate);
     assert_eq!(
         unit.outcome(&policy.validations[0].expr),
         Ok(Outcome::Bool(true))
