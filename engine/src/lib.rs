@@ -5,6 +5,7 @@
 //!
 //! - [`source`]: YAML streams into documents; errors with file, line and column.
 //! - [`admission`]: the admission request every engine evaluates.
+//! - [`apiview`]: a manifest as the apiserver's admission sees it (decoded, defaulted, prepared).
 //! - [`verdict`]: what engines answer (allow / audit / warn / deny, with messages).
 //! - [`cel`]: CEL as the Kubernetes apiserver evaluates it (compile cache, JSON objects as CEL
 //!   values, `has()` on null as in cel-go, the Kubernetes libraries and `authorizer`).
@@ -20,6 +21,7 @@
 //! - [`render`]: a policy rendered into the exact manifests each engine receives in a mode.
 
 pub mod admission;
+pub mod apiview;
 pub mod bundle;
 pub mod cel;
 pub mod exclusions;

@@ -1,0 +1,148 @@
+//! `apps/v1`: Deployment, ReplicaSet, StatefulSet, DaemonSet.
+
+use serde_json::{Map, Value};
+
+use super::core::{persistent_volume_claim, pod_template};
+use super::{
+    count, each, invalid, object_at, or_set, or_set_str, reset_status, set_generation, Cx,
+    ViewError,
+};
+
+fn spec<'a>(
+    object: &'a mut Map<String, Value>,
+    known: &[&str],
+    cx: &mut Cx,
+) -> Result<&'a mut Map<String, Value>, ViewError> {
+    let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
+    cx.prune(spec, known, "spec");
+    count(spec, "replicas", "spec")?;
+    Ok(spec)
+}
+
+pub(super) fn deployment(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
+    let known = [
+        "replicas",
+        "selector",
+        "template",
+        "strategy",
+        "minReadySeconds",
+        "revisionHistoryLimit",
+        "paused",
+        "progressDeadlineSeconds",
+    ];
+    let spec = spec(object, &known, cx)?;
+    or_set(spec, "replicas", 1);
+    let strategy =
+        object_at(spec, "strategy").ok_or_else(|| invalid("spec.strategy", "must be an object"))?;
+    or_set_str(strategy, "type", "RollingUpdate");
+    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+        let rolling = object_at(strategy, "rollingUpdate")
+            .ok_or_else(|| invalid("spec.strategy.rollingUpdate", "must be an object"))?;
+        or_set(rolling, "maxUnavailable", "25%");
+        or_set(rolling, "maxSurge", "25%");
+    }
+    or_set(spec, "revisionHistoryLimit", 10);
+    or_set(spec, "progressDeadlineSeconds", 600);
+    pod_template(spec, "template", "spec.template", cx)?;
+    reset_status(object, &[]);
+    set_generation(object);
+    Ok(())
+}
+
+pub(super) fn replica_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
+    let spec = spec(
+        object,
+        &["replicas", "minReadySeconds", "selector", "template"],
+        cx,
+    )?;
+    or_set(spec, "replicas", 1);
+    pod_template(spec, "template", "spec.template", cx)?;
+    reset_status(object, &["replicas"]);
+    set_generation(object);
+    Ok(())
+}
+
+pub(super) fn stateful_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
+    let known = [
+        "replicas",
+        "selector",
+        "template",
+        "volumeClaimTemplates",
+        "serviceName",
+        "podManagementPolicy",
+        "updateStrategy",
+        "revisionHistoryLimit",
+        "minReadySeconds",
+        "persistentVolumeClaimRetentionPolicy",
+        "ordinals",
+    ];
+    let spec = spec(object, &known, cx)?;
+    or_set_str(spec, "podManagementPolicy", "OrderedReady");
+    let strategy = object_at(spec, "updateStrategy")
+        .ok_or_else(|| invalid("spec.updateStrategy", "must be an object"))?;
+    if strategy.get("type").is_none_or(|t| t.as_str() == Some("")) {
+        strategy.insert("type".into(), Value::from("RollingUpdate"));
+        or_set(strategy, "rollingUpdate", Map::new());
+    }
+    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+        if let Some(rolling) = strategy
+            .get_mut("rollingUpdate")
+            .and_then(Value::as_object_mut)
+        {
+            or_set(rolling, "partition", 0);
+            // MaxUnavailableStatefulSet is on by default in v1.37.
+            or_set(rolling, "maxUnavailable", 1);
+        }
+    }
+    let retention = object_at(spec, "persistentVolumeClaimRetentionPolicy").ok_or_else(|| {
+        invalid(
+            "spec.persistentVolumeClaimRetentionPolicy",
+            "must be an object",
+        )
+    })?;
+    or_set_str(retention, "whenDeleted", "Retain");
+    or_set_str(retention, "whenScaled", "Retain");
+    or_set(spec, "replicas", 1);
+    or_set(spec, "revisionHistoryLimit", 10);
+    pod_template(spec, "template", "spec.template", cx)?;
+    for (i, claim) in each(spec, "volumeClaimTemplates") {
+        or_set(claim, "metadata", Map::new());
+        persistent_volume_claim(claim, cx, &format!("spec.volumeClaimTemplates[{i}]"), true)?;
+    }
+    reset_status(object, &["replicas", "availableReplicas"]);
+    set_generation(object);
+    Ok(())
+}
+
+pub(super) fn daemon_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
+    let known = [
+        "selector",
+        "template",
+        "updateStrategy",
+        "minReadySeconds",
+        "revisionHistoryLimit",
+    ];
+    let spec = spec(object, &known, cx)?;
+    let strategy = object_at(spec, "updateStrategy")
+        .ok_or_else(|| invalid("spec.updateStrategy", "must be an object"))?;
+    or_set_str(strategy, "type", "RollingUpdate");
+    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+        let rolling = object_at(strategy, "rollingUpdate")
+            .ok_or_else(|| invalid("spec.updateStrategy.rollingUpdate", "must be an object"))?;
+        or_set(rolling, "maxUnavailable", 1);
+        or_set(rolling, "maxSurge", 0);
+    }
+    or_set(spec, "revisionHistoryLimit", 10);
+    pod_template(spec, "template", "spec.template", cx)?;
+    reset_status(
+        object,
+        &[
+            "currentNumberScheduled",
+            "numberMisscheduled",
+            "desiredNumberScheduled",
+            "numberReady",
+        ],
+    );
+    set_generation(object);
+    Ok(())
+}
