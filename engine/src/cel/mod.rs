@@ -12,6 +12,7 @@
 
 pub mod authz;
 pub mod cache;
+pub mod check;
 pub mod cost;
 pub mod k8s;
 pub mod value;
@@ -20,7 +21,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, LazyLock};
 
-use cel::common::ast::{EntryExpr, Expr, LiteralValue};
+use cel::common::ast::{EntryExpr, Expr, LiteralValue, SourceInfo};
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::parser::Expression;
@@ -65,6 +66,8 @@ pub struct Program {
     references: References,
     /// How deeply the expression nests: the interpreter recurses that deep.
     depth: usize,
+    /// Where each node of `expr` is in the source, for type errors.
+    source_info: SourceInfo,
 }
 
 /// What an expression refers to among the variables that need care: composited `variables` and
@@ -100,6 +103,36 @@ impl Program {
     pub fn references(&self) -> &References {
         &self.references
     }
+
+    /// Type-check the expression against what it may refer to (see [`check`]): its type, or the
+    /// first type error, placed in the source.
+    pub fn type_check(
+        &self,
+        declarations: &check::Declarations,
+    ) -> Result<check::Ty, CompileError> {
+        check::type_of(&self.expr, declarations).map_err(|error| {
+            let offset = self
+                .source_info
+                .offset_for(error.id)
+                .map_or(0, |(start, _)| start as usize)
+                .min(self.source.len());
+            let (line, column) = line_column(&self.source, offset);
+            CompileError {
+                message: error.message,
+                line,
+                column,
+                offset,
+            }
+        })
+    }
+}
+
+/// The 1-based line and column of byte `offset` in `source`.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// A program that did not compile, with the place inside the expression (1-based; `0` when unknown).
@@ -297,9 +330,7 @@ fn compile_here(source: &str) -> Result<Program, CompileError> {
             .offset_for(id)
             .map_or(0, |(start, _)| start as usize)
             .min(source.len());
-        let before = source.get(..offset).unwrap_or_default();
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let (line, column) = line_column(source, offset);
         return Err(CompileError {
             message,
             line,
@@ -316,6 +347,7 @@ fn compile_here(source: &str) -> Result<Program, CompileError> {
         depth: depth_of(&expr),
         expr,
         references,
+        source_info,
     })
 }
 

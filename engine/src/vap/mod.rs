@@ -32,6 +32,7 @@ use crate::cel::authz::AuthzVal;
 pub use crate::cel::authz::{
     AuthorizationCheck, AuthorizationDecision, AuthorizerModel, RbacModel,
 };
+use crate::cel::check::{Declarations, Ty};
 use crate::cel::{self as celx, EvalError, Outcome, Program};
 use crate::source::{Document, SourceError};
 use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
@@ -58,6 +59,42 @@ struct Expr {
     /// variables, in declaration order.
     variables: Vec<usize>,
     needs_authorizer: bool,
+    /// Its type, as the checker found it when the policy was read.
+    ty: Ty,
+}
+
+/// What an expression must evaluate to, by where it is in the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// A composited variable: anything.
+    Any,
+    /// A validation or a match condition.
+    Bool,
+    /// A message expression.
+    String,
+    /// An audit annotation's value.
+    StringOrNull,
+}
+
+impl Want {
+    /// Does `ty` do? Only a type the checker knows can be wrong.
+    fn accepts(self, ty: &Ty) -> bool {
+        match (self, ty) {
+            (Want::Any, _) | (_, Ty::Dyn | Ty::Param(_)) => true,
+            (Want::Bool, ty) => *ty == Ty::Bool,
+            (Want::String, ty) => *ty == Ty::String,
+            (Want::StringOrNull, ty) => matches!(ty, Ty::String | Ty::Null),
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Want::Any => "any type",
+            Want::Bool => "bool",
+            Want::String => "string",
+            Want::StringOrNull => "one of [string null_type]",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1455,6 +1492,10 @@ struct PolicyReader<'d> {
     errors: Vec<SourceError>,
     variable_names: Vec<String>,
     variable_needs: Vec<(Vec<usize>, bool)>,
+    /// The type of each variable read so far.
+    variable_types: Vec<Ty>,
+    /// The policy has a `paramKind`, so its expressions may use `params`.
+    has_params: bool,
 }
 
 impl PolicyReader<'_> {
@@ -1472,8 +1513,15 @@ impl PolicyReader<'_> {
         ));
     }
 
-    /// Compile `source` (at `path`); `variables_before` is how many variables it may refer to.
-    fn compile(&mut self, path: &str, source: &str, variables_before: usize) -> Option<Expr> {
+    /// Compile `source` (at `path`); `variables_before` is how many variables it may refer to,
+    /// `want` what it must evaluate to.
+    fn compile(
+        &mut self,
+        path: &str,
+        source: &str,
+        variables_before: usize,
+        want: Want,
+    ) -> Option<Expr> {
         if source.trim().is_empty() {
             self.error("", format!("{path}: Required value: expression is empty"));
             return None;
@@ -1531,11 +1579,49 @@ impl PolicyReader<'_> {
             needed.extend(deps.iter().copied());
             needs_authorizer |= auth;
         }
+        // Type-check as the apiserver does when the policy is created: messages have no
+        // `authorizer`, only a policy with a `paramKind` has `params`.
+        let mut declarations =
+            Declarations::admission(self.has_params, !path.ends_with("messageExpression"));
+        declarations.composited = Some(
+            self.variable_names[..variables_before]
+                .iter()
+                .cloned()
+                .zip(self.variable_types.iter().cloned())
+                .collect(),
+        );
+        let ty = match program.type_check(&declarations) {
+            Ok(ty) if want.accepts(&ty) => ty,
+            Ok(ty) => {
+                self.error(
+                    source,
+                    format!(
+                        "{path}: Invalid value: must evaluate to {} but got {ty}",
+                        want.words()
+                    ),
+                );
+                return None;
+            }
+            Err(error) => {
+                let (line, column) = locate_in_expression(self.doc, source, error.offset);
+                self.errors.push(SourceError::new(
+                    self.file,
+                    line,
+                    column,
+                    format!(
+                        "{}: {path}: Invalid value: compilation failed: {error}",
+                        self.what
+                    ),
+                ));
+                return None;
+            }
+        };
         Some(Expr {
             source: source.to_owned(),
             program,
             variables: needed.into_iter().collect(),
             needs_authorizer,
+            ty,
         })
     }
 }
@@ -1564,6 +1650,8 @@ fn start_reading<'d, T: serde::de::DeserializeOwned>(
         errors: Vec::new(),
         variable_names: Vec::new(),
         variable_needs: Vec::new(),
+        variable_types: Vec::new(),
+        has_params: false,
     };
     if name.is_empty() {
         reader.error("", "metadata.name: Required value".to_owned());
@@ -1601,6 +1689,7 @@ fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
             );
         }
     }
+    reader.has_params = spec.param_kind.is_some();
     let mut variables = Vec::new();
     for (index, variable) in spec.variables.iter().enumerate() {
         let path = format!("spec.variables[{index}].expression");
@@ -1613,8 +1702,13 @@ fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
                 ),
             );
         }
-        let compiled = reader.compile(&path, &variable.expression, index);
+        let compiled = reader.compile(&path, &variable.expression, index, Want::Any);
         reader.variable_names.push(variable.name.clone());
+        reader.variable_types.push(
+            compiled
+                .as_ref()
+                .map_or(Ty::Dyn, |expr: &Expr| expr.ty.clone()),
+        );
         match compiled {
             Some(expr) => {
                 reader
@@ -1630,7 +1724,7 @@ fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
     for (index, condition) in spec.match_conditions.iter().enumerate() {
         let path = format!("spec.matchConditions[{index}].expression");
         // Match conditions cannot use composited variables.
-        if let Some(expr) = reader.compile(&path, &condition.expression, 0) {
+        if let Some(expr) = reader.compile(&path, &condition.expression, 0, Want::Bool) {
             match_conditions.push((condition.name.clone(), expr));
         }
     }
@@ -1640,12 +1734,14 @@ fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
             &format!("spec.validations[{index}].expression"),
             &validation.expression,
             all,
+            Want::Bool,
         );
         let message_expression = match &validation.message_expression {
             Some(source) => reader.compile(
                 &format!("spec.validations[{index}].messageExpression"),
                 source,
                 all,
+                Want::String,
             ),
             None => None,
         };
@@ -1670,6 +1766,7 @@ fn read_policy(file: &str, doc: &Document) -> Result<Policy, Vec<SourceError>> {
             &format!("spec.auditAnnotations[{index}].valueExpression"),
             &annotation.value_expression,
             all,
+            Want::StringOrNull,
         ) {
             audit_annotations.push((annotation.key.clone(), expr));
         }

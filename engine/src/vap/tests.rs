@@ -577,7 +577,7 @@ fn request_old_object_and_namespace_object_variables() {
         "  validations:
   - expression: oldObject == null && request.operation == 'CREATE' && request.namespace == 'n'
   - expression: \"!has(request.userInfo.username) && request.kind.kind == 'Deployment' && request.resource.resource == 'deployments'\"
-  - expression: namespaceObject.metadata.name == 'n' && params == null
+  - expression: namespaceObject.metadata.name == 'n'
 ",
         "[Deny]",
     );
@@ -808,4 +808,53 @@ spec:
     );
     // A second request gets its own values.
     assert!(eval(&set, deployment("web", "team", 1)).denials.is_empty());
+}
+
+#[test]
+fn expressions_are_type_checked_as_the_apiserver_checks_them_on_create() {
+    let refused = |body: &str| -> String {
+        let yaml = format!("{HEAD}{body}{}", binding("[Deny]"));
+        let mut errors = errors(&yaml);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let error = errors.remove(0);
+        format!("{}:{}: {}", error.line, error.column, error.message)
+    };
+    // `params` exists only with a `paramKind`.
+    assert_eq!(
+        refused("  validations:\n  - expression: object.spec.replicas < params.max\n"),
+        "10:40: ValidatingAdmissionPolicy 'p': spec.validations[0].expression: Invalid value: compilation failed: ERROR: <input>:1:24: undeclared reference to 'params' (in container '')"
+    );
+    // A function that does not exist, an overload that does not, a literal of two types.
+    assert!(
+        refused("  validations:\n  - expression: object.metadata.name.isUpper()\n")
+            .ends_with("undeclared reference to 'isUpper' (in container '')")
+    );
+    assert!(
+        refused("  validations:\n  - expression: \"size(object) + 'x' == 1\"\n")
+            .ends_with("found no matching overload for '_+_' applied to '(int, string)'")
+    );
+    assert!(
+        refused("  validations:\n  - expression: \"['a', 1].size() == 2\"\n")
+            .ends_with("expected type 'string' but found 'int'")
+    );
+    // The result must be of the phase's type.
+    assert!(
+        refused("  validations:\n  - expression: size(object.metadata.name)\n").ends_with(
+            "spec.validations[0].expression: Invalid value: must evaluate to bool but got int"
+        )
+    );
+    assert!(refused(
+        "  validations:\n  - expression: \"true\"\n    messageExpression: size(object.metadata.name) > 1\n"
+    )
+    .ends_with("messageExpression: Invalid value: must evaluate to string but got bool"));
+    // Messages have no `authorizer`.
+    assert!(refused(
+        "  validations:\n  - expression: \"true\"\n    messageExpression: authorizer.path('/').check('get').reason()\n"
+    )
+    .ends_with("undeclared reference to 'authorizer' (in container '')"));
+    // A variable's type carries into the expressions that use it.
+    assert!(refused(
+        "  variables:\n  - {name: n, expression: size(object.metadata.name)}\n  validations:\n  - expression: variables.n\n"
+    )
+    .ends_with("must evaluate to bool but got int"));
 }
