@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::{CaseResult, CaseStatus, Files};
 use crate::admission::{AdmissionRequest, Operation, UserInfo};
+use crate::apiview;
 use crate::bundle::{Bundle, Context};
 use crate::mode::Mode;
 use crate::pss::LevelVersion;
@@ -224,8 +225,8 @@ fn run_case(
             return (CaseStatus::Failed(why), None);
         }
     };
-    let request = match build_request(case, files) {
-        Ok(request) => request,
+    let (request, notes) = match build_request(case, files) {
+        Ok(built) => built,
         Err(why) => return (CaseStatus::Failed(why), None),
     };
 
@@ -246,10 +247,14 @@ fn run_case(
         .iter()
         .map(|n| format!("{}: {}", n.policy, n.reason))
         .collect();
-    (
-        judge(expected, actual, &messages, &unknown, pattern.as_ref()),
-        Some(observed),
-    )
+    let status = match judge(expected, actual, &messages, &unknown, pattern.as_ref()) {
+        CaseStatus::Failed(mut why) if !notes.is_empty() => {
+            why.push_str(&format!(" (notes: {})", notes.join("; ")));
+            CaseStatus::Failed(why)
+        }
+        status => status,
+    };
+    (status, Some(observed))
 }
 
 fn judge(
@@ -285,7 +290,13 @@ fn judge(
     CaseStatus::Passed
 }
 
-fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, String> {
+/// The case's request, and the notes of the admission views of its objects. Objects written as
+/// manifests are evaluated as the apiserver's admission sees them ([`crate::apiview`]); an
+/// AdmissionReview is taken as the apiserver sent it.
+fn build_request(
+    case: &Case,
+    files: &dyn Files,
+) -> Result<(AdmissionRequest, Vec<String>), String> {
     let object = match (&case.object, &case.file) {
         (Some(object), None) => object.clone(),
         (None, Some(path)) => {
@@ -305,6 +316,23 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
     };
 
     let is_review = object.get("kind").and_then(Value::as_str) == Some("AdmissionReview");
+    let mut notes = Vec::new();
+    let mut as_admitted = |object: Value| -> Result<Value, String> {
+        let view = apiview::into_admission_view(object).map_err(|err| err.to_string())?;
+        notes.extend(view.notes);
+        Ok(view.object)
+    };
+    let (object, old_object) = if is_review {
+        (object, case.old_object.clone())
+    } else {
+        let object = if object.is_null() {
+            object
+        } else {
+            as_admitted(object)?
+        };
+        let old_object = case.old_object.clone().map(&mut as_admitted).transpose()?;
+        (object, old_object)
+    };
     let operation = case
         .operation
         .unwrap_or(if case.old_object.is_some() && object.is_null() {
@@ -318,18 +346,18 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
         if let Some(operation) = case.operation {
             request.operation = operation;
         }
-        if case.old_object.is_some() {
-            request.old_object = case.old_object.clone();
+        if old_object.is_some() {
+            request.old_object = old_object;
         }
         request
     } else if object.is_null() {
-        let old = case.old_object.clone().unwrap_or(Value::Null);
+        let old = old_object.unwrap_or(Value::Null);
         AdmissionRequest::for_object(Operation::Delete, old).map_err(|err| err.to_string())?
     } else {
         let mut request =
             AdmissionRequest::for_object(operation, object).map_err(|err| err.to_string())?;
         if operation != Operation::Delete {
-            request.old_object = case.old_object.clone();
+            request.old_object = old_object;
         }
         request
     };
@@ -356,7 +384,7 @@ fn build_request(case: &Case, files: &dyn Files) -> Result<AdmissionRequest, Str
             }
         }
     }
-    Ok(request)
+    Ok((request, notes))
 }
 
 /// Namespaced kinds get the `default` namespace when a case leaves it out, as `kubectl` does.
@@ -381,4 +409,127 @@ fn is_namespaced(kind: &str) -> bool {
             | "CertificateSigningRequest"
             | "ConstraintTemplate"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Policy(&'static str);
+
+    impl Files for Policy {
+        fn read(&self, path: &str) -> Result<String, String> {
+            match path {
+                "policy.yaml" => Ok(self.0.to_owned()),
+                other => Err(format!("no file {other}")),
+            }
+        }
+    }
+
+    fn run_suite(policy: &'static str, cases: &str) -> Vec<CaseResult> {
+        let suite = format!(
+            "apiVersion: palisade.dev/v1alpha1\nkind: PolicyTest\npolicies: [policy.yaml]\ncases:\n{cases}"
+        );
+        let documents = parse_documents("suite.yaml", &suite).unwrap();
+        run("suite.yaml", &documents[0], &Policy(policy)).unwrap()
+    }
+
+    const POLICY: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: checks}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: ["", apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods, deployments]}
+  validations:
+  - expression: "object.kind != 'Deployment' || object.spec.replicas <= 3"
+    message: at most three replicas
+  - expression: "object.kind != 'Pod' || quantity(object.spec.containers[0].resources.limits.cpu).isLessThan(quantity('4'))"
+    message: at most four cpus
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: checks}
+spec:
+  policyName: checks
+  validationActions: [Deny]
+"#;
+
+    #[test]
+    fn cases_are_evaluated_as_the_apiserver_admits_their_objects() {
+        let results = run_suite(
+            POLICY,
+            r#"
+- name: deployment without replicas
+  expect: allow
+  object:
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: d}
+    spec:
+      selector: {matchLabels: {a: b}}
+      template:
+        metadata: {labels: {a: b}}
+        spec: {containers: [{name: c, image: nginx}]}
+- name: cpu written as a number
+  expect: deny
+  message: four cpus
+  object:
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: p}
+    spec: {containers: [{name: c, image: nginx, resources: {limits: {cpu: 8}}}]}
+- name: small cpu as a number
+  expect: allow
+  object:
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: p}
+    spec: {containers: [{name: c, image: nginx, resources: {limits: {cpu: 0.5}}}]}
+"#,
+        );
+        for result in &results {
+            assert_eq!(result.status, CaseStatus::Passed, "{result}");
+        }
+    }
+
+    #[test]
+    fn an_object_the_apiserver_refuses_is_an_invalid_case_with_its_notes_on_failure() {
+        let results = run_suite(
+            POLICY,
+            r#"
+- name: request above limit
+  expect: deny
+  object:
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: p}
+    spec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: 2}, limits: {cpu: 1}}}]}
+- name: unknown field
+  expect: deny
+  object:
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: p}
+    spec: {hostNetwerk: true, containers: [{name: c, image: nginx, resources: {limits: {cpu: 1}}}]}
+"#,
+        );
+        assert_eq!(
+            results[0].status,
+            CaseStatus::Failed(
+                "invalid: spec.containers[0].resources.requests: Invalid value: \"2\": must be \
+                 less than or equal to cpu limit of 1"
+                    .into()
+            )
+        );
+        assert_eq!(
+            results[1].status,
+            CaseStatus::Failed(
+                "expected deny, got allow (notes: unknown field spec.hostNetwerk dropped, as the \
+                 apiserver drops it)"
+                    .into()
+            )
+        );
+    }
 }
