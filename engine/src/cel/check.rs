@@ -469,9 +469,11 @@ fn matching_open(text: &str) -> Option<usize> {
 static FUNCTIONS: LazyLock<HashMap<String, Vec<Overload>>> = LazyLock::new(|| {
     let mut functions: HashMap<String, Vec<Overload>> = HashMap::new();
     for line in SIGNATURES.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let Some((call, result)) = line.rsplit_once(' ') else {
+        // The call ends at the first `) ` (types inside it have no space after a parenthesis).
+        let Some(end) = line.find(") ") else {
             continue;
         };
+        let (call, result) = (&line[..=end], &line[end + 2..]);
         // The parameters are the last parenthesised group (a receiver may have its own).
         let Some(open) = matching_open(call) else {
             continue;
@@ -889,6 +891,25 @@ mod tests {
 
     fn plain() -> Declarations {
         Declarations::admission(false, true)
+    }
+
+    #[test]
+    fn every_signature_is_read() {
+        let lines = SIGNATURES.lines().filter(|l| !l.trim().is_empty()).count();
+        let read: usize = FUNCTIONS.values().map(Vec::len).sum();
+        assert_eq!(read, lines);
+        // No parameter or result fell back to `dyn` by a misspelt type name: only `dyn(A) dyn`
+        // says `dyn` at the top.
+        let misspelt: Vec<_> = FUNCTIONS
+            .iter()
+            .flat_map(|(name, overloads)| overloads.iter().map(move |o| (name, o)))
+            .filter(|(_, o)| o.params.iter().chain([&o.result]).any(|t| *t == Ty::Dyn))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut misspelt = misspelt;
+        misspelt.sort();
+        misspelt.dedup();
+        assert_eq!(misspelt, ["dyn"]);
     }
 
     #[test]
