@@ -1,12 +1,14 @@
 //! `palisade check [--policy FILE]... [--pss LEVEL[:VERSION]] [--library ID]... RESOURCE_PATH...`:
 //! evaluate resources against policies and print each verdict. Exit 1 when anything would be denied,
-//! 0 otherwise, 2 on bad input.
+//! 0 otherwise, 2 on bad input (a resource the apiserver would refuse before admission included).
+//! Manifests are checked as the apiserver's admission sees them (`palisade_engine::apiview`):
+//! decoded and defaulted, with a note for each field the apiserver would drop.
 
 use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::pss::LevelVersion;
 use palisade_engine::source::{parse_documents, Document, SourceError};
 use palisade_engine::vap::types::ValidationAction;
-use palisade_engine::{library, AdmissionRequest, Mode, UserInfo, Verdict};
+use palisade_engine::{apiview, library, AdmissionRequest, Mode, UserInfo, Verdict};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -35,6 +37,10 @@ struct Checked {
     action: palisade_engine::Action,
     #[serde(flatten)]
     verdict: Verdict,
+    /// What the apiserver's decoding changed that the manifest's author may not expect (fields it
+    /// drops).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -151,6 +157,15 @@ fn evaluate_all(
             line,
             value,
         } = resource;
+        // A manifest is checked as the apiserver's admission sees it; a review as it was sent.
+        let (value, notes) = if value.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
+        {
+            (value, Vec::new())
+        } else {
+            let view = apiview::into_admission_view(value)
+                .map_err(|err| format!("{source}:{line}: {err}"))?;
+            (view.object, view.notes)
+        };
         let mut request = request_for(value).map_err(|err| format!("{source}:{line}: {err}"))?;
         if request.user_info.username.is_empty() {
             request.user_info = UserInfo::tester();
@@ -164,6 +179,7 @@ fn evaluate_all(
             name: request.name.clone(),
             action: verdict.action(),
             verdict,
+            notes,
         })
     })
     .into_iter()
@@ -373,6 +389,7 @@ fn print_text(report: &Report<'_>) {
         };
         if result.verdict.findings.is_empty() && result.verdict.not_evaluable.is_empty() {
             let _ = writeln!(out, "allow  {subject}  ({}:{})", result.source, result.line);
+            write_notes(&mut out, &result.notes);
             continue;
         }
         let _ = writeln!(
@@ -398,6 +415,7 @@ fn print_text(report: &Report<'_>) {
                 skipped.policy, skipped.reason
             );
         }
+        write_notes(&mut out, &result.notes);
     }
     let _ = writeln!(
         out,
@@ -405,6 +423,14 @@ fn print_text(report: &Report<'_>) {
         report.denied, report.warned, report.audited, report.allowed
     );
     print!("{out}");
+}
+
+/// A resource's notes under its line, `  note   …` each.
+fn write_notes(out: &mut String, notes: &[String]) {
+    use std::fmt::Write;
+    for note in notes {
+        let _ = writeln!(out, "  note   {note}");
+    }
 }
 
 #[cfg(test)]
@@ -455,6 +481,41 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn resources_are_checked_as_the_apiserver_admits_them() {
+        let resource = |value: Value| Resource {
+            source: "r.yaml".into(),
+            line: 1,
+            value,
+        };
+        let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"hostNetwerk": true, "containers": [{"name": "c", "image": "nginx", "resources": {"limits": {"cpu": 0.5}}}]}});
+        let checked =
+            evaluate_all(&Bundle::default(), &Context::default(), vec![resource(pod)]).unwrap();
+        assert_eq!(
+            checked[0].notes,
+            ["unknown field spec.hostNetwerk dropped, as the apiserver drops it"]
+        );
+        let mut text = String::new();
+        write_notes(&mut text, &checked[0].notes);
+        assert_eq!(
+            text,
+            "  note   unknown field spec.hostNetwerk dropped, as the apiserver drops it\n"
+        );
+
+        let invalid = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c"}]}});
+        assert_eq!(
+            evaluate_all(
+                &Bundle::default(),
+                &Context::default(),
+                vec![resource(invalid)]
+            )
+            .unwrap_err(),
+            ["r.yaml:1: invalid: spec.containers[0].image: Required value"]
+        );
     }
 
     #[test]
