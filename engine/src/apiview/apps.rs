@@ -4,33 +4,17 @@ use serde_json::{Map, Value};
 
 use super::core::{persistent_volume_claim, pod_template};
 use super::{
-    count, each, invalid, object_at, or_set, or_set_str, reset_status, set_generation, Cx,
-    ViewError,
+    count, each, invalid, object_at, or_set, or_set_str, reset_status, set_generation, ViewError,
 };
 
-fn spec<'a>(
-    object: &'a mut Map<String, Value>,
-    known: &[&str],
-    cx: &mut Cx,
-) -> Result<&'a mut Map<String, Value>, ViewError> {
+fn spec(object: &mut Map<String, Value>) -> Result<&mut Map<String, Value>, ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
-    cx.prune(spec, known, "spec");
     count(spec, "replicas", "spec")?;
     Ok(spec)
 }
 
-pub(super) fn deployment(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
-    let known = [
-        "replicas",
-        "selector",
-        "template",
-        "strategy",
-        "minReadySeconds",
-        "revisionHistoryLimit",
-        "paused",
-        "progressDeadlineSeconds",
-    ];
-    let spec = spec(object, &known, cx)?;
+pub(super) fn deployment(object: &mut Map<String, Value>) -> Result<(), ViewError> {
+    let spec = spec(object)?;
     or_set(spec, "replicas", 1);
     let strategy =
         object_at(spec, "strategy").ok_or_else(|| invalid("spec.strategy", "must be an object"))?;
@@ -43,40 +27,23 @@ pub(super) fn deployment(object: &mut Map<String, Value>, cx: &mut Cx) -> Result
     }
     or_set(spec, "revisionHistoryLimit", 10);
     or_set(spec, "progressDeadlineSeconds", 600);
-    pod_template(spec, "template", "spec.template", cx)?;
+    pod_template(spec, "template", "spec.template")?;
     reset_status(object, &[]);
     set_generation(object);
     Ok(())
 }
 
-pub(super) fn replica_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
-    let spec = spec(
-        object,
-        &["replicas", "minReadySeconds", "selector", "template"],
-        cx,
-    )?;
+pub(super) fn replica_set(object: &mut Map<String, Value>) -> Result<(), ViewError> {
+    let spec = spec(object)?;
     or_set(spec, "replicas", 1);
-    pod_template(spec, "template", "spec.template", cx)?;
+    pod_template(spec, "template", "spec.template")?;
     reset_status(object, &["replicas"]);
     set_generation(object);
     Ok(())
 }
 
-pub(super) fn stateful_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
-    let known = [
-        "replicas",
-        "selector",
-        "template",
-        "volumeClaimTemplates",
-        "serviceName",
-        "podManagementPolicy",
-        "updateStrategy",
-        "revisionHistoryLimit",
-        "minReadySeconds",
-        "persistentVolumeClaimRetentionPolicy",
-        "ordinals",
-    ];
-    let spec = spec(object, &known, cx)?;
+pub(super) fn stateful_set(object: &mut Map<String, Value>) -> Result<(), ViewError> {
+    let spec = spec(object)?;
     or_set_str(spec, "podManagementPolicy", "OrderedReady");
     let strategy = object_at(spec, "updateStrategy")
         .ok_or_else(|| invalid("spec.updateStrategy", "must be an object"))?;
@@ -104,25 +71,18 @@ pub(super) fn stateful_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Resu
     or_set_str(retention, "whenScaled", "Retain");
     or_set(spec, "replicas", 1);
     or_set(spec, "revisionHistoryLimit", 10);
-    pod_template(spec, "template", "spec.template", cx)?;
+    pod_template(spec, "template", "spec.template")?;
     for (i, claim) in each(spec, "volumeClaimTemplates") {
         or_set(claim, "metadata", Map::new());
-        persistent_volume_claim(claim, cx, &format!("spec.volumeClaimTemplates[{i}]"), true)?;
+        persistent_volume_claim(claim, &format!("spec.volumeClaimTemplates[{i}]"), true)?;
     }
     reset_status(object, &["replicas", "availableReplicas"]);
     set_generation(object);
     Ok(())
 }
 
-pub(super) fn daemon_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
-    let known = [
-        "selector",
-        "template",
-        "updateStrategy",
-        "minReadySeconds",
-        "revisionHistoryLimit",
-    ];
-    let spec = spec(object, &known, cx)?;
+pub(super) fn daemon_set(object: &mut Map<String, Value>) -> Result<(), ViewError> {
+    let spec = spec(object)?;
     let strategy = object_at(spec, "updateStrategy")
         .ok_or_else(|| invalid("spec.updateStrategy", "must be an object"))?;
     or_set_str(strategy, "type", "RollingUpdate");
@@ -133,7 +93,8 @@ pub(super) fn daemon_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Result
         or_set(rolling, "maxSurge", 0);
     }
     or_set(spec, "revisionHistoryLimit", 10);
-    pod_template(spec, "template", "spec.template", cx)?;
+    pod_template(spec, "template", "spec.template")?;
+    template_generation(object)?;
     reset_status(
         object,
         &[
@@ -144,5 +105,27 @@ pub(super) fn daemon_set(object: &mut Map<String, Value>, cx: &mut Cx) -> Result
         ],
     );
     set_generation(object);
+    Ok(())
+}
+
+/// A DaemonSet's template generation: kept in its internal spec, written back in `apps/v1` as the
+/// annotation `deprecated.daemonset.template.generation`; the strategy makes it at least 1 on
+/// create. A value the manifest gives there is read as the generation (an integer, or refused).
+fn template_generation(object: &mut Map<String, Value>) -> Result<(), ViewError> {
+    const KEY: &str = "deprecated.daemonset.template.generation";
+    let Some(annotations) = object_at(object, "metadata").and_then(|m| object_at(m, "annotations"))
+    else {
+        return Ok(());
+    };
+    let given = match annotations.get(KEY).and_then(Value::as_str) {
+        Some(text) => text.parse::<i64>().map_err(|_| {
+            invalid(
+                &format!("metadata.annotations.{KEY}"),
+                format!("strconv.ParseInt: parsing {text:?}: invalid syntax"),
+            )
+        })?,
+        None => 0,
+    };
+    annotations.insert(KEY.into(), Value::from(given.max(1).to_string()));
     Ok(())
 }

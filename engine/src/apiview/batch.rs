@@ -4,34 +4,12 @@ use serde_json::{Map, Value};
 
 use super::core::pod_template;
 use super::{
-    count, each, invalid, object_at, or_set, or_set_str, reset_status, set_generation, Cx,
-    ViewError, JOB_UID_PLACEHOLDER,
+    count, each, invalid, object_at, or_set, or_set_str, reset_status, set_generation, ViewError,
+    JOB_UID_PLACEHOLDER,
 };
 
-const JOB_SPEC: &[&str] = &[
-    "parallelism",
-    "completions",
-    "activeDeadlineSeconds",
-    "podFailurePolicy",
-    "successPolicy",
-    "backoffLimit",
-    "backoffLimitPerIndex",
-    "maxFailedIndexes",
-    "failedPodsLimit",
-    "selector",
-    "manualSelector",
-    "template",
-    "ttlSecondsAfterFinished",
-    "completionMode",
-    "suspend",
-    "podReplacementPolicy",
-    "managedBy",
-    "scheduling",
-];
-
 /// A Job's spec at `path`, as far as a CronJob's job template gets it too.
-fn job_spec(spec: &mut Map<String, Value>, path: &str, cx: &mut Cx) -> Result<(), ViewError> {
-    cx.prune(spec, JOB_SPEC, path);
+fn job_spec(spec: &mut Map<String, Value>, path: &str) -> Result<(), ViewError> {
     count(spec, "parallelism", path)?;
     count(spec, "completions", path)?;
     if let Some(policy) = spec
@@ -44,12 +22,12 @@ fn job_spec(spec: &mut Map<String, Value>, path: &str, cx: &mut Cx) -> Result<()
             }
         }
     }
-    pod_template(spec, "template", &format!("{path}.template"), cx)
+    pod_template(spec, "template", &format!("{path}.template"))
 }
 
-pub(super) fn job(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
+pub(super) fn job(object: &mut Map<String, Value>) -> Result<(), ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
-    job_spec(spec, "spec", cx)?;
+    job_spec(spec, "spec")?;
     if !spec.contains_key("completions") && !spec.contains_key("parallelism") {
         spec.insert("completions".into(), Value::from(1));
     }
@@ -132,31 +110,19 @@ pub(super) fn job(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), Vi
     Ok(())
 }
 
-pub(super) fn cron_job(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
-    let known = [
-        "schedule",
-        "timeZone",
-        "startingDeadlineSeconds",
-        "concurrencyPolicy",
-        "suspend",
-        "jobTemplate",
-        "successfulJobsHistoryLimit",
-        "failedJobsHistoryLimit",
-    ];
+pub(super) fn cron_job(object: &mut Map<String, Value>) -> Result<(), ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
-    cx.prune(spec, &known, "spec");
     or_set_str(spec, "concurrencyPolicy", "Allow");
     or_set(spec, "suspend", false);
     or_set(spec, "successfulJobsHistoryLimit", 3);
     or_set(spec, "failedJobsHistoryLimit", 1);
     let template = object_at(spec, "jobTemplate")
         .ok_or_else(|| invalid("spec.jobTemplate", "must be an object"))?;
-    cx.prune(template, &["metadata", "spec"], "spec.jobTemplate");
     or_set(template, "metadata", Map::new());
-    super::metadata(template, "spec.jobTemplate.metadata", cx)?;
+    super::metadata(template, "spec.jobTemplate.metadata")?;
     let job_spec_map = object_at(template, "spec")
         .ok_or_else(|| invalid("spec.jobTemplate.spec", "must be an object"))?;
-    job_spec(job_spec_map, "spec.jobTemplate.spec", cx)?;
+    job_spec(job_spec_map, "spec.jobTemplate.spec")?;
     reset_status(object, &[]);
     set_generation(object);
     Ok(())

@@ -9,86 +9,8 @@ use serde_json::{Map, Value};
 use super::quantity::Quantity;
 use super::{
     each, invalid, join, metadata, object_at, or_set, or_set_int, or_set_str, reset_status,
-    set_generation, Cx, ViewError,
+    set_generation, ViewError,
 };
-
-const POD_SPEC: &[&str] = &[
-    "volumes",
-    "initContainers",
-    "containers",
-    "ephemeralContainers",
-    "restartPolicy",
-    "terminationGracePeriodSeconds",
-    "activeDeadlineSeconds",
-    "dnsPolicy",
-    "nodeSelector",
-    "serviceAccountName",
-    "serviceAccount",
-    "automountServiceAccountToken",
-    "nodeName",
-    "hostNetwork",
-    "hostPID",
-    "hostIPC",
-    "shareProcessNamespace",
-    "securityContext",
-    "imagePullSecrets",
-    "hostname",
-    "subdomain",
-    "affinity",
-    "schedulerName",
-    "tolerations",
-    "hostAliases",
-    "priorityClassName",
-    "priority",
-    "dnsConfig",
-    "readinessGates",
-    "runtimeClassName",
-    "enableServiceLinks",
-    "preemptionPolicy",
-    "overhead",
-    "topologySpreadConstraints",
-    "setHostnameAsFQDN",
-    "os",
-    "hostUsers",
-    "schedulingGates",
-    "resourceClaims",
-    "resources",
-    "hostnameOverride",
-    "workloadRef",
-    "schedulingGroup",
-    "evictionResponders",
-];
-
-const CONTAINER: &[&str] = &[
-    "name",
-    "image",
-    "command",
-    "args",
-    "workingDir",
-    "ports",
-    "envFrom",
-    "env",
-    "resources",
-    "resizePolicy",
-    "restartPolicy",
-    "restartPolicyRules",
-    "volumeMounts",
-    "volumeDevices",
-    "livenessProbe",
-    "readinessProbe",
-    "startupProbe",
-    "lifecycle",
-    "terminationMessagePath",
-    "terminationMessagePolicy",
-    "imagePullPolicy",
-    "securityContext",
-    "stdin",
-    "stdinOnce",
-    "tty",
-];
-
-/// The one field of an ephemeral container beyond a container's.
-const EPHEMERAL_EXTRA: &str = "targetContainerName";
 
 const VOLUME_SOURCES: &[&str] = &[
     "hostPath",
@@ -124,9 +46,10 @@ const VOLUME_SOURCES: &[&str] = &[
 ];
 
 /// A whole Pod: `SetObjectDefaults_Pod`, then the pod strategy's `PrepareForCreate`.
-pub(super) fn pod(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
+pub(super) fn pod(object: &mut Map<String, Value>) -> Result<(), ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
-    pod_spec(spec, "spec", cx, true)?;
+    pod_spec(spec, "spec", true)?;
+    admit_pod(spec);
     let qos = qos_class(spec);
     set_generation(object);
     let mut status = Map::new();
@@ -142,29 +65,24 @@ pub(super) fn pod_template(
     parent: &mut Map<String, Value>,
     key: &str,
     path: &str,
-    cx: &mut Cx,
 ) -> Result<(), ViewError> {
     let Some(template) = object_at(parent, key) else {
         return Err(invalid(path, "must be an object"));
     };
-    cx.prune(template, &["metadata", "spec"], path);
     or_set(template, "metadata", Map::new());
-    metadata(template, &join(path, "metadata"), cx)?;
+    metadata(template, &join(path, "metadata"))?;
     let spec = object_at(template, "spec")
         .ok_or_else(|| invalid(&join(path, "spec"), "must be an object"))?;
-    pod_spec(spec, &join(path, "spec"), cx, false)
+    pod_spec(spec, &join(path, "spec"), false)
 }
 
 /// A pod spec at `path`; `whole_pod` adds what only a Pod's own defaulting does.
-fn pod_spec(
-    spec: &mut Map<String, Value>,
-    path: &str,
-    cx: &mut Cx,
-    whole_pod: bool,
-) -> Result<(), ViewError> {
-    cx.prune(spec, POD_SPEC, path);
+fn pod_spec(spec: &mut Map<String, Value>, path: &str, whole_pod: bool) -> Result<(), ViewError> {
     or_set(spec, "containers", Vec::<Value>::new());
     check_containers(spec, path)?;
+    check_init_containers(spec, path)?;
+    check_volume_mounts(spec, path)?;
+    check_windows(spec, path)?;
 
     if whole_pod {
         if spec
@@ -221,7 +139,7 @@ fn pod_spec(
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for (i, container) in each(spec, list) {
-            self::container(container, &format!("{path}.{list}[{i}]"), list, cx)?;
+            self::container(container, &format!("{path}.{list}[{i}]"))?;
         }
     }
     resource_list(spec, "overhead", &join(path, "overhead"))?;
@@ -285,6 +203,135 @@ fn check_containers(spec: &Map<String, Value>, path: &str) -> Result<(), ViewErr
     Ok(())
 }
 
+/// An init container that is not a sidecar (`restartPolicy: Always`) may have no probes and no
+/// lifecycle hooks.
+fn check_init_containers(spec: &Map<String, Value>, path: &str) -> Result<(), ViewError> {
+    let init = spec.get("initContainers").and_then(Value::as_array);
+    for (i, container) in init.into_iter().flatten().enumerate() {
+        if container.get("restartPolicy").and_then(Value::as_str) == Some("Always") {
+            continue;
+        }
+        for field in [
+            "lifecycle",
+            "livenessProbe",
+            "readinessProbe",
+            "startupProbe",
+        ] {
+            if container.get(field).is_some() {
+                return Err(invalid(
+                    &format!("{path}.initContainers[{i}].{field}"),
+                    "Forbidden: may not be set for init containers without restartPolicy=Always",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Windows pod (`os.name: windows`) sets none of the Linux-only fields.
+fn check_windows(spec: &Map<String, Value>, path: &str) -> Result<(), ViewError> {
+    const POD_CONTEXT: &[&str] = &[
+        "appArmorProfile",
+        "seLinuxOptions",
+        "seccompProfile",
+        "fsGroup",
+        "fsGroupChangePolicy",
+        "runAsUser",
+        "runAsGroup",
+        "supplementalGroups",
+        "supplementalGroupsPolicy",
+        "seLinuxChangePolicy",
+    ];
+    const CONTAINER_CONTEXT: &[&str] = &[
+        "appArmorProfile",
+        "seLinuxOptions",
+        "seccompProfile",
+        "capabilities",
+        "readOnlyRootFilesystem",
+        "privileged",
+        "allowPrivilegeEscalation",
+        "procMount",
+        "runAsUser",
+        "runAsGroup",
+    ];
+    let windows = spec
+        .get("os")
+        .and_then(|os| os.get("name"))
+        .and_then(Value::as_str);
+    if windows != Some("windows") {
+        return Ok(());
+    }
+    let forbidden = |at: String| Err(invalid(&at, "Forbidden: cannot be set for a windows pod"));
+    if let Some(context) = spec.get("securityContext").and_then(Value::as_object) {
+        for field in POD_CONTEXT {
+            if context.contains_key(*field) {
+                return forbidden(format!("{path}.securityContext.{field}"));
+            }
+        }
+        let sysctls = context.get("sysctls").and_then(Value::as_array);
+        if sysctls.is_some_and(|s| !s.is_empty()) {
+            return forbidden(format!("{path}.securityContext.sysctls"));
+        }
+    }
+    if spec.contains_key("hostUsers") || spec.contains_key("shareProcessNamespace") {
+        let field = if spec.contains_key("hostUsers") {
+            "hostUsers"
+        } else {
+            "shareProcessNamespace"
+        };
+        return forbidden(join(path, field));
+    }
+    for field in ["hostPID", "hostIPC"] {
+        if spec.get(field).and_then(Value::as_bool) == Some(true) {
+            return forbidden(join(path, field));
+        }
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let containers = spec.get(list).and_then(Value::as_array);
+        for (i, container) in containers.into_iter().flatten().enumerate() {
+            let Some(context) = container.get("securityContext").and_then(Value::as_object) else {
+                continue;
+            };
+            for field in CONTAINER_CONTEXT {
+                if context.contains_key(*field) {
+                    return forbidden(format!("{path}.{list}[{i}].securityContext.{field}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each volume mount names a volume of the pod.
+fn check_volume_mounts(spec: &Map<String, Value>, path: &str) -> Result<(), ViewError> {
+    let volumes: HashSet<&str> = spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.get("name").and_then(Value::as_str))
+        .collect();
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let containers = spec.get(list).and_then(Value::as_array);
+        for (i, container) in containers.into_iter().flatten().enumerate() {
+            let mounts = container.get("volumeMounts").and_then(Value::as_array);
+            for (j, mount) in mounts.into_iter().flatten().enumerate() {
+                let name = mount
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !volumes.contains(name) {
+                    return Err(invalid(
+                        &format!("{path}.{list}[{i}].volumeMounts[{j}].name"),
+                        format!("Not found: {name:?}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A Pod's container without a request gets its limit as the request.
 fn requests_from_limits(container: &mut Map<String, Value>) {
     let Some(resources) = container
@@ -304,19 +351,7 @@ fn requests_from_limits(container: &mut Map<String, Value>) {
     }
 }
 
-fn container(
-    container: &mut Map<String, Value>,
-    path: &str,
-    list: &str,
-    cx: &mut Cx,
-) -> Result<(), ViewError> {
-    if list == "ephemeralContainers" {
-        let mut known = CONTAINER.to_vec();
-        known.push(EPHEMERAL_EXTRA);
-        cx.prune(container, &known, path);
-    } else {
-        cx.prune(container, CONTAINER, path);
-    }
+fn container(container: &mut Map<String, Value>, path: &str) -> Result<(), ViewError> {
     if container
         .get("imagePullPolicy")
         .is_none_or(|p| p.as_str() == Some(""))
@@ -697,8 +732,7 @@ fn qos_class(spec: &Map<String, Value>) -> &'static str {
     }
 }
 
-pub(super) fn service(object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
-    let _ = cx;
+pub(super) fn service(object: &mut Map<String, Value>) -> Result<(), ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
     or_set_str(spec, "sessionAffinity", "None");
     match spec.get("sessionAffinity").and_then(Value::as_str) {
@@ -813,21 +847,22 @@ pub(super) fn namespace(object: &mut Map<String, Value>) -> Result<(), ViewError
 /// volume mode `Filesystem`, quantities; the status cleared on create, or `Pending` in a template.
 pub(super) fn persistent_volume_claim(
     object: &mut Map<String, Value>,
-    cx: &mut Cx,
     path: &str,
     template: bool,
 ) -> Result<(), ViewError> {
-    let _ = cx;
     let spec_path = join(path, "spec");
     let spec = object_at(object, "spec").ok_or_else(|| invalid(&spec_path, "must be an object"))?;
     claim_spec(spec, &spec_path)?;
-    if template {
-        let status =
-            object_at(object, "status").ok_or_else(|| invalid(path, "status must be an object"))?;
-        or_set_str(status, "phase", "Pending");
-    } else {
+    if !template {
         reset_status(object, &[]);
+        // StorageObjectInUseProtection (admission): the finalizer that keeps a claim in use.
+        if let Some(meta) = object_at(object, "metadata") {
+            add_finalizer(meta, "kubernetes.io/pvc-protection");
+        }
     }
+    let status =
+        object_at(object, "status").ok_or_else(|| invalid(path, "status must be an object"))?;
+    or_set_str(status, "phase", "Pending");
     Ok(())
 }
 
@@ -839,4 +874,75 @@ fn claim_spec(spec: &mut Map<String, Value>, path: &str) -> Result<(), ViewError
         resource_list(resources, "requests", &join(&at, "requests"))?;
     }
     Ok(())
+}
+
+/// Appends `finalizer` to `metadata.finalizers` unless it is there.
+fn add_finalizer(meta: &mut Map<String, Value>, finalizer: &str) {
+    let list = meta
+        .entry("finalizers")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(list) = list.as_array_mut() {
+        if !list.iter().any(|f| f.as_str() == Some(finalizer)) {
+            list.push(Value::from(finalizer));
+        }
+    }
+}
+
+/// The built-in priority classes: name, value.
+const PRIORITY_CLASSES: &[(&str, i64)] = &[
+    ("system-node-critical", 2_000_001_000),
+    ("system-cluster-critical", 2_000_000_000),
+];
+
+/// The mutating admission plugins on by default that change a Pod on create (templates are not
+/// Pods: they pass untouched). `Priority`: the priority of the pod's class (0 and
+/// `PreemptLowerPriority` without a class, as when no class is the global default; a class that
+/// is not built in is left as written). `DefaultTolerationSeconds`: tolerations of 300 s for the
+/// `not-ready` and `unreachable` NoExecute taints, unless a toleration already covers them.
+fn admit_pod(spec: &mut Map<String, Value>) {
+    let class = spec
+        .get("priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let priority = if class.is_empty() {
+        Some(0)
+    } else {
+        PRIORITY_CLASSES
+            .iter()
+            .find(|(name, _)| *name == class)
+            .map(|(_, value)| *value)
+    };
+    if let Some(priority) = priority {
+        or_set(spec, "priority", priority);
+        or_set(spec, "preemptionPolicy", "PreemptLowerPriority");
+    }
+
+    let covers = |toleration: &Value, key: &str| {
+        let field = |name: &str| {
+            toleration
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        (field("key") == key || field("key").is_empty())
+            && (field("effect") == "NoExecute" || field("effect").is_empty())
+    };
+    let tolerations = spec
+        .entry("tolerations")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(tolerations) = tolerations.as_array_mut() {
+        for key in [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        ] {
+            if !tolerations.iter().any(|t| covers(t, key)) {
+                tolerations.push(serde_json::json!({
+                    "key": key,
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 300,
+                }));
+            }
+        }
+    }
 }

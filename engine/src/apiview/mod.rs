@@ -12,28 +12,48 @@
 //! - `rbac.authorization.k8s.io/v1`: Role, ClusterRole, RoleBinding, ClusterRoleBinding;
 //! - `policy/v1`: PodDisruptionBudget.
 //!
-//! What is applied: the scheme's defaulting (`SetObjectDefaults_*`, pod templates included),
-//! quantities written as the apiserver writes them back ([`quantity`]), the registry strategy's
-//! `PrepareForCreate` (status reset, `generation: 1`, a Pod's phase and QoS class, a Job's
-//! generated selector, a Namespace's finalizer), `stringData` of a Secret merged into `data`, and
-//! fields the typed decoder does not know dropped — at the top of each kind, in `metadata`, and in
-//! pod specs, their containers and the workload specs around them — each with a note (the
-//! apiserver's default `fieldValidation` for such requests is `Warn`: it drops and warns). A `null`
-//! field is dropped as the typed decoder drops it.
+//! What is applied:
+//!
+//! - decoding into the typed object (module `schema`, from the v1.37.2 types in `types.txt`):
+//!   fields the type does not know are dropped at every depth, each with a note (the apiserver's
+//!   default `fieldValidation` for such requests is `Warn`: it drops and warns), and a `null`
+//!   field is dropped as the decoder drops it;
+//! - the scheme's defaulting (`SetObjectDefaults_*`, pod templates included), quantities written
+//!   as the apiserver writes them back ([`quantity`]), and `stringData` of a Secret merged into
+//!   `data`;
+//! - the registry strategy's `PrepareForCreate` (status reset, `generation: 1`, a Pod's phase and
+//!   QoS class, a Job's generated selector, a DaemonSet's template generation annotation, a
+//!   Namespace's finalizer);
+//! - the mutating admission plugins on by default that change these kinds without reading the
+//!   cluster: `Priority` on Pods (priority 0 and `PreemptLowerPriority` without a class, the
+//!   value of a built-in `system-*-critical` class), `DefaultTolerationSeconds` on Pods (300 s
+//!   for the `not-ready` and `unreachable` taints), `StorageObjectInUseProtection` on claims (the
+//!   `kubernetes.io/pvc-protection` finalizer) — pod templates are not Pods and keep neither;
+//! - encoding back as Go's `encoding/json` writes the typed object: an omitempty field at its
+//!   zero value left out (`hostIPC: false`, `env: []`), a struct and a field without omitempty
+//!   written even when empty (`resources: {}`, a StatefulSet's `serviceName: ""`), a pointer
+//!   kept whatever its value (`automountServiceAccountToken: false`).
 //!
 //! What is refused, as the apiserver refuses it before admission ([`ViewError::Invalid`]): a label
 //! or annotation value that is not a string, an invalid label value, a quantity that does not
 //! parse or is negative, a container request above its limit (or, for extended resources and huge
 //! pages, different from it or without one), a container without a name or an image, two
-//! containers with the same name, a negative replica count, a replica count that is not an integer.
-//! Only these common cases: the rest of the apiserver's validation is not here.
+//! containers with the same name, probes or lifecycle hooks on an init container that is not a
+//! sidecar, a volume mount naming no volume of the pod, Linux-only fields in a Windows pod, a
+//! negative replica count, a replica count that is not an integer. Only these common cases: the
+//! rest of the apiserver's validation is not here.
 //!
 //! Not here: what the cluster decides (a Service's cluster IP and IP families, allocated as it is
 //! stored), system metadata (`uid`, `creationTimestamp`, `managedFields`), the Job controller's UID
 //! in its generated labels (a fixed placeholder, [`JOB_UID_PLACEHOLDER`]), the `PodScheduled`
 //! condition of a Pod with scheduling gates (it carries the time), fields dropped because their
-//! feature gate is off, pod-level resource defaulting, and mutating admission plugins
-//! (ServiceAccount, DefaultTolerationSeconds, Priority, LimitRanger …).
+//! feature gate is off, pod-level resource defaulting, and admission that reads the cluster: a
+//! priority class that is not built in or is the global default, `LimitRanger` (defaults from the
+//! namespace's LimitRanges), `DefaultStorageClass`, `DefaultIngressClass`, `RuntimeClass`
+//! (overhead), mutating webhooks and policies. A production cluster also runs `ServiceAccount`,
+//! which the test bed this view is checked against turns off: it sets a Pod's
+//! `serviceAccountName: default` and adds a projected token volume (`kube-api-access-<random>`)
+//! mounted in every container; policies on Pods see those too.
 //!
 //! Every other object (custom resources, other kinds and versions) passes through unchanged.
 
@@ -42,6 +62,7 @@ mod batch;
 mod core;
 mod other;
 pub mod quantity;
+mod schema;
 
 use std::fmt;
 
@@ -166,64 +187,57 @@ fn kind_of(object: &Value) -> Option<Kind> {
 }
 
 impl Kind {
-    fn apply(self, object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
-        const WITH_SPEC: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
-        let top: &[&str] = match self {
-            Kind::ConfigMap => &[
-                "apiVersion",
-                "kind",
-                "metadata",
-                "immutable",
-                "data",
-                "binaryData",
-            ],
-            Kind::Secret => &[
-                "apiVersion",
-                "kind",
-                "metadata",
-                "immutable",
-                "data",
-                "stringData",
-                "type",
-            ],
-            Kind::ServiceAccount => &[
-                "apiVersion",
-                "kind",
-                "metadata",
-                "secrets",
-                "imagePullSecrets",
-                "automountServiceAccountToken",
-            ],
-            Kind::Role => &["apiVersion", "kind", "metadata", "rules"],
-            Kind::ClusterRole => &["apiVersion", "kind", "metadata", "rules", "aggregationRule"],
-            Kind::RoleBinding | Kind::ClusterRoleBinding => {
-                &["apiVersion", "kind", "metadata", "subjects", "roleRef"]
-            }
-            Kind::NetworkPolicy => &["apiVersion", "kind", "metadata", "spec"],
-            _ => WITH_SPEC,
-        };
-        cx.prune(object, top, "");
-        metadata(object, "metadata", cx)?;
+    /// The Go type of the kind (each is named as its kind).
+    fn type_name(self) -> &'static str {
         match self {
-            Kind::Pod => core::pod(object, cx),
-            Kind::Service => core::service(object, cx),
+            Kind::Pod => "Pod",
+            Kind::Service => "Service",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
+            Kind::Namespace => "Namespace",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Kind::Deployment => "Deployment",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::Ingress => "Ingress",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::PodDisruptionBudget => "PodDisruptionBudget",
+        }
+    }
+
+    fn apply(self, object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
+        schema::decode(object, self.type_name(), cx);
+        metadata(object, "metadata")?;
+        match self {
+            Kind::Pod => core::pod(object),
+            Kind::Service => core::service(object),
             Kind::ConfigMap => Ok(()),
             Kind::Secret => core::secret(object),
             Kind::Namespace => core::namespace(object),
             Kind::ServiceAccount => Ok(()),
-            Kind::PersistentVolumeClaim => core::persistent_volume_claim(object, cx, "", false),
-            Kind::Deployment => apps::deployment(object, cx),
-            Kind::ReplicaSet => apps::replica_set(object, cx),
-            Kind::StatefulSet => apps::stateful_set(object, cx),
-            Kind::DaemonSet => apps::daemon_set(object, cx),
-            Kind::Job => batch::job(object, cx),
-            Kind::CronJob => batch::cron_job(object, cx),
+            Kind::PersistentVolumeClaim => core::persistent_volume_claim(object, "", false),
+            Kind::Deployment => apps::deployment(object),
+            Kind::ReplicaSet => apps::replica_set(object),
+            Kind::StatefulSet => apps::stateful_set(object),
+            Kind::DaemonSet => apps::daemon_set(object),
+            Kind::Job => batch::job(object),
+            Kind::CronJob => batch::cron_job(object),
             Kind::NetworkPolicy => other::network_policy(object),
             Kind::Ingress => other::ingress(object),
             Kind::Role | Kind::ClusterRole => Ok(()),
             Kind::RoleBinding | Kind::ClusterRoleBinding => other::binding(object),
             Kind::PodDisruptionBudget => other::pod_disruption_budget(object),
-        }
+        }?;
+        schema::encode(object, self.type_name());
+        Ok(())
     }
 }
 
@@ -326,31 +340,12 @@ fn each<'a>(
         .filter_map(|(i, v)| v.as_object_mut().map(|m| (i, m)))
 }
 
-const OBJECT_META: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
-
 /// `metadata` at `key` (if present): unknown fields dropped, labels and annotations checked.
-fn metadata(parent: &mut Map<String, Value>, path: &str, cx: &mut Cx) -> Result<(), ViewError> {
+fn metadata(parent: &mut Map<String, Value>, path: &str) -> Result<(), ViewError> {
     let key = path.rsplit('.').next().unwrap_or(path);
     let Some(meta) = parent.get_mut(key).and_then(Value::as_object_mut) else {
         return Ok(());
     };
-    cx.prune(meta, OBJECT_META, path);
     for field in ["labels", "annotations"] {
         let Some(values) = meta.get(field).and_then(Value::as_object) else {
             continue;

@@ -40,7 +40,11 @@ fn a_minimal_pod_is_defaulted_as_the_apiserver_defaults_it() {
                     {"name": "d", "configMap": {"name": "m", "defaultMode": 420}},
                     {"name": "e", "emptyDir": {"sizeLimit": "512Mi"}}],
                 "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler",
-                "securityContext": {}, "terminationGracePeriodSeconds": 30, "enableServiceLinks": true},
+                "securityContext": {}, "terminationGracePeriodSeconds": 30, "enableServiceLinks": true,
+                "priority": 0, "preemptionPolicy": "PreemptLowerPriority",
+                "tolerations": [
+                    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]},
             "status": {"phase": "Pending", "qosClass": "Guaranteed"}})
     );
     assert!(got.notes.is_empty());
@@ -254,7 +258,11 @@ fn the_core_kinds_are_defaulted() {
     .object;
     assert_eq!(pvc["spec"]["volumeMode"], "Filesystem");
     assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "1Gi");
-    assert_eq!(pvc["status"], json!({}));
+    assert_eq!(pvc["status"], json!({"phase": "Pending"}));
+    assert_eq!(
+        pvc["metadata"]["finalizers"],
+        json!(["kubernetes.io/pvc-protection"])
+    );
 
     for unchanged in [
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"a": "b"}}),
@@ -408,4 +416,73 @@ fn other_objects_pass_through_unchanged() {
         assert_eq!(got.object, object);
         assert!(got.notes.is_empty());
     }
+}
+
+#[test]
+fn the_encoder_writes_structs_and_leaves_out_empty_omitempty_fields() {
+    let got = view(pod(json!({
+        "containers": [{"name": "app", "image": "nginx:1.27", "stdin": false, "env": [],
+            "ports": [{"containerPort": 80, "hostPort": 0}]}],
+        "hostIPC": false, "automountServiceAccountToken": false, "nodeSelector": {},
+        "tolerations": [{"operator": "Exists"}]
+    })))
+    .object;
+    let spec = &got["spec"];
+    assert_eq!(spec["containers"][0]["resources"], json!({}));
+    assert!(spec["containers"][0].get("stdin").is_none());
+    assert!(spec["containers"][0].get("env").is_none());
+    assert_eq!(
+        spec["containers"][0]["ports"],
+        json!([{"containerPort": 80, "protocol": "TCP"}])
+    );
+    assert!(spec.get("hostIPC").is_none());
+    assert!(spec.get("nodeSelector").is_none());
+    assert_eq!(spec["automountServiceAccountToken"], false);
+    // A toleration of every taint covers the ones DefaultTolerationSeconds would add.
+    assert_eq!(spec["tolerations"], json!([{"operator": "Exists"}]));
+
+    let ds = view(json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}))
+    .object;
+    assert_eq!(
+        ds["metadata"]["annotations"],
+        json!({"deprecated.daemonset.template.generation": "1"})
+    );
+    // Templates are not Pods: the admission plugins leave them alone.
+    assert!(ds["spec"]["template"]["spec"].get("tolerations").is_none());
+    assert!(ds["spec"]["template"]["spec"].get("priority").is_none());
+
+    let sts = view(json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}))
+    .object;
+    assert_eq!(sts["spec"]["serviceName"], "");
+}
+
+#[test]
+fn common_pod_mistakes_are_refused() {
+    let probe_on_init = refused(pod(json!({
+        "initContainers": [{"name": "i", "image": "x", "startupProbe": {"exec": {"command": ["true"]}}}],
+        "containers": [{"name": "app", "image": "nginx"}]
+    })));
+    assert!(
+        probe_on_init.contains("initContainers[0].startupProbe: Forbidden"),
+        "{probe_on_init}"
+    );
+    let mount = refused(pod(json!({
+        "containers": [{"name": "app", "image": "nginx", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}]
+    })));
+    assert!(
+        mount.contains("volumeMounts[0].name: Not found: \"data\""),
+        "{mount}"
+    );
+    let windows = refused(pod(json!({
+        "os": {"name": "windows"},
+        "containers": [{"name": "app", "image": "nginx", "securityContext": {"allowPrivilegeEscalation": false}}]
+    })));
+    assert!(
+        windows.contains("cannot be set for a windows pod"),
+        "{windows}"
+    );
 }
