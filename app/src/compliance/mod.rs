@@ -151,7 +151,8 @@ pub struct FrameworkSummary {
     pub controls: usize,
 }
 
-/// The window violations are counted over.
+/// The window violations are counted over: those last seen on one of the last seven UTC days
+/// (today included) and not resolved are open.
 pub const WINDOW_DAYS: i64 = 7;
 
 /// Evidence as CSV (RFC 4180), one row per control and cluster.

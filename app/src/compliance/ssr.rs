@@ -14,6 +14,7 @@ use super::{
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
 use crate::model::Mode;
+use crate::violations::ssr::findings;
 
 /// The words a finding's message names when it concerns `control`, for the controls that one policy
 /// serves together with others (Pod Security's levels serve a dozen CIS controls, the host
@@ -194,6 +195,12 @@ pub struct Facts {
     open: HashMap<String, Vec<Finding>>,
 }
 
+/// The start of the window of open findings at `now_ms`: the first of the last [`WINDOW_DAYS`] UTC
+/// days, today included.
+pub fn window_start(now_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(findings::DAY_MS) - (WINDOW_DAYS - 1) * findings::DAY_MS
+}
+
 /// Reads the [`Facts`] as they are at `now_ms`.
 pub async fn facts(db: &Db, now_ms: i64) -> ServerResult<Facts> {
     let adopted = crate::policies::ssr::adopted(db).await?;
@@ -245,24 +252,13 @@ pub async fn facts(db: &Db, now_ms: i64) -> ServerResult<Facts> {
     }
     // Findings of Palisade's policies, and the apiserver's own Pod Security findings; the same
     // policy and message on one cluster is one finding with a count (many objects fail alike).
-    let since = now_ms - WINDOW_DAYS * 86_400_000;
     let mut open: HashMap<String, Vec<Finding>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT cluster_id, policy_id, policy, message, COUNT(*) AS n FROM violations \
-         WHERE last_ms >= $1 AND resolved_ms = 0 \
-         AND (policy_id <> '' OR policy LIKE 'pod-security:%') \
-         GROUP BY cluster_id, policy_id, policy, message",
-    )
-    .bind(since)
-    .fetch_all(db.pool())
-    .await?
-    {
-        let cluster: String = row.try_get("cluster_id")?;
-        open.entry(cluster).or_default().push(Finding {
-            policy_id: row.try_get("policy_id")?,
-            policy: row.try_get("policy")?,
-            message: row.try_get("message")?,
-            count: row.try_get("n")?,
+    for found in findings::open_since(db, window_start(now_ms)).await? {
+        open.entry(found.cluster_id).or_default().push(Finding {
+            policy_id: found.policy_id,
+            policy: found.policy,
+            message: found.message,
+            count: found.count,
         });
     }
     Ok(Facts {

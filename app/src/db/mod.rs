@@ -5,6 +5,8 @@
 
 pub mod cursor;
 pub mod shared;
+#[cfg(test)]
+pub mod testing;
 mod url;
 
 use std::str::FromStr;

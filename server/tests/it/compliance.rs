@@ -2,6 +2,8 @@
 //! control's status per cluster, the score follows, and the evidence exports (audited) say the same.
 
 use palisade_app::auth::Role;
+use palisade_app::violations::ssr::store;
+use palisade_app::violations::{Action, Source};
 use serde_json::Value;
 
 use crate::client::json_of;
@@ -67,15 +69,38 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
             .bind(cluster).bind(&policy).bind(mode).bind(now)
             .execute(server.pool.pool()).await.unwrap();
     }
-    for n in 0..3 {
-        sqlx::query("INSERT INTO violations (id, cluster_id, policy_id, policy, resource, namespace, name, uid, action, source, message, first_ms, last_ms, count) VALUES ($1, $2, $3, 'disallow-privileged', 'pods', 'shop', $4, '', 'audit', 'scan', 'privileged containers are not allowed', $5, $5, 4)")
-            .bind(format!("v-{n}")).bind(&clusters[1]).bind(&policy).bind(format!("web-{n}")).bind(now)
-            .execute(server.pool.pool()).await.unwrap();
-    }
-    // A resolved finding (the workload was fixed) tells against nothing.
-    sqlx::query("INSERT INTO violations (id, cluster_id, policy_id, policy, resource, namespace, name, uid, action, source, message, first_ms, last_ms, count, resolved_ms) VALUES ('v-fixed', $1, $2, 'disallow-privileged', 'pods', 'shop', 'fixed', '', 'audit', 'scan', 'privileged containers are not allowed', $3, $3, 1, $3)")
-        .bind(&clusters[0]).bind(&policy).bind(now)
-        .execute(server.pool.pool()).await.unwrap();
+    // Written as a scan writes them (the compliance counts follow every write of violations).
+    let finding = |name: String, at_ms: i64| store::Finding {
+        policy_id: policy.clone(),
+        policy: "disallow-privileged".into(),
+        resource: "pods".into(),
+        namespace: "shop".into(),
+        name,
+        uid: String::new(),
+        action: Action::Audit,
+        source: Source::Scan,
+        message: "privileged containers are not allowed".into(),
+        at_ms,
+    };
+    let mut tx = server.pool.begin().await.unwrap();
+    let open: Vec<_> = (0..3).map(|n| finding(format!("web-{n}"), now)).collect();
+    store::record(&mut tx, &clusters[1], &open, 0)
+        .await
+        .unwrap();
+    // A resolved finding (the workload was fixed: the next scan did not see it) tells against
+    // nothing.
+    store::record(
+        &mut tx,
+        &clusters[0],
+        &[finding("fixed".into(), now - 1)],
+        0,
+    )
+    .await
+    .unwrap();
+    store::resolve_unseen(&mut tx, &clusters[0], Source::Scan, now, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
 
     let after = json_of(
         &server

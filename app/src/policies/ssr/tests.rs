@@ -5,73 +5,13 @@
 
 mod checks;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
-
-use sqlx::Connection;
-
 use super::*;
 use crate::auth::Role;
-use crate::db::{DatabaseUrl, PoolSettings};
+use crate::db::testing::{database, Backend};
 use crate::error::ServerError;
 use crate::policies::{Expect, Part, Problem, TestCase};
 use crate::staging::ssr as staging;
 use crate::testruns::ssr::run as run_tests;
-
-const POSTGRES_ENV: &str = "PALISADE_TEST_POSTGRES_URL";
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn database(backend: Backend) -> Db {
-    let url = match backend {
-        Backend::Sqlite => {
-            let dir = std::env::temp_dir().join(unique("palisade_policies"));
-            std::fs::create_dir_all(&dir).unwrap();
-            format!("sqlite://{}/palisade.db", dir.display())
-        }
-        Backend::Postgres => {
-            let admin = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
-                panic!("{POSTGRES_ENV} is not set: the PostgreSQL tests need a real server")
-            });
-            sqlx::any::install_default_drivers();
-            let name = unique("palisade_policies");
-            let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.ok();
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            format!("{base}/{name}")
-        }
-    };
-    let settings = PoolSettings {
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(5),
-    };
-    let db = Db::connect(&DatabaseUrl::parse(&url).unwrap(), &settings)
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    db
-}
 
 fn author() -> Principal {
     Principal::new("u-author", "Ada Author", Role::Author)

@@ -2,6 +2,7 @@
 //! (`ingest`), writing (`store`) and reading (`queries`).
 
 pub mod events;
+pub mod findings;
 pub mod ingest;
 pub mod queries;
 pub mod scan;

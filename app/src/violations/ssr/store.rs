@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
+use super::findings;
 use crate::db::Db;
 use crate::violations::{Action, Source};
 
@@ -206,7 +207,26 @@ pub async fn record(
                 .or_default() += per_event;
         }
     }
-    let mut buckets: Vec<_> = buckets.into_iter().collect();
+    if !rows.is_empty() {
+        findings::mark_written(&mut *conn, cluster_id).await?;
+    }
+    // One row per hour, policy and action (the table's key), whichever findings knew the
+    // Palisade policy behind the name: two rows of one key in a statement are an error in
+    // PostgreSQL.
+    let mut merged: HashMap<(i64, &str, Action), (&str, i64)> = HashMap::new();
+    for ((bucket, policy, policy_id, action), count) in buckets {
+        let entry = merged.entry((bucket, policy, action)).or_insert(("", 0));
+        if entry.0.is_empty() {
+            entry.0 = policy_id;
+        }
+        entry.1 += count;
+    }
+    let mut buckets: Vec<_> = merged
+        .into_iter()
+        .map(|((bucket, policy, action), (policy_id, count))| {
+            ((bucket, policy, policy_id, action), count)
+        })
+        .collect();
     buckets.sort_by(|a, b| a.0.cmp(&b.0));
     let mut days: HashMap<(i64, &str, Action), i64> = HashMap::new();
     for ((bucket, policy, _, action), count) in &buckets {
@@ -302,6 +322,9 @@ pub async fn resolve_unseen(
     .bind(since_ms)
     .execute(&mut *conn)
     .await?;
+    if done.rows_affected() > 0 {
+        findings::mark_written(&mut *conn, cluster_id).await?;
+    }
     Ok(done.rows_affected())
 }
 
