@@ -139,6 +139,33 @@ pub struct Posture {
     pub generated_ms: i64,
     pub clusters: Vec<ClusterScore>,
     pub controls: Vec<ControlRow>,
+    /// How many clusters there are in all; `clusters` (and each row's cells) may be a part of them,
+    /// starting at `cluster_from`.
+    #[serde(default)]
+    pub cluster_total: usize,
+    #[serde(default)]
+    pub cluster_from: usize,
+}
+
+/// Cluster columns the compliance page shows at once.
+pub const CLUSTER_COLUMNS: usize = 12;
+
+impl Posture {
+    /// The same posture with only the cluster columns `from .. from + count` (the scores stay
+    /// those of every cluster). A `from` past the end shows the last columns.
+    pub fn columns(mut self, from: usize, count: usize) -> Posture {
+        let total = self.clusters.len();
+        let from = from.min(total.saturating_sub(1) / count.max(1) * count.max(1));
+        let keep = |len: usize| from.min(len)..(from + count).min(len);
+        self.clusters = self.clusters.drain(keep(total)).collect();
+        for row in &mut self.controls {
+            let cells = row.cells.len();
+            row.cells = row.cells.drain(keep(cells)).collect();
+        }
+        self.cluster_total = total;
+        self.cluster_from = from;
+        self
+    }
 }
 
 /// One framework in the overview.
@@ -205,16 +232,20 @@ pub async fn compliance_frameworks() -> Result<Vec<FrameworkSummary>, AppError> 
     Ok(ssr::summaries(&crate::state::current()?.db, crate::db::now_ms()).await?)
 }
 
-/// One framework's controls × clusters.
+/// One framework's controls × clusters, [`CLUSTER_COLUMNS`] clusters from `from` (0 when absent).
 #[server(endpoint = "compliance_posture", input = Json)]
-pub async fn compliance_posture(framework: String) -> Result<Posture, AppError> {
+pub async fn compliance_posture(
+    framework: String,
+    #[server(default)] from: Option<usize>,
+) -> Result<Posture, AppError> {
     crate::auth::ssr::require(crate::auth::Action::Read)?;
-    Ok(ssr::posture(
+    let posture = ssr::posture(
         &crate::state::current()?.db,
         &framework,
         crate::db::now_ms(),
     )
-    .await?)
+    .await?;
+    Ok(posture.columns(from.unwrap_or(0), CLUSTER_COLUMNS))
 }
 
 #[cfg(test)]
@@ -242,6 +273,67 @@ mod tests {
                 "{modes:?} {violations}"
             );
         }
+    }
+
+    #[test]
+    fn a_part_of_the_clusters_keeps_every_row_in_step() {
+        let cluster = |n: usize| ClusterScore {
+            cluster_id: format!("c{n}"),
+            cluster_name: format!("cluster {n}"),
+            score: n as i64,
+        };
+        let cell = |n: usize| Cell {
+            cluster_id: format!("c{n}"),
+            cluster_name: format!("cluster {n}"),
+            status: Status::NotCovered,
+            violations: 0,
+            deployments: Vec::new(),
+        };
+        let posture = Posture {
+            framework: "cis".into(),
+            name: "CIS".into(),
+            score: 40,
+            window_days: WINDOW_DAYS,
+            generated_ms: 1,
+            clusters: (0..30).map(cluster).collect(),
+            controls: vec![ControlRow {
+                id: "5.2.2".into(),
+                title: "t".into(),
+                policies: Vec::new(),
+                cells: (0..30).map(cell).collect(),
+            }],
+            cluster_total: 0,
+            cluster_from: 0,
+        };
+        let names = |p: &Posture| {
+            (
+                p.clusters
+                    .iter()
+                    .map(|c| c.cluster_id.clone())
+                    .collect::<Vec<_>>(),
+                p.controls[0]
+                    .cells
+                    .iter()
+                    .map(|c| c.cluster_id.clone())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let second = posture.clone().columns(12, 12);
+        let (clusters, cells) = names(&second);
+        assert_eq!(
+            clusters,
+            (12..24).map(|n| format!("c{n}")).collect::<Vec<_>>()
+        );
+        assert_eq!(cells, clusters);
+        assert_eq!(
+            (second.cluster_from, second.cluster_total, second.score),
+            (12, 30, 40)
+        );
+        let last = posture.clone().columns(24, 12);
+        assert_eq!(names(&last).0.len(), 6);
+        // Past the end: the last columns.
+        let past = posture.columns(500, 12);
+        assert_eq!((past.cluster_from, past.clusters.len()), (24, 6));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::{compliance_frameworks, compliance_posture, Posture, WINDOW_DAYS};
-use crate::ui::{load_error, Loading, PageHeader};
+use crate::ui::{load_error, Loading, PageHeader, Pager};
 
 #[component]
 pub fn CompliancePage() -> impl IntoView {
@@ -18,8 +18,17 @@ pub fn CompliancePage() -> impl IntoView {
             .filter(|f| !f.is_empty())
             .unwrap_or_else(|| "cis".to_owned())
     });
+    let from = Memo::new(move |_| {
+        query
+            .get()
+            .get("after")
+            .and_then(|from| from.parse::<usize>().ok())
+    });
     let frameworks = Resource::new(|| (), |()| compliance_frameworks());
-    let posture = Resource::new(move || framework.get(), compliance_posture);
+    let posture = Resource::new(
+        move || (framework.get(), from.get()),
+        |(framework, from)| compliance_posture(framework, from),
+    );
     view! {
         <Title text="Compliance" />
         <PageHeader title="Compliance" purpose={format!("Each framework's controls, the policies that serve them, and where they stand on every cluster: enforced, audited and clean, with violations in the last {WINDOW_DAYS} days, or not covered.")} />
@@ -68,8 +77,24 @@ fn PostureView(posture: Posture) -> impl IntoView {
         score,
         clusters,
         controls,
+        cluster_total,
+        cluster_from,
         ..
     } = posture;
+    let shown_to = cluster_from + clusters.len();
+    let pager = (cluster_total > clusters.len()).then(|| {
+        let next = (shown_to < cluster_total).then(|| shown_to.to_string());
+        view! {
+            <Pager
+                label="Cluster columns"
+                path="/compliance"
+                filter=format!("framework={framework}")
+                next
+                shown=format!("Clusters {}–{shown_to} of {cluster_total}", cluster_from + 1)
+                words=("First clusters", "Next clusters")
+            />
+        }
+    });
     let export = |format: &str| format!("/api/v1/compliance/{framework}/evidence?format={format}");
     let (json, csv) = (export("json"), export("csv"));
     if clusters.is_empty() {
@@ -89,6 +114,7 @@ fn PostureView(posture: Posture) -> impl IntoView {
                 " "
                 <a class="button small" href=csv download="evidence.csv" rel="external">"Evidence (CSV)"</a>
             </p>
+            {pager}
             <table class="data-table compliance-table">
                 <thead>
                     <tr>

@@ -417,6 +417,8 @@ pub fn posture_of(framework: Framework, facts: &Facts, now_ms: i64) -> ServerRes
         score: score(rows.iter().flat_map(|r| r.cells.iter().map(|c| c.status))),
         window_days: WINDOW_DAYS,
         generated_ms: now_ms,
+        cluster_total: clusters.len(),
+        cluster_from: 0,
         clusters: cluster_scores,
         controls: rows,
     })

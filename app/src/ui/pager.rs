@@ -1,4 +1,5 @@
-//! The one pager: newest first, paged by key, its place in the URL.
+//! The one pager: newest first, paged by key (or, for the compliance page's cluster columns, by
+//! position), its place in the URL.
 
 use leptos::prelude::*;
 
@@ -14,7 +15,11 @@ pub fn Pager(
     filter: String,
     next: Option<String>,
     #[prop(optional, into)] shown: Option<String>,
+    /// The words of the two links, when they are not "Most recent" and "Older".
+    #[prop(optional)]
+    words: Option<(&'static str, &'static str)>,
 ) -> impl IntoView {
+    let (first_words, next_words) = words.unwrap_or(("Most recent", "Older"));
     let href = |after: Option<&str>| {
         let after = query(&[("after", after.unwrap_or_default())]);
         let joined = [filter.as_str(), after.as_str()]
@@ -32,9 +37,9 @@ pub fn Pager(
     let older = next.as_deref().map(|next| href(Some(next)));
     view! {
         <nav class="pager" aria-label=label>
-            <a class="button small" href=newest>"Most recent"</a>
+            <a class="button small" href=newest>{first_words}</a>
             {shown.map(|shown| view! { <span>{shown}</span> })}
-            {older.map(|href| view! { <a class="button small" href=href rel="next">"Older"</a> })}
+            {older.map(|href| view! { <a class="button small" href=href rel="next">{next_words}</a> })}
         </nav>
     }
 }

@@ -204,3 +204,46 @@ async fn sqlite_posture_follows_deployments_and_violations() {
 async fn postgres_posture_follows_deployments_and_violations() {
     posture_follows_deployments_and_violations(Backend::Postgres).await;
 }
+
+/// With more clusters than the page shows at once, the page draws twelve cluster columns and pages
+/// through the rest; the REST posture keeps every cluster.
+#[tokio::test]
+async fn the_page_shows_twelve_clusters_at_a_time() {
+    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let admin = server.login_token(Role::Admin).await;
+    let viewer = server.login_token(Role::Viewer).await;
+    for n in 0..14 {
+        server
+            .api(&admin)
+            .register_unreachable(&format!("fleet-{n:02}"), "prod")
+            .await;
+    }
+    let columns = |body: &str| body.matches("<th scope=\"col\">fleet-").count();
+    let first = server
+        .call("GET", "/compliance?framework=cis", &viewer, "")
+        .await;
+    assert_eq!(first.status, 200);
+    assert_eq!(columns(&first.body), 12, "{}", first.body);
+    assert!(first.body.contains("Clusters 1–12 of 14"), "{}", first.body);
+    assert!(
+        first
+            .body
+            .contains("href=\"/compliance?framework=cis&amp;after=12\""),
+        "{}",
+        first.body
+    );
+    let next = server
+        .call("GET", "/compliance?framework=cis&after=12", &viewer, "")
+        .await;
+    assert_eq!(columns(&next.body), 2, "{}", next.body);
+    assert!(next.body.contains("Clusters 13–14 of 14"), "{}", next.body);
+    assert!(next.body.contains("fleet-13") && !next.body.contains(">fleet-00<"));
+    let all = json_of(
+        &server
+            .call("GET", "/api/v1/compliance/cis", &viewer, "")
+            .await,
+    );
+    assert_eq!(all["clusters"].as_array().unwrap().len(), 14);
+    assert_eq!(all["cluster_total"], 14);
+    server.stop().await;
+}
