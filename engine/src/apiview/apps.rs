@@ -27,6 +27,7 @@ pub(super) fn deployment(object: &mut Map<String, Value>) -> Result<(), ViewErro
     }
     or_set(spec, "revisionHistoryLimit", 10);
     or_set(spec, "progressDeadlineSeconds", 600);
+    long_running_template(spec, "ReplicaSet")?;
     pod_template(spec, "template", "spec.template")?;
     reset_status(object, &[]);
     set_generation(object);
@@ -36,6 +37,7 @@ pub(super) fn deployment(object: &mut Map<String, Value>) -> Result<(), ViewErro
 pub(super) fn replica_set(object: &mut Map<String, Value>) -> Result<(), ViewError> {
     let spec = spec(object)?;
     or_set(spec, "replicas", 1);
+    long_running_template(spec, "ReplicaSet")?;
     pod_template(spec, "template", "spec.template")?;
     reset_status(object, &["replicas"]);
     set_generation(object);
@@ -71,8 +73,12 @@ pub(super) fn stateful_set(object: &mut Map<String, Value>) -> Result<(), ViewEr
     or_set_str(retention, "whenScaled", "Retain");
     or_set(spec, "replicas", 1);
     or_set(spec, "revisionHistoryLimit", 10);
+    long_running_template(spec, "StatefulSet")?;
     pod_template(spec, "template", "spec.template")?;
     for (i, claim) in each(spec, "volumeClaimTemplates") {
+        // Written back in `apps/v1` with their type, whatever the manifest had.
+        claim.insert("apiVersion".into(), Value::from("v1"));
+        claim.insert("kind".into(), Value::from("PersistentVolumeClaim"));
         or_set(claim, "metadata", Map::new());
         persistent_volume_claim(claim, &format!("spec.volumeClaimTemplates[{i}]"), true)?;
     }
@@ -93,6 +99,7 @@ pub(super) fn daemon_set(object: &mut Map<String, Value>) -> Result<(), ViewErro
         or_set(rolling, "maxSurge", 0);
     }
     or_set(spec, "revisionHistoryLimit", 10);
+    long_running_template(spec, "DaemonSet")?;
     pod_template(spec, "template", "spec.template")?;
     template_generation(object)?;
     reset_status(
@@ -128,4 +135,30 @@ fn template_generation(object: &mut Map<String, Value>) -> Result<(), ViewError>
     };
     annotations.insert(KEY.into(), Value::from(given.max(1).to_string()));
     Ok(())
+}
+
+/// The pod template of a workload whose pods run until deleted: no `activeDeadlineSeconds`, and
+/// `restartPolicy: Always` (the default). `kind` is the kind the apiserver's message names (a
+/// Deployment's template is checked as its ReplicaSet's).
+fn long_running_template(spec: &Map<String, Value>, kind: &str) -> Result<(), ViewError> {
+    let Some(pod) = spec
+        .get("template")
+        .and_then(|t| t.get("spec"))
+        .and_then(Value::as_object)
+    else {
+        return Ok(());
+    };
+    if pod.contains_key("activeDeadlineSeconds") {
+        return Err(invalid(
+            "spec.template.spec.activeDeadlineSeconds",
+            format!("Forbidden: activeDeadlineSeconds in {kind} is not Supported"),
+        ));
+    }
+    match pod.get("restartPolicy").and_then(Value::as_str) {
+        None | Some("" | "Always") => Ok(()),
+        Some(other) => Err(invalid(
+            "spec.template.spec.restartPolicy",
+            format!("Unsupported value: {other:?}: supported values: \"Always\""),
+        )),
+    }
 }

@@ -48,8 +48,15 @@ const VOLUME_SOURCES: &[&str] = &[
 /// A whole Pod: `SetObjectDefaults_Pod`, then the pod strategy's `PrepareForCreate`.
 pub(super) fn pod(object: &mut Map<String, Value>) -> Result<(), ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
+    let ephemeral = spec.get("ephemeralContainers").and_then(Value::as_array);
+    if ephemeral.is_some_and(|e| !e.is_empty()) {
+        return Err(invalid(
+            "spec.ephemeralContainers",
+            "Forbidden: cannot be set on create",
+        ));
+    }
     pod_spec(spec, "spec", true)?;
-    admit_pod(spec);
+    admit_pod(spec)?;
     let qos = qos_class(spec);
     set_generation(object);
     let mut status = Map::new();
@@ -73,6 +80,13 @@ pub(super) fn pod_template(
     metadata(template, &join(path, "metadata"))?;
     let spec = object_at(template, "spec")
         .ok_or_else(|| invalid(&join(path, "spec"), "must be an object"))?;
+    let ephemeral = spec.get("ephemeralContainers").and_then(Value::as_array);
+    if ephemeral.is_some_and(|e| !e.is_empty()) {
+        return Err(invalid(
+            &join(path, "spec.ephemeralContainers"),
+            "Forbidden: ephemeral containers not allowed in pod template",
+        ));
+    }
     pod_spec(spec, &join(path, "spec"), false)
 }
 
@@ -83,6 +97,7 @@ fn pod_spec(spec: &mut Map<String, Value>, path: &str, whole_pod: bool) -> Resul
     check_init_containers(spec, path)?;
     check_volume_mounts(spec, path)?;
     check_windows(spec, path)?;
+    check_host_process(spec, path)?;
 
     if whole_pod {
         if spec
@@ -134,6 +149,7 @@ fn pod_spec(spec: &mut Map<String, Value>, path: &str, whole_pod: bool) -> Resul
     or_set(spec, "terminationGracePeriodSeconds", 30);
     or_set_str(spec, "schedulerName", "default-scheduler");
 
+    check_sleep_hooks(spec, path)?;
     for (i, volume) in each(spec, "volumes") {
         self::volume(volume, &format!("{path}.volumes[{i}]"))?;
     }
@@ -298,6 +314,81 @@ fn check_windows(spec: &Map<String, Value>, path: &str) -> Result<(), ViewError>
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// A `sleep` lifecycle hook sleeps no longer than the pod's grace period (defaulted by now).
+fn check_sleep_hooks(spec: &Map<String, Value>, path: &str) -> Result<(), ViewError> {
+    let Some(grace) = spec
+        .get("terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+    else {
+        return Ok(());
+    };
+    for list in ["initContainers", "containers"] {
+        let containers = spec.get(list).and_then(Value::as_array);
+        for (i, container) in containers.into_iter().flatten().enumerate() {
+            for hook in ["postStart", "preStop"] {
+                let seconds = container
+                    .get("lifecycle")
+                    .and_then(|l| l.get(hook))
+                    .and_then(|h| h.get("sleep"))
+                    .and_then(|s| s.get("seconds"))
+                    .and_then(Value::as_i64);
+                if let Some(seconds) = seconds.filter(|s| *s < 0 || *s > grace) {
+                    return Err(invalid(
+                        &format!("{path}.{list}[{i}].lifecycle.{hook}.sleep"),
+                        format!(
+                            "Invalid value: {seconds}: must be non-negative and less than \
+                             terminationGracePeriodSeconds ({grace})"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Windows HostProcess containers: all of a pod's containers or none, and only with the host's
+/// network. A container's `windowsOptions.hostProcess` overrides the pod's.
+fn check_host_process(spec: &Map<String, Value>, path: &str) -> Result<(), ViewError> {
+    let host_process = |context: Option<&Value>| {
+        context
+            .and_then(|c| c.get("windowsOptions"))
+            .and_then(|w| w.get("hostProcess"))
+            .and_then(Value::as_bool)
+    };
+    let pod = host_process(spec.get("securityContext"));
+    let mut any = false;
+    let mut all = true;
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let containers = spec.get(list).and_then(Value::as_array);
+        for container in containers.into_iter().flatten() {
+            let on = host_process(container.get("securityContext"))
+                .or(pod)
+                .unwrap_or(false);
+            any |= on;
+            all &= on;
+        }
+    }
+    if !any {
+        return Ok(());
+    }
+    if !all {
+        return Err(invalid(
+            path,
+            "Invalid value: \"\": If pod contains any hostProcess containers then all \
+             containers must be HostProcess",
+        ));
+    }
+    if spec.get("hostNetwork").and_then(Value::as_bool) != Some(true) {
+        return Err(invalid(
+            &join(path, "hostNetwork"),
+            "Invalid value: false: hostNetwork must be true if pod contains any hostProcess \
+             containers",
+        ));
     }
     Ok(())
 }
@@ -899,7 +990,7 @@ const PRIORITY_CLASSES: &[(&str, i64)] = &[
 /// `PreemptLowerPriority` without a class, as when no class is the global default; a class that
 /// is not built in is left as written). `DefaultTolerationSeconds`: tolerations of 300 s for the
 /// `not-ready` and `unreachable` NoExecute taints, unless a toleration already covers them.
-fn admit_pod(spec: &mut Map<String, Value>) {
+fn admit_pod(spec: &mut Map<String, Value>) -> Result<(), ViewError> {
     let class = spec
         .get("priorityClassName")
         .and_then(Value::as_str)
@@ -913,6 +1004,18 @@ fn admit_pod(spec: &mut Map<String, Value>) {
             .map(|(_, value)| *value)
     };
     if let Some(priority) = priority {
+        if let Some(given) = spec.get("priority").and_then(Value::as_i64) {
+            if given != priority {
+                return Err(invalid(
+                    "spec.priority",
+                    format!(
+                        "Forbidden: the integer value of priority ({given}) must not be provided \
+                         in pod spec; priority admission controller computed {priority} from the \
+                         given PriorityClass name"
+                    ),
+                ));
+            }
+        }
         or_set(spec, "priority", priority);
         or_set(spec, "preemptionPolicy", "PreemptLowerPriority");
     }
@@ -945,4 +1048,5 @@ fn admit_pod(spec: &mut Map<String, Value>) {
             }
         }
     }
+    Ok(())
 }

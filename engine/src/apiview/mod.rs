@@ -39,9 +39,13 @@
 //! parse or is negative, a container request above its limit (or, for extended resources and huge
 //! pages, different from it or without one), a container without a name or an image, two
 //! containers with the same name, probes or lifecycle hooks on an init container that is not a
-//! sidecar, a volume mount naming no volume of the pod, Linux-only fields in a Windows pod, a
-//! negative replica count, a replica count that is not an integer. Only these common cases: the
-//! rest of the apiserver's validation is not here.
+//! sidecar, a volume mount naming no volume of the pod, Linux-only fields in a Windows pod,
+//! HostProcess containers mixed with others or without the host network, a `sleep` hook longer
+//! than the grace period, ephemeral containers on create, `activeDeadlineSeconds` or a restart
+//! policy other than `Always` in a Deployment's, ReplicaSet's, StatefulSet's or DaemonSet's
+//! template, a negative replica count, a replica count that is not an integer; and, as the
+//! `Priority` plugin refuses it, a Pod's `priority` that is not its class's. Only these common
+//! cases: the rest of the apiserver's validation is not here.
 //!
 //! Not here: what the cluster decides (a Service's cluster IP and IP families, allocated as it is
 //! stored), system metadata (`uid`, `creationTimestamp`, `managedFields`), the Job controller's UID

@@ -150,7 +150,8 @@ fn workloads_are_defaulted() {
     assert_eq!(sts["spec"]["revisionHistoryLimit"], 10);
     assert_eq!(
         sts["spec"]["volumeClaimTemplates"][0],
-        json!({"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1000Mi"}}, "volumeMode": "Filesystem"}, "status": {"phase": "Pending"}})
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+            "spec": {"resources": {"requests": {"storage": "1000Mi"}}, "volumeMode": "Filesystem"}, "status": {"phase": "Pending"}})
     );
     assert_eq!(
         sts["status"],
@@ -485,4 +486,34 @@ fn common_pod_mistakes_are_refused() {
         windows.contains("cannot be set for a windows pod"),
         "{windows}"
     );
+    let priority = refused(pod(json!({
+        "priorityClassName": "system-node-critical", "priority": 0,
+        "containers": [{"name": "app", "image": "nginx"}]
+    })));
+    assert!(priority.contains("computed 2000001000"), "{priority}");
+    let sleep = refused(pod(json!({
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "app", "image": "nginx", "lifecycle": {"preStop": {"sleep": {"seconds": 5}}}}]
+    })));
+    assert!(sleep.contains("lifecycle.preStop.sleep"), "{sleep}");
+    let ephemeral = refused(pod(json!({
+        "containers": [{"name": "app", "image": "nginx"}],
+        "ephemeralContainers": [{"name": "debug", "image": "busybox"}]
+    })));
+    assert!(ephemeral.contains("cannot be set on create"), "{ephemeral}");
+    let deadline = refused(
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"activeDeadlineSeconds": 60, "containers": [{"name": "c", "image": "nginx"}]}}}}),
+    );
+    assert!(
+        deadline.contains("activeDeadlineSeconds in ReplicaSet"),
+        "{deadline}"
+    );
+    let critical = view(pod(json!({
+        "priorityClassName": "system-cluster-critical",
+        "containers": [{"name": "app", "image": "nginx"}]
+    })))
+    .object;
+    assert_eq!(critical["spec"]["priority"], 2_000_000_000);
 }
