@@ -153,18 +153,30 @@ pub const CLUSTER_COLUMNS: usize = 12;
 impl Posture {
     /// The same posture with only the cluster columns `from .. from + count` (the scores stay
     /// those of every cluster). A `from` past the end shows the last columns.
-    pub fn columns(mut self, from: usize, count: usize) -> Posture {
+    pub fn columns(&self, from: usize, count: usize) -> Posture {
         let total = self.clusters.len();
         let from = from.min(total.saturating_sub(1) / count.max(1) * count.max(1));
         let keep = |len: usize| from.min(len)..(from + count).min(len);
-        self.clusters = self.clusters.drain(keep(total)).collect();
-        for row in &mut self.controls {
-            let cells = row.cells.len();
-            row.cells = row.cells.drain(keep(cells)).collect();
+        Posture {
+            framework: self.framework.clone(),
+            name: self.name.clone(),
+            score: self.score,
+            window_days: self.window_days,
+            generated_ms: self.generated_ms,
+            clusters: self.clusters[keep(total)].to_vec(),
+            controls: self
+                .controls
+                .iter()
+                .map(|row| ControlRow {
+                    id: row.id.clone(),
+                    title: row.title.clone(),
+                    policies: row.policies.clone(),
+                    cells: row.cells[keep(row.cells.len())].to_vec(),
+                })
+                .collect(),
+            cluster_total: total,
+            cluster_from: from,
         }
-        self.cluster_total = total;
-        self.cluster_from = from;
-        self
     }
 }
 
@@ -318,7 +330,7 @@ mod tests {
                     .collect::<Vec<_>>(),
             )
         };
-        let second = posture.clone().columns(12, 12);
+        let second = posture.columns(12, 12);
         let (clusters, cells) = names(&second);
         assert_eq!(
             clusters,
@@ -329,7 +341,7 @@ mod tests {
             (second.cluster_from, second.cluster_total, second.score),
             (12, 30, 40)
         );
-        let last = posture.clone().columns(24, 12);
+        let last = posture.columns(24, 12);
         assert_eq!(names(&last).0.len(), 6);
         // Past the end: the last columns.
         let past = posture.columns(500, 12);

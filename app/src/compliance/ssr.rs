@@ -278,10 +278,25 @@ async fn shared_facts(db: &Db, now_ms: i64) -> ServerResult<std::sync::Arc<Facts
         .await
 }
 
-/// The posture of `framework` now.
-pub async fn posture(db: &Db, framework: &str, now_ms: i64) -> ServerResult<Posture> {
+/// The posture of `framework` now, computed once for all the requests that ask while it is
+/// computed (every cell of every cluster: the page then shows a part of it).
+pub async fn posture(
+    db: &Db,
+    framework: &str,
+    now_ms: i64,
+) -> ServerResult<std::sync::Arc<Posture>> {
     let framework = parse_framework(framework)?;
-    posture_of(framework, &*shared_facts(db, now_ms).await?, now_ms)
+    let key = match framework {
+        Framework::Cis => "compliance.posture.cis",
+        Framework::NsaCisa => "compliance.posture.nsa-cisa",
+        Framework::PciDss => "compliance.posture.pci-dss",
+        Framework::Soc2 => "compliance.posture.soc2",
+    };
+    db.shared()
+        .read(key, || async {
+            posture_of(framework, &*shared_facts(db, now_ms).await?, now_ms)
+        })
+        .await
 }
 
 /// The posture of `framework` from `facts`: the library's controls of it, each with the policies
@@ -424,20 +439,26 @@ pub fn posture_of(framework: Framework, facts: &Facts, now_ms: i64) -> ServerRes
     })
 }
 
-/// Every framework with its score.
+/// Every framework with its score, computed once for all the requests that ask meanwhile.
 pub async fn summaries(db: &Db, now_ms: i64) -> ServerResult<Vec<FrameworkSummary>> {
-    let facts = shared_facts(db, now_ms).await?;
-    let mut out = Vec::new();
-    for framework in Framework::ALL {
-        let p = posture_of(framework, &facts, now_ms)?;
-        out.push(FrameworkSummary {
-            framework: p.framework,
-            name: p.name,
-            score: p.score,
-            controls: p.controls.len(),
-        });
-    }
-    Ok(out)
+    let shared = db
+        .shared()
+        .read("compliance.summaries", || async {
+            let facts = shared_facts(db, now_ms).await?;
+            let mut out = Vec::new();
+            for framework in Framework::ALL {
+                let p = posture_of(framework, &facts, now_ms)?;
+                out.push(FrameworkSummary {
+                    framework: p.framework,
+                    name: p.name,
+                    score: p.score,
+                    controls: p.controls.len(),
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok((*shared).clone())
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ async fn read(
     caller.require(Action::Read)?;
     ssr::posture(&state.db, &framework, now_ms())
         .await
-        .map(Json)
+        .map(|posture| Json((*posture).clone()))
 }
 
 #[derive(Debug, Deserialize)]
