@@ -199,6 +199,49 @@ pub async fn list_clusters() -> Result<Vec<Cluster>, AppError> {
     Ok(ssr::service::list(&state.db).await?)
 }
 
+/// Clusters the Clusters page shows at once.
+pub const CLUSTERS_PER_PAGE: usize = 25;
+
+/// One page of the Clusters page: the clusters after a cursor, in list order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterPage {
+    pub clusters: Vec<Cluster>,
+    /// The cursor of the next page (the id of this page's last cluster), when there is one.
+    pub next: Option<String>,
+    /// Where this page starts (1-based) and how many clusters there are in all.
+    pub first: usize,
+    pub total: usize,
+}
+
+/// The `per_page` clusters of `all` that come after the one whose id is `after` (from the start
+/// when `after` is absent or names no cluster any more).
+pub fn page_of(all: Vec<Cluster>, after: Option<&str>, per_page: usize) -> ClusterPage {
+    let total = all.len();
+    let start = after
+        .and_then(|after| all.iter().position(|c| c.id == after))
+        .map_or(0, |i| i + 1);
+    let clusters: Vec<Cluster> = all.into_iter().skip(start).take(per_page).collect();
+    let next = (start + clusters.len() < total)
+        .then(|| clusters.last().map(|c| c.id.clone()))
+        .flatten();
+    ClusterPage {
+        first: start + 1,
+        total,
+        clusters,
+        next,
+    }
+}
+
+/// A page of the registered clusters, by environment then name.
+#[server(endpoint = "list_cluster_page")]
+pub async fn list_cluster_page(after: Option<String>) -> Result<ClusterPage, AppError> {
+    use crate::auth::{ssr::require, Action};
+    require(Action::Read)?;
+    let state = crate::state::current()?;
+    let all = ssr::service::list(&state.db).await?;
+    Ok(page_of(all, after.as_deref(), CLUSTERS_PER_PAGE))
+}
+
 /// The context names of a pasted kubeconfig, for the context chooser.
 #[server(endpoint = "kubeconfig_contexts")]
 pub async fn kubeconfig_contexts(kubeconfig: String) -> Result<Vec<String>, AppError> {
@@ -253,6 +296,47 @@ pub async fn check_cluster(id: String) -> Result<Cluster, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_follow_the_cursor_and_end_where_the_list_ends() {
+        let cluster = |n: usize| Cluster {
+            id: format!("id-{n}"),
+            name: format!("c{n}"),
+            environment: "prod".into(),
+            labels: BTreeMap::new(),
+            api_url: String::new(),
+            credential_kind: "token".into(),
+            disabled: false,
+            reconcile: false,
+            health: Health::Unknown,
+            k8s_version: String::new(),
+            capabilities: Capabilities::default(),
+            last_error: String::new(),
+            last_checked_ms: 0,
+            created_ms: 0,
+            created_by: String::new(),
+        };
+        let all = || (0..7).map(cluster).collect::<Vec<_>>();
+        let ids = |page: &ClusterPage| {
+            page.clusters
+                .iter()
+                .map(|c| c.id.clone())
+                .collect::<Vec<_>>()
+        };
+        let first = page_of(all(), None, 3);
+        assert_eq!(ids(&first), ["id-0", "id-1", "id-2"]);
+        assert_eq!(
+            (first.first, first.total, first.next.as_deref()),
+            (1, 7, Some("id-2"))
+        );
+        let last = page_of(all(), Some("id-5"), 3);
+        assert_eq!(ids(&last), ["id-6"]);
+        assert_eq!((last.first, last.next), (7, None));
+        let exact = page_of(all(), Some("id-3"), 3);
+        assert_eq!((ids(&exact).len(), exact.next), (3, None));
+        // A cursor naming a cluster that is gone starts over.
+        assert_eq!(page_of(all(), Some("removed"), 3).first, 1);
+    }
 
     #[test]
     fn names_follow_dns_label_rules() {

@@ -5,18 +5,22 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::{
-    check_cluster, kubeconfig_contexts, list_clusters, parse_labels, register_cluster,
+    check_cluster, kubeconfig_contexts, list_cluster_page, parse_labels, register_cluster,
     remove_cluster, update_cluster, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
 };
 use crate::auth::guard::{needs, role_of};
 use crate::auth::{Action as Permission, Role};
 use crate::error::AppError;
 use crate::sections::CLUSTERS;
-use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader};
+use crate::ui::{
+    load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader, Pager,
+};
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
-    let clusters = Resource::new(|| (), |_| list_clusters());
+    let query = leptos_router::hooks::use_query_map();
+    let after = Memo::new(move |_| query.get().get("after").filter(|a| !a.is_empty()));
+    let clusters = Resource::new(move || after.get(), list_cluster_page);
     let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
     let refresh = move || clusters.refetch();
 
@@ -34,10 +38,32 @@ pub fn ClustersPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let role = role_of(&me.await);
                     match clusters.await {
-                        Ok(list) if list.is_empty() => {
+                        Ok(page) if page.total == 0 => {
                             view! { <EmptyState message=CLUSTERS.empty /> }.into_any()
                         }
-                        Ok(list) => view! { <ClusterTable list role on_change=refresh /> }.into_any(),
+                        Ok(page) => {
+                            let shown = format!(
+                                "Clusters {}–{} of {}",
+                                page.first,
+                                page.first + page.clusters.len() - 1,
+                                page.total
+                            );
+                            let pager = (page.total > page.clusters.len()).then(|| view! {
+                                <Pager
+                                    label="Cluster pages"
+                                    path="/clusters"
+                                    filter=String::new()
+                                    next=page.next.clone()
+                                    shown
+                                    words=("First clusters", "Next clusters")
+                                />
+                            });
+                            view! {
+                                <ClusterTable list=page.clusters role on_change=refresh />
+                                {pager}
+                            }
+                            .into_any()
+                        }
                         Err(err) => {
                             load_error(err)
                         }

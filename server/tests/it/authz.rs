@@ -42,6 +42,7 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         "id=nonexistent&disabled=true",
     ),
     ("/api/list_clusters", Some(Action::Read), ""),
+    ("/api/list_cluster_page", Some(Action::Read), ""),
     (
         "/api/kubeconfig_contexts",
         Some(Action::ManageClusters),

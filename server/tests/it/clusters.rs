@@ -606,3 +606,34 @@ async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() 
         .await
         .unwrap();
 }
+
+/// The Clusters page lists twenty-five clusters at a time and pages through the rest by cursor.
+#[tokio::test]
+async fn the_clusters_page_shows_twenty_five_at_a_time() {
+    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let admin = server.login_token(Role::Admin).await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let mut ids = Vec::new();
+    for n in 0..27 {
+        ids.push(
+            server
+                .api(&admin)
+                .register_unreachable(&format!("fleet-{n:02}"), "prod")
+                .await
+                .id,
+        );
+    }
+    let rows = |body: &str| body.matches(">fleet-").count();
+    let first = server.call("GET", "/clusters", &viewer, "").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(rows(&first.body), 25, "{}", first.body);
+    assert!(first.body.contains("Clusters 1–25 of 27"), "{}", first.body);
+    let next_href = format!("href=\"/clusters?after={}\"", ids[24]);
+    assert!(first.body.contains(&next_href), "{}", first.body);
+    let next = server
+        .call("GET", &format!("/clusters?after={}", ids[24]), &viewer, "")
+        .await;
+    assert_eq!(rows(&next.body), 2, "{}", next.body);
+    assert!(next.body.contains("Clusters 26–27 of 27"), "{}", next.body);
+    server.stop().await;
+}
