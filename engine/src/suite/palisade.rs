@@ -322,17 +322,6 @@ fn build_request(
         notes.extend(view.notes);
         Ok(view.object)
     };
-    let (object, old_object) = if is_review {
-        (object, case.old_object.clone())
-    } else {
-        let object = if object.is_null() {
-            object
-        } else {
-            as_admitted(object)?
-        };
-        let old_object = case.old_object.clone().map(&mut as_admitted).transpose()?;
-        (object, old_object)
-    };
     let operation = case
         .operation
         .unwrap_or(if case.old_object.is_some() && object.is_null() {
@@ -340,6 +329,17 @@ fn build_request(
         } else {
             Operation::Create
         });
+    // The view is what a create of the resource itself goes through; an update, a delete or a
+    // subresource (`kubectl debug`) is evaluated as written.
+    let (object, old_object) = if is_review
+        || operation != Operation::Create
+        || case.sub_resource.is_some()
+        || object.is_null()
+    {
+        (object, case.old_object.clone())
+    } else {
+        (as_admitted(object)?, case.old_object.clone())
+    };
     let mut request = if is_review {
         // The review supplies the request; the case's own fields override it.
         let mut request = AdmissionRequest::from_value(object).map_err(|err| err.to_string())?;
