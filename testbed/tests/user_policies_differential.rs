@@ -1,6 +1,7 @@
 //! Differential test of policies written the way users write them — reading defaulted fields,
 //! quantities written as numbers, optionals, regexes, URLs, the namespace in validations and in
-//! match conditions, message expressions — against a real kube-apiserver.
+//! match conditions, message expressions, a presence test on a number — against a real
+//! kube-apiserver.
 //!
 //! Each policy is bound alone: its binding selects one namespace of its own, so every object sent
 //! there meets that policy and no other. Seeded objects (the engine's sample Pods and workloads,
@@ -46,6 +47,13 @@ const POLICIES: &[UserPolicy] = &[
         body: "  validations:
   - expression: object.spec.replicas <= 3
     messageExpression: \"'replicas must be at most 3, not ' + string(object.spec.replicas)\"
+",
+    },
+    UserPolicy {
+        name: "presence-on-a-number",
+        resource: "deployments",
+        body: "  validations:
+  - expression: has(object.spec.replicas.value) || object.spec.replicas <= 4
 ",
     },
     UserPolicy {

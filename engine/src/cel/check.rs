@@ -769,7 +769,7 @@ impl Checker<'_> {
                         ty = self.check(arg)?;
                     }
                     return Ok(match name {
-                        super::CACHED_MATCHES => Ty::Bool,
+                        super::CACHED_MATCHES | super::PRESENCE => Ty::Bool,
                         super::cost::CHARGE => ty,
                         _ => Ty::Dyn,
                     });

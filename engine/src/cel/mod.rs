@@ -47,6 +47,7 @@ pub fn root_context() -> Context<'static, 'static> {
     let mut ctx = Context::with_env(Arc::clone(&ENV));
     authz::register(&mut ctx);
     let _ = ctx.add_function(CACHED_MATCHES, cached_matches);
+    let _ = ctx.add_function(PRESENCE, presence);
     ctx
 }
 
@@ -338,6 +339,7 @@ fn compile_here(source: &str) -> Result<Program, CompileError> {
             offset,
         });
     }
+    rewrite_presence(&mut expr);
     cost::instrument(&mut expr);
     let mut references = References::default();
     collect_references(&expr, &mut references);
@@ -439,6 +441,109 @@ fn cached_matches(ftx: &cel::FunctionContext) -> Result<bool, ExecutionError> {
         .ok_or_else(|| ExecutionError::no_such_overload("matches", vec![]))?;
     let regex = cached_regex(pattern.inner()).map_err(|e| ftx.error(e))?;
     Ok(regex.is_match(subject.inner()))
+}
+
+/// The function `has(e.f)` is rewritten to (`e.palisade_has('f')`): a presence test as the
+/// apiserver's cel-go answers it, built without `EnableErrorOnBadPresenceTest` — false on a string,
+/// number or bool, where the `cel` crate (following the cel-spec conformance mode) raises an error.
+pub(crate) const PRESENCE: &str = "palisade_has";
+
+/// `e.palisade_has('f')`.
+fn presence(ftx: &cel::FunctionContext) -> Result<bool, ExecutionError> {
+    let value = ftx
+        .this
+        .as_ref()
+        .ok_or_else(|| ExecutionError::no_such_overload("has", vec![]))?;
+    let field = ftx
+        .args
+        .first()
+        .and_then(|f| f.downcast_ref::<cel::common::types::CelString>())
+        .ok_or_else(|| ExecutionError::no_such_overload("has", vec![]))?;
+    let key = cel::common::types::CelString::from(field.inner().to_owned());
+    match value.as_indexer() {
+        // Not a container: cel-go's presence test is false.
+        None => Ok(false),
+        Some(indexer) => match indexer.get(&key) {
+            Ok(_) => Ok(true),
+            Err(ExecutionError::NoSuchKey(_)) => Ok(false),
+            Err(error) => Err(error),
+        },
+    }
+}
+
+/// Does `expr` use optional syntax (`a.?b`, `a[?b]`)? A presence test over it keeps the crate's
+/// meaning, which unwraps optionals.
+fn uses_optionals(expr: &Expression) -> bool {
+    match &expr.expr {
+        Expr::Call(call) => {
+            call.func_name == "_?._"
+                || call.func_name == "_[?_]"
+                || call.target.as_deref().is_some_and(uses_optionals)
+                || call.args.iter().any(uses_optionals)
+        }
+        Expr::Select(select) => uses_optionals(&select.operand),
+        _ => false,
+    }
+}
+
+/// Rewrite every `has(e.f)` into the apiserver's presence test ([`PRESENCE`]), except on
+/// `variables` (whose fields are resolved by name) and over optional syntax.
+fn rewrite_presence(expr: &mut Expression) {
+    match &mut expr.expr {
+        Expr::Select(select) => {
+            rewrite_presence(&mut select.operand);
+            let on_variables =
+                matches!(&select.operand.expr, Expr::Ident(name) if name == "variables");
+            if select.test && !on_variables && !uses_optionals(&select.operand) {
+                let operand = std::mem::take(&mut select.operand);
+                let field = std::mem::take(&mut select.field);
+                expr.expr = Expr::Call(cel::common::ast::CallExpr {
+                    func_name: PRESENCE.to_owned(),
+                    target: Some(operand),
+                    args: vec![Expression {
+                        id: expr.id,
+                        expr: Expr::Literal(LiteralValue::String(field.into())),
+                    }],
+                });
+            }
+        }
+        Expr::Call(call) => {
+            if let Some(target) = &mut call.target {
+                rewrite_presence(target);
+            }
+            for arg in &mut call.args {
+                rewrite_presence(arg);
+            }
+        }
+        Expr::Comprehension(c) => {
+            for part in [
+                &mut c.iter_range,
+                &mut c.accu_init,
+                &mut c.loop_cond,
+                &mut c.loop_step,
+                &mut c.result,
+            ] {
+                rewrite_presence(part);
+            }
+        }
+        Expr::List(list) => list.elements.iter_mut().for_each(rewrite_presence),
+        Expr::Map(map) => {
+            for entry in &mut map.entries {
+                if let EntryExpr::MapEntry(entry) = &mut entry.expr {
+                    rewrite_presence(&mut entry.key);
+                    rewrite_presence(&mut entry.value);
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &mut s.entries {
+                if let EntryExpr::StructField(field) = &mut entry.expr {
+                    rewrite_presence(&mut field.value);
+                }
+            }
+        }
+        Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => {}
+    }
 }
 
 /// The byte offset of a 1-based (line, column in characters) place in `source`.
@@ -690,6 +795,31 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(outcome, Outcome::Bool(true)), "{outcome:?}");
+    }
+
+    #[test]
+    fn presence_tests_on_primitives_are_false_as_in_cel_go() {
+        // The apiserver's cel-go (without EnableErrorOnBadPresenceTest) answers a presence test on
+        // a string, number or bool with false, not an error; on a map as usual.
+        let pod = json!({"metadata": {"name": "web", "labels": {"a": "1"}}, "spec": {"replicas": 3, "paused": true}});
+        for expr in [
+            "has(object.metadata.name.first)",
+            "has(object.spec.replicas.value)",
+            "has(object.spec.paused.really)",
+            "has(object.metadata.labels.b)",
+            "[object.metadata].exists(m, has(m.name.x))",
+        ] {
+            assert_eq!(run(expr, pod.clone()), Ok(Outcome::Bool(false)), "{expr}");
+        }
+        for expr in [
+            "has(object.metadata.labels.a)",
+            "has(object.metadata)",
+            "object.?metadata.?name.hasValue() && has(object.?metadata.name)",
+        ] {
+            assert_eq!(run(expr, pod.clone()), Ok(Outcome::Bool(true)), "{expr}");
+        }
+        // Only the last field is tested: a missing one before it is still an error.
+        assert!(run("has(object.nope.name)", pod).is_err());
     }
 
     #[test]
