@@ -149,6 +149,82 @@ const POLICIES: &[UserPolicy] = &[
     },
 ];
 
+/// Fields the apiserver defaults on a Pod (or adds through its default admission plugins), with
+/// values a policy might compare them with.
+const DEFAULTED: &[(&str, &[&str])] = &[
+    ("object.spec.dnsPolicy", &["'ClusterFirst'", "'Default'"]),
+    ("object.spec.restartPolicy", &["'Always'", "'Never'"]),
+    (
+        "object.spec.schedulerName",
+        &["'default-scheduler'", "'custom'"],
+    ),
+    ("object.spec.terminationGracePeriodSeconds", &["30", "10"]),
+    ("object.spec.enableServiceLinks", &["true", "false"]),
+    ("object.spec.priority", &["0", "1000"]),
+    (
+        "object.spec.preemptionPolicy",
+        &["'PreemptLowerPriority'", "'Never'"],
+    ),
+    ("size(object.spec.tolerations)", &["2", "3"]),
+    (
+        "object.spec.containers[0].imagePullPolicy",
+        &["'Always'", "'IfNotPresent'"],
+    ),
+    (
+        "object.spec.containers[0].terminationMessagePath",
+        &["'/dev/termination-log'", "'/tmp/x'"],
+    ),
+    (
+        "object.spec.containers[0].terminationMessagePolicy",
+        &["'File'"],
+    ),
+    ("object.spec.containers[0].resources", &["{}"]),
+];
+
+/// Policies generated from [`DEFAULTED`], so that nobody chose which ones pass: one or two
+/// comparisons each, over Pods whose name does not end in 7 (those are always denied, so every
+/// policy denies something and its binding can be seen taking effect).
+fn generated(count: usize) -> Vec<UserPolicy> {
+    let mut rng = Rng::new(SEED ^ 0x9e);
+    (0..count)
+        .map(|i| {
+            let clauses: Vec<String> = (0..1 + rng.below(2))
+                .map(|_| {
+                    let (field, values) = rng.pick(DEFAULTED);
+                    let op = rng.pick(&["==", "!="]);
+                    format!("{field} {op} {}", rng.pick(values))
+                })
+                .collect();
+            let joined = clauses.join(if rng.chance(50) { " && " } else { " || " });
+            UserPolicy {
+                name: format!("generated-{i}").leak(),
+                resource: "pods",
+                body: format!(
+                    "  validations:\n  - expression: \"!object.metadata.name.endsWith('7') && ({joined})\"\n"
+                )
+                .leak(),
+            }
+        })
+        .collect()
+}
+
+/// The written policies and the generated ones.
+fn policies() -> Vec<UserPolicy> {
+    let mut all: Vec<UserPolicy> = POLICIES
+        .iter()
+        .map(|p| UserPolicy {
+            name: p.name,
+            resource: p.resource,
+            body: p.body,
+        })
+        .collect();
+    all.extend(generated(GENERATED));
+    all
+}
+
+/// Policies generated per run.
+const GENERATED: usize = 12;
+
 fn policy_documents(policy: &UserPolicy, label: &str) -> String {
     format!(
         "apiVersion: admissionregistration.k8s.io/v1
@@ -283,7 +359,7 @@ async fn policies_as_users_write_them_agree_with_the_apiserver() {
     let client = tb.clusters[0].admin_client().await.unwrap();
     let run = unique_name("userpol");
     let result = compare(&client, &run).await;
-    for policy in POLICIES {
+    for policy in &policies() {
         let name = format!("{run}-{}", policy.name);
         delete(
             &client,
@@ -305,7 +381,8 @@ async fn policies_as_users_write_them_agree_with_the_apiserver() {
 async fn compare(client: &Client, run: &str) -> Result<()> {
     let mut rng = Rng::new(SEED);
     let mut sets = Vec::new();
-    for policy in POLICIES {
+    let all = policies();
+    for policy in &all {
         let name = format!("{run}-{}", policy.name);
         let mut labels = json!({"palisade-differential": name});
         if rng.chance(50) {
@@ -417,7 +494,7 @@ async fn compare(client: &Client, run: &str) -> Result<()> {
     }
     eprintln!(
         "user policies: {} policies, {compared} objects, {denied} denied by both, {} disagree (seed {SEED:#x})",
-        POLICIES.len(),
+        all.len(),
         problems.len()
     );
     ensure!(
