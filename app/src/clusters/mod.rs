@@ -199,6 +199,30 @@ pub async fn list_clusters() -> Result<Vec<Cluster>, AppError> {
     Ok(ssr::service::list(&state.db).await?)
 }
 
+/// A cluster's id and name: what a filter's choice of cluster needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterName {
+    pub id: String,
+    pub name: String,
+}
+
+/// Every registered cluster's id and name, by environment then name (a filter's choices, without
+/// the rest of each cluster).
+#[server(endpoint = "cluster_names")]
+pub async fn cluster_names() -> Result<Vec<ClusterName>, AppError> {
+    use crate::auth::{ssr::require, Action};
+    require(Action::Read)?;
+    let state = crate::state::current()?;
+    Ok(ssr::service::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| ClusterName {
+            id: c.id,
+            name: c.name,
+        })
+        .collect())
+}
+
 /// Clusters the Clusters page shows at once.
 pub const CLUSTERS_PER_PAGE: usize = 25;
 

@@ -10,7 +10,7 @@ use super::{
     list_violations, violation_charts, Action, Chart, Source, Violation, ViolationFilter,
     ViolationPage,
 };
-use crate::clusters::list_clusters;
+use crate::clusters::cluster_names;
 use crate::time::{format_date, format_time};
 use crate::ui::url::query;
 use crate::ui::{load_error, DataTable, Loading, PageHeader, Pager};
@@ -66,7 +66,7 @@ pub fn ViolationsPage() -> impl IntoView {
         },
         |f| violation_charts(f, CHART_DAYS),
     );
-    let clusters = Resource::new(|| (), |()| list_clusters());
+    let clusters = Resource::new(|| (), |()| cluster_names());
     let export = move || {
         format!(
             "/api/v1/violations/export?format=csv&{}",

@@ -43,6 +43,7 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
     ),
     ("/api/list_clusters", Some(Action::Read), ""),
     ("/api/list_cluster_page", Some(Action::Read), ""),
+    ("/api/cluster_names", Some(Action::Read), ""),
     (
         "/api/kubeconfig_contexts",
         Some(Action::ManageClusters),
