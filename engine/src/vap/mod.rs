@@ -1513,6 +1513,20 @@ impl PolicyReader<'_> {
         ));
     }
 
+    /// An expression that does not compile (or type-check), placed in the file.
+    fn compile_error(&mut self, path: &str, source: &str, error: &celx::CompileError) {
+        let (line, column) = locate_in_expression(self.doc, source, error.offset);
+        self.errors.push(SourceError::new(
+            self.file,
+            line,
+            column,
+            format!(
+                "{}: {path}: Invalid value: compilation failed: {error}",
+                self.what
+            ),
+        ));
+    }
+
     /// Compile `source` (at `path`); `variables_before` is how many variables it may refer to,
     /// `want` what it must evaluate to.
     fn compile(
@@ -1529,16 +1543,7 @@ impl PolicyReader<'_> {
         let program = match celx::compile(source) {
             Ok(program) => program,
             Err(error) => {
-                let (line, column) = locate_in_expression(self.doc, source, error.offset);
-                self.errors.push(SourceError::new(
-                    self.file,
-                    line,
-                    column,
-                    format!(
-                        "{}: {path}: Invalid value: compilation failed: {error}",
-                        self.what
-                    ),
-                ));
+                self.compile_error(path, source, &error);
                 return None;
             }
         };
@@ -1603,16 +1608,7 @@ impl PolicyReader<'_> {
                 return None;
             }
             Err(error) => {
-                let (line, column) = locate_in_expression(self.doc, source, error.offset);
-                self.errors.push(SourceError::new(
-                    self.file,
-                    line,
-                    column,
-                    format!(
-                        "{}: {path}: Invalid value: compilation failed: {error}",
-                        self.what
-                    ),
-                ));
+                self.compile_error(path, source, &error);
                 return None;
             }
         };
