@@ -5,6 +5,12 @@
 //! is compared field by field with the view. What the view documents as the cluster's own choice
 //! (system metadata, a Service's allocated IPs) is left out of the comparison, nothing else.
 //!
+//! Updates likewise: seeded objects are created for real, then a seeded change of each (allowed
+//! ones and ones the apiserver refuses, immutable fields among them) is sent as a PUT with
+//! `dryRun=All`; its answer is compared with the update view's object, and the stored object with
+//! the view's `oldObject`. The PUT carries what a client sends back of a Job's generated selector
+//! and labels, as the view assumes.
+//!
 //! Needs running clusters: `e2e/clusters up && eval "$(e2e/clusters env)"`. Without them the test
 //! fails and says so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -991,4 +997,315 @@ async fn dry_run_free_namespace(client: &Client, name: &str) -> Result<()> {
         reply.message()
     );
     Ok(())
+}
+
+/// Objects created per kind for the update differential.
+const UPDATES_PER_KIND: usize = 100;
+
+/// A change people make to a stored object, seeded: allowed ones (labels, images, replicas,
+/// ports, data, …) and ones the apiserver refuses (immutable fields), and now and then none.
+fn modify(rng: &mut Rng, kind: &str, old: &Value) -> Value {
+    let mut new = old.clone();
+    if rng.chance(10) {
+        return new;
+    }
+    if rng.chance(30) {
+        new["metadata"]["labels"]["changed"] = json!("yes");
+    }
+    if rng.chance(15) {
+        new["metadata"]["annotations"] = json!({"note": "edited"});
+    }
+    let pod_at = match kind {
+        "Pod" => Some("/spec"),
+        "CronJob" => Some("/spec/jobTemplate/spec/template/spec"),
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => {
+            Some("/spec/template/spec")
+        }
+        _ => None,
+    };
+    let choice = rng.below(8);
+    match (kind, choice) {
+        (_, 0) if pod_at.is_some() => {
+            let spec = new.pointer_mut(pod_at.unwrap()).unwrap();
+            spec["containers"][0]["image"] = json!(rng.pick(&["nginx:1.28", "busybox:1.37"]));
+        }
+        ("Pod", 1) => {
+            let tolerations = new["spec"]["tolerations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut tolerations = tolerations;
+            tolerations.push(json!({"key": "dedicated", "operator": "Equal", "value": "x", "effect": "NoSchedule"}));
+            new["spec"]["tolerations"] = json!(tolerations);
+        }
+        ("Pod", 2) => new["spec"]["activeDeadlineSeconds"] = json!(rng.pick(&[30, 900])),
+        ("Pod", 3) => {
+            new["spec"]["containers"][0]["resources"] = json!({"limits": {"cpu": "3"}});
+        }
+        ("Pod", 4) => {
+            let extra = container(rng, "extra");
+            new["spec"]["containers"]
+                .as_array_mut()
+                .unwrap()
+                .push(extra);
+        }
+        ("Pod", 5) => new["spec"]["restartPolicy"] = json!("Never"),
+        ("Pod", 6) => new["spec"]["terminationGracePeriodSeconds"] = json!(5),
+        ("Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet" | "Job", 6) => {
+            // Quantities written as numbers, normalised on update as on create.
+            new["spec"]["template"]["spec"]["containers"][0]["resources"] =
+                json!({"limits": {"cpu": 2, "memory": 1e9}});
+        }
+        ("Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet", 7) => {
+            // A field the old manifest set, left out: defaulted again.
+            if let Some(spec) = new["spec"].as_object_mut() {
+                spec.remove("strategy");
+                spec.remove("updateStrategy");
+                spec.remove("revisionHistoryLimit");
+            }
+        }
+        ("Service", 5) if old["spec"].get("clusterIP").is_none() => {
+            new["spec"]["type"] = json!("LoadBalancer");
+            if let Some(spec) = new["spec"].as_object_mut() {
+                spec.remove("externalName");
+            }
+        }
+        ("Deployment" | "ReplicaSet" | "StatefulSet", 1 | 2) => {
+            new["spec"]["replicas"] = json!(rng.below(4));
+        }
+        ("Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet", 3) => {
+            let name = old["metadata"]["name"].as_str().unwrap();
+            let other = format!("{name}-v2");
+            new["spec"]["selector"] = json!({"matchLabels": {"app": other}});
+            new["spec"]["template"]["metadata"]["labels"] = json!({"app": other});
+        }
+        ("StatefulSet", 4) => new["spec"]["serviceName"] = json!("renamed"),
+        ("StatefulSet", 5) => new["spec"]["podManagementPolicy"] = json!("Parallel"),
+        ("Deployment", 4) => new["spec"]["strategy"] = json!({"type": "Recreate"}),
+        ("DaemonSet", 4) => new["spec"]["updateStrategy"] = json!({"type": "OnDelete"}),
+        ("Deployment" | "ReplicaSet" | "DaemonSet", 5) => {
+            new["spec"]["template"]["metadata"]["annotations"] = json!({"restartedAt": "now"});
+        }
+        ("Job", 1) => new["spec"]["parallelism"] = json!(rng.pick(&[1, 4])),
+        ("Job", 2) => new["spec"]["backoffLimit"] = json!(rng.pick(&[0, 9])),
+        ("Job", 3) => new["spec"]["completions"] = json!(rng.pick(&[1, 5])),
+        ("Job", 4) => new["spec"]["suspend"] = json!(true),
+        ("Job", 5) => new["spec"]["selector"] = json!({"matchLabels": {"mine": "yes"}}),
+        ("CronJob", 1) => new["spec"]["schedule"] = json!("0 * * * *"),
+        ("CronJob", 2) => new["spec"]["suspend"] = json!(true),
+        ("Service", 1) => new["spec"]["ports"] = json!([{"port": 8443, "targetPort": "https"}]),
+        ("Service", 2) => new["spec"]["clusterIP"] = json!("None"),
+        ("Service", 3) => new["spec"]["selector"] = json!({"app": "other"}),
+        ("Service", 4) if old["spec"].get("clusterIP").is_none() => {
+            new["spec"]["type"] = json!("NodePort");
+            if let Some(spec) = new["spec"].as_object_mut() {
+                spec.remove("externalName");
+            }
+        }
+        ("ConfigMap", 1 | 2) => new["data"] = json!({"key": "changed"}),
+        ("ConfigMap", 3) => new["immutable"] = json!(rng.pick(&[true, false])),
+        ("ConfigMap", 4) => new["data"] = json!({}),
+        ("Secret", 1 | 2) => {
+            new["stringData"] = json!({"password": "changed"});
+        }
+        ("Secret", 3) => new["type"] = json!(rng.pick(&["Opaque", "kubernetes.io/basic-auth"])),
+        ("Secret", 4) => new["immutable"] = json!(true),
+        ("ServiceAccount", 1 | 2) => new["automountServiceAccountToken"] = json!(rng.chance(50)),
+        ("PersistentVolumeClaim", 1 | 2) => {
+            new["spec"]["resources"]["requests"]["storage"] = json!("20Gi");
+        }
+        ("PersistentVolumeClaim", 3) => new["spec"]["storageClassName"] = json!("slow"),
+        ("PersistentVolumeClaim", 4) => new["spec"]["volumeName"] = json!("pv-1"),
+        ("Namespace", 1) => new["spec"] = json!({"finalizers": []}),
+        ("NetworkPolicy", 1 | 2) => {
+            new["spec"]["ingress"] = json!([{"ports": [{"port": 8443}]}]);
+        }
+        ("Ingress", 1 | 2) => new["spec"]["rules"][0]["host"] = json!("b.example.com"),
+        ("Role" | "ClusterRole", 1 | 2) => {
+            new["rules"] = json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]);
+        }
+        ("RoleBinding" | "ClusterRoleBinding", 1 | 2) => {
+            new["roleRef"]["name"] = json!("edit");
+        }
+        ("RoleBinding" | "ClusterRoleBinding", 3) => {
+            new["subjects"] = json!([{"kind": "Group", "name": "team"}]);
+        }
+        ("PodDisruptionBudget", 1 | 2) => {
+            new["spec"]["minAvailable"] = json!(rng.pick(&[json!(2), json!("75%")]));
+        }
+        _ => {}
+    }
+    if rng.chance(8) {
+        // A field the typed decoder does not know.
+        new["spec"]["notAField"] = json!(true);
+    }
+    new
+}
+
+/// What a client sends back of what the apiserver generated (see the view's documentation): a
+/// Job's generated selector and template labels, when the manifest leaves them out.
+fn as_a_client_sends(kind: &str, new: &mut Value, stored: &Value) {
+    if kind != "Job" || new["spec"]["manualSelector"] == json!(true) {
+        return;
+    }
+    if new["spec"].get("selector").is_none() {
+        new["spec"]["selector"] = stored["spec"]["selector"].clone();
+    }
+    let labels = stored["spec"]["template"]["metadata"]["labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for key in [
+        "job-name",
+        "batch.kubernetes.io/job-name",
+        "controller-uid",
+        "batch.kubernetes.io/controller-uid",
+    ] {
+        let mine = &mut new["spec"]["template"]["metadata"]["labels"];
+        if mine.get(key).is_none() {
+            if let Some(value) = labels.get(key) {
+                mine[key] = value.clone();
+            }
+        }
+    }
+}
+
+/// Sends `object` to `path` with `method`, dry run or not: the object the apiserver answers with,
+/// or its refusal.
+async fn send(
+    client: &Client,
+    method: http::Method,
+    path: &str,
+    object: &Value,
+) -> Result<Result<Value, String>> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(object)?)?;
+    let reply = palisade_testbed::send_with_warnings(client, request).await?;
+    Ok(if reply.status.is_success() {
+        Ok(serde_json::from_slice(&reply.body).context("JSON answer")?)
+    } else {
+        Err(format!("{} {}", reply.status.as_u16(), reply.message()))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_update_view_is_what_the_apiserver_admits_on_update() {
+    let tb = testbed();
+    let cluster = tb.clusters[0].clone();
+    let client = cluster.admin_client().await.unwrap();
+    let namespace = unique_name("viewup");
+    dry_run_free_namespace(&client, &namespace).await.unwrap();
+
+    let seed = seed();
+    let mut rng = Rng::new(seed ^ 0x0005_eed0_0000);
+    let mut disagreements: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut compared = 0usize;
+    let mut refused = 0usize;
+    let mut cluster_scoped = Vec::new();
+    for kind in KINDS {
+        for index in 0..UPDATES_PER_KIND {
+            let name = format!("{namespace}-{}-{index:03}", kind.to_lowercase());
+            let mut old = object(&mut rng, kind, &name);
+            let scoped = matches!(*kind, "Namespace" | "ClusterRole" | "ClusterRoleBinding");
+            if !scoped {
+                old["metadata"]["namespace"] = json!(namespace);
+            }
+            let path = collection(kind, &namespace);
+            let stored = match send(&client, http::Method::POST, &path, &old)
+                .await
+                .unwrap()
+            {
+                Ok(stored) => stored,
+                // Objects the apiserver does not create (the create differential covers them).
+                Err(_) => continue,
+            };
+            if scoped {
+                cluster_scoped.push((path.clone(), name.clone()));
+            }
+            let new = modify(&mut rng, kind, &old);
+            let mut sent = new.clone();
+            as_a_client_sends(kind, &mut sent, &stored);
+            sent["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
+            let answer = send(
+                &client,
+                http::Method::PUT,
+                &format!("{path}/{name}?dryRun=All"),
+                &sent,
+            )
+            .await
+            .unwrap();
+            let view = palisade_engine::apiview::update_view(&new, &old);
+            compared += 1;
+            let mut found = Vec::new();
+            match (answer, view) {
+                (Ok(mut admitted), Ok(view)) => {
+                    let mut ours = view.object;
+                    without_cluster_choices(kind, &mut admitted);
+                    without_cluster_choices(kind, &mut ours);
+                    differences("", &admitted, &ours, &mut found);
+                    let (mut theirs_old, mut ours_old) = (stored.clone(), view.old_object);
+                    without_cluster_choices(kind, &mut theirs_old);
+                    without_cluster_choices(kind, &mut ours_old);
+                    let mut old_found = Vec::new();
+                    differences("", &theirs_old, &ours_old, &mut old_found);
+                    found.extend(old_found.into_iter().map(|d| format!("oldObject{d}")));
+                }
+                (Err(refusal), Err(ViewError::Invalid(_)))
+                    if ["400", "403", "422"]
+                        .iter()
+                        .any(|code| refusal.starts_with(code)) =>
+                {
+                    refused += 1;
+                }
+                (Err(refusal), Ok(_)) => found.push(format!(
+                    "the apiserver refused it ({refusal}), the view did not"
+                )),
+                (Ok(_), Err(error)) => found.push(format!(
+                    "the view refused it ({error}), the apiserver did not"
+                )),
+                (Err(refusal), Err(error)) => found.push(format!(
+                    "both refused, differently: apiserver {refusal}; view {error}"
+                )),
+            }
+            if !found.is_empty() {
+                disagreements.entry(kind).or_default().push(format!(
+                    "seed {seed:#x} {name}: old {old}\n      new {new}\n      {}",
+                    found.join("\n      ")
+                ));
+            }
+        }
+    }
+    for (path, name) in &cluster_scoped {
+        let request = http::Request::delete(format!("{path}/{name}"))
+            .body(Vec::new())
+            .unwrap();
+        let _ = palisade_testbed::send_with_warnings(&client, request).await;
+    }
+    let _ = delete_namespace(&client, &namespace).await;
+    let mut report = String::new();
+    let mut failed = 0;
+    for (kind, found) in &disagreements {
+        failed += found.len();
+        report.push_str(&format!("\n== {kind}: {} disagree\n", found.len()));
+        for line in found.iter().take(3) {
+            report.push_str(&format!("  {line}\n"));
+        }
+    }
+    eprintln!(
+        "update view: {compared} updates of {} kinds compared ({refused} refused by both), \
+         {failed} disagree",
+        KINDS.len()
+    );
+    assert!(
+        compared > KINDS.len() * UPDATES_PER_KIND * 9 / 10,
+        "too few objects were created"
+    );
+    assert!(
+        refused > 0,
+        "no update was refused: the immutable fields went untested"
+    );
+    assert!(disagreements.is_empty(), "{report}");
 }

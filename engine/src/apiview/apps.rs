@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::core::{persistent_volume_claim, pod_template};
+use super::core::{persistent_volume_claim, pod_template, Claim};
 use super::{
     count, each, invalid, object_at, or_set, or_set_str, reset_status, set_generation, ViewError,
 };
@@ -80,7 +80,11 @@ pub(super) fn stateful_set(object: &mut Map<String, Value>) -> Result<(), ViewEr
         claim.insert("apiVersion".into(), Value::from("v1"));
         claim.insert("kind".into(), Value::from("PersistentVolumeClaim"));
         or_set(claim, "metadata", Map::new());
-        persistent_volume_claim(claim, &format!("spec.volumeClaimTemplates[{i}]"), true)?;
+        persistent_volume_claim(
+            claim,
+            &format!("spec.volumeClaimTemplates[{i}]"),
+            Claim::Template,
+        )?;
     }
     reset_status(object, &["replicas", "availableReplicas"]);
     set_generation(object);

@@ -4,8 +4,8 @@ use serde_json::{Map, Value};
 
 use super::core::pod_template;
 use super::{
-    count, each, invalid, object_at, or_set, or_set_str, reset_status, set_generation, ViewError,
-    JOB_UID_PLACEHOLDER,
+    count, each, invalid, object_at, or_set, or_set_str, reset_status, set_generation, Op,
+    ViewError, JOB_UID_PLACEHOLDER,
 };
 
 /// A Job's spec at `path`, as far as a CronJob's job template gets it too.
@@ -25,7 +25,9 @@ fn job_spec(spec: &mut Map<String, Value>, path: &str) -> Result<(), ViewError> 
     pod_template(spec, "template", &format!("{path}.template"))
 }
 
-pub(super) fn job(object: &mut Map<String, Value>) -> Result<(), ViewError> {
+/// A Job; on create with the strategy's generated selector (on an update the stored Job's is
+/// carried over before, see `update`).
+pub(super) fn job(object: &mut Map<String, Value>, op: Op) -> Result<(), ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
     job_spec(spec, "spec")?;
     if !spec.contains_key("completions") && !spec.contains_key("parallelism") {
@@ -55,7 +57,7 @@ pub(super) fn job(object: &mut Map<String, Value>) -> Result<(), ViewError> {
     let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
 
     // The strategy's generated selector (with the Job's UID, here a placeholder).
-    if !manual {
+    if !manual && op == Op::Create {
         let name = object
             .get("metadata")
             .and_then(|m| m.get("name"))

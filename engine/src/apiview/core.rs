@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::quantity::Quantity;
 use super::{
     each, invalid, join, metadata, object_at, or_set, or_set_int, or_set_str, reset_status,
-    set_generation, ViewError,
+    set_generation, Op, ViewError,
 };
 
 const VOLUME_SOURCES: &[&str] = &[
@@ -45,17 +45,22 @@ const VOLUME_SOURCES: &[&str] = &[
     "image",
 ];
 
-/// A whole Pod: `SetObjectDefaults_Pod`, then the pod strategy's `PrepareForCreate`.
-pub(super) fn pod(object: &mut Map<String, Value>) -> Result<(), ViewError> {
+/// A whole Pod: `SetObjectDefaults_Pod`, then, on create, the pod strategy's `PrepareForCreate`
+/// (on an update the status and generation are the caller's).
+pub(super) fn pod(object: &mut Map<String, Value>, op: Op) -> Result<(), ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
     let ephemeral = spec.get("ephemeralContainers").and_then(Value::as_array);
-    if ephemeral.is_some_and(|e| !e.is_empty()) {
+    if op == Op::Create && ephemeral.is_some_and(|e| !e.is_empty()) {
         return Err(invalid(
             "spec.ephemeralContainers",
             "Forbidden: cannot be set on create",
         ));
     }
     pod_spec(spec, "spec", true)?;
+    if op == Op::Update {
+        default_tolerations(spec);
+        return Ok(());
+    }
     admit_pod(spec)?;
     let qos = qos_class(spec);
     set_generation(object);
@@ -823,8 +828,13 @@ fn qos_class(spec: &Map<String, Value>) -> &'static str {
     }
 }
 
-pub(super) fn service(object: &mut Map<String, Value>) -> Result<(), ViewError> {
+/// A Service's defaults; on create, checked here (an update checks it after its preparation,
+/// which may clear a cluster IP: [`check_service`]).
+pub(super) fn service(object: &mut Map<String, Value>, op: Op) -> Result<(), ViewError> {
     let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
+    if op == Op::Create {
+        check_service(spec)?;
+    }
     or_set_str(spec, "sessionAffinity", "None");
     match spec.get("sessionAffinity").and_then(Value::as_str) {
         Some("None") => {
@@ -881,6 +891,35 @@ pub(super) fn service(object: &mut Map<String, Value>) -> Result<(), ViewError> 
     Ok(())
 }
 
+/// Ports unless the Service is headless or an ExternalName; no cluster IP for an ExternalName, no
+/// headless NodePort or LoadBalancer.
+pub(super) fn check_service(spec: &Map<String, Value>) -> Result<(), ViewError> {
+    let kind = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP");
+    let cluster_ip = spec
+        .get("clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let headless = cluster_ip == "None";
+    let ports = spec.get("ports").and_then(Value::as_array);
+    if ports.is_none_or(Vec::is_empty) && !headless && kind != "ExternalName" {
+        return Err(invalid("spec.ports", "Required value"));
+    }
+    match kind {
+        "LoadBalancer" | "NodePort" if headless => Err(invalid(
+            "spec.clusterIPs[0]",
+            format!("Invalid value: \"None\": may not be set to 'None' for {kind} services"),
+        )),
+        "ExternalName" if !cluster_ip.is_empty() => Err(invalid(
+            "spec.clusterIPs",
+            "Forbidden: may not be set for ExternalName services",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A Secret: type `Opaque`; `stringData` merged into `data` (base64), as conversion does.
 pub(super) fn secret(object: &mut Map<String, Value>) -> Result<(), ViewError> {
     or_set_str(object, "type", "Opaque");
@@ -934,19 +973,31 @@ pub(super) fn namespace(object: &mut Map<String, Value>) -> Result<(), ViewError
     Ok(())
 }
 
+/// Which PersistentVolumeClaim [`persistent_volume_claim`] prepares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Claim {
+    /// A claim being created: its status cleared, the protection finalizer added.
+    Created,
+    /// A claim being updated: its status is the stored one (the caller's).
+    Updated,
+    /// A StatefulSet's claim template: status `Pending`.
+    Template,
+}
+
 /// A PersistentVolumeClaim at `path` (the object itself, or a StatefulSet's claim template):
-/// volume mode `Filesystem`, quantities; the status cleared on create, or `Pending` in a template.
+/// volume mode `Filesystem`, quantities, and the status as `claim` says.
 pub(super) fn persistent_volume_claim(
     object: &mut Map<String, Value>,
     path: &str,
-    template: bool,
+    claim: Claim,
 ) -> Result<(), ViewError> {
     let spec_path = join(path, "spec");
     let spec = object_at(object, "spec").ok_or_else(|| invalid(&spec_path, "must be an object"))?;
     claim_spec(spec, &spec_path)?;
-    if !template {
+    if claim == Claim::Created {
         reset_status(object, &[]);
-        // StorageObjectInUseProtection (admission): the finalizer that keeps a claim in use.
+        // StorageObjectInUseProtection (admission, on create only): the finalizer that keeps a
+        // claim in use.
         if let Some(meta) = object_at(object, "metadata") {
             add_finalizer(meta, "kubernetes.io/pvc-protection");
         }
@@ -1020,6 +1071,13 @@ fn admit_pod(spec: &mut Map<String, Value>) -> Result<(), ViewError> {
         or_set(spec, "preemptionPolicy", "PreemptLowerPriority");
     }
 
+    default_tolerations(spec);
+    Ok(())
+}
+
+/// `DefaultTolerationSeconds` (on create and update): tolerations of 300 s for the `not-ready` and
+/// `unreachable` NoExecute taints, unless a toleration already covers them.
+fn default_tolerations(spec: &mut Map<String, Value>) {
     let covers = |toleration: &Value, key: &str| {
         let field = |name: &str| {
             toleration
@@ -1048,5 +1106,4 @@ fn admit_pod(spec: &mut Map<String, Value>) -> Result<(), ViewError> {
             }
         }
     }
-    Ok(())
 }

@@ -1,6 +1,6 @@
-//! The object as the kube-apiserver's admission chain sees it on CREATE: decoded into its typed
-//! form, defaulted, and prepared by its registry strategy — what users write in a manifest is not
-//! what a policy sees in the cluster.
+//! The object as the kube-apiserver's admission chain sees it on CREATE (and, below, on UPDATE
+//! and DELETE): decoded into its typed form, defaulted, and prepared by its registry strategy —
+//! what users write in a manifest is not what a policy sees in the cluster.
 //!
 //! For the built-in kinds below this follows Kubernetes v1.37.2 with its feature gates at their
 //! defaults:
@@ -43,7 +43,8 @@
 //! HostProcess containers mixed with others or without the host network, a `sleep` hook longer
 //! than the grace period, ephemeral containers on create, `activeDeadlineSeconds` or a restart
 //! policy other than `Always` in a Deployment's, ReplicaSet's, StatefulSet's or DaemonSet's
-//! template, a negative replica count, a replica count that is not an integer; and, as the
+//! template, a negative replica count, a replica count that is not an integer, a
+//! PodDisruptionBudget with both `minAvailable` and `maxUnavailable`; and, as the
 //! `Priority` plugin refuses it, a Pod's `priority` that is not its class's. Only these common
 //! cases: the rest of the apiserver's validation is not here.
 //!
@@ -60,6 +61,51 @@
 //! mounted in every container; policies on Pods see those too.
 //!
 //! Every other object (custom resources, other kinds and versions) passes through unchanged.
+//!
+//! # Update and delete
+//!
+//! On UPDATE ([`update_view`]) admission sees the stored object as `oldObject` and the new one as
+//! `object`. The stored object is taken to be the old manifest as the create view above made it
+//! ([`into_stored_view`]; what the cluster chose when it stored it — UID, creation time, a
+//! Service's allocated addresses — is not known, as on create). The new manifest is decoded,
+//! defaulted and normalised as on create, with the update's preparation instead of the create's
+//! (`BeforeUpdate` and each strategy's `PrepareForUpdate`):
+//!
+//! - the status is the stored one, whatever the manifest says;
+//! - `metadata.generation` is the stored one, plus one when the spec changes (for Pods,
+//!   workloads, Jobs, CronJobs, Ingresses, NetworkPolicies and PodDisruptionBudgets; a
+//!   Deployment's annotations count too); a DaemonSet's template generation annotation is the
+//!   stored one, plus one when its template changes;
+//! - the UID and creation time are the stored object's; a Namespace keeps its finalizers; a
+//!   Service keeps the cluster IP the old manifest gives it when the new one leaves it out; a Pod
+//!   keeps its priority and preemption policy (`Priority`) and gets the default tolerations again
+//!   (`DefaultTolerationSeconds`);
+//! - what only a create does is not done: no `generation: 1`, no status reset, no protection
+//!   finalizer on a claim (a manifest without it removes it), no create-only refusals (ephemeral
+//!   containers, a priority given with its class);
+//! - a Job's generated selector and template labels (they hold its UID, which no manifest knows)
+//!   are the stored Job's when the new manifest leaves them out, as `kubectl apply`, `edit` and a
+//!   `replace` of a fetched object send them back; a bare PUT of a manifest without them is
+//!   refused by the apiserver (the selector and template are immutable).
+//!
+//! And the update refusals a user commonly meets ([`ViewError::Invalid`]): a Pod's spec beyond
+//! its images, `activeDeadlineSeconds` (set or lowered), added tolerations, removed scheduling
+//! gates (containers neither added nor removed); a Job's selector, template (a suspended Job may
+//! change its scheduling directives and template metadata), completions (unless indexed, then
+//! only with its parallelism), completion mode and failure and success policies; a Deployment's,
+//! ReplicaSet's, DaemonSet's and StatefulSet's selector, a StatefulSet's claim templates, service
+//! name and pod management policy; a Service's cluster IP (one the old manifest leaves out was
+//! allocated: any address the new one gives is a change); a claim's spec but for a first volume
+//! name or storage class (and, once bound, its storage request and attributes class); the data of
+//! a ConfigMap or Secret stored `immutable`, and `immutable` itself; a Secret's type; a binding's
+//! `roleRef`; the name. An old manifest the apiserver would not have created is refused with
+//! `oldObject: ` before its message; it may leave out `apiVersion` and `kind` (they are the new
+//! object's) but may not name another kind.
+//!
+//! On DELETE admission sees no object and the stored one as `oldObject` ([`into_stored_view`]).
+//!
+//! Subresources (`pods/ephemeralcontainers` from `kubectl debug`, `status`, `scale`, …) are not
+//! modelled: a request to one is evaluated as written.
 
 mod apps;
 mod batch;
@@ -67,6 +113,7 @@ mod core;
 mod other;
 pub mod quantity;
 mod schema;
+mod update;
 
 use std::fmt;
 
@@ -130,12 +177,72 @@ pub fn into_admission_view(mut object: Value) -> Result<AdmissionView, ViewError
     let mut cx = Cx::default();
     if let Some(map) = object.as_object_mut() {
         strip_nulls(map);
-        kind.apply(map, &mut cx)?;
+        kind.apply(map, &mut cx, Op::Create)?;
     }
     Ok(AdmissionView {
         object,
         notes: cx.notes,
     })
+}
+
+/// What admission sees on an UPDATE: the new object as the apiserver prepares it for the update,
+/// and the stored object it replaces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateView {
+    /// The new object (`object` of the admission request).
+    pub object: Value,
+    /// The stored object (`oldObject`).
+    pub old_object: Value,
+    /// What changed that a user would not expect, one sentence each (those of the stored object
+    /// start with `oldObject: `).
+    pub notes: Vec<String>,
+}
+
+/// The admission view of an update of `old_object` (a manifest, as it was created) by `object`
+/// (the new manifest); see the module documentation.
+///
+/// # Errors
+///
+/// [`ViewError::Invalid`] when the apiserver would refuse the update before admission, or would
+/// have refused to create `old_object` (then the message starts with `oldObject: `).
+pub fn update_view(object: &Value, old_object: &Value) -> Result<UpdateView, ViewError> {
+    into_update_view(object.clone(), old_object.clone())
+}
+
+/// [`update_view`] of objects the caller gives away.
+///
+/// # Errors
+///
+/// As [`update_view`].
+pub fn into_update_view(object: Value, old_object: Value) -> Result<UpdateView, ViewError> {
+    update::view(object, old_object)
+}
+
+/// The stored form of `object` (a manifest, as it was created): what admission sees as
+/// `oldObject` on an UPDATE or a DELETE. It is the create view of the manifest, with a refusal
+/// naming `oldObject`.
+///
+/// # Errors
+///
+/// [`ViewError::Invalid`] when the apiserver would have refused to create it.
+pub fn into_stored_view(object: Value) -> Result<AdmissionView, ViewError> {
+    let view = into_admission_view(object)
+        .map_err(|ViewError::Invalid(why)| ViewError::Invalid(format!("oldObject: {why}")))?;
+    Ok(AdmissionView {
+        object: view.object,
+        notes: view
+            .notes
+            .into_iter()
+            .map(|note| format!("oldObject: {note}"))
+            .collect(),
+    })
+}
+
+/// Which write the object is prepared for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Update,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,22 +324,30 @@ impl Kind {
         }
     }
 
-    fn apply(self, object: &mut Map<String, Value>, cx: &mut Cx) -> Result<(), ViewError> {
+    /// Decodes, defaults and prepares `object` for `op` (on an update, what the update keeps of
+    /// the stored object is the caller's: see [`update`]).
+    fn apply(self, object: &mut Map<String, Value>, cx: &mut Cx, op: Op) -> Result<(), ViewError> {
         schema::decode(object, self.type_name(), cx);
         metadata(object, "metadata")?;
         match self {
-            Kind::Pod => core::pod(object),
-            Kind::Service => core::service(object),
+            Kind::Pod => core::pod(object, op),
+            Kind::Service => core::service(object, op),
             Kind::ConfigMap => Ok(()),
             Kind::Secret => core::secret(object),
             Kind::Namespace => core::namespace(object),
             Kind::ServiceAccount => Ok(()),
-            Kind::PersistentVolumeClaim => core::persistent_volume_claim(object, "", false),
+            Kind::PersistentVolumeClaim => {
+                let claim = match op {
+                    Op::Create => core::Claim::Created,
+                    Op::Update => core::Claim::Updated,
+                };
+                core::persistent_volume_claim(object, "", claim)
+            }
             Kind::Deployment => apps::deployment(object),
             Kind::ReplicaSet => apps::replica_set(object),
             Kind::StatefulSet => apps::stateful_set(object),
             Kind::DaemonSet => apps::daemon_set(object),
-            Kind::Job => batch::job(object),
+            Kind::Job => batch::job(object, op),
             Kind::CronJob => batch::cron_job(object),
             Kind::NetworkPolicy => other::network_policy(object),
             Kind::Ingress => other::ingress(object),

@@ -63,7 +63,13 @@ pub(super) fn binding(object: &mut Map<String, Value>) -> Result<(), ViewError> 
 }
 
 pub(super) fn pod_disruption_budget(object: &mut Map<String, Value>) -> Result<(), ViewError> {
-    object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
+    let spec = object_at(object, "spec").ok_or_else(|| invalid("spec", "must be an object"))?;
+    if spec.contains_key("minAvailable") && spec.contains_key("maxUnavailable") {
+        return Err(invalid(
+            "spec",
+            "Invalid value: {…}: minAvailable and maxUnavailable cannot be both set",
+        ));
+    }
     reset_status(
         object,
         &[

@@ -224,7 +224,7 @@ fn the_core_kinds_are_defaulted() {
     assert_eq!(svc["status"], json!({"loadBalancer": {}}));
     let lb = view(
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
-        "spec": {"type": "LoadBalancer", "sessionAffinity": "ClientIP"}}),
+        "spec": {"type": "LoadBalancer", "sessionAffinity": "ClientIP", "ports": [{"port": 80}]}}),
     )
     .object;
     assert_eq!(lb["spec"]["externalTrafficPolicy"], "Cluster");
@@ -516,4 +516,464 @@ fn common_pod_mistakes_are_refused() {
     })))
     .object;
     assert_eq!(critical["spec"]["priority"], 2_000_000_000);
+}
+
+fn updated(new: Value, old: Value) -> UpdateView {
+    update_view(&new, &old).unwrap()
+}
+
+fn update_refused(new: Value, old: Value) -> String {
+    update_view(&new, &old).unwrap_err().to_string()
+}
+
+fn deployment(replicas: i64, image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": image}]}}}})
+}
+
+#[test]
+fn an_update_is_defaulted_and_its_old_object_is_the_stored_one() {
+    let old = deployment(1, "nginx:1");
+    let got = updated(deployment(2, "nginx:1"), old.clone());
+    assert_eq!(got.old_object, view(old).object);
+    assert_eq!(got.object["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        got.object["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+    assert_eq!(got.object["status"], json!({}));
+}
+
+#[test]
+fn generation_bumps_only_when_the_spec_changes() {
+    let generation =
+        |new: Value, old: Value| updated(new, old).object["metadata"]["generation"].clone();
+    assert_eq!(
+        generation(deployment(2, "nginx:1"), deployment(1, "nginx:1")),
+        2
+    );
+    assert_eq!(
+        generation(deployment(1, "nginx:2"), deployment(1, "nginx:1")),
+        2
+    );
+    assert_eq!(
+        generation(deployment(1, "nginx:1"), deployment(1, "nginx:1")),
+        1
+    );
+    let mut labelled = deployment(1, "nginx:1");
+    labelled["metadata"]["labels"] = json!({"team": "x"});
+    assert_eq!(generation(labelled, deployment(1, "nginx:1")), 1);
+    // A Deployment's annotations are copied to its ReplicaSets: changing them bumps it too.
+    let mut annotated = deployment(1, "nginx:1");
+    annotated["metadata"]["annotations"] = json!({"note": "x"});
+    assert_eq!(generation(annotated, deployment(1, "nginx:1")), 2);
+    // A ConfigMap has no generation; an update does not give it one.
+    let cm = |v: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": v}});
+    assert_eq!(generation(cm("2"), cm("1")), Value::Null);
+}
+
+#[test]
+fn the_status_is_the_stored_one_not_the_manifests() {
+    let old = pod(
+        json!({"containers": [{"name": "c", "image": "nginx:1", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}),
+    );
+    let mut new = old.clone();
+    new["status"] = json!({"phase": "Running"});
+    new["spec"]["containers"][0]["image"] = json!("nginx:2");
+    let got = updated(new, old);
+    assert_eq!(
+        got.object["status"],
+        json!({"phase": "Pending", "qosClass": "Guaranteed"})
+    );
+    assert_eq!(got.object["metadata"]["generation"], 2);
+}
+
+#[test]
+fn a_pod_keeps_its_priority_and_gets_the_default_tolerations() {
+    let old = pod(
+        json!({"priorityClassName": "system-node-critical", "containers": [{"name": "c", "image": "nginx:1"}]}),
+    );
+    let mut new = old.clone();
+    new["spec"]["containers"][0]["image"] = json!("nginx:2");
+    let got = updated(new, old);
+    assert_eq!(got.object["spec"]["priority"], 2_000_001_000);
+    assert_eq!(
+        got.object["spec"]["preemptionPolicy"],
+        "PreemptLowerPriority"
+    );
+    assert_eq!(
+        got.object["spec"]["tolerations"].as_array().unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn a_pod_update_may_change_only_what_the_apiserver_lets_it() {
+    let old = pod(json!({"containers": [{"name": "c", "image": "nginx:1"}]}));
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut new = old.clone();
+        change(&mut new);
+        update_view(&new, &old)
+    };
+    assert!(with(&|p| p["spec"]["containers"][0]["image"] = json!("busybox:1")).is_ok());
+    // Without a tag the pull policy defaults to Always: a change of the defaulted policy.
+    assert!(with(&|p| p["spec"]["containers"][0]["image"] = json!("busybox")).is_err());
+    assert!(with(&|p| p["spec"]["activeDeadlineSeconds"] = json!(60)).is_ok());
+    assert!(
+        with(&|p| p["spec"]["tolerations"] = json!([{"key": "k", "operator": "Exists"}])).is_ok()
+    );
+    let refusal =
+        with(&|p| p["spec"]["containers"][0]["resources"] = json!({"limits": {"cpu": 1}}))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        refusal
+            .starts_with("invalid: spec: Forbidden: pod updates may not change fields other than"),
+        "{refusal}"
+    );
+    let refusal = with(&|p| {
+        p["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "d", "image": "nginx"}));
+    })
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        refusal,
+        "invalid: spec.containers: Forbidden: pod updates may not add or remove containers"
+    );
+    let mut deadline = old.clone();
+    deadline["spec"]["activeDeadlineSeconds"] = json!(60);
+    let mut longer = deadline.clone();
+    longer["spec"]["activeDeadlineSeconds"] = json!(120);
+    assert_eq!(
+        update_refused(longer, deadline),
+        "invalid: spec.activeDeadlineSeconds: Invalid value: 120: must be less than or equal to \
+         previous value"
+    );
+}
+
+fn job(spec: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": spec})
+}
+
+#[test]
+fn a_job_keeps_its_generated_selector_and_its_template() {
+    let template = json!({"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}});
+    let old = job(json!({"template": template}));
+    // Without completions an update defaults none (only a Job without both gets one): keep it.
+    let got = updated(
+        job(json!({"template": template, "parallelism": 3, "completions": 1})),
+        old.clone(),
+    );
+    assert_eq!(
+        got.object["spec"]["selector"],
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": JOB_UID_PLACEHOLDER}})
+    );
+    assert_eq!(
+        got.object["spec"]["template"]["metadata"]["labels"]["job-name"],
+        "j"
+    );
+    assert_eq!(got.object["metadata"]["generation"], 2);
+    let mut changed = template.clone();
+    changed["spec"]["containers"][0]["image"] = json!("busybox:2");
+    assert_eq!(
+        update_refused(job(json!({"template": changed})), old.clone()),
+        "invalid: spec.template: Invalid value: {…}: field is immutable"
+    );
+    assert_eq!(
+        update_refused(
+            job(json!({"template": template, "completions": 4})),
+            old.clone()
+        ),
+        "invalid: spec.completions: Invalid value: 4: field is immutable"
+    );
+    let refusal = update_refused(
+        job(json!({"template": template, "selector": {"matchLabels": {"x": "y"}}})),
+        old,
+    );
+    assert_eq!(
+        refusal,
+        "invalid: spec.selector: Invalid value: {…}: field is immutable"
+    );
+}
+
+#[test]
+fn a_suspended_job_may_change_its_scheduling_directives() {
+    let template = json!({"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}});
+    let old = job(json!({"template": template, "suspend": true}));
+    let mut placed = template.clone();
+    placed["spec"]["nodeSelector"] = json!({"zone": "a"});
+    assert!(update_view(&job(json!({"template": placed, "suspend": true})), &old).is_ok());
+}
+
+#[test]
+fn workload_selectors_and_stateful_set_identity_are_immutable() {
+    let mut moved = deployment(1, "nginx:1");
+    moved["spec"]["selector"] = json!({"matchLabels": {"a": "c"}});
+    moved["spec"]["template"]["metadata"]["labels"] = json!({"a": "c"});
+    assert_eq!(
+        update_refused(moved, deployment(1, "nginx:1")),
+        "invalid: spec.selector: Invalid value: {…}: field is immutable"
+    );
+    let set = |service: &str| {
+        let mut s = deployment(1, "nginx:1");
+        s["kind"] = json!("StatefulSet");
+        s["spec"]["serviceName"] = json!(service);
+        s
+    };
+    assert_eq!(
+        update_refused(set("b"), set("a")),
+        "invalid: spec.serviceName: Invalid value: \"b\": field is immutable"
+    );
+    assert!(update_view(&set("a"), &set("a")).is_ok());
+}
+
+#[test]
+fn a_daemon_sets_template_generation_follows_its_template() {
+    let ds = |image: &str| {
+        let mut d = deployment(1, image);
+        d["kind"] = json!("DaemonSet");
+        d["spec"].as_object_mut().unwrap().remove("replicas");
+        d
+    };
+    let generation = |new: Value, old: Value| {
+        updated(new, old).object["metadata"]["annotations"]
+            ["deprecated.daemonset.template.generation"]
+            .clone()
+    };
+    assert_eq!(generation(ds("nginx:2"), ds("nginx:1")), "2");
+    assert_eq!(generation(ds("nginx:1"), ds("nginx:1")), "1");
+}
+
+fn service(spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": spec})
+}
+
+#[test]
+fn a_services_cluster_ip_is_kept_and_may_not_change() {
+    let headless = service(json!({"clusterIP": "None", "ports": [{"port": 80}]}));
+    let got = updated(service(json!({"ports": [{"port": 81}]})), headless);
+    assert_eq!(got.object["spec"]["clusterIP"], "None");
+    assert_eq!(got.object["status"], json!({"loadBalancer": {}}));
+    assert_eq!(
+        update_refused(
+            service(json!({"clusterIP": "None", "ports": [{"port": 80}]})),
+            service(json!({"ports": [{"port": 80}]}))
+        ),
+        "invalid: spec.clusterIPs[0]: Invalid value: \"None\": may not change once set"
+    );
+}
+
+fn claim(storage: &str, class: Option<&str>) -> Value {
+    let mut c = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "c"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}}});
+    if let Some(class) = class {
+        c["spec"]["storageClassName"] = json!(class);
+    }
+    c
+}
+
+#[test]
+fn a_claims_spec_is_immutable_but_for_a_first_storage_class() {
+    assert_eq!(
+        update_refused(claim("2Gi", None), claim("1Gi", None)),
+        "invalid: spec: Forbidden: spec is immutable after creation except resources.requests \
+         and volumeAttributesClassName for bound claims"
+    );
+    let got = updated(claim("1Gi", Some("fast")), claim("1Gi", None));
+    assert_eq!(got.object["spec"]["storageClassName"], "fast");
+    // The protection finalizer is added on create only.
+    assert_eq!(
+        got.old_object["metadata"]["finalizers"],
+        json!(["kubernetes.io/pvc-protection"])
+    );
+    assert_eq!(got.object["metadata"].get("finalizers"), None);
+    assert_eq!(got.object["status"], json!({"phase": "Pending"}));
+    assert!(update_view(&claim("1Gi", Some("slow")), &claim("1Gi", Some("fast"))).is_err());
+}
+
+#[test]
+fn immutable_config_maps_and_secrets_keep_their_data() {
+    let cm = |data: Value, immutable: Option<bool>| {
+        let mut c = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": data});
+        if let Some(immutable) = immutable {
+            c["immutable"] = json!(immutable);
+        }
+        c
+    };
+    let frozen = cm(json!({"k": "v"}), Some(true));
+    assert_eq!(
+        update_refused(cm(json!({"k": "w"}), Some(true)), frozen.clone()),
+        "invalid: data: Forbidden: field is immutable when `immutable` is set"
+    );
+    assert_eq!(
+        update_refused(cm(json!({"k": "v"}), None), frozen.clone()),
+        "invalid: immutable: Forbidden: field is immutable when `immutable` is set"
+    );
+    assert!(update_view(&cm(json!({"k": "v"}), Some(true)), &frozen).is_ok());
+    assert!(update_view(&cm(json!({"k": "w"}), None), &cm(json!({"k": "v"}), None)).is_ok());
+    // An empty map written is not the stored object's missing one.
+    assert!(update_view(&cm(json!({}), Some(true)), &cm(json!(null), Some(true))).is_err());
+
+    let secret = |kind: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "type": kind, "stringData": {"username": "u", "password": "p"}})
+    };
+    assert_eq!(
+        update_refused(secret("Opaque"), secret("kubernetes.io/basic-auth")),
+        "invalid: type: Invalid value: \"Opaque\": field is immutable"
+    );
+}
+
+#[test]
+fn a_bindings_role_is_immutable() {
+    let binding = |role: &str| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "b"}, "roleRef": {"kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "User", "name": "alice"}]})
+    };
+    assert_eq!(
+        update_refused(binding("edit"), binding("view")),
+        "invalid: roleRef: Invalid value: {…}: field is immutable"
+    );
+    assert!(update_view(&binding("view"), &binding("view")).is_ok());
+}
+
+#[test]
+fn a_namespace_keeps_its_finalizers_and_phase() {
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}});
+    let mut new = ns.clone();
+    new["spec"] = json!({"finalizers": []});
+    let got = updated(new, ns);
+    assert_eq!(got.object["spec"]["finalizers"], json!(["kubernetes"]));
+    assert_eq!(got.object["status"], json!({"phase": "Active"}));
+}
+
+#[test]
+fn an_updates_notes_name_the_old_object_and_its_refusals_too() {
+    let mut new = deployment(1, "nginx:1");
+    new["spec"]["replicaz"] = json!(2);
+    let mut old = deployment(1, "nginx:1");
+    old["spec"]["paused2"] = json!(true);
+    let got = updated(new, old);
+    assert_eq!(
+        got.notes,
+        vec![
+            "oldObject: unknown field spec.paused2 dropped, as the apiserver drops it".to_owned(),
+            "unknown field spec.replicaz dropped, as the apiserver drops it".to_owned(),
+        ]
+    );
+    let mut broken = deployment(1, "nginx:1");
+    broken["spec"]["replicas"] = json!(-1);
+    assert_eq!(
+        update_refused(deployment(1, "nginx:1"), broken),
+        "invalid: oldObject: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+    );
+    let mut renamed = deployment(1, "nginx:1");
+    renamed["metadata"]["name"] = json!("e");
+    assert_eq!(
+        update_refused(renamed, deployment(1, "nginx:1")),
+        "invalid: metadata.name: Invalid value: \"e\": field is immutable"
+    );
+}
+
+#[test]
+fn an_old_object_takes_the_objects_type_and_must_not_change_it() {
+    let mut untyped = deployment(1, "nginx:1");
+    untyped.as_object_mut().unwrap().remove("apiVersion");
+    untyped.as_object_mut().unwrap().remove("kind");
+    let got = updated(deployment(1, "nginx:1"), untyped);
+    assert_eq!(got.old_object["kind"], "Deployment");
+    let mut other = deployment(1, "nginx:1");
+    other["kind"] = json!("ReplicaSet");
+    assert_eq!(
+        update_refused(deployment(1, "nginx:1"), other),
+        "invalid: oldObject: is a apps/v1 ReplicaSet, the object a apps/v1 Deployment: an update \
+         keeps the kind"
+    );
+    // Other kinds pass through, both objects as written.
+    let custom = json!({"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"size": 1}});
+    let got = updated(custom.clone(), json!({"spec": {"size": 0}}));
+    assert_eq!(
+        (got.object, got.old_object),
+        (custom, json!({"spec": {"size": 0}}))
+    );
+}
+
+#[test]
+fn a_stored_view_is_the_create_view_with_its_refusals_naming_the_old_object() {
+    let d = deployment(1, "nginx:1");
+    assert_eq!(into_stored_view(d.clone()).unwrap(), view(d));
+    let mut broken = deployment(1, "nginx:1");
+    broken["spec"]["replicas"] = json!(-1);
+    assert!(into_stored_view(broken)
+        .unwrap_err()
+        .to_string()
+        .starts_with("invalid: oldObject: spec.replicas"));
+}
+
+#[test]
+fn a_disruption_budget_sets_one_of_its_bounds() {
+    let pdb = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "b"},
+        "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {"matchLabels": {"a": "b"}}}});
+    assert_eq!(
+        refused(pdb),
+        "invalid: spec: Invalid value: {…}: minAvailable and maxUnavailable cannot be both set"
+    );
+}
+
+#[test]
+fn a_service_needs_ports_and_an_external_name_no_cluster_ip() {
+    assert_eq!(
+        refused(service(json!({"type": "LoadBalancer"}))),
+        "invalid: spec.ports: Required value"
+    );
+    assert!(admission_view(&service(json!({"clusterIP": "None"}))).is_ok());
+    assert_eq!(
+        refused(service(
+            json!({"type": "ExternalName", "externalName": "db.example.com", "clusterIP": "None"})
+        )),
+        "invalid: spec.clusterIPs: Forbidden: may not be set for ExternalName services"
+    );
+    assert_eq!(
+        refused(service(
+            json!({"type": "NodePort", "clusterIP": "None", "ports": [{"port": 80}]})
+        )),
+        "invalid: spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for \
+         NodePort services"
+    );
+}
+
+#[test]
+fn a_service_leaving_a_type_drops_what_only_that_type_uses() {
+    let lb = service(
+        json!({"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80}]}),
+    );
+    let mut node_port = lb.clone();
+    node_port["spec"]["type"] = json!("NodePort");
+    let got = updated(node_port, lb.clone());
+    assert_eq!(
+        got.object["spec"].get("allocateLoadBalancerNodePorts"),
+        None
+    );
+    assert_eq!(got.object["spec"]["externalTrafficPolicy"], "Cluster");
+    let mut cluster_ip = lb.clone();
+    cluster_ip["spec"]["type"] = json!("ClusterIP");
+    cluster_ip["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("allocateLoadBalancerNodePorts");
+    let got = updated(cluster_ip, lb);
+    assert_eq!(got.object["spec"].get("externalTrafficPolicy"), None);
+    // A headless Service becoming an ExternalName loses the cluster IP it kept as it was.
+    let headless = service(json!({"clusterIP": "None", "ports": [{"port": 80}]}));
+    let external = service(
+        json!({"type": "ExternalName", "externalName": "db.example.com", "clusterIP": "None"}),
+    );
+    let got = updated(external, headless);
+    assert_eq!(got.object["spec"].get("clusterIP"), None);
 }

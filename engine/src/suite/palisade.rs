@@ -317,11 +317,6 @@ fn build_request(
 
     let is_review = object.get("kind").and_then(Value::as_str) == Some("AdmissionReview");
     let mut notes = Vec::new();
-    let mut as_admitted = |object: Value| -> Result<Value, String> {
-        let view = apiview::into_admission_view(object).map_err(|err| err.to_string())?;
-        notes.extend(view.notes);
-        Ok(view.object)
-    };
     let operation = case
         .operation
         .unwrap_or(if case.old_object.is_some() && object.is_null() {
@@ -329,16 +324,51 @@ fn build_request(
         } else {
             Operation::Create
         });
-    // The view is what a create of the resource itself goes through; an update, a delete or a
-    // subresource (`kubectl debug`) is evaluated as written.
-    let (object, old_object) = if is_review
-        || operation != Operation::Create
-        || case.sub_resource.is_some()
-        || object.is_null()
-    {
-        (object, case.old_object.clone())
+    let given_old = case.old_object.clone();
+    // Manifests are evaluated as the apiserver's admission sees them for the operation: a
+    // create's object through the create view, an update's object and oldObject through the
+    // update view (without an oldObject, an update that changes nothing), what a delete removes
+    // as it was stored. A review is taken as sent, a subresource (`kubectl debug`'s ephemeral
+    // containers, a scale) as written.
+    let (object, old_object) = if is_review || case.sub_resource.is_some() {
+        (object, given_old)
     } else {
-        (as_admitted(object)?, case.old_object.clone())
+        match operation {
+            Operation::Create if !object.is_null() => {
+                let view = apiview::into_admission_view(object).map_err(|err| err.to_string())?;
+                notes.extend(view.notes);
+                (view.object, given_old)
+            }
+            Operation::Update if !object.is_null() => {
+                let old = given_old.clone().unwrap_or_else(|| object.clone());
+                let view = apiview::into_update_view(object, old).map_err(|err| err.to_string())?;
+                if given_old.is_some() {
+                    notes.extend(view.notes);
+                } else {
+                    notes.extend(
+                        view.notes
+                            .into_iter()
+                            .filter(|note| !note.starts_with("oldObject: ")),
+                    );
+                }
+                (view.object, given_old.map(|_| view.old_object))
+            }
+            Operation::Delete if object.is_null() => match given_old {
+                Some(old) => {
+                    let view = apiview::into_stored_view(old).map_err(|err| err.to_string())?;
+                    notes.extend(view.notes);
+                    (object, Some(view.object))
+                }
+                None => (object, None),
+            },
+            // A delete whose case names the deleted object `object`: it is the stored one.
+            Operation::Delete => {
+                let view = apiview::into_stored_view(object).map_err(|err| err.to_string())?;
+                notes.extend(view.notes);
+                (view.object, given_old)
+            }
+            _ => (object, given_old),
+        }
     };
     let mut request = if is_review {
         // The review supplies the request; the case's own fields override it.
@@ -529,6 +559,86 @@ spec:
                 "expected deny, got allow (notes: unknown field spec.hostNetwerk dropped, as the \
                  apiserver drops it)"
                     .into()
+            )
+        );
+    }
+
+    const UPDATES: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: updates}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [apps], apiVersions: [v1], operations: [UPDATE, DELETE], resources: [deployments]}
+  validations:
+  - expression: "request.operation != 'UPDATE' || object.spec.replicas >= oldObject.spec.replicas"
+    message: no scaling down
+  - expression: "request.operation != 'UPDATE' || object.metadata.generation == oldObject.metadata.generation || object.spec.template.spec.terminationGracePeriodSeconds == 30"
+    message: a changed spec keeps the default grace period
+  - expression: "request.operation != 'DELETE' || object == null && oldObject.spec.replicas == 1"
+    message: only a single replica may be deleted
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: updates}
+spec:
+  policyName: updates
+  validationActions: [Deny]
+"#;
+
+    #[test]
+    fn updates_and_deletes_see_their_objects_as_the_apiserver_admits_them() {
+        let deployment = |extra: &str| {
+            format!(
+                "{{apiVersion: apps/v1, kind: Deployment, metadata: {{name: d}}, spec: {{{extra}selector: {{matchLabels: {{a: b}}}}, \
+                 template: {{metadata: {{labels: {{a: b}}}}, spec: {{containers: [{{name: c, image: 'nginx:1'}}]}}}}}}}}"
+            )
+        };
+        let cases = format!(
+            r#"
+- name: replicas left out on both sides
+  expect: allow
+  operation: UPDATE
+  object: {none}
+  oldObject: {none}
+- name: scaled down to zero from the default
+  expect: deny
+  message: no scaling down
+  operation: UPDATE
+  object: {zero}
+  oldObject: {none}
+- name: deleting the defaulted single replica
+  expect: allow
+  operation: DELETE
+  oldObject: {none}
+- name: deleting two
+  expect: deny
+  operation: DELETE
+  oldObject: {two}
+- name: a changed selector
+  expect: allow
+  operation: UPDATE
+  object: {moved}
+  oldObject: {none}
+"#,
+            none = deployment(""),
+            zero = deployment("replicas: 0, "),
+            two = deployment("replicas: 2, "),
+            moved = deployment("selector: {matchLabels: {a: c}}, ").replacen(
+                "selector: {matchLabels: {a: b}}, ",
+                "",
+                1
+            ),
+        );
+        let results = run_suite(UPDATES, &cases);
+        for result in &results[..4] {
+            assert_eq!(result.status, CaseStatus::Passed, "{result}");
+        }
+        assert_eq!(
+            results[4].status,
+            CaseStatus::Failed(
+                "invalid: spec.selector: Invalid value: {…}: field is immutable".into()
             )
         );
     }
