@@ -196,7 +196,13 @@ test('an author proposes a rollout from the form and cannot approve it', async (
   await page.waitForSelector(`[data-testid="propose-policy"] option[value="${policyId}"]`, { state: 'attached' });
   await page.selectOption('[data-testid="propose-policy"]', policyId);
   await page.selectOption('[data-testid="propose-mode"]', 'audit');
-  await page.fill('[data-testid="propose-waves"]', 'dev: environment=dev; approvals=1');
+  // One wave, dev: the default's prod wave would select no cluster (the test bed's is dev).
+  await page.getByRole('button', { name: 'Remove wave 2' }).click();
+  await page.waitForFunction((cluster) => {
+    const waves = document.querySelectorAll('[data-testid="wave-editor"] [data-testid="wave"]');
+    const taken = [...waves].map((w) => [...w.querySelectorAll('[data-testid="wave-cluster"]')].map((li) => li.textContent));
+    return JSON.stringify(taken) === JSON.stringify([[cluster]]);
+  }, CLUSTER);
   await page.getByRole('button', { name: 'Propose rollout' }).click();
   await page.waitForURL(/\/rollouts\/[0-9a-f]{32}$/).catch(async (err) => {
     const shown = await page.textContent('[data-testid="propose-error"]').catch(() => '');

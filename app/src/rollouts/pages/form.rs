@@ -1,101 +1,343 @@
-//! The propose form's text, read: the waves field and the proposal it describes.
+//! The propose form, read: the waves as the editor holds them, which clusters each one takes, and
+//! the proposal they describe. Pure, so the rules are tested here and the editor only draws them.
+
+use std::collections::BTreeMap;
 
 use super::*;
 
-/// Reads the waves field: one wave per line,
-/// `name: key=value, key=value; approvals=N; soak=SECONDS; threshold=N`.
-///
-/// The key `environment` picks the clusters of an environment, every other key a cluster label;
-/// no pairs at all takes every cluster. Everything after the first `;` is optional (one approval,
-/// no soak, no threshold), and so is the name (the server then names the wave). Blank lines are
-/// skipped; errors name the line.
-pub fn parse_waves(text: &str) -> Result<Vec<NewWave>, String> {
-    let mut waves = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let wave = parse_wave(line).map_err(|err| format!("Waves, line {}: {err}", index + 1))?;
-        waves.push(wave);
-    }
-    if waves.is_empty() {
-        return Err("Add at least one wave, one per line.".to_owned());
-    }
-    Ok(waves)
+/// Most waves a rollout may have (the server refuses more).
+pub const MAX_WAVES: usize = 10;
+
+/// Most approvals one wave may require (the server refuses more).
+pub const MAX_APPROVALS: u32 = 5;
+
+/// One wave as the editor holds it: every field as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaveInput {
+    /// Optional: the server names an unnamed wave after its environment, or `wave N`.
+    pub name: String,
+    /// Empty for any environment.
+    pub environment: String,
+    /// Label pairs in the order they were added; a pair left wholly empty is ignored.
+    pub labels: Vec<(String, String)>,
+    pub approvals: String,
+    /// Whole minutes to wait after the wave is applied.
+    pub soak_minutes: String,
+    /// Empty for no threshold.
+    pub threshold: String,
 }
 
-fn parse_wave(line: &str) -> Result<NewWave, String> {
-    let mut parts = line.split(';');
-    let head = parts.next().unwrap_or_default();
-    let (name, pairs) = match head.split_once(':') {
-        Some((name, pairs)) => (name.trim(), pairs),
-        None => ("", head),
-    };
-    let mut selector = Selector::default();
-    for pair in pairs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = key_value(pair)?;
-        if key == "environment" {
-            if selector.environment.is_some() {
-                return Err("environment is given twice".to_owned());
-            }
-            selector.environment = Some(value.to_owned());
-        } else if selector
+impl WaveInput {
+    /// A wave of one environment (or of every cluster when `environment` is empty), behind one
+    /// approval, without soak or threshold.
+    pub fn of_environment(environment: &str) -> Self {
+        Self {
+            name: environment.to_owned(),
+            environment: environment.to_owned(),
+            labels: Vec::new(),
+            approvals: "1".to_owned(),
+            soak_minutes: "0".to_owned(),
+            threshold: String::new(),
+        }
+    }
+
+    /// The name the server will give the wave at `index`.
+    pub fn shown_name(&self, index: usize) -> String {
+        match (self.name.trim(), self.environment.trim()) {
+            ("", "") => format!("wave {}", index + 1),
+            ("", environment) => environment.to_owned(),
+            (name, _) => name.to_owned(),
+        }
+    }
+
+    /// The clusters this wave asks for, from the complete label pairs only (a half-written pair is
+    /// a problem of its own, see [`check_waves`]).
+    pub fn selector(&self) -> Selector {
+        let environment = match self.environment.trim() {
+            "" => None,
+            environment => Some(environment.to_owned()),
+        };
+        let labels = self
             .labels
-            .insert(key.to_owned(), value.to_owned())
-            .is_some()
-        {
-            return Err(format!("the label {key} is given twice"));
+            .iter()
+            .map(|(key, value)| (key.trim(), value.trim()))
+            .filter(|(key, value)| !key.is_empty() && !value.is_empty())
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        Selector {
+            environment,
+            labels,
         }
     }
-    let mut wave = NewWave {
-        name: name.to_owned(),
-        selector,
-        approvals: 1,
-        soak_secs: 0,
-        violation_threshold: None,
-    };
-    for setting in parts.map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = key_value(setting)?;
-        match key {
-            "approvals" => wave.approvals = number(key, value)?,
-            "soak" => wave.soak_secs = number(key, value)?,
-            "threshold" => wave.violation_threshold = Some(number(key, value)?),
-            other => {
-                return Err(format!(
-                    "unknown setting `{other}` (use approvals=N, soak=SECONDS or threshold=N)"
-                ))
+}
+
+/// What the form holds at first: one wave per environment, dev then prod, each behind one approval.
+pub fn default_waves() -> Vec<WaveInput> {
+    vec![
+        WaveInput::of_environment("dev"),
+        WaveInput::of_environment("prod"),
+    ]
+}
+
+/// The field of a wave a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaveField {
+    /// The label pair at this position (from 0).
+    Label(usize),
+    Approvals,
+    Soak,
+    Threshold,
+    /// The clusters the wave selects.
+    Clusters,
+}
+
+impl WaveField {
+    fn words(self) -> String {
+        match self {
+            WaveField::Label(at) => format!("label {}", at + 1),
+            WaveField::Approvals => "approvals".to_owned(),
+            WaveField::Soak => "soak".to_owned(),
+            WaveField::Threshold => "violation threshold".to_owned(),
+            WaveField::Clusters => "clusters".to_owned(),
+        }
+    }
+}
+
+/// Something wrong with one field of one wave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaveProblem {
+    /// The wave's position, from 0.
+    pub wave: usize,
+    pub field: WaveField,
+    pub message: String,
+}
+
+impl WaveProblem {
+    /// `Wave 2 (prod), approvals: …`, naming the wave and the field.
+    pub fn describe(&self, waves: &[WaveInput]) -> String {
+        let name = waves
+            .get(self.wave)
+            .map(|w| w.shown_name(self.wave))
+            .unwrap_or_default();
+        format!(
+            "Wave {} ({name}), {}: {}",
+            self.wave + 1,
+            self.field.words(),
+            self.message
+        )
+    }
+}
+
+/// Each wave as the server takes it, or every problem found, each naming its wave and field.
+pub fn check_waves(waves: &[WaveInput]) -> Result<Vec<NewWave>, Vec<WaveProblem>> {
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
+    for (index, wave) in waves.iter().enumerate() {
+        let mut problem = |field, message: String| {
+            problems.push(WaveProblem {
+                wave: index,
+                field,
+                message,
+            })
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for (at, (key, value)) in wave.labels.iter().enumerate() {
+            let (key, value) = (key.trim(), value.trim());
+            match (key.is_empty(), value.is_empty()) {
+                (true, true) => {}
+                (false, false) if seen.contains(&key) => problem(
+                    WaveField::Label(at),
+                    format!("the key `{key}` is already given; a cluster has one value per key"),
+                ),
+                (false, false) => seen.push(key),
+                (true, false) => problem(WaveField::Label(at), "give the label's key".to_owned()),
+                (false, true) => problem(WaveField::Label(at), format!("give a value for `{key}`")),
             }
         }
-    }
-    Ok(wave)
-}
-
-fn key_value(text: &str) -> Result<(&str, &str), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() && !value.trim().is_empty() => {
-            Ok((key.trim(), value.trim()))
+        let approvals = match whole_number(&wave.approvals) {
+            Some(n) if n <= u64::from(MAX_APPROVALS) => {
+                let n = u32::try_from(n).unwrap_or(MAX_APPROVALS);
+                if index == 0 && n == 0 {
+                    problem(
+                        WaveField::Approvals,
+                        "the first wave needs at least one approval".to_owned(),
+                    );
+                }
+                Some(n)
+            }
+            _ => {
+                problem(
+                    WaveField::Approvals,
+                    format!(
+                        "give a whole number from 0 to {MAX_APPROVALS}, not `{}`",
+                        wave.approvals.trim()
+                    ),
+                );
+                None
+            }
+        };
+        let soak_secs = match wave.soak_minutes.trim() {
+            "" => Some(0),
+            text => match whole_number(text).and_then(|m| m.checked_mul(60)) {
+                Some(secs) => Some(secs),
+                None => {
+                    problem(
+                        WaveField::Soak,
+                        format!("give whole minutes (0 for none), not `{text}`"),
+                    );
+                    None
+                }
+            },
+        };
+        let threshold = match wave.threshold.trim() {
+            "" => Some(None),
+            text => match whole_number(text) {
+                Some(n) => Some(Some(n)),
+                None => {
+                    problem(
+                        WaveField::Threshold,
+                        format!("give a whole number of violations, or leave it empty for none, not `{text}`"),
+                    );
+                    None
+                }
+            },
+        };
+        if let (Some(approvals), Some(soak_secs), Some(violation_threshold)) =
+            (approvals, soak_secs, threshold)
+        {
+            checked.push(NewWave {
+                name: wave.name.trim().to_owned(),
+                selector: wave.selector(),
+                approvals,
+                soak_secs,
+                violation_threshold,
+            });
         }
-        _ => Err(format!(
-            "`{text}` is not key=value (write a wave as name: environment=dev; approvals=1)"
-        )),
+    }
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(problems)
     }
 }
 
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{key} must be a whole number, not `{value}`"))
+/// A non-negative whole number, as typed.
+fn whole_number(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
-/// The proposal the form describes, or what is wrong with it.
+/// A registered cluster, as the preview needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub environment: String,
+    pub labels: BTreeMap<String, String>,
+    pub disabled: bool,
+}
+
+impl From<crate::clusters::Cluster> for Target {
+    fn from(cluster: crate::clusters::Cluster) -> Self {
+        Self {
+            name: cluster.name,
+            environment: cluster.environment,
+            labels: cluster.labels,
+            disabled: cluster.disabled,
+        }
+    }
+}
+
+/// What one wave would take, as the server plans it when the rollout is proposed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WavePreview {
+    /// The enabled clusters the wave takes.
+    pub takes: Vec<String>,
+    /// Clusters the selector matches that an earlier wave (its position) already takes.
+    pub earlier: Vec<(String, usize)>,
+    /// Disabled clusters the selector matches: rollouts skip them.
+    pub disabled: Vec<String>,
+}
+
+/// For each wave, the clusters it takes: the enabled clusters its selector matches, less those an
+/// earlier wave takes (a cluster belongs to the first wave that selects it, as on the server).
+pub fn preview(selectors: &[Selector], clusters: &[Target]) -> Vec<WavePreview> {
+    let mut taken: Vec<(&str, usize)> = Vec::new();
+    let mut previews = Vec::new();
+    for (index, selector) in selectors.iter().enumerate() {
+        let mut wave = WavePreview::default();
+        let mut takes: Vec<&str> = Vec::new();
+        for cluster in clusters
+            .iter()
+            .filter(|c| selector.matches(&c.environment, &c.labels))
+        {
+            if cluster.disabled {
+                wave.disabled.push(cluster.name.clone());
+            } else if let Some((_, by)) = taken.iter().find(|(name, _)| *name == cluster.name) {
+                wave.earlier.push((cluster.name.clone(), *by));
+            } else {
+                takes.push(&cluster.name);
+            }
+        }
+        wave.takes = takes.iter().map(|name| (*name).to_owned()).collect();
+        taken.extend(takes.into_iter().map(|name| (name, index)));
+        previews.push(wave);
+    }
+    previews
+}
+
+/// The problems the preview shows: a wave that takes no enabled cluster (the server refuses it).
+pub fn preview_problems(previews: &[WavePreview]) -> Vec<WaveProblem> {
+    previews
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.takes.is_empty())
+        .map(|(wave, p)| WaveProblem {
+            wave,
+            field: WaveField::Clusters,
+            message: if p.earlier.is_empty() {
+                "selects no enabled cluster".to_owned()
+            } else {
+                "every cluster it selects is already in an earlier wave".to_owned()
+            },
+        })
+        .collect()
+}
+
+/// The wave a server message names (`wave `prod` …`), by the names the server gives the waves.
+pub fn wave_named_in(message: &str, waves: &[WaveInput]) -> Option<usize> {
+    (0..waves.len()).find(|&index| {
+        let name = waves[index].shown_name(index);
+        message.contains(&format!("wave `{name}`"))
+    })
+}
+
+/// A soak time as people say it: `none`, `45 min`, `1 h 30 min`, `2 d 3 h`.
+pub fn minutes_label(minutes: u64) -> String {
+    if minutes == 0 {
+        return "none".to_owned();
+    }
+    let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    [(days, "d"), (hours, "h"), (mins, "min")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The proposal the form describes, or what is wrong with it (a wave's problem names the wave
+/// and the field). `clusters` are the registered clusters, when they could be read.
 pub(super) fn proposal(
     policy: &str,
     version: &str,
     mode: &str,
     namespaces: &str,
     note: &str,
-    waves: &str,
+    waves: &[WaveInput],
+    clusters: Option<&[Target]>,
 ) -> Result<NewRollout, String> {
     if policy.trim().is_empty() {
         return Err("Choose a policy.".to_owned());
@@ -112,11 +354,31 @@ pub(super) fn proposal(
         },
     };
     let mode = Mode::parse(mode).ok_or_else(|| format!("Unknown mode `{mode}`."))?;
+    if waves.is_empty() || waves.len() > MAX_WAVES {
+        return Err(format!(
+            "A rollout has 1 to {MAX_WAVES} waves; this one has {}.",
+            waves.len()
+        ));
+    }
+    let checked = check_waves(waves);
+    let selectors: Vec<Selector> = waves.iter().map(WaveInput::selector).collect();
+    let mut problems = checked.as_ref().err().cloned().unwrap_or_default();
+    // Without the clusters (they did not load) the server alone says what a wave selects.
+    if let Some(clusters) = clusters {
+        problems.extend(preview_problems(&preview(&selectors, clusters)));
+    }
+    if let Some(first) = problems.first() {
+        let more = match problems.len() {
+            1 => String::new(),
+            n => format!(" (and {} more problems, marked at their waves)", n - 1),
+        };
+        return Err(format!("{}{more}", first.describe(waves)));
+    }
     Ok(NewRollout {
         policy: policy.trim().to_owned(),
         version,
         mode,
-        waves: parse_waves(waves)?,
+        waves: checked.map_err(|_| "the waves have problems".to_owned())?,
         namespaces: namespaces
             .split(',')
             .map(str::trim)
@@ -129,8 +391,6 @@ pub(super) fn proposal(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -140,28 +400,93 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn the_default_waves_are_dev_then_prod_with_one_approval_each() {
-        let waves = parse_waves(DEFAULT_WAVES).expect("the default parses");
-        assert_eq!(waves.len(), 2);
-        assert_eq!(waves[0].name, "dev");
-        assert_eq!(waves[0].selector.environment.as_deref(), Some("dev"));
-        assert!(waves[0].selector.labels.is_empty());
-        assert_eq!(waves[1].name, "prod");
-        assert_eq!(waves[1].selector.environment.as_deref(), Some("prod"));
-        assert!(waves
-            .iter()
-            .all(|w| w.approvals == 1 && w.soak_secs == 0 && w.violation_threshold.is_none()));
+    fn cluster(name: &str, environment: &str, pairs: &[(&str, &str)]) -> Target {
+        Target {
+            name: name.to_owned(),
+            environment: environment.to_owned(),
+            labels: labels(pairs),
+            disabled: false,
+        }
+    }
+
+    fn fleet() -> Vec<Target> {
+        vec![
+            cluster("dev-a", "dev", &[("team", "a")]),
+            cluster("dev-b", "dev", &[("team", "b")]),
+            cluster("prod-a", "prod", &[("team", "a"), ("tier", "1")]),
+            cluster("prod-b", "prod", &[("team", "b")]),
+            Target {
+                disabled: true,
+                ..cluster("prod-old", "prod", &[("team", "a")])
+            },
+        ]
+    }
+
+    fn wave(name: &str, environment: &str, pairs: &[(&str, &str)]) -> WaveInput {
+        WaveInput {
+            name: name.to_owned(),
+            labels: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..WaveInput::of_environment(environment)
+        }
+    }
+
+    fn problems_of(waves: &[WaveInput]) -> Vec<(usize, WaveField)> {
+        check_waves(waves)
+            .expect_err("refused")
+            .into_iter()
+            .map(|p| (p.wave, p.field))
+            .collect()
     }
 
     #[test]
-    fn a_full_line_sets_every_field() {
-        let waves = parse_waves(
-            "canary: environment=prod, team=a , tier=1; approvals=2; soak=600; threshold=5",
-        )
-        .expect("parses");
+    fn the_default_waves_are_dev_then_prod_with_one_approval_each() {
+        let waves = check_waves(&default_waves()).expect("the default is valid");
         assert_eq!(
             waves,
+            vec![
+                NewWave {
+                    name: "dev".into(),
+                    selector: Selector {
+                        environment: Some("dev".into()),
+                        labels: BTreeMap::new(),
+                    },
+                    approvals: 1,
+                    soak_secs: 0,
+                    violation_threshold: None,
+                },
+                NewWave {
+                    name: "prod".into(),
+                    selector: Selector {
+                        environment: Some("prod".into()),
+                        labels: BTreeMap::new(),
+                    },
+                    approvals: 1,
+                    soak_secs: 0,
+                    violation_threshold: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn every_field_reaches_the_wave() {
+        let input = WaveInput {
+            name: " canary ".into(),
+            environment: "prod".into(),
+            labels: vec![
+                (" team ".into(), " a ".into()),
+                (String::new(), String::new()),
+                ("tier".into(), "1".into()),
+            ],
+            approvals: " 2 ".into(),
+            soak_minutes: "90".into(),
+            threshold: "5".into(),
+        };
+        assert_eq!(
+            check_waves(&[input]).expect("valid"),
             vec![NewWave {
                 name: "canary".into(),
                 selector: Selector {
@@ -169,37 +494,119 @@ mod tests {
                     labels: labels(&[("team", "a"), ("tier", "1")]),
                 },
                 approvals: 2,
-                soak_secs: 600,
+                soak_secs: 5400,
                 violation_threshold: Some(5),
             }]
         );
+        // Any environment, no labels: every cluster; an empty soak is none.
+        let any = WaveInput {
+            soak_minutes: String::new(),
+            ..wave("", "", &[])
+        };
+        let checked = check_waves(&[any]).expect("valid");
+        assert_eq!(checked[0].selector, Selector::default());
+        assert_eq!(checked[0].soak_secs, 0);
     }
 
     #[test]
-    fn names_selectors_and_settings_are_optional_and_blank_lines_are_skipped() {
-        let waves = parse_waves("\n  all:  \n\nenvironment=dev;;approvals=0\n").expect("parses");
-        assert_eq!(waves.len(), 2);
-        assert_eq!(waves[0].name, "all");
-        assert_eq!(waves[0].selector, Selector::default());
-        assert_eq!(waves[0].approvals, 1);
-        assert_eq!(waves[1].name, "");
-        assert_eq!(waves[1].selector.environment.as_deref(), Some("dev"));
-        assert_eq!(waves[1].approvals, 0);
+    fn problems_name_the_wave_and_the_field() {
+        let bad = |f: fn(&mut WaveInput)| {
+            let mut second = wave("prod", "prod", &[]);
+            f(&mut second);
+            vec![wave("dev", "dev", &[]), second]
+        };
+        assert_eq!(
+            problems_of(&bad(|w| w.approvals = "two".into())),
+            vec![(1, WaveField::Approvals)]
+        );
+        assert_eq!(
+            problems_of(&bad(|w| w.approvals = "6".into())),
+            vec![(1, WaveField::Approvals)]
+        );
+        assert_eq!(
+            problems_of(&bad(|w| w.soak_minutes = "-5".into())),
+            vec![(1, WaveField::Soak)]
+        );
+        assert_eq!(
+            problems_of(&bad(|w| w.soak_minutes = "1.5".into())),
+            vec![(1, WaveField::Soak)]
+        );
+        assert_eq!(
+            problems_of(&bad(|w| w.threshold = "many".into())),
+            vec![(1, WaveField::Threshold)]
+        );
+        assert_eq!(
+            problems_of(&bad(
+                |w| w.labels = vec![("team".into(), "a".into()), (String::new(), "b".into())]
+            )),
+            vec![(1, WaveField::Label(1))]
+        );
+        assert_eq!(
+            problems_of(&bad(|w| w.labels = vec![("team".into(), " ".into())])),
+            vec![(1, WaveField::Label(0))]
+        );
+        assert_eq!(
+            problems_of(&bad(
+                |w| w.labels = vec![("team".into(), "a".into()), ("team".into(), "b".into())]
+            )),
+            vec![(1, WaveField::Label(1))]
+        );
+        // Several problems are all reported, each at its own wave and field.
+        let mut first = wave("dev", "dev", &[]);
+        first.approvals = "0".into();
+        let mut second = wave("", "prod", &[]);
+        second.threshold = "-1".into();
+        let problems = check_waves(&[first.clone(), second.clone()]).expect_err("refused");
+        assert_eq!(
+            problems
+                .iter()
+                .map(|p| p.describe(&[first.clone(), second.clone()]))
+                .collect::<Vec<_>>(),
+            vec![
+                "Wave 1 (dev), approvals: the first wave needs at least one approval".to_owned(),
+                "Wave 2 (prod), violation threshold: give a whole number of violations, or leave it empty for none, not `-1`".to_owned(),
+            ]
+        );
+        // Later waves may go without approval (the server's production rule still applies).
+        let mut later = wave("prod", "prod", &[]);
+        later.approvals = "0".into();
+        assert!(check_waves(&[wave("dev", "dev", &[]), later]).is_ok());
     }
 
     #[test]
-    fn errors_name_the_line() {
-        let err = parse_waves("dev: environment=dev\n\nprod: environment").expect_err("refused");
-        assert!(err.contains("line 3"), "{err}");
-        let err = parse_waves("dev: environment=dev; approvals=two").expect_err("refused");
-        assert!(err.contains("line 1") && err.contains("approvals"), "{err}");
-        let err = parse_waves("a: x=1\nb: x=2; speed=3").expect_err("refused");
-        assert!(err.contains("line 2") && err.contains("speed"), "{err}");
-        let err = parse_waves("a: environment=dev, environment=prod").expect_err("refused");
-        assert!(err.contains("line 1") && err.contains("twice"), "{err}");
-        let err = parse_waves("a: x=1; soak=-5").expect_err("refused");
-        assert!(err.contains("soak"), "{err}");
-        assert!(parse_waves("  \n\n").is_err());
+    fn the_preview_takes_what_the_server_takes() {
+        let selectors: Vec<Selector> = [
+            wave("team a", "", &[("team", "a")]),
+            wave("prod", "prod", &[]),
+            wave("dev b", "dev", &[("team", "b")]),
+            wave("nothing", "staging", &[]),
+        ]
+        .iter()
+        .map(WaveInput::selector)
+        .collect();
+        let previews = preview(&selectors, &fleet());
+        assert_eq!(previews[0].takes, vec!["dev-a", "prod-a"]);
+        assert_eq!(previews[0].disabled, vec!["prod-old"]);
+        assert_eq!(previews[1].takes, vec!["prod-b"]);
+        assert_eq!(previews[1].earlier, vec![("prod-a".to_owned(), 0)]);
+        assert_eq!(previews[2].takes, vec!["dev-b"]);
+        assert!(previews[3].takes.is_empty() && previews[3].earlier.is_empty());
+        let problems = preview_problems(&previews);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            (problems[0].wave, problems[0].field),
+            (3, WaveField::Clusters)
+        );
+        assert_eq!(problems[0].message, "selects no enabled cluster");
+        // A wave whose clusters all went to an earlier wave says so.
+        let again = [Selector::default(), Selector::default()];
+        let problems = preview_problems(&preview(&again, &fleet()));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].wave, 1);
+        assert!(problems[0].message.contains("earlier wave"), "{problems:?}");
+        // A half-written label pair does not narrow the preview.
+        let half = wave("", "dev", &[("team", "")]).selector();
+        assert_eq!(preview(&[half], &fleet())[0].takes, vec!["dev-a", "dev-b"]);
     }
 
     #[test]
@@ -210,7 +617,8 @@ mod tests {
             "warn",
             " web, ,payments ",
             " first ",
-            DEFAULT_WAVES,
+            &default_waves(),
+            Some(&fleet()),
         )
         .expect("valid");
         assert_eq!(input.policy, "p1");
@@ -222,13 +630,54 @@ mod tests {
         );
         assert_eq!(input.note, "first");
         assert_eq!(input.waves.len(), 2);
-        let input = proposal("p1", "3", "enforce", "", "", DEFAULT_WAVES).expect("valid");
-        assert_eq!(input.version, Some(3));
-        assert!(proposal("", "", "audit", "", "", DEFAULT_WAVES).is_err());
-        assert!(proposal("p1", "three", "audit", "", "", DEFAULT_WAVES).is_err());
-        assert!(proposal("p1", "0", "audit", "", "", DEFAULT_WAVES).is_err());
-        assert!(proposal("p1", "", "loud", "", "", DEFAULT_WAVES).is_err());
-        assert!(proposal("p1", "", "audit", "", "", "").is_err());
+        let waves = default_waves();
+        let ok = |policy: &str, version: &str, mode: &str| {
+            proposal(policy, version, mode, "", "", &waves, Some(&fleet()))
+        };
+        assert_eq!(ok("p1", "3", "enforce").expect("valid").version, Some(3));
+        assert!(ok("", "", "audit").is_err());
+        assert!(ok("p1", "three", "audit").is_err());
+        assert!(ok("p1", "0", "audit").is_err());
+        assert!(ok("p1", "", "loud").is_err());
+        assert!(proposal("p1", "", "audit", "", "", &[], Some(&fleet())).is_err());
+        let many = vec![WaveInput::of_environment("dev"); MAX_WAVES + 1];
+        assert!(proposal("p1", "", "audit", "", "", &many, Some(&fleet())).is_err());
+        // A wave that selects nothing is refused before the server is asked, naming the wave.
+        let err =
+            proposal("p1", "", "audit", "", "", &waves, Some(&fleet()[..2])).expect_err("refused");
+        assert_eq!(err, "Wave 2 (prod), clusters: selects no enabled cluster");
+        // Without the clusters the server alone judges what a wave selects.
+        assert!(proposal("p1", "", "audit", "", "", &waves, None).is_ok());
+        let mut bad = default_waves();
+        bad[0].approvals = "x".into();
+        bad[1].soak_minutes = "y".into();
+        let err = proposal("p1", "", "audit", "", "", &bad, Some(&fleet())).expect_err("refused");
+        assert!(
+            err.starts_with("Wave 1 (dev), approvals:") && err.contains("1 more problem"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn server_messages_are_placed_at_the_wave_they_name() {
+        let waves = vec![
+            wave("", "dev", &[]),
+            wave("canary", "prod", &[]),
+            wave("", "", &[]),
+        ];
+        assert_eq!(
+            wave_named_in(
+                "wave `canary` reaches production cluster `p`: it needs at least one approval",
+                &waves
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            wave_named_in("wave `dev` (environment=dev) selects no …", &waves),
+            Some(0)
+        );
+        assert_eq!(wave_named_in("wave `wave 3` selects …", &waves), Some(2));
+        assert_eq!(wave_named_in("cluster `x` has no Gatekeeper", &waves), None);
     }
 
     #[test]
@@ -239,6 +688,10 @@ mod tests {
         assert_eq!(soak_label(90), "90 s");
         assert_eq!(soak_label(600), "10 min");
         assert_eq!(soak_label(7200), "2 h");
+        assert_eq!(minutes_label(0), "none");
+        assert_eq!(minutes_label(45), "45 min");
+        assert_eq!(minutes_label(90), "1 h 30 min");
+        assert_eq!(minutes_label(60 * 24 * 2 + 180), "2 d 3 h");
         assert_eq!(
             threshold_label(Some(3)),
             "at most 3 new violations (checked once violations are collected)"

@@ -70,20 +70,30 @@ fn ProposeForm() -> impl IntoView {
     let mode = RwSignal::new(Mode::Audit.as_str().to_owned());
     let namespaces = RwSignal::new(String::new());
     let note = RwSignal::new(String::new());
-    let waves = RwSignal::new(DEFAULT_WAVES.to_owned());
+    let drafts = WaveDrafts::new(default_waves());
+    // What the server refused, at the wave its message names.
+    let refused = RwSignal::new(None::<(usize, String)>);
     let error = RwSignal::new(None::<String>);
+    let clusters = Resource::new(|| (), |_| list_clusters());
     let navigate = use_navigate();
 
     let propose = Action::new(move |_: &()| {
         let navigate = navigate.clone();
+        let waves = drafts.inputs_untracked();
+        let targets: Option<Vec<Target>> = clusters
+            .get_untracked()
+            .and_then(Result::ok)
+            .map(|list| list.into_iter().map(Target::from).collect());
         let input = proposal(
             &policy.get_untracked(),
             &version.get_untracked(),
             &mode.get_untracked(),
             &namespaces.get_untracked(),
             &note.get_untracked(),
-            &waves.get_untracked(),
+            &waves,
+            targets.as_deref(),
         );
+        refused.set(None);
         async move {
             let input = match input {
                 Ok(input) => input,
@@ -100,11 +110,26 @@ fn ProposeForm() -> impl IntoView {
                         Default::default(),
                     );
                 }
-                Err(err) => error.set(Some(err.to_string())),
+                Err(err) => {
+                    let text = err.to_string();
+                    if let Some(wave) = wave_named_in(&text, &waves) {
+                        refused.set(Some((wave, text.clone())));
+                    }
+                    error.set(Some(text));
+                }
             }
         }
     });
     let pending = propose.pending();
+    // A refusal was about the waves as they were: the first edit after it makes it stale (the
+    // marks at each wave stay live).
+    Effect::new(move |previous: Option<()>| {
+        drafts.inputs();
+        if previous.is_some() {
+            refused.set(None);
+            error.set(None);
+        }
+    });
 
     view! {
         <FormPanel id="propose" title="Propose a rollout" testid="propose-rollout" on_submit=move || { propose.dispatch(()); }>
@@ -163,26 +188,17 @@ fn ProposeForm() -> impl IntoView {
                         on:input=move |ev| note.set(event_target_value(&ev))
                     />
                 </label>
-                <label>
-                    "Waves"
-                    <textarea
-                        name="waves"
-                        class="code"
-                        rows="4"
-                        spellcheck="false"
-                        data-testid="propose-waves"
-                        prop:value=move || waves.get()
-                        on:input=move |ev| waves.set(event_target_value(&ev))
-                    >
-                        {DEFAULT_WAVES}
-                    </textarea>
-                    <span class="muted small">
-                        "One wave per line, in order: name: key=value, key=value; approvals=N; soak=SECONDS; threshold=N. "
-                        "environment=… takes the clusters of an environment, any other key a cluster label, and no pairs every cluster. "
-                        "Everything after the first ; is optional (one approval, no soak, no threshold). "
-                        "Approvals come from people other than the proposer."
-                    </span>
-                </label>
+                <Transition fallback=|| view! { <Loading text="Loading clusters…" /> }>
+                    {move || Suspend::new(async move {
+                        match clusters.await {
+                            Ok(list) => {
+                                let clusters = list.into_iter().map(Target::from).collect();
+                                view! { <WaveEditor drafts clusters refused /> }.into_any()
+                            }
+                            Err(err) => load_error(err),
+                        }
+                    })}
+                </Transition>
                 <button type="submit" class="button primary" disabled=move || pending.get()>
                     "Propose rollout"
                 </button>

@@ -1,4 +1,5 @@
-//! The rollout pages: `/rollouts` (the list and the form that proposes one) and `/rollouts/:id`
+//! The rollout pages: `/rollouts` (the list and the form that proposes one, its waves built in a
+//! wave editor that previews the clusters each wave takes) and `/rollouts/:id`
 //! (summary, review, controls, and the waves, decisions and per-cluster steps), one file each.
 //!
 //! A rollout that is still moving is fetched again every two seconds in the browser, inside a
@@ -13,6 +14,7 @@ mod labels;
 mod list;
 mod progress;
 mod review;
+mod waves;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde::{Deserialize, Serialize};
 
+use crate::clusters::list_clusters;
 use crate::error::AppError;
 use crate::policies::{get_test_run, CaseStatus, FileDiffTable, Mode, PolicyPicker, TestRun};
 use crate::rollouts::{
@@ -31,22 +34,18 @@ use crate::rollouts::{
 };
 use crate::sections::ROLLOUTS;
 use crate::time::format_time;
-use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, PageHeader};
+use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader};
 
 use self::controls::Controls;
 pub use self::detail::RolloutPage;
-pub use self::form::parse_waves;
-use self::form::proposal;
+use self::form::{default_waves, proposal, wave_named_in, Target};
 use self::labels::{
     rollout_tone, soak_label, step_tone, threshold_label, version_label, wave_name, wave_tone,
 };
 pub use self::list::RolloutsPage;
 use self::progress::RolloutProgress;
 use self::review::Review;
-
-/// What the waves field holds at first: one wave per environment, each behind one approval.
-pub const DEFAULT_WAVES: &str =
-    "dev: environment=dev; approvals=1\nprod: environment=prod; approvals=1";
+use self::waves::{WaveDrafts, WaveEditor};
 
 /// How often a rollout that is still moving is fetched again.
 #[cfg(feature = "hydrate")]
