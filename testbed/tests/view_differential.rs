@@ -1204,7 +1204,8 @@ async fn the_update_view_is_what_the_apiserver_admits_on_update() {
     let mut disagreements: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut compared = 0usize;
     let mut refused = 0usize;
-    let mut cluster_scoped = Vec::new();
+    let mut created = Vec::new();
+    let mut not_created: BTreeMap<String, usize> = BTreeMap::new();
     for kind in KINDS {
         for index in 0..UPDATES_PER_KIND {
             let name = format!("{namespace}-{}-{index:03}", kind.to_lowercase());
@@ -1220,11 +1221,13 @@ async fn the_update_view_is_what_the_apiserver_admits_on_update() {
             {
                 Ok(stored) => stored,
                 // Objects the apiserver does not create (the create differential covers them).
-                Err(_) => continue,
+                Err(refusal) => {
+                    let refusal: String = refusal.chars().take(150).collect();
+                    *not_created.entry(refusal).or_insert(0) += 1;
+                    continue;
+                }
             };
-            if scoped {
-                cluster_scoped.push((path.clone(), name.clone()));
-            }
+            created.push((*kind, format!("{path}/{name}"), name.clone()));
             let new = modify(&mut rng, kind, &old);
             let mut sent = new.clone();
             as_a_client_sends(kind, &mut sent, &stored);
@@ -1278,12 +1281,7 @@ async fn the_update_view_is_what_the_apiserver_admits_on_update() {
             }
         }
     }
-    for (path, name) in &cluster_scoped {
-        let request = http::Request::delete(format!("{path}/{name}"))
-            .body(Vec::new())
-            .unwrap();
-        let _ = palisade_testbed::send_with_warnings(&client, request).await;
-    }
+    remove_all(&client, &created).await;
     let _ = delete_namespace(&client, &namespace).await;
     let mut report = String::new();
     let mut failed = 0;
@@ -1299,6 +1297,18 @@ async fn the_update_view_is_what_the_apiserver_admits_on_update() {
          {failed} disagree",
         KINDS.len()
     );
+    let not_created_count: usize = not_created.values().sum();
+    eprintln!("  {not_created_count} generated objects the apiserver did not create, for example:");
+    for refusal in not_created.keys().take(3) {
+        eprintln!("    {refusal}");
+    }
+    // A refusal that is not the object's fault (an exhausted range, an unreachable etcd) would
+    // quietly thin out the comparison.
+    let broken: Vec<&String> = not_created.keys().filter(|r| !r.starts_with('4')).collect();
+    assert!(
+        broken.is_empty(),
+        "the test bed could not create objects: {broken:?}"
+    );
     assert!(
         compared > KINDS.len() * UPDATES_PER_KIND * 9 / 10,
         "too few objects were created"
@@ -1308,4 +1318,27 @@ async fn the_update_view_is_what_the_apiserver_admits_on_update() {
         "no update was refused: the immutable fields went untested"
     );
     assert!(disagreements.is_empty(), "{report}");
+}
+
+/// Deletes what the update differential created. The test bed runs no controllers: a claim's
+/// protection finalizer is taken off by hand, a namespace is finalized, and nothing in a
+/// namespace goes with it (a Service would keep its cluster IP).
+async fn remove_all(client: &Client, created: &[(&str, String, String)]) {
+    for (kind, path, name) in created {
+        if *kind == "Namespace" {
+            let _ = delete_namespace(client, name).await;
+            continue;
+        }
+        let request = http::Request::delete(path.as_str())
+            .body(Vec::new())
+            .unwrap();
+        let _ = palisade_testbed::send_with_warnings(client, request).await;
+        if *kind == "PersistentVolumeClaim" {
+            let request = http::Request::patch(path.as_str())
+                .header("content-type", "application/merge-patch+json")
+                .body(br#"{"metadata":{"finalizers":null}}"#.to_vec())
+                .unwrap();
+            let _ = palisade_testbed::send_with_warnings(client, request).await;
+        }
+    }
 }

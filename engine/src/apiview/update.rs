@@ -52,46 +52,17 @@ pub(super) fn view(mut object: Value, mut old: Value) -> Result<UpdateView, View
         return Err(invalid("object", "must be an object"));
     };
     strip_nulls(map);
-    let written = Written::of(kind, map);
     carry_generated(kind, map, old_map);
     let mut cx = Cx::default();
     kind.apply(map, &mut cx, Op::Update)?;
     prepare(kind, map, old_map);
-    validate(kind, map, old_map, &written)?;
+    validate(kind, map, old_map)?;
     notes.extend(cx.notes);
     Ok(UpdateView {
         object,
         old_object: stored.object,
         notes,
     })
-}
-
-/// What the manifest says that the typed round trip does not keep but the update validation
-/// reads: a `data` (or `binaryData`) written as an empty map is a map, where the stored object
-/// has none (storage does not keep empty maps), so the two differ for `immutable`.
-#[derive(Debug, Default)]
-struct Written {
-    empty_maps: Vec<&'static str>,
-}
-
-impl Written {
-    fn of(kind: Kind, map: &Map<String, Value>) -> Self {
-        let fields: &[&'static str] = match kind {
-            Kind::ConfigMap => &["data", "binaryData"],
-            Kind::Secret => &["data"],
-            _ => &[],
-        };
-        let empty_maps = fields
-            .iter()
-            .copied()
-            .filter(|f| {
-                map.get(*f)
-                    .and_then(Value::as_object)
-                    .is_some_and(Map::is_empty)
-            })
-            .collect();
-        Written { empty_maps }
-    }
 }
 
 /// What a client sends back of what the apiserver generated and a manifest cannot know: a Job's
@@ -325,7 +296,6 @@ fn validate(
     kind: Kind,
     new: &Map<String, Value>,
     old: &Map<String, Value>,
-    written: &Written,
 ) -> Result<(), ViewError> {
     let name = |o: &Map<String, Value>| o.get("metadata")?.get("name").cloned();
     if let (Some(new_name), Some(old_name)) = (name(new), name(old)) {
@@ -373,10 +343,10 @@ fn validate(
             service(&new_spec, &old_spec)
         }
         Kind::PersistentVolumeClaim => claim(new, old),
-        Kind::ConfigMap => frozen(new, old, &["data", "binaryData"], written),
+        Kind::ConfigMap => frozen(new, old, &["data", "binaryData"]),
         Kind::Secret => {
             fixed(&["type"], "", new, old)?;
-            frozen(new, old, &["data"], written)
+            frozen(new, old, &["data"])
         }
         Kind::RoleBinding | Kind::ClusterRoleBinding => {
             if same(new.get("roleRef"), old.get("roleRef")) {
@@ -680,12 +650,12 @@ fn claim(new: &Map<String, Value>, old: &Map<String, Value>) -> Result<(), ViewE
     }
 }
 
-/// A ConfigMap or Secret stored with `immutable: true` keeps it and its data.
+/// A ConfigMap or Secret stored with `immutable: true` keeps it and its data (an empty map and
+/// none are the same here, as the apiserver finds them).
 fn frozen(
     new: &Map<String, Value>,
     old: &Map<String, Value>,
     fields: &[&str],
-    written: &Written,
 ) -> Result<(), ViewError> {
     let is_frozen =
         |o: &Map<String, Value>| o.get("immutable").and_then(Value::as_bool) == Some(true);
@@ -697,9 +667,7 @@ fn frozen(
         return Err(invalid("immutable", WHY));
     }
     for field in fields {
-        // The stored object has no empty map: one written in the manifest differs from it.
-        let written_empty = written.empty_maps.contains(field);
-        if written_empty || new.get(*field) != old.get(*field) {
+        if !same(new.get(*field), old.get(*field)) {
             return Err(invalid(field, WHY));
         }
     }
