@@ -1091,6 +1091,11 @@ fn modify(rng: &mut Rng, kind: &str, old: &Value) -> Value {
         ("Job", 3) => new["spec"]["completions"] = json!(rng.pick(&[1, 5])),
         ("Job", 4) => new["spec"]["suspend"] = json!(true),
         ("Job", 5) => new["spec"]["selector"] = json!({"matchLabels": {"mine": "yes"}}),
+        ("Job", 7) => {
+            let template = &mut new["spec"]["template"];
+            template["spec"]["nodeSelector"] = json!({"zone": "a"});
+            template["metadata"]["annotations"] = json!({"placed": "yes"});
+        }
         ("CronJob", 1) => new["spec"]["schedule"] = json!("0 * * * *"),
         ("CronJob", 2) => new["spec"]["suspend"] = json!(true),
         ("Service", 1) => new["spec"]["ports"] = json!([{"port": 8443, "targetPort": "https"}]),
@@ -1213,6 +1218,10 @@ async fn the_update_view_is_what_the_apiserver_admits_on_update() {
             let scoped = matches!(*kind, "Namespace" | "ClusterRole" | "ClusterRoleBinding");
             if !scoped {
                 old["metadata"]["namespace"] = json!(namespace);
+            }
+            if *kind == "Job" && rng.chance(40) {
+                // Suspended and never started: more of its template may change.
+                old["spec"]["suspend"] = json!(true);
             }
             let path = collection(kind, &namespace);
             let stored = match send(&client, http::Method::POST, &path, &old)

@@ -90,8 +90,9 @@
 //!
 //! And the update refusals a user commonly meets ([`ViewError::Invalid`]): a Pod's spec beyond
 //! its images, `activeDeadlineSeconds` (set or lowered), added tolerations, removed scheduling
-//! gates (containers neither added nor removed); a Job's selector, template (a suspended Job may
-//! change its scheduling directives and template metadata), completions (unless indexed, then
+//! gates (containers neither added nor removed); a Job's selector, template (a suspended Job that
+//! never started may change its scheduling directives, template metadata and containers'
+//! resources), completions (unless indexed, then
 //! only with its parallelism), completion mode and failure and success policies; a Deployment's,
 //! ReplicaSet's, DaemonSet's and StatefulSet's selector, a StatefulSet's claim templates, service
 //! name and pod management policy; a Service's cluster IP (one the old manifest leaves out was

@@ -707,7 +707,27 @@ fn a_suspended_job_may_change_its_scheduling_directives() {
     let old = job(json!({"template": template, "suspend": true}));
     let mut placed = template.clone();
     placed["spec"]["nodeSelector"] = json!({"zone": "a"});
-    assert!(update_view(&job(json!({"template": placed, "suspend": true})), &old).is_ok());
+    placed["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+        {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}});
+    placed["spec"]["containers"][0]["resources"] = json!({"limits": {"cpu": 2}});
+    placed["metadata"] = json!({"labels": {"team": "x"}});
+    assert!(update_view(
+        &job(json!({"template": placed.clone(), "suspend": true})),
+        &old
+    )
+    .is_ok());
+    // Not suspended: the same change is refused.
+    let running = job(json!({"template": template}));
+    assert_eq!(
+        update_refused(job(json!({"template": placed})), running),
+        "invalid: spec.template: Invalid value: {…}: field is immutable"
+    );
+    let mut other = template.clone();
+    other["spec"]["containers"][0]["image"] = json!("busybox:2");
+    assert_eq!(
+        update_refused(job(json!({"template": other, "suspend": true})), old),
+        "invalid: spec.template.spec: Invalid value: {…}: field is immutable"
+    );
 }
 
 #[test]

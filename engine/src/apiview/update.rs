@@ -492,7 +492,7 @@ fn pod(new: &Map<String, Value>, old: &Map<String, Value>) -> Result<(), ViewErr
 }
 
 /// A Job's selector, pod template (a suspended Job that never started may change its scheduling
-/// directives and the template's labels and annotations), completions (unless indexed: then
+/// directives, the template's labels and annotations and its containers' resources), completions (unless indexed: then
 /// only with parallelism), completion mode and failure and success policies are immutable.
 fn job(new: &Map<String, Value>, old: &Map<String, Value>) -> Result<(), ViewError> {
     let changed = |key: &str| !same(new.get(key), old.get(key));
@@ -501,35 +501,65 @@ fn job(new: &Map<String, Value>, old: &Map<String, Value>) -> Result<(), ViewErr
         return Err(immutable("spec.selector", &value("selector")));
     }
     let mut old_template = old.get("template").cloned().unwrap_or(Value::Null);
+    let new_template = new.get("template").cloned().unwrap_or(Value::Null);
+    // Suspended and never started (the stored status says nothing of a start): the scheduling
+    // directives, the template's labels and annotations and the containers' resources may change
+    // (`MutableSchedulingDirectivesForSuspendedJobs`, `MutablePodResourcesForSuspendedJobs`, on
+    // by default), and then only the template's spec is compared.
     let suspended = old.get("suspend").and_then(Value::as_bool) == Some(true);
-    if suspended {
-        let new_template = new.get("template").cloned().unwrap_or(Value::Null);
-        let mut take = |pointer: &str, parent: &str, key: &str| {
-            let given = new_template.pointer(pointer).cloned();
-            let Some(parent) = old_template
-                .pointer_mut(parent)
-                .and_then(Value::as_object_mut)
-            else {
-                return;
-            };
-            match given {
-                Some(value) => parent.insert(key.to_owned(), value),
-                None => parent.remove(key),
-            };
-        };
-        take("/spec/nodeSelector", "/spec", "nodeSelector");
-        take("/spec/tolerations", "/spec", "tolerations");
-        take("/spec/schedulingGates", "/spec", "schedulingGates");
-        take("/metadata/annotations", "/metadata", "annotations");
-        take("/metadata/labels", "/metadata", "labels");
-        take(
-            "/spec/affinity/nodeAffinity",
-            "/spec/affinity",
-            "nodeAffinity",
-        );
-    }
-    if !same(new.get("template"), Some(&old_template)) {
-        return Err(immutable("spec.template", &value("template")));
+    if !suspended {
+        if !same(new.get("template"), Some(&old_template)) {
+            return Err(immutable("spec.template", &value("template")));
+        }
+    } else {
+        if let Some(spec) = old_template.get_mut("spec").and_then(Value::as_object_mut) {
+            let new_spec = new_template.get("spec");
+            for key in ["nodeSelector", "tolerations", "schedulingGates"] {
+                match new_spec.and_then(|s| s.get(key)) {
+                    Some(value) => spec.insert(key.to_owned(), value.clone()),
+                    None => spec.remove(key),
+                };
+            }
+            let node_affinity = new_spec
+                .and_then(|s| s.get("affinity"))
+                .and_then(|a| a.get("nodeAffinity"))
+                .cloned();
+            if let Some(affinity) = object_at(spec, "affinity") {
+                match node_affinity {
+                    Some(value) => affinity.insert("nodeAffinity".into(), value),
+                    None => affinity.remove("nodeAffinity"),
+                };
+            }
+            for list in ["containers", "initContainers"] {
+                let new_list = new_spec
+                    .and_then(|s| s.get(list))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let Some(old_list) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+                    continue;
+                };
+                if old_list.len() != new_list.len() {
+                    continue;
+                }
+                for (old_item, new_item) in old_list.iter_mut().zip(&new_list) {
+                    let Some(old_item) = old_item.as_object_mut() else {
+                        continue;
+                    };
+                    if old_item.get("name") != new_item.get("name") {
+                        continue;
+                    }
+                    match new_item.get("resources") {
+                        Some(value) => old_item.insert("resources".into(), value.clone()),
+                        None => old_item.remove("resources"),
+                    };
+                }
+            }
+        }
+        if !same(new_template.get("spec"), old_template.get("spec")) {
+            let spec = new_template.get("spec").cloned().unwrap_or(Value::Null);
+            return Err(immutable("spec.template.spec", &spec));
+        }
     }
     let indexed = new.get("completionMode").and_then(Value::as_str) == Some("Indexed");
     if changed("completions") {
