@@ -642,4 +642,48 @@ spec:
             )
         );
     }
+
+    fn request_of(case: Value) -> AdmissionRequest {
+        let case: Case = serde_json::from_value(case).unwrap();
+        build_request(&case, &Policy("")).unwrap().0
+    }
+
+    #[test]
+    fn each_operation_gets_the_objects_admission_sees() {
+        let deployment = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}});
+        let scaled = {
+            let mut d = deployment.clone();
+            d["spec"]["replicas"] = serde_json::json!(3);
+            d
+        };
+        // An update: both objects defaulted, the generation bumped by the spec change.
+        let update = request_of(serde_json::json!({"name": "u", "expect": "allow",
+            "operation": "UPDATE", "object": scaled, "oldObject": deployment}));
+        let (object, old) = (update.object.unwrap(), update.old_object.unwrap());
+        assert_eq!(
+            (&object["spec"]["replicas"], &old["spec"]["replicas"]),
+            (&serde_json::json!(3), &serde_json::json!(1))
+        );
+        assert_eq!(object["metadata"]["generation"], 2);
+        assert_eq!(old["metadata"]["namespace"], "default");
+        // An update without an old object: the object defaulted, no old object made up.
+        let update = request_of(serde_json::json!({"name": "u", "expect": "allow",
+            "operation": "UPDATE", "object": deployment}));
+        assert_eq!(update.object.unwrap()["spec"]["replicas"], 1);
+        assert_eq!(update.old_object, None);
+        // A delete, the deleted object given as oldObject or as object: stored, no object.
+        for key in ["oldObject", "object"] {
+            let delete = request_of(serde_json::json!({"name": "d", "expect": "allow",
+                "operation": "DELETE", key: deployment}));
+            assert_eq!(delete.object, None, "{key}");
+            assert_eq!(delete.old_object.unwrap()["spec"]["replicas"], 1, "{key}");
+        }
+        // A subresource is taken as written.
+        let debug = request_of(serde_json::json!({"name": "s", "expect": "allow",
+            "operation": "UPDATE", "subResource": "scale", "object": scaled, "oldObject": deployment}));
+        assert_eq!(debug.object.unwrap()["spec"].get("strategy"), None);
+    }
 }
