@@ -44,7 +44,9 @@
 //! than the grace period, ephemeral containers on create, `activeDeadlineSeconds` or a restart
 //! policy other than `Always` in a Deployment's, ReplicaSet's, StatefulSet's or DaemonSet's
 //! template, a negative replica count, a replica count that is not an integer, a
-//! PodDisruptionBudget with both `minAvailable` and `maxUnavailable`; and, as the
+//! PodDisruptionBudget with both `minAvailable` and `maxUnavailable`, a Service without ports
+//! (unless headless or an ExternalName), an ExternalName Service with a cluster IP, a headless
+//! NodePort or LoadBalancer Service; and, as the
 //! `Priority` plugin refuses it, a Pod's `priority` that is not its class's. Only these common
 //! cases: the rest of the apiserver's validation is not here.
 //!
@@ -92,8 +94,8 @@
 //! its images, `activeDeadlineSeconds` (set or lowered), added tolerations, removed scheduling
 //! gates (containers neither added nor removed); a Job's selector, template (a suspended Job that
 //! never started may change its scheduling directives, template metadata and containers'
-//! resources), completions (unless indexed, then
-//! only with its parallelism), completion mode and failure and success policies; a Deployment's,
+//! resources), completions (unless indexed, then only with its parallelism), completion mode and
+//! failure and success policies; a Deployment's,
 //! ReplicaSet's, DaemonSet's and StatefulSet's selector, a StatefulSet's claim templates, service
 //! name and pod management policy; a Service's cluster IP (one the old manifest leaves out was
 //! allocated: any address the new one gives is a change); a claim's spec but for a first volume
@@ -101,7 +103,11 @@
 //! a ConfigMap or Secret stored `immutable`, and `immutable` itself; a Secret's type; a binding's
 //! `roleRef`; the name. An old manifest the apiserver would not have created is refused with
 //! `oldObject: ` before its message; it may leave out `apiVersion` and `kind` (they are the new
-//! object's) but may not name another kind.
+//! object's) but may not name another kind. Defaulting applies to the new manifest as written:
+//! an image changed from `nginx` to `nginx:1.27` changes its defaulted pull policy too, which a
+//! Pod may not change (the apiserver refuses it the same way); a Job given `parallelism` but no
+//! `completions` no longer gets `completions: 1`. Not modelled on update: the node selector and
+//! affinity a Pod with scheduling gates may add, and the allocated node ports a Service keeps.
 //!
 //! On DELETE admission sees no object and the stored one as `oldObject` ([`into_stored_view`]).
 //!
