@@ -1206,4 +1206,89 @@ spec: {{}}
         // A builtin error is undefined, as in OPA: no violation, no error.
         assert_eq!(review("not a cidr"), 0);
     }
+
+    /// A template in regorus's builtins only: the rule runs on the virtual machine.
+    const MACHINE_REGO: &str = "package k8sown
+
+violation contains {\"msg\": msg, \"details\": {\"container\": c.name}} if {
+  some c in containers
+  c.securityContext.privileged
+  not startswith(c.image, \"safe.example/\")
+  msg := sprintf(\"privileged: %v in %v\", [c.name, input.review.object.metadata.name])
+}
+
+violation contains {\"msg\": \"no owner\"} if {
+  not input.review.object.metadata.labels.owner
+}
+
+containers contains c if some c in input.review.object.spec.containers
+containers contains c if some c in input.review.object.spec.initContainers
+";
+
+    fn program_of(library: &Library) -> &template::Program {
+        let template = library.templates().next().unwrap();
+        template.program.as_ref().unwrap()
+    }
+
+    #[test]
+    fn the_virtual_machine_and_the_interpreter_agree() {
+        let lib = own_template(MACHINE_REGO);
+        let program = program_of(&lib);
+        assert!(program.uses_machine());
+        let parameters = regorus::Value::from(json!({}));
+        let mut violated = 0;
+        for pod in crate::sample::pods(0x5eed, 400) {
+            let review = object_review(&pod, None).unwrap().to_rego();
+            let input = input::constraint_input(&review, &parameters);
+            let machine = program.evaluate(None, input.clone()).unwrap();
+            let interpreted = program.interpret(None, input).unwrap();
+            let as_set = |v: regorus::Value| match v {
+                regorus::Value::Undefined => regorus::Value::new_set(),
+                other => other,
+            };
+            let machine = as_set(machine);
+            assert_eq!(machine, as_set(interpreted), "{pod}");
+            violated += usize::from(machine.as_set().is_ok_and(|s| !s.is_empty()));
+        }
+        assert!(
+            violated > 20 && violated < 400,
+            "{violated} of 400 pods violate"
+        );
+    }
+
+    #[test]
+    fn a_template_calling_an_own_builtin_stays_with_the_interpreter() {
+        let lib = own_template(
+            "package k8sown\n\nviolation contains {\"msg\": \"x\"} if {\n  \
+             net.cidr_intersects(input.review.object.metadata.annotations.expires, \"10.0.0.0/8\")\n}\n",
+        );
+        assert!(!program_of(&lib).uses_machine());
+    }
+
+    #[test]
+    fn the_virtual_machine_has_the_time_budget() {
+        let lib = own_template(
+            "package k8sown\n\nviolation contains {\"msg\": msg} if {\n  \
+             xs := split(input.review.object.metadata.annotations.expires, \",\")\n  \
+             n := count([1 | some a in xs; some b in xs; some c in xs; a != b; b != c])\n  \
+             msg := sprintf(\"spun %v\", [n])\n}\n",
+        );
+        assert!(program_of(&lib).uses_machine());
+        let many = vec!["x"; 2000].join(",");
+        let started = std::time::Instant::now();
+        let spun = lib
+            .review_object(
+                &annotated_pod(&many),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap()
+            .violations;
+        assert_eq!(spun.len(), 1, "{spun:?}");
+        assert!(
+            spun[0].message.contains("budget of 2000 ms of time"),
+            "{spun:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
 }
