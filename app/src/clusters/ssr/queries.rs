@@ -19,21 +19,53 @@ pub struct Stored {
     pub sealed: String,
 }
 
+/// A JSON column as its type: stored text that does not read as one is an error, never a default.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<T, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|err| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(err),
+    })
+}
+
+/// The capabilities column: a cluster never probed holds `{}` (the column's default), which reads
+/// as nothing detected; a key it does not know, or a value that is not a bool, is an error.
+#[derive(Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct StoredCapabilities {
+    validating_admission_policy: bool,
+    gatekeeper: bool,
+    kyverno: bool,
+    policy_reports: bool,
+}
+
+impl From<StoredCapabilities> for Capabilities {
+    fn from(stored: StoredCapabilities) -> Self {
+        Capabilities {
+            validating_admission_policy: stored.validating_admission_policy,
+            gatekeeper: stored.gatekeeper,
+            kyverno: stored.kyverno,
+            policy_reports: stored.policy_reports,
+        }
+    }
+}
+
 fn from_row(row: &AnyRow) -> Result<Cluster, sqlx::Error> {
-    let labels: String = row.try_get("labels")?;
-    let capabilities: String = row.try_get("capabilities")?;
     Ok(Cluster {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         environment: row.try_get("environment")?,
-        labels: serde_json::from_str::<BTreeMap<String, String>>(&labels).unwrap_or_default(),
+        labels: json_column::<BTreeMap<String, String>>(row, "labels")?,
         api_url: row.try_get("api_url")?,
         credential_kind: row.try_get("credential_kind")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         reconcile: row.try_get::<i64, _>("reconcile")? != 0,
         health: Health::decode(&row.try_get::<String, _>("health")?)?,
         k8s_version: row.try_get("k8s_version")?,
-        capabilities: serde_json::from_str::<Capabilities>(&capabilities).unwrap_or_default(),
+        capabilities: json_column::<StoredCapabilities>(row, "capabilities")?.into(),
         last_error: row.try_get("last_error")?,
         last_checked_ms: row.try_get("last_checked_ms")?,
         created_ms: row.try_get("created_ms")?,
@@ -50,6 +82,18 @@ pub async fn list<'e, E: sqlx::Executor<'e, Database = Any>>(
     .fetch_all(executor)
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Every cluster's id and name, in list order: a filter's choices.
+pub async fn names<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query("SELECT id, name FROM clusters ORDER BY environment, name")
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
+        .collect()
 }
 
 pub async fn get<'e, E: sqlx::Executor<'e, Database = Any>>(
@@ -169,4 +213,20 @@ pub async fn delete<'e, E: sqlx::Executor<'e, Database = Any>>(
 
 fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn stored_capabilities_read_strictly() {
+        let read =
+            |text: &str| serde_json::from_str::<StoredCapabilities>(text).map(Capabilities::from);
+        assert_eq!(read("{}").unwrap(), Capabilities::default());
+        assert!(read(r#"{"gatekeeper": true}"#).unwrap().gatekeeper);
+        assert!(read(r#"{"gatekeper": true}"#).is_err());
+        assert!(read(r#"{"gatekeeper": "yes"}"#).is_err());
+    }
 }

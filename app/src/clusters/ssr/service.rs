@@ -26,6 +26,11 @@ pub async fn list(db: &Db) -> ServerResult<Vec<Cluster>> {
     Ok(queries::list(db.pool()).await?)
 }
 
+/// Every cluster's id and name, in list order.
+pub async fn names(db: &Db) -> ServerResult<Vec<(String, String)>> {
+    Ok(queries::names(db.pool()).await?)
+}
+
 pub async fn get(db: &Db, id: &str) -> ServerResult<Cluster> {
     Ok(load(db, id).await?.cluster)
 }
