@@ -97,6 +97,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/violations") view={Lazy::<ViolationsRoute>::new()} />
                     <Route path=path!("/exceptions") view={Lazy::<ExceptionsRoute>::new()} />
                     <Route path=path!("/clusters") view={Lazy::<ClustersRoute>::new()} />
+                    <Route path=path!("/clusters/:id") view={Lazy::<ClusterRoute>::new()} />
                     <Route path=path!("/compliance") view={Lazy::<ComplianceRoute>::new()} />
                     <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} />
                     <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} />
@@ -137,7 +138,8 @@ lazy_page! {
     RolloutRoute => rollouts::pages::RolloutPage;
     ViolationsRoute => violations::pages::ViolationsPage;
     ExceptionsRoute => exceptions::pages::ExceptionsPage;
-    ClustersRoute => clusters::page::ClustersPage;
+    ClustersRoute => clusters::pages::ClustersPage;
+    ClusterRoute => clusters::pages::ClusterPage;
     ComplianceRoute => compliance::pages::CompliancePage;
     AuditRoute => audit::pages::AuditLogPage;
     SettingsRoute => account::settings::SettingsPage;

@@ -1,9 +1,17 @@
 // Violations in the browser: an admin gives a cluster an ingest token on the Clusters page, the
 // cluster posts an audit batch with it, and the explorer shows what came of it: charts drawn as SVG,
-// a table that filters through the URL, and a CSV export of the same filter.
+// a table that filters through the URL, and a CSV export of the same filter; the cluster's own page
+// shows what it reports and lets an admin change its environment and labels.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium, loginAsLocalAdmin, startPalisade, watchForErrors } from './harness.mjs';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  launchChromium, loginAsLocalAdmin, seriousAccessibilityProblems, startPalisade, watchForErrors,
+} from './harness.mjs';
+
+const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 
 const SECRETS_KEY = '8a1c3e5f7b9d0f2a4c6e8a0b2d4f6a8c1e3a5c7e9b1d3f5a7c9e1b3d5f7a9c2e';
 
@@ -150,4 +158,73 @@ test('the explorer charts, filters through the URL and exports the same filter',
   assert.ok(lines[0].startsWith('id,cluster,policy_id,policy,'), lines[0]);
   assert.ok(lines.slice(1).every((l) => l.includes(',deny,audit,')), csv.body);
   assert.deepEqual(problems, []);
+});
+
+test("a cluster's page shows how it is reached, what it reports, and takes new labels", async () => {
+  await page.goto(`${server.url}/clusters`, { waitUntil: 'networkidle' });
+  await hydrated();
+  await Promise.all([
+    page.waitForURL((url) => url.pathname.startsWith('/clusters/')),
+    page.locator('[data-testid="cluster-row"][data-name="edge-1"] [data-testid="cluster-link"]').click(),
+  ]);
+  await page.waitForLoadState('networkidle');
+  await hydrated();
+  assert.equal(await page.getByTestId('cluster-title').textContent(), 'edge-1');
+  assert.equal(await page.title(), 'Cluster edge-1 · Palisade');
+  assert.equal(await page.getByTestId('cluster-environment').textContent(), 'prod');
+  // Registered with an address nothing listens on: unreachable, with the reason beside it.
+  assert.equal(await page.getByTestId('cluster-health').textContent(), 'unreachable');
+  assert.ok((await page.getByTestId('cluster-last-error').textContent()).length > 0);
+  // Every admission API is listed, each said to be there or not.
+  const capabilities = page.getByTestId('capability');
+  assert.equal(await capabilities.count(), 4);
+  assert.deepEqual(
+    await capabilities.evaluateAll((items) => items.map((i) => [i.dataset.name, i.dataset.present])),
+    [['ValidatingAdmissionPolicy', 'false'], ['Gatekeeper', 'false'], ['Kyverno', 'false'], ['PolicyReports', 'false']],
+  );
+  assert.ok(await page.getByTestId('cluster-no-deployments').isVisible());
+  // The three violations its audit batch opened, and a link to all of them, filtered.
+  const violations = page.getByTestId('cluster-violation');
+  assert.equal(await violations.count(), 3);
+  const text = await page.getByTestId('cluster-violations').textContent();
+  for (const word of ['must-have-owner', 'disallow-privileged', 'pod-security:baseline']) {
+    assert.ok(text.includes(word), `${word} missing: ${text}`);
+  }
+  const href = await page.getByTestId('cluster-violations-link').getAttribute('href');
+  const id = new URL(page.url()).pathname.split('/').pop();
+  assert.equal(href, `/violations?cluster=${id}&open=1`);
+
+  // A label Kubernetes would refuse is refused at the field, and nothing changes.
+  await page.fill('[data-testid="cluster-edit"] input[name="labels"]', 'team=pay ments');
+  await page.click('[data-testid="cluster-edit"] button[type="submit"]');
+  const refused = await page.getByTestId('cluster-edit-error').textContent();
+  assert.ok(refused.startsWith('Labels: ') && refused.includes('team=pay ments'), refused);
+  assert.equal(await page.getByTestId('cluster-labels').textContent(), 'none');
+  // A good change is saved and shown; a reload keeps it.
+  await page.fill('[data-testid="cluster-edit"] input[name="environment"]', 'staging');
+  await page.fill('[data-testid="cluster-edit"] input[name="labels"]', 'team=payments, region=eu');
+  await page.click('[data-testid="cluster-edit"] button[type="submit"]');
+  await page.getByTestId('cluster-edit-result').waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid="cluster-labels"]')?.textContent === 'region=eu, team=payments');
+  await page.reload({ waitUntil: 'networkidle' });
+  await hydrated();
+  assert.equal(await page.getByTestId('cluster-environment').textContent(), 'staging');
+  assert.equal(await page.getByTestId('cluster-labels').textContent(), 'region=eu, team=payments');
+  assert.deepEqual(problems, []);
+
+  // On a phone the page fits, and an accessibility audit finds nothing serious.
+  const phone = await browser.newContext({ viewport: { width: 375, height: 800 }, bypassCSP: true });
+  await phone.addCookies(await context.cookies());
+  const small = await phone.newPage();
+  const phoneProblems = watchForErrors(small);
+  await small.goto(page.url(), { waitUntil: 'networkidle' });
+  await small.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+  const widths = await small.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(widths[0] <= widths[1], `the cluster page is ${widths[0]} px wide on a ${widths[1]} px screen`);
+  mkdirSync(OUTPUT, { recursive: true });
+  await small.screenshot({ path: join(OUTPUT, 'phone-cluster.png'), fullPage: true });
+  await page.screenshot({ path: join(OUTPUT, 'cluster.png'), fullPage: true });
+  assert.deepEqual(await seriousAccessibilityProblems(small), []);
+  assert.deepEqual(phoneProblems, []);
+  await phone.close();
 });

@@ -6,7 +6,7 @@
 //! Kubernetes version and admission capabilities (ValidatingAdmissionPolicy, Gatekeeper, Kyverno,
 //! PolicyReports).
 
-pub mod page;
+pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
@@ -199,6 +199,15 @@ pub async fn list_clusters() -> Result<Vec<Cluster>, AppError> {
     Ok(ssr::service::list(&state.db).await?)
 }
 
+/// One registered cluster, for its page.
+#[server(endpoint = "get_cluster")]
+pub async fn get_cluster(id: String) -> Result<Cluster, AppError> {
+    use crate::auth::{ssr::require, Action};
+    require(Action::Read)?;
+    let state = crate::state::current()?;
+    Ok(ssr::service::get(&state.db, &id).await?)
+}
+
 /// A cluster's id and name: what a filter's choice of cluster needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterName {
@@ -213,13 +222,10 @@ pub async fn cluster_names() -> Result<Vec<ClusterName>, AppError> {
     use crate::auth::{ssr::require, Action};
     require(Action::Read)?;
     let state = crate::state::current()?;
-    Ok(ssr::service::list(&state.db)
+    Ok(ssr::service::names(&state.db)
         .await?
         .into_iter()
-        .map(|c| ClusterName {
-            id: c.id,
-            name: c.name,
-        })
+        .map(|(id, name)| ClusterName { id, name })
         .collect())
 }
 

@@ -1,10 +1,10 @@
-//! The Clusters page: every registered cluster with its health, version and capabilities, and the
+//! `/clusters`: every registered cluster with its health, version and capabilities, and the
 //! form that registers a new one.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::{
+use super::super::{
     check_cluster, kubeconfig_contexts, list_cluster_page, parse_labels, register_cluster,
     remove_cluster, update_cluster, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
 };
@@ -171,32 +171,14 @@ fn ClusterRow(
     } else {
         cluster.health.as_str()
     };
-    let capabilities = [
-        (
-            cluster.capabilities.validating_admission_policy,
-            "ValidatingAdmissionPolicy",
-        ),
-        (cluster.capabilities.gatekeeper, "Gatekeeper"),
-        (cluster.capabilities.kyverno, "Kyverno"),
-        (cluster.capabilities.policy_reports, "PolicyReports"),
-    ]
-    .into_iter()
-    .filter(|(present, _)| *present)
-    .map(|(_, name)| name)
-    .collect::<Vec<_>>()
-    .join(", ");
-    let labels = cluster
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let capabilities = super::capability_names(&cluster.capabilities);
+    let labels = super::labels_text(&cluster.labels);
     let last_error = cluster.last_error.clone();
     let unreachable = cluster.health == Health::Unreachable && !disabled;
     view! {
         <tr data-testid="cluster-row" data-name=cluster.name.clone()>
             <th scope="row">
-                {cluster.name.clone()}
+                <a href=format!("/clusters/{}", cluster.id) data-testid="cluster-link">{cluster.name.clone()}</a>
                 <div class="muted small">{cluster.api_url.clone()}</div>
             </th>
             <td>{cluster.environment.clone()}</td>
@@ -208,7 +190,7 @@ fn ClusterRow(
             </td>
             <td data-testid="cluster-version">{cluster.k8s_version.clone()}</td>
             <td data-testid="cluster-capabilities">
-                {if capabilities.is_empty() { "none detected".to_owned() } else { capabilities }}
+                {capabilities}
             </td>
             <td>{labels}</td>
             <td class="actions">
