@@ -7,7 +7,7 @@
 //! Prints p50 / p95 per page and the peak resident memory.
 //!
 //! SQLite by default (a fresh file); `--database postgres://…/postgres` runs the same on a fresh
-//! database of that server. Run:
+//! database of that server; `--only /violations` measures one page. Run:
 //! `cargo run --release -p palisade-server --example pages_bench -- [--database URL]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -24,12 +24,14 @@ use palisade_app::violations::ssr::store;
 use palisade_app::violations::{Action, Source};
 use support::{arg, backend, fresh_database, get, http, num, peak_rss_mib, percentile, start};
 
-/// Every page a signed-in person opens from the navigation, and the form for a new policy.
-fn pages() -> Vec<&'static str> {
+/// Every page a signed-in person opens from the navigation, and the form for a new policy; only
+/// `only` when it is given (`--only /violations`).
+fn pages(only: &str) -> Vec<&'static str> {
     palisade_app::sections::SECTIONS
         .iter()
         .map(|s| s.href)
         .chain(["/policies/new"])
+        .filter(|page| only.is_empty() || *page == only)
         .collect()
 }
 
@@ -49,6 +51,8 @@ async fn main() {
     let violations = num("--violations", 1_000_000) as i64;
     let requests = num("--requests", 200) as usize;
     let at_once = num("--at-once", 16) as usize;
+    let pages = pages(&arg("--only", ""));
+    assert!(!pages.is_empty(), "--only names no page of the navigation");
 
     let server = start(&database, &[]).await;
     let addr = server.local_addr().unwrap();
@@ -163,7 +167,7 @@ async fn main() {
         "  {:<16} {:>9} {:>9} {:>10}",
         "page", "p50 ms", "p95 ms", "bytes"
     );
-    for page in pages() {
+    for page in pages {
         let url = format!("http://{addr}{page}");
         for _ in 0..3 {
             let (status, _, _) = get(&http, &url, &token).await;
