@@ -2,7 +2,7 @@
 //! costs), its charts (from the hourly counts, never from the violations themselves) and counts for
 //! promotion gates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -18,7 +18,7 @@ use crate::violations::{
 use crate::time::DAY_MS;
 
 /// A WHERE clause built from the conditions a filter sets, with its parameters in order.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Conditions {
     sql: Vec<String>,
     text: Vec<(usize, String)>,
@@ -171,36 +171,15 @@ pub async fn list(db: &Db, filter: &ViolationFilter, now_ms: i64) -> ServerResul
     page(db, filter, 500, now_ms).await
 }
 
-/// The `top` series with the most counts, the rest summed into "other".
-fn top_series(mut totals: BTreeMap<String, Vec<i64>>, top: usize) -> Vec<Series> {
-    let mut ranked: Vec<(String, Vec<i64>)> = std::mem::take(&mut totals).into_iter().collect();
-    ranked.sort_by(|a, b| {
-        let (sa, sb): (i64, i64) = (a.1.iter().sum(), b.1.iter().sum());
-        sb.cmp(&sa).then_with(|| a.0.cmp(&b.0))
-    });
-    let mut series: Vec<Series> = Vec::new();
-    let mut other: Option<Vec<i64>> = None;
-    for (i, (name, counts)) in ranked.into_iter().enumerate() {
-        if i < top {
-            series.push(Series { name, counts });
-        } else {
-            let sum = other.get_or_insert_with(|| vec![0; counts.len()]);
-            for (s, c) in sum.iter_mut().zip(counts) {
-                *s += c;
-            }
-        }
-    }
-    if let Some(counts) = other {
-        series.push(Series {
-            name: "other".into(),
-            counts,
-        });
-    }
-    series
-}
+/// Series a chart draws by name; the rest are summed into "other".
+const TOP_SERIES: usize = 6;
 
 /// Daily counts over the last `days` days (1 to 90) per policy and per cluster. The filter's
 /// cluster, policy and action apply; namespaces and sources are not in the rollup.
+///
+/// Each chart costs two small reads of the daily rollup, whatever the size of the fleet: the
+/// top series by their total (with their names), then the days of those series with everything
+/// else summed as one, so at most `days × 7` rows come back.
 pub async fn charts(
     db: &Db,
     filter: &ViolationFilter,
@@ -211,6 +190,7 @@ pub async fn charts(
     let first = now_ms - now_ms.rem_euclid(DAY_MS) - (days - 1) * DAY_MS;
     let mut c = Conditions::default();
     c.number("r.day_ms >= ?", first);
+    c.number("r.day_ms < ?", first + days * DAY_MS);
     if !filter.cluster.trim().is_empty() {
         c.text("r.cluster_id = ?", filter.cluster.trim());
     }
@@ -231,50 +211,6 @@ pub async fn charts(
     if let Some(action) = filter.action {
         c.text("r.action = ?", action.as_str());
     }
-    // Two small aggregations of the daily rollup (no join), one per chart.
-    let n = days as usize;
-    let mut by_policy: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut by_cluster: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let names: HashMap<String, String> = sqlx::query("SELECT id, name FROM clusters")
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .filter_map(|row| Some((row.try_get("id").ok()?, row.try_get("name").ok()?)))
-        .collect();
-    for (column, into) in [
-        ("r.policy", &mut by_policy),
-        ("r.cluster_id", &mut by_cluster),
-    ] {
-        let sql = format!(
-            "SELECT (r.day_ms - {first}) / {DAY_MS} AS day, {column} AS series, \
-             CAST(SUM(r.count) AS BIGINT) AS n FROM violation_days r {} \
-             GROUP BY r.day_ms, {column}",
-            c.clause()
-        );
-        let rows = c.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-        for row in rows {
-            let read = || -> Result<(i64, String, i64), sqlx::Error> {
-                Ok((
-                    row.try_get("day")?,
-                    row.try_get("series")?,
-                    row.try_get("n")?,
-                ))
-            };
-            let (day, series, count) = read()?;
-            let Ok(day) = usize::try_from(day) else {
-                continue;
-            };
-            if day >= n {
-                continue;
-            }
-            let series = if column == "r.cluster_id" {
-                names.get(&series).cloned().unwrap_or(series)
-            } else {
-                series
-            };
-            into.entry(series).or_insert_with(|| vec![0; n])[day] += count;
-        }
-    }
     let buckets: Vec<i64> = (0..days).map(|d| first + d * DAY_MS).collect();
     let chart = |series| Chart {
         buckets: buckets.clone(),
@@ -282,9 +218,97 @@ pub async fn charts(
         series,
     };
     Ok(Charts {
-        by_policy: chart(top_series(by_policy, 6)),
-        by_cluster: chart(top_series(by_cluster, 6)),
+        by_policy: chart(chart_series(db, &c, "r.policy", "r.policy", "", first, days).await?),
+        by_cluster: chart(
+            chart_series(
+                db,
+                &c,
+                "r.cluster_id",
+                "COALESCE(k.name, r.cluster_id)",
+                "LEFT JOIN clusters k ON k.id = r.cluster_id",
+                first,
+                days,
+            )
+            .await?,
+        ),
     })
+}
+
+/// One chart's series: the `TOP_SERIES` keys (`key`, shown as `name`) with the most counts, most
+/// first (ties by name), then "other" when there are more.
+async fn chart_series(
+    db: &Db,
+    c: &Conditions,
+    key: &str,
+    name: &str,
+    join: &str,
+    first: i64,
+    days: i64,
+) -> ServerResult<Vec<Series>> {
+    let top_sql = format!(
+        "SELECT {key} AS series, {name} AS name, CAST(SUM(r.count) AS BIGINT) AS n \
+         FROM violation_days r {join} {} GROUP BY {key}, {name} ORDER BY n DESC, name LIMIT {}",
+        c.clause(),
+        TOP_SERIES + 1
+    );
+    let mut top: Vec<(String, String, i64)> = Vec::new();
+    for row in c.bind(sqlx::query(&top_sql)).fetch_all(db.pool()).await? {
+        top.push((
+            row.try_get("series")?,
+            row.try_get("name")?,
+            row.try_get("n")?,
+        ));
+    }
+    let more = top.len() > TOP_SERIES;
+    top.truncate(TOP_SERIES);
+    // The order the reader sees, the same on every database (collations differ on ties).
+    top.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+    if top.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut day_conditions = c.clone();
+    let mut named = Vec::new();
+    for (series, _, _) in &top {
+        day_conditions.next += 1;
+        named.push(format!("${}", day_conditions.next));
+        day_conditions
+            .text
+            .push((day_conditions.next, series.clone()));
+    }
+    let bucket = format!("CASE WHEN {key} IN ({}) THEN {key} END", named.join(", "));
+    let days_sql = format!(
+        "SELECT (r.day_ms - {first}) / {DAY_MS} AS day, {bucket} AS series, \
+         CAST(SUM(r.count) AS BIGINT) AS n FROM violation_days r {} GROUP BY day, series",
+        c.clause()
+    );
+    let n = days as usize;
+    let mut counts: HashMap<Option<String>, Vec<i64>> = HashMap::new();
+    for row in day_conditions
+        .bind(sqlx::query(&days_sql))
+        .fetch_all(db.pool())
+        .await?
+    {
+        let day: i64 = row.try_get("day")?;
+        let series: Option<String> = row.try_get("series")?;
+        let count: i64 = row.try_get("n")?;
+        if let Some(day) = usize::try_from(day).ok().filter(|d| *d < n) {
+            counts.entry(series).or_insert_with(|| vec![0; n])[day] += count;
+        }
+    }
+    let mut out: Vec<Series> = top
+        .into_iter()
+        .map(|(series, name, _)| Series {
+            name,
+            counts: counts.remove(&Some(series)).unwrap_or_else(|| vec![0; n]),
+        })
+        .collect();
+    if more {
+        out.push(Series {
+            name: "other".into(),
+            counts: counts.remove(&None).unwrap_or_else(|| vec![0; n]),
+        });
+    }
+    Ok(out)
 }
 
 /// Audited (or warned) violations of `policy_id` per cluster since `since_ms`, from the hourly
@@ -405,15 +429,169 @@ mod tests {
         assert_eq!(conditions(&ViolationFilter::default(), "", 0).clause(), "");
     }
 
-    #[test]
-    fn small_series_fold_into_other() {
-        let mut totals = BTreeMap::new();
-        for (name, n) in [("a", 5), ("b", 1), ("c", 3), ("d", 1)] {
-            totals.insert(name.to_owned(), vec![n, 0]);
+    /// The charts as the whole rollup says they are: every series summed per day, the six with
+    /// the most counts by name (most first, ties by name), the rest summed as "other".
+    fn expected(
+        rows: &[(i64, &str, &str, &str, i64)],
+        names: &HashMap<&str, &str>,
+        first: i64,
+        days: usize,
+        cluster_chart: bool,
+    ) -> Vec<Series> {
+        let mut totals: HashMap<String, Vec<i64>> = HashMap::new();
+        for (day_ms, cluster, policy, _, count) in rows {
+            let day = (day_ms - first) / DAY_MS;
+            if day < 0 || day as usize >= days {
+                continue;
+            }
+            let series = if cluster_chart {
+                names.get(cluster).copied().unwrap_or(cluster).to_owned()
+            } else {
+                (*policy).to_owned()
+            };
+            totals.entry(series).or_insert_with(|| vec![0; days])[day as usize] += count;
         }
-        let series = top_series(totals, 2);
-        let names: Vec<_> = series.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["a", "c", "other"]);
-        assert_eq!(series[2].counts, [2, 0]);
+        let mut ranked: Vec<(String, Vec<i64>)> = totals.into_iter().collect();
+        ranked.sort_by(|a, b| {
+            let (sa, sb): (i64, i64) = (a.1.iter().sum(), b.1.iter().sum());
+            sb.cmp(&sa).then_with(|| a.0.cmp(&b.0))
+        });
+        let mut out: Vec<Series> = Vec::new();
+        let mut other: Option<Vec<i64>> = None;
+        for (i, (name, counts)) in ranked.into_iter().enumerate() {
+            if i < TOP_SERIES {
+                out.push(Series { name, counts });
+            } else {
+                let sum = other.get_or_insert_with(|| vec![0; days]);
+                for (s, c) in sum.iter_mut().zip(counts) {
+                    *s += c;
+                }
+            }
+        }
+        if let Some(counts) = other {
+            out.push(Series {
+                name: "other".into(),
+                counts,
+            });
+        }
+        out
+    }
+
+    async fn charts_agree_with_the_whole_rollup(backend: crate::db::testing::Backend) {
+        let db = crate::db::testing::database(backend).await;
+        let now: i64 = 1_765_000_000_000 + 5 * 3_600_000;
+        let days = 14usize;
+        let first = now - now.rem_euclid(DAY_MS) - (days as i64 - 1) * DAY_MS;
+        let clusters: Vec<(String, String)> = (0..11)
+            .map(|i| (format!("id-{i:02}"), format!("cluster-{:02}", 10 - i)))
+            .collect();
+        for (id, name) in &clusters {
+            sqlx::query(
+                "INSERT INTO clusters (id, name, environment, api_url, credential_kind, \
+                 credentials, created_ms, created_by, updated_ms) \
+                 VALUES ($1, $2, 'dev', 'https://x', 'token', '', 0, 't', 0)",
+            )
+            .bind(id)
+            .bind(name)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let names: HashMap<&str, &str> = clusters
+            .iter()
+            .map(|(id, name)| (id.as_str(), name.as_str()))
+            .collect();
+        // Seeded rows: twelve clusters (one removed, so it shows by its id), nine policies,
+        // two actions, days before, inside and after the window.
+        let mut rows: Vec<(i64, &str, &str, &str, i64)> = Vec::new();
+        let policies = [
+            "p-a", "p-b", "p-c", "p-d", "p-e", "p-f", "p-g", "p-h", "p-i",
+        ];
+        let ids: Vec<&str> = clusters
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .chain(["gone"])
+            .collect();
+        let mut state = 0x5eed_u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % m
+        };
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..400 {
+            let day_ms = first + (next(17) as i64 - 2) * DAY_MS;
+            let cluster = ids[next(ids.len() as u64) as usize];
+            let policy = policies[next(policies.len() as u64) as usize];
+            let action = ["audit", "deny"][next(2) as usize];
+            if seen.insert((day_ms, cluster, policy, action)) {
+                rows.push((day_ms, cluster, policy, action, 1 + next(50) as i64));
+            }
+        }
+        for (day_ms, cluster, policy, action, count) in &rows {
+            sqlx::query(
+                "INSERT INTO violation_days (day_ms, cluster_id, policy, action, count) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(day_ms)
+            .bind(*cluster)
+            .bind(*policy)
+            .bind(*action)
+            .bind(count)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let got = charts(&db, &ViolationFilter::default(), days as i64, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.by_policy.series,
+            expected(&rows, &names, first, days, false)
+        );
+        assert_eq!(
+            got.by_cluster.series,
+            expected(&rows, &names, first, days, true)
+        );
+        assert_eq!(got.by_cluster.series.len(), TOP_SERIES + 1);
+        // A filter narrows both charts; one cluster has no "other".
+        let one = ViolationFilter {
+            cluster: "id-03".into(),
+            action: Some(Action::Deny),
+            ..ViolationFilter::default()
+        };
+        let kept: Vec<_> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.1 == "id-03" && r.3 == "deny")
+            .collect();
+        let got = charts(&db, &one, days as i64, now).await.unwrap();
+        assert_eq!(
+            got.by_policy.series,
+            expected(&kept, &names, first, days, false)
+        );
+        assert_eq!(
+            got.by_cluster.series,
+            expected(&kept, &names, first, days, true)
+        );
+        assert_eq!(got.by_cluster.series.len(), 1);
+        // Nothing in the window: no series at all.
+        let none = ViolationFilter {
+            cluster: "no-such-cluster".into(),
+            ..ViolationFilter::default()
+        };
+        let got = charts(&db, &none, days as i64, now).await.unwrap();
+        assert!(got.by_policy.series.is_empty() && got.by_cluster.series.is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqlite_charts_agree_with_the_whole_rollup() {
+        charts_agree_with_the_whole_rollup(crate::db::testing::Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_charts_agree_with_the_whole_rollup() {
+        charts_agree_with_the_whole_rollup(crate::db::testing::Backend::Postgres).await;
     }
 }
