@@ -227,4 +227,18 @@ test("a cluster's page shows how it is reached, what it reports, and takes new l
   assert.deepEqual(await seriousAccessibilityProblems(small), []);
   assert.deepEqual(phoneProblems, []);
   await phone.close();
+
+  // The link lands on the explorer filtered to this cluster, its name chosen in the filter.
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === '/violations'),
+    page.getByTestId('cluster-violations-link').click(),
+  ]);
+  await page.waitForLoadState('networkidle');
+  await hydrated();
+  assert.equal(await page.locator('.violations-table tbody tr').count(), 3);
+  const chosen = page.locator('select[name="cluster"]');
+  await page.waitForFunction(() => document.querySelectorAll('select[name="cluster"] option').length === 2);
+  assert.equal(await chosen.inputValue(), id);
+  assert.equal(await chosen.locator('option:checked').textContent(), 'edge-1');
+  assert.deepEqual(problems, []);
 });

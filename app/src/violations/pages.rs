@@ -10,7 +10,7 @@ use super::{
     list_violations, violation_charts, Action, Chart, Source, Violation, ViolationFilter,
     ViolationPage,
 };
-use crate::clusters::cluster_names;
+use crate::clusters::{cluster_names, get_cluster, ClusterName};
 use crate::time::{format_date, format_time};
 use crate::ui::url::query;
 use crate::ui::{load_error, DataTable, Loading, PageHeader, Pager};
@@ -66,7 +66,27 @@ pub fn ViolationsPage() -> impl IntoView {
         },
         |f| violation_charts(f, CHART_DAYS),
     );
-    let clusters = Resource::new(|| (), |()| cluster_names());
+    // The cluster choice: on the server only the chosen cluster (one row, so a fleet of hundreds
+    // costs the page nothing); every cluster once the page runs in the browser.
+    let in_browser = RwSignal::new(false);
+    Effect::new(move |_| in_browser.set(true));
+    let clusters = Resource::new(
+        move || (filter.get().cluster, in_browser.get()),
+        |(chosen, all)| async move {
+            if all {
+                cluster_names().await
+            } else if chosen.is_empty() {
+                Ok(Vec::new())
+            } else {
+                get_cluster(chosen).await.map(|c| {
+                    vec![ClusterName {
+                        id: c.id,
+                        name: c.name,
+                    }]
+                })
+            }
+        },
+    );
     let export = move || {
         format!(
             "/api/v1/violations/export?format=csv&{}",
