@@ -99,7 +99,7 @@ def violations(args, root: Path, pods: Path):
         (v["violatingObject"]["metadata"].get("namespace", ""),
          v["violatingObject"]["metadata"].get("name", ""),
          v["violatingObject"].get("kind", ""))
-        for v in (json.loads(out) if out else [])
+        for v in ((json.loads(out) if out else None) or [])
     })
     return ours, theirs
 
