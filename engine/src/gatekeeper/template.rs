@@ -553,12 +553,9 @@ fn compile(
     let entry: regorus::Rc<str> = rule.as_str().into();
     let compiled = guarded(|| engine.compile_with_entrypoint(&entry)).map_err(&place)?;
     let mut program = Program::new(engine, rule);
-    // The virtual machine has only regorus's builtins. It also lets a body go on past the binding
-    // of an undefined value (`r := input.missing` succeeds there), which the hoisting of negated
-    // operands relies on failing: the users template's `not accept_value(rule, value,
-    // params.ranges)` without ranges would be a violation. Templates with such a rewrite stay with
-    // the interpreter; one that binds an undefined value by hand can still differ (not seen in the
-    // library's 270 cases).
+    // The virtual machine has only regorus's builtins, and it does not fail a body on the binding
+    // of an undefined value that the hoisting of negated operands relies on (the users template's
+    // `not accept_value(rule, value, params.ranges)` without ranges is a violation there).
     let own_builtins = super::builtins::names().any(|own| checked.called.contains(own));
     let hoisted = rewrites
         .iter()
