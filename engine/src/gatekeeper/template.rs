@@ -2,10 +2,7 @@
 //! define and their Rego, compiled once with regorus.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
-
-use regorus::languages::rego::compiler::Compiler;
-use regorus::rvm::vm::{RegoVM, VmError};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -58,27 +55,16 @@ impl std::fmt::Debug for Template {
 }
 
 /// A template's compiled Rego: a prepared regorus engine and the rule to evaluate,
-/// `data.<package>.violation`, and, where it can run it, the same rule compiled for regorus's
-/// virtual machine.
+/// `data.<package>.violation`.
 ///
 /// Evaluating needs an engine of its own (regorus keeps its evaluation state in the engine). A
 /// clone of the prepared engine shares the compiled modules but starts with empty evaluation
 /// tables that the first evaluation grows again, so engines that have evaluated are kept in a pool
 /// and reused: regorus resets their state at the start of every evaluation. Only an engine whose
 /// evaluation ended without error goes back to the pool.
-///
-/// The virtual machine runs the compiled rule about three times faster than the tree-walking
-/// interpreter. It is used for a review without inventory when the template calls none of
-/// Palisade's own builtins (the machine knows only regorus's) and regorus could compile the rule
-/// for it; everything else goes through the interpreter. Both have the same time budget and heap
-/// ceiling.
 pub(crate) struct Program {
     pub engine: regorus::Engine,
     pub rule: String,
-    /// The rule compiled for the virtual machine, or `None` when only the interpreter runs it.
-    machine: Option<Arc<regorus::rvm::program::Program>>,
-    /// Machines with the program loaded, idle between evaluations.
-    idle_machines: Mutex<Vec<RegoVM>>,
     /// Engines prepared like `engine`, idle between evaluations.
     idle: Mutex<Vec<regorus::Engine>>,
     /// The engine prepared with the data of the last inventory it was used with (by inventory id),
@@ -100,10 +86,7 @@ const MAX_IDLE: usize = 32;
 
 impl Clone for Program {
     fn clone(&self) -> Self {
-        Program {
-            machine: self.machine.clone(),
-            ..Program::new(self.engine.clone(), self.rule.clone())
-        }
+        Program::new(self.engine.clone(), self.rule.clone())
     }
 }
 
@@ -112,46 +95,14 @@ impl Program {
         Program {
             engine,
             rule,
-            machine: None,
-            idle_machines: Mutex::new(Vec::new()),
             idle: Mutex::new(Vec::new()),
             with_inventory: Mutex::new(None),
         }
     }
 
-    /// Also run the rule on regorus's virtual machine, compiled from `compiled` (the engine's
-    /// compilation of the same rule). A rule regorus cannot compile for it stays with the
-    /// interpreter.
-    fn with_machine(mut self, compiled: &regorus::CompiledPolicy) -> Program {
-        let entry = [self.rule.as_str()];
-        let program = catch_unwind(AssertUnwindSafe(|| {
-            Compiler::compile_from_policy(compiled, &entry).ok()
-        }));
-        self.machine = program.ok().flatten();
-        self
-    }
-
-    /// Whether reviews without inventory run on the virtual machine.
-    #[cfg(test)]
-    pub(crate) fn uses_machine(&self) -> bool {
-        self.machine.is_some()
-    }
-
     /// Evaluate the rule with `input`, and with `data` (`{"inventory": …}`, identified by `id`)
     /// when given.
     pub(crate) fn evaluate(
-        &self,
-        data: Option<(u64, &regorus::Value)>,
-        input: regorus::Value,
-    ) -> Result<regorus::Value, String> {
-        match (&self.machine, data) {
-            (Some(program), None) => self.run_machine(program, input),
-            _ => self.interpret(data, input),
-        }
-    }
-
-    /// [`Program::evaluate`] on the interpreter, whatever the template.
-    pub(crate) fn interpret(
         &self,
         data: Option<(u64, &regorus::Value)>,
         input: regorus::Value,
@@ -164,45 +115,6 @@ impl Program {
             // The pooled engine should not keep the review alive.
             engine.set_input(regorus::Value::Undefined);
             self.give_back(data.map(|(id, _)| id), engine);
-        }
-        result
-    }
-
-    /// Run the compiled rule on an idle machine (or a new one). The machine's empty result is the
-    /// empty set the interpreter gives for a rule with no violation.
-    fn run_machine(
-        &self,
-        program: &Arc<regorus::rvm::program::Program>,
-        input: regorus::Value,
-    ) -> Result<regorus::Value, String> {
-        let idle = self
-            .idle_machines
-            .lock()
-            .ok()
-            .and_then(|mut idle| idle.pop());
-        let mut machine = idle.unwrap_or_else(|| {
-            let mut machine = RegoVM::new();
-            machine.load_program(program.clone());
-            machine.set_strict_builtin_errors(false);
-            machine.set_execution_timer_config(Some(rego::EVALUATION_BUDGET));
-            // Its default stops a rule after 25,000 instructions, which a large object reaches;
-            // the time budget is the limit, as for the interpreter.
-            machine.set_max_instructions(usize::MAX);
-            machine
-        });
-        machine.set_input(input);
-        let result = match catch_unwind(AssertUnwindSafe(|| machine.execute())) {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(machine_error(error)),
-            Err(_) => Err("the Rego engine failed internally on this policy or input".to_owned()),
-        };
-        if result.is_ok() {
-            machine.set_input(regorus::Value::Undefined);
-            if let Ok(mut idle) = self.idle_machines.lock() {
-                if idle.len() < MAX_IDLE {
-                    idle.push(machine);
-                }
-            }
         }
         result
     }
@@ -253,25 +165,6 @@ impl Program {
             }
         }
     }
-}
-
-/// A virtual machine's error in the words of the interpreter's: a limit reads as the same budget
-/// message.
-fn machine_error(error: VmError) -> String {
-    use regorus::LimitError;
-    let limit = match error {
-        VmError::TimeLimitExceeded { elapsed, limit, .. } => {
-            LimitError::TimeLimitExceeded { elapsed, limit }
-        }
-        VmError::MemoryLimitExceeded { usage, limit, .. } => {
-            LimitError::MemoryLimitExceeded { usage, limit }
-        }
-        VmError::RegexSizeLimitExceeded { limit, .. } => {
-            LimitError::RegexSizeLimitExceeded { limit }
-        }
-        other => return other.to_string(),
-    };
-    rego::over_budget(&limit)
 }
 
 /// Where a template keeps its Rego.
@@ -551,19 +444,8 @@ fn compile(
     }
     let rule = format!("{package}.violation");
     let entry: regorus::Rc<str> = rule.as_str().into();
-    let compiled = guarded(|| engine.compile_with_entrypoint(&entry)).map_err(&place)?;
-    let mut program = Program::new(engine, rule);
-    // The virtual machine has only regorus's builtins, and it does not fail a body on the binding
-    // of an undefined value that the hoisting of negated operands relies on (the users template's
-    // `not accept_value(rule, value, params.ranges)` without ranges is a violation there).
-    let own_builtins = super::builtins::names().any(|own| checked.called.contains(own));
-    let hoisted = rewrites
-        .iter()
-        .any(|(_, r)| matches!(r, Rewrite::HoistNegatedOperands { .. }));
-    if !own_builtins && !hoisted {
-        program = program.with_machine(&compiled);
-    }
-    Ok((program, not_local))
+    guarded(|| engine.compile_with_entrypoint(&entry)).map_err(&place)?;
+    Ok((Program::new(engine, rule), not_local))
 }
 
 /// A finding of [`rego::check`] at its place in the template document.
