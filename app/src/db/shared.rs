@@ -19,7 +19,7 @@ type Running = Arc<OnceCell<Answer>>;
 /// The reads running now, by key.
 #[derive(Default)]
 pub struct Shared {
-    running: Mutex<HashMap<&'static str, Running>>,
+    running: Mutex<HashMap<String, Running>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -32,7 +32,7 @@ impl std::fmt::Debug for Shared {
 /// entry that holder joined; the next request then starts a fresh read.
 struct Leave<'a> {
     shared: &'a Shared,
-    key: &'static str,
+    key: String,
     running: Running,
 }
 
@@ -40,10 +40,10 @@ impl Drop for Leave<'_> {
     fn drop(&mut self) {
         if let Ok(mut running) = self.shared.running.lock() {
             if running
-                .get(self.key)
+                .get(&self.key)
                 .is_some_and(|r| Arc::ptr_eq(r, &self.running))
             {
-                running.remove(self.key);
+                running.remove(&self.key);
             }
         }
     }
@@ -51,23 +51,25 @@ impl Drop for Leave<'_> {
 
 impl Shared {
     /// The answer of `read` for `key`, shared with every caller that asks while it runs. A user
-    /// error reaches every sharer as it is; a fault reaches the others in words.
-    pub async fn read<T, F, Fut>(&self, key: &'static str, read: F) -> ServerResult<Arc<T>>
+    /// error reaches every sharer as it is; a fault reaches the others in words. The key names the
+    /// read and everything its answer depends on (a filter, a window).
+    pub async fn read<T, F, Fut>(&self, key: impl Into<String>, read: F) -> ServerResult<Arc<T>>
     where
         T: Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = ServerResult<T>>,
     {
+        let key: String = key.into();
         let running = {
             let mut map = self
                 .running
                 .lock()
                 .map_err(|_| ServerError::fault("the shared reads' table was poisoned"))?;
-            map.entry(key).or_default().clone()
+            map.entry(key.clone()).or_default().clone()
         };
         let leave = Leave {
             shared: self,
-            key,
+            key: key.clone(),
             running: running.clone(),
         };
         let answer = running

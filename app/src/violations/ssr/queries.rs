@@ -175,11 +175,8 @@ pub async fn list(db: &Db, filter: &ViolationFilter, now_ms: i64) -> ServerResul
 const TOP_SERIES: usize = 6;
 
 /// Daily counts over the last `days` days (1 to 90) per policy and per cluster. The filter's
-/// cluster, policy and action apply; namespaces and sources are not in the rollup.
-///
-/// Each chart costs two small reads of the daily rollup, whatever the size of the fleet: the
-/// top series by their total (with their names), then the days of those series with everything
-/// else summed as one, so at most `days × 7` rows come back.
+/// cluster, policy and action apply; namespaces and sources are not in the rollup. Requests for
+/// the same charts at the same time share one read (every visit to the explorer asks for them).
 pub async fn charts(
     db: &Db,
     filter: &ViolationFilter,
@@ -187,6 +184,28 @@ pub async fn charts(
     now_ms: i64,
 ) -> ServerResult<Charts> {
     let days = days.clamp(1, 90);
+    let key = format!(
+        "violations.charts\u{1f}{days}\u{1f}{}\u{1f}{}\u{1f}{}",
+        filter.cluster.trim(),
+        filter.policy.trim(),
+        filter.action.map_or("", Action::as_str)
+    );
+    let shared = db
+        .shared()
+        .read(key, || read_charts(db, filter, days, now_ms))
+        .await?;
+    Ok((*shared).clone())
+}
+
+/// The charts, read: each costs two small reads of the daily rollup, whatever the size of the
+/// fleet: the top series by their total (with their names), then the days of those series with
+/// everything else summed as one, so at most `days × 7` rows come back.
+async fn read_charts(
+    db: &Db,
+    filter: &ViolationFilter,
+    days: i64,
+    now_ms: i64,
+) -> ServerResult<Charts> {
     let first = now_ms - now_ms.rem_euclid(DAY_MS) - (days - 1) * DAY_MS;
     let mut c = Conditions::default();
     c.number("r.day_ms >= ?", first);
