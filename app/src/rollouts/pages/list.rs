@@ -74,7 +74,20 @@ fn ProposeForm() -> impl IntoView {
     // What the server refused, at the wave its message names.
     let refused = RwSignal::new(None::<(usize, String)>);
     let error = RwSignal::new(None::<String>);
-    let clusters = Resource::new(|| (), |_| list_clusters());
+    // The clusters the waves preview: read once the page runs in the browser (the form works only
+    // there), so rendering the page on the server does not read and draw a whole fleet.
+    let in_browser = RwSignal::new(false);
+    Effect::new(move |_| in_browser.set(true));
+    let clusters = Resource::new(
+        move || in_browser.get(),
+        |load| async move {
+            if load {
+                list_clusters().await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+    );
     let navigate = use_navigate();
 
     let propose = Action::new(move |_: &()| {
@@ -83,6 +96,7 @@ fn ProposeForm() -> impl IntoView {
         let targets: Option<Vec<Target>> = clusters
             .get_untracked()
             .and_then(Result::ok)
+            .flatten()
             .map(|list| list.into_iter().map(Target::from).collect());
         let input = proposal(
             &policy.get_untracked(),
@@ -191,10 +205,11 @@ fn ProposeForm() -> impl IntoView {
                 <Transition fallback=|| view! { <Loading text="Loading clusters…" /> }>
                     {move || Suspend::new(async move {
                         match clusters.await {
-                            Ok(list) => {
+                            Ok(Some(list)) => {
                                 let clusters = list.into_iter().map(Target::from).collect();
                                 view! { <WaveEditor drafts clusters refused /> }.into_any()
                             }
+                            Ok(None) => view! { <Loading text="Loading clusters…" /> }.into_any(),
                             Err(err) => load_error(err),
                         }
                     })}
