@@ -244,7 +244,8 @@ pub struct ClusterPage {
 }
 
 /// The `per_page` clusters of `all` that come after the one whose id is `after` (from the start
-/// when `after` is absent or names no cluster any more).
+/// when `after` is absent or names no cluster any more): the rule the Clusters page's keyed read
+/// follows (a test holds the query to it).
 pub fn page_of(all: Vec<Cluster>, after: Option<&str>, per_page: usize) -> ClusterPage {
     let total = all.len();
     let start = after
@@ -268,8 +269,7 @@ pub async fn list_cluster_page(after: Option<String>) -> Result<ClusterPage, App
     use crate::auth::{ssr::require, Action};
     require(Action::Read)?;
     let state = crate::state::current()?;
-    let all = ssr::service::list(&state.db).await?;
-    Ok(page_of(all, after.as_deref(), CLUSTERS_PER_PAGE))
+    Ok(ssr::service::page(&state.db, after.as_deref(), CLUSTERS_PER_PAGE).await?)
 }
 
 /// The context names of a pasted kubeconfig, for the context chooser.

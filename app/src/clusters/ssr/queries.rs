@@ -84,6 +84,72 @@ pub async fn list<'e, E: sqlx::Executor<'e, Database = Any>>(
     rows.iter().map(from_row).collect()
 }
 
+/// The `per_page` clusters after the one whose id is `after`, in list order (environment, then
+/// name), read by key: a page costs its own rows, not the fleet's. The answer is what
+/// [`crate::clusters::page_of`] says of the whole list (a test holds it to that).
+pub async fn page(
+    pool: &sqlx::Pool<Any>,
+    after: Option<&str>,
+    per_page: usize,
+) -> Result<crate::clusters::ClusterPage, sqlx::Error> {
+    let cursor: Option<(String, String)> = match after {
+        Some(after) => sqlx::query("SELECT environment, name FROM clusters WHERE id = $1")
+            .bind(after)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| Ok::<_, sqlx::Error>((row.try_get("environment")?, row.try_get("name")?)))
+            .transpose()?,
+        None => None,
+    };
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clusters")
+        .fetch_one(pool)
+        .await?;
+    let limit = per_page + 1;
+    let (rows, before) = match &cursor {
+        Some((environment, name)) => {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM clusters WHERE environment > $1 \
+                 OR (environment = $1 AND name > $2) ORDER BY environment, name LIMIT {limit}"
+            ))
+            .bind(environment)
+            .bind(name)
+            .fetch_all(pool)
+            .await?;
+            let before: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM clusters WHERE environment < $1 \
+                 OR (environment = $1 AND name <= $2)",
+            )
+            .bind(environment)
+            .bind(name)
+            .fetch_one(pool)
+            .await?;
+            (rows, before)
+        }
+        None => (
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM clusters ORDER BY environment, name LIMIT {limit}"
+            ))
+            .fetch_all(pool)
+            .await?,
+            0,
+        ),
+    };
+    let mut clusters = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let more = clusters.len() > per_page;
+    clusters.truncate(per_page);
+    let next = if more {
+        clusters.last().map(|c| c.id.clone())
+    } else {
+        None
+    };
+    Ok(crate::clusters::ClusterPage {
+        first: usize::try_from(before).unwrap_or(0) + 1,
+        total: usize::try_from(total).unwrap_or(0),
+        clusters,
+        next,
+    })
+}
+
 /// Every cluster's id and name, in list order: a filter's choices.
 pub async fn names<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
@@ -219,6 +285,53 @@ fn json(value: &impl serde::Serialize) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    async fn pages_by_key_agree_with_the_whole_list(backend: crate::db::testing::Backend) {
+        let db = crate::db::testing::database(backend).await;
+        // Environments and names out of insertion order, so the order is the query's.
+        for i in 0..9 {
+            sqlx::query(
+                "INSERT INTO clusters (id, name, environment, api_url, credential_kind, \
+                 credentials, created_ms, created_by, updated_ms) \
+                 VALUES ($1, $2, $3, 'https://x', 'token', '', 0, 't', 0)",
+            )
+            .bind(format!("id-{i}"))
+            .bind(format!("c{}", (i * 5) % 9))
+            .bind(["prod", "dev", "staging"][i % 3])
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let all = list(db.pool()).await.unwrap();
+        let mut after: Option<String> = None;
+        let mut seen = 0;
+        loop {
+            let got = page(db.pool(), after.as_deref(), 4).await.unwrap();
+            assert_eq!(
+                got,
+                crate::clusters::page_of(all.clone(), after.as_deref(), 4)
+            );
+            seen += got.clusters.len();
+            match got.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, 9);
+        // A cursor naming a cluster that is gone starts over.
+        let gone = page(db.pool(), Some("removed"), 4).await.unwrap();
+        assert_eq!(gone, crate::clusters::page_of(all, Some("removed"), 4));
+    }
+
+    #[tokio::test]
+    async fn sqlite_pages_by_key_agree_with_the_whole_list() {
+        pages_by_key_agree_with_the_whole_list(crate::db::testing::Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_pages_by_key_agree_with_the_whole_list() {
+        pages_by_key_agree_with_the_whole_list(crate::db::testing::Backend::Postgres).await;
+    }
 
     #[test]
     fn stored_capabilities_read_strictly() {

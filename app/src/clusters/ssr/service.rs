@@ -26,6 +26,15 @@ pub async fn list(db: &Db) -> ServerResult<Vec<Cluster>> {
     Ok(queries::list(db.pool()).await?)
 }
 
+/// One page of the clusters, in list order, after the cluster `after` names.
+pub async fn page(
+    db: &Db,
+    after: Option<&str>,
+    per_page: usize,
+) -> ServerResult<crate::clusters::ClusterPage> {
+    Ok(queries::page(db.pool(), after, per_page).await?)
+}
+
 /// Every cluster's id and name, in list order.
 pub async fn names(db: &Db) -> ServerResult<Vec<(String, String)>> {
     Ok(queries::names(db.pool()).await?)
