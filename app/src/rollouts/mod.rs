@@ -293,6 +293,16 @@ pub struct Deployment {
     pub checked_ms: i64,
 }
 
+/// How a deployment's drift is shown: the badge's classes and its words (`detail` says what
+/// drifted).
+pub fn drift_badge(drift: Drift, detail: &str) -> (&'static str, String) {
+    match drift {
+        Drift::InSync => ("badge good", "in sync".to_owned()),
+        Drift::Drifted => ("badge bad", format!("drifted: {detail}")),
+        Drift::Unknown => ("badge muted", "not checked yet".to_owned()),
+    }
+}
+
 /// Rollouts, newest first; only those of one policy when `policy` is set.
 #[server(endpoint = "list_rollouts", input = Json)]
 pub async fn list_rollouts(policy: Option<String>) -> Result<Vec<RolloutSummary>, AppError> {

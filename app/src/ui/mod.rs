@@ -14,5 +14,5 @@ pub use form::FormPanel;
 pub use header::PageHeader;
 pub use pager::Pager;
 pub use select::Select;
-pub use states::{load_error, EmptyState, ErrorNote, Loading};
+pub use states::{in_browser, load_error, EmptyState, ErrorNote, Loading};
 pub use table::DataTable;

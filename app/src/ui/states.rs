@@ -31,3 +31,12 @@ pub fn EmptyState(message: &'static str) -> impl IntoView {
 pub fn Loading(text: &'static str) -> impl IntoView {
     view! { <p class="muted" aria-busy="true">{text}</p> }
 }
+
+/// False while the page renders on the server and during hydration, true once it runs in the
+/// browser: a resource keyed on it leaves a read the server need not do (a whole fleet for a
+/// form that works only in the browser) to the browser.
+pub fn in_browser() -> RwSignal<bool> {
+    let running = RwSignal::new(false);
+    Effect::new(move |_| running.set(true));
+    running
+}

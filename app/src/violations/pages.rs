@@ -68,8 +68,7 @@ pub fn ViolationsPage() -> impl IntoView {
     );
     // The cluster choice: on the server only the chosen cluster (one row, so a fleet of hundreds
     // costs the page nothing); every cluster once the page runs in the browser.
-    let in_browser = RwSignal::new(false);
-    Effect::new(move |_| in_browser.set(true));
+    let in_browser = crate::ui::in_browser();
     let clusters = Resource::new(
         move || (filter.get().cluster, in_browser.get()),
         |(chosen, all)| async move {

@@ -10,7 +10,6 @@ use super::super::{get_cluster, parse_labels, update_cluster, Cluster, ClusterCh
 use super::{capability_list, labels_text};
 use crate::auth::guard::{needs, role_of};
 use crate::auth::Action as Permission;
-use crate::model::Drift;
 use crate::rollouts::{list_deployments, Deployment};
 use crate::sections::CLUSTERS;
 use crate::time::format_time;
@@ -230,11 +229,7 @@ fn Live(here: Vec<Deployment>) -> impl IntoView {
             {here
                 .into_iter()
                 .map(|d| {
-                    let (badge, text) = match d.drift {
-                        Drift::InSync => ("badge good", "in sync".to_owned()),
-                        Drift::Drifted => ("badge bad", format!("drifted: {}", d.drift_detail)),
-                        Drift::Unknown => ("badge muted", "not checked yet".to_owned()),
-                    };
+                    let (badge, text) = crate::rollouts::drift_badge(d.drift, &d.drift_detail);
                     view! {
                         <tr data-testid="cluster-deployment" data-policy=d.policy_name.clone()>
                             <th scope="row"><a href=format!("/policies/{}", d.policy_id)>{d.policy_name.clone()}</a></th>

@@ -28,7 +28,7 @@ use crate::policies::{
     NewPolicy, Part, PolicyDetail, PolicyFilter, PolicySummary, Problem, SaveOutcome, TestCase,
     TestRun, VersionDiff, CATEGORIES, ENVIRONMENTS, FRAMEWORKS,
 };
-use crate::rollouts::{check_drift, Drift};
+use crate::rollouts::check_drift;
 use crate::staging::{get_staging, set_mode, Staging};
 use crate::testruns::run_tests;
 use crate::time::format_time;

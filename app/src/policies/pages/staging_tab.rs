@@ -97,11 +97,7 @@ fn StagingView(
                 view! {
                     <DataTable columns=&["Cluster", "Environment", "Version", "Mode", "Drift"] testid="live">
                             {staging.live.iter().map(|d| {
-                                let (badge, text) = match d.drift {
-                                    Drift::InSync => ("badge good", "in sync".to_owned()),
-                                    Drift::Drifted => ("badge bad", format!("drifted: {}", d.drift_detail)),
-                                    Drift::Unknown => ("badge muted", "not checked yet".to_owned()),
-                                };
+                                let (badge, text) = crate::rollouts::drift_badge(d.drift, &d.drift_detail);
                                 let checked = (d.checked_ms > 0).then(|| format!(" (checked {})", format_time(d.checked_ms)));
                                 view! {
                                     <tr data-testid="live-row" data-cluster=d.cluster.clone()>

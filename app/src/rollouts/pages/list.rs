@@ -76,8 +76,7 @@ fn ProposeForm() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     // The clusters the waves preview: read once the page runs in the browser (the form works only
     // there), so rendering the page on the server does not read and draw a whole fleet.
-    let in_browser = RwSignal::new(false);
-    Effect::new(move |_| in_browser.set(true));
+    let in_browser = crate::ui::in_browser();
     let clusters = Resource::new(
         move || in_browser.get(),
         |load| async move {
