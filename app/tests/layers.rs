@@ -23,6 +23,8 @@ const LAYERS: &[&[&str]] = &[
     // With the server's shared state: it holds the cluster connector, and the server functions of
     // every domain from here up take their database from it.
     &["clusters", "state"],
+    // What each cluster holds, kept by watching it.
+    &["inventory"],
     // Users, tokens and sessions, and the Settings page's server functions.
     &["account"],
     &["policies"],

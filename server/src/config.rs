@@ -178,6 +178,18 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "ingest.scan_interval_secs",
         "seconds between background scans of every cluster's workloads (and its PolicyReports); 0 turns it off",
     ),
+    (
+        "inventory.enabled",
+        "keep a copy of every enabled cluster's namespaces, workloads, Services, Ingresses, NetworkPolicies, ServiceAccounts and RBAC, by list and watch (what impact previews read)",
+    ),
+    (
+        "inventory.lease_secs",
+        "seconds a replica holds a cluster's watches without renewing; another replica takes over a stopped one's clusters within this",
+    ),
+    (
+        "inventory.relist_secs",
+        "seconds between lists of a kind where a cluster offers no watch",
+    ),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -193,6 +205,37 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub notifications: NotificationsConfig,
     pub evaluation: EvaluationConfig,
+    pub inventory: InventoryConfig,
+}
+
+/// How the inventory is kept (see `palisade_app::inventory::ssr::keeper`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InventoryConfig {
+    pub enabled: bool,
+    pub lease_secs: u64,
+    pub relist_secs: u64,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            enabled: true,
+            lease_secs: 30,
+            relist_secs: 300,
+        }
+    }
+}
+
+impl InventoryConfig {
+    /// The keeper's settings; `None` when the inventory is off.
+    pub fn settings(&self) -> Option<palisade_app::inventory::ssr::keeper::Settings> {
+        self.enabled
+            .then(|| palisade_app::inventory::ssr::keeper::Settings {
+                lease: Duration::from_secs(self.lease_secs),
+                relist: Duration::from_secs(self.relist_secs),
+            })
+    }
 }
 
 /// Bounds on evaluating the policies people write.
@@ -707,6 +750,8 @@ impl Config {
             ("rollouts.poll_ms", self.rollouts.poll_ms),
             ("rollouts.lease_secs", self.rollouts.lease_secs),
             ("rollouts.retries", u64::from(self.rollouts.retries)),
+            ("inventory.lease_secs", self.inventory.lease_secs),
+            ("inventory.relist_secs", self.inventory.relist_secs),
             ("ingest.max_in_flight", self.ingest.max_in_flight as u64),
             ("ingest.retry_after_secs", self.ingest.retry_after_secs),
             (

@@ -57,6 +57,8 @@ pub struct Server {
     sign_in_url: String,
     /// Advances rollouts and checks drift while the server runs.
     executor: Arc<palisade_app::rollouts::ssr::Executor>,
+    /// Keeps each cluster's inventory while the server runs (`None`: `inventory.enabled` is off).
+    inventory: Option<Arc<palisade_app::inventory::ssr::keeper::Keeper>>,
     /// How audit batches from clusters are admitted.
     ingest: rest::violations::Gate,
     /// How often every cluster is scanned (`None`: never on a timer).
@@ -118,10 +120,19 @@ impl Server {
             state.clusters.clone(),
             config.rollouts.settings(),
         ));
+        let inventory = config.inventory.settings().map(|settings| {
+            Arc::new(palisade_app::inventory::ssr::keeper::Keeper::new(
+                state.db.clone(),
+                state.sealer.clone(),
+                state.clusters.clone(),
+                settings,
+            ))
+        });
         Ok(Server {
             listener,
             state,
             executor,
+            inventory,
             auth,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
             header_read: Duration::from_secs(config.http.header_read_timeout_secs),
@@ -204,7 +215,11 @@ impl Server {
         let exception_sweeper = tokio::spawn(sweep_exceptions(db.clone()));
         let notifier = tokio::spawn(notify::run(db.clone(), self.notifications.clone()));
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
-        let executor = tokio::spawn(self.executor.clone().run(stopped));
+        let executor = tokio::spawn(self.executor.clone().run(stopped.clone()));
+        let inventory = self
+            .inventory
+            .clone()
+            .map(|keeper| tokio::spawn(keeper.run(stopped)));
         let limits = ConnectionLimits {
             header_read: self.header_read,
             max_header_bytes: 64 * 1024,
@@ -215,6 +230,9 @@ impl Server {
         let served = serve_router(self.listener, router, limits, shutdown).await;
         let _ = stop_executor.send(true);
         let _ = executor.await;
+        if let Some(inventory) = inventory {
+            let _ = inventory.await;
+        }
         sweeper.abort();
         telemetry.abort();
         exception_sweeper.abort();

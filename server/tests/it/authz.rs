@@ -44,6 +44,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
     ("/api/list_clusters", Some(Action::Read), ""),
     ("/api/list_cluster_page", Some(Action::Read), ""),
     ("/api/get_cluster", Some(Action::Read), "id=nonexistent"),
+    (
+        "/api/get_inventory",
+        Some(Action::Read),
+        "cluster_id=nonexistent",
+    ),
     ("/api/cluster_names", Some(Action::Read), ""),
     (
         "/api/kubeconfig_contexts",

@@ -10,6 +10,7 @@ mod compliance;
 mod contract;
 mod exceptions;
 mod http;
+mod inventory;
 mod notify;
 mod offline;
 mod oidc;

@@ -126,10 +126,89 @@ pub trait ClusterConnector: Send + Sync {
         let _ = (credentials, api_version, kind, continue_token, limit);
         Box::pin(async { Ok((Vec::new(), None)) })
     }
+
+    /// Every object of a kind in all namespaces, then its changes as they happen (see
+    /// [`Change`]). The stream may end; the caller starts it again. The default lists once.
+    fn watch<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        api_version: &'a str,
+        kind: &'a str,
+    ) -> BoxStream<'a, Result<Change, ClusterError>> {
+        listed_once(self, credentials, api_version, kind)
+    }
 }
 
 /// Objects of one list call and the continue token of the next, if any.
 pub type ListPage = (Vec<serde_json::Value>, Option<String>);
+
+pub type BoxStream<'a, T> = Pin<Box<dyn futures_util::Stream<Item = T> + Send + 'a>>;
+
+/// What a watch of one kind reports, in order: `Restart`, every object `Listed` then, `Synced`
+/// once the list is complete, then `Applied` and `Deleted` as the cluster changes. A `Restart` can
+/// come again (the watch was cut for longer than the apiserver remembers): what the following list
+/// does not name is gone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Restart,
+    Listed(serde_json::Value),
+    Synced,
+    Applied(serde_json::Value),
+    Deleted(serde_json::Value),
+}
+
+/// One complete paginated list of a kind as a watch that ends after `Synced`: what a connector
+/// without watches offers (the caller lists again on a timer).
+pub fn listed_once<'a>(
+    connector: &'a (impl ClusterConnector + ?Sized),
+    credentials: &'a Credentials,
+    api_version: &'a str,
+    kind: &'a str,
+) -> BoxStream<'a, Result<Change, ClusterError>> {
+    use futures_util::stream::{self, StreamExt};
+    // The state: `None` before the first page, `Some(token)` while pages remain, and done.
+    enum Next {
+        First,
+        Page(String),
+        Done,
+    }
+    let pages = stream::unfold(Next::First, move |next| async move {
+        let token = match next {
+            Next::First => None,
+            Next::Page(token) => Some(token),
+            Next::Done => return None,
+        };
+        match connector
+            .list(credentials, api_version, kind, token.as_deref(), LIST_PAGE)
+            .await
+        {
+            Ok((items, more)) => {
+                let mut changes: Vec<Result<Change, ClusterError>> = Vec::new();
+                if token.is_none() {
+                    changes.push(Ok(Change::Restart));
+                }
+                changes.extend(items.into_iter().map(|item| Ok(Change::Listed(item))));
+                let next = match more {
+                    Some(token) => Next::Page(token),
+                    None => {
+                        changes.push(Ok(Change::Synced));
+                        Next::Done
+                    }
+                };
+                Some((stream::iter(changes), next))
+            }
+            Err(err) => Some((stream::iter(vec![Err(err)]), Next::Done)),
+        }
+    });
+    Box::pin(pages.flatten())
+}
+
+/// How long one watch call stays open, and how long a watch's client waits for a byte.
+const WATCH_SECS: u32 = 290;
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(WATCH_SECS as u64 + 30);
+
+/// Objects per list call when listing a whole kind.
+pub const LIST_PAGE: u32 = 250;
 
 /// The field manager of everything Palisade applies.
 pub const FIELD_MANAGER: &str = "palisade";
@@ -310,6 +389,16 @@ impl KubeConnector {
     }
 
     async fn new_client(&self, credentials: &Credentials) -> Result<Client, ClusterError> {
+        self.client_reading_for(credentials, self.read_timeout)
+            .await
+    }
+
+    /// A client whose reads may wait `read_timeout` for the next byte.
+    async fn client_reading_for(
+        &self,
+        credentials: &Credentials,
+        read_timeout: Duration,
+    ) -> Result<Client, ClusterError> {
         let kubeconfig = Kubeconfig::from_yaml(&credentials.kubeconfig)
             .map_err(|err| ClusterError::Credentials(err.to_string()))?;
         let mut config =
@@ -317,7 +406,7 @@ impl KubeConnector {
                 .await
                 .map_err(|err| ClusterError::Credentials(err.to_string()))?;
         config.connect_timeout = Some(self.connect_timeout);
-        config.read_timeout = Some(self.read_timeout);
+        config.read_timeout = Some(read_timeout);
         config.write_timeout = Some(self.read_timeout);
         Client::try_from(config).map_err(|err| ClusterError::Credentials(err.to_string()))
     }
@@ -391,6 +480,77 @@ impl ClusterConnector for KubeConnector {
         limit: u32,
     ) -> BoxFuture<'a, Result<ListPage, ClusterError>> {
         Box::pin(self.list_kind(credentials, api_version, kind, continue_token, limit))
+    }
+
+    fn watch<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        api_version: &'a str,
+        kind: &'a str,
+    ) -> BoxStream<'a, Result<Change, ClusterError>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let opened = async move {
+            use kube::core::GroupVersionKind;
+            let connection = self.connect(credentials).await?;
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let (resource, _) = connection.kind(&gvk).await.map_err(from_kube)?;
+            // A watch waits quietly for minutes: its own client, whose reads may wait longer than
+            // the apiserver keeps a watch open (290 s here; bookmarks come about every minute).
+            let client = self
+                .client_reading_for(credentials, WATCH_READ_TIMEOUT)
+                .await?;
+            let api: kube::Api<kube::core::DynamicObject> = kube::Api::all_with(client, &resource);
+            // List in pages, then watch from the list's resourceVersion with bookmarks; a watch
+            // cut for too long (410 Gone) lists again. Errors come back with a backoff between
+            // tries.
+            let config = kube::runtime::watcher::Config::default()
+                .page_size(LIST_PAGE)
+                .timeout(WATCH_SECS);
+            let typed = (api_version.to_owned(), kind.to_owned());
+            let events =
+                kube::runtime::WatchStreamExt::default_backoff(kube::runtime::watcher(api, config))
+                    .map_err(|err| match err {
+                        kube::runtime::watcher::Error::InitialListFailed(err)
+                        | kube::runtime::watcher::Error::WatchStartFailed(err)
+                        | kube::runtime::watcher::Error::WatchFailed(err) => from_kube(err),
+                        kube::runtime::watcher::Error::WatchError(status) => ClusterError::Api {
+                            code: status.code,
+                            message: status.message,
+                        },
+                        other => ClusterError::Unreachable(other.to_string()),
+                    })
+                    .map(move |event| {
+                        let typed = typed.clone();
+                        let value = move |object: kube::core::DynamicObject| {
+                            let mut value =
+                                serde_json::to_value(object).map_err(|err| ClusterError::Api {
+                                    code: 500,
+                                    message: err.to_string(),
+                                })?;
+                            value["apiVersion"] = serde_json::Value::from(typed.0.as_str());
+                            value["kind"] = serde_json::Value::from(typed.1.as_str());
+                            Ok::<_, ClusterError>(value)
+                        };
+                        use kube::runtime::watcher::Event;
+                        Ok(match event? {
+                            Event::Init => Change::Restart,
+                            Event::InitApply(object) => Change::Listed(value(object)?),
+                            Event::InitDone => Change::Synced,
+                            Event::Apply(object) => Change::Applied(value(object)?),
+                            Event::Delete(object) => Change::Deleted(value(object)?),
+                        })
+                    });
+            Ok::<_, ClusterError>(events)
+        };
+        Box::pin(
+            stream::once(opened)
+                .map(|opened| match opened {
+                    Ok(events) => events.left_stream(),
+                    Err(err) => stream::iter([Err(err)]).right_stream(),
+                })
+                .flatten(),
+        )
     }
 }
 

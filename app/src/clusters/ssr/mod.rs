@@ -9,7 +9,9 @@ pub mod service;
 use crate::db::Db;
 use crate::secrets::Sealer;
 
-pub use connector::{Applied, BoxFuture, ClusterConnector, ClusterError, KubeConnector, Probe};
+pub use connector::{
+    Applied, BoxFuture, BoxStream, Change, ClusterConnector, ClusterError, KubeConnector, Probe,
+};
 pub use credentials::Credentials;
 
 /// What the cluster service needs: the database, the key for credentials (absent when none is

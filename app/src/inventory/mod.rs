@@ -1,0 +1,60 @@
+//! The inventory: Palisade's copy of the objects policies can match on each cluster (namespaces,
+//! workloads, Services, Ingresses, NetworkPolicies, ServiceAccounts and RBAC), kept fresh by a list
+//! and then a watch of each kind. Impact previews read it; the cluster page shows how complete it
+//! is.
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// How much of one kind Palisade holds for a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct KindInventory {
+    /// `Deployment`, `Pod`, …
+    pub kind: String,
+    /// `apps/v1`, `v1`, …
+    pub api_version: String,
+    /// Objects held now.
+    pub objects: i64,
+    /// When the last complete list of the kind finished (ms since the epoch); 0: never.
+    pub listed_ms: i64,
+    /// When the last change after that list arrived; 0: none yet.
+    pub changed_ms: i64,
+    /// Why the kind cannot be read now, in the cluster's words; empty when it can.
+    pub error: String,
+    /// Where `error` is a refusal: the RBAC rule Palisade's credentials lack, e.g.
+    /// `get, list, watch on apps deployments`.
+    pub needs: String,
+}
+
+/// A cluster's inventory, kind by kind, in the order of [`ssr::kinds::KINDS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct ClusterInventory {
+    pub cluster_id: String,
+    pub kinds: Vec<KindInventory>,
+}
+
+impl ClusterInventory {
+    /// Objects held, every kind together.
+    pub fn objects(&self) -> i64 {
+        self.kinds.iter().map(|k| k.objects).sum()
+    }
+
+    /// The kinds that cannot be read now.
+    pub fn unreadable(&self) -> impl Iterator<Item = &KindInventory> {
+        self.kinds.iter().filter(|k| !k.error.is_empty())
+    }
+}
+
+/// A cluster's inventory, for its page.
+#[server(endpoint = "get_inventory")]
+pub async fn get_inventory(cluster_id: String) -> Result<ClusterInventory, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::service::of_cluster(&call.db, &cluster_id).await?)
+}

@@ -1,0 +1,234 @@
+//! The keeper: every replica runs it. It takes (or renews) the lease on each enabled cluster; for
+//! each cluster it holds, it watches every kept kind and writes what changes. A cluster whose lease
+//! another replica holds is left alone; one whose holder stopped renewing is taken over once the
+//! lease runs out. Changed credentials restart the cluster's watches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use super::changes::{self, Pass, Write};
+use super::{kinds::KINDS, queries};
+use crate::clusters::ssr::connector::cache_key;
+use crate::clusters::ssr::{service as clusters, ClusterConnector, Context, Credentials};
+use crate::db::{now_ms, Db};
+use crate::error::ServerResult;
+use crate::secrets::Sealer;
+
+/// How the keeper paces itself.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a lease lasts without renewal: a stopped replica's clusters are taken over within
+    /// this. Renewed every third of it.
+    pub lease: Duration,
+    /// Where a cluster offers no watch, how often each kind is listed again.
+    pub relist: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            lease: Duration::from_secs(30),
+            relist: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Changes written in one transaction at most.
+const CHUNK: usize = 500;
+
+pub struct Keeper {
+    db: Db,
+    sealer: Option<Arc<Sealer>>,
+    connector: Arc<dyn ClusterConnector>,
+    settings: Settings,
+    /// This replica's name in the leases table.
+    holder: String,
+}
+
+/// A cluster this replica keeps: the credentials its watches use, and the watches.
+struct Kept {
+    key: [u8; 32],
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Keeper {
+    pub fn new(
+        db: Db,
+        sealer: Option<Arc<Sealer>>,
+        connector: Arc<dyn ClusterConnector>,
+        settings: Settings,
+    ) -> Keeper {
+        Keeper {
+            db,
+            sealer,
+            connector,
+            settings,
+            holder: crate::db::new_id(),
+        }
+    }
+
+    /// This replica's name in the leases table.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Keep the inventory until `stop` turns true; then stop every watch and let go of the
+    /// leases, so another replica takes the clusters at once.
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut kept: HashMap<String, Kept> = HashMap::new();
+        let every = self.settings.lease / 3;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            if let Err(err) = self.round(now_ms(), &mut kept).await {
+                tracing::warn!(error = %err, "keeping the inventory");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        for (cluster_id, kept) in kept {
+            kept.task.abort();
+            if let Err(err) = queries::release(self.db.pool(), &cluster_id, &self.holder).await {
+                tracing::warn!(error = %err, cluster_id, "releasing an inventory lease");
+            }
+        }
+    }
+
+    /// One round: renew or take the leases, start the watches of clusters newly held (or whose
+    /// credentials changed), stop those of clusters no longer held.
+    async fn round(&self, now: i64, kept: &mut HashMap<String, Kept>) -> ServerResult<()> {
+        queries::forget_gone(self.db.pool()).await?;
+        let until = now + i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX / 4);
+        let context = Context {
+            db: &self.db,
+            sealer: self.sealer.as_deref(),
+            connector: self.connector.as_ref(),
+        };
+        let mut held = Vec::new();
+        for cluster in clusters::list(&self.db).await? {
+            if cluster.disabled
+                || !queries::claim(self.db.pool(), &cluster.id, &self.holder, now, until).await?
+            {
+                continue;
+            }
+            let credentials = match clusters::open_credentials(&context, &cluster.id).await {
+                Ok((_, credentials)) => credentials,
+                Err(err) => {
+                    tracing::warn!(error = %err, cluster = %cluster.name, "cannot open credentials for the inventory");
+                    continue;
+                }
+            };
+            let key = cache_key(&credentials);
+            held.push(cluster.id.clone());
+            if kept.get(&cluster.id).is_some_and(|k| k.key == key) {
+                continue;
+            }
+            if let Some(old) = kept.remove(&cluster.id) {
+                old.task.abort();
+            }
+            let task = tokio::spawn(keep_cluster(
+                self.db.clone(),
+                Arc::clone(&self.connector),
+                cluster.id.clone(),
+                credentials,
+                self.settings.relist,
+            ));
+            tracing::info!(cluster = %cluster.name, "keeping the inventory");
+            kept.insert(cluster.id, Kept { key, task });
+        }
+        kept.retain(|cluster_id, k| {
+            let keep = held.contains(cluster_id);
+            if !keep {
+                k.task.abort();
+            }
+            keep
+        });
+        Ok(())
+    }
+}
+
+/// Watch every kept kind of one cluster, for as long as the task runs.
+async fn keep_cluster(
+    db: Db,
+    connector: Arc<dyn ClusterConnector>,
+    cluster_id: String,
+    credentials: Credentials,
+    relist: Duration,
+) {
+    let kinds = KINDS.iter().map(|(api_version, kind, _)| {
+        keep_kind(
+            &db,
+            connector.as_ref(),
+            &cluster_id,
+            &credentials,
+            api_version,
+            kind,
+            relist,
+        )
+    });
+    futures_util::future::join_all(kinds).await;
+}
+
+async fn keep_kind(
+    db: &Db,
+    connector: &dyn ClusterConnector,
+    cluster_id: &str,
+    credentials: &Credentials,
+    api_version: &str,
+    kind: &str,
+    relist: Duration,
+) {
+    let mut pass = Pass::default();
+    loop {
+        let mut chunks = connector
+            .watch(credentials, api_version, kind)
+            .ready_chunks(CHUNK);
+        while let Some(chunk) = chunks.next().await {
+            let writes = changes::writes(kind, &mut pass, chunk, now_ms());
+            if let Err(err) = apply(db, cluster_id, &writes).await {
+                tracing::warn!(error = %err, cluster_id, kind, "writing the inventory");
+            }
+        }
+        // Only a connector without watches ends its stream: list again later.
+        tokio::time::sleep(relist).await;
+    }
+}
+
+/// Apply `writes` to one cluster's inventory in one transaction.
+pub async fn apply(db: &Db, cluster_id: &str, writes: &[Write]) -> ServerResult<()> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let _turn = db.write_turn().await;
+    let mut tx = db.begin().await?;
+    for write in writes {
+        match write {
+            Write::Put { held, seen_ms } => {
+                queries::put(&mut *tx, cluster_id, held, *seen_ms).await?;
+            }
+            Write::Remove { uid } => queries::remove(&mut *tx, cluster_id, uid).await?,
+            Write::Listed {
+                kind,
+                started_ms,
+                at_ms,
+            } => {
+                queries::forget_unseen(&mut *tx, cluster_id, kind, *started_ms).await?;
+                queries::set_kind(&mut *tx, cluster_id, kind, Some(*at_ms), None, "", "").await?;
+            }
+            Write::Changed { kind, at_ms } => {
+                queries::set_kind(&mut *tx, cluster_id, kind, None, Some(*at_ms), "", "").await?;
+            }
+            Write::Failed { kind, error, needs } => {
+                queries::set_kind(&mut *tx, cluster_id, kind, None, None, error, needs).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

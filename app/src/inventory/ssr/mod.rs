@@ -1,0 +1,9 @@
+//! Server-side inventory: the kinds it keeps, how watch changes become writes (pure), the
+//! queries, the keeper that holds each cluster's watches, and the reads other domains use.
+
+pub mod changes;
+pub mod keeper;
+pub mod kinds;
+pub mod owners;
+pub mod queries;
+pub mod service;

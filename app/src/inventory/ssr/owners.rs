@@ -1,0 +1,165 @@
+//! Who owns what: a Pod belongs to its ReplicaSet, which belongs to its Deployment; a Job to its
+//! CronJob. Results name the top owner, the workload a team writes and owns. Pure.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+/// An object's place in the ownership tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Node {
+    kind: String,
+    name: String,
+    /// The controller's reference: (uid, kind, name).
+    controller: Option<(String, String, String)>,
+}
+
+/// The top owner of an object: the kind and name of the workload it belongs to (itself when
+/// nothing controls it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owner {
+    pub kind: String,
+    pub name: String,
+}
+
+/// Ownership of one cluster's objects, by uid.
+#[derive(Debug, Default)]
+pub struct Owners {
+    nodes: HashMap<String, Node>,
+}
+
+/// How many owners up a chain is followed: real chains are two or three long; a longer one is
+/// a loop or a mistake, and ends there.
+const DEPTH: usize = 8;
+
+impl Owners {
+    /// Learn `object`'s identity and its controller.
+    pub fn learn(&mut self, object: &Value) {
+        let metadata = &object["metadata"];
+        let Some(uid) = metadata["uid"].as_str() else {
+            return;
+        };
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+        let controller = metadata["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["controller"] == true)
+            .map(|r| (text(&r["uid"]), text(&r["kind"]), text(&r["name"])));
+        self.nodes.insert(
+            uid.to_owned(),
+            Node {
+                kind: text(&object["kind"]),
+                name: text(&metadata["name"]),
+                controller,
+            },
+        );
+    }
+
+    /// The top owner of the object with `uid`, or `None` when it was never learnt.
+    pub fn top(&self, uid: &str) -> Option<Owner> {
+        let mut node = self.nodes.get(uid)?;
+        let mut owner = Owner {
+            kind: node.kind.clone(),
+            name: node.name.clone(),
+        };
+        for _ in 0..DEPTH {
+            let Some((uid, kind, name)) = &node.controller else {
+                break;
+            };
+            // An owner Palisade does not hold (a Node for a static Pod, a custom resource) is
+            // still the owner, named by the reference.
+            owner = Owner {
+                kind: kind.clone(),
+                name: name.clone(),
+            };
+            match self.nodes.get(uid) {
+                Some(next) => node = next,
+                None => break,
+            }
+        }
+        Some(owner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(kind: &str, name: &str, uid: &str, owner: Option<(&str, &str, &str)>) -> Value {
+        let mut value = json!({"kind": kind, "metadata": {"name": name, "uid": uid}});
+        if let Some((kind, name, uid)) = owner {
+            value["metadata"]["ownerReferences"] = json!([
+                {"kind": "Other", "name": "not-the-controller", "uid": "x"},
+                {"kind": kind, "name": name, "uid": uid, "controller": true},
+            ]);
+        }
+        value
+    }
+
+    #[test]
+    fn pods_and_jobs_are_named_by_the_workload_that_owns_them() {
+        let mut owners = Owners::default();
+        owners.learn(&object("Deployment", "web", "d1", None));
+        owners.learn(&object(
+            "ReplicaSet",
+            "web-5d9",
+            "r1",
+            Some(("Deployment", "web", "d1")),
+        ));
+        owners.learn(&object(
+            "Pod",
+            "web-5d9-abc",
+            "p1",
+            Some(("ReplicaSet", "web-5d9", "r1")),
+        ));
+        owners.learn(&object("CronJob", "backup", "c1", None));
+        owners.learn(&object(
+            "Job",
+            "backup-290",
+            "j1",
+            Some(("CronJob", "backup", "c1")),
+        ));
+        owners.learn(&object(
+            "Pod",
+            "backup-290-x",
+            "p2",
+            Some(("Job", "backup-290", "j1")),
+        ));
+        owners.learn(&object(
+            "Pod",
+            "etcd-node1",
+            "p3",
+            Some(("Node", "node1", "n1")),
+        ));
+        owners.learn(&object("Pod", "alone", "p4", None));
+        let top = |uid: &str| owners.top(uid).map(|o| format!("{}/{}", o.kind, o.name));
+        assert_eq!(top("p1").as_deref(), Some("Deployment/web"));
+        assert_eq!(top("r1").as_deref(), Some("Deployment/web"));
+        assert_eq!(top("d1").as_deref(), Some("Deployment/web"));
+        assert_eq!(top("p2").as_deref(), Some("CronJob/backup"));
+        assert_eq!(top("p3").as_deref(), Some("Node/node1"));
+        assert_eq!(top("p4").as_deref(), Some("Pod/alone"));
+        assert_eq!(top("unknown"), None);
+    }
+
+    #[test]
+    fn a_loop_of_owners_ends() {
+        let mut owners = Owners::default();
+        owners.learn(&object(
+            "ReplicaSet",
+            "a",
+            "a",
+            Some(("ReplicaSet", "b", "b")),
+        ));
+        owners.learn(&object(
+            "ReplicaSet",
+            "b",
+            "b",
+            Some(("ReplicaSet", "a", "a")),
+        ));
+        assert!(owners.top("a").is_some());
+    }
+}

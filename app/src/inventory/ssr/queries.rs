@@ -1,0 +1,223 @@
+//! Every query of the inventory. Each takes an executor, so it runs inside or outside a
+//! transaction as the caller decides.
+
+use sqlx::{Any, Row};
+
+use super::changes::Held;
+
+pub async fn put<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    cluster_id: &str,
+    held: &Held,
+    seen_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO inventory_objects (cluster_id, uid, kind, namespace, name, object, seen_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (cluster_id, uid) DO UPDATE SET kind = excluded.kind, \
+         namespace = excluded.namespace, name = excluded.name, object = excluded.object, \
+         seen_ms = excluded.seen_ms",
+    )
+    .bind(cluster_id)
+    .bind(&held.uid)
+    .bind(&held.kind)
+    .bind(&held.namespace)
+    .bind(&held.name)
+    .bind(&held.object)
+    .bind(seen_ms)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    cluster_id: &str,
+    uid: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM inventory_objects WHERE cluster_id = $1 AND uid = $2")
+        .bind(cluster_id)
+        .bind(uid)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Forget the objects of `kind` no list or change has named since `before_ms`.
+pub async fn forget_unseen<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    cluster_id: &str,
+    kind: &str,
+    before_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM inventory_objects WHERE cluster_id = $1 AND kind = $2 AND seen_ms < $3",
+    )
+    .bind(cluster_id)
+    .bind(kind)
+    .bind(before_ms)
+    .execute(executor)
+    .await?
+    .rows_affected())
+}
+
+/// Where `kind` stands: its objects counted again, and the given times and error. A time of
+/// `None` keeps the stored one.
+pub async fn set_kind<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    cluster_id: &str,
+    kind: &str,
+    listed_ms: Option<i64>,
+    changed_ms: Option<i64>,
+    error: &str,
+    needs: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO inventory_kinds (cluster_id, kind, objects, listed_ms, changed_ms, error, needs) \
+         VALUES ($1, $2, (SELECT COUNT(*) FROM inventory_objects WHERE cluster_id = $1 AND kind = $2), \
+         $3, $4, $5, $6) \
+         ON CONFLICT (cluster_id, kind) DO UPDATE SET objects = excluded.objects, \
+         listed_ms = CASE WHEN $7 = 1 THEN excluded.listed_ms ELSE inventory_kinds.listed_ms END, \
+         changed_ms = CASE WHEN $8 = 1 THEN excluded.changed_ms ELSE inventory_kinds.changed_ms END, \
+         error = excluded.error, needs = excluded.needs",
+    )
+    .bind(cluster_id)
+    .bind(kind)
+    .bind(listed_ms.unwrap_or(0))
+    .bind(changed_ms.unwrap_or(0))
+    .bind(error)
+    .bind(needs)
+    .bind(i64::from(listed_ms.is_some()))
+    .bind(i64::from(changed_ms.is_some()))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// One row of `inventory_kinds`.
+pub struct KindRow {
+    pub kind: String,
+    pub objects: i64,
+    pub listed_ms: i64,
+    pub changed_ms: i64,
+    pub error: String,
+    pub needs: String,
+}
+
+pub async fn kinds_of<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    cluster_id: &str,
+) -> Result<Vec<KindRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT kind, objects, listed_ms, changed_ms, error, needs FROM inventory_kinds \
+         WHERE cluster_id = $1",
+    )
+    .bind(cluster_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(KindRow {
+                kind: row.try_get("kind")?,
+                objects: row.try_get("objects")?,
+                listed_ms: row.try_get("listed_ms")?,
+                changed_ms: row.try_get("changed_ms")?,
+                error: row.try_get("error")?,
+                needs: row.try_get("needs")?,
+            })
+        })
+        .collect()
+}
+
+/// Up to `limit` objects of a cluster after `after_uid` (by uid): `(uid, object text)`.
+pub async fn objects_page<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    cluster_id: &str,
+    after_uid: &str,
+    limit: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT uid, object FROM inventory_objects WHERE cluster_id = $1 AND uid > $2 \
+         ORDER BY uid LIMIT $3",
+    )
+    .bind(cluster_id)
+    .bind(after_uid)
+    .bind(limit)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("uid")?, row.try_get("object")?)))
+        .collect()
+}
+
+/// Take or renew the lease on a cluster's inventory: true when `holder` holds it until
+/// `until_ms` (it held it, or the last holder's lease ran out before `now_ms`).
+pub async fn claim(
+    pool: &sqlx::Pool<Any>,
+    cluster_id: &str,
+    holder: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO inventory_leases (cluster_id, holder, until_ms) VALUES ($1, '', 0) \
+         ON CONFLICT (cluster_id) DO NOTHING",
+    )
+    .bind(cluster_id)
+    .execute(pool)
+    .await?;
+    Ok(sqlx::query(
+        "UPDATE inventory_leases SET holder = $1, until_ms = $2 \
+         WHERE cluster_id = $3 AND (holder = $1 OR until_ms < $4)",
+    )
+    .bind(holder)
+    .bind(until_ms)
+    .bind(cluster_id)
+    .bind(now_ms)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Let go of a lease (on shutdown), so another replica takes the cluster at once.
+pub async fn release(
+    pool: &sqlx::Pool<Any>,
+    cluster_id: &str,
+    holder: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE inventory_leases SET until_ms = 0 WHERE cluster_id = $1 AND holder = $2")
+        .bind(cluster_id)
+        .bind(holder)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The holder of a cluster's lease and until when; `None` when none was ever taken.
+pub async fn lease_of(
+    pool: &sqlx::Pool<Any>,
+    cluster_id: &str,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    let row = sqlx::query("SELECT holder, until_ms FROM inventory_leases WHERE cluster_id = $1")
+        .bind(cluster_id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| Ok((row.try_get("holder")?, row.try_get("until_ms")?)))
+        .transpose()
+}
+
+/// Forget everything held for clusters that are no longer registered or are disabled.
+pub async fn forget_gone(pool: &sqlx::Pool<Any>) -> Result<u64, sqlx::Error> {
+    let mut forgotten = 0;
+    for table in ["inventory_objects", "inventory_kinds", "inventory_leases"] {
+        forgotten += sqlx::query(&format!(
+            "DELETE FROM {table} WHERE cluster_id NOT IN \
+             (SELECT id FROM clusters WHERE disabled = 0)"
+        ))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(forgotten)
+}

@@ -1,0 +1,49 @@
+//! Reading the inventory: how complete each kind is, and the objects themselves.
+
+use serde_json::Value;
+
+use super::{kinds::KINDS, queries};
+use crate::db::Db;
+use crate::error::{OrFault, ServerResult};
+use crate::inventory::{ClusterInventory, KindInventory};
+
+/// A cluster's inventory, kind by kind; a kind never listed yet shows no objects and no time.
+pub async fn of_cluster(db: &Db, cluster_id: &str) -> ServerResult<ClusterInventory> {
+    let rows = queries::kinds_of(db.pool(), cluster_id).await?;
+    let kinds = KINDS
+        .iter()
+        .map(|(api_version, kind, _)| {
+            let row = rows.iter().find(|r| r.kind == *kind);
+            KindInventory {
+                kind: (*kind).to_owned(),
+                api_version: (*api_version).to_owned(),
+                objects: row.map_or(0, |r| r.objects),
+                listed_ms: row.map_or(0, |r| r.listed_ms),
+                changed_ms: row.map_or(0, |r| r.changed_ms),
+                error: row.map(|r| r.error.clone()).unwrap_or_default(),
+                needs: row.map(|r| r.needs.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(ClusterInventory {
+        cluster_id: cluster_id.to_owned(),
+        kinds,
+    })
+}
+
+/// Objects read at once from the inventory.
+pub const PAGE: i64 = 500;
+
+/// The next page of a cluster's objects after `after_uid` (by uid; `""` for the first), each
+/// with its uid. A stored object that does not read as JSON is an error.
+pub async fn objects_after(
+    db: &Db,
+    cluster_id: &str,
+    after_uid: &str,
+) -> ServerResult<Vec<(String, Value)>> {
+    queries::objects_page(db.pool(), cluster_id, after_uid, PAGE)
+        .await?
+        .into_iter()
+        .map(|(uid, text)| Ok((uid, serde_json::from_str(&text).or_fault()?)))
+        .collect()
+}

@@ -1,0 +1,321 @@
+//! The inventory on both databases, with a fake cluster behind the connector trait: what the
+//! keeper copies, how a later list forgets what is gone, how a refused kind names the rule it
+//! lacks, and how a second replica takes a cluster over when the first stops renewing its lease.
+//! The same against the real kube-apiservers of the test bed is in `testbed/tests/inventory.rs`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use palisade_app::auth::{Principal, Role};
+use palisade_app::clusters::ssr::{
+    service, Applied, BoxFuture, ClusterConnector, ClusterError, Context, Credentials, Probe,
+};
+use palisade_app::clusters::{Capabilities, ClusterChange, CredentialsInput, NewCluster};
+use palisade_app::inventory::ssr::keeper::{Keeper, Settings};
+use palisade_app::inventory::ssr::{queries, service as inventory};
+use palisade_app::inventory::ClusterInventory;
+use palisade_app::secrets::Sealer;
+use serde_json::{json, Value};
+
+use crate::support::{Backend, TestServer};
+
+const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+
+/// A cluster holding objects by kind that it lists on request, and refusing to list Ingresses.
+#[derive(Default)]
+struct Listed {
+    objects: Mutex<HashMap<String, Vec<Value>>>,
+}
+
+impl Listed {
+    fn set(&self, kind: &str, objects: Vec<Value>) {
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(kind.to_owned(), objects);
+    }
+}
+
+impl ClusterConnector for Listed {
+    fn probe<'a>(&'a self, _: &'a Credentials) -> BoxFuture<'a, Result<Probe, ClusterError>> {
+        Box::pin(async {
+            Ok(Probe {
+                version: "v1.37.2".into(),
+                capabilities: Capabilities::default(),
+            })
+        })
+    }
+    fn apply<'a>(
+        &'a self,
+        _: &'a Credentials,
+        manifest: &'a Value,
+    ) -> BoxFuture<'a, Result<Applied, ClusterError>> {
+        Box::pin(async move { Ok(Applied::quietly(manifest.clone())) })
+    }
+    fn get<'a>(
+        &'a self,
+        _: &'a Credentials,
+        _: &'a Value,
+    ) -> BoxFuture<'a, Result<Option<Value>, ClusterError>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn delete<'a>(
+        &'a self,
+        _: &'a Credentials,
+        _: &'a Value,
+    ) -> BoxFuture<'a, Result<bool, ClusterError>> {
+        Box::pin(async { Ok(false) })
+    }
+    fn list<'a>(
+        &'a self,
+        _: &'a Credentials,
+        _api_version: &'a str,
+        kind: &'a str,
+        continue_token: Option<&'a str>,
+        _limit: u32,
+    ) -> BoxFuture<'a, Result<palisade_app::clusters::ssr::connector::ListPage, ClusterError>> {
+        Box::pin(async move {
+            if kind == "Ingress" {
+                return Err(ClusterError::Api {
+                    code: 403,
+                    message: "ingresses.networking.k8s.io is forbidden: User \"palisade\" cannot list resource \"ingresses\"".into(),
+                });
+            }
+            // Two pages: the first object, then the rest.
+            let all = self
+                .objects
+                .lock()
+                .unwrap()
+                .get(kind)
+                .cloned()
+                .unwrap_or_default();
+            Ok(match continue_token {
+                None if all.len() > 1 => (all[..1].to_vec(), Some("more".to_owned())),
+                None => (all, None),
+                Some(_) => (all[1..].to_vec(), None),
+            })
+        })
+    }
+}
+
+fn deployment(name: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {
+            "name": name, "namespace": "team", "uid": format!("uid-{name}"),
+            "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+        },
+        "spec": {"replicas": 1},
+    })
+}
+
+fn kind<'a>(
+    inventory: &'a ClusterInventory,
+    kind: &str,
+) -> &'a palisade_app::inventory::KindInventory {
+    inventory.kinds.iter().find(|k| k.kind == kind).unwrap()
+}
+
+/// Polls `check` on the cluster's inventory every 50 ms for up to `within`.
+async fn eventually(
+    db: &palisade_app::db::Db,
+    cluster_id: &str,
+    within: Duration,
+    what: &str,
+    check: impl Fn(&ClusterInventory) -> bool,
+) -> ClusterInventory {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let got = inventory::of_cluster(db, cluster_id).await.unwrap();
+        if check(&got) {
+            return got;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("{what}: not so within {within:?}: {got:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
+    // The server's own keeper is off: this test runs its replicas itself.
+    let server = TestServer::start(backend, &[("PALISADE__INVENTORY__ENABLED", "false")]).await;
+    let db = server.pool.clone();
+    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
+    let fake = Arc::new(Listed::default());
+    fake.set("Deployment", vec![deployment("web"), deployment("api")]);
+    fake.set(
+        "Namespace",
+        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "uid": "uid-ns"}})],
+    );
+    let admin = Principal::new("u-admin", "Ada Admin", Role::Admin);
+    let ctx = Context {
+        db: &db,
+        sealer: Some(&sealer),
+        connector: fake.as_ref(),
+    };
+    let cluster = service::register(
+        &ctx,
+        &admin,
+        1,
+        NewCluster {
+            name: "staging-1".into(),
+            environment: "staging".into(),
+            labels: Default::default(),
+            credentials: CredentialsInput::Token {
+                api_url: "https://10.1.2.3:6443".into(),
+                ca_pem: String::new(),
+                token: "t0k3n".into(),
+            },
+        },
+    )
+    .await
+    .unwrap();
+
+    let settings = Settings {
+        lease: Duration::from_millis(900),
+        relist: Duration::from_millis(100),
+    };
+    let first = Arc::new(Keeper::new(
+        db.clone(),
+        Some(sealer.clone()),
+        fake.clone(),
+        settings.clone(),
+    ));
+    let (stop_first, stopped) = tokio::sync::watch::channel(false);
+    let first_task = tokio::spawn(first.clone().run(stopped));
+
+    // Both pages of Deployments are copied, without managedFields; the refused kind says why and
+    // what rule it lacks; kinds the cluster has none of are listed and empty.
+    let got = eventually(
+        &db,
+        &cluster.id,
+        Duration::from_secs(10),
+        "two deployments",
+        |i| kind(i, "Deployment").objects == 2 && !kind(i, "Ingress").error.is_empty(),
+    )
+    .await;
+    assert!(kind(&got, "Deployment").listed_ms > 0);
+    assert_eq!(kind(&got, "Namespace").objects, 1);
+    let ingress = kind(&got, "Ingress");
+    assert!(ingress.error.contains("403"), "{ingress:?}");
+    assert_eq!(
+        ingress.needs,
+        "get, list, watch on \"networking.k8s.io\" ingresses"
+    );
+    assert!(kind(&got, "Service").listed_ms > 0 && kind(&got, "Service").error.is_empty());
+    assert_eq!(got.objects(), 3);
+    let objects = inventory::objects_after(&db, &cluster.id, "")
+        .await
+        .unwrap();
+    assert_eq!(objects.len(), 3);
+    for (_, object) in &objects {
+        assert!(
+            object["metadata"].get("managedFields").is_none(),
+            "{object}"
+        );
+    }
+
+    // A later list no longer names `api`: it is forgotten; a new one appears.
+    fake.set("Deployment", vec![deployment("web"), deployment("worker")]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let names: Vec<String> = inventory::objects_after(&db, &cluster.id, "")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, o)| o["kind"] == "Deployment")
+            .map(|(_, o)| o["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        if names.contains(&"worker".to_owned()) && !names.contains(&"api".to_owned()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {names:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A second replica waits while the first renews its lease.
+    let second = Arc::new(Keeper::new(
+        db.clone(),
+        Some(sealer.clone()),
+        fake.clone(),
+        settings.clone(),
+    ));
+    let (stop_second, stopped) = tokio::sync::watch::channel(false);
+    let second_task = tokio::spawn(second.clone().run(stopped));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (holder, _) = queries::lease_of(db.pool(), &cluster.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(holder, first.holder(), "the first replica still renews");
+
+    // The first replica dies without letting go: the second takes the cluster within a lease.
+    first_task.abort();
+    let died = tokio::time::Instant::now();
+    loop {
+        let (holder, _) = queries::lease_of(db.pool(), &cluster.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if holder == second.holder() {
+            break;
+        }
+        assert!(
+            died.elapsed() < settings.lease * 2,
+            "the second replica did not take over within a lease period"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stop_first);
+    // It keeps the copy fresh: a change made now arrives through it.
+    fake.set("Deployment", vec![deployment("web")]);
+    eventually(
+        &db,
+        &cluster.id,
+        Duration::from_secs(10),
+        "one deployment",
+        |i| kind(i, "Deployment").objects == 1,
+    )
+    .await;
+
+    // A disabled cluster's copy is forgotten.
+    service::update(
+        &ctx,
+        &admin,
+        2,
+        &cluster.id,
+        ClusterChange {
+            disabled: Some(true),
+            ..ClusterChange::default()
+        },
+    )
+    .await
+    .unwrap();
+    eventually(
+        &db,
+        &cluster.id,
+        Duration::from_secs(10),
+        "forgotten",
+        |i| i.objects() == 0 && i.kinds.iter().all(|k| k.listed_ms == 0),
+    )
+    .await;
+
+    stop_second.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), second_task)
+        .await
+        .expect("the keeper stops when told")
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_the_keeper_copies_forgets_and_hands_over() {
+    the_keeper_copies_forgets_and_hands_over(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_the_keeper_copies_forgets_and_hands_over() {
+    the_keeper_copies_forgets_and_hands_over(Backend::Postgres).await;
+}
