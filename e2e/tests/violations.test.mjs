@@ -183,6 +183,9 @@ test("a cluster's page shows how it is reached, what it reports, and takes new l
     [['ValidatingAdmissionPolicy', 'false'], ['Gatekeeper', 'false'], ['Kyverno', 'false'], ['PolicyReports', 'false']],
   );
   assert.ok(await page.getByTestId('cluster-no-deployments').isVisible());
+  // The inventory lists every kind Palisade keeps, each with its count and state.
+  assert.equal(await page.getByTestId('inventory-kind').count(), 17);
+  assert.ok((await page.getByTestId('inventory-summary').textContent()).length > 0);
   // The three violations its audit batch opened, and a link to all of them, filtered.
   const violations = page.getByTestId('cluster-violation');
   assert.equal(await violations.count(), 3);

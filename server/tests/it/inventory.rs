@@ -319,3 +319,270 @@ async fn sqlite_the_keeper_copies_forgets_and_hands_over() {
 async fn postgres_the_keeper_copies_forgets_and_hands_over() {
     the_keeper_copies_forgets_and_hands_over(Backend::Postgres).await;
 }
+
+fn testbed() -> palisade_testbed::Testbed {
+    palisade_testbed::Testbed::from_env()
+        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
+}
+
+/// The object of `kind` named `namespace/name` in the cluster's inventory, if held.
+async fn held(
+    db: &palisade_app::db::Db,
+    cluster_id: &str,
+    kind: &str,
+    name: &str,
+) -> Option<Value> {
+    let (namespace, name) = name.split_once('/').unwrap();
+    let mut after = String::new();
+    loop {
+        let page = inventory::objects_after(db, cluster_id, &after)
+            .await
+            .unwrap();
+        let (last, _) = page.last()?;
+        after = last.clone();
+        if let Some((_, object)) = page.into_iter().find(|(_, o)| {
+            o["kind"] == kind
+                && o["metadata"]["namespace"] == namespace
+                && o["metadata"]["name"] == name
+        }) {
+            return Some(object);
+        }
+    }
+}
+
+async fn wait_until_held(
+    db: &palisade_app::db::Db,
+    cluster_id: &str,
+    kind: &str,
+    name: &str,
+    held_or_gone: bool,
+    within: Duration,
+) -> Duration {
+    let started = tokio::time::Instant::now();
+    loop {
+        if held(db, cluster_id, kind, name).await.is_some() == held_or_gone {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{kind} {name}: {} within {within:?}",
+            if held_or_gone {
+                "not copied"
+            } else {
+                "not forgotten"
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Against a real kube-apiserver, with Palisade's least-privilege credentials: every kind is
+/// readable, a new Deployment arrives through the watch within seconds, owners resolve from a Pod
+/// to its Deployment, and after the watch is cut (its replica dies) the replica that takes over
+/// lists again and forgets what was deleted meanwhile.
+#[tokio::test]
+async fn the_keeper_watches_a_real_cluster() {
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use kube::api::{Api, DeleteParams, PostParams};
+    use palisade_app::clusters::ssr::KubeConnector;
+    use palisade_app::inventory::ssr::owners::Owners;
+
+    let testbed = testbed();
+    let cluster = &testbed.clusters[0];
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__INVENTORY__ENABLED", "false"),
+        ],
+    )
+    .await;
+    let db = server.pool.clone();
+    let people = server.people().await;
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let registered = server
+        .api(&people.admin)
+        .register_kubeconfig("inventory-1", "staging", &kubeconfig)
+        .await;
+    let id = registered.id.clone();
+
+    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
+    let connector: Arc<dyn ClusterConnector> = Arc::new(KubeConnector::default());
+    let settings = Settings {
+        lease: Duration::from_secs(2),
+        relist: Duration::from_secs(300),
+    };
+    let keeper = |db: &palisade_app::db::Db| {
+        Arc::new(Keeper::new(
+            db.clone(),
+            Some(sealer.clone()),
+            connector.clone(),
+            settings.clone(),
+        ))
+    };
+    let first = keeper(&db);
+    let (_stop_first, stopped) = tokio::sync::watch::channel(false);
+    let first_task = tokio::spawn(first.clone().run(stopped));
+
+    // Every kind is listed; none is refused to Palisade's role.
+    let listed = eventually(
+        &db,
+        &id,
+        Duration::from_secs(30),
+        "every kind listed",
+        |i| i.kinds.iter().all(|k| k.listed_ms > 0),
+    )
+    .await;
+    assert_eq!(listed.unreadable().count(), 0, "{listed:#?}");
+    assert!(kind(&listed, "Namespace").objects >= 4, "{listed:#?}");
+    assert!(kind(&listed, "ClusterRole").objects > 10, "{listed:#?}");
+
+    // A Deployment, a ReplicaSet it controls and a Pod of that ReplicaSet, made by the admin.
+    let admin = cluster.admin_client().await.unwrap();
+    let namespace = palisade_testbed::unique_name("inventory-it");
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let labels = json!({"app": "web"});
+    let template = json!({
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "web", "image": "registry.example/web:1.0"}]},
+    });
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &namespace);
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": labels}, "template": template},
+    }))
+    .unwrap();
+    let deployment = deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let owner = |kind: &str, name: &str, uid: &Option<String>| {
+        json!([{
+            "apiVersion": "apps/v1", "kind": kind, "name": name,
+            "uid": uid.clone().unwrap(), "controller": true,
+        }])
+    };
+    let replicasets: Api<ReplicaSet> = Api::namespaced(admin.clone(), &namespace);
+    let replicaset: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": "web-1", "ownerReferences": owner("Deployment", "web", &deployment.metadata.uid)},
+        "spec": {"selector": {"matchLabels": labels}, "template": template},
+    }))
+    .unwrap();
+    let replicaset = replicasets
+        .create(&PostParams::default(), &replicaset)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &namespace);
+    let mut pod = template.clone();
+    pod["metadata"]["name"] = json!("web-1-a");
+    pod["metadata"]["ownerReferences"] = owner("ReplicaSet", "web-1", &replicaset.metadata.uid);
+    let pod: Pod = serde_json::from_value(pod).unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+
+    let arrived = wait_until_held(
+        &db,
+        &id,
+        "Pod",
+        &format!("{namespace}/web-1-a"),
+        true,
+        Duration::from_secs(10),
+    )
+    .await;
+    println!("a new Pod reached the inventory {arrived:?} after it was created");
+    wait_until_held(
+        &db,
+        &id,
+        "Deployment",
+        &format!("{namespace}/web"),
+        true,
+        Duration::from_secs(10),
+    )
+    .await;
+    let copied = held(&db, &id, "Deployment", &format!("{namespace}/web"))
+        .await
+        .unwrap();
+    assert!(
+        copied["metadata"].get("managedFields").is_none(),
+        "{copied}"
+    );
+    assert_eq!(copied["apiVersion"], "apps/v1");
+
+    // Owners resolve through the copy: the Pod belongs to the Deployment.
+    let mut owners = Owners::default();
+    let mut after = String::new();
+    loop {
+        let page = inventory::objects_after(&db, &id, &after).await.unwrap();
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        for (_, object) in &page {
+            owners.learn(object);
+        }
+    }
+    let pod_uid = held(&db, &id, "Pod", &format!("{namespace}/web-1-a"))
+        .await
+        .unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let top = owners.top(&pod_uid).unwrap();
+    assert_eq!(
+        (top.kind.as_str(), top.name.as_str()),
+        ("Deployment", "web")
+    );
+
+    // The replica dies: its watches are cut and it never lets go of the lease.
+    first_task.abort();
+    // While nobody watches, the Pod is deleted.
+    pods.delete("web-1-a", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    // A second replica takes the cluster once the lease runs out, lists again, and forgets it.
+    let second = keeper(&db);
+    let (stop_second, stopped) = tokio::sync::watch::channel(false);
+    let second_task = tokio::spawn(second.clone().run(stopped));
+    wait_until_held(
+        &db,
+        &id,
+        "Pod",
+        &format!("{namespace}/web-1-a"),
+        false,
+        Duration::from_secs(20),
+    )
+    .await;
+    let (holder, _) = queries::lease_of(db.pool(), &id).await.unwrap().unwrap();
+    assert_eq!(holder, second.holder());
+    // And it watches: a deletion now arrives without a list.
+    deployments
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while deployments.get_opt("web").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the apiserver still has the Deployment"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_until_held(
+        &db,
+        &id,
+        "Deployment",
+        &format!("{namespace}/web"),
+        false,
+        Duration::from_secs(10),
+    )
+    .await;
+
+    stop_second.send(true).unwrap();
+    second_task.await.unwrap();
+    palisade_testbed::delete_namespace(&admin, &namespace)
+        .await
+        .unwrap();
+    server.stop().await;
+}

@@ -10,6 +10,7 @@ use super::super::{get_cluster, parse_labels, update_cluster, Cluster, ClusterCh
 use super::{capability_list, labels_text};
 use crate::auth::guard::{needs, role_of};
 use crate::auth::Action as Permission;
+use crate::inventory::{get_inventory, ClusterInventory};
 use crate::rollouts::{list_deployments, Deployment};
 use crate::sections::CLUSTERS;
 use crate::time::format_time;
@@ -43,6 +44,7 @@ pub fn ClusterPage() -> impl IntoView {
     // (it would drop the message saying what was saved).
     let editable = Resource::new(move || id.get(), get_cluster);
     let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
+    let inventory = Resource::new(move || id.get(), get_inventory);
     let refresh = move || tick.update(|n| *n += 1);
 
     view! {
@@ -74,6 +76,17 @@ pub fn ClusterPage() -> impl IntoView {
                                 .collect();
                             view! { <Live here /> }.into_any()
                         }
+                        Err(err) => load_error(err),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="panel" aria-labelledby="inventory-heading">
+            <h2 id="inventory-heading">"Inventory"</h2>
+            <Transition fallback=|| view! { <Loading text="Loading the inventory…" /> }>
+                {move || Suspend::new(async move {
+                    match inventory.await {
+                        Ok(inventory) => view! { <Inventory inventory /> }.into_any(),
                         Err(err) => load_error(err),
                     }
                 })}
@@ -244,6 +257,58 @@ fn Live(here: Vec<Deployment>) -> impl IntoView {
         </DataTable>
     }
     .into_any()
+}
+
+/// What Palisade holds of this cluster, kind by kind: how many, how fresh, and what it cannot read.
+#[component]
+fn Inventory(inventory: ClusterInventory) -> impl IntoView {
+    let unreadable = inventory.unreadable().count();
+    let summary = match (inventory.objects(), unreadable) {
+        (_, 0) if inventory.kinds.iter().all(|k| k.listed_ms == 0) => {
+            "Not listed yet: Palisade lists every kind once it reaches the cluster.".to_owned()
+        }
+        (objects, 0) => format!("{objects} objects known, every kind readable."),
+        (objects, n) => format!(
+            "{objects} objects known; {n} kind{} cannot be read.",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    let when = |ms: i64| {
+        if ms == 0 {
+            "never".to_owned()
+        } else {
+            format_time(ms)
+        }
+    };
+    view! {
+        <p data-testid="inventory-summary">{summary}</p>
+        <DataTable columns=&["Kind", "Objects", "Listed", "Last change", "Status"] testid="cluster-inventory">
+            {inventory
+                .kinds
+                .into_iter()
+                .map(|k| {
+                    let status = if !k.needs.is_empty() {
+                        view! { <span class="badge bad" title=k.error.clone()>{format!("Refused: needs {}", k.needs)}</span> }.into_any()
+                    } else if !k.error.is_empty() {
+                        view! { <span class="badge waiting">{k.error.clone()}</span> }.into_any()
+                    } else if k.listed_ms == 0 {
+                        view! { <span class="muted">"waiting for the first list"</span> }.into_any()
+                    } else {
+                        view! { <span class="badge good">"current"</span> }.into_any()
+                    };
+                    view! {
+                        <tr data-testid="inventory-kind" data-kind=k.kind.clone()>
+                            <th scope="row">{k.kind.clone()}<span class="muted small">{format!(" {}", k.api_version)}</span></th>
+                            <td data-testid="inventory-objects">{k.objects}</td>
+                            <td>{when(k.listed_ms)}</td>
+                            <td>{when(k.changed_ms)}</td>
+                            <td>{status}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </DataTable>
+    }
 }
 
 /// The most recently seen open violations on this cluster.

@@ -48,10 +48,17 @@ pub struct Keeper {
     holder: String,
 }
 
-/// A cluster this replica keeps: the credentials its watches use, and the watches.
+/// A cluster this replica keeps: the credentials its watches use, and the watches. Dropping it
+/// stops them (also when the keeper itself is stopped by aborting its task).
 struct Kept {
     key: [u8; 32],
     task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Keeper {
@@ -93,7 +100,7 @@ impl Keeper {
             }
         }
         for (cluster_id, kept) in kept {
-            kept.task.abort();
+            drop(kept);
             if let Err(err) = queries::release(self.db.pool(), &cluster_id, &self.holder).await {
                 tracing::warn!(error = %err, cluster_id, "releasing an inventory lease");
             }
@@ -129,9 +136,8 @@ impl Keeper {
             if kept.get(&cluster.id).is_some_and(|k| k.key == key) {
                 continue;
             }
-            if let Some(old) = kept.remove(&cluster.id) {
-                old.task.abort();
-            }
+            // Changed credentials: the old watches stop as the old entry is dropped.
+            kept.remove(&cluster.id);
             let task = tokio::spawn(keep_cluster(
                 self.db.clone(),
                 Arc::clone(&self.connector),
@@ -142,13 +148,7 @@ impl Keeper {
             tracing::info!(cluster = %cluster.name, "keeping the inventory");
             kept.insert(cluster.id, Kept { key, task });
         }
-        kept.retain(|cluster_id, k| {
-            let keep = held.contains(cluster_id);
-            if !keep {
-                k.task.abort();
-            }
-            keep
-        });
+        kept.retain(|cluster_id, _| held.contains(cluster_id));
         Ok(())
     }
 }

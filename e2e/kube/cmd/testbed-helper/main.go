@@ -438,6 +438,10 @@ var palisadeRules = []rule{
 	{[]string{""}, []string{"pods", "replicationcontrollers"}, read},
 	{[]string{"apps"}, []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, read},
 	{[]string{"batch"}, []string{"jobs", "cronjobs"}, read},
+	// The inventory (impact previews): read what policies can match besides workloads.
+	{[]string{""}, []string{"services", "serviceaccounts"}, read},
+	{[]string{"networking.k8s.io"}, []string{"ingresses", "networkpolicies"}, read},
+	{[]string{"rbac.authorization.k8s.io"}, []string{"roles", "clusterroles", "rolebindings", "clusterrolebindings"}, read},
 	// Violations reported by other engines.
 	{[]string{"wgpolicyk8s.io"}, []string{"policyreports", "clusterpolicyreports"}, read},
 	{[]string{"constraints.gatekeeper.sh"}, []string{"*"}, read},
