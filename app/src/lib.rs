@@ -15,6 +15,7 @@ pub mod clusters;
 pub mod compliance;
 pub mod error;
 pub mod exceptions;
+pub mod impact;
 pub mod inventory;
 pub mod layout;
 pub mod model;

@@ -32,7 +32,7 @@ const LAYERS: &[&[&str]] = &[
     &["violations"],
     &["rollouts"],
     // Read models and use cases over several domains.
-    &["compliance", "staging", "overview", "testruns"],
+    &["compliance", "staging", "overview", "testruns", "impact"],
     // The shell: layout and the router.
     &["layout", "lib"],
 ];

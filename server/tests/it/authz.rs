@@ -45,6 +45,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
     ("/api/list_cluster_page", Some(Action::Read), ""),
     ("/api/get_cluster", Some(Action::Read), "id=nonexistent"),
     (
+        "/api/policy_impact",
+        Some(Action::Read),
+        r#"{"policy_id":"nonexistent"}"#,
+    ),
+    (
         "/api/get_inventory",
         Some(Action::Read),
         "cluster_id=nonexistent",

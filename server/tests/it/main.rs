@@ -10,6 +10,7 @@ mod compliance;
 mod contract;
 mod exceptions;
 mod http;
+mod impact;
 mod inventory;
 mod notify;
 mod offline;

@@ -1,5 +1,5 @@
 //! The pages of the policies domain: the list, a new policy and the library, and one policy's
-//! workspace with its tabs (overview, edit, tests, history, staging), one file each.
+//! workspace with its tabs (overview, edit, tests, history, staging, impact), one file each.
 //!
 //! Every page reads through a server function inside a `Transition`, so loading, error and empty
 //! states are explicit. The editor is a plain textarea with a line-number gutter that follows its
@@ -9,6 +9,7 @@
 mod create;
 mod edit;
 mod history;
+mod impact_tab;
 mod list;
 mod picker;
 mod staging_tab;
@@ -32,12 +33,13 @@ use crate::rollouts::check_drift;
 use crate::staging::{get_staging, set_mode, Staging};
 use crate::testruns::run_tests;
 use crate::time::format_time;
-use crate::ui::{load_error, DataTable, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, ErrorNote, Loading, PageHeader};
 
 pub use self::create::{LibraryPage, NewPolicyPage};
 use self::edit::{EditTab, ProblemList, SaveBar};
 pub use self::history::FileDiffTable;
 use self::history::HistoryTab;
+use self::impact_tab::ImpactTab;
 use self::list::run_badge;
 pub use self::list::PoliciesPage;
 pub use self::picker::PolicyPicker;

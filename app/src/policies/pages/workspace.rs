@@ -9,15 +9,17 @@ enum Tab {
     Tests,
     History,
     Staging,
+    Impact,
 }
 
 impl Tab {
-    const ALL: [Tab; 5] = [
+    const ALL: [Tab; 6] = [
         Tab::Overview,
         Tab::Edit,
         Tab::Tests,
         Tab::History,
         Tab::Staging,
+        Tab::Impact,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -27,6 +29,7 @@ impl Tab {
             Tab::Tests => "Tests",
             Tab::History => "History",
             Tab::Staging => "Staging",
+            Tab::Impact => "Impact",
         }
     }
 
@@ -37,6 +40,7 @@ impl Tab {
             Tab::Tests => "tests",
             Tab::History => "history",
             Tab::Staging => "staging",
+            Tab::Impact => "impact",
         }
     }
 
@@ -262,6 +266,7 @@ fn Workspace(
                 Tab::Tests => view! { <TestsTab detail=detail.get_value() draft saving save /> }.into_any(),
                 Tab::History => view! { <HistoryTab detail=detail.get_value() /> }.into_any(),
                 Tab::Staging => view! { <StagingTab id=detail.with_value(|d| d.policy.id.clone()) /> }.into_any(),
+                Tab::Impact => view! { <ImpactTab detail=detail.get_value() draft /> }.into_any(),
             }}
         </div>
     }

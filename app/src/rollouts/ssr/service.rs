@@ -101,6 +101,16 @@ pub async fn deployments(
     Ok(queries::deployments(db.pool(), policy_id.as_deref()).await?)
 }
 
+/// What this policy has deployed on a cluster now (version, mode and the objects applied), if
+/// anything.
+pub async fn deployed_on(
+    db: &Db,
+    cluster_id: &str,
+    policy_id: &str,
+) -> ServerResult<Option<super::queries::Desired>> {
+    Ok(super::queries::deployment(db.pool(), cluster_id, policy_id).await?)
+}
+
 /// Whether a cluster is production by its environment's name or its `environment` / `env`
 /// label (`prod`, `production`, any case): no change reaches one without an approval.
 pub fn is_production(

@@ -136,10 +136,22 @@ impl Deployed {
         (deployed, errors)
     }
 
-    /// Every violation of `object` (a workload read from the cluster), with `now_ms` as its time.
+    /// Every violation of `object` (a workload read from the cluster), with `now_ms` as its time;
+    /// what an active exception covers is left out.
     pub fn evaluate(&self, object: Value, context: &Context, now_ms: i64) -> Vec<Finding> {
+        self.judge(object, context, now_ms)
+            .findings
+            .into_iter()
+            .filter(|(_, excepted)| !excepted)
+            .map(|(finding, _)| finding)
+            .collect()
+    }
+
+    /// Everything the deployed policies say about `object`: each finding with whether an active
+    /// exception covers it, and what could not be evaluated here (with the reason).
+    pub fn judge(&self, object: Value, context: &Context, now_ms: i64) -> Judged {
         let Ok(request) = AdmissionRequest::create(object) else {
-            return Vec::new();
+            return Judged::default();
         };
         let resource = if request.resource.group.is_empty() {
             request.resource.resource.clone()
@@ -181,35 +193,52 @@ impl Deployed {
                 })
             })
         };
-        let mut out: Vec<Finding> = verdict
+        let mut findings: Vec<(Finding, bool)> = verdict
             .findings
             .into_iter()
             .filter_map(|f| {
                 let action = action_of(f.action)?;
                 let policy = reported(f.engine, &f.policy);
                 let policy_id = self.names.get(&policy).cloned().unwrap_or_default();
-                if excepted(&policy_id) {
-                    return None;
-                }
-                Some(Finding {
-                    policy_id,
-                    policy,
-                    resource: resource.clone(),
-                    namespace: request.namespace.clone(),
-                    name: request.name.clone(),
-                    uid: uid.clone(),
-                    action,
-                    source: Source::Scan,
-                    message: f.message,
-                    at_ms: now_ms,
-                })
+                let excepted = excepted(&policy_id);
+                Some((
+                    Finding {
+                        policy_id,
+                        policy,
+                        resource: resource.clone(),
+                        namespace: request.namespace.clone(),
+                        name: request.name.clone(),
+                        uid: uid.clone(),
+                        action,
+                        source: Source::Scan,
+                        message: f.message,
+                        at_ms: now_ms,
+                    },
+                    excepted,
+                ))
             })
             .collect();
         // One row per policy and action: the engines may report a policy once per binding.
-        out.sort_by(|a, b| (&a.policy, a.action).cmp(&(&b.policy, b.action)));
-        out.dedup_by(|a, b| a.policy == b.policy && a.action == b.action);
-        out
+        findings.sort_by(|(a, _), (b, _)| (&a.policy, a.action).cmp(&(&b.policy, b.action)));
+        findings.dedup_by(|(a, _), (b, _)| a.policy == b.policy && a.action == b.action);
+        Judged {
+            findings,
+            not_evaluable: verdict
+                .not_evaluable
+                .into_iter()
+                .map(|n| format!("{}: {}", n.policy, n.reason))
+                .collect(),
+        }
     }
+}
+
+/// What the deployed policies say about one object (see [`Deployed::judge`]).
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// Each finding, and whether an active exception covers it.
+    pub findings: Vec<(Finding, bool)>,
+    /// `policy: reason` for each policy that could not be evaluated here.
+    pub not_evaluable: Vec<String>,
 }
 
 /// A workload that a controller owns is checked through its owner (a Pod of a ReplicaSet of a

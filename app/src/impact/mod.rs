@@ -1,0 +1,131 @@
+//! Impact preview: what a policy version (or an unsaved draft) would deny, warn of or audit on
+//! each cluster if it were enforced there, computed from the inventory, grouped by cluster →
+//! namespace → owning workload, with active exceptions applied and shown, and compared with the
+//! version each cluster runs now.
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::model::Mode;
+use crate::policies::Content;
+use crate::violations::Action;
+use crate::wire::wire_enum;
+
+wire_enum! {
+    /// How a workload's verdict compares with the version the cluster runs now.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    pub enum Change as "change" {
+        /// Denied by this version, not by what runs now.
+        New = "new",
+        /// The same action as what runs now.
+        Same = "same",
+        /// Denied by what runs now, no longer by this version.
+        Stops = "stops",
+    }
+}
+
+/// One workload (the top owner of the objects concerned) and what the policy would do to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct WorkloadImpact {
+    pub namespace: String,
+    /// The owner's kind and name: `Deployment` `web` for the Pods of its ReplicaSets.
+    pub owner_kind: String,
+    pub owner_name: String,
+    pub action: Action,
+    /// An active exception covers it: reported, but the policy would leave it alone.
+    pub excepted: bool,
+    pub change: Change,
+    /// Objects of this workload concerned (the Deployment, its ReplicaSets, its Pods).
+    pub objects: i64,
+    /// A few of them, `Kind/name`.
+    pub examples: Vec<String>,
+    /// The engine's message (for the first object).
+    pub message: String,
+}
+
+/// The version a cluster runs now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct Running {
+    pub version: i64,
+    pub mode: Mode,
+}
+
+/// What the policy would do on one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct ClusterImpact {
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub environment: String,
+    /// Objects of the inventory evaluated.
+    pub objects: i64,
+    /// When the inventory's stalest kind was last listed (0: some kind never was): how current
+    /// this answer is.
+    pub listed_ms: i64,
+    /// Kinds the inventory cannot read on this cluster: what they hold is not in this answer.
+    pub unreadable: Vec<String>,
+    /// What runs there now; `None` when the policy is not deployed there.
+    pub running: Option<Running>,
+    /// Workloads that would be denied, warned, audited (active exceptions left out), and those
+    /// an exception covers.
+    pub deny: i64,
+    pub warn: i64,
+    pub audit: i64,
+    pub excepted: i64,
+    /// Workloads this version would deny that what runs now does not, and the reverse.
+    pub newly_denied: i64,
+    pub no_longer_denied: i64,
+    /// `policy: reason` for what the engine cannot evaluate here (never guessed).
+    pub not_evaluable: Vec<String>,
+    /// The workloads, denied first; at most [`WORKLOADS_SHOWN`] (the counts are exact).
+    pub workloads: Vec<WorkloadImpact>,
+    /// True when evaluation stopped at its time budget: counts cover only what was evaluated.
+    pub partial: bool,
+}
+
+/// Workloads listed per cluster at most.
+pub const WORKLOADS_SHOWN: usize = 2_000;
+
+/// The impact of one version (or draft) of a policy on every enabled cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct Impact {
+    pub policy_id: String,
+    pub policy_name: String,
+    /// The version previewed; `None` for an unsaved draft.
+    pub version: Option<i64>,
+    /// The mode previewed: what enforcing would do (with what audit and warn would record).
+    pub mode: Mode,
+    pub computed_ms: i64,
+    pub clusters: Vec<ClusterImpact>,
+}
+
+impl Impact {
+    /// Workloads denied on every cluster together.
+    pub fn denied(&self) -> i64 {
+        self.clusters.iter().map(|c| c.deny).sum()
+    }
+}
+
+/// The impact of enforcing a saved version (`version`), or the unsaved `draft` when given.
+#[server(endpoint = "policy_impact", input = Json)]
+pub async fn policy_impact(
+    policy_id: String,
+    version: Option<i64>,
+    draft: Option<Content>,
+) -> Result<Impact, AppError> {
+    let action = if draft.is_some() {
+        crate::auth::Action::EditPolicies
+    } else {
+        crate::auth::Action::Read
+    };
+    let call = crate::state::authorized(action)?;
+    Ok(ssr::service::impact(&call.db, &call.who, call.now, &policy_id, version, draft).await?)
+}

@@ -1,0 +1,5 @@
+//! Server-side impact: the pure evaluation over one cluster's inventory, and the service that
+//! gathers what it needs.
+
+pub mod judge;
+pub mod service;

@@ -1,0 +1,162 @@
+//! Gathering an impact: the version or draft, every enabled cluster's inventory, the version
+//! each runs now and the active exceptions; the evaluation itself is [`super::judge`].
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::judge::judge;
+use crate::auth::{authorize, Action, Principal};
+use crate::clusters::ssr::service as clusters;
+use crate::db::Db;
+use crate::error::{AppError, OrFault, ServerResult};
+use crate::impact::{ClusterImpact, Impact, Running};
+use crate::inventory::ssr::service as inventory;
+use crate::model::Mode;
+use crate::policies::Content;
+use crate::violations::ssr::scan::Deployed;
+
+/// How long one impact may evaluate, all clusters together; past it the answer says partial.
+pub const BUDGET: Duration = Duration::from_secs(30);
+
+/// The impact of enforcing `version` of the policy (its current one when `None`), or of `draft`.
+pub async fn impact(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    policy_key: &str,
+    version: Option<i64>,
+    draft: Option<Content>,
+) -> ServerResult<Impact> {
+    authorize(Some(who), Action::Read)?;
+    if draft.is_some() {
+        authorize(Some(who), Action::EditPolicies)?;
+    }
+    let detail = crate::policies::ssr::detail(db, who, policy_key).await?;
+    let policy_id = detail.policy.id.clone();
+    let (content, version) = match (draft, version) {
+        (Some(draft), _) => (draft, None),
+        (None, Some(number)) if number != detail.current.number => {
+            let found = crate::policies::ssr::version(db, who, &policy_id, number).await?;
+            (found.content, Some(number))
+        }
+        (None, _) => (detail.current.content.clone(), Some(detail.current.number)),
+    };
+    // The content must render: a draft the engine refuses says why, where.
+    crate::policies::ssr::render::objects(&content, Mode::Enforce)
+        .map_err(|why| AppError::Invalid(format!("source: {why}")))?;
+    let exceptions = crate::exceptions::ssr::active_for(db, &policy_id, now).await?;
+    let started = Instant::now();
+    let mut out = Vec::new();
+    for cluster in clusters::list(db).await? {
+        if cluster.disabled {
+            continue;
+        }
+        let held = inventory::of_cluster(db, &cluster.id).await?;
+        let objects = all_objects(db, &cluster.id).await?;
+        let namespaces: Vec<String> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Namespace")
+            .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+            .filter(|n| !palisade_engine::bundle::SYSTEM_NAMESPACES.contains(n))
+            .map(str::to_owned)
+            .collect();
+        let proposed = deployed(&policy_id, &content, &namespaces, &exceptions, now)?;
+        let current =
+            crate::rollouts::ssr::service::deployed_on(db, &cluster.id, &policy_id).await?;
+        let running = current.as_ref().map(|d| Running {
+            version: d.version,
+            mode: d.mode,
+        });
+        let running_deployed = current.map(|d| {
+            let (mut deployed, _) = Deployed::from_deployments(&[(policy_id.clone(), d.manifests)]);
+            deployed.exceptions = proposed.exceptions.clone();
+            deployed.now_ms = now;
+            deployed
+        });
+        let left = BUDGET.saturating_sub(started.elapsed());
+        let judgement = tokio::task::spawn_blocking(move || {
+            let begun = Instant::now();
+            let mut out_of_time = || begun.elapsed() > left;
+            judge(
+                &proposed,
+                running_deployed.as_ref(),
+                &objects,
+                now,
+                &mut out_of_time,
+            )
+        })
+        .await
+        .or_fault()?;
+        let listed_ms = if held.kinds.iter().any(|k| k.listed_ms == 0) {
+            0
+        } else {
+            held.kinds.iter().map(|k| k.listed_ms).min().unwrap_or(0)
+        };
+        out.push(ClusterImpact {
+            cluster_id: cluster.id.clone(),
+            cluster_name: cluster.name.clone(),
+            environment: cluster.environment.clone(),
+            objects: judgement.objects,
+            listed_ms,
+            unreadable: held.unreadable().map(|k| k.kind.clone()).collect(),
+            running,
+            deny: judgement.deny,
+            warn: judgement.warn,
+            audit: judgement.audit,
+            excepted: judgement.excepted,
+            newly_denied: judgement.newly_denied,
+            no_longer_denied: judgement.no_longer_denied,
+            not_evaluable: judgement.not_evaluable,
+            workloads: judgement.workloads,
+            partial: judgement.partial,
+        });
+    }
+    Ok(Impact {
+        policy_id,
+        policy_name: detail.policy.name.clone(),
+        version,
+        mode: Mode::Enforce,
+        computed_ms: now,
+        clusters: out,
+    })
+}
+
+/// Every object the inventory holds for a cluster.
+async fn all_objects(db: &Db, cluster_id: &str) -> ServerResult<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = inventory::objects_after(db, cluster_id, &after).await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(out);
+        };
+        after = last.clone();
+        out.extend(page.into_iter().map(|(_, object)| object));
+    }
+}
+
+/// The policy as it would be deployed on a cluster with these namespaces, in enforce mode, with
+/// the active exceptions.
+fn deployed(
+    policy_id: &str,
+    content: &Content,
+    namespaces: &[String],
+    exceptions: &[crate::exceptions::Exception],
+    now: i64,
+) -> ServerResult<Deployed> {
+    let objects =
+        crate::rollouts::ssr::plan::desired_objects(content, Mode::Enforce, namespaces, &[])
+            .map_err(|why| AppError::Invalid(format!("source: {why}")))?;
+    let (mut deployed, errors) = Deployed::from_deployments(&[(policy_id.to_owned(), objects)]);
+    if let Some(error) = errors.first() {
+        return Err(AppError::Invalid(format!("source: {error}")).into());
+    }
+    if !exceptions.is_empty() {
+        deployed
+            .exceptions
+            .insert(policy_id.to_owned(), exceptions.to_vec());
+    }
+    deployed.now_ms = now;
+    Ok(deployed)
+}
