@@ -5,6 +5,8 @@
 //! cluster then does: Pod Security enforced on a namespace denies exactly the Pods impact named,
 //! with the apiserver's messages.
 
+use std::time::Duration;
+
 use palisade_app::auth::Role;
 use palisade_app::exceptions::DAY_MS;
 use palisade_app::inventory::ssr::changes::{held, Write};
@@ -242,4 +244,349 @@ async fn sqlite_impact_over_http() {
 #[tokio::test]
 async fn postgres_impact_over_http() {
     impact_over_http(Backend::Postgres).await;
+}
+
+fn testbed() -> palisade_testbed::Testbed {
+    palisade_testbed::Testbed::from_env()
+        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
+}
+
+/// Pods (and one Deployment) that Pod Security and the privileged/host-namespace policies judge
+/// differently.
+fn varied(namespace: &str) -> Vec<Value> {
+    let container = |security: Value| json!({"name": "c", "image": "registry.example/app:1", "securityContext": security});
+    let hardened = json!({
+        "runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+    });
+    let pod = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace}, "spec": spec});
+    let plain = container(json!({}));
+    vec![
+        pod(
+            "hardened",
+            json!({"containers": [container(hardened.clone())]}),
+        ),
+        pod("root", json!({"containers": [plain.clone()]})),
+        pod(
+            "privileged",
+            json!({"containers": [container(json!({"privileged": true}))]}),
+        ),
+        pod(
+            "host-pid",
+            json!({"hostPID": true, "containers": [plain.clone()]}),
+        ),
+        pod(
+            "host-network",
+            json!({"hostNetwork": true, "containers": [plain.clone()]}),
+        ),
+        pod(
+            "host-path",
+            json!({"containers": [plain.clone()], "volumes": [{"name": "h", "hostPath": {"path": "/var/log"}}]}),
+        ),
+        pod(
+            "net-admin",
+            json!({"containers": [container(json!({"capabilities": {"add": ["NET_ADMIN"]}}))]}),
+        ),
+        pod(
+            "host-port",
+            json!({"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}),
+        ),
+        pod(
+            "escalates",
+            json!({"containers": [container(json!({"runAsNonRoot": true, "runAsUser": 1000, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}))]}),
+        ),
+        pod(
+            "init-privileged",
+            json!({"initContainers": [{"name": "init", "image": "i", "securityContext": {"privileged": true}}], "containers": [container(hardened)]}),
+        ),
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "template-privileged", "namespace": namespace},
+            "spec": {"selector": {"matchLabels": {"app": "t"}}, "template": {"metadata": {"labels": {"app": "t"}},
+                     "spec": {"containers": [container(json!({"privileged": true}))]}}},
+        }),
+    ]
+}
+
+/// The object as a person would send it again under another name: what they wrote, not what
+/// the cluster added.
+fn again(object: &Value) -> Value {
+    let metadata = &object["metadata"];
+    json!({
+        "apiVersion": object["apiVersion"], "kind": object["kind"],
+        "metadata": {
+            "name": format!("{}-again", metadata["name"].as_str().unwrap()),
+            "namespace": metadata["namespace"],
+            "labels": metadata.get("labels").cloned().unwrap_or(json!({})),
+        },
+        "spec": object["spec"],
+    })
+}
+
+/// Dry-run create of `object`: `Some(message)` when admission refuses it.
+async fn refusal(client: &kube::Client, object: &Value) -> Option<String> {
+    use kube::api::{Api, DynamicObject, PostParams};
+    use kube::discovery::ApiResource;
+    let api_version = object["apiVersion"].as_str().unwrap();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = object["kind"].as_str().unwrap();
+    let resource = ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(group, version, kind));
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        object["metadata"]["namespace"].as_str().unwrap(),
+        &resource,
+    );
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let typed: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+    match api.create(&params, &typed).await {
+        Ok(_) => None,
+        // Pod Security answers 403; a ValidatingAdmissionPolicy its `reason` (422 for Invalid).
+        Err(kube::Error::Api(status)) if status.message.contains(" is forbidden: ") => {
+            Some(status.message)
+        }
+        Err(err) => panic!("dry-run create of {}: {err}", object["metadata"]["name"]),
+    }
+}
+
+/// For each policy: what impact says enforcing it would deny in the test namespace, then the same
+/// enforced on the real apiserver and every inventoried object sent again (dry run): the same
+/// objects are refused, and the apiserver's refusal carries the engine's message.
+#[tokio::test]
+async fn impact_is_what_the_cluster_then_does() {
+    use palisade_app::clusters::ssr::{ClusterConnector, Credentials, KubeConnector};
+    use palisade_app::clusters::CredentialsInput;
+    use palisade_app::policies::Mode;
+
+    let testbed = testbed();
+    let cluster = &testbed.clusters[0];
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__INVENTORY__LEASE_SECS", "3"),
+        ],
+    )
+    .await;
+    let people = server.people().await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let registered = server
+        .api(&people.admin)
+        .register_kubeconfig("impact-1", "staging", &kubeconfig)
+        .await;
+    let admin = cluster.admin_client().await.unwrap();
+    let admin_credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {
+        kubeconfig: std::fs::read_to_string(&cluster.admin_kubeconfig).unwrap(),
+        context: None,
+    })
+    .unwrap();
+    let connector = KubeConnector::default();
+
+    // What an interrupted earlier run may have left enforcing.
+    for name in ["disallow-privileged", "disallow-host-namespaces"] {
+        for kind in [
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicy",
+        ] {
+            let leftover = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": name}});
+            connector
+                .delete(&admin_credentials, &leftover)
+                .await
+                .unwrap();
+        }
+    }
+    let namespace = palisade_testbed::unique_name("impact-it");
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    connector.apply(&admin_credentials, &ns).await.unwrap();
+    let objects = varied(&namespace);
+    // Until admission has dropped what an earlier run left, nothing here can be created.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    for object in &objects {
+        while refusal(&admin, object).await.is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a policy left by an earlier run still refuses {}",
+                object["metadata"]["name"]
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    for object in &objects {
+        connector.apply(&admin_credentials, object).await.unwrap();
+    }
+    // The keeper picks them up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let mut held = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = palisade_app::inventory::ssr::service::objects_after(
+                &server.pool,
+                &registered.id,
+                &after,
+            )
+            .await
+            .unwrap();
+            let Some((last, _)) = page.last() else { break };
+            after = last.clone();
+            held.extend(
+                page.into_iter()
+                    .map(|(_, o)| o)
+                    .filter(|o| o["metadata"]["namespace"] == namespace.as_str()),
+            );
+        }
+        if held.len() == objects.len() {
+            break held;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the inventory holds {} of {} objects",
+            held.len(),
+            objects.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    let mut checked = Vec::new();
+    for entry in [
+        "pod-security-baseline",
+        "pod-security-restricted",
+        "disallow-privileged",
+        "disallow-host-namespaces",
+    ] {
+        let policy = adopt(&server, &people.author, entry).await;
+        let reply = impact_of(&server, &viewer, json!({"policy_id": policy})).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let impact = body(&reply);
+        let here = impact["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["cluster_id"] == registered.id.as_str())
+            .unwrap();
+        assert!(
+            here["unreadable"].as_array().unwrap().is_empty(),
+            "{here:#}"
+        );
+        // Every object here is its own workload (no controller runs in the test bed).
+        let predicted: std::collections::BTreeMap<String, String> = here["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["namespace"] == namespace.as_str() && w["action"] == "deny")
+            .map(|w| {
+                (
+                    format!(
+                        "{}/{}",
+                        w["owner_kind"].as_str().unwrap(),
+                        w["owner_name"].as_str().unwrap()
+                    ),
+                    w["message"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            !predicted.is_empty(),
+            "{entry}: the test objects should be denied by it"
+        );
+
+        // Enforce it for real.
+        let version = body(
+            &server
+                .call("GET", &format!("/api/v1/policies/{policy}"), &viewer, "")
+                .await,
+        );
+        let content: palisade_app::policies::Content =
+            serde_json::from_value(version["current"].clone()).unwrap();
+        let manifests = palisade_app::rollouts::ssr::plan::desired_objects(
+            &content,
+            Mode::Enforce,
+            std::slice::from_ref(&namespace),
+            &[],
+        )
+        .unwrap();
+        for manifest in &manifests {
+            connector.apply(&admin_credentials, manifest).await.unwrap();
+        }
+        // Admission takes the new policy within seconds: wait until one predicted denial holds.
+        let (probe, _) = predicted.iter().next().unwrap();
+        let probe_object = held
+            .iter()
+            .find(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                ) == *probe
+            })
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+        while refusal(&admin, &again(probe_object)).await.is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{entry}: never enforced"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let mut refused = std::collections::BTreeMap::new();
+        for object in &held {
+            if let Some(message) = refusal(&admin, &again(object)).await {
+                refused.insert(
+                    format!(
+                        "{}/{}",
+                        object["kind"].as_str().unwrap(),
+                        object["metadata"]["name"].as_str().unwrap()
+                    ),
+                    message,
+                );
+            }
+        }
+        assert_eq!(
+            predicted.keys().collect::<Vec<_>>(),
+            refused.keys().collect::<Vec<_>>(),
+            "{entry}: impact and the apiserver disagree on what is denied"
+        );
+        for (object, message) in &predicted {
+            // The apiserver names the object sent (`…-again`); the engine's text is inside.
+            let said = &refused[object];
+            let expected = message.replace(
+                &format!("\"{}\"", object.split('/').nth(1).unwrap()),
+                &format!("\"{}-again\"", object.split('/').nth(1).unwrap()),
+            );
+            assert!(
+                said.contains(&expected) || said.contains(message.as_str()),
+                "{entry} {object}: the apiserver said {said:?}, impact said {message:?}"
+            );
+        }
+        checked.push(format!("{entry}: {} denied", predicted.len()));
+
+        // Undo: labels off the namespace, admission objects deleted.
+        for manifest in &manifests {
+            if manifest["kind"] == "Namespace" {
+                let bare = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+                connector.apply(&admin_credentials, &bare).await.unwrap();
+            } else {
+                connector
+                    .delete(&admin_credentials, manifest)
+                    .await
+                    .unwrap();
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+        while refusal(&admin, &again(probe_object)).await.is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{entry}: never lifted"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    println!("impact agreed with the apiserver: {}", checked.join("; "));
+    palisade_testbed::delete_namespace(&admin, &namespace)
+        .await
+        .unwrap();
+    server.stop().await;
 }
