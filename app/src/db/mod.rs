@@ -174,8 +174,16 @@ impl Db {
     }
 
     /// Start a transaction: the change and its audit entry commit together or not at all.
+    ///
+    /// On SQLite the transaction takes the write lock at once (`BEGIN IMMEDIATE`), waiting up to
+    /// the busy timeout for it: a transaction that reads first and takes it only at its first
+    /// write fails at once (`database is locked`) when another connection wrote meanwhile, which
+    /// the inventory's steady writes would make common.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        self.pool.begin().await
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -239,7 +239,7 @@ fn Workloads(rows: Vec<(String, WorkloadImpact)>, clusters: Vec<String>) -> impl
             }
             let total = all.len();
             view! {
-                <DataTable columns=&["Cluster", "Namespace", "Workload", "Action", "Change", "Objects", "Message"] testid="impact-workloads">
+                <DataTable columns=&["Cluster", "Namespace", "Workload", "Action", "Change", "Objects", "Message"] class="impact-workloads" testid="impact-workloads">
                     {all.into_iter().take(ROWS).map(|(cluster, w)| {
                         let examples = w.examples.join(", ");
                         let owner = format!("{}/{}", w.owner_kind, w.owner_name);

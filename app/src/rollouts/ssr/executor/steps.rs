@@ -262,9 +262,8 @@ impl Executor {
         plan: Option<&Plan>,
     ) -> ServerResult<()> {
         let now = now_ms();
-        let mut tx = self.db.pool().begin().await?;
-        // The first statement writes, so on SQLite the transaction takes the write lock at once
-        // (waiting its turn) instead of failing to upgrade a read lock another writer got first.
+        // On SQLite the transaction takes the write lock at once (see `Db::begin`).
+        let mut tx = self.db.begin().await?;
         if !queries::finish_step(&mut *tx, id, claim, state, &message, now).await? {
             tracing::warn!(
                 step = id,

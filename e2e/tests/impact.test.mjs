@@ -1,0 +1,268 @@
+// Impact in the browser, on two real clusters of the test bed: Palisade's inventory reads what
+// runs there; an author opens a Pod Security policy's Impact tab and sees, per cluster, the
+// workloads enforcing it would deny and warn of; edits the draft to a stricter level and sees its
+// impact before saving; narrows the list by cluster and namespace. A viewer sees the same numbers
+// and cannot preview drafts. At 375 px the tab fits the screen and axe finds nothing serious.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { request } from 'node:https';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  launchChromium, loginAs, seriousAccessibilityProblems, startPalisadeWithSso, watchForErrors,
+} from './harness.mjs';
+
+const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
+const SECRETS_KEY = '7e2a4c6e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a0c2e4a6c8e0a2c4e6a8c0e2a';
+// Clusters 2 and 3: cluster 1 is where the rollout tests enforce policies.
+const BEDS = [2, 3];
+const NAMESPACE = `impact-e2e-${Date.now().toString(36)}`;
+const SHOWN_TIMEOUT = 60_000;
+
+let server;
+let provider;
+let browser;
+const contexts = [];
+
+function bed(i) {
+  const missing = [`TESTBED_PALISADE_KUBECONFIG_${i}`, `TESTBED_ADMIN_KUBECONFIG_${i}`, `TESTBED_API_URL_${i}`, `TESTBED_CA_FILE_${i}`]
+    .filter((name) => !process.env[name]);
+  if (missing.length > 0) {
+    throw new Error(
+      `\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n${missing.join(', ')} not set: start it with `
+      + '`e2e/clusters up 3 && eval "$(e2e/clusters env)"` (scripts/test does both) before the browser tests.\n',
+    );
+  }
+  const admin = JSON.parse(readFileSync(process.env[`TESTBED_ADMIN_KUBECONFIG_${i}`], 'utf8')).users[0].user;
+  return {
+    name: `bed-${i}`,
+    kubeconfig: readFileSync(process.env[`TESTBED_PALISADE_KUBECONFIG_${i}`], 'utf8'),
+    apiUrl: process.env[`TESTBED_API_URL_${i}`],
+    ca: readFileSync(process.env[`TESTBED_CA_FILE_${i}`], 'utf8'),
+    cert: Buffer.from(admin['client-certificate-data'], 'base64'),
+    key: Buffer.from(admin['client-key-data'], 'base64'),
+  };
+}
+
+/** `method path` on a test-bed apiserver as its admin: `{ status, body }`. */
+function kube(cluster, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, cluster.apiUrl), {
+      method,
+      ca: cluster.ca,
+      cert: cluster.cert,
+      key: cluster.key,
+      headers: { accept: 'application/json', 'content-type': 'application/json' },
+      timeout: 10_000,
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+async function create(cluster, path, object) {
+  const { status, body } = await kube(cluster, 'POST', path, object);
+  assert.equal(status, 201, `${path}: ${body}`);
+}
+
+const container = (securityContext) => ({ name: 'c', image: 'registry.example/app:1', securityContext });
+const pod = (name, spec) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec });
+const HARDENED = {
+  runAsNonRoot: true, runAsUser: 1000, allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+};
+
+/** What each cluster runs in the test namespace. */
+const WORKLOADS = {
+  2: [
+    ['/api/v1/namespaces/NS/pods', pod('privileged', { containers: [container({ privileged: true })] })],
+    ['/api/v1/namespaces/NS/pods', pod('as-root', { containers: [container({})] })],
+    ['/api/v1/namespaces/NS/pods', pod('hardened', { containers: [container(HARDENED)] })],
+  ],
+  3: [
+    ['/api/v1/namespaces/NS/pods', pod('host-pid', { hostPID: true, containers: [container({})] })],
+    ['/apis/apps/v1/namespaces/NS/deployments', {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' },
+      spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [container({ privileged: true })] } } },
+    }],
+  ],
+};
+
+async function api(token, method, path, body, expected) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.equal(res.status, expected, `${method} ${path}: ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+async function hydrated(page) {
+  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+}
+
+async function signedIn(role, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
+  contexts.push(context);
+  const page = await context.newPage();
+  await loginAs(page, server, role, '/settings');
+  await hydrated(page);
+  await page.waitForLoadState('networkidle');
+  return { context, page, problems: watchForErrors(page) };
+}
+
+async function tokenOf(page, role) {
+  const { status, body } = await page.evaluate(async (role) => {
+    const res = await fetch('/api/v1/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `e2e-impact-${role}`, role, expires_in_days: 1 }),
+    });
+    return { status: res.status, body: await res.text() };
+  }, role);
+  assert.equal(status, 201, body);
+  return JSON.parse(body).secret;
+}
+
+/** The denied and warned rows of the test namespace, as `cluster action Kind/name change`. */
+async function rowsOf(page) {
+  return page.locator('[data-testid="impact-workload"]').evaluateAll((rows) => rows
+    .map((r) => `${r.dataset.cluster} ${r.dataset.action} ${r.dataset.owner} ${r.dataset.change}`)
+    .sort());
+}
+
+/** Compute again until the rows of the test namespace are `expected` (the inventory may lag). */
+async function expectRows(page, expected, what) {
+  const deadline = Date.now() + SHOWN_TIMEOUT;
+  let rows;
+  for (;;) {
+    await page.waitForSelector('[data-testid="impact-summary"], [data-testid="impact-error"]');
+    rows = (await rowsOf(page)).filter((r) => !r.includes(' audit '));
+    if (JSON.stringify(rows) === JSON.stringify(expected)) return;
+    assert.ok(Date.now() < deadline, `${what}: rows ${JSON.stringify(rows)}, expected ${JSON.stringify(expected)}`);
+    await page.waitForTimeout(1000);
+    await page.click('[data-testid="impact-refresh"]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid="impact-refresh"]').disabled);
+  }
+}
+
+let policyId;
+
+before(async () => {
+  mkdirSync(OUTPUT, { recursive: true });
+  const clusters = BEDS.map(bed);
+  ({ server, provider } = await startPalisadeWithSso({
+    PALISADE__SECRETS__KEY: SECRETS_KEY,
+    PALISADE__INVENTORY__LEASE_SECS: '3',
+  }));
+  browser = await launchChromium();
+  const admin = await signedIn('admin');
+  const adminToken = await tokenOf(admin.page, 'admin');
+  const author = await signedIn('author');
+  const authorToken = await tokenOf(author.page, 'author');
+  await admin.context.close();
+  await author.context.close();
+  for (const [n, cluster] of BEDS.map((i, n) => [i, clusters[n]])) {
+    await api(adminToken, 'POST', '/api/v1/clusters', {
+      name: cluster.name,
+      environment: n === 2 ? 'staging' : 'prod',
+      credentials: { kind: 'kubeconfig', kubeconfig: cluster.kubeconfig },
+    }, 201);
+    await create(cluster, '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
+    for (const [path, object] of WORKLOADS[n]) {
+      await create(cluster, path.replace('NS', NAMESPACE), object);
+    }
+  }
+  const adopted = await api(authorToken, 'POST', '/api/v1/policies', { from: 'library', entry: 'pod-security-baseline' }, 201);
+  policyId = adopted.policy.id;
+});
+
+after(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await server?.stop();
+  await provider?.stop();
+  for (const cluster of BEDS.map(bed)) {
+    await kube(cluster, 'DELETE', `/api/v1/namespaces/${NAMESPACE}`).catch(() => {});
+  }
+});
+
+test('an author sees what enforcing would deny on each cluster, and the impact of a draft before saving', async () => {
+  const { page, problems } = await signedIn('author');
+  await page.goto(`${server.url}/policies/${policyId}?tab=impact`, { waitUntil: 'networkidle' });
+  await hydrated(page);
+  await page.fill('[data-testid="impact-filter-namespace"]', NAMESPACE);
+  // Baseline denies the privileged Pod and the hostPID Pod; the Deployment's template is warned of.
+  await expectRows(page, [
+    'bed-2 deny Pod/privileged new',
+    'bed-3 deny Pod/host-pid new',
+    'bed-3 warn Deployment/web ',
+  ], 'baseline');
+  const summary = await page.getByTestId('impact-summary').textContent();
+  assert.match(summary, /^Version 1, enforced, would deny \d+ workloads? on 2 of 2 clusters/, summary);
+  const cards = page.getByTestId('impact-cluster');
+  // Clusters by environment, then name: bed-3 (prod) before bed-2 (staging).
+  assert.deepEqual(await cards.evaluateAll((c) => c.map((e) => e.dataset.cluster)), ['bed-3', 'bed-2']);
+  for (const card of await cards.all()) {
+    assert.match(await card.getByTestId('impact-versus').textContent(), /^Would newly deny \d+\.$/);
+    assert.match(await card.getByTestId('impact-freshness').textContent(), /objects evaluated, listed by/);
+  }
+  await page.screenshot({ path: join(OUTPUT, 'impact.png'), fullPage: true });
+
+  // The draft, made stricter and not saved, is previewed: the Pod running as root is denied too.
+  await page.getByTestId('tab-edit').click();
+  const editor = page.locator('[data-testid="source-editor"]');
+  const source = await editor.inputValue();
+  assert.ok(source.includes('level: baseline'), source);
+  await editor.fill(source.replace('level: baseline', 'level: restricted'));
+  await page.getByTestId('tab-impact').click();
+  await page.fill('[data-testid="impact-filter-namespace"]', NAMESPACE);
+  await page.check('[data-testid="impact-use-draft"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="impact-summary"]')?.textContent.startsWith('The unsaved draft'));
+  await page.fill('[data-testid="impact-filter-namespace"]', NAMESPACE);
+  assert.deepEqual((await rowsOf(page)).filter((r) => !r.includes(' audit ')), [
+    'bed-2 deny Pod/as-root new',
+    'bed-2 deny Pod/privileged new',
+    'bed-3 deny Pod/host-pid new',
+    'bed-3 warn Deployment/web ',
+  ]);
+  // Narrowed to one cluster.
+  await page.selectOption('[data-testid="impact-filter-cluster"]', 'bed-3');
+  assert.deepEqual((await rowsOf(page)).filter((r) => !r.includes(' audit ')), [
+    'bed-3 deny Pod/host-pid new',
+    'bed-3 warn Deployment/web ',
+  ]);
+  const message = await page.locator('[data-testid="impact-workload"][data-owner="Pod/host-pid"] .message').first().textContent();
+  assert.match(message, /host namespaces \(hostPID=true\)/, message);
+  // The draft was never saved: version 1 is still the only one.
+  assert.match(await page.locator('.purpose').textContent(), /version 1 of 1/);
+  assert.deepEqual(problems, []);
+});
+
+test('a viewer sees the same impact, cannot preview drafts, and the tab fits a phone', async () => {
+  const { page, problems } = await signedIn('viewer', { viewport: { width: 375, height: 800 }, bypassCSP: true });
+  await page.goto(`${server.url}/policies/${policyId}?tab=impact`, { waitUntil: 'networkidle' });
+  await hydrated(page);
+  await page.fill('[data-testid="impact-filter-namespace"]', NAMESPACE);
+  await expectRows(page, [
+    'bed-2 deny Pod/privileged new',
+    'bed-3 deny Pod/host-pid new',
+    'bed-3 warn Deployment/web ',
+  ], 'viewer');
+  assert.equal(await page.locator('[data-testid="impact-use-draft"]').isDisabled(), true);
+  assert.match(await page.getByTestId('impact-subject').textContent(), /needs the author role/);
+  const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(widths[0] <= widths[1], `the Impact tab is ${widths[0]} px wide on a ${widths[1]} px screen`);
+  await page.screenshot({ path: join(OUTPUT, 'phone-impact.png'), fullPage: true });
+  assert.deepEqual(await seriousAccessibilityProblems(page), []);
+  assert.deepEqual(problems, []);
+});
