@@ -156,6 +156,7 @@ async function expectRows(page, expected, what) {
 }
 
 let policyId;
+const clusterIds = {};
 
 before(async () => {
   mkdirSync(OUTPUT, { recursive: true });
@@ -172,11 +173,12 @@ before(async () => {
   await admin.context.close();
   await author.context.close();
   for (const [n, cluster] of BEDS.map((i, n) => [i, clusters[n]])) {
-    await api(adminToken, 'POST', '/api/v1/clusters', {
+    const registered = await api(adminToken, 'POST', '/api/v1/clusters', {
       name: cluster.name,
       environment: n === 2 ? 'staging' : 'prod',
       credentials: { kind: 'kubeconfig', kubeconfig: cluster.kubeconfig },
     }, 201);
+    clusterIds[n] = registered.id;
     await create(cluster, '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
     for (const [path, object] of WORKLOADS[n]) {
       await create(cluster, path.replace('NS', NAMESPACE), object);
@@ -245,6 +247,20 @@ test('an author sees what enforcing would deny on each cluster, and the impact o
   assert.match(message, /host namespaces \(hostPID=true\)/, message);
   // The draft was never saved: version 1 is still the only one.
   assert.match(await page.locator('.purpose').textContent(), /version 1 of 1/);
+
+  // The cluster's page says how far each namespace could go: this one not even baseline, because
+  // of the privileged Pod, which it names with the check it fails.
+  await page.goto(`${server.url}/clusters/${clusterIds[2]}`, { waitUntil: 'networkidle' });
+  await hydrated(page);
+  const row = page.locator(`[data-testid="readiness-namespace"][data-namespace="${NAMESPACE}"]`);
+  assert.equal(await row.getAttribute('data-ready'), 'privileged');
+  const blockers = await row.getByTestId('readiness-blocker').allTextContents();
+  assert.equal(blockers.length, 1, blockers.join('\n'));
+  assert.match(blockers[0], /^Pod privileged — privileged \(container "c" must not set securityContext.privileged=true\)/);
+  assert.match(await row.textContent(), /1 of 3 workload\(s\) fail baseline/);
+  const inventory = await page.getByTestId('inventory-summary').textContent();
+  assert.match(inventory, /objects known, every kind readable/, inventory);
+  await page.screenshot({ path: join(OUTPUT, 'cluster-readiness.png'), fullPage: true });
   assert.deepEqual(problems, []);
 });
 

@@ -614,11 +614,34 @@ async fn rbac_checks(cluster: &Cluster, ns: &str) -> Result<()> {
             .await,
     )
     .await?;
-    let status = status_of(&p, "/apis/rbac.authorization.k8s.io/v1/clusterroles").await?;
-    ensure!(
-        status == 403,
-        "list clusterroles: expected 403, got {status}"
-    );
+    // RBAC is read for the inventory, never written: no role can be made or bound.
+    expect_forbidden(
+        "create a clusterrole",
+        Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(p.clone())
+            .create(
+                &PostParams::default(),
+                &from_json(json!({
+                    "metadata": { "name": unique_name("no") },
+                    "rules": [{ "apiGroups": ["*"], "resources": ["*"], "verbs": ["*"] }],
+                })),
+            )
+            .await,
+    )
+    .await?;
+    expect_forbidden(
+        "create a clusterrolebinding",
+        Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(p.clone())
+            .create(
+                &PostParams::default(),
+                &from_json(json!({
+                    "metadata": { "name": unique_name("no") },
+                    "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
+                    "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "palisade" }],
+                })),
+            )
+            .await,
+    )
+    .await?;
     let status = status_of(&p, "/apis/templates.gatekeeper.sh/v1/constrainttemplates").await?;
     ensure!(
         status == 403,
@@ -637,6 +660,20 @@ async fn rbac_checks(cluster: &Cluster, ns: &str) -> Result<()> {
         .list(&ListParams::default())
         .await
         .context("palisade must list deployments")?;
+    for path in [
+        "/api/v1/services",
+        "/api/v1/serviceaccounts",
+        "/apis/networking.k8s.io/v1/ingresses",
+        "/apis/networking.k8s.io/v1/networkpolicies",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+    ] {
+        let status = status_of(&p, path).await?;
+        ensure!(
+            status == 200,
+            "the inventory must list {path}: got {status}"
+        );
+    }
     let label =
         json!({ "metadata": { "labels": { "pod-security.kubernetes.io/warn": "baseline" } } });
     let patched = namespaces

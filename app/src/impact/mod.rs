@@ -114,6 +114,44 @@ impl Impact {
     }
 }
 
+/// A workload that keeps a namespace from the next Pod Security level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct Blocker {
+    pub owner_kind: String,
+    pub owner_name: String,
+    /// Its objects that fail (the workload's template, its Pods).
+    pub objects: i64,
+    /// What fails, in Pod Security's words: `privileged (container "c" must not set …)`.
+    pub checks: Vec<String>,
+}
+
+/// How far a namespace could go with Pod Security today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct NamespaceReadiness {
+    pub namespace: String,
+    /// The strictest level (at `latest`) it could enforce with nothing denied: `privileged`,
+    /// `baseline` or `restricted`.
+    pub ready: String,
+    /// The next level up; empty when it is ready for `restricted`.
+    pub next: String,
+    /// Workloads (top owners) with a pod template in it.
+    pub workloads: i64,
+    /// Workloads that fail the next level; the first of them in `blockers`.
+    pub blocking: i64,
+    pub blockers: Vec<Blocker>,
+}
+
+/// Pod Security readiness of every namespace of a cluster, from its inventory.
+#[server(endpoint = "pod_security_readiness")]
+pub async fn pod_security_readiness(
+    cluster_id: String,
+) -> Result<Vec<NamespaceReadiness>, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::service::readiness(&call.db, &call.who, &cluster_id).await?)
+}
+
 /// The impact of enforcing a saved version (`version`), or the unsaved `draft` when given.
 #[server(endpoint = "policy_impact", input = Json)]
 pub async fn policy_impact(

@@ -50,6 +50,11 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         r#"{"policy_id":"nonexistent"}"#,
     ),
     (
+        "/api/pod_security_readiness",
+        Some(Action::Read),
+        "cluster_id=nonexistent",
+    ),
+    (
         "/api/get_inventory",
         Some(Action::Read),
         "cluster_id=nonexistent",

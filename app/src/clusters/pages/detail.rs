@@ -10,6 +10,7 @@ use super::super::{get_cluster, parse_labels, update_cluster, Cluster, ClusterCh
 use super::{capability_list, labels_text};
 use crate::auth::guard::{needs, role_of};
 use crate::auth::Action as Permission;
+use crate::impact::{pod_security_readiness, NamespaceReadiness};
 use crate::inventory::{get_inventory, ClusterInventory};
 use crate::rollouts::{list_deployments, Deployment};
 use crate::sections::CLUSTERS;
@@ -45,6 +46,7 @@ pub fn ClusterPage() -> impl IntoView {
     let editable = Resource::new(move || id.get(), get_cluster);
     let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
     let inventory = Resource::new(move || id.get(), get_inventory);
+    let readiness = Resource::new(move || id.get(), pod_security_readiness);
     let refresh = move || tick.update(|n| *n += 1);
 
     view! {
@@ -87,6 +89,18 @@ pub fn ClusterPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match inventory.await {
                         Ok(inventory) => view! { <Inventory inventory /> }.into_any(),
+                        Err(err) => load_error(err),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="panel" aria-labelledby="readiness-heading">
+            <h2 id="readiness-heading">"Pod Security readiness"</h2>
+            <p class="muted">"Per namespace, the strictest Pod Security level (latest) it could enforce today with nothing denied, from the inventory's Pods and pod templates, and what keeps it from the next level."</p>
+            <Transition fallback=|| view! { <Loading text="Checking namespaces…" /> }>
+                {move || Suspend::new(async move {
+                    match readiness.await {
+                        Ok(namespaces) => view! { <Readiness namespaces /> }.into_any(),
                         Err(err) => load_error(err),
                     }
                 })}
@@ -250,6 +264,58 @@ fn Live(here: Vec<Deployment>) -> impl IntoView {
                             <td>{d.mode.as_str()}</td>
                             <td><a href=format!("/rollouts/{}", d.rollout_id)>{format_time(d.applied_ms)}</a></td>
                             <td><span class=badge data-testid="drift">{text}</span></td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </DataTable>
+    }
+    .into_any()
+}
+
+/// Each namespace's Pod Security readiness and its blockers.
+#[component]
+fn Readiness(namespaces: Vec<NamespaceReadiness>) -> impl IntoView {
+    if namespaces.is_empty() {
+        return view! {
+            <p class="empty-state" data-testid="readiness-none">"No namespace known yet: the inventory lists them once Palisade reaches the cluster."</p>
+        }
+        .into_any();
+    }
+    view! {
+        <DataTable columns=&["Namespace", "Could enforce today", "Keeps it from the next level"] testid="readiness">
+            {namespaces
+                .into_iter()
+                .map(|n| {
+                    let badge = match n.ready.as_str() {
+                        "restricted" => "badge good",
+                        "baseline" => "badge waiting",
+                        _ => "badge bad",
+                    };
+                    let blockers = if n.next.is_empty() && n.workloads == 0 {
+                        view! { <span class="muted">"nothing: no workloads yet"</span> }.into_any()
+                    } else if n.next.is_empty() {
+                        view! { <span class="muted">{format!("nothing: all {} workload(s) pass restricted", n.workloads)}</span> }.into_any()
+                    } else {
+                        let more = n.blocking - i64::try_from(n.blockers.len()).unwrap_or(0);
+                        view! {
+                            <span>{format!("{} of {} workload(s) fail {}:", n.blocking, n.workloads, n.next)}</span>
+                            <ul class="compact">
+                                {n.blockers.into_iter().map(|b| view! {
+                                    <li data-testid="readiness-blocker">
+                                        <strong>{format!("{} {}", b.owner_kind, b.owner_name)}</strong>
+                                        {format!(" — {}", b.checks.join("; "))}
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                            {(more > 0).then(|| view! { <span class="muted small">{format!("and {more} more")}</span> })}
+                        }.into_any()
+                    };
+                    view! {
+                        <tr data-testid="readiness-namespace" data-namespace=n.namespace.clone() data-ready=n.ready.clone()>
+                            <th scope="row">{n.namespace.clone()}</th>
+                            <td><span class=badge>{n.ready.clone()}</span></td>
+                            <td>{blockers}</td>
                         </tr>
                     }
                 })

@@ -2,4 +2,5 @@
 //! gathers what it needs.
 
 pub mod judge;
+pub mod readiness;
 pub mod service;

@@ -122,6 +122,21 @@ pub async fn impact(
     })
 }
 
+/// Pod Security readiness of every namespace of a cluster (see [`super::readiness`]).
+pub async fn readiness(
+    db: &Db,
+    who: &Principal,
+    cluster_id: &str,
+) -> ServerResult<Vec<crate::impact::NamespaceReadiness>> {
+    authorize(Some(who), Action::Read)?;
+    // The cluster must exist: an unknown id is a 404, not an empty answer.
+    clusters::get(db, cluster_id).await?;
+    let objects = all_objects(db, cluster_id).await?;
+    tokio::task::spawn_blocking(move || super::readiness::readiness(&objects))
+        .await
+        .or_fault()
+}
+
 /// Every object the inventory holds for a cluster.
 async fn all_objects(db: &Db, cluster_id: &str) -> ServerResult<Vec<Value>> {
     let mut out = Vec::new();

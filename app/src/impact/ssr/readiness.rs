@@ -1,0 +1,234 @@
+//! Pod Security readiness per namespace: the strictest level (at `latest`) a namespace could
+//! enforce today with nothing denied, and what keeps it from the next level — each workload (top
+//! owner) and the checks it fails. Pods and pod templates are both checked, and nothing is
+//! capped by count. Pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use palisade_engine::bundle::SYSTEM_NAMESPACES;
+use palisade_engine::pss::{self, Level, LevelVersion, Version};
+use serde_json::Value;
+
+use crate::impact::{Blocker, NamespaceReadiness};
+use crate::inventory::ssr::owners::{Owner, Owners};
+
+/// Blockers listed per namespace at most (the count of blocking workloads stays exact).
+const BLOCKERS: usize = 50;
+
+fn at(level: Level) -> LevelVersion {
+    LevelVersion {
+        level,
+        version: Version::Latest,
+    }
+}
+
+/// What fails `level` in `object`: `(check id, reason (detail))`; empty when it passes or has no
+/// pod template.
+fn failures(level: Level, object: &Value) -> Vec<(&'static str, String)> {
+    let lv = at(level);
+    let result = if object["kind"] == "Pod" {
+        Some(pss::check_pod(
+            lv,
+            object.get("metadata").unwrap_or(&Value::Null),
+            object.get("spec").unwrap_or(&Value::Null),
+        ))
+    } else {
+        pss::check_object(lv, object)
+    };
+    result
+        .map(|r| {
+            r.forbidden
+                .into_iter()
+                .map(|f| {
+                    let text = if f.detail.is_empty() {
+                        f.reason.to_owned()
+                    } else {
+                        format!("{} ({})", f.reason, f.detail)
+                    };
+                    (f.check_id, text)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Readiness of every namespace among `objects` (one cluster's inventory), system namespaces
+/// left out, by name.
+pub fn readiness(objects: &[Value]) -> Vec<NamespaceReadiness> {
+    let mut owners = Owners::default();
+    for object in objects {
+        owners.learn(object);
+    }
+    // namespace → level → owner → (objects, failures)
+    type Failing = BTreeMap<Owner, (BTreeSet<String>, BTreeSet<String>)>;
+    let mut namespaces: BTreeMap<String, (BTreeSet<Owner>, [Failing; 2])> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+        .filter(|n| !SYSTEM_NAMESPACES.contains(n))
+        .map(|n| (n.to_owned(), Default::default()))
+        .collect();
+    for object in objects {
+        let Some(namespace) = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let Some((workloads, failing)) = namespaces.get_mut(namespace) else {
+            continue;
+        };
+        if pss::pod_template(object).is_none() {
+            continue;
+        }
+        let text = |pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let owner = owners.top(&text("/metadata/uid")).unwrap_or(Owner {
+            kind: text("/kind"),
+            name: text("/metadata/name"),
+        });
+        workloads.insert(owner.clone());
+        for (i, level) in [Level::Baseline, Level::Restricted].into_iter().enumerate() {
+            let failed = failures(level, object);
+            if failed.is_empty() {
+                continue;
+            }
+            let entry = failing[i].entry(owner.clone()).or_default();
+            entry
+                .0
+                .insert(format!("{}/{}", text("/kind"), text("/metadata/name")));
+            entry.1.extend(failed.into_iter().map(|(_, text)| text));
+        }
+    }
+    namespaces
+        .into_iter()
+        .map(|(namespace, (workloads, [baseline, restricted]))| {
+            let (ready, next, blocking) = if !baseline.is_empty() {
+                (Level::Privileged, Some(Level::Baseline), baseline)
+            } else if !restricted.is_empty() {
+                (Level::Baseline, Some(Level::Restricted), restricted)
+            } else {
+                (Level::Restricted, None, BTreeMap::new())
+            };
+            NamespaceReadiness {
+                namespace,
+                ready: ready.as_str().to_owned(),
+                next: next.map(|l| l.as_str().to_owned()).unwrap_or_default(),
+                workloads: i64::try_from(workloads.len()).unwrap_or(i64::MAX),
+                blocking: i64::try_from(blocking.len()).unwrap_or(i64::MAX),
+                blockers: blocking
+                    .into_iter()
+                    .take(BLOCKERS)
+                    .map(|(owner, (objects, checks))| Blocker {
+                        owner_kind: owner.kind,
+                        owner_name: owner.name,
+                        objects: i64::try_from(objects.len()).unwrap_or(i64::MAX),
+                        checks: checks.into_iter().collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn namespace(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "uid": format!("ns-{name}")}})
+    }
+
+    fn pod(
+        namespace: &str,
+        name: &str,
+        security: Value,
+        owner: Option<(&str, &str, &str)>,
+    ) -> Value {
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "uid": format!("{namespace}-{name}")},
+            "spec": {"containers": [{"name": "c", "image": "i", "securityContext": security}]}});
+        if let Some((kind, name, uid)) = owner {
+            pod["metadata"]["ownerReferences"] =
+                json!([{"kind": kind, "name": name, "uid": uid, "controller": true}]);
+        }
+        pod
+    }
+
+    fn hardened() -> Value {
+        json!({"runAsNonRoot": true, "allowPrivilegeEscalation": false,
+               "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+    }
+
+    #[test]
+    fn each_namespace_gets_the_strictest_level_nothing_fails_and_its_blockers() {
+        let objects = vec![
+            namespace("locked"),
+            namespace("plain"),
+            namespace("wild"),
+            namespace("kube-system"),
+            namespace("empty"),
+            pod("locked", "a", hardened(), None),
+            pod("plain", "b", json!({}), None),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "web", "namespace": "wild", "uid": "d1"},
+                   "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i", "securityContext": {"privileged": true}}]}}}}),
+            pod(
+                "wild",
+                "web-1",
+                json!({"privileged": true}),
+                Some(("Deployment", "web", "d1")),
+            ),
+            pod("kube-system", "etcd", json!({"privileged": true}), None),
+        ];
+        let got = readiness(&objects);
+        let summary: Vec<(&str, &str, &str, i64)> = got
+            .iter()
+            .map(|n| {
+                (
+                    n.namespace.as_str(),
+                    n.ready.as_str(),
+                    n.next.as_str(),
+                    n.blocking,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("empty", "restricted", "", 0),
+                ("locked", "restricted", "", 0),
+                ("plain", "baseline", "restricted", 1),
+                ("wild", "privileged", "baseline", 1),
+            ]
+        );
+        let wild = &got[3];
+        let web = &wild.blockers[0];
+        assert_eq!(
+            (
+                web.owner_kind.as_str(),
+                web.owner_name.as_str(),
+                web.objects
+            ),
+            ("Deployment", "web", 2)
+        );
+        assert!(
+            web.checks.iter().any(|c| c.starts_with("privileged")),
+            "{:?}",
+            web.checks
+        );
+        let plain = &got[2].blockers[0];
+        assert!(
+            plain.checks.iter().any(|c| c.contains("runAsNonRoot")),
+            "{:?}",
+            plain.checks
+        );
+    }
+}
