@@ -37,10 +37,10 @@ fn workload(cluster: usize, i: usize) -> Vec<Value> {
     let mut spec = json!({"containers": [{"name": "app", "image": format!("registry.example/{name}:1.{i}"),
         "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}],
         "serviceAccountName": "default", "restartPolicy": "Always", "dnsPolicy": "ClusterFirst"});
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         security["privileged"] = json!(true);
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         security = json!({});
         spec["hostPID"] = json!(true);
     }
