@@ -219,6 +219,17 @@ test('an author sees what enforcing would deny on each cluster, and the impact o
     assert.match(await card.getByTestId('impact-freshness').textContent(), /objects evaluated, listed by/);
   }
   await page.screenshot({ path: join(OUTPUT, 'impact.png'), fullPage: true });
+  // The same workloads as CSV, for a spreadsheet or a ticket.
+  const href = await page.getByTestId('impact-csv').getAttribute('href');
+  const csv = await page.evaluate(async (href) => {
+    const res = await fetch(href);
+    return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+  }, href);
+  assert.equal(csv.status, 200, csv.body);
+  assert.equal(csv.type, 'text/csv; charset=utf-8');
+  const lines = csv.body.trim().split('\r\n');
+  assert.ok(lines[0].startsWith('cluster,environment,namespace,owner_kind,owner_name,action,'), lines[0]);
+  assert.ok(lines.some((l) => l.startsWith(`bed-3,prod,${NAMESPACE},Pod,host-pid,deny,false,new,1,`)), csv.body);
 
   // The draft, made stricter and not saved, is previewed: the Pod running as root is denied too.
   await page.getByTestId('tab-edit').click();

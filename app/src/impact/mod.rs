@@ -112,6 +112,34 @@ impl Impact {
     pub fn denied(&self) -> i64 {
         self.clusters.iter().map(|c| c.deny).sum()
     }
+
+    /// Every workload of every cluster as CSV (RFC 4180 quoting), one row each.
+    pub fn to_csv(&self) -> String {
+        use crate::audit::csv_field as field;
+        let mut out = String::from(
+            "cluster,environment,namespace,owner_kind,owner_name,action,excepted,change,objects,examples,message\r\n",
+        );
+        for cluster in &self.clusters {
+            for w in &cluster.workloads {
+                let row = [
+                    field(&cluster.cluster_name),
+                    field(&cluster.environment),
+                    field(&w.namespace),
+                    field(&w.owner_kind),
+                    field(&w.owner_name),
+                    w.action.as_str().to_owned(),
+                    w.excepted.to_string(),
+                    w.change.as_str().to_owned(),
+                    w.objects.to_string(),
+                    field(&w.examples.join(" ")),
+                    field(&w.message),
+                ];
+                out.push_str(&row.join(","));
+                out.push_str("\r\n");
+            }
+        }
+        out
+    }
 }
 
 /// A workload that keeps a namespace from the next Pod Security level.

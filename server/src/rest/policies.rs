@@ -247,6 +247,52 @@ async fn get_manifests(
         .into_response())
 }
 
+/// `?version=N&format=json|csv` of the impact export.
+#[derive(Debug, Deserialize)]
+struct ImpactQuery {
+    version: Option<i64>,
+    format: Option<String>,
+}
+
+async fn get_impact(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<ImpactQuery>,
+) -> Result<Response, ServerError> {
+    let who = caller.require(Action::Read)?;
+    let format = query.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv") {
+        return Err(AppError::Invalid(format!("format: json or csv, not {format:?}")).into());
+    }
+    let impact = palisade_app::impact::ssr::service::impact(
+        &state.db,
+        &who,
+        now_ms(),
+        &id,
+        query.version,
+        None,
+    )
+    .await?;
+    Ok(if format == "csv" {
+        let file = format!(
+            "attachment; filename=\"{}-v{}-impact.csv\"",
+            impact.policy_name,
+            impact.version.unwrap_or_default()
+        );
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, file),
+            ],
+            impact.to_csv(),
+        )
+            .into_response()
+    } else {
+        Json(impact).into_response()
+    })
+}
+
 async fn list_library(
     caller: Caller,
     State(state): State<AppState>,
@@ -339,6 +385,10 @@ pub fn endpoints() -> Vec<Endpoint> {
             "The manifests each engine receives for the current version in a mode (audit, warn, enforce), as a YAML download (application/yaml).",
             None, schema::<String>(), 200)
         .with(get_manifests),
+        op("GET", "/api/v1/policies/{id}/impact", Action::Read, "get_impact",
+            "What enforcing a version (query `version`, default the current one) would do on every enabled cluster, from the inventory: per cluster the workloads it would deny, warn of and audit, grouped by namespace and owner, with active exceptions and the version running there now. `format=csv` downloads the workloads as CSV.",
+            None, schema::<palisade_app::impact::Impact>(), 200)
+        .with(get_impact),
         op("GET", "/api/v1/library", Action::Read, "list_library",
             "The built-in library: each entry's title, category, severity, engine, description, remediation, control tags, number of test cases, and the policy adopted from it if any. Adopt with POST /api/v1/policies {from: library, entry}.",
             None, schema::<Vec<policies::LibraryEntry>>(), 200)

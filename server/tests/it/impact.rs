@@ -221,6 +221,50 @@ async fn impact_over_http(backend: Backend) {
     owners.sort_unstable();
     assert_eq!(owners, ["clean", "web"]);
 
+    // The REST API gives the same impact, and its workloads as CSV; a wrong format is a 400.
+    let rest = server
+        .call(
+            "GET",
+            &format!("/api/v1/policies/{baseline}/impact"),
+            &viewer,
+            "",
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.body);
+    assert_eq!(body(&rest)["clusters"][0]["deny"], 1);
+    let csv = server
+        .call(
+            "GET",
+            &format!("/api/v1/policies/{baseline}/impact?format=csv&version=1"),
+            &viewer,
+            "",
+        )
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = csv.body.trim_end().split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "cluster,environment,namespace,owner_kind,owner_name,action,excepted,change,objects,examples,message"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "shop-1,prod,shop,Deployment,web,deny,false,new,2,Pod/web-1-a Pod/web-1-b,"
+        )),
+        "{}",
+        csv.body
+    );
+    let wrong = server
+        .call(
+            "GET",
+            &format!("/api/v1/policies/{baseline}/impact?format=xml"),
+            &viewer,
+            "",
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(wrong.body.contains("format"), "{}", wrong.body);
+
     // A broken draft is a 400 that names the source and where.
     let broken = impact_of(
         &server,

@@ -13,6 +13,7 @@ const ROWS: usize = 200;
 pub(super) fn ImpactTab(detail: PolicyDetail, draft: Draft) -> impl IntoView {
     let policy_id = detail.policy.id.clone();
     let number = detail.current.number;
+    let csv = format!("/api/v1/policies/{policy_id}/impact?version={number}&format=csv");
     let saved = StoredValue::new(detail.current.content.clone());
     let rights = Rights::here();
     // The draft differs from the saved version: it can be previewed instead (by authors).
@@ -44,6 +45,7 @@ pub(super) fn ImpactTab(detail: PolicyDetail, draft: Draft) -> impl IntoView {
         <section class="panel" aria-labelledby="impact-heading" data-testid="impact">
             <div class="panel-header">
                 <h2 id="impact-heading">"If this were enforced"</h2>
+                <a class="button" data-testid="impact-csv" href=csv download>{format!("Version {number} as CSV")}</a>
                 <button
                     type="button"
                     data-testid="impact-refresh"
