@@ -2,6 +2,7 @@
 //! the objects, the policies and the time come in; the clock for the time budget is a function.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use palisade_engine::bundle::Context;
 use serde_json::Value;
@@ -41,39 +42,52 @@ const REASONS: usize = 20;
 /// Examples named per workload.
 const EXAMPLES: usize = 3;
 
-/// What `proposed` (the policy as it would be deployed) does to each of `objects` (one cluster's
-/// inventory, namespaces included), against what `running` (the version deployed there now, if
-/// any) does. `out_of_time` is asked now and then; once it says so, evaluation stops and the
-/// answer is marked partial.
-pub fn judge(
-    proposed: &Deployed,
-    running: Option<&Deployed>,
-    objects: &[Value],
+/// One object's findings, kept until its owner is known: (namespace, uid, `Kind/name`).
+type Seen = (String, String, String);
+
+/// [`judge`] one object at a time, so a cluster's objects can be read and dropped page by page:
+/// only the objects with findings, and every object's owner, are kept.
+pub struct Judge {
+    proposed: Arc<Deployed>,
+    running: Option<Arc<Deployed>>,
+    context: Context,
+    owners: Owners,
     now_ms: i64,
-    out_of_time: &mut dyn FnMut() -> bool,
-) -> Judgement {
-    let context = Context {
-        namespaces: objects
-            .iter()
-            .filter(|o| o["kind"] == "Namespace")
-            .cloned()
-            .collect(),
-        ..Context::default()
-    };
-    let mut owners = Owners::default();
-    for object in objects {
-        owners.learn(object);
-    }
-    let mut out = Judgement::default();
-    let mut groups: BTreeMap<(Workload, Action, bool), Group> = BTreeMap::new();
-    let mut denied_now: BTreeMap<Workload, Group> = BTreeMap::new();
-    let mut reasons = BTreeSet::new();
-    for (i, object) in objects.iter().enumerate() {
-        if i % 64 == 0 && out_of_time() {
-            out.partial = true;
-            break;
+    objects: i64,
+    found: BTreeMap<(Seen, Action, bool), String>,
+    denied_now: BTreeMap<Seen, String>,
+    reasons: BTreeSet<String>,
+}
+
+impl Judge {
+    /// For one cluster: the policy as it would be deployed, what runs there now, and the
+    /// cluster's Namespace objects (their labels decide what namespace selectors match).
+    pub fn new(
+        proposed: Arc<Deployed>,
+        running: Option<Arc<Deployed>>,
+        namespaces: Vec<Value>,
+        now_ms: i64,
+    ) -> Judge {
+        Judge {
+            proposed,
+            running,
+            context: Context {
+                namespaces,
+                ..Context::default()
+            },
+            owners: Owners::default(),
+            now_ms,
+            objects: 0,
+            found: BTreeMap::new(),
+            denied_now: BTreeMap::new(),
+            reasons: BTreeSet::new(),
         }
-        out.objects += 1;
+    }
+
+    /// Evaluate one object of the cluster.
+    pub fn add(&mut self, object: &Value) {
+        self.objects += 1;
+        self.owners.learn(object);
         let text = |pointer: &str| {
             object
                 .pointer(pointer)
@@ -81,15 +95,15 @@ pub fn judge(
                 .unwrap_or_default()
                 .to_owned()
         };
-        let (kind, name) = (text("/kind"), text("/metadata/name"));
-        let namespace = text("/metadata/namespace");
-        let owner = owners.top(&text("/metadata/uid")).unwrap_or_else(|| Owner {
-            kind: kind.clone(),
-            name: name.clone(),
-        });
-        let workload: Workload = (namespace, owner);
-        let judged = proposed.judge(object.clone(), &context, now_ms);
-        reasons.extend(judged.not_evaluable);
+        let seen: Seen = (
+            text("/metadata/namespace"),
+            text("/metadata/uid"),
+            format!("{}/{}", text("/kind"), text("/metadata/name")),
+        );
+        let judged = self
+            .proposed
+            .judge(object.clone(), &self.context, self.now_ms);
+        self.reasons.extend(judged.not_evaluable);
         // A request that is denied carries no warning of the same policy besides the denial.
         let denied: BTreeSet<String> = judged
             .findings
@@ -101,90 +115,156 @@ pub fn judge(
             if finding.action == Action::Warn && denied.contains(&finding.policy) {
                 continue;
             }
-            let group = groups
-                .entry((workload.clone(), finding.action, excepted))
-                .or_default();
-            group.objects.insert(format!("{kind}/{name}"));
-            if group.message.is_empty() {
-                group.message = finding.message;
+            self.found
+                .entry((seen.clone(), finding.action, excepted))
+                .or_insert(finding.message);
+        }
+        if let Some(running) = &self.running {
+            let now = running.judge(object.clone(), &self.context, self.now_ms);
+            if let Some((finding, _)) = now
+                .findings
+                .into_iter()
+                .find(|(f, excepted)| f.action == Action::Deny && !excepted)
+            {
+                self.denied_now.entry(seen).or_insert(finding.message);
             }
         }
-        if let Some(running) = running {
-            for (finding, excepted) in running.judge(object.clone(), &context, now_ms).findings {
-                if finding.action == Action::Deny && !excepted {
-                    let group = denied_now.entry(workload.clone()).or_default();
-                    group.objects.insert(format!("{kind}/{name}"));
-                    if group.message.is_empty() {
-                        group.message = finding.message;
-                    }
+    }
+
+    /// Objects evaluated so far.
+    pub fn objects(&self) -> i64 {
+        self.objects
+    }
+
+    /// Group what was found by workload, and compare with what runs now.
+    pub fn finish(self, partial: bool) -> Judgement {
+        let owner_of = |(namespace, uid, kind_name): &Seen| -> Workload {
+            let owner = self.owners.top(uid).unwrap_or_else(|| {
+                let (kind, name) = kind_name.split_once('/').unwrap_or((kind_name, ""));
+                Owner {
+                    kind: kind.to_owned(),
+                    name: name.to_owned(),
                 }
+            });
+            (namespace.clone(), owner)
+        };
+        let mut groups: BTreeMap<(Workload, Action, bool), Group> = BTreeMap::new();
+        for ((seen, action, excepted), message) in &self.found {
+            let group = groups
+                .entry((owner_of(seen), *action, *excepted))
+                .or_default();
+            group.objects.insert(seen.2.clone());
+            if group.message.is_empty() {
+                group.message = message.clone();
             }
         }
+        let mut denied_now: BTreeMap<Workload, Group> = BTreeMap::new();
+        for (seen, message) in &self.denied_now {
+            let group = denied_now.entry(owner_of(seen)).or_default();
+            group.objects.insert(seen.2.clone());
+            if group.message.is_empty() {
+                group.message = message.clone();
+            }
+        }
+        let mut out = Judgement {
+            objects: self.objects,
+            partial,
+            ..Judgement::default()
+        };
+        let denied_next: BTreeSet<&Workload> = groups
+            .keys()
+            .filter(|(_, action, excepted)| *action == Action::Deny && !excepted)
+            .map(|(workload, _, _)| workload)
+            .collect();
+        let row = |(namespace, owner): &Workload, action, excepted, change, group: &Group| {
+            WorkloadImpact {
+                namespace: namespace.clone(),
+                owner_kind: owner.kind.clone(),
+                owner_name: owner.name.clone(),
+                action,
+                excepted,
+                change,
+                objects: i64::try_from(group.objects.len()).unwrap_or(i64::MAX),
+                examples: group.objects.iter().take(EXAMPLES).cloned().collect(),
+                message: group.message.clone(),
+            }
+        };
+        let mut workloads = Vec::new();
+        for ((workload, action, excepted), group) in &groups {
+            let change =
+                if *action == Action::Deny && !excepted && !denied_now.contains_key(workload) {
+                    Change::New
+                } else {
+                    Change::Same
+                };
+            match (action, excepted) {
+                (_, true) => out.excepted += 1,
+                (Action::Deny, false) => out.deny += 1,
+                (Action::Warn, false) => out.warn += 1,
+                (Action::Audit, false) => out.audit += 1,
+            }
+            if change == Change::New {
+                out.newly_denied += 1;
+            }
+            workloads.push(row(workload, *action, *excepted, change, group));
+        }
+        for (workload, group) in &denied_now {
+            if !denied_next.contains(workload) {
+                out.no_longer_denied += 1;
+                workloads.push(row(workload, Action::Deny, false, Change::Stops, group));
+            }
+        }
+        // Denials first, then warnings and audits; what an exception covers last.
+        workloads.sort_by(|a, b| {
+            let key = |w: &WorkloadImpact| {
+                (
+                    w.excepted,
+                    std::cmp::Reverse(w.action),
+                    w.change,
+                    w.namespace.clone(),
+                    w.owner_kind.clone(),
+                    w.owner_name.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        workloads.truncate(WORKLOADS_SHOWN);
+        out.workloads = workloads;
+        out.not_evaluable = self.reasons.into_iter().take(REASONS).collect();
+        out
     }
-    let denied_next: BTreeSet<&Workload> = groups
-        .keys()
-        .filter(|(_, action, excepted)| *action == Action::Deny && !excepted)
-        .map(|(workload, _, _)| workload)
+}
+
+/// What `proposed` (the policy as it would be deployed) does to each of `objects` (one cluster's
+/// inventory, namespaces included), against what `running` (the version deployed there now, if
+/// any) does. `out_of_time` is asked now and then; once it says so, evaluation stops and the
+/// answer is marked partial.
+pub fn judge(
+    proposed: &Deployed,
+    running: Option<&Deployed>,
+    objects: &[Value],
+    now_ms: i64,
+    out_of_time: &mut dyn FnMut() -> bool,
+) -> Judgement {
+    let namespaces = objects
+        .iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .cloned()
         .collect();
-    let row =
-        |(namespace, owner): &Workload, action, excepted, change, group: &Group| WorkloadImpact {
-            namespace: namespace.clone(),
-            owner_kind: owner.kind.clone(),
-            owner_name: owner.name.clone(),
-            action,
-            excepted,
-            change,
-            objects: i64::try_from(group.objects.len()).unwrap_or(i64::MAX),
-            examples: group.objects.iter().take(EXAMPLES).cloned().collect(),
-            message: group.message.clone(),
-        };
-    let mut workloads = Vec::new();
-    for ((workload, action, excepted), group) in &groups {
-        let change = if *action == Action::Deny && !excepted && !denied_now.contains_key(workload) {
-            Change::New
-        } else {
-            Change::Same
-        };
-        match (action, excepted) {
-            (_, true) => out.excepted += 1,
-            (Action::Deny, false) => out.deny += 1,
-            (Action::Warn, false) => out.warn += 1,
-            (Action::Audit, false) => out.audit += 1,
+    let mut judge = Judge::new(
+        Arc::new(proposed.clone()),
+        running.map(|r| Arc::new(r.clone())),
+        namespaces,
+        now_ms,
+    );
+    // Owners are resolved at the end: an object's owner may come after it.
+    for (i, object) in objects.iter().enumerate() {
+        if i % 64 == 0 && out_of_time() {
+            return judge.finish(true);
         }
-        if change == Change::New {
-            out.newly_denied += 1;
-        }
-        workloads.push(row(workload, *action, *excepted, change, group));
+        judge.add(object);
     }
-    for (workload, group) in &denied_now {
-        if !denied_next.contains(workload) {
-            out.no_longer_denied += 1;
-            workloads.push(row(workload, Action::Deny, false, Change::Stops, group));
-        }
-    }
-    // Denials first, then warnings and audits; what an exception covers last.
-    workloads.sort_by(|a, b| {
-        (
-            a.excepted,
-            std::cmp::Reverse(a.action),
-            a.change,
-            &a.namespace,
-            &a.owner_kind,
-            &a.owner_name,
-        )
-            .cmp(&(
-                b.excepted,
-                std::cmp::Reverse(b.action),
-                b.change,
-                &b.namespace,
-                &b.owner_kind,
-                &b.owner_name,
-            ))
-    });
-    workloads.truncate(WORKLOADS_SHOWN);
-    out.workloads = workloads;
-    out.not_evaluable = reasons.into_iter().take(REASONS).collect();
-    out
+    judge.finish(false)
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::judge::judge;
+use std::sync::Arc;
+
+use super::judge::Judge;
 use crate::auth::{authorize, Action, Principal};
 use crate::clusters::ssr::service as clusters;
 use crate::db::Db;
@@ -47,71 +49,18 @@ pub async fn impact(
         .map_err(|why| AppError::Invalid(format!("source: {why}")))?;
     let exceptions = crate::exceptions::ssr::active_for(db, &policy_id, now).await?;
     let started = Instant::now();
-    let mut out = Vec::new();
-    for cluster in clusters::list(db).await? {
-        if cluster.disabled {
-            continue;
-        }
-        let held = inventory::of_cluster(db, &cluster.id).await?;
-        let objects = all_objects(db, &cluster.id).await?;
-        let namespaces: Vec<String> = objects
-            .iter()
-            .filter(|o| o["kind"] == "Namespace")
-            .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
-            .filter(|n| !palisade_engine::bundle::SYSTEM_NAMESPACES.contains(n))
-            .map(str::to_owned)
-            .collect();
-        let proposed = deployed(&policy_id, &content, &namespaces, &exceptions, now)?;
-        let current =
-            crate::rollouts::ssr::service::deployed_on(db, &cluster.id, &policy_id).await?;
-        let running = current.as_ref().map(|d| Running {
-            version: d.version,
-            mode: d.mode,
-        });
-        let running_deployed = current.map(|d| {
-            let (mut deployed, _) = Deployed::from_deployments(&[(policy_id.clone(), d.manifests)]);
-            deployed.exceptions = proposed.exceptions.clone();
-            deployed.now_ms = now;
-            deployed
-        });
-        let left = BUDGET.saturating_sub(started.elapsed());
-        let judgement = tokio::task::spawn_blocking(move || {
-            let begun = Instant::now();
-            let mut out_of_time = || begun.elapsed() > left;
-            judge(
-                &proposed,
-                running_deployed.as_ref(),
-                &objects,
-                now,
-                &mut out_of_time,
-            )
-        })
-        .await
-        .or_fault()?;
-        let listed_ms = if held.kinds.iter().any(|k| k.listed_ms == 0) {
-            0
-        } else {
-            held.kinds.iter().map(|k| k.listed_ms).min().unwrap_or(0)
-        };
-        out.push(ClusterImpact {
-            cluster_id: cluster.id.clone(),
-            cluster_name: cluster.name.clone(),
-            environment: cluster.environment.clone(),
-            objects: judgement.objects,
-            listed_ms,
-            unreadable: held.unreadable().map(|k| k.kind.clone()).collect(),
-            running,
-            deny: judgement.deny,
-            warn: judgement.warn,
-            audit: judgement.audit,
-            excepted: judgement.excepted,
-            newly_denied: judgement.newly_denied,
-            no_longer_denied: judgement.no_longer_denied,
-            not_evaluable: judgement.not_evaluable,
-            workloads: judgement.workloads,
-            partial: judgement.partial,
-        });
-    }
+    let enabled: Vec<_> = clusters::list(db)
+        .await?
+        .into_iter()
+        .filter(|c| !c.disabled)
+        .collect();
+    // Every cluster at once: each reads its inventory page by page and evaluates it off the async
+    // threads, so memory holds one page per cluster, not a whole cluster.
+    let out =
+        futures_util::future::try_join_all(enabled.iter().map(|cluster| {
+            on_cluster(db, cluster, &policy_id, &content, &exceptions, now, started)
+        }))
+        .await?;
     Ok(Impact {
         policy_id,
         policy_name: detail.policy.name.clone(),
@@ -120,6 +69,99 @@ pub async fn impact(
         computed_ms: now,
         clusters: out,
     })
+}
+
+/// The impact on one cluster.
+async fn on_cluster(
+    db: &Db,
+    cluster: &crate::clusters::Cluster,
+    policy_id: &str,
+    content: &Content,
+    exceptions: &[crate::exceptions::Exception],
+    now: i64,
+    started: Instant,
+) -> ServerResult<ClusterImpact> {
+    let held = inventory::of_cluster(db, &cluster.id).await?;
+    let namespaces = inventory::namespaces(db, &cluster.id).await?;
+    let names: Vec<String> = namespaces
+        .iter()
+        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+        .filter(|n| !palisade_engine::bundle::SYSTEM_NAMESPACES.contains(n))
+        .map(str::to_owned)
+        .collect();
+    let proposed = deployed(policy_id, content, &names, exceptions, now)?;
+    let current = running_on(db, &cluster.id, policy_id).await?;
+    let running = current.as_ref().map(|(version, mode, _)| Running {
+        version: *version,
+        mode: *mode,
+    });
+    let running_deployed = current.map(|(_, _, manifests)| {
+        let (mut deployed, _) = Deployed::from_deployments(&[(policy_id.to_owned(), manifests)]);
+        deployed.exceptions = proposed.exceptions.clone();
+        deployed.now_ms = now;
+        Arc::new(deployed)
+    });
+    let mut judge = Judge::new(Arc::new(proposed), running_deployed, namespaces, now);
+    let mut after = String::new();
+    let mut partial = false;
+    loop {
+        let page = inventory::texts_after(db, &cluster.id, &after).await?;
+        let Some((last, _)) = page.last() else {
+            break;
+        };
+        if started.elapsed() > BUDGET {
+            partial = true;
+            break;
+        }
+        after = last.clone();
+        judge = tokio::task::spawn_blocking(move || {
+            for (_, text) in &page {
+                // The keeper stored JSON: text that does not read is an error, never skipped.
+                let object: Value = serde_json::from_str(text)?;
+                judge.add(&object);
+            }
+            Ok::<_, serde_json::Error>(judge)
+        })
+        .await
+        .or_fault()??;
+    }
+    let judgement = judge.finish(partial);
+    let listed_ms = if held.kinds.iter().any(|k| k.listed_ms == 0) {
+        0
+    } else {
+        held.kinds.iter().map(|k| k.listed_ms).min().unwrap_or(0)
+    };
+    Ok(ClusterImpact {
+        cluster_id: cluster.id.clone(),
+        cluster_name: cluster.name.clone(),
+        environment: cluster.environment.clone(),
+        objects: judgement.objects,
+        listed_ms,
+        unreadable: held.unreadable().map(|k| k.kind.clone()).collect(),
+        running,
+        deny: judgement.deny,
+        warn: judgement.warn,
+        audit: judgement.audit,
+        excepted: judgement.excepted,
+        newly_denied: judgement.newly_denied,
+        no_longer_denied: judgement.no_longer_denied,
+        not_evaluable: judgement.not_evaluable,
+        workloads: judgement.workloads,
+        partial,
+    })
+}
+
+/// What the policy has deployed on a cluster now: version, mode and the objects applied.
+async fn running_on(
+    db: &Db,
+    cluster_id: &str,
+    policy_id: &str,
+) -> ServerResult<Option<(i64, Mode, Vec<Value>)>> {
+    Ok(
+        crate::rollouts::ssr::service::deployed_on(db, cluster_id, policy_id)
+            .await?
+            .map(|d| (d.version, d.mode, d.manifests)),
+    )
 }
 
 /// Pod Security readiness of every namespace of a cluster (see [`super::readiness`]).

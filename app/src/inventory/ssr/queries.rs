@@ -150,6 +150,19 @@ pub async fn objects_page<'e, E: sqlx::Executor<'e, Database = Any>>(
         .collect()
 }
 
+/// Every object of `kind` a cluster holds, as text.
+pub async fn objects_of_kind<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    cluster_id: &str,
+    kind: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT object FROM inventory_objects WHERE cluster_id = $1 AND kind = $2")
+        .bind(cluster_id)
+        .bind(kind)
+        .fetch_all(executor)
+        .await
+}
+
 /// Take or renew the lease on a cluster's inventory: true when `holder` holds it until
 /// `until_ms` (it held it, or the last holder's lease ran out before `now_ms`).
 pub async fn claim(

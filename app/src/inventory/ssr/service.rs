@@ -31,6 +31,25 @@ pub async fn of_cluster(db: &Db, cluster_id: &str) -> ServerResult<ClusterInvent
     })
 }
 
+/// Every Namespace object a cluster holds.
+pub async fn namespaces(db: &Db, cluster_id: &str) -> ServerResult<Vec<Value>> {
+    queries::objects_of_kind(db.pool(), cluster_id, "Namespace")
+        .await?
+        .iter()
+        .map(|text| serde_json::from_str(text).or_fault())
+        .collect()
+}
+
+/// The next page of a cluster's objects after `after_uid`, each with its uid, as stored text
+/// (for a caller that parses it off the async threads).
+pub async fn texts_after(
+    db: &Db,
+    cluster_id: &str,
+    after_uid: &str,
+) -> ServerResult<Vec<(String, String)>> {
+    Ok(queries::objects_page(db.pool(), cluster_id, after_uid, PAGE).await?)
+}
+
 /// Objects read at once from the inventory.
 pub const PAGE: i64 = 500;
 
