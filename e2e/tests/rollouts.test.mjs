@@ -260,6 +260,17 @@ test('an approver approves in another browser and watches the rollout apply with
   assert.match(manifests, /\bAudit\b/);
   const clusterChange = await page.textContent('[data-testid="review-cluster"] summary');
   assert.match(clusterChange, /runs nothing of this policy yet; \+\d+ −0 lines/);
+  // And, from the inventory, what enforcing this version would deny on the rollout's cluster.
+  await page.waitForSelector('[data-testid="review-impact-summary"]');
+  assert.match(
+    await page.textContent('[data-testid="review-impact-summary"]'),
+    /^This rollout applies audit mode, which records rather than denies; enforcing version 1 would deny \d+ workload\(s\) here\.( Not yet known for bed-1: its inventory is not complete\.)?$/,
+  );
+  assert.deepEqual(
+    await page.getByTestId('review-impact-cluster').evaluateAll((items) => items.map((i) => i.dataset.cluster)),
+    [CLUSTER],
+  );
+  await page.screenshot({ path: join(OUTPUT, 'rollout-review.png'), fullPage: true });
   const policyLink = page.locator('[data-testid="review-policy"]');
   assert.equal(await policyLink.getAttribute('href'), `/policies/${policyId}`);
   assert.equal((await policyLink.textContent()).trim(), ENTRY);

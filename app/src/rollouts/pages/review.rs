@@ -45,11 +45,50 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
         },
     );
 
+    // What enforcing the version would deny on the rollout's clusters, from the inventory: read
+    // once the page runs in the browser (it evaluates every inventoried object).
+    let browser = crate::ui::in_browser();
+    let impact = Resource::new(
+        move || (id.get(), browser.get()),
+        |(id, browser)| async move {
+            if !browser {
+                return None;
+            }
+            let rollout = get_rollout(id).await.ok()?;
+            if rollout.summary.kind != RolloutKind::Apply {
+                return None;
+            }
+            let clusters: Vec<String> =
+                rollout.steps.iter().map(|s| s.cluster_id.clone()).collect();
+            let impact = crate::impact::policy_impact(
+                rollout.summary.policy_id.clone(),
+                Some(rollout.summary.version),
+                None,
+            )
+            .await
+            .map(|mut impact| {
+                impact.clusters.retain(|c| clusters.contains(&c.cluster_id));
+                impact
+            });
+            Some((rollout.summary.mode, impact))
+        },
+    );
+
     view! {
         <Suspense fallback=|| view! { <p class="muted" data-testid="review-loading">"Loading the review…"</p> }>
             {move || Suspend::new(async move {
                 match review.await {
-                    Ok(Reviewed::Apply(data)) => view! { <ReviewPanel data /> }.into_any(),
+                    Ok(Reviewed::Apply(data)) => view! {
+                        <ReviewPanel data />
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                match impact.await {
+                                    Some((mode, found)) => view! { <ReviewImpact mode found /> }.into_any(),
+                                    None => ().into_any(),
+                                }
+                            })}
+                        </Suspense>
+                    }.into_any(),
                     Ok(Reviewed::Undo(summary, change)) => view! { <UndoPanel summary change /> }.into_any(),
                     // The rollout did not load, which the summary reports.
                     Err(_) => ().into_any(),
@@ -57,6 +96,61 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// What enforcing the rollout's version would deny on its clusters, for the approver.
+#[component]
+fn ReviewImpact(mode: Mode, found: Result<crate::impact::Impact, AppError>) -> impl IntoView {
+    let impact = match found {
+        Ok(impact) => impact,
+        Err(err) => {
+            return view! { <ErrorNote text=err.to_string() testid="review-impact-error" /> }
+                .into_any()
+        }
+    };
+    let denied = impact.denied();
+    let newly: i64 = impact.clusters.iter().map(|c| c.newly_denied).sum();
+    let headline = if mode == Mode::Enforce {
+        format!("Enforcing version {} would deny {denied} workload(s) on these clusters, {newly} of them not denied today.", impact.version.unwrap_or_default())
+    } else {
+        format!("This rollout applies {} mode, which records rather than denies; enforcing version {} would deny {denied} workload(s) here.", mode.as_str(), impact.version.unwrap_or_default())
+    };
+    // Nothing denied proves nothing where the inventory is not complete yet.
+    let incomplete: Vec<&str> = impact
+        .clusters
+        .iter()
+        .filter(|c| c.listed_ms == 0)
+        .map(|c| c.cluster_name.as_str())
+        .collect();
+    let (headline, tone) = if incomplete.is_empty() {
+        let tone = if denied == 0 { "good" } else { "bad" };
+        (headline, tone)
+    } else {
+        (
+            format!(
+                "{headline} Not yet known for {}: its inventory is not complete.",
+                incomplete.join(", ")
+            ),
+            "unknown",
+        )
+    };
+    view! {
+        <section class="panel" aria-labelledby="review-impact-heading" data-testid="review-impact">
+            <h2 id="review-impact-heading">"Impact, from the inventory"</h2>
+            <p class=format!("review-evidence {tone}") data-testid="review-impact-summary">{headline}</p>
+            <ul class="compact">
+                {impact.clusters.iter().map(|c| view! {
+                    <li data-testid="review-impact-cluster" data-cluster=c.cluster_name.clone()>
+                        {format!("{}: deny {}, warn {}, audit {}, excepted {} (newly denied {}; {} objects evaluated)", c.cluster_name, c.deny, c.warn, c.audit, c.excepted, c.newly_denied, c.objects)}
+                    </li>
+                }).collect_view()}
+            </ul>
+            <p class="muted small">
+                <a href=format!("/policies/{}?tab=impact", impact.policy_id)>"The workloads, on the policy's Impact tab"</a>
+            </p>
+        </section>
+    }
+    .into_any()
 }
 
 /// Each cluster's part of a change, folded: what it runs now and the diff. `target` is the
