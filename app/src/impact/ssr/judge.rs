@@ -1,5 +1,6 @@
 //! What a policy would do to one cluster's objects, grouped by the workload that owns them. Pure:
-//! the objects, the policies and the time come in; the clock for the time budget is a function.
+//! the objects, the policies and the time come in; the caller keeps the time budget and says
+//! whether the answer is partial.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -235,38 +236,6 @@ impl Judge {
     }
 }
 
-/// What `proposed` (the policy as it would be deployed) does to each of `objects` (one cluster's
-/// inventory, namespaces included), against what `running` (the version deployed there now, if
-/// any) does. `out_of_time` is asked now and then; once it says so, evaluation stops and the
-/// answer is marked partial.
-pub fn judge(
-    proposed: &Deployed,
-    running: Option<&Deployed>,
-    objects: &[Value],
-    now_ms: i64,
-    out_of_time: &mut dyn FnMut() -> bool,
-) -> Judgement {
-    let namespaces = objects
-        .iter()
-        .filter(|o| o["kind"] == "Namespace")
-        .cloned()
-        .collect();
-    let mut judge = Judge::new(
-        Arc::new(proposed.clone()),
-        running.map(|r| Arc::new(r.clone())),
-        namespaces,
-        now_ms,
-    );
-    // Owners are resolved at the end: an object's owner may come after it.
-    for (i, object) in objects.iter().enumerate() {
-        if i % 64 == 0 && out_of_time() {
-            return judge.finish(true);
-        }
-        judge.add(object);
-    }
-    judge.finish(false)
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -275,7 +244,34 @@ mod tests {
     use crate::model::Mode;
     use crate::policies::Content;
 
-    fn pod_security(level: &str) -> Deployed {
+    /// What `proposed` (the policy as it would be deployed) does to each of `objects` (one cluster's
+    /// inventory, namespaces included), against what `running` (the version deployed there now, if
+    /// any) does. `out_of_time` is asked now and then; once it says so, evaluation stops and the
+    /// answer is marked partial.
+    fn judge(
+        proposed: Arc<Deployed>,
+        running: Option<Arc<Deployed>>,
+        objects: &[Value],
+        now_ms: i64,
+        out_of_time: &mut dyn FnMut() -> bool,
+    ) -> Judgement {
+        let namespaces = objects
+            .iter()
+            .filter(|o| o["kind"] == "Namespace")
+            .cloned()
+            .collect();
+        let mut judge = Judge::new(proposed, running, namespaces, now_ms);
+        // Owners are resolved at the end: an object's owner may come after it.
+        for (i, object) in objects.iter().enumerate() {
+            if i % 64 == 0 && out_of_time() {
+                return judge.finish(true);
+            }
+            judge.add(object);
+        }
+        judge.finish(false)
+    }
+
+    fn pod_security(level: &str) -> Arc<Deployed> {
         let content = Content {
             source: format!(
                 "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata: {{name: {level}}}\nspec: {{level: {level}, version: latest}}\n"
@@ -291,7 +287,7 @@ mod tests {
         .unwrap();
         let (deployed, errors) = Deployed::from_deployments(&[("p1".to_owned(), objects)]);
         assert!(errors.is_empty(), "{errors:?}");
-        deployed
+        Arc::new(deployed)
     }
 
     fn owned(
@@ -351,13 +347,9 @@ mod tests {
 
     #[test]
     fn pods_are_denied_and_named_by_their_deployment_whose_template_is_warned() {
-        let got = judge(
-            &pod_security("baseline"),
-            None,
-            &inventory(),
-            1,
-            &mut || false,
-        );
+        let got = judge(pod_security("baseline"), None, &inventory(), 1, &mut || {
+            false
+        });
         assert_eq!(got.objects, 6);
         assert!(!got.partial);
         // Pod Security enforce denies the two Pods; both belong to one workload.
@@ -405,8 +397,8 @@ mod tests {
         // Restricted runs now and denies both workloads; baseline would deny only `web`.
         let restricted = pod_security("restricted");
         let got = judge(
-            &pod_security("baseline"),
-            Some(&restricted),
+            pod_security("baseline"),
+            Some(restricted),
             &inventory(),
             1,
             &mut || false,
@@ -434,16 +426,10 @@ mod tests {
     #[test]
     fn out_of_time_the_answer_is_partial() {
         let mut asked = 0;
-        let got = judge(
-            &pod_security("baseline"),
-            None,
-            &inventory(),
-            1,
-            &mut || {
-                asked += 1;
-                true
-            },
-        );
+        let got = judge(pod_security("baseline"), None, &inventory(), 1, &mut || {
+            asked += 1;
+            true
+        });
         assert!(got.partial);
         assert_eq!(got.objects, 0);
         assert_eq!(asked, 1);

@@ -90,13 +90,13 @@ async fn on_cluster(
         .map(str::to_owned)
         .collect();
     let proposed = deployed(policy_id, content, &names, exceptions, now)?;
-    let current = running_on(db, &cluster.id, policy_id).await?;
-    let running = current.as_ref().map(|(version, mode, _)| Running {
-        version: *version,
-        mode: *mode,
+    let current = crate::rollouts::ssr::service::deployed_on(db, &cluster.id, policy_id).await?;
+    let running = current.as_ref().map(|d| Running {
+        version: d.version,
+        mode: d.mode,
     });
-    let running_deployed = current.map(|(_, _, manifests)| {
-        let (mut deployed, _) = Deployed::from_deployments(&[(policy_id.to_owned(), manifests)]);
+    let running_deployed = current.map(|d| {
+        let (mut deployed, _) = Deployed::from_deployments(&[(policy_id.to_owned(), d.manifests)]);
         deployed.exceptions = proposed.exceptions.clone();
         deployed.now_ms = now;
         Arc::new(deployed)
@@ -149,19 +149,6 @@ async fn on_cluster(
         workloads: judgement.workloads,
         partial,
     })
-}
-
-/// What the policy has deployed on a cluster now: version, mode and the objects applied.
-async fn running_on(
-    db: &Db,
-    cluster_id: &str,
-    policy_id: &str,
-) -> ServerResult<Option<(i64, Mode, Vec<Value>)>> {
-    Ok(
-        crate::rollouts::ssr::service::deployed_on(db, cluster_id, policy_id)
-            .await?
-            .map(|d| (d.version, d.mode, d.manifests)),
-    )
 }
 
 /// Pod Security readiness of every namespace of a cluster (see [`super::readiness`]).

@@ -53,7 +53,7 @@ fn action_of(action: palisade_engine::Action) -> Option<Action> {
 /// What Palisade deployed on a cluster, ready to evaluate: one bundle of the admission policies,
 /// the Pod Security levels per namespace, the constraints (for their status), and which Palisade
 /// policy each reported name belongs to.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Deployed {
     pub bundle: Bundle,
     pub pod_security: HashMap<String, Vec<(LevelVersion, crate::model::Mode)>>,
