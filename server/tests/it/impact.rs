@@ -14,19 +14,19 @@ use palisade_app::inventory::ssr::keeper::apply;
 use palisade_app::inventory::ssr::kinds::KINDS;
 use serde_json::{json, Value};
 
+use crate::client::json_of;
 use crate::support::{Backend, TestServer};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
-
-fn body(reply: &crate::support::Reply) -> Value {
-    serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("not JSON: {}", reply.body))
-}
 
 async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
     let adopt = json!({ "from": "library", "entry": entry }).to_string();
     let created = server.call("POST", "/api/v1/policies", token, &adopt).await;
     assert_eq!(created.status, 201, "{}", created.body);
-    body(&created)["policy"]["id"].as_str().unwrap().to_owned()
+    json_of(&created)["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn pod(namespace: &str, name: &str, owner: Option<(&str, &str, &str)>, privileged: bool) -> Value {
@@ -109,7 +109,7 @@ async fn impact_over_http(backend: Backend) {
     // A viewer may see the impact of a saved version.
     let reply = impact_of(&server, &viewer, json!({"policy_id": baseline})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let impact = body(&reply);
+    let impact = json_of(&reply);
     let shop = &impact["clusters"][0];
     assert_eq!(shop["cluster_name"], "shop-1");
     assert_eq!(shop["objects"], 7);
@@ -174,7 +174,7 @@ async fn impact_over_http(backend: Backend) {
         )
         .await;
     assert_eq!(asked.status, 201, "{}", asked.body);
-    let id = body(&asked)["id"].as_str().unwrap().to_owned();
+    let id = json_of(&asked)["id"].as_str().unwrap().to_owned();
     let decided = server
         .call(
             "POST",
@@ -184,7 +184,7 @@ async fn impact_over_http(backend: Backend) {
         )
         .await;
     assert_eq!(decided.status, 200, "{}", decided.body);
-    let impact = body(&impact_of(&server, &viewer, json!({"policy_id": baseline})).await);
+    let impact = json_of(&impact_of(&server, &viewer, json!({"policy_id": baseline})).await);
     let shop = &impact["clusters"][0];
     assert_eq!(
         (shop["deny"].as_i64(), shop["excepted"].as_i64()),
@@ -209,7 +209,7 @@ async fn impact_over_http(backend: Backend) {
     assert_eq!(refused.status, 403, "{}", refused.body);
     let reply = impact_of(&server, &people.author, draft).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let impact = body(&reply);
+    let impact = json_of(&reply);
     assert!(impact["version"].is_null());
     let mut owners: Vec<&str> = impact["clusters"][0]["workloads"]
         .as_array()
@@ -231,7 +231,7 @@ async fn impact_over_http(backend: Backend) {
         )
         .await;
     assert_eq!(rest.status, 200, "{}", rest.body);
-    assert_eq!(body(&rest)["clusters"][0]["deny"], 1);
+    assert_eq!(json_of(&rest)["clusters"][0]["deny"], 1);
     let csv = server
         .call(
             "GET",
@@ -504,7 +504,7 @@ async fn impact_is_what_the_cluster_then_does() {
         let policy = adopt(&server, &people.author, entry).await;
         let reply = impact_of(&server, &viewer, json!({"policy_id": policy})).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
-        let impact = body(&reply);
+        let impact = json_of(&reply);
         let here = impact["clusters"]
             .as_array()
             .unwrap()
@@ -538,7 +538,7 @@ async fn impact_is_what_the_cluster_then_does() {
         );
 
         // Enforce it for real.
-        let version = body(
+        let version = json_of(
             &server
                 .call("GET", &format!("/api/v1/policies/{policy}"), &viewer, "")
                 .await,
