@@ -1,5 +1,6 @@
 // Starts the real palisade binary on a free port with a fresh SQLite database, and Debian's Chromium
 // through playwright-core. Both are stopped by the caller (by PID for the server).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -218,4 +219,35 @@ export async function seriousAccessibilityProblems(page) {
   return page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
     .violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`));
+}
+
+/** Palisade's REST API with a bearer token; fails with the body unless the status is `expected`. */
+export async function api(server, token, method, path, body, expected) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.equal(res.status, expected, `${method} ${path}: ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Waits until the page's code runs in the browser (the layout marks it). */
+export async function hydrated(page) {
+  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+}
+
+/** An API token named `name-role` of the signed-in user with `role`, made from the page as a person would. */
+export async function tokenOf(page, role, name) {
+  const { status, body } = await page.evaluate(async ([role, name]) => {
+    const res = await fetch('/api/v1/tokens', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `${name}-${role}`, role, expires_in_days: 1 }),
+    });
+    return { status: res.status, body: await res.text() };
+  }, [role, name]);
+  assert.equal(status, 201, body);
+  return JSON.parse(body).secret;
 }

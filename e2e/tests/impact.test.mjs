@@ -10,7 +10,8 @@ import { request } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  launchChromium, loginAs, seriousAccessibilityProblems, startPalisadeWithSso, watchForErrors,
+  api, hydrated, launchChromium, loginAs, seriousAccessibilityProblems, startPalisadeWithSso, tokenOf,
+  watchForErrors,
 } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
@@ -95,21 +96,6 @@ const WORKLOADS = {
   ],
 };
 
-async function api(token, method, path, body, expected) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.equal(res.status, expected, `${method} ${path}: ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
-async function hydrated(page) {
-  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
-}
-
 async function signedIn(role, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
   contexts.push(context);
@@ -118,19 +104,6 @@ async function signedIn(role, options = {}) {
   await hydrated(page);
   await page.waitForLoadState('networkidle');
   return { context, page, problems: watchForErrors(page) };
-}
-
-async function tokenOf(page, role) {
-  const { status, body } = await page.evaluate(async (role) => {
-    const res = await fetch('/api/v1/tokens', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: `e2e-impact-${role}`, role, expires_in_days: 1 }),
-    });
-    return { status: res.status, body: await res.text() };
-  }, role);
-  assert.equal(status, 201, body);
-  return JSON.parse(body).secret;
 }
 
 /** The denied and warned rows of the test namespace, as `cluster action Kind/name change`. */
@@ -167,13 +140,13 @@ before(async () => {
   }));
   browser = await launchChromium();
   const admin = await signedIn('admin');
-  const adminToken = await tokenOf(admin.page, 'admin');
+  const adminToken = await tokenOf(admin.page, 'admin', 'e2e-impact');
   const author = await signedIn('author');
-  const authorToken = await tokenOf(author.page, 'author');
+  const authorToken = await tokenOf(author.page, 'author', 'e2e-impact');
   await admin.context.close();
   await author.context.close();
   for (const [n, cluster] of BEDS.map((i, n) => [i, clusters[n]])) {
-    const registered = await api(adminToken, 'POST', '/api/v1/clusters', {
+    const registered = await api(server, adminToken, 'POST', '/api/v1/clusters', {
       name: cluster.name,
       environment: n === 2 ? 'staging' : 'prod',
       credentials: { kind: 'kubeconfig', kubeconfig: cluster.kubeconfig },
@@ -184,7 +157,7 @@ before(async () => {
       await create(cluster, path.replace('NS', NAMESPACE), object);
     }
   }
-  const adopted = await api(authorToken, 'POST', '/api/v1/policies', { from: 'library', entry: 'pod-security-baseline' }, 201);
+  const adopted = await api(server, authorToken, 'POST', '/api/v1/policies', { from: 'library', entry: 'pod-security-baseline' }, 201);
   policyId = adopted.policy.id;
 });
 

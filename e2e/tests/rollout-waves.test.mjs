@@ -10,7 +10,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  launchChromium, loginAs, seriousAccessibilityProblems, startPalisadeWithSso, watchForErrors,
+  api, hydrated, launchChromium, loginAs, seriousAccessibilityProblems, startPalisadeWithSso, tokenOf,
+  watchForErrors,
 } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
@@ -34,21 +35,6 @@ let author;
 let policyId;
 const contexts = [];
 
-async function api(token, method, path, body, expected) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.equal(res.status, expected, `${method} ${path}: ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
-async function hydrated(page) {
-  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
-}
-
 async function signedIn(role, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
   contexts.push(context);
@@ -57,19 +43,6 @@ async function signedIn(role, options = {}) {
   await hydrated(page);
   await page.waitForLoadState('networkidle');
   return { context, page, problems: watchForErrors(page) };
-}
-
-async function tokenOf(page, role) {
-  const { status, body } = await page.evaluate(async (role) => {
-    const res = await fetch('/api/v1/tokens', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: `e2e-waves-${role}`, role, expires_in_days: 1 }),
-    });
-    return { status: res.status, body: await res.text() };
-  }, role);
-  assert.equal(status, 201, body);
-  return JSON.parse(body).secret;
 }
 
 /** The wave at `n` (from 1) of the editor. */
@@ -98,23 +71,23 @@ before(async () => {
   browser = await launchChromium();
 
   const admin = await signedIn('admin');
-  const adminToken = await tokenOf(admin.page, 'admin');
+  const adminToken = await tokenOf(admin.page, 'admin', 'e2e-waves');
   await admin.context.close();
   for (const { name, environment, labels, disabled } of CLUSTERS) {
-    const cluster = await api(adminToken, 'POST', '/api/v1/clusters', {
+    const cluster = await api(server, adminToken, 'POST', '/api/v1/clusters', {
       name,
       environment,
       labels,
       credentials: { kind: 'token', api_url: NOWHERE, ca_pem: '', token: 't' },
     }, 201);
     if (disabled) {
-      await api(adminToken, 'PATCH', `/api/v1/clusters/${cluster.id}`, { disabled: true }, 200);
+      await api(server, adminToken, 'PATCH', `/api/v1/clusters/${cluster.id}`, { disabled: true }, 200);
     }
   }
 
   author = await signedIn('author');
-  const authorToken = await tokenOf(author.page, 'author');
-  const created = await api(authorToken, 'POST', '/api/v1/policies', { from: 'library', entry: ENTRY }, 201);
+  const authorToken = await tokenOf(author.page, 'author', 'e2e-waves');
+  const created = await api(server, authorToken, 'POST', '/api/v1/policies', { from: 'library', entry: ENTRY }, 201);
   policyId = created.policy.id;
 });
 

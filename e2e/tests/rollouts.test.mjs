@@ -8,7 +8,9 @@ import { readFileSync, mkdirSync } from 'node:fs';
 import { request } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, loginAs, startPalisadeWithSso, watchForErrors } from './harness.mjs';
+import {
+  api, hydrated, launchChromium, loginAs, startPalisadeWithSso, tokenOf, watchForErrors,
+} from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 // Seals cluster credentials in this run's throwaway database.
@@ -75,18 +77,6 @@ function kube(path) {
 const VAP = `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${ENTRY}`;
 const BINDING = `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${ENTRY}`;
 
-/** Palisade's REST API with a bearer token; fails with the body unless the status is `expected`. */
-async function api(token, method, path, body, expected) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.equal(res.status, expected, `${method} ${path}: ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
 /**
  * A new browser context signed in as `role`, its page (left on the quiet Settings page, fully
  * loaded), and from then on what that page reports as wrong. Watching starts only once nothing is
@@ -102,24 +92,6 @@ async function signedIn(role) {
   await page.waitForLoadState('networkidle');
   const problems = watchForErrors(page);
   return { context, page, problems };
-}
-
-/** An API token of the signed-in user with `role`, made from the page as a person would. */
-async function tokenOf(page, role) {
-  const { status, body } = await page.evaluate(async (role) => {
-    const res = await fetch('/api/v1/tokens', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: `e2e-rollouts-${role}`, role, expires_in_days: 1 }),
-    });
-    return { status: res.status, body: await res.text() };
-  }, role);
-  assert.equal(status, 201, body);
-  return JSON.parse(body).secret;
-}
-
-async function hydrated(page) {
-  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
 }
 
 /**
@@ -163,9 +135,9 @@ before(async () => {
 
   // Arranged through the REST API: the cluster by an admin, the policy by an author.
   const admin = await signedIn('admin');
-  const adminToken = await tokenOf(admin.page, 'admin');
+  const adminToken = await tokenOf(admin.page, 'admin', 'e2e-rollouts');
   await admin.context.close();
-  const cluster = await api(adminToken, 'POST', '/api/v1/clusters', {
+  const cluster = await api(server, adminToken, 'POST', '/api/v1/clusters', {
     name: CLUSTER,
     environment: 'dev',
     credentials: { kind: 'kubeconfig', kubeconfig: bed.kubeconfig },
@@ -173,8 +145,8 @@ before(async () => {
   assert.equal(cluster.health, 'reachable', `the test-bed cluster is not reachable: ${cluster.last_error}`);
 
   author = await signedIn('author');
-  const authorToken = await tokenOf(author.page, 'author');
-  const created = await api(authorToken, 'POST', '/api/v1/policies', { from: 'library', entry: ENTRY }, 201);
+  const authorToken = await tokenOf(author.page, 'author', 'e2e-rollouts');
+  const created = await api(server, authorToken, 'POST', '/api/v1/policies', { from: 'library', entry: ENTRY }, 201);
   policyId = created.policy.id;
   assert.ok(policyId, JSON.stringify(created));
   const before = await kube(VAP);
