@@ -174,8 +174,10 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
     .unwrap();
 
     let settings = Settings {
-        lease: Duration::from_millis(900),
-        relist: Duration::from_millis(100),
+        // Long enough that a round slowed by a busy machine (every test writing to SQLite at
+        // once) still renews in time; short enough to keep the test quick.
+        lease: Duration::from_secs(3),
+        relist: Duration::from_millis(300),
     };
     let first = Arc::new(Keeper::new(
         db.clone(),
@@ -244,7 +246,7 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
     ));
     let (stop_second, stopped) = tokio::sync::watch::channel(false);
     let second_task = tokio::spawn(second.clone().run(stopped));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(settings.lease + Duration::from_millis(600)).await;
     let (holder, _) = queries::lease_of(db.pool(), &cluster.id)
         .await
         .unwrap()
