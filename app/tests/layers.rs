@@ -30,9 +30,12 @@ const LAYERS: &[&[&str]] = &[
     &["policies"],
     &["exceptions"],
     &["violations"],
+    // What a policy would do if enforced, from the inventory: the rollouts ask it before they
+    // propose or approve.
+    &["impact"],
     &["rollouts"],
     // Read models and use cases over several domains.
-    &["compliance", "staging", "overview", "testruns", "impact"],
+    &["compliance", "staging", "overview", "testruns"],
     // The shell: layout and the router.
     &["layout", "lib"],
 ];

@@ -278,7 +278,7 @@ mod tests {
             ),
             ..Content::default()
         };
-        let objects = crate::rollouts::ssr::plan::desired_objects(
+        let objects = crate::policies::ssr::render::desired_objects(
             &content,
             Mode::Enforce,
             &["team".to_owned()],

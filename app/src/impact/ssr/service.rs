@@ -90,13 +90,13 @@ async fn on_cluster(
         .map(str::to_owned)
         .collect();
     let proposed = deployed(policy_id, content, &names, exceptions, now)?;
-    let current = crate::rollouts::ssr::service::deployed_on(db, &cluster.id, policy_id).await?;
-    let running = current.as_ref().map(|d| Running {
-        version: d.version,
-        mode: d.mode,
+    let current = crate::violations::ssr::scan::running_on(db, &cluster.id, policy_id).await?;
+    let running = current.as_ref().map(|(version, mode, _)| Running {
+        version: *version,
+        mode: *mode,
     });
-    let running_deployed = current.map(|d| {
-        let (mut deployed, _) = Deployed::from_deployments(&[(policy_id.to_owned(), d.manifests)]);
+    let running_deployed = current.map(|(_, _, manifests)| {
+        let (mut deployed, _) = Deployed::from_deployments(&[(policy_id.to_owned(), manifests)]);
         deployed.exceptions = proposed.exceptions.clone();
         deployed.now_ms = now;
         Arc::new(deployed)
@@ -190,7 +190,7 @@ fn deployed(
     now: i64,
 ) -> ServerResult<Deployed> {
     let objects =
-        crate::rollouts::ssr::plan::desired_objects(content, Mode::Enforce, namespaces, &[])
+        crate::policies::ssr::render::desired_objects(content, Mode::Enforce, namespaces, &[])
             .map_err(|why| AppError::Invalid(format!("source: {why}")))?;
     let (mut deployed, errors) = Deployed::from_deployments(&[(policy_id.to_owned(), objects)]);
     if let Some(error) = errors.first() {

@@ -58,6 +58,39 @@ pub fn objects(content: &Content, mode: Mode) -> Result<Vec<Value>, String> {
     Ok(objects)
 }
 
+/// The objects an apply of `content` in `mode` sends: the rendered manifests, with each Pod
+/// Security Namespace patch repeated for every namespace, and the policy's active exceptions
+/// written into each engine's exclusion (`palisade_engine::exclusions`).
+pub fn desired_objects(
+    content: &Content,
+    mode: Mode,
+    namespaces: &[String],
+    exclusions: &[palisade_engine::exclusions::Exclusion],
+) -> Result<Vec<Value>, String> {
+    let objects = objects(content, mode)?;
+    let mut out = Vec::new();
+    for object in objects {
+        let per_namespace = object.get("kind").and_then(Value::as_str) == Some("Namespace")
+            && object.pointer("/metadata/name").and_then(Value::as_str)
+                == Some(palisade_engine::render::EACH_NAMESPACE);
+        if per_namespace {
+            if namespaces.is_empty() {
+                return Err(
+                    "a Pod Security policy labels namespaces: name at least one namespace".into(),
+                );
+            }
+            for namespace in namespaces {
+                let mut patch = object.clone();
+                patch["metadata"]["name"] = serde_json::json!(namespace);
+                out.push(patch);
+            }
+        } else {
+            out.push(object);
+        }
+    }
+    palisade_engine::exclusions::apply(out, exclusions)
+}
+
 /// The manifests for `mode` as one YAML stream, or why they cannot be rendered. The version's
 /// parameter objects go along, replacing samples of the same kind and name in the source.
 pub fn manifests(content: &Content, mode: Mode) -> Result<String, String> {

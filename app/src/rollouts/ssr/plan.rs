@@ -3,14 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use palisade_engine::exclusions::Exclusion;
-
 use super::queries::Desired;
 use crate::model::Mode;
-use crate::policies::Content;
-
-/// The name a Pod Security Namespace patch carries until it meets a real namespace.
-const EACH_NAMESPACE: &str = palisade_engine::render::EACH_NAMESPACE;
 
 /// What one step applies and deletes, and the deployment it leaves behind (`None`: the policy is
 /// no longer deployed there).
@@ -19,38 +13,6 @@ pub struct Plan {
     pub apply: Vec<Value>,
     pub delete: Vec<Value>,
     pub leaves: Option<(i64, Mode)>,
-}
-
-/// The objects an apply of `content` in `mode` sends: the rendered manifests, with each Pod
-/// Security Namespace patch repeated for every namespace, and the policy's active exceptions
-/// written into each engine's exclusion (`palisade_engine::exclusions`).
-pub fn desired_objects(
-    content: &Content,
-    mode: Mode,
-    namespaces: &[String],
-    exclusions: &[Exclusion],
-) -> Result<Vec<Value>, String> {
-    let objects = crate::policies::ssr::render::objects(content, mode)?;
-    let mut out = Vec::new();
-    for object in objects {
-        let per_namespace = object.get("kind").and_then(Value::as_str) == Some("Namespace")
-            && object.pointer("/metadata/name").and_then(Value::as_str) == Some(EACH_NAMESPACE);
-        if per_namespace {
-            if namespaces.is_empty() {
-                return Err(
-                    "a Pod Security policy labels namespaces: name at least one namespace".into(),
-                );
-            }
-            for namespace in namespaces {
-                let mut patch = object.clone();
-                patch["metadata"]["name"] = json!(namespace);
-                out.push(patch);
-            }
-        } else {
-            out.push(object);
-        }
-    }
-    palisade_engine::exclusions::apply(out, exclusions)
 }
 
 /// `apiVersion kind namespace/name`: how an object is told apart from another.
@@ -176,6 +138,9 @@ pub fn difference(desired: &Value, live: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policies::ssr::render::desired_objects;
+    use crate::policies::Content;
+    use palisade_engine::exclusions::Exclusion;
 
     fn binding(actions: Value) -> Value {
         json!({

@@ -45,7 +45,7 @@ pub async fn proposed(db: &Db, who: &Principal, id: &str) -> ServerResult<Propos
     }
     let version = crate::policies::ssr::version_of(db, &summary.policy_id, summary.version).await?;
     let exclusions = crate::exceptions::ssr::rollout_exclusions(db, id).await?;
-    let objects = plan::desired_objects(
+    let objects = crate::policies::ssr::render::desired_objects(
         &version.content,
         summary.mode,
         &rollout.namespaces,

@@ -101,16 +101,6 @@ pub async fn deployments(
     Ok(queries::deployments(db.pool(), policy_id.as_deref()).await?)
 }
 
-/// What this policy has deployed on a cluster now (version, mode and the objects applied), if
-/// anything.
-pub async fn deployed_on(
-    db: &Db,
-    cluster_id: &str,
-    policy_id: &str,
-) -> ServerResult<Option<super::queries::Desired>> {
-    Ok(super::queries::deployment(db.pool(), cluster_id, policy_id).await?)
-}
-
 /// Whether a cluster is production by its environment's name or its `environment` / `env`
 /// label (`prod`, `production`, any case): no change reaches one without an approval.
 pub fn is_production(
@@ -164,10 +154,13 @@ pub async fn propose(
     // The policy's active exceptions are fixed now, with the rollout, so every step applies
     // exactly the exclusions the approvers saw.
     let exclusions = crate::exceptions::ssr::exclusions(db, &policy.id, now).await?;
-    let objects = plan::desired_objects(&version.content, input.mode, &namespaces, &exclusions)
-        .map_err(|err| {
-            AppError::Invalid(format!("version {number} cannot be rolled out: {err}"))
-        })?;
+    let objects = crate::policies::ssr::render::desired_objects(
+        &version.content,
+        input.mode,
+        &namespaces,
+        &exclusions,
+    )
+    .map_err(|err| AppError::Invalid(format!("version {number} cannot be rolled out: {err}")))?;
     let needs_gatekeeper = objects.iter().any(|o| {
         o.get("apiVersion")
             .and_then(serde_json::Value::as_str)

@@ -342,12 +342,35 @@ async fn deployments_of(db: &Db, cluster_id: &str) -> ServerResult<Vec<(String, 
     for row in rows {
         let policy_id: String = row.try_get("policy_id")?;
         let manifests: String = row.try_get("manifests")?;
-        out.push((
-            policy_id,
-            serde_json::from_str(&manifests).unwrap_or_default(),
-        ));
+        out.push((policy_id, crate::db::json_column("manifests", &manifests)?));
     }
     Ok(out)
+}
+
+/// What a cluster runs of one policy now: its version, mode and the objects applied; `None` when
+/// the policy is not deployed there.
+pub async fn running_on(
+    db: &Db,
+    cluster_id: &str,
+    policy_id: &str,
+) -> ServerResult<Option<(i64, crate::model::Mode, Vec<Value>)>> {
+    let row = sqlx::query(
+        "SELECT version, mode, manifests FROM deployments WHERE cluster_id = $1 AND policy_id = $2",
+    )
+    .bind(cluster_id)
+    .bind(policy_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mode: String = row.try_get("mode")?;
+    let manifests: String = row.try_get("manifests")?;
+    Ok(Some((
+        row.try_get("version")?,
+        crate::model::Mode::decode(&mode)?,
+        crate::db::json_column("manifests", &manifests)?,
+    )))
 }
 
 async fn write(

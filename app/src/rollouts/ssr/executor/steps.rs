@@ -137,8 +137,12 @@ impl Executor {
                 tracing::warn!(error = %e, "reading the exclusions a step applies");
                 "the exclusions of the rollout could not be read; see the server log".to_owned()
             })?;
-        let apply =
-            plan::desired_objects(&version.content, summary.mode, &namespaces, &exclusions)?;
+        let apply = crate::policies::ssr::render::desired_objects(
+            &version.content,
+            summary.mode,
+            &namespaces,
+            &exclusions,
+        )?;
         let current =
             queries::deployment(self.db.pool(), &work.step.cluster_id, &summary.policy_id)
                 .await
