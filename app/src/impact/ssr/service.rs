@@ -21,6 +21,16 @@ use crate::violations::ssr::scan::Deployed;
 /// How long one impact may evaluate, all clusters together; past it the answer says partial.
 pub const BUDGET: Duration = Duration::from_secs(30);
 
+/// What an impact previews.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// A version's (or draft's) content, enforced: Pod Security labels go to every namespace of
+    /// each cluster, with the policy's active exceptions.
+    Content(Content),
+    /// The exact objects a rollout applies (its namespaces and exclusions already written in).
+    Objects(Vec<Value>),
+}
+
 /// The impact of enforcing `version` of the policy (its current one when `None`), or of `draft`.
 pub async fn impact(
     db: &Db,
@@ -44,52 +54,134 @@ pub async fn impact(
         }
         (None, _) => (detail.current.content.clone(), Some(detail.current.number)),
     };
-    // The content must render: a draft the engine refuses says why, where.
-    crate::policies::ssr::render::objects(&content, Mode::Enforce)
-        .map_err(|why| AppError::Invalid(format!("source: {why}")))?;
-    let exceptions = crate::exceptions::ssr::active_for(db, &policy_id, now).await?;
-    let started = Instant::now();
-    let enabled: Vec<_> = clusters::list(db)
-        .await?
-        .into_iter()
-        .filter(|c| !c.disabled)
-        .collect();
-    // Every cluster at once: each reads its inventory page by page and evaluates it off the async
-    // threads, so memory holds one page per cluster, not a whole cluster.
-    let out =
-        futures_util::future::try_join_all(enabled.iter().map(|cluster| {
-            on_cluster(db, cluster, &policy_id, &content, &exceptions, now, started)
-        }))
-        .await?;
+    let judged = judge_clusters(db, &policy_id, &Subject::Content(content), None, now).await?;
     Ok(Impact {
         policy_id,
         policy_name: detail.policy.name.clone(),
         version,
         mode: Mode::Enforce,
         computed_ms: now,
-        clusters: out,
+        clusters: judged.into_iter().map(Judged::into_impact).collect(),
     })
 }
 
-/// The impact on one cluster.
+/// One cluster's inventory judged: the cluster, how complete its inventory is, what runs there
+/// now, and the judge holding what was found.
+pub struct Judged {
+    pub cluster: crate::clusters::Cluster,
+    pub inventory: crate::inventory::ClusterInventory,
+    pub running: Option<Running>,
+    pub judge: Judge,
+    /// Evaluation stopped at [`BUDGET`]: the judge holds only part of the inventory.
+    pub partial: bool,
+}
+
+impl Judged {
+    /// Whether the answer covers everything: every kind listed and readable, and evaluated whole.
+    pub fn complete(&self) -> bool {
+        !self.partial
+            && self.inventory.unreadable().next().is_none()
+            && self.inventory.kinds.iter().all(|k| k.listed_ms > 0)
+    }
+
+    /// What the judge found, grouped by workload, as the Impact tab shows it.
+    pub fn into_impact(self) -> ClusterImpact {
+        let listed_ms = if self.inventory.kinds.iter().any(|k| k.listed_ms == 0) {
+            0
+        } else {
+            self.inventory
+                .kinds
+                .iter()
+                .map(|k| k.listed_ms)
+                .min()
+                .unwrap_or(0)
+        };
+        let judgement = self.judge.finish(self.partial);
+        ClusterImpact {
+            cluster_id: self.cluster.id.clone(),
+            cluster_name: self.cluster.name.clone(),
+            environment: self.cluster.environment.clone(),
+            objects: judgement.objects,
+            listed_ms,
+            unreadable: self
+                .inventory
+                .unreadable()
+                .map(|k| k.kind.clone())
+                .collect(),
+            running: self.running,
+            deny: judgement.deny,
+            warn: judgement.warn,
+            audit: judgement.audit,
+            excepted: judgement.excepted,
+            newly_denied: judgement.newly_denied,
+            no_longer_denied: judgement.no_longer_denied,
+            not_evaluable: judgement.not_evaluable,
+            workloads: judgement.workloads,
+            partial: self.partial,
+        }
+    }
+}
+
+/// Judge `subject` against the inventory of every enabled cluster, or of the enabled clusters
+/// among `only` (ids, in any order).
+pub async fn judge_clusters(
+    db: &Db,
+    policy_id: &str,
+    subject: &Subject,
+    only: Option<&[String]>,
+    now: i64,
+) -> ServerResult<Vec<Judged>> {
+    // The content must render: a draft the engine refuses says why, where.
+    if let Subject::Content(content) = subject {
+        crate::policies::ssr::render::objects(content, Mode::Enforce)
+            .map_err(|why| AppError::Invalid(format!("source: {why}")))?;
+    }
+    let exceptions = match subject {
+        Subject::Content(_) => crate::exceptions::ssr::active_for(db, policy_id, now).await?,
+        // A rollout's exclusions are already in its objects.
+        Subject::Objects(_) => Vec::new(),
+    };
+    let started = Instant::now();
+    let enabled: Vec<_> = clusters::list(db)
+        .await?
+        .into_iter()
+        .filter(|c| !c.disabled)
+        .filter(|c| only.is_none_or(|ids| ids.contains(&c.id)))
+        .collect();
+    // Every cluster at once: each reads its inventory page by page and evaluates it off the async
+    // threads, so memory holds one page per cluster, not a whole cluster.
+    futures_util::future::try_join_all(
+        enabled
+            .into_iter()
+            .map(|cluster| on_cluster(db, cluster, policy_id, subject, &exceptions, now, started)),
+    )
+    .await
+}
+
+/// Judge one cluster's inventory.
 async fn on_cluster(
     db: &Db,
-    cluster: &crate::clusters::Cluster,
+    cluster: crate::clusters::Cluster,
     policy_id: &str,
-    content: &Content,
+    subject: &Subject,
     exceptions: &[crate::exceptions::Exception],
     now: i64,
     started: Instant,
-) -> ServerResult<ClusterImpact> {
+) -> ServerResult<Judged> {
     let held = inventory::of_cluster(db, &cluster.id).await?;
     let namespaces = inventory::namespaces(db, &cluster.id).await?;
-    let names: Vec<String> = namespaces
-        .iter()
-        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
-        .filter(|n| !palisade_engine::bundle::SYSTEM_NAMESPACES.contains(n))
-        .map(str::to_owned)
-        .collect();
-    let proposed = deployed(policy_id, content, &names, exceptions, now)?;
+    let proposed = match subject {
+        Subject::Content(content) => {
+            let names: Vec<String> = namespaces
+                .iter()
+                .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+                .filter(|n| !palisade_engine::bundle::SYSTEM_NAMESPACES.contains(n))
+                .map(str::to_owned)
+                .collect();
+            deployed(policy_id, content, &names, exceptions, now)?
+        }
+        Subject::Objects(objects) => of_objects(policy_id, objects.clone(), now)?,
+    };
     let current = crate::violations::ssr::scan::running_on(db, &cluster.id, policy_id).await?;
     let running = current.as_ref().map(|(version, mode, _)| Running {
         version: *version,
@@ -125,28 +217,11 @@ async fn on_cluster(
         .await
         .or_fault()??;
     }
-    let judgement = judge.finish(partial);
-    let listed_ms = if held.kinds.iter().any(|k| k.listed_ms == 0) {
-        0
-    } else {
-        held.kinds.iter().map(|k| k.listed_ms).min().unwrap_or(0)
-    };
-    Ok(ClusterImpact {
-        cluster_id: cluster.id.clone(),
-        cluster_name: cluster.name.clone(),
-        environment: cluster.environment.clone(),
-        objects: judgement.objects,
-        listed_ms,
-        unreadable: held.unreadable().map(|k| k.kind.clone()).collect(),
+    Ok(Judged {
+        cluster,
+        inventory: held,
         running,
-        deny: judgement.deny,
-        warn: judgement.warn,
-        audit: judgement.audit,
-        excepted: judgement.excepted,
-        newly_denied: judgement.newly_denied,
-        no_longer_denied: judgement.no_longer_denied,
-        not_evaluable: judgement.not_evaluable,
-        workloads: judgement.workloads,
+        judge,
         partial,
     })
 }
@@ -192,14 +267,21 @@ fn deployed(
     let objects =
         crate::policies::ssr::render::desired_objects(content, Mode::Enforce, namespaces, &[])
             .map_err(|why| AppError::Invalid(format!("source: {why}")))?;
-    let (mut deployed, errors) = Deployed::from_deployments(&[(policy_id.to_owned(), objects)]);
-    if let Some(error) = errors.first() {
-        return Err(AppError::Invalid(format!("source: {error}")).into());
-    }
+    let mut deployed = of_objects(policy_id, objects, now)?;
     if !exceptions.is_empty() {
         deployed
             .exceptions
             .insert(policy_id.to_owned(), exceptions.to_vec());
+    }
+    deployed.now_ms = now;
+    Ok(deployed)
+}
+
+/// Exactly these objects as the engine would hold them deployed.
+fn of_objects(policy_id: &str, objects: Vec<Value>, now: i64) -> ServerResult<Deployed> {
+    let (mut deployed, errors) = Deployed::from_deployments(&[(policy_id.to_owned(), objects)]);
+    if let Some(error) = errors.first() {
+        return Err(AppError::Invalid(format!("source: {error}")).into());
     }
     deployed.now_ms = now;
     Ok(deployed)
