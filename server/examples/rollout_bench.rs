@@ -92,6 +92,7 @@ async fn arrange(
             }],
             namespaces: Vec::new(),
             note: "benchmark".into(),
+            acknowledge_denials: true,
         },
     )
     .await

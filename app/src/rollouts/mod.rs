@@ -184,6 +184,10 @@ pub struct NewRollout {
     pub namespaces: Vec<String>,
     #[serde(default)]
     pub note: String,
+    /// An `enforce` rollout that would deny running workloads (judged from the inventory) is
+    /// proposed only with this set: the proposer says they know.
+    #[serde(default)]
+    pub acknowledge_denials: bool,
 }
 
 /// One approval or rejection.
@@ -256,9 +260,36 @@ pub struct RolloutSummary {
 pub struct Rollout {
     pub summary: RolloutSummary,
     pub namespaces: Vec<String>,
+    /// For an `enforce` rollout: the workloads it would deny when proposed, which the proposer
+    /// acknowledged (`None`: not enforce, or proposed before impact was known).
+    pub acknowledged_denials: Option<i64>,
     pub waves: Vec<Wave>,
     pub decisions: Vec<Decision>,
     pub steps: Vec<Step>,
+}
+
+/// What a rollout would do on each of its clusters, judged from their inventories: exactly the
+/// objects its steps apply, in its mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct RolloutImpact {
+    pub computed_ms: i64,
+    pub mode: Mode,
+    /// Workloads denied on all its clusters together (what an exception covers left out).
+    pub denied: i64,
+    /// Every cluster's inventory was listed whole, readable and evaluated in time: when false,
+    /// `denied` may be short of what would happen.
+    pub complete: bool,
+    pub waves: Vec<WaveImpact>,
+}
+
+/// One wave's part of a [`RolloutImpact`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct WaveImpact {
+    pub position: i64,
+    pub name: String,
+    pub clusters: Vec<crate::impact::ClusterImpact>,
 }
 
 wire_enum! {
@@ -353,6 +384,21 @@ pub async fn propose_rollout(input: NewRollout) -> Result<Rollout, AppError> {
     let call = crate::state::authorized(crate::auth::Action::ProposeRollout)?;
     let rules = crate::state::current()?.rollout_rules;
     Ok(ssr::service::propose(&call.db, &call.who, call.now, rules, input).await?)
+}
+
+/// What the rollout the propose form describes would do on each of its clusters, per wave.
+#[server(endpoint = "proposal_impact", input = Json)]
+pub async fn proposal_impact(input: NewRollout) -> Result<RolloutImpact, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::ProposeRollout)?;
+    let rules = crate::state::current()?.rollout_rules;
+    Ok(ssr::service::proposal_impact(&call.db, &call.who, call.now, rules, input).await?)
+}
+
+/// What rollout `id` would do on each of its clusters now, per wave.
+#[server(endpoint = "get_rollout_impact", input = Json)]
+pub async fn get_rollout_impact(id: String) -> Result<RolloutImpact, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::impact::of_rollout(&call.db, &call.who, call.now, &id).await?)
 }
 
 /// Approve (or reject) the wave that waits for approval, with a comment.

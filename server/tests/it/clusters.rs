@@ -298,11 +298,6 @@ async fn postgres_registration_seals_audits_and_refuses_bad_input() {
 }
 
 /// The test bed's clusters, or a loud failure saying how to start them.
-fn testbed() -> palisade_testbed::Testbed {
-    palisade_testbed::Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
 /// The token and CA of the test bed's least-privilege Palisade kubeconfig.
 fn token_and_ca(cluster: &palisade_testbed::Cluster) -> (String, String) {
     let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
@@ -318,7 +313,7 @@ fn token_and_ca(cluster: &palisade_testbed::Cluster) -> (String, String) {
 
 #[tokio::test]
 async fn registers_the_test_bed_clusters_over_the_api() {
-    let testbed = testbed();
+    let testbed = crate::support::testbed().await;
     let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
     let admin = server.login_token(Role::Admin).await;
     let viewer = server.login_token(Role::Viewer).await;
@@ -451,7 +446,7 @@ async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() 
     use palisade_engine::mode::Mode;
     use palisade_engine::render::{pod_security_patch, render};
 
-    let testbed = testbed();
+    let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
     let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     let credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {

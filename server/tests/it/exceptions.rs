@@ -5,8 +5,8 @@
 use palisade_app::auth::Role;
 use palisade_app::exceptions::ssr::{active_for, exclusions, service};
 use palisade_app::exceptions::{ExceptionState, DAY_MS};
+use palisade_app::policies::ssr::render::desired_objects;
 use palisade_app::policies::Mode;
-use palisade_app::rollouts::ssr::plan::desired_objects;
 use serde_json::{json, Value};
 
 use crate::support::{Backend, People, TestServer};
@@ -384,8 +384,7 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
     use kube::api::PostParams;
     use kube::Api;
 
-    let testbed = palisade_testbed::Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"));
+    let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
     let server = TestServer::start(
         Backend::Sqlite,

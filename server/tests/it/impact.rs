@@ -290,11 +290,6 @@ async fn postgres_impact_over_http() {
     impact_over_http(Backend::Postgres).await;
 }
 
-fn testbed() -> palisade_testbed::Testbed {
-    palisade_testbed::Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
 /// Pods (and one Deployment) that Pod Security and the privileged/host-namespace policies judge
 /// differently.
 fn varied(namespace: &str) -> Vec<Value> {
@@ -404,7 +399,7 @@ async fn impact_is_what_the_cluster_then_does() {
     use palisade_app::clusters::CredentialsInput;
     use palisade_app::policies::Mode;
 
-    let testbed = testbed();
+    let testbed = crate::support::testbed_alone().await;
     let cluster = &testbed.clusters[0];
     let server = TestServer::start(
         Backend::Sqlite,
@@ -429,19 +424,6 @@ async fn impact_is_what_the_cluster_then_does() {
     .unwrap();
     let connector = KubeConnector::default();
 
-    // What an interrupted earlier run may have left enforcing.
-    for name in ["disallow-privileged", "disallow-host-namespaces"] {
-        for kind in [
-            "ValidatingAdmissionPolicyBinding",
-            "ValidatingAdmissionPolicy",
-        ] {
-            let leftover = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": name}});
-            connector
-                .delete(&admin_credentials, &leftover)
-                .await
-                .unwrap();
-        }
-    }
     let namespace = palisade_testbed::unique_name("impact-it");
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
     connector.apply(&admin_credentials, &ns).await.unwrap();
@@ -545,13 +527,17 @@ async fn impact_is_what_the_cluster_then_does() {
         );
         let content: palisade_app::policies::Content =
             serde_json::from_value(version["current"].clone()).unwrap();
-        let manifests = palisade_app::rollouts::ssr::plan::desired_objects(
+        let manifests = palisade_app::policies::ssr::render::desired_objects(
             &content,
             Mode::Enforce,
             std::slice::from_ref(&namespace),
             &[],
         )
         .unwrap();
+        // Other tests roll out the library's policies under these names to the same clusters at
+        // the same time: enforced here under names of this run, and only in this namespace.
+        let suffix = namespace.rsplit('-').next().unwrap().to_owned();
+        let manifests = own_names(manifests, &namespace, &suffix);
         for manifest in &manifests {
             connector.apply(&admin_credentials, manifest).await.unwrap();
         }
@@ -600,8 +586,10 @@ async fn impact_is_what_the_cluster_then_does() {
                 &format!("\"{}\"", object.split('/').nth(1).unwrap()),
                 &format!("\"{}-again\"", object.split('/').nth(1).unwrap()),
             );
+            let renamed =
+                |text: &str| text.replace(&format!("'{entry}'"), &format!("'{entry}-{suffix}'"));
             assert!(
-                said.contains(&expected) || said.contains(message.as_str()),
+                said.contains(&renamed(&expected)) || said.contains(&renamed(message)),
                 "{entry} {object}: the apiserver said {said:?}, impact said {message:?}"
             );
         }
@@ -633,4 +621,28 @@ async fn impact_is_what_the_cluster_then_does() {
         .await
         .unwrap();
     server.stop().await;
+}
+
+/// The admission policies and bindings among `manifests` renamed with `suffix`, each binding
+/// matching only `namespace`: what one test enforces cannot deny another test's objects, and
+/// nothing it leaves behind matters to a later run.
+fn own_names(manifests: Vec<Value>, namespace: &str, suffix: &str) -> Vec<Value> {
+    manifests
+        .into_iter()
+        .map(|mut manifest| {
+            let kind = manifest["kind"].as_str().unwrap_or_default().to_owned();
+            if kind.starts_with("ValidatingAdmissionPolicy") {
+                let name = manifest["metadata"]["name"].as_str().unwrap().to_owned();
+                manifest["metadata"]["name"] = json!(format!("{name}-{suffix}"));
+            }
+            if kind == "ValidatingAdmissionPolicyBinding" {
+                let policy = manifest["spec"]["policyName"].as_str().unwrap().to_owned();
+                manifest["spec"]["policyName"] = json!(format!("{policy}-{suffix}"));
+                manifest["spec"]["matchResources"]["namespaceSelector"] = json!({
+                    "matchLabels": { "kubernetes.io/metadata.name": namespace }
+                });
+            }
+            manifest
+        })
+        .collect()
 }

@@ -322,11 +322,6 @@ async fn postgres_the_keeper_copies_forgets_and_hands_over() {
     the_keeper_copies_forgets_and_hands_over(Backend::Postgres).await;
 }
 
-fn testbed() -> palisade_testbed::Testbed {
-    palisade_testbed::Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
 /// The object of `kind` named `namespace/name` in the cluster's inventory, if held.
 async fn held(
     db: &palisade_app::db::Db,
@@ -390,7 +385,7 @@ async fn the_keeper_watches_a_real_cluster() {
     use palisade_app::clusters::ssr::KubeConnector;
     use palisade_app::inventory::ssr::owners::Owners;
 
-    let testbed = testbed();
+    let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
     let server = TestServer::start(
         Backend::Sqlite,

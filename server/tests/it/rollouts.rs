@@ -20,11 +20,6 @@ const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8
 /// How long the apiserver may take to start enforcing a policy it was just given.
 const PROPAGATION: Duration = Duration::from_secs(45);
 
-fn testbed() -> palisade_testbed::Testbed {
-    palisade_testbed::Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
 /// Poll the rollout until `done` says so, or fail after `within` with its last state.
 async fn wait_for(
     server: &TestServer,
@@ -224,7 +219,7 @@ async fn until_the_apiserver(
 
 #[tokio::test]
 async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
-    let testbed = testbed();
+    let testbed = crate::support::testbed().await;
     assert!(
         testbed.clusters.len() >= 3,
         "the test bed must run 3 clusters"
@@ -589,7 +584,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
 
 #[tokio::test]
 async fn an_unreachable_cluster_fails_alone_and_is_reported() {
-    let testbed = testbed();
+    let testbed = crate::support::testbed().await;
     let server = TestServer::start(
         Backend::Sqlite,
         &[
@@ -833,7 +828,7 @@ async fn a_rollout_survives_sigkill_of_the_server() {
     use palisade_app::rollouts::{NewRollout, NewWave, Selector};
     use palisade_app::secrets::Sealer;
 
-    let testbed = testbed();
+    let testbed = crate::support::testbed().await;
     let dir = crate::support::scratch_dir("palisade_sigkill");
     let url = format!("sqlite://{}/palisade.db", dir.display());
     let db = Db::connect(
@@ -901,6 +896,7 @@ async fn a_rollout_survives_sigkill_of_the_server() {
             }],
             namespaces: Vec::new(),
             note: String::new(),
+            acknowledge_denials: false,
         },
     )
     .await
@@ -1033,7 +1029,7 @@ async fn a_rollout_survives_sigkill_of_the_server() {
 async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied() {
     use k8s_openapi::api::core::v1::Pod;
 
-    let testbed = testbed();
+    let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[2];
     let server = TestServer::start(
         Backend::Sqlite,

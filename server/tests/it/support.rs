@@ -469,3 +469,50 @@ pub fn peak_rss_kib_of(status_file: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in the process status")
 }
+
+/// The test bed's clusters are shared by every test running at once. A test that puts admission
+/// policies on them holds this shared; a test that needs every verdict the apiserver gives to come
+/// from its own policy holds it alone.
+static ADMISSION: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// The test bed, held shared or alone (see [`ADMISSION`]) until dropped.
+pub struct Bed {
+    testbed: palisade_testbed::Testbed,
+    _held: Held,
+}
+
+enum Held {
+    Shared(#[allow(dead_code)] tokio::sync::RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'static, ()>),
+}
+
+impl std::ops::Deref for Bed {
+    type Target = palisade_testbed::Testbed;
+
+    fn deref(&self) -> &Self::Target {
+        &self.testbed
+    }
+}
+
+fn configured() -> palisade_testbed::Testbed {
+    palisade_testbed::Testbed::from_env()
+        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
+}
+
+/// The test bed, shared with the other tests that use it.
+pub async fn testbed() -> Bed {
+    let held = Held::Shared(ADMISSION.read().await);
+    Bed {
+        testbed: configured(),
+        _held: held,
+    }
+}
+
+/// The test bed with no other test's admission policies on it until dropped.
+pub async fn testbed_alone() -> Bed {
+    let held = Held::Alone(ADMISSION.write().await);
+    Bed {
+        testbed: configured(),
+        _held: held,
+    }
+}

@@ -409,11 +409,6 @@ async fn a_busy_server_answers_429_with_retry_after_and_loses_nothing() {
     server.stop().await;
 }
 
-fn testbed() -> palisade_testbed::Testbed {
-    palisade_testbed::Testbed::from_env()
-        .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
-}
-
 /// Polls the violations list until `pred` holds for one, or fails with the last list.
 async fn wait_for_violation(
     server: &TestServer,
@@ -444,7 +439,7 @@ async fn wait_for_violation(
 
 #[tokio::test]
 async fn the_test_beds_apiservers_report_audits_and_denials() {
-    let testbed = testbed();
+    let testbed = crate::support::testbed().await;
     let receiver = AuditReceiver::shared(&testbed)
         .unwrap_or_else(|e| panic!("cannot receive the test bed's audit events: {e}"));
     let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;

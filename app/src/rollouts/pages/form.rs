@@ -386,6 +386,7 @@ pub(super) fn proposal(
             .map(str::to_owned)
             .collect(),
         note: note.trim().to_owned(),
+        acknowledge_denials: false,
     })
 }
 

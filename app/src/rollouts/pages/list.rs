@@ -88,24 +88,49 @@ fn ProposeForm() -> impl IntoView {
         },
     );
     let navigate = use_navigate();
+    // What the rollout would do, judged on the server from each wave's inventories; an `enforce`
+    // that would deny needs the acknowledgement below before the server takes it.
+    let impact = RwSignal::new(None::<Result<RolloutImpact, String>>);
+    let acknowledge = RwSignal::new(false);
 
-    let propose = Action::new(move |_: &()| {
-        let navigate = navigate.clone();
-        let waves = drafts.inputs_untracked();
+    // The proposal the form describes now (or why it is not one yet).
+    let current = move || {
         let targets: Option<Vec<Target>> = clusters
             .get_untracked()
             .and_then(Result::ok)
             .flatten()
             .map(|list| list.into_iter().map(Target::from).collect());
-        let input = proposal(
+        proposal(
             &policy.get_untracked(),
             &version.get_untracked(),
             &mode.get_untracked(),
             &namespaces.get_untracked(),
             &note.get_untracked(),
-            &waves,
+            &drafts.inputs_untracked(),
             targets.as_deref(),
-        );
+        )
+    };
+
+    let check = Action::new(move |_: &()| {
+        let input = current();
+        async move {
+            acknowledge.set(false);
+            let found = match input {
+                Ok(input) => proposal_impact(input).await.map_err(|err| err.to_string()),
+                Err(text) => Err(text),
+            };
+            impact.set(Some(found));
+        }
+    });
+    let checking = check.pending();
+
+    let propose = Action::new(move |_: &()| {
+        let navigate = navigate.clone();
+        let waves = drafts.inputs_untracked();
+        let input = current().map(|mut input| {
+            input.acknowledge_denials = acknowledge.get_untracked();
+            input
+        });
         refused.set(None);
         async move {
             let input = match input {
@@ -128,6 +153,10 @@ fn ProposeForm() -> impl IntoView {
                     if let Some(wave) = wave_named_in(&text, &waves) {
                         refused.set(Some((wave, text.clone())));
                     }
+                    // Refused for what it would deny: show the impact, with the acknowledgement.
+                    if text.contains("acknowledge_denials:") {
+                        check.dispatch(());
+                    }
                     error.set(Some(text));
                 }
             }
@@ -141,6 +170,15 @@ fn ProposeForm() -> impl IntoView {
         if previous.is_some() {
             refused.set(None);
             error.set(None);
+        }
+    });
+    // An impact, and its acknowledgement, hold for the proposal as it was: any edit drops them.
+    Effect::new(move |previous: Option<()>| {
+        drafts.inputs();
+        (policy.get(), version.get(), mode.get(), namespaces.get());
+        if previous.is_some() {
+            impact.set(None);
+            acknowledge.set(false);
         }
     });
 
@@ -213,6 +251,45 @@ fn ProposeForm() -> impl IntoView {
                         }
                     })}
                 </Transition>
+                <div class="impact-check" data-testid="propose-impact">
+                    <div class="row">
+                        <button type="button" class="button" data-testid="propose-impact-check" disabled=move || checking.get() on:click=move |_| { check.dispatch(()); }>
+                            "Preview impact"
+                        </button>
+                        <span class="muted small">
+                            "What this rollout would deny, warn of and audit on each wave's clusters, judged from their inventories."
+                        </span>
+                    </div>
+                    {move || checking.get().then(|| view! { <Loading text="Judging each cluster's inventory…" /> })}
+                    {move || impact.get().map(|found| match found {
+                        Ok(impact) => {
+                            let (text, tone) = super::impact::headline(&impact);
+                            let denied = impact.denied;
+                            let ask = impact.mode == Mode::Enforce && denied > 0;
+                            view! {
+                                <p class=format!("review-evidence {tone}") data-testid="propose-impact-summary">{text}</p>
+                                <super::impact::ImpactTable impact testid="propose-impact-table" />
+                                {ask.then(|| view! {
+                                    <label class="inline acknowledge" data-testid="propose-acknowledge-label">
+                                        <input
+                                            type="checkbox"
+                                            name="acknowledge_denials"
+                                            data-testid="propose-acknowledge"
+                                            prop:checked=move || acknowledge.get()
+                                            on:change=move |ev| acknowledge.set(event_target_checked(&ev))
+                                        />
+                                        {format!(
+                                            " I have reviewed this impact: enforcing would deny {denied} running workload{}.",
+                                            if denied == 1 { "" } else { "s" }
+                                        )}
+                                    </label>
+                                })}
+                            }
+                            .into_any()
+                        }
+                        Err(text) => view! { <ErrorNote text testid="propose-impact-error" /> }.into_any(),
+                    })}
+                </div>
                 <button type="submit" class="button primary" disabled=move || pending.get()>
                     "Propose rollout"
                 </button>

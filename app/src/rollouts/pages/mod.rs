@@ -10,6 +10,7 @@
 mod controls;
 mod detail;
 mod form;
+mod impact;
 mod labels;
 mod list;
 mod progress;
@@ -28,9 +29,10 @@ use crate::clusters::list_clusters;
 use crate::error::AppError;
 use crate::policies::{get_test_run, CaseStatus, FileDiffTable, Mode, PolicyPicker, TestRun};
 use crate::rollouts::{
-    decide_rollout, get_proposed_change, get_rollout, list_rollouts, operate_rollout,
-    propose_rollout, ClusterChange, Decision, NewRollout, NewWave, Operation, ProposedChange,
-    Rollout, RolloutKind, RolloutState, RolloutSummary, Selector, Step, StepState, Wave, WaveState,
+    decide_rollout, get_proposed_change, get_rollout, get_rollout_impact, list_rollouts,
+    operate_rollout, proposal_impact, propose_rollout, ClusterChange, Decision, NewRollout,
+    NewWave, Operation, ProposedChange, Rollout, RolloutImpact, RolloutKind, RolloutState,
+    RolloutSummary, Selector, Step, StepState, Wave, WaveState,
 };
 use crate::sections::ROLLOUTS;
 use crate::time::format_time;

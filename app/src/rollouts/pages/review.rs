@@ -45,8 +45,8 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
         },
     );
 
-    // What enforcing the version would deny on the rollout's clusters, from the inventory: read
-    // once the page runs in the browser (it evaluates every inventoried object).
+    // What the rollout would do on its clusters, from the inventory: read once the page runs in
+    // the browser (it evaluates every inventoried object), and again on request.
     let browser = crate::ui::in_browser();
     let impact = Resource::new(
         move || (id.get(), browser.get()),
@@ -54,26 +54,14 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
             if !browser {
                 return None;
             }
-            let rollout = get_rollout(id).await.ok()?;
+            let rollout = get_rollout(id.clone()).await.ok()?;
             if rollout.summary.kind != RolloutKind::Apply {
                 return None;
             }
-            let clusters: Vec<String> =
-                rollout.steps.iter().map(|s| s.cluster_id.clone()).collect();
-            let impact = crate::impact::policy_impact(
-                rollout.summary.policy_id.clone(),
-                Some(rollout.summary.version),
-                None,
-            )
-            .await
-            .map(|mut impact| {
-                impact.clusters.retain(|c| clusters.contains(&c.cluster_id));
-                impact
-            });
-            Some((rollout.summary.mode, impact))
+            let found = get_rollout_impact(id).await;
+            Some((rollout, found))
         },
     );
-
     view! {
         <Suspense fallback=|| view! { <p class="muted" data-testid="review-loading">"Loading the review…"</p> }>
             {move || Suspend::new(async move {
@@ -83,7 +71,9 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
                         <Suspense fallback=|| ()>
                             {move || Suspend::new(async move {
                                 match impact.await {
-                                    Some((mode, found)) => view! { <ReviewImpact mode found /> }.into_any(),
+                                    Some((rollout, found)) => view! {
+                                        <ReviewImpact rollout found refresh=move || impact.refetch() />
+                                    }.into_any(),
                                     None => ().into_any(),
                                 }
                             })}
@@ -98,9 +88,13 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
     }
 }
 
-/// What enforcing the rollout's version would deny on its clusters, for the approver.
+/// What the rollout would do on its clusters, per wave, for the approver; refreshed on request.
 #[component]
-fn ReviewImpact(mode: Mode, found: Result<crate::impact::Impact, AppError>) -> impl IntoView {
+fn ReviewImpact(
+    rollout: Rollout,
+    found: Result<crate::rollouts::RolloutImpact, AppError>,
+    refresh: impl Fn() + 'static,
+) -> impl IntoView {
     let impact = match found {
         Ok(impact) => impact,
         Err(err) => {
@@ -108,45 +102,27 @@ fn ReviewImpact(mode: Mode, found: Result<crate::impact::Impact, AppError>) -> i
                 .into_any()
         }
     };
-    let denied = impact.denied();
-    let newly: i64 = impact.clusters.iter().map(|c| c.newly_denied).sum();
-    let headline = if mode == Mode::Enforce {
-        format!("Enforcing version {} would deny {denied} workload(s) on these clusters, {newly} of them not denied today.", impact.version.unwrap_or_default())
-    } else {
-        format!("This rollout applies {} mode, which records rather than denies; enforcing version {} would deny {denied} workload(s) here.", mode.as_str(), impact.version.unwrap_or_default())
-    };
-    // Nothing denied proves nothing where the inventory is not complete yet.
-    let incomplete: Vec<&str> = impact
-        .clusters
-        .iter()
-        .filter(|c| c.listed_ms == 0)
-        .map(|c| c.cluster_name.as_str())
-        .collect();
-    let (headline, tone) = if incomplete.is_empty() {
-        let tone = if denied == 0 { "good" } else { "bad" };
-        (headline, tone)
-    } else {
-        (
-            format!(
-                "{headline} Not yet known for {}: its inventory is not complete.",
-                incomplete.join(", ")
-            ),
-            "unknown",
+    let (headline, tone) = super::impact::headline(&impact);
+    let acknowledged = rollout.acknowledged_denials.map(|n| {
+        format!(
+            "When proposed, it would have denied {n} running workload{}, which {} acknowledged.",
+            if n == 1 { "" } else { "s" },
+            rollout.summary.proposer_name
         )
-    };
+    });
     view! {
         <section class="panel" aria-labelledby="review-impact-heading" data-testid="review-impact">
-            <h2 id="review-impact-heading">"Impact, from the inventory"</h2>
+            <div class="panel-header">
+                <h2 id="review-impact-heading">"Impact, from the inventory"</h2>
+                <button type="button" class="button" data-testid="review-impact-refresh" on:click=move |_| refresh()>
+                    "Refresh"
+                </button>
+            </div>
             <p class=format!("review-evidence {tone}") data-testid="review-impact-summary">{headline}</p>
-            <ul class="compact">
-                {impact.clusters.iter().map(|c| view! {
-                    <li data-testid="review-impact-cluster" data-cluster=c.cluster_name.clone()>
-                        {format!("{}: deny {}, warn {}, audit {}, excepted {} (newly denied {}; {} objects evaluated)", c.cluster_name, c.deny, c.warn, c.audit, c.excepted, c.newly_denied, c.objects)}
-                    </li>
-                }).collect_view()}
-            </ul>
+            {acknowledged.map(|text| view! { <p class="muted" data-testid="review-impact-acknowledged">{text}</p> })}
+            <super::impact::ImpactTable impact testid="review-impact-table" />
             <p class="muted small">
-                <a href=format!("/policies/{}?tab=impact", impact.policy_id)>"The workloads, on the policy's Impact tab"</a>
+                <a href=format!("/policies/{}?tab=impact", rollout.summary.policy_id)>"The workloads, and what enforcing any version would do, on the policy's Impact tab"</a>
             </p>
         </section>
     }

@@ -209,6 +209,7 @@ mod tests {
                 applied: 0,
                 steps: 0,
             },
+            acknowledged_denials: None,
             namespaces: Vec::new(),
             waves,
             decisions: Vec::new(),

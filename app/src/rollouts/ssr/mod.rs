@@ -3,6 +3,7 @@
 
 pub mod drift;
 pub mod executor;
+pub mod impact;
 pub mod machine;
 pub mod plan;
 pub mod queries;

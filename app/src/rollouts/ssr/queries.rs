@@ -96,6 +96,17 @@ pub async fn unfinished_of_policy<'e, E: Executor<'e, Database = Any>>(
     .await
 }
 
+/// The workloads an `enforce` rollout's proposer acknowledged it would deny.
+pub async fn acknowledged_denials<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT acknowledged_denials FROM rollouts WHERE id = $1")
+        .bind(id)
+        .fetch_one(executor)
+        .await
+}
+
 /// The namespaces of a rollout (JSON array).
 pub async fn namespaces<'e, E: Executor<'e, Database = Any>>(
     executor: E,
@@ -121,6 +132,8 @@ pub struct NewRolloutRow<'a> {
     pub proposer_name: &'a str,
     pub note: &'a str,
     pub now: i64,
+    /// Workloads an `enforce` proposal would deny, as acknowledged by its proposer.
+    pub acknowledged_denials: Option<i64>,
 }
 
 pub async fn insert<'e, E: Executor<'e, Database = Any>>(
@@ -129,8 +142,8 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO rollouts (id, kind, parent_id, policy_id, version, mode, namespaces, state, \
-         current_wave, proposer_id, proposer_name, note, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $12)",
+         current_wave, proposer_id, proposer_name, note, created_ms, updated_ms, \
+         acknowledged_denials) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $12, $13)",
     )
     .bind(row.id)
     .bind(row.kind.as_str())
@@ -144,6 +157,7 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     .bind(row.proposer_name)
     .bind(row.note)
     .bind(row.now)
+    .bind(row.acknowledged_denials)
     .execute(executor)
     .await?;
     Ok(())

@@ -43,20 +43,7 @@ pub async fn proposed(db: &Db, who: &Principal, id: &str) -> ServerResult<Propos
     if summary.kind != RolloutKind::Apply {
         return undone(db, &rollout).await;
     }
-    let version = crate::policies::ssr::version_of(db, &summary.policy_id, summary.version).await?;
-    let exclusions = crate::exceptions::ssr::rollout_exclusions(db, id).await?;
-    let objects = crate::policies::ssr::render::desired_objects(
-        &version.content,
-        summary.mode,
-        &rollout.namespaces,
-        &exclusions,
-    )
-    .map_err(|err| {
-        AppError::Invalid(format!(
-            "version {} cannot be rendered: {err}",
-            summary.version
-        ))
-    })?;
+    let objects = objects_of(db, &rollout).await?;
     let manifests = to_yaml(&objects)?;
     let mut clusters = Vec::new();
     for step in &rollout.steps {
@@ -73,6 +60,27 @@ pub async fn proposed(db: &Db, who: &Principal, id: &str) -> ServerResult<Propos
         mode: summary.mode,
         manifests,
         clusters,
+    })
+}
+
+/// The objects an `apply` rollout's steps send: its version in its mode, its namespaces and the
+/// exclusions fixed when it was proposed.
+pub async fn objects_of(db: &Db, rollout: &Rollout) -> ServerResult<Vec<Value>> {
+    let summary = &rollout.summary;
+    let version = crate::policies::ssr::version_of(db, &summary.policy_id, summary.version).await?;
+    let exclusions = crate::exceptions::ssr::rollout_exclusions(db, &summary.id).await?;
+    crate::policies::ssr::render::desired_objects(
+        &version.content,
+        summary.mode,
+        &rollout.namespaces,
+        &exclusions,
+    )
+    .map_err(|err| {
+        AppError::Invalid(format!(
+            "version {} cannot be rendered: {err}",
+            summary.version
+        ))
+        .into()
     })
 }
 

@@ -80,6 +80,7 @@ pub(super) async fn load(db: &Db, id: &str) -> ServerResult<Rollout> {
     let pool = db.pool();
     Ok(Rollout {
         namespaces: queries::namespaces(pool, id).await?,
+        acknowledged_denials: queries::acknowledged_denials(pool, id).await?,
         waves: queries::waves(pool, id).await?,
         decisions: queries::decisions(pool, id)
             .await?
@@ -122,6 +123,61 @@ pub use crate::state::RolloutRules as Rules;
 /// Propose moving a policy version to a mode, in waves. The clusters of each wave are chosen now
 /// (a cluster belongs to the first wave that selects it), so approvers see exactly where it goes;
 /// the manifests are rendered now too, so a policy that cannot render is refused here.
+/// A proposal checked and planned, before anything is written: the policy and version, the
+/// objects every step will apply, and each wave's clusters.
+struct Planned<'a> {
+    policy: crate::policies::ssr::queries::PolicyRow,
+    number: i64,
+    namespaces: Vec<String>,
+    exclusions: Vec<palisade_engine::exclusions::Exclusion>,
+    objects: Vec<serde_json::Value>,
+    waves: Vec<PlannedWave<'a>>,
+}
+
+/// A planned wave: its name, what was asked, and the clusters it takes.
+type PlannedWave<'a> = (
+    String,
+    &'a crate::rollouts::NewWave,
+    Vec<crate::clusters::Cluster>,
+);
+
+/// Each wave's position, name and cluster ids, as the impact groups them.
+fn wave_clusters(waves: &[PlannedWave<'_>]) -> Vec<(i64, String, Vec<String>)> {
+    waves
+        .iter()
+        .enumerate()
+        .map(|(position, (name, _, members))| {
+            (
+                i64::try_from(position).unwrap_or(i64::MAX),
+                name.clone(),
+                members.iter().map(|c| c.id.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// What the rollout `input` describes would do on each of its clusters, judged from their
+/// inventories, before it is proposed (the propose form shows it per wave).
+pub async fn proposal_impact(
+    db: &Db,
+    who: &Principal,
+    now: i64,
+    rules: Rules,
+    input: NewRollout,
+) -> ServerResult<crate::rollouts::RolloutImpact> {
+    authorize(Some(who), Action::ProposeRollout)?;
+    let planned = plan_proposal(db, now, rules, &input).await?;
+    super::impact::judge(
+        db,
+        &planned.policy.id,
+        input.mode,
+        planned.objects.clone(),
+        &wave_clusters(&planned.waves),
+        now,
+    )
+    .await
+}
+
 pub async fn propose(
     db: &Db,
     who: &Principal,
@@ -130,102 +186,33 @@ pub async fn propose(
     input: NewRollout,
 ) -> ServerResult<Rollout> {
     authorize(Some(who), Action::ProposeRollout)?;
-    let policy = policies::find(db, input.policy.trim()).await?;
-    let number = input.version.unwrap_or(policy.current_version);
-    let version = policies::version_of(db, &policy.id, number).await?;
-    if input.waves.is_empty() || input.waves.len() > MAX_WAVES {
-        return Err(AppError::Invalid(format!(
-            "a rollout has 1 to {MAX_WAVES} waves; this one has {}",
-            input.waves.len()
-        ))
-        .into());
-    }
-    let mut namespaces: Vec<String> = input
-        .namespaces
-        .iter()
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .collect();
-    namespaces.sort();
-    namespaces.dedup();
-    for namespace in &namespaces {
-        validate_name("namespace", namespace)?;
-    }
-    // The policy's active exceptions are fixed now, with the rollout, so every step applies
-    // exactly the exclusions the approvers saw.
-    let exclusions = crate::exceptions::ssr::exclusions(db, &policy.id, now).await?;
-    let objects = crate::policies::ssr::render::desired_objects(
-        &version.content,
-        input.mode,
-        &namespaces,
-        &exclusions,
-    )
-    .map_err(|err| AppError::Invalid(format!("version {number} cannot be rolled out: {err}")))?;
-    let needs_gatekeeper = objects.iter().any(|o| {
-        o.get("apiVersion")
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|v| v.contains("gatekeeper.sh"))
-    });
-
-    let clusters = crate::clusters::ssr::service::list(db).await?;
-    let mut taken: Vec<&str> = Vec::new();
-    let mut waves = Vec::new();
-    for (position, wave) in input.waves.iter().enumerate() {
-        let name = match wave.name.trim() {
-            "" => wave
-                .selector
-                .environment
-                .clone()
-                .unwrap_or_else(|| format!("wave {}", position + 1)),
-            name => name.to_owned(),
-        };
-        if position == 0 && wave.approvals == 0 {
-            return Err(
-                AppError::Invalid("the first wave needs at least one approval".into()).into(),
-            );
+    let Planned {
+        policy,
+        number,
+        namespaces,
+        exclusions,
+        objects,
+        waves,
+    } = plan_proposal(db, now, rules, &input).await?;
+    // Enforcing what would deny running workloads needs the proposer to say they know, and the
+    // number goes on record with the proposal.
+    let impact = if input.mode == crate::model::Mode::Enforce {
+        let impact = super::impact::judge(
+            db,
+            &policy.id,
+            input.mode,
+            objects,
+            &wave_clusters(&waves),
+            now,
+        )
+        .await?;
+        if let Some(why) = super::impact::refusal(&impact, number, input.acknowledge_denials) {
+            return Err(AppError::Invalid(why).into());
         }
-        if wave.approvals > 5 {
-            return Err(AppError::Invalid(format!(
-                "wave `{name}`: at most 5 approvals can be required"
-            ))
-            .into());
-        }
-        let members: Vec<_> = clusters
-            .iter()
-            .filter(|c| !c.disabled && !taken.contains(&c.id.as_str()))
-            .filter(|c| wave.selector.matches(&c.environment, &c.labels))
-            .collect();
-        if members.is_empty() {
-            return Err(AppError::Invalid(format!(
-                "wave `{name}` ({}) selects no enabled cluster that an earlier wave does not already take",
-                wave.selector.describe()
-            )).into());
-        }
-        if wave.approvals == 0 && rules.production_needs_approval {
-            if let Some(production) = members
-                .iter()
-                .find(|c| is_production(&c.environment, &c.labels))
-            {
-                return Err(AppError::Invalid(format!(
-                    "wave `{name}` reaches production cluster `{}`: it needs at least one approval",
-                    production.name
-                ))
-                .into());
-            }
-        }
-        if needs_gatekeeper {
-            if let Some(without) = members.iter().find(|c| !c.capabilities.gatekeeper) {
-                return Err(AppError::Invalid(format!(
-                    "cluster `{}` has no Gatekeeper, which this policy needs",
-                    without.name
-                ))
-                .into());
-            }
-        }
-        taken.extend(members.iter().map(|c| c.id.as_str()));
-        waves.push((name, wave, members));
-    }
-
+        Some(impact)
+    } else {
+        None
+    };
     let mut tx = db.begin().await?;
     let id = new_id();
     queries::insert(
@@ -243,6 +230,7 @@ pub async fn propose(
             proposer_name: &who.display_name,
             note: input.note.trim(),
             now,
+            acknowledged_denials: impact.as_ref().map(|i| i.denied),
         },
     )
     .await?;
@@ -309,6 +297,7 @@ pub async fn propose(
                     "approvals": wave.approvals,
                     "clusters": members.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
+                "impact": impact.as_ref().map(super::impact::on_record),
             }),
         },
     )
@@ -397,6 +386,16 @@ pub async fn decide(
         .count()
         + usize::from(approve);
 
+    // An approver of an `enforce` wave approves knowing what it would deny now: the number,
+    // judged from the wave's inventories, is recorded with the approval.
+    let impact = if approve
+        && summary.kind == RolloutKind::Apply
+        && summary.mode == crate::model::Mode::Enforce
+    {
+        Some(super::impact::of_waves(db, &rollout, Some(wave.position), now).await?)
+    } else {
+        None
+    };
     let mut tx = db.begin().await?;
     queries::insert_decision(&mut *tx, id, wave.position, who, approve, comment, now)
         .await
@@ -474,6 +473,8 @@ pub async fn decide(
                 "comment": comment,
                 "approvals": approvals,
                 "required": wave.approvals_required,
+                "impact": impact.as_ref().map(super::impact::on_record),
+                "acknowledged_denials": rollout.acknowledged_denials,
             }),
         },
     )
@@ -623,6 +624,7 @@ async fn undo(
             proposer_name: &who.display_name,
             note: &format!("{} of rollout {}", kind.as_str(), summary.id),
             now,
+            acknowledged_denials: None,
         },
     )
     .await?;
@@ -727,4 +729,119 @@ mod tests {
         assert!(!is_production("dev", &labels(&[("tier", "prod")])));
         assert!(!is_production("preprod", &labels(&[])));
     }
+}
+
+/// Check a proposal and plan it: the version renders, every wave takes at least one enabled
+/// cluster, production is approved, Gatekeeper is there where needed.
+async fn plan_proposal<'a>(
+    db: &Db,
+    now: i64,
+    rules: Rules,
+    input: &'a NewRollout,
+) -> ServerResult<Planned<'a>> {
+    let policy = policies::find(db, input.policy.trim()).await?;
+    let number = input.version.unwrap_or(policy.current_version);
+    let version = policies::version_of(db, &policy.id, number).await?;
+    if input.waves.is_empty() || input.waves.len() > MAX_WAVES {
+        return Err(AppError::Invalid(format!(
+            "a rollout has 1 to {MAX_WAVES} waves; this one has {}",
+            input.waves.len()
+        ))
+        .into());
+    }
+    let mut namespaces: Vec<String> = input
+        .namespaces
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for namespace in &namespaces {
+        validate_name("namespace", namespace)?;
+    }
+    // The policy's active exceptions are fixed now, with the rollout, so every step applies
+    // exactly the exclusions the approvers saw.
+    let exclusions = crate::exceptions::ssr::exclusions(db, &policy.id, now).await?;
+    let objects = crate::policies::ssr::render::desired_objects(
+        &version.content,
+        input.mode,
+        &namespaces,
+        &exclusions,
+    )
+    .map_err(|err| AppError::Invalid(format!("version {number} cannot be rolled out: {err}")))?;
+    let needs_gatekeeper = objects.iter().any(|o| {
+        o.get("apiVersion")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|v| v.contains("gatekeeper.sh"))
+    });
+
+    let clusters = crate::clusters::ssr::service::list(db).await?;
+    let mut taken: Vec<String> = Vec::new();
+    let mut waves = Vec::new();
+    for (position, wave) in input.waves.iter().enumerate() {
+        let name = match wave.name.trim() {
+            "" => wave
+                .selector
+                .environment
+                .clone()
+                .unwrap_or_else(|| format!("wave {}", position + 1)),
+            name => name.to_owned(),
+        };
+        if position == 0 && wave.approvals == 0 {
+            return Err(
+                AppError::Invalid("the first wave needs at least one approval".into()).into(),
+            );
+        }
+        if wave.approvals > 5 {
+            return Err(AppError::Invalid(format!(
+                "wave `{name}`: at most 5 approvals can be required"
+            ))
+            .into());
+        }
+        let members: Vec<_> = clusters
+            .iter()
+            .filter(|c| !c.disabled && !taken.contains(&c.id))
+            .filter(|c| wave.selector.matches(&c.environment, &c.labels))
+            .cloned()
+            .collect();
+        if members.is_empty() {
+            return Err(AppError::Invalid(format!(
+                "wave `{name}` ({}) selects no enabled cluster that an earlier wave does not already take",
+                wave.selector.describe()
+            )).into());
+        }
+        if wave.approvals == 0 && rules.production_needs_approval {
+            if let Some(production) = members
+                .iter()
+                .find(|c| is_production(&c.environment, &c.labels))
+            {
+                return Err(AppError::Invalid(format!(
+                    "wave `{name}` reaches production cluster `{}`: it needs at least one approval",
+                    production.name
+                ))
+                .into());
+            }
+        }
+        if needs_gatekeeper {
+            if let Some(without) = members.iter().find(|c| !c.capabilities.gatekeeper) {
+                return Err(AppError::Invalid(format!(
+                    "cluster `{}` has no Gatekeeper, which this policy needs",
+                    without.name
+                ))
+                .into());
+            }
+        }
+        taken.extend(members.iter().map(|c| c.id.clone()));
+        waves.push((name, wave, members));
+    }
+
+    Ok(Planned {
+        policy,
+        number,
+        namespaces,
+        exclusions,
+        objects,
+        waves,
+    })
 }
