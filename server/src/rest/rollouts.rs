@@ -7,9 +7,10 @@ use axum::Json;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::db::now_ms;
-use palisade_app::rollouts::ssr::{drift, review, service, DriftReport};
+use palisade_app::rollouts::ssr::{drift, impact, review, service, DriftReport};
 use palisade_app::rollouts::{
-    Deployment, NewRollout, Operation as RolloutOperation, ProposedChange, Rollout, RolloutSummary,
+    Deployment, NewRollout, Operation as RolloutOperation, ProposedChange, Rollout, RolloutImpact,
+    RolloutSummary,
 };
 use palisade_app::state::AppState;
 use palisade_app::ServerError;
@@ -89,6 +90,18 @@ pub fn endpoints() -> Vec<Endpoint> {
             success: 200,
         }
         .with(change),
+        Operation {
+            method: "GET",
+            path: "/api/v1/rollouts/{id}/impact",
+            action: Some(Action::Read),
+            id: "get_rollout_impact",
+            summary: "What the rollout would deny, warn of and audit on each of its clusters now, per wave, judged from their inventories (apply rollouts only).",
+            request: None,
+            example: None,
+            response: schema::<RolloutImpact>(),
+            success: 200,
+        }
+        .with(rollout_impact),
         Operation {
             method: "POST",
             path: "/api/v1/rollouts/{id}/approve",
@@ -207,6 +220,17 @@ async fn change(
 ) -> Result<Json<ProposedChange>, ServerError> {
     let who = caller.require(Action::Read)?;
     review::proposed(&state.db, &who, &id).await.map(Json)
+}
+
+async fn rollout_impact(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RolloutImpact>, ServerError> {
+    let who = caller.require(Action::Read)?;
+    impact::of_rollout(&state.db, &who, now_ms(), &id)
+        .await
+        .map(Json)
 }
 
 async fn approve(

@@ -19,7 +19,7 @@ use crate::support::{Backend, TestServer};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
-async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
+pub(crate) async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
     let adopt = json!({ "from": "library", "entry": entry }).to_string();
     let created = server.call("POST", "/api/v1/policies", token, &adopt).await;
     assert_eq!(created.status, 201, "{}", created.body);
@@ -42,7 +42,7 @@ fn pod(namespace: &str, name: &str, owner: Option<(&str, &str, &str)>, privilege
 }
 
 /// The inventory of a small cluster, as the keeper would have written it after listing.
-async fn write_inventory(db: &palisade_app::db::Db, cluster_id: &str) {
+pub(crate) async fn write_inventory(db: &palisade_app::db::Db, cluster_id: &str) {
     let mut objects = vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "uid": "uid-ns-shop"}}),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "legacy", "uid": "uid-ns-legacy"}}),

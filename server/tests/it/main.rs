@@ -17,6 +17,7 @@ mod offline;
 mod oidc;
 mod pages_load;
 mod policies;
+mod rollout_impact;
 mod rollouts;
 mod secrets;
 mod sessions;

@@ -175,7 +175,10 @@ fn ProposeForm() -> impl IntoView {
     // An impact, and its acknowledgement, hold for the proposal as it was: any edit drops them.
     Effect::new(move |previous: Option<()>| {
         drafts.inputs();
-        (policy.get(), version.get(), mode.get(), namespaces.get());
+        policy.track();
+        version.track();
+        mode.track();
+        namespaces.track();
         if previous.is_some() {
             impact.set(None);
             acknowledge.set(false);

@@ -707,30 +707,6 @@ async fn undo(
     load(db, &new).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_production;
-
-    #[test]
-    fn production_is_told_by_environment_or_label() {
-        let labels = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        assert!(is_production("prod", &labels(&[])));
-        assert!(is_production("production", &labels(&[])));
-        assert!(is_production("edge", &labels(&[("env", "PROD")])));
-        assert!(is_production(
-            "edge",
-            &labels(&[("environment", "Production")])
-        ));
-        assert!(!is_production("dev", &labels(&[("tier", "prod")])));
-        assert!(!is_production("preprod", &labels(&[])));
-    }
-}
-
 /// Check a proposal and plan it: the version renders, every wave takes at least one enabled
 /// cluster, production is approved, Gatekeeper is there where needed.
 async fn plan_proposal<'a>(
@@ -844,4 +820,28 @@ async fn plan_proposal<'a>(
         objects,
         waves,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_production;
+
+    #[test]
+    fn production_is_told_by_environment_or_label() {
+        let labels = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(is_production("prod", &labels(&[])));
+        assert!(is_production("production", &labels(&[])));
+        assert!(is_production("edge", &labels(&[("env", "PROD")])));
+        assert!(is_production(
+            "edge",
+            &labels(&[("environment", "Production")])
+        ));
+        assert!(!is_production("dev", &labels(&[("tier", "prod")])));
+        assert!(!is_production("preprod", &labels(&[])));
+    }
 }

@@ -1,0 +1,207 @@
+//! A rollout judges its impact before it runs: an `enforce` proposal that would deny running
+//! workloads is refused until the proposer acknowledges it, and the numbers go to the audit log
+//! with the proposal and with each approval. On both databases, from a seeded inventory.
+
+use palisade_app::auth::Role;
+use serde_json::{json, Value};
+
+use crate::client::json_of;
+use crate::impact::{adopt, write_inventory};
+use crate::support::{Backend, TestServer};
+
+const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+
+fn proposal(mode: &str, namespaces: &[&str], acknowledge: bool) -> String {
+    json!({
+        "policy": "pod-security-baseline",
+        "mode": mode,
+        "namespaces": namespaces,
+        "waves": [{ "name": "prod", "selector": {}, "approvals": 2 }],
+        "acknowledge_denials": acknowledge,
+    })
+    .to_string()
+}
+
+/// The detail of the newest audit entry of `action`.
+async fn audited(server: &TestServer, admin: &str, action: &str) -> Value {
+    let reply = server
+        .call("GET", &format!("/api/v1/audit?action={action}"), admin, "")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let entries = json_of(&reply);
+    let detail = entries["entries"][0]["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {action} entry: {entries:#}"));
+    serde_json::from_str(detail).unwrap()
+}
+
+async fn enforce_needs_an_acknowledgement(backend: Backend) {
+    let server = TestServer::start(
+        backend,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__INVENTORY__ENABLED", "false"),
+        ],
+    )
+    .await;
+    let people = server.people().await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let cluster = server
+        .api(&people.admin)
+        .register_unreachable("shop-1", "prod")
+        .await;
+    write_inventory(&server.pool, &cluster.id).await;
+    adopt(&server, &people.author, "pod-security-baseline").await;
+
+    // Enforcing baseline on both namespaces would deny the Deployment `web` (its privileged Pods)
+    // and the legacy Pod: refused, naming the field, the number and the cluster.
+    let refused = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &people.author,
+            &proposal("enforce", &["shop", "legacy"], false),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("acknowledge_denials")
+            && refused.body.contains("would deny 2 running workloads")
+            && refused.body.contains("2 on `shop-1`"),
+        "{}",
+        refused.body
+    );
+    // Only the namespaces the rollout labels count: `shop` alone holds one denied workload.
+    let one = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &people.author,
+            &proposal("enforce", &["shop"], false),
+        )
+        .await;
+    assert_eq!(one.status, 400, "{}", one.body);
+    assert!(
+        one.body.contains("would deny 1 running workload "),
+        "{}",
+        one.body
+    );
+
+    // The form's preview: per wave and cluster, in the rollout's mode; authors only.
+    let input: Value =
+        serde_json::from_str(&proposal("enforce", &["shop", "legacy"], false)).unwrap();
+    let preview = server
+        .call(
+            "POST",
+            "/api/proposal_impact",
+            &people.author,
+            &json!({ "input": input }).to_string(),
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    let preview = json_of(&preview);
+    assert_eq!(preview["denied"], 2, "{preview:#}");
+    assert_eq!(preview["complete"], true, "{preview:#}");
+    assert_eq!(preview["waves"][0]["name"], "prod");
+    assert_eq!(preview["waves"][0]["clusters"][0]["cluster_name"], "shop-1");
+    let forbidden = server
+        .call(
+            "POST",
+            "/api/proposal_impact",
+            &viewer,
+            &json!({ "input": input }).to_string(),
+        )
+        .await;
+    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
+    // Audit mode denies nothing: the same rollout's preview records instead.
+    let audit_input: Value =
+        serde_json::from_str(&proposal("audit", &["shop", "legacy"], false)).unwrap();
+    let audit = json_of(
+        &server
+            .call(
+                "POST",
+                "/api/proposal_impact",
+                &people.author,
+                &json!({ "input": audit_input }).to_string(),
+            )
+            .await,
+    );
+    assert_eq!(audit["denied"], 0, "{audit:#}");
+    assert_eq!(audit["waves"][0]["clusters"][0]["audit"], 2, "{audit:#}");
+
+    // Acknowledged, it is proposed, and the number is on record.
+    let proposed = server
+        .call(
+            "POST",
+            "/api/v1/rollouts",
+            &people.author,
+            &proposal("enforce", &["shop", "legacy"], true),
+        )
+        .await;
+    assert_eq!(proposed.status, 201, "{}", proposed.body);
+    let rollout = json_of(&proposed);
+    assert_eq!(rollout["acknowledged_denials"], 2, "{rollout:#}");
+    let id = rollout["summary"]["id"].as_str().unwrap().to_owned();
+    let on_record = audited(&server, &people.admin, "rollout.propose").await;
+    assert_eq!(
+        on_record["impact"],
+        json!({ "denied": 2, "complete": true, "clusters": { "shop-1": 2 } }),
+        "{on_record:#}"
+    );
+
+    // Anyone who may read it sees the rollout's impact now.
+    let now = server
+        .call(
+            "POST",
+            "/api/get_rollout_impact",
+            &viewer,
+            &json!({ "id": id }).to_string(),
+        )
+        .await;
+    assert_eq!(now.status, 200, "{}", now.body);
+    assert_eq!(json_of(&now)["denied"], 2);
+    let rest = server
+        .call("GET", &format!("/api/v1/rollouts/{id}/impact"), &viewer, "")
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.body);
+    assert_eq!(json_of(&rest)["waves"][0]["clusters"][0]["deny"], 2);
+
+    // The inventory changes: the legacy Pod goes. The approval records what the wave would deny
+    // now, beside what was acknowledged.
+    palisade_app::inventory::ssr::keeper::apply(
+        &server.pool,
+        &cluster.id,
+        &[palisade_app::inventory::ssr::changes::Write::Remove {
+            uid: "uid-legacy-old".to_owned(),
+        }],
+    )
+    .await
+    .unwrap();
+    let approved = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/approve"),
+            &people.approver,
+            &json!({ "comment": "known" }).to_string(),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    let on_record = audited(&server, &people.admin, "rollout.approve").await;
+    assert_eq!(on_record["acknowledged_denials"], 2, "{on_record:#}");
+    assert_eq!(
+        on_record["impact"],
+        json!({ "denied": 1, "complete": true, "clusters": { "shop-1": 1 } }),
+        "{on_record:#}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_enforce_needs_an_acknowledgement() {
+    enforce_needs_an_acknowledgement(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_enforce_needs_an_acknowledgement() {
+    enforce_needs_an_acknowledgement(Backend::Postgres).await;
+}
