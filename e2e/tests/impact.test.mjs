@@ -3,6 +3,8 @@
 // workloads enforcing it would deny and warn of; edits the draft to a stricter level and sees its
 // impact before saving; narrows the list by cluster and namespace. A viewer sees the same numbers
 // and cannot preview drafts. At 375 px the tab fits the screen and axe finds nothing serious.
+// Proposing to enforce it shows the same impact per wave and cluster and must be acknowledged;
+// the approver's review shows the same numbers and what was acknowledged.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, mkdirSync } from 'node:fs';
@@ -265,4 +267,70 @@ test('a viewer sees the same impact, cannot preview drafts, and the tab fits a p
   await page.screenshot({ path: join(OUTPUT, 'phone-impact.png'), fullPage: true });
   assert.deepEqual(await seriousAccessibilityProblems(page), []);
   assert.deepEqual(problems, []);
+});
+
+/** Each row of an impact table as `cluster:deny`. */
+async function impactRows(page, table) {
+  return page.locator(`[data-testid="${table}"] [data-testid="impact-row"]`)
+    .evaluateAll((rows) => rows.map((r) => `${r.dataset.cluster}:${r.dataset.deny}`));
+}
+
+test('proposing enforce needs an acknowledgement of what it would deny, and the approver sees the same', async () => {
+  const { page, problems } = await signedIn('author');
+  await page.goto(`${server.url}/rollouts`, { waitUntil: 'networkidle' });
+  await hydrated(page);
+  await page.waitForSelector(`[data-testid="propose-policy"] option[value="${policyId}"]`, { state: 'attached' });
+  await page.selectOption('[data-testid="propose-policy"]', policyId);
+  await page.selectOption('[data-testid="propose-mode"]', 'enforce');
+  await page.fill('[data-testid="propose-namespaces"]', NAMESPACE);
+  const waves = page.locator('[data-testid="wave-editor"] [data-testid="wave"]');
+  await waves.nth(0).locator('[data-testid="wave-environment"]').selectOption('staging');
+  await waves.nth(1).locator('[data-testid="wave-environment"]').selectOption('prod');
+  await page.waitForFunction(() => {
+    const all = document.querySelectorAll('[data-testid="wave-editor"] [data-testid="wave"]');
+    const taken = [...all].map((w) => [...w.querySelectorAll('[data-testid="wave-cluster"]')].map((li) => li.textContent));
+    return JSON.stringify(taken) === JSON.stringify([['bed-2'], ['bed-3']]);
+  });
+
+  // Proposed without looking: refused, and the impact appears with the acknowledgement to tick.
+  await page.getByRole('button', { name: 'Propose rollout' }).click();
+  await page.waitForSelector('[data-testid="propose-acknowledge"]', { timeout: SHOWN_TIMEOUT });
+  const refusal = await page.textContent('[data-testid="propose-error"]');
+  assert.match(refusal, /acknowledge_denials: enforcing version 1 would deny 2 running workloads \(1 on `bed-2`, 1 on `bed-3`\)/, refusal);
+  assert.equal(
+    await page.textContent('[data-testid="propose-impact-summary"]'),
+    'Enforcing would deny 2 running workloads on these clusters, 2 of them not denied today.',
+  );
+  assert.deepEqual(await impactRows(page, 'propose-impact-table'), ['bed-2:1', 'bed-3:1']);
+  assert.match(await page.textContent('[data-testid="propose-acknowledge-label"]'), /enforcing would deny 2 running workloads\.$/);
+  await page.screenshot({ path: join(OUTPUT, 'propose-acknowledge.png'), fullPage: true });
+
+  await page.check('[data-testid="propose-acknowledge"]');
+  await page.getByRole('button', { name: 'Propose rollout' }).click();
+  await page.waitForURL(/\/rollouts\/[0-9a-f]{32}$/).catch(async (err) => {
+    const shown = await page.textContent('[data-testid="propose-error"]').catch(() => '');
+    throw new Error(`${err.message}\nthe form says: ${shown}`);
+  });
+  const rolloutPath = new URL(page.url()).pathname;
+  assert.deepEqual(problems.filter((p) => !/status of 400|HTTP 400/.test(p)), []);
+
+  // The approver reviews the same numbers, and what the proposer acknowledged.
+  const approver = await signedIn('approver');
+  await approver.page.goto(`${server.url}${rolloutPath}`, { waitUntil: 'networkidle' });
+  await hydrated(approver.page);
+  await approver.page.waitForSelector('[data-testid="review-impact-summary"]', { timeout: SHOWN_TIMEOUT });
+  assert.equal(
+    await approver.page.textContent('[data-testid="review-impact-summary"]'),
+    'Enforcing would deny 2 running workloads on these clusters, 2 of them not denied today.',
+  );
+  assert.deepEqual(await impactRows(approver.page, 'review-impact-table'), ['bed-2:1', 'bed-3:1']);
+  assert.match(
+    await approver.page.textContent('[data-testid="review-impact-acknowledged"]'),
+    /^When proposed, it would have denied 2 running workloads, which .+ acknowledged\.$/,
+  );
+  await approver.page.click('[data-testid="review-impact-refresh"]');
+  await approver.page.waitForSelector('[data-testid="review-impact-summary"]');
+  assert.deepEqual(await impactRows(approver.page, 'review-impact-table'), ['bed-2:1', 'bed-3:1']);
+  await approver.page.screenshot({ path: join(OUTPUT, 'review-impact.png'), fullPage: true });
+  assert.deepEqual(approver.problems, []);
 });
