@@ -5,8 +5,8 @@
 use palisade_app::auth::Role;
 use palisade_app::exceptions::ssr::{active_for, exclusions, service};
 use palisade_app::exceptions::{ExceptionState, DAY_MS};
+use palisade_app::policies::ssr::render::desired_objects;
 use palisade_app::policies::Mode;
-use palisade_app::rollouts::ssr::plan::desired_objects;
 use serde_json::{json, Value};
 
 use crate::support::{Backend, People, TestServer};

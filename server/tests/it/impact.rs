@@ -545,7 +545,7 @@ async fn impact_is_what_the_cluster_then_does() {
         );
         let content: palisade_app::policies::Content =
             serde_json::from_value(version["current"].clone()).unwrap();
-        let manifests = palisade_app::rollouts::ssr::plan::desired_objects(
+        let manifests = palisade_app::policies::ssr::render::desired_objects(
             &content,
             Mode::Enforce,
             std::slice::from_ref(&namespace),
