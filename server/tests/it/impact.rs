@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::client::json_of;
 use crate::support::{Backend, TestServer};
 
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+pub(crate) const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
 async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
     let adopt = json!({ "from": "library", "entry": entry }).to_string();
@@ -42,7 +42,7 @@ fn pod(namespace: &str, name: &str, owner: Option<(&str, &str, &str)>, privilege
 }
 
 /// The inventory of a small cluster, as the keeper would have written it after listing.
-async fn write_inventory(db: &palisade_app::db::Db, cluster_id: &str) {
+pub(crate) async fn write_inventory(db: &palisade_app::db::Db, cluster_id: &str) {
     let mut objects = vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "uid": "uid-ns-shop"}}),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "legacy", "uid": "uid-ns-legacy"}}),
@@ -290,14 +290,14 @@ async fn postgres_impact_over_http() {
     impact_over_http(Backend::Postgres).await;
 }
 
-fn testbed() -> palisade_testbed::Testbed {
+pub(crate) fn testbed() -> palisade_testbed::Testbed {
     palisade_testbed::Testbed::from_env()
         .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
 }
 
 /// Pods (and one Deployment) that Pod Security and the privileged/host-namespace policies judge
 /// differently.
-fn varied(namespace: &str) -> Vec<Value> {
+pub(crate) fn varied(namespace: &str) -> Vec<Value> {
     let container = |security: Value| json!({"name": "c", "image": "registry.example/app:1", "securityContext": security});
     let hardened = json!({
         "runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false,
