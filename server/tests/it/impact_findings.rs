@@ -317,6 +317,132 @@ async fn impact_cli_reads_a_live_cluster() {
         .unwrap();
 }
 
+/// Credentials that may list only Namespaces and Pods: the other kinds are named as not readable,
+/// the answer is not complete, and what could be read is still judged.
+#[tokio::test]
+async fn impact_cli_names_the_kinds_it_may_not_read() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use palisade_app::clusters::ssr::{ClusterConnector, Credentials, KubeConnector};
+    use palisade_app::clusters::CredentialsInput;
+
+    let testbed = testbed();
+    let cluster = &testbed.clusters[0];
+    let admin = cluster.admin_client().await.unwrap();
+    let credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {
+        kubeconfig: std::fs::read_to_string(&cluster.admin_kubeconfig).unwrap(),
+        context: None,
+    })
+    .unwrap();
+    let connector = KubeConnector::default();
+    let namespace = palisade_testbed::unique_name("impact-cli-rbac");
+    let rbac = |kind: &str| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {"name": namespace}});
+    let mut role = rbac("ClusterRole");
+    role["rules"] =
+        json!([{"apiGroups": [""], "resources": ["namespaces", "pods"], "verbs": ["list"]}]);
+    let mut binding = rbac("ClusterRoleBinding");
+    binding["roleRef"] =
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": namespace});
+    binding["subjects"] =
+        json!([{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}]);
+    let applied = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader", "namespace": namespace}}),
+        role.clone(),
+        binding.clone(),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "privileged", "namespace": namespace},
+               "spec": {"containers": [{"name": "c", "image": "registry.example/app:1", "securityContext": {"privileged": true}}]}}),
+    ];
+    for object in &applied {
+        connector.apply(&credentials, object).await.unwrap();
+    }
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(admin.clone(), &namespace);
+    let token = accounts
+        .create_token_request(
+            "reader",
+            &kube::api::PostParams::default(),
+            &TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    expiration_seconds: Some(600),
+                    ..TokenRequestSpec::default()
+                }),
+                ..TokenRequest::default()
+            },
+        )
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .unwrap();
+    let dir = std::env::temp_dir().join(&namespace);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("kubeconfig");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: reader\nclusters:\n- name: c\n  cluster: {{server: '{}', certificate-authority: '{}'}}\nusers:\n- name: reader\n  user: {{token: '{token}'}}\ncontexts:\n- name: reader\n  context: {{cluster: c, user: reader}}\n",
+            cluster.api_url,
+            cluster.ca_file.display()
+        ),
+    )
+    .unwrap();
+
+    // RBAC takes effect within moments of the binding.
+    let path = file.to_str().unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (code, stdout, stderr) = loop {
+        let ran = palisade_impact(&[
+            "--pss",
+            "baseline",
+            "--kubeconfig",
+            path,
+            "--output",
+            "json",
+        ])
+        .await;
+        if ran.0 == 1 || tokio::time::Instant::now() > deadline {
+            break ran;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(!stdout.contains(&token) && !stderr.contains(&token));
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let here = &report["clusters"][0];
+    assert_eq!(here["complete"], false, "{here:#}");
+    let unreadable: Vec<&str> = here["unreadable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        unreadable.contains(&"Deployment") && unreadable.contains(&"ClusterRole"),
+        "{unreadable:?}"
+    );
+    assert!(
+        !unreadable.contains(&"Pod") && !unreadable.contains(&"Namespace"),
+        "{unreadable:?}"
+    );
+    assert!(
+        objects(here, "deny").contains(&format!("{namespace}/Pod privileged (Pod/privileged)")),
+        "{here:#}"
+    );
+    let (_, text, _) = palisade_impact(&["--pss", "baseline", "--kubeconfig", path]).await;
+    assert!(
+        text.contains("not readable with these credentials"),
+        "{text}"
+    );
+
+    connector.delete(&credentials, &binding).await.unwrap();
+    connector.delete(&credentials, &role).await.unwrap();
+    palisade_testbed::delete_namespace(&admin, &namespace)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn impact_cli_refuses_what_it_cannot_use() {
     // No kubeconfig: exit 2, naming the file.
