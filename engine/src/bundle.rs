@@ -174,6 +174,11 @@ impl Bundle {
         self.pod_security.push((level, mode));
     }
 
+    /// Take the Pod Security levels out, to place them per namespace as a cluster's labels do.
+    pub fn take_pod_security(&mut self) -> Vec<(LevelVersion, Mode)> {
+        std::mem::take(&mut self.pod_security)
+    }
+
     /// Add a built-in library entry.
     pub fn add_library_entry(&mut self, entry: &Entry) -> Result<(), Vec<SourceError>> {
         let file = format!("library/{}/{}", entry.id, entry.policy_file());

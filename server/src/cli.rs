@@ -1,4 +1,4 @@
-//! The command line: `palisade [--config FILE] <serve|migrate|test|check>`.
+//! The command line: `palisade [--config FILE] <serve|migrate|test|check|impact>`.
 
 use std::path::PathBuf;
 
@@ -59,6 +59,30 @@ pub enum Command {
         /// Resource files, directories, or `-` for standard input.
         #[arg(required = true, value_name = "RESOURCE_PATH")]
         resources: Vec<String>,
+    },
+    /// What enforcing policies would do to every object of a live cluster, read through a
+    /// kubeconfig (no server needed): each denied, warned or audited object with its owning
+    /// workload. Exit 1 when anything would be denied, 0 otherwise, 2 on bad input or a cluster
+    /// that cannot be read.
+    Impact {
+        /// A file (or directory) of policies, as for `check`. Repeatable.
+        #[arg(long = "policy", value_name = "FILE")]
+        policies: Vec<String>,
+        /// Enforce a Pod Security Standard on every namespace but the system ones, e.g.
+        /// `baseline`, `restricted:v1.30`. Repeatable.
+        #[arg(long = "pss", value_name = "LEVEL[:VERSION]")]
+        pod_security: Vec<String>,
+        /// Use a built-in library policy by id, or `all`. Repeatable.
+        #[arg(long = "library", value_name = "ID")]
+        library: Vec<String>,
+        /// The kubeconfig to read the cluster with.
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: String,
+        /// The kubeconfig's context; its current one when absent.
+        #[arg(long, value_name = "NAME")]
+        context: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
     },
 }
 

@@ -25,6 +25,24 @@ fn main() -> ExitCode {
             };
             return commands::check::run(&args).into();
         }
+        Command::Impact {
+            policies,
+            pod_security,
+            library,
+            kubeconfig,
+            context,
+            output,
+        } => {
+            let args = commands::impact::ImpactArgs {
+                policies,
+                pod_security,
+                library,
+                kubeconfig,
+                context,
+                output,
+            };
+            return commands::impact::run(&args).into();
+        }
         Command::Serve | Command::Migrate | Command::BootstrapSecret => {}
     }
     let config = match Config::load(cli.config.as_deref()) {
@@ -49,7 +67,7 @@ fn main() -> ExitCode {
             Command::BootstrapSecret => bootstrap_secret(config)
                 .await
                 .map(|text| println!("{text}")),
-            Command::Test { .. } | Command::Check { .. } => Ok(()),
+            Command::Test { .. } | Command::Check { .. } | Command::Impact { .. } => Ok(()),
         }
     });
     match outcome {

@@ -3,6 +3,7 @@
 //! namespace → owning workload, with active exceptions applied and shown, and compared with the
 //! version each cluster runs now.
 
+pub mod findings;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 

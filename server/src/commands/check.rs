@@ -5,10 +5,8 @@
 //! decoded and defaulted, with a note for each field the apiserver would drop.
 
 use palisade_engine::bundle::{Bundle, Context};
-use palisade_engine::pss::LevelVersion;
 use palisade_engine::source::{parse_documents, Document, SourceError};
-use palisade_engine::vap::types::ValidationAction;
-use palisade_engine::{apiview, library, AdmissionRequest, Mode, UserInfo, Verdict};
+use palisade_engine::{apiview, AdmissionRequest, UserInfo, Verdict};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -65,7 +63,7 @@ pub fn run(args: &CheckArgs) -> Exit {
 }
 
 fn check(args: &CheckArgs) -> Result<Exit, Vec<String>> {
-    let bundle = load_bundle(args)?;
+    let bundle = super::bundle::load(&args.policies, &args.pod_security, &args.library)?;
     let inputs = read_inputs(&args.resources).map_err(|err| vec![err.to_string()])?;
     let resources = load_resources(&inputs)?;
     if resources.is_empty() {
@@ -213,66 +211,6 @@ fn request_for(
     let mut request = AdmissionRequest::create(Value::Object(names))?;
     request.object = Some(value);
     Ok(request)
-}
-
-fn load_bundle(args: &CheckArgs) -> Result<Bundle, Vec<String>> {
-    let mut bundle = Bundle::default();
-    let mut errors = Vec::new();
-    let policy_inputs = read_inputs(&args.policies).map_err(|err| vec![err.to_string()])?;
-    if let Err(found) = bundle.add_sources(
-        policy_inputs
-            .iter()
-            .map(|i| (i.name.as_str(), i.text.as_str())),
-    ) {
-        errors.extend(found.into_iter().map(|e| e.to_string()));
-    }
-    for level in &args.pod_security {
-        match level.parse::<LevelVersion>() {
-            Ok(level) => bundle.add_pod_security(level, Mode::Enforce),
-            Err(err) => errors.push(format!("--pss {level}: {err}")),
-        }
-    }
-    let entries = library::entries().map_err(|err| vec![err.to_string()])?;
-    for wanted in &args.library {
-        let chosen: Vec<_> = if wanted == "all" {
-            entries.iter().collect()
-        } else {
-            entries.iter().filter(|e| e.id == wanted.as_str()).collect()
-        };
-        if chosen.is_empty() {
-            let known: Vec<_> = library::ids().collect();
-            errors.push(format!(
-                "--library {wanted}: no such library entry (known: all, {})",
-                known.join(", ")
-            ));
-        }
-        for entry in chosen {
-            if let Err(found) = bundle.add_library_entry(entry) {
-                errors.extend(found.into_iter().map(|e| e.to_string()));
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    for warning in bundle.warnings() {
-        eprintln!("palisade: warning: {warning}");
-    }
-    let unbound = bundle.unbound_policies();
-    if !unbound.is_empty() {
-        eprintln!(
-            "palisade: note: no binding for {}; checking as if bound to everything with validationActions [Deny]",
-            unbound.join(", ")
-        );
-        bundle.bind_unbound(&[ValidationAction::Deny]);
-    }
-    if bundle.is_empty() {
-        return Err(vec![
-            "nothing to check against: give --policy FILE, --pss LEVEL[:VERSION] or --library ID"
-                .into(),
-        ]);
-    }
-    Ok(bundle)
 }
 
 /// One resource document from the inputs, with where it came from.

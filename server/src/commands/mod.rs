@@ -1,7 +1,10 @@
 //! The offline commands a security engineer runs in a CI pipeline: `palisade test` and
-//! `palisade check`. They need no server, database or configuration: only files.
+//! `palisade check`. They need no server, database or configuration: only files. `palisade impact`
+//! reads a live cluster instead of files, through a kubeconfig.
 
+pub mod bundle;
 pub mod check;
+pub mod impact;
 pub mod inputs;
 pub mod test;
 

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod clusters;
 pub mod compliance;
 pub mod exceptions;
+pub mod impact;
 pub mod me;
 pub mod openapi;
 pub mod people;
@@ -47,6 +48,7 @@ fn endpoints() -> Vec<openapi::Endpoint> {
         openapi::endpoints(),
         me::endpoints(),
         policies::endpoints(),
+        impact::endpoints(),
         tokens::endpoints(),
         people::endpoints(),
         audit::endpoints(),

@@ -193,6 +193,16 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         r#"{"id":"nonexistent"}"#,
     ),
     (
+        "/api/get_rollout_impact",
+        Some(Action::Read),
+        r#"{"id":"nonexistent"}"#,
+    ),
+    (
+        "/api/proposal_impact",
+        Some(Action::ProposeRollout),
+        r#"{"input":{"policy":"nonexistent","mode":"enforce","waves":[{"selector":{}}]}}"#,
+    ),
+    (
         "/api/propose_rollout",
         Some(Action::ProposeRollout),
         r#"{"input":{"policy":"nonexistent","mode":"audit","waves":[{"selector":{}}]}}"#,

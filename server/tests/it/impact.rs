@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::client::json_of;
 use crate::support::{Backend, TestServer};
 
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+pub(crate) const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
 pub(crate) async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
     let adopt = json!({ "from": "library", "entry": entry }).to_string();
@@ -292,7 +292,7 @@ async fn postgres_impact_over_http() {
 
 /// Pods (and one Deployment) that Pod Security and the privileged/host-namespace policies judge
 /// differently.
-fn varied(namespace: &str) -> Vec<Value> {
+pub(crate) fn varied(namespace: &str) -> Vec<Value> {
     let container = |security: Value| json!({"name": "c", "image": "registry.example/app:1", "securityContext": security});
     let hardened = json!({
         "runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false,

@@ -11,6 +11,7 @@ mod contract;
 mod exceptions;
 mod http;
 mod impact;
+mod impact_findings;
 mod inventory;
 mod notify;
 mod offline;

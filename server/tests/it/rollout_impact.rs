@@ -6,10 +6,8 @@ use palisade_app::auth::Role;
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::impact::{adopt, write_inventory};
+use crate::impact::{adopt, write_inventory, KEY};
 use crate::support::{Backend, TestServer};
-
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
 fn proposal(mode: &str, namespaces: &[&str], acknowledge: bool) -> String {
     json!({

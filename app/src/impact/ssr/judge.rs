@@ -8,6 +8,7 @@ use std::sync::Arc;
 use palisade_engine::bundle::Context;
 use serde_json::Value;
 
+use crate::impact::findings::{Counts, ObjectFinding, OwnerRef};
 use crate::impact::{Change, WorkloadImpact, WORKLOADS_SHOWN};
 use crate::inventory::ssr::owners::{Owner, Owners};
 use crate::violations::ssr::scan::Deployed;
@@ -46,6 +47,10 @@ const EXAMPLES: usize = 3;
 /// One object's findings, kept until its owner is known: (namespace, uid, `Kind/name`).
 type Seen = (String, String, String);
 
+/// What is kept of one finding: the object, the action, whether an exception covers it, and the
+/// policy (as the engine reports it); the message is the value.
+type Found = (Seen, Action, bool, String);
+
 /// [`judge`] one object at a time, so a cluster's objects can be read and dropped page by page:
 /// only the objects with findings, and every object's owner, are kept.
 pub struct Judge {
@@ -55,7 +60,7 @@ pub struct Judge {
     owners: Owners,
     now_ms: i64,
     objects: i64,
-    found: BTreeMap<(Seen, Action, bool), String>,
+    found: BTreeMap<Found, String>,
     denied_now: BTreeMap<Seen, String>,
     reasons: BTreeSet<String>,
 }
@@ -117,7 +122,7 @@ impl Judge {
                 continue;
             }
             self.found
-                .entry((seen.clone(), finding.action, excepted))
+                .entry((seen.clone(), finding.action, excepted, finding.policy))
                 .or_insert(finding.message);
         }
         if let Some(running) = &self.running {
@@ -137,20 +142,76 @@ impl Judge {
         self.objects
     }
 
+    /// The top owner of an object seen: the object itself when nothing owns it (or its owner
+    /// was never learnt).
+    fn owner_of(&self, (namespace, uid, kind_name): &Seen) -> Workload {
+        let owner = self.owners.top(uid).unwrap_or_else(|| {
+            let (kind, name) = kind_name.split_once('/').unwrap_or((kind_name, ""));
+            Owner {
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+            }
+        });
+        (namespace.clone(), owner)
+    }
+
+    /// Every finding, object by object: denials first, then warnings and audits, what an
+    /// exception covers last; within each, by namespace, kind, name and policy. Owners are
+    /// resolved here, once every object was added. At most `limit` are returned; the counts
+    /// (denials, warnings and audits an exception does not cover) are of all of them.
+    pub fn findings(&self, limit: usize) -> (Vec<ObjectFinding>, Counts) {
+        let mut counts = Counts::default();
+        let mut kept: Vec<(&Found, &String)> = Vec::with_capacity(self.found.len());
+        for (found, message) in &self.found {
+            let (_, action, excepted, _) = found;
+            counts.total += 1;
+            if !excepted {
+                match action {
+                    Action::Deny => counts.deny += 1,
+                    Action::Warn => counts.warn += 1,
+                    Action::Audit => counts.audit += 1,
+                }
+            }
+            kept.push((found, message));
+        }
+        kept.sort_by_key(|((seen, action, excepted, policy), _)| {
+            (
+                *excepted,
+                std::cmp::Reverse(*action),
+                &seen.0,
+                &seen.2,
+                policy,
+            )
+        });
+        let out = kept
+            .into_iter()
+            .take(limit)
+            .map(|((seen, action, excepted, policy), message)| {
+                let (_, owner) = self.owner_of(seen);
+                let (kind, name) = seen.2.split_once('/').unwrap_or((&seen.2, ""));
+                ObjectFinding {
+                    kind: kind.to_owned(),
+                    namespace: seen.0.clone(),
+                    name: name.to_owned(),
+                    owner: OwnerRef {
+                        kind: owner.kind,
+                        name: owner.name,
+                    },
+                    action: *action,
+                    excepted: *excepted,
+                    policy: policy.clone(),
+                    message: message.clone(),
+                }
+            })
+            .collect();
+        (out, counts)
+    }
+
     /// Group what was found by workload, and compare with what runs now.
     pub fn finish(self, partial: bool) -> Judgement {
-        let owner_of = |(namespace, uid, kind_name): &Seen| -> Workload {
-            let owner = self.owners.top(uid).unwrap_or_else(|| {
-                let (kind, name) = kind_name.split_once('/').unwrap_or((kind_name, ""));
-                Owner {
-                    kind: kind.to_owned(),
-                    name: name.to_owned(),
-                }
-            });
-            (namespace.clone(), owner)
-        };
+        let owner_of = |seen: &Seen| self.owner_of(seen);
         let mut groups: BTreeMap<(Workload, Action, bool), Group> = BTreeMap::new();
-        for ((seen, action, excepted), message) in &self.found {
+        for ((seen, action, excepted, _), message) in &self.found {
             let group = groups
                 .entry((owner_of(seen), *action, *excepted))
                 .or_default();
@@ -421,6 +482,61 @@ mod tests {
             .find(|w| w.owner_name == "tool")
             .unwrap();
         assert_eq!((tool.action, tool.change), (Action::Deny, Change::Stops));
+    }
+
+    #[test]
+    fn findings_name_each_object_its_workload_and_policy_and_count_past_the_limit() {
+        let proposed = pod_security("baseline");
+        let mut judge = Judge::new(proposed, None, Vec::new(), 1);
+        // The Pods come before their owners: owners are resolved when findings are asked for.
+        for object in inventory().iter().rev() {
+            judge.add(object);
+        }
+        let (all, counts) = judge.findings(usize::MAX);
+        // Two Pods denied (and audited); the Deployment and the ReplicaSet warned and audited.
+        assert_eq!(
+            (counts.deny, counts.warn, counts.audit, counts.total),
+            (2, 2, 4, 8),
+            "{all:#?}"
+        );
+        let first = &all[0];
+        assert_eq!(
+            (
+                first.kind.as_str(),
+                first.namespace.as_str(),
+                first.name.as_str(),
+                first.action
+            ),
+            ("Pod", "team", "web-1-a", Action::Deny)
+        );
+        assert_eq!(
+            first.owner,
+            OwnerRef {
+                kind: "Deployment".into(),
+                name: "web".into()
+            }
+        );
+        assert_eq!(first.policy, "pod-security:baseline");
+        assert!(first.message.contains("privileged"), "{}", first.message);
+        assert!(!first.excepted);
+        // Denials first, then warnings, then audits.
+        let actions: Vec<Action> = all.iter().map(|f| f.action).collect();
+        let mut sorted = actions.clone();
+        sorted.sort_by_key(|a| std::cmp::Reverse(*a));
+        assert_eq!(actions, sorted);
+        // An object without an owner is its own workload.
+        let deployment = all
+            .iter()
+            .find(|f| f.kind == "Deployment" && f.action == Action::Warn)
+            .unwrap();
+        assert_eq!(deployment.owner.name, "web");
+        // A limit keeps the first findings; the counts stay exact.
+        let (some, same) = judge.findings(3);
+        assert_eq!(some, all[..3]);
+        assert_eq!(same, counts);
+        // Asking for findings changes nothing of the grouped answer.
+        let grouped = judge.finish(false);
+        assert_eq!((grouped.deny, grouped.warn, grouped.audit), (1, 1, 1));
     }
 
     #[test]

@@ -264,9 +264,17 @@ fn deployed(
     exceptions: &[crate::exceptions::Exception],
     now: i64,
 ) -> ServerResult<Deployed> {
-    let objects =
+    let objects = if namespaces.is_empty() {
+        // A cluster whose inventory holds no namespace yet: no Pod Security label to place.
+        crate::policies::ssr::render::objects(content, Mode::Enforce)
+            .map_err(|why| AppError::Invalid(format!("source: {why}")))?
+            .into_iter()
+            .filter(|o| o["metadata"]["name"] != palisade_engine::render::EACH_NAMESPACE)
+            .collect()
+    } else {
         crate::policies::ssr::render::desired_objects(content, Mode::Enforce, namespaces, &[])
-            .map_err(|why| AppError::Invalid(format!("source: {why}")))?;
+            .map_err(|why| AppError::Invalid(format!("source: {why}")))?
+    };
     let mut deployed = of_objects(policy_id, objects, now)?;
     if !exceptions.is_empty() {
         deployed
