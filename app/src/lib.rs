@@ -22,6 +22,7 @@ pub mod model;
 pub mod notify;
 pub mod overview;
 pub mod policies;
+pub mod posture;
 pub mod rollouts;
 pub mod sections;
 pub mod staging;

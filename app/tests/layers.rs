@@ -33,6 +33,8 @@ const LAYERS: &[&[&str]] = &[
     // What a policy would do if enforced, from the inventory: the rollouts ask it before they
     // propose or approve.
     &["impact"],
+    // What a cluster would fail under the whole library, assessed from its inventory.
+    &["posture"],
     &["rollouts"],
     // Read models and use cases over several domains.
     &["compliance", "staging", "overview", "testruns"],

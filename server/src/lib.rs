@@ -216,6 +216,16 @@ impl Server {
         let notifier = tokio::spawn(notify::run(db.clone(), self.notifications.clone()));
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped.clone()));
+        // Where the inventory is kept, each new cluster's posture is assessed once it is whole,
+        // by the replica that keeps it.
+        let assessor = self.inventory.as_ref().map(|keeper| {
+            tokio::spawn(palisade_app::posture::ssr::run(
+                db.clone(),
+                keeper.holder().to_owned(),
+                Duration::from_secs(5),
+                stopped.clone(),
+            ))
+        });
         let inventory = self
             .inventory
             .clone()
@@ -232,6 +242,9 @@ impl Server {
         let _ = executor.await;
         if let Some(inventory) = inventory {
             let _ = inventory.await;
+        }
+        if let Some(assessor) = assessor {
+            let _ = assessor.await;
         }
         sweeper.abort();
         telemetry.abort();

@@ -26,6 +26,9 @@ wire_enum! {
         AuditedClean = "audited_clean",
         /// Findings open there in the window violate the control's checks.
         Violations = "violations",
+        /// No covering policy is deployed there, but the library was judged against the
+        /// cluster's inventory: `assessed` says how many workloads would fail the control.
+        Assessed = "assessed",
         /// No covering policy is deployed there.
         NotCovered = "not_covered",
     }
@@ -37,6 +40,7 @@ impl Status {
             Status::Enforced => "enforced",
             Status::AuditedClean => "audited, clean",
             Status::Violations => "violations",
+            Status::Assessed => "assessed, not enforced",
             Status::NotCovered => "not covered",
         }
     }
@@ -96,6 +100,20 @@ pub struct Cell {
     pub violations: i64,
     /// The covering deployments there: `policy name vN mode`, with when and by which rollout.
     pub deployments: Vec<DeploymentRef>,
+    /// Where nothing covers the control there: what the cluster's posture assessment found.
+    #[serde(default)]
+    pub assessed: Option<AssessedCell>,
+}
+
+/// A control on a cluster as assessed from its inventory (nothing deployed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct AssessedCell {
+    /// Workloads that would fail the control if its library entries were enforced.
+    pub failing: i64,
+    pub assessed_ms: i64,
+    /// The inventory was whole and judged in time.
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +216,7 @@ pub const WINDOW_DAYS: i64 = 7;
 pub fn to_csv(posture: &Posture) -> String {
     use crate::audit::csv_field as field;
     let mut out = String::from(
-        "framework,control,title,cluster,status,violations,policies,deployments,generated_ms\r\n",
+        "framework,control,title,cluster,status,violations,policies,deployments,generated_ms,assessed_failing\r\n",
     );
     for control in &posture.controls {
         let policies = control
@@ -229,6 +247,10 @@ pub fn to_csv(posture: &Posture) -> String {
                 field(&policies),
                 field(&deployments),
                 posture.generated_ms.to_string(),
+                cell.assessed
+                    .as_ref()
+                    .map(|a| a.failing.to_string())
+                    .unwrap_or_default(),
             ];
             out.push_str(&row.join(","));
             out.push_str("\r\n");
@@ -300,6 +322,7 @@ mod tests {
             status: Status::NotCovered,
             violations: 0,
             deployments: Vec::new(),
+            assessed: None,
         };
         let posture = Posture {
             framework: "cis".into(),

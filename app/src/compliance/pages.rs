@@ -143,14 +143,35 @@ fn PostureView(posture: Posture) -> impl IntoView {
                                     .map(|d| format!("{} v{} {}", d.policy_name, d.version, d.mode))
                                     .collect::<Vec<_>>()
                                     .join(", ");
-                                let text = if cell.violations > 0 {
-                                    format!("{} ({})", cell.status.label(), cell.violations)
-                                } else {
-                                    cell.status.label().to_owned()
+                                let text = match &cell.assessed {
+                                    Some(a) if a.failing > 0 => format!("{}: {} failing", cell.status.label(), a.failing),
+                                    Some(_) => format!("{}: passes", cell.status.label()),
+                                    None if cell.violations > 0 => format!("{} ({})", cell.status.label(), cell.violations),
+                                    None => cell.status.label().to_owned(),
                                 };
+                                let detail = match &cell.assessed {
+                                    Some(a) => format!(
+                                        "Nothing covers this control here yet. Judged against the inventory on {}{}: {} workload(s) would fail it if enforced.",
+                                        crate::time::format_time(a.assessed_ms),
+                                        if a.complete { "" } else { " (inventory not whole)" },
+                                        a.failing
+                                    ),
+                                    None => detail,
+                                };
+                                let href = cell
+                                    .assessed
+                                    .is_some()
+                                    .then(|| format!("/clusters/{}#posture", cell.cluster_id));
                                 view! {
                                     <td title=detail data-cluster=cell.cluster_name.clone() data-status=cell.status.as_str()>
-                                        <span class=format!("badge status-{}", cell.status.as_str())>{text}</span>
+                                        {match href {
+                                            Some(href) => view! {
+                                                <a href=href class=format!("badge status-{}", cell.status.as_str())>{text}</a>
+                                            }.into_any(),
+                                            None => view! {
+                                                <span class=format!("badge status-{}", cell.status.as_str())>{text}</span>
+                                            }.into_any(),
+                                        }}
                                     </td>
                                 }
                             }).collect_view()}

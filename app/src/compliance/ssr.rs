@@ -8,8 +8,8 @@ use palisade_engine::library::{Control, Framework};
 use sqlx::Row;
 
 use super::{
-    score, status_of, Cell, ClusterScore, ControlRow, DeploymentRef, FrameworkSummary, PolicyRef,
-    Posture, WINDOW_DAYS,
+    score, status_of, AssessedCell, Cell, ClusterScore, ControlRow, DeploymentRef,
+    FrameworkSummary, PolicyRef, Posture, Status, WINDOW_DAYS,
 };
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
@@ -92,6 +92,35 @@ pub fn findings_against(control: &Control, serving: &Serving, findings: &[Findin
         })
         .map(|f| f.count)
         .sum()
+}
+
+/// How many workloads fail one control in `assessment`: those that `serving` entries found, each
+/// `(entry, words)` counting only findings whose message concerns `words` (all of them when
+/// `words` is empty), and each workload once however many entries found it. Past the workloads
+/// kept per entry and namespace, an entry counted whole adds its exact count.
+pub fn failing_against(
+    assessment: &crate::posture::Assessment,
+    serving: &[(&str, &[&str])],
+) -> i64 {
+    let mut seen: std::collections::BTreeSet<(&str, &str)> = std::collections::BTreeSet::new();
+    let mut beyond = 0;
+    for (id, words) in serving {
+        let Some(entry) = assessment.entry(id) else {
+            continue;
+        };
+        for namespace in &entry.namespaces {
+            for failing in &namespace.failing {
+                if concerns(words, &failing.message) {
+                    seen.insert((namespace.namespace.as_str(), failing.workload.as_str()));
+                }
+            }
+            if words.is_empty() {
+                let kept = i64::try_from(namespace.failing.len()).unwrap_or(i64::MAX);
+                beyond += (namespace.workloads - kept).max(0);
+            }
+        }
+    }
+    i64::try_from(seen.len()).unwrap_or(i64::MAX) + beyond
 }
 
 /// The framework's name as people say it.
@@ -193,6 +222,8 @@ pub struct Facts {
     deployed: HashMap<(String, String), DeploymentRef>,
     /// Cluster → the findings still open and seen in the window.
     open: HashMap<String, Vec<Finding>>,
+    /// Cluster → its last posture assessment (the library judged against its inventory).
+    assessed: HashMap<String, crate::posture::Assessment>,
 }
 
 /// The start of the window of open findings at `now_ms`: the first of the last [`WINDOW_DAYS`] UTC
@@ -267,6 +298,7 @@ pub async fn facts(db: &Db, now_ms: i64) -> ServerResult<Facts> {
         clusters,
         deployed,
         open,
+        assessed: crate::posture::ssr::all(db).await?,
     })
 }
 
@@ -308,6 +340,7 @@ pub fn posture_of(framework: Framework, facts: &Facts, now_ms: i64) -> ServerRes
         clusters,
         deployed,
         open,
+        assessed,
     } = facts;
     let entries = crate::policies::ssr::library::entries()?;
     // Controls → the library entries tagged with them.
@@ -400,12 +433,44 @@ pub fn posture_of(framework: Framework, facts: &Facts, now_ms: i64) -> ServerRes
                     &serving,
                     open.get(cluster_id).map_or(&[][..], Vec::as_slice),
                 );
+                let mut status = status_of(&modes, violations);
+                // Nothing covers it here: what the library, judged against the inventory, found.
+                let assessed = match assessed.get(cluster_id) {
+                    Some(assessment) if status == Status::NotCovered => {
+                        // An entry serving only this control counts whole; one serving several
+                        // counts by the control's checks.
+                        let serving: Vec<(&str, &[&str])> = entry_ids
+                            .iter()
+                            .copied()
+                            .filter(|e| assessment.entry(e).is_some())
+                            .map(|e| {
+                                let words: &[&str] =
+                                    if controls_per_entry.get(e).copied().unwrap_or(0) <= 1 {
+                                        &[]
+                                    } else {
+                                        control_checks(&control)
+                                    };
+                                (e, words)
+                            })
+                            .collect();
+                        (!serving.is_empty()).then(|| {
+                            status = Status::Assessed;
+                            AssessedCell {
+                                failing: failing_against(assessment, &serving),
+                                assessed_ms: assessment.assessed_ms,
+                                complete: assessment.complete,
+                            }
+                        })
+                    }
+                    _ => None,
+                };
                 Ok(Cell {
                     cluster_id: cluster_id.clone(),
                     cluster_name: cluster_name.clone(),
-                    status: status_of(&modes, violations),
+                    status,
                     violations,
                     deployments,
+                    assessed,
                 })
             })
             .collect::<ServerResult<_>>()?;
@@ -465,6 +530,95 @@ pub async fn summaries(db: &Db, now_ms: i64) -> ServerResult<Vec<FrameworkSummar
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    /// A namespace of an entry's result: its name, failing workloads, and `(workload, message)`.
+    type Namespace<'a> = (&'a str, i64, &'a [(&'a str, &'a str)]);
+
+    fn assessed(entries: &[(&str, &[Namespace<'_>])]) -> crate::posture::Assessment {
+        use crate::posture::{EntryPosture, Failing, NamespacePosture};
+        crate::posture::Assessment {
+            cluster_id: "c".to_owned(),
+            cluster_name: "c".to_owned(),
+            assessed_ms: 1,
+            objects: 9,
+            complete: true,
+            entries: entries
+                .iter()
+                .map(|(entry, namespaces)| EntryPosture {
+                    entry: (*entry).to_owned(),
+                    title: String::new(),
+                    controls: Vec::new(),
+                    workloads: namespaces.iter().map(|n| n.1).sum(),
+                    namespaces: namespaces
+                        .iter()
+                        .map(|(namespace, workloads, failing)| NamespacePosture {
+                            namespace: (*namespace).to_owned(),
+                            workloads: *workloads,
+                            failing: failing
+                                .iter()
+                                .map(|(w, m)| Failing {
+                                    workload: (*w).to_owned(),
+                                    message: (*m).to_owned(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            not_evaluable: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_assessment_counts_against_a_control_by_its_checks_and_each_workload_once() {
+        let assessment = assessed(&[
+            (
+                "disallow-privileged",
+                &[("shop", 1, &[("Deployment/web", "privileged")])],
+            ),
+            (
+                "pod-security-baseline",
+                &[
+                    (
+                        "ops",
+                        2,
+                        &[
+                            ("Pod/agent", "host namespaces (hostPID=true)"),
+                            ("Pod/tool", "host namespaces (hostPID=true)"),
+                        ],
+                    ),
+                    (
+                        "shop",
+                        1,
+                        &[("Deployment/web", "privileged (container \"c\")")],
+                    ),
+                ],
+            ),
+            // More failing than kept: the rest is counted from the exact number.
+            ("require-labels", &[("shop", 30, &[("Pod/a", "no labels")])]),
+        ]);
+        assert_eq!(
+            failing_against(&assessment, &[("pod-security-baseline", &["hostPID"])]),
+            2
+        );
+        // Privileged: the workload both entries found is one.
+        assert_eq!(
+            failing_against(
+                &assessment,
+                &[
+                    ("disallow-privileged", &[]),
+                    ("pod-security-baseline", &["privileged"])
+                ]
+            ),
+            1
+        );
+        assert_eq!(
+            failing_against(&assessment, &[("disallow-privileged", &[])]),
+            1
+        );
+        assert_eq!(failing_against(&assessment, &[("require-labels", &[])]), 30);
+        assert_eq!(failing_against(&assessment, &[("nothing-here", &[])]), 0);
+    }
 
     fn finding(policy_id: &str, policy: &str, message: &str) -> Finding {
         Finding {

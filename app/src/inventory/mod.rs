@@ -50,6 +50,11 @@ impl ClusterInventory {
     pub fn unreadable(&self) -> impl Iterator<Item = &KindInventory> {
         self.kinds.iter().filter(|k| !k.error.is_empty())
     }
+
+    /// Every kind was listed whole and can be read: what is held is what the cluster holds.
+    pub fn complete(&self) -> bool {
+        self.unreadable().next().is_none() && self.kinds.iter().all(|k| k.listed_ms > 0)
+    }
 }
 
 /// A cluster's inventory, for its page.

@@ -9,6 +9,7 @@ use palisade_app::auth::Action;
 use palisade_app::clusters::ssr::service;
 use palisade_app::clusters::{Cluster, ClusterChange, NewCluster};
 use palisade_app::db::now_ms;
+use palisade_app::posture::Assessment;
 use palisade_app::state::AppState;
 use palisade_app::ServerError;
 use serde::Deserialize;
@@ -103,6 +104,30 @@ pub fn endpoints() -> Vec<Endpoint> {
         }
         .with(check),
         Operation {
+            method: "GET",
+            path: "/api/v1/clusters/{id}/posture",
+            action: Some(Action::Read),
+            id: "get_cluster_posture",
+            summary: "The cluster's last posture assessment: every library entry judged against its inventory, per entry and namespace (null before the first).",
+            request: None,
+            example: None,
+            response: schema::<Option<Assessment>>(),
+            success: 200,
+        }
+        .with(posture),
+        Operation {
+            method: "POST",
+            path: "/api/v1/clusters/{id}/posture",
+            action: Some(Action::EditPolicies),
+            id: "assess_cluster_posture",
+            summary: "Assess the cluster's posture now, from its inventory (read-only: nothing is sent to the cluster).",
+            request: None,
+            example: None,
+            response: schema::<Assessment>(),
+            success: 200,
+        }
+        .with(assess),
+        Operation {
             method: "POST",
             path: "/api/v1/clusters/contexts",
             action: Some(Action::ManageClusters),
@@ -173,6 +198,28 @@ async fn check(
 ) -> Result<Json<Cluster>, ServerError> {
     let who = caller.require(Action::ManageClusters)?;
     service::check(&state.clusters_context(), &who, now_ms(), &id)
+        .await
+        .map(Json)
+}
+
+async fn posture(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Option<Assessment>>, ServerError> {
+    let who = caller.require(Action::Read)?;
+    palisade_app::posture::ssr::latest(&state.db, &who, &id)
+        .await
+        .map(Json)
+}
+
+async fn assess(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Assessment>, ServerError> {
+    let who = caller.require(Action::EditPolicies)?;
+    palisade_app::posture::ssr::assess_now(&state.db, &who, now_ms(), &id)
         .await
         .map(Json)
 }

@@ -50,6 +50,16 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         r#"{"policy_id":"nonexistent"}"#,
     ),
     (
+        "/api/get_posture",
+        Some(Action::Read),
+        r#"{"cluster_id":"nonexistent"}"#,
+    ),
+    (
+        "/api/assess_posture",
+        Some(Action::EditPolicies),
+        r#"{"cluster_id":"nonexistent"}"#,
+    ),
+    (
         "/api/pod_security_readiness",
         Some(Action::Read),
         "cluster_id=nonexistent",

@@ -18,6 +18,7 @@ mod offline;
 mod oidc;
 mod pages_load;
 mod policies;
+mod posture;
 mod rollout_impact;
 mod rollouts;
 mod secrets;

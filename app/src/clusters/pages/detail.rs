@@ -106,6 +106,7 @@ pub fn ClusterPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <super::posture::PosturePanel id />
         <section class="panel" aria-labelledby="violations-heading">
             <div class="panel-header">
                 <h2 id="violations-heading">"Latest open violations"</h2>

@@ -3,6 +3,7 @@
 
 mod detail;
 mod list;
+mod posture;
 
 pub use detail::ClusterPage;
 pub use list::{webhook_kubeconfig, ClustersPage};

@@ -137,6 +137,11 @@ impl Judge {
         }
     }
 
+    /// `policy: reason` for what the engine could not evaluate so far (the first few reasons).
+    pub fn not_evaluable(&self) -> Vec<String> {
+        self.reasons.iter().take(REASONS).cloned().collect()
+    }
+
     /// Objects evaluated so far.
     pub fn objects(&self) -> i64 {
         self.objects

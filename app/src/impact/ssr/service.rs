@@ -79,9 +79,7 @@ pub struct Judged {
 impl Judged {
     /// Whether the answer covers everything: every kind listed and readable, and evaluated whole.
     pub fn complete(&self) -> bool {
-        !self.partial
-            && self.inventory.unreadable().next().is_none()
-            && self.inventory.kinds.iter().all(|k| k.listed_ms > 0)
+        !self.partial && self.inventory.complete()
     }
 
     /// What the judge found, grouped by workload, as the Impact tab shows it.
@@ -193,17 +191,33 @@ async fn on_cluster(
         deployed.now_ms = now;
         Arc::new(deployed)
     });
-    let mut judge = Judge::new(Arc::new(proposed), running_deployed, namespaces, now);
+    let judge = Judge::new(Arc::new(proposed), running_deployed, namespaces, now);
+    let (judge, partial) = feed(db, &cluster.id, judge, started).await?;
+    Ok(Judged {
+        cluster,
+        inventory: held,
+        running,
+        judge,
+        partial,
+    })
+}
+
+/// Give `judge` every object of a cluster's inventory, page by page off the async threads, until
+/// [`BUDGET`] from `started`; true when it stopped there (the judge holds only part).
+pub async fn feed(
+    db: &Db,
+    cluster_id: &str,
+    mut judge: Judge,
+    started: Instant,
+) -> ServerResult<(Judge, bool)> {
     let mut after = String::new();
-    let mut partial = false;
     loop {
-        let page = inventory::texts_after(db, &cluster.id, &after).await?;
+        let page = inventory::texts_after(db, cluster_id, &after).await?;
         let Some((last, _)) = page.last() else {
-            break;
+            return Ok((judge, false));
         };
         if started.elapsed() > BUDGET {
-            partial = true;
-            break;
+            return Ok((judge, true));
         }
         after = last.clone();
         judge = tokio::task::spawn_blocking(move || {
@@ -217,13 +231,6 @@ async fn on_cluster(
         .await
         .or_fault()??;
     }
-    Ok(Judged {
-        cluster,
-        inventory: held,
-        running,
-        judge,
-        partial,
-    })
 }
 
 /// Pod Security readiness of every namespace of a cluster (see [`super::readiness`]).
