@@ -334,3 +334,41 @@ test('proposing enforce needs an acknowledgement of what it would deny, and the 
   await approver.page.screenshot({ path: join(OUTPUT, 'review-impact.png'), fullPage: true });
   assert.deepEqual(approver.problems, []);
 });
+
+test('a cluster is assessed against the whole library on its own, and compliance says assessed, not enforced', async () => {
+  const { page, problems } = await signedIn('author');
+  // The assessor judges a new cluster once its inventory is whole: wait for the report.
+  const deadline = Date.now() + SHOWN_TIMEOUT;
+  for (;;) {
+    await page.goto(`${server.url}/clusters/${clusterIds[2]}`, { waitUntil: 'networkidle' });
+    await hydrated(page);
+    if (await page.locator('[data-testid="posture-entry"]').count() > 0) break;
+    assert.ok(Date.now() < deadline, 'bed-2 was never assessed');
+    await page.waitForTimeout(1000);
+  }
+  // The privileged Pod of the test namespace fails baseline and the privileged entry; restricted
+  // also fails the Pod running as root.
+  const failing = async (entry) => Number(await page.locator(`[data-testid="posture-entry"][data-entry="${entry}"]`).getAttribute('data-failing'));
+  assert.ok(await failing('pod-security-baseline') >= 1);
+  assert.ok(await failing('disallow-privileged') >= 1);
+  assert.ok(await failing('pod-security-restricted') >= await failing('pod-security-baseline'));
+  const where = await page.locator('[data-testid="posture-entry"][data-entry="disallow-privileged"] td').last().textContent();
+  assert.ok(where.includes(NAMESPACE), where);
+  assert.match(await page.textContent('[data-testid="posture-summary"]'), /^\d+ of \d+ entries would fail here; \d+ objects judged on .+\.$/);
+  // Assessed again on request.
+  await page.click('[data-testid="posture-assess"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="posture-assess"]')?.textContent === 'Assess now');
+  assert.equal(await page.locator('[data-testid="posture-error"]').count(), 0);
+  await page.screenshot({ path: join(OUTPUT, 'cluster-posture.png'), fullPage: true });
+
+  // Nothing covers "privileged containers" on bed-2: the compliance page says what the assessment
+  // found, linking to the report.
+  await page.goto(`${server.url}/compliance?framework=cis`, { waitUntil: 'networkidle' });
+  await hydrated(page);
+  const cell = page.locator('[data-testid="control-row"][data-control="5.2.2"] td[data-cluster="bed-2"]');
+  assert.equal(await cell.getAttribute('data-status'), 'assessed');
+  assert.match(await cell.textContent(), /^assessed, not enforced: \d+ failing$/);
+  assert.equal(await cell.locator('a').getAttribute('href'), `/clusters/${clusterIds[2]}#posture`);
+  await page.screenshot({ path: join(OUTPUT, 'compliance-assessed.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+});

@@ -164,14 +164,8 @@ fn PostureView(posture: Posture) -> impl IntoView {
                                     .then(|| format!("/clusters/{}#posture", cell.cluster_id));
                                 view! {
                                     <td title=detail data-cluster=cell.cluster_name.clone() data-status=cell.status.as_str()>
-                                        {match href {
-                                            Some(href) => view! {
-                                                <a href=href class=format!("badge status-{}", cell.status.as_str())>{text}</a>
-                                            }.into_any(),
-                                            None => view! {
-                                                <span class=format!("badge status-{}", cell.status.as_str())>{text}</span>
-                                            }.into_any(),
-                                        }}
+                                        // A link only where there is a report to read.
+                                        <a href=href class=format!("badge status-{}", cell.status.as_str())>{text}</a>
                                     </td>
                                 }
                             }).collect_view()}

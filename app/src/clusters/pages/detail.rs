@@ -293,24 +293,29 @@ fn Readiness(namespaces: Vec<NamespaceReadiness>) -> impl IntoView {
                         "baseline" => "badge waiting",
                         _ => "badge bad",
                     };
-                    let blockers = if n.next.is_empty() && n.workloads == 0 {
-                        view! { <span class="muted">"nothing: no workloads yet"</span> }.into_any()
+                    // One shape for every row (no branch between different views): a sentence,
+                    // then the blockers when there are any.
+                    let sentence = if n.next.is_empty() && n.workloads == 0 {
+                        "nothing: no workloads yet".to_owned()
                     } else if n.next.is_empty() {
-                        view! { <span class="muted">{format!("nothing: all {} workload(s) pass restricted", n.workloads)}</span> }.into_any()
+                        format!("nothing: all {} workload(s) pass restricted", n.workloads)
                     } else {
-                        let more = n.blocking - i64::try_from(n.blockers.len()).unwrap_or(0);
-                        view! {
-                            <span>{format!("{} of {} workload(s) fail {}:", n.blocking, n.workloads, n.next)}</span>
-                            <ul class="compact">
-                                {n.blockers.into_iter().map(|b| view! {
-                                    <li data-testid="readiness-blocker">
-                                        <strong>{format!("{} {}", b.owner_kind, b.owner_name)}</strong>
-                                        {format!(" — {}", b.checks.join("; "))}
-                                    </li>
-                                }).collect_view()}
-                            </ul>
-                            {(more > 0).then(|| view! { <span class="muted small">{format!("and {more} more")}</span> })}
-                        }.into_any()
+                        format!("{} of {} workload(s) fail {}:", n.blocking, n.workloads, n.next)
+                    };
+                    let tone = if n.next.is_empty() { "muted" } else { "" };
+                    let more = n.blocking - i64::try_from(n.blockers.len()).unwrap_or(0);
+                    let more = (more > 0).then(|| format!("and {more} more"));
+                    let blockers = view! {
+                        <span class=tone>{sentence}</span>
+                        <ul class="compact">
+                            {n.blockers.into_iter().map(|b| view! {
+                                <li data-testid="readiness-blocker">
+                                    <strong>{format!("{} {}", b.owner_kind, b.owner_name)}</strong>
+                                    {format!(" — {}", b.checks.join("; "))}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                        <span class="muted small">{more}</span>
                     };
                     view! {
                         <tr data-testid="readiness-namespace" data-namespace=n.namespace.clone() data-ready=n.ready.clone()>
@@ -354,15 +359,17 @@ fn Inventory(inventory: ClusterInventory) -> impl IntoView {
                 .kinds
                 .into_iter()
                 .map(|k| {
-                    let status = if !k.needs.is_empty() {
-                        view! { <span class="badge bad" title=k.error.clone()>{format!("Refused: needs {}", k.needs)}</span> }.into_any()
+                    let (class, text) = if !k.needs.is_empty() {
+                        ("badge bad", format!("Refused: needs {}", k.needs))
                     } else if !k.error.is_empty() {
-                        view! { <span class="badge waiting">{k.error.clone()}</span> }.into_any()
+                        ("badge waiting", k.error.clone())
                     } else if k.listed_ms == 0 {
-                        view! { <span class="muted">"waiting for the first list"</span> }.into_any()
+                        ("muted", "waiting for the first list".to_owned())
                     } else {
-                        view! { <span class="badge good">"current"</span> }.into_any()
+                        ("badge good", "current".to_owned())
                     };
+                    let title = (!k.needs.is_empty()).then(|| k.error.clone());
+                    let status = view! { <span class=class title=title>{text}</span> };
                     view! {
                         <tr data-testid="inventory-kind" data-kind=k.kind.clone()>
                             <th scope="row">{k.kind.clone()}<span class="muted small">{format!(" {}", k.api_version)}</span></th>
