@@ -31,7 +31,7 @@ pub fn CompliancePage() -> impl IntoView {
     );
     view! {
         <Title text="Compliance" />
-        <PageHeader title="Compliance" purpose={format!("Each framework's controls, the policies that serve them, and where they stand on every cluster: enforced, audited and clean, with violations in the last {WINDOW_DAYS} days, or not covered.")} />
+        <PageHeader title="Compliance" purpose={format!("Each framework's controls, the policies that serve them, and where they stand on every cluster: enforced, audited and clean, with violations in the last {WINDOW_DAYS} days, or not covered (assessed against the inventory, not enforced, once the cluster's posture was assessed).")} />
         <Suspense fallback=|| view! { <Loading text="Scoring…" /> }>
             {move || Suspend::new(async move {
                 let current = framework.get_untracked();
