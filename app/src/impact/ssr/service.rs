@@ -194,10 +194,10 @@ async fn on_cluster(
         Arc::new(deployed)
     });
     let mut judge = Judge::new(Arc::new(proposed), running_deployed, namespaces, now);
-    let mut after = String::new();
     let mut partial = false;
+    // The next page is read while this one is judged: the database and the engine overlap.
+    let mut page = inventory::texts_after(db, &cluster.id, "").await?;
     loop {
-        let page = inventory::texts_after(db, &cluster.id, &after).await?;
         let Some((last, _)) = page.last() else {
             break;
         };
@@ -205,17 +205,18 @@ async fn on_cluster(
             partial = true;
             break;
         }
-        after = last.clone();
-        judge = tokio::task::spawn_blocking(move || {
-            for (_, text) in &page {
+        let after = last.clone();
+        let judged = tokio::task::spawn_blocking(move || {
+            for (_, text) in page {
                 // The keeper stored JSON: text that does not read is an error, never skipped.
-                let object: Value = serde_json::from_str(text)?;
-                judge.add(&object);
+                let object: Value = serde_json::from_str(&text)?;
+                judge.add(object);
             }
             Ok::<_, serde_json::Error>(judge)
-        })
-        .await
-        .or_fault()??;
+        });
+        let (judged, next) = tokio::join!(judged, inventory::texts_after(db, &cluster.id, &after));
+        judge = judged.or_fault()??;
+        page = next?;
     }
     Ok(Judged {
         cluster,
