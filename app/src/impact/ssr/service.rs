@@ -197,10 +197,7 @@ async fn on_cluster(
     let mut partial = false;
     // The next page is read while this one is judged: the database and the engine overlap.
     let mut page = inventory::texts_after(db, &cluster.id, "").await?;
-    loop {
-        let Some((last, _)) = page.last() else {
-            break;
-        };
+    while let Some((last, _)) = page.last() {
         if started.elapsed() > BUDGET {
             partial = true;
             break;
