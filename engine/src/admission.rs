@@ -144,16 +144,18 @@ impl AdmissionRequest {
                 .unwrap_or_default()
                 .to_owned()
         };
+        let (name, namespace) = (text("name"), text("namespace"));
+        // The object moves into the request: a deep copy per request shows in scans and impact.
         let (object, old_object) = match operation {
-            Operation::Delete => (None, Some(object.clone())),
-            _ => (Some(object.clone()), None),
+            Operation::Delete => (None, Some(object)),
+            _ => (Some(object), None),
         };
         Ok(AdmissionRequest {
             uid: String::new(),
             kind,
             resource,
-            name: text("name"),
-            namespace: text("namespace"),
+            name,
+            namespace,
             operation,
             user_info: UserInfo::default(),
             object,

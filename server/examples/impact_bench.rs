@@ -23,7 +23,7 @@ use palisade_app::policies::NewPolicy;
 use palisade_app::secrets::Sealer;
 use serde_json::{json, Value};
 
-use support::{num, peak_rss_mib, percentile};
+use support::{cpu_secs, num, peak_rss_mib, percentile};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
@@ -172,9 +172,11 @@ async fn main() {
         .await
         .unwrap();
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         let mut denied = 0;
         for _ in 0..runs {
             let started = Instant::now();
+            let cpu_started = cpu_secs();
             let impact = palisade_app::impact::ssr::service::impact(
                 &db,
                 &author,
@@ -186,14 +188,19 @@ async fn main() {
             .await
             .unwrap();
             times.push(started.elapsed());
+            cpu.push(Duration::from_secs_f64(cpu_secs() - cpu_started));
             assert!(impact.clusters.iter().all(|c| !c.partial));
             denied = impact.denied();
         }
         times.sort();
+        cpu.sort();
         println!(
-            "{entry}: {denied} workloads denied; impact p50 {:.0} ms, p95 {:.0} ms over {runs} runs; peak RSS {:.0} MiB",
+            "{entry}: {denied} workloads denied; impact p50 {:.0} ms, p95 {:.0} ms over {runs} runs \
+             (CPU of all threads per impact: p50 {:.0} ms, p95 {:.0} ms); peak RSS {:.0} MiB",
             percentile(&times, 0.50).as_secs_f64() * 1e3,
             percentile(&times, 0.95).as_secs_f64() * 1e3,
+            percentile(&cpu, 0.50).as_secs_f64() * 1e3,
+            percentile(&cpu, 0.95).as_secs_f64() * 1e3,
             peak_rss_mib()
         );
     }

@@ -419,6 +419,18 @@ pub fn evaluate_label(
     label: PsaLabel,
     request: &AdmissionRequest,
 ) -> Option<Finding> {
+    labelled(lv, label, request, &mut None)
+}
+
+/// [`evaluate_label`], keeping the checks' outcome in `checked` (`None` until checked; then the
+/// outcome, `None` when the object has no pod template): it depends only on `lv` and the
+/// object, so the labels of one mode check a request once.
+fn labelled(
+    lv: LevelVersion,
+    label: PsaLabel,
+    request: &AdmissionRequest,
+    checked: &mut Option<Option<PssResult>>,
+) -> Option<Finding> {
     if lv.level == Level::Privileged
         || !matches!(request.operation, Operation::Create | Operation::Update)
     {
@@ -440,15 +452,19 @@ pub fn evaluate_label(
     } else if !request.sub_resource.is_empty() || label == PsaLabel::Enforce {
         return None;
     }
-    let result = if is_pod {
-        check_pod(
-            lv,
-            object.get("metadata").unwrap_or(&NULL),
-            object.get("spec").unwrap_or(&NULL),
-        )
-    } else {
-        check_object(lv, object)?
-    };
+    let result = checked
+        .get_or_insert_with(|| {
+            if is_pod {
+                Some(check_pod(
+                    lv,
+                    object.get("metadata").unwrap_or(&NULL),
+                    object.get("spec").unwrap_or(&NULL),
+                ))
+            } else {
+                check_object(lv, object)
+            }
+        })
+        .as_ref()?;
     let (action, message) = match label {
         PsaLabel::Enforce => (Action::Deny, result.message(lv)?),
         PsaLabel::Warn => (Action::Warn, result.warning(lv)?),
@@ -468,10 +484,11 @@ pub fn evaluate_label(
 /// warned about (enforce does not apply to templates, the `warn` label does). The finding's
 /// `policy` is the level and version, e.g. `restricted:latest`.
 pub fn evaluate(lv: LevelVersion, mode: Mode, request: &AdmissionRequest) -> Verdict {
+    let mut checked = None;
     let finding = mode
         .psa_labels()
         .iter()
-        .find_map(|label| evaluate_label(lv, *label, request));
+        .find_map(|label| labelled(lv, *label, request, &mut checked));
     Verdict {
         findings: finding.into_iter().collect(),
         not_evaluable: Vec::new(),

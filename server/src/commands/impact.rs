@@ -122,10 +122,10 @@ async fn judge_cluster(
     let deployed = deployed(bundle, levels, &namespaces)?;
     let mut judge = Judge::new(Arc::new(deployed), None, namespaces.clone(), now);
     for namespace in &namespaces {
-        judge.add(namespace);
+        judge.add(namespace.clone());
     }
     for kind in others {
-        if !list_kind(&client, kind, &mut |object| judge.add(&object)).await? {
+        if !list_kind(&client, kind, &mut |object| judge.add(object)).await? {
             unreadable.push(kind.1.to_owned());
         }
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use palisade_engine::bundle::Context;
+use palisade_engine::AdmissionRequest;
 use serde_json::Value;
 
 use crate::impact::findings::{Counts, ObjectFinding, OwnerRef};
@@ -51,6 +52,22 @@ type Seen = (String, String, String);
 /// policy (as the engine reports it); the message is the value.
 type Found = (Seen, Action, bool, String);
 
+/// How a finding names its object: (namespace, uid, `Kind/name`).
+fn seen(object: &Value) -> Seen {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (
+        text("/metadata/namespace"),
+        text("/metadata/uid"),
+        format!("{}/{}", text("/kind"), text("/metadata/name")),
+    )
+}
+
 /// [`judge`] one object at a time, so a cluster's objects can be read and dropped page by page:
 /// only the objects with findings, and every object's owner, are kept.
 pub struct Judge {
@@ -90,26 +107,31 @@ impl Judge {
         }
     }
 
-    /// Evaluate one object of the cluster.
-    pub fn add(&mut self, object: &Value) {
+    /// Evaluate one object of the cluster. The object moves into one admission request that both
+    /// the proposed and the running policies judge; nothing is copied for an object without
+    /// findings but its owner.
+    pub fn add(&mut self, object: Value) {
         self.objects += 1;
-        self.owners.learn(object);
-        let text = |pointer: &str| {
-            object
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
+        self.owners.learn(&object);
+        // What the engine cannot read as a request (no kind or apiVersion) has no findings.
+        let Ok(request) = AdmissionRequest::create(object) else {
+            return;
         };
-        let seen: Seen = (
-            text("/metadata/namespace"),
-            text("/metadata/uid"),
-            format!("{}/{}", text("/kind"), text("/metadata/name")),
-        );
         let judged = self
             .proposed
-            .judge(object.clone(), &self.context, self.now_ms);
+            .judge_request(&request, &self.context, self.now_ms);
         self.reasons.extend(judged.not_evaluable);
+        let now = self.running.as_ref().and_then(|running| {
+            running
+                .judge_request(&request, &self.context, self.now_ms)
+                .findings
+                .into_iter()
+                .find(|(f, excepted)| f.action == Action::Deny && !excepted)
+        });
+        if judged.findings.is_empty() && now.is_none() {
+            return;
+        }
+        let seen = seen(request.object.as_ref().unwrap_or(&Value::Null));
         // A request that is denied carries no warning of the same policy besides the denial.
         let denied: BTreeSet<String> = judged
             .findings
@@ -125,15 +147,8 @@ impl Judge {
                 .entry((seen.clone(), finding.action, excepted, finding.policy))
                 .or_insert(finding.message);
         }
-        if let Some(running) = &self.running {
-            let now = running.judge(object.clone(), &self.context, self.now_ms);
-            if let Some((finding, _)) = now
-                .findings
-                .into_iter()
-                .find(|(f, excepted)| f.action == Action::Deny && !excepted)
-            {
-                self.denied_now.entry(seen).or_insert(finding.message);
-            }
+        if let Some((finding, _)) = now {
+            self.denied_now.entry(seen).or_insert(finding.message);
         }
     }
 
@@ -332,7 +347,7 @@ mod tests {
             if i % 64 == 0 && out_of_time() {
                 return judge.finish(true);
             }
-            judge.add(object);
+            judge.add(object.clone());
         }
         judge.finish(false)
     }
@@ -494,7 +509,7 @@ mod tests {
         let proposed = pod_security("baseline");
         let mut judge = Judge::new(proposed, None, Vec::new(), 1);
         // The Pods come before their owners: owners are resolved when findings are asked for.
-        for object in inventory().iter().rev() {
+        for object in inventory().into_iter().rev() {
             judge.add(object);
         }
         let (all, counts) = judge.findings(usize::MAX);

@@ -203,34 +203,33 @@ async fn on_cluster(
 }
 
 /// Give `judge` every object of a cluster's inventory, page by page off the async threads, until
-/// [`BUDGET`] from `started`; true when it stopped there (the judge holds only part).
+/// [`BUDGET`] from `started`; true when it stopped there (the judge holds only part). The next
+/// page is read while this one is judged: the database and the engine overlap.
 pub async fn feed(
     db: &Db,
     cluster_id: &str,
     mut judge: Judge,
     started: Instant,
 ) -> ServerResult<(Judge, bool)> {
-    let mut after = String::new();
-    loop {
-        let page = inventory::texts_after(db, cluster_id, &after).await?;
-        let Some((last, _)) = page.last() else {
-            return Ok((judge, false));
-        };
+    let mut page = inventory::texts_after(db, cluster_id, "").await?;
+    while let Some((last, _)) = page.last() {
         if started.elapsed() > BUDGET {
             return Ok((judge, true));
         }
-        after = last.clone();
-        judge = tokio::task::spawn_blocking(move || {
-            for (_, text) in &page {
+        let after = last.clone();
+        let judged = tokio::task::spawn_blocking(move || {
+            for (_, text) in page {
                 // The keeper stored JSON: text that does not read is an error, never skipped.
-                let object: Value = serde_json::from_str(text)?;
-                judge.add(&object);
+                let object: Value = serde_json::from_str(&text)?;
+                judge.add(object);
             }
             Ok::<_, serde_json::Error>(judge)
-        })
-        .await
-        .or_fault()??;
+        });
+        let (judged, next) = tokio::join!(judged, inventory::texts_after(db, cluster_id, &after));
+        judge = judged.or_fault()??;
+        page = next?;
     }
+    Ok((judge, false))
 }
 
 /// Pod Security readiness of every namespace of a cluster (see [`super::readiness`]).

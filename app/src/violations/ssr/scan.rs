@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use palisade_engine::bundle::{Bundle, Context};
+use palisade_engine::bundle::{Bundle, Context, SYSTEM_NAMESPACES};
 use palisade_engine::pss::LevelVersion;
 use palisade_engine::{AdmissionRequest, EngineKind};
 use serde_json::Value;
@@ -150,22 +150,46 @@ impl Deployed {
     /// Everything the deployed policies say about `object`: each finding with whether an active
     /// exception covers it, and what could not be evaluated here (with the reason).
     pub fn judge(&self, object: Value, context: &Context, now_ms: i64) -> Judged {
-        let Ok(request) = AdmissionRequest::create(object) else {
-            return Judged::default();
-        };
+        match AdmissionRequest::create(object) {
+            Ok(request) => self.judge_request(&request, context, now_ms),
+            Err(_) => Judged::default(),
+        }
+    }
+
+    /// [`Deployed::judge`] of a request already made: several deployments (what an impact
+    /// proposes and what runs now) judge one object without copying it.
+    pub fn judge_request(
+        &self,
+        request: &AdmissionRequest,
+        context: &Context,
+        now_ms: i64,
+    ) -> Judged {
+        let mut verdict = self.bundle.evaluate(request, context);
+        // The namespace's labels, as a bundle of only Pod Security levels would evaluate them.
+        if let Some(levels) = self.pod_security.get(&request.namespace) {
+            if !SYSTEM_NAMESPACES.contains(&request.namespace.as_str()) {
+                for (level, mode) in levels {
+                    verdict.merge(palisade_engine::pss::evaluate(*level, *mode, request));
+                }
+            }
+        }
+        let not_evaluable = verdict
+            .not_evaluable
+            .into_iter()
+            .map(|n| format!("{}: {}", n.policy, n.reason))
+            .collect();
+        // Most objects pass: what a finding names is worked out only for those that do not.
+        if verdict.findings.is_empty() {
+            return Judged {
+                findings: Vec::new(),
+                not_evaluable,
+            };
+        }
         let resource = if request.resource.group.is_empty() {
             request.resource.resource.clone()
         } else {
             format!("{}/{}", request.resource.group, request.resource.resource)
         };
-        let mut verdict = self.bundle.evaluate(&request, context);
-        if let Some(levels) = self.pod_security.get(&request.namespace) {
-            let mut psa = Bundle::default();
-            for (level, mode) in levels {
-                psa.add_pod_security(*level, *mode);
-            }
-            verdict.merge(psa.evaluate(&request, context));
-        }
         let metadata = request.object.as_ref().map(|o| &o["metadata"]);
         let uid = metadata
             .and_then(|m| m["uid"].as_str())
@@ -223,11 +247,7 @@ impl Deployed {
         findings.dedup_by(|(a, _), (b, _)| a.policy == b.policy && a.action == b.action);
         Judged {
             findings,
-            not_evaluable: verdict
-                .not_evaluable
-                .into_iter()
-                .map(|n| format!("{}: {}", n.policy, n.reason))
-                .collect(),
+            not_evaluable,
         }
     }
 }
