@@ -18,6 +18,19 @@ pub fn json_of(reply: &Reply) -> Value {
     serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
 }
 
+/// The detail of the newest audit entry of `action`, read as an admin would.
+pub async fn audited(server: &TestServer, admin: &str, action: &str) -> Value {
+    let reply = server
+        .call("GET", &format!("/api/v1/audit?action={action}"), admin, "")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let entries = json_of(&reply);
+    let detail = entries["entries"][0]["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {action} entry: {entries:#}"));
+    serde_json::from_str(detail).unwrap()
+}
+
 /// `/api/v1` as one caller (an API token).
 pub struct Api<'a> {
     server: &'a TestServer,

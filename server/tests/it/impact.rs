@@ -80,13 +80,16 @@ pub(crate) async fn write_inventory(db: &palisade_app::db::Db, cluster_id: &str)
     apply(db, cluster_id, &writes).await.unwrap();
 }
 
-async fn impact_of(server: &TestServer, token: &str, body: Value) -> crate::support::Reply {
-    server
-        .call("POST", "/api/policy_impact", token, &body.to_string())
-        .await
+/// A server with the inventory off and one registered (unreachable) cluster, `shop-1` in `prod`,
+/// whose inventory [`write_inventory`] wrote: what the impact, rollout and posture tests start from.
+pub(crate) struct Shop {
+    pub server: TestServer,
+    pub people: crate::support::People,
+    pub viewer: String,
+    pub cluster: palisade_app::clusters::Cluster,
 }
 
-async fn impact_over_http(backend: Backend) {
+pub(crate) async fn shop(backend: Backend) -> Shop {
     let server = TestServer::start(
         backend,
         &[
@@ -97,13 +100,33 @@ async fn impact_over_http(backend: Backend) {
     .await;
     let people = server.people().await;
     let viewer = server.login_token(Role::Viewer).await;
-    let (approver, approver_token) = server.user_token(Role::Approver).await;
-    let _ = approver;
     let cluster = server
         .api(&people.admin)
         .register_unreachable("shop-1", "prod")
         .await;
     write_inventory(&server.pool, &cluster.id).await;
+    Shop {
+        server,
+        people,
+        viewer,
+        cluster,
+    }
+}
+
+async fn impact_of(server: &TestServer, token: &str, body: Value) -> crate::support::Reply {
+    server
+        .call("POST", "/api/policy_impact", token, &body.to_string())
+        .await
+}
+
+async fn impact_over_http(backend: Backend) {
+    let Shop {
+        server,
+        people,
+        viewer,
+        ..
+    } = shop(backend).await;
+    let (_, approver_token) = server.user_token(Role::Approver).await;
     let baseline = adopt(&server, &people.author, "pod-security-baseline").await;
 
     // A viewer may see the impact of a saved version.

@@ -2,12 +2,11 @@
 //! a cluster filter, and every refusal naming its field), and `palisade impact` against a real
 //! kube-apiserver of the test bed, run as the built binary.
 
-use palisade_app::auth::Role;
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::impact::{varied, write_inventory, KEY};
-use crate::support::{palisade_bin, Backend, TestServer};
+use crate::impact::{varied, Shop};
+use crate::support::{palisade_bin, Backend};
 
 const RESTRICTED: &str = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata: {name: pod-security-baseline}\nspec: {level: restricted, version: latest}\n";
 
@@ -32,20 +31,14 @@ fn objects(cluster: &Value, action: &str) -> Vec<String> {
 }
 
 async fn rest_impact(backend: Backend) {
-    let server = TestServer::start(
-        backend,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__INVENTORY__ENABLED", "false"),
-        ],
-    )
-    .await;
-    let people = server.people().await;
-    let viewer = server.login_token(Role::Viewer).await;
+    let Shop {
+        server,
+        people,
+        viewer,
+        cluster: shop,
+    } = crate::impact::shop(backend).await;
     let admin = server.api(&people.admin);
-    let shop = admin.register_unreachable("shop-1", "prod").await;
     let empty = admin.register_unreachable("empty-1", "dev").await;
-    write_inventory(&server.pool, &shop.id).await;
     let baseline = server
         .api(&people.author)
         .adopt("pod-security-baseline")

@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use palisade_app::auth::Role;
 use serde_json::Value;
 
-use crate::client::json_of;
-use crate::impact::{write_inventory, KEY};
+use crate::client::{audited, json_of};
+use crate::impact::{shop, Shop, KEY};
 use crate::support::{Backend, TestServer};
 
 /// The entry `id` of an assessment.
@@ -37,21 +36,12 @@ fn cell<'a>(posture: &'a Value, control: &str, cluster: &str) -> &'a Value {
 }
 
 async fn posture_over_http(backend: Backend) {
-    let server = TestServer::start(
-        backend,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__INVENTORY__ENABLED", "false"),
-        ],
-    )
-    .await;
-    let people = server.people().await;
-    let viewer = server.login_token(Role::Viewer).await;
-    let cluster = server
-        .api(&people.admin)
-        .register_unreachable("shop-1", "prod")
-        .await;
-    write_inventory(&server.pool, &cluster.id).await;
+    let Shop {
+        server,
+        people,
+        viewer,
+        cluster,
+    } = shop(backend).await;
     let path = format!("/api/v1/clusters/{}/posture", cluster.id);
 
     // Never assessed: null, not an error. Viewers read it; assessing needs an author.
@@ -148,18 +138,7 @@ async fn posture_over_http(backend: Backend) {
     );
 
     // Who assessed, in the audit log.
-    let audit = json_of(
-        &server
-            .call(
-                "GET",
-                "/api/v1/audit?action=cluster.assess",
-                &people.admin,
-                "",
-            )
-            .await,
-    );
-    let detail: Value =
-        serde_json::from_str(audit["entries"][0]["detail"].as_str().unwrap()).unwrap();
+    let detail = audited(&server, &people.admin, "cluster.assess").await;
     assert_eq!(detail["cluster"], "shop-1");
     assert_eq!(detail["objects"], 7);
     server.stop().await;

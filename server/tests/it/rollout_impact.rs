@@ -2,12 +2,12 @@
 //! workloads is refused until the proposer acknowledges it, and the numbers go to the audit log
 //! with the proposal and with each approval. On both databases, from a seeded inventory.
 
-use palisade_app::auth::Role;
 use serde_json::{json, Value};
 
+use crate::client::audited;
 use crate::client::json_of;
-use crate::impact::{adopt, write_inventory, KEY};
-use crate::support::{Backend, TestServer};
+use crate::impact::{adopt, shop, Shop};
+use crate::support::Backend;
 
 fn proposal(mode: &str, namespaces: &[&str], acknowledge: bool) -> String {
     json!({
@@ -20,35 +20,13 @@ fn proposal(mode: &str, namespaces: &[&str], acknowledge: bool) -> String {
     .to_string()
 }
 
-/// The detail of the newest audit entry of `action`.
-async fn audited(server: &TestServer, admin: &str, action: &str) -> Value {
-    let reply = server
-        .call("GET", &format!("/api/v1/audit?action={action}"), admin, "")
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let entries = json_of(&reply);
-    let detail = entries["entries"][0]["detail"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {action} entry: {entries:#}"));
-    serde_json::from_str(detail).unwrap()
-}
-
 async fn enforce_needs_an_acknowledgement(backend: Backend) {
-    let server = TestServer::start(
-        backend,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__INVENTORY__ENABLED", "false"),
-        ],
-    )
-    .await;
-    let people = server.people().await;
-    let viewer = server.login_token(Role::Viewer).await;
-    let cluster = server
-        .api(&people.admin)
-        .register_unreachable("shop-1", "prod")
-        .await;
-    write_inventory(&server.pool, &cluster.id).await;
+    let Shop {
+        server,
+        people,
+        viewer,
+        cluster,
+    } = shop(backend).await;
     adopt(&server, &people.author, "pod-security-baseline").await;
 
     // Enforcing baseline on both namespaces would deny the Deployment `web` (its privileged Pods)

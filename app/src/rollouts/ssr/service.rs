@@ -142,7 +142,7 @@ type PlannedWave<'a> = (
 );
 
 /// Each wave's position, name and cluster ids, as the impact groups them.
-fn wave_clusters(waves: &[PlannedWave<'_>]) -> Vec<(i64, String, Vec<String>)> {
+fn wave_clusters(waves: &[PlannedWave<'_>]) -> Vec<super::impact::WaveClusters> {
     waves
         .iter()
         .enumerate()
