@@ -14,6 +14,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     // Flips once the page inside is hydrated and interactive (see [`PageHydrated`]).
     let (hydrated, set_hydrated) = signal(false);
     provide_context(PageReady(set_hydrated));
+    crate::auth::guard::provide_me();
 
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>

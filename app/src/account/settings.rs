@@ -99,7 +99,7 @@ pub async fn get_sign_in_settings() -> Result<SignInSettings, AppError> {
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
+    let me = crate::auth::guard::use_me();
     let create = ServerAction::<CreateMyToken>::new();
     let revoke = ServerAction::<RevokeMyToken>::new();
     let end_session = ServerAction::<RevokeMySession>::new();

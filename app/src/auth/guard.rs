@@ -2,7 +2,62 @@
 //! which role can, rather than offered and then refused. The server still authorizes every call;
 //! this only keeps the page honest about what will work.
 
+use leptos::prelude::*;
+
 use super::{Action, Principal, Role};
+use crate::error::AppError;
+
+/// The signed-in caller, read once for the whole frame (the [`crate::layout::Layout`] provides
+/// it) and shared by the user menu and every page that fits its controls to the role.
+#[derive(Clone, Copy)]
+pub struct Me(pub Resource<Result<Principal, AppError>>);
+
+/// Reads the caller once and offers it to everything inside the frame.
+pub fn provide_me() -> Me {
+    let me = Me(Resource::new(|| (), |_| super::pages::who_am_i()));
+    provide_context(me);
+    me
+}
+
+/// The caller read by the frame; outside one (a page drawn alone), read here.
+pub fn use_me() -> Resource<Result<Principal, AppError>> {
+    use_context::<Me>()
+        .unwrap_or_else(|| Me(Resource::new(|| (), |_| super::pages::who_am_i())))
+        .0
+}
+
+/// `children` when the signed-in role may do `action`; otherwise one quiet line saying what
+/// needs which role (`Proposing a rollout: needs the author role.`), so nobody fills in a form
+/// the server will refuse.
+#[component]
+pub fn Allowed(
+    action: Action,
+    /// What the controls do, as a noun phrase: "Proposing a rollout".
+    doing: &'static str,
+    /// `data-testid` of the line shown instead.
+    testid: &'static str,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let me = use_me();
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
+                    match needs(role_of(&me.await), action) {
+                        None => children().into_any(),
+                        Some(reason) => view! {
+                            <p class="muted needs-role" data-testid=testid>
+                                {format!("{doing}: {}.", reason.to_lowercase())}
+                            </p>
+                        }
+                        .into_any(),
+                    }
+                })
+            }}
+        </Transition>
+    }
+}
 
 /// Why `role` may not do `action` (`Needs the approver role`), or `None` when it may. No role (the
 /// caller could not be read) may do nothing.

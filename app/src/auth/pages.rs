@@ -110,7 +110,7 @@ pub fn LoginPage() -> impl IntoView {
 /// The signed-in user's name and role, and the sign-out button; nothing when signed out.
 #[component]
 pub fn UserMenu() -> impl IntoView {
-    let me = Resource::new(|| (), |_| who_am_i());
+    let me = super::guard::use_me();
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {

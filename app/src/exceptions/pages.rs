@@ -10,8 +10,8 @@ use super::{
     decide_exception, list_exceptions, request_exception, revoke_exception, Exception,
     ExceptionState, NewException, Scope, DAY_MS,
 };
-use crate::auth::pages::who_am_i;
-use crate::auth::{Principal, Role};
+use crate::auth::guard::Allowed;
+use crate::auth::{Action as Permission, Principal, Role};
 use crate::policies::PolicyPicker;
 use crate::sections::EXCEPTIONS;
 use crate::time::{days_from_civil, format_time};
@@ -111,13 +111,15 @@ fn state_tone(state: ExceptionState) -> &'static str {
 pub fn ExceptionsPage() -> impl IntoView {
     let version = RwSignal::new(0u64);
     let exceptions = Resource::new(move || version.get(), |_| list_exceptions(None));
-    let me = Resource::new(|| (), |_| who_am_i());
+    let me = crate::auth::guard::use_me();
     let refresh = move || version.update(|v| *v += 1);
 
     view! {
         <Title text=EXCEPTIONS.title />
         <PageHeader title=EXCEPTIONS.title purpose=EXCEPTIONS.purpose />
-        <RequestForm refresh />
+        <Allowed action=Permission::RequestException doing="Requesting an exception" testid="request-needs-role">
+            <RequestForm refresh />
+        </Allowed>
         <section class="panel" aria-labelledby="exceptions-heading">
             <div class="panel-header">
                 <h2 id="exceptions-heading">"All exceptions"</h2>

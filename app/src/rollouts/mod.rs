@@ -144,6 +144,15 @@ impl Selector {
     }
 }
 
+/// Most waves a rollout may have.
+pub const MAX_WAVES: usize = 10;
+
+/// Most approvals one wave may require.
+pub const MAX_APPROVALS: u32 = 5;
+
+/// Longest wave name, in characters.
+pub const MAX_WAVE_NAME: usize = 63;
+
 /// A wave as it is proposed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]

@@ -456,6 +456,25 @@ async fn production_waves_need_an_approval() {
         "{}",
         refused.body
     );
+    // Two waves of one name, or a name past its budget: refused before anything is planned,
+    // naming the wave.
+    for (waves, expected) in [
+        (
+            json!([{ "selector": { "environment": "dev" } }, { "name": "dev", "selector": {} }]),
+            "wave `dev`: wave 1 already has this name",
+        ),
+        (
+            json!([{ "name": "x".repeat(64), "selector": {} }]),
+            "waves[0].name: at most 63 characters",
+        ),
+    ] {
+        let body = json!({ "policy": "disallow-privileged", "mode": "audit", "waves": waves });
+        let reply = server
+            .call("POST", "/api/v1/rollouts", &author, &body.to_string())
+            .await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert!(reply.body.contains(expected), "{}", reply.body);
+    }
     let accepted = propose_reaching_production(&server, &author, 1).await;
     assert_eq!(accepted.status, 201, "{}", accepted.body);
     // It waits for the admin's decision on the Overview, and for nobody's who may not approve.

@@ -44,7 +44,7 @@ pub fn ClusterPage() -> impl IntoView {
     // The form reads the cluster once: refreshing the facts after a save must not draw a new form
     // (it would drop the message saying what was saved).
     let editable = Resource::new(move || id.get(), get_cluster);
-    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
+    let me = crate::auth::guard::use_me();
     let inventory = Resource::new(move || id.get(), get_inventory);
     let readiness = Resource::new(move || id.get(), pod_security_readiness);
     let refresh = move || tick.update(|n| *n += 1);

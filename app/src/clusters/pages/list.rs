@@ -21,7 +21,7 @@ pub fn ClustersPage() -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let after = Memo::new(move |_| query.get().get("after").filter(|a| !a.is_empty()));
     let clusters = Resource::new(move || after.get(), list_cluster_page);
-    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
+    let me = crate::auth::guard::use_me();
     let refresh = move || clusters.refetch();
 
     view! {

@@ -17,7 +17,7 @@ const NAMESPACES_SHOWN: usize = 3;
 pub fn PosturePanel(id: Memo<String>) -> impl IntoView {
     let tick = RwSignal::new(0u64);
     let posture = Resource::new(move || (id.get(), tick.get()), |(id, _)| get_posture(id));
-    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
+    let me = crate::auth::guard::use_me();
     let error = RwSignal::new(None::<String>);
     let assess = Action::new(move |_: &()| {
         let cluster = id.get_untracked();

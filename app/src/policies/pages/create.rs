@@ -50,6 +50,7 @@ pub fn NewPolicyPage() -> impl IntoView {
                 <ProblemList problems=problems.into() on_pick=Callback::new(|_| ()) />
             </div>
         </Show>
+        <Allowed action=Permission::EditPolicies doing="Creating a policy" testid="create-needs-role">
         <div class="choices">
             <section class="panel" aria-labelledby="from-library">
                 <h2 id="from-library">"From the library"</h2>
@@ -124,12 +125,14 @@ pub fn NewPolicyPage() -> impl IntoView {
                 </button>
             </section>
         </div>
+        </Allowed>
     }
 }
 
 #[component]
 pub fn LibraryPage() -> impl IntoView {
     let entries = Resource::new(|| (), |_| list_library());
+    let me = use_me();
     let problems = RwSignal::new(Vec::<Problem>::new());
     let error = RwSignal::new(None::<String>);
     view! {
@@ -140,11 +143,15 @@ pub fn LibraryPage() -> impl IntoView {
         </Show>
         <Transition fallback=|| view! { <p class="muted" data-testid="loading">"Loading the library…"</p> }>
             {move || Suspend::new(async move {
+                let denied = needs(role_of(&me.await), Permission::EditPolicies);
                 match entries.await {
                     Err(err) => load_error(err),
                     Ok(list) => view! {
+                        {denied.clone().map(|why| view! {
+                            <p class="muted needs-role" data-testid="adopt-needs-role">{format!("Adopting an entry: {}.", why.to_lowercase())}</p>
+                        })}
                         <ul class="entries data-table" data-testid="library-list">
-                            {list.into_iter().map(|entry| view! { <LibraryCard entry problems error /> }).collect_view()}
+                            {list.into_iter().map(|entry| view! { <LibraryCard entry problems error denied=denied.clone() /> }).collect_view()}
                         </ul>
                     }.into_any(),
                 }
@@ -158,8 +165,12 @@ fn LibraryCard(
     entry: LibraryEntry,
     problems: RwSignal<Vec<Problem>>,
     error: RwSignal<Option<String>>,
+    /// Why this role may not adopt (`Needs the author role`), or `None`.
+    denied: Option<String>,
 ) -> impl IntoView {
     let id = entry.id.clone();
+    let may = denied.is_none();
+    let title = denied.unwrap_or_else(|| "Adopt as a policy of your own".to_owned());
     let action = match entry.adopted_as.clone() {
         Some(policy) => {
             view! { <a class="button" href=format!("/policies/{policy}")>"Open policy"</a> }
@@ -170,6 +181,8 @@ fn LibraryCard(
                 type="button"
                 class="button primary"
                 data-testid=format!("adopt-{id}")
+                disabled=!may
+                title=title
                 on:click=move |_| {
                     let entry = id.clone();
                     spawn_local(async move {

@@ -198,9 +198,10 @@ fn change_text(w: &WorkloadImpact) -> &'static str {
 #[component]
 fn Workloads(rows: Vec<(String, WorkloadImpact)>, clusters: Vec<String>) -> impl IntoView {
     let rows = StoredValue::new(rows);
-    let cluster = RwSignal::new(String::new());
-    let action = RwSignal::new(String::new());
-    let namespace = RwSignal::new(String::new());
+    // In the URL beside the tab, so a shared link shows the same workloads once computed.
+    let cluster = crate::ui::url::query_signal("cluster");
+    let action = crate::ui::url::query_signal("action");
+    let namespace = crate::ui::url::query_signal("namespace");
     let shown = Memo::new(move |_| {
         let (cluster, action, namespace) = (cluster.get(), action.get(), namespace.get());
         rows.with_value(|rows| {
@@ -220,17 +221,24 @@ fn Workloads(rows: Vec<(String, WorkloadImpact)>, clusters: Vec<String>) -> impl
             <label>"Cluster"
                 <select data-testid="impact-filter-cluster" on:change=move |ev| cluster.set(event_target_value(&ev))>
                     <option value="">"every cluster"</option>
-                    {clusters.into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+                    {clusters.into_iter().map(|c| {
+                        let selected = cluster.get_untracked() == c;
+                        view! { <option value=c.clone() selected=selected>{c.clone()}</option> }
+                    }).collect_view()}
                 </select>
             </label>
             <label>"Action"
                 <select data-testid="impact-filter-action" on:change=move |ev| action.set(event_target_value(&ev))>
                     <option value="">"any"</option>
-                    {[Action::Deny, Action::Warn, Action::Audit].into_iter().map(|a| view! { <option value=a.as_str()>{a.as_str()}</option> }).collect_view()}
+                    {[Action::Deny, Action::Warn, Action::Audit].into_iter().map(|a| {
+                        let selected = action.get_untracked() == a.as_str();
+                        view! { <option value=a.as_str() selected=selected>{a.as_str()}</option> }
+                    }).collect_view()}
                 </select>
             </label>
             <label>"Namespace"
                 <input type="search" data-testid="impact-filter-namespace" placeholder="contains…"
+                    prop:value=move || namespace.get()
                     on:input=move |ev| namespace.set(event_target_value(&ev)) />
             </label>
         </div>

@@ -1,6 +1,7 @@
 //! `/policies`: every policy with its engine, mode and last test run, filtered.
 
 use super::*;
+use crate::ui::url::query_signal;
 
 pub(super) fn run_badge(summary: &PolicySummary) -> AnyView {
     match &summary.last_run {
@@ -20,11 +21,13 @@ pub(super) fn run_badge(summary: &PolicySummary) -> AnyView {
 
 #[component]
 pub fn PoliciesPage() -> impl IntoView {
-    let q = RwSignal::new(String::new());
-    let engine = RwSignal::new(String::new());
-    let category = RwSignal::new(String::new());
-    let framework = RwSignal::new(String::new());
-    let mode = RwSignal::new(String::new());
+    // The filters live in the URL (`?engine=gatekeeper&mode=enforce`), so a reload or a shared
+    // link shows the same list.
+    let q = query_signal("q");
+    let engine = query_signal("engine");
+    let category = query_signal("category");
+    let framework = query_signal("framework");
+    let mode = query_signal("mode");
     let filter = move || PolicyFilter {
         q: q.get(),
         engine: engine.get(),
@@ -44,7 +47,9 @@ pub fn PoliciesPage() -> impl IntoView {
                     "Pod Security, ValidatingAdmissionPolicy (CEL) and Gatekeeper (Rego) policies, each with its versions, test cases, and where it is live."
                 </p>
             </div>
-            <a class="button primary" href="/policies/new" data-testid="new-policy">"New policy"</a>
+            <Allowed action=Permission::EditPolicies doing="New policies" testid="new-policy-needs-role">
+                <a class="button primary" href="/policies/new" data-testid="new-policy">"New policy"</a>
+            </Allowed>
         </header>
         <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
             <label>

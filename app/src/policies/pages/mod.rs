@@ -21,6 +21,8 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
+use crate::auth::guard::{needs, role_of, use_me, Allowed};
+use crate::auth::Action as Permission;
 use crate::error::AppError;
 use crate::policies::diff::{DiffOp, FileDiff};
 use crate::policies::{

@@ -56,7 +56,7 @@ pub fn PolicyPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let reload = RwSignal::new(0u32);
     let detail = Resource::new(move || (id(), reload.get()), |(id, _)| get_policy(id));
-    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
+    let me = crate::auth::guard::use_me();
     // The selected tab lives in the URL (`?tab=tests`), so a reload or a shared link keeps it.
     let query = use_query_map();
     let tab = Memo::new(move |_| {

@@ -6,7 +6,7 @@ use super::*;
 pub fn RolloutPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let me = Resource::new(|| (), |_| crate::auth::pages::who_am_i());
+    let me = crate::auth::guard::use_me();
     // Bumped to fetch again: by the timer while the rollout moves, and after each control.
     let tick = RwSignal::new(0u64);
     // The newest tick whose fetch came back, so the timer never stacks requests on a slow server.

@@ -5,11 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-/// Most waves a rollout may have (the server refuses more).
-pub const MAX_WAVES: usize = 10;
-
-/// Most approvals one wave may require (the server refuses more).
-pub const MAX_APPROVALS: u32 = 5;
+pub use crate::rollouts::{MAX_APPROVALS, MAX_WAVES, MAX_WAVE_NAME};
 
 /// One wave as the editor holds it: every field as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +78,8 @@ pub fn default_waves() -> Vec<WaveInput> {
 /// The field of a wave a problem is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaveField {
+    /// The wave's name, as the server will give it (see [`WaveInput::shown_name`]).
+    Name,
     /// The label pair at this position (from 0).
     Label(usize),
     Approvals,
@@ -94,6 +92,7 @@ pub enum WaveField {
 impl WaveField {
     fn words(self) -> String {
         match self {
+            WaveField::Name => "name".to_owned(),
             WaveField::Label(at) => format!("label {}", at + 1),
             WaveField::Approvals => "approvals".to_owned(),
             WaveField::Soak => "soak".to_owned(),
@@ -140,6 +139,21 @@ pub fn check_waves(waves: &[WaveInput]) -> Result<Vec<NewWave>, Vec<WaveProblem>
                 message,
             })
         };
+        let name = wave.shown_name(index);
+        if name.chars().count() > MAX_WAVE_NAME {
+            problem(
+                WaveField::Name,
+                format!("at most {MAX_WAVE_NAME} characters"),
+            );
+        } else if let Some(earlier) = (0..index).find(|&e| waves[e].shown_name(e) == name) {
+            problem(
+                WaveField::Name,
+                format!(
+                    "wave {} is already named `{name}`; give each wave its own name",
+                    earlier + 1
+                ),
+            );
+        }
         let mut seen: Vec<&str> = Vec::new();
         for (at, (key, value)) in wave.labels.iter().enumerate() {
             let (key, value) = (key.trim(), value.trim());
@@ -552,6 +566,20 @@ mod tests {
             )),
             vec![(1, WaveField::Label(1))]
         );
+        // Two waves the server would give one name: the second is told, naming the first.
+        assert_eq!(
+            problems_of(&bad(|w| w.name = "dev".into())),
+            vec![(1, WaveField::Name)]
+        );
+        let unnamed = [wave("", "prod", &[]), wave("", "prod", &[("tier", "1")])];
+        let problems = check_waves(&unnamed).expect_err("refused");
+        assert_eq!(problems[0].field, WaveField::Name);
+        assert!(problems[0].message.contains("wave 1 is already named `prod`"));
+        assert_eq!(
+            problems_of(&bad(|w| w.name = "x".repeat(MAX_WAVE_NAME + 1))),
+            vec![(1, WaveField::Name)]
+        );
+        assert!(check_waves(&bad(|w| w.name = "x".repeat(MAX_WAVE_NAME))).is_ok());
         // Several problems are all reported, each at its own wave and field.
         let mut first = wave("dev", "dev", &[]);
         first.approvals = "0".into();

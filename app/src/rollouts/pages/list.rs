@@ -1,6 +1,8 @@
 //! `/rollouts`: every rollout, and the form that proposes one.
 
 use super::*;
+use crate::auth::guard::Allowed;
+use crate::auth::Action as Permission;
 
 #[component]
 pub fn RolloutsPage() -> impl IntoView {
@@ -9,7 +11,9 @@ pub fn RolloutsPage() -> impl IntoView {
     view! {
         <Title text=ROLLOUTS.title />
         <PageHeader title=ROLLOUTS.title purpose=ROLLOUTS.purpose />
-        <ProposeForm />
+        <Allowed action=Permission::ProposeRollout doing="Proposing a rollout" testid="propose-needs-role">
+            <ProposeForm />
+        </Allowed>
         <section class="panel" aria-labelledby="rollouts-heading">
             <div class="panel-header">
                 <h2 id="rollouts-heading">"All rollouts"</h2>

@@ -4,7 +4,7 @@
 
 use super::form::{
     check_waves, minutes_label, preview, preview_problems, Target, WaveField, WaveInput,
-    WavePreview, WaveProblem, MAX_APPROVALS, MAX_WAVES,
+    WavePreview, WaveProblem, MAX_APPROVALS, MAX_WAVES, MAX_WAVE_NAME,
 };
 use super::*;
 
@@ -52,6 +52,9 @@ impl WaveDraft {
 pub(super) struct WaveDrafts {
     list: RwSignal<Vec<WaveDraft>>,
     last_id: StoredValue<u64>,
+    /// The wave whose name field takes focus once drawn: the one just added, or the one that
+    /// moved into the place of a removed wave, so keyboard users are not left on a vanished button.
+    focus: RwSignal<Option<u64>>,
 }
 
 impl WaveDrafts {
@@ -59,6 +62,7 @@ impl WaveDrafts {
         let drafts = Self {
             list: RwSignal::new(Vec::new()),
             last_id: StoredValue::new(0),
+            focus: RwSignal::new(None),
         };
         let list = inputs.into_iter().map(|i| drafts.draft(i)).collect();
         drafts.list.set(list);
@@ -113,10 +117,18 @@ impl WaveDrafts {
     fn add(&self) {
         let draft = self.draft(WaveInput::of_environment(""));
         self.list.update(|list| list.push(draft));
+        self.focus.set(Some(draft.id));
     }
 
     fn remove(&self, id: u64) {
-        self.list.update(|list| list.retain(|d| d.id != id));
+        let mut next = None;
+        self.list.update(|list| {
+            if let Some(at) = list.iter().position(|d| d.id == id) {
+                list.remove(at);
+                next = list.get(at).or(list.last()).map(|d| d.id);
+            }
+        });
+        self.focus.set(next);
     }
 
     /// Moves wave `id` one place earlier (`up`) or later.
@@ -233,6 +245,15 @@ fn WaveCard(draft: WaveDraft, shared: Shared) -> impl IntoView {
         refused,
     } = shared;
     let id = draft.id;
+    let name_field = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if drafts.focus.get() == Some(id) {
+            if let Some(field) = name_field.get() {
+                let _ = field.focus();
+                drafts.focus.set(None);
+            }
+        }
+    });
     let index = Memo::new(move |_| drafts.position(id).unwrap_or(0));
     let count = Memo::new(move |_| drafts.list.with(Vec::len));
     let number = move || index.get() + 1;
@@ -332,6 +353,10 @@ fn WaveCard(draft: WaveDraft, shared: Shared) -> impl IntoView {
                             <input
                                 type="text"
                                 data-testid="wave-name"
+                                node_ref=name_field
+                                maxlength=MAX_WAVE_NAME.to_string()
+                                aria-invalid=invalid(WaveField::Name)
+                                aria-describedby=described(WaveField::Name, "name")
                                 placeholder=move || {
                                     let at = index.get();
                                     inputs.with(|w| {
@@ -344,6 +369,7 @@ fn WaveCard(draft: WaveDraft, shared: Shared) -> impl IntoView {
                                 on:input=move |ev| draft.name.set(event_target_value(&ev))
                             />
                         </label>
+                        {field_error(WaveField::Name, "name")}
                     </div>
                     <div class="wave-field">
                         <label>

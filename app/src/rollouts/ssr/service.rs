@@ -13,11 +13,8 @@ use crate::error::{AppError, OrFault, ServerResult};
 use crate::policies::ssr as policies;
 use crate::rollouts::{
     Deployment, NewRollout, Operation, Rollout, RolloutKind, RolloutState, RolloutSummary,
-    Selector, WaveState,
+    Selector, WaveState, MAX_APPROVALS, MAX_WAVES, MAX_WAVE_NAME,
 };
-
-/// Most waves one rollout may have.
-const MAX_WAVES: usize = 10;
 
 /// The id of the policy a filter names (by id or name); `None` when the filter is empty.
 async fn policy_filter(db: &Db, policy: Option<&str>) -> ServerResult<Option<String>> {
@@ -769,9 +766,22 @@ async fn plan_proposal<'a>(
                 AppError::Invalid("the first wave needs at least one approval".into()).into(),
             );
         }
-        if wave.approvals > 5 {
+        if wave.approvals > MAX_APPROVALS {
             return Err(AppError::Invalid(format!(
-                "wave `{name}`: at most 5 approvals can be required"
+                "wave `{name}`: at most {MAX_APPROVALS} approvals can be required"
+            ))
+            .into());
+        }
+        if name.chars().count() > MAX_WAVE_NAME {
+            return Err(AppError::Invalid(format!(
+                "waves[{position}].name: at most {MAX_WAVE_NAME} characters"
+            ))
+            .into());
+        }
+        if let Some(earlier) = waves.iter().position(|(taken_name, _, _)| *taken_name == name) {
+            return Err(AppError::Invalid(format!(
+                "wave `{name}`: wave {} already has this name; give each wave its own name",
+                earlier + 1
             ))
             .into());
         }
