@@ -4,6 +4,7 @@
 
 pub mod form;
 pub mod header;
+pub mod markdown;
 pub mod pager;
 pub mod select;
 pub mod states;
@@ -12,6 +13,7 @@ pub mod url;
 
 pub use form::FormPanel;
 pub use header::PageHeader;
+pub use markdown::Markdown;
 pub use pager::Pager;
 pub use select::Select;
 pub use states::{in_browser, load_error, EmptyState, ErrorNote, Loading};

@@ -68,7 +68,11 @@ pub fn query_signal(key: &'static str) -> leptos::prelude::RwSignal<String> {
             });
             let search = with_param(&pairs, key, &current);
             let path = location.pathname.get_untracked();
-            let target = if search.is_empty() { path } else { format!("{path}?{search}") };
+            let target = if search.is_empty() {
+                path
+            } else {
+                format!("{path}?{search}")
+            };
             navigate(
                 &target,
                 leptos_router::NavigateOptions {

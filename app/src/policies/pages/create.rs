@@ -203,7 +203,7 @@ fn LibraryCard(
                 <span class=format!("badge severity-{}", entry.severity)>{entry.severity.clone()}</span>
             </div>
             <p class="muted mono">{format!("{} · {} · {} cases", entry.id, entry.engine.label(), entry.test_count)}</p>
-            <p>{entry.description.clone()}</p>
+            <crate::ui::Markdown text=entry.description.clone() />
             <p class="tags">{entry.controls.iter().map(|c| view! { <span class="tag">{c.clone()}</span> }).collect_view()}</p>
             {action}
         </li>

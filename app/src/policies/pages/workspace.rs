@@ -291,9 +291,9 @@ fn OverviewTab(detail: PolicyDetail) -> impl IntoView {
                 <dd class="tags">{p.controls.iter().map(|c| view! { <span class="tag">{c.clone()}</span> }).collect_view()}</dd>
             </dl>
             <h2>"Description"</h2>
-            <p>{if v.content.description.is_empty() { "No description yet.".to_owned() } else { v.content.description.clone() }}</p>
+            <crate::ui::Markdown text=if v.content.description.is_empty() { "No description yet.".to_owned() } else { v.content.description.clone() } testid="policy-description" />
             <h2>"Remediation"</h2>
-            <p>{if v.content.remediation.is_empty() { "No remediation text yet.".to_owned() } else { v.content.remediation.clone() }}</p>
+            <crate::ui::Markdown text=if v.content.remediation.is_empty() { "No remediation text yet.".to_owned() } else { v.content.remediation.clone() } testid="policy-remediation" />
         </section>
     }
 }

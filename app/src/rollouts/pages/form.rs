@@ -574,7 +574,9 @@ mod tests {
         let unnamed = [wave("", "prod", &[]), wave("", "prod", &[("tier", "1")])];
         let problems = check_waves(&unnamed).expect_err("refused");
         assert_eq!(problems[0].field, WaveField::Name);
-        assert!(problems[0].message.contains("wave 1 is already named `prod`"));
+        assert!(problems[0]
+            .message
+            .contains("wave 1 is already named `prod`"));
         assert_eq!(
             problems_of(&bad(|w| w.name = "x".repeat(MAX_WAVE_NAME + 1))),
             vec![(1, WaveField::Name)]

@@ -778,7 +778,10 @@ async fn plan_proposal<'a>(
             ))
             .into());
         }
-        if let Some(earlier) = waves.iter().position(|(taken_name, _, _)| *taken_name == name) {
+        if let Some(earlier) = waves
+            .iter()
+            .position(|(taken_name, _, _)| *taken_name == name)
+        {
             return Err(AppError::Invalid(format!(
                 "wave `{name}`: wave {} already has this name; give each wave its own name",
                 earlier + 1
