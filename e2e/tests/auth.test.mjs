@@ -116,6 +116,41 @@ test("a viewer's policy workspace shows the controls it may not use disabled, sa
   await context.close();
 });
 
+test('a viewer is offered no form it may not submit: each says which role may, and an author gets the forms', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await loginAs(page, server, 'viewer', '/rollouts');
+  const says = async (path, testid, text) => {
+    await page.goto(`${server.url}${path}`, { waitUntil: 'networkidle' });
+    await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+    await page.waitForSelector(`[data-testid="${testid}"]`);
+    assert.equal((await page.textContent(`[data-testid="${testid}"]`)).trim(), text);
+  };
+  await says('/rollouts', 'propose-needs-role', 'Proposing a rollout: needs the author role.');
+  assert.equal(await page.locator('[data-testid="propose-rollout"]').count(), 0);
+  await says('/exceptions', 'request-needs-role', 'Requesting an exception: needs the author role.');
+  await says('/policies', 'new-policy-needs-role', 'New policies: needs the author role.');
+  assert.equal(await page.locator('[data-testid="new-policy"]').count(), 0);
+  await says('/policies/new', 'create-needs-role', 'Creating a policy: needs the author role.');
+  assert.equal(await page.locator('[data-testid="paste-yaml"]').count(), 0);
+  await says('/library', 'adopt-needs-role', 'Adopting an entry: needs the author role.');
+  const adopt = page.locator('[data-testid^="adopt-"]:not([data-testid="adopt-needs-role"])');
+  assert.ok((await adopt.count()) > 0);
+  for (const button of await adopt.all()) assert.ok(await button.isDisabled());
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.screenshot({ path: join(OUTPUT, 'phone-viewer-library.png'), fullPage: true });
+  await context.close();
+
+  const authorContext = await browser.newContext();
+  const author = await authorContext.newPage();
+  await loginAs(author, server, 'author', '/rollouts');
+  await author.waitForSelector('[data-testid="propose-rollout"]');
+  assert.equal(await author.locator('[data-testid="propose-needs-role"]').count(), 0);
+  await author.goto(`${server.url}/policies`, { waitUntil: 'networkidle' });
+  await author.waitForSelector('[data-testid="new-policy"]');
+  await authorContext.close();
+});
+
 test('the Clusters page offers an author no control only an admin may use', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -61,6 +61,10 @@ test('a policy is created from the library', async () => {
   await page.waitForSelector('[data-testid="policy-title"]');
   assert.match(await page.textContent('[data-testid="policy-title"]'), /[Pp]rivileged/);
   assert.match(await page.textContent('.page-header .purpose'), /version 1 of 1/);
+  // The remediation is Markdown: its backticks become code, not raw characters.
+  const remediation = page.locator('[data-testid="policy-remediation"]');
+  assert.equal(await remediation.locator('code').first().textContent(), 'securityContext.privileged: true');
+  assert.ok(!(await remediation.textContent()).includes('`'));
   await page.screenshot({ path: join(OUTPUT, 'policy-overview.png'), fullPage: true });
 });
 
@@ -81,6 +85,51 @@ test('an engine error shows at its line, the caret goes there, and the fix saves
   assert.match(await page.textContent('[data-testid="save-status"]'), /Not saved/);
   await page.waitForSelector(`[data-testid="gutter"] .gutter-line.has-error[data-line="${line}"]`);
   await page.screenshot({ path: join(OUTPUT, 'policy-error.png'), fullPage: true });
+
+  // Under the textarea, the same text in colour: YAML keys, the expression's CEL, the problem
+  // underlined on its line. The textarea's own text is transparent, its caret is not.
+  const colours = await page.evaluate(() => {
+    const layer = document.querySelector('[data-testid="source-colours"]');
+    const area = document.querySelector('[data-testid="source-editor"]');
+    const colour = (selector) => getComputedStyle(layer.querySelector(selector)).color;
+    return {
+      key: colour('.t-key'),
+      fn: colour('.t-fn'),
+      plain: getComputedStyle(layer).color,
+      text: getComputedStyle(area).color,
+      caret: getComputedStyle(area).caretColor,
+      functions: [...layer.querySelectorAll('.t-fn')].map((e) => e.textContent),
+      underlined: layer.querySelector('.t-error')?.textContent ?? '',
+      underline: getComputedStyle(layer.querySelector('.t-error')).textDecorationStyle,
+      same: layer.textContent === `${area.value}\n`,
+    };
+  });
+  assert.ok(colours.same, 'the coloured layer holds exactly the source');
+  assert.notEqual(colours.key, colours.plain);
+  assert.notEqual(colours.fn, colours.plain);
+  assert.ok(colours.functions.includes('size'), colours.functions.join(','));
+  assert.equal(colours.text, 'rgba(0, 0, 0, 0)');
+  assert.notEqual(colours.caret, 'rgba(0, 0, 0, 0)');
+  assert.ok(colours.underlined.length > 0 && original.replace(GOOD, BROKEN).split('\n')[line - 1].includes(colours.underlined), colours.underlined);
+  assert.equal(colours.underline, 'wavy');
+  // The caret beside a bracket marks it and its partner.
+  await editor.evaluate((el) => {
+    const at = el.value.indexOf('size(') + 'size('.length;
+    el.focus();
+    el.setSelectionRange(at, at);
+  });
+  await editor.press('ArrowRight');
+  await editor.press('ArrowLeft');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="source-colours"] .t-match').length === 2);
+  assert.deepEqual(
+    await page.locator('[data-testid="source-colours"] .t-match').allTextContents(),
+    ['(', ')'],
+  );
+  // Typed keys go through the textarea and the colours follow.
+  await editor.press('Control+Home');
+  await editor.type('# checked\n');
+  await page.waitForFunction(() => document.querySelector('[data-testid="source-colours"] .t-com')?.textContent === '# checked');
+  await page.locator('[data-testid="editor"]').screenshot({ path: join(OUTPUT, 'policy-editor-colours.png') });
 
   // Choosing the problem puts the caret on its line, in the editor.
   await problem.click();
@@ -181,6 +230,12 @@ test('the list finds the policy and the staging tab renders each mode', async ()
   await hydrated();
   // The list says what is live (nothing yet) and, beside it, the intent that is not live.
   await page.selectOption('[data-testid="filter-mode"]', 'none');
+  await page.waitForSelector('[data-testid="policy-row"]');
+  // The filter is in the URL: a reload (or a shared link) shows the same list.
+  await page.waitForURL(/\/policies\?mode=none$/);
+  await page.reload({ waitUntil: 'networkidle' });
+  await hydrated();
+  assert.equal(await page.inputValue('[data-testid="filter-mode"]'), 'none');
   await page.waitForSelector('[data-testid="policy-row"]');
   const live = await page.locator('[data-testid="policy-live"]').allTextContents();
   assert.ok(live.every((t) => t.startsWith('not deployed')), live.join('\n'));

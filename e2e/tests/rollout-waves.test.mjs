@@ -162,13 +162,26 @@ test('an author builds two waves, the preview follows each change, and the rollo
   // A third wave can be added, moved up and removed again.
   await page.click('[data-testid="wave-add"]');
   assert.equal(await page.locator('[data-testid="wave-editor"] [data-testid="wave"]').count(), 3);
+  // The new wave's name takes the focus, so a keyboard user types on.
+  await page.waitForFunction(() => document.activeElement?.dataset?.testid === 'wave-name'
+    && document.activeElement.closest('[data-testid="wave"]') === document.querySelectorAll('[data-testid="wave-editor"] [data-testid="wave"]')[2]);
+  // A name another wave has is refused at the field, naming that wave.
+  await wave(page, 3).locator('[data-testid="wave-name"]').fill('canary');
+  assert.equal(
+    await wave(page, 3).locator('[data-testid="wave-name-error"]').textContent(),
+    'wave 1 is already named `canary`; give each wave its own name',
+  );
   await wave(page, 3).locator('[data-testid="wave-name"]').fill('extra');
+  assert.equal(await wave(page, 3).locator('[data-testid="wave-name-error"]').count(), 0);
   await page.getByRole('button', { name: 'Move wave 3 up' }).click();
   assert.equal(await wave(page, 2).locator('[data-testid="wave-name"]').inputValue(), 'extra');
   // An "any environment" wave after canary takes what canary left: dev-b and prod-b.
   await expectTakes(page, 2, ['dev-b', 'prod-b'], 'for the moved-up catch-all wave');
   await wave(page, 2).getByRole('button', { name: 'Remove wave 2' }).click();
   assert.equal(await page.locator('[data-testid="wave-editor"] [data-testid="wave"]').count(), 2);
+  // The focus moves to the wave that took the removed one's place, not to a vanished button.
+  await page.waitForFunction(() => document.activeElement?.dataset?.testid === 'wave-name'
+    && document.activeElement.closest('[data-testid="wave"]') === document.querySelectorAll('[data-testid="wave-editor"] [data-testid="wave"]')[1]);
   await expectTakes(page, 2, ['prod-b'], 'after the extra wave was removed');
 
   // The server's own rule (production needs an approval) comes back at the wave it names.

@@ -387,6 +387,32 @@ pub async fn get_rollout(id: String) -> Result<Rollout, AppError> {
     Ok(ssr::service::get(&call.db, &call.who, &id).await?)
 }
 
+/// A registered cluster as the propose form's wave preview needs it: its name, environment,
+/// labels and whether it is disabled; never its address, credentials or last error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveTarget {
+    pub name: String,
+    pub environment: String,
+    pub labels: BTreeMap<String, String>,
+    pub disabled: bool,
+}
+
+/// Every registered cluster, as waves select them (for people who may propose).
+#[server(endpoint = "wave_targets", input = Json)]
+pub async fn wave_targets() -> Result<Vec<WaveTarget>, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::ProposeRollout)?;
+    let clusters = crate::clusters::ssr::service::list(&call.db).await?;
+    Ok(clusters
+        .into_iter()
+        .map(|c| WaveTarget {
+            name: c.name,
+            environment: c.environment,
+            labels: c.labels,
+            disabled: c.disabled,
+        })
+        .collect())
+}
+
 /// Propose a rollout; it waits for the first wave's approvals.
 #[server(endpoint = "propose_rollout", input = Json)]
 pub async fn propose_rollout(input: NewRollout) -> Result<Rollout, AppError> {

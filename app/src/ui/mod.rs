@@ -4,6 +4,7 @@
 
 pub mod form;
 pub mod header;
+pub mod highlight;
 pub mod markdown;
 pub mod pager;
 pub mod select;

@@ -192,6 +192,7 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::Read),
         r#"{"policy":null}"#,
     ),
+    ("/api/wave_targets", Some(Action::ProposeRollout), "{}"),
     (
         "/api/get_rollout",
         Some(Action::Read),

@@ -1,6 +1,7 @@
 //! The Edit tab: the source editor with its gutter, the problems list and the save bar.
 
 use super::*;
+use crate::ui::highlight::{self, Mark};
 
 /// UTF-16 offset of (line, column) in `text`, for the textarea's selection. Columns count bytes,
 /// as the engine reports them; they are clamped to the line.
@@ -18,6 +19,18 @@ fn caret_offset(text: &str, line: usize, column: usize) -> u32 {
         offset += content.encode_utf16().count() + 1;
     }
     u32::try_from(offset).unwrap_or(u32::MAX)
+}
+
+/// Byte offset of a UTF-16 offset in `text` (the textarea's caret), clamped to the text.
+fn byte_offset(text: &str, utf16: u32) -> usize {
+    let mut units = 0u32;
+    for (at, c) in text.char_indices() {
+        if units >= utf16 {
+            return at;
+        }
+        units += u32::try_from(c.len_utf16()).unwrap_or(2);
+    }
+    text.len()
 }
 
 #[component]
@@ -62,6 +75,27 @@ pub(super) fn SaveBar(draft: Draft, saving: Saving, save: Callback<()>) -> impl 
 pub(super) fn EditTab(draft: Draft, saving: Saving, save: Callback<()>) -> impl IntoView {
     let editor = NodeRef::<leptos::html::Textarea>::new();
     let gutter = NodeRef::<leptos::html::Div>::new();
+    let layer = NodeRef::<leptos::html::Pre>::new();
+    // Where the caret is (a byte offset), when nothing is selected: its bracket and the partner
+    // are marked in the coloured layer.
+    let caret = RwSignal::new(None::<usize>);
+    let follow_caret = move || {
+        if let Some(area) = editor.get_untracked() {
+            let (start, end) = (
+                area.selection_start().ok().flatten(),
+                area.selection_end().ok().flatten(),
+            );
+            let at = match (start, end) {
+                (Some(start), Some(end)) if start == end => {
+                    Some(draft.source.with_untracked(|s| byte_offset(s, start)))
+                }
+                _ => None,
+            };
+            if caret.get_untracked() != at {
+                caret.set(at);
+            }
+        }
+    };
     let source_problems = Memo::new(move |_| {
         saving
             .problems
@@ -69,6 +103,21 @@ pub(super) fn EditTab(draft: Draft, saving: Saving, save: Callback<()>) -> impl 
             .into_iter()
             .filter(|p| p.part == Part::Source)
             .collect::<Vec<_>>()
+    });
+    let coloured = Memo::new(move |_| {
+        let marks: Vec<Mark> = source_problems.with(|problems| {
+            problems
+                .iter()
+                .map(|p| Mark {
+                    line: p.line,
+                    column: p.column,
+                    warning: p.warning,
+                })
+                .collect()
+        });
+        draft
+            .source
+            .with(|source| highlight::to_html(source, caret.get(), &marks))
     });
     let pick = Callback::new(move |problem: Problem| {
         if problem.part != Part::Source {
@@ -148,21 +197,37 @@ pub(super) fn EditTab(draft: Draft, saving: Saving, save: Callback<()>) -> impl 
                             .collect_view()
                     }}
                 </div>
-                <textarea
-                    class="code"
-                    node_ref=editor
-                    spellcheck="false"
-                    wrap="off"
-                    aria-label="Policy source (YAML)"
-                    data-testid="source-editor"
-                    prop:value=move || draft.source.get()
-                    on:input=move |ev| draft.source.set(event_target_value(&ev))
-                    on:scroll=move |_| {
-                        if let (Some(area), Some(gutter)) = (editor.get(), gutter.get()) {
-                            gutter.set_scroll_top(area.scroll_top());
+                <div class="code-stack">
+                    <pre class="code highlight" aria-hidden="true" node_ref=layer data-testid="source-colours" inner_html=move || coloured.get()></pre>
+                    <textarea
+                        class="code"
+                        node_ref=editor
+                        spellcheck="false"
+                        wrap="off"
+                        aria-label="Policy source (YAML)"
+                        data-testid="source-editor"
+                        prop:value=move || draft.source.get()
+                        on:input=move |ev| {
+                            draft.source.set(event_target_value(&ev));
+                            follow_caret();
                         }
-                    }
-                ></textarea>
+                        on:keyup=move |_| follow_caret()
+                        on:click=move |_| follow_caret()
+                        on:select=move |_| follow_caret()
+                        on:blur=move |_| caret.set(None)
+                        on:scroll=move |_| {
+                            if let Some(area) = editor.get() {
+                                if let Some(gutter) = gutter.get() {
+                                    gutter.set_scroll_top(area.scroll_top());
+                                }
+                                if let Some(layer) = layer.get() {
+                                    layer.set_scroll_top(area.scroll_top());
+                                    layer.set_scroll_left(area.scroll_left());
+                                }
+                            }
+                        }
+                    ></textarea>
+                </div>
             </div>
             <ProblemList problems=saving.problems.into() on_pick=pick />
             <h2>"Parameters"</h2>
@@ -235,5 +300,18 @@ mod tests {
         assert_eq!(caret_offset(text, 3, 2), 8);
         // A column past the end of the line stays on the line.
         assert_eq!(caret_offset(text, 1, 40), 2);
+    }
+
+    #[test]
+    fn the_textarea_caret_is_read_back_as_bytes() {
+        let text = "é(𝄞)x";
+        // é is 1 UTF-16 unit and 2 bytes; 𝄞 is 2 units and 4 bytes.
+        assert_eq!(byte_offset(text, 0), 0);
+        assert_eq!(byte_offset(text, 1), 2);
+        assert_eq!(byte_offset(text, 2), 3);
+        assert_eq!(byte_offset(text, 4), 7);
+        assert_eq!(byte_offset(text, 99), text.len());
+        // Round trip with the other direction.
+        assert_eq!(byte_offset(text, caret_offset(text, 1, 8)), 7);
     }
 }

@@ -1,8 +1,6 @@
 //! The propose form, read: the waves as the editor holds them, which clusters each one takes, and
 //! the proposal they describe. Pure, so the rules are tested here and the editor only draws them.
 
-use std::collections::BTreeMap;
-
 use super::*;
 
 pub use crate::rollouts::{MAX_APPROVALS, MAX_WAVES, MAX_WAVE_NAME};
@@ -244,25 +242,7 @@ fn whole_number(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// A registered cluster, as the preview needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub name: String,
-    pub environment: String,
-    pub labels: BTreeMap<String, String>,
-    pub disabled: bool,
-}
-
-impl From<crate::clusters::Cluster> for Target {
-    fn from(cluster: crate::clusters::Cluster) -> Self {
-        Self {
-            name: cluster.name,
-            environment: cluster.environment,
-            labels: cluster.labels,
-            disabled: cluster.disabled,
-        }
-    }
-}
+pub use crate::rollouts::WaveTarget as Target;
 
 /// What one wave would take, as the server plans it when the rollout is proposed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -406,6 +386,8 @@ pub(super) fn proposal(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -85,7 +85,7 @@ fn ProposeForm() -> impl IntoView {
         move || in_browser.get(),
         |load| async move {
             if load {
-                list_clusters().await.map(Some)
+                wave_targets().await.map(Some)
             } else {
                 Ok(None)
             }
@@ -99,11 +99,7 @@ fn ProposeForm() -> impl IntoView {
 
     // The proposal the form describes now (or why it is not one yet).
     let current = move || {
-        let targets: Option<Vec<Target>> = clusters
-            .get_untracked()
-            .and_then(Result::ok)
-            .flatten()
-            .map(|list| list.into_iter().map(Target::from).collect());
+        let targets: Option<Vec<Target>> = clusters.get_untracked().and_then(Result::ok).flatten();
         proposal(
             &policy.get_untracked(),
             &version.get_untracked(),
@@ -250,8 +246,7 @@ fn ProposeForm() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match clusters.await {
                             Ok(Some(list)) => {
-                                let clusters = list.into_iter().map(Target::from).collect();
-                                view! { <WaveEditor drafts clusters refused /> }.into_any()
+                                view! { <WaveEditor drafts clusters=list refused /> }.into_any()
                             }
                             Ok(None) => view! { <Loading text="Loading clusters…" /> }.into_any(),
                             Err(err) => load_error(err),

@@ -25,14 +25,13 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde::{Deserialize, Serialize};
 
-use crate::clusters::list_clusters;
 use crate::error::AppError;
 use crate::policies::{get_test_run, CaseStatus, FileDiffTable, Mode, PolicyPicker, TestRun};
 use crate::rollouts::{
     decide_rollout, get_proposed_change, get_rollout, get_rollout_impact, list_rollouts,
-    operate_rollout, proposal_impact, propose_rollout, ClusterChange, Decision, NewRollout,
-    NewWave, Operation, ProposedChange, Rollout, RolloutImpact, RolloutKind, RolloutState,
-    RolloutSummary, Selector, Step, StepState, Wave, WaveState,
+    operate_rollout, proposal_impact, propose_rollout, wave_targets, ClusterChange, Decision,
+    NewRollout, NewWave, Operation, ProposedChange, Rollout, RolloutImpact, RolloutKind,
+    RolloutState, RolloutSummary, Selector, Step, StepState, Wave, WaveState,
 };
 use crate::sections::ROLLOUTS;
 use crate::time::format_time;
