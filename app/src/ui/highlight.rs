@@ -281,19 +281,6 @@ fn quoted_end(bytes: &[u8], at: usize) -> usize {
 }
 
 const CEL_KEYWORDS: &[&str] = &["in", "true", "false", "null"];
-const CEL_MACROS: &[&str] = &[
-    "has",
-    "all",
-    "exists",
-    "exists_one",
-    "map",
-    "filter",
-    "size",
-    "matches",
-    "startsWith",
-    "endsWith",
-    "contains",
-];
 const REGO_KEYWORDS: &[&str] = &[
     "package", "import", "default", "not", "some", "every", "with", "as", "if", "contains", "else",
     "in", "true", "false", "null",
@@ -343,7 +330,7 @@ fn code(text: &str, base: usize, lang: Lang, out: &mut Vec<Token>) {
             };
             if keywords.contains(&word) {
                 out.push(tok(base, at, end, Kind::Keyword));
-            } else if called || (lang == Lang::Cel && CEL_MACROS.contains(&word) && called) {
+            } else if called {
                 out.push(tok(base, at, end, Kind::Function));
             }
             at = end;
