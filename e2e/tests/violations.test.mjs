@@ -98,6 +98,11 @@ test('a cluster gets an ingest token on the Clusters page and its audit batch is
   assert.ok(shown.includes("server: https://<Palisade's address, set http.public_url>/api/v1/ingest/audit"), shown);
   const token = shown.match(/token: (pali_\S+)/)?.[1];
   assert.ok(token, shown);
+  // Copy puts exactly that kubeconfig on the clipboard.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  await row.locator('[data-testid="cluster-ingest-copy"]').click();
+  await row.locator('[data-testid="cluster-ingest-copy-status"]', { hasText: 'Copied.' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shown);
 
   // What the apiserver's webhook does with that kubeconfig.
   const post = (body, auth) => fetch(`${server.url}/api/v1/ingest/audit`, {

@@ -148,7 +148,9 @@ pub fn SettingsPage() -> impl IntoView {
                 Some(Ok(created)) => view! {
                     <div class="new-secret" role="status">
                         <p>"Copy this token now; it will not be shown again:"</p>
-                        <code class="secret" data-testid="new-token-secret">{created.secret}</code>
+                        <code class="secret" data-testid="new-token-secret">{created.secret.clone()}</code>
+                        " "
+                        <crate::ui::CopyButton text=created.secret what="Copy the new token" testid="new-token-copy" />
                     </div>
                 }.into_any(),
                 Some(Err(err)) => load_error(err),

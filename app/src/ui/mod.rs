@@ -2,6 +2,7 @@
 //! the page header, form panels, tables, the pager, the error, empty and loading states, a required choice, and
 //! the URL encoder. Times are shown through [`crate::time`].
 
+pub mod copy;
 pub mod form;
 pub mod header;
 pub mod highlight;
@@ -12,6 +13,7 @@ pub mod states;
 pub mod table;
 pub mod url;
 
+pub use copy::CopyButton;
 pub use form::FormPanel;
 pub use header::PageHeader;
 pub use markdown::Markdown;

@@ -226,11 +226,15 @@ fn ClusterRow(
                 </Show>
                 {move || error.get().map(|e| view! { <p class="error small" role="alert">{e}</p> })}
                 {move || scanned.get().map(|text| view! { <p class="small" data-testid="cluster-scan-result">{text}</p> })}
-                {move || ingest.get().map(|t| view! {
-                    <div class="notice small" data-testid="cluster-ingest-shown">
-                        <p>"The cluster's new ingest token, shown once (the previous one no longer works). Give the apiserver this webhook kubeconfig with "<code>"--audit-webhook-config-file"</code>" (an https address: clients send tokens over TLS only):"</p>
-                        <pre class="code" tabindex="0" aria-label="The audit webhook kubeconfig">{webhook_kubeconfig(&t.url, &t.token)}</pre>
-                    </div>
+                {move || ingest.get().map(|t| {
+                    let kubeconfig = webhook_kubeconfig(&t.url, &t.token);
+                    view! {
+                        <div class="notice small" data-testid="cluster-ingest-shown">
+                            <p>"The cluster's new ingest token, shown once (the previous one no longer works). Give the apiserver this webhook kubeconfig with "<code>"--audit-webhook-config-file"</code>" (an https address: clients send tokens over TLS only):"</p>
+                            <pre class="code" tabindex="0" aria-label="The audit webhook kubeconfig">{kubeconfig.clone()}</pre>
+                            <crate::ui::CopyButton text=kubeconfig what="Copy the audit webhook kubeconfig" testid="cluster-ingest-copy" />
+                        </div>
+                    }
                 })}
             </td>
         </tr>
