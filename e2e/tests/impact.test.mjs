@@ -247,6 +247,17 @@ test('an author sees what enforcing would deny on each cluster, and the impact o
   const inventory = await page.getByTestId('inventory-summary').textContent();
   assert.match(inventory, /objects known, every kind readable/, inventory);
   await page.screenshot({ path: join(OUTPUT, 'cluster-readiness.png'), fullPage: true });
+  // The Clusters list gives each cluster's count too, the same as its page's kinds add up to.
+  const kinds = (await page.getByTestId('inventory-objects').allTextContents()).map(Number);
+  const total = kinds.reduce((a, b) => a + b, 0);
+  await page.goto(`${server.url}/clusters`, { waitUntil: 'networkidle' });
+  await hydrated(page);
+  const cell = page.locator('[data-testid="cluster-row"]', { has: page.locator(`a[href="/clusters/${clusterIds[2]}"]`) })
+    .getByTestId('cluster-inventory-cell');
+  // The watch may have brought a change since; the count is the inventory's at that moment.
+  const listed = Number(await cell.getAttribute('data-objects'));
+  assert.ok(Math.abs(listed - total) <= 5 && listed > 0, `${listed} on the list, ${total} on the page`);
+  assert.match(await cell.textContent(), /objects.*every kind listed/s);
   assert.deepEqual(problems, []);
 });
 

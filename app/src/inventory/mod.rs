@@ -55,6 +55,44 @@ impl ClusterInventory {
     pub fn complete(&self) -> bool {
         self.unreadable().next().is_none() && self.kinds.iter().all(|k| k.listed_ms > 0)
     }
+
+    /// The inventory in one line: how many objects, and whether every kind is known.
+    pub fn summary(&self) -> String {
+        let unreadable = self.unreadable().count();
+        match (self.objects(), unreadable) {
+            (_, 0) if self.kinds.iter().all(|k| k.listed_ms == 0) => {
+                "Not listed yet: Palisade lists every kind once it reaches the cluster.".to_owned()
+            }
+            (objects, 0) if self.complete() => {
+                format!("{objects} objects known, every kind readable.")
+            }
+            (objects, 0) => format!("{objects} objects known so far; still listing."),
+            (objects, n) => format!(
+                "{objects} objects known; {n} kind{} cannot be read.",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+    }
+
+    /// The oldest complete list among the kinds (ms), or 0 when some kind was never listed.
+    pub fn listed_ms(&self) -> i64 {
+        self.kinds.iter().map(|k| k.listed_ms).min().unwrap_or(0)
+    }
+}
+
+/// The inventories of the clusters on one page of the Clusters list (the same keyed page as
+/// `list_cluster_page` with the same `after`), read at once.
+#[server(endpoint = "inventory_page")]
+pub async fn inventory_page(after: Option<String>) -> Result<Vec<ClusterInventory>, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    let page = crate::clusters::ssr::service::page(
+        &call.db,
+        after.as_deref(),
+        crate::clusters::CLUSTERS_PER_PAGE,
+    )
+    .await?;
+    let ids: Vec<String> = page.clusters.into_iter().map(|c| c.id).collect();
+    Ok(ssr::service::of_clusters(&call.db, &ids).await?)
 }
 
 /// A cluster's inventory, for its page.

@@ -19,7 +19,9 @@ pub fn CopyButton(
         {
             let clipboard = web_sys::window().map(|w| w.navigator().clipboard());
             let Some(clipboard) = clipboard else {
-                status.set(Some("Copying is not available here: select the text instead."));
+                status.set(Some(
+                    "Copying is not available here: select the text instead.",
+                ));
                 return;
             };
             let promise = clipboard.write_text(&text.get_value());

@@ -69,6 +69,7 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::Read),
         "cluster_id=nonexistent",
     ),
+    ("/api/inventory_page", Some(Action::Read), ""),
     ("/api/cluster_names", Some(Action::Read), ""),
     (
         "/api/kubeconfig_contexts",

@@ -281,6 +281,16 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
         |i| kind(i, "Deployment").objects == 1,
     )
     .await;
+    // The Clusters list reads a page of clusters' inventories at once: the same as each alone.
+    let reader = server.people().await.author;
+    let page = server
+        .call("POST", "/api/inventory_page", &reader, "")
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page: Vec<ClusterInventory> = serde_json::from_str(&page.body).unwrap();
+    let alone = inventory::of_cluster(&db, &cluster.id).await.unwrap();
+    assert_eq!(page, vec![alone]);
+    assert_eq!(page[0].objects(), 2, "{page:?}");
 
     // A disabled cluster's copy is forgotten.
     service::update(

@@ -334,17 +334,7 @@ fn Readiness(namespaces: Vec<NamespaceReadiness>) -> impl IntoView {
 /// What Palisade holds of this cluster, kind by kind: how many, how fresh, and what it cannot read.
 #[component]
 fn Inventory(inventory: ClusterInventory) -> impl IntoView {
-    let unreadable = inventory.unreadable().count();
-    let summary = match (inventory.objects(), unreadable) {
-        (_, 0) if inventory.kinds.iter().all(|k| k.listed_ms == 0) => {
-            "Not listed yet: Palisade lists every kind once it reaches the cluster.".to_owned()
-        }
-        (objects, 0) => format!("{objects} objects known, every kind readable."),
-        (objects, n) => format!(
-            "{objects} objects known; {n} kind{} cannot be read.",
-            if n == 1 { "" } else { "s" }
-        ),
-    };
+    let summary = inventory.summary();
     let when = |ms: i64| {
         if ms == 0 {
             "never".to_owned()

@@ -21,6 +21,8 @@ pub fn ClustersPage() -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let after = Memo::new(move |_| query.get().get("after").filter(|a| !a.is_empty()));
     let clusters = Resource::new(move || after.get(), list_cluster_page);
+    // The same page's inventories, read beside it.
+    let inventories = Resource::new(move || after.get(), crate::inventory::inventory_page);
     let me = crate::auth::guard::use_me();
     let refresh = move || clusters.refetch();
 
@@ -37,6 +39,7 @@ pub fn ClustersPage() -> impl IntoView {
             <Transition fallback=|| view! { <Loading text="Loading clusters…" /> }>
                 {move || Suspend::new(async move {
                     let role = role_of(&me.await);
+                    let inventories = inventories.await.unwrap_or_default();
                     match clusters.await {
                         Ok(page) if page.total == 0 => {
                             view! { <EmptyState message=CLUSTERS.empty /> }.into_any()
@@ -59,7 +62,7 @@ pub fn ClustersPage() -> impl IntoView {
                                 />
                             });
                             view! {
-                                <ClusterTable list=page.clusters role on_change=refresh />
+                                <ClusterTable list=page.clusters inventories role on_change=refresh />
                                 {pager}
                             }
                             .into_any()
@@ -89,14 +92,18 @@ pub fn ClustersPage() -> impl IntoView {
 #[component]
 fn ClusterTable(
     list: Vec<Cluster>,
+    inventories: Vec<crate::inventory::ClusterInventory>,
     role: Option<Role>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     view! {
-        <DataTable columns=&["Name", "Environment", "Health", "Kubernetes", "Capabilities", "Labels", "Actions"] testid="clusters-table">
+        <DataTable columns=&["Name", "Environment", "Health", "Kubernetes", "Inventory", "Capabilities", "Labels", "Actions"] testid="clusters-table">
                     {list
                         .into_iter()
-                        .map(|cluster| view! { <ClusterRow cluster role on_change /> })
+                        .map(|cluster| {
+                            let inventory = inventories.iter().find(|i| i.cluster_id == cluster.id).cloned();
+                            view! { <ClusterRow cluster inventory role on_change /> }
+                        })
                         .collect_view()}
                 </DataTable>
     }
@@ -105,6 +112,8 @@ fn ClusterTable(
 #[component]
 fn ClusterRow(
     cluster: Cluster,
+    /// What Palisade holds of the cluster (absent when it could not be read).
+    inventory: Option<crate::inventory::ClusterInventory>,
     role: Option<Role>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
@@ -189,6 +198,20 @@ fn ClusterRow(
                 </Show>
             </td>
             <td data-testid="cluster-version">{cluster.k8s_version.clone()}</td>
+            <td data-testid="cluster-inventory-cell" data-objects=inventory.as_ref().map(|i| i.objects().to_string())>
+                {inventory.as_ref().map(|i| format!("{} objects", i.objects())).unwrap_or_else(|| "unknown".to_owned())}
+                <div class="muted small">
+                    {inventory.as_ref().map(|i| {
+                        if i.unreadable().next().is_some() {
+                            format!("{} kind(s) unreadable", i.unreadable().count())
+                        } else if i.listed_ms() == 0 {
+                            "still listing".to_owned()
+                        } else {
+                            format!("every kind listed (oldest list: {})", crate::time::format_time(i.listed_ms()))
+                        }
+                    }).unwrap_or_default()}
+                </div>
+            </td>
             <td data-testid="cluster-capabilities">
                 {capabilities}
             </td>

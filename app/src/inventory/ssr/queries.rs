@@ -95,6 +95,7 @@ pub async fn set_kind<'e, E: sqlx::Executor<'e, Database = Any>>(
 }
 
 /// One row of `inventory_kinds`.
+#[derive(Clone)]
 pub struct KindRow {
     pub kind: String,
     pub objects: i64,
@@ -125,6 +126,42 @@ pub async fn kinds_of<'e, E: sqlx::Executor<'e, Database = Any>>(
                 error: row.try_get("error")?,
                 needs: row.try_get("needs")?,
             })
+        })
+        .collect()
+}
+
+/// The kind rows of several clusters at once: `(cluster id, row)`.
+pub async fn kinds_of_clusters<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    cluster_ids: &[String],
+) -> Result<Vec<(String, KindRow)>, sqlx::Error> {
+    if cluster_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=cluster_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT cluster_id, kind, objects, listed_ms, changed_ms, error, needs FROM inventory_kinds \
+         WHERE cluster_id IN ({})",
+        marks.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for id in cluster_ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(executor).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("cluster_id")?,
+                KindRow {
+                    kind: row.try_get("kind")?,
+                    objects: row.try_get("objects")?,
+                    listed_ms: row.try_get("listed_ms")?,
+                    changed_ms: row.try_get("changed_ms")?,
+                    error: row.try_get("error")?,
+                    needs: row.try_get("needs")?,
+                },
+            ))
         })
         .collect()
 }

@@ -10,6 +10,27 @@ use crate::inventory::{ClusterInventory, KindInventory};
 /// A cluster's inventory, kind by kind; a kind never listed yet shows no objects and no time.
 pub async fn of_cluster(db: &Db, cluster_id: &str) -> ServerResult<ClusterInventory> {
     let rows = queries::kinds_of(db.pool(), cluster_id).await?;
+    Ok(assemble(cluster_id, &rows))
+}
+
+/// The inventories of several clusters, in the order of `cluster_ids`, from one read.
+pub async fn of_clusters(db: &Db, cluster_ids: &[String]) -> ServerResult<Vec<ClusterInventory>> {
+    let rows = queries::kinds_of_clusters(db.pool(), cluster_ids).await?;
+    Ok(cluster_ids
+        .iter()
+        .map(|id| {
+            let own: Vec<queries::KindRow> = rows
+                .iter()
+                .filter(|(cluster, _)| cluster == id)
+                .map(|(_, row)| row.clone())
+                .collect();
+            assemble(id, &own)
+        })
+        .collect())
+}
+
+/// Every kind Palisade keeps, with what `rows` hold of it.
+fn assemble(cluster_id: &str, rows: &[queries::KindRow]) -> ClusterInventory {
     let kinds = KINDS
         .iter()
         .map(|(api_version, kind, _)| {
@@ -25,10 +46,10 @@ pub async fn of_cluster(db: &Db, cluster_id: &str) -> ServerResult<ClusterInvent
             }
         })
         .collect();
-    Ok(ClusterInventory {
+    ClusterInventory {
         cluster_id: cluster_id.to_owned(),
         kinds,
-    })
+    }
 }
 
 /// Every Namespace object a cluster holds.
