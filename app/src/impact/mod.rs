@@ -165,6 +165,9 @@ pub struct NamespaceReadiness {
     pub ready: String,
     /// The next level up; empty when it is ready for `restricted`.
     pub next: String,
+    /// The newest Pod Security version (`v1.25`) at which `next` would deny nothing here, so
+    /// `enforce-version` could be pinned there today; empty when none (or no next level).
+    pub next_version: String,
     /// Workloads (top owners) with a pod template in it.
     pub workloads: i64,
     /// Workloads that fail the next level; the first of them in `blockers`.

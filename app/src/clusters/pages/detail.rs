@@ -303,6 +303,9 @@ fn Readiness(namespaces: Vec<NamespaceReadiness>) -> impl IntoView {
                         format!("{} of {} workload(s) fail {}:", n.blocking, n.workloads, n.next)
                     };
                     let tone = if n.next.is_empty() { "muted" } else { "" };
+                    let pinned = (!n.next_version.is_empty()).then(|| {
+                        format!("or {} pinned to {}", n.next, n.next_version)
+                    });
                     let more = n.blocking - i64::try_from(n.blockers.len()).unwrap_or(0);
                     let more = (more > 0).then(|| format!("and {more} more"));
                     let blockers = view! {
@@ -320,7 +323,10 @@ fn Readiness(namespaces: Vec<NamespaceReadiness>) -> impl IntoView {
                     view! {
                         <tr data-testid="readiness-namespace" data-namespace=n.namespace.clone() data-ready=n.ready.clone()>
                             <th scope="row">{n.namespace.clone()}</th>
-                            <td><span class=badge>{n.ready.clone()}</span></td>
+                            <td>
+                                <span class=badge>{n.ready.clone()}</span>
+                                <div class="muted small" data-testid="readiness-pinned">{pinned}</div>
+                            </td>
                             <td>{blockers}</td>
                         </tr>
                     }

@@ -1,12 +1,13 @@
 //! Pod Security readiness per namespace: the strictest level (at `latest`) a namespace could
-//! enforce today with nothing denied, and what keeps it from the next level — each workload (top
-//! owner) and the checks it fails. Pods and pod templates are both checked, and nothing is
-//! capped by count. Pure.
+//! enforce today with nothing denied, what keeps it from the next level — each workload (top
+//! owner) and the checks it fails — and the newest Pod Security version at which that next level
+//! would already deny nothing (pinning `enforce-version` there is a step up that breaks
+//! nothing). Pods and pod templates are both checked, and nothing is capped by count. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use palisade_engine::bundle::SYSTEM_NAMESPACES;
-use palisade_engine::pss::{self, Level, LevelVersion, Version};
+use palisade_engine::pss::{self, Level, LevelVersion, Version, NEWEST_MINOR};
 use serde_json::Value;
 
 use crate::impact::{Blocker, NamespaceReadiness};
@@ -24,8 +25,7 @@ fn at(level: Level) -> LevelVersion {
 
 /// What fails `level` in `object`: `(check id, reason (detail))`; empty when it passes or has no
 /// pod template.
-fn failures(level: Level, object: &Value) -> Vec<(&'static str, String)> {
-    let lv = at(level);
+fn failures(lv: LevelVersion, object: &Value) -> Vec<(&'static str, String)> {
     let result = if object["kind"] == "Pod" {
         Some(pss::check_pod(
             lv,
@@ -61,7 +61,7 @@ pub fn readiness(objects: &[Value]) -> Vec<NamespaceReadiness> {
     }
     // namespace → level → owner → (objects, failures)
     type Failing = BTreeMap<Owner, (BTreeSet<String>, BTreeSet<String>)>;
-    let mut namespaces: BTreeMap<String, (BTreeSet<Owner>, [Failing; 2])> = objects
+    let mut namespaces: BTreeMap<String, (BTreeSet<Owner>, [Failing; 2], Vec<&Value>)> = objects
         .iter()
         .filter(|o| o["kind"] == "Namespace")
         .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
@@ -75,12 +75,13 @@ pub fn readiness(objects: &[Value]) -> Vec<NamespaceReadiness> {
         else {
             continue;
         };
-        let Some((workloads, failing)) = namespaces.get_mut(namespace) else {
+        let Some((workloads, failing, templated)) = namespaces.get_mut(namespace) else {
             continue;
         };
         if pss::pod_template(object).is_none() {
             continue;
         }
+        templated.push(object);
         let text = |pointer: &str| {
             object
                 .pointer(pointer)
@@ -94,7 +95,7 @@ pub fn readiness(objects: &[Value]) -> Vec<NamespaceReadiness> {
         });
         workloads.insert(owner.clone());
         for (i, level) in [Level::Baseline, Level::Restricted].into_iter().enumerate() {
-            let failed = failures(level, object);
+            let failed = failures(at(level), object);
             if failed.is_empty() {
                 continue;
             }
@@ -107,33 +108,53 @@ pub fn readiness(objects: &[Value]) -> Vec<NamespaceReadiness> {
     }
     namespaces
         .into_iter()
-        .map(|(namespace, (workloads, [baseline, restricted]))| {
-            let (ready, next, blocking) = if !baseline.is_empty() {
-                (Level::Privileged, Some(Level::Baseline), baseline)
-            } else if !restricted.is_empty() {
-                (Level::Baseline, Some(Level::Restricted), restricted)
-            } else {
-                (Level::Restricted, None, BTreeMap::new())
-            };
-            NamespaceReadiness {
-                namespace,
-                ready: ready.as_str().to_owned(),
-                next: next.map(|l| l.as_str().to_owned()).unwrap_or_default(),
-                workloads: i64::try_from(workloads.len()).unwrap_or(i64::MAX),
-                blocking: i64::try_from(blocking.len()).unwrap_or(i64::MAX),
-                blockers: blocking
-                    .into_iter()
-                    .take(BLOCKERS)
-                    .map(|(owner, (objects, checks))| Blocker {
-                        owner_kind: owner.kind,
-                        owner_name: owner.name,
-                        objects: i64::try_from(objects.len()).unwrap_or(i64::MAX),
-                        checks: checks.into_iter().collect(),
-                    })
-                    .collect(),
-            }
-        })
+        .map(
+            |(namespace, (workloads, [baseline, restricted], templated))| {
+                let (ready, next, blocking) = if !baseline.is_empty() {
+                    (Level::Privileged, Some(Level::Baseline), baseline)
+                } else if !restricted.is_empty() {
+                    (Level::Baseline, Some(Level::Restricted), restricted)
+                } else {
+                    (Level::Restricted, None, BTreeMap::new())
+                };
+                let next_version = next
+                    .and_then(|level| passes_at(level, &templated))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                NamespaceReadiness {
+                    namespace,
+                    ready: ready.as_str().to_owned(),
+                    next: next.map(|l| l.as_str().to_owned()).unwrap_or_default(),
+                    next_version,
+                    workloads: i64::try_from(workloads.len()).unwrap_or(i64::MAX),
+                    blocking: i64::try_from(blocking.len()).unwrap_or(i64::MAX),
+                    blockers: blocking
+                        .into_iter()
+                        .take(BLOCKERS)
+                        .map(|(owner, (objects, checks))| Blocker {
+                            owner_kind: owner.kind,
+                            owner_name: owner.name,
+                            objects: i64::try_from(objects.len()).unwrap_or(i64::MAX),
+                            checks: checks.into_iter().collect(),
+                        })
+                        .collect(),
+                }
+            },
+        )
         .collect()
+}
+
+/// The newest version below `latest` at which every object passes `level`, if any. Each version
+/// is checked in full (versions also relax rules, e.g. allow more sysctls, so passing a newer
+/// version says nothing of an older one).
+fn passes_at(level: Level, objects: &[&Value]) -> Option<Version> {
+    (0..NEWEST_MINOR)
+        .rev()
+        .map(Version::Minor)
+        .find(|&version| {
+            let lv = LevelVersion::new(level, version);
+            objects.iter().all(|object| failures(lv, object).is_empty())
+        })
 }
 
 #[cfg(test)]
@@ -230,5 +251,38 @@ mod tests {
             "{:?}",
             plain.checks
         );
+        // A privileged container fails baseline at every version; an unhardened one fails
+        // restricted at every version too (restricted always required non-root).
+        assert_eq!(got[3].next_version, "");
+        assert_eq!(got[2].next_version, "");
+    }
+
+    #[test]
+    fn the_newest_version_where_the_next_level_already_passes_is_named() {
+        // Hardened but without a seccomp profile (restricted requires one from v1.19) and
+        // without dropping capabilities (from v1.22): restricted passes up to v1.18.
+        let loose = json!({"runAsNonRoot": true, "allowPrivilegeEscalation": false});
+        let objects = vec![namespace("old"), pod("old", "a", loose, None)];
+        let got = readiness(&objects);
+        assert_eq!(
+            (
+                got[0].ready.as_str(),
+                got[0].next.as_str(),
+                got[0].next_version.as_str()
+            ),
+            ("baseline", "restricted", "v1.18")
+        );
+        // Held to the engine: at that version nothing fails, at the next one something does.
+        let pod = &objects[1];
+        assert!(failures(
+            LevelVersion::new(Level::Restricted, Version::Minor(18)),
+            pod
+        )
+        .is_empty());
+        assert!(!failures(
+            LevelVersion::new(Level::Restricted, Version::Minor(19)),
+            pod
+        )
+        .is_empty());
     }
 }
