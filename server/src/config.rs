@@ -190,6 +190,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "inventory.relist_secs",
         "seconds between lists of a kind where a cluster offers no watch",
     ),
+    (
+        "inventory.max_clusters_per_replica",
+        "most clusters one replica watches; replicas split the enabled clusters evenly up to this, and a replica over its even share lets the rest go to the others",
+    ),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -215,6 +219,7 @@ pub struct InventoryConfig {
     pub enabled: bool,
     pub lease_secs: u64,
     pub relist_secs: u64,
+    pub max_clusters_per_replica: u64,
 }
 
 impl Default for InventoryConfig {
@@ -223,6 +228,7 @@ impl Default for InventoryConfig {
             enabled: true,
             lease_secs: 30,
             relist_secs: 300,
+            max_clusters_per_replica: 500,
         }
     }
 }
@@ -234,6 +240,7 @@ impl InventoryConfig {
             .then(|| palisade_app::inventory::ssr::keeper::Settings {
                 lease: Duration::from_secs(self.lease_secs),
                 relist: Duration::from_secs(self.relist_secs),
+                max_clusters: usize::try_from(self.max_clusters_per_replica).unwrap_or(usize::MAX),
             })
     }
 }
@@ -752,6 +759,10 @@ impl Config {
             ("rollouts.retries", u64::from(self.rollouts.retries)),
             ("inventory.lease_secs", self.inventory.lease_secs),
             ("inventory.relist_secs", self.inventory.relist_secs),
+            (
+                "inventory.max_clusters_per_replica",
+                self.inventory.max_clusters_per_replica,
+            ),
             ("ingest.max_in_flight", self.ingest.max_in_flight as u64),
             ("ingest.retry_after_secs", self.ingest.retry_after_secs),
             (

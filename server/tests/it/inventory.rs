@@ -1,6 +1,7 @@
 //! The inventory on both databases, with a fake cluster behind the connector trait: what the
 //! keeper copies, how a later list forgets what is gone, how a refused kind names the rule it
-//! lacks, and how a second replica takes a cluster over when the first stops renewing its lease.
+//! lacks, how a second replica takes a cluster over when the first stops renewing its lease, and
+//! how replicas split the clusters between them.
 //! The same against the real kube-apiservers of the test bed is in `testbed/tests/inventory.rs`.
 
 use std::collections::HashMap;
@@ -178,6 +179,7 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
         // once) still renews in time; short enough to keep the test quick.
         lease: Duration::from_secs(3),
         relist: Duration::from_millis(300),
+        max_clusters: 100,
     };
     let first = Arc::new(Keeper::new(
         db.clone(),
@@ -332,6 +334,126 @@ async fn postgres_the_keeper_copies_forgets_and_hands_over() {
     the_keeper_copies_forgets_and_hands_over(Backend::Postgres).await;
 }
 
+/// How many clusters each replica holds a live lease on.
+async fn holdings(db: &palisade_app::db::Db, now: i64) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for lease in queries::leases(db.pool()).await.unwrap() {
+        if lease.until_ms >= now && !lease.holder.is_empty() {
+            *counts.entry(lease.holder).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Replicas split the clusters: a second replica started beside one holding all four ends up
+/// with two, the first letting two go; when the second stops, the first takes all four back.
+async fn replicas_split_the_clusters(backend: Backend) {
+    let server = TestServer::start(backend, &[("PALISADE__INVENTORY__ENABLED", "false")]).await;
+    let db = server.pool.clone();
+    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
+    let fake = Arc::new(Listed::default());
+    let admin = Principal::new("u-admin", "Ada Admin", Role::Admin);
+    let ctx = Context {
+        db: &db,
+        sealer: Some(&sealer),
+        connector: fake.as_ref(),
+    };
+    for n in 0..4 {
+        service::register(
+            &ctx,
+            &admin,
+            1,
+            NewCluster {
+                name: format!("edge-{n}"),
+                environment: "edge".into(),
+                labels: Default::default(),
+                credentials: CredentialsInput::Token {
+                    api_url: format!("https://10.1.2.{n}:6443"),
+                    ca_pem: String::new(),
+                    token: "t0k3n".into(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let settings = Settings {
+        lease: Duration::from_secs(3),
+        relist: Duration::from_millis(300),
+        max_clusters: 100,
+    };
+    let start = |settings: Settings| {
+        let keeper = Arc::new(Keeper::new(
+            db.clone(),
+            Some(sealer.clone()),
+            fake.clone(),
+            settings,
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(keeper.clone().run(stopped));
+        (keeper, stop, task)
+    };
+    let until = |want: &'static str, check: Box<dyn Fn(&HashMap<String, usize>) -> bool>| {
+        let db = db.clone();
+        async move {
+            let started = tokio::time::Instant::now();
+            loop {
+                let counts = holdings(&db, palisade_app::db::now_ms()).await;
+                if check(&counts) {
+                    return counts;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "{want}: {counts:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let (first, stop_first, first_task) = start(settings.clone());
+    let a = first.holder().to_owned();
+    until("the first replica holds all four", {
+        let a = a.clone();
+        Box::new(move |c| c.get(&a) == Some(&4))
+    })
+    .await;
+    let (second, stop_second, second_task) = start(settings.clone());
+    let b = second.holder().to_owned();
+    let split = until("two each", {
+        let (a, b) = (a.clone(), b.clone());
+        Box::new(move |c| c.get(&a) == Some(&2) && c.get(&b) == Some(&2))
+    })
+    .await;
+    assert_eq!(split.values().sum::<usize>(), 4);
+    // The second stops (and says so): the first takes its two back.
+    stop_second.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), second_task)
+        .await
+        .expect("the keeper stops when told")
+        .unwrap();
+    until("the first replica holds all four again", {
+        let a = a.clone();
+        Box::new(move |c| c.get(&a) == Some(&4) && c.len() == 1)
+    })
+    .await;
+    stop_first.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), first_task)
+        .await
+        .expect("the keeper stops when told")
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_replicas_split_the_clusters() {
+    replicas_split_the_clusters(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_replicas_split_the_clusters() {
+    replicas_split_the_clusters(Backend::Postgres).await;
+}
+
 /// The object of `kind` named `namespace/name` in the cluster's inventory, if held.
 async fn held(
     db: &palisade_app::db::Db,
@@ -419,6 +541,7 @@ async fn the_keeper_watches_a_real_cluster() {
     let settings = Settings {
         lease: Duration::from_secs(2),
         relist: Duration::from_secs(300),
+        max_clusters: 100,
     };
     let keeper = |db: &palisade_app::db::Db| {
         Arc::new(Keeper::new(

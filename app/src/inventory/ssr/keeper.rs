@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::changes::{self, Pass, Write};
+use super::share;
 use super::{kinds::KINDS, queries};
 use crate::clusters::ssr::connector::cache_key;
 use crate::clusters::ssr::{service as clusters, ClusterConnector, Context, Credentials};
@@ -25,6 +26,8 @@ pub struct Settings {
     pub lease: Duration,
     /// Where a cluster offers no watch, how often each kind is listed again.
     pub relist: Duration,
+    /// Most clusters one replica watches; beyond its fair share it lets go (see [`share`]).
+    pub max_clusters: usize,
 }
 
 impl Default for Settings {
@@ -32,6 +35,7 @@ impl Default for Settings {
         Settings {
             lease: Duration::from_secs(30),
             relist: Duration::from_secs(300),
+            max_clusters: 500,
         }
     }
 }
@@ -105,6 +109,9 @@ impl Keeper {
                 tracing::warn!(error = %err, cluster_id, "releasing an inventory lease");
             }
         }
+        if let Err(err) = queries::retire(self.db.pool(), &self.holder).await {
+            tracing::warn!(error = %err, "saying this replica stopped keeping inventories");
+        }
     }
 
     /// One round: renew or take the leases, start the watches of clusters newly held (or whose
@@ -117,11 +124,36 @@ impl Keeper {
             sealer: self.sealer.as_deref(),
             connector: self.connector.as_ref(),
         };
+        let enabled: Vec<_> = clusters::list(&self.db)
+            .await?
+            .into_iter()
+            .filter(|c| !c.disabled)
+            .collect();
+        let ids: Vec<String> = enabled.iter().map(|c| c.id.clone()).collect();
+        let replicas = queries::heartbeat(self.db.pool(), &self.holder, now, until).await?;
+        let leases = queries::leases(self.db.pool()).await?;
+        let claims = share::plan(
+            &ids,
+            &leases,
+            &replicas,
+            &self.holder,
+            now,
+            self.settings.max_clusters,
+        );
+        for cluster_id in &claims.release {
+            kept.remove(cluster_id);
+            queries::release(self.db.pool(), cluster_id, &self.holder).await?;
+            tracing::info!(
+                cluster_id,
+                "letting another replica keep this cluster's inventory"
+            );
+        }
         let mut held = Vec::new();
-        for cluster in clusters::list(&self.db).await? {
-            if cluster.disabled
-                || !queries::claim(self.db.pool(), &cluster.id, &self.holder, now, until).await?
-            {
+        for cluster in enabled
+            .into_iter()
+            .filter(|c| claims.keep.contains(&c.id) || claims.take.contains(&c.id))
+        {
+            if !queries::claim(self.db.pool(), &cluster.id, &self.holder, now, until).await? {
                 continue;
             }
             let credentials = match clusters::open_credentials(&context, &cluster.id).await {

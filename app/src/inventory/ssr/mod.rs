@@ -1,5 +1,6 @@
 //! Server-side inventory: the kinds it keeps, how watch changes become writes (pure), the
-//! queries, the keeper that holds each cluster's watches, and the reads other domains use.
+//! queries, the keeper that holds each cluster's watches (and how replicas share them), and the
+//! reads other domains use.
 
 pub mod changes;
 pub mod keeper;
@@ -7,3 +8,4 @@ pub mod kinds;
 pub mod owners;
 pub mod queries;
 pub mod service;
+pub mod share;

@@ -244,6 +244,56 @@ pub async fn release(
     Ok(())
 }
 
+/// Say replica `holder` runs until `until_ms`; forget replicas whose time ran out before
+/// `now_ms`. Returns the replicas running now.
+pub async fn heartbeat(
+    pool: &sqlx::Pool<Any>,
+    holder: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO inventory_replicas (holder, until_ms) VALUES ($1, $2) \
+         ON CONFLICT (holder) DO UPDATE SET until_ms = excluded.until_ms",
+    )
+    .bind(holder)
+    .bind(until_ms)
+    .execute(pool)
+    .await?;
+    sqlx::query("DELETE FROM inventory_replicas WHERE until_ms < $1")
+        .bind(now_ms)
+        .execute(pool)
+        .await?;
+    sqlx::query_scalar("SELECT holder FROM inventory_replicas ORDER BY holder")
+        .fetch_all(pool)
+        .await
+}
+
+/// A replica that stops says so, so the others count it out at once.
+pub async fn retire(pool: &sqlx::Pool<Any>, holder: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM inventory_replicas WHERE holder = $1")
+        .bind(holder)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Every stored lease.
+pub async fn leases(pool: &sqlx::Pool<Any>) -> Result<Vec<super::share::Lease>, sqlx::Error> {
+    let rows = sqlx::query("SELECT cluster_id, holder, until_ms FROM inventory_leases")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(super::share::Lease {
+                cluster_id: row.try_get("cluster_id")?,
+                holder: row.try_get("holder")?,
+                until_ms: row.try_get("until_ms")?,
+            })
+        })
+        .collect()
+}
+
 /// The holder of a cluster's lease and until when; `None` when none was ever taken.
 pub async fn lease_of(
     pool: &sqlx::Pool<Any>,
