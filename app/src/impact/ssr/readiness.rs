@@ -61,7 +61,9 @@ pub fn readiness(objects: &[Value]) -> Vec<NamespaceReadiness> {
     }
     // namespace → level → owner → (objects, failures)
     type Failing = BTreeMap<Owner, (BTreeSet<String>, BTreeSet<String>)>;
-    let mut namespaces: BTreeMap<String, (BTreeSet<Owner>, [Failing; 2], Vec<&Value>)> = objects
+    // namespace → (workloads, failing per level, objects with a pod template)
+    type Namespace<'a> = (BTreeSet<Owner>, [Failing; 2], Vec<&'a Value>);
+    let mut namespaces: BTreeMap<String, Namespace> = objects
         .iter()
         .filter(|o| o["kind"] == "Namespace")
         .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
