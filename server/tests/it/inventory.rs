@@ -393,7 +393,8 @@ async fn replicas_split_the_clusters(backend: Backend) {
         let task = tokio::spawn(keeper.clone().run(stopped));
         (keeper, stop, task)
     };
-    let until = |want: &'static str, check: Box<dyn Fn(&HashMap<String, usize>) -> bool>| {
+    type Check = Box<dyn Fn(&HashMap<String, usize>) -> bool>;
+    let until = |want: &'static str, check: Check| {
         let db = db.clone();
         async move {
             let started = tokio::time::Instant::now();
