@@ -191,6 +191,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "seconds between lists of a kind where a cluster offers no watch",
     ),
     (
+        "inventory.posture_reassess_hours",
+        "hours after which a cluster's posture (the library judged against its inventory) is assessed again; 0 assesses it once, then only on request",
+    ),
+    (
         "inventory.max_clusters_per_replica",
         "most clusters one replica watches; replicas split the enabled clusters evenly up to this, and a replica over its even share lets the rest go to the others",
     ),
@@ -220,6 +224,7 @@ pub struct InventoryConfig {
     pub lease_secs: u64,
     pub relist_secs: u64,
     pub max_clusters_per_replica: u64,
+    pub posture_reassess_hours: u64,
 }
 
 impl Default for InventoryConfig {
@@ -229,6 +234,7 @@ impl Default for InventoryConfig {
             lease_secs: 30,
             relist_secs: 300,
             max_clusters_per_replica: 500,
+            posture_reassess_hours: 24,
         }
     }
 }

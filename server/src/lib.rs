@@ -59,6 +59,9 @@ pub struct Server {
     executor: Arc<palisade_app::rollouts::ssr::Executor>,
     /// Keeps each cluster's inventory while the server runs (`None`: `inventory.enabled` is off).
     inventory: Option<Arc<palisade_app::inventory::ssr::keeper::Keeper>>,
+    /// How old a cluster's posture assessment may grow before it is assessed again (`None`:
+    /// assessed once, then on request).
+    posture_reassess: Option<Duration>,
     /// How audit batches from clusters are admitted.
     ingest: rest::violations::Gate,
     /// How often every cluster is scanned (`None`: never on a timer).
@@ -133,6 +136,8 @@ impl Server {
             state,
             executor,
             inventory,
+            posture_reassess: (config.inventory.posture_reassess_hours > 0)
+                .then(|| Duration::from_secs(config.inventory.posture_reassess_hours * 3600)),
             auth,
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
             header_read: Duration::from_secs(config.http.header_read_timeout_secs),
@@ -217,12 +222,14 @@ impl Server {
         let (stop_executor, stopped) = tokio::sync::watch::channel(false);
         let executor = tokio::spawn(self.executor.clone().run(stopped.clone()));
         // Where the inventory is kept, each new cluster's posture is assessed once it is whole,
-        // by the replica that keeps it.
+        // and again once its assessment is older than `inventory.posture_reassess_hours`, by the
+        // replica that keeps it.
         let assessor = self.inventory.as_ref().map(|keeper| {
             tokio::spawn(palisade_app::posture::ssr::run(
                 db.clone(),
                 keeper.holder().to_owned(),
                 Duration::from_secs(5),
+                self.posture_reassess,
                 stopped.clone(),
             ))
         });

@@ -111,19 +111,36 @@ pub async fn assess_now(
     Ok(assessment)
 }
 
-/// The enabled clusters whose inventory this replica (`holder`) keeps, is complete, and has no
-/// assessment yet: the ones registered since the last round.
-async fn due(db: &Db, holder: &str) -> ServerResult<Vec<crate::clusters::Cluster>> {
-    // Which clusters have a report, without reading the reports: this runs every few seconds.
-    let assessed: std::collections::HashSet<String> =
-        sqlx::query_scalar("SELECT cluster_id FROM posture_assessments")
+/// Whether a cluster assessed at `assessed_ms` (`None`: never) is assessed again at `now_ms`.
+pub fn is_due(assessed_ms: Option<i64>, now_ms: i64, reassess: Option<Duration>) -> bool {
+    match (assessed_ms, reassess) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(at), Some(every)) => {
+            now_ms.saturating_sub(at) >= i64::try_from(every.as_millis()).unwrap_or(i64::MAX)
+        }
+    }
+}
+
+/// The enabled clusters whose inventory this replica (`holder`) keeps, is complete, and whose
+/// assessment is missing (registered since the last round) or older than `reassess`.
+async fn due(
+    db: &Db,
+    holder: &str,
+    now: i64,
+    reassess: Option<Duration>,
+) -> ServerResult<Vec<crate::clusters::Cluster>> {
+    // When each cluster was assessed, without reading the reports: this runs every few seconds.
+    let assessed: std::collections::HashMap<String, i64> =
+        sqlx::query("SELECT cluster_id, assessed_ms FROM posture_assessments")
             .fetch_all(db.pool())
             .await?
-            .into_iter()
-            .collect();
+            .iter()
+            .map(|row| Ok((row.try_get("cluster_id")?, row.try_get("assessed_ms")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
     let mut out = Vec::new();
     for cluster in clusters::list(db).await? {
-        if cluster.disabled || assessed.contains(&cluster.id) {
+        if cluster.disabled || !is_due(assessed.get(&cluster.id).copied(), now, reassess) {
             continue;
         }
         let held = crate::inventory::ssr::queries::lease_of(db.pool(), &cluster.id).await?;
@@ -140,17 +157,19 @@ async fn due(db: &Db, holder: &str) -> ServerResult<Vec<crate::clusters::Cluster
     Ok(out)
 }
 
-/// Assess each cluster once its inventory is first complete, every `every`, until `stop` (which
-/// also cuts an assessment short). Only the replica that keeps a cluster's inventory assesses it.
+/// Assess each cluster once its inventory is first complete, and again when its assessment is
+/// older than `reassess`, looking every `every`, until `stop` (which also cuts an assessment
+/// short). Only the replica that keeps a cluster's inventory assesses it.
 pub async fn run(
     db: Db,
     holder: String,
     every: Duration,
+    reassess: Option<Duration>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
-            _ = round(&db, &holder) => {}
+            _ = round(&db, &holder, reassess) => {}
             _ = stop.changed() => return,
         }
         tokio::select! {
@@ -161,8 +180,8 @@ pub async fn run(
 }
 
 /// Assess the clusters that are due; failures are logged and tried again next round.
-async fn round(db: &Db, holder: &str) {
-    let clusters = match due(db, holder).await {
+async fn round(db: &Db, holder: &str, reassess: Option<Duration>) {
+    let clusters = match due(db, holder, crate::db::now_ms(), reassess).await {
         Ok(clusters) => clusters,
         Err(err) => {
             tracing::warn!(error = %err, "finding clusters to assess failed");
@@ -181,5 +200,20 @@ async fn round(db: &Db, holder: &str) {
                 tracing::warn!(cluster = %cluster.name, error = %err, "assessing the cluster's posture failed")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_is_assessed_first_and_again_once_its_report_is_old() {
+        let day = Some(Duration::from_secs(86_400));
+        assert!(is_due(None, 0, None));
+        assert!(is_due(None, 0, day));
+        assert!(!is_due(Some(1_000), 10_000_000_000, None));
+        assert!(!is_due(Some(1_000), 1_000 + 86_399_999, day));
+        assert!(is_due(Some(1_000), 1_000 + 86_400_000, day));
     }
 }
