@@ -105,6 +105,28 @@ async fn undo_and_wait(
             cluster["cluster"]
         );
     }
+    // And its impact: each step's plan judged on its own cluster; a removal leaves nothing that
+    // could deny.
+    let impact = server
+        .call(
+            "GET",
+            &format!("/api/v1/rollouts/{started}/impact"),
+            approver,
+            "",
+        )
+        .await;
+    assert_eq!(impact.status, 200, "{}", impact.body);
+    let impact = json_of(&impact);
+    let judged: usize = impact["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["clusters"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(judged, clusters.len(), "{impact:#}");
+    if operation == "remove" {
+        assert_eq!(impact["denied"], 0, "{impact:#}");
+    }
     let path = format!("/api/v1/rollouts/{started}/approve");
     let body = json!({ "comment": "" }).to_string();
     let own = server.call("POST", &path, asker, &body).await;

@@ -7,11 +7,25 @@ use crate::rollouts::RolloutImpact;
 
 /// The sentence that heads an impact: what the rollout would do, in its mode, and whether that
 /// can be trusted (an inventory not complete proves nothing).
-pub(super) fn headline(impact: &RolloutImpact) -> (String, &'static str) {
+pub(super) fn headline(impact: &RolloutImpact, kind: RolloutKind) -> (String, &'static str) {
     let clusters = impact.waves.iter().flat_map(|w| &w.clusters);
     let recorded: i64 = clusters.clone().map(|c| c.audit + c.warn).sum();
     let plural = |n: i64| if n == 1 { "" } else { "s" };
-    let text = if impact.mode == Mode::Enforce {
+    let text = if kind != RolloutKind::Apply {
+        // Each cluster goes back to its own earlier state: say what that leaves, against now.
+        let newly: i64 = clusters.clone().map(|c| c.newly_denied).sum();
+        let stopped: i64 = clusters.clone().map(|c| c.no_longer_denied).sum();
+        let noun = if kind == RolloutKind::Rollback {
+            "rollback"
+        } else {
+            "removal"
+        };
+        format!(
+            "After this {noun}, {} running workload{} would be denied ({newly} not denied today), and {stopped} would no longer be.",
+            impact.denied,
+            plural(impact.denied)
+        )
+    } else if impact.mode == Mode::Enforce {
         let newly: i64 = clusters.clone().map(|c| c.newly_denied).sum();
         format!(
             "Enforcing would deny {} running workload{} on these clusters, {newly} of them not denied today.",
@@ -133,7 +147,7 @@ mod tests {
             vec![cluster("a", 2, 0, 5), cluster("b", 1, 0, 5)],
         );
         assert_eq!(
-            headline(&enforce),
+            headline(&enforce, RolloutKind::Apply),
             (
                 "Enforcing would deny 3 running workloads on these clusters, 3 of them not denied today."
                     .to_owned(),
@@ -142,7 +156,7 @@ mod tests {
         );
         let audit = impact(Mode::Audit, vec![cluster("a", 0, 1, 5)]);
         assert_eq!(
-            headline(&audit),
+            headline(&audit, RolloutKind::Apply),
             (
                 "This rollout applies audit mode: it would record 1 workload and deny none."
                     .to_owned(),
@@ -150,13 +164,20 @@ mod tests {
             )
         );
         let unknown = impact(Mode::Enforce, vec![cluster("a", 0, 0, 0)]);
-        let (text, tone) = headline(&unknown);
+        let (text, tone) = headline(&unknown, RolloutKind::Apply);
         assert_eq!(tone, "unknown");
         assert!(
             text.ends_with(
                 "Not complete for a: its inventory is not whole yet, so there may be more."
             ),
             "{text}"
+        );
+        // A removal leaves nothing: what is denied today would no longer be.
+        let mut removed = cluster("a", 0, 0, 5);
+        removed.no_longer_denied = 4;
+        assert_eq!(
+            headline(&impact(Mode::Enforce, vec![removed]), RolloutKind::Remove).0,
+            "After this removal, 0 running workloads would be denied (0 not denied today), and 4 would no longer be."
         );
     }
 }

@@ -265,7 +265,7 @@ fn ProposeForm() -> impl IntoView {
                     {move || checking.get().then(|| view! { <Loading text="Judging each cluster's inventory…" /> })}
                     {move || impact.get().map(|found| match found {
                         Ok(impact) => {
-                            let (text, tone) = super::impact::headline(&impact);
+                            let (text, tone) = super::impact::headline(&impact, RolloutKind::Apply);
                             let denied = impact.denied;
                             let ask = impact.mode == Mode::Enforce && denied > 0;
                             view! {

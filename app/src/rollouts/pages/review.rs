@@ -55,9 +55,6 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
                 return None;
             }
             let rollout = get_rollout(id.clone()).await.ok()?;
-            if rollout.summary.kind != RolloutKind::Apply {
-                return None;
-            }
             let found = get_rollout_impact(id).await;
             Some((rollout, found))
         },
@@ -79,7 +76,19 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
                             })}
                         </Suspense>
                     }.into_any(),
-                    Ok(Reviewed::Undo(summary, change)) => view! { <UndoPanel summary change /> }.into_any(),
+                    Ok(Reviewed::Undo(summary, change)) => view! {
+                        <UndoPanel summary change />
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                match impact.await {
+                                    Some((rollout, found)) => view! {
+                                        <ReviewImpact rollout found refresh=move || impact.refetch() />
+                                    }.into_any(),
+                                    None => ().into_any(),
+                                }
+                            })}
+                        </Suspense>
+                    }.into_any(),
                     // The rollout did not load, which the summary reports.
                     Err(_) => ().into_any(),
                 }
@@ -102,7 +111,7 @@ fn ReviewImpact(
                 .into_any()
         }
     };
-    let (headline, tone) = super::impact::headline(&impact);
+    let (headline, tone) = super::impact::headline(&impact, rollout.summary.kind);
     let acknowledged = rollout.acknowledged_denials.map(|n| {
         format!(
             "When proposed, it would have denied {n} running workload{}, which {} acknowledged.",

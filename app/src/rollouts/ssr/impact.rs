@@ -128,11 +128,7 @@ pub async fn of_waves(
 ) -> ServerResult<RolloutImpact> {
     let summary = &rollout.summary;
     if summary.kind != RolloutKind::Apply {
-        return Err(AppError::Invalid(format!(
-            "a {} puts back what each cluster ran before; its impact is not judged",
-            summary.kind.as_str()
-        ))
-        .into());
+        return undone(db, rollout, only, now).await;
     }
     let objects = super::review::objects_of(db, rollout).await?;
     let waves: Vec<WaveClusters> = rollout
@@ -150,6 +146,57 @@ pub async fn of_waves(
         })
         .collect();
     judge(db, &summary.policy_id, summary.mode, objects, &waves, now).await
+}
+
+/// What a rollback or removal would leave on each of its clusters: each step's stored plan (what
+/// that cluster ran before, or nothing for a removal) judged on its own cluster, against what runs
+/// there now (so a removal says how many workloads would no longer be denied).
+async fn undone(
+    db: &Db,
+    rollout: &Rollout,
+    only: Option<i64>,
+    now: i64,
+) -> ServerResult<RolloutImpact> {
+    let summary = &rollout.summary;
+    let plans = super::queries::step_plans(db.pool(), &summary.id).await?;
+    let mut waves: Vec<WaveClusters> = Vec::new();
+    let mut by_id: BTreeMap<String, ClusterImpact> = BTreeMap::new();
+    let mut complete = true;
+    for wave in rollout
+        .waves
+        .iter()
+        .filter(|w| only.is_none_or(|position| position == w.position))
+    {
+        let mut ids = Vec::new();
+        for step in rollout.steps.iter().filter(|s| s.wave == wave.position) {
+            let stored = plans
+                .iter()
+                .find(|(id, _)| id == &step.id)
+                .map(|(_, plan)| plan.as_str())
+                .unwrap_or_default();
+            let plan: super::plan::Plan = serde_json::from_str(stored)
+                .map_err(|err| AppError::internal("reading a stored step plan", err))?;
+            let only_this = [step.cluster_id.clone()];
+            let judged = judge_clusters(
+                db,
+                &summary.policy_id,
+                &Subject::Objects(plan.apply),
+                Some(&only_this),
+                now,
+            )
+            .await?;
+            // A cluster disabled since has no answer.
+            complete &= !judged.is_empty();
+            for cluster in judged {
+                complete &= cluster.complete();
+                let impact = cluster.into_impact();
+                by_id.insert(impact.cluster_id.clone(), impact);
+            }
+            ids.push(step.cluster_id.clone());
+        }
+        waves.push((wave.position, wave.name.clone(), ids));
+    }
+    Ok(group(summary.mode, now, complete, &waves, by_id))
 }
 
 #[cfg(test)]

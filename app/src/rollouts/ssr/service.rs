@@ -385,9 +385,9 @@ pub async fn decide(
 
     // An approver of an `enforce` wave approves knowing what it would deny now: the number,
     // judged from the wave's inventories, is recorded with the approval.
+    // A rollback or removal records it too: what it leaves may deny, or stop denying.
     let impact = if approve
-        && summary.kind == RolloutKind::Apply
-        && summary.mode == crate::model::Mode::Enforce
+        && (summary.kind != RolloutKind::Apply || summary.mode == crate::model::Mode::Enforce)
     {
         Some(super::impact::of_waves(db, &rollout, Some(wave.position), now).await?)
     } else {
