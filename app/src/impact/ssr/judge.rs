@@ -107,6 +107,13 @@ impl Judge {
         }
     }
 
+    /// Give Gatekeeper's referential templates the cluster's objects as `data.inventory` (what
+    /// Gatekeeper replicates from the cluster for them).
+    pub fn with_inventory(mut self, inventory: palisade_engine::gatekeeper::Inventory) -> Judge {
+        self.context.inventory = inventory;
+        self
+    }
+
     /// Evaluate one object of the cluster. The object moves into one admission request that both
     /// the proposed and the running policies judge; nothing is copied for an object without
     /// findings but its owner.
@@ -424,6 +431,84 @@ mod tests {
             ),
             owned("Pod", "tool", "p3", None, root),
         ]
+    }
+
+    /// A template of our own that reads `data.inventory`: a Service whose selector another
+    /// Service of its namespace already has.
+    fn same_selector() -> Vec<Value> {
+        let template: Value = serde_yaml_ng::from_str(
+            r#"
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8ssameselector}
+spec:
+  crd: {spec: {names: {kind: K8sSameSelector}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8ssameselector
+        violation[{"msg": msg}] {
+          svc := input.review.object
+          other := data.inventory.namespace[svc.metadata.namespace]["v1"]["Service"][name]
+          name != svc.metadata.name
+          other.spec.selector == svc.spec.selector
+          msg := sprintf("selector also used by %v", [name])
+        }
+"#,
+        )
+        .unwrap();
+        let constraint = json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSameSelector",
+            "metadata": {"name": "same"},
+            "spec": {"enforcementAction": "deny", "match": {"kinds": [{"apiGroups": [""], "kinds": ["Service"]}]}}});
+        vec![template, constraint]
+    }
+
+    #[test]
+    fn referential_templates_see_the_inventory_as_data_inventory() {
+        let manifests = same_selector();
+        assert!(crate::impact::ssr::service::reads_inventory(&manifests));
+        assert!(!crate::impact::ssr::service::reads_inventory(
+            &manifests[1..]
+        ));
+        let (deployed, errors) = Deployed::from_deployments(&[("p1".to_owned(), manifests)]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let deployed = Arc::new(deployed);
+        let service = |name: &str, app: &str| {
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": name, "namespace": "team", "uid": format!("uid-{name}")},
+                   "spec": {"selector": {"app": app}}})
+        };
+        let objects = vec![
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "uid": "ns"}}),
+            service("web", "shop"),
+            service("web-copy", "shop"),
+            service("api", "api"),
+        ];
+        // Without the inventory nothing is known of other Services: nothing is found.
+        let alone = judge(deployed.clone(), None, &objects, 1, &mut || false);
+        assert_eq!(alone.deny, 0);
+        // With it, the two Services that share a selector are each denied, naming the other.
+        let mut judge = Judge::new(deployed, None, vec![objects[0].clone()], 1).with_inventory(
+            palisade_engine::gatekeeper::Inventory::from_objects(&objects).unwrap(),
+        );
+        for object in &objects {
+            judge.add(object.clone());
+        }
+        let found = judge.finish(false);
+        assert_eq!(found.deny, 2, "{:?}", found.workloads);
+        let messages: Vec<&str> = found.workloads.iter().map(|w| w.message.as_str()).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("selector also used by web-copy")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("selector also used by web")),
+            "{messages:?}"
+        );
     }
 
     #[test]

@@ -185,13 +185,30 @@ async fn on_cluster(
         version: *version,
         mode: *mode,
     });
+    let running_manifests = current.as_ref().map(|(_, _, manifests)| manifests.clone());
     let running_deployed = current.map(|(_, _, manifests)| {
         let (mut deployed, _) = Deployed::from_deployments(&[(policy_id.to_owned(), manifests)]);
         deployed.exceptions = proposed.exceptions.clone();
         deployed.now_ms = now;
         Arc::new(deployed)
     });
-    let judge = Judge::new(Arc::new(proposed), running_deployed, namespaces, now);
+    let mut judge = Judge::new(Arc::new(proposed), running_deployed, namespaces, now);
+    // A Gatekeeper template that reads `data.inventory` (unique hosts, unique selectors, …) sees
+    // the cluster's objects there, as Gatekeeper's replicated data; built only when one does.
+    let referential = match subject {
+        Subject::Content(content) => content.source.contains("data.inventory"),
+        Subject::Objects(objects) => reads_inventory(objects),
+    } || running_manifests.as_deref().is_some_and(reads_inventory);
+    if referential {
+        let objects = all_objects(db, &cluster.id).await?;
+        let inventory = tokio::task::spawn_blocking(move || {
+            palisade_engine::gatekeeper::Inventory::from_objects(&objects)
+        })
+        .await
+        .or_fault()?
+        .map_err(|err| AppError::internal("building data.inventory from the inventory", err))?;
+        judge = judge.with_inventory(inventory);
+    }
     let (judge, partial) = feed(db, &cluster.id, judge, started).await?;
     Ok(Judged {
         cluster,
@@ -248,6 +265,28 @@ pub async fn readiness(
 }
 
 /// Every object the inventory holds for a cluster.
+/// Whether any Gatekeeper ConstraintTemplate among `manifests` reads `data.inventory` (in its
+/// Rego or its libraries). Pure.
+pub fn reads_inventory(manifests: &[Value]) -> bool {
+    manifests
+        .iter()
+        .filter(|m| m["kind"] == "ConstraintTemplate")
+        .flat_map(|m| {
+            m.pointer("/spec/targets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .any(|target| {
+            let rego = target["rego"].as_str().unwrap_or_default();
+            let libs = target["libs"].as_array().into_iter().flatten();
+            rego.contains("data.inventory")
+                || libs
+                    .filter_map(Value::as_str)
+                    .any(|lib| lib.contains("data.inventory"))
+        })
+}
+
 async fn all_objects(db: &Db, cluster_id: &str) -> ServerResult<Vec<Value>> {
     let mut out = Vec::new();
     let mut after = String::new();
