@@ -192,7 +192,9 @@ test("a cluster's page shows how it is reached, what it reports, and takes new l
   assert.equal(await page.getByTestId('inventory-kind').count(), 17);
   assert.ok((await page.getByTestId('inventory-summary').textContent()).length > 0);
   // The three violations its audit batch opened, and a link to all of them, filtered.
+  // (The panel loads beside the others: wait for its rows rather than count whatever is there.)
   const violations = page.getByTestId('cluster-violation');
+  await violations.first().waitFor();
   assert.equal(await violations.count(), 3);
   const text = await page.getByTestId('cluster-violations').textContent();
   for (const word of ['must-have-owner', 'disallow-privileged', 'pod-security:baseline']) {
