@@ -12,18 +12,22 @@ use crate::error::AppError;
 #[derive(Clone, Copy)]
 pub struct Me(pub Resource<Result<Principal, AppError>>);
 
+/// The one place the caller is read (one resource type, so the browser bundle holds its code
+/// once).
+fn read_me() -> Me {
+    Me(Resource::new(|| (), |_| super::pages::who_am_i()))
+}
+
 /// Reads the caller once and offers it to everything inside the frame.
 pub fn provide_me() -> Me {
-    let me = Me(Resource::new(|| (), |_| super::pages::who_am_i()));
+    let me = read_me();
     provide_context(me);
     me
 }
 
 /// The caller read by the frame; outside one (a page drawn alone), read here.
 pub fn use_me() -> Resource<Result<Principal, AppError>> {
-    use_context::<Me>()
-        .unwrap_or_else(|| Me(Resource::new(|| (), |_| super::pages::who_am_i())))
-        .0
+    use_context::<Me>().unwrap_or_else(read_me).0
 }
 
 /// `children` when the signed-in role may do `action`; otherwise one quiet line saying what

@@ -250,13 +250,25 @@ fn scalar_kind(word: &str) -> Option<Kind> {
             Some(Kind::Literal)
         }
         _ if word.starts_with(['&', '*', '!']) => Some(Kind::Meta),
-        _ if word.parse::<f64>().is_ok()
-            && word.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') =>
-        {
-            Some(Kind::Number)
-        }
+        _ if is_number(word) => Some(Kind::Number),
         _ => None,
     }
+}
+
+/// A decimal number as YAML writes one: `3`, `-1.5`, `.5`, `2e10`. Read by hand: the standard
+/// float parser would bring its large tables into the browser's main module.
+fn is_number(word: &str) -> bool {
+    let digits = word.strip_prefix(['-', '+']).unwrap_or(word);
+    let (mantissa, exponent) = match digits.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['-', '+']).unwrap_or(e))),
+        None => (digits, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    (!whole.is_empty() || !fraction.is_empty())
+        && all_digits(whole)
+        && all_digits(fraction)
+        && exponent.is_none_or(|e| !e.is_empty() && all_digits(e))
 }
 
 /// Where a string quoted at `at` ends (after its closing quote, or the line's end).
@@ -624,6 +636,18 @@ mod tests {
         }
         // After the block, YAML again: `target` is a key, not Rego.
         assert!(!got.contains(&("target", "t-fn")));
+    }
+
+    #[test]
+    fn numbers_are_told_by_hand() {
+        for yes in ["3", "-1.5", ".5", "5.", "2e10", "1.5E-3", "+7"] {
+            assert!(is_number(yes), "{yes}");
+        }
+        for no in [
+            "", "-", ".", "1.2.3", "e5", "1e", "12a", "v1", "0x1F", "inf", "nan",
+        ] {
+            assert!(!is_number(no), "{no}");
+        }
     }
 
     #[test]
