@@ -312,8 +312,9 @@ pub fn from_optional_json(json: Option<&Value>) -> Box<dyn Val + '_> {
     }
 }
 
-/// A copy of `val` that borrows nothing: what a composited variable's value is kept as between the
-/// expressions of one evaluation (the value may borrow from the scope it was computed in).
+/// A deep copy of `val` that borrows nothing, for a value that must outlive what it was computed
+/// from ([`super::evaluate`]). Composited variables are not copied so (see
+/// [`super::evaluate_value`]); the tests of `vap` compare the two.
 pub fn to_static(val: &dyn Val) -> Result<Box<dyn Val + 'static>, ExecutionError> {
     if let Some(s) = val.downcast_ref::<CelString>() {
         return Ok(Box::new(CelString::from(s.inner().to_owned())));
