@@ -66,6 +66,27 @@ pub fn with_budget<R>(budget: u64, work: impl FnOnce() -> R) -> (R, u64) {
     (result, left)
 }
 
+/// What is left of the current validation call's budget on this thread (`None`: outside a call),
+/// to carry work of the call to another thread ([`with_optional_budget`]) and back
+/// ([`set_call_left`]).
+pub fn call_left() -> Option<u64> {
+    CALL_LEFT.get()
+}
+
+/// Set what is left of the current validation call's budget on this thread.
+pub fn set_call_left(left: Option<u64>) {
+    CALL_LEFT.set(left);
+}
+
+/// Run `work` with `budget` (none: outside a call) shared by the expressions it evaluates; also
+/// returns what is left.
+pub fn with_optional_budget<R>(budget: Option<u64>, work: impl FnOnce() -> R) -> (R, Option<u64>) {
+    let saved = CALL_LEFT.replace(budget);
+    let result = work();
+    let left = CALL_LEFT.replace(saved);
+    (result, left)
+}
+
 /// What [`Meter::enter`] replaced on the evaluating thread.
 pub type Saved = (Option<Spent>, Option<u64>);
 

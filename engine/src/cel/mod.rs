@@ -221,7 +221,7 @@ const LARGE_STACK: usize = 256 << 20;
 
 /// Run `work` on a thread with a large stack; `None` if no thread could be started (as in a
 /// browser) or `work` panicked.
-fn on_large_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
+pub(crate) fn on_large_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .stack_size(LARGE_STACK)
@@ -673,10 +673,29 @@ impl VariableResolver for Activation<'_> {
 /// Evaluate `program` with the variables `resolver` gives (an [`Activation`], or a resolver that
 /// converts each variable on first use) and hand the result to `inspect`, which reads what it needs
 /// from it (a bool, a string) without the result being copied.
-pub fn evaluate_with<'a, R: Send>(
+pub fn evaluate_with<R: Send>(
+    program: &Program,
+    activation: &dyn VariableResolver,
+    inspect: impl FnOnce(&dyn Val) -> R + Send,
+) -> Result<R, EvalError> {
+    evaluate_cow(program, activation, |value| inspect(value.as_ref()))
+}
+
+/// Evaluate `program` to a value that lives as long as the variables `activation` gives: a value
+/// the evaluation made is moved out, one it only borrows (`object.spec`) is cloned, which for the
+/// parts of a JSON object is a shared handle, not a copy. What a composited variable's value is
+/// kept as between the expressions of one evaluation.
+pub fn evaluate_value<'a>(
     program: &Program,
     activation: &'a dyn VariableResolver,
-    inspect: impl FnOnce(&dyn Val) -> R + Send,
+) -> Result<Box<dyn Val + 'a>, EvalError> {
+    evaluate_cow(program, activation, |value| value.into_owned())
+}
+
+fn evaluate_cow<'a, R: Send>(
+    program: &Program,
+    activation: &'a dyn VariableResolver,
+    inspect: impl for<'e> FnOnce(CowVal<'e, 'a>) -> R + Send,
 ) -> Result<R, EvalError> {
     let meter = cost::Meter::start();
     let work = || {
@@ -686,7 +705,7 @@ pub fn evaluate_with<'a, R: Send>(
             let mut ctx = root.new_inner_scope();
             ctx.set_variable_resolver(activation);
             cel::Value::resolve_val(&program.expr, &ctx)
-                .map(|value| inspect(value.as_ref()))
+                .map(inspect)
                 .map_err(EvalError::from)
         }))
         .unwrap_or_else(|_| Err(internal_error()));
@@ -710,8 +729,8 @@ fn internal_error() -> EvalError {
     }
 }
 
-/// Evaluate `program` to a value that outlives the evaluation (a composited variable's value):
-/// a copy that borrows nothing.
+/// Evaluate `program` to a value that borrows nothing: a deep copy ([`to_static`]), for a value
+/// that must outlive the variables it was computed from.
 pub fn evaluate(
     program: &Program,
     activation: &dyn VariableResolver,

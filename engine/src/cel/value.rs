@@ -139,11 +139,29 @@ pub enum LazySource<'j> {
 /// A JSON object or array as the crate's own map or list, built when first needed and shared by
 /// every copy (the interpreter copies values freely: a comprehension binds a copy of each element).
 /// To the interpreter it is that map or list in every respect: it hands it out as its built-in
-/// view, so equality and functions taking maps or lists see one.
+/// view, so equality and functions taking maps or lists see one. Reading a field of an object by
+/// name (`object.spec`, `has(c.securityContext)`) does not build the map: the field alone is
+/// converted, once, and the fields nothing reads never are.
 #[derive(Debug, Clone)]
 pub struct Lazy<'j, T> {
     source: LazySource<'j>,
-    built: Arc<OnceLock<T>>,
+    cells: Arc<Cells<'j, T>>,
+}
+
+/// What the copies of one [`Lazy`] share.
+#[derive(Debug)]
+struct Cells<'j, T> {
+    built: OnceLock<T>,
+    /// An object's fields that are not null, sorted by [`by_length_then_text`], each converted
+    /// when first read.
+    fields: OnceLock<Box<[Field<'j>]>>,
+}
+
+#[derive(Debug)]
+struct Field<'j> {
+    name: &'j str,
+    json: &'j Value,
+    value: OnceLock<Box<dyn Val + 'j>>,
 }
 
 /// A lazily converted JSON object.
@@ -155,9 +173,48 @@ impl<'j, T> Lazy<'j, T> {
     fn new(source: LazySource<'j>) -> Self {
         Lazy {
             source,
-            built: Arc::new(OnceLock::new()),
+            cells: Arc::new(Cells {
+                built: OnceLock::new(),
+                fields: OnceLock::new(),
+            }),
         }
     }
+
+    /// The field `idx` names, when this is an object and `idx` a string: what the built map
+    /// would give (null fields are absent), without building it. `None` otherwise.
+    fn field<'b>(&'b self, idx: &dyn Val) -> Option<Result<&'b (dyn Val + 'j), ExecutionError>> {
+        let LazySource::Map(object) = self.source else {
+            return None;
+        };
+        let name = idx.downcast_ref::<CelString>()?.inner();
+        let fields = self.cells.fields.get_or_init(|| {
+            let mut fields: Vec<Field<'j>> = object
+                .iter()
+                .filter(|(_, json)| !json.is_null())
+                .map(|(name, json)| Field {
+                    name: name.as_str(),
+                    json,
+                    value: OnceLock::new(),
+                })
+                .collect();
+            fields.sort_unstable_by(|a, b| by_length_then_text(a.name, b.name));
+            fields.into_boxed_slice()
+        });
+        Some(
+            match fields.binary_search_by(|field| by_length_then_text(field.name, name)) {
+                Ok(at) => {
+                    let field = &fields[at];
+                    Ok(field.value.get_or_init(|| from_json(field.json)).as_ref())
+                }
+                Err(_) => Err(ExecutionError::no_such_key(name)),
+            },
+        )
+    }
+}
+
+/// The order fields are searched in: most names differ in length, which is cheaper to compare.
+fn by_length_then_text(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// Building the built-in value of a [`Lazy`].
@@ -221,8 +278,8 @@ impl<'j, T> Lazy<'j, T>
 where
     T: Build<'j> + Val + Clone + 'j,
 {
-    fn get(&self) -> &T {
-        self.built.get_or_init(|| T::build(self.source))
+    fn built(&self) -> &T {
+        self.cells.built.get_or_init(|| T::build(self.source))
     }
 }
 
@@ -242,44 +299,44 @@ where
     where
         Self: 'v,
     {
-        self.get().as_adder()
+        self.built().as_adder()
     }
 
     fn as_container(&self) -> Option<&dyn Container> {
-        self.get().as_container()
+        self.built().as_container()
     }
 
     fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
     where
         Self: 'v,
     {
-        self.get().as_indexer()
+        Some(self)
     }
 
     fn into_indexer<'v>(self: Box<Self>) -> Option<Box<dyn Indexer + 'v>>
     where
         Self: 'v,
     {
-        Box::new(self.get().clone()).into_indexer()
+        Some(self)
     }
 
     fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
     where
         Self: 'v,
     {
-        self.get().as_iterable()
+        self.built().as_iterable()
     }
 
     fn as_sizer(&self) -> Option<&dyn Sizer> {
-        self.get().as_sizer()
+        self.built().as_sizer()
     }
 
     fn as_zeroer(&self) -> Option<&dyn Zeroer> {
-        self.get().as_zeroer()
+        self.built().as_zeroer()
     }
 
     fn equals(&self, other: &dyn Val) -> bool {
-        self.get().equals(other)
+        self.built().equals(other)
     }
 
     fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
@@ -293,14 +350,47 @@ where
     where
         Self: 'v,
     {
-        self.get().view()
+        self.built().view()
     }
 
     fn into_builtin<'v>(self: Box<Self>) -> Option<Builtin<'v>>
     where
         Self: 'v,
     {
-        Some(self.get().clone().into_builtin())
+        Some(self.built().clone().into_builtin())
+    }
+}
+
+/// Indexing as the built map or list indexes, but a field of an object read by name is converted
+/// alone (see [`Lazy::field`]).
+impl<'j, T> Indexer for Lazy<'j, T>
+where
+    T: Build<'j> + Val + Clone + std::fmt::Debug + Send + Sync + 'j,
+{
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        if let Some(field) = self.field(idx) {
+            return field.map(CowVal::Borrowed);
+        }
+        match self.built().as_indexer() {
+            Some(indexer) => indexer.get(idx),
+            None => Err(ExecutionError::no_such_key(&key_text(idx))),
+        }
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        if let Some(field) = self.field(idx) {
+            return field.map(|value| value.clone_as_boxed());
+        }
+        match Box::new(self.built().clone()).into_indexer() {
+            Some(indexer) => indexer.steal(idx),
+            None => Err(ExecutionError::no_such_key(&key_text(idx))),
+        }
     }
 }
 
@@ -312,8 +402,9 @@ pub fn from_optional_json(json: Option<&Value>) -> Box<dyn Val + '_> {
     }
 }
 
-/// A copy of `val` that borrows nothing: what a composited variable's value is kept as between the
-/// expressions of one evaluation (the value may borrow from the scope it was computed in).
+/// A deep copy of `val` that borrows nothing, for a value that must outlive what it was computed
+/// from ([`super::evaluate`]). Composited variables are not copied so (see
+/// [`super::evaluate_value`]); the tests of `vap` compare the two.
 pub fn to_static(val: &dyn Val) -> Result<Box<dyn Val + 'static>, ExecutionError> {
     if let Some(s) = val.downcast_ref::<CelString>() {
         return Ok(Box::new(CelString::from(s.inner().to_owned())));
@@ -420,6 +511,55 @@ mod tests {
             to_static(first).map(|v| to_json(v.as_ref())).ok(),
             Some(json!({"a": 1}))
         );
+    }
+
+    #[test]
+    fn fields_read_by_name_are_converted_alone_and_as_the_built_map_gives_them() {
+        let object = json!({"spec": {"a": 1}, "b": null, "list": [1], "kind": "Pod", "z": {}});
+        let lazy = Lazy::<CelMap>::new(LazySource::Map(object.as_object().unwrap()));
+        let read = |key: &dyn Val| lazy.get(key).map(|v| to_json(v.as_ref()));
+        for key in ["spec", "list", "kind", "z"] {
+            assert_eq!(
+                read(&CelString::from(key)),
+                Ok(object[key].clone()),
+                "{key}"
+            );
+        }
+        assert!(lazy.cells.built.get().is_none(), "the map was built");
+        let missing = [
+            read(&CelString::from("b")),
+            read(&CelString::from("nope")),
+            read(&CelInt::from(1)),
+            read(&CelBool::from(true)),
+        ];
+        // The map itself, built, answers the same.
+        let built = lazy.built().clone();
+        let expected = [
+            built
+                .get(&CelString::from("b"))
+                .map(|v| to_json(v.as_ref())),
+            built
+                .get(&CelString::from("nope"))
+                .map(|v| to_json(v.as_ref())),
+            built.get(&CelInt::from(1)).map(|v| to_json(v.as_ref())),
+            built.get(&CelBool::from(true)).map(|v| to_json(v.as_ref())),
+        ];
+        assert_eq!(missing, expected);
+        assert!(missing.iter().all(Result::is_err));
+        // A field read once is the same value when read again.
+        let first = lazy.get(&CelString::from("spec")).unwrap();
+        let again = lazy.get(&CelString::from("spec")).unwrap();
+        assert!(std::ptr::addr_eq(
+            first.as_ref() as *const dyn Val,
+            again.as_ref() as *const dyn Val
+        ));
+        // Taking a field out of an owned object gives the same.
+        let stolen = Box::new(lazy.clone())
+            .into_indexer()
+            .unwrap()
+            .steal(&CelString::from("spec"))
+            .unwrap();
+        assert_eq!(to_json(stolen.as_ref()), json!({"a": 1}));
     }
 
     #[test]

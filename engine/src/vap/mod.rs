@@ -17,8 +17,8 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
 
 use cel::common::traits::{Container, Indexer};
 use cel::common::types::{CelString, Type, MAP_TYPE};
@@ -307,6 +307,8 @@ impl PolicySet {
         let labels = || facts.namespace_labels();
         let namespace_info = NamespaceInfo { labels: &labels };
         let values = Values::new(&facts);
+        let resolvers = phase_resolvers(&values);
+        let shared = SharedVariables::new(&self.policies, &resolvers);
         for policy in &self.policies {
             if !matching::matches(&policy.match_constraints, request, &namespace_info) {
                 continue;
@@ -345,7 +347,7 @@ impl PolicySet {
                     }
                 };
                 for param in params {
-                    let outcome = evaluate_unit(policy, &values, param);
+                    let outcome = evaluate_unit(policy, &values, &shared, param);
                     dispatch(policy, binding, &outcome, &mut result, &mut annotations);
                     if let EvaluationOutcome::NotEvaluable { reason } = &outcome {
                         result.not_evaluable.push(NotEvaluable {
@@ -842,14 +844,7 @@ struct Values<'r> {
     /// What a variable the phase does not bind reads: null.
     null: Box<dyn Val + 'r>,
     authorizer: OnceLock<Option<(AuthzVal, AuthzVal)>>,
-    /// Composited variables whose expression reads only the request, by program: policies of one
-    /// request that declare the same variable (the library's `spec` and `containers`) compute and
-    /// copy it once instead of once each. The error is kept without the variable's name.
-    shared: Mutex<HashMap<(usize, u8), VariableValue>>,
 }
-
-/// A composited variable's value once computed (or why it could not be).
-type VariableValue = Result<Arc<dyn Val>, EvalError>;
 
 impl<'r> Values<'r> {
     fn new(facts: &'r RequestFacts<'r>) -> Self {
@@ -862,7 +857,6 @@ impl<'r> Values<'r> {
             namespace_stored: OnceLock::new(),
             null: celx::from_optional_json(None),
             authorizer: OnceLock::new(),
-            shared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -934,25 +928,147 @@ impl<'r> Values<'r> {
     }
 }
 
-/// The composited variables of one evaluation: each computed at most once.
-struct VariableCache<'p> {
-    names: &'p [String],
-    values: Vec<OnceLock<VariableValue>>,
+/// A composited variable's value once computed (or why it could not be), living for `'a`.
+type VariableValue<'a> = Result<Box<dyn Val + 'a>, EvalError>;
+
+/// The variables an expression that reads only the request sees in `phase`: what the values of
+/// [`SharedVariables`] are computed with.
+struct PhaseResolver<'u, 'r> {
+    values: &'u Values<'r>,
+    phase: Phase,
+}
+
+impl VariableResolver for PhaseResolver<'_, '_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        self.values.get(variable, self.phase).map(CowVal::Borrowed)
+    }
+}
+
+/// One [`PhaseResolver`] per phase, indexed by `Phase as usize`.
+type PhaseResolvers<'u, 'r> = [PhaseResolver<'u, 'r>; 4];
+
+fn phase_resolvers<'u, 'r>(values: &'u Values<'r>) -> PhaseResolvers<'u, 'r> {
+    [Phase::Match, Phase::Validate, Phase::Message, Phase::Audit]
+        .map(|phase| PhaseResolver { values, phase })
+}
+
+/// Composited variables whose expression reads only the request, by program: policies of one
+/// request that declare the same variable (the library's `spec`) compute it once instead of once
+/// each, and every policy reads the one value, uncopied. The error is kept without the variable's
+/// name. A value lives as long as the request's values (`'s`), not one evaluation.
+struct SharedVariables<'s, 'r> {
+    policies: &'s [Policy],
+    resolvers: &'s PhaseResolvers<'s, 'r>,
+    /// Made when the first shared variable is needed.
+    table: OnceLock<SharedTable<'s>>,
+}
+
+/// The slots of [`SharedVariables`]: `keys` sorted, `values[i]` the value of `keys[i]`.
+struct SharedTable<'s> {
+    keys: Vec<(usize, u8)>,
+    values: Vec<OnceLock<VariableValue<'s>>>,
+}
+
+impl<'s, 'r> SharedVariables<'s, 'r> {
+    fn new(policies: &'s [Policy], resolvers: &'s PhaseResolvers<'s, 'r>) -> Self {
+        SharedVariables {
+            policies,
+            resolvers,
+            table: OnceLock::new(),
+        }
+    }
+
+    /// Where `expr`'s value is kept in `phase`, when it reads only the request: the program, and
+    /// the phase when it reads `namespaceObject` (which differs between phases; nothing else a
+    /// request-only value reads does).
+    fn key(expr: &Expr, phase: Phase) -> Option<(usize, u8)> {
+        let references = expr.program.references();
+        if !references.request_only() {
+            return None;
+        }
+        let program = Arc::as_ptr(&expr.program) as usize;
+        Some((
+            program,
+            if references.namespace_object {
+                phase as u8
+            } else {
+                0
+            },
+        ))
+    }
+
+    fn table(&self) -> &SharedTable<'s> {
+        self.table.get_or_init(|| {
+            let mut keys: Vec<(usize, u8)> = self
+                .policies
+                .iter()
+                .flat_map(|policy| &policy.variables)
+                .flat_map(|expr| {
+                    [Phase::Match, Phase::Validate, Phase::Message, Phase::Audit]
+                        .map(|phase| Self::key(expr, phase))
+                })
+                .flatten()
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let values = keys.iter().map(|_| OnceLock::new()).collect();
+            SharedTable { keys, values }
+        })
+    }
+
+    /// The value of the variable `expr` in `phase`, computed on first use; `None` when it is not
+    /// shared (it reads more than the request).
+    fn get(&self, expr: &Expr, phase: Phase) -> Option<&VariableValue<'s>> {
+        let key = Self::key(expr, phase)?;
+        let table = self.table();
+        let slot = table.keys.binary_search(&key).ok()?;
+        let resolvers: &'s PhaseResolvers<'s, 'r> = self.resolvers;
+        Some(table.values[slot].get_or_init(|| {
+            kept(celx::evaluate_value(
+                &expr.program,
+                &resolvers[phase as usize],
+            ))
+        }))
+    }
+}
+
+/// A variable's value as it is kept: as computed. Tests can ask for the deep copy that values
+/// were once kept as, to compare the two ([`tests::DEEP_COPY`]).
+fn kept(value: VariableValue<'_>) -> VariableValue<'_> {
+    #[cfg(test)]
+    if tests::DEEP_COPY.get() {
+        return value.and_then(|value| celx::to_static(value.as_ref()).map_err(EvalError::from));
+    }
+    value
+}
+
+/// One computed composited variable of an evaluation, in front of those computed before it.
+/// Each is kept in a frame of the call that computed it ([`Unit::walk`]), so a value may borrow
+/// from the request's values and the variables before it for as long as the evaluation lasts.
+#[derive(Debug)]
+struct Frame<'k> {
+    index: usize,
+    value: Result<CowVal<'k, 'k>, EvalError>,
+    before: Option<&'k Frame<'k>>,
+}
+
+impl<'k> Frame<'k> {
+    fn find(mut frame: Option<&'k Frame<'k>>, index: usize) -> Option<&'k Frame<'k>> {
+        while let Some(found) = frame {
+            if found.index == index {
+                return Some(found);
+            }
+            frame = found.before;
+        }
+        None
+    }
 }
 
 /// `variables`, as expressions see it: the computed variables, by name.
 #[derive(Debug, Clone, Copy)]
-struct VariablesView<'c> {
-    names: &'c [String],
-    values: &'c [OnceLock<VariableValue>],
-}
-
-impl std::fmt::Debug for VariableCache<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VariableCache")
-            .field("names", &self.names)
-            .finish()
-    }
+struct VariablesView<'k> {
+    names: &'k [String],
+    frames: Option<&'k Frame<'k>>,
 }
 
 impl Val for VariablesView<'_> {
@@ -983,23 +1099,24 @@ impl Val for VariablesView<'_> {
     }
 }
 
-impl<'c> VariablesView<'c> {
-    fn lookup(&self, idx: &dyn Val) -> Result<&'c (dyn Val + 'static), ExecutionError> {
+impl<'k> VariablesView<'k> {
+    fn lookup(&self, idx: &dyn Val) -> Result<&'k (dyn Val + 'k), ExecutionError> {
         let name = idx
             .downcast_ref::<CelString>()
-            .map(|s| s.inner().to_owned())
+            .map(|s| s.inner())
             .unwrap_or_default();
-        let index = self.names.iter().position(|n| *n == name);
-        match index
-            .and_then(|i| self.values.get(i))
-            .and_then(OnceLock::get)
-        {
-            Some(Ok(value)) => Ok(value.as_ref()),
-            Some(Err(error)) => Err(ExecutionError::function_error(
+        let index = self.names.iter().position(|n| n == name);
+        match index.and_then(|i| Frame::find(self.frames, i)) {
+            Some(Frame {
+                value: Ok(value), ..
+            }) => Ok(value.as_ref()),
+            Some(Frame {
+                value: Err(error), ..
+            }) => Err(ExecutionError::function_error(
                 celx::RAW_ERROR,
                 &error.message,
             )),
-            None => Err(ExecutionError::no_such_key(&name)),
+            None => Err(ExecutionError::no_such_key(name)),
         }
     }
 }
@@ -1029,11 +1146,11 @@ impl Container for VariablesView<'_> {
 }
 
 /// The variables of one evaluation, as CEL looks them up.
-struct UnitResolver<'u, 'r> {
-    values: &'u Values<'r>,
+struct UnitResolver<'k, 'r> {
+    values: &'k Values<'r>,
     phase: Phase,
-    params: &'u (dyn Val + 'u),
-    variables: VariablesView<'u>,
+    params: &'k (dyn Val + 'k),
+    variables: VariablesView<'k>,
 }
 
 impl VariableResolver for UnitResolver<'_, '_> {
@@ -1062,123 +1179,129 @@ enum Phase {
     Audit,
 }
 
-/// One evaluation: a policy, with a parameter, against the request's values, in one phase.
-struct Unit<'u, 'r> {
+/// Policies with more composited variables than this evaluate a phase on a thread with a large
+/// stack: [`Unit::walk`] nests one call per variable it computes.
+const INLINE_VARIABLES: usize = 64;
+
+/// The result of one expression of a phase, errors worded as the apiserver words them.
+type ExprOutcome = Result<Outcome, String>;
+
+/// One phase of the evaluation of a policy, with a parameter, against the request's values.
+struct Unit<'u, 's, 'r> {
     policy: &'u Policy,
     values: &'u Values<'r>,
+    shared: &'u SharedVariables<'s, 'r>,
     params: &'u (dyn Val + 'u),
     phase: Phase,
-    cache: VariableCache<'u>,
 }
 
-impl<'u, 'r> Unit<'u, 'r> {
-    fn new(
-        policy: &'u Policy,
-        values: &'u Values<'r>,
-        params: &'u (dyn Val + 'u),
-        phase: Phase,
-    ) -> Self {
-        Unit {
-            policy,
-            values,
-            params,
-            phase,
-            cache: VariableCache {
-                names: &policy.variable_names,
-                values: (0..policy.variables.len())
-                    .map(|_| OnceLock::new())
-                    .collect(),
-            },
-        }
-    }
-}
-
-impl Unit<'_, '_> {
-    /// Compute the variables `needed` (closed under their own needs, in declaration order).
-    fn prepare(&self, needed: &[usize]) {
-        for &index in needed {
-            if self.cache.values[index].get().is_some() {
-                continue;
-            }
-            let expr = &self.policy.variables[index];
-            let value = self.computed(expr).map_err(|error| EvalError {
-                message: format!(
-                    "composited variable \"{}\" fails to evaluate: {}",
-                    self.policy.variable_names[index], error.message
-                ),
-            });
-            let _ = self.cache.values[index].set(value);
-        }
-    }
-
-    /// The value of a variable's expression, from the request-wide cache when it reads only the
-    /// request.
-    fn computed(&self, expr: &Expr) -> VariableValue {
-        let compute = || {
-            self.run(expr, |v| celx::to_static(v).map_err(EvalError::from))
-                .and_then(|r| r)
-                .map(Arc::<dyn Val>::from)
-        };
-        let references = expr.program.references();
-        if !references.request_only() {
-            return compute();
-        }
-        // `namespaceObject` differs between phases; nothing else a request-only value reads does.
-        let key = (
-            Arc::as_ptr(&expr.program) as usize,
-            if references.namespace_object {
-                self.phase as u8
-            } else {
-                0
-            },
-        );
-        if let Some(found) = self
-            .values
-            .shared
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
-            return found;
-        }
-        let value = compute();
-        if let Ok(mut shared) = self.values.shared.lock() {
-            shared.insert(key, value.clone());
-        }
-        value
-    }
-
-    fn run<R: Send>(
+impl<'r> Unit<'_, '_, 'r> {
+    /// Evaluate `exprs` in order, each after the variables it needs (closed under their own needs,
+    /// computed in declaration order, each at most once in the phase); stop after the first
+    /// outcome `stop` accepts. The outcomes, in order.
+    fn outcomes(
         &self,
-        expr: &Expr,
-        inspect: impl FnOnce(&dyn Val) -> R + Send,
-    ) -> Result<R, EvalError> {
-        let resolver = UnitResolver {
+        exprs: &[&Expr],
+        stop: &(dyn Fn(&ExprOutcome) -> bool + Sync),
+    ) -> Vec<ExprOutcome> {
+        let walk = || {
+            let mut out = Vec::with_capacity(exprs.len());
+            self.walk(None, exprs, &mut out, stop);
+            out
+        };
+        if self.policy.variables.len() <= INLINE_VARIABLES {
+            return walk();
+        }
+        // On another thread, as part of this thread's validation call: its budget goes along and
+        // what is left comes back.
+        let left = celx::cost::call_left();
+        celx::on_large_stack(|| {
+            let (out, left) = celx::cost::with_optional_budget(left, walk);
+            (out, left)
+        })
+        .map(|(out, left)| {
+            celx::cost::set_call_left(left);
+            out
+        })
+        .unwrap_or_else(walk)
+    }
+
+    /// Evaluate what is left of `exprs` (those past `out`) with the variables of `frames`,
+    /// computing a missing variable into a frame of a nested call, which then goes on.
+    fn walk<'k>(
+        &self,
+        frames: Option<&'k Frame<'k>>,
+        exprs: &[&Expr],
+        out: &mut Vec<ExprOutcome>,
+        stop: &(dyn Fn(&ExprOutcome) -> bool + Sync),
+    ) {
+        while let Some(expr) = exprs.get(out.len()) {
+            let missing = expr
+                .variables
+                .iter()
+                .copied()
+                .find(|&index| Frame::find(frames, index).is_none());
+            let resolver = self.resolver(frames);
+            let Some(index) = missing else {
+                let outcome =
+                    celx::evaluate_with(&expr.program, &resolver, Outcome::of).map_err(|error| {
+                        format!(
+                            "expression '{}' resulted in error: {}",
+                            expr.source, error.message
+                        )
+                    });
+                let done = stop(&outcome);
+                out.push(outcome);
+                if done {
+                    return;
+                }
+                continue;
+            };
+            let variable = &self.policy.variables[index];
+            let value = match self.shared.get(variable, self.phase) {
+                Some(Ok(value)) => Ok(CowVal::Borrowed(value.as_ref())),
+                Some(Err(error)) => Err(error.clone()),
+                None => kept(celx::evaluate_value(&variable.program, &resolver)).map(CowVal::Owned),
+            };
+            let frame = Frame {
+                index,
+                value: value.map_err(|error| EvalError {
+                    message: format!(
+                        "composited variable \"{}\" fails to evaluate: {}",
+                        self.policy.variable_names[index], error.message
+                    ),
+                }),
+                before: frames,
+            };
+            return self.walk(Some(&frame), exprs, out, stop);
+        }
+    }
+
+    fn resolver<'k>(&'k self, frames: Option<&'k Frame<'k>>) -> UnitResolver<'k, 'r> {
+        UnitResolver {
             values: self.values,
             phase: self.phase,
             params: self.params,
             variables: VariablesView {
-                names: self.cache.names,
-                values: &self.cache.values,
+                names: &self.policy.variable_names,
+                frames,
             },
-        };
-        celx::evaluate_with(&expr.program, &resolver, inspect)
+        }
     }
 
-    /// Evaluate `expr` to an outcome; errors worded as the apiserver words them.
-    fn outcome(&self, expr: &Expr) -> Result<Outcome, String> {
-        self.prepare(&expr.variables);
-        self.run(expr, Outcome::of).map_err(|error| {
-            format!(
-                "expression '{}' resulted in error: {}",
-                expr.source, error.message
-            )
-        })
+    /// Evaluate every one of `exprs`.
+    fn all(&self, exprs: &[&Expr]) -> Vec<ExprOutcome> {
+        self.outcomes(exprs, &|_| false)
     }
 }
 
 /// Evaluate one policy with one parameter (the apiserver's validator), phase by phase.
-fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) -> EvaluationOutcome {
+fn evaluate_unit<'r>(
+    policy: &Policy,
+    values: &Values<'r>,
+    shared: &SharedVariables<'_, 'r>,
+    param: Option<&Value>,
+) -> EvaluationOutcome {
     if values.facts.authorizer.is_none() && policy_needs_authorizer(policy) {
         return EvaluationOutcome::NotEvaluable {
             reason: "the policy uses `authorizer` and no authorization model was given".to_owned(),
@@ -1187,14 +1310,23 @@ fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) ->
     let params = celx::from_optional_json(param);
     let params = params.as_ref();
     let fail = policy.failure_policy == FailurePolicy::Fail;
+    let unit = |phase| Unit {
+        policy,
+        values,
+        shared,
+        params,
+        phase,
+    };
 
     // Match conditions: any false skips; errors follow the failure policy.
     if !policy.match_conditions.is_empty() {
-        let unit = Unit::new(policy, values, params, Phase::Match);
+        let exprs: Vec<&Expr> = policy.match_conditions.iter().map(|(_, e)| e).collect();
         let (conditions, _) = celx::cost::with_budget(celx::cost::MATCH_CONDITIONS_BUDGET, || {
+            let outcomes =
+                unit(Phase::Match).outcomes(&exprs, &|o| matches!(o, Ok(Outcome::Bool(false))));
             let mut errors = Vec::new();
-            for (_, expr) in &policy.match_conditions {
-                match unit.outcome(expr) {
+            for outcome in outcomes {
+                match outcome {
                     Ok(Outcome::Bool(false)) => return Err(()),
                     Ok(_) => {}
                     Err(error) => errors.push(error),
@@ -1227,23 +1359,37 @@ fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) ->
     }
 
     // Validations, then the messages of those that failed with what is left of the budget.
-    let validating = Unit::new(policy, values, params, Phase::Validate);
+    let exprs: Vec<&Expr> = policy.validations.iter().map(|v| &v.expr).collect();
     let (outcomes, left) = celx::cost::with_budget(celx::cost::CALL_COST_BUDGET, || {
-        policy
+        unit(Phase::Validate).all(&exprs)
+    });
+    let (messages, _) = celx::cost::with_budget(left, || {
+        // The message expressions of the validations that failed, evaluated in one phase.
+        let failed: Vec<&CompiledValidation> = policy
             .validations
             .iter()
-            .map(|validation| validating.outcome(&validation.expr))
-            .collect::<Vec<_>>()
-    });
-    let messaging = Unit::new(policy, values, params, Phase::Message);
-    let (messages, _) = celx::cost::with_budget(left, || {
+            .zip(&outcomes)
+            .filter(|(_, outcome)| !matches!(outcome, Ok(Outcome::Bool(true)) | Err(_)))
+            .map(|(validation, _)| validation)
+            .collect();
+        let exprs: Vec<&Expr> = failed
+            .iter()
+            .filter_map(|v| v.message_expression.as_ref())
+            .collect();
+        let mut evaluated = unit(Phase::Message).all(&exprs).into_iter();
         policy
             .validations
             .iter()
             .zip(&outcomes)
             .map(|(validation, outcome)| match outcome {
                 Ok(Outcome::Bool(true)) | Err(_) => Ok(None),
-                Ok(_) => failure_message(&messaging, validation).map(Some),
+                Ok(_) => {
+                    let evaluated = validation
+                        .message_expression
+                        .as_ref()
+                        .and_then(|_| evaluated.next());
+                    failure_message(validation, evaluated).map(Some)
+                }
             })
             .collect::<Vec<_>>()
     });
@@ -1286,9 +1432,8 @@ fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) ->
         }
     }
 
-    let auditing = Unit::new(policy, values, params, Phase::Audit);
     let (audit_annotations, annotation_failures) =
-        celx::cost::with_call_budget(|| audit_annotations(&auditing, policy, fail));
+        celx::cost::with_call_budget(|| audit_annotations(&unit(Phase::Audit), policy, fail));
     failures.extend(annotation_failures);
     EvaluationOutcome::Evaluated {
         failures,
@@ -1298,14 +1443,16 @@ fn evaluate_unit(policy: &Policy, values: &Values<'_>, param: Option<&Value>) ->
 
 /// The audit annotations of one evaluation, and the failures of those that could not be worked out.
 fn audit_annotations(
-    unit: &Unit<'_, '_>,
+    unit: &Unit<'_, '_, '_>,
     policy: &Policy,
     fail: bool,
 ) -> (Vec<(String, String)>, Vec<Failure>) {
     let mut audit_annotations = Vec::new();
     let mut failures = Vec::new();
-    for (key, expr) in &policy.audit_annotations {
-        match unit.outcome(expr) {
+    let exprs: Vec<&Expr> = policy.audit_annotations.iter().map(|(_, e)| e).collect();
+    let outcomes = unit.all(&exprs);
+    for ((key, expr), outcome) in policy.audit_annotations.iter().zip(outcomes) {
+        match outcome {
             Ok(Outcome::String(value)) => {
                 let mut value = value.trim().to_owned();
                 if !value.is_empty() {
@@ -1352,9 +1499,13 @@ fn annotation_type_error(key: &str, expr: &Expr, kind: &str) -> Failure {
 /// The message of a failed validation: the `messageExpression`'s, else `message`, else the
 /// expression itself. An error only when the message ran out of the call's cost budget (the
 /// apiserver then fails the validations instead).
-fn failure_message(unit: &Unit<'_, '_>, validation: &CompiledValidation) -> Result<String, String> {
-    if let Some(expr) = &validation.message_expression {
-        match unit.outcome(expr) {
+/// `evaluated` is the outcome of the `messageExpression`, when there is one.
+fn failure_message(
+    validation: &CompiledValidation,
+    evaluated: Option<ExprOutcome>,
+) -> Result<String, String> {
+    if let Some(outcome) = evaluated {
+        match outcome {
             Ok(Outcome::String(message)) => {
                 let message = message.trim();
                 if !message.is_empty()

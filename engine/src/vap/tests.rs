@@ -5,6 +5,12 @@ use serde_json::{json, Value};
 use super::*;
 use crate::source::parse_documents;
 
+thread_local! {
+    /// Keep composited variables as deep copies (`cel::to_static`), as they once were, to compare
+    /// with the values kept as computed.
+    pub(super) static DEEP_COPY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn set(yaml: &str) -> PolicySet {
     let docs = parse_documents("p.yaml", yaml).unwrap();
     match PolicySet::from_documents("p.yaml", &docs) {
@@ -450,42 +456,245 @@ fn variables_are_lazy_chained_and_errors_surface_where_used() {
     )), "{:?}", result.denials);
 }
 
+/// An authorizer that allows everything and counts the checks it answers.
+#[derive(Debug, Default)]
+struct CountingAuthorizer(std::sync::atomic::AtomicUsize);
+
+impl AuthorizerModel for CountingAuthorizer {
+    fn authorize(
+        &self,
+        _: &crate::admission::UserInfo,
+        _: &AuthorizationCheck,
+    ) -> AuthorizationDecision {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        AuthorizationDecision {
+            allowed: true,
+            reason: String::new(),
+        }
+    }
+}
+
 #[test]
 fn each_variable_is_computed_once_per_evaluation() {
+    // The variable asks the authorizer once each time it is computed; three reads in two
+    // validations and a message compute it once in the validations and once in the messages
+    // (a phase of its own, as in the apiserver).
     let set = policy(
-        "  variables:\n  - {name: n, expression: object.metadata.name}\n  validations:\n  - expression: variables.n == 'web'\n  - expression: variables.n != ''\n",
+        "  variables:
+  - {name: allowed, expression: \"authorizer.group('apps').resource('deployments').check('create').allowed()\"}
+  - {name: n, expression: object.metadata.name}
+  validations:
+  - expression: variables.allowed && variables.allowed
+  - expression: variables.allowed && variables.n == 'other'
+    messageExpression: \"'not ' + variables.n\"
+",
         "[Deny]",
     );
-    let policy = &set.policies[0];
+    let counter = Arc::new(CountingAuthorizer::default());
+    let ctx = EvalContext {
+        authorizer: Some(counter.clone()),
+        ..EvalContext::default()
+    };
+    let result = eval_in(&set, deployment("web", "n", 1), &ctx);
+    assert_eq!(
+        result.denial_message(),
+        Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: not web")
+    );
+    assert_eq!(
+        counter.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the variable was computed again"
+    );
+}
+
+#[test]
+fn a_failing_variable_fails_every_validation_that_reads_it_with_the_same_message() {
+    let set = policy(
+        "  variables:
+  - {name: broken, expression: object.spec.nope}
+  - {name: chained, expression: variables.broken + 1}
+  validations:
+  - expression: variables.broken == 1
+  - expression: object.spec.replicas > 0
+  - expression: variables.broken == 2
+  - expression: variables.chained == 2
+",
+        "[Deny]",
+    );
+    for deep_copy in [false, true] {
+        DEEP_COPY.set(deep_copy);
+        let result = eval(&set, deployment("web", "n", 1));
+        DEEP_COPY.set(false);
+        let messages: Vec<&str> = result.denials.iter().map(|d| d.message.as_str()).collect();
+        let cause = "composited variable \"broken\" fails to evaluate: no such key: nope";
+        assert_eq!(
+            messages,
+            [
+                format!("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: expression 'variables.broken == 1' resulted in error: {cause}"),
+                format!("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: expression 'variables.broken == 2' resulted in error: {cause}"),
+                format!("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: expression 'variables.chained == 2' resulted in error: composited variable \"chained\" fails to evaluate: {cause}"),
+            ],
+            "deep copy: {deep_copy}"
+        );
+    }
+}
+
+#[test]
+fn a_request_only_variable_is_one_value_for_every_policy_of_a_request() {
+    let declare = |name: &str| {
+        format!(
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
+  variables:
+  - {{name: spec, expression: object.spec}}
+  validations:
+  - expression: variables.spec.replicas < 5
+---
+"
+        )
+    };
+    let set = set(&format!("{}{}", declare("one"), declare("two")));
     let request = AdmissionRequest::create(deployment("web", "n", 1)).unwrap();
     let facts = RequestFacts::new(&request, &EvalContext::default());
     let values = Values::new(&facts);
-    let params = crate::cel::K8sNull;
-    let unit = Unit::new(policy, &values, &params, Phase::Validate);
-    assert_eq!(
-        unit.outcome(&policy.validations[0].expr),
-        Ok(Outcome::Bool(true))
+    let resolvers = phase_resolvers(&values);
+    let shared = SharedVariables::new(&set.policies, &resolvers);
+    let value = |policy: usize, phase| {
+        let value = shared.get(&set.policies[policy].variables[0], phase);
+        let value = value.unwrap().as_ref().unwrap();
+        value.as_ref() as *const dyn Val
+    };
+    let first = value(0, Phase::Validate);
+    assert!(std::ptr::addr_eq(first, value(1, Phase::Validate)));
+    // It does not read the namespace, so every phase shares it too.
+    assert!(std::ptr::addr_eq(first, value(1, Phase::Audit)));
+}
+
+#[test]
+fn a_variable_may_hold_any_value() {
+    // An authorization check has no plain-value form: the deep copies variables were once kept
+    // as refused it, the apiserver does not.
+    let set = policy(
+        "  variables:
+  - {name: check, expression: \"authorizer.group('apps').resource('deployments').check('create')\"}
+  validations:
+  - expression: variables.check.allowed()
+",
+        "[Deny]",
     );
-    let first = unit.cache.values[0]
-        .get()
-        .unwrap()
-        .as_ref()
-        .unwrap()
-        .as_ref() as *const dyn Val;
-    assert_eq!(
-        unit.outcome(&policy.validations[1].expr),
-        Ok(Outcome::Bool(true))
-    );
-    let second = unit.cache.values[0]
-        .get()
-        .unwrap()
-        .as_ref()
-        .unwrap()
-        .as_ref() as *const dyn Val;
+    let ctx = EvalContext {
+        authorizer: Some(Arc::new(CountingAuthorizer::default())),
+        ..EvalContext::default()
+    };
+    assert_eq!(eval_in(&set, deployment("web", "n", 1), &ctx).denials, []);
+    DEEP_COPY.set(true);
+    let copied = eval_in(&set, deployment("web", "n", 1), &ctx);
+    DEEP_COPY.set(false);
+    assert_eq!(copied.denials.len(), 1, "{copied:?}");
+}
+
+#[test]
+fn many_variables_evaluate_on_a_large_stack_within_the_calls_budget() {
+    let chain = |count: usize, expression: &str| {
+        let mut body = String::from("  variables:\n  - {name: v0, expression: '1'}\n");
+        for i in 1..count {
+            body.push_str(&format!(
+                "  - {{name: v{i}, expression: \"variables.v{} + 1\"}}\n",
+                i - 1
+            ));
+        }
+        body.push_str(&format!(
+            "  validations:\n  - expression: \"{expression}\"\n"
+        ));
+        policy(&body, "[Deny]")
+    };
+    // The most evaluated on the caller's stack, and more.
+    for count in [INLINE_VARIABLES, INLINE_VARIABLES * 4] {
+        let set = chain(count, &format!("variables.v{} == {count}", count - 1));
+        assert_eq!(eval(&set, deployment("web", "n", 1)).denials, []);
+        let set = chain(count, &format!("variables.v{} == 0", count - 1));
+        assert_eq!(eval(&set, deployment("web", "n", 1)).denials.len(), 1);
+    }
+
+    // Each of these spends about 700,000 of the call's 10,000,000 (each its own expression, so
+    // none is shared): the call runs out on the other thread as it would on this one.
+    let mut body = String::from("  variables:\n");
+    for i in 0..=INLINE_VARIABLES {
+        body.push_str(&format!(
+            "  - {{name: v{i}, expression: 'lists.range(100000).all(x, x + {i} >= 0)'}}\n"
+        ));
+    }
+    let all = (0..=INLINE_VARIABLES)
+        .map(|i| format!("variables.v{i}"))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    body.push_str(&format!("  validations:\n  - expression: \"{all}\"\n"));
+    let result = eval(&policy(&body, "[Deny]"), deployment("web", "n", 1));
+    assert_eq!(result.denials.len(), 1, "{result:?}");
     assert!(
-        std::ptr::addr_eq(first, second),
-        "the variable was computed again"
+        result.denials[0]
+            .message
+            .ends_with(celx::cost::OVER_CALL_BUDGET),
+        "{result:?}"
     );
+}
+
+#[test]
+fn variables_kept_as_computed_agree_with_deep_copies_on_the_library() {
+    // The whole library against the 10,000 sample pods the benchmark uses, workloads, and
+    // shapes whose variables fail: every evaluation, denial, warning and annotation is the same
+    // whether variables are kept as computed or deep-copied (the way they were once kept).
+    let mut set = PolicySet::default();
+    for entry in crate::library::entries()
+        .unwrap()
+        .iter()
+        .filter(|e| e.policy_file() == "policy.yaml")
+    {
+        let file = format!("library/{}/policy.yaml", entry.id);
+        let docs = parse_documents(&file, entry.policy_yaml).unwrap();
+        set.extend(PolicySet::from_documents(&file, &docs).unwrap());
+    }
+    let mut objects = crate::sample::pods(0x11b_0000_0001, 10_000);
+    objects.extend(crate::sample::workloads(7, 1_000));
+    let broken: Vec<Value> = objects
+        .iter()
+        .take(250)
+        .enumerate()
+        .map(|(i, object)| {
+            let mut object = object.clone();
+            match i % 5 {
+                0 => object["spec"] = json!({}),
+                1 => object["spec"]["containers"] = Value::Null,
+                2 => object["spec"]["template"] = json!({}),
+                3 => object["spec"]["containers"] = json!([{"name": 3}]),
+                _ => object["spec"]["volumes"] = json!([{"name": "v", "hostPath": {"path": "/"}}]),
+            }
+            object
+        })
+        .collect();
+    objects.extend(broken);
+    let mut failing_variables = 0;
+    for object in objects {
+        let Ok(request) = AdmissionRequest::create(object) else {
+            continue;
+        };
+        let kept = set.evaluate(&request, &EvalContext::default());
+        DEEP_COPY.set(true);
+        let copied = set.evaluate(&request, &EvalContext::default());
+        DEEP_COPY.set(false);
+        assert_eq!(kept, copied, "{request:?}");
+        failing_variables += kept
+            .denials
+            .iter()
+            .filter(|d| d.message.contains("fails to evaluate"))
+            .count();
+    }
+    assert!(failing_variables > 100, "{failing_variables}");
 }
 
 #[test]
