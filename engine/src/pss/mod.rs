@@ -15,6 +15,7 @@
 //! type count as absent (the apiserver would have refused such a pod before admission).
 
 mod checks;
+mod compact;
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +27,7 @@ use crate::mode::{Mode, PsaLabel};
 use crate::verdict::{Action, EngineKind, Finding, Verdict};
 
 pub use checks::NEWEST_MINOR;
+pub use compact::CompactPod;
 
 /// A Pod Security Standards level, from the most permissive to the strictest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
