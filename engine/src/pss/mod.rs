@@ -13,6 +13,11 @@
 //! Checks work directly on `serde_json::Value`: a pod that passes is checked without allocating.
 //! Fields are read as the apiserver's typed decoding would read them; values of the wrong JSON
 //! type count as absent (the apiserver would have refused such a pod before admission).
+//!
+//! [`CompactPod`] is the same pod reduced to what the checks read, built straight from JSON text
+//! in one pass that skips the rest: for checking many objects that arrive as text (impact,
+//! scans), or many times. Its verdicts and messages are those of [`verdict_object`] and
+//! [`check_object`]: the rules are one code, reading either form through the same views.
 
 mod checks;
 mod compact;
