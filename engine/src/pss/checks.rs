@@ -636,28 +636,50 @@ impl Item for compact::Container {
     }
 }
 
-/// `securityContext.capabilities`.
+/// `securityContext.capabilities`; its lists are found when a rule asks for them.
 #[derive(Clone, Copy)]
-struct Caps<'a> {
-    drop: Seq<'a, compact::Text>,
-    add: Seq<'a, compact::Text>,
+enum Caps<'a> {
+    Json(&'a Object),
+    Compact(&'a compact::Caps),
 }
 
-/// A `seccompProfile` or `appArmorProfile`: its `type` (`""` when not a string), and whether a
-/// `localhostProfile` is set (to anything but `null`).
+impl<'a> Caps<'a> {
+    fn drop(self) -> Seq<'a, compact::Text> {
+        match self {
+            Caps::Json(caps) => Seq::json(array(caps.get("drop"))),
+            Caps::Compact(caps) => Seq::compact(&caps.drop),
+        }
+    }
+
+    fn add(self) -> Seq<'a, compact::Text> {
+        match self {
+            Caps::Json(caps) => Seq::json(array(caps.get("add"))),
+            Caps::Compact(caps) => Seq::compact(&caps.add),
+        }
+    }
+}
+
+/// A `seccompProfile` or `appArmorProfile`, its fields found when a rule asks for them.
 #[derive(Clone, Copy)]
-struct Profile<'a> {
-    kind: &'a str,
-    localhost_profile: bool,
+enum Profile<'a> {
+    Json(&'a Object),
+    Compact(&'a compact::Profile),
 }
 
 impl<'a> Profile<'a> {
-    fn json(profile: &'a Object) -> Self {
-        Profile {
-            kind: text(profile.get("type")),
-            localhost_profile: profile
-                .get("localhostProfile")
-                .is_some_and(|v| !v.is_null()),
+    /// Its `type` (`""` when not a string).
+    fn kind(self) -> &'a str {
+        match self {
+            Profile::Json(p) => text(p.get("type")),
+            Profile::Compact(p) => &p.kind.0,
+        }
+    }
+
+    /// Whether a `localhostProfile` is set (to anything but `null`).
+    fn localhost_profile(self) -> bool {
+        match self {
+            Profile::Json(p) => p.get("localhostProfile").is_some_and(|v| !v.is_null()),
+            Profile::Compact(p) => p.localhost_profile,
         }
     }
 }
@@ -771,20 +793,15 @@ impl<'a> SecurityContext<'a> {
             match key.as_str() {
                 "privileged" => out.privileged = value.as_bool() == Some(true),
                 "allowPrivilegeEscalation" => out.allow_privilege_escalation = value.as_bool(),
-                "capabilities" => {
-                    out.capabilities = value.as_object().map(|caps| Caps {
-                        drop: Seq::json(array(caps.get("drop"))),
-                        add: Seq::json(array(caps.get("add"))),
-                    })
-                }
+                "capabilities" => out.capabilities = value.as_object().map(Caps::Json),
                 "procMount" if !value.is_null() => {
                     out.proc_mount = Some(value.as_str().unwrap_or(""))
                 }
                 "runAsNonRoot" => out.run_as_non_root = value.as_bool(),
                 "runAsUser" => out.run_as_user_zero = value.as_i64() == Some(0),
                 "seLinuxOptions" => out.se_linux = value.as_object().map(SeLinux::json),
-                "seccompProfile" => out.seccomp = value.as_object().map(Profile::json),
-                "appArmorProfile" => out.app_armor = value.as_object().map(Profile::json),
+                "seccompProfile" => out.seccomp = value.as_object().map(Profile::Json),
+                "appArmorProfile" => out.app_armor = value.as_object().map(Profile::Json),
                 "windowsOptions" => out.host_process = is_true(value.get("hostProcess")),
                 "sysctls" => out.sysctls = Seq::json(array(Some(value))),
                 _ => {}
@@ -794,17 +811,10 @@ impl<'a> SecurityContext<'a> {
     }
 
     fn compact(sc: &'a compact::SecurityContext) -> Self {
-        let profile = |p: &'a compact::Profile| Profile {
-            kind: &p.kind.0,
-            localhost_profile: p.localhost_profile,
-        };
         SecurityContext {
             privileged: sc.privileged,
             allow_privilege_escalation: sc.allow_privilege_escalation,
-            capabilities: sc.capabilities.as_ref().map(|caps| Caps {
-                drop: Seq::compact(&caps.drop),
-                add: Seq::compact(&caps.add),
-            }),
+            capabilities: sc.capabilities.as_ref().map(Caps::Compact),
             proc_mount: sc.proc_mount.as_ref().map(|p| &*p.0),
             run_as_non_root: sc.run_as_non_root,
             run_as_user_zero: sc.run_as_user_zero,
@@ -813,8 +823,8 @@ impl<'a> SecurityContext<'a> {
                 user: o.user,
                 role: o.role,
             }),
-            seccomp: sc.seccomp.as_ref().map(profile),
-            app_armor: sc.app_armor.as_ref().map(profile),
+            seccomp: sc.seccomp.as_ref().map(Profile::Compact),
+            app_armor: sc.app_armor.as_ref().map(Profile::Compact),
             host_process: sc.host_process,
             sysctls: Seq::compact(&sc.sysctls),
         }
@@ -1023,7 +1033,7 @@ impl<'a> PodFacts<'a> {
         let pod_unconfined = self
             .sc
             .app_armor
-            .is_some_and(|p| p.kind == "Unconfined" && !p.localhost_profile);
+            .is_some_and(|p| p.kind() == "Unconfined" && !p.localhost_profile());
         (value == "unconfined" && !pod_unconfined).then_some("Unconfined")
     }
 
@@ -1143,11 +1153,11 @@ fn lifecycle_handlers(lifecycle: Option<&Object>) -> [Option<&Object>; 2] {
 }
 
 fn drops_all(caps: Caps<'_>) -> bool {
-    caps.drop.iter().any(|c| c == "ALL")
+    caps.drop().iter().any(|c| c == "ALL")
 }
 
 fn adds(caps: Option<Caps<'_>>) -> impl Iterator<Item = &str> {
-    caps.into_iter().flat_map(|c| c.add.iter())
+    caps.into_iter().flat_map(|c| c.add().iter())
 }
 
 const ALLOWED_VOLUME_SOURCES: &[&str] = &[
@@ -1243,7 +1253,7 @@ impl Rule {
             Rule::AppArmor => {
                 pod.sc
                     .app_armor
-                    .is_some_and(|p| !allowed_app_armor_type(p.kind))
+                    .is_some_and(|p| !allowed_app_armor_type(p.kind()))
                     || pod.annotations.iter().any(|(k, v)| {
                         k.starts_with(APPARMOR_PREFIX) && !allowed_app_armor_annotation(v)
                     })
@@ -1266,9 +1276,10 @@ impl Rule {
                             })
                     })
             }
-            Rule::SeccompBaseline | Rule::SeccompRestricted { .. } => {
-                pod.sc.seccomp.is_some_and(|p| !valid_seccomp_type(p.kind))
-            }
+            Rule::SeccompBaseline | Rule::SeccompRestricted { .. } => pod
+                .sc
+                .seccomp
+                .is_some_and(|p| !valid_seccomp_type(p.kind())),
             Rule::Sysctls { allowed } => pod.sc.sysctls.iter().any(|name| !allowed.contains(&name)),
             Rule::WindowsHostProcess => pod.sc.host_process,
             Rule::RunAsNonRoot { .. } => pod.sc.run_as_non_root == Some(false),
@@ -1289,7 +1300,7 @@ impl Rule {
         match self {
             Rule::AppArmor => sc
                 .app_armor
-                .is_some_and(|p| !allowed_app_armor_type(p.kind)),
+                .is_some_and(|p| !allowed_app_armor_type(p.kind())),
             Rule::CapabilitiesBaseline => {
                 adds(sc.capabilities).any(|cap| !CAPABILITIES_BASELINE.contains(&cap))
             }
@@ -1303,7 +1314,7 @@ impl Rule {
             Rule::SeLinux { allowed_types } => {
                 sc.se_linux.is_some_and(|o| se_linux_bad(o, allowed_types))
             }
-            Rule::SeccompBaseline => sc.seccomp.is_some_and(|p| !valid_seccomp_type(p.kind)),
+            Rule::SeccompBaseline => sc.seccomp.is_some_and(|p| !valid_seccomp_type(p.kind())),
             Rule::WindowsHostProcess => sc.host_process,
             Rule::AllowPrivilegeEscalation { .. } => sc.allow_privilege_escalation != Some(false),
             Rule::CapabilitiesRestricted { .. } => match sc.capabilities {
@@ -1318,8 +1329,8 @@ impl Rule {
             },
             Rule::RunAsUser { .. } => sc.run_as_user_zero,
             Rule::SeccompRestricted { .. } => match sc.seccomp {
-                Some(p) => !valid_seccomp_type(p.kind),
-                None => !pod.sc.seccomp.is_some_and(|p| valid_seccomp_type(p.kind)),
+                Some(p) => !valid_seccomp_type(p.kind()),
+                None => !pod.sc.seccomp.is_some_and(|p| valid_seccomp_type(p.kind())),
             },
             Rule::HostNamespaces
             | Rule::HostPathVolumes
@@ -1599,8 +1610,8 @@ fn setters(pod_at_fault: bool, containers: &[&str]) -> Vec<String> {
 fn describe_app_armor(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     let mut values = BTreeSet::new();
     let pod_bad = match pod.sc.app_armor {
-        Some(p) if !allowed_app_armor_type(p.kind) => {
-            values.insert(p.kind.to_owned());
+        Some(p) if !allowed_app_armor_type(p.kind()) => {
+            values.insert(p.kind().to_owned());
             true
         }
         _ => false,
@@ -1608,7 +1619,7 @@ fn describe_app_armor(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     let mut containers = Vec::new();
     for c in pod.containers() {
         let effective = match c.sc.app_armor {
-            Some(p) => Some(p.kind),
+            Some(p) => Some(p.kind()),
             None => pod.app_armor_from_annotation(c.name),
         };
         if let Some(t) = effective {
@@ -1709,8 +1720,8 @@ fn describe_seccomp(pod: &PodFacts<'_>, restricted: bool) -> Option<(&'static st
     let mut values = BTreeSet::new();
     let mut pod_valid = false;
     let pod_bad = match pod.sc.seccomp {
-        Some(p) if !valid_seccomp_type(p.kind) => {
-            values.insert(p.kind);
+        Some(p) if !valid_seccomp_type(p.kind()) => {
+            values.insert(p.kind());
             true
         }
         Some(_) => {
@@ -1724,9 +1735,9 @@ fn describe_seccomp(pod: &PodFacts<'_>, restricted: bool) -> Option<(&'static st
     for c in pod.containers() {
         match c.sc.seccomp {
             Some(p) => {
-                if !valid_seccomp_type(p.kind) {
+                if !valid_seccomp_type(p.kind()) {
                     explicit.push(c.name);
-                    values.insert(p.kind);
+                    values.insert(p.kind());
                 }
             }
             None => {
