@@ -560,11 +560,30 @@ impl<'a, T: Item> Seq<'a, T> {
         Seq { json: &[], compact }
     }
 
-    fn iter(self) -> impl Iterator<Item = T::View<'a>> {
-        self.json
-            .iter()
-            .map(T::from_json)
-            .chain(self.compact.iter().map(T::view))
+    fn iter(self) -> SeqIter<'a, T> {
+        SeqIter {
+            json: self.json.iter(),
+            compact: self.compact.iter(),
+        }
+    }
+}
+
+/// The elements of a [`Seq`]: a plain loop over one slice then the other (`Iterator::chain`
+/// costs the JSON path measurably here).
+struct SeqIter<'a, T> {
+    json: std::slice::Iter<'a, Value>,
+    compact: std::slice::Iter<'a, T>,
+}
+
+impl<'a, T: Item> Iterator for SeqIter<'a, T> {
+    type Item = T::View<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<T::View<'a>> {
+        match self.json.next() {
+            Some(json) => Some(T::from_json(json)),
+            None => self.compact.next().map(T::view),
+        }
     }
 }
 
@@ -590,18 +609,38 @@ impl Item for compact::Sysctl {
     }
 }
 
-/// A container port: its `hostPort` and `containerPort` (0 when unset or not an integer).
+/// A container port, as [`PortView`].
 impl Item for compact::Port {
-    type View<'a> = compact::Port;
-    fn from_json(json: &Value) -> compact::Port {
-        let int = |key| json.get(key).and_then(Value::as_i64).unwrap_or(0);
-        compact::Port {
-            host: int("hostPort"),
-            container: int("containerPort"),
+    type View<'a> = PortView<'a>;
+    fn from_json(json: &Value) -> PortView<'_> {
+        PortView::Json(json)
+    }
+    fn view(&self) -> PortView<'_> {
+        PortView::Compact(*self)
+    }
+}
+
+/// A container port: its `hostPort` and `containerPort` (0 when unset or not an integer), read
+/// from JSON when asked.
+#[derive(Clone, Copy)]
+enum PortView<'a> {
+    Json(&'a Value),
+    Compact(compact::Port),
+}
+
+impl PortView<'_> {
+    fn host(self) -> i64 {
+        match self {
+            PortView::Json(p) => p.get("hostPort").and_then(Value::as_i64).unwrap_or(0),
+            PortView::Compact(p) => p.host,
         }
     }
-    fn view(&self) -> compact::Port {
-        *self
+
+    fn container(self) -> i64 {
+        match self {
+            PortView::Json(p) => p.get("containerPort").and_then(Value::as_i64).unwrap_or(0),
+            PortView::Compact(p) => p.container,
+        }
     }
 }
 
@@ -1019,6 +1058,29 @@ impl<'a> PodFacts<'a> {
             })
     }
 
+    /// [`PodFacts::containers`] for the fast pass, each built where it is used (no iterator
+    /// adapters move it around), until `f` says stop (`false`).
+    fn each_container(&self, mut f: impl FnMut(&ContainerFacts<'a>) -> bool) {
+        for (i, list) in self.containers.iter().enumerate() {
+            // Not for ephemeral containers (list 2), as in the apiserver.
+            let host_ports_default = i < 2 && self.host_ports_default;
+            for json in list.json {
+                let mut container = ContainerFacts::read(json);
+                container.host_ports_default = host_ports_default;
+                if !f(&container) {
+                    return;
+                }
+            }
+            for compact in list.compact {
+                let mut container = compact.view();
+                container.host_ports_default = host_ports_default;
+                if !f(&container) {
+                    return;
+                }
+            }
+        }
+    }
+
     /// The AppArmor profile type the apiserver gives a container that has no `appArmorProfile`
     /// field, from its deprecated annotation. Only `unconfined` matters to the checks (the other
     /// values become allowed types); it is not copied when the pod's own profile is the same.
@@ -1061,23 +1123,21 @@ pub(super) fn flag(steps: &[Step], pod: &PodFacts<'_>) -> u64 {
         }
     }
     if container_rules != 0 {
-        for container in pod.containers() {
+        pod.each_container(|container| {
             let pending = container_rules & !flagged;
-            if pending == 0 {
-                break;
-            }
             let mut rest = pending;
             while rest != 0 {
                 let i = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
                 if steps
                     .get(i)
-                    .is_some_and(|step| step.rule.container_violated(pod, &container))
+                    .is_some_and(|step| step.rule.container_violated(pod, container))
                 {
                     flagged |= 1u64 << i;
                 }
             }
-        }
+            container_rules & !flagged != 0
+        });
     }
     flagged
 }
@@ -1127,9 +1187,9 @@ fn proc_mount_bad(value: Option<&str>) -> bool {
 
 /// A port's `hostPort`; with `defaulted`, an unset one takes the `containerPort`, as the
 /// apiserver defaults it in Pods with `hostNetwork: true`.
-fn host_port(port: compact::Port, defaulted: bool) -> i64 {
-    match port.host {
-        0 if defaulted => port.container,
+fn host_port(port: PortView<'_>, defaulted: bool) -> i64 {
+    match port.host() {
+        0 if defaulted => port.container(),
         set => set,
     }
 }
