@@ -6,169 +6,31 @@
 //! - `messages`: [`pss::check_pod`] plus the apiserver's wording of every denial.
 //!
 //! Then the same on 100 pods that stay in cache, one typical passing pod, CPU time per pod on one
-//! core (the machine may be shared, so wall time alone misleads), and every core at once. A last
+//! core (the machine may be shared, so wall time alone misleads), and every core at once. A
 //! line gives the floor set by memory: the 10,000 parsed pods take about 200 MB of
 //! `serde_json::Value` trees, far beyond the caches, and merely walking to the fields every
 //! check must read costs most of what checking costs.
+//!
+//! The compact form ([`pss::CompactPod`]: only what the checks read, a few MB for the 10,000):
+//! - `compact-verdict` / `compact-messages`: the same checks on the 10,000 pods already in
+//!   compact form (built once, outside the measurement);
+//! - `text/compact-verdict`: from each pod's JSON text (what the impact path holds) to its
+//!   verdict, building the compact form each time; `text/value-verdict` is the same through a
+//!   `serde_json::Value`, as before the compact form.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
+use palisade_engine::pss::CompactPod;
 use palisade_engine::pss::{self, Level, LevelVersion};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// SplitMix64: tiny, seeded, good enough to vary test pods.
-struct Rng(u64);
+#[path = "support/pss_pods.rs"]
+mod pss_pods;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// True with probability `percent`/100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
-const IMAGES: &[&str] = &[
-    "registry.example/app:1.4.2",
-    "nginx:1.27",
-    "ghcr.io/acme/api@sha256:0f3c6d1e9a0b",
-    "busybox:latest",
-    "quay.io/team/worker:2024.11",
-];
-
-fn container(rng: &mut Rng, name: String, hardened: bool) -> Value {
-    let mut sc = serde_json::Map::new();
-    if hardened || rng.chance(50) {
-        sc.insert(
-            "allowPrivilegeEscalation".into(),
-            json!(!hardened && rng.chance(30)),
-        );
-    }
-    if hardened || rng.chance(50) {
-        let mut caps = json!({"drop": ["ALL"]});
-        if rng.chance(20) {
-            let add: &[&str] = if hardened {
-                &["NET_BIND_SERVICE"]
-            } else {
-                &["NET_BIND_SERVICE", "NET_ADMIN", "CHOWN", "SYS_ADMIN"]
-            };
-            caps["add"] = json!([rng.pick(add)]);
-        }
-        sc.insert("capabilities".into(), caps);
-    }
-    if !hardened && rng.chance(5) {
-        sc.insert("privileged".into(), json!(true));
-    }
-    if rng.chance(30) {
-        sc.insert("readOnlyRootFilesystem".into(), json!(true));
-    }
-    if rng.chance(20) {
-        sc.insert(
-            "runAsUser".into(),
-            json!(if hardened { 1000 } else { rng.below(2) * 1000 }),
-        );
-    }
-    if !hardened && rng.chance(5) {
-        sc.insert("procMount".into(), json!("Unmasked"));
-    }
-    if !hardened && rng.chance(5) {
-        sc.insert("seccompProfile".into(), json!({"type": "Unconfined"}));
-    }
-    let mut c = json!({
-        "name": name,
-        "image": rng.pick(IMAGES),
-        "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
-        "env": [{"name": "MODE", "value": "prod"}],
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-    });
-    if !sc.is_empty() {
-        c["securityContext"] = Value::Object(sc);
-    }
-    if rng.chance(60) {
-        let mut port = json!({"containerPort": 8080, "protocol": "TCP"});
-        if !hardened && rng.chance(10) {
-            port["hostPort"] = json!(8080);
-        }
-        c["ports"] = json!([port]);
-    }
-    if rng.chance(40) {
-        c["readinessProbe"] = json!({"httpGet": {"path": "/healthz", "port": 8080}});
-    }
-    c
-}
-
-/// A pod; `hardened` ones meet the restricted profile.
-fn pod(rng: &mut Rng, i: usize, hardened: bool) -> Value {
-    let containers = 1 + rng.below(3) as usize;
-    let mut spec = json!({
-        "containers": (0..containers).map(|n| container(rng, format!("c{n}"), hardened)).collect::<Vec<_>>(),
-        "volumes": [{"name": "data", "emptyDir": {}}],
-        "serviceAccountName": "app",
-    });
-    if rng.chance(30) {
-        spec["initContainers"] = json!([container(rng, "init".into(), hardened)]);
-    }
-    let mut psc = serde_json::Map::new();
-    if hardened || rng.chance(50) {
-        psc.insert("runAsNonRoot".into(), json!(hardened || rng.chance(50)));
-        psc.insert("seccompProfile".into(), json!({"type": "RuntimeDefault"}));
-    }
-    if rng.chance(20) {
-        psc.insert("fsGroup".into(), json!(2000));
-    }
-    if !hardened && rng.chance(5) {
-        psc.insert(
-            "sysctls".into(),
-            json!([{"name": "kernel.msgmax", "value": "1"}]),
-        );
-    }
-    spec["securityContext"] = Value::Object(psc);
-    if !hardened {
-        for field in ["hostNetwork", "hostPID", "hostIPC"] {
-            if rng.chance(3) {
-                spec[field] = json!(true);
-            }
-        }
-        if rng.chance(5) {
-            spec["volumes"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"name": "host", "hostPath": {"path": "/var/run"}}));
-        }
-    }
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": format!("pod-{i}"), "namespace": "team", "labels": {"app": "bench"},
-                     "annotations": {"team": "payments"}},
-        "spec": spec,
-    })
-}
-
-/// 10,000 pods, 70% meeting the restricted profile.
-fn pods() -> Vec<Value> {
-    let mut rng = Rng(0x005e_ed0f_9055);
-    (0..10_000)
-        .map(|i| {
-            let hardened = rng.chance(70);
-            pod(&mut rng, i, hardened)
-        })
-        .collect()
-}
+use pss_pods::{pod, pods, Rng};
 
 fn verdicts(lv: LevelVersion, pods: &[Value]) -> usize {
     pods.iter()
@@ -190,6 +52,63 @@ fn messages(lv: LevelVersion, pods: &[Value]) -> usize {
 type Run = fn(LevelVersion, &[Value]) -> usize;
 const RUNS: [(&str, Run); 2] = [("verdict", verdicts), ("messages", messages)];
 
+fn compact_verdicts(lv: LevelVersion, pods: &[CompactPod]) -> usize {
+    pods.iter().filter(|p| p.verdict(lv).allowed()).count()
+}
+
+fn compact_messages(lv: LevelVersion, pods: &[CompactPod]) -> usize {
+    pods.iter()
+        .map(|p| p.check(lv).message(lv).map_or(0, |m| m.len()))
+        .sum()
+}
+
+type CompactRun = fn(LevelVersion, &[CompactPod]) -> usize;
+const COMPACT_RUNS: [(&str, CompactRun); 2] = [
+    ("compact-verdict", compact_verdicts),
+    ("compact-messages", compact_messages),
+];
+
+/// From JSON text to verdict through the compact form.
+fn text_compact_verdicts(lv: LevelVersion, texts: &[String]) -> usize {
+    texts
+        .iter()
+        .filter(|t| {
+            CompactPod::from_json(t)
+                .unwrap()
+                .is_some_and(|p| p.verdict(lv).allowed())
+        })
+        .count()
+}
+
+/// From JSON text to verdict through a `serde_json::Value`.
+fn text_value_verdicts(lv: LevelVersion, texts: &[String]) -> usize {
+    texts
+        .iter()
+        .filter(|t| {
+            let object: Value = serde_json::from_str(t).unwrap();
+            pss::verdict_object(lv, &object).is_some_and(|v| v.allowed())
+        })
+        .count()
+}
+
+type TextRun = fn(LevelVersion, &[String]) -> usize;
+const TEXT_RUNS: [(&str, TextRun); 2] = [
+    ("text/compact-verdict", text_compact_verdicts),
+    ("text/value-verdict", text_value_verdicts),
+];
+
+fn compact(pods: &[Value]) -> Vec<CompactPod> {
+    pods.iter()
+        .map(|p| CompactPod::from_object(p).unwrap().unwrap())
+        .collect()
+}
+
+fn texts(pods: &[Value]) -> Vec<String> {
+    pods.iter()
+        .map(|p| serde_json::to_string(p).unwrap())
+        .collect()
+}
+
 fn single_core(c: &mut Criterion) {
     let pods = pods();
     for level in [Level::Baseline, Level::Restricted] {
@@ -200,6 +119,16 @@ fn single_core(c: &mut Criterion) {
             .filter(|p| pss::check_pod(lv, &p["metadata"], &p["spec"]).allowed())
             .count();
         assert_eq!(allowed, full, "verdict and full check disagree");
+        assert_eq!(
+            allowed,
+            compact_verdicts(lv, &compact(&pods)),
+            "compact form disagrees"
+        );
+        assert_eq!(
+            allowed,
+            text_compact_verdicts(lv, &texts(&pods)),
+            "from text disagrees"
+        );
         eprintln!(
             "{lv}: {allowed} of {} varied pods allowed, {:.1}% denied",
             pods.len(),
@@ -222,6 +151,23 @@ fn single_core(c: &mut Criterion) {
         }
         group.finish();
     }
+    let mut group = c.benchmark_group("pss");
+    group.throughput(Throughput::Elements(pods.len() as u64));
+    let (compact, texts) = (compact(&pods), texts(&pods));
+    for level in [Level::Baseline, Level::Restricted] {
+        let lv = LevelVersion::latest(level);
+        for (kind, run) in COMPACT_RUNS {
+            group.bench_function(format!("{level}/10k-varied-pods/{kind}"), |b| {
+                b.iter(|| run(lv, black_box(&compact)))
+            });
+        }
+        for (kind, run) in TEXT_RUNS {
+            group.bench_function(format!("{level}/10k-varied-pods/{kind}"), |b| {
+                b.iter(|| run(lv, black_box(&texts)))
+            });
+        }
+    }
+    group.finish();
 
     let mut rng = Rng(7);
     let typical = pod(&mut rng, 0, true);
@@ -242,7 +188,7 @@ fn single_core(c: &mut Criterion) {
 }
 
 /// CPU nanoseconds per pod on this thread, the best of several passes of at least 0.2 s.
-fn cpu_ns_per_pod(lv: LevelVersion, pods: &[Value], run: Run) -> f64 {
+fn cpu_ns_per_pod<T>(lv: LevelVersion, pods: &[T], run: fn(LevelVersion, &[T]) -> usize) -> f64 {
     if thread_cpu_ns() == 0 {
         return f64::NAN;
     }
@@ -301,6 +247,36 @@ fn cpu_per_pod() {
                  ({:.2} M pods/s), {warm:.0} ns over 100 cached pods ({:.2} M pods/s)",
                 1e3 / cold,
                 1e3 / warm
+            );
+        }
+    }
+    let (compact, texts) = (compact(&pods), texts(&pods));
+    let bytes: usize = texts.iter().map(String::len).sum();
+    println!(
+        "the 10,000 pods: {:.1} MB of JSON text, {:.0} bytes a pod",
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e4
+    );
+    let compact_hot: Vec<CompactPod> = compact.iter().take(100).cloned().collect();
+    for level in [Level::Baseline, Level::Restricted] {
+        let lv = LevelVersion::latest(level);
+        for (kind, run) in COMPACT_RUNS {
+            let cold = cpu_ns_per_pod(lv, &compact, run);
+            let warm = cpu_ns_per_pod(lv, &compact_hot, run);
+            println!(
+                "pss/{level}/{kind} CPU per pod on one core: {cold:.0} ns over 10,000 pods \
+                 ({:.2} M pods/s), {warm:.0} ns over 100 cached pods ({:.2} M pods/s)",
+                1e3 / cold,
+                1e3 / warm
+            );
+        }
+        for (kind, run) in TEXT_RUNS {
+            let cold = cpu_ns_per_pod(lv, &texts, run);
+            println!(
+                "pss/{level}/{kind} CPU per pod on one core: {cold:.0} ns over 10,000 pods' JSON \
+                 text ({:.2} M pods/s, {:.0} MB/s)",
+                1e3 / cold,
+                bytes as f64 / 1e4 / cold * 1e3
             );
         }
     }

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use super::{Forbidden, Level, LevelVersion, Version};
+use super::{compact, Forbidden, Level, LevelVersion, Version};
 
 type Object = Map<String, Value>;
 
@@ -497,6 +497,11 @@ pub(super) fn check_ids(lv: LevelVersion) -> impl Iterator<Item = &'static str> 
 }
 
 // ------------------------------------------------------------------ reading the pod
+//
+// The rules read a pod through the views below. Each view borrows either the pod's JSON
+// (`serde_json::Value`) or its compact form (`super::compact`); a list is a JSON array or a
+// compact slice, the other one empty. So every rule is written once for both forms, and the two
+// cannot drift apart. Reading JSON allocates nothing.
 
 fn object(v: Option<&Value>) -> Option<&Object> {
     v.and_then(Value::as_object)
@@ -514,20 +519,307 @@ fn is_true(v: Option<&Value>) -> bool {
     v.and_then(Value::as_bool) == Some(true)
 }
 
+/// An element of a list the checks read, as seen from JSON and from the compact form.
+trait Item {
+    type View<'a>: Copy
+    where
+        Self: 'a;
+    fn from_json(json: &Value) -> Self::View<'_>;
+    fn view(&self) -> Self::View<'_>;
+}
+
+/// A list as the checks see it: a JSON array or a compact slice (one of them is empty).
+struct Seq<'a, T> {
+    json: &'a [Value],
+    compact: &'a [T],
+}
+
+impl<T> Clone for Seq<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Seq<'_, T> {}
+
+impl<T> Default for Seq<'_, T> {
+    fn default() -> Self {
+        Seq {
+            json: &[],
+            compact: &[],
+        }
+    }
+}
+
+impl<'a, T: Item> Seq<'a, T> {
+    fn json(json: &'a [Value]) -> Self {
+        Seq { json, compact: &[] }
+    }
+
+    fn compact(compact: &'a [T]) -> Self {
+        Seq { json: &[], compact }
+    }
+
+    fn iter(self) -> SeqIter<'a, T> {
+        SeqIter {
+            json: self.json.iter(),
+            compact: self.compact.iter(),
+        }
+    }
+}
+
+/// The elements of a [`Seq`]: a plain loop over one slice then the other (`Iterator::chain`
+/// costs the JSON path measurably here).
+struct SeqIter<'a, T> {
+    json: std::slice::Iter<'a, Value>,
+    compact: std::slice::Iter<'a, T>,
+}
+
+impl<'a, T: Item> Iterator for SeqIter<'a, T> {
+    type Item = T::View<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<T::View<'a>> {
+        match self.json.next() {
+            Some(json) => Some(T::from_json(json)),
+            None => self.compact.next().map(T::view),
+        }
+    }
+}
+
+/// A capability name (`add` and `drop` entries): a string, or `""` for anything else.
+impl Item for compact::Text {
+    type View<'a> = &'a str;
+    fn from_json(json: &Value) -> &str {
+        json.as_str().unwrap_or("")
+    }
+    fn view(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A sysctl: its `name`.
+impl Item for compact::Sysctl {
+    type View<'a> = &'a str;
+    fn from_json(json: &Value) -> &str {
+        text(json.get("name"))
+    }
+    fn view(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A container port, as [`PortView`].
+impl Item for compact::Port {
+    type View<'a> = PortView<'a>;
+    fn from_json(json: &Value) -> PortView<'_> {
+        PortView::Json(json)
+    }
+    fn view(&self) -> PortView<'_> {
+        PortView::Compact(*self)
+    }
+}
+
+/// A container port: its `hostPort` and `containerPort` (0 when unset or not an integer), read
+/// from JSON when asked.
+#[derive(Clone, Copy)]
+enum PortView<'a> {
+    Json(&'a Value),
+    Compact(compact::Port),
+}
+
+impl PortView<'_> {
+    fn host(self) -> i64 {
+        match self {
+            PortView::Json(p) => p.get("hostPort").and_then(Value::as_i64).unwrap_or(0),
+            PortView::Compact(p) => p.host,
+        }
+    }
+
+    fn container(self) -> i64 {
+        match self {
+            PortView::Json(p) => p.get("containerPort").and_then(Value::as_i64).unwrap_or(0),
+            PortView::Compact(p) => p.container,
+        }
+    }
+}
+
+/// A volume, as [`VolumeView`].
+impl Item for compact::Volume {
+    type View<'a> = VolumeView<'a>;
+    fn from_json(json: &Value) -> VolumeView<'_> {
+        VolumeView::Json(json)
+    }
+    fn view(&self) -> VolumeView<'_> {
+        VolumeView::Compact(self)
+    }
+}
+
+/// A container, as [`ContainerFacts`] (its host ports not yet defaulted).
+impl Item for compact::Container {
+    type View<'a> = ContainerFacts<'a>;
+    fn from_json(json: &Value) -> ContainerFacts<'_> {
+        ContainerFacts::read(json)
+    }
+    fn view(&self) -> ContainerFacts<'_> {
+        ContainerFacts {
+            name: &self.name.0,
+            sc: SecurityContext::compact(&self.sc),
+            ports: Seq::compact(&self.ports),
+            hosts: Hosts {
+                handlers: [None; 5],
+                compact: &self.hosts,
+            },
+            host_ports_default: false,
+        }
+    }
+}
+
+/// `securityContext.capabilities`; its lists are found when a rule asks for them.
+#[derive(Clone, Copy)]
+enum Caps<'a> {
+    Json(&'a Object),
+    Compact(&'a compact::Caps),
+}
+
+impl<'a> Caps<'a> {
+    fn drop(self) -> Seq<'a, compact::Text> {
+        match self {
+            Caps::Json(caps) => Seq::json(array(caps.get("drop"))),
+            Caps::Compact(caps) => Seq::compact(&caps.drop),
+        }
+    }
+
+    fn add(self) -> Seq<'a, compact::Text> {
+        match self {
+            Caps::Json(caps) => Seq::json(array(caps.get("add"))),
+            Caps::Compact(caps) => Seq::compact(&caps.add),
+        }
+    }
+}
+
+/// A `seccompProfile` or `appArmorProfile`, its fields found when a rule asks for them.
+#[derive(Clone, Copy)]
+enum Profile<'a> {
+    Json(&'a Object),
+    Compact(&'a compact::Profile),
+}
+
+impl<'a> Profile<'a> {
+    /// Its `type` (`""` when not a string).
+    fn kind(self) -> &'a str {
+        match self {
+            Profile::Json(p) => text(p.get("type")),
+            Profile::Compact(p) => &p.kind.0,
+        }
+    }
+
+    /// Whether a `localhostProfile` is set (to anything but `null`).
+    fn localhost_profile(self) -> bool {
+        match self {
+            Profile::Json(p) => p.get("localhostProfile").is_some_and(|v| !v.is_null()),
+            Profile::Compact(p) => p.localhost_profile,
+        }
+    }
+}
+
+/// `seLinuxOptions`: its `type`, and whether `user` and `role` are set (non-empty strings).
+#[derive(Clone, Copy)]
+struct SeLinux<'a> {
+    kind: &'a str,
+    user: bool,
+    role: bool,
+}
+
+impl<'a> SeLinux<'a> {
+    fn json(opts: &'a Object) -> Self {
+        SeLinux {
+            kind: text(opts.get("type")),
+            user: !text(opts.get("user")).is_empty(),
+            role: !text(opts.get("role")).is_empty(),
+        }
+    }
+}
+
+/// One volume, from JSON or compact.
+#[derive(Clone, Copy)]
+enum VolumeView<'a> {
+    Json(&'a Value),
+    Compact(&'a compact::Volume),
+}
+
+/// Bit `i` of a compact volume's sources: `ALLOWED_VOLUME_SOURCES[i]`, then
+/// `RESTRICTED_VOLUME_SOURCES` from bit 16.
+const RESTRICTED_BITS: u32 = 16;
+const HOST_PATH_BIT: u64 = 1 << RESTRICTED_BITS;
+
+/// The source bit (see [`RESTRICTED_BITS`]) of a volume field the checks care about.
+pub(super) fn volume_source_bit(key: &str) -> Option<u64> {
+    if let Some(i) = ALLOWED_VOLUME_SOURCES.iter().position(|s| *s == key) {
+        return Some(1 << i);
+    }
+    RESTRICTED_VOLUME_SOURCES
+        .iter()
+        .position(|s| *s == key)
+        .map(|i| 1 << (RESTRICTED_BITS as usize + i))
+}
+
+impl<'a> VolumeView<'a> {
+    fn name(self) -> &'a str {
+        match self {
+            VolumeView::Json(v) => text(v.get("name")),
+            VolumeView::Compact(v) => &v.name.0,
+        }
+    }
+
+    fn host_path(self) -> bool {
+        match self {
+            VolumeView::Json(v) => v.as_object().is_some_and(|v| has_source(v, "hostPath")),
+            VolumeView::Compact(v) => v.sources & HOST_PATH_BIT != 0,
+        }
+    }
+
+    /// Whether the restricted level accepts the volume (see [`volume_allowed`]).
+    fn allowed(self) -> bool {
+        match self {
+            VolumeView::Json(v) => volume_allowed(v),
+            VolumeView::Compact(v) => {
+                let allowed = (1u64 << ALLOWED_VOLUME_SOURCES.len()) - 1;
+                v.is_object && (v.sources & allowed != 0 || v.sources >> RESTRICTED_BITS == 0)
+            }
+        }
+    }
+
+    /// The first restricted source the volume sets, or `unknown`.
+    fn restricted_kind(self) -> &'static str {
+        let found = match self {
+            VolumeView::Json(v) => v.as_object().and_then(|v| {
+                RESTRICTED_VOLUME_SOURCES
+                    .iter()
+                    .find(|source| has_source(v, source))
+            }),
+            VolumeView::Compact(v) => RESTRICTED_VOLUME_SOURCES
+                .get((v.sources >> RESTRICTED_BITS).trailing_zeros() as usize),
+        };
+        found.copied().unwrap_or("unknown")
+    }
+}
+
 /// The fields of a (pod or container) `securityContext` the checks read, from one pass over it.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Default, Clone, Copy)]
 struct SecurityContext<'a> {
     privileged: bool,
     allow_privilege_escalation: Option<bool>,
-    capabilities: Option<&'a Object>,
-    proc_mount: Option<&'a Value>,
+    capabilities: Option<Caps<'a>>,
+    /// `procMount` unless `null`; `""` when not a string.
+    proc_mount: Option<&'a str>,
     run_as_non_root: Option<bool>,
     run_as_user_zero: bool,
-    se_linux: Option<&'a Object>,
-    seccomp: Option<&'a Object>,
-    app_armor: Option<&'a Object>,
+    se_linux: Option<SeLinux<'a>>,
+    seccomp: Option<Profile<'a>>,
+    app_armor: Option<Profile<'a>>,
     host_process: bool,
-    sysctls: &'a [Value],
+    sysctls: Seq<'a, compact::Sysctl>,
 }
 
 impl<'a> SecurityContext<'a> {
@@ -540,30 +832,68 @@ impl<'a> SecurityContext<'a> {
             match key.as_str() {
                 "privileged" => out.privileged = value.as_bool() == Some(true),
                 "allowPrivilegeEscalation" => out.allow_privilege_escalation = value.as_bool(),
-                "capabilities" => out.capabilities = value.as_object(),
-                "procMount" if !value.is_null() => out.proc_mount = Some(value),
+                "capabilities" => out.capabilities = value.as_object().map(Caps::Json),
+                "procMount" if !value.is_null() => {
+                    out.proc_mount = Some(value.as_str().unwrap_or(""))
+                }
                 "runAsNonRoot" => out.run_as_non_root = value.as_bool(),
                 "runAsUser" => out.run_as_user_zero = value.as_i64() == Some(0),
-                "seLinuxOptions" => out.se_linux = value.as_object(),
-                "seccompProfile" => out.seccomp = value.as_object(),
-                "appArmorProfile" => out.app_armor = value.as_object(),
+                "seLinuxOptions" => out.se_linux = value.as_object().map(SeLinux::json),
+                "seccompProfile" => out.seccomp = value.as_object().map(Profile::Json),
+                "appArmorProfile" => out.app_armor = value.as_object().map(Profile::Json),
                 "windowsOptions" => out.host_process = is_true(value.get("hostProcess")),
-                "sysctls" => out.sysctls = array(Some(value)),
+                "sysctls" => out.sysctls = Seq::json(array(Some(value))),
                 _ => {}
             }
         }
         out
     }
+
+    fn compact(sc: &'a compact::SecurityContext) -> Self {
+        SecurityContext {
+            privileged: sc.privileged,
+            allow_privilege_escalation: sc.allow_privilege_escalation,
+            capabilities: sc.capabilities.as_ref().map(Caps::Compact),
+            proc_mount: sc.proc_mount.as_ref().map(|p| &*p.0),
+            run_as_non_root: sc.run_as_non_root,
+            run_as_user_zero: sc.run_as_user_zero,
+            se_linux: sc.se_linux.as_ref().map(|o| SeLinux {
+                kind: &o.kind.0,
+                user: o.user,
+                role: o.role,
+            }),
+            seccomp: sc.seccomp.as_ref().map(Profile::Compact),
+            app_armor: sc.app_armor.as_ref().map(Profile::Compact),
+            host_process: sc.host_process,
+            sysctls: Seq::compact(&sc.sysctls),
+        }
+    }
+}
+
+/// The hosts a container's probes and lifecycle handlers name: from JSON, its three probes and
+/// `postStart`/`preStop` handlers; compact, the non-empty hosts themselves.
+#[derive(Default, Clone, Copy)]
+struct Hosts<'a> {
+    handlers: [Option<&'a Object>; 5],
+    compact: &'a [compact::Text],
+}
+
+impl<'a> Hosts<'a> {
+    fn iter(self) -> impl Iterator<Item = &'a str> {
+        self.handlers
+            .into_iter()
+            .flat_map(handler_hosts)
+            .chain(self.compact.iter().map(|h| &*h.0))
+    }
 }
 
 /// One container (init, regular or ephemeral) as the checks see it.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Default, Clone, Copy)]
 struct ContainerFacts<'a> {
     name: &'a str,
     sc: SecurityContext<'a>,
-    ports: &'a [Value],
-    probes: [Option<&'a Object>; 3],
-    lifecycle: Option<&'a Object>,
+    ports: Seq<'a, compact::Port>,
+    hosts: Hosts<'a>,
     /// Unset host ports take the container port (see [`PodFacts::read`]).
     host_ports_default: bool,
 }
@@ -578,11 +908,14 @@ impl<'a> ContainerFacts<'a> {
             match key.as_str() {
                 "name" => out.name = value.as_str().unwrap_or(""),
                 "securityContext" => out.sc = SecurityContext::read(value.as_object()),
-                "ports" => out.ports = array(Some(value)),
-                "livenessProbe" => out.probes[0] = value.as_object(),
-                "readinessProbe" => out.probes[1] = value.as_object(),
-                "startupProbe" => out.probes[2] = value.as_object(),
-                "lifecycle" => out.lifecycle = value.as_object(),
+                "ports" => out.ports = Seq::json(array(Some(value))),
+                "livenessProbe" => out.hosts.handlers[0] = value.as_object(),
+                "readinessProbe" => out.hosts.handlers[1] = value.as_object(),
+                "startupProbe" => out.hosts.handlers[2] = value.as_object(),
+                "lifecycle" => {
+                    [out.hosts.handlers[3], out.hosts.handlers[4]] =
+                        lifecycle_handlers(value.as_object())
+                }
                 _ => {}
             }
         }
@@ -590,17 +923,53 @@ impl<'a> ContainerFacts<'a> {
     }
 }
 
+/// A pod's annotations, from JSON or compact (which keeps only those the checks read).
+#[derive(Default, Clone, Copy)]
+struct Annotations<'a> {
+    json: Option<&'a Object>,
+    compact: &'a [(compact::Text, compact::Text)],
+}
+
+impl<'a> Annotations<'a> {
+    /// Each annotation and its value (`""` when not a string).
+    fn iter(self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.json
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), text(Some(v))))
+            .chain(self.compact.iter().map(|(k, v)| (&*k.0, &*v.0)))
+    }
+
+    fn get(self, key: &str) -> Option<&'a str> {
+        match self.json {
+            Some(json) => json.get(key).map(|v| text(Some(v))),
+            None => self
+                .compact
+                .iter()
+                .find(|(k, _)| *k.0 == *key)
+                .map(|(_, v)| &*v.0),
+        }
+    }
+}
+
+/// The annotations the checks read (AppArmor and seccomp ones): what the compact form keeps.
+pub(super) fn annotation_read(key: &str) -> bool {
+    key.starts_with(APPARMOR_PREFIX)
+        || key.starts_with(SECCOMP_CONTAINER_PREFIX)
+        || key == SECCOMP_POD_ANNOTATION
+}
+
 /// The pod-level fields the checks read, from one pass over the spec.
 pub(super) struct PodFacts<'a> {
-    annotations: Option<&'a Object>,
+    annotations: Annotations<'a>,
     sc: SecurityContext<'a>,
     windows: bool,
     user_namespace: bool,
     host_network: bool,
     host_pid: bool,
     host_ipc: bool,
-    volumes: &'a [Value],
-    containers: [&'a [Value]; 3],
+    volumes: Seq<'a, compact::Volume>,
+    containers: [Seq<'a, compact::Container>; 3],
     host_ports_default: bool,
     /// The apiserver copies a container's deprecated AppArmor annotation into its
     /// `appArmorProfile` field (Linux Pods only, not templates).
@@ -612,15 +981,18 @@ impl<'a> PodFacts<'a> {
     /// changes what the checks see: a `hostNetwork` pod's container ports get `hostPort`s.
     pub(super) fn read(metadata: &'a Value, spec: &'a Value, pod_defaults: bool) -> Self {
         let mut pod = PodFacts {
-            annotations: object(metadata.get("annotations")),
+            annotations: Annotations {
+                json: object(metadata.get("annotations")),
+                compact: &[],
+            },
             sc: SecurityContext::default(),
             windows: false,
             user_namespace: false,
             host_network: false,
             host_pid: false,
             host_ipc: false,
-            volumes: &[],
-            containers: [&[]; 3],
+            volumes: Seq::default(),
+            containers: [Seq::default(); 3],
             host_ports_default: false,
             app_armor_annotations_sync: false,
         };
@@ -632,16 +1004,46 @@ impl<'a> PodFacts<'a> {
                 "hostNetwork" => pod.host_network = value.as_bool() == Some(true),
                 "hostPID" => pod.host_pid = value.as_bool() == Some(true),
                 "hostIPC" => pod.host_ipc = value.as_bool() == Some(true),
-                "volumes" => pod.volumes = array(Some(value)),
-                "initContainers" => pod.containers[0] = array(Some(value)),
-                "containers" => pod.containers[1] = array(Some(value)),
-                "ephemeralContainers" => pod.containers[2] = array(Some(value)),
+                "volumes" => pod.volumes = Seq::json(array(Some(value))),
+                "initContainers" => pod.containers[0] = Seq::json(array(Some(value))),
+                "containers" => pod.containers[1] = Seq::json(array(Some(value))),
+                "ephemeralContainers" => pod.containers[2] = Seq::json(array(Some(value))),
                 _ => {}
             }
         }
-        pod.host_ports_default = pod_defaults && pod.host_network;
-        pod.app_armor_annotations_sync = pod_defaults && !pod.windows;
-        pod
+        pod.defaults(pod_defaults)
+    }
+
+    /// The same facts from a pod's compact form.
+    pub(super) fn compact(pod: &'a compact::CompactPod) -> Self {
+        let spec = &pod.spec;
+        PodFacts {
+            annotations: Annotations {
+                json: None,
+                compact: &pod.annotations,
+            },
+            sc: SecurityContext::compact(&spec.sc),
+            windows: spec.windows,
+            user_namespace: spec.user_namespace,
+            host_network: spec.host_network,
+            host_pid: spec.host_pid,
+            host_ipc: spec.host_ipc,
+            volumes: Seq::compact(&spec.volumes),
+            containers: [
+                Seq::compact(&spec.containers[0]),
+                Seq::compact(&spec.containers[1]),
+                Seq::compact(&spec.containers[2]),
+            ],
+            host_ports_default: false,
+            app_armor_annotations_sync: false,
+        }
+        .defaults(pod.pod_defaults)
+    }
+
+    fn defaults(mut self, pod_defaults: bool) -> Self {
+        self.host_ports_default = pod_defaults && self.host_network;
+        self.app_armor_annotations_sync = pod_defaults && !self.windows;
+        self
     }
 
     fn containers(&self) -> impl Iterator<Item = ContainerFacts<'a>> + '_ {
@@ -649,12 +1051,34 @@ impl<'a> PodFacts<'a> {
             .iter()
             .enumerate()
             .flat_map(|(i, list)| list.iter().map(move |c| (i, c)))
-            .map(|(i, c)| {
-                let mut facts = ContainerFacts::read(c);
+            .map(|(i, mut facts)| {
                 // Not for ephemeral containers (list 2), as in the apiserver.
                 facts.host_ports_default = i < 2 && self.host_ports_default;
                 facts
             })
+    }
+
+    /// [`PodFacts::containers`] for the fast pass, each built where it is used (no iterator
+    /// adapters move it around), until `f` says stop (`false`).
+    fn each_container(&self, mut f: impl FnMut(&ContainerFacts<'a>) -> bool) {
+        for (i, list) in self.containers.iter().enumerate() {
+            // Not for ephemeral containers (list 2), as in the apiserver.
+            let host_ports_default = i < 2 && self.host_ports_default;
+            for json in list.json {
+                let mut container = ContainerFacts::read(json);
+                container.host_ports_default = host_ports_default;
+                if !f(&container) {
+                    return;
+                }
+            }
+            for compact in list.compact {
+                let mut container = compact.view();
+                container.host_ports_default = host_ports_default;
+                if !f(&container) {
+                    return;
+                }
+            }
+        }
     }
 
     /// The AppArmor profile type the apiserver gives a container that has no `appArmorProfile`
@@ -664,19 +1088,19 @@ impl<'a> PodFacts<'a> {
         if !self.app_armor_annotations_sync {
             return None;
         }
-        let value = self
-            .annotations?
+        let (_, value) = self
+            .annotations
             .iter()
-            .find(|(k, _)| k.strip_prefix(APPARMOR_PREFIX) == Some(container))
-            .and_then(|(_, v)| v.as_str())?;
-        let pod_unconfined = self.sc.app_armor.is_some_and(|p| {
-            profile_type(p) == "Unconfined" && p.get("localhostProfile").is_none_or(Value::is_null)
-        });
+            .find(|(k, _)| k.strip_prefix(APPARMOR_PREFIX) == Some(container))?;
+        let pod_unconfined = self
+            .sc
+            .app_armor
+            .is_some_and(|p| p.kind() == "Unconfined" && !p.localhost_profile());
         (value == "unconfined" && !pod_unconfined).then_some("Unconfined")
     }
 
-    fn annotation(&self, key: &str) -> Option<&'a Value> {
-        self.annotations.and_then(|a| a.get(key))
+    fn annotation(&self, key: &str) -> Option<&'a str> {
+        self.annotations.get(key)
     }
 }
 
@@ -699,23 +1123,21 @@ pub(super) fn flag(steps: &[Step], pod: &PodFacts<'_>) -> u64 {
         }
     }
     if container_rules != 0 {
-        for container in pod.containers() {
+        pod.each_container(|container| {
             let pending = container_rules & !flagged;
-            if pending == 0 {
-                break;
-            }
             let mut rest = pending;
             while rest != 0 {
                 let i = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
                 if steps
                     .get(i)
-                    .is_some_and(|step| step.rule.container_violated(pod, &container))
+                    .is_some_and(|step| step.rule.container_violated(pod, container))
                 {
                     flagged |= 1u64 << i;
                 }
             }
-        }
+            container_rules & !flagged != 0
+        });
     }
     flagged
 }
@@ -755,32 +1177,24 @@ const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 const SECCOMP_CONTAINER_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
 const APPARMOR_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
-fn profile_type(profile: &Object) -> &str {
-    text(profile.get("type"))
+fn se_linux_bad(opts: SeLinux<'_>, allowed_types: &[&str]) -> bool {
+    !allowed_types.contains(&opts.kind) || opts.user || opts.role
 }
 
-fn se_linux_bad(opts: &Object, allowed_types: &[&str]) -> bool {
-    !allowed_types.contains(&text(opts.get("type")))
-        || !text(opts.get("user")).is_empty()
-        || !text(opts.get("role")).is_empty()
-}
-
-fn proc_mount_bad(value: Option<&Value>) -> bool {
-    value.is_some_and(|v| v.as_str() != Some("Default"))
+fn proc_mount_bad(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v != "Default")
 }
 
 /// A port's `hostPort`; with `defaulted`, an unset one takes the `containerPort`, as the
 /// apiserver defaults it in Pods with `hostNetwork: true`.
-fn host_port(port: &Value, defaulted: bool) -> i64 {
-    match port.get("hostPort").and_then(Value::as_i64).unwrap_or(0) {
-        0 if defaulted => port
-            .get("containerPort")
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
+fn host_port(port: PortView<'_>, defaulted: bool) -> i64 {
+    match port.host() {
+        0 if defaulted => port.container(),
         set => set,
     }
 }
 
+/// The non-empty `host`s of a probe or lifecycle handler's `httpGet` and `tcpSocket`.
 fn handler_hosts(handler: Option<&Object>) -> impl Iterator<Item = &str> {
     handler.into_iter().flat_map(|h| {
         ["httpGet", "tcpSocket"]
@@ -798,16 +1212,12 @@ fn lifecycle_handlers(lifecycle: Option<&Object>) -> [Option<&Object>; 2] {
     }
 }
 
-fn drops_all(caps: &Object) -> bool {
-    array(caps.get("drop"))
-        .iter()
-        .any(|c| c.as_str() == Some("ALL"))
+fn drops_all(caps: Caps<'_>) -> bool {
+    caps.drop().iter().any(|c| c == "ALL")
 }
 
-fn adds(caps: Option<&Object>) -> impl Iterator<Item = &str> {
-    array(caps.and_then(|c| c.get("add")))
-        .iter()
-        .map(|c| c.as_str().unwrap_or(""))
+fn adds(caps: Option<Caps<'_>>) -> impl Iterator<Item = &str> {
+    caps.into_iter().flat_map(|c| c.add().iter())
 }
 
 const ALLOWED_VOLUME_SOURCES: &[&str] = &[
@@ -903,46 +1313,34 @@ impl Rule {
             Rule::AppArmor => {
                 pod.sc
                     .app_armor
-                    .is_some_and(|p| !allowed_app_armor_type(profile_type(p)))
-                    || pod.annotations.is_some_and(|a| {
-                        a.iter().any(|(k, v)| {
-                            k.starts_with(APPARMOR_PREFIX)
-                                && !allowed_app_armor_annotation(text(Some(v)))
-                        })
+                    .is_some_and(|p| !allowed_app_armor_type(p.kind()))
+                    || pod.annotations.iter().any(|(k, v)| {
+                        k.starts_with(APPARMOR_PREFIX) && !allowed_app_armor_annotation(v)
                     })
             }
             Rule::HostNamespaces => pod.host_network || pod.host_pid || pod.host_ipc,
-            Rule::HostPathVolumes => pod
-                .volumes
-                .iter()
-                .any(|v| v.as_object().is_some_and(|v| has_source(v, "hostPath"))),
-            Rule::RestrictedVolumes => pod.volumes.iter().any(|v| !volume_allowed(v)),
+            Rule::HostPathVolumes => pod.volumes.iter().any(VolumeView::host_path),
+            Rule::RestrictedVolumes => pod.volumes.iter().any(|v| !v.allowed()),
             Rule::SeLinux { allowed_types } => pod
                 .sc
                 .se_linux
                 .is_some_and(|o| se_linux_bad(o, allowed_types)),
             Rule::SeccompAnnotations => {
                 pod.annotation(SECCOMP_POD_ANNOTATION)
-                    .is_some_and(|v| !valid_seccomp_annotation(text(Some(v))))
-                    || pod.annotations.is_some_and(|a| {
-                        a.iter().any(|(k, v)| {
-                            k.strip_prefix(SECCOMP_CONTAINER_PREFIX)
-                                .is_some_and(|name| {
-                                    !valid_seccomp_annotation(text(Some(v)))
-                                        && pod.containers().any(|c| c.name == name)
-                                })
-                        })
+                    .is_some_and(|v| !valid_seccomp_annotation(v))
+                    || pod.annotations.iter().any(|(k, v)| {
+                        k.strip_prefix(SECCOMP_CONTAINER_PREFIX)
+                            .is_some_and(|name| {
+                                !valid_seccomp_annotation(v)
+                                    && pod.containers().any(|c| c.name == name)
+                            })
                     })
             }
             Rule::SeccompBaseline | Rule::SeccompRestricted { .. } => pod
                 .sc
                 .seccomp
-                .is_some_and(|p| !valid_seccomp_type(profile_type(p))),
-            Rule::Sysctls { allowed } => pod
-                .sc
-                .sysctls
-                .iter()
-                .any(|s| !allowed.contains(&text(s.get("name")))),
+                .is_some_and(|p| !valid_seccomp_type(p.kind())),
+            Rule::Sysctls { allowed } => pod.sc.sysctls.iter().any(|name| !allowed.contains(&name)),
             Rule::WindowsHostProcess => pod.sc.host_process,
             Rule::RunAsNonRoot { .. } => pod.sc.run_as_non_root == Some(false),
             Rule::RunAsUser { .. } => pod.sc.run_as_user_zero,
@@ -962,7 +1360,7 @@ impl Rule {
         match self {
             Rule::AppArmor => sc
                 .app_armor
-                .is_some_and(|p| !allowed_app_armor_type(profile_type(p))),
+                .is_some_and(|p| !allowed_app_armor_type(p.kind())),
             Rule::CapabilitiesBaseline => {
                 adds(sc.capabilities).any(|cap| !CAPABILITIES_BASELINE.contains(&cap))
             }
@@ -970,20 +1368,13 @@ impl Rule {
                 .ports
                 .iter()
                 .any(|p| host_port(p, c.host_ports_default) != 0),
-            Rule::HostProbesAndLifecycle => {
-                c.probes.iter().any(|p| handler_hosts(*p).next().is_some())
-                    || lifecycle_handlers(c.lifecycle)
-                        .iter()
-                        .any(|h| handler_hosts(*h).next().is_some())
-            }
+            Rule::HostProbesAndLifecycle => c.hosts.iter().next().is_some(),
             Rule::Privileged => sc.privileged,
             Rule::ProcMount { .. } => proc_mount_bad(sc.proc_mount),
             Rule::SeLinux { allowed_types } => {
                 sc.se_linux.is_some_and(|o| se_linux_bad(o, allowed_types))
             }
-            Rule::SeccompBaseline => sc
-                .seccomp
-                .is_some_and(|p| !valid_seccomp_type(profile_type(p))),
+            Rule::SeccompBaseline => sc.seccomp.is_some_and(|p| !valid_seccomp_type(p.kind())),
             Rule::WindowsHostProcess => sc.host_process,
             Rule::AllowPrivilegeEscalation { .. } => sc.allow_privilege_escalation != Some(false),
             Rule::CapabilitiesRestricted { .. } => match sc.capabilities {
@@ -998,11 +1389,8 @@ impl Rule {
             },
             Rule::RunAsUser { .. } => sc.run_as_user_zero,
             Rule::SeccompRestricted { .. } => match sc.seccomp {
-                Some(p) => !valid_seccomp_type(profile_type(p)),
-                None => !pod
-                    .sc
-                    .seccomp
-                    .is_some_and(|p| valid_seccomp_type(profile_type(p))),
+                Some(p) => !valid_seccomp_type(p.kind()),
+                None => !pod.sc.seccomp.is_some_and(|p| valid_seccomp_type(p.kind())),
             },
             Rule::HostNamespaces
             | Rule::HostPathVolumes
@@ -1061,9 +1449,8 @@ impl Rule {
                 let names: Vec<&str> = pod
                     .volumes
                     .iter()
-                    .filter_map(Value::as_object)
-                    .filter(|v| has_source(v, "hostPath"))
-                    .map(|v| text(v.get("name")))
+                    .filter(|v| v.host_path())
+                    .map(VolumeView::name)
                     .collect();
                 (!names.is_empty()).then(|| {
                     (
@@ -1081,7 +1468,7 @@ impl Rule {
                 let mut ports = BTreeSet::new();
                 for c in pod.containers() {
                     let mut bad = false;
-                    for port in c.ports {
+                    for port in c.ports.iter() {
                         let hp = host_port(port, c.host_ports_default);
                         if hp != 0 {
                             bad = true;
@@ -1110,12 +1497,9 @@ impl Rule {
                 let mut containers = BTreeSet::new();
                 let mut hosts = BTreeSet::new();
                 for c in pod.containers() {
-                    let handlers = c.probes.into_iter().chain(lifecycle_handlers(c.lifecycle));
-                    for handler in handlers {
-                        for host in handler_hosts(handler) {
-                            containers.insert(c.name);
-                            hosts.insert(host);
-                        }
+                    for host in c.hosts.iter() {
+                        containers.insert(c.name);
+                        hosts.insert(host);
                     }
                 }
                 (!containers.is_empty()).then(|| {
@@ -1159,7 +1543,7 @@ impl Rule {
                 for c in pod.containers() {
                     if proc_mount_bad(c.sc.proc_mount) {
                         containers.push(c.name);
-                        types.insert(text(c.sc.proc_mount));
+                        types.insert(c.sc.proc_mount.unwrap_or(""));
                     }
                 }
                 (!containers.is_empty()).then(|| {
@@ -1178,7 +1562,6 @@ impl Rule {
             Rule::SeccompAnnotations => {
                 let mut forbidden = BTreeSet::new();
                 if let Some(value) = pod.annotation(SECCOMP_POD_ANNOTATION) {
-                    let value = text(Some(value));
                     if !valid_seccomp_annotation(value) {
                         forbidden.insert(format!("{SECCOMP_POD_ANNOTATION}={}", go_quote(value)));
                     }
@@ -1186,7 +1569,6 @@ impl Rule {
                 for c in pod.containers() {
                     let key = format!("{SECCOMP_CONTAINER_PREFIX}{}", c.name);
                     if let Some(value) = pod.annotation(&key) {
-                        let value = text(Some(value));
                         if !valid_seccomp_annotation(value) {
                             forbidden.insert(format!("{key}={}", go_quote(value)));
                         }
@@ -1210,7 +1592,6 @@ impl Rule {
                     .sc
                     .sysctls
                     .iter()
-                    .map(|s| text(s.get("name")))
                     .filter(|name| !allowed.contains(name))
                     .collect();
                 (!names.is_empty()).then(|| ("forbidden sysctls", names.join(", ")))
@@ -1289,8 +1670,8 @@ fn setters(pod_at_fault: bool, containers: &[&str]) -> Vec<String> {
 fn describe_app_armor(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     let mut values = BTreeSet::new();
     let pod_bad = match pod.sc.app_armor {
-        Some(p) if !allowed_app_armor_type(profile_type(p)) => {
-            values.insert(profile_type(p).to_owned());
+        Some(p) if !allowed_app_armor_type(p.kind()) => {
+            values.insert(p.kind().to_owned());
             true
         }
         _ => false,
@@ -1298,7 +1679,7 @@ fn describe_app_armor(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     let mut containers = Vec::new();
     for c in pod.containers() {
         let effective = match c.sc.app_armor {
-            Some(p) => Some(profile_type(p)),
+            Some(p) => Some(p.kind()),
             None => pod.app_armor_from_annotation(c.name),
         };
         if let Some(t) = effective {
@@ -1311,12 +1692,9 @@ fn describe_app_armor(pod: &PodFacts<'_>) -> Option<(&'static str, String)> {
     let mut setters = setters(pod_bad, &containers);
     let mut annotations: Vec<String> = pod
         .annotations
-        .into_iter()
-        .flatten()
-        .filter(|(k, v)| {
-            k.starts_with(APPARMOR_PREFIX) && !allowed_app_armor_annotation(text(Some(v)))
-        })
-        .map(|(k, v)| format!("{k}={}", go_quote(text(Some(v)))))
+        .iter()
+        .filter(|(k, v)| k.starts_with(APPARMOR_PREFIX) && !allowed_app_armor_annotation(v))
+        .map(|(k, v)| format!("{k}={}", go_quote(v)))
         .collect();
     let mut values: Vec<String> = values.into_iter().collect();
     if !annotations.is_empty() {
@@ -1345,18 +1723,17 @@ fn describe_se_linux(pod: &PodFacts<'_>, allowed_types: &[&str]) -> Option<(&'st
     let mut types = BTreeSet::new();
     let mut user = false;
     let mut role = false;
-    let mut judge = |opts: &Object| {
+    let mut judge = |opts: SeLinux<'_>| {
         let mut valid = true;
-        let t = text(opts.get("type"));
-        if !allowed_types.contains(&t) {
+        if !allowed_types.contains(&opts.kind) {
             valid = false;
-            types.insert(t.to_owned());
+            types.insert(opts.kind.to_owned());
         }
-        if !text(opts.get("user")).is_empty() {
+        if opts.user {
             valid = false;
             user = true;
         }
-        if !text(opts.get("role")).is_empty() {
+        if opts.role {
             valid = false;
             role = true;
         }
@@ -1403,8 +1780,8 @@ fn describe_seccomp(pod: &PodFacts<'_>, restricted: bool) -> Option<(&'static st
     let mut values = BTreeSet::new();
     let mut pod_valid = false;
     let pod_bad = match pod.sc.seccomp {
-        Some(p) if !valid_seccomp_type(profile_type(p)) => {
-            values.insert(profile_type(p));
+        Some(p) if !valid_seccomp_type(p.kind()) => {
+            values.insert(p.kind());
             true
         }
         Some(_) => {
@@ -1418,9 +1795,9 @@ fn describe_seccomp(pod: &PodFacts<'_>, restricted: bool) -> Option<(&'static st
     for c in pod.containers() {
         match c.sc.seccomp {
             Some(p) => {
-                if !valid_seccomp_type(profile_type(p)) {
+                if !valid_seccomp_type(p.kind()) {
                     explicit.push(c.name);
-                    values.insert(profile_type(p));
+                    values.insert(p.kind());
                 }
             }
             None => {
@@ -1500,20 +1877,11 @@ fn describe_restricted_volumes(pod: &PodFacts<'_>) -> Option<(&'static str, Stri
     let mut names = Vec::new();
     let mut types = BTreeSet::new();
     for volume in pod.volumes.iter() {
-        if volume_allowed(volume) {
+        if volume.allowed() {
             continue;
         }
-        let object = volume.as_object();
-        names.push(text(object.and_then(|v| v.get("name"))));
-        let kind = object
-            .and_then(|v| {
-                RESTRICTED_VOLUME_SOURCES
-                    .iter()
-                    .find(|source| has_source(v, source))
-            })
-            .copied()
-            .unwrap_or("unknown");
-        types.insert(kind);
+        names.push(volume.name());
+        types.insert(volume.restricted_kind());
     }
     (!names.is_empty()).then(|| {
         (

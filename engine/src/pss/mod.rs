@@ -13,8 +13,14 @@
 //! Checks work directly on `serde_json::Value`: a pod that passes is checked without allocating.
 //! Fields are read as the apiserver's typed decoding would read them; values of the wrong JSON
 //! type count as absent (the apiserver would have refused such a pod before admission).
+//!
+//! [`CompactPod`] is the same pod reduced to what the checks read, built straight from JSON text
+//! in one pass that skips the rest: for checking many objects that arrive as text (impact,
+//! scans), or many times. Its verdicts and messages are those of [`verdict_object`] and
+//! [`check_object`]: the rules are one code, reading either form through the same views.
 
 mod checks;
+mod compact;
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +32,7 @@ use crate::mode::{Mode, PsaLabel};
 use crate::verdict::{Action, EngineKind, Finding, Verdict};
 
 pub use checks::NEWEST_MINOR;
+pub use compact::CompactPod;
 
 /// A Pod Security Standards level, from the most permissive to the strictest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

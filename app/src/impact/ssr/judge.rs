@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use palisade_engine::bundle::Context;
+use palisade_engine::pss::CompactPod;
 use palisade_engine::AdmissionRequest;
 use serde_json::Value;
 
@@ -68,11 +69,24 @@ fn seen(object: &Value) -> Seen {
     )
 }
 
+/// An object's kind and metadata: what [`Judge::add_text`] reads of an object without findings
+/// (its owner).
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(default)]
+    kind: Value,
+    #[serde(default)]
+    metadata: Value,
+}
+
 /// [`judge`] one object at a time, so a cluster's objects can be read and dropped page by page:
 /// only the objects with findings, and every object's owner, are kept.
 pub struct Judge {
     proposed: Arc<Deployed>,
     running: Option<Arc<Deployed>>,
+    /// Nothing but Pod Security labels is deployed, proposed or running: only the objects whose
+    /// pod fails a level can have findings (see [`Judge::add_text`]).
+    pod_security_only: bool,
     context: Context,
     owners: Owners,
     now_ms: i64,
@@ -91,9 +105,13 @@ impl Judge {
         namespaces: Vec<Value>,
         now_ms: i64,
     ) -> Judge {
+        let pod_security_only = std::iter::once(&proposed)
+            .chain(running.as_ref())
+            .all(|d| d.bundle.is_empty() && d.constraints.is_empty());
         Judge {
             proposed,
             running,
+            pod_security_only,
             context: Context {
                 namespaces,
                 ..Context::default()
@@ -157,6 +175,51 @@ impl Judge {
         if let Some((finding, _)) = now {
             self.denied_now.entry(seen).or_insert(finding.message);
         }
+    }
+
+    /// [`Judge::add`] from the object's JSON text, as the inventory holds it; text that is not
+    /// JSON is an error.
+    ///
+    /// Where only Pod Security is deployed (proposed and running), an object whose pod (if any)
+    /// passes every level its namespace is labelled with has no finding, whatever the mode: it
+    /// is read only in its compact Pod form and for its owner, never parsed whole. Any other
+    /// object, or text either reader refuses, takes the path of [`Judge::add`].
+    pub fn add_text(&mut self, text: &str) -> Result<(), serde_json::Error> {
+        if self.pod_security_only {
+            if let Some(head) = self.without_findings(text) {
+                self.objects += 1;
+                self.owners.learn(&head);
+                return Ok(());
+            }
+        }
+        self.add(serde_json::from_str(text)?);
+        Ok(())
+    }
+
+    /// The object's kind and metadata when its pod passes every Pod Security level its
+    /// namespace has, proposed or running (so neither can find anything); `None` otherwise.
+    fn without_findings(&self, text: &str) -> Option<Value> {
+        let head: Head = serde_json::from_str(text).ok()?;
+        if let Some(pod) = CompactPod::from_json(text).ok()? {
+            let namespace = head
+                .metadata
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let levels = std::iter::once(&self.proposed)
+                .chain(self.running.as_ref())
+                .filter_map(|d| d.pod_security.get(namespace))
+                .flatten();
+            for (lv, _) in levels {
+                if !pod.verdict(*lv).allowed() {
+                    return None;
+                }
+            }
+        }
+        let mut head_object = serde_json::Map::new();
+        head_object.insert("kind".to_owned(), head.kind);
+        head_object.insert("metadata".to_owned(), head.metadata);
+        Some(Value::Object(head_object))
     }
 
     /// `policy: reason` for what the engine could not evaluate so far (the first few reasons).
@@ -642,6 +705,68 @@ spec:
         // Asking for findings changes nothing of the grouped answer.
         let grouped = judge.finish(false);
         assert_eq!((grouped.deny, grouped.warn, grouped.audit), (1, 1, 1));
+    }
+
+    /// The inventory of [`inventory`], the sample workloads of every kind (in `team` and in a
+    /// system namespace) and odd objects.
+    fn varied_inventory() -> Vec<Value> {
+        let mut objects = inventory();
+        for (i, mut object) in palisade_engine::sample::workloads(5, 400)
+            .into_iter()
+            .enumerate()
+        {
+            let namespace = if i % 10 == 0 { "kube-system" } else { "team" };
+            object["metadata"]["namespace"] = json!(namespace);
+            object["metadata"]["uid"] = json!(format!("sample-{i}"));
+            objects.push(object);
+        }
+        objects.extend([
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "team", "uid": "c"}}),
+            json!({"kind": "Pod", "metadata": {"name": "no-api-version", "namespace": "team", "uid": "x"}, "spec": {"hostPID": true}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "odd", "namespace": "team", "uid": "y"}, "spec": {"containers": [null, 5, {"name": 3}]}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": "m", "spec": {}}),
+        ]);
+        objects
+    }
+
+    #[test]
+    fn from_text_the_judge_finds_exactly_what_it_finds_from_values() {
+        let objects = varied_inventory();
+        let namespaces: Vec<Value> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Namespace")
+            .cloned()
+            .collect();
+        let cases = [
+            (pod_security("restricted"), None),
+            (pod_security("baseline"), None),
+            (pod_security("baseline"), Some(pod_security("restricted"))),
+            (pod_security("restricted"), Some(pod_security("baseline"))),
+        ];
+        for (proposed, running) in cases {
+            let new = || Judge::new(proposed.clone(), running.clone(), namespaces.clone(), 0);
+            let (mut from_values, mut from_text) = (new(), new());
+            assert!(from_text.pod_security_only);
+            let mut passed_compact = 0;
+            for object in &objects {
+                let text = serde_json::to_string(object).unwrap();
+                passed_compact += usize::from(from_text.without_findings(&text).is_some());
+                from_values.add(object.clone());
+                from_text.add_text(&text).unwrap();
+            }
+            assert!(passed_compact > 50, "{passed_compact}");
+            assert!(passed_compact < objects.len(), "{passed_compact}");
+            assert_eq!(
+                from_values.findings(usize::MAX),
+                from_text.findings(usize::MAX)
+            );
+            let (want, got) = (from_values.finish(false), from_text.finish(false));
+            assert!(want.deny + want.warn > 0, "{want:?}");
+            assert_eq!(want, got);
+        }
+        let mut judge = Judge::new(pod_security("restricted"), None, namespaces, 0);
+        assert!(judge.add_text(r#"{"kind": "Pod", "spec": {"#).is_err());
+        assert!(judge.add_text(r#"{"kind": "ConfigMap"} x"#).is_err());
     }
 
     #[test]

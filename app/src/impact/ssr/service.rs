@@ -237,8 +237,7 @@ pub async fn feed(
         let judged = tokio::task::spawn_blocking(move || {
             for (_, text) in page {
                 // The keeper stored JSON: text that does not read is an error, never skipped.
-                let object: Value = serde_json::from_str(&text)?;
-                judge.add(object);
+                judge.add_text(&text)?;
             }
             Ok::<_, serde_json::Error>(judge)
         });
