@@ -2,9 +2,10 @@
 //! workspace with its tabs (overview, edit, tests, history, staging, impact), one file each.
 //!
 //! Every page reads through a server function inside a `Transition`, so loading, error and empty
-//! states are explicit. The editor is a plain textarea with a line-number gutter that follows its
-//! scrolling; problems from the engine are listed and marked in the gutter, and choosing one puts
-//! the caret at its line and column. Ctrl/Cmd+S saves.
+//! states are explicit. The editor is a plain textarea with a line-number gutter and, underneath,
+//! the same text in colour (`ui::highlight`), both following its scrolling; problems from the
+//! engine are listed, marked in the gutter and underlined, and choosing one puts the caret at its
+//! line and column. Ctrl/Cmd+S saves.
 
 mod create;
 mod edit;
