@@ -428,7 +428,8 @@ async fn replicas_split_the_clusters(backend: Backend) {
     assert_eq!(split.values().sum::<usize>(), 4);
     // The second stops (and says so): the first takes its two back.
     stop_second.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), second_task)
+    // (Generous: letting go writes each lease, and every test writes to SQLite at once.)
+    tokio::time::timeout(Duration::from_secs(30), second_task)
         .await
         .expect("the keeper stops when told")
         .unwrap();
@@ -438,7 +439,7 @@ async fn replicas_split_the_clusters(backend: Backend) {
     })
     .await;
     stop_first.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), first_task)
+    tokio::time::timeout(Duration::from_secs(30), first_task)
         .await
         .expect("the keeper stops when told")
         .unwrap();

@@ -95,12 +95,33 @@ impl Keeper {
             if *stop.borrow() {
                 break;
             }
-            if let Err(err) = self.round(now_ms(), &mut kept).await {
-                tracing::warn!(error = %err, "keeping the inventory");
+            // A stop cuts a round short (it holds nothing half-done: each lease is one statement,
+            // and a watch is recorded as kept as soon as it is started). A stop signal whose
+            // sender is gone can never be sent: the keeper goes on.
+            let stopped = async {
+                if stop.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                done = self.round(now_ms(), &mut kept) => {
+                    if let Err(err) = done {
+                        tracing::warn!(error = %err, "keeping the inventory");
+                    }
+                }
+                () = stopped => {}
             }
+            if *stop.borrow() {
+                break;
+            }
+            let stopped = async {
+                if stop.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => {}
+                () = stopped => {}
             }
         }
         for (cluster_id, kept) in kept {
