@@ -130,7 +130,7 @@ impl Keeper {
                 tracing::warn!(error = %err, cluster_id, "releasing an inventory lease");
             }
         }
-        if let Err(err) = queries::retire(self.db.pool(), &self.holder, now_ms()).await {
+        if let Err(err) = queries::retire(self.db.pool(), &self.holder).await {
             tracing::warn!(error = %err, "saying this replica stopped keeping inventories");
         }
     }

@@ -227,9 +227,8 @@ pub async fn release(
     Ok(())
 }
 
-/// Say replica `holder` runs until `until_ms`. Returns the replicas running at `now_ms` (one
-/// write per round: rows of replicas that died are left for [`retire`] to clear, since every
-/// write waits for SQLite's lock while other replicas renew their leases).
+/// Say replica `holder` runs until `until_ms`; forget replicas whose time ran out before
+/// `now_ms`. Returns the replicas running now.
 pub async fn heartbeat(
     pool: &sqlx::Pool<Any>,
     holder: &str,
@@ -244,18 +243,19 @@ pub async fn heartbeat(
     .bind(until_ms)
     .execute(pool)
     .await?;
-    sqlx::query_scalar("SELECT holder FROM inventory_replicas WHERE until_ms >= $1 ORDER BY holder")
+    sqlx::query("DELETE FROM inventory_replicas WHERE until_ms < $1")
         .bind(now_ms)
+        .execute(pool)
+        .await?;
+    sqlx::query_scalar("SELECT holder FROM inventory_replicas ORDER BY holder")
         .fetch_all(pool)
         .await
 }
 
-/// A replica that stops says so, so the others count it out at once; it also clears the rows of
-/// replicas that died without saying so (their time ran out before `now_ms`).
-pub async fn retire(pool: &sqlx::Pool<Any>, holder: &str, now_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM inventory_replicas WHERE holder = $1 OR until_ms < $2")
+/// A replica that stops says so, so the others count it out at once.
+pub async fn retire(pool: &sqlx::Pool<Any>, holder: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM inventory_replicas WHERE holder = $1")
         .bind(holder)
-        .bind(now_ms)
         .execute(pool)
         .await?;
     Ok(())
