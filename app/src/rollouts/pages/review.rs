@@ -59,32 +59,35 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
             Some((rollout, found))
         },
     );
-    // The impact panel, under either kind of review.
-    let impact_panel = move || {
-        view! {
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match impact.await {
-                        Some((rollout, found)) => view! {
-                            <ReviewImpact rollout found refresh=move || impact.refetch() />
-                        }.into_any(),
-                        None => ().into_any(),
-                    }
-                })}
-            </Suspense>
-        }
-    };
     view! {
         <Suspense fallback=|| view! { <p class="muted" data-testid="review-loading">"Loading the review…"</p> }>
             {move || Suspend::new(async move {
                 match review.await {
                     Ok(Reviewed::Apply(data)) => view! {
                         <ReviewPanel data />
-                        {impact_panel()}
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                match impact.await {
+                                    Some((rollout, found)) => view! {
+                                        <ReviewImpact rollout found refresh=move || impact.refetch() />
+                                    }.into_any(),
+                                    None => ().into_any(),
+                                }
+                            })}
+                        </Suspense>
                     }.into_any(),
                     Ok(Reviewed::Undo(summary, change)) => view! {
                         <UndoPanel summary change />
-                        {impact_panel()}
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                match impact.await {
+                                    Some((rollout, found)) => view! {
+                                        <ReviewImpact rollout found refresh=move || impact.refetch() />
+                                    }.into_any(),
+                                    None => ().into_any(),
+                                }
+                            })}
+                        </Suspense>
                     }.into_any(),
                     // The rollout did not load, which the summary reports.
                     Err(_) => ().into_any(),
