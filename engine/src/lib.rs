@@ -13,6 +13,7 @@
 //!   plugin does, with its exact messages.
 //! - [`pss`]: Pod Security Standards (baseline / restricted), exact per Kubernetes version.
 //! - [`gatekeeper`]: Gatekeeper ConstraintTemplates (Rego, through regorus) and Constraints.
+//! - [`kyverno`]: Kyverno ClusterPolicy / Policy validate rules, ValidatingPolicy and PolicyExceptions.
 //! - [`bundle`]: policies of every engine loaded together and evaluated as one.
 //! - [`library`]: the built-in policy library (embedded policies, their suites and controls).
 //! - [`sample`]: seeded, varied, valid workloads for benchmarks, differential tests and demos.
@@ -27,6 +28,7 @@ pub mod cel;
 pub mod exclusions;
 pub mod gatekeeper;
 pub mod go_url;
+pub mod kyverno;
 pub mod library;
 pub mod mode;
 pub mod pss;
