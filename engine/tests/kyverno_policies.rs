@@ -104,7 +104,7 @@ fn kyverno_policy_library_tests_per_directory() {
         println!("  {dir:24} {:5} {:5} {:5}", t.passed, t.failed, t.skipped);
     }
     let mut reasons: Vec<_> = skip_reasons.into_iter().collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     println!("skip reasons (most common first):");
     for (why, count) in reasons.iter().take(25) {
         println!("  {count:5}  {why}");
