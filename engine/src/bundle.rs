@@ -3,20 +3,22 @@
 //!
 //! A [`Bundle`] reads YAML streams and sorts each document by kind: ValidatingAdmissionPolicies and
 //! their bindings (and parameter objects) go to [`vap`](crate::vap), ConstraintTemplates and
-//! Constraints to [`gatekeeper`](crate::gatekeeper), Pod Security levels to [`pss`](crate::pss).
+//! Constraints to [`gatekeeper`](crate::gatekeeper), Kyverno policies to [`kyverno`](crate::kyverno),
+//! Pod Security levels to [`pss`](crate::pss).
 //! [`Bundle::evaluate`] asks every engine and merges their findings into one [`Verdict`].
 
 use serde_json::Value;
 
 use crate::admission::AdmissionRequest;
 use crate::gatekeeper::{self, Inventory};
+use crate::kyverno;
 use crate::library::{self, Entry, EntryKind};
 use crate::mode::Mode;
 use crate::pss::{self, LevelVersion};
 use crate::source::{parse_documents, Document, SourceError};
 use crate::vap::types::ValidationAction;
 use crate::vap::{self, EvalContext, PolicySet};
-use crate::verdict::{EngineKind, NotEvaluable, Verdict};
+use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
 
 /// Namespaces Palisade never puts policies on: the control plane's own and Palisade's.
 pub use crate::library::SYSTEM_NAMESPACES;
@@ -39,6 +41,7 @@ pub struct Context {
 pub struct Bundle {
     vap: PolicySet,
     gatekeeper: gatekeeper::Library,
+    kyverno: kyverno::PolicySet,
     pod_security: Vec<(LevelVersion, Mode)>,
 }
 
@@ -107,7 +110,12 @@ impl Bundle {
         let mut errors = Vec::new();
         let mut vap_documents = Vec::new();
         let mut gatekeeper_documents = Vec::new();
+        let mut kyverno_documents = Vec::new();
         for document in documents {
+            if kyverno::is_kyverno_document(&document.value) {
+                kyverno_documents.push(document.clone());
+                continue;
+            }
             if gatekeeper::Template::is_template(&document.value)
                 || gatekeeper::Constraint::is_constraint(&document.value)
             {
@@ -146,12 +154,19 @@ impl Bundle {
                 None
             }
         };
+        let mut kyverno_set = kyverno::PolicySet::default();
+        if let Err(mut found) = kyverno_set.add_documents(file, &kyverno_documents) {
+            errors.append(&mut found);
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
         if !gatekeeper_documents.is_empty() {
             self.gatekeeper.add_documents(file, &gatekeeper_documents)?;
         }
+        self.kyverno.policies.append(&mut kyverno_set.policies);
+        self.kyverno.validating.append(&mut kyverno_set.validating);
+        self.kyverno.exceptions.append(&mut kyverno_set.exceptions);
         if let Some(set) = vap {
             self.vap.extend(set);
         }
@@ -205,6 +220,7 @@ impl Bundle {
     /// Does the bundle hold nothing to evaluate?
     pub fn is_empty(&self) -> bool {
         self.vap.policies.is_empty()
+            && self.kyverno.is_empty()
             && self.pod_security.is_empty()
             && self.gatekeeper.constraints().next().is_none()
     }
@@ -245,6 +261,14 @@ impl Bundle {
                 }),
             }
         }
+        if !self.kyverno.is_empty() {
+            let kyverno_context = kyverno::Context {
+                namespaces: &context.namespaces,
+            };
+            verdict.merge(kyverno_verdict(
+                self.kyverno.evaluate(request, &kyverno_context),
+            ));
+        }
         if !self.pod_security.is_empty() && !SYSTEM_NAMESPACES.contains(&request.namespace.as_str())
         {
             for (level, mode) in &self.pod_security {
@@ -253,6 +277,45 @@ impl Bundle {
         }
         verdict
     }
+}
+
+/// Kyverno's answers as findings: a failed rule acts as its failure action says (`Enforce` denies);
+/// a rule that errs does the same, as Kyverno's default failure policy (`Fail`) does; a rule that
+/// needs what is not here is not evaluable. Passes and skips say nothing.
+fn kyverno_verdict(results: Vec<kyverno::RuleResult>) -> Verdict {
+    let mut verdict = Verdict::default();
+    for result in results {
+        let policy = if result.rule == result.policy {
+            result.policy
+        } else {
+            format!("{}/{}", result.policy, result.rule)
+        };
+        let action = match result.action {
+            kyverno::FailureAction::Audit => Action::Audit,
+            kyverno::FailureAction::Warn => Action::Warn,
+            kyverno::FailureAction::Enforce => Action::Deny,
+        };
+        let message = match result.outcome {
+            kyverno::Outcome::Fail(message) => message,
+            kyverno::Outcome::Error(error) => format!("the rule could not be evaluated: {error}"),
+            kyverno::Outcome::NotEvaluable(reason) => {
+                verdict.not_evaluable.push(NotEvaluable {
+                    engine: EngineKind::Kyverno,
+                    policy,
+                    reason,
+                });
+                continue;
+            }
+            kyverno::Outcome::Pass | kyverno::Outcome::Skip(_) => continue,
+        };
+        verdict.findings.push(Finding {
+            engine: EngineKind::Kyverno,
+            policy,
+            action,
+            message,
+        });
+    }
+    verdict
 }
 
 /// What makes an object itself in a cluster: API group, kind, namespace and name.

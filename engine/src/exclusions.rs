@@ -11,6 +11,12 @@
 //! | label selector, several keys | a `matchConditions` entry on the policy (CEL) | refused | refused |
 //! | named resource | a `matchConditions` entry on the policy (CEL) | refused | refused |
 //!
+//! Kyverno has its own object for this, so every scope becomes a PolicyException beside the
+//! policy, in the [`KYVERNO_EXCEPTION_NAMESPACE`]: for a ClusterPolicy or Policy a `kyverno.io/v2`
+//! one naming each rule (and its autogen forms) with a `match` of the namespaces, the labels (one
+//! selector: all of them) or the kind, namespace and name; for a ValidatingPolicy a
+//! `policies.kyverno.io` one with the CEL condition that selects what is left out.
+//!
 //! Why CEL for several keys and for a named resource: selector terms are ANDed, so "not (a=1 and
 //! b=2)" cannot be written as terms (a `NotIn` per key would leave out every object carrying
 //! either label). `excludeResourceRules` can name a resource but cannot say in which namespace,
@@ -56,13 +62,18 @@ pub enum Target {
     Vap,
     Gatekeeper,
     PodSecurity,
+    Kyverno,
 }
+
+/// Where Palisade puts the PolicyExceptions it renders: the namespace Kyverno is installed in by
+/// default, which is also the usual one its `exceptionNamespace` setting names.
+pub const KYVERNO_EXCEPTION_NAMESPACE: &str = "kyverno";
 
 /// Whether `scope` can be written into `target`'s exclusion; `Err` says why not, in words for the
 /// person requesting the exception.
 pub fn supported(target: Target, scope: &Scope) -> Result<(), String> {
     match (target, scope) {
-        (_, Scope::Namespaces { .. }) | (Target::Vap, _) => Ok(()),
+        (_, Scope::Namespaces { .. }) | (Target::Vap | Target::Kyverno, _) => Ok(()),
         (Target::Gatekeeper, Scope::Selector { labels }) if labels.len() == 1 => Ok(()),
         (Target::Gatekeeper, Scope::Selector { .. }) => Err(
             "a Gatekeeper constraint can leave out objects by one label only (its label selector \
@@ -118,6 +129,13 @@ pub fn apply(objects: Vec<Value>, exclusions: &[Exclusion]) -> Result<Vec<Value>
                 vap_policy(&mut object, exclusions);
             }
             ("constraints.gatekeeper.sh", _) => constraint(&mut object, exclusions)?,
+            ("kyverno.io", "ClusterPolicy" | "Policy")
+            | ("policies.kyverno.io", "ValidatingPolicy" | "NamespacedValidatingPolicy") => {
+                let exceptions = kyverno_exceptions(&object, exclusions);
+                out.push(object);
+                out.extend(exceptions);
+                continue;
+            }
             ("", "Namespace") if is_pod_security_patch(&object) => {
                 for exclusion in exclusions {
                     supported(Target::PodSecurity, &exclusion.scope)?;
@@ -229,7 +247,20 @@ fn cel_string(text: &str) -> String {
 /// when the scope is written into the binding instead.
 pub fn match_condition(scope: &Scope) -> Option<String> {
     match scope {
-        Scope::Selector { labels } if labels.len() > 1 => {
+        Scope::Selector { labels } if labels.len() > 1 => Some(format!("!({})", selects(scope))),
+        Scope::Resource { .. } => Some(format!("!{}", selects(scope))),
+        _ => None,
+    }
+}
+
+/// A CEL expression that is true for what `scope` names.
+fn selects(scope: &Scope) -> String {
+    match scope {
+        Scope::Namespaces { namespaces } => {
+            let list: Vec<String> = namespaces.iter().map(|n| cel_string(n)).collect();
+            format!("request.namespace in [{}]", list.join(", "))
+        }
+        Scope::Selector { labels } => {
             let all = labels
                 .iter()
                 .map(|(key, value)| {
@@ -241,22 +272,98 @@ pub fn match_condition(scope: &Scope) -> Option<String> {
                 })
                 .collect::<Vec<_>>()
                 .join(" && ");
-            Some(format!(
-                "!(object != null && has(object.metadata.labels) && {all})"
-            ))
+            format!("object != null && has(object.metadata.labels) && {all}")
         }
         Scope::Resource {
             kind,
             namespace,
             name,
-        } => Some(format!(
-            "!(request.kind.kind == {} && request.namespace == {} && request.name == {})",
+        } => format!(
+            "(request.kind.kind == {} && request.namespace == {} && request.name == {})",
             cel_string(kind),
             cel_string(namespace),
             cel_string(name)
-        )),
-        _ => None,
+        ),
     }
+}
+
+/// The PolicyExceptions that leave `exclusions` out of a Kyverno policy (see the module's notes).
+fn kyverno_exceptions(policy: &Value, exclusions: &[Exclusion]) -> Vec<Value> {
+    let text = |pointer: &str| {
+        policy
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let (api_version, kind, name) = (text("/apiVersion"), text("/kind"), text("/metadata/name"));
+    let policy_name = match text("/metadata/namespace") {
+        "" => name.to_owned(),
+        namespace => format!("{namespace}/{name}"),
+    };
+    let is_rule_policy = api_version.starts_with("kyverno.io/");
+    let rules: Vec<String> = policy
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| rule.get("name").and_then(Value::as_str))
+        .flat_map(|rule| {
+            [
+                rule.to_owned(),
+                format!("autogen-{rule}"),
+                format!("autogen-cronjob-{rule}"),
+            ]
+        })
+        .collect();
+    exclusions
+        .iter()
+        .map(|exclusion| {
+            let metadata = json!({
+                "name": format!("palisade-{name}-{}", exclusion.id.to_ascii_lowercase()),
+                "namespace": KYVERNO_EXCEPTION_NAMESPACE,
+                "labels": { "app.kubernetes.io/managed-by": "palisade" },
+                "annotations": { "palisade.dev/exception": exclusion.id },
+            });
+            if is_rule_policy {
+                let resources = match &exclusion.scope {
+                    Scope::Namespaces { namespaces } => json!({ "namespaces": namespaces }),
+                    Scope::Selector { labels } => json!({ "selector": { "matchLabels": labels } }),
+                    Scope::Resource {
+                        kind,
+                        namespace,
+                        name,
+                    } if namespace.is_empty() => json!({ "kinds": [kind], "names": [name] }),
+                    Scope::Resource {
+                        kind,
+                        namespace,
+                        name,
+                    } => json!({ "kinds": [kind], "namespaces": [namespace], "names": [name] }),
+                };
+                json!({
+                    "apiVersion": "kyverno.io/v2",
+                    "kind": "PolicyException",
+                    "metadata": metadata,
+                    "spec": {
+                        "exceptions": [{ "policyName": policy_name, "ruleNames": rules }],
+                        "match": { "any": [{ "resources": resources }] },
+                    },
+                })
+            } else {
+                json!({
+                    "apiVersion": "policies.kyverno.io/v1alpha1",
+                    "kind": "PolicyException",
+                    "metadata": metadata,
+                    "spec": {
+                        "policyRefs": [{ "name": name, "kind": kind }],
+                        "matchConditions": [{
+                            "name": format!("palisade-exception-{}", exclusion.id.to_ascii_lowercase()),
+                            "expression": selects(&exclusion.scope),
+                        }],
+                    },
+                })
+            }
+        })
+        .collect()
 }
 
 fn vap_policy(object: &mut Value, exclusions: &[Exclusion]) {
@@ -484,5 +591,76 @@ mod tests {
         assert!(err.contains("only a namespace"), "{err}");
         assert!(supported(Target::PodSecurity, &namespaces(&["a"])).is_ok());
         assert!(supported(Target::Vap, &labels(&[("a", "1"), ("b", "2")])).is_ok());
+    }
+
+    #[test]
+    fn kyverno_policies_get_one_policy_exception_per_exclusion_for_every_scope() {
+        let policy = json!({
+            "apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy",
+            "metadata": {"name": "need-team"},
+            "spec": {"rules": [{"name": "team-label"}]},
+        });
+        let out = apply(
+            vec![policy.clone()],
+            &[
+                exclusion("E1", namespaces(&["legacy"])),
+                exclusion("E2", labels(&[("a", "1"), ("b", "2")])),
+                exclusion(
+                    "E3",
+                    Scope::Resource {
+                        kind: "Deployment".into(),
+                        namespace: "team".into(),
+                        name: "web".into(),
+                    },
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[0], policy, "the policy itself is unchanged");
+        for exception in &out[1..] {
+            assert_eq!(exception["kind"], "PolicyException");
+            assert_eq!(
+                exception["metadata"]["namespace"],
+                KYVERNO_EXCEPTION_NAMESPACE
+            );
+            assert_eq!(
+                exception["spec"]["exceptions"][0],
+                json!({"policyName": "need-team", "ruleNames": [
+                    "team-label", "autogen-team-label", "autogen-cronjob-team-label"]})
+            );
+        }
+        assert_eq!(out[1]["metadata"]["name"], "palisade-need-team-e1");
+        let filter = |i: usize| &out[i]["spec"]["match"]["any"][0]["resources"];
+        assert_eq!(filter(1), &json!({"namespaces": ["legacy"]}));
+        assert_eq!(
+            filter(2),
+            &json!({"selector": {"matchLabels": {"a": "1", "b": "2"}}})
+        );
+        assert_eq!(
+            filter(3),
+            &json!({"kinds": ["Deployment"], "namespaces": ["team"], "names": ["web"]})
+        );
+    }
+
+    #[test]
+    fn a_validating_policy_gets_a_cel_policy_exception() {
+        let policy = json!({
+            "apiVersion": "policies.kyverno.io/v1alpha1", "kind": "ValidatingPolicy",
+            "metadata": {"name": "replicas"}, "spec": {},
+        });
+        let out = apply(vec![policy], &[exclusion("E9", namespaces(&["a", "b'c"]))]).unwrap();
+        assert_eq!(out[1]["apiVersion"], "policies.kyverno.io/v1alpha1");
+        assert_eq!(
+            out[1]["spec"]["policyRefs"],
+            json!([{"name": "replicas", "kind": "ValidatingPolicy"}])
+        );
+        assert_eq!(
+            out[1]["spec"]["matchConditions"][0]["expression"],
+            "request.namespace in ['a', 'b\\'c']"
+        );
+        for scope in [labels(&[("x", "1")]), namespaces(&["n"])] {
+            assert_eq!(supported(Target::Kyverno, &scope), Ok(()));
+        }
     }
 }

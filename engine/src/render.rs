@@ -7,6 +7,11 @@
 //!   `enforcementAction` (`dryrun`, `warn`, `deny`).
 //! - Pod Security (`PodSecurityEntry`): the Pod Security Admission labels of the mode, as a
 //!   Namespace patch applied to each target namespace ([`pod_security_labels`]).
+//! - Kyverno ClusterPolicy / Policy: every rule's `validate.failureAction` (and the policy's
+//!   `validationFailureAction`) is the mode's: `Audit` in audit, `Audit` with `emitWarning: true`
+//!   in warn (Kyverno's way to warn a client), `Enforce` in enforce; per-namespace overrides are
+//!   dropped, so the mode is the whole story. Only `validate` rules are applied ([`kyverno_refusal`]).
+//! - Kyverno ValidatingPolicy: `validationActions` as a ValidatingAdmissionPolicyBinding's.
 //! - Resource templates (NetworkPolicy, Role, RoleBinding): applied as written in `enforce` only;
 //!   in `audit` and `warn` nothing is applied and scans report where they are missing.
 //!
@@ -25,6 +30,7 @@ use serde_json::{json, Map, Value};
 
 use crate::bundle::{pod_security_entry, Bundle};
 use crate::gatekeeper::{Constraint, Template};
+use crate::kyverno;
 use crate::library::SYSTEM_NAMESPACES;
 use crate::mode::{Mode, VapAction};
 use crate::pss::LevelVersion;
@@ -97,6 +103,7 @@ pub fn refusal(value: &Value, params: &[(String, String)]) -> Option<String> {
         | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding")
         | ("palisade.dev", "PodSecurityEntry") => None,
         _ if Template::is_template(value) || Constraint::is_constraint(value) => None,
+        _ if kyverno::is_kyverno_document(value) => kyverno_refusal(value),
         _ if RESOURCE_KINDS.contains(&kind) => refused_resource(kind, value),
         _ if params
             .iter()
@@ -107,10 +114,39 @@ pub fn refusal(value: &Value, params: &[(String, String)]) -> Option<String> {
         _ => Some(format!(
             "`{api_version} {kind}` is not something a policy may apply: a policy applies \
              ValidatingAdmissionPolicies with their bindings and the parameter objects they \
-             declare (spec.paramKind), Gatekeeper templates and constraints, Pod Security \
-             entries, and NetworkPolicy, Role and RoleBinding templates"
+             declare (spec.paramKind), Gatekeeper templates and constraints, Kyverno policies, \
+             Pod Security entries, and NetworkPolicy, Role and RoleBinding templates"
         )),
     }
+}
+
+/// Why a Kyverno document may not be applied, if it may not. A PolicyException written by hand
+/// would switch policies off without an approved exception (Palisade renders exceptions itself);
+/// `mutate`, `generate` and `verifyImages` rules act with Kyverno's own rights (a generate rule can
+/// create RoleBindings), so only `validate` rules are staged.
+pub fn kyverno_refusal(value: &Value) -> Option<String> {
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind == "PolicyException" {
+        return Some(
+            "a PolicyException cannot be part of a policy: request an exception in Palisade, \
+             which renders it as a PolicyException once approved"
+                .to_owned(),
+        );
+    }
+    let rules = value.pointer("/spec/rules").and_then(Value::as_array)?;
+    rules.iter().enumerate().find_map(|(index, rule)| {
+        let acting = ["mutate", "generate", "verifyImages"]
+            .into_iter()
+            .find(|key| rule.get(*key).is_some())?;
+        let name = rule.get("name").and_then(Value::as_str).unwrap_or("?");
+        Some(format!(
+            "spec.rules[{index}] (`{name}`): a `{acting}` rule acts with Kyverno's own rights; \
+             Palisade stages validate rules only"
+        ))
+    })
 }
 
 /// The kinds of parameter objects the policy's ValidatingAdmissionPolicies declare
@@ -195,6 +231,17 @@ pub fn render(file: &str, source: &str, mode: Mode) -> Result<Vec<Manifest>, Vec
             _ if Constraint::is_constraint(value) => {
                 let object = constraint(owned(value), mode);
                 manifests.push(manifest(EngineKind::Gatekeeper, object, None));
+            }
+            _ if kyverno::is_kyverno_document(value) => {
+                if let Some(why) = kyverno_refusal(value) {
+                    errors.push(SourceError::new(file, document.first_line, 0, why));
+                } else if group == "kyverno.io" {
+                    let object = kyverno_policy(owned(value), mode);
+                    manifests.push(manifest(EngineKind::Kyverno, object, None));
+                } else {
+                    let object = validating_policy(owned(value), mode);
+                    manifests.push(manifest(EngineKind::Kyverno, object, None));
+                }
             }
             ("palisade.dev", "PodSecurityEntry") => match pod_security_entry(value) {
                 Ok(level) => manifests.push(Manifest {
@@ -356,15 +403,7 @@ fn includes_system_namespaces(object: &Value) -> bool {
 /// A binding with the mode's actions and, unless opted out, a namespace selector term that leaves
 /// the system namespaces out (terms are ANDed, so the author's own selector still applies).
 fn vap_binding(mut object: Value, mode: Mode) -> Value {
-    let actions: Vec<&str> = mode
-        .vap_actions()
-        .iter()
-        .map(|action| match action {
-            VapAction::Deny => "Deny",
-            VapAction::Warn => "Warn",
-            VapAction::Audit => "Audit",
-        })
-        .collect();
+    let actions = validation_actions(mode);
     let exclude = !includes_system_namespaces(&object);
     let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
         return object;
@@ -395,6 +434,101 @@ fn vap_binding(mut object: Value, mode: Mode) -> Value {
                     "operator": "NotIn",
                     "values": SYSTEM_NAMESPACES,
                 }));
+            }
+        }
+    }
+    object
+}
+
+/// The names of `mode`'s `validationActions` (a ValidatingAdmissionPolicyBinding's, and a Kyverno
+/// ValidatingPolicy's).
+fn validation_actions(mode: Mode) -> Vec<&'static str> {
+    mode.vap_actions()
+        .iter()
+        .map(|action| match action {
+            VapAction::Deny => "Deny",
+            VapAction::Warn => "Warn",
+            VapAction::Audit => "Audit",
+        })
+        .collect()
+}
+
+/// A Kyverno ClusterPolicy or Policy in `mode`: see the module's list. Unless the policy opts in,
+/// each rule also gets a precondition that leaves the system namespaces alone (a precondition, not
+/// an `exclude` entry, because it composes with every form `exclude` can take).
+fn kyverno_policy(mut object: Value, mode: Mode) -> Value {
+    let action = match mode {
+        Mode::Audit | Mode::Warn => "Audit",
+        Mode::Enforce => "Enforce",
+    };
+    let exclude = !includes_system_namespaces(&object);
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return object;
+    };
+    spec.insert("validationFailureAction".to_owned(), action.into());
+    spec.remove("validationFailureActionOverrides");
+    spec.insert("emitWarning".to_owned(), (mode == Mode::Warn).into());
+    let Some(rules) = spec.get_mut("rules").and_then(Value::as_array_mut) else {
+        return object;
+    };
+    for rule in rules.iter_mut().filter_map(Value::as_object_mut) {
+        if let Some(validate) = rule.get_mut("validate").and_then(Value::as_object_mut) {
+            validate.insert("failureAction".to_owned(), action.into());
+            validate.remove("failureActionOverrides");
+        }
+        if exclude {
+            let system = json!({
+                "key": "{{ request.namespace }}",
+                "operator": "AnyNotIn",
+                "value": SYSTEM_NAMESPACES,
+            });
+            let preconditions = rule.entry("preconditions").or_insert_with(|| json!({}));
+            // The old form is a plain list, all of which must hold.
+            if let Value::Array(all) = preconditions {
+                *preconditions = json!({ "all": std::mem::take(all) });
+            }
+            if let Some(all) = preconditions
+                .as_object_mut()
+                .map(|p| p.entry("all").or_insert_with(|| json!([])))
+                .and_then(Value::as_array_mut)
+            {
+                if !all.contains(&system) {
+                    all.push(system);
+                }
+            }
+        }
+    }
+    object
+}
+
+/// A Kyverno ValidatingPolicy in `mode`: its `validationActions`, and the system namespaces left
+/// out by its namespace selector unless it opts in.
+fn validating_policy(mut object: Value, mode: Mode) -> Value {
+    let exclude = !includes_system_namespaces(&object);
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return object;
+    };
+    spec.insert(
+        "validationActions".to_owned(),
+        json!(validation_actions(mode)),
+    );
+    if exclude {
+        let expressions = spec
+            .entry("matchConstraints")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|m| m.entry("namespaceSelector").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+            .map(|s| s.entry("matchExpressions").or_insert_with(|| json!([])))
+            .and_then(Value::as_array_mut);
+        if let Some(expressions) = expressions {
+            let term = json!({
+                "key": "kubernetes.io/metadata.name",
+                "operator": "NotIn",
+                "values": SYSTEM_NAMESPACES,
+            });
+            if !expressions.contains(&term) {
+                expressions.push(term);
             }
         }
     }
@@ -644,5 +778,119 @@ spec:
         let errors = render("p.yaml", &broken, Mode::Enforce).unwrap_err();
         // Line 12 holds the broken expression.
         assert_eq!(errors[0].line, 12, "{errors:?}");
+    }
+
+    const KYVERNO: &str = "\
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: need-team}
+spec:
+  validationFailureAction: Enforce
+  validationFailureActionOverrides: [{action: Audit, namespaces: [dev]}]
+  rules:
+  - name: team-label
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    preconditions: [{key: \"{{ request.operation }}\", operator: Equals, value: CREATE}]
+    validate:
+      failureAction: Enforce
+      message: needs a team
+      pattern: {metadata: {labels: {team: \"?*\"}}}
+";
+
+    #[test]
+    fn kyverno_rules_take_the_modes_action_and_leave_the_system_namespaces_alone() {
+        for (mode, action, warn) in [
+            (Mode::Audit, "Audit", false),
+            (Mode::Warn, "Audit", true),
+            (Mode::Enforce, "Enforce", false),
+        ] {
+            let manifests = render("k.yaml", KYVERNO, mode).unwrap();
+            assert_eq!(manifests.len(), 1);
+            assert_eq!(manifests[0].engine, EngineKind::Kyverno);
+            let spec = &manifests[0].object["spec"];
+            assert_eq!(spec["validationFailureAction"], action, "{mode}");
+            assert_eq!(spec["emitWarning"], warn, "{mode}");
+            assert!(spec.get("validationFailureActionOverrides").is_none());
+            let rule = &spec["rules"][0];
+            assert_eq!(rule["validate"]["failureAction"], action, "{mode}");
+            // The old list form of preconditions became `all`, with the system namespaces after it.
+            let all = rule["preconditions"]["all"].as_array().unwrap();
+            assert_eq!(all.len(), 2);
+            assert_eq!(all[0]["key"], "{{ request.operation }}");
+            assert_eq!(all[1]["operator"], "AnyNotIn");
+            assert_eq!(all[1]["value"], json!(SYSTEM_NAMESPACES));
+            assert_eq!(
+                manifests[0].object["metadata"]["labels"][MANAGED_BY.0],
+                MANAGED_BY.1
+            );
+        }
+    }
+
+    #[test]
+    fn a_validating_policy_gets_the_modes_actions_like_a_binding() {
+        let source = "\
+apiVersion: policies.kyverno.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: replicas}
+spec:
+  validationActions: [Deny]
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}
+  validations:
+  - expression: object.spec.replicas <= 5
+";
+        let manifests = render("v.yaml", source, Mode::Warn).unwrap();
+        let spec = &manifests[0].object["spec"];
+        assert_eq!(spec["validationActions"], json!(["Warn", "Audit"]));
+        assert_eq!(
+            spec["matchConstraints"]["namespaceSelector"]["matchExpressions"][0]["values"],
+            json!(SYSTEM_NAMESPACES)
+        );
+        let enforce = render("v.yaml", source, Mode::Enforce).unwrap();
+        assert_eq!(
+            enforce[0].object["spec"]["validationActions"],
+            json!(["Deny", "Audit"])
+        );
+    }
+
+    #[test]
+    fn kyverno_rules_that_act_and_hand_written_exceptions_are_refused_at_their_line() {
+        let generate = "\
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: grant}
+spec:
+  rules:
+  - name: bind-admin
+    match: {any: [{resources: {kinds: [Namespace]}}]}
+    generate: {kind: RoleBinding, apiVersion: rbac.authorization.k8s.io/v1, name: x}
+";
+        let errors = render("g.yaml", generate, Mode::Enforce).unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .contains("spec.rules[0] (`bind-admin`): a `generate` rule"),
+            "{}",
+            errors[0]
+        );
+        let exception = "\
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: p}
+spec: {rules: []}
+---
+apiVersion: kyverno.io/v2
+kind: PolicyException
+metadata: {name: everything, namespace: kyverno}
+spec:
+  exceptions: [{policyName: p, ruleNames: [\"*\"]}]
+  match: {any: [{resources: {kinds: [\"*\"]}}]}
+";
+        let errors = render("e.yaml", exception, Mode::Enforce).unwrap_err();
+        assert_eq!(errors[0].line, 6, "{}", errors[0]);
+        assert!(errors[0]
+            .message
+            .contains("request an exception in Palisade"));
     }
 }

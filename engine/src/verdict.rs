@@ -57,6 +57,8 @@ pub enum EngineKind {
     PodSecurity,
     /// Gatekeeper ConstraintTemplate + Constraint (Rego).
     Gatekeeper,
+    /// Kyverno ClusterPolicy / Policy / ValidatingPolicy.
+    Kyverno,
     /// Resource templates (NetworkPolicy, RBAC): applied as written, checked by scans.
     Resource,
 }
@@ -67,6 +69,7 @@ impl EngineKind {
             EngineKind::Vap => "vap",
             EngineKind::PodSecurity => "pod-security",
             EngineKind::Gatekeeper => "gatekeeper",
+            EngineKind::Kyverno => "kyverno",
             EngineKind::Resource => "resource",
         }
     }

@@ -22,6 +22,8 @@ wire_enum! {
         Gatekeeper = "gatekeeper",
         /// A Pod Security Standards level, as namespace labels (`PodSecurityEntry`).
         PodSecurity = "pod-security",
+        /// Kyverno ClusterPolicy / Policy (validate rules) or ValidatingPolicy (CEL).
+        Kyverno = "kyverno",
     }
 }
 
@@ -31,6 +33,7 @@ impl Engine {
             Engine::Vap => "ValidatingAdmissionPolicy (CEL)",
             Engine::Gatekeeper => "Gatekeeper (Rego)",
             Engine::PodSecurity => "Pod Security Standards",
+            Engine::Kyverno => "Kyverno",
         }
     }
 }

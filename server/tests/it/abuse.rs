@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{peak_rss_kib_of, request, scratch_dir, Backend, People, Serving, TestServer};
-
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+use crate::support::{
+    peak_rss_kib_of, request, scratch_dir, Backend, People, Serving, TestServer, KEY,
+};
 
 /// Made-up HTTP methods (any token is a valid method on the wire) share one `other` label, so
 /// unauthenticated requests cannot grow `/metrics` without bound.

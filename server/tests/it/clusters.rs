@@ -13,9 +13,8 @@ use palisade_server::config::Config;
 use palisade_server::Server;
 use serde_json::{json, Value};
 
-use crate::support::{request, Backend, TestServer};
+use crate::support::{request, Backend, TestServer, KEY};
 
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 const OTHER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 
 /// A cluster that answers like a kube-apiserver v1.37 with ValidatingAdmissionPolicy, and refuses

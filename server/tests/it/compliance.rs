@@ -7,9 +7,7 @@ use palisade_app::violations::{Action, Source};
 use serde_json::Value;
 
 use crate::client::json_of;
-use crate::support::{Backend, TestServer};
-
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+use crate::support::{Backend, TestServer, KEY};
 
 async fn posture_follows_deployments_and_violations(backend: Backend) {
     let server = TestServer::start(backend, &[("PALISADE__SECRETS__KEY", KEY)]).await;

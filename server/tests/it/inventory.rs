@@ -19,9 +19,7 @@ use palisade_app::inventory::ClusterInventory;
 use palisade_app::secrets::Sealer;
 use serde_json::{json, Value};
 
-use crate::support::{Backend, TestServer};
-
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+use crate::support::{Backend, TestServer, KEY};
 
 /// A cluster holding objects by kind that it lists on request, and refusing to list Ingresses.
 #[derive(Default)]

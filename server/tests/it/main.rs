@@ -13,6 +13,7 @@ mod http;
 mod impact;
 mod impact_findings;
 mod inventory;
+mod kyverno;
 mod notify;
 mod offline;
 mod oidc;

@@ -9,9 +9,7 @@ use palisade_app::auth::Role;
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::support::{request, Backend, TestServer};
-
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+use crate::support::{request, Backend, TestServer, KEY};
 
 #[derive(Default)]
 struct Hook {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::client::{audited, json_of};
-use crate::impact::{shop, Shop, KEY};
+use crate::impact::{shop, Shop};
+use crate::support::KEY;
 use crate::support::{Backend, TestServer};
 
 /// The entry `id` of an assessment.

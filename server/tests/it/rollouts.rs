@@ -14,9 +14,8 @@ use palisade_testbed::{create_with_warnings, AuditReceiver, VAP_VALIDATION_FAILU
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::support::{Backend, People, TestServer};
+use crate::support::{Backend, People, TestServer, KEY};
 
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 /// How long the apiserver may take to start enforcing a policy it was just given.
 const PROPAGATION: Duration = Duration::from_secs(45);
 

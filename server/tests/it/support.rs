@@ -23,6 +23,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The secrets key test servers run with (64 hex digits), so clusters can be registered.
+pub const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
+
 /// A database that exists only for one test.
 pub struct TestDb {
     pub url: String,

@@ -13,9 +13,8 @@ use palisade_testbed::AuditReceiver;
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::support::{request, Backend, Reply, TestServer};
+use crate::support::{request, Backend, Reply, TestServer, KEY};
 
-const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 const INGEST: &str = "/api/v1/ingest/audit";
 
 async fn post_batch(server: &TestServer, token: &str, body: &str) -> Reply {

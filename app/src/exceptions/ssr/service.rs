@@ -188,6 +188,7 @@ fn target(engine: Engine) -> palisade_engine::exclusions::Target {
         Engine::Gatekeeper => Target::Gatekeeper,
         Engine::PodSecurity => Target::PodSecurity,
         Engine::Vap => Target::Vap,
+        Engine::Kyverno => Target::Kyverno,
     }
 }
 

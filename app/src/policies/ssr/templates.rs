@@ -51,6 +51,26 @@ pub fn blank(engine: Engine, name: &str) -> Content {
             ],
             ..Content::default()
         },
+        Engine::Kyverno => Content {
+            source: KYVERNO.replace("NAME", name),
+            description: "Describe what this policy checks and why.".into(),
+            remediation: "Say what to change when it finds something.".into(),
+            tests: vec![
+                case(
+                    "a labelled pod is allowed",
+                    LABELLED_POD,
+                    Expect::Allow,
+                    None,
+                ),
+                case(
+                    "a pod without an owner label is denied",
+                    UNLABELLED_POD,
+                    Expect::Deny,
+                    Some("owner label"),
+                ),
+            ],
+            ..Content::default()
+        },
         Engine::PodSecurity => Content {
             source: POD_SECURITY.replace("NAME", name),
             description: "The Pod Security Standards baseline level, as namespace labels.".into(),
@@ -94,6 +114,27 @@ fn kind_of(name: &str) -> String {
         })
         .collect()
 }
+
+const KYVERNO: &str = "\
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: NAME
+spec:
+  background: true
+  rules:
+  - name: owner-label
+    match:
+      any:
+      - resources:
+          kinds: [Pod]
+    validate:
+      message: every pod needs an owner label
+      pattern:
+        metadata:
+          labels:
+            owner: \"?*\"
+";
 
 const VAP: &str = "\
 apiVersion: admissionregistration.k8s.io/v1

@@ -571,7 +571,7 @@ async fn an_unknown_stored_engine_is_an_error_not_a_default() {
     .await
     .unwrap();
     let (id, _) = saved(outcome);
-    sqlx::query("UPDATE policies SET engine = 'kyverno' WHERE id = $1")
+    sqlx::query("UPDATE policies SET engine = 'kubewarden' WHERE id = $1")
         .bind(&id)
         .execute(db.pool())
         .await
@@ -583,7 +583,7 @@ async fn an_unknown_stored_engine_is_an_error_not_a_default() {
         let err = result.unwrap_err();
         assert_eq!(err.user(), None, "{err}");
         assert!(
-            err.to_string().contains("unknown engine `kyverno`"),
+            err.to_string().contains("unknown engine `kubewarden`"),
             "{err}"
         );
     }

@@ -125,6 +125,10 @@ fn check_source(documents: &[Document], checked: &mut Checked) {
             }
             ("constraints.gatekeeper.sh", _) => constraints += 1,
             ("palisade.dev", "PodSecurityEntry") => mains.push((Engine::PodSecurity, document)),
+            ("kyverno.io", "ClusterPolicy" | "Policy")
+            | ("policies.kyverno.io", "ValidatingPolicy" | "NamespacedValidatingPolicy") => {
+                mains.push((Engine::Kyverno, document))
+            }
             _ => {}
         }
     }
@@ -134,7 +138,8 @@ fn check_source(documents: &[Document], checked: &mut Checked) {
             documents.first().map_or(1, |d| d.first_line),
             1,
             "no policy here: expected a ValidatingAdmissionPolicy with its binding, a Gatekeeper \
-             ConstraintTemplate with a Constraint, or a palisade.dev/v1alpha1 PodSecurityEntry",
+             ConstraintTemplate with a Constraint, a Kyverno ClusterPolicy, Policy or \
+             ValidatingPolicy, or a palisade.dev/v1alpha1 PodSecurityEntry",
         ));
         return;
     };

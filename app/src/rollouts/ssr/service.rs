@@ -743,11 +743,16 @@ async fn plan_proposal<'a>(
         &exclusions,
     )
     .map_err(|err| AppError::Invalid(format!("version {number} cannot be rolled out: {err}")))?;
-    let needs_gatekeeper = objects.iter().any(|o| {
-        o.get("apiVersion")
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|v| v.contains("gatekeeper.sh"))
-    });
+    let needs = |suffix: &str| {
+        objects.iter().any(|o| {
+            o.get("apiVersion")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|v| v.split_once('/'))
+                .is_some_and(|(group, _)| group.ends_with(suffix))
+        })
+    };
+    let needs_gatekeeper = needs("gatekeeper.sh");
+    let needs_kyverno = needs("kyverno.io");
 
     let clusters = crate::clusters::ssr::service::list(db).await?;
     let mut taken: Vec<String> = Vec::new();
@@ -816,6 +821,15 @@ async fn plan_proposal<'a>(
             if let Some(without) = members.iter().find(|c| !c.capabilities.gatekeeper) {
                 return Err(AppError::Invalid(format!(
                     "cluster `{}` has no Gatekeeper, which this policy needs",
+                    without.name
+                ))
+                .into());
+            }
+        }
+        if needs_kyverno {
+            if let Some(without) = members.iter().find(|c| !c.capabilities.kyverno) {
+                return Err(AppError::Invalid(format!(
+                    "cluster `{}` has no Kyverno, which this policy needs",
                     without.name
                 ))
                 .into());
