@@ -264,9 +264,13 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
         if holder == second.holder() {
             break;
         }
+        // The lease runs out at most one lease after the death, and the second replica claims it
+        // at its next round (a third of a lease later). The rest is slack for rounds slowed by
+        // every other test writing to the same machine's disks at once: this checks that the
+        // cluster is handed over, not how fast (the figure is the setting's, not a timing here).
         assert!(
-            died.elapsed() < settings.lease * 2,
-            "the second replica did not take over within a lease period"
+            died.elapsed() < settings.lease * 4,
+            "the second replica did not take over within four lease periods"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
