@@ -11,6 +11,8 @@
 
 use leptos::prelude::*;
 
+use super::html::escape_into;
+
 /// Deepest nesting of emphasis and links; deeper delimiters stay as written.
 pub const MAX_DEPTH: usize = 8;
 
@@ -170,20 +172,6 @@ fn item_of(line: &str) -> Option<(bool, &str)> {
         }
     }
     None
-}
-
-/// Escapes what HTML gives meaning to, in text and in double-quoted attribute values.
-fn escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// A link target kept as written only when it cannot run anything: `http(s)`, `mailto`, or a

@@ -6,6 +6,7 @@ pub mod copy;
 pub mod form;
 pub mod header;
 pub mod highlight;
+pub mod html;
 pub mod markdown;
 pub mod pager;
 pub mod select;

@@ -154,23 +154,14 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
         sealer: Some(&sealer),
         connector: fake.as_ref(),
     };
-    let cluster = service::register(
+    let cluster = register(
         &ctx,
         &admin,
-        1,
-        NewCluster {
-            name: "staging-1".into(),
-            environment: "staging".into(),
-            labels: Default::default(),
-            credentials: CredentialsInput::Token {
-                api_url: "https://10.1.2.3:6443".into(),
-                ca_pem: String::new(),
-                token: "t0k3n".into(),
-            },
-        },
+        "staging-1",
+        "staging",
+        "https://10.1.2.3:6443",
     )
-    .await
-    .unwrap();
+    .await;
 
     let settings = Settings {
         // Long enough that a round slowed by a busy machine (every test writing to SQLite at
@@ -318,11 +309,7 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
     )
     .await;
 
-    stop_second.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), second_task)
-        .await
-        .expect("the keeper stops when told")
-        .unwrap();
+    stop_keeper(stop_second, second_task, Duration::from_secs(5)).await;
     server.stop().await;
 }
 
@@ -334,6 +321,46 @@ async fn sqlite_the_keeper_copies_forgets_and_hands_over() {
 #[tokio::test]
 async fn postgres_the_keeper_copies_forgets_and_hands_over() {
     the_keeper_copies_forgets_and_hands_over(Backend::Postgres).await;
+}
+
+/// Register a token-authenticated cluster behind the fake connector.
+async fn register(
+    ctx: &Context<'_>,
+    admin: &Principal,
+    name: &str,
+    environment: &str,
+    api_url: &str,
+) -> palisade_app::clusters::Cluster {
+    service::register(
+        ctx,
+        admin,
+        1,
+        NewCluster {
+            name: name.into(),
+            environment: environment.into(),
+            labels: Default::default(),
+            credentials: CredentialsInput::Token {
+                api_url: api_url.into(),
+                ca_pem: String::new(),
+                token: "t0k3n".into(),
+            },
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Tell a keeper to stop and wait, at most `within`, until it has.
+async fn stop_keeper(
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    within: Duration,
+) {
+    stop.send(true).unwrap();
+    tokio::time::timeout(within, task)
+        .await
+        .expect("the keeper stops when told")
+        .unwrap();
 }
 
 /// How many clusters each replica holds a live lease on.
@@ -361,23 +388,8 @@ async fn replicas_split_the_clusters(backend: Backend) {
         connector: fake.as_ref(),
     };
     for n in 0..4 {
-        service::register(
-            &ctx,
-            &admin,
-            1,
-            NewCluster {
-                name: format!("edge-{n}"),
-                environment: "edge".into(),
-                labels: Default::default(),
-                credentials: CredentialsInput::Token {
-                    api_url: format!("https://10.1.2.{n}:6443"),
-                    ca_pem: String::new(),
-                    token: "t0k3n".into(),
-                },
-            },
-        )
-        .await
-        .unwrap();
+        let api_url = format!("https://10.1.2.{n}:6443");
+        register(&ctx, &admin, &format!("edge-{n}"), "edge", &api_url).await;
     }
     let settings = Settings {
         lease: Duration::from_secs(3),
@@ -429,22 +441,14 @@ async fn replicas_split_the_clusters(backend: Backend) {
     .await;
     assert_eq!(split.values().sum::<usize>(), 4);
     // The second stops (and says so): the first takes its two back.
-    stop_second.send(true).unwrap();
     // (Generous: letting go writes each lease, and every test writes to SQLite at once.)
-    tokio::time::timeout(Duration::from_secs(30), second_task)
-        .await
-        .expect("the keeper stops when told")
-        .unwrap();
+    stop_keeper(stop_second, second_task, Duration::from_secs(30)).await;
     until("the first replica holds all four again", {
         let a = a.clone();
         Box::new(move |c| c.get(&a) == Some(&4) && c.len() == 1)
     })
     .await;
-    stop_first.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(30), first_task)
-        .await
-        .expect("the keeper stops when told")
-        .unwrap();
+    stop_keeper(stop_first, first_task, Duration::from_secs(30)).await;
     server.stop().await;
 }
 

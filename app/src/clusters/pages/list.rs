@@ -8,7 +8,7 @@ use super::super::{
     check_cluster, kubeconfig_contexts, list_cluster_page, parse_labels, register_cluster,
     remove_cluster, update_cluster, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
 };
-use crate::auth::guard::{needs, role_of};
+use crate::auth::guard::{needs, role_of, Allowed};
 use crate::auth::{Action as Permission, Role};
 use crate::error::AppError;
 use crate::sections::CLUSTERS;
@@ -74,18 +74,9 @@ pub fn ClustersPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match needs(role_of(&me.await), Permission::ManageClusters) {
-                    None => view! { <RegisterForm on_registered=refresh /> }.into_any(),
-                    Some(reason) => view! {
-                        <p class="muted" data-testid="register-needs-role">
-                            {format!("Registering a cluster: {}.", reason.to_lowercase())}
-                        </p>
-                    }.into_any(),
-                }
-            })}
-        </Transition>
+        <Allowed action=Permission::ManageClusters doing="Registering a cluster" testid="register-needs-role">
+            <RegisterForm on_registered=refresh />
+        </Allowed>
     }
 }
 

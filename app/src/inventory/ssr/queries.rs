@@ -109,25 +109,8 @@ pub async fn kinds_of<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
     cluster_id: &str,
 ) -> Result<Vec<KindRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT kind, objects, listed_ms, changed_ms, error, needs FROM inventory_kinds \
-         WHERE cluster_id = $1",
-    )
-    .bind(cluster_id)
-    .fetch_all(executor)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(KindRow {
-                kind: row.try_get("kind")?,
-                objects: row.try_get("objects")?,
-                listed_ms: row.try_get("listed_ms")?,
-                changed_ms: row.try_get("changed_ms")?,
-                error: row.try_get("error")?,
-                needs: row.try_get("needs")?,
-            })
-        })
-        .collect()
+    let rows = kinds_of_clusters(executor, &[cluster_id.to_owned()]).await?;
+    Ok(rows.into_iter().map(|(_, row)| row).collect())
 }
 
 /// The kind rows of several clusters at once: `(cluster id, row)`.

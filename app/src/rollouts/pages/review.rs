@@ -59,35 +59,32 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
             Some((rollout, found))
         },
     );
+    // The impact panel, under either kind of review.
+    let impact_panel = move || {
+        view! {
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match impact.await {
+                        Some((rollout, found)) => view! {
+                            <ReviewImpact rollout found refresh=move || impact.refetch() />
+                        }.into_any(),
+                        None => ().into_any(),
+                    }
+                })}
+            </Suspense>
+        }
+    };
     view! {
         <Suspense fallback=|| view! { <p class="muted" data-testid="review-loading">"Loading the review…"</p> }>
             {move || Suspend::new(async move {
                 match review.await {
                     Ok(Reviewed::Apply(data)) => view! {
                         <ReviewPanel data />
-                        <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                match impact.await {
-                                    Some((rollout, found)) => view! {
-                                        <ReviewImpact rollout found refresh=move || impact.refetch() />
-                                    }.into_any(),
-                                    None => ().into_any(),
-                                }
-                            })}
-                        </Suspense>
+                        {impact_panel()}
                     }.into_any(),
                     Ok(Reviewed::Undo(summary, change)) => view! {
                         <UndoPanel summary change />
-                        <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                match impact.await {
-                                    Some((rollout, found)) => view! {
-                                        <ReviewImpact rollout found refresh=move || impact.refetch() />
-                                    }.into_any(),
-                                    None => ().into_any(),
-                                }
-                            })}
-                        </Suspense>
+                        {impact_panel()}
                     }.into_any(),
                     // The rollout did not load, which the summary reports.
                     Err(_) => ().into_any(),
