@@ -53,15 +53,35 @@ pub struct Keeper {
 }
 
 /// A cluster this replica keeps: the credentials its watches use, and the watches. Dropping it
-/// stops them (also when the keeper itself is stopped by aborting its task).
+/// tells them to stop (also when the keeper itself is stopped by aborting its task); each stops
+/// between two writes, never inside one.
+///
+/// Why not abort the task: a database call cut short may leave its connection in a state the
+/// pool cannot test on its way back (the test waits without a time limit), so each cut could
+/// take a connection out of the pool for good; a handful of those starve every other caller.
 struct Kept {
     key: [u8; 32],
-    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for Kept {
     fn drop(&mut self) {
-        self.task.abort();
+        // Nothing waits for the watches: they end on their own after their current write.
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Resolves when `stop` turns true, or never when its sender is gone without saying so.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            // The sender dropped after sending `true` is caught by the check above on the next
+            // turn; one dropped without a word leaves the task to its owner's abort.
+            if *stop.borrow() {
+                return;
+            }
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -95,33 +115,17 @@ impl Keeper {
             if *stop.borrow() {
                 break;
             }
-            // A stop cuts a round short (it holds nothing half-done: each lease is one statement,
-            // and a watch is recorded as kept as soon as it is started). A stop signal whose
-            // sender is gone can never be sent: the keeper goes on.
-            let stopped = async {
-                if stop.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                done = self.round(now_ms(), &mut kept) => {
-                    if let Err(err) = done {
-                        tracing::warn!(error = %err, "keeping the inventory");
-                    }
-                }
-                () = stopped => {}
+            // A round is not cut short by a stop: it is a few short statements, and a statement
+            // cut in the middle could cost the pool a connection (see [`Kept`]).
+            if let Err(err) = self.round(now_ms(), &mut kept).await {
+                tracing::warn!(error = %err, "keeping the inventory");
             }
             if *stop.borrow() {
                 break;
             }
-            let stopped = async {
-                if stop.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                () = stopped => {}
+                () = stopped(&mut stop) => {}
             }
         }
         for (cluster_id, kept) in kept {
@@ -191,15 +195,17 @@ impl Keeper {
             }
             // Changed credentials: the old watches stop as the old entry is dropped.
             kept.remove(&cluster.id);
-            let task = tokio::spawn(keep_cluster(
+            let (stop, stop_watches) = tokio::sync::watch::channel(false);
+            tokio::spawn(keep_cluster(
                 self.db.clone(),
                 Arc::clone(&self.connector),
                 cluster.id.clone(),
                 credentials,
                 self.settings.relist,
+                stop_watches,
             ));
             tracing::info!(cluster = %cluster.name, "keeping the inventory");
-            kept.insert(cluster.id, Kept { key, task });
+            kept.insert(cluster.id, Kept { key, stop });
         }
         kept.retain(|cluster_id, _| held.contains(cluster_id));
         Ok(())
@@ -213,6 +219,7 @@ async fn keep_cluster(
     cluster_id: String,
     credentials: Credentials,
     relist: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let kinds = KINDS.iter().map(|(api_version, kind, _)| {
         keep_kind(
@@ -220,9 +227,9 @@ async fn keep_cluster(
             connector.as_ref(),
             &cluster_id,
             &credentials,
-            api_version,
-            kind,
+            (api_version, kind),
             relist,
+            stop.clone(),
         )
     });
     futures_util::future::join_all(kinds).await;
@@ -233,23 +240,32 @@ async fn keep_kind(
     connector: &dyn ClusterConnector,
     cluster_id: &str,
     credentials: &Credentials,
-    api_version: &str,
-    kind: &str,
+    (api_version, kind): (&str, &str),
     relist: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut pass = Pass::default();
     loop {
         let mut chunks = connector
             .watch(credentials, api_version, kind)
             .ready_chunks(CHUNK);
-        while let Some(chunk) = chunks.next().await {
+        loop {
+            // Waiting for the cluster may be cut short; the write that follows may not.
+            let chunk = tokio::select! {
+                chunk = chunks.next() => chunk,
+                () = stopped(&mut stop) => return,
+            };
+            let Some(chunk) = chunk else { break };
             let writes = changes::writes(kind, &mut pass, chunk, now_ms());
             if let Err(err) = apply(db, cluster_id, &writes).await {
                 tracing::warn!(error = %err, cluster_id, kind, "writing the inventory");
             }
         }
         // Only a connector without watches ends its stream: list again later.
-        tokio::time::sleep(relist).await;
+        tokio::select! {
+            _ = tokio::time::sleep(relist) => {}
+            () = stopped(&mut stop) => return,
+        }
     }
 }
 
