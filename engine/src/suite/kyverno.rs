@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{CaseResult, CaseStatus, Files};
-use crate::admission::{AdmissionRequest, UserInfo};
+use crate::admission::{AdmissionRequest, Operation, UserInfo};
 use crate::kyverno::{self, Outcome};
 use crate::source::{parse_documents, Document};
 use crate::vap::{
@@ -39,6 +39,9 @@ struct TestFile {
     variables: Option<String>,
     #[serde(default)]
     userinfo: Option<String>,
+    /// PolicyExceptions (`kyverno.io` or `policies.kyverno.io`).
+    #[serde(default)]
+    exceptions: Vec<String>,
     #[serde(default)]
     results: Vec<ResultRow>,
 }
@@ -63,6 +66,9 @@ struct ResultRow {
     is_validating_admission_policy: bool,
     #[serde(default)]
     is_validating_policy: bool,
+    /// The admission operation to simulate (`CREATE` when absent).
+    #[serde(default)]
+    operation: Option<String>,
 }
 
 /// Run one Kyverno CLI test file. `suite_path` names it in the results; the files it refers to are
@@ -221,6 +227,16 @@ impl Inputs {
                 set.params.push(default_namespace(doc.value));
             }
         }
+        for path in &test.exceptions {
+            let docs = load_docs(files, path)?;
+            kyverno_set.add_documents(path, &docs).map_err(|errors| {
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        }
         let mut resources = Vec::new();
         for path in &test.resources {
             for doc in load_docs(files, path)? {
@@ -284,8 +300,22 @@ impl Inputs {
                 row.kind
             )));
         };
-        let mut request = AdmissionRequest::create(object.clone())
+        let operation = match row.operation.as_deref() {
+            None | Some("" | "CREATE") => Operation::Create,
+            Some("DELETE") => Operation::Delete,
+            Some("UPDATE") => Operation::Update,
+            Some(other) => {
+                return Err(CaseStatus::Failed(format!(
+                    "operation `{other}`: must be one of CREATE, UPDATE, DELETE"
+                )))
+            }
+        };
+        let mut request = AdmissionRequest::for_object(operation, object.clone())
             .map_err(|error| CaseStatus::Failed(format!("resource `{resource}`: {error}")))?;
+        // An UPDATE of the object to itself, as the Kyverno CLI simulates it.
+        if operation == Operation::Update {
+            request.old_object = request.object.clone();
+        }
         request.user_info = self.user.clone();
         Ok(request)
     }
