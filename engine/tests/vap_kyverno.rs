@@ -71,9 +71,11 @@ fn every_native_vap_row_of_kyvernos_cli_tests_passes() {
         "only {native_files} test files with native VAPs"
     );
     assert!(native_rows >= 28, "only {native_rows} native VAP rows");
-    // Every other row is about a Kyverno policy kind: skipped with a reason, never failed.
+    // Every other row is about a Kyverno policy kind: passed, or skipped with a reason, never
+    // failed.
     for result in &all {
         assert!(!matches!(result.status, CaseStatus::Failed(_)), "{result}");
     }
-    assert_eq!(summary.passed, native_rows, "{summary}");
+    // Rows about ValidatingPolicies pass too (tests/kyverno_validating_policy.rs holds them).
+    assert!(summary.passed >= native_rows, "{summary}");
 }

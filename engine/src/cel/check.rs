@@ -167,6 +167,10 @@ _[?_](list(A), int) optional(A)
 _[?_](map(K, V), K) optional(V)
 _?._(map(K, V), string) optional(V)
 _?._(optional(map(K, V)), string) optional(V)
+_[?_](optional(list(A)), int) optional(A)
+_[?_](optional(map(K, V)), K) optional(V)
+_[_](optional(list(A)), int) optional(A)
+_[_](optional(map(K, V)), K) optional(V)
 @in(A, list(A)) bool
 @in(K, map(K, V)) bool
 size(string) int

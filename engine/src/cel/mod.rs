@@ -48,6 +48,7 @@ pub fn root_context() -> Context<'static, 'static> {
     authz::register(&mut ctx);
     let _ = ctx.add_function(CACHED_MATCHES, cached_matches);
     let _ = ctx.add_function(PRESENCE, presence);
+    let _ = ctx.add_function(OR_VALUE_LENIENT, or_value_lenient);
     ctx
 }
 
@@ -469,6 +470,28 @@ fn presence(ftx: &cel::FunctionContext) -> Result<bool, ExecutionError> {
             Err(error) => Err(error),
         },
     }
+}
+
+/// `x.orValue(d)` as cel-go answered it before v0.28, which Kyverno's ValidatingPolicies keep (its
+/// `__orValueCompat__`): the value of an optional `x` (else `d`), and a non-optional `x` itself
+/// where the current cel-go (and the `cel` crate) raise "no such overload". Only the Kyverno
+/// module writes calls to it (`x.palisade_or_value(d)`); errors in `x` propagate.
+pub const OR_VALUE_LENIENT: &str = "palisade_or_value";
+
+fn or_value_lenient(ftx: &cel::FunctionContext) -> Result<cel::Value, ExecutionError> {
+    let this = ftx
+        .this
+        .as_ref()
+        .ok_or_else(|| ExecutionError::no_such_overload("orValue", vec![]))?;
+    let default = ftx
+        .args
+        .first()
+        .ok_or_else(|| ExecutionError::no_such_overload("orValue", vec![]))?;
+    let chosen: &dyn Val = match this.downcast_ref::<cel::common::types::CelOptional>() {
+        Some(optional) => optional.option().unwrap_or(default.as_ref()),
+        None => this.as_ref(),
+    };
+    cel::Value::try_from(chosen)
 }
 
 /// Does `expr` use optional syntax (`a.?b`, `a[?b]`)? A presence test over it keeps the crate's

@@ -31,6 +31,7 @@ pub fn pod_view(object: &Value) -> Option<Value> {
     let template = path.iter().try_fold(object, |at, key| at.get(key))?;
     let mut metadata = template
         .get("metadata")
+        .filter(|m| m.is_object())
         .cloned()
         .unwrap_or_else(|| json!({}));
     if let (Some(metadata), Some(namespace)) = (

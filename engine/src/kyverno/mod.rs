@@ -89,6 +89,8 @@ pub struct PolicySet {
     pub policies: Vec<policy::Policy>,
     pub validating: Vec<validating::ValidatingPolicy>,
     pub exceptions: Vec<policy::Exception>,
+    /// `policies.kyverno.io` PolicyExceptions (CEL match conditions), for ValidatingPolicies.
+    pub cel_exceptions: Vec<validating::Exception>,
 }
 
 /// Whether a document is one of the kinds this module reads.
@@ -110,6 +112,14 @@ pub fn is_kyverno_document(value: &Value) -> bool {
                 "ValidatingPolicy" | "NamespacedValidatingPolicy" | "PolicyException"
             )
     )
+}
+
+/// Whether a document is of the `policies.kyverno.io` group (CEL policies and exceptions).
+fn is_cel_group(value: &Value) -> bool {
+    value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.starts_with("policies.kyverno.io/"))
 }
 
 impl PolicySet {
@@ -135,6 +145,10 @@ impl PolicySet {
                 "ClusterPolicy" | "Policy" => {
                     policy::Policy::from_document(file, document).map(|p| read.policies.push(p))
                 }
+                "PolicyException" if is_cel_group(&document.value) => {
+                    validating::Exception::from_document(file, document)
+                        .map(|e| read.cel_exceptions.push(e))
+                }
                 "PolicyException" => policy::Exception::from_document(file, document)
                     .map(|e| read.exceptions.push(e)),
                 _ => validating::ValidatingPolicy::from_document(file, document)
@@ -150,6 +164,7 @@ impl PolicySet {
         self.policies.append(&mut read.policies);
         self.validating.append(&mut read.validating);
         self.exceptions.append(&mut read.exceptions);
+        self.cel_exceptions.append(&mut read.cel_exceptions);
         Ok(())
     }
 
@@ -164,7 +179,7 @@ impl PolicySet {
             results.extend(policy.evaluate(request, ctx, &self.exceptions));
         }
         for policy in &self.validating {
-            results.extend(policy.evaluate(request, ctx, &self.exceptions));
+            results.extend(policy.evaluate(request, ctx, &self.cel_exceptions));
         }
         results
     }

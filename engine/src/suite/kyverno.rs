@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{CaseResult, CaseStatus, Files};
-use crate::admission::{AdmissionRequest, UserInfo};
+use crate::admission::{AdmissionRequest, Operation, UserInfo};
 use crate::kyverno::{self, Outcome};
 use crate::source::{parse_documents, Document};
 use crate::vap::{
@@ -39,6 +39,18 @@ struct TestFile {
     variables: Option<String>,
     #[serde(default)]
     userinfo: Option<String>,
+    /// PolicyExceptions (`kyverno.io` or `policies.kyverno.io`).
+    #[serde(default)]
+    exceptions: Vec<String>,
+    /// JSON documents for JSON-mode ValidatingPolicies; a row names them as its resources, or
+    /// (naming none) means all of them.
+    #[serde(default)]
+    json_payloads: Vec<String>,
+    /// Envoy and HTTP authorization requests: not evaluated here.
+    #[serde(default)]
+    envoy_payloads: Vec<String>,
+    #[serde(default)]
+    http_payloads: Vec<String>,
     #[serde(default)]
     results: Vec<ResultRow>,
 }
@@ -63,6 +75,9 @@ struct ResultRow {
     is_validating_admission_policy: bool,
     #[serde(default)]
     is_validating_policy: bool,
+    /// The admission operation to simulate (`CREATE` when absent).
+    #[serde(default)]
+    operation: Option<String>,
 }
 
 /// Run one Kyverno CLI test file. `suite_path` names it in the results; the files it refers to are
@@ -99,6 +114,33 @@ fn run_test(suite_path: &str, test: &TestFile, inputs: &Inputs) -> Vec<CaseResul
     for row in &test.results {
         let mut names = row.resources.clone();
         names.extend(row.resource.clone());
+        if !inputs.payloads.is_empty() {
+            if names.is_empty() {
+                names = inputs
+                    .payloads
+                    .iter()
+                    .map(|(name, _)| name.clone())
+                    .collect();
+            }
+            for payload in names {
+                results.push(CaseResult {
+                    suite: suite_path.to_owned(),
+                    name: format!("{} payload {payload}", row.policy),
+                    status: inputs.check_payload(row, &payload),
+                });
+            }
+            continue;
+        }
+        if names.is_empty() && !(test.envoy_payloads.is_empty() && test.http_payloads.is_empty()) {
+            results.push(CaseResult {
+                suite: suite_path.to_owned(),
+                name: format!("{} (payloads)", row.policy),
+                status: CaseStatus::Skipped(
+                    "Envoy and HTTP authorization payloads are not evaluated here".to_owned(),
+                ),
+            });
+            continue;
+        }
         for resource in names {
             let name = match &row.rule {
                 Some(rule) if !rule.is_empty() => {
@@ -125,6 +167,8 @@ struct Inputs {
     /// Policies of other kinds, by name, with their kind.
     other_policies: BTreeMap<String, String>,
     resources: Vec<Value>,
+    /// JSON payloads, by file name.
+    payloads: Vec<(String, Value)>,
     namespaces: Vec<Value>,
     user: UserInfo,
 }
@@ -221,11 +265,28 @@ impl Inputs {
                 set.params.push(default_namespace(doc.value));
             }
         }
+        for path in &test.exceptions {
+            let docs = load_docs(files, path)?;
+            kyverno_set.add_documents(path, &docs).map_err(|errors| {
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        }
         let mut resources = Vec::new();
         for path in &test.resources {
             for doc in load_docs(files, path)? {
                 resources.push(default_namespace(doc.value));
             }
+        }
+        let mut payloads = Vec::new();
+        for path in &test.json_payloads {
+            let text = files.read(path)?;
+            let value: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{path}: not JSON: {e}"))?;
+            payloads.push((path.clone(), value));
         }
         let mut namespaces = Vec::new();
         if let Some(path) = &test.variables {
@@ -253,6 +314,7 @@ impl Inputs {
             kyverno: kyverno_set,
             other_policies,
             resources,
+            payloads,
             namespaces,
             user,
         })
@@ -284,8 +346,22 @@ impl Inputs {
                 row.kind
             )));
         };
-        let mut request = AdmissionRequest::create(object.clone())
+        let operation = match row.operation.as_deref() {
+            None | Some("" | "CREATE") => Operation::Create,
+            Some("DELETE") => Operation::Delete,
+            Some("UPDATE") => Operation::Update,
+            Some(other) => {
+                return Err(CaseStatus::Failed(format!(
+                    "operation `{other}`: must be one of CREATE, UPDATE, DELETE"
+                )))
+            }
+        };
+        let mut request = AdmissionRequest::for_object(operation, object.clone())
             .map_err(|error| CaseStatus::Failed(format!("resource `{resource}`: {error}")))?;
+        // An UPDATE of the object to itself, as the Kyverno CLI simulates it.
+        if operation == Operation::Update {
+            request.old_object = request.object.clone();
+        }
         request.user_info = self.user.clone();
         Ok(request)
     }
@@ -370,10 +446,28 @@ impl Inputs {
     /// names one; autogen rules answer to their Pod rule's name) reduced as the Kyverno CLI does:
     /// any failure is `fail`, else any error is `error`, else any pass is `pass`, else `skip`.
     fn check_kyverno(&self, row: &ResultRow, resource: &str) -> CaseStatus {
-        let request = match self.request(row, resource) {
-            Ok(request) => request,
-            Err(status) => return status,
+        match self.request(row, resource) {
+            Ok(request) => self.judge_kyverno(row, &request),
+            Err(status) => status,
+        }
+    }
+
+    /// A row about a JSON payload: the payload is the request's object, with nothing else known.
+    fn check_payload(&self, row: &ResultRow, payload: &str) -> CaseStatus {
+        if !self.other_policies.contains_key(&row.policy) {
+            return CaseStatus::Failed(format!("no policy named `{}` in the test", row.policy));
+        }
+        let Some((_, value)) = self.payloads.iter().find(|(name, _)| name == payload) else {
+            return CaseStatus::Failed(format!("no JSON payload named `{payload}`"));
         };
+        let request = AdmissionRequest {
+            object: Some(value.clone()),
+            ..AdmissionRequest::default()
+        };
+        self.judge_kyverno(row, &request)
+    }
+
+    fn judge_kyverno(&self, row: &ResultRow, request: &AdmissionRequest) -> CaseStatus {
         let ctx = kyverno::Context {
             namespaces: &self.namespaces,
         };
@@ -384,7 +478,7 @@ impl Inputs {
         });
         let results: Vec<_> = self
             .kyverno
-            .evaluate(&request, &ctx)
+            .evaluate(request, &ctx)
             .into_iter()
             .filter(|r| r.policy == row.policy && wanted_rule.is_none_or(|rule| r.rule == rule))
             .collect();
