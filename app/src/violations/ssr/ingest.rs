@@ -118,10 +118,17 @@ pub fn reported_names(objects: &[serde_json::Value]) -> Vec<String> {
         let kind = object["kind"].as_str().unwrap_or_default();
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let kyverno =
+            palisade_engine::kyverno::is_kyverno_document(object) && kind != "PolicyException";
         if kind == "ValidatingAdmissionPolicy"
             || api_version.starts_with("constraints.gatekeeper.sh/")
+            || kyverno
         {
             out.push(name.to_owned());
+            // Kyverno names a namespaced policy with its namespace in its reports.
+            if let Some(namespace) = object["metadata"]["namespace"].as_str().filter(|_| kyverno) {
+                out.push(format!("{namespace}/{name}"));
+            }
         } else if kind == "Namespace" {
             if let Some(labels) = object["metadata"]["labels"].as_object() {
                 for mode in ["enforce", "warn", "audit"] {
@@ -248,13 +255,21 @@ mod tests {
                 "pod-security.kubernetes.io/enforce": "restricted",
                 "pod-security.kubernetes.io/audit": "restricted",
                 "pod-security.kubernetes.io/enforce-version": "latest"}}}),
+            json!({"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "need-team"}}),
+            json!({"apiVersion": "kyverno.io/v1", "kind": "Policy", "metadata": {"name": "local", "namespace": "shop"}}),
+            json!({"apiVersion": "policies.kyverno.io/v1alpha1", "kind": "ValidatingPolicy", "metadata": {"name": "replicas"}}),
+            json!({"apiVersion": "kyverno.io/v2", "kind": "PolicyException", "metadata": {"name": "palisade-need-team-e1", "namespace": "kyverno"}}),
         ];
         assert_eq!(
             reported_names(&objects),
             [
+                "local",
                 "must-have-owner",
+                "need-team",
                 "no-privileged",
-                "pod-security:restricted"
+                "pod-security:restricted",
+                "replicas",
+                "shop/local"
             ]
         );
     }

@@ -519,9 +519,14 @@ pub async fn scan_cluster(
                         break;
                     }
                 };
+                // A report about a policy Palisade deployed (Kyverno's) counts for that policy.
                 let findings: Vec<Finding> = items
                     .iter()
                     .flat_map(|r| report_findings(r, now_ms))
+                    .map(|mut f| {
+                        f.policy_id = deployed.names.get(&f.policy).cloned().unwrap_or_default();
+                        f
+                    })
                     .collect();
                 write(db, cluster_id, &findings, &mut scan).await?;
                 token = next;
