@@ -82,7 +82,11 @@ pub fn NewPolicyPage() -> impl IntoView {
             </section>
             <section class="panel" aria-labelledby="from-yaml">
                 <h2 id="from-yaml">"Paste YAML"</h2>
-                <p class="muted">"A ValidatingAdmissionPolicy with its binding, a ConstraintTemplate with a Constraint, or a palisade.dev/v1alpha1 PodSecurityEntry. The engine is detected."</p>
+                <p class="muted">"A ValidatingAdmissionPolicy with its binding, a ConstraintTemplate with a Constraint, a Kyverno ClusterPolicy, Policy or ValidatingPolicy, or a palisade.dev/v1alpha1 PodSecurityEntry. The engine is detected."</p>
+                <label>
+                    "From a file"
+                    <input type="file" accept=".yaml,.yml,.json" data-testid="yaml-file" on:change=move |ev| crate::layout::read_file_into(ev, yaml) />
+                </label>
                 <textarea
                     class="code"
                     rows="12"

@@ -195,9 +195,16 @@ fn check_source(documents: &[Document], checked: &mut Checked) {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
     };
-    checked.title = annotation("palisade.dev/title");
-    checked.category =
-        annotation("palisade.dev/category").filter(|c| CATEGORIES.contains(&c.as_str()));
+    // Kyverno's library writes its own title and category; Palisade's annotations win.
+    checked.title =
+        annotation("palisade.dev/title").or_else(|| annotation("policies.kyverno.io/title"));
+    checked.category = annotation("palisade.dev/category")
+        .filter(|c| CATEGORIES.contains(&c.as_str()))
+        .or_else(|| {
+            annotation("policies.kyverno.io/category")
+                .filter(|c| c.starts_with("Pod Security"))
+                .map(|_| "pod-security".to_owned())
+        });
     // The engine itself: CEL and Rego compile, bindings refer to their policies, levels exist.
     let mut bundle = palisade_engine::bundle::Bundle::default();
     match bundle.add_documents(SOURCE_FILE, documents) {
