@@ -1095,10 +1095,11 @@ fn cel_outcome(set: &vap::PolicySet, request: &AdmissionRequest, ctx: &Context<'
             }
         }
     }
+    // An expression that fails to evaluate denies, as the failure policy `Fail` Kyverno gives
+    // these rules says.
+    failures.extend(errors);
     if !failures.is_empty() {
         Outcome::Fail(failures.join("; "))
-    } else if !errors.is_empty() {
-        Outcome::Error(errors.join("; "))
     } else if evaluated {
         Outcome::Pass
     } else {
