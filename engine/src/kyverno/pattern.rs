@@ -135,7 +135,6 @@ impl Error {
             _ => self.msg.contains(CONDITIONAL) || self.msg.contains(GLOBAL),
         }
     }
-
 }
 
 type Walk = Result<(), (String, Error)>;

@@ -1208,3 +1208,7 @@ impl Exception {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;
