@@ -71,47 +71,10 @@ impl PodSecurity {
             None => Version::Latest,
             Some(v) => v.parse().map_err(|e| format!("podSecurity.version: {e}"))?,
         };
-        let mut exclude = Vec::new();
-        if let Some(entries) = map.get("exclude") {
-            let entries = entries
-                .as_array()
-                .ok_or("podSecurity.exclude: must be a list")?;
-            for (i, entry) in entries.iter().enumerate() {
-                let control = entry
-                    .get("controlName")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| format!("podSecurity.exclude[{i}].controlName: required"))?;
-                let checks = CONTROLS
-                    .iter()
-                    .find(|(name, _)| *name == control)
-                    .map(|(_, checks)| *checks)
-                    .ok_or_else(|| {
-                        format!("podSecurity.exclude[{i}].controlName: unknown control `{control}`")
-                    })?;
-                let list = |key: &str| -> Vec<String> {
-                    entry
-                        .get(key)
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_owned)
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                exclude.push(Exclusion {
-                    control: control.to_owned(),
-                    checks,
-                    images: list("images"),
-                    restricted_field: entry
-                        .get("restrictedField")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    values: list("values"),
-                });
-            }
-        }
+        let exclude = match map.get("exclude") {
+            Some(entries) => read_exclusions(entries, "podSecurity.exclude")?,
+            None => Vec::new(),
+        };
         Ok(PodSecurity {
             level_version: LevelVersion::new(level, version),
             exclude,
@@ -170,6 +133,58 @@ impl PodSecurity {
             text.strip_prefix("would violate")
                 .map_or(text.clone(), |rest| format!("violates{rest}"))
         })
+    }
+}
+
+/// Read a list of `{controlName, images, restrictedField, values}` (a rule's `exclude`, or a
+/// PolicyException's `podSecurity`); errors name `field`.
+pub fn read_exclusions(entries: &Value, field: &str) -> Result<Vec<Exclusion>, String> {
+    let entries = entries
+        .as_array()
+        .ok_or_else(|| format!("{field}: must be a list"))?;
+    let mut exclude = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let control = entry
+            .get("controlName")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{field}[{i}].controlName: required"))?;
+        let checks = CONTROLS
+            .iter()
+            .find(|(name, _)| *name == control)
+            .map(|(_, checks)| *checks)
+            .ok_or_else(|| format!("{field}[{i}].controlName: unknown control `{control}`"))?;
+        let list = |key: &str| -> Vec<String> {
+            entry
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        exclude.push(Exclusion {
+            control: control.to_owned(),
+            checks,
+            images: list("images"),
+            restricted_field: entry
+                .get("restrictedField")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            values: list("values"),
+        });
+    }
+    Ok(exclude)
+}
+
+impl PodSecurity {
+    /// The same rule with more exclusions (a PolicyException's `podSecurity`).
+    pub fn with_exclusions(&self, more: &[Exclusion]) -> PodSecurity {
+        let mut rule = self.clone();
+        rule.exclude.extend(more.iter().cloned());
+        rule
     }
 }
 

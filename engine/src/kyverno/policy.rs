@@ -13,7 +13,7 @@ use super::conditions::{self, ConditionError, Conditions, Lookup};
 use super::jmespath::{self, Ast, Budget};
 use super::matching::{Match, Target};
 use super::pattern::{self, Verdict};
-use super::pod_security::PodSecurity;
+use super::pod_security::{self, Exclusion, PodSecurity};
 use super::{autogen, Context, FailureAction, Outcome, RuleResult};
 use crate::admission::{AdmissionRequest, GroupVersionKind, GroupVersionResource};
 use crate::source::{Document, SourceError};
@@ -757,10 +757,14 @@ impl Rule {
             if !self.exclude.is_empty() && self.exclude.selects(&target) {
                 return (false, Outcome::Skip("excluded".into()));
             }
+            let mut extra: &[Exclusion] = &[];
             if let Some(e) = excepted(exceptions, policy, bare_policy, &self.name, &target) {
-                return (false, Outcome::Skip(format!("excepted by {e}")));
+                match self.exception_exclusions(e) {
+                    Some(more) => extra = more,
+                    None => return (false, Outcome::Skip(format!("excepted by {}", e.name))),
+                }
             }
-            return (false, self.run(request, object, ctx, None));
+            return (false, self.run(request, object, ctx, None, extra));
         }
         let kind = request.kind.kind.as_str();
         if self.autogen.contains(&kind) {
@@ -793,13 +797,20 @@ impl Rule {
                     return (true, Outcome::Skip("excluded".into()));
                 }
                 let real = Target::new(request, object, ctx);
+                let mut extra: &[Exclusion] = &[];
                 if let Some(e) = excepted(exceptions, policy, bare_policy, &self.name, &real) {
-                    return (true, Outcome::Skip(format!("excepted by {e}")));
+                    match self.exception_exclusions(e) {
+                        Some(more) => extra = more,
+                        None => return (true, Outcome::Skip(format!("excepted by {}", e.name))),
+                    }
                 }
                 let prefix = autogen::template_path(kind)
                     .map(|p| format!("/{}", p.join("/")))
                     .unwrap_or_default();
-                return (true, self.run(&pod_request, &view, ctx, Some(&prefix)));
+                return (
+                    true,
+                    self.run(&pod_request, &view, ctx, Some(&prefix), extra),
+                );
             }
         }
         (false, Outcome::Skip("not matched".into()))
@@ -813,6 +824,7 @@ impl Rule {
         object: &Value,
         ctx: &Context<'_>,
         prefix: Option<&str>,
+        extra_exclusions: &[Exclusion],
     ) -> Outcome {
         if let Validate::NotHere(why) = &self.validate {
             return Outcome::NotEvaluable(why.clone());
@@ -911,13 +923,25 @@ impl Rule {
                 Err(e) => condition_outcome(e),
             },
             Validate::Cel(set) => cel_outcome(set, request, ctx),
-            Validate::PodSecurity(rule) => match rule.evaluate(object, prefix.is_some()) {
+            Validate::PodSecurity(rule) => match rule
+                .with_exclusions(extra_exclusions)
+                .evaluate(object, prefix.is_some())
+            {
                 None => Outcome::Pass,
                 Some(why) => {
                     Outcome::Fail(format!("Validation rule '{}' failed. It {why}", self.name))
                 }
             },
             Validate::NotHere(why) => Outcome::NotEvaluable(why.clone()),
+        }
+    }
+
+    /// A PolicyException with `podSecurity` entries does not skip a podSecurity rule: it adds
+    /// its entries to the rule's exclusions (`Some`). Any other exception skips it (`None`).
+    fn exception_exclusions<'e>(&self, exception: &'e Exception) -> Option<&'e [Exclusion]> {
+        match (&self.validate, exception.pod_security.is_empty()) {
+            (Validate::PodSecurity(_), false) => Some(&exception.pod_security),
+            _ => None,
         }
     }
 
@@ -1114,11 +1138,10 @@ fn excepted<'e>(
     bare_policy: &str,
     rule: &str,
     target: &Target<'_>,
-) -> Option<&'e str> {
+) -> Option<&'e Exception> {
     exceptions
         .iter()
         .find(|e| e.covers(policy, bare_policy, rule) && e.applies_to(target))
-        .map(|e| e.name.as_str())
 }
 
 /// A PolicyException: which rules of which policies do not apply to which resources.
@@ -1129,6 +1152,8 @@ pub struct Exception {
     pub exceptions: Vec<(String, Vec<String>)>,
     matches: Match,
     conditions: Conditions,
+    /// `spec.podSecurity`: controls excluded from podSecurity rules instead of skipping them.
+    pub pod_security: Vec<Exclusion>,
 }
 
 impl Exception {
@@ -1170,11 +1195,17 @@ impl Exception {
                 .map_err(|e| vec![reader.error("conditions", format!("spec.conditions: {e}"))])?,
             None => Conditions::default(),
         };
+        let pod_security = match value.pointer("/spec/podSecurity") {
+            Some(entries) => pod_security::read_exclusions(entries, "spec.podSecurity")
+                .map_err(|e| vec![reader.error("podSecurity", e)])?,
+            None => Vec::new(),
+        };
         Ok(Exception {
             name: name.to_owned(),
             exceptions,
             matches,
             conditions,
+            pod_security,
         })
     }
 

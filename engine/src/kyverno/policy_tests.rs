@@ -346,3 +346,33 @@ spec:
     assert_eq!(e.line, 10, "{e}");
     assert!(e.message.contains("JMESPath"), "{e}");
 }
+
+#[test]
+fn a_pod_security_exception_excludes_controls_instead_of_skipping() {
+    let yaml = "
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: psa}
+spec:
+  rules:
+  - name: baseline
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    validate:
+      podSecurity: {level: baseline, version: latest}
+---
+apiVersion: kyverno.io/v2
+kind: PolicyException
+metadata: {name: allow-privileged-nginx}
+spec:
+  exceptions: [{policyName: psa, ruleNames: [baseline]}]
+  match: {any: [{resources: {kinds: [Pod]}}]}
+  podSecurity:
+  - {controlName: Privileged Containers, images: [nginx*]}
+";
+    let set = set(yaml);
+    let mut privileged = pod(json!({}));
+    privileged["spec"]["containers"][0]["securityContext"] = json!({"privileged": true});
+    assert_eq!(outcomes(&set, privileged.clone())[0].2, Outcome::Pass);
+    privileged["spec"]["containers"][0]["image"] = json!("redis");
+    assert!(matches!(outcomes(&set, privileged)[0].2, Outcome::Fail(_)));
+}
