@@ -696,6 +696,8 @@ fn read_cel(
             None => reader.error("cel", at("validate.cel")),
         }
     })?;
+    // Kyverno reads the resource unstructured: a `null` field is there, and is null.
+    set.keep_null_fields = true;
     if set.bindings.is_empty() {
         set.bindings.push(vap::Binding::unrestricted(
             &policy_name,

@@ -376,3 +376,30 @@ spec:
     privileged["spec"]["containers"][0]["image"] = json!("redis");
     assert!(matches!(outcomes(&set, privileged)[0].2, Outcome::Fail(_)));
 }
+
+#[test]
+fn cel_rules_see_null_fields_as_kyverno_does() {
+    let yaml = "
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: p}
+spec:
+  rules:
+  - name: no-wildcards
+    match: {any: [{resources: {kinds: [ClusterRole]}}]}
+    validate:
+      cel:
+        expressions:
+        - expression: \"object.rules == null || !object.rules.exists(r, '*' in r.verbs)\"
+";
+    let role = |rules: Value| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "r"}, "rules": rules})
+    };
+    let set = set(yaml);
+    assert_eq!(outcomes(&set, role(Value::Null))[0].2, Outcome::Pass);
+    assert!(matches!(
+        outcomes(&set, role(json!([{"verbs": ["*"]}])))[0].2,
+        Outcome::Fail(_)
+    ));
+}
