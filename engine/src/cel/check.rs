@@ -165,8 +165,6 @@ _[_](list(A), int) A
 _[_](map(K, V), K) V
 _[?_](list(A), int) optional(A)
 _[?_](map(K, V), K) optional(V)
-_[?_](optional(list(A)), int) optional(A)
-_[?_](optional(map(K, V)), K) optional(V)
 _?._(map(K, V), string) optional(V)
 _?._(optional(map(K, V)), string) optional(V)
 _[?_](optional(list(A)), int) optional(A)
