@@ -27,7 +27,10 @@ use cel::context::VariableResolver;
 use cel::parser::Expression;
 use cel::{Context, Env, ExecutionError};
 
-pub use value::{from_json, from_optional_json, to_json, to_static, K8sNull};
+pub use value::{
+    from_json, from_json_keeping_nulls, from_optional_json, from_optional_json_with, to_json,
+    to_static, K8sNull,
+};
 
 /// The parse-time environment: the standard library's macros and optional syntax (`a.?b`,
 /// `orValue`), which Kubernetes enables too.

@@ -113,6 +113,17 @@ fn key_text(idx: &dyn Val) -> String {
 /// children) the first time an expression looks into it, so the parts of an object no expression
 /// reads (`managedFields`, `status`, most of `spec`) are never converted.
 pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
+    convert(json, false)
+}
+
+/// [`from_json`], but fields whose value is `null` stay (as `null`) instead of reading as
+/// absent: how Kyverno's CEL sees an unstructured object (`object.rules == null` holds for
+/// `rules: null`), where the apiserver's typed objects drop them.
+pub fn from_json_keeping_nulls<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
+    convert(json, true)
+}
+
+fn convert<'j>(json: &'j Value, keep_nulls: bool) -> Box<dyn Val + 'j> {
     match json {
         Value::Null => Box::new(K8sNull),
         Value::Bool(b) => Box::new(CelBool::from(*b)),
@@ -124,8 +135,14 @@ pub fn from_json<'j>(json: &'j Value) -> Box<dyn Val + 'j> {
             }
         }
         Value::String(s) => Box::new(CelString::from(s.as_str())),
-        Value::Array(items) => Box::new(Lazy::<CelList<'j>>::new(LazySource::List(items))),
-        Value::Object(fields) => Box::new(Lazy::<CelMap<'j>>::new(LazySource::Map(fields))),
+        Value::Array(items) => Box::new(Lazy::<CelList<'j>>::keeping(
+            LazySource::List(items),
+            keep_nulls,
+        )),
+        Value::Object(fields) => Box::new(Lazy::<CelMap<'j>>::keeping(
+            LazySource::Map(fields),
+            keep_nulls,
+        )),
     }
 }
 
@@ -146,6 +163,8 @@ pub enum LazySource<'j> {
 pub struct Lazy<'j, T> {
     source: LazySource<'j>,
     cells: Arc<Cells<'j, T>>,
+    /// Null fields stay (see [`from_json_keeping_nulls`]).
+    keep_nulls: bool,
 }
 
 /// What the copies of one [`Lazy`] share.
@@ -170,9 +189,15 @@ pub type LazyMap<'j> = Lazy<'j, CelMap<'j>>;
 pub type LazyList<'j> = Lazy<'j, CelList<'j>>;
 
 impl<'j, T> Lazy<'j, T> {
+    #[cfg(test)]
     fn new(source: LazySource<'j>) -> Self {
+        Self::keeping(source, false)
+    }
+
+    fn keeping(source: LazySource<'j>, keep_nulls: bool) -> Self {
         Lazy {
             source,
+            keep_nulls,
             cells: Arc::new(Cells {
                 built: OnceLock::new(),
                 fields: OnceLock::new(),
@@ -190,7 +215,7 @@ impl<'j, T> Lazy<'j, T> {
         let fields = self.cells.fields.get_or_init(|| {
             let mut fields: Vec<Field<'j>> = object
                 .iter()
-                .filter(|(_, json)| !json.is_null())
+                .filter(|(_, json)| self.keep_nulls || !json.is_null())
                 .map(|(name, json)| Field {
                     name: name.as_str(),
                     json,
@@ -204,7 +229,11 @@ impl<'j, T> Lazy<'j, T> {
             match fields.binary_search_by(|field| by_length_then_text(field.name, name)) {
                 Ok(at) => {
                     let field = &fields[at];
-                    Ok(field.value.get_or_init(|| from_json(field.json)).as_ref())
+                    let keep_nulls = self.keep_nulls;
+                    Ok(field
+                        .value
+                        .get_or_init(|| convert(field.json, keep_nulls))
+                        .as_ref())
                 }
                 Err(_) => Err(ExecutionError::no_such_key(name)),
             },
@@ -219,22 +248,22 @@ fn by_length_then_text(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Building the built-in value of a [`Lazy`].
 pub trait Build<'j>: Sized {
-    fn build(source: LazySource<'j>) -> Self;
+    fn build(source: LazySource<'j>, keep_nulls: bool) -> Self;
     fn cel_type() -> &'static Type;
     fn view<'b>(&'b self) -> BuiltinRef<'b, 'j>;
     fn into_builtin(self) -> Builtin<'j>;
 }
 
 impl<'j> Build<'j> for CelMap<'j> {
-    fn build(source: LazySource<'j>) -> Self {
+    fn build(source: LazySource<'j>, keep_nulls: bool) -> Self {
         let LazySource::Map(fields) = source else {
             return CelMap::default();
         };
         let mut map: HashMap<CelMapKey<'j>, Box<dyn Val + 'j>> =
             HashMap::with_capacity(fields.len());
         for (key, value) in fields {
-            if !value.is_null() {
-                map.insert(CelMapKey::from(key.as_str()), from_json(value));
+            if keep_nulls || !value.is_null() {
+                map.insert(CelMapKey::from(key.as_str()), convert(value, keep_nulls));
             }
         }
         CelMap::from(map)
@@ -254,11 +283,16 @@ impl<'j> Build<'j> for CelMap<'j> {
 }
 
 impl<'j> Build<'j> for CelList<'j> {
-    fn build(source: LazySource<'j>) -> Self {
+    fn build(source: LazySource<'j>, keep_nulls: bool) -> Self {
         let LazySource::List(items) = source else {
             return CelList::default();
         };
-        CelList::from(items.iter().map(from_json).collect::<Vec<_>>())
+        CelList::from(
+            items
+                .iter()
+                .map(|item| convert(item, keep_nulls))
+                .collect::<Vec<_>>(),
+        )
     }
 
     fn cel_type() -> &'static Type {
@@ -279,7 +313,9 @@ where
     T: Build<'j> + Val + Clone + 'j,
 {
     fn built(&self) -> &T {
-        self.cells.built.get_or_init(|| T::build(self.source))
+        self.cells
+            .built
+            .get_or_init(|| T::build(self.source, self.keep_nulls))
     }
 }
 
@@ -398,6 +434,15 @@ where
 pub fn from_optional_json(json: Option<&Value>) -> Box<dyn Val + '_> {
     match json {
         Some(json) => from_json(json),
+        None => Box::new(K8sNull),
+    }
+}
+
+/// [`from_optional_json`], keeping null fields when `keep_nulls` (see
+/// [`from_json_keeping_nulls`]).
+pub fn from_optional_json_with(json: Option<&Value>, keep_nulls: bool) -> Box<dyn Val + '_> {
+    match json {
+        Some(json) => convert(json, keep_nulls),
         None => Box::new(K8sNull),
     }
 }

@@ -7,6 +7,11 @@
 //! controllers, as Kyverno's autogen does ([`autogen`]).
 
 pub mod autogen;
+pub mod conditions;
+pub mod jmespath;
+pub mod matching;
+pub mod pattern;
+pub mod pod_security;
 pub mod policy;
 pub mod validating;
 

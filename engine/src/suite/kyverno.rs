@@ -242,6 +242,18 @@ impl Inputs {
                     name_of(&doc.value).to_owned(),
                     kind_of(&doc.value).to_owned(),
                 );
+                // A namespaced Policy answers as `namespace/name`; rows may use either.
+                if kind_of(&doc.value) == "Policy" {
+                    let namespace = doc
+                        .value
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("default");
+                    other_policies.insert(
+                        format!("{namespace}/{}", name_of(&doc.value)),
+                        "Policy".to_owned(),
+                    );
+                }
             }
             let native: Vec<Document> = native.into_iter().map(kyverno_defaults).collect();
             let read = PolicySet::from_documents(path, &native).map_err(|errors| {
@@ -480,7 +492,13 @@ impl Inputs {
             .kyverno
             .evaluate(request, &ctx)
             .into_iter()
-            .filter(|r| r.policy == row.policy && wanted_rule.is_none_or(|rule| r.rule == rule))
+            .filter(|r| {
+                let named = r.policy == row.policy
+                    || r.policy
+                        .split_once('/')
+                        .is_some_and(|(_, n)| n == row.policy);
+                named && wanted_rule.is_none_or(|rule| r.rule == rule)
+            })
             .collect();
         if let Some(reason) = results.iter().find_map(|r| match &r.outcome {
             Outcome::NotEvaluable(reason) => Some(reason),

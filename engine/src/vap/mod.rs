@@ -150,6 +150,10 @@ pub struct PolicySet {
     pub bindings: Vec<Binding>,
     /// Objects that are neither policies nor bindings: candidate parameters.
     pub params: Vec<Value>,
+    /// Whether `object` and `oldObject` keep their `null` fields (as Kyverno's CEL reads an
+    /// unstructured object) instead of reading them as absent (the apiserver's typed objects).
+    /// Off for ValidatingAdmissionPolicies; Kyverno's `validate.cel` rules turn it on.
+    pub keep_null_fields: bool,
 }
 
 /// What the evaluation knows about the cluster beyond the request.
@@ -303,7 +307,8 @@ impl PolicySet {
     /// Evaluate every policy against `request`.
     pub fn evaluate(&self, request: &AdmissionRequest, ctx: &EvalContext<'_>) -> VapResult {
         let mut result = VapResult::default();
-        let facts = RequestFacts::new(request, ctx);
+        let mut facts = RequestFacts::new(request, ctx);
+        facts.keep_nulls = self.keep_null_fields;
         let labels = || facts.namespace_labels();
         let namespace_info = NamespaceInfo { labels: &labels };
         let values = Values::new(&facts);
@@ -646,6 +651,8 @@ struct RequestFacts<'r> {
     /// `namespaceObject`: `None` for cluster-scoped requests (and Namespaces themselves).
     namespace_object: OnceLock<Option<Value>>,
     request_json: OnceLock<Value>,
+    /// See [`PolicySet::keep_null_fields`].
+    keep_nulls: bool,
 }
 
 impl<'r> RequestFacts<'r> {
@@ -657,6 +664,7 @@ impl<'r> RequestFacts<'r> {
             namespace_labels: OnceLock::new(),
             namespace_object: OnceLock::new(),
             request_json: OnceLock::new(),
+            keep_nulls: false,
         }
     }
 
@@ -908,12 +916,12 @@ impl<'r> Values<'r> {
     fn get_bound(&self, name: &str) -> Option<&(dyn Val + 'r)> {
         let facts = self.facts;
         let value = match name {
-            "object" => self
-                .object
-                .get_or_init(|| celx::from_optional_json(facts.request.object.as_ref())),
-            "oldObject" => self
-                .old_object
-                .get_or_init(|| celx::from_optional_json(facts.request.old_object.as_ref())),
+            "object" => self.object.get_or_init(|| {
+                celx::from_optional_json_with(facts.request.object.as_ref(), facts.keep_nulls)
+            }),
+            "oldObject" => self.old_object.get_or_init(|| {
+                celx::from_optional_json_with(facts.request.old_object.as_ref(), facts.keep_nulls)
+            }),
             "request" => self
                 .request
                 .get_or_init(|| celx::from_json(facts.request_json())),
