@@ -893,4 +893,41 @@ spec:
             .message
             .contains("request an exception in Palisade"));
     }
+
+    #[test]
+    fn a_rendered_kyverno_policy_answers_with_its_modes_action() {
+        let pod = crate::admission::AdmissionRequest::create(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+        }))
+        .unwrap();
+        for (mode, action) in [
+            (Mode::Audit, crate::verdict::Action::Audit),
+            (Mode::Warn, crate::verdict::Action::Warn),
+            (Mode::Enforce, crate::verdict::Action::Deny),
+        ] {
+            let manifests = render("k.yaml", KYVERNO, mode).unwrap();
+            let mut bundle = Bundle::default();
+            bundle
+                .add_source("rendered.yaml", &to_yaml(&manifests))
+                .unwrap();
+            let verdict = bundle.evaluate(&pod, &crate::bundle::Context::default());
+            assert_eq!(verdict.action(), action, "{mode}: {verdict:?}");
+            assert_eq!(verdict.findings[0].policy, "need-team/team-label");
+            assert!(verdict.findings[0].message.contains("needs a team"));
+            // The system namespaces are left alone in every mode.
+            let mut system = pod.clone();
+            system.namespace = "kube-system".into();
+            if let Some(meta) = system.object.as_mut().and_then(|o| o.get_mut("metadata")) {
+                meta["namespace"] = json!("kube-system");
+            }
+            let quiet = bundle.evaluate(&system, &crate::bundle::Context::default());
+            assert_eq!(
+                quiet.action(),
+                crate::verdict::Action::Allow,
+                "{mode}: {quiet:?}"
+            );
+        }
+    }
 }

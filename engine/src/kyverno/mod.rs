@@ -9,6 +9,7 @@
 pub mod autogen;
 pub mod conditions;
 pub mod jmespath;
+pub mod lenient;
 pub mod matching;
 pub mod pattern;
 pub mod pod_security;

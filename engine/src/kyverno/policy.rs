@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::conditions::{self, ConditionError, Conditions, Lookup};
 use super::jmespath::{self, Ast, Budget};
+use super::lenient;
 use super::matching::{Match, Target};
 use super::pattern::{self, Verdict};
 use super::pod_security::{self, Exclusion, PodSecurity};
@@ -37,6 +38,8 @@ pub struct Policy {
     /// `spec.validationFailureAction`.
     pub action: FailureAction,
     overrides: Vec<ActionOverride>,
+    /// `spec.emitWarning`: an audited failure is also a warning to the client.
+    pub emit_warning: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -249,22 +252,27 @@ impl Policy {
             rules,
             action,
             overrides,
+            emit_warning: spec.get("emitWarning").and_then(Value::as_bool) == Some(true),
         })
     }
 
-    /// The action for a resource in `namespace`: an override that names it, else the spec's.
+    /// The action for a resource in `namespace`: the rule's own, else an override that names the
+    /// namespace, else the spec's; an audited failure warns the client too under `emitWarning`.
     fn action_in(&self, rule: &Rule, namespace: &str) -> FailureAction {
-        if let Some(action) = rule.action {
-            return action;
+        let action = rule.action.unwrap_or_else(|| {
+            self.overrides
+                .iter()
+                .find(|o| {
+                    o.namespaces
+                        .iter()
+                        .any(|n| pattern::wildcard_match(n, namespace))
+                })
+                .map_or(self.action, |o| o.action)
+        });
+        match action {
+            FailureAction::Audit if self.emit_warning => FailureAction::Warn,
+            action => action,
         }
-        self.overrides
-            .iter()
-            .find(|o| {
-                o.namespaces
-                    .iter()
-                    .any(|n| pattern::wildcard_match(n, namespace))
-            })
-            .map_or(self.action, |o| o.action)
     }
 
     pub fn evaluate(
@@ -650,19 +658,19 @@ fn read_cel(
         "matchConstraints": {"resourceRules": [{
             "apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": ["*"],
         }]},
-        "validations": cel.get("expressions").cloned().unwrap_or_else(|| json!([])),
+        "validations": cel.get("expressions").map_or_else(|| json!([]), lenient::expressions),
     });
-    for (from, to) in [
-        ("variables", "variables"),
-        ("paramKind", "paramKind"),
-        ("auditAnnotations", "auditAnnotations"),
-    ] {
-        if let Some(v) = cel.get(from) {
-            spec[to] = v.clone();
+    for key in ["variables", "paramKind", "auditAnnotations"] {
+        if let Some(v) = cel.get(key) {
+            spec[key] = if key == "paramKind" {
+                v.clone()
+            } else {
+                lenient::expressions(v)
+            };
         }
     }
     if let Some(conditions) = rule.get("celPreconditions") {
-        spec["matchConditions"] = conditions.clone();
+        spec["matchConditions"] = lenient::expressions(conditions);
     }
     let mut documents = vec![Document {
         value: json!({
@@ -672,7 +680,7 @@ fn read_cel(
             "spec": spec,
         }),
         first_line: reader.document.first_line,
-        text: reader.document.text.clone(),
+        text: lenient::text(&reader.document.text),
     }];
     if let Some(param_ref) = cel.get("paramRef") {
         documents.push(Document {
@@ -690,6 +698,7 @@ fn read_cel(
         let first = errors.into_iter().next();
         match first {
             Some(mut e) => {
+                lenient::unrewrite_error(&documents[0], &mut e);
                 e.message = format!("{}: {}", at("validate.cel"), e.message);
                 e
             }

@@ -26,7 +26,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::autogen;
+use super::{autogen, lenient};
 use super::{Context, FailureAction, Outcome, RuleResult};
 use crate::admission::{AdmissionRequest, GroupVersionKind, Operation};
 use crate::source::{Document, SourceError};
@@ -764,68 +764,6 @@ fn with_default_operations(mut constraints: Value) -> Value {
     constraints
 }
 
-/// `x.orValue(d)` as written, and as evaluated for Kyverno (see [`crate::cel::OR_VALUE_LENIENT`]).
-const OR_VALUE: &str = ".orValue(";
-const LENIENT_OR_VALUE: &str = ".palisade_or_value(";
-
-/// `source` with its `orValue` calls (outside string literals) made Kyverno's lenient ones.
-fn lenient_or_value(source: &str) -> String {
-    let mut out = String::with_capacity(source.len());
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    let mut rest = source;
-    while let Some(c) = rest.chars().next() {
-        if quote.is_none() && rest.starts_with(OR_VALUE) {
-            out.push_str(LENIENT_OR_VALUE);
-            rest = &rest[OR_VALUE.len()..];
-            continue;
-        }
-        match quote {
-            Some(_) if escaped => escaped = false,
-            Some(_) if c == '\\' => escaped = true,
-            Some(q) if c == q => quote = None,
-            None if c == '\'' || c == '"' => quote = Some(c),
-            _ => {}
-        }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
-/// A list of `{expression | messageExpression | valueExpression}` objects with their expressions
-/// made lenient ([`lenient_or_value`]).
-fn lenient_expressions(list: &Value) -> Value {
-    let mut list = list.clone();
-    for item in list.as_array_mut().into_iter().flatten() {
-        for key in ["expression", "messageExpression", "valueExpression"] {
-            if let Some(Value::String(source)) = item.get_mut(key) {
-                *source = lenient_or_value(source);
-            }
-        }
-    }
-    list
-}
-
-/// An error found in the rewritten document, placed and worded as in the document as written.
-fn unrewrite_error(rewritten: &Document, error: &mut SourceError) {
-    error.message = error
-        .message
-        .replace(&LENIENT_OR_VALUE[1..LENIENT_OR_VALUE.len() - 1], "orValue");
-    let Some(line) = error
-        .line
-        .checked_sub(rewritten.first_line)
-        .and_then(|at| rewritten.text.lines().nth(at))
-    else {
-        return;
-    };
-    let before = line
-        .match_indices(LENIENT_OR_VALUE)
-        .filter(|(at, _)| at + 1 < error.column)
-        .count();
-    error.column -= before * (LENIENT_OR_VALUE.len() - OR_VALUE.len());
-}
-
 /// The document of the ValidatingAdmissionPolicy named `name` with `spec`, keeping `document`'s
 /// text so errors are placed in the file.
 fn vap_document(document: &Document, name: &str, spec: Map<String, Value>) -> Document {
@@ -837,7 +775,7 @@ fn vap_document(document: &Document, name: &str, spec: Map<String, Value>) -> Do
             "spec": spec,
         }),
         first_line: document.first_line,
-        text: document.text.replace(OR_VALUE, LENIENT_OR_VALUE),
+        text: lenient::text(&document.text),
     }
 }
 
@@ -863,11 +801,13 @@ fn read_vap(
                     if let Some(rest) = error.message.strip_prefix(&prefix) {
                         error.message = format!("{what}{rest}");
                     }
-                    unrewrite_error(vap_document, &mut error);
+                    lenient::unrewrite_error(vap_document, &mut error);
                     error
                 })
                 .collect::<Vec<_>>()
         })?;
+    // Kyverno reads objects with their null fields present (`rules: null` is a field).
+    set.keep_null_fields = true;
     set.bindings.push(Binding::unrestricted(
         &name,
         &name,
@@ -899,7 +839,7 @@ fn compile(
         ("auditAnnotations", &spec.audit_annotations),
     ] {
         if let Some(value) = value {
-            vap_spec.insert(key.to_owned(), lenient_expressions(value));
+            vap_spec.insert(key.to_owned(), lenient::expressions(value));
         }
     }
     // Errors stay errors: Kyverno applies `failurePolicy` to match conditions only (see
@@ -1007,7 +947,7 @@ impl Exception {
                 "matchConditions".to_owned(),
                 spec.match_conditions
                     .as_ref()
-                    .map_or(Value::Null, lenient_expressions),
+                    .map_or(Value::Null, lenient::expressions),
             );
             vap_spec.insert("validations".to_owned(), json!([{"expression": "true"}]));
             vap_spec.insert("failurePolicy".to_owned(), json!("Fail"));

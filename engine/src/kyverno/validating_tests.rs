@@ -253,7 +253,7 @@ fn or_value_on_a_plain_value_keeps_it_as_kyverno_does() {
     );
     assert_eq!(outcome(&policy, pod("x")), Outcome::Pass);
     assert_eq!(
-        lenient_or_value("a.orValue('.orValue(')"),
+        super::lenient::or_value("a.orValue('.orValue(')"),
         "a.palisade_or_value('.orValue(')"
     );
 }
