@@ -121,6 +121,7 @@ kind: ClusterPolicy
 metadata:
   name: NAME
 spec:
+  validationFailureAction: Enforce
   background: true
   rules:
   - name: owner-label
