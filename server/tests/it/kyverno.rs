@@ -90,3 +90,84 @@ async fn a_pasted_kyverno_policy_is_kyverno_and_needs_kyverno_on_every_cluster()
     );
     server.stop().await;
 }
+
+const NO_PRIVILEGED: &str = "\
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: no-privileged
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: privileged-containers
+    match:
+      any:
+      - resources:
+          kinds: [Pod]
+    validate:
+      message: privileged containers are not allowed
+      pattern:
+        spec:
+          containers:
+          - =(securityContext):
+              =(privileged): \"false\"
+";
+
+/// What a Kyverno policy would deny on a cluster, from its inventory: the privileged Pods, named
+/// by the workload that owns them, with Kyverno's message; the clean Pod and the ReplicaSet's
+/// template (checked by autogen) pass.
+#[tokio::test]
+async fn a_kyverno_policys_impact_names_what_it_would_deny() {
+    let crate::impact::Shop {
+        server,
+        people,
+        cluster,
+        ..
+    } = crate::impact::shop(Backend::Sqlite).await;
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/impact",
+            &people.author,
+            &json!({ "source": NO_PRIVILEGED, "clusters": [cluster.id] }).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let found = body(&reply);
+    let here = &found["clusters"][0];
+    assert_eq!(here["complete"], true, "{here:#}");
+    let mut denied: Vec<String> = here["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["action"] == "deny")
+        .map(|f| {
+            assert_eq!(f["policy"], "no-privileged", "{f:#}");
+            assert!(
+                f["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("privileged containers are not allowed"),
+                "{f:#}"
+            );
+            format!(
+                "{}/{} ({}/{})",
+                f["namespace"].as_str().unwrap(),
+                f["name"].as_str().unwrap(),
+                f["owner"]["kind"].as_str().unwrap(),
+                f["owner"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    denied.sort();
+    assert_eq!(
+        denied,
+        [
+            "legacy/old (Pod/old)",
+            "shop/web-1-a (Deployment/web)",
+            "shop/web-1-b (Deployment/web)"
+        ],
+        "{here:#}"
+    );
+    server.stop().await;
+}
