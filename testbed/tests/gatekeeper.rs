@@ -52,34 +52,19 @@ fn template_path() -> PathBuf {
 
 /// The clusters that run Gatekeeper, or a loud failure saying how to start one.
 fn gatekeeper_clusters() -> Vec<Cluster> {
-    let tb = testbed();
-    let list = std::env::var("TESTBED_GATEKEEPER_CLUSTERS").unwrap_or_default();
-    let wanted: Vec<usize> = list
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .unwrap_or_else(|_| panic!("TESTBED_GATEKEEPER_CLUSTERS={list:?} is not a list"))
-        })
+    let clusters: Vec<Cluster> = testbed()
+        .clusters
+        .into_iter()
+        .filter(|c| c.gatekeeper)
         .collect();
     assert!(
-        !wanted.is_empty(),
-        "\n\n*** NO GATEKEEPER IN THE TEST BED ***\nTESTBED_GATEKEEPER_CLUSTERS is {list:?}: start \
+        !clusters.is_empty(),
+        "\n\n*** NO GATEKEEPER IN THE TEST BED ***\nTESTBED_GATEKEEPER_CLUSTERS is {:?}: start \
          the clusters with Gatekeeper beside one of them, `e2e/clusters up 1 --gatekeeper 1`, \
-         then `eval \"$(e2e/clusters env)\"` (see e2e/README.md)\n\n"
+         then `eval \"$(e2e/clusters env)\"` (see e2e/README.md)\n\n",
+        std::env::var("TESTBED_GATEKEEPER_CLUSTERS").unwrap_or_default()
     );
-    wanted
-        .iter()
-        .map(|i| {
-            tb.clusters
-                .iter()
-                .find(|c| c.index == *i)
-                .cloned()
-                .unwrap_or_else(|| {
-                    panic!("TESTBED_GATEKEEPER_CLUSTERS names cluster {i}, which does not run")
-                })
-        })
-        .collect()
+    clusters
 }
 
 /// The last lines of Gatekeeper's log beside cluster `i`, for failure messages.
