@@ -111,6 +111,9 @@ pub struct Cluster {
     /// Bearer token this cluster sends with its audit events (`TESTBED_AUDIT_TOKEN_<i>`); the
     /// apiserver sends it only when the audit URL is `https`.
     pub audit_token: String,
+    /// Whether a real Gatekeeper enforces beside this cluster (`e2e/clusters up --gatekeeper`,
+    /// listed in `TESTBED_GATEKEEPER_CLUSTERS`): its CRDs, namespace and webhook are there.
+    pub gatekeeper: bool,
 }
 
 impl Cluster {
@@ -178,6 +181,17 @@ impl Testbed {
                 reason: "expected a TCP port".into(),
             })?),
         };
+        let gatekeeper_raw = get("TESTBED_GATEKEEPER_CLUSTERS").unwrap_or_default();
+        let gatekeeper: Vec<usize> = gatekeeper_raw
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().ok().filter(|i| (1..=count).contains(i)))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::BadValue {
+                var: "TESTBED_GATEKEEPER_CLUSTERS".into(),
+                value: gatekeeper_raw.clone(),
+                reason: format!("expected cluster numbers 1..={count} separated by commas"),
+            })?;
         let mut clusters = Vec::with_capacity(count);
         for i in 1..=count {
             let path = |prefix: &str| -> Result<PathBuf> {
@@ -201,6 +215,7 @@ impl Testbed {
                 palisade_kubeconfig: path("TESTBED_PALISADE_KUBECONFIG")?,
                 audit_url: var(&format!("TESTBED_AUDIT_URL_{i}"))?,
                 audit_token: var(&format!("TESTBED_AUDIT_TOKEN_{i}"))?,
+                gatekeeper: gatekeeper.contains(&i),
             });
         }
         Ok(Self {
@@ -781,6 +796,18 @@ mod tests {
         assert_eq!(tb.clusters.len(), 1);
         assert_eq!(tb.audit_webhook_port, Some(7));
         assert_eq!(tb.clusters[0].audit_path(), "/audit/cluster-1");
+        assert!(!tb.clusters[0].gatekeeper);
+
+        vars.insert("TESTBED_GATEKEEPER_CLUSTERS".into(), "1".into());
+        let tb = Testbed::from_vars(|k| vars.get(k).cloned()).unwrap();
+        assert!(tb.clusters[0].gatekeeper);
+        vars.insert("TESTBED_GATEKEEPER_CLUSTERS".into(), "2".into());
+        let err = Testbed::from_vars(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(
+            err.to_string().contains("TESTBED_GATEKEEPER_CLUSTERS"),
+            "{err}"
+        );
+        vars.remove("TESTBED_GATEKEEPER_CLUSTERS");
 
         vars.insert("TESTBED_ADMIN_KUBECONFIG_1".into(), "relative".into());
         let err = Testbed::from_vars(|k| vars.get(k).cloned()).unwrap_err();

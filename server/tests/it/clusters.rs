@@ -347,7 +347,8 @@ async fn registers_the_test_bed_clusters_over_the_api() {
             registered["capabilities"],
             json!({
                 "validating_admission_policy": true,
-                "gatekeeper": false,
+                // The test bed runs a real Gatekeeper beside some clusters (`up --gatekeeper`).
+                "gatekeeper": cluster.gatekeeper,
                 "kyverno": false,
                 "policy_reports": false,
             })

@@ -7,6 +7,8 @@
 //	testbed-helper kubeconfig OUT NAME SERVER [ca=FILE] [cert=FILE key=FILE] [token=FILE]
 //	testbed-helper wait DIR SERVER TIMEOUT_SECONDS
 //	testbed-helper bootstrap DIR SERVER
+//	testbed-helper gatekeeper-install DIR SERVER CRD_DIR
+//	testbed-helper gatekeeper-register DIR SERVER WEBHOOK_URL CA_FILE HEALTH_URL TIMEOUT_SECONDS
 package main
 
 import (
@@ -40,7 +42,7 @@ const PalisadeUser = "palisade"
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(errors.New("usage: testbed-helper ports|pki|kubeconfig|wait|bootstrap ..."))
+		fail(errors.New("usage: testbed-helper ports|pki|kubeconfig|wait|bootstrap|gatekeeper-install|gatekeeper-register ..."))
 	}
 	args := os.Args[2:]
 	var err error
@@ -55,6 +57,10 @@ func main() {
 		err = wait(args)
 	case "bootstrap":
 		err = bootstrap(args)
+	case "gatekeeper-install":
+		err = gatekeeperInstall(args)
+	case "gatekeeper-register":
+		err = gatekeeperRegister(args)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -194,7 +200,7 @@ func issue(dir, name string, tmpl *x509.Certificate, ca *issued) (*issued, error
 
 // pki writes a fresh CA, the apiserver serving certificate, an admin client
 // certificate (group system:masters), the service-account key pair and the
-// static token file holding Palisade's token.
+// static token file holding Palisade's token and Gatekeeper's.
 func pki(args []string) error {
 	if len(args) != 2 {
 		return errors.New("usage: pki DIR NAME")
@@ -243,7 +249,7 @@ func pki(args []string) error {
 	if err := writePEM(filepath.Join(dir, "sa.pub"), "PUBLIC KEY", pub, 0o644); err != nil {
 		return err
 	}
-	for _, f := range []string{"palisade.token", "audit.token"} {
+	for _, f := range []string{"palisade.token", "audit.token", "gatekeeper.token"} {
 		tok, err := randomToken()
 		if err != nil {
 			return err
@@ -256,9 +262,15 @@ func pki(args []string) error {
 	if err != nil {
 		return err
 	}
-	// token,user,uid[,"group,..."]; Palisade gets no group beyond system:authenticated.
-	line := fmt.Sprintf("%s,%s,%s-uid\n", tok, PalisadeUser, PalisadeUser)
-	return os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(line), 0o600)
+	gk, err := os.ReadFile(filepath.Join(dir, "gatekeeper.token"))
+	if err != nil {
+		return err
+	}
+	// token,user,uid[,"group,..."]; neither user gets a group beyond system:authenticated.
+	// The gatekeeper user has no rights until `gatekeeper-install` binds its ClusterRole.
+	lines := fmt.Sprintf("%s,%s,%s-uid\n%s,%s,%s-uid\n",
+		tok, PalisadeUser, PalisadeUser, gk, GatekeeperUser, GatekeeperUser)
+	return os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(lines), 0o600)
 }
 
 // ---------------------------------------------------------------- kubeconfig
@@ -359,21 +371,29 @@ func newAdmin(dir, server string) (*admin, error) {
 }
 
 func (a *admin) do(method, path string, body any) (int, []byte, error) {
+	if body == nil {
+		return a.send(method, path, "", nil)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	return a.send(method, path, "application/json", b)
+}
+
+// send makes one request with a body already encoded as contentType (none when empty).
+func (a *admin) send(method, path, contentType string, body []byte) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(context.Background(), method, a.server+path, rd)
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {

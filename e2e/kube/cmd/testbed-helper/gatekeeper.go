@@ -1,0 +1,323 @@
+package main
+
+// The cluster side of running a real Gatekeeper beside a test-bed apiserver: its namespace,
+// its identity's RBAC, its CRDs (the YAML files shipped in the Gatekeeper module, posted as
+// they are: the apiserver reads YAML bodies itself), and, once the process serves, the
+// ValidatingWebhookConfiguration that sends admission to it by URL.
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// GatekeeperUser is the token user Gatekeeper's kubeconfig authenticates as.
+const GatekeeperUser = "gatekeeper"
+
+// GatekeeperNamespace is where Gatekeeper keeps its status objects (its default).
+const GatekeeperNamespace = "gatekeeper-system"
+
+// GatekeeperWebhook is the name of the ValidatingWebhookConfiguration (Gatekeeper's default,
+// which it is told with --validating-webhook-configuration-name and reads back).
+const GatekeeperWebhook = "gatekeeper-validating-webhook-configuration"
+
+var gatekeeperSystem = map[string]any{"gatekeeper.sh/system": "yes", "app.kubernetes.io/part-of": "palisade-testbed"}
+
+// gatekeeperRules is what the Gatekeeper controller manager needs as the test bed runs it
+// (validating webhook, audit, status and generate operations; no mutation, no certificate
+// rotation). It follows upstream's gatekeeper-manager-role, without the rules for what is
+// switched off here: writing webhook configurations (only certificate rotation does) and
+// the Secrets in its namespace (the rotator's certificate store).
+var gatekeeperRules = []rule{
+	// Audit and the sync cache list every kind; the webhook looks up namespaces.
+	{[]string{"*"}, []string{"*"}, read},
+	{[]string{""}, []string{"events"}, []string{"create", "patch"}},
+	// One CRD per ConstraintTemplate, created and removed by Gatekeeper itself.
+	{[]string{"apiextensions.k8s.io"}, []string{"customresourcedefinitions"}, manage},
+	{[]string{"templates.gatekeeper.sh"}, []string{"constrainttemplates"}, manage},
+	{[]string{"templates.gatekeeper.sh"}, []string{"constrainttemplates/status"}, []string{"get", "patch", "update"}},
+	{[]string{"templates.gatekeeper.sh"}, []string{"constrainttemplates/finalizers"}, []string{"update"}},
+	// Constraints (their status holds audit results) and the per-process status objects.
+	{[]string{"constraints.gatekeeper.sh", "status.gatekeeper.sh", "config.gatekeeper.sh",
+		"expansion.gatekeeper.sh", "mutations.gatekeeper.sh", "connection.gatekeeper.sh"}, []string{"*"}, manage},
+	{[]string{"externaldata.gatekeeper.sh"}, []string{"providers", "providers/status"}, manage},
+	// A template may ask for a ValidatingAdmissionPolicy to be generated from its CEL.
+	{[]string{"admissionregistration.k8s.io"}, []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}, manage},
+}
+
+// gatekeeperInstall prepares a cluster for Gatekeeper: namespace, RBAC, CRDs. It returns once
+// every CRD is established and the RBAC authorizer honours the binding.
+func gatekeeperInstall(args []string) error {
+	if len(args) != 3 {
+		return errors.New("usage: gatekeeper-install DIR SERVER CRD_DIR")
+	}
+	a, err := newAdmin(args[0], args[1])
+	if err != nil {
+		return err
+	}
+	if err := a.apply("/api/v1/namespaces", GatekeeperNamespace, map[string]any{
+		"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": GatekeeperNamespace, "labels": map[string]any{
+			"admission.gatekeeper.sh/ignore": "no-self-managing", "app.kubernetes.io/part-of": "palisade-testbed",
+		}},
+	}); err != nil {
+		return err
+	}
+	const rbac = "/apis/rbac.authorization.k8s.io/v1"
+	if err := a.apply(rbac+"/clusterroles", GatekeeperUser, map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+		"metadata": map[string]any{"name": GatekeeperUser, "labels": gatekeeperSystem},
+		"rules":    gatekeeperRules,
+	}); err != nil {
+		return err
+	}
+	if err := a.apply(rbac+"/clusterrolebindings", GatekeeperUser, map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+		"metadata": map[string]any{"name": GatekeeperUser, "labels": gatekeeperSystem},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": GatekeeperUser},
+		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": GatekeeperUser}},
+	}); err != nil {
+		return err
+	}
+
+	files, err := filepath.Glob(filepath.Join(args[2], "*.yaml"))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no CRD files (*.yaml) in %s", args[2])
+	}
+	sort.Strings(files)
+	const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		// Each file holds one document, opened by a "---" line the apiserver need not see.
+		body = bytes.TrimPrefix(bytes.TrimLeft(body, "\n"), []byte("---\n"))
+		code, reply, err := a.send(http.MethodPost, crds, "application/yaml", body)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusCreated && code != http.StatusConflict {
+			return fmt.Errorf("creating the CRD in %s: HTTP %d: %s", filepath.Base(f), code, reply)
+		}
+	}
+	if err := waitEstablished(a, crds+"?labelSelector="+url.QueryEscape("gatekeeper.sh/system=yes"), len(files), 60*time.Second); err != nil {
+		return err
+	}
+	return waitAllowed(a, GatekeeperUser, map[string]any{
+		"group": "templates.gatekeeper.sh", "resource": "constrainttemplates", "verb": "watch",
+	}, 30*time.Second)
+}
+
+// waitEstablished polls the CRD list until at least want CRDs are there, all Established.
+func waitEstablished(a *admin, list string, want int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		code, body, err := a.do(http.MethodGet, list, nil)
+		if err != nil {
+			return err
+		}
+		var res struct {
+			Items []struct {
+				Metadata struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+				Status struct {
+					Conditions []struct {
+						Type   string `json:"type"`
+						Status string `json:"status"`
+					} `json:"conditions"`
+				} `json:"status"`
+			} `json:"items"`
+		}
+		var pending []string
+		if code != http.StatusOK {
+			pending = append(pending, fmt.Sprintf("HTTP %d: %s", code, body))
+		} else if err := json.Unmarshal(body, &res); err != nil {
+			return err
+		} else {
+			for _, it := range res.Items {
+				ok := false
+				for _, c := range it.Status.Conditions {
+					ok = ok || (c.Type == "Established" && c.Status == "True")
+				}
+				if !ok {
+					pending = append(pending, it.Metadata.Name)
+				}
+			}
+			if len(res.Items) < want {
+				pending = append(pending, fmt.Sprintf("only %d of %d CRDs listed", len(res.Items), want))
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gatekeeper CRDs not established after %s: %s", limit, strings.Join(pending, ", "))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitAllowed waits until a SubjectAccessReview says user may do what attrs describe.
+func waitAllowed(a *admin, user string, attrs map[string]any, limit time.Duration) error {
+	review := map[string]any{
+		"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+		"spec": map[string]any{"user": user, "groups": []string{"system:authenticated"}, "resourceAttributes": attrs},
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		code, body, err := a.do(http.MethodPost, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+		if err != nil {
+			return err
+		}
+		var res struct {
+			Status struct {
+				Allowed bool `json:"allowed"`
+			} `json:"status"`
+		}
+		if code == http.StatusCreated && json.Unmarshal(body, &res) == nil && res.Status.Allowed {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("RBAC for %s not effective after %s: HTTP %d: %s", user, limit, code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// gatekeeperRegister waits until the Gatekeeper process is ready (its /readyz, then an
+// AdmissionReview posted straight to its webhook is answered), then registers the webhook
+// with the apiserver by URL, trusting CA_FILE.
+func gatekeeperRegister(args []string) error {
+	if len(args) != 6 {
+		return errors.New("usage: gatekeeper-register DIR SERVER WEBHOOK_URL CA_FILE HEALTH_URL TIMEOUT_SECONDS")
+	}
+	hookURL, caFile, healthURL := args[2], args[3], args[4]
+	secs, err := strconv.Atoi(args[5])
+	if err != nil {
+		return err
+	}
+	a, err := newAdmin(args[0], args[1])
+	if err != nil {
+		return err
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("no CA certificate in %s", caFile)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	last := "no answer yet"
+	for {
+		if last = probeGatekeeper(hc, healthURL, hookURL); last == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gatekeeper not ready after %d s: %s", secs, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	hook := map[string]any{
+		"name":                    "validation.gatekeeper.sh",
+		"admissionReviewVersions": []string{"v1", "v1beta1"},
+		"clientConfig": map[string]any{
+			"url":      hookURL,
+			"caBundle": base64.StdEncoding.EncodeToString(caPEM),
+		},
+		// Upstream's defaults: a Gatekeeper that does not answer in 3 s does not block writes.
+		"failurePolicy": "Ignore",
+		"matchPolicy":   "Exact",
+		"namespaceSelector": map[string]any{"matchExpressions": []any{
+			map[string]any{"key": "admission.gatekeeper.sh/ignore", "operator": "DoesNotExist"},
+			map[string]any{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": []string{GatekeeperNamespace}},
+		}},
+		"rules": []any{map[string]any{
+			"apiGroups": []string{"*"}, "apiVersions": []string{"*"},
+			"operations": []string{"CREATE", "UPDATE"}, "resources": []string{"*"}, "scope": "*",
+		}},
+		"sideEffects":    "None",
+		"timeoutSeconds": 3,
+	}
+	return a.apply("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", GatekeeperWebhook, map[string]any{
+		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+		"metadata": map[string]any{"name": GatekeeperWebhook, "labels": gatekeeperSystem},
+		"webhooks": []any{hook},
+	})
+}
+
+// probeGatekeeper returns "" once Gatekeeper says it is ready and its webhook admits a
+// harmless ConfigMap, or what is still missing.
+func probeGatekeeper(hc *http.Client, healthURL, hookURL string) string {
+	resp, err := hc.Get(healthURL)
+	if err != nil {
+		return "readyz: " + err.Error()
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("readyz: HTTP %d", resp.StatusCode)
+	}
+	review := map[string]any{
+		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+		"request": map[string]any{
+			"uid":       "palisade-testbed-probe",
+			"kind":      map[string]any{"group": "", "version": "v1", "kind": "ConfigMap"},
+			"resource":  map[string]any{"group": "", "version": "v1", "resource": "configmaps"},
+			"name":      "probe",
+			"namespace": "default",
+			"operation": "CREATE",
+			"userInfo":  map[string]any{"username": "testbed-admin"},
+			"object": map[string]any{
+				"apiVersion": "v1", "kind": "ConfigMap",
+				"metadata": map[string]any{"name": "probe", "namespace": "default"},
+			},
+		},
+	}
+	b, err := json.Marshal(review)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err = hc.Post(hookURL, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return "webhook: " + err.Error()
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Response struct {
+			UID     string `json:"uid"`
+			Allowed bool   `json:"allowed"`
+		} `json:"response"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("webhook: HTTP %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return "webhook: " + err.Error()
+	}
+	if res.Response.UID != "palisade-testbed-probe" || !res.Response.Allowed {
+		return fmt.Sprintf("webhook: unexpected answer %+v", res.Response)
+	}
+	return ""
+}
