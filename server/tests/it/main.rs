@@ -9,6 +9,7 @@ mod clusters;
 mod compliance;
 mod contract;
 mod exceptions;
+mod gatekeeper;
 mod http;
 mod impact;
 mod impact_findings;

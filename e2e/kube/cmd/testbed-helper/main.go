@@ -464,7 +464,10 @@ var palisadeRules = []rule{
 	{[]string{"rbac.authorization.k8s.io"}, []string{"roles", "clusterroles", "rolebindings", "clusterrolebindings"}, read},
 	// Violations reported by other engines.
 	{[]string{"wgpolicyk8s.io"}, []string{"policyreports", "clusterpolicyreports"}, read},
-	{[]string{"constraints.gatekeeper.sh"}, []string{"*"}, read},
+	// Push Gatekeeper policies: templates and the constraints of the kinds they define (read
+	// also for the violations their audit reports in status).
+	{[]string{"templates.gatekeeper.sh"}, []string{"constrainttemplates"}, manage},
+	{[]string{"constraints.gatekeeper.sh"}, []string{"*"}, manage},
 }
 
 func (a *admin) apply(collection, name string, obj map[string]any) error {

@@ -1,0 +1,367 @@
+//! A Gatekeeper policy rolled out by Palisade onto the test bed's real Gatekeeper (the cluster
+//! `e2e/clusters up --gatekeeper` runs it beside): in audit, Gatekeeper's audit finds a Pod that
+//! was there before, and Palisade's scan reads it back as a violation of the policy; in warn the
+//! client is warned and in enforce refused, with Gatekeeper's own message; the removal leaves no
+//! template or constraint behind, and the Pod is admitted again.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{DeleteParams, PostParams};
+use kube::core::{DynamicObject, GroupVersionKind};
+use kube::discovery::ApiResource;
+use kube::Api;
+use palisade_app::auth::Role;
+use serde_json::{json, Value};
+
+use crate::client::json_of;
+use crate::support::{Backend, People, TestServer, KEY};
+
+/// Gatekeeper's words for a privileged container, in the template's code.
+const DENIED: &str = "Privileged container is not allowed";
+
+fn dynamic(client: kube::Client, group: &str, version: &str, kind: &str) -> Api<DynamicObject> {
+    Api::all_with(
+        client,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind)),
+    )
+}
+
+fn privileged(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
+                                 "securityContext": {"privileged": true}}]},
+    }))
+    .unwrap()
+}
+
+async fn rollout(server: &TestServer, id: &str, token: &str) -> Value {
+    let reply = server
+        .call("GET", &format!("/api/v1/rollouts/{id}"), token, "")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    json_of(&reply)
+}
+
+/// Approve rollout `id` and wait until it is applied.
+async fn approve_and_wait(server: &TestServer, approver: &str, id: &str) {
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/approve"),
+            approver,
+            "{}",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = rollout(server, id, approver).await;
+        if now["summary"]["state"] == "applied" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not applied: {now:#}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Create a privileged Pod named `name` until `done` accepts what happened (the webhook may take a
+/// moment to see a new constraint), deleting what was admitted on the way.
+async fn until_gatekeeper(
+    pods: &Api<Pod>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Result<Vec<String>, String>) -> bool,
+) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let outcome = match palisade_testbed::create_with_warnings(
+            pods,
+            &PostParams::default(),
+            &privileged(name),
+        )
+        .await
+        {
+            Ok(created) => {
+                let _ = pods.delete(name, &DeleteParams::default()).await;
+                Ok(created.warnings)
+            }
+            Err(err) => Err(err.to_string()),
+        };
+        if done(&outcome) {
+            return outcome;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Gatekeeper did not {what} within 60 s: last {outcome:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade() {
+    let testbed = crate::support::testbed().await;
+    let cluster = testbed
+        .clusters
+        .iter()
+        .find(|c| c.gatekeeper)
+        .unwrap_or_else(|| {
+            panic!(
+                "no test bed cluster runs Gatekeeper (TESTBED_GATEKEEPER_CLUSTERS is empty): \
+                 start it with `e2e/clusters up 3 --gatekeeper 1`, as scripts/test does"
+            )
+        });
+    let oracles = std::env::var("PALISADE_ORACLES")
+        .expect("PALISADE_ORACLES must point at the oracle data (scripts/test sets it)");
+    let template = std::fs::read_to_string(format!(
+        "{oracles}/gatekeeper-library/library/pod-security-policy/privileged-containers/template.yaml"
+    ))
+    .unwrap();
+    // A kind of its own, so nothing else on the cluster shares its constraints' CRD.
+    let suffix: String = palisade_testbed::unique_name("p")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let kind = format!("K8sPSPPrivilegedContainer{}", suffix.to_ascii_uppercase());
+    let template = template
+        .replace("K8sPSPPrivilegedContainer", &kind)
+        .replace("k8spspprivilegedcontainer", &kind.to_ascii_lowercase());
+    let policy_name = kind.to_ascii_lowercase();
+    let namespace = palisade_testbed::unique_name("gk-rollout");
+    let constraint = format!("no-privileged-{suffix}");
+    let source = format!(
+        "{template}\n---\napiVersion: constraints.gatekeeper.sh/v1beta1\nkind: {kind}\n\
+         metadata:\n  name: {constraint}\nspec:\n  match:\n    kinds:\n    - apiGroups: [\"\"]\n      \
+         kinds: [Pod]\n    namespaces: [{namespace}]\n"
+    );
+
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
+            ("PALISADE__ROLLOUTS__RETRIES", "2"),
+            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+        ],
+    )
+    .await;
+    let People {
+        admin,
+        author,
+        approver,
+    } = server.people().await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let registered = server
+        .api(&admin)
+        .register_kubeconfig(&format!("gk-{}", cluster.name), "dev", &kubeconfig)
+        .await;
+
+    let client = cluster.admin_client().await.unwrap();
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    // Running before any policy: only an audit can find it.
+    pods.create(&PostParams::default(), &privileged("before"))
+        .await
+        .unwrap();
+
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({"from": "yaml", "source": source}).to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let policy_id = json_of(&created)["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(json_of(&created)["policy"]["engine"], "gatekeeper");
+
+    // Gatekeeper names a constraint kind's resource by the kind in lower case, with no plural `s`.
+    let constraints: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("constraints.gatekeeper.sh", "v1beta1", &kind),
+            &kind.to_ascii_lowercase(),
+        ),
+    );
+    let templates = dynamic(
+        client.clone(),
+        "templates.gatekeeper.sh",
+        "v1",
+        "ConstraintTemplate",
+    );
+    let mut last = String::new();
+    for mode in ["audit", "warn", "enforce"] {
+        let proposal = json!({
+            "policy": policy_name, "mode": mode, "note": format!("to {mode}"),
+            "acknowledge_denials": true,
+            "waves": [{"name": "dev", "selector": {}, "approvals": 1}],
+        });
+        let reply = server
+            .call("POST", "/api/v1/rollouts", &author, &proposal.to_string())
+            .await;
+        assert_eq!(reply.status, 201, "{mode}: {}", reply.body);
+        let id = json_of(&reply)["summary"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        approve_and_wait(&server, &approver, &id).await;
+        // The apiserver may take a moment to serve a kind whose CRD Gatekeeper just made.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let live = loop {
+            match constraints.get(&constraint).await {
+                Ok(live) => break live,
+                Err(err) => assert!(
+                    Instant::now() < deadline,
+                    "the applied constraint {} cannot be read: {err}",
+                    constraints.resource_url()
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let expected = match mode {
+            "audit" => "dryrun",
+            "warn" => "warn",
+            _ => "deny",
+        };
+        assert_eq!(live.data["spec"]["enforcementAction"], expected, "{mode}");
+        match mode {
+            "audit" => {
+                // Gatekeeper's audit lists the Pod that was there first; Palisade's scan reads it.
+                let deadline = Instant::now() + Duration::from_secs(90);
+                let found = loop {
+                    let scan = server
+                        .call(
+                            "POST",
+                            &format!("/api/v1/clusters/{}/scan", registered.id),
+                            &approver,
+                            "",
+                        )
+                        .await;
+                    assert_eq!(scan.status, 200, "{}", scan.body);
+                    let listed = json_of(
+                        &server
+                            .call(
+                                "GET",
+                                &format!("/api/v1/violations?namespace={namespace}&source=report"),
+                                &viewer,
+                                "",
+                            )
+                            .await,
+                    );
+                    if let Some(found) = listed["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|v| v["name"] == "before")
+                    {
+                        break found.clone();
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "Palisade read no audit finding for `before`: {listed:#}; the constraint \
+                         is {:#}",
+                        constraints.get(&constraint).await.unwrap().data
+                    );
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                };
+                assert_eq!(found["policy"], constraint.as_str(), "{found:#}");
+                assert_eq!(found["policy_id"], policy_id.as_str(), "{found:#}");
+                assert!(
+                    found["message"].as_str().unwrap().contains(DENIED),
+                    "{found:#}"
+                );
+                // Audit only: a new privileged Pod is admitted without a word.
+                let _ = until_gatekeeper(
+                    &pods,
+                    "audited",
+                    "admit silently",
+                    |o| matches!(o, Ok(w) if w.is_empty()),
+                )
+                .await;
+            }
+            "warn" => {
+                let _ = until_gatekeeper(
+                    &pods,
+                    "warned",
+                    "warn",
+                    |o| matches!(o, Ok(w) if w.iter().any(|w| w.contains(DENIED))),
+                )
+                .await;
+            }
+            _ => {
+                let outcome = until_gatekeeper(
+                    &pods,
+                    "denied",
+                    "deny",
+                    |o| matches!(o, Err(e) if e.contains(DENIED)),
+                )
+                .await;
+                let message = outcome.unwrap_err();
+                assert!(message.contains(&constraint), "{message}");
+            }
+        }
+        last = id;
+    }
+
+    // The removal: asked, approved, applied; nothing of the policy stays.
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{last}/remove"),
+            &approver,
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let removal = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Whoever asks for a removal cannot approve it: a second approver does.
+    let second_approver = server.login_token(Role::Approver).await;
+    approve_and_wait(&server, &second_approver, &removal).await;
+    assert!(
+        constraints.get_opt(&constraint).await.unwrap().is_none(),
+        "the constraint stayed"
+    );
+    assert!(
+        templates.get_opt(&policy_name).await.unwrap().is_none(),
+        "the template stayed"
+    );
+    let _ = until_gatekeeper(
+        &pods,
+        "after",
+        "admit again",
+        |o| matches!(o, Ok(w) if w.is_empty()),
+    )
+    .await;
+    // No garbage collector runs in the test bed: the CRD Gatekeeper made for the template goes too.
+    let crds = dynamic(
+        client.clone(),
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+    );
+    let _ = crds
+        .delete(
+            &format!("{}.constraints.gatekeeper.sh", kind.to_ascii_lowercase()),
+            &DeleteParams::default(),
+        )
+        .await;
+    let _ = Api::<Namespace>::all(client)
+        .delete(&namespace, &DeleteParams::default())
+        .await;
+    server.stop().await;
+}
