@@ -642,10 +642,12 @@ async fn rbac_checks(cluster: &Cluster, ns: &str) -> Result<()> {
             .await,
     )
     .await?;
+    // Palisade pushes Gatekeeper policies: it may list templates (found where Gatekeeper runs).
     let status = status_of(&p, "/apis/templates.gatekeeper.sh/v1/constrainttemplates").await?;
+    let expected = if cluster.gatekeeper { 200 } else { 404 };
     ensure!(
-        status == 403,
-        "list constrainttemplates: expected 403, got {status}"
+        status == expected,
+        "list constrainttemplates: expected {expected}, got {status}"
     );
 
     // What Palisade does need works (so the 403s above are RBAC, not a broken token).
