@@ -194,11 +194,23 @@ impl Executor {
         plan: &Plan,
     ) -> Result<Vec<String>, String> {
         let mut warnings = Vec::new();
-        for object in &plan.apply {
-            let applied = self
-                .retry(|| self.connector.apply(credentials, object))
-                .await
-                .map_err(|err| format!("{}: {err}", plan::describe(object)))?;
+        for (index, object) in plan.apply.iter().enumerate() {
+            let waits = defined_by(object, &plan.apply[..index]);
+            let deadline = tokio::time::Instant::now() + KIND_WAIT;
+            let applied = loop {
+                match self
+                    .retry(|| self.connector.apply(credentials, object))
+                    .await
+                {
+                    Err(ClusterError::Api { code: 404, .. })
+                        if waits && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(KIND_POLL).await;
+                    }
+                    result => break result,
+                }
+            }
+            .map_err(|err| format!("{}: {err}", plan::describe(object)))?;
             for warning in applied.warnings {
                 warnings.push(format!("{}: {warning}", plan::describe(object)));
             }
@@ -328,5 +340,57 @@ impl Executor {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// How long a Gatekeeper constraint waits for its kind, when the template that defines it was
+/// applied just before in the same step: Gatekeeper makes the kind's CRD only once it has seen the
+/// template, so the apiserver answers 404 for a moment.
+const KIND_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+const KIND_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether `object` is a Gatekeeper constraint whose kind a ConstraintTemplate among `before`
+/// defines.
+fn defined_by(object: &serde_json::Value, before: &[serde_json::Value]) -> bool {
+    let text = |value: &serde_json::Value, pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let is_constraint = text(object, "/apiVersion").starts_with("constraints.gatekeeper.sh/");
+    let kind = text(object, "/kind");
+    is_constraint
+        && before.iter().any(|template| {
+            text(template, "/apiVersion").starts_with("templates.gatekeeper.sh/")
+                && text(template, "/kind") == "ConstraintTemplate"
+                && text(template, "/spec/crd/spec/names/kind") == kind
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defined_by;
+    use serde_json::json;
+
+    #[test]
+    fn a_constraint_waits_only_for_a_kind_its_step_defines() {
+        let template = json!({
+            "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+            "spec": {"crd": {"spec": {"names": {"kind": "K8sNoPrivileged"}}}},
+        });
+        let constraint =
+            json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sNoPrivileged"});
+        let other = json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sOther"});
+        let binding =
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "K8sNoPrivileged"});
+        assert!(defined_by(&constraint, std::slice::from_ref(&template)));
+        assert!(
+            !defined_by(&constraint, &[]),
+            "nothing before it defines the kind"
+        );
+        assert!(!defined_by(&other, std::slice::from_ref(&template)));
+        assert!(!defined_by(&binding, std::slice::from_ref(&template)));
     }
 }
