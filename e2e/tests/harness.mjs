@@ -238,6 +238,12 @@ export async function hydrated(page) {
   await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
 }
 
+/** Opens the workspace tab `name` (its `tab-<name>` button) and waits until it is the selected one. */
+export async function openTab(page, name) {
+  await page.click(`[data-testid="tab-${name}"]`);
+  await page.waitForSelector(`[data-testid="tab-${name}"][aria-selected="true"]`);
+}
+
 /** An API token named `name-role` of the signed-in user with `role`, made from the page as a person would. */
 export async function tokenOf(page, role, name) {
   const { status, body } = await page.evaluate(async ([role, name]) => {

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, loginAsLocalAdmin, startPalisade, watchForErrors } from './harness.mjs';
+import { hydrated, launchChromium, loginAsLocalAdmin, openTab, startPalisade, watchForErrors } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 
@@ -55,15 +55,6 @@ let browser;
 let page;
 let problems;
 
-async function hydrated() {
-  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
-}
-
-async function openTab(name) {
-  await page.click(`[data-testid="tab-${name}"]`);
-  await page.waitForSelector(`[data-testid="tab-${name}"][aria-selected="true"]`);
-}
-
 before(async () => {
   mkdirSync(OUTPUT, { recursive: true });
   server = await startPalisade();
@@ -80,7 +71,7 @@ after(async () => {
 
 test('a ClusterPolicy chosen as a file is a Kyverno policy, staged in each mode as Kyverno expresses it', async () => {
   await page.goto(`${server.url}/policies/new`, { waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   const dir = mkdtempSync(join(tmpdir(), 'palisade-kyverno-'));
   const file = join(dir, 'need-team-label.yaml');
   writeFileSync(file, CLUSTER_POLICY);
@@ -92,7 +83,7 @@ test('a ClusterPolicy chosen as a file is a Kyverno policy, staged in each mode 
   assert.match(await page.textContent('.page-header'), /Kyverno · configuration · version 1 of 1/);
   assert.equal((await page.textContent('[data-testid="policy-title"]')).trim(), 'Pods name their team');
 
-  await openTab('staging');
+  await openTab(page, 'staging');
   const manifests = async (mode) => {
     await page.click(`[data-testid="manifests-${mode}"]`);
     await page.waitForSelector(`[data-testid="manifests-${mode}"][aria-selected="true"]`);
@@ -112,13 +103,13 @@ test('a ClusterPolicy chosen as a file is a Kyverno policy, staged in each mode 
 
 test('a blank Kyverno policy starts with cases the engine passes', async () => {
   await page.goto(`${server.url}/policies/new`, { waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   await page.selectOption('[data-testid="blank-engine"]', 'kyverno');
   await page.fill('[data-testid="blank-name"]', 'owner-everywhere');
   await page.click('[data-testid="create-blank"]');
   await page.waitForURL(/\/policies\/[0-9a-f]{32}$/);
   await page.waitForSelector('[data-testid="policy-title"]');
-  await openTab('tests');
+  await openTab(page, 'tests');
   await page.click('[data-testid="run-tests"]');
   await page.waitForSelector('[data-testid="run-summary"]');
   const passed = page.locator('[data-testid="case-result"][data-status="pass"]');
@@ -133,7 +124,7 @@ test('a blank Kyverno policy starts with cases the engine passes', async () => {
 
 test('a ValidatingPolicy with a broken expression is refused at its line', async () => {
   await page.goto(`${server.url}/policies/new`, { waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   await page.fill('[data-testid="paste-yaml"]', BROKEN_VALIDATING_POLICY);
   await page.click('[data-testid="create-from-yaml"]');
   const problem = page.locator('[data-testid="create-error"] [data-testid="problem"]').first();
@@ -144,7 +135,7 @@ test('a ValidatingPolicy with a broken expression is refused at its line', async
   const phone = await browser.newPage({ viewport: { width: 375, height: 800 } });
   await phone.context().addCookies(await page.context().cookies());
   await phone.goto(`${server.url}/policies/new`, { waitUntil: 'networkidle' });
-  await phone.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+  await hydrated(phone);
   const widths = await phone.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
   assert.ok(widths[0] <= widths[1], `the new policy page is ${widths[0]} px wide on a ${widths[1]} px screen`);
   await phone.screenshot({ path: join(OUTPUT, 'phone-new-policy.png'), fullPage: true });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, loginAsLocalAdmin, seriousAccessibilityProblems, startPalisade, watchForErrors } from './harness.mjs';
+import { hydrated, launchChromium, loginAsLocalAdmin, openTab, seriousAccessibilityProblems, startPalisade, watchForErrors } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 const GOOD = 'size(variables.privileged) == 0';
@@ -17,15 +17,6 @@ let page;
 let problems;
 // The policy adopted by the first test, which later tests keep working on.
 let policyUrl;
-
-async function hydrated() {
-  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
-}
-
-async function openTab(name) {
-  await page.click(`[data-testid="tab-${name}"]`);
-  await page.waitForSelector(`[data-testid="tab-${name}"][aria-selected="true"]`);
-}
 
 async function saveAndWait(version) {
   await page.click('[data-testid="save-version"]');
@@ -52,7 +43,7 @@ after(async () => {
 
 test('a policy is created from the library', async () => {
   await page.goto(`${server.url}/library`, { waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   const entries = await page.locator('[data-testid="library-entry"]').count();
   assert.ok(entries >= 18, `only ${entries} library entries`);
   await page.click('[data-testid="adopt-disallow-privileged"]');
@@ -69,7 +60,7 @@ test('a policy is created from the library', async () => {
 });
 
 test('an engine error shows at its line, the caret goes there, and the fix saves a version', async () => {
-  await openTab('edit');
+  await openTab(page, 'edit');
   const editor = page.locator('[data-testid="source-editor"]');
   const original = await editor.inputValue();
   const line = original.split('\n').findIndex((l) => l.includes(GOOD)) + 1;
@@ -149,13 +140,13 @@ test('an engine error shows at its line, the caret goes there, and the fix saves
 });
 
 test('running the tests shows a failing case with the engine\'s verdict', async () => {
-  await openTab('tests');
+  await openTab(page, 'tests');
   await page.fill('[data-testid="case-name"]', 'a plain pod is denied (wrong on purpose)');
   await page.fill('[data-testid="case-yaml"]', 'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: app, image: nginx:1.27}\n');
   await page.selectOption('[data-testid="case-expect"]', 'deny');
   await page.click('[data-testid="add-case"]');
   await saveAndWait(3);
-  await openTab('tests');
+  await openTab(page, 'tests');
   await page.click('[data-testid="run-tests"]');
   const failed = page.locator('[data-testid="case-result"][data-status="FAIL"]');
   await failed.first().waitFor();
@@ -169,7 +160,7 @@ test('running the tests shows a failing case with the engine\'s verdict', async 
   // The selected tab is in the URL: a reload (or a shared link) opens it again.
   assert.equal(new URL(page.url()).searchParams.get('tab'), 'tests');
   await page.reload({ waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   await page.waitForSelector('[data-testid="tab-tests"][aria-selected="true"]');
   await page.waitForSelector('[data-testid="run-tests"]');
 
@@ -198,7 +189,7 @@ test('running the tests shows a failing case with the engine\'s verdict', async 
 });
 
 test('two versions compare line by line', async () => {
-  await openTab('history');
+  await openTab(page, 'history');
   assert.equal(await page.locator('[data-testid="version-row"]').count(), 3);
   await page.selectOption('[data-testid="diff-from"]', '1');
   await page.selectOption('[data-testid="diff-to"]', '3');
@@ -214,27 +205,27 @@ test('two versions compare line by line', async () => {
   const url = new URL(page.url());
   assert.deepEqual([url.searchParams.get('tab'), url.searchParams.get('from'), url.searchParams.get('to')], ['history', '1', '3']);
   await page.reload({ waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   await page.waitForSelector('[data-testid="diff"]');
   assert.equal(await page.inputValue('[data-testid="diff-from"]'), '1');
   assert.ok((await page.locator('[data-testid="diff-added"]').allTextContents()).some((t) => t.includes('wrong on purpose')));
 });
 
 test('the list finds the policy and the staging tab renders each mode', async () => {
-  await openTab('staging');
+  await openTab(page, 'staging');
   await page.waitForSelector('[data-testid="no-rollouts"]');
   await page.selectOption('[data-testid="mode-dev"]', 'warn');
   await page.click('[data-testid="manifests-warn"]');
   await page.waitForFunction(() => document.querySelector('[data-testid="manifests"]')?.textContent.includes('- Warn'));
   await page.goto(`${server.url}/policies`, { waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   // The list says what is live (nothing yet) and, beside it, the intent that is not live.
   await page.selectOption('[data-testid="filter-mode"]', 'none');
   await page.waitForSelector('[data-testid="policy-row"]');
   // The filter is in the URL: a reload (or a shared link) shows the same list.
   await page.waitForURL(/\/policies\?mode=none$/);
   await page.reload({ waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   assert.equal(await page.inputValue('[data-testid="filter-mode"]'), 'none');
   await page.waitForSelector('[data-testid="policy-row"]');
   const live = await page.locator('[data-testid="policy-live"]').allTextContents();
@@ -281,13 +272,13 @@ spec:
 
 test('Rego is checked as Gatekeeper admits it: a network call is a warning at its line, an undefined function is refused', async () => {
   await page.goto(`${server.url}/policies/new`, { waitUntil: 'networkidle' });
-  await hydrated();
+  await hydrated(page);
   await page.fill('[data-testid="paste-yaml"]', NETWORK_TEMPLATE);
   await page.click('[data-testid="create-from-yaml"]');
   await page.waitForURL(/\/policies\/[0-9a-f]{32}$/);
   await page.waitForSelector('[data-testid="policy-title"]');
 
-  await openTab('edit');
+  await openTab(page, 'edit');
   const callLine = NETWORK_TEMPLATE.split('\n').findIndex((l) => l.includes('http.send')) + 1;
   await page.click('[data-testid="check-policy"]');
   const warning = page.locator('[data-testid="problems"] li.warning [data-testid="problem"]').first();
