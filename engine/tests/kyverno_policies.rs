@@ -11,30 +11,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use palisade_engine::suite::{kyverno, CaseStatus, Files};
+use palisade_engine::suite::{kyverno, CaseStatus};
 
-struct Dir(PathBuf);
-
-impl Files for Dir {
-    fn read(&self, path: &str) -> Result<String, String> {
-        std::fs::read_to_string(self.0.join(path)).map_err(|e| format!("{path}: {e}"))
-    }
-}
-
-fn test_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            test_files(&path, out);
-        } else if path.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
-            out.push(path);
-        }
-    }
-}
+mod common;
+use common::Dir;
 
 #[derive(Default)]
 struct Tally {
@@ -65,8 +45,7 @@ fn kyverno_policy_library_tests_per_directory() {
     );
     let root = Path::new(&oracles).join("kyverno-policies");
     assert!(root.is_dir(), "{} is missing", root.display());
-    let mut files = Vec::new();
-    test_files(&root, &mut files);
+    let files = common::kyverno_test_files(&root);
     assert!(files.len() >= 250, "only {} test files", files.len());
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let mut skip_reasons: BTreeMap<String, usize> = BTreeMap::new();

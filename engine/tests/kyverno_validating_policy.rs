@@ -9,18 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use palisade_engine::suite::{kyverno, CaseStatus, Files, Summary};
+use palisade_engine::suite::{kyverno, CaseStatus, Summary};
+
+mod common;
+use common::Dir;
 
 /// The fewest rows that must pass (raise it when more do).
 const PASSING_FLOOR: usize = 23;
-
-struct Dir(PathBuf);
-
-impl Files for Dir {
-    fn read(&self, path: &str) -> Result<String, String> {
-        std::fs::read_to_string(self.0.join(path)).map_err(|e| format!("{path}: {e}"))
-    }
-}
 
 #[test]
 fn every_validating_policy_row_of_kyvernos_cli_tests_passes_or_is_skipped_with_a_reason() {

@@ -4,32 +4,12 @@
 // Test helpers outside `#[test]` functions fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use palisade_engine::suite::{kyverno, CaseStatus, Files, Summary};
+use palisade_engine::suite::{kyverno, CaseStatus, Summary};
 
-struct Dir(PathBuf);
-
-impl Files for Dir {
-    fn read(&self, path: &str) -> Result<String, String> {
-        std::fs::read_to_string(self.0.join(path)).map_err(|e| format!("{path}: {e}"))
-    }
-}
-
-fn test_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            test_files(&path, out);
-        } else if path.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
-            out.push(path);
-        }
-    }
-}
+mod common;
+use common::Dir;
 
 #[test]
 fn every_native_vap_row_of_kyvernos_cli_tests_passes() {
@@ -41,8 +21,7 @@ fn every_native_vap_row_of_kyvernos_cli_tests_passes() {
     };
     let root = Path::new(&oracles).join("kyverno-engine-tests/test");
     assert!(root.is_dir(), "{} is missing", root.display());
-    let mut files = Vec::new();
-    test_files(&root, &mut files);
+    let files = common::kyverno_test_files(&root);
     let mut native_rows = 0;
     let mut native_files = 0;
     let mut all = Vec::new();
