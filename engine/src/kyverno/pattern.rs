@@ -478,20 +478,7 @@ fn validate_array(resource: &[Value], pattern: &[Value], path: &str) -> Walk {
                     Err(other) => return Err(other),
                 }
             }
-            if applied == 0 && !skips.is_empty() {
-                return Err((
-                    path.to_owned(),
-                    Error {
-                        kind: Kind::Skipped,
-                        msg: skips
-                            .iter()
-                            .map(|e| e.msg.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    },
-                ));
-            }
-            Ok(())
+            all_skipped(path, applied, &skips)
         }
         Value::Array(_) => {
             if resource.len() < pattern.len() {
@@ -513,20 +500,7 @@ fn validate_array(resource: &[Value], pattern: &[Value], path: &str) -> Walk {
                     Err(other) => return Err(other),
                 }
             }
-            if applied == 0 && !skips.is_empty() {
-                return Err((
-                    path.to_owned(),
-                    Error {
-                        kind: Kind::Skipped,
-                        msg: skips
-                            .iter()
-                            .map(|e| e.msg.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    },
-                ));
-            }
-            Ok(())
+            all_skipped(path, applied, &skips)
         }
         scalar => element(&Value::Array(resource.to_vec()), scalar, path),
     }
@@ -844,6 +818,25 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
         pi += 1;
     }
     pi == p.len()
+}
+
+/// A list whose elements were all skipped (a conditional anchor did not hold for any of them) is
+/// skipped itself, with their reasons; one element that applied makes it apply.
+fn all_skipped(path: &str, applied: usize, skips: &[Error]) -> Result<(), (String, Error)> {
+    if applied == 0 && !skips.is_empty() {
+        return Err((
+            path.to_owned(),
+            Error {
+                kind: Kind::Skipped,
+                msg: skips
+                    .iter()
+                    .map(|e| e.msg.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -207,6 +207,27 @@ fn name_error(file: &str, document: &Document, what: &str) -> SourceError {
     )
 }
 
+/// `document` read strictly as `T`: its apiVersion one this module reads, no unknown or mistyped
+/// field, and a name; each error worded for `what` and placed in the file.
+fn read_strictly<T: serde::de::DeserializeOwned>(
+    file: &str,
+    document: &Document,
+    what: &str,
+) -> Result<T, Vec<SourceError>> {
+    check_api_version(file, document, what)?;
+    let parsed = serde_json::from_value(document.value.clone())
+        .map_err(|e| vec![shape_error(file, document, what, &e)])?;
+    let named = document
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .is_some_and(|name| !name.is_empty());
+    if !named {
+        return Err(vec![name_error(file, document, what)]);
+    }
+    Ok(parsed)
+}
+
 fn check_api_version(file: &str, document: &Document, what: &str) -> Result<(), Vec<SourceError>> {
     let api_version = document
         .value
@@ -248,12 +269,7 @@ impl ValidatingPolicy {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let what = format!("{kind} '{raw_name}'");
-        check_api_version(file, document, &what)?;
-        let parsed: PolicyDoc = serde_json::from_value(document.value.clone())
-            .map_err(|e| vec![shape_error(file, document, &what, &e)])?;
-        if parsed.metadata.name.is_empty() {
-            return Err(vec![name_error(file, document, &what)]);
-        }
+        let parsed: PolicyDoc = read_strictly(file, document, &what)?;
         let namespaced = kind == "NamespacedValidatingPolicy";
         let namespace = namespaced
             .then(|| parsed.metadata.namespace.clone())
@@ -913,12 +929,7 @@ impl Exception {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let what = format!("PolicyException '{raw_name}'");
-        check_api_version(file, document, &what)?;
-        let parsed: ExceptionDoc = serde_json::from_value(document.value.clone())
-            .map_err(|e| vec![shape_error(file, document, &what, &e)])?;
-        if parsed.metadata.name.is_empty() {
-            return Err(vec![name_error(file, document, &what)]);
-        }
+        let parsed: ExceptionDoc = read_strictly(file, document, &what)?;
         let spec = parsed.spec;
         let report_pass = match spec.report_result.as_deref() {
             None | Some("" | "skip") => false,
