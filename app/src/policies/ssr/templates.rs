@@ -11,20 +11,7 @@ pub fn blank(engine: Engine, name: &str) -> Content {
             source: VAP.replace("NAME", name),
             description: "Describe what this policy checks and why.".into(),
             remediation: "Say what to change when it finds something.".into(),
-            tests: vec![
-                case(
-                    "a labelled pod is allowed",
-                    LABELLED_POD,
-                    Expect::Allow,
-                    None,
-                ),
-                case(
-                    "a pod without an owner label is denied",
-                    UNLABELLED_POD,
-                    Expect::Deny,
-                    Some("owner label"),
-                ),
-            ],
+            tests: owner_label_cases("owner label"),
             ..Content::default()
         },
         Engine::Gatekeeper => Content {
@@ -35,40 +22,14 @@ pub fn blank(engine: Engine, name: &str) -> Content {
                 .replace("KIND", &kind_of(name)),
             description: "Describe what this policy checks and why.".into(),
             remediation: "Say what to change when it finds something.".into(),
-            tests: vec![
-                case(
-                    "a labelled pod is allowed",
-                    LABELLED_POD,
-                    Expect::Allow,
-                    None,
-                ),
-                case(
-                    "a pod without an owner label is denied",
-                    UNLABELLED_POD,
-                    Expect::Deny,
-                    Some("owner"),
-                ),
-            ],
+            tests: owner_label_cases("owner"),
             ..Content::default()
         },
         Engine::Kyverno => Content {
             source: KYVERNO.replace("NAME", name),
             description: "Describe what this policy checks and why.".into(),
             remediation: "Say what to change when it finds something.".into(),
-            tests: vec![
-                case(
-                    "a labelled pod is allowed",
-                    LABELLED_POD,
-                    Expect::Allow,
-                    None,
-                ),
-                case(
-                    "a pod without an owner label is denied",
-                    UNLABELLED_POD,
-                    Expect::Deny,
-                    Some("owner label"),
-                ),
-            ],
+            tests: owner_label_cases("owner label"),
             ..Content::default()
         },
         Engine::PodSecurity => Content {
@@ -92,6 +53,25 @@ pub fn blank(engine: Engine, name: &str) -> Content {
             ..Content::default()
         },
     }
+}
+
+/// The two cases of a template that asks every pod for an owner label: a labelled pod is allowed,
+/// an unlabelled one denied with a message matching `message`.
+fn owner_label_cases(message: &str) -> Vec<TestCase> {
+    vec![
+        case(
+            "a labelled pod is allowed",
+            LABELLED_POD,
+            Expect::Allow,
+            None,
+        ),
+        case(
+            "a pod without an owner label is denied",
+            UNLABELLED_POD,
+            Expect::Deny,
+            Some(message),
+        ),
+    ]
 }
 
 fn case(name: &str, yaml: &str, expect: Expect, message: Option<&str>) -> TestCase {
