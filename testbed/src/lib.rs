@@ -114,6 +114,9 @@ pub struct Cluster {
     /// Whether a real Gatekeeper enforces beside this cluster (`e2e/clusters up --gatekeeper`,
     /// listed in `TESTBED_GATEKEEPER_CLUSTERS`): its CRDs, namespace and webhook are there.
     pub gatekeeper: bool,
+    /// Whether a real Kyverno (admission and reports controllers) enforces beside this cluster
+    /// (`e2e/clusters up --kyverno`, listed in `TESTBED_KYVERNO_CLUSTERS`).
+    pub kyverno: bool,
 }
 
 impl Cluster {
@@ -181,17 +184,20 @@ impl Testbed {
                 reason: "expected a TCP port".into(),
             })?),
         };
-        let gatekeeper_raw = get("TESTBED_GATEKEEPER_CLUSTERS").unwrap_or_default();
-        let gatekeeper: Vec<usize> = gatekeeper_raw
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().ok().filter(|i| (1..=count).contains(i)))
-            .collect::<Option<_>>()
-            .ok_or_else(|| Error::BadValue {
-                var: "TESTBED_GATEKEEPER_CLUSTERS".into(),
-                value: gatekeeper_raw.clone(),
-                reason: format!("expected cluster numbers 1..={count} separated by commas"),
-            })?;
+        let cluster_list = |var: &str| -> Result<Vec<usize>> {
+            let raw = get(var).unwrap_or_default();
+            raw.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().ok().filter(|i| (1..=count).contains(i)))
+                .collect::<Option<_>>()
+                .ok_or_else(|| Error::BadValue {
+                    var: var.into(),
+                    value: raw.clone(),
+                    reason: format!("expected cluster numbers 1..={count} separated by commas"),
+                })
+        };
+        let gatekeeper = cluster_list("TESTBED_GATEKEEPER_CLUSTERS")?;
+        let kyverno = cluster_list("TESTBED_KYVERNO_CLUSTERS")?;
         let mut clusters = Vec::with_capacity(count);
         for i in 1..=count {
             let path = |prefix: &str| -> Result<PathBuf> {
@@ -216,6 +222,7 @@ impl Testbed {
                 audit_url: var(&format!("TESTBED_AUDIT_URL_{i}"))?,
                 audit_token: var(&format!("TESTBED_AUDIT_TOKEN_{i}"))?,
                 gatekeeper: gatekeeper.contains(&i),
+                kyverno: kyverno.contains(&i),
             });
         }
         Ok(Self {
@@ -808,6 +815,17 @@ mod tests {
             "{err}"
         );
         vars.remove("TESTBED_GATEKEEPER_CLUSTERS");
+        assert!(!tb.clusters[0].kyverno);
+        vars.insert("TESTBED_KYVERNO_CLUSTERS".into(), "1".into());
+        let tb = Testbed::from_vars(|k| vars.get(k).cloned()).unwrap();
+        assert!(tb.clusters[0].kyverno && !tb.clusters[0].gatekeeper);
+        vars.insert("TESTBED_KYVERNO_CLUSTERS".into(), "1,x".into());
+        let err = Testbed::from_vars(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(
+            err.to_string().contains("TESTBED_KYVERNO_CLUSTERS"),
+            "{err}"
+        );
+        vars.remove("TESTBED_KYVERNO_CLUSTERS");
 
         vars.insert("TESTBED_ADMIN_KUBECONFIG_1".into(), "relative".into());
         let err = Testbed::from_vars(|k| vars.get(k).cloned()).unwrap_err();

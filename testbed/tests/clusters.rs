@@ -649,6 +649,27 @@ async fn rbac_checks(cluster: &Cluster, ns: &str) -> Result<()> {
         status == expected,
         "list constrainttemplates: expected {expected}, got {status}"
     );
+    // And Kyverno policies, with the PolicyExceptions for its exclusions (found where Kyverno
+    // runs), but not Kyverno's other kinds.
+    let expected = if cluster.kyverno { 200 } else { 404 };
+    for path in [
+        "/apis/kyverno.io/v1/clusterpolicies",
+        "/apis/kyverno.io/v2/policyexceptions",
+        "/apis/policies.kyverno.io/v1/validatingpolicies",
+    ] {
+        let status = status_of(&p, path).await?;
+        ensure!(
+            status == expected,
+            "GET {path}: expected {expected}, got {status}"
+        );
+    }
+    if cluster.kyverno {
+        let status = status_of(&p, "/apis/policies.kyverno.io/v1/mutatingpolicies").await?;
+        ensure!(
+            status == 403,
+            "GET mutatingpolicies: expected 403, got {status}"
+        );
+    }
 
     // What Palisade does need works (so the 403s above are RBAC, not a broken token).
     namespaces
@@ -714,16 +735,24 @@ async fn rbac_checks(cluster: &Cluster, ns: &str) -> Result<()> {
         .list(&ListParams::default())
         .await
         .context("palisade must list ValidatingAdmissionPolicyBindings")?;
-    // Not installed here, so authorized requests get 404 where a denied one would get 403.
-    for path in [
-        "/apis/wgpolicyk8s.io/v1alpha2/policyreports",
-        "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports",
-        "/apis/constraints.gatekeeper.sh/v1beta1/k8srequiredlabels",
+    // Not installed here, so authorized requests get 404 where a denied one would get 403
+    // (the report CRDs are there where Kyverno runs).
+    let reports = if cluster.kyverno { 200 } else { 404 };
+    for (path, expected) in [
+        ("/apis/wgpolicyk8s.io/v1alpha2/policyreports", reports),
+        (
+            "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports",
+            reports,
+        ),
+        (
+            "/apis/constraints.gatekeeper.sh/v1beta1/k8srequiredlabels",
+            404,
+        ),
     ] {
         let status = status_of(&p, path).await?;
         ensure!(
-            status == 404,
-            "GET {path}: expected 404 (allowed, not installed), got {status}"
+            status == expected,
+            "GET {path}: expected {expected} (allowed), got {status}"
         );
     }
     Ok(())

@@ -13,18 +13,17 @@ mod common;
 
 use common::*;
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
 };
 use kube::Client;
-use palisade_testbed::{create_with_warnings, delete_namespace, unique_name, Cluster};
+use palisade_testbed::{delete_namespace, unique_name, Cluster};
 use serde_json::{json, Value};
 
 /// The library entry, under `$PALISADE_ORACLES`.
@@ -67,39 +66,6 @@ fn gatekeeper_clusters() -> Vec<Cluster> {
     clusters
 }
 
-/// The last lines of Gatekeeper's log beside cluster `i`, for failure messages.
-fn log_tail(i: usize) -> String {
-    let Ok(path) = std::env::var(format!("TESTBED_GATEKEEPER_LOG_{i}")) else {
-        return String::new();
-    };
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-    format!("\n--- last lines of {path} ---\n{tail}")
-}
-
-/// Polls `probe` until it returns `Some`, for at most `limit`; the error names `what` and the
-/// last thing seen.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, String>>,
-{
-    let deadline = Instant::now() + limit;
-    let mut last = String::from("nothing yet");
-    loop {
-        match probe().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(seen) => last = seen,
-        }
-        if Instant::now() >= deadline {
-            bail!("{what}: not seen within {limit:?}; last seen: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 fn pod(name: &str, privileged: bool) -> Pod {
     serde_json::from_value(json!({
         "metadata": { "name": name, "labels": { TEST_LABEL: "gatekeeper" } },
@@ -110,26 +76,6 @@ fn pod(name: &str, privileged: bool) -> Pod {
         }]}
     }))
     .expect("a valid Pod")
-}
-
-fn dry_run() -> PostParams {
-    PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    }
-}
-
-/// The outcome of creating a Pod: admitted with these warnings, or denied with this message.
-async fn try_create(
-    api: &Api<Pod>,
-    pp: &PostParams,
-    pod: &Pod,
-) -> Result<Result<Vec<String>, String>> {
-    match create_with_warnings(api, pp, pod).await {
-        Ok(created) => Ok(Ok(created.warnings)),
-        Err(palisade_testbed::Error::Kube(kube::Error::Api(st))) => Ok(Err(st.message.clone())),
-        Err(e) => Err(e.into()),
-    }
 }
 
 fn constraint_resource(kind: &str) -> ApiResource {
@@ -236,7 +182,12 @@ async fn prove(cluster: Cluster) -> Result<()> {
             .await;
         let _ = delete_namespace(&client, ns).await;
     }
-    result.map_err(|e| anyhow!("{e:#}{}", log_tail(cluster.index)))
+    result.map_err(|e| {
+        anyhow!(
+            "{e:#}{}",
+            log_tail(&format!("TESTBED_GATEKEEPER_LOG_{}", cluster.index))
+        )
+    })
 }
 
 async fn run(client: &Client, n: &Names) -> Result<()> {

@@ -5,6 +5,10 @@
 //! for success, and decodes the body into the app's own wire types, so a test reads as the steps a
 //! user takes and fails with the server's answer when one of them is refused.
 
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, PostParams};
 use palisade_app::clusters::Cluster;
 use palisade_app::policies::PolicyDetail;
 use palisade_app::rollouts::Rollout;
@@ -119,5 +123,82 @@ impl Api<'_> {
     pub async fn approve(&self, id: &str) -> Rollout {
         let path = format!("/api/v1/rollouts/{id}/approve");
         self.send("POST", &path, Some(json!({})), 200).await
+    }
+}
+
+// ------------------------------------------------------------ rollouts onto real engines
+
+/// A Pod with one privileged container, named `name`.
+pub fn privileged(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
+                                 "securityContext": {"privileged": true}}]},
+    }))
+    .unwrap()
+}
+
+/// Rollout `id` as `token` sees it.
+pub async fn rollout(server: &TestServer, id: &str, token: &str) -> Value {
+    let reply = server
+        .call("GET", &format!("/api/v1/rollouts/{id}"), token, "")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    json_of(&reply)
+}
+
+/// Approve rollout `id` and wait until it is applied.
+pub async fn approve_and_wait(server: &TestServer, approver: &str, id: &str) {
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{id}/approve"),
+            approver,
+            "{}",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = rollout(server, id, approver).await;
+        if now["summary"]["state"] == "applied" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not applied: {now:#}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Create a privileged Pod named `name` until `done` accepts what happened (an admission webhook
+/// may take a moment to see a new policy), deleting what was admitted on the way.
+pub async fn until_admission(
+    pods: &kube::Api<Pod>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Result<Vec<String>, String>) -> bool,
+) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let outcome = match palisade_testbed::create_with_warnings(
+            pods,
+            &PostParams::default(),
+            &privileged(name),
+        )
+        .await
+        {
+            Ok(created) => {
+                let _ = pods.delete(name, &DeleteParams::default()).await;
+                Ok(created.warnings)
+            }
+            Err(err) => Err(err.to_string()),
+        };
+        if done(&outcome) {
+            return outcome;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "admission did not {what} within 60 s: last {outcome:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

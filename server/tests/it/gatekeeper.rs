@@ -12,9 +12,9 @@ use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use kube::Api;
 use palisade_app::auth::Role;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::client::json_of;
+use crate::client::{approve_and_wait, json_of, privileged, until_admission};
 use crate::support::{Backend, People, TestServer, KEY};
 
 /// Gatekeeper's words for a privileged container, in the template's code.
@@ -25,79 +25,6 @@ fn dynamic(client: kube::Client, group: &str, version: &str, kind: &str) -> Api<
         client,
         &ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind)),
     )
-}
-
-fn privileged(name: &str) -> Pod {
-    serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
-                                 "securityContext": {"privileged": true}}]},
-    }))
-    .unwrap()
-}
-
-async fn rollout(server: &TestServer, id: &str, token: &str) -> Value {
-    let reply = server
-        .call("GET", &format!("/api/v1/rollouts/{id}"), token, "")
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    json_of(&reply)
-}
-
-/// Approve rollout `id` and wait until it is applied.
-async fn approve_and_wait(server: &TestServer, approver: &str, id: &str) {
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/approve"),
-            approver,
-            "{}",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let now = rollout(server, id, approver).await;
-        if now["summary"]["state"] == "applied" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not applied: {now:#}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// Create a privileged Pod named `name` until `done` accepts what happened (the webhook may take a
-/// moment to see a new constraint), deleting what was admitted on the way.
-async fn until_gatekeeper(
-    pods: &Api<Pod>,
-    name: &str,
-    what: &str,
-    done: impl Fn(&Result<Vec<String>, String>) -> bool,
-) -> Result<Vec<String>, String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let outcome = match palisade_testbed::create_with_warnings(
-            pods,
-            &PostParams::default(),
-            &privileged(name),
-        )
-        .await
-        {
-            Ok(created) => {
-                let _ = pods.delete(name, &DeleteParams::default()).await;
-                Ok(created.warnings)
-            }
-            Err(err) => Err(err.to_string()),
-        };
-        if done(&outcome) {
-            return outcome;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Gatekeeper did not {what} within 60 s: last {outcome:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[tokio::test]
@@ -283,7 +210,7 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
                     "{found:#}"
                 );
                 // Audit only: a new privileged Pod is admitted without a word.
-                let _ = until_gatekeeper(
+                let _ = until_admission(
                     &pods,
                     "audited",
                     "admit silently",
@@ -292,7 +219,7 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
                 .await;
             }
             "warn" => {
-                let _ = until_gatekeeper(
+                let _ = until_admission(
                     &pods,
                     "warned",
                     "warn",
@@ -301,7 +228,7 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
                 .await;
             }
             _ => {
-                let outcome = until_gatekeeper(
+                let outcome = until_admission(
                     &pods,
                     "denied",
                     "deny",
@@ -340,7 +267,7 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
         templates.get_opt(&policy_name).await.unwrap().is_none(),
         "the template stayed"
     );
-    let _ = until_gatekeeper(
+    let _ = until_admission(
         &pods,
         "after",
         "admit again",

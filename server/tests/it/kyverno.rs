@@ -171,3 +171,279 @@ async fn a_kyverno_policys_impact_names_what_it_would_deny() {
     );
     server.stop().await;
 }
+
+/// A policy of each Kyverno kind, refusing privileged containers in one namespace, with the
+/// words it refuses them with.
+fn real_policy(kind: &str, name: &str, namespace: &str) -> (String, &'static str) {
+    match kind {
+        "ClusterPolicy" => (
+            format!(
+                "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: {name}\nspec:\n  \
+                 background: true\n  rules:\n  - name: privileged-containers\n    match:\n      any:\n      \
+                 - resources:\n          kinds: [Pod]\n          namespaces: [{namespace}]\n    validate:\n      \
+                 message: privileged containers are refused here\n      pattern:\n        spec:\n          \
+                 containers:\n          - =(securityContext):\n              =(privileged): \"false\"\n"
+            ),
+            "privileged containers are refused here",
+        ),
+        _ => (
+            format!(
+                "apiVersion: policies.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata:\n  name: {name}\n\
+                 spec:\n  validationActions: [Deny]\n  matchConstraints:\n    namespaceSelector:\n      \
+                 matchLabels:\n        kubernetes.io/metadata.name: {namespace}\n    resourceRules:\n    \
+                 - apiGroups: [\"\"]\n      apiVersions: [v1]\n      operations: [CREATE, UPDATE]\n      \
+                 resources: [pods]\n  validations:\n  - expression: >-\n      object.spec.containers.all(c, \
+                 !has(c.securityContext) || !has(c.securityContext.privileged) || \
+                 !c.securityContext.privileged)\n    message: no privileged containers in this namespace\n"
+            ),
+            "no privileged containers in this namespace",
+        ),
+    }
+}
+
+/// A Kyverno policy rolled out by Palisade onto the test bed's real Kyverno (`e2e/clusters up
+/// --kyverno`): in audit, Kyverno's background scan reports a Pod that was there before and
+/// Palisade's scan reads the PolicyReport back as a violation of the policy; in warn the client is
+/// warned and in enforce refused, with Kyverno's own message; the removal leaves nothing behind.
+async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &str) {
+    use crate::client::{approve_and_wait, json_of, privileged, until_admission};
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+    use palisade_app::auth::Role;
+    use std::time::{Duration, Instant};
+
+    let testbed = crate::support::testbed().await;
+    let cluster = testbed
+        .clusters
+        .iter()
+        .find(|c| c.kyverno)
+        .unwrap_or_else(|| {
+            panic!(
+                "no test bed cluster runs Kyverno (TESTBED_KYVERNO_CLUSTERS is empty): start it \
+                 with `e2e/clusters up 3 --gatekeeper 1 --kyverno 2`, as scripts/test does"
+            )
+        });
+    let namespace = palisade_testbed::unique_name("ky-rollout");
+    let name = palisade_testbed::unique_name("no-privileged");
+    let (source, words) = real_policy(kind, &name, &namespace);
+    let (group, version) = match kind {
+        "ClusterPolicy" => ("kyverno.io", "v1"),
+        _ => ("policies.kyverno.io", "v1"),
+    };
+    let live: Api<DynamicObject> = Api::all_with(
+        cluster.admin_client().await.unwrap(),
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural),
+    );
+
+    let server = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
+            ("PALISADE__ROLLOUTS__RETRIES", "2"),
+            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+        ],
+    )
+    .await;
+    let People {
+        admin,
+        author,
+        approver,
+    } = server.people().await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+    let registered = server
+        .api(&admin)
+        .register_kubeconfig(&format!("ky-{}", cluster.name), "dev", &kubeconfig)
+        .await;
+
+    let client = cluster.admin_client().await.unwrap();
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    // Running before any policy: only the background scan can find it.
+    pods.create(&PostParams::default(), &privileged("before"))
+        .await
+        .unwrap();
+
+    let created = server
+        .call(
+            "POST",
+            "/api/v1/policies",
+            &author,
+            &json!({"from": "yaml", "source": source}).to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let policy_id = json_of(&created)["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(json_of(&created)["policy"]["engine"], "kyverno");
+
+    let mut last = String::new();
+    for mode in ["audit", "warn", "enforce"] {
+        let proposal = json!({
+            "policy": name, "mode": mode, "note": format!("to {mode}"),
+            "acknowledge_denials": true,
+            "waves": [{"name": "dev", "selector": {}, "approvals": 1}],
+        });
+        let reply = server
+            .call("POST", "/api/v1/rollouts", &author, &proposal.to_string())
+            .await;
+        assert_eq!(reply.status, 201, "{mode}: {}", reply.body);
+        let id = json_of(&reply)["summary"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        approve_and_wait(&server, &approver, &id).await;
+        let applied = live.get(&name).await.unwrap();
+        match kind {
+            "ClusterPolicy" => {
+                let action = if mode == "enforce" {
+                    "Enforce"
+                } else {
+                    "Audit"
+                };
+                let rule = &applied.data["spec"]["rules"][0]["validate"];
+                assert_eq!(rule["failureAction"], action, "{mode}: {applied:?}");
+                assert_eq!(
+                    applied.data["spec"]["emitWarning"],
+                    mode == "warn",
+                    "{mode}"
+                );
+            }
+            _ => {
+                let actions = &applied.data["spec"]["validationActions"];
+                let first = match mode {
+                    "audit" => "Audit",
+                    "warn" => "Warn",
+                    _ => "Deny",
+                };
+                assert_eq!(actions[0], first, "{mode}: {actions}");
+            }
+        }
+        match mode {
+            "audit" => {
+                // Kyverno's background scan reports the Pod that was there first; Palisade reads it.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                let found = loop {
+                    let scan = server
+                        .call(
+                            "POST",
+                            &format!("/api/v1/clusters/{}/scan", registered.id),
+                            &approver,
+                            "",
+                        )
+                        .await;
+                    assert_eq!(scan.status, 200, "{}", scan.body);
+                    let listed = json_of(
+                        &server
+                            .call(
+                                "GET",
+                                &format!("/api/v1/violations?namespace={namespace}&source=report"),
+                                &viewer,
+                                "",
+                            )
+                            .await,
+                    );
+                    if let Some(found) = listed["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|v| v["name"] == "before")
+                    {
+                        break found.clone();
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "Palisade read no report for `before`: {listed:#}"
+                    );
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                };
+                assert_eq!(found["policy"], name.as_str(), "{found:#}");
+                assert_eq!(found["policy_id"], policy_id.as_str(), "{found:#}");
+                assert!(
+                    found["message"].as_str().unwrap().contains(words),
+                    "{found:#}"
+                );
+                let _ = until_admission(
+                    &pods,
+                    "audited",
+                    "admit silently",
+                    |o| matches!(o, Ok(w) if w.is_empty()),
+                )
+                .await;
+            }
+            "warn" => {
+                let _ = until_admission(
+                    &pods,
+                    "warned",
+                    "warn",
+                    |o| matches!(o, Ok(w) if w.iter().any(|w| w.contains(words))),
+                )
+                .await;
+            }
+            _ => {
+                let outcome = until_admission(
+                    &pods,
+                    "denied",
+                    "deny",
+                    |o| matches!(o, Err(e) if e.contains(words)),
+                )
+                .await;
+                assert!(outcome.unwrap_err().contains(&name));
+            }
+        }
+        last = id;
+    }
+
+    // The removal: asked, approved by a second approver, applied; nothing of the policy stays.
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/rollouts/{last}/remove"),
+            &approver,
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let removal = json_of(&reply)["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second_approver = server.login_token(Role::Approver).await;
+    approve_and_wait(&server, &second_approver, &removal).await;
+    assert!(
+        live.get_opt(&name).await.unwrap().is_none(),
+        "the policy stayed"
+    );
+    let _ = until_admission(
+        &pods,
+        "after",
+        "admit again",
+        |o| matches!(o, Ok(w) if w.is_empty()),
+    )
+    .await;
+    let _ = pods
+        .delete_collection(&DeleteParams::default(), &Default::default())
+        .await;
+    let _ = Api::<Namespace>::all(client)
+        .delete(&namespace, &DeleteParams::default())
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_cluster_policy_goes_audit_warn_enforce_and_away_through_palisade() {
+    a_kyverno_policy_goes_audit_warn_enforce_and_away("ClusterPolicy", "clusterpolicies").await;
+}
+
+#[tokio::test]
+async fn a_validating_policy_goes_audit_warn_enforce_and_away_through_palisade() {
+    a_kyverno_policy_goes_audit_warn_enforce_and_away("ValidatingPolicy", "validatingpolicies")
+        .await;
+}

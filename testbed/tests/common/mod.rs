@@ -3,10 +3,12 @@
 #![allow(dead_code, clippy::panic)]
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use palisade_testbed::{Cluster, Testbed};
+use anyhow::{bail, Result};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use palisade_testbed::{create_with_warnings, Cluster, Testbed};
 
 /// How long a new policy, binding, parameter or namespace label may take to reach admission.
 pub const PROPAGATION: Duration = Duration::from_secs(45);
@@ -40,4 +42,58 @@ where
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+/// Polls `probe` until it returns `Some`, for at most `limit`; the error names `what` and the
+/// last thing seen.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, String>>,
+{
+    let deadline = Instant::now() + limit;
+    let mut last = String::from("nothing yet");
+    loop {
+        match probe().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(seen) => last = seen,
+        }
+        if Instant::now() >= deadline {
+            bail!("{what}: not seen within {limit:?}; last seen: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+pub fn dry_run() -> PostParams {
+    PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    }
+}
+
+/// The outcome of creating a Pod: admitted with these warnings, or denied with this message.
+pub async fn try_create(
+    api: &Api<Pod>,
+    pp: &PostParams,
+    pod: &Pod,
+) -> Result<Result<Vec<String>, String>> {
+    match create_with_warnings(api, pp, pod).await {
+        Ok(created) => Ok(Ok(created.warnings)),
+        Err(palisade_testbed::Error::Kube(kube::Error::Api(st))) => Ok(Err(st.message.clone())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The last lines of the log file named by the environment variable `var` (one the test bed
+/// exports, such as `TESTBED_GATEKEEPER_LOG_1`), for failure messages.
+pub fn log_tail(var: &str) -> String {
+    let Ok(path) = std::env::var(var) else {
+        return String::new();
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+    format!("\n--- last lines of {path} ---\n{tail}")
 }

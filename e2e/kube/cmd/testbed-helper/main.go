@@ -9,6 +9,8 @@
 //	testbed-helper bootstrap DIR SERVER
 //	testbed-helper gatekeeper-install DIR SERVER CRD_DIR
 //	testbed-helper gatekeeper-register DIR SERVER WEBHOOK_URL CA_FILE HEALTH_URL TIMEOUT_SECONDS
+//	testbed-helper kyverno-install DIR SERVER CRD_DIR KYVERNO_PKI_DIR
+//	testbed-helper kyverno-wait DIR SERVER HEALTH_URL CA_FILE TIMEOUT_SECONDS
 package main
 
 import (
@@ -42,7 +44,7 @@ const PalisadeUser = "palisade"
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(errors.New("usage: testbed-helper ports|pki|kubeconfig|wait|bootstrap|gatekeeper-install|gatekeeper-register ..."))
+		fail(errors.New("usage: testbed-helper ports|pki|kubeconfig|wait|bootstrap|gatekeeper-install|gatekeeper-register|kyverno-install|kyverno-wait ..."))
 	}
 	args := os.Args[2:]
 	var err error
@@ -61,6 +63,10 @@ func main() {
 		err = gatekeeperInstall(args)
 	case "gatekeeper-register":
 		err = gatekeeperRegister(args)
+	case "kyverno-install":
+		err = kyvernoInstall(args)
+	case "kyverno-wait":
+		err = kyvernoWait(args)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -200,7 +206,7 @@ func issue(dir, name string, tmpl *x509.Certificate, ca *issued) (*issued, error
 
 // pki writes a fresh CA, the apiserver serving certificate, an admin client
 // certificate (group system:masters), the service-account key pair and the
-// static token file holding Palisade's token and Gatekeeper's.
+// static token file holding the tokens of Palisade, Gatekeeper and Kyverno.
 func pki(args []string) error {
 	if len(args) != 2 {
 		return errors.New("usage: pki DIR NAME")
@@ -249,7 +255,7 @@ func pki(args []string) error {
 	if err := writePEM(filepath.Join(dir, "sa.pub"), "PUBLIC KEY", pub, 0o644); err != nil {
 		return err
 	}
-	for _, f := range []string{"palisade.token", "audit.token", "gatekeeper.token"} {
+	for _, f := range []string{"palisade.token", "audit.token", "gatekeeper.token", "kyverno.token"} {
 		tok, err := randomToken()
 		if err != nil {
 			return err
@@ -266,10 +272,15 @@ func pki(args []string) error {
 	if err != nil {
 		return err
 	}
-	// token,user,uid[,"group,..."]; neither user gets a group beyond system:authenticated.
-	// The gatekeeper user has no rights until `gatekeeper-install` binds its ClusterRole.
-	lines := fmt.Sprintf("%s,%s,%s-uid\n%s,%s,%s-uid\n",
-		tok, PalisadeUser, PalisadeUser, gk, GatekeeperUser, GatekeeperUser)
+	ky, err := os.ReadFile(filepath.Join(dir, "kyverno.token"))
+	if err != nil {
+		return err
+	}
+	// token,user,uid[,"group,..."]; no user gets a group beyond system:authenticated.
+	// The gatekeeper and kyverno users have no rights until `gatekeeper-install` or
+	// `kyverno-install` binds their ClusterRoles.
+	lines := fmt.Sprintf("%s,%s,%s-uid\n%s,%s,%s-uid\n%s,%s,%s-uid\n",
+		tok, PalisadeUser, PalisadeUser, gk, GatekeeperUser, GatekeeperUser, ky, KyvernoUser, KyvernoUser)
 	return os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(lines), 0o600)
 }
 
@@ -468,6 +479,10 @@ var palisadeRules = []rule{
 	// also for the violations their audit reports in status).
 	{[]string{"templates.gatekeeper.sh"}, []string{"constrainttemplates"}, manage},
 	{[]string{"constraints.gatekeeper.sh"}, []string{"*"}, manage},
+	// Push Kyverno policies (both kinds of each family) and the PolicyExceptions that carry
+	// Palisade's exclusions.
+	{[]string{"kyverno.io"}, []string{"clusterpolicies", "policies", "policyexceptions"}, manage},
+	{[]string{"policies.kyverno.io"}, []string{"validatingpolicies", "namespacedvalidatingpolicies", "policyexceptions"}, manage},
 }
 
 func (a *admin) apply(collection, name string, obj map[string]any) error {
