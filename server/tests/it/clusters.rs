@@ -347,10 +347,11 @@ async fn registers_the_test_bed_clusters_over_the_api() {
             registered["capabilities"],
             json!({
                 "validating_admission_policy": true,
-                // The test bed runs a real Gatekeeper beside some clusters (`up --gatekeeper`).
+                // The test bed runs a real Gatekeeper and a real Kyverno beside some clusters
+                // (`up --gatekeeper`, `--kyverno`); Kyverno's CRDs bring PolicyReports.
                 "gatekeeper": cluster.gatekeeper,
-                "kyverno": false,
-                "policy_reports": false,
+                "kyverno": cluster.kyverno,
+                "policy_reports": cluster.kyverno,
             })
         );
         assert_eq!(registered["api_url"], cluster.api_url.trim_end_matches('/'));
