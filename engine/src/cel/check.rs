@@ -79,6 +79,18 @@ impl Ty {
     }
 }
 
+/// Whether `a` is as general as `b` or more (cel-go's `isEqualOrLessSpecific`): `dyn` and type
+/// parameters are more general than anything, and containers compare by their parts.
+fn less_specific(a: &Ty, b: &Ty) -> bool {
+    match (a, b) {
+        (Ty::Dyn | Ty::Param(_), _) => true,
+        (_, Ty::Dyn | Ty::Param(_)) => false,
+        (Ty::List(a), Ty::List(b)) | (Ty::Optional(a), Ty::Optional(b)) => less_specific(a, b),
+        (Ty::Map(ak, av), Ty::Map(bk, bv)) => less_specific(ak, bk) && less_specific(av, bv),
+        (a, b) => a == b,
+    }
+}
+
 /// Does an argument of type `arg` fit a parameter of type `param`, binding type parameters?
 /// `dyn` fits everything and everything fits `dyn`; `null` fits everything (it is lenient here).
 fn unify(param: &Ty, arg: &Ty, binds: &mut [Option<Ty>; 4]) -> bool {
@@ -812,7 +824,13 @@ impl Checker<'_> {
             Some(first) => {
                 let mut binds = [None, None, None, None];
                 if unify(&first, &next, &mut binds) && unify(&next, &first, &mut binds) {
-                    Ok(if first.is_known() { first } else { next })
+                    // The more general of the two, as cel-go joins element types: `[x.name,
+                    // ["a"]]` with a `dyn` name is a `list(dyn)`, not a list of lists.
+                    Ok(if less_specific(&next, &first) {
+                        next
+                    } else {
+                        first
+                    })
                 } else {
                     Err(error(
                         id,
@@ -1008,6 +1026,10 @@ mod tests {
                 Ty::Bool,
             ),
             ("'a,b'.split(',').join('-')", Ty::String),
+            // A list of a `dyn` and a list is a list of `dyn` (Gatekeeper's capabilities template
+            // builds `[container.name, [...]]` pairs).
+            ("[object.x, ['a']][1].join(', ')", Ty::String),
+            ("[object.x, ['a']]", Ty::List(Box::new(Ty::Dyn))),
             ("object.x.y[0]", Ty::Dyn),
         ] {
             assert_eq!(check(source, &with_params), Ok(ty), "{source}");
