@@ -18,8 +18,10 @@
 //!    body fails), not true (`rewriteDynamicTerms` in OPA's `ast/compile.go`; OPA issues 1877, 4743,
 //!    8387). regorus evaluates `f(undefined)` inside the negation and answers true. We write the
 //!    binding OPA's compiler writes, `__palisade_n0__ := input.missing; not f(__palisade_n0__)`, for
-//!    calls, comparisons (`not input.a == "x"`) and ref indexes (`not allowed[input.kind]`) whose
-//!    extent is certain from the tokens.
+//!    calls, comparisons (`not input.a != "x"`) and ref indexes (`not allowed[input.kind]`) whose
+//!    extent is certain from the tokens. OPA (v1.17, checked with `opa eval --v0-compatible`)
+//!    binds nothing of a plain ref under `not … == …` (so `not input.missing == true` is true)
+//!    except its dynamic indexes, and neither do we.
 //! 4. [`Rewrite::SprintfMissingArgs`]: Go's `fmt` (and so OPA's `sprintf`) prints a verb that has no
 //!    argument as `%!v(MISSING)`; regorus fails the call, which makes the whole rule undefined. When
 //!    the format is a string literal and the arguments an array literal, the number of missing
@@ -728,12 +730,20 @@ fn hoist_negated_operands(src: &str, tokens: &[Token], not_index: usize) -> Opti
             _ => return None,
         }
     } else if COMPARISONS.contains(&text(first.end)) {
+        let equality = text(first.end) == "==";
         let second = parse_term(first.end + 1)?;
         if second.end != expr.len() {
             return None;
         }
-        hoisted.push((0, first.end));
-        hoisted.push((first.end + 1, second.end));
+        // OPA leaves a plain ref under `not … == …` where it is, so `not input.missing == true`
+        // is true; only the dynamic indexes of such a ref are bound first. Every other
+        // comparison, and a call or composite on either side of `==`, is bound whole.
+        for (from, term) in [(0, &first), (first.end + 1, &second)] {
+            match term.kind {
+                TermKind::Ref if equality => hoisted.extend(term.parts.iter().copied()),
+                _ => hoisted.push((from, term.end)),
+            }
+        }
     } else {
         return None;
     }
@@ -844,11 +854,18 @@ mod tests {
 
     #[test]
     fn negated_comparisons_and_indexes_bind_their_operands_first() {
-        let (out, _) = run("p {\n  not input.a == b.c\n}\n");
+        let (out, _) = run("p {\n  not input.a != b.c\n}\n");
         assert_eq!(
             out,
             "p {\n  __palisade_n6_0__ := input.a; __palisade_n6_1__ := b.c; \
-             not __palisade_n6_0__ == __palisade_n6_1__\n}\n"
+             not __palisade_n6_0__ != __palisade_n6_1__\n}\n"
+        );
+        // Under `==`, OPA binds a call or composite side, and a ref's dynamic indexes only.
+        let (out, _) = run("p {\n  not lower(input.a) == input.b[input.i]\n}\n");
+        assert_eq!(
+            out,
+            "p {\n  __palisade_n6_0__ := lower(input.a); __palisade_n6_1__ := input.i; \
+             not __palisade_n6_0__ == input.b[__palisade_n6_1__]\n}\n"
         );
         let (out, _) = run("p { x := 1; not y != input.b[0] }\n");
         assert_eq!(
@@ -867,6 +884,9 @@ mod tests {
         for src in [
             "p {\n  not f(x, y)\n}\n",
             "p {\n  not x == 1\n}\n",
+            // OPA leaves plain refs under `not … == …` alone: undefined makes the `not` true.
+            "p {\n  not c.securityContext.readOnlyRootFilesystem == true\n}\n",
+            "p {\n  not input.a == b.c\n}\n",
             "p {\n  not f(a.b) with input as {}\n}\n",
             "p {\n  not input.a.b\n}\n",
             "p {\n  not f (a.b)\n}\n",
