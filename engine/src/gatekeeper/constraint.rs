@@ -436,6 +436,8 @@ pub struct Constraint {
     /// `spec.parameters`, `{}` when absent.
     pub parameters: Value,
     pub enforcement_action: EnforcementAction,
+    /// The constraint as written: a template's CEL code reads it as its parameter object.
+    pub object: Value,
 }
 
 impl Constraint {
@@ -508,6 +510,7 @@ impl Constraint {
             matcher,
             parameters,
             enforcement_action,
+            object: value.clone(),
         })
     }
 }

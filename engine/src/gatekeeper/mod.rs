@@ -24,11 +24,13 @@
 //!
 //! Not covered: schema validation of `spec.parameters` against the template's openAPIV3Schema,
 //! `external_data`, expansion templates, and Gatekeeper's restriction of `data.*` references to
-//! `data.lib.*` and `data.inventory`. A
-//! `K8sNativeValidation` (CEL) entry next to the Rego is not run; a template with only CEL is
-//! reported as not evaluable.
+//! `data.lib.*` and `data.inventory`.
+//!
+//! A template with `K8sNativeValidation` (CEL) code is judged by that code, as Gatekeeper's CEL
+//! driver (first in its driver order) judges it, and its Rego is only checked at load ([`cel`]).
 
 mod builtins;
+mod cel;
 pub mod constraint;
 mod input;
 pub mod normalise;
@@ -351,6 +353,13 @@ impl Library {
             EnforcementPoint::Gator => None,
             _ => namespace,
         };
+        // A template's CEL code reads the request as a ValidatingAdmissionPolicy does; `gator`
+        // hands it a bare object as a creation.
+        let cel_request = match &subject {
+            Subject::Object(object) => AdmissionRequest::create((*object).clone()).ok(),
+            Subject::Request(request) => Some((*request).clone()),
+        };
+        let cel_namespaces: Vec<Value> = namespace_object.into_iter().cloned().collect();
         let review = match subject {
             Subject::Object(object) => object_review(object, namespace_object)?,
             Subject::Request(request) => request_review(request, namespace_object)?,
@@ -392,6 +401,28 @@ impl Library {
                     ));
                     continue;
                 }
+            }
+            if let Some(cel) = &template.cel {
+                let outcome = match (cel, &cel_request) {
+                    (Ok(cel), Some(request)) => {
+                        cel.evaluate(request, &constraint.object, &cel_namespaces)
+                    }
+                    (Ok(_), None) => Err("the object is not a Kubernetes object".to_owned()),
+                    (Err(reason), _) => Err(reason.clone()),
+                };
+                match outcome {
+                    Ok(messages) => result.violations.extend(
+                        messages
+                            .into_iter()
+                            .map(|message| violation(message, json!({}))),
+                    ),
+                    Err(reason) => result.not_evaluable.push(NotEvaluable {
+                        engine: EngineKind::Gatekeeper,
+                        policy: format!("{}/{}", constraint.kind, constraint.name),
+                        reason,
+                    }),
+                }
+                continue;
             }
             let program = match &template.program {
                 Ok(program) => program,
@@ -983,9 +1014,9 @@ spec:
         assert!(errors[0].line > 1, "{errors:?}");
     }
 
-    #[test]
-    fn a_template_with_only_cel_is_not_evaluable_rather_than_wrong() {
-        let cel_only = r#"apiVersion: templates.gatekeeper.sh/v1
+    /// A template with CEL code and Rego that disagree, as Gatekeeper's CEL driver sees it: the
+    /// constraint's parameters are `variables.params`, the object `variables.anyObject`.
+    const CEL_AND_REGO: &str = r#"apiVersion: templates.gatekeeper.sh/v1
 kind: ConstraintTemplate
 metadata:
   name: k8scel
@@ -999,25 +1030,137 @@ spec:
       code:
       - engine: K8sNativeValidation
         source:
+          variables:
+          - name: forbidden
+            expression: 'has(variables.params.names) ? variables.params.names : []'
           validations:
-          - expression: "true"
+          - expression: '!(variables.anyObject.metadata.name in variables.forbidden)'
+            messageExpression: '"CEL refuses " + variables.anyObject.metadata.name'
+      - engine: Rego
+        source:
+          rego: |
+            package k8scel
+            violation[{"msg": "Rego refuses"}] { input.review.object.metadata.name == "other" }
 ---
 apiVersion: constraints.gatekeeper.sh/v1beta1
 kind: K8sCel
 metadata:
   name: c
+spec:
+  parameters:
+    names: [bad]
 "#;
-        let documents = parse_documents("cel.yaml", cel_only).unwrap();
+
+    #[test]
+    fn a_template_with_cel_code_is_judged_by_it_as_gatekeeper_does() {
+        let documents = parse_documents("cel.yaml", CEL_AND_REGO).unwrap();
+        let lib = Library::from_documents("cel.yaml", &documents).unwrap();
+        assert!(lib.templates().next().unwrap().has_cel);
+        let messages = |name: &str| -> Vec<String> {
+            let review = lib
+                .review_object(
+                    &pod(name, "a"),
+                    &Inventory::empty(),
+                    EnforcementPoint::Gator,
+                )
+                .unwrap();
+            assert!(review.not_evaluable.is_empty(), "{review:?}");
+            review.violations.into_iter().map(|v| v.message).collect()
+        };
+        assert_eq!(messages("bad"), ["CEL refuses bad"]);
+        // The Rego would refuse this one; Gatekeeper never runs it.
+        assert!(messages("other").is_empty());
+        assert!(messages("good").is_empty());
+
+        // Only CEL: judged the same way.
+        let cel_only = CEL_AND_REGO.replace(
+            "      - engine: Rego\n        source:\n          rego: |\n            package k8scel\n            violation[{\"msg\": \"Rego refuses\"}] { input.review.object.metadata.name == \"other\" }\n",
+            "",
+        );
+        assert!(!cel_only.contains("Rego"), "{cel_only}");
+        let documents = parse_documents("cel.yaml", &cel_only).unwrap();
+        let lib = Library::from_documents("cel.yaml", &documents).unwrap();
+        let review = lib
+            .review_object(
+                &pod("bad", "a"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
+            .unwrap();
+        assert_eq!(review.violations.len(), 1, "{review:?}");
+    }
+
+    /// The gatekeeper-library's way of asking for a field (read-only-root-filesystem's Rego): as
+    /// OPA evaluates it, `not x.missing == true` holds when the field is missing.
+    #[test]
+    fn a_negated_equality_on_a_missing_field_holds_as_in_opa() {
+        let rego_only = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sreadonly
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sReadOnly
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8sreadonly
+        violation[{"msg": msg}] {
+          c := input.review.object.spec.containers[_]
+          not c.securityContext.readOnlyRootFilesystem == true
+          msg := sprintf("not read-only: %v", [c.name])
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sReadOnly
+metadata:
+  name: c
+"#;
+        let documents = parse_documents("ro.yaml", rego_only).unwrap();
+        let lib = Library::from_documents("ro.yaml", &documents).unwrap();
+        let mut object = pod("p", "a");
+        object["spec"] = json!({"containers": [
+            {"name": "bare", "securityContext": {}},
+            {"name": "no", "securityContext": {"readOnlyRootFilesystem": false}},
+            {"name": "yes", "securityContext": {"readOnlyRootFilesystem": true}},
+        ]});
+        let review = lib
+            .review_object(&object, &Inventory::empty(), EnforcementPoint::Gator)
+            .unwrap();
+        let mut messages: Vec<String> = review.violations.into_iter().map(|v| v.message).collect();
+        messages.sort();
+        assert_eq!(messages, ["not read-only: bare", "not read-only: no"]);
+    }
+
+    #[test]
+    fn cel_code_this_engine_cannot_compile_is_not_evaluable_rather_than_wrong() {
+        let broken = CEL_AND_REGO.replace(
+            "'!(variables.anyObject.metadata.name in variables.forbidden)'",
+            "'variables.anyObject.metadata.name.noSuchFunction()'",
+        );
+        let documents = parse_documents("cel.yaml", &broken).unwrap();
         let lib = Library::from_documents("cel.yaml", &documents).unwrap();
         let template = lib.templates().next().unwrap();
-        assert!(template.has_cel);
         assert!(template.not_evaluable().is_some());
         let review = lib
-            .review_object(&pod("p", "a"), &Inventory::empty(), EnforcementPoint::Gator)
+            .review_object(
+                &pod("bad", "a"),
+                &Inventory::empty(),
+                EnforcementPoint::Gator,
+            )
             .unwrap();
         assert!(review.violations.is_empty());
         assert_eq!(review.not_evaluable.len(), 1);
         assert_eq!(review.not_evaluable[0].policy, "K8sCel/c");
+        assert!(
+            review.not_evaluable[0]
+                .reason
+                .contains("K8sNativeValidation code"),
+            "{:?}",
+            review.not_evaluable
+        );
     }
 
     #[test]

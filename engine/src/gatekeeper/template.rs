@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+use super::cel::{cel_source, CelProgram};
 use super::constraint::find_key;
 use super::normalise::{Rewrite, Rewrites};
 use super::rego;
@@ -30,10 +31,11 @@ pub struct Template {
     /// Source rewrites applied before compiling (see [`super::normalise`]), with the module they were
     /// applied to (`template.rego`, `lib_0.rego` …).
     pub rewrites: Vec<(String, Rewrite)>,
-    /// The template also carries `K8sNativeValidation` (CEL) code. Gatekeeper may run that instead of
-    /// the Rego when its CEL driver is enabled; this engine evaluates the Rego, which upstream keeps
-    /// equivalent.
+    /// The template carries `K8sNativeValidation` (CEL) code. Gatekeeper runs that rather than
+    /// the Rego, and so does this engine (see [`super::cel`]).
     pub has_cel: bool,
+    /// The compiled CEL code, or why it cannot be evaluated here; `None` without CEL code.
+    pub(crate) cel: Option<Result<CelProgram, String>>,
     /// Calls Gatekeeper accepts but Palisade never evaluates locally (`http.send`, a builtin it does
     /// not implement …), each at its place in the document: warnings at save, and the reason the
     /// template is not evaluable.
@@ -49,6 +51,7 @@ impl std::fmt::Debug for Template {
             .field("operations", &self.operations)
             .field("rewrites", &self.rewrites)
             .field("has_cel", &self.has_cel)
+            .field("cel_evaluable", &self.cel.as_ref().map(Result::is_ok))
             .field("evaluable", &self.program.is_ok())
             .finish()
     }
@@ -249,9 +252,16 @@ impl Template {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let has_cel = code
-            .iter()
-            .any(|c| c.get("engine").and_then(Value::as_str) == Some("K8sNativeValidation"));
+        let cel = cel_source(&code).map(|source| {
+            CelProgram::compile(file, document, &kind, source).map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| e.message)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        });
+        let has_cel = cel.is_some();
 
         let source = rego_source(target).map_err(|message| error("targets", &message))?;
         let mut not_local = Vec::new();
@@ -273,7 +283,7 @@ impl Template {
             }
             None => {
                 let reason = if has_cel {
-                    "the template has only K8sNativeValidation (CEL) code, which this engine does not run"
+                    "the template has only K8sNativeValidation (CEL) code"
                 } else {
                     "the template has no Rego code"
                 };
@@ -286,14 +296,19 @@ impl Template {
             operations,
             rewrites,
             has_cel,
+            cel,
             not_local,
             program,
         })
     }
 
-    /// Why this template cannot be evaluated, if it cannot.
+    /// Why this template cannot be evaluated, if it cannot: its CEL code when it has some (that
+    /// is what Gatekeeper runs), else its Rego.
     pub fn not_evaluable(&self) -> Option<&str> {
-        self.program.as_ref().err().map(String::as_str)
+        match &self.cel {
+            Some(cel) => cel.as_ref().err().map(String::as_str),
+            None => self.program.as_ref().err().map(String::as_str),
+        }
     }
 
     /// Whether the webhook evaluates this template for `operation` (`spec.targets[0].operations`).
