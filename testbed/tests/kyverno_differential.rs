@@ -27,16 +27,14 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::pinned_kind;
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::Client;
 use palisade_engine::apiview::into_admission_view;
 use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::render::{render, to_yaml};
 use palisade_engine::sample::{self, Rng};
 use palisade_engine::{Action, AdmissionRequest, EngineKind, Mode};
-use palisade_testbed::{delete_namespace, send_with_warnings, unique_name, Cluster};
+use palisade_testbed::{delete_namespace, unique_name, Cluster};
 use serde_json::{json, Value};
 
 const PODS: usize = 120;
@@ -52,19 +50,6 @@ const SUITES: &[(&str, &str)] = &[
     ("pod-security-vpol/baseline", "vp"),
     ("pod-security-vpol/restricted", "vp"),
 ];
-
-fn seed() -> u64 {
-    std::env::var("PALISADE_SAMPLE_SEED")
-        .ok()
-        .and_then(|s| {
-            let s = s.trim();
-            match s.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok(),
-                None => s.parse().ok(),
-            }
-        })
-        .unwrap_or(DEFAULT_SEED)
-}
 
 fn library_root() -> PathBuf {
     let root = std::env::var("PALISADE_ORACLES").unwrap_or_else(|_| {
@@ -155,37 +140,6 @@ fn named_in(message: &str, policies: &BTreeSet<String>) -> BTreeSet<String> {
         })
         .cloned()
         .collect()
-}
-
-async fn resource_of(client: &Client, object: &Value) -> Result<ApiResource> {
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let (resource, _) = pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
-        .await
-        .with_context(|| format!("discovering {api_version} {kind}"))?;
-    Ok(resource)
-}
-
-/// Kyverno's answer to a dry-run create: `None` admitted, `Some(message)` denied.
-async fn dry_run(
-    client: &Client,
-    resource: &ApiResource,
-    object: &Value,
-) -> Result<Option<String>> {
-    let ns = object["metadata"]["namespace"].as_str().unwrap_or_default();
-    let url = Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource)
-        .resource_url()
-        .to_owned();
-    let pp = PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    };
-    let request = kube::core::Request::new(url)
-        .create(&pp, serde_json::to_vec(object)?)
-        .map_err(kube::Error::BuildRequest)?;
-    let reply = send_with_warnings(client, request).await?;
-    Ok((!reply.status.is_success()).then(|| reply.message()))
 }
 
 async fn prove(cluster: Cluster) -> Result<()> {
@@ -299,7 +253,7 @@ async fn compare(client: &Client, namespaces: &[String], policies: &[Value]) -> 
         let probe = &probe;
         let what = format!("every policy in force in {namespace}");
         eventually(&what, Duration::from_secs(90), || async {
-            match dry_run(client, &pods, probe).await {
+            match dry_run_create(client, &pods, probe).await {
                 Ok(Some(message)) if named_in(&message, &names) == expected => Ok(Some(())),
                 Ok(Some(message)) => Err(format!(
                     "named {:?}, the engine {expected:?}",
@@ -312,7 +266,7 @@ async fn compare(client: &Client, namespaces: &[String], policies: &[Value]) -> 
         .await?;
     }
 
-    let seed = seed();
+    let seed = seed_from("PALISADE_SAMPLE_SEED", DEFAULT_SEED);
     eprintln!("kyverno differential: seed {seed:#x} (PALISADE_SAMPLE_SEED), {WORKLOADS} workloads + {PODS} pods, {} policies", names.len());
     let mut rng = Rng::new(seed);
     let mut objects: Vec<Value> = (0..WORKLOADS)
@@ -329,7 +283,7 @@ async fn compare(client: &Client, namespaces: &[String], policies: &[Value]) -> 
         object["metadata"]["namespace"] = json!(namespace);
         let ours = engine_names(&object)?;
         let resource = resource_of(client, &object).await?;
-        let theirs = match dry_run(client, &resource, &object).await? {
+        let theirs = match dry_run_create(client, &resource, &object).await? {
             None => BTreeSet::new(),
             Some(message) if message.contains(KYVERNO_MARK) => named_in(&message, &names),
             Some(message) => {

@@ -44,19 +44,6 @@ const PODS: usize = 200;
 const DEFAULT_SEED: u64 = 0x11b_d1ff_0001;
 const VAP_MARK: &str = "ValidatingAdmissionPolicy '";
 
-fn seed() -> u64 {
-    std::env::var("PALISADE_SAMPLE_SEED")
-        .ok()
-        .and_then(|s| {
-            let s = s.trim();
-            match s.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok(),
-                None => s.parse().ok(),
-            }
-        })
-        .unwrap_or(DEFAULT_SEED)
-}
-
 /// One namespace of the run: the generator's name for it, its real name, its labels and the
 /// Pod Security level it enforces.
 #[derive(Clone)]
@@ -357,7 +344,7 @@ async fn compare(run: &mut Run, namespaces: &HashMap<&'static str, Ns>) -> Resul
         .map(|(name, ns)| (*name, bundle_for(ns)))
         .collect();
 
-    let seed = seed();
+    let seed = seed_from("PALISADE_SAMPLE_SEED", DEFAULT_SEED);
     eprintln!("library differential: seed {seed:#x} (PALISADE_SAMPLE_SEED), {WORKLOADS} workloads + {PODS} pods");
     let mut rng = Rng::new(seed);
     let mut objects: Vec<Value> = (0..WORKLOADS)

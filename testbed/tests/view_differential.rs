@@ -34,17 +34,6 @@ const PER_KIND: usize = 150;
 /// names it with the object's index.
 const SEED: u64 = 0x0016_a1e1_d000;
 
-fn seed() -> u64 {
-    let Ok(text) = std::env::var("VIEW_SEED") else {
-        return SEED;
-    };
-    let parsed = match text.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => text.parse(),
-    };
-    parsed.unwrap_or_else(|_| panic!("VIEW_SEED={text} is not a number"))
-}
-
 /// Where a kind is created: its collection path under the namespace (or the cluster).
 fn collection(kind: &str, namespace: &str) -> String {
     let namespaced = |group: &str, resource: &str| {
@@ -864,7 +853,7 @@ async fn the_admission_view_is_what_the_apiserver_admits() {
     let created = dry_run_free_namespace(&client, &namespace).await;
     created.unwrap();
 
-    let seed = seed();
+    let seed = seed_from("VIEW_SEED", SEED);
     let mut rng = Rng::new(seed);
     let mut disagreements: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut compared = 0usize;
@@ -1204,7 +1193,7 @@ async fn the_update_view_is_what_the_apiserver_admits_on_update() {
     let namespace = unique_name("viewup");
     dry_run_free_namespace(&client, &namespace).await.unwrap();
 
-    let seed = seed();
+    let seed = seed_from("VIEW_SEED", SEED);
     let mut rng = Rng::new(seed ^ 0x0005_eed0_0000);
     let mut disagreements: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut compared = 0usize;

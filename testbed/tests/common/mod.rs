@@ -5,10 +5,14 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, PostParams};
-use palisade_testbed::{create_with_warnings, Cluster, Testbed};
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::pinned_kind;
+use kube::Client;
+use palisade_testbed::{create_with_warnings, send_with_warnings, Cluster, Testbed};
+use serde_json::Value;
 
 /// How long a new policy, binding, parameter or namespace label may take to reach admission.
 pub const PROPAGATION: Duration = Duration::from_secs(45);
@@ -96,4 +100,47 @@ pub fn log_tail(var: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(15)..].join("\n");
     format!("\n--- last lines of {path} ---\n{tail}")
+}
+
+/// The seed of a seeded test: `var` in the environment (decimal or `0x` hex), else `default`. A
+/// value that is not a number fails loudly rather than quietly testing something else.
+pub fn seed_from(var: &str, default: u64) -> u64 {
+    let Ok(text) = std::env::var(var) else {
+        return default;
+    };
+    let text = text.trim();
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.unwrap_or_else(|_| panic!("{var}={text} is not a number"))
+}
+
+/// The API resource of `object`'s apiVersion and kind, found by discovery.
+pub async fn resource_of(client: &Client, object: &Value) -> Result<ApiResource> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let (resource, _) = pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
+        .await
+        .with_context(|| format!("discovering {api_version} {kind}"))?;
+    Ok(resource)
+}
+
+/// The answer to a server-side dry-run create of the namespaced `object`: `None` admitted,
+/// `Some(message)` refused.
+pub async fn dry_run_create(
+    client: &Client,
+    resource: &ApiResource,
+    object: &Value,
+) -> Result<Option<String>> {
+    let ns = object["metadata"]["namespace"].as_str().unwrap_or_default();
+    let url = Api::<DynamicObject>::namespaced_with(client.clone(), ns, resource)
+        .resource_url()
+        .to_owned();
+    let request = kube::core::Request::new(url)
+        .create(&dry_run(), serde_json::to_vec(object)?)
+        .map_err(kube::Error::BuildRequest)?;
+    let reply = send_with_warnings(client, request).await?;
+    Ok((!reply.status.is_success()).then(|| reply.message()))
 }
