@@ -287,6 +287,33 @@ fn selects(scope: &Scope) -> String {
     }
 }
 
+/// The longest name Kyverno can carry: it labels each report with `polex.kyverno.io/<name>`, and
+/// the name part of a label key is at most 63 characters (a longer one made Kyverno fail to write
+/// every report of the cluster, seen against the real Kyverno in the test bed).
+const MAX_EXCEPTION_NAME: usize = 63;
+
+/// The name of the PolicyException for exception `id` of `policy`: `palisade-<policy>-<id>`, the
+/// policy's name shortened as needed so that the whole fits [`MAX_EXCEPTION_NAME`] (the id keeps
+/// it unique).
+fn exception_name(policy: &str, id: &str) -> String {
+    let id = id.to_ascii_lowercase();
+    let full = format!("palisade-{policy}-{id}");
+    if full.len() <= MAX_EXCEPTION_NAME {
+        return full;
+    }
+    let room = MAX_EXCEPTION_NAME.saturating_sub("palisade-".len() + 1 + id.len());
+    let short = policy
+        .get(..room.min(policy.len()))
+        .unwrap_or_default()
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    let name = if short.is_empty() {
+        format!("palisade-{id}")
+    } else {
+        format!("palisade-{short}-{id}")
+    };
+    name.chars().take(MAX_EXCEPTION_NAME).collect()
+}
+
 /// The PolicyExceptions that leave `exclusions` out of a Kyverno policy (see the module's notes).
 fn kyverno_exceptions(policy: &Value, exclusions: &[Exclusion]) -> Vec<Value> {
     let text = |pointer: &str| {
@@ -319,7 +346,7 @@ fn kyverno_exceptions(policy: &Value, exclusions: &[Exclusion]) -> Vec<Value> {
         .iter()
         .map(|exclusion| {
             let metadata = json!({
-                "name": format!("palisade-{name}-{}", exclusion.id.to_ascii_lowercase()),
+                "name": exception_name(name, &exclusion.id),
                 "namespace": KYVERNO_EXCEPTION_NAMESPACE,
                 "labels": { "app.kubernetes.io/managed-by": "palisade" },
                 "annotations": { "palisade.dev/exception": exclusion.id },
@@ -412,6 +439,24 @@ fn constraint(object: &mut Value, exclusions: &[Exclusion]) -> Result<(), String
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_policy_exception_name_fits_a_kyverno_report_label() {
+        let id = "0f7c3d2a-6b1e-4c8f-9a0d-5e2b7c1f4a93";
+        assert_eq!(exception_name("need-team", "E1"), "palisade-need-team-e1");
+        let long = exception_name("no-privileged-containers-anywhere-at-all", id);
+        assert!(long.len() <= 63, "{long}");
+        assert_eq!(long, format!("palisade-no-privileged-con-{id}"));
+        // Different exceptions of one policy keep different names.
+        let other = exception_name(
+            "no-privileged-containers-anywhere-at-all",
+            &id.replace('0', "1"),
+        );
+        assert_ne!(long, other);
+        let name = exception_name(&"x".repeat(200), &"e".repeat(80));
+        assert!(name.len() <= 63 && name.starts_with("palisade-"), "{name}");
+    }
+
     use super::*;
 
     fn exclusion(id: &str, scope: Scope) -> Exclusion {

@@ -172,15 +172,15 @@ async fn a_kyverno_policys_impact_names_what_it_would_deny() {
     server.stop().await;
 }
 
-/// A policy of each Kyverno kind, refusing privileged containers in one namespace, with the
+/// A policy of each Kyverno kind, refusing privileged containers in two namespaces, with the
 /// words it refuses them with.
-fn real_policy(kind: &str, name: &str, namespace: &str) -> (String, &'static str) {
+fn real_policy(kind: &str, name: &str, namespace: &str, second: &str) -> (String, &'static str) {
     match kind {
         "ClusterPolicy" => (
             format!(
                 "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: {name}\nspec:\n  \
                  background: true\n  rules:\n  - name: privileged-containers\n    match:\n      any:\n      \
-                 - resources:\n          kinds: [Pod]\n          namespaces: [{namespace}]\n    validate:\n      \
+                 - resources:\n          kinds: [Pod]\n          namespaces: [{namespace}, {second}]\n    validate:\n      \
                  message: privileged containers are refused here\n      pattern:\n        spec:\n          \
                  containers:\n          - =(securityContext):\n              =(privileged): \"false\"\n"
             ),
@@ -190,7 +190,8 @@ fn real_policy(kind: &str, name: &str, namespace: &str) -> (String, &'static str
             format!(
                 "apiVersion: policies.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata:\n  name: {name}\n\
                  spec:\n  validationActions: [Deny]\n  matchConstraints:\n    namespaceSelector:\n      \
-                 matchLabels:\n        kubernetes.io/metadata.name: {namespace}\n    resourceRules:\n    \
+                 matchExpressions:\n      - key: kubernetes.io/metadata.name\n        operator: In\n        \
+                 values: [{namespace}, {second}]\n    resourceRules:\n    \
                  - apiGroups: [\"\"]\n      apiVersions: [v1]\n      operations: [CREATE, UPDATE]\n      \
                  resources: [pods]\n  validations:\n  - expression: >-\n      object.spec.containers.all(c, \
                  !has(c.securityContext) || !has(c.securityContext.privileged) || \
@@ -204,7 +205,8 @@ fn real_policy(kind: &str, name: &str, namespace: &str) -> (String, &'static str
 /// A Kyverno policy rolled out by Palisade onto the test bed's real Kyverno (`e2e/clusters up
 /// --kyverno`): in audit, Kyverno's background scan reports a Pod that was there before and
 /// Palisade's scan reads the PolicyReport back as a violation of the policy; in warn the client is
-/// warned and in enforce refused, with Kyverno's own message; the removal leaves nothing behind.
+/// warned and in enforce refused, with Kyverno's own message, except in a namespace an approved
+/// Palisade exception covers (applied as a PolicyException); the removal leaves nothing behind.
 async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &str) {
     use crate::client::{approve_and_wait, json_of, privileged, until_admission};
     use k8s_openapi::api::core::v1::{Namespace, Pod};
@@ -224,8 +226,9 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
             )
         });
     let namespace = palisade_testbed::unique_name("ky-rollout");
+    let excepted = palisade_testbed::unique_name("ky-excepted");
     let name = palisade_testbed::unique_name("no-privileged");
-    let (source, words) = real_policy(kind, &name, &namespace);
+    let (source, words) = real_policy(kind, &name, &namespace, &excepted);
     let (group, version) = match kind {
         "ClusterPolicy" => ("kyverno.io", "v1"),
         _ => ("policies.kyverno.io", "v1"),
@@ -258,12 +261,15 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         .await;
 
     let client = cluster.admin_client().await.unwrap();
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    for name in [&namespace, &excepted] {
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let excepted_pods: Api<Pod> = Api::namespaced(client.clone(), &excepted);
     // Running before any policy: only the background scan can find it.
     pods.create(&PostParams::default(), &privileged("before"))
         .await
@@ -283,6 +289,60 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         .unwrap()
         .to_owned();
     assert_eq!(json_of(&created)["policy"]["engine"], "kyverno");
+
+    // An exception for the second namespace, approved before the rollouts, goes with each of them.
+    let reply = server
+        .call(
+            "POST",
+            "/api/v1/exceptions",
+            &author,
+            &json!({
+                "policy": name,
+                "scope": { "kind": "namespaces", "namespaces": [excepted] },
+                "justification": "a node agent runs there",
+                "expires_ms": palisade_app::db::now_ms() + 30 * 86_400_000,
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let exception = json_of(&reply)["id"].as_str().unwrap().to_owned();
+    let reply = server
+        .call(
+            "POST",
+            &format!("/api/v1/exceptions/{exception}/decision"),
+            &approver,
+            &json!({ "approve": true }).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let exceptions: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "kyverno",
+        &if kind == "ClusterPolicy" {
+            ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("kyverno.io", "v2", "PolicyException"),
+                "policyexceptions",
+            )
+        } else {
+            ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("policies.kyverno.io", "v1alpha1", "PolicyException"),
+                "policyexceptions",
+            )
+        },
+    );
+    let ours = |list: &kube::api::ObjectList<DynamicObject>| -> usize {
+        list.items
+            .iter()
+            .filter(|e| {
+                e.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("palisade.dev/exception"))
+                    == Some(&exception)
+            })
+            .count()
+    };
 
     let mut last = String::new();
     for mode in ["audit", "warn", "enforce"] {
@@ -396,6 +456,16 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
                 )
                 .await;
                 assert!(outcome.unwrap_err().contains(&name));
+                // The exception went along as a PolicyException, and Kyverno honours it.
+                let listed = exceptions.list(&Default::default()).await.unwrap();
+                assert_eq!(ours(&listed), 1, "{:?}", listed.items);
+                let _ = until_admission(
+                    &excepted_pods,
+                    "excepted",
+                    "admit in the excepted namespace",
+                    |o| o.is_ok(),
+                )
+                .await;
             }
         }
         last = id;
@@ -421,6 +491,13 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         live.get_opt(&name).await.unwrap().is_none(),
         "the policy stayed"
     );
+    let listed = exceptions.list(&Default::default()).await.unwrap();
+    assert_eq!(
+        ours(&listed),
+        0,
+        "the PolicyException stayed: {:?}",
+        listed.items
+    );
     let _ = until_admission(
         &pods,
         "after",
@@ -431,9 +508,11 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
     let _ = pods
         .delete_collection(&DeleteParams::default(), &Default::default())
         .await;
-    let _ = Api::<Namespace>::all(client)
-        .delete(&namespace, &DeleteParams::default())
-        .await;
+    for name in [&namespace, &excepted] {
+        let _ = Api::<Namespace>::all(client.clone())
+            .delete(name, &DeleteParams::default())
+            .await;
+    }
     server.stop().await;
 }
 
