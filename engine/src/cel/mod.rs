@@ -52,6 +52,8 @@ pub fn root_context() -> Context<'static, 'static> {
     let _ = ctx.add_function(CACHED_MATCHES, cached_matches);
     let _ = ctx.add_function(PRESENCE, presence);
     let _ = ctx.add_function(OR_VALUE_LENIENT, or_value_lenient);
+    let _ = ctx.add_function(PARSE_SERVICE_ACCOUNT, parse_service_account);
+    let _ = ctx.add_function(USER_PARSE_SERVICE_ACCOUNT, parse_service_account);
     ctx
 }
 
@@ -495,6 +497,48 @@ fn or_value_lenient(ftx: &cel::FunctionContext) -> Result<cel::Value, ExecutionE
         None => this.as_ref(),
     };
     cel::Value::try_from(chosen)
+}
+
+/// Kyverno's `parseServiceAccount(username)` (also `user.parseServiceAccount`): for
+/// `system:serviceaccount:<namespace>:<name>`, `{Namespace, Name}` (the fields of Kyverno's Go type,
+/// as its CEL reads them); for any other user, both empty. Only the Kyverno module writes calls to
+/// it, in place of Kyverno's name.
+pub const PARSE_SERVICE_ACCOUNT: &str = "palisade_parse_service_account";
+/// The same, standing for `user.parseServiceAccount` (a name of its own, so errors can name what
+/// the author wrote).
+pub const USER_PARSE_SERVICE_ACCOUNT: &str = "palisade_user_parse_service_account";
+
+fn parse_service_account(ftx: &cel::FunctionContext) -> Result<cel::Value, ExecutionError> {
+    let user = match ftx
+        .args
+        .first()
+        .map(|arg| cel::Value::try_from(arg.as_ref()))
+    {
+        Some(Ok(cel::Value::String(user))) => user,
+        _ => {
+            return Err(ExecutionError::no_such_overload(
+                "parseServiceAccount",
+                vec![],
+            ))
+        }
+    };
+    let (namespace, name) = user
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+        .unwrap_or(("", ""));
+    let account: std::collections::HashMap<String, cel::Value> = [
+        (
+            "Namespace".to_owned(),
+            cel::Value::String(Arc::new(namespace.to_owned())),
+        ),
+        (
+            "Name".to_owned(),
+            cel::Value::String(Arc::new(name.to_owned())),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    Ok(cel::Value::from(account))
 }
 
 /// Does `expr` use optional syntax (`a.?b`, `a[?b]`)? A presence test over it keeps the crate's

@@ -501,8 +501,17 @@ impl ValidatingPolicy {
         Some(pod_request)
     }
 
-    /// Kyverno's reading of one evaluation of the policy.
+    /// Kyverno's reading of one evaluation of the policy, in the words the author wrote.
     fn map_outcome(&self, evaluation: EvaluationOutcome) -> Outcome {
+        match self.read_outcome(evaluation) {
+            Outcome::Fail(message) => Outcome::Fail(lenient::as_written(&message)),
+            Outcome::Error(message) => Outcome::Error(lenient::as_written(&message)),
+            Outcome::Skip(message) => Outcome::Skip(lenient::as_written(&message)),
+            other => other,
+        }
+    }
+
+    fn read_outcome(&self, evaluation: EvaluationOutcome) -> Outcome {
         match evaluation {
             EvaluationOutcome::ConditionsNotMet => {
                 Outcome::Skip("a match condition is false".to_owned())
@@ -715,14 +724,13 @@ fn library_reason(receiver: &str, function: &str) -> Option<String> {
         ("image", "GetMetadata") | ("imagedata", _) => outside("reads image data from a registry"),
         ("time", "now") => outside("reads the clock"),
         ("envoy" | "jwt", _) => outside("belongs to Kyverno's Envoy library, not evaluated here"),
-        ("user", "parseServiceAccount")
-        | ("json", "unmarshal" | "marshal")
+        ("json", "unmarshal" | "marshal")
         | ("yaml", "parse" | "unmarshal")
         | ("x509", "decode")
         | ("random", _) => outside("is a Kyverno CEL library function this engine does not have"),
-        ("", name @ ("parseServiceAccount" | "image" | "isImage" | "parseImageReference")) => Some(
-            format!("`{name}` is a Kyverno CEL library function this engine does not have"),
-        ),
+        ("", name @ ("image" | "isImage" | "parseImageReference")) => Some(format!(
+            "`{name}` is a Kyverno CEL library function this engine does not have"
+        )),
         _ => None,
     }
 }

@@ -348,3 +348,45 @@ spec:
         Body::NotEvaluable(_)
     ));
 }
+
+#[test]
+fn parse_service_account_reads_a_service_account_user_as_kyverno_does() {
+    let policy = PODS.replace(
+        "\"object.spec.containers.all(c, !c.image.endsWith(':latest'))\"",
+        "\"parseServiceAccount(request.userInfo.username).Namespace == 'team' && \
+         user.parseServiceAccount(request.userInfo.username).Name == 'ci'\"",
+    );
+    let set = read(&policy).expect("the policy reads");
+    let judge = |username: &str| {
+        let mut request = AdmissionRequest::create(pod("x")).expect("a request");
+        request.user_info.username = username.to_owned();
+        let mut results = set.evaluate(&request, &Context::default());
+        results.remove(0).outcome
+    };
+    assert_eq!(judge("system:serviceaccount:team:ci"), Outcome::Pass);
+    assert!(matches!(
+        judge("system:serviceaccount:team:other"),
+        Outcome::Fail(_)
+    ));
+    // Not a service account: both fields are empty.
+    assert!(matches!(judge("alice"), Outcome::Fail(_)));
+    // Only the calls are rewritten: a method of that name, or the words in a string, stay.
+    assert_eq!(
+        super::lenient::or_value(
+            "x.parseServiceAccount(a) + 'parseServiceAccount(' + parseServiceAccount(b)"
+        ),
+        "x.parseServiceAccount(a) + 'parseServiceAccount(' + palisade_parse_service_account(b)"
+    );
+    // An error names what the author wrote.
+    let wrong = PODS.replace(
+        "\"object.spec.containers.all(c, !c.image.endsWith(':latest'))\"",
+        "\"parseServiceAccount(1).Name == ''\"",
+    );
+    match outcome(&wrong, pod("x")) {
+        Outcome::Error(error) => {
+            assert!(error.contains("parseServiceAccount"), "{error}");
+            assert!(!error.contains("palisade_"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
