@@ -138,10 +138,9 @@ impl CelProgram {
         constraint: &Value,
         namespaces: &[Value],
     ) -> Result<Vec<String>, String> {
-        let params = [constraint.clone()];
         let ctx = EvalContext {
             namespaces,
-            params: &params,
+            params: std::slice::from_ref(constraint),
             authorizer: None,
         };
         let result = self.set.evaluate(request, &ctx);
