@@ -6,6 +6,9 @@
 //! it (`<template dir>/samples/*/constraint.yaml`), as a scan of a cluster with the whole library
 //! installed runs them.
 //!
+//! From text: what `palisade check` does per resource, from each pod's YAML text (read, admission
+//! view, review), with one constraint and with four.
+//!
 //! Also measured: compiling a template (what a fresh engine per evaluation would cost, against the
 //! prepared engine cloned per evaluation that the library uses), and a review with an inventory
 //! (each evaluation then merges the inventory into the engine's data, which re-prepares it).
@@ -18,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use palisade_engine::gatekeeper::{EnforcementPoint, Inventory, Library, Rewrites, Template};
-use palisade_engine::sample;
 use palisade_engine::source::parse_documents;
+use palisade_engine::{apiview, sample, AdmissionRequest};
 use serde_json::Value;
 
 const TEMPLATES: &[&str] = &[
@@ -152,6 +155,37 @@ fn whole_library(dir: &Path) -> Library {
     library
 }
 
+/// One template of `TEMPLATES` with its constraint from `CONSTRAINTS`.
+fn single_library(dir: &Path, template: &str) -> Library {
+    let mut single = Library::new();
+    let path = dir.join(template);
+    single
+        .add_documents(template, &parse_documents(template, &read(&path)).unwrap())
+        .unwrap();
+    let kind = single.templates().next().unwrap().kind.clone();
+    let constraint: Vec<_> = parse_documents("constraints.yaml", CONSTRAINTS)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.value["kind"] == kind.as_str())
+        .collect();
+    single
+        .add_documents("constraints.yaml", &constraint)
+        .unwrap();
+    single
+}
+
+/// A manifest's text read, seen as admission sees it on create, and reviewed.
+fn check_text(library: &Library, text: &str) -> usize {
+    let document = parse_documents("pod.yaml", text).unwrap().pop().unwrap();
+    let view = apiview::into_admission_view(document.value).unwrap();
+    let request = AdmissionRequest::create(view.object).unwrap();
+    library
+        .review(&request, &Inventory::empty())
+        .unwrap()
+        .violations
+        .len()
+}
+
 fn reviews(c: &mut Criterion) {
     let Some(dir) = library_dir() else {
         return;
@@ -190,20 +224,8 @@ fn reviews(c: &mut Criterion) {
         })
     });
     for template in TEMPLATES {
-        let mut single = Library::new();
-        let path = dir.join(template);
-        single
-            .add_documents(template, &parse_documents(template, &read(&path)).unwrap())
-            .unwrap();
+        let single = single_library(&dir, template);
         let kind = single.templates().next().unwrap().kind.clone();
-        let constraint: Vec<_> = parse_documents("constraints.yaml", CONSTRAINTS)
-            .unwrap()
-            .into_iter()
-            .filter(|d| d.value["kind"] == kind.as_str())
-            .collect();
-        single
-            .add_documents("constraints.yaml", &constraint)
-            .unwrap();
         group.bench_function(format!("review 10k pods, {kind}"), |b| {
             b.iter(|| {
                 for pod in &pods {
@@ -212,6 +234,26 @@ fn reviews(c: &mut Criterion) {
                             .review_object(black_box(pod), &empty, EnforcementPoint::Validation)
                             .unwrap(),
                     );
+                }
+            })
+        });
+    }
+    group.finish();
+
+    // From each pod's text, as `palisade check` reviews a manifest.
+    let texts: Vec<String> = pods[..1_000]
+        .iter()
+        .map(|pod| serde_yaml_ng::to_string(pod).unwrap())
+        .collect();
+    let privileged = single_library(&dir, TEMPLATES[0]);
+    let mut group = c.benchmark_group("gatekeeper from text");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(texts.len() as u64));
+    for (name, chosen) in [("1 constraint", &privileged), ("4 constraints", &library)] {
+        group.bench_function(format!("check 1k pod texts, {name}"), |b| {
+            b.iter(|| {
+                for text in &texts {
+                    black_box(check_text(chosen, black_box(text)));
                 }
             })
         });

@@ -224,38 +224,54 @@ impl Work {
 pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, SourceError> {
     let mut documents = Vec::new();
     for (first_line, chunk) in split_stream(text) {
-        let value: Value = match read_budgeted(&chunk) {
-            Ok(value) => value,
-            Err(Read::OverBudget(budget)) => {
-                return Err(SourceError::new(
-                    file,
-                    first_line,
-                    0,
-                    format!(
-                        "this document expands to more than {budget} bytes through YAML aliases \
-                         (the budget is four times its size plus 1 MiB): write the repeated parts \
-                         out instead of repeating aliases"
-                    ),
-                ));
-            }
-            Err(Read::Yaml(error)) => {
-                let (line, column) = error
-                    .location()
-                    .map(|at| (first_line + at.line() - 1, at.column()))
-                    .unwrap_or((first_line, 0));
-                return Err(SourceError::new(file, line, column, yaml_message(&error)));
-            }
-        };
-        if value.is_null() {
-            continue;
+        if let Some(document) = parse_document(file, first_line, chunk)? {
+            documents.push(document);
         }
-        documents.push(Document {
-            value,
-            first_line,
-            text: chunk,
-        });
     }
     Ok(documents)
+}
+
+/// The texts of a YAML stream's documents, each with the 1-based line of the file it begins on, as
+/// [`parse_documents`] cuts them (a reader that parses them one at a time with [`parse_document`]
+/// gets the same documents and errors).
+pub fn split_documents(text: &str) -> Vec<(usize, String)> {
+    split_stream(text)
+}
+
+/// One document's text (from [`split_documents`]) parsed; `None` when it holds nothing (comments or
+/// whitespace only). Errors are placed in the whole file by `first_line`.
+pub fn parse_document(
+    file: &str,
+    first_line: usize,
+    text: String,
+) -> Result<Option<Document>, SourceError> {
+    let value: Value = match read_budgeted(&text) {
+        Ok(value) => value,
+        Err(Read::OverBudget(budget)) => {
+            return Err(SourceError::new(
+                file,
+                first_line,
+                0,
+                format!(
+                    "this document expands to more than {budget} bytes through YAML aliases \
+                     (the budget is four times its size plus 1 MiB): write the repeated parts \
+                     out instead of repeating aliases"
+                ),
+            ));
+        }
+        Err(Read::Yaml(error)) => {
+            let (line, column) = error
+                .location()
+                .map(|at| (first_line + at.line() - 1, at.column()))
+                .unwrap_or((first_line, 0));
+            return Err(SourceError::new(file, line, column, yaml_message(&error)));
+        }
+    };
+    Ok((!value.is_null()).then_some(Document {
+        value,
+        first_line,
+        text,
+    }))
 }
 
 /// One YAML document read with the alias budget of [`parse_documents`], for YAML that arrives

@@ -374,21 +374,24 @@ struct Cx {
 }
 
 impl Cx {
-    /// Drops the fields of `map` the typed decoder does not know, with a note each.
-    fn prune(&mut self, map: &mut Map<String, Value>, known: &[&str], path: &str) {
-        if map.keys().all(|k| known.contains(&k.as_str())) {
+    /// Drops the fields of `map` the typed decoder does not know, with a note each (`path` is
+    /// where `map` is, written as `a.b[0]`, nothing at the top).
+    fn prune(
+        &mut self,
+        map: &mut Map<String, Value>,
+        known: impl Fn(&str) -> bool,
+        path: &dyn fmt::Display,
+    ) {
+        if map.keys().all(|k| known(k)) {
             return;
         }
-        let unknown: Vec<String> = map
-            .keys()
-            .filter(|k| !known.contains(&k.as_str()))
-            .cloned()
-            .collect();
+        let unknown: Vec<String> = map.keys().filter(|k| !known(k)).cloned().collect();
+        let path = path.to_string();
         for key in unknown {
             map.remove(&key);
             self.notes.push(format!(
                 "unknown field {} dropped, as the apiserver drops it",
-                join(path, &key)
+                join(&path, &key)
             ));
         }
     }

@@ -8,11 +8,12 @@
 //! Pointers keep their value, whatever it is (`automountServiceAccountToken: false`).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use super::{join, Cx};
+use super::Cx;
 
 const TYPES: &str = include_str!("types.txt");
 
@@ -118,36 +119,55 @@ fn ty(text: &'static str) -> (Ty, &'static str) {
 
 /// Drops what the decoder of `type_name` does not know, at every depth, with a note each.
 pub(super) fn decode(object: &mut Map<String, Value>, type_name: &str, cx: &mut Cx) {
-    decode_struct(object, type_name, "", cx);
+    decode_struct(object, type_name, Place::Top, cx);
 }
 
-fn decode_struct(map: &mut Map<String, Value>, type_name: &str, path: &str, cx: &mut Cx) {
-    let Some(fields) = types().get(type_name) else {
-        return;
-    };
-    let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
-    cx.prune(map, &known, path);
-    for field in fields {
-        if let Some(value) = map.get_mut(field.name) {
-            decode_value(value, &field.ty, &join(path, field.name), cx);
+/// Where a value is in the object (`spec.containers[0].name`), written out only when a note
+/// names it: most values need none.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Top,
+    Field(&'a Place<'a>, &'a str),
+    Item(&'a Place<'a>, usize),
+}
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Top => Ok(()),
+            Place::Field(Place::Top, key) => f.write_str(key),
+            Place::Field(parent, key) => write!(f, "{parent}.{key}"),
+            Place::Item(parent, index) => write!(f, "{parent}[{index}]"),
         }
     }
 }
 
-fn decode_value(value: &mut Value, ty: &Ty, path: &str, cx: &mut Cx) {
+fn decode_struct(map: &mut Map<String, Value>, type_name: &str, place: Place<'_>, cx: &mut Cx) {
+    let Some(fields) = types().get(type_name) else {
+        return;
+    };
+    cx.prune(map, |key| fields.iter().any(|f| f.name == key), &place);
+    for field in fields {
+        if let Some(value) = map.get_mut(field.name) {
+            decode_value(value, &field.ty, Place::Field(&place, field.name), cx);
+        }
+    }
+}
+
+fn decode_value(value: &mut Value, ty: &Ty, place: Place<'_>, cx: &mut Cx) {
     match (ty, value) {
-        (Ty::Ptr(inner), value) => decode_value(value, inner, path, cx),
+        (Ty::Ptr(inner), value) => decode_value(value, inner, place, cx),
         (Ty::List(inner), Value::Array(items)) => {
             for (i, item) in items.iter_mut().enumerate() {
-                decode_value(item, inner, &format!("{path}[{i}]"), cx);
+                decode_value(item, inner, Place::Item(&place, i), cx);
             }
         }
         (Ty::Map(inner), Value::Object(map)) => {
             for (key, item) in map.iter_mut() {
-                decode_value(item, inner, &join(path, key), cx);
+                decode_value(item, inner, Place::Field(&place, key), cx);
             }
         }
-        (Ty::Struct(name), Value::Object(map)) => decode_struct(map, name, path, cx),
+        (Ty::Struct(name), Value::Object(map)) => decode_struct(map, name, place, cx),
         _ => {}
     }
 }

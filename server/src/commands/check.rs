@@ -5,7 +5,7 @@
 //! decoded and defaulted, with a note for each field the apiserver would drop.
 
 use palisade_engine::bundle::{Bundle, Context};
-use palisade_engine::source::{parse_documents, Document, SourceError};
+use palisade_engine::source::{parse_document, split_documents, Document, SourceError};
 use palisade_engine::{apiview, AdmissionRequest, UserInfo, Verdict};
 use serde::Serialize;
 use serde_json::Value;
@@ -65,21 +65,7 @@ pub fn run(args: &CheckArgs) -> Exit {
 fn check(args: &CheckArgs) -> Result<Exit, Vec<String>> {
     let bundle = super::bundle::load(&args.policies, &args.pod_security, &args.library)?;
     let inputs = read_inputs(&args.resources).map_err(|err| vec![err.to_string()])?;
-    let resources = load_resources(&inputs)?;
-    if resources.is_empty() {
-        return Err(vec!["no resources to check in the given paths".into()]);
-    }
-
-    let context = Context {
-        namespaces: resources
-            .iter()
-            .filter(|r| r.value.get("kind").and_then(Value::as_str) == Some("Namespace"))
-            .map(|r| r.value.clone())
-            .collect(),
-        ..Context::default()
-    };
-
-    let results = evaluate_all(&bundle, &context, resources)?;
+    let results = check_inputs(&bundle, &inputs)?;
 
     let count = |action| results.iter().filter(|r| r.action == action).count();
     let report = Report {
@@ -98,6 +84,202 @@ fn check(args: &CheckArgs) -> Result<Exit, Vec<String>> {
     } else {
         Exit::Ok
     })
+}
+
+/// Every resource of the inputs checked against `bundle`, in order. Each document is read,
+/// checked and dropped in turn (on several threads), so memory holds a few documents at a time
+/// rather than all of them; only the documents that may be Namespaces are read first, since every
+/// resource is checked knowing the Namespaces among all of them. The errors are those of reading
+/// everything first: each input's first unreadable document, then the first resource that cannot
+/// be checked.
+fn check_inputs(bundle: &Bundle, inputs: &[Input]) -> Result<Vec<Checked>, Vec<String>> {
+    let chunks = in_parallel(chunks_of(inputs), 64, |chunk| {
+        if may_be_namespace(chunk.pending()) {
+            chunk.read(inputs)
+        } else {
+            chunk
+        }
+    });
+    let context = Context {
+        namespaces: chunks.iter().flat_map(Chunk::namespaces).collect(),
+        ..Context::default()
+    };
+    let checked = in_parallel(chunks, 64, |chunk| {
+        let input = chunk.input;
+        (input, chunk.read(inputs).check(bundle, &context, inputs))
+    });
+    outcome(inputs.len(), checked)
+}
+
+/// Could this document's text be a Namespace, or a list holding one? Only a text that names the kind,
+/// or could spell it otherwise (an escape in a quoted string, a tag), can.
+fn may_be_namespace(text: Option<&str>) -> bool {
+    text.is_some_and(|text| text.contains("Namespace") || text.contains(['\\', '!']))
+}
+
+/// The checked resources, or the errors as reading every input first would report them: each
+/// input's first unreadable document (in the order of the inputs); then, when all could be read, the
+/// first resource that could not be checked; and no resource at all is an error too.
+fn outcome(
+    inputs: usize,
+    checked: Vec<(usize, Result<Vec<Checked>, Failure>)>,
+) -> Result<Vec<Checked>, Vec<String>> {
+    let mut unreadable: Vec<Option<String>> = vec![None; inputs];
+    let mut first_unchecked = None;
+    let mut results = Vec::new();
+    for (input, result) in checked {
+        match result {
+            Ok(mut found) => results.append(&mut found),
+            Err(Failure::Unreadable(error)) => {
+                unreadable[input].get_or_insert(error);
+            }
+            Err(Failure::Unchecked(error)) => {
+                first_unchecked.get_or_insert(error);
+            }
+        }
+    }
+    let unreadable: Vec<String> = unreadable.into_iter().flatten().collect();
+    if !unreadable.is_empty() {
+        return Err(unreadable);
+    }
+    if let Some(error) = first_unchecked {
+        return Err(vec![error]);
+    }
+    if results.is_empty() {
+        return Err(vec!["no resources to check in the given paths".into()]);
+    }
+    Ok(results)
+}
+
+/// Why a document gave no verdicts.
+#[derive(Debug)]
+enum Failure {
+    /// It is not YAML (the error as [`parse_documents`] words it).
+    Unreadable(String),
+    /// One of its resources cannot be checked (for example the apiserver would refuse it).
+    Unchecked(String),
+}
+
+/// One document's text from the inputs, read or not yet.
+struct Chunk {
+    /// The index of its input.
+    input: usize,
+    first_line: usize,
+    state: ChunkState,
+}
+
+enum ChunkState {
+    Pending(String),
+    Read(Result<Option<Document>, SourceError>),
+}
+
+/// Every document's text of every input, in order.
+fn chunks_of(inputs: &[Input]) -> Vec<Chunk> {
+    inputs
+        .iter()
+        .enumerate()
+        .flat_map(|(input, Input { text, .. })| {
+            split_documents(text)
+                .into_iter()
+                .map(move |(first_line, text)| Chunk {
+                    input,
+                    first_line,
+                    state: ChunkState::Pending(text),
+                })
+        })
+        .collect()
+}
+
+impl Chunk {
+    /// Its text, while it is not read yet.
+    fn pending(&self) -> Option<&str> {
+        match &self.state {
+            ChunkState::Pending(text) => Some(text),
+            ChunkState::Read(_) => None,
+        }
+    }
+
+    /// The chunk with its document read (once).
+    fn read(self, inputs: &[Input]) -> Chunk {
+        let ChunkState::Pending(text) = self.state else {
+            return self;
+        };
+        let file = &inputs[self.input].name;
+        Chunk {
+            state: ChunkState::Read(parse_document(file, self.first_line, text)),
+            ..self
+        }
+    }
+
+    /// The Namespaces among its resources, once read.
+    fn namespaces(&self) -> Vec<Value> {
+        let ChunkState::Read(Ok(Some(document))) = &self.state else {
+            return Vec::new();
+        };
+        let value = &document.value;
+        let resources: Vec<&Value> = if is_list(value) {
+            value
+                .get("items")
+                .and_then(Value::as_array)
+                .map(|items| items.iter().collect())
+                .unwrap_or_default()
+        } else {
+            vec![value]
+        };
+        resources
+            .into_iter()
+            .filter(|value| value.get("kind").and_then(Value::as_str) == Some("Namespace"))
+            .cloned()
+            .collect()
+    }
+
+    /// Every resource of its (read) document checked.
+    fn check(
+        self,
+        bundle: &Bundle,
+        context: &Context,
+        inputs: &[Input],
+    ) -> Result<Vec<Checked>, Failure> {
+        let document = match self.state {
+            ChunkState::Read(Ok(Some(document))) => document,
+            ChunkState::Read(Ok(None)) | ChunkState::Pending(_) => return Ok(Vec::new()),
+            ChunkState::Read(Err(error)) => return Err(Failure::Unreadable(error.to_string())),
+        };
+        let source = &inputs[self.input].name;
+        resources_in(document.value)
+            .into_iter()
+            .map(|value| {
+                let resource = Resource {
+                    source: source.clone(),
+                    line: document.first_line,
+                    value,
+                };
+                evaluate(bundle, context, resource).map_err(Failure::Unchecked)
+            })
+            .collect()
+    }
+}
+
+/// Is this document a list of resources (`kubectl get -o yaml` writes a `List`)?
+fn is_list(value: &Value) -> bool {
+    value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind.ends_with("List"))
+}
+
+/// The resources a document holds: itself, or the items of a list, checked one by one.
+fn resources_in(value: Value) -> Vec<Value> {
+    if !is_list(&value) {
+        return vec![value];
+    }
+    match value {
+        Value::Object(mut map) => match map.remove("items") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 /// How many threads share the work of a large check: the machine's cores, at most eight.
@@ -142,47 +324,36 @@ fn in_parallel<T: Send, R: Send>(
     })
 }
 
-/// Every resource's verdict, in the order of the resources.
-fn evaluate_all(
-    bundle: &Bundle,
-    context: &Context,
-    resources: Vec<Resource>,
-) -> Result<Vec<Checked>, Vec<String>> {
-    // A thread is worth starting for a few dozen resources.
-    in_parallel(resources, 64, |resource| {
-        let Resource {
-            source,
-            line,
-            value,
-        } = resource;
-        // A manifest is checked as the apiserver's admission sees it; a review as it was sent.
-        let (value, notes) = if value.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
-        {
-            (value, Vec::new())
-        } else {
-            let view = apiview::into_admission_view(value)
-                .map_err(|err| format!("{source}:{line}: {err}"))?;
-            (view.object, view.notes)
-        };
-        let mut request = request_for(value).map_err(|err| format!("{source}:{line}: {err}"))?;
-        if request.user_info.username.is_empty() {
-            request.user_info = UserInfo::tester();
-        }
-        let verdict = bundle.evaluate(&request, context);
-        Ok(Checked {
-            source,
-            line,
-            kind: request.kind.kind.clone(),
-            namespace: request.namespace.clone(),
-            name: request.name.clone(),
-            action: verdict.action(),
-            verdict,
-            notes,
-        })
+/// One resource's verdict.
+fn evaluate(bundle: &Bundle, context: &Context, resource: Resource) -> Result<Checked, String> {
+    let Resource {
+        source,
+        line,
+        value,
+    } = resource;
+    // A manifest is checked as the apiserver's admission sees it; a review as it was sent.
+    let (value, notes) = if value.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
+        (value, Vec::new())
+    } else {
+        let view =
+            apiview::into_admission_view(value).map_err(|err| format!("{source}:{line}: {err}"))?;
+        (view.object, view.notes)
+    };
+    let mut request = request_for(value).map_err(|err| format!("{source}:{line}: {err}"))?;
+    if request.user_info.username.is_empty() {
+        request.user_info = UserInfo::tester();
+    }
+    let verdict = bundle.evaluate(&request, context);
+    Ok(Checked {
+        source,
+        line,
+        kind: request.kind.kind.clone(),
+        namespace: request.namespace.clone(),
+        name: request.name.clone(),
+        action: verdict.action(),
+        verdict,
+        notes,
     })
-    .into_iter()
-    .collect::<Result<Vec<_>, String>>()
-    .map_err(|error| vec![error])
 }
 
 /// The request checked for one resource, as [`AdmissionRequest::from_value`] reads it: an
@@ -218,100 +389,6 @@ struct Resource {
     source: String,
     line: usize,
     value: Value,
-}
-
-fn load_resources(inputs: &[Input]) -> Result<Vec<Resource>, Vec<String>> {
-    let mut resources = Vec::new();
-    let mut errors = Vec::new();
-    for input in inputs {
-        match parse_stream(&input.name, &input.text) {
-            Ok(documents) => {
-                for document in documents {
-                    // `kubectl get -o yaml` writes a `List`; check its items one by one.
-                    let items = match document.value.get("kind").and_then(Value::as_str) {
-                        Some(kind) if kind == "List" || kind.ends_with("List") => document
-                            .value
-                            .get("items")
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default(),
-                        _ => vec![document.value],
-                    };
-                    for value in items {
-                        resources.push(Resource {
-                            source: input.name.clone(),
-                            line: document.first_line,
-                            value,
-                        });
-                    }
-                }
-            }
-            Err(error) => errors.push(error.to_string()),
-        }
-    }
-    if errors.is_empty() {
-        Ok(resources)
-    } else {
-        Err(errors)
-    }
-}
-
-/// [`parse_documents`] of a whole YAML stream, a large one cut at document markers into runs that
-/// are read on several threads. The documents, their lines and the first error are those of reading
-/// the stream at once.
-fn parse_stream(file: &str, text: &str) -> Result<Vec<Document>, SourceError> {
-    let runs = runs_of_documents(text, threads());
-    // Each run is a large part of the stream.
-    let parsed = in_parallel(runs, 2, |(offset, run)| {
-        let shift = |line: usize| if line == 0 { 0 } else { line + offset };
-        match parse_documents(file, run) {
-            Ok(documents) => Ok(documents
-                .into_iter()
-                .map(|mut document| {
-                    document.first_line = shift(document.first_line);
-                    document
-                })
-                .collect::<Vec<_>>()),
-            Err(mut error) => {
-                error.line = shift(error.line);
-                Err(error)
-            }
-        }
-    });
-    let mut documents = Vec::new();
-    for run in parsed {
-        documents.extend(run?);
-    }
-    Ok(documents)
-}
-
-/// `text` cut into about `parts` runs of whole documents, each with the number of lines before it.
-/// A run ends before a line that starts a document (`---` alone, or followed by a space or a tab, as
-/// [`parse_documents`] reads them); a stream under 256 KiB stays whole.
-fn runs_of_documents(text: &str, parts: usize) -> Vec<(usize, &str)> {
-    if parts < 2 || text.len() < 256 * 1024 {
-        return vec![(0, text)];
-    }
-    let target = text.len() / parts;
-    let mut runs = Vec::new();
-    let (mut start, mut lines_before, mut line) = (0, 0, 0);
-    let mut at = 0;
-    for piece in text.split_inclusive('\n') {
-        let starts_document = piece.starts_with("---")
-            && matches!(
-                piece[3..].chars().next(),
-                None | Some(' ' | '\t' | '\n' | '\r')
-            );
-        if starts_document && at - start >= target && runs.len() + 1 < parts {
-            runs.push((lines_before, &text[start..at]));
-            start = at;
-            lines_before = line;
-        }
-        at += piece.len();
-        line += 1;
-    }
-    runs.push((lines_before, &text[start..]));
-    runs
 }
 
 /// The report as text, written to standard output at once (a line per resource otherwise costs a
@@ -374,16 +451,17 @@ fn write_notes(out: &mut String, notes: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use palisade_engine::source::parse_documents;
 
     /// A stream of many documents, some with content on the marker line, a `...` end and CRLF.
     fn stream(documents: usize) -> String {
         let mut text = String::from("# leading comment\n");
         for i in 0..documents {
             match i % 4 {
-                0 => text.push_str(&format!("---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  labels: {{x: \"{}\"}}\n", "y".repeat(100))),
-                1 => text.push_str(&format!("--- {{apiVersion: v1, kind: Pod, metadata: {{name: p{i}}}}}\n")),
-                2 => text.push_str(&format!("---\r\napiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n  name: p{i}\r\n...\r\n")),
-                _ => text.push_str(&format!("---\t# comment\nkind: Pod\napiVersion: v1\nmetadata: {{name: p{i}}}\nspec:\n  x: |\n    ---- not a marker\n")),
+                0 => text.push_str(&format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p{i}\n  labels: {{x: \"{}\"}}\n", "y".repeat(60))),
+                1 => text.push_str(&format!("--- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: p{i}}}}}\n")),
+                2 => text.push_str(&format!("---\r\napiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: p{i}\r\n...\r\n")),
+                _ => text.push_str(&format!("---\t# comment\nkind: ConfigMap\napiVersion: v1\nmetadata: {{name: p{i}}}\ndata:\n  x: |\n    ---- not a marker\n")),
             }
         }
         text
@@ -430,8 +508,7 @@ mod tests {
         };
         let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "spec": {"hostNetwerk": true, "containers": [{"name": "c", "image": "nginx", "resources": {"limits": {"cpu": 0.5}}}]}});
-        let checked =
-            evaluate_all(&Bundle::default(), &Context::default(), vec![resource(pod)]).unwrap();
+        let checked = [evaluate(&Bundle::default(), &Context::default(), resource(pod)).unwrap()];
         assert_eq!(
             checked[0].notes,
             ["unknown field spec.hostNetwerk dropped, as the apiserver drops it"]
@@ -446,13 +523,8 @@ mod tests {
         let invalid = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "spec": {"containers": [{"name": "c"}]}});
         assert_eq!(
-            evaluate_all(
-                &Bundle::default(),
-                &Context::default(),
-                vec![resource(invalid)]
-            )
-            .unwrap_err(),
-            ["r.yaml:1: invalid: spec.containers[0].image: Required value"]
+            evaluate(&Bundle::default(), &Context::default(), resource(invalid)).unwrap_err(),
+            "r.yaml:1: invalid: spec.containers[0].image: Required value"
         );
     }
 
@@ -469,44 +541,133 @@ mod tests {
         assert!(alone.iter().all(|id| *id == std::thread::current().id()));
     }
 
-    #[test]
-    fn a_large_stream_reads_as_one_read_at_once() {
-        let text = stream(6_000);
-        assert!(text.len() > 256 * 1024);
-        let runs = runs_of_documents(&text, 3);
-        assert_eq!(runs.len(), 3);
-        assert_eq!(
-            runs.iter().map(|(_, run)| run.len()).sum::<usize>(),
-            text.len()
-        );
-        let whole = parse_documents("s.yaml", &text).unwrap();
-        let cut: Vec<(usize, Value)> = runs
-            .iter()
-            .flat_map(|(offset, run)| {
-                parse_documents("s.yaml", run)
-                    .unwrap()
-                    .into_iter()
-                    .map(move |d| (d.first_line + offset, d.value))
-            })
-            .collect();
-        let at_once: Vec<(usize, Value)> =
-            whole.into_iter().map(|d| (d.first_line, d.value)).collect();
-        assert_eq!(cut, at_once);
-        let parsed: Vec<(usize, Value)> = parse_stream("s.yaml", &text)
-            .unwrap()
-            .into_iter()
-            .map(|d| (d.first_line, d.value))
-            .collect();
-        assert_eq!(parsed, at_once);
+    fn input(name: &str, text: &str) -> Input {
+        Input {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     #[test]
-    fn an_error_is_placed_as_in_the_whole_stream() {
-        let mut text = stream(6_000);
-        text.push_str("---\nkind: Pod\nmetadata: [unclosed\n");
-        text.push_str(&stream(10));
-        let whole = parse_documents("s.yaml", &text).unwrap_err();
-        assert_eq!(parse_stream("s.yaml", &text).unwrap_err(), whole);
+    fn a_large_stream_checked_document_by_document_is_the_stream_read_at_once() {
+        let text = stream(6_000);
+        let checked = check_inputs(&Bundle::default(), &[input("s.yaml", &text)]).unwrap();
+        let at_once: Vec<(usize, String)> = parse_documents("s.yaml", &text)
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.first_line, d.value["metadata"]["name"].to_string()))
+            .collect();
+        let each: Vec<(usize, String)> = checked
+            .iter()
+            .map(|c| (c.line, Value::from(c.name.as_str()).to_string()))
+            .collect();
+        assert_eq!(each, at_once);
+        assert!(checked.iter().all(|c| c.source == "s.yaml"));
+    }
+
+    #[test]
+    fn errors_are_each_inputs_first_as_in_the_whole_stream() {
+        let broken = "---\nkind: ConfigMap\nmetadata: [unclosed\n";
+        let mut first = stream(6_000);
+        first.push_str(broken);
+        first.push_str(&stream(10));
+        first.push_str(broken);
+        let whole = parse_documents("a.yaml", &first).unwrap_err();
         assert!(whole.line > 30_000, "{whole}");
+        let inputs = [
+            input("a.yaml", &first),
+            input("b.yaml", &stream(3)),
+            input("c.yaml", &format!("{broken}{broken}")),
+        ];
+        let c = parse_documents("c.yaml", &inputs[2].text).unwrap_err();
+        assert_eq!(
+            check_inputs(&Bundle::default(), &inputs).unwrap_err(),
+            [whole.to_string(), c.to_string()]
+        );
+        // Readable, but a resource the apiserver refuses: the first such one.
+        let refused = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n";
+        let inputs = [
+            input("a.yaml", &format!("{}{refused}", stream(100))),
+            input("b.yaml", refused),
+        ];
+        let error = check_inputs(&Bundle::default(), &inputs).unwrap_err();
+        assert_eq!(error.len(), 1);
+        assert!(error[0].starts_with("a.yaml:"), "{error:?}");
+        assert!(error[0].contains("spec.containers[0].image"), "{error:?}");
+        assert_eq!(
+            check_inputs(&Bundle::default(), &[input("e.yaml", "# nothing\n---\n")]).unwrap_err(),
+            ["no resources to check in the given paths"]
+        );
+    }
+
+    #[test]
+    fn a_namespace_can_only_be_written_with_its_name_an_escape_or_a_tag() {
+        let spellings = [
+            "kind: Namespace",
+            "kind: \"Name\\x73pace\"",
+            "kind: \"\\u004eamespace\"",
+            "kind: \"Name\\\n  space\"",
+            "kind: !!str Namespace",
+            "apiVersion: v1\nkind: List\nitems: [{kind: Namespace}]",
+        ];
+        for text in spellings {
+            assert!(may_be_namespace(Some(text)), "{text}");
+        }
+        for text in ["kind: Pod\nmetadata: {namespace: n}", "kind: 'Name space'"] {
+            assert!(!may_be_namespace(Some(text)), "{text}");
+        }
+        assert!(!may_be_namespace(None));
+    }
+
+    #[test]
+    fn every_resource_is_checked_knowing_every_namespace() {
+        let policy = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-prod-config}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["configmaps"]}
+  validations:
+  - {expression: "false", message: "no config in prod"}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-prod-config}
+spec:
+  policyName: no-prod-config
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels: {env: prod}
+"#;
+        let mut bundle = Bundle::default();
+        bundle.add_source("policy.yaml", policy).unwrap();
+        let config = |ns: &str| {
+            format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: {ns}}}\n"
+            )
+        };
+        let mut first = String::new();
+        for ns in ["a", "b", "c", "d"] {
+            first.push_str(&config(ns));
+        }
+        first.push_str(&stream(200));
+        let second = "---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: a, labels: {env: prod}}}\n\
+                      ---\napiVersion: v1\nkind: \"Name\\x73pace\"\nmetadata: {name: b, labels: {env: prod}}\n\
+                      ---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c, labels: {env: dev}}\n";
+        let checked = check_inputs(
+            &bundle,
+            &[input("first.yaml", &first), input("second.yaml", second)],
+        )
+        .unwrap();
+        let denied: Vec<&str> = checked
+            .iter()
+            .filter(|c| c.name == "c" && c.action == palisade_engine::Action::Deny)
+            .map(|c| c.namespace.as_str())
+            .collect();
+        assert_eq!(denied, ["a", "b"]);
+        assert_eq!(checked.len(), 4 + 200 + 3);
     }
 }
