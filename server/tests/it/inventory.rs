@@ -310,7 +310,19 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
     assert_eq!(page.status, 200, "{}", page.body);
     let page: Vec<ClusterInventory> = serde_json::from_str(&page.body).unwrap();
     let alone = inventory::of_cluster(&db, &cluster.id).await.unwrap();
-    assert_eq!(page, vec![alone]);
+    // The keeper keeps working between the two reads (a kind may be listed again, seen under load
+    // in the full test run), so what is compared is what they hold, not when it was listed.
+    let held = |inventories: &[ClusterInventory]| -> Vec<String> {
+        inventories
+            .iter()
+            .flat_map(|i| {
+                i.kinds
+                    .iter()
+                    .map(move |k| format!("{} {} {} {}", i.cluster_id, k.kind, k.objects, k.error))
+            })
+            .collect()
+    };
+    assert_eq!(held(&page), held(std::slice::from_ref(&alone)));
     assert_eq!(page[0].objects(), 2, "{page:?}");
 
     // A disabled cluster's copy is forgotten.
