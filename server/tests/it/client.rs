@@ -202,3 +202,50 @@ pub async fn until_admission(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Scan cluster `cluster` (as `scanner`) until the violations read by `viewer` hold one from an
+/// engine's report for the object `name` in `namespace`, for at most `limit`; that violation.
+pub async fn until_reported(
+    server: &TestServer,
+    (scanner, viewer): (&str, &str),
+    cluster: &str,
+    namespace: &str,
+    name: &str,
+    limit: Duration,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let scan = server
+            .call(
+                "POST",
+                &format!("/api/v1/clusters/{cluster}/scan"),
+                scanner,
+                "",
+            )
+            .await;
+        assert_eq!(scan.status, 200, "{}", scan.body);
+        let listed = json_of(
+            &server
+                .call(
+                    "GET",
+                    &format!("/api/v1/violations?namespace={namespace}&source=report"),
+                    viewer,
+                    "",
+                )
+                .await,
+        );
+        if let Some(found) = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+        {
+            return found.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Palisade read no report finding for `{name}` within {limit:?}: {listed:#}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}

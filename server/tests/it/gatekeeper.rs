@@ -14,7 +14,7 @@ use kube::Api;
 use palisade_app::auth::Role;
 use serde_json::json;
 
-use crate::client::{approve_and_wait, json_of, privileged, until_admission};
+use crate::client::{approve_and_wait, json_of, privileged, until_admission, until_reported};
 use crate::support::{Backend, People, TestServer, KEY};
 
 /// Gatekeeper's words for a privileged container, in the template's code.
@@ -166,43 +166,15 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
         match mode {
             "audit" => {
                 // Gatekeeper's audit lists the Pod that was there first; Palisade's scan reads it.
-                let deadline = Instant::now() + Duration::from_secs(90);
-                let found = loop {
-                    let scan = server
-                        .call(
-                            "POST",
-                            &format!("/api/v1/clusters/{}/scan", registered.id),
-                            &approver,
-                            "",
-                        )
-                        .await;
-                    assert_eq!(scan.status, 200, "{}", scan.body);
-                    let listed = json_of(
-                        &server
-                            .call(
-                                "GET",
-                                &format!("/api/v1/violations?namespace={namespace}&source=report"),
-                                &viewer,
-                                "",
-                            )
-                            .await,
-                    );
-                    if let Some(found) = listed["items"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .find(|v| v["name"] == "before")
-                    {
-                        break found.clone();
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "Palisade read no audit finding for `before`: {listed:#}; the constraint \
-                         is {:#}",
-                        constraints.get(&constraint).await.unwrap().data
-                    );
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                };
+                let found = until_reported(
+                    &server,
+                    (&approver, &viewer),
+                    &registered.id,
+                    &namespace,
+                    "before",
+                    Duration::from_secs(90),
+                )
+                .await;
                 assert_eq!(found["policy"], constraint.as_str(), "{found:#}");
                 assert_eq!(found["policy_id"], policy_id.as_str(), "{found:#}");
                 assert!(

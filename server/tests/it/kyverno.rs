@@ -208,11 +208,11 @@ fn real_policy(kind: &str, name: &str, namespace: &str, second: &str) -> (String
 /// warned and in enforce refused, with Kyverno's own message, except in a namespace an approved
 /// Palisade exception covers (applied as a PolicyException); the removal leaves nothing behind.
 async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &str) {
-    use crate::client::{approve_and_wait, json_of, privileged, until_admission};
+    use crate::client::{approve_and_wait, json_of, privileged, until_admission, until_reported};
     use k8s_openapi::api::core::v1::{Namespace, Pod};
     use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
     use palisade_app::auth::Role;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let testbed = crate::support::testbed().await;
     let cluster = testbed
@@ -389,41 +389,15 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         match mode {
             "audit" => {
                 // Kyverno's background scan reports the Pod that was there first; Palisade reads it.
-                let deadline = Instant::now() + Duration::from_secs(120);
-                let found = loop {
-                    let scan = server
-                        .call(
-                            "POST",
-                            &format!("/api/v1/clusters/{}/scan", registered.id),
-                            &approver,
-                            "",
-                        )
-                        .await;
-                    assert_eq!(scan.status, 200, "{}", scan.body);
-                    let listed = json_of(
-                        &server
-                            .call(
-                                "GET",
-                                &format!("/api/v1/violations?namespace={namespace}&source=report"),
-                                &viewer,
-                                "",
-                            )
-                            .await,
-                    );
-                    if let Some(found) = listed["items"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .find(|v| v["name"] == "before")
-                    {
-                        break found.clone();
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "Palisade read no report for `before`: {listed:#}"
-                    );
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                };
+                let found = until_reported(
+                    &server,
+                    (&approver, &viewer),
+                    &registered.id,
+                    &namespace,
+                    "before",
+                    Duration::from_secs(120),
+                )
+                .await;
                 assert_eq!(found["policy"], name.as_str(), "{found:#}");
                 assert_eq!(found["policy_id"], policy_id.as_str(), "{found:#}");
                 assert!(
