@@ -416,24 +416,7 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gatekeeper_engine_agrees_with_gatekeeper() {
-    let clusters: Vec<Cluster> = testbed()
-        .clusters
-        .into_iter()
-        .filter(|c| c.gatekeeper)
-        .collect();
-    assert!(
-        !clusters.is_empty(),
-        "\n\n*** NO GATEKEEPER IN THE TEST BED ***\nstart the clusters with `e2e/clusters up 1 \
-         --gatekeeper 1` and `eval \"$(e2e/clusters env)\"` (see e2e/README.md)\n\n"
-    );
-    let mut failures = Vec::new();
-    for cluster in clusters {
-        let name = cluster.name.clone();
-        if let Err(e) = prove(cluster).await {
-            failures.push(format!("{name}: {e:#}"));
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+    on_each_cluster_with(Beside::Gatekeeper, prove).await;
 }
 
 #[test]

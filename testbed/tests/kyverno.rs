@@ -34,23 +34,6 @@ const REPORTS: Duration = Duration::from_secs(120);
 const RULE_MESSAGE: &str = "Privileged mode is disallowed by this test rule";
 const VPOL_MESSAGE: &str = "Privileged containers are refused by this test ValidatingPolicy";
 
-/// The clusters that run Kyverno, or a loud failure saying how to start one.
-fn kyverno_clusters() -> Vec<Cluster> {
-    let clusters: Vec<Cluster> = testbed()
-        .clusters
-        .into_iter()
-        .filter(|c| c.kyverno)
-        .collect();
-    assert!(
-        !clusters.is_empty(),
-        "\n\n*** NO KYVERNO IN THE TEST BED ***\nTESTBED_KYVERNO_CLUSTERS is {:?}: start the \
-         clusters with Kyverno beside one of them, `e2e/clusters up 2 --kyverno 2`, then \
-         `eval \"$(e2e/clusters env)\"` (see e2e/README.md)\n\n",
-        std::env::var("TESTBED_KYVERNO_CLUSTERS").unwrap_or_default()
-    );
-    clusters
-}
-
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
@@ -342,13 +325,5 @@ async fn run(client: &Client, n: &Names) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kyverno_enforces_excepts_and_reports() {
-    let clusters = kyverno_clusters();
-    let mut failures = Vec::new();
-    for cluster in clusters {
-        let name = cluster.name.clone();
-        if let Err(e) = prove(cluster).await {
-            failures.push(format!("{name}: {e:#}"));
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+    on_each_cluster_with(Beside::Kyverno, prove).await;
 }

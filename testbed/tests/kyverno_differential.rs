@@ -336,24 +336,7 @@ async fn compare(client: &Client, namespaces: &[String], policies: &[Value]) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_kyverno_engine_agrees_with_kyverno() {
-    let clusters: Vec<Cluster> = testbed()
-        .clusters
-        .into_iter()
-        .filter(|c| c.kyverno)
-        .collect();
-    assert!(
-        !clusters.is_empty(),
-        "\n\n*** NO KYVERNO IN THE TEST BED ***\nstart the clusters with `e2e/clusters up 2 \
-         --kyverno 2` and `eval \"$(e2e/clusters env)\"` (see e2e/README.md)\n\n"
-    );
-    let mut failures = Vec::new();
-    for cluster in clusters {
-        let name = cluster.name.clone();
-        if let Err(e) = prove(cluster).await {
-            failures.push(format!("{name}: {e:#}"));
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+    on_each_cluster_with(Beside::Kyverno, prove).await;
 }
 
 #[test]

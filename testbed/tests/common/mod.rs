@@ -144,3 +144,49 @@ pub async fn dry_run_create(
     let reply = send_with_warnings(client, request).await?;
     Ok((!reply.status.is_success()).then(|| reply.message()))
 }
+
+/// The engines the test bed can run beside a cluster (`e2e/clusters up --gatekeeper/--kyverno`).
+#[derive(Clone, Copy)]
+pub enum Beside {
+    Gatekeeper,
+    Kyverno,
+}
+
+/// Runs `check` on each cluster that has `engine` beside it, one after another, and fails with
+/// every cluster's error; fails loudly, saying how to start one, when no cluster has it.
+pub async fn on_each_cluster_with<F, Fut>(engine: Beside, check: F)
+where
+    F: Fn(Cluster) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let (has, name, var, option): (fn(&Cluster) -> bool, _, _, _) = match engine {
+        Beside::Gatekeeper => (
+            |c| c.gatekeeper,
+            "GATEKEEPER",
+            "TESTBED_GATEKEEPER_CLUSTERS",
+            "--gatekeeper 1",
+        ),
+        Beside::Kyverno => (
+            |c| c.kyverno,
+            "KYVERNO",
+            "TESTBED_KYVERNO_CLUSTERS",
+            "--kyverno 1",
+        ),
+    };
+    let clusters: Vec<Cluster> = testbed().clusters.into_iter().filter(has).collect();
+    assert!(
+        !clusters.is_empty(),
+        "\n\n*** NO {name} IN THE TEST BED ***\n{var} is {:?}: start the clusters with it beside \
+         one of them, `e2e/clusters up 1 {option}`, then `eval \"$(e2e/clusters env)\"` (see \
+         e2e/README.md)\n\n",
+        std::env::var(var).unwrap_or_default()
+    );
+    let mut failures = Vec::new();
+    for cluster in clusters {
+        let label = cluster.name.clone();
+        if let Err(e) = check(cluster).await {
+            failures.push(format!("{label}: {e:#}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
