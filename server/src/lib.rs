@@ -611,9 +611,11 @@ async fn telemetry_worker(state: AppState, scan_every: Option<Duration>, retenti
 }
 
 /// Every ten minutes, delete the sessions that can no longer be used (expired, idle too long, too
-/// old or revoked), so the table does not grow without end.
+/// old or revoked), so the table does not grow without end. The first sweep is ten minutes after
+/// start, not at start: a sweep that a busy machine scheduled late raced the sessions test's own.
 async fn sweep_sessions(store: auth::store::SqlStore) {
-    let mut every = tokio::time::interval(Duration::from_secs(600));
+    let period = Duration::from_secs(600);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         every.tick().await;
         match store.delete_expired_at(palisade_app::db::now_ms()).await {
