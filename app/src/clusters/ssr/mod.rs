@@ -9,9 +9,8 @@ pub mod service;
 use crate::db::Db;
 use crate::secrets::Sealer;
 
-pub use connector::{
-    Applied, BoxFuture, BoxStream, Change, ClusterConnector, ClusterError, KubeConnector, Probe,
-};
+pub use connector::apiserver::KubeConnector;
+pub use connector::{Applied, BoxFuture, BoxStream, Change, ClusterConnector, ClusterError, Probe};
 pub use credentials::Credentials;
 
 /// What the cluster service needs: the database, the key for credentials (absent when none is

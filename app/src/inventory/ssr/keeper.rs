@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use super::changes::{self, Pass, Write};
 use super::share;
 use super::{kinds::KINDS, queries};
-use crate::clusters::ssr::connector::cache_key;
+use crate::clusters::ssr::connector::cache::cache_key;
 use crate::clusters::ssr::{service as clusters, ClusterConnector, Context, Credentials};
 use crate::db::{now_ms, Db};
 use crate::error::ServerResult;
