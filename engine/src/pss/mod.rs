@@ -389,6 +389,20 @@ pub fn pod_template(object: &Value) -> Option<(&Value, &Value)> {
     }
 }
 
+/// Every kind whose objects are or create a pod: [`pod_template`] finds none in an object of any
+/// other kind, so such an object passes every level whatever it holds.
+pub const POD_KINDS: &[&str] = &[
+    "Pod",
+    "PodTemplate",
+    "ReplicationController",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+];
+
 /// The workload kinds people write, with their `apiVersion`: each carries a pod template that
 /// [`check_object`] finds (scans read these; the sample generator makes them).
 pub const WORKLOAD_KINDS: &[(&str, &str)] = &[
@@ -547,6 +561,29 @@ mod tests {
 
     fn lv(s: &str) -> LevelVersion {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_the_pod_kinds_have_a_pod() {
+        // Every place a pod template can sit, so each pod kind finds one.
+        let object = |kind: &str| {
+            json!({"kind": kind, "metadata": {}, "template": {},
+                   "spec": {"template": {}, "jobTemplate": {"spec": {"template": {}}}}})
+        };
+        for kind in POD_KINDS {
+            assert!(pod_template(&object(kind)).is_some(), "{kind}");
+        }
+        let others = [
+            "Namespace",
+            "Service",
+            "Ingress",
+            "Role",
+            "ClusterRoleBinding",
+            "Node",
+        ];
+        for kind in others {
+            assert!(pod_template(&object(kind)).is_none(), "{kind}");
+        }
     }
 
     #[test]

@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use palisade_engine::bundle::Context;
-use palisade_engine::pss::CompactPod;
+use palisade_engine::pss::{CompactPod, POD_KINDS};
 use palisade_engine::AdmissionRequest;
 use serde_json::Value;
 
 use crate::impact::findings::{Counts, ObjectFinding, OwnerRef};
 use crate::impact::{Change, WorkloadImpact, WORKLOADS_SHOWN};
+use crate::inventory::ssr::changes::Held;
 use crate::inventory::ssr::owners::{Owner, Owners};
 use crate::violations::ssr::scan::Deployed;
 use crate::violations::Action;
@@ -69,23 +70,13 @@ fn seen(object: &Value) -> Seen {
     )
 }
 
-/// An object's kind and metadata: what [`Judge::add_text`] reads of an object without findings
-/// (its owner).
-#[derive(serde::Deserialize)]
-struct Head {
-    #[serde(default)]
-    kind: Value,
-    #[serde(default)]
-    metadata: Value,
-}
-
 /// [`judge`] one object at a time, so a cluster's objects can be read and dropped page by page:
 /// only the objects with findings, and every object's owner, are kept.
 pub struct Judge {
     proposed: Arc<Deployed>,
     running: Option<Arc<Deployed>>,
     /// Nothing but Pod Security labels is deployed, proposed or running: only the objects whose
-    /// pod fails a level can have findings (see [`Judge::add_text`]).
+    /// pod fails a level can have findings (see [`Judge::add_held`]).
     pod_security_only: bool,
     context: Context,
     owners: Owners,
@@ -177,49 +168,46 @@ impl Judge {
         }
     }
 
-    /// [`Judge::add`] from the object's JSON text, as the inventory holds it; text that is not
-    /// JSON is an error.
+    /// [`Judge::add`] from an object as the inventory holds it; text that is not JSON is an
+    /// error.
     ///
-    /// Where only Pod Security is deployed (proposed and running), an object whose pod (if any)
-    /// passes every level its namespace is labelled with has no finding, whatever the mode: it
-    /// is read only in its compact Pod form and for its owner, never parsed whole. Any other
-    /// object, or text either reader refuses, takes the path of [`Judge::add`].
-    pub fn add_text(&mut self, text: &str) -> Result<(), serde_json::Error> {
-        if self.pod_security_only {
-            if let Some(head) = self.without_findings(text) {
-                self.objects += 1;
-                self.owners.learn(&head);
-                return Ok(());
+    /// Where only Pod Security is deployed (proposed and running), an object without a pod, in a
+    /// namespace without a level, or whose pod passes every level its namespace is labelled with,
+    /// has no finding whatever the mode: it is counted and its owner learnt from the inventory's
+    /// columns, and its text is read only in the compact Pod form (or, for the first two, not at
+    /// all). Any other object, or text the compact reader refuses, takes the path of
+    /// [`Judge::add`].
+    pub fn add_held(&mut self, held: &Held) -> Result<(), serde_json::Error> {
+        if self.pod_security_only && self.without_findings(held) {
+            self.objects += 1;
+            if !held.uid.is_empty() {
+                self.owners.learn_held(held);
             }
+            return Ok(());
         }
-        self.add(serde_json::from_str(text)?);
+        self.add(serde_json::from_str(&held.object)?);
         Ok(())
     }
 
-    /// The object's kind and metadata when its pod passes every Pod Security level its
-    /// namespace has, proposed or running (so neither can find anything); `None` otherwise.
-    fn without_findings(&self, text: &str) -> Option<Value> {
-        let head: Head = serde_json::from_str(text).ok()?;
-        if let Some(pod) = CompactPod::from_json(text).ok()? {
-            let namespace = head
-                .metadata
-                .get("namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let levels = std::iter::once(&self.proposed)
-                .chain(self.running.as_ref())
-                .filter_map(|d| d.pod_security.get(namespace))
-                .flatten();
-            for (lv, _) in levels {
-                if !pod.verdict(*lv).allowed() {
-                    return None;
-                }
-            }
+    /// Whether the object passes every Pod Security level its namespace has, proposed or
+    /// running (so neither can find anything).
+    fn without_findings(&self, held: &Held) -> bool {
+        if !POD_KINDS.contains(&held.kind.as_str()) {
+            return true;
         }
-        let mut head_object = serde_json::Map::new();
-        head_object.insert("kind".to_owned(), head.kind);
-        head_object.insert("metadata".to_owned(), head.metadata);
-        Some(Value::Object(head_object))
+        let mut levels = std::iter::once(&self.proposed)
+            .chain(self.running.as_ref())
+            .filter_map(|d| d.pod_security.get(&held.namespace))
+            .flatten()
+            .peekable();
+        if levels.peek().is_none() {
+            return true;
+        }
+        match CompactPod::from_json(&held.object) {
+            Ok(Some(pod)) => levels.all(|(lv, _)| pod.verdict(*lv).allowed()),
+            Ok(None) => true,
+            Err(_) => false,
+        }
     }
 
     /// `policy: reason` for what the engine could not evaluate so far (the first few reasons).
@@ -720,7 +708,15 @@ spec:
             object["metadata"]["uid"] = json!(format!("sample-{i}"));
             objects.push(object);
         }
+        let restricted = json!({"containers": [{"name": "c", "image": "i", "securityContext": {
+            "runAsNonRoot": true, "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}]});
+        let mut injected = restricted.clone();
+        injected["containers"][0]["securityContext"]["privileged"] = json!(true);
         objects.extend([
+            owned("Deployment", "mesh", "md", None, restricted.clone()),
+            owned("ReplicaSet", "mesh-1", "mr", Some(("Deployment", "mesh", "md")), restricted),
+            owned("Pod", "mesh-1-a", "mp", Some(("ReplicaSet", "mesh-1", "mr")), injected),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "team", "uid": "c"}}),
             json!({"kind": "Pod", "metadata": {"name": "no-api-version", "namespace": "team", "uid": "x"}, "spec": {"hostPID": true}}),
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "odd", "namespace": "team", "uid": "y"}, "spec": {"containers": [null, 5, {"name": 3}]}}),
@@ -749,24 +745,54 @@ spec:
             assert!(from_text.pod_security_only);
             let mut passed_compact = 0;
             for object in &objects {
-                let text = serde_json::to_string(object).unwrap();
-                passed_compact += usize::from(from_text.without_findings(&text).is_some());
+                let held = held_of(object);
+                passed_compact += usize::from(from_text.without_findings(&held));
                 from_values.add(object.clone());
-                from_text.add_text(&text).unwrap();
+                from_text.add_held(&held).unwrap();
             }
             assert!(passed_compact > 50, "{passed_compact}");
             assert!(passed_compact < objects.len(), "{passed_compact}");
+            let (findings, counts) = from_values.findings(usize::MAX);
+            assert_eq!((findings.clone(), counts), from_text.findings(usize::MAX));
+            // A Pod unlike its template is named by the Deployment over its ReplicaSet, both of
+            // which pass and so were learnt from the columns alone.
+            let injected = findings.iter().find(|f| f.name == "mesh-1-a").unwrap();
             assert_eq!(
-                from_values.findings(usize::MAX),
-                from_text.findings(usize::MAX)
+                (injected.owner.kind.as_str(), injected.owner.name.as_str()),
+                ("Deployment", "mesh")
             );
             let (want, got) = (from_values.finish(false), from_text.finish(false));
             assert!(want.deny + want.warn > 0, "{want:?}");
             assert_eq!(want, got);
         }
         let mut judge = Judge::new(pod_security("restricted"), None, namespaces, 0);
-        assert!(judge.add_text(r#"{"kind": "Pod", "spec": {"#).is_err());
-        assert!(judge.add_text(r#"{"kind": "ConfigMap"} x"#).is_err());
+        let text = |kind: &str, object: &str| Held {
+            kind: kind.to_owned(),
+            namespace: "team".to_owned(),
+            object: object.to_owned(),
+            ..held_of(&json!({}))
+        };
+        assert!(judge
+            .add_held(&text("Pod", r#"{"kind": "Pod", "spec": {"#))
+            .is_err());
+        assert!(judge
+            .add_held(&text("Pod", r#"{"kind": "Pod"} x"#))
+            .is_err());
+        // An object of a kind without a pod has no finding, and its text is not read.
+        judge.add_held(&text("ConfigMap", "not read")).unwrap();
+        assert_eq!(judge.objects(), 1);
+    }
+
+    /// `object` as the inventory holds it; one the keeper would not hold (no uid) as it is.
+    fn held_of(object: &Value) -> Held {
+        crate::inventory::ssr::changes::held(object.clone()).unwrap_or_else(|| Held {
+            uid: String::new(),
+            kind: object["kind"].as_str().unwrap_or_default().to_owned(),
+            namespace: String::new(),
+            name: String::new(),
+            controller: None,
+            object: object.to_string(),
+        })
     }
 
     #[test]

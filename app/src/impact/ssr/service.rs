@@ -228,20 +228,21 @@ pub async fn feed(
     mut judge: Judge,
     started: Instant,
 ) -> ServerResult<(Judge, bool)> {
-    let mut page = inventory::texts_after(db, cluster_id, "").await?;
-    while let Some((last, _)) = page.last() {
+    let mut page = inventory::held_after(db, cluster_id, "").await?;
+    while let Some(last) = page.last() {
         if started.elapsed() > BUDGET {
             return Ok((judge, true));
         }
-        let after = last.clone();
+        let after = last.uid.clone();
         let judged = tokio::task::spawn_blocking(move || {
-            for (_, text) in page {
-                // The keeper stored JSON: text that does not read is an error, never skipped.
-                judge.add_text(&text)?;
+            for held in &page {
+                // The keeper stored JSON: text that is read and does not parse is an error,
+                // never skipped.
+                judge.add_held(held)?;
             }
             Ok::<_, serde_json::Error>(judge)
         });
-        let (judged, next) = tokio::join!(judged, inventory::texts_after(db, cluster_id, &after));
+        let (judged, next) = tokio::join!(judged, inventory::held_after(db, cluster_id, &after));
         judge = judged.or_fault()??;
         page = next?;
     }

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::owners::{controller_of, Controller};
 use crate::clusters::ssr::{Change, ClusterError};
 
 /// One object as the inventory holds it.
@@ -12,6 +13,9 @@ pub struct Held {
     pub kind: String,
     pub namespace: String,
     pub name: String,
+    /// The owner reference it marks as its controller: who owns it can be told without
+    /// reading the text.
+    pub controller: Option<Controller>,
     /// The object as JSON text, without what only bloats it.
     pub object: String,
 }
@@ -40,12 +44,14 @@ pub fn held(mut object: Value) -> Option<Held> {
     }
     let namespace = text(metadata.get("namespace"));
     let name = text(metadata.get("name"));
+    let controller = metadata.get("ownerReferences").and_then(controller_of);
     let kind = text(object.get("kind"));
     Some(Held {
         uid,
         kind,
         namespace,
         name,
+        controller,
         object: object.to_string(),
     })
 }
@@ -172,6 +178,22 @@ mod tests {
         );
         assert!(object["metadata"].get("annotations").is_none(), "{object}");
         assert_eq!(object["spec"]["replicas"], 1);
+        assert_eq!(held.controller, None);
+        // The controller among the owner references is kept beside the text.
+        let mut owned = deployment("u3", "web-1");
+        owned["metadata"]["ownerReferences"] = json!([
+            {"kind": "Other", "name": "o", "uid": "x"},
+            {"kind": "Deployment", "name": "web", "uid": "u1", "controller": true},
+        ]);
+        let controller = self::held(owned).unwrap().controller.unwrap();
+        assert_eq!(
+            (
+                controller.uid.as_str(),
+                controller.kind.as_str(),
+                controller.name.as_str()
+            ),
+            ("u1", "Deployment", "web")
+        );
         // Other annotations stay.
         let mut kept = deployment("u2", "api");
         kept["metadata"]["annotations"]["team"] = json!("payments");

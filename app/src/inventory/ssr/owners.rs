@@ -5,13 +5,42 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::changes::Held;
+
 /// An object's place in the ownership tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Node {
     kind: String,
     name: String,
-    /// The controller's reference: (uid, kind, name).
-    controller: Option<(String, String, String)>,
+    controller: Option<Controller>,
+}
+
+/// The owner reference an object marks as its controller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controller {
+    pub uid: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// The controller among an object's `ownerReferences`, if they name one (with a uid: the
+/// apiserver refuses a reference without). Control characters are left out of what it names,
+/// as no real name holds one (the inventory joins its columns with some).
+pub fn controller_of(owner_references: &Value) -> Option<Controller> {
+    let text = |value: &Value| {
+        let text = value.as_str().unwrap_or_default();
+        text.chars().filter(|c| !c.is_control()).collect()
+    };
+    owner_references
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["controller"] == true && r["uid"].as_str().is_some_and(|u| !u.is_empty()))
+        .map(|r| Controller {
+            uid: text(&r["uid"]),
+            kind: text(&r["kind"]),
+            name: text(&r["name"]),
+        })
 }
 
 /// The top owner of an object: the kind and name of the workload it belongs to (itself when
@@ -40,18 +69,25 @@ impl Owners {
             return;
         };
         let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
-        let controller = metadata["ownerReferences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["controller"] == true)
-            .map(|r| (text(&r["uid"]), text(&r["kind"]), text(&r["name"])));
         self.nodes.insert(
             uid.to_owned(),
             Node {
                 kind: text(&object["kind"]),
                 name: text(&metadata["name"]),
-                controller,
+                controller: controller_of(&metadata["ownerReferences"]),
+            },
+        );
+    }
+
+    /// Learn an object from what the inventory keeps beside its text, without reading the text:
+    /// the same as [`Owners::learn`] on the object.
+    pub fn learn_held(&mut self, held: &Held) {
+        self.nodes.insert(
+            held.uid.clone(),
+            Node {
+                kind: held.kind.clone(),
+                name: held.name.clone(),
+                controller: held.controller.clone(),
             },
         );
     }
@@ -64,7 +100,7 @@ impl Owners {
             name: node.name.clone(),
         };
         for _ in 0..DEPTH {
-            let Some((uid, kind, name)) = &node.controller else {
+            let Some(Controller { uid, kind, name }) = &node.controller else {
                 break;
             };
             // An owner Palisade does not hold (a Node for a static Pod, a custom resource) is
@@ -97,6 +133,23 @@ mod tests {
             ]);
         }
         value
+    }
+
+    #[test]
+    fn a_controller_needs_a_uid_and_is_named_without_control_characters() {
+        let refs = json!([
+            {"kind": "ReplicaSet", "name": "no-uid", "controller": true},
+            {"kind": "Replica\u{1f}Set", "name": "we\u{1e}b-1", "uid": "r1", "controller": true},
+        ]);
+        assert_eq!(
+            controller_of(&refs),
+            Some(Controller {
+                uid: "r1".into(),
+                kind: "ReplicaSet".into(),
+                name: "web-1".into()
+            })
+        );
+        assert_eq!(controller_of(&json!([{"name": "x", "uid": "y"}])), None);
     }
 
     #[test]

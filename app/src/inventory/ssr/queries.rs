@@ -4,6 +4,7 @@
 use sqlx::{Any, Row};
 
 use super::changes::Held;
+use super::owners::Controller;
 
 pub async fn put<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
@@ -11,18 +12,24 @@ pub async fn put<'e, E: sqlx::Executor<'e, Database = Any>>(
     held: &Held,
     seen_ms: i64,
 ) -> Result<(), sqlx::Error> {
+    let controller = held.controller.as_ref();
     sqlx::query(
-        "INSERT INTO inventory_objects (cluster_id, uid, kind, namespace, name, object, seen_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+        "INSERT INTO inventory_objects \
+         (cluster_id, uid, kind, namespace, name, owner_uid, owner_kind, owner_name, object, seen_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (cluster_id, uid) DO UPDATE SET kind = excluded.kind, \
-         namespace = excluded.namespace, name = excluded.name, object = excluded.object, \
-         seen_ms = excluded.seen_ms",
+         namespace = excluded.namespace, name = excluded.name, owner_uid = excluded.owner_uid, \
+         owner_kind = excluded.owner_kind, owner_name = excluded.owner_name, \
+         object = excluded.object, seen_ms = excluded.seen_ms",
     )
     .bind(cluster_id)
     .bind(&held.uid)
     .bind(&held.kind)
     .bind(&held.namespace)
     .bind(&held.name)
+    .bind(controller.map_or("", |c| c.uid.as_str()))
+    .bind(controller.map_or("", |c| c.kind.as_str()))
+    .bind(controller.map_or("", |c| c.name.as_str()))
     .bind(&held.object)
     .bind(seen_ms)
     .execute(executor)
@@ -149,25 +156,81 @@ pub async fn kinds_of_clusters<'e, E: sqlx::Executor<'e, Database = Any>>(
         .collect()
 }
 
-/// Up to `limit` objects of a cluster after `after_uid` (by uid): `(uid, object text)`.
+/// Up to `limit` objects of a cluster after `after_uid` (by uid), as the inventory holds them.
+///
+/// The page comes back as one row: every row a query returns is handed from the database's
+/// thread to the async one on its own, and for pages of small objects those hand-overs cost more
+/// than reading the objects. So the objects are joined into one text, fields by [`FIELD`] and
+/// objects by [`RECORD`]; neither can stand in what is joined (the apiserver checks names and
+/// uids, the controller's are kept without control characters, and the object is JSON, which
+/// writes them escaped). The text is split again here, and a page that does not split into as
+/// many objects as were counted is an error.
 pub async fn objects_page<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
     cluster_id: &str,
     after_uid: &str,
     limit: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT uid, object FROM inventory_objects WHERE cluster_id = $1 AND uid > $2 \
-         ORDER BY uid LIMIT $3",
+) -> Result<Vec<Held>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS objects, string_agg(uid || $3 || kind || $3 || namespace || $3 || \
+         name || $3 || owner_uid || $3 || owner_kind || $3 || owner_name || $3 || object, $4) \
+         AS page FROM (SELECT * FROM inventory_objects WHERE cluster_id = $1 AND uid > $2 \
+         ORDER BY uid LIMIT $5) AS page",
     )
     .bind(cluster_id)
     .bind(after_uid)
+    .bind(FIELD.to_string())
+    .bind(RECORD.to_string())
     .bind(limit)
-    .fetch_all(executor)
+    .fetch_one(executor)
     .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("uid")?, row.try_get("object")?)))
-        .collect()
+    let objects: i64 = row.try_get("objects")?;
+    let page: Option<String> = row.try_get("page")?;
+    let held: Vec<Held> = page
+        .as_deref()
+        .unwrap_or_default()
+        .split(RECORD)
+        .filter(|_| objects > 0)
+        .map_while(split_held)
+        .collect();
+    if usize::try_from(objects).ok() != Some(held.len()) {
+        return Err(sqlx::Error::Decode(
+            format!(
+                "a page of the inventory of cluster {cluster_id} after {after_uid:?} holds \
+                 {objects} objects but reads as {}",
+                held.len()
+            )
+            .into(),
+        ));
+    }
+    Ok(held)
+}
+
+/// What joins the fields of one object in [`objects_page`]: the ASCII unit separator.
+const FIELD: char = '\u{1f}';
+
+/// What joins the objects of a page in [`objects_page`]: the ASCII record separator.
+const RECORD: char = '\u{1e}';
+
+/// One object of a page of [`objects_page`]; `None` when it has not every field.
+fn split_held(record: &str) -> Option<Held> {
+    let mut fields = record.splitn(8, FIELD).map(str::to_owned);
+    let mut next = || fields.next();
+    let (uid, kind, namespace, name) = (next()?, next()?, next()?, next()?);
+    let (owner_uid, owner_kind, owner_name) = (next()?, next()?, next()?);
+    let object = next()?;
+    Some(Held {
+        uid,
+        kind,
+        namespace,
+        name,
+        controller: (!owner_uid.is_empty()).then_some(Controller {
+            uid: owner_uid,
+            kind: owner_kind,
+            name: owner_name,
+        }),
+        object,
+    })
 }
 
 /// Every object of `kind` a cluster holds, as text.
@@ -303,4 +366,46 @@ pub async fn forget_gone(pool: &sqlx::Pool<Any>) -> Result<u64, sqlx::Error> {
         .rows_affected();
     }
     Ok(forgotten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_of_a_page_has_every_field_or_is_refused() {
+        let record = [
+            "u1",
+            "Pod",
+            "team",
+            "web-1-a",
+            "r1",
+            "ReplicaSet",
+            "web-1",
+            "{\"a\":1}",
+        ]
+        .join(&FIELD.to_string());
+        let held = split_held(&record).unwrap();
+        assert_eq!(
+            (
+                held.uid.as_str(),
+                held.kind.as_str(),
+                held.namespace.as_str()
+            ),
+            ("u1", "Pod", "team")
+        );
+        assert_eq!(held.name, "web-1-a");
+        let controller = held.controller.unwrap();
+        assert_eq!(
+            (controller.uid, controller.kind),
+            ("r1".into(), "ReplicaSet".into())
+        );
+        assert_eq!(held.object, "{\"a\":1}");
+        // Without a controller, its fields are empty.
+        let alone = ["u2", "Pod", "team", "tool", "", "", "", "{}"].join(&FIELD.to_string());
+        assert_eq!(split_held(&alone).unwrap().controller, None);
+        // A record cut short is refused, not read with fields shifted.
+        let short = ["u3", "Pod", "team", "tool", "", "", "{}"].join(&FIELD.to_string());
+        assert!(split_held(&short).is_none());
+    }
 }

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use super::changes::Held;
 use super::{kinds::KINDS, queries};
 use crate::db::Db;
 use crate::error::{OrFault, ServerResult};
@@ -61,13 +62,10 @@ pub async fn namespaces(db: &Db, cluster_id: &str) -> ServerResult<Vec<Value>> {
         .collect()
 }
 
-/// The next page of a cluster's objects after `after_uid`, each with its uid, as stored text
-/// (for a caller that parses it off the async threads, one object at a time).
-pub async fn texts_after(
-    db: &Db,
-    cluster_id: &str,
-    after_uid: &str,
-) -> ServerResult<Vec<(String, String)>> {
+/// The next page of a cluster's objects after `after_uid`, as the inventory holds them: the
+/// columns, the controller and the text (for a caller that parses the text off the async threads,
+/// one object at a time, or not at all when the columns tell it enough).
+pub async fn held_after(db: &Db, cluster_id: &str, after_uid: &str) -> ServerResult<Vec<Held>> {
     Ok(queries::objects_page(db.pool(), cluster_id, after_uid, TEXT_PAGE).await?)
 }
 
@@ -88,6 +86,6 @@ pub async fn objects_after(
     queries::objects_page(db.pool(), cluster_id, after_uid, PAGE)
         .await?
         .into_iter()
-        .map(|(uid, text)| Ok((uid, serde_json::from_str(&text).or_fault()?)))
+        .map(|held| Ok((held.uid, serde_json::from_str(&held.object).or_fault()?)))
         .collect()
 }
