@@ -5,7 +5,8 @@
 //!
 //! A cluster's objects are Deployments, each with one ReplicaSet and three Pods, one workload in
 //! ten privileged, one in seven running as root with host namespaces. Run:
-//! `cargo run --release -p palisade-server --example impact_bench -- [--objects N] [--clusters N] [--runs N]`
+//! `cargo run --release -p palisade-server --example impact_bench -- [--objects N] [--clusters N] [--runs N]
+//! [--only ENTRY]` (one of the two library entries alone)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -160,7 +161,11 @@ async fn main() {
         started.elapsed().as_secs_f64(),
         peak_rss_mib()
     );
+    let only = support::arg("--only", "");
     for entry in ["pod-security-restricted", "disallow-privileged"] {
+        if !only.is_empty() && only != entry {
+            continue;
+        }
         palisade_app::policies::ssr::create(
             &db,
             &author,
