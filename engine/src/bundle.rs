@@ -14,6 +14,7 @@ use crate::gatekeeper::{self, Inventory};
 use crate::kyverno;
 use crate::library::{self, Entry, EntryKind};
 use crate::mode::Mode;
+use crate::namespaces::Namespaces;
 use crate::pss::{self, LevelVersion};
 use crate::source::{parse_documents, Document, SourceError};
 use crate::vap::types::ValidationAction;
@@ -26,9 +27,8 @@ pub use crate::library::SYSTEM_NAMESPACES;
 /// What evaluation knows about the cluster beyond the request.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
-    /// Namespace objects (labels matter for selectors). A namespace not listed exists with only its
-    /// `kubernetes.io/metadata.name` label, as the apiserver labels every namespace.
-    pub namespaces: Vec<Value>,
+    /// Namespace objects (labels matter for selectors).
+    pub namespaces: Namespaces,
     /// Parameter objects for `paramKind` policies, besides those loaded with the policies.
     pub params: Vec<Value>,
     /// Objects already in the cluster, for policies that look at others (Gatekeeper's

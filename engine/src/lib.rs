@@ -31,6 +31,7 @@ pub mod go_url;
 pub mod kyverno;
 pub mod library;
 pub mod mode;
+pub mod namespaces;
 pub mod pss;
 pub mod render;
 pub mod sample;

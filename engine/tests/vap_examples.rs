@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use palisade_engine::admission::{AdmissionRequest, Operation};
+use palisade_engine::namespaces::Namespaces;
 use palisade_engine::source::{parse_documents, Document};
 use palisade_engine::vap::{EvalContext, EvaluationOutcome, PolicySet};
 use serde_json::{json, Value};
@@ -75,10 +76,10 @@ fn basic_example_denies_more_than_five_replicas_in_test_namespaces() {
             "validatingadmissionpolicy/basic-example-binding.yaml",
         ],
     );
-    let namespaces = [
+    let namespaces = Namespaces::from(vec![
         namespace("test-ns", json!({"environment": "test"})),
         namespace("prod-ns", json!({"environment": "prod"})),
-    ];
+    ]);
     let ctx = EvalContext {
         namespaces: &namespaces,
         ..EvalContext::default()
@@ -114,7 +115,7 @@ fn policy_with_param_denies_above_the_replica_limit() {
         }
     }
     let set = PolicySet::from_documents("examples", &docs).unwrap();
-    let namespaces = [namespace("test-ns", json!({"environment": "test"}))];
+    let namespaces = Namespaces::from(vec![namespace("test-ns", json!({"environment": "test"}))]);
     let ctx = EvalContext {
         namespaces: &namespaces,
         ..EvalContext::default()
@@ -202,7 +203,7 @@ spec:
 ",
     ));
     let set = PolicySet::from_documents("examples", &docs).unwrap();
-    let namespaces = [namespace("default", json!({"environment": "prod"}))];
+    let namespaces = Namespaces::from(vec![namespace("default", json!({"environment": "prod"}))]);
     let ctx = EvalContext {
         namespaces: &namespaces,
         ..EvalContext::default()

@@ -6,7 +6,8 @@
 //! A cluster's objects are Deployments, each with one ReplicaSet and three Pods, one workload in
 //! ten privileged, one in seven running as root with host namespaces. Run:
 //! `cargo run --release -p palisade-server --example impact_bench -- [--objects N] [--clusters N] [--runs N]
-//! [--only ENTRY]` (one of the two library entries alone)
+//! [--only ENTRY] [--namespaces N]` (one of the two library entries alone; the workloads spread over
+//! N namespaces, 40 by default)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -29,8 +30,8 @@ use support::{cpu_secs, num, peak_rss_mib, percentile};
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
 /// Workload `i` of a cluster: a Deployment, its ReplicaSet and three Pods (five objects).
-fn workload(cluster: usize, i: usize) -> Vec<Value> {
-    let namespace = format!("team-{}", i % 40);
+fn workload(cluster: usize, i: usize, namespaces: usize) -> Vec<Value> {
+    let namespace = format!("team-{}", i % namespaces);
     let name = format!("app-{i}");
     let uid = |what: &str| format!("c{cluster}-{what}-{i}");
     let mut security = json!({"runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false,
@@ -83,6 +84,7 @@ async fn main() {
     let objects = num("--objects", 100_000) as usize;
     let cluster_count = num("--clusters", 3) as usize;
     let runs = num("--runs", 10) as usize;
+    let namespace_count = num("--namespaces", 40) as usize;
     let dir = std::env::temp_dir().join(format!("palisade-impact-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/bench.db", dir.display());
@@ -125,7 +127,7 @@ async fn main() {
         .await
         .unwrap();
         let per_cluster = objects / cluster_count;
-        let mut writes: Vec<Write> = (0..40)
+        let mut writes: Vec<Write> = (0..namespace_count)
             .map(|n| Write::Put {
                 held: held(json!({"apiVersion": "v1", "kind": "Namespace",
                     "metadata": {"name": format!("team-{n}"), "uid": format!("c{c}-ns-{n}")}}))
@@ -134,9 +136,9 @@ async fn main() {
             })
             .collect();
         let mut i = 0;
-        let mut written = 40;
+        let mut written = namespace_count;
         while written < per_cluster {
-            for object in workload(c, i) {
+            for object in workload(c, i, namespace_count) {
                 writes.push(Write::Put {
                     held: held(object).unwrap(),
                     seen_ms: 1,

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context as _, Result};
 use kube::Client;
 use palisade_engine::apiview::admission_view;
+use palisade_engine::namespaces::Namespaces;
 use palisade_engine::sample::{self, Rng};
 use palisade_engine::source::parse_documents;
 use palisade_engine::vap::{EvalContext, PolicySet};
@@ -425,7 +426,7 @@ async fn compare(client: &Client, run: &str) -> Result<()> {
     // Wait until every binding is in force: an object the policy denies must be denied.
     let deadline = Instant::now() + PROPAGATION;
     for (policy, name, set, stored) in &sets {
-        let namespaces = [stored.clone()];
+        let namespaces = Namespaces::from(vec![stored.clone()]);
         let ctx = EvalContext {
             namespaces: &namespaces,
             ..EvalContext::default()
@@ -454,7 +455,7 @@ async fn compare(client: &Client, run: &str) -> Result<()> {
     let mut problems = Vec::new();
     let (mut compared, mut denied) = (0usize, 0usize);
     for (policy, name, set, stored) in &sets {
-        let namespaces = [stored.clone()];
+        let namespaces = Namespaces::from(vec![stored.clone()]);
         let ctx = EvalContext {
             namespaces: &namespaces,
             ..EvalContext::default()

@@ -13,6 +13,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::admission::AdmissionRequest;
+use crate::namespaces::Namespaces;
 use crate::source::{Document, SourceError};
 use crate::vap::{EvalContext, EvaluationOutcome, PolicySet};
 
@@ -136,7 +137,7 @@ impl CelProgram {
         &self,
         request: &AdmissionRequest,
         constraint: &Value,
-        namespaces: &[Value],
+        namespaces: &Namespaces,
     ) -> Result<Vec<String>, String> {
         let ctx = EvalContext {
             namespaces,

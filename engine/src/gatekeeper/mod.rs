@@ -44,6 +44,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::admission::{gvk_of, AdmissionRequest, Operation};
+use crate::namespaces::Namespaces;
 use crate::source::{Document, SourceError};
 use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
 
@@ -359,7 +360,7 @@ impl Library {
             Subject::Object(object) => AdmissionRequest::create((*object).clone()).ok(),
             Subject::Request(request) => Some((*request).clone()),
         };
-        let cel_namespaces: Vec<Value> = namespace_object.into_iter().cloned().collect();
+        let cel_namespaces: Namespaces = namespace_object.into_iter().cloned().collect();
         let review = match subject {
             Subject::Object(object) => object_review(object, namespace_object)?,
             Subject::Request(request) => request_review(request, namespace_object)?,

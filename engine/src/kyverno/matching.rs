@@ -379,12 +379,7 @@ impl<'a> Target<'a> {
         if name.is_empty() {
             return BTreeMap::new();
         }
-        let found = self.ctx.namespaces.iter().find(|ns| {
-            ns.get("metadata")
-                .and_then(|m| m.get("name"))
-                .and_then(Value::as_str)
-                == Some(name)
-        });
+        let found = self.ctx.namespaces.get(name);
         let mut labels: BTreeMap<String, String> = found
             .and_then(|ns| ns.get("metadata"))
             .and_then(|m| m.get("labels"))
@@ -477,6 +472,7 @@ impl<'a> Target<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::namespaces::Namespaces;
     use serde_json::json;
 
     #[test]
@@ -498,7 +494,9 @@ mod tests {
     }
 
     fn target_matches(m: Value, object: Value) -> bool {
-        let ns = [json!({"metadata": {"name": "prod", "labels": {"env": "prod"}}})];
+        let ns = Namespaces::from(vec![
+            json!({"metadata": {"name": "prod", "labels": {"env": "prod"}}}),
+        ]);
         let ctx = Context { namespaces: &ns };
         let Ok(request) = AdmissionRequest::create(object.clone()) else {
             return false;

@@ -19,6 +19,8 @@ pub mod validating;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::namespaces::Namespaces;
+
 use crate::admission::AdmissionRequest;
 use crate::source::{Document, SourceError};
 
@@ -86,7 +88,7 @@ pub struct RuleResult {
 pub struct Context<'a> {
     /// Namespace objects (labels matter for `namespaceSelector` and `namespaceObject`). A namespace
     /// that is not here exists with only its `kubernetes.io/metadata.name` label.
-    pub namespaces: &'a [Value],
+    pub namespaces: &'a Namespaces,
 }
 
 /// Kyverno policies of every kind, with the PolicyExceptions that apply to them.

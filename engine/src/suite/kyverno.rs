@@ -21,6 +21,7 @@ use serde_json::Value;
 use super::{CaseResult, CaseStatus, Files};
 use crate::admission::{AdmissionRequest, Operation, UserInfo};
 use crate::kyverno::{self, Outcome};
+use crate::namespaces::Namespaces;
 use crate::source::{parse_documents, Document};
 use crate::vap::{
     self, types::ValidationAction, Binding, EvalContext, EvaluationOutcome, PolicySet,
@@ -169,7 +170,7 @@ struct Inputs {
     resources: Vec<Value>,
     /// JSON payloads, by file name.
     payloads: Vec<(String, Value)>,
-    namespaces: Vec<Value>,
+    namespaces: Namespaces,
     user: UserInfo,
 }
 
@@ -327,7 +328,7 @@ impl Inputs {
             other_policies,
             resources,
             payloads,
-            namespaces,
+            namespaces: namespaces.into(),
             user,
         })
     }

@@ -34,6 +34,7 @@ pub use crate::cel::authz::{
 };
 use crate::cel::check::{Declarations, Ty};
 use crate::cel::{self as celx, EvalError, Outcome, Program};
+use crate::namespaces::Namespaces;
 use crate::source::{Document, SourceError};
 use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
 use cel::context::VariableResolver;
@@ -159,10 +160,8 @@ pub struct PolicySet {
 /// What the evaluation knows about the cluster beyond the request.
 #[derive(Debug, Clone, Default)]
 pub struct EvalContext<'a> {
-    /// Namespace objects, for `namespaceSelector` and `namespaceObject`. A namespace that is not
-    /// here is taken to exist with only the `kubernetes.io/metadata.name` label the apiserver puts on
-    /// every namespace.
-    pub namespaces: &'a [Value],
+    /// Namespace objects, for `namespaceSelector` and `namespaceObject`.
+    pub namespaces: &'a Namespaces,
     /// Parameter objects besides those of the policy set.
     pub params: &'a [Value],
     /// Answers `authorizer` checks (for example an [`RbacModel`]). Without it, a policy that uses
@@ -645,7 +644,7 @@ fn collect_params<'p>(
 /// read neither.
 struct RequestFacts<'r> {
     request: &'r AdmissionRequest,
-    namespaces: &'r [Value],
+    namespaces: &'r Namespaces,
     authorizer: Option<Arc<dyn AuthorizerModel>>,
     namespace_labels: OnceLock<Option<BTreeMap<String, String>>>,
     /// `namespaceObject`: `None` for cluster-scoped requests (and Namespaces themselves).
@@ -673,12 +672,7 @@ impl<'r> RequestFacts<'r> {
     }
 
     fn find_namespace(&self, name: &str) -> Option<&'r Value> {
-        self.namespaces.iter().find(|ns| {
-            ns.get("metadata")
-                .and_then(|m| m.get("name"))
-                .and_then(Value::as_str)
-                == Some(name)
-        })
+        self.namespaces.get(name)
     }
 
     /// The labels the namespace selector reads: for a Namespace being created or updated, its own;

@@ -159,9 +159,9 @@ spec:
     - {{apiGroups: [apps], apiVersions: [v1], operations: ['*'], resources: [deployments], resourceNames: [web-legacy]}}
 "
     ));
-    let prod = [
+    let prod = Namespaces::from(vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"env": "prod"}}}),
-    ];
+    ]);
     let ctx = EvalContext {
         namespaces: &prod,
         ..EvalContext::default()
@@ -407,10 +407,10 @@ fn match_conditions_see_no_namespace_object() {
 
 #[test]
 fn audit_annotations_see_the_namespace_as_stored() {
-    let namespaces = [json!({
+    let namespaces = Namespaces::from(vec![json!({
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "n", "ownerReferences": [{"name": "team"}]},
-    })];
+    })]);
     let ctx = EvalContext {
         namespaces: &namespaces,
         ..EvalContext::default()

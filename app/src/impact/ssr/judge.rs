@@ -104,7 +104,7 @@ impl Judge {
             running,
             pod_security_only,
             context: Context {
-                namespaces,
+                namespaces: namespaces.into(),
                 ..Context::default()
             },
             owners: Owners::default(),

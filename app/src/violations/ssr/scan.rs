@@ -463,7 +463,7 @@ pub async fn scan_cluster(
         }
     }
     let engine_context = Context {
-        namespaces,
+        namespaces: namespaces.into(),
         ..Context::default()
     };
     if !deployments.is_empty() {
