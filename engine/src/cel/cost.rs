@@ -87,6 +87,22 @@ pub fn with_optional_budget<R>(budget: Option<u64>, work: impl FnOnce() -> R) ->
     (result, left)
 }
 
+/// Charge the current validation call `used`, the cost of a value another call computed and this
+/// one reuses (a composited variable several policies share): each call pays for it as if it had
+/// computed it, as each policy does in the apiserver. When less is left, the apiserver's words for
+/// a call out of budget, and nothing is left.
+pub fn charge_call(used: u64) -> Result<(), &'static str> {
+    let Some(left) = CALL_LEFT.get() else {
+        return Ok(());
+    };
+    if used > left {
+        CALL_LEFT.set(Some(0));
+        return Err(OVER_CALL_BUDGET);
+    }
+    CALL_LEFT.set(Some(left - used));
+    Ok(())
+}
+
 /// What [`Meter::enter`] replaced on the evaluating thread.
 pub type Saved = (Option<Spent>, Option<u64>);
 

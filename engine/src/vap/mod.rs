@@ -965,10 +965,11 @@ struct SharedVariables<'s, 'r> {
     table: OnceLock<SharedTable<'s>>,
 }
 
-/// The slots of [`SharedVariables`]: `keys` sorted, `values[i]` the value of `keys[i]`.
+/// The slots of [`SharedVariables`]: `keys` sorted, `values[i]` the value of `keys[i]` and the
+/// cost it took to compute.
 struct SharedTable<'s> {
     keys: Vec<(usize, u8)>,
-    values: Vec<OnceLock<VariableValue<'s>>>,
+    values: Vec<OnceLock<(VariableValue<'s>, u64)>>,
 }
 
 impl<'s, 'r> SharedVariables<'s, 'r> {
@@ -1020,17 +1021,42 @@ impl<'s, 'r> SharedVariables<'s, 'r> {
 
     /// The value of the variable `expr` in `phase`, computed on first use; `None` when it is not
     /// shared (it reads more than the request).
-    fn get(&self, expr: &Expr, phase: Phase) -> Option<&VariableValue<'s>> {
+    ///
+    /// Each validation call pays the variable's cost from its own budget, as it would computing it:
+    /// the first by computing it, the others when they read the kept value. A value that ran out
+    /// of the first call's budget is not kept, since another call may have enough left.
+    fn get(&self, expr: &Expr, phase: Phase) -> Option<Result<&(dyn Val + 's), EvalError>> {
         let key = Self::key(expr, phase)?;
         let table = self.table();
-        let slot = table.keys.binary_search(&key).ok()?;
-        let resolvers: &'s PhaseResolvers<'s, 'r> = self.resolvers;
-        Some(table.values[slot].get_or_init(|| {
-            kept(celx::evaluate_value(
-                &expr.program,
-                &resolvers[phase as usize],
-            ))
-        }))
+        let slot = &table.values[table.keys.binary_search(&key).ok()?];
+        let value = match slot.get() {
+            Some((value, used)) => {
+                if let Err(message) = celx::cost::charge_call(*used) {
+                    return Some(Err(EvalError {
+                        message: message.to_owned(),
+                    }));
+                }
+                value
+            }
+            None => {
+                let resolvers: &'s PhaseResolvers<'s, 'r> = self.resolvers;
+                let before = celx::cost::call_left();
+                let value = kept(celx::evaluate_value(
+                    &expr.program,
+                    &resolvers[phase as usize],
+                ));
+                let used = before
+                    .zip(celx::cost::call_left())
+                    .map_or(0, |(before, after)| before.saturating_sub(after));
+                if let Err(error) = &value {
+                    if error.message.contains(celx::cost::OVER_CALL_BUDGET) {
+                        return Some(Err(error.clone()));
+                    }
+                }
+                &slot.get_or_init(|| (value, used)).0
+            }
+        };
+        Some(value.as_ref().map(AsRef::as_ref).map_err(Clone::clone))
     }
 }
 
@@ -1261,8 +1287,8 @@ impl<'r> Unit<'_, '_, 'r> {
             };
             let variable = &self.policy.variables[index];
             let value = match self.shared.get(variable, self.phase) {
-                Some(Ok(value)) => Ok(CowVal::Borrowed(value.as_ref())),
-                Some(Err(error)) => Err(error.clone()),
+                Some(Ok(value)) => Ok(CowVal::Borrowed(value)),
+                Some(Err(error)) => Err(error),
                 None => kept(celx::evaluate_value(&variable.program, &resolver)).map(CowVal::Owned),
             };
             let frame = Frame {

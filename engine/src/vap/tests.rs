@@ -566,8 +566,8 @@ spec:
     let shared = SharedVariables::new(&set.policies, &resolvers);
     let value = |policy: usize, phase| {
         let value = shared.get(&set.policies[policy].variables[0], phase);
-        let value = value.unwrap().as_ref().unwrap();
-        value.as_ref() as *const dyn Val
+        let value = value.unwrap().unwrap();
+        value as *const dyn Val
     };
     let first = value(0, Phase::Validate);
     assert!(std::ptr::addr_eq(first, value(1, Phase::Validate)));
@@ -1017,6 +1017,59 @@ spec:
     );
     // A second request gets its own values.
     assert!(eval(&set, deployment("web", "team", 1)).denials.is_empty());
+}
+
+#[test]
+fn every_policy_pays_for_a_shared_variable_from_its_own_budget() {
+    // `b` spends 9,100,000 of its call's 10,000,000 on variables of its own, and 900,001 on one it
+    // shares with `a` (only `lists.range` is charged, its length): 1 over, whichever computes it.
+    let policy = |name: &str, own: usize| {
+        let mut variables =
+            String::from("  - {name: shared, expression: 'lists.range(900001).size() > 0'}\n");
+        let mut checks = vec!["variables.shared".to_owned()];
+        for i in 0..own {
+            variables.push_str(&format!(
+                "  - {{name: v{i}, expression: 'lists.range(910000).size() > {i}'}}\n"
+            ));
+            checks.push(format!("variables.v{i}"));
+        }
+        format!(
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
+  variables:
+{variables}  validations:
+  - expression: \"{}\"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec:
+  policyName: {name}
+  validationActions: [Deny]
+---
+",
+            checks.join(" && ")
+        )
+    };
+    let (a, b) = (policy("a", 0), policy("b", 10));
+    for yaml in [b.clone(), format!("{a}{b}"), format!("{b}{a}")] {
+        let result = eval(&set(&yaml), deployment("web", "team", 1));
+        assert_eq!(result.denials.len(), 1, "{result:?}");
+        let denial = &result.denials[0];
+        assert_eq!(denial.policy, "b", "{result:?}");
+        assert!(
+            denial.message.ends_with(celx::cost::OVER_CALL_BUDGET),
+            "{result:?}"
+        );
+    }
+    assert!(eval(&set(&a), deployment("web", "team", 1))
+        .denials
+        .is_empty());
 }
 
 #[test]
