@@ -18,6 +18,7 @@ use palisade_app::auth::{Principal, Role};
 use palisade_app::clusters::ssr::{service as clusters, Context, KubeConnector};
 use palisade_app::clusters::{CredentialsInput, NewCluster};
 use palisade_app::db::{now_ms, DatabaseUrl, Db, PoolSettings};
+use palisade_app::impact::ssr::progress::Progress;
 use palisade_app::inventory::ssr::changes::{held, Write};
 use palisade_app::inventory::ssr::keeper::apply;
 use palisade_app::inventory::ssr::kinds::KINDS;
@@ -108,6 +109,7 @@ async fn main() {
     let admin = Principal::new("admin", "Admin", Role::Admin);
     let author = Principal::new("author", "Author", Role::Author);
     let started = Instant::now();
+    let mut written_total = 0;
     for c in 0..cluster_count {
         let cluster = clusters::register(
             &context,
@@ -151,6 +153,7 @@ async fn main() {
                 writes.clear();
             }
         }
+        written_total += i64::try_from(written).unwrap();
         writes.extend(KINDS.iter().map(|(_, kind, _)| Write::Listed {
             kind: (*kind).to_owned(),
             started_ms: 1,
@@ -184,6 +187,7 @@ async fn main() {
         for _ in 0..runs {
             let started = Instant::now();
             let cpu_started = cpu_secs();
+            let progress = Progress::default();
             let impact = palisade_app::impact::ssr::service::impact(
                 &db,
                 &author,
@@ -191,12 +195,16 @@ async fn main() {
                 entry,
                 None,
                 None,
+                Some(&progress),
             )
             .await
             .unwrap();
             times.push(started.elapsed());
             cpu.push(Duration::from_secs_f64(cpu_secs() - cpu_started));
             assert!(impact.clusters.iter().all(|c| !c.partial));
+            // What the browser is told along the way ends at every object, counted once.
+            let told = progress.read();
+            assert_eq!((told.done, told.total), (written_total, written_total));
             denied = impact.denied();
         }
         times.sort();

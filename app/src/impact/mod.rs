@@ -94,6 +94,14 @@ pub struct ClusterImpact {
 /// Workloads listed per cluster at most.
 pub const WORKLOADS_SHOWN: usize = 2_000;
 
+/// How far an impact being computed has got: objects evaluated, of the objects the inventories
+/// it reads hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImpactSoFar {
+    pub done: i64,
+    pub total: i64,
+}
+
 /// The impact of one version (or draft) of a policy on every enabled cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
@@ -184,12 +192,15 @@ pub async fn pod_security_readiness(
     Ok(ssr::service::readiness(&call.db, &call.who, &cluster_id).await?)
 }
 
-/// The impact of enforcing a saved version (`version`), or the unsaved `draft` when given.
+/// The impact of enforcing a saved version (`version`), or the unsaved `draft` when given. With
+/// `progress`, a key the browser chose, how far it has got can be asked meanwhile
+/// ([`impact_progress`]).
 #[server(endpoint = "policy_impact", input = Json)]
 pub async fn policy_impact(
     policy_id: String,
     version: Option<i64>,
     draft: Option<Content>,
+    progress: Option<String>,
 ) -> Result<Impact, AppError> {
     let action = if draft.is_some() {
         crate::auth::Action::EditPolicies
@@ -197,5 +208,19 @@ pub async fn policy_impact(
         crate::auth::Action::Read
     };
     let call = crate::state::authorized(action)?;
-    Ok(ssr::service::impact(&call.db, &call.who, call.now, &policy_id, version, draft).await?)
+    let tracked = progress
+        .map(|key| ssr::progress::track(&call.who, &key))
+        .transpose()?;
+    let progress = tracked.as_ref().map(ssr::progress::Tracked::progress);
+    Ok(ssr::service::impact(
+        &call.db, &call.who, call.now, &policy_id, version, draft, progress,
+    )
+    .await?)
+}
+
+/// How far the impact this person asked for under `key` has got; `None` when none runs here.
+#[server(endpoint = "impact_progress")]
+pub async fn impact_progress(key: String) -> Result<Option<ImpactSoFar>, AppError> {
+    let call = crate::state::authorized(crate::auth::Action::Read)?;
+    Ok(ssr::progress::read(&call.who, &key))
 }

@@ -272,6 +272,7 @@ async fn get_impact(
         &id,
         query.version,
         None,
+        None,
     )
     .await?;
     Ok(if format == "csv" {

@@ -49,6 +49,7 @@ const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
         Some(Action::Read),
         r#"{"policy_id":"nonexistent"}"#,
     ),
+    ("/api/impact_progress", Some(Action::Read), "key=k-1"),
     (
         "/api/get_posture",
         Some(Action::Read),

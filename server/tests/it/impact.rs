@@ -127,9 +127,29 @@ async fn impact_over_http(backend: Backend) {
     let (_, approver_token) = server.user_token(Role::Approver).await;
     let baseline = adopt(&server, &people.author, "pod-security-baseline").await;
 
-    // A viewer may see the impact of a saved version.
-    let reply = impact_of(&server, &viewer, json!({"policy_id": baseline})).await;
+    // A key for its progress is held to its budget before anything is evaluated, and named.
+    let long = "k".repeat(palisade_app::impact::ssr::progress::KEY_LIMIT + 1);
+    let reply = impact_of(
+        &server,
+        &viewer,
+        json!({"policy_id": baseline, "progress": long}),
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("progress"), "{}", reply.body);
+    // A viewer may see the impact of a saved version, and how far it got while it ran: once it
+    // has answered, nothing runs under its key any more.
+    let reply = impact_of(
+        &server,
+        &viewer,
+        json!({"policy_id": baseline, "progress": "k-1"}),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
+    let after = server
+        .call("POST", "/api/impact_progress", &viewer, "key=k-1")
+        .await;
+    assert_eq!((after.status, after.body.as_str()), (200, "null"));
     let impact = json_of(&reply);
     let shop = &impact["clusters"][0];
     assert_eq!(shop["cluster_name"], "shop-1");

@@ -101,6 +101,7 @@ pub async fn findings(
         &Subject::Content(content),
         only.as_deref(),
         now,
+        None,
     )
     .await?;
     // Sorting a large cluster's findings is work: off the async threads.

@@ -3,5 +3,6 @@
 
 pub mod findings;
 pub mod judge;
+pub mod progress;
 pub mod readiness;
 pub mod service;

@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use super::judge::Judge;
+use super::progress::Progress;
 use crate::auth::{authorize, Action, Principal};
 use crate::clusters::ssr::service as clusters;
 use crate::db::Db;
@@ -39,6 +40,7 @@ pub async fn impact(
     policy_key: &str,
     version: Option<i64>,
     draft: Option<Content>,
+    progress: Option<&Progress>,
 ) -> ServerResult<Impact> {
     authorize(Some(who), Action::Read)?;
     if draft.is_some() {
@@ -54,7 +56,15 @@ pub async fn impact(
         }
         (None, _) => (detail.current.content.clone(), Some(detail.current.number)),
     };
-    let judged = judge_clusters(db, &policy_id, &Subject::Content(content), None, now).await?;
+    let judged = judge_clusters(
+        db,
+        &policy_id,
+        &Subject::Content(content),
+        None,
+        now,
+        progress,
+    )
+    .await?;
     Ok(Impact {
         policy_id,
         policy_name: detail.policy.name.clone(),
@@ -121,13 +131,14 @@ impl Judged {
 }
 
 /// Judge `subject` against the inventory of every enabled cluster, or of the enabled clusters
-/// among `only` (ids, in any order).
+/// among `only` (ids, in any order), counting the objects into `progress` as they are judged.
 pub async fn judge_clusters(
     db: &Db,
     policy_id: &str,
     subject: &Subject,
     only: Option<&[String]>,
     now: i64,
+    progress: Option<&Progress>,
 ) -> ServerResult<Vec<Judged>> {
     // The content must render: a draft the engine refuses says why, where.
     if let Subject::Content(content) = subject {
@@ -148,25 +159,51 @@ pub async fn judge_clusters(
         .collect();
     // Every cluster at once: each reads its inventory page by page and evaluates it off the async
     // threads, so memory holds one page per cluster, not a whole cluster.
+    let asked = Asked {
+        policy_id,
+        subject,
+        exceptions: &exceptions,
+        now,
+        started,
+        progress,
+    };
     futures_util::future::try_join_all(
         enabled
             .into_iter()
-            .map(|cluster| on_cluster(db, cluster, policy_id, subject, &exceptions, now, started)),
+            .map(|cluster| on_cluster(db, cluster, &asked)),
     )
     .await
+}
+
+/// What every cluster of one impact is judged by.
+struct Asked<'a> {
+    policy_id: &'a str,
+    subject: &'a Subject,
+    exceptions: &'a [crate::exceptions::Exception],
+    now: i64,
+    /// When the impact started: its [`BUDGET`] counts from here.
+    started: Instant,
+    progress: Option<&'a Progress>,
 }
 
 /// Judge one cluster's inventory.
 async fn on_cluster(
     db: &Db,
     cluster: crate::clusters::Cluster,
-    policy_id: &str,
-    subject: &Subject,
-    exceptions: &[crate::exceptions::Exception],
-    now: i64,
-    started: Instant,
+    asked: &Asked<'_>,
 ) -> ServerResult<Judged> {
+    let Asked {
+        policy_id,
+        subject,
+        exceptions,
+        now,
+        started,
+        progress,
+    } = *asked;
     let held = inventory::of_cluster(db, &cluster.id).await?;
+    if let Some(progress) = progress {
+        progress.expect(held.kinds.iter().map(|kind| kind.objects).sum());
+    }
     let namespaces = inventory::namespaces(db, &cluster.id).await?;
     let proposed = match subject {
         Subject::Content(content) => {
@@ -209,7 +246,7 @@ async fn on_cluster(
         .map_err(|err| AppError::internal("building data.inventory from the inventory", err))?;
         judge = judge.with_inventory(inventory);
     }
-    let (judge, partial) = feed(db, &cluster.id, judge, started).await?;
+    let (judge, partial) = feed(db, &cluster.id, judge, started, progress).await?;
     Ok(Judged {
         cluster,
         inventory: held,
@@ -221,12 +258,14 @@ async fn on_cluster(
 
 /// Give `judge` every object of a cluster's inventory, page by page off the async threads, until
 /// [`BUDGET`] from `started`; true when it stopped there (the judge holds only part). The next
-/// page is read while this one is judged: the database and the engine overlap.
+/// page is read while this one is judged: the database and the engine overlap. Each page judged
+/// counts into `progress`.
 pub async fn feed(
     db: &Db,
     cluster_id: &str,
     mut judge: Judge,
     started: Instant,
+    progress: Option<&Progress>,
 ) -> ServerResult<(Judge, bool)> {
     let mut page = inventory::held_after(db, cluster_id, "").await?;
     while let Some(last) = page.last() {
@@ -234,6 +273,7 @@ pub async fn feed(
             return Ok((judge, true));
         }
         let after = last.uid.clone();
+        let objects = i64::try_from(page.len()).unwrap_or(i64::MAX);
         let judged = tokio::task::spawn_blocking(move || {
             for held in &page {
                 // The keeper stored JSON: text that is read and does not parse is an error,
@@ -244,6 +284,9 @@ pub async fn feed(
         });
         let (judged, next) = tokio::join!(judged, inventory::held_after(db, cluster_id, &after));
         judge = judged.or_fault()??;
+        if let Some(progress) = progress {
+            progress.advance(objects);
+        }
         page = next?;
     }
     Ok((judge, false))

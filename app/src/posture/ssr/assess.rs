@@ -67,7 +67,7 @@ pub async fn assess(
         .filter_map(|(name, id)| Some((name.clone(), id.strip_prefix("library:")?.to_owned())))
         .collect();
     let judge = Judge::new(Arc::new(deployed), None, namespaces, now);
-    let (judge, partial) = feed(db, &cluster.id, judge, Instant::now()).await?;
+    let (judge, partial) = feed(db, &cluster.id, judge, Instant::now(), None).await?;
     let objects = judge.objects();
     let not_evaluable = judge.not_evaluable();
     let (findings, _) = judge.findings(usize::MAX);

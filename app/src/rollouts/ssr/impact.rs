@@ -32,7 +32,15 @@ pub async fn judge(
         .iter()
         .flat_map(|(_, _, ids)| ids.iter().cloned())
         .collect();
-    let judged = judge_clusters(db, policy_id, &Subject::Objects(objects), Some(&ids), now).await?;
+    let judged = judge_clusters(
+        db,
+        policy_id,
+        &Subject::Objects(objects),
+        Some(&ids),
+        now,
+        None,
+    )
+    .await?;
     let mut complete = true;
     let mut by_id: BTreeMap<String, ClusterImpact> = BTreeMap::new();
     for cluster in judged {
@@ -183,6 +191,7 @@ async fn undone(
                 &Subject::Objects(plan.apply),
                 Some(&only_this),
                 now,
+                None,
             )
             .await?;
             // A cluster disabled since has no answer.
