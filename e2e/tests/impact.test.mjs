@@ -194,6 +194,22 @@ test('an author sees what enforcing would deny on each cluster, and the impact o
     assert.match(await card.getByTestId('impact-freshness').textContent(), /objects evaluated, listed by/);
   }
   await page.screenshot({ path: join(OUTPUT, 'impact.png'), fullPage: true });
+  // While an impact computes (held back here), a progress line says so; once the answer is in,
+  // it goes.
+  await page.route('**/api/policy_impact', async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await route.continue();
+  });
+  await page.click('[data-testid="impact-refresh"]');
+  const progress = page.getByTestId('impact-progress');
+  await progress.waitFor();
+  assert.match(await progress.textContent(), /Reading the inventories…|Evaluated \d+ of \d+ inventoried objects…/);
+  assert.equal(await progress.locator('progress').count(), 1);
+  await page.screenshot({ path: join(OUTPUT, 'impact-progress.png') });
+  await page.unroute('**/api/policy_impact');
+  await page.waitForFunction(() => !document.querySelector('[data-testid="impact-refresh"]').disabled);
+  assert.equal(await progress.count(), 0);
+  assert.match(await page.getByTestId('impact-summary').textContent(), /^Version 1, enforced/);
   // The same workloads as CSV, for a spreadsheet or a ticket.
   const href = await page.getByTestId('impact-csv').getAttribute('href');
   const csv = await page.evaluate(async (href) => {
