@@ -7,15 +7,17 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, PostParams};
+use palisade_app::auth::Role;
 use palisade_app::clusters::Cluster;
 use palisade_app::policies::PolicyDetail;
 use palisade_app::rollouts::Rollout;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::support::{Reply, TestServer};
+use crate::support::{Backend, People, Reply, TestServer, KEY};
 
 /// The body of a reply as JSON, or a panic that shows it.
 pub fn json_of(reply: &Reply) -> Value {
@@ -90,6 +92,18 @@ impl Api<'_> {
         self.register_cluster(name, environment, credentials).await
     }
 
+    /// Register one of the test bed's clusters, through the kubeconfig it made for Palisade.
+    pub async fn register_bed_cluster(
+        &self,
+        name: &str,
+        environment: &str,
+        cluster: &palisade_testbed::Cluster,
+    ) -> Cluster {
+        let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
+        self.register_kubeconfig(name, environment, &kubeconfig)
+            .await
+    }
+
     /// Register a cluster nothing listens for (for tests that never reach it).
     pub async fn register_unreachable(&self, name: &str, environment: &str) -> Cluster {
         let credentials = json!({
@@ -111,6 +125,36 @@ impl Api<'_> {
             reply.body
         );
         serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+    }
+
+    /// Paste a policy's YAML (201); the created policy as JSON.
+    pub async fn paste(&self, source: &str) -> Value {
+        let body = json!({ "from": "yaml", "source": source });
+        self.send("POST", "/api/v1/policies", Some(body), 201).await
+    }
+
+    /// Request an exception (`{policy, scope, justification, expires_ms, …}` as the API takes
+    /// it); its id.
+    pub async fn request_exception(&self, request: Value) -> String {
+        let created: Value = self
+            .send("POST", "/api/v1/exceptions", Some(request), 201)
+            .await;
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Approve exception `id`.
+    pub async fn approve_exception(&self, id: &str) -> Value {
+        let path = format!("/api/v1/exceptions/{id}/decision");
+        self.send("POST", &path, Some(json!({ "approve": true })), 200)
+            .await
+    }
+
+    /// Ask for the removal of what rollout `id` applied (200); the id of the removal, which waits
+    /// for someone else's approval.
+    pub async fn remove(&self, id: &str) -> String {
+        let path = format!("/api/v1/rollouts/{id}/remove");
+        let removal: Value = self.send("POST", &path, None, 200).await;
+        removal["summary"]["id"].as_str().unwrap().to_owned()
     }
 
     /// Propose a rollout (`{policy, mode, waves, …}` as the API takes it).
@@ -138,6 +182,23 @@ pub fn privileged(name: &str) -> Pod {
     .unwrap()
 }
 
+/// A server on SQLite for rollouts onto the test bed (with the secrets key, its executor polling
+/// every 100 ms, and `settings` on top), with the API tokens of its admin, author and approver.
+pub async fn rollout_server(settings: &[(&str, &str)]) -> (TestServer, String, String, String) {
+    let mut all = vec![
+        ("PALISADE__SECRETS__KEY", KEY),
+        ("PALISADE__ROLLOUTS__POLL_MS", "100"),
+    ];
+    all.extend_from_slice(settings);
+    let server = TestServer::start(Backend::Sqlite, &all).await;
+    let People {
+        admin,
+        author,
+        approver,
+    } = server.people().await;
+    (server, admin, author, approver)
+}
+
 /// Rollout `id` as `token` sees it.
 pub async fn rollout(server: &TestServer, id: &str, token: &str) -> Value {
     let reply = server
@@ -147,26 +208,116 @@ pub async fn rollout(server: &TestServer, id: &str, token: &str) -> Value {
     json_of(&reply)
 }
 
+/// A rollout's state (`pending_approval`, `applied`, …).
+pub fn state(rollout: &Value) -> &str {
+    rollout["summary"]["state"].as_str().unwrap_or_default()
+}
+
+/// Poll the rollout until `done` says so, or fail after `within` with its last state.
+pub async fn wait_for(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let rollout = rollout(server, id, token).await;
+        if done(&rollout) {
+            return rollout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached within {within:?}; the rollout is {rollout:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Wait until rollout `id` (as `token` sees it) is applied, for at most `within`; it, applied.
+pub async fn until_applied(server: &TestServer, token: &str, id: &str, within: Duration) -> Value {
+    wait_for(server, token, id, within, "applied", |r| {
+        state(r) == "applied"
+    })
+    .await
+}
+
 /// Approve rollout `id` and wait until it is applied.
 pub async fn approve_and_wait(server: &TestServer, approver: &str, id: &str) {
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/approve"),
-            approver,
-            "{}",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let now = rollout(server, id, approver).await;
-        if now["summary"]["state"] == "applied" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not applied: {now:#}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    server.api(approver).approve(id).await;
+    until_applied(server, approver, id, Duration::from_secs(90)).await;
+}
+
+/// Propose a rollout as `author`, approve it as `approver` and wait until it is applied; its id.
+pub async fn propose_and_apply(
+    server: &TestServer,
+    (author, approver): (&str, &str),
+    proposal: Value,
+) -> String {
+    let id = server.api(author).propose(proposal).await.summary.id;
+    approve_and_wait(server, approver, &id).await;
+    id
+}
+
+/// A proposal of `policy` in `mode` to one wave of every cluster, approved once, acknowledging
+/// what it would deny.
+pub fn one_wave(policy: &str, mode: &str) -> Value {
+    json!({
+        "policy": policy, "mode": mode, "note": format!("to {mode}"),
+        "acknowledge_denials": true,
+        "waves": [{"name": "dev", "selector": {}, "approvals": 1}],
+    })
+}
+
+/// Ask (as `approver`) for the removal of what rollout `id` applied; whoever asks for a removal
+/// cannot approve it, so a second approver does. Wait until the removal is applied.
+pub async fn remove_and_wait(server: &TestServer, approver: &str, id: &str) {
+    let removal = server.api(approver).remove(id).await;
+    let second_approver = server.login_token(Role::Approver).await;
+    approve_and_wait(server, &second_approver, &removal).await;
+}
+
+/// Request an exception as `author` and have `approver` approve it; its id.
+pub async fn approved_exception(
+    server: &TestServer,
+    (author, approver): (&str, &str),
+    request: Value,
+) -> String {
+    let id = server.api(author).request_exception(request).await;
+    server.api(approver).approve_exception(&id).await;
+    id
+}
+
+/// Create namespace `name` with `labels` (`null` for none).
+pub async fn create_namespace(client: &kube::Client, name: &str, labels: Value) {
+    let ns: Namespace =
+        serde_json::from_value(json!({ "metadata": { "name": name, "labels": labels } })).unwrap();
+    kube::Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+/// A Deployment named `name` (with `labels`, `null` for none) whose pod template asks for a
+/// privileged container.
+pub fn privileged_deployment(name: &str, labels: Value) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": labels },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{
+                    "name": "app",
+                    "image": "registry.example.com/app:1.0",
+                    "securityContext": { "privileged": true },
+                }] },
+            },
+        },
+    }))
+    .unwrap()
 }
 
 /// Create a privileged Pod named `name` until `done` accepts what happened (an admission webhook
@@ -201,6 +352,66 @@ pub async fn until_admission(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// What a new privileged Pod meets once a policy that refuses it with `words` is live in `mode`:
+/// in audit it is admitted without a word, in warn with a warning of `words`, in enforce it is
+/// refused with `words`. The refusal's message, in enforce.
+pub async fn admission_in(pods: &kube::Api<Pod>, mode: &str, words: &str) -> Option<String> {
+    match mode {
+        "audit" => {
+            let _ = until_admission(
+                pods,
+                "audited",
+                "admit silently",
+                |o| matches!(o, Ok(w) if w.is_empty()),
+            )
+            .await;
+            None
+        }
+        "warn" => {
+            let _ = until_admission(
+                pods,
+                "warned",
+                "warn",
+                |o| matches!(o, Ok(w) if w.iter().any(|w| w.contains(words))),
+            )
+            .await;
+            None
+        }
+        _ => {
+            let outcome = until_admission(
+                pods,
+                "denied",
+                "deny",
+                |o| matches!(o, Err(e) if e.contains(words)),
+            )
+            .await;
+            Some(outcome.unwrap_err())
+        }
+    }
+}
+
+/// Once a policy is gone, a new privileged Pod is admitted again without a word.
+pub async fn admitted_again(pods: &kube::Api<Pod>) {
+    let _ = until_admission(
+        pods,
+        "after",
+        "admit again",
+        |o| matches!(o, Ok(w) if w.is_empty()),
+    )
+    .await;
+}
+
+/// A violation read back from an engine's report is of policy `policy` (of id `policy_id`),
+/// in the engine's `words`.
+pub fn assert_reported_by(found: &Value, policy: &str, policy_id: &str, words: &str) {
+    assert_eq!(found["policy"], policy, "{found:#}");
+    assert_eq!(found["policy_id"], policy_id, "{found:#}");
+    assert!(
+        found["message"].as_str().unwrap().contains(words),
+        "{found:#}"
+    );
 }
 
 /// Scan cluster `cluster` (as `scanner`) until the violations read by `viewer` hold one from an

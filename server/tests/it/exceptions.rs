@@ -9,17 +9,31 @@ use palisade_app::policies::ssr::render::desired_objects;
 use palisade_app::policies::Mode;
 use serde_json::{json, Value};
 
-use crate::support::{Backend, People, TestServer};
-
-fn body(reply: &crate::support::Reply) -> Value {
-    serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("not JSON: {}", reply.body))
-}
+use crate::client::json_of as body;
+use crate::support::{Backend, Reply, TestServer};
 
 async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
     let adopt = json!({ "from": "library", "entry": entry }).to_string();
     let created = server.call("POST", "/api/v1/policies", token, &adopt).await;
     assert_eq!(created.status, 201, "{}", created.body);
     body(&created)["policy"]["id"].as_str().unwrap().to_owned()
+}
+
+/// `POST /api/v1/exceptions/{id}/{action}` (`decision` or `revoke`) as the holder of `token`.
+async fn act(server: &TestServer, token: &str, id: &str, action: &str, body: &str) -> Reply {
+    let path = format!("/api/v1/exceptions/{id}/{action}");
+    server.call("POST", &path, token, body).await
+}
+
+/// The actions of the audit entries about exception `id`.
+async fn audited_actions(server: &TestServer, id: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT action FROM audit_entries WHERE target_kind = 'exception' AND target_id = $1",
+    )
+    .bind(id)
+    .fetch_all(server.pool.pool())
+    .await
+    .unwrap()
 }
 
 async fn exceptions_over_rest(backend: Backend) {
@@ -154,56 +168,28 @@ async fn exceptions_over_rest(backend: Backend) {
     );
     assert_eq!(waiting(&author).await, (false, Vec::new()));
     let approve = json!({ "approve": true, "comment": "ok" }).to_string();
-    let selfish = server
-        .call(
-            "POST",
-            &format!("/api/v1/exceptions/{own_id}/decision"),
-            &approver_token,
-            &approve,
-        )
-        .await;
+    let selfish = act(&server, &approver_token, &own_id, "decision", &approve).await;
     assert_eq!(selfish.status, 403, "{}", selfish.body);
     assert!(selfish.body.contains("your own"), "{}", selfish.body);
-    let by_author = server
-        .call(
-            "POST",
-            &format!("/api/v1/exceptions/{id}/decision"),
-            &author,
-            &approve,
-        )
-        .await;
+    let by_author = act(&server, &author, &id, "decision", &approve).await;
     assert_eq!(by_author.status, 403, "{}", by_author.body);
-    let no_reason = server
-        .call(
-            "POST",
-            &format!("/api/v1/exceptions/{own_id}/decision"),
-            &other_approver,
-            &json!({ "approve": false }).to_string(),
-        )
-        .await;
+    let no_reason = act(
+        &server,
+        &other_approver,
+        &own_id,
+        "decision",
+        &json!({ "approve": false }).to_string(),
+    )
+    .await;
     assert_eq!(no_reason.status, 400, "{}", no_reason.body);
     assert!(no_reason.body.contains("comment"), "{}", no_reason.body);
 
     // A different approver approves it.
-    let approved = server
-        .call(
-            "POST",
-            &format!("/api/v1/exceptions/{id}/decision"),
-            &approver_token,
-            &approve,
-        )
-        .await;
+    let approved = act(&server, &approver_token, &id, "decision", &approve).await;
     assert_eq!(approved.status, 200, "{}", approved.body);
     assert_eq!(body(&approved)["state"], "approved");
     assert_eq!(body(&approved)["decider_name"], "Test approver");
-    let again = server
-        .call(
-            "POST",
-            &format!("/api/v1/exceptions/{id}/decision"),
-            &other_approver,
-            &approve,
-        )
-        .await;
+    let again = act(&server, &other_approver, &id, "decision", &approve).await;
     assert_eq!(again.status, 409, "{}", again.body);
     let listed = server
         .call(
@@ -267,28 +253,14 @@ async fn exceptions_over_rest(backend: Backend) {
 
     // Revoked, it stops applying at once.
     let revoke = json!({ "comment": "agent upgraded" }).to_string();
-    let revoked = server
-        .call(
-            "POST",
-            &format!("/api/v1/exceptions/{id}/revoke"),
-            &other_approver,
-            &revoke,
-        )
-        .await;
+    let revoked = act(&server, &other_approver, &id, "revoke", &revoke).await;
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     assert_eq!(body(&revoked)["state"], "revoked");
     assert!(exclusions(&server.pool, &privileged, now)
         .await
         .unwrap()
         .is_empty());
-    let twice = server
-        .call(
-            "POST",
-            &format!("/api/v1/exceptions/{id}/revoke"),
-            &other_approver,
-            &revoke,
-        )
-        .await;
+    let twice = act(&server, &other_approver, &id, "revoke", &revoke).await;
     assert_eq!(twice.status, 409, "{}", twice.body);
     let read = server
         .call("GET", &format!("/api/v1/exceptions/{id}"), &viewer, "")
@@ -312,26 +284,14 @@ async fn exceptions_over_rest(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(swept.state, ExceptionState::Expired);
-    let expired_entries: Vec<String> = sqlx::query_scalar(
-        "SELECT action FROM audit_entries WHERE target_kind = 'exception' AND target_id = $1",
-    )
-    .bind(&own_id)
-    .fetch_all(server.pool.pool())
-    .await
-    .unwrap();
+    let expired_entries = audited_actions(&server, &own_id).await;
     assert!(
         expired_entries.contains(&"exception.expired".to_owned()),
         "{expired_entries:?}"
     );
 
     // Every change is in the audit log.
-    let mut actions: Vec<String> = sqlx::query_scalar(
-        "SELECT action FROM audit_entries WHERE target_kind = 'exception' AND target_id = $1",
-    )
-    .bind(&id)
-    .fetch_all(server.pool.pool())
-    .await
-    .unwrap();
+    let mut actions = audited_actions(&server, &id).await;
     actions.sort();
     assert_eq!(
         actions,
@@ -354,25 +314,6 @@ async fn postgres_exceptions_over_rest() {
     exceptions_over_rest(Backend::Postgres).await;
 }
 
-/// A Deployment whose pod template asks for a privileged container.
-fn privileged_deployment(name: &str, labels: Value) -> k8s_openapi::api::apps::v1::Deployment {
-    serde_json::from_value(json!({
-        "metadata": { "name": name, "labels": labels },
-        "spec": {
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{
-                    "name": "app",
-                    "image": "registry.example.com/app:1.0",
-                    "securityContext": { "privileged": true },
-                }] },
-            },
-        },
-    }))
-    .unwrap()
-}
-
 /// On a real kube-apiserver, under enforce: the excepted namespace, the excepted named resource
 /// and the excepted label set are admitted; the same privileged Deployment elsewhere is denied.
 #[tokio::test]
@@ -380,50 +321,30 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
     use std::time::{Duration, Instant};
 
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::Namespace;
     use kube::api::PostParams;
     use kube::Api;
 
+    use crate::client::{
+        approved_exception, create_namespace, privileged_deployment, rollout_server, state,
+        until_applied, wait_for,
+    };
+
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            (
-                "PALISADE__SECRETS__KEY",
-                "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
-            ),
-            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
-            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
-        ],
-    )
-    .await;
-    let People {
-        admin,
-        author,
-        approver,
-    } = server.people().await;
+    let (server, admin, author, approver) =
+        rollout_server(&[("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0")]).await;
     let client = cluster.admin_client().await.unwrap();
     // Its binding takes only this test's namespaces, so tests sharing the clusters are not
     // affected by it.
     let policy = palisade_testbed::unique_name("exc-no-privileged");
     let excepted = palisade_testbed::unique_name("exc-legacy");
     let other = palisade_testbed::unique_name("exc-shop");
-    let namespaces: Api<Namespace> = Api::all(client.clone());
     for name in [&excepted, &other] {
-        let ns: Namespace = serde_json::from_value(
-            json!({ "metadata": { "name": name, "labels": { "palisade-test": policy } } }),
-        )
-        .unwrap();
-        namespaces
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
+        create_namespace(&client, name, json!({ "palisade-test": policy })).await;
     }
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     server
         .api(&admin)
-        .register_kubeconfig("exc", "exc", &kubeconfig)
+        .register_bed_cluster("exc", "exc", cluster)
         .await;
     // A policy of its own name: other tests roll out the library's `disallow-privileged` to the
     // same clusters at the same time, so this test judges only its own policy's verdicts.
@@ -458,15 +379,7 @@ spec:
         palisade-test: NAME
 "#
     .replace("NAME", &policy);
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "yaml", "source": source }).to_string(),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
+    server.api(&author).paste(&source).await;
     let mine = |result: &Result<Deployment, kube::Error>| matches!(result, Err(kube::Error::Api(status)) if status.message.contains(&policy));
 
     let in_30_days = palisade_app::db::now_ms() + 30 * DAY_MS;
@@ -475,68 +388,42 @@ spec:
         json!({ "kind": "resource", "resource_kind": "Deployment", "namespace": other, "name": "agent" }),
         json!({ "kind": "selector", "labels": { "team": "infra", "tier": "system" } }),
     ] {
-        let reply = server
-            .call(
-                "POST",
-                "/api/v1/exceptions",
-                &author,
-                &json!({
-                    "policy": policy,
-                    "scope": scope,
-                    "justification": "node agent",
-                    "expires_ms": in_30_days,
-                })
-                .to_string(),
-            )
-            .await;
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        let id = body(&reply)["id"].as_str().unwrap().to_owned();
-        let reply = server
-            .call(
-                "POST",
-                &format!("/api/v1/exceptions/{id}/decision"),
-                &approver,
-                &json!({ "approve": true }).to_string(),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-    }
-
-    let reply = server
-        .call(
-            "POST",
-            "/api/v1/rollouts",
-            &author,
-            &json!({
+        approved_exception(
+            &server,
+            (&author, &approver),
+            json!({
                 "policy": policy,
-                "mode": "enforce",
-                "waves": [{ "selector": { "environment": "exc" } }],
-            })
-            .to_string(),
+                "scope": scope,
+                "justification": "node agent",
+                "expires_ms": in_30_days,
+            }),
         )
         .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let rollout = body(&reply)["summary"]["id"].as_str().unwrap().to_owned();
-    server.api(&approver).approve(&rollout).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = server
-            .call("GET", &format!("/api/v1/rollouts/{rollout}"), &admin, "")
-            .await;
-        let state = body(&reply)["summary"]["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if state == "applied" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline && state != "failed",
-            "the rollout is {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    let rollout = server
+        .api(&author)
+        .propose(json!({
+            "policy": policy,
+            "mode": "enforce",
+            "waves": [{ "selector": { "environment": "exc" } }],
+        }))
+        .await
+        .summary
+        .id;
+    server.api(&approver).approve(&rollout).await;
+    wait_for(
+        &server,
+        &admin,
+        &rollout,
+        Duration::from_secs(60),
+        "applied",
+        |r| {
+            assert_ne!(state(r), "failed", "the rollout is {r:#}");
+            state(r) == "applied"
+        },
+    )
+    .await;
 
     let dry_run = PostParams {
         dry_run: true,
@@ -600,37 +487,10 @@ spec:
     .await;
 
     // Take the policy off the cluster again.
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{rollout}/remove"),
-            &approver,
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let removal = body(&reply)["summary"]["id"].as_str().unwrap().to_owned();
+    let removal = server.api(&approver).remove(&rollout).await;
     // A removal waits for someone other than who asked.
-    let approved = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{removal}/approve"),
-            &admin,
-            "{}",
-        )
-        .await;
-    assert_eq!(approved.status, 200, "{}", approved.body);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = server
-            .call("GET", &format!("/api/v1/rollouts/{removal}"), &admin, "")
-            .await;
-        if body(&reply)["summary"]["state"] == "applied" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "removal: {}", reply.body);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    server.api(&admin).approve(&removal).await;
+    until_applied(&server, &admin, &removal, Duration::from_secs(60)).await;
     for name in [&excepted, &other] {
         let _ = palisade_testbed::delete_namespace(&client, name).await;
     }

@@ -12,10 +12,12 @@ use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use kube::Api;
 use palisade_app::auth::Role;
-use serde_json::json;
+use serde_json::Value;
 
-use crate::client::{approve_and_wait, json_of, privileged, until_admission, until_reported};
-use crate::support::{Backend, People, TestServer, KEY};
+use crate::client::{
+    admission_in, admitted_again, assert_reported_by, create_namespace, one_wave, privileged,
+    propose_and_apply, remove_and_wait, rollout_server, until_reported,
+};
 
 /// Gatekeeper's words for a privileged container, in the template's code.
 const DENIED: &str = "Privileged container is not allowed";
@@ -65,54 +67,28 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
          kinds: [Pod]\n    namespaces: [{namespace}]\n"
     );
 
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
-            ("PALISADE__ROLLOUTS__RETRIES", "2"),
-            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
-        ],
-    )
+    let (server, admin, author, approver) = rollout_server(&[
+        ("PALISADE__ROLLOUTS__RETRIES", "2"),
+        ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+    ])
     .await;
-    let People {
-        admin,
-        author,
-        approver,
-    } = server.people().await;
     let viewer = server.login_token(Role::Viewer).await;
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     let registered = server
         .api(&admin)
-        .register_kubeconfig(&format!("gk-{}", cluster.name), "dev", &kubeconfig)
+        .register_bed_cluster(&format!("gk-{}", cluster.name), "dev", cluster)
         .await;
 
     let client = cluster.admin_client().await.unwrap();
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    create_namespace(&client, &namespace, Value::Null).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     // Running before any policy: only an audit can find it.
     pods.create(&PostParams::default(), &privileged("before"))
         .await
         .unwrap();
 
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({"from": "yaml", "source": source}).to_string(),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let policy_id = json_of(&created)["policy"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(json_of(&created)["policy"]["engine"], "gatekeeper");
+    let created = server.api(&author).paste(&source).await;
+    let policy_id = created["policy"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["policy"]["engine"], "gatekeeper");
 
     // Gatekeeper names a constraint kind's resource by the kind in lower case, with no plural `s`.
     let constraints: Api<DynamicObject> = Api::all_with(
@@ -130,20 +106,8 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
     );
     let mut last = String::new();
     for mode in ["audit", "warn", "enforce"] {
-        let proposal = json!({
-            "policy": policy_name, "mode": mode, "note": format!("to {mode}"),
-            "acknowledge_denials": true,
-            "waves": [{"name": "dev", "selector": {}, "approvals": 1}],
-        });
-        let reply = server
-            .call("POST", "/api/v1/rollouts", &author, &proposal.to_string())
-            .await;
-        assert_eq!(reply.status, 201, "{mode}: {}", reply.body);
-        let id = json_of(&reply)["summary"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        approve_and_wait(&server, &approver, &id).await;
+        let id =
+            propose_and_apply(&server, (&author, &approver), one_wave(&policy_name, mode)).await;
         // The apiserver may take a moment to serve a kind whose CRD Gatekeeper just made.
         let deadline = Instant::now() + Duration::from_secs(30);
         let live = loop {
@@ -163,74 +127,29 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
             _ => "deny",
         };
         assert_eq!(live.data["spec"]["enforcementAction"], expected, "{mode}");
-        match mode {
-            "audit" => {
-                // Gatekeeper's audit lists the Pod that was there first; Palisade's scan reads it.
-                let found = until_reported(
-                    &server,
-                    (&approver, &viewer),
-                    &registered.id,
-                    &namespace,
-                    "before",
-                    Duration::from_secs(90),
-                )
-                .await;
-                assert_eq!(found["policy"], constraint.as_str(), "{found:#}");
-                assert_eq!(found["policy_id"], policy_id.as_str(), "{found:#}");
-                assert!(
-                    found["message"].as_str().unwrap().contains(DENIED),
-                    "{found:#}"
-                );
-                // Audit only: a new privileged Pod is admitted without a word.
-                let _ = until_admission(
-                    &pods,
-                    "audited",
-                    "admit silently",
-                    |o| matches!(o, Ok(w) if w.is_empty()),
-                )
-                .await;
-            }
-            "warn" => {
-                let _ = until_admission(
-                    &pods,
-                    "warned",
-                    "warn",
-                    |o| matches!(o, Ok(w) if w.iter().any(|w| w.contains(DENIED))),
-                )
-                .await;
-            }
-            _ => {
-                let outcome = until_admission(
-                    &pods,
-                    "denied",
-                    "deny",
-                    |o| matches!(o, Err(e) if e.contains(DENIED)),
-                )
-                .await;
-                let message = outcome.unwrap_err();
-                assert!(message.contains(&constraint), "{message}");
-            }
+        if mode == "audit" {
+            // Gatekeeper's audit lists the Pod that was there first; Palisade's scan reads it.
+            let found = until_reported(
+                &server,
+                (&approver, &viewer),
+                &registered.id,
+                &namespace,
+                "before",
+                Duration::from_secs(90),
+            )
+            .await;
+            assert_reported_by(&found, &constraint, &policy_id, DENIED);
+        }
+        // A new privileged Pod: admitted without a word in audit, warned in warn, refused in
+        // enforce by the constraint.
+        if let Some(message) = admission_in(&pods, mode, DENIED).await {
+            assert!(message.contains(&constraint), "{message}");
         }
         last = id;
     }
 
-    // The removal: asked, approved, applied; nothing of the policy stays.
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{last}/remove"),
-            &approver,
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let removal = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // Whoever asks for a removal cannot approve it: a second approver does.
-    let second_approver = server.login_token(Role::Approver).await;
-    approve_and_wait(&server, &second_approver, &removal).await;
+    // The removal: asked, approved by a second approver, applied; nothing of the policy stays.
+    remove_and_wait(&server, &approver, &last).await;
     assert!(
         constraints.get_opt(&constraint).await.unwrap().is_none(),
         "the constraint stayed"
@@ -239,13 +158,7 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
         templates.get_opt(&policy_name).await.unwrap().is_none(),
         "the template stayed"
     );
-    let _ = until_admission(
-        &pods,
-        "after",
-        "admit again",
-        |o| matches!(o, Ok(w) if w.is_empty()),
-    )
-    .await;
+    admitted_again(&pods).await;
     // No garbage collector runs in the test bed: the CRD Gatekeeper made for the template goes too.
     let crds = dynamic(
         client.clone(),

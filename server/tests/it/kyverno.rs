@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::client::json_of;
 use crate::support::{Backend, People, TestServer, KEY};
 
 const CLUSTER_POLICY: &str = "\
@@ -26,10 +27,6 @@ spec:
             owner: \"?*\"
 ";
 
-fn body(reply: &crate::support::Reply) -> Value {
-    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
-}
-
 #[tokio::test]
 async fn a_pasted_kyverno_policy_is_kyverno_and_needs_kyverno_on_every_cluster() {
     let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
@@ -40,8 +37,8 @@ async fn a_pasted_kyverno_policy_is_kyverno_and_needs_kyverno_on_every_cluster()
         .call("POST", "/api/v1/policies", &author, &paste)
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    assert_eq!(body(&created)["policy"]["engine"], "kyverno");
-    assert_eq!(body(&created)["policy"]["name"], "need-owner");
+    assert_eq!(json_of(&created)["policy"]["engine"], "kyverno");
+    assert_eq!(json_of(&created)["policy"]["name"], "need-owner");
 
     // A generate rule would act with Kyverno's rights: refused, with where.
     let generate = CLUSTER_POLICY
@@ -133,7 +130,7 @@ async fn a_kyverno_policys_impact_names_what_it_would_deny() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let found = body(&reply);
+    let found = json_of(&reply);
     let here = &found["clusters"][0];
     assert_eq!(here["complete"], true, "{here:#}");
     let mut denied: Vec<String> = here["findings"]
@@ -208,7 +205,11 @@ fn real_policy(kind: &str, name: &str, namespace: &str, second: &str) -> (String
 /// warned and in enforce refused, with Kyverno's own message, except in a namespace an approved
 /// Palisade exception covers (applied as a PolicyException); the removal leaves nothing behind.
 async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &str) {
-    use crate::client::{approve_and_wait, json_of, privileged, until_admission, until_reported};
+    use crate::client::{
+        admission_in, admitted_again, approved_exception, assert_reported_by, create_namespace,
+        one_wave, privileged, propose_and_apply, remove_and_wait, rollout_server, until_admission,
+        until_reported,
+    };
     use k8s_openapi::api::core::v1::{Namespace, Pod};
     use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
     use palisade_app::auth::Role;
@@ -238,35 +239,20 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural),
     );
 
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
-            ("PALISADE__ROLLOUTS__RETRIES", "2"),
-            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
-        ],
-    )
+    let (server, admin, author, approver) = rollout_server(&[
+        ("PALISADE__ROLLOUTS__RETRIES", "2"),
+        ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+    ])
     .await;
-    let People {
-        admin,
-        author,
-        approver,
-    } = server.people().await;
     let viewer = server.login_token(Role::Viewer).await;
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     let registered = server
         .api(&admin)
-        .register_kubeconfig(&format!("ky-{}", cluster.name), "dev", &kubeconfig)
+        .register_bed_cluster(&format!("ky-{}", cluster.name), "dev", cluster)
         .await;
 
     let client = cluster.admin_client().await.unwrap();
     for name in [&namespace, &excepted] {
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
+        create_namespace(&client, name, Value::Null).await;
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let excepted_pods: Api<Pod> = Api::namespaced(client.clone(), &excepted);
@@ -275,47 +261,22 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         .await
         .unwrap();
 
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({"from": "yaml", "source": source}).to_string(),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let policy_id = json_of(&created)["policy"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(json_of(&created)["policy"]["engine"], "kyverno");
+    let created = server.api(&author).paste(&source).await;
+    let policy_id = created["policy"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["policy"]["engine"], "kyverno");
 
     // An exception for the second namespace, approved before the rollouts, goes with each of them.
-    let reply = server
-        .call(
-            "POST",
-            "/api/v1/exceptions",
-            &author,
-            &json!({
-                "policy": name,
-                "scope": { "kind": "namespaces", "namespaces": [excepted] },
-                "justification": "a node agent runs there",
-                "expires_ms": palisade_app::db::now_ms() + 30 * 86_400_000,
-            })
-            .to_string(),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let exception = json_of(&reply)["id"].as_str().unwrap().to_owned();
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/exceptions/{exception}/decision"),
-            &approver,
-            &json!({ "approve": true }).to_string(),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let exception = approved_exception(
+        &server,
+        (&author, &approver),
+        json!({
+            "policy": name,
+            "scope": { "kind": "namespaces", "namespaces": [excepted] },
+            "justification": "a node agent runs there",
+            "expires_ms": palisade_app::db::now_ms() + 30 * 86_400_000,
+        }),
+    )
+    .await;
     let exceptions: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "kyverno",
@@ -346,20 +307,7 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
 
     let mut last = String::new();
     for mode in ["audit", "warn", "enforce"] {
-        let proposal = json!({
-            "policy": name, "mode": mode, "note": format!("to {mode}"),
-            "acknowledge_denials": true,
-            "waves": [{"name": "dev", "selector": {}, "approvals": 1}],
-        });
-        let reply = server
-            .call("POST", "/api/v1/rollouts", &author, &proposal.to_string())
-            .await;
-        assert_eq!(reply.status, 201, "{mode}: {}", reply.body);
-        let id = json_of(&reply)["summary"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        approve_and_wait(&server, &approver, &id).await;
+        let id = propose_and_apply(&server, (&author, &approver), one_wave(&name, mode)).await;
         let applied = live.get(&name).await.unwrap();
         match kind {
             "ClusterPolicy" => {
@@ -386,81 +334,37 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
                 assert_eq!(actions[0], first, "{mode}: {actions}");
             }
         }
-        match mode {
-            "audit" => {
-                // Kyverno's background scan reports the Pod that was there first; Palisade reads it.
-                let found = until_reported(
-                    &server,
-                    (&approver, &viewer),
-                    &registered.id,
-                    &namespace,
-                    "before",
-                    Duration::from_secs(120),
-                )
-                .await;
-                assert_eq!(found["policy"], name.as_str(), "{found:#}");
-                assert_eq!(found["policy_id"], policy_id.as_str(), "{found:#}");
-                assert!(
-                    found["message"].as_str().unwrap().contains(words),
-                    "{found:#}"
-                );
-                let _ = until_admission(
-                    &pods,
-                    "audited",
-                    "admit silently",
-                    |o| matches!(o, Ok(w) if w.is_empty()),
-                )
-                .await;
-            }
-            "warn" => {
-                let _ = until_admission(
-                    &pods,
-                    "warned",
-                    "warn",
-                    |o| matches!(o, Ok(w) if w.iter().any(|w| w.contains(words))),
-                )
-                .await;
-            }
-            _ => {
-                let outcome = until_admission(
-                    &pods,
-                    "denied",
-                    "deny",
-                    |o| matches!(o, Err(e) if e.contains(words)),
-                )
-                .await;
-                assert!(outcome.unwrap_err().contains(&name));
-                // The exception went along as a PolicyException, and Kyverno honours it.
-                let listed = exceptions.list(&Default::default()).await.unwrap();
-                assert_eq!(ours(&listed), 1, "{:?}", listed.items);
-                let _ = until_admission(
-                    &excepted_pods,
-                    "excepted",
-                    "admit in the excepted namespace",
-                    |o| o.is_ok(),
-                )
-                .await;
-            }
+        if mode == "audit" {
+            // Kyverno's background scan reports the Pod that was there first; Palisade reads it.
+            let found = until_reported(
+                &server,
+                (&approver, &viewer),
+                &registered.id,
+                &namespace,
+                "before",
+                Duration::from_secs(120),
+            )
+            .await;
+            assert_reported_by(&found, &name, &policy_id, words);
+        }
+        if let Some(message) = admission_in(&pods, mode, words).await {
+            assert!(message.contains(&name));
+            // The exception went along as a PolicyException, and Kyverno honours it.
+            let listed = exceptions.list(&Default::default()).await.unwrap();
+            assert_eq!(ours(&listed), 1, "{:?}", listed.items);
+            let _ = until_admission(
+                &excepted_pods,
+                "excepted",
+                "admit in the excepted namespace",
+                |o| o.is_ok(),
+            )
+            .await;
         }
         last = id;
     }
 
     // The removal: asked, approved by a second approver, applied; nothing of the policy stays.
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{last}/remove"),
-            &approver,
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let removal = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let second_approver = server.login_token(Role::Approver).await;
-    approve_and_wait(&server, &second_approver, &removal).await;
+    remove_and_wait(&server, &approver, &last).await;
     assert!(
         live.get_opt(&name).await.unwrap().is_none(),
         "the policy stayed"
@@ -472,13 +376,7 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         "the PolicyException stayed: {:?}",
         listed.items
     );
-    let _ = until_admission(
-        &pods,
-        "after",
-        "admit again",
-        |o| matches!(o, Ok(w) if w.is_empty()),
-    )
-    .await;
+    admitted_again(&pods).await;
     let _ = pods
         .delete_collection(&DeleteParams::default(), &Default::default())
         .await;

@@ -13,38 +13,14 @@ use palisade_app::auth::Role;
 use palisade_testbed::{create_with_warnings, AuditReceiver, VAP_VALIDATION_FAILURE_ANNOTATION};
 use serde_json::{json, Value};
 
-use crate::client::json_of;
-use crate::support::{Backend, People, TestServer, KEY};
+use crate::client::{
+    create_namespace, json_of, privileged_deployment, rollout_server, state, until_applied,
+    wait_for,
+};
+use crate::support::{Backend, TestServer, KEY};
 
 /// How long the apiserver may take to start enforcing a policy it was just given.
 const PROPAGATION: Duration = Duration::from_secs(45);
-
-/// Poll the rollout until `done` says so, or fail after `within` with its last state.
-async fn wait_for(
-    server: &TestServer,
-    token: &str,
-    id: &str,
-    within: Duration,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let reply = server
-            .call("GET", &format!("/api/v1/rollouts/{id}"), token, "")
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        let rollout = json_of(&reply);
-        if done(&rollout) {
-            return rollout;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not reached within {within:?}; the rollout is {rollout:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// The cluster's ValidatingAdmissionPolicyBindings.
 fn vap_bindings(client: kube::Client) -> Api<kube::core::DynamicObject> {
@@ -136,37 +112,7 @@ async fn undo_and_wait(
     );
     let approved = server.call("POST", &path, approver, &body).await;
     assert_eq!(approved.status, 200, "{}", approved.body);
-    wait_for(
-        server,
-        asker,
-        &started,
-        Duration::from_secs(60),
-        operation,
-        |r| state(r) == "applied",
-    )
-    .await
-}
-
-fn state(rollout: &Value) -> &str {
-    rollout["summary"]["state"].as_str().unwrap_or_default()
-}
-
-fn privileged(name: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "metadata": { "name": name },
-        "spec": {
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{
-                    "name": "app",
-                    "image": "registry.example.com/app:1.0",
-                    "securityContext": { "privileged": true },
-                }] },
-            },
-        },
-    }))
-    .unwrap()
+    until_applied(server, asker, &started, Duration::from_secs(60)).await
 }
 
 /// What the apiserver does with a privileged Deployment now.
@@ -186,7 +132,13 @@ async fn try_privileged(
     name: &str,
     receiver: &AuditReceiver,
 ) -> Seen {
-    match create_with_warnings(api, &PostParams::default(), &privileged(name)).await {
+    match create_with_warnings(
+        api,
+        &PostParams::default(),
+        &privileged_deployment(name, Value::Null),
+    )
+    .await
+    {
         Ok(created) if !created.warnings.is_empty() => Seen::Warned(created.warnings.join("; ")),
         Ok(_) => {
             let event = receiver
@@ -247,42 +199,26 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     );
     let receiver = AuditReceiver::shared(&testbed)
         .unwrap_or_else(|e| panic!("cannot receive the test bed's audit events: {e}"));
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
-            ("PALISADE__ROLLOUTS__RETRIES", "2"),
-            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
-        ],
-    )
+    let (server, admin, author, approver) = rollout_server(&[
+        ("PALISADE__ROLLOUTS__RETRIES", "2"),
+        ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+    ])
     .await;
-    let People {
-        admin,
-        author,
-        approver,
-    } = server.people().await;
     let second_approver = server.login_token(Role::Approver).await;
 
     // Three real clusters: one dev, two prod; a test namespace on each.
     let namespace = palisade_testbed::unique_name("rollout-it");
     let mut ids = Vec::new();
     for (i, cluster) in testbed.clusters.iter().take(3).enumerate() {
-        let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
         let environment = if i == 0 { "dev" } else { "prod" };
         let name = format!("rollout-{}", cluster.name);
         let registered = server
             .api(&admin)
-            .register_kubeconfig(&name, environment, &kubeconfig)
+            .register_bed_cluster(&name, environment, cluster)
             .await;
         ids.push(registered.id);
-        let namespaces: Api<Namespace> = Api::all(cluster.admin_client().await.unwrap());
-        let ns: Namespace =
-            serde_json::from_value(json!({ "metadata": { "name": namespace } })).unwrap();
-        namespaces
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
+        let client = cluster.admin_client().await.unwrap();
+        create_namespace(&client, &namespace, Value::Null).await;
     }
 
     server.api(&author).adopt("disallow-privileged").await;
@@ -363,15 +299,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
                 .await;
             assert_eq!(reply.status, expected, "{}", reply.body);
         }
-        let done = wait_for(
-            &server,
-            &admin,
-            &id,
-            Duration::from_secs(60),
-            "applied",
-            |r| state(r) == "applied",
-        )
-        .await;
+        let done = until_applied(&server, &admin, &id, Duration::from_secs(60)).await;
         for step in done["steps"].as_array().unwrap() {
             assert_eq!(step["state"], "applied", "{done:#}");
             assert_eq!(step["applies"], 1, "each step is sent once: {done:#}");
@@ -606,20 +534,8 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
 #[tokio::test]
 async fn an_unreachable_cluster_fails_alone_and_is_reported() {
     let testbed = crate::support::testbed().await;
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
-            ("PALISADE__ROLLOUTS__RETRIES", "2"),
-        ],
-    )
-    .await;
-    let People {
-        admin,
-        author,
-        approver,
-    } = server.people().await;
+    let (server, admin, author, approver) =
+        rollout_server(&[("PALISADE__ROLLOUTS__RETRIES", "2")]).await;
 
     // A real cluster, and one whose apiserver is stopped (nothing listens on its port).
     let cluster = &testbed.clusters[1];
@@ -660,24 +576,16 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
     // The second wave selects nothing: refused, with the wave named.
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(reply.body.contains("environment=prod"), "{}", reply.body);
-    let reply = server
-        .call(
-            "POST",
-            "/api/v1/rollouts",
-            &author,
-            &json!({
-                "policy": policy_name,
-                "mode": "audit",
-                "waves": [{ "selector": { "environment": "staging" } }],
-            })
-            .to_string(),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let id = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server
+        .api(&author)
+        .propose(json!({
+            "policy": policy_name,
+            "mode": "audit",
+            "waves": [{ "selector": { "environment": "staging" } }],
+        }))
+        .await
+        .summary
+        .id;
     server.api(&approver).approve(&id).await;
     let done = wait_for(
         &server,
@@ -754,20 +662,12 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
             .unwrap();
     }
     server.api(&author).adopt("disallow-privileged").await;
-    let reply = server
-        .call(
-            "POST",
-            "/api/v1/rollouts",
-            &author,
-            &json!({ "policy": "disallow-privileged", "mode": "enforce", "waves": [{ "selector": {} }] })
-                .to_string(),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let id = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server
+        .api(&author)
+        .propose(json!({ "policy": "disallow-privileged", "mode": "enforce", "waves": [{ "selector": {} }] }))
+        .await
+        .summary
+        .id;
     server.api(&approver).approve(&id).await;
 
     let settings = Settings {
@@ -1052,31 +952,12 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
 
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[2];
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__ROLLOUTS__POLL_MS", "100"),
-            ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
-        ],
-    )
-    .await;
-    let People {
-        admin,
-        author,
-        approver,
-    } = server.people().await;
+    let (server, admin, author, approver) =
+        rollout_server(&[("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0")]).await;
     let client = cluster.admin_client().await.unwrap();
     let namespace = palisade_testbed::unique_name("psa-rollout");
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(
-        json!({ "metadata": { "name": namespace, "labels": { "team": "payments" } } }),
-    )
-    .unwrap();
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    create_namespace(&client, &namespace, json!({ "team": "payments" })).await;
     // A workload that breaks the restricted level runs there before the policy arrives.
     let legacy: Pod = serde_json::from_value(json!({
         "metadata": { "name": "legacy-agent" },
@@ -1088,10 +969,9 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
         .await
         .unwrap();
 
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     server
         .api(&admin)
-        .register_kubeconfig("psa", "psa", &kubeconfig)
+        .register_bed_cluster("psa", "psa", cluster)
         .await;
     server.api(&author).adopt("pod-security-restricted").await;
     let proposal = |namespaces: Value| {
@@ -1123,15 +1003,7 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
         .unwrap()
         .to_owned();
     server.api(&approver).approve(&id).await;
-    wait_for(
-        &server,
-        &admin,
-        &id,
-        Duration::from_secs(60),
-        "applied",
-        |r| state(r) == "applied",
-    )
-    .await;
+    until_applied(&server, &admin, &id, Duration::from_secs(60)).await;
     // The apiserver's warning that the existing pod already violates the level is on the step.
     let rollout = json_of(
         &server
