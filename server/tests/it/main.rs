@@ -26,6 +26,7 @@ mod rollouts;
 mod secrets;
 mod sessions;
 mod shutdown;
+mod simulated;
 mod startup;
 mod support;
 mod tls;

@@ -620,46 +620,21 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
 async fn postgres_two_replicas_never_run_a_step_twice() {
     use std::sync::Arc;
 
-    use palisade_app::clusters::ssr::{service as clusters, Context};
-    use palisade_app::clusters::{CredentialsInput, NewCluster};
-    use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
     use palisade_app::rollouts::ssr::{Executor, Settings};
-    use palisade_app::secrets::Sealer;
+
+    use crate::simulated::{with_idle_executor, Simulated};
 
     // The server's own executor sleeps for the whole test: only the two below work.
-    let server = TestServer::start(
-        Backend::Postgres,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__ROLLOUTS__POLL_MS", "3600000"),
-        ],
-    )
-    .await;
-    let (admin, _) = server.user_token(Role::Admin).await;
+    let server = with_idle_executor(Backend::Postgres).await;
+    let simulated = Simulated::new(&server, Duration::from_millis(5)).await;
     let author = server.login_token(Role::Author).await;
     let approver = server.login_token(Role::Approver).await;
-    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
-    let fleet = Arc::new(SimulatedFleet::new(Duration::from_millis(5)));
-    let context = Context {
-        db: &server.pool,
-        sealer: Some(&sealer),
-        connector: fleet.as_ref(),
-    };
+    let (sealer, fleet) = (simulated.sealer.clone(), simulated.fleet.clone());
     const CLUSTERS: usize = 40;
     for i in 0..CLUSTERS {
-        let input = NewCluster {
-            name: format!("sim-{i}"),
-            environment: "prod".into(),
-            labels: Default::default(),
-            credentials: CredentialsInput::Token {
-                api_url: format!("https://sim-{i}.example:6443"),
-                ca_pem: String::new(),
-                token: format!("token-{i}"),
-            },
-        };
-        clusters::register(&context, &admin, palisade_app::db::now_ms(), input)
-            .await
-            .unwrap();
+        let name = format!("sim-{i}");
+        let now = palisade_app::db::now_ms();
+        simulated.register(&server, &name, "prod", now).await;
     }
     server.api(&author).adopt("disallow-privileged").await;
     let id = server

@@ -663,70 +663,42 @@ async fn wave_state(server: &TestServer, id: &str, position: i64) -> String {
 /// rollout; the evidence names the cluster and the workload.
 #[tokio::test]
 async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says_why() {
-    use std::sync::Arc;
-
-    use palisade_app::clusters::ssr::{service as clusters, Context};
-    use palisade_app::clusters::{CredentialsInput, NewCluster};
-    use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
     use palisade_app::rollouts::ssr::{Executor, Settings};
-    use palisade_app::secrets::Sealer;
     use palisade_app::violations::ssr::ingest;
 
+    use crate::simulated::{with_idle_executor, Simulated};
+
     // The server's own executor sleeps: the test drives one with its own clock.
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__ROLLOUTS__POLL_MS", "3600000"),
-        ],
-    )
-    .await;
-    let (admin, _) = server.user_token(Role::Admin).await;
+    let server = with_idle_executor(Backend::Sqlite).await;
+    let simulated = Simulated::new(&server, Duration::from_millis(1)).await;
     let author = server.login_token(Role::Author).await;
     let approver = server.login_token(Role::Approver).await;
-    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
-    let fleet = Arc::new(SimulatedFleet::new(Duration::from_millis(1)));
-    let context = Context {
-        db: &server.pool,
-        sealer: Some(&sealer),
-        connector: fleet.as_ref(),
-    };
+    let (admin, sealer, fleet) = (
+        &simulated.admin,
+        simulated.sealer.clone(),
+        simulated.fleet.clone(),
+    );
     let mut ids = Vec::new();
     for env in ["dev", "stage"] {
-        let input = NewCluster {
-            name: format!("gate-{env}"),
-            environment: env.into(),
-            labels: Default::default(),
-            credentials: CredentialsInput::Token {
-                api_url: format!("https://gate-{env}.example:6443"),
-                ca_pem: String::new(),
-                token: "t".into(),
-            },
-        };
-        let cluster = clusters::register(&context, &admin, palisade_app::db::now_ms(), input)
-            .await
-            .unwrap();
+        let now = palisade_app::db::now_ms();
+        let cluster = simulated
+            .register(&server, &format!("gate-{env}"), env, now)
+            .await;
         ids.push(cluster.id);
     }
     server.api(&author).adopt("disallow-privileged").await;
-    let reply = server
-        .call(
-            "POST",
-            "/api/v1/rollouts",
-            &author,
-            &json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
-                { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1,
-                  "soak_secs": 60, "violation_threshold": 0 },
-                { "name": "stage", "selector": { "environment": "stage" }, "approvals": 0 },
-            ] })
-            .to_string(),
+    let id = server
+        .api(&author)
+        .propose(
+            json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
+            { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1,
+              "soak_secs": 60, "violation_threshold": 0 },
+            { "name": "stage", "selector": { "environment": "stage" }, "approvals": 0 },
+        ] }),
         )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    let id = json_of(&reply)["summary"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await
+        .summary
+        .id;
     server.api(&approver).approve(&id).await;
 
     let executor = Executor::new(
@@ -805,7 +777,7 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
     );
 
     // The dev cluster's apiserver audits a privileged Deployment under the rolled-out policy.
-    let token = ingest::rotate(&server.pool, &admin, &ids[0], "", t0)
+    let token = ingest::rotate(&server.pool, admin, &ids[0], "", t0)
         .await
         .unwrap()
         .token;
@@ -866,37 +838,15 @@ async fn admin_token(server: &TestServer) -> String {
 /// Of two servers running the timed scan at the same moment, one scans each cluster; the next
 /// interval it is due again.
 async fn a_timed_scan_is_claimed_once(backend: Backend) {
-    use std::sync::Arc;
-
-    use palisade_app::clusters::ssr::{service as clusters, Context};
-    use palisade_app::clusters::{CredentialsInput, NewCluster};
-    use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
-    use palisade_app::secrets::Sealer;
     use palisade_app::violations::ssr::scan;
 
+    use crate::simulated::Simulated;
+
     let server = TestServer::start(backend, &[("PALISADE__SECRETS__KEY", KEY)]).await;
-    let (admin, _) = server.user_token(Role::Admin).await;
-    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
-    let fleet = SimulatedFleet::new(Duration::from_millis(1));
-    let context = Context {
-        db: &server.pool,
-        sealer: Some(&sealer),
-        connector: &fleet,
-    };
-    let input = NewCluster {
-        name: "timed".into(),
-        environment: "prod".into(),
-        labels: Default::default(),
-        credentials: CredentialsInput::Token {
-            api_url: "https://timed.example:6443".into(),
-            ca_pem: String::new(),
-            token: "t".into(),
-        },
-    };
+    let simulated = Simulated::new(&server, Duration::from_millis(1)).await;
+    let (sealer, fleet) = (simulated.sealer.clone(), simulated.fleet.clone());
     let now = palisade_app::db::now_ms();
-    let cluster = clusters::register(&context, &admin, now, input)
-        .await
-        .unwrap();
+    let cluster = simulated.register(&server, "timed", "prod", now).await;
     sqlx::query("INSERT INTO deployments (cluster_id, policy_id, version, mode, manifests, rollout_id, applied_ms) VALUES ($1, 'p', 1, 'audit', '[]', '', $2)")
         .bind(&cluster.id)
         .bind(now)
@@ -905,8 +855,8 @@ async fn a_timed_scan_is_claimed_once(backend: Backend) {
         .unwrap();
     let every = 900_000;
     let (a, b) = tokio::join!(
-        scan::scan_due(&server.pool, Some(&sealer), &fleet, now, every),
-        scan::scan_due(&server.pool, Some(&sealer), &fleet, now, every),
+        scan::scan_due(&server.pool, Some(&sealer), fleet.as_ref(), now, every),
+        scan::scan_due(&server.pool, Some(&sealer), fleet.as_ref(), now, every),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(
@@ -918,13 +868,25 @@ async fn a_timed_scan_is_claimed_once(backend: Backend) {
         .iter()
         .chain(&b)
         .all(|s| s.errors.is_empty() && s.cluster_name == "timed"));
-    let early = scan::scan_due(&server.pool, Some(&sealer), &fleet, now + every - 1, every)
-        .await
-        .unwrap();
+    let early = scan::scan_due(
+        &server.pool,
+        Some(&sealer),
+        fleet.as_ref(),
+        now + every - 1,
+        every,
+    )
+    .await
+    .unwrap();
     assert!(early.is_empty(), "not due yet: {early:?}");
-    let later = scan::scan_due(&server.pool, Some(&sealer), &fleet, now + every, every)
-        .await
-        .unwrap();
+    let later = scan::scan_due(
+        &server.pool,
+        Some(&sealer),
+        fleet.as_ref(),
+        now + every,
+        every,
+    )
+    .await
+    .unwrap();
     assert_eq!(later.len(), 1);
     server.stop().await;
 }
