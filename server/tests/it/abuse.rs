@@ -378,21 +378,32 @@ async fn the_bootstrap_secret_is_printed_only_while_no_admin_exists() {
     server.stop().await;
 }
 
+/// A server that waits at most a second for the next part of a request
+/// (`http.header_read_timeout_secs`).
+async fn impatient_server() -> TestServer {
+    TestServer::start(
+        Backend::Sqlite,
+        &[("PALISADE__HTTP__HEADER_READ_TIMEOUT_SECS", "1")],
+    )
+    .await
+}
+
+/// A connection to `server` that sends the start of a request, `head`, and then nothing; the moment
+/// it stopped.
+async fn stall(server: &TestServer, head: &[u8]) -> (tokio::net::TcpStream, std::time::Instant) {
+    use tokio::io::AsyncWriteExt;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(head).await.unwrap();
+    (slow, std::time::Instant::now())
+}
+
 /// A client that sends its headers slowly ("slowloris") cannot hold a connection open: the
 /// server closes it once `http.header_read_timeout_secs` has passed, and keeps answering others.
 #[tokio::test]
 async fn slow_headers_cannot_hold_a_connection() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[("PALISADE__HTTP__HEADER_READ_TIMEOUT_SECS", "1")],
-    )
-    .await;
-    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        .await
-        .unwrap();
-    let started = std::time::Instant::now();
+    use tokio::io::AsyncReadExt;
+    let server = impatient_server().await;
+    let (mut slow, started) = stall(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -562,20 +573,14 @@ async fn a_policy_cannot_carry_a_cluster_admin_binding() {
 /// the rest forever.
 #[tokio::test]
 async fn a_stalled_body_ends_its_request() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[("PALISADE__HTTP__HEADER_READ_TIMEOUT_SECS", "1")],
-    )
-    .await;
+    use tokio::io::AsyncReadExt;
+    let server = impatient_server().await;
     let People { author, .. } = server.people().await;
-    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let head = format!(
         "POST /api/v1/policies/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {author}\r\n\
          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"source\": \""
     );
-    slow.write_all(head.as_bytes()).await.unwrap();
-    let started = std::time::Instant::now();
+    let (mut slow, started) = stall(&server, head.as_bytes()).await;
     let mut answer = vec![0u8; 512];
     let read = tokio::time::timeout(std::time::Duration::from_secs(10), slow.read(&mut answer))
         .await
@@ -586,6 +591,62 @@ async fn a_stalled_body_ends_its_request() {
     assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     assert_eq!(server.get("/healthz").await.status, 200);
     server.stop().await;
+}
+
+/// `method path` with `body` as the holder of `token`, to the server at `addr`.
+async fn as_token(
+    addr: std::net::SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> crate::support::Reply {
+    let bearer = format!("Bearer {token}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    request(addr, method, path, &headers, body).await
+}
+
+/// As `author` on the server at `addr`: paste `source`, and save it again as version 2 with one
+/// case (any ConfigMap, expected to be allowed). The policy's id.
+async fn saved_with_one_case(addr: std::net::SocketAddr, author: &str, source: &str) -> String {
+    let paste = json!({ "from": "yaml", "source": source }).to_string();
+    let created = as_token(addr, author, "POST", "/api/v1/policies", &paste).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = serde_json::from_str::<Value>(&created.body).unwrap()["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let version = json!({
+        "base_version": 1,
+        "note": "a case",
+        "source": source,
+        "tests": [{
+            "name": "any config map",
+            "yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\n",
+            "expect": "allow",
+        }],
+    });
+    let path = format!("/api/v1/policies/{id}/versions");
+    let saved = as_token(addr, author, "POST", &path, &version.to_string()).await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    id
+}
+
+/// As `author`, run the cases of version 2 of policy `id`: the run (201), and how long it took.
+async fn run_cases(
+    addr: std::net::SocketAddr,
+    author: &str,
+    id: &str,
+) -> (Value, std::time::Duration) {
+    let path = format!("/api/v1/policies/{id}/versions/2/test-runs");
+    let started = std::time::Instant::now();
+    let run = as_token(addr, author, "POST", &path, "").await;
+    let took = started.elapsed();
+    assert_eq!(run.status, 201, "{}", run.body);
+    (serde_json::from_str(&run.body).unwrap(), took)
 }
 
 /// An author's CEL that would loop nine million times (or build a list of huge lists) is stopped
@@ -619,51 +680,9 @@ spec:
   policyName: runaway
   validationActions: ["Deny"]
 "#;
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/policies",
-            &author,
-            &json!({ "from": "yaml", "source": source }).to_string(),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = serde_json::from_str::<Value>(&created.body).unwrap()["policy"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let saved = server
-        .call(
-            "POST",
-            &format!("/api/v1/policies/{id}/versions"),
-            &author,
-            &json!({
-                "base_version": 1,
-                "note": "a case",
-                "source": source,
-                "tests": [{
-                    "name": "any config map",
-                    "yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\n",
-                    "expect": "allow",
-                }],
-            })
-            .to_string(),
-        )
-        .await;
-    assert_eq!(saved.status, 201, "{}", saved.body);
+    let id = saved_with_one_case(server.addr, &author, source).await;
     let before = peak_rss_kib();
-    let started = std::time::Instant::now();
-    let run = server
-        .call(
-            "POST",
-            &format!("/api/v1/policies/{id}/versions/2/test-runs"),
-            &author,
-            "",
-        )
-        .await;
-    let took = started.elapsed();
-    assert_eq!(run.status, 201, "{}", run.body);
-    let run: Value = serde_json::from_str(&run.body).unwrap();
+    let (run, took) = run_cases(server.addr, &author, &id).await;
     assert_eq!(run["failed"], 1, "{run:#}");
     let text = run.to_string();
     assert!(
@@ -696,23 +715,6 @@ async fn growing_rego_stops_at_the_heap_ceiling() {
             ("PALISADE__INGEST__SCAN_INTERVAL_SECS", "0"),
         ],
     );
-    let call = |method: &'static str, path: String, body: String| {
-        let bearer = format!("Bearer {author}");
-        let addr = serving.addr;
-        async move {
-            request(
-                addr,
-                method,
-                &path,
-                &[
-                    ("authorization", bearer.as_str()),
-                    ("content-type", "application/json"),
-                ],
-                &body,
-            )
-            .await
-        }
-    };
     let mut doublings = String::from("          s0 := concat(\"\", [input.parameters.seed])\n");
     for step in 1..=30 {
         doublings.push_str(&format!(
@@ -753,47 +755,11 @@ spec:
     seed: "{seed}"
 "#
     );
-    let created = call(
-        "POST",
-        "/api/v1/policies".to_owned(),
-        json!({ "from": "yaml", "source": source }).to_string(),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = serde_json::from_str::<Value>(&created.body).unwrap()["policy"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let saved = call(
-        "POST",
-        format!("/api/v1/policies/{id}/versions"),
-        json!({
-            "base_version": 1,
-            "note": "a case",
-            "source": source,
-            "tests": [{
-                "name": "any config map",
-                "yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\n",
-                "expect": "allow",
-            }],
-        })
-        .to_string(),
-    )
-    .await;
-    assert_eq!(saved.status, 201, "{}", saved.body);
+    let id = saved_with_one_case(serving.addr, &author, &source).await;
 
     let before = serving.peak_rss_kib();
-    let started = std::time::Instant::now();
-    let run = call(
-        "POST",
-        format!("/api/v1/policies/{id}/versions/2/test-runs"),
-        String::new(),
-    )
-    .await;
-    let took = started.elapsed();
+    let (run, took) = run_cases(serving.addr, &author, &id).await;
     let after = serving.peak_rss_kib();
-    assert_eq!(run.status, 201, "{}", run.body);
-    let run: Value = serde_json::from_str(&run.body).unwrap();
     assert_eq!(run["failed"], 1, "{run:#}");
     let text = run.to_string();
     assert!(
