@@ -69,6 +69,11 @@ impl Api<'_> {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}: {}", reply.body))
     }
 
+    /// `GET path` (200), decoded as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> T {
+        self.send("GET", path, None, 200).await
+    }
+
     /// Register a cluster named `name` in `environment` with these credentials (a JSON
     /// `CredentialsInput`).
     pub async fn register_cluster(

@@ -14,13 +14,19 @@ use palisade_testbed::{create_with_warnings, AuditReceiver, VAP_VALIDATION_FAILU
 use serde_json::{json, Value};
 
 use crate::client::{
-    create_namespace, json_of, privileged_deployment, rollout_server, state, until_applied,
-    wait_for,
+    create_namespace, json_of, privileged_deployment, rollout, rollout_server, state,
+    until_applied, wait_for,
 };
 use crate::support::{Backend, TestServer, KEY};
 
 /// How long the apiserver may take to start enforcing a policy it was just given.
 const PROPAGATION: Duration = Duration::from_secs(45);
+
+/// Check every deployment for drift, as `approver`: the report.
+async fn check_drift(server: &TestServer, approver: &str) -> Value {
+    let path = "/api/v1/deployments/check-drift";
+    server.api(approver).send("POST", path, None, 200).await
+}
 
 /// The cluster's ValidatingAdmissionPolicyBindings.
 fn vap_bindings(client: kube::Client) -> Api<kube::core::DynamicObject> {
@@ -349,7 +355,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     }
 
     // What is live where.
-    let live = json_of(&server.call("GET", "/api/v1/deployments", &admin, "").await);
+    let live = server.api(&admin).get::<Value>("/api/v1/deployments").await;
     let live = live.as_array().unwrap();
     assert_eq!(live.len(), 3, "{live:?}");
     assert!(
@@ -357,16 +363,10 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
             .all(|d| d["mode"] == "enforce" && d["drift"] == "in_sync"),
         "{live:?}"
     );
-    let staging = json_of(
-        &server
-            .call(
-                "GET",
-                "/api/v1/policies/disallow-privileged/staging",
-                &author,
-                "",
-            )
-            .await,
-    );
+    let staging = server
+        .api(&author)
+        .get::<Value>("/api/v1/policies/disallow-privileged/staging")
+        .await;
     let on = staging["live"].as_array().unwrap();
     assert_eq!(on.len(), 3, "{staging}");
     assert!(on.iter().all(|d| d["mode"] == "enforce"), "{staging}");
@@ -379,14 +379,10 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
         .delete("disallow-privileged", &Default::default())
         .await
         .unwrap();
-    let report = json_of(
-        &server
-            .call("POST", "/api/v1/deployments/check-drift", &approver, "")
-            .await,
-    );
+    let report = check_drift(&server, &approver).await;
     assert_eq!(report["drifted"], 1, "{report}");
     assert_eq!(report["reapplied"], 0, "{report}");
-    let live = json_of(&server.call("GET", "/api/v1/deployments", &admin, "").await);
+    let live = server.api(&admin).get::<Value>("/api/v1/deployments").await;
     let drifted: Vec<&Value> = live
         .as_array()
         .unwrap()
@@ -396,16 +392,10 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     assert_eq!(drifted.len(), 1, "{live:#}");
     assert_eq!(drifted[0]["cluster_id"], ids[0].as_str());
     // The policy's staging shows it too.
-    let staging = json_of(
-        &server
-            .call(
-                "GET",
-                "/api/v1/policies/disallow-privileged/staging",
-                &author,
-                "",
-            )
-            .await,
-    );
+    let staging = server
+        .api(&author)
+        .get::<Value>("/api/v1/policies/disallow-privileged/staging")
+        .await;
     let drifts: Vec<&str> = staging["live"]
         .as_array()
         .unwrap()
@@ -439,11 +429,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let report = json_of(
-        &server
-            .call("POST", "/api/v1/deployments/check-drift", &approver, "")
-            .await,
-    );
+    let report = check_drift(&server, &approver).await;
     assert_eq!(report["reapplied"], 1, "{report}");
     let binding = bindings.get("disallow-privileged").await.unwrap();
     assert_eq!(
@@ -455,16 +441,7 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     let rollback = undo_and_wait(&server, &approver, &admin, &previous_rollout, "rollback").await;
     assert_eq!(rollback["summary"]["kind"], "rollback");
     let rollback_id = rollback["summary"]["id"].as_str().unwrap().to_owned();
-    let parent = json_of(
-        &server
-            .call(
-                "GET",
-                &format!("/api/v1/rollouts/{previous_rollout}"),
-                &admin,
-                "",
-            )
-            .await,
-    );
+    let parent = rollout(&server, &previous_rollout, &admin).await;
     assert_eq!(state(&parent), "rolled_back");
     for cluster in testbed.clusters.iter().take(3) {
         let bindings = vap_bindings(cluster.admin_client().await.unwrap());
@@ -980,11 +957,7 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
     server.api(&approver).approve(&id).await;
     until_applied(&server, &admin, &id, Duration::from_secs(60)).await;
     // The apiserver's warning that the existing pod already violates the level is on the step.
-    let rollout = json_of(
-        &server
-            .call("GET", &format!("/api/v1/rollouts/{id}"), &admin, "")
-            .await,
-    );
+    let rollout = rollout(&server, &id, &admin).await;
     let message = rollout["steps"][0]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("the apiserver warned")
