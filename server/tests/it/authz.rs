@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use palisade_app::auth::{Action, Role};
 use serde_json::Value;
 
-use crate::support::{request, Backend, TestServer};
+use crate::support::{on_each_database, request, Backend, TestServer};
 
 /// Every server function: its path, the action it performs (`None`: public) and a valid body.
 const SERVER_FUNCTIONS: &[(&str, Option<Action>, &str)] = &[
@@ -383,15 +383,9 @@ async fn every_route_as_every_role(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_every_route_as_every_role() {
-    every_route_as_every_role(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_every_route_as_every_role() {
-    every_route_as_every_role(Backend::Postgres).await;
-}
+on_each_database!(
+    every_route_as_every_role: sqlite_every_route_as_every_role, postgres_every_route_as_every_role
+);
 
 /// Server functions answer refusals and missing things with the same statuses as REST.
 #[tokio::test]

@@ -13,7 +13,7 @@ use palisade_server::config::Config;
 use palisade_server::Server;
 use serde_json::{json, Value};
 
-use crate::support::{request, Backend, TestServer, KEY};
+use crate::support::{on_each_database, request, Backend, TestServer, KEY};
 
 const OTHER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 
@@ -286,15 +286,11 @@ async fn registration_seals_audits_and_refuses_bad_input(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_registration_seals_audits_and_refuses_bad_input() {
-    registration_seals_audits_and_refuses_bad_input(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_registration_seals_audits_and_refuses_bad_input() {
-    registration_seals_audits_and_refuses_bad_input(Backend::Postgres).await;
-}
+on_each_database!(
+    registration_seals_audits_and_refuses_bad_input:
+    sqlite_registration_seals_audits_and_refuses_bad_input,
+    postgres_registration_seals_audits_and_refuses_bad_input
+);
 
 /// The test bed's clusters, or a loud failure saying how to start them.
 /// The token and CA of the test bed's least-privilege Palisade kubeconfig.

@@ -7,7 +7,7 @@ use palisade_app::violations::{Action, Source};
 use serde_json::Value;
 
 use crate::client::json_of;
-use crate::support::{Backend, TestServer, KEY};
+use crate::support::{on_each_database, Backend, TestServer, KEY};
 
 async fn posture_follows_deployments_and_violations(backend: Backend) {
     let server = TestServer::start(backend, &[("PALISADE__SECRETS__KEY", KEY)]).await;
@@ -193,15 +193,11 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_posture_follows_deployments_and_violations() {
-    posture_follows_deployments_and_violations(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_posture_follows_deployments_and_violations() {
-    posture_follows_deployments_and_violations(Backend::Postgres).await;
-}
+on_each_database!(
+    posture_follows_deployments_and_violations:
+    sqlite_posture_follows_deployments_and_violations,
+    postgres_posture_follows_deployments_and_violations
+);
 
 /// With more clusters than the page shows at once, the page draws twelve cluster columns and pages
 /// through the rest; the REST posture keeps every cluster.

@@ -10,7 +10,7 @@ use palisade_app::policies::Mode;
 use serde_json::{json, Value};
 
 use crate::client::json_of as body;
-use crate::support::{Backend, Reply, TestServer};
+use crate::support::{on_each_database, Backend, Reply, TestServer};
 
 async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
     let adopt = json!({ "from": "library", "entry": entry }).to_string();
@@ -304,15 +304,9 @@ async fn exceptions_over_rest(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_exceptions_over_rest() {
-    exceptions_over_rest(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_exceptions_over_rest() {
-    exceptions_over_rest(Backend::Postgres).await;
-}
+on_each_database!(
+    exceptions_over_rest: sqlite_exceptions_over_rest, postgres_exceptions_over_rest
+);
 
 /// On a real kube-apiserver, under enforce: the excepted namespace, the excepted named resource
 /// and the excepted label set are admitted; the same privileged Deployment elsewhere is denied.

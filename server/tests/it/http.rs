@@ -2,7 +2,7 @@
 
 use palisade_app::auth::Role;
 
-use crate::support::{request, Backend, TestServer};
+use crate::support::{on_each_database, request, Backend, TestServer};
 
 const SECTION_PATHS: [&str; 10] = [
     "/",
@@ -181,15 +181,11 @@ async fn serves_probes_pages_and_metrics(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_serves_probes_pages_and_metrics() {
-    serves_probes_pages_and_metrics(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_serves_probes_pages_and_metrics() {
-    serves_probes_pages_and_metrics(Backend::Postgres).await;
-}
+on_each_database!(
+    serves_probes_pages_and_metrics:
+    sqlite_serves_probes_pages_and_metrics,
+    postgres_serves_probes_pages_and_metrics
+);
 
 /// Without migrations the server is alive but not ready, and says why; `palisade migrate` fixes it.
 async fn readiness_waits_for_migrations(backend: Backend) {
@@ -232,12 +228,8 @@ async fn readiness_waits_for_migrations(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_readiness_waits_for_migrations() {
-    readiness_waits_for_migrations(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_readiness_waits_for_migrations() {
-    readiness_waits_for_migrations(Backend::Postgres).await;
-}
+on_each_database!(
+    readiness_waits_for_migrations:
+    sqlite_readiness_waits_for_migrations,
+    postgres_readiness_waits_for_migrations
+);

@@ -15,7 +15,7 @@ use palisade_app::inventory::ssr::kinds::KINDS;
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::support::{Backend, TestServer, KEY};
+use crate::support::{on_each_database, Backend, TestServer, KEY};
 
 pub(crate) async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
     let adopt = json!({ "from": "library", "entry": entry }).to_string();
@@ -321,15 +321,7 @@ async fn impact_over_http(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_impact_over_http() {
-    impact_over_http(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_impact_over_http() {
-    impact_over_http(Backend::Postgres).await;
-}
+on_each_database!(impact_over_http: sqlite_impact_over_http, postgres_impact_over_http);
 
 /// Pods (and one Deployment) that Pod Security and the privileged/host-namespace policies judge
 /// differently.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::client::json_of;
 use crate::impact::{varied, Shop};
-use crate::support::{palisade_bin, Backend};
+use crate::support::{on_each_database, palisade_bin, Backend};
 
 const RESTRICTED: &str = "apiVersion: palisade.dev/v1alpha1\nkind: PodSecurityEntry\nmetadata: {name: pod-security-baseline}\nspec: {level: restricted, version: latest}\n";
 
@@ -205,15 +205,7 @@ async fn rest_impact(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_rest_impact_findings() {
-    rest_impact(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_rest_impact_findings() {
-    rest_impact(Backend::Postgres).await;
-}
+on_each_database!(rest_impact: sqlite_rest_impact_findings, postgres_rest_impact_findings);
 
 /// `palisade impact` with `args`: its exit code, standard output and standard error.
 async fn palisade_impact(args: &[&str]) -> (i32, String, String) {

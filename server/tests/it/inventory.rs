@@ -19,7 +19,7 @@ use palisade_app::inventory::ClusterInventory;
 use palisade_app::secrets::Sealer;
 use serde_json::{json, Value};
 
-use crate::support::{Backend, TestServer, KEY};
+use crate::support::{on_each_database, Backend, TestServer, KEY};
 
 /// A cluster holding objects by kind that it lists on request, and refusing to list Ingresses.
 #[derive(Default)]
@@ -351,15 +351,11 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_the_keeper_copies_forgets_and_hands_over() {
-    the_keeper_copies_forgets_and_hands_over(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_the_keeper_copies_forgets_and_hands_over() {
-    the_keeper_copies_forgets_and_hands_over(Backend::Postgres).await;
-}
+on_each_database!(
+    the_keeper_copies_forgets_and_hands_over:
+    sqlite_the_keeper_copies_forgets_and_hands_over,
+    postgres_the_keeper_copies_forgets_and_hands_over
+);
 
 /// Register a token-authenticated cluster behind the fake connector.
 async fn register(
@@ -490,15 +486,11 @@ async fn replicas_split_the_clusters(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_replicas_split_the_clusters() {
-    replicas_split_the_clusters(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_replicas_split_the_clusters() {
-    replicas_split_the_clusters(Backend::Postgres).await;
-}
+on_each_database!(
+    replicas_split_the_clusters:
+    sqlite_replicas_split_the_clusters,
+    postgres_replicas_split_the_clusters
+);
 
 /// The object of `kind` named `namespace/name` in the cluster's inventory, if held.
 async fn held(

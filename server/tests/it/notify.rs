@@ -9,7 +9,7 @@ use palisade_app::auth::Role;
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::support::{request, Backend, TestServer, KEY};
+use crate::support::{on_each_database, request, Backend, TestServer, KEY};
 
 #[derive(Default)]
 struct Hook {
@@ -187,12 +187,6 @@ async fn notices_reach_the_webhook(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_notices_reach_the_webhook() {
-    notices_reach_the_webhook(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_notices_reach_the_webhook() {
-    notices_reach_the_webhook(Backend::Postgres).await;
-}
+on_each_database!(
+    notices_reach_the_webhook: sqlite_notices_reach_the_webhook, postgres_notices_reach_the_webhook
+);

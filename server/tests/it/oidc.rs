@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{cookie_of, request, Backend, Reply, TestServer};
+use crate::support::{cookie_of, on_each_database, request, Backend, Reply, TestServer};
 
 const CLIENT_SECRET: &str = "test-client-secret-1b7e";
 
@@ -399,12 +399,4 @@ async fn single_sign_on(backend: Backend) {
     drop(provider);
 }
 
-#[tokio::test]
-async fn sqlite_single_sign_on() {
-    single_sign_on(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_single_sign_on() {
-    single_sign_on(Backend::Postgres).await;
-}
+on_each_database!(single_sign_on: sqlite_single_sign_on, postgres_single_sign_on);

@@ -5,7 +5,7 @@
 use palisade_app::auth::Role;
 use serde_json::{json, Value};
 
-use crate::support::{Backend, TestServer};
+use crate::support::{on_each_database, Backend, TestServer};
 
 fn body(reply: &crate::support::Reply) -> Value {
     serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("not JSON: {}", reply.body))
@@ -207,12 +207,4 @@ async fn policies_over_rest(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_policies_over_rest() {
-    policies_over_rest(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_policies_over_rest() {
-    policies_over_rest(Backend::Postgres).await;
-}
+on_each_database!(policies_over_rest: sqlite_policies_over_rest, postgres_policies_over_rest);

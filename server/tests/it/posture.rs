@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::client::{audited, json_of};
 use crate::impact::{shop, Shop};
 use crate::support::KEY;
-use crate::support::{Backend, TestServer};
+use crate::support::{on_each_database, Backend, TestServer};
 
 /// The entry `id` of an assessment.
 fn entry<'a>(assessment: &'a Value, id: &str) -> &'a Value {
@@ -145,15 +145,7 @@ async fn posture_over_http(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_posture_over_http() {
-    posture_over_http(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_posture_over_http() {
-    posture_over_http(Backend::Postgres).await;
-}
+on_each_database!(posture_over_http: sqlite_posture_over_http, postgres_posture_over_http);
 
 /// A cluster registered with the inventory on is assessed on its own once every kind is listed.
 #[tokio::test]

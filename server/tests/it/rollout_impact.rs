@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::client::audited;
 use crate::client::json_of;
 use crate::impact::{adopt, shop, Shop};
-use crate::support::Backend;
+use crate::support::{on_each_database, Backend};
 
 fn proposal(mode: &str, namespaces: &[&str], acknowledge: bool) -> String {
     json!({
@@ -172,12 +172,8 @@ async fn enforce_needs_an_acknowledgement(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_enforce_needs_an_acknowledgement() {
-    enforce_needs_an_acknowledgement(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_enforce_needs_an_acknowledgement() {
-    enforce_needs_an_acknowledgement(Backend::Postgres).await;
-}
+on_each_database!(
+    enforce_needs_an_acknowledgement:
+    sqlite_enforce_needs_an_acknowledgement,
+    postgres_enforce_needs_an_acknowledgement
+);

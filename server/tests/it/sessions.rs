@@ -7,7 +7,7 @@ use palisade_app::db::now_ms;
 use serde_json::Value;
 use tower_sessions::session::{Id, Record};
 
-use crate::support::{cookie_of, request, Backend, TestServer};
+use crate::support::{cookie_of, on_each_database, request, Backend, TestServer};
 
 async fn me(server: &TestServer, cookie: &str) -> u16 {
     request(server.addr, "GET", "/api/v1/me", &[("cookie", cookie)], "")
@@ -137,15 +137,9 @@ async fn sessions_and_sign_in(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_sessions_and_sign_in() {
-    sessions_and_sign_in(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_sessions_and_sign_in() {
-    sessions_and_sign_in(Backend::Postgres).await;
-}
+on_each_database!(
+    sessions_and_sign_in: sqlite_sessions_and_sign_in, postgres_sessions_and_sign_in
+);
 
 /// Idle and absolute timeouts, with the clock as a parameter, and revocation by an admin.
 async fn timeouts_and_revocation(backend: Backend) {
@@ -262,15 +256,9 @@ async fn timeouts_and_revocation(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_timeouts_and_revocation() {
-    timeouts_and_revocation(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_timeouts_and_revocation() {
-    timeouts_and_revocation(Backend::Postgres).await;
-}
+on_each_database!(
+    timeouts_and_revocation: sqlite_timeouts_and_revocation, postgres_timeouts_and_revocation
+);
 
 /// Tokens: created with a role no higher than the creator's, shown once, listed without the secret,
 /// revocable; expired, revoked and malformed tokens are refused.
@@ -473,15 +461,7 @@ async fn api_tokens(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_api_tokens() {
-    api_tokens(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_api_tokens() {
-    api_tokens(Backend::Postgres).await;
-}
+on_each_database!(api_tokens: sqlite_api_tokens, postgres_api_tokens);
 
 /// An admin disables a person: their tokens stop at once and nothing else changes; enabled again,
 /// the same tokens work. Nobody disables themselves; a body with anything else is refused.
@@ -580,15 +560,11 @@ async fn people_are_disabled_and_enabled(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_people_are_disabled_and_enabled() {
-    people_are_disabled_and_enabled(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_people_are_disabled_and_enabled() {
-    people_are_disabled_and_enabled(Backend::Postgres).await;
-}
+on_each_database!(
+    people_are_disabled_and_enabled:
+    sqlite_people_are_disabled_and_enabled,
+    postgres_people_are_disabled_and_enabled
+);
 
 /// Sign-in attempts are limited per client address: the 4th in a minute gets 429.
 async fn sign_in_is_rate_limited(backend: Backend) {
@@ -670,15 +646,9 @@ async fn sign_in_limits_believe_only_trusted_proxies() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_sign_in_is_rate_limited() {
-    sign_in_is_rate_limited(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_sign_in_is_rate_limited() {
-    sign_in_is_rate_limited(Backend::Postgres).await;
-}
+on_each_database!(
+    sign_in_is_rate_limited: sqlite_sign_in_is_rate_limited, postgres_sign_in_is_rate_limited
+);
 
 /// Behind https: the session cookie is `Secure` and HSTS is on; a cross-site sign-in form is refused.
 async fn https_hardening(backend: Backend) {
@@ -715,12 +685,4 @@ async fn https_hardening(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_https_hardening() {
-    https_hardening(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_https_hardening() {
-    https_hardening(Backend::Postgres).await;
-}
+on_each_database!(https_hardening: sqlite_https_hardening, postgres_https_hardening);

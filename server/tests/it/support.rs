@@ -23,6 +23,23 @@ pub enum Backend {
     Postgres,
 }
 
+/// Two tests of one scenario (an `async fn(Backend)`), named `$sqlite` and `$postgres`: one on a
+/// SQLite file, one on a fresh PostgreSQL database.
+macro_rules! on_each_database {
+    ($scenario:ident: $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            $scenario($crate::support::Backend::Sqlite).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            $scenario($crate::support::Backend::Postgres).await;
+        }
+    };
+}
+pub(crate) use on_each_database;
+
 /// The secrets key test servers run with (64 hex digits), so clusters can be registered.
 pub const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 

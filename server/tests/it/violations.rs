@@ -13,7 +13,7 @@ use palisade_testbed::AuditReceiver;
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::support::{request, Backend, Reply, TestServer, KEY};
+use crate::support::{on_each_database, request, Backend, Reply, TestServer, KEY};
 
 const INGEST: &str = "/api/v1/ingest/audit";
 
@@ -297,15 +297,11 @@ async fn the_ingest_address_is_palisades_public_url() {
     }
 }
 
-#[tokio::test]
-async fn sqlite_ingest_counts_each_audit_id_once() {
-    ingest_counts_each_audit_id_once(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_ingest_counts_each_audit_id_once() {
-    ingest_counts_each_audit_id_once(Backend::Postgres).await;
-}
+on_each_database!(
+    ingest_counts_each_audit_id_once:
+    sqlite_ingest_counts_each_audit_id_once,
+    postgres_ingest_counts_each_audit_id_once
+);
 
 /// One batch of `n` PSA audit events with ids `<prefix>-<i>`.
 fn big_batch(prefix: &str, n: usize) -> String {
@@ -891,12 +887,8 @@ async fn a_timed_scan_is_claimed_once(backend: Backend) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sqlite_a_timed_scan_is_claimed_once() {
-    a_timed_scan_is_claimed_once(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_a_timed_scan_is_claimed_once() {
-    a_timed_scan_is_claimed_once(Backend::Postgres).await;
-}
+on_each_database!(
+    a_timed_scan_is_claimed_once:
+    sqlite_a_timed_scan_is_claimed_once,
+    postgres_a_timed_scan_is_claimed_once
+);
