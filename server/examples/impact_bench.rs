@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use palisade_app::auth::{Principal, Role};
 use palisade_app::clusters::ssr::{service as clusters, Context, KubeConnector};
 use palisade_app::clusters::{CredentialsInput, NewCluster};
-use palisade_app::db::{now_ms, DatabaseUrl, Db, PoolSettings};
+use palisade_app::db::now_ms;
 use palisade_app::impact::ssr::progress::Progress;
 use palisade_app::inventory::ssr::changes::{held, Write};
 use palisade_app::inventory::ssr::keeper::apply;
@@ -26,7 +26,7 @@ use palisade_app::policies::NewPolicy;
 use palisade_app::secrets::Sealer;
 use serde_json::{json, Value};
 
-use support::{cpu_secs, num, peak_rss_mib, percentile};
+use support::{cpu_secs, fresh_sqlite, num, peak_rss_mib, percentile};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
@@ -86,19 +86,7 @@ async fn main() {
     let cluster_count = num("--clusters", 3) as usize;
     let runs = num("--runs", 10) as usize;
     let namespace_count = num("--namespaces", 40) as usize;
-    let dir = std::env::temp_dir().join(format!("palisade-impact-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}/bench.db", dir.display());
-    let db = Db::connect(
-        &DatabaseUrl::parse(&url).unwrap(),
-        &PoolSettings {
-            max_connections: 8,
-            connect_timeout: Duration::from_secs(5),
-        },
-    )
-    .await
-    .unwrap();
-    db.migrate().await.unwrap();
+    let (db, dir) = fresh_sqlite(&format!("palisade-impact-bench-{}", std::process::id())).await;
     let sealer = Sealer::from_hex(KEY).unwrap();
     let connector = KubeConnector::default();
     let context = Context {

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use palisade_app::auth::{Principal, Role};
 use palisade_app::clusters::ssr::{service as clusters, ClusterConnector, Context, KubeConnector};
 use palisade_app::clusters::{CredentialsInput, NewCluster};
-use palisade_app::db::{now_ms, DatabaseUrl, Db, PoolSettings};
+use palisade_app::db::{now_ms, Db};
 use palisade_app::policies::{Mode, NewPolicy};
 use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
 use palisade_app::rollouts::ssr::{service, Executor, Settings};
 use palisade_app::rollouts::{NewRollout, NewWave, Selector};
 use palisade_app::secrets::Sealer;
 
-use support::{num, peak_rss_mib};
+use support::{fresh_sqlite, num, peak_rss_mib};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
@@ -34,23 +34,8 @@ async fn arrange(
     sealer: &Sealer,
     inputs: Vec<NewCluster>,
 ) -> (Db, String, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!(
-        "palisade-bench-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}/bench.db", dir.display());
-    let db = Db::connect(
-        &DatabaseUrl::parse(&url).unwrap(),
-        &PoolSettings {
-            max_connections: 8,
-            connect_timeout: Duration::from_secs(5),
-        },
-    )
-    .await
-    .unwrap();
-    db.migrate().await.unwrap();
+    let name = format!("palisade-bench-{}-{}", std::process::id(), now_ms());
+    let (db, dir) = fresh_sqlite(&name).await;
     let admin = Principal::new("admin", "Admin", Role::Admin);
     let author = Principal::new("author", "Author", Role::Author);
     let approver = Principal::new("approver", "Approver", Role::Approver);

@@ -9,7 +9,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use palisade_app::auth::{Principal, Role};
-use palisade_app::db::{now_ms, Db};
+use palisade_app::db::{now_ms, DatabaseUrl, Db, PoolSettings};
 use palisade_server::config::Config;
 use palisade_server::Server;
 
@@ -88,6 +88,25 @@ pub async fn fresh_database(url: &str) -> String {
         .unwrap();
     let (base, _) = url.rsplit_once('/').unwrap();
     format!("{base}/{name}")
+}
+
+/// A fresh SQLite database in a new directory under the system's temp dir, `dir_name`, migrated
+/// and pooled (8 connections); it and the directory (for removing afterwards).
+pub async fn fresh_sqlite(dir_name: &str) -> (Db, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(dir_name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/bench.db", dir.display());
+    let db = Db::connect(
+        &DatabaseUrl::parse(&url).unwrap(),
+        &PoolSettings {
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+        },
+    )
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    (db, dir)
 }
 
 /// "SQLite" or "PostgreSQL", from a database URL.
