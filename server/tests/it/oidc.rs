@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{cookie_of, on_each_database, request, Backend, Reply, TestServer};
+use crate::support::{
+    cookie_of, from_page, on_each_database, request, sign_out, Backend, Reply, TestServer,
+};
 
 const CLIENT_SECRET: &str = "test-client-secret-1b7e";
 
@@ -270,14 +272,7 @@ async fn single_sign_on(backend: Backend) {
         if user == "viewer" {
             // Logout ends the session here and sends the browser to the provider's logout.
             let origin = palisade.clone();
-            let out = request(
-                server.addr,
-                "POST",
-                "/auth/logout",
-                &[("cookie", &cookie), ("origin", &origin)],
-                "",
-            )
-            .await;
+            let out = sign_out(server.addr, &cookie, &origin).await;
             assert_eq!(out.status, 303);
             let location = out.header("location").unwrap();
             assert!(location.starts_with(&provider.issuer), "{location}");
@@ -298,15 +293,11 @@ async fn single_sign_on(backend: Backend) {
     // session and API token they hold stop at once; back in a group, a sign-in restores both.
     let signed_in = sign_in_as(&server, "author", &palisade).await;
     let cookie = cookie_of(&signed_in).expect("a signed-in session");
-    let created = request(
+    let created = from_page(
         server.addr,
+        (&cookie, &palisade),
         "POST",
         "/api/v1/tokens",
-        &[
-            ("cookie", &cookie),
-            ("origin", &palisade),
-            ("content-type", "application/json"),
-        ],
         r#"{"name":"ci","role":"author","expires_in_days":7}"#,
     )
     .await;

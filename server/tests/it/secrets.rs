@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{cookie_of, palisade_bin, request, scratch_dir};
+use crate::support::{cookie_of, from_page, palisade_bin, request, scratch_dir, sign_out};
 
 fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> std::process::Child {
     let mut command = Command::new(palisade_bin());
@@ -69,15 +69,11 @@ async fn no_planted_secret_reaches_the_log() {
     .await;
     assert_eq!(signed_in.status, 303);
     let cookie = cookie_of(&signed_in).unwrap();
-    let created = request(
+    let created = from_page(
         addr,
+        (&cookie, &origin),
         "POST",
         "/api/v1/tokens",
-        &[
-            ("cookie", &cookie),
-            ("origin", &origin),
-            ("content-type", "application/json"),
-        ],
         r#"{"name":"planted","role":"author","expires_in_days":1}"#,
     )
     .await;
@@ -101,15 +97,11 @@ async fn no_planted_secret_reaches_the_log() {
         401
     );
     // A cross-site write with the cookie is refused (and logged, without the cookie).
-    let cross = request(
+    let cross = from_page(
         addr,
+        (&cookie, "https://evil.example"),
         "POST",
         "/api/v1/tokens",
-        &[
-            ("cookie", &cookie),
-            ("origin", "https://evil.example"),
-            ("content-type", "application/json"),
-        ],
         r#"{"name":"x","role":"viewer","expires_in_days":1}"#,
     )
     .await;
@@ -126,14 +118,7 @@ async fn no_planted_secret_reaches_the_log() {
     assert_eq!(reused.status, 303);
     let page = request(addr, "GET", "/settings", &[("cookie", &cookie)], "").await;
     assert_eq!(page.status, 200);
-    let out = request(
-        addr,
-        "POST",
-        "/auth/logout",
-        &[("cookie", &cookie), ("origin", &origin)],
-        "",
-    )
-    .await;
+    let out = sign_out(addr, &cookie, &origin).await;
     assert_eq!(out.status, 303);
 
     unsafe_free_kill(&mut child);

@@ -7,7 +7,7 @@ use palisade_app::db::now_ms;
 use serde_json::Value;
 use tower_sessions::session::{Id, Record};
 
-use crate::support::{cookie_of, on_each_database, request, Backend, TestServer};
+use crate::support::{cookie_of, on_each_database, request, sign_out, Backend, TestServer};
 
 async fn me(server: &TestServer, cookie: &str) -> u16 {
     request(server.addr, "GET", "/api/v1/me", &[("cookie", cookie)], "")
@@ -108,14 +108,7 @@ async fn sessions_and_sign_in(backend: Backend) {
 
     // Logout ends the session: the old cookie is refused afterwards.
     let origin = format!("http://{}", server.addr);
-    let out = request(
-        server.addr,
-        "POST",
-        "/auth/logout",
-        &[("cookie", &cookie), ("origin", &origin)],
-        "",
-    )
-    .await;
+    let out = sign_out(server.addr, &cookie, &origin).await;
     assert_eq!(out.status, 303);
     assert_eq!(out.header("location"), Some("/login?signed_out=1"));
     assert_eq!(me(&server, &cookie).await, 401);

@@ -329,6 +329,29 @@ pub struct People {
     pub approver: String,
 }
 
+/// `method path` with a JSON `body` as a browser's page would send it: with the session `cookie`,
+/// from `origin`.
+pub async fn from_page(
+    addr: SocketAddr,
+    (cookie, origin): (&str, &str),
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Reply {
+    let headers = [
+        ("cookie", cookie),
+        ("origin", origin),
+        ("content-type", "application/json"),
+    ];
+    request(addr, method, path, &headers, body).await
+}
+
+/// Sign out of the session `cookie`, from `origin`, as the page's sign-out button does.
+pub async fn sign_out(addr: SocketAddr, cookie: &str, origin: &str) -> Reply {
+    let headers = [("cookie", cookie), ("origin", origin)];
+    request(addr, "POST", "/auth/logout", &headers, "").await
+}
+
 /// One HTTP/1.1 request on a fresh connection; an answer that does not finish within 20 s fails
 /// the test with the request named.
 pub async fn request(
