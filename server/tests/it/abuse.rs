@@ -3,9 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{
-    peak_rss_kib_of, request, scratch_dir, Backend, People, Serving, TestServer, KEY,
-};
+use crate::support::{peak_rss_kib_of, request, scratch_dir, Backend, People, Serving, TestServer};
 
 /// Made-up HTTP methods (any token is a valid method on the wire) share one `other` label, so
 /// unauthenticated requests cannot grow `/metrics` without bound.
@@ -43,7 +41,7 @@ async fn made_up_methods_cannot_grow_the_metrics() {
 /// 2, and the review shows version 2.
 #[tokio::test]
 async fn the_review_shows_the_proposed_version_not_the_current_one() {
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let server = TestServer::with_key(&[]).await;
     let People { admin, author, .. } = server.people().await;
     server
         .api(&admin)
@@ -217,7 +215,7 @@ async fn large_diffs_stay_bounded() {
 /// rollout, though an author proposed it; another approver can.
 #[tokio::test]
 async fn the_author_of_a_version_cannot_approve_its_rollout() {
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let server = TestServer::with_key(&[]).await;
     let People {
         admin,
         author,
@@ -455,7 +453,7 @@ async fn propose_reaching_production(
 /// whatever wave it is in.
 #[tokio::test]
 async fn production_waves_need_an_approval() {
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let server = TestServer::with_key(&[]).await;
     let People { admin, author, .. } = server.people().await;
     edge_clusters_and_a_policy(&server, &admin, &author).await;
     let refused = propose_reaching_production(&server, &author, 0).await;
@@ -511,14 +509,8 @@ async fn production_waves_need_an_approval() {
 
     // An operator who waives the rule (rollouts.production_needs_approval = false) may send a
     // later wave to production without an approval; the first wave still needs one.
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__ROLLOUTS__PRODUCTION_NEEDS_APPROVAL", "false"),
-        ],
-    )
-    .await;
+    let server =
+        TestServer::with_key(&[("PALISADE__ROLLOUTS__PRODUCTION_NEEDS_APPROVAL", "false")]).await;
     let People { admin, author, .. } = server.people().await;
     edge_clusters_and_a_policy(&server, &admin, &author).await;
     let waived = propose_reaching_production(&server, &author, 0).await;

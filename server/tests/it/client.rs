@@ -17,7 +17,7 @@ use palisade_app::rollouts::Rollout;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::support::{Backend, People, Reply, TestServer, KEY};
+use crate::support::{People, Reply, TestServer};
 
 /// The body of a reply as JSON, or a panic that shows it.
 pub fn json_of(reply: &Reply) -> Value {
@@ -109,6 +109,12 @@ impl Api<'_> {
             .await
     }
 
+    /// A new ingest token for cluster `id` (200): `{token, url, …}`.
+    pub async fn ingest_token(&self, id: &str) -> Value {
+        let path = format!("/api/v1/clusters/{id}/ingest-token");
+        self.send("POST", &path, None, 200).await
+    }
+
     /// Register a cluster nothing listens for (for tests that never reach it).
     pub async fn register_unreachable(&self, name: &str, environment: &str) -> Cluster {
         let credentials = json!({
@@ -190,12 +196,9 @@ pub fn privileged(name: &str) -> Pod {
 /// A server on SQLite for rollouts onto the test bed (with the secrets key, its executor polling
 /// every 100 ms, and `settings` on top), with the API tokens of its admin, author and approver.
 pub async fn rollout_server(settings: &[(&str, &str)]) -> (TestServer, String, String, String) {
-    let mut all = vec![
-        ("PALISADE__SECRETS__KEY", KEY),
-        ("PALISADE__ROLLOUTS__POLL_MS", "100"),
-    ];
+    let mut all = vec![("PALISADE__ROLLOUTS__POLL_MS", "100")];
     all.extend_from_slice(settings);
-    let server = TestServer::start(Backend::Sqlite, &all).await;
+    let server = TestServer::with_key(&all).await;
     let People {
         admin,
         author,

@@ -309,7 +309,7 @@ fn token_and_ca(cluster: &palisade_testbed::Cluster) -> (String, String) {
 #[tokio::test]
 async fn registers_the_test_bed_clusters_over_the_api() {
     let testbed = crate::support::testbed().await;
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let server = TestServer::with_key(&[]).await;
     let admin = server.login_token(Role::Admin).await;
     let viewer = server.login_token(Role::Viewer).await;
 
@@ -602,7 +602,7 @@ async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() 
 /// The Clusters page lists twenty-five clusters at a time and pages through the rest by cursor.
 #[tokio::test]
 async fn the_clusters_page_shows_twenty_five_at_a_time() {
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let server = TestServer::with_key(&[]).await;
     let admin = server.login_token(Role::Admin).await;
     let viewer = server.login_token(Role::Viewer).await;
     let mut ids = Vec::new();

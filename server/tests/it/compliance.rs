@@ -203,7 +203,7 @@ on_each_database!(
 /// through the rest; the REST posture keeps every cluster.
 #[tokio::test]
 async fn the_page_shows_twelve_clusters_at_a_time() {
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let server = TestServer::with_key(&[]).await;
     let admin = server.login_token(Role::Admin).await;
     let viewer = server.login_token(Role::Viewer).await;
     for n in 0..14 {

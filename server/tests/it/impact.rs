@@ -434,20 +434,12 @@ async fn impact_is_what_the_cluster_then_does() {
 
     let testbed = crate::support::testbed_alone().await;
     let cluster = &testbed.clusters[0];
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__INVENTORY__LEASE_SECS", "3"),
-        ],
-    )
-    .await;
+    let server = TestServer::with_key(&[("PALISADE__INVENTORY__LEASE_SECS", "3")]).await;
     let people = server.people().await;
     let viewer = server.login_token(Role::Viewer).await;
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     let registered = server
         .api(&people.admin)
-        .register_kubeconfig("impact-1", "staging", &kubeconfig)
+        .register_bed_cluster("impact-1", "staging", cluster)
         .await;
     let admin = cluster.admin_client().await.unwrap();
     let admin_credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {

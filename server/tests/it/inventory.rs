@@ -557,20 +557,12 @@ async fn the_keeper_watches_a_real_cluster() {
 
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__INVENTORY__ENABLED", "false"),
-        ],
-    )
-    .await;
+    let server = TestServer::with_key(&[("PALISADE__INVENTORY__ENABLED", "false")]).await;
     let db = server.pool.clone();
     let people = server.people().await;
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     let registered = server
         .api(&people.admin)
-        .register_kubeconfig("inventory-1", "staging", &kubeconfig)
+        .register_bed_cluster("inventory-1", "staging", cluster)
         .await;
     let id = registered.id.clone();
 

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::client::json_of;
-use crate::support::{Backend, People, TestServer, KEY};
+use crate::support::{Backend, People, TestServer};
 
 const CLUSTER_POLICY: &str = "\
 apiVersion: kyverno.io/v1
@@ -29,7 +29,7 @@ spec:
 
 #[tokio::test]
 async fn a_pasted_kyverno_policy_is_kyverno_and_needs_kyverno_on_every_cluster() {
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let server = TestServer::with_key(&[]).await;
     let People { admin, author, .. } = server.people().await;
 
     let paste = json!({ "from": "yaml", "source": CLUSTER_POLICY }).to_string();

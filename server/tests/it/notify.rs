@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use palisade_app::auth::Role;
 use serde_json::{json, Value};
 
-use crate::client::json_of;
 use crate::support::{on_each_database, request, Backend, TestServer, KEY};
 
 #[derive(Default)]
@@ -128,16 +127,7 @@ async fn notices_reach_the_webhook(backend: Backend) {
     assert!(sent > 0, "delivered but never marked sent");
 
     // Three denials of one constraint within the hour cross a threshold of two: one spike notice.
-    let token = json_of(
-        &server
-            .call(
-                "POST",
-                &format!("/api/v1/clusters/{cluster}/ingest-token"),
-                &admin,
-                "",
-            )
-            .await,
-    )["token"]
+    let token = server.api(&admin).ingest_token(&cluster).await["token"]
         .as_str()
         .unwrap()
         .to_owned();

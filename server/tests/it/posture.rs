@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use crate::client::{audited, json_of};
 use crate::impact::{shop, Shop};
-use crate::support::KEY;
 use crate::support::{on_each_database, Backend, TestServer};
 
 /// The entry `id` of an assessment.
@@ -152,19 +151,11 @@ on_each_database!(posture_over_http: sqlite_posture_over_http, postgres_posture_
 async fn a_new_cluster_is_assessed_once_its_inventory_is_whole() {
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[1];
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__INVENTORY__LEASE_SECS", "3"),
-        ],
-    )
-    .await;
+    let server = TestServer::with_key(&[("PALISADE__INVENTORY__LEASE_SECS", "3")]).await;
     let people = server.people().await;
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     let registered = server
         .api(&people.admin)
-        .register_kubeconfig("posture-2", "staging", &kubeconfig)
+        .register_bed_cluster("posture-2", "staging", cluster)
         .await;
     let path = format!("/api/v1/clusters/{}/posture", registered.id);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -181,6 +181,14 @@ impl TestServer {
         }
     }
 
+    /// Start on a SQLite file with the secrets key [`KEY`] (so clusters can be registered) and
+    /// `settings` on top.
+    pub async fn with_key(settings: &[(&str, &str)]) -> TestServer {
+        let mut all = vec![("PALISADE__SECRETS__KEY", KEY)];
+        all.extend_from_slice(settings);
+        TestServer::start(Backend::Sqlite, &all).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         request(self.addr, "GET", path, &[], "").await
     }

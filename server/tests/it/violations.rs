@@ -5,14 +5,14 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::PostParams;
 use kube::Api;
 use palisade_app::auth::Role;
 use palisade_testbed::AuditReceiver;
 use serde_json::{json, Value};
 
-use crate::client::json_of;
+use crate::client::{create_namespace, json_of, privileged};
 use crate::support::{on_each_database, request, Backend, Reply, TestServer, KEY};
 
 const INGEST: &str = "/api/v1/ingest/audit";
@@ -29,16 +29,10 @@ async fn post_batch(server: &TestServer, token: &str, body: &str) -> Reply {
 /// A cluster (unreachable: ingest does not need to reach it) and its ingest token.
 async fn cluster_with_token(server: &TestServer, admin: &str, name: &str) -> (String, String) {
     let id = server.api(admin).register_unreachable(name, "dev").await.id;
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/clusters/{id}/ingest-token"),
-            admin,
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let token = json_of(&reply)["token"].as_str().unwrap().to_owned();
+    let token = server.api(admin).ingest_token(&id).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(token.starts_with("pali_"), "{token}");
     (id, token)
 }
@@ -223,15 +217,10 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     assert!(!page.body.contains("runAsNonRoot != true"), "filtered out");
 
     // A new token retires the old one; every rotation is audited.
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/clusters/{cluster}/ingest-token"),
-            &admin,
-            "",
-        )
-        .await;
-    let fresh = json_of(&reply)["token"].as_str().unwrap().to_owned();
+    let fresh = server.api(&admin).ingest_token(&cluster).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         post_batch(&server, &token, &sample_batch()).await.status,
         401
@@ -265,34 +254,15 @@ async fn the_ingest_address_is_palisades_public_url() {
         ),
         ("", "/api/v1/ingest/audit"),
     ] {
-        let server = TestServer::start(
-            Backend::Sqlite,
-            &[
-                ("PALISADE__SECRETS__KEY", KEY),
-                ("PALISADE__HTTP__PUBLIC_URL", public_url),
-            ],
-        )
-        .await;
+        let server = TestServer::with_key(&[("PALISADE__HTTP__PUBLIC_URL", public_url)]).await;
         let admin = server.login_token(Role::Admin).await;
         let id = server
             .api(&admin)
             .register_unreachable("edge", "dev")
             .await
             .id;
-        let reply = server
-            .call(
-                "POST",
-                &format!("/api/v1/clusters/{id}/ingest-token"),
-                &admin,
-                "",
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        assert_eq!(
-            json_of(&reply)["url"],
-            expected,
-            "public URL {public_url:?}"
-        );
+        let issued = server.api(&admin).ingest_token(&id).await;
+        assert_eq!(issued["url"], expected, "public URL {public_url:?}");
         server.stop().await;
     }
 }
@@ -320,15 +290,11 @@ fn big_batch(prefix: &str, n: usize) -> String {
 
 #[tokio::test]
 async fn a_busy_server_answers_429_with_retry_after_and_loses_nothing() {
-    let server = TestServer::start(
-        Backend::Sqlite,
-        &[
-            ("PALISADE__SECRETS__KEY", KEY),
-            ("PALISADE__INGEST__MAX_IN_FLIGHT", "1"),
-            ("PALISADE__INGEST__WAIT_MS", "0"),
-            ("PALISADE__INGEST__RETRY_AFTER_SECS", "1"),
-        ],
-    )
+    let server = TestServer::with_key(&[
+        ("PALISADE__INGEST__MAX_IN_FLIGHT", "1"),
+        ("PALISADE__INGEST__WAIT_MS", "0"),
+        ("PALISADE__INGEST__RETRY_AFTER_SECS", "1"),
+    ])
     .await;
     let admin = server.login_token(Role::Admin).await;
     let (_, token) = cluster_with_token(&server, &admin, "busy").await;
@@ -437,25 +403,15 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     let testbed = crate::support::testbed().await;
     let receiver = AuditReceiver::shared(&testbed)
         .unwrap_or_else(|e| panic!("cannot receive the test bed's audit events: {e}"));
-    let server = TestServer::start(Backend::Sqlite, &[("PALISADE__SECRETS__KEY", KEY)]).await;
+    let server = TestServer::with_key(&[]).await;
     let admin = server.login_token(Role::Admin).await;
     let cluster = &testbed.clusters[0];
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
     let id = server
         .api(&admin)
-        .register_kubeconfig("ingest-real", "dev", &kubeconfig)
+        .register_bed_cluster("ingest-real", "dev", cluster)
         .await
         .id;
-    let token = json_of(
-        &server
-            .call(
-                "POST",
-                &format!("/api/v1/clusters/{id}/ingest-token"),
-                &admin,
-                "",
-            )
-            .await,
-    )["token"]
+    let token = server.api(&admin).ingest_token(&id).await["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -472,17 +428,11 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     // A namespace that audits `restricted` and enforces `baseline`.
     let namespace = palisade_testbed::unique_name("ingest-it");
     let client = cluster.admin_client().await.unwrap();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace =
-        serde_json::from_value(json!({ "metadata": { "name": namespace, "labels": {
+    let labels = json!({
         "pod-security.kubernetes.io/audit": "restricted",
         "pod-security.kubernetes.io/enforce": "baseline",
-    } } }))
-        .unwrap();
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    });
+    create_namespace(&client, &namespace, labels).await;
 
     // A Deployment that baseline admits but restricted audits.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
@@ -499,13 +449,9 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
         .unwrap();
     // A privileged Pod that baseline denies.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let privileged: Pod = serde_json::from_value(json!({
-        "metadata": { "name": "root" },
-        "spec": { "containers": [{ "name": "app", "image": "registry.example.com/app:1.0",
-                                   "securityContext": { "privileged": true } }] },
-    }))
-    .unwrap();
-    let denied = pods.create(&PostParams::default(), &privileged).await;
+    let denied = pods
+        .create(&PostParams::default(), &privileged("root"))
+        .await;
     assert!(denied.is_err(), "baseline must deny a privileged pod");
 
     let query = format!("namespace={namespace}&cluster={id}");
