@@ -135,8 +135,7 @@ async fn yaml_alias_bombs_are_refused_without_expanding() {
             &json!({ "from": "yaml", "source": bomb }).to_string(),
         )
         .await;
-    assert_eq!(created.status, 400, "{}", created.body);
-    assert!(created.body.contains("YAML aliases"), "{}", created.body);
+    created.assert_says(400, "YAML aliases");
     let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
     eprintln!("alias bomb: peak RSS grew by {grown_mib} MiB");
     assert!(grown_mib < 150, "peak RSS grew by {grown_mib} MiB");
@@ -194,14 +193,7 @@ async fn large_diffs_stay_bounded() {
             "",
         )
         .await;
-    assert_eq!(too_large.status, 400, "{}", too_large.body);
-    assert!(
-        too_large
-            .body
-            .contains("description has 150000 lines in version 3"),
-        "{}",
-        too_large.body
-    );
+    too_large.assert_says(400, "description has 150000 lines in version 3");
     let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
     eprintln!(
         "large diffs: {:.2} s, peak RSS grew by {grown_mib} MiB",
@@ -249,12 +241,7 @@ async fn the_author_of_a_version_cannot_approve_its_rollout() {
         .await;
     let path = format!("/api/v1/rollouts/{}/approve", rollout.summary.id);
     let refused = server.call("POST", &path, &approver, "{}").await;
-    assert_eq!(refused.status, 403, "{}", refused.body);
-    assert!(
-        refused.body.contains("you wrote version 2"),
-        "{}",
-        refused.body
-    );
+    refused.assert_says(403, "you wrote version 2");
     let approved = server.call("POST", &path, &other_approver, "{}").await;
     assert_eq!(approved.status, 200, "{}", approved.body);
     server.stop().await;
@@ -289,8 +276,7 @@ async fn a_token_cannot_outlive_or_outrank_the_token_that_makes_it() {
         ),
     ] {
         let refused = server.call("POST", "/api/v1/tokens", &short, body).await;
-        assert_eq!(refused.status, 403, "{}", refused.body);
-        assert!(refused.body.contains(why), "{}", refused.body);
+        refused.assert_says(403, why);
     }
     let child = server
         .call(
@@ -457,14 +443,7 @@ async fn production_waves_need_an_approval() {
     let People { admin, author, .. } = server.people().await;
     edge_clusters_and_a_policy(&server, &admin, &author).await;
     let refused = propose_reaching_production(&server, &author, 0).await;
-    assert_eq!(refused.status, 400, "{}", refused.body);
-    assert!(
-        refused
-            .body
-            .contains("wave `rest` reaches production cluster `edge-prod`"),
-        "{}",
-        refused.body
-    );
+    refused.assert_says(400, "wave `rest` reaches production cluster `edge-prod`");
     // Two waves of one name, or a name past its budget: refused before anything is planned,
     // naming the wave.
     for (waves, expected) in [
@@ -481,8 +460,7 @@ async fn production_waves_need_an_approval() {
         let reply = server
             .call("POST", "/api/v1/rollouts", &author, &body.to_string())
             .await;
-        assert_eq!(reply.status, 400, "{}", reply.body);
-        assert!(reply.body.contains(expected), "{}", reply.body);
+        reply.assert_says(400, expected);
     }
     let accepted = propose_reaching_production(&server, &author, 1).await;
     assert_eq!(accepted.status, 201, "{}", accepted.body);

@@ -430,7 +430,6 @@ async fn server_function_errors_keep_their_status() {
         r#"{"id":"nope"}"#,
     )
     .await;
-    assert_eq!(no_policy.status, 404, "{}", no_policy.body);
-    assert!(no_policy.body.contains("NotFound"), "{}", no_policy.body);
+    no_policy.assert_says(404, "NotFound");
     server.stop().await;
 }

@@ -115,6 +115,12 @@ impl Api<'_> {
         self.send("POST", &path, None, 200).await
     }
 
+    /// Scan cluster `id` now (200): what the scan found, resolved and could not read.
+    pub async fn scan(&self, id: &str) -> Value {
+        let path = format!("/api/v1/clusters/{id}/scan");
+        self.send("POST", &path, None, 200).await
+    }
+
     /// Register a cluster nothing listens for (for tests that never reach it).
     pub async fn register_unreachable(&self, name: &str, environment: &str) -> Cluster {
         let credentials = json!({
@@ -434,15 +440,7 @@ pub async fn until_reported(
 ) -> Value {
     let deadline = Instant::now() + limit;
     loop {
-        let scan = server
-            .call(
-                "POST",
-                &format!("/api/v1/clusters/{cluster}/scan"),
-                scanner,
-                "",
-            )
-            .await;
-        assert_eq!(scan.status, 200, "{}", scan.body);
+        server.api(scanner).scan(cluster).await;
         let listed = json_of(
             &server
                 .call(

@@ -9,6 +9,12 @@ use serde_json::Value;
 use crate::client::json_of;
 use crate::support::{on_each_database, Backend, TestServer, KEY};
 
+/// The CIS evidence for auditors, as CSV, read by `viewer`.
+pub async fn cis_evidence_csv(server: &TestServer, viewer: &str) -> crate::support::Reply {
+    let path = "/api/v1/compliance/cis/evidence?format=csv";
+    server.call("GET", path, viewer, "").await
+}
+
 async fn posture_follows_deployments_and_violations(backend: Backend) {
     let server = TestServer::start(backend, &[("PALISADE__SECRETS__KEY", KEY)]).await;
     let admin = server.login_token(Role::Admin).await;
@@ -142,14 +148,7 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
         .any(|f| f["framework"] == "soc2" && f["score"].as_u64().unwrap() > 0));
 
     // Evidence for auditors, each export in the audit log.
-    let csv = server
-        .call(
-            "GET",
-            "/api/v1/compliance/cis/evidence?format=csv",
-            &viewer,
-            "",
-        )
-        .await;
+    let csv = cis_evidence_csv(&server, &viewer).await;
     assert_eq!(csv.status, 200);
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
     let lines: Vec<&str> = csv.body.lines().collect();

@@ -169,8 +169,7 @@ async fn exceptions_over_rest(backend: Backend) {
     assert_eq!(waiting(&author).await, (false, Vec::new()));
     let approve = json!({ "approve": true, "comment": "ok" }).to_string();
     let selfish = act(&server, &approver_token, &own_id, "decision", &approve).await;
-    assert_eq!(selfish.status, 403, "{}", selfish.body);
-    assert!(selfish.body.contains("your own"), "{}", selfish.body);
+    selfish.assert_says(403, "your own");
     let by_author = act(&server, &author, &id, "decision", &approve).await;
     assert_eq!(by_author.status, 403, "{}", by_author.body);
     let no_reason = act(
@@ -181,8 +180,7 @@ async fn exceptions_over_rest(backend: Backend) {
         &json!({ "approve": false }).to_string(),
     )
     .await;
-    assert_eq!(no_reason.status, 400, "{}", no_reason.body);
-    assert!(no_reason.body.contains("comment"), "{}", no_reason.body);
+    no_reason.assert_says(400, "comment");
 
     // A different approver approves it.
     let approved = act(&server, &approver_token, &id, "decision", &approve).await;
@@ -236,8 +234,7 @@ async fn exceptions_over_rest(backend: Backend) {
             "",
         )
         .await;
-    assert_eq!(yaml.status, 200, "{}", yaml.body);
-    assert!(yaml.body.contains("- legacy"), "{}", yaml.body);
+    yaml.assert_says(200, "- legacy");
     assert!(yaml.body.contains(&id), "{}", yaml.body);
 
     // Past its expiry it no longer applies, and reads as expired.

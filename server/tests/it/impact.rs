@@ -303,8 +303,7 @@ async fn impact_over_http(backend: Backend) {
             "",
         )
         .await;
-    assert_eq!(wrong.status, 400, "{}", wrong.body);
-    assert!(wrong.body.contains("format"), "{}", wrong.body);
+    wrong.assert_says(400, "format");
 
     // A broken draft is a 400 that names the source and where.
     let broken = impact_of(
@@ -313,8 +312,7 @@ async fn impact_over_http(backend: Backend) {
         json!({"policy_id": baseline, "draft": {"source": "kind: [unclosed"}}),
     )
     .await;
-    assert_eq!(broken.status, 400, "{}", broken.body);
-    assert!(broken.body.contains("source"), "{}", broken.body);
+    broken.assert_says(400, "source");
     // An unknown policy is a 404.
     let missing = impact_of(&server, &viewer, json!({"policy_id": "no-such-policy"})).await;
     assert_eq!(missing.status, 404, "{}", missing.body);

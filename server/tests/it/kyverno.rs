@@ -56,14 +56,7 @@ async fn a_pasted_kyverno_policy_is_kyverno_and_needs_kyverno_on_every_cluster()
             &json!({ "from": "yaml", "source": generate }).to_string(),
         )
         .await;
-    assert_eq!(refused.status, 400, "{}", refused.body);
-    assert!(
-        refused
-            .body
-            .contains("a `generate` rule acts with Kyverno's own rights"),
-        "{}",
-        refused.body
-    );
+    refused.assert_says(400, "a `generate` rule acts with Kyverno's own rights");
 
     // The only cluster has no Kyverno (it was never reached), so no rollout can start there.
     server
@@ -77,13 +70,9 @@ async fn a_pasted_kyverno_policy_is_kyverno_and_needs_kyverno_on_every_cluster()
     let reply = server
         .call("POST", "/api/v1/rollouts", &author, &proposal.to_string())
         .await;
-    assert_eq!(reply.status, 400, "{}", reply.body);
-    assert!(
-        reply
-            .body
-            .contains("cluster `no-kyverno` has no Kyverno, which this policy needs"),
-        "{}",
-        reply.body
+    reply.assert_says(
+        400,
+        "cluster `no-kyverno` has no Kyverno, which this policy needs",
     );
     server.stop().await;
 }

@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 use crate::support::{
-    cookie_of, from_page, on_each_database, request, sign_out, Backend, Reply, TestServer,
+    cookie_of, free_port, from_page, on_each_database, request, sign_out, Backend, Reply,
+    TestServer,
 };
 
 const CLIENT_SECRET: &str = "test-client-secret-1b7e";
@@ -85,14 +86,6 @@ fn start_provider(palisade: &str) -> Provider {
         issuer,
         groups,
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `http://host:port/path?query` → (address, path and query).

@@ -121,14 +121,7 @@ async fn posture_over_http(backend: Backend) {
     assert_eq!(host_pid["assessed"]["failing"], 0, "{host_pid:#}");
     // Assessed is not passing: the score does not move.
     assert_eq!(posture["score"], 0, "{posture:#}");
-    let csv = server
-        .call(
-            "GET",
-            "/api/v1/compliance/cis/evidence?format=csv",
-            &viewer,
-            "",
-        )
-        .await;
+    let csv = crate::compliance::cis_evidence_csv(&server, &viewer).await;
     assert!(
         csv.body.lines().any(|l| l.starts_with("cis,5.2.2,")
             && l.contains(",assessed,")

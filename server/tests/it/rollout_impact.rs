@@ -56,12 +56,7 @@ async fn enforce_needs_an_acknowledgement(backend: Backend) {
             &proposal("enforce", &["shop"], false),
         )
         .await;
-    assert_eq!(one.status, 400, "{}", one.body);
-    assert!(
-        one.body.contains("would deny 1 running workload "),
-        "{}",
-        one.body
-    );
+    one.assert_says(400, "would deny 1 running workload ");
 
     // The form's preview: per wave and cluster, in the rollout's mode; authors only.
     let input: Value =

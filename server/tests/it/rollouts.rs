@@ -517,10 +517,7 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
     // A real cluster, and one whose apiserver is stopped (nothing listens on its port).
     let cluster = &testbed.clusters[1];
     let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
-    let stopped_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let stopped_port = crate::support::free_port();
     let stopped = kubeconfig.replace(
         cluster.api_url.trim_end_matches('/'),
         &format!("https://127.0.0.1:{stopped_port}"),
@@ -551,8 +548,7 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
         )
         .await;
     // The second wave selects nothing: refused, with the wave named.
-    assert_eq!(reply.status, 400, "{}", reply.body);
-    assert!(reply.body.contains("environment=prod"), "{}", reply.body);
+    reply.assert_says(400, "environment=prod");
     let id = server
         .api(&author)
         .propose(json!({
@@ -939,8 +935,7 @@ async fn pod_security_labels_reach_the_namespace_and_a_violating_pod_is_denied()
     let reply = server
         .call("POST", "/api/v1/rollouts", &author, &proposal(json!([])))
         .await;
-    assert_eq!(reply.status, 400, "{}", reply.body);
-    assert!(reply.body.contains("namespace"), "{}", reply.body);
+    reply.assert_says(400, "namespace");
     let reply = server
         .call(
             "POST",

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{palisade_bin, request, scratch_dir, Serving};
+use crate::support::{free_port, palisade_bin, request, scratch_dir, Serving};
 
 /// Run `palisade serve` with `settings`, expecting it to refuse to start.
 fn refused_start(settings: &[(&str, &str)]) -> (Output, String) {
@@ -137,12 +137,4 @@ async fn serves_on_defaults_and_stops_on_sigterm() {
     assert!(exit.success(), "exit {exit:?}: {rest}");
     assert!(rest.contains("palisade stopped"), "{rest}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -325,6 +325,13 @@ pub fn cookie_of(reply: &Reply) -> Option<String> {
 }
 
 impl Reply {
+    /// The reply has status `status` and says `words`; if not, fail showing its body.
+    #[track_caller]
+    pub fn assert_says(&self, status: u16, words: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert!(self.body.contains(words), "{}", self.body);
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -431,6 +438,15 @@ pub async fn send_once(
         headers,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     })
+}
+
+/// A port on 127.0.0.1 that nothing listened on a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The `palisade` binary that cargo built for these tests.

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Backend, TestServer};
+use crate::support::{free_port, Backend, TestServer};
 
 const KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
@@ -136,14 +136,6 @@ fn dechunk(mut text: &str) -> String {
         text = rest[size..].trim_start_matches("\r\n");
     }
     out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A one-cluster test bed of its own, in `state`, stopped (by its PIDs) when dropped.

@@ -82,8 +82,7 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
         401
     );
     let bad = post_batch(&server, &token, "{\"kind\":\"Pod\"}").await;
-    assert_eq!(bad.status, 400, "{}", bad.body);
-    assert!(bad.body.contains("EventList"), "{}", bad.body);
+    bad.assert_says(400, "EventList");
     let reported = || async {
         sqlx::query_as::<_, (i64, i64)>(
             "SELECT reporting_since_ms, reported_ms FROM clusters WHERE id = $1",
@@ -148,8 +147,7 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     let bad_filter = server
         .call("GET", "/api/v1/violations?action=allow", &viewer, "")
         .await;
-    assert_eq!(bad_filter.status, 400, "{}", bad_filter.body);
-    assert!(bad_filter.body.contains("action"), "{}", bad_filter.body);
+    bad_filter.assert_says(400, "action");
     let mut seen = Vec::new();
     let mut after = String::new();
     loop {
@@ -514,16 +512,7 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
         .call("POST", &format!("/api/v1/clusters/{id}/scan"), &viewer, "")
         .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    let scan = json_of(
-        &server
-            .call(
-                "POST",
-                &format!("/api/v1/clusters/{id}/scan"),
-                &approver,
-                "",
-            )
-            .await,
-    );
+    let scan = server.api(&approver).scan(&id).await;
     assert_eq!(scan["errors"], json!([]), "{scan:#}");
     assert!(scan["objects"].as_u64().unwrap() >= 1, "{scan:#}");
     let scanned = json_of(
@@ -553,16 +542,7 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let scan = json_of(
-        &server
-            .call(
-                "POST",
-                &format!("/api/v1/clusters/{id}/scan"),
-                &approver,
-                "",
-            )
-            .await,
-    );
+    let scan = server.api(&approver).scan(&id).await;
     assert!(scan["resolved"].as_u64().unwrap() >= 1, "{scan:#}");
     let open = json_of(
         &server
