@@ -6,7 +6,6 @@ use palisade_app::violations::ssr::store;
 use palisade_app::violations::{Action, Source};
 use serde_json::Value;
 
-use crate::client::json_of;
 use crate::support::{on_each_database, Backend, TestServer, KEY};
 
 /// The CIS evidence for auditors, as CSV, read by `viewer`.
@@ -38,11 +37,10 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
         .id;
 
     // Before anything is deployed, every cell is not covered and the score is 0.
-    let before = json_of(
-        &server
-            .call("GET", "/api/v1/compliance/cis", &viewer, "")
-            .await,
-    );
+    let before = server
+        .api(&viewer)
+        .get::<Value>("/api/v1/compliance/cis")
+        .await;
     assert_eq!(before["score"], 0, "{before:#}");
     let row = |p: &Value, id: &str| {
         p["controls"]
@@ -106,11 +104,10 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
         .unwrap();
     tx.commit().await.unwrap();
 
-    let after = json_of(
-        &server
-            .call("GET", "/api/v1/compliance/cis", &viewer, "")
-            .await,
-    );
+    let after = server
+        .api(&viewer)
+        .get::<Value>("/api/v1/compliance/cis")
+        .await;
     let cells = row(&after, "5.2.2")["cells"].as_array().unwrap().clone();
     let cell = |name: &str| {
         cells
@@ -139,7 +136,7 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
         passing * 100 / all.len()
     );
     assert!(passing >= 1);
-    let summaries = json_of(&server.call("GET", "/api/v1/compliance", &viewer, "").await);
+    let summaries = server.api(&viewer).get::<Value>("/api/v1/compliance").await;
     assert_eq!(summaries.as_array().unwrap().len(), 4, "{summaries:#}");
     assert!(summaries
         .as_array()
@@ -160,18 +157,16 @@ async fn posture_follows_deployments_and_violations(backend: Backend) {
         "{}",
         csv.body
     );
-    let evidence = json_of(
-        &server
-            .call("GET", "/api/v1/compliance/pci-dss/evidence", &viewer, "")
-            .await,
-    );
+    let evidence = server
+        .api(&viewer)
+        .get::<Value>("/api/v1/compliance/pci-dss/evidence")
+        .await;
     assert_eq!(evidence["framework"], "pci-dss");
     assert_eq!(evidence["window_days"], 7);
-    let audit = json_of(
-        &server
-            .call("GET", "/api/v1/audit?action=compliance.export", &admin, "")
-            .await,
-    );
+    let audit = server
+        .api(&admin)
+        .get::<Value>("/api/v1/audit?action=compliance.export")
+        .await;
     assert_eq!(audit["total"], 2, "{audit:#}");
     let unknown = server
         .call("GET", "/api/v1/compliance/iso-27001", &viewer, "")
@@ -231,11 +226,10 @@ async fn the_page_shows_twelve_clusters_at_a_time() {
     assert_eq!(columns(&next.body), 2, "{}", next.body);
     assert!(next.body.contains("Clusters 13–14 of 14"), "{}", next.body);
     assert!(next.body.contains("fleet-13") && !next.body.contains(">fleet-00<"));
-    let all = json_of(
-        &server
-            .call("GET", "/api/v1/compliance/cis", &viewer, "")
-            .await,
-    );
+    let all = server
+        .api(&viewer)
+        .get::<Value>("/api/v1/compliance/cis")
+        .await;
     assert_eq!(all["clusters"].as_array().unwrap().len(), 14);
     assert_eq!(all["cluster_total"], 14);
     server.stop().await;

@@ -543,11 +543,10 @@ async fn impact_is_what_the_cluster_then_does() {
         );
 
         // Enforce it for real.
-        let version = json_of(
-            &server
-                .call("GET", &format!("/api/v1/policies/{policy}"), &viewer, "")
-                .await,
-        );
+        let version = server
+            .api(&viewer)
+            .get::<Value>(&format!("/api/v1/policies/{policy}"))
+            .await;
         let content: palisade_app::policies::Content =
             serde_json::from_value(version["current"].clone()).unwrap();
         let manifests = palisade_app::policies::ssr::render::desired_objects(

@@ -103,16 +103,15 @@ async fn posture_over_http(backend: Backend) {
     );
     // Failing entries first.
     assert!(assessment["entries"][0]["workloads"].as_i64().unwrap() > 0);
-    let again = json_of(&server.call("GET", &path, &viewer, "").await);
+    let again = server.api(&viewer).get::<Value>(&path).await;
     assert_eq!(again, assessment);
 
     // Compliance: nothing is deployed, so the controls read "assessed": privileged containers
     // fail on two workloads, the host PID namespace passes.
-    let posture = json_of(
-        &server
-            .call("GET", "/api/v1/compliance/cis", &viewer, "")
-            .await,
-    );
+    let posture = server
+        .api(&viewer)
+        .get::<Value>("/api/v1/compliance/cis")
+        .await;
     let privileged = cell(&posture, "5.2.2", "shop-1");
     assert_eq!(privileged["status"], "assessed", "{privileged:#}");
     assert_eq!(privileged["assessed"]["failing"], 2, "{privileged:#}");
@@ -171,11 +170,10 @@ async fn a_new_cluster_is_assessed_once_its_inventory_is_whole() {
         assessment["objects"].as_i64().unwrap() > 0,
         "{assessment:#}"
     );
-    let library = json_of(
-        &server
-            .call("GET", "/api/v1/library", &people.author, "")
-            .await,
-    );
+    let library = server
+        .api(&people.author)
+        .get::<Value>("/api/v1/library")
+        .await;
     assert_eq!(
         assessment["entries"].as_array().unwrap().len(),
         library
@@ -184,11 +182,10 @@ async fn a_new_cluster_is_assessed_once_its_inventory_is_whole() {
         "every library entry is assessed"
     );
     // Nothing was deployed to assess it.
-    let deployments = json_of(
-        &server
-            .call("GET", "/api/v1/deployments", &people.author, "")
-            .await,
-    );
+    let deployments = server
+        .api(&people.author)
+        .get::<Value>("/api/v1/deployments")
+        .await;
     assert_eq!(deployments, serde_json::json!([]));
     server.stop().await;
 }

@@ -111,7 +111,7 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
         json!({"events": 5, "violations": 4, "duplicates": 4})
     );
 
-    let list = json_of(&server.call("GET", "/api/v1/violations", &viewer, "").await);
+    let list = server.api(&viewer).get::<Value>("/api/v1/violations").await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 4, "{list:#}");
     assert!(items
@@ -133,16 +133,10 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     assert_eq!(by("pod-security:baseline")["action"], "deny");
 
     // Filters and pages by key.
-    let denied = json_of(
-        &server
-            .call(
-                "GET",
-                "/api/v1/violations?action=deny&namespace=team-b",
-                &viewer,
-                "",
-            )
-            .await,
-    );
+    let denied = server
+        .api(&viewer)
+        .get::<Value>("/api/v1/violations?action=deny&namespace=team-b")
+        .await;
     assert_eq!(denied["items"].as_array().unwrap().len(), 2, "{denied:#}");
     let bad_filter = server
         .call("GET", "/api/v1/violations?action=allow", &viewer, "")
@@ -151,16 +145,10 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
     let mut seen = Vec::new();
     let mut after = String::new();
     loop {
-        let page = json_of(
-            &server
-                .call(
-                    "GET",
-                    &format!("/api/v1/violations?limit=3&after={after}"),
-                    &viewer,
-                    "",
-                )
-                .await,
-        );
+        let page = server
+            .api(&viewer)
+            .get::<Value>(&format!("/api/v1/violations?limit=3&after={after}"))
+            .await;
         for v in page["items"].as_array().unwrap() {
             seen.push(v["id"].as_str().unwrap().to_owned());
         }
@@ -186,11 +174,10 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
         "{}",
         csv.body
     );
-    let charts = json_of(
-        &server
-            .call("GET", "/api/v1/violations/charts?days=90", &viewer, "")
-            .await,
-    );
+    let charts = server
+        .api(&viewer)
+        .get::<Value>("/api/v1/violations/charts?days=90")
+        .await;
     let total: i64 = charts["by_policy"]["series"]
         .as_array()
         .unwrap()
@@ -227,16 +214,10 @@ async fn ingest_counts_each_audit_id_once(backend: Backend) {
         post_batch(&server, &fresh, &sample_batch()).await.status,
         200
     );
-    let audit = json_of(
-        &server
-            .call(
-                "GET",
-                "/api/v1/audit?action=cluster.ingest_token",
-                &admin,
-                "",
-            )
-            .await,
-    );
+    let audit = server
+        .api(&admin)
+        .get::<Value>("/api/v1/audit?action=cluster.ingest_token")
+        .await;
     assert_eq!(audit["total"], 2, "{audit:#}");
     server.stop().await;
 }
@@ -346,16 +327,10 @@ async fn a_busy_server_answers_429_with_retry_after_and_loses_nothing() {
     let mut rows = 0;
     let mut after = String::new();
     loop {
-        let page = json_of(
-            &server
-                .call(
-                    "GET",
-                    &format!("/api/v1/violations?limit=500&after={after}"),
-                    &admin,
-                    "",
-                )
-                .await,
-        );
+        let page = server
+            .api(&admin)
+            .get::<Value>(&format!("/api/v1/violations?limit=500&after={after}"))
+            .await;
         let items = page["items"].as_array().unwrap();
         assert!(items.iter().all(|v| v["count"] == 1), "{page:#}");
         rows += items.len();
@@ -379,11 +354,10 @@ async fn wait_for_violation(
 ) -> Value {
     let deadline = Instant::now() + within;
     loop {
-        let list = json_of(
-            &server
-                .call("GET", &format!("/api/v1/violations?{query}"), token, "")
-                .await,
-        );
+        let list = server
+            .api(token)
+            .get::<Value>(&format!("/api/v1/violations?{query}"))
+            .await;
         if let Some(hit) = list["items"].as_array().unwrap().iter().find(|v| pred(v)) {
             return hit.clone();
         }
@@ -515,16 +489,10 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     let scan = server.api(&approver).scan(&id).await;
     assert_eq!(scan["errors"], json!([]), "{scan:#}");
     assert!(scan["objects"].as_u64().unwrap() >= 1, "{scan:#}");
-    let scanned = json_of(
-        &server
-            .call(
-                "GET",
-                &format!("/api/v1/violations?{query}&source=scan"),
-                &viewer,
-                "",
-            )
-            .await,
-    );
+    let scanned = server
+        .api(&viewer)
+        .get::<Value>(&format!("/api/v1/violations?{query}&source=scan"))
+        .await;
     let found = scanned["items"]
         .as_array()
         .unwrap()
@@ -544,16 +512,10 @@ async fn the_test_beds_apiservers_report_audits_and_denials() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let scan = server.api(&approver).scan(&id).await;
     assert!(scan["resolved"].as_u64().unwrap() >= 1, "{scan:#}");
-    let open = json_of(
-        &server
-            .call(
-                "GET",
-                &format!("/api/v1/violations?{query}&source=scan&open=true"),
-                &viewer,
-                "",
-            )
-            .await,
-    );
+    let open = server
+        .api(&viewer)
+        .get::<Value>(&format!("/api/v1/violations?{query}&source=scan&open=true"))
+        .await;
     assert!(
         open["items"]
             .as_array()
@@ -642,16 +604,10 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
     }
     assert_eq!(wave_state(&server, &id, 0).await, "soaking");
     let read_evidence = || async {
-        json_of(
-            &server
-                .call(
-                    "GET",
-                    &format!("/api/v1/rollouts/{id}/evidence"),
-                    &approver,
-                    "",
-                )
-                .await,
-        )
+        server
+            .api(&approver)
+            .get::<Value>(&format!("/api/v1/rollouts/{id}/evidence"))
+            .await
     };
     // Nothing has reported from the dev cluster yet: no violations is not evidence of none.
     let evidence = read_evidence().await;
@@ -721,11 +677,10 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
     executor.round(t0 + 61_000).await.unwrap();
     assert_eq!(wave_state(&server, &id, 0).await, "failed");
     assert_eq!(wave_state(&server, &id, 1).await, "skipped");
-    let rollout = json_of(
-        &server
-            .call("GET", &format!("/api/v1/rollouts/{id}"), &approver, "")
-            .await,
-    );
+    let rollout = server
+        .api(&approver)
+        .get::<Value>(&format!("/api/v1/rollouts/{id}"))
+        .await;
     assert_eq!(rollout["summary"]["state"], "failed", "{rollout:#}");
     let evidence = read_evidence().await;
     assert_eq!(evidence["clean"], false, "{evidence:#}");
@@ -736,16 +691,10 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
     assert_eq!(workload["namespace"], "shop");
     // The reported name was matched to the Palisade policy deployed on that cluster.
     assert_eq!(workload["policy_id"], evidence["policy_id"], "{evidence:#}");
-    let audit = json_of(
-        &server
-            .call(
-                "GET",
-                "/api/v1/audit?action=rollout.failed",
-                &admin_token(&server).await,
-                "",
-            )
-            .await,
-    );
+    let audit = server
+        .api(&admin_token(&server).await)
+        .get::<Value>("/api/v1/audit?action=rollout.failed")
+        .await;
     assert!(
         audit.to_string().contains("more than the threshold of 0"),
         "{audit:#}"
