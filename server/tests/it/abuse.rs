@@ -253,16 +253,7 @@ async fn the_author_of_a_version_cannot_approve_its_rollout() {
 async fn a_token_cannot_outlive_or_outrank_the_token_that_makes_it() {
     let server = TestServer::start(Backend::Sqlite, &[]).await;
     let People { admin, .. } = server.people().await;
-    let made = server
-        .call(
-            "POST",
-            "/api/v1/tokens",
-            &admin,
-            r#"{"name":"short","role":"author","expires_in_days":2}"#,
-        )
-        .await;
-    assert_eq!(made.status, 201, "{}", made.body);
-    let made: Value = serde_json::from_str(&made.body).unwrap();
+    let made = server.api(&admin).new_token("short", "author", 2).await;
     let short = made["secret"].as_str().unwrap().to_owned();
     let short_id = made["token"]["id"].as_str().unwrap().to_owned();
     for (body, why) in [
@@ -278,15 +269,7 @@ async fn a_token_cannot_outlive_or_outrank_the_token_that_makes_it() {
         let refused = server.call("POST", "/api/v1/tokens", &short, body).await;
         refused.assert_says(403, why);
     }
-    let child = server
-        .call(
-            "POST",
-            "/api/v1/tokens",
-            &short,
-            r#"{"name":"child","role":"viewer","expires_in_days":1}"#,
-        )
-        .await;
-    assert_eq!(child.status, 201, "{}", child.body);
+    server.api(&short).new_token("child", "viewer", 1).await;
     let audit = server
         .call("GET", "/api/v1/audit?action=token.create", &admin, "")
         .await;

@@ -74,6 +74,12 @@ impl Api<'_> {
         self.send("GET", path, None, 200).await
     }
 
+    /// Make an API token named `name` with `role`, valid for `days` days (201): `{secret, token}`.
+    pub async fn new_token(&self, name: &str, role: &str, days: u32) -> Value {
+        let body = json!({ "name": name, "role": role, "expires_in_days": days });
+        self.send("POST", "/api/v1/tokens", Some(body), 201).await
+    }
+
     /// Register a cluster named `name` in `environment` with these credentials (a JSON
     /// `CredentialsInput`).
     pub async fn register_cluster(

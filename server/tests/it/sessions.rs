@@ -267,16 +267,7 @@ async fn api_tokens(backend: Backend) {
         )
         .await;
     assert_eq!(too_high.status, 403, "{}", too_high.body);
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/tokens",
-            &author,
-            r#"{"name":"ci","role":"viewer","expires_in_days":30}"#,
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let created: Value = serde_json::from_str(&created.body).unwrap();
+    let created = server.api(&author).new_token("ci", "viewer", 30).await;
     let secret = created["secret"].as_str().unwrap().to_owned();
     let id = created["token"]["id"].as_str().unwrap().to_owned();
     let me: Value =
