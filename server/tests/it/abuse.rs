@@ -1,6 +1,7 @@
 //! What an attacker would try against a running server, each as real requests: every attempt is
 //! refused or absorbed within its budget, and the server still answers afterwards.
 
+use palisade_app::policies::PolicyDetail;
 use serde_json::{json, Value};
 
 use crate::support::{peak_rss_kib_of, request, scratch_dir, Backend, People, Serving, TestServer};
@@ -48,7 +49,6 @@ async fn the_review_shows_the_proposed_version_not_the_current_one() {
         .register_unreachable("review-1", "dev")
         .await;
     let detail = server.api(&author).adopt("disallow-privileged").await;
-    let path = "/api/v1/policies/disallow-privileged/versions";
     for (base, marker) in [(1, "proposed-two"), (2, "current-three")] {
         let mut content = serde_json::to_value(&detail.current.content).unwrap();
         content["source"] = json!(detail.current.content.source.replace(
@@ -57,18 +57,9 @@ async fn the_review_shows_the_proposed_version_not_the_current_one() {
         ));
         content["base_version"] = json!(base);
         content["note"] = json!(marker);
-        let saved = server
-            .call("POST", path, &author, &content.to_string())
-            .await;
-        assert_eq!(saved.status, 201, "{}", saved.body);
+        save_version(&server, &author, &content).await;
     }
-    let rollout = server
-        .api(&author)
-        .propose(json!({
-            "policy": "disallow-privileged", "version": 2, "mode": "audit",
-            "waves": [{ "selector": {} }],
-        }))
-        .await;
+    let rollout = propose_version_2(&server, &author).await;
     let reply = server
         .call(
             "POST",
@@ -143,23 +134,48 @@ async fn yaml_alias_bombs_are_refused_without_expanding() {
     server.stop().await;
 }
 
+/// Where disallow-privileged's versions are saved and listed.
+const VERSIONS: &str = "/api/v1/policies/disallow-privileged/versions";
+
+/// Save `content` as disallow-privileged's next version, as the holder of `token` (201).
+async fn save_version(server: &TestServer, token: &str, content: &Value) {
+    let saved = server
+        .call("POST", VERSIONS, token, &content.to_string())
+        .await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+}
+
+/// Propose version 2 of disallow-privileged in audit, to every cluster in one wave.
+async fn propose_version_2(server: &TestServer, author: &str) -> palisade_app::rollouts::Rollout {
+    server
+        .api(author)
+        .propose(json!({
+            "policy": "disallow-privileged", "version": 2, "mode": "audit",
+            "waves": [{ "selector": {} }],
+        }))
+        .await
+}
+
+/// A server with an author who has adopted disallow-privileged: it, the author's token and the
+/// policy.
+async fn an_author_with_disallow_privileged() -> (TestServer, String, PolicyDetail) {
+    let server = TestServer::start(Backend::Sqlite, &[]).await;
+    let People { author, .. } = server.people().await;
+    let detail = server.api(&author).adopt("disallow-privileged").await;
+    (server, author, detail)
+}
+
 /// The History tab's diff: two versions whose descriptions differ in every one of 19,000 lines are
 /// diffed in linear memory; a part past 20,000 lines is refused, naming it, instead of diffed.
 #[tokio::test]
 async fn large_diffs_stay_bounded() {
-    let server = TestServer::start(Backend::Sqlite, &[]).await;
-    let People { author, .. } = server.people().await;
-    let detail = server.api(&author).adopt("disallow-privileged").await;
-    let path = "/api/v1/policies/disallow-privileged/versions";
+    let (server, author, detail) = an_author_with_disallow_privileged().await;
     // Short lines, so each version fits in one request: "a" 19,000 times, then "b" 150,000 times.
     for (base, line, lines) in [(1, "a", 19_000), (2, "b", 150_000)] {
         let mut content = serde_json::to_value(&detail.current.content).unwrap();
         content["description"] = json!(vec![line; lines].join("\n"));
         content["base_version"] = json!(base);
-        let saved = server
-            .call("POST", path, &author, &content.to_string())
-            .await;
-        assert_eq!(saved.status, 201, "{}", saved.body);
+        save_version(&server, &author, &content).await;
     }
     let before = peak_rss_kib();
     let started = std::time::Instant::now();
@@ -223,22 +239,8 @@ async fn the_author_of_a_version_cannot_approve_its_rollout() {
     let mut content = serde_json::to_value(&detail.current.content).unwrap();
     content["remediation"] = json!("written by the approver");
     content["base_version"] = json!(1);
-    let saved = server
-        .call(
-            "POST",
-            "/api/v1/policies/disallow-privileged/versions",
-            &approver,
-            &content.to_string(),
-        )
-        .await;
-    assert_eq!(saved.status, 201, "{}", saved.body);
-    let rollout = server
-        .api(&author)
-        .propose(json!({
-            "policy": "disallow-privileged", "version": 2, "mode": "audit",
-            "waves": [{ "selector": {} }],
-        }))
-        .await;
+    save_version(&server, &approver, &content).await;
+    let rollout = propose_version_2(&server, &author).await;
     let path = format!("/api/v1/rollouts/{}/approve", rollout.summary.id);
     let refused = server.call("POST", &path, &approver, "{}").await;
     refused.assert_says(403, "you wrote version 2");
@@ -484,11 +486,8 @@ async fn production_waves_need_an_approval() {
 /// saved.
 #[tokio::test]
 async fn a_policy_cannot_carry_a_cluster_admin_binding() {
-    let server = TestServer::start(Backend::Sqlite, &[]).await;
-    let People { author, .. } = server.people().await;
-    let detail = server.api(&author).adopt("disallow-privileged").await;
+    let (server, author, detail) = an_author_with_disallow_privileged().await;
     let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: palisade-owns-you\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\nsubjects:\n- kind: User\n  name: mallory\n";
-    let path = "/api/v1/policies/disallow-privileged/versions";
     for field in ["source", "params"] {
         let mut content = serde_json::to_value(&detail.current.content).unwrap();
         let text = if field == "source" {
@@ -499,7 +498,7 @@ async fn a_policy_cannot_carry_a_cluster_admin_binding() {
         content[field] = json!(text);
         content["base_version"] = json!(1);
         let refused = server
-            .call("POST", path, &author, &content.to_string())
+            .call("POST", VERSIONS, &author, &content.to_string())
             .await;
         assert!(
             refused.status == 400 || refused.status == 422,
@@ -515,7 +514,7 @@ async fn a_policy_cannot_carry_a_cluster_admin_binding() {
             refused.body
         );
     }
-    let versions = server.call("GET", path, &author, "").await;
+    let versions = server.call("GET", VERSIONS, &author, "").await;
     let versions: Value = serde_json::from_str(&versions.body).unwrap();
     assert_eq!(versions.as_array().unwrap().len(), 1, "nothing was saved");
     server.stop().await;
