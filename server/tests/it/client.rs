@@ -270,14 +270,25 @@ pub async fn approve_and_wait(server: &TestServer, approver: &str, id: &str) {
     until_applied(server, approver, id, Duration::from_secs(90)).await;
 }
 
+/// Propose a rollout as `author` and approve it as `approver`; its id.
+pub async fn propose_and_approve(
+    server: &TestServer,
+    (author, approver): (&str, &str),
+    proposal: Value,
+) -> String {
+    let id = server.api(author).propose(proposal).await.summary.id;
+    server.api(approver).approve(&id).await;
+    id
+}
+
 /// Propose a rollout as `author`, approve it as `approver` and wait until it is applied; its id.
 pub async fn propose_and_apply(
     server: &TestServer,
     (author, approver): (&str, &str),
     proposal: Value,
 ) -> String {
-    let id = server.api(author).propose(proposal).await.summary.id;
-    approve_and_wait(server, approver, &id).await;
+    let id = propose_and_approve(server, (author, approver), proposal).await;
+    until_applied(server, approver, &id, Duration::from_secs(90)).await;
     id
 }
 

@@ -316,8 +316,8 @@ async fn exceptions_reach_the_apiserver_under_enforce() {
     use kube::Api;
 
     use crate::client::{
-        approved_exception, create_namespace, privileged_deployment, rollout_server, state,
-        until_applied, wait_for,
+        approved_exception, create_namespace, privileged_deployment, propose_and_approve,
+        rollout_server, state, until_applied, wait_for,
     };
 
     let testbed = crate::support::testbed().await;
@@ -392,17 +392,16 @@ spec:
         .await;
     }
 
-    let rollout = server
-        .api(&author)
-        .propose(json!({
+    let rollout = propose_and_approve(
+        &server,
+        (&author, &approver),
+        json!({
             "policy": policy,
             "mode": "enforce",
             "waves": [{ "selector": { "environment": "exc" } }],
-        }))
-        .await
-        .summary
-        .id;
-    server.api(&approver).approve(&rollout).await;
+        }),
+    )
+    .await;
     wait_for(
         &server,
         &admin,

@@ -14,8 +14,8 @@ use palisade_testbed::{create_with_warnings, AuditReceiver, VAP_VALIDATION_FAILU
 use serde_json::{json, Value};
 
 use crate::client::{
-    create_namespace, json_of, privileged_deployment, rollout, rollout_server, state,
-    until_applied, wait_for,
+    create_namespace, json_of, privileged_deployment, propose_and_approve, rollout, rollout_server,
+    state, until_applied, wait_for,
 };
 use crate::support::{Backend, TestServer, KEY};
 
@@ -549,17 +549,16 @@ async fn an_unreachable_cluster_fails_alone_and_is_reported() {
         .await;
     // The second wave selects nothing: refused, with the wave named.
     reply.assert_says(400, "environment=prod");
-    let id = server
-        .api(&author)
-        .propose(json!({
+    let id = propose_and_approve(
+        &server,
+        (&author, &approver),
+        json!({
             "policy": policy_name,
             "mode": "audit",
             "waves": [{ "selector": { "environment": "staging" } }],
-        }))
-        .await
-        .summary
-        .id;
-    server.api(&approver).approve(&id).await;
+        }),
+    )
+    .await;
     let done = wait_for(
         &server,
         &admin,
@@ -610,13 +609,7 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
         simulated.register(&server, &name, "prod", now).await;
     }
     server.api(&author).adopt("disallow-privileged").await;
-    let id = server
-        .api(&author)
-        .propose(json!({ "policy": "disallow-privileged", "mode": "enforce", "waves": [{ "selector": {} }] }))
-        .await
-        .summary
-        .id;
-    server.api(&approver).approve(&id).await;
+    let id = propose_and_approve(&server, (&author, &approver), json!({ "policy": "disallow-privileged", "mode": "enforce", "waves": [{ "selector": {} }] })).await;
 
     let settings = Settings {
         concurrency: 6,

@@ -12,7 +12,7 @@ use palisade_app::auth::Role;
 use palisade_testbed::AuditReceiver;
 use serde_json::{json, Value};
 
-use crate::client::{create_namespace, json_of, privileged};
+use crate::client::{create_namespace, json_of, privileged, propose_and_approve};
 use crate::support::{on_each_database, request, Backend, Reply, TestServer, KEY};
 
 const INGEST: &str = "/api/v1/ingest/audit";
@@ -571,19 +571,12 @@ async fn a_soak_with_too_many_violations_fails_the_rollout_and_the_evidence_says
         ids.push(cluster.id);
     }
     server.api(&author).adopt("disallow-privileged").await;
-    let id = server
-        .api(&author)
-        .propose(
-            json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
-            { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1,
-              "soak_secs": 60, "violation_threshold": 0 },
-            { "name": "stage", "selector": { "environment": "stage" }, "approvals": 0 },
-        ] }),
-        )
-        .await
-        .summary
-        .id;
-    server.api(&approver).approve(&id).await;
+    let proposal = json!({ "policy": "disallow-privileged", "mode": "audit", "waves": [
+        { "name": "dev", "selector": { "environment": "dev" }, "approvals": 1,
+          "soak_secs": 60, "violation_threshold": 0 },
+        { "name": "stage", "selector": { "environment": "stage" }, "approvals": 0 },
+    ] });
+    let id = propose_and_approve(&server, (&author, &approver), proposal).await;
 
     let executor = Executor::new(
         server.pool.clone(),
