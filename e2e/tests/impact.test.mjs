@@ -206,8 +206,8 @@ test('an author sees what enforcing would deny on each cluster, and the impact o
   assert.match(await progress.textContent(), /Reading the inventories…|Evaluated \d+ of \d+ inventoried objects…/);
   assert.equal(await progress.locator('progress').count(), 1);
   await page.screenshot({ path: join(OUTPUT, 'impact-progress.png') });
-  await page.unroute('**/api/policy_impact');
   await page.waitForFunction(() => !document.querySelector('[data-testid="impact-refresh"]').disabled);
+  await page.unroute('**/api/policy_impact');
   assert.equal(await progress.count(), 0);
   assert.match(await page.getByTestId('impact-summary').textContent(), /^Version 1, enforced/);
   // The same workloads as CSV, for a spreadsheet or a ticket.
