@@ -245,7 +245,11 @@ test("a cluster's page shows how it is reached, what it reports, and takes new l
   ]);
   await page.waitForLoadState('networkidle');
   await hydrated();
-  assert.equal(await page.locator('.violations-table tbody tr').count(), 3);
+  // The rows may still be on their way after the navigation: wait for them, then count.
+  const rows = page.locator('.violations-table tbody tr');
+  await page.waitForFunction(() => document.querySelectorAll('.violations-table tbody tr').length >= 3, null, { timeout: 10_000 })
+    .catch(() => {});
+  assert.equal(await rows.count(), 3);
   const chosen = page.locator('select[name="cluster"]');
   await page.waitForFunction(() => document.querySelectorAll('select[name="cluster"] option').length === 2);
   assert.equal(await chosen.inputValue(), id);
