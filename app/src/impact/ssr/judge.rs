@@ -180,9 +180,7 @@ impl Judge {
     pub fn add_held(&mut self, held: &Held) -> Result<(), serde_json::Error> {
         if self.pod_security_only && self.without_findings(held) {
             self.objects += 1;
-            if !held.uid.is_empty() {
-                self.owners.learn_held(held);
-            }
+            self.owners.learn_held(held);
             return Ok(());
         }
         self.add(serde_json::from_str(&held.object)?);

@@ -80,8 +80,11 @@ impl Owners {
     }
 
     /// Learn an object from what the inventory keeps beside its text, without reading the text:
-    /// the same as [`Owners::learn`] on the object.
+    /// the same as [`Owners::learn`] on the object (which passes over an object without a uid).
     pub fn learn_held(&mut self, held: &Held) {
+        if held.uid.is_empty() {
+            return;
+        }
         self.nodes.insert(
             held.uid.clone(),
             Node {
