@@ -164,46 +164,56 @@ impl ClusterConnector for KubeConnector {
                 .client_reading_for(credentials, WATCH_READ_TIMEOUT)
                 .await?;
             let api: kube::Api<kube::core::DynamicObject> = kube::Api::all_with(client, &resource);
-            // List in pages, then watch from the list's resourceVersion with bookmarks; a watch
-            // cut for too long (410 Gone) lists again. Errors come back with a backoff between
-            // tries.
+            // List in pages, then watch from the list's resourceVersion with bookmarks, renewing
+            // the watch from the last one seen when it times out. After an error (the cluster
+            // unreachable, 410 Gone, …) it starts over with a list, a backoff after the error:
+            // a watch resumed quietly would say nothing until the kind next changes, and the
+            // kind would stay marked unreadable until then; the list says it is readable again.
             let config = kube::runtime::watcher::Config::default()
                 .page_size(LIST_PAGE)
                 .timeout(WATCH_SECS);
             let typed = (api_version.to_owned(), kind.to_owned());
-            let events =
-                kube::runtime::WatchStreamExt::default_backoff(kube::runtime::watcher(api, config))
-                    .map_err(|err| match err {
-                        kube::runtime::watcher::Error::InitialListFailed(err)
-                        | kube::runtime::watcher::Error::WatchStartFailed(err)
-                        | kube::runtime::watcher::Error::WatchFailed(err) => from_kube(err),
-                        kube::runtime::watcher::Error::WatchError(status) => ClusterError::Api {
-                            code: status.code,
-                            message: status.message,
-                        },
-                        other => ClusterError::Unreachable(other.to_string()),
+            // One watcher, ended after its first error; then a new one, which lists.
+            let until_failed = move || {
+                kube::runtime::watcher(api.clone(), config.clone()).scan(false, |failed, event| {
+                    let end = *failed;
+                    *failed = event.is_err();
+                    std::future::ready((!end).then_some(event))
+                })
+            };
+            let restarting = stream::repeat_with(until_failed).flatten();
+            let events = kube::runtime::WatchStreamExt::default_backoff(restarting)
+                .map_err(|err| match err {
+                    kube::runtime::watcher::Error::InitialListFailed(err)
+                    | kube::runtime::watcher::Error::WatchStartFailed(err)
+                    | kube::runtime::watcher::Error::WatchFailed(err) => from_kube(err),
+                    kube::runtime::watcher::Error::WatchError(status) => ClusterError::Api {
+                        code: status.code,
+                        message: status.message,
+                    },
+                    other => ClusterError::Unreachable(other.to_string()),
+                })
+                .map(move |event| {
+                    let typed = typed.clone();
+                    let value = move |object: kube::core::DynamicObject| {
+                        let mut value =
+                            serde_json::to_value(object).map_err(|err| ClusterError::Api {
+                                code: 500,
+                                message: err.to_string(),
+                            })?;
+                        value["apiVersion"] = serde_json::Value::from(typed.0.as_str());
+                        value["kind"] = serde_json::Value::from(typed.1.as_str());
+                        Ok::<_, ClusterError>(value)
+                    };
+                    use kube::runtime::watcher::Event;
+                    Ok(match event? {
+                        Event::Init => Change::Restart,
+                        Event::InitApply(object) => Change::Listed(value(object)?),
+                        Event::InitDone => Change::Synced,
+                        Event::Apply(object) => Change::Applied(value(object)?),
+                        Event::Delete(object) => Change::Deleted(value(object)?),
                     })
-                    .map(move |event| {
-                        let typed = typed.clone();
-                        let value = move |object: kube::core::DynamicObject| {
-                            let mut value =
-                                serde_json::to_value(object).map_err(|err| ClusterError::Api {
-                                    code: 500,
-                                    message: err.to_string(),
-                                })?;
-                            value["apiVersion"] = serde_json::Value::from(typed.0.as_str());
-                            value["kind"] = serde_json::Value::from(typed.1.as_str());
-                            Ok::<_, ClusterError>(value)
-                        };
-                        use kube::runtime::watcher::Event;
-                        Ok(match event? {
-                            Event::Init => Change::Restart,
-                            Event::InitApply(object) => Change::Listed(value(object)?),
-                            Event::InitDone => Change::Synced,
-                            Event::Apply(object) => Change::Applied(value(object)?),
-                            Event::Delete(object) => Change::Deleted(value(object)?),
-                        })
-                    });
+                });
             Ok::<_, ClusterError>(events)
         };
         Box::pin(
