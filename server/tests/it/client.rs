@@ -115,6 +115,28 @@ impl Api<'_> {
             .await
     }
 
+    /// Register one of the test bed's clusters as [`Api::register_bed_cluster`] does, but reached
+    /// at `api_url` (a proxy in front of it) instead of its own address.
+    pub async fn register_bed_cluster_at(
+        &self,
+        name: &str,
+        environment: &str,
+        cluster: &palisade_testbed::Cluster,
+        api_url: &str,
+    ) -> Cluster {
+        let mut kubeconfig = kube::config::Kubeconfig::read_from(&cluster.palisade_kubeconfig)
+            .unwrap_or_else(|e| panic!("{}: {e}", cluster.palisade_kubeconfig.display()));
+        for named in &mut kubeconfig.clusters {
+            if let Some(bed) = named.cluster.as_mut() {
+                bed.server = Some(api_url.to_owned());
+            }
+        }
+        // JSON is YAML too.
+        let kubeconfig = serde_json::to_string(&kubeconfig).unwrap();
+        self.register_kubeconfig(name, environment, &kubeconfig)
+            .await
+    }
+
     /// A new ingest token for cluster `id` (200): `{token, url, …}`.
     pub async fn ingest_token(&self, id: &str) -> Value {
         let path = format!("/api/v1/clusters/{id}/ingest-token");

@@ -2,7 +2,8 @@
 //! keeper copies, how a later list forgets what is gone, how a refused kind names the rule it
 //! lacks, how a second replica takes a cluster over when the first stops renewing its lease, and
 //! how replicas split the clusters between them.
-//! The same against the real kube-apiservers of the test bed is in `testbed/tests/inventory.rs`.
+//! Against the real kube-apiservers of the test bed: the keeper's watches, and how it catches up
+//! after the network to a cluster is cut and comes back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use palisade_app::inventory::ClusterInventory;
 use palisade_app::secrets::Sealer;
 use serde_json::{json, Value};
 
+use crate::proxy::Proxy;
 use crate::support::{on_each_database, Backend, TestServer, KEY};
 
 /// A cluster holding objects by kind that it lists on request, and refusing to list Ingresses.
@@ -741,6 +743,147 @@ async fn the_keeper_watches_a_real_cluster() {
 
     stop_second.send(true).unwrap();
     second_task.await.unwrap();
+    palisade_testbed::delete_namespace(&admin, &namespace)
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+/// Against a real kube-apiserver reached through a [`Proxy`]: the network between the keeper and
+/// the cluster is cut while the replica keeps running, a Deployment is deleted and another created
+/// meanwhile, and once the network is back the same keeper brings both changes into the inventory
+/// and no kind stays marked unreadable.
+#[tokio::test]
+async fn the_keeper_recovers_when_its_watches_are_cut() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, DeleteParams, PostParams};
+    use palisade_app::clusters::ssr::KubeConnector;
+
+    let testbed = crate::support::testbed().await;
+    let cluster = &testbed.clusters[0];
+    let proxy = Proxy::start(cluster.api_url.trim_start_matches("https://")).await;
+    let server = TestServer::with_key(&[("PALISADE__INVENTORY__ENABLED", "false")]).await;
+    let db = server.pool.clone();
+    let people = server.people().await;
+    let id = server
+        .api(&people.admin)
+        .register_bed_cluster_at("inventory-cut", "staging", cluster, &proxy.https_url())
+        .await
+        .id;
+
+    let keeper = Arc::new(Keeper::new(
+        db.clone(),
+        Some(Arc::new(Sealer::from_hex(KEY).unwrap())),
+        Arc::new(KubeConnector::default()),
+        Settings {
+            lease: Duration::from_secs(2),
+            relist: Duration::from_secs(300),
+            max_clusters: 100,
+        },
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(keeper.clone().run(stopped));
+    let listed = eventually(
+        &db,
+        &id,
+        Duration::from_secs(30),
+        "every kind listed",
+        |i| i.kinds.iter().all(|k| k.listed_ms > 0),
+    )
+    .await;
+    assert_eq!(listed.unreadable().count(), 0, "{listed:#?}");
+
+    // Deployment `a` arrives through the watch.
+    let admin = cluster.admin_client().await.unwrap();
+    let namespace = palisade_testbed::unique_name("inventory-cut");
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &namespace);
+    let create = |name: &str| {
+        let labels = json!({"app": name});
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "web", "image": "registry.example/web:1.0"}]},
+            }},
+        }))
+        .unwrap();
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .create(&PostParams::default(), &deployment)
+                .await
+                .unwrap()
+        }
+    };
+    create("a").await;
+    let a = format!("{namespace}/a");
+    let b = format!("{namespace}/b");
+    wait_until_held(&db, &id, "Deployment", &a, true, Duration::from_secs(10)).await;
+
+    // The network is cut: the keeper's watches fail, and it says so.
+    proxy.cut();
+    eventually(&db, &id, Duration::from_secs(20), "the cut noticed", |i| {
+        !kind(i, "Deployment").error.is_empty()
+    })
+    .await;
+    // Meanwhile `a` is deleted and `b` created, by the admin straight at the apiserver.
+    deployments
+        .delete("a", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while deployments.get_opt("a").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the apiserver still has Deployment a"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    create("b").await;
+    // Nothing of that reaches the inventory while the cut lasts.
+    let cut_until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < cut_until {
+        assert!(
+            held(&db, &id, "Deployment", &a).await.is_some(),
+            "a forgotten through a cut"
+        );
+        assert!(
+            held(&db, &id, "Deployment", &b).await.is_none(),
+            "b copied through a cut"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The network is back: the same keeper, still running, catches up.
+    proxy.restore();
+    let restored = tokio::time::Instant::now();
+    wait_until_held(&db, &id, "Deployment", &a, false, Duration::from_secs(30)).await;
+    wait_until_held(&db, &id, "Deployment", &b, true, Duration::from_secs(30)).await;
+    println!(
+        "the inventory caught up {:?} after the network came back",
+        restored.elapsed()
+    );
+    // No kind keeps the failure the cut caused.
+    let recovered = eventually(
+        &db,
+        &id,
+        Duration::from_secs(30),
+        "every kind readable again",
+        |i| i.unreadable().count() == 0,
+    )
+    .await;
+    assert_eq!(kind(&recovered, "Deployment").needs, "");
+    let (holder, _) = queries::lease_of(db.pool(), &id).await.unwrap().unwrap();
+    assert_eq!(holder, keeper.holder(), "no other replica took over");
+
+    stop_keeper(stop, task, Duration::from_secs(10)).await;
+    drop(proxy);
     palisade_testbed::delete_namespace(&admin, &namespace)
         .await
         .unwrap();

@@ -21,6 +21,7 @@ mod oidc;
 mod pages_load;
 mod policies;
 mod posture;
+mod proxy;
 mod rollout_impact;
 mod rollouts;
 mod secrets;
