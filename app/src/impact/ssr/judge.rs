@@ -129,6 +129,16 @@ impl Judge {
     pub fn add(&mut self, object: Value) {
         self.objects += 1;
         self.owners.learn(&object);
+        self.evaluate(object);
+    }
+
+    /// Room for `objects` more objects' owners, learnt without growing as they arrive.
+    pub fn reserve(&mut self, objects: usize) {
+        self.owners.reserve(objects);
+    }
+
+    /// [`Judge::add`] once the object is counted and its owner learnt.
+    fn evaluate(&mut self, object: Value) {
         // What the engine cannot read as a request (no kind or apiVersion) has no findings.
         let Ok(request) = AdmissionRequest::create(object) else {
             return;
@@ -169,21 +179,24 @@ impl Judge {
     }
 
     /// [`Judge::add`] from an object as the inventory holds it; text that is not JSON is an
-    /// error.
+    /// error. Its owner is learnt from the inventory's columns, not from its text.
     ///
     /// Where only Pod Security is deployed (proposed and running), an object without a pod, in a
     /// namespace without a level, or whose pod passes every level its namespace is labelled with,
-    /// has no finding whatever the mode: it is counted and its owner learnt from the inventory's
-    /// columns, and its text is read only in the compact Pod form (or, for the first two, not at
-    /// all). Any other object, or text the compact reader refuses, takes the path of
-    /// [`Judge::add`].
+    /// has no finding whatever the mode: it is only counted, and its text is read only in the
+    /// compact Pod form (or, for the first two, not at all). Any other object, or text the
+    /// compact reader refuses, is evaluated as [`Judge::add`] evaluates it.
     pub fn add_held(&mut self, held: &Held) -> Result<(), serde_json::Error> {
-        if self.pod_security_only && self.without_findings(held) {
-            self.objects += 1;
-            self.owners.learn_held(held);
-            return Ok(());
+        let object = if self.pod_security_only && self.without_findings(held) {
+            None
+        } else {
+            Some(serde_json::from_str(&held.object)?)
+        };
+        self.objects += 1;
+        self.owners.learn_held(held);
+        if let Some(object) = object {
+            self.evaluate(object);
         }
-        self.add(serde_json::from_str(&held.object)?);
         Ok(())
     }
 

@@ -230,6 +230,12 @@ async fn on_cluster(
         Arc::new(deployed)
     });
     let mut judge = Judge::new(Arc::new(proposed), running_deployed, namespaces, now);
+    judge.reserve(
+        held.kinds
+            .iter()
+            .map(|kind| usize::try_from(kind.objects).unwrap_or(0))
+            .sum(),
+    );
     // A Gatekeeper template that reads `data.inventory` (unique hosts, unique selectors, …) sees
     // the cluster's objects there, as Gatekeeper's replicated data; built only when one does.
     let referential = match subject {

@@ -62,6 +62,11 @@ pub struct Owners {
 const DEPTH: usize = 8;
 
 impl Owners {
+    /// Room for `objects` more without growing.
+    pub fn reserve(&mut self, objects: usize) {
+        self.nodes.reserve(objects);
+    }
+
     /// Learn `object`'s identity and its controller.
     pub fn learn(&mut self, object: &Value) {
         let metadata = &object["metadata"];
