@@ -320,8 +320,18 @@ test('proposing enforce needs an acknowledgement of what it would deny, and the 
   });
 
   // Proposed without looking: refused, and the impact appears with the acknowledgement to tick.
+  // While it is judged (held back here), a progress line says so.
+  await page.route('**/api/proposal_impact', async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await route.continue();
+  });
   await page.getByRole('button', { name: 'Propose rollout' }).click();
+  const judging = page.getByTestId('propose-impact-progress');
+  await judging.waitFor({ timeout: SHOWN_TIMEOUT });
+  assert.match(await judging.textContent(), /Reading the inventories…|Evaluated \d+ of \d+ inventoried objects…/);
   await page.waitForSelector('[data-testid="propose-acknowledge"]', { timeout: SHOWN_TIMEOUT });
+  await page.unroute('**/api/proposal_impact');
+  assert.equal(await judging.count(), 0);
   const refusal = await page.textContent('[data-testid="propose-error"]');
   assert.match(refusal, /acknowledge_denials: enforcing version 1 would deny 2 running workloads \(1 on `bed-2`, 1 on `bed-3`\)/, refusal);
   assert.equal(
@@ -355,8 +365,18 @@ test('proposing enforce needs an acknowledgement of what it would deny, and the 
     await approver.page.textContent('[data-testid="review-impact-acknowledged"]'),
     /^When proposed, it would have denied 2 running workloads, which .+ acknowledged\.$/,
   );
+  // Refreshed (held back here): the progress line shows until the answer is in.
+  await approver.page.route('**/api/get_rollout_impact', async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await route.continue();
+  });
   await approver.page.click('[data-testid="review-impact-refresh"]');
-  await approver.page.waitForSelector('[data-testid="review-impact-summary"]');
+  const refreshing = approver.page.getByTestId('review-impact-progress');
+  await refreshing.waitFor();
+  assert.match(await refreshing.textContent(), /Reading the inventories…|Evaluated \d+ of \d+ inventoried objects…/);
+  await approver.page.waitForSelector('[data-testid="review-impact-summary"]', { timeout: SHOWN_TIMEOUT });
+  await approver.page.unroute('**/api/get_rollout_impact');
+  assert.equal(await refreshing.count(), 0);
   assert.deepEqual(await impactRows(approver.page, 'review-impact-table'), ['bed-2:1', 'bed-3:1']);
   await approver.page.screenshot({ path: join(OUTPUT, 'review-impact.png'), fullPage: true });
   assert.deepEqual(approver.problems, []);

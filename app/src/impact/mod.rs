@@ -6,6 +6,7 @@
 pub mod findings;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod watch;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -208,9 +209,7 @@ pub async fn policy_impact(
         crate::auth::Action::Read
     };
     let call = crate::state::authorized(action)?;
-    let tracked = progress
-        .map(|key| ssr::progress::track(&call.who, &key))
-        .transpose()?;
+    let tracked = ssr::progress::track_asked(&call.who, progress)?;
     let progress = tracked.as_ref().map(ssr::progress::Tracked::progress);
     Ok(ssr::service::impact(
         &call.db, &call.who, call.now, &policy_id, version, draft, progress,

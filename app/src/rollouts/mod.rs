@@ -421,19 +421,39 @@ pub async fn propose_rollout(input: NewRollout) -> Result<Rollout, AppError> {
     Ok(ssr::service::propose(&call.db, &call.who, call.now, rules, input).await?)
 }
 
-/// What the rollout the propose form describes would do on each of its clusters, per wave.
+/// What the rollout the propose form describes would do on each of its clusters, per wave. With
+/// `progress`, a key the browser chose, how far it has got can be asked meanwhile
+/// ([`crate::impact::impact_progress`]).
 #[server(endpoint = "proposal_impact", input = Json)]
-pub async fn proposal_impact(input: NewRollout) -> Result<RolloutImpact, AppError> {
+pub async fn proposal_impact(
+    input: NewRollout,
+    progress: Option<String>,
+) -> Result<RolloutImpact, AppError> {
     let call = crate::state::authorized(crate::auth::Action::ProposeRollout)?;
     let rules = crate::state::current()?.rollout_rules;
-    Ok(ssr::service::proposal_impact(&call.db, &call.who, call.now, rules, input).await?)
+    let tracked = crate::impact::ssr::progress::track_asked(&call.who, progress)?;
+    let progress = tracked
+        .as_ref()
+        .map(crate::impact::ssr::progress::Tracked::progress);
+    Ok(
+        ssr::service::proposal_impact(&call.db, &call.who, call.now, rules, input, progress)
+            .await?,
+    )
 }
 
-/// What rollout `id` would do on each of its clusters now, per wave.
+/// What rollout `id` would do on each of its clusters now, per wave; `progress` as for
+/// [`proposal_impact`].
 #[server(endpoint = "get_rollout_impact", input = Json)]
-pub async fn get_rollout_impact(id: String) -> Result<RolloutImpact, AppError> {
+pub async fn get_rollout_impact(
+    id: String,
+    progress: Option<String>,
+) -> Result<RolloutImpact, AppError> {
     let call = crate::state::authorized(crate::auth::Action::Read)?;
-    Ok(ssr::impact::of_rollout(&call.db, &call.who, call.now, &id).await?)
+    let tracked = crate::impact::ssr::progress::track_asked(&call.who, progress)?;
+    let progress = tracked
+        .as_ref()
+        .map(crate::impact::ssr::progress::Tracked::progress);
+    Ok(ssr::impact::of_rollout(&call.db, &call.who, call.now, &id, progress).await?)
 }
 
 /// Approve (or reject) the wave that waits for approval, with a comment.

@@ -228,7 +228,7 @@ async fn rollout_impact(
     Path(id): Path<String>,
 ) -> Result<Json<RolloutImpact>, ServerError> {
     let who = caller.require(Action::Read)?;
-    impact::of_rollout(&state.db, &who, now_ms(), &id)
+    impact::of_rollout(&state.db, &who, now_ms(), &id, None)
         .await
         .map(Json)
 }

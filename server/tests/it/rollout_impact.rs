@@ -84,6 +84,32 @@ async fn enforce_needs_an_acknowledgement(backend: Backend) {
         )
         .await;
     assert_eq!(forbidden.status, 403, "{}", forbidden.body);
+    // The form names its impact with a key to ask how far it has got: held to its budget before
+    // anything is evaluated, and gone once the preview answered.
+    let long = "k".repeat(palisade_app::impact::ssr::progress::KEY_LIMIT + 1);
+    server
+        .call(
+            "POST",
+            "/api/proposal_impact",
+            &people.author,
+            &json!({ "input": input, "progress": long }).to_string(),
+        )
+        .await
+        .assert_says(400, "progress");
+    let tracked = server
+        .call(
+            "POST",
+            "/api/proposal_impact",
+            &people.author,
+            &json!({ "input": input, "progress": "form-1" }).to_string(),
+        )
+        .await;
+    assert_eq!(tracked.status, 200, "{}", tracked.body);
+    assert_eq!(json_of(&tracked)["denied"], 2);
+    let after = server
+        .call("POST", "/api/impact_progress", &people.author, "key=form-1")
+        .await;
+    assert_eq!((after.status, after.body.as_str()), (200, "null"));
     // Audit mode denies nothing: the same rollout's preview records instead.
     let audit_input: Value =
         serde_json::from_str(&proposal("audit", &["shop", "legacy"], false)).unwrap();
@@ -131,6 +157,24 @@ async fn enforce_needs_an_acknowledgement(backend: Backend) {
         .await;
     assert_eq!(now.status, 200, "{}", now.body);
     assert_eq!(json_of(&now)["denied"], 2);
+    let keyed = server
+        .call(
+            "POST",
+            "/api/get_rollout_impact",
+            &viewer,
+            &json!({ "id": id, "progress": "review-1" }).to_string(),
+        )
+        .await;
+    assert_eq!(json_of(&keyed)["denied"], 2, "{}", keyed.body);
+    server
+        .call(
+            "POST",
+            "/api/get_rollout_impact",
+            &viewer,
+            &json!({ "id": id, "progress": "not a key" }).to_string(),
+        )
+        .await
+        .assert_says(400, "progress");
     let rest = server
         .call("GET", &format!("/api/v1/rollouts/{id}/impact"), &viewer, "")
         .await;

@@ -96,6 +96,12 @@ pub fn track(who: &Principal, key: &str) -> ServerResult<Tracked> {
     Ok(tracked)
 }
 
+/// [`track`] under the key a request named, if it named one (the `progress` field of the server
+/// functions that compute impacts).
+pub fn track_asked(who: &Principal, key: Option<String>) -> ServerResult<Option<Tracked>> {
+    key.map(|key| track(who, &key)).transpose()
+}
+
 /// How far the impact `who` asked for under `key` has got; `None` when none runs (not yet, no
 /// more, another person's, or on another replica).
 pub fn read(who: &Principal, key: &str) -> Option<ImpactSoFar> {

@@ -3,9 +3,8 @@
 //! now, then the workloads, filtered by cluster, action and namespace.
 
 use super::*;
-#[cfg(feature = "hydrate")]
-use crate::impact::impact_progress;
-use crate::impact::{policy_impact, Change, ClusterImpact, Impact, ImpactSoFar, WorkloadImpact};
+use crate::impact::watch::{ImpactProgress, ImpactWatch};
+use crate::impact::{policy_impact, Change, ClusterImpact, Impact, WorkloadImpact};
 use crate::violations::Action;
 
 /// Workload rows drawn at most; the filters narrow the rest.
@@ -22,52 +21,20 @@ pub(super) fn ImpactTab(detail: PolicyDetail, draft: Draft) -> impl IntoView {
     let changed = move || draft.content() != saved.get_value();
     let use_draft = RwSignal::new(false);
     let result = RwSignal::new(None::<Result<Impact, AppError>>);
-    let busy = RwSignal::new(false);
-    // The key the running impact's progress is kept under, and how far it has got.
-    let key = RwSignal::new(None::<String>);
-    let so_far = RwSignal::new(None::<ImpactSoFar>);
+    let watch = ImpactWatch::polling();
     let run = Callback::new(move |()| {
-        if busy.get_untracked() {
+        if watch.busy_untracked() {
             return;
         }
-        busy.set(true);
-        so_far.set(None);
         let id = policy_id.clone();
         let content = use_draft.get_untracked().then(|| draft.content());
-        let progress = progress_key();
-        key.set(progress.clone());
+        let progress = watch.start();
         spawn_local(async move {
             let answer = policy_impact(id, Some(number), content, progress).await;
-            busy.set(false);
+            watch.finish();
             result.set(Some(answer));
         });
     });
-    // While an impact runs, ask how far it has got (it may run on another replica, which this
-    // one cannot see: then only "Computing…" shows).
-    #[cfg(feature = "hydrate")]
-    {
-        let poll = move || {
-            if busy.try_get_untracked() != Some(true) {
-                return;
-            }
-            let Some(Some(asked)) = key.try_get_untracked() else {
-                return;
-            };
-            spawn_local(async move {
-                if let Ok(Some(now)) = impact_progress(asked.clone()).await {
-                    // Only for the impact still running.
-                    if busy.try_get_untracked() == Some(true)
-                        && key.try_get_untracked().flatten().as_deref() == Some(&asked)
-                    {
-                        so_far.try_set(Some(now));
-                    }
-                }
-            });
-        };
-        if let Ok(handle) = set_interval_with_handle(poll, std::time::Duration::from_millis(400)) {
-            on_cleanup(move || handle.clear());
-        }
-    }
     // Computed once the page runs in the browser; again on request.
     Effect::new(move |first: Option<()>| {
         if first.is_none() {
@@ -83,10 +50,10 @@ pub(super) fn ImpactTab(detail: PolicyDetail, draft: Draft) -> impl IntoView {
                 <button
                     type="button"
                     data-testid="impact-refresh"
-                    prop:disabled=move || busy.get()
+                    prop:disabled=move || watch.busy()
                     on:click=move |_| run.run(())
                 >
-                    {move || if busy.get() { "Computing…" } else { "Compute again" }}
+                    {move || if watch.busy() { "Computing…" } else { "Compute again" }}
                 </button>
             </div>
             <p class="muted">
@@ -113,19 +80,7 @@ pub(super) fn ImpactTab(detail: PolicyDetail, draft: Draft) -> impl IntoView {
                     }}
                 </label>
             </fieldset>
-            {move || busy.get().then(|| match so_far.get() {
-                Some(ImpactSoFar { done, total }) if total > 0 => view! {
-                    <p class="muted" role="status" data-testid="impact-progress">
-                        <progress max=total.to_string() value=done.to_string()></progress>
-                        {format!(" Evaluated {done} of {total} inventoried objects…")}
-                    </p>
-                }.into_any(),
-                _ => view! {
-                    <p class="muted" role="status" data-testid="impact-progress">
-                        <progress></progress>" Reading the inventories…"
-                    </p>
-                }.into_any(),
-            })}
+            <ImpactProgress watch testid="impact-progress" />
             {move || match result.get() {
                 None => view! { <Loading text="Computing the impact…" /> }.into_any(),
                 Some(Err(err)) => view! { <ErrorNote text=err.to_string() testid="impact-error" /> }.into_any(),
@@ -319,17 +274,4 @@ fn Workloads(rows: Vec<(String, WorkloadImpact)>, clusters: Vec<String>) -> impl
             }.into_any()
         }}
     }
-}
-
-/// A key for the next impact's progress, unique among this person's browser tabs; none outside
-/// the browser (the impact is asked for only there).
-fn progress_key() -> Option<String> {
-    #[cfg(feature = "hydrate")]
-    {
-        // 52 random bits: two tabs of one person do not meet.
-        let bits = (web_sys::js_sys::Math::random() * 4_503_599_627_370_496.0) as u64;
-        Some(format!("{bits:x}"))
-    }
-    #[cfg(not(feature = "hydrate"))]
-    None
 }

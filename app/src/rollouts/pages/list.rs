@@ -3,6 +3,7 @@
 use super::*;
 use crate::auth::guard::Allowed;
 use crate::auth::Action as Permission;
+use crate::impact::watch::{ImpactProgress, ImpactWatch};
 
 #[component]
 pub fn RolloutsPage() -> impl IntoView {
@@ -96,6 +97,7 @@ fn ProposeForm() -> impl IntoView {
     // that would deny needs the acknowledgement below before the server takes it.
     let impact = RwSignal::new(None::<Result<RolloutImpact, String>>);
     let acknowledge = RwSignal::new(false);
+    let watch = ImpactWatch::polling();
 
     // The proposal the form describes now (or why it is not one yet).
     let current = move || {
@@ -116,7 +118,11 @@ fn ProposeForm() -> impl IntoView {
         async move {
             acknowledge.set(false);
             let found = match input {
-                Ok(input) => proposal_impact(input).await.map_err(|err| err.to_string()),
+                Ok(input) => {
+                    let found = proposal_impact(input, watch.start()).await;
+                    watch.finish();
+                    found.map_err(|err| err.to_string())
+                }
                 Err(text) => Err(text),
             };
             impact.set(Some(found));
@@ -262,7 +268,7 @@ fn ProposeForm() -> impl IntoView {
                             "What this rollout would deny, warn of and audit on each wave's clusters, judged from their inventories."
                         </span>
                     </div>
-                    {move || checking.get().then(|| view! { <Loading text="Judging each cluster's inventory…" /> })}
+                    <ImpactProgress watch testid="propose-impact-progress" />
                     {move || impact.get().map(|found| match found {
                         Ok(impact) => {
                             let (text, tone) = super::impact::headline(&impact, RolloutKind::Apply);

@@ -1,6 +1,7 @@
 //! What an approver reviews: the version's test run and the exact manifests that will be applied.
 
 use super::*;
+use crate::impact::watch::{ImpactProgress, ImpactWatch};
 
 /// What the review panel shows of an `apply` rollout: the stored test run of its version, and the
 /// change it proposes (that version's manifests as its steps will apply them, and their diff
@@ -48,20 +49,23 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
     // What the rollout would do on its clusters, from the inventory: read once the page runs in
     // the browser (it evaluates every inventoried object), and again on request.
     let browser = crate::ui::in_browser();
+    let watch = ImpactWatch::polling();
     let impact = Resource::new(
         move || (id.get(), browser.get()),
-        |(id, browser)| async move {
+        move |(id, browser)| async move {
             if !browser {
                 return None;
             }
             let rollout = get_rollout(id.clone()).await.ok()?;
-            let found = get_rollout_impact(id).await;
+            let found = get_rollout_impact(id, watch.start()).await;
+            watch.finish();
             Some((rollout, found))
         },
     );
     // The impact panel, under either kind of review.
     let impact_panel = move || {
         view! {
+            <ImpactProgress watch testid="review-impact-progress" />
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match impact.await {

@@ -11,6 +11,7 @@ use super::service::load;
 use crate::auth::{authorize, Action, Principal};
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
+use crate::impact::ssr::progress::Progress;
 use crate::impact::ssr::service::{judge_clusters, Subject};
 use crate::impact::ClusterImpact;
 use crate::model::Mode;
@@ -19,7 +20,8 @@ use crate::rollouts::{Rollout, RolloutImpact, RolloutKind, WaveImpact};
 /// A wave as the impact groups it: position, name and the ids of its clusters.
 pub type WaveClusters = (i64, String, Vec<String>);
 
-/// Judge `objects` (what the steps apply, in `mode`) on each wave's clusters.
+/// Judge `objects` (what the steps apply, in `mode`) on each wave's clusters, counting into
+/// `progress` as it goes.
 pub async fn judge(
     db: &Db,
     policy_id: &str,
@@ -27,6 +29,7 @@ pub async fn judge(
     objects: Vec<Value>,
     waves: &[WaveClusters],
     now: i64,
+    progress: Option<&Progress>,
 ) -> ServerResult<RolloutImpact> {
     let ids: Vec<String> = waves
         .iter()
@@ -38,7 +41,7 @@ pub async fn judge(
         &Subject::Objects(objects),
         Some(&ids),
         now,
-        None,
+        progress,
     )
     .await?;
     let mut complete = true;
@@ -115,16 +118,18 @@ pub fn on_record(impact: &RolloutImpact) -> Value {
     })
 }
 
-/// What rollout `id` would do on each of its clusters now, for someone who may read it.
+/// What rollout `id` would do on each of its clusters now, for someone who may read it,
+/// counting into `progress` as it goes.
 pub async fn of_rollout(
     db: &Db,
     who: &Principal,
     now: i64,
     id: &str,
+    progress: Option<&Progress>,
 ) -> ServerResult<RolloutImpact> {
     authorize(Some(who), Action::Read)?;
     let rollout = load(db, id).await?;
-    of_waves(db, &rollout, None, now).await
+    of_waves(db, &rollout, None, now, progress).await
 }
 
 /// What `rollout` would do on the clusters of its waves (only wave `only`, when given).
@@ -133,10 +138,11 @@ pub async fn of_waves(
     rollout: &Rollout,
     only: Option<i64>,
     now: i64,
+    progress: Option<&Progress>,
 ) -> ServerResult<RolloutImpact> {
     let summary = &rollout.summary;
     if summary.kind != RolloutKind::Apply {
-        return undone(db, rollout, only, now).await;
+        return undone(db, rollout, only, now, progress).await;
     }
     let objects = super::review::objects_of(db, rollout).await?;
     let waves: Vec<WaveClusters> = rollout
@@ -153,7 +159,16 @@ pub async fn of_waves(
             (w.position, w.name.clone(), ids)
         })
         .collect();
-    judge(db, &summary.policy_id, summary.mode, objects, &waves, now).await
+    judge(
+        db,
+        &summary.policy_id,
+        summary.mode,
+        objects,
+        &waves,
+        now,
+        progress,
+    )
+    .await
 }
 
 /// What a rollback or removal would leave on each of its clusters: each step's stored plan (what
@@ -164,6 +179,7 @@ async fn undone(
     rollout: &Rollout,
     only: Option<i64>,
     now: i64,
+    progress: Option<&Progress>,
 ) -> ServerResult<RolloutImpact> {
     let summary = &rollout.summary;
     let plans = super::queries::step_plans(db.pool(), &summary.id).await?;
@@ -191,7 +207,7 @@ async fn undone(
                 &Subject::Objects(plan.apply),
                 Some(&only_this),
                 now,
-                None,
+                progress,
             )
             .await?;
             // A cluster disabled since has no answer.

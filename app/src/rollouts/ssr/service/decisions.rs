@@ -77,7 +77,7 @@ pub async fn decide(
     let impact = if approve
         && (summary.kind != RolloutKind::Apply || summary.mode == crate::model::Mode::Enforce)
     {
-        Some(impact::of_waves(db, &rollout, Some(wave.position), now).await?)
+        Some(impact::of_waves(db, &rollout, Some(wave.position), now, None).await?)
     } else {
         None
     };

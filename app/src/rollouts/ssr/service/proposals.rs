@@ -54,13 +54,15 @@ fn wave_clusters(waves: &[PlannedWave<'_>]) -> Vec<impact::WaveClusters> {
 }
 
 /// What the rollout `input` describes would do on each of its clusters, judged from their
-/// inventories, before it is proposed (the propose form shows it per wave).
+/// inventories, before it is proposed (the propose form shows it per wave), counting into
+/// `progress` as it goes.
 pub async fn proposal_impact(
     db: &Db,
     who: &Principal,
     now: i64,
     rules: Rules,
     input: NewRollout,
+    progress: Option<&crate::impact::ssr::progress::Progress>,
 ) -> ServerResult<crate::rollouts::RolloutImpact> {
     authorize(Some(who), Action::ProposeRollout)?;
     let planned = plan_proposal(db, now, rules, &input).await?;
@@ -71,6 +73,7 @@ pub async fn proposal_impact(
         planned.objects.clone(),
         &wave_clusters(&planned.waves),
         now,
+        progress,
     )
     .await
 }
@@ -101,6 +104,7 @@ pub async fn propose(
             objects,
             &wave_clusters(&waves),
             now,
+            None,
         )
         .await?;
         if let Some(why) = impact::refusal(&impact, number, input.acknowledge_denials) {
