@@ -209,7 +209,7 @@ pub async fn policy_impact(
         crate::auth::Action::Read
     };
     let call = crate::state::authorized(action)?;
-    let tracked = ssr::progress::track_asked(&call.who, progress)?;
+    let tracked = ssr::progress::track_asked(&call.db, &call.who, progress)?;
     let progress = tracked.as_ref().map(ssr::progress::Tracked::progress);
     Ok(ssr::service::impact(
         &call.db, &call.who, call.now, &policy_id, version, draft, progress,
@@ -217,9 +217,10 @@ pub async fn policy_impact(
     .await?)
 }
 
-/// How far the impact this person asked for under `key` has got; `None` when none runs here.
+/// How far the impact this person asked for under `key` has got, on whichever replica computes
+/// it; `None` when none runs.
 #[server(endpoint = "impact_progress")]
 pub async fn impact_progress(key: String) -> Result<Option<ImpactSoFar>, AppError> {
     let call = crate::state::authorized(crate::auth::Action::Read)?;
-    Ok(ssr::progress::read(&call.who, &key))
+    Ok(ssr::progress::read_anywhere(&call.db, &call.who, &key, call.now).await?)
 }

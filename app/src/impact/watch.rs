@@ -61,8 +61,8 @@ impl ImpactWatch {
         self.busy.get_untracked()
     }
 
-    /// Ask how far the running impact has got. It may run on another replica, which this one
-    /// cannot see: then the line keeps saying it is reading.
+    /// Ask how far the running impact has got (whichever replica answers: the one computing it
+    /// writes its count to the database).
     #[cfg(feature = "hydrate")]
     fn poll(self) {
         if self.busy.try_get_untracked() != Some(true) {

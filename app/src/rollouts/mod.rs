@@ -431,7 +431,7 @@ pub async fn proposal_impact(
 ) -> Result<RolloutImpact, AppError> {
     let call = crate::state::authorized(crate::auth::Action::ProposeRollout)?;
     let rules = crate::state::current()?.rollout_rules;
-    let tracked = crate::impact::ssr::progress::track_asked(&call.who, progress)?;
+    let tracked = crate::impact::ssr::progress::track_asked(&call.db, &call.who, progress)?;
     let progress = tracked
         .as_ref()
         .map(crate::impact::ssr::progress::Tracked::progress);
@@ -449,7 +449,7 @@ pub async fn get_rollout_impact(
     progress: Option<String>,
 ) -> Result<RolloutImpact, AppError> {
     let call = crate::state::authorized(crate::auth::Action::Read)?;
-    let tracked = crate::impact::ssr::progress::track_asked(&call.who, progress)?;
+    let tracked = crate::impact::ssr::progress::track_asked(&call.db, &call.who, progress)?;
     let progress = tracked
         .as_ref()
         .map(crate::impact::ssr::progress::Tracked::progress);
