@@ -205,9 +205,13 @@ async fn a_policy_goes_audit_warn_enforce_across_three_clusters_in_two_waves() {
     );
     let receiver = AuditReceiver::shared(&testbed)
         .unwrap_or_else(|e| panic!("cannot receive the test bed's audit events: {e}"));
+    // No inventory: the rollouts here are cluster-wide on clusters other tests share, and a
+    // privileged Pod another test left running would make the enforce proposal wait for an
+    // acknowledgement (rollout_impact.rs tests that gate).
     let (server, admin, author, approver) = rollout_server(&[
         ("PALISADE__ROLLOUTS__RETRIES", "2"),
         ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+        ("PALISADE__INVENTORY__ENABLED", "false"),
     ])
     .await;
     let second_approver = server.login_token(Role::Approver).await;
