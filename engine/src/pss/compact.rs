@@ -133,8 +133,9 @@ impl CompactPod {
     pub fn from_object<'de, D: Deserializer<'de>>(
         object: D,
     ) -> Result<Option<CompactPod>, D::Error> {
-        let Obj(top) = Lenient::<Obj<Top>>::new().deserialize(object)?;
-        Ok(top.and_then(Top::into_pod))
+        let mut top = OptObj::<Top>::default();
+        InPlace(&mut top).deserialize(object)?;
+        Ok(top.0.and_then(Top::into_pod))
     }
 
     /// Whether this is a Pod's pod (rather than a workload's pod template).
@@ -365,9 +366,12 @@ impl<T: Read> Read for Vec<T> {
     }
 }
 
-/// A type read from a JSON object.
+/// A type read from a JSON object, into place: the large parts of a pod (security contexts,
+/// containers, specs) are filled where they end up rather than returned up through each level,
+/// which copied them several times per pod and was a sixth of reading a pod's text.
 trait FromObject: Default {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+    /// Reads the object's entries into `self` (which starts as the default).
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error>;
 }
 
 /// `Some` for an object (`Value::as_object`), `None` for anything else.
@@ -381,7 +385,120 @@ impl<T> Default for Obj<T> {
 
 impl<T: FromObject> Read for Obj<T> {
     fn object<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        T::read(map).map(|t| Obj(Some(t)))
+        let mut out = T::default();
+        out.read(map)?;
+        Ok(Obj(Some(out)))
+    }
+}
+
+/// Reads a value into `*self.0` in place, as [`Obj`] would read it (with `None` as the
+/// default): an object replaces it with what the object holds, any other value with the
+/// default. For the parts too large to return by value (see [`FromObject`]).
+struct InPlace<'a, T>(&'a mut T);
+
+impl<T: FromObject> InPlace<'_, T> {
+    fn other<E>(self) -> Result<(), E> {
+        *self.0 = T::default();
+        Ok(())
+    }
+}
+
+impl<'de, T: FromObject> DeserializeSeed<'de> for InPlace<'_, T> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: FromObject> Visitor<'de> for InPlace<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.other()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        self.other()
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        // A repeated key replaces what an earlier one read.
+        *self.0 = T::default();
+        self.0.read(map)
+    }
+}
+
+/// An `Option` read in place: `None` for anything but an object (as [`Obj`]).
+#[derive(Default)]
+struct OptObj<T>(Option<T>);
+
+impl<T: FromObject> FromObject for OptObj<T> {
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        self.0.insert(T::default()).read(map)
+    }
+}
+
+/// Reads the value of the entry just keyed into `*place` (see [`InPlace`]).
+fn value_into<'de, T: FromObject, A: MapAccess<'de>>(
+    map: &mut A,
+    place: &mut T,
+) -> Result<(), A::Error> {
+    map.next_value_seed(InPlace(place))
+}
+
+/// The objects of an array, each read in place (anything but an object reads as the default);
+/// empty for anything but an array.
+struct Objects<T>(Vec<T>);
+
+impl<T> Default for Objects<T> {
+    fn default() -> Self {
+        Objects(Vec::new())
+    }
+}
+
+impl<T: FromObject> Read for Objects<T> {
+    fn array<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        loop {
+            out.push(T::default());
+            let Some(last) = out.last_mut() else {
+                break;
+            };
+            if seq.next_element_seed(InPlace(last))?.is_none() {
+                out.pop();
+                break;
+            }
+        }
+        Ok(Objects(out))
     }
 }
 
@@ -412,39 +529,28 @@ impl<T: FromObject> Read for Slot<T> {
         Ok(Slot(Some(T::default())))
     }
     fn object<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        T::read(map).map(|t| Slot(Some(t)))
+        let mut out = T::default();
+        out.read(map)?;
+        Ok(Slot(Some(out)))
     }
 }
-
-/// A type read from an object that reads as its default from any other value.
-macro_rules! object_or_default {
-    ($($t:ty),*) => {$(
-        impl Read for $t {
-            fn object<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-                <$t as FromObject>::read(map)
-            }
-        }
-    )*};
-}
-
-object_or_default!(Sysctl, Port, Volume, Container);
 
 // ------------------------------------------------------------------ the pod's parts
 
 impl FromObject for Sysctl {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Sysctl::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["name"], |_, map| {
             out.0 = value::<Text, _>(map)?.0;
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
 impl FromObject for Port {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Port::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["hostPort", "containerPort"], |i, map| {
             let Int(v) = value(map)?;
             let v = v.unwrap_or(0);
@@ -455,12 +561,12 @@ impl FromObject for Port {
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
 impl FromObject for Volume {
-    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(&mut self, mut map: A) -> Result<(), A::Error> {
         struct Field(Option<u64>);
         impl<'de> DeserializeSeed<'de> for Field {
             type Value = Field;
@@ -482,10 +588,8 @@ impl FromObject for Volume {
                 }))
             }
         }
-        let mut out = Volume {
-            is_object: true,
-            ..Volume::default()
-        };
+        let out = self;
+        out.is_object = true;
         while let Some(Field(field)) = map.next_key_seed(Field(None))? {
             match field {
                 Some(0) => out.name = value(&mut map)?,
@@ -502,13 +606,13 @@ impl FromObject for Volume {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
 impl FromObject for Caps {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Caps::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["drop", "add"], |i, map| {
             let list = value(map)?;
             if i == 0 {
@@ -518,13 +622,13 @@ impl FromObject for Caps {
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
 impl FromObject for Profile {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Profile::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["type", "localhostProfile"], |i, map| {
             if i == 0 {
                 out.kind = value(map)?;
@@ -533,13 +637,13 @@ impl FromObject for Profile {
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
 impl FromObject for SeLinux {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = SeLinux::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["type", "user", "role"], |i, map| {
             let Text(v) = value(map)?;
             match i {
@@ -549,7 +653,7 @@ impl FromObject for SeLinux {
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -558,18 +662,18 @@ impl FromObject for SeLinux {
 struct HostProcess(bool);
 
 impl FromObject for HostProcess {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = HostProcess(false);
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["hostProcess"], |_, map| {
             out.0 = value::<Bool, _>(map)?.0 == Some(true);
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
 impl FromObject for SecurityContext {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
         const KEYS: &[&str] = &[
             "privileged",
             "allowPrivilegeEscalation",
@@ -583,7 +687,7 @@ impl FromObject for SecurityContext {
             "windowsOptions",
             "sysctls",
         ];
-        let mut out = SecurityContext::default();
+        let out = self;
         entries(map, KEYS, |i, map| {
             match i {
                 0 => out.privileged = value::<Bool, _>(map)?.0 == Some(true),
@@ -596,11 +700,11 @@ impl FromObject for SecurityContext {
                 7 => out.seccomp = value::<Obj<Profile>, _>(map)?.0,
                 8 => out.app_armor = value::<Obj<Profile>, _>(map)?.0,
                 9 => out.host_process = value::<Obj<HostProcess>, _>(map)?.0.is_some_and(|h| h.0),
-                _ => out.sysctls = value(map)?,
+                _ => out.sysctls = value::<Objects<_>, _>(map)?.0,
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -640,19 +744,19 @@ struct Handler([Option<Text>; 2]);
 struct Action(Text);
 
 impl FromObject for Action {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Action::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["host"], |_, map| {
             out.0 = value(map)?;
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
 impl FromObject for Handler {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Handler::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["httpGet", "tcpSocket"], |i, map| {
             let Obj(action) = value::<Obj<Action>, _>(map)?;
             if let Some(slot) = out.0.get_mut(i) {
@@ -660,7 +764,7 @@ impl FromObject for Handler {
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -675,8 +779,8 @@ impl Handler {
 struct Lifecycle([Option<Handler>; 2]);
 
 impl FromObject for Lifecycle {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Lifecycle::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["postStart", "preStop"], |i, map| {
             let Obj(handler) = value::<Obj<Handler>, _>(map)?;
             if let Some(slot) = out.0.get_mut(i) {
@@ -684,12 +788,12 @@ impl FromObject for Lifecycle {
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
 impl FromObject for Container {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
         const KEYS: &[&str] = &[
             "name",
             "securityContext",
@@ -699,15 +803,15 @@ impl FromObject for Container {
             "startupProbe",
             "lifecycle",
         ];
-        let mut out = Container::default();
+        let out = self;
         let mut probes: [Option<Handler>; 3] = Default::default();
         let mut lifecycle = None;
         entries(map, KEYS, |i, map| {
             match i {
                 0 => out.name = value(map)?,
-                1 => out.sc = value::<Obj<SecurityContext>, _>(map)?.0.unwrap_or_default(),
+                1 => value_into(map, &mut out.sc)?,
                 2 => {
-                    let ports: Vec<Port> = value(map)?;
+                    let Objects::<Port>(ports) = value(map)?;
                     out.ports = ports
                         .into_iter()
                         .filter(|p| p.host != 0 || p.container != 0)
@@ -729,7 +833,7 @@ impl FromObject for Container {
             .flatten()
             .flat_map(Handler::hosts)
             .collect();
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -738,13 +842,13 @@ impl FromObject for Container {
 struct Os(bool);
 
 impl FromObject for Os {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Os(false);
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["name"], |_, map| {
             out.0 = &*value::<Text, _>(map)?.0 == "windows";
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -758,7 +862,7 @@ struct Spec {
 }
 
 impl FromObject for Spec {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
         const KEYS: &[&str] = &[
             "securityContext",
             "os",
@@ -773,21 +877,21 @@ impl FromObject for Spec {
             "template",
             "jobTemplate",
         ];
-        let mut out = Spec::default();
+        let out = self;
         let pod = &mut out.pod;
         let mut template = None;
         let mut job_template = None;
         entries(map, KEYS, |i, map| {
             match i {
-                0 => pod.sc = value::<Obj<SecurityContext>, _>(map)?.0.unwrap_or_default(),
+                0 => value_into(map, &mut pod.sc)?,
                 1 => pod.windows = value::<Obj<Os>, _>(map)?.0.is_some_and(|os| os.0),
                 2 => pod.user_namespace = value::<Bool, _>(map)?.0 == Some(false),
                 3 => pod.host_network = value::<Bool, _>(map)?.0 == Some(true),
                 4 => pod.host_pid = value::<Bool, _>(map)?.0 == Some(true),
                 5 => pod.host_ipc = value::<Bool, _>(map)?.0 == Some(true),
-                6 => pod.volumes = value(map)?,
+                6 => pod.volumes = value::<Objects<_>, _>(map)?.0,
                 7..=9 => {
-                    let list = value(map)?;
+                    let Objects(list) = value(map)?;
                     if let Some(slot) = pod.containers.get_mut(i - 7) {
                         *slot = list;
                     }
@@ -804,7 +908,7 @@ impl FromObject for Spec {
         })?;
         out.template = template;
         out.job_template = job_template;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -813,13 +917,13 @@ impl FromObject for Spec {
 struct JobTemplate(Option<Spec>);
 
 impl FromObject for JobTemplate {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = JobTemplate(None);
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["spec"], |_, map| {
             out.0 = value::<Obj<Spec>, _>(map)?.0;
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -828,8 +932,8 @@ impl FromObject for JobTemplate {
 struct Metadata(Vec<(Text, Text)>);
 
 impl FromObject for Metadata {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Metadata::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["annotations"], |_, map| {
             out.0 = value::<Obj<Annotations>, _>(map)?
                 .0
@@ -837,7 +941,7 @@ impl FromObject for Metadata {
                 .unwrap_or_default();
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -846,7 +950,7 @@ impl FromObject for Metadata {
 struct Annotations(Vec<(Text, Text)>);
 
 impl FromObject for Annotations {
-    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+    fn read<'de, A: MapAccess<'de>>(&mut self, mut map: A) -> Result<(), A::Error> {
         /// A key the checks read, or `None`.
         struct Wanted;
         impl<'de> DeserializeSeed<'de> for Wanted {
@@ -864,7 +968,7 @@ impl FromObject for Annotations {
                 Ok(annotation_read(v).then(|| Text(v.into())))
             }
         }
-        let mut out = Annotations::default();
+        let out = self;
         while let Some(key) = map.next_key_seed(Wanted)? {
             let Some(key) = key else {
                 map.next_value::<IgnoredAny>()?;
@@ -878,7 +982,7 @@ impl FromObject for Annotations {
         }
         // In key order, as a `Value`'s map holds them, so equal objects give equal forms.
         out.0.sort_by(|(a, _), (b, _)| a.0.cmp(&b.0));
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -890,17 +994,17 @@ struct Template {
 }
 
 impl FromObject for Template {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Template::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(map, &["metadata", "spec"], |i, map| {
             if i == 0 {
-                out.metadata = value::<Obj<Metadata>, _>(map)?.0.unwrap_or_default();
+                value_into(map, &mut out.metadata)?;
             } else {
-                out.spec = value::<Obj<Spec>, _>(map)?.0.unwrap_or_default();
+                value_into(map, &mut out.spec)?;
             }
             Ok(())
         })?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -910,8 +1014,8 @@ struct Top {
     kind: Option<Text>,
     api_version: Option<Text>,
     metadata: Metadata,
-    spec: Option<Spec>,
-    template: Option<Template>,
+    spec: OptObj<Spec>,
+    template: OptObj<Template>,
 }
 
 /// `Some` for a string (`Value::as_str`).
@@ -925,8 +1029,8 @@ impl Read for Str {
 }
 
 impl FromObject for Top {
-    fn read<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut out = Top::default();
+    fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
+        let out = self;
         entries(
             map,
             &["kind", "apiVersion", "metadata", "spec", "template"],
@@ -934,14 +1038,14 @@ impl FromObject for Top {
                 match i {
                     0 => out.kind = value::<Str, _>(map)?.0,
                     1 => out.api_version = value::<Str, _>(map)?.0,
-                    2 => out.metadata = value::<Obj<Metadata>, _>(map)?.0.unwrap_or_default(),
-                    3 => out.spec = value::<Obj<Spec>, _>(map)?.0,
-                    _ => out.template = value::<Obj<Template>, _>(map)?.0,
+                    2 => value_into(map, &mut out.metadata)?,
+                    3 => value_into(map, &mut out.spec)?,
+                    _ => value_into(map, &mut out.template)?,
                 }
                 Ok(())
             },
         )?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -967,20 +1071,20 @@ impl Top {
         match &*kind.0 {
             "Pod" if in_group("") => Some(CompactPod {
                 annotations: self.metadata.0,
-                spec: self.spec.unwrap_or_default().pod,
+                spec: self.spec.0.unwrap_or_default().pod,
                 pod_defaults: true,
             }),
-            "PodTemplate" if in_group("") => Some(of_template(self.template)),
+            "PodTemplate" if in_group("") => Some(of_template(self.template.0)),
             // The template is optional here; without one there is nothing to check.
             "ReplicationController" if in_group("") => {
-                Some(of_template(Some(template(self.spec)?)))
+                Some(of_template(Some(template(self.spec.0)?)))
             }
             "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" if in_group("apps") => {
-                Some(of_template(template(self.spec)))
+                Some(of_template(template(self.spec.0)))
             }
-            "Job" if in_group("batch") => Some(of_template(template(self.spec))),
+            "Job" if in_group("batch") => Some(of_template(template(self.spec.0))),
             "CronJob" if in_group("batch") => Some(of_template(template(
-                self.spec.and_then(|s| s.job_template).map(|s| *s),
+                self.spec.0.and_then(|s| s.job_template).map(|s| *s),
             ))),
             _ => None,
         }
