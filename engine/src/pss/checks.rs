@@ -594,7 +594,7 @@ impl Item for compact::Text {
         json.as_str().unwrap_or("")
     }
     fn view(&self) -> &str {
-        self.as_str()
+        &self.0
     }
 }
 
@@ -605,7 +605,7 @@ impl Item for compact::Sysctl {
         text(json.get("name"))
     }
     fn view(&self) -> &str {
-        self.0.as_str()
+        &self.0
     }
 }
 
@@ -663,7 +663,7 @@ impl Item for compact::Container {
     }
     fn view(&self) -> ContainerFacts<'_> {
         ContainerFacts {
-            name: self.name.as_str(),
+            name: &self.name.0,
             sc: SecurityContext::compact(&self.sc),
             ports: Seq::compact(&self.ports),
             hosts: Hosts {
@@ -710,7 +710,7 @@ impl<'a> Profile<'a> {
     fn kind(self) -> &'a str {
         match self {
             Profile::Json(p) => text(p.get("type")),
-            Profile::Compact(p) => p.kind.as_str(),
+            Profile::Compact(p) => &p.kind.0,
         }
     }
 
@@ -768,7 +768,7 @@ impl<'a> VolumeView<'a> {
     fn name(self) -> &'a str {
         match self {
             VolumeView::Json(v) => text(v.get("name")),
-            VolumeView::Compact(v) => v.name.as_str(),
+            VolumeView::Compact(v) => &v.name.0,
         }
     }
 
@@ -854,11 +854,11 @@ impl<'a> SecurityContext<'a> {
             privileged: sc.privileged,
             allow_privilege_escalation: sc.allow_privilege_escalation,
             capabilities: sc.capabilities.as_ref().map(Caps::Compact),
-            proc_mount: sc.proc_mount.as_ref().map(compact::Text::as_str),
+            proc_mount: sc.proc_mount.as_ref().map(|p| &*p.0),
             run_as_non_root: sc.run_as_non_root,
             run_as_user_zero: sc.run_as_user_zero,
             se_linux: sc.se_linux.as_ref().map(|o| SeLinux {
-                kind: o.kind.as_str(),
+                kind: &o.kind.0,
                 user: o.user,
                 role: o.role,
             }),
@@ -883,7 +883,7 @@ impl<'a> Hosts<'a> {
         self.handlers
             .into_iter()
             .flat_map(handler_hosts)
-            .chain(self.compact.iter().map(compact::Text::as_str))
+            .chain(self.compact.iter().map(|h| &*h.0))
     }
 }
 
@@ -937,7 +937,7 @@ impl<'a> Annotations<'a> {
             .into_iter()
             .flatten()
             .map(|(k, v)| (k.as_str(), text(Some(v))))
-            .chain(self.compact.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .chain(self.compact.iter().map(|(k, v)| (&*k.0, &*v.0)))
     }
 
     fn get(self, key: &str) -> Option<&'a str> {
@@ -946,8 +946,8 @@ impl<'a> Annotations<'a> {
             None => self
                 .compact
                 .iter()
-                .find(|(k, _)| k.as_str() == key)
-                .map(|(_, v)| v.as_str()),
+                .find(|(k, _)| *k.0 == *key)
+                .map(|(_, v)| &*v.0),
         }
     }
 }

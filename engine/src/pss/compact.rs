@@ -23,60 +23,12 @@ use super::checks::{annotation_read, volume_source_bit};
 use super::{checks, LevelVersion, PssResult, PssVerdict};
 
 /// A string the checks read: `""` stands for a value that is not a string.
-///
-/// Strings of up to [`INLINE`] bytes (nearly all container and volume names, capabilities,
-/// profile types, sysctls) are held in place: a pod's text names a dozen or so, and allocating
-/// and freeing each one was a tenth of reading the pod. Which form holds a string depends only
-/// on its length, so equal strings are equal texts.
-#[derive(Clone, PartialEq, Eq)]
-pub(super) enum Text {
-    /// The length, then the bytes (zero past the length).
-    Inline(u8, [u8; INLINE]),
-    Heap(Box<str>),
-}
-
-/// The longest string a [`Text`] holds without allocating (keeps a `Text` at 24 bytes).
-const INLINE: usize = 22;
-
-impl Text {
-    pub(super) fn new(s: &str) -> Self {
-        let mut bytes = [0; INLINE];
-        match (bytes.get_mut(..s.len()), u8::try_from(s.len())) {
-            (Some(head), Ok(len)) => {
-                head.copy_from_slice(s.as_bytes());
-                Text::Inline(len, bytes)
-            }
-            _ => Text::Heap(s.into()),
-        }
-    }
-
-    pub(super) fn as_str(&self) -> &str {
-        match self {
-            // Always whole: the bytes were a `str`'s.
-            Text::Inline(len, bytes) => bytes
-                .get(..usize::from(*len))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or(""),
-            Text::Heap(s) => s,
-        }
-    }
-}
-
-impl Default for Text {
-    fn default() -> Self {
-        Text::Inline(0, [0; INLINE])
-    }
-}
-
-impl fmt::Debug for Text {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Text(pub(super) Box<str>);
 
 /// A sysctl's `name`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(super) struct Sysctl(pub(super) Text);
+pub(super) struct Sysctl(pub(super) Box<str>);
 
 /// A container port's `hostPort` and `containerPort` (0 when unset).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -372,7 +324,7 @@ impl Read for Int {
 /// A string, `""` for anything else (`Value::as_str().unwrap_or("")`).
 impl Read for Text {
     fn string(v: &str) -> Self {
-        Text::new(v)
+        Text(v.into())
     }
 }
 
@@ -589,7 +541,7 @@ impl FromObject for Sysctl {
     fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
         let out = self;
         entries(map, &["name"], |_, map| {
-            out.0 = value(map)?;
+            out.0 = value::<Text, _>(map)?.0;
             Ok(())
         })?;
         Ok(())
@@ -693,11 +645,11 @@ impl FromObject for SeLinux {
     fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
         let out = self;
         entries(map, &["type", "user", "role"], |i, map| {
-            let v: Text = value(map)?;
+            let Text(v) = value(map)?;
             match i {
-                0 => out.kind = v,
-                1 => out.user = !v.as_str().is_empty(),
-                _ => out.role = !v.as_str().is_empty(),
+                0 => out.kind = Text(v),
+                1 => out.user = !v.is_empty(),
+                _ => out.role = !v.is_empty(),
             }
             Ok(())
         })?;
@@ -771,7 +723,7 @@ impl Read for ProcMount {
         ProcMount(Some(Text::default()))
     }
     fn string(v: &str) -> Self {
-        ProcMount(Some(Text::new(v)))
+        ProcMount(Some(Text(v.into())))
     }
     fn array<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -818,10 +770,7 @@ impl FromObject for Handler {
 
 impl Handler {
     fn hosts(self) -> impl Iterator<Item = Text> {
-        self.0
-            .into_iter()
-            .flatten()
-            .filter(|h| !h.as_str().is_empty())
+        self.0.into_iter().flatten().filter(|h| !h.0.is_empty())
     }
 }
 
@@ -896,7 +845,7 @@ impl FromObject for Os {
     fn read<'de, A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error> {
         let out = self;
         entries(map, &["name"], |_, map| {
-            out.0 = value::<Text, _>(map)?.as_str() == "windows";
+            out.0 = &*value::<Text, _>(map)?.0 == "windows";
             Ok(())
         })?;
         Ok(())
@@ -1016,7 +965,7 @@ impl FromObject for Annotations {
                 f.write_str("an annotation key")
             }
             fn visit_str<E>(self, v: &str) -> Result<Option<Text>, E> {
-                Ok(annotation_read(v).then(|| Text::new(v)))
+                Ok(annotation_read(v).then(|| Text(v.into())))
             }
         }
         let out = self;
@@ -1032,7 +981,7 @@ impl FromObject for Annotations {
             }
         }
         // In key order, as a `Value`'s map holds them, so equal objects give equal forms.
-        out.0.sort_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        out.0.sort_by(|(a, _), (b, _)| a.0.cmp(&b.0));
         Ok(())
     }
 }
@@ -1075,7 +1024,7 @@ struct Str(Option<Text>);
 
 impl Read for Str {
     fn string(v: &str) -> Self {
-        Str(Some(Text::new(v)))
+        Str(Some(Text(v.into())))
     }
 }
 
@@ -1105,8 +1054,7 @@ impl Top {
     fn into_pod(self) -> Option<CompactPod> {
         let kind = self.kind?;
         let group = self.api_version.map(|v| {
-            v.as_str()
-                .split_once('/')
+            v.0.split_once('/')
                 .map_or("", |(group, _)| group)
                 .to_owned()
         });
@@ -1120,7 +1068,7 @@ impl Top {
             }
         };
         let template = |spec: Option<Spec>| spec.and_then(|s| s.template).map(|t| *t);
-        match kind.as_str() {
+        match &*kind.0 {
             "Pod" if in_group("") => Some(CompactPod {
                 annotations: self.metadata.0,
                 spec: self.spec.0.unwrap_or_default().pod,
