@@ -591,3 +591,42 @@ fn text_that_is_not_json_is_an_error() {
     }
     assert!(errors > 10_000, "{errors}");
 }
+
+/// The large parts (security contexts, containers, specs, metadata, templates) are read in place:
+/// a repeated key must still replace what an earlier one read, wholly, and a later value that is
+/// not an object must clear it, as in a `Value`'s map where the last key counts.
+#[test]
+fn a_repeated_key_replaces_a_part_read_in_place() {
+    let lvs = changing_level_versions();
+    let mut tally = Tally::default();
+    let texts = [
+        // A container's securityContext: a later object does not merge into the earlier one.
+        r#"{"kind": "Pod", "spec": {"containers": [{"name": "a",
+            "securityContext": {"privileged": true, "capabilities": {"add": ["SYS_ADMIN"]}},
+            "securityContext": {"runAsNonRoot": true}}]}}"#,
+        // ... and a later non-object clears it.
+        r#"{"kind": "Pod", "spec": {"containers": [{"name": "a",
+            "securityContext": {"privileged": true}, "securityContext": 5}]}}"#,
+        r#"{"kind": "Pod", "spec": {"securityContext": {"runAsUser": 0,
+            "seccompProfile": {"type": "Unconfined"}}, "securityContext": null,
+            "containers": [{"name": "a"}]}}"#,
+        // A repeated spec, metadata and container list.
+        r#"{"kind": "Pod", "metadata": {"annotations":
+            {"container.apparmor.security.beta.kubernetes.io/a": "unconfined"}},
+            "spec": {"hostNetwork": true, "containers": [{"name": "a", "ports":
+            [{"containerPort": 80}]}]}, "metadata": {"name": "x"},
+            "spec": {"containers": [{"name": "b"}], "containers": [{"name": "c",
+            "securityContext": {"privileged": true}}]}}"#,
+        r#"{"kind": "Pod", "spec": {"hostPID": true}, "spec": []}"#,
+        // A workload's template, and a Pod's spec that is not an object.
+        r#"{"kind": "Deployment", "apiVersion": "apps/v1", "spec": {"template": {"spec":
+            {"hostIPC": true}}, "template": {"metadata": {}}}}"#,
+        r#"{"kind": "Pod", "spec": "none"}"#,
+    ];
+    for text in texts {
+        let object: Value = serde_json::from_str(text).unwrap();
+        agrees_text(text, &object, &lvs, text, &mut tally);
+    }
+    assert_eq!(tally.with_pod, texts.len(), "{tally:?}");
+    assert!(tally.denials > 0, "{tally:?}");
+}
