@@ -65,6 +65,13 @@ impl std::fmt::Debug for Template {
 /// tables that the first evaluation grows again, so engines that have evaluated are kept in a pool
 /// and reused: regorus resets their state at the start of every evaluation. Only an engine whose
 /// evaluation ended without error goes back to the pool.
+///
+/// The interpreter, not regorus's virtual machine (its `rvm` feature), because in 0.14.1 the RVM
+/// answers differently from OPA where a template meets undefined values: `x := input.missing`
+/// binds `x` to undefined instead of failing the body (so the binding written before a `not` by
+/// [`super::normalise`] no longer makes `not f(x)` fail), and a function with neither body nor
+/// value, `accept_value("RunAsAny", _, _)`, is undefined instead of true. Both change a verdict of
+/// the library's `K8sPSPAllowedUsers`, and the first is in reach of most templates.
 pub(crate) struct Program {
     pub engine: regorus::Engine,
     pub rule: String,
