@@ -545,6 +545,44 @@ async fn wait_until_held(
     }
 }
 
+/// A keeper of the test bed's clusters, as a replica runs it, with a short lease.
+fn bed_keeper(db: &palisade_app::db::Db) -> Arc<Keeper> {
+    use palisade_app::clusters::ssr::KubeConnector;
+    Arc::new(Keeper::new(
+        db.clone(),
+        Some(Arc::new(Sealer::from_hex(KEY).unwrap())),
+        Arc::new(KubeConnector::default()),
+        Settings {
+            lease: Duration::from_secs(2),
+            relist: Duration::from_secs(300),
+            max_clusters: 100,
+        },
+    ))
+}
+
+/// Wait until every kind of cluster `id` is listed, and require that none is refused.
+async fn every_kind_listed(db: &palisade_app::db::Db, id: &str) -> ClusterInventory {
+    let listed = eventually(db, id, Duration::from_secs(30), "every kind listed", |i| {
+        i.kinds.iter().all(|k| k.listed_ms > 0)
+    })
+    .await;
+    assert_eq!(listed.unreadable().count(), 0, "{listed:#?}");
+    listed
+}
+
+/// A namespace of its own for a test, made by the test bed's admin; its name.
+async fn new_namespace(admin: &kube::Client, prefix: &str) -> String {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, PostParams};
+    let namespace = palisade_testbed::unique_name(prefix);
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    namespace
+}
+
 /// Against a real kube-apiserver, with Palisade's least-privilege credentials: every kind is
 /// readable, a new Deployment arrives through the watch within seconds, owners resolve from a Pod
 /// to its Deployment, and after the watch is cut (its replica dies) the replica that takes over
@@ -552,9 +590,8 @@ async fn wait_until_held(
 #[tokio::test]
 async fn the_keeper_watches_a_real_cluster() {
     use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, DeleteParams, PostParams};
-    use palisade_app::clusters::ssr::KubeConnector;
     use palisade_app::inventory::ssr::owners::Owners;
 
     let testbed = crate::support::testbed().await;
@@ -568,46 +605,18 @@ async fn the_keeper_watches_a_real_cluster() {
         .await;
     let id = registered.id.clone();
 
-    let sealer = Arc::new(Sealer::from_hex(KEY).unwrap());
-    let connector: Arc<dyn ClusterConnector> = Arc::new(KubeConnector::default());
-    let settings = Settings {
-        lease: Duration::from_secs(2),
-        relist: Duration::from_secs(300),
-        max_clusters: 100,
-    };
-    let keeper = |db: &palisade_app::db::Db| {
-        Arc::new(Keeper::new(
-            db.clone(),
-            Some(sealer.clone()),
-            connector.clone(),
-            settings.clone(),
-        ))
-    };
-    let first = keeper(&db);
+    let first = bed_keeper(&db);
     let (_stop_first, stopped) = tokio::sync::watch::channel(false);
     let first_task = tokio::spawn(first.clone().run(stopped));
 
     // Every kind is listed; none is refused to Palisade's role.
-    let listed = eventually(
-        &db,
-        &id,
-        Duration::from_secs(30),
-        "every kind listed",
-        |i| i.kinds.iter().all(|k| k.listed_ms > 0),
-    )
-    .await;
-    assert_eq!(listed.unreadable().count(), 0, "{listed:#?}");
+    let listed = every_kind_listed(&db, &id).await;
     assert!(kind(&listed, "Namespace").objects >= 4, "{listed:#?}");
     assert!(kind(&listed, "ClusterRole").objects > 10, "{listed:#?}");
 
     // A Deployment, a ReplicaSet it controls and a Pod of that ReplicaSet, made by the admin.
     let admin = cluster.admin_client().await.unwrap();
-    let namespace = palisade_testbed::unique_name("inventory-it");
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-    Api::<Namespace>::all(admin.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let namespace = new_namespace(&admin, "inventory-it").await;
     let labels = json!({"app": "web"});
     let template = json!({
         "metadata": {"labels": labels},
@@ -704,7 +713,7 @@ async fn the_keeper_watches_a_real_cluster() {
         .await
         .unwrap();
     // A second replica takes the cluster once the lease runs out, lists again, and forgets it.
-    let second = keeper(&db);
+    let second = bed_keeper(&db);
     let (stop_second, stopped) = tokio::sync::watch::channel(false);
     let second_task = tokio::spawn(second.clone().run(stopped));
     wait_until_held(
@@ -756,9 +765,7 @@ async fn the_keeper_watches_a_real_cluster() {
 #[tokio::test]
 async fn the_keeper_recovers_when_its_watches_are_cut() {
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Api, DeleteParams, PostParams};
-    use palisade_app::clusters::ssr::KubeConnector;
 
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
@@ -772,36 +779,14 @@ async fn the_keeper_recovers_when_its_watches_are_cut() {
         .await
         .id;
 
-    let keeper = Arc::new(Keeper::new(
-        db.clone(),
-        Some(Arc::new(Sealer::from_hex(KEY).unwrap())),
-        Arc::new(KubeConnector::default()),
-        Settings {
-            lease: Duration::from_secs(2),
-            relist: Duration::from_secs(300),
-            max_clusters: 100,
-        },
-    ));
+    let keeper = bed_keeper(&db);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(keeper.clone().run(stopped));
-    let listed = eventually(
-        &db,
-        &id,
-        Duration::from_secs(30),
-        "every kind listed",
-        |i| i.kinds.iter().all(|k| k.listed_ms > 0),
-    )
-    .await;
-    assert_eq!(listed.unreadable().count(), 0, "{listed:#?}");
+    every_kind_listed(&db, &id).await;
 
     // Deployment `a` arrives through the watch.
     let admin = cluster.admin_client().await.unwrap();
-    let namespace = palisade_testbed::unique_name("inventory-cut");
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-    Api::<Namespace>::all(admin.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let namespace = new_namespace(&admin, "inventory-cut").await;
     let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &namespace);
     let create = |name: &str| {
         let labels = json!({"app": name});
