@@ -583,6 +583,25 @@ async fn new_namespace(admin: &kube::Client, prefix: &str) -> String {
     namespace
 }
 
+/// Delete Deployment `name` and wait until the apiserver no longer has it.
+async fn delete_deployment(
+    deployments: &kube::Api<k8s_openapi::api::apps::v1::Deployment>,
+    name: &str,
+) {
+    deployments
+        .delete(name, &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while deployments.get_opt(name).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the apiserver still has Deployment {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Against a real kube-apiserver, with Palisade's least-privilege credentials: every kind is
 /// readable, a new Deployment arrives through the watch within seconds, owners resolve from a Pod
 /// to its Deployment, and after the watch is cut (its replica dies) the replica that takes over
@@ -728,18 +747,7 @@ async fn the_keeper_watches_a_real_cluster() {
     let (holder, _) = queries::lease_of(db.pool(), &id).await.unwrap().unwrap();
     assert_eq!(holder, second.holder());
     // And it watches: a deletion now arrives without a list.
-    deployments
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while deployments.get_opt("web").await.unwrap().is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the apiserver still has the Deployment"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    delete_deployment(&deployments, "web").await;
     wait_until_held(
         &db,
         &id,
@@ -765,7 +773,7 @@ async fn the_keeper_watches_a_real_cluster() {
 #[tokio::test]
 async fn the_keeper_recovers_when_its_watches_are_cut() {
     use k8s_openapi::api::apps::v1::Deployment;
-    use kube::api::{Api, DeleteParams, PostParams};
+    use kube::api::{Api, PostParams};
 
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
@@ -818,18 +826,7 @@ async fn the_keeper_recovers_when_its_watches_are_cut() {
     })
     .await;
     // Meanwhile `a` is deleted and `b` created, by the admin straight at the apiserver.
-    deployments
-        .delete("a", &DeleteParams::default())
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while deployments.get_opt("a").await.unwrap().is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the apiserver still has Deployment a"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    delete_deployment(&deployments, "a").await;
     create("b").await;
     // Nothing of that reaches the inventory while the cut lasts.
     let cut_until = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -76,21 +76,18 @@ impl Tracked {
 
     /// Also write the count to `db` while the impact runs, for the other replicas to read.
     pub fn shared(mut self, db: &Db) -> Tracked {
-        let (db, progress) = (db.clone(), self.progress.clone());
+        let (writer_db, progress) = (db.clone(), self.progress.clone());
         let (user, key) = self.key.clone();
-        let task = {
-            let db = db.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(WRITE_EVERY).await;
-                    let at = now_ms();
-                    if let Err(err) = write(&db, &user, &key, progress.read(), at).await {
-                        tracing::debug!(error = %err, "writing an impact's progress");
-                    }
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(WRITE_EVERY).await;
+                let at = now_ms();
+                if let Err(err) = write(&writer_db, &user, &key, progress.read(), at).await {
+                    tracing::debug!(error = %err, "writing an impact's progress");
                 }
-            })
-        };
-        self.writer = Some((db, task));
+            }
+        });
+        self.writer = Some((db.clone(), task));
         self
     }
 }
