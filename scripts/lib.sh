@@ -4,7 +4,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Build outputs are kept under $HOME so a fresh clone (as CI makes) reuses them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
-# Tools we build (wasm-bindgen-cli) live there too, so they survive a fresh clone.
+# Tools we build (scripts/site-tool) live there too, so they survive a fresh clone.
 TOOLS_ROOT="${PALISADE_TOOLS_ROOT:-$HOME/.cache/palisade/tools}"
 export PATH="$TOOLS_ROOT/bin:$HOME/.cargo/bin:$ROOT/e2e/node_modules/.bin:$PATH"
 
@@ -25,9 +25,9 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
 }
 
-# The wasm-bindgen version Cargo.lock resolved; the CLI must match it exactly.
-wasm_bindgen_version() {
-  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+# The version of package $1 that lock file $2 resolved.
+locked_version() {
+  awk -v want="name = \"$1\"" '$0 == want { getline; gsub(/version = |"/, ""); print; exit }' "$2"
 }
 
 ensure_build_tools() {
@@ -37,20 +37,6 @@ ensure_build_tools() {
   fi
   ensure_node_packages
   [ -f "$ROOT/e2e/node_modules/binaryen/index.js" ] || die "binaryen missing after npm install"
-}
-
-# wasm-bindgen-cli, built once at exactly the version Cargo.lock resolved. Needed only after the
-# browser bundle compiled, so callers may run this beside that build. It builds in its own target
-# directory: sharing the main one would make it wait for the build it runs beside.
-ensure_wasm_bindgen() {
-  local wbg
-  wbg="$(wasm_bindgen_version)"
-  [ -n "$wbg" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
-  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
-    say "installing wasm-bindgen-cli $wbg (matches Cargo.lock)"
-    CARGO_TARGET_DIR="$TOOLS_ROOT/build" \
-      cargo install wasm-bindgen-cli --version "$wbg" --root "$TOOLS_ROOT" >&2
-  fi
 }
 
 # playwright-core (browser tests) and binaryen (wasm-opt for the browser bundle), pinned by package-lock.json.
@@ -95,16 +81,21 @@ build_server() {
   (cd "$ROOT" && cargo build --release --locked -p palisade-server --bin palisade >&2)
 }
 
-# The splitter that cuts the browser bundle at its lazy routes (scripts/wasm-split, our own small
-# tool over wasm_split_cli_support), built once per version of its source and lock file.
-ensure_wasm_split() {
-  local stamp="$TOOLS_ROOT/palisade-wasm-split.stamp" want
-  want="$(cat "$ROOT/scripts/wasm-split/Cargo.lock" "$ROOT/scripts/wasm-split/Cargo.toml" \
-    "$ROOT/scripts/wasm-split/src/main.rs" | cksum)"
-  if ! command -v palisade-wasm-split >/dev/null || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    say "installing palisade-wasm-split (scripts/wasm-split)"
+# Our build tool (scripts/site-tool, over wasm-bindgen's and wasm-split's libraries): cuts the
+# browser bundle at its lazy routes and writes wasm-bindgen's glue. Built once per version of its
+# source and lock file; its wasm-bindgen must be the one Cargo.lock resolved.
+ensure_site_tool() {
+  local stamp="$TOOLS_ROOT/palisade-site-tool.stamp" want wbg tool
+  wbg="$(locked_version wasm-bindgen "$ROOT/Cargo.lock")"
+  tool="$(locked_version wasm-bindgen-cli-support "$ROOT/scripts/site-tool/Cargo.lock")"
+  [ -n "$wbg" ] && [ "$wbg" = "$tool" ] \
+    || die "Cargo.lock has wasm-bindgen '$wbg' but scripts/site-tool has wasm-bindgen-cli-support '$tool': pin the same version in scripts/site-tool/Cargo.toml"
+  want="$(cat "$ROOT/scripts/site-tool/Cargo.lock" "$ROOT/scripts/site-tool/Cargo.toml" \
+    "$ROOT/scripts/site-tool/src/main.rs" | cksum)"
+  if ! command -v palisade-site-tool >/dev/null || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing palisade-site-tool (scripts/site-tool)"
     CARGO_TARGET_DIR="$TOOLS_ROOT/build" \
-      cargo install --locked --path "$ROOT/scripts/wasm-split" --root "$TOOLS_ROOT" --force >&2
+      cargo install --locked --path "$ROOT/scripts/site-tool" --root "$TOOLS_ROOT" --force >&2
     echo "$want" > "$stamp"
   fi
 }
@@ -112,29 +103,25 @@ ensure_wasm_split() {
 # The site the server serves (target/site): the browser bundle (the frontend crate for wasm32,
 # cut at its lazy routes into a main module and the chunks each page loads on first visit, with
 # wasm-bindgen's glue, each module shrunk by wasm-opt), the stylesheet, and a gzip copy of each
-# file (the server sends it to browsers that accept gzip). Plain cargo and three small tools; the
-# file names are the ones the server's shell links to. The tools are installed (when missing)
-# while the bundle compiles.
+# file (the server sends it to browsers that accept gzip). Plain cargo, our site tool and
+# binaryen; the file names are the ones the server's shell links to. The tool is installed (when
+# missing) while the bundle compiles.
 build_site() {
   local site="$ROOT/target/site" front="$CARGO_TARGET_DIR/front"
   local pkg="$site/pkg" tool_pid
   # The shell links `palisade.js` + `palisade.wasm`: LEPTOS_OUTPUT_NAME, set for every build in
   # .cargo/config.toml.
-  ( ensure_wasm_bindgen && ensure_wasm_split ) &
+  ensure_site_tool &
   tool_pid=$!
   say "building the browser bundle (wasm32, profile wasm-release)"
   # The splitter needs the linker's relocations to find what each split point reaches.
   (cd "$ROOT" && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Clink-args=--emit-relocs" \
     cargo build --locked -p palisade-frontend --lib --target wasm32-unknown-unknown \
     --profile wasm-release --target-dir "$front" >&2)
-  wait "$tool_pid" || die "wasm-bindgen-cli or palisade-wasm-split could not be installed"
+  wait "$tool_pid" || die "palisade-site-tool could not be installed"
   rm -rf "$pkg.new" && mkdir -p "$pkg.new"
-  palisade-wasm-split "$front/wasm32-unknown-unknown/wasm-release/palisade_frontend.wasm" \
-    "$pkg.new" palisade >/dev/null
-  wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle --out-name palisade \
-    --out-dir "$pkg.new" "$pkg.new/palisade_split.wasm" >&2
-  rm "$pkg.new/palisade_split.wasm"
-  mv "$pkg.new/palisade_bg.wasm" "$pkg.new/palisade.wasm"
+  palisade-site-tool "$front/wasm32-unknown-unknown/wasm-release/palisade_frontend.wasm" \
+    "$pkg.new" palisade
   # Every module shrunk as `wasm-opt -Oz` would, by binaryen loaded once (scripts/optimize-wasm.mjs).
   node "$ROOT/scripts/optimize-wasm.mjs" "$pkg.new" 2>"$site.wasm-opt.log" \
     || { cat "$site.wasm-opt.log" >&2; die "the browser bundle could not be optimized"; }
