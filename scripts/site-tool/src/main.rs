@@ -82,7 +82,9 @@ fn bindgen(main_module: &Path, out_dir: &Path, name: &str) -> Result<()> {
     // decide either way.
     #[allow(deprecated)]
     bindgen.reference_types(false);
-    bindgen.generate(out_dir).map_err(|e| eyre!("wasm-bindgen: {e:#}"))?;
+    bindgen
+        .generate(out_dir)
+        .map_err(|e| eyre!("wasm-bindgen: {e:#}"))?;
     let glue_wasm = out_dir.join(format!("{name}_bg.wasm"));
     std::fs::rename(&glue_wasm, out_dir.join(format!("{name}.wasm")))
         .wrap_err_with(|| format!("renaming {}", glue_wasm.display()))
