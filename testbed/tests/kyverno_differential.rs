@@ -220,11 +220,14 @@ async fn compare(client: &Client, namespaces: &[String], policies: &[Value]) -> 
         ..Context::default()
     };
 
-    // Every policy in force: a Pod that breaks nearly all of them is denied by each.
+    // Every policy in force: a Pod that breaks nearly all of them is denied by each. Its hostPath
+    // volume makes the wait cover the volume policies too: without it, the comparison could start
+    // before Kyverno enforced restrict-volume-types (seen once, on a loaded machine).
     let mut probe: Value = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "probe"},
         "spec": {"hostPID": true, "hostNetwork": true, "containers": [{"name": "c", "image": "busybox",
-            "securityContext": {"privileged": true, "capabilities": {"add": ["SYS_ADMIN"]}}}]}});
+            "securityContext": {"privileged": true, "capabilities": {"add": ["SYS_ADMIN"]}}}],
+            "volumes": [{"name": "host", "hostPath": {"path": "/var/lib"}}]}});
     let pods = resource_of(client, &probe).await?;
     let engine_names = |object: &Value| -> Result<BTreeSet<String>> {
         // What Kyverno's webhook receives: the object as the apiserver defaulted it.
