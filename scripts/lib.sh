@@ -76,9 +76,9 @@ free_port() {
 }
 
 # The cargo profile the server is built with for scripts/run: `dev` unless PALISADE_PROFILE
-# names another (`release` for production). `dev` is the build `cargo test` makes, so the test
-# command reuses it, and on a fresh machine it compiles in a fraction of `release`'s time; the
-# code the browser runs is optimised either way (build_site).
+# names another (`release` for production). `dev` shares much of its work with `cargo test`, and
+# on a fresh machine it compiles in about half `release`'s time; the code the browser runs is
+# optimised either way (build_site).
 server_profile() {
   printf '%s' "${PALISADE_PROFILE:-dev}"
 }
