@@ -28,8 +28,8 @@ use cel::parser::Expression;
 use cel::{Context, Env, ExecutionError};
 
 pub use value::{
-    from_json, from_json_keeping_nulls, from_optional_json, from_optional_json_with, to_json,
-    to_static, K8sNull,
+    from_json, from_json_keeping_nulls, from_optional_json, from_optional_json_with, resolve_path,
+    to_json, to_static, K8sNull,
 };
 
 /// The parse-time environment: the standard library's macros and optional syntax (`a.?b`,
@@ -726,17 +726,16 @@ pub struct Activation<'a> {
 
 impl VariableResolver for Activation<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        let value: &'b (dyn Val + 'b) = match variable {
-            "object" => self.object,
-            "oldObject" => self.old_object,
-            "request" => self.request,
-            "namespaceObject" => self.namespace_object,
-            "params" => self.params,
-            "variables" => self.variables?,
-            "authorizer" => self.authorizer?,
-            _ => return None,
-        };
-        Some(CowVal::Borrowed(value))
+        resolve_path(variable, |name| match name {
+            "object" => Some(self.object),
+            "oldObject" => Some(self.old_object),
+            "request" => Some(self.request),
+            "namespaceObject" => Some(self.namespace_object),
+            "params" => Some(self.params),
+            "variables" => self.variables,
+            "authorizer" => self.authorizer,
+            _ => None,
+        })
     }
 }
 

@@ -19,7 +19,8 @@ use std::sync::{Arc, OnceLock};
 
 use cel::common::traits::{Container, Indexer, Iterable, Sizer, Zeroer};
 use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, Type, NULL_TYPE,
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, Kind, Type,
+    NULL_TYPE,
 };
 use cel::common::value::{Builtin, BuiltinRef, CowVal, Val};
 use cel::ExecutionError;
@@ -430,6 +431,35 @@ where
     }
 }
 
+/// What a variable resolver hands out for `name`: the variable `lookup` gives for the whole name,
+/// else, for a path below a variable (`object.spec.containers`), the field it names, read from
+/// map to map as `a.b` reads it. The interpreter asks a resolver for the longest prefix of a
+/// dotted name first. Answering it here skips the question the `cel` crate asks on every `.field`
+/// (whether the value is an optional), which makes a [`Lazy`] build its whole map: so
+/// `object.spec.template.spec` converts four fields and builds no map. `None` where a segment is
+/// not a field of a map, or a read would make a new value: the interpreter then reads the path
+/// itself and words any error as it always does.
+pub fn resolve_path<'b>(
+    name: &str,
+    lookup: impl Fn(&str) -> Option<&'b (dyn Val + 'b)>,
+) -> Option<CowVal<'b, 'b>> {
+    if let Some(value) = lookup(name) {
+        return Some(CowVal::Borrowed(value));
+    }
+    let (root, path) = name.split_once('.')?;
+    let mut value = lookup(root)?;
+    for segment in path.split('.') {
+        if value.get_type().kind() != Kind::Map {
+            return None;
+        }
+        match value.as_indexer()?.get(&CelString::from(segment)) {
+            Ok(CowVal::Borrowed(field)) => value = field,
+            _ => return None,
+        }
+    }
+    Some(CowVal::Borrowed(value))
+}
+
 /// An optional JSON object as a CEL value: `None` is [`K8sNull`].
 pub fn from_optional_json(json: Option<&Value>) -> Box<dyn Val + '_> {
     match json {
@@ -605,6 +635,68 @@ mod tests {
             .steal(&CelString::from("spec"))
             .unwrap();
         assert_eq!(to_json(stolen.as_ref()), json!({"a": 1}));
+    }
+
+    /// A resolver that knows only whole variables, as resolvers were before [`resolve_path`]: the
+    /// interpreter reads every field of a path itself.
+    struct RootsOnly<'a>(&'a (dyn Val + 'a));
+
+    impl cel::context::VariableResolver for RootsOnly<'_> {
+        fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+            (variable == "object").then_some(CowVal::Borrowed(self.0))
+        }
+    }
+
+    #[test]
+    fn paths_resolved_by_name_answer_as_the_interpreter_does_and_build_no_map() {
+        use crate::cel::{compile, evaluate_with, Activation};
+        let object = json!({"kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"replicas": 2, "selector": null, "template": {"spec": {"containers": [
+                {"name": "app", "securityContext": {"privileged": true}}, {"name": "side"}]}}}});
+        let null = K8sNull;
+        let activation = |object: &'static (dyn Val + 'static)| Activation {
+            object,
+            old_object: &null,
+            request: &null,
+            namespace_object: &null,
+            params: &null,
+            variables: None,
+            authorizer: None,
+        };
+        for source in [
+            "object.kind",
+            "object.spec.template.spec.containers[0].name",
+            "object.spec.template.spec.containers.map(c, c.name)",
+            "object.metadata.labels.app + object.metadata.name",
+            "object.spec.replicas + 1",
+            "has(object.spec.template) && !has(object.spec.selector)",
+            "object.spec.missing",
+            "object.kind.deeper",
+            "object.spec.replicas.deeper",
+            "object.spec.?missing.orValue(7)",
+            "object.metadata.name.startsWith('w')",
+            "object.spec.template.spec.containers.filter(c, has(c.securityContext) && c.securityContext.privileged).size()",
+        ] {
+            let program = compile(source).unwrap();
+            let lazy: &'static LazyMap<'static> = Box::leak(Box::new(Lazy::new(LazySource::Map(
+                Box::leak(Box::new(object.clone())).as_object().unwrap(),
+            ))));
+            let by_path = evaluate_with(&program, &activation(lazy), to_json);
+            let interpreted = evaluate_with(&program, &RootsOnly(lazy), to_json);
+            assert_eq!(
+                by_path.as_ref().map_err(|e| &e.message),
+                interpreted.as_ref().map_err(|e| &e.message),
+                "{source}"
+            );
+            if source == "object.spec.template.spec.containers[0].name" {
+                assert_eq!(by_path.unwrap(), json!("app"));
+                let fresh: &'static LazyMap<'static> = Box::leak(Box::new(Lazy::new(
+                    LazySource::Map(Box::leak(Box::new(object.clone())).as_object().unwrap()),
+                )));
+                evaluate_with(&program, &activation(fresh), |_| ()).unwrap();
+                assert!(fresh.cells.built.get().is_none(), "the object's map was built");
+            }
+        }
     }
 
     #[test]

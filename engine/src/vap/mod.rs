@@ -942,7 +942,7 @@ struct PhaseResolver<'u, 'r> {
 
 impl VariableResolver for PhaseResolver<'_, '_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        self.values.get(variable, self.phase).map(CowVal::Borrowed)
+        celx::resolve_path(variable, |name| self.values.get(name, self.phase))
     }
 }
 
@@ -1183,13 +1183,11 @@ struct UnitResolver<'k, 'r> {
 
 impl VariableResolver for UnitResolver<'_, '_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        match variable {
-            "params" => Some(CowVal::Borrowed(self.params)),
-            "variables" if !self.variables.names.is_empty() => {
-                Some(CowVal::Borrowed(&self.variables))
-            }
-            _ => self.values.get(variable, self.phase).map(CowVal::Borrowed),
-        }
+        celx::resolve_path(variable, |name| match name {
+            "params" => Some(self.params),
+            "variables" if !self.variables.names.is_empty() => Some(&self.variables),
+            _ => self.values.get(name, self.phase),
+        })
     }
 }
 
