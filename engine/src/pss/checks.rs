@@ -72,34 +72,23 @@ enum Rule {
 struct Versioned {
     since: u32,
     rule: Rule,
-    /// Baseline checks this (restricted) rule replaces while it is active.
-    overrides: &'static [&'static str],
 }
 
 struct CheckDef {
     id: &'static str,
     level: CheckLevel,
+    /// Baseline checks this (restricted) check replaces while one of its versions is active.
+    overrides: &'static [&'static str],
     versions: &'static [Versioned],
 }
 
-const fn v(since: u32, rule: Rule) -> Versioned {
-    Versioned {
-        since,
-        rule,
-        overrides: &[],
-    }
+/// The first `len` entries of `list`: each later minor allows a longer prefix of the lists below.
+const fn prefix(list: &'static [&'static str], len: usize) -> &'static [&'static str] {
+    list.split_at(len).0
 }
 
-const fn over(since: u32, rule: Rule, overrides: &'static [&'static str]) -> Versioned {
-    Versioned {
-        since,
-        rule,
-        overrides,
-    }
-}
-
-const SELINUX_TYPES_1_0: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t"];
-const SELINUX_TYPES_1_31: &[&str] = &[
+/// The SELinux types baseline allows, in the order Kubernetes added them.
+const SELINUX_TYPES: &[&str] = &[
     "",
     "container_t",
     "container_init_t",
@@ -107,48 +96,8 @@ const SELINUX_TYPES_1_31: &[&str] = &[
     "container_engine_t",
 ];
 
-const SYSCTLS_1_0: &[&str] = &[
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-];
-const SYSCTLS_1_27: &[&str] = &[
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",
-];
-const SYSCTLS_1_29: &[&str] = &[
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-];
-const SYSCTLS_1_32: &[&str] = &[
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-    "net.ipv4.tcp_rmem",
-    "net.ipv4.tcp_wmem",
-];
-const SYSCTLS_1_37: &[&str] = &[
+/// The sysctls baseline allows, in the order Kubernetes added them.
+const SYSCTLS: &[&str] = &[
     "kernel.shm_rmid_forced",
     "net.ipv4.ip_local_port_range",
     "net.ipv4.tcp_syncookies",
@@ -181,237 +130,57 @@ const CAPABILITIES_BASELINE: &[&str] = &[
     "SYS_CHROOT",
 ];
 
+/// Writes the [`CHECKS`] table, one check an entry: `Level "id" ("overridden baseline id", ...):`
+/// then each minor the check changes at `=>` the rule from that minor on.
+macro_rules! checks {
+    ($($level:ident $id:literal $(($($over:literal),+))?: $($since:literal => $rule:expr),+;)+) => {
+        &[$(CheckDef {
+            id: $id,
+            level: CheckLevel::$level,
+            overrides: &[$($($over),+)?],
+            versions: &[$(Versioned { since: $since, rule: $rule }),+],
+        }),+]
+    };
+}
+
 /// Every check, baseline IDs first then restricted IDs, each group in byte order of the ID: the
 /// order in which the apiserver reports violations.
-const CHECKS: &[CheckDef] = &[
-    CheckDef {
-        id: "appArmorProfile",
-        level: CheckLevel::Baseline,
-        versions: &[v(0, Rule::AppArmor)],
-    },
-    CheckDef {
-        id: "capabilities_baseline",
-        level: CheckLevel::Baseline,
-        versions: &[v(0, Rule::CapabilitiesBaseline)],
-    },
-    CheckDef {
-        id: "hostNamespaces",
-        level: CheckLevel::Baseline,
-        versions: &[v(0, Rule::HostNamespaces)],
-    },
-    CheckDef {
-        id: "hostPathVolumes",
-        level: CheckLevel::Baseline,
-        versions: &[v(0, Rule::HostPathVolumes)],
-    },
-    CheckDef {
-        id: "hostPorts",
-        level: CheckLevel::Baseline,
-        versions: &[v(0, Rule::HostPorts)],
-    },
-    CheckDef {
-        id: "hostProbesAndHostLifecycle",
-        level: CheckLevel::Baseline,
-        versions: &[v(34, Rule::HostProbesAndLifecycle)],
-    },
-    CheckDef {
-        id: "privileged",
-        level: CheckLevel::Baseline,
-        versions: &[v(0, Rule::Privileged)],
-    },
-    CheckDef {
-        id: "procMount",
-        level: CheckLevel::Baseline,
-        versions: &[
-            v(
-                0,
-                Rule::ProcMount {
-                    relaxed_in_user_namespace: false,
-                },
-            ),
-            v(
-                35,
-                Rule::ProcMount {
-                    relaxed_in_user_namespace: true,
-                },
-            ),
-        ],
-    },
-    CheckDef {
-        id: "seLinuxOptions",
-        level: CheckLevel::Baseline,
-        versions: &[
-            v(
-                0,
-                Rule::SeLinux {
-                    allowed_types: SELINUX_TYPES_1_0,
-                },
-            ),
-            v(
-                31,
-                Rule::SeLinux {
-                    allowed_types: SELINUX_TYPES_1_31,
-                },
-            ),
-        ],
-    },
-    CheckDef {
-        id: "seccompProfile_baseline",
-        level: CheckLevel::Baseline,
-        versions: &[v(0, Rule::SeccompAnnotations), v(19, Rule::SeccompBaseline)],
-    },
-    CheckDef {
-        id: "sysctls",
-        level: CheckLevel::Baseline,
-        versions: &[
-            v(
-                0,
-                Rule::Sysctls {
-                    allowed: SYSCTLS_1_0,
-                },
-            ),
-            v(
-                27,
-                Rule::Sysctls {
-                    allowed: SYSCTLS_1_27,
-                },
-            ),
-            v(
-                29,
-                Rule::Sysctls {
-                    allowed: SYSCTLS_1_29,
-                },
-            ),
-            v(
-                32,
-                Rule::Sysctls {
-                    allowed: SYSCTLS_1_32,
-                },
-            ),
-            v(
-                37,
-                Rule::Sysctls {
-                    allowed: SYSCTLS_1_37,
-                },
-            ),
-        ],
-    },
-    CheckDef {
-        id: "windowsHostProcess",
-        level: CheckLevel::Baseline,
-        versions: &[v(0, Rule::WindowsHostProcess)],
-    },
-    CheckDef {
-        id: "allowPrivilegeEscalation",
-        level: CheckLevel::Restricted,
-        versions: &[
-            v(
-                8,
-                Rule::AllowPrivilegeEscalation {
-                    windows_exempt: false,
-                },
-            ),
-            v(
-                25,
-                Rule::AllowPrivilegeEscalation {
-                    windows_exempt: true,
-                },
-            ),
-        ],
-    },
-    CheckDef {
-        id: "capabilities_restricted",
-        level: CheckLevel::Restricted,
-        versions: &[
-            over(
-                22,
-                Rule::CapabilitiesRestricted {
-                    windows_exempt: false,
-                },
-                &["capabilities_baseline"],
-            ),
-            over(
-                25,
-                Rule::CapabilitiesRestricted {
-                    windows_exempt: true,
-                },
-                &["capabilities_baseline"],
-            ),
-        ],
-    },
-    CheckDef {
-        id: "procMount_restricted",
-        level: CheckLevel::Restricted,
-        versions: &[over(
-            35,
-            Rule::ProcMount {
-                relaxed_in_user_namespace: false,
-            },
-            &["procMount"],
-        )],
-    },
-    CheckDef {
-        id: "restrictedVolumes",
-        level: CheckLevel::Restricted,
-        versions: &[over(0, Rule::RestrictedVolumes, &["hostPathVolumes"])],
-    },
-    CheckDef {
-        id: "runAsNonRoot",
-        level: CheckLevel::Restricted,
-        versions: &[
-            v(
-                0,
-                Rule::RunAsNonRoot {
-                    relaxed_in_user_namespace: false,
-                },
-            ),
-            v(
-                35,
-                Rule::RunAsNonRoot {
-                    relaxed_in_user_namespace: true,
-                },
-            ),
-        ],
-    },
-    CheckDef {
-        id: "runAsUser",
-        level: CheckLevel::Restricted,
-        versions: &[
-            v(
-                23,
-                Rule::RunAsUser {
-                    relaxed_in_user_namespace: false,
-                },
-            ),
-            v(
-                35,
-                Rule::RunAsUser {
-                    relaxed_in_user_namespace: true,
-                },
-            ),
-        ],
-    },
-    CheckDef {
-        id: "seccompProfile_restricted",
-        level: CheckLevel::Restricted,
-        versions: &[
-            over(
-                19,
-                Rule::SeccompRestricted {
-                    windows_exempt: false,
-                },
-                &["seccompProfile_baseline"],
-            ),
-            over(
-                25,
-                Rule::SeccompRestricted {
-                    windows_exempt: true,
-                },
-                &["seccompProfile_baseline"],
-            ),
-        ],
-    },
-];
+const CHECKS: &[CheckDef] = checks! {
+    Baseline "appArmorProfile": 0 => Rule::AppArmor;
+    Baseline "capabilities_baseline": 0 => Rule::CapabilitiesBaseline;
+    Baseline "hostNamespaces": 0 => Rule::HostNamespaces;
+    Baseline "hostPathVolumes": 0 => Rule::HostPathVolumes;
+    Baseline "hostPorts": 0 => Rule::HostPorts;
+    Baseline "hostProbesAndHostLifecycle": 34 => Rule::HostProbesAndLifecycle;
+    Baseline "privileged": 0 => Rule::Privileged;
+    Baseline "procMount": 0 => Rule::ProcMount { relaxed_in_user_namespace: false },
+        35 => Rule::ProcMount { relaxed_in_user_namespace: true };
+    Baseline "seLinuxOptions": 0 => Rule::SeLinux { allowed_types: prefix(SELINUX_TYPES, 4) },
+        31 => Rule::SeLinux { allowed_types: prefix(SELINUX_TYPES, 5) };
+    Baseline "seccompProfile_baseline": 0 => Rule::SeccompAnnotations, 19 => Rule::SeccompBaseline;
+    Baseline "sysctls": 0 => Rule::Sysctls { allowed: prefix(SYSCTLS, 5) },
+        27 => Rule::Sysctls { allowed: prefix(SYSCTLS, 6) },
+        29 => Rule::Sysctls { allowed: prefix(SYSCTLS, 10) },
+        32 => Rule::Sysctls { allowed: prefix(SYSCTLS, 12) },
+        37 => Rule::Sysctls { allowed: prefix(SYSCTLS, 14) };
+    Baseline "windowsHostProcess": 0 => Rule::WindowsHostProcess;
+    Restricted "allowPrivilegeEscalation":
+        8 => Rule::AllowPrivilegeEscalation { windows_exempt: false },
+        25 => Rule::AllowPrivilegeEscalation { windows_exempt: true };
+    Restricted "capabilities_restricted" ("capabilities_baseline"):
+        22 => Rule::CapabilitiesRestricted { windows_exempt: false },
+        25 => Rule::CapabilitiesRestricted { windows_exempt: true };
+    Restricted "procMount_restricted" ("procMount"):
+        35 => Rule::ProcMount { relaxed_in_user_namespace: false };
+    Restricted "restrictedVolumes" ("hostPathVolumes"): 0 => Rule::RestrictedVolumes;
+    Restricted "runAsNonRoot": 0 => Rule::RunAsNonRoot { relaxed_in_user_namespace: false },
+        35 => Rule::RunAsNonRoot { relaxed_in_user_namespace: true };
+    Restricted "runAsUser": 23 => Rule::RunAsUser { relaxed_in_user_namespace: false },
+        35 => Rule::RunAsUser { relaxed_in_user_namespace: true };
+    Restricted "seccompProfile_restricted" ("seccompProfile_baseline"):
+        19 => Rule::SeccompRestricted { windows_exempt: false },
+        25 => Rule::SeccompRestricted { windows_exempt: true };
+};
 
 /// The newest minor at which any check changes; `latest` and every later minor evaluate as this.
 pub const NEWEST_MINOR: u32 = newest_minor();
@@ -456,9 +225,8 @@ fn plan_for(level: CheckLevel, minor: u32) -> Vec<Step> {
         CheckLevel::Baseline => Vec::new(),
         CheckLevel::Restricted => CHECKS
             .iter()
-            .filter(|def| def.level == CheckLevel::Restricted)
-            .filter_map(|def| active(def, minor))
-            .flat_map(|v| v.overrides.iter().copied())
+            .filter(|def| def.level == CheckLevel::Restricted && active(def, minor).is_some())
+            .flat_map(|def| def.overrides.iter().copied())
             .collect(),
     };
     CHECKS
@@ -2062,13 +1830,11 @@ mod tests {
                 "{}",
                 def.id
             );
-            for v in def.versions {
-                for o in v.overrides {
-                    assert_eq!(def.level, CheckLevel::Restricted, "{}", def.id);
-                    assert!(CHECKS
-                        .iter()
-                        .any(|d| d.id == *o && d.level == CheckLevel::Baseline));
-                }
+            for o in def.overrides {
+                assert_eq!(def.level, CheckLevel::Restricted, "{}", def.id);
+                assert!(CHECKS
+                    .iter()
+                    .any(|d| d.id == *o && d.level == CheckLevel::Baseline));
             }
         }
         assert_eq!(NEWEST_MINOR, 37);
