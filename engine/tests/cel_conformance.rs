@@ -11,12 +11,13 @@
 //! The pass rate must not drop below [`MIN_PASS_RATE`], a ratchet: raise it when more pass.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cel::common::types::CelType;
 use cel::{Context, Env, Value};
+
+mod common;
 
 /// The overall pass rate reached, as a fraction; the test fails below it.
 const MIN_PASS_RATE: f64 = 0.608;
@@ -773,28 +774,9 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn testdata_dir() -> Option<PathBuf> {
-    let Ok(root) = std::env::var("PALISADE_ORACLES") else {
-        // Straight to stderr, past the test harness's capture, so the skip is seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "!!!!! PALISADE_ORACLES is not set: the cel-spec conformance data was NOT checked. \
-             Set PALISADE_ORACLES=/work/shared/oracles to run it. !!!!!"
-        );
-        return None;
-    };
-    let dir = Path::new(&root).join("cel-spec-conformance/tests/simple/testdata");
-    assert!(
-        dir.is_dir(),
-        "PALISADE_ORACLES is set but {} is missing",
-        dir.display()
-    );
-    Some(dir)
-}
-
 #[test]
 fn cel_spec_simple_conformance() {
-    let Some(dir) = testdata_dir() else {
+    let Some(dir) = common::oracle_dir("cel-spec-conformance/tests/simple/testdata") else {
         return;
     };
     // Some parse tests nest expressions deeply, and the parser and interpreter recurse on them:

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use palisade_engine::suite::{kyverno, CaseStatus, Summary};
 
@@ -19,12 +19,10 @@ const PASSING_FLOOR: usize = 23;
 
 #[test]
 fn every_validating_policy_row_of_kyvernos_cli_tests_passes_or_is_skipped_with_a_reason() {
-    let Ok(oracles) = std::env::var("PALISADE_ORACLES") else {
-        eprintln!("!!! PALISADE_ORACLES is not set: Kyverno's ValidatingPolicy tests were NOT run");
+    let Some(root) = common::oracle_dir("kyverno-engine-tests/test/cli/test-validating-policy")
+    else {
         return;
     };
-    let root = Path::new(&oracles).join("kyverno-engine-tests/test/cli/test-validating-policy");
-    assert!(root.is_dir(), "{} is missing", root.display());
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .flatten()

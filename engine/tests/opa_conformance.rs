@@ -16,13 +16,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use palisade_engine::gatekeeper::rego;
 use serde_json::Value;
+
+mod common;
 
 /// The groups (directories) whose builtins and keywords Gatekeeper templates use. Each must pass
 /// every case, in both syntaxes, but for [`KNOWN_FAILURES`].
@@ -151,25 +152,6 @@ fn newer_than_gatekeeper(group: &str, case: &Value) -> Option<&'static str> {
 
 /// The longest a case may run before it counts as failed.
 const CASE_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn oracle_root() -> Option<PathBuf> {
-    let Some(oracles) = std::env::var_os("PALISADE_ORACLES") else {
-        // Written to stderr directly, past the test harness's capture, so it is seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "!!! PALISADE_ORACLES is not set: OPA's conformance cases were NOT checked. \
-             Set PALISADE_ORACLES=/work/shared/oracles to run them."
-        );
-        return None;
-    };
-    let root = Path::new(&oracles).join("opa-conformance");
-    assert!(
-        root.is_dir(),
-        "PALISADE_ORACLES is set but {} is missing",
-        root.display()
-    );
-    Some(root)
-}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
@@ -404,7 +386,7 @@ fn read_ratchet() -> BTreeMap<String, usize> {
 
 #[test]
 fn opa_conformance() {
-    let Some(root) = oracle_root() else {
+    let Some(root) = common::oracle_dir("opa-conformance") else {
         return;
     };
     let only = std::env::var("OPA_GROUPS").ok();

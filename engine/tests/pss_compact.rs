@@ -10,7 +10,7 @@
 #[path = "../benches/support/pss_pods.rs"]
 mod pss_pods;
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use palisade_engine::pss::{self, CompactPod, Level, LevelVersion, Version, NEWEST_MINOR};
 use palisade_engine::source::parse_documents;
@@ -86,42 +86,14 @@ fn agrees_text(text: &str, object: &Value, lvs: &[LevelVersion], what: &str, tal
     }
 }
 
-fn testdata() -> Option<PathBuf> {
-    let Some(root) = std::env::var_os("PALISADE_ORACLES") else {
-        eprintln!(
-            "\n*** PSS COMPACT FORM NOT CHECKED AGAINST THE FIXTURES: PALISADE_ORACLES is not set \
-             (point it at the oracle data, e.g. /work/shared/oracles) ***\n"
-        );
-        return None;
-    };
-    let dir = Path::new(&root).join("pod-security-admission/test/testdata");
-    assert!(
-        dir.is_dir(),
-        "PALISADE_ORACLES is set but {} is missing",
-        dir.display()
-    );
-    Some(dir)
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn every_upstream_fixture_at_every_level_and_version() {
-    let Some(root) = testdata() else {
+    let Some(root) = common::oracle_dir("pod-security-admission/test/testdata") else {
         return;
     };
-    let mut files = Vec::new();
-    yaml_files(&root, &mut files);
-    files.sort();
+    let files = common::files_under(&root, |path| {
+        path.extension().and_then(|e| e.to_str()) == Some("yaml")
+    });
     assert!(files.len() >= 4537, "only {} fixtures found", files.len());
     let lvs = every_level_version();
     let mut tally = Tally::default();

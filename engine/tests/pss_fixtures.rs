@@ -8,21 +8,10 @@ use std::path::{Path, PathBuf};
 use palisade_engine::pss::{self, Level, LevelVersion, Version};
 use palisade_engine::source::parse_documents;
 
+mod common;
+
 fn testdata() -> Option<PathBuf> {
-    let Some(root) = std::env::var_os("PALISADE_ORACLES") else {
-        eprintln!(
-            "\n*** PSS CONFORMANCE NOT CHECKED: PALISADE_ORACLES is not set \
-             (point it at the oracle data, e.g. /work/shared/oracles) ***\n"
-        );
-        return None;
-    };
-    let dir = Path::new(&root).join("pod-security-admission/test/testdata");
-    assert!(
-        dir.is_dir(),
-        "PALISADE_ORACLES is set but {} is missing",
-        dir.display()
-    );
-    Some(dir)
+    common::oracle_dir("pod-security-admission/test/testdata")
 }
 
 fn sorted_entries(dir: &Path) -> Vec<PathBuf> {

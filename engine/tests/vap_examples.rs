@@ -12,14 +12,10 @@ use palisade_engine::source::{parse_documents, Document};
 use palisade_engine::vap::{EvalContext, EvaluationOutcome, PolicySet};
 use serde_json::{json, Value};
 
+mod common;
+
 fn examples() -> Option<PathBuf> {
-    let Ok(oracles) = std::env::var("PALISADE_ORACLES") else {
-        eprintln!("!!! PALISADE_ORACLES is not set: the Kubernetes VAP examples were NOT checked");
-        return None;
-    };
-    let dir = PathBuf::from(oracles).join("k8s-vap-examples/examples");
-    assert!(dir.is_dir(), "{} is missing", dir.display());
-    Some(dir)
+    common::oracle_dir("k8s-vap-examples/examples")
 }
 
 fn docs(dir: &Path, files: &[&str]) -> Vec<Document> {
