@@ -16,7 +16,7 @@ use crate::library::{self, Entry, EntryKind};
 use crate::mode::Mode;
 use crate::namespaces::Namespaces;
 use crate::pss::{self, LevelVersion};
-use crate::source::{parse_documents, Document, SourceError};
+use crate::source::{parse_documents, type_meta, Document, SourceError};
 use crate::vap::types::ValidationAction;
 use crate::vap::{self, EvalContext, PolicySet};
 use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
@@ -122,16 +122,7 @@ impl Bundle {
                 gatekeeper_documents.push(document.clone());
                 continue;
             }
-            let api_version = document
-                .value
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let kind = document
-                .value
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let (api_version, kind) = type_meta(&document.value);
             match (api_version, kind) {
                 (_, "") => errors.push(SourceError::new(
                     file,

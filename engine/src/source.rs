@@ -57,6 +57,39 @@ impl fmt::Display for SourceError {
     }
 }
 
+/// An object's `apiVersion` and `kind`; `""` for either one that is missing or not a string.
+pub fn type_meta(object: &Value) -> (&str, &str) {
+    let field = |name| object.get(name).and_then(Value::as_str).unwrap_or_default();
+    (field("apiVersion"), field("kind"))
+}
+
+/// The strings of a list, its other items skipped; empty where `value` is missing or not a list.
+pub fn string_items(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A list of strings, empty where `value` is missing or `null`; `None` where it is anything else
+/// or holds anything but strings.
+pub fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
+    match value {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(_) => None,
+    }
+}
+
 /// One YAML document of a stream, already converted to JSON values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {

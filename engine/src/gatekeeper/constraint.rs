@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::source::{Document, SourceError};
+use crate::source::{string_list, Document, SourceError};
 use crate::verdict::Action;
 
 /// Where a review happens; `scoped` enforcement actions name the points they apply to.
@@ -245,18 +245,7 @@ pub(crate) struct Matchable<'a> {
 }
 
 fn strings(value: Option<&Value>, field: &str) -> Result<Vec<String>, String> {
-    match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("{field} must be a list of strings"))
-            })
-            .collect(),
-        Some(_) => Err(format!("{field} must be a list of strings")),
-    }
+    string_list(value).ok_or_else(|| format!("{field} must be a list of strings"))
 }
 
 fn text<'a>(object: &'a Value, path: &[&str]) -> &'a str {

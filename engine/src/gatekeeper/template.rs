@@ -10,7 +10,7 @@ use super::cel::{cel_source, CelProgram};
 use super::constraint::find_key;
 use super::normalise::{Rewrite, Rewrites};
 use super::rego;
-use crate::source::{Document, SourceError};
+use crate::source::{string_items, Document, SourceError};
 
 /// The only target Gatekeeper's admission templates use.
 pub const TARGET: &str = "admission.k8s.gatekeeper.sh";
@@ -244,16 +244,7 @@ impl Template {
                 &format!("target {target_name:?} is not {TARGET:?}"),
             ));
         }
-        let operations = target
-            .get("operations")
-            .and_then(Value::as_array)
-            .map(|ops| {
-                ops.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let operations = string_items(target.get("operations"));
         let code = target
             .get("code")
             .and_then(Value::as_array)

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::pattern::wildcard_match;
 use super::Context;
 use crate::admission::AdmissionRequest;
+use crate::source::{string_items, string_list};
 
 /// `group/version/Kind[/subresource]`, each part possibly a wildcard; a missing group or version
 /// matches any.
@@ -110,16 +111,7 @@ impl Selector {
                         if !matches!(op, "In" | "NotIn" | "Exists" | "DoesNotExist") {
                             return Err(format!("operator: unknown selector operator `{op}`"));
                         }
-                        let values = e
-                            .get("values")
-                            .and_then(Value::as_array)
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(Value::as_str)
-                                    .map(str::to_owned)
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                        let values = string_items(e.get("values"));
                         selector
                             .match_expressions
                             .push((key.to_owned(), op.to_owned(), values));
@@ -179,18 +171,7 @@ pub struct Match {
 }
 
 fn strings(value: Option<&Value>, field: &str) -> Result<Vec<String>, String> {
-    match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("{field}: must be a list of strings"))
-            })
-            .collect(),
-        Some(_) => Err(format!("{field}: must be a list of strings")),
-    }
+    string_list(value).ok_or_else(|| format!("{field}: must be a list of strings"))
 }
 
 impl Filter {

@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::namespaces::Namespaces;
 
 use crate::admission::AdmissionRequest;
-use crate::source::{Document, SourceError};
+use crate::source::{type_meta, Document, SourceError};
 
 /// What Kyverno does when a rule fails: its `validationFailureAction` (ClusterPolicy) or
 /// `validationActions` (ValidatingPolicy), reduced to the mode model's three steps.
@@ -103,14 +103,7 @@ pub struct PolicySet {
 
 /// Whether a document is one of the kinds this module reads.
 pub fn is_kyverno_document(value: &Value) -> bool {
-    let api_version = value
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let kind = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let (api_version, kind) = type_meta(value);
     let group = api_version.split_once('/').map_or("", |(group, _)| group);
     matches!(
         (group, kind),

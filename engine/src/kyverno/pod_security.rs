@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::jmespath;
 use super::pattern::wildcard_match;
 use crate::pss::{self, Level, LevelVersion, Version};
+use crate::source::string_items;
 
 /// Kyverno's control names and the check ids of our [`pss`](crate::pss) module they cover.
 const CONTROLS: [(&str, &[&str]); 17] = [
@@ -153,18 +154,7 @@ pub fn read_exclusions(entries: &Value, field: &str) -> Result<Vec<Exclusion>, S
             .find(|(name, _)| *name == control)
             .map(|(_, checks)| *checks)
             .ok_or_else(|| format!("{field}[{i}].controlName: unknown control `{control}`"))?;
-        let list = |key: &str| -> Vec<String> {
-            entry
-                .get(key)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let list = |key: &str| string_items(entry.get(key));
         exclude.push(Exclusion {
             control: control.to_owned(),
             checks,

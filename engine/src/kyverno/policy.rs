@@ -17,7 +17,7 @@ use super::pattern::{self, Verdict};
 use super::pod_security::{self, Exclusion, PodSecurity};
 use super::{autogen, Context, FailureAction, Outcome, RuleResult};
 use crate::admission::{AdmissionRequest, GroupVersionKind, GroupVersionResource};
-use crate::source::{Document, SourceError};
+use crate::source::{string_items, Document, SourceError};
 use crate::vap;
 
 /// The most elements a `foreach` list may have.
@@ -213,11 +213,7 @@ impl Policy {
                 match action {
                     Some(action) => overrides.push(ActionOverride {
                         action,
-                        namespaces: entry
-                            .get("namespaces")
-                            .and_then(Value::as_array)
-                            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                            .unwrap_or_default(),
+                        namespaces: string_items(entry.get("namespaces")),
                     }),
                     None => errors.push(reader.error(
                         "validationFailureActionOverrides",
@@ -1184,16 +1180,7 @@ impl Exception {
                 .ok_or_else(|| {
                     vec![reader.error("exceptions", "spec.exceptions: each needs a policyName")]
                 })?;
-            let rules = entry
-                .get("ruleNames")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let rules = string_items(entry.get("ruleNames"));
             exceptions.push((policy.to_owned(), rules));
         }
         let matches = match value.pointer("/spec/match") {

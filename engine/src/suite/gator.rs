@@ -9,10 +9,10 @@
 
 use serde_json::Value;
 
-use super::{CaseResult, CaseStatus, Files};
+use super::{one_line, read_documents, CaseResult, CaseStatus, Files};
 use crate::admission::AdmissionRequest;
 use crate::gatekeeper::{EnforcementPoint, Inventory, Library, Review, Rewrites, Violation};
-use crate::source::{parse_documents, Document};
+use crate::source::parse_documents;
 
 /// Run every case of the gator suite `suite` (its text is `text`; the files it names are read through
 /// `files`, relative to the suite's directory). Cases are named `<test>/<case>`.
@@ -110,11 +110,6 @@ fn flag(value: &Value, key: &str) -> bool {
     value.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
-fn read_documents(files: &dyn Files, path: &str) -> Result<Vec<Document>, String> {
-    let text = files.read(path)?;
-    parse_documents(path, &text).map_err(|e| e.to_string())
-}
-
 fn load_library(test: &Value, files: &dyn Files, rewrites: Rewrites) -> Result<Library, String> {
     let template = string(test, "template");
     if template.is_empty() {
@@ -124,25 +119,18 @@ fn load_library(test: &Value, files: &dyn Files, rewrites: Rewrites) -> Result<L
     if constraint.is_empty() {
         return Err("the test has no constraint".to_owned());
     }
-    let joined = |errors: Vec<crate::source::SourceError>| {
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
     let mut library = Library::with_rewrites(rewrites);
     let documents = read_documents(files, &template)?;
     library
         .add_documents(&template, &documents)
-        .map_err(joined)?;
+        .map_err(one_line)?;
     if library.templates().next().is_none() {
         return Err(format!("{template} holds no ConstraintTemplate"));
     }
     let documents = read_documents(files, &constraint)?;
     library
         .add_documents(&constraint, &documents)
-        .map_err(joined)?;
+        .map_err(one_line)?;
     if library.constraints().next().is_none() {
         return Err(format!("{constraint} holds no constraint"));
     }

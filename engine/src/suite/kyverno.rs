@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CaseResult, CaseStatus, Files};
+use super::{one_line, read_documents, CaseResult, CaseStatus, Files};
 use crate::admission::{AdmissionRequest, Operation, UserInfo};
 use crate::kyverno::{self, Outcome};
 use crate::namespaces::Namespaces;
@@ -174,11 +174,6 @@ struct Inputs {
     user: UserInfo,
 }
 
-fn load_docs(files: &dyn Files, path: &str) -> Result<Vec<Document>, String> {
-    let text = files.read(path)?;
-    parse_documents(path, &text).map_err(|e| e.to_string())
-}
-
 fn kind_of(value: &Value) -> &str {
     value
         .get("kind")
@@ -223,7 +218,7 @@ impl Inputs {
         let mut kyverno_set = kyverno::PolicySet::default();
         let mut other_policies = BTreeMap::new();
         for path in &test.policies {
-            let docs = load_docs(files, path)?;
+            let docs = read_documents(files, path)?;
             let (native, others): (Vec<Document>, Vec<Document>) =
                 docs.into_iter().partition(|d| {
                     d.value
@@ -231,13 +226,7 @@ impl Inputs {
                         .and_then(Value::as_str)
                         .is_some_and(|v| v.starts_with("admissionregistration.k8s.io/"))
                 });
-            kyverno_set.add_documents(path, &others).map_err(|errors| {
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })?;
+            kyverno_set.add_documents(path, &others).map_err(one_line)?;
             for doc in &others {
                 other_policies.insert(
                     name_of(&doc.value).to_owned(),
@@ -257,13 +246,7 @@ impl Inputs {
                 }
             }
             let native: Vec<Document> = native.into_iter().map(kyverno_defaults).collect();
-            let read = PolicySet::from_documents(path, &native).map_err(|errors| {
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })?;
+            let read = PolicySet::from_documents(path, &native).map_err(one_line)?;
             set.extend(read);
         }
         for name in set.unbound_policies() {
@@ -274,23 +257,17 @@ impl Inputs {
             ));
         }
         for path in &test.param_resources {
-            for doc in load_docs(files, path)? {
+            for doc in read_documents(files, path)? {
                 set.params.push(default_namespace(doc.value));
             }
         }
         for path in &test.exceptions {
-            let docs = load_docs(files, path)?;
-            kyverno_set.add_documents(path, &docs).map_err(|errors| {
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })?;
+            let docs = read_documents(files, path)?;
+            kyverno_set.add_documents(path, &docs).map_err(one_line)?;
         }
         let mut resources = Vec::new();
         for path in &test.resources {
-            for doc in load_docs(files, path)? {
+            for doc in read_documents(files, path)? {
                 resources.push(default_namespace(doc.value));
             }
         }
@@ -303,13 +280,13 @@ impl Inputs {
         }
         let mut namespaces = Vec::new();
         if let Some(path) = &test.variables {
-            for doc in load_docs(files, path)? {
+            for doc in read_documents(files, path)? {
                 namespaces.extend(namespaces_from_values(&doc.value));
             }
         }
         let mut user = UserInfo::default();
         if let Some(path) = &test.userinfo {
-            for doc in load_docs(files, path)? {
+            for doc in read_documents(files, path)? {
                 let info = doc
                     .value
                     .get("userInfo")
@@ -442,14 +419,8 @@ impl Inputs {
         };
         if got == row.result {
             CaseStatus::Passed
-        } else if messages.is_empty() {
-            CaseStatus::Failed(format!("expected {}, got {got}", row.result))
         } else {
-            CaseStatus::Failed(format!(
-                "expected {}, got {got}: {}",
-                row.result,
-                messages.join("; ")
-            ))
+            mismatch(&row.result, got, &messages)
         }
     }
 }
@@ -524,15 +495,19 @@ impl Inputs {
                 _ => None,
             })
             .collect();
-        if details.is_empty() {
-            CaseStatus::Failed(format!("expected {}, got {got}", row.result))
-        } else {
-            CaseStatus::Failed(format!(
-                "expected {}, got {got}: {}",
-                row.result,
-                details.join("; ")
-            ))
-        }
+        mismatch(&row.result, got, &details)
+    }
+}
+
+/// A row whose result was `expected` but came out `got`, with what the engine said.
+fn mismatch(expected: &str, got: &str, details: &[String]) -> CaseStatus {
+    if details.is_empty() {
+        CaseStatus::Failed(format!("expected {expected}, got {got}"))
+    } else {
+        CaseStatus::Failed(format!(
+            "expected {expected}, got {got}: {}",
+            details.join("; ")
+        ))
     }
 }
 

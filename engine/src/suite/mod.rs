@@ -11,15 +11,29 @@ pub mod palisade;
 use std::fmt;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::source::{parse_documents, SourceError};
+use crate::source::{parse_documents, type_meta, Document, SourceError};
 
 /// Read access to the files a suite refers to. Paths are relative to the suite file's directory, as
 /// written in the suite; implementations resolve them.
 pub trait Files {
     /// The text of `path`, or a message saying why it cannot be read.
     fn read(&self, path: &str) -> Result<String, String>;
+}
+
+/// The documents of the file `path`, or why they cannot be read.
+fn read_documents(files: &dyn Files, path: &str) -> Result<Vec<Document>, String> {
+    let text = files.read(path)?;
+    parse_documents(path, &text).map_err(|e| e.to_string())
+}
+
+/// The errors of loading policies, on one line.
+fn one_line(errors: Vec<SourceError>) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Run the suite in `text` (the file `name`), whichever format it is: gator `Suite`, Kyverno CLI
@@ -29,16 +43,7 @@ pub fn run_file(name: &str, text: &str, files: &dyn Files) -> Result<Vec<CaseRes
     let Some(document) = documents.first() else {
         return Err(SourceError::new(name, 0, 0, "the file is empty"));
     };
-    let api_version = document
-        .value
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let kind = document
-        .value
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let (api_version, kind) = type_meta(&document.value);
     let group = api_version.split('/').next().unwrap_or_default();
     match (group, kind) {
         ("palisade.dev", "PolicyTest") => palisade::run(name, document, files),

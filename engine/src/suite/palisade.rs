@@ -8,13 +8,13 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CaseResult, CaseStatus, Files};
+use super::{read_documents, CaseResult, CaseStatus, Files};
 use crate::admission::{AdmissionRequest, Operation, UserInfo};
 use crate::apiview;
 use crate::bundle::{Bundle, Context};
 use crate::mode::Mode;
 use crate::pss::LevelVersion;
-use crate::source::{parse_documents, Document, SourceError};
+use crate::source::{Document, SourceError};
 use crate::verdict::Action;
 
 pub const API_VERSION: &str = "palisade.dev/v1alpha1";
@@ -300,8 +300,7 @@ fn build_request(
     let object = match (&case.object, &case.file) {
         (Some(object), None) => object.clone(),
         (None, Some(path)) => {
-            let text = files.read(path)?;
-            let mut documents = parse_documents(path, &text).map_err(|err| err.to_string())?;
+            let mut documents = read_documents(files, path)?;
             if documents.len() != 1 {
                 return Err(format!(
                     "{path}: expected one document, found {}",
@@ -444,6 +443,7 @@ fn is_namespaced(kind: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::parse_documents;
 
     struct Policy(&'static str);
 
