@@ -31,6 +31,18 @@ pub const SYSTEM_NAMESPACES: [&str; 4] = [
     "palisade-system",
 ];
 
+/// Whether a namespace selector term (`matchExpressions` entry) leaves out every one of the
+/// [`SYSTEM_NAMESPACES`] by name.
+pub(crate) fn excludes_system_namespaces(term: &Value) -> bool {
+    term["key"] == "kubernetes.io/metadata.name"
+        && term["operator"] == "NotIn"
+        && SYSTEM_NAMESPACES.iter().all(|ns| {
+            term["values"]
+                .as_array()
+                .is_some_and(|v| v.contains(&(*ns).into()))
+        })
+}
+
 /// What an entry is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Category {
@@ -586,15 +598,7 @@ mod tests {
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            let excludes = expressions.iter().any(|e| {
-                e["key"] == "kubernetes.io/metadata.name"
-                    && e["operator"] == "NotIn"
-                    && SYSTEM_NAMESPACES.iter().all(|ns| {
-                        e["values"]
-                            .as_array()
-                            .is_some_and(|v| v.contains(&(*ns).into()))
-                    })
-            });
+            let excludes = expressions.iter().any(excludes_system_namespaces);
             assert!(
                 excludes,
                 "{id}: the binding must exclude {SYSTEM_NAMESPACES:?}"

@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use crate::bundle::{pod_security_entry, Bundle};
 use crate::gatekeeper::{Constraint, Template};
 use crate::kyverno;
-use crate::library::SYSTEM_NAMESPACES;
+use crate::library::{excludes_system_namespaces, SYSTEM_NAMESPACES};
 use crate::mode::{Mode, VapAction};
 use crate::pss::LevelVersion;
 use crate::source::{parse_documents, SourceError};
@@ -410,34 +410,37 @@ fn vap_binding(mut object: Value, mode: Mode) -> Value {
     };
     spec.insert("validationActions".to_owned(), json!(actions));
     if exclude {
-        let expressions = spec
-            .entry("matchResources")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .map(|m| m.entry("namespaceSelector").or_insert_with(|| json!({})))
-            .and_then(Value::as_object_mut)
-            .map(|s| s.entry("matchExpressions").or_insert_with(|| json!([])))
-            .and_then(Value::as_array_mut);
-        if let Some(expressions) = expressions {
-            let already = expressions.iter().any(|e| {
-                e["key"] == "kubernetes.io/metadata.name"
-                    && e["operator"] == "NotIn"
-                    && SYSTEM_NAMESPACES.iter().all(|ns| {
-                        e["values"]
-                            .as_array()
-                            .is_some_and(|v| v.contains(&(*ns).into()))
-                    })
-            });
-            if !already {
-                expressions.push(json!({
-                    "key": "kubernetes.io/metadata.name",
-                    "operator": "NotIn",
-                    "values": SYSTEM_NAMESPACES,
-                }));
+        if let Some(expressions) = namespace_expressions(spec, "matchResources") {
+            if !expressions.iter().any(excludes_system_namespaces) {
+                expressions.push(system_namespaces_term());
             }
         }
     }
     object
+}
+
+/// `<match>.namespaceSelector.matchExpressions` of a policy's or binding's `spec`, made where it
+/// is missing; `None` where something on the way is of another type.
+fn namespace_expressions<'a>(
+    spec: &'a mut Map<String, Value>,
+    match_field: &str,
+) -> Option<&'a mut Vec<Value>> {
+    spec.entry(match_field)
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .map(|m| m.entry("namespaceSelector").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+        .map(|s| s.entry("matchExpressions").or_insert_with(|| json!([])))
+        .and_then(Value::as_array_mut)
+}
+
+/// The namespace selector term that leaves out the [`SYSTEM_NAMESPACES`].
+fn system_namespaces_term() -> Value {
+    json!({
+        "key": "kubernetes.io/metadata.name",
+        "operator": "NotIn",
+        "values": SYSTEM_NAMESPACES,
+    })
 }
 
 /// The names of `mode`'s `validationActions` (a ValidatingAdmissionPolicyBinding's, and a Kyverno
@@ -513,20 +516,8 @@ fn validating_policy(mut object: Value, mode: Mode) -> Value {
         json!(validation_actions(mode)),
     );
     if exclude {
-        let expressions = spec
-            .entry("matchConstraints")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .map(|m| m.entry("namespaceSelector").or_insert_with(|| json!({})))
-            .and_then(Value::as_object_mut)
-            .map(|s| s.entry("matchExpressions").or_insert_with(|| json!([])))
-            .and_then(Value::as_array_mut);
-        if let Some(expressions) = expressions {
-            let term = json!({
-                "key": "kubernetes.io/metadata.name",
-                "operator": "NotIn",
-                "values": SYSTEM_NAMESPACES,
-            });
+        if let Some(expressions) = namespace_expressions(spec, "matchConstraints") {
+            let term = system_namespaces_term();
             if !expressions.contains(&term) {
                 expressions.push(term);
             }
