@@ -198,6 +198,15 @@ fn shape_error(
     SourceError::new(file, line, column, format!("{what}: {message}"))
 }
 
+/// `metadata.name` of `document`, `""` where it has none.
+fn name_of(document: &Document) -> &str {
+    document
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 fn name_error(file: &str, document: &Document, what: &str) -> SourceError {
     SourceError::new(
         file,
@@ -217,12 +226,7 @@ fn read_strictly<T: serde::de::DeserializeOwned>(
     check_api_version(file, document, what)?;
     let parsed = serde_json::from_value(document.value.clone())
         .map_err(|e| vec![shape_error(file, document, what, &e)])?;
-    let named = document
-        .value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .is_some_and(|name| !name.is_empty());
-    if !named {
+    if name_of(document).is_empty() {
         return Err(vec![name_error(file, document, what)]);
     }
     Ok(parsed)
@@ -238,16 +242,33 @@ fn check_api_version(file: &str, document: &Document, what: &str) -> Result<(), 
     if VERSIONS.contains(&version) {
         return Ok(());
     }
-    let (line, column) = document.locate(api_version, 0);
-    Err(vec![SourceError::new(
+    let supported = VERSIONS.map(|v| format!("\"{GROUP}{v}\"")).join(", ");
+    Err(vec![unsupported(
         file,
-        line,
-        column,
-        format!(
-            "{what}: apiVersion: Unsupported value: \"{api_version}\": supported values: {}",
-            VERSIONS.map(|v| format!("\"{GROUP}{v}\"")).join(", ")
-        ),
+        document,
+        what,
+        "apiVersion",
+        api_version,
+        &supported,
     )])
+}
+
+/// The apiserver's error for a `value` of `field` that is none of the `supported` ones (each
+/// quoted), worded for `what` and placed at the value in `document` of `file`.
+fn unsupported(
+    file: &str,
+    document: &Document,
+    what: &str,
+    field: &str,
+    value: &str,
+    supported: &str,
+) -> SourceError {
+    document.error_at(
+        file,
+        value,
+        0,
+        format!("{what}: {field}: Unsupported value: \"{value}\": supported values: {supported}"),
+    )
 }
 
 impl ValidatingPolicy {
@@ -263,12 +284,7 @@ impl ValidatingPolicy {
             .and_then(Value::as_str)
             .unwrap_or("ValidatingPolicy")
             .to_owned();
-        let raw_name = document
-            .value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let what = format!("{kind} '{raw_name}'");
+        let what = format!("{kind} '{}'", name_of(document));
         let parsed: PolicyDoc = read_strictly(file, document, &what)?;
         let namespaced = kind == "NamespacedValidatingPolicy";
         let namespace = namespaced
@@ -286,14 +302,13 @@ impl ValidatingPolicy {
             Some("JSON") => EvaluationMode::Json,
             Some(other @ ("Envoy" | "HTTP")) => EvaluationMode::Other(other.to_owned()),
             Some(other) => {
-                let (line, column) = document.locate(other, 0);
-                return Err(vec![SourceError::new(
+                return Err(vec![unsupported(
                     file,
-                    line,
-                    column,
-                    format!(
-                        "{what}: spec.evaluation.mode: Unsupported value: \"{other}\": supported values: \"Kubernetes\", \"JSON\", \"Envoy\", \"HTTP\""
-                    ),
+                    document,
+                    &what,
+                    "spec.evaluation.mode",
+                    other,
+                    "\"Kubernetes\", \"JSON\", \"Envoy\", \"HTTP\"",
                 )]);
             }
         };
@@ -810,12 +825,7 @@ fn read_vap(
     vap_document: &Document,
     what: &str,
 ) -> Result<vap::PolicySet, Vec<SourceError>> {
-    let name = vap_document
-        .value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let name = name_of(vap_document).to_owned();
     let mut set = vap::PolicySet::from_documents(file, std::slice::from_ref(vap_document))
         .map_err(|errors| {
             let prefix = format!("ValidatingAdmissionPolicy '{name}'");
@@ -869,12 +879,11 @@ fn compile(
     // Errors stay errors: Kyverno applies `failurePolicy` to match conditions only (see
     // `map_outcome`).
     vap_spec.insert("failurePolicy".to_owned(), json!("Fail"));
-    let name = document
-        .value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    read_vap(file, &vap_document(document, name, vap_spec), what)
+    read_vap(
+        file,
+        &vap_document(document, name_of(document), vap_spec),
+        what,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -931,26 +940,20 @@ struct PolicyRef {
 impl Exception {
     /// Read a `policies.kyverno.io` PolicyException document, strictly.
     pub fn from_document(file: &str, document: &Document) -> Result<Exception, Vec<SourceError>> {
-        let raw_name = document
-            .value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let what = format!("PolicyException '{raw_name}'");
+        let what = format!("PolicyException '{}'", name_of(document));
         let parsed: ExceptionDoc = read_strictly(file, document, &what)?;
         let spec = parsed.spec;
         let report_pass = match spec.report_result.as_deref() {
             None | Some("" | "skip") => false,
             Some("pass") => true,
             Some(other) => {
-                let (line, column) = document.locate(other, 0);
-                return Err(vec![SourceError::new(
+                return Err(vec![unsupported(
                     file,
-                    line,
-                    column,
-                    format!(
-                        "{what}: spec.reportResult: Unsupported value: \"{other}\": supported values: \"skip\", \"pass\""
-                    ),
+                    document,
+                    &what,
+                    "spec.reportResult",
+                    other,
+                    "\"skip\", \"pass\"",
                 )]);
             }
         };
