@@ -659,6 +659,17 @@ mod tests {
     use super::*;
     use crate::source::parse_documents;
 
+    /// `text`, the file `file`, read as a library.
+    fn read(file: &str, text: &str) -> Result<Library, Vec<SourceError>> {
+        Library::from_documents(file, &parse_documents(file, text).unwrap())
+    }
+
+    /// The gator review of `object`, against an empty inventory.
+    fn gator(lib: &Library, object: &Value) -> Review {
+        lib.review_object(object, &Inventory::empty(), EnforcementPoint::Gator)
+            .unwrap()
+    }
+
     const TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
 kind: ConstraintTemplate
 metadata:
@@ -733,8 +744,7 @@ spec:
 
     fn library(constraints: &str) -> Library {
         let text = format!("{TEMPLATE}---\n{constraints}");
-        let documents = parse_documents("demo.yaml", &text).unwrap();
-        Library::from_documents("demo.yaml", &documents).unwrap()
+        read("demo.yaml", &text).unwrap()
     }
 
     fn constraint(name: &str, spec: Value) -> String {
@@ -802,13 +812,7 @@ spec:
             "no-bad",
             json!({"enforcementAction": "warn", "parameters": {"forbidden": ["bad"]}}),
         ));
-        let review = lib
-            .review_object(
-                &pod("bad", "a"),
-                &Inventory::empty(),
-                EnforcementPoint::Gator,
-            )
-            .unwrap();
+        let review = gator(&lib, &pod("bad", "a"));
         assert_eq!(
             review.violations,
             [Violation {
@@ -820,13 +824,7 @@ spec:
                 enforcement_action: "warn".into(),
             }]
         );
-        let fine = lib
-            .review_object(
-                &pod("good", "a"),
-                &Inventory::empty(),
-                EnforcementPoint::Gator,
-            )
-            .unwrap();
+        let fine = gator(&lib, &pod("good", "a"));
         assert!(fine.violations.is_empty());
         let verdict = review.into_verdict();
         assert_eq!(verdict.action(), Action::Warn);
@@ -914,9 +912,7 @@ spec:
     #[test]
     fn a_runtime_error_is_a_violation_with_the_error() {
         let lib = library(&constraint("crash", json!({"parameters": {"crash": true}})));
-        let review = lib
-            .review_object(&pod("p", "a"), &Inventory::empty(), EnforcementPoint::Gator)
-            .unwrap();
+        let review = gator(&lib, &pod("p", "a"));
         assert_eq!(review.violations.len(), 1, "{review:?}");
         assert!(review.violations[0].message.contains("twice"), "{review:?}");
     }
@@ -948,8 +944,7 @@ spec:
             "          msg := describe(input.review)\n",
             "          msg := describe(input.review\n",
         );
-        let documents = parse_documents("broken.yaml", &broken).unwrap();
-        let errors = Library::from_documents("broken.yaml", &documents).unwrap_err();
+        let errors = read("broken.yaml", &broken).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         let error = &errors[0];
         assert_eq!(error.file, "broken.yaml");
@@ -963,8 +958,7 @@ spec:
             "          describe(review) = msg {",
             "          describe(review) = msg {{",
         );
-        let documents = parse_documents("lib.yaml", &broken_lib).unwrap();
-        let errors = Library::from_documents("lib.yaml", &documents).unwrap_err();
+        let errors = read("lib.yaml", &broken_lib).unwrap_err();
         let lib_starts = broken_lib
             .lines()
             .position(|l| l.contains("package lib.helpers"))
@@ -987,16 +981,14 @@ spec:
     #[test]
     fn templates_and_constraints_are_checked() {
         let no_violation = TEMPLATE.replace("violation[", "deny[");
-        let documents = parse_documents("t.yaml", &no_violation).unwrap();
-        let errors = Library::from_documents("t.yaml", &documents).unwrap_err();
+        let errors = read("t.yaml", &no_violation).unwrap_err();
         assert!(
             errors[0].message.contains("no `violation` rule"),
             "{errors:?}"
         );
 
         let orphan = constraint("x", json!({}));
-        let documents = parse_documents("c.yaml", &orphan).unwrap();
-        let errors = Library::from_documents("c.yaml", &documents).unwrap_err();
+        let errors = read("c.yaml", &orphan).unwrap_err();
         assert!(
             errors[0].message.contains("no ConstraintTemplate defines"),
             "{errors:?}"
@@ -1006,8 +998,7 @@ spec:
             "{TEMPLATE}---\n{}",
             constraint("x", json!({"enforcementAction": "block"}))
         );
-        let documents = parse_documents("c.yaml", &text).unwrap();
-        let errors = Library::from_documents("c.yaml", &documents).unwrap_err();
+        let errors = read("c.yaml", &text).unwrap_err();
         assert!(
             errors[0].message.contains("enforcementAction"),
             "{errors:?}"
@@ -1054,17 +1045,10 @@ spec:
 
     #[test]
     fn a_template_with_cel_code_is_judged_by_it_as_gatekeeper_does() {
-        let documents = parse_documents("cel.yaml", CEL_AND_REGO).unwrap();
-        let lib = Library::from_documents("cel.yaml", &documents).unwrap();
+        let lib = read("cel.yaml", CEL_AND_REGO).unwrap();
         assert!(lib.templates().next().unwrap().has_cel);
         let messages = |name: &str| -> Vec<String> {
-            let review = lib
-                .review_object(
-                    &pod(name, "a"),
-                    &Inventory::empty(),
-                    EnforcementPoint::Gator,
-                )
-                .unwrap();
+            let review = gator(&lib, &pod(name, "a"));
             assert!(review.not_evaluable.is_empty(), "{review:?}");
             review.violations.into_iter().map(|v| v.message).collect()
         };
@@ -1079,15 +1063,8 @@ spec:
             "",
         );
         assert!(!cel_only.contains("Rego"), "{cel_only}");
-        let documents = parse_documents("cel.yaml", &cel_only).unwrap();
-        let lib = Library::from_documents("cel.yaml", &documents).unwrap();
-        let review = lib
-            .review_object(
-                &pod("bad", "a"),
-                &Inventory::empty(),
-                EnforcementPoint::Gator,
-            )
-            .unwrap();
+        let lib = read("cel.yaml", &cel_only).unwrap();
+        let review = gator(&lib, &pod("bad", "a"));
         assert_eq!(review.violations.len(), 1, "{review:?}");
     }
 
@@ -1119,17 +1096,14 @@ kind: K8sReadOnly
 metadata:
   name: c
 "#;
-        let documents = parse_documents("ro.yaml", rego_only).unwrap();
-        let lib = Library::from_documents("ro.yaml", &documents).unwrap();
+        let lib = read("ro.yaml", rego_only).unwrap();
         let mut object = pod("p", "a");
         object["spec"] = json!({"containers": [
             {"name": "bare", "securityContext": {}},
             {"name": "no", "securityContext": {"readOnlyRootFilesystem": false}},
             {"name": "yes", "securityContext": {"readOnlyRootFilesystem": true}},
         ]});
-        let review = lib
-            .review_object(&object, &Inventory::empty(), EnforcementPoint::Gator)
-            .unwrap();
+        let review = gator(&lib, &object);
         let mut messages: Vec<String> = review.violations.into_iter().map(|v| v.message).collect();
         messages.sort();
         assert_eq!(messages, ["not read-only: bare", "not read-only: no"]);
@@ -1141,17 +1115,10 @@ metadata:
             "'!(variables.anyObject.metadata.name in variables.forbidden)'",
             "'variables.anyObject.metadata.name.noSuchFunction()'",
         );
-        let documents = parse_documents("cel.yaml", &broken).unwrap();
-        let lib = Library::from_documents("cel.yaml", &documents).unwrap();
+        let lib = read("cel.yaml", &broken).unwrap();
         let template = lib.templates().next().unwrap();
         assert!(template.not_evaluable().is_some());
-        let review = lib
-            .review_object(
-                &pod("bad", "a"),
-                &Inventory::empty(),
-                EnforcementPoint::Gator,
-            )
-            .unwrap();
+        let review = gator(&lib, &pod("bad", "a"));
         assert!(review.violations.is_empty());
         assert_eq!(review.not_evaluable.len(), 1);
         assert_eq!(review.not_evaluable[0].policy, "K8sCel/c");
@@ -1205,15 +1172,8 @@ metadata:
             "{template}---\n{}",
             constraint("boom", json!({"parameters": {"forbidden": ["bad"]}}))
         );
-        let documents = parse_documents("boom.yaml", &text).unwrap();
-        let lib = Library::from_documents("boom.yaml", &documents).unwrap();
-        let review = lib
-            .review_object(
-                &pod("bad", "a"),
-                &Inventory::empty(),
-                EnforcementPoint::Gator,
-            )
-            .unwrap();
+        let lib = read("boom.yaml", &text).unwrap();
+        let review = gator(&lib, &pod("bad", "a"));
         assert_eq!(review.violations.len(), 1, "{review:?}");
         assert!(
             review.violations[0].message.contains("failed internally"),
@@ -1249,8 +1209,7 @@ metadata:
 spec: {{}}
 "
         );
-        let documents = parse_documents("own.yaml", &text).unwrap();
-        Library::from_documents("own.yaml", &documents).unwrap()
+        read("own.yaml", &text).unwrap()
     }
 
     fn annotated_pod(expires: &str) -> Value {
@@ -1266,14 +1225,7 @@ spec: {{}}
              expires := time.parse_rfc3339_ns(input.review.object.metadata.annotations.expires)\n  \
              expires < time.parse_rfc3339_ns(\"2026-01-01T00:00:00Z\")\n}\n",
         );
-        let review = |expires: &str| {
-            lib.review_object(
-                &annotated_pod(expires),
-                &Inventory::empty(),
-                EnforcementPoint::Gator,
-            )
-            .unwrap()
-        };
+        let review = |expires: &str| gator(&lib, &annotated_pod(expires));
         assert!(review("2030-06-01T00:00:00Z").violations.is_empty());
         let expired = review("2020-06-01T00:00:00+02:00");
         assert_eq!(expired.violations.len(), 1, "{expired:?}");
@@ -1292,13 +1244,7 @@ spec: {{}}
         // The Rego starts on line 17 of the file; the call is on its fourth line.
         let at = (template.not_local[0].line, template.not_local[0].column);
         assert_eq!(at, (20, 20), "{:?}", template.not_local);
-        let review = lib
-            .review_object(
-                &annotated_pod("x"),
-                &Inventory::empty(),
-                EnforcementPoint::Gator,
-            )
-            .unwrap();
+        let review = gator(&lib, &annotated_pod("x"));
         assert!(review.violations.is_empty(), "never guessed: {review:?}");
         assert_eq!(review.not_evaluable.len(), 1);
         assert!(
@@ -1316,8 +1262,7 @@ spec: {{}}
             "          strings.no_such(input.parameters.user)\n",
         );
         assert_ne!(text, TEMPLATE);
-        let documents = parse_documents("demo.yaml", &text).unwrap();
-        let errors = Library::from_documents("demo.yaml", &documents).unwrap_err();
+        let errors = read("demo.yaml", &text).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0]
@@ -1335,16 +1280,7 @@ spec: {{}}
             "package k8sown\n\nviolation contains {\"msg\": \"inside\"} if {\n  \
              net.cidr_intersects(input.review.object.metadata.annotations.expires, \"10.0.0.0/8\")\n}\n",
         );
-        let review = |cidr: &str| {
-            lib.review_object(
-                &annotated_pod(cidr),
-                &Inventory::empty(),
-                EnforcementPoint::Gator,
-            )
-            .unwrap()
-            .violations
-            .len()
-        };
+        let review = |cidr: &str| gator(&lib, &annotated_pod(cidr)).violations.len();
         assert_eq!(review("10.1.0.0/16"), 1);
         assert_eq!(review("192.168.0.0/16"), 0);
         // A builtin error is undefined, as in OPA: no violation, no error.
