@@ -17,7 +17,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use palisade_engine::bundle::{Bundle, Context};
@@ -26,6 +25,9 @@ use palisade_engine::sample;
 use palisade_engine::source::parse_documents;
 use palisade_engine::vap::{EvalContext, PolicySet};
 use palisade_engine::{Action, AdmissionRequest};
+
+#[path = "support/cores.rs"]
+mod cores;
 
 const PODS: usize = 10_000;
 const SEED: u64 = 0x11b_0000_0001;
@@ -36,14 +38,6 @@ const SIMPLE: &[&str] = &[
     "disallow-host-namespaces",
 ];
 const ROUNDS: usize = 3;
-
-/// This thread's CPU time so far (Linux), so that other processes on a shared machine do not
-/// distort the figure; `None` elsewhere.
-fn thread_cpu_time() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(nanos))
-}
 
 fn evaluate_all(bundle: &Bundle, requests: &[AdmissionRequest], context: &Context) -> usize {
     requests
@@ -57,39 +51,19 @@ fn cpu_figures(label: &str, bundle: &Bundle, policies: usize, requests: &[Admiss
     let context = Context::default();
     let evaluations = (ROUNDS * requests.len() * policies) as f64;
     let objects = (ROUNDS * requests.len()) as f64;
-    if let Some(start) = thread_cpu_time() {
-        for _ in 0..ROUNDS {
-            black_box(evaluate_all(bundle, requests, &context));
-        }
-        if let Some(end) = thread_cpu_time() {
-            let seconds = (end - start).as_secs_f64();
-            eprintln!(
-                "{label}: one core: {:.0} policy x object evaluations per CPU-second \
-                 ({:.2} us each), {:.0} objects per CPU-second",
-                evaluations / seconds,
-                seconds * 1e6 / evaluations,
-                objects / seconds
-            );
-        }
+    if let Some(seconds) = cores::cpu_seconds(ROUNDS, || evaluate_all(bundle, requests, &context)) {
+        eprintln!(
+            "{label}: one core: {:.0} policy x object evaluations per CPU-second \
+             ({:.2} us each), {:.0} objects per CPU-second",
+            evaluations / seconds,
+            seconds * 1e6 / evaluations,
+            objects / seconds
+        );
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = requests.len().div_ceil(threads);
+    let threads = cores::threads();
     let wall = std::time::Instant::now();
-    let cpu: Vec<Option<f64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = requests
-            .chunks(chunk)
-            .map(|part| {
-                let context = &context;
-                scope.spawn(move || {
-                    let start = thread_cpu_time()?;
-                    for _ in 0..ROUNDS {
-                        black_box(evaluate_all(bundle, part, context));
-                    }
-                    Some((thread_cpu_time()? - start).as_secs_f64())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let cpu = cores::on_every_core(requests, |part| {
+        cores::cpu_seconds(ROUNDS, || evaluate_all(bundle, part, &context))
     });
     let wall = wall.elapsed().as_secs_f64();
     if let Some(seconds) = cpu.into_iter().sum::<Option<f64>>() {
@@ -112,7 +86,7 @@ fn criterion_group_for(
     requests: &[AdmissionRequest],
 ) {
     let context = Context::default();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores::threads();
     let mut group = c.benchmark_group(name);
     group.sample_size(10);
     group.throughput(Throughput::Elements((requests.len() * policies) as u64));
@@ -123,17 +97,9 @@ fn criterion_group_for(
         format!("{threads} threads: {policies} policies x 10k pods"),
         |b| {
             b.iter(|| {
-                let chunk = requests.len().div_ceil(threads);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = requests
-                        .chunks(chunk)
-                        .map(|part| scope.spawn(|| evaluate_all(bundle, part, &context)))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap())
-                        .sum::<usize>()
-                })
+                cores::on_every_core(requests, |part| evaluate_all(bundle, part, &context))
+                    .into_iter()
+                    .sum::<usize>()
             })
         },
     );

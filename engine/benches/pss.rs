@@ -49,7 +49,10 @@ fn messages(lv: LevelVersion, pods: &[Value]) -> usize {
         .sum()
 }
 
-type Run = fn(LevelVersion, &[Value]) -> usize;
+/// A way to check pods of one form (its answer only keeps the work from being optimised away).
+type PodRun<T> = fn(LevelVersion, &[T]) -> usize;
+
+type Run = PodRun<Value>;
 const RUNS: [(&str, Run); 2] = [("verdict", verdicts), ("messages", messages)];
 
 fn compact_verdicts(lv: LevelVersion, pods: &[CompactPod]) -> usize {
@@ -62,7 +65,7 @@ fn compact_messages(lv: LevelVersion, pods: &[CompactPod]) -> usize {
         .sum()
 }
 
-type CompactRun = fn(LevelVersion, &[CompactPod]) -> usize;
+type CompactRun = PodRun<CompactPod>;
 const COMPACT_RUNS: [(&str, CompactRun); 2] = [
     ("compact-verdict", compact_verdicts),
     ("compact-messages", compact_messages),
@@ -91,7 +94,7 @@ fn text_value_verdicts(lv: LevelVersion, texts: &[String]) -> usize {
         .count()
 }
 
-type TextRun = fn(LevelVersion, &[String]) -> usize;
+type TextRun = PodRun<String>;
 const TEXT_RUNS: [(&str, TextRun); 2] = [
     ("text/compact-verdict", text_compact_verdicts),
     ("text/value-verdict", text_value_verdicts),
@@ -234,21 +237,28 @@ fn touch(_: LevelVersion, pods: &[Value]) -> usize {
     n
 }
 
+/// CPU time per pod on one core for each of `runs`: over all `pods`, and over `hot` (100 pods
+/// that stay in cache).
+fn cold_and_warm<T>(lv: LevelVersion, runs: &[(&str, PodRun<T>)], pods: &[T], hot: &[T]) {
+    let level = lv.level;
+    for &(kind, run) in runs {
+        let cold = cpu_ns_per_pod(lv, pods, run);
+        let warm = cpu_ns_per_pod(lv, hot, run);
+        println!(
+            "pss/{level}/{kind} CPU per pod on one core: {cold:.0} ns over 10,000 pods \
+             ({:.2} M pods/s), {warm:.0} ns over 100 cached pods ({:.2} M pods/s)",
+            1e3 / cold,
+            1e3 / warm
+        );
+    }
+}
+
 fn cpu_per_pod() {
     let pods = pods();
     let hot: Vec<Value> = pods.iter().take(100).cloned().collect();
     for level in [Level::Baseline, Level::Restricted] {
         let lv = LevelVersion::latest(level);
-        for (kind, run) in RUNS {
-            let cold = cpu_ns_per_pod(lv, &pods, run);
-            let warm = cpu_ns_per_pod(lv, &hot, run);
-            println!(
-                "pss/{level}/{kind} CPU per pod on one core: {cold:.0} ns over 10,000 pods \
-                 ({:.2} M pods/s), {warm:.0} ns over 100 cached pods ({:.2} M pods/s)",
-                1e3 / cold,
-                1e3 / warm
-            );
-        }
+        cold_and_warm(lv, &RUNS, &pods, &hot);
     }
     let (compact, texts) = (compact(&pods), texts(&pods));
     let bytes: usize = texts.iter().map(String::len).sum();
@@ -260,16 +270,7 @@ fn cpu_per_pod() {
     let compact_hot: Vec<CompactPod> = compact.iter().take(100).cloned().collect();
     for level in [Level::Baseline, Level::Restricted] {
         let lv = LevelVersion::latest(level);
-        for (kind, run) in COMPACT_RUNS {
-            let cold = cpu_ns_per_pod(lv, &compact, run);
-            let warm = cpu_ns_per_pod(lv, &compact_hot, run);
-            println!(
-                "pss/{level}/{kind} CPU per pod on one core: {cold:.0} ns over 10,000 pods \
-                 ({:.2} M pods/s), {warm:.0} ns over 100 cached pods ({:.2} M pods/s)",
-                1e3 / cold,
-                1e3 / warm
-            );
-        }
+        cold_and_warm(lv, &COMPACT_RUNS, &compact, &compact_hot);
         for (kind, run) in TEXT_RUNS {
             let cold = cpu_ns_per_pod(lv, &texts, run);
             println!(

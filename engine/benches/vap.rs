@@ -13,6 +13,9 @@ use palisade_engine::sample;
 use palisade_engine::source::parse_documents;
 use palisade_engine::vap::{EvalContext, PolicySet};
 
+#[path = "support/cores.rs"]
+mod cores;
+
 const POLICIES: &str = r#"
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
@@ -83,6 +86,8 @@ spec: {policyName: require-owner, validationActions: [Audit]}
 
 const POLICY_COUNT: usize = 4;
 const PODS: usize = 10_000;
+/// How many times the CPU-time figures evaluate every pod.
+const ROUNDS: usize = 5;
 
 fn setup() -> (PolicySet, Vec<AdmissionRequest>) {
     let docs = parse_documents("bench.yaml", POLICIES).unwrap();
@@ -102,53 +107,23 @@ fn evaluate_all(set: &PolicySet, requests: &[AdmissionRequest]) -> usize {
         .sum()
 }
 
-/// This thread's CPU time so far (Linux), to report a figure that other processes on a shared
-/// machine do not distort; `None` elsewhere.
-fn thread_cpu_time() -> Option<std::time::Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(std::time::Duration::from_nanos(nanos))
-}
-
 fn bench(c: &mut Criterion) {
     let (set, requests) = setup();
-    if let Some(start) = thread_cpu_time() {
-        let rounds = 5;
-        for _ in 0..rounds {
-            black_box(evaluate_all(&set, &requests));
-        }
-        if let Some(end) = thread_cpu_time() {
-            let evaluations = (rounds * PODS * POLICY_COUNT) as f64;
-            let seconds = (end - start).as_secs_f64();
-            eprintln!(
-                "vap: {:.0} policy x object evaluations per CPU-second on one core ({:.2} us each)",
-                evaluations / seconds,
-                seconds * 1e6 / evaluations
-            );
-        }
+    let evaluations = (ROUNDS * PODS * POLICY_COUNT) as f64;
+    if let Some(seconds) = cores::cpu_seconds(ROUNDS, || evaluate_all(&set, &requests)) {
+        eprintln!(
+            "vap: {:.0} policy x object evaluations per CPU-second on one core ({:.2} us each)",
+            evaluations / seconds,
+            seconds * 1e6 / evaluations
+        );
     }
     // The same on every core at once: CPU time per evaluation shows whether threads slow each
     // other down (shared state), whatever else the machine runs.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = requests.len().div_ceil(threads);
-    let cpu: Vec<Option<f64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = requests
-            .chunks(chunk)
-            .map(|part| {
-                let set = &set;
-                scope.spawn(move || {
-                    let start = thread_cpu_time()?;
-                    for _ in 0..5 {
-                        black_box(evaluate_all(set, part));
-                    }
-                    Some((thread_cpu_time()? - start).as_secs_f64())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let threads = cores::threads();
+    let cpu = cores::on_every_core(&requests, |part| {
+        cores::cpu_seconds(ROUNDS, || evaluate_all(&set, part))
     });
     if let Some(seconds) = cpu.into_iter().sum::<Option<f64>>() {
-        let evaluations = (5 * PODS * POLICY_COUNT) as f64;
         eprintln!(
             "vap: on {threads} threads at once, {:.2} us of CPU per evaluation ({:.0} per CPU-second per core)",
             seconds * 1e6 / evaluations,
@@ -164,17 +139,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function(format!("{threads} threads: 4 policies x 10k pods"), |b| {
         b.iter(|| {
-            let chunk = requests.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = requests
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(|| evaluate_all(&set, part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap())
-                    .sum::<usize>()
-            })
+            cores::on_every_core(&requests, |part| evaluate_all(&set, part))
+                .into_iter()
+                .sum::<usize>()
         })
     });
     group.finish();
