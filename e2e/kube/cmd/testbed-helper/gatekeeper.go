@@ -7,8 +7,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -75,20 +73,7 @@ func gatekeeperInstall(args []string) error {
 	}); err != nil {
 		return err
 	}
-	const rbac = "/apis/rbac.authorization.k8s.io/v1"
-	if err := a.apply(rbac+"/clusterroles", GatekeeperUser, map[string]any{
-		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-		"metadata": map[string]any{"name": GatekeeperUser, "labels": gatekeeperSystem},
-		"rules":    gatekeeperRules,
-	}); err != nil {
-		return err
-	}
-	if err := a.apply(rbac+"/clusterrolebindings", GatekeeperUser, map[string]any{
-		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-		"metadata": map[string]any{"name": GatekeeperUser, "labels": gatekeeperSystem},
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": GatekeeperUser},
-		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": GatekeeperUser}},
-	}); err != nil {
+	if err := a.grantClusterRole(GatekeeperUser, gatekeeperSystem, gatekeeperRules); err != nil {
 		return err
 	}
 
@@ -137,12 +122,7 @@ func waitEstablished(a *admin, list string, want int, limit time.Duration) error
 				Metadata struct {
 					Name string `json:"name"`
 				} `json:"metadata"`
-				Status struct {
-					Conditions []struct {
-						Type   string `json:"type"`
-						Status string `json:"status"`
-					} `json:"conditions"`
-				} `json:"status"`
+				crdStatus
 			} `json:"items"`
 		}
 		var pending []string
@@ -152,11 +132,7 @@ func waitEstablished(a *admin, list string, want int, limit time.Duration) error
 			return err
 		} else {
 			for _, it := range res.Items {
-				ok := false
-				for _, c := range it.Status.Conditions {
-					ok = ok || (c.Type == "Established" && c.Status == "True")
-				}
-				if !ok {
+				if !it.established() {
 					pending = append(pending, it.Metadata.Name)
 				}
 			}
@@ -171,33 +147,6 @@ func waitEstablished(a *admin, list string, want int, limit time.Duration) error
 			return fmt.Errorf("gatekeeper CRDs not established after %s: %s", limit, strings.Join(pending, ", "))
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// waitAllowed waits until a SubjectAccessReview says user may do what attrs describe.
-func waitAllowed(a *admin, user string, attrs map[string]any, limit time.Duration) error {
-	review := map[string]any{
-		"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-		"spec": map[string]any{"user": user, "groups": []string{"system:authenticated"}, "resourceAttributes": attrs},
-	}
-	deadline := time.Now().Add(limit)
-	for {
-		code, body, err := a.do(http.MethodPost, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
-		if err != nil {
-			return err
-		}
-		var res struct {
-			Status struct {
-				Allowed bool `json:"allowed"`
-			} `json:"status"`
-		}
-		if code == http.StatusCreated && json.Unmarshal(body, &res) == nil && res.Status.Allowed {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("RBAC for %s not effective after %s: HTTP %d: %s", user, limit, code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -217,17 +166,10 @@ func gatekeeperRegister(args []string) error {
 	if err != nil {
 		return err
 	}
-	caPEM, err := os.ReadFile(caFile)
+	hc, caPEM, err := trustingClient(caFile)
 	if err != nil {
 		return err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return fmt.Errorf("no CA certificate in %s", caFile)
-	}
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-	}}
 	deadline := time.Now().Add(time.Duration(secs) * time.Second)
 	last := "no answer yet"
 	for {

@@ -8,8 +8,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,23 +117,11 @@ func kyvernoInstall(args []string) error {
 }
 
 func kyvernoRBAC(a *admin) error {
+	if err := a.grantClusterRole(KyvernoUser, kyvernoLabels, kyvernoRules); err != nil {
+		return err
+	}
 	const rbac = "/apis/rbac.authorization.k8s.io/v1"
 	subjects := []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KyvernoUser}}
-	if err := a.apply(rbac+"/clusterroles", KyvernoUser, map[string]any{
-		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-		"metadata": map[string]any{"name": KyvernoUser, "labels": kyvernoLabels},
-		"rules":    kyvernoRules,
-	}); err != nil {
-		return err
-	}
-	if err := a.apply(rbac+"/clusterrolebindings", KyvernoUser, map[string]any{
-		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-		"metadata": map[string]any{"name": KyvernoUser, "labels": kyvernoLabels},
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": KyvernoUser},
-		"subjects": subjects,
-	}); err != nil {
-		return err
-	}
 	ns := rbac + "/namespaces/" + KyvernoNamespace
 	meta := map[string]any{"name": KyvernoUser, "namespace": KyvernoNamespace, "labels": kyvernoLabels}
 	if err := a.apply(ns+"/roles", KyvernoUser, map[string]any{
@@ -243,21 +229,8 @@ func waitNamedEstablished(a *admin, names []string, limit time.Duration) error {
 			if err != nil {
 				return err
 			}
-			var crd struct {
-				Status struct {
-					Conditions []struct {
-						Type   string `json:"type"`
-						Status string `json:"status"`
-					} `json:"conditions"`
-				} `json:"status"`
-			}
-			ok := false
-			if code == http.StatusOK && json.Unmarshal(body, &crd) == nil {
-				for _, c := range crd.Status.Conditions {
-					ok = ok || (c.Type == "Established" && c.Status == "True")
-				}
-			}
-			if !ok {
+			var crd crdStatus
+			if code != http.StatusOK || json.Unmarshal(body, &crd) != nil || !crd.established() {
 				pending = append(pending, name)
 			}
 		}
@@ -286,17 +259,10 @@ func kyvernoWait(args []string) error {
 	if err != nil {
 		return err
 	}
-	caPEM, err := os.ReadFile(caFile)
+	hc, _, err := trustingClient(caFile)
 	if err != nil {
 		return err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return fmt.Errorf("no CA certificate in %s", caFile)
-	}
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-	}}
 	deadline := time.Now().Add(time.Duration(secs) * time.Second)
 	for {
 		last := probeKyverno(a, hc, healthURL)

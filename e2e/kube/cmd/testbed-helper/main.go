@@ -512,33 +512,42 @@ func bootstrap(args []string) error {
 	if err != nil {
 		return err
 	}
-	const rbac = "/apis/rbac.authorization.k8s.io/v1"
 	labels := map[string]any{"app.kubernetes.io/part-of": "palisade-testbed"}
-	if err := a.apply(rbac+"/clusterroles", PalisadeUser, map[string]any{
-		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-		"metadata": map[string]any{"name": PalisadeUser, "labels": labels},
-		"rules":    palisadeRules,
-	}); err != nil {
-		return err
-	}
-	if err := a.apply(rbac+"/clusterrolebindings", PalisadeUser, map[string]any{
-		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-		"metadata": map[string]any{"name": PalisadeUser, "labels": labels},
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": PalisadeUser},
-		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": PalisadeUser}},
-	}); err != nil {
+	if err := a.grantClusterRole(PalisadeUser, labels, palisadeRules); err != nil {
 		return err
 	}
 	// The RBAC authorizer reads through an informer; wait until it sees the binding.
+	return waitAllowed(a, PalisadeUser, map[string]any{
+		"group": "admissionregistration.k8s.io", "resource": "validatingadmissionpolicybindings", "verb": "create",
+	}, 30*time.Second)
+}
+
+// grantClusterRole gives user the rules cluster-wide: a ClusterRole and a ClusterRoleBinding,
+// both named after the user.
+func (a *admin) grantClusterRole(user string, labels map[string]any, rules any) error {
+	const rbac = "/apis/rbac.authorization.k8s.io/v1"
+	if err := a.apply(rbac+"/clusterroles", user, map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+		"metadata": map[string]any{"name": user, "labels": labels},
+		"rules":    rules,
+	}); err != nil {
+		return err
+	}
+	return a.apply(rbac+"/clusterrolebindings", user, map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+		"metadata": map[string]any{"name": user, "labels": labels},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}},
+	})
+}
+
+// waitAllowed waits until a SubjectAccessReview says user may do what attrs describe.
+func waitAllowed(a *admin, user string, attrs map[string]any, limit time.Duration) error {
 	review := map[string]any{
 		"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-		"spec": map[string]any{
-			"user":               PalisadeUser,
-			"groups":             []string{"system:authenticated"},
-			"resourceAttributes": map[string]any{"group": "admissionregistration.k8s.io", "resource": "validatingadmissionpolicybindings", "verb": "create"},
-		},
+		"spec": map[string]any{"user": user, "groups": []string{"system:authenticated"}, "resourceAttributes": attrs},
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(limit)
 	for {
 		code, body, err := a.do(http.MethodPost, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
 		if err != nil {
@@ -553,8 +562,44 @@ func bootstrap(args []string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("RBAC for %s not effective after 30 s: HTTP %d: %s", PalisadeUser, code, body)
+			return fmt.Errorf("RBAC for %s not effective after %s: HTTP %d: %s", user, limit, code, body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// crdStatus is what the waits read of a CustomResourceDefinition: its conditions.
+type crdStatus struct {
+	Status struct {
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+// established says whether the apiserver serves the CRD's resources yet.
+func (c crdStatus) established() bool {
+	for _, cond := range c.Status.Conditions {
+		if cond.Type == "Established" && cond.Status == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// trustingClient is an HTTPS client that trusts only the CA certificate in caFile; the PEM of
+// that certificate comes back too.
+func trustingClient(caFile string) (*http.Client, []byte, error) {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, nil, fmt.Errorf("no CA certificate in %s", caFile)
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}, caPEM, nil
 }
