@@ -21,6 +21,28 @@
 //! [`Value::Opaque`]: they keep their type name (so overloads dispatch on them and `type(x)` names
 //! them), compare with `==` as they do in Kubernetes, and survive a round trip through [`Value`].
 
+/// `isLessThan`, `isGreaterThan` and `compareTo` of an opaque type, from its
+/// `ordering(&args, function)`: the receiver against the operand, the error naming `function`.
+macro_rules! comparisons {
+    ($ordering:ident) => {
+        fn is_less_than<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
+            ret(Value::Bool(
+                $ordering(&args, "isLessThan")? == Ordering::Less,
+            ))
+        }
+
+        fn is_greater_than<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
+            ret(Value::Bool(
+                $ordering(&args, "isGreaterThan")? == Ordering::Greater,
+            ))
+        }
+
+        fn compare_to<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
+            ret(Value::Int($ordering(&args, "compareTo")? as i64))
+        }
+    };
+}
+
 pub mod comprehensions;
 pub mod format;
 pub mod lists;

@@ -379,21 +379,7 @@ fn ordering(args: &Args<'_, '_>, function: &str) -> Result<Ordering, ExecutionEr
     Ok(receiver(args, function)?.compare(&operand(args, function)?))
 }
 
-fn is_less_than<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
-    ret(Value::Bool(
-        ordering(&args, "isLessThan")? == Ordering::Less,
-    ))
-}
-
-fn is_greater_than<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
-    ret(Value::Bool(
-        ordering(&args, "isGreaterThan")? == Ordering::Greater,
-    ))
-}
-
-fn compare_to<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
-    ret(Value::Int(ordering(&args, "compareTo")? as i64))
-}
+comparisons!(ordering);
 
 #[cfg(test)]
 mod tests {

@@ -304,21 +304,7 @@ fn ordering(args: &Args<'_, '_>, function: &str) -> Result<Ordering, ::cel::Exec
     with_opaque(args, 0, function, |v: &Semver| v.precedence(&other))
 }
 
-fn is_greater_than<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
-    ret(Value::Bool(
-        ordering(&args, "isGreaterThan")? == Ordering::Greater,
-    ))
-}
-
-fn is_less_than<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
-    ret(Value::Bool(
-        ordering(&args, "isLessThan")? == Ordering::Less,
-    ))
-}
-
-fn compare_to<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
-    ret(Value::Int(ordering(&args, "compareTo")? as i64))
-}
+comparisons!(ordering);
 
 #[cfg(test)]
 mod tests {
