@@ -306,17 +306,7 @@ async fn the_bootstrap_secret_is_printed_only_while_no_admin_exists() {
         "a restart with an admin prints no secret"
     );
     drop(restarted);
-    let output = std::process::Command::new(crate::support::palisade_bin())
-        .arg("bootstrap-secret")
-        .env("PALISADE__DATABASE__URL", &server.db.url)
-        .output()
-        .expect("run palisade bootstrap-secret");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = crate::support::palisade_on("bootstrap-secret", &server.db.url);
     let secret = stdout
         .split_whitespace()
         .find(|word| word.starts_with("pbs_"))

@@ -200,17 +200,7 @@ async fn readiness_waits_for_migrations(backend: Backend) {
     );
     assert!(ready.body.contains("palisade migrate"), "{}", ready.body);
 
-    let output = std::process::Command::new(crate::support::palisade_bin())
-        .arg("migrate")
-        .env("PALISADE__DATABASE__URL", &server.db.url)
-        .output()
-        .expect("run palisade migrate");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = crate::support::palisade_on("migrate", &server.db.url);
     let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
         .unwrap()
         .filter(|entry| {

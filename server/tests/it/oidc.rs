@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 use crate::support::{
-    cookie_of, free_port, from_page, on_each_database, request, sign_out, Backend, Reply,
+    cookie_of, free_port, on_each_database, request, sign_out, token_from_page, Backend, Reply,
     TestServer,
 };
 
@@ -286,17 +286,13 @@ async fn single_sign_on(backend: Backend) {
     // session and API token they hold stop at once; back in a group, a sign-in restores both.
     let signed_in = sign_in_as(&server, "author", &palisade).await;
     let cookie = cookie_of(&signed_in).expect("a signed-in session");
-    let created = from_page(
+    let secret = token_from_page(
         server.addr,
         (&cookie, &palisade),
-        "POST",
-        "/api/v1/tokens",
         r#"{"name":"ci","role":"author","expires_in_days":7}"#,
     )
     .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let token: Value = serde_json::from_str(&created.body).unwrap();
-    let bearer = format!("Bearer {}", token["secret"].as_str().unwrap());
+    let bearer = format!("Bearer {secret}");
     let me_by = |headers: Vec<(&'static str, String)>| {
         let addr = server.addr;
         async move {

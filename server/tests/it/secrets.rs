@@ -6,9 +6,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
-
-use crate::support::{cookie_of, from_page, palisade_bin, request, scratch_dir, sign_out};
+use crate::support::{
+    cookie_of, from_page, palisade_bin, request, scratch_dir, sign_out, token_from_page,
+};
 
 fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> std::process::Child {
     let mut command = Command::new(palisade_bin());
@@ -69,19 +69,12 @@ async fn no_planted_secret_reaches_the_log() {
     .await;
     assert_eq!(signed_in.status, 303);
     let cookie = cookie_of(&signed_in).unwrap();
-    let created = from_page(
+    let token = token_from_page(
         addr,
         (&cookie, &origin),
-        "POST",
-        "/api/v1/tokens",
         r#"{"name":"planted","role":"author","expires_in_days":1}"#,
     )
     .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let token = serde_json::from_str::<Value>(&created.body).unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let bearer = format!("Bearer {token}");
     assert_eq!(
         request(addr, "GET", "/api/v1/me", &[("authorization", &bearer)], "")

@@ -361,6 +361,19 @@ pub async fn from_page(
     request(addr, method, path, &headers, body).await
 }
 
+/// Create an API token (`body`: its name, role and days) from a page signed in with the session
+/// `cookie`, from `origin`; fails unless it is created. Its secret.
+pub async fn token_from_page(
+    addr: SocketAddr,
+    (cookie, origin): (&str, &str),
+    body: &str,
+) -> String {
+    let created = from_page(addr, (cookie, origin), "POST", "/api/v1/tokens", body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let token: serde_json::Value = serde_json::from_str(&created.body).unwrap();
+    token["secret"].as_str().unwrap().to_owned()
+}
+
 /// Sign out of the session `cookie`, from `origin`, as the page's sign-out button does.
 pub async fn sign_out(addr: SocketAddr, cookie: &str, origin: &str) -> Reply {
     let headers = [("cookie", cookie), ("origin", origin)];
@@ -452,6 +465,23 @@ pub fn free_port() -> u16 {
 /// The `palisade` binary that cargo built for these tests.
 pub fn palisade_bin() -> &'static str {
     env!("CARGO_BIN_EXE_palisade")
+}
+
+/// `palisade <command>` on the database at `url`, as an operator runs it; fails unless it succeeds
+/// (showing what it wrote). Its standard output.
+pub fn palisade_on(command: &str, url: &str) -> String {
+    let output = std::process::Command::new(palisade_bin())
+        .arg(command)
+        .env("PALISADE__DATABASE__URL", url)
+        .output()
+        .unwrap_or_else(|e| panic!("run palisade {command}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// `palisade serve` as a process of its own, in `dir`, with `settings` and JSON logs; the test stops
