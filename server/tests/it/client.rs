@@ -241,6 +241,47 @@ pub async fn rollout_server(settings: &[(&str, &str)]) -> (TestServer, String, S
     (server, admin, author, approver)
 }
 
+/// The first test bed cluster that `runs` says has an engine beside it; without one, fails with
+/// `missing` (which says how to start it).
+pub fn bed_cluster_with<'a>(
+    testbed: &'a palisade_testbed::Testbed,
+    runs: fn(&palisade_testbed::Cluster) -> bool,
+    missing: &str,
+) -> &'a palisade_testbed::Cluster {
+    testbed
+        .clusters
+        .iter()
+        .find(|c| runs(c))
+        .unwrap_or_else(|| panic!("{missing}"))
+}
+
+/// A rollout server (two retries, no drift checks) for rolling a policy out onto the real engine
+/// beside `cluster`, which it registers in `dev` as `{prefix}-{its name}`: the server, the API
+/// tokens of its author, approver and a viewer, and the registered cluster's id.
+pub async fn engine_rollout_server(
+    cluster: &palisade_testbed::Cluster,
+    prefix: &str,
+) -> (TestServer, String, String, String, String) {
+    let (server, admin, author, approver) = rollout_server(&[
+        ("PALISADE__ROLLOUTS__RETRIES", "2"),
+        ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
+    ])
+    .await;
+    let viewer = server.login_token(Role::Viewer).await;
+    let registered = server
+        .api(&admin)
+        .register_bed_cluster(&format!("{prefix}-{}", cluster.name), "dev", cluster)
+        .await;
+    (server, author, approver, viewer, registered.id)
+}
+
+/// Paste `source` as `author`: a policy of `engine`. Its id.
+pub async fn paste_of(server: &TestServer, author: &str, source: &str, engine: &str) -> String {
+    let created = server.api(author).paste(source).await;
+    assert_eq!(created["policy"]["engine"], engine);
+    created["policy"]["id"].as_str().unwrap().to_owned()
+}
+
 /// Rollout `id` as `token` sees it.
 pub async fn rollout(server: &TestServer, id: &str, token: &str) -> Value {
     let reply = server

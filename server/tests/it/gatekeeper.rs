@@ -11,12 +11,12 @@ use kube::api::{DeleteParams, PostParams};
 use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use kube::Api;
-use palisade_app::auth::Role;
 use serde_json::Value;
 
 use crate::client::{
-    admission_in, admitted_again, assert_reported_by, create_namespace, one_wave, privileged,
-    propose_and_apply, remove_and_wait, rollout_server, until_reported,
+    admission_in, admitted_again, assert_reported_by, bed_cluster_with, create_namespace,
+    engine_rollout_server, one_wave, paste_of, privileged, propose_and_apply, remove_and_wait,
+    until_reported,
 };
 
 /// Gatekeeper's words for a privileged container, in the template's code.
@@ -32,16 +32,12 @@ fn dynamic(client: kube::Client, group: &str, version: &str, kind: &str) -> Api<
 #[tokio::test]
 async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade() {
     let testbed = crate::support::testbed().await;
-    let cluster = testbed
-        .clusters
-        .iter()
-        .find(|c| c.gatekeeper)
-        .unwrap_or_else(|| {
-            panic!(
-                "no test bed cluster runs Gatekeeper (TESTBED_GATEKEEPER_CLUSTERS is empty): \
-                 start it with `e2e/clusters up 3 --gatekeeper 1`, as scripts/test does"
-            )
-        });
+    let cluster = bed_cluster_with(
+        &testbed,
+        |c| c.gatekeeper,
+        "no test bed cluster runs Gatekeeper (TESTBED_GATEKEEPER_CLUSTERS is empty): start it \
+         with `e2e/clusters up 3 --gatekeeper 1`, as scripts/test does",
+    );
     let oracles = std::env::var("PALISADE_ORACLES")
         .expect("PALISADE_ORACLES must point at the oracle data (scripts/test sets it)");
     let template = std::fs::read_to_string(format!(
@@ -67,16 +63,7 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
          kinds: [Pod]\n    namespaces: [{namespace}]\n"
     );
 
-    let (server, admin, author, approver) = rollout_server(&[
-        ("PALISADE__ROLLOUTS__RETRIES", "2"),
-        ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
-    ])
-    .await;
-    let viewer = server.login_token(Role::Viewer).await;
-    let registered = server
-        .api(&admin)
-        .register_bed_cluster(&format!("gk-{}", cluster.name), "dev", cluster)
-        .await;
+    let (server, author, approver, viewer, cluster_id) = engine_rollout_server(cluster, "gk").await;
 
     let client = cluster.admin_client().await.unwrap();
     create_namespace(&client, &namespace, Value::Null).await;
@@ -86,9 +73,7 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
         .await
         .unwrap();
 
-    let created = server.api(&author).paste(&source).await;
-    let policy_id = created["policy"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(created["policy"]["engine"], "gatekeeper");
+    let policy_id = paste_of(&server, &author, &source, "gatekeeper").await;
 
     // Gatekeeper names a constraint kind's resource by the kind in lower case, with no plural `s`.
     let constraints: Api<DynamicObject> = Api::all_with(
@@ -132,7 +117,7 @@ async fn a_gatekeeper_policy_goes_audit_warn_enforce_and_away_through_palisade()
             let found = until_reported(
                 &server,
                 (&approver, &viewer),
-                &registered.id,
+                &cluster_id,
                 &namespace,
                 "before",
                 Duration::from_secs(90),

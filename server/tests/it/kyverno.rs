@@ -195,26 +195,21 @@ fn real_policy(kind: &str, name: &str, namespace: &str, second: &str) -> (String
 /// Palisade exception covers (applied as a PolicyException); the removal leaves nothing behind.
 async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &str) {
     use crate::client::{
-        admission_in, admitted_again, approved_exception, assert_reported_by, create_namespace,
-        one_wave, privileged, propose_and_apply, remove_and_wait, rollout_server, until_admission,
-        until_reported,
+        admission_in, admitted_again, approved_exception, assert_reported_by, bed_cluster_with,
+        create_namespace, engine_rollout_server, one_wave, paste_of, privileged, propose_and_apply,
+        remove_and_wait, until_admission, until_reported,
     };
     use k8s_openapi::api::core::v1::{Namespace, Pod};
     use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
-    use palisade_app::auth::Role;
     use std::time::Duration;
 
     let testbed = crate::support::testbed().await;
-    let cluster = testbed
-        .clusters
-        .iter()
-        .find(|c| c.kyverno)
-        .unwrap_or_else(|| {
-            panic!(
-                "no test bed cluster runs Kyverno (TESTBED_KYVERNO_CLUSTERS is empty): start it \
-                 with `e2e/clusters up 3 --gatekeeper 1 --kyverno 2`, as scripts/test does"
-            )
-        });
+    let cluster = bed_cluster_with(
+        &testbed,
+        |c| c.kyverno,
+        "no test bed cluster runs Kyverno (TESTBED_KYVERNO_CLUSTERS is empty): start it with \
+         `e2e/clusters up 3 --gatekeeper 1 --kyverno 2`, as scripts/test does",
+    );
     let namespace = palisade_testbed::unique_name("ky-rollout");
     let excepted = palisade_testbed::unique_name("ky-excepted");
     let name = palisade_testbed::unique_name("no-privileged");
@@ -228,16 +223,7 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural),
     );
 
-    let (server, admin, author, approver) = rollout_server(&[
-        ("PALISADE__ROLLOUTS__RETRIES", "2"),
-        ("PALISADE__ROLLOUTS__DRIFT_INTERVAL_SECS", "0"),
-    ])
-    .await;
-    let viewer = server.login_token(Role::Viewer).await;
-    let registered = server
-        .api(&admin)
-        .register_bed_cluster(&format!("ky-{}", cluster.name), "dev", cluster)
-        .await;
+    let (server, author, approver, viewer, cluster_id) = engine_rollout_server(cluster, "ky").await;
 
     let client = cluster.admin_client().await.unwrap();
     for name in [&namespace, &excepted] {
@@ -250,9 +236,7 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
         .await
         .unwrap();
 
-    let created = server.api(&author).paste(&source).await;
-    let policy_id = created["policy"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(created["policy"]["engine"], "kyverno");
+    let policy_id = paste_of(&server, &author, &source, "kyverno").await;
 
     // An exception for the second namespace, approved before the rollouts, goes with each of them.
     let exception = approved_exception(
@@ -328,7 +312,7 @@ async fn a_kyverno_policy_goes_audit_warn_enforce_and_away(kind: &str, plural: &
             let found = until_reported(
                 &server,
                 (&approver, &viewer),
-                &registered.id,
+                &cluster_id,
                 &namespace,
                 "before",
                 Duration::from_secs(120),
