@@ -15,17 +15,16 @@ mod support;
 use std::time::{Duration, Instant};
 
 use palisade_app::auth::{Principal, Role};
-use palisade_app::clusters::ssr::{service as clusters, Context, KubeConnector};
-use palisade_app::clusters::{CredentialsInput, NewCluster};
+use palisade_app::clusters::ssr::KubeConnector;
 use palisade_app::db::now_ms;
 use palisade_app::impact::ssr::progress::Progress;
 use palisade_app::inventory::ssr::changes::{held, Write};
 use palisade_app::inventory::ssr::keeper::apply;
 use palisade_app::inventory::ssr::kinds::KINDS;
-use palisade_app::policies::NewPolicy;
 use palisade_app::secrets::Sealer;
 use serde_json::{json, Value};
 
+use support::arrange::{library_policy, register_all, token_cluster};
 use support::{cpu_secs, fresh_sqlite, num, peak_rss_mib, percentile};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
@@ -88,34 +87,21 @@ async fn main() {
     let namespace_count = num("--namespaces", 40) as usize;
     let (db, dir) = fresh_sqlite(&format!("palisade-impact-bench-{}", std::process::id())).await;
     let sealer = Sealer::from_hex(KEY).unwrap();
-    let connector = KubeConnector::default();
-    let context = Context {
-        db: &db,
-        sealer: Some(&sealer),
-        connector: &connector,
-    };
     let admin = Principal::new("admin", "Admin", Role::Admin);
     let author = Principal::new("author", "Author", Role::Author);
     let started = Instant::now();
     let mut written_total = 0;
-    for c in 0..cluster_count {
-        let cluster = clusters::register(
-            &context,
-            &admin,
-            now_ms(),
-            NewCluster {
-                name: format!("bench-{c}"),
-                environment: "prod".into(),
-                labels: Default::default(),
-                credentials: CredentialsInput::Token {
-                    api_url: "https://127.0.0.1:9".into(),
-                    ca_pem: String::new(),
-                    token: "t".into(),
-                },
-            },
-        )
-        .await
-        .unwrap();
+    let inputs = (0..cluster_count)
+        .map(|c| {
+            token_cluster(
+                format!("bench-{c}"),
+                "https://127.0.0.1:9".into(),
+                "t".into(),
+            )
+        })
+        .collect();
+    let registered = register_all(&db, &sealer, &KubeConnector::default(), &admin, inputs).await;
+    for (c, cluster) in registered.iter().enumerate() {
         let per_cluster = objects / cluster_count;
         let mut writes: Vec<Write> = (0..namespace_count)
             .map(|n| Write::Put {
@@ -159,16 +145,7 @@ async fn main() {
         if !only.is_empty() && only != entry {
             continue;
         }
-        palisade_app::policies::ssr::create(
-            &db,
-            &author,
-            now_ms(),
-            NewPolicy::Library {
-                entry: entry.into(),
-            },
-        )
-        .await
-        .unwrap();
+        library_policy(&db, &author, entry).await;
         let mut times = Vec::new();
         let mut cpu = Vec::new();
         let mut denied = 0;

@@ -14,15 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palisade_app::auth::{Principal, Role};
-use palisade_app::clusters::ssr::{service as clusters, ClusterConnector, Context, KubeConnector};
-use palisade_app::clusters::{CredentialsInput, NewCluster};
+use palisade_app::clusters::ssr::{ClusterConnector, KubeConnector};
+use palisade_app::clusters::NewCluster;
 use palisade_app::db::{now_ms, Db};
-use palisade_app::policies::{Mode, NewPolicy};
+use palisade_app::policies::Mode;
 use palisade_app::rollouts::ssr::simulated::SimulatedFleet;
 use palisade_app::rollouts::ssr::{service, Executor, Settings};
-use palisade_app::rollouts::{NewRollout, NewWave, Selector};
+use palisade_app::rollouts::NewRollout;
 use palisade_app::secrets::Sealer;
 
+use support::arrange::{
+    approved_rollout, bed_cluster, library_policy, register_all, to_every_cluster, token_cluster,
+};
 use support::{fresh_sqlite, num, peak_rss_mib};
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
@@ -39,53 +42,15 @@ async fn arrange(
     let admin = Principal::new("admin", "Admin", Role::Admin);
     let author = Principal::new("author", "Author", Role::Author);
     let approver = Principal::new("approver", "Approver", Role::Approver);
-    let context = Context {
-        db: &db,
-        sealer: Some(sealer),
-        connector,
+    register_all(&db, sealer, connector, &admin, inputs).await;
+    library_policy(&db, &author, "disallow-privileged").await;
+    let rollout = NewRollout {
+        note: "benchmark".into(),
+        acknowledge_denials: true,
+        ..to_every_cluster("disallow-privileged", Mode::Enforce)
     };
-    for input in inputs {
-        clusters::register(&context, &admin, now_ms(), input)
-            .await
-            .unwrap();
-    }
-    palisade_app::policies::ssr::create(
-        &db,
-        &author,
-        now_ms(),
-        NewPolicy::Library {
-            entry: "disallow-privileged".into(),
-        },
-    )
-    .await
-    .unwrap();
-    let rollout = service::propose(
-        &db,
-        &author,
-        now_ms(),
-        service::Rules::default(),
-        NewRollout {
-            policy: "disallow-privileged".into(),
-            version: None,
-            mode: Mode::Enforce,
-            waves: vec![NewWave {
-                name: "all".into(),
-                selector: Selector::default(),
-                approvals: 1,
-                soak_secs: 0,
-                violation_threshold: None,
-            }],
-            namespaces: Vec::new(),
-            note: "benchmark".into(),
-            acknowledge_denials: true,
-        },
-    )
-    .await
-    .unwrap();
-    service::decide(&db, &approver, now_ms(), &rollout.summary.id, true, "")
-        .await
-        .unwrap();
-    (db, rollout.summary.id, dir)
+    let id = approved_rollout(&db, (&author, &approver), rollout, "").await;
+    (db, id, dir)
 }
 
 /// Run the executor until the rollout is applied (every step applied); the wall time it took.
@@ -122,15 +87,9 @@ async fn main() {
 
     let fleet = Arc::new(SimulatedFleet::new(latency));
     let inputs = (0..count)
-        .map(|i| NewCluster {
-            name: format!("sim-{i}"),
-            environment: "prod".into(),
-            labels: Default::default(),
-            credentials: CredentialsInput::Token {
-                api_url: format!("https://sim-{i}.example:6443"),
-                ca_pem: String::new(),
-                token: format!("token-{i}"),
-            },
+        .map(|i| {
+            let api_url = format!("https://sim-{i}.example:6443");
+            token_cluster(format!("sim-{i}"), api_url, format!("token-{i}"))
         })
         .collect();
     let (db, id, dir) = arrange(fleet.as_ref(), &sealer, inputs).await;
@@ -163,15 +122,7 @@ async fn main() {
     let inputs = testbed
         .clusters
         .iter()
-        .map(|cluster| NewCluster {
-            name: format!("bench-{}", cluster.name),
-            environment: "prod".into(),
-            labels: Default::default(),
-            credentials: CredentialsInput::Kubeconfig {
-                kubeconfig: std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap(),
-                context: None,
-            },
-        })
+        .map(|cluster| bed_cluster(format!("bench-{}", cluster.name), cluster))
         .collect();
     let (db, id, dir) = arrange(connector.as_ref(), &sealer, inputs).await;
     let executor = Executor::new(db.clone(), Some(sealer), connector, settings);

@@ -2,6 +2,8 @@
 //! token, timed requests and percentiles. Not an example itself (`examples/support/`).
 #![allow(dead_code)]
 
+pub mod arrange;
+
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod abuse;
+#[path = "../../examples/support/arrange.rs"]
+mod arrange;
 mod authz;
 mod client;
 mod clusters;

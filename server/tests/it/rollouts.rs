@@ -686,12 +686,13 @@ async fn postgres_two_replicas_never_run_a_step_twice() {
 /// that was interrupted is read back first and not sent again when it had landed).
 #[tokio::test]
 async fn a_rollout_survives_sigkill_of_the_server() {
+    use crate::arrange::{
+        approved_rollout, bed_cluster, library_policy, register_all, to_every_cluster,
+    };
     use palisade_app::auth::Principal;
-    use palisade_app::clusters::ssr::{service as clusters, Context, KubeConnector};
-    use palisade_app::clusters::{CredentialsInput, NewCluster};
-    use palisade_app::db::{now_ms, DatabaseUrl, Db, PoolSettings};
-    use palisade_app::policies::{Mode, NewPolicy};
-    use palisade_app::rollouts::{NewRollout, NewWave, Selector};
+    use palisade_app::clusters::ssr::KubeConnector;
+    use palisade_app::db::{DatabaseUrl, Db, PoolSettings};
+    use palisade_app::policies::Mode;
     use palisade_app::secrets::Sealer;
 
     let testbed = crate::support::testbed().await;
@@ -713,64 +714,18 @@ async fn a_rollout_survives_sigkill_of_the_server() {
     let author = Principal::new("author-1", "Author", Role::Author);
     let approver = Principal::new("approver-1", "Approver", Role::Approver);
     let sealer = Sealer::from_hex(KEY).unwrap();
+    let inputs = testbed.clusters.iter().take(3);
+    let inputs = inputs.map(|c| bed_cluster(format!("killed-{}", c.name), c));
     let connector = KubeConnector::default();
-    let context = Context {
-        db: &db,
-        sealer: Some(&sealer),
-        connector: &connector,
-    };
-    for cluster in testbed.clusters.iter().take(3) {
-        let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
-        let input = NewCluster {
-            name: format!("killed-{}", cluster.name),
-            environment: "prod".into(),
-            labels: Default::default(),
-            credentials: CredentialsInput::Kubeconfig {
-                kubeconfig,
-                context: None,
-            },
-        };
-        clusters::register(&context, &admin, now_ms(), input)
-            .await
-            .unwrap();
-    }
-    palisade_app::policies::ssr::create(
+    register_all(&db, &sealer, &connector, &admin, inputs.collect()).await;
+    library_policy(&db, &author, "require-run-as-non-root").await;
+    let id = approved_rollout(
         &db,
-        &author,
-        now_ms(),
-        NewPolicy::Library {
-            entry: "require-run-as-non-root".into(),
-        },
+        (&author, &approver),
+        to_every_cluster("require-run-as-non-root", Mode::Warn),
+        "go",
     )
-    .await
-    .unwrap();
-    let rollout = palisade_app::rollouts::ssr::service::propose(
-        &db,
-        &author,
-        now_ms(),
-        palisade_app::rollouts::ssr::service::Rules::default(),
-        NewRollout {
-            policy: "require-run-as-non-root".into(),
-            version: None,
-            mode: Mode::Warn,
-            waves: vec![NewWave {
-                name: "all".into(),
-                selector: Selector::default(),
-                approvals: 1,
-                soak_secs: 0,
-                violation_threshold: None,
-            }],
-            namespaces: Vec::new(),
-            note: String::new(),
-            acknowledge_denials: false,
-        },
-    )
-    .await
-    .unwrap();
-    let id = rollout.summary.id.clone();
-    palisade_app::rollouts::ssr::service::decide(&db, &approver, now_ms(), &id, true, "go")
-        .await
-        .unwrap();
+    .await;
 
     /// The server process, killed with SIGKILL (and reaped) when dropped, even by a failing assert.
     struct Killed(std::process::Child);
