@@ -22,7 +22,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::{Client, Config, ResourceExt};
 use palisade_testbed::{
     create_with_warnings, delete_namespace, unique_name, AuditReceiver, Cluster,
     VAP_VALIDATION_FAILURE_ANNOTATION,
@@ -40,17 +40,6 @@ fn api_error(e: &kube::Error) -> Option<&kube::core::Status> {
         kube::Error::Api(st) => Some(st),
         _ => None,
     }
-}
-
-async fn create_namespace(client: &Client, name: &str, labels: Value) -> Result<()> {
-    let ns: Namespace = from_json(json!({
-        "metadata": { "name": name, "labels": labels }
-    }));
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .with_context(|| format!("creating namespace {name}"))?;
-    Ok(())
 }
 
 fn pod(name: &str, security_context: Value, pod_security_context: Value) -> Pod {
@@ -88,6 +77,39 @@ where
     let _ = api.delete(name, &DeleteParams::default()).await;
 }
 
+/// Creates `object(1)`, `object(2)`, … until the apiserver refuses one, and returns the refusal.
+/// An admitted object means the admission control was not effective yet: it is deleted and the
+/// next one tried, for at most [`PROPAGATION`]; then the error is `admitted`. A failure other than
+/// the apiserver's answer is "creating `what` failed".
+async fn first_refusal<K>(
+    api: &Api<K>,
+    object: impl Fn(u32) -> K,
+    what: &str,
+    admitted: &str,
+) -> Result<kube::core::Status>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = Instant::now() + PROPAGATION;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let candidate = object(attempt);
+        match api.create(&PostParams::default(), &candidate).await {
+            Ok(_) => {
+                delete_quietly(api, &candidate.name_any()).await;
+                ensure!(Instant::now() < deadline, "{admitted}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => {
+                return api_error(&e)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("creating {what} failed: {e}"));
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------------ 1. Pod Security Admission
 
 #[tokio::test]
@@ -119,25 +141,14 @@ async fn pod_security_restricted_rejects_privileged_pod() {
 async fn psa_checks(client: &Client, ns: &str) -> Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let privileged = pod("privileged", json!({ "privileged": true }), json!({}));
-    let deadline = Instant::now() + PROPAGATION;
-    let status = loop {
-        match pods.create(&PostParams::default(), &privileged).await {
-            Ok(_) => {
-                // Only possible if the apiserver had not seen the namespace labels yet.
-                delete_quietly(&pods, "privileged").await;
-                ensure!(
-                    Instant::now() < deadline,
-                    "a privileged pod was admitted into a restricted namespace"
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => {
-                break api_error(&e)
-                    .cloned()
-                    .ok_or_else(|| anyhow!("creating the privileged pod failed: {e}"))?;
-            }
-        }
-    };
+    // Admitted only if the apiserver had not seen the namespace labels yet.
+    let status = first_refusal(
+        &pods,
+        |_| privileged.clone(),
+        "the privileged pod",
+        "a privileged pod was admitted into a restricted namespace",
+    )
+    .await?;
     ensure!(
         status.code == 403 && status.reason == "Forbidden",
         "expected 403 Forbidden, got {status:?}"
@@ -302,34 +313,14 @@ async fn vap_deny_rejects_latest_image() {
 
 async fn vap_deny(fx: &mut VapFixture) -> Result<()> {
     let api = fx.deployments();
-    let deadline = Instant::now() + PROPAGATION;
-    let mut attempt = 0;
-    let status = loop {
-        attempt += 1;
-        let name = format!("web-{attempt}");
-        match api
-            .create(
-                &PostParams::default(),
-                &deployment(&name, "registry.example/web:latest"),
-            )
-            .await
-        {
-            Ok(_) => {
-                // The policy was not effective yet: remove the object and try again.
-                delete_quietly(&api, &name).await;
-                ensure!(
-                    Instant::now() < deadline,
-                    "a :latest Deployment was still admitted {PROPAGATION:?} after a [Deny] binding"
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => {
-                break api_error(&e)
-                    .cloned()
-                    .ok_or_else(|| anyhow!("creating the Deployment failed: {e}"))?;
-            }
-        }
-    };
+    // Admitted only while the policy is not effective yet.
+    let status = first_refusal(
+        &api,
+        |attempt| deployment(&format!("web-{attempt}"), "registry.example/web:latest"),
+        "the Deployment",
+        &format!("a :latest Deployment was still admitted {PROPAGATION:?} after a [Deny] binding"),
+    )
+    .await?;
     ensure!(
         status.code == 422 && status.reason == "Invalid",
         "expected 422 Invalid (the VAP default reason), got {status:?}"

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams,
@@ -136,17 +136,6 @@ fn enforced(obj: &DynamicObject) -> bool {
         })
 }
 
-async fn create_namespace(client: &Client, name: &str) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({
-        "metadata": { "name": name, "labels": { TEST_LABEL: "gatekeeper" } }
-    }))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .with_context(|| format!("creating namespace {name}"))?;
-    Ok(())
-}
-
 struct Names {
     kind: String,
     deny_ns: String,
@@ -165,7 +154,7 @@ async fn prove(cluster: Cluster) -> Result<()> {
         audit_ns: unique_name("gk-audit"),
     };
     for ns in [&names.deny_ns, &names.warn_ns, &names.audit_ns] {
-        create_namespace(&client, ns).await?;
+        create_namespace(&client, ns, json!({ TEST_LABEL: "gatekeeper" })).await?;
     }
     let result = run(&client, &names).await;
     // Whatever happened, leave nothing behind that could judge later tests.
@@ -440,19 +429,5 @@ async fn delete_orphaned_crd(crds: &Api<CustomResourceDefinition>, name: &str) -
 
 #[tokio::test]
 async fn gatekeeper_enforces_the_library_privileged_containers_template() {
-    let clusters = gatekeeper_clusters();
-    let mut set = tokio::task::JoinSet::new();
-    for cluster in clusters {
-        let name = cluster.name.clone();
-        set.spawn(async move { (name, prove(cluster).await) });
-    }
-    let mut failures = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((_, Ok(()))) => {}
-            Ok((name, Err(e))) => failures.push(format!("{name}: {e:#}")),
-            Err(e) => failures.push(format!("task failed: {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+    on_clusters(gatekeeper_clusters(), prove).await;
 }

@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::{pinned_kind, Scope};
+use kube::discovery::Scope;
 use kube::Client;
 use palisade_engine::library::{self, Entry, EntryKind, SYSTEM_NAMESPACES};
 use palisade_engine::source::parse_documents;
@@ -50,7 +49,7 @@ async fn prove_library(cluster: &Cluster, entries: &[Entry]) -> Result<()> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let made_palisade_system = namespaces.get_opt("palisade-system").await?.is_none();
     if made_palisade_system {
-        create_namespace(&client, "palisade-system", &BTreeMap::new()).await?;
+        create_namespace(&client, "palisade-system", json!({})).await?;
     }
     let mut results = Vec::new();
     let mut errors = Vec::new();
@@ -159,16 +158,7 @@ impl<'a> EntryRun<'a> {
         if let Some(found) = self.resources.get(&key) {
             return Ok(found.clone());
         }
-        let (group, version) = match api_version.split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (String::new(), api_version.clone()),
-        };
-        let (resource, caps) = pinned_kind(
-            &self.client,
-            &GroupVersionKind::gvk(&group, &version, &kind),
-        )
-        .await
-        .with_context(|| format!("discovering {api_version} {kind}"))?;
+        let (resource, caps) = discover(&self.client, object).await?;
         let found = (resource, caps.scope == Scope::Namespaced);
         self.resources.insert(key, found.clone());
         Ok(found)
@@ -214,7 +204,7 @@ impl<'a> EntryRun<'a> {
         }
         let real = unique_name(&format!("lib-{}", &name[..name.len().min(30)]));
         labels.insert(TEST_LABEL.to_owned(), self.entry.id.to_owned());
-        create_namespace(&self.client, &real, &labels).await?;
+        create_namespace(&self.client, &real, json!(labels)).await?;
         self.created_namespaces.push(real.clone());
         if !fresh {
             self.namespaces.insert(name.to_owned(), real.clone());
@@ -561,19 +551,4 @@ fn judge(entry: &Entry, case: &Case, outcome: &Outcome) -> CaseStatus {
         }
         (expect, outcome) => CaseStatus::Failed(format!("expected {expect}, got {outcome:?}")),
     }
-}
-
-async fn create_namespace(
-    client: &Client,
-    name: &str,
-    labels: &BTreeMap<String, String>,
-) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({
-        "metadata": { "name": name, "labels": labels }
-    }))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .with_context(|| format!("creating namespace {name}"))?;
-    Ok(())
 }

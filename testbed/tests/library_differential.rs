@@ -26,8 +26,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::pinned_kind;
 use kube::Client;
 use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::library::{self, EntryKind};
@@ -168,16 +166,7 @@ impl Run {
         if let Some(found) = self.resources.get(&key) {
             return Ok(found.clone());
         }
-        let (group, version) = match api_version.split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (String::new(), api_version.clone()),
-        };
-        let (resource, _) = pinned_kind(
-            &self.client,
-            &GroupVersionKind::gvk(&group, &version, &kind),
-        )
-        .await
-        .with_context(|| format!("discovering {api_version} {kind}"))?;
+        let (resource, _) = discover(&self.client, object).await?;
         self.resources.insert(key, resource.clone());
         Ok(resource)
     }
@@ -267,20 +256,6 @@ fn probe_pod(namespace: &str) -> Value {
             "securityContext": {"privileged": true}}]}})
 }
 
-async fn create_namespace(
-    client: &Client,
-    name: &str,
-    labels: &BTreeMap<String, String>,
-) -> Result<()> {
-    let ns: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .with_context(|| format!("creating namespace {name}"))?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn the_library_agrees_with_the_apiserver() {
     let tb = testbed();
@@ -292,7 +267,7 @@ async fn the_library_agrees_with_the_apiserver() {
             .await?
             .is_none();
         if made_palisade_system {
-            create_namespace(&client, "palisade-system", &BTreeMap::new()).await?;
+            create_namespace(&client, "palisade-system", json!({})).await?;
         }
         let mut run = Run {
             client: client.clone(),
@@ -301,7 +276,7 @@ async fn the_library_agrees_with_the_apiserver() {
         };
         let result = async {
             for ns in namespaces.values().filter(|ns| ns.created) {
-                create_namespace(&client, &ns.real, &ns.labels).await?;
+                create_namespace(&client, &ns.real, json!(ns.labels)).await?;
             }
             compare(&mut run, &namespaces).await
         }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use kube::Client;
 use palisade_engine::pss::{self, Level, LevelVersion, Version};
@@ -31,18 +31,12 @@ const PODS: usize = 600;
 /// Of those, how many are also sent as Deployments.
 const DEPLOYMENTS: usize = 200;
 
-async fn create_namespace(client: &Client, name: &str, lv: LevelVersion) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({
-        "metadata": { "name": name, "labels": {
-            "pod-security.kubernetes.io/enforce": lv.level.as_str(),
-            "pod-security.kubernetes.io/enforce-version": lv.version.to_string()
-        }}
-    }))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .with_context(|| format!("creating namespace {name}"))?;
-    Ok(())
+/// The labels that make Pod Security enforce `lv` in a namespace.
+fn enforce_labels(lv: LevelVersion) -> Value {
+    json!({
+        "pod-security.kubernetes.io/enforce": lv.level.as_str(),
+        "pod-security.kubernetes.io/enforce-version": lv.version.to_string()
+    })
 }
 
 /// What the apiserver did with a dry-run create.
@@ -113,7 +107,7 @@ async fn engine_agrees_with_the_apiserver_on_pod_security() {
             ),
         ];
         for (lv, ns) in &namespaces {
-            create_namespace(&client, ns, *lv).await?;
+            create_namespace(&client, ns, enforce_labels(*lv)).await?;
         }
         let result = compare(&client, &namespaces).await;
         for (_, ns) in &namespaces {

@@ -6,13 +6,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
-use kube::discovery::pinned_kind;
+use kube::discovery::{pinned_kind, ApiCapabilities};
 use kube::Client;
 use palisade_testbed::{create_with_warnings, send_with_warnings, Cluster, Testbed};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// How long a new policy, binding, parameter or namespace label may take to reach admission.
 pub const PROPAGATION: Duration = Duration::from_secs(45);
@@ -31,8 +31,17 @@ where
     F: Fn(Cluster) -> Fut,
     Fut: Future<Output = Result<()>> + Send + 'static,
 {
+    on_clusters(tb.clusters.clone(), check).await;
+}
+
+/// Runs `check` on each of `clusters` at once and fails with every cluster's error.
+pub async fn on_clusters<F, Fut>(clusters: Vec<Cluster>, check: F)
+where
+    F: Fn(Cluster) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
     let mut set = tokio::task::JoinSet::new();
-    for cluster in tb.clusters.clone() {
+    for cluster in clusters {
         let name = cluster.name.clone();
         let fut = check(cluster);
         set.spawn(async move { (name, fut.await) });
@@ -118,13 +127,30 @@ pub fn seed_from(var: &str, default: u64) -> u64 {
 
 /// The API resource of `object`'s apiVersion and kind, found by discovery.
 pub async fn resource_of(client: &Client, object: &Value) -> Result<ApiResource> {
+    Ok(discover(client, object).await?.0)
+}
+
+/// The API resource and capabilities (such as its scope) of `object`'s apiVersion and kind,
+/// found by discovery.
+pub async fn discover(client: &Client, object: &Value) -> Result<(ApiResource, ApiCapabilities)> {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let (resource, _) = pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
+    pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
         .await
-        .with_context(|| format!("discovering {api_version} {kind}"))?;
-    Ok(resource)
+        .with_context(|| format!("discovering {api_version} {kind}"))
+}
+
+/// Creates the namespace `name` with `labels` (a JSON object of strings).
+pub async fn create_namespace(client: &Client, name: &str, labels: Value) -> Result<()> {
+    let ns: Namespace = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": labels }
+    }))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .with_context(|| format!("creating namespace {name}"))?;
+    Ok(())
 }
 
 /// The answer to a server-side dry-run create of the namespaced `object`: `None` admitted,
