@@ -810,15 +810,13 @@ fn differences(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
 
 /// What the apiserver made of `object` on a dry-run create: the object, or its refusal.
 async fn dry_run(client: &Client, path: &str, object: &Value) -> Result<Result<Value, String>> {
-    let request = http::Request::post(format!("{path}?dryRun=All"))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(object)?)?;
-    let reply = palisade_testbed::send_with_warnings(client, request).await?;
-    Ok(if reply.status.is_success() {
-        Ok(serde_json::from_slice(&reply.body).context("JSON answer")?)
-    } else {
-        Err(format!("{} {}", reply.status.as_u16(), reply.message()))
-    })
+    send(
+        client,
+        http::Method::POST,
+        &format!("{path}?dryRun=All"),
+        object,
+    )
+    .await
 }
 
 const KINDS: &[&str] = &[
