@@ -201,6 +201,41 @@ export function watchForErrors(page) {
   return problems;
 }
 
+/**
+ * A Palisade (with the settings `env`), Chromium and a 1280×900 page signed in as the local admin
+ * on `next`, its problems watched from then on. What started is stopped again if a step fails.
+ */
+export async function startSignedInAsLocalAdmin(next, env = {}) {
+  const server = await startPalisade(env);
+  let browser;
+  try {
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const problems = watchForErrors(page);
+    await loginAsLocalAdmin(page, server, next);
+    return { server, browser, page, problems };
+  } catch (error) {
+    await browser?.close();
+    await server.stop();
+    throw error;
+  }
+}
+
+/**
+ * A new context of `browser` (1280×900 unless `options` say otherwise), added to `contexts` for the
+ * caller to close, with a page signed in to `server` as `role` through SSO and settled on the
+ * settings page; its problems are watched from then on.
+ */
+export async function signedInContext(browser, server, contexts, role, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
+  contexts.push(context);
+  const page = await context.newPage();
+  await loginAs(page, server, role, '/settings');
+  await hydrated(page);
+  await page.waitForLoadState('networkidle');
+  return { context, page, problems: watchForErrors(page) };
+}
+
 /** Sign `page` in as the local admin with the server's bootstrap secret (no SSO configured). */
 export async function loginAsLocalAdmin(page, server, next = '/') {
   await page.goto(`${server.url}/login?next=${encodeURIComponent(next)}`, { waitUntil: 'networkidle' });

@@ -12,8 +12,8 @@ import { request } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  api, hydrated, launchChromium, loginAs, seriousAccessibilityProblems, startPalisadeWithSso, tokenOf,
-  watchForErrors,
+  api, hydrated, launchChromium, seriousAccessibilityProblems, signedInContext, startPalisadeWithSso,
+  tokenOf,
 } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
@@ -98,15 +98,8 @@ const WORKLOADS = {
   ],
 };
 
-async function signedIn(role, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
-  contexts.push(context);
-  const page = await context.newPage();
-  await loginAs(page, server, role, '/settings');
-  await hydrated(page);
-  await page.waitForLoadState('networkidle');
-  return { context, page, problems: watchForErrors(page) };
-}
+/** A new context with a page signed in as `role` (see `signedInContext`). */
+const signedIn = (role, options) => signedInContext(browser, server, contexts, role, options);
 
 /** The denied and warned rows of the test namespace, as `cluster action Kind/name change`. */
 async function rowsOf(page) {
@@ -130,8 +123,22 @@ async function expectRows(page, expected, what) {
   }
 }
 
+/** What enforcing the saved baseline version denies and warns of in the test namespace. */
+const BASELINE_ROWS = [
+  'bed-2 deny Pod/privileged new',
+  'bed-3 deny Pod/host-pid new',
+  'bed-3 warn Deployment/web ',
+];
+
 let policyId;
 const clusterIds = {};
+
+/** Opens the policy's impact tab on `page`, filtered to the test namespace. */
+async function openImpact(page) {
+  await page.goto(`${server.url}/policies/${policyId}?tab=impact`, { waitUntil: 'networkidle' });
+  await hydrated(page);
+  await page.fill('[data-testid="impact-filter-namespace"]', NAMESPACE);
+}
 
 before(async () => {
   mkdirSync(OUTPUT, { recursive: true });
@@ -175,15 +182,9 @@ after(async () => {
 
 test('an author sees what enforcing would deny on each cluster, and the impact of a draft before saving', async () => {
   const { page, problems } = await signedIn('author');
-  await page.goto(`${server.url}/policies/${policyId}?tab=impact`, { waitUntil: 'networkidle' });
-  await hydrated(page);
-  await page.fill('[data-testid="impact-filter-namespace"]', NAMESPACE);
+  await openImpact(page);
   // Baseline denies the privileged Pod and the hostPID Pod; the Deployment's template is warned of.
-  await expectRows(page, [
-    'bed-2 deny Pod/privileged new',
-    'bed-3 deny Pod/host-pid new',
-    'bed-3 warn Deployment/web ',
-  ], 'baseline');
+  await expectRows(page, BASELINE_ROWS, 'baseline');
   const summary = await page.getByTestId('impact-summary').textContent();
   assert.match(summary, /^Version 1, enforced, would deny \d+ workloads? on 2 of 2 clusters/, summary);
   const cards = page.getByTestId('impact-cluster');
@@ -279,14 +280,8 @@ test('an author sees what enforcing would deny on each cluster, and the impact o
 
 test('a viewer sees the same impact, cannot preview drafts, and the tab fits a phone', async () => {
   const { page, problems } = await signedIn('viewer', { viewport: { width: 375, height: 800 }, bypassCSP: true });
-  await page.goto(`${server.url}/policies/${policyId}?tab=impact`, { waitUntil: 'networkidle' });
-  await hydrated(page);
-  await page.fill('[data-testid="impact-filter-namespace"]', NAMESPACE);
-  await expectRows(page, [
-    'bed-2 deny Pod/privileged new',
-    'bed-3 deny Pod/host-pid new',
-    'bed-3 warn Deployment/web ',
-  ], 'viewer');
+  await openImpact(page);
+  await expectRows(page, BASELINE_ROWS, 'viewer');
   assert.equal(await page.locator('[data-testid="impact-use-draft"]').isDisabled(), true);
   assert.match(await page.getByTestId('impact-subject').textContent(), /needs the author role/);
   const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);

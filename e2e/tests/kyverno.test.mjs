@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hydrated, launchChromium, loginAsLocalAdmin, openTab, startPalisade, watchForErrors } from './harness.mjs';
+import { hydrated, openTab, startSignedInAsLocalAdmin } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 
@@ -57,11 +57,7 @@ let problems;
 
 before(async () => {
   mkdirSync(OUTPUT, { recursive: true });
-  server = await startPalisade();
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  problems = watchForErrors(page);
-  await loginAsLocalAdmin(page, server, '/policies/new');
+  ({ server, browser, page, problems } = await startSignedInAsLocalAdmin('/policies/new'));
 });
 
 after(async () => {

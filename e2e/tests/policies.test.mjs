@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hydrated, launchChromium, loginAsLocalAdmin, openTab, seriousAccessibilityProblems, startPalisade, watchForErrors } from './harness.mjs';
+import {
+  hydrated, openTab, seriousAccessibilityProblems, startSignedInAsLocalAdmin, watchForErrors,
+} from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
 const GOOD = 'size(variables.privileged) == 0';
@@ -29,11 +31,7 @@ async function saveAndWait(version) {
 
 before(async () => {
   mkdirSync(OUTPUT, { recursive: true });
-  server = await startPalisade();
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  problems = watchForErrors(page);
-  await loginAsLocalAdmin(page, server, '/library');
+  ({ server, browser, page, problems } = await startSignedInAsLocalAdmin('/library'));
 });
 
 after(async () => {

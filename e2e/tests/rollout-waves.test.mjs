@@ -10,8 +10,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  api, hydrated, launchChromium, loginAs, seriousAccessibilityProblems, startPalisadeWithSso, tokenOf,
-  watchForErrors,
+  api, hydrated, launchChromium, seriousAccessibilityProblems, signedInContext, startPalisadeWithSso,
+  tokenOf, watchForErrors,
 } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
@@ -35,15 +35,8 @@ let author;
 let policyId;
 const contexts = [];
 
-async function signedIn(role, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
-  contexts.push(context);
-  const page = await context.newPage();
-  await loginAs(page, server, role, '/settings');
-  await hydrated(page);
-  await page.waitForLoadState('networkidle');
-  return { context, page, problems: watchForErrors(page) };
-}
+/** A new context with a page signed in as `role` (see `signedInContext`). */
+const signedIn = (role, options) => signedInContext(browser, server, contexts, role, options);
 
 /** The wave at `n` (from 1) of the editor. */
 const wave = (page, n) => page.locator('[data-testid="wave-editor"] [data-testid="wave"]').nth(n - 1);

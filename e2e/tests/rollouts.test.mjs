@@ -9,7 +9,7 @@ import { request } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  api, hydrated, launchChromium, loginAs, startPalisadeWithSso, tokenOf, watchForErrors,
+  api, hydrated, launchChromium, signedInContext, startPalisadeWithSso, tokenOf,
 } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'output');
@@ -83,16 +83,8 @@ const BINDING = `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicy
  * loading: the provider's development pages load fonts from the internet, and leaving a page that
  * still loads would count its aborted requests.
  */
-async function signedIn(role) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  await loginAs(page, server, role, '/settings');
-  await hydrated(page);
-  await page.waitForLoadState('networkidle');
-  const problems = watchForErrors(page);
-  return { context, page, problems };
-}
+/** A new context with a page signed in as `role` (see `signedInContext`). */
+const signedIn = (role) => signedInContext(browser, server, contexts, role);
 
 /**
  * Wait until the page shows rollout `id` (its id is in the header: while a newly followed rollout
