@@ -374,28 +374,61 @@ pub mod ssr {
 
     /// Revoke a token: one's own, or anyone's for admins. Audited.
     pub async fn revoke_token(db: &Db, who: &Principal, id: &str, now_ms: i64) -> ServerResult<()> {
+        revoke_owned(db, who, id, now_ms, Revocable::Token).await
+    }
+
+    /// What [`revoke_owned`] ends: a row that belongs to one user and has a `revoked_ms`.
+    #[derive(Clone, Copy)]
+    enum Revocable {
+        Token,
+        Session,
+    }
+
+    impl Revocable {
+        /// The table, the noun in errors and audit entries, and the audited action.
+        fn names(self) -> (&'static str, &'static str, &'static str) {
+            match self {
+                Revocable::Token => ("api_tokens", "token", "token.revoke"),
+                Revocable::Session => ("sessions", "session", "session.revoke"),
+            }
+        }
+    }
+
+    /// Revoke a token or session: the caller's own, or anyone's for admins (another user's is
+    /// reported as not found to everyone else). Audited in the same transaction.
+    async fn revoke_owned(
+        db: &Db,
+        who: &Principal,
+        id: &str,
+        now_ms: i64,
+        what: Revocable,
+    ) -> ServerResult<()> {
+        let (table, noun, action) = what.names();
         let mut tx = db.begin().await?;
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE id = $1")
+        // A session's user may be empty (NULL): then only an admin may end it.
+        let owner: Option<Option<String>> =
+            sqlx::query_scalar(&format!("SELECT user_id FROM {table} WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        match owner {
+        match owner.flatten() {
             Some(owner) if owner == who.user_id || who.has(Role::Admin) => {}
-            _ => return Err(AppError::NotFound(format!("token {id}")).into()),
+            _ => return Err(AppError::NotFound(format!("{noun} {id}")).into()),
         }
-        sqlx::query("UPDATE api_tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "UPDATE {table} SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL"
+        ))
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         record(
             &mut *tx,
             who,
             now_ms,
             Event {
-                action: "token.revoke",
-                target_kind: "token",
+                action,
+                target_kind: noun,
                 target_id: id,
                 detail: serde_json::json!({}),
             },
@@ -527,34 +560,7 @@ pub mod ssr {
         id: &str,
         now_ms: i64,
     ) -> ServerResult<()> {
-        let mut tx = db.begin().await?;
-        let owner: Option<Option<String>> =
-            sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match owner.flatten() {
-            Some(owner) if owner == who.user_id || who.has(Role::Admin) => {}
-            _ => return Err(AppError::NotFound(format!("session {id}")).into()),
-        }
-        sqlx::query("UPDATE sessions SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        record(
-            &mut *tx,
-            who,
-            now_ms,
-            Event {
-                action: "session.revoke",
-                target_kind: "session",
-                target_id: id,
-                detail: serde_json::json!({}),
-            },
-        )
-        .await?;
-        Ok(tx.commit().await?)
+        revoke_owned(db, who, id, now_ms, Revocable::Session).await
     }
 
     #[cfg(test)]
