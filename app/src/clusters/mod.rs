@@ -70,6 +70,37 @@ pub struct Cluster {
     pub created_by: String,
 }
 
+impl Cluster {
+    /// A cluster as it is registered, before anything is known of it: enabled, not reconciling,
+    /// never checked (health unknown, no version, no capabilities), no labels, no apiserver URL.
+    pub fn registered(
+        id: String,
+        name: String,
+        environment: String,
+        credential_kind: &str,
+        created_ms: i64,
+        created_by: String,
+    ) -> Cluster {
+        Cluster {
+            id,
+            name,
+            environment,
+            labels: BTreeMap::new(),
+            api_url: String::new(),
+            credential_kind: credential_kind.to_owned(),
+            disabled: false,
+            reconcile: false,
+            health: Health::Unknown,
+            k8s_version: String::new(),
+            capabilities: Capabilities::default(),
+            last_error: String::new(),
+            last_checked_ms: 0,
+            created_ms,
+            created_by,
+        }
+    }
+}
+
 /// How to reach a cluster, as the person registering it gives it. Secret: sealed before storage
 /// and never sent back.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,22 +360,15 @@ mod tests {
 
     #[test]
     fn pages_follow_the_cursor_and_end_where_the_list_ends() {
-        let cluster = |n: usize| Cluster {
-            id: format!("id-{n}"),
-            name: format!("c{n}"),
-            environment: "prod".into(),
-            labels: BTreeMap::new(),
-            api_url: String::new(),
-            credential_kind: "token".into(),
-            disabled: false,
-            reconcile: false,
-            health: Health::Unknown,
-            k8s_version: String::new(),
-            capabilities: Capabilities::default(),
-            last_error: String::new(),
-            last_checked_ms: 0,
-            created_ms: 0,
-            created_by: String::new(),
+        let cluster = |n: usize| {
+            Cluster::registered(
+                format!("id-{n}"),
+                format!("c{n}"),
+                "prod".into(),
+                "token",
+                0,
+                String::new(),
+            )
         };
         let all = || (0..7).map(cluster).collect::<Vec<_>>();
         let ids = |page: &ClusterPage| {

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
 use sqlx::{Any, Row};
 
 use crate::clusters::{Capabilities, Cluster, Health};
@@ -24,11 +25,7 @@ fn json_column<T: serde::de::DeserializeOwned>(
     row: &AnyRow,
     column: &str,
 ) -> Result<T, sqlx::Error> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|err| sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: Box::new(err),
-    })
+    crate::db::json_column(column, &row.try_get::<String, _>(column)?)
 }
 
 /// The capabilities column: a cluster never probed holds `{}` (the column's default), which reads
@@ -201,36 +198,47 @@ pub async fn all_sealed<'e, E: sqlx::Executor<'e, Database = Any>>(
         .await
 }
 
+/// Bind what `insert` and `update` both write, in the order both list it: `environment` through
+/// `last_checked_ms`, the sealed credentials in their place.
+fn bind_state<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    cluster: &'q Cluster,
+    sealed: Option<&'q str>,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
+        .bind(&cluster.environment)
+        .bind(json(&cluster.labels))
+        .bind(&cluster.api_url)
+        .bind(&cluster.credential_kind)
+        .bind(sealed)
+        .bind(i64::from(cluster.disabled))
+        .bind(i64::from(cluster.reconcile))
+        .bind(cluster.health.as_str())
+        .bind(&cluster.k8s_version)
+        .bind(json(&cluster.capabilities))
+        .bind(&cluster.last_error)
+        .bind(cluster.last_checked_ms)
+}
+
 pub async fn insert<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
     cluster: &Cluster,
     sealed: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO clusters (id, name, environment, labels, api_url, credential_kind, credentials, \
          disabled, reconcile, health, k8s_version, capabilities, last_error, last_checked_ms, \
          created_ms, created_by, updated_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&cluster.id)
-    .bind(&cluster.name)
-    .bind(&cluster.environment)
-    .bind(json(&cluster.labels))
-    .bind(&cluster.api_url)
-    .bind(&cluster.credential_kind)
-    .bind(sealed)
-    .bind(i64::from(cluster.disabled))
-    .bind(i64::from(cluster.reconcile))
-    .bind(cluster.health.as_str())
-    .bind(&cluster.k8s_version)
-    .bind(json(&cluster.capabilities))
-    .bind(&cluster.last_error)
-    .bind(cluster.last_checked_ms)
-    .bind(cluster.created_ms)
-    .bind(&cluster.created_by)
-    .bind(cluster.created_ms)
-    .execute(executor)
-    .await?;
+    .bind(&cluster.name);
+    bind_state(query, cluster, Some(sealed))
+        .bind(cluster.created_ms)
+        .bind(&cluster.created_by)
+        .bind(cluster.created_ms)
+        .execute(executor)
+        .await?;
     Ok(())
 }
 
@@ -241,28 +249,17 @@ pub async fn update<'e, E: sqlx::Executor<'e, Database = Any>>(
     sealed: Option<&str>,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query(
+    let query = sqlx::query(
         "UPDATE clusters SET environment = $2, labels = $3, api_url = $4, credential_kind = $5, \
          credentials = COALESCE($6, credentials), disabled = $7, reconcile = $8, health = $9, \
          k8s_version = $10, capabilities = $11, last_error = $12, last_checked_ms = $13, \
          updated_ms = $14 WHERE id = $1",
     )
-    .bind(&cluster.id)
-    .bind(&cluster.environment)
-    .bind(json(&cluster.labels))
-    .bind(&cluster.api_url)
-    .bind(&cluster.credential_kind)
-    .bind(sealed)
-    .bind(i64::from(cluster.disabled))
-    .bind(i64::from(cluster.reconcile))
-    .bind(cluster.health.as_str())
-    .bind(&cluster.k8s_version)
-    .bind(json(&cluster.capabilities))
-    .bind(&cluster.last_error)
-    .bind(cluster.last_checked_ms)
-    .bind(now)
-    .execute(executor)
-    .await?;
+    .bind(&cluster.id);
+    let result = bind_state(query, cluster, sealed)
+        .bind(now)
+        .execute(executor)
+        .await?;
     Ok(result.rows_affected())
 }
 

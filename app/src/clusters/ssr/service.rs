@@ -11,8 +11,7 @@ use super::Context;
 use crate::audit::ssr::{record, Event};
 use crate::auth::Principal;
 use crate::clusters::{
-    validate_labels, validate_name, Capabilities, Cluster, ClusterChange, CredentialsInput, Health,
-    NewCluster,
+    validate_labels, validate_name, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
 };
 use crate::db::{new_id, Db};
 use crate::error::{AppError, OrFault, ServerResult};
@@ -113,21 +112,16 @@ pub async fn register(
         );
     }
     let mut cluster = Cluster {
-        id: new_id(),
-        name,
-        environment,
         labels: input.labels,
         api_url: credentials.api_url.clone(),
-        credential_kind: kind_of(&input.credentials).to_owned(),
-        disabled: false,
-        reconcile: false,
-        health: Health::Unknown,
-        k8s_version: String::new(),
-        capabilities: Capabilities::default(),
-        last_error: String::new(),
-        last_checked_ms: 0,
-        created_ms: now,
-        created_by: who.display_name.clone(),
+        ..Cluster::registered(
+            new_id(),
+            name,
+            environment,
+            kind_of(&input.credentials),
+            now,
+            who.display_name.clone(),
+        )
     };
     apply_probe(&mut cluster, ctx.connector.probe(&credentials).await, now);
     let sealed = seal(sealer, &credentials, &cluster.id)?;
@@ -328,26 +322,18 @@ pub async fn check_key(db: &Db, sealer: Option<&Sealer>) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::clusters::ssr::ClusterError;
+    use crate::clusters::Capabilities;
 
     #[test]
     fn probes_set_health_version_and_the_reason() {
-        let mut cluster = Cluster {
-            id: "c".into(),
-            name: "c".into(),
-            environment: "dev".into(),
-            labels: Default::default(),
-            api_url: String::new(),
-            credential_kind: "token".into(),
-            disabled: false,
-            reconcile: false,
-            health: Health::Unknown,
-            k8s_version: String::new(),
-            capabilities: Capabilities::default(),
-            last_error: String::new(),
-            last_checked_ms: 0,
-            created_ms: 0,
-            created_by: String::new(),
-        };
+        let mut cluster = Cluster::registered(
+            "c".into(),
+            "c".into(),
+            "dev".into(),
+            "token",
+            0,
+            String::new(),
+        );
         let found = Probe {
             version: "v1.37.2".into(),
             capabilities: Capabilities {
