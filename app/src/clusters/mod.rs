@@ -183,6 +183,18 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), AppError> {
     }
 }
 
+/// Namespace names as a person typed them: trimmed, the empty ones dropped, sorted, each once.
+pub fn tidy_namespaces(names: &[String]) -> Vec<String> {
+    let mut namespaces: Vec<String> = names
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    namespaces
+}
+
 /// Labels as `key=value` pairs: keys are an optional DNS prefix and a name of letters, digits,
 /// `-`, `_` and `.`; values the same characters, at most 63.
 pub fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), AppError> {

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::queries;
 use crate::audit::ssr::{record, Event};
 use crate::auth::{authorize, ensure_not_own, Action, Principal};
-use crate::clusters::{validate_labels, validate_name};
+use crate::clusters::{tidy_namespaces, validate_labels, validate_name};
 use crate::db::{new_id, Db};
 use crate::error::{AppError, ServerError, ServerResult};
 use crate::exceptions::{Exception, ExceptionState, NewException, Scope, DAY_MS, MAX_DAYS};
@@ -124,13 +124,7 @@ fn validate_object_name(name: &str) -> ServerResult<()> {
 fn clean_scope(scope: Scope) -> ServerResult<Scope> {
     match scope {
         Scope::Namespaces { namespaces } => {
-            let mut namespaces: Vec<String> = namespaces
-                .iter()
-                .map(|n| n.trim().to_owned())
-                .filter(|n| !n.is_empty())
-                .collect();
-            namespaces.sort();
-            namespaces.dedup();
+            let namespaces = tidy_namespaces(&namespaces);
             if namespaces.is_empty() || namespaces.len() > MAX_NAMESPACES {
                 return Err(AppError::Invalid(format!(
                     "scope.namespaces: name 1 to {MAX_NAMESPACES} namespaces"

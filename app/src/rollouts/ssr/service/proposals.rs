@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{is_production, load, Rules};
 use crate::audit::ssr::{record, Event};
 use crate::auth::{authorize, Action, Principal};
-use crate::clusters::validate_name;
+use crate::clusters::{tidy_namespaces, validate_name, Capabilities};
 use crate::db::{new_id, Db};
 use crate::error::{AppError, ServerResult};
 use crate::policies::ssr as policies;
@@ -228,6 +228,13 @@ pub async fn propose(
     load(db, &id).await
 }
 
+/// The engines beside Kubernetes a policy's objects can need (by the suffix of their API group),
+/// and whether a cluster has each installed.
+const ENGINES: [(&str, &str, fn(&Capabilities) -> bool); 2] = [
+    ("gatekeeper.sh", "Gatekeeper", |c| c.gatekeeper),
+    ("kyverno.io", "Kyverno", |c| c.kyverno),
+];
+
 /// Check a proposal and plan it: the version renders, every wave takes at least one enabled
 /// cluster, production is approved, Gatekeeper is there where needed.
 async fn plan_proposal<'a>(
@@ -246,14 +253,7 @@ async fn plan_proposal<'a>(
         ))
         .into());
     }
-    let mut namespaces: Vec<String> = input
-        .namespaces
-        .iter()
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .collect();
-    namespaces.sort();
-    namespaces.dedup();
+    let namespaces = tidy_namespaces(&input.namespaces);
     for namespace in &namespaces {
         validate_name("namespace", namespace)?;
     }
@@ -275,8 +275,10 @@ async fn plan_proposal<'a>(
                 .is_some_and(|(group, _)| group.ends_with(suffix))
         })
     };
-    let needs_gatekeeper = needs("gatekeeper.sh");
-    let needs_kyverno = needs("kyverno.io");
+    let engines_needed: Vec<_> = ENGINES
+        .iter()
+        .filter(|(group, _, _)| needs(group))
+        .collect();
 
     let clusters = crate::clusters::ssr::service::list(db).await?;
     let mut taken: Vec<String> = Vec::new();
@@ -341,19 +343,10 @@ async fn plan_proposal<'a>(
                 .into());
             }
         }
-        if needs_gatekeeper {
-            if let Some(without) = members.iter().find(|c| !c.capabilities.gatekeeper) {
+        for (_, engine, installed) in &engines_needed {
+            if let Some(without) = members.iter().find(|c| !installed(&c.capabilities)) {
                 return Err(AppError::Invalid(format!(
-                    "cluster `{}` has no Gatekeeper, which this policy needs",
-                    without.name
-                ))
-                .into());
-            }
-        }
-        if needs_kyverno {
-            if let Some(without) = members.iter().find(|c| !c.capabilities.kyverno) {
-                return Err(AppError::Invalid(format!(
-                    "cluster `{}` has no Kyverno, which this policy needs",
+                    "cluster `{}` has no {engine}, which this policy needs",
                     without.name
                 ))
                 .into());
