@@ -24,8 +24,8 @@ use crate::db::{new_id, Db};
 use crate::error::{AppError, OrFault, ServerResult};
 use crate::policies::diff::diff_lines;
 use crate::policies::{
-    Content, Engine, EnvironmentMode, LibraryEntry, Mode, NewPolicy, PolicyDetail, PolicyFilter,
-    PolicySummary, SaveOutcome, TestRun, Version, VersionDiff, ENVIRONMENTS,
+    Content, Engine, EnvironmentMode, LibraryEntry, Mode, NewPolicy, Part, PolicyDetail,
+    PolicyFilter, PolicySummary, Problem, SaveOutcome, TestRun, Version, VersionDiff, ENVIRONMENTS,
 };
 use queries::PolicyRow;
 
@@ -37,6 +37,26 @@ pub fn content_hash(content: &Content) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A save refused for one blocking problem.
+fn refused(problem: Problem) -> SaveOutcome {
+    SaveOutcome::Invalid {
+        problems: vec![problem],
+    }
+}
+
+/// [`tidy`] the content and check it: the tidy content with what the check found (warnings at
+/// most), or the refusal listing every problem when one blocks saving.
+fn tidy_and_check(content: Content) -> Result<(Content, validate::Checked), SaveOutcome> {
+    let content = tidy(content);
+    let checked = validate::check(&content);
+    if Problem::any_blocking(&checked.problems) {
+        return Err(SaveOutcome::Invalid {
+            problems: checked.problems,
+        });
+    }
+    Ok((content, checked))
 }
 
 /// Normalise what a person typed: trimmed tags without duplicates, texts without trailing blanks.
@@ -217,18 +237,15 @@ pub async fn create(
         NewPolicy::Blank { engine, name } => {
             let name = name.trim().to_owned();
             if !validate::valid_name(&name) {
-                return Ok(SaveOutcome::Invalid {
-                    problems: vec![crate::policies::Problem {
-                        part: crate::policies::Part::Policy,
-                        line: 0,
-                        column: 0,
-                        message: format!(
-                            "{name:?} is not a valid name: lower-case letters, digits, `-` and \
+                return Ok(refused(validate::problem(
+                    Part::Policy,
+                    0,
+                    0,
+                    format!(
+                        "{name:?} is not a valid name: lower-case letters, digits, `-` and \
                              `.`, starting and ending with a letter or digit"
-                        ),
-                        warning: false,
-                    }],
-                });
+                    ),
+                )));
             }
             (
                 templates::blank(engine, &name),
@@ -238,13 +255,10 @@ pub async fn create(
             )
         }
     };
-    let content = tidy(content);
-    let checked = validate::check(&content);
-    if crate::policies::Problem::any_blocking(&checked.problems) {
-        return Ok(SaveOutcome::Invalid {
-            problems: checked.problems,
-        });
-    }
+    let (content, checked) = match tidy_and_check(content) {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(refusal),
+    };
     let warnings = checked.problems.clone();
     let (Some(engine), Some(name)) = (checked.engine, checked.name.clone()) else {
         return Err(AppError::internal(
@@ -329,41 +343,32 @@ pub async fn save(
 ) -> ServerResult<SaveOutcome> {
     authorize(Some(who), Action::EditPolicies)?;
     let row = find(db, key).await?;
-    let content = tidy(content);
-    let checked = validate::check(&content);
-    if crate::policies::Problem::any_blocking(&checked.problems) {
-        return Ok(SaveOutcome::Invalid {
-            problems: checked.problems,
-        });
-    }
+    let (content, checked) = match tidy_and_check(content) {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(refusal),
+    };
     let warnings = checked.problems.clone();
     if checked.engine != Some(row.engine) {
-        return Ok(SaveOutcome::Invalid {
-            problems: vec![crate::policies::Problem {
-                part: crate::policies::Part::Source,
-                line: 1,
-                column: 1,
-                message: format!(
-                    "this policy is a {}; a different engine needs a policy of its own",
-                    row.engine.label()
-                ),
-                warning: false,
-            }],
-        });
+        return Ok(refused(validate::problem(
+            Part::Source,
+            1,
+            1,
+            format!(
+                "this policy is a {}; a different engine needs a policy of its own",
+                row.engine.label()
+            ),
+        )));
     }
     if checked.name.as_deref() != Some(row.name.as_str()) {
-        return Ok(SaveOutcome::Invalid {
-            problems: vec![crate::policies::Problem {
-                part: crate::policies::Part::Source,
-                line: 1,
-                column: 1,
-                message: format!(
-                    "metadata.name must stay {:?}: clusters know the policy by that name",
-                    row.name
-                ),
-                warning: false,
-            }],
-        });
+        return Ok(refused(validate::problem(
+            Part::Source,
+            1,
+            1,
+            format!(
+                "metadata.name must stay {:?}: clusters know the policy by that name",
+                row.name
+            ),
+        )));
     }
     let mut tx = db.begin().await?;
     let current = queries::version(&mut *tx, &row.id, row.current_version)

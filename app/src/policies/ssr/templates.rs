@@ -7,31 +7,16 @@ use crate::policies::{Content, Engine, Expect, TestCase};
 /// the template, and so the policy, `requireowner`.)
 pub fn blank(engine: Engine, name: &str) -> Content {
     match engine {
-        Engine::Vap => Content {
-            source: VAP.replace("NAME", name),
-            description: "Describe what this policy checks and why.".into(),
-            remediation: "Say what to change when it finds something.".into(),
-            tests: owner_label_cases("owner label"),
-            ..Content::default()
-        },
-        Engine::Gatekeeper => Content {
-            source: GATEKEEPER
+        Engine::Vap => owner_label_policy(VAP.replace("NAME", name), "owner label"),
+        Engine::Gatekeeper => owner_label_policy(
+            GATEKEEPER
                 .replace("PACKAGE", &name.replace(['-', '.'], "_"))
                 .replace("TEMPLATE", &kind_of(name).to_lowercase())
                 .replace("NAME", name)
                 .replace("KIND", &kind_of(name)),
-            description: "Describe what this policy checks and why.".into(),
-            remediation: "Say what to change when it finds something.".into(),
-            tests: owner_label_cases("owner"),
-            ..Content::default()
-        },
-        Engine::Kyverno => Content {
-            source: KYVERNO.replace("NAME", name),
-            description: "Describe what this policy checks and why.".into(),
-            remediation: "Say what to change when it finds something.".into(),
-            tests: owner_label_cases("owner label"),
-            ..Content::default()
-        },
+            "owner",
+        ),
+        Engine::Kyverno => owner_label_policy(KYVERNO.replace("NAME", name), "owner label"),
         Engine::PodSecurity => Content {
             source: POD_SECURITY.replace("NAME", name),
             description: "The Pod Security Standards baseline level, as namespace labels.".into(),
@@ -39,13 +24,13 @@ pub fn blank(engine: Engine, name: &str) -> Content {
             tests: vec![
                 case(
                     "an ordinary pod is allowed",
-                    LABELLED_POD,
+                    &labelled_pod(),
                     Expect::Allow,
                     None,
                 ),
                 case(
                     "a privileged pod is denied",
-                    PRIVILEGED_POD,
+                    &privileged_pod(),
                     Expect::Deny,
                     Some("privileged"),
                 ),
@@ -55,13 +40,23 @@ pub fn blank(engine: Engine, name: &str) -> Content {
     }
 }
 
-/// The two cases of a template that asks every pod for an owner label: a labelled pod is allowed,
-/// an unlabelled one denied with a message matching `message`.
+/// A template of `source` that asks every pod for an owner label, with the two cases of it: a
+/// labelled pod is allowed, an unlabelled one denied with a message matching `message`.
+fn owner_label_policy(source: String, message: &str) -> Content {
+    Content {
+        source,
+        description: "Describe what this policy checks and why.".into(),
+        remediation: "Say what to change when it finds something.".into(),
+        tests: owner_label_cases(message),
+        ..Content::default()
+    }
+}
+
 fn owner_label_cases(message: &str) -> Vec<TestCase> {
     vec![
         case(
             "a labelled pod is allowed",
-            LABELLED_POD,
+            &labelled_pod(),
             Expect::Allow,
             None,
         ),
@@ -191,18 +186,7 @@ spec:
   version: latest
 ";
 
-const LABELLED_POD: &str = "\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  labels: {owner: team-a}
-spec:
-  containers:
-  - name: app
-    image: registry.example.com/app:1.0
-";
-
+/// The pod the blank templates' cases try, as it is: no labels, nothing privileged.
 const UNLABELLED_POD: &str = "\
 apiVersion: v1
 kind: Pod
@@ -214,14 +198,12 @@ spec:
     image: registry.example.com/app:1.0
 ";
 
-const PRIVILEGED_POD: &str = "\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-spec:
-  containers:
-  - name: app
-    image: registry.example.com/app:1.0
-    securityContext: {privileged: true}
-";
+/// The same pod with the owner label the templates ask for.
+fn labelled_pod() -> String {
+    UNLABELLED_POD.replace("  name: web\n", "  name: web\n  labels: {owner: team-a}\n")
+}
+
+/// The same pod with a privileged container.
+fn privileged_pod() -> String {
+    format!("{UNLABELLED_POD}    securityContext: {{privileged: true}}\n")
+}

@@ -31,7 +31,13 @@ pub struct Checked {
     pub problems: Vec<Problem>,
 }
 
-fn problem(part: Part, line: usize, column: usize, message: impl Into<String>) -> Problem {
+/// A blocking problem (not a warning) at `line`:`column` of `part`.
+pub(crate) fn problem(
+    part: Part,
+    line: usize,
+    column: usize,
+    message: impl Into<String>,
+) -> Problem {
     Problem {
         part,
         line,
