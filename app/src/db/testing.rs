@@ -19,6 +19,23 @@ pub enum Backend {
     Postgres,
 }
 
+/// Two tests of one check, `$check(backend)`: `$sqlite` runs it on SQLite, `$postgres` on
+/// PostgreSQL, so neither backend can be forgotten.
+macro_rules! on_both_backends {
+    ($check:ident: $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            $check($crate::db::testing::Backend::Sqlite).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            $check($crate::db::testing::Backend::Postgres).await;
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
 fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()

@@ -320,15 +320,10 @@ mod tests {
         assert_eq!(gone, crate::clusters::page_of(all, Some("removed"), 4));
     }
 
-    #[tokio::test]
-    async fn sqlite_pages_by_key_agree_with_the_whole_list() {
-        pages_by_key_agree_with_the_whole_list(crate::db::testing::Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres_pages_by_key_agree_with_the_whole_list() {
-        pages_by_key_agree_with_the_whole_list(crate::db::testing::Backend::Postgres).await;
-    }
+    crate::db::testing::on_both_backends!(
+        pages_by_key_agree_with_the_whole_list: sqlite_pages_by_key_agree_with_the_whole_list,
+        postgres_pages_by_key_agree_with_the_whole_list
+    );
 
     #[test]
     fn stored_capabilities_read_strictly() {

@@ -7,7 +7,7 @@ mod checks;
 
 use super::*;
 use crate::auth::Role;
-use crate::db::testing::{database, Backend};
+use crate::db::testing::{database, on_both_backends, Backend};
 use crate::error::ServerError;
 use crate::policies::{Expect, Part, Problem, TestCase};
 use crate::staging::ssr as staging;
@@ -536,25 +536,11 @@ async fn pasted_yaml(backend: Backend) {
     db.close().await;
 }
 
-#[tokio::test]
-async fn sqlite_policy_lifecycle() {
-    lifecycle(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_policy_lifecycle() {
-    lifecycle(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn sqlite_pasted_yaml_and_blank_templates() {
-    pasted_yaml(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_pasted_yaml_and_blank_templates() {
-    pasted_yaml(Backend::Postgres).await;
-}
+on_both_backends!(lifecycle: sqlite_policy_lifecycle, postgres_policy_lifecycle);
+on_both_backends!(
+    pasted_yaml: sqlite_pasted_yaml_and_blank_templates,
+    postgres_pasted_yaml_and_blank_templates
+);
 
 /// A stored value Palisade does not know is an error, never read as some default engine.
 #[tokio::test]

@@ -118,7 +118,7 @@ async fn recompute(db: &Db, cluster_id: &str) -> Result<(), sqlx::Error> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::db::testing::{database, Backend};
+    use crate::db::testing::{database, on_both_backends, Backend};
     use crate::violations::ssr::store::{self, Finding};
     use crate::violations::{Action, Source};
 
@@ -233,13 +233,8 @@ mod tests {
         assert_eq!(stale, 0);
     }
 
-    #[tokio::test]
-    async fn sqlite_counts_follow_every_write() {
-        counts_follow_every_write(Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres_counts_follow_every_write() {
-        counts_follow_every_write(Backend::Postgres).await;
-    }
+    on_both_backends!(
+        counts_follow_every_write: sqlite_counts_follow_every_write,
+        postgres_counts_follow_every_write
+    );
 }

@@ -604,13 +604,8 @@ mod tests {
         assert!(got.by_policy.series.is_empty() && got.by_cluster.series.is_empty());
     }
 
-    #[tokio::test]
-    async fn sqlite_charts_agree_with_the_whole_rollup() {
-        charts_agree_with_the_whole_rollup(crate::db::testing::Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres_charts_agree_with_the_whole_rollup() {
-        charts_agree_with_the_whole_rollup(crate::db::testing::Backend::Postgres).await;
-    }
+    crate::db::testing::on_both_backends!(
+        charts_agree_with_the_whole_rollup: sqlite_charts_agree_with_the_whole_rollup,
+        postgres_charts_agree_with_the_whole_rollup
+    );
 }
