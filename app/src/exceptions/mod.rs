@@ -132,6 +132,36 @@ pub struct Exception {
 }
 
 impl Exception {
+    /// An exception for the tests: its policy, what it leaves out, its state and expiry as given;
+    /// the rest is filler no test reads.
+    #[cfg(test)]
+    pub(crate) fn example(
+        id: &str,
+        policy_id: &str,
+        scope: Scope,
+        state: ExceptionState,
+        expires_ms: i64,
+    ) -> Exception {
+        Exception {
+            id: id.to_owned(),
+            policy_id: policy_id.to_owned(),
+            policy_name: "no-privileged".into(),
+            scope,
+            justification: "legacy agent".into(),
+            ticket: "SEC-1".into(),
+            expires_ms,
+            state,
+            requester_id: "u1".into(),
+            requester_name: "Ada".into(),
+            decider_id: String::new(),
+            decider_name: String::new(),
+            decision_comment: String::new(),
+            decided_ms: 0,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
     /// Approved and not expired at `now_ms`.
     pub fn is_active(&self, now_ms: i64) -> bool {
         self.state == ExceptionState::Approved && now_ms < self.expires_ms
@@ -211,24 +241,7 @@ mod tests {
     use super::*;
 
     fn exception(scope: Scope, state: ExceptionState) -> Exception {
-        Exception {
-            id: "e1".into(),
-            policy_id: "p1".into(),
-            policy_name: "no-privileged".into(),
-            scope,
-            justification: "legacy agent".into(),
-            ticket: "SEC-1".into(),
-            expires_ms: 1_000,
-            state,
-            requester_id: "u1".into(),
-            requester_name: "Ada".into(),
-            decider_id: String::new(),
-            decider_name: String::new(),
-            decision_comment: String::new(),
-            decided_ms: 0,
-            created_ms: 0,
-            updated_ms: 0,
-        }
+        Exception::example("e1", "p1", scope, state, 1_000)
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

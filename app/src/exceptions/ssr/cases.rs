@@ -118,26 +118,15 @@ mod tests {
             "{:?}",
             ran.results
         );
-        let exception = Exception {
-            id: "exc1".into(),
-            policy_id: "p".into(),
-            policy_name: "baseline".into(),
-            scope: Scope::Namespaces {
+        let exception = Exception::example(
+            "exc1",
+            "p",
+            Scope::Namespaces {
                 namespaces: vec!["legacy".into()],
             },
-            justification: "j".into(),
-            ticket: String::new(),
-            expires_ms: 2_000,
-            state: ExceptionState::Approved,
-            requester_id: "u".into(),
-            requester_name: "U".into(),
-            decider_id: String::new(),
-            decider_name: String::new(),
-            decision_comment: String::new(),
-            decided_ms: 0,
-            created_ms: 0,
-            updated_ms: 0,
-        };
+            ExceptionState::Approved,
+            2_000,
+        );
         let mut expired = ran.clone();
         honour(
             &content,

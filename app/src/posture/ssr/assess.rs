@@ -213,22 +213,17 @@ mod tests {
         .into_iter()
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
         .collect();
+        let web = finding(
+            "disallow-privileged",
+            "shop",
+            "Deployment/web",
+            Action::Deny,
+            "privileged",
+        );
         let findings = vec![
             // Two Pods of one Deployment: one workload.
-            finding(
-                "disallow-privileged",
-                "shop",
-                "Deployment/web",
-                Action::Deny,
-                "privileged",
-            ),
-            finding(
-                "disallow-privileged",
-                "shop",
-                "Deployment/web",
-                Action::Deny,
-                "privileged",
-            ),
+            web.clone(),
+            web,
             finding(
                 "pod-security:baseline",
                 "shop",

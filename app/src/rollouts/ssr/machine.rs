@@ -226,15 +226,40 @@ mod tests {
         use RolloutState as R;
         use StepState as S;
         use WaveState as W;
-        let with_threshold = |mut w: Wave, t: i64| {
-            w.violation_threshold = Some(t);
-            w
-        };
         let no_approval = |mut w: Wave| {
             w.approvals_required = 0;
             w
         };
+        // An applying rollout on its first wave, in `state`, without steps.
+        let first = |state: W| rollout(R::Applying, 0, vec![wave(0, state)], vec![]);
         let two_steps = |a: S, b: S| vec![step(0, "a", a), step(0, "b", b)];
+        // An applying rollout on its first wave, with steps on clusters `a` and `b`.
+        let applying =
+            |a: S, b: S| rollout(R::Applying, 0, vec![wave(0, W::Applying)], two_steps(a, b));
+        // A rollout soaking its only wave, which allows `threshold` violations.
+        let gated = |threshold: i64| {
+            let mut soaking = wave(0, W::Soaking);
+            soaking.violation_threshold = Some(threshold);
+            rollout(R::Applying, 0, vec![soaking], vec![])
+        };
+        // An applying rollout without steps, on wave `current` of these.
+        let soaked = |waves: Vec<Wave>, current: i64| rollout(R::Applying, current, waves, vec![]);
+        let last_done = Transition::Done {
+            wave: 0,
+            next: None,
+        };
+        let next = |wave: i64, position: i64, needs_approval: bool| Transition::Done {
+            wave,
+            next: Some(Next {
+                position,
+                needs_approval,
+            }),
+        };
+        let exceeded = |seen: i64, threshold: i64| Transition::ExceedThreshold {
+            wave: 0,
+            seen,
+            threshold,
+        };
         type Row = (&'static str, Rollout, i64, Option<i64>, Transition);
         let rows: Vec<Row> = vec![
             (
@@ -265,67 +290,42 @@ mod tests {
             ),
             (
                 "steps still running: wait",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![wave(0, W::Applying)],
-                    two_steps(S::Applied, S::Running),
-                ),
+                applying(S::Applied, S::Running),
                 AFTER_SOAK,
                 None,
                 Transition::Wait,
             ),
             (
                 "steps still pending: wait",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![wave(0, W::Applying)],
-                    two_steps(S::Pending, S::Applied),
-                ),
+                applying(S::Pending, S::Applied),
                 AFTER_SOAK,
                 None,
                 Transition::Wait,
             ),
             (
                 "all applied: soak",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![wave(0, W::Applying)],
-                    two_steps(S::Applied, S::Applied),
-                ),
+                applying(S::Applied, S::Applied),
                 0,
                 None,
                 Transition::Soak { wave: 0 },
             ),
             (
                 "applied and skipped (a removed cluster) count as landed: soak",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![wave(0, W::Applying)],
-                    two_steps(S::Applied, S::Skipped),
-                ),
+                applying(S::Applied, S::Skipped),
                 0,
                 None,
                 Transition::Soak { wave: 0 },
             ),
             (
                 "a wave without steps soaks at once",
-                rollout(R::Applying, 0, vec![wave(0, W::Applying)], vec![]),
+                first(W::Applying),
                 0,
                 None,
                 Transition::Soak { wave: 0 },
             ),
             (
                 "one cluster failed: the wave fails, naming it",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![wave(0, W::Applying)],
-                    two_steps(S::Failed, S::Applied),
-                ),
+                applying(S::Failed, S::Applied),
                 0,
                 None,
                 Transition::FailWave {
@@ -347,161 +347,90 @@ mod tests {
             ),
             (
                 "soaking, the soak not over: wait",
-                rollout(R::Applying, 0, vec![wave(0, W::Soaking)], vec![]),
+                first(W::Soaking),
                 DURING_SOAK,
                 None,
                 Transition::Wait,
             ),
             (
                 "soak over, last wave: done, the rollout is applied",
-                rollout(R::Applying, 0, vec![wave(0, W::Soaking)], vec![]),
+                first(W::Soaking),
                 AFTER_SOAK,
                 None,
-                Transition::Done {
-                    wave: 0,
-                    next: None,
-                },
+                last_done.clone(),
             ),
             (
                 "soak over, a next wave that needs approval",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![wave(0, W::Soaking), wave(1, W::Waiting)],
-                    vec![],
-                ),
+                soaked(vec![wave(0, W::Soaking), wave(1, W::Waiting)], 0),
                 AFTER_SOAK,
                 None,
-                Transition::Done {
-                    wave: 0,
-                    next: Some(Next {
-                        position: 1,
-                        needs_approval: true,
-                    }),
-                },
+                next(0, 1, true),
             ),
             (
                 "soak over, a next wave without approvals starts at once",
-                rollout(
-                    R::Applying,
-                    0,
+                soaked(
                     vec![wave(0, W::Soaking), no_approval(wave(1, W::Waiting))],
-                    vec![],
+                    0,
                 ),
                 AFTER_SOAK,
                 None,
-                Transition::Done {
-                    wave: 0,
-                    next: Some(Next {
-                        position: 1,
-                        needs_approval: false,
-                    }),
-                },
+                next(0, 1, false),
             ),
             (
                 "the second wave of three moves to the third",
-                rollout(
-                    R::Applying,
-                    1,
+                soaked(
                     vec![wave(0, W::Done), wave(1, W::Soaking), wave(2, W::Waiting)],
-                    vec![],
+                    1,
                 ),
                 AFTER_SOAK,
                 None,
-                Transition::Done {
-                    wave: 1,
-                    next: Some(Next {
-                        position: 2,
-                        needs_approval: true,
-                    }),
-                },
+                next(1, 2, true),
             ),
             (
                 "threshold, count not known yet: wait",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![with_threshold(wave(0, W::Soaking), 2)],
-                    vec![],
-                ),
+                gated(2),
                 AFTER_SOAK,
                 None,
                 Transition::Wait,
             ),
             (
                 "threshold met exactly: done",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![with_threshold(wave(0, W::Soaking), 2)],
-                    vec![],
-                ),
+                gated(2),
                 AFTER_SOAK,
                 Some(2),
-                Transition::Done {
-                    wave: 0,
-                    next: None,
-                },
+                last_done.clone(),
             ),
             (
                 "threshold exceeded: the wave fails",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![with_threshold(wave(0, W::Soaking), 2)],
-                    vec![],
-                ),
+                gated(2),
                 AFTER_SOAK,
                 Some(3),
-                Transition::ExceedThreshold {
-                    wave: 0,
-                    seen: 3,
-                    threshold: 2,
-                },
+                exceeded(3, 2),
             ),
             (
                 "a threshold of zero refuses a single violation",
-                rollout(
-                    R::Applying,
-                    0,
-                    vec![with_threshold(wave(0, W::Soaking), 0)],
-                    vec![],
-                ),
+                gated(0),
                 AFTER_SOAK,
                 Some(1),
-                Transition::ExceedThreshold {
-                    wave: 0,
-                    seen: 1,
-                    threshold: 0,
-                },
+                exceeded(1, 0),
             ),
             (
                 "a count without a threshold is ignored",
-                rollout(R::Applying, 0, vec![wave(0, W::Soaking)], vec![]),
+                first(W::Soaking),
                 AFTER_SOAK,
                 Some(1_000),
-                Transition::Done {
-                    wave: 0,
-                    next: None,
-                },
-            ),
-            (
-                "a done wave as the current one: nothing",
-                rollout(R::Applying, 0, vec![wave(0, W::Done)], vec![]),
-                AFTER_SOAK,
-                None,
-                Transition::Wait,
-            ),
-            (
-                "a failed wave as the current one: nothing",
-                rollout(R::Applying, 0, vec![wave(0, W::Failed)], vec![]),
-                AFTER_SOAK,
-                None,
-                Transition::Wait,
+                last_done,
             ),
         ];
         for (name, rollout, now, violations, expected) in rows {
             assert_eq!(transition(&rollout, now, violations), expected, "{name}");
+        }
+        for over in [W::Done, W::Failed] {
+            assert_eq!(
+                transition(&first(over), AFTER_SOAK, None),
+                Transition::Wait,
+                "a {over} wave as the current one: nothing"
+            );
         }
     }
 

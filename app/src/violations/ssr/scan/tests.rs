@@ -53,26 +53,15 @@ fn deployed_policies_find_violations_and_owned_objects_are_skipped() {
     excepted.now_ms = 7;
     excepted.exceptions.insert(
         "p1".into(),
-        vec![crate::exceptions::Exception {
-            id: "e1".into(),
-            policy_id: "p1".into(),
-            policy_name: "psa".into(),
-            scope: crate::exceptions::Scope::Namespaces {
+        vec![crate::exceptions::Exception::example(
+            "e1",
+            "p1",
+            crate::exceptions::Scope::Namespaces {
                 namespaces: vec!["shop".into()],
             },
-            justification: "legacy".into(),
-            ticket: String::new(),
-            expires_ms: 10,
-            state: crate::exceptions::ExceptionState::Approved,
-            requester_id: "a".into(),
-            requester_name: "A".into(),
-            decider_id: "b".into(),
-            decider_name: "B".into(),
-            decision_comment: String::new(),
-            decided_ms: 1,
-            created_ms: 1,
-            updated_ms: 1,
-        }],
+            crate::exceptions::ExceptionState::Approved,
+            10,
+        )],
     );
     assert!(excepted
         .evaluate(pod.clone(), &Context::default(), 7)
