@@ -228,11 +228,26 @@ pub async fn propose(
     load(db, &id).await
 }
 
-/// The engines beside Kubernetes a policy's objects can need (by the suffix of their API group),
-/// and whether a cluster has each installed.
-const ENGINES: [(&str, &str, fn(&Capabilities) -> bool); 2] = [
-    ("gatekeeper.sh", "Gatekeeper", |c| c.gatekeeper),
-    ("kyverno.io", "Kyverno", |c| c.kyverno),
+/// An engine beside Kubernetes that a policy's objects can need.
+struct NeededEngine {
+    /// How the API groups of its objects end.
+    group_suffix: &'static str,
+    name: &'static str,
+    installed: fn(&Capabilities) -> bool,
+}
+
+/// The engines a proposal checks each cluster of its waves for.
+const ENGINES: [NeededEngine; 2] = [
+    NeededEngine {
+        group_suffix: "gatekeeper.sh",
+        name: "Gatekeeper",
+        installed: |c| c.gatekeeper,
+    },
+    NeededEngine {
+        group_suffix: "kyverno.io",
+        name: "Kyverno",
+        installed: |c| c.kyverno,
+    },
 ];
 
 /// Check a proposal and plan it: the version renders, every wave takes at least one enabled
@@ -275,9 +290,9 @@ async fn plan_proposal<'a>(
                 .is_some_and(|(group, _)| group.ends_with(suffix))
         })
     };
-    let engines_needed: Vec<_> = ENGINES
+    let engines_needed: Vec<&NeededEngine> = ENGINES
         .iter()
-        .filter(|(group, _, _)| needs(group))
+        .filter(|engine| needs(engine.group_suffix))
         .collect();
 
     let clusters = crate::clusters::ssr::service::list(db).await?;
@@ -343,11 +358,14 @@ async fn plan_proposal<'a>(
                 .into());
             }
         }
-        for (_, engine, installed) in &engines_needed {
-            if let Some(without) = members.iter().find(|c| !installed(&c.capabilities)) {
+        for engine in &engines_needed {
+            if let Some(without) = members
+                .iter()
+                .find(|c| !(engine.installed)(&c.capabilities))
+            {
                 return Err(AppError::Invalid(format!(
-                    "cluster `{}` has no {engine}, which this policy needs",
-                    without.name
+                    "cluster `{}` has no {}, which this policy needs",
+                    without.name, engine.name
                 ))
                 .into());
             }
