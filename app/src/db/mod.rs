@@ -98,6 +98,25 @@ pub fn json_column<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// What a failed write means, for its `map_err`: breaking a UNIQUE constraint is the `conflict`
+/// the user is told of (another row holds that name); any other error is internal, logged as
+/// `doing`.
+pub fn conflict_if_unique(
+    doing: &'static str,
+    conflict: String,
+) -> impl FnOnce(sqlx::Error) -> crate::error::AppError {
+    move |err| {
+        if err
+            .as_database_error()
+            .is_some_and(|e| e.is_unique_violation())
+        {
+            crate::error::AppError::Conflict(conflict)
+        } else {
+            crate::error::AppError::internal(doing, err)
+        }
+    }
+}
+
 /// A transaction on Palisade's database.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 

@@ -13,7 +13,7 @@ use crate::auth::Principal;
 use crate::clusters::{
     validate_labels, validate_name, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
 };
-use crate::db::{new_id, Db};
+use crate::db::{conflict_if_unique, new_id, Db};
 use crate::error::{AppError, OrFault, ServerResult};
 use crate::secrets::Sealer;
 
@@ -129,7 +129,10 @@ pub async fn register(
     let mut tx = ctx.db.begin().await?;
     queries::insert(&mut *tx, &cluster, &sealed)
         .await
-        .map_err(|err| unique_or_internal(err, &cluster.name))?;
+        .map_err(conflict_if_unique(
+            "storing a cluster",
+            format!("a cluster named `{}` is already registered", cluster.name),
+        ))?;
     record(
         &mut *tx,
         who,
@@ -151,17 +154,6 @@ pub async fn register(
     tx.commit().await?;
     tracing::info!(cluster = %cluster.name, health = cluster.health.as_str(), "cluster registered");
     Ok(cluster)
-}
-
-fn unique_or_internal(err: sqlx::Error, name: &str) -> AppError {
-    let unique = err
-        .as_database_error()
-        .is_some_and(|db| db.is_unique_violation());
-    if unique {
-        AppError::Conflict(format!("a cluster named `{name}` is already registered"))
-    } else {
-        AppError::internal("storing a cluster", err)
-    }
 }
 
 /// Change a cluster. New credentials are checked and probed before they replace the old ones.

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::audit::ssr::{record, Event};
 use crate::auth::{authorize, Action, Principal};
-use crate::db::{new_id, Db};
+use crate::db::{conflict_if_unique, new_id, Db};
 use crate::error::{AppError, OrFault, ServerResult};
 use crate::policies::diff::diff_lines;
 use crate::policies::{
@@ -294,7 +294,11 @@ pub async fn create(
     };
     queries::insert_policy(&mut *tx, &policy)
         .await
-        .map_err(|err| unique_or(err, &name))?;
+        // A concurrent create of the same name loses on the UNIQUE constraint: a conflict.
+        .map_err(conflict_if_unique(
+            "saving a policy",
+            format!("a policy named {name:?} exists already"),
+        ))?;
     let hash = content_hash(&content);
     queries::insert_version(&mut *tx, &id, 1, &content, "first version", who, now, &hash).await?;
     record(
@@ -315,18 +319,6 @@ pub async fn create(
         version: 1,
         warnings,
     })
-}
-
-/// A concurrent create of the same name loses on the UNIQUE constraint: that is a conflict.
-fn unique_or(err: sqlx::Error, name: &str) -> AppError {
-    let unique = err
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation());
-    if unique {
-        AppError::Conflict(format!("a policy named {name:?} exists already"))
-    } else {
-        AppError::internal("saving a policy", err)
-    }
 }
 
 /// Save `content` as the next version of the policy, if the engine accepts it and it differs from

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::load;
 use crate::audit::ssr::{record, Event};
 use crate::auth::{authorize, ensure_not_own, Action, Principal};
-use crate::db::Db;
+use crate::db::{conflict_if_unique, Db};
 use crate::error::{AppError, ServerResult};
 use crate::policies::ssr as policies;
 use crate::rollouts::ssr::impact;
@@ -84,12 +84,10 @@ pub async fn decide(
     let mut tx = db.begin().await?;
     queries::insert_decision(&mut *tx, id, wave.position, who, approve, comment, now)
         .await
-        .map_err(|err| match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                AppError::Conflict(format!("you already decided on wave `{}`", wave.name))
-            }
-            _ => AppError::internal("saving a decision", err),
-        })?;
+        .map_err(conflict_if_unique(
+            "saving a decision",
+            format!("you already decided on wave `{}`", wave.name),
+        ))?;
     let changed = if !approve {
         queries::set_wave_state(
             &mut *tx,
