@@ -68,19 +68,17 @@ pub async fn facts(db: &Db, now_ms: i64) -> ServerResult<Facts> {
                 .push(policy_id);
         }
     }
-    let names: HashMap<String, String> = sqlx::query("SELECT id, name FROM policies")
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
-        .collect::<Result<_, sqlx::Error>>()?;
-    let clusters: Vec<(String, String)> =
-        sqlx::query("SELECT id, name FROM clusters WHERE disabled = 0 ORDER BY environment, name")
+    let names: HashMap<String, String> =
+        sqlx::query_as::<_, (String, String)>("SELECT id, name FROM policies")
             .fetch_all(db.pool())
             .await?
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
+            .into_iter()
+            .collect();
+    let clusters: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, name FROM clusters WHERE disabled = 0 ORDER BY environment, name",
+    )
+    .fetch_all(db.pool())
+    .await?;
     let mut deployed: HashMap<(String, String), DeploymentRef> = HashMap::new();
     for row in sqlx::query(
         "SELECT cluster_id, policy_id, version, mode, applied_ms, rollout_id FROM deployments",

@@ -8,10 +8,12 @@ use sqlx::{Any, Executor, Row};
 
 use crate::exceptions::{Exception, ExceptionState, Scope};
 
-const COLUMNS: &str = "e.id, e.policy_id, p.name AS policy_name, e.scope_kind, e.namespaces, \
-     e.labels, e.resource_kind, e.resource_ns, e.resource_name, e.justification, e.ticket, \
-     e.expires_ms, e.state, e.requester_id, e.requester_name, e.decider_id, e.decider_name, \
-     e.decision_comment, e.decided_ms, e.created_ms, e.updated_ms";
+/// Every column of an exception with its policy's name, for a `WHERE` to follow.
+const SELECT: &str = "SELECT e.id, e.policy_id, p.name AS policy_name, e.scope_kind, \
+     e.namespaces, e.labels, e.resource_kind, e.resource_ns, e.resource_name, e.justification, \
+     e.ticket, e.expires_ms, e.state, e.requester_id, e.requester_name, e.decider_id, \
+     e.decider_name, e.decision_comment, e.decided_ms, e.created_ms, e.updated_ms \
+     FROM policy_exceptions e JOIN policies p ON p.id = e.policy_id";
 
 fn decode_error(what: &str, text: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("unreadable {what} `{text}`").into())
@@ -68,8 +70,7 @@ pub async fn list<'e, E: Executor<'e, Database = Any>>(
     policy_id: Option<&str>,
 ) -> Result<Vec<Exception>, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM policy_exceptions e JOIN policies p ON p.id = e.policy_id \
-         WHERE ($1 = '' OR e.policy_id = $1) ORDER BY e.created_ms DESC, e.id LIMIT 1000"
+        "{SELECT} WHERE ($1 = '' OR e.policy_id = $1) ORDER BY e.created_ms DESC, e.id LIMIT 1000"
     ))
     .bind(policy_id.unwrap_or_default())
     .fetch_all(executor)
@@ -81,13 +82,10 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     id: &str,
 ) -> Result<Option<Exception>, sqlx::Error> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM policy_exceptions e JOIN policies p ON p.id = e.policy_id \
-         WHERE e.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(executor)
-    .await?;
+    let row = sqlx::query(&format!("{SELECT} WHERE e.id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
     row.as_ref().map(exception).transpose()
 }
 
@@ -97,8 +95,7 @@ pub async fn active_for<'e, E: Executor<'e, Database = Any>>(
     now_ms: i64,
 ) -> Result<Vec<Exception>, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM policy_exceptions e JOIN policies p ON p.id = e.policy_id \
-         WHERE e.policy_id = $1 AND e.state = 'approved' AND e.expires_ms > $2 \
+        "{SELECT} WHERE e.policy_id = $1 AND e.state = 'approved' AND e.expires_ms > $2 \
          ORDER BY e.created_ms, e.id"
     ))
     .bind(policy_id)

@@ -131,13 +131,13 @@ async fn due(
     reassess: Option<Duration>,
 ) -> ServerResult<Vec<crate::clusters::Cluster>> {
     // When each cluster was assessed, without reading the reports: this runs every few seconds.
-    let assessed: std::collections::HashMap<String, i64> =
-        sqlx::query("SELECT cluster_id, assessed_ms FROM posture_assessments")
-            .fetch_all(db.pool())
-            .await?
-            .iter()
-            .map(|row| Ok((row.try_get("cluster_id")?, row.try_get("assessed_ms")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
+    let assessed: std::collections::HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT cluster_id, assessed_ms FROM posture_assessments",
+    )
+    .fetch_all(db.pool())
+    .await?
+    .into_iter()
+    .collect();
     let mut out = Vec::new();
     for cluster in clusters::list(db).await? {
         if cluster.disabled || !is_due(assessed.get(&cluster.id).copied(), now, reassess) {

@@ -15,14 +15,17 @@ pub struct Plan {
     pub leaves: Option<(i64, Mode)>,
 }
 
+/// The string at `pointer` in `object`, or "" when there is none.
+fn text_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 /// `apiVersion kind namespace/name`: how an object is told apart from another.
 pub fn identity(object: &Value) -> String {
-    let text = |pointer: &str| {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
+    let text = |pointer: &str| text_at(object, pointer);
     let namespace = text("/metadata/namespace");
     let name = text("/metadata/name");
     let place = if namespace.is_empty() {
@@ -35,13 +38,11 @@ pub fn identity(object: &Value) -> String {
 
 /// `Kind name`, for messages.
 pub fn describe(object: &Value) -> String {
-    let text = |pointer: &str| {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
-    format!("{} {}", text("/kind"), text("/metadata/name"))
+    format!(
+        "{} {}",
+        text_at(object, "/kind"),
+        text_at(object, "/metadata/name")
+    )
 }
 
 /// A Namespace is never deleted: removing a Pod Security policy applies the bare namespace with

@@ -294,15 +294,10 @@ pub fn report_findings(report: &Value, now_ms: i64) -> Vec<Finding> {
             let kind = r["kind"].as_str().unwrap_or_default();
             let api_version = r["apiVersion"].as_str().unwrap_or("v1");
             let group = api_version.split_once('/').map_or("", |(g, _)| g);
-            let plural = palisade_engine::admission::resource_for_kind(kind);
             out.push(Finding {
                 policy_id: String::new(),
                 policy: policy.clone(),
-                resource: if group.is_empty() {
-                    plural
-                } else {
-                    format!("{group}/{plural}")
-                },
+                resource: resource_of(group, kind),
                 namespace: r["namespace"].as_str().unwrap_or(report_ns).to_owned(),
                 name: r["name"].as_str().unwrap_or_default().to_owned(),
                 uid: r["uid"].as_str().unwrap_or_default().to_owned(),
@@ -314,6 +309,17 @@ pub fn report_findings(report: &Value, now_ms: i64) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// A finding's `resource` for an object of `kind` in API `group`: `group/plural`, or the plural
+/// alone for the core group (as the apiserver's audit events name it).
+fn resource_of(group: &str, kind: &str) -> String {
+    let plural = palisade_engine::admission::resource_for_kind(kind);
+    if group.is_empty() {
+        plural
+    } else {
+        format!("{group}/{plural}")
+    }
 }
 
 /// Violations a Gatekeeper constraint's status lists (its audit's findings).
@@ -332,15 +338,10 @@ pub fn constraint_findings(constraint: &Value, now_ms: i64) -> Vec<Finding> {
         };
         let kind = v["kind"].as_str().unwrap_or_default();
         let group = v["group"].as_str().unwrap_or_default();
-        let plural = palisade_engine::admission::resource_for_kind(kind);
         out.push(Finding {
             policy_id: String::new(),
             policy: name.to_owned(),
-            resource: if group.is_empty() {
-                plural
-            } else {
-                format!("{group}/{plural}")
-            },
+            resource: resource_of(group, kind),
             namespace: v["namespace"].as_str().unwrap_or_default().to_owned(),
             name: v["name"].as_str().unwrap_or_default().to_owned(),
             uid: String::new(),
