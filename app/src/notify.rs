@@ -205,14 +205,22 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
+    /// A notice of a failed rollout, linking to `/rollouts/abc`.
+    fn rollout_failed(title: &str, text: &str) -> Notice {
+        Notice {
+            kind: NoticeKind::RolloutFailed,
+            title: title.into(),
+            text: text.into(),
+            link: Some("/rollouts/abc".into()),
+        }
+    }
+
     #[test]
     fn names_cannot_ping_everyone_or_disguise_links() {
-        let notice = Notice {
-            kind: NoticeKind::RolloutFailed,
-            title: "<!channel> & friends".into(),
-            text: "policy <https://evil.example|click here> failed".into(),
-            link: Some("/rollouts/abc".into()),
-        };
+        let notice = rollout_failed(
+            "<!channel> & friends",
+            "policy <https://evil.example|click here> failed",
+        );
         let text = slack_payload(&notice, "https://palisade.example.com")["text"]
             .as_str()
             .unwrap()
@@ -234,12 +242,10 @@ mod tests {
 
     #[test]
     fn the_payload_is_slack_shaped_and_text_carries_everything() {
-        let notice = Notice {
-            kind: NoticeKind::RolloutFailed,
-            title: "Rollout failed".into(),
-            text: "disallow-privileged to enforce: prod-1 failed".into(),
-            link: Some("/rollouts/abc".into()),
-        };
+        let notice = rollout_failed(
+            "Rollout failed",
+            "disallow-privileged to enforce: prod-1 failed",
+        );
         let body = slack_payload(&notice, "https://palisade.example.com/");
         let text = body["text"].as_str().unwrap();
         assert!(

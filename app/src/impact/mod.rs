@@ -92,6 +92,32 @@ pub struct ClusterImpact {
     pub partial: bool,
 }
 
+#[cfg(test)]
+impl ClusterImpact {
+    /// A cluster's impact for the tests: `deny` workloads denied (none of them today), nothing
+    /// else found, from an inventory of ten objects listed at `listed_ms`.
+    pub(crate) fn example(id: &str, name: &str, deny: i64, listed_ms: i64) -> ClusterImpact {
+        ClusterImpact {
+            cluster_id: id.to_owned(),
+            cluster_name: name.to_owned(),
+            environment: "dev".to_owned(),
+            objects: 10,
+            listed_ms,
+            unreadable: Vec::new(),
+            running: None,
+            deny,
+            warn: 0,
+            audit: 0,
+            excepted: 0,
+            newly_denied: deny,
+            no_longer_denied: 0,
+            not_evaluable: Vec::new(),
+            workloads: Vec::new(),
+            partial: false,
+        }
+    }
+}
+
 /// Workloads listed per cluster at most.
 pub const WORKLOADS_SHOWN: usize = 2_000;
 

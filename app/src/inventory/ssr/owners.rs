@@ -163,39 +163,26 @@ mod tests {
     #[test]
     fn pods_and_jobs_are_named_by_the_workload_that_owns_them() {
         let mut owners = Owners::default();
-        owners.learn(&object("Deployment", "web", "d1", None));
-        owners.learn(&object(
-            "ReplicaSet",
-            "web-5d9",
-            "r1",
-            Some(("Deployment", "web", "d1")),
-        ));
-        owners.learn(&object(
-            "Pod",
-            "web-5d9-abc",
-            "p1",
-            Some(("ReplicaSet", "web-5d9", "r1")),
-        ));
-        owners.learn(&object("CronJob", "backup", "c1", None));
-        owners.learn(&object(
-            "Job",
-            "backup-290",
-            "j1",
-            Some(("CronJob", "backup", "c1")),
-        ));
-        owners.learn(&object(
-            "Pod",
-            "backup-290-x",
-            "p2",
-            Some(("Job", "backup-290", "j1")),
-        ));
-        owners.learn(&object(
-            "Pod",
-            "etcd-node1",
-            "p3",
-            Some(("Node", "node1", "n1")),
-        ));
-        owners.learn(&object("Pod", "alone", "p4", None));
+        // Kind, name and uid of each object, and `kind/name/uid` of the controller that owns it.
+        for (kind, name, uid, controller) in [
+            ("Deployment", "web", "d1", ""),
+            ("ReplicaSet", "web-5d9", "r1", "Deployment/web/d1"),
+            ("Pod", "web-5d9-abc", "p1", "ReplicaSet/web-5d9/r1"),
+            ("CronJob", "backup", "c1", ""),
+            ("Job", "backup-290", "j1", "CronJob/backup/c1"),
+            ("Pod", "backup-290-x", "p2", "Job/backup-290/j1"),
+            ("Pod", "etcd-node1", "p3", "Node/node1/n1"),
+            ("Pod", "alone", "p4", ""),
+        ] {
+            let mut parts = controller.splitn(3, '/');
+            let controller = parts.next().zip(parts.next()).zip(parts.next());
+            owners.learn(&object(
+                kind,
+                name,
+                uid,
+                controller.map(|((kind, name), uid)| (kind, name, uid)),
+            ));
+        }
         let top = |uid: &str| owners.top(uid).map(|o| format!("{}/{}", o.kind, o.name));
         assert_eq!(top("p1").as_deref(), Some("Deployment/web"));
         assert_eq!(top("r1").as_deref(), Some("Deployment/web"));

@@ -35,6 +35,19 @@ async fn audit_actions(db: &Db) -> Vec<String> {
         .unwrap()
 }
 
+/// Adopt the library entry `entry` as `who`.
+async fn adopt(db: &Db, who: &Principal, now: i64, entry: &str) -> ServerResult<SaveOutcome> {
+    create(
+        db,
+        who,
+        now,
+        NewPolicy::Library {
+            entry: entry.into(),
+        },
+    )
+    .await
+}
+
 fn saved(outcome: SaveOutcome) -> (String, i64) {
     match outcome {
         SaveOutcome::Saved {
@@ -56,15 +69,7 @@ async fn lifecycle(backend: Backend) {
     let ada = author();
 
     // A viewer is refused by the one authorize function, and nothing is written.
-    let refused = create(
-        &db,
-        &viewer(),
-        1_000,
-        NewPolicy::Library {
-            entry: "disallow-privileged".into(),
-        },
-    )
-    .await;
+    let refused = adopt(&db, &viewer(), 1_000, "disallow-privileged").await;
     assert!(
         matches!(refused, Err(ServerError::User(AppError::Forbidden(m))) if m.contains("author"))
     );
@@ -72,16 +77,9 @@ async fn lifecycle(backend: Backend) {
 
     // Adopt from the library: policy, texts, tags and cases copied.
     let (id, first_number) = saved(
-        create(
-            &db,
-            &ada,
-            1_000,
-            NewPolicy::Library {
-                entry: "disallow-privileged".into(),
-            },
-        )
-        .await
-        .unwrap(),
+        adopt(&db, &ada, 1_000, "disallow-privileged")
+            .await
+            .unwrap(),
     );
     assert_eq!(first_number, 1);
     let detail = detail(&db, &viewer(), &id).await.unwrap();
@@ -98,15 +96,7 @@ async fn lifecycle(backend: Backend) {
     assert!(detail.current.content.tests.len() >= 3);
     assert_eq!(detail.current.author_name, "Ada Author");
     // The same entry twice is a conflict, not a second policy.
-    let twice = create(
-        &db,
-        &ada,
-        1_001,
-        NewPolicy::Library {
-            entry: "disallow-privileged".into(),
-        },
-    )
-    .await;
+    let twice = adopt(&db, &ada, 1_001, "disallow-privileged").await;
     assert!(
         matches!(twice, Err(ServerError::User(AppError::Conflict(_)))),
         "{twice:?}"
@@ -263,16 +253,9 @@ async fn lifecycle(backend: Backend) {
 
     // The list: search and filters.
     saved(
-        create(
-            &db,
-            &ada,
-            6_000,
-            NewPolicy::Library {
-                entry: "pod-security-baseline".into(),
-            },
-        )
-        .await
-        .unwrap(),
+        adopt(&db, &ada, 6_000, "pod-security-baseline")
+            .await
+            .unwrap(),
     );
     let all = list(&db, &viewer(), &PolicyFilter::default())
         .await
@@ -514,16 +497,9 @@ on_both_backends!(
 async fn an_unknown_stored_engine_is_an_error_not_a_default() {
     let db = database(Backend::Sqlite).await;
     let ada = author();
-    let outcome = create(
-        &db,
-        &ada,
-        1_000,
-        NewPolicy::Library {
-            entry: "disallow-privileged".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let outcome = adopt(&db, &ada, 1_000, "disallow-privileged")
+        .await
+        .unwrap();
     let (id, _) = saved(outcome);
     sqlx::query("UPDATE policies SET engine = 'kubewarden' WHERE id = $1")
         .bind(&id)

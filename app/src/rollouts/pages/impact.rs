@@ -107,22 +107,8 @@ mod tests {
 
     fn cluster(name: &str, deny: i64, audit: i64, listed_ms: i64) -> ClusterImpact {
         ClusterImpact {
-            cluster_id: name.to_owned(),
-            cluster_name: name.to_owned(),
-            environment: "dev".to_owned(),
-            objects: 4,
-            listed_ms,
-            unreadable: Vec::new(),
-            running: None,
-            deny,
-            warn: 0,
             audit,
-            excepted: 0,
-            newly_denied: deny,
-            no_longer_denied: 0,
-            not_evaluable: Vec::new(),
-            workloads: Vec::new(),
-            partial: false,
+            ..ClusterImpact::example(name, name, deny, listed_ms)
         }
     }
 

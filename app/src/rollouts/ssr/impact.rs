@@ -229,24 +229,7 @@ mod tests {
     use super::*;
 
     fn cluster(name: &str, deny: i64) -> ClusterImpact {
-        ClusterImpact {
-            cluster_id: format!("id-{name}"),
-            cluster_name: name.to_owned(),
-            environment: "dev".to_owned(),
-            objects: 10,
-            listed_ms: 1,
-            unreadable: Vec::new(),
-            running: None,
-            deny,
-            warn: 0,
-            audit: 0,
-            excepted: 0,
-            newly_denied: deny,
-            no_longer_denied: 0,
-            not_evaluable: Vec::new(),
-            workloads: Vec::new(),
-            partial: false,
-        }
+        ClusterImpact::example(&format!("id-{name}"), name, deny, 1)
     }
 
     fn impact(denials: &[(&str, i64)]) -> RolloutImpact {

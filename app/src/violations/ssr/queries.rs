@@ -562,17 +562,21 @@ mod tests {
             .await
             .unwrap();
         }
+        // Both charts are what the seeded `rows` they count add up to.
+        let agree = |got: &Charts, rows: &[(i64, &str, &str, &str, i64)]| {
+            assert_eq!(
+                got.by_policy.series,
+                expected(rows, &names, first, days, false)
+            );
+            assert_eq!(
+                got.by_cluster.series,
+                expected(rows, &names, first, days, true)
+            );
+        };
         let got = charts(&db, &ViolationFilter::default(), days as i64, now)
             .await
             .unwrap();
-        assert_eq!(
-            got.by_policy.series,
-            expected(&rows, &names, first, days, false)
-        );
-        assert_eq!(
-            got.by_cluster.series,
-            expected(&rows, &names, first, days, true)
-        );
+        agree(&got, &rows);
         assert_eq!(got.by_cluster.series.len(), TOP_SERIES + 1);
         // A filter narrows both charts; one cluster has no "other".
         let one = ViolationFilter {
@@ -586,14 +590,7 @@ mod tests {
             .filter(|r| r.1 == "id-03" && r.3 == "deny")
             .collect();
         let got = charts(&db, &one, days as i64, now).await.unwrap();
-        assert_eq!(
-            got.by_policy.series,
-            expected(&kept, &names, first, days, false)
-        );
-        assert_eq!(
-            got.by_cluster.series,
-            expected(&kept, &names, first, days, true)
-        );
+        agree(&got, &kept);
         assert_eq!(got.by_cluster.series.len(), 1);
         // Nothing in the window: no series at all.
         let none = ViolationFilter {

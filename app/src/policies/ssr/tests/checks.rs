@@ -84,6 +84,12 @@ fn content_hashes_change_with_any_part() {
     assert_eq!(content_hash(&content).len(), 64);
 }
 
+/// The first of `problems` stands at `at` (line, column) and says `text`.
+fn first_problem_at(problems: &[Problem], at: (usize, usize), text: &str) {
+    assert_eq!((problems[0].line, problems[0].column), at, "{problems:?}");
+    assert!(problems[0].message.contains(text), "{problems:?}");
+}
+
 #[test]
 fn rego_is_checked_at_save_as_gatekeeper_admits_it() {
     let blank = templates::blank(Engine::Gatekeeper, "require-owner");
@@ -99,22 +105,10 @@ fn rego_is_checked_at_save_as_gatekeeper_admits_it() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].warning);
     assert!(!crate::policies::Problem::any_blocking(&problems));
-    assert_eq!((problems[0].line, problems[0].column), (17, 31));
-    assert!(
-        problems[0]
-            .message
-            .contains("http.send is not evaluable locally"),
-        "{problems:?}"
-    );
+    first_problem_at(&problems, (17, 31), "http.send is not evaluable locally");
     // An undefined function is refused, at its line and column.
     content.source = blank.source.replace(line, "msg := strings.no_such(\"x\")");
     let problems = validate::check(&content).problems;
     assert!(crate::policies::Problem::any_blocking(&problems));
-    assert_eq!((problems[0].line, problems[0].column), (17, 16));
-    assert!(
-        problems[0]
-            .message
-            .contains("undefined function strings.no_such"),
-        "{problems:?}"
-    );
+    first_problem_at(&problems, (17, 16), "undefined function strings.no_such");
 }

@@ -124,57 +124,36 @@ fn problems_name_the_wave_and_the_field() {
         f(&mut second);
         vec![wave("dev", "dev", &[]), second]
     };
-    assert_eq!(
-        problems_of(&bad(|w| w.approvals = "two".into())),
-        vec![(1, WaveField::Approvals)]
+    // The second wave, changed by `f`, is refused for `field` alone.
+    let refused = |f: fn(&mut WaveInput), field: WaveField| {
+        assert_eq!(problems_of(&bad(f)), vec![(1, field)]);
+    };
+    refused(|w| w.approvals = "two".into(), WaveField::Approvals);
+    refused(|w| w.approvals = "6".into(), WaveField::Approvals);
+    refused(|w| w.soak_minutes = "-5".into(), WaveField::Soak);
+    refused(|w| w.soak_minutes = "1.5".into(), WaveField::Soak);
+    refused(|w| w.threshold = "many".into(), WaveField::Threshold);
+    refused(
+        |w| w.labels = vec![("team".into(), "a".into()), (String::new(), "b".into())],
+        WaveField::Label(1),
     );
-    assert_eq!(
-        problems_of(&bad(|w| w.approvals = "6".into())),
-        vec![(1, WaveField::Approvals)]
+    refused(
+        |w| w.labels = vec![("team".into(), " ".into())],
+        WaveField::Label(0),
     );
-    assert_eq!(
-        problems_of(&bad(|w| w.soak_minutes = "-5".into())),
-        vec![(1, WaveField::Soak)]
-    );
-    assert_eq!(
-        problems_of(&bad(|w| w.soak_minutes = "1.5".into())),
-        vec![(1, WaveField::Soak)]
-    );
-    assert_eq!(
-        problems_of(&bad(|w| w.threshold = "many".into())),
-        vec![(1, WaveField::Threshold)]
-    );
-    assert_eq!(
-        problems_of(&bad(
-            |w| w.labels = vec![("team".into(), "a".into()), (String::new(), "b".into())]
-        )),
-        vec![(1, WaveField::Label(1))]
-    );
-    assert_eq!(
-        problems_of(&bad(|w| w.labels = vec![("team".into(), " ".into())])),
-        vec![(1, WaveField::Label(0))]
-    );
-    assert_eq!(
-        problems_of(&bad(
-            |w| w.labels = vec![("team".into(), "a".into()), ("team".into(), "b".into())]
-        )),
-        vec![(1, WaveField::Label(1))]
+    refused(
+        |w| w.labels = vec![("team".into(), "a".into()), ("team".into(), "b".into())],
+        WaveField::Label(1),
     );
     // Two waves the server would give one name: the second is told, naming the first.
-    assert_eq!(
-        problems_of(&bad(|w| w.name = "dev".into())),
-        vec![(1, WaveField::Name)]
-    );
+    refused(|w| w.name = "dev".into(), WaveField::Name);
     let unnamed = [wave("", "prod", &[]), wave("", "prod", &[("tier", "1")])];
     let problems = check_waves(&unnamed).expect_err("refused");
     assert_eq!(problems[0].field, WaveField::Name);
     assert!(problems[0]
         .message
         .contains("wave 1 is already named `prod`"));
-    assert_eq!(
-        problems_of(&bad(|w| w.name = "x".repeat(MAX_WAVE_NAME + 1))),
-        vec![(1, WaveField::Name)]
-    );
+    refused(|w| w.name = "x".repeat(MAX_WAVE_NAME + 1), WaveField::Name);
     assert!(check_waves(&bad(|w| w.name = "x".repeat(MAX_WAVE_NAME))).is_ok());
     // Several problems are all reported, each at its own wave and field.
     let mut first = wave("dev", "dev", &[]);
