@@ -128,26 +128,27 @@ mod tests {
 
     #[test]
     fn the_headline_says_what_the_mode_does_and_when_it_cannot_be_trusted() {
+        // The headline of applying `impact`: its text and its tone.
+        let says = |impact: &RolloutImpact, text: &str, tone: &str| {
+            assert_eq!(
+                headline(impact, RolloutKind::Apply),
+                (text.to_owned(), tone)
+            );
+        };
         let enforce = impact(
             Mode::Enforce,
             vec![cluster("a", 2, 0, 5), cluster("b", 1, 0, 5)],
         );
-        assert_eq!(
-            headline(&enforce, RolloutKind::Apply),
-            (
-                "Enforcing would deny 3 running workloads on these clusters, 3 of them not denied today."
-                    .to_owned(),
-                "bad"
-            )
+        says(
+            &enforce,
+            "Enforcing would deny 3 running workloads on these clusters, 3 of them not denied today.",
+            "bad",
         );
         let audit = impact(Mode::Audit, vec![cluster("a", 0, 1, 5)]);
-        assert_eq!(
-            headline(&audit, RolloutKind::Apply),
-            (
-                "This rollout applies audit mode: it would record 1 workload and deny none."
-                    .to_owned(),
-                "good"
-            )
+        says(
+            &audit,
+            "This rollout applies audit mode: it would record 1 workload and deny none.",
+            "good",
         );
         let unknown = impact(Mode::Enforce, vec![cluster("a", 0, 0, 0)]);
         let (text, tone) = headline(&unknown, RolloutKind::Apply);
