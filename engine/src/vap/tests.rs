@@ -39,6 +39,11 @@ fn eval(set: &PolicySet, object: Value) -> VapResult {
     )
 }
 
+/// [`eval`] of the Deployment `web` (one replica) in namespace `n`.
+fn eval_web(set: &PolicySet) -> VapResult {
+    eval(set, deployment("web", "n", 1))
+}
+
 fn eval_in(set: &PolicySet, object: Value, ctx: &EvalContext<'_>) -> VapResult {
     set.evaluate(&AdmissionRequest::create(object).unwrap(), ctx)
 }
@@ -297,7 +302,7 @@ fn evaluation_errors_follow_the_failure_policy() {
         "  validations:\n  - expression: object.spec.missing > 1\n",
         "[Deny]",
     );
-    let result = eval(&fail, deployment("web", "n", 1));
+    let result = eval_web(&fail);
     assert_eq!(
         result.denial_message(),
         Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: expression 'object.spec.missing > 1' resulted in error: no such key: missing")
@@ -306,7 +311,7 @@ fn evaluation_errors_follow_the_failure_policy() {
         "  failurePolicy: Ignore\n  validations:\n  - expression: object.spec.missing > 1\n",
         "[Deny]",
     );
-    let result = eval(&ignore, deployment("web", "n", 1));
+    let result = eval_web(&ignore);
     assert!(result.denials.is_empty());
     assert_eq!(result.evaluations.len(), 1);
 }
@@ -322,41 +327,24 @@ fn match_conditions_all_true_false_skips_errors_follow_the_failure_policy() {
     let ok = "  - {name: a, expression: 'true'}\n";
     let no = "  - {name: b, expression: object.metadata.name == 'other'}\n";
     let err = "  - {name: c, expression: object.nope == 1}\n";
-    assert_eq!(
-        eval(&body("Fail", ok), deployment("web", "n", 1))
-            .denials
-            .len(),
-        1
-    );
-    let skipped = eval(
-        &body("Fail", &format!("{ok}{no}")),
-        deployment("web", "n", 1),
-    );
+    assert_eq!(eval_web(&body("Fail", ok)).denials.len(), 1);
+    let skipped = eval_web(&body("Fail", &format!("{ok}{no}")));
     assert_eq!(
         skipped.evaluations[0].outcome,
         EvaluationOutcome::ConditionsNotMet
     );
     // A false condition wins over an error.
-    let skipped = eval(
-        &body("Fail", &format!("{err}{no}")),
-        deployment("web", "n", 1),
-    );
+    let skipped = eval_web(&body("Fail", &format!("{err}{no}")));
     assert_eq!(
         skipped.evaluations[0].outcome,
         EvaluationOutcome::ConditionsNotMet
     );
-    let failed = eval(
-        &body("Fail", &format!("{ok}{err}")),
-        deployment("web", "n", 1),
-    );
+    let failed = eval_web(&body("Fail", &format!("{ok}{err}")));
     assert_eq!(
         failed.denial_message(),
         Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: expression 'object.nope == 1' resulted in error: no such key: nope")
     );
-    let ignored = eval(
-        &body("Ignore", &format!("{ok}{err}")),
-        deployment("web", "n", 1),
-    );
+    let ignored = eval_web(&body("Ignore", &format!("{ok}{err}")));
     assert!(ignored.denials.is_empty());
 }
 
@@ -380,10 +368,7 @@ fn match_conditions_see_no_namespace_object() {
     };
     // The apiserver gives match conditions no namespace (nor variables, refused when the policy
     // is read); the validations see it.
-    let matched = eval(
-        &body("Fail", "namespaceObject == null"),
-        deployment("web", "n", 1),
-    );
+    let matched = eval_web(&body("Fail", "namespaceObject == null"));
     assert_eq!(
         matched.denial_message(),
         Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: in n"),
@@ -391,13 +376,13 @@ fn match_conditions_see_no_namespace_object() {
     );
     // Reading a field of it is an error, which follows the failure policy.
     let read = "namespaceObject.metadata.name == 'n'";
-    let failed = eval(&body("Fail", read), deployment("web", "n", 1));
+    let failed = eval_web(&body("Fail", read));
     let message = failed.denial_message().unwrap_or_default().to_owned();
     assert!(
         message.contains("expression 'namespaceObject.metadata.name == 'n'' resulted in error"),
         "{failed:?}"
     );
-    let ignored = eval(&body("Ignore", read), deployment("web", "n", 1));
+    let ignored = eval_web(&body("Ignore", read));
     assert!(ignored.denials.is_empty(), "{ignored:?}");
     assert_eq!(
         ignored.evaluations[0].outcome,
@@ -523,7 +508,7 @@ fn a_failing_variable_fails_every_validation_that_reads_it_with_the_same_message
     );
     for deep_copy in [false, true] {
         DEEP_COPY.set(deep_copy);
-        let result = eval(&set, deployment("web", "n", 1));
+        let result = eval_web(&set);
         DEEP_COPY.set(false);
         let messages: Vec<&str> = result.denials.iter().map(|d| d.message.as_str()).collect();
         let cause = "composited variable \"broken\" fails to evaluate: no such key: nope";
@@ -616,9 +601,9 @@ fn many_variables_evaluate_on_a_large_stack_within_the_calls_budget() {
     // The most evaluated on the caller's stack, and more.
     for count in [INLINE_VARIABLES, INLINE_VARIABLES * 4] {
         let set = chain(count, &format!("variables.v{} == {count}", count - 1));
-        assert_eq!(eval(&set, deployment("web", "n", 1)).denials, []);
+        assert_eq!(eval_web(&set).denials, []);
         let set = chain(count, &format!("variables.v{} == 0", count - 1));
-        assert_eq!(eval(&set, deployment("web", "n", 1)).denials.len(), 1);
+        assert_eq!(eval_web(&set).denials.len(), 1);
     }
 
     // Each of these spends about 700,000 of the call's 10,000,000 (each its own expression, so
@@ -634,7 +619,7 @@ fn many_variables_evaluate_on_a_large_stack_within_the_calls_budget() {
         .collect::<Vec<_>>()
         .join(" && ");
     body.push_str(&format!("  validations:\n  - expression: \"{all}\"\n"));
-    let result = eval(&policy(&body, "[Deny]"), deployment("web", "n", 1));
+    let result = eval_web(&policy(&body, "[Deny]"));
     assert_eq!(result.denials.len(), 1, "{result:?}");
     assert!(
         result.denials[0]
@@ -790,7 +775,7 @@ fn request_old_object_and_namespace_object_variables() {
 ",
         "[Deny]",
     );
-    let result = eval(&set, deployment("web", "n", 1));
+    let result = eval_web(&set);
     assert!(result.denials.is_empty(), "{:?}", result.denials);
     let mut request = AdmissionRequest::create(deployment("web", "n", 1)).unwrap();
     request.user_info.username = "alice".into();
@@ -807,7 +792,7 @@ fn the_authorizer_without_a_model_is_not_evaluable() {
         "  validations:\n  - expression: authorizer.group('').resource('pods').check('create').allowed()\n",
         "[Deny]",
     );
-    let result = eval(&set, deployment("web", "n", 1));
+    let result = eval_web(&set);
     assert!(result.denials.is_empty());
     assert_eq!(result.not_evaluable.len(), 1);
     assert!(result.not_evaluable[0].reason.contains("authorizer"));
