@@ -14,6 +14,11 @@ fn set(yaml: &str) -> PolicySet {
     set
 }
 
+/// The ClusterPolicy `p` with `rules` (YAML list items, indented under `spec.rules`).
+fn cluster_policy_p(rules: &str) -> String {
+    format!("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {{name: p}}\nspec:\n  rules:{rules}")
+}
+
 fn errors(yaml: &str) -> Vec<SourceError> {
     let docs = parse_documents("p.yaml", yaml).unwrap();
     PolicySet::default()
@@ -152,12 +157,8 @@ spec:
 
 #[test]
 fn match_exclude_preconditions_and_deny() {
-    let yaml = "
-apiVersion: kyverno.io/v1
-kind: ClusterPolicy
-metadata: {name: p}
-spec:
-  rules:
+    let yaml = &cluster_policy_p(
+        "
   - name: no-latest
     match: {any: [{resources: {kinds: [Pod], namespaces: [te*]}}]}
     exclude: {any: [{resources: {selector: {matchLabels: {skip: \"yes\"}}}}]}
@@ -173,7 +174,8 @@ spec:
           - key: \"{{ request.object.spec.containers[].image }}\"
             operator: AnyIn
             value: [\"nginx*\"]
-";
+",
+    );
     let set = set(yaml);
     assert_eq!(set.policies[0].rules[0].action, Some(FailureAction::Audit));
     assert_eq!(
@@ -191,12 +193,7 @@ spec:
 
 #[test]
 fn foreach_checks_each_element_and_its_list_has_a_budget() {
-    let yaml = "
-apiVersion: kyverno.io/v1
-kind: ClusterPolicy
-metadata: {name: p}
-spec:
-  rules:
+    let yaml = &cluster_policy_p("
   - name: drop-all
     match: {any: [{resources: {kinds: [Pod]}}]}
     validate:
@@ -207,7 +204,7 @@ spec:
           conditions:
             all:
             - {key: ALL, operator: AnyNotIn, value: \"{{ element.securityContext.capabilities.drop[] || `[]` }}\"}
-";
+");
     let set = set(yaml);
     assert!(matches!(
         outcomes(&set, pod(json!({})))[0].2,
@@ -223,12 +220,8 @@ spec:
 
 #[test]
 fn cel_and_pod_security_rules_run_through_their_engines() {
-    let yaml = "
-apiVersion: kyverno.io/v1
-kind: ClusterPolicy
-metadata: {name: p}
-spec:
-  rules:
+    let yaml = &cluster_policy_p(
+        "
   - name: replicas
     match: {any: [{resources: {kinds: [Deployment]}}]}
     celPreconditions:
@@ -241,7 +234,8 @@ spec:
     match: {any: [{resources: {kinds: [Pod]}}]}
     validate:
       podSecurity: {level: baseline, version: latest}
-";
+",
+    );
     let set = set(yaml);
     let mut big = deployment(json!({}));
     big["spec"]["replicas"] = json!(9);
@@ -259,12 +253,8 @@ spec:
 
 #[test]
 fn what_needs_the_cluster_is_not_evaluable() {
-    let yaml = "
-apiVersion: kyverno.io/v1
-kind: ClusterPolicy
-metadata: {name: p}
-spec:
-  rules:
+    let yaml = &cluster_policy_p(
+        "
   - name: lookup
     match: {any: [{resources: {kinds: [Pod]}}]}
     context:
@@ -283,7 +273,8 @@ spec:
   - name: mutation
     match: {any: [{resources: {kinds: [Pod]}}]}
     mutate: {patchStrategicMerge: {metadata: {labels: {a: b}}}}
-";
+",
+    );
     let got = outcomes(&set(yaml), pod(json!({})));
     assert!(matches!(&got[0].2, Outcome::NotEvaluable(m) if m.contains("configMap")));
     assert!(matches!(&got[1].2, Outcome::NotEvaluable(m) if m.contains("images")));
@@ -379,19 +370,16 @@ spec:
 
 #[test]
 fn cel_rules_see_null_fields_as_kyverno_does() {
-    let yaml = "
-apiVersion: kyverno.io/v1
-kind: ClusterPolicy
-metadata: {name: p}
-spec:
-  rules:
+    let yaml = &cluster_policy_p(
+        "
   - name: no-wildcards
     match: {any: [{resources: {kinds: [ClusterRole]}}]}
     validate:
       cel:
         expressions:
         - expression: \"object.rules == null || !object.rules.exists(r, '*' in r.verbs)\"
-";
+",
+    );
     let role = |rules: Value| {
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "r"}, "rules": rules})
