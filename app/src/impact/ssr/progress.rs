@@ -319,15 +319,11 @@ mod tests {
         assert!(err.to_string().contains("progress"), "{err}");
     }
 
-    #[tokio::test]
-    async fn sqlite_another_replica_reads_the_count() {
-        another_replica_reads_the_count(crate::db::testing::Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres_another_replica_reads_the_count() {
-        another_replica_reads_the_count(crate::db::testing::Backend::Postgres).await;
-    }
+    crate::db::testing::on_both_backends!(
+        another_replica_reads_the_count:
+            sqlite_another_replica_reads_the_count,
+            postgres_another_replica_reads_the_count
+    );
 
     #[test]
     fn a_key_is_short_and_plain() {
