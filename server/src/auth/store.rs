@@ -54,6 +54,11 @@ fn user_of(record: &Record) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A session row as first written: created and last seen at the same time.
+const INSERT: &str =
+    "INSERT INTO sessions (id, user_id, data, created_ms, last_seen_ms, expires_ms) \
+     VALUES ($1, $2, $3, $4, $4, $5)";
+
 impl SqlStore {
     pub fn new(db: Db, idle_ms: i64, absolute_ms: i64) -> SqlStore {
         SqlStore {
@@ -65,8 +70,6 @@ impl SqlStore {
 
     /// Insert a new record; `Ok(false)` when its id is taken.
     pub async fn create_at(&self, record: &Record, now: i64) -> StoreResult<bool> {
-        let data =
-            serde_json::to_string(&record.data).map_err(|e| StoreError::Encode(e.to_string()))?;
         let exists: Option<String> = sqlx::query_scalar("SELECT id FROM sessions WHERE id = $1")
             .bind(key(&record.id))
             .fetch_optional(self.db.pool())
@@ -75,38 +78,37 @@ impl SqlStore {
         if exists.is_some() {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, data, created_ms, last_seen_ms, expires_ms) \
-             VALUES ($1, $2, $3, $4, $4, $5)",
-        )
-        .bind(key(&record.id))
-        .bind(user_of(record))
-        .bind(data)
-        .bind(now)
-        .bind(to_ms(record.expiry_date))
-        .execute(self.db.pool())
-        .await
-        .map_err(backend)?;
+        self.write(INSERT, record, now).await?;
         Ok(true)
     }
 
     /// Write a record's data and expiry, keeping its creation time and revocation.
     pub async fn save_at(&self, record: &Record, now: i64) -> StoreResult<()> {
+        self.write(
+            &format!(
+                "{INSERT} ON CONFLICT (id) DO UPDATE SET user_id = $2, data = $3, \
+                 last_seen_ms = $4, expires_ms = $5"
+            ),
+            record,
+            now,
+        )
+        .await
+    }
+
+    /// Run `sql`, an insert of a record's id, user, data, time (as created and last seen) and
+    /// expiry, bound in that order.
+    async fn write(&self, sql: &str, record: &Record, now: i64) -> StoreResult<()> {
         let data =
             serde_json::to_string(&record.data).map_err(|e| StoreError::Encode(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, data, created_ms, last_seen_ms, expires_ms) \
-             VALUES ($1, $2, $3, $4, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET user_id = $2, data = $3, last_seen_ms = $4, expires_ms = $5",
-        )
-        .bind(key(&record.id))
-        .bind(user_of(record))
-        .bind(data)
-        .bind(now)
-        .bind(to_ms(record.expiry_date))
-        .execute(self.db.pool())
-        .await
-        .map_err(backend)?;
+        sqlx::query(sql)
+            .bind(key(&record.id))
+            .bind(user_of(record))
+            .bind(data)
+            .bind(now)
+            .bind(to_ms(record.expiry_date))
+            .execute(self.db.pool())
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
