@@ -724,6 +724,22 @@ pub struct Activation<'a> {
     pub authorizer: Option<&'a (dyn Val + 'a)>,
 }
 
+#[cfg(test)]
+impl<'a> Activation<'a> {
+    /// `object` alone, every other variable `null` (a CREATE without parameters), for tests.
+    pub(crate) fn of_object(object: &'a (dyn Val + 'a), null: &'a K8sNull) -> Self {
+        Activation {
+            object,
+            old_object: null,
+            request: null,
+            namespace_object: null,
+            params: null,
+            variables: None,
+            authorizer: None,
+        }
+    }
+}
+
 impl VariableResolver for Activation<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
         resolve_path(variable, |name| match name {
@@ -862,16 +878,7 @@ mod tests {
         let program = compile(expr).unwrap();
         let object = from_json(&object);
         let null = K8sNull;
-        let activation = Activation {
-            object: object.as_ref(),
-            old_object: &null,
-            request: &null,
-            namespace_object: &null,
-            params: &null,
-            variables: None,
-            authorizer: None,
-        };
-        evaluate_outcome(&program, &activation)
+        evaluate_outcome(&program, &Activation::of_object(object.as_ref(), &null))
     }
 
     #[test]

@@ -654,15 +654,8 @@ mod tests {
             "spec": {"replicas": 2, "selector": null, "template": {"spec": {"containers": [
                 {"name": "app", "securityContext": {"privileged": true}}, {"name": "side"}]}}}});
         let null = K8sNull;
-        let activation = |object: &'static (dyn Val + 'static)| Activation {
-            object,
-            old_object: &null,
-            request: &null,
-            namespace_object: &null,
-            params: &null,
-            variables: None,
-            authorizer: None,
-        };
+        let activation =
+            |object: &'static (dyn Val + 'static)| Activation::of_object(object, &null);
         for source in [
             "object.kind",
             "object.spec.template.spec.containers[0].name",
