@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use crate::admission::AdmissionRequest;
+use crate::cel::projection::Projection;
 use crate::gatekeeper::{self, Inventory};
 use crate::kyverno;
 use crate::library::{self, Entry, EntryKind};
@@ -214,6 +215,19 @@ impl Bundle {
             && self.kyverno.is_empty()
             && self.pod_security.is_empty()
             && self.gatekeeper.constraints().next().is_none()
+    }
+
+    /// What evaluating the bundle can read of a request's object: the whole object, unless only
+    /// ValidatingAdmissionPolicies are in it (see [`PolicySet::object_reads`]).
+    pub fn object_reads(&self) -> Projection {
+        let only_vap = self.kyverno.is_empty()
+            && self.pod_security.is_empty()
+            && self.gatekeeper.constraints().next().is_none();
+        if only_vap {
+            self.vap.object_reads()
+        } else {
+            Projection::Whole
+        }
     }
 
     /// The ValidatingAdmissionPolicies that no binding refers to. The apiserver ignores those.

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod check;
 pub mod cost;
 pub mod k8s;
+pub mod projection;
 pub mod value;
 
 use std::fmt;
@@ -71,6 +72,8 @@ pub struct Program {
     source: String,
     expr: Expression,
     references: References,
+    /// What the expression reads of `object` and `oldObject`.
+    object_reads: projection::Projection,
     /// How deeply the expression nests: the interpreter recurses that deep.
     depth: usize,
     /// Where each node of `expr` is in the source, for type errors.
@@ -109,6 +112,11 @@ impl Program {
 
     pub fn references(&self) -> &References {
         &self.references
+    }
+
+    /// What the expression can read of `object` and `oldObject` (see [`projection`]).
+    pub fn object_reads(&self) -> &projection::Projection {
+        &self.object_reads
     }
 
     /// Type-check the expression against what it may refer to (see [`check`]): its type, or the
@@ -345,6 +353,8 @@ fn compile_here(source: &str) -> Result<Program, CompileError> {
             offset,
         });
     }
+    // Read before presence tests and charging rewrite the field selections.
+    let object_reads = projection::object_reads(&expr);
     rewrite_presence(&mut expr);
     cost::instrument(&mut expr);
     let mut references = References::default();
@@ -355,6 +365,7 @@ fn compile_here(source: &str) -> Result<Program, CompileError> {
         depth: depth_of(&expr),
         expr,
         references,
+        object_reads,
         source_info,
     })
 }

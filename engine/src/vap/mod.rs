@@ -33,6 +33,7 @@ pub use crate::cel::authz::{
     AuthorizationCheck, AuthorizationDecision, AuthorizerModel, RbacModel,
 };
 use crate::cel::check::{Declarations, Ty};
+use crate::cel::projection::Projection;
 use crate::cel::{self as celx, EvalError, Outcome, Program};
 use crate::namespaces::Namespaces;
 use crate::source::{Document, SourceError};
@@ -267,6 +268,31 @@ impl VapResult {
 }
 
 impl PolicySet {
+    /// What evaluating these policies can read of a request's object: what their expressions
+    /// read, and the type and metadata that matching, exceptions and findings read.
+    pub fn object_reads(&self) -> Projection {
+        let mut reads = Projection::default();
+        for path in [["apiVersion"], ["kind"], ["metadata"]] {
+            reads.add_path(&path);
+        }
+        for policy in &self.policies {
+            let conditions = policy.match_conditions.iter().map(|(_, e)| e);
+            let validations = policy
+                .validations
+                .iter()
+                .flat_map(|v| std::iter::once(&v.expr).chain(&v.message_expression));
+            let annotations = policy.audit_annotations.iter().map(|(_, e)| e);
+            for expr in conditions
+                .chain(&policy.variables)
+                .chain(validations)
+                .chain(annotations)
+            {
+                reads.merge(expr.program.object_reads());
+            }
+        }
+        reads
+    }
+
     /// Read policies, bindings and parameter objects from `docs` (of the file `file`). Every
     /// problem is reported, each at its place.
     pub fn from_documents(file: &str, docs: &[Document]) -> Result<PolicySet, Vec<SourceError>> {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use palisade_engine::bundle::Context;
+use palisade_engine::cel::projection::Projection;
 use palisade_engine::pss::{CompactPod, POD_KINDS};
 use palisade_engine::AdmissionRequest;
 use serde_json::Value;
@@ -78,6 +79,9 @@ pub struct Judge {
     /// Nothing but Pod Security labels is deployed, proposed or running: only the objects whose
     /// pod fails a level can have findings (see [`Judge::add_held`]).
     pod_security_only: bool,
+    /// What the proposed and running policies can read of an object: an object held as text is
+    /// read only that far.
+    reads: Projection,
     context: Context,
     owners: Owners,
     now_ms: i64,
@@ -99,10 +103,15 @@ impl Judge {
         let pod_security_only = std::iter::once(&proposed)
             .chain(running.as_ref())
             .all(|d| d.bundle.is_empty() && d.constraints.is_empty());
+        let mut reads = proposed.object_reads();
+        if let Some(running) = &running {
+            reads.merge(&running.object_reads());
+        }
         Judge {
             proposed,
             running,
             pod_security_only,
+            reads,
             context: Context {
                 namespaces: namespaces.into(),
                 ..Context::default()
@@ -185,12 +194,13 @@ impl Judge {
     /// namespace without a level, or whose pod passes every level its namespace is labelled with,
     /// has no finding whatever the mode: it is only counted, and its text is read only in the
     /// compact Pod form (or, for the first two, not at all). Any other object, or text the
-    /// compact reader refuses, is evaluated as [`Judge::add`] evaluates it.
+    /// compact reader refuses, is evaluated as [`Judge::add`] evaluates it, read only as far as
+    /// the policies can read it (see [`Deployed::object_reads`]).
     pub fn add_held(&mut self, held: &Held) -> Result<(), serde_json::Error> {
         let object = if self.pod_security_only && self.without_findings(held) {
             None
         } else {
-            Some(serde_json::from_str(&held.object)?)
+            Some(self.reads.read(&held.object)?)
         };
         self.objects += 1;
         self.owners.learn_held(held);

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use palisade_engine::bundle::{Bundle, Context, SYSTEM_NAMESPACES};
+use palisade_engine::cel::projection::Projection;
 use palisade_engine::pss::LevelVersion;
 use palisade_engine::{AdmissionRequest, EngineKind};
 use serde_json::Value;
@@ -66,6 +67,16 @@ pub struct Deployed {
 }
 
 impl Deployed {
+    /// What judging an object can read of it (see [`Bundle::object_reads`]): the whole object
+    /// wherever Pod Security levels or Gatekeeper constraints are deployed.
+    pub fn object_reads(&self) -> Projection {
+        if self.pod_security.is_empty() && self.constraints.is_empty() {
+            self.bundle.object_reads()
+        } else {
+            Projection::Whole
+        }
+    }
+
     /// From `(policy id, manifests)` pairs; a deployment that does not load is reported in the
     /// returned errors and left out.
     pub fn from_deployments(deployments: &[(String, Vec<Value>)]) -> (Deployed, Vec<String>) {
