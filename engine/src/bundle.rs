@@ -226,7 +226,7 @@ impl Bundle {
         if only_vap {
             self.vap.object_reads()
         } else {
-            Projection::Whole
+            Projection::whole()
         }
     }
 

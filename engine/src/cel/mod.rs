@@ -72,8 +72,8 @@ pub struct Program {
     source: String,
     expr: Expression,
     references: References,
-    /// What the expression reads of `object` and `oldObject`.
-    object_reads: projection::Projection,
+    /// What the expression does with `object` and `oldObject`.
+    object_summary: projection::Summary,
     /// How deeply the expression nests: the interpreter recurses that deep.
     depth: usize,
     /// Where each node of `expr` is in the source, for type errors.
@@ -114,9 +114,9 @@ impl Program {
         &self.references
     }
 
-    /// What the expression can read of `object` and `oldObject` (see [`projection`]).
-    pub fn object_reads(&self) -> &projection::Projection {
-        &self.object_reads
+    /// What the expression does with `object` and `oldObject` (see [`projection`]).
+    pub fn object_summary(&self) -> &projection::Summary {
+        &self.object_summary
     }
 
     /// Type-check the expression against what it may refer to (see [`check`]): its type, or the
@@ -354,7 +354,7 @@ fn compile_here(source: &str) -> Result<Program, CompileError> {
         });
     }
     // Read before presence tests and charging rewrite the field selections.
-    let object_reads = projection::object_reads(&expr);
+    let object_summary = projection::summarise(&expr);
     rewrite_presence(&mut expr);
     cost::instrument(&mut expr);
     let mut references = References::default();
@@ -365,7 +365,7 @@ fn compile_here(source: &str) -> Result<Program, CompileError> {
         depth: depth_of(&expr),
         expr,
         references,
-        object_reads,
+        object_summary,
         source_info,
     })
 }

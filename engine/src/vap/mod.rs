@@ -33,7 +33,7 @@ pub use crate::cel::authz::{
     AuthorizationCheck, AuthorizationDecision, AuthorizerModel, RbacModel,
 };
 use crate::cel::check::{Declarations, Ty};
-use crate::cel::projection::Projection;
+use crate::cel::projection::{PolicyReads, Projection};
 use crate::cel::{self as celx, EvalError, Outcome, Program};
 use crate::namespaces::Namespaces;
 use crate::source::{Document, SourceError};
@@ -50,6 +50,17 @@ const API_GROUP: &str = "admissionregistration.k8s.io/";
 /// apiserver's `MaxEvaluatedMessageExpressionSizeBytes`).
 const MAX_MESSAGE_BYTES: usize = 5 * 1024;
 const MAX_AUDIT_VALUE_BYTES: usize = 10 * 1024;
+/// The fields of an object read besides its policies' expressions: its type and name (the
+/// request's), labels (object selectors, exceptions) and uid (findings).
+const OBJECT_FIELDS_READ: [&[&str]; 7] = [
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "generateName"],
+    &["metadata", "namespace"],
+    &["metadata", "uid"],
+    &["metadata", "labels"],
+];
 const VALIDATION_FAILURE_KEY: &str = "validation.policy.admission.k8s.io/validation_failure";
 
 /// One CEL expression of a policy, compiled, with what it needs.
@@ -269,28 +280,30 @@ impl VapResult {
 
 impl PolicySet {
     /// What evaluating these policies can read of a request's object: what their expressions
-    /// read, and the type and metadata that matching, exceptions and findings read.
+    /// read (their variables followed), and the type and metadata that matching, exceptions and
+    /// findings read.
     pub fn object_reads(&self) -> Projection {
-        let mut reads = Projection::default();
-        for path in [["apiVersion"], ["kind"], ["metadata"]] {
-            reads.add_path(&path);
+        let mut projection = Projection::default();
+        for path in OBJECT_FIELDS_READ {
+            projection.add_path(path);
         }
         for policy in &self.policies {
+            let mut reads = PolicyReads::default();
+            for (name, variable) in policy.variable_names.iter().zip(&policy.variables) {
+                reads.add_variable(name, variable.program.object_summary());
+            }
             let conditions = policy.match_conditions.iter().map(|(_, e)| e);
             let validations = policy
                 .validations
                 .iter()
                 .flat_map(|v| std::iter::once(&v.expr).chain(&v.message_expression));
             let annotations = policy.audit_annotations.iter().map(|(_, e)| e);
-            for expr in conditions
-                .chain(&policy.variables)
-                .chain(validations)
-                .chain(annotations)
-            {
-                reads.merge(expr.program.object_reads());
+            for expr in conditions.chain(validations).chain(annotations) {
+                reads.add_expression(expr.program.object_summary());
             }
+            projection.merge(&reads.into_projection());
         }
-        reads
+        projection
     }
 
     /// Read policies, bindings and parameter objects from `docs` (of the file `file`). Every

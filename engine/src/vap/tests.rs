@@ -33,10 +33,7 @@ fn deployment(name: &str, namespace: &str, replicas: i64) -> Value {
 }
 
 fn eval(set: &PolicySet, object: Value) -> VapResult {
-    set.evaluate(
-        &AdmissionRequest::create(object).unwrap(),
-        &EvalContext::default(),
-    )
+    eval_in(set, object, &EvalContext::default())
 }
 
 /// [`eval`] of the Deployment `web` (one replica) in namespace `n`.
@@ -44,8 +41,14 @@ fn eval_web(set: &PolicySet) -> VapResult {
     eval(set, deployment("web", "n", 1))
 }
 
+/// The result for `object`, held to be the result for only what the policies read of it (what
+/// an impact reads of an object held as text).
 fn eval_in(set: &PolicySet, object: Value, ctx: &EvalContext<'_>) -> VapResult {
-    set.evaluate(&AdmissionRequest::create(object).unwrap(), ctx)
+    let projected = set.object_reads().read(&object.to_string()).unwrap();
+    let result = set.evaluate(&AdmissionRequest::create(object).unwrap(), ctx);
+    let of_projection = set.evaluate(&AdmissionRequest::create(projected).unwrap(), ctx);
+    assert_eq!(of_projection, result, "the projection is judged otherwise");
+    result
 }
 
 const HEAD: &str = "
@@ -480,7 +483,9 @@ fn each_variable_is_computed_once_per_evaluation() {
         authorizer: Some(counter.clone()),
         ..EvalContext::default()
     };
-    let result = eval_in(&set, deployment("web", "n", 1), &ctx);
+    // Evaluated once (not through `eval_in`, which evaluates twice).
+    let request = AdmissionRequest::create(deployment("web", "n", 1)).unwrap();
+    let result = set.evaluate(&request, &ctx);
     assert_eq!(
         result.denial_message(),
         Some("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: not web")

@@ -73,7 +73,7 @@ impl Deployed {
         if self.pod_security.is_empty() && self.constraints.is_empty() {
             self.bundle.object_reads()
         } else {
-            Projection::Whole
+            Projection::whole()
         }
     }
 
