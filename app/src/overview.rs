@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::sections::{CLUSTERS, POLICIES, VIOLATIONS};
-use crate::ui::{load_error, Loading, PageHeader};
+use crate::ui::{load_error, Loading, PageHeader, PanelHeader};
 
 /// The installation's own state, read live from the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,9 +157,7 @@ fn WaitingPanel(waiting: Waiting) -> impl IntoView {
         .collect_view();
     view! {
         <section class="panel" aria-labelledby="waiting-heading" data-testid="waiting-for-you">
-            <div class="panel-header">
-                <h2 id="waiting-heading">"Waiting for you"</h2>
-            </div>
+            <PanelHeader id="waiting-heading" title="Waiting for you" />
             {if empty {
                 view! { <p class="muted">"Nothing waits for your decision."</p> }.into_any()
             } else {
@@ -215,12 +213,7 @@ pub fn OverviewPage() -> impl IntoView {
             })}
         </Suspense>
         <section class="panel" aria-labelledby="system-heading">
-            <div class="panel-header">
-                <h2 id="system-heading">"This installation"</h2>
-                <button type="button" class="button" on:click=move |_| status.refetch()>
-                    "Refresh"
-                </button>
-            </div>
+            <PanelHeader id="system-heading" title="This installation" refresh=move || status.refetch() />
             <Transition fallback=|| view! { <Loading text="Reading status…" /> }>
                 {move || Suspend::new(async move {
                     match status.await {

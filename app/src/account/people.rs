@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Role;
 use crate::error::AppError;
 use crate::time::format_time;
-use crate::ui::{load_error, DataTable, Loading};
+use crate::ui::{load_error, DataTable, Loading, PanelHeader};
 use crate::wire::wire_enum;
 
 wire_enum! {
@@ -186,9 +186,7 @@ pub fn PeoplePanel() -> impl IntoView {
     let people = Resource::new(move || set.version().get(), |_| list_people());
     view! {
         <section class="panel" aria-labelledby="people-heading" data-testid="people">
-            <div class="panel-header">
-                <h2 id="people-heading">"People"</h2>
-            </div>
+            <PanelHeader id="people-heading" title="People" />
             <p class="muted">
                 "Everyone who has signed in. Disabling someone stops their sessions and API tokens at once and changes nothing else; enabling them lets both work again."
             </p>

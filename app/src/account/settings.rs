@@ -10,7 +10,7 @@ use super::{NewToken, SessionInfo, TokenInfo, TokenRequest};
 use crate::auth::Role;
 use crate::error::AppError;
 use crate::time::format_time;
-use crate::ui::{load_error, DataTable, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, Loading, PageHeader, PanelHeader};
 
 /// Sign-in as configured, for admins to check (no secret).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,9 +113,7 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text="Settings" />
         <PageHeader title="Settings" purpose="API tokens, sessions, and how people sign in." />
         <section class="panel" aria-labelledby="tokens-heading">
-            <div class="panel-header">
-                <h2 id="tokens-heading">"API tokens"</h2>
-            </div>
+            <PanelHeader id="tokens-heading" title="API tokens" />
             <p class="muted">
                 "For scripts and CI: send as " <code>"Authorization: Bearer <token>"</code>
                 ". A token acts as you, with the role you give it (at most your own)."
@@ -169,9 +167,7 @@ pub fn SettingsPage() -> impl IntoView {
             </Transition>
         </section>
         <section class="panel" aria-labelledby="sessions-heading">
-            <div class="panel-header">
-                <h2 id="sessions-heading">"Sessions"</h2>
-            </div>
+            <PanelHeader id="sessions-heading" title="Sessions" />
             <Transition fallback=|| view! { <Loading text="Loading sessions…" /> }>
                 {move || Suspend::new(async move {
                     match sessions.await {
@@ -257,9 +253,7 @@ fn SignInPanel() -> impl IntoView {
     let settings = Resource::new(|| (), |_| get_sign_in_settings());
     view! {
         <section class="panel" aria-labelledby="signin-heading">
-            <div class="panel-header">
-                <h2 id="signin-heading">"Sign-in and roles"</h2>
-            </div>
+            <PanelHeader id="signin-heading" title="Sign-in and roles" />
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     settings.await.ok().map(|s| view! {

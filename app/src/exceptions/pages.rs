@@ -15,7 +15,7 @@ use crate::auth::{Action as Permission, Principal, Role};
 use crate::policies::PolicyPicker;
 use crate::sections::EXCEPTIONS;
 use crate::time::{days_from_civil, format_time};
-use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, PageHeader};
+use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, PageHeader, PanelHeader};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing the form
@@ -121,12 +121,7 @@ pub fn ExceptionsPage() -> impl IntoView {
             <RequestForm refresh />
         </Allowed>
         <section class="panel" aria-labelledby="exceptions-heading">
-            <div class="panel-header">
-                <h2 id="exceptions-heading">"All exceptions"</h2>
-                <button type="button" class="button" on:click=move |_| refresh()>
-                    "Refresh"
-                </button>
-            </div>
+            <PanelHeader id="exceptions-heading" title="All exceptions" refresh=refresh />
             <Transition fallback=|| view! { <p class="muted" data-testid="loading">"Loading exceptions…"</p> }>
                 {move || Suspend::new(async move {
                     let me = me.await.ok();

@@ -1,6 +1,6 @@
 //! The pieces every page is built from, so the same thing looks and behaves the same everywhere:
-//! the page header, form panels, tables, the pager, the error, empty and loading states, a required choice, and
-//! the URL encoder. Times are shown through [`crate::time`].
+//! the page and panel headers, form panels, tables, the pager, the error, empty and loading
+//! states, a required choice, and the URL encoder. Times are shown through [`crate::time`].
 
 pub mod copy;
 pub mod form;
@@ -16,7 +16,7 @@ pub mod url;
 
 pub use copy::CopyButton;
 pub use form::FormPanel;
-pub use header::PageHeader;
+pub use header::{PageHeader, PanelHeader};
 pub use markdown::Markdown;
 pub use pager::Pager;
 pub use select::Select;

@@ -16,7 +16,7 @@ use crate::rollouts::{list_deployments, Deployment};
 use crate::sections::CLUSTERS;
 use crate::time::format_time;
 use crate::ui::url::query;
-use crate::ui::{load_error, DataTable, ErrorNote, FormPanel, Loading};
+use crate::ui::{load_error, DataTable, ErrorNote, FormPanel, Loading, PanelHeader};
 use crate::violations::{list_violations, Violation, ViolationFilter};
 
 /// Open violations the page lists; the rest are one link away.
@@ -108,8 +108,7 @@ pub fn ClusterPage() -> impl IntoView {
         </section>
         <super::posture::PosturePanel id />
         <section class="panel" aria-labelledby="violations-heading">
-            <div class="panel-header">
-                <h2 id="violations-heading">"Latest open violations"</h2>
+            <PanelHeader id="violations-heading" title="Latest open violations">
                 <a
                     class="button"
                     data-testid="cluster-violations-link"
@@ -117,7 +116,7 @@ pub fn ClusterPage() -> impl IntoView {
                 >
                     "All open violations here"
                 </a>
-            </div>
+            </PanelHeader>
             <Transition fallback=|| view! { <Loading text="Loading violations…" /> }>
                 {move || Suspend::new(async move {
                     match violations.await {
@@ -204,10 +203,9 @@ fn Facts(cluster: Cluster) -> impl IntoView {
             <p class="purpose">{format!("A {} cluster, Kubernetes {version}.", cluster.environment)}</p>
         </header>
         <section class="panel" aria-labelledby="facts-heading">
-            <div class="panel-header">
-                <h2 id="facts-heading">"Connection"</h2>
+            <PanelHeader id="facts-heading" title="Connection">
                 <span class=format!("badge badge-{health}") data-testid="cluster-health">{health}</span>
-            </div>
+            </PanelHeader>
             <dl class="facts">
                 <dt>"Environment"</dt>
                 <dd data-testid="cluster-environment">{cluster.environment.clone()}</dd>

@@ -14,6 +14,7 @@ use crate::error::AppError;
 use crate::sections::CLUSTERS;
 use crate::ui::{
     load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader, Pager,
+    PanelHeader,
 };
 
 #[component]
@@ -30,12 +31,7 @@ pub fn ClustersPage() -> impl IntoView {
         <Title text=CLUSTERS.title />
         <PageHeader title=CLUSTERS.title purpose=CLUSTERS.purpose />
         <section class="panel" aria-labelledby="clusters-heading">
-            <div class="panel-header">
-                <h2 id="clusters-heading">"Registered clusters"</h2>
-                <button type="button" class="button" on:click=move |_| refresh()>
-                    "Refresh"
-                </button>
-            </div>
+            <PanelHeader id="clusters-heading" title="Registered clusters" refresh=refresh />
             <Transition fallback=|| view! { <Loading text="Loading clusters…" /> }>
                 {move || Suspend::new(async move {
                     let role = role_of(&me.await);

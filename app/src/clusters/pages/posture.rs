@@ -8,7 +8,7 @@ use crate::auth::guard::{needs, role_of};
 use crate::auth::Action as Permission;
 use crate::posture::{assess_posture, get_posture, Assessment};
 use crate::time::format_time;
-use crate::ui::{load_error, DataTable, ErrorNote, Loading};
+use crate::ui::{load_error, DataTable, ErrorNote, Loading, PanelHeader};
 
 /// Namespaces named per entry in the table (the rest are counted).
 const NAMESPACES_SHOWN: usize = 3;
@@ -34,8 +34,7 @@ pub fn PosturePanel(id: Memo<String>) -> impl IntoView {
     let pending = assess.pending();
     view! {
         <section class="panel" id="posture" aria-labelledby="posture-heading" data-testid="posture">
-            <div class="panel-header">
-                <h2 id="posture-heading">"Posture, assessed from the inventory"</h2>
+            <PanelHeader id="posture-heading" title="Posture, assessed from the inventory">
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         let reason = needs(role_of(&me.await), Permission::EditPolicies);
@@ -54,7 +53,7 @@ pub fn PosturePanel(id: Memo<String>) -> impl IntoView {
                         }
                     })}
                 </Transition>
-            </div>
+            </PanelHeader>
             <p class="muted">
                 "Every built-in library entry, both Pod Security levels among them, judged against what runs here as if it were enforced. Read-only: nothing is deployed. Assessed once the inventory of a new cluster is complete, and again on request."
             </p>

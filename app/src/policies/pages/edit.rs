@@ -167,10 +167,9 @@ pub(super) fn EditTab(draft: Draft, saving: Saving, save: Callback<()>) -> impl 
 
     view! {
         <section class="panel editor-panel" on:keydown=on_keydown>
-            <div class="panel-header">
-                <h2>"Policy source"</h2>
+            <PanelHeader title="Policy source">
                 <button type="button" class="button" data-testid="check-policy" disabled=move || checking.get() on:click=check>"Check"</button>
-            </div>
+            </PanelHeader>
             <div class="editor" data-testid="editor">
                 <div class="gutter" aria-hidden="true" node_ref=gutter data-testid="gutter">
                     {move || {

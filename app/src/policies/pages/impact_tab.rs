@@ -44,8 +44,7 @@ pub(super) fn ImpactTab(detail: PolicyDetail, draft: Draft) -> impl IntoView {
     let can_draft = rights.edit.is_none();
     view! {
         <section class="panel" aria-labelledby="impact-heading" data-testid="impact">
-            <div class="panel-header">
-                <h2 id="impact-heading">"If this were enforced"</h2>
+            <PanelHeader id="impact-heading" title="If this were enforced">
                 <a class="button" data-testid="impact-csv" href=csv download>{format!("Version {number} as CSV")}</a>
                 <button
                     type="button"
@@ -55,7 +54,7 @@ pub(super) fn ImpactTab(detail: PolicyDetail, draft: Draft) -> impl IntoView {
                 >
                     {move || if watch.busy() { "Computing…" } else { "Compute again" }}
                 </button>
-            </div>
+            </PanelHeader>
             <p class="muted">
                 "What each enabled cluster would deny, warn of or audit if this policy were enforced there, from what Palisade's inventory holds of it, with active exceptions applied. Compared with the version each cluster runs now."
             </p>

@@ -36,7 +36,7 @@ use crate::rollouts::check_drift;
 use crate::staging::{get_staging, set_mode, Staging};
 use crate::testruns::run_tests;
 use crate::time::format_time;
-use crate::ui::{load_error, DataTable, ErrorNote, Loading, PageHeader};
+use crate::ui::{load_error, DataTable, ErrorNote, Loading, PageHeader, PanelHeader};
 
 pub use self::create::{LibraryPage, NewPolicyPage};
 use self::edit::{EditTab, ProblemList, SaveBar};

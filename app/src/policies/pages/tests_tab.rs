@@ -69,12 +69,11 @@ pub(super) fn TestsTab(
 
     view! {
         <section class="panel" aria-labelledby="run-heading">
-            <div class="panel-header">
-                <h2 id="run-heading">{format!("Results for version {number}")}</h2>
+            <PanelHeader id="run-heading" title=format!("Results for version {number}")>
                 <button type="button" class="button primary" data-testid="run-tests" disabled=move || running.get() || rights.with_value(|r| r.edit.is_some()) title=rights.with_value(|r| r.edit.clone().unwrap_or_default()) on:click=run>
                     {move || if running.get() { "Running…" } else { "Run tests" }}
                 </button>
-            </div>
+            </PanelHeader>
             {move || match fresh.get() {
                 Some(Ok(run)) => view! { <RunResults run /> }.into_any(),
                 Some(Err(err)) => load_error(err),

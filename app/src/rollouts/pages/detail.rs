@@ -141,10 +141,9 @@ fn RolloutSummaryView(summary: RolloutSummary, namespaces: Vec<String>) -> impl 
             <p class="purpose">{ROLLOUTS.purpose}</p>
         </header>
         <section class="panel" aria-labelledby="summary-heading">
-            <div class="panel-header">
-                <h2 id="summary-heading">"Summary"</h2>
+            <PanelHeader id="summary-heading" title="Summary">
                 <span class=format!("badge {}", rollout_tone(s.state)) data-testid="rollout-state">{state}</span>
-            </div>
+            </PanelHeader>
             <dl class="facts">
                 <dt>"Policy"</dt>
                 <dd><a href=format!("/policies/{}", s.policy_id)>{s.policy_name.clone()}</a></dd>

@@ -16,12 +16,7 @@ pub fn RolloutsPage() -> impl IntoView {
             <ProposeForm />
         </Allowed>
         <section class="panel" aria-labelledby="rollouts-heading">
-            <div class="panel-header">
-                <h2 id="rollouts-heading">"All rollouts"</h2>
-                <button type="button" class="button" on:click=move |_| rollouts.refetch()>
-                    "Refresh"
-                </button>
-            </div>
+            <PanelHeader id="rollouts-heading" title="All rollouts" refresh=move || rollouts.refetch() />
             <Transition fallback=|| view! { <p class="muted" data-testid="loading">"Loading rollouts…"</p> }>
                 {move || Suspend::new(async move {
                     match rollouts.await {

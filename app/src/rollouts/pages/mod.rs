@@ -35,7 +35,9 @@ use crate::rollouts::{
 };
 use crate::sections::ROLLOUTS;
 use crate::time::format_time;
-use crate::ui::{load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader};
+use crate::ui::{
+    load_error, DataTable, EmptyState, ErrorNote, FormPanel, Loading, PageHeader, PanelHeader,
+};
 
 use self::controls::Controls;
 pub use self::detail::RolloutPage;

@@ -103,7 +103,7 @@ pub(super) fn Review(id: Memo<String>) -> impl IntoView {
 fn ReviewImpact(
     rollout: Rollout,
     found: Result<crate::rollouts::RolloutImpact, AppError>,
-    refresh: impl Fn() + 'static,
+    #[prop(into)] refresh: Callback<()>,
 ) -> impl IntoView {
     let impact = match found {
         Ok(impact) => impact,
@@ -122,12 +122,7 @@ fn ReviewImpact(
     });
     view! {
         <section class="panel" aria-labelledby="review-impact-heading" data-testid="review-impact">
-            <div class="panel-header">
-                <h2 id="review-impact-heading">"Impact, from the inventory"</h2>
-                <button type="button" class="button" data-testid="review-impact-refresh" on:click=move |_| refresh()>
-                    "Refresh"
-                </button>
-            </div>
+            <PanelHeader id="review-impact-heading" title="Impact, from the inventory" refresh=refresh refresh_testid="review-impact-refresh" />
             <p class=format!("review-evidence {tone}") data-testid="review-impact-summary">{headline}</p>
             {acknowledged.map(|text| view! { <p class="muted" data-testid="review-impact-acknowledged">{text}</p> })}
             <super::impact::ImpactTable impact testid="review-impact-table" />
