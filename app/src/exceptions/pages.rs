@@ -231,8 +231,7 @@ fn ExceptionRow(
                         name="comment"
                         placeholder="comment"
                         data-testid="exception-comment"
-                        prop:value=move || comment.get()
-                        on:input=move |ev| comment.set(event_target_value(&ev))
+                        bind:value=comment
                     />
                 })}
                 <div class="actions">
@@ -316,8 +315,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                         <select
                             name="scope-kind"
                             data-testid="exception-scope-kind"
-                            prop:value=move || kind.get()
-                            on:change=move |ev| kind.set(event_target_value(&ev))
+                            bind:value=kind
                         >
                             <option value="namespaces">"Namespaces"</option>
                             <option value="selector">"Label selector"</option>
@@ -331,8 +329,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                             name="expires"
                             required
                             data-testid="exception-expires"
-                            prop:value=move || expires.get()
-                            on:input=move |ev| expires.set(event_target_value(&ev))
+                            bind:value=expires
                         />
                     </label>
                 </div>
@@ -344,8 +341,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                         required
                         data-testid="exception-scope"
                         placeholder=move || scope_placeholder(&kind.get())
-                        prop:value=move || scope.get()
-                        on:input=move |ev| scope.set(event_target_value(&ev))
+                        bind:value=scope
                     />
                     <span class="muted small">
                         "Namespaces comma separated; labels as key=value, key=value (objects carrying all of them); "
@@ -361,8 +357,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                         required
                         data-testid="exception-justification"
                         placeholder="why the policy cannot be met here, and what compensates"
-                        prop:value=move || justification.get()
-                        on:input=move |ev| justification.set(event_target_value(&ev))
+                        bind:value=justification
                     ></textarea>
                 </label>
                 <label>
@@ -372,8 +367,7 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
                         name="ticket"
                         placeholder="SEC-1234"
                         data-testid="exception-ticket"
-                        prop:value=move || ticket.get()
-                        on:input=move |ev| ticket.set(event_target_value(&ev))
+                        bind:value=ticket
                     />
                 </label>
                 <button type="submit" class="button primary" disabled=move || pending.get()>

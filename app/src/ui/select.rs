@@ -20,8 +20,7 @@ pub fn Select(
                 name=name
                 required
                 data-testid=testid
-                prop:value=move || value.get()
-                on:change=move |ev| value.set(event_target_value(&ev))
+                bind:value=value
             >
                 <option value="">{placeholder}</option>
                 {options

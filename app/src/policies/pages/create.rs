@@ -61,7 +61,7 @@ pub fn NewPolicyPage() -> impl IntoView {
                             Ok(list) => view! {
                                 <label>
                                     "Entry"
-                                    <select data-testid="library-select" prop:value=move || entry.get() on:change=move |ev| entry.set(event_target_value(&ev))>
+                                    <select data-testid="library-select" bind:value=entry>
                                         <option value="">"Choose an entry"</option>
                                         {list.into_iter().map(|e| view! { <option value=e.id.clone()>{e.title.clone()}</option> }).collect_view()}
                                     </select>
@@ -93,8 +93,7 @@ pub fn NewPolicyPage() -> impl IntoView {
                     spellcheck="false"
                     aria-label="Policy YAML"
                     data-testid="paste-yaml"
-                    prop:value=move || yaml.get()
-                    on:input=move |ev| yaml.set(event_target_value(&ev))
+                    bind:value=yaml
                 ></textarea>
                 <button
                     type="button"
@@ -110,13 +109,13 @@ pub fn NewPolicyPage() -> impl IntoView {
                 <h2 id="from-blank">"Blank template"</h2>
                 <label>
                     "Engine"
-                    <select data-testid="blank-engine" prop:value=move || engine.get() on:change=move |ev| engine.set(event_target_value(&ev))>
+                    <select data-testid="blank-engine" bind:value=engine>
                         {Engine::ALL.iter().map(|e| view! { <option value=e.as_str()>{e.label()}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>
                     "Name"
-                    <input type="text" data-testid="blank-name" placeholder="require-owner-label" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                    <input type="text" data-testid="blank-name" placeholder="require-owner-label" bind:value=name />
                 </label>
                 <button
                     type="button"

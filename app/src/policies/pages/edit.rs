@@ -48,8 +48,7 @@ pub(super) fn SaveBar(draft: Draft, saving: Saving, save: Callback<()>) -> impl 
                     type="text"
                     data-testid="change-note"
                     placeholder="What changed and why"
-                    prop:value=move || draft.note.get()
-                    on:input=move |ev| draft.note.set(event_target_value(&ev))
+                    bind:value=draft.note
                 />
             </label>
             <button
@@ -237,20 +236,19 @@ pub(super) fn EditTab(draft: Draft, saving: Saving, save: Callback<()>) -> impl 
                 spellcheck="false"
                 aria-label="Parameters (YAML)"
                 data-testid="params-editor"
-                prop:value=move || draft.params.get()
-                on:input=move |ev| draft.params.set(event_target_value(&ev))
+                bind:value=draft.params
             ></textarea>
             <label>
                 "Description"
-                <textarea rows="3" data-testid="description" prop:value=move || draft.description.get() on:input=move |ev| draft.description.set(event_target_value(&ev))></textarea>
+                <textarea rows="3" data-testid="description" bind:value=draft.description></textarea>
             </label>
             <label>
                 "Remediation"
-                <textarea rows="3" data-testid="remediation" prop:value=move || draft.remediation.get() on:input=move |ev| draft.remediation.set(event_target_value(&ev))></textarea>
+                <textarea rows="3" data-testid="remediation" bind:value=draft.remediation></textarea>
             </label>
             <label>
                 "Control tags (framework:id, comma-separated: cis, nsa-cisa, pci-dss, soc2)"
-                <input type="text" data-testid="controls" prop:value=move || draft.controls.get() on:input=move |ev| draft.controls.set(event_target_value(&ev)) />
+                <input type="text" data-testid="controls" bind:value=draft.controls />
             </label>
             <SaveBar draft saving save />
         </section>

@@ -75,8 +75,8 @@ pub(super) fn HistoryTab(detail: PolicyDetail) -> impl IntoView {
         <section class="panel" aria-labelledby="diff-heading">
             <h2 id="diff-heading">"Compare versions"</h2>
             <div class="filters">
-                <label>"From"<select data-testid="diff-from" prop:value=move || from.get() on:change=move |ev| from.set(event_target_value(&ev))>{options.clone()}</select></label>
-                <label>"To"<select data-testid="diff-to" prop:value=move || to.get() on:change=move |ev| to.set(event_target_value(&ev))>{options}</select></label>
+                <label>"From"<select data-testid="diff-from" bind:value=from>{options.clone()}</select></label>
+                <label>"To"<select data-testid="diff-to" bind:value=to>{options}</select></label>
                 <button type="button" class="button primary" data-testid="compare" on:click=compare>"Compare"</button>
             </div>
             <Transition fallback=|| ()>

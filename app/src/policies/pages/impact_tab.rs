@@ -239,8 +239,7 @@ fn Workloads(rows: Vec<(String, WorkloadImpact)>, clusters: Vec<String>) -> impl
             </label>
             <label>"Namespace"
                 <input type="search" data-testid="impact-filter-namespace" placeholder="contains…"
-                    prop:value=move || namespace.get()
-                    on:input=move |ev| namespace.set(event_target_value(&ev)) />
+                    bind:value=namespace />
             </label>
         </div>
         {move || {

@@ -58,8 +58,7 @@ pub fn PoliciesPage() -> impl IntoView {
                     type="search"
                     data-testid="policy-search"
                     placeholder="name, title or description"
-                    prop:value=move || q.get()
-                    on:input=move |ev| q.set(event_target_value(&ev))
+                    bind:value=q
                 />
             </label>
             <FilterSelect label="Engine" value=engine options=Engine::ALL.iter().map(|e| (e.as_str().to_owned(), e.label().to_owned())).collect() testid="filter-engine" />
@@ -106,8 +105,7 @@ fn FilterSelect(
             {label}
             <select
                 data-testid=testid
-                prop:value=move || value.get()
-                on:change=move |ev| value.set(event_target_value(&ev))
+                bind:value=value
             >
                 <option value="">"Any"</option>
                 {options

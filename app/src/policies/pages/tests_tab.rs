@@ -109,10 +109,10 @@ pub(super) fn TestsTab(
             </ol>
             <fieldset class="new-case">
                 <legend>{move || if editing.get().is_some() { "Edit the case" } else { "Add a case" }}</legend>
-                <label>"Name"<input type="text" data-testid="case-name" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) /></label>
+                <label>"Name"<input type="text" data-testid="case-name" bind:value=name /></label>
                 <label>
                     "Object, or an AdmissionReview for UPDATE and DELETE (YAML)"
-                    <textarea class="code" rows="8" spellcheck="false" data-testid="case-yaml" prop:value=move || yaml.get() on:input=move |ev| yaml.set(event_target_value(&ev))></textarea>
+                    <textarea class="code" rows="8" spellcheck="false" data-testid="case-yaml" bind:value=yaml></textarea>
                 </label>
                 <label>
                     "…or upload a file"
@@ -120,11 +120,11 @@ pub(super) fn TestsTab(
                 </label>
                 <label>
                     "Expected"
-                    <select data-testid="case-expect" prop:value=move || expect.get() on:change=move |ev| expect.set(event_target_value(&ev))>
+                    <select data-testid="case-expect" bind:value=expect>
                         {Expect::ALL.iter().map(|e| view! { <option value=e.as_str()>{e.as_str()}</option> }).collect_view()}
                     </select>
                 </label>
-                <label>"Message pattern (optional regular expression)"<input type="text" data-testid="case-message" prop:value=move || message.get() on:input=move |ev| message.set(event_target_value(&ev)) /></label>
+                <label>"Message pattern (optional regular expression)"<input type="text" data-testid="case-message" bind:value=message /></label>
                 <button type="button" class="button" data-testid="add-case" disabled=move || name.get().trim().is_empty() || yaml.get().trim().is_empty() on:click=add>{move || if editing.get().is_some() { "Update case" } else { "Add case" }}</button>
             </fieldset>
             <ProblemList problems=problems.into() on_pick=Callback::new(|_| ()) />

@@ -115,8 +115,7 @@ pub(super) fn Controls(
                             rows="3"
                             data-testid="decision-comment"
                             placeholder="what you checked, or why not"
-                            prop:value=move || comment.get()
-                            on:input=move |ev| comment.set(event_target_value(&ev))
+                            bind:value=comment
                         ></textarea>
                     </label>
                     <div class="actions">

@@ -199,8 +199,7 @@ fn ProposeForm() -> impl IntoView {
                             step="1"
                             placeholder="current"
                             data-testid="propose-version"
-                            prop:value=move || version.get()
-                            on:input=move |ev| version.set(event_target_value(&ev))
+                            bind:value=version
                         />
                     </label>
                     <label>
@@ -208,8 +207,7 @@ fn ProposeForm() -> impl IntoView {
                         <select
                             name="mode"
                             data-testid="propose-mode"
-                            prop:value=move || mode.get()
-                            on:change=move |ev| mode.set(event_target_value(&ev))
+                            bind:value=mode
                         >
                             {Mode::ALL
                                 .iter()
@@ -225,8 +223,7 @@ fn ProposeForm() -> impl IntoView {
                         name="namespaces"
                         placeholder="payments, web"
                         data-testid="propose-namespaces"
-                        prop:value=move || namespaces.get()
-                        on:input=move |ev| namespaces.set(event_target_value(&ev))
+                        bind:value=namespaces
                     />
                     <span class="muted small">
                         "Comma separated. Only Pod Security policies use them: these namespaces get the labels."
@@ -239,8 +236,7 @@ fn ProposeForm() -> impl IntoView {
                         name="note"
                         placeholder="why, and what to watch"
                         data-testid="propose-note"
-                        prop:value=move || note.get()
-                        on:input=move |ev| note.set(event_target_value(&ev))
+                        bind:value=note
                     />
                 </label>
                 <Transition fallback=|| view! { <Loading text="Loading clusters…" /> }>
@@ -278,8 +274,7 @@ fn ProposeForm() -> impl IntoView {
                                             type="checkbox"
                                             name="acknowledge_denials"
                                             data-testid="propose-acknowledge"
-                                            prop:checked=move || acknowledge.get()
-                                            on:change=move |ev| acknowledge.set(event_target_checked(&ev))
+                                            bind:checked=acknowledge
                                         />
                                         {format!(
                                             " I have reviewed this impact: enforcing would deny {denied} running workload{}.",

@@ -365,8 +365,7 @@ fn WaveCard(draft: WaveDraft, shared: Shared) -> impl IntoView {
                                             .unwrap_or_default()
                                     })
                                 }
-                                prop:value=move || draft.name.get()
-                                on:input=move |ev| draft.name.set(event_target_value(&ev))
+                                bind:value=draft.name
                             />
                         </label>
                         {field_error(WaveField::Name, "name")}
@@ -376,8 +375,7 @@ fn WaveCard(draft: WaveDraft, shared: Shared) -> impl IntoView {
                             "Environment"
                             <select
                                 data-testid="wave-environment"
-                                prop:value=move || draft.environment.get()
-                                on:change=move |ev| draft.environment.set(event_target_value(&ev))
+                                bind:value=draft.environment
                             >
                                 <option value="" selected=move || draft.environment.with(String::is_empty)>
                                     "Any environment"
@@ -405,8 +403,7 @@ fn WaveCard(draft: WaveDraft, shared: Shared) -> impl IntoView {
                                 data-testid="wave-approvals"
                                 aria-invalid=invalid(WaveField::Approvals)
                                 aria-describedby=described(WaveField::Approvals, "approvals")
-                                prop:value=move || draft.approvals.get()
-                                on:input=move |ev| draft.approvals.set(event_target_value(&ev))
+                                bind:value=draft.approvals
                             />
                         </label>
                         {field_error(WaveField::Approvals, "approvals")}
@@ -424,8 +421,7 @@ fn WaveCard(draft: WaveDraft, shared: Shared) -> impl IntoView {
                                     let error = problem(WaveField::Soak).map(|_| error_id("soak"));
                                     Some(error.unwrap_or_else(|| format!("wave-{id}-soak-words")))
                                 }
-                                prop:value=move || draft.soak.get()
-                                on:input=move |ev| draft.soak.set(event_target_value(&ev))
+                                bind:value=draft.soak
                             />
                         </label>
                         <span class="muted small" id=format!("wave-{id}-soak-words") data-testid="wave-soak-words">
@@ -444,8 +440,7 @@ fn WaveCard(draft: WaveDraft, shared: Shared) -> impl IntoView {
                                 data-testid="wave-threshold"
                                 aria-invalid=invalid(WaveField::Threshold)
                                 aria-describedby=described(WaveField::Threshold, "threshold")
-                                prop:value=move || draft.threshold.get()
-                                on:input=move |ev| draft.threshold.set(event_target_value(&ev))
+                                bind:value=draft.threshold
                             />
                         </label>
                         {field_error(WaveField::Threshold, "threshold")}
@@ -562,8 +557,7 @@ fn WaveLabels(draft: WaveDraft, shared: Shared, index: Memo<usize>) -> impl Into
                                 aria-label=move || name("key")
                                 aria-invalid=move || problem().map(|_| "true")
                                 aria-describedby=described
-                                prop:value=move || label.key.get()
-                                on:input=move |ev| label.key.set(event_target_value(&ev))
+                                bind:value=label.key
                             />
                             <span aria-hidden="true">"="</span>
                             <input
@@ -574,8 +568,7 @@ fn WaveLabels(draft: WaveDraft, shared: Shared, index: Memo<usize>) -> impl Into
                                 aria-label=move || name("value")
                                 aria-invalid=move || problem().map(|_| "true")
                                 aria-describedby=described_value
-                                prop:value=move || label.value.get()
-                                on:input=move |ev| label.value.set(event_target_value(&ev))
+                                bind:value=label.value
                             />
                             <button
                                 type="button"
