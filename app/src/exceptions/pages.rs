@@ -277,12 +277,8 @@ fn RequestForm(refresh: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVi
             })
         });
         async move {
-            let input = match input {
-                Ok(input) => input,
-                Err(text) => {
-                    error.set(Some(text));
-                    return;
-                }
+            let Ok(input) = input.map_err(|text| error.set(Some(text))) else {
+                return;
             };
             match request_exception(input).await {
                 Ok(created) => {

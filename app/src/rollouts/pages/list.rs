@@ -134,12 +134,8 @@ fn ProposeForm() -> impl IntoView {
         });
         refused.set(None);
         async move {
-            let input = match input {
-                Ok(input) => input,
-                Err(text) => {
-                    error.set(Some(text));
-                    return;
-                }
+            let Ok(input) = input.map_err(|text| error.set(Some(text))) else {
+                return;
             };
             match propose_rollout(input).await {
                 Ok(rollout) => {
