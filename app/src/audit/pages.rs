@@ -58,28 +58,30 @@ pub fn AuditLogPage() -> impl IntoView {
         }
     };
 
+    // A search box of the filter, showing what the URL holds for it.
+    let search = move |label: &'static str,
+                       name: &'static str,
+                       placeholder: &'static str,
+                       field: fn(AuditQuery) -> Option<String>| {
+        view! {
+            <label>
+                {label}
+                <input
+                    type="search"
+                    name=name
+                    placeholder=placeholder
+                    prop:value=move || field(filter.get()).unwrap_or_default()
+                />
+            </label>
+        }
+    };
+
     view! {
         <Title text="Audit log" />
         <PageHeader title="Audit log" purpose="Who did what, when, to what, and from where. Entries are never changed or removed." />
         <form class="filters" method="get" action="/audit">
-            <label>
-                "Actor "
-                <input
-                    type="search"
-                    name="actor"
-                    placeholder="user id or name"
-                    prop:value=move || filter.get().actor.unwrap_or_default()
-                />
-            </label>
-            <label>
-                "Action "
-                <input
-                    type="search"
-                    name="action"
-                    placeholder="e.g. session. or token.create"
-                    prop:value=move || filter.get().action.unwrap_or_default()
-                />
-            </label>
+            {search("Actor ", "actor", "user id or name", |q| q.actor)}
+            {search("Action ", "action", "e.g. session. or token.create", |q| q.action)}
             <button type="submit" class="button small">"Apply"</button>
             <a class="button small" href=move || export("json") download="audit.json" rel="external">
                 "Export JSON"
