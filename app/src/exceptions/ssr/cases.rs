@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::exceptions::Exception;
+use crate::inventory::ssr::text_at;
 use crate::policies::ssr::validate::{case_object, Ran};
 use crate::policies::{CaseStatus, Content, Expect};
 
@@ -29,13 +30,7 @@ fn case_identity(yaml: &str) -> Option<(String, String, String, BTreeMap<String,
         } else {
             (value, None)
         };
-    let field = |pointer: &str| {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let field = |pointer: &str| text_at(&object, pointer).to_owned();
     let labels = object
         .pointer("/metadata/labels")
         .and_then(Value::as_object)

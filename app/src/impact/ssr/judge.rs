@@ -15,6 +15,7 @@ use crate::impact::findings::{Counts, ObjectFinding, OwnerRef};
 use crate::impact::{Change, WorkloadImpact, WORKLOADS_SHOWN};
 use crate::inventory::ssr::changes::Held;
 use crate::inventory::ssr::owners::{Owner, Owners};
+use crate::inventory::ssr::text_at;
 use crate::violations::ssr::scan::Deployed;
 use crate::violations::Action;
 
@@ -57,13 +58,7 @@ type Found = (Seen, Action, bool, String);
 
 /// How a finding names its object: (namespace, uid, `Kind/name`).
 fn seen(object: &Value) -> Seen {
-    let text = |pointer: &str| {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let text = |pointer: &str| text_at(object, pointer).to_owned();
     (
         text("/metadata/namespace"),
         text("/metadata/uid"),

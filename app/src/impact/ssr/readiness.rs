@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::impact::{Blocker, NamespaceReadiness};
 use crate::inventory::ssr::owners::{Owner, Owners};
+use crate::inventory::ssr::text_at;
 
 /// Blockers listed per namespace at most (the count of blocking workloads stays exact).
 const BLOCKERS: usize = 50;
@@ -84,13 +85,7 @@ pub fn readiness(objects: &[Value]) -> Vec<NamespaceReadiness> {
             continue;
         }
         templated.push(object);
-        let text = |pointer: &str| {
-            object
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let text = |pointer: &str| text_at(object, pointer).to_owned();
         let owner = owners.top(&text("/metadata/uid")).unwrap_or(Owner {
             kind: text("/kind"),
             name: text("/metadata/name"),

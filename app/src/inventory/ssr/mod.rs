@@ -9,3 +9,13 @@ pub mod owners;
 pub mod queries;
 pub mod service;
 pub mod share;
+
+use serde_json::Value;
+
+/// The string at `pointer` in an object, or "" when there is none.
+pub fn text_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}

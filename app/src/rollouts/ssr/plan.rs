@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::queries::Desired;
+use crate::inventory::ssr::text_at;
 use crate::model::Mode;
 
 /// What one step applies and deletes, and the deployment it leaves behind (`None`: the policy is
@@ -13,14 +14,6 @@ pub struct Plan {
     pub apply: Vec<Value>,
     pub delete: Vec<Value>,
     pub leaves: Option<(i64, Mode)>,
-}
-
-/// The string at `pointer` in `object`, or "" when there is none.
-fn text_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
-    object
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
 }
 
 /// `apiVersion kind namespace/name`: how an object is told apart from another.
