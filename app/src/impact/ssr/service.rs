@@ -207,12 +207,7 @@ async fn on_cluster(
     let namespaces = inventory::namespaces(db, &cluster.id).await?;
     let proposed = match subject {
         Subject::Content(content) => {
-            let names: Vec<String> = namespaces
-                .iter()
-                .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
-                .filter(|n| !palisade_engine::bundle::SYSTEM_NAMESPACES.contains(n))
-                .map(str::to_owned)
-                .collect();
+            let names = inventory::labelled_names(&namespaces);
             deployed(policy_id, content, &names, exceptions, now)?
         }
         Subject::Objects(objects) => of_objects(policy_id, objects.clone(), now)?,

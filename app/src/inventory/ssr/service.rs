@@ -62,6 +62,17 @@ pub async fn namespaces(db: &Db, cluster_id: &str) -> ServerResult<Vec<Value>> {
         .collect()
 }
 
+/// The names of these Namespace objects, the system namespaces left out: those a Pod Security
+/// policy labels.
+pub fn labelled_names(namespaces: &[Value]) -> Vec<String> {
+    namespaces
+        .iter()
+        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+        .filter(|n| !palisade_engine::bundle::SYSTEM_NAMESPACES.contains(n))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The next page of a cluster's objects after `after_uid`, as the inventory holds them: the
 /// columns, the controller and the text (for a caller that parses the text off the async threads,
 /// one object at a time, or not at all when the columns tell it enough).

@@ -5,8 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::Value;
-
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
 use crate::impact::findings::ObjectFinding;
@@ -32,12 +30,7 @@ pub async fn assess(
 ) -> ServerResult<Assessment> {
     let held = inventory::of_cluster(db, &cluster.id).await?;
     let namespaces = inventory::namespaces(db, &cluster.id).await?;
-    let names: Vec<String> = namespaces
-        .iter()
-        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
-        .filter(|n| !palisade_engine::bundle::SYSTEM_NAMESPACES.contains(n))
-        .map(str::to_owned)
-        .collect();
+    let names = inventory::labelled_names(&namespaces);
     let entries = crate::policies::ssr::library::entries()?;
     let mut deployments = Vec::new();
     for entry in entries {
