@@ -198,6 +198,20 @@ pub fn ensure_not_own(
     }
 }
 
+/// The comment on an approval or a rejection, trimmed; a rejection must say why, and without a
+/// comment it is refused with `missing`.
+pub fn decision_comment<'a>(
+    approve: bool,
+    comment: &'a str,
+    missing: &str,
+) -> Result<&'a str, AppError> {
+    let comment = comment.trim();
+    if !approve && comment.is_empty() {
+        return Err(AppError::Invalid(missing.to_owned()));
+    }
+    Ok(comment)
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! Reaching the request's principal from a server function or an axum handler.
@@ -313,5 +327,15 @@ mod tests {
             Err(AppError::Forbidden(_))
         ));
         assert_eq!(ensure_not_own(&approver, "u2", "rollout"), Ok(()));
+    }
+
+    #[test]
+    fn a_rejection_says_why() {
+        assert_eq!(
+            decision_comment(false, "  ", "say why"),
+            Err(AppError::Invalid("say why".into()))
+        );
+        assert_eq!(decision_comment(false, " too risky ", "say why"), Ok("too risky"));
+        assert_eq!(decision_comment(true, "  ", "say why"), Ok(""));
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::queries;
 use crate::audit::ssr::{record, Event};
-use crate::auth::{authorize, ensure_not_own, Action, Principal};
+use crate::auth::{authorize, decision_comment, ensure_not_own, Action, Principal};
 use crate::clusters::{tidy_namespaces, validate_labels, validate_name};
 use crate::db::{new_id, Db};
 use crate::error::{AppError, ServerError, ServerResult};
@@ -289,12 +289,11 @@ pub async fn decide(
         ))
         .into());
     }
-    let comment = comment.trim();
-    if !approve && comment.is_empty() {
-        return Err(
-            AppError::Invalid("comment: say why when you reject an exception".into()).into(),
-        );
-    }
+    let comment = decision_comment(
+        approve,
+        comment,
+        "comment: say why when you reject an exception",
+    )?;
     let (to, action) = if approve {
         (ExceptionState::Approved, "exception.approved")
     } else {

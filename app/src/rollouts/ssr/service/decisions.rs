@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::load;
 use crate::audit::ssr::{record, Event};
-use crate::auth::{authorize, ensure_not_own, Action, Principal};
+use crate::auth::{authorize, decision_comment, ensure_not_own, Action, Principal};
 use crate::db::{conflict_if_unique, Db};
 use crate::error::{AppError, ServerResult};
 use crate::policies::ssr as policies;
@@ -45,12 +45,11 @@ pub async fn decide(
         ))
         .into());
     }
-    let comment = comment.trim();
-    if !approve && comment.is_empty() {
-        return Err(
-            AppError::Invalid("say why in a comment when you reject a rollout".into()).into(),
-        );
-    }
+    let comment = decision_comment(
+        approve,
+        comment,
+        "say why in a comment when you reject a rollout",
+    )?;
     let wave = rollout
         .waves
         .iter()
