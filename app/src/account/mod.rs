@@ -81,7 +81,7 @@ pub mod ssr {
     use sqlx::{Any, Row};
 
     use super::{NewToken, SessionInfo, SessionLimits, TokenInfo, TokenRequest, MAX_TOKEN_DAYS};
-    use crate::audit::ssr::{record, Event};
+    use crate::audit::ssr::Event;
     use crate::auth::{Principal, Role, TokenRef, Via};
     use crate::db::{new_id, Db};
     use crate::error::{AppError, ServerResult};
@@ -323,24 +323,16 @@ pub mod ssr {
         .bind(expires_ms)
         .execute(&mut *tx)
         .await?;
-        record(
-            &mut *tx,
-            creator,
-            now_ms,
-            Event {
-                action: "token.create",
-                target_kind: "token",
-                target_id: &id,
-                detail: serde_json::json!({
-                    "name": name.trim(),
-                    "role": role,
-                    "expires_ms": expires_ms,
-                    // Tokens made by a token, so a leaked one's offspring can be found.
-                    "created_with_token": creator.token.as_ref().map(|t| t.id.as_str()),
-                }),
-            },
-        )
-        .await?;
+        Event::new("token.create", "token", &id)
+            .detail(serde_json::json!({
+                "name": name.trim(),
+                "role": role,
+                "expires_ms": expires_ms,
+                // Tokens made by a token, so a leaked one's offspring can be found.
+                "created_with_token": creator.token.as_ref().map(|t| t.id.as_str()),
+            }))
+            .record(&mut *tx, creator, now_ms)
+            .await?;
         tx.commit().await?;
         Ok(NewToken {
             token: TokenInfo {
@@ -422,18 +414,9 @@ pub mod ssr {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        record(
-            &mut *tx,
-            who,
-            now_ms,
-            Event {
-                action,
-                target_kind: noun,
-                target_id: id,
-                detail: serde_json::json!({}),
-            },
-        )
-        .await?;
+        Event::new(action, noun, id)
+            .record(&mut *tx, who, now_ms)
+            .await?;
         Ok(tx.commit().await?)
     }
 

@@ -73,7 +73,7 @@ pub mod ssr {
     use sqlx::Row;
 
     use super::{Access, Person, PersonChange};
-    use crate::audit::ssr::{record, Event};
+    use crate::audit::ssr::Event;
     use crate::auth::{authorize, Action, Principal, Role};
     use crate::db::Db;
     use crate::error::{AppError, ServerResult};
@@ -141,25 +141,18 @@ pub mod ssr {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        record(
-            &mut *tx,
-            who,
-            now,
-            Event {
-                action: if change.disabled {
-                    "user.disable"
-                } else {
-                    "user.enable"
-                },
-                target_kind: "user",
-                target_id: id,
-                detail: serde_json::json!({
-                    "name": before.display_name,
-                    "was": before.access.as_str(),
-                }),
-            },
-        )
-        .await?;
+        let action = if change.disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        Event::new(action, "user", id)
+            .detail(serde_json::json!({
+                "name": before.display_name,
+                "was": before.access.as_str(),
+            }))
+            .record(&mut *tx, who, now)
+            .await?;
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_one(&mut *tx)

@@ -201,6 +201,36 @@ pub mod ssr {
         pub detail: serde_json::Value,
     }
 
+    impl<'a> Event<'a> {
+        /// `action` on the `target_kind` named `target_id`, with no details yet.
+        pub fn new(action: &'a str, target_kind: &'a str, target_id: &'a str) -> Self {
+            Event {
+                action,
+                target_kind,
+                target_id,
+                detail: serde_json::json!({}),
+            }
+        }
+
+        /// The same event with these details (as JSON; never a secret).
+        pub fn detail(self, detail: serde_json::Value) -> Self {
+            Event { detail, ..self }
+        }
+
+        /// [`record`] this event: `who` did it at `at_ms`, inside the change's transaction.
+        pub async fn record<'e, E>(
+            self,
+            executor: E,
+            who: &Principal,
+            at_ms: i64,
+        ) -> Result<(), sqlx::Error>
+        where
+            E: sqlx::Executor<'e, Database = Any>,
+        {
+            record(executor, who, at_ms, self).await
+        }
+    }
+
     /// Append one entry. Pass the transaction of the change itself, so the change and its record
     /// commit together or not at all.
     pub async fn record<'e, E>(

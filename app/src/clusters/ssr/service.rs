@@ -8,7 +8,7 @@ use super::connector::Probe;
 use super::credentials::Credentials;
 use super::queries;
 use super::Context;
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::auth::Principal;
 use crate::clusters::{
     validate_labels, validate_name, Cluster, ClusterChange, CredentialsInput, Health, NewCluster,
@@ -133,24 +133,16 @@ pub async fn register(
             "storing a cluster",
             format!("a cluster named `{}` is already registered", cluster.name),
         ))?;
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "cluster.register",
-            target_kind: "cluster",
-            target_id: &cluster.id,
-            detail: json!({
-                "name": cluster.name,
-                "environment": cluster.environment,
-                "api_url": cluster.api_url,
-                "credentials": cluster.credential_kind,
-                "health": cluster.health.as_str(),
-            }),
-        },
-    )
-    .await?;
+    Event::new("cluster.register", "cluster", &cluster.id)
+        .detail(json!({
+            "name": cluster.name,
+            "environment": cluster.environment,
+            "api_url": cluster.api_url,
+            "credentials": cluster.credential_kind,
+            "health": cluster.health.as_str(),
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     tracing::info!(cluster = %cluster.name, health = cluster.health.as_str(), "cluster registered");
     Ok(cluster)
@@ -209,18 +201,10 @@ pub async fn update(
     if rows == 0 {
         return Err(AppError::NotFound(format!("cluster {id}")).into());
     }
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "cluster.update",
-            target_kind: "cluster",
-            target_id: &cluster.id,
-            detail: json!({ "name": cluster.name, "changed": changed }),
-        },
-    )
-    .await?;
+    Event::new("cluster.update", "cluster", &cluster.id)
+        .detail(json!({ "name": cluster.name, "changed": changed }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     Ok(cluster)
 }
@@ -232,18 +216,10 @@ pub async fn remove(db: &Db, who: &Principal, now: i64, id: &str) -> ServerResul
     if queries::delete(&mut *tx, id).await? == 0 {
         return Err(AppError::NotFound(format!("cluster {id}")).into());
     }
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "cluster.remove",
-            target_kind: "cluster",
-            target_id: id,
-            detail: json!({ "name": cluster.name, "environment": cluster.environment }),
-        },
-    )
-    .await?;
+    Event::new("cluster.remove", "cluster", id)
+        .detail(json!({ "name": cluster.name, "environment": cluster.environment }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

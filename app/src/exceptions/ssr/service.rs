@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::queries;
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::auth::{authorize, decision_comment, ensure_not_own, Action, Principal};
 use crate::clusters::{tidy_namespaces, validate_labels, validate_name};
 use crate::db::{new_id, Db};
@@ -248,23 +248,15 @@ pub async fn request(
     };
     let mut tx = db.begin().await?;
     queries::insert(&mut *tx, &exception).await?;
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "exception.requested",
-            target_kind: "exception",
-            target_id: &exception.id,
-            detail: json!({
-                "policy": policy.name,
-                "scope": exception.scope.describe(),
-                "ticket": exception.ticket,
-                "expires_ms": exception.expires_ms,
-            }),
-        },
-    )
-    .await?;
+    Event::new("exception.requested", "exception", &exception.id)
+        .detail(json!({
+            "policy": policy.name,
+            "scope": exception.scope.describe(),
+            "ticket": exception.ticket,
+            "expires_ms": exception.expires_ms,
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     Ok(exception)
 }
@@ -359,22 +351,14 @@ async fn change(
             AppError::Conflict("this exception changed meanwhile; reload it".into()).into(),
         );
     }
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action,
-            target_kind: "exception",
-            target_id: &exception.id,
-            detail: json!({
-                "policy": exception.policy_name,
-                "scope": exception.scope.describe(),
-                "comment": comment,
-            }),
-        },
-    )
-    .await?;
+    Event::new(action, "exception", &exception.id)
+        .detail(json!({
+            "policy": exception.policy_name,
+            "scope": exception.scope.describe(),
+            "comment": comment,
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     load(db, now, &exception.id).await
 }
@@ -391,18 +375,10 @@ pub async fn sweep_expired(db: &Db, now: i64) -> ServerResult<usize> {
         if !queries::mark_expired(&mut *tx, &id, &state, now).await? {
             continue;
         }
-        record(
-            &mut *tx,
-            &server,
-            now,
-            Event {
-                action: "exception.expired",
-                target_kind: "exception",
-                target_id: &id,
-                detail: json!({ "was": state }),
-            },
-        )
-        .await?;
+        Event::new("exception.expired", "exception", &id)
+            .detail(json!({ "was": state }))
+            .record(&mut *tx, &server, now)
+            .await?;
         tx.commit().await?;
         expired += 1;
     }

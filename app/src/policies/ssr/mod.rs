@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::auth::{authorize, Action, Principal};
 use crate::db::{conflict_if_unique, new_id, Db};
 use crate::error::{AppError, OrFault, ServerResult};
@@ -301,18 +301,10 @@ pub async fn create(
         ))?;
     let hash = content_hash(&content);
     queries::insert_version(&mut *tx, &id, 1, &content, "first version", who, now, &hash).await?;
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "policy.create",
-            target_kind: "policy",
-            target_id: &id,
-            detail: json!({ "name": name, "origin": origin, "version": 1, "content_hash": hash }),
-        },
-    )
-    .await?;
+    Event::new("policy.create", "policy", &id)
+        .detail(json!({ "name": name, "origin": origin, "version": 1, "content_hash": hash }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     Ok(SaveOutcome::Saved {
         policy_id: id,
@@ -392,18 +384,10 @@ pub async fn save(
         )
         .into());
     }
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "policy.save",
-            target_kind: "policy",
-            target_id: &row.id,
-            detail: json!({ "name": row.name, "version": number, "note": note, "content_hash": hash }),
-        },
-    )
-    .await?;
+    Event::new("policy.save", "policy", &row.id)
+        .detail(json!({ "name": row.name, "version": number, "note": note, "content_hash": hash }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     Ok(SaveOutcome::Saved {
         policy_id: row.id,
@@ -508,23 +492,15 @@ pub async fn store_run(
     let mut tx = db.begin().await?;
     queries::insert_run(&mut tx, &run).await?;
     let stored = run.into_test_run();
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "policy.run_tests",
-            target_kind: "policy",
-            target_id: &input.policy_id,
-            detail: json!({
-                "version": input.number,
-                "passed": stored.summary.passed,
-                "failed": stored.summary.failed,
-                "skipped": stored.summary.skipped,
-            }),
-        },
-    )
-    .await?;
+    Event::new("policy.run_tests", "policy", &input.policy_id)
+        .detail(json!({
+            "version": input.number,
+            "passed": stored.summary.passed,
+            "failed": stored.summary.failed,
+            "skipped": stored.summary.skipped,
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     Ok(stored)
 }
@@ -583,22 +559,14 @@ pub async fn set_mode(
     let mut tx = db.begin().await?;
     let before = queries::mode_of(&mut *tx, &row.id, environment).await?;
     queries::set_mode(&mut tx, &row.id, environment, mode, who, now).await?;
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "policy.set_mode",
-            target_kind: "policy",
-            target_id: &row.id,
-            detail: json!({
-                "environment": environment,
-                "from": before,
-                "to": mode.map(Mode::as_str),
-            }),
-        },
-    )
-    .await?;
+    Event::new("policy.set_mode", "policy", &row.id)
+        .detail(json!({
+            "environment": environment,
+            "from": before,
+            "to": mode.map(Mode::as_str),
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

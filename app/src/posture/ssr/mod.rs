@@ -90,23 +90,15 @@ pub async fn assess_now(
     let assessment = assess::assess(db, &cluster, now).await?;
     let mut tx = db.begin().await?;
     store(&mut *tx, &assessment).await?;
-    crate::audit::ssr::record(
-        &mut *tx,
-        who,
-        now,
-        crate::audit::ssr::Event {
-            action: "cluster.assess",
-            target_kind: "cluster",
-            target_id: &cluster.id,
-            detail: serde_json::json!({
-                "cluster": cluster.name,
-                "objects": assessment.objects,
-                "complete": assessment.complete,
-                "failing_entries": assessment.entries.iter().filter(|e| e.workloads > 0).count(),
-            }),
-        },
-    )
-    .await?;
+    crate::audit::ssr::Event::new("cluster.assess", "cluster", &cluster.id)
+        .detail(serde_json::json!({
+            "cluster": cluster.name,
+            "objects": assessment.objects,
+            "complete": assessment.complete,
+            "failing_entries": assessment.entries.iter().filter(|e| e.workloads > 0).count(),
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     Ok(assessment)
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::executor::{system, Executor};
 use super::plan::{self, Plan};
 use super::queries;
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::clusters::ssr::service as clusters;
 use crate::error::{AppError, ServerError, ServerResult};
 use crate::rollouts::Drift;
@@ -87,22 +87,14 @@ impl Executor {
             queries::set_drift(&mut *tx, &cluster_id, &policy_id, drift, &detail, now).await?;
             let news = action == Some("deployment.reconcile") || before != drift;
             if let (Some(action), true) = (action, news) {
-                record(
-                    &mut *tx,
-                    &system(),
-                    now,
-                    Event {
-                        action,
-                        target_kind: "deployment",
-                        target_id: &format!("{cluster_id}/{policy_id}"),
-                        detail: json!({
-                            "cluster": cluster.name,
-                            "detail": detail,
-                            "objects": desired.manifests.iter().map(plan::describe).collect::<Vec<_>>(),
-                        }),
-                    },
-                )
-                .await?;
+                Event::new(action, "deployment", &format!("{cluster_id}/{policy_id}"))
+                    .detail(json!({
+                        "cluster": cluster.name,
+                        "detail": detail,
+                        "objects": desired.manifests.iter().map(plan::describe).collect::<Vec<_>>(),
+                    }))
+                    .record(&mut *tx, &system(), now)
+                    .await?;
             }
             tx.commit().await?;
         }

@@ -7,13 +7,12 @@
 
 use std::collections::HashMap;
 
-use serde_json::json;
 use sqlx::Row;
 
 use super::events::{self, Observed};
 use super::store::{self, Finding, Written};
 use crate::account::ssr::{constant_time_eq, random_hex, sha256_hex};
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::auth::Principal;
 use crate::db::Db;
 use crate::error::{AppError, ServerResult};
@@ -45,18 +44,9 @@ pub async fn rotate(
     if changed.rows_affected() == 0 {
         return Err(AppError::NotFound(format!("cluster {cluster_id}")).into());
     }
-    record(
-        &mut *tx,
-        who,
-        now_ms,
-        Event {
-            action: "cluster.ingest_token",
-            target_kind: "cluster",
-            target_id: cluster_id,
-            detail: json!({}),
-        },
-    )
-    .await?;
+    Event::new("cluster.ingest_token", "cluster", cluster_id)
+        .record(&mut *tx, who, now_ms)
+        .await?;
     tx.commit().await?;
     Ok(IngestToken {
         cluster_id: cluster_id.to_owned(),
@@ -244,6 +234,7 @@ fn finding(o: Observed, names: &HashMap<String, String>) -> Finding {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn names_come_from_what_was_deployed() {

@@ -21,7 +21,7 @@ use super::machine::{self, Transition};
 use super::plan::{self, Plan};
 use super::queries::{self, Desired};
 use super::service::load;
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::auth::{Principal, Role};
 use crate::clusters::ssr::{
     service as clusters, ClusterConnector, ClusterError, Context, Credentials,
@@ -276,18 +276,10 @@ impl Executor {
                 {
                     return Ok(());
                 }
-                record(
-                    &mut *tx,
-                    &system,
-                    now,
-                    Event {
-                        action: "rollout.wave_applied",
-                        target_kind: "rollout",
-                        target_id: id,
-                        detail: json!({ "wave": wave.name, "soak_secs": wave.soak_secs }),
-                    },
-                )
-                .await?;
+                Event::new("rollout.wave_applied", "rollout", id)
+                    .detail(json!({ "wave": wave.name, "soak_secs": wave.soak_secs }))
+                    .record(&mut *tx, &system, now)
+                    .await?;
             }
             Transition::FailWave {
                 failed_clusters, ..
@@ -378,18 +370,12 @@ impl Executor {
                             )
                             .await?;
                         }
-                        record(
-                            &mut *tx,
-                            &system,
-                            now,
-                            Event {
-                                action: "rollout.applied",
-                                target_kind: "rollout",
-                                target_id: id,
-                                detail: json!({ "kind": summary.kind.as_str(), "steps": summary.steps }),
-                            },
-                        )
-                        .await?;
+                        Event::new("rollout.applied", "rollout", id)
+                            .detail(
+                                json!({ "kind": summary.kind.as_str(), "steps": summary.steps }),
+                            )
+                            .record(&mut *tx, &system, now)
+                            .await?;
                     }
                 }
             }
@@ -438,22 +424,14 @@ impl Executor {
             now,
         )
         .await?;
-        record(
-            &mut **tx,
-            &system(),
-            now,
-            Event {
-                action: "rollout.wave_done",
-                target_kind: "rollout",
-                target_id: id,
-                detail: json!({
-                    "wave": wave.name,
-                    "next": next_wave.name,
-                    "next_needs_approval": needs_approval,
-                }),
-            },
-        )
-        .await?;
+        Event::new("rollout.wave_done", "rollout", id)
+            .detail(json!({
+                "wave": wave.name,
+                "next": next_wave.name,
+                "next_needs_approval": needs_approval,
+            }))
+            .record(&mut **tx, &system(), now)
+            .await?;
         if needs_approval {
             crate::notify::ssr::enqueue(
                 tx,
@@ -522,18 +500,10 @@ async fn fail_wave(
         now,
     )
     .await?;
-    record(
-        &mut *tx,
-        &system(),
-        now,
-        Event {
-            action: "rollout.failed",
-            target_kind: "rollout",
-            target_id: id,
-            detail: failure.detail,
-        },
-    )
-    .await?;
+    Event::new("rollout.failed", "rollout", id)
+        .detail(failure.detail)
+        .record(&mut *tx, &system(), now)
+        .await?;
     notify_failed(tx, summary, &failure.why, now).await?;
     Ok(true)
 }

@@ -317,27 +317,20 @@ impl Executor {
                 }
             }
         }
-        record(
-            &mut *tx,
-            &system(),
-            now,
-            Event {
-                action: match state {
-                    StepState::Applied => "rollout.step_applied",
-                    StepState::Skipped => "rollout.step_skipped",
-                    _ => "rollout.step_failed",
-                },
-                target_kind: "rollout",
-                target_id: &summary.id,
-                detail: json!({
-                    "cluster": step.cluster_name,
-                    "wave": step.wave,
-                    "attempt": step.attempts,
-                    "message": message,
-                }),
-            },
-        )
-        .await?;
+        let action = match state {
+            StepState::Applied => "rollout.step_applied",
+            StepState::Skipped => "rollout.step_skipped",
+            _ => "rollout.step_failed",
+        };
+        Event::new(action, "rollout", &summary.id)
+            .detail(json!({
+                "cluster": step.cluster_name,
+                "wave": step.wave,
+                "attempt": step.attempts,
+                "message": message,
+            }))
+            .record(&mut *tx, &system(), now)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

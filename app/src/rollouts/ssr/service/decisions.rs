@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::load;
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::auth::{authorize, decision_comment, ensure_not_own, Action, Principal};
 use crate::db::{conflict_if_unique, Db};
 use crate::error::{AppError, ServerResult};
@@ -138,29 +138,22 @@ pub async fn decide(
         )
         .into());
     }
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: if approve {
-                "rollout.approve"
-            } else {
-                "rollout.reject"
-            },
-            target_kind: "rollout",
-            target_id: id,
-            detail: json!({
-                "wave": wave.name,
-                "comment": comment,
-                "approvals": approvals,
-                "required": wave.approvals_required,
-                "impact": impact.as_ref().map(impact::on_record),
-                "acknowledged_denials": rollout.acknowledged_denials,
-            }),
-        },
-    )
-    .await?;
+    let action = if approve {
+        "rollout.approve"
+    } else {
+        "rollout.reject"
+    };
+    Event::new(action, "rollout", id)
+        .detail(json!({
+            "wave": wave.name,
+            "comment": comment,
+            "approvals": approvals,
+            "required": wave.approvals_required,
+            "impact": impact.as_ref().map(impact::on_record),
+            "acknowledged_denials": rollout.acknowledged_denials,
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     load(db, id).await
 }

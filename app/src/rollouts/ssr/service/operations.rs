@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::load;
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::auth::{authorize, Action, Principal};
 use crate::db::{new_id, Db};
 use crate::error::{AppError, OrFault, ServerResult};
@@ -58,22 +58,15 @@ pub async fn operate(
         queries::skip_open_waves(&mut *tx, id).await?;
         queries::skip_pending_steps(&mut *tx, id, "the rollout was aborted", now).await?;
     }
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: match operation {
-                Operation::Pause => "rollout.pause",
-                Operation::Resume => "rollout.resume",
-                _ => "rollout.abort",
-            },
-            target_kind: "rollout",
-            target_id: id,
-            detail: json!({ "from": state.as_str() }),
-        },
-    )
-    .await?;
+    let action = match operation {
+        Operation::Pause => "rollout.pause",
+        Operation::Resume => "rollout.resume",
+        _ => "rollout.abort",
+    };
+    Event::new(action, "rollout", id)
+        .detail(json!({ "from": state.as_str() }))
+        .record(&mut *tx, who, now)
+        .await?;
     tx.commit().await?;
     load(db, id).await
 }
@@ -191,26 +184,19 @@ async fn undo(
         )
         .await?;
     }
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: if kind == RolloutKind::Rollback {
-                "rollout.rollback"
-            } else {
-                "rollout.remove"
-            },
-            target_kind: "rollout",
-            target_id: &new,
-            detail: json!({
-                "of": summary.id,
-                "policy": summary.policy_name,
-                "clusters": plans.iter().map(|(_, name, _)| name.as_str()).collect::<Vec<_>>(),
-            }),
-        },
-    )
-    .await?;
+    let action = if kind == RolloutKind::Rollback {
+        "rollout.rollback"
+    } else {
+        "rollout.remove"
+    };
+    Event::new(action, "rollout", &new)
+        .detail(json!({
+            "of": summary.id,
+            "policy": summary.policy_name,
+            "clusters": plans.iter().map(|(_, name, _)| name.as_str()).collect::<Vec<_>>(),
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     crate::notify::ssr::enqueue(
         &mut tx,
         now,

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{is_production, load, Rules};
-use crate::audit::ssr::{record, Event};
+use crate::audit::ssr::Event;
 use crate::auth::{authorize, Action, Principal};
 use crate::clusters::{tidy_namespaces, validate_name, Capabilities};
 use crate::db::{new_id, Db};
@@ -179,30 +179,22 @@ pub async fn propose(
             .await?;
         }
     }
-    record(
-        &mut *tx,
-        who,
-        now,
-        Event {
-            action: "rollout.propose",
-            target_kind: "rollout",
-            target_id: &id,
-            detail: json!({
-                "policy": policy.name,
-                "version": number,
-                "mode": input.mode.as_str(),
-                "exceptions": exclusions.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
-                "waves": waves.iter().map(|(name, wave, members)| json!({
-                    "name": name,
-                    "selector": wave.selector.describe(),
-                    "approvals": wave.approvals,
-                    "clusters": members.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-                "impact": impact.as_ref().map(impact::on_record),
-            }),
-        },
-    )
-    .await?;
+    Event::new("rollout.propose", "rollout", &id)
+        .detail(json!({
+            "policy": policy.name,
+            "version": number,
+            "mode": input.mode.as_str(),
+            "exceptions": exclusions.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            "waves": waves.iter().map(|(name, wave, members)| json!({
+                "name": name,
+                "selector": wave.selector.describe(),
+                "approvals": wave.approvals,
+                "clusters": members.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "impact": impact.as_ref().map(impact::on_record),
+        }))
+        .record(&mut *tx, who, now)
+        .await?;
     let first = waves.first().map_or("", |(name, _, _)| name.as_str());
     crate::notify::ssr::enqueue(
         &mut tx,
