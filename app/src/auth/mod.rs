@@ -335,7 +335,10 @@ mod tests {
             decision_comment(false, "  ", "say why"),
             Err(AppError::Invalid("say why".into()))
         );
-        assert_eq!(decision_comment(false, " too risky ", "say why"), Ok("too risky"));
+        assert_eq!(
+            decision_comment(false, " too risky ", "say why"),
+            Ok("too risky")
+        );
         assert_eq!(decision_comment(true, "  ", "say why"), Ok(""));
     }
 }
