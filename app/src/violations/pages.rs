@@ -125,30 +125,8 @@ pub fn ViolationsPage() -> impl IntoView {
                 "Policy "
                 <input type="search" name="policy" placeholder="name or id" prop:value=move || filter.get().policy />
             </label>
-            <label>
-                "Action "
-                <select name="action">
-                    <option value="">"any"</option>
-                    {Action::ALL
-                        .into_iter()
-                        .map(|a| view! {
-                            <option value=a.as_str() selected=move || filter.get().action == Some(a)>{a.as_str()}</option>
-                        })
-                        .collect_view()}
-                </select>
-            </label>
-            <label>
-                "Source "
-                <select name="source">
-                    <option value="">"any"</option>
-                    {Source::ALL
-                        .into_iter()
-                        .map(|s| view! {
-                            <option value=s.as_str() selected=move || filter.get().source == Some(s)>{s.as_str()}</option>
-                        })
-                        .collect_view()}
-                </select>
-            </label>
+            {choice("Action ", "action", Action::ALL, Action::as_str, move || filter.get().action)}
+            {choice("Source ", "source", Source::ALL, Source::as_str, move || filter.get().source)}
             <label>
                 "Seen in "
                 <select name="days">
@@ -189,6 +167,31 @@ pub fn ViolationsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// A filter's choice among the values of a wire enum, "any" first; the value `chosen` returns
+/// (what the URL holds) is the selected one.
+fn choice<T: Copy + PartialEq + Send + Sync + 'static, const N: usize>(
+    label: &'static str,
+    name: &'static str,
+    values: [T; N],
+    text: fn(T) -> &'static str,
+    chosen: impl Fn() -> Option<T> + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <select name=name>
+                <option value="">"any"</option>
+                {values
+                    .into_iter()
+                    .map(|value| view! {
+                        <option value=text(value) selected=move || chosen() == Some(value)>{text(value)}</option>
+                    })
+                    .collect_view()}
+            </select>
+        </label>
     }
 }
 
