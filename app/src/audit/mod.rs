@@ -191,7 +191,7 @@ pub mod ssr {
         })
     }
 
-    /// What happened, for [`record`].
+    /// What happened, for [`Event::record`].
     #[derive(Debug, Clone)]
     pub struct Event<'a> {
         pub action: &'a str,
@@ -217,7 +217,8 @@ pub mod ssr {
             Event { detail, ..self }
         }
 
-        /// [`record`] this event: `who` did it at `at_ms`, inside the change's transaction.
+        /// Append this event as one entry: `who` did it at `at_ms`. Pass the transaction of the
+        /// change itself, so the change and its record commit together or not at all.
         pub async fn record<'e, E>(
             self,
             executor: E,
@@ -227,38 +228,24 @@ pub mod ssr {
         where
             E: sqlx::Executor<'e, Database = Any>,
         {
-            record(executor, who, at_ms, self).await
+            sqlx::query(
+                "INSERT INTO audit_entries \
+                 (id, at_ms, actor, actor_name, action, target_kind, target_id, detail, remote_addr) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(new_id())
+            .bind(at_ms)
+            .bind(&who.user_id)
+            .bind(&who.display_name)
+            .bind(self.action)
+            .bind(self.target_kind)
+            .bind(self.target_id)
+            .bind(self.detail.to_string())
+            .bind(&who.from)
+            .execute(executor)
+            .await?;
+            Ok(())
         }
-    }
-
-    /// Append one entry. Pass the transaction of the change itself, so the change and its record
-    /// commit together or not at all.
-    pub async fn record<'e, E>(
-        executor: E,
-        who: &Principal,
-        at_ms: i64,
-        event: Event<'_>,
-    ) -> Result<(), sqlx::Error>
-    where
-        E: sqlx::Executor<'e, Database = Any>,
-    {
-        sqlx::query(
-            "INSERT INTO audit_entries \
-             (id, at_ms, actor, actor_name, action, target_kind, target_id, detail, remote_addr) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(new_id())
-        .bind(at_ms)
-        .bind(&who.user_id)
-        .bind(&who.display_name)
-        .bind(event.action)
-        .bind(event.target_kind)
-        .bind(event.target_id)
-        .bind(event.detail.to_string())
-        .bind(&who.from)
-        .execute(executor)
-        .await?;
-        Ok(())
     }
 }
 

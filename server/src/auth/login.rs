@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Extension, Form, Router};
 use palisade_app::account::ssr::upsert_user;
-use palisade_app::audit::ssr::{record, Event};
+use palisade_app::audit::ssr::Event;
 use palisade_app::auth::{Principal, Role, Via};
 use palisade_app::db::now_ms;
 use palisade_app::AppError;
@@ -120,19 +120,11 @@ pub async fn start_session(
         .save()
         .await
         .map_err(|err| AppError::internal("starting a session", err))?;
-    record(
-        auth.db.pool(),
-        principal,
-        now,
-        Event {
-            action: "session.login",
-            target_kind: "user",
-            target_id: &principal.user_id,
-            detail: serde_json::json!({ "method": method, "role": principal.role }),
-        },
-    )
-    .await
-    .map_err(|err| AppError::internal("auditing a sign-in", err))?;
+    Event::new("session.login", "user", &principal.user_id)
+        .detail(serde_json::json!({ "method": method, "role": principal.role }))
+        .record(auth.db.pool(), principal, now)
+        .await
+        .map_err(|err| AppError::internal("auditing a sign-in", err))?;
     tracing::info!(user = %principal.user_id, role = %principal.role, method, "signed in");
     Ok(())
 }
@@ -150,19 +142,10 @@ async fn sign_out(
         .await
         .map_err(|err| AppError::internal("ending a session", err))?;
     if let Some(Extension(principal)) = principal {
-        record(
-            auth.db.pool(),
-            &principal,
-            now_ms(),
-            Event {
-                action: "session.logout",
-                target_kind: "user",
-                target_id: &principal.user_id,
-                detail: serde_json::json!({}),
-            },
-        )
-        .await
-        .map_err(|err| AppError::internal("auditing a sign-out", err))?;
+        Event::new("session.logout", "user", &principal.user_id)
+            .record(auth.db.pool(), &principal, now_ms())
+            .await
+            .map_err(|err| AppError::internal("auditing a sign-out", err))?;
     }
     let provider_logout = auth
         .oidc

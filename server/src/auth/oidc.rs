@@ -27,7 +27,7 @@ use openidconnect::{
     RedirectUrl, Scope, TokenResponse,
 };
 use palisade_app::account::ssr::{constant_time_eq, find_user, lose_groups, upsert_user};
-use palisade_app::audit::ssr::{record, Event};
+use palisade_app::audit::ssr::Event;
 use palisade_app::auth::{Principal, Role, Via};
 use palisade_app::db::now_ms;
 use palisade_app::AppError;
@@ -395,19 +395,11 @@ async fn callback(
         if let Some(user_id) = lost {
             let mut system = Principal::new("palisade", "Palisade (single sign-on)", Role::Viewer);
             system.from.clone_from(&from);
-            record(
-                auth.db.pool(),
-                &system,
-                now,
-                Event {
-                    action: "user.groups_lost",
-                    target_kind: "user",
-                    target_id: &user_id,
-                    detail: serde_json::json!({ "groups": groups }),
-                },
-            )
-            .await
-            .map_err(|err| AppError::internal("auditing a lost role", err))?;
+            Event::new("user.groups_lost", "user", &user_id)
+                .detail(serde_json::json!({ "groups": groups }))
+                .record(auth.db.pool(), &system, now)
+                .await
+                .map_err(|err| AppError::internal("auditing a lost role", err))?;
         }
         return Ok(refuse(
             "no_role",

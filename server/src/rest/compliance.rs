@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use palisade_app::audit::ssr::{record, Event};
+use palisade_app::audit::ssr::Event;
 use palisade_app::auth::ssr::Caller;
 use palisade_app::auth::Action;
 use palisade_app::compliance::{ssr, to_csv, FrameworkSummary, Posture};
@@ -96,19 +96,11 @@ async fn evidence(
     }
     let now = now_ms();
     let posture = ssr::posture(&state.db, &framework, now).await?;
-    record(
-        state.db.pool(),
-        &who,
-        now,
-        Event {
-            action: "compliance.export",
-            target_kind: "framework",
-            target_id: &posture.framework,
-            detail: json!({ "format": format, "score": posture.score }),
-        },
-    )
-    .await
-    .map_err(|err| AppError::internal("recording the audit entry", err))?;
+    Event::new("compliance.export", "framework", &posture.framework)
+        .detail(json!({ "format": format, "score": posture.score }))
+        .record(state.db.pool(), &who, now)
+        .await
+        .map_err(|err| AppError::internal("recording the audit entry", err))?;
     let file = format!(
         "attachment; filename=\"{}-evidence.{format}\"",
         posture.framework
