@@ -237,10 +237,12 @@ pub async fn policy_impact(
     let call = crate::state::authorized(action)?;
     let tracked = ssr::progress::track_asked(&call.db, &call.who, progress)?;
     let progress = tracked.as_ref().map(ssr::progress::Tracked::progress);
-    Ok(ssr::service::impact(
+    let impact = ssr::service::impact(
         &call.db, &call.who, call.now, &policy_id, version, draft, progress,
     )
-    .await?)
+    .await;
+    ssr::progress::finish(tracked).await;
+    Ok(impact?)
 }
 
 /// How far the impact this person asked for under `key` has got, on whichever replica computes

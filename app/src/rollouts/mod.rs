@@ -435,10 +435,10 @@ pub async fn proposal_impact(
     let progress = tracked
         .as_ref()
         .map(crate::impact::ssr::progress::Tracked::progress);
-    Ok(
-        ssr::service::proposal_impact(&call.db, &call.who, call.now, rules, input, progress)
-            .await?,
-    )
+    let impact =
+        ssr::service::proposal_impact(&call.db, &call.who, call.now, rules, input, progress).await;
+    crate::impact::ssr::progress::finish(tracked).await;
+    Ok(impact?)
 }
 
 /// What rollout `id` would do on each of its clusters now, per wave; `progress` as for
@@ -453,7 +453,9 @@ pub async fn get_rollout_impact(
     let progress = tracked
         .as_ref()
         .map(crate::impact::ssr::progress::Tracked::progress);
-    Ok(ssr::impact::of_rollout(&call.db, &call.who, call.now, &id, progress).await?)
+    let impact = ssr::impact::of_rollout(&call.db, &call.who, call.now, &id, progress).await;
+    crate::impact::ssr::progress::finish(tracked).await;
+    Ok(impact?)
 }
 
 /// Approve (or reject) the wave that waits for approval, with a comment.

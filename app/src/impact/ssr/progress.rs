@@ -66,7 +66,28 @@ pub struct Tracked {
     key: Key,
     progress: Arc<Progress>,
     /// Writing the count for other replicas, when [`Tracked::shared`].
-    writer: Option<(Db, tokio::task::JoinHandle<()>)>,
+    writer: Option<Writer>,
+}
+
+/// The task writing an impact's count for the other replicas.
+#[derive(Debug)]
+struct Writer {
+    db: Db,
+    /// Dropped to stop the task (after the write it may be doing).
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Stop writing, then forget the count: after any write in flight, so none outlives it.
+    async fn close(self, (user, key): Key) {
+        let Writer { db, stop, task } = self;
+        drop(stop);
+        let _ = task.await;
+        if let Err(err) = forget(&db, &user, &key, now_ms()).await {
+            tracing::debug!(error = %err, "forgetting an impact's progress");
+        }
+    }
 }
 
 impl Tracked {
@@ -78,17 +99,40 @@ impl Tracked {
     pub fn shared(mut self, db: &Db) -> Tracked {
         let (writer_db, progress) = (db.clone(), self.progress.clone());
         let (user, key) = self.key.clone();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(WRITE_EVERY).await;
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    () = tokio::time::sleep(WRITE_EVERY) => {}
+                }
                 let at = now_ms();
                 if let Err(err) = write(&writer_db, &user, &key, progress.read(), at).await {
                     tracing::debug!(error = %err, "writing an impact's progress");
                 }
             }
         });
-        self.writer = Some((db.clone(), task));
+        self.writer = Some(Writer {
+            db: db.clone(),
+            stop,
+            task,
+        });
         self
+    }
+
+    /// The impact has answered: stop counting, and forget the count on every replica before the
+    /// answer leaves, so a question that follows it finds nothing.
+    pub async fn finish(mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.close(self.key.clone()).await;
+        }
+    }
+}
+
+/// [`Tracked::finish`] of an impact tracked under the key a request named, if it named one.
+pub async fn finish(tracked: Option<Tracked>) {
+    if let Some(tracked) = tracked {
+        tracked.finish().await;
     }
 }
 
@@ -103,15 +147,10 @@ impl Drop for Tracked {
             running.remove(&self.key);
         }
         drop(running);
-        if let Some((db, task)) = self.writer.take() {
-            task.abort();
-            let (user, key) = self.key.clone();
+        // Not finished (an error, or the request went away): forget it as soon as possible.
+        if let Some(writer) = self.writer.take() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    if let Err(err) = forget(&db, &user, &key, now_ms()).await {
-                        tracing::debug!(error = %err, "forgetting an impact's progress");
-                    }
-                });
+                runtime.spawn(writer.close(self.key.clone()));
             }
         }
     }
