@@ -668,3 +668,125 @@ fn own_names(manifests: Vec<Value>, namespace: &str, suffix: &str) -> Vec<Value>
         })
         .collect()
 }
+
+/// `count` Pods in namespace `bulk`, one in ten privileged, as the keeper would have written them.
+async fn write_bulk_pods(db: &palisade_app::db::Db, cluster_id: &str, count: usize) {
+    let writes: Vec<Write> = (0..count)
+        .map(|i| Write::Put {
+            held: held(pod("bulk", &format!("p-{i}"), None, i % 10 == 0)).unwrap(),
+            seen_ms: 10,
+        })
+        .collect();
+    for chunk in writes.chunks(2_000) {
+        apply(db, cluster_id, chunk).await.unwrap();
+    }
+    // As the keeper marks a kind changed after its watch events: the kind's count follows.
+    let changed = Write::Changed {
+        kind: "Pod".to_owned(),
+        at_ms: 30,
+    };
+    apply(db, cluster_id, &[changed]).await.unwrap();
+}
+
+/// Two replicas on one PostgreSQL database, each a process of its own: while one computes an
+/// impact over a large inventory, the other answers how far it has got (from the count the first
+/// writes a few times a second), only to the person who asked, and nothing once it has answered.
+#[tokio::test]
+async fn another_replica_process_reports_how_far_an_impact_has_got() {
+    use crate::support::{request, scratch_dir, Serving};
+
+    let Shop {
+        server,
+        people,
+        viewer,
+        cluster,
+    } = shop(Backend::Postgres).await;
+    write_bulk_pods(&server.pool, &cluster.id, 10_000).await;
+    let policy = adopt(&server, &people.author, "disallow-privileged").await;
+    let dir = scratch_dir("palisade_second_replica");
+    let other = Serving::start(
+        &dir,
+        &[
+            ("PALISADE__DATABASE__URL", server.db.url.as_str()),
+            ("PALISADE__SECRETS__KEY", KEY),
+            ("PALISADE__INVENTORY__ENABLED", "false"),
+            ("PALISADE__INGEST__SCAN_INTERVAL_SECS", "0"),
+        ],
+    );
+    let other_addr = other.addr;
+    let ask_other = |token: String| async move {
+        let bearer = format!("Bearer {token}");
+        let reply = request(
+            other_addr,
+            "POST",
+            "/api/impact_progress",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            "key=far-1",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        serde_json::from_str::<Value>(&reply.body).unwrap()
+    };
+
+    let (addr, token) = (server.addr, viewer.clone());
+    let body = json!({"policy_id": policy, "progress": "far-1"}).to_string();
+    let impact = tokio::spawn(async move {
+        let bearer = format!("Bearer {token}");
+        request(
+            addr,
+            "POST",
+            "/api/policy_impact",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            &body,
+        )
+        .await
+    });
+    let mut seen: Vec<(i64, i64)> = Vec::new();
+    let mut others_seen = Vec::new();
+    while !impact.is_finished() {
+        let so_far = ask_other(viewer.clone()).await;
+        if !so_far.is_null() {
+            seen.push((
+                so_far["done"].as_i64().unwrap(),
+                so_far["total"].as_i64().unwrap(),
+            ));
+            // Another person asking under the same key sees nothing.
+            others_seen.push(ask_other(people.author.clone()).await);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reply = impact.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let objects = json_of(&reply)["clusters"][0]["objects"].as_i64().unwrap();
+    assert!(objects > 10_000, "{objects}");
+
+    // The other replica saw the count grow while it ran, against every object of the inventory.
+    assert!(
+        seen.iter().any(|&(done, total)| done > 0 && done < total),
+        "no count part way through: {seen:?}"
+    );
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|&(done, total)| total == 0 || (total == objects && done <= total)),
+        "{seen:?} of {objects}"
+    );
+    assert!(others_seen.iter().all(Value::is_null), "{others_seen:?}");
+    // Once the answer is out, neither replica has anything under that key.
+    assert!(ask_other(viewer.clone()).await.is_null());
+    let here = server
+        .call("POST", "/api/impact_progress", &viewer, "key=far-1")
+        .await;
+    assert_eq!((here.status, here.body.as_str()), (200, "null"));
+
+    let (exit, rest) = other.stop().await;
+    assert!(exit.success(), "exit {exit:?}: {rest}");
+    let _ = std::fs::remove_dir_all(&dir);
+    server.stop().await;
+}
