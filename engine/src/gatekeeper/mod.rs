@@ -208,6 +208,7 @@ pub struct Library {
 }
 
 /// What a review is about, in the two shapes Gatekeeper accepts.
+#[derive(Clone, Copy)]
 enum Subject<'a> {
     /// A bare object, reviewed as `gator` reviews one.
     Object(&'a Value),
@@ -355,12 +356,13 @@ impl Library {
             _ => namespace,
         };
         // A template's CEL code reads the request as a ValidatingAdmissionPolicy does; `gator`
-        // hands it a bare object as a creation.
-        let cel_request = match &subject {
-            Subject::Object(object) => AdmissionRequest::create((*object).clone()).ok(),
-            Subject::Request(request) => Some((*request).clone()),
+        // hands it a bare object as a creation. Copied when the first such template needs it.
+        let mut cel_request: Option<Option<AdmissionRequest>> = None;
+        let cel_request_of = |subject: Subject<'_>| match subject {
+            Subject::Object(object) => AdmissionRequest::create(object.clone()).ok(),
+            Subject::Request(request) => Some(request.clone()),
         };
-        let cel_namespaces: Namespaces = namespace_object.into_iter().cloned().collect();
+        let mut cel_namespaces: Option<Namespaces> = None;
         let review = match subject {
             Subject::Object(object) => object_review(object, namespace_object)?,
             Subject::Request(request) => request_review(request, namespace_object)?,
@@ -404,9 +406,12 @@ impl Library {
                 }
             }
             if let Some(cel) = &template.cel {
-                let outcome = match (cel, &cel_request) {
+                let cel_request = cel_request.get_or_insert_with(|| cel_request_of(subject));
+                let cel_namespaces = cel_namespaces
+                    .get_or_insert_with(|| namespace_object.into_iter().cloned().collect());
+                let outcome = match (cel, &*cel_request) {
                     (Ok(cel), Some(request)) => {
-                        cel.evaluate(request, &constraint.object, &cel_namespaces)
+                        cel.evaluate(request, &constraint.object, cel_namespaces)
                     }
                     (Ok(_), None) => Err("the object is not a Kubernetes object".to_owned()),
                     (Err(reason), _) => Err(reason.clone()),
