@@ -13,7 +13,7 @@
 //! fields selected, of every list iterated each item's projection, and every other value whole: a
 //! number or string is always kept. An expression gives the same answer and the same errors on the
 //! projection as on the whole object. Anything the analysis does not follow (a bare `variables`, a
-//! comprehension variable named `object`, a variable defined later) needs the whole object.
+//! comprehension variable named `variables`, a variable defined later) needs the whole object.
 //!
 //! Reading a projection from text skips what is not kept without building it: for an impact over
 //! a large inventory that is most of each object.
@@ -56,6 +56,7 @@ impl Projection {
         }
     }
 
+    #[cfg(test)]
     pub fn is_whole(&self) -> bool {
         self.whole
     }
@@ -109,8 +110,8 @@ impl Projection {
         }
     }
 
-    /// The projection of the JSON value in `text`: the value [`Projection::apply`] gives for the
-    /// whole parsed text, without building what it leaves out. Text that is not JSON is the error
+    /// The projection of the JSON value in `text` (what the tests' `apply` gives for the whole
+    /// parsed text), without building what it leaves out. Text that is not JSON is the error
     /// `serde_json` gives.
     pub fn read(&self, text: &str) -> serde_json::Result<Value> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -119,7 +120,8 @@ impl Projection {
         Ok(value)
     }
 
-    /// The projection of a value already parsed.
+    /// The projection of a value already parsed: what [`Projection::read`] must give.
+    #[cfg(test)]
     pub fn apply(&self, value: &Value) -> Value {
         match value {
             Value::Object(map) if !self.whole && self.items.is_none() => Value::Object(
@@ -598,7 +600,7 @@ impl<'de> DeserializeSeed<'de> for Read<'_> {
     }
 }
 
-/// A value read as [`Projection::apply`] keeps it: of a map the fields named (the whole map when
+/// A value read as the projection keeps it: of a map the fields named (the whole map when
 /// its entries are iterated), of a list each item's projection, anything else whole (as
 /// `serde_json::Value` reads it).
 struct Partial<'p>(&'p Projection);

@@ -50,15 +50,13 @@ const API_GROUP: &str = "admissionregistration.k8s.io/";
 /// apiserver's `MaxEvaluatedMessageExpressionSizeBytes`).
 const MAX_MESSAGE_BYTES: usize = 5 * 1024;
 const MAX_AUDIT_VALUE_BYTES: usize = 10 * 1024;
-/// The fields of an object read besides its policies' expressions: its type and name (the
-/// request's), labels (object selectors, exceptions) and uid (findings).
-const OBJECT_FIELDS_READ: [&[&str]; 7] = [
+/// The fields of an object the evaluation reads besides its policies' expressions: its type, name
+/// and namespace (the request's) and its labels (object selectors).
+const OBJECT_FIELDS_READ: [&[&str]; 5] = [
     &["apiVersion"],
     &["kind"],
     &["metadata", "name"],
-    &["metadata", "generateName"],
     &["metadata", "namespace"],
-    &["metadata", "uid"],
     &["metadata", "labels"],
 ];
 const VALIDATION_FAILURE_KEY: &str = "validation.policy.admission.k8s.io/validation_failure";
@@ -280,8 +278,7 @@ impl VapResult {
 
 impl PolicySet {
     /// What evaluating these policies can read of a request's object: what their expressions
-    /// read (their variables followed), and the type and metadata that matching, exceptions and
-    /// findings read.
+    /// read (their variables followed), and [`OBJECT_FIELDS_READ`].
     pub fn object_reads(&self) -> Projection {
         let mut projection = Projection::default();
         for path in OBJECT_FIELDS_READ {

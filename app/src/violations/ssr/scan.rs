@@ -70,11 +70,14 @@ impl Deployed {
     /// What judging an object can read of it (see [`Bundle::object_reads`]): the whole object
     /// wherever Pod Security levels or Gatekeeper constraints are deployed.
     pub fn object_reads(&self) -> Projection {
-        if self.pod_security.is_empty() && self.constraints.is_empty() {
-            self.bundle.object_reads()
-        } else {
-            Projection::whole()
+        if !self.pod_security.is_empty() || !self.constraints.is_empty() {
+            return Projection::whole();
         }
+        let mut reads = self.bundle.object_reads();
+        // A finding names its object by uid; exceptions match its labels.
+        reads.add_path(&["metadata", "uid"]);
+        reads.add_path(&["metadata", "labels"]);
+        reads
     }
 
     /// From `(policy id, manifests)` pairs; a deployment that does not load is reported in the
