@@ -134,6 +134,37 @@ test('the explorer charts, filters through the URL and exports the same filter',
     assert.ok(legend.includes(name), `legend lacks ${name}: ${legend}`);
   }
   assert.ok((await page.locator('figure.chart').nth(1).locator('.legend').textContent()).includes('edge-1'));
+  // As a person sees them: lines, not filled shapes; each series in a colour of its own, the same
+  // as its legend swatch; the two charts side by side, each a modest height.
+  const drawn = await page.locator('figure.chart').first().evaluate((figure) => ({
+    lines: [...figure.querySelectorAll('polyline')].map((l) => {
+      const style = getComputedStyle(l);
+      return { fill: style.fill, stroke: style.stroke, width: style.strokeWidth };
+    }),
+    swatches: [...figure.querySelectorAll('.swatch')].map((s) => getComputedStyle(s).backgroundColor),
+  }));
+  for (const line of drawn.lines) {
+    assert.equal(line.fill, 'none', JSON.stringify(drawn));
+    assert.ok(!['none', 'rgb(0, 0, 0)'].includes(line.stroke) && line.width !== '0px', JSON.stringify(drawn));
+  }
+  assert.equal(new Set(drawn.lines.map((l) => l.stroke)).size, drawn.lines.length, JSON.stringify(drawn));
+  assert.deepEqual(drawn.swatches, drawn.lines.map((l) => l.stroke));
+  const boxes = await page.locator('figure.chart').evaluateAll((figures) => figures.map((f) => f.getBoundingClientRect().toJSON()));
+  assert.equal(boxes[0].top, boxes[1].top, `the charts are not side by side: ${JSON.stringify(boxes)}`);
+  assert.ok(boxes.every((b) => b.height < 320), `charts too high: ${JSON.stringify(boxes)}`);
+  await page.locator('.charts').screenshot({ path: join(OUTPUT, 'violations-charts.png') });
+  // On a phone, one above the other, within the screen.
+  const phone = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  await phone.addCookies(await context.cookies());
+  const small = await phone.newPage();
+  await small.goto(`${server.url}/violations`, { waitUntil: 'networkidle' });
+  await small.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+  const stacked = await small.locator('figure.chart').evaluateAll((figures) => figures.map((f) => f.getBoundingClientRect().toJSON()));
+  assert.ok(stacked[1].top >= stacked[0].bottom, `the charts overlap on a phone: ${JSON.stringify(stacked)}`);
+  const phoneWidths = await small.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(phoneWidths[0] <= phoneWidths[1], `the explorer is ${phoneWidths[0]} px wide on a ${phoneWidths[1]} px screen`);
+  await small.screenshot({ path: join(OUTPUT, 'phone-violations.png'), fullPage: true });
+  await phone.close();
 
   // Filter: denials in payments. The filter lands in the URL, so the view can be shared.
   await page.selectOption('select[name="action"]', 'deny');
@@ -162,6 +193,19 @@ test('the explorer charts, filters through the URL and exports the same filter',
   assert.equal(lines.length, 3, csv.body);
   assert.ok(lines[0].startsWith('id,cluster,policy_id,policy,'), lines[0]);
   assert.ok(lines.slice(1).every((l) => l.includes(',deny,audit,')), csv.body);
+
+  // A filter that matches nothing: each chart says so in a line, not with empty axes a chart high.
+  await page.goto(`${server.url}/violations?policy=no-such-policy`, { waitUntil: 'networkidle' });
+  await hydrated();
+  const empty = page.getByTestId('chart-empty');
+  assert.equal(await empty.count(), 2);
+  assert.equal(await page.locator('figure.chart svg').count(), 0);
+  for (const figure of await empty.all()) {
+    assert.match(await figure.textContent(), /Nothing counted in this period\./);
+    const { height } = await figure.boundingBox();
+    assert.ok(height < 120, `an empty chart is ${height} px high`);
+  }
+  await page.screenshot({ path: join(OUTPUT, 'violations-empty.png'), fullPage: true });
   assert.deepEqual(problems, []);
 });
 

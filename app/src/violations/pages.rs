@@ -254,7 +254,16 @@ pub fn ChartView(title: &'static str, chart: Chart) -> impl IntoView {
     let y = move |c: i64| H - c as f64 * H / max as f64;
     let first = chart.buckets.first().map(|b| format_date(*b));
     let last = chart.buckets.last().map(|b| format_date(*b));
-    let empty = chart.series.is_empty();
+    if chart.series.is_empty() {
+        // No axes to nothing: a blank plot the size of a full one reads as broken.
+        return view! {
+            <figure class="chart" data-testid="chart-empty">
+                <figcaption>{title}</figcaption>
+                <p class="empty-state">"Nothing counted in this period."</p>
+            </figure>
+        }
+        .into_any();
+    }
     view! {
         <figure class="chart">
             <figcaption>{title}</figcaption>
@@ -290,21 +299,15 @@ pub fn ChartView(title: &'static str, chart: Chart) -> impl IntoView {
                     })
                     .collect_view()}
             </svg>
-            {if empty {
-                view! { <p class="muted">"Nothing counted in this period."</p> }.into_any()
-            } else {
-                view! {
-                    <ul class="legend">
-                        {chart.series.into_iter().enumerate().map(|(i, s)| {
-                            let total: i64 = s.counts.iter().sum();
-                            view! { <li><span class=format!("swatch series-{i}")></span>{s.name}" "<span class="muted">{total}</span></li> }
-                        }).collect_view()}
-                    </ul>
-                }
-                .into_any()
-            }}
+            <ul class="legend">
+                {chart.series.into_iter().enumerate().map(|(i, s)| {
+                    let total: i64 = s.counts.iter().sum();
+                    view! { <li><span class=format!("swatch series-{i}")></span>{s.name}" "<span class="muted">{total}</span></li> }
+                }).collect_view()}
+            </ul>
         </figure>
     }
+    .into_any()
 }
 
 /// How often a violation was seen, in its source's own unit: an audit count is requests, while a
