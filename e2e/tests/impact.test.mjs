@@ -22,6 +22,8 @@ const SECRETS_KEY = '7e2a4c6e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a0c2e4a6c8e0a2c4e6a8
 const BEDS = [2, 3];
 const NAMESPACE = `impact-e2e-${Date.now().toString(36)}`;
 const SHOWN_TIMEOUT = 60_000;
+// Where the last test makes a large inventory.
+const BULK = `${NAMESPACE}-bulk`;
 
 let server;
 let provider;
@@ -49,7 +51,7 @@ function bed(i) {
 }
 
 /** `method path` on a test-bed apiserver as its admin: `{ status, body }`. */
-function kube(cluster, method, path, body) {
+function kube(cluster, method, path, body, timeout = 10_000) {
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, cluster.apiUrl), {
       method,
@@ -57,7 +59,7 @@ function kube(cluster, method, path, body) {
       cert: cluster.cert,
       key: cluster.key,
       headers: { accept: 'application/json', 'content-type': 'application/json' },
-      timeout: 10_000,
+      timeout,
     }, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -131,6 +133,7 @@ const BASELINE_ROWS = [
 ];
 
 let policyId;
+let authorToken;
 const clusterIds = {};
 
 /** Opens the policy's impact tab on `page`, filtered to the test namespace. */
@@ -151,7 +154,7 @@ before(async () => {
   const admin = await signedIn('admin');
   const adminToken = await tokenOf(admin.page, 'admin', 'e2e-impact');
   const author = await signedIn('author');
-  const authorToken = await tokenOf(author.page, 'author', 'e2e-impact');
+  authorToken = await tokenOf(author.page, 'author', 'e2e-impact');
   await admin.context.close();
   await author.context.close();
   for (const [n, cluster] of BEDS.map((i, n) => [i, clusters[n]])) {
@@ -176,6 +179,8 @@ after(async () => {
   await server?.stop();
   await provider?.stop();
   for (const cluster of BEDS.map(bed)) {
+    await deleteBulkPods(cluster).catch((err) => console.log(`# the bulk Pods of ${cluster.name} were not all deleted: ${err.message}`));
+    await kube(cluster, 'DELETE', `/api/v1/namespaces/${BULK}`).catch(() => {});
     await kube(cluster, 'DELETE', `/api/v1/namespaces/${NAMESPACE}`).catch(() => {});
   }
 });
@@ -412,5 +417,109 @@ test('a cluster is assessed against the whole library on its own, and compliance
   assert.match(await cell.textContent(), /^assessed, not enforced: \d+ failing$/);
   assert.equal(await cell.locator('a').getAttribute('href'), `/clusters/${clusterIds[2]}#posture`);
   await page.screenshot({ path: join(OUTPUT, 'compliance-assessed.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+});
+
+/** Create Pods `bulk-<from>` … `bulk-<to - 1>` in the bulk namespace, 32 requests at a time. */
+async function createBulkPods(cluster, from, to) {
+  let next = from;
+  const worker = async () => {
+    while (next < to) {
+      const i = next++;
+      await create(cluster, `/api/v1/namespaces/${BULK}/pods`, pod(`bulk-${i}`, {
+        containers: [container(i % 10 === 0 ? { privileged: true } : HARDENED)],
+      }));
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+}
+
+/**
+ * Delete every Pod of the bulk namespace: the test bed runs no namespace controller to delete
+ * what a deleted namespace holds, and the later test files share its clusters. A collection this
+ * large takes a while to delete, and a request cut short stops part way, so: until none is left.
+ */
+async function deleteBulkPods(cluster) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await kube(cluster, 'DELETE', `/api/v1/namespaces/${BULK}/pods`, undefined, 120_000).catch(() => {});
+    const { status, body } = await kube(cluster, 'GET', `/api/v1/namespaces/${BULK}/pods?limit=1`);
+    if (status === 200 && JSON.parse(body).items.length === 0) return;
+  }
+  throw new Error('Pods still there after five collection deletes');
+}
+
+/** The objects bed-2's inventory holds, as the Clusters list shows them. */
+async function inventoried(page) {
+  await page.goto(`${server.url}/clusters`, { waitUntil: 'networkidle' });
+  await hydrated(page);
+  const cell = page.locator('[data-testid="cluster-row"]', { has: page.locator(`a[href="/clusters/${clusterIds[2]}"]`) })
+    .getByTestId('cluster-inventory-cell');
+  return Number(await cell.getAttribute('data-objects'));
+}
+
+test('while an impact over a large inventory computes, the browser counts the objects evaluated', async () => {
+  const { page, problems } = await signedIn('author');
+  const cluster = bed(2);
+  await create(cluster, '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: BULK } });
+  const adopted = await api(server, authorToken, 'POST', '/api/v1/policies', { from: 'library', entry: 'disallow-privileged' }, 201);
+  const before = await inventoried(page);
+  // The server counts in pages of 2,000 objects and the browser asks every 400 ms: a count
+  // between none and all shows once the impact spans a few pages and outlasts a poll. How many
+  // objects that takes depends on the build's speed, so the inventory grows until one shows.
+  let pods = 0;
+  let counts = [];
+  let total = 0;
+  for (const more of [6_000, 6_000, 12_000]) {
+    await createBulkPods(cluster, pods, pods + more);
+    pods += more;
+    const deadline = Date.now() + SHOWN_TIMEOUT;
+    while ((total = await inventoried(page)) < before + pods) {
+      assert.ok(Date.now() < deadline, `bed-2's inventory holds ${total} objects, not the ${before + pods} it has`);
+      await page.waitForTimeout(1000);
+    }
+    await page.goto(`${server.url}/policies/${adopted.policy.id}?tab=impact`, { waitUntil: 'networkidle' });
+    await hydrated(page);
+    await page.waitForSelector('[data-testid="impact-summary"], [data-testid="impact-error"]', { timeout: SHOWN_TIMEOUT });
+    // Every text the progress line shows while the impact is computed again, as it changes.
+    await page.evaluate(() => {
+      window.progressSeen = [];
+      new MutationObserver(() => {
+        const line = document.querySelector('[data-testid="impact-progress"]');
+        const text = line?.textContent.trim();
+        if (text && text !== window.progressSeen.at(-1)) {
+          window.progressSeen.push(text);
+          if (/^Evaluated [1-9]/.test(text)) window.progressShot ??= true;
+        }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    await page.click('[data-testid="impact-refresh"]');
+    const shot = page.waitForFunction(() => window.progressShot === true, null, { timeout: SHOWN_TIMEOUT })
+      .then(() => page.screenshot({ path: join(OUTPUT, 'impact-live-progress.png') }), () => {});
+    await page.waitForFunction(() => !document.querySelector('[data-testid="impact-refresh"]').disabled, null, { timeout: SHOWN_TIMEOUT });
+    const seen = await page.evaluate(() => window.progressSeen);
+    counts = seen
+      .map((text) => text.match(/^Evaluated (\d+) of (\d+) inventoried objects…$/))
+      .filter(Boolean)
+      .map(([, done, of]) => [Number(done), Number(of)]);
+    if (counts.some(([done, of]) => done > 0 && done < of)) {
+      console.log(`# with ${pods} bulk Pods the progress line showed ${JSON.stringify(seen)}`);
+      await shot;
+      break;
+    }
+    console.log(`# with ${pods} bulk Pods the progress line showed only ${JSON.stringify(seen)}; growing the inventory`);
+  }
+  const between = counts.filter(([done, of]) => done > 0 && done < of);
+  assert.ok(between.length > 0, `no count between none and all: ${JSON.stringify(counts)}`);
+  for (const [done, of] of between) {
+    // Part way through, the total already counts bed-2's whole inventory, bulk Pods included.
+    assert.ok(of >= total, `Evaluated ${done} of ${of}, with bed-2 alone holding ${total}`);
+  }
+  // Once answered, the line is gone and bed-2's card counts every privileged bulk Pod as denied
+  // (and the privileged Pod of the first test).
+  assert.equal(await page.getByTestId('impact-progress').count(), 0);
+  const deny = await page.locator('[data-testid="impact-cluster"][data-cluster="bed-2"] [data-testid="impact-deny"]').textContent();
+  const expected = Math.ceil(pods / 10) + 1;
+  const denied = Number(deny.replace('deny ', ''));
+  assert.ok(denied >= expected && denied < expected + 20, `${deny} on bed-2, with ${expected} privileged Pods there`);
   assert.deepEqual(problems, []);
 });
