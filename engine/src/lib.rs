@@ -39,6 +39,7 @@ pub mod source;
 pub mod suite;
 pub mod vap;
 pub mod verdict;
+pub mod yaml_subset;
 
 pub use admission::{AdmissionRequest, Operation, UserInfo};
 pub use mode::{Mode, ParseModeError, PsaLabel, VapAction};

@@ -328,6 +328,10 @@ enum Read {
 /// One YAML document through [`Budgeted`]: over budget by our count, or by the YAML library's own
 /// limit on following aliases (a hundred jumps per event), is [`Read::OverBudget`].
 fn read_budgeted(text: &str) -> Result<Value, Read> {
+    // Most manifests are plain block YAML, read directly; the rest through the YAML library.
+    if let Some(value) = crate::yaml_subset::read(text) {
+        return Ok(value);
+    }
     let budget = expansion_budget(text.len());
     let left = std::cell::Cell::new(budget);
     serde::de::DeserializeSeed::deserialize(
@@ -351,7 +355,7 @@ pub fn expansion_budget(len: usize) -> usize {
 }
 
 /// What every node costs beyond its text, so a flood of empty nodes counts too.
-const NODE_COST: usize = 8;
+pub(crate) const NODE_COST: usize = 8;
 
 /// A JSON value read from YAML while counting what it expands to: every scalar, sequence and map
 /// (aliases included, each time they are followed) takes its size from `left`, and reading stops
