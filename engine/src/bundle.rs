@@ -218,16 +218,20 @@ impl Bundle {
     }
 
     /// What evaluating the bundle can read of a request's object: the whole object, unless only
-    /// ValidatingAdmissionPolicies are in it (see [`PolicySet::object_reads`]).
+    /// ValidatingAdmissionPolicies (see [`PolicySet::object_reads`]) and Gatekeeper constraints
+    /// judged by their templates' CEL code (see [`gatekeeper::Library::object_reads`]) are in it.
     pub fn object_reads(&self) -> Projection {
-        let only_vap = self.kyverno.is_empty()
-            && self.pod_security.is_empty()
-            && self.gatekeeper.constraints().next().is_none();
-        if only_vap {
-            self.vap.object_reads()
-        } else {
-            Projection::whole()
+        if !self.kyverno.is_empty() || !self.pod_security.is_empty() {
+            return Projection::whole();
         }
+        let mut reads = self.vap.object_reads();
+        if self.gatekeeper.constraints().next().is_some() {
+            match self.gatekeeper.object_reads() {
+                Some(gatekeeper) => reads.merge(&gatekeeper),
+                None => return Projection::whole(),
+            }
+        }
+        reads
     }
 
     /// The ValidatingAdmissionPolicies that no binding refers to. The apiserver ignores those.

@@ -56,7 +56,7 @@ impl Projection {
         }
     }
 
-    #[cfg(test)]
+    /// Whether it keeps the whole object (what reads it is not followed).
     pub fn is_whole(&self) -> bool {
         self.whole
     }
@@ -420,6 +420,16 @@ impl Analysis {
                 let otherwise = self.value_of(otherwise);
                 then.union(otherwise)
             }
+            // Whether a value is null needs only whether it is there: a projection keeps every
+            // place it selects through (a map as a map, a list as a list), and a new list is
+            // never null.
+            (operators::EQUALS | operators::NOT_EQUALS, None, [left, right])
+                if is_null(left) || is_null(right) =>
+            {
+                let value = self.value_of(if is_null(left) { right } else { left });
+                self.through(&value.exactly);
+                Origin::default()
+            }
             // Lists joined are a new list of their items. Numbers and strings added are kept
             // whole wherever they are.
             (operators::ADD, None, [left, right]) => {
@@ -470,6 +480,11 @@ impl Analysis {
             }
         }
     }
+}
+
+/// Whether `expr` is the literal `null`.
+fn is_null(expr: &Expression) -> bool {
+    matches!(expr.expr, Expr::Literal(LiteralValue::Null))
 }
 
 /// A value in places of the object: those it may be exactly, and those whose values may be the
@@ -783,6 +798,10 @@ mod tests {
             ("object.spec.containers[0].name == 'a'", Some(&[("spec.containers.*.name", true)])),
             ("object.metadata.labels.all(k, k != 'x')", Some(&[("metadata.labels.*", true)])),
             ("size(variables) > 0", None),
+            // Whether a value is null needs it only selected through.
+            ("object == null ? oldObject.spec.a : object.spec.b", Some(&[("spec.a", true), ("spec.b", true)])),
+            ("object.spec.x != null && null == object.spec.y.z", Some(&[("spec.x", false), ("spec.y.z", false)])),
+            ("object.spec.x == object.spec.y", Some(&[("spec.x", true), ("spec.y", true)])),
             ("variables.later.x == 1", None),
         ];
         for (source, expected) in cases {

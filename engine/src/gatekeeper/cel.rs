@@ -49,6 +49,12 @@ pub(crate) fn cel_source(code: &[Value]) -> Option<&Value> {
 }
 
 impl CelProgram {
+    /// What its policy can read of an object (matching included: the engine's own reads of
+    /// type, name, namespace and labels come with it).
+    pub(crate) fn object_reads(&self) -> crate::cel::projection::Projection {
+        self.set.object_reads()
+    }
+
     /// Compile `source` (a `code[]` entry's `source`) of the template defining `kind`. Errors are
     /// placed in `document` as our ValidatingAdmissionPolicy reader places them.
     pub(crate) fn compile(

@@ -302,6 +302,23 @@ impl Library {
         self.constraints.iter().map(|(c, _)| c)
     }
 
+    /// What reviewing an object can read of it, when every constraint's template is judged by CEL
+    /// code that compiled (its policy's reads, see [`crate::vap::PolicySet::object_reads`], with
+    /// what matching reads: the object's type, name, namespace and labels). `None` when a
+    /// constraint is judged by Rego, whose reads are not followed, or has no usable template:
+    /// then it may read anything.
+    pub fn object_reads(&self) -> Option<crate::cel::projection::Projection> {
+        let mut reads = crate::cel::projection::Projection::default();
+        for constraint in self.constraints() {
+            let template = self.templates.get(&constraint.kind)?;
+            match &template.cel {
+                Some(Ok(cel)) => reads.merge(&cel.object_reads()),
+                _ => return None,
+            }
+        }
+        Some(reads)
+    }
+
     /// Review an admission request as Gatekeeper's validation webhook does.
     pub fn review(
         &self,

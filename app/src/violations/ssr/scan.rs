@@ -68,9 +68,9 @@ pub struct Deployed {
 
 impl Deployed {
     /// What judging an object can read of it (see [`Bundle::object_reads`]): the whole object
-    /// wherever Pod Security levels or Gatekeeper constraints are deployed.
+    /// wherever Pod Security levels are deployed, or Gatekeeper constraints judged by Rego.
     pub fn object_reads(&self) -> Projection {
-        if !self.pod_security.is_empty() || !self.constraints.is_empty() {
+        if !self.pod_security.is_empty() {
             return Projection::whole();
         }
         let mut reads = self.bundle.object_reads();
