@@ -466,6 +466,28 @@ spec:
         assert!(read_here >= 45, "only {read_here} cases read in the subset");
     }
 
+    /// Keys read as the very strings they are, as the library reads them.
+    #[test]
+    fn keys_agree_with_the_library() {
+        for key in [
+            "yes",
+            "no",
+            "on",
+            "off",
+            "y",
+            "n",
+            "inf",
+            "nan",
+            "e5",
+            "Infinity",
+            "x.y/z_1-2",
+        ] {
+            let text = format!("{key}: 1\n");
+            let library: Value = serde_yaml_ng::from_str(&text).unwrap();
+            assert_eq!(read(&text), Some(library), "{key:?}");
+        }
+    }
+
     #[test]
     fn structures_outside_the_subset_are_left_to_the_library() {
         for text in [
