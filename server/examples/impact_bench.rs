@@ -1,13 +1,14 @@
 //! Impact benchmark: one policy's impact over an inventory of `--objects` (default 100,000)
 //! objects spread over `--clusters` (default 3) clusters, stored as the keeper stores them in a
 //! SQLite file: the wall time of whole impact requests (p50, p95 over `--runs`), for a Pod
-//! Security level and a ValidatingAdmissionPolicy, and the process's peak resident memory.
+//! Security level, a ValidatingAdmissionPolicy and a Gatekeeper template (the gatekeeper-library's
+//! privileged-containers, read from `$PALISADE_ORACLES`), and the process's peak resident memory.
 //!
 //! A cluster's objects are Deployments, each with one ReplicaSet and three Pods, one workload in
 //! ten privileged, one in seven running as root with host namespaces. Run:
 //! `cargo run --release -p palisade-server --example impact_bench -- [--objects N] [--clusters N] [--runs N]
-//! [--only ENTRY] [--namespaces N]` (one of the two library entries alone; the workloads spread over
-//! N namespaces, 40 by default)
+//! [--only ENTRY] [--namespaces N]` (`pod-security-restricted`, `disallow-privileged` or
+//! `gatekeeper-privileged-containers` alone; the workloads spread over N namespaces, 40 by default)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -26,6 +27,39 @@ use serde_json::{json, Value};
 
 use support::arrange::{library_policy, register_all, token_cluster};
 use support::{cpu_secs, fresh_sqlite, num, peak_rss_mib, percentile};
+
+/// The gatekeeper-library's privileged-containers template with its sample constraint, from
+/// `$PALISADE_ORACLES`, saved as a policy of its own: its id.
+async fn gatekeeper_policy(db: &palisade_app::db::Db, author: &Principal) -> String {
+    let oracles = std::env::var("PALISADE_ORACLES").expect(
+        "PALISADE_ORACLES names the oracles directory (for the gatekeeper-library template)",
+    );
+    let dir = std::path::Path::new(&oracles)
+        .join("gatekeeper-library/library/pod-security-policy/privileged-containers");
+    let read = |path: std::path::PathBuf| {
+        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+    };
+    let source = format!(
+        "{}\n---\n{}",
+        read(dir.join("template.yaml")),
+        read(dir.join("samples/psp-privileged-container/constraint.yaml"))
+    );
+    let saved = palisade_app::policies::ssr::create(
+        db,
+        author,
+        now_ms(),
+        palisade_app::policies::NewPolicy::Yaml {
+            source,
+            params: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    match saved {
+        palisade_app::policies::SaveOutcome::Saved { policy_id, .. } => policy_id,
+        refused => panic!("the gatekeeper policy was refused: {refused:?}"),
+    }
+}
 
 const KEY: &str = "5b1f0c3e9a7d4e2f8c6b0a1d3e5f7a9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
@@ -141,11 +175,20 @@ async fn main() {
         peak_rss_mib()
     );
     let only = support::arg("--only", "");
-    for entry in ["pod-security-restricted", "disallow-privileged"] {
+    for entry in [
+        "pod-security-restricted",
+        "disallow-privileged",
+        "gatekeeper-privileged-containers",
+    ] {
         if !only.is_empty() && only != entry {
             continue;
         }
-        library_policy(&db, &author, entry).await;
+        let policy = if entry == "gatekeeper-privileged-containers" {
+            gatekeeper_policy(&db, &author).await
+        } else {
+            library_policy(&db, &author, entry).await;
+            entry.to_owned()
+        };
         let mut times = Vec::new();
         let mut cpu = Vec::new();
         let mut denied = 0;
@@ -157,7 +200,7 @@ async fn main() {
                 &db,
                 &author,
                 now_ms(),
-                entry,
+                &policy,
                 None,
                 None,
                 Some(&progress),

@@ -78,6 +78,29 @@ async fn execute(executor: &Executor, db: &Db, id: &str) -> Duration {
     }
 }
 
+/// Delete every ValidatingAdmissionPolicy and binding Palisade manages on a test-bed cluster, as
+/// its admin.
+async fn remove_palisade_policies(cluster: &palisade_testbed::Cluster) {
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    use kube::api::{Api, DeleteParams, ListParams};
+
+    let client = cluster.admin_client().await.unwrap();
+    let (key, value) = palisade_engine::render::MANAGED_BY;
+    let managed = ListParams::default().labels(&format!("{key}={value}"));
+    let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(client.clone());
+    bindings
+        .delete_collection(&DeleteParams::default(), &managed)
+        .await
+        .unwrap();
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client);
+    policies
+        .delete_collection(&DeleteParams::default(), &managed)
+        .await
+        .unwrap();
+}
+
 #[tokio::main]
 async fn main() {
     let count = num("--clusters", 200);
@@ -132,6 +155,10 @@ async fn main() {
         testbed.clusters.len(),
         took.as_secs_f64()
     );
+    // The test bed is shared with the tests: take back what the benchmark enforced there.
+    for cluster in &testbed.clusters {
+        remove_palisade_policies(cluster).await;
+    }
     db.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
