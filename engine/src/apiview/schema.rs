@@ -51,49 +51,7 @@ struct Field {
     omit: Omit,
 }
 
-/// A type of the table: its fields in the table's order, found by name.
-struct Type {
-    fields: Vec<Field>,
-    /// Each field's place in `fields`.
-    index: HashMap<&'static str, usize>,
-    /// What the encoder writes for each field the manifest leaves out, where it writes anything
-    /// (see [`absent`]), by place in `fields`: worked out once.
-    absent: OnceLock<Vec<(usize, Value)>>,
-}
-
-impl Type {
-    fn new(fields: Vec<Field>) -> Type {
-        let index = fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.name, i))
-            .collect();
-        Type {
-            fields,
-            index,
-            absent: OnceLock::new(),
-        }
-    }
-
-    fn absent(&self) -> &[(usize, Value)] {
-        self.absent.get_or_init(|| {
-            self.fields
-                .iter()
-                .enumerate()
-                .filter_map(|(i, field)| Some((i, absent(&field.ty, field.omit)?)))
-                .collect()
-        })
-    }
-
-    /// The places of the fields `map` holds (its other keys are not fields of this type).
-    fn present(&self, map: &Map<String, Value>) -> Vec<usize> {
-        map.keys()
-            .filter_map(|key| self.index.get(key.as_str()).copied())
-            .collect()
-    }
-}
-
-type Types = HashMap<&'static str, Type>;
+type Types = HashMap<&'static str, Vec<Field>>;
 
 fn types() -> &'static Types {
     static PARSED: OnceLock<Types> = OnceLock::new();
@@ -106,7 +64,7 @@ fn types() -> &'static Types {
             let mut words = line.split(' ');
             let name = words.next().unwrap_or_default();
             let fields = words.filter(|w| !w.is_empty()).map(field).collect();
-            types.insert(name, Type::new(fields));
+            types.insert(name, fields);
         }
         types
     })
@@ -185,15 +143,11 @@ impl fmt::Display for Place<'_> {
 }
 
 fn decode_struct(map: &mut Map<String, Value>, type_name: &str, place: Place<'_>, cx: &mut Cx) {
-    let Some(ty) = types().get(type_name) else {
+    let Some(fields) = types().get(type_name) else {
         return;
     };
-    cx.prune(map, |key| ty.index.contains_key(key), &place);
-    // The fields the manifest has, in the table's order (the order notes come out in).
-    let mut present = ty.present(map);
-    present.sort_unstable();
-    for i in present {
-        let field = &ty.fields[i];
+    cx.prune(map, |key| fields.iter().any(|f| f.name == key), &place);
+    for field in fields {
         if let Some(value) = map.get_mut(field.name) {
             decode_value(value, &field.ty, Place::Field(&place, field.name), cx);
         }
@@ -224,30 +178,27 @@ pub(super) fn encode(object: &mut Map<String, Value>, type_name: &str) {
 }
 
 fn encode_struct(map: &mut Map<String, Value>, type_name: &str) {
-    let Some(ty) = types().get(type_name) else {
+    let Some(fields) = types().get(type_name) else {
         return;
     };
-    // Each field is written on its own, so the order does not matter: the fields the manifest
-    // has first (a few of the many a type may have), then what is written for those it left out.
-    let present = ty.present(map);
-    for &i in &present {
-        let field = &ty.fields[i];
-        let Some(value) = map.get_mut(field.name) else {
-            continue;
-        };
-        encode_value(value, &field.ty);
-        let drop = match field.omit {
-            Omit::Empty => is_empty(value, &field.ty),
-            Omit::Zero => is_zero(value, &field.ty),
-            Omit::Never => false,
-        };
-        if drop {
-            map.remove(field.name);
-        }
-    }
-    for (i, value) in ty.absent() {
-        if !present.contains(i) {
-            map.insert(ty.fields[*i].name.to_owned(), value.clone());
+    for field in fields {
+        match map.get_mut(field.name) {
+            Some(value) => {
+                encode_value(value, &field.ty);
+                let drop = match field.omit {
+                    Omit::Empty => is_empty(value, &field.ty),
+                    Omit::Zero => is_zero(value, &field.ty),
+                    Omit::Never => false,
+                };
+                if drop {
+                    map.remove(field.name);
+                }
+            }
+            None => {
+                if let Some(value) = absent(&field.ty, field.omit) {
+                    map.insert(field.name.to_owned(), value);
+                }
+            }
         }
     }
 }
@@ -324,8 +275,8 @@ mod tests {
         }
         let types = types();
         assert!(types.len() > 200);
-        for (owner, ty) in types {
-            for field in &ty.fields {
+        for (owner, fields) in types {
+            for field in fields {
                 if let Some(name) = named(&field.ty) {
                     assert!(types.contains_key(name), "{owner}.{}: {name}", field.name);
                 }
