@@ -12,12 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -77,77 +72,12 @@ func gatekeeperInstall(args []string) error {
 		return err
 	}
 
-	files, err := filepath.Glob(filepath.Join(args[2], "*.yaml"))
-	if err != nil {
-		return err
-	}
-	if len(files) == 0 {
-		return fmt.Errorf("no CRD files (*.yaml) in %s", args[2])
-	}
-	sort.Strings(files)
-	const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-	for _, f := range files {
-		body, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		// Each file holds one document, opened by a "---" line the apiserver need not see.
-		body = bytes.TrimPrefix(bytes.TrimLeft(body, "\n"), []byte("---\n"))
-		code, reply, err := a.send(http.MethodPost, crds, "application/yaml", body)
-		if err != nil {
-			return err
-		}
-		if code != http.StatusCreated && code != http.StatusConflict {
-			return fmt.Errorf("creating the CRD in %s: HTTP %d: %s", filepath.Base(f), code, reply)
-		}
-	}
-	if err := waitEstablished(a, crds+"?labelSelector="+url.QueryEscape("gatekeeper.sh/system=yes"), len(files), 60*time.Second); err != nil {
+	if err := installCRDs(a, args[2]); err != nil {
 		return err
 	}
 	return waitAllowed(a, GatekeeperUser, map[string]any{
 		"group": "templates.gatekeeper.sh", "resource": "constrainttemplates", "verb": "watch",
 	}, 30*time.Second)
-}
-
-// waitEstablished polls the CRD list until at least want CRDs are there, all Established.
-func waitEstablished(a *admin, list string, want int, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		code, body, err := a.do(http.MethodGet, list, nil)
-		if err != nil {
-			return err
-		}
-		var res struct {
-			Items []struct {
-				Metadata struct {
-					Name string `json:"name"`
-				} `json:"metadata"`
-				crdStatus
-			} `json:"items"`
-		}
-		var pending []string
-		if code != http.StatusOK {
-			pending = append(pending, fmt.Sprintf("HTTP %d: %s", code, body))
-		} else if err := json.Unmarshal(body, &res); err != nil {
-			return err
-		} else {
-			for _, it := range res.Items {
-				if !it.established() {
-					pending = append(pending, it.Metadata.Name)
-				}
-			}
-			if len(res.Items) < want {
-				pending = append(pending, fmt.Sprintf("only %d of %d CRDs listed", len(res.Items), want))
-			}
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("gatekeeper CRDs not established after %s: %s", limit, strings.Join(pending, ", "))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // gatekeeperRegister waits until the Gatekeeper process is ready (its /readyz, then an
@@ -170,16 +100,8 @@ func gatekeeperRegister(args []string) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(time.Duration(secs) * time.Second)
-	last := "no answer yet"
-	for {
-		if last = probeGatekeeper(hc, healthURL, hookURL); last == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("gatekeeper not ready after %d s: %s", secs, last)
-		}
-		time.Sleep(250 * time.Millisecond)
+	if err := untilReady("gatekeeper", secs, func() string { return probeGatekeeper(hc, healthURL, hookURL) }); err != nil {
+		return err
 	}
 
 	hook := map[string]any{
@@ -213,13 +135,8 @@ func gatekeeperRegister(args []string) error {
 // probeGatekeeper returns "" once Gatekeeper says it is ready and its webhook admits a
 // harmless ConfigMap, or what is still missing.
 func probeGatekeeper(hc *http.Client, healthURL, hookURL string) string {
-	resp, err := hc.Get(healthURL)
-	if err != nil {
-		return "readyz: " + err.Error()
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Sprintf("readyz: HTTP %d", resp.StatusCode)
+	if last := probeHealth(hc, healthURL, "readyz"); last != "" {
+		return last
 	}
 	review := map[string]any{
 		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -241,7 +158,7 @@ func probeGatekeeper(hc *http.Client, healthURL, hookURL string) string {
 	if err != nil {
 		return err.Error()
 	}
-	resp, err = hc.Post(hookURL, "application/json", bytes.NewReader(b))
+	resp, err := hc.Post(hookURL, "application/json", bytes.NewReader(b))
 	if err != nil {
 		return "webhook: " + err.Error()
 	}

@@ -7,16 +7,12 @@ package main
 // --serverIP), so `kyverno-wait` only waits until it has.
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -104,11 +100,7 @@ func kyvernoInstall(args []string) error {
 	}); err != nil {
 		return err
 	}
-	names, err := postCRDs(a, args[2])
-	if err != nil {
-		return err
-	}
-	if err := waitNamedEstablished(a, names, 60*time.Second); err != nil {
+	if err := installCRDs(a, args[2]); err != nil {
 		return err
 	}
 	return waitAllowed(a, KyvernoUser, map[string]any{
@@ -168,82 +160,6 @@ func kyvernoSecrets(a *admin, pkiDir string) error {
 	return nil
 }
 
-// postCRDs creates every CRD in dir (one document per *.yaml file) and returns their names,
-// read from the apiserver's answer.
-func postCRDs(a *admin, dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no CRD files (*.yaml) in %s", dir)
-	}
-	sort.Strings(files)
-	const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-	var names []string
-	for _, f := range files {
-		body, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		body = bytes.TrimPrefix(bytes.TrimLeft(body, "\n"), []byte("---\n"))
-		code, reply, err := a.send(http.MethodPost, crds, "application/yaml", body)
-		if err != nil {
-			return nil, err
-		}
-		// Created: the answer is the CRD. Already there (a second `up` on the same state): the
-		// answer is a Status naming it.
-		var answer struct {
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-			Details struct {
-				Name string `json:"name"`
-			} `json:"details"`
-		}
-		if code != http.StatusCreated && code != http.StatusConflict {
-			return nil, fmt.Errorf("creating the CRD in %s: HTTP %d: %.300s", filepath.Base(f), code, reply)
-		}
-		if err := json.Unmarshal(reply, &answer); err != nil {
-			return nil, fmt.Errorf("creating the CRD in %s: %v", filepath.Base(f), err)
-		}
-		name := answer.Metadata.Name
-		if code == http.StatusConflict {
-			name = answer.Details.Name
-		}
-		if name == "" {
-			return nil, fmt.Errorf("creating the CRD in %s: the answer names no CRD", filepath.Base(f))
-		}
-		names = append(names, name)
-	}
-	return names, nil
-}
-
-// waitNamedEstablished polls each named CRD until all are Established.
-func waitNamedEstablished(a *admin, names []string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		var pending []string
-		for _, name := range names {
-			code, body, err := a.do(http.MethodGet, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"+name, nil)
-			if err != nil {
-				return err
-			}
-			var crd crdStatus
-			if code != http.StatusOK || json.Unmarshal(body, &crd) != nil || !crd.established() {
-				pending = append(pending, name)
-			}
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("CRDs not established after %s: %s", limit, strings.Join(pending, ", "))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // kyvernoWait waits until Kyverno's admission controller says it is ready (HEALTH_URL, served
 // with the certificate CA_FILE signed) and has written its webhook configurations.
 func kyvernoWait(args []string) error {
@@ -263,29 +179,14 @@ func kyvernoWait(args []string) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(time.Duration(secs) * time.Second)
-	for {
-		last := probeKyverno(a, hc, healthURL)
-		if last == "" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("kyverno not ready after %d s: %s", secs, last)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	return untilReady("kyverno", secs, func() string { return probeKyverno(a, hc, healthURL) })
 }
 
 // probeKyverno returns "" once Kyverno is ready and its webhook configurations exist, or what
 // is still missing.
 func probeKyverno(a *admin, hc *http.Client, healthURL string) string {
-	resp, err := hc.Get(healthURL)
-	if err != nil {
-		return "readiness: " + err.Error()
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Sprintf("readiness: HTTP %d", resp.StatusCode)
+	if last := probeHealth(hc, healthURL, "readiness"); last != "" {
+		return last
 	}
 	for _, name := range kyvernoWebhooks {
 		code, _, err := a.do(http.MethodGet, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"+name, nil)

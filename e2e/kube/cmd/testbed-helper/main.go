@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -586,6 +587,120 @@ func (c crdStatus) established() bool {
 		}
 	}
 	return false
+}
+
+// installCRDs creates every CRD in dir (as postCRDs) and waits until all are Established.
+func installCRDs(a *admin, dir string) error {
+	names, err := postCRDs(a, dir)
+	if err != nil {
+		return err
+	}
+	return waitNamedEstablished(a, names, 60*time.Second)
+}
+
+// postCRDs creates every CRD in dir (one document per *.yaml file) and returns their names,
+// read from the apiserver's answer.
+func postCRDs(a *admin, dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no CRD files (*.yaml) in %s", dir)
+	}
+	sort.Strings(files)
+	const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+	var names []string
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.TrimPrefix(bytes.TrimLeft(body, "\n"), []byte("---\n"))
+		code, reply, err := a.send(http.MethodPost, crds, "application/yaml", body)
+		if err != nil {
+			return nil, err
+		}
+		// Created: the answer is the CRD. Already there (a second `up` on the same state): the
+		// answer is a Status naming it.
+		var answer struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+			Details struct {
+				Name string `json:"name"`
+			} `json:"details"`
+		}
+		if code != http.StatusCreated && code != http.StatusConflict {
+			return nil, fmt.Errorf("creating the CRD in %s: HTTP %d: %.300s", filepath.Base(f), code, reply)
+		}
+		if err := json.Unmarshal(reply, &answer); err != nil {
+			return nil, fmt.Errorf("creating the CRD in %s: %v", filepath.Base(f), err)
+		}
+		name := answer.Metadata.Name
+		if code == http.StatusConflict {
+			name = answer.Details.Name
+		}
+		if name == "" {
+			return nil, fmt.Errorf("creating the CRD in %s: the answer names no CRD", filepath.Base(f))
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// waitNamedEstablished polls each named CRD until all are Established.
+func waitNamedEstablished(a *admin, names []string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var pending []string
+		for _, name := range names {
+			code, body, err := a.do(http.MethodGet, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"+name, nil)
+			if err != nil {
+				return err
+			}
+			var crd crdStatus
+			if code != http.StatusOK || json.Unmarshal(body, &crd) != nil || !crd.established() {
+				pending = append(pending, name)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("CRDs not established after %s: %s", limit, strings.Join(pending, ", "))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// untilReady asks probe every 250 ms until it answers "" (what it probes, named what, is
+// ready), or fails after secs seconds with its last answer.
+func untilReady(what string, secs int, probe func() string) error {
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	for {
+		last := probe()
+		if last == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %d s: %s", what, secs, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// probeHealth returns "" once healthURL answers 200, or what it answered instead, after name.
+func probeHealth(hc *http.Client, healthURL, name string) string {
+	resp, err := hc.Get(healthURL)
+	if err != nil {
+		return name + ": " + err.Error()
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("%s: HTTP %d", name, resp.StatusCode)
+	}
+	return ""
 }
 
 // trustingClient is an HTTPS client that trusts only the CA certificate in caFile; the PEM of
