@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::admission::AdmissionRequest;
 use crate::namespaces::Namespaces;
 use crate::source::{Document, SourceError};
-use crate::vap::{EvalContext, EvaluationOutcome, PolicySet};
+use crate::vap::{self, EvalContext, EvaluationOutcome, PolicySet};
 
 /// The `code[].engine` of CEL code.
 pub const ENGINE: &str = "K8sNativeValidation";
@@ -88,43 +88,26 @@ impl CelProgram {
             "paramKind".into(),
             json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": kind}),
         );
-        spec.insert(
-            "matchConstraints".into(),
-            json!({"resourceRules": [{
-                "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"], "operations": ["*"]
-            }]}),
-        );
+        spec.insert("matchConstraints".into(), vap::match_everything());
         spec.insert("variables".into(), Value::Array(variables));
         for key in ["failurePolicy", "matchConditions", "validations"] {
             if let Some(value) = source.get(key) {
                 spec.insert(key.into(), value.clone());
             }
         }
-        let policy = Document {
-            value: json!({
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicy",
-                "metadata": {"name": name},
-                "spec": spec,
-            }),
-            first_line: document.first_line,
-            text: document.text.clone(),
-        };
+        let policy = vap::policy_document(
+            &name,
+            Value::Object(spec),
+            document.first_line,
+            document.text.clone(),
+        );
         // Every constraint of the kind is a parameter; each evaluation is handed exactly one.
-        let binding = Document {
-            value: json!({
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": name},
-                "spec": {
-                    "policyName": name,
-                    "paramRef": {"selector": {}, "parameterNotFoundAction": "Deny"},
-                    "validationActions": ["Deny"],
-                },
-            }),
-            first_line: document.first_line,
-            text: document.text.clone(),
-        };
+        let binding = vap::param_binding_document(
+            &name,
+            &json!({"selector": {}, "parameterNotFoundAction": "Deny"}),
+            document.first_line,
+            document.text.clone(),
+        );
         let set = PolicySet::from_documents(file, &[policy, binding]).map_err(|errors| {
             errors
                 .into_iter()

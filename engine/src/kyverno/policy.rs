@@ -651,9 +651,7 @@ fn read_cel(
     let policy_name = format!("kyverno-rule-{rule_name}");
     let mut spec = json!({
         "failurePolicy": "Fail",
-        "matchConstraints": {"resourceRules": [{
-            "apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": ["*"],
-        }]},
+        "matchConstraints": vap::match_everything(),
         "validations": cel.get("expressions").map_or_else(|| json!([]), lenient::expressions),
     });
     for key in ["variables", "paramKind", "auditAnnotations"] {
@@ -668,27 +666,19 @@ fn read_cel(
     if let Some(conditions) = rule.get("celPreconditions") {
         spec["matchConditions"] = lenient::expressions(conditions);
     }
-    let mut documents = vec![Document {
-        value: json!({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": policy_name},
-            "spec": spec,
-        }),
-        first_line: reader.document.first_line,
-        text: lenient::text(&reader.document.text),
-    }];
+    let mut documents = vec![vap::policy_document(
+        &policy_name,
+        spec,
+        reader.document.first_line,
+        lenient::text(&reader.document.text),
+    )];
     if let Some(param_ref) = cel.get("paramRef") {
-        documents.push(Document {
-            value: json!({
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": policy_name},
-                "spec": {"policyName": policy_name, "paramRef": param_ref, "validationActions": ["Deny"]},
-            }),
-            first_line: reader.document.first_line,
-            text: reader.document.text.clone(),
-        });
+        documents.push(vap::param_binding_document(
+            &policy_name,
+            param_ref,
+            reader.document.first_line,
+            reader.document.text.clone(),
+        ));
     }
     let mut set = vap::PolicySet::from_documents(reader.file, &documents).map_err(|errors| {
         let first = errors.into_iter().next();

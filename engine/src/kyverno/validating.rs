@@ -784,13 +784,6 @@ fn outside_reason(spec: &Spec) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // The ValidatingAdmissionPolicy a ValidatingPolicy is evaluated as.
 
-/// Matching everything (a JSON-mode policy does no matching).
-fn match_everything() -> Value {
-    json!({"resourceRules": [{
-        "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"], "operations": ["*"]
-    }]})
-}
-
 /// `matchConstraints` as the Kyverno CLI reads it: resource rules without `operations` match
 /// every operation.
 fn with_default_operations(mut constraints: Value) -> Value {
@@ -806,16 +799,12 @@ fn with_default_operations(mut constraints: Value) -> Value {
 /// The document of the ValidatingAdmissionPolicy named `name` with `spec`, keeping `document`'s
 /// text so errors are placed in the file.
 fn vap_document(document: &Document, name: &str, spec: Map<String, Value>) -> Document {
-    Document {
-        value: json!({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": name},
-            "spec": spec,
-        }),
-        first_line: document.first_line,
-        text: lenient::text(&document.text),
-    }
+    vap::policy_document(
+        name,
+        Value::Object(spec),
+        document.first_line,
+        lenient::text(&document.text),
+    )
 }
 
 /// Read the ValidatingAdmissionPolicy in `vap_document` as the one policy of a set, bound to
@@ -862,8 +851,9 @@ fn compile(
         (EvaluationMode::Kubernetes, Some(constraints)) => {
             with_default_operations(constraints.clone())
         }
-        // Never consulted: a Kubernetes-mode policy without constraints matches nothing.
-        _ => match_everything(),
+        // Never consulted: a Kubernetes-mode policy without constraints matches nothing (and a
+        // JSON-mode policy does no matching).
+        _ => vap::match_everything(),
     };
     vap_spec.insert("matchConstraints".to_owned(), constraints);
     for (key, value) in [
@@ -964,7 +954,7 @@ impl Exception {
             .is_some_and(|c| !c.is_empty());
         let conditions = if has_conditions {
             let mut vap_spec = Map::new();
-            vap_spec.insert("matchConstraints".to_owned(), match_everything());
+            vap_spec.insert("matchConstraints".to_owned(), vap::match_everything());
             vap_spec.insert(
                 "matchConditions".to_owned(),
                 spec.match_conditions

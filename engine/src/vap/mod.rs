@@ -438,7 +438,8 @@ fn dispatch(
     for failure in failures {
         let owner = format!("{}/{}", policy.name, binding.name);
         // Audit annotation errors deny whatever the actions are.
-        if let FailureSource::AuditAnnotation(_) = failure.source {
+        // The denial of `failure` with `reason`, and its finding.
+        let deny = |result: &mut VapResult, reason: &str| {
             let message = deny_message(&policy.name, &binding.name, &failure.message);
             result
                 .findings
@@ -447,24 +448,16 @@ fn dispatch(
                 policy: policy.name.clone(),
                 binding: binding.name.clone(),
                 message,
-                reason: "Invalid".to_owned(),
+                reason: reason.to_owned(),
             });
+        };
+        if let FailureSource::AuditAnnotation(_) = failure.source {
+            deny(result, "Invalid");
             continue;
         }
         for action in &binding.validation_actions {
             match action {
-                ValidationAction::Deny => {
-                    let message = deny_message(&policy.name, &binding.name, &failure.message);
-                    result
-                        .findings
-                        .push(finding(&owner, Action::Deny, &message));
-                    result.denials.push(Denial {
-                        policy: policy.name.clone(),
-                        binding: binding.name.clone(),
-                        message,
-                        reason: failure.reason.clone(),
-                    });
-                }
+                ValidationAction::Deny => deny(result, &failure.reason),
                 ValidationAction::Warn => {
                     let message = format!(
                         "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
@@ -580,6 +573,54 @@ pub fn is_cluster_scoped_kind(kind: &str) -> bool {
 /// custom resource.
 pub fn is_builtin_api_version(api_version: &str) -> bool {
     is_builtin_group(api_version)
+}
+
+/// `matchConstraints` matching every request (a policy made from another engine's code, whose
+/// matching is done before it is asked).
+pub(crate) fn match_everything() -> Value {
+    json!({"resourceRules": [{
+        "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"], "operations": ["*"]
+    }]})
+}
+
+/// The document of the ValidatingAdmissionPolicy named `name` with `spec`, made from another
+/// engine's document that begins at `first_line` with `text`, so errors are placed in that file.
+pub(crate) fn policy_document(
+    name: &str,
+    spec: Value,
+    first_line: usize,
+    text: String,
+) -> Document {
+    Document {
+        value: json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": spec,
+        }),
+        first_line,
+        text,
+    }
+}
+
+/// The document of the binding named `name` that denies with the policy of that name for every
+/// parameter `param_ref` selects, placed as [`policy_document`] places its policy.
+pub(crate) fn param_binding_document(
+    name: &str,
+    param_ref: &Value,
+    first_line: usize,
+    text: String,
+) -> Document {
+    Document {
+        value: json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {"policyName": name, "paramRef": param_ref, "validationActions": ["Deny"]},
+        }),
+        first_line,
+        text,
+    }
 }
 
 fn is_builtin_group(api_version: &str) -> bool {
