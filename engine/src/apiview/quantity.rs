@@ -16,10 +16,10 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-const FORMAT_WRONG: &str =
+pub(crate) const FORMAT_WRONG: &str =
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
-const NUMERIC: &str = "unable to parse numeric part of quantity";
-const SUFFIX: &str = "unable to parse quantity's suffix";
+pub(crate) const NUMERIC: &str = "unable to parse numeric part of quantity";
+pub(crate) const SUFFIX: &str = "unable to parse quantity's suffix";
 
 /// The largest binary amount a quantity holds (2⁶³−1).
 const MAX_BINARY: u128 = i64::MAX as u128;
@@ -74,6 +74,62 @@ fn round_up_to(mantissa: u128, exponent: i32, scale: i32) -> (u128, i32) {
     normalised(rounded, scale)
 }
 
+/// A quantity's text cut into its parts as `ParseQuantity` cuts it.
+pub(crate) struct Parts<'a> {
+    pub negative: bool,
+    /// The digits before the point, leading zeros and all (empty for none).
+    pub num: &'a str,
+    /// The digits after the point (empty for none).
+    pub denom: &'a str,
+    /// The suffix, exponent included (`Ki`, `m`, `e3`, `E`, or empty).
+    pub suffix: &'a str,
+}
+
+/// `text` cut into a sign, digits, a fraction and a suffix; [`FORMAT_WRONG`] when it is not of
+/// that shape (what each part may hold is the caller's to judge).
+pub(crate) fn parts(text: &str) -> Result<Parts<'_>, &'static str> {
+    let bytes = text.as_bytes();
+    let Some(&first) = bytes.first() else {
+        return Err(FORMAT_WRONG);
+    };
+    let mut pos = 0;
+    let negative = first == b'-';
+    if matches!(first, b'-' | b'+') {
+        pos += 1;
+    }
+    let digits_from = |from: usize| {
+        from + bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let num_end = digits_from(pos);
+    let num = &text[pos..num_end];
+    pos = num_end;
+    let mut denom = "";
+    if pos < bytes.len() && bytes[pos] == b'.' {
+        let end = digits_from(pos + 1);
+        denom = &text[pos + 1..end];
+        pos = end;
+    }
+    let suffix_start = pos;
+    while pos < bytes.len() && b"eEinumkKMGTP".contains(&bytes[pos]) {
+        pos += 1;
+    }
+    if pos < bytes.len() && matches!(bytes[pos], b'-' | b'+') {
+        pos += 1;
+    }
+    if digits_from(pos) != bytes.len() {
+        return Err(FORMAT_WRONG);
+    }
+    Ok(Parts {
+        negative,
+        num,
+        denom,
+        suffix: &text[suffix_start..],
+    })
+}
+
 fn suffix_of(suffix: &str) -> Option<(bool, i32, Format)> {
     let decimal = |e| Some((false, e, Format::DecimalSi));
     let binary = |e| Some((true, e, Format::BinarySi));
@@ -124,44 +180,17 @@ impl Quantity {
                 small_scale: Some(0),
             });
         }
-        let bytes = text.as_bytes();
-        let mut pos = 0;
-        let negative = bytes[0] == b'-';
-        if matches!(bytes[0], b'-' | b'+') {
-            pos += 1;
-        }
-        while pos < bytes.len() && bytes[pos] == b'0' {
-            pos += 1;
-        }
-        let digits_from = |from: usize| {
-            from + bytes[from..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count()
+        let Parts {
+            negative,
+            num,
+            denom,
+            suffix,
+        } = parts(text)?;
+        let num = match num.trim_start_matches('0') {
+            "" => "0",
+            num => num,
         };
-        let num_end = digits_from(pos);
-        let mut num = &text[pos..num_end];
-        if num.is_empty() {
-            num = "0";
-        }
-        pos = num_end;
-        let mut denom = "";
-        if pos < bytes.len() && bytes[pos] == b'.' {
-            let end = digits_from(pos + 1);
-            denom = &text[pos + 1..end];
-            pos = end;
-        }
-        let suffix_start = pos;
-        while pos < bytes.len() && b"eEinumkKMGTP".contains(&bytes[pos]) {
-            pos += 1;
-        }
-        if pos < bytes.len() && matches!(bytes[pos], b'-' | b'+') {
-            pos += 1;
-        }
-        if digits_from(pos) != bytes.len() {
-            return Err(FORMAT_WRONG.into());
-        }
-        let (binary, exp, format) = suffix_of(&text[suffix_start..]).ok_or(SUFFIX)?;
+        let (binary, exp, format) = suffix_of(suffix).ok_or(SUFFIX)?;
 
         let shifted = format!("{num}{denom}");
         let denom_len = i32::try_from(denom.len()).map_err(|_| NUMERIC)?;

@@ -16,15 +16,13 @@ use ::cel::common::types::{INT_TYPE, STRING_TYPE};
 use ::cel::objects::Opaque;
 use ::cel::{DeclarationError, Env, ExecutionError, Value};
 
+use crate::apiview::quantity::{parts, Parts, FORMAT_WRONG, NUMERIC, SUFFIX};
+
 use super::{error, int_arg, opaque_type, ret, ret_opaque, str_arg, with_opaque, Args, Ret};
 
 /// The CEL type name of a quantity.
 pub const QUANTITY_TYPE: &str = "kubernetes.Quantity";
 
-const FORMAT_WRONG: &str =
-    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
-const NUMERIC: &str = "unable to parse numeric part of quantity";
-const SUFFIX: &str = "unable to parse quantity's suffix";
 const OVERFLOW: &str = "quantity overflow";
 
 /// A `kubernetes.Quantity` value: `mantissa × 10^exponent`, normalised.
@@ -74,49 +72,15 @@ impl Quantity {
     ///
     /// apimachinery's message for a malformed quantity or an unknown suffix.
     pub fn parse(s: &str) -> Result<Quantity, String> {
-        let bytes = s.as_bytes();
-        if bytes.is_empty() {
-            return Err(FORMAT_WRONG.to_owned());
-        }
-        let mut pos = 0;
-        let mut positive = true;
-        match bytes[0] {
-            b'-' => {
-                positive = false;
-                pos += 1;
-            }
-            b'+' => pos += 1,
-            _ => {}
-        }
-        let digits = |from: usize| {
-            from + bytes[from..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count()
-        };
-        let num_end = digits(pos);
-        let num = &s[pos..num_end];
-        pos = num_end;
-        let mut denom = "";
-        if pos < bytes.len() && bytes[pos] == b'.' {
-            let denom_end = digits(pos + 1);
-            denom = &s[pos + 1..denom_end];
-            pos = denom_end;
-        }
+        let Parts {
+            negative,
+            num,
+            denom,
+            suffix,
+        } = parts(s)?;
         if num.is_empty() && denom.is_empty() {
             return Err(FORMAT_WRONG.to_owned());
         }
-        let suffix_start = pos;
-        while pos < bytes.len() && b"eEinumkKMGTP".contains(&bytes[pos]) {
-            pos += 1;
-        }
-        if pos < bytes.len() && (bytes[pos] == b'-' || bytes[pos] == b'+') {
-            pos += 1;
-        }
-        if digits(pos) != bytes.len() {
-            return Err(FORMAT_WRONG.to_owned());
-        }
-        let suffix = &s[suffix_start..];
         let (base2, exp) = match suffix {
             "" => (false, 0),
             "Ki" => (true, 10),
@@ -161,7 +125,7 @@ impl Quantity {
                 .checked_add(exp)
                 .ok_or_else(|| NUMERIC.to_owned())?;
         }
-        if !positive {
+        if negative {
             mantissa = -mantissa;
         }
         Ok(Quantity::new(mantissa, exponent).round_to_nano())
