@@ -27,6 +27,7 @@ pub mod bundle;
 pub mod cel;
 pub mod exclusions;
 pub mod gatekeeper;
+pub mod go_duration;
 pub mod go_url;
 pub mod kyverno;
 pub mod library;

@@ -12,6 +12,8 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 
+use crate::go_duration;
+
 /// The deepest pattern read.
 pub const MAX_PATTERN_DEPTH: usize = 64;
 
@@ -706,43 +708,11 @@ fn number_text(value: &Value) -> Option<String> {
 
 /// A Go duration (`300ms`, `-1.5h`, `2h45m`, `0`) in nanoseconds.
 pub fn parse_duration(text: &str) -> Option<i128> {
-    let (negative, mut rest) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
+    let (negative, terms) = go_duration::terms(text, &[])?;
     let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..number_end];
-        if number.is_empty() || number == "." {
-            return None;
-        }
-        let amount: f64 = number.parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        rest = &rest[unit_end..];
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += amount * scale;
+    for term in terms {
+        let amount: f64 = format!("{}.{}", term.whole, term.fraction).parse().ok()?;
+        total += amount * term.scale as f64;
     }
     let nanos = total.round() as i128;
     Some(if negative { -nanos } else { nanos })

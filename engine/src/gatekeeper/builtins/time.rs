@@ -5,19 +5,13 @@
 use regorus::Value;
 
 use super::{string_arg, Builtin};
+use crate::go_duration::{self, Term};
 
 pub(super) const BUILTINS: &[(&str, u8, Builtin)] =
     &[("time.parse_duration_ns", 1, parse_duration_ns)];
 
-const UNITS: &[(&str, i128)] = &[
-    ("ns", 1),
-    ("us", 1_000),
-    ("µs", 1_000),
-    ("μs", 1_000),
-    ("ms", 1_000_000),
-    ("s", 1_000_000_000),
-    ("m", 60 * 1_000_000_000),
-    ("h", 3_600 * 1_000_000_000),
+/// The units OPA reads beside Go's: days, weeks and years.
+const MORE_UNITS: &[(&str, i128)] = &[
     ("d", 86_400 * 1_000_000_000),
     ("w", 7 * 86_400 * 1_000_000_000),
     ("y", 365 * 86_400 * 1_000_000_000),
@@ -32,44 +26,22 @@ fn parse_duration_ns(args: &[Value]) -> Result<Value, String> {
 
 /// Nanoseconds, or `None` for text that is not a duration or does not fit in 64 bits.
 fn parse(text: &str) -> Option<i64> {
-    let (negative, mut rest) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
+    let (negative, terms) = go_duration::terms(text, MORE_UNITS)?;
     let mut total: i128 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let whole = &rest[..digits];
-        rest = &rest[digits..];
-        let mut fraction = "";
-        if let Some(after) = rest.strip_prefix('.') {
-            let count = after.bytes().take_while(u8::is_ascii_digit).count();
-            fraction = &after[..count];
-            rest = &after[count..];
-        }
-        if whole.is_empty() && fraction.is_empty() {
-            return None;
-        }
-        let (unit, scale) = UNITS
-            .iter()
-            .filter(|(u, _)| rest.starts_with(u))
-            .max_by_key(|(u, _)| u.len())?;
-        rest = &rest[unit.len()..];
+    for Term {
+        whole,
+        fraction,
+        scale,
+    } in terms
+    {
         let whole: i128 = if whole.is_empty() {
             0
         } else {
             whole.parse().ok()?
         };
-        let mut value = whole.checked_mul(*scale)?;
+        let mut value = whole.checked_mul(scale)?;
         // The fraction, digit by digit, as far as it still counts at this unit.
-        let mut place = *scale;
+        let mut place = scale;
         for digit in fraction.bytes() {
             place /= 10;
             if place == 0 {
