@@ -16,81 +16,73 @@ use palisade_engine::vap::{EvalContext, PolicySet};
 #[path = "support/cores.rs"]
 mod cores;
 
-const POLICIES: &str = r#"
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: no-privileged}
-spec:
-  matchConstraints:
-    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}]
-  validations:
-  - expression: >-
-      object.spec.containers.all(c, !has(c.securityContext) ||
-        !has(c.securityContext.privileged) || c.securityContext.privileged == false)
-    message: privileged containers are not allowed
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: run-as-non-root}
-spec:
-  matchConstraints:
-    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}]
-  validations:
-  - expression: >-
-      (has(object.spec.securityContext) && has(object.spec.securityContext.runAsNonRoot) &&
+/// Each policy: its name, the action its binding takes, its expression and its message.
+const POLICIES: [(&str, &str, &str, &str); 4] = [
+    (
+        "no-privileged",
+        "Deny",
+        "object.spec.containers.all(c, !has(c.securityContext) ||
+        !has(c.securityContext.privileged) || c.securityContext.privileged == false)",
+        "privileged containers are not allowed",
+    ),
+    (
+        "run-as-non-root",
+        "Deny",
+        "(has(object.spec.securityContext) && has(object.spec.securityContext.runAsNonRoot) &&
         object.spec.securityContext.runAsNonRoot == true) ||
       object.spec.containers.all(c, has(c.securityContext) &&
-        has(c.securityContext.runAsNonRoot) && c.securityContext.runAsNonRoot == true)
-    message: containers must run as non-root
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: no-latest}
-spec:
-  matchConstraints:
-    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}]
-  validations:
-  - expression: "object.spec.containers.all(c, c.image.contains(':') && !c.image.endsWith(':latest'))"
-    message: images must be pinned to a tag other than latest
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: require-owner}
-spec:
-  matchConstraints:
-    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}]
-  validations:
-  - expression: "has(object.metadata.labels) && 'owner' in object.metadata.labels"
-    message: pods need an owner label
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-privileged}
-spec: {policyName: no-privileged, validationActions: [Deny]}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: run-as-non-root}
-spec: {policyName: run-as-non-root, validationActions: [Deny]}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-latest}
-spec: {policyName: no-latest, validationActions: [Warn]}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: require-owner}
-spec: {policyName: require-owner, validationActions: [Audit]}
-"#;
+        has(c.securityContext.runAsNonRoot) && c.securityContext.runAsNonRoot == true)",
+        "containers must run as non-root",
+    ),
+    (
+        "no-latest",
+        "Warn",
+        "object.spec.containers.all(c, c.image.contains(':') && !c.image.endsWith(':latest'))",
+        "images must be pinned to a tag other than latest",
+    ),
+    (
+        "require-owner",
+        "Audit",
+        "has(object.metadata.labels) && 'owner' in object.metadata.labels",
+        "pods need an owner label",
+    ),
+];
 
-const POLICY_COUNT: usize = 4;
+/// [`POLICIES`] as documents: each a policy on pod creates and updates and its binding.
+fn policies_yaml() -> String {
+    POLICIES
+        .iter()
+        .map(|(name, action, expression, message)| {
+            format!(
+                r#"---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  matchConstraints:
+    resourceRules: [{{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}}]
+  validations:
+  - expression: >-
+      {expression}
+    message: {message}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec: {{policyName: {name}, validationActions: [{action}]}}
+"#
+            )
+        })
+        .collect()
+}
+
+const POLICY_COUNT: usize = POLICIES.len();
 const PODS: usize = 10_000;
 /// How many times the CPU-time figures evaluate every pod.
 const ROUNDS: usize = 5;
 
 fn setup() -> (PolicySet, Vec<AdmissionRequest>) {
-    let docs = parse_documents("bench.yaml", POLICIES).unwrap();
+    let docs = parse_documents("bench.yaml", &policies_yaml()).unwrap();
     let set = PolicySet::from_documents("bench.yaml", &docs).unwrap();
     let requests = sample::pods(42, PODS)
         .into_iter()

@@ -669,15 +669,6 @@ mod tests {
     /// Pod rules must be proven on workload templates too, and every entry on a system namespace.
     #[test]
     fn every_suite_has_two_allowed_and_two_denied_cases_and_the_edges() {
-        const WORKLOADS: [&str; 7] = [
-            "Deployment",
-            "ReplicaSet",
-            "StatefulSet",
-            "DaemonSet",
-            "Job",
-            "CronJob",
-            "ReplicationController",
-        ];
         for entry in all() {
             let id = entry.id;
             let values = docs(&entry, "palisade-test.yaml", entry.test_yaml);
@@ -709,7 +700,9 @@ mod tests {
                 let object = &case["object"];
                 let kind = object["kind"].as_str().unwrap_or_default();
                 pod_kinds |= kind == "Pod";
-                workload |= WORKLOADS.contains(&kind);
+                // A workload: a kind that carries a pod template.
+                workload |=
+                    kind != "Pod" && kind != "PodTemplate" && crate::pss::POD_KINDS.contains(&kind);
                 if object["metadata"]["namespace"] == "kube-system" && expect == Action::Allow {
                     system_allowed = true;
                 }

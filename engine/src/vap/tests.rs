@@ -62,15 +62,43 @@ spec:
 ";
 
 fn binding(actions: &str) -> String {
+    binding_of("b", "p", actions, "")
+}
+
+/// The binding `name` of the policy `policy` with `actions`, its spec going on with `rest`; after
+/// a `---`, so documents written this way join into one stream.
+fn binding_of(name: &str, policy: &str, actions: &str, rest: &str) -> String {
     format!(
         "---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: b}}
+metadata: {{name: {name}}}
 spec:
-  policyName: p
+  policyName: {policy}
   validationActions: {actions}
-"
+{rest}"
+    )
+}
+
+/// The policy `name` on Deployment creates, its spec going on with `rest` (after
+/// `matchConstraints`); with ConfigMaps for parameters when `params`. After a `---`, as
+/// [`binding_of`].
+fn declared(name: &str, params: bool, rest: &str) -> String {
+    let param_kind = if params {
+        "  paramKind: {apiVersion: v1, kind: ConfigMap}\n"
+    } else {
+        ""
+    };
+    format!(
+        "---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+{param_kind}  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
+{rest}"
     )
 }
 
@@ -213,28 +241,16 @@ spec:
 }
 
 fn param_set(param_ref: &str, params: &str) -> PolicySet {
-    set(&format!(
-        "apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: p}}
-spec:
-  paramKind: {{apiVersion: v1, kind: ConfigMap}}
-  matchConstraints:
-    resourceRules:
-    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
-  validations:
+    let policy = declared(
+        "p",
+        true,
+        "  validations:
   - expression: object.spec.replicas <= int(params.data.max)
     messageExpression: \"'max ' + params.data.max\"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: b}}
-spec:
-  policyName: p
-  validationActions: [Deny]
-  paramRef: {param_ref}
-{params}"
-    ))
+",
+    );
+    let binding = binding_of("b", "p", "[Deny]", &format!("  paramRef: {param_ref}\n"));
+    set(&format!("{policy}{binding}{params}"))
 }
 
 const PARAMS: &str = "---
@@ -532,20 +548,14 @@ fn a_failing_variable_fails_every_validation_that_reads_it_with_the_same_message
 #[test]
 fn a_request_only_variable_is_one_value_for_every_policy_of_a_request() {
     let declare = |name: &str| {
-        format!(
-            "apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {name}}}
-spec:
-  matchConstraints:
-    resourceRules:
-    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
-  variables:
-  - {{name: spec, expression: object.spec}}
+        declared(
+            name,
+            false,
+            "  variables:
+  - {name: spec, expression: object.spec}
   validations:
   - expression: variables.spec.replicas < 5
----
-"
+",
         )
     };
     let set = set(&format!("{}{}", declare("one"), declare("two")));
@@ -720,25 +730,18 @@ fn audit_annotations_are_published_omitted_or_errors() {
 #[test]
 fn audit_annotation_values_of_several_params_are_joined() {
     let set = set(&format!(
-        "apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: p}}
-spec:
-  paramKind: {{apiVersion: v1, kind: ConfigMap}}
-  matchConstraints:
-    resourceRules:
-    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
-  auditAnnotations:
-  - {{key: max, valueExpression: params.data.max}}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: b}}
-spec:
-  policyName: p
-  validationActions: [Audit]
-  paramRef: {{selector: {{matchLabels: {{tier: a}}}}, parameterNotFoundAction: Allow}}
-{PARAMS}"
+        "{}{}{PARAMS}",
+        declared(
+            "p",
+            true,
+            "  auditAnnotations:\n  - {key: max, valueExpression: params.data.max}\n"
+        ),
+        binding_of(
+            "b",
+            "p",
+            "[Audit]",
+            "  paramRef: {selector: {matchLabels: {tier: a}}, parameterNotFoundAction: Allow}\n"
+        )
     ));
     let result = eval(&set, deployment("web", "team", 1));
     assert_eq!(
@@ -966,32 +969,18 @@ fn variables_reading_only_the_request_are_shared_and_others_are_not() {
     // Two policies declare the same request-only variable; a third variable reads params, so each
     // param gets its own value even though its source is the same.
     let policy = |name: &str| {
-        format!(
-            "apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {name}}}
-spec:
-  paramKind: {{apiVersion: v1, kind: ConfigMap}}
-  matchConstraints:
-    resourceRules:
-    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
-  variables:
+        let spec = format!(
+            "  variables:
   - {{name: replicas, expression: object.spec.replicas}}
   - {{name: limit, expression: int(params.data.max)}}
   validations:
   - expression: variables.replicas <= variables.limit
     messageExpression: \"'{name}: ' + string(variables.replicas) + ' > ' + string(variables.limit)\"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: {name}}}
-spec:
-  policyName: {name}
-  validationActions: [Deny]
-  paramRef: {{selector: {{matchLabels: {{tier: a}}}}, parameterNotFoundAction: Deny}}
----
 "
-        )
+        );
+        let param_ref =
+            "  paramRef: {selector: {matchLabels: {tier: a}}, parameterNotFoundAction: Deny}\n";
+        declared(name, true, &spec) + &binding_of(name, name, "[Deny]", param_ref)
     };
     let set = set(&format!("{}{}{PARAMS}", policy("one"), policy("two")));
     let result = eval(&set, deployment("web", "team", 2));
@@ -1023,28 +1012,11 @@ fn every_policy_pays_for_a_shared_variable_from_its_own_budget() {
             ));
             checks.push(format!("variables.v{i}"));
         }
-        format!(
-            "apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {name}}}
-spec:
-  matchConstraints:
-    resourceRules:
-    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
-  variables:
-{variables}  validations:
-  - expression: \"{}\"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {{name: {name}}}
-spec:
-  policyName: {name}
-  validationActions: [Deny]
----
-",
+        let spec = format!(
+            "  variables:\n{variables}  validations:\n  - expression: \"{}\"\n",
             checks.join(" && ")
-        )
+        );
+        declared(name, false, &spec) + &binding_of(name, name, "[Deny]", "")
     };
     let (a, b) = (policy("a", 0), policy("b", 10));
     for yaml in [b.clone(), format!("{a}{b}"), format!("{b}{a}")] {
