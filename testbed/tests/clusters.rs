@@ -12,6 +12,7 @@ mod common;
 use common::*;
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -24,7 +25,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
 use palisade_testbed::{
-    create_with_warnings, delete_namespace, unique_name, AuditReceiver, Cluster,
+    create_with_warnings, delete_namespace, unique_name, AuditReceiver, Cluster, Created,
     VAP_VALIDATION_FAILURE_ANNOTATION,
 };
 use serde_json::{json, Value};
@@ -187,10 +188,13 @@ async fn psa_checks(client: &Client, ns: &str) -> Result<()> {
 // ------------------------------------------------------------------ 2. ValidatingAdmissionPolicy
 
 /// A namespace, and a policy + binding that apply only to it, forbidding `:latest` images.
+#[derive(Clone)]
 struct VapFixture {
     client: Client,
     ns: String,
-    created: Vec<String>,
+    /// The Deployments made in it, deleted by [`VapFixture::cleanup`] (shared by the fixture's
+    /// clones: the test's and the one that cleans up).
+    created: Arc<Mutex<Vec<String>>>,
 }
 
 impl VapFixture {
@@ -201,7 +205,7 @@ impl VapFixture {
         let fixture = Self {
             client: client.clone(),
             ns: ns.clone(),
-            created: Vec::new(),
+            created: Arc::default(),
         };
         let policy: ValidatingAdmissionPolicy = from_json(json!({
             "metadata": { "name": ns },
@@ -254,6 +258,35 @@ impl VapFixture {
         Api::namespaced(self.client.clone(), &self.ns)
     }
 
+    /// Create the `:latest` Deployment `web-{attempt}`, which a `binding` (`[Warn]`, `[Audit]`)
+    /// must admit: the stored object and the warnings it drew.
+    async fn create_latest(&self, attempt: u32, binding: &str) -> Result<Created<Deployment>> {
+        let name = format!("web-{attempt}");
+        let created = create_with_warnings(
+            &self.deployments(),
+            &PostParams::default(),
+            &deployment(&name, "registry.example/web:latest"),
+        )
+        .await
+        .with_context(|| format!("{binding} binding must admit {name}"))?;
+        self.created.lock().unwrap().push(name);
+        Ok(created)
+    }
+
+    /// Create the control Deployment `web-pinned`, whose pinned tag every binding admits: the
+    /// stored object and the warnings it drew.
+    async fn create_pinned(&self) -> Result<Created<Deployment>> {
+        let created = create_with_warnings(
+            &self.deployments(),
+            &PostParams::default(),
+            &deployment("web-pinned", "registry.example/web:1.27"),
+        )
+        .await
+        .context("a Deployment with a pinned tag was rejected")?;
+        self.created.lock().unwrap().push("web-pinned".into());
+        Ok(created)
+    }
+
     /// Expected message prefix of the binding (policy and binding share the namespace's name).
     fn names(&self) -> String {
         format!(
@@ -264,7 +297,8 @@ impl VapFixture {
 
     async fn cleanup(&self) {
         let deployments = self.deployments();
-        for name in &self.created {
+        let created = std::mem::take(&mut *self.created.lock().unwrap());
+        for name in &created {
             delete_quietly(&deployments, name).await;
         }
         delete_quietly(
@@ -287,14 +321,14 @@ impl VapFixture {
 async fn vap_test<F, Fut>(action: &'static str, body: F)
 where
     F: Fn(Cluster, VapFixture) -> Fut + Send + Sync + Clone + 'static,
-    Fut: Future<Output = (VapFixture, Result<()>)> + Send + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
 {
     let tb = testbed();
     on_every_cluster(&tb, move |cluster| {
         let body = body.clone();
         async move {
             let fixture = VapFixture::new(&cluster, action).await?;
-            let (fixture, result) = body(cluster, fixture).await;
+            let result = body(cluster, fixture.clone()).await;
             fixture.cleanup().await;
             result
         }
@@ -304,14 +338,10 @@ where
 
 #[tokio::test]
 async fn vap_deny_rejects_latest_image() {
-    vap_test("Deny", |_cluster, mut fx| async move {
-        let result = vap_deny(&mut fx).await;
-        (fx, result)
-    })
-    .await;
+    vap_test("Deny", |_cluster, fx| vap_deny(fx)).await;
 }
 
-async fn vap_deny(fx: &mut VapFixture) -> Result<()> {
+async fn vap_deny(fx: VapFixture) -> Result<()> {
     let api = fx.deployments();
     // Admitted only while the policy is not effective yet.
     let status = first_refusal(
@@ -333,41 +363,23 @@ async fn vap_deny(fx: &mut VapFixture) -> Result<()> {
     );
 
     // Control: a pinned tag passes the same binding.
-    api.create(
-        &PostParams::default(),
-        &deployment("web-pinned", "registry.example/web:1.27"),
-    )
-    .await
-    .context("a Deployment with a pinned tag was rejected")?;
-    fx.created.push("web-pinned".into());
+    fx.create_pinned().await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn vap_warn_admits_with_warning() {
-    vap_test("Warn", |_cluster, mut fx| async move {
-        let result = vap_warn(&mut fx).await;
-        (fx, result)
-    })
-    .await;
+    vap_test("Warn", |_cluster, fx| vap_warn(fx)).await;
 }
 
-async fn vap_warn(fx: &mut VapFixture) -> Result<()> {
-    let api = fx.deployments();
+async fn vap_warn(fx: VapFixture) -> Result<()> {
     let expected = format!("Validation failed for {}: {LATEST_MESSAGE}", fx.names());
     let deadline = Instant::now() + PROPAGATION;
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let created = fx.create_latest(attempt, "a [Warn]").await?;
         let name = format!("web-{attempt}");
-        let created = create_with_warnings(
-            &api,
-            &PostParams::default(),
-            &deployment(&name, "registry.example/web:latest"),
-        )
-        .await
-        .with_context(|| format!("a [Warn] binding must admit {name}"))?;
-        fx.created.push(name.clone());
         ensure!(
             created.object.metadata.name.as_deref() == Some(name.as_str()),
             "the apiserver returned another object: {:?}",
@@ -389,13 +401,7 @@ async fn vap_warn(fx: &mut VapFixture) -> Result<()> {
     }
 
     // Control: a pinned tag is admitted without any warning.
-    let pinned = create_with_warnings(
-        &api,
-        &PostParams::default(),
-        &deployment("web-pinned", "registry.example/web:1.27"),
-    )
-    .await?;
-    fx.created.push("web-pinned".into());
+    let pinned = fx.create_pinned().await?;
     ensure!(
         pinned.warnings.is_empty(),
         "a pinned tag drew warnings {:?}",
@@ -409,28 +415,16 @@ async fn vap_audit_admits_and_reports_annotation() {
     let tb = testbed();
     let receiver = AuditReceiver::shared(&tb)
         .unwrap_or_else(|e| panic!("cannot receive the test bed's audit events: {e}"));
-    vap_test("Audit", move |cluster, mut fx| async move {
-        let result = vap_audit(&cluster, &mut fx, receiver).await;
-        (fx, result)
-    })
-    .await;
+    vap_test("Audit", move |cluster, fx| vap_audit(cluster, fx, receiver)).await;
 }
 
-async fn vap_audit(cluster: &Cluster, fx: &mut VapFixture, receiver: &AuditReceiver) -> Result<()> {
-    let api = fx.deployments();
+async fn vap_audit(cluster: Cluster, fx: VapFixture, receiver: &AuditReceiver) -> Result<()> {
     let deadline = Instant::now() + PROPAGATION;
     let mut attempt = 0;
     let event = loop {
         attempt += 1;
+        let created = fx.create_latest(attempt, "an [Audit]").await?;
         let name = format!("web-{attempt}");
-        let created = create_with_warnings(
-            &api,
-            &PostParams::default(),
-            &deployment(&name, "registry.example/web:latest"),
-        )
-        .await
-        .with_context(|| format!("an [Audit] binding must admit {name}"))?;
-        fx.created.push(name.clone());
         ensure!(
             created.warnings.is_empty(),
             "an [Audit]-only binding sent warnings {:?}",
