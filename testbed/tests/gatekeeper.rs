@@ -66,16 +66,10 @@ fn gatekeeper_clusters() -> Vec<Cluster> {
     clusters
 }
 
+/// A Pod of this proof; a privileged one's container is [`BAD_CONTAINER`].
 fn pod(name: &str, privileged: bool) -> Pod {
-    serde_json::from_value(json!({
-        "metadata": { "name": name, "labels": { TEST_LABEL: "gatekeeper" } },
-        "spec": { "containers": [{
-            "name": if privileged { BAD_CONTAINER } else { "app" },
-            "image": "registry.example/app:1.0",
-            "securityContext": { "privileged": privileged }
-        }]}
-    }))
-    .expect("a valid Pod")
+    let container = if privileged { BAD_CONTAINER } else { "app" };
+    proof_pod("gatekeeper", name, container, privileged)
 }
 
 fn constraint_resource(kind: &str) -> ApiResource {
@@ -181,12 +175,8 @@ async fn prove(cluster: Cluster) -> Result<()> {
 
 async fn run(client: &Client, n: &Names) -> Result<()> {
     // (c) needs a Pod that exists before any constraint: only audit can find it.
-    let audit_pods: Api<Pod> = Api::namespaced(client.clone(), &n.audit_ns);
     let old = unique_name("old-privileged");
-    audit_pods
-        .create(&PostParams::default(), &pod(&old, true))
-        .await
-        .context("creating the privileged Pod before any constraint")?;
+    let audit_pods = privileged_before_policies(client, &n.audit_ns, &pod(&old, true)).await?;
 
     // The template, then its CRD, made by Gatekeeper.
     let templates: Api<DynamicObject> = Api::all_with(client.clone(), &template_resource());

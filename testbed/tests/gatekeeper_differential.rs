@@ -22,16 +22,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use anyhow::{anyhow, ensure, Context as _, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::Client;
-use palisade_engine::apiview::into_admission_view;
 use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::render::{render, to_yaml, Manifest};
-use palisade_engine::sample::{self, Rng};
-use palisade_engine::{Action, AdmissionRequest, EngineKind, Mode};
+use palisade_engine::{EngineKind, Mode};
 use palisade_testbed::{delete_namespace, unique_name, Cluster};
 use serde_json::{json, Value};
 
@@ -314,20 +312,12 @@ async fn run(
         .map_err(|e| anyhow!("the engine refused the applied templates: {e:?}"))?;
     let context = Context::default();
     let engine = |object: &Value| -> Result<Denials> {
-        let view = into_admission_view(object.clone())
-            .map_err(|e| anyhow!("the admission view refuses the object: {e}"))?;
-        let verdict = bundle.evaluate(&AdmissionRequest::create(view.object)?, &context);
-        ensure!(
-            verdict.not_evaluable.is_empty(),
-            "the engine could not evaluate: {:?}",
-            verdict.not_evaluable
-        );
-        Ok(verdict
-            .findings
-            .iter()
-            .filter(|f| f.engine == EngineKind::Gatekeeper && f.action == Action::Deny)
-            .flat_map(|f| denials(&format!("{DENIED}{}", f.message)))
-            .collect())
+        Ok(
+            webhook_denials(&bundle, &context, object, EngineKind::Gatekeeper)?
+                .iter()
+                .flat_map(|f| denials(&format!("{DENIED}{}", f.message)))
+                .collect(),
+        )
     };
 
     let seed = seed_from("PALISADE_SAMPLE_SEED", DEFAULT_SEED);
@@ -337,15 +327,10 @@ async fn run(
         templates.len(),
         constraints.len()
     );
-    let mut rng = Rng::new(seed);
-    let mut objects: Vec<Value> = (0..WORKLOADS)
-        .map(|i| sample::workload(&mut rng, &format!("w-{i}")))
-        .collect();
-    objects.extend((0..PODS).map(|i| sample::pod(&mut rng, &format!("pod-{i}"))));
+    let objects = sample_objects(seed, WORKLOADS, PODS);
 
-    let (mut admitted, mut denied) = (0, 0);
+    let mut compared = Compared::default();
     let mut named: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut mismatches, mut invalid) = (Vec::new(), Vec::new());
     for mut object in objects {
         object["metadata"]["namespace"] = json!(namespace);
         let ours = engine(&object)?;
@@ -354,58 +339,39 @@ async fn run(
             None => Denials::new(),
             Some(message) if message.contains("validation.gatekeeper.sh") => denials(&message),
             Some(message) => {
-                invalid.push(format!("{message}\n{object:#}"));
+                compared.refused(&message, &object);
                 continue;
             }
         };
-        if ours == theirs {
-            if ours.is_empty() {
-                admitted += 1;
-            } else {
-                denied += 1;
-                let names: BTreeSet<&String> = ours.iter().map(|(name, _)| name).collect();
-                for name in names {
-                    *named.entry(name.clone()).or_default() += 1;
-                }
-            }
-            continue;
-        }
         let ours_names: BTreeSet<&String> = ours.iter().map(|(name, _)| name).collect();
-        let theirs_names: BTreeSet<&String> = theirs.iter().map(|(name, _)| name).collect();
-        mismatches.push(format!(
-            "{} {}: {}\n  Gatekeeper: {theirs:#?}\n  engine:     {ours:#?}\n{object:#}",
-            object["kind"].as_str().unwrap_or_default(),
-            name_of(&object),
-            if ours_names == theirs_names {
-                "same constraints, other words"
-            } else {
-                "other constraints"
-            },
-        ));
+        let agree = compared.judge(&ours, &theirs, ours.is_empty(), || {
+            let theirs_names: BTreeSet<&String> = theirs.iter().map(|(name, _)| name).collect();
+            format!(
+                "{} {}: {}\n  Gatekeeper: {theirs:#?}\n  engine:     {ours:#?}\n{object:#}",
+                object["kind"].as_str().unwrap_or_default(),
+                name_of(&object),
+                if ours_names == theirs_names {
+                    "same constraints, other words"
+                } else {
+                    "other constraints"
+                },
+            )
+        });
+        if agree {
+            for name in ours_names {
+                *named.entry(name.clone()).or_default() += 1;
+            }
+        }
     }
-    for m in &mismatches {
-        eprintln!("MISMATCH {m}\n");
-    }
-    for m in &invalid {
-        eprintln!("INVALID {m}\n");
-    }
-    eprintln!(
-        "gatekeeper differential (seed {seed:#x}): {admitted} admitted and {denied} denied alike, \
-         {} differ, {} invalid; denials by constraint: {named:?}",
-        mismatches.len(),
-        invalid.len()
-    );
-    ensure!(
-        invalid.is_empty(),
-        "{} generated objects were refused by the apiserver itself (printed above): a generator bug",
-        invalid.len()
-    );
-    if !mismatches.is_empty() {
-        bail!(
-            "{} verdicts differ from Gatekeeper's (printed above)",
-            mismatches.len()
-        );
-    }
+    compared.finish(
+        "gatekeeper",
+        seed,
+        &format!("; denials by constraint: {named:?}"),
+        "Gatekeeper",
+    )?;
+    let Compared {
+        admitted, denied, ..
+    } = compared;
     ensure!(
         admitted > 0 && denied > 0 && named.len() >= 10,
         "the objects are not varied enough: {admitted} admitted, {denied} denied, {} constraints denied",

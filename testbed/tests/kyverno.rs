@@ -65,15 +65,7 @@ fn reports() -> ApiResource {
 }
 
 fn pod(name: &str, privileged: bool) -> Pod {
-    serde_json::from_value(json!({
-        "metadata": { "name": name, "labels": { TEST_LABEL: "kyverno" } },
-        "spec": { "containers": [{
-            "name": "app",
-            "image": "registry.example/app:1.0",
-            "securityContext": { "privileged": privileged }
-        }]}
-    }))
-    .expect("a valid Pod")
+    proof_pod("kyverno", name, "app", privileged)
 }
 
 /// A ClusterPolicy refusing privileged containers in Pods of `namespace`.
@@ -215,12 +207,8 @@ async fn denied_in(client: &Client, ns: &str, what: &str) -> Result<String> {
 
 async fn run(client: &Client, n: &Names) -> Result<()> {
     // Before any policy: a privileged Pod that only the background scan can find.
-    let audit_pods: Api<Pod> = Api::namespaced(client.clone(), &n.audit_ns);
     let old = unique_name("old-privileged");
-    audit_pods
-        .create(&PostParams::default(), &pod(&old, true))
-        .await
-        .context("creating the privileged Pod before any policy")?;
+    let audit_pods = privileged_before_policies(client, &n.audit_ns, &pod(&old, true)).await?;
 
     let policies: Api<DynamicObject> = Api::all_with(client.clone(), &cluster_policies());
     let pp = PostParams::default();

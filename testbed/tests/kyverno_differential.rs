@@ -25,15 +25,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context as _, Result};
+use anyhow::{ensure, Context as _, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::Client;
-use palisade_engine::apiview::into_admission_view;
 use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::render::{render, to_yaml};
-use palisade_engine::sample::{self, Rng};
-use palisade_engine::{Action, AdmissionRequest, EngineKind, Mode};
+use palisade_engine::{EngineKind, Mode};
 use palisade_testbed::{delete_namespace, unique_name, Cluster};
 use serde_json::{json, Value};
 
@@ -230,21 +228,12 @@ async fn compare(client: &Client, namespaces: &[String], policies: &[Value]) -> 
             "volumes": [{"name": "host", "hostPath": {"path": "/var/lib"}}]}});
     let pods = resource_of(client, &probe).await?;
     let engine_names = |object: &Value| -> Result<BTreeSet<String>> {
-        // What Kyverno's webhook receives: the object as the apiserver defaulted it.
-        let view = into_admission_view(object.clone())
-            .map_err(|e| anyhow::anyhow!("the admission view refuses the object: {e}"))?;
-        let verdict = bundle.evaluate(&AdmissionRequest::create(view.object)?, &context);
-        ensure!(
-            verdict.not_evaluable.is_empty(),
-            "the engine could not evaluate: {:?}",
-            verdict.not_evaluable
-        );
-        Ok(verdict
-            .findings
-            .iter()
-            .filter(|f| f.engine == EngineKind::Kyverno && f.action == Action::Deny)
-            .map(|f| f.policy.split('/').next().unwrap_or_default().to_owned())
-            .collect())
+        Ok(
+            webhook_denials(&bundle, &context, object, EngineKind::Kyverno)?
+                .iter()
+                .map(|f| f.policy.split('/').next().unwrap_or_default().to_owned())
+                .collect(),
+        )
     };
     for namespace in namespaces {
         probe["metadata"]["namespace"] = json!(namespace);
@@ -271,14 +260,9 @@ async fn compare(client: &Client, namespaces: &[String], policies: &[Value]) -> 
 
     let seed = seed_from("PALISADE_SAMPLE_SEED", DEFAULT_SEED);
     eprintln!("kyverno differential: seed {seed:#x} (PALISADE_SAMPLE_SEED), {WORKLOADS} workloads + {PODS} pods, {} policies", names.len());
-    let mut rng = Rng::new(seed);
-    let mut objects: Vec<Value> = (0..WORKLOADS)
-        .map(|i| sample::workload(&mut rng, &format!("w-{i}")))
-        .collect();
-    objects.extend((0..PODS).map(|i| sample::pod(&mut rng, &format!("pod-{i}"))));
+    let objects = sample_objects(seed, WORKLOADS, PODS);
 
-    let (mut admitted, mut denied, mut invalid) = (0, 0, Vec::new());
-    let mut mismatches = Vec::new();
+    let mut compared = Compared::default();
     let sent = objects
         .iter()
         .flat_map(|o| namespaces.iter().map(move |ns| (o.clone(), ns)));
@@ -290,46 +274,22 @@ async fn compare(client: &Client, namespaces: &[String], policies: &[Value]) -> 
             None => BTreeSet::new(),
             Some(message) if message.contains(KYVERNO_MARK) => named_in(&message, &names),
             Some(message) => {
-                invalid.push(format!("{message}\n{object:#}"));
+                compared.refused(&message, &object);
                 continue;
             }
         };
-        if ours == theirs {
-            if ours.is_empty() {
-                admitted += 1;
-            } else {
-                denied += 1;
-            }
-        } else {
-            mismatches.push(format!(
+        compared.judge(&ours, &theirs, ours.is_empty(), || {
+            format!(
                 "{} {namespace}/{}: Kyverno denies with {theirs:?}, the engine with {ours:?}\n{object:#}",
                 object["kind"].as_str().unwrap_or_default(),
                 object["metadata"]["name"].as_str().unwrap_or_default()
-            ));
-        }
+            )
+        });
     }
-    for m in &mismatches {
-        eprintln!("MISMATCH {m}\n");
-    }
-    for m in &invalid {
-        eprintln!("INVALID {m}\n");
-    }
-    eprintln!(
-        "kyverno differential (seed {seed:#x}): {admitted} admitted and {denied} denied alike, {} differ, {} invalid",
-        mismatches.len(),
-        invalid.len()
-    );
-    ensure!(
-        invalid.is_empty(),
-        "{} generated objects were refused by the apiserver itself (printed above): a generator bug",
-        invalid.len()
-    );
-    if !mismatches.is_empty() {
-        bail!(
-            "{} verdicts differ from Kyverno's (printed above)",
-            mismatches.len()
-        );
-    }
+    compared.finish("kyverno", seed, "", "Kyverno")?;
+    let Compared {
+        admitted, denied, ..
+    } = compared;
     ensure!(
         admitted > 0 && denied > 0,
         "the objects are not varied enough: {admitted} admitted, {denied} denied"

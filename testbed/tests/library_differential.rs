@@ -30,7 +30,7 @@ use kube::Client;
 use palisade_engine::bundle::{Bundle, Context};
 use palisade_engine::library::{self, EntryKind};
 use palisade_engine::pss::{Level, LevelVersion};
-use palisade_engine::sample::{self, Rng};
+use palisade_engine::sample;
 use palisade_engine::source::parse_documents;
 use palisade_engine::{Action, AdmissionRequest, EngineKind, Mode, Verdict};
 use palisade_testbed::{delete_namespace, send_with_warnings, unique_name};
@@ -321,11 +321,7 @@ async fn compare(run: &mut Run, namespaces: &HashMap<&'static str, Ns>) -> Resul
 
     let seed = seed_from("PALISADE_SAMPLE_SEED", DEFAULT_SEED);
     eprintln!("library differential: seed {seed:#x} (PALISADE_SAMPLE_SEED), {WORKLOADS} workloads + {PODS} pods");
-    let mut rng = Rng::new(seed);
-    let mut objects: Vec<Value> = (0..WORKLOADS)
-        .map(|i| sample::workload(&mut rng, &format!("w-{i}")))
-        .collect();
-    objects.extend((0..PODS).map(|i| sample::pod(&mut rng, &format!("pod-{i}"))));
+    let objects = sample_objects(seed, WORKLOADS, PODS);
 
     let mut tally = Tally::default();
     let mut mismatches = Vec::new();
@@ -377,12 +373,7 @@ async fn compare(run: &mut Run, namespaces: &HashMap<&'static str, Ns>) -> Resul
             pretty(&object)
         ));
     }
-    for m in &confirmed {
-        eprintln!("MISMATCH {m}\n");
-    }
-    for m in &invalid {
-        eprintln!("INVALID {m}\n");
-    }
+    print_findings(&confirmed, &invalid);
     let compared = objects.len() - invalid.len();
     eprintln!(
         "library differential (seed {seed:#x}): {compared} objects compared, {} agree \

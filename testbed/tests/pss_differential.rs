@@ -190,12 +190,7 @@ async fn compare(client: &Client, namespaces: &[(LevelVersion, String)]) -> Resu
         template_mismatches.len()
     );
     mismatches.extend(template_mismatches);
-    for m in &mismatches {
-        eprintln!("MISMATCH {m}\n");
-    }
-    for m in &invalid {
-        eprintln!("INVALID {m}\n");
-    }
+    print_findings(&mismatches, &invalid);
     if !mismatches.is_empty() {
         bail!(
             "{} of {compared} verdicts differ from the apiserver (printed above)",

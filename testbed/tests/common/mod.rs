@@ -5,12 +5,16 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{pinned_kind, ApiCapabilities};
 use kube::Client;
+use palisade_engine::apiview::into_admission_view;
+use palisade_engine::bundle::{Bundle, Context};
+use palisade_engine::sample::{self, Rng};
+use palisade_engine::{Action, AdmissionRequest, EngineKind, Finding};
 use palisade_testbed::{create_with_warnings, send_with_warnings, Cluster, Testbed};
 use serde_json::{json, Value};
 
@@ -109,6 +113,148 @@ pub fn log_tail(var: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(15)..].join("\n");
     format!("\n--- last lines of {path} ---\n{tail}")
+}
+
+/// The objects a differential proof sends: `workloads` sample workloads (`w-0`, …), then `pods`
+/// sample pods (`pod-0`, …), all generated from `seed`.
+pub fn sample_objects(seed: u64, workloads: usize, pods: usize) -> Vec<Value> {
+    let mut rng = Rng::new(seed);
+    let mut objects: Vec<Value> = (0..workloads)
+        .map(|i| sample::workload(&mut rng, &format!("w-{i}")))
+        .collect();
+    objects.extend((0..pods).map(|i| sample::pod(&mut rng, &format!("pod-{i}"))));
+    objects
+}
+
+/// Print what a differential proof found wrong: each verdict that differs from the other side's,
+/// then each generated object the apiserver itself refused.
+pub fn print_findings(mismatches: &[String], invalid: &[String]) {
+    for m in mismatches {
+        eprintln!("MISMATCH {m}\n");
+    }
+    for m in invalid {
+        eprintln!("INVALID {m}\n");
+    }
+}
+
+/// A Pod labelled as made by the proof `proof` (`gatekeeper`, `kyverno`), with one container
+/// named `container`, privileged or not.
+pub fn proof_pod(proof: &str, name: &str, container: &str, privileged: bool) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { TEST_LABEL: proof } },
+        "spec": { "containers": [{
+            "name": container,
+            "image": "registry.example/app:1.0",
+            "securityContext": { "privileged": privileged }
+        }]}
+    }))
+    .expect("a valid Pod")
+}
+
+/// Create the privileged Pod `pod` in `namespace` before any policy of the proof is there, so
+/// only an audit or a background scan can find it; the Pods of that namespace.
+pub async fn privileged_before_policies(
+    client: &Client,
+    namespace: &str,
+    pod: &Pod,
+) -> Result<Api<Pod>> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.create(&PostParams::default(), pod)
+        .await
+        .context("creating the privileged Pod before any policy")?;
+    Ok(pods)
+}
+
+/// The denials by `engine`'s policies in `bundle`'s verdict on `object` as an admission webhook
+/// receives it (decoded and defaulted by the apiserver); an error when any policy could not be
+/// evaluated.
+pub fn webhook_denials(
+    bundle: &Bundle,
+    context: &Context,
+    object: &Value,
+    engine: EngineKind,
+) -> Result<Vec<Finding>> {
+    let view = into_admission_view(object.clone())
+        .map_err(|e| anyhow!("the admission view refuses the object: {e}"))?;
+    let verdict = bundle.evaluate(&AdmissionRequest::create(view.object)?, context);
+    ensure!(
+        verdict.not_evaluable.is_empty(),
+        "the engine could not evaluate: {:?}",
+        verdict.not_evaluable
+    );
+    Ok(verdict
+        .findings
+        .into_iter()
+        .filter(|f| f.engine == engine && f.action == Action::Deny)
+        .collect())
+}
+
+/// How a differential proof's engine and the other side (an admission webhook) judged the objects
+/// sent to both: alike (admitted or denied), otherwise, or not at all (the apiserver itself
+/// refused the object).
+#[derive(Debug, Default)]
+pub struct Compared {
+    pub admitted: usize,
+    pub denied: usize,
+    /// Each object judged otherwise, described.
+    pub mismatches: Vec<String>,
+    /// Each object the apiserver refused for itself, with its message.
+    pub invalid: Vec<String>,
+}
+
+impl Compared {
+    /// Count an object judged by both sides, `ours` and `theirs` being their denials (`admitted`
+    /// when ours are none): whether they agree. When not, `mismatch` describes the object.
+    pub fn judge<T: PartialEq>(
+        &mut self,
+        ours: &T,
+        theirs: &T,
+        admitted: bool,
+        mismatch: impl FnOnce() -> String,
+    ) -> bool {
+        if ours != theirs {
+            self.mismatches.push(mismatch());
+            return false;
+        }
+        if admitted {
+            self.admitted += 1;
+        } else {
+            self.denied += 1;
+        }
+        true
+    }
+
+    /// An object the apiserver refused for itself, not the other side: a generator bug.
+    pub fn refused(&mut self, message: &str, object: &Value) {
+        self.invalid.push(format!("{message}\n{object:#}"));
+    }
+
+    /// Print what differs and the summary of the `proof` differential run with `seed` (`more`
+    /// ends its line), then fail on any object the apiserver refused or any verdict that differs
+    /// from `other`'s.
+    pub fn finish(&self, proof: &str, seed: u64, more: &str, other: &str) -> Result<()> {
+        print_findings(&self.mismatches, &self.invalid);
+        eprintln!(
+            "{proof} differential (seed {seed:#x}): {} admitted and {} denied alike, {} differ, \
+             {} invalid{more}",
+            self.admitted,
+            self.denied,
+            self.mismatches.len(),
+            self.invalid.len()
+        );
+        ensure!(
+            self.invalid.is_empty(),
+            "{} generated objects were refused by the apiserver itself (printed above): a \
+             generator bug",
+            self.invalid.len()
+        );
+        ensure!(
+            self.mismatches.is_empty(),
+            "{} verdicts differ from {other}'s (printed above)",
+            self.mismatches.len()
+        );
+        Ok(())
+    }
 }
 
 /// The seed of a seeded test: `var` in the environment (decimal or `0x` hex), else `default`. A
