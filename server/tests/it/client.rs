@@ -172,6 +172,13 @@ impl Api<'_> {
         serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
     }
 
+    /// Adopt a library entry not adopted before (201); the new policy's id.
+    pub async fn adopt_new(&self, entry: &str) -> String {
+        let body = json!({ "from": "library", "entry": entry });
+        let created: PolicyDetail = self.send("POST", "/api/v1/policies", Some(body), 201).await;
+        created.policy.id
+    }
+
     /// Paste a policy's YAML (201); the created policy as JSON.
     pub async fn paste(&self, source: &str) -> Value {
         let body = json!({ "from": "yaml", "source": source });

@@ -444,12 +444,7 @@ async fn applies_rendered_manifests_to_a_test_bed_cluster_and_reads_them_back() 
 
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
-    let kubeconfig = std::fs::read_to_string(&cluster.palisade_kubeconfig).unwrap();
-    let credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {
-        kubeconfig,
-        context: None,
-    })
-    .unwrap();
+    let credentials = crate::support::kubeconfig_credentials(&cluster.palisade_kubeconfig);
     let connector = KubeConnector::default();
     let entry = palisade_engine::library::entry("disallow-host-path")
         .unwrap()

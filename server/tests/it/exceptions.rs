@@ -12,13 +12,6 @@ use serde_json::{json, Value};
 use crate::client::json_of as body;
 use crate::support::{on_each_database, Backend, Reply, TestServer};
 
-async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
-    let adopt = json!({ "from": "library", "entry": entry }).to_string();
-    let created = server.call("POST", "/api/v1/policies", token, &adopt).await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    body(&created)["policy"]["id"].as_str().unwrap().to_owned()
-}
-
 /// `POST /api/v1/exceptions/{id}/{action}` (`decision` or `revoke`) as the holder of `token`.
 async fn act(server: &TestServer, token: &str, id: &str, action: &str, body: &str) -> Reply {
     let path = format!("/api/v1/exceptions/{id}/{action}");
@@ -42,8 +35,8 @@ async fn exceptions_over_rest(backend: Backend) {
     let viewer = server.login_token(Role::Viewer).await;
     let (approver, approver_token) = server.user_token(Role::Approver).await;
     let other_approver = server.login_token(Role::Approver).await;
-    let privileged = adopt(&server, &author, "disallow-privileged").await;
-    let baseline = adopt(&server, &author, "pod-security-baseline").await;
+    let privileged = server.api(&author).adopt_new("disallow-privileged").await;
+    let baseline = server.api(&author).adopt_new("pod-security-baseline").await;
     let now = palisade_app::db::now_ms();
     let in_30_days = now + 30 * DAY_MS;
 
@@ -148,9 +141,10 @@ async fn exceptions_over_rest(backend: Backend) {
         let token = token.to_owned();
         let server = &server;
         async move {
-            let reply = server.call("POST", "/api/waiting_for_me", &token, "").await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-            let waiting = body(&reply);
+            let waiting: Value = server
+                .api(&token)
+                .send("POST", "/api/waiting_for_me", None, 200)
+                .await;
             let ids: Vec<String> = waiting["exceptions"]
                 .as_array()
                 .unwrap()

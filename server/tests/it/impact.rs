@@ -17,16 +17,6 @@ use serde_json::{json, Value};
 use crate::client::json_of;
 use crate::support::{on_each_database, Backend, TestServer, KEY};
 
-pub(crate) async fn adopt(server: &TestServer, token: &str, entry: &str) -> String {
-    let adopt = json!({ "from": "library", "entry": entry }).to_string();
-    let created = server.call("POST", "/api/v1/policies", token, &adopt).await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    json_of(&created)["policy"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn pod(namespace: &str, name: &str, owner: Option<(&str, &str, &str)>, privileged: bool) -> Value {
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -125,7 +115,10 @@ async fn impact_over_http(backend: Backend) {
         ..
     } = shop(backend).await;
     let (_, approver_token) = server.user_token(Role::Approver).await;
-    let baseline = adopt(&server, &people.author, "pod-security-baseline").await;
+    let baseline = server
+        .api(&people.author)
+        .adopt_new("pod-security-baseline")
+        .await;
 
     // A key for its progress is held to its budget before anything is evaluated, and named.
     let long = "k".repeat(palisade_app::impact::ssr::progress::KEY_LIMIT + 1);
@@ -426,8 +419,7 @@ async fn refusal(client: &kube::Client, object: &Value) -> Option<String> {
 /// objects are refused, and the apiserver's refusal carries the engine's message.
 #[tokio::test]
 async fn impact_is_what_the_cluster_then_does() {
-    use palisade_app::clusters::ssr::{ClusterConnector, Credentials, KubeConnector};
-    use palisade_app::clusters::CredentialsInput;
+    use palisade_app::clusters::ssr::{ClusterConnector, KubeConnector};
     use palisade_app::policies::Mode;
 
     let testbed = crate::support::testbed_alone().await;
@@ -440,11 +432,7 @@ async fn impact_is_what_the_cluster_then_does() {
         .register_bed_cluster("impact-1", "staging", cluster)
         .await;
     let admin = cluster.admin_client().await.unwrap();
-    let admin_credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {
-        kubeconfig: std::fs::read_to_string(&cluster.admin_kubeconfig).unwrap(),
-        context: None,
-    })
-    .unwrap();
+    let admin_credentials = crate::support::kubeconfig_credentials(&cluster.admin_kubeconfig);
     let connector = KubeConnector::default();
 
     let namespace = palisade_testbed::unique_name("impact-it");
@@ -506,7 +494,7 @@ async fn impact_is_what_the_cluster_then_does() {
         "disallow-privileged",
         "disallow-host-namespaces",
     ] {
-        let policy = adopt(&server, &people.author, entry).await;
+        let policy = server.api(&people.author).adopt_new(entry).await;
         let reply = impact_of(&server, &viewer, json!({"policy_id": policy})).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         let impact = json_of(&reply);
@@ -702,7 +690,10 @@ async fn another_replica_process_reports_how_far_an_impact_has_got() {
         cluster,
     } = shop(Backend::Postgres).await;
     write_bulk_pods(&server.pool, &cluster.id, 10_000).await;
-    let policy = adopt(&server, &people.author, "disallow-privileged").await;
+    let policy = server
+        .api(&people.author)
+        .adopt_new("disallow-privileged")
+        .await;
     let dir = scratch_dir("palisade_second_replica");
     let other = Serving::start(
         &dir,

@@ -220,18 +220,13 @@ async fn palisade_impact(args: &[&str]) -> (i32, String, String) {
 
 #[tokio::test]
 async fn impact_cli_reads_a_live_cluster() {
-    use palisade_app::clusters::ssr::{ClusterConnector, Credentials, KubeConnector};
-    use palisade_app::clusters::CredentialsInput;
+    use palisade_app::clusters::ssr::{ClusterConnector, KubeConnector};
 
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
     let admin = cluster.admin_client().await.unwrap();
     let kubeconfig = cluster.admin_kubeconfig.to_str().unwrap().to_owned();
-    let credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {
-        kubeconfig: std::fs::read_to_string(&cluster.admin_kubeconfig).unwrap(),
-        context: None,
-    })
-    .unwrap();
+    let credentials = crate::support::kubeconfig_credentials(&cluster.admin_kubeconfig);
     let connector = KubeConnector::default();
     let namespace = palisade_testbed::unique_name("impact-cli");
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
@@ -304,17 +299,12 @@ async fn impact_cli_reads_a_live_cluster() {
 async fn impact_cli_names_the_kinds_it_may_not_read() {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;
-    use palisade_app::clusters::ssr::{ClusterConnector, Credentials, KubeConnector};
-    use palisade_app::clusters::CredentialsInput;
+    use palisade_app::clusters::ssr::{ClusterConnector, KubeConnector};
 
     let testbed = crate::support::testbed().await;
     let cluster = &testbed.clusters[0];
     let admin = cluster.admin_client().await.unwrap();
-    let credentials = Credentials::from_input(&CredentialsInput::Kubeconfig {
-        kubeconfig: std::fs::read_to_string(&cluster.admin_kubeconfig).unwrap(),
-        context: None,
-    })
-    .unwrap();
+    let credentials = crate::support::kubeconfig_credentials(&cluster.admin_kubeconfig);
     let connector = KubeConnector::default();
     let namespace = palisade_testbed::unique_name("impact-cli-rbac");
     let rbac = |kind: &str| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {"name": namespace}});

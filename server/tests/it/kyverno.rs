@@ -110,16 +110,15 @@ async fn a_kyverno_policys_impact_names_what_it_would_deny() {
         cluster,
         ..
     } = crate::impact::shop(Backend::Sqlite).await;
-    let reply = server
-        .call(
+    let found: Value = server
+        .api(&people.author)
+        .send(
             "POST",
             "/api/v1/impact",
-            &people.author,
-            &json!({ "source": NO_PRIVILEGED, "clusters": [cluster.id] }).to_string(),
+            Some(json!({ "source": NO_PRIVILEGED, "clusters": [cluster.id] })),
+            200,
         )
         .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let found = json_of(&reply);
     let here = &found["clusters"][0];
     assert_eq!(here["complete"], true, "{here:#}");
     let mut denied: Vec<String> = here["findings"]

@@ -98,9 +98,7 @@ async fn policies_over_rest(backend: Backend) {
     // Test runs: authors run, everyone reads the stored result.
     let runs = format!("/api/v1/policies/{id}/versions/2/test-runs");
     assert_eq!(server.call("POST", &runs, &viewer, "").await.status, 403);
-    let run = server.call("POST", &runs, &author, "").await;
-    assert_eq!(run.status, 201, "{}", run.body);
-    let run = body(&run);
+    let run: Value = server.api(&author).send("POST", &runs, None, 201).await;
     assert_eq!(run["failed"], 0, "{run}");
     assert!(run["passed"].as_u64().unwrap() >= 3);
     let latest = server
@@ -126,11 +124,10 @@ async fn policies_over_rest(backend: Backend) {
             .status,
         403
     );
-    let staged = server
-        .call("PUT", &mode, &author, r#"{"mode":"warn"}"#)
+    let staging: Value = server
+        .api(&author)
+        .send("PUT", &mode, Some(json!({"mode": "warn"})), 200)
         .await;
-    assert_eq!(staged.status, 200, "{}", staged.body);
-    let staging = body(&staged);
     assert_eq!(staging["modes"][1]["environment"], "staging");
     assert_eq!(staging["modes"][1]["mode"], "warn");
     assert_eq!(staging["live"], json!([]));

@@ -152,9 +152,7 @@ async fn a_new_cluster_is_assessed_once_its_inventory_is_whole() {
     let path = format!("/api/v1/clusters/{}/posture", registered.id);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let assessment = loop {
-        let reply = server.call("GET", &path, &people.author, "").await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        let found = json_of(&reply);
+        let found: Value = server.api(&people.author).get(&path).await;
         if !found.is_null() {
             break found;
         }

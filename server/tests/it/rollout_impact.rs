@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::client::audited;
 use crate::client::json_of;
-use crate::impact::{adopt, shop, Shop};
+use crate::impact::{shop, Shop};
 use crate::support::{on_each_database, Backend};
 
 fn proposal(mode: &str, namespaces: &[&str], acknowledge: bool) -> String {
@@ -27,7 +27,10 @@ async fn enforce_needs_an_acknowledgement(backend: Backend) {
         viewer,
         cluster,
     } = shop(backend).await;
-    adopt(&server, &people.author, "pod-security-baseline").await;
+    server
+        .api(&people.author)
+        .adopt_new("pod-security-baseline")
+        .await;
 
     // Enforcing baseline on both namespaces would deny the Deployment `web` (its privileged Pods)
     // and the legacy Pod: refused, naming the field, the number and the cluster.
@@ -61,16 +64,15 @@ async fn enforce_needs_an_acknowledgement(backend: Backend) {
     // The form's preview: per wave and cluster, in the rollout's mode; authors only.
     let input: Value =
         serde_json::from_str(&proposal("enforce", &["shop", "legacy"], false)).unwrap();
-    let preview = server
-        .call(
+    let preview: Value = server
+        .api(&people.author)
+        .send(
             "POST",
             "/api/proposal_impact",
-            &people.author,
-            &json!({ "input": input }).to_string(),
+            Some(json!({ "input": input })),
+            200,
         )
         .await;
-    assert_eq!(preview.status, 200, "{}", preview.body);
-    let preview = json_of(&preview);
     assert_eq!(preview["denied"], 2, "{preview:#}");
     assert_eq!(preview["complete"], true, "{preview:#}");
     assert_eq!(preview["waves"][0]["name"], "prod");

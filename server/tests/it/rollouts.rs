@@ -50,29 +50,15 @@ async fn undo_and_wait(
     id: &str,
     operation: &str,
 ) -> Value {
-    let reply = server
-        .call(
-            "POST",
-            &format!("/api/v1/rollouts/{id}/{operation}"),
-            asker,
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let asked = json_of(&reply);
+    let path = format!("/api/v1/rollouts/{id}/{operation}");
+    let asked: Value = server.api(asker).send("POST", &path, None, 200).await;
     assert_eq!(state(&asked), "pending_approval", "{asked:#}");
     let started = asked["summary"]["id"].as_str().unwrap().to_owned();
     // The approver reviews each cluster's fixed plan against what runs there now.
-    let change = server
-        .call(
-            "GET",
-            &format!("/api/v1/rollouts/{started}/change"),
-            approver,
-            "",
-        )
+    let change: Value = server
+        .api(approver)
+        .get(&format!("/api/v1/rollouts/{started}/change"))
         .await;
-    assert_eq!(change.status, 200, "{}", change.body);
-    let change = json_of(&change);
     let clusters = change["clusters"].as_array().unwrap();
     assert_eq!(
         clusters.len(),
@@ -88,16 +74,10 @@ async fn undo_and_wait(
     }
     // And its impact: each step's plan judged on its own cluster; a removal leaves nothing that
     // could deny.
-    let impact = server
-        .call(
-            "GET",
-            &format!("/api/v1/rollouts/{started}/impact"),
-            approver,
-            "",
-        )
+    let impact: Value = server
+        .api(approver)
+        .get(&format!("/api/v1/rollouts/{started}/impact"))
         .await;
-    assert_eq!(impact.status, 200, "{}", impact.body);
-    let impact = json_of(&impact);
     let judged: usize = impact["waves"]
         .as_array()
         .unwrap()

@@ -10,6 +10,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use palisade_app::account::ssr::upsert_user;
 use palisade_app::auth::{Principal, Role, Via};
+use palisade_app::clusters::ssr::Credentials;
+use palisade_app::clusters::CredentialsInput;
 use palisade_server::config::Config;
 use palisade_server::{Server, StartupError};
 use sqlx::Connection;
@@ -594,6 +596,18 @@ impl std::ops::Deref for Bed {
 fn configured() -> palisade_testbed::Testbed {
     palisade_testbed::Testbed::from_env()
         .unwrap_or_else(|e| panic!("\n\n*** CLUSTER TEST BED NOT CONFIGURED ***\n{e}\n\n"))
+}
+
+/// Credentials as Palisade holds a registered cluster's, from the kubeconfig file at `path` (a
+/// test bed cluster's `admin_kubeconfig` or `palisade_kubeconfig`), in its current context.
+pub fn kubeconfig_credentials(path: &std::path::Path) -> Credentials {
+    let kubeconfig =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Credentials::from_input(&CredentialsInput::Kubeconfig {
+        kubeconfig,
+        context: None,
+    })
+    .unwrap()
 }
 
 /// The test bed, shared with the other tests that use it.
