@@ -130,29 +130,37 @@ pub(crate) fn parts(text: &str) -> Result<Parts<'_>, &'static str> {
     })
 }
 
+/// A suffix that names its scale (none, an SI prefix or a binary one): whether it is binary, and
+/// the exponent (of 2 when binary, of 10 otherwise). An exponent written out (`e3`) is not one.
+pub(crate) fn named_suffix(suffix: &str) -> Option<(bool, i32)> {
+    Some(match suffix {
+        "" => (false, 0),
+        "n" => (false, -9),
+        "u" => (false, -6),
+        "m" => (false, -3),
+        "k" => (false, 3),
+        "M" => (false, 6),
+        "G" => (false, 9),
+        "T" => (false, 12),
+        "P" => (false, 15),
+        "E" => (false, 18),
+        "Ki" => (true, 10),
+        "Mi" => (true, 20),
+        "Gi" => (true, 30),
+        "Ti" => (true, 40),
+        "Pi" => (true, 50),
+        "Ei" => (true, 60),
+        _ => return None,
+    })
+}
+
 fn suffix_of(suffix: &str) -> Option<(bool, i32, Format)> {
-    let decimal = |e| Some((false, e, Format::DecimalSi));
-    let binary = |e| Some((true, e, Format::BinarySi));
-    match suffix {
-        "" => decimal(0),
-        "n" => decimal(-9),
-        "u" => decimal(-6),
-        "m" => decimal(-3),
-        "k" => decimal(3),
-        "M" => decimal(6),
-        "G" => decimal(9),
-        "T" => decimal(12),
-        "P" => decimal(15),
-        "E" => decimal(18),
-        "Ki" => binary(10),
-        "Mi" => binary(20),
-        "Gi" => binary(30),
-        "Ti" => binary(40),
-        "Pi" => binary(50),
-        "Ei" => binary(60),
-        other if other.len() > 1 && other.starts_with(['e', 'E']) => {
+    match named_suffix(suffix) {
+        Some((true, exp)) => Some((true, exp, Format::BinarySi)),
+        Some((false, exp)) => Some((false, exp, Format::DecimalSi)),
+        None if suffix.len() > 1 && suffix.starts_with(['e', 'E']) => {
             // Go reads the exponent as 64 bits and keeps its low 32.
-            let parsed: i64 = other[1..].parse().ok()?;
+            let parsed: i64 = suffix[1..].parse().ok()?;
             #[allow(clippy::cast_possible_truncation)]
             Some((false, parsed as i32, Format::DecimalExponent))
         }

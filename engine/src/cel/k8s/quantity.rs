@@ -16,7 +16,7 @@ use ::cel::common::types::{INT_TYPE, STRING_TYPE};
 use ::cel::objects::Opaque;
 use ::cel::{DeclarationError, Env, ExecutionError, Value};
 
-use crate::apiview::quantity::{parts, Parts, FORMAT_WRONG, NUMERIC, SUFFIX};
+use crate::apiview::quantity::{named_suffix, parts, Parts, FORMAT_WRONG, NUMERIC, SUFFIX};
 
 use super::{error, int_arg, opaque_type, ret, ret_opaque, str_arg, with_opaque, Args, Ret};
 
@@ -81,24 +81,9 @@ impl Quantity {
         if num.is_empty() && denom.is_empty() {
             return Err(FORMAT_WRONG.to_owned());
         }
-        let (base2, exp) = match suffix {
-            "" => (false, 0),
-            "Ki" => (true, 10),
-            "Mi" => (true, 20),
-            "Gi" => (true, 30),
-            "Ti" => (true, 40),
-            "Pi" => (true, 50),
-            "Ei" => (true, 60),
-            "n" => (false, -9),
-            "u" => (false, -6),
-            "m" => (false, -3),
-            "k" => (false, 3),
-            "M" => (false, 6),
-            "G" => (false, 9),
-            "T" => (false, 12),
-            "P" => (false, 15),
-            "E" => (false, 18),
-            other => match other.strip_prefix(['e', 'E']) {
+        let (base2, exp) = match named_suffix(suffix) {
+            Some(named) => named,
+            None => match suffix.strip_prefix(['e', 'E']) {
                 Some(e) => (false, e.parse::<i32>().map_err(|_| SUFFIX.to_owned())?),
                 None => return Err(SUFFIX.to_owned()),
             },
