@@ -95,16 +95,22 @@ impl CelProgram {
                 spec.insert(key.into(), value.clone());
             }
         }
-        let policy = vap::policy_document(
+        let policy = vap::admission_document(
+            "ValidatingAdmissionPolicy",
             &name,
             Value::Object(spec),
             document.first_line,
             document.text.clone(),
         );
         // Every constraint of the kind is a parameter; each evaluation is handed exactly one.
-        let binding = vap::param_binding_document(
+        let binding = vap::admission_document(
+            "ValidatingAdmissionPolicyBinding",
             &name,
-            &json!({"selector": {}, "parameterNotFoundAction": "Deny"}),
+            json!({
+                "policyName": name,
+                "paramRef": {"selector": {}, "parameterNotFoundAction": "Deny"},
+                "validationActions": ["Deny"],
+            }),
             document.first_line,
             document.text.clone(),
         );

@@ -666,16 +666,18 @@ fn read_cel(
     if let Some(conditions) = rule.get("celPreconditions") {
         spec["matchConditions"] = lenient::expressions(conditions);
     }
-    let mut documents = vec![vap::policy_document(
+    let mut documents = vec![vap::admission_document(
+        "ValidatingAdmissionPolicy",
         &policy_name,
         spec,
         reader.document.first_line,
         lenient::text(&reader.document.text),
     )];
     if let Some(param_ref) = cel.get("paramRef") {
-        documents.push(vap::param_binding_document(
+        documents.push(vap::admission_document(
+            "ValidatingAdmissionPolicyBinding",
             &policy_name,
-            param_ref,
+            json!({"policyName": policy_name, "paramRef": param_ref, "validationActions": ["Deny"]}),
             reader.document.first_line,
             reader.document.text.clone(),
         ));

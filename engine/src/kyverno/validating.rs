@@ -799,7 +799,8 @@ fn with_default_operations(mut constraints: Value) -> Value {
 /// The document of the ValidatingAdmissionPolicy named `name` with `spec`, keeping `document`'s
 /// text so errors are placed in the file.
 fn vap_document(document: &Document, name: &str, spec: Map<String, Value>) -> Document {
-    vap::policy_document(
+    vap::admission_document(
+        "ValidatingAdmissionPolicy",
         name,
         Value::Object(spec),
         document.first_line,

@@ -583,9 +583,11 @@ pub(crate) fn match_everything() -> Value {
     }]})
 }
 
-/// The document of the ValidatingAdmissionPolicy named `name` with `spec`, made from another
-/// engine's document that begins at `first_line` with `text`, so errors are placed in that file.
-pub(crate) fn policy_document(
+/// The `admissionregistration.k8s.io/v1` document of `kind` named `name` with `spec`, made from
+/// another engine's document that begins at `first_line` with `text`, so errors are placed in
+/// that file: a ValidatingAdmissionPolicy that engine's CEL is evaluated as, or its binding.
+pub(crate) fn admission_document(
+    kind: &str,
     name: &str,
     spec: Value,
     first_line: usize,
@@ -594,29 +596,9 @@ pub(crate) fn policy_document(
     Document {
         value: json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
+            "kind": kind,
             "metadata": {"name": name},
             "spec": spec,
-        }),
-        first_line,
-        text,
-    }
-}
-
-/// The document of the binding named `name` that denies with the policy of that name for every
-/// parameter `param_ref` selects, placed as [`policy_document`] places its policy.
-pub(crate) fn param_binding_document(
-    name: &str,
-    param_ref: &Value,
-    first_line: usize,
-    text: String,
-) -> Document {
-    Document {
-        value: json!({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": name},
-            "spec": {"policyName": name, "paramRef": param_ref, "validationActions": ["Deny"]},
         }),
         first_line,
         text,

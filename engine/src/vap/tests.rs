@@ -65,41 +65,40 @@ fn binding(actions: &str) -> String {
     binding_of("b", "p", actions, "")
 }
 
-/// The binding `name` of the policy `policy` with `actions`, its spec going on with `rest`; after
-/// a `---`, so documents written this way join into one stream.
-fn binding_of(name: &str, policy: &str, actions: &str, rest: &str) -> String {
+/// The `admissionregistration.k8s.io/v1` document of `kind` named `name` whose spec is `spec`
+/// (its lines); after a `---`, so documents written this way join into one stream.
+fn admission(kind: &str, name: &str, spec: &str) -> String {
     format!(
         "---
 apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
+kind: {kind}
 metadata: {{name: {name}}}
 spec:
-  policyName: {policy}
-  validationActions: {actions}
-{rest}"
+{spec}"
     )
 }
 
+/// The binding `name` of the policy `policy` with `actions`, its spec going on with `rest`.
+fn binding_of(name: &str, policy: &str, actions: &str, rest: &str) -> String {
+    let spec = format!("  policyName: {policy}\n  validationActions: {actions}\n{rest}");
+    admission("ValidatingAdmissionPolicyBinding", name, &spec)
+}
+
 /// The policy `name` on Deployment creates, its spec going on with `rest` (after
-/// `matchConstraints`); with ConfigMaps for parameters when `params`. After a `---`, as
-/// [`binding_of`].
+/// `matchConstraints`); with ConfigMaps for parameters when `params`.
 fn declared(name: &str, params: bool, rest: &str) -> String {
     let param_kind = if params {
         "  paramKind: {apiVersion: v1, kind: ConfigMap}\n"
     } else {
         ""
     };
-    format!(
-        "---
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {{name: {name}}}
-spec:
-{param_kind}  matchConstraints:
+    let spec = format!(
+        "{param_kind}  matchConstraints:
     resourceRules:
     - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
 {rest}"
-    )
+    );
+    admission("ValidatingAdmissionPolicy", name, &spec)
 }
 
 fn policy(body: &str, actions: &str) -> PolicySet {
