@@ -2,8 +2,9 @@
 //! Gatekeeper's validation webhook, audit and `gator` CLI evaluate them.
 //!
 //! - A [`Library`] holds templates and constraints read from YAML documents. Each template's Rego is
-//!   compiled once into a prepared regorus engine; an evaluation clones it (cheap: the compiled
-//!   modules are shared) and sets the input.
+//!   compiled once, for regorus's register VM where the VM reads it as OPA does, else for regorus's
+//!   interpreter (see [`Evaluator`] and `template::Program`); an evaluation takes an idle machine or
+//!   engine prepared with it and sets the input.
 //! - [`Library::review`] takes an [`AdmissionRequest`]; [`Library::review_object`] takes a bare
 //!   object, built into a review exactly as `gator` builds one (no operation, no user).
 //! - The Rego input is what Gatekeeper's Rego driver passes: `input.review` (the AdmissionRequest as
@@ -50,7 +51,7 @@ use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
 
 pub use constraint::{Constraint, EnforcementAction, EnforcementPoint, LabelSelector, Match};
 pub use normalise::{Rewrite, Rewrites};
-pub use template::Template;
+pub use template::{Evaluator, Template};
 
 use constraint::Matchable;
 
@@ -205,6 +206,7 @@ pub struct Library {
     templates: BTreeMap<String, Template>,
     constraints: Vec<(Constraint, regorus::Value)>,
     rewrites: Rewrites,
+    evaluator: Evaluator,
 }
 
 /// What a review is about, in the two shapes Gatekeeper accepts.
@@ -230,6 +232,13 @@ impl Library {
         }
     }
 
+    /// This library, compiling the templates added from now on for `evaluator` (the VM where it
+    /// can, unless told otherwise).
+    pub fn with_evaluator(mut self, evaluator: Evaluator) -> Library {
+        self.evaluator = evaluator;
+        self
+    }
+
     /// Read templates and constraints from `documents` (other documents are ignored).
     pub fn from_documents(file: &str, documents: &[Document]) -> Result<Library, Vec<SourceError>> {
         let mut library = Library::new();
@@ -248,7 +257,7 @@ impl Library {
         let mut errors = Vec::new();
         let mut templates = Vec::new();
         for document in documents.iter().filter(|d| Template::is_template(&d.value)) {
-            match Template::from_document(file, document, self.rewrites) {
+            match Template::from_document_with(file, document, self.rewrites, self.evaluator) {
                 Ok(template) => templates.push(template),
                 Err(e) => errors.extend(e),
             }
@@ -781,6 +790,135 @@ spec:
 
     fn pod(name: &str, namespace: &str) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace}})
+    }
+
+    /// A template with neither Palisade's own builtins nor `with`: regorus's VM evaluates it.
+    const VM_TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8svm
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sVm
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8svm
+
+        violation[{"msg": msg}] {
+          input.parameters.undefinedBinding
+          name := input.review.object.metadata.missing
+          not startswith(name, "a")
+          msg := "an undefined binding passed"
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.bodiless
+          allowed("RunAsAny", input.review.object.metadata.name)
+          msg := "a function without body is true"
+        }
+
+        allowed("RunAsAny", _)
+
+        violation[{"msg": msg}] {
+          input.parameters.spin
+          xs := [x | x := input.parameters.spin[_]]
+          n := count([1 | xs[i]; xs[j]; xs[k]; i + j + k < 0])
+          msg := sprintf("spun %v", [n])
+        }
+
+        violation[{"msg": msg}] {
+          input.parameters.inventory
+          other := data.inventory.namespace[ns][_]["ConfigMap"][name]
+          msg := sprintf("inventory has %v/%v", [ns, name])
+        }
+"#;
+
+    fn vm_review(spec: Value, inventory: &Inventory) -> Vec<String> {
+        let value = json!({
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": "K8sVm",
+            "metadata": {"name": "vm"},
+            "spec": spec,
+        });
+        let lib = read("vm.yaml", &format!("{VM_TEMPLATE}---\n{value}")).unwrap();
+        let template = lib.templates().next().unwrap();
+        assert_eq!(template.interpreted(), None, "{template:?}");
+        lib.review_object(&pod("p", "a"), inventory, EnforcementPoint::Gator)
+            .unwrap()
+            .violations
+            .into_iter()
+            .map(|v| v.message)
+            .collect()
+    }
+
+    #[test]
+    fn the_vm_reads_undefined_bindings_and_bodiless_functions_as_opa() {
+        let none = Inventory::empty();
+        let undefined = vm_review(json!({"parameters": {"undefinedBinding": true}}), &none);
+        assert!(undefined.is_empty(), "{undefined:?}");
+        let bodiless = vm_review(json!({"parameters": {"bodiless": true}}), &none);
+        assert_eq!(bodiless, ["a function without body is true"]);
+        // The interpreter gives the same answers.
+        let interpreted = |spec: Value| {
+            let value = json!({
+                "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+                "kind": "K8sVm",
+                "metadata": {"name": "vm"},
+                "spec": spec,
+            });
+            let text = format!("{VM_TEMPLATE}---\n{value}");
+            let mut lib = Library::new().with_evaluator(Evaluator::Interpreter);
+            lib.add_documents("vm.yaml", &parse_documents("vm.yaml", &text).unwrap())
+                .unwrap();
+            lib.review_object(&pod("p", "a"), &none, EnforcementPoint::Gator)
+                .unwrap()
+                .violations
+                .len()
+        };
+        assert_eq!(
+            interpreted(json!({"parameters": {"undefinedBinding": true}})),
+            0
+        );
+        assert_eq!(interpreted(json!({"parameters": {"bodiless": true}})), 1);
+    }
+
+    #[test]
+    fn the_vm_reads_the_inventory() {
+        let inventory = Inventory::from_objects(&[json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "team-a"},
+        })])
+        .unwrap();
+        let found = vm_review(json!({"parameters": {"inventory": true}}), &inventory);
+        assert_eq!(found, ["inventory has team-a/settings"]);
+        let empty = vm_review(
+            json!({"parameters": {"inventory": true}}),
+            &Inventory::empty(),
+        );
+        assert!(empty.is_empty(), "{empty:?}");
+    }
+
+    #[test]
+    fn the_vm_stops_at_the_time_budget() {
+        // A hundred and twenty-five million iterations run into the wall-clock budget.
+        let started = std::time::Instant::now();
+        let spun = vm_review(
+            json!({"parameters": {"spin": vec![0; 500]}}),
+            &Inventory::empty(),
+        );
+        assert_eq!(spun.len(), 1, "{spun:?}");
+        assert!(
+            spun[0].contains("exceeded its budget of 2000 ms of time"),
+            "{spun:?}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! define and their Rego, compiled once with regorus.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use regorus::rvm::vm::VmError;
+use regorus::rvm::RegoVM;
 
 use serde_json::Value;
 
@@ -43,6 +46,17 @@ pub struct Template {
     pub(crate) program: Result<Program, String>,
 }
 
+/// Which of regorus's two evaluators runs a template's Rego.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Evaluator {
+    /// regorus's register VM for every template it runs as OPA does (see [`Program`]), the
+    /// interpreter for the others.
+    #[default]
+    Vm,
+    /// regorus's interpreter for every template: the reference the VM is held to.
+    Interpreter,
+}
+
 impl std::fmt::Debug for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Template")
@@ -53,34 +67,59 @@ impl std::fmt::Debug for Template {
             .field("has_cel", &self.has_cel)
             .field("cel_evaluable", &self.cel.as_ref().map(Result::is_ok))
             .field("evaluable", &self.program.is_ok())
+            .field("interpreted", &self.interpreted())
             .finish()
     }
 }
 
 /// A template's compiled Rego: a prepared regorus engine and the rule to evaluate,
-/// `data.<package>.violation`.
+/// `data.<package>.violation`, and that rule compiled for regorus's register VM when the template
+/// runs there.
 ///
-/// Evaluating needs an engine of its own (regorus keeps its evaluation state in the engine). A
-/// clone of the prepared engine shares the compiled modules but starts with empty evaluation
-/// tables that the first evaluation grows again, so engines that have evaluated are kept in a pool
-/// and reused: regorus resets their state at the start of every evaluation. Only an engine whose
-/// evaluation ended without error goes back to the pool.
+/// The VM (regorus's `rvm` feature) evaluates a review several times faster than the interpreter,
+/// which builds a path string for every call it makes. It runs a template unless one of these holds,
+/// and then the interpreter does (the reason is kept, see [`Template::interpreted`]):
 ///
-/// The interpreter, not regorus's virtual machine (its `rvm` feature), because in 0.14.1 the RVM
-/// answers differently from OPA where a template meets undefined values: `x := input.missing`
-/// binds `x` to undefined instead of failing the body (so the binding written before a `not` by
-/// [`super::normalise`] no longer makes `not f(x)` fail), and a function with neither body nor
-/// value, `accept_value("RunAsAny", _, _)`, is undefined instead of true. Both change a verdict of
-/// the library's `K8sPSPAllowedUsers`, and the first is in reach of most templates.
+/// - the template calls one of Palisade's own builtins (`super::builtins`): the VM calls only
+///   regorus's, which answer differently from OPA where ours exist;
+/// - regorus cannot compile the rule for the VM (`with`, for one);
+/// - the Rego has a form the VM reads differently from OPA and that could not be rewritten into one
+///   it reads as OPA does (`super::rego::vm_reading` says which forms, and how).
+///
+/// Evaluating needs a machine (or an interpreter engine) of its own, since both keep their
+/// evaluation state in it. Machines and engines that have evaluated are kept in pools and reused:
+/// regorus resets their state at the start of every evaluation, and only one whose evaluation
+/// ended without error goes back to the pool. Both evaluators stop at the same budgets: the time
+/// of [`super::rego::EVALUATION_BUDGET`] and the heap ceiling of [`super::rego::heap_ceiling`].
 pub(crate) struct Program {
     pub engine: regorus::Engine,
     pub rule: String,
+    /// The rule compiled for the VM, or why the interpreter evaluates this template.
+    vm: Result<VmRule, String>,
     /// Engines prepared like `engine`, idle between evaluations.
     idle: Mutex<Vec<regorus::Engine>>,
     /// The engine prepared with the data of the last inventory it was used with (by inventory id),
     /// and its idle engines: adding data to a regorus engine makes it analyse the modules again, so
     /// an engine with the inventory is prepared once and then reused like the plain one.
     with_inventory: Mutex<Option<Prepared>>,
+}
+
+/// A rule compiled for regorus's VM, and idle machines loaded with it.
+struct VmRule {
+    /// The compiled policy the VM reads default rules from.
+    policy: regorus::CompiledPolicy,
+    code: Arc<regorus::rvm::program::Program>,
+    idle: Mutex<Vec<RegoVM>>,
+}
+
+impl Clone for VmRule {
+    fn clone(&self) -> Self {
+        VmRule {
+            policy: self.policy.clone(),
+            code: Arc::clone(&self.code),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// An engine prepared with an inventory's data, and idle engines cloned from it.
@@ -90,24 +129,38 @@ struct Prepared {
     idle: Vec<regorus::Engine>,
 }
 
-/// At most this many idle engines are kept per template (and per inventory): enough for every
-/// thread of a scan, few enough that the evaluation tables they hold stay small.
+/// At most this many idle engines (and machines) are kept per template (and per inventory): enough
+/// for every thread of a scan, few enough that the evaluation tables they hold stay small.
 const MAX_IDLE: usize = 32;
 
 impl Clone for Program {
     fn clone(&self) -> Self {
-        Program::new(self.engine.clone(), self.rule.clone())
+        Program {
+            engine: self.engine.clone(),
+            rule: self.rule.clone(),
+            vm: self.vm.clone(),
+            idle: Mutex::new(Vec::new()),
+            with_inventory: Mutex::new(None),
+        }
     }
 }
 
 impl Program {
-    pub(crate) fn new(engine: regorus::Engine, rule: String) -> Program {
+    /// The rule `rule` of `engine` (prepared with `compile_with_entrypoint`), evaluated by the VM
+    /// when `vm` is `Ok`.
+    fn new(engine: regorus::Engine, rule: String, vm: Result<VmRule, String>) -> Program {
         Program {
             engine,
             rule,
+            vm,
             idle: Mutex::new(Vec::new()),
             with_inventory: Mutex::new(None),
         }
+    }
+
+    /// Why the interpreter evaluates this template rather than the VM, if it does.
+    pub(crate) fn interpreted(&self) -> Option<&str> {
+        self.vm.as_ref().err().map(String::as_str)
     }
 
     /// Evaluate the rule with `input`, and with `data` (`{"inventory": …}`, identified by `id`)
@@ -117,6 +170,9 @@ impl Program {
         data: Option<(u64, &regorus::Value)>,
         input: regorus::Value,
     ) -> Result<regorus::Value, String> {
+        if let Ok(vm) = &self.vm {
+            return vm.evaluate(&self.rule, data.map(|(_, data)| data), input);
+        }
         let mut engine = self.take(data)?;
         engine.set_input(input);
         let rule = self.rule.clone();
@@ -177,6 +233,115 @@ impl Program {
     }
 }
 
+impl VmRule {
+    /// `rule` of the template made of `modules` (Rego v1 when `v1`, with the `enabled` source
+    /// rewrites) compiled for the VM, or why the interpreter evaluates it. `called` are the
+    /// builtins the modules call. The VM gets an engine of its own, whose modules are also rewritten
+    /// where the VM would read them differently from OPA (`rego::vm_reading`): the interpreter keeps
+    /// the modules as they were.
+    fn compile(
+        v1: bool,
+        modules: &[(String, &str)],
+        enabled: Rewrites,
+        rule: &str,
+        called: &std::collections::BTreeSet<String>,
+    ) -> Result<VmRule, String> {
+        if let Some(own) = called
+            .iter()
+            .find(|name| super::builtins::arity(name).is_some())
+        {
+            return Err(format!(
+                "it calls {own}, which Palisade evaluates as OPA does and the VM would not"
+            ));
+        }
+        let mut engine = rego::template_engine(v1);
+        for (module, text) in modules {
+            let added = rego::add_module_with(&mut engine, module, text, enabled, Evaluator::Vm)?;
+            if let Some(why) = added.vm_divergence {
+                return Err(format!(
+                    "the VM would read {module} differently from OPA: {why}"
+                ));
+            }
+        }
+        let entry: regorus::Rc<str> = rule.into();
+        let policy = guarded(|| engine.compile_with_entrypoint(&entry))?;
+        let code = catch_unwind(AssertUnwindSafe(|| {
+            regorus::languages::rego::compiler::Compiler::compile_from_policy(&policy, &[rule])
+        }))
+        .map_err(|_| "regorus failed internally compiling it for the VM".to_owned())?
+        .map_err(|error| {
+            format!(
+                "regorus cannot compile it for the VM: {}",
+                error.to_string().trim()
+            )
+        })?;
+        Ok(VmRule {
+            policy,
+            code,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A machine loaded with the rule, its budgets set.
+    fn machine(&self) -> RegoVM {
+        let mut vm = RegoVM::new_with_policy(self.policy.clone());
+        vm.load_program(Arc::clone(&self.code));
+        vm.set_execution_timer_config(Some(rego::EVALUATION_BUDGET));
+        // The time budget bounds an evaluation; regorus's default count of instructions would stop
+        // an ordinary template on a large object.
+        vm.set_max_instructions(usize::MAX);
+        vm.set_strict_builtin_errors(false);
+        vm
+    }
+
+    fn evaluate(
+        &self,
+        rule: &str,
+        data: Option<&regorus::Value>,
+        input: regorus::Value,
+    ) -> Result<regorus::Value, String> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut vm = idle.unwrap_or_else(|| self.machine());
+        let data = data.cloned().unwrap_or_else(regorus::Value::new_object);
+        vm.set_data(data).map_err(|e| vm_error(&e))?;
+        vm.set_input(input);
+        let result = match catch_unwind(AssertUnwindSafe(|| vm.execute_entry_point_by_name(rule))) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(vm_error(&error)),
+            Err(_) => Err("the Rego engine failed internally on this policy or input".to_owned()),
+        };
+        if result.is_ok() {
+            // The pooled machine should not keep the review or the inventory alive.
+            vm.set_input(regorus::Value::Undefined);
+            if vm.set_data(regorus::Value::new_object()).is_ok() {
+                if let Ok(mut idle) = self.idle.lock() {
+                    if idle.len() < MAX_IDLE {
+                        idle.push(vm);
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+/// The message of a VM error: a budget in the words the interpreter's errors have.
+fn vm_error(error: &VmError) -> String {
+    let limit = match *error {
+        VmError::TimeLimitExceeded { elapsed, limit, .. } => {
+            regorus::LimitError::TimeLimitExceeded { elapsed, limit }
+        }
+        VmError::MemoryLimitExceeded { usage, limit, .. } => {
+            regorus::LimitError::MemoryLimitExceeded { usage, limit }
+        }
+        VmError::RegexSizeLimitExceeded { limit, .. } => {
+            regorus::LimitError::RegexSizeLimitExceeded { limit }
+        }
+        _ => return error.to_string(),
+    };
+    rego::over_budget(&limit)
+}
+
 /// Where a template keeps its Rego.
 struct RegoSource<'a> {
     rego: &'a str,
@@ -201,6 +366,16 @@ impl Template {
         file: &str,
         document: &Document,
         enabled: Rewrites,
+    ) -> Result<Template, Vec<SourceError>> {
+        Template::from_document_with(file, document, enabled, Evaluator::Vm)
+    }
+
+    /// [`Template::from_document`], with the Rego evaluated by `evaluator`.
+    pub fn from_document_with(
+        file: &str,
+        document: &Document,
+        enabled: Rewrites,
+        evaluator: Evaluator,
     ) -> Result<Template, Vec<SourceError>> {
         let value = &document.value;
         let error = |field: &str, message: &str| {
@@ -266,7 +441,8 @@ impl Template {
         let (program, rewrites) = match source {
             Some(source) => {
                 let mut rewrites = Vec::new();
-                let (program, calls) = compile(file, document, &source, enabled, &mut rewrites)?;
+                let (program, calls) =
+                    compile(file, document, &source, enabled, evaluator, &mut rewrites)?;
                 not_local = calls;
                 // Said, never guessed: a template that calls what Palisade does not run is not
                 // evaluated at all, and says which call and where.
@@ -307,6 +483,12 @@ impl Template {
             Some(cel) => cel.as_ref().err().map(String::as_str),
             None => self.program.as_ref().err().map(String::as_str),
         }
+    }
+
+    /// Why regorus's interpreter evaluates this template's Rego rather than its VM (see
+    /// [`Evaluator`]); `None` when the VM does, or when the Rego is not evaluated at all.
+    pub fn interpreted(&self) -> Option<&str> {
+        self.program.as_ref().ok().and_then(Program::interpreted)
     }
 
     /// Whether the webhook evaluates this template for `operation` (`spec.targets[0].operations`).
@@ -385,6 +567,7 @@ fn compile(
     document: &Document,
     source: &RegoSource<'_>,
     enabled: Rewrites,
+    evaluator: Evaluator,
     rewrites: &mut Vec<(String, Rewrite)>,
 ) -> Result<(Program, Vec<SourceError>), Vec<SourceError>> {
     let mut modules = vec![(ENTRY_FILE.to_owned(), source.rego)];
@@ -422,11 +605,12 @@ fn compile(
     let mut engine = rego::template_engine(source.v1);
     let mut package = String::new();
     for (index, (module, text)) in modules.iter().enumerate() {
-        let (added, applied) =
-            rego::add_module_with(&mut engine, module, text, enabled).map_err(&place)?;
-        rewrites.extend(applied.into_iter().map(|r| (module.clone(), r)));
+        let added =
+            rego::add_module_with(&mut engine, module, text, enabled, Evaluator::Interpreter)
+                .map_err(&place)?;
+        rewrites.extend(added.rewrites.into_iter().map(|r| (module.clone(), r)));
         if index == 0 {
-            package = added;
+            package = added.package;
         }
     }
     // What Gatekeeper refuses when the template is created is refused here, at its place.
@@ -458,7 +642,13 @@ fn compile(
     let rule = format!("{package}.violation");
     let entry: regorus::Rc<str> = rule.as_str().into();
     guarded(|| engine.compile_with_entrypoint(&entry)).map_err(&place)?;
-    Ok((Program::new(engine, rule), not_local))
+    let vm = match evaluator {
+        Evaluator::Interpreter => Err("the interpreter was chosen".to_owned()),
+        // Such a template is not evaluated at all.
+        Evaluator::Vm if !not_local.is_empty() => Err("it is not evaluable locally".to_owned()),
+        Evaluator::Vm => VmRule::compile(source.v1, &modules, enabled, &rule, &checked.called),
+    };
+    Ok((Program::new(engine, rule, vm), not_local))
 }
 
 /// A finding of [`rego::check`] at its place in the template document.

@@ -11,17 +11,17 @@ use serde_json::Value;
 
 use super::{one_line, read_documents, CaseResult, CaseStatus, Files};
 use crate::admission::AdmissionRequest;
-use crate::gatekeeper::{EnforcementPoint, Inventory, Library, Review, Rewrites, Violation};
+use crate::gatekeeper::{EnforcementPoint, Inventory, Library, Review, Violation};
 use crate::source::parse_documents;
 
 /// Run every case of the gator suite `suite` (its text is `text`; the files it names are read through
 /// `files`, relative to the suite's directory). Cases are named `<test>/<case>`.
 pub fn run(suite: &str, text: &str, files: &dyn Files) -> Vec<CaseResult> {
-    run_with(suite, text, files, Rewrites::ALL)
+    run_with(suite, text, files, &Library::new())
 }
 
-/// [`run`], compiling templates with only the given source rewrites.
-pub fn run_with(suite: &str, text: &str, files: &dyn Files, rewrites: Rewrites) -> Vec<CaseResult> {
+/// [`run`], with libraries that start as `base` (its source rewrites and evaluator).
+pub fn run_with(suite: &str, text: &str, files: &dyn Files, base: &Library) -> Vec<CaseResult> {
     let result = |name: String, status: CaseStatus| CaseResult {
         suite: suite.to_owned(),
         name,
@@ -75,7 +75,7 @@ pub fn run_with(suite: &str, text: &str, files: &dyn Files, rewrites: Rewrites) 
             }
             continue;
         }
-        let library = load_library(test, files, rewrites);
+        let library = load_library(test, files, base.clone());
         for case in cases {
             let status = if flag(case, "skip") {
                 CaseStatus::Skipped("the case is marked skip".to_owned())
@@ -110,7 +110,35 @@ fn flag(value: &Value, key: &str) -> bool {
     value.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
-fn load_library(test: &Value, files: &dyn Files, rewrites: Rewrites) -> Result<Library, String> {
+/// The review of every case of the suite `suite` that is not skipped (named as by [`run`]), by
+/// libraries that start as `base`: what [`run`] checks the assertions against, for comparing two
+/// ways of evaluating.
+pub fn reviews(
+    suite: &str,
+    text: &str,
+    files: &dyn Files,
+    base: &Library,
+) -> Result<Vec<(String, Result<Review, String>)>, String> {
+    let documents = parse_documents(suite, text).map_err(|e| e.to_string())?;
+    let value = &documents.first().ok_or("the suite file is empty")?.value;
+    let mut reviews = Vec::new();
+    if flag(value, "skip") {
+        return Ok(reviews);
+    }
+    for test in items(value, "tests") {
+        if flag(test, "skip") || flag(test, "invalid") || !string(test, "expansion").is_empty() {
+            continue;
+        }
+        let library = load_library(test, files, base.clone())?;
+        for case in items(test, "cases").iter().filter(|c| !flag(c, "skip")) {
+            let name = format!("{}/{}", string(test, "name"), string(case, "name"));
+            reviews.push((name, review_of_case(&library, case, files)));
+        }
+    }
+    Ok(reviews)
+}
+
+fn load_library(test: &Value, files: &dyn Files, base: Library) -> Result<Library, String> {
     let template = string(test, "template");
     if template.is_empty() {
         return Err("the test has no template".to_owned());
@@ -119,7 +147,7 @@ fn load_library(test: &Value, files: &dyn Files, rewrites: Rewrites) -> Result<L
     if constraint.is_empty() {
         return Err("the test has no constraint".to_owned());
     }
-    let mut library = Library::with_rewrites(rewrites);
+    let mut library = base;
     let documents = read_documents(files, &template)?;
     library
         .add_documents(&template, &documents)
@@ -153,6 +181,18 @@ fn review_case(library: &Library, case: &Value, files: &dyn Files) -> Result<Cas
     if assertions.is_empty() {
         return Err("the case has no assertions".to_owned());
     }
+    let review = review_of_case(library, case, files)?;
+    for assertion in assertions {
+        if let Err(why) = check(assertion, &review.violations) {
+            return Ok(CaseStatus::Failed(why));
+        }
+    }
+    Ok(CaseStatus::Passed)
+}
+
+/// The review of a case's object, with the case's inventory.
+fn review_of_case(library: &Library, case: &Value, files: &dyn Files) -> Result<Review, String> {
+    let object_path = string(case, "object");
     let documents = read_documents(files, &object_path)?;
     let [document] = documents.as_slice() else {
         return Err(format!(
@@ -166,13 +206,7 @@ fn review_case(library: &Library, case: &Value, files: &dyn Files) -> Result<Cas
         inventory_objects.extend(read_documents(files, path)?.into_iter().map(|d| d.value));
     }
     let inventory = Inventory::from_objects(&inventory_objects)?;
-    let review = review_object(library, &document.value, &inventory)?;
-    for assertion in assertions {
-        if let Err(why) = check(assertion, &review.violations) {
-            return Ok(CaseStatus::Failed(why));
-        }
-    }
-    Ok(CaseStatus::Passed)
+    review_object(library, &document.value, &inventory)
 }
 
 /// Review the case's object: an `admission.k8s.io` AdmissionReview is reviewed as its request (taken

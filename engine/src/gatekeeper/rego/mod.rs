@@ -22,12 +22,13 @@ pub enum Support {
 
 mod check;
 mod output_args;
+mod vm_reading;
 mod walk;
 
 pub use check::{check, support, Checked, Finding};
 
 use super::normalise::{normalise, Rewrite, Rewrites};
-use super::template::guarded;
+use super::template::{guarded, Evaluator};
 
 /// The reasons a builtin is not run locally.
 const NETWORK: &str = "it calls out over the network";
@@ -358,22 +359,44 @@ pub fn engine_with(v1: bool, strict: bool) -> regorus::Engine {
 }
 
 /// Add one module to `engine` after the source normalisation every template gets (see
-/// [`super::normalise`]), returning its package path (`data.…`) and the rewrites applied.
+/// [`super::normalise`]), returning its package path (`data.…`).
 pub fn add_module(engine: &mut regorus::Engine, name: &str, text: &str) -> Result<String, String> {
-    add_module_with(engine, name, text, Rewrites::ALL).map(|(package, _)| package)
+    add_module_with(engine, name, text, Rewrites::ALL, Evaluator::Interpreter)
+        .map(|added| added.package)
 }
 
-/// [`add_module`] with a chosen set of rewrites, also returning the rewrites applied.
+/// A module added by [`add_module_with`].
+pub struct Added {
+    /// The package path, `data.…`.
+    pub package: String,
+    /// The rewrites of [`super::normalise`] applied.
+    pub rewrites: Vec<Rewrite>,
+    /// For the VM: why it would read the module differently from OPA, if it would (see
+    /// `vm_reading`); the interpreter must then evaluate it.
+    pub vm_divergence: Option<String>,
+}
+
+/// [`add_module`] with a chosen set of rewrites, for `evaluator`: for the VM, the forms it reads
+/// differently from OPA are also rewritten (see `vm_reading`).
 pub fn add_module_with(
     engine: &mut regorus::Engine,
     name: &str,
     text: &str,
     enabled: Rewrites,
-) -> Result<(String, Vec<Rewrite>), String> {
-    let (normalised, applied) = normalise(text, enabled);
+    evaluator: Evaluator,
+) -> Result<Added, String> {
+    let (normalised, rewrites) = normalise(text, enabled);
     let normalised = output_args::rewrite(engine, &normalised);
+    let (normalised, vm_divergence) = match evaluator {
+        Evaluator::Vm => vm_reading::rewrite(engine, &normalised),
+        Evaluator::Interpreter => (normalised, None),
+    };
     let package = guarded(|| engine.add_policy(name.to_owned(), normalised))?;
-    Ok((package, applied))
+    Ok(Added {
+        package,
+        rewrites,
+        vm_divergence,
+    })
 }
 
 #[cfg(test)]
