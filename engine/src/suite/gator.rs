@@ -110,6 +110,9 @@ fn flag(value: &Value, key: &str) -> bool {
     value.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
+/// A case's name and its review, or why it could not be reviewed.
+pub type CaseReview = (String, Result<Review, String>);
+
 /// The review of every case of the suite `suite` that is not skipped (named as by [`run`]), by
 /// libraries that start as `base`: what [`run`] checks the assertions against, for comparing two
 /// ways of evaluating.
@@ -118,7 +121,7 @@ pub fn reviews(
     text: &str,
     files: &dyn Files,
     base: &Library,
-) -> Result<Vec<(String, Result<Review, String>)>, String> {
+) -> Result<Vec<CaseReview>, String> {
     let documents = parse_documents(suite, text).map_err(|e| e.to_string())?;
     let value = &documents.first().ok_or("the suite file is empty")?.value;
     let mut reviews = Vec::new();
