@@ -37,7 +37,7 @@ pub(super) fn rewrite(engine: &regorus::Engine, text: &str) -> (String, Option<S
     // (insert at, text to insert), applied from the end of the text.
     let mut edits: Vec<(usize, String)> = Vec::new();
     let mut divergence: Option<String> = None;
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let line_of = |offset: usize| text.get(..offset).unwrap_or(text).matches('\n').count() + 1;
     for rule in &module.policy {
         if let Rule::Spec {
             span,
