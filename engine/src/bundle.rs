@@ -156,9 +156,7 @@ impl Bundle {
         if !gatekeeper_documents.is_empty() {
             self.gatekeeper.add_documents(file, &gatekeeper_documents)?;
         }
-        self.kyverno.policies.append(&mut kyverno_set.policies);
-        self.kyverno.validating.append(&mut kyverno_set.validating);
-        self.kyverno.exceptions.append(&mut kyverno_set.exceptions);
+        self.kyverno.append(&mut kyverno_set);
         if let Some(set) = vap {
             self.vap.extend(set);
         }
@@ -409,6 +407,43 @@ spec: {policyName: no-latest, validationActions: [Warn]}
         assert_eq!(only_warned.action(), Action::Warn);
         let clean = bundle.evaluate(&pod("team", "nginx:1.27", false), &Context::default());
         assert_eq!(clean.action(), Action::Allow);
+    }
+
+    /// A Kyverno ValidatingPolicy and a `policies.kyverno.io` PolicyException loaded into a
+    /// bundle: the exception holds there as in Kyverno's own set (it was once left out).
+    #[test]
+    fn a_kyverno_cel_exception_holds_in_a_bundle() {
+        let policy = "\
+apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata: {name: no-latest}
+spec:
+  validationActions: [Deny]
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+  validations:
+  - expression: \"object.spec.containers.all(c, !c.image.endsWith(':latest'))\"
+    message: no latest
+";
+        let exception = "\
+apiVersion: policies.kyverno.io/v1alpha1
+kind: PolicyException
+metadata: {name: team-ok}
+spec:
+  policyRefs: [{name: no-latest, kind: ValidatingPolicy}]
+  matchConditions:
+  - {name: team, expression: \"object.metadata.namespace == 'team'\"}
+";
+        let mut bundle = Bundle::default();
+        bundle.add_source("policy.yaml", policy).unwrap();
+        let denied = bundle.evaluate(&pod("team", "nginx:latest", false), &Context::default());
+        assert_eq!(denied.action(), Action::Deny, "{denied:?}");
+        bundle.add_source("exception.yaml", exception).unwrap();
+        let excepted = bundle.evaluate(&pod("team", "nginx:latest", false), &Context::default());
+        assert_eq!(excepted.action(), Action::Allow, "{excepted:?}");
+        let elsewhere = bundle.evaluate(&pod("other", "nginx:latest", false), &Context::default());
+        assert_eq!(elsewhere.action(), Action::Deny, "{elsewhere:?}");
     }
 
     #[test]

@@ -162,11 +162,17 @@ impl PolicySet {
         if !errors.is_empty() {
             return Err(errors);
         }
-        self.policies.append(&mut read.policies);
-        self.validating.append(&mut read.validating);
-        self.exceptions.append(&mut read.exceptions);
-        self.cel_exceptions.append(&mut read.cel_exceptions);
+        self.append(&mut read);
         Ok(())
+    }
+
+    /// Move everything `other` holds (policies of both kinds and exceptions of both groups) into
+    /// this set.
+    pub fn append(&mut self, other: &mut PolicySet) {
+        self.policies.append(&mut other.policies);
+        self.validating.append(&mut other.validating);
+        self.exceptions.append(&mut other.exceptions);
+        self.cel_exceptions.append(&mut other.cel_exceptions);
     }
 
     pub fn is_empty(&self) -> bool {
