@@ -38,13 +38,14 @@ pub mod normalise;
 pub mod rego;
 pub mod template;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::admission::{gvk_of, AdmissionRequest, Operation};
+use crate::admission::{gvk_of, AdmissionRequest, GroupVersionKind, Operation};
 use crate::namespaces::Namespaces;
 use crate::source::{Document, SourceError};
 use crate::verdict::{Action, EngineKind, Finding, NotEvaluable, Verdict};
@@ -382,11 +383,13 @@ impl Library {
             _ => namespace,
         };
         // A template's CEL code reads the request as a ValidatingAdmissionPolicy does; `gator`
-        // hands it a bare object as a creation. Copied when the first such template needs it.
-        let mut cel_request: Option<Option<AdmissionRequest>> = None;
-        let cel_request_of = |subject: Subject<'_>| match subject {
-            Subject::Object(object) => AdmissionRequest::create(object.clone()).ok(),
-            Subject::Request(request) => Some(request.clone()),
+        // hands it a bare object as a creation, made when the first such template needs it.
+        let mut cel_request: Option<Option<Cow<'_, AdmissionRequest>>> = None;
+        let cel_request_of = || match subject {
+            Subject::Object(object) => AdmissionRequest::create(object.clone())
+                .ok()
+                .map(Cow::Owned),
+            Subject::Request(request) => Some(Cow::Borrowed(request)),
         };
         let mut cel_namespaces: Option<Namespaces> = None;
         let review = match subject {
@@ -432,10 +435,10 @@ impl Library {
                 }
             }
             if let Some(cel) = &template.cel {
-                let cel_request = cel_request.get_or_insert_with(|| cel_request_of(subject));
+                let cel_request = cel_request.get_or_insert_with(cel_request_of);
                 let cel_namespaces = cel_namespaces
                     .get_or_insert_with(|| namespace_object.into_iter().cloned().collect());
-                let outcome = match (cel, &*cel_request) {
+                let outcome = match (cel, cel_request.as_deref()) {
                     (Ok(cel), Some(request)) => {
                         cel.evaluate(request, &constraint.object, cel_namespaces)
                     }
@@ -506,14 +509,21 @@ fn match_any(
     Ok(false)
 }
 
-/// A review before it becomes Rego input: its small fields as JSON, and the objects it is about,
-/// borrowed until [`ReviewInput::to_rego`] reads them.
+/// A review before it becomes Rego input: what it is about, and the objects it concerns,
+/// borrowed until [`ReviewInput::to_rego`] reads them. Its small fields are written only then, so a
+/// review that no Rego reads (every constraint judged by CEL, or none matching) costs no JSON.
 struct ReviewInput<'a> {
-    /// Every field but `object`, `oldObject` and `namespaceObject`.
-    head: Value,
+    head: Head<'a>,
     object: Option<&'a Value>,
     old_object: Option<&'a Value>,
     namespace_object: Option<&'a Value>,
+}
+
+/// Where a review's fields other than `object`, `oldObject` and `namespaceObject` come from.
+enum Head<'a> {
+    /// A bare object of this type, as `gator` reviews it.
+    Object(GroupVersionKind, &'a Value),
+    Request(&'a AdmissionRequest),
 }
 
 impl<'a> ReviewInput<'a> {
@@ -528,8 +538,11 @@ impl<'a> ReviewInput<'a> {
 
     /// `input.review`.
     fn to_rego(&self) -> regorus::Value {
-        let mut entries: Vec<(&str, regorus::Value)> = self
-            .head
+        let head = match &self.head {
+            Head::Object(gvk, object) => object_head(gvk, object),
+            Head::Request(request) => request_head(request),
+        };
+        let mut entries: Vec<(&str, regorus::Value)> = head
             .as_object()
             .map(|map| {
                 map.iter()
@@ -557,6 +570,16 @@ fn object_review<'a>(
     if gvk.version.is_empty() {
         return Err(ReviewError("the object has no version".to_owned()));
     }
+    Ok(ReviewInput {
+        head: Head::Object(gvk, object),
+        object: Some(object),
+        old_object: None,
+        namespace_object,
+    })
+}
+
+/// The fields of [`object_review`]'s review besides the objects.
+fn object_head(gvk: &GroupVersionKind, object: &Value) -> Value {
     let mut head = json!({
         "uid": "",
         "kind": {"group": gvk.group, "version": gvk.version, "kind": gvk.kind},
@@ -571,12 +594,7 @@ fn object_review<'a>(
             head[key] = json!(value);
         }
     }
-    Ok(ReviewInput {
-        head,
-        object: Some(object),
-        old_object: None,
-        namespace_object,
-    })
+    head
 }
 
 /// An AdmissionRequest as `admission.k8s.io/v1` JSON (Go's `omitempty` rules), with `object` set to
@@ -594,6 +612,16 @@ fn request_review<'a>(
         }
         object = request.old_object.as_ref();
     }
+    Ok(ReviewInput {
+        head: Head::Request(request),
+        object,
+        old_object: request.old_object.as_ref(),
+        namespace_object,
+    })
+}
+
+/// The fields of [`request_review`]'s review besides the objects.
+fn request_head(request: &AdmissionRequest) -> Value {
     let mut user = serde_json::Map::new();
     let info = &request.user_info;
     if !info.username.is_empty() {
@@ -643,12 +671,7 @@ fn request_review<'a>(
             put("dryRun", json!(true));
         }
     }
-    Ok(ReviewInput {
-        head,
-        object,
-        old_object: request.old_object.as_ref(),
-        namespace_object,
-    })
+    head
 }
 
 /// Run a template's `violation` rule for one constraint. Each result with a `msg` is a violation
