@@ -232,6 +232,17 @@ impl Bundle {
         reads
     }
 
+    /// Whether anything here could judge an object of `kind` (in any group): `false` only when no
+    /// policy's rules, no constraint's kinds and no Pod Security level can match that kind, so a
+    /// caller may count such an object without reading it. Kyverno's matching is not followed
+    /// here: with Kyverno policies, every kind may be judged.
+    pub fn may_judge_kind(&self, kind: &str) -> bool {
+        !self.kyverno.is_empty()
+            || (!self.pod_security.is_empty() && pss::POD_KINDS.contains(&kind))
+            || self.vap.may_match_kind(kind)
+            || self.gatekeeper.may_match_kind(kind)
+    }
+
     /// The ValidatingAdmissionPolicies that no binding refers to. The apiserver ignores those.
     pub fn unbound_policies(&self) -> Vec<String> {
         self.vap.unbound_policies()

@@ -314,6 +314,17 @@ impl Match {
         Ok(result)
     }
 
+    /// Whether an object of `kind` (in any group) could match: `false` only when `kinds` names
+    /// neither that kind nor `*`. Matching reads the kind first, so an object this refuses is not
+    /// matched and cannot be an autorejection either.
+    pub fn may_match_kind(&self, kind: &str) -> bool {
+        self.kinds.is_empty()
+            || self
+                .kinds
+                .iter()
+                .any(|k| k.kinds.is_empty() || k.kinds.iter().any(|x| x == "*" || x == kind))
+    }
+
     /// Whether `target` matches. An error is what Gatekeeper reports as an autorejection (it cannot
     /// tell, so the constraint counts as violated).
     pub(crate) fn matches(&self, target: &Matchable<'_>) -> Result<bool, String> {
@@ -599,6 +610,25 @@ mod tests {
         assert_eq!(matches(any_apps, deployment.clone(), None), Ok(true));
         let no_groups = json!({"kinds": [{"kinds": ["Deployment"]}]});
         assert_eq!(matches(no_groups, deployment, None), Ok(true));
+    }
+
+    #[test]
+    fn a_kind_may_match_unless_no_kinds_entry_names_it_or_a_wildcard() {
+        let may = |spec: Value, kind: &str| Match::parse(&spec).unwrap().may_match_kind(kind);
+        let pods = json!({"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]});
+        assert!(may(pods.clone(), "Pod"));
+        assert!(!may(pods.clone(), "Deployment"));
+        // Groups are not looked at: a Pod of any group may match.
+        let other_group = json!({"kinds": [{"apiGroups": ["example.com"], "kinds": ["Pod"]}]});
+        assert!(may(other_group, "Pod"));
+        for any in [
+            json!({}),
+            json!({"kinds": []}),
+            json!({"kinds": [{"apiGroups": ["apps"]}]}),
+            json!({"kinds": [{"apiGroups": ["apps"], "kinds": ["Pod", "*"]}]}),
+        ] {
+            assert!(may(any.clone(), "Role"), "{any}");
+        }
     }
 
     #[test]

@@ -329,6 +329,13 @@ impl Library {
         Some(reads)
     }
 
+    /// Whether some constraint could match an object of `kind` (see [`Match::may_match_kind`]).
+    pub fn may_match_kind(&self, kind: &str) -> bool {
+        self.constraints
+            .iter()
+            .any(|(constraint, _)| constraint.matcher.may_match_kind(kind))
+    }
+
     /// Review an admission request as Gatekeeper's validation webhook does.
     pub fn review(
         &self,

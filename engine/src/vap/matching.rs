@@ -121,6 +121,19 @@ pub fn matches(
     criteria.resource_rules.is_empty() || rules_match(&criteria.resource_rules, policy, request)
 }
 
+/// Whether `criteria` could match some object whose resource (of any group and version) is
+/// `resource`, whatever its namespace, name and labels: `false` only when no resource rule names
+/// that resource or `*`. A caller may skip reading objects of a resource it cannot match.
+pub fn may_match_resource(criteria: &MatchResources, resource: &str) -> bool {
+    criteria.resource_rules.is_empty()
+        || criteria.resource_rules.iter().any(|rule| {
+            rule.resources.iter().any(|pattern| {
+                let main = pattern.split_once('/').map_or(pattern.as_str(), |(r, _)| r);
+                main == "*" || main == resource
+            })
+        })
+}
+
 fn rules_match(rules: &[NamedRule], policy: MatchPolicy, request: &AdmissionRequest) -> bool {
     let named = |rule: &NamedRule| {
         rule.resource_names.is_empty() || rule.resource_names.contains(&request.name)
@@ -203,6 +216,25 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_resource_may_match_unless_no_rule_names_it_or_a_wildcard() {
+        let rules = |resources: Value| -> MatchResources {
+            serde_json::from_value(json!({"resourceRules": [
+                {"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": resources}
+            ]}))
+            .unwrap()
+        };
+        let pods = rules(json!(["pods", "deployments/scale"]));
+        assert!(may_match_resource(&pods, "pods"));
+        assert!(may_match_resource(&pods, "deployments"));
+        assert!(!may_match_resource(&pods, "roles"));
+        assert!(may_match_resource(&rules(json!(["*"])), "roles"));
+        assert!(may_match_resource(&rules(json!(["*/status"])), "roles"));
+        assert!(!may_match_resource(&rules(json!([])), "roles"));
+        // No rules at all match everything (see `matches`).
+        assert!(may_match_resource(&MatchResources::default(), "roles"));
     }
 
     #[test]

@@ -277,6 +277,15 @@ impl VapResult {
 }
 
 impl PolicySet {
+    /// Whether some policy could match an object of `kind` (in any group; see
+    /// [`matching::may_match_resource`]).
+    pub fn may_match_kind(&self, kind: &str) -> bool {
+        let resource = crate::admission::resource_for_kind(kind);
+        self.policies
+            .iter()
+            .any(|policy| matching::may_match_resource(&policy.match_constraints, &resource))
+    }
+
     /// What evaluating these policies can read of a request's object: what their expressions
     /// read (their variables followed), and [`OBJECT_FIELDS_READ`].
     pub fn object_reads(&self) -> Projection {

@@ -2,7 +2,7 @@
 //! the objects, the policies and the time come in; the caller keeps the time budget and says
 //! whether the answer is partial.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use palisade_engine::bundle::Context;
@@ -77,6 +77,9 @@ pub struct Judge {
     /// What the proposed and running policies can read of an object: an object held as text is
     /// read only that far.
     reads: Projection,
+    /// By kind, whether the proposed or running policies could find anything about an object of
+    /// that kind (see [`Deployed::may_judge_kind`]), learnt as kinds come.
+    judged_kinds: HashMap<String, bool>,
     context: Context,
     owners: Owners,
     now_ms: i64,
@@ -107,6 +110,7 @@ impl Judge {
             running,
             pod_security_only,
             reads,
+            judged_kinds: HashMap::new(),
             context: Context {
                 namespaces: namespaces.into(),
                 ..Context::default()
@@ -185,14 +189,18 @@ impl Judge {
     /// [`Judge::add`] from an object as the inventory holds it; text that is not JSON is an
     /// error. Its owner is learnt from the inventory's columns, not from its text.
     ///
-    /// Where only Pod Security is deployed (proposed and running), an object without a pod, in a
-    /// namespace without a level, or whose pod passes every level its namespace is labelled with,
-    /// has no finding whatever the mode: it is only counted, and its text is read only in the
-    /// compact Pod form (or, for the first two, not at all). Any other object, or text the
-    /// compact reader refuses, is evaluated as [`Judge::add`] evaluates it, read only as far as
-    /// the policies can read it (see [`Deployed::object_reads`]).
+    /// An object of a kind that none of the policies can match has no finding: it is only
+    /// counted, and its text is not read. Where only Pod Security is deployed (proposed and
+    /// running), an object without a pod, in a namespace without a level, or whose pod passes
+    /// every level its namespace is labelled with, has no finding whatever the mode: it is only
+    /// counted, and its text is read only in the compact Pod form (or, for the first two, not at
+    /// all). Any other object, or text the compact reader refuses, is evaluated as [`Judge::add`]
+    /// evaluates it, read only as far as the policies can read it (see
+    /// [`Deployed::object_reads`]).
     pub fn add_held(&mut self, held: &Held) -> Result<(), serde_json::Error> {
-        let object = if self.pod_security_only && self.without_findings(held) {
+        let object = if !self.may_judge_kind(&held.kind)
+            || (self.pod_security_only && self.without_findings(held))
+        {
             None
         } else {
             Some(self.reads.read(&held.object)?)
@@ -203,6 +211,19 @@ impl Judge {
             self.evaluate(object);
         }
         Ok(())
+    }
+
+    /// Whether the proposed or the running policies could find anything about an object of
+    /// `kind`.
+    fn may_judge_kind(&mut self, kind: &str) -> bool {
+        if let Some(known) = self.judged_kinds.get(kind) {
+            return *known;
+        }
+        let may = std::iter::once(&self.proposed)
+            .chain(self.running.as_ref())
+            .any(|deployed| deployed.may_judge_kind(kind));
+        self.judged_kinds.insert(kind.to_owned(), may);
+        may
     }
 
     /// Whether the object passes every Pod Security level its namespace has, proposed or

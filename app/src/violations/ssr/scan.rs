@@ -80,6 +80,13 @@ impl Deployed {
         reads
     }
 
+    /// Whether judging could find anything about an object of `kind` (see
+    /// [`Bundle::may_judge_kind`]; Pod Security levels judge the kinds that hold a pod).
+    pub fn may_judge_kind(&self, kind: &str) -> bool {
+        self.bundle.may_judge_kind(kind)
+            || (!self.pod_security.is_empty() && palisade_engine::pss::POD_KINDS.contains(&kind))
+    }
+
     /// From `(policy id, manifests)` pairs; a deployment that does not load is reported in the
     /// returned errors and left out.
     pub fn from_deployments(deployments: &[(String, Vec<Value>)]) -> (Deployed, Vec<String>) {

@@ -1,6 +1,7 @@
 //! What the judge finds on inventories of our own: owners, what runs now, limits, referential
 //! templates, the text paths against the value path, and the time budget.
 
+use serde::Deserialize;
 use serde_json::json;
 
 use super::*;
@@ -428,4 +429,112 @@ fn out_of_time_the_answer_is_partial() {
     assert!(got.partial);
     assert_eq!(got.objects, 0);
     assert_eq!(asked, 1);
+}
+
+/// A template of our own judged by CEL, its constraint matching Pods alone, and a
+/// ValidatingAdmissionPolicy matching Deployments alone: privileged containers are denied.
+fn pods_and_deployments_only() -> Vec<Value> {
+    let documents: Vec<Value> = serde_yaml_ng::Deserializer::from_str(
+        r#"
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8snoprivileged}
+spec:
+  crd: {spec: {names: {kind: K8sNoPrivileged}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      code:
+        - engine: K8sNativeValidation
+          source:
+            validations:
+              - expression: "!has(variables.anyObject.spec.containers) || variables.anyObject.spec.containers.all(c, !has(c.securityContext) || !has(c.securityContext.privileged) || !c.securityContext.privileged)"
+                message: privileged pod
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sNoPrivileged
+metadata: {name: no-privileged}
+spec:
+  enforcementAction: deny
+  match: {kinds: [{apiGroups: [""], kinds: ["Pod"]}]}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-privileged-deployments}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}
+  validations:
+    - expression: "object.spec.template.spec.containers.all(c, !has(c.securityContext) || !has(c.securityContext.privileged) || !c.securityContext.privileged)"
+      message: privileged deployment
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-privileged-deployments}
+spec:
+  policyName: no-privileged-deployments
+  validationActions: [Deny]
+"#,
+    )
+    .map(|document| Value::deserialize(document).unwrap())
+    .collect();
+    documents
+}
+
+#[test]
+fn objects_of_kinds_no_policy_matches_are_counted_without_being_read() {
+    let (deployed, errors) =
+        Deployed::from_deployments(&[("p1".to_owned(), pods_and_deployments_only())]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let deployed = Arc::new(deployed);
+    for (kind, judged) in [
+        ("Pod", true),
+        ("Deployment", true),
+        ("ReplicaSet", false),
+        ("Role", false),
+        ("ConfigMap", false),
+    ] {
+        assert_eq!(deployed.may_judge_kind(kind), judged, "{kind}");
+    }
+    // The same answer from text, where other kinds are skipped, as from values, where they
+    // are evaluated.
+    let objects = varied_inventory();
+    let namespaces: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .cloned()
+        .collect();
+    let new = || Judge::new(deployed.clone(), None, namespaces.clone(), 0);
+    let (mut from_values, mut from_text) = (new(), new());
+    for object in &objects {
+        from_values.add(object.clone());
+        from_text.add_held(&held_of(object)).unwrap();
+    }
+    assert_eq!(
+        from_values.findings(usize::MAX),
+        from_text.findings(usize::MAX)
+    );
+    let (want, got) = (from_values.finish(false), from_text.finish(false));
+    assert!(want.deny >= 2, "{want:?}");
+    let messages: Vec<&str> = want.workloads.iter().map(|w| w.message.as_str()).collect();
+    for expected in ["privileged pod", "privileged deployment"] {
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "{expected}: {messages:?}"
+        );
+    }
+    assert_eq!(want, got);
+    // Text of a kind nothing matches is not read; a Pod's still is.
+    let mut judge = new();
+    let text = |kind: &str, object: &str| Held {
+        kind: kind.to_owned(),
+        namespace: "team".to_owned(),
+        object: object.to_owned(),
+        ..held_of(&json!({}))
+    };
+    judge.add_held(&text("ReplicaSet", "not read")).unwrap();
+    judge.add_held(&text("Role", "not read")).unwrap();
+    assert!(judge.add_held(&text("Pod", "not JSON")).is_err());
+    assert_eq!(judge.objects(), 2);
 }
