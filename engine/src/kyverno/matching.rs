@@ -68,6 +68,11 @@ impl KindSelector {
                 .is_none_or(|v| wildcard_match(v, target.version))
     }
 
+    /// Whether this could name objects of `kind`, in some group and version.
+    fn may_name(&self, kind: &str) -> bool {
+        self.subresource.is_none() && wildcard_match(&self.kind, kind)
+    }
+
     /// Whether this names Pods only (what autogen needs).
     pub fn is_pod(&self) -> bool {
         self.kind == "Pod"
@@ -293,6 +298,15 @@ impl Match {
 
     pub fn filters(&self) -> impl Iterator<Item = &Filter> {
         self.any.iter().chain(&self.all)
+    }
+
+    /// Whether [`Match::selects`] could hold for some object of `kind`, whatever else it is: only
+    /// the filters' kinds are looked at (a filter without kinds may select any).
+    pub fn may_select_kind(&self, kind: &str) -> bool {
+        let may = |filter: &Filter| {
+            filter.kinds.is_empty() || filter.kinds.iter().any(|k| k.may_name(kind))
+        };
+        (self.any.is_empty() || self.any.iter().any(may)) && self.all.iter().all(may)
     }
 
     /// For `match`: some `any` filter (when there are any) and every `all` filter hold.

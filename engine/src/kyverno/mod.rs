@@ -179,6 +179,13 @@ impl PolicySet {
         self.policies.is_empty() && self.validating.is_empty()
     }
 
+    /// Whether some policy could judge an object of `kind` (in any group): a ClusterPolicy or
+    /// Policy rule whose `match` names the kind, or names Pods and autogen extends it to the kind.
+    /// A ValidatingPolicy's matching is not followed here: with one, every kind may be judged.
+    pub fn may_judge_kind(&self, kind: &str) -> bool {
+        !self.validating.is_empty() || self.policies.iter().any(|p| p.may_judge_kind(kind))
+    }
+
     /// Every rule's answer for `request`, policies in the order they were read.
     pub fn evaluate(&self, request: &AdmissionRequest, ctx: &Context<'_>) -> Vec<RuleResult> {
         let mut results = Vec::new();

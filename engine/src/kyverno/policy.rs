@@ -271,6 +271,11 @@ impl Policy {
         }
     }
 
+    /// Whether some rule could match an object of `kind` (in any group).
+    pub fn may_judge_kind(&self, kind: &str) -> bool {
+        self.rules.iter().any(|rule| rule.may_judge_kind(kind))
+    }
+
     pub fn evaluate(
         &self,
         request: &AdmissionRequest,
@@ -741,6 +746,13 @@ fn condition_outcome(error: ConditionError) -> Outcome {
 }
 
 impl Rule {
+    /// Whether the rule could match an object of `kind`: its `match` names the kind, or names
+    /// Pods and autogen extends the rule to the kind.
+    fn may_judge_kind(&self, kind: &str) -> bool {
+        self.matches.may_select_kind(kind)
+            || (self.autogen.contains(&kind) && self.matches.may_select_kind("Pod"))
+    }
+
     /// The rule's answer for the request: directly, or through autogen for a pod controller.
     fn evaluate(
         &self,

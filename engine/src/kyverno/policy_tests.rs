@@ -391,3 +391,45 @@ fn cel_rules_see_null_fields_as_kyverno_does() {
         Outcome::Fail(_)
     ));
 }
+
+#[test]
+fn the_kinds_a_rule_may_judge_are_its_match_kinds_and_autogen_s_controllers() {
+    let rule = |kinds: &str| {
+        cluster_policy_p(&format!(
+            "\n  - name: r\n    match:\n      any:\n      - resources:\n          kinds: {kinds}\n    validate:\n      pattern:\n        metadata:\n          name: \"?*\"\n"
+        ))
+    };
+    let pods = set(&rule("[Pod]"));
+    for (kind, judged) in [
+        ("Pod", true),
+        ("Deployment", true),
+        ("CronJob", true),
+        ("Role", false),
+        ("Service", false),
+    ] {
+        assert_eq!(pods.may_judge_kind(kind), judged, "Pod rule, {kind}");
+    }
+    // Autogen switched off: the controllers are not judged.
+    let no_autogen = set(&rule("[Pod]").replace(
+        "metadata: {name: p}",
+        "metadata: {name: p, annotations: {pod-policies.kyverno.io/autogen-controllers: none}}",
+    ));
+    assert!(no_autogen.may_judge_kind("Pod"));
+    assert!(!no_autogen.may_judge_kind("Deployment"));
+    // Groups and versions are not looked at; wildcards and kindless filters may match anything.
+    assert!(set(&rule("[rbac.authorization.k8s.io/v1/Role]")).may_judge_kind("Role"));
+    assert!(!set(&rule("[rbac.authorization.k8s.io/v1/Role]")).may_judge_kind("Pod"));
+    assert!(set(&rule("[\"*\"]")).may_judge_kind("Role"));
+    assert!(set(&rule("[\"Cluster*\"]")).may_judge_kind("ClusterRole"));
+    assert!(!set(&rule("[Pod/exec]")).may_judge_kind("Pod"));
+    let kindless = set(&cluster_policy_p(
+        "\n  - name: r\n    match:\n      any:\n      - resources:\n          names: [x]\n    validate:\n      pattern:\n        metadata:\n          name: \"?*\"\n",
+    ));
+    assert!(kindless.may_judge_kind("Role"));
+    // `all` needs every filter to allow the kind.
+    let both = set(&cluster_policy_p(
+        "\n  - name: r\n    match:\n      all:\n      - resources:\n          kinds: [Pod]\n      - resources:\n          kinds: [Role]\n    validate:\n      pattern:\n        metadata:\n          name: \"?*\"\n",
+    ));
+    assert!(!both.may_judge_kind("Role"));
+    assert!(!PolicySet::default().may_judge_kind("Pod"));
+}
