@@ -233,9 +233,9 @@ impl Bundle {
     }
 
     /// Whether anything here could judge an object of `kind` (in any group): `false` only when no
-    /// policy's rules, no constraint's kinds, no Kyverno rule (autogen included) and no Pod
+    /// policy's rules, no constraint's kinds, no Kyverno policy (autogen included) and no Pod
     /// Security level can match that kind, so a caller may count such an object without reading
-    /// it. With a Kyverno ValidatingPolicy, every kind may be judged.
+    /// it.
     pub fn may_judge_kind(&self, kind: &str) -> bool {
         self.kyverno.may_judge_kind(kind)
             || (!self.pod_security.is_empty() && pss::POD_KINDS.contains(&kind))

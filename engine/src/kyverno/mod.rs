@@ -180,10 +180,11 @@ impl PolicySet {
     }
 
     /// Whether some policy could judge an object of `kind` (in any group): a ClusterPolicy or
-    /// Policy rule whose `match` names the kind, or names Pods and autogen extends it to the kind.
-    /// A ValidatingPolicy's matching is not followed here: with one, every kind may be judged.
+    /// Policy rule whose `match` names the kind, or a ValidatingPolicy whose match constraints
+    /// name its resource; either also where it names Pods and autogen extends it to the kind.
     pub fn may_judge_kind(&self, kind: &str) -> bool {
-        !self.validating.is_empty() || self.policies.iter().any(|p| p.may_judge_kind(kind))
+        self.policies.iter().any(|p| p.may_judge_kind(kind))
+            || self.validating.iter().any(|p| p.may_judge_kind(kind))
     }
 
     /// Every rule's answer for `request`, policies in the order they were read.

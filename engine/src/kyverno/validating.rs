@@ -410,6 +410,19 @@ impl ValidatingPolicy {
         }]
     }
 
+    /// Whether this policy could judge an object of `kind` (in any group): its match constraints
+    /// name the kind's resource, or Pods' where autogen covers the kind. A policy that cannot be
+    /// evaluated here says so for every object, and one in JSON mode judges payloads of any kind.
+    pub fn may_judge_kind(&self, kind: &str) -> bool {
+        let set = match &self.body {
+            Body::Compiled(set) if self.mode == EvaluationMode::Kubernetes => set,
+            _ => return true,
+        };
+        !self.unmatched
+            && (set.may_match_kind(kind)
+                || (self.autogen.contains(&kind) && set.may_match_kind("Pod")))
+    }
+
     fn outcome(
         &self,
         request: &AdmissionRequest,

@@ -342,6 +342,8 @@ spec:
     };
     assert_eq!(judge(3), Outcome::Pass);
     assert_eq!(judge(30), Outcome::Fail("too big".into()));
+    // A document of any kind may be judged.
+    assert!(set.may_judge_kind("Role"));
     let envoy = policy.replace("mode: JSON", "mode: Envoy");
     assert!(matches!(
         read(&envoy).unwrap().validating[0].body,
@@ -389,4 +391,47 @@ fn parse_service_account_reads_a_service_account_user_as_kyverno_does() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn the_kinds_a_validating_policy_may_judge_are_its_resources_and_autogen_s_controllers() {
+    let pods = read(PODS).unwrap();
+    for (kind, judged) in [
+        ("Pod", true),
+        ("Deployment", true),
+        ("CronJob", true),
+        ("Role", false),
+        ("Service", false),
+    ] {
+        assert_eq!(pods.may_judge_kind(kind), judged, "{kind}");
+    }
+    // Autogen switched off: only Pods.
+    let no_autogen = read(&PODS.replace(
+        "  validations:",
+        "  autogen: {podControllers: {controllers: []}}\n  validations:",
+    ))
+    .unwrap();
+    assert!(no_autogen.may_judge_kind("Pod"));
+    assert!(!no_autogen.may_judge_kind("Deployment"));
+    let roles = read(
+        &PODS
+            .replace(
+                "apiGroups: [''], apiVersions: [v1]",
+                "apiGroups: [rbac.authorization.k8s.io], apiVersions: [v1]",
+            )
+            .replace("resources: [pods]", "resources: [roles, \"*/status\"]"),
+    )
+    .unwrap();
+    assert!(roles.may_judge_kind("Role"));
+    assert!(
+        roles.may_judge_kind("Service"),
+        "`*/status` may be any resource's"
+    );
+    // Without match constraints nothing is matched.
+    let unmatched = read(&PODS.replace(
+        "  matchConstraints:\n    resourceRules:\n    - {apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [pods]}\n",
+        "",
+    ))
+    .unwrap();
+    assert!(!unmatched.may_judge_kind("Pod"));
 }
