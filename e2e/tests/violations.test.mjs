@@ -134,21 +134,29 @@ test('the explorer charts, filters through the URL and exports the same filter',
     assert.ok(legend.includes(name), `legend lacks ${name}: ${legend}`);
   }
   assert.ok((await page.locator('figure.chart').nth(1).locator('.legend').textContent()).includes('edge-1'));
-  // As a person sees them: lines, not filled shapes; each series in a colour of its own, the same
-  // as its legend swatch; the two charts side by side, each a modest height.
+  // As a person sees them: lines, not filled shapes; each series in a colour and a dash pattern
+  // of its own, its colour the same as its legend sample's, so three series counted the same
+  // (as here: each once, on one day) all show where they lie on one another; the two charts side
+  // by side, each a modest height.
   const drawn = await page.locator('figure.chart').first().evaluate((figure) => ({
     lines: [...figure.querySelectorAll('polyline')].map((l) => {
       const style = getComputedStyle(l);
-      return { fill: style.fill, stroke: style.stroke, width: style.strokeWidth };
+      return { fill: style.fill, stroke: style.stroke, width: style.strokeWidth, dashes: style.strokeDasharray };
     }),
-    swatches: [...figure.querySelectorAll('.swatch')].map((s) => getComputedStyle(s).backgroundColor),
+    swatches: [...figure.querySelectorAll('.swatch')].map((s) => {
+      const style = getComputedStyle(s);
+      return { color: style.borderTopColor, line: style.borderTopStyle, width: style.borderTopWidth };
+    }),
   }));
   for (const line of drawn.lines) {
     assert.equal(line.fill, 'none', JSON.stringify(drawn));
     assert.ok(!['none', 'rgb(0, 0, 0)'].includes(line.stroke) && line.width !== '0px', JSON.stringify(drawn));
   }
   assert.equal(new Set(drawn.lines.map((l) => l.stroke)).size, drawn.lines.length, JSON.stringify(drawn));
-  assert.deepEqual(drawn.swatches, drawn.lines.map((l) => l.stroke));
+  assert.equal(new Set(drawn.lines.map((l) => l.dashes)).size, drawn.lines.length, JSON.stringify(drawn));
+  assert.deepEqual(drawn.swatches.map((s) => s.color), drawn.lines.map((l) => l.stroke));
+  assert.deepEqual(drawn.swatches.slice(0, 3).map((s) => s.line), ['solid', 'dashed', 'dotted'], JSON.stringify(drawn));
+  assert.ok(drawn.swatches.every((s) => s.width !== '0px'), JSON.stringify(drawn));
   const boxes = await page.locator('figure.chart').evaluateAll((figures) => figures.map((f) => f.getBoundingClientRect().toJSON()));
   assert.equal(boxes[0].top, boxes[1].top, `the charts are not side by side: ${JSON.stringify(boxes)}`);
   assert.ok(boxes.every((b) => b.height < 320), `charts too high: ${JSON.stringify(boxes)}`);
