@@ -222,6 +222,13 @@ pub struct KindSelector {
     pub kinds: Vec<String>,
 }
 
+impl KindSelector {
+    /// Whether the entry names `kind`: it lists it or `*`, or lists no kinds.
+    fn names_kind(&self, kind: &str) -> bool {
+        self.kinds.is_empty() || self.kinds.iter().any(|x| x == "*" || x == kind)
+    }
+}
+
 /// `spec.match`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Match {
@@ -318,11 +325,7 @@ impl Match {
     /// neither that kind nor `*`. Matching reads the kind first, so an object this refuses is not
     /// matched and cannot be an autorejection either.
     pub fn may_match_kind(&self, kind: &str) -> bool {
-        self.kinds.is_empty()
-            || self
-                .kinds
-                .iter()
-                .any(|k| k.kinds.is_empty() || k.kinds.iter().any(|x| x == "*" || x == kind))
+        self.kinds.is_empty() || self.kinds.iter().any(|k| k.names_kind(kind))
     }
 
     /// Whether `target` matches. An error is what Gatekeeper reports as an autorejection (it cannot
@@ -340,7 +343,7 @@ impl Match {
         // kinds
         if !self.kinds.is_empty()
             && !self.kinds.iter().any(|k| {
-                let kind_ok = k.kinds.is_empty() || k.kinds.iter().any(|x| x == "*" || x == kind);
+                let kind_ok = k.names_kind(kind);
                 let group_ok = k.api_groups.is_empty()
                     || k.api_groups.iter().any(|g| g == "*" || g == gvk_group);
                 kind_ok && group_ok

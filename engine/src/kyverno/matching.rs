@@ -52,12 +52,9 @@ impl KindSelector {
         })
     }
 
+    /// Requests here are about whole objects, never a subresource.
     fn matches(&self, target: &Target<'_>) -> bool {
-        if self.subresource.is_some() {
-            // Requests here are about whole objects, never a subresource.
-            return false;
-        }
-        wildcard_match(&self.kind, target.kind)
+        self.may_name(target.kind)
             && self
                 .group
                 .as_deref()

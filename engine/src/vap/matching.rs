@@ -128,8 +128,9 @@ pub fn may_match_resource(criteria: &MatchResources, resource: &str) -> bool {
     criteria.resource_rules.is_empty()
         || criteria.resource_rules.iter().any(|rule| {
             rule.resources.iter().any(|pattern| {
-                let main = pattern.split_once('/').map_or(pattern.as_str(), |(r, _)| r);
-                main == "*" || main == resource
+                split_resource(pattern)
+                    .0
+                    .is_none_or(|main| main == resource)
             })
         })
 }
@@ -173,9 +174,17 @@ fn rule_matches(rule: &NamedRule, request: &AdmissionRequest, exact_version: boo
         return false;
     }
     rule.resources.iter().any(|pattern| {
-        let (res, sub) = pattern.split_once('/').unwrap_or((pattern, ""));
-        (res == "*" || res == resource.resource) && (sub == "*" || sub == request.sub_resource)
+        let (res, sub) = split_resource(pattern);
+        res.is_none_or(|res| res == resource.resource)
+            && sub.is_none_or(|sub| sub == request.sub_resource)
     })
+}
+
+/// A rule's `resources` entry as its resource and its subresource (`pods/status`), each `None`
+/// where it is `*`; an entry without a slash names no subresource (`Some("")`).
+fn split_resource(pattern: &str) -> (Option<&str>, Option<&str>) {
+    let (res, sub) = pattern.split_once('/').unwrap_or((pattern, ""));
+    ((res != "*").then_some(res), (sub != "*").then_some(sub))
 }
 
 fn scope_matches(scope: Option<&str>, request: &AdmissionRequest) -> bool {
