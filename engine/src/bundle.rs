@@ -232,6 +232,20 @@ impl Bundle {
         reads
     }
 
+    /// Whether what the bundle says about an object may depend on which object it is, not only
+    /// on what it holds. `false` only for ValidatingAdmissionPolicies and Gatekeeper constraints
+    /// judged by CEL code that read neither the object's name nor its uid, match no names, and
+    /// read the request only where it does not name the object (see
+    /// [`vap::PolicySet::reads_identity`]): then two objects that differ only in `metadata.name`
+    /// and `metadata.uid` get the same findings, messages and reasons, and an impact judges
+    /// the copies of one pod template once.
+    pub fn reads_identity(&self) -> bool {
+        !self.kyverno.is_empty()
+            || !self.pod_security.is_empty()
+            || self.vap.reads_identity()
+            || self.gatekeeper.reads_identity()
+    }
+
     /// Whether anything here could judge an object of `kind` (in any group): `false` only when no
     /// policy's rules, no constraint's kinds, no Kyverno policy (autogen included) and no Pod
     /// Security level can match that kind, so a caller may count such an object without reading

@@ -90,6 +90,17 @@ impl Projection {
         }
     }
 
+    /// Whether anything at the field path `path` is kept (the whole of it, or some part).
+    pub fn keeps(&self, path: &[&str]) -> bool {
+        if self.whole {
+            return true;
+        }
+        match path.split_first() {
+            None => true,
+            Some((field, rest)) => self.fields.get(*field).is_some_and(|p| p.keeps(rest)),
+        }
+    }
+
     /// Keep what `other` keeps as well.
     pub fn merge(&mut self, other: &Projection) {
         if self.whole {
@@ -215,7 +226,26 @@ pub struct Summary {
     value: Origin,
     /// The object or the variables are used in a way the analysis does not follow.
     opaque: bool,
+    /// The request is read where it tells one object from another of the same content (its
+    /// name, uid or objects, or the request whole), or the authorizer is asked.
+    identity: bool,
 }
+
+/// The fields of `request` that say nothing of which object it is about beyond what the object
+/// holds: reading them keeps an expression free of the object's identity.
+const REQUEST_FIELDS_NOT_NAMING: [&str; 11] = [
+    "operation",
+    "kind",
+    "resource",
+    "subResource",
+    "requestKind",
+    "requestResource",
+    "requestSubResource",
+    "userInfo",
+    "dryRun",
+    "options",
+    "namespace",
+];
 
 /// How many places one expression may name before it is treated as needing the whole object.
 const MAX_PLACES: usize = 4096;
@@ -282,10 +312,19 @@ impl Analysis {
                         self.summary.opaque = true;
                         Origin::default()
                     }
+                    "request" | "authorizer" => {
+                        self.summary.identity = true;
+                        Origin::default()
+                    }
                     _ => Origin::default(),
                 }
             }
             Expr::Select(select) => {
+                let request = matches!(&select.operand.expr,
+                    Expr::Ident(name) if name == "request" && !self.scope.contains_key(name));
+                if request && REQUEST_FIELDS_NOT_NAMING.contains(&select.field.as_str()) {
+                    return Origin::default();
+                }
                 let variables = matches!(&select.operand.expr,
                     Expr::Ident(name) if name == "variables" && !self.scope.contains_key(name));
                 if variables {
@@ -499,6 +538,8 @@ struct Resolved {
 #[derive(Default)]
 pub struct PolicyReads {
     projection: Projection,
+    /// Some expression reads the request where it names its object (see [`Summary`]).
+    identity: bool,
     /// Each variable's value, in places of the object.
     variables: HashMap<String, Resolved>,
 }
@@ -523,8 +564,19 @@ impl PolicyReads {
         self.projection
     }
 
+    /// Whether the policy's answer about an object may depend on which object it is, not only on
+    /// what it holds: an expression reads the object's name or uid (or anything above them), or
+    /// the request where it names the object. When it does not, two objects that differ only in
+    /// name and uid get the same answer.
+    pub fn reads_identity(&self) -> bool {
+        self.identity
+            || self.projection.keeps(&["metadata", "name"])
+            || self.projection.keeps(&["metadata", "uid"])
+    }
+
     /// Keep what `summary` reads; its value, in places of the object.
     fn add(&mut self, summary: &Summary) -> Resolved {
+        self.identity |= summary.identity;
         if summary.opaque {
             return self.unknown();
         }
@@ -860,6 +912,72 @@ mod tests {
         assert_eq!(projection, places(&[("spec", true)]));
         projection.merge(&Projection::whole());
         assert!(projection.is_whole());
+    }
+
+    /// Whether a policy of these variables and expressions reads which object it is about.
+    fn reads_identity(variables: &[(&str, &str)], expressions: &[&str]) -> bool {
+        let mut reads = PolicyReads::default();
+        for (name, source) in variables {
+            reads.add_variable(name, &summary(source));
+        }
+        for source in expressions {
+            reads.add_expression(&summary(source));
+        }
+        reads.reads_identity()
+    }
+
+    #[test]
+    fn an_expression_reads_identity_through_the_name_the_uid_or_the_request_naming_the_object() {
+        let free = [
+            "object.spec.containers.all(c, c.name != 'x')",
+            "has(request.operation) && request.operation == 'DELETE' && object == null",
+            "request.userInfo.username == 'a' && request.namespace == 'b' && request.kind.kind == 'Pod'",
+            "object.metadata.labels.app == 'x' && object.metadata.namespace == 'y'",
+            "has(object.metadata.generateName)",
+            "[1, 2].all(request, request > 0 && request.size() > 0)",
+        ];
+        for source in free {
+            assert!(!reads_identity(&[], &[source]), "{source}");
+        }
+        let naming = [
+            "object.metadata.name.startsWith('a')",
+            "has(object.metadata.name)",
+            "object.metadata.uid != ''",
+            "'bad: ' + object.metadata.name",
+            "object.metadata.size() > 1",
+            "object == oldObject",
+            "request.name == 'a'",
+            "request.uid == 'a'",
+            "has(request.object.spec)",
+            "request.size() > 0",
+            "authorizer.group('').resource('pods').check('get').allowed()",
+            "variables.unknown.name == 'a'",
+        ];
+        for source in naming {
+            assert!(reads_identity(&[], &[source]), "{source}");
+        }
+        // Through a variable, as Gatekeeper's driver hands templates the object.
+        let any = [(
+            "anyObject",
+            "has(request.operation) && request.operation == 'DELETE' && object == null ? oldObject : object",
+        )];
+        assert!(!reads_identity(
+            &any,
+            &["variables.anyObject.spec.hostPID == true"]
+        ));
+        assert!(reads_identity(
+            &any,
+            &["variables.anyObject.metadata.name == 'a'"]
+        ));
+        let meta = [("meta", "object.metadata")];
+        assert!(reads_identity(&meta, &["variables.meta.name == 'a'"]));
+        assert!(!reads_identity(&meta, &["variables.meta.labels.a == 'b'"]));
+        let request = [("op", "request.operation"), ("r", "request")];
+        assert!(!reads_identity(
+            &request[..1],
+            &["variables.op == 'CREATE'"]
+        ));
+        assert!(reads_identity(&request, &["variables.op == 'CREATE'"]));
     }
 
     #[test]

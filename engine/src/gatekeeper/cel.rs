@@ -55,6 +55,12 @@ impl CelProgram {
         self.set.object_reads()
     }
 
+    /// Whether its answer may depend on which object it reviews beyond what the object holds
+    /// (see [`crate::vap::PolicySet::reads_identity`]).
+    pub(crate) fn reads_identity(&self) -> bool {
+        self.set.reads_identity()
+    }
+
     /// Compile `source` (a `code[]` entry's `source`) of the template defining `kind`. Errors are
     /// placed in `document` as our ValidatingAdmissionPolicy reader places them.
     pub(crate) fn compile(

@@ -329,6 +329,21 @@ impl Library {
         Some(reads)
     }
 
+    /// Whether a review's answer may depend on which object it is about beyond what the object
+    /// holds: a constraint matches by name, or is judged by Rego (whose reads are not followed),
+    /// or its template's CEL code reads the object's name or uid (see
+    /// [`crate::vap::PolicySet::reads_identity`]). When not, two objects that differ only in
+    /// `metadata.name` and `metadata.uid` get the same answer.
+    pub fn reads_identity(&self) -> bool {
+        self.constraints().any(|constraint| {
+            !constraint.matcher.name.is_empty()
+                || match self.templates.get(&constraint.kind).map(|t| &t.cel) {
+                    Some(Some(Ok(cel))) => cel.reads_identity(),
+                    _ => true,
+                }
+        })
+    }
+
     /// Whether some constraint could match an object of `kind` (see [`Match::may_match_kind`]).
     pub fn may_match_kind(&self, kind: &str) -> bool {
         self.constraints

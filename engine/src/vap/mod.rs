@@ -154,6 +154,26 @@ impl Binding {
     }
 }
 
+impl Policy {
+    /// What its expressions read of an object, its variables followed.
+    fn reads(&self) -> PolicyReads {
+        let mut reads = PolicyReads::default();
+        for (name, variable) in self.variable_names.iter().zip(&self.variables) {
+            reads.add_variable(name, variable.program.object_summary());
+        }
+        let conditions = self.match_conditions.iter().map(|(_, e)| e);
+        let validations = self
+            .validations
+            .iter()
+            .flat_map(|v| std::iter::once(&v.expr).chain(&v.message_expression));
+        let annotations = self.audit_annotations.iter().map(|(_, e)| e);
+        for expr in conditions.chain(validations).chain(annotations) {
+            reads.add_expression(expr.program.object_summary());
+        }
+        reads
+    }
+}
+
 /// Policies, bindings and parameter objects.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
@@ -294,22 +314,31 @@ impl PolicySet {
             projection.add_path(path);
         }
         for policy in &self.policies {
-            let mut reads = PolicyReads::default();
-            for (name, variable) in policy.variable_names.iter().zip(&policy.variables) {
-                reads.add_variable(name, variable.program.object_summary());
-            }
-            let conditions = policy.match_conditions.iter().map(|(_, e)| e);
-            let validations = policy
-                .validations
-                .iter()
-                .flat_map(|v| std::iter::once(&v.expr).chain(&v.message_expression));
-            let annotations = policy.audit_annotations.iter().map(|(_, e)| e);
-            for expr in conditions.chain(validations).chain(annotations) {
-                reads.add_expression(expr.program.object_summary());
-            }
-            projection.merge(&reads.into_projection());
+            projection.merge(&policy.reads().into_projection());
         }
         projection
+    }
+
+    /// Whether what these policies say about an object may depend on which object it is, not
+    /// only on what it holds (see [`PolicyReads::reads_identity`]): a policy or binding matches
+    /// by resource name, or an expression reads the name, the uid or the request where it names
+    /// the object. When not, two objects that differ only in `metadata.name` and `metadata.uid`
+    /// get the same findings, messages and reasons.
+    pub fn reads_identity(&self) -> bool {
+        let names = |m: &MatchResources| {
+            m.resource_rules
+                .iter()
+                .chain(&m.exclude_resource_rules)
+                .any(|rule| !rule.resource_names.is_empty())
+        };
+        self.bindings
+            .iter()
+            .filter_map(|b| b.match_resources.as_ref())
+            .any(names)
+            || self
+                .policies
+                .iter()
+                .any(|p| names(&p.match_constraints) || p.reads().reads_identity())
     }
 
     /// Read policies, bindings and parameter objects from `docs` (of the file `file`). Every

@@ -56,6 +56,39 @@ type Seen = (String, String, String);
 /// policy (as the engine reports it); the message is the value.
 type Found = (Seen, Action, bool, String);
 
+/// What the proposed and running policies say about one object: each finding as (action,
+/// whether an exception covers it, policy, message), the reasons some policy could not be
+/// evaluated, and the message of what runs now if it denies the object.
+struct Said {
+    findings: Vec<(Action, bool, String, String)>,
+    reasons: Vec<String>,
+    denied_now: Option<String>,
+}
+
+/// How many answers a [`Judge`] keeps by content: beyond this, new contents are judged each time.
+const SAID_KEPT: usize = 50_000;
+
+/// The key an answer about `object` is kept under: its JSON text without `metadata.name` and
+/// `metadata.uid`. `None` for an object without a namespace, whose name can place it (a
+/// Namespace is where exceptions by namespace look).
+fn content_key(object: &mut Value) -> Option<String> {
+    let metadata = object.get_mut("metadata")?.as_object_mut()?;
+    if metadata
+        .get("namespace")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return None;
+    }
+    let name = metadata.remove("name");
+    let uid = metadata.remove("uid");
+    let key = serde_json::to_string(object).ok();
+    let metadata = object["metadata"].as_object_mut()?;
+    metadata.extend(name.map(|n| ("name".to_owned(), n)));
+    metadata.extend(uid.map(|u| ("uid".to_owned(), u)));
+    key
+}
+
 /// How a finding names its object: (namespace, uid, `Kind/name`).
 fn seen(object: &Value) -> Seen {
     let text = |pointer: &str| text_at(object, pointer).to_owned();
@@ -80,6 +113,10 @@ pub struct Judge {
     /// By kind, whether the proposed or running policies could find anything about an object of
     /// that kind (see [`Deployed::may_judge_kind`]), learnt as kinds come.
     judged_kinds: HashMap<String, bool>,
+    /// When neither the proposed nor the running policies read which object they judge (see
+    /// [`Deployed::reads_identity`]): what they said, by what an object holds but for its name
+    /// and uid (see [`content_key`]). The copies of one pod template are judged once.
+    said: Option<HashMap<String, Arc<Said>>>,
     context: Context,
     owners: Owners,
     now_ms: i64,
@@ -105,12 +142,16 @@ impl Judge {
         if let Some(running) = &running {
             reads.merge(&running.object_reads());
         }
+        let by_content = std::iter::once(&proposed)
+            .chain(running.as_ref())
+            .all(|d| !d.reads_identity());
         Judge {
             proposed,
             running,
             pod_security_only,
             reads,
             judged_kinds: HashMap::new(),
+            said: by_content.then(HashMap::new),
             context: Context {
                 namespaces: namespaces.into(),
                 ..Context::default()
@@ -145,44 +186,84 @@ impl Judge {
         self.owners.reserve(objects);
     }
 
-    /// [`Judge::add`] once the object is counted and its owner learnt.
-    fn evaluate(&mut self, object: Value) {
+    /// [`Judge::add`] once the object is counted and its owner learnt. Where the policies judge
+    /// by content alone, an object that holds what one judged before (but for its name and uid)
+    /// is told the same without being judged again.
+    fn evaluate(&mut self, mut object: Value) {
+        let key = match self.said.is_some() {
+            true => content_key(&mut object),
+            false => None,
+        };
+        let known = key
+            .as_ref()
+            .and_then(|key| self.said.as_ref()?.get(key))
+            .cloned();
+        if let Some(said) = known {
+            self.record(&object, &said);
+            return;
+        }
         // What the engine cannot read as a request (no kind or apiVersion) has no findings.
         let Ok(request) = AdmissionRequest::create(object) else {
             return;
         };
+        let said = Arc::new(self.judge_request(&request));
+        if let (Some(key), Some(said_before)) = (key, self.said.as_mut()) {
+            if said_before.len() < SAID_KEPT {
+                said_before.insert(key, Arc::clone(&said));
+            }
+        }
+        self.record(request.object.as_ref().unwrap_or(&Value::Null), &said);
+    }
+
+    /// What the proposed and running policies say about one request.
+    fn judge_request(&self, request: &AdmissionRequest) -> Said {
         let judged = self
             .proposed
-            .judge_request(&request, &self.context, self.now_ms);
-        self.reasons.extend(judged.not_evaluable);
-        let now = self.running.as_ref().and_then(|running| {
+            .judge_request(request, &self.context, self.now_ms);
+        let denied_now = self.running.as_ref().and_then(|running| {
             running
-                .judge_request(&request, &self.context, self.now_ms)
+                .judge_request(request, &self.context, self.now_ms)
                 .findings
                 .into_iter()
                 .find(|(f, excepted)| f.action == Action::Deny && !excepted)
+                .map(|(f, _)| f.message)
         });
-        if judged.findings.is_empty() && now.is_none() {
-            return;
-        }
-        let seen = seen(request.object.as_ref().unwrap_or(&Value::Null));
         // A request that is denied carries no warning of the same policy besides the denial.
-        let denied: BTreeSet<String> = judged
+        let denied: BTreeSet<&str> = judged
             .findings
             .iter()
             .filter(|(f, _)| f.action == Action::Deny)
-            .map(|(f, _)| f.policy.clone())
+            .map(|(f, _)| f.policy.as_str())
             .collect();
-        for (finding, excepted) in judged.findings {
-            if finding.action == Action::Warn && denied.contains(&finding.policy) {
-                continue;
-            }
-            self.found
-                .entry((seen.clone(), finding.action, excepted, finding.policy))
-                .or_insert(finding.message);
+        let findings = judged
+            .findings
+            .iter()
+            .filter(|(f, _)| !(f.action == Action::Warn && denied.contains(f.policy.as_str())))
+            .map(|(f, excepted)| (f.action, *excepted, f.policy.clone(), f.message.clone()))
+            .collect();
+        Said {
+            findings,
+            reasons: judged.not_evaluable,
+            denied_now,
         }
-        if let Some((finding, _)) = now {
-            self.denied_now.entry(seen).or_insert(finding.message);
+    }
+
+    /// Keep what was said about `object`.
+    fn record(&mut self, object: &Value, said: &Said) {
+        self.reasons.extend(said.reasons.iter().cloned());
+        if said.findings.is_empty() && said.denied_now.is_none() {
+            return;
+        }
+        let seen = seen(object);
+        for (action, excepted, policy, message) in &said.findings {
+            self.found
+                .entry((seen.clone(), *action, *excepted, policy.clone()))
+                .or_insert_with(|| message.clone());
+        }
+        if let Some(message) = &said.denied_now {
+            self.denied_now
+                .entry(seen)
+                .or_insert_with(|| message.clone());
         }
     }
 

@@ -80,6 +80,21 @@ impl Deployed {
         reads
     }
 
+    /// Whether what judging says about an object may depend on which object it is, not only on
+    /// what it holds (see [`Bundle::reads_identity`]): also when an exception names one object,
+    /// or Pod Security levels are deployed (whose reads are not followed). An exception by
+    /// namespace places a Namespace object by its name, so only a namespaced object may ever be
+    /// judged by what it holds alone.
+    pub fn reads_identity(&self) -> bool {
+        !self.pod_security.is_empty()
+            || self
+                .exceptions
+                .values()
+                .flatten()
+                .any(|e| matches!(e.scope, crate::exceptions::Scope::Resource { .. }))
+            || self.bundle.reads_identity()
+    }
+
     /// Whether judging could find anything about an object of `kind` (see
     /// [`Bundle::may_judge_kind`]; Pod Security levels judge the kinds that hold a pod).
     pub fn may_judge_kind(&self, kind: &str) -> bool {

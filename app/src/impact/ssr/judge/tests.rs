@@ -569,3 +569,124 @@ spec:
     assert!(judge.add_held(&text("Pod", "not JSON")).is_err());
     assert_eq!(judge.objects(), 2);
 }
+
+/// An approved exception for policy `p1` that covers `scope` until far ahead.
+fn exception(scope: crate::exceptions::Scope) -> crate::exceptions::Exception {
+    crate::exceptions::Exception {
+        id: "e1".to_owned(),
+        policy_id: "p1".to_owned(),
+        policy_name: "no privileged".to_owned(),
+        scope,
+        justification: String::new(),
+        ticket: String::new(),
+        expires_ms: i64::MAX,
+        state: crate::exceptions::ExceptionState::Approved,
+        requester_id: String::new(),
+        requester_name: String::new(),
+        decider_id: String::new(),
+        decider_name: String::new(),
+        decision_comment: String::new(),
+        decided_ms: 0,
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+#[test]
+fn copies_of_one_pod_template_are_judged_once_with_each_copy_named() {
+    // Each object of the varied inventory, and three copies of it under other names and uids
+    // (the Pods of one ReplicaSet).
+    let mut objects = Vec::new();
+    for object in varied_inventory() {
+        let has_uid = object["metadata"]["uid"].is_string();
+        objects.push(object.clone());
+        for copy in 0..3 {
+            let mut object = object.clone();
+            if has_uid {
+                let name = format!("{}-{copy}", object["metadata"]["name"].as_str().unwrap());
+                object["metadata"]["name"] = json!(name);
+                object["metadata"]["uid"] = json!(format!("{name}-uid"));
+            }
+            objects.push(object);
+        }
+    }
+    let namespaces: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .cloned()
+        .collect();
+    let (deployed, errors) =
+        Deployed::from_deployments(&[("p1".to_owned(), pods_and_deployments_only())]);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(!deployed.reads_identity());
+    let deployed = Arc::new(deployed);
+    // The same answer as judging every copy.
+    let judged = |deployed: &Arc<Deployed>, by_content: bool| {
+        let mut judge = Judge::new(deployed.clone(), None, namespaces.clone(), 0);
+        assert_eq!(judge.said.is_some(), by_content);
+        judge.said = judge.said.take().filter(|_| by_content);
+        for object in &objects {
+            judge.add_held(&held_of(object)).unwrap();
+        }
+        let kept = judge.said.as_ref().map_or(0, HashMap::len);
+        (judge.findings(usize::MAX), kept, judge.finish(false))
+    };
+    let (findings, kept, once) = judged(&deployed, true);
+    let mut every = Judge::new(deployed.clone(), None, namespaces.clone(), 0);
+    every.said = None;
+    for object in &objects {
+        every.add_held(&held_of(object)).unwrap();
+    }
+    assert_eq!(findings, every.findings(usize::MAX));
+    assert_eq!(once, every.finish(false));
+    // Pods and Deployments are judged: a copy is told what its original was.
+    let judged_kinds = objects
+        .iter()
+        .filter(|o| o["kind"] == "Pod" || o["kind"] == "Deployment")
+        .count();
+    assert!(
+        kept > 0 && kept * 4 <= judged_kinds,
+        "{kept} answers kept for {judged_kinds} objects"
+    );
+    // Every copy of a privileged Pod is named, each by its own name.
+    let denied: BTreeSet<&str> = findings
+        .0
+        .iter()
+        .filter(|f| f.kind == "Pod")
+        .map(|f| f.name.as_str())
+        .collect();
+    for name in ["mesh-1-a", "mesh-1-a-0", "mesh-1-a-1", "mesh-1-a-2"] {
+        assert!(denied.contains(name), "{name}: {denied:?}");
+    }
+    // An exception for one copy by name: each copy is judged, and only that one is excepted.
+    let mut one_copy =
+        Deployed::from_deployments(&[("p1".to_owned(), pods_and_deployments_only())]).0;
+    one_copy.exceptions.insert(
+        "p1".to_owned(),
+        vec![exception(crate::exceptions::Scope::Resource {
+            resource_kind: "Pod".to_owned(),
+            namespace: "team".to_owned(),
+            name: "mesh-1-a-1".to_owned(),
+        })],
+    );
+    assert!(one_copy.reads_identity());
+    let (findings, kept, _) = judged(&Arc::new(one_copy), false);
+    assert_eq!(kept, 0);
+    let excepted: Vec<&str> = findings
+        .0
+        .iter()
+        .filter(|f| f.excepted)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(excepted, ["mesh-1-a-1"]);
+    // An exception by labels keeps judging by content: the labels are part of it.
+    let mut by_labels =
+        Deployed::from_deployments(&[("p1".to_owned(), pods_and_deployments_only())]).0;
+    by_labels.exceptions.insert(
+        "p1".to_owned(),
+        vec![exception(crate::exceptions::Scope::Selector {
+            labels: [("app".to_owned(), "web".to_owned())].into(),
+        })],
+    );
+    assert!(!by_labels.reads_identity());
+}
