@@ -5,6 +5,8 @@
 //! which object it is (so an impact judges the copies of one pod template once), the two answers
 //! must be equal, messages and reasons included.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use palisade_engine::bundle::{Bundle, Context};
@@ -84,7 +86,7 @@ fn all_bundles(mut each: impl FnMut(&str, &Bundle)) {
         if matches!(entry.kind, EntryKind::Vap) {
             bundle.bind_unbound(&[ValidationAction::Deny]);
         }
-        each(&entry.id, &bundle);
+        each(entry.id, &bundle);
     }
     if let Some(dir) = common::oracle_dir("k8s-vap-examples/examples") {
         let files = common::files_under(&dir, |p| p.extension().is_some_and(|e| e == "yaml"));
