@@ -102,29 +102,8 @@ fn all_bundles(mut each: impl FnMut(&str, &Bundle)) {
         }
     }
     if let Some(dir) = common::oracle_dir("gatekeeper-library/library") {
-        let templates = common::files_under(&dir, |p| {
-            p.file_name().is_some_and(|n| n == "template.yaml")
-        });
-        for template in templates {
-            let samples = template.parent().unwrap().join("samples");
-            let constraints = if samples.is_dir() {
-                common::files_under(&samples, |p| {
-                    p.file_name().is_some_and(|n| n == "constraint.yaml")
-                })
-            } else {
-                Vec::new()
-            };
-            let mut bundle = Bundle::default();
-            let name = template.display().to_string();
-            let loaded = std::iter::once(&template).chain(&constraints).all(|file| {
-                let text = std::fs::read_to_string(file).unwrap();
-                bundle
-                    .add_source(&file.display().to_string(), &text)
-                    .is_ok()
-            });
-            if loaded && !constraints.is_empty() {
-                each(&name, &bundle);
-            }
+        for (name, bundle) in common::gatekeeper_library_bundles(&dir) {
+            each(&name, &bundle);
         }
     }
 }

@@ -122,38 +122,7 @@ fn what_an_impact_skips_by_kind_the_evaluator_finds_nothing_about() {
     }
 
     if let Some(dir) = common::oracle_dir("gatekeeper-library/library") {
-        let templates = common::files_under(&dir, |p| {
-            p.file_name().is_some_and(|n| n == "template.yaml")
-        });
-        for template in templates {
-            let Some(samples) = template.parent().map(|d| d.join("samples")) else {
-                continue;
-            };
-            let constraints = if samples.is_dir() {
-                common::files_under(&samples, |p| {
-                    p.file_name().is_some_and(|n| n == "constraint.yaml")
-                })
-            } else {
-                Vec::new()
-            };
-            if constraints.is_empty() {
-                continue;
-            }
-            let mut bundle = Bundle::default();
-            let name = template.display().to_string();
-            let mut sources = vec![(name.clone(), std::fs::read_to_string(&template).unwrap())];
-            for constraint in &constraints {
-                sources.push((
-                    constraint.display().to_string(),
-                    std::fs::read_to_string(constraint).unwrap(),
-                ));
-            }
-            if sources
-                .iter()
-                .any(|(file, text)| bundle.add_source(file, text).is_err())
-            {
-                continue;
-            }
+        for (name, bundle) in common::gatekeeper_library_bundles(&dir) {
             tally(judge(&name, &bundle, &objects, &mut wrong));
             bundles += 1;
         }

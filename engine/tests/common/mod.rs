@@ -69,3 +69,38 @@ fn collect(dir: &Path, keep: impl Fn(&Path) -> bool + Copy, out: &mut Vec<PathBu
         }
     }
 }
+
+/// Each gatekeeper-library template under `dir` (its `template.yaml`) that has sample constraints,
+/// loaded into a bundle of its own with all of them: (the template's path, the bundle). A template
+/// whose files do not all load is left out.
+pub fn gatekeeper_library_bundles(dir: &Path) -> Vec<(String, palisade_engine::bundle::Bundle)> {
+    let templates = files_under(dir, |p| p.file_name().is_some_and(|n| n == "template.yaml"));
+    let mut out = Vec::new();
+    for template in templates {
+        let Some(samples) = template.parent().map(|d| d.join("samples")) else {
+            continue;
+        };
+        let constraints = if samples.is_dir() {
+            files_under(&samples, |p| {
+                p.file_name().is_some_and(|n| n == "constraint.yaml")
+            })
+        } else {
+            Vec::new()
+        };
+        if constraints.is_empty() {
+            continue;
+        }
+        let mut bundle = palisade_engine::bundle::Bundle::default();
+        let loaded = std::iter::once(&template).chain(&constraints).all(|file| {
+            let text =
+                std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            bundle
+                .add_source(&file.display().to_string(), &text)
+                .is_ok()
+        });
+        if loaded {
+            out.push((template.display().to_string(), bundle));
+        }
+    }
+    out
+}

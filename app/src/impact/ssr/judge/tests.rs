@@ -572,24 +572,8 @@ spec:
 
 /// An approved exception for policy `p1` that covers `scope` until far ahead.
 fn exception(scope: crate::exceptions::Scope) -> crate::exceptions::Exception {
-    crate::exceptions::Exception {
-        id: "e1".to_owned(),
-        policy_id: "p1".to_owned(),
-        policy_name: "no privileged".to_owned(),
-        scope,
-        justification: String::new(),
-        ticket: String::new(),
-        expires_ms: i64::MAX,
-        state: crate::exceptions::ExceptionState::Approved,
-        requester_id: String::new(),
-        requester_name: String::new(),
-        decider_id: String::new(),
-        decider_name: String::new(),
-        decision_comment: String::new(),
-        decided_ms: 0,
-        created_ms: 0,
-        updated_ms: 0,
-    }
+    use crate::exceptions::{Exception, ExceptionState};
+    Exception::example("e1", "p1", scope, ExceptionState::Approved, i64::MAX)
 }
 
 #[test]
