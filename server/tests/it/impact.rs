@@ -457,24 +457,13 @@ async fn impact_is_what_the_cluster_then_does() {
     // The keeper picks them up.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let held = loop {
-        let mut held = Vec::new();
-        let mut after = String::new();
-        loop {
-            let page = palisade_app::inventory::ssr::service::objects_after(
-                &server.pool,
-                &registered.id,
-                &after,
-            )
-            .await
-            .unwrap();
-            let Some((last, _)) = page.last() else { break };
-            after = last.clone();
-            held.extend(
-                page.into_iter()
-                    .map(|(_, o)| o)
-                    .filter(|o| o["metadata"]["namespace"] == namespace.as_str()),
-            );
-        }
+        let held: Vec<Value> =
+            palisade_app::inventory::ssr::service::all_objects(&server.pool, &registered.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|o| o["metadata"]["namespace"] == namespace.as_str())
+                .collect();
         if held.len() == objects.len() {
             break held;
         }

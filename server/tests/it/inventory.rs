@@ -217,11 +217,9 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
     );
     assert!(kind(&got, "Service").listed_ms > 0 && kind(&got, "Service").error.is_empty());
     assert_eq!(got.objects(), 3);
-    let objects = inventory::objects_after(&db, &cluster.id, "")
-        .await
-        .unwrap();
+    let objects = inventory::all_objects(&db, &cluster.id).await.unwrap();
     assert_eq!(objects.len(), 3);
-    for (_, object) in &objects {
+    for object in &objects {
         assert!(
             object["metadata"].get("managedFields").is_none(),
             "{object}"
@@ -232,12 +230,12 @@ async fn the_keeper_copies_forgets_and_hands_over(backend: Backend) {
     fake.set("Deployment", vec![deployment("web"), deployment("worker")]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let names: Vec<String> = inventory::objects_after(&db, &cluster.id, "")
+        let names: Vec<String> = inventory::all_objects(&db, &cluster.id)
             .await
             .unwrap()
             .into_iter()
-            .filter(|(_, o)| o["kind"] == "Deployment")
-            .map(|(_, o)| o["metadata"]["name"].as_str().unwrap().to_owned())
+            .filter(|o| o["kind"] == "Deployment")
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
             .collect();
         if names.contains(&"worker".to_owned()) && !names.contains(&"api".to_owned()) {
             break;
@@ -502,21 +500,15 @@ async fn held(
     name: &str,
 ) -> Option<Value> {
     let (namespace, name) = name.split_once('/').unwrap();
-    let mut after = String::new();
-    loop {
-        let page = inventory::objects_after(db, cluster_id, &after)
-            .await
-            .unwrap();
-        let (last, _) = page.last()?;
-        after = last.clone();
-        if let Some((_, object)) = page.into_iter().find(|(_, o)| {
+    inventory::all_objects(db, cluster_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| {
             o["kind"] == kind
                 && o["metadata"]["namespace"] == namespace
                 && o["metadata"]["name"] == name
-        }) {
-            return Some(object);
-        }
-    }
+        })
 }
 
 async fn wait_until_held(
@@ -704,14 +696,8 @@ async fn the_keeper_watches_a_real_cluster() {
 
     // Owners resolve through the copy: the Pod belongs to the Deployment.
     let mut owners = Owners::default();
-    let mut after = String::new();
-    loop {
-        let page = inventory::objects_after(&db, &id, &after).await.unwrap();
-        let Some((last, _)) = page.last() else { break };
-        after = last.clone();
-        for (_, object) in &page {
-            owners.learn(object);
-        }
+    for object in &inventory::all_objects(&db, &id).await.unwrap() {
+        owners.learn(object);
     }
     let pod_uid = held(&db, &id, "Pod", &format!("{namespace}/web-1-a"))
         .await

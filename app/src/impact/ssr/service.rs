@@ -238,7 +238,7 @@ async fn on_cluster(
         Subject::Objects(objects) => reads_inventory(objects),
     } || running_manifests.as_deref().is_some_and(reads_inventory);
     if referential {
-        let objects = all_objects(db, &cluster.id).await?;
+        let objects = inventory::all_objects(db, &cluster.id).await?;
         let inventory = tokio::task::spawn_blocking(move || {
             palisade_engine::gatekeeper::Inventory::from_objects(&objects)
         })
@@ -269,21 +269,22 @@ pub async fn feed(
     progress: Option<&Progress>,
 ) -> ServerResult<(Judge, bool)> {
     let mut page = inventory::held_after(db, cluster_id, "").await?;
-    while let Some(last) = page.last() {
+    while !page.objects.is_empty() {
         if started.elapsed() > BUDGET {
             return Ok((judge, true));
         }
-        let after = last.uid.clone();
-        let objects = i64::try_from(page.len()).unwrap_or(i64::MAX);
+        let objects = i64::try_from(page.objects.len()).unwrap_or(i64::MAX);
+        let held = page.objects;
         let judged = tokio::task::spawn_blocking(move || {
-            for held in &page {
+            for held in &held {
                 // The keeper stored JSON: text that is read and does not parse is an error,
                 // never skipped.
                 judge.add_held(held)?;
             }
             Ok::<_, serde_json::Error>(judge)
         });
-        let (judged, next) = tokio::join!(judged, inventory::held_after(db, cluster_id, &after));
+        let (judged, next) =
+            tokio::join!(judged, inventory::held_after(db, cluster_id, &page.next));
         judge = judged.or_fault()??;
         if let Some(progress) = progress {
             progress.advance(objects);
@@ -302,7 +303,7 @@ pub async fn readiness(
     authorize(Some(who), Action::Read)?;
     // The cluster must exist: an unknown id is a 404, not an empty answer.
     clusters::get(db, cluster_id).await?;
-    let objects = all_objects(db, cluster_id).await?;
+    let objects = inventory::all_objects(db, cluster_id).await?;
     tokio::task::spawn_blocking(move || super::readiness::readiness(&objects))
         .await
         .or_fault()
@@ -329,19 +330,6 @@ pub fn reads_inventory(manifests: &[Value]) -> bool {
                     .filter_map(Value::as_str)
                     .any(|lib| lib.contains("data.inventory"))
         })
-}
-
-async fn all_objects(db: &Db, cluster_id: &str) -> ServerResult<Vec<Value>> {
-    let mut out = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page = inventory::objects_after(db, cluster_id, &after).await?;
-        let Some((last, _)) = page.last() else {
-            return Ok(out);
-        };
-        after = last.clone();
-        out.extend(page.into_iter().map(|(_, object)| object));
-    }
 }
 
 /// The policy as it would be deployed on a cluster with these namespaces, in enforce mode, with

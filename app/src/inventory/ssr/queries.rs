@@ -5,6 +5,7 @@ use sqlx::{Any, Row};
 
 use super::changes::Held;
 use super::owners::Controller;
+use crate::db::Backend;
 
 pub async fn put<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
@@ -156,7 +157,21 @@ pub async fn kinds_of_clusters<'e, E: sqlx::Executor<'e, Database = Any>>(
         .collect()
 }
 
-/// Up to `limit` objects of a cluster after `after_uid` (by uid), as the inventory holds them.
+/// A page of a cluster's objects (see [`objects_page`]), and where the next page starts.
+pub struct Page {
+    pub objects: Vec<Held>,
+    /// What to pass as `after` for the next page.
+    pub next: String,
+}
+
+/// Up to `limit` objects of a cluster after the place `after` (`""` for the first page), as the
+/// inventory holds them, with the place of the next page.
+///
+/// Objects come in the order the database keeps them. On SQLite that is by rowid (a place is a
+/// rowid): the rows of a page then sit side by side in the table, and reading in uid order instead
+/// fetched one table page per object (a fifth of an impact's CPU over 100,000 objects). An upsert
+/// keeps an object's rowid, so no object is read twice. On PostgreSQL, whose row positions move
+/// with every update, a place is a uid and objects come by uid.
 ///
 /// The page comes back as one row: every row a query returns is handed from the database's
 /// thread to the async one on its own, and for pages of small objects those hand-overs cost more
@@ -167,24 +182,30 @@ pub async fn kinds_of_clusters<'e, E: sqlx::Executor<'e, Database = Any>>(
 /// many objects as were counted is an error.
 pub async fn objects_page<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
+    backend: Backend,
     cluster_id: &str,
-    after_uid: &str,
+    after: &str,
     limit: i64,
-) -> Result<Vec<Held>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS objects, string_agg(uid || $3 || kind || $3 || namespace || $3 || \
-         name || $3 || owner_uid || $3 || owner_kind || $3 || owner_name || $3 || object, $4) \
-         AS page FROM (SELECT * FROM inventory_objects WHERE cluster_id = $1 AND uid > $2 \
-         ORDER BY uid LIMIT $5) AS page",
-    )
+) -> Result<Page, sqlx::Error> {
+    let (place, next, after_place) = match backend {
+        Backend::Sqlite => ("rowid", "CAST(MAX(place) AS TEXT)", "CAST($2 AS INTEGER)"),
+        Backend::Postgres => ("uid", "MAX(place)", "$2"),
+    };
+    let row = sqlx::query(&format!(
+        "SELECT COUNT(*) AS objects, {next} AS next, string_agg(uid || $3 || kind || $3 || \
+         namespace || $3 || name || $3 || owner_uid || $3 || owner_kind || $3 || owner_name || \
+         $3 || object, $4) AS page FROM (SELECT {place} AS place, * FROM inventory_objects \
+         WHERE cluster_id = $1 AND {place} > {after_place} ORDER BY {place} LIMIT $5) AS page",
+    ))
     .bind(cluster_id)
-    .bind(after_uid)
+    .bind(after)
     .bind(FIELD.to_string())
     .bind(RECORD.to_string())
     .bind(limit)
     .fetch_one(executor)
     .await?;
     let objects: i64 = row.try_get("objects")?;
+    let next: Option<String> = row.try_get("next")?;
     let page: Option<String> = row.try_get("page")?;
     let held: Vec<Held> = page
         .as_deref()
@@ -196,14 +217,17 @@ pub async fn objects_page<'e, E: sqlx::Executor<'e, Database = Any>>(
     if usize::try_from(objects).ok() != Some(held.len()) {
         return Err(sqlx::Error::Decode(
             format!(
-                "a page of the inventory of cluster {cluster_id} after {after_uid:?} holds \
+                "a page of the inventory of cluster {cluster_id} after {after:?} holds \
                  {objects} objects but reads as {}",
                 held.len()
             )
             .into(),
         ));
     }
-    Ok(held)
+    Ok(Page {
+        objects: held,
+        next: next.unwrap_or_else(|| after.to_owned()),
+    })
 }
 
 /// What joins the fields of one object in [`objects_page`]: the ASCII unit separator.

@@ -2,7 +2,6 @@
 
 use serde_json::Value;
 
-use super::changes::Held;
 use super::{kinds::KINDS, queries};
 use crate::db::Db;
 use crate::error::{OrFault, ServerResult};
@@ -73,30 +72,31 @@ pub fn labelled_names(namespaces: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// The next page of a cluster's objects after `after_uid`, as the inventory holds them: the
-/// columns, the controller and the text (for a caller that parses the text off the async threads,
-/// one object at a time, or not at all when the columns tell it enough).
-pub async fn held_after(db: &Db, cluster_id: &str, after_uid: &str) -> ServerResult<Vec<Held>> {
-    Ok(queries::objects_page(db.pool(), cluster_id, after_uid, TEXT_PAGE).await?)
+/// The next page of a cluster's objects after the place `after` (`""` for the first; see
+/// [`queries::objects_page`]), as the inventory holds them: the columns, the controller and the
+/// text (for a caller that parses the text off the async threads, one object at a time, or not at
+/// all when the columns tell it enough).
+pub async fn held_after(db: &Db, cluster_id: &str, after: &str) -> ServerResult<queries::Page> {
+    Ok(queries::objects_page(db.pool(), db.backend(), cluster_id, after, TEXT_PAGE).await?)
 }
 
 /// Objects read at once as text: only the text is held (a few MB), and each query costs the
-/// same whatever its size, so larger pages than [`PAGE`] read faster.
+/// same whatever its size, so larger pages read faster.
 pub const TEXT_PAGE: i64 = 2_000;
 
-/// Objects read at once from the inventory.
-pub const PAGE: i64 = 500;
-
-/// The next page of a cluster's objects after `after_uid` (by uid; `""` for the first), each
-/// with its uid. A stored object that does not read as JSON is an error.
-pub async fn objects_after(
-    db: &Db,
-    cluster_id: &str,
-    after_uid: &str,
-) -> ServerResult<Vec<(String, Value)>> {
-    queries::objects_page(db.pool(), cluster_id, after_uid, PAGE)
-        .await?
-        .into_iter()
-        .map(|held| Ok((held.uid, serde_json::from_str(&held.object).or_fault()?)))
-        .collect()
+/// Every object a cluster's inventory holds, read page by page. A stored object that does not
+/// read as JSON is an error.
+pub async fn all_objects(db: &Db, cluster_id: &str) -> ServerResult<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = held_after(db, cluster_id, &after).await?;
+        if page.objects.is_empty() {
+            return Ok(out);
+        }
+        for held in page.objects {
+            out.push(serde_json::from_str(&held.object).or_fault()?);
+        }
+        after = page.next;
+    }
 }
