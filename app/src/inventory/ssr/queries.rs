@@ -395,6 +395,69 @@ pub async fn forget_gone(pool: &sqlx::Pool<Any>) -> Result<u64, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::testing::{database, on_both_backends, Backend as TestBackend};
+
+    fn object(uid: &str) -> Held {
+        Held {
+            uid: uid.to_owned(),
+            kind: "Pod".to_owned(),
+            namespace: "team".to_owned(),
+            name: format!("pod-{uid}"),
+            controller: None,
+            object: format!("{{\"metadata\":{{\"uid\":\"{uid}\"}}}}"),
+        }
+    }
+
+    /// Paged through while objects change, a cluster's inventory gives each object at most once
+    /// and every object that stayed throughout exactly once, and nothing of another cluster.
+    async fn pages_give_each_object_once(backend: TestBackend) {
+        let db = database(backend).await;
+        // Stored in an order unlike the uids'.
+        let uids: Vec<String> = (0..1_200u32)
+            .map(|i| format!("u{:04}", (i * 7_919) % 1_200))
+            .collect();
+        for uid in &uids {
+            put(db.pool(), "c1", &object(uid), 1).await.unwrap();
+        }
+        put(db.pool(), "c2", &object("other"), 1).await.unwrap();
+        let (mut seen, mut after, mut pages) = (Vec::new(), String::new(), 0);
+        loop {
+            let page = objects_page(db.pool(), db.backend(), "c1", &after, 500)
+                .await
+                .unwrap();
+            if page.objects.is_empty() {
+                break;
+            }
+            pages += 1;
+            seen.extend(page.objects.iter().map(|held| held.uid.clone()));
+            after = page.next;
+            // Between pages: objects already read and not yet read are written again, and after
+            // the first two pages a new one comes (which a page may or may not give).
+            for uid in [&uids[0], &uids[1_199], &seen[0]] {
+                put(db.pool(), "c1", &object(uid), 2).await.unwrap();
+            }
+            if pages <= 2 {
+                put(db.pool(), "c1", &object(&format!("new{pages}")), 2)
+                    .await
+                    .unwrap();
+            }
+            assert!(pages <= 3, "{pages} pages of 500 for at most 1,202 objects");
+        }
+        assert!(pages >= 3);
+        let mut once = seen.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(once.len(), seen.len(), "an object came twice");
+        for uid in &uids {
+            assert!(seen.contains(uid), "{uid} never came");
+        }
+        assert!(!seen.contains(&"other".to_owned()));
+    }
+
+    on_both_backends!(
+        pages_give_each_object_once: sqlite_pages_give_each_object_once,
+        postgres_pages_give_each_object_once
+    );
 
     #[test]
     fn an_object_of_a_page_has_every_field_or_is_refused() {
