@@ -246,6 +246,17 @@ impl Bundle {
             || self.gatekeeper.reads_identity()
     }
 
+    /// Whether what the bundle says about an object other than a Namespace may depend on its
+    /// labels. `false` only where [`Bundle::reads_identity`] could be: for ValidatingAdmissionPolicies
+    /// and Gatekeeper constraints judged by CEL code that select no objects by label and read no
+    /// labels (see [`vap::PolicySet::reads_labels`]).
+    pub fn reads_labels(&self) -> bool {
+        !self.kyverno.is_empty()
+            || !self.pod_security.is_empty()
+            || self.vap.reads_labels()
+            || self.gatekeeper.reads_labels()
+    }
+
     /// Whether anything here could judge an object of `kind` (in any group): `false` only when no
     /// policy's rules, no constraint's kinds, no Kyverno policy (autogen included) and no Pod
     /// Security level can match that kind, so a caller may count such an object without reading

@@ -1,9 +1,10 @@
-//! `Bundle::reads_identity` held to the evaluator over real policies: each built-in library
-//! entry, every gatekeeper-library template with its sample constraints and every Kubernetes
-//! ValidatingAdmissionPolicy example, each judged alone on varied namespaced objects and on the
-//! same objects under another name and uid. Where the bundle says its answer does not depend on
-//! which object it is (so an impact judges the copies of one pod template once), the two answers
-//! must be equal, messages and reasons included.
+//! `Bundle::reads_identity` and `Bundle::reads_labels` held to the evaluator over real policies:
+//! each built-in library entry, every gatekeeper-library template with its sample constraints and
+//! every Kubernetes ValidatingAdmissionPolicy example, each judged alone on varied namespaced
+//! objects and on the same objects under another name and uid, or with other labels. Where the
+//! bundle says its answer does not depend on which object it is, or on its labels (so an impact
+//! judges the copies of one pod template once), the two answers must be equal, messages and
+//! reasons included.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,31 +32,59 @@ fn renamed(object: &Value) -> Value {
     copy
 }
 
+/// `object` with other labels.
+fn relabelled(object: &Value) -> Value {
+    let mut copy = object.clone();
+    copy["metadata"]["labels"] = json!({"relabelled": "yes"});
+    copy
+}
+
+/// A change to objects, and whether a bundle says its answers may change with it.
+#[derive(Clone, Copy)]
+struct Change {
+    what: &'static str,
+    reads: fn(&Bundle) -> bool,
+    apply: fn(&Value) -> Value,
+}
+
+const IDENTITY: Change = Change {
+    what: "identity",
+    reads: Bundle::reads_identity,
+    apply: renamed,
+};
+
+const LABELS: Change = Change {
+    what: "labels",
+    reads: Bundle::reads_labels,
+    apply: relabelled,
+};
+
 /// What a bundle showed over the objects.
 #[derive(Default)]
 struct Tally {
-    /// Bundles that do not read identity.
+    /// Bundles whose answers the change cannot change.
     free: usize,
     /// Of their objects, those with findings.
     found: usize,
-    /// Objects whose answer changed with the name, in bundles that read identity.
+    /// Objects whose answer changed, in bundles that say it may.
     named: usize,
 }
 
 fn judge(
     name: &str,
     bundle: &Bundle,
+    change: Change,
     objects: &[Value],
     tally: &mut Tally,
     wrong: &mut Vec<String>,
 ) {
     let context = Context::default();
-    let free = !bundle.reads_identity();
+    let free = !(change.reads)(bundle);
     tally.free += usize::from(free);
     for object in objects {
         let (Ok(request), Ok(copy)) = (
             AdmissionRequest::create(object.clone()),
-            AdmissionRequest::create(renamed(object)),
+            AdmissionRequest::create((change.apply)(object)),
         ) else {
             continue;
         };
@@ -70,8 +99,8 @@ fn judge(
         tally.found += usize::from(!one.findings.is_empty());
         if one != other {
             wrong.push(format!(
-                "{name}: said not to read identity, but renaming {} changed {one:?} into {other:?}",
-                object["metadata"]["name"]
+                "{name}: said not to read {}, but changing them on {} changed {one:?} into {other:?}",
+                change.what, object["metadata"]["name"]
             ));
         }
     }
@@ -109,39 +138,43 @@ fn all_bundles(mut each: impl FnMut(&str, &Bundle)) {
 }
 
 #[test]
-fn what_does_not_read_identity_answers_the_same_under_another_name() {
+fn what_does_not_read_identity_or_labels_answers_the_same_under_another_name_or_labels() {
     let objects = objects();
-    let (mut tally, mut wrong, mut bundles) = (Tally::default(), Vec::new(), 0);
-    all_bundles(|name, bundle| {
-        bundles += 1;
-        judge(name, bundle, &objects, &mut tally, &mut wrong);
-    });
-    eprintln!(
-        "{bundles} bundles × {} objects: {} do not read identity ({} objects with findings); \
-         in the others renaming changed {} answers",
-        objects.len(),
-        tally.free,
-        tally.found,
-        tally.named
-    );
-    assert!(
-        wrong.is_empty(),
-        "{} answers changed with the name, the first:\n{}",
-        wrong.len(),
-        wrong[..wrong.len().min(10)].join("\n")
-    );
-    assert!(
-        tally.free >= 20 && tally.found >= 500,
-        "{} bundles free of identity, {} objects with findings",
-        tally.free,
-        tally.found
-    );
+    for change in [IDENTITY, LABELS] {
+        let (mut tally, mut wrong, mut bundles) = (Tally::default(), Vec::new(), 0);
+        all_bundles(|name, bundle| {
+            bundles += 1;
+            judge(name, bundle, change, &objects, &mut tally, &mut wrong);
+        });
+        eprintln!(
+            "{}: {bundles} bundles × {} objects: {} do not read it ({} objects with findings); \
+             in the others the change changed {} answers",
+            change.what,
+            objects.len(),
+            tally.free,
+            tally.found,
+            tally.named
+        );
+        assert!(
+            wrong.is_empty(),
+            "{} answers changed, the first:\n{}",
+            wrong.len(),
+            wrong[..wrong.len().min(10)].join("\n")
+        );
+        assert!(
+            tally.free >= 20 && tally.found >= 500,
+            "{}: {} bundles free of it, {} objects with findings",
+            change.what,
+            tally.free,
+            tally.found
+        );
+    }
 }
 
-/// Policies whose answers do depend on the name: the bundles must say so, and renaming must show
-/// it (so the comparison above can fail).
+/// Policies whose answers do depend on the name or the labels: the bundles must say so, and the
+/// change must show it (so the comparison above can fail).
 #[test]
-fn a_policy_naming_the_object_reads_identity() {
+fn a_policy_naming_or_selecting_the_object_says_so() {
     let objects = objects();
     let vap = r#"
 apiVersion: admissionregistration.k8s.io/v1
@@ -190,12 +223,31 @@ spec:
              metadata: {{name: nothing}}\nspec: {{match: {matcher}}}\n"
         )
     };
+    let label_expression = vap.replace(
+        "expression: \"false\"",
+        "expression: \"!has(object.metadata.labels) || !('relabelled' in object.metadata.labels)\"",
+    );
+    let object_selector = vap.replace(
+        "  validations:",
+        "    objectSelector: {matchLabels: {relabelled: 'yes'}}\n  validations:",
+    );
     let cases = [
-        ("message names the object", vec![vap.to_owned()], true),
-        ("message names the request", vec![request_name], true),
+        (
+            "message names the object",
+            vec![vap.to_owned()],
+            IDENTITY,
+            true,
+        ),
+        (
+            "message names the request",
+            vec![request_name],
+            IDENTITY,
+            true,
+        ),
         (
             "matches by name",
             vec![resource_names.replace("NAME", objects[0]["metadata"]["name"].as_str().unwrap())],
+            IDENTITY,
             true,
         ),
         (
@@ -204,6 +256,7 @@ spec:
                 template.to_owned(),
                 constraint(&format!("{{name: {}}}", objects[0]["metadata"]["name"])),
             ],
+            IDENTITY,
             true,
         ),
         (
@@ -212,10 +265,36 @@ spec:
                 template.to_owned(),
                 constraint("{kinds: [{apiGroups: ['*'], kinds: ['*']}]}"),
             ],
+            IDENTITY,
+            false,
+        ),
+        (
+            "an expression reads a label",
+            vec![label_expression],
+            LABELS,
+            true,
+        ),
+        ("selects by label", vec![object_selector], LABELS, true),
+        (
+            "Gatekeeper labelSelector",
+            vec![
+                template.to_owned(),
+                constraint("{labelSelector: {matchLabels: {relabelled: 'yes'}}}"),
+            ],
+            LABELS,
+            true,
+        ),
+        (
+            "Gatekeeper by kind, relabelled",
+            vec![
+                template.to_owned(),
+                constraint("{kinds: [{apiGroups: ['*'], kinds: ['*']}]}"),
+            ],
+            LABELS,
             false,
         ),
     ];
-    for (case, sources, reads) in cases {
+    for (case, sources, change, reads) in cases {
         let mut bundle = Bundle::default();
         for (i, source) in sources.iter().enumerate() {
             bundle
@@ -223,11 +302,11 @@ spec:
                 .unwrap_or_else(|e| panic!("{case}: {e:?}"));
         }
         bundle.bind_unbound(&[ValidationAction::Deny]);
-        assert_eq!(bundle.reads_identity(), reads, "{case}");
+        assert_eq!((change.reads)(&bundle), reads, "{case}");
         let (mut tally, mut wrong) = (Tally::default(), Vec::new());
-        judge(case, &bundle, &objects, &mut tally, &mut wrong);
+        judge(case, &bundle, change, &objects, &mut tally, &mut wrong);
         if reads {
-            assert!(tally.named > 0, "{case}: renaming changed nothing");
+            assert!(tally.named > 0, "{case}: the change changed nothing");
         } else {
             assert!(wrong.is_empty() && tally.found > 100, "{case}: {wrong:?}");
         }

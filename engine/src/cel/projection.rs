@@ -574,6 +574,11 @@ impl PolicyReads {
             || self.projection.keeps(&["metadata", "uid"])
     }
 
+    /// Whether an expression reads the object's labels (or anything above them).
+    pub fn reads_labels(&self) -> bool {
+        self.projection.keeps(&["metadata", "labels"])
+    }
+
     /// Keep what `summary` reads; its value, in places of the object.
     fn add(&mut self, summary: &Summary) -> Resolved {
         self.identity |= summary.identity;

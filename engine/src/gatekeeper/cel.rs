@@ -61,6 +61,12 @@ impl CelProgram {
         self.set.reads_identity()
     }
 
+    /// Whether its answer may depend on the object's labels (see
+    /// [`crate::vap::PolicySet::reads_labels`]).
+    pub(crate) fn reads_labels(&self) -> bool {
+        self.set.reads_labels()
+    }
+
     /// Compile `source` (a `code[]` entry's `source`) of the template defining `kind`. Errors are
     /// placed in `document` as our ValidatingAdmissionPolicy reader places them.
     pub(crate) fn compile(

@@ -344,6 +344,19 @@ impl Library {
         })
     }
 
+    /// Whether a review's answer may depend on the object's labels: a constraint selects by
+    /// label, or is judged by Rego, or its template's CEL code reads them (a Namespace object
+    /// apart: namespace selectors read its labels).
+    pub fn reads_labels(&self) -> bool {
+        self.constraints().any(|constraint| {
+            constraint.matcher.label_selector.is_some()
+                || match self.templates.get(&constraint.kind).map(|t| &t.cel) {
+                    Some(Some(Ok(cel))) => cel.reads_labels(),
+                    _ => true,
+                }
+        })
+    }
+
     /// Whether some constraint could match an object of `kind` (see [`Match::may_match_kind`]).
     pub fn may_match_kind(&self, kind: &str) -> bool {
         self.constraints

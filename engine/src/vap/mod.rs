@@ -341,6 +341,21 @@ impl PolicySet {
                 .any(|p| names(&p.match_constraints) || p.reads().reads_identity())
     }
 
+    /// Whether what these policies say about an object may depend on its labels: a policy or
+    /// binding selects objects by label, or an expression reads them. When not, two objects that
+    /// differ only in `metadata.labels` get the same findings, messages and reasons (a Namespace
+    /// object apart: namespace selectors read its labels).
+    pub fn reads_labels(&self) -> bool {
+        self.bindings
+            .iter()
+            .filter_map(|b| b.match_resources.as_ref())
+            .any(|m| m.object_selector.is_some())
+            || self
+                .policies
+                .iter()
+                .any(|p| p.match_constraints.object_selector.is_some() || p.reads().reads_labels())
+    }
+
     /// Read policies, bindings and parameter objects from `docs` (of the file `file`). Every
     /// problem is reported, each at its place.
     pub fn from_documents(file: &str, docs: &[Document]) -> Result<PolicySet, Vec<SourceError>> {

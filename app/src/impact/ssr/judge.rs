@@ -69,9 +69,10 @@ struct Said {
 const SAID_KEPT: usize = 50_000;
 
 /// The key an answer about `object` is kept under: its JSON text without `metadata.name` and
-/// `metadata.uid`. `None` for an object without a namespace, whose name can place it (a
-/// Namespace is where exceptions by namespace look).
-fn content_key(object: &mut Value) -> Option<String> {
+/// `metadata.uid`, and without `metadata.labels` too when `without_labels`. `None` for an object
+/// without a namespace, whose name can place it (a Namespace is where exceptions by namespace
+/// look) and whose labels namespace selectors read.
+fn content_key(object: &mut Value, without_labels: bool) -> Option<String> {
     let metadata = object.get_mut("metadata")?.as_object_mut()?;
     if metadata
         .get("namespace")
@@ -80,12 +81,20 @@ fn content_key(object: &mut Value) -> Option<String> {
     {
         return None;
     }
-    let name = metadata.remove("name");
-    let uid = metadata.remove("uid");
+    let mut left_out = vec![
+        ("name", metadata.remove("name")),
+        ("uid", metadata.remove("uid")),
+    ];
+    if without_labels {
+        left_out.push(("labels", metadata.remove("labels")));
+    }
     let key = serde_json::to_string(object).ok();
     let metadata = object["metadata"].as_object_mut()?;
-    metadata.extend(name.map(|n| ("name".to_owned(), n)));
-    metadata.extend(uid.map(|u| ("uid".to_owned(), u)));
+    for (field, value) in left_out {
+        if let Some(value) = value {
+            metadata.insert(field.to_owned(), value);
+        }
+    }
     key
 }
 
@@ -117,6 +126,9 @@ pub struct Judge {
     /// [`Deployed::reads_identity`]): what they said, by what an object holds but for its name
     /// and uid (see [`content_key`]). The copies of one pod template are judged once.
     said: Option<HashMap<String, Arc<Said>>>,
+    /// Neither reads an object's labels either (see [`Deployed::reads_labels`]): they are left
+    /// out of the key as well.
+    said_without_labels: bool,
     context: Context,
     owners: Owners,
     now_ms: i64,
@@ -142,9 +154,9 @@ impl Judge {
         if let Some(running) = &running {
             reads.merge(&running.object_reads());
         }
-        let by_content = std::iter::once(&proposed)
-            .chain(running.as_ref())
-            .all(|d| !d.reads_identity());
+        let deployed = || std::iter::once(&proposed).chain(running.as_ref());
+        let by_content = deployed().all(|d| !d.reads_identity());
+        let said_without_labels = deployed().all(|d| !d.reads_labels());
         Judge {
             proposed,
             running,
@@ -152,6 +164,7 @@ impl Judge {
             reads,
             judged_kinds: HashMap::new(),
             said: by_content.then(HashMap::new),
+            said_without_labels,
             context: Context {
                 namespaces: namespaces.into(),
                 ..Context::default()
@@ -191,7 +204,7 @@ impl Judge {
     /// is told the same without being judged again.
     fn evaluate(&mut self, mut object: Value) {
         let key = match self.said.is_some() {
-            true => content_key(&mut object),
+            true => content_key(&mut object, self.said_without_labels),
             false => None,
         };
         let known = key

@@ -95,6 +95,19 @@ impl Deployed {
             || self.bundle.reads_identity()
     }
 
+    /// Whether what judging says about a namespaced object may depend on its labels (see
+    /// [`Bundle::reads_labels`]): also when an exception selects objects by label, or Pod
+    /// Security levels are deployed.
+    pub fn reads_labels(&self) -> bool {
+        !self.pod_security.is_empty()
+            || self
+                .exceptions
+                .values()
+                .flatten()
+                .any(|e| matches!(e.scope, crate::exceptions::Scope::Selector { .. }))
+            || self.bundle.reads_labels()
+    }
+
     /// Whether judging could find anything about an object of `kind` (see
     /// [`Bundle::may_judge_kind`]; Pod Security levels judge the kinds that hold a pod).
     pub fn may_judge_kind(&self, kind: &str) -> bool {

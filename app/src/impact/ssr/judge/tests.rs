@@ -579,7 +579,7 @@ fn exception(scope: crate::exceptions::Scope) -> crate::exceptions::Exception {
 #[test]
 fn copies_of_one_pod_template_are_judged_once_with_each_copy_named() {
     // Each object of the varied inventory, and three copies of it under other names and uids
-    // (the Pods of one ReplicaSet).
+    // (the Pods of one ReplicaSet), the last with a label of its own too.
     let mut objects = Vec::new();
     for object in varied_inventory() {
         let has_uid = object["metadata"]["uid"].is_string();
@@ -590,6 +590,9 @@ fn copies_of_one_pod_template_are_judged_once_with_each_copy_named() {
                 let name = format!("{}-{copy}", object["metadata"]["name"].as_str().unwrap());
                 object["metadata"]["name"] = json!(name);
                 object["metadata"]["uid"] = json!(format!("{name}-uid"));
+                if copy == 2 {
+                    object["metadata"]["labels"] = json!({"canary": "yes"});
+                }
             }
             objects.push(object);
         }
@@ -602,7 +605,7 @@ fn copies_of_one_pod_template_are_judged_once_with_each_copy_named() {
     let (deployed, errors) =
         Deployed::from_deployments(&[("p1".to_owned(), pods_and_deployments_only())]);
     assert!(errors.is_empty(), "{errors:?}");
-    assert!(!deployed.reads_identity());
+    assert!(!deployed.reads_identity() && !deployed.reads_labels());
     let deployed = Arc::new(deployed);
     // The same answer as judging every copy.
     let judged = |deployed: &Arc<Deployed>, by_content: bool| {
@@ -663,14 +666,28 @@ fn copies_of_one_pod_template_are_judged_once_with_each_copy_named() {
         .map(|f| f.name.as_str())
         .collect();
     assert_eq!(excepted, ["mesh-1-a-1"]);
-    // An exception by labels keeps judging by content: the labels are part of it.
+    // An exception by labels keeps judging by content, the labels part of it: the copy with a
+    // label of its own is judged on its own, and only it is excepted.
     let mut by_labels =
         Deployed::from_deployments(&[("p1".to_owned(), pods_and_deployments_only())]).0;
     by_labels.exceptions.insert(
         "p1".to_owned(),
         vec![exception(crate::exceptions::Scope::Selector {
-            labels: [("app".to_owned(), "web".to_owned())].into(),
+            labels: [("canary".to_owned(), "yes".to_owned())].into(),
         })],
     );
-    assert!(!by_labels.reads_identity());
+    assert!(!by_labels.reads_identity() && by_labels.reads_labels());
+    let (findings, kept_with_labels, _) = judged(&Arc::new(by_labels), true);
+    assert!(kept_with_labels > kept, "{kept_with_labels} against {kept}");
+    let excepted: BTreeSet<&str> = findings
+        .0
+        .iter()
+        .filter(|f| f.excepted)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(excepted.contains("mesh-1-a-2"), "{excepted:?}");
+    assert!(
+        excepted.iter().all(|name| name.ends_with("-2")),
+        "{excepted:?}"
+    );
 }
