@@ -65,8 +65,10 @@ struct Said {
     denied_now: Option<String>,
 }
 
-/// How many answers a [`Judge`] keeps by content: beyond this, new contents are judged each time.
-const SAID_KEPT: usize = 50_000;
+/// How many bytes of keys a [`Judge`] keeps answers under: beyond this, new contents are judged
+/// each time. A fleet-wide impact judges every cluster at once, so this bounds what the answers
+/// add per cluster.
+const SAID_BYTES: usize = 4 << 20;
 
 /// The key an answer about `object` is kept under: its JSON text without `metadata.name` and
 /// `metadata.uid`, and without `metadata.labels` too when `without_labels`. `None` for an object
@@ -129,6 +131,8 @@ pub struct Judge {
     /// Neither reads an object's labels either (see [`Deployed::reads_labels`]): they are left
     /// out of the key as well.
     said_without_labels: bool,
+    /// The bytes of keys `said` may still take (at first [`SAID_BYTES`]).
+    said_room: usize,
     context: Context,
     owners: Owners,
     now_ms: i64,
@@ -165,6 +169,7 @@ impl Judge {
             judged_kinds: HashMap::new(),
             said: by_content.then(HashMap::new),
             said_without_labels,
+            said_room: SAID_BYTES,
             context: Context {
                 namespaces: namespaces.into(),
                 ..Context::default()
@@ -221,7 +226,8 @@ impl Judge {
         };
         let said = Arc::new(self.judge_request(&request));
         if let (Some(key), Some(said_before)) = (key, self.said.as_mut()) {
-            if said_before.len() < SAID_KEPT {
+            if key.len() <= self.said_room {
+                self.said_room -= key.len();
                 said_before.insert(key, Arc::clone(&said));
             }
         }

@@ -608,15 +608,18 @@ fn copies_of_one_pod_template_are_judged_once_with_each_copy_named() {
     assert!(!deployed.reads_identity() && !deployed.reads_labels());
     let deployed = Arc::new(deployed);
     // The same answer as judging every copy.
-    let judged = |deployed: &Arc<Deployed>, by_content: bool| {
+    let judged_within = |deployed: &Arc<Deployed>, by_content: bool, room: usize| {
         let mut judge = Judge::new(deployed.clone(), None, namespaces.clone(), 0);
         assert_eq!(judge.said.is_some(), by_content);
-        judge.said = judge.said.take().filter(|_| by_content);
+        judge.said_room = room;
         for object in &objects {
             judge.add_held(&held_of(object)).unwrap();
         }
         let kept = judge.said.as_ref().map_or(0, HashMap::len);
         (judge.findings(usize::MAX), kept, judge.finish(false))
+    };
+    let judged = |deployed: &Arc<Deployed>, by_content: bool| {
+        judged_within(deployed, by_content, SAID_BYTES)
     };
     let (findings, kept, once) = judged(&deployed, true);
     let mut every = Judge::new(deployed.clone(), None, namespaces.clone(), 0);
@@ -635,6 +638,15 @@ fn copies_of_one_pod_template_are_judged_once_with_each_copy_named() {
         kept > 0 && kept * 4 <= judged_kinds,
         "{kept} answers kept for {judged_kinds} objects"
     );
+    // With room for a few keys only, a few answers are kept and the rest judged each time: the
+    // same answer.
+    let (few_findings, few, few_once) = judged_within(&deployed, true, 1_000);
+    assert!(
+        few > 0 && few < kept,
+        "{few} answers kept in 1,000 bytes, {kept} in all"
+    );
+    assert_eq!(few_findings, findings);
+    assert_eq!(few_once, once);
     // Every copy of a privileged Pod is named, each by its own name.
     let denied: BTreeSet<&str> = findings
         .0
