@@ -54,6 +54,7 @@ pub use constraint::{Constraint, EnforcementAction, EnforcementPoint, LabelSelec
 pub use normalise::{Rewrite, Rewrites};
 pub use template::{Evaluator, Template};
 
+use cel::CelProgram;
 use constraint::Matchable;
 
 /// Objects that Rego sees as `data.inventory` (Gatekeeper's replicated cluster state), and the
@@ -320,11 +321,7 @@ impl Library {
     pub fn object_reads(&self) -> Option<crate::cel::projection::Projection> {
         let mut reads = crate::cel::projection::Projection::default();
         for constraint in self.constraints() {
-            let template = self.templates.get(&constraint.kind)?;
-            match &template.cel {
-                Some(Ok(cel)) => reads.merge(&cel.object_reads()),
-                _ => return None,
-            }
+            reads.merge(&self.cel_of(constraint)?.object_reads());
         }
         Some(reads)
     }
@@ -337,10 +334,9 @@ impl Library {
     pub fn reads_identity(&self) -> bool {
         self.constraints().any(|constraint| {
             !constraint.matcher.name.is_empty()
-                || match self.templates.get(&constraint.kind).map(|t| &t.cel) {
-                    Some(Some(Ok(cel))) => cel.reads_identity(),
-                    _ => true,
-                }
+                || self
+                    .cel_of(constraint)
+                    .is_none_or(CelProgram::reads_identity)
         })
     }
 
@@ -350,11 +346,18 @@ impl Library {
     pub fn reads_labels(&self) -> bool {
         self.constraints().any(|constraint| {
             constraint.matcher.label_selector.is_some()
-                || match self.templates.get(&constraint.kind).map(|t| &t.cel) {
-                    Some(Some(Ok(cel))) => cel.reads_labels(),
-                    _ => true,
-                }
+                || self.cel_of(constraint).is_none_or(CelProgram::reads_labels)
         })
+    }
+
+    /// The CEL code that judges `constraint`: its template's, when it has CEL code that compiled
+    /// (Gatekeeper then runs it in preference to the Rego). `None` when Rego judges it or it has no
+    /// usable template.
+    fn cel_of(&self, constraint: &Constraint) -> Option<&CelProgram> {
+        match &self.templates.get(&constraint.kind)?.cel {
+            Some(Ok(cel)) => Some(cel),
+            _ => None,
+        }
     }
 
     /// Whether some constraint could match an object of `kind` (see [`Match::may_match_kind`]).

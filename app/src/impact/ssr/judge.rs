@@ -208,9 +208,10 @@ impl Judge {
     /// by content alone, an object that holds what one judged before (but for its name and uid)
     /// is told the same without being judged again.
     fn evaluate(&mut self, mut object: Value) {
-        let key = match self.said.is_some() {
-            true => content_key(&mut object, self.said_without_labels),
-            false => None,
+        let key = if self.said.is_some() {
+            content_key(&mut object, self.said_without_labels)
+        } else {
+            None
         };
         let known = key
             .as_ref()
