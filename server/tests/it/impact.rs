@@ -649,9 +649,15 @@ fn own_names(manifests: Vec<Value>, namespace: &str, suffix: &str) -> Vec<Value>
 /// `count` Pods in namespace `bulk`, one in ten privileged, as the keeper would have written them.
 async fn write_bulk_pods(db: &palisade_app::db::Db, cluster_id: &str, count: usize) {
     let writes: Vec<Write> = (0..count)
-        .map(|i| Write::Put {
-            held: held(pod("bulk", &format!("p-{i}"), None, i % 10 == 0)).unwrap(),
-            seen_ms: 10,
+        .map(|i| {
+            let mut pod = pod("bulk", &format!("p-{i}"), None, i % 10 == 0);
+            // A container name of its own (which the policies' messages read), so that no two
+            // Pods are copies of one template and each is judged on its own, as long as before.
+            pod["spec"]["containers"][0]["name"] = json!(format!("c-{i}"));
+            Write::Put {
+                held: held(pod).unwrap(),
+                seen_ms: 10,
+            }
         })
         .collect();
     for chunk in writes.chunks(2_000) {
