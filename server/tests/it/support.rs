@@ -559,6 +559,17 @@ impl Serving {
     }
 }
 
+/// A test that panics before [`Serving::stop`] still stops its server: the process is killed by its
+/// PID when it has not exited, so no `palisade serve` outlives the test run.
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The peak resident memory (`VmHWM`) in a `/proc/…/status` file, in KiB.
 pub fn peak_rss_kib_of(status_file: &str) -> u64 {
     let status = std::fs::read_to_string(status_file).expect("read the process status");
