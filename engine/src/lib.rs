@@ -33,6 +33,7 @@ pub mod kyverno;
 pub mod library;
 pub mod mode;
 pub mod namespaces;
+pub mod patterns;
 pub mod pss;
 pub mod render;
 pub mod sample;

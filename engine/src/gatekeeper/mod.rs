@@ -1404,6 +1404,11 @@ metadata:
 
     /// A template of one's own in Rego v1, with a Constraint matching Pods.
     fn own_template(rego: &str) -> Library {
+        own_template_in("v1", rego)
+    }
+
+    /// [`own_template`] in Rego `version`.
+    fn own_template_in(version: &str, rego: &str) -> Library {
         let indented: String = rego.lines().map(|l| format!("            {l}\n")).collect();
         let text = format!(
             "apiVersion: templates.gatekeeper.sh/v1
@@ -1420,7 +1425,7 @@ spec:
       code:
       - engine: Rego
         source:
-          version: v1
+          version: {version}
           rego: |
 {indented}---
 apiVersion: constraints.gatekeeper.sh/v1beta1
@@ -1506,5 +1511,39 @@ spec: {{}}
         assert_eq!(review("192.168.0.0/16"), 0);
         // A builtin error is undefined, as in OPA: no violation, no error.
         assert_eq!(review("not a cidr"), 0);
+    }
+
+    #[test]
+    fn a_pattern_past_its_budget_ends_the_evaluation_by_either_name() {
+        // Ten Unicode word classes compile past regorus's 100 KiB: `not` must not read the refusal
+        // as a failed match, which would turn it into a pass. `re_match` is the engine's own
+        // builtin (the interpreter runs it), `regex.match` regorus's (the VM runs it).
+        for call in ["re_match", "regex.match"] {
+            let lib = own_template_in(
+                "v0",
+                &format!(
+                    "package k8sown\n\nviolation[{{\"msg\": \"no match\"}}] {{\n  \
+                     not {call}(\"\\\\w{{10}}\", input.review.object.metadata.name)\n}}\n"
+                ),
+            );
+            let review = gator(&lib, &pod("p", "a"));
+            assert_eq!(review.violations.len(), 1, "{call}: {review:?}");
+            assert!(
+                review.violations[0]
+                    .message
+                    .contains("a regular expression compiles to more than 102400 bytes"),
+                "{call}: {review:?}"
+            );
+            // A pattern within the budget matches as usual.
+            let lib = own_template_in(
+                "v0",
+                &format!(
+                    "package k8sown\n\nviolation[{{\"msg\": \"no match\"}}] {{\n  \
+                     not {call}(\"^[a-z]+$\", input.review.object.metadata.name)\n}}\n"
+                ),
+            );
+            assert!(gator(&lib, &pod("p", "a")).violations.is_empty(), "{call}");
+            assert_eq!(gator(&lib, &pod("p-1", "a")).violations.len(), 1, "{call}");
+        }
     }
 }

@@ -1280,10 +1280,10 @@ fn order(a: &Value, b: &Value) -> std::cmp::Ordering {
     }
 }
 
-fn regex(pattern: &str) -> Result<regex::Regex> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
+/// `pattern`, compiled once for Kyverno (see [`crate::patterns`]).
+fn regex(pattern: &str) -> Result<std::sync::Arc<regex::Regex>> {
+    crate::patterns::KYVERNO
+        .compiled(pattern)
         .map_err(|e| JmesError::Eval(format!("bad regular expression `{pattern}`: {e}")))
 }
 

@@ -1,12 +1,12 @@
 //! Kubernetes' regex library: `<string>.find(<pattern>)`, `<string>.findAll(<pattern>)` and
 //! `<string>.findAll(<pattern>, <limit>)`.
 //!
-//! Patterns are compiled once and kept in a small process-wide cache ([`compiled`]), so a policy
-//! evaluated many times compiles each of its patterns once. The `regex` crate and Go's RE2 share
+//! Patterns are compiled once and kept in CEL's bounded cache ([`compiled`]), so a policy evaluated
+//! many times compiles each of its patterns once. The `regex` crate and Go's RE2 share
 //! the syntax Kubernetes policies use; matches are leftmost-first in both, and an empty match right
 //! after the previous match is skipped by both when finding all.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use ::cel::common::types::{CelString, INT_TYPE, STRING_TYPE};
 use ::cel::common::value::CowVal;
@@ -14,7 +14,6 @@ use ::cel::{DeclarationError, Env};
 use ::regex::Regex;
 
 use super::{error, int_arg, ret, str_arg, string_list, Args, Ret};
-use crate::cel::cache::Bounded;
 
 pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     env.add_member_overload(
@@ -41,22 +40,13 @@ pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     Ok(())
 }
 
-/// `pattern`, compiled, from the cache when it was compiled before.
+/// `pattern`, compiled once for CEL (see [`crate::patterns`]).
 ///
 /// # Errors
 ///
-/// The compile error of an invalid pattern (not cached: invalid patterns are rare and cheap to
-/// reject again).
+/// The compile error of an invalid pattern.
 pub fn compiled(pattern: &str) -> Result<Arc<Regex>, ::regex::Error> {
-    // Within 64 MiB: a compiled regex is charged 256 bytes per byte of pattern plus 4 KiB.
-    static CACHE: LazyLock<Bounded<Arc<Regex>>> =
-        LazyLock::new(|| Bounded::new(64 << 20, |pattern| pattern.len() * 256 + 4096));
-    if let Some(re) = CACHE.get(pattern) {
-        return Ok(re);
-    }
-    let re = Arc::new(Regex::new(pattern)?);
-    CACHE.insert(pattern, Arc::clone(&re));
-    Ok(re)
+    crate::patterns::CEL.compiled(pattern)
 }
 
 fn find<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{string_arg, type_name, Builtin};
+use super::{string_arg, type_name, Builtin, OVER_BUDGET};
 use regorus::value::Set;
 use regorus::Value;
 
@@ -20,11 +20,20 @@ pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("cast_object", 1, cast_object),
 ];
 
-/// `regex.match` under its old name.
+/// `regex.match` under its old name, with the same budget: a pattern that compiles past
+/// regorus's limit for `regex.match` ends the evaluation in every mode, an invalid one is a
+/// builtin error (undefined unless strict). Each pattern is compiled once per process.
 fn re_match(args: &[Value]) -> Result<Value, String> {
     let pattern = string_arg(args, 0)?;
     let value = string_arg(args, 1)?;
-    let regex = regex::Regex::new(pattern).map_err(|e| format!("invalid pattern: {e}"))?;
+    let regex = crate::patterns::REGO
+        .compiled(pattern)
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("{OVER_BUDGET}a regular expression compiles to more than {limit} bytes")
+            }
+            e => format!("invalid pattern: {e}"),
+        })?;
     Ok(Value::from(regex.is_match(value)))
 }
 
@@ -120,4 +129,21 @@ fn cast_null(args: &[Value]) -> Result<Value, String> {
 
 fn cast_object(args: &[Value]) -> Result<Value, String> {
     same_type(args, "object")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn re_match_has_the_budget_of_regex_match() {
+        let call = |pattern: &str| re_match(&[Value::from(pattern), Value::from("abc")]);
+        assert_eq!(call("^a"), Ok(Value::from(true)));
+        assert_eq!(call("^b"), Ok(Value::from(false)));
+        let over = call(r"\w{10}").unwrap_err();
+        assert!(over.starts_with(OVER_BUDGET), "{over}");
+        assert!(over.ends_with("more than 102400 bytes"), "{over}");
+        let invalid = call("(").unwrap_err();
+        assert!(invalid.starts_with("invalid pattern"), "{invalid}");
+    }
 }
