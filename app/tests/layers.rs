@@ -1,4 +1,5 @@
-//! The app's modules depend on each other one way, from the shell down to the shared basic types.
+//! The app's modules depend on each other one way, from the shell down to the shared basic types,
+//! and no source file grows past a few hundred lines.
 //!
 //! This test reads every source file of `app/src` and fails when a module names one above it, so a
 //! new import against the direction is caught when it is written. Pages (`pages.rs`,
@@ -181,6 +182,29 @@ fn modules_depend_on_each_other_one_way() {
             "app/src/{file} no longer names `crate::{to}`: delete that line of KNOWN"
         );
     }
+}
+
+/// The most lines a source file of the app may have: past it, a file holds more than one thing
+/// and is split by what it does (a page per file, a tab per file, a test group per file).
+const MAX_LINES: usize = 700;
+
+#[test]
+fn no_source_file_is_longer_than_the_limit() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    assert!(all.len() > 40, "read only {} files", all.len());
+    let long: Vec<String> = all
+        .iter()
+        .filter_map(|path| {
+            let lines = std::fs::read_to_string(path).unwrap().lines().count();
+            (lines > MAX_LINES).then(|| format!("{} ({lines} lines)", path.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "longer than {MAX_LINES} lines, split by what each part does: {long:?}"
+    );
 }
 
 #[test]
