@@ -376,7 +376,9 @@ const CACHED_MATCHES: &str = "palisade_matches";
 
 /// A pattern compiled once, from the regex cache the Kubernetes regex library shares.
 fn cached_regex(pattern: &str) -> Result<Arc<regex::Regex>, String> {
-    k8s::regex::compiled(pattern).map_err(|e| e.to_string())
+    crate::patterns::CEL
+        .compiled(pattern)
+        .map_err(|e| e.to_string())
 }
 
 /// Point every `matches` call with a literal pattern at the cached-regex function, compiling the

@@ -57,7 +57,9 @@ const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', 
 
 /// Whether all of `s` matches `pattern`.
 fn full_match(pattern: &str, s: &str) -> bool {
-    super::regex::compiled(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(s))
+    crate::patterns::CEL
+        .compiled(&format!("^(?:{pattern})$"))
+        .is_ok_and(|re| re.is_match(s))
 }
 
 /// apimachinery's `RegexError`.

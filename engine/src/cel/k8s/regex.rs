@@ -1,19 +1,17 @@
 //! Kubernetes' regex library: `<string>.find(<pattern>)`, `<string>.findAll(<pattern>)` and
 //! `<string>.findAll(<pattern>, <limit>)`.
 //!
-//! Patterns are compiled once and kept in CEL's bounded cache ([`compiled`]), so a policy evaluated
-//! many times compiles each of its patterns once. The `regex` crate and Go's RE2 share
-//! the syntax Kubernetes policies use; matches are leftmost-first in both, and an empty match right
-//! after the previous match is skipped by both when finding all.
-
-use std::sync::Arc;
+//! Patterns are compiled once and kept in CEL's bounded cache ([`crate::patterns::CEL`]), so a
+//! policy evaluated many times compiles each of its patterns once. The `regex` crate and Go's RE2
+//! share the syntax Kubernetes policies use; matches are leftmost-first in both, and an empty match
+//! right after the previous match is skipped by both when finding all.
 
 use ::cel::common::types::{CelString, INT_TYPE, STRING_TYPE};
 use ::cel::common::value::CowVal;
 use ::cel::{DeclarationError, Env};
-use ::regex::Regex;
 
 use super::{error, int_arg, ret, str_arg, string_list, Args, Ret};
+use crate::patterns::CEL;
 
 pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     env.add_member_overload(
@@ -40,25 +38,20 @@ pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     Ok(())
 }
 
-/// `pattern`, compiled once for CEL (see [`crate::patterns`]).
-///
-/// # Errors
-///
-/// The compile error of an invalid pattern.
-pub fn compiled(pattern: &str) -> Result<Arc<Regex>, ::regex::Error> {
-    crate::patterns::CEL.compiled(pattern)
-}
-
 fn find<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
     let text = str_arg(&args, 0, "find")?;
-    let re = compiled(str_arg(&args, 1, "find")?).map_err(|e| error("find", e))?;
+    let re = CEL
+        .compiled(str_arg(&args, 1, "find")?)
+        .map_err(|e| error("find", e))?;
     let found = re.find(text).map_or("", |m| m.as_str());
     Ok(CowVal::owned(CelString::from(found.to_owned())))
 }
 
 fn find_all<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
     let text = str_arg(&args, 0, "findAll")?;
-    let re = compiled(str_arg(&args, 1, "findAll")?).map_err(|e| error("findAll", e))?;
+    let re = CEL
+        .compiled(str_arg(&args, 1, "findAll")?)
+        .map_err(|e| error("findAll", e))?;
     let limit = if args.len() > 2 {
         usize::try_from(int_arg(&args, 2, "findAll")?).ok()
     } else {
@@ -105,8 +98,8 @@ mod tests {
 
     #[test]
     fn patterns_are_cached() {
-        let a = super::compiled("^x+$").unwrap();
-        let b = super::compiled("^x+$").unwrap();
+        let a = super::CEL.compiled("^x+$").unwrap();
+        let b = super::CEL.compiled("^x+$").unwrap();
         assert!(std::sync::Arc::ptr_eq(&a, &b));
     }
 }

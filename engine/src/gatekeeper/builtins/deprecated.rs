@@ -3,9 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{string_arg, type_name, Builtin, OVER_BUDGET};
+use super::{string_arg, type_name, Builtin};
+use crate::gatekeeper::rego::over_budget;
 use regorus::value::Set;
-use regorus::Value;
+use regorus::{LimitError, Value};
 
 pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("re_match", 2, re_match),
@@ -30,7 +31,7 @@ fn re_match(args: &[Value]) -> Result<Value, String> {
         .compiled(pattern)
         .map_err(|e| match e {
             regex::Error::CompiledTooBig(limit) => {
-                format!("{OVER_BUDGET}a regular expression compiles to more than {limit} bytes")
+                over_budget(&LimitError::RegexSizeLimitExceeded { limit })
             }
             e => format!("invalid pattern: {e}"),
         })?;
@@ -133,6 +134,7 @@ fn cast_object(args: &[Value]) -> Result<Value, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::OVER_BUDGET;
     use super::*;
 
     #[test]
